@@ -1,0 +1,77 @@
+/**
+ * Keys: validation and the internal key form.
+ *
+ * Keys are strings or Uint8Arrays, ordered by their UTF-8 bytes. Internally every
+ * key is a "byte string": a JS string with one char (0..255) per key byte, so that
+ * JS string comparison is byte comparison and a Map lookup needs no hashing of
+ * our own. ASCII strings are their own byte string, so the common case costs one
+ * scan of the key and no allocation.
+ *
+ * Invariants: an internal key is non-empty, at most KEY_BYTES_MAX chars, every
+ * char below 256; stringKey(internalKey(s)) === s for every well-formed string s.
+ */
+import { Buffer } from 'node:buffer';
+import { InvalidKeyError } from '../errors.js';
+import { KEY_BYTES_MAX } from '../limits.js';
+
+export type Key = string | Uint8Array;
+export type KeyEncoding = 'utf8' | 'binary';
+
+/** Matches a lone surrogate (a well-formed pair is one code point under the u flag). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function isAscii(text: string): boolean {
+  for (let index = 0; index < text.length; index++) {
+    if (text.charCodeAt(index) > 0x7f) return false;
+  }
+  return true;
+}
+
+function checkLength(lengthBytes: number): void {
+  if (lengthBytes === 0) throw new InvalidKeyError('empty', 'key must not be empty');
+  if (lengthBytes > KEY_BYTES_MAX) {
+    throw new InvalidKeyError('too-long', `key is ${lengthBytes} bytes, over the limit of ${KEY_BYTES_MAX} bytes`);
+  }
+}
+
+/** Validates a caller's key and returns its internal byte string. Throws InvalidKeyError. */
+export function internalKey(key: unknown): string {
+  if (typeof key === 'string') {
+    if (isAscii(key)) {
+      checkLength(key.length);
+      return key;
+    }
+    if (LONE_SURROGATE.test(key)) {
+      throw new InvalidKeyError('malformed', 'key string contains a lone surrogate and has no UTF-8 form');
+    }
+    const bytes = Buffer.from(key, 'utf8');
+    checkLength(bytes.length);
+    return bytes.toString('latin1');
+  }
+  if (key instanceof Uint8Array) {
+    checkLength(key.length);
+    return Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+  }
+  const shown = key === null ? 'null' : typeof key;
+  throw new InvalidKeyError('type', `key must be a string or Uint8Array, got ${shown}`);
+}
+
+/** The UTF-8 string a byte string stands for (binary keys that are not UTF-8 get U+FFFD). */
+export function stringKey(internal: string): string {
+  if (isAscii(internal)) return internal;
+  return Buffer.from(internal, 'latin1').toString('utf8');
+}
+
+/** The key's bytes, as stored in the WAL. */
+export function keyBytes(internal: string): Buffer {
+  return Buffer.from(internal, 'latin1');
+}
+
+/** An internal key from bytes read back from disk. */
+export function internalKeyFromBytes(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+}
+
+export function externalKey(internal: string, encoding: KeyEncoding): string | Uint8Array {
+  return encoding === 'binary' ? keyBytes(internal) : stringKey(internal);
+}

@@ -1,0 +1,223 @@
+/**
+ * The commit path: version assignment under the commit lock, then group commit.
+ *
+ *   submit -> [commit lock] assign version, enqueue  (synchronous: nothing interleaves)
+ *          -> flusher [wal.writer lock]: one record for everything queued,
+ *             one write + one fdatasync
+ *          -> apply to memory in version order -> advance the visible version
+ *          -> acknowledge (resolve each commit's promise)
+ *
+ * Invariants:
+ * - Nothing is applied to memory or acknowledged before the fdatasync covering its
+ *   record resolved: asserted at acknowledgement against the writer's synced LSN
+ *   (seed race 1, write-behind, designed out).
+ * - Versions are assigned in queue order under the commit lock, so the queue is in
+ *   ascending version order and groups are applied in that order; the visible
+ *   version only ever moves forward over fully applied commits.
+ * - One group is in flight at a time. A commit rejected before reaching disk (disk
+ *   full) leaves a gap in the version sequence, never a reordering.
+ * - A failed write or fdatasync is never retried: the pipeline enters the failed
+ *   state and rejects every queued and later commit with StoreFailedError.
+ *
+ * The next group is started with setImmediate, so every caller whose promise was
+ * just resolved gets to queue its next commit (in microtasks) before the group is
+ * cut: 64 concurrent writers share one fdatasync instead of alternating 1 and 63.
+ */
+import { DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
+import { OrderedMutex } from '../lock/ordered-mutex.js';
+import type { IndexOperation, MemoryIndex } from '../memory/memory-index.js';
+import { assert } from '../util/assert.js';
+import { VERSION_MAX } from '../limits.js';
+import type { FramedCommit, WalOperation } from '../wal/wal-format.js';
+import { COMMIT_HEADER_BYTES } from '../wal/wal-format.js';
+import type { WalWriter } from '../wal/wal-writer.js';
+
+export interface CommitResult {
+  version: number;
+}
+
+interface PendingCommit extends FramedCommit {
+  version: number;
+  indexOperations: readonly IndexOperation[];
+  resolve: (result: CommitResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface CommitPipelineStats {
+  commits: number;
+  groupCommits: number;
+  groupSizeMax: number;
+  rejectedCommits: number;
+  queued: number;
+}
+
+export class CommitPipeline {
+  readonly #writer: WalWriter;
+  readonly #index: MemoryIndex;
+  readonly #pinnedVersion: () => number;
+  readonly #commitLock = new OrderedMutex('commit');
+  readonly #walLock = new OrderedMutex('wal.writer');
+  /** GUARDED_BY commit lock: the last version handed out. */
+  #assignedVersion: number;
+  #visibleVersion: number;
+  #queue: PendingCommit[] = [];
+  #flushScheduled = false;
+  #flushing = false;
+  #failure: StoreFailedError | undefined;
+  #closed = false;
+  #idleWaiters: Array<() => void> = [];
+  #commits = 0;
+  #groupCommits = 0;
+  #groupSizeMax = 0;
+  #rejectedCommits = 0;
+
+  constructor(writer: WalWriter, index: MemoryIndex, lastVersion: number, pinnedVersion: () => number) {
+    this.#writer = writer;
+    this.#index = index;
+    this.#assignedVersion = lastVersion;
+    this.#visibleVersion = lastVersion;
+    this.#pinnedVersion = pinnedVersion;
+  }
+
+  /** The newest version whose effects are durable and visible to reads. */
+  get visibleVersion(): number {
+    return this.#visibleVersion;
+  }
+
+  get failure(): StoreFailedError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Submits one commit (already validated and encoded). Resolves once it is durable
+   * and visible; rejects with DiskFullError, StoreFailedError or StoreClosedError.
+   */
+  submit(operations: readonly WalOperation[], operationsSizeBytes: number, indexOperations: readonly IndexOperation[]): Promise<CommitResult> {
+    let pending!: PendingCommit;
+    const promise = new Promise<CommitResult>((resolve, reject) => {
+      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject };
+    });
+    const ran = this.#commitLock.runExclusiveSync(() => this.#enqueue(pending));
+    if (!ran.ran) {
+      // The commit lock is held across an await (close, later checkpoint): wait our turn,
+      // then #enqueue re-checks closed/failed, since either may have changed meanwhile.
+      this.#commitLock.runExclusive(() => this.#enqueue(pending)).catch(pending.reject);
+    }
+    return promise;
+  }
+
+  /** REQUIRES: commit lock held. Assigns the version and queues the commit. */
+  #enqueue(pending: PendingCommit): void {
+    this.#commitLock.assertHeld();
+    if (this.#failure !== undefined) return pending.reject(this.#failure);
+    if (this.#closed) return pending.reject(new StoreClosedError('write'));
+    assert(this.#assignedVersion < VERSION_MAX, 'version space not exhausted');
+    pending.version = ++this.#assignedVersion;
+    this.#queue.push(pending);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#flushing) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#startFlush);
+  }
+
+  readonly #startFlush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#queue.length === 0) return this.#notifyIdle();
+    this.#flushing = true;
+    this.#walLock
+      .runExclusive(() => this.#flushQueue())
+      .catch((error: unknown) => this.#fail(error))
+      .finally(() => {
+        this.#flushing = false;
+        if (this.#queue.length > 0) this.#scheduleFlush();
+        else this.#notifyIdle();
+      });
+  };
+
+  /** REQUIRES: wal.writer lock held. Writes everything queued now, possibly as several records. */
+  async #flushQueue(): Promise<void> {
+    this.#walLock.assertHeld();
+    const group = this.#queue;
+    this.#queue = [];
+    let start = 0;
+    try {
+      while (start < group.length) {
+        const remaining = start === 0 ? group : group.slice(start);
+        const written = await this.#writer.writeGroup(remaining);
+        this.#acknowledge(remaining, written.commitCount, written.endLsn);
+        start += written.commitCount;
+      }
+    } catch (error) {
+      // Commits before `start` are acknowledged; settling them again is a no-op.
+      const unsettled = group.slice(start);
+      if (error instanceof DiskFullError) return this.#rejectAll(unsettled, error);
+      this.#fail(error);
+      this.#rejectAll(unsettled, this.#failure!);
+    }
+  }
+
+  /** Applies and acknowledges the first `count` commits of `group`, in version order. */
+  #acknowledge(group: readonly PendingCommit[], count: number, endLsn: number): void {
+    assert(this.#writer.syncedLsn >= endLsn, `acknowledging LSN ${endLsn} before it is synced (${this.#writer.syncedLsn})`);
+    const pinned = this.#pinnedVersion();
+    for (let index = 0; index < count; index++) {
+      const commit = group[index]!;
+      this.#index.apply(commit.version, commit.indexOperations, pinned);
+      this.#visibleVersion = commit.version;
+    }
+    this.#commits += count;
+    this.#groupCommits++;
+    if (count > this.#groupSizeMax) this.#groupSizeMax = count;
+    for (let index = 0; index < count; index++) {
+      const commit = group[index]!;
+      commit.resolve({ version: commit.version });
+    }
+  }
+
+  #rejectAll(commits: readonly PendingCommit[], error: unknown): void {
+    this.#rejectedCommits += commits.length;
+    for (const commit of commits) commit.reject(error);
+  }
+
+  #fail(cause: unknown): void {
+    if (this.#failure === undefined) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      this.#failure = new StoreFailedError(`WAL write or fdatasync failed (${reason})`, { cause });
+    }
+    const queued = this.#queue;
+    this.#queue = [];
+    this.#rejectAll(queued, this.#failure);
+  }
+
+  #notifyIdle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Stops accepting commits and waits until every queued commit is durable and
+   * acknowledged (or rejected). Takes the commit lock so no commit slips in between.
+   */
+  async close(): Promise<void> {
+    await this.#commitLock.runExclusive(async () => {
+      this.#closed = true;
+      while (this.#queue.length > 0 || this.#flushing || this.#flushScheduled) {
+        await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+      }
+    });
+  }
+
+  stats(): CommitPipelineStats {
+    return {
+      commits: this.#commits,
+      groupCommits: this.#groupCommits,
+      groupSizeMax: this.#groupSizeMax,
+      rejectedCommits: this.#rejectedCommits,
+      queued: this.#queue.length,
+    };
+  }
+}

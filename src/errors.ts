@@ -1,0 +1,193 @@
+/**
+ * Typed errors. Every error the store throws on purpose carries a stable `code`
+ * (documented in the README, never changed once released). Callers match on
+ * `code` or on the class, never on the message text.
+ *
+ * Misuse of the API (wrong argument type, value out of range, bad option) uses
+ * subclasses of TypeError / RangeError, as Node's own APIs do; failures of the
+ * store itself (locked, failed, corrupt, disk full) subclass LadybugError.
+ */
+
+export const ErrorCode = {
+  InvalidKey: 'LADYBUG_INVALID_KEY',
+  InvalidValue: 'LADYBUG_INVALID_VALUE',
+  ValueTooLarge: 'LADYBUG_VALUE_TOO_LARGE',
+  BatchTooLarge: 'LADYBUG_BATCH_TOO_LARGE',
+  InvalidOption: 'LADYBUG_INVALID_OPTION',
+  StoreClosed: 'LADYBUG_STORE_CLOSED',
+  StoreLocked: 'LADYBUG_STORE_LOCKED',
+  StoreFailed: 'LADYBUG_STORE_FAILED',
+  DiskFull: 'LADYBUG_DISK_FULL',
+  Io: 'LADYBUG_IO',
+  Corruption: 'LADYBUG_CORRUPTION',
+  VersionNotRetained: 'LADYBUG_VERSION_NOT_RETAINED',
+  LockOrder: 'LADYBUG_LOCK_ORDER',
+  AssertionFailed: 'LADYBUG_ASSERTION_FAILED',
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of the store's own failures (not API misuse). */
+export class LadybugError extends Error {
+  readonly code: ErrorCodeValue;
+  constructor(code: ErrorCodeValue, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** True for every error this package throws on purpose (all carry a `code`). */
+export function isLadybugError(error: unknown): error is Error & { code: ErrorCodeValue } {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('LADYBUG_');
+}
+
+export type InvalidKeyReason = 'type' | 'empty' | 'too-long' | 'malformed';
+
+/**
+ * The key is not a non-empty, well-formed string or Uint8Array within the size limit
+ * ('malformed': a string with a lone surrogate, which has no UTF-8 encoding).
+ */
+export class InvalidKeyError extends TypeError {
+  readonly code = ErrorCode.InvalidKey;
+  readonly reason: InvalidKeyReason;
+  constructor(reason: InvalidKeyReason, message: string) {
+    super(message);
+    this.name = 'InvalidKeyError';
+    this.reason = reason;
+  }
+}
+
+/** The value cannot be encoded (a function, a symbol, undefined, a cycle...). */
+export class InvalidValueError extends TypeError {
+  readonly code = ErrorCode.InvalidValue;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidValueError';
+  }
+}
+
+/** The encoded value is larger than the store's `maxValueBytes`. */
+export class ValueTooLargeError extends RangeError {
+  readonly code = ErrorCode.ValueTooLarge;
+  readonly sizeBytes: number;
+  readonly maxBytes: number;
+  constructor(sizeBytes: number, maxBytes: number) {
+    super(`value encodes to ${sizeBytes} bytes, over the limit of ${maxBytes} bytes`);
+    this.name = 'ValueTooLargeError';
+    this.sizeBytes = sizeBytes;
+    this.maxBytes = maxBytes;
+  }
+}
+
+/** A batch has too many operations or too many bytes for one commit. */
+export class BatchTooLargeError extends RangeError {
+  readonly code = ErrorCode.BatchTooLarge;
+  constructor(message: string) {
+    super(message);
+    this.name = 'BatchTooLargeError';
+  }
+}
+
+/** An option passed to openStore (or to a method) is of the wrong type or out of range. */
+export class InvalidOptionError extends TypeError {
+  readonly code = ErrorCode.InvalidOption;
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`option ${option}: ${message}`);
+    this.name = 'InvalidOptionError';
+    this.option = option;
+  }
+}
+
+/** The store handle was closed (or is closing) and cannot be used. */
+export class StoreClosedError extends LadybugError {
+  constructor(operation: string) {
+    super(ErrorCode.StoreClosed, `store is closed: cannot ${operation}`);
+  }
+}
+
+/** Another live process (or another handle in this process) holds the directory lock. */
+export class StoreLockedError extends LadybugError {
+  readonly holderPid: number;
+  readonly lockPath: string;
+  constructor(lockPath: string, holderPid: number, holderHost: string) {
+    super(
+      ErrorCode.StoreLocked,
+      `store is locked by pid ${holderPid} on ${holderHost} (${lockPath}); ` +
+        'close that handle or stop that process first',
+    );
+    this.holderPid = holderPid;
+    this.lockPath = lockPath;
+  }
+}
+
+/**
+ * An fsync (or another durability step) failed. The store does not retry and trust
+ * it: every later write is rejected with this error until the store is reopened,
+ * which replays the log from disk.
+ */
+export class StoreFailedError extends LadybugError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(ErrorCode.StoreFailed, `store has failed and must be reopened: ${reason}`, options);
+  }
+}
+
+/** The disk is full (ENOSPC). The commit was rejected; the store stays usable. */
+export class DiskFullError extends LadybugError {
+  constructor(path: string, options?: { cause?: unknown }) {
+    super(ErrorCode.DiskFull, `no space left on device while writing ${path}; the commit was rejected`, options);
+  }
+}
+
+/** An I/O error that is neither ENOSPC nor a failed fsync. */
+export class IoError extends LadybugError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Io, message, options);
+  }
+}
+
+/** On-disk data failed validation somewhere a crash cannot explain. */
+export class CorruptionError extends LadybugError {
+  readonly file: string;
+  readonly offset: number;
+  constructor(file: string, offset: number, reason: string) {
+    super(ErrorCode.Corruption, `corruption in ${file} at offset ${offset}: ${reason}`);
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+/** An as-of read asked for a version older than the key's retained history. */
+export class VersionNotRetainedError extends LadybugError {
+  readonly version: number;
+  readonly oldestRetained: number;
+  constructor(version: number, oldestRetained: number) {
+    super(
+      ErrorCode.VersionNotRetained,
+      `version ${version} is no longer retained for this key (oldest retained: ${oldestRetained})`,
+    );
+    this.version = version;
+    this.oldestRetained = oldestRetained;
+  }
+}
+
+export type LockViolationKind = 'order' | 'reentrant' | 'release-by-non-holder';
+
+/** Debug mode: a lock was taken out of the global order (see LOCK_ORDER.md). */
+export class LockOrderViolation extends LadybugError {
+  readonly kind: LockViolationKind;
+  constructor(kind: LockViolationKind, message: string) {
+    super(ErrorCode.LockOrder, message);
+    this.kind = kind;
+  }
+}
+
+/** An internal invariant did not hold: a bug in the store, never the caller's fault. */
+export class AssertionFailedError extends LadybugError {
+  constructor(message: string) {
+    super(ErrorCode.AssertionFailed, `assertion failed: ${message}`);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Every limit of the store as a named constant, with the relationships between
+ * them asserted at load. Options that tune a limit are validated against these
+ * bounds in src/store/options.ts.
+ */
+import { assert } from './util/assert.js';
+
+/** Largest key, in UTF-8 bytes (or raw bytes for Uint8Array keys). */
+export const KEY_BYTES_MAX = 1024;
+
+/** Default and bounds of the largest encoded value. */
+export const VALUE_BYTES_DEFAULT_MAX = 16 * 1024 * 1024;
+export const VALUE_BYTES_MAX_MIN = 1024;
+
+/** Operations in one batch (one commit). */
+export const BATCH_OPERATIONS_MAX = 100_000;
+
+/** WAL segment size: default and bounds. Segments are preallocated to this size. */
+export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const SEGMENT_BYTES_MIN = 16 * 1024;
+export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024;
+
+/** One group commit writes at most this many bytes (further commits wait for the next group). */
+export const GROUP_COMMIT_BYTES_MAX = 8 * 1024 * 1024;
+
+/** Versions are integers below 2^53; the store refuses to assign one above this. */
+export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Rough per-entry bookkeeping costs, used by the memory estimate in stats(). */
+export const MEMORY_BYTES_PER_KEY = 120;
+export const MEMORY_BYTES_PER_VERSION = 40;
+
+assert(KEY_BYTES_MAX <= 0xffff, 'key length must fit the u16 length field of a WAL operation');
+assert(VALUE_BYTES_DEFAULT_MAX < 2 ** 32, 'value length must fit the u32 length field of a WAL operation');
+assert(SEGMENT_BYTES_DEFAULT >= 2 * VALUE_BYTES_DEFAULT_MAX, 'a default segment holds at least two maximal values');
+assert(SEGMENT_BYTES_MIN < SEGMENT_BYTES_DEFAULT && SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX, 'segment bounds ordered');
+assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');

@@ -1,0 +1,188 @@
+/**
+ * The versioned memory index: every key's VersionChain, reachable two ways:
+ * a hash map for point reads (O(1) `get`) and an ordered B+ tree (sorted-btree)
+ * for scans. Both hold the same chain objects.
+ *
+ * Invariants:
+ * - `map` and `tree` hold exactly the same keys and chain objects.
+ * - Versions are applied in strictly ascending order (the commit pipeline applies
+ *   groups in version order); `appliedVersion` is the last applied.
+ * - A chain, once created, stays (a delete appends a TOMBSTONE), so a reader's
+ *   as-of answer never changes underneath it except by retention trimming,
+ *   which spares the oldest pinned version.
+ *
+ * Synchronous only: nothing here awaits, so each apply and each chunk of a scan is
+ * atomic with respect to every other caller (no lock needed; see LOCK_ORDER.md).
+ */
+import { createRequire } from 'node:module';
+import type BTreeClass from 'sorted-btree';
+import type { StoredValue } from '../codec/values.js';
+import { storedSizeBytes } from '../codec/values.js';
+import { MEMORY_BYTES_PER_KEY, MEMORY_BYTES_PER_VERSION } from '../limits.js';
+import { assert } from '../util/assert.js';
+import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
+
+// sorted-btree is CommonJS with its class on `default`; require() reads it the same
+// way under Node and under the test runner's module transform.
+const BTree = (createRequire(import.meta.url)('sorted-btree') as { default: typeof BTreeClass }).default;
+type Tree = BTreeClass<string, VersionChain>;
+
+function compareKeys(left: string, right: string): number {
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+/** One operation of a commit, as applied to memory. */
+export interface IndexOperation {
+  key: string;
+  /** The stored value, or TOMBSTONE for a delete. */
+  slot: VersionSlot;
+}
+
+/** Key bounds of a scan, in internal (byte string) form. */
+export interface KeyRange {
+  gt?: string;
+  gte?: string;
+  lt?: string;
+  lte?: string;
+}
+
+export class MemoryIndex {
+  readonly #map = new Map<string, VersionChain>();
+  readonly #tree: Tree = new BTree<string, VersionChain>(undefined, compareKeys);
+  readonly #maxVersionsPerKey: number;
+  #appliedVersion = 0;
+  #liveKeys = 0;
+  #versionCount = 0;
+  #memoryBytes = 0;
+  #reclaimedVersions = 0;
+
+  constructor(maxVersionsPerKey: number) {
+    this.#maxVersionsPerKey = maxVersionsPerKey;
+  }
+
+  get appliedVersion(): number {
+    return this.#appliedVersion;
+  }
+
+  /**
+   * Applies one commit. REQUIRES: version > appliedVersion. `pinnedVersion` is the
+   * oldest version a reader still uses; retention trimming spares what it sees.
+   */
+  apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void {
+    assert(version > this.#appliedVersion, `apply ${version} after ${this.#appliedVersion}`);
+    for (const operation of operations) this.#applyOne(version, operation, pinnedVersion);
+    this.#appliedVersion = version;
+  }
+
+  #applyOne(version: number, operation: IndexOperation, pinnedVersion: number): void {
+    const chain = this.#map.get(operation.key);
+    const isDelete = operation.slot === TOMBSTONE;
+    this.#versionCount++;
+    this.#memoryBytes += MEMORY_BYTES_PER_VERSION + slotSizeBytes(operation.slot);
+    if (chain === undefined) {
+      const created = new VersionChain(version, operation.slot);
+      this.#map.set(operation.key, created);
+      this.#tree.set(operation.key, created);
+      this.#memoryBytes += MEMORY_BYTES_PER_KEY + operation.key.length;
+      if (!isDelete) this.#liveKeys++;
+      return;
+    }
+    const wasLive = chain.newest !== TOMBSTONE;
+    chain.append(version, operation.slot);
+    if (wasLive && isDelete) this.#liveKeys--;
+    if (!wasLive && !isDelete) this.#liveKeys++;
+    if (chain.length > this.#maxVersionsPerKey) this.#trim(chain, pinnedVersion);
+  }
+
+  #trim(chain: VersionChain, pinnedVersion: number): void {
+    const before = chain.values.slice(0, chain.length - this.#maxVersionsPerKey);
+    const dropped = chain.trim(this.#maxVersionsPerKey, pinnedVersion);
+    for (let index = 0; index < dropped; index++) {
+      this.#memoryBytes -= MEMORY_BYTES_PER_VERSION + slotSizeBytes(before[index]!);
+    }
+    this.#versionCount -= dropped;
+    this.#reclaimedVersions += dropped;
+  }
+
+  chain(key: string): VersionChain | undefined {
+    return this.#map.get(key);
+  }
+
+  /** The slot of `key` as of `version` (undefined: no such key then). */
+  slotAsOf(key: string, version: number): VersionSlot | undefined {
+    const chain = this.#map.get(key);
+    return chain === undefined ? undefined : chain.slotAsOf(version);
+  }
+
+  /**
+   * Up to `maxCount` live entries as of `version`, in key order (or reverse), within
+   * `range`, strictly after `cursor` (or before it, in reverse) when given.
+   * Synchronous, so one chunk is a consistent cut; a scan is a series of chunks.
+   */
+  scanChunk(
+    range: KeyRange,
+    cursor: string | undefined,
+    version: number,
+    reverse: boolean,
+    maxCount: number,
+  ): Array<[string, StoredValue]> {
+    return reverse
+      ? this.#scanBackward(range, cursor, version, maxCount)
+      : this.#scanForward(range, cursor, version, maxCount);
+  }
+
+  #scanForward(range: KeyRange, cursor: string | undefined, version: number, maxCount: number) {
+    const result: Array<[string, StoredValue]> = [];
+    const start = cursor ?? range.gte ?? range.gt;
+    for (const [key, chain] of this.#tree.entries(start)) {
+      if (cursor !== undefined ? key <= cursor : range.gt !== undefined && key <= range.gt) continue;
+      if ((range.lt !== undefined && key >= range.lt) || (range.lte !== undefined && key > range.lte)) break;
+      const slot = chain.slotAsOf(version);
+      if (slot !== undefined && slot !== TOMBSTONE) result.push([key, slot]);
+      if (result.length >= maxCount) break;
+    }
+    return result;
+  }
+
+  #scanBackward(range: KeyRange, cursor: string | undefined, version: number, maxCount: number) {
+    const result: Array<[string, StoredValue]> = [];
+    const start = cursor ?? range.lte ?? range.lt;
+    for (const [key, chain] of this.#tree.entriesReversed(start)) {
+      if (cursor !== undefined ? key >= cursor : range.lt !== undefined && key >= range.lt) continue;
+      if ((range.gt !== undefined && key <= range.gt) || (range.gte !== undefined && key < range.gte)) break;
+      const slot = chain.slotAsOf(version);
+      if (slot !== undefined && slot !== TOMBSTONE) result.push([key, slot]);
+      if (result.length >= maxCount) break;
+    }
+    return result;
+  }
+
+  stats(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number; memoryBytes: number } {
+    return {
+      keys: this.#map.size,
+      liveKeys: this.#liveKeys,
+      versions: this.#versionCount,
+      reclaimedVersions: this.#reclaimedVersions,
+      memoryBytes: this.#memoryBytes,
+    };
+  }
+
+  /** Debug-mode full check: the two structures agree and every chain is sound. */
+  verify(): void {
+    assert(this.#map.size === this.#tree.size, 'map and tree hold the same number of keys');
+    let versions = 0;
+    let live = 0;
+    for (const [key, chain] of this.#tree.entries()) {
+      assert(this.#map.get(key) === chain, `map and tree agree on ${JSON.stringify(key)}`);
+      chain.verify();
+      versions += chain.length;
+      if (chain.newest !== TOMBSTONE) live++;
+    }
+    assert(versions === this.#versionCount, 'version count matches');
+    assert(live === this.#liveKeys, 'live key count matches');
+  }
+}
+
+function slotSizeBytes(slot: VersionSlot): number {
+  return slot === TOMBSTONE ? 0 : storedSizeBytes(slot);
+}

@@ -1,0 +1,38 @@
+/**
+ * Versions that running reads (scans) still read as of. Retention trimming asks
+ * `oldest()` and spares whatever that version sees, so a long scan never finds a
+ * version it needs reclaimed underneath it. Next issue's snapshots and
+ * transactions pin through the same structure (the epoch guard).
+ *
+ * Invariant: `oldest()` is the smallest pinned version, or Infinity when none.
+ */
+import { assert } from '../util/assert.js';
+
+export class ReadPins {
+  readonly #counts = new Map<number, number>();
+  #oldest = Infinity;
+
+  pin(version: number): void {
+    this.#counts.set(version, (this.#counts.get(version) ?? 0) + 1);
+    if (version < this.#oldest) this.#oldest = version;
+  }
+
+  unpin(version: number): void {
+    const count = this.#counts.get(version);
+    assert(count !== undefined && count > 0, `unpin of version ${version} that is not pinned`);
+    if (count > 1) {
+      this.#counts.set(version, count - 1);
+      return;
+    }
+    this.#counts.delete(version);
+    if (version === this.#oldest) this.#oldest = Math.min(Infinity, ...this.#counts.keys());
+  }
+
+  oldest(): number {
+    return this.#oldest;
+  }
+
+  get size(): number {
+    return this.#counts.size;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * openStore options: the public shape, defaults, and validation. Every option is
+ * checked here, once, at open; a bad one is an InvalidOptionError naming it.
+ */
+import { InvalidOptionError } from '../errors.js';
+import type { FileSystem } from '../fs/file-system.js';
+import { NodeFileSystem, type SyncMode } from '../fs/node-file-system.js';
+import type { KeyEncoding } from '../codec/keys.js';
+import {
+  KEY_BYTES_MAX,
+  SEGMENT_BYTES_DEFAULT,
+  SEGMENT_BYTES_MAX,
+  SEGMENT_BYTES_MIN,
+  VALUE_BYTES_DEFAULT_MAX,
+  VALUE_BYTES_MAX_MIN,
+} from '../limits.js';
+import { COMMIT_HEADER_BYTES, PUT_OVERHEAD_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
+
+export interface StoreOptions {
+  /** Largest encoded value in bytes. Default 16 MiB. */
+  maxValueBytes?: number;
+  /** Versions kept per key: a positive integer, or Infinity to keep all (default). */
+  maxVersionsPerKey?: number;
+  /** WAL segment size in bytes; segments are preallocated. Default 64 MiB. */
+  segmentSizeBytes?: number;
+  /** How scan() and history() return keys: 'utf8' strings (default) or 'binary' Uint8Arrays. */
+  keyEncoding?: KeyEncoding;
+  /** Salvage the valid prefix of a corrupt WAL instead of refusing to open. Default false. */
+  repair?: boolean;
+  /** Where fdatasync runs with the default file system: 'threadpool' (default) or 'inline'. */
+  syncMode?: SyncMode;
+  /** The file system to use (tests inject a fault-injecting one). Default: the real one. */
+  fileSystem?: FileSystem;
+  /** Turn on debug mode (lock-order checks, full consistency checks) for the process. */
+  debug?: boolean;
+}
+
+export interface ResolvedOptions {
+  maxValueBytes: number;
+  maxVersionsPerKey: number;
+  segmentSizeBytes: number;
+  keyEncoding: KeyEncoding;
+  repair: boolean;
+  fileSystem: FileSystem;
+  debug: boolean;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'maxValueBytes', 'maxVersionsPerKey', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
+]);
+
+function integerIn(name: string, value: unknown, fallback: number, minimum: number, maximum: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new InvalidOptionError(name, `must be an integer, got ${String(value)}`);
+  if (value < minimum || value > maximum) throw new InvalidOptionError(name, `must be between ${minimum} and ${maximum}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new InvalidOptionError(name, `must be one of ${allowed.join(', ')}, got ${String(value)}`);
+  return value as T;
+}
+
+function booleanOption(name: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(value)}`);
+  return value;
+}
+
+function versionsPerKey(value: unknown): number {
+  if (value === undefined || value === Infinity) return Infinity;
+  return integerIn('maxVersionsPerKey', value, Infinity, 1, Number.MAX_SAFE_INTEGER);
+}
+
+function fileSystemOption(value: unknown, syncMode: SyncMode): FileSystem {
+  if (value === undefined) return new NodeFileSystem({ syncMode });
+  const candidate = value as Partial<FileSystem>;
+  if (typeof candidate !== 'object' || value === null || typeof candidate.open !== 'function' || typeof candidate.syncDirectory !== 'function') {
+    throw new InvalidOptionError('fileSystem', 'must implement the FileSystem interface');
+  }
+  return value as FileSystem;
+}
+
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'must be an object');
+  const given = options as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!KNOWN_OPTIONS.has(name)) throw new InvalidOptionError(name, 'is not a known option');
+  }
+  const segmentSizeBytes = integerIn('segmentSizeBytes', given.segmentSizeBytes, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX);
+  const defaultValueBytes = Math.min(VALUE_BYTES_DEFAULT_MAX, largestValueFitting(segmentSizeBytes));
+  const maxValueBytes = integerIn('maxValueBytes', given.maxValueBytes, defaultValueBytes, VALUE_BYTES_MAX_MIN, VALUE_BYTES_DEFAULT_MAX);
+  if (maxValueBytes > largestValueFitting(segmentSizeBytes)) {
+    throw new InvalidOptionError('maxValueBytes', `${maxValueBytes} does not fit a WAL segment of ${segmentSizeBytes} bytes with its framing`);
+  }
+  const syncMode = oneOf('syncMode', given.syncMode, ['threadpool', 'inline'] as const, 'threadpool');
+  return {
+    maxValueBytes,
+    maxVersionsPerKey: versionsPerKey(given.maxVersionsPerKey),
+    segmentSizeBytes,
+    keyEncoding: oneOf('keyEncoding', given.keyEncoding, ['utf8', 'binary'] as const, 'utf8'),
+    repair: booleanOption('repair', given.repair),
+    fileSystem: fileSystemOption(given.fileSystem, syncMode),
+    debug: booleanOption('debug', given.debug),
+  };
+}
+
+/** The largest value a single-put commit can carry in one record of an empty segment. */
+function largestValueFitting(segmentSizeBytes: number): number {
+  return segmentSizeBytes - SEGMENT_HEADER_BYTES - RECORD_HEADER_BYTES - COMMIT_HEADER_BYTES - PUT_OVERHEAD_BYTES - KEY_BYTES_MAX;
+}
+
+/** Largest commit (operations bytes) that fits one record in an empty segment. */
+export function commitBytesLimit(segmentSizeBytes: number): number {
+  return segmentSizeBytes - SEGMENT_HEADER_BYTES - RECORD_HEADER_BYTES - COMMIT_HEADER_BYTES;
+}

@@ -1,0 +1,231 @@
+/**
+ * The store handle: the public methods, each validating its input, then handing
+ * writes to the commit pipeline and answering reads from the memory index.
+ *
+ * Every method resolves only when its effect is durable and visible: a write's
+ * promise resolves after the fdatasync that covers it and after it is applied;
+ * a read sees every write acknowledged before it started.
+ *
+ * Lifecycle: 'open' -> 'closing' -> 'closed'. close() takes the store.lifecycle
+ * lock, then the pipeline drains under the commit lock (rank order 10 -> 30).
+ * Reads keep working while the store is failed (they only see acknowledged data);
+ * writes are refused with StoreFailedError until the store is reopened.
+ */
+import { InvalidOptionError, StoreClosedError } from '../errors.js';
+import { externalKey, internalKey, type Key } from '../codec/keys.js';
+import { readStored } from '../codec/values.js';
+import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
+import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
+import { OrderedMutex } from '../lock/ordered-mutex.js';
+import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { ReadPins } from '../memory/read-pins.js';
+import { TOMBSTONE } from '../memory/version-chain.js';
+import { debugEnabled } from '../util/debug.js';
+import type { WalWriter } from '../wal/wal-writer.js';
+import type { DirectoryLock } from './directory-lock.js';
+import { commitBytesLimit, type ResolvedOptions } from './options.js';
+import type { RecoveryReport, StoreStats } from './stats.js';
+import { buildStats } from './stats.js';
+
+/** Keys fetched per synchronous step of a scan. */
+const SCAN_CHUNK_KEYS = 256;
+
+export interface GetOptions {
+  /** Read as of this version (default: the newest visible version). */
+  asOf?: number;
+}
+
+export interface ScanOptions {
+  gt?: Key;
+  gte?: Key;
+  lt?: Key;
+  lte?: Key;
+  reverse?: boolean;
+  limit?: number;
+  asOf?: number;
+}
+
+export interface HistoryEntry {
+  version: number;
+  value?: unknown;
+  deleted: boolean;
+}
+
+export interface StoreParts {
+  directory: string;
+  options: ResolvedOptions;
+  lock: DirectoryLock;
+  writer: WalWriter;
+  index: MemoryIndex;
+  pins: ReadPins;
+  pipeline: CommitPipeline;
+  recovery: RecoveryReport;
+}
+
+type State = 'open' | 'closing' | 'closed';
+
+export class Store {
+  readonly #parts: StoreParts;
+  readonly #lifecycleLock = new OrderedMutex('store.lifecycle');
+  readonly #commitBytesMax: number;
+  #state: State = 'open';
+
+  /** @internal Use openStore(). */
+  constructor(parts: StoreParts) {
+    this.#parts = parts;
+    this.#commitBytesMax = commitBytesLimit(parts.options.segmentSizeBytes);
+  }
+
+  /** The directory this store lives in. */
+  get directory(): string {
+    return this.#parts.directory;
+  }
+
+  /** The newest version whose writes are durable and visible. */
+  get version(): number {
+    return this.#parts.pipeline.visibleVersion;
+  }
+
+  get closed(): boolean {
+    return this.#state !== 'open';
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#state !== 'open') throw new StoreClosedError(operation);
+  }
+
+  async put(key: Key, value: unknown): Promise<CommitResult> {
+    this.#assertOpen('put');
+    const prepared = preparePut(key, value, this.#parts.options.maxValueBytes);
+    return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
+  }
+
+  async delete(key: Key): Promise<CommitResult> {
+    this.#assertOpen('delete');
+    const prepared = prepareDelete(key);
+    return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
+  }
+
+  /** Applies every operation atomically, as one commit with one version. */
+  async batch(operations: readonly BatchOperation[]): Promise<CommitResult> {
+    this.#assertOpen('batch');
+    const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
+    if (prepared.walOperations.length === 0) return { version: this.version };
+    return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
+  }
+
+  async get(key: Key, options?: GetOptions): Promise<unknown> {
+    this.#assertOpen('get');
+    const internal = internalKey(key);
+    const version = options === undefined ? this.version : this.#asOf(options.asOf);
+    const slot = this.#parts.index.slotAsOf(internal, version);
+    return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+  }
+
+  /** Versions of `key`, newest first, as far as retention keeps them. */
+  async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
+    this.#assertOpen('history');
+    const chain = this.#parts.index.chain(internalKey(key));
+    const limit = this.#limit(options?.limit);
+    const entries: HistoryEntry[] = [];
+    if (chain === undefined) return entries;
+    for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
+      const slot = chain.values[index]!;
+      const version = chain.versions[index]!;
+      entries.push(slot === TOMBSTONE ? { version, deleted: true } : { version, value: readStored(slot), deleted: false });
+    }
+    return entries;
+  }
+
+  /**
+   * Entries in key order (or reverse) within the bounds, as of one version (the
+   * newest at the call, or `asOf`), however long the iteration takes: the version is
+   * pinned so retention cannot reclaim what the scan still has to read.
+   */
+  scan(options: ScanOptions = {}): AsyncIterableIterator<[string | Uint8Array, unknown]> {
+    this.#assertOpen('scan');
+    const range = this.#range(options);
+    const limit = this.#limit(options.limit);
+    const reverse = this.#booleanOption('reverse', options.reverse);
+    const version = this.#asOf(options.asOf);
+    return this.#scanIterator(range, limit, reverse, version);
+  }
+
+  async *#scanIterator(range: KeyRange, limit: number, reverse: boolean, version: number) {
+    const { index, pins, options } = this.#parts;
+    pins.pin(version);
+    try {
+      let cursor: string | undefined;
+      let produced = 0;
+      while (produced < limit) {
+        this.#assertOpen('scan');
+        const wanted = Math.min(SCAN_CHUNK_KEYS, limit - produced);
+        const chunk = index.scanChunk(range, cursor, version, reverse, wanted);
+        for (const [key, stored] of chunk) {
+          yield [externalKey(key, options.keyEncoding), readStored(stored)] as [string | Uint8Array, unknown];
+        }
+        produced += chunk.length;
+        if (chunk.length < wanted) break;
+        cursor = chunk[chunk.length - 1]![0];
+      }
+    } finally {
+      pins.unpin(version);
+    }
+  }
+
+  #range(options: ScanOptions): KeyRange {
+    if (options.gt !== undefined && options.gte !== undefined) throw new InvalidOptionError('gt', 'give gt or gte, not both');
+    if (options.lt !== undefined && options.lte !== undefined) throw new InvalidOptionError('lt', 'give lt or lte, not both');
+    const range: KeyRange = {};
+    if (options.gt !== undefined) range.gt = internalKey(options.gt);
+    if (options.gte !== undefined) range.gte = internalKey(options.gte);
+    if (options.lt !== undefined) range.lt = internalKey(options.lt);
+    if (options.lte !== undefined) range.lte = internalKey(options.lte);
+    return range;
+  }
+
+  #asOf(asOf: unknown): number {
+    const visible = this.version;
+    if (asOf === undefined) return visible;
+    if (typeof asOf !== 'number' || !Number.isInteger(asOf) || asOf < 0 || asOf > visible) {
+      throw new InvalidOptionError('asOf', `must be an integer version between 0 and ${visible}, got ${String(asOf)}`);
+    }
+    return asOf;
+  }
+
+  #limit(limit: unknown): number {
+    if (limit === undefined || limit === Infinity) return Infinity;
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) {
+      throw new InvalidOptionError('limit', `must be a non-negative integer, got ${String(limit)}`);
+    }
+    return limit;
+  }
+
+  #booleanOption(name: string, value: unknown): boolean {
+    if (value === undefined) return false;
+    if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(value)}`);
+    return value;
+  }
+
+  stats(): StoreStats {
+    return buildStats(this.#parts, this.#state !== 'open');
+  }
+
+  /**
+   * Waits for in-flight commits to become durable and be acknowledged, closes the
+   * WAL and releases the directory lock. Idempotent; later calls of any other
+   * method fail with StoreClosedError.
+   */
+  async close(): Promise<void> {
+    await this.#lifecycleLock.runExclusive(async () => {
+      if (this.#state === 'closed') return;
+      this.#state = 'closing';
+      const { pipeline, writer, lock, index } = this.#parts;
+      await pipeline.close();
+      if (debugEnabled()) index.verify();
+      await writer.close();
+      await lock.release();
+      this.#state = 'closed';
+    });
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * The WAL's bytes: segment header, record frame, commit and operation encoding.
+ * docs/FORMAT.md describes every byte; keep the two in step (FORMAT_VERSION below).
+ *
+ * A record is what one group commit writes: one or more commits with ascending
+ * versions, one checksum over header and payload. All integers are little-endian;
+ * 64-bit fields hold integers below 2^53 written as two u32 halves.
+ *
+ *   segment header (64 bytes, offset 0)
+ *     0  magic "LBUGWAL\0"      8  format version u32   12 header size u32 (64)
+ *     16 segment number u64     24 segment size u64     32 reserved (24 zero bytes)
+ *     56 xxh64 of bytes 0..55
+ *   record (at offset 64, then back to back; an all-zero header ends the segment)
+ *     0  xxh64 of bytes 8 .. 32+payloadLength          8  magic u32 0x5257424c ("LBWR")
+ *     12 payload length u32     16 first version u64    24 commit count u32   28 flags u32 (0)
+ *     32 payload: commitCount commits, back to back
+ *   commit:    version delta u32 (from first version) | operation count u32 | operations
+ *   operation: type u8 (1 put, 2 delete) | key length u16 | key | [value length u32 | value (msgpack)]
+ */
+import { Buffer } from 'node:buffer';
+import { assert } from '../util/assert.js';
+
+export const FORMAT_VERSION = 1;
+export const SEGMENT_MAGIC = Buffer.from('LBUGWAL\0', 'latin1');
+export const SEGMENT_HEADER_BYTES = 64;
+export const RECORD_MAGIC = 0x5257424c;
+export const RECORD_HEADER_BYTES = 32;
+export const COMMIT_HEADER_BYTES = 8;
+export const OPERATION_PUT = 1;
+export const OPERATION_DELETE = 2;
+export const PUT_OVERHEAD_BYTES = 1 + 2 + 4;
+export const DELETE_OVERHEAD_BYTES = 1 + 2;
+
+const TWO_TO_32 = 2 ** 32;
+
+export function writeUint64(buffer: Buffer, value: number, offset: number): void {
+  assert(Number.isSafeInteger(value) && value >= 0, `u64 field holds a safe integer: ${value}`);
+  buffer.writeUInt32LE(value % TWO_TO_32, offset);
+  buffer.writeUInt32LE(Math.floor(value / TWO_TO_32), offset + 4);
+}
+
+export function readUint64(buffer: Buffer, offset: number): number {
+  return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * TWO_TO_32;
+}
+
+export interface SegmentHeader {
+  formatVersion: number;
+  segmentNumber: number;
+  segmentSizeBytes: number;
+}
+
+export type Hash64 = (bytes: Uint8Array) => bigint;
+
+export function encodeSegmentHeader(header: SegmentHeader, hash: Hash64): Buffer {
+  const buffer = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  SEGMENT_MAGIC.copy(buffer, 0);
+  buffer.writeUInt32LE(header.formatVersion, 8);
+  buffer.writeUInt32LE(SEGMENT_HEADER_BYTES, 12);
+  writeUint64(buffer, header.segmentNumber, 16);
+  writeUint64(buffer, header.segmentSizeBytes, 24);
+  buffer.writeBigUInt64LE(hash(buffer.subarray(0, 56)), 56);
+  return buffer;
+}
+
+/** Parses a segment header; returns a reason string when it is not valid. */
+export function decodeSegmentHeader(buffer: Buffer, hash: Hash64): SegmentHeader | string {
+  if (buffer.length < SEGMENT_HEADER_BYTES) return 'file shorter than a segment header';
+  if (!buffer.subarray(0, 8).equals(SEGMENT_MAGIC)) return 'bad segment magic';
+  if (buffer.readBigUInt64LE(56) !== hash(buffer.subarray(0, 56))) return 'segment header checksum mismatch';
+  const formatVersion = buffer.readUInt32LE(8);
+  if (formatVersion !== FORMAT_VERSION) return `unsupported format version ${formatVersion}`;
+  return {
+    formatVersion,
+    segmentNumber: readUint64(buffer, 16),
+    segmentSizeBytes: readUint64(buffer, 24),
+  };
+}
+
+/** One operation of a commit, in the WAL's form. */
+export type WalOperation =
+  | { type: typeof OPERATION_PUT; key: Uint8Array; value: Uint8Array }
+  | { type: typeof OPERATION_DELETE; key: Uint8Array };
+
+/** Encoded size of one commit's operations, without the commit header. */
+export function operationsSizeBytes(operations: readonly WalOperation[]): number {
+  let size = 0;
+  for (const operation of operations) {
+    size += operation.type === OPERATION_PUT
+      ? PUT_OVERHEAD_BYTES + operation.key.length + operation.value.length
+      : DELETE_OVERHEAD_BYTES + operation.key.length;
+  }
+  return size;
+}
+
+/** A commit ready to frame: its version and encoded operations (sizes precomputed). */
+export interface FramedCommit {
+  version: number;
+  operations: readonly WalOperation[];
+  /** COMMIT_HEADER_BYTES + operationsSizeBytes(operations). */
+  sizeBytes: number;
+}
+
+/**
+ * Frames commits (ascending versions) as one record into `target` at `offset`.
+ * Returns the record's length. REQUIRES: target has room for it.
+ */
+export function encodeRecord(commits: readonly FramedCommit[], target: Buffer, offset: number, hash: Hash64): number {
+  assert(commits.length > 0, 'a record holds at least one commit');
+  const firstVersion = commits[0]!.version;
+  let position = offset + RECORD_HEADER_BYTES;
+  for (const commit of commits) position = encodeCommit(commit, firstVersion, target, position);
+  const payloadLength = position - offset - RECORD_HEADER_BYTES;
+  target.writeUInt32LE(RECORD_MAGIC, offset + 8);
+  target.writeUInt32LE(payloadLength, offset + 12);
+  writeUint64(target, firstVersion, offset + 16);
+  target.writeUInt32LE(commits.length, offset + 24);
+  target.writeUInt32LE(0, offset + 28);
+  target.writeBigUInt64LE(hash(target.subarray(offset + 8, position)), offset);
+  return position - offset;
+}
+
+function encodeCommit(commit: FramedCommit, firstVersion: number, target: Buffer, start: number): number {
+  const delta = commit.version - firstVersion;
+  assert(delta >= 0 && delta < TWO_TO_32, 'commit versions ascend within a record');
+  target.writeUInt32LE(delta, start);
+  target.writeUInt32LE(commit.operations.length, start + 4);
+  let position = start + COMMIT_HEADER_BYTES;
+  for (const operation of commit.operations) {
+    target[position] = operation.type;
+    target.writeUInt16LE(operation.key.length, position + 1);
+    position += 3;
+    target.set(operation.key, position);
+    position += operation.key.length;
+    if (operation.type === OPERATION_PUT) {
+      target.writeUInt32LE(operation.value.length, position);
+      target.set(operation.value, position + 4);
+      position += 4 + operation.value.length;
+    }
+  }
+  assert(position - start === commit.sizeBytes, 'commit size matches its precomputed size');
+  return position;
+}
+
+/** A commit decoded from a record (keys and values copied out of the read buffer). */
+export interface DecodedCommit {
+  version: number;
+  operations: WalOperation[];
+}
+
+export type RecordCheck =
+  | { kind: 'end' }
+  | { kind: 'valid'; lengthBytes: number; firstVersion: number; commitCount: number }
+  | { kind: 'invalid'; reason: string };
+
+/** Checks the record at `offset` of a segment image without decoding its payload. */
+export function checkRecord(image: Buffer, offset: number, hash: Hash64): RecordCheck {
+  if (offset + RECORD_HEADER_BYTES > image.length) {
+    return isZero(image, offset, image.length) ? { kind: 'end' } : { kind: 'invalid', reason: 'truncated record header' };
+  }
+  if (isZero(image, offset, offset + RECORD_HEADER_BYTES)) return { kind: 'end' };
+  if (image.readUInt32LE(offset + 8) !== RECORD_MAGIC) return { kind: 'invalid', reason: 'bad record magic' };
+  const payloadLength = image.readUInt32LE(offset + 12);
+  const end = offset + RECORD_HEADER_BYTES + payloadLength;
+  if (end > image.length) return { kind: 'invalid', reason: 'record extends past the end of the segment' };
+  if (image.readBigUInt64LE(offset) !== hash(image.subarray(offset + 8, end))) {
+    return { kind: 'invalid', reason: 'record checksum mismatch' };
+  }
+  return {
+    kind: 'valid',
+    lengthBytes: end - offset,
+    firstVersion: readUint64(image, offset + 16),
+    commitCount: image.readUInt32LE(offset + 24),
+  };
+}
+
+/** Decodes a record that checkRecord found valid. Throws a string reason on a malformed payload. */
+export function decodeRecord(image: Buffer, offset: number): DecodedCommit[] {
+  const payloadLength = image.readUInt32LE(offset + 12);
+  const firstVersion = readUint64(image, offset + 16);
+  const commitCount = image.readUInt32LE(offset + 24);
+  const end = offset + RECORD_HEADER_BYTES + payloadLength;
+  let position = offset + RECORD_HEADER_BYTES;
+  const commits: DecodedCommit[] = [];
+  for (let index = 0; index < commitCount; index++) {
+    const [commit, next] = decodeCommit(image, position, end, firstVersion);
+    commits.push(commit);
+    position = next;
+  }
+  if (position !== end) throw new Error('record payload has trailing bytes');
+  return commits;
+}
+
+function decodeCommit(image: Buffer, start: number, end: number, firstVersion: number): [DecodedCommit, number] {
+  if (start + COMMIT_HEADER_BYTES > end) throw new Error('commit header past the payload');
+  const version = firstVersion + image.readUInt32LE(start);
+  const operationCount = image.readUInt32LE(start + 4);
+  const operations: WalOperation[] = [];
+  let position = start + COMMIT_HEADER_BYTES;
+  for (let index = 0; index < operationCount; index++) {
+    if (position + 3 > end) throw new Error('operation header past the payload');
+    const type = image[position]!;
+    const keyLength = image.readUInt16LE(position + 1);
+    position += 3;
+    if (position + keyLength > end) throw new Error('key past the payload');
+    const key = Buffer.from(image.subarray(position, position + keyLength));
+    position += keyLength;
+    if (type === OPERATION_DELETE) {
+      operations.push({ type: OPERATION_DELETE, key });
+      continue;
+    }
+    if (type !== OPERATION_PUT || position + 4 > end) throw new Error(`bad operation type ${type}`);
+    const valueLength = image.readUInt32LE(position);
+    position += 4;
+    if (position + valueLength > end) throw new Error('value past the payload');
+    operations.push({ type: OPERATION_PUT, key, value: Buffer.from(image.subarray(position, position + valueLength)) });
+    position += valueLength;
+  }
+  return [{ version, operations }, position];
+}
+
+export function isZero(buffer: Uint8Array, start: number, end: number): boolean {
+  for (let index = start; index < end; index++) if (buffer[index] !== 0) return false;
+  return true;
+}

@@ -1,0 +1,189 @@
+/**
+ * The WAL writer: appends one group of commits as one record, with one write and
+ * one fdatasync, and rotates to a preallocated next segment when the current one
+ * is full.
+ *
+ * Positions are log sequence numbers (LSNs): bytes appended since the store's
+ * first segment, counted across segments. `syncedLsn` only moves after a
+ * datasync resolves; the commit pipeline asserts, before acknowledging a commit,
+ * that `syncedLsn` covers the end of its record (seed race 1 designed out).
+ *
+ * REQUIRES: the caller holds the 'wal.writer' lock for every call except the
+ * getters (one group in flight at a time; see LOCK_ORDER.md).
+ */
+import { Buffer } from 'node:buffer';
+import { DiskFullError } from '../errors.js';
+import type { FileHandle, FileSystem } from '../fs/file-system.js';
+import { isFileSystemError, joinPath } from '../fs/file-system.js';
+import { GROUP_COMMIT_BYTES_MAX } from '../limits.js';
+import { assert } from '../util/assert.js';
+import { createSegment, type CreatedSegment, segmentFileName } from './segment-files.js';
+import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
+
+export interface WalPosition {
+  segmentNumber: number;
+  handle: FileHandle;
+  sizeBytes: number;
+  /** Where the next record goes in this segment. */
+  offset: number;
+}
+
+export interface WalWriterConfig {
+  fileSystem: FileSystem;
+  walDir: string;
+  hash: Hash64;
+  segmentSizeBytes: number;
+}
+
+export interface GroupWriteResult {
+  /** How many commits (a prefix of the input) went into this record. */
+  commitCount: number;
+  /** LSN just past the record; durable once this resolves. */
+  endLsn: number;
+}
+
+export class WalWriter {
+  readonly #config: WalWriterConfig;
+  #active: WalPosition;
+  #lsnBase: number;
+  #syncedLsn: number;
+  #next: Promise<CreatedSegment> | undefined;
+  #encodeBuffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  #bytesWritten = 0;
+  #datasyncs = 0;
+  #segmentsCreated = 0;
+
+  constructor(config: WalWriterConfig, active: WalPosition) {
+    this.#config = config;
+    this.#active = active;
+    this.#lsnBase = 0;
+    // Everything before the starting offset was recovered from disk: durable.
+    this.#syncedLsn = this.#currentLsn();
+  }
+
+  /** LSN of the next byte to be written. */
+  #currentLsn(): number {
+    return this.#lsnBase + this.#active.offset;
+  }
+
+  get syncedLsn(): number {
+    return this.#syncedLsn;
+  }
+
+  get segmentNumber(): number {
+    return this.#active.segmentNumber;
+  }
+
+  stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentNumber: number } {
+    return {
+      bytesWritten: this.#bytesWritten,
+      datasyncs: this.#datasyncs,
+      segmentsCreated: this.#segmentsCreated,
+      segmentNumber: this.#active.segmentNumber,
+    };
+  }
+
+  /**
+   * Writes a prefix of `commits` (at least one) as one record: one write, one
+   * datasync. Throws DiskFullError when the disk is full (nothing acknowledged,
+   * the writer stays usable); any other error means the store must fail.
+   */
+  async writeGroup(commits: readonly FramedCommit[]): Promise<GroupWriteResult> {
+    assert(commits.length > 0, 'a group holds at least one commit');
+    let count = this.#fittingPrefix(commits, this.#active);
+    if (count === 0) {
+      await this.#rotate();
+      count = this.#fittingPrefix(commits, this.#active);
+      assert(count > 0, 'a single commit always fits an empty segment (checked at validation)');
+    }
+    const group = count === commits.length ? commits : commits.slice(0, count);
+    const lengthBytes = this.#encode(group);
+    const handle = this.#active.handle;
+    await this.#write(handle, this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
+    this.#active.offset += lengthBytes;
+    this.#bytesWritten += lengthBytes;
+    await handle.datasync();
+    this.#datasyncs++;
+    this.#syncedLsn = this.#currentLsn();
+    this.#maybePrepareNext();
+    return { commitCount: count, endLsn: this.#syncedLsn };
+  }
+
+  async #write(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+    try {
+      await handle.write(data, position);
+    } catch (error) {
+      if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(handle.path, { cause: error });
+      throw error;
+    }
+  }
+
+  /**
+   * How many leading commits fit the remaining space of `segment`. Past the first
+   * commit, a group also stops at GROUP_COMMIT_BYTES_MAX (a single large commit may
+   * exceed it; it is bounded by the segment size, checked at validation).
+   */
+  #fittingPrefix(commits: readonly FramedCommit[], segment: WalPosition): number {
+    const room = segment.sizeBytes - segment.offset - RECORD_HEADER_BYTES;
+    let used = 0;
+    let count = 0;
+    for (const commit of commits) {
+      if (used + commit.sizeBytes > room) break;
+      if (count > 0 && used + commit.sizeBytes > GROUP_COMMIT_BYTES_MAX) break;
+      used += commit.sizeBytes;
+      count++;
+    }
+    return count;
+  }
+
+  #encode(group: readonly FramedCommit[]): number {
+    let needed = RECORD_HEADER_BYTES;
+    for (const commit of group) needed += commit.sizeBytes;
+    if (this.#encodeBuffer.length < needed) this.#encodeBuffer = Buffer.allocUnsafe(Math.max(needed, this.#encodeBuffer.length * 2));
+    const written = encodeRecord(group, this.#encodeBuffer, 0, this.#config.hash);
+    assert(written === needed, 'record length matches the sum of its commits');
+    return written;
+  }
+
+  /** Starts creating the next segment in the background once this one is half full. */
+  #maybePrepareNext(): void {
+    if (this.#next !== undefined || this.#active.offset < this.#active.sizeBytes / 2) return;
+    this.#next = this.#createNext();
+    this.#next.catch(() => undefined);
+  }
+
+  #createNext(): Promise<CreatedSegment> {
+    const { fileSystem, walDir, segmentSizeBytes, hash } = this.#config;
+    this.#segmentsCreated++;
+    return createSegment(fileSystem, walDir, this.#active.segmentNumber + 1, segmentSizeBytes, hash);
+  }
+
+  async #rotate(): Promise<void> {
+    const pending = this.#next ?? this.#createNext();
+    this.#next = undefined;
+    let created: CreatedSegment;
+    try {
+      created = await pending;
+    } catch (error) {
+      if (isFileSystemError(error, 'ENOSPC')) {
+        throw new DiskFullError(joinPath(this.#config.walDir, segmentFileName(this.#active.segmentNumber + 1)), { cause: error });
+      }
+      throw error;
+    }
+    const previous = this.#active;
+    this.#lsnBase = this.#currentLsn() - SEGMENT_HEADER_BYTES;
+    this.#active = { ...created, offset: SEGMENT_HEADER_BYTES };
+    await previous.handle.close();
+  }
+
+  /** Closes the active segment and any prepared next one (which stays on disk, valid and empty). */
+  async close(): Promise<void> {
+    const next = this.#next;
+    this.#next = undefined;
+    if (next !== undefined) {
+      const created = await next.catch(() => undefined);
+      await created?.handle.close();
+    }
+    await this.#active.handle.close();
+  }
+}
