@@ -64,6 +64,13 @@ export interface StoreParts {
 
 type State = 'open' | 'closing' | 'closed';
 
+/**
+ * Internal (tests and the crash harness): `store[abandonStore]()` makes the handle
+ * behave like a process that died: no I/O, the in-process lock token is forgotten
+ * (the lock file stays, as a dead process leaves it), every later call fails.
+ */
+export const abandonStore: unique symbol = Symbol('ladybug.abandonStore');
+
 export class Store {
   readonly #parts: StoreParts;
   readonly #lifecycleLock = new OrderedMutex('store.lifecycle');
@@ -205,6 +212,12 @@ export class Store {
     if (value === undefined) return false;
     if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(value)}`);
     return value;
+  }
+
+  [abandonStore](): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#parts.lock.abandon();
   }
 
   stats(): StoreStats {
