@@ -15,7 +15,7 @@
  * atomic with respect to every other caller (no lock needed; see LOCK_ORDER.md).
  */
 import { createRequire } from 'node:module';
-import type BTreeClass from 'sorted-btree';
+import type sortedBtree from 'sorted-btree';
 import type { StoredValue } from '../codec/values.js';
 import { storedSizeBytes } from '../codec/values.js';
 import { MEMORY_BYTES_PER_KEY, MEMORY_BYTES_PER_VERSION } from '../limits.js';
@@ -24,8 +24,8 @@ import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 
 // sorted-btree is CommonJS with its class on `default`; require() reads it the same
 // way under Node and under the test runner's module transform.
-const BTree = (createRequire(import.meta.url)('sorted-btree') as { default: typeof BTreeClass }).default;
-type Tree = BTreeClass<string, VersionChain>;
+const BTree = (createRequire(import.meta.url)('sorted-btree') as typeof sortedBtree).default;
+type Tree = sortedBtree.default<string, VersionChain>;
 
 function compareKeys(left: string, right: string): number {
   return left < right ? -1 : left > right ? 1 : 0;
