@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+/**
+ * The `ladybug` command line: look inside a store, check it, repair it, and run
+ * the benchmark and the crash-recovery harness.
+ *
+ * Every command builds one result object; `--json` prints it as JSON, otherwise it
+ * is rendered as text from the same object, so both always report the same facts.
+ * Errors (bad arguments, no store, a store locked by another process, corruption)
+ * print one clear line to stderr and exit non-zero, never a stack trace.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { isLadybugError, openStore } from '../index.js';
+import { verifyStore } from '../store/verify-store.js';
+import { createProgress } from './progress.js';
+import { type Output, printResult } from './output.js';
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+interface JsonOption {
+  json?: boolean;
+}
+
+function requireStore(directory: string): string {
+  const absolute = resolve(directory);
+  if (!existsSync(join(absolute, 'wal'))) throw new UsageError(`no ladybug store at ${absolute}`);
+  return absolute;
+}
+
+class UsageError extends Error {}
+
+function parseVersion(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new UsageError(`not a version number: ${text}`);
+  return value;
+}
+
+function parseCount(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new UsageError(`not a count: ${text}`);
+  return value;
+}
+
+async function withStore<T>(directory: string, run: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>, repair = false): Promise<T> {
+  const store = await openStore(requireStore(directory), { repair });
+  try {
+    return await run(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function emit(options: JsonOption, output: Output): void {
+  printResult(output, options.json === true);
+}
+
+function buildProgram(): Command {
+  const program = new Command('ladybug')
+    .description('ladybug-store: inspect, verify and repair a store; benchmark; crash-test')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  program.command('stats <dir>').description('counters of a store (opens it, which replays the WAL)')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, options: JsonOption) => {
+      const stats = await withStore(dir, async (store) => store.stats());
+      emit(options, { title: `stats of ${resolve(dir)}`, data: stats });
+    });
+
+  program.command('verify <dir>').description('check every WAL checksum without changing any data')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, options: JsonOption) => {
+      const progress = createProgress('verify', 'segments');
+      const report = await verifyStore(requireStore(dir), { onProgress: progress.update }).finally(progress.stop);
+      emit(options, { title: report.ok ? 'verify: ok' : 'verify: CORRUPTION FOUND', data: report });
+      if (!report.ok) process.exitCode = EXIT_FAILURE;
+    });
+
+  program.command('repair <dir>').description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, options: JsonOption) => {
+      const recovery = await withStore(dir, async (store) => ({ version: store.version, ...store.stats().recovery }), true);
+      const title = recovery.repair ? 'repair: dropped a corrupt WAL suffix' : 'repair: nothing to repair';
+      emit(options, { title, data: recovery });
+    });
+
+  program.command('get <dir> <key>').description('the value of a key, now or as of a version')
+    .option('--as-of <version>', 'read as of this version', parseVersion)
+    .option('--json', 'print JSON')
+    .action(async (dir: string, key: string, options: JsonOption & { asOf?: number }) => {
+      const result = await withStore(dir, async (store) => {
+        const version = options.asOf ?? store.version;
+        return { key, version, value: await store.get(key, { asOf: version }) ?? null };
+      });
+      emit(options, { title: `get ${key}`, data: result });
+    });
+
+  program.command('history <dir> <key>').description("a key's retained versions, newest first")
+    .option('--limit <count>', 'at most this many versions', parseCount)
+    .option('--json', 'print JSON')
+    .action(async (dir: string, key: string, options: JsonOption & { limit?: number }) => {
+      const history = await withStore(dir, (store) => store.history(key, { limit: options.limit }));
+      emit(options, { title: `history ${key}`, data: { key, versions: history } });
+    });
+
+  program.command('dump <dir>').description('every live key and value (one JSON object per line with --json)')
+    .option('--gte <key>', 'from this key').option('--lt <key>', 'up to, not including, this key')
+    .option('--limit <count>', 'at most this many entries', parseCount)
+    .option('--as-of <version>', 'as of this version', parseVersion)
+    .option('--json', 'print JSON lines')
+    .action(async (dir: string, options: JsonOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
+      await withStore(dir, async (store) => {
+        const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: options.asOf });
+        for await (const [key, value] of scan) {
+          process.stdout.write(options.json ? `${JSON.stringify({ key, value })}\n` : `${String(key)}\t${JSON.stringify(value)}\n`);
+        }
+      });
+    });
+
+  program.command('bench').description('run the benchmark against the peers (npm run bench)')
+    .allowUnknownOption().helpOption(false)
+    .action(async () => {
+      process.argv = [process.argv[0]!, 'bench', ...process.argv.slice(process.argv.indexOf('bench') + 1)];
+      await import(new URL('../../bench/main.js', import.meta.url).href);
+    });
+
+  program.command('crash-test').description('kill writer processes mid-write and verify recovery (npm run crash-test)')
+    .allowUnknownOption().helpOption(false)
+    .action(async () => {
+      process.argv = [process.argv[0]!, 'crash-test', ...process.argv.slice(process.argv.indexOf('crash-test') + 1)];
+      await import(new URL('../harness/crash-test-main.js', import.meta.url).href);
+    });
+
+  program.addOption(new Option('--debug', 'enable debug mode (lock-order checks)').env('LADYBUG_DEBUG').hideHelp());
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`ladybug: ${error.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    if (isLadybugError(error)) {
+      process.stderr.write(`ladybug: ${error.message} [${error.code}]\n`);
+      process.exitCode = EXIT_FAILURE;
+      return;
+    }
+    process.stderr.write(`ladybug: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = EXIT_FAILURE;
+  }
+}
+
+await main(process.argv.slice(2));
