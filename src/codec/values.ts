@@ -63,10 +63,13 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
   return { encoded, stored };
 }
 
-/** The memory form of a value read back from the WAL during recovery. */
+/**
+ * The memory form of a value read back from the WAL during recovery. `encoded` may
+ * be a view into a large read buffer: it is copied only when it is kept.
+ */
 export function storedFromEncoded(encoded: Uint8Array): StoredValue {
   const value: unknown = unpacker.unpack(encoded);
-  return isImmutable(value) ? value : new EncodedValue(encoded);
+  return isImmutable(value) ? value : new EncodedValue(encoded.slice());
 }
 
 /** The caller-facing value of a stored one (a fresh copy for mutable values). */

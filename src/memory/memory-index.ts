@@ -95,13 +95,10 @@ export class MemoryIndex {
   }
 
   #trim(chain: VersionChain, pinnedVersion: number): void {
-    const before = chain.values.slice(0, chain.length - this.#maxVersionsPerKey);
     const dropped = chain.trim(this.#maxVersionsPerKey, pinnedVersion);
-    for (let index = 0; index < dropped; index++) {
-      this.#memoryBytes -= MEMORY_BYTES_PER_VERSION + slotSizeBytes(before[index]!);
-    }
-    this.#versionCount -= dropped;
-    this.#reclaimedVersions += dropped;
+    for (const slot of dropped) this.#memoryBytes -= MEMORY_BYTES_PER_VERSION + slotSizeBytes(slot);
+    this.#versionCount -= dropped.length;
+    this.#reclaimedVersions += dropped.length;
   }
 
   chain(key: string): VersionChain | undefined {

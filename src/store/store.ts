@@ -137,8 +137,8 @@ export class Store {
     const entries: HistoryEntry[] = [];
     if (chain === undefined) return entries;
     for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
-      const slot = chain.values[index]!;
-      const version = chain.versions[index]!;
+      const slot = chain.slotAt(index);
+      const version = chain.versionAt(index);
       entries.push(slot === TOMBSTONE ? { version, deleted: true } : { version, value: readStored(slot), deleted: false });
     }
     return entries;

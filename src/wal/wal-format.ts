@@ -141,7 +141,10 @@ function encodeCommit(commit: FramedCommit, firstVersion: number, target: Buffer
   return position;
 }
 
-/** A commit decoded from a record (keys and values copied out of the read buffer). */
+/**
+ * A commit decoded from a record. Keys and values are views into the segment image
+ * (no copy): valid while the image lives; a caller copies what it keeps.
+ */
 export interface DecodedCommit {
   version: number;
   operations: WalOperation[];
@@ -202,7 +205,7 @@ function decodeCommit(image: Buffer, start: number, end: number, firstVersion: n
     const keyLength = image.readUInt16LE(position + 1);
     position += 3;
     if (position + keyLength > end) throw new Error('key past the payload');
-    const key = Buffer.from(image.subarray(position, position + keyLength));
+    const key = image.subarray(position, position + keyLength);
     position += keyLength;
     if (type === OPERATION_DELETE) {
       operations.push({ type: OPERATION_DELETE, key });
@@ -212,7 +215,7 @@ function decodeCommit(image: Buffer, start: number, end: number, firstVersion: n
     const valueLength = image.readUInt32LE(position);
     position += 4;
     if (position + valueLength > end) throw new Error('value past the payload');
-    operations.push({ type: OPERATION_PUT, key, value: Buffer.from(image.subarray(position, position + valueLength)) });
+    operations.push({ type: OPERATION_PUT, key, value: image.subarray(position, position + valueLength) });
     position += valueLength;
   }
   return [{ version, operations }, position];
