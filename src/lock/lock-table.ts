@@ -41,7 +41,7 @@ export interface LockTableEntry {
   readonly takenBy: string;
   /** True while no code uses the lock yet: the rank is reserved for a later issue. */
   readonly reserved: boolean;
-  /** The seed races (seeds/004, numbered 1..9) this lock's critical section rules out. */
+  /** The source system's race conditions (numbered 1..9 in its technical-debt list) this lock's critical section rules out. */
   readonly seedRaces: readonly number[];
 }
 

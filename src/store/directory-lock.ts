@@ -19,7 +19,7 @@
  *     create a generation that beats a newer holder.
  *
  * Several processes racing for one stale lock: `link` of G+1 succeeds for exactly
- * one of them (the stale lock-file TOCTOU of seeds/003 designed out). A holder in
+ * one of them (the stale lock-file check-then-delete race of the source system designed out). A holder in
  * this process is known by its token, so a handle left open in-process (or lost to
  * a simulated crash in tests) is told apart from a live one without signals.
  */
