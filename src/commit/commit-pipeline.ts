@@ -19,9 +19,12 @@
  * - A failed write or fdatasync is never retried: the pipeline enters the failed
  *   state and rejects every queued and later commit with StoreFailedError.
  *
- * The next group is started with setImmediate, so every caller whose promise was
- * just resolved gets to queue its next commit (in microtasks) before the group is
- * cut: 64 concurrent writers share one fdatasync instead of alternating 1 and 63.
+ * When the last group held several commits, the next group is started with
+ * setImmediate, so every caller whose promise was just resolved gets to queue its
+ * next commit (in microtasks) before the group is cut: 64 concurrent writers share
+ * one fdatasync instead of alternating 1 and 63. When the last group held a single
+ * commit (a sequential writer), the group is cut in a microtask: nobody else is
+ * waiting, and the event-loop turn would cost a sequential writer about 4 µs a put.
  */
 import { DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
@@ -70,6 +73,7 @@ export class CommitPipeline {
   #groupCommits = 0;
   #groupSizeMax = 0;
   #rejectedCommits = 0;
+  #lastGroupSize = 0;
 
   constructor(writer: WalWriter, index: MemoryIndex, lastVersion: number, pinnedVersion: () => number) {
     this.#writer = writer;
@@ -120,7 +124,8 @@ export class CommitPipeline {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#flushing) return;
     this.#flushScheduled = true;
-    setImmediate(this.#startFlush);
+    if (this.#lastGroupSize <= 1) queueMicrotask(this.#startFlush);
+    else setImmediate(this.#startFlush);
   }
 
   readonly #startFlush = (): void => {
@@ -170,6 +175,7 @@ export class CommitPipeline {
     }
     this.#commits += count;
     this.#groupCommits++;
+    this.#lastGroupSize = group.length;
     if (count > this.#groupSizeMax) this.#groupSizeMax = count;
     for (let index = 0; index < count; index++) {
       const commit = group[index]!;

@@ -1,0 +1,112 @@
+/**
+ * The `ladybug` CLI, run as a real process from the build (npm test builds first):
+ * JSON and text report the same facts; damage, a locked store and bad arguments give
+ * one clear line and a non-zero exit, never a stack trace.
+ */
+import { execFile } from 'node:child_process';
+import { openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+async function ladybug(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, LADYBUG_DEBUG: '' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function makeStore(): Promise<string> {
+  const dir = temporaryDirectory();
+  const store = await openStore(dir, { segmentSizeBytes: 64 * 1024, maxValueBytes: 8 * 1024 });
+  for (let index = 0; index < 50; index++) await store.put(`key-${String(index).padStart(2, '0')}`, { index });
+  await store.put('key-00', { index: 100 });
+  await store.close();
+  return dir;
+}
+
+beforeAll(async () => {
+  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') });
+}, 120_000);
+afterEach(removeTemporaryDirectories);
+
+describe('ladybug CLI', () => {
+  it('stats: text and --json report the same facts', async () => {
+    const dir = await makeStore();
+    const json = JSON.parse((await ladybug('stats', dir, '--json')).stdout) as Record<string, unknown>;
+    const text = (await ladybug('stats', dir)).stdout;
+    expect(json.version).toBe(51);
+    expect(json.keys).toBe(50);
+    for (const field of ['version', 'keys', 'versions', 'walSegment']) {
+      expect(text).toMatch(new RegExp(`\\b${field}\\s+${String(json[field])}\\n`));
+    }
+  });
+
+  it('get, history and dump read the store', async () => {
+    const dir = await makeStore();
+    const got = JSON.parse((await ladybug('get', dir, 'key-00', '--as-of', '1', '--json')).stdout);
+    expect(got).toEqual({ key: 'key-00', version: 1, value: { index: 0 } });
+    const history = JSON.parse((await ladybug('history', dir, 'key-00', '--json')).stdout);
+    expect(history.versions.map((entry: { version: number }) => entry.version)).toEqual([51, 1]);
+    const dump = (await ladybug('dump', dir, '--gte', 'key-10', '--limit', '2', '--json')).stdout.trim().split('\n');
+    expect(dump.map((line) => JSON.parse(line))).toEqual([{ key: 'key-10', value: { index: 10 } }, { key: 'key-11', value: { index: 11 } }]);
+  });
+
+  it('verify passes a clean store and names the file and offset of a damaged record', async () => {
+    const dir = await makeStore();
+    const clean = await ladybug('verify', dir, '--json');
+    expect(clean.code).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ ok: true, commits: 51, corruption: null });
+    const segment = join(dir, 'wal', 'wal-0000000001.log');
+    const file = openSync(segment, 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(file, byte, 0, 1, 200);
+    byte[0] = byte[0]! ^ 0x40;
+    writeSync(file, byte, 0, 1, 200);
+    closeSync(file);
+    const damaged = await ladybug('verify', dir, '--json');
+    expect(damaged.code).toBe(1);
+    const report = JSON.parse(damaged.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.corruption.file).toBe(segment);
+    expect(report.corruption.offset).toBeLessThanOrEqual(200);
+    const text = await ladybug('verify', dir);
+    expect(text.stdout).toContain('CORRUPTION');
+    expect(text.stdout).toContain(segment);
+  });
+
+  it('a store locked by another handle gives one clear line and a non-zero exit', async () => {
+    const dir = await makeStore();
+    const store = await openStore(dir);
+    try {
+      const result = await ladybug('stats', dir);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`locked by pid ${process.pid}`);
+      expect(result.stderr).toContain('LADYBUG_STORE_LOCKED');
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('bad arguments and a missing store exit with status 2 and no stack trace', async () => {
+    const missing = await ladybug('stats', join(temporaryDirectory(), 'nothing-here'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no ladybug store');
+    const badVersion = await ladybug('get', await makeStore(), 'key-00', '--as-of', 'yesterday');
+    expect(badVersion.code).toBe(2);
+    expect(badVersion.stderr).toContain('not a version number');
+    const unknown = await ladybug('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command');
+    for (const result of [missing, badVersion, unknown]) expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
