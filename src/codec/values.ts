@@ -59,8 +59,25 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
   }
   const encoded = encode(value);
   if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
-  const stored: StoredValue = isImmutable(value) ? value : new EncodedValue(encoded);
-  return { encoded, stored };
+  if (isImmutable(value)) {
+    // msgpack writes -0 as the integer 0; keep memory equal to what recovery reads back.
+    return { encoded, stored: Object.is(value, -0) ? 0 : value };
+  }
+  checkDecodable(encoded);
+  return { encoded, stored: new EncodedValue(encoded) };
+}
+
+/**
+ * Some values encode but cannot be decoded (a Map with object keys, for one).
+ * Decoding once here keeps every value in the WAL readable: otherwise one accepted
+ * put would make every later read of it, and the next open, fail.
+ */
+function checkDecodable(encoded: Uint8Array): void {
+  try {
+    unpacker.unpack(encoded);
+  } catch (error) {
+    throw new InvalidValueError(`value encodes but cannot be decoded back: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /**

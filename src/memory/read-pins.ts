@@ -11,8 +11,10 @@ import { assert } from '../util/assert.js';
 export class ReadPins {
   readonly #counts = new Map<number, number>();
   #oldest = Infinity;
+  #total = 0;
 
   pin(version: number): void {
+    this.#total++;
     this.#counts.set(version, (this.#counts.get(version) ?? 0) + 1);
     if (version < this.#oldest) this.#oldest = version;
   }
@@ -20,6 +22,7 @@ export class ReadPins {
   unpin(version: number): void {
     const count = this.#counts.get(version);
     assert(count !== undefined && count > 0, `unpin of version ${version} that is not pinned`);
+    this.#total--;
     if (count > 1) {
       this.#counts.set(version, count - 1);
       return;
@@ -32,7 +35,8 @@ export class ReadPins {
     return this.#oldest;
   }
 
-  get size(): number {
-    return this.#counts.size;
+  /** Number of pins held (two scans at one version count twice). */
+  get count(): number {
+    return this.#total;
   }
 }

@@ -18,6 +18,8 @@ export const TOMBSTONE: unique symbol = Symbol('ladybug.tombstone');
 export type VersionSlot = StoredValue | typeof TOMBSTONE;
 
 export class VersionChain {
+  /** The version that created the key (kept when trimming: as-of reads before it are simply "absent"). */
+  readonly firstVersion: number;
   newestVersion: number;
   newest: VersionSlot;
   #olderVersions: number[] | undefined;
@@ -25,6 +27,7 @@ export class VersionChain {
   trimmedBelow = 0;
 
   constructor(version: number, value: VersionSlot) {
+    this.firstVersion = version;
     this.newestVersion = version;
     this.newest = value;
   }
@@ -75,6 +78,7 @@ export class VersionChain {
    */
   slotAsOf(version: number): VersionSlot | undefined {
     if (version >= this.newestVersion) return this.newest;
+    if (version < this.firstVersion) return undefined;
     const index = this.#olderIndexAtOrBelow(version);
     if (index < 0) {
       if (this.trimmedBelow !== 0) throw new VersionNotRetainedError(version, this.trimmedBelow);

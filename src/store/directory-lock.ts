@@ -135,12 +135,19 @@ export class DirectoryLock {
       processStart: processStartTicks(process.pid), token: randomBytes(12).toString('hex'),
       acquiredAt: new Date().toISOString(), released: false,
     };
-    for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS_MAX; attempt++) {
-      const generation = await DirectoryLock.#nextGeneration(fileSystem, dir);
-      if (await DirectoryLock.#tryLink(fileSystem, dir, generation, body)) {
-        const lock = new DirectoryLock(fileSystem, dir, generation, body);
-        if (await lock.#confirmHighest()) return lock;
+    try {
+      for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS_MAX; attempt++) {
+        const generation = await DirectoryLock.#nextGeneration(fileSystem, dir);
+        if (await DirectoryLock.#tryLink(fileSystem, dir, generation, body)) {
+          const lock = new DirectoryLock(fileSystem, dir, generation, body);
+          if (await lock.#confirmHighest()) return lock;
+        }
       }
+    } catch (error) {
+      // An acquisition that failed half-way (I/O error, simulated crash) must not
+      // leave its token counted as a live holder in this process.
+      heldInThisProcess.delete(body.token);
+      throw error;
     }
     throw new Error(`could not take the lock on ${dir} after ${ACQUIRE_ATTEMPTS_MAX} attempts`);
   }

@@ -62,8 +62,11 @@ async function openLocked(directory: string, options: ResolvedOptions, lock: Dir
   const hash = await loadHash64();
   const index = new MemoryIndex(options.maxVersionsPerKey);
   const walDir = joinPath(directory, WAL_DIRECTORY);
-  const recovered = await recoverWal(options.fileSystem, walDir, hash, options.repair, (commit) => {
-    index.apply(commit.version, indexOperations(commit), Infinity);
+  const recovered = await recoverWal(options.fileSystem, walDir, hash, options.repair, (commits) => {
+    // Decode the whole record first: a value that cannot be decoded must leave
+    // nothing of its record applied.
+    const decoded = commits.map((commit) => indexOperations(commit));
+    commits.forEach((commit, position) => index.apply(commit.version, decoded[position]!, Infinity));
   });
   if (debugEnabled()) index.verify();
   const writer = await startWriter(options, walDir, hash, recovered);

@@ -69,7 +69,7 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     versions: index.versions,
     reclaimedVersions: index.reclaimedVersions,
     memoryBytes: index.memoryBytes,
-    pinnedReads: parts.pins.size,
+    pinnedReads: parts.pins.count,
     oldestPinnedVersion: oldestPinned === Infinity ? undefined : oldestPinned,
     failed: parts.pipeline.failure !== undefined,
     closed,

@@ -12,8 +12,9 @@
  * writes are refused with StoreFailedError until the store is reopened.
  */
 import { InvalidOptionError, StoreClosedError } from '../errors.js';
-import { externalKey, internalKey, type Key } from '../codec/keys.js';
+import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
+import { ScanIterator } from './scan-iterator.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
@@ -26,9 +27,6 @@ import type { DirectoryLock } from './directory-lock.js';
 import { commitBytesLimit, type ResolvedOptions } from './options.js';
 import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
-
-/** Keys fetched per synchronous step of a scan. */
-const SCAN_CHUNK_KEYS = 256;
 
 export interface GetOptions {
   /** Read as of this version (default: the newest visible version). */
@@ -124,7 +122,7 @@ export class Store {
   async get(key: Key, options?: GetOptions): Promise<unknown> {
     this.#assertOpen('get');
     const internal = internalKey(key);
-    const version = options === undefined ? this.version : this.#asOf(options.asOf);
+    const version = options === undefined ? this.version : this.#asOf(this.#optionsObject('get', options)?.asOf);
     const slot = this.#parts.index.slotAsOf(internal, version);
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
   }
@@ -133,7 +131,7 @@ export class Store {
   async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
     this.#assertOpen('history');
     const chain = this.#parts.index.chain(internalKey(key));
-    const limit = this.#limit(options?.limit);
+    const limit = this.#limit(this.#optionsObject('history', options)?.limit);
     const entries: HistoryEntry[] = [];
     if (chain === undefined) return entries;
     for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
@@ -146,38 +144,32 @@ export class Store {
 
   /**
    * Entries in key order (or reverse) within the bounds, as of one version (the
-   * newest at the call, or `asOf`), however long the iteration takes: the version is
-   * pinned so retention cannot reclaim what the scan still has to read.
+   * newest when scan() is called, or `asOf`), however long the iteration takes: the
+   * version is pinned from this call on, so retention cannot reclaim what the scan
+   * still has to read. Break out of the loop (or call return()) to release it early.
    */
-  scan(options: ScanOptions = {}): AsyncIterableIterator<[string | Uint8Array, unknown]> {
+  scan(options?: ScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#assertOpen('scan');
-    const range = this.#range(options);
-    const limit = this.#limit(options.limit);
-    const reverse = this.#booleanOption('reverse', options.reverse);
-    const version = this.#asOf(options.asOf);
-    return this.#scanIterator(range, limit, reverse, version);
+    const given = this.#optionsObject('scan', options) ?? {};
+    const { index, pins } = this.#parts;
+    return new ScanIterator({
+      index,
+      pins,
+      range: this.#range(given),
+      limit: this.#limit(given.limit),
+      reverse: this.#booleanOption('reverse', given.reverse),
+      version: this.#asOf(given.asOf),
+      keyEncoding: this.#parts.options.keyEncoding,
+      checkOpen: () => this.#assertOpen('scan'),
+    });
   }
 
-  async *#scanIterator(range: KeyRange, limit: number, reverse: boolean, version: number) {
-    const { index, pins, options } = this.#parts;
-    pins.pin(version);
-    try {
-      let cursor: string | undefined;
-      let produced = 0;
-      while (produced < limit) {
-        this.#assertOpen('scan');
-        const wanted = Math.min(SCAN_CHUNK_KEYS, limit - produced);
-        const chunk = index.scanChunk(range, cursor, version, reverse, wanted);
-        for (const [key, stored] of chunk) {
-          yield [externalKey(key, options.keyEncoding), readStored(stored)] as [string | Uint8Array, unknown];
-        }
-        produced += chunk.length;
-        if (chunk.length < wanted) break;
-        cursor = chunk[chunk.length - 1]![0];
-      }
-    } finally {
-      pins.unpin(version);
+  #optionsObject<T extends object>(method: string, options: T | undefined): T | undefined {
+    if (options === undefined) return undefined;
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', `${method}() options must be an object, got ${String(options)}`);
     }
+    return options;
   }
 
   #range(options: ScanOptions): KeyRange {
@@ -230,9 +222,11 @@ export class Store {
    * method fail with StoreClosedError.
    */
   async close(): Promise<void> {
+    // Refuse new calls from now on, not from when the lock is granted: a put in the
+    // same tick as close() is refused rather than racing the drain.
+    if (this.#state === 'open') this.#state = 'closing';
     await this.#lifecycleLock.runExclusive(async () => {
       if (this.#state === 'closed') return;
-      this.#state = 'closing';
       const { pipeline, writer, lock, index } = this.#parts;
       await pipeline.close();
       if (debugEnabled()) index.verify();

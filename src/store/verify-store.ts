@@ -3,13 +3,15 @@
  *
  * Takes the directory lock (so no writer is mid-append), then runs the recovery
  * code over a read-only view of the file system: each segment header and record is
- * checked exactly as an open would check it. The report says what an open would do
+ * checked exactly as an open would check it, and every value is decoded once. The report says what an open would do
  * (zero a torn tail, remove an unfinished segment) and names any corruption with its
  * file and offset. Later issues add the block and parity checks here.
  */
 import { resolve as resolvePath } from 'node:path';
 import { CorruptionError } from '../errors.js';
 import { loadHash64 } from '../codec/checksum.js';
+import { storedFromEncoded } from '../codec/values.js';
+import { OPERATION_PUT } from '../wal/wal-format.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
@@ -54,8 +56,13 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
       tornTail: undefined, unfinishedSegments: [], corruption: undefined,
     };
     try {
-      const result = await recoverWal(view, walDir, await loadHash64(), false, (commit) => {
-        report.operations += commit.operations.length;
+      const result = await recoverWal(view, walDir, await loadHash64(), false, (commits) => {
+        for (const commit of commits) {
+          for (const operation of commit.operations) {
+            if (operation.type === OPERATION_PUT) storedFromEncoded(operation.value);
+            report.operations++;
+          }
+        }
       });
       await result.resume?.handle.close();
       Object.assign(report, {

@@ -13,7 +13,7 @@
  * is dropped and reported exactly (records, commits, versions, bytes).
  */
 import { Buffer } from 'node:buffer';
-import { CorruptionError } from '../errors.js';
+import { AssertionFailedError, CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
@@ -83,7 +83,7 @@ export async function recoverWal(
   walDir: string,
   hash: Hash64,
   repair: boolean,
-  onCommit: (commit: DecodedCommit) => void,
+  onRecord: (commits: readonly DecodedCommit[]) => void,
 ): Promise<WalRecoveryResult> {
   const numbers = await listSegments(fileSystem, walDir);
   const state: ReplayState = { lastVersion: 0, records: 0, commits: 0 };
@@ -93,9 +93,12 @@ export async function recoverWal(
     tornTail: undefined, repair: undefined, removedSegments: [],
   };
   let resumeCandidate: { segment: SegmentImage; offset: number } | undefined;
+  let lastData: { segment: SegmentImage; endOffset: number } | undefined;
   for (let index = 0; index < numbers.length; index++) {
     const segment = await readSegment(fileSystem, walDir, numbers[index]!);
-    const outcome = replaySegment(segment, hash, state, onCommit);
+    const outcome = replaySegment(segment, hash, state, onRecord);
+    const endOffset = outcome.kind === 'complete' ? outcome.endOffset : outcome.kind === 'bad-record' ? outcome.offset : 0;
+    if (endOffset > SEGMENT_HEADER_BYTES) lastData = { segment, endOffset };
     if (outcome.kind === 'complete') {
       resumeCandidate = { segment, offset: outcome.endOffset };
       continue;
@@ -126,6 +129,7 @@ export async function recoverWal(
   result.lastVersion = state.lastVersion;
   result.records = state.records;
   result.commits = state.commits;
+  if (lastData !== undefined) await rewriteDurably(fileSystem, lastData.segment, lastData.endOffset);
   if (resumeCandidate !== undefined) result.resume = await openForResume(fileSystem, resumeCandidate.segment, resumeCandidate.offset);
   if (result.resume !== undefined) result.nextSegmentNumber = result.resume.segmentNumber + 1;
   return result;
@@ -137,11 +141,16 @@ async function readSegment(fileSystem: FileSystem, walDir: string, segmentNumber
   return { segmentNumber, path, image };
 }
 
+/**
+ * Replays one segment's records through `onRecord`, which applies a whole record or
+ * throws without applying any of it (a value that cannot be decoded): such a record
+ * is treated like any other invalid one, so repair can drop it cleanly.
+ */
 function replaySegment(
   segment: SegmentImage,
   hash: Hash64,
   state: ReplayState,
-  onCommit: (commit: DecodedCommit) => void,
+  onRecord: (commits: readonly DecodedCommit[]) => void,
 ): SegmentOutcome {
   const header = decodeSegmentHeader(segment.image, hash);
   if (typeof header === 'string') return { kind: 'bad-header', reason: header };
@@ -151,26 +160,47 @@ function replaySegment(
   let offset = SEGMENT_HEADER_BYTES;
   for (;;) {
     const check = checkRecord(segment.image, offset, hash);
-    if (check.kind === 'end') return { kind: 'complete', endOffset: offset };
+    if (check.kind === 'end') {
+      // Zeros end a segment's records only if nothing valid follows them: a record
+      // after zeros means a write in between was lost (never a crash of ours).
+      if (findValidRecordAfter(segment.image, offset, hash) === undefined) return { kind: 'complete', endOffset: offset };
+      return { kind: 'bad-record', offset, reason: 'zeroed record header followed by valid records (a lost write)' };
+    }
     if (check.kind === 'invalid') return { kind: 'bad-record', offset, reason: check.reason };
-    if (check.firstVersion <= state.lastVersion) {
-      return { kind: 'bad-record', offset, reason: `version ${check.firstVersion} does not follow ${state.lastVersion}` };
-    }
-    let commits: DecodedCommit[];
-    try {
-      commits = decodeRecord(segment.image, offset);
-    } catch (error) {
-      return { kind: 'bad-record', offset, reason: `malformed payload: ${(error as Error).message}` };
-    }
-    for (const commit of commits) {
-      if (commit.version <= state.lastVersion) return { kind: 'bad-record', offset, reason: 'commit versions out of order' };
-      onCommit(commit);
-      state.lastVersion = commit.version;
-      state.commits++;
-    }
+    const problem = replayRecord(segment.image, offset, state, onRecord);
+    if (problem !== undefined) return { kind: 'bad-record', offset, reason: problem };
     state.records++;
     offset += check.lengthBytes;
   }
+}
+
+/** Decodes, checks and applies one record; returns why it is invalid, or undefined. */
+function replayRecord(
+  image: Buffer,
+  offset: number,
+  state: ReplayState,
+  onRecord: (commits: readonly DecodedCommit[]) => void,
+): string | undefined {
+  let commits: DecodedCommit[];
+  try {
+    commits = decodeRecord(image, offset);
+  } catch (error) {
+    return `malformed payload: ${(error as Error).message}`;
+  }
+  let previous = state.lastVersion;
+  for (const commit of commits) {
+    if (commit.version <= previous) return `version ${commit.version} does not follow ${previous}`;
+    previous = commit.version;
+  }
+  try {
+    onRecord(commits);
+  } catch (error) {
+    if (error instanceof AssertionFailedError) throw error;
+    return `record cannot be applied: ${(error as Error).message}`;
+  }
+  state.lastVersion = previous;
+  state.commits += commits.length;
+  return undefined;
 }
 
 /** Offset of the first checksum-valid record strictly after `offset`, if any. */
@@ -213,6 +243,24 @@ async function keepOnlyEmptyLater(
     } else {
       setResume({ segment, offset: SEGMENT_HEADER_BYTES });
     }
+  }
+}
+
+/**
+ * Rewrites the replayed records of the last segment that holds data, then
+ * datasyncs it. What recovery read may have come from the page cache of a process
+ * whose fdatasync failed (Linux then marks the pages clean without writing them):
+ * replayed, visible, yet not on disk. Rewriting dirties those pages again, so the
+ * sync really writes them before anything is served or appended after them.
+ * Earlier segments were synced before the writer moved on from them.
+ */
+async function rewriteDurably(fileSystem: FileSystem, segment: SegmentImage, endOffset: number): Promise<void> {
+  const handle = await fileSystem.open(segment.path, 'readWrite');
+  try {
+    await handle.write(segment.image.subarray(SEGMENT_HEADER_BYTES, endOffset), SEGMENT_HEADER_BYTES);
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }
 

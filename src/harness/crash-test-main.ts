@@ -1,0 +1,109 @@
+/**
+ * Command line of the crash-recovery harness:
+ *
+ *   node dist/src/harness/crash-test-main.js [--cycles N] [--seed S] [--mode kill|power-loss]
+ *        [--dir D] [--kill-after-ms-min MS] [--kill-after-ms-max MS] [--verbose]
+ *
+ * Prints the one summary line on stdout (and, with --verbose, one line per cycle
+ * on stderr). Exit code 0 when the run passed, 1 when anything was lost, torn or
+ * inconsistent, an open failed or a worker failed (the problems go to stderr), 2
+ * for bad arguments or when the harness itself could not run.
+ * `crashTestMain` is what `ladybug crash-test` calls.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CRASH_TEST_MODES, type CrashTestMode } from './crash-protocol.js';
+import { type CrashTestOptions, crashTestPassed, type CycleReport, formatSummary, runCrashTest } from './crash-test.js';
+
+const CYCLES_DEFAULT = 50;
+
+export const CRASH_TEST_USAGE =
+  'usage: crash-test [--cycles N] [--seed S] [--mode kill|power-loss] [--dir D] ' +
+  '[--kill-after-ms-min MS] [--kill-after-ms-max MS] [--verbose]';
+
+const OPTIONS = {
+  cycles: { type: 'string' },
+  seed: { type: 'string' },
+  mode: { type: 'string', default: 'kill' },
+  dir: { type: 'string' },
+  'kill-after-ms-min': { type: 'string', default: '1' },
+  'kill-after-ms-max': { type: 'string', default: '2000' },
+  verbose: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+
+export async function crashTestMain(argv: readonly string[]): Promise<number> {
+  let options: CrashTestOptions | 'help';
+  try {
+    options = parseCommandLine(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${CRASH_TEST_USAGE}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${CRASH_TEST_USAGE}\n`);
+    return 0;
+  }
+  const summary = await runCrashTest(options);
+  process.stdout.write(`${formatSummary(summary)}\n`);
+  if (crashTestPassed(summary)) return 0;
+  for (const problem of summary.problems) process.stderr.write(`${problem}\n`);
+  process.stderr.write(`store kept at ${summary.directory}\n`);
+  return 1;
+}
+
+/** The run's options, or 'help'; throws on a bad argument. */
+function parseCommandLine(argv: readonly string[]): CrashTestOptions | 'help' {
+  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false });
+  if (values.help) return 'help';
+  const mode = values.mode as CrashTestMode;
+  if (!CRASH_TEST_MODES.includes(mode)) throw new RangeError(`--mode must be one of ${CRASH_TEST_MODES.join(', ')}`);
+  return {
+    cycles: integerArgument('--cycles', values.cycles, CYCLES_DEFAULT),
+    seed: integerArgument('--seed', values.seed, Math.floor(Math.random() * 2 ** 31)),
+    mode,
+    ...(values.dir === undefined ? {} : { directory: values.dir }),
+    killAfterMsMin: integerArgument('--kill-after-ms-min', values['kill-after-ms-min'], 1),
+    killAfterMsMax: integerArgument('--kill-after-ms-max', values['kill-after-ms-max'], 2000),
+    ...(values.verbose ? { onProgress: printCycle } : {}),
+  };
+}
+
+function integerArgument(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new RangeError(`${name} must be a non-negative integer, got ${text}`);
+  return value;
+}
+
+function printCycle(report: CycleReport): void {
+  const crash = report.crashMode === undefined ? 'SIGKILL' : report.crashMode;
+  const recovery = report.recoveryMs === undefined ? 'open FAILED' : `recovery ${report.recoveryMs.toFixed(1)}ms`;
+  const problems = report.problems.length + report.workerErrors.length;
+  const tornTail = report.tornTailZeroed ? ', torn WAL tail zeroed' : '';
+  process.stderr.write(
+    `cycle ${report.cycle}/${report.cycles}: ${crash} after ${report.killAfterMs}ms, ` +
+    `acknowledged ${report.acknowledged}, in flight ${report.inFlightApplied}/${report.inFlight} applied${tornTail}, ${recovery}, problems ${problems}\n`,
+  );
+}
+
+function isMainModule(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
+  crashTestMain(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (error: unknown) => {
+      process.stderr.write(`crash-test: ${error instanceof Error ? error.message : String(error)}\n${CRASH_TEST_USAGE}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

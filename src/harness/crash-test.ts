@@ -1,0 +1,303 @@
+/**
+ * The crash-recovery harness (`npm run crash-test`, `ladybug crash-test`).
+ *
+ * Each cycle:
+ *   fork a worker (src/harness/crash-worker.ts) on the store directory
+ *   -> it opens the store, says `ready`, and writes (puts, deletes, batches, bank
+ *      transfers), announcing each commit before submitting it and acknowledging
+ *      it after its promise resolved
+ *   -> after a random delay (seeded), kill mode SIGKILLs it; power-loss mode tells
+ *      it to crash its fault-injecting file system and write what survived
+ *   -> reopen the store here (the time taken is the recovery time)
+ *   -> verify it against the model of everything acknowledged in all cycles so far
+ *      (src/harness/crash-verify.ts): nothing acknowledged lost, no commit torn,
+ *      nothing there that was never announced, scan, stats and bank invariants
+ *   -> close; the next cycle's worker continues on the same, growing store.
+ *
+ * Everything random (worker seeds, kill delays, crash modes) comes from one
+ * generator seeded by `seed`, so `--cycles N --seed S` replays the same plan (the
+ * interleavings inside a worker are the operating system's, not ours).
+ *
+ * A failed open ends the run: there is no store left to continue with. The
+ * directory of a run that found problems is kept for inspection.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { CrashMode } from '../fs/fault-file-system.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
+import { allHarnessKeys, type CrashTestMode, HARNESS_STORE_OPTIONS, POWER_LOSS_CRASH_MODES } from './crash-protocol.js';
+import { CrashModel } from './crash-model.js';
+import { adoptStore, type CycleVerdict, type Problem, verifyRecoveredStore } from './crash-verify.js';
+import { harnessEntryPath } from './harness-entry.js';
+import { SeededRandom } from './seeded-random.js';
+import { runWorkerToCrash } from './worker-session.js';
+
+export type { CrashTestMode } from './crash-protocol.js';
+
+export interface CrashTestOptions {
+  /** The store directory (kept afterwards); default: a fresh temporary one, removed if the run passes. */
+  directory?: string;
+  cycles: number;
+  seed: number;
+  mode: CrashTestMode;
+  /** The kill (or power loss) comes this long after the worker's `ready`, uniformly. Defaults 1 and 2000. */
+  killAfterMsMin?: number;
+  killAfterMsMax?: number;
+  /** The compiled worker to fork; default: found (or built) by harnessEntryPath. */
+  workerPath?: string;
+  onProgress?: (report: CycleReport) => void;
+}
+
+export interface CycleReport {
+  cycle: number;
+  cycles: number;
+  killAfterMs: number;
+  crashMode: CrashMode | undefined;
+  acknowledged: number;
+  inFlight: number;
+  inFlightApplied: number;
+  /** Undefined when the store failed to open. */
+  recoveryMs: number | undefined;
+  /** Whether recovery found a torn record at the WAL's tail (and zeroed it). */
+  tornTailZeroed: boolean;
+  openError: string | undefined;
+  problems: Problem[];
+  workerErrors: string[];
+}
+
+export interface CrashTestSummary {
+  mode: CrashTestMode;
+  seed: number;
+  /** Cycles completed (fewer than asked when an open failed). */
+  cycles: number;
+  acknowledged: number;
+  lost: number;
+  torn: number;
+  inconsistent: number;
+  failedOpens: number;
+  workerErrors: number;
+  inFlight: number;
+  inFlightApplied: number;
+  /** Recoveries that zeroed a torn WAL tail: how often a crash cut a record (expected, not a problem). */
+  tornTailsZeroed: number;
+  recoveryMsP50: number;
+  recoveryMsP99: number;
+  directory: string;
+  /** The first problems found, for the report. */
+  problems: string[];
+}
+
+interface Settings {
+  directory: string;
+  temporaryRoot: string | undefined;
+  cycles: number;
+  seed: number;
+  mode: CrashTestMode;
+  killAfterMsMin: number;
+  killAfterMsMax: number;
+  workerPath: string;
+  onProgress: ((report: CycleReport) => void) | undefined;
+}
+
+interface CyclePlan {
+  workerSeed: number;
+  killAfterMs: number;
+  crashMode: CrashMode;
+  operationsBeforeCrash: number;
+}
+
+const KILL_AFTER_MS_MIN_DEFAULT = 1;
+const KILL_AFTER_MS_MAX_DEFAULT = 2000;
+/** A power loss lets 0 to this many more file-system calls through before the cut. */
+const OPERATIONS_BEFORE_CRASH_MAX = 64;
+const PROBLEMS_KEPT = 50;
+
+export async function runCrashTest(options: CrashTestOptions): Promise<CrashTestSummary> {
+  const settings = await resolveSettings(options);
+  const random = new SeededRandom(settings.seed);
+  const model = new CrashModel(allHarnessKeys());
+  const summary = emptySummary(settings);
+  const recoveryTimesMs: number[] = [];
+  addProblems(summary, await adoptExistingStore(settings.directory, model));
+  for (let cycle = 1; cycle <= settings.cycles; cycle++) {
+    const report = await runCycle(settings, model, cycle, drawPlan(random, settings));
+    addCycle(summary, report, recoveryTimesMs);
+    settings.onProgress?.(report);
+    if (report.openError !== undefined) break;
+  }
+  summary.recoveryMsP50 = percentile(recoveryTimesMs, 50);
+  summary.recoveryMsP99 = percentile(recoveryTimesMs, 99);
+  if (settings.temporaryRoot !== undefined && crashTestPassed(summary)) rmSync(settings.temporaryRoot, { recursive: true, force: true });
+  return summary;
+}
+
+/** True when nothing was lost, torn or inconsistent, every open succeeded and no worker failed. */
+export function crashTestPassed(summary: CrashTestSummary): boolean {
+  return summary.lost === 0 && summary.torn === 0 && summary.inconsistent === 0 && summary.failedOpens === 0 && summary.workerErrors === 0;
+}
+
+/** The one summary line. */
+export function formatSummary(summary: CrashTestSummary): string {
+  return [
+    `crash-test mode=${summary.mode} seed=${summary.seed}:`,
+    `cycles=${summary.cycles}`,
+    `acknowledged=${summary.acknowledged}`,
+    `lost=${summary.lost}`,
+    `torn=${summary.torn}`,
+    `inconsistent=${summary.inconsistent}`,
+    `failedOpens=${summary.failedOpens}`,
+    `workerErrors=${summary.workerErrors}`,
+    `inFlightApplied=${summary.inFlightApplied}/${summary.inFlight}`,
+    `tornTailsZeroed=${summary.tornTailsZeroed}`,
+    `recovery p50=${summary.recoveryMsP50.toFixed(1)}ms p99=${summary.recoveryMsP99.toFixed(1)}ms`,
+  ].join(' ');
+}
+
+async function resolveSettings(options: CrashTestOptions): Promise<Settings> {
+  const killAfterMsMin = options.killAfterMsMin ?? KILL_AFTER_MS_MIN_DEFAULT;
+  const killAfterMsMax = options.killAfterMsMax ?? KILL_AFTER_MS_MAX_DEFAULT;
+  requireInteger('cycles', options.cycles, 1);
+  requireInteger('seed', options.seed, 0);
+  requireInteger('killAfterMsMin', killAfterMsMin, 0);
+  requireInteger('killAfterMsMax', killAfterMsMax, killAfterMsMin);
+  if (options.mode !== 'kill' && options.mode !== 'power-loss') throw new RangeError(`mode must be kill or power-loss, got ${String(options.mode)}`);
+  const temporaryRoot = options.directory === undefined ? mkdtempSync(join(tmpdir(), 'ladybug-crash-')) : undefined;
+  return {
+    directory: options.directory === undefined ? join(temporaryRoot!, 'store') : resolve(options.directory),
+    temporaryRoot,
+    cycles: options.cycles,
+    seed: options.seed,
+    mode: options.mode,
+    killAfterMsMin,
+    killAfterMsMax,
+    workerPath: options.workerPath ?? (await harnessEntryPath('crash-worker')),
+    onProgress: options.onProgress,
+  };
+}
+
+function requireInteger(name: string, value: number, minimum: number): void {
+  if (!Number.isSafeInteger(value) || value < minimum) throw new RangeError(`${name} must be an integer >= ${minimum}, got ${value}`);
+}
+
+function emptySummary(settings: Settings): CrashTestSummary {
+  return {
+    mode: settings.mode, seed: settings.seed, cycles: 0, acknowledged: 0, lost: 0, torn: 0, inconsistent: 0,
+    failedOpens: 0, workerErrors: 0, inFlight: 0, inFlightApplied: 0, tornTailsZeroed: 0, recoveryMsP50: 0, recoveryMsP99: 0,
+    directory: settings.directory, problems: [],
+  };
+}
+
+/** Draws in a fixed order whatever the mode, so a seed means the same plan in both modes. */
+function drawPlan(random: SeededRandom, settings: Settings): CyclePlan {
+  return {
+    workerSeed: random.nextSeed(),
+    killAfterMs: random.nextIntInclusive(settings.killAfterMsMin, settings.killAfterMsMax),
+    crashMode: random.pick(POWER_LOSS_CRASH_MODES),
+    operationsBeforeCrash: random.nextIntInclusive(0, OPERATIONS_BEFORE_CRASH_MAX),
+  };
+}
+
+/** Opens (or creates) the store the run starts from and takes its state as the model's. */
+async function adoptExistingStore(directory: string, model: CrashModel): Promise<Problem[]> {
+  const store = await openStore(directory, HARNESS_STORE_OPTIONS);
+  try {
+    return await adoptStore(store, model);
+  } finally {
+    await store.close();
+  }
+}
+
+// -- one cycle -----------------------------------------------------------------------
+
+async function runCycle(settings: Settings, model: CrashModel, cycle: number, plan: CyclePlan): Promise<CycleReport> {
+  model.beginCycle();
+  const launch = { workerPath: settings.workerPath, directory: settings.directory, mode: settings.mode, cycle, ...plan };
+  const workerErrors = await runWorkerToCrash(launch, (event) => model.apply(event));
+  const report = newCycleReport(settings, cycle, plan, model.acknowledgedCount, workerErrors);
+  const opened = await reopen(settings.directory);
+  if ('error' in opened) {
+    report.openError = opened.error;
+    return report;
+  }
+  report.recoveryMs = opened.recoveryMs;
+  report.tornTailZeroed = (opened.store.stats().recovery.tornTail?.zeroedBytes ?? 0) > 0;
+  try {
+    fillVerdict(report, await verifyRecoveredStore(opened.store, model));
+  } finally {
+    await opened.store.close();
+  }
+  return report;
+}
+
+function newCycleReport(settings: Settings, cycle: number, plan: CyclePlan, acknowledged: number, workerErrors: string[]): CycleReport {
+  return {
+    cycle,
+    cycles: settings.cycles,
+    killAfterMs: plan.killAfterMs,
+    crashMode: settings.mode === 'power-loss' ? plan.crashMode : undefined,
+    acknowledged,
+    inFlight: 0,
+    inFlightApplied: 0,
+    recoveryMs: undefined,
+    tornTailZeroed: false,
+    openError: undefined,
+    problems: [],
+    workerErrors,
+  };
+}
+
+function fillVerdict(report: CycleReport, verdict: CycleVerdict): void {
+  report.acknowledged = verdict.acknowledged;
+  report.inFlight = verdict.inFlight;
+  report.inFlightApplied = verdict.inFlightApplied;
+  report.problems.push(...verdict.problems.map((problem) => ({ ...problem, message: `cycle ${report.cycle}: ${problem.message}` })));
+}
+
+async function reopen(directory: string): Promise<{ store: Store; recoveryMs: number } | { error: string }> {
+  const started = performance.now();
+  try {
+    const store = await openStore(directory, HARNESS_STORE_OPTIONS);
+    return { store, recoveryMs: performance.now() - started };
+  } catch (error) {
+    return { error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+  }
+}
+
+// -- the summary -------------------------------------------------------------------------
+
+function addCycle(summary: CrashTestSummary, report: CycleReport, recoveryTimesMs: number[]): void {
+  summary.acknowledged += report.acknowledged;
+  summary.inFlight += report.inFlight;
+  summary.inFlightApplied += report.inFlightApplied;
+  if (report.tornTailZeroed) summary.tornTailsZeroed++;
+  summary.workerErrors += report.workerErrors.length;
+  keepProblemMessages(summary, report.workerErrors.map((error) => `cycle ${report.cycle}: ${error}`));
+  addProblems(summary, report.problems);
+  if (report.openError !== undefined) {
+    summary.failedOpens++;
+    keepProblemMessages(summary, [`cycle ${report.cycle}: the store failed to open: ${report.openError}`]);
+    return;
+  }
+  summary.cycles++;
+  if (report.recoveryMs !== undefined) recoveryTimesMs.push(report.recoveryMs);
+}
+
+function addProblems(summary: CrashTestSummary, problems: readonly Problem[]): void {
+  for (const problem of problems) summary[problem.kind]++;
+  keepProblemMessages(summary, problems.map((problem) => `${problem.kind}: ${problem.message}`));
+}
+
+function keepProblemMessages(summary: CrashTestSummary, messages: readonly string[]): void {
+  for (const message of messages) if (summary.problems.length < PROBLEMS_KEPT) summary.problems.push(message);
+}
+
+/** Nearest-rank percentile; 0 for no samples. */
+function percentile(samples: readonly number[], rank: number): number {
+  if (samples.length === 0) return 0;
+  const sorted = [...samples].sort((left, right) => left - right);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((rank / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}

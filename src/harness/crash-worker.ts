@@ -1,0 +1,128 @@
+/**
+ * The crash harness's worker process:
+ *
+ *   node dist/src/harness/crash-worker.js <dir> <seed> <mode> [cycle]
+ *
+ * started by src/harness/crash-test.ts with child_process.fork (it needs the IPC
+ * channel). It opens the store, sends `ready`, and runs the workload of
+ * src/harness/crash-workload.ts until the parent ends it; see crash-protocol.ts
+ * for the messages.
+ *
+ * Modes
+ * - kill: the store runs on the real file system and the parent SIGKILLs this
+ *   process at a random moment. The page cache survives, so this tests recovery
+ *   from a process death: torn tails, half-created segments, stale locks.
+ * - power-loss: the store runs on a FaultFileSystem loaded from the directory's
+ *   files (all durable, as after a boot). Instead of SIGKILL, the parent sends
+ *   `power-loss { crashMode, operationsBeforeCrash }` at the random moment; the
+ *   worker lets that many more file-system calls through (so the cut can fall
+ *   between any two calls, e.g. between a WAL write and its fdatasync), then calls
+ *   `crash(crashMode)`, writes the rebooted image (what survived: synced data and
+ *   entries, plus whatever the mode keeps of the rest) over the directory, sends
+ *   `crashed` and exits. The parent then recovers from that image.
+ *
+ *   Why this design: a FaultFileSystem lives in this process's memory, so a real
+ *   SIGKILL would take its state with it; persisting the image at every sync point
+ *   would mean reimplementing the fault file system on disk. Crashing in-process at
+ *   the parent's signal keeps the honest part: the workload, the acknowledgements
+ *   and their IPC ordering are exactly those of kill mode, every ack sent was sent
+ *   after its commit's fdatasync succeeded in the fault file system, and what is
+ *   not durable when `crash()` runs is really lost (or torn) before the parent ever
+ *   opens the store. Nothing can be acknowledged after the crash: every later
+ *   file-system call fails.
+ */
+import { resolve } from 'node:path';
+import { FaultFileSystem } from '../fs/fault-file-system.js';
+import { openStore } from '../store/open-store.js';
+import { CRASH_TEST_MODES, type CrashTestMode, HARNESS_STORE_OPTIONS, type ParentMessage } from './crash-protocol.js';
+import { CrashWorkload } from './crash-workload.js';
+import { loadDirectoryImage, saveDirectoryImage } from './file-system-image.js';
+import { ParentChannel } from './parent-channel.js';
+
+/** How long a power loss waits for the workload to reach the chosen file-system call. */
+const POWER_LOSS_WAIT_MS = 100;
+const POLL_INTERVAL_MS = 1;
+
+interface WorkerArguments {
+  directory: string;
+  seed: number;
+  mode: CrashTestMode;
+  cycle: number;
+}
+
+function parseWorkerArguments(argv: readonly string[]): WorkerArguments {
+  const [directory, seedText, modeText, cycleText = '0'] = argv;
+  const seed = Number(seedText);
+  const cycle = Number(cycleText);
+  if (directory === undefined || !Number.isInteger(seed) || !Number.isInteger(cycle) || !CRASH_TEST_MODES.includes(modeText as CrashTestMode)) {
+    throw new Error(`usage: crash-worker <dir> <seed> <${CRASH_TEST_MODES.join('|')}> [cycle]; got ${argv.join(' ')}`);
+  }
+  return { directory: resolve(directory), seed, mode: modeText as CrashTestMode, cycle };
+}
+
+async function main(): Promise<void> {
+  const settings = parseWorkerArguments(process.argv.slice(2));
+  const channel = new ParentChannel();
+  const fileSystem = settings.mode === 'power-loss' ? await faultFileSystemFor(settings) : undefined;
+  const store = await openStore(settings.directory, fileSystem === undefined ? HARNESS_STORE_OPTIONS : { ...HARNESS_STORE_OPTIONS, fileSystem });
+  const workload = new CrashWorkload(store, channel, settings.cycle, settings.seed, (error) => {
+    void channel.send({ type: 'error', message: describeError(error) });
+  });
+  process.on('unhandledRejection', (reason) => {
+    if (!workload.failuresExpected) void channel.send({ type: 'error', message: `unhandled rejection: ${describeError(reason)}` });
+  });
+  if (fileSystem !== undefined) listenForPowerLoss(fileSystem, workload, channel, settings.directory);
+  await channel.send({ type: 'ready', version: store.version });
+  await workload.run();
+}
+
+async function faultFileSystemFor(settings: WorkerArguments): Promise<FaultFileSystem> {
+  const fileSystem = new FaultFileSystem(settings.seed);
+  await loadDirectoryImage(fileSystem, settings.directory);
+  return fileSystem;
+}
+
+function listenForPowerLoss(fileSystem: FaultFileSystem, workload: CrashWorkload, channel: ParentChannel, directory: string): void {
+  process.on('message', (message: ParentMessage) => {
+    if (message.type !== 'power-loss') return;
+    simulatePowerLoss(fileSystem, workload, channel, directory, message).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`power-loss simulation failed: ${describeError(error)}\n`);
+        process.exit(2);
+      },
+    );
+  });
+}
+
+async function simulatePowerLoss(
+  fileSystem: FaultFileSystem,
+  workload: CrashWorkload,
+  channel: ParentChannel,
+  directory: string,
+  message: ParentMessage,
+): Promise<void> {
+  workload.expectFailures();
+  const lastAllowed = fileSystem.operationCount + message.operationsBeforeCrash;
+  fileSystem.crashAfterOperations(message.operationsBeforeCrash);
+  await waitUntil(() => fileSystem.operationCount > lastAllowed, POWER_LOSS_WAIT_MS);
+  const rebooted = fileSystem.crash(message.crashMode);
+  await saveDirectoryImage(rebooted, directory);
+  await channel.send({ type: 'crashed', crashMode: message.crashMode });
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) {
+    await new Promise((resolveTimer) => setTimeout(resolveTimer, POLL_INTERVAL_MS));
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`crash worker failed: ${describeError(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,114 @@
+/**
+ * The iterator behind store.scan(): reads as of one version, in synchronous chunks.
+ *
+ * The version is pinned when scan() is called, not at the first next(), so a scan
+ * created now and iterated later still reads what was visible when it was created.
+ * The pin is released when the iteration ends, breaks (`return()`), throws, or,
+ * for an iterator dropped without any of those, when it is garbage-collected
+ * (a FinalizationRegistry), so an abandoned scan cannot hold back reclamation forever.
+ */
+import { externalKey, type KeyEncoding } from '../codec/keys.js';
+import { readStored, type StoredValue } from '../codec/values.js';
+import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { ReadPins } from '../memory/read-pins.js';
+
+/** Keys fetched per synchronous step of a scan. */
+const SCAN_CHUNK_KEYS = 256;
+
+interface PinHandle {
+  pins: ReadPins;
+  version: number;
+  released: boolean;
+}
+
+function releasePin(handle: PinHandle): void {
+  if (handle.released) return;
+  handle.released = true;
+  handle.pins.unpin(handle.version);
+}
+
+const abandonedScans = new FinalizationRegistry<PinHandle>(releasePin);
+
+export interface ScanPlan {
+  index: MemoryIndex;
+  pins: ReadPins;
+  range: KeyRange;
+  limit: number;
+  reverse: boolean;
+  version: number;
+  keyEncoding: KeyEncoding;
+  /** Throws when the store is closed. */
+  checkOpen: () => void;
+}
+
+export type ScanEntry = [string | Uint8Array, unknown];
+
+export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
+  readonly #plan: ScanPlan;
+  readonly #pin: PinHandle;
+  #chunk: Array<[string, StoredValue]> = [];
+  #position = 0;
+  #cursor: string | undefined;
+  #produced = 0;
+  #exhausted = false;
+
+  constructor(plan: ScanPlan) {
+    this.#plan = plan;
+    this.#pin = { pins: plan.pins, version: plan.version, released: false };
+    plan.pins.pin(plan.version);
+    abandonedScans.register(this, this.#pin, this.#pin);
+  }
+
+  async next(): Promise<IteratorResult<ScanEntry, undefined>> {
+    if (this.#pin.released) return { done: true, value: undefined };
+    let more: boolean;
+    try {
+      this.#plan.checkOpen();
+      more = this.#position < this.#chunk.length || this.#fill();
+    } catch (error) {
+      // A scan that fails (closed store, version not retained) ends and lets go of its pin.
+      this.#finish();
+      throw error;
+    }
+    if (!more) {
+      this.#finish();
+      return { done: true, value: undefined };
+    }
+    const [key, stored] = this.#chunk[this.#position++]!;
+    this.#produced++;
+    return { done: false, value: [externalKey(key, this.#plan.keyEncoding), readStored(stored)] };
+  }
+
+  async return(): Promise<IteratorResult<ScanEntry, undefined>> {
+    this.#finish();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ScanEntry, undefined>> {
+    this.#finish();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Loads the next chunk; false when the scan has nothing more. */
+  #fill(): boolean {
+    const { index, range, limit, reverse, version } = this.#plan;
+    if (this.#exhausted || this.#produced >= limit) return false;
+    const wanted = Math.min(SCAN_CHUNK_KEYS, limit - this.#produced);
+    this.#chunk = index.scanChunk(range, this.#cursor, version, reverse, wanted);
+    this.#position = 0;
+    if (this.#chunk.length < wanted) this.#exhausted = true;
+    if (this.#chunk.length === 0) return false;
+    this.#cursor = this.#chunk[this.#chunk.length - 1]![0];
+    return true;
+  }
+
+  #finish(): void {
+    abandonedScans.unregister(this.#pin);
+    releasePin(this.#pin);
+    this.#chunk = [];
+  }
+}
