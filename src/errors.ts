@@ -142,11 +142,26 @@ export class DiskFullError extends LadybugError {
   }
 }
 
-/** An I/O error that is neither ENOSPC nor a failed fsync. */
+/** An I/O error that is neither ENOSPC nor a failed fsync. `errno` is the system code (EIO, EACCES, ...). */
 export class IoError extends LadybugError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly errno: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; errno?: string }) {
     super(ErrorCode.Io, message, options);
+    this.errno = options?.errno;
   }
+}
+
+/**
+ * Wraps a raw file-system error (a Node-style `code` such as EIO) thrown while
+ * doing `what` in an IoError (DiskFullError for ENOSPC), keeping it as `cause`.
+ * The package's own errors and programming errors pass through unchanged.
+ */
+export function asTypedError(error: unknown, what: string): unknown {
+  if (!(error instanceof Error) || isLadybugError(error)) return error;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return error;
+  if (code === 'ENOSPC') return new DiskFullError(what, { cause: error });
+  return new IoError(`${what} failed: ${error.message}`, { cause: error, errno: code });
 }
 
 /** On-disk data failed validation somewhere a crash cannot explain. */

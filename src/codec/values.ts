@@ -86,7 +86,8 @@ function checkDecodable(encoded: Uint8Array): void {
  */
 export function storedFromEncoded(encoded: Uint8Array): StoredValue {
   const value: unknown = unpacker.unpack(encoded);
-  return isImmutable(value) ? value : new EncodedValue(encoded.slice());
+  // Uint8Array#slice copies; Buffer#slice would be a view keeping the whole image alive.
+  return isImmutable(value) ? value : new EncodedValue(Uint8Array.prototype.slice.call(encoded));
 }
 
 /** The caller-facing value of a stored one (a fresh copy for mutable values). */

@@ -198,12 +198,16 @@ export class DirectoryLock {
   /** Marks the lock released on disk (temp file + rename + directory fsync). Idempotent. */
   async release(): Promise<void> {
     if (this.#released) return;
-    this.#released = true;
     heldInThisProcess.delete(this.#body.token);
     const temporary = joinPath(this.#dir, `LOCK.tmp-${this.#body.token}-release`);
+    // A release that failed half-way may have left its temporary file: start clean.
+    await this.#fileSystem.unlink(temporary).catch((error: unknown) => {
+      if (!isFileSystemError(error, 'ENOENT')) throw error;
+    });
     await writeDurably(this.#fileSystem, temporary, { ...this.#body, released: true });
     await this.#fileSystem.rename(temporary, this.path);
     await this.#fileSystem.syncDirectory(this.#dir);
+    this.#released = true;
   }
 
   /** Forgets the lock without touching disk (a simulated crash: the holder is gone). */

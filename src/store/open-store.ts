@@ -10,7 +10,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { resolve as resolvePath } from 'node:path';
-import { InvalidOptionError } from '../errors.js';
+import { asTypedError, InvalidOptionError } from '../errors.js';
+import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKeyFromBytes } from '../codec/keys.js';
 import { storedFromEncoded } from '../codec/values.js';
 import { loadHash64 } from '../codec/checksum.js';
@@ -38,26 +39,41 @@ export async function openStore(directory: string, options?: StoreOptions): Prom
   const resolved = resolveOptions(options);
   if (resolved.debug) enableDebug();
   const absolute = resolvePath(directory);
-  const fileSystem = resolved.fileSystem;
-  await createDirectories(fileSystem, absolute);
-  const lock = await DirectoryLock.acquire(fileSystem, absolute);
+  const fileSystem = new KillableFileSystem(resolved.fileSystem);
+  const storeOptions = { ...resolved, fileSystem };
   try {
-    return await openLocked(absolute, resolved, lock);
+    await createDirectories(fileSystem, absolute);
+    const lock = await DirectoryLock.acquire(fileSystem, absolute);
+    try {
+      return await openLocked(absolute, storeOptions, lock, fileSystem);
+    } catch (error) {
+      await lock.release().catch(() => undefined);
+      throw error;
+    }
   } catch (error) {
-    await lock.release().catch(() => undefined);
-    throw error;
+    throw asTypedError(error, `open ${absolute}`);
   }
 }
 
+/**
+ * Creates the store and WAL directories if missing and fsyncs them and their
+ * parents on every open: an earlier open may have died after mkdir, leaving the
+ * entries only in the page cache (a power loss would then take the whole store).
+ */
 async function createDirectories(fileSystem: FileSystem, directory: string): Promise<void> {
   const walDir = joinPath(directory, WAL_DIRECTORY);
-  if (await fileSystem.exists(walDir)) return;
-  await fileSystem.mkdir(walDir);
+  if (!(await fileSystem.exists(walDir))) await fileSystem.mkdir(walDir);
+  await fileSystem.syncDirectory(walDir);
   await fileSystem.syncDirectory(directory);
   await fileSystem.syncDirectory(parentDirectory(directory));
 }
 
-async function openLocked(directory: string, options: ResolvedOptions, lock: DirectoryLock): Promise<Store> {
+async function openLocked(
+  directory: string,
+  options: ResolvedOptions,
+  lock: DirectoryLock,
+  fileSystem: KillableFileSystem,
+): Promise<Store> {
   const started = performance.now();
   const hash = await loadHash64();
   const index = new MemoryIndex(options.maxVersionsPerKey);
@@ -80,7 +96,7 @@ async function openLocked(directory: string, options: ResolvedOptions, lock: Dir
     repair: recovered.repair,
     removedSegments: recovered.removedSegments,
   };
-  return new Store({ directory, options, lock, writer, index, pins, pipeline, recovery });
+  return new Store({ directory, options, lock, writer, index, pins, pipeline, recovery, fileSystem });
 }
 
 function indexOperations(commit: DecodedCommit): IndexOperation[] {

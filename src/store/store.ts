@@ -11,7 +11,8 @@
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
  */
-import { InvalidOptionError, StoreClosedError } from '../errors.js';
+import { asTypedError, InvalidOptionError, StoreClosedError } from '../errors.js';
+import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
@@ -58,6 +59,8 @@ export interface StoreParts {
   pins: ReadPins;
   pipeline: CommitPipeline;
   recovery: RecoveryReport;
+  /** The store's file system, switched off when the handle is abandoned. */
+  fileSystem: KillableFileSystem;
 }
 
 type State = 'open' | 'closing' | 'closed';
@@ -209,6 +212,7 @@ export class Store {
   [abandonStore](): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#parts.fileSystem.kill();
     this.#parts.lock.abandon();
   }
 
@@ -228,10 +232,15 @@ export class Store {
     await this.#lifecycleLock.runExclusive(async () => {
       if (this.#state === 'closed') return;
       const { pipeline, writer, lock, index } = this.#parts;
-      await pipeline.close();
-      if (debugEnabled()) index.verify();
-      await writer.close();
-      await lock.release();
+      try {
+        // Each step is idempotent, so a close that failed half-way can be called again.
+        await pipeline.close();
+        if (debugEnabled()) index.verify();
+        await writer.close();
+        await lock.release();
+      } catch (error) {
+        throw asTypedError(error, `close ${this.#parts.directory}`);
+      }
       this.#state = 'closed';
     });
   }

@@ -95,6 +95,13 @@ export async function recoverWal(
   let resumeCandidate: { segment: SegmentImage; offset: number } | undefined;
   let lastData: { segment: SegmentImage; endOffset: number } | undefined;
   for (let index = 0; index < numbers.length; index++) {
+    if (index > 0 && numbers[index] !== numbers[index - 1]! + 1) {
+      // A missing segment is never a crash of ours (segments are only ever created in order).
+      const missing = joinPath(walDir, segmentFileName(numbers[index - 1]! + 1));
+      if (!repair) throw new CorruptionError(missing, 0, 'segment missing from the middle of the log');
+      result.repair = await dropSegmentsAfterGap(fileSystem, walDir, missing, numbers.slice(index), hash);
+      break;
+    }
     const segment = await readSegment(fileSystem, walDir, numbers[index]!);
     const outcome = replaySegment(segment, hash, state, onRecord);
     const endOffset = outcome.kind === 'complete' ? outcome.endOffset : outcome.kind === 'bad-record' ? outcome.offset : 0;
@@ -130,7 +137,7 @@ export async function recoverWal(
   result.records = state.records;
   result.commits = state.commits;
   if (lastData !== undefined) await rewriteDurably(fileSystem, lastData.segment, lastData.endOffset);
-  if (resumeCandidate !== undefined) result.resume = await openForResume(fileSystem, resumeCandidate.segment, resumeCandidate.offset);
+  if (resumeCandidate !== undefined) result.resume = await openForResume(fileSystem, walDir, resumeCandidate.segment, resumeCandidate.offset);
   if (result.resume !== undefined) result.nextSegmentNumber = result.resume.segmentNumber + 1;
   return result;
 }
@@ -314,6 +321,22 @@ async function dropFrom(
   return report;
 }
 
+/** Repair of a gap: the segments after it are dropped, and reported as read. */
+async function dropSegmentsAfterGap(fileSystem: FileSystem, walDir: string, missing: string, later: number[], hash: Hash64): Promise<RepairReport> {
+  const report: RepairReport = {
+    file: missing, offset: 0, reason: 'segment missing from the middle of the log', droppedRecords: 0, droppedCommits: 0,
+    droppedBytes: 0, droppedSegments: [], droppedVersions: undefined,
+  };
+  for (const segmentNumber of later) {
+    const segment = await readSegment(fileSystem, walDir, segmentNumber);
+    countReadableRecords(segment.image, SEGMENT_HEADER_BYTES, hash, report);
+    report.droppedBytes += segment.image.length;
+    report.droppedSegments.push(segment.path);
+  }
+  await removeSegments(fileSystem, walDir, later, undefined);
+  return report;
+}
+
 /** Counts the checksum-valid records from `offset` on (what a repair drops, as far as it can be read). */
 function countReadableRecords(image: Buffer, offset: number, hash: Hash64, report: RepairReport): void {
   let position = findValidRecordAfter(image, offset - 1, hash);
@@ -323,11 +346,22 @@ function countReadableRecords(image: Buffer, offset: number, hash: Hash64, repor
     report.droppedRecords++;
     report.droppedCommits += check.commitCount;
     const first = check.firstVersion;
+    const last = lastVersionOf(image, position, first);
     const versions = report.droppedVersions;
     report.droppedVersions = versions === undefined
-      ? { first, last: first }
-      : { first: Math.min(versions.first, first), last: Math.max(versions.last, first) };
+      ? { first, last }
+      : { first: Math.min(versions.first, first), last: Math.max(versions.last, last) };
     position = findValidRecordAfter(image, position + check.lengthBytes - 1, hash);
+  }
+}
+
+/** The version of a record's last commit (its first version if the payload does not decode). */
+function lastVersionOf(image: Buffer, offset: number, firstVersion: number): number {
+  try {
+    const commits = decodeRecord(image, offset);
+    return commits[commits.length - 1]?.version ?? firstVersion;
+  } catch {
+    return firstVersion;
   }
 }
 
@@ -346,7 +380,19 @@ async function removeSegments(
   await fileSystem.syncDirectory(walDir);
 }
 
-async function openForResume(fileSystem: FileSystem, segment: SegmentImage, offset: number): Promise<WalPosition> {
+/**
+ * Opens the segment writing resumes in, and makes it and its directory entry
+ * durable first: a process killed while creating it may have left it complete in
+ * the page cache only, and a power loss would then take every write made into it.
+ */
+async function openForResume(fileSystem: FileSystem, walDir: string, segment: SegmentImage, offset: number): Promise<WalPosition> {
   const handle = await fileSystem.open(segment.path, 'readWrite');
+  try {
+    await handle.sync();
+    await fileSystem.syncDirectory(walDir);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
   return { segmentNumber: segment.segmentNumber, handle, sizeBytes: segment.image.length, offset };
 }

@@ -52,6 +52,7 @@ export class WalWriter {
   #bytesWritten = 0;
   #datasyncs = 0;
   #segmentsCreated = 0;
+  #closed = false;
 
   constructor(config: WalWriterConfig, active: WalPosition) {
     this.#config = config;
@@ -159,11 +160,19 @@ export class WalWriter {
   }
 
   async #rotate(): Promise<void> {
-    const pending = this.#next ?? this.#createNext();
+    const prepared = this.#next;
     this.#next = undefined;
     let created: CreatedSegment;
     try {
-      created = await pending;
+      // A background creation that ran out of space earlier is retried once now: the
+      // disk may have room again, and that old failure is not this commit's. Any other
+      // failure (a failed fsync above all) is never retried and trusted: it fails the store.
+      created = prepared === undefined
+        ? await this.#createNext()
+        : await prepared.catch((error: unknown) => {
+          if (isFileSystemError(error, 'ENOSPC')) return this.#createNext();
+          throw error;
+        });
     } catch (error) {
       if (isFileSystemError(error, 'ENOSPC')) {
         throw new DiskFullError(joinPath(this.#config.walDir, segmentFileName(this.#active.segmentNumber + 1)), { cause: error });
@@ -178,6 +187,7 @@ export class WalWriter {
 
   /** Closes the active segment and any prepared next one (which stays on disk, valid and empty). */
   async close(): Promise<void> {
+    if (this.#closed) return;
     const next = this.#next;
     this.#next = undefined;
     if (next !== undefined) {
@@ -185,5 +195,6 @@ export class WalWriter {
       await created?.handle.close();
     }
     await this.#active.handle.close();
+    this.#closed = true;
   }
 }
