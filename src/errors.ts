@@ -22,6 +22,11 @@ export const ErrorCode = {
   Corruption: 'LADYBUG_CORRUPTION',
   VersionNotRetained: 'LADYBUG_VERSION_NOT_RETAINED',
   LockOrder: 'LADYBUG_LOCK_ORDER',
+  Conflict: 'LADYBUG_CONFLICT',
+  TransactionClosed: 'LADYBUG_TRANSACTION_CLOSED',
+  TransactionLimit: 'LADYBUG_TRANSACTION_LIMIT',
+  SnapshotReleased: 'LADYBUG_SNAPSHOT_RELEASED',
+  SnapshotExpired: 'LADYBUG_SNAPSHOT_EXPIRED',
   AssertionFailed: 'LADYBUG_ASSERTION_FAILED',
 } as const;
 
@@ -186,6 +191,71 @@ export class VersionNotRetainedError extends LadybugError {
     );
     this.version = version;
     this.oldestRetained = oldestRetained;
+  }
+}
+
+/** Describes a key range a transaction scanned, for error messages. */
+export interface ConflictRange {
+  gt?: string;
+  gte?: string;
+  lt?: string;
+  lte?: string;
+}
+
+/**
+ * A transaction could not commit: a commit after its read version wrote what it
+ * read (serializable) or what it writes (snapshot), and its retries ran out.
+ * Names the keys and scanned ranges, and the version that won.
+ */
+export class ConflictError extends LadybugError {
+  readonly keys: readonly string[];
+  readonly ranges: readonly ConflictRange[];
+  readonly winningVersion: number;
+  readonly attempts: number;
+  constructor(keys: readonly string[], ranges: readonly ConflictRange[], winningVersion: number, attempts: number) {
+    const what = [
+      ...keys.map((key) => `key ${JSON.stringify(key)}`),
+      ...ranges.map((range) => `range ${JSON.stringify(range)}`),
+    ].join(', ');
+    super(ErrorCode.Conflict, `transaction conflicted after ${attempts} attempt(s): version ${winningVersion} wrote ${what}`);
+    this.keys = keys;
+    this.ranges = ranges;
+    this.winningVersion = winningVersion;
+    this.attempts = attempts;
+  }
+}
+
+/** A transaction object was used after its callback finished. */
+export class TransactionClosedError extends LadybugError {
+  constructor(operation: string) {
+    super(ErrorCode.TransactionClosed, `transaction is finished: cannot ${operation} (use the tx only inside its callback)`);
+  }
+}
+
+/** A transaction went over a limit: operations, bytes or lifetime (see limits.ts). */
+export class TransactionLimitError extends LadybugError {
+  readonly limit: 'operations' | 'bytes' | 'lifetime';
+  constructor(limit: 'operations' | 'bytes' | 'lifetime', message: string) {
+    super(ErrorCode.TransactionLimit, message);
+    this.limit = limit;
+  }
+}
+
+/** A snapshot was used after release(). */
+export class SnapshotReleasedError extends LadybugError {
+  constructor(operation: string) {
+    super(ErrorCode.SnapshotReleased, `snapshot was released: cannot ${operation}`);
+  }
+}
+
+/** A snapshot lived longer than `snapshotMaxAgeMs`; its pin was dropped so old versions could be reclaimed. */
+export class SnapshotExpiredError extends LadybugError {
+  readonly version: number;
+  readonly ageMs: number;
+  constructor(version: number, ageMs: number, maxAgeMs: number) {
+    super(ErrorCode.SnapshotExpired, `snapshot of version ${version} expired after ${Math.round(ageMs)} ms (snapshotMaxAgeMs ${maxAgeMs})`);
+    this.version = version;
+    this.ageMs = ageMs;
   }
 }
 

@@ -2,7 +2,10 @@
  * ladybug-store: the public surface. Everything not exported here is internal.
  */
 export { openStore } from './store/open-store.js';
-export type { Store, GetOptions, ScanOptions, HistoryEntry } from './store/store.js';
+export type { Store, StoreSnapshot, GetOptions, HistoryEntry } from './store/store.js';
+export type { Transaction, Isolation, TransactionScanOptions } from './transaction/transaction.js';
+export type { TransactionOptions } from './transaction/run-transaction.js';
+export type { ScanOptions } from './store/read-options.js';
 export type { StoreOptions } from './store/options.js';
 export type { StoreStats, RecoveryReport } from './store/stats.js';
 export type { CommitResult } from './commit/commit-pipeline.js';
@@ -27,5 +30,10 @@ export {
   CorruptionError,
   VersionNotRetainedError,
   LockOrderViolation,
+  ConflictError,
+  TransactionClosedError,
+  TransactionLimitError,
+  SnapshotReleasedError,
+  SnapshotExpiredError,
   AssertionFailedError,
 } from './errors.js';

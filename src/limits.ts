@@ -15,6 +15,21 @@ export const VALUE_BYTES_MAX_MIN = 1024;
 /** Operations in one batch (one commit). */
 export const BATCH_OPERATIONS_MAX = 100_000;
 
+/** Operations buffered by one transaction (as for a batch). */
+export const TRANSACTION_OPERATIONS_MAX = 100_000;
+
+/** Default and largest lifetime of one transaction attempt, in milliseconds. */
+export const TRANSACTION_LIFETIME_MS_DEFAULT = 60_000;
+export const TRANSACTION_LIFETIME_MS_MAX = 3_600_000;
+
+/** Default retries of a conflicting transaction, and the bound on the option. */
+export const TRANSACTION_RETRIES_DEFAULT = 10;
+export const TRANSACTION_RETRIES_MAX = 1000;
+
+/** Backoff between retries: base doubles per attempt up to the cap, then jittered (x0.5..1.5). */
+export const RETRY_BACKOFF_MS_BASE = 1;
+export const RETRY_BACKOFF_MS_MAX = 100;
+
 /** WAL segment size: default and bounds. Segments are preallocated to this size. */
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const SEGMENT_BYTES_MIN = 16 * 1024;
@@ -34,4 +49,6 @@ assert(KEY_BYTES_MAX <= 0xffff, 'key length must fit the u16 length field of a W
 assert(VALUE_BYTES_DEFAULT_MAX < 2 ** 32, 'value length must fit the u32 length field of a WAL operation');
 assert(SEGMENT_BYTES_DEFAULT >= 2 * VALUE_BYTES_DEFAULT_MAX, 'a default segment holds at least two maximal values');
 assert(SEGMENT_BYTES_MIN < SEGMENT_BYTES_DEFAULT && SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX, 'segment bounds ordered');
+assert(TRANSACTION_OPERATIONS_MAX <= BATCH_OPERATIONS_MAX, 'a transaction commits as one batch');
+assert(RETRY_BACKOFF_MS_BASE <= RETRY_BACKOFF_MS_MAX, 'backoff bounds ordered');
 assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');

@@ -61,9 +61,12 @@ describe('defaults', () => {
     const fileSystem = new FaultFileSystem(1);
     const resolved = resolveOptions({
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary',
-      repair: true, syncMode: 'inline', fileSystem, debug: true,
+      repair: true, syncMode: 'inline', fileSystem, debug: true, snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
     });
-    expect(resolved).toEqual({ maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary', repair: true, fileSystem, debug: true });
+    expect(resolved).toEqual({
+      maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary', repair: true, fileSystem, debug: true,
+      snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
+    });
     expect(resolveOptions({ maxVersionsPerKey: Infinity }).maxVersionsPerKey).toBe(Infinity);
     expect(resolveOptions({ maxVersionsPerKey: 1 }).maxVersionsPerKey).toBe(1);
   });

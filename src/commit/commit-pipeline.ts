@@ -34,14 +34,22 @@ import { VERSION_MAX } from '../limits.js';
 import type { FramedCommit, WalOperation } from '../wal/wal-format.js';
 import { COMMIT_HEADER_BYTES } from '../wal/wal-format.js';
 import type { WalWriter } from '../wal/wal-writer.js';
+import { ConflictLog } from '../transaction/conflict-log.js';
 
 export interface CommitResult {
   version: number;
 }
 
+/**
+ * A transaction's check, run under the commit lock just before its version is
+ * assigned: returns the error to refuse the commit with, or undefined to go ahead.
+ */
+export type Validation = (log: ConflictLog) => Error | undefined;
+
 interface PendingCommit extends FramedCommit {
   version: number;
   indexOperations: readonly IndexOperation[];
+  validate: Validation | undefined;
   resolve: (result: CommitResult) => void;
   reject: (error: unknown) => void;
 }
@@ -52,6 +60,7 @@ export interface CommitPipelineStats {
   groupSizeMax: number;
   rejectedCommits: number;
   queued: number;
+  conflictLogEntries: number;
 }
 
 export class CommitPipeline {
@@ -60,6 +69,8 @@ export class CommitPipeline {
   readonly #pinnedVersion: () => number;
   readonly #commitLock = new OrderedMutex('commit');
   readonly #walLock = new OrderedMutex('wal.writer');
+  /** GUARDED_BY commit lock. */
+  readonly #conflictLog = new ConflictLog();
   /** GUARDED_BY commit lock: the last version handed out. */
   #assignedVersion: number;
   #visibleVersion: number;
@@ -96,10 +107,15 @@ export class CommitPipeline {
    * Submits one commit (already validated and encoded). Resolves once it is durable
    * and visible; rejects with DiskFullError, StoreFailedError or StoreClosedError.
    */
-  submit(operations: readonly WalOperation[], operationsSizeBytes: number, indexOperations: readonly IndexOperation[]): Promise<CommitResult> {
+  submit(
+    operations: readonly WalOperation[],
+    operationsSizeBytes: number,
+    indexOperations: readonly IndexOperation[],
+    validate?: Validation,
+  ): Promise<CommitResult> {
     let pending!: PendingCommit;
     const promise = new Promise<CommitResult>((resolve, reject) => {
-      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject };
+      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate };
     });
     const ran = this.#commitLock.runExclusiveSync(() => this.#enqueue(pending));
     if (!ran.ran) {
@@ -110,13 +126,21 @@ export class CommitPipeline {
     return promise;
   }
 
-  /** REQUIRES: commit lock held. Assigns the version and queues the commit. */
+  /**
+   * REQUIRES: commit lock held. Validates (a transaction's conflict check, against
+   * every commit above its read version, durable or still queued), assigns the
+   * version, logs the written keys and queues the commit, in one synchronous section.
+   */
   #enqueue(pending: PendingCommit): void {
     this.#commitLock.assertHeld();
     if (this.#failure !== undefined) return pending.reject(this.#failure);
     if (this.#closed) return pending.reject(new StoreClosedError('write'));
+    this.#conflictLog.prune(Math.min(this.#pinnedVersion(), this.#visibleVersion));
+    const refusal = pending.validate?.(this.#conflictLog);
+    if (refusal !== undefined) return pending.reject(refusal);
     assert(this.#assignedVersion < VERSION_MAX, 'version space not exhausted');
     pending.version = ++this.#assignedVersion;
+    this.#conflictLog.append(pending.version, pending.indexOperations.map((operation) => operation.key));
     this.#queue.push(pending);
     this.#scheduleFlush();
   }
@@ -224,6 +248,7 @@ export class CommitPipeline {
       groupSizeMax: this.#groupSizeMax,
       rejectedCommits: this.#rejectedCommits,
       queued: this.#queue.length,
+      conflictLogEntries: this.#conflictLog.size,
     };
   }
 }

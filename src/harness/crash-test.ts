@@ -12,7 +12,8 @@
  *   -> verify it against the model of everything acknowledged in all cycles so far
  *      (src/harness/crash-verify.ts): nothing acknowledged lost, no commit torn,
  *      nothing there that was never announced, scan, stats and bank invariants
- *   -> close; the next cycle's worker continues on the same, growing store.
+ *   -> close, and run `verifyStore` (the `verify` command) on it: clean
+ *   -> the next cycle's worker continues on the same, growing store.
  *
  * Everything random (worker seeds, kill delays, crash modes) comes from one
  * generator seeded by `seed`, so `--cycles N --seed S` replays the same plan (the
@@ -30,7 +31,7 @@ import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { allHarnessKeys, type CrashTestMode, HARNESS_STORE_OPTIONS, POWER_LOSS_CRASH_MODES } from './crash-protocol.js';
 import { CrashModel } from './crash-model.js';
-import { adoptStore, type CycleVerdict, type Problem, verifyRecoveredStore } from './crash-verify.js';
+import { adoptStore, checkVerifyClean, type CycleVerdict, type Problem, verifyRecoveredStore } from './crash-verify.js';
 import { harnessEntryPath } from './harness-entry.js';
 import { SeededRandom } from './seeded-random.js';
 import { runWorkerToCrash } from './worker-session.js';
@@ -203,11 +204,13 @@ function drawPlan(random: SeededRandom, settings: Settings): CyclePlan {
 /** Opens (or creates) the store the run starts from and takes its state as the model's. */
 async function adoptExistingStore(directory: string, model: CrashModel): Promise<Problem[]> {
   const store = await openStore(directory, HARNESS_STORE_OPTIONS);
+  let problems: Problem[];
   try {
-    return await adoptStore(store, model);
+    problems = await adoptStore(store, model);
   } finally {
     await store.close();
   }
+  return [...problems, ...(await checkVerifyClean(directory))];
 }
 
 // -- one cycle -----------------------------------------------------------------------
@@ -229,6 +232,7 @@ async function runCycle(settings: Settings, model: CrashModel, cycle: number, pl
   } finally {
     await opened.store.close();
   }
+  addCycleProblems(report, await checkVerifyClean(settings.directory));
   return report;
 }
 
@@ -253,7 +257,11 @@ function fillVerdict(report: CycleReport, verdict: CycleVerdict): void {
   report.acknowledged = verdict.acknowledged;
   report.inFlight = verdict.inFlight;
   report.inFlightApplied = verdict.inFlightApplied;
-  report.problems.push(...verdict.problems.map((problem) => ({ ...problem, message: `cycle ${report.cycle}: ${problem.message}` })));
+  addCycleProblems(report, verdict.problems);
+}
+
+function addCycleProblems(report: CycleReport, problems: readonly Problem[]): void {
+  report.problems.push(...problems.map((problem) => ({ ...problem, message: `cycle ${report.cycle}: ${problem.message}` })));
 }
 
 async function reopen(directory: string): Promise<{ store: Store; recoveryMs: number } | { error: string }> {

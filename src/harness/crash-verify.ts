@@ -13,9 +13,12 @@
  *                       commit, at that commit's version, with its exact value
  *   checkNewest         each key's newest entry is its last applied commit
  *   RECOVERY_CHECKS     whole-store checks: the full scan equals the model, stats
- *                       agree with it, the bank's invariants hold. A `verify`
- *                       command (block checksums, parity), once the store has one,
- *                       is one more step in this list.
+ *                       agree with it, the bank's invariants hold
+ *   checkVerifyClean    after the store is closed: `verifyStore` (what `ladybug
+ *                       verify` runs) finds no corruption, no torn tail and no
+ *                       unfinished segment, since the recovery and the clean close
+ *                       before it must have left none. As verifyStore grows block
+ *                       and parity checks, the harness checks them too.
  *
  * Problems are counted by kind: 'lost' (an acknowledged commit, or data a previous
  * recovery had, is missing), 'torn' (a commit partly applied), 'inconsistent'
@@ -24,6 +27,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { HistoryEntry, Store } from '../store/store.js';
+import { verifyStore } from '../store/verify-store.js';
 import { ACCOUNT_COUNT, accountKey, BANK_TOTAL, valueOf, type WriteDescription, writeIdOf } from './crash-protocol.js';
 import type { CommitRecord, CrashModel, KnownEntry } from './crash-model.js';
 
@@ -304,4 +308,18 @@ async function checkBank(context: VerifyContext): Promise<void> {
   if (total !== BANK_TOTAL) report(verdict, 'inconsistent', `bank: balances sum to ${total}, expected ${BANK_TOTAL}`);
   const invalid = present.filter((balance) => !Number.isInteger(balance) || balance! < 0);
   if (invalid.length > 0) report(verdict, 'inconsistent', `bank: invalid balances ${invalid.join(', ')}`);
+}
+
+// -- the verify command ----------------------------------------------------------------
+
+/** Runs verifyStore on the closed store: a recovered, cleanly closed store must verify clean. */
+export async function checkVerifyClean(directory: string): Promise<Problem[]> {
+  const report = await verifyStore(directory);
+  const problems: Problem[] = [];
+  const add = (message: string) => problems.push({ kind: 'inconsistent', message: `verify: ${message}` });
+  if (report.corruption !== undefined) add(`corruption in ${report.corruption.file} at ${report.corruption.offset}: ${report.corruption.reason}`);
+  else if (!report.ok) add('not ok');
+  if (report.tornTail !== undefined && report.tornTail.zeroedBytes > 0) add(`a torn tail in ${report.tornTail.file} at ${report.tornTail.offset} after a clean close`);
+  if (report.unfinishedSegments.length > 0) add(`unfinished segments after a clean close: ${report.unfinishedSegments.join(', ')}`);
+  return problems;
 }

@@ -13,7 +13,8 @@
  *   process at a random moment. The page cache survives, so this tests recovery
  *   from a process death: torn tails, half-created segments, stale locks.
  * - power-loss: the store runs on a FaultFileSystem loaded from the directory's
- *   files (all durable, as after a boot). Instead of SIGKILL, the parent sends
+ *   files (all durable, as after a boot), its fsyncs slowed to a disk's pace
+ *   (slow-sync-file-system.ts). Instead of SIGKILL, the parent sends
  *   `power-loss { crashMode, operationsBeforeCrash }` at the random moment; the
  *   worker lets that many more file-system calls through (so the cut can fall
  *   between any two calls, e.g. between a WAL write and its fdatasync), then calls
@@ -38,9 +39,12 @@ import { CRASH_TEST_MODES, type CrashTestMode, HARNESS_STORE_OPTIONS, type Paren
 import { CrashWorkload } from './crash-workload.js';
 import { loadDirectoryImage, saveDirectoryImage } from './file-system-image.js';
 import { ParentChannel } from './parent-channel.js';
+import { SlowSyncFileSystem } from './slow-sync-file-system.js';
 
 /** How long a power loss waits for the workload to reach the chosen file-system call. */
 const POWER_LOSS_WAIT_MS = 100;
+/** Power-loss mode: how long each fsync takes (see slow-sync-file-system.ts). */
+const POWER_LOSS_SYNC_DELAY_MS = 1;
 const POLL_INTERVAL_MS = 1;
 
 interface WorkerArguments {
@@ -64,7 +68,8 @@ async function main(): Promise<void> {
   const settings = parseWorkerArguments(process.argv.slice(2));
   const channel = new ParentChannel();
   const fileSystem = settings.mode === 'power-loss' ? await faultFileSystemFor(settings) : undefined;
-  const store = await openStore(settings.directory, fileSystem === undefined ? HARNESS_STORE_OPTIONS : { ...HARNESS_STORE_OPTIONS, fileSystem });
+  const storeFileSystem = fileSystem === undefined ? undefined : new SlowSyncFileSystem(fileSystem, POWER_LOSS_SYNC_DELAY_MS);
+  const store = await openStore(settings.directory, { ...HARNESS_STORE_OPTIONS, ...(storeFileSystem === undefined ? {} : { fileSystem: storeFileSystem }) });
   const workload = new CrashWorkload(store, channel, settings.cycle, settings.seed, (error) => {
     void channel.send({ type: 'error', message: describeError(error) });
   });

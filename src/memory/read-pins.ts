@@ -10,12 +10,15 @@ import { assert } from '../util/assert.js';
 
 export class ReadPins {
   readonly #counts = new Map<number, number>();
+  /** When each pinned version was first pinned (performance.now() ms). */
+  readonly #pinnedAtMs = new Map<number, number>();
   #oldest = Infinity;
   #total = 0;
 
   pin(version: number): void {
     this.#total++;
     this.#counts.set(version, (this.#counts.get(version) ?? 0) + 1);
+    if (!this.#pinnedAtMs.has(version)) this.#pinnedAtMs.set(version, performance.now());
     if (version < this.#oldest) this.#oldest = version;
   }
 
@@ -28,11 +31,18 @@ export class ReadPins {
       return;
     }
     this.#counts.delete(version);
+    this.#pinnedAtMs.delete(version);
     if (version === this.#oldest) this.#oldest = Math.min(Infinity, ...this.#counts.keys());
   }
 
   oldest(): number {
     return this.#oldest;
+  }
+
+  /** How long the oldest pinned version has been pinned, in ms (0 when none). */
+  oldestAgeMs(): number {
+    const pinnedAt = this.#pinnedAtMs.get(this.#oldest);
+    return pinnedAt === undefined ? 0 : performance.now() - pinnedAt;
   }
 
   /** Number of pins held (two scans at one version count twice). */

@@ -8,6 +8,8 @@ import { NodeFileSystem, type SyncMode } from '../fs/node-file-system.js';
 import type { KeyEncoding } from '../codec/keys.js';
 import {
   KEY_BYTES_MAX,
+  TRANSACTION_LIFETIME_MS_DEFAULT,
+  TRANSACTION_LIFETIME_MS_MAX,
   SEGMENT_BYTES_DEFAULT,
   SEGMENT_BYTES_MAX,
   SEGMENT_BYTES_MIN,
@@ -33,6 +35,10 @@ export interface StoreOptions {
   fileSystem?: FileSystem;
   /** Turn on debug mode (lock-order checks, full consistency checks) for the process. */
   debug?: boolean;
+  /** Snapshots older than this expire (their pin is dropped). Default Infinity: never. */
+  snapshotMaxAgeMs?: number;
+  /** Longest one transaction attempt may run before TransactionLimitError. Default 60 s. */
+  transactionLifetimeMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -43,10 +49,13 @@ export interface ResolvedOptions {
   repair: boolean;
   fileSystem: FileSystem;
   debug: boolean;
+  snapshotMaxAgeMs: number;
+  transactionLifetimeMs: number;
 }
 
 const KNOWN_OPTIONS = new Set([
   'maxValueBytes', 'maxVersionsPerKey', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
+  'snapshotMaxAgeMs', 'transactionLifetimeMs',
 ]);
 
 function integerIn(name: string, value: unknown, fallback: number, minimum: number, maximum: number): number {
@@ -104,6 +113,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     repair: booleanOption('repair', given.repair),
     fileSystem: fileSystemOption(given.fileSystem, syncMode),
     debug: booleanOption('debug', given.debug),
+    snapshotMaxAgeMs: given.snapshotMaxAgeMs === Infinity
+      ? Infinity
+      : integerIn('snapshotMaxAgeMs', given.snapshotMaxAgeMs, Infinity, 1, 2 ** 31 - 1),
+    transactionLifetimeMs: integerIn('transactionLifetimeMs', given.transactionLifetimeMs, TRANSACTION_LIFETIME_MS_DEFAULT, 1, TRANSACTION_LIFETIME_MS_MAX),
   };
 }
 

@@ -41,9 +41,14 @@ export interface StoreStats {
   reclaimedVersions: number;
   /** Estimated bytes held by the memory index (keys, values, bookkeeping). */
   memoryBytes: number;
-  /** Scans (and later snapshots) currently pinning a version, and the oldest pinned. */
+  /** Pins held by running scans, snapshots and transactions, and the oldest pinned version. */
   pinnedReads: number;
   oldestPinnedVersion: number | undefined;
+  /** How long the oldest pin has been held (ms), and how many versions were committed since it. */
+  oldestPinAgeMs: number;
+  oldestPinLagVersions: number;
+  /** Recent commits kept for transaction conflict checks (bounded by the oldest running transaction). */
+  conflictLogEntries: number;
   failed: boolean;
   closed: boolean;
   recovery: RecoveryReport;
@@ -71,6 +76,9 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     memoryBytes: index.memoryBytes,
     pinnedReads: parts.pins.count,
     oldestPinnedVersion: oldestPinned === Infinity ? undefined : oldestPinned,
+    oldestPinAgeMs: parts.pins.oldestAgeMs(),
+    oldestPinLagVersions: oldestPinned === Infinity ? 0 : parts.pipeline.visibleVersion - oldestPinned,
+    conflictLogEntries: pipeline.conflictLogEntries,
     failed: parts.pipeline.failure !== undefined,
     closed,
     recovery: parts.recovery,

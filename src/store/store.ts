@@ -11,15 +11,19 @@
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
  */
-import { asTypedError, InvalidOptionError, StoreClosedError } from '../errors.js';
+import { asTypedError, StoreClosedError } from '../errors.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
+import { asOfOption, limitOption, optionsObject, scanBounds, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
-import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { MemoryIndex } from '../memory/memory-index.js';
+import { Snapshot } from '../transaction/snapshot.js';
+import type { Transaction } from '../transaction/transaction.js';
+import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { debugEnabled } from '../util/debug.js';
@@ -34,15 +38,6 @@ export interface GetOptions {
   asOf?: number;
 }
 
-export interface ScanOptions {
-  gt?: Key;
-  gte?: Key;
-  lt?: Key;
-  lte?: Key;
-  reverse?: boolean;
-  limit?: number;
-  asOf?: number;
-}
 
 export interface HistoryEntry {
   version: number;
@@ -125,7 +120,7 @@ export class Store {
   async get(key: Key, options?: GetOptions): Promise<unknown> {
     this.#assertOpen('get');
     const internal = internalKey(key);
-    const version = options === undefined ? this.version : this.#asOf(this.#optionsObject('get', options)?.asOf);
+    const version = options === undefined ? this.version : asOfOption(optionsObject('get', options)?.asOf, this.version);
     const slot = this.#parts.index.slotAsOf(internal, version);
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
   }
@@ -134,7 +129,7 @@ export class Store {
   async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
     this.#assertOpen('history');
     const chain = this.#parts.index.chain(internalKey(key));
-    const limit = this.#limit(this.#optionsObject('history', options)?.limit);
+    const limit = limitOption(optionsObject('history', options)?.limit);
     const entries: HistoryEntry[] = [];
     if (chain === undefined) return entries;
     for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
@@ -153,60 +148,47 @@ export class Store {
    */
   scan(options?: ScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#assertOpen('scan');
-    const given = this.#optionsObject('scan', options) ?? {};
+    const bounds = scanBounds('scan', options);
     const { index, pins } = this.#parts;
     return new ScanIterator({
       index,
       pins,
-      range: this.#range(given),
-      limit: this.#limit(given.limit),
-      reverse: this.#booleanOption('reverse', given.reverse),
-      version: this.#asOf(given.asOf),
+      ...bounds,
+      version: asOfOption(options?.asOf, this.version),
       keyEncoding: this.#parts.options.keyEncoding,
       checkOpen: () => this.#assertOpen('scan'),
     });
   }
 
-  #optionsObject<T extends object>(method: string, options: T | undefined): T | undefined {
-    if (options === undefined) return undefined;
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionError('options', `${method}() options must be an object, got ${String(options)}`);
-    }
-    return options;
+  /**
+   * Runs `body` as an optimistic transaction and commits its writes atomically.
+   * On a conflict the whole body re-runs (jittered backoff) up to `retries` times,
+   * then ConflictError names what conflicted. A body that throws aborts: nothing is
+   * written and the error propagates. Resolves with the body's result once the
+   * commit is durable and visible.
+   */
+  async transaction<T>(body: (tx: Transaction) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+    this.#assertOpen('transaction');
+    const { index, pins, pipeline, options: resolved } = this.#parts;
+    const context = {
+      index, pins, pipeline,
+      maxValueBytes: resolved.maxValueBytes,
+      commitBytesMax: this.#commitBytesMax,
+      keyEncoding: resolved.keyEncoding,
+      lifetimeMs: resolved.transactionLifetimeMs,
+    };
+    return runTransaction(context, body, optionsObject('transaction', options) ?? {}, () => this.#assertOpen('transaction'));
   }
 
-  #range(options: ScanOptions): KeyRange {
-    if (options.gt !== undefined && options.gte !== undefined) throw new InvalidOptionError('gt', 'give gt or gte, not both');
-    if (options.lt !== undefined && options.lte !== undefined) throw new InvalidOptionError('lt', 'give lt or lte, not both');
-    const range: KeyRange = {};
-    if (options.gt !== undefined) range.gt = internalKey(options.gt);
-    if (options.gte !== undefined) range.gte = internalKey(options.gte);
-    if (options.lt !== undefined) range.lt = internalKey(options.lt);
-    if (options.lte !== undefined) range.lte = internalKey(options.lte);
-    return range;
-  }
-
-  #asOf(asOf: unknown): number {
-    const visible = this.version;
-    if (asOf === undefined) return visible;
-    if (typeof asOf !== 'number' || !Number.isInteger(asOf) || asOf < 0 || asOf > visible) {
-      throw new InvalidOptionError('asOf', `must be an integer version between 0 and ${visible}, got ${String(asOf)}`);
-    }
-    return asOf;
-  }
-
-  #limit(limit: unknown): number {
-    if (limit === undefined || limit === Infinity) return Infinity;
-    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) {
-      throw new InvalidOptionError('limit', `must be a non-negative integer, got ${String(limit)}`);
-    }
-    return limit;
-  }
-
-  #booleanOption(name: string, value: unknown): boolean {
-    if (value === undefined) return false;
-    if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(value)}`);
-    return value;
+  /** A pinned read-only view as of the current version; release() it (or `await using`). */
+  async snapshot(): Promise<StoreSnapshot> {
+    this.#assertOpen('snapshot');
+    const { index, pins, options } = this.#parts;
+    const snapshot = new Snapshot(
+      { index, pins, keyEncoding: options.keyEncoding, maxAgeMs: options.snapshotMaxAgeMs, checkOpen: () => this.#assertOpen('snapshot') },
+      this.version,
+    );
+    return new StoreSnapshot(snapshot);
   }
 
   [abandonStore](): void {
@@ -243,5 +225,38 @@ export class Store {
       }
       this.#state = 'closed';
     });
+  }
+}
+
+/** The public face of a Snapshot: the same read methods and options as the store. */
+export class StoreSnapshot {
+  readonly #snapshot: Snapshot;
+
+  constructor(snapshot: Snapshot) {
+    this.#snapshot = snapshot;
+  }
+
+  get version(): number {
+    return this.#snapshot.version;
+  }
+
+  get(key: Key): Promise<unknown> {
+    return this.#snapshot.get(key);
+  }
+
+  scan(options?: Omit<ScanOptions, 'asOf'>): AsyncIterableIterator<[string | Uint8Array, unknown]> {
+    return this.#snapshot.scanWith(scanBounds('scan', options));
+  }
+
+  history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
+    return this.#snapshot.history(key, limitOption(optionsObject('history', options)?.limit));
+  }
+
+  release(): Promise<void> {
+    return this.#snapshot.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#snapshot.release();
   }
 }

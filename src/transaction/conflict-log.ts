@@ -1,0 +1,94 @@
+/**
+ * The conflict log: the keys written by every recent commit, in version order,
+ * including commits that are queued or being written but not yet durable.
+ *
+ * A transaction that read at version R conflicts with every logged commit whose
+ * version is above R and that wrote a key it read (or a key inside a range it
+ * scanned; under snapshot isolation: a key it writes). The check runs under the
+ * commit lock, in the same synchronous section that assigns the version, so no
+ * commit can slip between check and commit (the source system's race 2).
+ *
+ * Bounded: an entry at or below the horizon (the oldest read version of any running
+ * transaction, and never above the visible version) cannot conflict with any
+ * running or future transaction and is dropped.
+ *
+ * REQUIRES: the commit lock for append, findConflict and prune.
+ */
+import type { KeyRange } from '../memory/memory-index.js';
+import { assert } from '../util/assert.js';
+
+interface LoggedCommit {
+  version: number;
+  keys: readonly string[];
+}
+
+/** What a transaction read: point keys and scanned ranges (internal key form). */
+export interface ReadSet {
+  keys: ReadonlySet<string>;
+  ranges: readonly KeyRange[];
+}
+
+export interface Conflict {
+  /** The committed version that wrote what the transaction depended on. */
+  version: number;
+  keys: string[];
+  ranges: KeyRange[];
+}
+
+export function keyInRange(key: string, range: KeyRange): boolean {
+  if (range.gt !== undefined && key <= range.gt) return false;
+  if (range.gte !== undefined && key < range.gte) return false;
+  if (range.lt !== undefined && key >= range.lt) return false;
+  if (range.lte !== undefined && key > range.lte) return false;
+  return true;
+}
+
+/** Compact the array once this many dropped entries sit at its head. */
+const COMPACT_AFTER_ENTRIES = 4096;
+
+export class ConflictLog {
+  #entries: LoggedCommit[] = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  append(version: number, keys: readonly string[]): void {
+    const last = this.#entries[this.#entries.length - 1];
+    assert(last === undefined || last.version < version, 'conflict log versions ascend');
+    this.#entries.push({ version, keys });
+  }
+
+  /** The first logged commit above `readVersion` that touched `readSet`, if any. */
+  findConflict(readVersion: number, readSet: ReadSet): Conflict | undefined {
+    for (let index = this.#firstAbove(readVersion); index < this.#entries.length; index++) {
+      const entry = this.#entries[index]!;
+      const keys = entry.keys.filter((key) => readSet.keys.has(key));
+      const ranges = readSet.ranges.filter((range) => entry.keys.some((key) => keyInRange(key, range)));
+      if (keys.length > 0 || ranges.length > 0) return { version: entry.version, keys, ranges };
+    }
+    return undefined;
+  }
+
+  /** Drops entries at or below `horizon`. */
+  prune(horizon: number): void {
+    while (this.#head < this.#entries.length && this.#entries[this.#head]!.version <= horizon) this.#head++;
+    if (this.#head >= COMPACT_AFTER_ENTRIES || this.#head === this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Index of the first entry with version > `version` (binary search). */
+  #firstAbove(version: number): number {
+    let low = this.#head;
+    let high = this.#entries.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#entries[middle]!.version <= version) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * store.transaction(): the retry loop around Transaction attempts.
+ *
+ * Each attempt gets a fresh Transaction (fresh read version, empty read and write
+ * sets) and runs the whole body again; a conflict found at commit leads to a
+ * jittered exponential backoff and another attempt, up to `retries`. An attempt
+ * always ends with tx.finish() (pin released, the tx object unusable), whether it
+ * committed, conflicted, threw, or was aborted through `signal`.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConflictError, InvalidOptionError } from '../errors.js';
+import { stringKey } from '../codec/keys.js';
+import type { KeyRange } from '../memory/memory-index.js';
+import {
+  RETRY_BACKOFF_MS_BASE,
+  RETRY_BACKOFF_MS_MAX,
+  TRANSACTION_RETRIES_DEFAULT,
+  TRANSACTION_RETRIES_MAX,
+} from '../limits.js';
+import { type Isolation, Transaction, TransactionConflict, type TransactionContext } from './transaction.js';
+
+export interface TransactionOptions {
+  /** 'serializable' (default) or 'snapshot' (write-write conflicts only). */
+  isolation?: Isolation;
+  /** Re-runs after a conflict before giving up with ConflictError. Default 10. */
+  retries?: number;
+  /** Aborts the transaction (before its commit) when signalled; nothing is written. */
+  signal?: AbortSignal;
+}
+
+interface ResolvedTransactionOptions {
+  isolation: Isolation;
+  retries: number;
+  signal: AbortSignal | undefined;
+}
+
+function resolveTransactionOptions(options: TransactionOptions): ResolvedTransactionOptions {
+  const isolation = options.isolation ?? 'serializable';
+  if (isolation !== 'serializable' && isolation !== 'snapshot') {
+    throw new InvalidOptionError('isolation', `must be 'serializable' or 'snapshot', got ${String(isolation)}`);
+  }
+  const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
+  if (!Number.isInteger(retries) || retries < 0 || retries > TRANSACTION_RETRIES_MAX) {
+    throw new InvalidOptionError('retries', `must be an integer between 0 and ${TRANSACTION_RETRIES_MAX}, got ${String(retries)}`);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidOptionError('signal', 'must be an AbortSignal');
+  }
+  return { isolation, retries, signal: options.signal };
+}
+
+function backoffMs(attempt: number): number {
+  const base = Math.min(RETRY_BACKOFF_MS_MAX, RETRY_BACKOFF_MS_BASE * 2 ** (attempt - 1));
+  return base * (0.5 + Math.random());
+}
+
+function externalRange(range: KeyRange): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [bound, key] of Object.entries(range)) if (key !== undefined) result[bound] = stringKey(key);
+  return result;
+}
+
+function conflictError(conflict: TransactionConflict, attempts: number): ConflictError {
+  const { version, keys, ranges } = conflict.conflict;
+  return new ConflictError(keys.map(stringKey), ranges.map(externalRange), version, attempts);
+}
+
+export async function runTransaction<T>(
+  context: TransactionContext,
+  body: (tx: Transaction) => T | Promise<T>,
+  options: TransactionOptions,
+  checkOpen: () => void,
+): Promise<T> {
+  if (typeof body !== 'function') throw new InvalidOptionError('body', 'transaction() takes a function (tx) => ...');
+  const { isolation, retries, signal } = resolveTransactionOptions(options);
+  for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
+    checkOpen();
+    const transaction = new Transaction(context, isolation);
+    try {
+      const result = await body(transaction);
+      signal?.throwIfAborted();
+      await transaction.commit();
+      return result;
+    } catch (error) {
+      if (!(error instanceof TransactionConflict)) throw error;
+      if (attempt > retries) throw conflictError(error, attempt);
+    } finally {
+      transaction.finish();
+    }
+    await sleep(backoffMs(attempt), undefined, signal === undefined ? undefined : { signal });
+  }
+}

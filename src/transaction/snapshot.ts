@@ -1,0 +1,106 @@
+/**
+ * A pinned, read-only view of the store as of one version.
+ *
+ * The version is read and pinned in one synchronous step (so no commit can trim it
+ * in between: the source system's epoch race, number 7, cannot occur), and stays
+ * pinned until release(), `await using` disposal, or expiry. With
+ * `snapshotMaxAgeMs` set, a snapshot older than that is expired: its pin is
+ * dropped when the age is reached (old versions become reclaimable again, which
+ * is the point) and its next use throws SnapshotExpiredError.
+ */
+import { SnapshotExpiredError, SnapshotReleasedError } from '../errors.js';
+import { internalKey, type Key, type KeyEncoding } from '../codec/keys.js';
+import { readStored } from '../codec/values.js';
+import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { ReadPins } from '../memory/read-pins.js';
+import { TOMBSTONE } from '../memory/version-chain.js';
+import { ScanIterator, type ScanEntry } from '../store/scan-iterator.js';
+
+export interface SnapshotContext {
+  index: MemoryIndex;
+  pins: ReadPins;
+  keyEncoding: KeyEncoding;
+  maxAgeMs: number;
+  checkOpen: () => void;
+}
+
+export interface SnapshotScanOptions {
+  range: KeyRange;
+  reverse: boolean;
+  limit: number;
+}
+
+export class Snapshot {
+  readonly version: number;
+  readonly #context: SnapshotContext;
+  readonly #createdAtMs = performance.now();
+  readonly #expiry: NodeJS.Timeout | undefined;
+  #state: 'pinned' | 'released' | 'expired' = 'pinned';
+
+  constructor(context: SnapshotContext, version: number) {
+    this.#context = context;
+    this.version = version;
+    context.pins.pin(version);
+    if (Number.isFinite(context.maxAgeMs)) {
+      this.#expiry = setTimeout(() => this.#expire(), context.maxAgeMs);
+      this.#expiry.unref();
+    }
+  }
+
+  #expire(): void {
+    if (this.#state !== 'pinned') return;
+    this.#state = 'expired';
+    this.#context.pins.unpin(this.version);
+  }
+
+  #check(operation: string): void {
+    this.#context.checkOpen();
+    if (this.#state === 'pinned' && performance.now() - this.#createdAtMs > this.#context.maxAgeMs) this.#expire();
+    if (this.#state === 'released') throw new SnapshotReleasedError(operation);
+    if (this.#state === 'expired') {
+      throw new SnapshotExpiredError(this.version, performance.now() - this.#createdAtMs, this.#context.maxAgeMs);
+    }
+  }
+
+  async get(key: Key): Promise<unknown> {
+    this.#check('get');
+    const slot = this.#context.index.slotAsOf(internalKey(key), this.version);
+    return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+  }
+
+  /** REQUIRES: options validated by the store (see Store#snapshot). */
+  scanWith(options: SnapshotScanOptions): AsyncIterableIterator<ScanEntry> {
+    this.#check('scan');
+    const { index, pins, keyEncoding } = this.#context;
+    return new ScanIterator({
+      index, pins, keyEncoding, version: this.version, ...options,
+      checkOpen: () => this.#check('scan'),
+    });
+  }
+
+  /** The key's retained versions at or below this snapshot's version, newest first. */
+  async history(key: Key, limit = Infinity): Promise<Array<{ version: number; value?: unknown; deleted: boolean }>> {
+    this.#check('history');
+    const chain = this.#context.index.chain(internalKey(key));
+    const entries: Array<{ version: number; value?: unknown; deleted: boolean }> = [];
+    if (chain === undefined) return entries;
+    for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
+      const version = chain.versionAt(index);
+      if (version > this.version) continue;
+      const slot = chain.slotAt(index);
+      entries.push(slot === TOMBSTONE ? { version, deleted: true } : { version, value: readStored(slot), deleted: false });
+    }
+    return entries;
+  }
+
+  /** Releases the pin. Idempotent; later use throws SnapshotReleasedError. */
+  async release(): Promise<void> {
+    if (this.#expiry !== undefined) clearTimeout(this.#expiry);
+    if (this.#state === 'pinned') this.#context.pins.unpin(this.version);
+    this.#state = 'released';
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}

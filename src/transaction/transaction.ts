@@ -1,0 +1,211 @@
+/**
+ * One attempt of an optimistic transaction.
+ *
+ * It reads as of `readVersion` (pinned for its whole life, so retention cannot
+ * reclaim what it reads), sees its own buffered writes, and records what it read:
+ * point keys and scanned ranges. Writes are validated and encoded when made (bad
+ * input fails there, as for put) and buffered; nothing reaches the store before
+ * commit. At commit the buffered writes go to the commit pipeline as one commit,
+ * with a validation that runs under the commit lock against every commit above
+ * `readVersion`, durable or still queued:
+ * - serializable: refused if any of them wrote a key it read or a key inside a
+ *   range it scanned (so phantoms conflict, not just point reads);
+ * - snapshot: refused if any of them wrote a key it writes (first committer wins).
+ * A read-only transaction commits without validation: it read one consistent
+ * snapshot, which is a serial point in the history.
+ *
+ * Invariants: after finish() every method throws TransactionClosedError and the
+ * pin is released exactly once.
+ */
+import { TransactionClosedError, TransactionLimitError } from '../errors.js';
+import { externalKey, internalKey, type Key } from '../codec/keys.js';
+import { readStored, type StoredValue } from '../codec/values.js';
+import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
+import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
+import { TRANSACTION_OPERATIONS_MAX } from '../limits.js';
+import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { ReadPins } from '../memory/read-pins.js';
+import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
+import type { KeyEncoding } from '../codec/keys.js';
+import { type Conflict, ConflictLog, keyInRange } from './conflict-log.js';
+
+export type Isolation = 'serializable' | 'snapshot';
+
+export interface TransactionContext {
+  index: MemoryIndex;
+  pins: ReadPins;
+  pipeline: CommitPipeline;
+  maxValueBytes: number;
+  commitBytesMax: number;
+  keyEncoding: KeyEncoding;
+  lifetimeMs: number;
+}
+
+export interface TransactionScanOptions {
+  gt?: Key;
+  gte?: Key;
+  lt?: Key;
+  lte?: Key;
+  reverse?: boolean;
+  limit?: number;
+}
+
+/** Thrown inside the commit path when validation finds a conflict; store.transaction() retries or reports it. */
+export class TransactionConflict extends Error {
+  readonly conflict: Conflict;
+  constructor(conflict: Conflict) {
+    super(`conflict with version ${conflict.version}`);
+    this.conflict = conflict;
+  }
+}
+
+const SCAN_CHUNK_KEYS = 256;
+
+export class Transaction {
+  readonly readVersion: number;
+  readonly isolation: Isolation;
+  readonly #context: TransactionContext;
+  readonly #startedAtMs = performance.now();
+  readonly #writes = new Map<string, PreparedCommit>();
+  readonly #readKeys = new Set<string>();
+  readonly #readRanges: KeyRange[] = [];
+  #writeBytes = 0;
+  #finished = false;
+
+  constructor(context: TransactionContext, isolation: Isolation) {
+    this.#context = context;
+    this.isolation = isolation;
+    // Read and pin in one synchronous step: no commit can trim this version in between.
+    this.readVersion = context.pipeline.visibleVersion;
+    context.pins.pin(this.readVersion);
+  }
+
+  #check(operation: string): void {
+    if (this.#finished) throw new TransactionClosedError(operation);
+    const ageMs = performance.now() - this.#startedAtMs;
+    if (ageMs > this.#context.lifetimeMs) {
+      throw new TransactionLimitError('lifetime', `transaction ran ${Math.round(ageMs)} ms, over its lifetime of ${this.#context.lifetimeMs} ms`);
+    }
+  }
+
+  /** The value of `key` as this transaction sees it: its own write, else as of readVersion. */
+  async get(key: Key): Promise<unknown> {
+    this.#check('get');
+    const internal = internalKey(key);
+    const own = this.#writes.get(internal);
+    if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
+    this.#readKeys.add(internal);
+    return slotValue(this.#context.index.slotAsOf(internal, this.readVersion));
+  }
+
+  put(key: Key, value: unknown): void {
+    this.#check('put');
+    this.#buffer(preparePut(key, value, this.#context.maxValueBytes));
+  }
+
+  delete(key: Key): void {
+    this.#check('delete');
+    this.#buffer(prepareDelete(key));
+  }
+
+  #buffer(prepared: PreparedCommit): void {
+    const key = prepared.indexOperations[0]!.key;
+    const previous = this.#writes.get(key);
+    const bytes = this.#writeBytes - (previous?.operationsSizeBytes ?? 0) + prepared.operationsSizeBytes;
+    if (previous === undefined && this.#writes.size >= TRANSACTION_OPERATIONS_MAX) {
+      throw new TransactionLimitError('operations', `transaction writes more than ${TRANSACTION_OPERATIONS_MAX} keys`);
+    }
+    if (bytes > this.#context.commitBytesMax) {
+      throw new TransactionLimitError('bytes', `transaction writes ${bytes} bytes, over the limit of ${this.#context.commitBytesMax} for one commit`);
+    }
+    this.#writes.delete(key);
+    this.#writes.set(key, prepared);
+    this.#writeBytes = bytes;
+  }
+
+  /** Entries in the range as this transaction sees them (its writes merged in); the range is recorded as read. */
+  scan(options: TransactionScanOptions = {}): AsyncIterableIterator<[string | Uint8Array, unknown]> {
+    this.#check('scan');
+    const range: KeyRange = {};
+    if (options.gt !== undefined) range.gt = internalKey(options.gt);
+    if (options.gte !== undefined) range.gte = internalKey(options.gte);
+    if (options.lt !== undefined) range.lt = internalKey(options.lt);
+    if (options.lte !== undefined) range.lte = internalKey(options.lte);
+    this.#readRanges.push(range);
+    return this.#scan(range, options.reverse === true, options.limit ?? Infinity);
+  }
+
+  async *#scan(range: KeyRange, reverse: boolean, limit: number): AsyncIterableIterator<[string | Uint8Array, unknown]> {
+    const own = [...this.#writes.entries()]
+      .filter(([key]) => keyInRange(key, range))
+      .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
+    if (reverse) own.reverse();
+    let ownIndex = 0;
+    let cursor: string | undefined;
+    let produced = 0;
+    let exhausted = false;
+    let chunk: Array<[string, StoredValue]> = [];
+    let chunkIndex = 0;
+    const before = (left: string, right: string) => (reverse ? left > right : left < right);
+    while (produced < limit) {
+      this.#check('scan');
+      if (chunkIndex >= chunk.length && !exhausted) {
+        chunk = this.#context.index.scanChunk(range, cursor, this.readVersion, reverse, SCAN_CHUNK_KEYS);
+        chunkIndex = 0;
+        exhausted = chunk.length < SCAN_CHUNK_KEYS;
+        if (chunk.length > 0) cursor = chunk[chunk.length - 1]![0];
+      }
+      const stored = chunk[chunkIndex];
+      const mine = own[ownIndex];
+      if (stored === undefined && mine === undefined) return;
+      let key: string;
+      let slot: VersionSlot;
+      if (mine !== undefined && (stored === undefined || !before(stored[0], mine[0]))) {
+        key = mine[0];
+        slot = mine[1].indexOperations[0]!.slot;
+        ownIndex++;
+        if (stored !== undefined && stored[0] === key) chunkIndex++;
+      } else {
+        [key, slot] = stored!;
+        chunkIndex++;
+      }
+      if (slot === TOMBSTONE) continue;
+      produced++;
+      yield [externalKey(key, this.#context.keyEncoding), readStored(slot)];
+    }
+  }
+
+  /**
+   * Commits the buffered writes (none: a read-only transaction, nothing to do).
+   * Rejects with TransactionConflict when validation under the commit lock fails.
+   */
+  async commit(): Promise<CommitResult | undefined> {
+    this.#check('commit');
+    if (this.#writes.size === 0) return undefined;
+    const walOperations = [];
+    const indexOperations = [];
+    for (const prepared of this.#writes.values()) {
+      walOperations.push(prepared.walOperations[0]!);
+      indexOperations.push(prepared.indexOperations[0]!);
+    }
+    const readSet = this.isolation === 'serializable'
+      ? { keys: this.#readKeys, ranges: this.#readRanges }
+      : { keys: new Set(this.#writes.keys()), ranges: [] };
+    const validate = (log: ConflictLog) => {
+      const conflict = log.findConflict(this.readVersion, readSet);
+      return conflict === undefined ? undefined : new TransactionConflict(conflict);
+    };
+    return this.#context.pipeline.submit(walOperations, this.#writeBytes, indexOperations, validate);
+  }
+
+  /** Ends the attempt: releases the pin; every later call throws TransactionClosedError. */
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#context.pins.unpin(this.readVersion);
+  }
+}
+
+function slotValue(slot: VersionSlot | undefined): unknown {
+  return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+}
