@@ -76,9 +76,9 @@ export const COMMIT_LOCK = lockEntry({
   name: 'commit',
   rank: 30,
   guards:
-    'version assignment and the order in which commit records are handed to the WAL; ' +
-    'next, the serializable conflict check',
-  takenBy: 'every write (put, delete, batch; later, transaction commit), for a synchronous critical section',
+    'a transaction\'s conflict check, version assignment, the conflict log, and the order in which ' +
+    'commit records are handed to the WAL',
+  takenBy: 'every write (put, delete, batch, transaction commit), for a synchronous critical section; close()',
   reserved: false,
   seedRaces: [2],
 });
