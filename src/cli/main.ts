@@ -8,7 +8,9 @@
  * Errors (bad arguments, no store, a store locked by another process, corruption)
  * print one clear line to stderr and exit non-zero, never a stack trace.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isLadybugError, openStore } from '../index.js';
@@ -50,6 +52,14 @@ async function withStore<T>(directory: string, run: (store: Awaited<ReturnType<t
   } finally {
     await store.close();
   }
+}
+
+/** Runs a built script of this package in a child process with the forwarded arguments; exits with its status. */
+function runScript(relativePath: string, forwarded: readonly string[]): void {
+  const script = fileURLToPath(new URL(relativePath, import.meta.url));
+  const result = spawnSync(process.execPath, [script, ...forwarded], { stdio: 'inherit' });
+  if (result.error !== undefined) throw new UsageError(`cannot run ${script}: ${result.error.message}`);
+  process.exitCode = result.status ?? EXIT_FAILURE;
 }
 
 function emit(options: JsonOption, output: Output): void {
@@ -119,19 +129,13 @@ function buildProgram(): Command {
       });
     });
 
-  program.command('bench').description('run the benchmark against the peers (npm run bench)')
-    .allowUnknownOption().helpOption(false)
-    .action(async () => {
-      process.argv = [process.argv[0]!, 'bench', ...process.argv.slice(process.argv.indexOf('bench') + 1)];
-      await import(new URL('../../bench/main.js', import.meta.url).href);
-    });
+  program.command('bench').description('run the benchmark against the peers (npm run bench; --help for its options)')
+    .argument('[arguments...]').allowUnknownOption().allowExcessArguments().helpOption(false)
+    .action((forwarded: string[]) => runScript('../../bench/main.js', forwarded));
 
-  program.command('crash-test').description('kill writer processes mid-write and verify recovery (npm run crash-test)')
-    .allowUnknownOption().helpOption(false)
-    .action(async () => {
-      process.argv = [process.argv[0]!, 'crash-test', ...process.argv.slice(process.argv.indexOf('crash-test') + 1)];
-      await import(new URL('../harness/crash-test-main.js', import.meta.url).href);
-    });
+  program.command('crash-test').description('kill writer processes mid-write and verify recovery (npm run crash-test; --help for its options)')
+    .argument('[arguments...]').allowUnknownOption().allowExcessArguments().helpOption(false)
+    .action((forwarded: string[]) => runScript('../harness/crash-test-main.js', forwarded));
 
   program.addOption(new Option('--debug', 'enable debug mode (lock-order checks)').env('LADYBUG_DEBUG').hideHelp());
   return program;

@@ -88,14 +88,9 @@ function printCycle(report: CycleReport): void {
   );
 }
 
-/**
- * Run as a script, or imported by `ladybug crash-test` (src/cli/main.ts), which
- * sets process.argv to [node, 'crash-test', ...arguments] before importing this
- * module. (Calling crashTestMain directly is the better way for a caller.)
- */
+/** Run as a script (npm run crash-test, or `ladybug crash-test`, which runs this file in a child process). */
 function isMainModule(): boolean {
   const script = process.argv[1];
-  if (script === 'crash-test') return true;
   if (script === undefined) return false;
   try {
     return import.meta.url === pathToFileURL(realpathSync(script)).href;

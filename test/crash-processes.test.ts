@@ -1,0 +1,204 @@
+/**
+ * The crash-recovery harness with real processes (src/harness/crash-test.ts):
+ * workers SIGKILLed at random moments, or crashed on the fault-injecting file
+ * system, and every recovery checked against what they acknowledged.
+ *
+ * Also here: the harness's verifier must itself catch a lost, a torn and a phantom
+ * commit (a checker that never fails proves nothing), and a kill followed by a
+ * power loss, in-process on the fault file system.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import type { FileHandle, FileSystem, OpenMode } from '../src/fs/file-system.js';
+import { openStore } from '../src/index.js';
+import { abandonStore } from '../src/store/store.js';
+import { allHarnessKeys, type Intent, valueOf } from '../src/harness/crash-protocol.js';
+import { CrashModel } from '../src/harness/crash-model.js';
+import { crashTestPassed, formatSummary, runCrashTest, type CrashTestSummary } from '../src/harness/crash-test.js';
+import { verifyRecoveredStore } from '../src/harness/crash-verify.js';
+import { harnessEntryPath } from '../src/harness/harness-entry.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+afterEach(removeTemporaryDirectories);
+
+let workerPath = '';
+
+beforeAll(async () => {
+  workerPath = await harnessEntryPath('crash-worker');
+}, 180_000);
+
+function expectClean(summary: CrashTestSummary): void {
+  console.log(formatSummary(summary));
+  expect(summary.problems).toEqual([]);
+  expect(summary.lost).toBe(0);
+  expect(summary.torn).toBe(0);
+  expect(summary.inconsistent).toBe(0);
+  expect(summary.failedOpens).toBe(0);
+  expect(summary.workerErrors).toBe(0);
+  expect(summary.acknowledged).toBeGreaterThan(0);
+  expect(crashTestPassed(summary)).toBe(true);
+}
+
+describe('crash harness with real processes', () => {
+  it('kill mode: 24 workers SIGKILLed 1-300 ms after ready lose nothing acknowledged and tear nothing', async () => {
+    const summary = await runCrashTest({ cycles: 24, seed: 20261122, mode: 'kill', killAfterMsMin: 1, killAfterMsMax: 300, workerPath });
+    expectClean(summary);
+    expect(summary.cycles).toBe(24);
+  }, 240_000);
+
+  it('power-loss mode: workers crashed on the fault file system lose nothing acknowledged and tear nothing', async () => {
+    const summary = await runCrashTest({ cycles: 10, seed: 7, mode: 'power-loss', killAfterMsMin: 1, killAfterMsMax: 200, workerPath });
+    expectClean(summary);
+    expect(summary.cycles).toBe(10);
+  }, 240_000);
+});
+
+describe('crash harness verifier', () => {
+  const put = (writeId: string, key: string, payloadBytes = 10): Intent => ({ writeId, writes: [{ kind: 'data', key, payloadBytes }] });
+
+  async function storeWith(applied: Array<{ intent: Intent; keys?: string[] }>) {
+    const store = await openStore(temporaryDirectory());
+    const versions: number[] = [];
+    for (const { intent, keys } of applied) {
+      const writes = intent.writes.filter((write) => keys === undefined || keys.includes(write.key));
+      const result = await store.batch(writes.map((write) => ({ type: 'put' as const, key: write.key, value: valueOf(intent.writeId, write) })));
+      versions.push(result.version);
+    }
+    return { store, versions };
+  }
+
+  it('reports an acknowledged commit that is missing as lost', async () => {
+    const model = new CrashModel(allHarnessKeys());
+    const { store, versions } = await storeWith([{ intent: put('a', 'data/w0/k000') }]);
+    model.apply({ type: 'intent', intent: put('a', 'data/w0/k000') });
+    model.apply({ type: 'ack', ack: { writeId: 'a', version: versions[0]! } });
+    model.apply({ type: 'intent', intent: put('b', 'data/w0/k001') });
+    model.apply({ type: 'ack', ack: { writeId: 'b', version: versions[0]! + 1 } });
+    const verdict = await verifyRecoveredStore(store, model);
+    expect(verdict.problems.map((problem) => problem.kind)).toEqual(['lost']);
+    expect(verdict.problems[0]!.message).toContain('b (acknowledged');
+    await store.close();
+  });
+
+  it('reports a half-applied batch as torn, acknowledged or in flight', async () => {
+    const batch = (writeId: string, first: string, second: string): Intent => ({
+      writeId, writes: [{ kind: 'account', key: first, balance: 1 }, { kind: 'account', key: second, balance: 2 }],
+    });
+    const acknowledged = batch('t1', 'bank/a00', 'bank/a01');
+    const inFlight = batch('t2', 'bank/a02', 'bank/a03');
+    const { store, versions } = await storeWith([{ intent: acknowledged, keys: ['bank/a00'] }, { intent: inFlight, keys: ['bank/a03'] }]);
+    const model = new CrashModel(allHarnessKeys());
+    model.apply({ type: 'intent', intent: acknowledged });
+    model.apply({ type: 'ack', ack: { writeId: 't1', version: versions[0]! } });
+    model.apply({ type: 'intent', intent: inFlight });
+    const verdict = await verifyRecoveredStore(store, model);
+    expect(verdict.problems.filter((problem) => problem.kind === 'torn')).toHaveLength(2);
+    await store.close();
+  });
+
+  it('reports a value that no announced commit wrote, and accepts a whole in-flight commit', async () => {
+    const { store } = await storeWith([{ intent: put('ghost', 'data/w1/k000') }, { intent: put('flying', 'data/w1/k001') }]);
+    const model = new CrashModel(allHarnessKeys());
+    model.apply({ type: 'intent', intent: put('flying', 'data/w1/k001') });
+    const verdict = await verifyRecoveredStore(store, model);
+    expect(verdict.problems.map((problem) => problem.kind)).toEqual(['inconsistent']);
+    expect(verdict.problems[0]!.message).toContain('a value of ghost that no announced commit explains');
+    expect(verdict.inFlightApplied).toBe(1);
+    await store.close();
+  });
+
+  it('reports data present after an earlier recovery that later disappears as lost', async () => {
+    const directory = temporaryDirectory();
+    const model = new CrashModel(allHarnessKeys());
+    const store = await openStore(directory);
+    const intent = put('kept', 'data/w2/k000');
+    const { version } = await store.put('data/w2/k000', valueOf('kept', intent.writes[0]!));
+    model.apply({ type: 'intent', intent });
+    model.apply({ type: 'ack', ack: { writeId: 'kept', version } });
+    expect((await verifyRecoveredStore(store, model)).problems).toEqual([]);
+    await store.close();
+    const other = await openStore(temporaryDirectory()); // "recovered" without it
+    model.beginCycle();
+    const verdict = await verifyRecoveredStore(other, model);
+    expect(verdict.problems.map((problem) => problem.kind)).toContain('lost');
+    await other.close();
+  });
+});
+
+/**
+ * A FileSystem over a FaultFileSystem whose datasync never completes once `hang`
+ * is set: a process killed while its fdatasync is in flight, its write already in
+ * the page cache.
+ */
+class HangingSyncFileSystem implements FileSystem {
+  hang = false;
+  constructor(readonly inner: FaultFileSystem) {}
+  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const handle = await this.inner.open(path, mode);
+    const owner = this;
+    return {
+      path: handle.path,
+      read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
+      write: (data, position) => handle.write(data, position),
+      datasync: () => (owner.hang ? new Promise<void>(() => undefined) : handle.datasync()),
+      sync: () => (owner.hang ? new Promise<void>(() => undefined) : handle.sync()),
+      truncate: (sizeBytes) => handle.truncate(sizeBytes),
+      size: () => handle.size(),
+      close: () => handle.close(),
+    };
+  }
+  readFile(path: string) { return this.inner.readFile(path); }
+  readdir(dir: string) { return this.inner.readdir(dir); }
+  mkdir(dir: string) { return this.inner.mkdir(dir); }
+  rename(from: string, to: string) { return this.inner.rename(from, to); }
+  link(existingPath: string, newPath: string) { return this.inner.link(existingPath, newPath); }
+  unlink(path: string) { return this.inner.unlink(path); }
+  exists(path: string) { return this.inner.exists(path); }
+  syncDirectory(dir: string) { return this.inner.syncDirectory(dir); }
+}
+
+describe('kill, then power loss (in-process, fault file system)', () => {
+  const options = { segmentSizeBytes: 16 * 1024 };
+  const seen = 'x'.repeat(12_000);
+  const after = 'y'.repeat(6_000);
+  /** Long strings shown as "x*12000", so a failure prints a line, not 12 KB. */
+  const shown = (value: unknown) => (typeof value === 'string' ? `${value[0]}*${value.length}` : value);
+
+  /**
+   * A kill while a group's fdatasync is in flight leaves its record in the page
+   * cache only. Recovery replays it (readers see it), so it must make it durable
+   * before anything is written after it: otherwise, when the next commit rotates to
+   * a new segment, that record is never fsynced, and a power loss loses a commit
+   * readers already saw under newer acknowledged ones, or tears it, and a torn
+   * record followed by a later segment with data makes the store refuse to open
+   * (CorruptionError). At commit 17ea147 both cases failed.
+   */
+  it.each([
+    ['drop-unsynced', 11], // today: the reopen succeeds without 'seen'
+    ['random-subset', 7], // today: 'seen' is torn under a later segment with data: CorruptionError
+  ] as const)('%s: a commit seen after recovering from a kill survives a later power loss (seed %d)', async (crashMode, seed) => {
+    const faults = new FaultFileSystem(seed);
+    const hanging = new HangingSyncFileSystem(faults);
+    const killed = await openStore('/store', { ...options, fileSystem: hanging });
+    await killed.put('first', 'durable');
+    hanging.hang = true;
+    void killed.put('seen', seen); // written, its fdatasync never returns: killed mid-sync
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    killed[abandonStore]();
+
+    const recovered = await openStore('/store', { ...options, fileSystem: faults });
+    expect(shown(await recovered.get('seen'))).toBe(shown(seen)); // a reader sees it
+    const seenVersion = recovered.version;
+    const afterVersion = (await recovered.put('after', after)).version; // does not fit: rotates to segment 2
+    expect(recovered.stats().walSegment).toBe(2);
+    recovered[abandonStore]();
+
+    const rebooted = faults.crash(crashMode);
+    const reopened = await openStore('/store', { ...options, fileSystem: rebooted });
+    expect(shown(await reopened.get('after'))).toBe(shown(after));
+    expect(reopened.version).toBe(afterVersion);
+    expect(shown(await reopened.get('seen', { asOf: seenVersion }))).toBe(shown(seen));
+    await reopened.close();
+  });
+});
