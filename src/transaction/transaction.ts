@@ -19,6 +19,7 @@
  */
 import { TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { externalKey, internalKey, type Key } from '../codec/keys.js';
+import { type ScanOptions, scanBounds } from '../store/read-options.js';
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
@@ -41,14 +42,8 @@ export interface TransactionContext {
   lifetimeMs: number;
 }
 
-export interface TransactionScanOptions {
-  gt?: Key;
-  gte?: Key;
-  lt?: Key;
-  lte?: Key;
-  reverse?: boolean;
-  limit?: number;
-}
+/** A transaction scans with the store's scan options, except asOf (it reads as of its read version). */
+export type TransactionScanOptions = Omit<ScanOptions, 'asOf'>;
 
 /** Thrown inside the commit path when validation finds a conflict; store.transaction() retries or reports it. */
 export class TransactionConflict extends Error {
@@ -124,15 +119,11 @@ export class Transaction {
   }
 
   /** Entries in the range as this transaction sees them (its writes merged in); the range is recorded as read. */
-  scan(options: TransactionScanOptions = {}): AsyncIterableIterator<[string | Uint8Array, unknown]> {
+  scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#check('scan');
-    const range: KeyRange = {};
-    if (options.gt !== undefined) range.gt = internalKey(options.gt);
-    if (options.gte !== undefined) range.gte = internalKey(options.gte);
-    if (options.lt !== undefined) range.lt = internalKey(options.lt);
-    if (options.lte !== undefined) range.lte = internalKey(options.lte);
+    const { range, reverse, limit } = scanBounds('scan', options);
     this.#readRanges.push(range);
-    return this.#scan(range, options.reverse === true, options.limit ?? Infinity);
+    return this.#scan(range, reverse, limit);
   }
 
   async *#scan(range: KeyRange, reverse: boolean, limit: number): AsyncIterableIterator<[string | Uint8Array, unknown]> {
