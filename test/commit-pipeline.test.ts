@@ -59,7 +59,7 @@ class ScriptedWriter {
 function setup(options: { maxVersionsPerKey?: number; pinned?: () => number; lastVersion?: number } = {}) {
   const writer = new ScriptedWriter();
   const index = new MemoryIndex(options.maxVersionsPerKey ?? Infinity);
-  const pipeline = new CommitPipeline(writer as unknown as WalWriter, index, options.lastVersion ?? 0, options.pinned ?? (() => Infinity));
+  const pipeline = new CommitPipeline(writer as unknown as WalWriter, index, options.lastVersion ?? 0, options.pinned ?? (() => Infinity), () => Infinity);
   const submit = (key: string, value: unknown): Promise<CommitResult> => {
     const prepared = preparePut(key, value, 4096);
     return pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);

@@ -67,6 +67,9 @@ export class CommitPipeline {
   readonly #writer: WalWriter;
   readonly #index: MemoryIndex;
   readonly #pinnedVersion: () => number;
+  readonly #oldestTransactionVersion: () => number;
+  /** Versions refused before reaching disk, to forget in the conflict log (under the commit lock). */
+  #refusedVersions: number[] = [];
   readonly #commitLock = new OrderedMutex('commit');
   readonly #walLock = new OrderedMutex('wal.writer');
   /** GUARDED_BY commit lock. */
@@ -86,12 +89,24 @@ export class CommitPipeline {
   #rejectedCommits = 0;
   #lastGroupSize = 0;
 
-  constructor(writer: WalWriter, index: MemoryIndex, lastVersion: number, pinnedVersion: () => number) {
+  /**
+   * `pinnedVersion`: the oldest version any reader still reads (retention spares it).
+   * `oldestTransactionVersion`: the oldest read version of a running transaction
+   * (the conflict log keeps nothing at or below it).
+   */
+  constructor(
+    writer: WalWriter,
+    index: MemoryIndex,
+    lastVersion: number,
+    pinnedVersion: () => number,
+    oldestTransactionVersion: () => number,
+  ) {
     this.#writer = writer;
     this.#index = index;
     this.#assignedVersion = lastVersion;
     this.#visibleVersion = lastVersion;
     this.#pinnedVersion = pinnedVersion;
+    this.#oldestTransactionVersion = oldestTransactionVersion;
   }
 
   /** The newest version whose effects are durable and visible to reads. */
@@ -135,7 +150,13 @@ export class CommitPipeline {
     this.#commitLock.assertHeld();
     if (this.#failure !== undefined) return pending.reject(this.#failure);
     if (this.#closed) return pending.reject(new StoreClosedError('write'));
-    this.#conflictLog.prune(Math.min(this.#pinnedVersion(), this.#visibleVersion));
+    this.#conflictLog.prune(Math.min(this.#oldestTransactionVersion(), this.#visibleVersion));
+    if (this.#refusedVersions.length > 0) {
+      // A commit refused before reaching disk (disk full) never happened: it must not
+      // make transactions conflict with a version that does not exist.
+      for (const version of this.#refusedVersions) this.#conflictLog.forget(version);
+      this.#refusedVersions = [];
+    }
     const refusal = pending.validate?.(this.#conflictLog);
     if (refusal !== undefined) return pending.reject(refusal);
     assert(this.#assignedVersion < VERSION_MAX, 'version space not exhausted');
@@ -182,7 +203,10 @@ export class CommitPipeline {
     } catch (error) {
       // Commits before `start` are acknowledged; settling them again is a no-op.
       const unsettled = group.slice(start);
-      if (error instanceof DiskFullError) return this.#rejectAll(unsettled, error);
+      if (error instanceof DiskFullError) {
+        for (const commit of unsettled) this.#refusedVersions.push(commit.version);
+        return this.#rejectAll(unsettled, error);
+      }
       this.#fail(error);
       this.#rejectAll(unsettled, this.#failure!);
     }

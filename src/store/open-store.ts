@@ -87,7 +87,8 @@ async function openLocked(
   if (debugEnabled()) index.verify();
   const writer = await startWriter(options, walDir, hash, recovered);
   const pins = new ReadPins();
-  const pipeline = new CommitPipeline(writer, index, recovered.lastVersion, () => pins.oldest());
+  const transactionPins = new ReadPins();
+  const pipeline = new CommitPipeline(writer, index, recovered.lastVersion, () => pins.oldest(), () => transactionPins.oldest());
   const recovery = {
     durationMs: performance.now() - started,
     records: recovered.records,
@@ -96,7 +97,7 @@ async function openLocked(
     repair: recovered.repair,
     removedSegments: recovered.removedSegments,
   };
-  return new Store({ directory, options, lock, writer, index, pins, pipeline, recovery, fileSystem });
+  return new Store({ directory, options, lock, writer, index, pins, transactionPins, pipeline, recovery, fileSystem });
 }
 
 function indexOperations(commit: DecodedCommit): IndexOperation[] {

@@ -22,7 +22,7 @@ import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '..
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { MemoryIndex } from '../memory/memory-index.js';
 import { Snapshot } from '../transaction/snapshot.js';
-import type { Transaction } from '../transaction/transaction.js';
+import type { TransactionHandle } from '../transaction/transaction.js';
 import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
@@ -52,6 +52,8 @@ export interface StoreParts {
   writer: WalWriter;
   index: MemoryIndex;
   pins: ReadPins;
+  /** Read versions of running transactions only: the conflict log is pruned below the oldest. */
+  transactionPins: ReadPins;
   pipeline: CommitPipeline;
   recovery: RecoveryReport;
   /** The store's file system, switched off when the handle is abandoned. */
@@ -167,11 +169,11 @@ export class Store {
    * written and the error propagates. Resolves with the body's result once the
    * commit is durable and visible.
    */
-  async transaction<T>(body: (tx: Transaction) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+  async transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
     this.#assertOpen('transaction');
-    const { index, pins, pipeline, options: resolved } = this.#parts;
+    const { index, pins, transactionPins, pipeline, options: resolved } = this.#parts;
     const context = {
-      index, pins, pipeline,
+      index, pins, transactionPins, pipeline,
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,
@@ -228,12 +230,16 @@ export class Store {
   }
 }
 
+/** A snapshot dropped without release() releases its pin when garbage-collected. */
+const forgottenSnapshots = new FinalizationRegistry<Snapshot>((snapshot) => void snapshot.release());
+
 /** The public face of a Snapshot: the same read methods and options as the store. */
 export class StoreSnapshot {
   readonly #snapshot: Snapshot;
 
   constructor(snapshot: Snapshot) {
     this.#snapshot = snapshot;
+    forgottenSnapshots.register(this, snapshot, this);
   }
 
   get version(): number {
@@ -248,15 +254,16 @@ export class StoreSnapshot {
     return this.#snapshot.scanWith(scanBounds('scan', options));
   }
 
-  history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
+  async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
     return this.#snapshot.history(key, limitOption(optionsObject('history', options)?.limit));
   }
 
   release(): Promise<void> {
+    forgottenSnapshots.unregister(this);
     return this.#snapshot.release();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#snapshot.release();
+    await this.release();
   }
 }

@@ -71,6 +71,13 @@ export class ConflictLog {
     return undefined;
   }
 
+  /** Forgets what `version` wrote (a commit refused before reaching disk). */
+  forget(version: number): void {
+    const index = this.#firstAbove(version - 1);
+    const entry = this.#entries[index];
+    if (entry !== undefined && entry.version === version) this.#entries[index] = { version, keys: [] };
+  }
+
   /** Drops entries at or below `horizon`. */
   prune(horizon: number): void {
     while (this.#head < this.#entries.length && this.#entries[this.#head]!.version <= horizon) this.#head++;

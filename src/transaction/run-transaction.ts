@@ -4,7 +4,7 @@
  * Each attempt gets a fresh Transaction (fresh read version, empty read and write
  * sets) and runs the whole body again; a conflict found at commit leads to a
  * jittered exponential backoff and another attempt, up to `retries`. An attempt
- * always ends with tx.finish() (pin released, the tx object unusable), whether it
+ * always ends with finishing the tx (pin released, the tx object unusable), whether it
  * committed, conflicted, threw, or was aborted through `signal`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +17,7 @@ import {
   TRANSACTION_RETRIES_DEFAULT,
   TRANSACTION_RETRIES_MAX,
 } from '../limits.js';
-import { type Isolation, Transaction, TransactionConflict, type TransactionContext } from './transaction.js';
+import { commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle } from './transaction.js';
 
 export interface TransactionOptions {
   /** 'serializable' (default) or 'snapshot' (write-write conflicts only). */
@@ -67,7 +67,7 @@ function conflictError(conflict: TransactionConflict, attempts: number): Conflic
 
 export async function runTransaction<T>(
   context: TransactionContext,
-  body: (tx: Transaction) => T | Promise<T>,
+  body: (tx: TransactionHandle) => T | Promise<T>,
   options: TransactionOptions,
   checkOpen: () => void,
 ): Promise<T> {
@@ -80,14 +80,20 @@ export async function runTransaction<T>(
     try {
       const result = await body(transaction);
       signal?.throwIfAborted();
-      await transaction.commit();
+      await transaction[commitTransaction]();
       return result;
     } catch (error) {
       if (!(error instanceof TransactionConflict)) throw error;
       if (attempt > retries) throw conflictError(error, attempt);
     } finally {
-      transaction.finish();
+      transaction[finishTransaction]();
     }
-    await sleep(backoffMs(attempt), undefined, signal === undefined ? undefined : { signal });
+    try {
+      await sleep(backoffMs(attempt), undefined, signal === undefined ? undefined : { signal });
+    } catch (error) {
+      // An abort during the backoff rejects with signal.reason, as at any other moment.
+      signal?.throwIfAborted();
+      throw error;
+    }
   }
 }

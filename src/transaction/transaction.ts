@@ -34,7 +34,10 @@ export type Isolation = 'serializable' | 'snapshot';
 
 export interface TransactionContext {
   index: MemoryIndex;
+  /** Every reader's pins (retention spares what they read). */
   pins: ReadPins;
+  /** Running transactions' read versions only (the conflict log's horizon). */
+  transactionPins: ReadPins;
   pipeline: CommitPipeline;
   maxValueBytes: number;
   commitBytesMax: number;
@@ -44,6 +47,20 @@ export interface TransactionContext {
 
 /** A transaction scans with the store's scan options, except asOf (it reads as of its read version). */
 export type TransactionScanOptions = Omit<ScanOptions, 'asOf'>;
+
+/** What a transaction body may use: reads as of readVersion (plus its own writes), buffered writes. */
+export interface TransactionHandle {
+  readonly readVersion: number;
+  readonly isolation: Isolation;
+  get(key: Key): Promise<unknown>;
+  put(key: Key, value: unknown): void;
+  delete(key: Key): void;
+  scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]>;
+}
+
+/** Internal entry points for store.transaction(); not reachable through TransactionHandle. */
+export const commitTransaction: unique symbol = Symbol('ladybug.commitTransaction');
+export const finishTransaction: unique symbol = Symbol('ladybug.finishTransaction');
 
 /** Thrown inside the commit path when validation finds a conflict; store.transaction() retries or reports it. */
 export class TransactionConflict extends Error {
@@ -56,7 +73,7 @@ export class TransactionConflict extends Error {
 
 const SCAN_CHUNK_KEYS = 256;
 
-export class Transaction {
+export class Transaction implements TransactionHandle {
   readonly readVersion: number;
   readonly isolation: Isolation;
   readonly #context: TransactionContext;
@@ -65,7 +82,10 @@ export class Transaction {
   readonly #readKeys = new Set<string>();
   readonly #readRanges: KeyRange[] = [];
   #writeBytes = 0;
-  #finished = false;
+  /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'. */
+  #state: 'open' | 'sealed' | 'finished' = 'open';
+  #pinned = true;
+  readonly #lifetimeTimer: NodeJS.Timeout;
 
   constructor(context: TransactionContext, isolation: Isolation) {
     this.#context = context;
@@ -73,14 +93,26 @@ export class Transaction {
     // Read and pin in one synchronous step: no commit can trim this version in between.
     this.readVersion = context.pipeline.visibleVersion;
     context.pins.pin(this.readVersion);
+    context.transactionPins.pin(this.readVersion);
+    // A body stuck in an await past its lifetime must not pin old versions (and the
+    // conflict log) forever: the pins go when the lifetime ends, used or not.
+    this.#lifetimeTimer = setTimeout(() => this.#unpin(), context.lifetimeMs);
+    this.#lifetimeTimer.unref();
   }
 
   #check(operation: string): void {
-    if (this.#finished) throw new TransactionClosedError(operation);
+    if (this.#state !== 'open') throw new TransactionClosedError(operation);
     const ageMs = performance.now() - this.#startedAtMs;
-    if (ageMs > this.#context.lifetimeMs) {
+    if (ageMs > this.#context.lifetimeMs || !this.#pinned) {
       throw new TransactionLimitError('lifetime', `transaction ran ${Math.round(ageMs)} ms, over its lifetime of ${this.#context.lifetimeMs} ms`);
     }
+  }
+
+  #unpin(): void {
+    if (!this.#pinned) return;
+    this.#pinned = false;
+    this.#context.pins.unpin(this.readVersion);
+    this.#context.transactionPins.unpin(this.readVersion);
   }
 
   /** The value of `key` as this transaction sees it: its own write, else as of readVersion. */
@@ -170,8 +202,10 @@ export class Transaction {
    * Commits the buffered writes (none: a read-only transaction, nothing to do).
    * Rejects with TransactionConflict when validation under the commit lock fails.
    */
-  async commit(): Promise<CommitResult | undefined> {
+  async [commitTransaction](): Promise<CommitResult | undefined> {
     this.#check('commit');
+    // Sealed from here: a put made while the commit is in flight would be lost, so it throws.
+    this.#state = 'sealed';
     if (this.#writes.size === 0) return undefined;
     const walOperations = [];
     const indexOperations = [];
@@ -190,10 +224,10 @@ export class Transaction {
   }
 
   /** Ends the attempt: releases the pin; every later call throws TransactionClosedError. */
-  finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#context.pins.unpin(this.readVersion);
+  [finishTransaction](): void {
+    this.#state = 'finished';
+    clearTimeout(this.#lifetimeTimer);
+    this.#unpin();
   }
 }
 
