@@ -9,6 +9,11 @@
  * faster than 64 random ones. The same index always gives the same key, which
  * lets read workloads address preloaded keys. Values are random bytes (no engine
  * gets to compress them), one shared buffer per size.
+ *
+ * String data (the hot-get-string workload, the store's common case): keys of
+ * 16 ASCII characters (8 hex digits of the same prefix mix, then the index as 8
+ * hex digits) and 100-character values, each distinct (the key followed by a
+ * fixed run of random letters and digits).
  */
 import { randomBytes } from 'node:crypto';
 
@@ -37,6 +42,39 @@ export function keyAt(index: number, order: KeyOrder): Buffer {
   key.writeUInt32BE(high, 8);
   key.writeUInt32BE(low, 12);
   return key;
+}
+
+export const STRING_KEY_CHARS = 16;
+export const STRING_VALUE_CHARS = 100;
+
+/** The 16-character ASCII key for `index` (0 <= index < 2^32). */
+export function stringKeyAt(index: number, order: KeyOrder): string {
+  if (!Number.isInteger(index) || index < 0 || index >= 0x1_0000_0000) throw new RangeError(`string key index out of range: ${index}`);
+  const prefix = order === 'random' ? mix32(index + 0x7f4a7c15) : 0;
+  return hex8(prefix) + hex8(index);
+}
+
+/**
+ * The distinct 100-character value stored under stringKeyAt(index, order): a
+ * flat string of its own (a concatenation would be a V8 cons string sharing the
+ * filler, lighter than a value read from a file or socket).
+ */
+export function stringValueAt(index: number, order: KeyOrder): string {
+  return Buffer.from(stringKeyAt(index, order) + stringFiller(), 'latin1').toString('latin1');
+}
+
+let filler: string | undefined;
+
+function stringFiller(): string {
+  if (filler === undefined) {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    filler = Array.from(randomBytes(STRING_VALUE_CHARS - STRING_KEY_CHARS), (byte) => alphabet[byte % alphabet.length]).join('');
+  }
+  return filler;
+}
+
+function hex8(value: number): string {
+  return (value >>> 0).toString(16).padStart(8, '0');
 }
 
 /** The murmur3 finalizer: a cheap bijective 32-bit mix. */

@@ -23,6 +23,7 @@ import {
 import { profileFor, type Profile } from './profile.js';
 import { buildReport, describeEngine } from './report/build-report.js';
 import { renderConsoleTable } from './report/console-table.js';
+import { isCheckFailure, rowLabel } from './report/rows.js';
 import type { EngineReport, RunReport } from './report/report-model.js';
 import { writeResults } from './report/write-results.js';
 import { describeError, runPlan, type LoadedEngine } from './runner.js';
@@ -63,9 +64,10 @@ async function main(): Promise<void> {
     },
     workloads,
     cells,
+    engines.loaded.map((engine) => engine.definition),
   );
   printSummary(report, repositoryRoot);
-  if (report.rows.some((row) => row.unitsPerSecond === undefined)) process.exitCode = 1;
+  if (report.rows.some((row) => row.unitsPerSecond === undefined || isCheckFailure(report, row))) process.exitCode = 1;
 }
 
 function profileOverrides(options: CommandOptions): Partial<Profile> {
@@ -141,6 +143,9 @@ function printSummary(report: RunReport, repositoryRoot: string): void {
   console.log(renderConsoleTable(report));
   console.log('');
   for (const target of report.targets) console.log(`target: ${target.description}: ${target.measured} (${target.status})`);
+  for (const row of report.rows.filter((candidate) => candidate.flagged)) {
+    console.log(`flagged: ${row.workloadId} ${rowLabel(row)}: ${row.check?.summary ?? ''}${isCheckFailure(report, row) ? ' (a defect: exit status 1)' : ''}`);
+  }
   for (const engine of report.engines.filter((candidate) => candidate.status === 'skipped')) {
     console.log(`skipped: ${engine.id}: ${engine.note ?? ''}`);
   }

@@ -34,6 +34,11 @@ export interface Profile {
   readonly scanLimit: number;
   /** Order in which keys are inserted (see data.ts). */
   readonly keyOrder: KeyOrder;
+  /** Accounts the transfer transactions draw their two keys from: low and high contention. */
+  readonly lowContentionAccounts: number;
+  readonly highContentionAccounts: number;
+  /** Records written before the timed reopen (with each engine's bulkLoadBatchSize). */
+  readonly reopenRecordCount: number;
 }
 
 const MEBIBYTE = 1 << 20;
@@ -50,6 +55,9 @@ const FULL: Profile = {
   concurrency: 64,
   scanLimit: 100,
   keyOrder: 'random',
+  lowContentionAccounts: 100_000,
+  highContentionAccounts: 10,
+  reopenRecordCount: 1_000_000,
 };
 
 const QUICK: Profile = {
@@ -61,6 +69,7 @@ const QUICK: Profile = {
   getWarmupMs: 30,
   getMeasureMs: 150,
   rawPreallocatedBytes: 8 * MEBIBYTE,
+  reopenRecordCount: 50_000,
 };
 
 export function profileFor(name: ProfileName, overrides: Partial<Profile> = {}): Profile {

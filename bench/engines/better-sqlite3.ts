@@ -12,7 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { EngineDefinition, EngineHandle, Entry, ScanRange } from './engine.js';
+import type { EngineDefinition, EngineHandle, Entry, KeyType, ReadModifyWrite, ScanRange } from './engine.js';
 
 interface SqliteStatement {
   run(...parameters: unknown[]): unknown;
@@ -43,24 +43,35 @@ export const betterSqlite3Engine: EngineDefinition = {
     'batch: the same statement N times inside `db.transaction(...)`',
     'get: prepared SELECT (pluck); scan: `SELECT ... WHERE key >= ? ORDER BY key LIMIT ?`',
   ],
+  stringKeySettings: ['table: kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID; the same statements; `get` returns the string'],
+  bulkLoadBatchSize: 100_000,
+  transactionVariants: [
+    {
+      id: 'transaction',
+      description: '`db.transaction((a, b) => { SELECT a; SELECT b; INSERT OR REPLACE a; INSERT OR REPLACE b })(a, b)` — BEGIN (deferred) … COMMIT, one fsynced WAL commit',
+      isolation: 'isolated',
+      concurrency: 'serialized and synchronous: each transaction blocks the event loop through its commit and fsync, so the clients run strictly one at a time; no conflicts, no retries',
+    },
+  ],
   supportsReads: true,
   concurrentPutMode: 'in-flight-puts-run-serially',
   concurrencyNote: 'synchronous API: the 64 "concurrent" puts run strictly one at a time, one commit + fsync each',
   async load() {
     const require = createRequire(import.meta.url);
     const Database = require('better-sqlite3') as SqliteConstructor;
-    return async (directory: string) => sqliteHandle(openDatabase(Database, join(directory, 'data.sqlite')));
+    return async (directory, options) => sqliteHandle(openDatabase(Database, join(directory, 'data.sqlite'), options.keyType));
   },
 };
 
-function openDatabase(Database: SqliteConstructor, filename: string): SqliteDatabase {
+function openDatabase(Database: SqliteConstructor, filename: string, keyType: KeyType): SqliteDatabase {
   const database = new Database(filename);
   const journalMode = database.pragma('journal_mode = WAL', { simple: true });
   if (journalMode !== 'wal') throw new Error(`journal_mode is ${String(journalMode)}, expected wal`);
   database.pragma('synchronous = FULL');
   const synchronous = database.pragma('synchronous', { simple: true });
   if (synchronous !== 2) throw new Error(`synchronous is ${String(synchronous)}, expected 2 (FULL)`);
-  database.exec('CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID');
+  const type = keyType === 'string' ? 'TEXT' : 'BLOB';
+  database.exec(`CREATE TABLE IF NOT EXISTS kv (key ${type} PRIMARY KEY, value ${type} NOT NULL) WITHOUT ROWID`);
   return database;
 }
 
@@ -70,6 +81,10 @@ function sqliteHandle(database: SqliteDatabase): EngineHandle {
   const range = database.prepare('SELECT key, value FROM kv WHERE key >= ? ORDER BY key LIMIT ?');
   const insertAll = database.transaction((entries: readonly Entry[]) => {
     for (const entry of entries) insert.run(entry.key, entry.value);
+  });
+  const readModifyWrite = database.transaction((keys: readonly Uint8Array[], update: ReadModifyWrite) => {
+    const updated = update(keys.map((key) => (select.get(key) ?? undefined) as Uint8Array | undefined));
+    keys.forEach((key, index) => insert.run(key, updated[index]));
   });
   return {
     async put(key, value) {
@@ -82,6 +97,10 @@ function sqliteHandle(database: SqliteDatabase): EngineHandle {
     getIsSynchronous: true,
     async scan(scanRange: ScanRange) {
       return range.all(scanRange.gte, scanRange.limit).length;
+    },
+    async transact(_variant, keys, update) {
+      readModifyWrite(keys, update);
+      return { attempts: 1, committed: true };
     },
     async close() {
       database.close();

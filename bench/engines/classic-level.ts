@@ -6,9 +6,9 @@
  * itself merges concurrent writers into one log write (its group commit).
  */
 import { ClassicLevel } from 'classic-level';
-import type { EngineDefinition, EngineHandle, Entry, ScanRange } from './engine.js';
+import type { BenchKey, BenchValue, EngineDefinition, EngineHandle, Entry, ScanRange } from './engine.js';
 
-type LevelDatabase = ClassicLevel<Uint8Array, Uint8Array>;
+type LevelDatabase = ClassicLevel<BenchKey, BenchValue>;
 
 const SYNC = { sync: true } as const;
 
@@ -23,15 +23,26 @@ export const classicLevelEngine: EngineDefinition = {
     'batch: `await db.batch(operations, { sync: true })`',
     'get: `db.getSync(key)`; scan: `db.iterator({ gte, limit }).all()`',
   ],
+  stringKeySettings: ['new ClassicLevel(dir, { keyEncoding: "utf8", valueEncoding: "utf8" }); `db.getSync(key)` returns the string'],
+  bulkLoadBatchSize: 10_000,
+  transactionVariants: [
+    {
+      id: 'get+batch',
+      description: '`const [va, vb] = await db.getMany([a, b]); await db.batch([put a, put b], { sync: true })` — classic-level has no transactions',
+      isolation: 'not-isolated',
+      concurrency: 'the reads and the batch are separate calls, so concurrent clients can overwrite each other\'s updates (lost updates); the batch itself is atomic',
+    },
+  ],
   supportsReads: true,
   concurrentPutMode: 'in-flight-puts',
   concurrencyNote: `64 puts in flight on the libuv threadpool (UV_THREADPOOL_SIZE=${process.env['UV_THREADPOOL_SIZE'] ?? '4, the default'}); LevelDB groups concurrent writers`,
   async load() {
     const { ClassicLevel: LevelConstructor } = await import('classic-level');
-    return async (directory: string) => {
-      const database: LevelDatabase = new LevelConstructor(directory, {
-        keyEncoding: 'view',
-        valueEncoding: 'view',
+    return async (directory, options) => {
+      const encoding = options.keyType === 'string' ? 'utf8' : 'view';
+      const database: LevelDatabase = new LevelConstructor<BenchKey, BenchValue>(directory, {
+        keyEncoding: encoding,
+        valueEncoding: encoding,
       });
       await database.open();
       return levelHandle(database);
@@ -51,6 +62,12 @@ function levelHandle(database: LevelDatabase): EngineHandle {
     async scan(range: ScanRange) {
       const entries = await database.iterator({ gte: range.gte, limit: range.limit }).all();
       return entries.length;
+    },
+    async transact(_variant, keys, update) {
+      const values = await database.getMany([...keys]);
+      const updated = update(values as (Uint8Array | undefined)[]);
+      await database.batch(keys.map((key, index) => ({ type: 'put' as const, key, value: updated[index] as Uint8Array })), SYNC);
+      return { attempts: 1, committed: true };
     },
     close: () => database.close(),
   };

@@ -7,10 +7,62 @@
  * open store on one fresh directory.
  */
 
+/**
+ * Keys and values the workloads pass: bytes everywhere, except in the workloads
+ * that open the engine with `{ keyType: 'string' }` (strings only).
+ */
+export type BenchKey = Uint8Array | string;
+export type BenchValue = Uint8Array | string;
+
 /** One key/value pair as written by the workloads. */
 export interface Entry {
-  readonly key: Uint8Array;
-  readonly value: Uint8Array;
+  readonly key: BenchKey;
+  readonly value: BenchValue;
+}
+
+/**
+ * How a workload wants the engine opened: 'binary' (the default: byte keys and
+ * values, as in every write workload) or 'string' (string keys and string
+ * values with the engine's usual string settings; see stringKeySettings).
+ */
+export type KeyType = 'binary' | 'string';
+
+export interface OpenOptions {
+  readonly keyType: KeyType;
+}
+
+/**
+ * A read-modify-write over a few keys: gets the current values (undefined for
+ * a blind-writes variant, which reads nothing) and returns the new ones, one per key.
+ */
+export type ReadModifyWrite = (values: readonly (Uint8Array | undefined)[]) => Uint8Array[];
+
+/** The outcome of one `transact` call. */
+export interface TransactResult {
+  /** Times the body ran (1 + retries); 1 for engines that never retry. */
+  readonly attempts: number;
+  /** False when the engine gave up (ladybug: ConflictError, code LADYBUG_CONFLICT, after its retries). */
+  readonly committed: boolean;
+}
+
+/**
+ * What a transaction variant guarantees for a read-modify-write:
+ * - 'isolated': no lost updates (serializable, or snapshot isolation where
+ *   every key read is also written, or execution one transaction at a time);
+ * - 'not-isolated': reads and writes are separate calls; concurrent clients can
+ *   overwrite each other's updates;
+ * - 'blind-writes': writes only, nothing read (a cost baseline, not a transaction).
+ */
+export type TransactionIsolation = 'isolated' | 'not-isolated' | 'blind-writes';
+
+export interface TransactionVariant {
+  /** Shown after the engine id, e.g. "ladybug [serializable]". */
+  readonly id: string;
+  /** The API calls, stated in the report. */
+  readonly description: string;
+  readonly isolation: TransactionIsolation;
+  /** How concurrent transactions interact (retries, serialization), stated in the report. */
+  readonly concurrency: string;
 }
 
 /** A forward range read: up to `limit` entries with key >= `gte`. */
@@ -24,15 +76,20 @@ export type EngineStats = Record<string, number>;
 
 export interface EngineHandle {
   /** One durable put: resolves only once the write is synced and visible. */
-  put(key: Uint8Array, value: Uint8Array): Promise<void>;
+  put(key: BenchKey, value: BenchValue): Promise<void>;
   /** One atomic durable batch of puts. */
   batch(entries: readonly Entry[]): Promise<void>;
   /** Point read; absent for engines without reads (the raw limit). */
-  readonly get?: (key: Uint8Array) => unknown;
+  readonly get?: (key: BenchKey) => unknown;
   /** True when `get` returns the value itself rather than a promise. */
   readonly getIsSynchronous?: boolean;
   /** Range read; resolves with the number of entries read. */
   readonly scan?: (range: ScanRange) => Promise<number>;
+  /**
+   * One read-modify-write transaction in `variant` (an id of the definition's
+   * transactionVariants): reads `keys`, writes `update(values)` to them.
+   */
+  readonly transact?: (variant: string, keys: readonly Uint8Array[], update: ReadModifyWrite) => Promise<TransactResult>;
   /** Counters for the report (ladybug's store.stats()). */
   readonly stats?: () => EngineStats;
   close(): Promise<void>;
@@ -65,9 +122,26 @@ export interface EngineDefinition {
   readonly supportsReads: boolean;
   /** How this engine behaves under 64 concurrent puts, stated in the report. */
   readonly concurrencyNote: string;
+  /**
+   * Batch size of the fastest bulk load measured for this engine (the reopen
+   * workload writes its records with it); default 10,000.
+   */
+  readonly bulkLoadBatchSize?: number;
+  /** Present if the engine accepts string keys: the settings it is opened with for { keyType: 'string' }. */
+  readonly stringKeySettings?: readonly string[];
+  /** How the engine runs the transaction workloads, one measured row per variant; absent: not run. */
+  readonly transactionVariants?: readonly TransactionVariant[];
   /** Loads the engine's code; throws if it is not available. */
   load(): Promise<EngineOpener>;
 }
 
-/** Opens one store in `directory` (an existing, empty directory). */
-export type EngineOpener = (directory: string) => Promise<EngineHandle>;
+/**
+ * Opens one store in `directory`: an existing, empty directory, or (for the
+ * reopen workload) the directory of a store closed earlier with the same options.
+ */
+export type EngineOpener = (directory: string, options: OpenOptions) => Promise<EngineHandle>;
+
+/** The bytes of a key or value (UTF-8 for strings), for engines that only take bytes. */
+export function asBytes(data: BenchKey | BenchValue): Uint8Array {
+  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+}

@@ -10,7 +10,7 @@
  * checked at run time only by the calls themselves.
  */
 import { join } from 'node:path';
-import type { EngineDefinition, EngineHandle, EngineStats, Entry, ScanRange } from './engine.js';
+import type { EngineDefinition, EngineHandle, EngineStats, Entry, ReadModifyWrite, ScanRange, TransactResult, TransactionVariant } from './engine.js';
 
 type StoreKey = string | Uint8Array;
 
@@ -25,7 +25,18 @@ interface ScanOptions {
   readonly limit?: number;
 }
 
+interface LadybugTransaction {
+  get(key: StoreKey): Promise<unknown>;
+  put(key: StoreKey, value: unknown): void;
+}
+
+interface TransactionOptions {
+  readonly isolation: 'serializable' | 'snapshot';
+  readonly retries: number;
+}
+
 interface LadybugStore {
+  transaction<Result>(body: (tx: LadybugTransaction) => Promise<Result>, options: TransactionOptions): Promise<Result>;
   put(key: StoreKey, value: unknown): Promise<{ version: number }>;
   get(key: StoreKey, options?: { asOf?: number }): Promise<unknown>;
   batch(operations: readonly BatchOperation[]): Promise<{ version: number }>;
@@ -46,8 +57,38 @@ interface LadybugModule {
  */
 const BASE_STORE_OPTIONS: Readonly<Record<string, unknown>> = { keyEncoding: 'binary' };
 
+/**
+ * Retries of a conflicting transaction before store.transaction() rejects with
+ * ConflictError (code LADYBUG_CONFLICT): the store's default, passed explicitly.
+ */
+export const LADYBUG_TRANSACTION_RETRIES = 10;
+
+const CONFLICT_CODE = 'LADYBUG_CONFLICT';
+
+const TRANSACTION_VARIANTS: readonly TransactionVariant[] = [
+  {
+    id: 'serializable',
+    description: `\`await store.transaction(async (tx) => { await tx.get(a); await tx.get(b); tx.put(a, ..); tx.put(b, ..) }, { isolation: 'serializable', retries: ${LADYBUG_TRANSACTION_RETRIES} })\``,
+    isolation: 'isolated',
+    concurrency: 'optimistic: the commit is refused if a commit above the read version wrote a key it read; the body then re-runs after a jittered backoff (1 ms doubling to 100 ms), and after the last retry the call rejects with LADYBUG_CONFLICT',
+  },
+  {
+    id: 'snapshot',
+    description: `the same body with \`{ isolation: 'snapshot', retries: ${LADYBUG_TRANSACTION_RETRIES} }\``,
+    isolation: 'isolated',
+    concurrency: 'optimistic, first committer wins on a key both write; here every key read is also written, so no update can be lost. Same retry and backoff as serializable',
+  },
+  {
+    id: 'batch',
+    description: '`await store.batch([{ type: "put", key: a, value }, { type: "put", key: b, value }])` — the two writes only: no reads, no validation',
+    isolation: 'blind-writes',
+    concurrency: 'never conflicts: the cost baseline of committing two keys, NOT isolation-equivalent to a transaction',
+  },
+];
+
 export function ladybugEngine(extraStoreOptions: Readonly<Record<string, unknown>> = {}): EngineDefinition {
   const storeOptions = { ...BASE_STORE_OPTIONS, ...extraStoreOptions };
+  const stringStoreOptions = { ...storeOptions, keyEncoding: 'utf8' };
   return {
     id: 'ladybug',
     label: 'ladybug-store',
@@ -58,14 +99,33 @@ export function ladybugEngine(extraStoreOptions: Readonly<Record<string, unknown
       'batch: `await store.batch([{ type: "put", key, value } x N])`',
       'get: `await store.get(key)`; scan: `for await (... of store.scan({ gte, limit }))`',
     ],
+    stringKeySettings: [
+      `openStore(dir, ${JSON.stringify(stringStoreOptions)}); string keys and string values (kept in memory as strings, msgpack in the WAL)`,
+    ],
+    bulkLoadBatchSize: bulkLoadBatchSize(storeOptions),
+    transactionVariants: TRANSACTION_VARIANTS,
     supportsReads: true,
     concurrentPutMode: 'in-flight-puts',
     concurrencyNote: '64 puts in flight; the store group-commits everything queued into one WAL write + fdatasync',
     async load() {
       const module = await importStoreModule();
-      return async (directory: string) => ladybugHandle(await module.openStore(join(directory, 'store'), storeOptions));
+      return async (directory, options) => {
+        const chosen = options.keyType === 'string' ? stringStoreOptions : storeOptions;
+        return ladybugHandle(await module.openStore(join(directory, 'store'), chosen));
+      };
     },
   };
+}
+
+/**
+ * 100,000 puts per batch (the store's most operations per batch) was the
+ * fastest bulk load measured; a smaller --ladybug-options segmentSizeBytes
+ * shrinks it so one batch of 100 B records (~140 B in the WAL) fits half a segment.
+ */
+function bulkLoadBatchSize(storeOptions: Readonly<Record<string, unknown>>): number {
+  const segmentBytes = storeOptions['segmentSizeBytes'];
+  if (typeof segmentBytes !== 'number') return 100_000;
+  return Math.max(100, Math.min(100_000, Math.floor(segmentBytes / 2 / 140)));
 }
 
 async function importStoreModule(): Promise<LadybugModule> {
@@ -90,15 +150,51 @@ function ladybugHandle(store: LadybugStore): EngineHandle {
       for await (const _entry of store.scan({ gte: range.gte, limit: range.limit })) count += 1;
       return count;
     },
-    stats: () => numericFields(store.stats()),
+    transact: (variant, keys, update) => transact(store, variant, keys, update),
+    stats: () => numericStats(store.stats()),
     close: () => store.close(),
   };
 }
 
-function numericFields(stats: Record<string, unknown>): EngineStats {
+async function transact(store: LadybugStore, variant: string, keys: readonly Uint8Array[], update: ReadModifyWrite): Promise<TransactResult> {
+  if (variant === 'batch') {
+    const values = update(keys.map(() => undefined));
+    await store.batch(keys.map((key, index) => ({ type: 'put' as const, key, value: values[index] })));
+    return { attempts: 1, committed: true };
+  }
+  if (variant !== 'serializable' && variant !== 'snapshot') throw new Error(`unknown ladybug transaction variant ${variant}`);
+  let attempts = 0;
+  try {
+    await store.transaction(
+      async (tx) => {
+        attempts += 1;
+        const values: Uint8Array[] = [];
+        for (const key of keys) values.push((await tx.get(key)) as Uint8Array);
+        const updated = update(values);
+        keys.forEach((key, index) => tx.put(key, updated[index]));
+      },
+      { isolation: variant, retries: LADYBUG_TRANSACTION_RETRIES },
+    );
+    return { attempts, committed: true };
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === CONFLICT_CODE) return { attempts, committed: false };
+    throw error;
+  }
+}
+
+/** The numeric fields of store.stats(), plus the recovery report's as recoveryDurationMs, recoveryRecords, ... */
+function numericStats(stats: Record<string, unknown>): EngineStats {
+  const numeric = numericFields(stats, '');
+  const recovery = stats['recovery'];
+  if (typeof recovery === 'object' && recovery !== null) Object.assign(numeric, numericFields(recovery as Record<string, unknown>, 'recovery'));
+  return numeric;
+}
+
+function numericFields(stats: Record<string, unknown>, prefix: string): EngineStats {
   const numeric: EngineStats = {};
   for (const [name, value] of Object.entries(stats)) {
-    if (typeof value === 'number' && Number.isFinite(value)) numeric[name] = value;
+    const field = prefix === '' ? name : `${prefix}${name.charAt(0).toUpperCase()}${name.slice(1)}`;
+    if (typeof value === 'number' && Number.isFinite(value)) numeric[field] = value;
   }
   return numeric;
 }

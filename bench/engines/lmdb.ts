@@ -10,7 +10,9 @@
  */
 import { join } from 'node:path';
 import type { Database } from 'lmdb';
-import type { EngineDefinition, EngineHandle, Entry, ScanRange } from './engine.js';
+import type { BenchKey, BenchValue, EngineDefinition, EngineHandle, Entry, ScanRange } from './engine.js';
+
+type LmdbDatabase = Database<BenchValue, BenchKey>;
 
 export const lmdbEngine: EngineDefinition = {
   id: 'lmdb',
@@ -24,24 +26,35 @@ export const lmdbEngine: EngineDefinition = {
     'batch: `await db.batch(() => { db.put(...) x N })` (one transaction)',
     'get: synchronous `db.get(key)`; scan: `db.getRange({ start, limit })`',
   ],
+  stringKeySettings: [
+    'open({ path, overlappingSync: false }): default key encoding (ordered-binary, string keys) and default value encoding (msgpack); `db.get(key)` returns the string',
+  ],
+  bulkLoadBatchSize: 100_000,
+  transactionVariants: [
+    {
+      id: 'transaction',
+      description: '`await db.transaction(() => { db.get(a); db.get(b); db.put(a, ..); db.put(b, ..) })`',
+      isolation: 'isolated',
+      concurrency: 'write transactions are serialized (one writer): callbacks queued in one event turn run one after another inside one LMDB write transaction, committed and synced together, so no conflicts and no retries',
+    },
+  ],
   supportsReads: true,
   concurrentPutMode: 'in-flight-puts',
   concurrencyNote: '64 puts in flight; puts issued in one event turn share one transaction and one sync',
   async load() {
     const { open } = await import('lmdb');
-    return async (directory: string) => {
-      const database = open<Uint8Array, Uint8Array>({
-        path: join(directory, 'data.mdb'),
-        overlappingSync: false,
-        encoding: 'binary',
-        keyEncoding: 'binary',
-      });
+    return async (directory, options) => {
+      const path = join(directory, 'data.mdb');
+      const database: LmdbDatabase =
+        options.keyType === 'string'
+          ? open<BenchValue, BenchKey>({ path, overlappingSync: false })
+          : open<BenchValue, BenchKey>({ path, overlappingSync: false, encoding: 'binary', keyEncoding: 'binary' });
       return lmdbHandle(database);
     };
   },
 };
 
-function lmdbHandle(database: Database<Uint8Array, Uint8Array>): EngineHandle {
+function lmdbHandle(database: LmdbDatabase): EngineHandle {
   return {
     async put(key, value) {
       await database.put(key, value);
@@ -57,6 +70,13 @@ function lmdbHandle(database: Database<Uint8Array, Uint8Array>): EngineHandle {
       let count = 0;
       for (const _entry of database.getRange({ start: range.gte, limit: range.limit })) count += 1;
       return count;
+    },
+    async transact(_variant, keys, update) {
+      await database.transaction(() => {
+        const updated = update(keys.map((key) => database.get(key) as Uint8Array | undefined));
+        keys.forEach((key, index) => void database.put(key, updated[index] as Uint8Array));
+      });
+      return { attempts: 1, committed: true };
     },
     async close() {
       await database.close();

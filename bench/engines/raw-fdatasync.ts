@@ -13,7 +13,7 @@
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineDefinition, EngineHandle, Entry } from './engine.js';
+import { asBytes, type EngineDefinition, type EngineHandle, type Entry } from './engine.js';
 
 const ZERO_CHUNK_BYTES = 1 << 20;
 
@@ -100,13 +100,15 @@ function preallocate(fileDescriptor: number, sizeBytes: number): void {
 
 function encodeRecords(entries: readonly Entry[]): Buffer {
   let totalBytes = 0;
-  for (const entry of entries) totalBytes += entry.key.length + entry.value.length;
+  for (const entry of entries) totalBytes += asBytes(entry.key).length + asBytes(entry.value).length;
   const buffer = Buffer.allocUnsafe(totalBytes);
   let offset = 0;
   for (const entry of entries) {
-    buffer.set(entry.key, offset);
-    buffer.set(entry.value, offset + entry.key.length);
-    offset += entry.key.length + entry.value.length;
+    const key = asBytes(entry.key);
+    const value = asBytes(entry.value);
+    buffer.set(key, offset);
+    buffer.set(value, offset + key.length);
+    offset += key.length + value.length;
   }
   return buffer;
 }

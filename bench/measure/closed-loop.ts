@@ -4,7 +4,8 @@
  *
  * Only operations started inside the measurement period count; the period ends
  * when the last of them completes, so in-flight work is neither dropped nor
- * counted for free.
+ * counted for free. An operation that completes no record (a transaction
+ * that gave up) counts as an operation but records no latency.
  */
 import { LatencyRecorder } from './latency.js';
 
@@ -16,6 +17,8 @@ export interface ClosedLoopOptions {
   readonly operation: () => Promise<number>;
   /** True: each record gets the operation's latency (records acknowledged together). */
   readonly latencyPerRecord: boolean;
+  /** Called between the warm-up (all of it finished) and the measured period. */
+  readonly onMeasurementStart?: () => void;
 }
 
 export interface ClosedLoopResult {
@@ -27,13 +30,14 @@ export interface ClosedLoopResult {
 
 export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
   await runWorkers(options.workerCount, performance.now() + options.warmupMs, options.operation);
+  options.onMeasurementStart?.();
   const latency = new LatencyRecorder();
   const totals = { operationCount: 0, recordCount: 0 };
   const startMs = performance.now();
   await runWorkers(options.workerCount, startMs + options.measureMs, async () => {
     const operationStartMs = performance.now();
     const records = await options.operation();
-    latency.record(performance.now() - operationStartMs, options.latencyPerRecord ? records : 1);
+    if (records > 0) latency.record(performance.now() - operationStartMs, options.latencyPerRecord ? records : 1);
     totals.operationCount += 1;
     totals.recordCount += records;
     return records;

@@ -4,6 +4,7 @@
  */
 import type { EngineDefinition } from '../engines/engine.js';
 import { medianRound, type CellResult } from '../runner.js';
+import type { Profile } from '../profile.js';
 import type { Workload } from '../workloads/workload.js';
 import type { EngineReport, ResultRow, RunReport, TargetReport, WorkloadReport } from './report-model.js';
 
@@ -13,12 +14,13 @@ export function buildReport(
   context: ReportContext,
   workloads: readonly Workload[],
   cells: readonly CellResult[],
+  definitions: readonly EngineDefinition[],
 ): RunReport {
-  const workloadReports = workloads.map(describeWorkload);
+  const workloadReports = workloads.map((workload) => describeWorkload(workload, definitions));
   const medianRows = workloads.flatMap((workload) => rowsFor(workload, context.engines, cells));
   const rows = addRatios(markRawLimits(medianRows, context.engines), context.baselineEngineId);
   const subjectEngineId = context.engines.find((engine) => engine.role === 'subject')?.id;
-  return { ...context, workloads: workloadReports, rows, targets: evaluateTargets(rows, subjectEngineId) };
+  return { ...context, workloads: workloadReports, rows, targets: evaluateTargets(rows, subjectEngineId, context.profile) };
 }
 
 export function describeEngine(
@@ -34,28 +36,43 @@ export function describeEngine(
     settings: definition.settings,
     concurrencyNote: definition.concurrencyNote,
     concurrentPutMode: definition.concurrentPutMode,
+    stringKeySettings: definition.stringKeySettings,
+    transactionVariants: definition.transactionVariants,
     status: skipNote === undefined ? 'measured' : 'skipped',
     note: skipNote,
   };
 }
 
-function describeWorkload(workload: Workload): WorkloadReport {
-  return { id: workload.id, title: workload.title, unit: workload.unit, writes: workload.writes };
+function describeWorkload(workload: Workload, definitions: readonly EngineDefinition[]): WorkloadReport {
+  const applicable = definitions.filter((definition) => workload.appliesTo(definition));
+  return {
+    id: workload.id,
+    title: workload.title,
+    unit: workload.unit,
+    measures: workload.measures,
+    writes: workload.writes,
+    interleaved: workload.interleaved !== false,
+    headline: workload.headline ?? 'rate',
+    columns: workload.columns ?? [],
+    engineNotes: workload.describeEngines?.(applicable) ?? [],
+  };
 }
 
+/** The workload's rows in engine order, and within an engine in variant (run) order. */
 function rowsFor(workload: Workload, engines: readonly EngineReport[], cells: readonly CellResult[]): ResultRow[] {
-  return engines.flatMap((engine) => {
-    const cell = cells.find((candidate) => candidate.workloadId === workload.id && candidate.engineId === engine.id);
-    return cell === undefined ? [] : [rowFromCell(cell)];
-  });
+  return engines.flatMap((engine) =>
+    cells.filter((candidate) => candidate.workloadId === workload.id && candidate.engineId === engine.id).map(rowFromCell),
+  );
 }
 
 function rowFromCell(cell: CellResult): ResultRow {
   const median = medianRound(cell);
   const measurement = median?.measurement;
+  const failedCheck = cell.rounds.find((outcome) => outcome.measurement?.check?.passed === false)?.measurement?.check;
   return {
     workloadId: cell.workloadId,
     engineId: cell.engineId,
+    variant: cell.variant,
     unitsPerSecond: measurement?.unitsPerSecond,
     medianRound: median?.round,
     latency: measurement?.latency,
@@ -67,8 +84,11 @@ function rowFromCell(cell: CellResult): ResultRow {
       round: outcome.round,
       unitsPerSecond: outcome.measurement?.unitsPerSecond,
       error: outcome.error,
+      check: outcome.measurement?.check,
     })),
     error: measurement === undefined ? cell.rounds.find((outcome) => outcome.error)?.error : undefined,
+    check: failedCheck ?? measurement?.check,
+    flagged: failedCheck !== undefined,
     isRawLimit: false,
     baselineRatio: undefined,
   };
@@ -85,25 +105,33 @@ function markRawLimits(rows: readonly ResultRow[], engines: readonly EngineRepor
   return rows.map((row) => ({ ...row, isRawLimit: fastestRawByWorkload.get(row.workloadId) === row }));
 }
 
+/** The baseline row of each workload is the baseline engine's first row; every other row gets a ratio to it. */
 function addRatios(rows: readonly ResultRow[], baselineEngineId: string): ResultRow[] {
   return rows.map((row) => {
     const baseline = rows.find((candidate) => candidate.workloadId === row.workloadId && candidate.engineId === baselineEngineId);
-    if (row.engineId === baselineEngineId || baseline?.unitsPerSecond === undefined || !row.unitsPerSecond) return row;
+    if (row === baseline || baseline?.unitsPerSecond === undefined || !row.unitsPerSecond) return row;
     return { ...row, baselineRatio: baseline.unitsPerSecond / row.unitsPerSecond };
   });
 }
 
-/** The targets stated in the core-engine issue; always about the subject (ladybug), whatever the baseline. */
-function evaluateTargets(rows: readonly ResultRow[], subjectEngineId: string | undefined): TargetReport[] {
+/**
+ * The targets stated in the core-engine issue; always about the subject (ladybug), whatever the baseline:
+ * sequential awaited durable puts >= 0.9× the raw limit (preallocated file + fdatasync, the faster variant);
+ * 64 concurrent durable puts > 150,000 commits/s; hot get >= 1,000,000 gets/s, with the data set stated.
+ */
+function evaluateTargets(rows: readonly ResultRow[], subjectEngineId: string | undefined, profile: Profile): TargetReport[] {
   const rateOf = (workloadId: string, pick: (row: ResultRow) => boolean) =>
     rows.find((row) => row.workloadId === workloadId && pick(row))?.unitsPerSecond;
   const subjectRate = (workloadId: string) => rateOf(workloadId, (row) => row.engineId === subjectEngineId);
   const rawLimitRatio = (workloadId: string) => divide(subjectRate(workloadId), rateOf(workloadId, (row) => row.isRawLimit));
+  const keys = profile.preloadKeyCount.toLocaleString('en-US');
+  const rawLimit = 'the raw limit (record appended to a preallocated file + fdatasync, faster of inline and threadpool)';
   return [
-    ratioTarget('sequential-put-100b', 'sequential awaited durable puts (100 B) >= 0.9× the raw limit', rawLimitRatio('sequential-put-100b'), 0.9),
-    ratioTarget('sequential-put-4k', 'sequential awaited durable puts (4 KiB) >= 0.9× the raw limit', rawLimitRatio('sequential-put-4k'), 0.9),
-    rateTarget('concurrent-put-100b', '64 concurrent durable puts (100 B) above 150,000 commits/s', subjectRate('concurrent-put-100b'), 150_000, 'above'),
-    rateTarget('hot-get', 'hot get >= 1,000,000 gets/s', subjectRate('hot-get'), 1_000_000, 'at-least'),
+    ratioTarget('sequential-put-100b', `sequential awaited durable puts (100 B) >= 0.9× ${rawLimit}`, rawLimitRatio('sequential-put-100b'), 0.9),
+    ratioTarget('sequential-put-4k', `sequential awaited durable puts (4 KiB) >= 0.9× ${rawLimit}`, rawLimitRatio('sequential-put-4k'), 0.9),
+    rateTarget('concurrent-put-100b', `${profile.concurrency} concurrent durable puts (100 B) > 150,000 commits/s (one put = one commit)`, subjectRate('concurrent-put-100b'), 150_000, 'above'),
+    rateTarget('hot-get', `hot get >= 1,000,000 gets/s — data set: ${keys} keys in memory, 16-byte binary keys, 100 B random-byte values`, subjectRate('hot-get'), 1_000_000, 'at-least'),
+    rateTarget('hot-get-string', `hot get >= 1,000,000 gets/s — data set: ${keys} keys in memory, 16-char string keys, 100-char string values`, subjectRate('hot-get-string'), 1_000_000, 'at-least'),
   ];
 }
 

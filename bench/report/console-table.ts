@@ -1,9 +1,11 @@
 /**
- * The plain-text results table printed at the end of a run.
+ * The plain-text results table printed at the end of a run. Duration
+ * workloads (the reopen) show their time in ms in the units/s column;
+ * workload-specific figures and checks go into the note column.
  */
-import { formatMicroseconds, formatRate, formatRatio } from './format.js';
+import { formatMicroseconds, formatRatio } from './format.js';
 import type { RunReport } from './report-model.js';
-import { baselineLabel, rowNote, rowsOfWorkload } from './rows.js';
+import { baselineLabel, extrasNote, formatHeadline, rowLabel, rowNote, rowsOfWorkload } from './rows.js';
 
 type Alignment = 'left' | 'right';
 
@@ -15,12 +17,12 @@ export function renderConsoleTable(report: RunReport): string {
     rowsOfWorkload(report, workload).forEach((row, index) => {
       lines.push([
         index === 0 ? `${workload.id} (${workload.unit})` : '',
-        row.engineId,
-        formatRate(row.unitsPerSecond),
+        rowLabel(row),
+        formatHeadline(workload, row.unitsPerSecond),
         formatMicroseconds(row.latency?.p50Us),
         formatMicroseconds(row.latency?.p99Us),
         formatRatio(row.baselineRatio),
-        rowNote(report, row),
+        [extrasNote(workload, row), rowNote(report, row)].filter((part) => part.length > 0).join('; '),
       ]);
     });
   }

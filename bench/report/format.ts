@@ -17,7 +17,8 @@ export function formatMicroseconds(microseconds: number | undefined): string {
 
 export function formatRatio(ratio: number | undefined): string {
   if (ratio === undefined) return '—';
-  return ratio >= 100 ? `${Math.round(ratio)}×` : `${ratio.toFixed(2)}×`;
+  if (ratio >= 100) return `${Math.round(ratio)}×`;
+  return ratio >= 0.1 ? `${ratio.toFixed(2)}×` : `${ratio.toPrecision(2)}×`;
 }
 
 export function formatBytes(bytes: number): string {
@@ -33,4 +34,11 @@ export function formatCount(count: number | undefined): string {
 /** "2025-11-22-104012" from an ISO timestamp, for file names. */
 export function fileStamp(isoTimestamp: string): string {
   return isoTimestamp.slice(0, 19).replace('T', '-').replaceAll(':', '');
+}
+
+export function formatMilliseconds(milliseconds: number | undefined): string {
+  if (milliseconds === undefined) return '—';
+  if (milliseconds < 10) return milliseconds.toFixed(2);
+  if (milliseconds < 100) return milliseconds.toFixed(1);
+  return Math.round(milliseconds).toLocaleString('en-US');
 }

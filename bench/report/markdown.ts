@@ -2,9 +2,17 @@
  * The Markdown report: targets, results per workload with ratios, the ratio
  * chart, ladybug's own counters, engine settings, method and machine.
  */
-import { formatBytes, formatCount, formatMicroseconds, formatRate, formatRatio } from './format.js';
+import { formatBytes, formatCount, formatMicroseconds, formatRatio } from './format.js';
 import type { EngineReport, ResultRow, RunReport, WorkloadReport } from './report-model.js';
-import { baselineLabel, rowNote, rowsOfWorkload } from './rows.js';
+import {
+  baselineLabel,
+  formatExtraColumn,
+  formatHeadline,
+  headlineHeader,
+  rowLabel,
+  rowNote,
+  rowsOfWorkload,
+} from './rows.js';
 
 export function renderMarkdown(report: RunReport, chartFileName: string): string {
   return [
@@ -42,12 +50,37 @@ function resultsSection(report: RunReport, chartFileName: string): string[] {
 function workloadTable(report: RunReport, workload: WorkloadReport): string[] {
   const rows = rowsOfWorkload(report, workload);
   if (rows.length === 0) return [];
+  const hasLatency = rows.some((row) => row.latency !== undefined);
+  const hasCheck = rows.some((row) => row.check !== undefined);
+  const headers = [
+    'engine',
+    headlineHeader(workload),
+    ...(hasLatency ? ['p50 µs', 'p99 µs'] : []),
+    ...workload.columns.map((column) => column.header),
+    ...(hasCheck ? ['check'] : []),
+    `${baselineLabel(report)} ÷ engine`,
+    ...(workload.interleaved ? [`every round (${headlineHeader(workload)})`] : []),
+    'note',
+  ];
+  const alignments = [
+    '---',
+    '---:',
+    ...(hasLatency ? ['---:', '---:'] : []),
+    ...workload.columns.map(() => '---:'),
+    ...(hasCheck ? ['---'] : []),
+    '---:',
+    ...(workload.interleaved ? ['---'] : []),
+    '---',
+  ];
   return [
     `### \`${workload.id}\` — ${workload.title}`,
     '',
-    `| engine | ${workload.unit}/s | p50 µs | p99 µs | ${baselineLabel(report)} ÷ engine | every round (${workload.unit}/s) | note |`,
-    '|---|---:|---:|---:|---:|---|---|',
-    ...rows.map((row) => workloadRow(report, row)),
+    `**Measured:** ${workload.measures}${workload.interleaved ? '' : ' **Not interleaved**: one run per engine, after all rounds.'}`,
+    '',
+    ...(workload.engineNotes.length === 0 ? [] : ['How each engine runs it:', '', ...workload.engineNotes.map((note) => `- ${note}`), '']),
+    `| ${headers.join(' | ')} |`,
+    `|${alignments.join('|')}|`,
+    ...rows.map((row) => workloadRow(report, workload, row, hasLatency, hasCheck)),
     '',
     ...sampleMeanings(rows),
   ];
@@ -67,16 +100,34 @@ function sampleMeanings(rows: readonly ResultRow[]): string[] {
   return [`Latency sample: ${parts.join('; ')}.`, ''];
 }
 
-function workloadRow(report: RunReport, row: ResultRow): string {
-  const rounds = row.rounds.map((round) => (round.unitsPerSecond === undefined ? 'failed' : formatRate(round.unitsPerSecond))).join(' / ');
-  return `| ${row.engineId} | ${formatRate(row.unitsPerSecond)} | ${formatMicroseconds(row.latency?.p50Us)} | ${formatMicroseconds(row.latency?.p99Us)} | ${formatRatio(row.baselineRatio)} | ${rounds} | ${escapeCell(rowNote(report, row))} |`;
+function workloadRow(report: RunReport, workload: WorkloadReport, row: ResultRow, hasLatency: boolean, hasCheck: boolean): string {
+  const rounds = row.rounds.map((round) => (round.unitsPerSecond === undefined ? 'failed' : formatHeadline(workload, round.unitsPerSecond))).join(' / ');
+  const label = row.flagged ? `⚠ **${rowLabel(row)}**` : rowLabel(row);
+  const cells = [
+    label,
+    row.flagged ? `~~${formatHeadline(workload, row.unitsPerSecond)}~~` : formatHeadline(workload, row.unitsPerSecond),
+    ...(hasLatency ? [formatMicroseconds(row.latency?.p50Us), formatMicroseconds(row.latency?.p99Us)] : []),
+    ...workload.columns.map((column) => formatExtraColumn(column, row.extra[column.key])),
+    ...(hasCheck ? [checkCell(row)] : []),
+    formatRatio(row.baselineRatio),
+    ...(workload.interleaved ? [rounds] : []),
+    rowNote(report, row, hasCheck),
+  ];
+  return `| ${cells.map(escapeCell).join(' | ')} |`;
+}
+
+function checkCell(row: ResultRow): string {
+  if (row.check === undefined) return '—';
+  if (row.check.passed === false) return `**FAILED**: ${row.check.summary}`;
+  return row.check.passed === undefined ? row.check.summary : `ok: ${row.check.summary}`;
 }
 
 const CUMULATIVE_COUNTERS = ['commits', 'fsyncs', 'groupCommits', 'walBytes'] as const;
 
 function subjectCountersSection(report: RunReport): string[] {
   const subject = report.engines.find((engine) => engine.role === 'subject');
-  const rows = report.rows.filter((row) => row.engineId === subject?.id && row.stats !== undefined);
+  const interleaved = new Set(report.workloads.filter((workload) => workload.interleaved).map((workload) => workload.id));
+  const rows = report.rows.filter((row) => row.engineId === subject?.id && row.stats !== undefined && interleaved.has(row.workloadId));
   if (subject === undefined || rows.length === 0) return [];
   return [
     `## ${subject.label} counters (store.stats(), median round)`,
@@ -96,7 +147,8 @@ function counterRow(row: ResultRow): string {
   const commits = delta['commits'];
   const fsyncs = delta['fsyncs'];
   const perFsync = commits !== undefined && fsyncs ? formatCount(commits / fsyncs) : '—';
-  return `| ${row.workloadId} | ${cells.join(' | ')} | ${perFsync} | ${formatCount(row.stats?.after['meanGroupSize'])} |`;
+  const workload = row.variant === undefined ? row.workloadId : `${row.workloadId} [${row.variant}]`;
+  return `| ${workload} | ${cells.join(' | ')} | ${perFsync} | ${formatCount(row.stats?.after['meanGroupSize'])} |`;
 }
 
 function enginesSection(report: RunReport): string[] {
@@ -111,6 +163,10 @@ function engineBlock(engine: EngineReport): string[] {
     '',
     ...engine.settings.map((setting) => `- ${setting}`),
     `- 64 concurrent puts: ${engine.concurrencyNote}`,
+    `- string keys (hot-get-string): ${engine.stringKeySettings?.join('; ') ?? 'not supported — not run'}`,
+    ...(engine.transactionVariants === undefined
+      ? ['- transactions: not run']
+      : engine.transactionVariants.map((variant) => `- transactions [${variant.id}]: ${variant.description} (${variant.isolation})`)),
     '',
   ];
 }
@@ -120,15 +176,24 @@ function methodSection(report: RunReport): string[] {
   return [
     '## Method',
     '',
-    `- ${profile.rounds} round(s); in each round every workload runs on every engine once, the engine order rotating by one each round, so drift of the shared disk hits all engines alike. Reported: the median round by throughput (all rounds listed).`,
+    `- ${profile.rounds} round(s); in each round every workload runs on every engine once (every engine variant, for the transaction workloads), the order rotating by one each round, so drift of the shared disk hits all engines alike. Reported: the median round by throughput (all rounds listed).`,
+    `- Not interleaved: ${notInterleaved(report)} — too slow to repeat, it runs once per engine after all rounds of the other workloads; its single run is reported.`,
     `- Each measurement opens the engine on a fresh directory under \`${report.machine.benchDirectory}\`, which is deleted afterwards.`,
     `- Closed-loop workloads: ${profile.warmupMs} ms unrecorded warm-up, then ${profile.measureMs} ms measured; only operations started in the measured period count, and it ends when the last of them completes.`,
     `- Per-operation latency: hdr-histogram-js (nanoseconds, 3 significant digits). Hot gets: tinybench (${profile.getWarmupMs} ms warm-up, ${profile.getMeasureMs} ms), iterations of 1,000 random gets; p50/p99 are of the per-get means of those iterations.`,
     `- Keys: 16 bytes (8-byte prefix + 8-byte index), inserted in **${profile.keyOrder}** order (${profile.keyOrder === 'random' ? 'mixed prefix, like fillrandom' : 'zero prefix, ascending, like fillseq'}), never overwritten; B-tree peers are much faster with sequential keys (\`--key-order sequential\`). Values: random bytes, 100 B (4 KiB for the *-4k workloads). Reads: ${profile.preloadKeyCount.toLocaleString('en-US')} keys preloaded in batches of 1,000; every get must hit.`,
+    `- String keys (hot-get-string): 16 ASCII characters, values distinct 100-character strings, ${profile.preloadKeyCount.toLocaleString('en-US')} preloaded; only engines that take string keys, with their usual string settings.`,
     `- Concurrent puts: ${profile.concurrency} in flight. Range scans: ${profile.scanLimit} entries forward from a random preloaded key.`,
+    `- Transactions: ${profile.concurrency} clients in closed loops; transfers between 2 distinct accounts drawn uniformly from ${profile.lowContentionAccounts.toLocaleString('en-US')} (low contention) or ${profile.highContentionAccounts.toLocaleString('en-US')} (high); accounts preloaded. Same warm-up and measured period as the other closed loops. After each run every touched account is read back and the total checked (conservation: necessary, not sufficient, for isolation); a failed check flags the row (⚠, struck-through figure).`,
+    `- Reopen: ${profile.reopenRecordCount.toLocaleString('en-US')} records written in batches (each engine's fastest size), clean close, then open + first get timed once; page cache warm. Its "time" column is that duration; the ratio is still ${baselineLabel(report)} ÷ engine speed (engine time ÷ ${baselineLabel(report)} time).`,
     '- A peer that fails to load or open is skipped with a note, never estimated.',
     '',
   ];
+}
+
+function notInterleaved(report: RunReport): string {
+  const ids = report.workloads.filter((workload) => !workload.interleaved).map((workload) => `\`${workload.id}\``);
+  return ids.length === 0 ? 'none in this run' : ids.join(', ');
 }
 
 function machineSection(report: RunReport): string[] {

@@ -6,11 +6,12 @@
  * above 1 means ladybug is faster. Per workload, the faster of the two raw
  * variants is named the raw limit.
  */
-import type { ConcurrentPutMode, EngineRole } from '../engines/engine.js';
+import type { ConcurrentPutMode, EngineRole, TransactionVariant } from '../engines/engine.js';
 import type { LatencySummary } from '../measure/latency.js';
 import type { MachineDescription } from '../machine.js';
 import type { Profile } from '../profile.js';
 import type { StatsChange } from '../runner.js';
+import type { CheckResult, ExtraColumn } from '../workloads/workload.js';
 
 export interface EngineReport {
   readonly id: string;
@@ -20,6 +21,10 @@ export interface EngineReport {
   readonly settings: readonly string[];
   readonly concurrencyNote: string;
   readonly concurrentPutMode: ConcurrentPutMode;
+  /** Settings for the string-key workloads; undefined: the engine does not take them. */
+  readonly stringKeySettings: readonly string[] | undefined;
+  /** How it runs the transaction workloads (one row per variant); undefined: not run. */
+  readonly transactionVariants: readonly TransactionVariant[] | undefined;
   readonly status: 'measured' | 'skipped';
   /** Why it was skipped. */
   readonly note: string | undefined;
@@ -29,18 +34,31 @@ export interface WorkloadReport {
   readonly id: string;
   readonly title: string;
   readonly unit: string;
+  /** What is timed and counted, stated in the report. */
+  readonly measures: string;
   readonly writes: boolean;
+  /** False: run once per engine after the interleaved rounds. */
+  readonly interleaved: boolean;
+  /** 'duration': the figure is a time; unitsPerSecond is its inverse. */
+  readonly headline: 'rate' | 'duration';
+  /** Workload-specific figures (keys of ResultRow.extra) shown as columns. */
+  readonly columns: readonly ExtraColumn[];
+  /** How each engine (variant) runs the workload, where that differs per engine. */
+  readonly engineNotes: readonly string[];
 }
 
 export interface RoundSummary {
   readonly round: number;
   readonly unitsPerSecond: number | undefined;
   readonly error: string | undefined;
+  readonly check: CheckResult | undefined;
 }
 
 export interface ResultRow {
   readonly workloadId: string;
   readonly engineId: string;
+  /** The variant (transaction workloads: "serializable", "snapshot", "batch", ...); undefined otherwise. */
+  readonly variant: string | undefined;
   /** From the median round; undefined if every round failed. */
   readonly unitsPerSecond: number | undefined;
   readonly medianRound: number | undefined;
@@ -51,9 +69,16 @@ export interface ResultRow {
   readonly stats: StatsChange | undefined;
   readonly rounds: readonly RoundSummary[];
   readonly error: string | undefined;
+  /** The median round's correctness check, or the first failed one if any round failed. */
+  readonly check: CheckResult | undefined;
+  /** True when a round failed its correctness check: the figure is not comparable. */
+  readonly flagged: boolean;
   /** True for the faster raw variant of this workload. */
   readonly isRawLimit: boolean;
-  /** Baseline throughput ÷ this row's throughput; undefined when either is missing. */
+  /**
+   * Baseline throughput ÷ this row's throughput; undefined when either is missing.
+   * The baseline row of a workload is the baseline engine's first row (its first variant).
+   */
   readonly baselineRatio: number | undefined;
 }
 

@@ -2,11 +2,14 @@
  * A hand-built horizontal bar chart (SVG) of the baseline's throughput ratio
  * to each other engine, grouped by workload, on a log scale centred on 1×:
  * bars to the right mean the baseline (ladybug) is faster, to the left slower.
- * Of the two raw variants only the raw limit (the faster) is drawn.
+ * Of the two raw variants only the raw limit (the faster) is drawn. Engine
+ * variants (transactions) get a bar each, labelled "engine [variant]"; a row
+ * that failed its correctness check is labelled with ⚠. For the reopen the
+ * ratio is of speeds too (engine time ÷ baseline time).
  */
 import { formatRatio } from './format.js';
 import type { ResultRow, RunReport, WorkloadReport } from './report-model.js';
-import { baselineLabel, engineById, rowsOfWorkload } from './rows.js';
+import { baselineLabel, engineById, isBaselineRow, rowEngineLabel, rowLabel, rowsOfWorkload } from './rows.js';
 
 const WIDTH = 960;
 const LABEL_RIGHT = 250;
@@ -99,7 +102,7 @@ function renderGroups(report: RunReport, groups: readonly ChartGroup[], scale: L
   const parts: string[] = [];
   let y = TOP;
   for (const group of groups) {
-    parts.push(text(10, y + 16, group.workload.title, { size: 12, weight: 'bold' }));
+    parts.push(text(10, y + 16, groupTitle(report, group), { size: 12, weight: 'bold' }));
     y += GROUP_HEADER_HEIGHT;
     for (const row of group.bars) {
       parts.push(...bar(report, row, scale, y));
@@ -109,12 +112,18 @@ function renderGroups(report: RunReport, groups: readonly ChartGroup[], scale: L
   return parts;
 }
 
+/** The workload's title; where the baseline is one variant of several, which one ("vs ladybug [serializable]"). */
+function groupTitle(report: RunReport, group: ChartGroup): string {
+  const baselineRow = rowsOfWorkload(report, group.workload).find((row) => isBaselineRow(report, row));
+  return baselineRow?.variant === undefined ? group.workload.title : `${group.workload.title} — vs ${rowLabel(baselineRow)}`;
+}
+
 function bar(report: RunReport, row: ResultRow, scale: LogScale, y: number): string[] {
   const ratio = row.baselineRatio ?? 1;
   const centre = scale.position(1);
   const end = scale.position(ratio);
   const faster = ratio >= 1;
-  const label = engineById(report, row.engineId)?.label ?? row.engineId;
+  const label = row.flagged ? `⚠ ${rowEngineLabel(report, row)} (check failed)` : rowEngineLabel(report, row);
   const barTop = y + (BAR_ROW_HEIGHT - BAR_HEIGHT) / 2;
   return [
     text(LABEL_RIGHT, y + 14, label, { anchor: 'end', size: 11 }),

@@ -11,6 +11,7 @@ export interface LoopSpecification {
   readonly latencyPerRecord: boolean;
   /** What one latency sample is, for the report. */
   readonly sampleMeaning: string;
+  readonly onMeasurementStart?: () => void;
 }
 
 export async function measureClosedLoop(profile: Profile, specification: LoopSpecification): Promise<Measurement> {
@@ -20,6 +21,7 @@ export async function measureClosedLoop(profile: Profile, specification: LoopSpe
     measureMs: profile.measureMs,
     operation: specification.operation,
     latencyPerRecord: specification.latencyPerRecord,
+    ...(specification.onMeasurementStart === undefined ? {} : { onMeasurementStart: specification.onMeasurementStart }),
   });
   return {
     unitCount: result.recordCount,

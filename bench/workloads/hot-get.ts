@@ -4,35 +4,50 @@
  * duration per get, so the reported p50/p99 are percentiles of those per-batch
  * means (per-get timing would measure the timer, not the get). Every get must
  * find its key: a miss fails the measurement rather than counting as fast.
+ *
+ * Two variants of the data: `hot-get` (16-byte binary keys, one shared 100 B
+ * random-byte value) and `hot-get-string` (16-character ASCII keys, distinct
+ * 100-character string values: the store's common case), the latter on every
+ * engine that takes string keys, opened with its usual string settings.
  */
 import { Bench, type FnReturnedObject, type Task } from 'tinybench';
-import type { EngineDefinition, EngineHandle } from '../engines/engine.js';
+import type { BenchKey, EngineDefinition, EngineHandle, KeyType } from '../engines/engine.js';
 import { randomIndexes, type KeyOrder } from '../data.js';
 import { perSecond } from './closed-loop-measurement.js';
-import { preloadKeys, preloadedKeys } from './preload.js';
+import { preloadKeys, preloadedKeysOfType } from './preload.js';
 import type { Measurement, Workload, WorkloadContext } from './workload.js';
 
 const GETS_PER_ITERATION = 1_000;
 const RANDOM_INDEX_COUNT = 1 << 16;
 const MICROSECONDS_PER_MILLISECOND = 1_000;
 
-export function hotGetWorkload(): Workload {
+export function hotGetWorkload(keyType: KeyType, keyCount: number): Workload {
+  const count = keyCount.toLocaleString('en-US');
+  const data =
+    keyType === 'string'
+      ? `${count} keys: 16-character ASCII string keys, distinct 100-character string values`
+      : `${count} keys: 16-byte binary keys, 100 B random-byte values`;
   return {
-    id: 'hot-get',
-    title: 'random hot gets (data set in memory), 100 B values',
+    id: keyType === 'string' ? 'hot-get-string' : 'hot-get',
+    title: `random hot gets (data set in memory), ${data}`,
     unit: 'gets',
+    measures:
+      `Gets per second of random preloaded keys, one at a time (awaited if the API is async), on ${data}` +
+      ` loaded in batches of 1,000 before the measurement (not timed); every get must hit. Timed with tinybench in iterations of ${GETS_PER_ITERATION.toLocaleString('en-US')} gets.` +
+      (keyType === 'string' ? ' Only engines that take string keys, each opened with its usual string settings (see the engines section).' : ''),
     writes: false,
-    appliesTo: (definition: EngineDefinition) => definition.supportsReads,
+    keyType,
+    appliesTo: (definition: EngineDefinition) => definition.supportsReads && (keyType === 'binary' || definition.stringKeySettings !== undefined),
     async run(context) {
-      await preloadKeys(context.engine, context.profile.preloadKeyCount, context.profile.keyOrder);
+      await preloadKeys(context.engine, context.profile.preloadKeyCount, context.profile.keyOrder, keyType);
       context.beginMeasurement();
-      return measureGets(context);
+      return measureGets(context, keyType);
     },
   };
 }
 
-async function measureGets(context: WorkloadContext): Promise<Measurement> {
-  const reader = new RandomReader(context.engine, context.profile.preloadKeyCount, context.profile.keyOrder);
+async function measureGets(context: WorkloadContext, keyType: KeyType): Promise<Measurement> {
+  const reader = new RandomReader(context.engine, context.profile.preloadKeyCount, context.profile.keyOrder, keyType);
   const bench = new Bench({
     time: context.profile.getMeasureMs,
     warmupTime: context.profile.getWarmupMs,
@@ -74,7 +89,7 @@ function toMeasurement(result: TaskResult | undefined): Measurement {
 
 /** Reads preloaded keys in a fixed random order, checking every result. */
 class RandomReader {
-  private readonly keys: Buffer[];
+  private readonly keys: BenchKey[];
   private readonly order: Uint32Array;
   private cursor = 0;
 
@@ -82,8 +97,9 @@ class RandomReader {
     private readonly engine: EngineHandle,
     keyCount: number,
     keyOrder: KeyOrder,
+    keyType: KeyType,
   ) {
-    this.keys = preloadedKeys(keyCount, keyOrder);
+    this.keys = preloadedKeysOfType(keyCount, keyOrder, keyType);
     this.order = randomIndexes(RANDOM_INDEX_COUNT, keyCount);
   }
 
@@ -107,10 +123,10 @@ class RandomReader {
     return this.finish(startMs, misses);
   }
 
-  private nextKey(): Buffer {
+  private nextKey(): BenchKey {
     const index = this.order[this.cursor & (RANDOM_INDEX_COUNT - 1)] ?? 0;
     this.cursor += 1;
-    return this.keys[index] as Buffer;
+    return this.keys[index] as BenchKey;
   }
 
   private finish(startMs: number, misses: number): FnReturnedObject {
@@ -119,7 +135,7 @@ class RandomReader {
     return { overriddenDuration: elapsedMs / GETS_PER_ITERATION, overriddenIterationCost: elapsedMs };
   }
 
-  private requireGet(): (key: Uint8Array) => unknown {
+  private requireGet(): (key: BenchKey) => unknown {
     const get = this.engine.get;
     if (get === undefined) throw new Error('engine has no get');
     return get;

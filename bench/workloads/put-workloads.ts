@@ -15,6 +15,7 @@ export function sequentialPutWorkload(valueSize: ValueSize): Workload {
     id: `sequential-put-${valueSize.idSuffix}`,
     title: `sequential awaited durable puts, ${valueSize.label} values`,
     unit: 'puts',
+    measures: `Puts per second by one client awaiting each durable put of a fresh 16-byte key and a ${valueSize.label} value before issuing the next (closed loop); latency: call to resolve. The raw limit: one record write + one fdatasync of a preallocated file per put.`,
     writes: true,
     appliesTo: everyEngine,
     run(context) {
@@ -40,6 +41,7 @@ export function concurrentPutWorkload(valueSize: ValueSize, concurrency: number)
     id: `concurrent-put-${valueSize.idSuffix}`,
     title: `${concurrency} concurrent durable puts, ${valueSize.label} values`,
     unit: 'puts',
+    measures: `Puts per second with ${concurrency} clients, each awaiting its own durable put (fresh 16-byte key, ${valueSize.label} value) before issuing the next, so ${concurrency} are in flight; for ladybug each put is one commit, so puts/s = commits/s. Latency: one put, call to resolve. The raw limit: groups of ${concurrency} records, one write + one fdatasync per group.`,
     writes: true,
     appliesTo: everyEngine,
     run(context) {
@@ -85,6 +87,7 @@ export function batchPutWorkload(batchSize: number, valueSize: ValueSize): Workl
     id: `batch-${batchSize}`,
     title: `atomic durable batches of ${batchSize.toLocaleString('en-US')} puts, ${valueSize.label} values`,
     unit: 'keys',
+    measures: `Keys written per second by one client awaiting each atomic durable batch of ${batchSize.toLocaleString('en-US')} fresh keys (${valueSize.label} values) before the next; latency: one batch.`,
     writes: true,
     appliesTo: everyEngine,
     run(context) {

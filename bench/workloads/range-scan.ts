@@ -16,6 +16,7 @@ export function rangeScanWorkload(scanLimit: number): Workload {
     id: 'range-scan',
     title: `range scans of ${scanLimit} entries from a random key, 100 B values`,
     unit: 'scans',
+    measures: `Scans per second by one client, each reading up to ${scanLimit} entries forward from a random preloaded key (the binary data set of hot-get); latency: one whole scan.`,
     writes: false,
     appliesTo: (definition: EngineDefinition) => definition.supportsReads,
     async run(context) {
