@@ -26,7 +26,10 @@ export const TRANSACTION_LIFETIME_MS_MAX = 3_600_000;
 export const TRANSACTION_RETRIES_DEFAULT = 10;
 export const TRANSACTION_RETRIES_MAX = 1000;
 
-/** Backoff between retries: base doubles per attempt up to the cap, then jittered (x0.5..1.5). */
+/**
+ * Backoff between retries, after the winning commit is visible: base doubles per
+ * attempt up to the cap, then jittered (x0.5..1.5), so contenders spread out.
+ */
 export const RETRY_BACKOFF_MS_BASE = 1;
 export const RETRY_BACKOFF_MS_MAX = 100;
 

@@ -364,29 +364,36 @@ describe('the race-2 gap: validation against commits queued but not yet durable'
     gated.armed = true;
     const put = track(store.put('x', 'queued'));
     const held = await gated.nextHeld();
-    // T1 starts now: it reads as of version 1 (the put is invisible) and every attempt
-    // conflicts with version 2, however often it re-runs while the gap lasts.
+    // T1 starts now: it reads as of version 1 (the put is invisible) and conflicts with
+    // version 2. It does not burn its retries while the gap lasts (each would conflict
+    // again): it waits until version 2 is visible, then re-runs on top of it.
     const readVersions: number[] = [];
     const seen: unknown[] = [];
-    const error = await store.transaction(async (tx) => {
+    const t1 = track(store.transaction(async (tx) => {
       readVersions.push(tx.readVersion);
       seen.push(await tx.get('x'));
       tx.put('x', 'from T1');
-    }, { retries: 3 }).catch((caught: unknown) => caught);
-    expect(error).toMatchObject({ keys: ['x'], winningVersion: 2, attempts: 4 });
-    expect(readVersions).toEqual([1, 1, 1, 1]);
-    expect(seen).toEqual([0, 0, 0, 0]);
+    }, { retries: 3 }));
+    await settle();
+    expect(readVersions).toEqual([1]);
+    expect(seen).toEqual([0]);
+    expect(t1.settled).toBe(false);
     expect(put.settled).toBe(false);
-    // Snapshot isolation refuses it as well (write-write with the queued put).
+    // With no retries the conflict is reported at once, naming the queued version;
+    // snapshot isolation refuses it as well (write-write with the queued put).
+    const serializableError = await store.transaction(async (tx) => { tx.put('x', `${String(await tx.get('x'))}!`); }, { retries: 0 }).catch((caught: unknown) => caught);
+    expect(serializableError).toMatchObject({ keys: ['x'], winningVersion: 2, attempts: 1 });
     const snapshotError = await store.transaction((tx) => { tx.put('x', 'si'); }, { isolation: 'snapshot', retries: 0 }).catch((caught: unknown) => caught);
     expect(snapshotError).toMatchObject({ keys: ['x'], winningVersion: 2 });
 
     gated.armed = false;
     held.release();
     await put.promise;
-    // After the gap, a fresh transaction reads the put and commits on top of it.
-    await store.transaction(async (tx) => { tx.put('x', `${String(await tx.get('x'))}+T1`); });
-    expect(await store.get('x')).toBe('queued+T1');
+    await t1.promise;
+    // The retry read the put (version 2) and committed on top of it.
+    expect(readVersions).toEqual([1, 2]);
+    expect(seen).toEqual([0, 'queued']);
+    expect(await store.get('x')).toBe('from T1');
     await store.close();
   });
 

@@ -83,6 +83,7 @@ export class CommitPipeline {
   #failure: StoreFailedError | undefined;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
+  #settleWaiters: Array<{ version: number; resolve: () => void }> = [];
   #commits = 0;
   #groupCommits = 0;
   #groupSizeMax = 0;
@@ -112,6 +113,27 @@ export class CommitPipeline {
   /** The newest version whose effects are durable and visible to reads. */
   get visibleVersion(): number {
     return this.#visibleVersion;
+  }
+
+  /**
+   * Resolves once `version` is visible, or once it can no longer become visible (the
+   * commits up to it were settled, refused or the store failed). A transaction that
+   * lost to `version` waits for this before retrying: earlier, it would read below
+   * the winner and lose again.
+   */
+  whenSettled(version: number): Promise<void> {
+    if (version <= this.#visibleVersion || this.#failure !== undefined || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#settleWaiters.push({ version, resolve }));
+  }
+
+  #wakeSettled(all: boolean): void {
+    if (this.#settleWaiters.length === 0) return;
+    const waiting: Array<{ version: number; resolve: () => void }> = [];
+    for (const waiter of this.#settleWaiters) {
+      if (all || waiter.version <= this.#visibleVersion) waiter.resolve();
+      else waiting.push(waiter);
+    }
+    this.#settleWaiters = waiting;
   }
 
   get failure(): StoreFailedError | undefined {
@@ -229,6 +251,7 @@ export class CommitPipeline {
       const commit = group[index]!;
       commit.resolve({ version: commit.version });
     }
+    this.#wakeSettled(false);
   }
 
   #rejectAll(commits: readonly PendingCommit[], error: unknown): void {
@@ -247,6 +270,8 @@ export class CommitPipeline {
   }
 
   #notifyIdle(): void {
+    // Nothing is queued or in flight: every assigned version is settled one way or another.
+    this.#wakeSettled(true);
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const wake of waiters) wake();

@@ -2,8 +2,9 @@
  * store.transaction(): the retry loop around Transaction attempts.
  *
  * Each attempt gets a fresh Transaction (fresh read version, empty read and write
- * sets) and runs the whole body again; a conflict found at commit leads to a
- * jittered exponential backoff and another attempt, up to `retries`. An attempt
+ * sets) and runs the whole body again. After a conflict it first waits until the
+ * winning commit is visible (a retry before that reads below the winner and is
+ * certain to lose again), then a short jittered exponential backoff, up to `retries`. An attempt
  * always ends with finishing the tx (pin released, the tx object unusable), whether it
  * committed, conflicted, threw, or was aborted through `signal`.
  */
@@ -73,6 +74,7 @@ export async function runTransaction<T>(
 ): Promise<T> {
   if (typeof body !== 'function') throw new InvalidOptionError('body', 'transaction() takes a function (tx) => ...');
   const { isolation, retries, signal } = resolveTransactionOptions(options);
+  let winner = 0;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     checkOpen();
@@ -85,10 +87,13 @@ export async function runTransaction<T>(
     } catch (error) {
       if (!(error instanceof TransactionConflict)) throw error;
       if (attempt > retries) throw conflictError(error, attempt);
+      winner = error.conflict.version;
     } finally {
       transaction[finishTransaction]();
     }
     try {
+      // Retrying before the winner is visible would read below it and lose again.
+      await context.pipeline.whenSettled(winner);
       await sleep(backoffMs(attempt), undefined, signal === undefined ? undefined : { signal });
     } catch (error) {
       // An abort during the backoff rejects with signal.reason, as at any other moment.
