@@ -127,9 +127,15 @@ describe('mutable values', () => {
     expect((top.recovered as Date).getTime()).toBe(date.getTime());
   });
 
+  it('an own "__proto__" key is refused (msgpack decoding would rename it), a "__proto__" string value is not', () => {
+    const withKey = JSON.parse('{"a":{"__proto__":1}}') as unknown;
+    expect(() => prepareValue(withKey, MAX_BYTES)).toThrow(InvalidValueError);
+    expect(readStored(prepareValue({ name: '__proto__' }, MAX_BYTES).stored)).toEqual({ name: '__proto__' });
+  });
+
   it('arbitrary JSON-like values round trip through memory and recovery', () => {
-    // -0 is left out here: it has its own (failing) test above.
-    const jsonish = fc.jsonValue().filter((value) => !containsNegativeZero(value));
+    // -0 has its own test above; own "__proto__" keys are refused (test above).
+    const jsonish = fc.jsonValue().filter((value) => !containsNegativeZero(value) && !JSON.stringify(value).includes('"__proto__":'));
     fc.assert(
       fc.property(jsonish, (value) => {
         const { memory, recovered } = readBoth(value);

@@ -14,6 +14,7 @@
  */
 import { Packr } from 'msgpackr/pack';
 import { Unpackr } from 'msgpackr/unpack';
+import { Buffer } from 'node:buffer';
 import { InvalidValueError, ValueTooLargeError } from '../errors.js';
 
 const packOptions = { useRecords: false, moreTypes: true } as const;
@@ -63,7 +64,7 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
     // msgpack writes -0 as the integer 0; keep memory equal to what recovery reads back.
     return { encoded, stored: Object.is(value, -0) ? 0 : value };
   }
-  checkDecodable(encoded);
+  checkDecodable(encoded, value);
   return { encoded, stored: new EncodedValue(encoded) };
 }
 
@@ -72,12 +73,28 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
  * Decoding once here keeps every value in the WAL readable: otherwise one accepted
  * put would make every later read of it, and the next open, fail.
  */
-function checkDecodable(encoded: Uint8Array): void {
+function checkDecodable(encoded: Uint8Array, value: unknown): void {
   try {
     unpacker.unpack(encoded);
   } catch (error) {
     throw new InvalidValueError(`value encodes but cannot be decoded back: ${(error as Error).message}`, { cause: error });
   }
+  // msgpackr renames an own "__proto__" key on decode (its prototype-pollution guard),
+  // so such a value would read back changed. The byte search is cheap; the walk runs
+  // only when the name appears at all (it may just be a string value).
+  if (Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length).includes(PROTO_KEY) && hasProtoKey(value, 0)) {
+    throw new InvalidValueError('an object with an own "__proto__" key cannot be stored faithfully (msgpack decoding renames it)');
+  }
+}
+
+const PROTO_KEY = Buffer.from('__proto__', 'latin1');
+const PROTO_SEARCH_DEPTH_MAX = 1000;
+
+function hasProtoKey(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object' || depth > PROTO_SEARCH_DEPTH_MAX) return false;
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
+  const children = value instanceof Map ? [...value.keys(), ...value.values()] : Object.values(value);
+  return children.some((child) => hasProtoKey(child, depth + 1));
 }
 
 /**
