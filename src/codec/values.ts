@@ -64,7 +64,8 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
     // msgpack writes -0 as the integer 0; keep memory equal to what recovery reads back.
     return { encoded, stored: Object.is(value, -0) ? 0 : value };
   }
-  checkDecodable(encoded, value);
+  // A top-level byte array is one msgpack bin (or typed-array extension): always decodable.
+  if (!(value instanceof Uint8Array)) checkDecodable(encoded, value);
   return { encoded, stored: new EncodedValue(encoded) };
 }
 
