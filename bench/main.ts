@@ -149,8 +149,12 @@ function printSummary(report: RunReport, repositoryRoot: string): void {
   for (const engine of report.engines.filter((candidate) => candidate.status === 'skipped')) {
     console.log(`skipped: ${engine.id}: ${engine.note ?? ''}`);
   }
-  const files = writeResults(report, resultsDirectory(repositoryRoot));
-  console.log(`\nwrote ${[files.json, files.markdown, files.chart, files.latestJson, files.latestMarkdown, files.latestChart].map((file) => relative(repositoryRoot, file)).join(', ')}`);
+  // Only a complete, default run stands for the project's figures in latest.*.
+  const complete = options.workloadFilter === undefined && options.engineFilter === undefined &&
+    Object.keys(options.ladybugStoreOptions).length === 0 && options.keyOrder === undefined && options.baselineEngineId === 'ladybug';
+  const files = writeResults(report, resultsDirectory(repositoryRoot), complete);
+  const written = [files.json, files.markdown, files.chart, ...(complete ? [files.latestJson, files.latestMarkdown, files.latestChart] : [])];
+  console.log(`\nwrote ${written.map((file) => relative(repositoryRoot, file)).join(', ')}`);
 }
 
 function commandLine(repositoryRoot: string): string {

@@ -2,7 +2,8 @@
  * Writes a run's report to bench/results/: <stamp>-<mode>.json, .md and .svg,
  * plus latest.json, latest.md and ratios.svg (overwritten by every full run; a
  * --quick smoke run writes latest-quick.* and ratios-quick.svg instead, so it never
- * replaces the figures of a full run).
+ * replaces the figures of a full run). A filtered or non-default run (--only,
+ * --engines, --ladybug-options, ...) writes only its dated files.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ export interface WrittenFiles {
   readonly latestChart: string;
 }
 
-export function writeResults(report: RunReport, resultsDirectory: string): WrittenFiles {
+export function writeResults(report: RunReport, resultsDirectory: string, updateLatest: boolean): WrittenFiles {
   mkdirSync(resultsDirectory, { recursive: true });
   const baseName = `${fileStamp(report.startedAt)}-${report.mode}`;
   const suffix = report.mode === 'quick' ? '-quick' : '';
@@ -37,6 +38,7 @@ export function writeResults(report: RunReport, resultsDirectory: string): Writt
   writeFileSync(files.json, json);
   writeFileSync(files.markdown, renderMarkdown(report, `${baseName}.svg`));
   writeFileSync(files.chart, chart);
+  if (!updateLatest) return files;
   writeFileSync(files.latestJson, json);
   writeFileSync(files.latestMarkdown, renderMarkdown(report, `ratios${suffix}.svg`));
   writeFileSync(files.latestChart, chart);
