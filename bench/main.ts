@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     cells,
     engines.loaded.map((engine) => engine.definition),
   );
-  printSummary(report, repositoryRoot);
+  printSummary(report, repositoryRoot, options);
   if (report.rows.some((row) => row.unitsPerSecond === undefined || isCheckFailure(report, row))) process.exitCode = 1;
 }
 
@@ -138,7 +138,7 @@ async function runInScratch<Result>(scratchDirectory: string, body: () => Promis
   }
 }
 
-function printSummary(report: RunReport, repositoryRoot: string): void {
+function printSummary(report: RunReport, repositoryRoot: string, options: CommandOptions): void {
   console.log('');
   console.log(renderConsoleTable(report));
   console.log('');
