@@ -183,7 +183,7 @@ export class CommitPipeline {
     if (refusal !== undefined) return pending.reject(refusal);
     assert(this.#assignedVersion < VERSION_MAX, 'version space not exhausted');
     pending.version = ++this.#assignedVersion;
-    this.#conflictLog.append(pending.version, pending.indexOperations.map((operation) => operation.key));
+    this.#conflictLog.append(pending.version, pending.indexOperations);
     this.#queue.push(pending);
     this.#scheduleFlush();
   }

@@ -17,9 +17,15 @@
 import type { KeyRange } from '../memory/memory-index.js';
 import { assert } from '../util/assert.js';
 
+/** What the log needs of a commit's operations: the key each one writes. */
+export interface KeyedOperation {
+  readonly key: string;
+}
+
 interface LoggedCommit {
   version: number;
-  keys: readonly string[];
+  /** The commit's own operations array (not copied: logging costs no allocation per key). */
+  operations: readonly KeyedOperation[];
 }
 
 /** What a transaction read: point keys and scanned ranges (internal key form). */
@@ -54,18 +60,18 @@ export class ConflictLog {
     return this.#entries.length - this.#head;
   }
 
-  append(version: number, keys: readonly string[]): void {
+  append(version: number, operations: readonly KeyedOperation[]): void {
     const last = this.#entries[this.#entries.length - 1];
     assert(last === undefined || last.version < version, 'conflict log versions ascend');
-    this.#entries.push({ version, keys });
+    this.#entries.push({ version, operations });
   }
 
   /** The first logged commit above `readVersion` that touched `readSet`, if any. */
   findConflict(readVersion: number, readSet: ReadSet): Conflict | undefined {
     for (let index = this.#firstAbove(readVersion); index < this.#entries.length; index++) {
       const entry = this.#entries[index]!;
-      const keys = entry.keys.filter((key) => readSet.keys.has(key));
-      const ranges = readSet.ranges.filter((range) => entry.keys.some((key) => keyInRange(key, range)));
+      const keys = entry.operations.filter((operation) => readSet.keys.has(operation.key)).map((operation) => operation.key);
+      const ranges = readSet.ranges.filter((range) => entry.operations.some((operation) => keyInRange(operation.key, range)));
       if (keys.length > 0 || ranges.length > 0) return { version: entry.version, keys, ranges };
     }
     return undefined;
@@ -75,7 +81,7 @@ export class ConflictLog {
   forget(version: number): void {
     const index = this.#firstAbove(version - 1);
     const entry = this.#entries[index];
-    if (entry !== undefined && entry.version === version) this.#entries[index] = { version, keys: [] };
+    if (entry !== undefined && entry.version === version) this.#entries[index] = { version, operations: [] };
   }
 
   /** Drops entries at or below `horizon`. */
