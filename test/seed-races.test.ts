@@ -1,6 +1,6 @@
 /**
- * Regression tests for the seed races (seeds/004_*, numbered as in
- * /work/shared/BRIEF.md) that exist in this issue's scope. Each test forces the bad
+ * Regression tests for the source system's race conditions (numbered 1-9 as in its
+ * technical-debt list) whose components exist. Each test forces the bad
  * interleaving, at an `await`, and shows the design holds.
  *
  * - Race 1, write-behind (WAL written after memory). The design: append + fdatasync,
@@ -8,21 +8,27 @@
  *   blocks on a promise the test controls: while it is pending, the put is not
  *   acknowledged and get/scan/history/version still show the old state; a failed
  *   datasync never makes the value visible.
- * - Race 2, conflict check under a read lock, commit later. This issue has no
- *   conflict check yet (transactions come next), but its precondition is here:
- *   version assignment is atomic with enqueueing under the commit lock. Forced by
+ * - Race 2, conflict check under a read lock, commit later. The transaction check
+ *   itself is forced in test/transaction-interleavings.test.ts (the race-2 gap);
+ *   its precondition is here: version assignment is atomic with enqueueing under
+ *   the commit lock. Forced by
  *   many async chains that interleave at every await, with a WAL datasync held
  *   open so commits pile up behind an in-flight group: versions are unique,
  *   contiguous, follow call order, and match apply (history) order and
  *   acknowledgement order.
  *
- * Races 3-9 belong to components that are not built yet, so they have no test here:
- * 3 LRU touch across two locks (hot tier / LRU), 4 write-buffer id allocated before
- * insertion (write buffer), 5 parity computed after the data lock is released
- * (stripes with XOR parity), 6 dependency-graph maps updated separately (flush
- * dependency graph), 7 epoch read before the lock (epoch guard for snapshots and
- * transactions), 8 eviction victims picked under a read lock (tier eviction),
- * 9 snapshot chain length check-then-increment (checkpoint delta snapshot chain).
+ * - Race 7, epoch read before the lock, slot drained meanwhile. Ours: a snapshot or
+ *   transaction reads the visible version and pins it in one synchronous step.
+ *   Forced by overwrites under `maxVersionsPerKey: 1` that land between taking the
+ *   snapshot/transaction and its first read; a control shows the hazard is real
+ *   when reading the version and pinning it are separated by an await.
+ *
+ * Races 3-6, 8 and 9 belong to components that are not built yet, so they have no
+ * test here: 3 LRU touch across two locks (hot tier / LRU), 4 write-buffer id
+ * allocated before insertion (write buffer), 5 parity computed after the data lock
+ * is released (stripes with XOR parity), 6 dependency-graph maps updated separately
+ * (flush dependency graph), 8 eviction victims picked under a read lock (tier
+ * eviction), 9 snapshot chain length check-then-increment (checkpoint delta chain).
  * Their locks are reserved in src/lock/lock-table.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -412,6 +418,53 @@ describe('seed race 2 precondition: version assignment is atomic with enqueue un
     expect(await store.get('balance')).toBe(101);
     expect(await store.get('balance', { asOf: observedVersion })).toBe(observedBalance);
     expect((await store.history('balance')).map((entry) => [entry.version, entry.value])).toEqual([[3, 101], [2, 50], [1, 100]]);
+    await store.close();
+  });
+});
+
+describe('race 7: reading the version and pinning it are one step', () => {
+  async function retainOne(): Promise<Store> {
+    const store = await openStore('/db', { fileSystem: new FaultFileSystem(77), segmentSizeBytes: 64 * 1024, maxValueBytes: 4096, maxVersionsPerKey: 1 });
+    await store.put('k', 'old');
+    return store;
+  }
+
+  it('control: a version read before an await and pinned after it can be reclaimed meanwhile', async () => {
+    const store = await retainOne();
+    const version = store.version;
+    // The seed's pattern: read the epoch, await, then act on it. Overwrites land in the gap.
+    await Promise.all([store.put('k', 'new-1'), store.put('k', 'new-2')]);
+    await expect(store.get('k', { asOf: version })).rejects.toMatchObject({ code: ErrorCode.VersionNotRetained });
+    await store.close();
+  });
+
+  it('a snapshot taken before overwrites that trim still reads its version', async () => {
+    const store = await retainOne();
+    const pending = store.snapshot();
+    // Submitted before the snapshot promise is even awaited: they apply (and would trim) before its first read.
+    const overwrites = Promise.all([store.put('k', 'new-1'), store.put('k', 'new-2')]);
+    const snapshot = await pending;
+    await overwrites;
+    // The pin spares the version the snapshot sees: retention 1 holds back all three.
+    expect((await store.history('k')).map((entry) => entry.value)).toEqual(['new-2', 'new-1', 'old']);
+    expect(await snapshot.get('k')).toBe('old');
+    await snapshot.release();
+    await store.put('k', 'new-3');
+    await expect(store.get('k', { asOf: snapshot.version })).rejects.toMatchObject({ code: ErrorCode.VersionNotRetained });
+    await store.close();
+  });
+
+  it('a transaction whose body awaits while overwrites trim still reads its read version, then conflicts', async () => {
+    const store = await retainOne();
+    const seen: unknown[] = [];
+    const transaction = store.transaction(async (tx) => {
+      await Promise.all([store.put('k', 'new-1'), store.put('k', 'new-2')]);
+      seen.push(await tx.get('k'));
+      tx.put('k', 'from tx');
+    }, { retries: 0 });
+    await expect(transaction).rejects.toMatchObject({ code: ErrorCode.Conflict, keys: ['k'] });
+    expect(seen).toEqual(['old']);
+    expect(await store.get('k')).toBe('new-2');
     await store.close();
   });
 });
