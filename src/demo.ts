@@ -83,7 +83,7 @@ async function recoveryPhase(directory: string, crash: { lastAcknowledged: numbe
   const recovery = store.stats().recovery;
   const lastTransfer = (await store.get('last-transfer')) as number | undefined;
   let total = 0;
-  for await (const [key, value] of store.scan({ gte: 'account-', lt: 'account.' })) total += value as number;
+  for await (const [, value] of store.scan({ gte: 'account-', lt: 'account.' })) total += value as number;
   const intact = store.version >= crash.lastVersion && (lastTransfer ?? -1) >= crash.lastAcknowledged && total === 1000;
   console.log(`4. reopened in ${recovery.durationMs.toFixed(1)} ms: replayed ${recovery.commits} commits from ${recovery.records} WAL records` +
     `${recovery.tornTail ? `, zeroed a torn tail of ${recovery.tornTail.zeroedBytes} bytes` : ''}; ` +
