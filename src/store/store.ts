@@ -26,6 +26,7 @@ import type { TransactionHandle } from '../transaction/transaction.js';
 import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
+import { type HistoryEntry, historyOf } from '../memory/history.js';
 import { debugEnabled } from '../util/debug.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import type { DirectoryLock } from './directory-lock.js';
@@ -38,12 +39,7 @@ export interface GetOptions {
   asOf?: number;
 }
 
-
-export interface HistoryEntry {
-  version: number;
-  value?: unknown;
-  deleted: boolean;
-}
+export type { HistoryEntry } from '../memory/history.js';
 
 export interface StoreParts {
   directory: string;
@@ -131,15 +127,7 @@ export class Store {
   async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
     this.#assertOpen('history');
     const chain = this.#parts.index.chain(internalKey(key));
-    const limit = limitOption(optionsObject('history', options)?.limit);
-    const entries: HistoryEntry[] = [];
-    if (chain === undefined) return entries;
-    for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
-      const slot = chain.slotAt(index);
-      const version = chain.versionAt(index);
-      entries.push(slot === TOMBSTONE ? { version, deleted: true } : { version, value: readStored(slot), deleted: false });
-    }
-    return entries;
+    return historyOf(chain, Infinity, limitOption(optionsObject('history', options)?.limit));
   }
 
   /**

@@ -11,6 +11,7 @@
 import { SnapshotExpiredError, SnapshotReleasedError } from '../errors.js';
 import { internalKey, type Key, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
+import { type HistoryEntry, historyOf } from '../memory/history.js';
 import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
@@ -79,18 +80,9 @@ export class Snapshot {
   }
 
   /** The key's retained versions at or below this snapshot's version, newest first. */
-  async history(key: Key, limit = Infinity): Promise<Array<{ version: number; value?: unknown; deleted: boolean }>> {
+  async history(key: Key, limit = Infinity): Promise<HistoryEntry[]> {
     this.#check('history');
-    const chain = this.#context.index.chain(internalKey(key));
-    const entries: Array<{ version: number; value?: unknown; deleted: boolean }> = [];
-    if (chain === undefined) return entries;
-    for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
-      const version = chain.versionAt(index);
-      if (version > this.version) continue;
-      const slot = chain.slotAt(index);
-      entries.push(slot === TOMBSTONE ? { version, deleted: true } : { version, value: readStored(slot), deleted: false });
-    }
-    return entries;
+    return historyOf(this.#context.index.chain(internalKey(key)), this.version, limit);
   }
 
   /** Releases the pin. Idempotent; later use throws SnapshotReleasedError. */
