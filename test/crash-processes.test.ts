@@ -9,7 +9,6 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import type { FileHandle, FileSystem, OpenMode } from '../src/fs/file-system.js';
 import { openStore } from '../src/index.js';
 import { abandonStore } from '../src/store/store.js';
 import { allHarnessKeys, type Intent, valueOf } from '../src/harness/crash-protocol.js';
@@ -17,6 +16,7 @@ import { CrashModel } from '../src/harness/crash-model.js';
 import { crashTestPassed, formatSummary, runCrashTest, type CrashTestSummary } from '../src/harness/crash-test.js';
 import { verifyRecoveredStore } from '../src/harness/crash-verify.js';
 import { harnessEntryPath } from '../src/harness/harness-entry.js';
+import { HangingSyncFileSystem } from './support/file-system-wrappers.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 afterEach(removeTemporaryDirectories);
@@ -124,38 +124,6 @@ describe('crash harness verifier', () => {
     await other.close();
   });
 });
-
-/**
- * A FileSystem over a FaultFileSystem whose datasync never completes once `hang`
- * is set: a process killed while its fdatasync is in flight, its write already in
- * the page cache.
- */
-class HangingSyncFileSystem implements FileSystem {
-  hang = false;
-  constructor(readonly inner: FaultFileSystem) {}
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    const handle = await this.inner.open(path, mode);
-    const owner = this;
-    return {
-      path: handle.path,
-      read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
-      write: (data, position) => handle.write(data, position),
-      datasync: () => (owner.hang ? new Promise<void>(() => undefined) : handle.datasync()),
-      sync: () => (owner.hang ? new Promise<void>(() => undefined) : handle.sync()),
-      truncate: (sizeBytes) => handle.truncate(sizeBytes),
-      size: () => handle.size(),
-      close: () => handle.close(),
-    };
-  }
-  readFile(path: string) { return this.inner.readFile(path); }
-  readdir(dir: string) { return this.inner.readdir(dir); }
-  mkdir(dir: string) { return this.inner.mkdir(dir); }
-  rename(from: string, to: string) { return this.inner.rename(from, to); }
-  link(existingPath: string, newPath: string) { return this.inner.link(existingPath, newPath); }
-  unlink(path: string) { return this.inner.unlink(path); }
-  exists(path: string) { return this.inner.exists(path); }
-  syncDirectory(dir: string) { return this.inner.syncDirectory(dir); }
-}
 
 describe('kill, then power loss (in-process, fault file system)', () => {
   const options = { segmentSizeBytes: 16 * 1024 };

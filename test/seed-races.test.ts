@@ -34,87 +34,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, openStore, StoreFailedError, type Store, type StoreOptions } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import type { FileHandle, FileSystem, OpenMode } from '../src/fs/file-system.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { abandonStore } from '../src/store/store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { GatedFileSystem } from './support/file-system-wrappers.js';
+import { settle, track } from './transaction-support.js';
 
 afterEach(removeTemporaryDirectories);
-
-interface HeldDatasync {
-  path: string;
-  release(): void;
-  fail(error: Error): void;
-}
-
-/**
- * Wraps a FileSystem so that, while armed, every datasync of a WAL segment waits
- * until the test releases (then runs the real datasync) or fails it (the real one
- * never runs: the write stays unsynced, as after a failed fsync).
- */
-class GatedFileSystem implements FileSystem {
-  armed = false;
-  readonly events: string[] = [];
-  readonly #held: HeldDatasync[] = [];
-  #waiters: Array<() => void> = [];
-
-  constructor(readonly inner: FileSystem) {}
-
-  /** Resolves with the next held datasync (one already held, or the next to arrive). */
-  async nextHeld(): Promise<HeldDatasync> {
-    while (this.#held.length === 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    return this.#held.shift()!;
-  }
-
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    const handle = await this.inner.open(path, mode);
-    const gate = this;
-    return {
-      path: handle.path,
-      read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
-      write: (data, position) => handle.write(data, position),
-      sync: () => handle.sync(),
-      truncate: (sizeBytes) => handle.truncate(sizeBytes),
-      size: () => handle.size(),
-      close: () => handle.close(),
-      async datasync() {
-        if (gate.armed && /wal-\d+\.log$/.test(path)) {
-          gate.events.push('datasync held');
-          await new Promise<void>((resolve, reject) => {
-            gate.#held.push({ path, release: resolve, fail: reject });
-            for (const wake of gate.#waiters.splice(0)) wake();
-          });
-          await handle.datasync();
-          gate.events.push('datasync done');
-          return;
-        }
-        await handle.datasync();
-      },
-    };
-  }
-
-  readFile(path: string) { return this.inner.readFile(path); }
-  readdir(dir: string) { return this.inner.readdir(dir); }
-  mkdir(dir: string) { return this.inner.mkdir(dir); }
-  rename(from: string, to: string) { return this.inner.rename(from, to); }
-  link(existingPath: string, newPath: string) { return this.inner.link(existingPath, newPath); }
-  unlink(path: string) { return this.inner.unlink(path); }
-  exists(path: string) { return this.inner.exists(path); }
-  syncDirectory(dir: string) { return this.inner.syncDirectory(dir); }
-}
-
-/** Tracks whether a promise settled, without letting a rejection go unhandled. */
-function track<T>(promise: Promise<T>) {
-  const state = { settled: false, value: undefined as T | undefined, error: undefined as unknown };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
-
-/** Lets every pending microtask and one macrotask turn run. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const OPTIONS: StoreOptions = { segmentSizeBytes: 16 * 1024, maxValueBytes: 4096 };
 

@@ -13,7 +13,6 @@
  * changed without its marker, or only one side) breaks that equation.
  */
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import type { FileHandle, FileSystem, OpenMode } from '../src/fs/file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import type { StoreOptions } from '../src/store/options.js';
 import type { Store } from '../src/store/store.js';
@@ -69,75 +68,9 @@ export async function settleUntil(condition: () => boolean, rounds = 1000): Prom
   if (!condition()) throw new Error('condition never became true');
 }
 
-// ---------------------------------------------------------------------------
-// A file system whose WAL datasync can be held open
-
-export interface HeldDatasync {
-  path: string;
-  release(): void;
-}
-
-/**
- * Wraps a FileSystem so that, while armed, every datasync of a WAL segment waits
- * until the test releases it: the group's record is written, not yet durable, so
- * its commits are queued (versions assigned, in the conflict log) but invisible.
- */
-export class GatedFileSystem implements FileSystem {
-  armed = false;
-  readonly #held: HeldDatasync[] = [];
-  #waiters: Array<() => void> = [];
-
-  constructor(readonly inner: FileSystem) {}
-
-  /** Resolves with the next held datasync (one already held, or the next to arrive). */
-  async nextHeld(): Promise<HeldDatasync> {
-    while (this.#held.length === 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    return this.#held.shift()!;
-  }
-
-  /** Takes a held datasync if there is one, without waiting. */
-  takeHeld(): HeldDatasync | undefined {
-    return this.#held.shift();
-  }
-
-  /** Disarms and releases everything held now. */
-  releaseAll(): void {
-    this.armed = false;
-    for (let held = this.takeHeld(); held !== undefined; held = this.takeHeld()) held.release();
-  }
-
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    const handle = await this.inner.open(path, mode);
-    const gated = this;
-    return {
-      path: handle.path,
-      read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
-      write: (data, position) => handle.write(data, position),
-      sync: () => handle.sync(),
-      truncate: (sizeBytes) => handle.truncate(sizeBytes),
-      size: () => handle.size(),
-      close: () => handle.close(),
-      async datasync() {
-        if (gated.armed && /wal-\d+\.log$/.test(path)) {
-          await new Promise<void>((resolve) => {
-            gated.#held.push({ path, release: resolve });
-            for (const wake of gated.#waiters.splice(0)) wake();
-          });
-        }
-        await handle.datasync();
-      },
-    };
-  }
-
-  readFile(path: string) { return this.inner.readFile(path); }
-  readdir(dir: string) { return this.inner.readdir(dir); }
-  mkdir(dir: string) { return this.inner.mkdir(dir); }
-  rename(from: string, to: string) { return this.inner.rename(from, to); }
-  link(existingPath: string, newPath: string) { return this.inner.link(existingPath, newPath); }
-  unlink(path: string) { return this.inner.unlink(path); }
-  exists(path: string) { return this.inner.exists(path); }
-  syncDirectory(dir: string) { return this.inner.syncDirectory(dir); }
-}
+// A file system whose WAL datasync can be held open (shared with other suites).
+export { GatedFileSystem, type HeldDatasync } from './support/file-system-wrappers.js';
+import { GatedFileSystem } from './support/file-system-wrappers.js';
 
 export const SMALL_SEGMENTS = { segmentSizeBytes: 16 * 1024, maxValueBytes: 4096 } as const;
 
