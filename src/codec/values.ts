@@ -83,7 +83,8 @@ function checkDecodable(encoded: Uint8Array, value: unknown): void {
   // msgpackr renames an own "__proto__" key on decode (its prototype-pollution guard),
   // so such a value would read back changed. The byte search is cheap; the walk runs
   // only when the name appears at all (it may just be a string value).
-  if (Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length).includes(PROTO_KEY) && hasProtoKey(value, 0)) {
+  const bytes = Buffer.isBuffer(encoded) ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length);
+  if (bytes.includes(PROTO_KEY) && hasProtoKey(value, 0)) {
     throw new InvalidValueError('an object with an own "__proto__" key cannot be stored faithfully (msgpack decoding renames it)');
   }
 }

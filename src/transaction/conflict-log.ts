@@ -87,7 +87,11 @@ export class ConflictLog {
   /** Drops entries at or below `horizon`. */
   prune(horizon: number): void {
     while (this.#head < this.#entries.length && this.#entries[this.#head]!.version <= horizon) this.#head++;
-    if (this.#head >= COMPACT_AFTER_ENTRIES || this.#head === this.#entries.length) {
+    if (this.#head === this.#entries.length) {
+      // The common case with no transaction running: empty the array in place, no allocation.
+      this.#entries.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= COMPACT_AFTER_ENTRIES) {
       this.#entries = this.#entries.slice(this.#head);
       this.#head = 0;
     }
