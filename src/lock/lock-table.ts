@@ -18,7 +18,7 @@ import { assert } from '../util/assert.js';
 
 export type LockName =
   | 'store.lifecycle'
-  | 'snapshot.chain'
+  | 'manifest'
   | 'commit'
   | 'wal.writer'
   | 'transactions.active'
@@ -63,12 +63,12 @@ export const STORE_LIFECYCLE_LOCK = lockEntry({
   seedRaces: [],
 });
 
-export const SNAPSHOT_CHAIN_LOCK = lockEntry({
-  name: 'snapshot.chain',
+export const MANIFEST_LOCK = lockEntry({
+  name: 'manifest',
   rank: 20,
-  guards: 'the checkpoint delta chain: its length check and increment in one section',
-  takenBy: 'checkpoint, when it writes a delta snapshot',
-  reserved: true,
+  guards: "the manifest: edit append, the edit chain's length check and increment, the full rewrite",
+  takenBy: 'flush install, checkpoint, open',
+  reserved: false,
   seedRaces: [9],
 });
 
@@ -176,7 +176,7 @@ export const LRU_LOCK = lockEntry({
 /** Every lock, in ascending rank. */
 export const LOCK_TABLE: readonly LockTableEntry[] = Object.freeze([
   STORE_LIFECYCLE_LOCK,
-  SNAPSHOT_CHAIN_LOCK,
+  MANIFEST_LOCK,
   COMMIT_LOCK,
   WAL_WRITER_LOCK,
   TRANSACTIONS_ACTIVE_LOCK,
