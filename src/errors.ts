@@ -118,14 +118,17 @@ export class StoreClosedError extends LadybugError {
 export class StoreLockedError extends LadybugError {
   readonly holderPid: number;
   readonly lockPath: string;
-  constructor(lockPath: string, holderPid: number, holderHost: string) {
+  /** Why the holder counts as live: pid alive, another PID namespace or another host with a fresh heartbeat, ... */
+  readonly liveReason: string;
+  constructor(lockPath: string, holderPid: number, holderHost: string, liveReason = 'holder is live') {
     super(
       ErrorCode.StoreLocked,
-      `store is locked by pid ${holderPid} on ${holderHost} (${lockPath}); ` +
+      `store is locked by pid ${holderPid} on ${holderHost} (${lockPath}): ${liveReason}; ` +
         'close that handle or stop that process first',
     );
     this.holderPid = holderPid;
     this.lockPath = lockPath;
+    this.liveReason = liveReason;
   }
 }
 

@@ -44,6 +44,16 @@ export const GROUP_COMMIT_BYTES_MAX = 8 * 1024 * 1024;
 /** Versions are integers below 2^53; the store refuses to assign one above this. */
 export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Directory lock heartbeat (src/store/directory-lock.ts): the holder rewrites its
+ * lock file's `heartbeatAt` every interval; a lock whose holder's liveness cannot
+ * be checked (another host or PID namespace) may be taken over once its heartbeat
+ * is older than the stale bound. The bound spans several intervals, so a few late
+ * or failed heartbeats never make a live holder look stale.
+ */
+export const LOCK_HEARTBEAT_INTERVAL_MS = 10_000;
+export const LOCK_STALE_AFTER_MS = 60_000;
+
 /** Rough per-entry bookkeeping costs, used by the memory estimate in stats(). */
 export const MEMORY_BYTES_PER_KEY = 120;
 export const MEMORY_BYTES_PER_VERSION = 40;
@@ -55,3 +65,4 @@ assert(SEGMENT_BYTES_MIN < SEGMENT_BYTES_DEFAULT && SEGMENT_BYTES_DEFAULT <= SEG
 assert(TRANSACTION_OPERATIONS_MAX <= BATCH_OPERATIONS_MAX, 'a transaction commits as one batch');
 assert(RETRY_BACKOFF_MS_BASE <= RETRY_BACKOFF_MS_MAX, 'backoff bounds ordered');
 assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');
+assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');

@@ -3,6 +3,8 @@
  * The `ladybug` command line: look inside a store, check it, repair it, and run
  * the benchmark and the crash-recovery harness.
  *
+ * `unlock --force` removes the lock of a dead or stale holder (src/store/directory-lock.ts).
+ *
  * Every command builds one result object; `--json` prints it as JSON, otherwise it
  * is rendered as text from the same object, so both always report the same facts.
  * Errors (bad arguments, no store, a store locked by another process, corruption)
@@ -14,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isLadybugError, openStore } from '../index.js';
+import { NodeFileSystem } from '../fs/node-file-system.js';
+import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
 import { createProgress } from './progress.js';
 import { type Output, printResult } from './output.js';
@@ -94,6 +98,16 @@ function buildProgram(): Command {
       const recovery = await withStore(dir, async (store) => ({ version: store.version, ...store.stats().recovery }), true);
       const title = recovery.repair ? 'repair: dropped a corrupt WAL suffix' : 'repair: nothing to repair';
       emit(options, { title, data: recovery });
+    });
+
+  program.command('unlock <dir>').description('remove a lock whose holder is dead or whose heartbeat is stale (refused while it is fresh)')
+    .option('--force', 'required: the lock is replaced by a released one')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, options: JsonOption & { force?: boolean }) => {
+      if (options.force !== true) throw new UsageError('unlock removes the directory lock: pass --force (a live holder is refused anyway)');
+      const result = await DirectoryLock.unlock(new NodeFileSystem(), requireStore(dir));
+      const title = result.releasedGeneration === undefined ? `unlock: not locked (${result.reason})` : `unlock: removed the lock (${result.reason})`;
+      emit(options, { title, data: result });
     });
 
   program.command('get <dir> <key>').description('the value of a key, now or as of a version')

@@ -9,7 +9,9 @@
  * - it won: optionally puts `writeKey` = its pid (acknowledged, so durable), sends
  *   `opened`, and holds the store until `release` (then closes it, sends
  *   `released` and exits) or until it is killed (a stale lock for the next round);
- * - StoreLockedError: sends `locked` with the holder's pid and exits;
+ * - StoreLockedError: sends `locked` with the holder's pid (as this contender sees it:
+ *   a pid of another PID namespace is that namespace's number) and why it counts as
+ *   live, and exits;
  * - anything else: sends `failed` and exits with code 1.
  */
 import { resolve } from 'node:path';
@@ -22,7 +24,7 @@ export type ContenderCommand = { type: 'open'; writeKey?: string } | { type: 're
 export type ContenderReport =
   | { type: 'armed'; pid: number }
   | { type: 'opened'; pid: number; version: number }
-  | { type: 'locked'; pid: number; holderPid: number }
+  | { type: 'locked'; pid: number; holderPid: number; liveReason: string }
   | { type: 'failed'; pid: number; message: string }
   | { type: 'released'; pid: number };
 
@@ -38,7 +40,7 @@ async function contend(directory: string, writeKey: string | undefined): Promise
     return store;
   } catch (error) {
     if (error instanceof StoreLockedError) {
-      await send({ type: 'locked', pid: process.pid, holderPid: error.holderPid });
+      await send({ type: 'locked', pid: process.pid, holderPid: error.holderPid, liveReason: error.liveReason });
     } else {
       await send({ type: 'failed', pid: process.pid, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
       process.exitCode = 1;

@@ -1,49 +1,71 @@
 /**
  * The directory lock: one live handle per store directory, across processes.
+ * The lock file format is in docs/FORMAT.md ("Lock file").
  *
  * Lock files are generations: `LOCK.<generation>` (generation zero-padded). The
  * holder is the file with the highest generation; its JSON body names the pid,
- * host, process start time and a random token. A lock file only appears complete:
- * it is written and fsynced under a temporary name, then hard-linked into place
- * with `link`, which fails if the name exists. That is the whole protocol:
+ * host, PID namespace, process start time, a random token and the time of the
+ * holder's last heartbeat. A lock file only appears complete: it is written and
+ * fsynced under a temporary name, then hard-linked into place with `link`, which
+ * fails if the name exists. That is the whole protocol:
  *
  *   acquire: read the highest generation G.
- *     - G's holder is alive and has not released it -> StoreLockedError(pid).
- *     - otherwise (no lock, holder dead, or released): link our file as G+1.
- *       EEXIST means another opener won G+1: start over (and find it alive).
+ *     - G's holder counts as live (src/store/lock-liveness.ts) -> StoreLockedError
+ *       saying why (pid alive / another PID namespace or host with a fresh heartbeat).
+ *     - otherwise (no lock, released, holder dead, or stale heartbeat): link our
+ *       file as G+1. EEXIST means another opener won G+1: start over.
  *     - after linking, if any generation above ours exists, we lost a race against
  *       a slower opener's view: remove ours and start over.
  *     - won: remove lower generations (they are dead), fsync the directory.
- *   release: rewrite our generation as released (temp file + rename), never delete
- *     it, so generations only grow and a slow opener holding an old view can never
- *     create a generation that beats a newer holder.
+ *   heartbeat: every LOCK_HEARTBEAT_INTERVAL_MS (an unref'd timer) the holder
+ *     rewrites its own generation with a new `heartbeatAt` (temporary file, fsync,
+ *     rename: readers see the old or the new body, never a torn one). It first
+ *     checks that no higher generation exists; if one does, the lock was taken over
+ *     (this holder stalled past LOCK_STALE_AFTER_MS): it stops, never rewrites,
+ *     and reports `lost`. Heartbeats and release are serialised (one at a time).
+ *   release: stop the heartbeat, rewrite our generation as released (temp file +
+ *     rename), never delete it, so generations only grow and a slow opener holding
+ *     an old view can never create a generation that beats a newer holder.
+ *   abandon: stop the heartbeat and forget the lock (a simulated crash).
+ *   unlock (`ladybug unlock --force`): take over a dead or stale lock with the same
+ *     protocol and release it at once, so generations keep growing.
  *
  * Several processes racing for one stale lock: `link` of G+1 succeeds for exactly
- * one of them (the stale lock-file check-then-delete race of the source system designed out). A holder in
+ * one of them (the stale lock-file check-then-delete race designed out). A holder in
  * this process is known by its token, so a handle left open in-process (or lost to
  * a simulated crash in tests) is told apart from a live one without signals.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { StoreLockedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
+import { LOCK_HEARTBEAT_INTERVAL_MS } from '../limits.js';
 import { assert } from '../util/assert.js';
+import { type HolderVerdict, judgeHolder, type LockHolder, ownPidNamespace, ownProcessStartTicks } from './lock-liveness.js';
 
 const LOCK_NAME = /^LOCK\.(\d{12})$/;
+/** Temporary files of heartbeats and releases: left behind only by a crash mid-rewrite. */
+const REWRITE_TEMPORARY_NAME = /^LOCK\.tmp-([0-9a-f]+)-(heartbeat|release)$/;
 const ACQUIRE_ATTEMPTS_MAX = 100;
-export const LOCK_FORMAT_VERSION = 1;
+export const LOCK_FORMAT_VERSION = 2;
 
-export interface LockBody {
+export interface LockBody extends LockHolder {
   formatVersion: number;
-  pid: number;
-  host: string;
   /** Process start time from /proc (clock ticks since boot), or 0 where unknown: guards against pid reuse. */
   processStart: number;
-  token: string;
   acquiredAt: string;
-  released: boolean;
+}
+
+/** What `unlock` found and did. */
+export interface UnlockResult {
+  /** The generation that was current before, or undefined if there was no lock file. */
+  previousGeneration: number | undefined;
+  previousHolder: { pid: number; host: string; pidNamespace: string | undefined; heartbeatAt: string | undefined } | undefined;
+  /** Why the previous holder did not count as live. */
+  reason: string;
+  /** The released generation written in its place, or undefined when nothing needed doing. */
+  releasedGeneration: number | undefined;
 }
 
 /** Tokens of the locks held by live handles in this process. */
@@ -53,32 +75,9 @@ function lockFileName(generation: number): string {
   return `LOCK.${String(generation).padStart(12, '0')}`;
 }
 
-function processStartTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Whether the holder named by `body` still holds the lock. */
+/** Whether the holder named by `body` still holds the lock (see src/store/lock-liveness.ts). */
 export function isHolderLive(body: LockBody): boolean {
-  if (body.released) return false;
-  if (body.host !== hostname()) return true;
-  if (body.pid === process.pid) return heldInThisProcess.has(body.token);
-  if (!isProcessAlive(body.pid)) return false;
-  return body.processStart === 0 || processStartTicks(body.pid) === body.processStart;
+  return judgeHolder(body, heldInThisProcess).live;
 }
 
 async function listGenerations(fileSystem: FileSystem, dir: string): Promise<number[]> {
@@ -90,9 +89,20 @@ async function listGenerations(fileSystem: FileSystem, dir: string): Promise<num
   return generations.sort((left, right) => left - right);
 }
 
+function isLockBody(value: unknown): value is LockBody {
+  if (value === null || typeof value !== 'object') return false;
+  const body = value as Record<string, unknown>;
+  return Number.isSafeInteger(body.pid) && typeof body.host === 'string' && typeof body.token === 'string' &&
+    typeof body.released === 'boolean' && (body.processStart === undefined || typeof body.processStart === 'number') &&
+    (body.pidNamespace === undefined || typeof body.pidNamespace === 'string') &&
+    (body.heartbeatAt === undefined || typeof body.heartbeatAt === 'string');
+}
+
+/** The body of a lock file; undefined if it is gone or not a lock body (a crash left it empty). */
 async function readBody(fileSystem: FileSystem, path: string): Promise<LockBody | undefined> {
   try {
-    return JSON.parse(Buffer.from(await fileSystem.readFile(path)).toString('utf8')) as LockBody;
+    const parsed: unknown = JSON.parse(Buffer.from(await fileSystem.readFile(path)).toString('utf8'));
+    return isLockBody(parsed) ? { ...parsed, processStart: parsed.processStart ?? 0 } : undefined;
   } catch (error) {
     if (isFileSystemError(error, 'ENOENT')) return undefined;
     if (error instanceof SyntaxError) return undefined;
@@ -110,12 +120,45 @@ async function writeDurably(fileSystem: FileSystem, path: string, body: LockBody
   }
 }
 
+async function unlinkIfPresent(fileSystem: FileSystem, path: string): Promise<void> {
+  await fileSystem.unlink(path).catch((error: unknown) => {
+    if (!isFileSystemError(error, 'ENOENT')) throw error;
+  });
+}
+
+/** Replaces `target` with `body`: temporary file (removed first if a crash left it), fsync, rename. */
+async function rewrite(fileSystem: FileSystem, temporary: string, target: string, body: LockBody): Promise<void> {
+  await unlinkIfPresent(fileSystem, temporary);
+  await writeDurably(fileSystem, temporary, body);
+  await fileSystem.rename(temporary, target);
+}
+
+function newBody(): LockBody {
+  const now = new Date().toISOString();
+  return {
+    formatVersion: LOCK_FORMAT_VERSION, pid: process.pid, host: hostname(), pidNamespace: ownPidNamespace(),
+    processStart: ownProcessStartTicks(), token: randomBytes(12).toString('hex'),
+    acquiredAt: now, heartbeatAt: now, released: false,
+  };
+}
+
+interface AcquireOptions {
+  /** Count a holder without a heartbeat (format 1) whose liveness cannot be checked as dead (unlock --force). */
+  assumeDeadWithoutHeartbeat?: boolean;
+  /** Start the heartbeat timer (not for a lock released at once). */
+  heartbeat?: boolean;
+}
+
 export class DirectoryLock {
   readonly #fileSystem: FileSystem;
   readonly #dir: string;
   readonly #generation: number;
-  readonly #body: LockBody;
+  #body: LockBody;
   #released = false;
+  #lost = false;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The heartbeat or release rewriting our file, if one is running (they never overlap). */
+  #rewriting: Promise<void> | undefined;
 
   private constructor(fileSystem: FileSystem, dir: string, generation: number, body: LockBody) {
     this.#fileSystem = fileSystem;
@@ -128,19 +171,23 @@ export class DirectoryLock {
     return joinPath(this.#dir, lockFileName(this.#generation));
   }
 
-  /** Takes the lock on `dir` or throws StoreLockedError naming the live holder. */
-  static async acquire(fileSystem: FileSystem, dir: string): Promise<DirectoryLock> {
-    const body: LockBody = {
-      formatVersion: LOCK_FORMAT_VERSION, pid: process.pid, host: hostname(),
-      processStart: processStartTicks(process.pid), token: randomBytes(12).toString('hex'),
-      acquiredAt: new Date().toISOString(), released: false,
-    };
+  /** True once a heartbeat found a higher generation: another process took the lock over. */
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  /** Takes the lock on `dir` or throws StoreLockedError naming the live holder and why it counts as live. */
+  static async acquire(fileSystem: FileSystem, dir: string, options: AcquireOptions = {}): Promise<DirectoryLock> {
+    const body = newBody();
     try {
       for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS_MAX; attempt++) {
-        const generation = await DirectoryLock.#nextGeneration(fileSystem, dir);
+        const generation = await DirectoryLock.#nextGeneration(fileSystem, dir, options);
         if (await DirectoryLock.#tryLink(fileSystem, dir, generation, body)) {
           const lock = new DirectoryLock(fileSystem, dir, generation, body);
-          if (await lock.#confirmHighest()) return lock;
+          if (await lock.#confirmHighest()) {
+            if (options.heartbeat ?? true) lock.#startHeartbeat();
+            return lock;
+          }
         }
       }
     } catch (error) {
@@ -152,14 +199,40 @@ export class DirectoryLock {
     throw new Error(`could not take the lock on ${dir} after ${ACQUIRE_ATTEMPTS_MAX} attempts`);
   }
 
+  /**
+   * `ladybug unlock --force`: replaces a lock whose holder is dead, stale or has no
+   * heartbeat with a released one (taken over with the generation protocol, then
+   * released). Throws StoreLockedError while the holder is live (a fresh heartbeat).
+   */
+  static async unlock(fileSystem: FileSystem, dir: string): Promise<UnlockResult> {
+    const generations = await listGenerations(fileSystem, dir);
+    const newest = generations[generations.length - 1];
+    const holder = newest === undefined ? undefined : await readBody(fileSystem, joinPath(dir, lockFileName(newest)));
+    const verdict: HolderVerdict = holder === undefined
+      ? { live: false, reason: newest === undefined ? 'no lock file' : 'unreadable lock file' }
+      : judgeHolder(holder, heldInThisProcess, { assumeDeadWithoutHeartbeat: true });
+    const previousHolder = holder && {
+      pid: holder.pid, host: holder.host, pidNamespace: holder.pidNamespace, heartbeatAt: holder.heartbeatAt,
+    };
+    const result: UnlockResult = { previousGeneration: newest, previousHolder, reason: verdict.reason, releasedGeneration: undefined };
+    if (newest === undefined || holder?.released === true) return result;
+    // acquire judges again: a holder that came back to life in between still wins.
+    const lock = await DirectoryLock.acquire(fileSystem, dir, { assumeDeadWithoutHeartbeat: true, heartbeat: false });
+    await lock.release();
+    return { ...result, releasedGeneration: lock.#generation };
+  }
+
   /** The generation to claim, or throws StoreLockedError when the newest holder is live. */
-  static async #nextGeneration(fileSystem: FileSystem, dir: string): Promise<number> {
+  static async #nextGeneration(fileSystem: FileSystem, dir: string, options: AcquireOptions): Promise<number> {
     const generations = await listGenerations(fileSystem, dir);
     const newest = generations[generations.length - 1];
     if (newest === undefined) return 1;
     const path = joinPath(dir, lockFileName(newest));
     const holder = await readBody(fileSystem, path);
-    if (holder !== undefined && isHolderLive(holder)) throw new StoreLockedError(path, holder.pid, holder.host);
+    if (holder !== undefined) {
+      const verdict = judgeHolder(holder, heldInThisProcess, { assumeDeadWithoutHeartbeat: options.assumeDeadWithoutHeartbeat ?? false });
+      if (verdict.live) throw new StoreLockedError(path, holder.pid, holder.host, verdict.reason);
+    }
     return newest + 1;
   }
 
@@ -178,7 +251,7 @@ export class DirectoryLock {
     }
   }
 
-  /** After linking: keep the lock only if no higher generation exists; then clear older ones. */
+  /** After linking: keep the lock only if no higher generation exists; then clear older ones and their leftovers. */
   async #confirmHighest(): Promise<boolean> {
     const generations = await listGenerations(this.#fileSystem, this.#dir);
     if (generations.some((generation) => generation > this.#generation)) {
@@ -191,28 +264,79 @@ export class DirectoryLock {
         await this.#fileSystem.unlink(joinPath(this.#dir, lockFileName(generation))).catch(() => undefined);
       }
     }
+    // Heartbeat and release temporaries of earlier holders (a crash mid-rewrite). A
+    // holder that is still running lost the lock; its next rewrite fails or notices.
+    for (const name of await this.#fileSystem.readdir(this.#dir)) {
+      const match = REWRITE_TEMPORARY_NAME.exec(name);
+      if (match && match[1] !== this.#body.token) await unlinkIfPresent(this.#fileSystem, joinPath(this.#dir, name));
+    }
     await this.#fileSystem.syncDirectory(this.#dir);
     return true;
   }
 
-  /** Marks the lock released on disk (temp file + rename + directory fsync). Idempotent. */
+  #startHeartbeat(): void {
+    assert(this.#heartbeatTimer === undefined, 'one heartbeat timer per lock');
+    this.#heartbeatTimer = setInterval(() => {
+      if (this.#rewriting === undefined) void this.heartbeat();
+    }, LOCK_HEARTBEAT_INTERVAL_MS);
+    this.#heartbeatTimer.unref();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+  }
+
+  /**
+   * Refreshes `heartbeatAt` in our lock file (the timer calls this; tests may too).
+   * Never throws: a failed heartbeat is retried at the next interval, and a lock
+   * taken over by another process is marked `lost` and no longer refreshed.
+   */
+  async heartbeat(): Promise<void> {
+    if (this.#released || this.#lost || this.#rewriting !== undefined) return;
+    const beating = this.#beat().catch((error: unknown) => {
+      if (!this.#released) process.emitWarning(`ladybug: lock heartbeat of ${this.path} failed: ${String(error)}`);
+    });
+    this.#rewriting = beating.finally(() => { this.#rewriting = undefined; });
+    await this.#rewriting;
+  }
+
+  async #beat(): Promise<void> {
+    const generations = await listGenerations(this.#fileSystem, this.#dir);
+    if (this.#released) return;
+    if (generations.some((generation) => generation > this.#generation)) {
+      this.#lost = true;
+      this.#stopHeartbeat();
+      heldInThisProcess.delete(this.#body.token);
+      process.emitWarning(`ladybug: the lock ${this.path} was taken over by another process (heartbeat stalled past the stale bound)`);
+      return;
+    }
+    const body = { ...this.#body, heartbeatAt: new Date().toISOString() };
+    await rewrite(this.#fileSystem, joinPath(this.#dir, `LOCK.tmp-${body.token}-heartbeat`), this.path, body);
+    this.#body = body;
+  }
+
+  /** Stops the heartbeat and marks the lock released on disk (temp file + rename + directory fsync). Idempotent. */
   async release(): Promise<void> {
     if (this.#released) return;
+    this.#stopHeartbeat();
+    await this.#rewriting;
     heldInThisProcess.delete(this.#body.token);
+    if (this.#lost) {
+      // A newer generation holds the store: rewriting ours would only resurrect a removed file.
+      this.#released = true;
+      return;
+    }
     const temporary = joinPath(this.#dir, `LOCK.tmp-${this.#body.token}-release`);
-    // A release that failed half-way may have left its temporary file: start clean.
-    await this.#fileSystem.unlink(temporary).catch((error: unknown) => {
-      if (!isFileSystemError(error, 'ENOENT')) throw error;
-    });
-    await writeDurably(this.#fileSystem, temporary, { ...this.#body, released: true });
-    await this.#fileSystem.rename(temporary, this.path);
+    await rewrite(this.#fileSystem, temporary, this.path, { ...this.#body, released: true });
     await this.#fileSystem.syncDirectory(this.#dir);
     this.#released = true;
   }
 
-  /** Forgets the lock without touching disk (a simulated crash: the holder is gone). */
+  /** Stops the heartbeat and forgets the lock without touching disk (a simulated crash: the holder is gone). */
   abandon(): void {
     assert(!this.#released, 'abandon a held lock');
+    this.#stopHeartbeat();
     this.#released = true;
     heldInThisProcess.delete(this.#body.token);
   }

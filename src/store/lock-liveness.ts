@@ -1,0 +1,161 @@
+/**
+ * Whether the holder named in a directory lock file still counts as live
+ * (src/store/directory-lock.ts; the lock body is described in docs/FORMAT.md,
+ * "Lock file").
+ *
+ * Rules, in order (the first that applies decides):
+ * 1. `released: true` -> not live.
+ * 2. The token belongs to a handle open in this process -> live.
+ * 3. Same host name AND same PID namespace (the holder's recorded
+ *    `/proc/self/ns/pid` link, e.g. "pid:[4026531836]", equals ours; on a system
+ *    without PID namespaces both are '') -> its pid means the same process here, so
+ *    ask the kernel: not running, a zombie (state Z or X in /proc/<pid>/stat: it
+ *    has exited and only waits to be reaped) or a different process start time
+ *    (pid reused) -> not live; otherwise live ("pid alive"). Our own pid with a
+ *    token we do not hold is a handle abandoned in this process -> not live.
+ * 4. Otherwise liveness cannot be checked (another host, another PID namespace,
+ *    or a lock that does not record its namespace): the holder is live while its
+ *    heartbeat is fresh, i.e. `heartbeatAt` is at most LOCK_STALE_AFTER_MS before
+ *    our wall clock (a time in the future is fresh). A lock without a heartbeat
+ *    (format version 1) is live, unless the caller assumes otherwise
+ *    (`ladybug unlock --force`, where an operator vouches that it is gone).
+ *
+ * Clock assumption of rule 4: heartbeats are written with the holder's wall clock
+ * and judged with the reader's, so every machine sharing the directory must keep
+ * its wall clock within LOCK_STALE_AFTER_MS - LOCK_HEARTBEAT_INTERVAL_MS of the
+ * others (NTP keeps them within milliseconds), and a holder must not stall longer
+ * than that between heartbeats (a paused VM or SIGSTOP can break the lease, as
+ * with every lease-based lock; the holder then notices it lost the lock).
+ */
+import { readFileSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { LOCK_STALE_AFTER_MS } from '../limits.js';
+import { assert } from '../util/assert.js';
+
+/** Field 3 of /proc/<pid>/stat: a process that has exited but is not reaped yet. */
+const EXITED_PROCESS_STATES: ReadonlySet<string> = new Set(['Z', 'X', 'x']);
+/** Index of `starttime` (field 22) among the fields after the `(comm)` field. */
+const START_TIME_FIELD_INDEX = 19;
+
+/** What a lock file says about its holder (the fields liveness needs). */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  processStart: number;
+  token: string;
+  released: boolean;
+  /** `/proc/self/ns/pid` link of the holder; '' where unknown; absent in format version 1. */
+  pidNamespace?: string;
+  /** ISO 8601 wall-clock time of the holder's last heartbeat; absent in format version 1. */
+  heartbeatAt?: string;
+}
+
+export type HolderVerdict = { live: true; reason: string } | { live: false; reason: string };
+
+export interface ProcessStat {
+  /** One letter: R, S, D, Z (zombie), T, X (dead), ... */
+  state: string;
+  /** Start time in clock ticks since boot. */
+  startTicks: number;
+}
+
+/**
+ * Parses the text of /proc/<pid>/stat. The command name (field 2) is in
+ * parentheses and may itself contain spaces and ')', so fields are counted from
+ * the last ')'. Undefined for text that is not a stat line.
+ */
+export function parseProcessStat(text: string): ProcessStat | undefined {
+  const close = text.lastIndexOf(')');
+  if (close < 0 || text.indexOf('(') < 0) return undefined;
+  const fields = text.slice(close + 2).trim().split(' ');
+  const state = fields[0];
+  const startTicks = Number(fields[START_TIME_FIELD_INDEX]);
+  if (state === undefined || !/^[A-Za-z]$/.test(state) || !Number.isSafeInteger(startTicks)) return undefined;
+  return { state, startTicks };
+}
+
+/** /proc/<pid>/stat of a process visible here, or undefined (no /proc, no such process). */
+export function readProcessStat(pid: number): ProcessStat | undefined {
+  try {
+    return parseProcessStat(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's start time in clock ticks since boot, or 0 where unknown. */
+export function ownProcessStartTicks(): number {
+  return readProcessStat(process.pid)?.startTicks ?? 0;
+}
+
+let ownNamespace: string | undefined;
+
+/** The identity of our PID namespace ("pid:[4026531836]"), or '' where there is none (not Linux). */
+export function ownPidNamespace(): string {
+  if (ownNamespace === undefined) {
+    try {
+      ownNamespace = readlinkSync('/proc/self/ns/pid');
+    } catch {
+      ownNamespace = '';
+    }
+  }
+  return ownNamespace;
+}
+
+function isProcessRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Rule 3: the holder's pid names a process in our namespace on our host. */
+function localVerdict(holder: LockHolder): HolderVerdict {
+  if (holder.pid === process.pid) return { live: false, reason: 'abandoned by a handle in this process' };
+  if (!isProcessRunning(holder.pid)) return { live: false, reason: `pid ${holder.pid} is not running` };
+  const stat = readProcessStat(holder.pid);
+  if (stat !== undefined && EXITED_PROCESS_STATES.has(stat.state)) {
+    return { live: false, reason: `pid ${holder.pid} has exited (a zombie not yet reaped)` };
+  }
+  if (holder.processStart !== 0 && stat !== undefined && stat.startTicks !== holder.processStart) {
+    return { live: false, reason: `pid ${holder.pid} was reused by another process` };
+  }
+  return { live: true, reason: `pid ${holder.pid} is alive on this host` };
+}
+
+/** Rule 4: liveness cannot be checked; judge by the heartbeat. */
+function heartbeatVerdict(holder: LockHolder, where: string, nowMs: number, assumeDeadWithoutHeartbeat: boolean): HolderVerdict {
+  const heartbeatMs = holder.heartbeatAt === undefined ? Number.NaN : Date.parse(holder.heartbeatAt);
+  if (Number.isNaN(heartbeatMs)) {
+    if (assumeDeadWithoutHeartbeat) return { live: false, reason: `holder in ${where} has no heartbeat (lock format 1)` };
+    return { live: true, reason: `holder in ${where} has no heartbeat to judge by (lock format 1): remove it with \`ladybug unlock <dir> --force\` if it is gone` };
+  }
+  const ageMs = nowMs - heartbeatMs;
+  const ageSeconds = Math.round(Math.max(0, ageMs) / 1000);
+  if (ageMs > LOCK_STALE_AFTER_MS) return { live: false, reason: `holder in ${where} has a stale heartbeat (${ageSeconds} s old)` };
+  return {
+    live: true,
+    reason: `holder in ${where} has a fresh heartbeat (${ageSeconds} s old; stale after ${LOCK_STALE_AFTER_MS / 1000} s without one)`,
+  };
+}
+
+/** Whether `holder` still holds the lock, and why (see the rules in the header). */
+export function judgeHolder(
+  holder: LockHolder,
+  heldInThisProcess: ReadonlySet<string>,
+  options: { nowMs?: number; assumeDeadWithoutHeartbeat?: boolean } = {},
+): HolderVerdict {
+  assert(Number.isSafeInteger(holder.pid), 'lock holder pid is an integer');
+  if (holder.released) return { live: false, reason: 'released' };
+  if (heldInThisProcess.has(holder.token)) return { live: true, reason: 'held by an open handle in this process' };
+  const nowMs = options.nowMs ?? Date.now();
+  const assumeDead = options.assumeDeadWithoutHeartbeat ?? false;
+  if (holder.host !== hostname()) return heartbeatVerdict(holder, `another host (${holder.host})`, nowMs, assumeDead);
+  if (holder.pidNamespace !== ownPidNamespace()) {
+    const where = holder.pidNamespace === undefined ? 'an unrecorded PID namespace' : `another PID namespace (${holder.pidNamespace})`;
+    return heartbeatVerdict(holder, where, nowMs, assumeDead);
+  }
+  return localVerdict(holder);
+}
