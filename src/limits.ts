@@ -54,6 +54,18 @@ export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
 export const LOCK_HEARTBEAT_INTERVAL_MS = 10_000;
 export const LOCK_STALE_AFTER_MS = 60_000;
 
+/**
+ * Manifest (src/manifest/, docs/FORMAT.md "Manifest"). After MANIFEST_EDITS_MAX
+ * appended edits, or when the edits would pass MANIFEST_EDIT_CHAIN_BYTES_MAX, the
+ * next edit writes a full manifest and the chain restarts. One record (a full state
+ * or one edit) is at most MANIFEST_RECORD_BYTES_MAX; a manifest file larger than
+ * MANIFEST_BYTES_MAX is refused at open.
+ */
+export const MANIFEST_EDITS_MAX = 1024;
+export const MANIFEST_EDIT_CHAIN_BYTES_MAX = 4 * 1024 * 1024;
+export const MANIFEST_RECORD_BYTES_MAX = 16 * 1024 * 1024;
+export const MANIFEST_BYTES_MAX = 32 * 1024 * 1024;
+
 /** Rough per-entry bookkeeping costs, used by the memory estimate in stats(). */
 export const MEMORY_BYTES_PER_KEY = 120;
 export const MEMORY_BYTES_PER_VERSION = 40;
@@ -66,3 +78,7 @@ assert(TRANSACTION_OPERATIONS_MAX <= BATCH_OPERATIONS_MAX, 'a transaction commit
 assert(RETRY_BACKOFF_MS_BASE <= RETRY_BACKOFF_MS_MAX, 'backoff bounds ordered');
 assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');
 assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');
+assert(
+  MANIFEST_RECORD_BYTES_MAX + MANIFEST_EDIT_CHAIN_BYTES_MAX <= MANIFEST_BYTES_MAX,
+  'a full manifest record plus a full edit chain fits the manifest size bound',
+);

@@ -1,0 +1,175 @@
+/**
+ * Reading a manifest at open: which generation is authoritative, and the record chain
+ * of its two copies merged record by record.
+ *
+ * Why a per-record merge is sound (see docs/FORMAT.md, "Manifest", for the protocol):
+ * - The two copies hold identical bytes at identical offsets; each edit is appended
+ *   and datasynced to copy a, then appended and datasynced to copy b. An edit is
+ *   acknowledged only after both datasyncs, so an acknowledged record is in both.
+ * - A crash tears at most the last record of one copy, and then the other copy either
+ *   holds it whole (a was synced, b was being written) or ends before it (a was being
+ *   written, b not yet). So: a record valid in either copy is taken; a record invalid
+ *   in one copy where the other copy ends is an unacknowledged torn tail and dropped;
+ *   a record invalid in both copies (both have bytes there) is corruption.
+ * - Generations: a full rewrite writes generation g+1 completely (both copies synced
+ *   under temporary names, renamed, directory synced) before anything is appended to
+ *   it or generation g is deleted. So the highest generation with both copies present
+ *   is authoritative; a higher generation with one copy is an unfinished rewrite.
+ *
+ * Invariants: the merge loop advances by at least one frame per iteration and is
+ * bounded by the longer copy's size; nothing here writes.
+ */
+import type { Buffer } from 'node:buffer';
+import { CorruptionError } from '../errors.js';
+import { assert } from '../util/assert.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import {
+  COPY_NAMES,
+  copyFileName,
+  decodeRecordAt,
+  parseManifestFileName,
+  RECORD_FRAME_BYTES,
+  type CopyName,
+  type DecodedRecord,
+} from './manifest-format.js';
+import { applyEdit, copyState, type ManifestState } from './manifest-state.js';
+
+export interface GenerationChoice {
+  /** The authoritative generation and the copies of it that exist; undefined when there is none. */
+  chosen: { generation: number; copies: CopyName[] } | undefined;
+  /** Every other manifest-named entry (temporary files, older and unfinished generations). */
+  orphans: string[];
+  /** The highest generation named by any entry, temporary ones included (0 if none). */
+  highestGeneration: number;
+}
+
+/** Picks the highest generation with both copies, else the highest with one. */
+export function chooseGeneration(names: readonly string[]): GenerationChoice {
+  const copiesByGeneration = new Map<number, CopyName[]>();
+  let highestGeneration = 0;
+  for (const name of names) {
+    const parsed = parseManifestFileName(name);
+    if (parsed === undefined) continue;
+    highestGeneration = Math.max(highestGeneration, parsed.generation);
+    if (parsed.temporary) continue;
+    const copies = copiesByGeneration.get(parsed.generation) ?? [];
+    copies.push(parsed.copy);
+    copiesByGeneration.set(parsed.generation, copies);
+  }
+  const generations = [...copiesByGeneration.keys()].sort((left, right) => right - left);
+  const complete = generations.find((generation) => copiesByGeneration.get(generation)?.length === COPY_NAMES.length);
+  const generation = complete ?? generations[0];
+  const chosen = generation === undefined ? undefined : { generation, copies: copiesByGeneration.get(generation) ?? [] };
+  const keep = new Set(chosen === undefined ? [] : chosen.copies.map((copy) => copyFileName(chosen.generation, copy)));
+  const orphans = names.filter((name) => parseManifestFileName(name) !== undefined && !keep.has(name));
+  return { chosen, orphans, highestGeneration };
+}
+
+/** One copy's bytes, or undefined when the copy's file does not exist. */
+export interface CopyImage {
+  copy: CopyName;
+  path: string;
+  bytes: Buffer | undefined;
+}
+
+export interface MergedChain {
+  records: DecodedRecord[];
+  /** Where the merged chain ends (where the next record goes once both copies are whole). */
+  endOffset: number;
+  /** Human-readable findings that need a rewrite to restore redundancy. */
+  repaired: string[];
+  /** Copies that were missing, damaged, shorter or longer than the merged chain. */
+  damagedCopies: Set<CopyName>;
+  truncatedTail: boolean;
+}
+
+function bytesEqual(image: Buffer, other: Buffer, record: DecodedRecord): boolean {
+  const end = record.offset + record.sizeBytes;
+  return image.subarray(record.offset, end).equals(other.subarray(record.offset, end));
+}
+
+/** Merges the copies record by record (see the module header); throws CorruptionError. */
+export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedChain {
+  const present = images.filter((image) => image.bytes !== undefined);
+  assert(present.length >= 1, 'at least one manifest copy exists');
+  const merged: MergedChain = { records: [], endOffset: 0, repaired: [], damagedCopies: new Set(), truncatedTail: false };
+  for (const image of images) {
+    if (image.bytes === undefined) {
+      merged.damagedCopies.add(image.copy);
+      merged.repaired.push(`copy ${image.path} was missing`);
+    }
+  }
+  const longestBytes = Math.max(...present.map((image) => image.bytes?.length ?? 0));
+  const iterationsMax = Math.floor(longestBytes / RECORD_FRAME_BYTES) + 1;
+  let offset = 0;
+  for (let iteration = 0; iteration <= iterationsMax; iteration += 1) {
+    const reads = present.map((image) => ({ image, read: decodeRecordAt(image.bytes as Buffer, offset, hash) }));
+    const valid = reads.find((entry) => entry.read.ok);
+    if (valid === undefined || !valid.read.ok) {
+      finishChain(merged, reads, offset);
+      merged.endOffset = offset;
+      return merged;
+    }
+    const record = valid.read.record;
+    for (const { image, read } of reads) {
+      if (read.ok && !bytesEqual(image.bytes as Buffer, valid.image.bytes as Buffer, record)) {
+        throw new CorruptionError(image.path, offset, 'the two manifest copies hold different valid records');
+      }
+      if (!read.ok) {
+        merged.damagedCopies.add(image.copy);
+        merged.repaired.push(`copy ${image.path}: record at offset ${offset} repaired from the other copy (${read.reason})`);
+      }
+    }
+    merged.records.push(record);
+    offset += record.sizeBytes;
+  }
+  throw new CorruptionError(images[0]?.path ?? '', offset, 'manifest merge did not terminate');
+}
+
+/** No copy has a valid record at `offset`: a clean end, a torn tail, or corruption. */
+function finishChain(
+  merged: MergedChain,
+  reads: ReadonlyArray<{ image: CopyImage; read: ReturnType<typeof decodeRecordAt> }>,
+  offset: number,
+): void {
+  const withBytes = reads.filter(({ read }) => !read.ok && !read.absent);
+  if (withBytes.length === 0) return;
+  if (withBytes.length < reads.length) {
+    // One copy has bytes here, the other ends here, and neither holds a valid record:
+    // the append in flight at a crash, never acknowledged. (A lone surviving copy
+    // cannot tell a torn tail from damage; it falls through to corruption.)
+    for (const { image, read } of withBytes) {
+      merged.damagedCopies.add(image.copy);
+      merged.truncatedTail = true;
+      merged.repaired.push(`copy ${image.path}: torn record at offset ${offset} dropped (${read.ok ? '' : read.reason})`);
+    }
+    return;
+  }
+  const reasons = withBytes.map(({ image, read }) => `${image.copy}: ${read.ok ? '' : read.reason}`).join('; ');
+  const first = withBytes[0];
+  assert(first !== undefined, 'a copy with bytes exists');
+  throw new CorruptionError(first.image.path, offset, `manifest record damaged in both copies (${reasons})`);
+}
+
+/** Replays a merged chain into the state it describes; throws CorruptionError. */
+export function replayChain(records: readonly DecodedRecord[], generation: number, path: string): ManifestState {
+  const first = records[0];
+  if (first === undefined || first.payload.kind !== 'state') {
+    throw new CorruptionError(path, 0, 'the manifest does not start with a valid full-state record');
+  }
+  if (first.payload.generation !== generation) {
+    throw new CorruptionError(path, 0, `full-state record names generation ${first.payload.generation}, file ${generation}`);
+  }
+  let state = copyState(first.payload.state);
+  for (const [index, record] of records.entries()) {
+    if (record.sequence !== first.sequence + index) {
+      throw new CorruptionError(path, record.offset, `sequence ${record.sequence}, expected ${first.sequence + index}`);
+    }
+    if (index === 0) continue;
+    if (record.payload.kind !== 'edit') throw new CorruptionError(path, record.offset, 'a full-state record inside the chain');
+    const next = applyEdit(state, record.payload.edit);
+    if (typeof next === 'string') throw new CorruptionError(path, record.offset, `edit does not apply: ${next}`);
+    state = next;
+  }
+  return state;
+}

@@ -1,0 +1,194 @@
+/**
+ * The manifest's state and edits, as plain values, and the pure function that applies
+ * an edit to a state. The Manifest (manifest.ts) applies edits with it before writing
+ * them, and recovery (manifest-reader.ts) replays the written edits with it, so what
+ * was checked before the write is what a reopen reconstructs.
+ *
+ * Invariants of a ManifestState (checked by checkState, and by applyEdit for the result):
+ * - run ids are unique, non-negative safe integers, each below nextRunId;
+ * - `runs` is in install order: an edit's added runs go after the runs already live;
+ * - flushedVersion, walStartSegment and versionHighWater never decrease, and
+ *   nextRunId never decreases (run ids are never reused).
+ */
+import type { RunDescriptor } from '../run/run-descriptor.js';
+
+export interface ManifestState {
+  /** Live runs, in install order (oldest first). */
+  runs: RunDescriptor[];
+  /** Run ids are never reused: every id the manifest ever named is below this. */
+  nextRunId: number;
+  /** Every commit with version <= this is in the runs; WAL replay skips them. */
+  flushedVersion: number;
+  /** First WAL segment still needed (recovery refuses a log that starts later). */
+  walStartSegment: number;
+  /** No version at or below this is ever assigned again. */
+  versionHighWater: number;
+}
+
+export interface ManifestEdit {
+  addRuns?: RunDescriptor[];
+  removeRunIds?: number[];
+  nextRunId?: number;
+  flushedVersion?: number;
+  walStartSegment?: number;
+  versionHighWater?: number;
+}
+
+export const EMPTY_MANIFEST_STATE: Readonly<ManifestState> = Object.freeze({
+  runs: [],
+  nextRunId: 1,
+  flushedVersion: 0,
+  walStartSegment: 1,
+  versionHighWater: 0,
+});
+
+const DESCRIPTOR_NUMBER_FIELDS = [
+  'runId',
+  'generation',
+  'level',
+  'fileBytes',
+  'entryCount',
+  'keyCount',
+  'minVersion',
+  'maxVersion',
+] as const;
+const DESCRIPTOR_STRING_FIELDS = ['fileName', 'smallestKey', 'largestKey', 'footerChecksum'] as const;
+const DESCRIPTOR_FIELD_COUNT = DESCRIPTOR_NUMBER_FIELDS.length + DESCRIPTOR_STRING_FIELDS.length;
+const FOOTER_CHECKSUM_PATTERN = /^[0-9a-f]{16}$/;
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Why `value` is not a well-formed RunDescriptor, or undefined when it is. */
+export function descriptorProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'run descriptor is not an object';
+  const record = value as Record<string, unknown>;
+  if (Object.keys(record).length !== DESCRIPTOR_FIELD_COUNT) return 'run descriptor has unexpected fields';
+  for (const field of DESCRIPTOR_NUMBER_FIELDS) {
+    if (!isCount(record[field])) return `run descriptor field ${field} is not a non-negative integer`;
+  }
+  for (const field of DESCRIPTOR_STRING_FIELDS) {
+    if (typeof record[field] !== 'string') return `run descriptor field ${field} is not a string`;
+  }
+  if (record.fileName === '' || String(record.fileName).includes('/')) return 'run descriptor fileName is not a plain name';
+  if (!FOOTER_CHECKSUM_PATTERN.test(String(record.footerChecksum))) return 'run descriptor footerChecksum is not 16 hex digits';
+  if ((record.generation as number) > 0xffffffff) return 'run descriptor generation is not a u32';
+  if ((record.minVersion as number) > (record.maxVersion as number)) return 'run descriptor minVersion > maxVersion';
+  return undefined;
+}
+
+/** A copy holding exactly the descriptor's own fields (nothing a caller can mutate later). */
+export function copyDescriptor(descriptor: RunDescriptor): RunDescriptor {
+  return {
+    runId: descriptor.runId,
+    generation: descriptor.generation,
+    level: descriptor.level,
+    fileName: descriptor.fileName,
+    fileBytes: descriptor.fileBytes,
+    entryCount: descriptor.entryCount,
+    keyCount: descriptor.keyCount,
+    minVersion: descriptor.minVersion,
+    maxVersion: descriptor.maxVersion,
+    smallestKey: descriptor.smallestKey,
+    largestKey: descriptor.largestKey,
+    footerChecksum: descriptor.footerChecksum,
+  };
+}
+
+export function copyState(state: Readonly<ManifestState>): ManifestState {
+  return {
+    runs: state.runs.map(copyDescriptor),
+    nextRunId: state.nextRunId,
+    flushedVersion: state.flushedVersion,
+    walStartSegment: state.walStartSegment,
+    versionHighWater: state.versionHighWater,
+  };
+}
+
+/** Why `value` is not a valid ManifestState, or undefined when it is. */
+export function stateProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'state is not an object';
+  const state = value as Record<string, unknown>;
+  for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater'] as const) {
+    if (!isCount(state[field])) return `state field ${field} is not a non-negative integer`;
+  }
+  if (!Array.isArray(state.runs)) return 'state field runs is not an array';
+  const seen = new Set<number>();
+  for (const run of state.runs as unknown[]) {
+    const problem = descriptorProblem(run);
+    if (problem !== undefined) return problem;
+    const runId = (run as RunDescriptor).runId;
+    if (seen.has(runId)) return `run id ${runId} appears twice`;
+    if (runId >= (state.nextRunId as number)) return `run id ${runId} is not below nextRunId ${String(state.nextRunId)}`;
+    seen.add(runId);
+  }
+  return undefined;
+}
+
+function optionalCountProblem(edit: Record<string, unknown>, field: string): string | undefined {
+  const value = edit[field];
+  return value === undefined || isCount(value) ? undefined : `edit field ${field} is not a non-negative integer`;
+}
+
+/** Why `value` is not a well-formed ManifestEdit (shape only; applyEdit checks it against a state). */
+export function editProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'edit is not an object';
+  const edit = value as Record<string, unknown>;
+  for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater']) {
+    const problem = optionalCountProblem(edit, field);
+    if (problem !== undefined) return problem;
+  }
+  if (edit.addRuns !== undefined) {
+    if (!Array.isArray(edit.addRuns)) return 'edit field addRuns is not an array';
+    for (const run of edit.addRuns as unknown[]) {
+      const problem = descriptorProblem(run);
+      if (problem !== undefined) return problem;
+    }
+  }
+  if (edit.removeRunIds !== undefined) {
+    if (!Array.isArray(edit.removeRunIds)) return 'edit field removeRunIds is not an array';
+    if (!(edit.removeRunIds as unknown[]).every(isCount)) return 'edit field removeRunIds holds a non-integer';
+  }
+  return undefined;
+}
+
+function monotonicProblem(state: Readonly<ManifestState>, edit: ManifestEdit): string | undefined {
+  for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater'] as const) {
+    const value = edit[field];
+    if (value !== undefined && value < state[field]) return `${field} would decrease from ${state[field]} to ${value}`;
+  }
+  return undefined;
+}
+
+/**
+ * The state after `edit` (removals first, then additions appended in order), or the
+ * reason the edit does not apply to `state`. Neither argument is changed.
+ */
+export function applyEdit(state: Readonly<ManifestState>, edit: ManifestEdit): ManifestState | string {
+  const shape = editProblem(edit) ?? monotonicProblem(state, edit);
+  if (shape !== undefined) return shape;
+  const removed = new Set(edit.removeRunIds ?? []);
+  if (removed.size !== (edit.removeRunIds ?? []).length) return 'removeRunIds names a run twice';
+  const live = new Set(state.runs.map((run) => run.runId));
+  for (const runId of removed) {
+    if (!live.has(runId)) return `removeRunIds names run ${runId}, which is not live`;
+  }
+  const next: ManifestState = {
+    runs: state.runs.filter((run) => !removed.has(run.runId)).map(copyDescriptor),
+    nextRunId: edit.nextRunId ?? state.nextRunId,
+    flushedVersion: edit.flushedVersion ?? state.flushedVersion,
+    walStartSegment: edit.walStartSegment ?? state.walStartSegment,
+    versionHighWater: edit.versionHighWater ?? state.versionHighWater,
+  };
+  for (const run of edit.addRuns ?? []) {
+    if (live.has(run.runId) || removed.has(run.runId)) return `addRuns names run ${run.runId}, which was already used`;
+    next.runs.push(copyDescriptor(run));
+  }
+  return stateProblem(next) ?? next;
+}
+
+/** True when the two states are equal field by field (runs in the same order). */
+export function statesEqual(left: Readonly<ManifestState>, right: Readonly<ManifestState>): boolean {
+  return JSON.stringify(copyState(left)) === JSON.stringify(copyState(right));
+}

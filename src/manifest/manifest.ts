@@ -1,0 +1,463 @@
+/**
+ * Manifest: the authoritative list of live runs and the WAL position up to which the
+ * runs hold the data. Bytes: docs/FORMAT.md, "Manifest" (manifest-format.ts); how open
+ * reads and repairs two copies: manifest-reader.ts.
+ *
+ * Invariants
+ * - `state` is what a reopen would reconstruct from disk after the last apply() that
+ *   resolved (plus run ids handed out since, see allocateRunId).
+ * - Every apply() runs under the `manifest` lock (rank 20, LOCK_ORDER.md), from its
+ *   plan to its last datasync. The plan (#planApply) is one synchronous step: it
+ *   checks the edit, checks the edit chain against its bounds and increments it, and
+ *   reserves the sequence number (seed race 9: no check-then-increment across an await).
+ * - An apply() that resolved is durable in both copies. Appends go to copy a, datasync,
+ *   then copy b, datasync. A full rewrite writes a new generation (both copies under
+ *   temporary names, datasynced, renamed, directory synced) before the old one is
+ *   deleted.
+ * - Fail-stop: after any I/O failure in apply() (a failed datasync above all: it is
+ *   never retried and trusted) every later apply() rejects with StoreFailedError until
+ *   the manifest is reopened.
+ * - Every loop is bounded: by the directory listing, by the file size (reader), by the
+ *   two copies.
+ *
+ * Run ids: allocateRunId() hands out the in-memory counter synchronously. Every record
+ * written carries nextRunId = max(counter, edit.nextRunId, every added run id + 1), so
+ * a durable record naming a run also durably puts nextRunId above it, and above every id
+ * handed out before it was planned. After a crash the counter restarts at the durable
+ * nextRunId: no id the manifest ever named, and no id handed out before the last durable
+ * edit, is handed out again; ids handed out after it are skipped if a later edit was
+ * durable, and otherwise were never recorded anywhere durable. To rule out even those
+ * (a run file written under such an id, left as an orphan), the store calls
+ * raiseNextRunId() at open with one more than the largest run id it finds on disk.
+ */
+import { Buffer } from 'node:buffer';
+import {
+  asTypedError,
+  CorruptionError,
+  StoreClosedError,
+  StoreFailedError,
+} from '../errors.js';
+import { joinPath, type FileHandle, type FileSystem } from '../fs/file-system.js';
+import { MANIFEST_BYTES_MAX, MANIFEST_EDIT_CHAIN_BYTES_MAX, MANIFEST_EDITS_MAX } from '../limits.js';
+import { OrderedMutex } from '../lock/ordered-mutex.js';
+import { assert } from '../util/assert.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import {
+  COPY_NAMES,
+  copyFileName,
+  encodeRecord,
+  MANIFEST_DIRECTORY_NAME,
+  MANIFEST_FORMAT_VERSION,
+  parseManifestFileName,
+  temporaryFileName,
+  type CopyName,
+} from './manifest-format.js';
+import { chooseGeneration, mergeCopies, replayChain, type CopyImage } from './manifest-reader.js';
+import {
+  applyEdit,
+  copyDescriptor,
+  copyState,
+  editProblem,
+  EMPTY_MANIFEST_STATE,
+  stateProblem,
+  type ManifestEdit,
+  type ManifestState,
+} from './manifest-state.js';
+
+export type { ManifestEdit, ManifestState } from './manifest-state.js';
+
+export interface ManifestOpenOptions {
+  /** Create a new manifest (with `initial`) when none exists; otherwise a missing one is a CorruptionError. */
+  create: boolean;
+  initial?: Partial<ManifestState>;
+  /** Edits appended before the next edit rewrites the whole manifest: 1..MANIFEST_EDITS_MAX (default). */
+  editsMax?: number;
+}
+
+export interface ManifestStats {
+  editsSinceRewrite: number;
+  /** Full rewrites by this handle (apply() at the bound, and open's repair or creation). */
+  rewrites: number;
+  /** Bytes of one copy. */
+  fileBytes: number;
+  /** Copies open found missing, damaged or torn (and rewrote). */
+  repairedCopies: number;
+}
+
+export interface ManifestRecovery {
+  /** What open found and fixed, one line each (empty for a clean open). */
+  repaired: string[];
+  /** The last record of a copy was incomplete (an append in flight at a crash) and was dropped. */
+  truncatedTail: boolean;
+}
+
+interface AppendPlan {
+  next: ManifestState;
+  sequence: number;
+  /** The edit record to append, or undefined when this edit rewrites the whole manifest. */
+  record: Buffer | undefined;
+}
+
+type CopyHandles = Record<CopyName, FileHandle>;
+
+export class Manifest {
+  readonly recovery: ManifestRecovery;
+  readonly #fileSystem: FileSystem;
+  readonly #storeDirectory: string;
+  readonly #directory: string;
+  readonly #hash: Hash64;
+  readonly #editsMax: number;
+  readonly #lock = new OrderedMutex('manifest');
+  /** The durable state as of the last applied edit (nextRunId as written). */
+  #state: ManifestState;
+  /** The next run id to hand out; never below #state.nextRunId. */
+  #nextRunId: number;
+  #publicState: Readonly<ManifestState> | undefined;
+  #handles: CopyHandles | undefined;
+  #generation = 0;
+  #highestGeneration: number;
+  #lastSequence = 0;
+  #fileBytes = 0;
+  #editsSinceRewrite = 0;
+  #editBytesSinceRewrite = 0;
+  #rewrites = 0;
+  #repairedCopies = 0;
+  #failure: StoreFailedError | undefined;
+  #closed = false;
+
+  private constructor(
+    fileSystem: FileSystem,
+    storeDirectory: string,
+    hash: Hash64,
+    editsMax: number,
+    state: ManifestState,
+    highestGeneration: number,
+    recovery: ManifestRecovery,
+  ) {
+    this.#fileSystem = fileSystem;
+    this.#storeDirectory = storeDirectory;
+    this.#directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
+    this.#hash = hash;
+    this.#editsMax = editsMax;
+    this.#state = state;
+    this.#nextRunId = state.nextRunId;
+    this.#highestGeneration = highestGeneration;
+    this.recovery = recovery;
+  }
+
+  /** True when `<store>/manifest/` holds a manifest copy (what open({ create: false }) needs). */
+  static async exists(fileSystem: FileSystem, storeDirectory: string): Promise<boolean> {
+    const directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
+    try {
+      if (!(await fileSystem.exists(directory))) return false;
+      return chooseGeneration(await fileSystem.readdir(directory)).chosen !== undefined;
+    } catch (error) {
+      throw asTypedError(error, `list ${directory}`);
+    }
+  }
+
+  /**
+   * Opens the manifest of the store in `storeDirectory`: reads and merges its two copies,
+   * rewrites it when a copy was missing, damaged or torn, removes orphans (temporary
+   * files, older and unfinished generations). With `create` and no manifest, writes a
+   * new one holding `initial`. Throws CorruptionError (naming file and offset) when the
+   * manifest is missing (without `create`), over MANIFEST_BYTES_MAX, or damaged in both copies.
+   */
+  static async open(
+    fileSystem: FileSystem,
+    storeDirectory: string,
+    hash: Hash64,
+    options: ManifestOpenOptions,
+  ): Promise<Manifest> {
+    const editsMax = checkOpenOptions(options);
+    const directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
+    let manifest: Manifest | undefined;
+    try {
+      const names = (await fileSystem.exists(directory)) ? await fileSystem.readdir(directory) : [];
+      const choice = chooseGeneration(names);
+      if (choice.chosen === undefined) {
+        if (!options.create) throw new CorruptionError(directory, 0, 'manifest missing: no MANIFEST-<generation>.a or .b');
+        const initial = initialState(options.initial);
+        const recovery = { repaired: [], truncatedTail: false };
+        manifest = new Manifest(fileSystem, storeDirectory, hash, editsMax, initial, choice.highestGeneration, recovery);
+        await manifest.#create(names);
+        return manifest;
+      }
+      const images = await readCopies(fileSystem, directory, choice.chosen.generation);
+      const chain = mergeCopies(images, hash);
+      const firstPath = images[0]?.path ?? directory;
+      const state = replayChain(chain.records, choice.chosen.generation, firstPath);
+      const recovery = { repaired: chain.repaired, truncatedTail: chain.truncatedTail };
+      manifest = new Manifest(fileSystem, storeDirectory, hash, editsMax, state, choice.highestGeneration, recovery);
+      manifest.#lastSequence = chain.records.at(-1)?.sequence ?? 0;
+      const wholeAndEqual = images.every((image) => image.bytes?.length === chain.endOffset);
+      if (chain.damagedCopies.size > 0 || !wholeAndEqual) {
+        manifest.#repairedCopies = Math.max(1, chain.damagedCopies.size);
+        const opened = manifest;
+        await opened.#lock.runExclusive(() => opened.#writeGeneration(opened.#lastSequence + 1, state));
+      } else {
+        const editBytes = chain.endOffset - (chain.records[0]?.sizeBytes ?? 0);
+        await manifest.#adopt(choice.chosen.generation, chain.endOffset, chain.records.length - 1, editBytes);
+      }
+      await manifest.#removeOrphans(names);
+      return manifest;
+    } catch (error) {
+      if (manifest !== undefined) await manifest.#closeHandles();
+      throw asTypedError(error, `open manifest in ${directory}`);
+    }
+  }
+
+  /** The current state: after every applied edit, with nextRunId counting handed-out ids. */
+  get state(): Readonly<ManifestState> {
+    this.#publicState ??= deepFreeze({ ...copyState(this.#state), nextRunId: this.#nextRunId });
+    return this.#publicState;
+  }
+
+  /** Hands out the next run id (synchronous); the next apply() persists the counter. */
+  allocateRunId(): number {
+    const runId = this.#nextRunId;
+    assert(Number.isSafeInteger(runId + 1), 'run ids stay safe integers');
+    this.#nextRunId = runId + 1;
+    this.#publicState = undefined;
+    return runId;
+  }
+
+  /** Makes every later allocateRunId() return at least `minimum` (the store passes one past the largest run id on disk). */
+  raiseNextRunId(minimum: number): void {
+    if (!Number.isSafeInteger(minimum) || minimum < 0) throw new RangeError(`minimum must be a non-negative integer, got ${minimum}`);
+    if (minimum <= this.#nextRunId) return;
+    this.#nextRunId = minimum;
+    this.#publicState = undefined;
+  }
+
+  /**
+   * Applies `edit` and makes it durable (both copies) before resolving. Rejects with
+   * TypeError/RangeError for an edit that does not apply (nothing written), with
+   * StoreClosedError after close(), with StoreFailedError after an I/O failure (this
+   * one or an earlier one: the manifest must be reopened).
+   */
+  async apply(edit: ManifestEdit): Promise<void> {
+    const shape = editProblem(edit);
+    if (shape !== undefined) throw new TypeError(`manifest edit: ${shape}`);
+    this.#checkUsable();
+    await this.#lock.runExclusive(async () => {
+      this.#checkUsable();
+      const plan = this.#planApply(edit);
+      try {
+        if (plan.record === undefined) await this.#writeGeneration(plan.sequence, plan.next);
+        else await this.#append(plan.record);
+      } catch (error) {
+        this.#failure = new StoreFailedError(`a manifest write failed (${String(error)})`, { cause: error });
+        throw this.#failure;
+      }
+      this.#state = plan.next;
+      this.#nextRunId = Math.max(this.#nextRunId, plan.next.nextRunId);
+      this.#publicState = undefined;
+    });
+  }
+
+  stats(): ManifestStats {
+    return {
+      editsSinceRewrite: this.#editsSinceRewrite,
+      rewrites: this.#rewrites,
+      fileBytes: this.#fileBytes,
+      repairedCopies: this.#repairedCopies,
+    };
+  }
+
+  /** Waits for an apply() in flight, then closes the files. Later apply() calls reject. */
+  async close(): Promise<void> {
+    await this.#lock.runExclusive(async () => {
+      this.#closed = true;
+      await this.#closeHandles();
+    });
+  }
+
+  #checkUsable(): void {
+    if (this.#closed) throw new StoreClosedError('apply a manifest edit');
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /**
+   * The one synchronous step of an apply(): the new state, then the chain-length (and
+   * bytes) check and its increment together, then the sequence number. Throws (before
+   * changing anything) when the edit does not apply.
+   */
+  #planApply(edit: ManifestEdit): AppendPlan {
+    this.#lock.assertHeld();
+    const addedIdsMax = Math.max(-1, ...(edit.addRuns ?? []).map((run) => run.runId));
+    const nextRunId = Math.max(this.#nextRunId, edit.nextRunId ?? 0, addedIdsMax + 1);
+    const written: ManifestEdit & { nextRunId: number } = { ...edit, nextRunId };
+    if (edit.addRuns !== undefined) written.addRuns = edit.addRuns.map(copyDescriptor);
+    if (edit.removeRunIds !== undefined) written.removeRunIds = [...edit.removeRunIds];
+    const next = applyEdit(this.#state, written);
+    if (typeof next === 'string') throw new RangeError(`manifest edit refused: ${next}`);
+    const sequence = this.#lastSequence + 1;
+    const record = encodeRecord(sequence, { kind: 'edit', edit: written }, this.#hash);
+    const rewrite =
+      this.#editsSinceRewrite >= this.#editsMax ||
+      this.#editBytesSinceRewrite + record.length > MANIFEST_EDIT_CHAIN_BYTES_MAX;
+    if (rewrite) {
+      this.#editsSinceRewrite = 0;
+      this.#editBytesSinceRewrite = 0;
+    } else {
+      this.#editsSinceRewrite += 1;
+      this.#editBytesSinceRewrite += record.length;
+    }
+    this.#lastSequence = sequence;
+    return { next, sequence, record: rewrite ? undefined : record };
+  }
+
+  /** Appends one record to copy a, datasync, then copy b, datasync. */
+  async #append(record: Buffer): Promise<void> {
+    this.#lock.assertHeld();
+    const handles = this.#handles;
+    assert(handles !== undefined, 'manifest files are open');
+    const position = this.#fileBytes;
+    for (const copy of COPY_NAMES) {
+      await handles[copy].write(record, position);
+      await handles[copy].datasync();
+    }
+    assert(this.#handles === handles && this.#fileBytes === position, 'no other write ran during an append');
+    this.#fileBytes = position + record.length;
+  }
+
+  /**
+   * Writes `state` as a new generation (record `sequence`), makes it durable, switches
+   * to it, then deletes the previous generation (an undeleted one is an orphan the next
+   * open removes: the new generation already wins).
+   */
+  async #writeGeneration(sequence: number, state: ManifestState): Promise<void> {
+    this.#lock.assertHeld();
+    const generation = this.#highestGeneration + 1;
+    this.#highestGeneration = generation;
+    const payload = { kind: 'state', formatVersion: MANIFEST_FORMAT_VERSION, generation, state } as const;
+    const record = encodeRecord(sequence, payload, this.#hash);
+    assert(record.length <= MANIFEST_BYTES_MAX, 'a full manifest fits the size bound');
+    const created: Partial<CopyHandles> = {};
+    try {
+      for (const copy of COPY_NAMES) {
+        const temporaryPath = joinPath(this.#directory, temporaryFileName(generation, copy));
+        const handle = await this.#fileSystem.open(temporaryPath, 'createExclusive');
+        created[copy] = handle;
+        await handle.write(record, 0);
+        await handle.datasync();
+        await this.#fileSystem.rename(temporaryPath, joinPath(this.#directory, copyFileName(generation, copy)));
+      }
+      await this.#fileSystem.syncDirectory(this.#directory);
+    } catch (error) {
+      await Promise.allSettled(Object.values(created).map((handle) => handle.close()));
+      throw error;
+    }
+    const previousGeneration = this.#generation;
+    await this.#closeHandles();
+    this.#handles = created as CopyHandles;
+    this.#generation = generation;
+    this.#fileBytes = record.length;
+    this.#lastSequence = sequence;
+    this.#editsSinceRewrite = 0;
+    this.#editBytesSinceRewrite = 0;
+    this.#rewrites += 1;
+    if (previousGeneration > 0) {
+      for (const copy of COPY_NAMES) await this.#unlinkIfPresent(copyFileName(previousGeneration, copy));
+    }
+  }
+
+  /** First write of a new manifest: the directory (made durable in the store directory), then generation 1 or above. */
+  async #create(names: readonly string[]): Promise<void> {
+    await this.#fileSystem.mkdir(this.#directory);
+    await this.#fileSystem.syncDirectory(this.#storeDirectory);
+    await this.#lock.runExclusive(() => this.#writeGeneration(1, this.#state));
+    await this.#removeOrphans(names);
+  }
+
+  /** Continues appending to an existing, whole generation. */
+  async #adopt(generation: number, fileBytes: number, editCount: number, editBytes: number): Promise<void> {
+    const handles: Partial<CopyHandles> = {};
+    try {
+      for (const copy of COPY_NAMES) {
+        handles[copy] = await this.#fileSystem.open(joinPath(this.#directory, copyFileName(generation, copy)), 'readWrite');
+      }
+    } catch (error) {
+      await Promise.allSettled(Object.values(handles).map((handle) => handle.close()));
+      throw error;
+    }
+    this.#handles = handles as CopyHandles;
+    this.#generation = generation;
+    this.#fileBytes = fileBytes;
+    this.#editsSinceRewrite = editCount;
+    this.#editBytesSinceRewrite = editBytes;
+  }
+
+  /** Removes every manifest-named entry of `names` (the listing taken at open) but the current generation. */
+  async #removeOrphans(names: readonly string[]): Promise<void> {
+    const current = new Set(COPY_NAMES.map((copy) => copyFileName(this.#generation, copy)));
+    const removable = names.filter((name) => !current.has(name) && parseManifestFileName(name) !== undefined);
+    for (const name of removable) await this.#unlinkIfPresent(name);
+    if (removable.length > 0) await this.#fileSystem.syncDirectory(this.#directory);
+  }
+
+  async #unlinkIfPresent(name: string): Promise<void> {
+    const path = joinPath(this.#directory, name);
+    if (await this.#fileSystem.exists(path)) await this.#fileSystem.unlink(path);
+  }
+
+  async #closeHandles(): Promise<void> {
+    const handles = this.#handles;
+    this.#handles = undefined;
+    if (handles !== undefined) await Promise.allSettled(COPY_NAMES.map((copy) => handles[copy].close()));
+  }
+}
+
+function checkOpenOptions(options: ManifestOpenOptions): number {
+  if (typeof options !== 'object' || options === null) throw new TypeError('manifest open options must be an object');
+  if (typeof options.create !== 'boolean') throw new TypeError('manifest open option create must be a boolean');
+  const editsMax = options.editsMax ?? MANIFEST_EDITS_MAX;
+  if (!Number.isSafeInteger(editsMax) || editsMax < 1 || editsMax > MANIFEST_EDITS_MAX) {
+    throw new RangeError(`manifest open option editsMax must be an integer in 1..${MANIFEST_EDITS_MAX}, got ${editsMax}`);
+  }
+  return editsMax;
+}
+
+function initialState(initial: Partial<ManifestState> | undefined): ManifestState {
+  const state = { ...copyState(EMPTY_MANIFEST_STATE), ...initial };
+  const problem = stateProblem(state);
+  if (problem !== undefined) throw new RangeError(`manifest initial state: ${problem}`);
+  return copyState(state);
+}
+
+/** Both copies of `generation`, each undefined when missing; refuses a copy over MANIFEST_BYTES_MAX. */
+async function readCopies(fileSystem: FileSystem, directory: string, generation: number): Promise<CopyImage[]> {
+  const images: CopyImage[] = [];
+  for (const copy of COPY_NAMES) {
+    const path = joinPath(directory, copyFileName(generation, copy));
+    images.push({ copy, path, bytes: (await fileSystem.exists(path)) ? await readBounded(fileSystem, path) : undefined });
+  }
+  return images;
+}
+
+async function readBounded(fileSystem: FileSystem, path: string): Promise<Buffer> {
+  const handle = await fileSystem.open(path, 'read');
+  try {
+    const sizeBytes = await handle.size();
+    if (sizeBytes > MANIFEST_BYTES_MAX) {
+      throw new CorruptionError(path, MANIFEST_BYTES_MAX, `manifest of ${sizeBytes} bytes is over MANIFEST_BYTES_MAX`);
+    }
+    const bytes = Buffer.alloc(sizeBytes);
+    let filled = 0;
+    while (filled < sizeBytes) {
+      const count = await handle.read(bytes, filled, sizeBytes - filled, filled);
+      if (count === 0) break;
+      filled += count;
+    }
+    return bytes.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
+function deepFreeze(state: ManifestState): Readonly<ManifestState> {
+  state.runs.forEach((run) => Object.freeze(run));
+  Object.freeze(state.runs);
+  return Object.freeze(state);
+}
