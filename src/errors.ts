@@ -17,6 +17,7 @@ export const ErrorCode = {
   StoreClosed: 'LADYBUG_STORE_CLOSED',
   StoreLocked: 'LADYBUG_STORE_LOCKED',
   StoreFailed: 'LADYBUG_STORE_FAILED',
+  CommitOutcomeUnknown: 'LADYBUG_COMMIT_OUTCOME_UNKNOWN',
   DiskFull: 'LADYBUG_DISK_FULL',
   Io: 'LADYBUG_IO',
   Corruption: 'LADYBUG_CORRUPTION',
@@ -140,6 +141,26 @@ export class StoreLockedError extends LadybugError {
 export class StoreFailedError extends LadybugError {
   constructor(reason: string, options?: { cause?: unknown }) {
     super(ErrorCode.StoreFailed, `store has failed and must be reopened: ${reason}`, options);
+  }
+}
+
+/**
+ * The store failed while this commit was being written (its record had been handed
+ * to write(), but the write or the fdatasync after it failed, or applying it did): the
+ * commit may or may not be durable, and may be present after a reopen. It would have
+ * had `version`. Do not retry blindly: make the retry idempotent (README, "Retrying
+ * safely"). Commits that were never written get StoreFailedError and are certain to
+ * be absent. As FoundationDB's commit_unknown_result.
+ */
+export class CommitOutcomeUnknownError extends LadybugError {
+  readonly version: number;
+  constructor(version: number, options?: { cause?: unknown }) {
+    super(
+      ErrorCode.CommitOutcomeUnknown,
+      `the store failed while commit version ${version} was being written: it may or may not be durable (reopen and check before retrying)`,
+      options,
+    );
+    this.version = version;
   }
 }
 

@@ -25,6 +25,7 @@ export {
   StoreClosedError,
   StoreLockedError,
   StoreFailedError,
+  CommitOutcomeUnknownError,
   DiskFullError,
   IoError,
   CorruptionError,

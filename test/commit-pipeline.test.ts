@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommitPipeline, type CommitResult } from '../src/commit/commit-pipeline.js';
 import { preparePut } from '../src/commit/prepare.js';
-import { AssertionFailedError, DiskFullError, ErrorCode, StoreClosedError, StoreFailedError, openStore } from '../src/index.js';
+import { AssertionFailedError, CommitOutcomeUnknownError, DiskFullError, ErrorCode, StoreClosedError, StoreFailedError, openStore } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { MemoryIndex } from '../src/memory/memory-index.js';
 import type { FramedCommit } from '../src/wal/wal-format.js';
@@ -22,7 +22,8 @@ afterEach(removeTemporaryDirectories);
 interface WriteCall {
   versions: number[];
   resolve(outcome?: { commitCount?: number; unsynced?: boolean }): void;
-  reject(error: unknown): void;
+  /** `handedToWrite`: how many commits the writer handed to write() before failing (default 0). */
+  reject(error: unknown, handedToWrite?: number): void;
 }
 
 /** A WAL writer the test drives: each writeGroup waits until the test settles it. */
@@ -32,18 +33,22 @@ class ScriptedWriter {
   #lsn = 0;
   #waiters: Array<() => void> = [];
 
-  writeGroup(commits: readonly FramedCommit[]): Promise<GroupWriteResult> {
+  writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void): Promise<GroupWriteResult> {
     return new Promise((resolve, reject) => {
       this.calls.push({
         versions: commits.map((commit) => commit.version),
         resolve: (outcome = {}) => {
           const commitCount = outcome.commitCount ?? commits.length;
+          beforeWrite?.(commitCount);
           this.#lsn += commitCount;
           // unsynced: a broken writer that reports a record it never synced.
           if (outcome.unsynced !== true) this.syncedLsn = this.#lsn;
           resolve({ commitCount, endLsn: this.#lsn });
         },
-        reject,
+        reject: (error, handedToWrite = 0) => {
+          if (handedToWrite > 0) beforeWrite?.(handedToWrite);
+          reject(error);
+        },
       });
       for (const wake of this.#waiters.splice(0)) wake();
     });
@@ -155,10 +160,13 @@ describe('pipeline over a scripted writer', () => {
     const commits = [track(submit('a', 1)), track(submit('b', 2))];
     (await writer.waitForCalls(1)).resolve({ unsynced: true });
     await flushMicrotasks();
-    for (const commit of commits) {
-      expect(commit.error).toBeInstanceOf(StoreFailedError);
-      expect((commit.error as StoreFailedError).cause).toBeInstanceOf(AssertionFailedError);
+    // Their record was written (maybe durable): their outcome is unknown, not "failed".
+    for (const [position, commit] of commits.entries()) {
+      expect(commit.error).toBeInstanceOf(CommitOutcomeUnknownError);
+      expect((commit.error as CommitOutcomeUnknownError).version).toBe(position + 1);
+      expect((commit.error as CommitOutcomeUnknownError).cause).toBe(pipeline.failure);
     }
+    expect(pipeline.failure!.cause).toBeInstanceOf(AssertionFailedError);
     expect(index.appliedVersion).toBe(0);
     expect(pipeline.visibleVersion).toBe(0);
     expect(pipeline.failure).toBeInstanceOf(StoreFailedError);
@@ -190,15 +198,17 @@ describe('pipeline over a scripted writer', () => {
     expect(pipeline.stats()).toMatchObject({ commits: 2, rejectedCommits: 1 });
   });
 
-  it('an I/O failure fails the pipeline: the group, commits queued behind it and every later commit are rejected', async () => {
+  it('an I/O failure fails the pipeline: the written group is unknown, commits queued behind it and every later commit are rejected', async () => {
     const { writer, index, pipeline, submit } = setup();
     const inGroup = track(submit('a', 1));
     const call = await writer.waitForCalls(1);
     const queuedBehind = [track(submit('b', 2)), track(submit('c', 3))];
     const cause = Object.assign(new Error('EIO: datasync'), { code: 'EIO' });
-    call.reject(cause);
+    call.reject(cause, 1);
     await flushMicrotasks();
-    for (const commit of [inGroup, ...queuedBehind]) {
+    expect(inGroup.error).toBeInstanceOf(CommitOutcomeUnknownError);
+    expect(inGroup.error).toMatchObject({ code: ErrorCode.CommitOutcomeUnknown, version: 1 });
+    for (const commit of queuedBehind) {
       expect(commit.error).toBeInstanceOf(StoreFailedError);
       expect((commit.error as StoreFailedError).code).toBe(ErrorCode.StoreFailed);
     }
@@ -207,6 +217,84 @@ describe('pipeline over a scripted writer', () => {
     expect(index.appliedVersion).toBe(0);
     await expect(submit('d', 4)).rejects.toBe(pipeline.failure);
     expect(pipeline.stats()).toMatchObject({ commits: 0, rejectedCommits: 3 });
+    await pipeline.close();
+  });
+
+  it('only commits handed to write() are unknown; the rest of the group and the queue failed, never written', async () => {
+    const { writer, pipeline, submit } = setup();
+    const group = Array.from({ length: 5 }, (_, n) => track(submit(`k${n}`, n)));
+    const first = await writer.waitForCalls(1);
+    const queuedBehind = track(submit('queued', 0));
+    first.resolve({ commitCount: 2 });
+    // The second record holds versions 3 and 4 (5 did not fit); its write throws.
+    const second = await writer.waitForCalls(2);
+    second.reject(Object.assign(new Error('EIO: write'), { code: 'EIO' }), 2);
+    await flushMicrotasks();
+    expect(group.slice(0, 2).map((commit) => commit.value)).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(group.slice(2, 4).map((commit) => commit.error)).toEqual([expect.any(CommitOutcomeUnknownError), expect.any(CommitOutcomeUnknownError)]);
+    expect(group.slice(2, 4).map((commit) => (commit.error as CommitOutcomeUnknownError).version)).toEqual([3, 4]);
+    for (const commit of [group[4]!, queuedBehind]) {
+      expect(commit.error).toBeInstanceOf(StoreFailedError);
+      expect(commit.error).toBe(pipeline.failure);
+    }
+    expect(pipeline.visibleVersion).toBe(2);
+    expect(pipeline.stats()).toMatchObject({ commits: 2, rejectedCommits: 4 });
+  });
+
+  it('a failure before any byte was handed to write() (creating the next segment) leaves the group failed, not unknown', async () => {
+    const { writer, pipeline, submit } = setup();
+    const group = [track(submit('a', 1)), track(submit('b', 2))];
+    (await writer.waitForCalls(1)).reject(Object.assign(new Error('EIO: fsync of the next segment'), { code: 'EIO' }), 0);
+    await flushMicrotasks();
+    for (const commit of group) expect(commit.error).toBe(pipeline.failure);
+    expect(pipeline.failure).toBeInstanceOf(StoreFailedError);
+  });
+
+  it('an apply that throws fails the store and settles every commit: none stays pending', async () => {
+    const writer = new ScriptedWriter();
+    class ThrowingIndex extends MemoryIndex {
+      override apply(version: number, operations: Parameters<MemoryIndex['apply']>[1], pinned: number): void {
+        if (version === 2) throw new Error('apply exploded');
+        super.apply(version, operations, pinned);
+      }
+    }
+    const index = new ThrowingIndex(Infinity);
+    const pipeline = new CommitPipeline(writer as unknown as WalWriter, index, 0, () => Infinity, () => Infinity);
+    const submit = (key: string, value: unknown) => {
+      const prepared = preparePut(key, value, 4096);
+      return track(pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations));
+    };
+    const group = [submit('a', 1), submit('b', 2), submit('c', 3)];
+    const call = await writer.waitForCalls(1);
+    const queuedBehind = submit('d', 4);
+    call.resolve();
+    await flushMicrotasks();
+    expect(group.map((commit) => commit.settled)).toEqual([true, true, true]);
+    expect(queuedBehind.settled).toBe(true);
+    // Version 1 was applied and is durable: acknowledged. 2 (whose apply threw) and 3 were
+    // written, maybe durable: unknown. 4 was never written: failed.
+    expect(group[0]!.value).toEqual({ version: 1 });
+    expect(group[1]!.error).toMatchObject({ code: ErrorCode.CommitOutcomeUnknown, version: 2 });
+    expect(group[2]!.error).toMatchObject({ code: ErrorCode.CommitOutcomeUnknown, version: 3 });
+    expect(queuedBehind.error).toBe(pipeline.failure);
+    expect(pipeline.failure!.cause).toEqual(new Error('apply exploded'));
+    expect(pipeline.visibleVersion).toBe(1);
+    await expect(pipeline.submit([], 0, [])).rejects.toBe(pipeline.failure);
+    await pipeline.close();
+  });
+
+  it('a failure whose description itself throws still settles the in-flight group (it stayed pending forever)', async () => {
+    const { writer, pipeline, submit } = setup();
+    const inGroup = track(submit('a', 1));
+    const call = await writer.waitForCalls(1);
+    const queuedBehind = track(submit('b', 2));
+    // String() of an object without a prototype throws: building the failure's message did.
+    call.reject(Object.create(null), 1);
+    await flushMicrotasks();
+    expect(inGroup.settled).toBe(true);
+    expect(inGroup.error).toMatchObject({ code: ErrorCode.CommitOutcomeUnknown, version: 1 });
+    expect(queuedBehind.error).toBe(pipeline.failure);
+    expect(pipeline.failure).toBeInstanceOf(StoreFailedError);
     await pipeline.close();
   });
 

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  CommitOutcomeUnknownError,
   DiskFullError,
   ErrorCode,
   InvalidKeyError,
@@ -61,7 +62,8 @@ describe('failed fdatasync of the WAL (fsyncgate)', () => {
 
     fileSystem.injectFault({ operation: 'datasync', error: 'EIO', path: ANY_SEGMENT });
     const failedGroup = await outcomes([0, 1, 2, 3, 4].map((index) => store.put(`failed-${index}`, index)));
-    expectAllRejectedWith(failedGroup, StoreFailedError, ErrorCode.StoreFailed);
+    // Their record was written, its fdatasync failed: outcome unknown (issue 13, defect 7).
+    expectAllRejectedWith(failedGroup, CommitOutcomeUnknownError, ErrorCode.CommitOutcomeUnknown);
 
     // Every later write is refused the same way, without being tried.
     const walBytes = store.stats().walBytes;
@@ -101,7 +103,7 @@ describe('failed fdatasync of the WAL (fsyncgate)', () => {
     const store = await openOn(fileSystem);
     await putSequentially(store, 'acked-', 5);
     fileSystem.injectFault({ operation: 'datasync', error: 'EIO', path: ANY_SEGMENT });
-    expectAllRejectedWith(await outcomes([store.put('failed-0', 0), store.put('failed-1', 1)]), StoreFailedError, ErrorCode.StoreFailed);
+    expectAllRejectedWith(await outcomes([store.put('failed-0', 0), store.put('failed-1', 1)]), CommitOutcomeUnknownError, ErrorCode.CommitOutcomeUnknown);
     await store.close();
 
     const reopened = await openOn(fileSystem);

@@ -142,7 +142,8 @@ async function recoveredProblems(store: Store, record: BankRecord, plan: readonl
     else if (planned.has(id)) problems.push(`transfer ${id}, never submitted, is present`);
   }
   for (const error of record.rejections) {
-    if (!(isLadybugError(error) && error.code === ErrorCode.StoreFailed)) problems.push(`rejected with ${String(error)}, expected StoreFailedError`);
+    const storeFailure = isLadybugError(error) && (error.code === ErrorCode.StoreFailed || error.code === ErrorCode.CommitOutcomeUnknown);
+    if (!storeFailure) problems.push(`rejected with ${String(error)}, expected StoreFailedError or CommitOutcomeUnknownError`);
   }
   return problems;
 }

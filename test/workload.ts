@@ -256,9 +256,12 @@ export async function checkRecovered(
       }
     }
 
-    // The writer's keys are exactly its model after the acknowledged prefix, or after one more.
+    // The writer's keys are exactly its model after the acknowledged prefix, or after one
+    // more, unless that one was rejected with StoreFailedError: never written, so absent.
+    const rejection = written.rejection;
+    const neverWritten = isLadybugError(rejection) && rejection.code === 'LADYBUG_STORE_FAILED';
     const candidates = [modelAfter(ops, acked)];
-    if (written.inFlightSubmitted) candidates.push(modelAfter(ops, acked + 1));
+    if (written.inFlightSubmitted && !neverWritten) candidates.push(modelAfter(ops, acked + 1));
     if (!candidates.some((candidate) => sameValue(recovered, candidate))) {
       problems.push(
         `writer ${writer} (acked ${acked}, in flight ${written.inFlightSubmitted}): recovered ${describeState(recovered)}, ` +
@@ -266,10 +269,10 @@ export async function checkRecovered(
       );
     }
 
-    // A rejection during a crash is the store failing, nothing else.
-    const rejection = written.rejection;
-    if (rejection !== undefined && !(isLadybugError(rejection) && rejection.code === 'LADYBUG_STORE_FAILED')) {
-      problems.push(`writer ${writer} was rejected with ${String(rejection)}, expected StoreFailedError`);
+    // A rejection during a crash is the store failing (written: outcome unknown), nothing else.
+    const storeFailure = isLadybugError(rejection) && (rejection.code === 'LADYBUG_STORE_FAILED' || rejection.code === 'LADYBUG_COMMIT_OUTCOME_UNKNOWN');
+    if (rejection !== undefined && !storeFailure) {
+      problems.push(`writer ${writer} was rejected with ${String(rejection)}, expected StoreFailedError or CommitOutcomeUnknownError`);
     }
   }
   return problems;

@@ -17,7 +17,13 @@
  * - One group is in flight at a time. A commit rejected before reaching disk (disk
  *   full) leaves a gap in the version sequence, never a reordering.
  * - A failed write or fdatasync is never retried: the pipeline enters the failed
- *   state and rejects every queued and later commit with StoreFailedError.
+ *   state. Commits of the in-flight group whose record was handed to write() (even
+ *   if that write threw: part of it may be in the page cache, and recovery would
+ *   make it durable) are rejected with CommitOutcomeUnknownError; the rest of the
+ *   group, every queued and every later commit, never written, with StoreFailedError.
+ * - Every commit is settled exactly once, on every path: an exception anywhere in
+ *   the flusher (writeGroup, the acknowledgement check, apply) fails the store and
+ *   settles the in-flight group and the queue as above; nothing stays pending.
  *
  * When the last group held several commits, the next group is started with
  * setImmediate, so every caller whose promise was just resolved gets to queue its
@@ -26,7 +32,7 @@
  * commit (a sequential writer), the group is cut in a microtask: nobody else is
  * waiting, and the event-loop turn would cost a sequential writer about 4 µs a put.
  */
-import { DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
+import { CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { IndexOperation, MemoryIndex } from '../memory/memory-index.js';
 import { assert } from '../util/assert.js';
@@ -54,6 +60,15 @@ interface PendingCommit extends FramedCommit {
   reject: (error: unknown) => void;
 }
 
+/** The group being written and how far along it is. GUARDED_BY wal.writer lock. */
+interface InFlightGroup {
+  readonly commits: readonly PendingCommit[];
+  /** Commits [0, settled) are acknowledged. */
+  settled: number;
+  /** Commits [0, handedToWrite) had their record handed to write(): on failure their outcome is unknown. */
+  handedToWrite: number;
+}
+
 export interface CommitPipelineStats {
   commits: number;
   groupCommits: number;
@@ -78,6 +93,7 @@ export class CommitPipeline {
   #assignedVersion: number;
   #visibleVersion: number;
   #queue: PendingCommit[] = [];
+  #inFlight: InFlightGroup | undefined;
   #flushScheduled = false;
   #flushing = false;
   #failure: StoreFailedError | undefined;
@@ -142,7 +158,8 @@ export class CommitPipeline {
 
   /**
    * Submits one commit (already validated and encoded). Resolves once it is durable
-   * and visible; rejects with DiskFullError, StoreFailedError or StoreClosedError.
+   * and visible; rejects with DiskFullError, CommitOutcomeUnknownError (written, maybe
+   * durable), StoreFailedError (never written) or StoreClosedError.
    */
   submit(
     operations: readonly WalOperation[],
@@ -201,7 +218,7 @@ export class CommitPipeline {
     this.#flushing = true;
     this.#walLock
       .runExclusive(() => this.#flushQueue())
-      .catch((error: unknown) => this.#fail(error))
+      .catch((error: unknown) => this.#settleAfterError(error))
       .finally(() => {
         this.#flushing = false;
         if (this.#queue.length > 0) this.#scheduleFlush();
@@ -209,49 +226,76 @@ export class CommitPipeline {
       });
   };
 
-  /** REQUIRES: wal.writer lock held. Writes everything queued now, possibly as several records. */
+  /**
+   * REQUIRES: wal.writer lock held. Writes everything queued now, possibly as several
+   * records. Any exception propagates to #settleAfterError, which settles the group.
+   */
   async #flushQueue(): Promise<void> {
     this.#walLock.assertHeld();
-    const group = this.#queue;
+    assert(this.#inFlight === undefined, 'one group in flight at a time');
+    const inFlight: InFlightGroup = { commits: this.#queue, settled: 0, handedToWrite: 0 };
     this.#queue = [];
-    let start = 0;
-    try {
-      while (start < group.length) {
-        const remaining = start === 0 ? group : group.slice(start);
-        const written = await this.#writer.writeGroup(remaining);
-        this.#acknowledge(remaining, written.commitCount, written.endLsn);
-        start += written.commitCount;
-      }
-    } catch (error) {
-      // Commits before `start` are acknowledged; settling them again is a no-op.
-      const unsettled = group.slice(start);
-      if (error instanceof DiskFullError) {
-        for (const commit of unsettled) this.#refusedVersions.push(commit.version);
-        return this.#rejectAll(unsettled, error);
-      }
-      this.#fail(error);
-      this.#rejectAll(unsettled, this.#failure!);
+    this.#inFlight = inFlight;
+    while (inFlight.settled < inFlight.commits.length) {
+      const settled = inFlight.settled;
+      const remaining = settled === 0 ? inFlight.commits : inFlight.commits.slice(settled);
+      const written = await this.#writer.writeGroup(remaining, (commitCount) => {
+        inFlight.handedToWrite = settled + commitCount;
+      });
+      // A record the writer reports written was handed to write(), announced or not.
+      inFlight.handedToWrite = Math.max(inFlight.handedToWrite, settled + written.commitCount);
+      this.#acknowledge(inFlight, written.commitCount, written.endLsn);
     }
+    this.#inFlight = undefined;
   }
 
-  /** Applies and acknowledges the first `count` commits of `group`, in version order. */
-  #acknowledge(group: readonly PendingCommit[], count: number, endLsn: number): void {
+  /**
+   * Applies and acknowledges the next `count` commits of the in-flight group, in
+   * version order. Each is resolved right after it is applied, so if an apply throws,
+   * exactly the commits before it are acknowledged (durable and visible).
+   */
+  #acknowledge(inFlight: InFlightGroup, count: number, endLsn: number): void {
     assert(this.#writer.syncedLsn >= endLsn, `acknowledging LSN ${endLsn} before it is synced (${this.#writer.syncedLsn})`);
+    const end = inFlight.settled + count;
+    assert(count > 0 && end <= inFlight.commits.length, `record of ${count} commits lies within its group`);
+    const groupSize = inFlight.commits.length - inFlight.settled;
     const pinned = this.#pinnedVersion();
-    for (let index = 0; index < count; index++) {
-      const commit = group[index]!;
+    for (let index = inFlight.settled; index < end; index++) {
+      const commit = inFlight.commits[index]!;
       this.#index.apply(commit.version, commit.indexOperations, pinned);
       this.#visibleVersion = commit.version;
-    }
-    this.#commits += count;
-    this.#groupCommits++;
-    this.#lastGroupSize = group.length;
-    if (count > this.#groupSizeMax) this.#groupSizeMax = count;
-    for (let index = 0; index < count; index++) {
-      const commit = group[index]!;
+      inFlight.settled = index + 1;
+      this.#commits++;
       commit.resolve({ version: commit.version });
     }
+    this.#groupCommits++;
+    this.#lastGroupSize = groupSize;
+    if (count > this.#groupSizeMax) this.#groupSizeMax = count;
     this.#wakeSettled(false);
+  }
+
+  /**
+   * Settles every commit the failed flush left unsettled. Disk full refuses the rest
+   * of the group (nothing of it is durable: its record is incomplete and the next one
+   * overwrites it) and the pipeline goes on. Anything else fails the store: commits
+   * handed to write() get CommitOutcomeUnknownError, the others StoreFailedError.
+   */
+  #settleAfterError(error: unknown): void {
+    const inFlight = this.#inFlight;
+    this.#inFlight = undefined;
+    const unsettled = inFlight === undefined ? [] : inFlight.commits.slice(inFlight.settled);
+    if (error instanceof DiskFullError && inFlight !== undefined) {
+      for (const commit of unsettled) this.#refusedVersions.push(commit.version);
+      return this.#rejectAll(unsettled, error);
+    }
+    const failure = this.#failure ?? this.#failWith(error);
+    const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
+    this.#rejectedCommits += Math.min(unknownCount, unsettled.length);
+    for (const commit of unsettled.slice(0, unknownCount)) {
+      commit.reject(new CommitOutcomeUnknownError(commit.version, { cause: failure }));
+    }
+    this.#rejectAll(unsettled.slice(unknownCount), failure);
+    this.#fail(error);
   }
 
   #rejectAll(commits: readonly PendingCommit[], error: unknown): void {
@@ -259,14 +303,23 @@ export class CommitPipeline {
     for (const commit of commits) commit.reject(error);
   }
 
-  #fail(cause: unknown): void {
-    if (this.#failure === undefined) {
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      this.#failure = new StoreFailedError(`WAL write or fdatasync failed (${reason})`, { cause });
+  #failWith(cause: unknown): StoreFailedError {
+    let reason: string;
+    try {
+      reason = cause instanceof Error ? cause.message : String(cause);
+    } catch {
+      reason = 'an exception that cannot be described';
     }
+    this.#failure = new StoreFailedError(`WAL write, fdatasync or apply failed (${reason})`, { cause });
+    return this.#failure;
+  }
+
+  /** Enters the failed state (once) and rejects every queued commit: none was written. */
+  #fail(cause: unknown): void {
+    const failure = this.#failure ?? this.#failWith(cause);
     const queued = this.#queue;
     this.#queue = [];
-    this.#rejectAll(queued, this.#failure);
+    this.#rejectAll(queued, failure);
   }
 
   #notifyIdle(): void {

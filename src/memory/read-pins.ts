@@ -1,52 +1,80 @@
 /**
- * Versions that running reads (scans) still read as of. Retention trimming asks
- * `oldest()` and spares whatever that version sees, so a long scan never finds a
- * version it needs reclaimed underneath it. Next issue's snapshots and
- * transactions pin through the same structure (the epoch guard).
+ * Versions that running reads (scans, snapshots, transactions) still read as of.
+ * Retention trimming asks `oldest()` and spares whatever that version sees, so a
+ * long scan never finds a version it needs reclaimed underneath it.
  *
- * Invariant: `oldest()` is the smallest pinned version, or Infinity when none.
+ * The pinned versions live in an ordered B+ tree (sorted-btree), one entry per
+ * distinct version with its pin count, so pin, unpin and oldest are O(log n) for
+ * any number of distinct pinned versions. (A spread `Math.min(...versions)` threw
+ * RangeError past about 125,000 of them, inside a transaction's `finally` after
+ * its commit had landed: issue 13, defect 8.)
+ *
+ * Invariants:
+ * - `oldest()` is the smallest pinned version, or Infinity when none.
+ * - Every entry's count is at least 1; `count` is the sum of the entries' counts.
+ * - `unpin` of a version that is pinned never throws; only an unpin without a
+ *   matching pin (a bug in the caller) fails an assertion.
  */
+import { createRequire } from 'node:module';
+import type sortedBtree from 'sorted-btree';
 import { assert } from '../util/assert.js';
 
+// sorted-btree is CommonJS with its class on `default` (see memory-index.ts).
+const BTree = (createRequire(import.meta.url)('sorted-btree') as typeof sortedBtree).default;
+
+interface PinEntry {
+  /** Pins held on this version (at least 1). */
+  count: number;
+  /** When the version was first pinned (performance.now() ms). */
+  pinnedAtMs: number;
+}
+
+function compareVersions(left: number, right: number): number {
+  return left - right;
+}
+
 export class ReadPins {
-  readonly #counts = new Map<number, number>();
-  /** When each pinned version was first pinned (performance.now() ms). */
-  readonly #pinnedAtMs = new Map<number, number>();
-  #oldest = Infinity;
+  readonly #pinned: sortedBtree.default<number, PinEntry> = new BTree<number, PinEntry>(undefined, compareVersions);
   #total = 0;
 
   pin(version: number): void {
+    assert(Number.isInteger(version) && version >= 0, `pinned version ${version} is a non-negative integer`);
+    const entry = this.#pinned.get(version);
+    if (entry === undefined) this.#pinned.set(version, { count: 1, pinnedAtMs: performance.now() });
+    else entry.count++;
     this.#total++;
-    this.#counts.set(version, (this.#counts.get(version) ?? 0) + 1);
-    if (!this.#pinnedAtMs.has(version)) this.#pinnedAtMs.set(version, performance.now());
-    if (version < this.#oldest) this.#oldest = version;
   }
 
   unpin(version: number): void {
-    const count = this.#counts.get(version);
-    assert(count !== undefined && count > 0, `unpin of version ${version} that is not pinned`);
+    const entry = this.#pinned.get(version);
+    assert(entry !== undefined && entry.count > 0, `unpin of version ${version} that is not pinned`);
     this.#total--;
-    if (count > 1) {
-      this.#counts.set(version, count - 1);
+    assert(this.#total >= 0, 'pin total never goes negative');
+    if (entry.count > 1) {
+      entry.count--;
       return;
     }
-    this.#counts.delete(version);
-    this.#pinnedAtMs.delete(version);
-    if (version === this.#oldest) this.#oldest = Math.min(Infinity, ...this.#counts.keys());
+    this.#pinned.delete(version);
   }
 
   oldest(): number {
-    return this.#oldest;
+    return this.#pinned.minKey() ?? Infinity;
   }
 
   /** How long the oldest pinned version has been pinned, in ms (0 when none). */
   oldestAgeMs(): number {
-    const pinnedAt = this.#pinnedAtMs.get(this.#oldest);
-    return pinnedAt === undefined ? 0 : performance.now() - pinnedAt;
+    const oldest = this.#pinned.minKey();
+    const entry = oldest === undefined ? undefined : this.#pinned.get(oldest);
+    return entry === undefined ? 0 : performance.now() - entry.pinnedAtMs;
   }
 
   /** Number of pins held (two scans at one version count twice). */
   get count(): number {
     return this.#total;
+  }
+
+  /** Number of distinct versions pinned. */
+  get distinctVersions(): number {
+    return this.#pinned.size;
   }
 }

@@ -21,6 +21,7 @@ import { joinPath, parentDirectory } from '../fs/file-system.js';
 import { type IndexOperation, MemoryIndex } from '../memory/memory-index.js';
 import { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
+import { assert } from '../util/assert.js';
 import { debugEnabled, enableDebug } from '../util/debug.js';
 import { createSegment } from '../wal/segment-files.js';
 import { type DecodedCommit, type Hash64, OPERATION_PUT, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
@@ -56,13 +57,25 @@ export async function openStore(directory: string, options?: StoreOptions): Prom
 }
 
 /**
- * Creates the store and WAL directories if missing and fsyncs them and their
- * parents on every open: an earlier open may have died after mkdir, leaving the
- * entries only in the page cache (a power loss would then take the whole store).
+ * Creates the store and WAL directories if missing, one level at a time from the
+ * nearest existing ancestor, fsyncing each created directory's parent so the new
+ * entry survives a power loss (a plain `mkdir -p` left every level but the last
+ * unsynced: the whole store could vanish). On every open it also fsyncs the WAL
+ * directory, the store directory and its parent: an earlier open may have died
+ * after mkdir, leaving those entries only in the page cache.
  */
 async function createDirectories(fileSystem: FileSystem, directory: string): Promise<void> {
   const walDir = joinPath(directory, WAL_DIRECTORY);
-  if (!(await fileSystem.exists(walDir))) await fileSystem.mkdir(walDir);
+  const missing: string[] = [];
+  for (let current = walDir; !(await fileSystem.exists(current)); current = parentDirectory(current)) {
+    assert(parentDirectory(current) !== current, `the file-system root ${current} exists`);
+    missing.push(current);
+  }
+  for (const created of missing.reverse()) {
+    // Its parent exists now, so this mkdir creates exactly one level.
+    await fileSystem.mkdir(created);
+    await fileSystem.syncDirectory(parentDirectory(created));
+  }
   await fileSystem.syncDirectory(walDir);
   await fileSystem.syncDirectory(directory);
   await fileSystem.syncDirectory(parentDirectory(directory));

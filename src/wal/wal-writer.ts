@@ -88,8 +88,11 @@ export class WalWriter {
    * Writes a prefix of `commits` (at least one) as one record: one write, one
    * datasync. Throws DiskFullError when the disk is full (nothing acknowledged,
    * the writer stays usable); any other error means the store must fail.
+   * `beforeWrite(commitCount)` is called just before the record's bytes are handed
+   * to write(): from then on a failure leaves those commits' outcome unknown (part
+   * or all of the record may be in the page cache); before it, they are not written.
    */
-  async writeGroup(commits: readonly FramedCommit[]): Promise<GroupWriteResult> {
+  async writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
     let count = this.#fittingPrefix(commits, this.#active);
     if (count === 0) {
@@ -100,6 +103,7 @@ export class WalWriter {
     const group = count === commits.length ? commits : commits.slice(0, count);
     const lengthBytes = this.#encode(group);
     const handle = this.#active.handle;
+    beforeWrite?.(count);
     await this.#write(handle, this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
     this.#active.offset += lengthBytes;
     this.#bytesWritten += lengthBytes;
