@@ -7,7 +7,8 @@
  *     heartbeat is stale its lock is taken over;
  * (b) a zombie holder (exited, never reaped by its parent) counts as dead;
  * (c) another host: fresh heartbeat refused, stale heartbeat taken over; a lock
- *     without a heartbeat (format 1) is refused by open and removed by unlock;
+ *     without a heartbeat (format 1) is refused by open and removed by unlock,
+ *     unless its pid runs on this host;
  * (d) the heartbeat timer refreshes the lock file, stops on release and abandon,
  *     and notices a takeover;
  * (e) `ladybug unlock --force` from the built CLI: refuses a fresh heartbeat (exit 1),
@@ -152,6 +153,13 @@ describe('(c) a holder on another host', () => {
     expect(readLock(directory)).toMatchObject({ released: true, pid: process.pid });
     const store = await openStore(directory);
     await store.close();
+  });
+
+  it('a format 1 lock on this host whose pid runs is refused by unlock too', async () => {
+    const directory = await storeLockedElsewhere({ host: hostname(), pid: process.ppid, processStart: 0, pidNamespace: undefined, heartbeatAt: undefined, formatVersion: 1 });
+    const refused: unknown = await DirectoryLock.unlock(new NodeFileSystem(), directory).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ holderPid: process.ppid, liveReason: expect.stringContaining('lock format 1 records no PID namespace') });
+    expect(readLock(directory).released).toBe(false);
   });
 });
 

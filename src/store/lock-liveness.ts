@@ -17,8 +17,10 @@
  *    or a lock that does not record its namespace): the holder is live while its
  *    heartbeat is fresh, i.e. `heartbeatAt` is at most LOCK_STALE_AFTER_MS before
  *    our wall clock (a time in the future is fresh). A lock without a heartbeat
- *    (format version 1) is live, unless the caller assumes otherwise
- *    (`ladybug unlock --force`, where an operator vouches that it is gone).
+ *    (format version 1, which records no namespace either) is live while its pid
+ *    runs on this host (as rule 3 would judge it) and otherwise too, unless the
+ *    caller assumes otherwise (`ladybug unlock --force`: an operator vouches that
+ *    it is gone).
  *
  * Clock assumption of rule 4: heartbeats are written with the holder's wall clock
  * and judged with the reader's, so every machine sharing the directory must keep
@@ -154,6 +156,11 @@ export function judgeHolder(
   const assumeDead = options.assumeDeadWithoutHeartbeat ?? false;
   if (holder.host !== hostname()) return heartbeatVerdict(holder, `another host (${holder.host})`, nowMs, assumeDead);
   if (holder.pidNamespace !== ownPidNamespace()) {
+    if (holder.pidNamespace === undefined && holder.heartbeatAt === undefined) {
+      // Format 1: no namespace recorded. A running pid here may be the holder: never take it.
+      const local = localVerdict(holder);
+      if (local.live) return { live: true, reason: `${local.reason} (lock format 1 records no PID namespace)` };
+    }
     const where = holder.pidNamespace === undefined ? 'an unrecorded PID namespace' : `another PID namespace (${holder.pidNamespace})`;
     return heartbeatVerdict(holder, where, nowMs, assumeDead);
   }
