@@ -1,0 +1,154 @@
+/**
+ * BlockCache: an LRU of decoded data blocks keyed by (runId, block offset), bounded
+ * in bytes.
+ *
+ * One Map whose insertion order is the recency order (a hit moves the entry to the
+ * end; eviction takes from the front). get and set are synchronous, so each is one
+ * critical section on the event loop (seed race 3): two readers that missed the same
+ * block may both read it, but set() keeps the first copy and hands it back, so the
+ * cache never holds two copies of one block.
+ *
+ * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
+ * BLOCK_CACHE_BYTES_PER_ENTRY each) and never exceeds `maxBytes` after a call
+ * returns; a block larger than maxBytes is never held.
+ */
+import { assert } from '../util/assert.js';
+import { debugEnabled } from '../util/debug.js';
+import type { DecodedBlock } from './data-block.js';
+
+/** The cache's own cost per held block: the Map entry, its string key and the slot object. */
+export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
+
+interface Slot {
+  runId: number;
+  block: DecodedBlock;
+  sizeBytes: number;
+}
+
+function cacheKey(runId: number, offset: number): string {
+  return `${runId}:${offset}`;
+}
+
+export interface BlockCacheStats {
+  maxBytes: number;
+  bytes: number;
+  blocks: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+export class BlockCache {
+  readonly #slots = new Map<string, Slot>();
+  #maxBytes: number;
+  #bytes = 0;
+  #hits = 0;
+  #misses = 0;
+  #evictions = 0;
+
+  constructor(maxBytes: number) {
+    BlockCache.#checkMaxBytes(maxBytes);
+    this.#maxBytes = maxBytes;
+  }
+
+  static #checkMaxBytes(maxBytes: number): void {
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+  }
+
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
+  /** Changing the bound evicts at once down to it. */
+  set maxBytes(maxBytes: number) {
+    BlockCache.#checkMaxBytes(maxBytes);
+    this.#maxBytes = maxBytes;
+    this.#evictDownTo(maxBytes);
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+  get blocks(): number {
+    return this.#slots.size;
+  }
+  get hits(): number {
+    return this.#hits;
+  }
+  get misses(): number {
+    return this.#misses;
+  }
+  get evictions(): number {
+    return this.#evictions;
+  }
+
+  stats(): BlockCacheStats {
+    return { maxBytes: this.#maxBytes, bytes: this.#bytes, blocks: this.#slots.size, hits: this.#hits, misses: this.#misses, evictions: this.#evictions };
+  }
+
+  /** The cached block, made most recently used; counts a hit or a miss. */
+  get(runId: number, offset: number): DecodedBlock | undefined {
+    const key = cacheKey(runId, offset);
+    const slot = this.#slots.get(key);
+    if (slot === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    this.#slots.delete(key);
+    this.#slots.set(key, slot);
+    return slot.block;
+  }
+
+  /**
+   * Offers a block just read. Returns the copy to use: the one already cached if
+   * another reader got there first (no duplicates), else `block` (cached if it fits).
+   */
+  set(runId: number, offset: number, block: DecodedBlock): DecodedBlock {
+    const key = cacheKey(runId, offset);
+    const existing = this.#slots.get(key);
+    if (existing !== undefined) return existing.block;
+    const sizeBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    if (sizeBytes > this.#maxBytes) return block;
+    this.#evictDownTo(this.#maxBytes - sizeBytes);
+    this.#slots.set(key, { runId, block, sizeBytes });
+    this.#bytes += sizeBytes;
+    assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
+    return block;
+  }
+
+  /** Drops every block of a run (its file is going away). */
+  dropRun(runId: number): void {
+    for (const [key, slot] of this.#slots) {
+      if (slot.runId !== runId) continue;
+      this.#slots.delete(key);
+      this.#bytes -= slot.sizeBytes;
+    }
+    this.#check();
+  }
+
+  clear(): void {
+    this.#slots.clear();
+    this.#bytes = 0;
+  }
+
+  #evictDownTo(targetBytes: number): void {
+    while (this.#bytes > targetBytes) {
+      const oldest = this.#slots.entries().next();
+      assert(oldest.done !== true, 'bytes > 0 means a block is held');
+      const [key, slot] = oldest.value;
+      this.#slots.delete(key);
+      this.#bytes -= slot.sizeBytes;
+      this.#evictions++;
+    }
+  }
+
+  /** Debug mode: recounts the held bytes (O(blocks), so only after the rare dropRun). */
+  #check(): void {
+    assert(this.#bytes <= this.#maxBytes && this.#bytes >= 0, 'cache bytes within bounds');
+    if (!debugEnabled()) return;
+    let total = 0;
+    for (const slot of this.#slots.values()) total += slot.sizeBytes;
+    assert(total === this.#bytes, 'cache bytes equal the sum of held blocks');
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The bloom filter of a run file's distinct keys (docs/FORMAT.md, "Filter block").
+ *
+ * One xxHash64 of the key bytes, split into two u32 halves h1 and h2 (h2 forced
+ * odd); probe i sets bit (h1 + i * h2) mod bitCount (double hashing, exact in a JS
+ * number since both terms are below 2^35). Bit b lives in byte b >> 3, bit b & 7.
+ *
+ * Invariants: bitCount is a multiple of 8 and at least RUN_BLOOM_BITS_MIN; a key
+ * that was added always answers true (no false negatives).
+ */
+import { Buffer } from 'node:buffer';
+import { assert } from '../util/assert.js';
+import type { Hash64 } from '../wal/wal-format.js';
+
+/** Bits per distinct key: about 0.8% false positives with RUN_BLOOM_PROBES probes. */
+export const RUN_BLOOM_BITS_PER_KEY = 10;
+/** Probes per key (ln 2 * 10 bits per key rounds to 7). */
+export const RUN_BLOOM_PROBES = 7;
+export const RUN_BLOOM_BITS_MIN = 64;
+/** Largest filter: bit indexes stay below 2^32. */
+export const RUN_BLOOM_BITS_MAX = 2 ** 32 - 8;
+
+const keyScratch = Buffer.alloc(1024 * 4);
+
+/** The 64-bit hash of an internal key's bytes, as two u32 halves [low, high]. */
+export function keyHash(hash: Hash64, key: string): bigint {
+  const length = keyScratch.write(key, 0, 'latin1');
+  assert(length === key.length, 'key fits the hashing scratch buffer');
+  return hash(keyScratch.subarray(0, length));
+}
+
+export function bloomBitCount(keyCount: number): number {
+  const bits = Math.max(RUN_BLOOM_BITS_MIN, Math.ceil((keyCount * RUN_BLOOM_BITS_PER_KEY) / 8) * 8);
+  assert(bits <= RUN_BLOOM_BITS_MAX, `bloom filter of ${keyCount} keys fits u32 bit indexes`);
+  return bits;
+}
+
+function probeStart(keyHash64: bigint): { first: number; step: number } {
+  const first = Number(keyHash64 & 0xffffffffn);
+  const step = Number(keyHash64 >> 32n) | 1;
+  return { first, step: step >>> 0 };
+}
+
+/** Sets the key's bits in `bits` (bitCount = bits.length * 8). */
+export function bloomAdd(bits: Uint8Array, probes: number, keyHash64: bigint): void {
+  const bitCount = bits.length * 8;
+  const { first, step } = probeStart(keyHash64);
+  for (let probe = 0; probe < probes; probe++) {
+    const bit = (first + probe * step) % bitCount;
+    bits[bit >>> 3]! |= 1 << (bit & 7);
+  }
+}
+
+/** False: the key was never added. True: it may have been. */
+export function bloomMayContain(bits: Uint8Array, probes: number, keyHash64: bigint): boolean {
+  const bitCount = bits.length * 8;
+  const { first, step } = probeStart(keyHash64);
+  for (let probe = 0; probe < probes; probe++) {
+    const bit = (first + probe * step) % bitCount;
+    if (((bits[bit >>> 3] ?? 0) & (1 << (bit & 7))) === 0) return false;
+  }
+  return true;
+}

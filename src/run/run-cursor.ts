@@ -1,0 +1,212 @@
+/**
+ * RunCursor: walks one run's entries inside a KeyRange without a promise per entry.
+ *
+ * Forward: key ascending, version descending (file order). Reverse: key descending,
+ * but within a key version descending too (newest first): the reverse cursor gathers
+ * one key's entries (its versions may span blocks) walking backwards, then hands them
+ * out in file order.
+ *
+ * Contract: `current` is the entry under the cursor, undefined once exhausted.
+ * `advance()` returns undefined when the next entry was available synchronously
+ * (inside a block already held), else a promise that settles when `current` is valid
+ * again. Do not call advance() again before that promise settles.
+ *
+ * Invariants: the cursor holds a reference to the block it reads (not only the
+ * cache), so an eviction never invalidates it; values are views into held blocks.
+ */
+import type { KeyRange } from '../memory/memory-index.js';
+import { assert } from '../util/assert.js';
+import type { DecodedBlock } from './data-block.js';
+import type { RunEntry } from './run-descriptor.js';
+import type { RunReader } from './run-reader.js';
+
+export interface RunCursor {
+  readonly current: RunEntry | undefined;
+  advance(): Promise<void> | undefined;
+  close(): void;
+}
+
+interface Bound {
+  key: string;
+  inclusive: boolean;
+}
+
+/** The tighter of gt/gte and of lt/lte. */
+function normalize(range: KeyRange): { low: Bound | undefined; high: Bound | undefined } {
+  let low: Bound | undefined;
+  if (range.gte !== undefined) low = { key: range.gte, inclusive: true };
+  if (range.gt !== undefined && (low === undefined || range.gt >= low.key)) low = { key: range.gt, inclusive: false };
+  let high: Bound | undefined;
+  if (range.lte !== undefined) high = { key: range.lte, inclusive: true };
+  if (range.lt !== undefined && (high === undefined || range.lt <= high.key)) high = { key: range.lt, inclusive: false };
+  return { low, high };
+}
+
+function aboveLow(key: string, low: Bound | undefined): boolean {
+  return low === undefined || (low.inclusive ? key >= low.key : key > low.key);
+}
+
+function belowHigh(key: string, high: Bound | undefined): boolean {
+  return high === undefined || (high.inclusive ? key <= high.key : key < high.key);
+}
+
+export async function openRunCursor(reader: RunReader, range: KeyRange, reverse: boolean): Promise<RunCursor> {
+  const { low, high } = normalize(range);
+  const cursor = reverse ? new ReverseRunCursor(reader, low, high) : new ForwardRunCursor(reader, low, high);
+  const { smallestKey, largestKey } = reader.descriptor;
+  if (!belowHigh(smallestKey, high) || !aboveLow(largestKey, low) || (low !== undefined && high !== undefined && !belowHigh(low.key, high))) {
+    return cursor; // exhausted from the start, no I/O
+  }
+  await cursor.start();
+  return cursor;
+}
+
+/** Shared: which block is held, and moving to another one (sync when cached). */
+abstract class BlockWalker {
+  protected readonly reader: RunReader;
+  protected readonly low: Bound | undefined;
+  protected readonly high: Bound | undefined;
+  protected blockIndex = -1;
+  protected block: DecodedBlock | undefined;
+  protected position = 0;
+  current: RunEntry | undefined;
+  protected closed = false;
+
+  constructor(reader: RunReader, low: Bound | undefined, high: Bound | undefined) {
+    this.reader = reader;
+    this.low = low;
+    this.high = high;
+  }
+
+  /** Holds block `blockIndex`; undefined when it was cached, else a promise. */
+  protected moveToBlock(blockIndex: number): Promise<void> | undefined {
+    const cached = this.reader.blockIfCached(blockIndex);
+    if (cached !== undefined) {
+      this.hold(blockIndex, cached);
+      return undefined;
+    }
+    return this.reader.readBlock(blockIndex).then((block) => this.hold(blockIndex, block));
+  }
+
+  private hold(blockIndex: number, block: DecodedBlock): void {
+    this.blockIndex = blockIndex;
+    this.block = block;
+  }
+
+  protected exhaust(): undefined {
+    this.current = undefined;
+    this.block = undefined;
+    return undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.exhaust();
+  }
+}
+
+class ForwardRunCursor extends BlockWalker implements RunCursor {
+  async start(): Promise<void> {
+    const index = this.reader.index;
+    const low = this.low;
+    const first = low === undefined ? 0 : low.inclusive ? index.firstBlockAtOrAfter(low.key) : index.firstBlockAfter(low.key);
+    if (first >= index.blockCount) return;
+    await this.moveToBlock(first);
+    const block = this.block as DecodedBlock;
+    this.position = low === undefined ? 0 : low.inclusive ? block.lowerBound(low.key) : block.upperBound(low.key);
+    await this.settle();
+  }
+
+  advance(): Promise<void> | undefined {
+    if (this.current === undefined) return undefined;
+    this.position++;
+    return this.settle();
+  }
+
+  /** Makes `current` the entry at the position, moving to the next block past the end. */
+  private settle(): Promise<void> | undefined {
+    for (;;) {
+      if (this.closed || this.block === undefined) return this.exhaust();
+      if (this.position < this.block.count) {
+        const key = this.block.keys[this.position] as string;
+        if (!belowHigh(key, this.high)) return this.exhaust();
+        this.current = this.block.entry(this.position);
+        return undefined;
+      }
+      if (this.blockIndex + 1 >= this.reader.blockCount) return this.exhaust();
+      this.position = 0;
+      const pending = this.moveToBlock(this.blockIndex + 1);
+      if (pending !== undefined) return pending.then(() => this.settle());
+    }
+  }
+}
+
+class ReverseRunCursor extends BlockWalker implements RunCursor {
+  /** The key being gathered and its entries, oldest first (reversed when complete). */
+  #gathering: RunEntry[] = [];
+  #group: RunEntry[] = [];
+  #groupPosition = 0;
+
+  async start(): Promise<void> {
+    const index = this.reader.index;
+    const high = this.high;
+    const found = high === undefined ? index.blockCount : high.inclusive ? index.firstBlockAfter(high.key) : index.firstBlockAtOrAfter(high.key);
+    const blockIndex = Math.min(found, index.blockCount - 1);
+    await this.moveToBlock(blockIndex);
+    const block = this.block as DecodedBlock;
+    if (found >= index.blockCount || high === undefined) this.position = block.count - 1;
+    else this.position = (high.inclusive ? block.upperBound(high.key) : block.lowerBound(high.key)) - 1;
+    await this.gather();
+  }
+
+  advance(): Promise<void> | undefined {
+    if (this.current === undefined) return undefined;
+    this.#groupPosition++;
+    if (this.#groupPosition < this.#group.length) {
+      this.current = this.#group[this.#groupPosition];
+      return undefined;
+    }
+    return this.gather();
+  }
+
+  /** Gathers the next key (walking backwards from the position) and makes its newest entry current. */
+  private gather(): Promise<void> | undefined {
+    for (;;) {
+      if (this.closed || this.block === undefined) return this.exhaust();
+      const gathering = this.#gathering;
+      const gatheringKey = gathering[0]?.key;
+      if (this.position < 0) {
+        const previous = this.blockIndex - 1;
+        const continues = gatheringKey !== undefined && previous >= 0 && this.reader.index.compareLastKey(gatheringKey, previous) === 0;
+        if (gatheringKey !== undefined && !continues) return this.finishGroup();
+        if (previous < 0) return this.exhaust();
+        const pending = this.moveToBlock(previous);
+        if (pending !== undefined) {
+          return pending.then(() => {
+            this.position = (this.block as DecodedBlock).count - 1;
+            return this.gather();
+          });
+        }
+        this.position = (this.block as DecodedBlock).count - 1;
+        continue;
+      }
+      const entryKey = this.block.keys[this.position] as string;
+      if (gatheringKey === undefined) {
+        if (!aboveLow(entryKey, this.low)) return this.exhaust();
+      } else if (entryKey !== gatheringKey) {
+        return this.finishGroup();
+      }
+      gathering.push(this.block.entry(this.position));
+      this.position--;
+    }
+  }
+
+  private finishGroup(): undefined {
+    assert(this.#gathering.length > 0, 'a finished group holds entries');
+    this.#group = this.#gathering.reverse();
+    this.#gathering = [];
+    this.#groupPosition = 0;
+    this.current = this.#group[0];
+    return undefined;
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The index block of a run file (docs/FORMAT.md, "Index block") and its compact
+ * in-memory form.
+ *
+ * Payload: per data block, in file order: u16 last key length, last key bytes,
+ * u64 block offset, u32 block length in bytes, u64 block checksum.
+ *
+ * In memory a RunIndex is five typed arrays (no object per block): the last keys
+ * concatenated in one buffer with their start offsets, and the offsets, lengths and
+ * checksums. Invariants: last keys are non-decreasing (a key's versions may span
+ * blocks, so two blocks can share a last key); blocks are contiguous from offset 0.
+ */
+import { Buffer } from 'node:buffer';
+import { CorruptionError } from '../errors.js';
+import { KEY_BYTES_MAX } from '../limits.js';
+import { assert } from '../util/assert.js';
+import { readUint64, writeUint64 } from '../wal/wal-format.js';
+import { RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES } from './run-format.js';
+
+const INDEX_ENTRY_FIXED_BYTES = 2 + 8 + 4 + 8;
+/** Heap cost of a RunIndex beyond its typed arrays' contents (object + 5 typed arrays and buffers). */
+export const RUN_INDEX_OVERHEAD_BYTES = 5 * 160 + 100;
+
+/** Accumulates index entries while the writer ships data blocks. */
+export class IndexBuilder {
+  #chunks: Buffer[] = [];
+  #current = Buffer.alloc(64 * 1024);
+  #position = 0;
+  #payloadBytes = 0;
+  #blockCount = 0;
+
+  get blockCount(): number {
+    return this.#blockCount;
+  }
+
+  add(lastKey: string, offset: number, lengthBytes: number, checksum: bigint): void {
+    const needed = INDEX_ENTRY_FIXED_BYTES + lastKey.length;
+    if (this.#position + needed > this.#current.length) {
+      this.#chunks.push(this.#current.subarray(0, this.#position));
+      this.#current = Buffer.alloc(this.#current.length);
+      this.#position = 0;
+    }
+    const buffer = this.#current;
+    let position = this.#position;
+    buffer.writeUInt16LE(lastKey.length, position);
+    position += 2;
+    position += buffer.write(lastKey, position, 'latin1');
+    writeUint64(buffer, offset, position);
+    buffer.writeUInt32LE(lengthBytes, position + 8);
+    buffer.writeBigUInt64LE(checksum, position + 12);
+    position += 20;
+    this.#payloadBytes += position - this.#position;
+    this.#position = position;
+    this.#blockCount++;
+  }
+
+  /** The whole index block (header left for sealBlock), whole pages; and its payload length. */
+  block(): { block: Buffer; payloadBytes: number } {
+    const pages = Math.max(1, Math.ceil((RUN_BLOCK_HEADER_BYTES + this.#payloadBytes) / RUN_PAGE_BYTES));
+    const block = Buffer.alloc(pages * RUN_PAGE_BYTES);
+    let position = RUN_BLOCK_HEADER_BYTES;
+    for (const chunk of [...this.#chunks, this.#current.subarray(0, this.#position)]) {
+      chunk.copy(block, position);
+      position += chunk.length;
+    }
+    assert(position === RUN_BLOCK_HEADER_BYTES + this.#payloadBytes, 'index payload assembled');
+    return { block, payloadBytes: this.#payloadBytes };
+  }
+}
+
+/** Compares an internal key with `length` bytes of `bytes` from `start`, as byte strings. */
+function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length: number): number {
+  const common = Math.min(key.length, length);
+  for (let index = 0; index < common; index++) {
+    const difference = key.charCodeAt(index) - (bytes[start + index] as number);
+    if (difference !== 0) return difference;
+  }
+  return key.length - length;
+}
+
+export class RunIndex {
+  readonly #lastKeys: Buffer;
+  readonly #lastKeyStarts: Uint32Array;
+  readonly #offsets: Float64Array;
+  readonly #lengths: Uint32Array;
+  readonly #checksums: BigUint64Array;
+
+  private constructor(lastKeys: Buffer, lastKeyStarts: Uint32Array, offsets: Float64Array, lengths: Uint32Array, checksums: BigUint64Array) {
+    this.#lastKeys = lastKeys;
+    this.#lastKeyStarts = lastKeyStarts;
+    this.#offsets = offsets;
+    this.#lengths = lengths;
+    this.#checksums = checksums;
+  }
+
+  /** Decodes a checked index block payload. `dataEnd` is where data blocks must end (the index block's offset). */
+  static decode(file: string, blockOffset: number, payload: Buffer, blockCount: number, dataEnd: number): RunIndex {
+    const corrupt = (reason: string) => new CorruptionError(file, blockOffset, `index block: ${reason}`);
+    if (blockCount === 0) throw corrupt('no data blocks');
+    const lastKeyStarts = new Uint32Array(blockCount + 1);
+    const offsets = new Float64Array(blockCount);
+    const lengths = new Uint32Array(blockCount);
+    const checksums = new BigUint64Array(blockCount);
+    const keyParts: Buffer[] = [];
+    let keyBytes = 0;
+    let position = 0;
+    let expectedOffset = 0;
+    let previousKey = '';
+    for (let block = 0; block < blockCount; block++) {
+      if (position + INDEX_ENTRY_FIXED_BYTES > payload.length) throw corrupt('entry past the payload');
+      const keyLength = payload.readUInt16LE(position);
+      if (keyLength === 0 || keyLength > KEY_BYTES_MAX || position + INDEX_ENTRY_FIXED_BYTES + keyLength > payload.length) throw corrupt('bad key length');
+      const key = payload.toString('latin1', position + 2, position + 2 + keyLength);
+      if (key < previousKey) throw corrupt('last keys out of order');
+      keyParts.push(payload.subarray(position + 2, position + 2 + keyLength));
+      lastKeyStarts[block] = keyBytes;
+      keyBytes += keyLength;
+      position += 2 + keyLength;
+      offsets[block] = readUint64(payload, position);
+      lengths[block] = payload.readUInt32LE(position + 8);
+      checksums[block] = payload.readBigUInt64LE(position + 12);
+      position += 20;
+      if (offsets[block] !== expectedOffset || lengths[block]! === 0 || lengths[block]! % RUN_PAGE_BYTES !== 0) throw corrupt('data blocks not contiguous');
+      expectedOffset += lengths[block]!;
+      previousKey = key;
+    }
+    if (position !== payload.length) throw corrupt('payload length disagrees with the block count');
+    if (expectedOffset !== dataEnd) throw corrupt('data blocks do not end where the index starts');
+    lastKeyStarts[blockCount] = keyBytes;
+    return new RunIndex(Buffer.concat(keyParts, keyBytes), lastKeyStarts, offsets, lengths, checksums);
+  }
+
+  get blockCount(): number {
+    return this.#offsets.length;
+  }
+
+  /** Bytes held (typed array contents plus their fixed overhead). */
+  get memoryBytes(): number {
+    return (
+      RUN_INDEX_OVERHEAD_BYTES +
+      this.#lastKeys.length +
+      this.#lastKeyStarts.byteLength +
+      this.#offsets.byteLength +
+      this.#lengths.byteLength +
+      this.#checksums.byteLength
+    );
+  }
+
+  offset(block: number): number {
+    return this.#offsets[block] as number;
+  }
+  lengthBytes(block: number): number {
+    return this.#lengths[block] as number;
+  }
+  checksum(block: number): bigint {
+    return this.#checksums[block] as bigint;
+  }
+
+  /** Compares `key` with block `block`'s last key. */
+  compareLastKey(key: string, block: number): number {
+    const start = this.#lastKeyStarts[block] as number;
+    return compareKeyToBytes(key, this.#lastKeys, start, (this.#lastKeyStarts[block + 1] as number) - start);
+  }
+
+  /** First block whose last key is >= `key` (blockCount if none): the first block that can hold `key`. */
+  firstBlockAtOrAfter(key: string): number {
+    let low = 0;
+    let high = this.blockCount;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.compareLastKey(key, middle) > 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** First block whose last key is > `key` (blockCount if none). */
+  firstBlockAfter(key: string): number {
+    let low = 0;
+    let high = this.blockCount;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.compareLastKey(key, middle) >= 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}
