@@ -38,7 +38,7 @@ import {
 import { RunIndex } from './run-index.js';
 
 /** Heap bytes of a reader beyond its index and filter contents (the reader, footer, descriptor, handle, filter array). */
-export const RUN_READER_OVERHEAD_BYTES = 2000;
+export const RUN_READER_OVERHEAD_BYTES = 2500;
 
 export interface RunVerifyResult {
   blocks: number;
