@@ -49,6 +49,14 @@ export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
  * lock file's `heartbeatAt` every interval; a lock whose holder's liveness cannot
  * be checked (another host or PID namespace) may be taken over once its heartbeat
  * is older than the stale bound. The bound spans several intervals, so a few late
+/**
+ * Size of a store's first WAL segment (capped by `segmentSizeBytes`): each new
+ * segment doubles the previous one's size up to `segmentSizeBytes`, so a small
+ * store stays small on disk. A commit larger than that always gets a segment big
+ * enough for it (bounded by `segmentSizeBytes`, as every commit is).
+ */
+export const SEGMENT_BYTES_INITIAL = 64 * 1024;
+
  * or failed heartbeats never make a live holder look stale.
  */
 export const LOCK_HEARTBEAT_INTERVAL_MS = 10_000;
@@ -82,3 +90,4 @@ assert(
   MANIFEST_RECORD_BYTES_MAX + MANIFEST_EDIT_CHAIN_BYTES_MAX <= MANIFEST_BYTES_MAX,
   'a full manifest record plus a full edit chain fits the manifest size bound',
 );
+assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SEGMENT_BYTES_DEFAULT, 'first segment size between the bounds');

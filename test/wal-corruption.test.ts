@@ -13,7 +13,7 @@ import { CorruptionError, ErrorCode } from '../src/errors.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { prepareValue, readStored, storedFromEncoded } from '../src/codec/values.js';
 import type { Store } from '../src/store/store.js';
-import { openOn, scanAll, segmentPath, snapshot, WAL_DIR } from './workload.js';
+import { openOn, scanAll, segmentPath, WAL_DIR } from './workload.js';
 
 // ---------------------------------------------------------------------------
 // An independent reader of the WAL format (docs/FORMAT.md)
@@ -208,11 +208,11 @@ describe('a damaged last record is a torn tail', () => {
     await again.close();
   });
 
-  it('a checksum-valid last record that fails validation is dropped whole: memory matches what recovery left on disk', async () => {
+  it('a checksum-valid last record that fails validation is never zeroed: the open fails and the bytes stay (issue 13, defect 1)', async () => {
     // Rewrite the group record (versions 8, 9, 10) so its third commit claims version
-    // 8 again, with a correct checksum: the record is invalid (versions out of order)
-    // and, being last, is treated as a torn tail and zeroed. None of its commits may
-    // then be served.
+    // 8 again, with a correct checksum: a torn write cannot produce a valid checksum,
+    // so this is not a torn tail. The open (with or without repair) fails, and
+    // nothing on disk changes.
     const { fileSystem, written, records } = await singleSegmentStore();
     const group = records.at(-1)!;
     const image = durable(fileSystem, segmentPath(1));
@@ -235,15 +235,14 @@ describe('a damaged last record is a torn tail', () => {
       }
     }
 
-    const store = await openOn(fileSystem);
-    const firstOpen = await snapshot(store);
-    await store.close();
-    const second = await openOn(fileSystem);
-    const secondOpen = await snapshot(second);
-    await second.close();
-    expect(firstOpen).toEqual(secondOpen);
-    expect(new Map(firstOpen.entries)).toEqual(contentUpTo(written, 7));
-    expect(firstOpen.version).toBe(7);
+    const damaged = durable(fileSystem, segmentPath(1));
+    const error = await openFails(fileSystem);
+    expect(error).toMatchObject({ file: segmentPath(1), offset: group.offset });
+    expect(error.message).toContain('checksum-valid');
+    const repairError = await openOn(fileSystem, { repair: true }).then(() => undefined, (caught: unknown) => caught);
+    expect(repairError).toBeInstanceOf(CorruptionError);
+    expect(durable(fileSystem, segmentPath(1))).toEqual(damaged);
+    expect(written.size).toBe(10);
   });
 });
 
@@ -281,23 +280,27 @@ describe('a damaged record with valid records after it is corruption', () => {
     const target = records[5]!;
     corruptPayload(fileSystem, target);
     const dataEnd = endOfData(fileSystem, segmentPath(1));
-    const readableAfter = records.slice(6);
-    const droppedVersions = readableAfter.flatMap((record) => record.versions);
+    // Dropped: the damaged record itself (its header still reads: one commit) and the readable ones after it.
+    const dropped = records.slice(5);
+    const droppedVersions = dropped.flatMap((record) => record.versions);
 
     const store = await openOn(fileSystem, { repair: true });
-    expect(store.version).toBe(5);
+    // Numbering resumes above every dropped version (issue 13, defect 9): versions never repeat.
+    expect(store.version).toBe(Math.max(...droppedVersions));
     expect(await scanAll(store)).toEqual(contentUpTo(written, 5));
     const repair = store.stats().recovery.repair;
     expect(repair).toMatchObject({
       file: segmentPath(1),
       offset: target.offset,
-      droppedRecords: readableAfter.length,
+      droppedRecords: dropped.length,
       droppedCommits: droppedVersions.length,
       droppedSegments: [],
       droppedBytes: dataEnd - target.offset,
     });
-    expect(repair?.droppedVersions).toEqual({ first: Math.min(...droppedVersions), last: Math.max(...droppedVersions) });
-    expect(durable(fileSystem, segmentPath(1)).subarray(target.offset).every((byte) => byte === 0)).toBe(true);
+    expect(repair?.droppedVersions).toEqual({ first: 6, last: 10 });
+    // The kept prefix is followed by the version marker (40 bytes), then zeros.
+    expect(durable(fileSystem, segmentPath(1)).subarray(target.offset + 40).every((byte) => byte === 0)).toBe(true);
+    expect(recordsOf(fileSystem, segmentPath(1)).at(-1)).toMatchObject({ offset: target.offset, versions: [10], keys: [] });
     await store.put('after-repair', 1);
     await store.close();
 
@@ -306,7 +309,7 @@ describe('a damaged record with valid records after it is corruption', () => {
     expect(reopened.stats().recovery.repair).toBeUndefined();
     expect(reopened.stats().recovery.tornTail).toBeUndefined();
     expect(await scanAll(reopened)).toEqual(new Map([...contentUpTo(written, 5), ['after-repair', 1]]));
-    expect(reopened.version).toBe(6);
+    expect(reopened.version).toBe(11);
     await reopened.close();
   });
 
@@ -324,15 +327,15 @@ describe('a damaged record with valid records after it is corruption', () => {
 
     const repaired = await openOn(fileSystem, { repair: true });
     const keptVersion = target.firstVersion - 1;
-    expect(repaired.version).toBe(keptVersion);
+    const droppedVersions = [...target.versions, ...laterRecords.flatMap((record) => record.versions)];
+    expect(repaired.version).toBe(Math.max(...droppedVersions));
     expect(await scanAll(repaired)).toEqual(contentUpTo(written, keptVersion));
-    const droppedVersions = laterRecords.flatMap((record) => record.versions);
     expect(repaired.stats().recovery.repair).toMatchObject({
       file: segmentPath(1),
       offset: target.offset,
-      droppedRecords: laterRecords.length,
+      droppedRecords: laterRecords.length + 1,
       droppedCommits: droppedVersions.length,
-      droppedVersions: { first: Math.min(...droppedVersions), last: Math.max(...droppedVersions) },
+      droppedVersions: { first: keptVersion + 1, last: Math.max(...droppedVersions) },
       droppedSegments: later,
     });
     expect(walSegments(fileSystem)).toEqual([segmentPath(1)]);
@@ -399,13 +402,14 @@ describe('segment headers', () => {
     // Repair drops that segment and every later one, keeping segment 1.
     const segment1 = recordsOf(fileSystem, segmentPath(1));
     const keptVersion = segment1.at(-1)!.versions.at(-1)!;
+    const highestDropped = Math.max(...[2, 3].flatMap((number) => recordsOf(fileSystem, segmentPath(number)).flatMap((record) => record.versions)));
     const repaired = await openOn(fileSystem, { repair: true });
-    expect(repaired.version).toBe(keptVersion);
+    expect(repaired.version).toBe(highestDropped);
     expect(await scanAll(repaired)).toEqual(contentUpTo(written, keptVersion));
     expect(repaired.stats().recovery.repair).toMatchObject({ file: segmentPath(2), droppedSegments: expect.arrayContaining([segmentPath(2), segmentPath(3)]) });
     await repaired.close();
     const reopened = await openOn(fileSystem);
-    expect(reopened.version).toBe(keptVersion);
+    expect(reopened.version).toBe(highestDropped);
     await reopened.close();
   });
 

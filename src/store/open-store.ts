@@ -23,7 +23,7 @@ import { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled, enableDebug } from '../util/debug.js';
-import { createSegment } from '../wal/segment-files.js';
+import { createSegment, firstSegmentSizeBytes } from '../wal/segment-files.js';
 import { type DecodedCommit, type Hash64, OPERATION_PUT, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
 import { recoverWal, type WalRecoveryResult } from '../wal/wal-recovery.js';
 import { WalWriter } from '../wal/wal-writer.js';
@@ -123,6 +123,6 @@ function indexOperations(commit: DecodedCommit): IndexOperation[] {
 async function startWriter(options: ResolvedOptions, walDir: string, hash: Hash64, recovered: WalRecoveryResult): Promise<WalWriter> {
   const config = { fileSystem: options.fileSystem, walDir, hash, segmentSizeBytes: options.segmentSizeBytes };
   if (recovered.resume !== undefined) return new WalWriter(config, recovered.resume);
-  const created = await createSegment(options.fileSystem, walDir, recovered.nextSegmentNumber, options.segmentSizeBytes, hash);
+  const created = await createSegment(options.fileSystem, walDir, recovered.nextSegmentNumber, firstSegmentSizeBytes(options.segmentSizeBytes), hash);
   return new WalWriter(config, { ...created, offset: SEGMENT_HEADER_BYTES });
 }

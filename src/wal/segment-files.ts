@@ -7,15 +7,26 @@
  * created (its header valid) or holds no record at all (recovery removes it).
  * Preallocating matters for speed: fdatasync is much cheaper when the file's size
  * does not change (see the README's benchmark notes).
+ *
+ * The zero fill is written in chunks of ZERO_FILL_CHUNK_BYTES with a turn of the
+ * event loop between chunks: a file system whose writes block (NodeFileSystem
+ * writes synchronously) then blocks the loop for one chunk at a time, not for the
+ * whole segment. Segments start small (SEGMENT_BYTES_INITIAL) and grow; the
+ * header records each segment's size, which recovery checks against the file's.
  */
 import { Buffer } from 'node:buffer';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
+import { SEGMENT_BYTES_INITIAL } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { encodeSegmentHeader, FORMAT_VERSION, type Hash64, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
 const SEGMENT_NAME = /^wal-(\d{10})\.log$/;
-const ZERO_CHUNK_BYTES = 1024 * 1024;
+
+/** The number of a store's first segment (until a manifest records another start). */
+export const FIRST_SEGMENT_NUMBER = 1;
+/** Largest single write of the zero fill; the event loop gets a turn between two. */
+const ZERO_FILL_CHUNK_BYTES = 256 * 1024;
 
 export function segmentFileName(segmentNumber: number): string {
   assert(Number.isInteger(segmentNumber) && segmentNumber > 0 && segmentNumber < 1e10, 'segment number in range');
@@ -66,11 +77,21 @@ export async function createSegment(
   }
 }
 
+/** Size of a store's first segment: SEGMENT_BYTES_INITIAL, capped by the configured segment size. */
+export function firstSegmentSizeBytes(segmentSizeBytes: number): number {
+  return Math.min(SEGMENT_BYTES_INITIAL, segmentSizeBytes);
+}
+
 async function zeroFill(handle: FileHandle, sizeBytes: number): Promise<void> {
   assert(sizeBytes > SEGMENT_HEADER_BYTES, 'segment larger than its header');
-  const zeros = Buffer.alloc(Math.min(ZERO_CHUNK_BYTES, sizeBytes));
+  const zeros = Buffer.alloc(Math.min(ZERO_FILL_CHUNK_BYTES, sizeBytes));
   for (let position = 0; position < sizeBytes; position += zeros.length) {
+    if (position > 0) await yieldToEventLoop();
     const length = Math.min(zeros.length, sizeBytes - position);
     await handle.write(length === zeros.length ? zeros : zeros.subarray(0, length), position);
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -14,7 +14,7 @@
  *     0  xxh64 of bytes 8 .. 32+payloadLength          8  magic u32 0x5257424c ("LBWR")
  *     12 payload length u32     16 first version u64    24 commit count u32   28 flags u32 (0)
  *     32 payload: commitCount commits, back to back
- *   commit:    version delta u32 (from first version) | operation count u32 | operations
+ *   commit:    version delta u32 (from first version) | operation count u32 (may be 0) | operations
  *   operation: type u8 (1 put, 2 delete) | key length u16 | key | [value length u32 | value (msgpack)]
  */
 import { Buffer } from 'node:buffer';
@@ -155,16 +155,21 @@ export type RecordCheck =
   | { kind: 'valid'; lengthBytes: number; firstVersion: number; commitCount: number }
   | { kind: 'invalid'; reason: string };
 
-/** Checks the record at `offset` of a segment image without decoding its payload. */
+/**
+ * Checks the record at `offset` of a segment image without decoding its payload.
+ * The header's fields are checked for plausibility (magic, commit count, flags,
+ * bounds) before the payload is hashed, so a candidate costs a hash only when its
+ * header could be a real one.
+ */
 export function checkRecord(image: Buffer, offset: number, hash: Hash64): RecordCheck {
   if (offset + RECORD_HEADER_BYTES > image.length) {
     return isZero(image, offset, image.length) ? { kind: 'end' } : { kind: 'invalid', reason: 'truncated record header' };
   }
   if (isZero(image, offset, offset + RECORD_HEADER_BYTES)) return { kind: 'end' };
   if (image.readUInt32LE(offset + 8) !== RECORD_MAGIC) return { kind: 'invalid', reason: 'bad record magic' };
-  const payloadLength = image.readUInt32LE(offset + 12);
-  const end = offset + RECORD_HEADER_BYTES + payloadLength;
+  const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
   if (end > image.length) return { kind: 'invalid', reason: 'record extends past the end of the segment' };
+  if (plausibleRecordEnd(image, offset) !== end) return { kind: 'invalid', reason: 'implausible record header (commit count, length or flags)' };
   if (image.readBigUInt64LE(offset) !== hash(image.subarray(offset + 8, end))) {
     return { kind: 'invalid', reason: 'record checksum mismatch' };
   }
@@ -174,6 +179,23 @@ export function checkRecord(image: Buffer, offset: number, hash: Hash64): Record
     firstVersion: readUint64(image, offset + 16),
     commitCount: image.readUInt32LE(offset + 24),
   };
+}
+
+/**
+ * The end offset a record header at `offset` claims, if the header is plausible:
+ * right magic, at least one commit, a payload long enough for its commit headers,
+ * zero flags, and an extent inside the image. Undefined otherwise (the header may
+ * be garbage: nothing it claims can be trusted).
+ */
+export function plausibleRecordEnd(image: Buffer, offset: number): number | undefined {
+  if (offset < 0 || offset + RECORD_HEADER_BYTES > image.length) return undefined;
+  if (image.readUInt32LE(offset + 8) !== RECORD_MAGIC) return undefined;
+  const payloadLength = image.readUInt32LE(offset + 12);
+  const commitCount = image.readUInt32LE(offset + 24);
+  if (commitCount < 1 || payloadLength < commitCount * COMMIT_HEADER_BYTES) return undefined;
+  if (image.readUInt32LE(offset + 28) !== 0) return undefined;
+  const end = offset + RECORD_HEADER_BYTES + payloadLength;
+  return end <= image.length ? end : undefined;
 }
 
 /** Decodes a record that checkRecord found valid. Throws a string reason on a malformed payload. */

@@ -4,20 +4,33 @@
  * What a crash can leave, and what recovery does with it:
  * - A torn record at the tail of the last segment that holds data (the one group
  *   write in flight, never acknowledged): zeroed out on disk, replay stops there.
- * - A segment whose creation did not finish (bad header, nothing after it but
- *   zeros): removed. Records are only written into fully created segments.
+ * - A segment whose creation did not finish (bad header, or a file shorter than
+ *   its header says, with nothing after the header but zeros): removed. Records
+ *   are only written into fully created segments.
  * Anything else that fails validation (a bad record followed by a valid one, a bad
- * record in an earlier segment, versions out of order) cannot come from a crash:
- * open fails with CorruptionError naming the file and offset, unless `repair` is
- * set, in which case the valid prefix is kept and everything after the bad record
- * is dropped and reported exactly (records, commits, versions, bytes).
+ * record in an earlier segment, a missing segment, a segment whose size differs
+ * from its header's) cannot come from a crash: open fails with CorruptionError
+ * naming the file and offset, unless `repair` is set, in which case the valid
+ * prefix is kept, everything after it is dropped and reported (src/wal/wal-repair.ts).
+ *
+ * Invariants:
+ * - A record whose checksum is valid is never zeroed, skipped or dropped as a torn
+ *   tail: if it cannot be decoded or applied (versions out of order, a value this
+ *   process cannot decode), the open fails with CorruptionError, with or without
+ *   repair. Only repair drops checksum-valid records, and only those after damage.
+ * - The log begins at `expectedFirstSegment`; a log that does not is refused.
+ * - The resync search after a failed record starts past that record's claimed
+ *   extent when its header is plausible (a torn record's own payload may hold bytes
+ *   that look like records), and each candidate is hashed only when its header is
+ *   plausible, over at most the bytes left in the segment.
+ * - `lastVersion` is at least every version of every checksum-valid record repair
+ *   dropped (a marker record makes that durable), so versions never repeat.
  */
-import { Buffer } from 'node:buffer';
 import { AssertionFailedError, CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
-import { listSegments, segmentFileName } from './segment-files.js';
+import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
 import type { WalPosition } from './wal-writer.js';
 import {
   checkRecord,
@@ -26,26 +39,26 @@ import {
   decodeSegmentHeader,
   type Hash64,
   isZero,
-  RECORD_MAGIC,
+  plausibleRecordEnd,
   SEGMENT_HEADER_BYTES,
 } from './wal-format.js';
+import { findValidRecordFrom, readSegment, type SegmentImage, zeroTail } from './wal-scan.js';
+import { repairFrom, type RepairReport, type RepairTarget } from './wal-repair.js';
 
-export interface RepairReport {
-  file: string;
-  offset: number;
-  reason: string;
-  droppedRecords: number;
-  droppedCommits: number;
-  droppedBytes: number;
-  droppedSegments: string[];
-  /** Versions of the dropped commits that could still be read, if any. */
-  droppedVersions: { first: number; last: number } | undefined;
-}
+export type { RepairReport } from './wal-repair.js';
 
 export interface TornTail {
   file: string;
   offset: number;
   zeroedBytes: number;
+}
+
+export interface WalRecoveryOptions {
+  /**
+   * The segment number the log must begin with: FIRST_SEGMENT_NUMBER (1) for a
+   * store without a manifest; a manifest passes the WAL start it recorded.
+   */
+  expectedFirstSegment?: number;
 }
 
 export interface WalRecoveryResult {
@@ -61,13 +74,7 @@ export interface WalRecoveryResult {
   removedSegments: string[];
 }
 
-interface SegmentImage {
-  segmentNumber: number;
-  path: string;
-  image: Buffer;
-}
-
-interface ReplayState {
+export interface ReplayState {
   lastVersion: number;
   records: number;
   commits: number;
@@ -84,22 +91,26 @@ export async function recoverWal(
   hash: Hash64,
   repair: boolean,
   onRecord: (commits: readonly DecodedCommit[]) => void,
+  options: WalRecoveryOptions = {},
 ): Promise<WalRecoveryResult> {
+  const expectedFirstSegment = options.expectedFirstSegment ?? FIRST_SEGMENT_NUMBER;
+  assert(Number.isSafeInteger(expectedFirstSegment) && expectedFirstSegment >= 1, 'expectedFirstSegment is a segment number');
   const numbers = await listSegments(fileSystem, walDir);
+  checkLogStart(walDir, numbers, expectedFirstSegment);
   const state: ReplayState = { lastVersion: 0, records: 0, commits: 0 };
   const result: WalRecoveryResult = {
-    lastVersion: 0, records: 0, commits: 0, resume: undefined,
-    nextSegmentNumber: (numbers[numbers.length - 1] ?? 0) + 1,
+    lastVersion: 0, records: 0, commits: 0, resume: undefined, nextSegmentNumber: expectedFirstSegment,
     tornTail: undefined, repair: undefined, removedSegments: [],
   };
   let resumeCandidate: { segment: SegmentImage; offset: number } | undefined;
   let lastData: { segment: SegmentImage; endOffset: number } | undefined;
+  let repairTarget: RepairTarget | undefined;
   for (let index = 0; index < numbers.length; index++) {
     if (index > 0 && numbers[index] !== numbers[index - 1]! + 1) {
       // A missing segment is never a crash of ours (segments are only ever created in order).
       const missing = joinPath(walDir, segmentFileName(numbers[index - 1]! + 1));
       if (!repair) throw new CorruptionError(missing, 0, 'segment missing from the middle of the log');
-      result.repair = await dropSegmentsAfterGap(fileSystem, walDir, missing, numbers.slice(index), hash);
+      repairTarget = { kind: 'gap', missing, kept: resumeCandidate, later: numbers.slice(index) };
       break;
     }
     const segment = await readSegment(fileSystem, walDir, numbers[index]!);
@@ -118,20 +129,25 @@ export async function recoverWal(
         break;
       }
       if (!repair) throw new CorruptionError(segment.path, 0, outcome.reason);
-      result.repair = await dropFrom(fileSystem, walDir, segment, SEGMENT_HEADER_BYTES, later, outcome.reason, hash, true);
+      repairTarget = { kind: 'segment', segment, reason: outcome.reason, kept: resumeCandidate, later };
       break;
     }
-    const laterInSegment = findValidRecordAfter(segment.image, outcome.offset, hash);
-    if (!laterHasData && laterInSegment === undefined) {
+    // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
+    const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset) ?? outcome.offset + 1;
+    if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash) === undefined) {
       result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
       resumeCandidate = { segment, offset: outcome.offset };
       await keepOnlyEmptyLater(fileSystem, walDir, later, hash, result, (image) => { resumeCandidate = image; });
       break;
     }
     if (!repair) throw new CorruptionError(segment.path, outcome.offset, outcome.reason);
-    result.repair = await dropFrom(fileSystem, walDir, segment, outcome.offset, later, outcome.reason, hash, false);
-    resumeCandidate = { segment, offset: outcome.offset };
+    repairTarget = { kind: 'record', segment, offset: outcome.offset, reason: outcome.reason, later };
     break;
+  }
+  if (repairTarget !== undefined) {
+    const repaired = await repairFrom(fileSystem, walDir, hash, repairTarget, state, onRecord);
+    result.repair = repaired.report;
+    resumeCandidate = repaired.resume;
   }
   result.lastVersion = state.lastVersion;
   result.records = state.records;
@@ -142,16 +158,21 @@ export async function recoverWal(
   return result;
 }
 
-async function readSegment(fileSystem: FileSystem, walDir: string, segmentNumber: number): Promise<SegmentImage> {
-  const path = joinPath(walDir, segmentFileName(segmentNumber));
-  const image = Buffer.from(await fileSystem.readFile(path));
-  return { segmentNumber, path, image };
+/** Refuses a log that does not begin at `expectedFirstSegment` (a lost first segment would otherwise go unnoticed). */
+function checkLogStart(walDir: string, numbers: readonly number[], expectedFirstSegment: number): void {
+  const first = numbers[0];
+  if (first === undefined || first === expectedFirstSegment) return;
+  const expected = joinPath(walDir, segmentFileName(expectedFirstSegment));
+  throw new CorruptionError(expected, 0, first > expectedFirstSegment
+    ? `the log's first segment is missing (the log begins at ${segmentFileName(expectedFirstSegment)}; the first present is ${segmentFileName(first)}); repair cannot keep a log without its beginning`
+    : `segment ${segmentFileName(first)} precedes the log's start ${segmentFileName(expectedFirstSegment)}`);
 }
 
 /**
  * Replays one segment's records through `onRecord`, which applies a whole record or
- * throws without applying any of it (a value that cannot be decoded): such a record
- * is treated like any other invalid one, so repair can drop it cleanly.
+ * throws without applying any of it. Returns where the segment's records end, or
+ * the first record whose checksum or framing fails. A checksum-valid record that
+ * cannot be decoded or applied throws CorruptionError (see the module invariants).
  */
 function replaySegment(
   segment: SegmentImage,
@@ -164,64 +185,55 @@ function replaySegment(
   if (header.segmentNumber !== segment.segmentNumber) {
     return { kind: 'bad-header', reason: `header names segment ${header.segmentNumber}` };
   }
+  if (header.segmentSizeBytes !== segment.image.length) {
+    // A segment is preallocated to its header's size before any record is written:
+    // a different size is a truncated (or extended) file, whose loss could be silent.
+    return { kind: 'bad-header', reason: `segment is ${segment.image.length} bytes, its header says ${header.segmentSizeBytes}` };
+  }
   let offset = SEGMENT_HEADER_BYTES;
   for (;;) {
     const check = checkRecord(segment.image, offset, hash);
     if (check.kind === 'end') {
       // Zeros end a segment's records only if nothing valid follows them: a record
       // after zeros means a write in between was lost (never a crash of ours).
-      if (findValidRecordAfter(segment.image, offset, hash) === undefined) return { kind: 'complete', endOffset: offset };
+      if (findValidRecordFrom(segment.image, offset + 1, hash) === undefined) return { kind: 'complete', endOffset: offset };
       return { kind: 'bad-record', offset, reason: 'zeroed record header followed by valid records (a lost write)' };
     }
     if (check.kind === 'invalid') return { kind: 'bad-record', offset, reason: check.reason };
-    const problem = replayRecord(segment.image, offset, state, onRecord);
-    if (problem !== undefined) return { kind: 'bad-record', offset, reason: problem };
+    replayRecord(segment, offset, state, onRecord);
     state.records++;
     offset += check.lengthBytes;
   }
 }
 
-/** Decodes, checks and applies one record; returns why it is invalid, or undefined. */
-function replayRecord(
-  image: Buffer,
+/** Decodes, checks and applies one checksum-valid record; throws CorruptionError if it cannot. */
+export function replayRecord(
+  segment: SegmentImage,
   offset: number,
   state: ReplayState,
   onRecord: (commits: readonly DecodedCommit[]) => void,
-): string | undefined {
+): void {
+  const refuse = (problem: string): CorruptionError => new CorruptionError(segment.path, offset,
+    `checksum-valid record ${problem}; a record whose checksum is valid is never dropped, not even by repair`);
   let commits: DecodedCommit[];
   try {
-    commits = decodeRecord(image, offset);
+    commits = decodeRecord(segment.image, offset);
   } catch (error) {
-    return `malformed payload: ${(error as Error).message}`;
+    throw refuse(`has a malformed payload (${(error as Error).message})`);
   }
   let previous = state.lastVersion;
   for (const commit of commits) {
-    if (commit.version <= previous) return `version ${commit.version} does not follow ${previous}`;
+    if (commit.version <= previous) throw refuse(`has version ${commit.version}, which does not follow ${previous}`);
     previous = commit.version;
   }
   try {
     onRecord(commits);
   } catch (error) {
     if (error instanceof AssertionFailedError) throw error;
-    return `record cannot be applied: ${(error as Error).message}`;
+    throw refuse(`cannot be applied (${(error as Error).message})`);
   }
   state.lastVersion = previous;
   state.commits += commits.length;
-  return undefined;
-}
-
-/** Offset of the first checksum-valid record strictly after `offset`, if any. */
-function findValidRecordAfter(image: Buffer, offset: number, hash: Hash64): number | undefined {
-  const magic = Buffer.alloc(4);
-  magic.writeUInt32LE(RECORD_MAGIC, 0);
-  let search = offset + 1;
-  for (;;) {
-    const found = image.indexOf(magic, search + 8);
-    if (found < 0) return undefined;
-    const candidate = found - 8;
-    if (candidate > offset && checkRecord(image, candidate, hash).kind === 'valid') return candidate;
-    search = candidate + 1;
-  }
 }
 
 async function anySegmentHasRecords(fileSystem: FileSystem, walDir: string, numbers: number[]): Promise<boolean> {
@@ -245,7 +257,8 @@ async function keepOnlyEmptyLater(
 ): Promise<void> {
   for (const segmentNumber of later) {
     const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    if (typeof decodeSegmentHeader(segment.image, hash) === 'string') {
+    const header = decodeSegmentHeader(segment.image, hash);
+    if (typeof header === 'string' || header.segmentSizeBytes !== segment.image.length) {
       await removeSegments(fileSystem, walDir, [segmentNumber], result);
     } else {
       setResume({ segment, offset: SEGMENT_HEADER_BYTES });
@@ -271,111 +284,17 @@ async function rewriteDurably(fileSystem: FileSystem, segment: SegmentImage, end
   }
 }
 
-/** Zeroes a torn tail (from `offset` to the last non-zero byte) and makes that durable. */
-async function zeroTail(fileSystem: FileSystem, segment: SegmentImage, offset: number): Promise<TornTail> {
-  let end = segment.image.length;
-  while (end > offset && segment.image[end - 1] === 0) end--;
-  const zeroedBytes = end - offset;
-  if (zeroedBytes > 0) {
-    const handle = await fileSystem.open(segment.path, 'readWrite');
-    try {
-      await handle.write(Buffer.alloc(zeroedBytes), offset);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    segment.image.fill(0, offset, end);
-  }
-  return { file: segment.path, offset, zeroedBytes };
-}
-
-async function dropFrom(
-  fileSystem: FileSystem,
-  walDir: string,
-  segment: SegmentImage,
-  offset: number,
-  later: number[],
-  reason: string,
-  hash: Hash64,
-  dropWholeSegment: boolean,
-): Promise<RepairReport> {
-  const report: RepairReport = {
-    file: segment.path, offset, reason, droppedRecords: 0, droppedCommits: 0, droppedBytes: 0,
-    droppedSegments: [], droppedVersions: undefined,
-  };
-  countReadableRecords(segment.image, offset, hash, report);
-  for (const segmentNumber of later) {
-    const laterSegment = await readSegment(fileSystem, walDir, segmentNumber);
-    countReadableRecords(laterSegment.image, SEGMENT_HEADER_BYTES, hash, report);
-    report.droppedBytes += laterSegment.image.length;
-    report.droppedSegments.push(laterSegment.path);
-  }
-  if (dropWholeSegment) {
-    report.droppedSegments.unshift(segment.path);
-    report.droppedBytes += segment.image.length;
-    await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], undefined);
-    return report;
-  }
-  report.droppedBytes += (await zeroTail(fileSystem, segment, offset)).zeroedBytes;
-  await removeSegments(fileSystem, walDir, later, undefined);
-  return report;
-}
-
-/** Repair of a gap: the segments after it are dropped, and reported as read. */
-async function dropSegmentsAfterGap(fileSystem: FileSystem, walDir: string, missing: string, later: number[], hash: Hash64): Promise<RepairReport> {
-  const report: RepairReport = {
-    file: missing, offset: 0, reason: 'segment missing from the middle of the log', droppedRecords: 0, droppedCommits: 0,
-    droppedBytes: 0, droppedSegments: [], droppedVersions: undefined,
-  };
-  for (const segmentNumber of later) {
-    const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    countReadableRecords(segment.image, SEGMENT_HEADER_BYTES, hash, report);
-    report.droppedBytes += segment.image.length;
-    report.droppedSegments.push(segment.path);
-  }
-  await removeSegments(fileSystem, walDir, later, undefined);
-  return report;
-}
-
-/** Counts the checksum-valid records from `offset` on (what a repair drops, as far as it can be read). */
-function countReadableRecords(image: Buffer, offset: number, hash: Hash64, report: RepairReport): void {
-  let position = findValidRecordAfter(image, offset - 1, hash);
-  while (position !== undefined) {
-    const check = checkRecord(image, position, hash);
-    assert(check.kind === 'valid', 'found record is valid');
-    report.droppedRecords++;
-    report.droppedCommits += check.commitCount;
-    const first = check.firstVersion;
-    const last = lastVersionOf(image, position, first);
-    const versions = report.droppedVersions;
-    report.droppedVersions = versions === undefined
-      ? { first, last }
-      : { first: Math.min(versions.first, first), last: Math.max(versions.last, last) };
-    position = findValidRecordAfter(image, position + check.lengthBytes - 1, hash);
-  }
-}
-
-/** The version of a record's last commit (its first version if the payload does not decode). */
-function lastVersionOf(image: Buffer, offset: number, firstVersion: number): number {
-  try {
-    const commits = decodeRecord(image, offset);
-    return commits[commits.length - 1]?.version ?? firstVersion;
-  } catch {
-    return firstVersion;
-  }
-}
-
 async function removeSegments(
   fileSystem: FileSystem,
   walDir: string,
   numbers: number[],
-  result: WalRecoveryResult | undefined,
+  result: WalRecoveryResult,
 ): Promise<void> {
   if (numbers.length === 0) return;
   for (const segmentNumber of numbers) {
     const path = joinPath(walDir, segmentFileName(segmentNumber));
     await fileSystem.unlink(path);
-    result?.removedSegments.push(path);
+    result.removedSegments.push(path);
   }
   await fileSystem.syncDirectory(walDir);
 }

@@ -1,7 +1,9 @@
 /**
  * The WAL writer: appends one group of commits as one record, with one write and
  * one fdatasync, and rotates to a preallocated next segment when the current one
- * is full.
+ * is full. Segments grow: each new one doubles the previous one's size up to
+ * `segmentSizeBytes` (a store's first is SEGMENT_BYTES_INITIAL, capped), and one
+ * made for a commit that did not fit is at least big enough for that commit.
  *
  * Positions are log sequence numbers (LSNs): bytes appended since the store's
  * first segment, counted across segments. `syncedLsn` only moves after a
@@ -95,10 +97,12 @@ export class WalWriter {
   async writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
     let count = this.#fittingPrefix(commits, this.#active);
-    if (count === 0) {
-      await this.#rotate();
+    // A pre-created next segment may be too small for the first commit (segments
+    // grow from small): it is used (left empty) and one more, big enough, is made.
+    for (let rotations = 0; count === 0; rotations++) {
+      assert(rotations < 2, 'a segment made for the commit holds it (commits are bounded by segmentSizeBytes at validation)');
+      await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
       count = this.#fittingPrefix(commits, this.#active);
-      assert(count > 0, 'a single commit always fits an empty segment (checked at validation)');
     }
     const group = count === commits.length ? commits : commits.slice(0, count);
     const lengthBytes = this.#encode(group);
@@ -157,13 +161,21 @@ export class WalWriter {
     this.#next.catch(() => undefined);
   }
 
-  #createNext(): Promise<CreatedSegment> {
+  /**
+   * Creates the next segment: twice the active one's size (segments start small,
+   * see SEGMENT_BYTES_INITIAL), at least big enough for a record of
+   * `recordBytesMin`, at most `segmentSizeBytes`.
+   */
+  #createNext(recordBytesMin = 0): Promise<CreatedSegment> {
     const { fileSystem, walDir, segmentSizeBytes, hash } = this.#config;
+    const sizeBytes = Math.min(segmentSizeBytes, Math.max(2 * this.#active.sizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
+    assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
     this.#segmentsCreated++;
-    return createSegment(fileSystem, walDir, this.#active.segmentNumber + 1, segmentSizeBytes, hash);
+    return createSegment(fileSystem, walDir, this.#active.segmentNumber + 1, sizeBytes, hash);
   }
 
-  async #rotate(): Promise<void> {
+  /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
+  async #rotate(recordBytesMin: number): Promise<void> {
     const prepared = this.#next;
     this.#next = undefined;
     let created: CreatedSegment;
@@ -172,9 +184,9 @@ export class WalWriter {
       // disk may have room again, and that old failure is not this commit's. Any other
       // failure (a failed fsync above all) is never retried and trusted: it fails the store.
       created = prepared === undefined
-        ? await this.#createNext()
+        ? await this.#createNext(recordBytesMin)
         : await prepared.catch((error: unknown) => {
-          if (isFileSystemError(error, 'ENOSPC')) return this.#createNext();
+          if (isFileSystemError(error, 'ENOSPC')) return this.#createNext(recordBytesMin);
           throw error;
         });
     } catch (error) {

@@ -1,0 +1,223 @@
+/**
+ * Repair: keeps the valid prefix of a damaged log, drops everything after it, and
+ * reports exactly what was dropped.
+ *
+ * Invariants:
+ * - Versions never repeat. Before anything is dropped, a version marker (a record
+ *   of one commit with zero operations, docs/FORMAT.md) carrying the highest
+ *   version of every checksum-valid record being dropped is written durably where
+ *   the kept log ends, so numbering resumes above them even after a crash mid-repair.
+ * - No hole: later segments are removed and the directory fsynced before the
+ *   damaged segment's tail is cut. A crash in between leaves the damaged record in
+ *   place, which an open refuses (or treats as the torn tail it then is, after the
+ *   marker), never a log that skips from the kept prefix to later segments.
+ * - Only the records after the damage are dropped; a checksum-valid record that
+ *   fails to apply never reaches here (recovery refuses the open).
+ */
+import { Buffer } from 'node:buffer';
+import type { FileSystem } from '../fs/file-system.js';
+import { joinPath } from '../fs/file-system.js';
+import { SEGMENT_BYTES_MIN } from '../limits.js';
+import { assert } from '../util/assert.js';
+import { createSegment, segmentFileName } from './segment-files.js';
+import {
+  checkRecord,
+  COMMIT_HEADER_BYTES,
+  type DecodedCommit,
+  decodeRecord,
+  encodeRecord,
+  type Hash64,
+  plausibleRecordEnd,
+  readUint64,
+  RECORD_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES,
+} from './wal-format.js';
+import type { ReplayState } from './wal-recovery.js';
+import { endOfData, findValidRecordFrom, readSegment, type SegmentImage, zeroTail } from './wal-scan.js';
+
+/** Bytes of a version marker record: a record header and one commit header, no operations. */
+export const VERSION_MARKER_BYTES = RECORD_HEADER_BYTES + COMMIT_HEADER_BYTES;
+
+export interface RepairReport {
+  file: string;
+  offset: number;
+  reason: string;
+  /** Records dropped: every checksum-valid one, plus the damaged record (or lost write) at `offset`. */
+  droppedRecords: number;
+  /** Commits of the dropped checksum-valid records, plus the damaged record's if its header reads consistently. */
+  droppedCommits: number;
+  droppedBytes: number;
+  droppedSegments: string[];
+  /**
+   * From one past the last kept version to the highest version of a dropped
+   * checksum-valid record; undefined when no dropped record could be read.
+   * Writing resumes above `last`.
+   */
+  droppedVersions: { first: number; last: number } | undefined;
+}
+
+/** Where the kept log ends: a segment and the offset after its last kept record. */
+export interface KeptEnd {
+  segment: SegmentImage;
+  offset: number;
+}
+
+export type RepairTarget =
+  /** A damaged record at `offset` of `segment`; the segment's records before it are kept. */
+  | { kind: 'record'; segment: SegmentImage; offset: number; reason: string; later: number[] }
+  /** A whole damaged segment (header or size); `kept` is where the previous segment's records end. */
+  | { kind: 'segment'; segment: SegmentImage; reason: string; kept: KeptEnd | undefined; later: number[] }
+  /** A segment missing from the middle: `later` are the segments after the gap. */
+  | { kind: 'gap'; missing: string; kept: KeptEnd | undefined; later: number[] };
+
+export interface RepairOutcome {
+  report: RepairReport;
+  /** Where writing resumes (after the version marker, if one was written). */
+  resume: KeptEnd | undefined;
+}
+
+export async function repairFrom(
+  fileSystem: FileSystem,
+  walDir: string,
+  hash: Hash64,
+  target: RepairTarget,
+  state: ReplayState,
+  onRecord: (commits: readonly DecodedCommit[]) => void,
+): Promise<RepairOutcome> {
+  const { report, highestVersion, kept, removed } = await survey(fileSystem, walDir, hash, target, state.lastVersion);
+  const floor = highestVersion > state.lastVersion ? highestVersion : undefined;
+  report.droppedVersions = floor === undefined ? undefined : { first: state.lastVersion + 1, last: floor };
+  let resume = kept;
+  let markerWritten = false;
+  if (floor !== undefined && kept !== undefined && kept.offset + VERSION_MARKER_BYTES <= kept.segment.image.length) {
+    await writeVersionMarker(fileSystem, kept.segment, kept.offset, floor, hash);
+    resume = { segment: kept.segment, offset: kept.offset + VERSION_MARKER_BYTES };
+    markerWritten = true;
+  }
+  await removeSegmentsDurably(fileSystem, walDir, removed);
+  if (target.kind === 'record') await zeroTail(fileSystem, target.segment, resume!.offset);
+  if (floor !== undefined && !markerWritten) {
+    // No room where the kept log ends (or nothing kept): the marker opens a new segment,
+    // numbered right after the kept ones (the dropped segments are gone by now).
+    const segmentNumber = kept === undefined ? removed[0]! : kept.segment.segmentNumber + 1;
+    const created = await createSegment(fileSystem, walDir, segmentNumber, SEGMENT_BYTES_MIN, hash);
+    await created.handle.close();
+    const segment = await readSegment(fileSystem, walDir, segmentNumber);
+    await writeVersionMarker(fileSystem, segment, SEGMENT_HEADER_BYTES, floor, hash);
+    resume = { segment, offset: SEGMENT_HEADER_BYTES + VERSION_MARKER_BYTES };
+  }
+  if (floor !== undefined) {
+    onRecord([{ version: floor, operations: [] }]);
+    state.lastVersion = floor;
+    state.records++;
+    state.commits++;
+  }
+  return { report, resume };
+}
+
+interface Survey {
+  report: RepairReport;
+  highestVersion: number;
+  kept: KeptEnd | undefined;
+  /** Whole segments to remove. */
+  removed: number[];
+}
+
+/** Reads (without changing anything) what the repair drops. */
+async function survey(fileSystem: FileSystem, walDir: string, hash: Hash64, target: RepairTarget, keptVersion: number): Promise<Survey> {
+  const file = target.kind === 'gap' ? target.missing : target.segment.path;
+  const report: RepairReport = {
+    file, offset: target.kind === 'record' ? target.offset : 0, reason: target.kind === 'gap' ? 'segment missing from the middle of the log' : target.reason,
+    droppedRecords: 0, droppedCommits: 0, droppedBytes: 0, droppedSegments: [], droppedVersions: undefined,
+  };
+  const tally = { highestVersion: 0, firstReadableVersion: undefined as number | undefined };
+  let kept: KeptEnd | undefined;
+  let removed: number[];
+  if (target.kind === 'record') {
+    const { image } = target.segment;
+    const resyncFrom = plausibleRecordEnd(image, target.offset) ?? target.offset + 1;
+    countReadableRecords(image, resyncFrom, hash, report, tally);
+    report.droppedBytes += endOfData(image, target.offset) - target.offset;
+    kept = { segment: target.segment, offset: target.offset };
+    removed = target.later;
+  } else if (target.kind === 'segment') {
+    countReadableRecords(target.segment.image, SEGMENT_HEADER_BYTES, hash, report, tally);
+    report.droppedBytes += target.segment.image.length;
+    report.droppedSegments.push(target.segment.path);
+    kept = target.kept;
+    removed = [target.segment.segmentNumber, ...target.later];
+  } else {
+    kept = target.kept;
+    removed = target.later;
+  }
+  for (const segmentNumber of target.later) {
+    const segment = await readSegment(fileSystem, walDir, segmentNumber);
+    countReadableRecords(segment.image, SEGMENT_HEADER_BYTES, hash, report, tally);
+    report.droppedBytes += segment.image.length;
+    report.droppedSegments.push(segment.path);
+  }
+  if (target.kind === 'record') countDamagedRecord(target.segment.image, target.offset, keptVersion, tally.firstReadableVersion, report);
+  return { report, highestVersion: tally.highestVersion, kept, removed };
+}
+
+/** The damaged record (or lost write) at `offset` is one dropped record; its commits count when its header reads consistently. */
+function countDamagedRecord(image: Buffer, offset: number, keptVersion: number, nextReadable: number | undefined, report: RepairReport): void {
+  report.droppedRecords++;
+  if (plausibleRecordEnd(image, offset) === undefined) return;
+  const firstVersion = readUint64(image, offset + 16);
+  const commitCount = image.readUInt32LE(offset + 24);
+  const fits = firstVersion > keptVersion && (nextReadable === undefined || firstVersion + commitCount - 1 < nextReadable);
+  if (fits) report.droppedCommits += commitCount;
+}
+
+/** Counts the checksum-valid records from `offset` on (what a repair drops, as far as it can be read). */
+function countReadableRecords(
+  image: Buffer,
+  offset: number,
+  hash: Hash64,
+  report: RepairReport,
+  tally: { highestVersion: number; firstReadableVersion: number | undefined },
+): void {
+  let position = findValidRecordFrom(image, offset, hash);
+  while (position !== undefined) {
+    const check = checkRecord(image, position, hash);
+    assert(check.kind === 'valid', 'found record is valid');
+    report.droppedRecords++;
+    report.droppedCommits += check.commitCount;
+    tally.firstReadableVersion ??= check.firstVersion;
+    tally.highestVersion = Math.max(tally.highestVersion, lastVersionOf(image, position, check.firstVersion));
+    position = findValidRecordFrom(image, position + check.lengthBytes, hash);
+  }
+}
+
+/** The version of a record's last commit (its first version if the payload does not decode). */
+function lastVersionOf(image: Buffer, offset: number, firstVersion: number): number {
+  try {
+    const commits = decodeRecord(image, offset);
+    return commits[commits.length - 1]?.version ?? firstVersion;
+  } catch {
+    return firstVersion;
+  }
+}
+
+/** Writes a version marker record at `offset` and makes it durable. */
+async function writeVersionMarker(fileSystem: FileSystem, segment: SegmentImage, offset: number, version: number, hash: Hash64): Promise<void> {
+  const marker = Buffer.alloc(VERSION_MARKER_BYTES);
+  const length = encodeRecord([{ version, operations: [], sizeBytes: COMMIT_HEADER_BYTES }], marker, 0, hash);
+  assert(length === VERSION_MARKER_BYTES && offset + length <= segment.image.length, 'the marker fits where it is written');
+  const handle = await fileSystem.open(segment.path, 'readWrite');
+  try {
+    await handle.write(marker, offset);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  marker.copy(segment.image, offset);
+}
+
+/** Unlinks whole segments, newest first, then fsyncs the directory. */
+async function removeSegmentsDurably(fileSystem: FileSystem, walDir: string, numbers: readonly number[]): Promise<void> {
+  if (numbers.length === 0) return;
+  for (const segmentNumber of [...numbers].reverse()) await fileSystem.unlink(joinPath(walDir, segmentFileName(segmentNumber)));
+  await fileSystem.syncDirectory(walDir);
+}
