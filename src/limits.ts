@@ -12,6 +12,17 @@ export const KEY_BYTES_MAX = 1024;
 export const VALUE_BYTES_DEFAULT_MAX = 16 * 1024 * 1024;
 export const VALUE_BYTES_MAX_MIN = 1024;
 
+/**
+ * Deepest nesting of containers (objects, arrays, Maps, Sets, Errors) in a value;
+ * a flat object is depth 1. msgpackr packs and unpacks recursively, so a deeper
+ * value could be acknowledged on a thread with a large stack and then fail to
+ * decode on one with a smaller stack (at open, that is the key lost). Measured
+ * with Node 20's default stack (about 984 KB) and msgpackr 2.1.3: unpack overflows
+ * at about 1,850 nested Sets and 4,400 nested arrays or objects; pack at about
+ * 700 nested Sets and 1,300 objects. 512 leaves a factor of 3.6 for decoding.
+ */
+export const VALUE_NESTING_DEPTH_MAX = 512;
+
 /** Operations in one batch (one commit). */
 export const BATCH_OPERATIONS_MAX = 100_000;
 

@@ -9,13 +9,19 @@
  * bytes and decoded on each read, so a caller mutating an object it wrote (or
  * read) never changes what the store holds.
  *
+ * Invariant: every accepted value reads back equal to what was written, now and
+ * after a reopen, on any thread: before encoding, checkValueShape (value-shape.ts)
+ * refuses nesting deeper than VALUE_NESTING_DEPTH_MAX, own "__proto__" keys and
+ * strings with lone surrogates anywhere in the value; after encoding, a value that
+ * does not decode back is refused.
+ *
  * The pure-JS msgpackr build is imported on purpose (msgpackr/pack, msgpackr/unpack):
  * the package has an optional native accelerator and this store ships no native code.
  */
 import { Packr } from 'msgpackr/pack';
 import { Unpackr } from 'msgpackr/unpack';
-import { Buffer } from 'node:buffer';
 import { InvalidValueError, ValueTooLargeError } from '../errors.js';
+import { checkValueShape } from './value-shape.js';
 
 const packOptions = { useRecords: false, moreTypes: true } as const;
 const packer = new Packr(packOptions);
@@ -58,6 +64,8 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
   if (value === undefined || type === 'function' || type === 'symbol') {
     throw new InvalidValueError(`value of type ${type} cannot be stored (use delete to remove a key)`);
   }
+  // Before encoding: msgpackr's recursion must never meet a value deeper than the limit.
+  checkValueShape(value, maxBytes);
   const encoded = encode(value);
   if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
   if (isImmutable(value)) {
@@ -65,7 +73,7 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
     return { encoded, stored: Object.is(value, -0) ? 0 : value };
   }
   // A top-level byte array is one msgpack bin (or typed-array extension): always decodable.
-  if (!(value instanceof Uint8Array)) checkDecodable(encoded, value);
+  if (!(value instanceof Uint8Array)) checkDecodable(encoded);
   return { encoded, stored: new EncodedValue(encoded) };
 }
 
@@ -74,29 +82,12 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
  * Decoding once here keeps every value in the WAL readable: otherwise one accepted
  * put would make every later read of it, and the next open, fail.
  */
-function checkDecodable(encoded: Uint8Array, value: unknown): void {
+function checkDecodable(encoded: Uint8Array): void {
   try {
     unpacker.unpack(encoded);
   } catch (error) {
     throw new InvalidValueError(`value encodes but cannot be decoded back: ${(error as Error).message}`, { cause: error });
   }
-  // msgpackr renames an own "__proto__" key on decode (its prototype-pollution guard),
-  // so such a value would read back changed. The byte search is cheap; the walk runs
-  // only when the name appears at all (it may just be a string value).
-  const bytes = Buffer.isBuffer(encoded) ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length);
-  if (bytes.includes(PROTO_KEY) && hasProtoKey(value, 0)) {
-    throw new InvalidValueError('an object with an own "__proto__" key cannot be stored faithfully (msgpack decoding renames it)');
-  }
-}
-
-const PROTO_KEY = Buffer.from('__proto__', 'latin1');
-const PROTO_SEARCH_DEPTH_MAX = 1000;
-
-function hasProtoKey(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== 'object' || depth > PROTO_SEARCH_DEPTH_MAX) return false;
-  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
-  const children = value instanceof Map ? [...value.keys(), ...value.values()] : Object.values(value);
-  return children.some((child) => hasProtoKey(child, depth + 1));
 }
 
 /**
@@ -119,4 +110,17 @@ export function storedSizeBytes(stored: StoredValue): number {
   if (stored instanceof EncodedValue) return stored.bytes.length;
   if (typeof stored === 'string') return stored.length * 2;
   return 8;
+}
+
+/**
+ * The msgpack bytes of a stored value (a flush writes them into a run). Encoded
+ * values are their own bytes; immutable ones are encoded again, exactly as at put.
+ */
+export function encodeStored(stored: StoredValue): Uint8Array {
+  return stored instanceof EncodedValue ? stored.bytes : packer.pack(stored);
+}
+
+/** The caller-facing value of encoded bytes read from a run (a fresh object each call). */
+export function decodeValue(encoded: Uint8Array): unknown {
+  return unpacker.unpack(encoded);
 }

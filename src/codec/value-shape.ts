@@ -1,0 +1,157 @@
+/**
+ * The shape check every value passes before it is encoded (src/codec/values.ts).
+ *
+ * msgpack would store some values the store must not accept: it recurses, so a
+ * deep value written on a thread with a large stack cannot be decoded on one with
+ * a small stack (at open, that record is unreadable); msgpackr renames an own
+ * "__proto__" key on decode; and a string with a lone surrogate has no UTF-8 form
+ * and reads back with U+FFFD. One walk of the whole value refuses all three with
+ * InvalidValueError, wherever they are: object keys and values, array elements,
+ * Map keys and values, Set members, an Error's name, message and cause, what a
+ * toJSON() returns. Byte containers (typed arrays, DataView, ArrayBuffer) and
+ * Dates hold no strings or children and are not entered.
+ *
+ * Invariants: the walk is iterative (an explicit stack), so the check itself cannot
+ * overflow; it never goes deeper than VALUE_NESTING_DEPTH_MAX; it visits at most
+ * `maxElements` children (every child encodes to at least one byte, so a value with
+ * more cannot fit in `maxValueBytes`: ValueTooLargeError), which bounds the work on
+ * a cycle or on a small graph of shared references that would encode enormous.
+ * It follows msgpackr's own dispatch (plain object, array, Map, extension types,
+ * toJSON, other objects by their own enumerable keys), so it sees what is encoded.
+ */
+import { InvalidValueError, ValueTooLargeError } from '../errors.js';
+import { VALUE_NESTING_DEPTH_MAX } from '../limits.js';
+import { assert } from '../util/assert.js';
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+type WellFormedCheck = (this: string) => boolean;
+const isWellFormed = (String.prototype as unknown as { isWellFormed?: WellFormedCheck }).isWellFormed;
+assert(typeof isWellFormed === 'function', 'String.prototype.isWellFormed exists (Node >= 20)');
+const wellFormed: WellFormedCheck = isWellFormed;
+
+/** `where` names the string in the message (built only on failure: this runs for every key). */
+function checkString(text: string, where: 'key' | 'string'): void {
+  if (!wellFormed.call(text)) {
+    const what = where === 'key' ? `the object key ${JSON.stringify(text)}` : 'a string in the value';
+    throw new InvalidValueError(`${what} contains a lone surrogate: it has no UTF-8 form and would read back changed`);
+  }
+}
+
+function isLeafObject(value: object): boolean {
+  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date;
+}
+
+/** One walk: the containers still to enter, with their depths, and the children seen so far. */
+class ShapeWalk {
+  readonly #maxElements: number;
+  #elements = 0;
+  readonly #pending: object[] = [];
+  readonly #depths: number[] = [];
+
+  constructor(maxElements: number) {
+    this.#maxElements = maxElements;
+  }
+
+  run(root: object): void {
+    this.#enter(root, 1);
+    while (this.#pending.length > 0) {
+      const container = this.#pending.pop()!;
+      const depth = this.#depths.pop()!;
+      this.#enter(container, depth);
+    }
+    assert(this.#depths.length === 0, 'shape walk stacks drained together');
+  }
+
+  /** Counts `count` more children against the bound (each encodes to at least one byte). */
+  #count(count: number): void {
+    this.#elements += count;
+    if (this.#elements > this.#maxElements) throw new ValueTooLargeError(this.#elements, this.#maxElements);
+  }
+
+  /** Counts and checks one child of a container at `depth`. */
+  #child(child: unknown, depth: number): void {
+    this.#count(1);
+    this.#visit(child, depth);
+  }
+
+  /** Checks one (counted) child; a child container is queued at depth + 1. Numbers and booleans cost nothing. */
+  #visit(child: unknown, depth: number): void {
+    if (typeof child !== 'object' && typeof child !== 'string') return;
+    if (typeof child === 'string') {
+      checkString(child, 'string');
+      return;
+    }
+    if (child === null || typeof child !== 'object' || isLeafObject(child)) return;
+    if (depth >= VALUE_NESTING_DEPTH_MAX) {
+      throw new InvalidValueError(`value is nested deeper than ${VALUE_NESTING_DEPTH_MAX} levels (or contains a cycle)`);
+    }
+    this.#pending.push(child);
+    this.#depths.push(depth + 1);
+  }
+
+  #enter(container: object, depth: number): void {
+    assert(depth <= VALUE_NESTING_DEPTH_MAX, 'containers are queued only within the nesting limit');
+    const constructor = (container as { constructor?: unknown }).constructor;
+    if (constructor === Object) return this.#ownKeys(container, depth);
+    if (constructor === Array) return this.#elementsOf(container as unknown[], depth);
+    if (constructor === Map) return this.#mapEntries(container as Map<unknown, unknown>, depth);
+    const toJSON = (container as { toJSON?: unknown }).toJSON;
+    if (container instanceof Set && (constructor === Set || typeof toJSON !== 'function')) {
+      for (const member of container) this.#child(member, depth);
+      return;
+    }
+    if (container instanceof Error) {
+      // msgpackr writes an Error as [name, message, cause].
+      this.#child(container.name, depth);
+      this.#child(container.message, depth);
+      this.#child(container.cause, depth);
+      return;
+    }
+    if (container instanceof RegExp) {
+      this.#child(container.source, depth);
+      return;
+    }
+    if (Array.isArray(container)) return this.#elementsOf(container, depth);
+    if (typeof toJSON === 'function') return this.#child((toJSON as () => unknown).call(container), depth);
+    this.#ownKeys(container, depth);
+  }
+
+  /** Own enumerable string keys, found as msgpackr finds them (for-in filtered by hasOwnProperty). */
+  #ownKeys(container: object, depth: number): void {
+    const record = container as Record<string, unknown>;
+    for (const key in record) {
+      if (!hasOwn.call(record, key)) continue;
+      if (key === '__proto__') {
+        throw new InvalidValueError('an object with an own "__proto__" key cannot be stored faithfully (msgpack decoding renames it)');
+      }
+      checkString(key, 'key');
+      this.#child(record[key], depth);
+    }
+  }
+
+  #elementsOf(array: readonly unknown[], depth: number): void {
+    this.#count(array.length);
+    for (let index = 0; index < array.length; index++) this.#visit(array[index], depth);
+  }
+
+  /** Only an exact Map: msgpackr writes a Map subclass by its own keys (the generic path). */
+  #mapEntries(map: Map<unknown, unknown>, depth: number): void {
+    for (const [key, entry] of map) {
+      this.#child(key, depth);
+      this.#child(entry, depth);
+    }
+  }
+}
+
+/**
+ * Refuses a value nested deeper than VALUE_NESTING_DEPTH_MAX, with an own
+ * "__proto__" key or with a lone surrogate in any string (InvalidValueError), or
+ * with more than `maxElements` elements (ValueTooLargeError). Primitives other
+ * than strings return at once; a string costs one native well-formedness scan.
+ */
+export function checkValueShape(value: unknown, maxElements: number): void {
+  if (typeof value === 'string') return checkString(value, 'string');
+  if (value === null || typeof value !== 'object' || isLeafObject(value)) return;
+  new ShapeWalk(maxElements).run(value);
+}
