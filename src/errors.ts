@@ -14,6 +14,7 @@ export const ErrorCode = {
   ValueTooLarge: 'LADYBUG_VALUE_TOO_LARGE',
   BatchTooLarge: 'LADYBUG_BATCH_TOO_LARGE',
   InvalidOption: 'LADYBUG_INVALID_OPTION',
+  KeyNotUtf8: 'LADYBUG_KEY_NOT_UTF8',
   StoreClosed: 'LADYBUG_STORE_CLOSED',
   StoreLocked: 'LADYBUG_STORE_LOCKED',
   StoreFailed: 'LADYBUG_STORE_FAILED',
@@ -105,6 +106,24 @@ export class InvalidOptionError extends TypeError {
     super(`option ${option}: ${message}`);
     this.name = 'InvalidOptionError';
     this.option = option;
+  }
+}
+
+/**
+ * A read would return a key whose bytes are not valid UTF-8 as a string, with the
+ * default `keyEncoding: 'utf8'`: no string stands for those bytes (decoding would
+ * replace them with U+FFFD and the key could not be read back), so the read refuses
+ * rather than return a different key. `keyEncoding: 'binary'` returns every key.
+ */
+export class KeyEncodingError extends LadybugError {
+  readonly keyBytes: Uint8Array;
+  constructor(keyBytes: Uint8Array) {
+    super(
+      ErrorCode.KeyNotUtf8,
+      `key 0x${Buffer.from(keyBytes).toString('hex')} is not valid UTF-8 and has no string form; ` +
+        "open the store with keyEncoding: 'binary' to read it",
+    );
+    this.keyBytes = keyBytes;
   }
 }
 

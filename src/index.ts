@@ -22,6 +22,7 @@ export {
   ValueTooLargeError,
   BatchTooLargeError,
   InvalidOptionError,
+  KeyEncodingError,
   StoreClosedError,
   StoreLockedError,
   StoreFailedError,

@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { externalKey, internalKey, internalKeyFromBytes, keyBytes, stringKey } from '../src/codec/keys.js';
-import { ErrorCode, InvalidKeyError } from '../src/errors.js';
+import { ErrorCode, InvalidKeyError, KeyEncodingError } from '../src/errors.js';
 import { KEY_BYTES_MAX } from '../src/limits.js';
 
 function compare(left: string, right: string): number {
@@ -130,9 +130,19 @@ describe('round trips', () => {
     expect(internalKey(Buffer.from('\u{1F600}', 'utf8'))).toBe(internalKey('\u{1F600}'));
   });
 
-  it('externalKey gives a string for utf8 (U+FFFD for bytes that are not UTF-8) and bytes for binary', () => {
+  it('externalKey gives a string for utf8 (KeyEncodingError for bytes that are not UTF-8) and bytes for binary', () => {
     const internal = internalKey(new Uint8Array([0x61, 0xff]));
-    expect(externalKey(internal, 'utf8')).toBe('a\uFFFD');
+    // Not U+FFFD: 'a\uFFFD' is a different key, and [0x61, 0xfe] would map to it too.
+    let thrown: unknown;
+    try {
+      externalKey(internal, 'utf8');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(KeyEncodingError);
+    expect((thrown as KeyEncodingError).code).toBe('LADYBUG_KEY_NOT_UTF8');
+    expect([...(thrown as KeyEncodingError).keyBytes]).toEqual([0x61, 0xff]);
+    expect((thrown as KeyEncodingError).message).toContain("keyEncoding: 'binary'");
     const binary = externalKey(internal, 'binary');
     expect(binary).toBeInstanceOf(Uint8Array);
     expect([...(binary as Uint8Array)]).toEqual([0x61, 0xff]);

@@ -15,12 +15,12 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { isLadybugError, openStore } from '../index.js';
+import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
 import { createProgress } from './progress.js';
-import { type Output, printResult } from './output.js';
+import { dumpLine, type Output, printResult } from './output.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -49,8 +49,10 @@ function parseCount(text: string): number {
   return value;
 }
 
-async function withStore<T>(directory: string, run: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>, repair = false): Promise<T> {
-  const store = await openStore(requireStore(directory), { repair });
+async function withStore<T>(
+  directory: string, run: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>, repair = false, keyEncoding: KeyEncoding = 'utf8',
+): Promise<T> {
+  const store = await openStore(requireStore(directory), { repair, keyEncoding });
   try {
     return await run(store);
   } finally {
@@ -135,12 +137,11 @@ function buildProgram(): Command {
     .option('--as-of <version>', 'as of this version', parseVersion)
     .option('--json', 'print JSON lines')
     .action(async (dir: string, options: JsonOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
+      // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
         const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: options.asOf });
-        for await (const [key, value] of scan) {
-          process.stdout.write(options.json ? `${JSON.stringify({ key, value })}\n` : `${String(key)}\t${JSON.stringify(value)}\n`);
-        }
-      });
+        for await (const [key, value] of scan) process.stdout.write(dumpLine(key, value, options.json === true));
+      }, false, 'binary');
     });
 
   program.command('bench').description('run the benchmark against the peers (npm run bench; --help for its options)')

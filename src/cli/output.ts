@@ -1,7 +1,12 @@
 /**
  * One result object per command, printed as JSON or as aligned text. The text is
  * generated from the same object, field by field, so the two never disagree.
+ *
+ * `ladybug dump` prints stored values, which JSON cannot all express; jsonForm maps
+ * every value the store accepts to a JSON value without loss (the forms are listed
+ * at jsonForm and in the README), so a dump never aborts on a value.
  */
+import { Buffer, isUtf8 } from 'node:buffer';
 
 export interface Output {
   title: string;
@@ -55,4 +60,83 @@ export function printResult(output: Output, json: boolean): void {
   const lines = [output.title];
   renderLines(output.data, '  ', lines);
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** One tag object: its single key names the type. */
+function tagged(tag: string, content: unknown): Record<string, unknown> {
+  return { [`$${tag}`]: content };
+}
+
+function hex(bytes: ArrayBufferView | ArrayBuffer): string {
+  return ArrayBuffer.isView(bytes)
+    ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+    : Buffer.from(bytes).toString('hex');
+}
+
+function numberForm(value: number): unknown {
+  if (Object.is(value, -0)) return tagged('number', '-0');
+  return Number.isFinite(value) ? value : tagged('number', String(value));
+}
+
+/**
+ * The JSON form of a stored value, lossless for everything the store accepts.
+ * JSON values stand for themselves, except:
+ *   NaN, Infinity, -Infinity, -0   {"$number": "NaN"} (the name as a string)
+ *   123n                           {"$bigint": "123"}
+ *   undefined (in an array)        {"$undefined": true}
+ *   Uint8Array / Buffer            {"$bytes": "<hex>"}
+ *   other typed arrays             {"$typedArray": {"type": "Float32Array", "values": [...]}}
+ *   ArrayBuffer, DataView          {"$arrayBuffer": "<hex>"}, {"$dataView": "<hex>"}
+ *   Date                           {"$date": "<ISO 8601>"} (null for an invalid date)
+ *   Map, Set                       {"$map": [[key, value], ...]}, {"$set": [member, ...]}
+ *   Error                          {"$error": {"name", "message", "cause"?}}
+ *   RegExp                         {"$regexp": {"source", "flags"}}
+ *   an object with a "$" key       {"$object": {...}} (so it never reads as one of these)
+ * Nested values take the same forms.
+ */
+export function jsonForm(value: unknown): unknown {
+  if (value === undefined) return tagged('undefined', true);
+  if (typeof value === 'number') return numberForm(value);
+  if (typeof value === 'bigint') return tagged('bigint', value.toString());
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Uint8Array) return tagged('bytes', hex(value));
+  if (value instanceof DataView) return tagged('dataView', hex(value));
+  if (ArrayBuffer.isView(value)) {
+    const elements = Array.from(value as unknown as ArrayLike<number | bigint>, jsonForm);
+    return tagged('typedArray', { type: value.constructor.name, values: elements });
+  }
+  if (value instanceof ArrayBuffer) return tagged('arrayBuffer', hex(value));
+  if (value instanceof Date) return tagged('date', Number.isNaN(value.getTime()) ? null : value.toISOString());
+  if (value instanceof Map) return tagged('map', Array.from(value, ([key, entry]) => [jsonForm(key), jsonForm(entry)]));
+  if (value instanceof Set) return tagged('set', Array.from(value, jsonForm));
+  if (value instanceof Error) {
+    const fields: Record<string, unknown> = { name: value.name, message: value.message };
+    if (value.cause !== undefined) fields.cause = jsonForm(value.cause);
+    return tagged('error', fields);
+  }
+  if (value instanceof RegExp) return tagged('regexp', { source: value.source, flags: value.flags });
+  // Array.from visits holes as undefined, as msgpack stores them.
+  if (Array.isArray(value)) return Array.from(value, jsonForm);
+  const fields: Record<string, unknown> = {};
+  let hasTagLikeKey = false;
+  for (const [name, field] of Object.entries(value)) {
+    // defineProperty, not assignment: a "__proto__" key stays an own field.
+    Object.defineProperty(fields, name, { value: jsonForm(field), enumerable: true, writable: true, configurable: true });
+    if (name.startsWith('$')) hasTagLikeKey = true;
+  }
+  return hasTagLikeKey ? tagged('object', fields) : fields;
+}
+
+/** A dumped key: its string when its bytes are UTF-8, else {"$bytes": "<hex>"}. */
+export function keyJsonForm(key: string | Uint8Array): unknown {
+  if (typeof key === 'string') return key;
+  return isUtf8(key) ? Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8') : tagged('bytes', hex(key));
+}
+
+/** One line of `ladybug dump`: a JSON object {key, value}, or the key, a tab and the value's JSON form. */
+export function dumpLine(key: string | Uint8Array, value: unknown, json: boolean): string {
+  const keyForm = keyJsonForm(key);
+  if (json) return `${JSON.stringify({ key: keyForm, value: jsonForm(value) })}\n`;
+  const keyText = typeof keyForm === 'string' ? keyForm : JSON.stringify(keyForm);
+  return `${keyText}\t${JSON.stringify(jsonForm(value))}\n`;
 }

@@ -9,9 +9,12 @@
  *
  * Invariants: an internal key is non-empty, at most KEY_BYTES_MAX chars, every
  * char below 256; stringKey(internalKey(s)) === s for every well-formed string s.
+ * A key returned to a caller reads back as the same key: with keyEncoding 'utf8',
+ * a binary key whose bytes are not valid UTF-8 has no such string, so externalKey
+ * throws KeyEncodingError for it instead of returning U+FFFD.
  */
-import { Buffer } from 'node:buffer';
-import { InvalidKeyError } from '../errors.js';
+import { Buffer, isUtf8 } from 'node:buffer';
+import { InvalidKeyError, KeyEncodingError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 
 export type Key = string | Uint8Array;
@@ -58,10 +61,21 @@ export function internalKey(key: unknown): string {
   throw new InvalidKeyError('type', `key must be a string or Uint8Array, got ${shown}`);
 }
 
-/** The UTF-8 string a byte string stands for (binary keys that are not UTF-8 get U+FFFD). */
+/**
+ * The UTF-8 string a byte string stands for, for messages only: binary keys that
+ * are not UTF-8 get U+FFFD. What reads return goes through externalKey.
+ */
 export function stringKey(internal: string): string {
   if (isAscii(internal)) return internal;
   return Buffer.from(internal, 'latin1').toString('utf8');
+}
+
+/** The string key of a byte string; KeyEncodingError when its bytes are not valid UTF-8. */
+function utf8Key(internal: string): string {
+  if (isAscii(internal)) return internal;
+  const bytes = Buffer.from(internal, 'latin1');
+  if (!isUtf8(bytes)) throw new KeyEncodingError(Uint8Array.prototype.slice.call(bytes));
+  return bytes.toString('utf8');
 }
 
 /** The key's bytes, as stored in the WAL. */
@@ -74,6 +88,7 @@ export function internalKeyFromBytes(bytes: Uint8Array): string {
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
+/** The key as a read returns it: bytes for 'binary'; for 'utf8' its string, or KeyEncodingError. */
 export function externalKey(internal: string, encoding: KeyEncoding): string | Uint8Array {
-  return encoding === 'binary' ? keyBytes(internal) : stringKey(internal);
+  return encoding === 'binary' ? keyBytes(internal) : utf8Key(internal);
 }

@@ -1,6 +1,11 @@
 /**
  * Validation of read options (scan bounds, limit, reverse, asOf), shared by the
  * store, snapshots and transactions so every reader refuses bad input the same way.
+ *
+ * Invariant: a read never ignores an option it was given. Each read method names
+ * the options it accepts (READ_OPTION_NAMES); any other name, a typo (`asof`) or
+ * one that does not apply there (`asOf` on a snapshot or a transaction, which read
+ * as of their own version), is refused with InvalidOptionError, as open options are.
  */
 import { InvalidOptionError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
@@ -21,6 +26,48 @@ export interface ScanBounds {
   range: KeyRange;
   limit: number;
   reverse: boolean;
+}
+
+const SCAN_RANGE_OPTION_NAMES = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit'] as const;
+
+/** The option names each read method accepts. */
+export const READ_OPTION_NAMES = {
+  'store.get': ['asOf'],
+  'store.scan': [...SCAN_RANGE_OPTION_NAMES, 'asOf'],
+  'store.history': ['limit'],
+  'snapshot.get': [],
+  'snapshot.scan': SCAN_RANGE_OPTION_NAMES,
+  'snapshot.history': ['limit'],
+  'transaction.get': [],
+  'transaction.scan': SCAN_RANGE_OPTION_NAMES,
+} as const satisfies Record<string, readonly string[]>;
+
+export type ReadMethod = keyof typeof READ_OPTION_NAMES;
+
+/** Why an option another read method takes does not apply to this one. */
+function inapplicableReason(method: ReadMethod, name: string): string | undefined {
+  if (name !== 'asOf') return undefined;
+  if (method.startsWith('snapshot.')) return 'a snapshot reads as of its own version (snapshot.version)';
+  if (method.startsWith('transaction.')) return 'a transaction reads as of its read version (tx.readVersion)';
+  return undefined;
+}
+
+/**
+ * `options` of a read method: undefined, or an object with only the names the
+ * method accepts. Throws InvalidOptionError naming the first other one.
+ */
+export function readOptions<T extends object>(method: ReadMethod, options: T | undefined): T | undefined {
+  const given = optionsObject(method, options);
+  if (given === undefined) return undefined;
+  const accepted: readonly string[] = READ_OPTION_NAMES[method];
+  for (const name of Object.keys(given)) {
+    if (accepted.includes(name)) continue;
+    const reason = inapplicableReason(method, name);
+    if (reason !== undefined) throw new InvalidOptionError(name, `does not apply to ${method}(): ${reason}`);
+    const list = accepted.length === 0 ? 'none' : accepted.join(', ');
+    throw new InvalidOptionError(name, `is not an option of ${method}() (accepted: ${list})`);
+  }
+  return given;
 }
 
 /** `options` itself: undefined, or an object (null and primitives are refused). */
@@ -66,8 +113,8 @@ export function asOfOption(asOf: unknown, newest: number): number {
   return asOf;
 }
 
-/** Validates scan options into bounds (asOf is handled by the caller). */
-export function scanBounds(method: string, options: ScanOptions | undefined): ScanBounds {
-  const given = optionsObject(method, options) ?? {};
+/** Validates scan options, names included, into bounds (asOf is handled by the caller). */
+export function scanBounds(method: 'store.scan' | 'snapshot.scan' | 'transaction.scan', options: ScanOptions | undefined): ScanBounds {
+  const given = readOptions(method, options) ?? {};
   return { range: keyRange(given), limit: limitOption(given.limit), reverse: booleanOption('reverse', given.reverse) };
 }

@@ -62,21 +62,26 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   async next(): Promise<IteratorResult<ScanEntry, undefined>> {
     if (this.#pin.released) return { done: true, value: undefined };
     let more: boolean;
+    let key: string | Uint8Array;
+    let stored: StoredValue;
     try {
       this.#plan.checkOpen();
       more = this.#position < this.#chunk.length || this.#fill();
+      if (!more) {
+        this.#finish();
+        return { done: true, value: undefined };
+      }
+      let internal: string;
+      [internal, stored] = this.#chunk[this.#position++]!;
+      // A key with no form in the key encoding (KeyEncodingError) ends the scan too.
+      key = externalKey(internal, this.#plan.keyEncoding);
     } catch (error) {
       // A scan that fails (closed store, version not retained) ends and lets go of its pin.
       this.#finish();
       throw error;
     }
-    if (!more) {
-      this.#finish();
-      return { done: true, value: undefined };
-    }
-    const [key, stored] = this.#chunk[this.#position++]!;
     this.#produced++;
-    return { done: false, value: [externalKey(key, this.#plan.keyEncoding), readStored(stored)] };
+    return { done: false, value: [key, readStored(stored)] };
   }
 
   async return(): Promise<IteratorResult<ScanEntry, undefined>> {

@@ -16,7 +16,7 @@ import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
-import { asOfOption, limitOption, optionsObject, scanBounds, type ScanOptions } from './read-options.js';
+import { asOfOption, limitOption, optionsObject, readOptions, scanBounds, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
@@ -118,7 +118,7 @@ export class Store {
   async get(key: Key, options?: GetOptions): Promise<unknown> {
     this.#assertOpen('get');
     const internal = internalKey(key);
-    const version = options === undefined ? this.version : asOfOption(optionsObject('get', options)?.asOf, this.version);
+    const version = options === undefined ? this.version : asOfOption(readOptions('store.get', options)?.asOf, this.version);
     const slot = this.#parts.index.slotAsOf(internal, version);
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
   }
@@ -127,7 +127,7 @@ export class Store {
   async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
     this.#assertOpen('history');
     const chain = this.#parts.index.chain(internalKey(key));
-    return historyOf(chain, Infinity, limitOption(optionsObject('history', options)?.limit));
+    return historyOf(chain, Infinity, limitOption(readOptions('store.history', options)?.limit));
   }
 
   /**
@@ -138,7 +138,7 @@ export class Store {
    */
   scan(options?: ScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#assertOpen('scan');
-    const bounds = scanBounds('scan', options);
+    const bounds = scanBounds('store.scan', options);
     const { index, pins } = this.#parts;
     return new ScanIterator({
       index,
@@ -234,16 +234,16 @@ export class StoreSnapshot {
     return this.#snapshot.version;
   }
 
-  get(key: Key): Promise<unknown> {
-    return this.#snapshot.get(key);
+  get(key: Key, options?: Record<string, never>): Promise<unknown> {
+    return this.#snapshot.get(key, options);
   }
 
   scan(options?: Omit<ScanOptions, 'asOf'>): AsyncIterableIterator<[string | Uint8Array, unknown]> {
-    return this.#snapshot.scanWith(scanBounds('scan', options));
+    return this.#snapshot.scanWith(scanBounds('snapshot.scan', options));
   }
 
   async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
-    return this.#snapshot.history(key, limitOption(optionsObject('history', options)?.limit));
+    return this.#snapshot.history(key, limitOption(readOptions('snapshot.history', options)?.limit));
   }
 
   release(): Promise<void> {

@@ -15,6 +15,7 @@ import { type HistoryEntry, historyOf } from '../memory/history.js';
 import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
+import { readOptions } from '../store/read-options.js';
 import { ScanIterator, type ScanEntry } from '../store/scan-iterator.js';
 
 export interface SnapshotContext {
@@ -63,8 +64,10 @@ export class Snapshot {
     }
   }
 
-  async get(key: Key): Promise<unknown> {
+  /** `options` takes no names (asOf does not apply): any given is refused, not ignored. */
+  async get(key: Key, options?: Record<string, never>): Promise<unknown> {
     this.#check('get');
+    readOptions('snapshot.get', options);
     const slot = this.#context.index.slotAsOf(internalKey(key), this.version);
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
   }

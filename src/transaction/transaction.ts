@@ -19,7 +19,7 @@
  */
 import { TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { externalKey, internalKey, type Key } from '../codec/keys.js';
-import { type ScanOptions, scanBounds } from '../store/read-options.js';
+import { readOptions, type ScanOptions, scanBounds } from '../store/read-options.js';
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
@@ -52,7 +52,7 @@ export type TransactionScanOptions = Omit<ScanOptions, 'asOf'>;
 export interface TransactionHandle {
   readonly readVersion: number;
   readonly isolation: Isolation;
-  get(key: Key): Promise<unknown>;
+  get(key: Key, options?: Record<string, never>): Promise<unknown>;
   put(key: Key, value: unknown): void;
   delete(key: Key): void;
   scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]>;
@@ -116,8 +116,10 @@ export class Transaction implements TransactionHandle {
   }
 
   /** The value of `key` as this transaction sees it: its own write, else as of readVersion. */
-  async get(key: Key): Promise<unknown> {
+  /** `options` takes no names (asOf does not apply): any given is refused, not ignored. */
+  async get(key: Key, options?: Record<string, never>): Promise<unknown> {
     this.#check('get');
+    readOptions('transaction.get', options);
     const internal = internalKey(key);
     const own = this.#writes.get(internal);
     if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
@@ -153,7 +155,7 @@ export class Transaction implements TransactionHandle {
   /** Entries in the range as this transaction sees them (its writes merged in); the range is recorded as read. */
   scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#check('scan');
-    const { range, reverse, limit } = scanBounds('scan', options);
+    const { range, reverse, limit } = scanBounds('transaction.scan', options);
     this.#readRanges.push(range);
     return this.#scan(range, reverse, limit);
   }
