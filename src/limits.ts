@@ -49,6 +49,26 @@ export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const SEGMENT_BYTES_MIN = 16 * 1024;
 export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024;
 
+/**
+ * Size of a store's first WAL segment (capped by `segmentSizeBytes`): each new
+ * segment doubles the previous one's size up to `segmentSizeBytes`, so a small
+ * store stays small on disk. A commit larger than that always gets a segment big
+ * enough for it (bounded by `segmentSizeBytes`, as every commit is).
+ */
+export const SEGMENT_BYTES_INITIAL = 64 * 1024;
+
+/**
+ * Memory budget (memtables, block cache, run index and filter blocks): default and
+ * bounds. The minimum is small so tests can force flushes with a few hundred keys.
+ */
+export const MEMORY_BUDGET_BYTES_DEFAULT = 256 * 1024 * 1024;
+export const MEMORY_BUDGET_BYTES_MIN = 256 * 1024;
+export const MEMORY_BUDGET_BYTES_MAX = 64 * 1024 * 1024 * 1024;
+
+/** WAL growth that triggers a background checkpoint: default and minimum. */
+export const WAL_CHECKPOINT_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const WAL_CHECKPOINT_BYTES_MIN = 64 * 1024;
+
 /** One group commit writes at most this many bytes (further commits wait for the next group). */
 export const GROUP_COMMIT_BYTES_MAX = 8 * 1024 * 1024;
 
@@ -60,14 +80,6 @@ export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
  * lock file's `heartbeatAt` every interval; a lock whose holder's liveness cannot
  * be checked (another host or PID namespace) may be taken over once its heartbeat
  * is older than the stale bound. The bound spans several intervals, so a few late
-/**
- * Size of a store's first WAL segment (capped by `segmentSizeBytes`): each new
- * segment doubles the previous one's size up to `segmentSizeBytes`, so a small
- * store stays small on disk. A commit larger than that always gets a segment big
- * enough for it (bounded by `segmentSizeBytes`, as every commit is).
- */
-export const SEGMENT_BYTES_INITIAL = 64 * 1024;
-
  * or failed heartbeats never make a live holder look stale.
  */
 export const LOCK_HEARTBEAT_INTERVAL_MS = 10_000;
@@ -96,9 +108,9 @@ assert(SEGMENT_BYTES_MIN < SEGMENT_BYTES_DEFAULT && SEGMENT_BYTES_DEFAULT <= SEG
 assert(TRANSACTION_OPERATIONS_MAX <= BATCH_OPERATIONS_MAX, 'a transaction commits as one batch');
 assert(RETRY_BACKOFF_MS_BASE <= RETRY_BACKOFF_MS_MAX, 'backoff bounds ordered');
 assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');
+assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SEGMENT_BYTES_DEFAULT, 'first segment size between the bounds');
 assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');
 assert(
   MANIFEST_RECORD_BYTES_MAX + MANIFEST_EDIT_CHAIN_BYTES_MAX <= MANIFEST_BYTES_MAX,
   'a full manifest record plus a full edit chain fits the manifest size bound',
 );
-assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SEGMENT_BYTES_DEFAULT, 'first segment size between the bounds');

@@ -47,6 +47,9 @@ describe('defaults', () => {
       keyEncoding: 'utf8',
       repair: false,
       debug: false,
+      memoryBudgetBytes: 256 * 1024 * 1024,
+      walCheckpointBytes: 64 * 1024 * 1024,
+      checkpointOnClose: true,
     });
     expect(resolved.fileSystem).toBeInstanceOf(NodeFileSystem);
     expect(resolveOptions({})).toMatchObject({ maxValueBytes: VALUE_BYTES_DEFAULT_MAX });
@@ -62,13 +65,20 @@ describe('defaults', () => {
     const resolved = resolveOptions({
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary',
       repair: true, syncMode: 'inline', fileSystem, debug: true, snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
+      memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
     });
     expect(resolved).toEqual({
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary', repair: true, fileSystem, debug: true,
-      snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
+      snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000, memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
     });
     expect(resolveOptions({ maxVersionsPerKey: Infinity }).maxVersionsPerKey).toBe(Infinity);
     expect(resolveOptions({ maxVersionsPerKey: 1 }).maxVersionsPerKey).toBe(1);
+  });
+
+  it('memoryBudgetBytes, walCheckpointBytes and checkpointOnClose are checked', () => {
+    for (const bad of [0, 1024, -1, 1.5, '1', 2 ** 60]) expectRefused({ memoryBudgetBytes: bad }, 'memoryBudgetBytes');
+    for (const bad of [0, 1024, 1.5, null]) expectRefused({ walCheckpointBytes: bad }, 'walCheckpointBytes');
+    for (const bad of [1, 'yes', null]) expectRefused({ checkpointOnClose: bad }, 'checkpointOnClose');
   });
 
   it('commitBytesLimit is what one record in an empty segment holds', () => {

@@ -15,7 +15,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { CorruptionError, ErrorCode } from '../src/errors.js';
 import { FaultFileSystem, isSimulatedCrash } from '../src/fs/fault-file-system.js';
-import { openStore } from '../src/store/open-store.js';
+import { openStore as openStoreWithCheckpoint } from '../src/store/open-store.js';
+import type { StoreOptions } from '../src/store/options.js';
+
+/** These tests read the WAL a store leaves: close() must not checkpoint it away. */
+const openStore = (directory: string, options: StoreOptions = {}) => openStoreWithCheckpoint(directory, { checkpointOnClose: false, ...options });
 import type { Store } from '../src/store/store.js';
 import { verifyStore } from '../src/store/verify-store.js';
 import { encodeRecord, type Hash64, OPERATION_PUT, RECORD_MAGIC } from '../src/wal/wal-format.js';

@@ -24,8 +24,13 @@ export const WAL_DIR = '/db/wal';
 /** Small segments, so a short workload rotates segments (and pre-creates the next one) several times. */
 export const SMALL_SEGMENTS = { segmentSizeBytes: 16 * 1024, maxValueBytes: 4096 } as const;
 
+/**
+ * Opens the store on `fileSystem`. These suites test the WAL and its recovery, so
+ * close() leaves the WAL in place (no checkpoint) unless `extra` says otherwise;
+ * test/storage-crash.test.ts sweeps the checkpoint and flush paths.
+ */
 export function openOn(fileSystem: FaultFileSystem, extra: StoreOptions = {}): Promise<Store> {
-  return openStore(STORE_DIR, { fileSystem, ...SMALL_SEGMENTS, ...extra });
+  return openStore(STORE_DIR, { fileSystem, ...SMALL_SEGMENTS, checkpointOnClose: false, ...extra });
 }
 
 export function segmentPath(segmentNumber: number): string {

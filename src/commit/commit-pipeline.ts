@@ -34,7 +34,12 @@
  */
 import { CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
-import type { IndexOperation, MemoryIndex } from '../memory/memory-index.js';
+import type { IndexOperation } from '../memory/memory-index.js';
+
+/** Where acknowledged commits are applied, in version order (the storage engine's memtables). */
+export interface CommitTarget {
+  apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void;
+}
 import { assert } from '../util/assert.js';
 import { VERSION_MAX } from '../limits.js';
 import type { FramedCommit, WalOperation } from '../wal/wal-format.js';
@@ -80,7 +85,7 @@ export interface CommitPipelineStats {
 
 export class CommitPipeline {
   readonly #writer: WalWriter;
-  readonly #index: MemoryIndex;
+  readonly #index: CommitTarget;
   readonly #pinnedVersion: () => number;
   readonly #oldestTransactionVersion: () => number;
   /** Versions refused before reaching disk, to forget in the conflict log (under the commit lock). */
@@ -113,7 +118,7 @@ export class CommitPipeline {
    */
   constructor(
     writer: WalWriter,
-    index: MemoryIndex,
+    index: CommitTarget,
     lastVersion: number,
     pinnedVersion: () => number,
     oldestTransactionVersion: () => number,

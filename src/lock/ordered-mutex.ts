@@ -88,6 +88,15 @@ function currentHeldLocks(): HeldLocks {
   return heldLocksStorage.getStore() ?? NO_HELD_LOCKS;
 }
 
+/**
+ * Starts background work (a flush, a compaction) as its own call chain, holding no
+ * lock, even when it is kicked off from inside a critical section: it must not
+ * inherit the caller's held locks, since it outlives them and takes its own.
+ */
+export function runDetached<T>(start: () => Promise<T>): Promise<T> {
+  return heldLocksStorage.exit(start);
+}
+
 /** Debug mode: the names of the locks the current async call chain holds (leases excluded). */
 export function currentHeldLockNames(): readonly string[] {
   if (!debugEnabled()) return [];

@@ -157,6 +157,22 @@ export class Manifest {
   }
 
   /**
+   * Reads the manifest without writing a byte (ladybug verify): the state, and what an
+   * open would repair. Throws CorruptionError as open() does.
+   */
+  static async inspect(fileSystem: FileSystem, storeDirectory: string, hash: Hash64): Promise<{ state: ManifestState; recovery: ManifestRecovery; damagedCopies: number; path: string }> {
+    const directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
+    const names = (await fileSystem.exists(directory)) ? await fileSystem.readdir(directory) : [];
+    const choice = chooseGeneration(names);
+    if (choice.chosen === undefined) throw new CorruptionError(directory, 0, 'manifest missing: no MANIFEST-<generation>.a or .b');
+    const images = await readCopies(fileSystem, directory, choice.chosen.generation);
+    const chain = mergeCopies(images, hash);
+    const path = images[0]?.path ?? directory;
+    const state = replayChain(chain.records, choice.chosen.generation, path);
+    return { state, recovery: { repaired: chain.repaired, truncatedTail: chain.truncatedTail }, damagedCopies: chain.damagedCopies.size, path };
+  }
+
+  /**
    * Opens the manifest of the store in `storeDirectory`: reads and merges its two copies,
    * rewrites it when a copy was missing, damaged or torn, removes orphans (temporary
    * files, older and unfinished generations). With `create` and no manifest, writes a

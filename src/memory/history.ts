@@ -1,9 +1,10 @@
 /**
  * A key's retained versions as callers see them: newest first, values decoded,
- * deletes marked. Shared by store.history() and snapshot.history().
+ * deletes marked. Shared by store.history() and snapshot.history(); the versions
+ * come from the read view (memtables and runs merged, retention applied).
  */
-import { readStored } from '../codec/values.js';
-import { TOMBSTONE, type VersionChain } from './version-chain.js';
+import { readStored, type StoredValue } from '../codec/values.js';
+import { TOMBSTONE } from './version-chain.js';
 
 export interface HistoryEntry {
   version: number;
@@ -11,15 +12,8 @@ export interface HistoryEntry {
   deleted: boolean;
 }
 
-/** Up to `limit` retained versions of `chain` at or below `upToVersion`, newest first. */
-export function historyOf(chain: VersionChain | undefined, upToVersion: number, limit: number): HistoryEntry[] {
-  const entries: HistoryEntry[] = [];
-  if (chain === undefined) return entries;
-  for (let index = chain.length - 1; index >= 0 && entries.length < limit; index--) {
-    const version = chain.versionAt(index);
-    if (version > upToVersion) continue;
-    const slot = chain.slotAt(index);
-    entries.push(slot === TOMBSTONE ? { version, deleted: true } : { version, value: readStored(slot), deleted: false });
-  }
-  return entries;
+/** Caller-facing entries of resolved versions (newest first). */
+export function historyEntries(versions: ReadonlyArray<{ version: number; slot: StoredValue | typeof TOMBSTONE }>): HistoryEntry[] {
+  return versions.map(({ version, slot }) =>
+    slot === TOMBSTONE ? { version, deleted: true } : { version, value: readStored(slot), deleted: false });
 }

@@ -73,6 +73,11 @@ export class MemoryIndex {
     return this.#appliedVersion;
   }
 
+  /** Estimated heap bytes held (keys, chains, values, bookkeeping): see MEMORY_BYTES_PER_KEY. */
+  get memoryBytes(): number {
+    return this.#memoryBytes;
+  }
+
   /**
    * Applies one commit. REQUIRES: version > appliedVersion. `pinnedVersion` is the
    * oldest version a reader still uses; retention trimming spares what it sees.
@@ -170,6 +175,40 @@ export class MemoryIndex {
       if (result.length >= maxCount) break;
     }
     return result;
+  }
+
+  /**
+   * Up to `maxCount` keys with their chains (live or not: the caller resolves
+   * versions across memtables and runs), in key order (or reverse), within `range`,
+   * strictly after `cursor` (before it, in reverse) when given. Synchronous.
+   */
+  chainsChunk(range: KeyRange, cursor: string | undefined, reverse: boolean, maxCount: number): Array<[string, VersionChain]> {
+    this.#ensureOrdered();
+    const result: Array<[string, VersionChain]> = [];
+    if (!reverse) {
+      const start = cursor ?? range.gte ?? range.gt;
+      for (const [key, chain] of this.#tree.entries(start)) {
+        if (cursor !== undefined ? key <= cursor : range.gt !== undefined && key <= range.gt) continue;
+        if ((range.lt !== undefined && key >= range.lt) || (range.lte !== undefined && key > range.lte)) break;
+        result.push([key, chain]);
+        if (result.length >= maxCount) break;
+      }
+      return result;
+    }
+    const start = cursor ?? range.lte ?? range.lt;
+    for (const [key, chain] of this.#tree.entriesReversed(start)) {
+      if (cursor !== undefined ? key >= cursor : range.lt !== undefined && key >= range.lt) continue;
+      if ((range.gt !== undefined && key <= range.gt) || (range.gte !== undefined && key < range.gte)) break;
+      result.push([key, chain]);
+      if (result.length >= maxCount) break;
+    }
+    return result;
+  }
+
+  /** Every key and chain in ascending key order (a flush reads a sealed memtable this way). */
+  *orderedChains(): IterableIterator<[string, VersionChain]> {
+    this.#ensureOrdered();
+    yield* this.#tree.entries();
   }
 
   stats(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number; memoryBytes: number } {

@@ -1,10 +1,13 @@
 /**
- * openStore: validate options, take the directory lock, replay the WAL into a
- * fresh memory index, and start the commit pipeline where the log ends.
+ * openStore: validate options, take the directory lock, open the manifest and the
+ * runs it lists (lazily), replay only the WAL after the manifest's position into a
+ * fresh memtable, and start the commit pipeline where the log ends.
  *
  *   mkdir (store dir, wal/) + fsync parents -> DirectoryLock.acquire
- *   -> recoverWal (torn tail zeroed, corruption refused or repaired)
- *   -> apply every recovered commit in version order -> WalWriter at the resume point
+ *   -> openStorage (runs/, manifest read or created, orphans removed)
+ *   -> recoverWal from the manifest's WAL start (torn tail zeroed, corruption refused
+ *      or repaired), skipping commits the runs already hold
+ *   -> apply the rest to the memtable in version order -> WalWriter at the resume point
  *
  * On any failure after the lock is taken, the lock is released before rethrowing.
  */
@@ -18,7 +21,9 @@ import { loadHash64 } from '../codec/checksum.js';
 import { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath, parentDirectory } from '../fs/file-system.js';
-import { type IndexOperation, MemoryIndex } from '../memory/memory-index.js';
+import type { IndexOperation } from '../memory/memory-index.js';
+import { openStorage } from '../engine/open-engine.js';
+import { StorageEngine } from '../engine/storage-engine.js';
 import { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { assert } from '../util/assert.js';
@@ -89,28 +94,56 @@ async function openLocked(
 ): Promise<Store> {
   const started = performance.now();
   const hash = await loadHash64();
-  const index = new MemoryIndex(options.maxVersionsPerKey);
   const walDir = joinPath(directory, WAL_DIRECTORY);
-  const recovered = await recoverWal(options.fileSystem, walDir, hash, options.repair, (commits) => {
-    // Decode the whole record first: a value that cannot be decoded must leave
-    // nothing of its record applied.
-    const decoded = commits.map((commit) => indexOperations(commit));
-    commits.forEach((commit, position) => index.apply(commit.version, decoded[position]!, Infinity));
-  });
-  if (debugEnabled()) index.verify();
-  const writer = await startWriter(options, walDir, hash, recovered);
-  const pins = new ReadPins();
-  const transactionPins = new ReadPins();
-  const pipeline = new CommitPipeline(writer, index, recovered.lastVersion, () => pins.oldest(), () => transactionPins.oldest());
-  const recovery = {
-    durationMs: performance.now() - started,
-    records: recovered.records,
-    commits: recovered.commits,
-    tornTail: recovered.tornTail,
-    repair: recovered.repair,
-    removedSegments: recovered.removedSegments,
-  };
-  return new Store({ directory, options, lock, writer, index, pins, transactionPins, pipeline, recovery, fileSystem });
+  const storage = await openStorage(options.fileSystem, directory, walDir, hash);
+  let writer: WalWriter | undefined;
+  try {
+    const { manifest } = storage;
+    const { flushedVersion, walStartSegment } = manifest.state;
+    // Until the writer exists, the segment being replayed stands for "current".
+    let walSegment = walStartSegment;
+    const engine = new StorageEngine({
+      fileSystem: options.fileSystem, runsDirectory: storage.runsDirectory, walDirectory: walDir, hash, manifest,
+      memoryBudgetBytes: options.memoryBudgetBytes, maxVersionsPerKey: options.maxVersionsPerKey,
+      walCheckpointBytes: options.walCheckpointBytes,
+      currentWalSegment: () => writer?.segmentNumber ?? walSegment,
+      walBytesWritten: () => writer?.stats().bytesWritten ?? 0,
+    });
+    let skipped = 0;
+    const recovered = await recoverWal(options.fileSystem, walDir, hash, options.repair, (commits, segmentNumber) => {
+      walSegment = segmentNumber ?? walSegment;
+      // Decode the whole record first: a value that cannot be decoded must leave
+      // nothing of its record applied. Commits the runs already hold are skipped.
+      const fresh = commits.filter((commit) => commit.version > flushedVersion);
+      skipped += commits.length - fresh.length;
+      const decoded = fresh.map((commit) => indexOperations(commit));
+      fresh.forEach((commit, position) => engine.replay(commit.version, decoded[position]!));
+    }, { expectedFirstSegment: walStartSegment });
+    if (debugEnabled()) engine.memtables.active.verify();
+    writer = await startWriter(options, walDir, hash, recovered);
+    const lastVersion = Math.max(recovered.lastVersion, manifest.state.versionHighWater, flushedVersion);
+    engine.finishReplay();
+    const pins = new ReadPins();
+    const transactionPins = new ReadPins();
+    const pipeline = new CommitPipeline(writer, engine, lastVersion, () => pins.oldest(), () => transactionPins.oldest());
+    const recovery = {
+      durationMs: performance.now() - started,
+      records: recovered.records,
+      commits: recovered.commits - skipped,
+      skippedCommits: skipped,
+      tornTail: recovered.tornTail,
+      repair: recovered.repair,
+      removedSegments: recovered.removedSegments,
+      removedOrphans: storage.removedOrphans,
+      upgradedFromWalOnly: storage.createdManifest && recovered.records > 0,
+      manifest: manifest.recovery,
+    };
+    return new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, recovery, fileSystem });
+  } catch (error) {
+    await writer?.close().catch(() => undefined);
+    await storage.manifest.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 function indexOperations(commit: DecodedCommit): IndexOperation[] {

@@ -8,6 +8,11 @@ import { NodeFileSystem, type SyncMode } from '../fs/node-file-system.js';
 import type { KeyEncoding } from '../codec/keys.js';
 import {
   KEY_BYTES_MAX,
+  MEMORY_BUDGET_BYTES_DEFAULT,
+  MEMORY_BUDGET_BYTES_MAX,
+  MEMORY_BUDGET_BYTES_MIN,
+  WAL_CHECKPOINT_BYTES_DEFAULT,
+  WAL_CHECKPOINT_BYTES_MIN,
   TRANSACTION_LIFETIME_MS_DEFAULT,
   TRANSACTION_LIFETIME_MS_MAX,
   SEGMENT_BYTES_DEFAULT,
@@ -39,6 +44,15 @@ export interface StoreOptions {
   snapshotMaxAgeMs?: number;
   /** Longest one transaction attempt may run before TransactionLimitError. Default 60 s. */
   transactionLifetimeMs?: number;
+  /**
+   * Memory the store may use for memtables, the block cache and the runs' index and
+   * filter blocks. Default 256 MiB. Data beyond it lives in run files on disk.
+   */
+  memoryBudgetBytes?: number;
+  /** A background checkpoint starts once the WAL grew this much since the last one. Default 64 MiB. */
+  walCheckpointBytes?: number;
+  /** close() checkpoints, so the next open replays nothing. Default true; false leaves the WAL to replay. */
+  checkpointOnClose?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -51,11 +65,14 @@ export interface ResolvedOptions {
   debug: boolean;
   snapshotMaxAgeMs: number;
   transactionLifetimeMs: number;
+  memoryBudgetBytes: number;
+  walCheckpointBytes: number;
+  checkpointOnClose: boolean;
 }
 
 const KNOWN_OPTIONS = new Set([
   'maxValueBytes', 'maxVersionsPerKey', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
-  'snapshotMaxAgeMs', 'transactionLifetimeMs',
+  'snapshotMaxAgeMs', 'transactionLifetimeMs', 'memoryBudgetBytes', 'walCheckpointBytes', 'checkpointOnClose',
 ]);
 
 function integerIn(name: string, value: unknown, fallback: number, minimum: number, maximum: number): number {
@@ -117,6 +134,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       ? Infinity
       : integerIn('snapshotMaxAgeMs', given.snapshotMaxAgeMs, Infinity, 1, 2 ** 31 - 1),
     transactionLifetimeMs: integerIn('transactionLifetimeMs', given.transactionLifetimeMs, TRANSACTION_LIFETIME_MS_DEFAULT, 1, TRANSACTION_LIFETIME_MS_MAX),
+    memoryBudgetBytes: integerIn('memoryBudgetBytes', given.memoryBudgetBytes, MEMORY_BUDGET_BYTES_DEFAULT, MEMORY_BUDGET_BYTES_MIN, MEMORY_BUDGET_BYTES_MAX),
+    checkpointOnClose: given.checkpointOnClose === undefined ? true : booleanOption('checkpointOnClose', given.checkpointOnClose),
+    walCheckpointBytes: integerIn('walCheckpointBytes', given.walCheckpointBytes, WAL_CHECKPOINT_BYTES_DEFAULT, WAL_CHECKPOINT_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }
 

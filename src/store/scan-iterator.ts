@@ -1,5 +1,6 @@
 /**
- * The iterator behind store.scan(): reads as of one version, in synchronous chunks.
+ * The iterator behind store.scan(): reads as of one version, in chunks merged from
+ * the memtables and runs of one read view (src/engine/merged-scan.ts).
  *
  * The version is pinned when scan() is called, not at the first next(), so a scan
  * created now and iterated later still reads what was visible when it was created.
@@ -9,8 +10,10 @@
  */
 import { externalKey, type KeyEncoding } from '../codec/keys.js';
 import { readStored, type StoredValue } from '../codec/values.js';
-import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
+import { MergedScan } from '../engine/merged-scan.js';
+import type { ReadView } from '../engine/read-view.js';
 
 /** Keys fetched per synchronous step of a scan. */
 const SCAN_CHUNK_KEYS = 256;
@@ -30,7 +33,10 @@ function releasePin(handle: PinHandle): void {
 const abandonedScans = new FinalizationRegistry<PinHandle>(releasePin);
 
 export interface ScanPlan {
-  index: MemoryIndex;
+  /** The sources the scan reads, captured when it was created. */
+  view: ReadView;
+  /** The newest version when the scan was created (retention is judged as of it). */
+  referenceVersion: number;
   pins: ReadPins;
   range: KeyRange;
   limit: number;
@@ -48,14 +54,20 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   readonly #pin: PinHandle;
   #chunk: Array<[string, StoredValue]> = [];
   #position = 0;
-  #cursor: string | undefined;
+  #merged: MergedScan;
   #produced = 0;
   #exhausted = false;
 
   constructor(plan: ScanPlan) {
     this.#plan = plan;
     this.#pin = { pins: plan.pins, version: plan.version, released: false };
+    // Other readers' pins protect what they read; the scan's own pin only keeps what
+    // it reads from being trimmed while it runs (an as-of scan below retention fails).
+    const pinFloor = plan.pins.oldest();
     plan.pins.pin(plan.version);
+    this.#merged = new MergedScan({
+      view: plan.view, range: plan.range, reverse: plan.reverse, version: plan.version, referenceVersion: plan.referenceVersion, pinFloor,
+    });
     abandonedScans.register(this, this.#pin, this.#pin);
   }
 
@@ -66,7 +78,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     let stored: StoredValue;
     try {
       this.#plan.checkOpen();
-      more = this.#position < this.#chunk.length || this.#fill();
+      more = this.#position < this.#chunk.length || (await this.#fill());
       if (!more) {
         this.#finish();
         return { done: true, value: undefined };
@@ -99,21 +111,20 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   }
 
   /** Loads the next chunk; false when the scan has nothing more. */
-  #fill(): boolean {
-    const { index, range, limit, reverse, version } = this.#plan;
+  async #fill(): Promise<boolean> {
+    const { limit } = this.#plan;
     if (this.#exhausted || this.#produced >= limit) return false;
     const wanted = Math.min(SCAN_CHUNK_KEYS, limit - this.#produced);
-    this.#chunk = index.scanChunk(range, this.#cursor, version, reverse, wanted);
+    this.#chunk = await this.#merged.nextChunk(wanted);
     this.#position = 0;
     if (this.#chunk.length < wanted) this.#exhausted = true;
-    if (this.#chunk.length === 0) return false;
-    this.#cursor = this.#chunk[this.#chunk.length - 1]![0];
-    return true;
+    return this.#chunk.length > 0;
   }
 
   #finish(): void {
     abandonedScans.unregister(this.#pin);
     releasePin(this.#pin);
+    this.#merged.close();
     this.#chunk = [];
   }
 }

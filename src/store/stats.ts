@@ -2,15 +2,25 @@
  * stats(): one plain object of counters, cheap to build (no I/O), safe to log.
  */
 import type { RepairReport, TornTail } from '../wal/wal-recovery.js';
+import type { EngineStats } from '../engine/storage-engine.js';
+import type { ManifestRecovery } from '../manifest/manifest.js';
 import type { StoreParts } from './store.js';
 
 export interface RecoveryReport {
   durationMs: number;
+  /** WAL records read and commits replayed into the memtable (commits the runs already held are skipped). */
   records: number;
   commits: number;
+  skippedCommits: number;
   tornTail: TornTail | undefined;
   repair: RepairReport | undefined;
   removedSegments: string[];
+  /** Run files and WAL segments no durable state referred to (a crash mid-flush or mid-checkpoint), removed. */
+  removedOrphans: string[];
+  /** True when this open found a store written by release 0.1 (WAL only) and gave it a manifest. */
+  upgradedFromWalOnly: boolean;
+  /** What opening the manifest found and repaired. */
+  manifest: ManifestRecovery;
 }
 
 export interface StoreStats {
@@ -31,15 +41,20 @@ export interface StoreStats {
   walBytes: number;
   /** Segment currently appended to. */
   walSegment: number;
-  /** Keys whose newest version is not a delete. */
+  /**
+   * Keys whose newest version is not a delete: exact while every key is in the
+   * active memtable (`keysExact`); once runs exist, an upper bound (a key in two
+   * runs, or deleted in a newer one, counts more than once) until compaction.
+   */
   keys: number;
-  /** Keys with any retained history (including deleted ones). */
+  keysExact: boolean;
+  /** Keys with any retained history (including deleted ones); an upper bound once runs exist. */
   keysWithHistory: number;
-  /** Versions retained in memory, over all keys. */
+  /** Versions held in memtables and runs (and tombstones). */
   versions: number;
-  /** Versions reclaimed by the retention policy since open. */
+  /** Versions reclaimed by the retention policy in memtables since open. */
   reclaimedVersions: number;
-  /** Estimated bytes held by the memory index (keys, values, bookkeeping). */
+  /** Bytes of memory held against the budget: memtables, block cache, run index and filter blocks. */
   memoryBytes: number;
   /** Pins held by running scans, snapshots and transactions, and the oldest pinned version. */
   pinnedReads: number;
@@ -52,12 +67,15 @@ export interface StoreStats {
   failed: boolean;
   closed: boolean;
   recovery: RecoveryReport;
+  /** Memtables, runs, block cache and flushes: each part of memory against the budget. */
+  storage: EngineStats;
 }
 
 export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
   const pipeline = parts.pipeline.stats();
   const wal = parts.writer.stats();
-  const index = parts.index.stats();
+  const storage = parts.engine.stats();
+  const memory = parts.engine.memtableCounts();
   const oldestPinned = parts.pins.oldest();
   return {
     version: parts.pipeline.visibleVersion,
@@ -69,11 +87,12 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     fsyncs: wal.datasyncs,
     walBytes: wal.bytesWritten,
     walSegment: wal.segmentNumber,
-    keys: index.liveKeys,
-    keysWithHistory: index.keys,
-    versions: index.versions,
-    reclaimedVersions: index.reclaimedVersions,
-    memoryBytes: index.memoryBytes,
+    keys: memory.liveKeys + storage.runKeys,
+    keysExact: storage.runs === 0 && storage.immutableMemtables === 0,
+    keysWithHistory: memory.keys + storage.runKeys,
+    versions: memory.versions + storage.runEntries,
+    reclaimedVersions: memory.reclaimedVersions,
+    memoryBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.blockCacheBytes + storage.runIndexBytes,
     pinnedReads: parts.pins.count,
     oldestPinnedVersion: oldestPinned === Infinity ? undefined : oldestPinned,
     oldestPinAgeMs: parts.pins.oldestAgeMs(),
@@ -82,5 +101,6 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     failed: parts.pipeline.failure !== undefined,
     closed,
     recovery: parts.recovery,
+    storage,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The store handle: the public methods, each validating its input, then handing
- * writes to the commit pipeline and answering reads from the memory index.
+ * writes to the commit pipeline and answering reads from a read view of the
+ * storage engine (memtables and runs, src/engine/).
  *
  * Every method resolves only when its effect is durable and visible: a write's
  * promise resolves after the fdatasync that covers it and after it is applied;
@@ -11,7 +12,7 @@
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
  */
-import { asTypedError, StoreClosedError } from '../errors.js';
+import { asTypedError, DiskFullError, StoreClosedError } from '../errors.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
@@ -20,13 +21,13 @@ import { asOfOption, limitOption, optionsObject, readOptions, scanBounds, type S
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
-import type { MemoryIndex } from '../memory/memory-index.js';
+import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
-import { type HistoryEntry, historyOf } from '../memory/history.js';
+import { type HistoryEntry, historyEntries } from '../memory/history.js';
 import { debugEnabled } from '../util/debug.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import type { DirectoryLock } from './directory-lock.js';
@@ -46,7 +47,7 @@ export interface StoreParts {
   options: ResolvedOptions;
   lock: DirectoryLock;
   writer: WalWriter;
-  index: MemoryIndex;
+  engine: StorageEngine;
   pins: ReadPins;
   /** Read versions of running transactions only: the conflict log is pruned below the oldest. */
   transactionPins: ReadPins;
@@ -98,12 +99,14 @@ export class Store {
   async put(key: Key, value: unknown): Promise<CommitResult> {
     this.#assertOpen('put');
     const prepared = preparePut(key, value, this.#parts.options.maxValueBytes);
+    await this.#admit();
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
   }
 
   async delete(key: Key): Promise<CommitResult> {
     this.#assertOpen('delete');
     const prepared = prepareDelete(key);
+    await this.#admit();
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
   }
 
@@ -112,22 +115,36 @@ export class Store {
     this.#assertOpen('batch');
     const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
     if (prepared.walOperations.length === 0) return { version: this.version };
+    await this.#admit();
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
+  }
+
+  /**
+   * The write stall: waits while flushes fall behind (sealed memtables over their
+   * share of the budget), so memory never grows without bound; refuses writes once
+   * flushing failed. Costs nothing on the common path.
+   */
+  #admit(): Promise<void> | undefined {
+    const { engine } = this.#parts;
+    if (!engine.stalled && engine.failure === undefined) return undefined;
+    return engine.admit();
   }
 
   async get(key: Key, options?: GetOptions): Promise<unknown> {
     this.#assertOpen('get');
     const internal = internalKey(key);
     const version = options === undefined ? this.version : asOfOption(readOptions('store.get', options)?.asOf, this.version);
-    const slot = this.#parts.index.slotAsOf(internal, version);
+    const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: this.version, pinFloor: this.#parts.pins.oldest() });
+    const slot = found instanceof Promise ? await found : found;
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
   }
 
   /** Versions of `key`, newest first, as far as retention keeps them. */
   async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
     this.#assertOpen('history');
-    const chain = this.#parts.index.chain(internalKey(key));
-    return historyOf(chain, Infinity, limitOption(readOptions('store.history', options)?.limit));
+    const limit = limitOption(readOptions('store.history', options)?.limit);
+    const version = this.version;
+    return historyEntries(await this.#parts.engine.view().history(internalKey(key), version, version, this.#parts.pins.oldest(), limit));
   }
 
   /**
@@ -139,9 +156,10 @@ export class Store {
   scan(options?: ScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#assertOpen('scan');
     const bounds = scanBounds('store.scan', options);
-    const { index, pins } = this.#parts;
+    const { engine, pins } = this.#parts;
     return new ScanIterator({
-      index,
+      view: engine.view(),
+      referenceVersion: this.version,
       pins,
       ...bounds,
       version: asOfOption(options?.asOf, this.version),
@@ -159,9 +177,9 @@ export class Store {
    */
   async transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
     this.#assertOpen('transaction');
-    const { index, pins, transactionPins, pipeline, options: resolved } = this.#parts;
+    const { engine, pins, transactionPins, pipeline, options: resolved } = this.#parts;
     const context = {
-      index, pins, transactionPins, pipeline,
+      engine, pins, transactionPins, pipeline,
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,
@@ -173,12 +191,30 @@ export class Store {
   /** A pinned read-only view as of the current version; release() it (or `await using`). */
   async snapshot(): Promise<StoreSnapshot> {
     this.#assertOpen('snapshot');
-    const { index, pins, options } = this.#parts;
+    const { engine, pins, options } = this.#parts;
+    // The view and the version are taken in one synchronous step with the pin.
     const snapshot = new Snapshot(
-      { index, pins, keyEncoding: options.keyEncoding, maxAgeMs: options.snapshotMaxAgeMs, checkOpen: () => this.#assertOpen('snapshot') },
+      { view: engine.view(), pins, keyEncoding: options.keyEncoding, maxAgeMs: options.snapshotMaxAgeMs, checkOpen: () => this.#assertOpen('snapshot') },
       this.version,
     );
     return new StoreSnapshot(snapshot);
+  }
+
+  /**
+   * Flushes everything acknowledged so far into a run, records it in the manifest,
+   * and deletes the WAL segments the runs cover. A reopen after it replays nothing
+   * written before it. Commits may continue meanwhile (they go to the next memtable).
+   */
+  async checkpoint(): Promise<CheckpointResult> {
+    this.#assertOpen('checkpoint');
+    return this.#lifecycleLock.runExclusive(async () => {
+      this.#assertOpen('checkpoint');
+      try {
+        return await this.#parts.engine.checkpoint();
+      } catch (error) {
+        throw asTypedError(error, `checkpoint ${this.#parts.directory}`);
+      }
+    });
   }
 
   [abandonStore](): void {
@@ -203,11 +239,19 @@ export class Store {
     if (this.#state === 'open') this.#state = 'closing';
     await this.#lifecycleLock.runExclusive(async () => {
       if (this.#state === 'closed') return;
-      const { pipeline, writer, lock, index } = this.#parts;
+      const { pipeline, writer, lock, engine } = this.#parts;
       try {
         // Each step is idempotent, so a close that failed half-way can be called again.
         await pipeline.close();
-        if (debugEnabled()) index.verify();
+        if (debugEnabled()) engine.memtables.active.verify();
+        // A clean close checkpoints, so the next open replays nothing. A store that
+        // failed, or a disk that is full, keeps its WAL: the data is safe there.
+        if (this.#parts.options.checkpointOnClose && pipeline.failure === undefined && engine.failure === undefined) {
+          await engine.checkpoint().catch((error: unknown) => {
+            if (!(error instanceof DiskFullError)) throw error;
+          });
+        }
+        await engine.close();
         await writer.close();
         await lock.release();
       } catch (error) {

@@ -11,15 +11,17 @@
 import { SnapshotExpiredError, SnapshotReleasedError } from '../errors.js';
 import { internalKey, type Key, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
-import { type HistoryEntry, historyOf } from '../memory/history.js';
-import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { KeyRange } from '../memory/memory-index.js';
+import type { ReadView } from '../engine/read-view.js';
+import { type HistoryEntry, historyEntries } from '../memory/history.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { readOptions } from '../store/read-options.js';
 import { ScanIterator, type ScanEntry } from '../store/scan-iterator.js';
 
 export interface SnapshotContext {
-  index: MemoryIndex;
+  /** The sources as of the snapshot's creation. */
+  view: ReadView;
   pins: ReadPins;
   keyEncoding: KeyEncoding;
   maxAgeMs: number;
@@ -68,16 +70,16 @@ export class Snapshot {
   async get(key: Key, options?: Record<string, never>): Promise<unknown> {
     this.#check('get');
     readOptions('snapshot.get', options);
-    const slot = this.#context.index.slotAsOf(internalKey(key), this.version);
+    const slot = await this.#context.view.slotAsOf(internalKey(key), { version: this.version, referenceVersion: this.version, pinFloor: this.#context.pins.oldest() });
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
   }
 
   /** REQUIRES: options validated by the store (see Store#snapshot). */
   scanWith(options: SnapshotScanOptions): AsyncIterableIterator<ScanEntry> {
     this.#check('scan');
-    const { index, pins, keyEncoding } = this.#context;
+    const { view, pins, keyEncoding } = this.#context;
     return new ScanIterator({
-      index, pins, keyEncoding, version: this.version, ...options,
+      view, pins, keyEncoding, version: this.version, referenceVersion: this.version, ...options,
       checkOpen: () => this.#check('scan'),
     });
   }
@@ -85,7 +87,7 @@ export class Snapshot {
   /** The key's retained versions at or below this snapshot's version, newest first. */
   async history(key: Key, limit = Infinity): Promise<HistoryEntry[]> {
     this.#check('history');
-    return historyOf(this.#context.index.chain(internalKey(key)), this.version, limit);
+    return historyEntries(await this.#context.view.history(internalKey(key), this.version, this.version, this.#context.pins.oldest(), limit));
   }
 
   /** Releases the pin. Idempotent; later use throws SnapshotReleasedError. */

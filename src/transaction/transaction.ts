@@ -24,7 +24,10 @@ import { readStored, type StoredValue } from '../codec/values.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
 import { TRANSACTION_OPERATIONS_MAX } from '../limits.js';
-import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { KeyRange } from '../memory/memory-index.js';
+import type { StorageEngine } from '../engine/storage-engine.js';
+import type { ReadView } from '../engine/read-view.js';
+import { MergedScan } from '../engine/merged-scan.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import type { KeyEncoding } from '../codec/keys.js';
@@ -33,7 +36,8 @@ import { type Conflict, ConflictLog, keyInRange } from './conflict-log.js';
 export type Isolation = 'serializable' | 'snapshot';
 
 export interface TransactionContext {
-  index: MemoryIndex;
+  /** The storage engine: the transaction captures one read view of it when it begins. */
+  engine: StorageEngine;
   /** Every reader's pins (retention spares what they read). */
   pins: ReadPins;
   /** Running transactions' read versions only (the conflict log's horizon). */
@@ -86,12 +90,15 @@ export class Transaction implements TransactionHandle {
   #state: 'open' | 'sealed' | 'finished' = 'open';
   #pinned = true;
   readonly #lifetimeTimer: NodeJS.Timeout;
+  /** The sources as of readVersion (captured with the pin, in the same synchronous step). */
+  readonly #view: ReadView;
 
   constructor(context: TransactionContext, isolation: Isolation) {
     this.#context = context;
     this.isolation = isolation;
     // Read and pin in one synchronous step: no commit can trim this version in between.
     this.readVersion = context.pipeline.visibleVersion;
+    this.#view = context.engine.view();
     context.pins.pin(this.readVersion);
     context.transactionPins.pin(this.readVersion);
     // A body stuck in an await past its lifetime must not pin old versions (and the
@@ -124,7 +131,7 @@ export class Transaction implements TransactionHandle {
     const own = this.#writes.get(internal);
     if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
     this.#readKeys.add(internal);
-    return slotValue(this.#context.index.slotAsOf(internal, this.readVersion));
+    return slotValue(await this.#view.slotAsOf(internal, { version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest() }));
   }
 
   put(key: Key, value: unknown): void {
@@ -166,19 +173,21 @@ export class Transaction implements TransactionHandle {
       .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
     if (reverse) own.reverse();
     let ownIndex = 0;
-    let cursor: string | undefined;
+    const merged = new MergedScan({
+      view: this.#view, range, reverse, version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest(),
+    });
     let produced = 0;
     let exhausted = false;
     let chunk: Array<[string, StoredValue]> = [];
     let chunkIndex = 0;
     const before = (left: string, right: string) => (reverse ? left > right : left < right);
+    try {
     while (produced < limit) {
       this.#check('scan');
       if (chunkIndex >= chunk.length && !exhausted) {
-        chunk = this.#context.index.scanChunk(range, cursor, this.readVersion, reverse, SCAN_CHUNK_KEYS);
+        chunk = await merged.nextChunk(SCAN_CHUNK_KEYS);
         chunkIndex = 0;
         exhausted = chunk.length < SCAN_CHUNK_KEYS;
-        if (chunk.length > 0) cursor = chunk[chunk.length - 1]![0];
       }
       const stored = chunk[chunkIndex];
       const mine = own[ownIndex];
@@ -197,6 +206,9 @@ export class Transaction implements TransactionHandle {
       if (slot === TOMBSTONE) continue;
       produced++;
       yield [externalKey(key, this.#context.keyEncoding), readStored(slot)];
+    }
+    } finally {
+      merged.close();
     }
   }
 

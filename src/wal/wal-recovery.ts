@@ -90,12 +90,14 @@ export async function recoverWal(
   walDir: string,
   hash: Hash64,
   repair: boolean,
-  onRecord: (commits: readonly DecodedCommit[]) => void,
+  onRecord: (commits: readonly DecodedCommit[], segmentNumber?: number) => void,
   options: WalRecoveryOptions = {},
 ): Promise<WalRecoveryResult> {
   const expectedFirstSegment = options.expectedFirstSegment ?? FIRST_SEGMENT_NUMBER;
   assert(Number.isSafeInteger(expectedFirstSegment) && expectedFirstSegment >= 1, 'expectedFirstSegment is a segment number');
-  const numbers = await listSegments(fileSystem, walDir);
+  // Segments below the start are covered by runs: a checkpoint that crashed while
+  // deleting them leaves them behind. Open removes them first; verify skips them.
+  const numbers = (await listSegments(fileSystem, walDir)).filter((number) => number >= expectedFirstSegment);
   checkLogStart(walDir, numbers, expectedFirstSegment);
   const state: ReplayState = { lastVersion: 0, records: 0, commits: 0 };
   const result: WalRecoveryResult = {
@@ -163,9 +165,9 @@ function checkLogStart(walDir: string, numbers: readonly number[], expectedFirst
   const first = numbers[0];
   if (first === undefined || first === expectedFirstSegment) return;
   const expected = joinPath(walDir, segmentFileName(expectedFirstSegment));
-  throw new CorruptionError(expected, 0, first > expectedFirstSegment
-    ? `the log's first segment is missing (the log begins at ${segmentFileName(expectedFirstSegment)}; the first present is ${segmentFileName(first)}); repair cannot keep a log without its beginning`
-    : `segment ${segmentFileName(first)} precedes the log's start ${segmentFileName(expectedFirstSegment)}`);
+  assert(first > expectedFirstSegment, 'segments below the start were filtered out');
+  throw new CorruptionError(expected, 0,
+    `the log's first segment is missing (the log begins at ${segmentFileName(expectedFirstSegment)}; the first present is ${segmentFileName(first)}); repair cannot keep a log without its beginning`);
 }
 
 /**
@@ -178,7 +180,7 @@ function replaySegment(
   segment: SegmentImage,
   hash: Hash64,
   state: ReplayState,
-  onRecord: (commits: readonly DecodedCommit[]) => void,
+  onRecord: (commits: readonly DecodedCommit[], segmentNumber?: number) => void,
 ): SegmentOutcome {
   const header = decodeSegmentHeader(segment.image, hash);
   if (typeof header === 'string') return { kind: 'bad-header', reason: header };
@@ -211,7 +213,7 @@ export function replayRecord(
   segment: SegmentImage,
   offset: number,
   state: ReplayState,
-  onRecord: (commits: readonly DecodedCommit[]) => void,
+  onRecord: (commits: readonly DecodedCommit[], segmentNumber?: number) => void,
 ): void {
   const refuse = (problem: string): CorruptionError => new CorruptionError(segment.path, offset,
     `checksum-valid record ${problem}; a record whose checksum is valid is never dropped, not even by repair`);
@@ -227,7 +229,7 @@ export function replayRecord(
     previous = commit.version;
   }
   try {
-    onRecord(commits);
+    onRecord(commits, segment.segmentNumber);
   } catch (error) {
     if (error instanceof AssertionFailedError) throw error;
     throw refuse(`cannot be applied (${(error as Error).message})`);

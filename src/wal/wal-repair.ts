@@ -82,7 +82,7 @@ export async function repairFrom(
   hash: Hash64,
   target: RepairTarget,
   state: ReplayState,
-  onRecord: (commits: readonly DecodedCommit[]) => void,
+  onRecord: (commits: readonly DecodedCommit[], segmentNumber?: number) => void,
 ): Promise<RepairOutcome> {
   const { report, highestVersion, kept, removed } = await survey(fileSystem, walDir, hash, target, state.lastVersion);
   const floor = highestVersion > state.lastVersion ? highestVersion : undefined;

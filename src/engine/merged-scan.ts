@@ -1,0 +1,141 @@
+/**
+ * A scan over one read view: memtables and runs merged in key order (or reverse),
+ * each key resolved as of one version with the retention rule of resolve.ts.
+ *
+ * Memtables are read in synchronous chunks after the last key consumed (the active
+ * one keeps taking commits, all above the scan's version); each run is read
+ * through one cursor that stays open for the whole scan (runs never change).
+ * Histories are handed to the resolver newest source first.
+ */
+import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
+import type { VersionChain, VersionSlot } from '../memory/version-chain.js';
+import type { RunEntry } from '../run/run-descriptor.js';
+import type { RunCursor } from '../run/run-cursor.js';
+import { assert } from '../util/assert.js';
+import type { ReadView } from './read-view.js';
+import { isLive } from './read-view.js';
+import { resolveSlot, type SourceHistory } from './resolve.js';
+
+/** Keys fetched from a memtable per synchronous step. */
+const MEMTABLE_CHUNK_KEYS = 256;
+
+export type LiveSlot = Exclude<VersionSlot, symbol>;
+
+interface MemtableSource {
+  memtable: MemoryIndex;
+  buffer: Array<[string, VersionChain]>;
+  position: number;
+  after: string | undefined;
+  exhausted: boolean;
+}
+
+export interface MergedScanPlan {
+  view: ReadView;
+  range: KeyRange;
+  reverse: boolean;
+  version: number;
+  referenceVersion: number;
+  /** The oldest version other readers had pinned when the scan began (see resolve.ts). */
+  pinFloor: number;
+}
+
+export class MergedScan {
+  readonly #plan: MergedScanPlan;
+  readonly #memtables: MemtableSource[];
+  #runCursors: RunCursor[] | undefined;
+  #done = false;
+
+  constructor(plan: MergedScanPlan) {
+    this.#plan = plan;
+    this.#memtables = plan.view.memtables.map((memtable) => ({ memtable, buffer: [], position: 0, after: undefined, exhausted: false }));
+  }
+
+  /** Up to `maxCount` live entries after the previous chunk; fewer only at the end. */
+  async nextChunk(maxCount: number): Promise<Array<[string, LiveSlot]>> {
+    const result: Array<[string, LiveSlot]> = [];
+    if (this.#done) return result;
+    this.#runCursors ??= await this.#openRunCursors();
+    const { reverse, version, referenceVersion, pinFloor, view } = this.#plan;
+    const request = { version, referenceVersion, pinFloor, maxVersionsPerKey: view.maxVersionsPerKey };
+    while (result.length < maxCount) {
+      const key = this.#nextKey();
+      if (key === undefined) {
+        this.#done = true;
+        this.close();
+        break;
+      }
+      const histories: SourceHistory[] = [];
+      for (const source of this.#memtables) {
+        const head = source.buffer[source.position];
+        if (head === undefined || head[0] !== key) continue;
+        histories.push({ chain: head[1] });
+        source.position++;
+        source.after = key;
+      }
+      for (const cursor of this.#runCursors) {
+        const entries = await takeKey(cursor, key);
+        if (entries.length > 0) histories.push({ entries });
+      }
+      const slot = resolveSlot(histories, request);
+      if (isLive(slot)) result.push([key, slot]);
+      assert(reverse || result.length < 2 || result.at(-2)![0] < key, 'scan keys ascend');
+    }
+    return result;
+  }
+
+  /** The next key in scan order over every source, refilling memtable buffers as needed. */
+  #nextKey(): string | undefined {
+    const { reverse } = this.#plan;
+    let best: string | undefined;
+    const better = (candidate: string) => best === undefined || (reverse ? candidate > best : candidate < best);
+    for (const source of this.#memtables) {
+      if (source.position >= source.buffer.length && !source.exhausted) this.#refill(source);
+      const head = source.buffer[source.position];
+      if (head !== undefined && better(head[0])) best = head[0];
+    }
+    for (const cursor of this.#runCursors!) {
+      const current = cursor.current;
+      if (current !== undefined && better(current.key)) best = current.key;
+    }
+    return best;
+  }
+
+  #refill(source: MemtableSource): void {
+    const { range, reverse } = this.#plan;
+    source.buffer = source.memtable.chainsChunk(range, source.after, reverse, MEMTABLE_CHUNK_KEYS);
+    source.position = 0;
+    if (source.buffer.length < MEMTABLE_CHUNK_KEYS) source.exhausted = true;
+  }
+
+  async #openRunCursors(): Promise<RunCursor[]> {
+    const cursors: RunCursor[] = [];
+    try {
+      for (const run of this.#plan.view.runs) {
+        if (run.descriptor.minVersion > this.#plan.referenceVersion) continue;
+        cursors.push(await run.cursor(this.#plan.range, this.#plan.reverse));
+      }
+    } catch (error) {
+      for (const cursor of cursors) cursor.close();
+      throw error;
+    }
+    return cursors;
+  }
+
+  /** Releases the run cursors; idempotent. */
+  close(): void {
+    this.#done = true;
+    for (const cursor of this.#runCursors ?? []) cursor.close();
+    this.#runCursors = [];
+  }
+}
+
+/** Consumes every entry of `key` at the cursor's position (a key's entries are adjacent). */
+async function takeKey(cursor: RunCursor, key: string): Promise<RunEntry[]> {
+  const entries: RunEntry[] = [];
+  while (cursor.current !== undefined && cursor.current.key === key) {
+    entries.push(cursor.current);
+    const pending = cursor.advance();
+    if (pending !== undefined) await pending;
+  }
+  return entries;
+}

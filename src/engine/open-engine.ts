@@ -1,0 +1,70 @@
+/**
+ * Opening the storage side of a store: the manifest and the run directory, before
+ * the WAL is replayed.
+ *
+ *   mkdir runs/ (+ fsync the store directory)
+ *   -> manifest: open it, or create it (a new store, or a store written by release
+ *      0.1, which had only a WAL starting at segment 1: upgraded in place)
+ *   -> remove orphans: run files the manifest does not list (a flush that crashed
+ *      before its manifest edit), temporary files, and WAL segments below the
+ *      manifest's WAL start (a checkpoint that crashed while deleting them)
+ *
+ * What it returns tells recovery where the WAL starts and which versions the runs
+ * already hold (replay skips them).
+ */
+import type { FileSystem } from '../fs/file-system.js';
+import { joinPath } from '../fs/file-system.js';
+import { Manifest } from '../manifest/manifest.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import { listSegments, segmentFileName } from '../wal/segment-files.js';
+
+export const RUNS_DIRECTORY = 'runs';
+
+export interface OpenedStorage {
+  manifest: Manifest;
+  runsDirectory: string;
+  /** Files removed because no durable state refers to them. */
+  removedOrphans: string[];
+  /** True when the store had no manifest (new, or written by release 0.1). */
+  createdManifest: boolean;
+}
+
+export async function openStorage(fileSystem: FileSystem, directory: string, walDirectory: string, hash: Hash64): Promise<OpenedStorage> {
+  const runsDirectory = joinPath(directory, RUNS_DIRECTORY);
+  if (!(await fileSystem.exists(runsDirectory))) {
+    await fileSystem.mkdir(runsDirectory);
+    await fileSystem.syncDirectory(directory);
+  }
+  const createdManifest = !(await Manifest.exists(fileSystem, directory));
+  // A store without a manifest is new or was written by release 0.1: its log starts at segment 1.
+  const manifest = await Manifest.open(fileSystem, directory, hash, {
+    create: createdManifest,
+    initial: { walStartSegment: 1, flushedVersion: 0, versionHighWater: 0, nextRunId: 1, runs: [] },
+  });
+  try {
+    const removedOrphans = [
+      ...(await removeOrphanRuns(fileSystem, runsDirectory, manifest)),
+      ...(await removeCoveredSegments(fileSystem, walDirectory, manifest.state.walStartSegment)),
+    ];
+    return { manifest, runsDirectory, removedOrphans, createdManifest };
+  } catch (error) {
+    await manifest.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function removeOrphanRuns(fileSystem: FileSystem, runsDirectory: string, manifest: Manifest): Promise<string[]> {
+  const live = new Set(manifest.state.runs.map((run) => run.fileName));
+  const orphans = (await fileSystem.readdir(runsDirectory)).filter((name) => !live.has(name));
+  for (const name of orphans) await fileSystem.unlink(joinPath(runsDirectory, name));
+  if (orphans.length > 0) await fileSystem.syncDirectory(runsDirectory);
+  return orphans.map((name) => joinPath(runsDirectory, name));
+}
+
+async function removeCoveredSegments(fileSystem: FileSystem, walDirectory: string, walStartSegment: number): Promise<string[]> {
+  const covered = (await listSegments(fileSystem, walDirectory)).filter((number) => number < walStartSegment);
+  const paths = covered.map((number) => joinPath(walDirectory, segmentFileName(number)));
+  for (const path of paths) await fileSystem.unlink(path);
+  if (paths.length > 0) await fileSystem.syncDirectory(walDirectory);
+  return paths;
+}

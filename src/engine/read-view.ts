@@ -1,0 +1,113 @@
+/**
+ * A read view: the sources one reader reads, captured when it starts (the active
+ * memtable, the sealed memtables, the live runs), newest first.
+ *
+ * A view never changes after capture: a memtable retired after its run was
+ * installed, or a run replaced later, stays readable through every view that holds
+ * it (the view keeps the object alive), so a scan, snapshot or transaction reads
+ * one consistent set of sources however long it runs. Only the active memtable
+ * keeps changing under a view, and only above the versions the reader reads.
+ *
+ * Point reads take the synchronous path when the active memtable answers (the
+ * common hot read); they touch runs only when memory does not hold the answer,
+ * and skip a run whose filter rules the key out.
+ */
+import type { MemoryIndex } from '../memory/memory-index.js';
+import type { VersionSlot } from '../memory/version-chain.js';
+import { TOMBSTONE } from '../memory/version-chain.js';
+import type { RunEntry } from '../run/run-descriptor.js';
+import type { RunHandle } from './run-set.js';
+import { type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
+
+export interface ReadRequest {
+  version: number;
+  referenceVersion: number;
+  /** The oldest version another reader has pinned (Infinity when none); see resolve.ts. */
+  pinFloor: number;
+}
+
+export class ReadView {
+  /** Memtables newest first: the active one, then sealed ones. */
+  readonly memtables: readonly MemoryIndex[];
+  /** Runs newest first. */
+  readonly runs: readonly RunHandle[];
+  readonly maxVersionsPerKey: number;
+
+  constructor(memtables: readonly MemoryIndex[], runs: readonly RunHandle[], maxVersionsPerKey: number) {
+    this.memtables = memtables;
+    this.runs = runs;
+    this.maxVersionsPerKey = maxVersionsPerKey;
+  }
+
+  /**
+   * The slot of `key` as of `request.version`, or undefined when absent. Answers
+   * synchronously when memory decides (returns the slot itself), else a promise.
+   */
+  slotAsOf(key: string, request: ReadRequest): VersionSlot | undefined | Promise<VersionSlot | undefined> {
+    const histories: SourceHistory[] = [];
+    for (const memtable of this.memtables) {
+      const chain = memtable.chain(key);
+      if (chain === undefined) continue;
+      histories.push({ chain });
+      if (this.#decidedBy(histories, request)) return this.#resolve(histories, request);
+    }
+    if (this.runs.length === 0) return this.#resolve(histories, request);
+    return this.#slotFromRuns(key, histories, request);
+  }
+
+  /**
+   * True when the histories gathered so far decide the answer: an entry at or
+   * below the read version exists among them (older sources cannot change it).
+   * With bounded retention the count of newer entries matters too, but it only
+   * grows with older sources... which lie below the found entry, so it is final.
+   */
+  #decidedBy(histories: readonly SourceHistory[], request: ReadRequest): boolean {
+    const last = histories.at(-1);
+    if (last === undefined || !('chain' in last)) return false;
+    const chain = last.chain;
+    if (chain.trimmedBelow !== 0 && request.version >= chain.firstVersion) return true;
+    for (let index = chain.length - 1; index >= 0; index--) {
+      const version = chain.versionAt(index);
+      if (version <= request.version && version <= request.referenceVersion) return true;
+    }
+    return false;
+  }
+
+  #resolve(histories: readonly SourceHistory[], request: ReadRequest): VersionSlot | undefined {
+    return resolveSlot(histories, { ...request, maxVersionsPerKey: this.maxVersionsPerKey });
+  }
+
+  async #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest): Promise<VersionSlot | undefined> {
+    for (const run of this.runs) {
+      if (run.descriptor.minVersion > request.referenceVersion) continue;
+      const entries = await run.versionsOf(key);
+      if (entries.length === 0) continue;
+      histories.push({ entries });
+      if (entriesDecide(entries, request)) break;
+    }
+    return this.#resolve(histories, request);
+  }
+
+  /** The key's retained versions at or below `upToVersion`, newest first. */
+  async history(key: string, upToVersion: number, referenceVersion: number, pinFloor: number, limit: number): Promise<ResolvedVersion[]> {
+    const histories: SourceHistory[] = [];
+    for (const memtable of this.memtables) {
+      const chain = memtable.chain(key);
+      if (chain !== undefined) histories.push({ chain });
+    }
+    for (const run of this.runs) {
+      const entries = await run.versionsOf(key);
+      if (entries.length > 0) histories.push({ entries });
+    }
+    return resolveHistory(histories, upToVersion, referenceVersion, pinFloor, this.maxVersionsPerKey, limit);
+  }
+}
+
+function entriesDecide(entries: readonly RunEntry[], request: ReadRequest): boolean {
+  return entries.some((entry) => entry.version <= request.version && entry.version <= request.referenceVersion);
+}
+
+/** The caller-facing meaning of a slot: undefined for absent or deleted. */
+export function isLive(slot: VersionSlot | undefined): slot is Exclude<VersionSlot, typeof TOMBSTONE> {
+  return slot !== undefined && slot !== TOMBSTONE;
+}

@@ -1,0 +1,261 @@
+/**
+ * The storage engine under the commit path: memtables, runs, the manifest, the
+ * block cache and the flusher, composed. The commit pipeline applies acknowledged
+ * commits to it (`apply`); readers take a view of it (`view`); the store handle
+ * asks it for room before each write (`admit`: the write stall) and for
+ * checkpoints.
+ *
+ * Memory budget (`memoryBudgetBytes`): a memtable is sealed at MEMTABLE_BUDGET_SHARE
+ * of it; writes stall while sealed memtables exceed IMMUTABLE_BUDGET_SHARE; the block
+ * cache gets what is left after the memtables' shares and the runs' index and
+ * filter blocks (never less than BLOCK_CACHE_BYTES_MIN).
+ */
+import { performance } from 'node:perf_hooks';
+import { StoreFailedError } from '../errors.js';
+import type { FileSystem } from '../fs/file-system.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { IndexOperation } from '../memory/memory-index.js';
+import { BlockCache } from '../run/block-cache.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import { assert } from '../util/assert.js';
+import { Flusher } from './flusher.js';
+import { Memtables } from './memtables.js';
+import { ReadView } from './read-view.js';
+import { RunSet } from './run-set.js';
+
+/** Shares of the memory budget (see the module header). */
+export const MEMTABLE_BUDGET_SHARE = 1 / 8;
+export const IMMUTABLE_BUDGET_SHARE = 1 / 4;
+export const BLOCK_CACHE_BYTES_MIN = 1024 * 1024;
+
+assert(MEMTABLE_BUDGET_SHARE + IMMUTABLE_BUDGET_SHARE < 1, 'memtables leave room for the cache');
+
+export interface StorageEngineConfig {
+  fileSystem: FileSystem;
+  runsDirectory: string;
+  walDirectory: string;
+  hash: Hash64;
+  manifest: Manifest;
+  memoryBudgetBytes: number;
+  maxVersionsPerKey: number;
+  /** A memtable is also sealed (a background checkpoint) once the WAL grew this much since the last seal. */
+  walCheckpointBytes: number;
+  currentWalSegment: () => number;
+  /** Bytes the WAL writer appended since open. */
+  walBytesWritten: () => number;
+}
+
+export interface CheckpointResult {
+  /** Every version at or below this is in runs. */
+  flushedVersion: number;
+  runsWritten: number;
+  bytesWritten: number;
+  walSegmentsDeleted: number;
+  durationMs: number;
+}
+
+export interface EngineStats {
+  memoryBudgetBytes: number;
+  memtableBytes: number;
+  immutableMemtables: number;
+  immutableMemtableBytes: number;
+  blockCacheBytes: number;
+  blockCacheMaxBytes: number;
+  blockCacheHits: number;
+  blockCacheMisses: number;
+  runIndexBytes: number;
+  runs: number;
+  runBytes: number;
+  /** Distinct keys and entries over all runs (a key in several runs counts in each). */
+  runKeys: number;
+  runEntries: number;
+  flushes: number;
+  flushedBytes: number;
+  walSegmentsDeleted: number;
+  writeStalls: number;
+  writeStallMs: number;
+  flushedVersion: number;
+}
+
+export class StorageEngine {
+  readonly memtables: Memtables;
+  readonly runSet: RunSet;
+  readonly manifest: Manifest;
+  readonly cache: BlockCache;
+  readonly #flusher: Flusher;
+  readonly #config: StorageEngineConfig;
+  #stallWaiters: Array<() => void> = [];
+  #writeStalls = 0;
+  #writeStallMs = 0;
+  readonly #memtableBytesMax: number;
+  #sealsSeen = 0;
+  #walBytesAtSeal = 0;
+
+  constructor(config: StorageEngineConfig) {
+    this.#config = config;
+    this.manifest = config.manifest;
+    const budget = config.memoryBudgetBytes;
+    this.cache = new BlockCache(Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE))));
+    this.runSet = new RunSet(
+      { fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache },
+      config.manifest.state.runs,
+    );
+    this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
+    this.memtables = new Memtables({
+      maxVersionsPerKey: config.maxVersionsPerKey,
+      memtableBytesMax: this.#memtableBytesMax,
+      currentWalSegment: config.currentWalSegment,
+      onSealed: () => this.#flusher.schedule(),
+    });
+    this.#flusher = new Flusher({
+      fileSystem: config.fileSystem,
+      runsDirectory: config.runsDirectory,
+      walDirectory: config.walDirectory,
+      hash: config.hash,
+      memtables: this.memtables,
+      runSet: this.runSet,
+      manifest: config.manifest,
+      onProgress: () => this.#onFlushProgress(),
+    });
+  }
+
+  /** The commit pipeline's apply: one acknowledged commit, in version order. */
+  apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void {
+    this.memtables.apply(version, operations, pinnedVersion, true);
+    if (this.memtables.sealedCount !== this.#sealsSeen) {
+      this.#sealsSeen = this.memtables.sealedCount;
+      this.#walBytesAtSeal = this.#config.walBytesWritten();
+    } else if (this.#config.walBytesWritten() - this.#walBytesAtSeal >= this.#config.walCheckpointBytes) {
+      // The WAL grew past its bound (overwrites of a few keys keep the memtable small): checkpoint.
+      this.memtables.seal();
+      this.#sealsSeen = this.memtables.sealedCount;
+      this.#walBytesAtSeal = this.#config.walBytesWritten();
+    }
+  }
+
+  /** Recovery's apply: a commit replayed from the WAL at open (nothing is sealed until the replay ends). */
+  replay(version: number, operations: readonly IndexOperation[]): void {
+    this.memtables.apply(version, operations, Infinity, false);
+  }
+
+  /** Ends the replay: a memtable that grew past its share is sealed and flushed in the background. */
+  finishReplay(): void {
+    if (this.memtables.active.memoryBytes >= this.#memtableBytesMax) this.memtables.seal();
+    this.#sealsSeen = this.memtables.sealedCount;
+  }
+
+  /** The sources a reader reads from now on (see read-view.ts). */
+  view(): ReadView {
+    const memtables = [this.memtables.active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
+    return new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey);
+  }
+
+  get failure(): Error | undefined {
+    return this.#flusher.failure;
+  }
+
+  /** True while sealed memtables exceed their share: writes wait (the write stall). */
+  get stalled(): boolean {
+    return this.memtables.immutableBytes > this.#config.memoryBudgetBytes * IMMUTABLE_BUDGET_SHARE && this.memtables.immutableCount > 1;
+  }
+
+  /**
+   * Resolves when a write may proceed: at once unless the flushes fell behind, in
+   * which case it waits for them. Rejects with StoreFailedError when flushing failed.
+   */
+  async admit(): Promise<void> {
+    if (!this.stalled) return this.#checkFailure();
+    this.#writeStalls++;
+    const started = performance.now();
+    while (this.stalled && this.#flusher.failure === undefined) {
+      await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
+    }
+    this.#writeStallMs += performance.now() - started;
+    this.#checkFailure();
+  }
+
+  #checkFailure(): void {
+    const failure = this.#flusher.failure;
+    if (failure !== undefined) throw new StoreFailedError(`flushing a memtable to a run failed (${failure.message})`, { cause: failure });
+  }
+
+  #onFlushProgress(): void {
+    this.#resizeCache();
+    if (this.stalled && this.#flusher.failure === undefined) return;
+    const waiters = this.#stallWaiters;
+    this.#stallWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** The cache gets what the memtables and the runs' index and filter blocks leave. */
+  #resizeCache(): void {
+    const budget = this.#config.memoryBudgetBytes;
+    const left = budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE) - this.runSet.memoryBytes;
+    this.cache.maxBytes = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(left));
+  }
+
+  /**
+   * Flushes everything applied so far to runs, records it in the manifest and deletes
+   * the WAL segments the runs cover. REQUIRES: no commit is applied concurrently in a
+   * way that matters (commits may continue; they land in the next memtable).
+   */
+  async checkpoint(): Promise<CheckpointResult> {
+    const started = performance.now();
+    const before = this.#flusher.stats();
+    this.memtables.seal();
+    await this.#flusher.flushAll();
+    const after = this.#flusher.stats();
+    return {
+      flushedVersion: this.manifest.state.flushedVersion,
+      runsWritten: after.flushes - before.flushes,
+      bytesWritten: after.flushedBytes - before.flushedBytes,
+      walSegmentsDeleted: after.walSegmentsDeleted - before.walSegmentsDeleted,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  /** Key and version counts over every memtable (the active one and those waiting for flush). */
+  memtableCounts(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number } {
+    const totals = { keys: 0, liveKeys: 0, versions: 0, reclaimedVersions: this.memtables.reclaimedInRetired };
+    for (const index of [this.memtables.active, ...this.memtables.immutables.map((sealed) => sealed.index)]) {
+      const counts = index.stats();
+      totals.keys += counts.keys;
+      totals.liveKeys += counts.liveKeys;
+      totals.versions += counts.versions;
+      totals.reclaimedVersions += counts.reclaimedVersions;
+    }
+    return totals;
+  }
+
+  stats(): EngineStats {
+    const flush = this.#flusher.stats();
+    const cache = this.cache.stats();
+    return {
+      memoryBudgetBytes: this.#config.memoryBudgetBytes,
+      memtableBytes: this.memtables.active.memoryBytes,
+      immutableMemtables: this.memtables.immutableCount,
+      immutableMemtableBytes: this.memtables.immutableBytes,
+      blockCacheBytes: cache.bytes,
+      blockCacheMaxBytes: this.cache.maxBytes,
+      blockCacheHits: cache.hits,
+      blockCacheMisses: cache.misses,
+      runIndexBytes: this.runSet.memoryBytes,
+      runs: this.runSet.runs.length,
+      runBytes: this.runSet.fileBytes,
+      runKeys: this.runSet.runs.reduce((total, run) => total + run.descriptor.keyCount, 0),
+      runEntries: this.runSet.runs.reduce((total, run) => total + run.descriptor.entryCount, 0),
+      flushes: flush.flushes,
+      flushedBytes: flush.flushedBytes,
+      walSegmentsDeleted: flush.walSegmentsDeleted,
+      writeStalls: this.#writeStalls,
+      writeStallMs: this.#writeStallMs,
+      flushedVersion: this.manifest.state.flushedVersion,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#flusher.close();
+    await this.runSet.close();
+    await this.manifest.close();
+  }
+}
