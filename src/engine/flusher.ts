@@ -32,6 +32,7 @@ import type { MemoryIndex } from '../memory/memory-index.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { writeRun } from '../run/run-writer.js';
+import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { listSegments, segmentFileName } from '../wal/segment-files.js';
 import type { Memtables, SealedMemtable } from './memtables.js';
@@ -66,8 +67,11 @@ export interface FlushStats {
 export class Flusher {
   readonly #config: FlusherConfig;
   #running: Promise<void> | undefined;
+  /** True from the start to the end of flushOne (one flush at a time). */
+  #flushing = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
+  #lastDiskFull: DiskFullError | undefined;
   #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0 };
   #idleWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
@@ -77,6 +81,11 @@ export class Flusher {
 
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /** The disk-full error of the last flush attempt, until a flush succeeds. */
+  get lastDiskFull(): DiskFullError | undefined {
+    return this.#lastDiskFull;
   }
 
   stats(): FlushStats {
@@ -114,6 +123,7 @@ export class Flusher {
         await this.flushOne(sealed);
       } catch (error) {
         if (error instanceof DiskFullError) {
+          this.#lastDiskFull = error;
           this.#stats.flushRetries++;
           this.#retryTimer = setTimeout(() => {
             this.#retryTimer = undefined;
@@ -138,8 +148,22 @@ export class Flusher {
     this.#config.onProgress();
   }
 
-  /** Writes, records and installs the run of `sealed`, then deletes the WAL it covers. */
+  /**
+   * Writes, records and installs the run of `sealed`, then deletes the WAL it covers.
+   * REQUIRES: no other flush runs (the `flush` row of LOCK_ORDER.md: one task, no
+   * mutex), asserted here.
+   */
   async flushOne(sealed: SealedMemtable): Promise<RunDescriptor> {
+    assert(!this.#flushing, `memtable ${sealed.sequence} flushed while another flush runs`);
+    this.#flushing = true;
+    try {
+      return await this.#flushOneAlone(sealed);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #flushOneAlone(sealed: SealedMemtable): Promise<RunDescriptor> {
     const { fileSystem, runsDirectory, hash, manifest, runSet, memtables } = this.#config;
     const runId = manifest.allocateRunId();
     const descriptor = await writeRun({
@@ -156,6 +180,7 @@ export class Flusher {
     // Install: one synchronous step, re-checking that this is still the oldest memtable.
     runSet.install(descriptor);
     memtables.retireOldest(sealed);
+    this.#lastDiskFull = undefined;
     this.#stats.flushes++;
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.onProgress();

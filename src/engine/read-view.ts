@@ -16,8 +16,9 @@ import type { MemoryIndex } from '../memory/memory-index.js';
 import type { VersionSlot } from '../memory/version-chain.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
+import type { PointCache } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
-import { type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
+import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
 
 export interface ReadRequest {
   version: number;
@@ -32,11 +33,22 @@ export class ReadView {
   /** Runs newest first. */
   readonly runs: readonly RunHandle[];
   readonly maxVersionsPerKey: number;
+  /** The run set the runs came from (its identity keys the point cache). */
+  readonly #runSetIdentity: readonly unknown[];
+  readonly #pointCache: PointCache;
 
-  constructor(memtables: readonly MemoryIndex[], runs: readonly RunHandle[], maxVersionsPerKey: number) {
+  constructor(
+    memtables: readonly MemoryIndex[],
+    runs: readonly RunHandle[],
+    maxVersionsPerKey: number,
+    runSetIdentity: readonly unknown[],
+    pointCache: PointCache,
+  ) {
     this.memtables = memtables;
     this.runs = runs;
     this.maxVersionsPerKey = maxVersionsPerKey;
+    this.#runSetIdentity = runSetIdentity;
+    this.#pointCache = pointCache;
   }
 
   /**
@@ -48,11 +60,32 @@ export class ReadView {
     for (const memtable of this.memtables) {
       const chain = memtable.chain(key);
       if (chain === undefined) continue;
+      // The hot path: the newest source's newest entry is what the reader sees (nothing
+      // newer counts against retention), so it is the answer.
+      const newest = chain.newestVersion;
+      if (histories.length === 0 && newest <= request.version && newest <= request.referenceVersion) return chain.newest;
       histories.push({ chain });
       if (this.#decidedBy(histories, request)) return this.#resolve(histories, request);
     }
     if (this.runs.length === 0) return this.#resolve(histories, request);
+    const cached = this.#pointCache.get(key, this.#runSetIdentity);
+    if (cached !== undefined) return this.#fromRunEntries(cached.entries, cached.newest, histories, request);
     return this.#slotFromRuns(key, histories, request);
+  }
+
+  #fromRunEntries(
+    entries: readonly RunEntry[],
+    newest: VersionSlot | undefined,
+    histories: SourceHistory[],
+    request: ReadRequest,
+  ): VersionSlot | undefined {
+    const first = entries[0];
+    if (first === undefined) return this.#resolve(histories, request);
+    if (histories.length === 0 && newest !== undefined && first.version <= request.version && first.version <= request.referenceVersion && !isNotRetainedMarker(first.value)) {
+      return newest;
+    }
+    histories.push({ entries });
+    return this.#resolve(histories, request);
   }
 
   /**
@@ -77,15 +110,15 @@ export class ReadView {
     return resolveSlot(histories, { ...request, maxVersionsPerKey: this.maxVersionsPerKey });
   }
 
+  /** Reads the key's entries from every run (newest first), caches them, and resolves. */
   async #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest): Promise<VersionSlot | undefined> {
+    const all: RunEntry[] = [];
     for (const run of this.runs) {
-      if (run.descriptor.minVersion > request.referenceVersion) continue;
       const entries = await run.versionsOf(key);
-      if (entries.length === 0) continue;
-      histories.push({ entries });
-      if (entriesDecide(entries, request)) break;
+      for (const entry of entries) all.push(entry);
     }
-    return this.#resolve(histories, request);
+    const point = this.#pointCache.set(key, this.#runSetIdentity, all);
+    return this.#fromRunEntries(point.entries, point.newest, histories, request);
   }
 
   /** The key's retained versions at or below `upToVersion`, newest first. */
@@ -101,10 +134,6 @@ export class ReadView {
     }
     return resolveHistory(histories, upToVersion, referenceVersion, pinFloor, this.maxVersionsPerKey, limit);
   }
-}
-
-function entriesDecide(entries: readonly RunEntry[], request: ReadRequest): boolean {
-  return entries.some((entry) => entry.version <= request.version && entry.version <= request.referenceVersion);
 }
 
 /** The caller-facing meaning of a slot: undefined for absent or deleted. */

@@ -11,7 +11,7 @@
  * filter blocks (never less than BLOCK_CACHE_BYTES_MIN).
  */
 import { performance } from 'node:perf_hooks';
-import { StoreFailedError } from '../errors.js';
+import { DiskFullError, StoreFailedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { IndexOperation } from '../memory/memory-index.js';
@@ -20,6 +20,7 @@ import type { Hash64 } from '../wal/wal-format.js';
 import { assert } from '../util/assert.js';
 import { Flusher } from './flusher.js';
 import { Memtables } from './memtables.js';
+import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
 import { RunSet } from './run-set.js';
 
@@ -27,6 +28,8 @@ import { RunSet } from './run-set.js';
 export const MEMTABLE_BUDGET_SHARE = 1 / 8;
 export const IMMUTABLE_BUDGET_SHARE = 1 / 4;
 export const BLOCK_CACHE_BYTES_MIN = 1024 * 1024;
+/** Share of the cache budget that holds hot keys' entries rather than whole blocks. */
+export const POINT_CACHE_SHARE = 1 / 4;
 
 assert(MEMTABLE_BUDGET_SHARE + IMMUTABLE_BUDGET_SHARE < 1, 'memtables leave room for the cache');
 
@@ -59,7 +62,9 @@ export interface EngineStats {
   memtableBytes: number;
   immutableMemtables: number;
   immutableMemtableBytes: number;
+  /** Bytes of the block cache and the point cache together, and of the point cache alone. */
   blockCacheBytes: number;
+  pointCacheBytes: number;
   blockCacheMaxBytes: number;
   blockCacheHits: number;
   blockCacheMisses: number;
@@ -82,6 +87,8 @@ export class StorageEngine {
   readonly runSet: RunSet;
   readonly manifest: Manifest;
   readonly cache: BlockCache;
+  /** Hot keys' entries from the runs (see point-cache.ts); a share of the cache budget. */
+  readonly pointCache: PointCache;
   readonly #flusher: Flusher;
   readonly #config: StorageEngineConfig;
   #stallWaiters: Array<() => void> = [];
@@ -89,13 +96,19 @@ export class StorageEngine {
   #writeStallMs = 0;
   readonly #memtableBytesMax: number;
   #sealsSeen = 0;
+  #view: ReadView | undefined;
+  #viewRuns: readonly unknown[] | undefined;
+  #viewImmutables = 0;
+  #viewSeals = 0;
   #walBytesAtSeal = 0;
 
   constructor(config: StorageEngineConfig) {
     this.#config = config;
     this.manifest = config.manifest;
     const budget = config.memoryBudgetBytes;
-    this.cache = new BlockCache(Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE))));
+    const cacheBytes = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE)));
+    this.pointCache = new PointCache(Math.floor(cacheBytes * POINT_CACHE_SHARE));
+    this.cache = new BlockCache(cacheBytes - Math.floor(cacheBytes * POINT_CACHE_SHARE));
     this.runSet = new RunSet(
       { fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache },
       config.manifest.state.runs,
@@ -144,10 +157,25 @@ export class StorageEngine {
     this.#sealsSeen = this.memtables.sealedCount;
   }
 
-  /** The sources a reader reads from now on (see read-view.ts). */
+  /**
+   * The sources a reader reads from now on (see read-view.ts). A view is immutable,
+   * so one is shared by every reader until the sources change (a seal, an install):
+   * a hot get allocates nothing.
+   */
   view(): ReadView {
-    const memtables = [this.memtables.active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
-    return new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey);
+    const active = this.memtables.active;
+    const cached = this.#view;
+    if (cached !== undefined && cached.memtables[0] === active && this.#viewRuns === this.runSet.runs
+      && this.#viewImmutables === this.memtables.immutableCount && this.#viewSeals === this.memtables.sealedCount) {
+      return cached;
+    }
+    const memtables = [active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
+    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache);
+    this.#view = view;
+    this.#viewRuns = this.runSet.runs;
+    this.#viewImmutables = this.memtables.immutableCount;
+    this.#viewSeals = this.memtables.sealedCount;
+    return view;
   }
 
   get failure(): Error | undefined {
@@ -161,16 +189,24 @@ export class StorageEngine {
 
   /**
    * Resolves when a write may proceed: at once unless the flushes fell behind, in
-   * which case it waits for them. Rejects with StoreFailedError when flushing failed.
+   * which case it waits for them. Rejects with DiskFullError when the flushes fall
+   * behind because the disk is full (nothing is lost: the WAL holds every
+   * acknowledged write, and flushing retries), and with StoreFailedError when
+   * flushing failed for good.
    */
   async admit(): Promise<void> {
     if (!this.stalled) return this.#checkFailure();
     this.#writeStalls++;
     const started = performance.now();
-    while (this.stalled && this.#flusher.failure === undefined) {
-      await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
+    try {
+      while (this.stalled && this.#flusher.failure === undefined) {
+        const diskFull = this.#flusher.lastDiskFull;
+        if (diskFull !== undefined) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
+        await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
+      }
+    } finally {
+      this.#writeStallMs += performance.now() - started;
     }
-    this.#writeStallMs += performance.now() - started;
     this.#checkFailure();
   }
 
@@ -190,8 +226,10 @@ export class StorageEngine {
   /** The cache gets what the memtables and the runs' index and filter blocks leave. */
   #resizeCache(): void {
     const budget = this.#config.memoryBudgetBytes;
-    const left = budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE) - this.runSet.memoryBytes;
-    this.cache.maxBytes = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(left));
+    const left = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE) - this.runSet.memoryBytes));
+    const pointBytes = Math.floor(left * POINT_CACHE_SHARE);
+    this.pointCache.maxBytes = pointBytes;
+    this.cache.maxBytes = left - pointBytes;
   }
 
   /**
@@ -235,7 +273,8 @@ export class StorageEngine {
       memtableBytes: this.memtables.active.memoryBytes,
       immutableMemtables: this.memtables.immutableCount,
       immutableMemtableBytes: this.memtables.immutableBytes,
-      blockCacheBytes: cache.bytes,
+      blockCacheBytes: cache.bytes + this.pointCache.bytes,
+      pointCacheBytes: this.pointCache.bytes,
       blockCacheMaxBytes: this.cache.maxBytes,
       blockCacheHits: cache.hits,
       blockCacheMisses: cache.misses,

@@ -12,7 +12,7 @@
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
  */
-import { asTypedError, DiskFullError, StoreClosedError } from '../errors.js';
+import { asTypedError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
@@ -125,8 +125,13 @@ export class Store {
    * flushing failed. Costs nothing on the common path.
    */
   #admit(): Promise<void> | undefined {
-    const { engine } = this.#parts;
-    if (!engine.stalled && engine.failure === undefined) return undefined;
+    const { engine, lock } = this.#parts;
+    if (!engine.stalled && engine.failure === undefined && !lock.lost) return undefined;
+    if (lock.lost) {
+      // Another process took the directory over (this one stalled past the heartbeat
+      // bound): writing on would make two writers. Fail-stop.
+      return Promise.reject(new StoreFailedError(`the directory lock of ${this.#parts.directory} was taken over by another process`));
+    }
     return engine.admit();
   }
 
@@ -180,6 +185,7 @@ export class Store {
     const { engine, pins, transactionPins, pipeline, options: resolved } = this.#parts;
     const context = {
       engine, pins, transactionPins, pipeline,
+      admit: () => this.#admit(),
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,

@@ -38,6 +38,8 @@ export type Isolation = 'serializable' | 'snapshot';
 export interface TransactionContext {
   /** The storage engine: the transaction captures one read view of it when it begins. */
   engine: StorageEngine;
+  /** The store's write admission (the write stall); undefined when a write may go at once. */
+  admit: () => Promise<void> | undefined;
   /** Every reader's pins (retention spares what they read). */
   pins: ReadPins;
   /** Running transactions' read versions only (the conflict log's horizon). */
@@ -234,6 +236,8 @@ export class Transaction implements TransactionHandle {
       const conflict = log.findConflict(this.readVersion, readSet);
       return conflict === undefined ? undefined : new TransactionConflict(conflict);
     };
+    const admission = this.#context.admit();
+    if (admission !== undefined) await admission;
     return this.#context.pipeline.submit(walOperations, this.#writeBytes, indexOperations, validate);
   }
 
