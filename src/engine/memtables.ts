@@ -129,6 +129,9 @@ export class Memtables {
     this.#active = new MemoryIndex(this.#config.maxVersionsPerKey);
     this.#activeFirstVersion = 0;
     this.#sealedCount++;
+    // The end of the synchronous section (seed race 4): numbered, queued, replaced.
+    assert(this.#immutables.at(-1) === sealed && this.#active !== index, 'a sealed memtable is queued before the flusher hears of it');
+    assert(previous === undefined || previous.sequence + 1 === sealed.sequence, 'queued memtables are numbered consecutively');
     this.#config.onSealed();
     return sealed;
   }

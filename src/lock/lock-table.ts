@@ -13,23 +13,39 @@
  *
  * A `reserved` entry fixes the rank of a component a later issue builds; no code
  * may construct a mutex for it until the entry is marked implemented (reserved: false).
+ *
+ * Not every row is a mutex (`protection`): the memtables, the read pins and the
+ * block cache are guarded by being synchronous (no `await` inside their sections,
+ * so the event loop runs each one whole), the flush by being one task. Their rank
+ * still says where they are entered relative to the mutexes (a seal runs inside
+ * wal.writer's section; the flush takes manifest), and no code should build a mutex
+ * for them: a second protection next to the real one would only hide which one
+ * holds.
  */
 import { assert } from '../util/assert.js';
 
 export type LockName =
   | 'store.lifecycle'
+  | 'flush'
+  | 'compaction'
   | 'manifest'
   | 'commit'
   | 'wal.writer'
-  | 'transactions.active'
-  | 'index'
-  | 'tier.hot'
-  | 'tier.warm'
+  | 'readPins'
+  | 'memtables'
   | 'stripe.parity'
-  | 'tier.cold'
-  | 'writeBuffer'
-  | 'dependencyGraph'
-  | 'lru';
+  | 'blockCache';
+
+/**
+ * How a lock's critical section is enforced:
+ * - 'mutex': an OrderedMutex of this name (checked against the order in debug mode);
+ * - 'synchronous': no mutex. The section is synchronous code (no `await` inside), so
+ *   the event loop runs it whole and nothing can interleave with it; the code
+ *   asserts what it relies on at the end of the section;
+ * - 'single task': no mutex. One async task owns the state (it is started only when
+ *   none runs); everyone else waits for that task instead of entering.
+ */
+export type LockProtection = 'mutex' | 'synchronous' | 'single task';
 
 export interface LockTableEntry {
   readonly name: LockName;
@@ -41,6 +57,8 @@ export interface LockTableEntry {
   readonly takenBy: string;
   /** True while no code uses the lock yet: the rank is reserved for a later issue. */
   readonly reserved: boolean;
+  /** How the section is enforced (see LockProtection); a reserved entry says what is planned. */
+  readonly protection: LockProtection;
   /** The source system's race conditions (numbered 1..9 in its technical-debt list) this lock's critical section rules out. */
   readonly seedRaces: readonly number[];
 }
@@ -58,8 +76,34 @@ export const STORE_LIFECYCLE_LOCK = lockEntry({
   name: 'store.lifecycle',
   rank: 10,
   guards: 'the open/closing/closed state of a store handle; checkpoint; close',
-  takenBy: 'close() (waits for in-flight commits); later, checkpoint',
+  takenBy: 'close() (waits for in-flight commits, then checkpoints); checkpoint()',
   reserved: false,
+  protection: 'mutex',
+  seedRaces: [],
+});
+
+export const FLUSH_LOCK = lockEntry({
+  name: 'flush',
+  rank: 14,
+  guards:
+    'the head of the flush queue: one sealed memtable at a time, oldest first, is written to a run, ' +
+    'recorded in the manifest, then installed (run visible and memtable retired in one synchronous step, ' +
+    're-checking at the moment of dropping that it is still the oldest)',
+  takenBy:
+    "the flusher's one drain task (Flusher#drain, across writeRun, the manifest edit and the install); " +
+    'checkpoint and close wait for it instead of flushing themselves; no mutex: one task, asserted in Flusher#flushOne',
+  reserved: false,
+  protection: 'single task',
+  seedRaces: [6, 8],
+});
+
+export const COMPACTION_LOCK = lockEntry({
+  name: 'compaction',
+  rank: 16,
+  guards: 'the choice of input runs, the merge into output runs and their manifest edit; inputs stay until unpinned',
+  takenBy: 'the compactor (issue 8), across one compaction',
+  reserved: true,
+  protection: 'mutex',
   seedRaces: [],
 });
 
@@ -67,8 +111,9 @@ export const MANIFEST_LOCK = lockEntry({
   name: 'manifest',
   rank: 20,
   guards: "the manifest: edit append, the edit chain's length check and increment, the full rewrite",
-  takenBy: 'flush install, checkpoint, open',
+  takenBy: 'the flusher installing a run (under flush), open',
   reserved: false,
+  protection: 'mutex',
   seedRaces: [9],
 });
 
@@ -80,6 +125,7 @@ export const COMMIT_LOCK = lockEntry({
     'commit records are handed to the WAL',
   takenBy: 'every write (put, delete, batch, transaction commit), for a synchronous critical section; close()',
   reserved: false,
+  protection: 'mutex',
   seedRaces: [2],
 });
 
@@ -87,107 +133,74 @@ export const WAL_WRITER_LOCK = lockEntry({
   name: 'wal.writer',
   rank: 40,
   guards: 'the active WAL segment, its write offset, segment rotation',
-  takenBy: 'the group-commit flusher, across one write and one fdatasync',
+  takenBy: 'the group-commit flusher, across one write and one fdatasync, then the apply to the memtables',
   reserved: false,
+  protection: 'mutex',
   seedRaces: [1],
 });
 
-export const TRANSACTIONS_ACTIVE_LOCK = lockEntry({
-  name: 'transactions.active',
+export const READ_PINS_LOCK = lockEntry({
+  name: 'readPins',
   rank: 50,
-  guards: 'the epoch guard and the active snapshot pins; the epoch is re-checked under it',
-  takenBy: 'transaction begin and end, snapshot pin and unpin, version retention',
-  reserved: true,
+  guards:
+    'the read pins (versions that scans, snapshots and transactions read as of): the version read, ' +
+    'the read view captured and the pin taken in one step',
+  takenBy:
+    'scan(), snapshot() and transaction begin (pin), their end (unpin), retention trimming on apply (oldest pin); ' +
+    'no mutex: synchronous (no await inside). Compaction (issue 8) re-reads its version horizon under it',
+  reserved: false,
+  protection: 'synchronous',
   seedRaces: [7],
 });
 
-export const INDEX_LOCK = lockEntry({
-  name: 'index',
+export const MEMTABLES_LOCK = lockEntry({
+  name: 'memtables',
   rank: 60,
-  guards: 'the key index and its temporal (versioned) entries',
-  takenBy: 'apply after the WAL sync, version pruning, checkpoint snapshot of the index',
-  reserved: true,
-  seedRaces: [],
-});
-
-export const TIER_HOT_LOCK = lockEntry({
-  name: 'tier.hot',
-  rank: 70,
-  guards: 'the hot (memory) tier; a whole eviction, victims re-checked under it',
-  takenBy: 'the evictor, and reads and writes of hot entries',
-  reserved: true,
-  seedRaces: [8],
-});
-
-export const TIER_WARM_LOCK = lockEntry({
-  name: 'tier.warm',
-  rank: 80,
-  guards: 'the warm tier index (block files)',
-  takenBy: 'the flusher moving entries to warm blocks, warm reads',
-  reserved: true,
-  seedRaces: [],
+  guards:
+    'the write buffer: the active memtable and the queue of sealed ones; a seal numbers the memtable and ' +
+    'queues it in one step; the install removes only the oldest',
+  takenBy:
+    'apply after the WAL sync (under wal.writer), seal (full memtable, checkpoint), the flusher\'s install; ' +
+    'no mutex: synchronous (no await inside), queue order asserted in Memtables#seal',
+  reserved: false,
+  protection: 'synchronous',
+  seedRaces: [4],
 });
 
 export const STRIPE_PARITY_LOCK = lockEntry({
   name: 'stripe.parity',
   rank: 85,
-  guards: 'a stripe: the data block write and its parity update, in one section',
-  takenBy: 'warm and cold block writes, repair',
+  guards: 'a stripe: its data blocks and its parity block, written in one section (whole stripes, no read-modify-write)',
+  takenBy: 'run writers (flush, compaction) and repair, in the parity issue',
   reserved: true,
+  protection: 'mutex',
   seedRaces: [5],
 });
 
-export const TIER_COLD_LOCK = lockEntry({
-  name: 'tier.cold',
-  rank: 90,
-  guards: 'the cold tier index (compressed block files)',
-  takenBy: 'the compactor moving blocks to cold, cold reads',
-  reserved: true,
-  seedRaces: [],
-});
-
-export const WRITE_BUFFER_LOCK = lockEntry({
-  name: 'writeBuffer',
-  rank: 100,
-  guards: 'the write buffer: id allocation and insertion, in one section',
-  takenBy: 'eviction into the buffer, the flusher draining it',
-  reserved: true,
-  seedRaces: [4],
-});
-
-export const DEPENDENCY_GRAPH_LOCK = lockEntry({
-  name: 'dependencyGraph',
-  rank: 110,
-  guards: 'both maps of the flush dependency graph, updated in one section',
-  takenBy: 'the write buffer recording a write, the flusher ordering a flush',
-  reserved: true,
-  seedRaces: [6],
-});
-
-export const LRU_LOCK = lockEntry({
-  name: 'lru',
+export const BLOCK_CACHE_LOCK = lockEntry({
+  name: 'blockCache',
   rank: 120,
-  guards: 'the LRU order: one structure, touch and evict in one section, no duplicates',
-  takenBy: 'every hot read or write (touch), the evictor (pick victims)',
-  reserved: true,
+  guards: 'the block cache: one LRU structure; a touch (get) and an insert with its evictions (set) each one section, no duplicates',
+  takenBy:
+    'every run read (get on a hit, set after a miss; two misses of one block keep the first copy), resizes, dropRun; ' +
+    'no mutex: synchronous (no await inside)',
+  reserved: false,
+  protection: 'synchronous',
   seedRaces: [3],
 });
 
 /** Every lock, in ascending rank. */
 export const LOCK_TABLE: readonly LockTableEntry[] = Object.freeze([
   STORE_LIFECYCLE_LOCK,
+  FLUSH_LOCK,
+  COMPACTION_LOCK,
   MANIFEST_LOCK,
   COMMIT_LOCK,
   WAL_WRITER_LOCK,
-  TRANSACTIONS_ACTIVE_LOCK,
-  INDEX_LOCK,
-  TIER_HOT_LOCK,
-  TIER_WARM_LOCK,
+  READ_PINS_LOCK,
+  MEMTABLES_LOCK,
   STRIPE_PARITY_LOCK,
-  TIER_COLD_LOCK,
-  WRITE_BUFFER_LOCK,
-  DEPENDENCY_GRAPH_LOCK,
-  LRU_LOCK,
+  BLOCK_CACHE_LOCK,
 ]);
 
 /** The table entry named `name`, or undefined when the table has no such lock. */
