@@ -97,10 +97,50 @@ export const MANIFEST_EDIT_CHAIN_BYTES_MAX = 4 * 1024 * 1024;
 export const MANIFEST_RECORD_BYTES_MAX = 16 * 1024 * 1024;
 export const MANIFEST_BYTES_MAX = 32 * 1024 * 1024;
 
-/** Rough per-entry bookkeeping costs, used by the memory estimate in stats(). */
-export const MEMORY_BYTES_PER_KEY = 120;
-export const MEMORY_BYTES_PER_VERSION = 40;
+/*
+ * Heap costs behind the memtable estimate in stats() (memory-index.ts, storedSizeBytes
+ * in codec/values.ts). Measured on Node 20, x64, no pointer compression (8-byte
+ * fields), as V8 heap plus ArrayBuffer bytes after a forced GC, 200k keys per shape
+ * (test/memory-budget.test.ts checks the estimate against the same measurement):
+ * - a key with one version and a Smi value: 162 B with a 14-char key, of which the
+ *   key string is 32 B: the rest (VersionChain object 72 B, Map entry with the
+ *   table's slack about 37 B, the unordered-keys array slot about 10 B, tree and
+ *   rounding) is MEMORY_BYTES_PER_KEY;
+ * - a sequential string: 16 B header (map, hash, length) + 1 B (one-byte) or 2 B
+ *   (two-byte) per char, rounded up to 8 B: 24 B for "v123456", 120 B for 100 chars;
+ * - a heap number (a double, or an integer outside the 31-bit Smi range): 16 B;
+ *   Smis, booleans and null: 0 B;
+ * - an EncodedValue: the object (32 B) and its Buffer view (about 96 B), plus its
+ *   bytes, word-aligned, inside msgpackr's shared 8 KiB output buffers, which start a
+ *   new buffer when less than 2 KiB is left (that tail is lost): 269 B for a 100 B
+ *   Uint8Array (104 B encoded), 1311 B for 1000 B; and once decoded (at put for
+ *   everything but a top-level Uint8Array, at the first get for those) about 120 B
+ *   more: msgpackr's unpack caches a DataView on its source as a `dataView`
+ *   property (unpack.js), so the stored Buffer keeps one for life. The estimate
+ *   counts it always (a never-read Uint8Array value is overcounted by that much);
+ * - older versions live in two arrays per key: [x] literals (2 x 56 B) at the second
+ *   version, grown by V8 to 17 slots (2 x 184 B) at the third, 16 B per slot after.
+ */
+/** Per key, beyond its key string and its versions (see above). */
+export const MEMORY_BYTES_PER_KEY = 130;
+/** Per version beyond the first (the slots of the older-version arrays, with growth slack). */
+export const MEMORY_BYTES_PER_VERSION = 24;
+/** The two older-version arrays of a key with two versions, and with three (see above). */
+export const MEMORY_BYTES_OLDER_ARRAYS_INITIAL = 112;
+export const MEMORY_BYTES_OLDER_ARRAYS_GROWN = 368;
+/** A V8 sequential string: header bytes, and the alignment of its size. */
+export const MEMORY_BYTES_STRING_HEADER = 16;
+export const MEMORY_BYTES_HEAP_ALIGNMENT = 8;
+/** A heap number (double or out-of-Smi-range integer); a bigint adds 8 B per 64-bit digit. */
+export const MEMORY_BYTES_HEAP_NUMBER = 16;
+/** An EncodedValue object with its Buffer view and the DataView msgpackr caches on it, bytes not included. */
+export const MEMORY_BYTES_ENCODED_VALUE = 248;
+/** msgpackr's shared output buffer, and the tail below which it starts a new one. */
+export const MEMORY_BYTES_PACK_BUFFER = 8192;
+export const MEMORY_BYTES_PACK_BUFFER_TAIL = 2048;
 
+assert(MEMORY_BYTES_OLDER_ARRAYS_INITIAL < MEMORY_BYTES_OLDER_ARRAYS_GROWN, 'older-version arrays only grow');
+assert(MEMORY_BYTES_PACK_BUFFER_TAIL < MEMORY_BYTES_PACK_BUFFER, 'a pack buffer holds values before its tail');
 assert(KEY_BYTES_MAX <= 0xffff, 'key length must fit the u16 length field of a WAL operation');
 assert(VALUE_BYTES_DEFAULT_MAX < 2 ** 32, 'value length must fit the u32 length field of a WAL operation');
 assert(SEGMENT_BYTES_DEFAULT >= 2 * VALUE_BYTES_DEFAULT_MAX, 'a default segment holds at least two maximal values');

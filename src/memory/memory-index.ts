@@ -24,8 +24,13 @@
 import { createRequire } from 'node:module';
 import type sortedBtree from 'sorted-btree';
 import type { StoredValue } from '../codec/values.js';
-import { storedSizeBytes } from '../codec/values.js';
-import { MEMORY_BYTES_PER_KEY, MEMORY_BYTES_PER_VERSION } from '../limits.js';
+import { oneByteStringSizeBytes, storedSizeBytes } from '../codec/values.js';
+import {
+  MEMORY_BYTES_OLDER_ARRAYS_GROWN,
+  MEMORY_BYTES_OLDER_ARRAYS_INITIAL,
+  MEMORY_BYTES_PER_KEY,
+  MEMORY_BYTES_PER_VERSION,
+} from '../limits.js';
 import { assert } from '../util/assert.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 
@@ -73,7 +78,11 @@ export class MemoryIndex {
     return this.#appliedVersion;
   }
 
-  /** Estimated heap bytes held (keys, chains, values, bookkeeping): see MEMORY_BYTES_PER_KEY. */
+  /**
+   * Estimated heap bytes held: per key MEMORY_BYTES_PER_KEY and its key string, per
+   * chain its older-version arrays, per version its value (figures in limits.ts).
+   * test/memory-budget.test.ts holds it to measured heap growth.
+   */
   get memoryBytes(): number {
     return this.#memoryBytes;
   }
@@ -92,25 +101,30 @@ export class MemoryIndex {
     const chain = this.#map.get(operation.key);
     const isDelete = operation.slot === TOMBSTONE;
     this.#versionCount++;
-    this.#memoryBytes += MEMORY_BYTES_PER_VERSION + slotSizeBytes(operation.slot);
+    this.#memoryBytes += slotSizeBytes(operation.slot);
     if (chain === undefined) {
       const created = new VersionChain(version, operation.slot);
       this.#map.set(operation.key, created);
       this.#unordered.push(operation.key);
-      this.#memoryBytes += MEMORY_BYTES_PER_KEY + operation.key.length;
+      this.#memoryBytes += MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(operation.key.length);
       if (!isDelete) this.#liveKeys++;
       return;
     }
     const wasLive = chain.newest !== TOMBSTONE;
+    const lengthBefore = chain.length;
     chain.append(version, operation.slot);
+    this.#memoryBytes += olderArraysSizeBytes(chain.length) - olderArraysSizeBytes(lengthBefore);
     if (wasLive && isDelete) this.#liveKeys--;
     if (!wasLive && !isDelete) this.#liveKeys++;
     if (chain.length > this.#maxVersionsPerKey) this.#trim(chain, pinnedVersion);
   }
 
   #trim(chain: VersionChain, pinnedVersion: number): void {
+    const lengthBefore = chain.length;
     const dropped = chain.trim(this.#maxVersionsPerKey, pinnedVersion);
-    for (const slot of dropped) this.#memoryBytes -= MEMORY_BYTES_PER_VERSION + slotSizeBytes(slot);
+    for (const slot of dropped) this.#memoryBytes -= slotSizeBytes(slot);
+    this.#memoryBytes -= olderArraysSizeBytes(lengthBefore) - olderArraysSizeBytes(chain.length);
+    assert(this.#memoryBytes >= 0, 'memory estimate stays non-negative');
     this.#versionCount -= dropped.length;
     this.#reclaimedVersions += dropped.length;
   }
@@ -236,6 +250,17 @@ export class MemoryIndex {
     assert(versions === this.#versionCount, 'version count matches');
     assert(live === this.#liveKeys, 'live key count matches');
   }
+}
+
+/**
+ * Estimated bytes of a chain's two older-version arrays at `length` versions: none
+ * for one version, [x] literals for two, grown to 17 slots at three, then a slot each
+ * (an estimate after trimming: V8 may keep the larger backing store).
+ */
+function olderArraysSizeBytes(length: number): number {
+  if (length <= 1) return 0;
+  if (length === 2) return MEMORY_BYTES_OLDER_ARRAYS_INITIAL;
+  return MEMORY_BYTES_OLDER_ARRAYS_GROWN + (length - 3) * MEMORY_BYTES_PER_VERSION;
 }
 
 function slotSizeBytes(slot: VersionSlot): number {
