@@ -30,6 +30,10 @@ export const ErrorCode = {
   SnapshotReleased: 'LADYBUG_SNAPSHOT_RELEASED',
   SnapshotExpired: 'LADYBUG_SNAPSHOT_EXPIRED',
   AssertionFailed: 'LADYBUG_ASSERTION_FAILED',
+  LeaseLost: 'LADYBUG_LEASE_LOST',
+  LeaseBusy: 'LADYBUG_LEASE_BUSY',
+  Unauthorized: 'LADYBUG_UNAUTHORIZED',
+  WatchOverflow: 'LADYBUG_WATCH_OVERFLOW',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -310,6 +314,53 @@ export class LockOrderViolation extends LadybugError {
   constructor(kind: LockViolationKind, message: string) {
     super(ErrorCode.LockOrder, message);
     this.kind = kind;
+  }
+}
+
+/**
+ * A lease operation or a fenced write named a token that no longer holds the lease:
+ * it expired, was released, force-released, or another owner acquired it since.
+ * The caller must acquire again (an expired holder is never revived).
+ */
+export class LeaseLostError extends LadybugError {
+  readonly leaseName: string;
+  readonly token: number;
+  constructor(leaseName: string, token: number, reason: string) {
+    super(ErrorCode.LeaseLost, `lease ${JSON.stringify(leaseName)} is not held with token ${token}: ${reason}`);
+    this.leaseName = leaseName;
+    this.token = token;
+  }
+}
+
+/** acquire() found the lease held and its wait (waitMs, default none) ran out. */
+export class LeaseBusyError extends LadybugError {
+  readonly leaseName: string;
+  readonly holder: string;
+  constructor(leaseName: string, holder: string, waitedMs: number) {
+    super(ErrorCode.LeaseBusy, `lease ${JSON.stringify(leaseName)} is held by ${JSON.stringify(holder)} (waited ${Math.round(waitedMs)} ms)`);
+    this.leaseName = leaseName;
+    this.holder = holder;
+  }
+}
+
+/** forceRelease without an `authorize` callback given at open, or the callback said no. */
+export class UnauthorizedError extends LadybugError {
+  readonly operation: string;
+  constructor(operation: string, reason: string) {
+    super(ErrorCode.Unauthorized, `${operation} refused: ${reason}`);
+    this.operation = operation;
+  }
+}
+
+/** A watch consumer fell further behind than its bounded buffer (the watch ends; resume with sinceVersion). */
+export class WatchOverflowError extends LadybugError {
+  readonly lastDeliveredVersion: number;
+  constructor(bufferedChanges: number, lastDeliveredVersion: number) {
+    super(
+      ErrorCode.WatchOverflow,
+      `watch consumer is ${bufferedChanges} changes behind, over its buffer; resume with sinceVersion: ${lastDeliveredVersion}`,
+    );
+    this.lastDeliveredVersion = lastDeliveredVersion;
   }
 }
 

@@ -97,6 +97,28 @@ export const MANIFEST_EDIT_CHAIN_BYTES_MAX = 4 * 1024 * 1024;
 export const MANIFEST_RECORD_BYTES_MAX = 16 * 1024 * 1024;
 export const MANIFEST_BYTES_MAX = 32 * 1024 * 1024;
 
+/**
+ * Leases (src/lease/). A TTL is at most leaseTtlMsMax (default LEASE_TTL_MS_MAX_DEFAULT,
+ * never above LEASE_TTL_MS_MAX_LIMIT, the largest setTimeout delay); a lease name is
+ * 1..LEASE_NAME_BYTES_MAX bytes; an owner 1..LEASE_OWNER_BYTES_MAX; a lease binds at
+ * most LEASE_BOUND_KEYS_MAX keys; at most LEASE_WAITERS_MAX acquires wait per name.
+ */
+export const LEASE_TTL_MS_MAX_DEFAULT = 24 * 60 * 60 * 1000;
+export const LEASE_TTL_MS_MAX_LIMIT = 2 ** 31 - 1;
+export const LEASE_NAME_BYTES_MAX = 256;
+export const LEASE_OWNER_BYTES_MAX = 256;
+export const LEASE_REASON_BYTES_MAX = 1024;
+export const LEASE_BOUND_KEYS_MAX = 1024;
+export const LEASE_WAITERS_MAX = 10_000;
+
+/**
+ * Watch (src/watch/): changes buffered per watcher before WatchOverflowError, and
+ * the most changes one catch-up from sinceVersion gathers (more is refused with the
+ * same error: resume from a nearer version).
+ */
+export const WATCH_BUFFER_CHANGES_MAX = 10_000;
+export const WATCH_CATCH_UP_CHANGES_MAX = 100_000;
+
 /*
  * Heap costs behind the memtable estimate in stats() (memory-index.ts, storedSizeBytes
  * in codec/values.ts). Measured on Node 20, x64, no pointer compression (8-byte
@@ -150,6 +172,8 @@ assert(RETRY_BACKOFF_MS_BASE <= RETRY_BACKOFF_MS_MAX, 'backoff bounds ordered');
 assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');
 assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SEGMENT_BYTES_DEFAULT, 'first segment size between the bounds');
 assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');
+assert(LEASE_TTL_MS_MAX_DEFAULT <= LEASE_TTL_MS_MAX_LIMIT, 'the default lease TTL bound fits a timer');
+assert(WATCH_BUFFER_CHANGES_MAX <= WATCH_CATCH_UP_CHANGES_MAX, 'a catch-up holds at least one live buffer');
 assert(
   MANIFEST_RECORD_BYTES_MAX + MANIFEST_EDIT_CHAIN_BYTES_MAX <= MANIFEST_BYTES_MAX,
   'a full manifest record plus a full edit chain fits the manifest size bound',

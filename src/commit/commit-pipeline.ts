@@ -47,6 +47,9 @@ import { COMMIT_HEADER_BYTES } from '../wal/wal-format.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import { ConflictLog } from '../transaction/conflict-log.js';
 
+/** Called with each acknowledged commit, in ascending version order. */
+export type CommitVisibleListener = (version: number, operations: readonly IndexOperation[]) => void;
+
 export interface CommitResult {
   version: number;
 }
@@ -110,6 +113,8 @@ export class CommitPipeline {
   #groupSizeMax = 0;
   #rejectedCommits = 0;
   #lastGroupSize = 0;
+  /** Told of each commit once it is durable, applied and acknowledged (the change feed, src/watch/). */
+  #visibleListener: CommitVisibleListener | undefined;
 
   /**
    * `pinnedVersion`: the oldest version any reader still reads (retention spares it).
@@ -155,6 +160,16 @@ export class CommitPipeline {
       else waiting.push(waiter);
     }
     this.#settleWaiters = waiting;
+  }
+
+  /**
+   * Sets the one listener told of every commit after it is durable and visible, in
+   * version order (src/watch/ fans it out). It runs inside acknowledgement: it must
+   * not throw and must not block (it only queues).
+   */
+  setVisibleListener(listener: CommitVisibleListener): void {
+    assert(this.#visibleListener === undefined, 'one visible-commit listener per pipeline');
+    this.#visibleListener = listener;
   }
 
   get failure(): StoreFailedError | undefined {
@@ -272,6 +287,7 @@ export class CommitPipeline {
       inFlight.settled = index + 1;
       this.#commits++;
       commit.resolve({ version: commit.version });
+      this.#visibleListener?.(commit.version, commit.indexOperations);
     }
     this.#groupCommits++;
     this.#lastGroupSize = groupSize;

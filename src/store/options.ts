@@ -8,6 +8,8 @@ import { NodeFileSystem, type SyncMode } from '../fs/node-file-system.js';
 import type { KeyEncoding } from '../codec/keys.js';
 import {
   KEY_BYTES_MAX,
+  LEASE_TTL_MS_MAX_DEFAULT,
+  LEASE_TTL_MS_MAX_LIMIT,
   MEMORY_BUDGET_BYTES_DEFAULT,
   MEMORY_BUDGET_BYTES_MAX,
   MEMORY_BUDGET_BYTES_MIN,
@@ -53,6 +55,13 @@ export interface StoreOptions {
   walCheckpointBytes?: number;
   /** close() checkpoints, so the next open replays nothing. Default true; false leaves the WAL to replay. */
   checkpointOnClose?: boolean;
+  /**
+   * Decides store.leases.forceRelease(name, { authorization }): return true to allow.
+   * Without it every force release is refused with UnauthorizedError.
+   */
+  authorize?: (leaseName: string, authorization: unknown) => boolean | Promise<boolean>;
+  /** Longest lease TTL in ms that acquire/renew accept. Default 24 h. */
+  leaseTtlMsMax?: number;
 }
 
 export interface ResolvedOptions {
@@ -68,11 +77,14 @@ export interface ResolvedOptions {
   memoryBudgetBytes: number;
   walCheckpointBytes: number;
   checkpointOnClose: boolean;
+  authorize: ((leaseName: string, authorization: unknown) => boolean | Promise<boolean>) | undefined;
+  leaseTtlMsMax: number;
 }
 
 const KNOWN_OPTIONS = new Set([
   'maxValueBytes', 'maxVersionsPerKey', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
   'snapshotMaxAgeMs', 'transactionLifetimeMs', 'memoryBudgetBytes', 'walCheckpointBytes', 'checkpointOnClose',
+  'authorize', 'leaseTtlMsMax',
 ]);
 
 function integerIn(name: string, value: unknown, fallback: number, minimum: number, maximum: number): number {
@@ -92,6 +104,12 @@ function booleanOption(name: string, value: unknown): boolean {
   if (value === undefined) return false;
   if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(value)}`);
   return value;
+}
+
+function authorizeOption(value: unknown): ResolvedOptions['authorize'] {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new InvalidOptionError('authorize', 'must be a function (leaseName, authorization) => boolean');
+  return value as ResolvedOptions['authorize'];
 }
 
 function versionsPerKey(value: unknown): number {
@@ -136,6 +154,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     transactionLifetimeMs: integerIn('transactionLifetimeMs', given.transactionLifetimeMs, TRANSACTION_LIFETIME_MS_DEFAULT, 1, TRANSACTION_LIFETIME_MS_MAX),
     memoryBudgetBytes: integerIn('memoryBudgetBytes', given.memoryBudgetBytes, MEMORY_BUDGET_BYTES_DEFAULT, MEMORY_BUDGET_BYTES_MIN, MEMORY_BUDGET_BYTES_MAX),
     checkpointOnClose: given.checkpointOnClose === undefined ? true : booleanOption('checkpointOnClose', given.checkpointOnClose),
+    authorize: authorizeOption(given.authorize),
+    leaseTtlMsMax: integerIn('leaseTtlMsMax', given.leaseTtlMsMax, LEASE_TTL_MS_MAX_DEFAULT, 1, LEASE_TTL_MS_MAX_LIMIT),
     walCheckpointBytes: integerIn('walCheckpointBytes', given.walCheckpointBytes, WAL_CHECKPOINT_BYTES_DEFAULT, WAL_CHECKPOINT_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }

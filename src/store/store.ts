@@ -34,6 +34,8 @@ import type { DirectoryLock } from './directory-lock.js';
 import { commitBytesLimit, type ResolvedOptions } from './options.js';
 import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
+import { LeaseManager } from '../lease/lease-manager.js';
+import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 
 export interface GetOptions {
   /** Read as of this version (default: the newest visible version). */
@@ -265,6 +267,31 @@ export class Store {
       }
       this.#state = 'closed';
     });
+  }
+
+  // Leases and the change feed (issue 10): src/lease/, src/watch/.
+  #leases: LeaseManager | undefined;
+  #watchHub: WatchHub | undefined;
+
+  /**
+   * Leases with fencing tokens (src/lease/lease-manager.ts). Created on first use;
+   * its first operation applies the restart rule (leases of earlier opens expire).
+   */
+  get leases(): LeaseManager {
+    this.#assertOpen('leases');
+    const { options } = this.#parts;
+    this.#leases ??= new LeaseManager(this, { ttlMsMax: options.leaseTtlMsMax, authorize: options.authorize });
+    return this.#leases;
+  }
+
+  /** Durable changes in version order: catch up from `sinceVersion`, then follow commits (src/watch/). */
+  watch(options?: WatchOptions): AsyncGenerator<Change, void, undefined> {
+    this.#assertOpen('watch');
+    const { engine, pins, pipeline, options: resolved } = this.#parts;
+    this.#watchHub ??= new WatchHub({
+      pipeline, pins, view: () => engine.view(), keyEncoding: resolved.keyEncoding, checkOpen: () => this.#assertOpen('watch'),
+    });
+    return this.#watchHub.watch(options);
   }
 }
 

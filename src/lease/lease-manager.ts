@@ -1,0 +1,360 @@
+/**
+ * store.leases: leases with fencing tokens, built on the store's serializable
+ * transactions (docs/ARCHITECTURE.md "Leases").
+ *
+ * Every operation is one serializable transaction over the lease's record: the
+ * check (is it held? by this token?) and the write (the new holder, with all its
+ * metadata) are in the same commit, so there is no check-then-write window.
+ * Operations of one store are also run one at a time (#serial), so the token of an
+ * acquisition can be read back (history of the record) before anything else writes
+ * the record.
+ *
+ * Invariants:
+ * - token = the version of the commit that wrote the record with the acquisition's
+ *   nonce; versions only grow, also across restarts, so tokens do.
+ * - #held holds exactly the leases this open acquired and has not seen end; a
+ *   record is live iff it is in #held with the same nonce and its monotonic
+ *   deadline is in the future.
+ * - Restart rule: every lease held when the store was closed or crashed is expired
+ *   at the next open (its holder was in that process); the first lease operation
+ *   after open deletes those records and their bound keys.
+ * - A lease that ends (release, force release, expiry, replacement of an expired
+ *   record) deletes its bound keys in the same commit that deletes the record.
+ */
+import { randomUUID } from 'node:crypto';
+import { LeaseBusyError, LeaseLostError, UnauthorizedError } from '../errors.js';
+import type { TransactionHandle } from '../transaction/transaction.js';
+import type { TransactionOptions } from '../transaction/run-transaction.js';
+import type { HistoryEntry } from '../memory/history.js';
+import { LEASE_BOUND_KEYS_MAX } from '../limits.js';
+import { assert } from '../util/assert.js';
+import {
+  auditKey, checkName, checkOwner, checkReason, checkToken, checkTtl, checkWaitMs, type LeaseInfo, type LeaseRecord,
+  LEASE_RECORD_PREFIX, parseRecord, recordKey, withDeadline,
+} from './lease-record.js';
+import { LeaseWaiters, type WaitOutcome } from './lease-waiters.js';
+
+export type { LeaseInfo } from './lease-record.js';
+
+/** The parts of the store the leases use (the Store class implements it). */
+export interface LeaseStorePort {
+  transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T>;
+  history(key: string, options?: { limit?: number }): Promise<HistoryEntry[]>;
+  scan(options?: { gte?: string; lt?: string }): AsyncIterableIterator<[string | Uint8Array, unknown]>;
+}
+
+export interface LeaseConfig {
+  ttlMsMax: number;
+  authorize: ((leaseName: string, authorization: unknown) => boolean | Promise<boolean>) | undefined;
+}
+
+export interface AcquireOptions { owner: string; ttlMs: number; waitMs?: number; signal?: AbortSignal }
+export interface HolderOptions { owner: string; token: number }
+export interface ForceReleaseOptions { authorization: unknown; reason: string; actor?: string }
+
+export interface LeaseStats {
+  held: number;
+  acquisitions: number;
+  /** Acquires that gave up (busy with no wait left, timed out or aborted). */
+  failedAcquires: number;
+  /** Acquires that had to wait at least once. */
+  waitingAcquires: number;
+  waitTimeMsTotal: number;
+  waitTimeMsMax: number;
+  expiries: number;
+  forceReleases: number;
+}
+
+interface HeldLease {
+  owner: string;
+  nonce: string;
+  token: number;
+  deadlineMs: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class LeaseManager {
+  readonly #store: LeaseStorePort;
+  readonly #config: LeaseConfig;
+  readonly #instanceId = randomUUID();
+  readonly #held = new Map<string, HeldLease>();
+  readonly #waiters = new LeaseWaiters();
+  #tail: Promise<unknown>;
+  readonly #stats: LeaseStats = {
+    held: 0, acquisitions: 0, failedAcquires: 0, waitingAcquires: 0, waitTimeMsTotal: 0, waitTimeMsMax: 0, expiries: 0, forceReleases: 0,
+  };
+
+  constructor(store: LeaseStorePort, config: LeaseConfig) {
+    this.#store = store;
+    this.#config = config;
+    // The restart rule, applied before any other lease operation.
+    this.#tail = this.#expireEarlierOpens().catch(() => undefined);
+  }
+
+  /** Runs `operation` after every earlier lease operation of this store settled. */
+  #serial<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(operation, operation);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
+  #live(name: string, record: LeaseRecord | undefined): HeldLease | undefined {
+    const held = this.#held.get(name);
+    if (record === undefined || held === undefined || held.nonce !== record.nonce) return undefined;
+    return performance.now() < held.deadlineMs ? held : undefined;
+  }
+
+  async acquire(name: string, options: AcquireOptions): Promise<LeaseInfo> {
+    checkName(name);
+    const owner = checkOwner(options?.owner);
+    const ttlMs = checkTtl(options.ttlMs, this.#config.ttlMsMax);
+    const waitMs = checkWaitMs(options.waitMs);
+    options.signal?.throwIfAborted();
+    const startedMs = performance.now();
+    let waited = false;
+    let front = false;
+    for (;;) {
+      const outcome = await this.#serial(() => this.#tryAcquire(name, owner, ttlMs));
+      if ('token' in outcome) {
+        if (waited) this.#recordWait(performance.now() - startedMs);
+        return outcome;
+      }
+      const leftMs = waitMs - (performance.now() - startedMs);
+      if (leftMs <= 0) {
+        this.#stats.failedAcquires++;
+        throw new LeaseBusyError(name, outcome.holder, performance.now() - startedMs);
+      }
+      if (!waited) this.#stats.waitingAcquires++;
+      waited = true;
+      const woke: WaitOutcome = await this.#waiters.wait(name, Math.ceil(leftMs), options.signal, front).catch((error: unknown) => {
+        this.#stats.failedAcquires++;
+        throw error;
+      });
+      front = woke === 'woken';
+    }
+  }
+
+  #recordWait(waitedMs: number): void {
+    this.#stats.waitTimeMsTotal += waitedMs;
+    this.#stats.waitTimeMsMax = Math.max(this.#stats.waitTimeMsMax, waitedMs);
+  }
+
+  async #tryAcquire(name: string, owner: string, ttlMs: number): Promise<LeaseInfo | { holder: string }> {
+    const key = recordKey(name);
+    const nonce = randomUUID();
+    const fresh: LeaseRecord = withDeadline(
+      { owner, nonce, instanceId: this.#instanceId, ttlMs, deadlineMs: 0, expiresAtMs: 0, boundKeys: [] }, ttlMs,
+    );
+    const outcome = await this.#store.transaction(async (tx) => {
+      const current = parseRecord(name, await tx.get(key));
+      const live = this.#live(name, current);
+      if (current !== undefined && live !== undefined) return { holder: current.owner };
+      for (const bound of current?.boundKeys ?? []) tx.delete(bound);
+      tx.put(key, fresh);
+      return { replaced: current !== undefined };
+    });
+    if (outcome.holder !== undefined) return { holder: outcome.holder };
+    if (outcome.replaced === true) this.#ended(name, 'expired');
+    const [newest] = await this.#store.history(key, { limit: 1 });
+    assert(newest !== undefined && (newest.value as LeaseRecord | undefined)?.nonce === nonce, 'the acquisition is the newest version of its record');
+    const held: HeldLease = { owner, nonce, token: newest.version, deadlineMs: fresh.deadlineMs, timer: undefined };
+    this.#held.set(name, held);
+    this.#schedule(name, held);
+    this.#stats.acquisitions++;
+    return { name, owner, token: held.token, expiresAt: fresh.expiresAtMs };
+  }
+
+  /** Forgets a lease this open held (if any) and wakes the next waiter. */
+  #ended(name: string, how: 'expired' | 'released' | 'forced'): void {
+    const held = this.#held.get(name);
+    if (held !== undefined) clearTimeout(held.timer);
+    this.#held.delete(name);
+    if (how === 'expired') this.#stats.expiries++;
+    if (how === 'forced') this.#stats.forceReleases++;
+    this.#waiters.wakeOne(name);
+  }
+
+  #schedule(name: string, held: HeldLease): void {
+    clearTimeout(held.timer);
+    held.timer = setTimeout(() => void this.#serial(() => this.#expire(name, held.nonce)).catch(() => undefined),
+      Math.max(0, Math.ceil(held.deadlineMs - performance.now())));
+    held.timer.unref();
+  }
+
+  /** The expiry timer: deletes the record and its bound keys once the deadline passed. */
+  async #expire(name: string, nonce: string): Promise<void> {
+    const held = this.#held.get(name);
+    if (held === undefined || held.nonce !== nonce) return;
+    if (performance.now() < held.deadlineMs) return this.#schedule(name, held);
+    await this.#store.transaction(async (tx) => {
+      const current = parseRecord(name, await tx.get(recordKey(name)));
+      if (current?.nonce !== nonce) return;
+      for (const bound of current.boundKeys) tx.delete(bound);
+      tx.delete(recordKey(name));
+    });
+    this.#ended(name, 'expired');
+  }
+
+  /** The holder's check: `token` (and owner) still hold the lease and it has not expired. */
+  #checkHolder(name: string, token: number, owner: string | undefined): HeldLease {
+    const held = this.#held.get(name);
+    if (held === undefined || held.token !== token) throw new LeaseLostError(name, token, 'another acquisition holds it, or none does');
+    if (owner !== undefined && held.owner !== owner) throw new LeaseLostError(name, token, `owner is ${JSON.stringify(held.owner)}`);
+    if (performance.now() >= held.deadlineMs) throw new LeaseLostError(name, token, 'expired (acquire it again)');
+    return held;
+  }
+
+  /** Extends a held lease by `ttlMs` (default: its TTL) from now; an expired lease cannot be renewed. */
+  async renew(name: string, options: HolderOptions & { ttlMs?: number }): Promise<{ expiresAt: number }> {
+    checkName(name);
+    const owner = checkOwner(options?.owner);
+    const token = checkToken(options.token);
+    const ttlOption = options.ttlMs === undefined ? undefined : checkTtl(options.ttlMs, this.#config.ttlMsMax);
+    return this.#serial(async () => {
+      const held = this.#checkHolder(name, token, owner);
+      const renewed = await this.#store.transaction(async (tx) => {
+        const current = parseRecord(name, await tx.get(recordKey(name)));
+        if (current?.nonce !== held.nonce) throw new LeaseLostError(name, token, 'its record was replaced');
+        const next = withDeadline(current, ttlOption ?? current.ttlMs);
+        tx.put(recordKey(name), next);
+        return next;
+      });
+      held.deadlineMs = renewed.deadlineMs;
+      this.#schedule(name, held);
+      return { expiresAt: renewed.expiresAtMs };
+    });
+  }
+
+  async release(name: string, options: HolderOptions): Promise<void> {
+    checkName(name);
+    const owner = checkOwner(options?.owner);
+    const token = checkToken(options.token);
+    await this.#serial(async () => {
+      const held = this.#checkHolder(name, token, owner);
+      await this.#deleteRecord(name, held.nonce, undefined);
+      this.#ended(name, 'released');
+    });
+  }
+
+  /** Deletes the record (if it is still acquisition `nonce`, or any when undefined) and its bound keys. */
+  async #deleteRecord(name: string, nonce: string | undefined, audit: object | undefined): Promise<LeaseRecord | undefined> {
+    return this.#store.transaction(async (tx) => {
+      const current = parseRecord(name, await tx.get(recordKey(name)));
+      if (current === undefined || (nonce !== undefined && current.nonce !== nonce)) return undefined;
+      for (const bound of current.boundKeys) tx.delete(bound);
+      tx.delete(recordKey(name));
+      if (audit !== undefined) tx.put(auditKey(name), { ...audit, previousOwner: current.owner });
+      return current;
+    });
+  }
+
+  /**
+   * Ends the lease whoever holds it. Needs the `authorize` callback given at open to
+   * return true for (name, authorization); the commit records actor and reason.
+   */
+  async forceRelease(name: string, options: ForceReleaseOptions): Promise<{ released: boolean }> {
+    checkName(name);
+    const reason = checkReason(options?.reason);
+    const actor = options.actor === undefined ? 'unnamed' : checkOwner(options.actor);
+    const authorize = this.#config.authorize;
+    if (authorize === undefined) throw new UnauthorizedError('forceRelease', 'the store was opened without an authorize callback');
+    if ((await authorize(name, options.authorization)) !== true) throw new UnauthorizedError('forceRelease', 'authorize returned false');
+    return this.#serial(async () => {
+      const removed = await this.#deleteRecord(name, undefined, { action: 'force-release', actor, reason, atMs: Date.now() });
+      if (removed === undefined) return { released: false };
+      this.#ended(name, 'forced');
+      return { released: true };
+    });
+  }
+
+  /** The live holder of `name`, or undefined (expired holders are absent). */
+  async get(name: string): Promise<LeaseInfo | undefined> {
+    checkName(name);
+    return this.#serial(async () => {
+      const [entry] = await this.#store.transaction(async (tx) => [await tx.get(recordKey(name))]);
+      return this.#info(name, parseRecord(name, entry));
+    });
+  }
+
+  #info(name: string, record: LeaseRecord | undefined): LeaseInfo | undefined {
+    const held = this.#live(name, record);
+    if (record === undefined || held === undefined) return undefined;
+    return { name, owner: record.owner, token: held.token, expiresAt: record.expiresAtMs };
+  }
+
+  /** Live leases whose names start with `prefix`, in name order. */
+  async list(options?: { prefix?: string }): Promise<LeaseInfo[]> {
+    const prefix = options?.prefix ?? '';
+    if (prefix !== '') checkName(prefix);
+    return this.#serial(async () => {
+      const result: LeaseInfo[] = [];
+      for (const [name, record] of await this.#records(prefix)) {
+        const info = this.#info(name, record);
+        if (info !== undefined) result.push(info);
+      }
+      return result;
+    });
+  }
+
+  /** Every stored record under `prefix`, live or not (the CLI shows expired ones on request). */
+  async #records(prefix: string): Promise<Array<[string, LeaseRecord]>> {
+    const result: Array<[string, LeaseRecord]> = [];
+    const from = LEASE_RECORD_PREFIX + prefix;
+    for await (const [key, value] of this.#store.scan({ gte: from, lt: `${from}\uffff` })) {
+      const name = String(key).slice(LEASE_RECORD_PREFIX.length);
+      result.push([name, parseRecord(name, value)!]);
+    }
+    return result;
+  }
+
+  /** Names of stored records that are not live (expired, or from an earlier open). */
+  async expiredNames(prefix = ''): Promise<string[]> {
+    return this.#serial(async () => (await this.#records(prefix)).filter(([name, record]) => this.#live(name, record) === undefined).map(([name]) => name));
+  }
+
+  /** The restart rule: records from earlier opens are expired; delete them with their bound keys. */
+  async #expireEarlierOpens(): Promise<void> {
+    for (const [name, record] of await this.#records('')) {
+      if (record.instanceId === this.#instanceId) continue;
+      await this.#deleteRecord(name, record.nonce, undefined);
+      this.#stats.expiries++;
+    }
+  }
+
+  /**
+   * Fenced write check, inside a transaction: throws LeaseLostError unless `token`
+   * holds `name` now. The record is read through `tx`, so a commit that changed the
+   * lease after the transaction's read version makes this transaction conflict at
+   * commit (checked under the commit lock) and re-run, failing then.
+   */
+  async requireLease(tx: TransactionHandle, name: string, token: number): Promise<void> {
+    checkName(name);
+    checkToken(token);
+    const record = parseRecord(name, await tx.get(recordKey(name)));
+    const held = this.#live(name, record);
+    if (held === undefined || held.token !== token) throw new LeaseLostError(name, token, 'not the current holder at this transaction');
+  }
+
+  /**
+   * Puts `key` bound to the lease: the key is deleted by the commit that ends the
+   * lease (release, force release, expiry). Fenced: only the current token may bind.
+   */
+  async putBound(name: string, holder: { token: number }, key: string, value: unknown): Promise<void> {
+    checkName(name);
+    const token = checkToken(holder?.token);
+    if (typeof key !== 'string' || key.startsWith('\u0000ladybug/')) throw new LeaseLostError(name, token, 'bound keys are strings outside the reserved prefix');
+    await this.#serial(() => this.#store.transaction(async (tx) => {
+      await this.requireLease(tx, name, token);
+      const record = parseRecord(name, await tx.get(recordKey(name)))!;
+      if (!record.boundKeys.includes(key)) {
+        if (record.boundKeys.length >= LEASE_BOUND_KEYS_MAX) throw new RangeError(`a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
+        tx.put(recordKey(name), { ...record, boundKeys: [...record.boundKeys, key] });
+      }
+      tx.put(key, value);
+    }));
+  }
+
+  stats(): LeaseStats {
+    return { ...this.#stats, held: this.#held.size };
+  }
+}

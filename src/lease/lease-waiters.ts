@@ -1,0 +1,65 @@
+/**
+ * Acquires waiting for a held lease, per name, in arrival order. A release, a force
+ * release or an expiry wakes the first waiter only; a waiter that then loses the
+ * race (another acquire got in first) goes back to the front. No polling: a waiter
+ * sleeps until woken, its timeout, or its AbortSignal.
+ *
+ * Invariants: a waiter is settled exactly once and is in the queue only while
+ * unsettled; at most LEASE_WAITERS_MAX wait per name.
+ */
+import { InvalidOptionError } from '../errors.js';
+import { LEASE_WAITERS_MAX } from '../limits.js';
+import { assert } from '../util/assert.js';
+
+interface Waiter {
+  wake: () => void;
+}
+
+export type WaitOutcome = 'woken' | 'timeout';
+
+export class LeaseWaiters {
+  readonly #queues = new Map<string, Waiter[]>();
+
+  /** Sleeps until woken or `timeoutMs` passes; rejects with the signal's reason when aborted. */
+  wait(name: string, timeoutMs: number, signal: AbortSignal | undefined, front: boolean): Promise<WaitOutcome> {
+    assert(timeoutMs > 0, 'a wait has time left');
+    const queue = this.#queues.get(name) ?? [];
+    if (queue.length >= LEASE_WAITERS_MAX) throw new InvalidOptionError('waitMs', `more than ${LEASE_WAITERS_MAX} acquires already wait for this lease`);
+    this.#queues.set(name, queue);
+    return new Promise<WaitOutcome>((resolve, reject) => {
+      let settled = false;
+      const finish = (outcome: WaitOutcome | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#remove(name, waiter);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      const waiter: Waiter = { wake: () => finish('woken') };
+      const onAbort = (): void => finish(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      const timer = setTimeout(() => finish('timeout'), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (front) queue.unshift(waiter);
+      else queue.push(waiter);
+    });
+  }
+
+  /** Wakes the first waiter of `name`, if any. */
+  wakeOne(name: string): void {
+    this.#queues.get(name)?.[0]?.wake();
+  }
+
+  count(name: string): number {
+    return this.#queues.get(name)?.length ?? 0;
+  }
+
+  #remove(name: string, waiter: Waiter): void {
+    const queue = this.#queues.get(name);
+    if (queue === undefined) return;
+    const index = queue.indexOf(waiter);
+    if (index >= 0) queue.splice(index, 1);
+    if (queue.length === 0) this.#queues.delete(name);
+  }
+}

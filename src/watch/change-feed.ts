@@ -1,0 +1,191 @@
+/**
+ * store.watch(): the durable change feed. One hub per store listens to the commit
+ * pipeline (a commit is reported only after the fdatasync covering it and after it
+ * is applied: durable and visible) and fans each commit out to the watchers.
+ *
+ * A watcher first catches up from history (catch-up.ts) over (sinceVersion,
+ * startVersion], where startVersion is the visible version read in the same
+ * synchronous step as the subscription: every commit at or below it is in the
+ * history, every commit above it reaches the live buffer. So each change is
+ * delivered once, in (version, key) order, none skipped.
+ *
+ * Invariants:
+ * - A watcher's live buffer holds at most WATCH_BUFFER_CHANGES_MAX changes; one more
+ *   ends the watch with WatchOverflowError naming the last delivered version (resume
+ *   from there), never unbounded memory.
+ * - Keys under the reserved prefix (lease records) are not delivered unless asked.
+ * - Delivered versions strictly increase across commits (asserted).
+ */
+import { externalKey, type KeyEncoding } from '../codec/keys.js';
+import { readStored } from '../codec/values.js';
+import type { CommitPipeline } from '../commit/commit-pipeline.js';
+import type { ReadView } from '../engine/read-view.js';
+import { InvalidOptionError, WatchOverflowError } from '../errors.js';
+import { WATCH_BUFFER_CHANGES_MAX } from '../limits.js';
+import type { IndexOperation, KeyRange } from '../memory/memory-index.js';
+import type { ReadPins } from '../memory/read-pins.js';
+import { TOMBSTONE } from '../memory/version-chain.js';
+import { keyRange } from '../store/read-options.js';
+import { keyInRange } from '../transaction/conflict-log.js';
+import { assert } from '../util/assert.js';
+import { RESERVED_KEY_PREFIX } from '../lease/lease-record.js';
+import { collectChanges, compareChanges, type RawChange } from './catch-up.js';
+
+export interface WatchOptions {
+  gte?: string | Uint8Array;
+  lt?: string | Uint8Array;
+  /** Deliver every change with a version above this one (catching up from history first). Default: only new commits. */
+  sinceVersion?: number;
+  signal?: AbortSignal;
+  /** Also deliver lease records (keys under "\u0000ladybug/"). Default false. */
+  includeReserved?: boolean;
+}
+
+export interface Change {
+  version: number;
+  key: string | Uint8Array;
+  value?: unknown;
+  deleted: boolean;
+}
+
+export interface WatchSource {
+  pipeline: CommitPipeline;
+  view: () => ReadView;
+  pins: ReadPins;
+  keyEncoding: KeyEncoding;
+  checkOpen: () => void;
+}
+
+/** How often a watcher waiting for commits re-checks that the store is still open. */
+const CLOSED_CHECK_INTERVAL_MS = 1000;
+
+class Subscriber {
+  readonly buffer: RawChange[] = [];
+  failure: Error | undefined;
+  wake: (() => void) | undefined;
+  readonly #range: KeyRange;
+  readonly #includeReserved: boolean;
+  lastDeliveredVersion = 0;
+
+  constructor(range: KeyRange, includeReserved: boolean) {
+    this.#range = range;
+    this.#includeReserved = includeReserved;
+  }
+
+  accepts(key: string): boolean {
+    return keyInRange(key, this.#range) && (this.#includeReserved || !key.startsWith(RESERVED_KEY_PREFIX));
+  }
+
+  offer(version: number, operations: readonly IndexOperation[]): void {
+    if (this.failure !== undefined) return;
+    const start = this.buffer.length;
+    for (const { key, slot } of operations) if (this.accepts(key)) this.buffer.push({ version, key, slot });
+    if (this.buffer.length === start) return;
+    if (this.buffer.length > WATCH_BUFFER_CHANGES_MAX) {
+      this.failure = new WatchOverflowError(this.buffer.length, this.lastDeliveredVersion);
+      this.buffer.length = 0;
+    } else if (this.buffer.length - start > 1) {
+      const added = this.buffer.splice(start).sort(compareChanges);
+      this.buffer.push(...added);
+    }
+    this.wake?.();
+  }
+}
+
+export class WatchHub {
+  readonly #source: WatchSource;
+  readonly #subscribers = new Set<Subscriber>();
+
+  constructor(source: WatchSource) {
+    this.#source = source;
+    source.pipeline.setVisibleListener((version, operations) => {
+      for (const subscriber of this.#subscribers) subscriber.offer(version, operations);
+    });
+  }
+
+  async *watch(options: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
+    const { range, sinceVersion, signal, includeReserved } = watchOptions(options);
+    const source = this.#source;
+    // One synchronous step: subscribe, read the start version, take the view and pin it.
+    const subscriber = new Subscriber(range, includeReserved);
+    this.#subscribers.add(subscriber);
+    const startVersion = source.pipeline.visibleVersion;
+    const catchUp = sinceVersion !== undefined && sinceVersion < startVersion;
+    const view = catchUp ? source.view() : undefined;
+    if (catchUp) source.pins.pin(startVersion);
+    let lastVersion = sinceVersion ?? startVersion;
+    try {
+      if (catchUp) {
+        let changes: RawChange[];
+        try {
+          changes = await collectChanges(view!, range, sinceVersion, startVersion);
+        } finally {
+          source.pins.unpin(startVersion);
+        }
+        for (const change of changes) {
+          if (!subscriber.accepts(change.key)) continue;
+          yield this.#deliver(subscriber, change);
+        }
+      }
+      lastVersion = Math.max(lastVersion, startVersion);
+      for (;;) {
+        const change = subscriber.buffer.shift();
+        if (change === undefined) {
+          if (subscriber.failure !== undefined) throw subscriber.failure;
+          await this.#waitForCommit(subscriber, signal);
+          continue;
+        }
+        if (change.version <= lastVersion) continue;
+        assert(change.version >= subscriber.lastDeliveredVersion, 'changes delivered in version order');
+        yield this.#deliver(subscriber, change);
+      }
+    } finally {
+      this.#subscribers.delete(subscriber);
+    }
+  }
+
+  #deliver(subscriber: Subscriber, change: RawChange): Change {
+    subscriber.lastDeliveredVersion = change.version;
+    const key = externalKey(change.key, this.#source.keyEncoding);
+    return change.slot === TOMBSTONE
+      ? { version: change.version, key, deleted: true }
+      : { version: change.version, key, value: readStored(change.slot), deleted: false };
+  }
+
+  async #waitForCommit(subscriber: Subscriber, signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    this.#source.checkOpen();
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearInterval(timer);
+        signal?.removeEventListener('abort', done);
+        subscriber.wake = undefined;
+        resolve();
+      };
+      const timer = setInterval(() => {
+        try {
+          this.#source.checkOpen();
+        } catch {
+          done();
+        }
+      }, CLOSED_CHECK_INTERVAL_MS);
+      subscriber.wake = done;
+      signal?.addEventListener('abort', done, { once: true });
+    });
+    signal?.throwIfAborted();
+    this.#source.checkOpen();
+  }
+}
+
+function watchOptions(options: WatchOptions): { range: KeyRange; sinceVersion: number | undefined; signal: AbortSignal | undefined; includeReserved: boolean } {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'watch options must be an object');
+  for (const name of Object.keys(options)) {
+    if (!['gte', 'lt', 'sinceVersion', 'signal', 'includeReserved'].includes(name)) throw new InvalidOptionError(name, 'is not a watch option');
+  }
+  const { sinceVersion, signal } = options;
+  if (sinceVersion !== undefined && (typeof sinceVersion !== 'number' || !Number.isSafeInteger(sinceVersion) || sinceVersion < 0)) {
+    throw new InvalidOptionError('sinceVersion', `must be a non-negative integer, got ${String(sinceVersion)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
+  return { range: keyRange({ gte: options.gte, lt: options.lt }), sinceVersion, signal, includeReserved: options.includeReserved === true };
+}
