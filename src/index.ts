@@ -38,4 +38,10 @@ export {
   SnapshotReleasedError,
   SnapshotExpiredError,
   AssertionFailedError,
+  LeaseLostError,
+  LeaseBusyError,
+  UnauthorizedError,
+  WatchOverflowError,
 } from './errors.js';
+export type { LeaseManager, LeaseInfo, LeaseStats, AcquireOptions, HolderOptions, ForceReleaseOptions } from './lease/lease-manager.js';
+export type { Change, WatchOptions } from './watch/change-feed.js';
