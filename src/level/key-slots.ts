@@ -1,0 +1,134 @@
+/**
+ * How level keys map onto store keys (docs: README "Using it with level").
+ *
+ * Level allows the empty key; the store refuses it, and its key limit
+ * (KEY_BYTES_MAX, 1,024 bytes) is part of the run and WAL formats. A one-byte
+ * prefix would cost users a byte of that limit, and no order-preserving one-to-one
+ * map from keys of 0..1,024 bytes onto keys of 1..1,024 bytes exists (there is one
+ * key too many). So two level keys share one store key: the empty key and the
+ * one-byte key 0x00, which are neighbours in byte order (nothing sorts between
+ * them), both live in the store key 0x00, the "pair slot". Every other level key
+ * is its own store key, byte for byte.
+ *
+ * Invariants: the pair slot's value is always a PairValue, [emptyKeyValue,
+ * zeroKeyValue] with null for an absent one, and never [null, null] (that pair is
+ * a delete); every other store key written by the adapter holds a Uint8Array.
+ * Reads of the pair slot expand it into 0, 1 or 2 level entries, in key order.
+ */
+import { Buffer } from 'node:buffer';
+import { assert } from '../util/assert.js';
+
+/** The store key that holds the level keys '' and 0x00. */
+export const PAIR_SLOT_KEY: Uint8Array = Uint8Array.of(0);
+
+/** [value of the empty key, value of the key 0x00]; null when that key is absent. */
+export type PairValue = [Uint8Array | null, Uint8Array | null];
+
+/** Which half of the pair slot a level key is, or undefined for an ordinary key. */
+export function pairIndex(key: Uint8Array): 0 | 1 | undefined {
+  if (key.length === 0) return 0;
+  if (key.length === 1 && key[0] === 0) return 1;
+  return undefined;
+}
+
+/** The level key of a half of the pair slot. */
+export function pairKey(index: 0 | 1): Uint8Array {
+  return index === 0 ? new Uint8Array(0) : Uint8Array.of(0);
+}
+
+/** Reads a stored pair slot value; an absent slot is [null, null]. */
+export function readPair(stored: unknown): PairValue {
+  if (stored === undefined) return [null, null];
+  assert(Array.isArray(stored) && stored.length === 2, 'the pair slot holds a [empty, zero] pair');
+  const [empty, zero] = stored as unknown[];
+  assert(empty === null || empty instanceof Uint8Array, 'pair slot empty-key value is bytes or null');
+  assert(zero === null || zero instanceof Uint8Array, 'pair slot zero-key value is bytes or null');
+  return [empty, zero];
+}
+
+export function compareKeys(left: Uint8Array, right: Uint8Array): number {
+  return Buffer.compare(left, right);
+}
+
+/** One end of a range over level keys. */
+export interface Bound {
+  key: Uint8Array;
+  inclusive: boolean;
+}
+
+/** A range over level keys (what a level iterator or clear() is given). */
+export interface LevelRange {
+  lower: Bound | undefined;
+  upper: Bound | undefined;
+}
+
+export function levelRange(options: { gt?: unknown; gte?: unknown; lt?: unknown; lte?: unknown }): LevelRange {
+  const bound = (key: unknown, inclusive: boolean): Bound | undefined => {
+    if (key === undefined) return undefined;
+    assert(key instanceof Uint8Array, 'abstract-level hands the adapter view-encoded range keys');
+    return { key, inclusive };
+  };
+  return {
+    lower: bound(options.gte, true) ?? bound(options.gt, false),
+    upper: bound(options.lte, true) ?? bound(options.lt, false),
+  };
+}
+
+export function inRange(key: Uint8Array, range: LevelRange): boolean {
+  if (range.lower !== undefined) {
+    const order = compareKeys(key, range.lower.key);
+    if (order < 0 || (order === 0 && !range.lower.inclusive)) return false;
+  }
+  if (range.upper !== undefined) {
+    const order = compareKeys(key, range.upper.key);
+    if (order > 0 || (order === 0 && !range.upper.inclusive)) return false;
+  }
+  return true;
+}
+
+/** The stricter of two lower bounds (the one that admits fewer keys). */
+export function stricterLower(left: Bound | undefined, right: Bound): Bound {
+  if (left === undefined) return right;
+  const order = compareKeys(left.key, right.key);
+  if (order !== 0) return order > 0 ? left : right;
+  return left.inclusive ? right : left;
+}
+
+/** The stricter of two upper bounds. */
+export function stricterUpper(left: Bound | undefined, right: Bound): Bound {
+  if (left === undefined) return right;
+  const order = compareKeys(left.key, right.key);
+  if (order !== 0) return order < 0 ? left : right;
+  return left.inclusive ? right : left;
+}
+
+/** Store scan bounds: a superset of the level range (exact except at the pair slot). */
+export interface StoreBounds {
+  gt?: Uint8Array;
+  gte?: Uint8Array;
+  lt?: Uint8Array;
+  lte?: Uint8Array;
+}
+
+/**
+ * The store bounds covering `range`, or undefined when the range holds no key at
+ * all (below the empty key). A bound on '' or 0x00 widens to include the whole
+ * pair slot; the pair's halves are then filtered with inRange().
+ */
+export function storeBounds(range: LevelRange): StoreBounds | undefined {
+  const bounds: StoreBounds = {};
+  const { lower, upper } = range;
+  if (lower !== undefined) {
+    if (pairIndex(lower.key) !== undefined) bounds.gte = PAIR_SLOT_KEY;
+    else if (lower.inclusive) bounds.gte = lower.key;
+    else bounds.gt = lower.key;
+  }
+  if (upper !== undefined) {
+    const index = pairIndex(upper.key);
+    if (index === 0 && !upper.inclusive) return undefined;
+    if (index !== undefined) bounds.lte = PAIR_SLOT_KEY;
+    else if (upper.inclusive) bounds.lte = upper.key;
+    else bounds.lt = upper.key;
+  }
+  return bounds;
+}

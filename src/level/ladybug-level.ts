@@ -1,0 +1,237 @@
+/**
+ * LadybugLevel: an abstract-level 3.x database over the store's public API
+ * (openStore and Store), so `level`-based code (sublevels, encodings, hooks,
+ * events, iterators) runs on a ladybug store.
+ *
+ * The store is opened with binary keys; the adapter's only storage format is
+ * `view` (Uint8Array keys and values), and abstract-level transcodes every other
+ * encoding to it. Keys map onto store keys one to one except the empty key and
+ * the key 0x00, which share the store's "pair slot" (see key-slots.ts), so the
+ * whole 1,024-byte key limit (KEY_BYTES_MAX) stays available and the empty key
+ * works. A write that touches the pair slot runs as a store transaction (read,
+ * modify, write, retried on conflict); every other write is one store batch, so
+ * every level write, batches included, is atomic.
+ *
+ * Invariants: reads with an explicit snapshot read as of its version, which its
+ * store snapshot pins until the level snapshot closes; iterators read as of the
+ * version current when they were created (implicit snapshots); the store is open
+ * exactly while the level database is 'open' (abstract-level sequences open and
+ * close, and closes iterators and snapshots before _close).
+ */
+import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
+import { InvalidOptionError } from '../errors.js';
+import { joinPath } from '../fs/file-system.js';
+import { NodeFileSystem } from '../fs/node-file-system.js';
+import { openStore } from '../store/open-store.js';
+import type { StoreOptions } from '../store/options.js';
+import type { Store, StoreSnapshot } from '../store/store.js';
+import type { TransactionHandle } from '../transaction/transaction.js';
+import { assert } from '../util/assert.js';
+import { levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readPair } from './key-slots.js';
+import { LevelIterator } from './level-iterator.js';
+
+/** Options of the constructor: abstract-level's, plus the store's (keyEncoding is the adapter's). */
+export interface LadybugLevelOptions {
+  keyEncoding?: string | object;
+  valueEncoding?: string | object;
+  createIfMissing?: boolean;
+  errorIfExists?: boolean;
+  passive?: boolean;
+  /** openStore options for the underlying store (its keyEncoding is always 'binary'). */
+  store?: Omit<StoreOptions, 'keyEncoding'>;
+}
+
+/** Keys deleted per store batch by clear(). */
+export const CLEAR_CHUNK_KEYS = 1000;
+
+type WriteOperation = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+
+interface ReadOptions {
+  snapshot?: LadybugSnapshot | null;
+}
+
+interface RangeReadOptions extends ReadOptions {
+  gt?: unknown;
+  gte?: unknown;
+  lt?: unknown;
+  lte?: unknown;
+  reverse?: boolean;
+  limit?: number;
+  keys?: boolean;
+  values?: boolean;
+}
+
+/** abstract-level's typings omit the constructor's options (which carry the owner). */
+const SnapshotBase = AbstractSnapshot as unknown as new (options: object) => AbstractSnapshot;
+
+/** An explicit snapshot: a store snapshot, pinned from the call of db.snapshot(). */
+class LadybugSnapshot extends SnapshotBase {
+  readonly version: number;
+  readonly #storeSnapshot: Promise<StoreSnapshot>;
+
+  constructor(options: object, store: Store) {
+    super(options);
+    // Store.snapshot() pins synchronously, before its first await: the version read
+    // here in the same tick is the one it pins.
+    this.#storeSnapshot = store.snapshot();
+    this.version = store.version;
+  }
+
+  async _close(): Promise<void> {
+    const snapshot = await this.#storeSnapshot;
+    assert(snapshot.version === this.version, 'the level snapshot reads the version its store snapshot pins');
+    await snapshot.release();
+  }
+}
+
+const MANIFEST = {
+  implicitSnapshots: true,
+  explicitSnapshots: true,
+  has: true,
+  getSync: false,
+  seek: true,
+  permanence: true,
+  createIfMissing: true,
+  errorIfExists: true,
+  encodings: { view: true },
+  additionalMethods: {},
+  signals: { iterators: false },
+} as const;
+
+export class LadybugLevel<KDefault = string, VDefault = string> extends AbstractLevel<Uint8Array, KDefault, VDefault> {
+  readonly location: string;
+  readonly #storeOptions: Omit<StoreOptions, 'keyEncoding'>;
+  #store: Store | undefined;
+
+  constructor(location: string, options?: LadybugLevelOptions) {
+    if (typeof location !== 'string' || location.length === 0) {
+      throw new TypeError("The first argument 'location' must be a non-empty string");
+    }
+    const { store: storeOptions, ...levelOptions } = options ?? {};
+    if (storeOptions !== undefined && 'keyEncoding' in storeOptions) {
+      throw new InvalidOptionError('store.keyEncoding', 'is set by the level adapter (binary)');
+    }
+    super(MANIFEST, levelOptions as never);
+    this.location = location;
+    this.#storeOptions = storeOptions ?? {};
+  }
+
+  /** The underlying store, while the database is open. */
+  get store(): Store {
+    const store = this.#store;
+    if (store === undefined) throw new TypeError('The level database is not open');
+    return store;
+  }
+
+  async _open(options: { createIfMissing?: boolean; errorIfExists?: boolean }): Promise<void> {
+    const fileSystem = this.#storeOptions.fileSystem ?? new NodeFileSystem();
+    // A store directory always has its wal/ directory (created by openStore).
+    const exists = await fileSystem.exists(joinPath(this.location, 'wal'));
+    if (!exists && options.createIfMissing === false) throw new Error(`${this.location} does not exist (createIfMissing is false)`);
+    if (exists && options.errorIfExists === true) throw new Error(`${this.location} exists (errorIfExists is true)`);
+    this.#store = await openStore(this.location, { ...this.#storeOptions, keyEncoding: 'binary' });
+  }
+
+  async _close(): Promise<void> {
+    const store = this.#store;
+    this.#store = undefined;
+    await store?.close();
+  }
+
+  async _get(key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
+    const asOf = options.snapshot?.version;
+    const index = pairIndex(key);
+    const stored = await this.store.get(index === undefined ? key : PAIR_SLOT_KEY, asOf === undefined ? undefined : { asOf });
+    if (index !== undefined) return readPair(stored)[index] ?? undefined;
+    assert(stored === undefined || stored instanceof Uint8Array, 'an ordinary adapter key holds bytes');
+    return stored;
+  }
+
+  async _getMany(keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {
+    // One version for all keys, as a snapshot would give.
+    const snapshot = options.snapshot ?? { version: this.store.version };
+    return Promise.all(keys.map((key) => this._get(key, { snapshot: snapshot as LadybugSnapshot })));
+  }
+
+  async _has(key: Uint8Array, options: ReadOptions): Promise<boolean> {
+    return (await this._get(key, options)) !== undefined;
+  }
+
+  async _hasMany(keys: Uint8Array[], options: ReadOptions): Promise<boolean[]> {
+    return (await this._getMany(keys, options)).map((value) => value !== undefined);
+  }
+
+  async _put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    await this.#write([{ type: 'put', key, value }]);
+  }
+
+  async _del(key: Uint8Array): Promise<void> {
+    await this.#write([{ type: 'del', key }]);
+  }
+
+  async _batch(operations: WriteOperation[]): Promise<void> {
+    await this.#write(operations);
+  }
+
+  /** Applies `operations` in order, atomically. */
+  async #write(operations: readonly WriteOperation[]): Promise<void> {
+    const store = this.store;
+    if (!operations.some((operation) => pairIndex(operation.key) !== undefined)) {
+      await store.batch(operations);
+      return;
+    }
+    await store.transaction(async (transaction) => {
+      const pair = readPair(await transaction.get(PAIR_SLOT_KEY));
+      for (const operation of operations) {
+        const index = pairIndex(operation.key);
+        if (index !== undefined) pair[index] = operation.type === 'put' ? operation.value : null;
+        else if (operation.type === 'put') transaction.put(operation.key, operation.value);
+        else transaction.delete(operation.key);
+      }
+      writePair(transaction, pair);
+    });
+  }
+
+  _iterator(options: RangeReadOptions): LevelIterator {
+    const version = options.snapshot?.version ?? this.store.version;
+    return new LevelIterator(this, this.store, {
+      range: levelRange(options),
+      reverse: options.reverse === true,
+      keys: options.keys !== false,
+      values: options.values !== false,
+      version,
+    }, options);
+  }
+
+  async _clear(options: RangeReadOptions): Promise<void> {
+    // The iterator's internal methods: its keys stay in the adapter's format (view).
+    const iterator = this._iterator({ ...options, values: false, keys: true });
+    const limit = options.limit !== undefined && options.limit >= 0 ? options.limit : Infinity;
+    let cleared = 0;
+    try {
+      while (cleared < limit) {
+        const chunk: WriteOperation[] = [];
+        while (chunk.length < CLEAR_CHUNK_KEYS && cleared + chunk.length < limit) {
+          const entry = await iterator._next();
+          if (entry === undefined) break;
+          assert(entry[0] !== undefined, 'a keys iterator returns keys');
+          chunk.push({ type: 'del', key: entry[0] });
+        }
+        if (chunk.length === 0) break;
+        await this.#write(chunk);
+        cleared += chunk.length;
+      }
+    } finally {
+      await iterator._close();
+    }
+  }
+
+  _snapshot(options: object): LadybugSnapshot {
+    return new LadybugSnapshot(options, this.store);
+  }
+}
+
+function writePair(transaction: TransactionHandle, pair: PairValue): void {
+  if (pair[0] === null && pair[1] === null) transaction.delete(PAIR_SLOT_KEY);
+  else transaction.put(PAIR_SLOT_KEY, pair);
+}

@@ -1,0 +1,118 @@
+/**
+ * The level iterator: a store scan as of one version, with the pair slot (see
+ * key-slots.ts) expanded into its level keys, and seek() as a fresh scan of the
+ * same version from the target.
+ *
+ * Invariants: every entry comes from `version` (the implicit snapshot taken when
+ * the iterator was created, or an explicit snapshot's version), before and after
+ * any seek; the store scan that pins `version` is replaced only after the next one
+ * is open, so the version is never unpinned while the iterator lives; entries come
+ * out in strict key order (reverse order when reversed) and inside the range.
+ * abstract-level counts `limit`, refuses calls after close(), and keeps an explicit
+ * snapshot referenced while the iterator is open.
+ */
+import { AbstractIterator } from 'abstract-level';
+import type { Store } from '../store/store.js';
+import { assert } from '../util/assert.js';
+import {
+  type Bound,
+  inRange,
+  type LevelRange,
+  pairIndex,
+  pairKey,
+  readPair,
+  storeBounds,
+  stricterLower,
+  stricterUpper,
+} from './key-slots.js';
+
+type Entry = [Uint8Array, Uint8Array];
+type StoreScan = AsyncIterableIterator<[string | Uint8Array, unknown]>;
+
+export interface LevelIteratorOptions {
+  range: LevelRange;
+  reverse: boolean;
+  keys: boolean;
+  values: boolean;
+  version: number;
+}
+
+const EMPTY_SCAN: StoreScan = (async function* empty() {})();
+
+export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Array> {
+  readonly #store: Store;
+  readonly #options: LevelIteratorOptions;
+  /** The range after the last seek (the original range at first). */
+  #range: LevelRange;
+  #scan: StoreScan;
+  /** Level entries from an expanded pair slot not yet returned. */
+  #pending: Entry[] = [];
+
+  constructor(db: unknown, store: Store, options: LevelIteratorOptions, abstractOptions: object) {
+    super(db, abstractOptions as never);
+    this.#store = store;
+    this.#options = options;
+    this.#range = options.range;
+    this.#scan = this.#open(options.range);
+  }
+
+  #open(range: LevelRange): StoreScan {
+    const bounds = storeBounds(range);
+    if (bounds === undefined) return EMPTY_SCAN;
+    return this.#store.scan({ ...bounds, reverse: this.#options.reverse, asOf: this.#options.version });
+  }
+
+  async _next(): Promise<[Uint8Array | undefined, Uint8Array | undefined] | undefined> {
+    const entry = await this.#nextEntry();
+    if (entry === undefined) return undefined;
+    const [key, value] = entry;
+    return [this.#options.keys ? key : undefined, this.#options.values ? value : undefined];
+  }
+
+  async #nextEntry(): Promise<Entry | undefined> {
+    for (;;) {
+      const queued = this.#pending.shift();
+      if (queued !== undefined) return queued;
+      const step = await this.#scan.next();
+      if (step.done === true) return undefined;
+      const [storeKey, stored] = step.value;
+      assert(storeKey instanceof Uint8Array, 'the adapter opens the store with binary keys');
+      if (pairIndex(storeKey) !== 1) {
+        assert(stored instanceof Uint8Array, 'an ordinary adapter key holds bytes');
+        return [storeKey, stored];
+      }
+      this.#pending = this.#expand(stored);
+    }
+  }
+
+  /** The pair slot's level entries that are inside the current range, in iteration order. */
+  #expand(stored: unknown): Entry[] {
+    const pair = readPair(stored);
+    const entries: Entry[] = [];
+    for (const index of [0, 1] as const) {
+      const value = pair[index];
+      const key = pairKey(index);
+      if (value !== null && inRange(key, this.#range)) entries.push([key, value]);
+    }
+    if (this.#options.reverse) entries.reverse();
+    return entries;
+  }
+
+  _seek(target: unknown): void {
+    assert(target instanceof Uint8Array, 'abstract-level hands the adapter a view-encoded seek target');
+    const bound: Bound = { key: target, inclusive: true };
+    const { range, reverse } = this.#options;
+    const sought: LevelRange = reverse
+      ? { lower: range.lower, upper: stricterUpper(range.upper, bound) }
+      : { lower: stricterLower(range.lower, bound), upper: range.upper };
+    const previous = this.#scan;
+    this.#scan = this.#open(sought);
+    this.#range = sought;
+    this.#pending = [];
+    void previous.return?.();
+  }
+
+  async _close(): Promise<void> {
+    await this.#scan.return?.();
+  }
+}
