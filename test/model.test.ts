@@ -8,9 +8,12 @@
  * VersionNotRetainedError. Operations: put, delete, batch, concurrent writes (several
  * puts/deletes in flight at once, applied by the model in the versions they got), get,
  * as-of get at a recorded version, scan with random bounds/direction/limit/asOf,
- * history, clean reopen, and (on the fault-injecting file system) a simulated crash:
- * the handle is abandoned, unsynced data is dropped or torn, and the store reopened;
- * every acknowledged write must still be there.
+ * history, checkpoint (flush the memtable to a run, delete the WAL it covers), clean
+ * reopen (which checkpoints), and (on the fault-injecting file system) a simulated
+ * crash: the handle is abandoned, unsynced data is dropped or torn, and the store
+ * reopened; every acknowledged write must still be there. One property runs with the
+ * smallest memory budget, so memtables are sealed and flushed mid-sequence and reads
+ * merge memtables and several runs.
  *
  * Most runs use FaultFileSystem (fast); a few use a real directory.
  */
@@ -20,6 +23,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, VersionNotRetainedError, type ScanOptions, type Store, type StoreOptions } from '../src/index.js';
 import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { abandonStore } from '../src/store/store.js';
+import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 afterEach(removeTemporaryDirectories);
@@ -41,6 +45,7 @@ type Command =
   | { kind: 'scan'; lower: { gt?: string; gte?: string }; upper: { lt?: string; lte?: string }; reverse: boolean; limit: number | undefined; asOfPick: number | undefined }
   | { kind: 'history'; key: string; limit: number | undefined }
   | { kind: 'reopen' }
+  | { kind: 'checkpoint' }
   | { kind: 'crash'; mode: CrashMode };
 
 const negativeZeroFree = (value: number) => !Object.is(value, -0);
@@ -81,6 +86,7 @@ function commandArbitrary(allowCrash: boolean): fc.Arbitrary<Command> {
     },
     { arbitrary: fc.record({ kind: fc.constant('history' as const), key: keyArbitrary, limit: fc.option(fc.nat({ max: 4 }), { nil: undefined }) }), weight: 2 },
     { arbitrary: fc.constant({ kind: 'reopen' as const }), weight: 1 },
+    { arbitrary: fc.constant({ kind: 'checkpoint' as const }), weight: 1 },
   ];
   if (allowCrash) {
     commands.push({ arbitrary: fc.record({ kind: fc.constant('crash' as const), mode: fc.constantFrom<CrashMode>('drop-unsynced', 'torn-last-write', 'random-subset') }), weight: 1 });
@@ -231,10 +237,15 @@ async function expectGet(store: Store, model: Model, key: string, version: numbe
 
 /** Largest WAL segment number any run reached (checks that rotation was exercised). */
 let segmentReached = 0;
+/** Most runs any store held at the end of a sequence, and whether a flush ever ran that no checkpoint asked for. */
+let runsReached = 0;
+let flushedWithoutCheckpoint = false;
 
 async function run(commands: Command[], open: () => Promise<Harness>, maxVersionsPerKey: number): Promise<void> {
   const harness = await open();
   const model = new Model(maxVersionsPerKey);
+  // Flushes of the current handle that a checkpoint command may account for (one each).
+  let checkpointsSinceOpen = 0;
   try {
     for (const command of commands) {
       const store = harness.store;
@@ -294,13 +305,23 @@ async function run(commands: Command[], open: () => Promise<Harness>, maxVersion
           expect(await store.history(command.key, options)).toEqual(expected);
           break;
         }
+        case 'checkpoint': {
+          const result = await store.checkpoint();
+          checkpointsSinceOpen++;
+          // Everything acknowledged is in runs now; nothing new was made visible.
+          expect(result.flushedVersion).toBe(model.version);
+          expect(store.version).toBe(model.version);
+          break;
+        }
         case 'reopen':
           await harness.reopen();
+          checkpointsSinceOpen = 0;
           expect(harness.store.version).toBe(model.version);
           break;
         case 'crash':
           if (harness.crash === undefined) break;
           await harness.crash(command.mode);
+          checkpointsSinceOpen = 0;
           // Every acknowledged write survived; nothing unacknowledged appeared.
           expect(harness.store.version).toBe(model.version);
           break;
@@ -315,6 +336,8 @@ async function run(commands: Command[], open: () => Promise<Harness>, maxVersion
     if (store.stats().keysExact) expect(store.stats().keys).toBe(expectedNow.length);
     else expect(store.stats().keys).toBeGreaterThanOrEqual(expectedNow.length);
     segmentReached = Math.max(segmentReached, store.stats().walSegment);
+    runsReached = Math.max(runsReached, store.stats().storage.runs);
+    if (store.stats().storage.flushes > checkpointsSinceOpen) flushedWithoutCheckpoint = true;
     for (let version = 0; version <= model.version; version++) {
       for (const key of KEYS) await expectGet(store, model, key, version);
     }
@@ -351,6 +374,26 @@ describe('store vs a Map model', () => {
       { numRuns: 200 },
     );
     expect(segmentReached).toBeGreaterThanOrEqual(4);
+  });
+
+  it('agrees with the smallest memory budget: memtables flushed mid-sequence, reads merged over runs', async () => {
+    // 3 KB values against a 32 KiB memtable share: a memtable is sealed and flushed every ten or so.
+    const commands = fc.array(
+      fc.oneof(
+        { arbitrary: fc.record({ kind: fc.constant('putBig' as const), key: keyArbitrary, n: fc.integer() }), weight: 2 },
+        { arbitrary: commandArbitrary(true), weight: 5 },
+      ),
+      { minLength: 30, maxLength: 70 },
+    );
+    await fc.assert(
+      fc.asyncProperty(commands, retentionArbitrary, fc.integer({ min: 1, max: 1_000_000 }), async (list, maxVersionsPerKey, seed) => {
+        const options = { segmentSizeBytes: 16 * 1024, maxValueBytes: 4096, maxVersionsPerKey, memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN };
+        await run(list, fakeHarness(seed, options), maxVersionsPerKey);
+      }),
+      { numRuns: 120 },
+    );
+    expect(runsReached).toBeGreaterThanOrEqual(3);
+    expect(flushedWithoutCheckpoint).toBe(true);
   });
 
   it('agrees on a real directory', async () => {
