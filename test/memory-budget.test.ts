@@ -1,0 +1,165 @@
+/**
+ * The memory figures of stats() are true (issue 7, part 6).
+ *
+ * 1. The memtable estimate (stats().memoryBytes, stats().storage.memtableBytes)
+ *    against measured heap growth: a child process (node --expose-gc, on the
+ *    harness build of src/, see src/harness/harness-entry.ts) loads 200,000 keys of
+ *    one value shape into the memtable of an empty store, with a budget so large
+ *    that nothing is flushed, reads every key back once (the steady state: a read
+ *    leaves a cached DataView on an encoded value, see limits.ts), and reports
+ *    the growth of V8 heap plus ArrayBuffer bytes after forced GCs. Agreement
+ *    within MEMTABLE_TOLERANCE (25%) for every shape.
+ * 2. The budget bounds the process: with memoryBudgetBytes = 64 MiB, a child loads
+ *    1,000,000 keys with 100 B values in random order; its peak RSS (the kernel's
+ *    maxRSS) stays under the budget + 100 MiB, the issue's target. A memory bound,
+ *    not a timing.
+ */
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { harnessEntryPath } from '../src/harness/harness-entry.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+const run = promisify(execFile);
+afterEach(removeTemporaryDirectories);
+
+const MEBIBYTE = 1024 * 1024;
+const MEMTABLE_TOLERANCE = 0.25;
+const SHAPE_KEY_COUNT = 200_000;
+const BUDGET_BYTES = 64 * MEBIBYTE;
+const RSS_HEADROOM_BYTES = 100 * MEBIBYTE;
+const BOUND_KEY_COUNT = 1_000_000;
+
+/**
+ * The compiled src/store/open-store.js of the harness build (compiled once per
+ * source state; the crash worker imports it, so the build holds it).
+ */
+let openStorePath = '';
+beforeAll(async () => {
+  openStorePath = join(dirname(dirname(await harnessEntryPath('crash-worker'))), 'store', 'open-store.js');
+}, 180_000);
+
+/**
+ * The child: argv = [open-store.js path, store directory, mode, shape or count].
+ * Prints one JSON line. Values are built through Buffer#toString so strings are
+ * flat (sequential), as strings parsed from JSON or read from a socket are.
+ */
+const CHILD_SCRIPT = `
+const [openStorePath, directory, mode, argument] = process.argv.slice(1);
+const { openStore } = await import(openStorePath);
+const flat = (text) => Buffer.from(text, 'utf8').toString('utf8');
+const heapBytes = () => { for (let round = 0; round < 4; round++) globalThis.gc(); const usage = process.memoryUsage(); return usage.heapUsed + usage.arrayBuffers; };
+const keyOf = (index) => flat('key-' + String(index).padStart(10, '0'));
+function valueOf(shape, index, round) {
+  switch (shape) {
+    case 'short-string': return flat('v' + index);
+    case 'string-100': return flat(String(index).padStart(100, 'x'));
+    case 'two-byte-string': return flat(String(index).padStart(50, '\\u0436'));
+    case 'object': return { id: index, name: flat('name' + index), tags: ['a', 'b'] };
+    case 'number': return index + 0.5;
+    case 'integer': return index;
+    case 'bytes-100': { const bytes = new Uint8Array(100); bytes[0] = index & 255; bytes[1] = round; return bytes; }
+    case 'overwritten-3x': return flat(String(index + round).padStart(20, 'y'));
+    default: throw new Error('unknown shape ' + shape);
+  }
+}
+async function loadBatches(store, count, keyAt, valueAt) {
+  for (let start = 0; start < count; start += 1000) {
+    const operations = [];
+    for (let index = start; index < Math.min(count, start + 1000); index++) operations.push({ type: 'put', key: keyAt(index), value: valueAt(index) });
+    await store.batch(operations);
+  }
+}
+if (mode === 'shape') {
+  const shape = argument;
+  const count = ${SHAPE_KEY_COUNT};
+  const store = await openStore(directory, { memoryBudgetBytes: 8 * 1024 ** 3, walCheckpointBytes: 8 * 1024 ** 3, debug: false });
+  await store.put('warm-up', valueOf(shape, 0, 0));
+  await store.get('warm-up');
+  const heapBefore = heapBytes();
+  const estimateBefore = store.stats().memoryBytes;
+  const rounds = shape === 'overwritten-3x' ? 3 : 1;
+  for (let round = 0; round < rounds; round++) await loadBatches(store, count, keyOf, (index) => valueOf(shape, index, round));
+  for (let index = 0; index < count; index++) if (store.get(keyOf(index)) === undefined) throw new Error('lost ' + index);
+  const grownBytes = heapBytes() - heapBefore;
+  const stats = store.stats();
+  const storage = stats.storage;
+  console.log(JSON.stringify({ grownBytes, estimatedBytes: stats.memoryBytes - estimateBefore, memoryBytes: stats.memoryBytes,
+    partsBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.blockCacheBytes + storage.runIndexBytes,
+    runs: storage.runs, immutableMemtables: storage.immutableMemtables }));
+  await store.close();
+} else {
+  const count = Number(argument);
+  const store = await openStore(directory, { memoryBudgetBytes: ${BUDGET_BYTES}, debug: false });
+  // A random permutation of the keys (xorshift, fixed seed): random-order inserts.
+  const order = new Uint32Array(count);
+  for (let index = 0; index < count; index++) order[index] = index;
+  let state = 2463534242;
+  for (let index = count - 1; index > 0; index--) {
+    state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0;
+    const other = state % (index + 1);
+    const swap = order[index]; order[index] = order[other]; order[other] = swap;
+  }
+  const value = new Uint8Array(100).fill(7);
+  let peakMemoryBytes = 0;
+  for (let start = 0; start < count; start += 1000) {
+    const operations = [];
+    for (let index = start; index < Math.min(count, start + 1000); index++) operations.push({ type: 'put', key: keyOf(order[index]), value });
+    await store.batch(operations);
+    peakMemoryBytes = Math.max(peakMemoryBytes, store.stats().memoryBytes);
+  }
+  const stats = store.stats();
+  const found = store.get(keyOf(order[0])) !== undefined;
+  await store.close();
+  console.log(JSON.stringify({ peakRssBytes: process.resourceUsage().maxRSS * 1024, peakMemoryBytes, budgetBytes: stats.storage.memoryBudgetBytes,
+    runs: stats.storage.runs, writeStalls: stats.storage.writeStalls, found }));
+}
+`;
+
+async function runChild(mode: 'shape' | 'bound', argument: string): Promise<Record<string, number | boolean>> {
+  const environment = { ...process.env };
+  delete environment['LADYBUG_DEBUG']; // debug-mode verification would allocate on its own
+  const { stdout } = await run(
+    process.execPath,
+    ['--expose-gc', '--input-type=module', '--eval', CHILD_SCRIPT, openStorePath, temporaryDirectory(), mode, argument],
+    { env: environment, maxBuffer: 16 * MEBIBYTE },
+  );
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, number | boolean>;
+}
+
+describe('memtable estimate against measured heap growth', () => {
+  const shapes = ['short-string', 'string-100', 'two-byte-string', 'object', 'number', 'integer', 'bytes-100', 'overwritten-3x'];
+  for (const shape of shapes) {
+    it(`${shape}: ${SHAPE_KEY_COUNT.toLocaleString('en-US')} keys, estimate within ${MEMTABLE_TOLERANCE * 100}% of heap growth`, async () => {
+      const report = await runChild('shape', shape);
+      const grownBytes = report['grownBytes'] as number;
+      const estimatedBytes = report['estimatedBytes'] as number;
+      const ratio = estimatedBytes / grownBytes;
+      console.log(
+        `${shape}: heap grew ${(grownBytes / SHAPE_KEY_COUNT).toFixed(1)} B/key, estimate ${(estimatedBytes / SHAPE_KEY_COUNT).toFixed(1)} B/key, ratio ${ratio.toFixed(3)}`,
+      );
+      expect(report['runs']).toBe(0); // everything stayed in the memtable being measured
+      expect(report['immutableMemtables']).toBe(0);
+      expect(report['memoryBytes']).toBe(report['partsBytes']); // the total is the sum of the parts
+      expect(ratio).toBeGreaterThan(1 - MEMTABLE_TOLERANCE);
+      expect(ratio).toBeLessThan(1 + MEMTABLE_TOLERANCE);
+    }, 120_000);
+  }
+});
+
+describe('the memory budget bounds the process', () => {
+  it(`1,000,000 keys with 100 B values in random order, budget 64 MiB: peak RSS under budget + 100 MiB`, async () => {
+    const report = await runChild('bound', String(BOUND_KEY_COUNT));
+    const peakRssBytes = report['peakRssBytes'] as number;
+    console.log(
+      `bound: peak RSS ${(peakRssBytes / MEBIBYTE).toFixed(1)} MiB, peak stats().memoryBytes ${((report['peakMemoryBytes'] as number) / MEBIBYTE).toFixed(1)} MiB, ` +
+        `${String(report['runs'])} runs, ${String(report['writeStalls'])} write stalls`,
+    );
+    expect(report['found']).toBe(true);
+    expect(report['runs']).toBeGreaterThan(0); // the load did not fit the memtables: flushes ran
+    expect(report['peakMemoryBytes']).toBeLessThanOrEqual(BUDGET_BYTES);
+    expect(peakRssBytes).toBeLessThan(BUDGET_BYTES + RSS_HEADROOM_BYTES);
+  }, 600_000);
+});
