@@ -20,7 +20,7 @@ import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
 import { createProgress } from './progress.js';
-import { dumpLine, type Output, printResult } from './output.js';
+import { dumpLine, jsonForm, type Output, printResult } from './output.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -142,6 +142,37 @@ function buildProgram(): Command {
         const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: options.asOf });
         for await (const [key, value] of scan) process.stdout.write(dumpLine(key, value, options.json === true));
       }, false, 'binary');
+    });
+
+  program.command('leases <dir> [action] [name]').description('live leases: list (default, --prefix) or status NAME; opening the store expires every earlier lease (restart rule)')
+    .option('--prefix <prefix>', 'only names starting with this')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, action: string | undefined, name: string | undefined, options: JsonOption & { prefix?: string }) => {
+      if (action !== undefined && action !== 'list' && action !== 'status') throw new UsageError(`unknown leases action: ${action} (list or status NAME)`);
+      if (action === 'status' && name === undefined) throw new UsageError('leases status needs a NAME');
+      // Text and JSON render this one object: the same expiry filter (only live holders) applies to both.
+      const result = await withStore(dir, async (store) => action === 'status'
+        ? { name, holder: (await store.leases.get(name!)) ?? null }
+        : { leases: await store.leases.list({ prefix: options.prefix }) });
+      emit(options, { title: action === 'status' ? `lease ${name!}` : 'leases', data: result });
+    });
+
+  program.command('watch <dir>').description('changes after --since (default 0) in version order, one per line; --follow keeps waiting')
+    .option('--prefix <prefix>', 'only keys starting with this')
+    .option('--since <version>', 'changes after this version', parseVersion)
+    .option('--follow', 'keep waiting for new commits (only this process can write while it holds the store)')
+    .option('--json', 'print one JSON object per line')
+    .action(async (dir: string, options: JsonOption & { prefix?: string; since?: number; follow?: boolean }) => {
+      await withStore(dir, async (store) => {
+        const range = options.prefix === undefined ? {} : { gte: options.prefix, lt: `${options.prefix}\uffff` };
+        const feed = store.watch({ ...range, sinceVersion: options.since ?? 0, untilVersion: options.follow === true ? undefined : store.version });
+        for await (const change of feed) {
+          const line = options.json === true
+            ? JSON.stringify({ version: change.version, key: jsonForm(change.key), deleted: change.deleted, value: change.deleted ? null : jsonForm(change.value) })
+            : `${change.version} ${change.deleted ? 'delete' : 'put'} ${String(change.key)}${change.deleted ? '' : ` ${JSON.stringify(jsonForm(change.value))}`}`;
+          process.stdout.write(`${line}\n`);
+        }
+      });
     });
 
   program.command('bench').description('run the benchmark against the peers (npm run bench; --help for its options)')

@@ -37,6 +37,8 @@ export interface WatchOptions {
   /** Deliver every change with a version above this one (catching up from history first). Default: only new commits. */
   sinceVersion?: number;
   signal?: AbortSignal;
+  /** End the feed after the last change at or below this version (default: follow forever). */
+  untilVersion?: number;
   /** Also deliver lease records (keys under "\u0000ladybug/"). Default false. */
   includeReserved?: boolean;
 }
@@ -104,7 +106,7 @@ export class WatchHub {
   }
 
   async *watch(options: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
-    const { range, sinceVersion, signal, includeReserved } = watchOptions(options);
+    const { range, sinceVersion, signal, includeReserved, untilVersion } = watchOptions(options);
     const source = this.#source;
     // One synchronous step: subscribe, read the start version, take the view and pin it.
     const subscriber = new Subscriber(range, includeReserved);
@@ -128,6 +130,7 @@ export class WatchHub {
         }
       }
       lastVersion = Math.max(lastVersion, startVersion);
+      if (untilVersion !== undefined && untilVersion <= startVersion) return;
       for (;;) {
         const change = subscriber.buffer.shift();
         if (change === undefined) {
@@ -136,6 +139,7 @@ export class WatchHub {
           continue;
         }
         if (change.version <= lastVersion) continue;
+        if (untilVersion !== undefined && change.version > untilVersion) return;
         assert(change.version >= subscriber.lastDeliveredVersion, 'changes delivered in version order');
         yield this.#deliver(subscriber, change);
       }
@@ -177,15 +181,29 @@ export class WatchHub {
   }
 }
 
-function watchOptions(options: WatchOptions): { range: KeyRange; sinceVersion: number | undefined; signal: AbortSignal | undefined; includeReserved: boolean } {
+interface ResolvedWatchOptions {
+  range: KeyRange;
+  sinceVersion: number | undefined;
+  untilVersion: number | undefined;
+  signal: AbortSignal | undefined;
+  includeReserved: boolean;
+}
+
+function versionOption(name: string, value: unknown): number | undefined {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)) {
+    throw new InvalidOptionError(name, `must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function watchOptions(options: WatchOptions): ResolvedWatchOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'watch options must be an object');
   for (const name of Object.keys(options)) {
-    if (!['gte', 'lt', 'sinceVersion', 'signal', 'includeReserved'].includes(name)) throw new InvalidOptionError(name, 'is not a watch option');
+    if (!['gte', 'lt', 'sinceVersion', 'untilVersion', 'signal', 'includeReserved'].includes(name)) throw new InvalidOptionError(name, 'is not a watch option');
   }
-  const { sinceVersion, signal } = options;
-  if (sinceVersion !== undefined && (typeof sinceVersion !== 'number' || !Number.isSafeInteger(sinceVersion) || sinceVersion < 0)) {
-    throw new InvalidOptionError('sinceVersion', `must be a non-negative integer, got ${String(sinceVersion)}`);
-  }
+  const sinceVersion = versionOption('sinceVersion', options.sinceVersion);
+  const untilVersion = versionOption('untilVersion', options.untilVersion);
+  const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
-  return { range: keyRange({ gte: options.gte, lt: options.lt }), sinceVersion, signal, includeReserved: options.includeReserved === true };
+  return { range: keyRange({ gte: options.gte, lt: options.lt }), sinceVersion, untilVersion, signal, includeReserved: options.includeReserved === true };
 }
