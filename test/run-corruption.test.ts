@@ -5,6 +5,9 @@
  * header and padding), an 8-byte overwrite at every aligned offset, a block copied to
  * another offset or from another run, an older generation's file under the same
  * name, a truncated file, a descriptor whose footer checksum differs.
+ *
+ * These open readers with `repair: false` (detection only): with repair on, one bad
+ * page per stripe is rebuilt from parity and written back (test/stripe-repair.test.ts).
  */
 import { Buffer } from 'node:buffer';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +35,7 @@ beforeAll(async () => {
 async function readAll(fileSystem: FaultFileSystem, descriptor: RunDescriptor, sorted: RunEntry[]): Promise<'detected' | 'clean'> {
   let reader: RunReader;
   try {
-    reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0));
+    reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0), { repair: false });
   } catch (error) {
     expect(error).toBeInstanceOf(CorruptionError);
     return 'detected';
@@ -104,7 +107,7 @@ describe('run file corruption', () => {
     await reader.close();
     const content = Buffer.from(await fileSystem.readFile(path(descriptor)));
     await overwrite(fileSystem, path(descriptor), content.subarray(0, RUN_PAGE_BYTES), RUN_PAGE_BYTES);
-    const reopened = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0));
+    const reopened = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0), { repair: false });
     await expect(reopened.readBlock(1)).rejects.toMatchObject({ code: 'LADYBUG_CORRUPTION', offset: RUN_PAGE_BYTES });
     // The copied block fails; the footer's counts then disagree with what the readable blocks hold.
     expect((await reopened.verify()).problems.map((problem) => problem.offset)).toContain(RUN_PAGE_BYTES);

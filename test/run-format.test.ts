@@ -145,7 +145,8 @@ describe('run file round trip', () => {
     const { reader, descriptor } = await writeAndOpen(hash, sorted);
     // 20,000 B value: a 5-page block; 5,000 B value: a 2-page block that 'small' also fits; index, filter, footer.
     expect(reader.blockCount).toBe(2);
-    expect(descriptor.fileBytes).toBe((5 + 2 + 3) * RUN_PAGE_BYTES);
+    // 9 logical pages (7 data, index, filter) in 2 stripes of 8 + 1 parity pages, then the footer.
+    expect(descriptor.fileBytes).toBe((2 * (8 + 1) + 1) * RUN_PAGE_BYTES);
     expect((await reader.versions('big')).map(plain)).toEqual(modelVersions(sorted, 'big'));
     expect(await drain(await reader.cursor({}, true))).toEqual(modelScan(sorted, {}, true));
   });

@@ -47,11 +47,20 @@ export function encodedEntryBytes(entry: RunEntry, sameKeyAsPrevious: boolean): 
 
 /** Packs entries into one block of whole pages; the writer seals and ships it, then calls reset(). */
 export class DataBlockBuilder {
-  #buffer = Buffer.alloc(RUN_PAGE_BYTES);
-  #capacityBytes = RUN_PAGE_BYTES;
+  /** Usual block size (whole pages): one page for plain runs, more for compressed ones. */
+  readonly #targetBytes: number;
+  #buffer: Buffer;
+  #capacityBytes: number;
   #position = RUN_BLOCK_HEADER_BYTES;
   #entryCount = 0;
   #lastKey: string | undefined;
+
+  constructor(targetBytes = RUN_PAGE_BYTES) {
+    assert(targetBytes >= RUN_PAGE_BYTES && targetBytes % RUN_PAGE_BYTES === 0, 'block target is whole pages');
+    this.#targetBytes = targetBytes;
+    this.#buffer = Buffer.alloc(targetBytes);
+    this.#capacityBytes = targetBytes;
+  }
 
   get entryCount(): number {
     return this.#entryCount;
@@ -106,8 +115,8 @@ export class DataBlockBuilder {
   }
 
   reset(): void {
-    if (this.#buffer.length > RUN_PAGE_BYTES) this.#buffer = Buffer.alloc(RUN_PAGE_BYTES);
-    this.#capacityBytes = RUN_PAGE_BYTES;
+    if (this.#buffer.length > this.#targetBytes) this.#buffer = Buffer.alloc(this.#targetBytes);
+    this.#capacityBytes = this.#targetBytes;
     this.#position = RUN_BLOCK_HEADER_BYTES;
     this.#entryCount = 0;
     this.#lastKey = undefined;

@@ -2,8 +2,13 @@
  * The bytes of a run file (docs/FORMAT.md, "Run file"): constants, the block header,
  * the address-bound checksum and the footer page.
  *
- * A run file is a sequence of RUN_PAGE_BYTES pages:
- *   [data block]... [index block] [filter block] [footer page]
+ * A run file is a sequence of RUN_PAGE_BYTES pages. Its blocks are laid out in
+ * logical pages:
+ *   [data block]... [index block] [filter block]
+ * which are stored in stripes of K data pages plus one XOR parity page (the last
+ * stripe padded with zero pages; src/stripe/stripe-layout.ts), then the footer page.
+ * Offsets in the index, the footer and the checksums are logical offsets, except
+ * the footer's own, which is its physical offset (the file's last page).
  * Every block starts at a page boundary and is a whole number of pages. Every block
  * (footer included) starts with a u64 checksum of the rest of the block, bound to the
  * block's address (runId, byte offset, generation, block kind): a block copied to
@@ -16,12 +21,14 @@
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { KEY_BYTES_MAX, VERSION_MAX } from '../limits.js';
+import { STRIPE_DATA_PAGES_MAX, STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { assert } from '../util/assert.js';
 import { readUint64, writeUint64, type Hash64 } from '../wal/wal-format.js';
 
 /** Page size of a run file: every block is page-aligned and a whole number of pages. */
 export const RUN_PAGE_BYTES = 4096;
-export const RUN_FORMAT_VERSION = 1;
+/** 2: striped with parity, optional block compression (docs/FORMAT.md changelog). */
+export const RUN_FORMAT_VERSION = 2;
 /** `LBUGRUN\0` */
 export const RUN_FOOTER_MAGIC = Buffer.from('LBUGRUN\0', 'latin1');
 /** Block header: u64 checksum, u32 payload length, u32 entry count. */
@@ -44,14 +51,22 @@ export const RUN_BLOCK_BYTES_MAX = 2 ** 31;
 export const BlockKind = { data: 1, index: 2, filter: 3, footer: 4 } as const;
 export type BlockKindValue = (typeof BlockKind)[keyof typeof BlockKind];
 
+/** Data block compression, stored in the footer (the cold tier writes compressed runs). */
+export const RunCompression = { none: 0, gzip: 1, brotli: 2 } as const;
+export type RunCompressionName = keyof typeof RunCompression;
+export type RunCompressionValue = (typeof RunCompression)[RunCompressionName];
+export const RUN_COMPRESSION_NAMES: readonly RunCompressionName[] = ['none', 'gzip', 'brotli'];
+
 // Footer page layout (offsets inside the last page).
 const FOOTER_MAGIC = 8;
 const FOOTER_VERSION = 16;
 const FOOTER_GENERATION = 20;
 const FOOTER_RUN_ID = 24;
 const FOOTER_LEVEL = 32;
+const FOOTER_STRIPE_DATA_PAGES = 36;
 const FOOTER_INDEX_OFFSET = 40;
 const FOOTER_INDEX_LENGTH = 48;
+const FOOTER_COMPRESSION = 52;
 const FOOTER_INDEX_CHECKSUM = 56;
 const FOOTER_FILTER_OFFSET = 64;
 const FOOTER_FILTER_LENGTH = 72;
@@ -152,6 +167,9 @@ export interface RunFooter {
   dataBlockCount: number;
   smallestKey: string;
   largestKey: string;
+  /** K: data pages per stripe (each stripe adds one parity page). */
+  stripeDataPages: number;
+  compression: RunCompressionValue;
 }
 
 function writeKey(page: Buffer, key: string, offset: number): void {
@@ -168,6 +186,8 @@ export function encodeFooter(hash: Hash64, footer: RunFooter, offset: number): {
   page.writeUInt32LE(footer.generation, FOOTER_GENERATION);
   writeUint64(page, footer.runId, FOOTER_RUN_ID);
   page.writeUInt32LE(footer.level, FOOTER_LEVEL);
+  page.writeUInt32LE(footer.stripeDataPages, FOOTER_STRIPE_DATA_PAGES);
+  page.writeUInt32LE(footer.compression, FOOTER_COMPRESSION);
   writeUint64(page, footer.indexOffset, FOOTER_INDEX_OFFSET);
   page.writeUInt32LE(footer.indexLength, FOOTER_INDEX_LENGTH);
   page.writeBigUInt64LE(footer.indexChecksum, FOOTER_INDEX_CHECKSUM);
@@ -219,9 +239,16 @@ export function decodeFooter(hash: Hash64, file: string, page: Buffer, offset: n
     dataBlockCount: page.readUInt32LE(FOOTER_DATA_BLOCK_COUNT),
     smallestKey: readFooterKey(page, FOOTER_SMALLEST_KEY, corrupt),
     largestKey: readFooterKey(page, FOOTER_LARGEST_KEY, corrupt),
+    stripeDataPages: page.readUInt32LE(FOOTER_STRIPE_DATA_PAGES),
+    compression: readCompression(page.readUInt32LE(FOOTER_COMPRESSION), corrupt),
   };
   checkFooterLayout(footer, offset, expected.fileBytes, corrupt);
   return footer;
+}
+
+function readCompression(value: number, corrupt: (reason: string) => CorruptionError): RunCompressionValue {
+  if (value !== RunCompression.none && value !== RunCompression.gzip && value !== RunCompression.brotli) throw corrupt(`unknown compression ${value}`);
+  return value;
 }
 
 function readFooterKey(page: Buffer, offset: number, corrupt: (reason: string) => CorruptionError): string {
@@ -232,11 +259,16 @@ function readFooterKey(page: Buffer, offset: number, corrupt: (reason: string) =
 
 /** The checksum passed, so these only catch a writer bug; they keep reads inside the file. */
 function checkFooterLayout(footer: RunFooter, footerOffset: number, fileBytes: number, corrupt: (reason: string) => CorruptionError): void {
+  const logicalEnd = footer.filterOffset + footer.filterLength;
   const inFile = (start: number, length: number) =>
-    start % RUN_PAGE_BYTES === 0 && length > 0 && length % RUN_PAGE_BYTES === 0 && start + length <= footerOffset;
+    start % RUN_PAGE_BYTES === 0 && length > 0 && length % RUN_PAGE_BYTES === 0 && start + length <= logicalEnd;
   if (footerOffset + RUN_PAGE_BYTES !== fileBytes) throw corrupt('footer is not the last page');
+  if (footer.stripeDataPages < STRIPE_DATA_PAGES_MIN || footer.stripeDataPages > STRIPE_DATA_PAGES_MAX) throw corrupt(`bad stripe width ${footer.stripeDataPages}`);
   if (!inFile(footer.indexOffset, footer.indexLength)) throw corrupt('index block outside the file');
   if (!inFile(footer.filterOffset, footer.filterLength)) throw corrupt('filter block outside the file');
+  if (footer.indexOffset + footer.indexLength !== footer.filterOffset) throw corrupt('filter does not follow the index');
+  const stripes = Math.max(1, Math.ceil(logicalEnd / RUN_PAGE_BYTES / footer.stripeDataPages));
+  if (stripes * (footer.stripeDataPages + 1) * RUN_PAGE_BYTES !== footerOffset) throw corrupt('striped area does not end at the footer');
   if (footer.minVersion > footer.maxVersion || footer.maxVersion > VERSION_MAX) throw corrupt('bad version range');
   if (footer.keyCount > footer.entryCount || footer.keyCount === 0) throw corrupt('bad entry or key count');
 }

@@ -5,11 +5,15 @@
  * open() reads the footer (checked against the descriptor's footerChecksum, runId and
  * generation), then the index and filter blocks (checked against the footer) and keeps
  * them in memory compactly (typed arrays, see RunIndex); data blocks are read on
- * demand, checked against the index's checksum and shared through the BlockCache.
+ * demand, checked against the index's checksum, decompressed if the run is
+ * compressed, and shared through the BlockCache (which holds decoded, decompressed
+ * blocks). Blocks live in stripes with parity: every block read goes through
+ * StripedRunFile (src/run/run-file.ts), which rebuilds a bad or unreadable block
+ * from parity, writes it back and counts it (`repairCounters`).
  *
  * Invariants: nothing read from the file is used before its checksum matched the
- * parent's copy; every failed check, short read or wrong address is a CorruptionError
- * naming the file and the offset, never wrong data. `memoryBytes` is what the reader
+ * parent's copy; every failed check, short read or wrong address that parity cannot
+ * fix is a CorruptionError naming the file and the offset, never wrong data. `memoryBytes` is what the reader
  * holds for index and filter (test/run-memory.test.ts compares it with the heap).
  */
 import { Buffer } from 'node:buffer';
@@ -27,14 +31,20 @@ import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
 import {
   BlockKind,
-  checkBlock,
   decodeFooter,
   parseChecksumHex,
   RUN_BLOCK_HEADER_BYTES,
   RUN_FILTER_HEADER_BYTES,
   RUN_PAGE_BYTES,
+  RunCompression,
+  type BlockKindValue,
   type RunFooter,
 } from './run-format.js';
+import { decompressPayload } from './block-compression.js';
+import { StripedRunFile, type BlockRef, type RepairEvent, type RunRepairCounters } from './run-file.js';
+import { computeParity, STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
+import { StripeLayout } from '../stripe/stripe-layout.js';
+import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import { RunIndex } from './run-index.js';
 
 /** Heap bytes of a reader beyond its index and filter contents (the reader, footer, descriptor, handle, filter array). */
@@ -46,46 +56,60 @@ export interface RunVerifyResult {
   problems: Array<{ offset: number; reason: string }>;
 }
 
-async function readExactly(handle: FileHandle, file: string, buffer: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    let count: number;
-    try {
-      count = await handle.read(buffer, done, buffer.length - done, position + done);
-    } catch (error) {
-      throw asTypedError(error, `reading ${file} at offset ${position + done}`);
-    }
-    if (count === 0) throw new CorruptionError(file, position + done, `short read: ${buffer.length - done} bytes missing`);
-    done += count;
-  }
+export interface RunReaderOptions {
+  /** Rebuild bad blocks from parity and write them back (default true); false only detects. */
+  repair?: boolean;
+  /** Called once per repair (a block rebuilt, a parity page rewritten). */
+  onRepair?: (event: RepairEvent) => void;
 }
+
+/** One finding of verify() or a scrub step. */
+export interface RunScrubFinding {
+  kind: 'data' | 'index' | 'filter' | 'parity';
+  logicalOffset: number;
+  stripe: number;
+  outcome: 'repaired' | 'unrecoverable' | 'damaged';
+  reason: string;
+}
+
+/** What one scrub step read and found. */
+export interface RunScrubStep {
+  bytes: number;
+  findings: RunScrubFinding[];
+}
+
+const KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'index' };
 
 export class RunReader {
   readonly descriptor: RunDescriptor;
   readonly path: string;
   readonly footer: RunFooter;
-  readonly #handle: FileHandle;
+  readonly #file: StripedRunFile;
   readonly #hash: Hash64;
   readonly #cache: BlockCache;
   readonly #index: RunIndex;
   readonly #filterBits: Uint8Array;
   readonly #filterProbes: number;
+  /** False: reads throw on a bad block instead of rebuilding it (verify, tests of detection). */
+  readonly #repair: boolean;
   #closed = false;
 
   private constructor(
     descriptor: RunDescriptor,
     path: string,
     footer: RunFooter,
-    handle: FileHandle,
+    file: StripedRunFile,
     hash: Hash64,
     cache: BlockCache,
     index: RunIndex,
     filter: { bits: Uint8Array; probes: number },
+    repair: boolean,
   ) {
+    this.#repair = repair;
     this.descriptor = descriptor;
     this.path = path;
     this.footer = footer;
-    this.#handle = handle;
+    this.#file = file;
     this.#hash = hash;
     this.#cache = cache;
     this.#index = index;
@@ -93,7 +117,15 @@ export class RunReader {
     this.#filterProbes = filter.probes;
   }
 
-  static async open(fileSystem: FileSystem, runsDirectory: string, descriptor: RunDescriptor, hash: Hash64, cache: BlockCache): Promise<RunReader> {
+  static async open(
+    fileSystem: FileSystem,
+    runsDirectory: string,
+    descriptor: RunDescriptor,
+    hash: Hash64,
+    cache: BlockCache,
+    options: RunReaderOptions = {},
+  ): Promise<RunReader> {
+    const repair = options.repair ?? true;
     const path = joinPath(runsDirectory, descriptor.fileName);
     let handle: FileHandle;
     try {
@@ -103,12 +135,12 @@ export class RunReader {
     }
     try {
       const sizeBytes = await handle.size();
-      if (sizeBytes !== descriptor.fileBytes || sizeBytes % RUN_PAGE_BYTES !== 0 || sizeBytes < 4 * RUN_PAGE_BYTES) {
+      if (sizeBytes !== descriptor.fileBytes || sizeBytes % RUN_PAGE_BYTES !== 0 || sizeBytes < (STRIPE_DATA_PAGES_MIN + 2) * RUN_PAGE_BYTES) {
         throw new CorruptionError(path, Math.min(sizeBytes, descriptor.fileBytes), `file is ${sizeBytes} bytes, the manifest says ${descriptor.fileBytes}`);
       }
       const footerOffset = sizeBytes - RUN_PAGE_BYTES;
       const page = Buffer.alloc(RUN_PAGE_BYTES);
-      await readExactly(handle, path, page, footerOffset);
+      await readPage(handle, path, page, footerOffset);
       const footer = decodeFooter(hash, path, page, footerOffset, {
         runId: descriptor.runId,
         generation: descriptor.generation,
@@ -116,9 +148,14 @@ export class RunReader {
         fileBytes: sizeBytes,
       });
       checkDescriptorAgrees(path, footerOffset, footer, descriptor);
-      const index = await readIndex(handle, path, hash, footer);
-      const filter = await readFilter(handle, path, hash, footer);
-      return new RunReader(descriptor, path, footer, handle, hash, cache, index, filter);
+      const file = new StripedRunFile(fileSystem, handle, path, hash, footer, new StripeLayout(footer.stripeDataPages, RUN_PAGE_BYTES));
+      file.blocksInStripe = (stripe) => metadataBlocks(footer).filter((block) => overlapsStripe(file.layout, block, stripe));
+      file.onRepair = options.onRepair;
+      const index = await readIndex(file, footer, repair);
+      const filter = await readFilter(file, footer, repair);
+      const reader = new RunReader(descriptor, path, footer, file, hash, cache, index, filter, repair);
+      file.blocksInStripe = (stripe) => reader.#blocksInStripe(stripe);
+      return reader;
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw error;
@@ -201,54 +238,182 @@ export class RunReader {
     return this.#cache.set(this.runId, this.#index.offset(blockIndex), decoded);
   }
 
-  /** Reads and checks every block; reports problems instead of throwing on the first. */
+  /** Repairs and unrecoverable blocks seen by this reader (the store sums them for stats()). */
+  get repairCounters(): Readonly<RunRepairCounters> {
+    return this.#file.counters;
+  }
+
+  /** Called once per block rebuilt from parity (and per parity page rewritten by scrub). */
+  set onRepair(listener: ((event: RepairEvent) => void) | undefined) {
+    this.#file.onRepair = listener;
+  }
+
+  get stripeCount(): number {
+    return this.#file.layout.stripeCount((this.footer.filterOffset + this.footer.filterLength) / RUN_PAGE_BYTES);
+  }
+
+  /** Reads and checks every block and every stripe's parity, without repairing; reports problems instead of throwing on the first. */
   async verify(): Promise<RunVerifyResult> {
     this.#checkOpen();
     const problems: RunVerifyResult['problems'] = [];
-    const note = (offset: number, error: unknown) => {
-      if (!(error instanceof CorruptionError)) throw error;
-      problems.push({ offset: error.offset ?? offset, reason: error.message });
-    };
+    for await (const step of this.scrub(false)) {
+      for (const finding of step.findings) problems.push({ offset: finding.logicalOffset, reason: `${finding.kind} (stripe ${finding.stripe}): ${finding.reason}` });
+    }
+    await this.#checkCounts(problems);
+    return { blocks: this.#index.blockCount + 3 + this.stripeCount, bytes: this.descriptor.fileBytes, problems };
+  }
+
+  /** The entry-level checks verify adds: order across blocks, the filter, the footer's counts. */
+  async #checkCounts(problems: RunVerifyResult['problems']): Promise<void> {
     let entryCount = 0;
     let keyCount = 0;
     let previous: RunEntry | undefined;
     for (let blockIndex = 0; blockIndex < this.#index.blockCount; blockIndex++) {
+      let block: DecodedBlock;
       try {
-        const block = await this.readBlockUncached(blockIndex);
-        for (let position = 0; position < block.count; position++) {
-          const entry = block.entry(position);
-          if (previous !== undefined && (entry.key < previous.key || (entry.key === previous.key && entry.version >= previous.version))) {
-            problems.push({ offset: this.#index.offset(blockIndex), reason: 'entries out of order across blocks' });
-          }
-          if (previous?.key !== entry.key) {
-            keyCount++;
-            if (!this.mayContain(entry.key)) problems.push({ offset: this.footer.filterOffset, reason: `filter misses key ${JSON.stringify(entry.key)}` });
-          }
-          previous = entry;
-        }
-        entryCount += block.count;
+        block = await this.#readDecoded(blockIndex, false);
       } catch (error) {
-        note(this.#index.offset(blockIndex), error);
+        if (!(error instanceof CorruptionError)) throw error;
+        return; // already reported by the block checks
       }
+      for (let position = 0; position < block.count; position++) {
+        const entry = block.entry(position);
+        if (previous !== undefined && (entry.key < previous.key || (entry.key === previous.key && entry.version >= previous.version))) {
+          problems.push({ offset: this.#index.offset(blockIndex), reason: 'entries out of order across blocks' });
+        }
+        if (previous?.key !== entry.key) {
+          keyCount++;
+          if (!this.mayContain(entry.key)) problems.push({ offset: this.footer.filterOffset, reason: `filter misses key ${JSON.stringify(entry.key)}` });
+        }
+        previous = entry;
+      }
+      entryCount += block.count;
     }
     if (entryCount !== this.footer.entryCount || keyCount !== this.footer.keyCount) {
       problems.push({ offset: this.descriptor.fileBytes - RUN_PAGE_BYTES, reason: `footer counts ${this.footer.entryCount}/${this.footer.keyCount}, blocks hold ${entryCount}/${keyCount}` });
     }
-    await readIndex(this.#handle, this.path, this.#hash, this.footer).catch((error: unknown) => note(this.footer.indexOffset, error));
-    await readFilter(this.#handle, this.path, this.#hash, this.footer).catch((error: unknown) => note(this.footer.filterOffset, error));
-    return { blocks: this.#index.blockCount + 3, bytes: this.descriptor.fileBytes, problems };
   }
 
-  /** Reads, checks and decodes a data block without touching the cache (verify must read the file). */
+  /**
+   * Checks every block (data, index, filter), then every stripe's parity; with
+   * `repair`, rebuilds bad blocks and rewrites stale parity pages. One step per
+   * block or stripe, so a caller can pace it (src/stripe/scrub.ts).
+   */
+  async *scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
+    this.#checkOpen();
+    const blocks = [...this.#dataBlocks(0, this.#index.blockCount), ...metadataBlocks(this.footer)];
+    const unrecoverableStripes = new Set<number>();
+    for (const block of blocks) {
+      yield await this.#scrubBlock(block, repair, unrecoverableStripes);
+    }
+    for (let stripe = 0; stripe < this.stripeCount; stripe++) {
+      yield await this.#scrubParity(stripe, repair, unrecoverableStripes);
+    }
+  }
+
+  async #scrubBlock(block: BlockRef, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
+    const layout = this.#file.layout;
+    const stripe = layout.stripeOfLogicalPage(block.logicalOffset / RUN_PAGE_BYTES);
+    const finding = (outcome: RunScrubFinding['outcome'], reason: string): RunScrubStep => ({
+      bytes: block.lengthBytes,
+      findings: [{ kind: KIND_NAMES[block.kind], logicalOffset: block.logicalOffset, stripe, outcome, reason }],
+    });
+    const repairedBefore = this.#file.counters.repairedBlocks;
+    try {
+      const checked = await this.#file.readBlock(block, repair);
+      if (block.kind === BlockKind.data && this.footer.compression !== RunCompression.none) {
+        decompressPayload(this.footer.compression, checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes), this.path, block.logicalOffset);
+      }
+      if (this.#file.counters.repairedBlocks > repairedBefore) return finding('repaired', 'rebuilt from parity and rewritten');
+      return { bytes: block.lengthBytes, findings: [] };
+    } catch (error) {
+      if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
+      for (let page = block.logicalOffset / RUN_PAGE_BYTES; page < (block.logicalOffset + block.lengthBytes) / RUN_PAGE_BYTES; page++) {
+        unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
+      }
+      return finding(repair ? 'unrecoverable' : 'damaged', (error as Error).message);
+    }
+  }
+
+  /** A stripe whose blocks are all good must have parity = XOR of its data pages; scrub rewrites a stale parity page. */
+  async #scrubParity(stripe: number, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
+    const layout = this.#file.layout;
+    const step: RunScrubStep = { bytes: RUN_PAGE_BYTES, findings: [] };
+    if (unrecoverableStripes.has(stripe)) return step;
+    const whole = Buffer.alloc(layout.stripeBytes);
+    const dataBytes = layout.stripeDataPages * RUN_PAGE_BYTES;
+    const parityOffset = layout.stripeOffset(stripe) + dataBytes;
+    const finding = (outcome: RunScrubFinding['outcome'], reason: string) => {
+      step.findings.push({ kind: 'parity', logicalOffset: parityOffset, stripe, outcome, reason });
+      return step;
+    };
+    try {
+      await this.#file.readPhysical(whole, layout.stripeOffset(stripe));
+    } catch (error) {
+      if (!isRepairableReadError(error)) throw error;
+      // Data pages read fine block by block (checked above), so the parity page is what fails to read.
+      whole.fill(0);
+      await this.#file.readPhysical(whole.subarray(0, dataBytes), layout.stripeOffset(stripe));
+    }
+    const expected = Buffer.alloc(RUN_PAGE_BYTES);
+    computeParity(whole.subarray(0, dataBytes), RUN_PAGE_BYTES, expected);
+    if (expected.equals(whole.subarray(dataBytes))) return step;
+    if (!repair) return finding('damaged', 'parity page differs from the XOR of the stripe');
+    const rewritten = await this.#file.rewritePages([{ physicalOffset: parityOffset, bytes: expected }]);
+    if (!rewritten) return finding('unrecoverable', 'parity page differs and could not be rewritten');
+    this.#file.counters.repairedParityPages++;
+    this.#file.onRepair?.({ runId: this.runId, file: this.path, kind: 'parity', logicalOffset: parityOffset, stripes: [stripe], pages: [stripe * (layout.stripeDataPages + 1) + layout.stripeDataPages], rewritten });
+    return finding('repaired', 'parity page rebuilt from the stripe and rewritten');
+  }
+
+  #dataBlocks(first: number, end: number): BlockRef[] {
+    const blocks: BlockRef[] = [];
+    for (let blockIndex = first; blockIndex < end; blockIndex++) blocks.push(this.#dataBlockRef(blockIndex));
+    return blocks;
+  }
+
+  #dataBlockRef(blockIndex: number): BlockRef {
+    return { logicalOffset: this.#index.offset(blockIndex), lengthBytes: this.#index.lengthBytes(blockIndex), kind: BlockKind.data, checksum: this.#index.checksum(blockIndex) };
+  }
+
+  /** Every block with a page in `stripe`. */
+  #blocksInStripe(stripe: number): BlockRef[] {
+    const stripeStart = stripe * this.#file.layout.stripeDataPages * RUN_PAGE_BYTES;
+    let low = 0;
+    let high = this.#index.blockCount;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#index.offset(middle) + this.#index.lengthBytes(middle) <= stripeStart) low = middle + 1;
+      else high = middle;
+    }
+    const blocks: BlockRef[] = [];
+    for (let blockIndex = low; blockIndex < this.#index.blockCount; blockIndex++) {
+      const block = this.#dataBlockRef(blockIndex);
+      if (!overlapsStripe(this.#file.layout, block, stripe)) break;
+      blocks.push(block);
+    }
+    return [...blocks, ...metadataBlocks(this.footer).filter((block) => overlapsStripe(this.#file.layout, block, stripe))];
+  }
+
+  /** Reads, checks (repairing from parity) and decodes a data block without touching the cache. */
   private async readBlockUncached(blockIndex: number): Promise<DecodedBlock> {
+    return this.#readDecoded(blockIndex, this.#repair);
+  }
+
+  async #readDecoded(blockIndex: number, repair: boolean): Promise<DecodedBlock> {
     this.#checkOpen();
     assert(blockIndex >= 0 && blockIndex < this.#index.blockCount, 'data block index inside the run');
     const offset = this.#index.offset(blockIndex);
-    const bytes = Buffer.allocUnsafeSlow(this.#index.lengthBytes(blockIndex));
-    await readExactly(this.#handle, this.path, bytes, offset);
-    const address = { runId: this.runId, generation: this.descriptor.generation, offset, kind: BlockKind.data };
-    const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, bytes, address, this.#index.checksum(blockIndex));
-    const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, entryCount);
+    const checked = await this.#file.readBlock(this.#dataBlockRef(blockIndex), repair);
+    let { bytes, payloadBytes } = checked;
+    if (this.footer.compression !== RunCompression.none) {
+      const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
+      bytes = Buffer.allocUnsafeSlow(RUN_BLOCK_HEADER_BYTES + raw.length);
+      bytes.fill(0, 0, RUN_BLOCK_HEADER_BYTES);
+      raw.copy(bytes, RUN_BLOCK_HEADER_BYTES);
+      payloadBytes = raw.length;
+    }
+    const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount);
     if (this.#index.compareLastKey(decoded.keys[decoded.count - 1] as string, blockIndex) !== 0) {
       throw new CorruptionError(this.path, offset, 'data block: last key differs from the index');
     }
@@ -259,7 +424,7 @@ export class RunReader {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#handle.close();
+    await this.#file.close();
   }
 
   #checkOpen(): void {
@@ -279,21 +444,45 @@ function checkDescriptorAgrees(path: string, footerOffset: number, footer: RunFo
   if (!agrees) throw new CorruptionError(path, footerOffset, 'footer disagrees with the manifest descriptor');
 }
 
-async function readIndex(handle: FileHandle, path: string, hash: Hash64, footer: RunFooter): Promise<RunIndex> {
-  const block = Buffer.allocUnsafe(footer.indexLength);
-  await readExactly(handle, path, block, footer.indexOffset);
-  const address = { runId: footer.runId, generation: footer.generation, offset: footer.indexOffset, kind: BlockKind.index };
-  const { payloadBytes, entryCount } = checkBlock(hash, path, block, address, footer.indexChecksum);
+async function readPage(handle: FileHandle, path: string, page: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < page.length) {
+    let count: number;
+    try {
+      count = await handle.read(page, done, page.length - done, position + done);
+    } catch (error) {
+      throw asTypedError(error, `reading ${path} at offset ${position + done}`);
+    }
+    if (count === 0) throw new CorruptionError(path, position + done, `short read: ${page.length - done} bytes missing`);
+    done += count;
+  }
+}
+
+/** The index and the filter block, as the footer describes them. */
+function metadataBlocks(footer: RunFooter): BlockRef[] {
+  return [
+    { logicalOffset: footer.indexOffset, lengthBytes: footer.indexLength, kind: BlockKind.index, checksum: footer.indexChecksum },
+    { logicalOffset: footer.filterOffset, lengthBytes: footer.filterLength, kind: BlockKind.filter, checksum: footer.filterChecksum },
+  ];
+}
+
+function overlapsStripe(layout: StripeLayout, block: BlockRef, stripe: number): boolean {
+  const stripeStart = stripe * layout.stripeDataPages * RUN_PAGE_BYTES;
+  const stripeEnd = stripeStart + layout.stripeDataPages * RUN_PAGE_BYTES;
+  return block.logicalOffset < stripeEnd && block.logicalOffset + block.lengthBytes > stripeStart;
+}
+
+async function readIndex(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<RunIndex> {
+  const path = file.path;
+  const { bytes: block, payloadBytes, entryCount } = await file.readBlock(metadataBlocks(footer)[0] as BlockRef, repair);
   if (entryCount !== footer.dataBlockCount) throw new CorruptionError(path, footer.indexOffset, 'index block count differs from the footer');
   const payload = block.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
   return RunIndex.decode(path, footer.indexOffset, payload, entryCount, footer.indexOffset);
 }
 
-async function readFilter(handle: FileHandle, path: string, hash: Hash64, footer: RunFooter): Promise<{ bits: Uint8Array; probes: number }> {
-  const block = Buffer.allocUnsafe(footer.filterLength);
-  await readExactly(handle, path, block, footer.filterOffset);
-  const address = { runId: footer.runId, generation: footer.generation, offset: footer.filterOffset, kind: BlockKind.filter };
-  const { payloadBytes, entryCount } = checkBlock(hash, path, block, address, footer.filterChecksum);
+async function readFilter(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<{ bits: Uint8Array; probes: number }> {
+  const path = file.path;
+  const { bytes: block, payloadBytes, entryCount } = await file.readBlock(metadataBlocks(footer)[1] as BlockRef, repair);
   const bitCount = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES);
   const probes = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES + 4);
   if (entryCount !== footer.keyCount || bitCount === 0 || bitCount % 8 !== 0 || payloadBytes !== RUN_FILTER_HEADER_BYTES + bitCount / 8 || probes === 0 || probes > 32) {

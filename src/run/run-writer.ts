@@ -1,14 +1,21 @@
 /**
  * writeRun: writes one immutable run file from sorted entries (docs/FORMAT.md, "Run file").
  *
- * Protocol: create `<name>.tmp` (exclusive), write every block in chunks of about
- * RUN_WRITE_CHUNK_BYTES, datasync, close, rename to `<name>`, syncDirectory(runs).
+ * Protocol: create `<name>.tmp` (exclusive), write every block in whole stripes
+ * (K data pages + 1 XOR parity page computed from exactly the bytes written in the
+ * same step, src/stripe/striped-output.ts) in chunks of about
+ * RUN_WRITE_CHUNK_BYTES, then the footer, datasync, close, rename to `<name>`, syncDirectory(runs).
  * Only after all of that resolves does the caller get a RunDescriptor, so a
  * descriptor always names a durable, complete file. On any failure the temporary
  * file (and a renamed but unsynced final name) is removed, best effort, and the
  * error rethrown typed (ENOSPC -> DiskFullError, other I/O -> IoError); a crash
  * leaves at most a `.tmp` file or a complete file nobody references (orphans the
  * store removes at open).
+ *
+ * A run written with `compression` other than 'none' (the cold tier) packs entries
+ * into blocks of about RUN_COMPRESSED_BLOCK_TARGET_BYTES and stores each block's
+ * payload compressed (by the `compressor`, piscina workers in production), keeping
+ * up to `compressor.parallelism` compressions in flight and shipping them in order.
  *
  * Invariants asserted: entries arrive by key ascending then version descending, no
  * (key, version) twice; memory is bounded by one chunk, one block, the index and
@@ -34,10 +41,17 @@ import {
   RUN_FILTER_HEADER_BYTES,
   RUN_PAGE_BYTES,
   RUN_WRITE_CHUNK_BYTES,
+  RunCompression,
   runFileName,
+  type RunCompressionName,
   sealBlock,
 } from './run-format.js';
 import { IndexBuilder } from './run-index.js';
+import { STRIPE_DATA_PAGES_DEFAULT } from '../stripe/parity.js';
+import { StripeLayout } from '../stripe/stripe-layout.js';
+import { StripedOutput } from '../stripe/striped-output.js';
+import { RUN_COMPRESSED_BLOCK_TARGET_BYTES } from './block-compression.js';
+import { InlineCompressor, type BlockCompressor } from './compression-pool.js';
 
 export interface WriteRunOptions {
   fileSystem: FileSystem;
@@ -49,46 +63,16 @@ export interface WriteRunOptions {
   hash: Hash64;
   /** Sorted by key ascending then version descending; at least one entry. */
   entries: Iterable<RunEntry> | AsyncIterable<RunEntry>;
+  /** K, data pages per parity page; default STRIPE_DATA_PAGES_DEFAULT. */
+  stripeDataPages?: number;
+  /** Data block compression (the cold tier); default 'none'. */
+  compression?: RunCompressionName;
+  /** Who compresses (a CompressionPool); default compresses on this thread. */
+  compressor?: BlockCompressor;
 }
 
 /** Suffix of the temporary name a run is written under. */
 export const RUN_TEMPORARY_SUFFIX = '.tmp';
-
-/** Sequential writes through one handle, in chunks of RUN_WRITE_CHUNK_BYTES. */
-class ChunkedOutput {
-  readonly #handle: FileHandle;
-  readonly #chunk = Buffer.alloc(RUN_WRITE_CHUNK_BYTES);
-  #chunkUsed = 0;
-  #chunkStart = 0;
-
-  constructor(handle: FileHandle) {
-    this.#handle = handle;
-  }
-
-  /** File offset the next appended byte lands at. */
-  get offset(): number {
-    return this.#chunkStart + this.#chunkUsed;
-  }
-
-  /** Appends a copy of `bytes` (the caller may reuse its buffer when this resolves). */
-  async append(bytes: Uint8Array): Promise<void> {
-    if (this.#chunkUsed + bytes.length > this.#chunk.length) await this.flush();
-    if (bytes.length >= this.#chunk.length) {
-      await this.#handle.write(bytes, this.#chunkStart);
-      this.#chunkStart += bytes.length;
-      return;
-    }
-    this.#chunk.set(bytes, this.#chunkUsed);
-    this.#chunkUsed += bytes.length;
-  }
-
-  async flush(): Promise<void> {
-    if (this.#chunkUsed === 0) return;
-    await this.#handle.write(this.#chunk.subarray(0, this.#chunkUsed), this.#chunkStart);
-    this.#chunkStart += this.#chunkUsed;
-    this.#chunkUsed = 0;
-  }
-}
 
 /** Running totals for the footer and the descriptor, and the filter's key hashes. */
 class RunStatistics {
@@ -175,16 +159,16 @@ async function createTemporary(fileSystem: FileSystem, temporaryPath: string): P
 
 async function writeContent(options: WriteRunOptions, handle: FileHandle, fileName: string): Promise<RunDescriptor> {
   const { runId, generation, level, hash } = options;
-  const output = new ChunkedOutput(handle);
-  const builder = new DataBlockBuilder();
+  const stripeDataPages = options.stripeDataPages ?? STRIPE_DATA_PAGES_DEFAULT;
+  const compression = RunCompression[options.compression ?? 'none'];
+  assert(compression !== undefined, `known compression: ${options.compression}`);
+  const output = new StripedOutput(handle, new StripeLayout(stripeDataPages, RUN_PAGE_BYTES), RUN_WRITE_CHUNK_BYTES);
   const index = new IndexBuilder();
   const statistics = new RunStatistics();
+  const shipper = new BlockShipper(output, index, { runId, generation, hash, compression, compressor: options.compressor ?? new InlineCompressor() });
+  const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : RUN_COMPRESSED_BLOCK_TARGET_BYTES);
   const shipBlock = async () => {
-    const block = builder.block();
-    const offset = output.offset;
-    const checksum = sealBlock(hash, block, builder.payloadBytes, builder.entryCount, { runId, generation, offset, kind: BlockKind.data });
-    index.add(builder.lastKey as string, offset, block.length, checksum);
-    await output.append(block);
+    await shipper.ship(builder);
     builder.reset();
   };
   // Returns a promise only when a block has to be shipped, so a sync iterable costs no microtask per entry.
@@ -193,17 +177,22 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
     if (builder.tryAdd(entry)) return undefined;
     return shipBlock().then(() => assert(builder.tryAdd(entry), 'an entry always fits an empty block'));
   };
-  const entries = options.entries;
-  if (Symbol.asyncIterator in entries) {
-    for await (const entry of entries) await addEntry(entry);
-  } else {
-    for (const entry of entries) {
-      const shipping = addEntry(entry);
-      if (shipping !== undefined) await shipping;
+  try {
+    const entries = options.entries;
+    if (Symbol.asyncIterator in entries) {
+      for await (const entry of entries) await addEntry(entry);
+    } else {
+      for (const entry of entries) {
+        const shipping = addEntry(entry);
+        if (shipping !== undefined) await shipping;
+      }
     }
+    assert(statistics.entryCount > 0, 'a run holds at least one entry');
+    await shipBlock();
+    await shipper.drain();
+  } finally {
+    shipper.abandon();
   }
-  assert(statistics.entryCount > 0, 'a run holds at least one entry');
-  await shipBlock();
 
   const indexOffset = output.offset;
   const { block: indexBlock, payloadBytes: indexPayloadBytes } = index.block();
@@ -215,7 +204,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const filterChecksum = sealBlock(hash, filterBlock, filterPayloadBytes, statistics.keyCount, { runId, generation, offset: filterOffset, kind: BlockKind.filter });
   await output.append(filterBlock);
 
-  const footerOffset = output.offset;
+  const footerOffset = await output.finish();
   const { page, checksum: footerChecksum } = encodeFooter(
     hash,
     {
@@ -235,12 +224,13 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
       dataBlockCount: index.blockCount,
       smallestKey: statistics.smallestKey,
       largestKey: statistics.largestKey,
+      stripeDataPages,
+      compression,
     },
     footerOffset,
   );
-  await output.append(page);
-  await output.flush();
-  const fileBytes = output.offset;
+  await handle.write(page, footerOffset);
+  const fileBytes = footerOffset + RUN_PAGE_BYTES;
   assert(fileBytes % RUN_PAGE_BYTES === 0, 'a run file is whole pages');
   return {
     runId,
@@ -256,6 +246,74 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
     largestKey: statistics.largestKey,
     footerChecksum: checksumHex(footerChecksum),
   };
+}
+
+interface ShipperConfig {
+  runId: number;
+  generation: number;
+  hash: Hash64;
+  compression: (typeof RunCompression)[RunCompressionName];
+  compressor: BlockCompressor;
+}
+
+/**
+ * Seals data blocks and appends them in order. Plain blocks ship at once; a
+ * compressed run keeps up to `compressor.parallelism` compressions in flight and
+ * ships each block, in builder order, once its compression resolves (the offset
+ * and the checksum depend on the compressed size, so sealing waits for it).
+ */
+class BlockShipper {
+  readonly #output: StripedOutput;
+  readonly #index: IndexBuilder;
+  readonly #config: ShipperConfig;
+  readonly #inFlight: Array<{ compressed: Promise<Uint8Array>; lastKey: string; entryCount: number }> = [];
+
+  constructor(output: StripedOutput, index: IndexBuilder, config: ShipperConfig) {
+    this.#output = output;
+    this.#index = index;
+    this.#config = config;
+  }
+
+  async ship(builder: DataBlockBuilder): Promise<void> {
+    const lastKey = builder.lastKey;
+    assert(lastKey !== undefined, 'a shipped block holds entries');
+    const block = builder.block();
+    if (this.#config.compression === RunCompression.none) {
+      await this.#append(block, builder.payloadBytes, builder.entryCount, lastKey);
+      return;
+    }
+    const payload = Buffer.from(block.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + builder.payloadBytes));
+    const compressed = this.#config.compressor.compress(this.#config.compression, payload);
+    compressed.catch(() => undefined); // awaited in order by #shipOldest; never an unhandled rejection meanwhile
+    this.#inFlight.push({ compressed, lastKey, entryCount: builder.entryCount });
+    if (this.#inFlight.length >= this.#config.compressor.parallelism) await this.#shipOldest();
+  }
+
+  async drain(): Promise<void> {
+    while (this.#inFlight.length > 0) await this.#shipOldest();
+  }
+
+  /** Forgets compressions still in flight (after a failure; their results are unused). */
+  abandon(): void {
+    this.#inFlight.length = 0;
+  }
+
+  async #shipOldest(): Promise<void> {
+    const oldest = this.#inFlight.shift();
+    assert(oldest !== undefined, 'a compression in flight');
+    const compressed = await oldest.compressed;
+    const block = Buffer.alloc(blockPages(compressed.length) * RUN_PAGE_BYTES);
+    block.set(compressed, RUN_BLOCK_HEADER_BYTES);
+    await this.#append(block, compressed.length, oldest.entryCount, oldest.lastKey);
+  }
+
+  async #append(block: Buffer, payloadBytes: number, entryCount: number, lastKey: string): Promise<void> {
+    const { runId, generation, hash } = this.#config;
+    const offset = this.#output.offset;
+    const checksum = sealBlock(hash, block, payloadBytes, entryCount, { runId, generation, offset, kind: BlockKind.data });
+    this.#index.add(lastKey, offset, block.length, checksum);
+    await this.#output.append(block);
+  }
 }
 
 function filterBlockFor(statistics: RunStatistics): { block: Buffer; payloadBytes: number } {

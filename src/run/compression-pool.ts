@@ -1,0 +1,70 @@
+/**
+ * CompressionPool: compresses block payloads in piscina worker threads, so writing
+ * a cold (compressed) run does not stall the event loop.
+ *
+ * The worker is the compiled src/run/compression-worker.js. When this module runs
+ * from its TypeScript source (the test runner), the worker is taken from the
+ * build (dist/src/run/compression-worker.js): build first (`npm test` does).
+ *
+ * Invariants: at most `threads` workers (bounded by COMPRESSION_THREADS_MAX); a
+ * task's payload is copied into the message, so the caller may reuse its buffer
+ * at once; after close() every compress() rejects.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { assert } from '../util/assert.js';
+import { compressPayload } from './block-compression.js';
+import type { RunCompressionValue } from './run-format.js';
+import type { CompressionTask } from './compression-worker.js';
+
+export const COMPRESSION_THREADS_DEFAULT = 2;
+export const COMPRESSION_THREADS_MAX = 16;
+
+/** What writeRun needs: compress one payload, in order or not (the writer keeps the order). */
+export interface BlockCompressor {
+  compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array>;
+  /** Compressions the writer may keep in flight at once. */
+  readonly parallelism: number;
+}
+
+export function compressionWorkerPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return here.replace(/compression-pool\.js$/, 'compression-worker.js');
+  const built = here.replace(/\/src\/run\/compression-pool\.ts$/, '/dist/src/run/compression-worker.js');
+  assert(existsSync(built), `the compression worker is built (${built}): run npm run build`);
+  return built;
+}
+
+export class CompressionPool implements BlockCompressor {
+  readonly #pool: Piscina<CompressionTask, Uint8Array>;
+  readonly parallelism: number;
+  #closed = false;
+
+  constructor(threads = COMPRESSION_THREADS_DEFAULT) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
+      throw new RangeError(`compression threads must be an integer in 1..${COMPRESSION_THREADS_MAX}, got ${threads}`);
+    }
+    this.#pool = new Piscina<CompressionTask, Uint8Array>({ filename: compressionWorkerPath(), minThreads: 1, maxThreads: threads });
+    this.parallelism = threads * 2;
+  }
+
+  async compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
+    assert(!this.#closed, 'compression pool used after close');
+    return this.#pool.run({ compression, payload });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.destroy();
+  }
+}
+
+/** Compresses on the calling thread (small runs, tests, no pool). */
+export class InlineCompressor implements BlockCompressor {
+  readonly parallelism = 1;
+  async compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
+    return compressPayload(compression, payload);
+  }
+}

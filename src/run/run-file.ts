@@ -1,0 +1,225 @@
+/**
+ * StripedRunFile: checked block reads of one run file, with repair from parity
+ * (docs/FORMAT.md, "Stripes and parity" and "Repair").
+ *
+ * readBlock() reads a block's logical pages, checks them against the parent's
+ * checksum (bound to the block's address) and returns them. On a checksum
+ * mismatch, a short read or EIO it rebuilds the block from its stripes
+ * (src/stripe/stripe-repair.ts), checks the rebuilt block against the same parent
+ * checksum, returns it, and writes the rebuilt pages back in place: one page
+ * write and a datasync through a separate read-write handle. A crash or a failed
+ * write there leaves the old bad page, a torn mix, or the good page: each is at
+ * worst one bad page in its stripe, which the next read repairs again.
+ * A block that cannot be rebuilt is a StripeCorruptionError naming the run, the
+ * stripes and every bad block found in them; other stripes read on.
+ *
+ * Invariants: bytes are returned only after the parent's checksum matched; two
+ * reads of one bad block share one repair; counters only grow.
+ */
+import { Buffer } from 'node:buffer';
+import { AssertionFailedError, asTypedError, CorruptionError } from '../errors.js';
+import type { FileHandle, FileSystem } from '../fs/file-system.js';
+import { assert } from '../util/assert.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import { StripeCorruptionError, isRepairableReadError } from '../stripe/stripe-errors.js';
+import { rebuildBlock, type StripePages } from '../stripe/stripe-repair.js';
+import type { StripeLayout } from '../stripe/stripe-layout.js';
+import { blockChecksum, checkBlock, type BlockAddress, type BlockKindValue } from './run-format.js';
+
+/** What a run reader counts (the store adds them up for stats()). */
+export interface RunRepairCounters {
+  /** Blocks rebuilt from parity and returned. */
+  repairedBlocks: number;
+  /** Parity pages found stale by scrub and rewritten. */
+  repairedParityPages: number;
+  /** Blocks that failed their check and could not be rebuilt (each failed read counts). */
+  unrecoverableBlocks: number;
+  /** Reads that failed once and then read back good bytes, nothing rebuilt. */
+  transientReadErrors: number;
+  /** In-place rewrites of rebuilt pages that failed (the data was still returned). */
+  rewriteFailures: number;
+}
+
+export interface RepairEvent {
+  runId: number;
+  file: string;
+  kind: BlockKindValue | 'parity';
+  logicalOffset: number;
+  stripes: number[];
+  /** Logical pages rebuilt (for parity: the stripe's parity page). */
+  pages: number[];
+  rewritten: boolean;
+}
+
+/** A block of the run as its parent describes it. */
+export interface BlockRef {
+  logicalOffset: number;
+  lengthBytes: number;
+  kind: BlockKindValue;
+  checksum: bigint;
+}
+
+export interface CheckedBlock {
+  bytes: Buffer;
+  payloadBytes: number;
+  entryCount: number;
+}
+
+export class StripedRunFile {
+  readonly path: string;
+  readonly runId: number;
+  readonly generation: number;
+  readonly layout: StripeLayout;
+  readonly counters: RunRepairCounters = { repairedBlocks: 0, repairedParityPages: 0, unrecoverableBlocks: 0, transientReadErrors: 0, rewriteFailures: 0 };
+  /** Lists the blocks lying in a stripe (set by the reader once the index is known; before that only what the footer names). */
+  blocksInStripe: (stripe: number) => BlockRef[] = () => [];
+  onRepair: ((event: RepairEvent) => void) | undefined;
+  readonly #fileSystem: FileSystem;
+  readonly #handle: FileHandle;
+  readonly #hash: Hash64;
+  readonly #repairs = new Map<number, Promise<CheckedBlock>>();
+
+  constructor(fileSystem: FileSystem, handle: FileHandle, path: string, hash: Hash64, identity: { runId: number; generation: number }, layout: StripeLayout) {
+    this.#fileSystem = fileSystem;
+    this.#handle = handle;
+    this.path = path;
+    this.#hash = hash;
+    this.runId = identity.runId;
+    this.generation = identity.generation;
+    this.layout = layout;
+  }
+
+  readonly readPhysical = async (buffer: Buffer, position: number): Promise<void> => {
+    let done = 0;
+    while (done < buffer.length) {
+      let count: number;
+      try {
+        count = await this.#handle.read(buffer, done, buffer.length - done, position + done);
+      } catch (error) {
+        throw asTypedError(error, `reading ${this.path} at offset ${position + done}`);
+      }
+      if (count === 0) throw new CorruptionError(this.path, position + done, `short read: ${buffer.length - done} bytes missing`);
+      done += count;
+    }
+  };
+
+  /** The block's bytes as stored (no check). */
+  async readLogical(logicalOffset: number, lengthBytes: number): Promise<Buffer> {
+    const bytes = Buffer.allocUnsafeSlow(lengthBytes);
+    let done = 0;
+    for (const extent of this.layout.extents(logicalOffset, lengthBytes)) {
+      await this.readPhysical(bytes.subarray(done, done + extent.lengthBytes), extent.physicalOffset);
+      done += extent.lengthBytes;
+    }
+    return bytes;
+  }
+
+  #address(block: BlockRef): BlockAddress {
+    return { runId: this.runId, generation: this.generation, offset: block.logicalOffset, kind: block.kind };
+  }
+
+  /** True if `bytes` pass the block's check (parent checksum, header copy, payload length). */
+  passes(block: BlockRef, bytes: Buffer): boolean {
+    try {
+      checkBlock(this.#hash, this.path, bytes, this.#address(block), block.checksum);
+      return true;
+    } catch (error) {
+      if (error instanceof CorruptionError) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Reads and checks a block; with `repair`, a block that fails is rebuilt from
+   * parity (and written back); without, the first failure is thrown.
+   */
+  async readBlock(block: BlockRef, repair: boolean): Promise<CheckedBlock> {
+    try {
+      const bytes = await this.readLogical(block.logicalOffset, block.lengthBytes);
+      const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, bytes, this.#address(block), block.checksum);
+      return { bytes, payloadBytes, entryCount };
+    } catch (error) {
+      if (!repair || !isRepairableReadError(error)) throw error;
+    }
+    let repairing = this.#repairs.get(block.logicalOffset);
+    if (repairing === undefined) {
+      repairing = this.#repair(block).finally(() => this.#repairs.delete(block.logicalOffset));
+      this.#repairs.set(block.logicalOffset, repairing);
+    }
+    return repairing;
+  }
+
+  async #repair(block: BlockRef): Promise<CheckedBlock> {
+    const result = await rebuildBlock(this.layout, this.readPhysical, (error) => !isRepairableReadError(error), block, (bytes) => this.passes(block, bytes));
+    const stripes = [...result.stripes.keys()];
+    if (result.bytes === undefined) {
+      this.counters.unrecoverableBlocks++;
+      const bad = [block.logicalOffset, ...(await this.#otherBadBlocks(block, stripes))];
+      throw new StripeCorruptionError(this.path, this.runId, block.logicalOffset, stripes, bad, this.#detail(result.stripes));
+    }
+    const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, result.bytes, this.#address(block), block.checksum);
+    if (result.rebuiltPages.length === 0) {
+      this.counters.transientReadErrors++;
+      return { bytes: result.bytes, payloadBytes, entryCount };
+    }
+    this.counters.repairedBlocks++;
+    const pages = result.rebuiltPages.map((page) => ({
+      physicalOffset: this.layout.physicalPage(page) * this.layout.pageBytes,
+      bytes: result.bytes!.subarray((page - block.logicalOffset / this.layout.pageBytes) * this.layout.pageBytes, (page + 1 - block.logicalOffset / this.layout.pageBytes) * this.layout.pageBytes),
+    }));
+    const rewritten = await this.rewritePages(pages);
+    this.onRepair?.({ runId: this.runId, file: this.path, kind: block.kind, logicalOffset: block.logicalOffset, stripes, pages: result.rebuiltPages, rewritten });
+    return { bytes: result.bytes, payloadBytes, entryCount };
+  }
+
+  #detail(stripes: Map<number, StripePages>): string {
+    const unreadable = [...stripes.values()].reduce((total, pages) => total + pages.filter((page) => page === undefined).length, 0);
+    return unreadable > 0 ? `${unreadable} unreadable page(s) in the stripe` : 'no single-page rebuild passes the check';
+  }
+
+  /** Other blocks of the stripes that fail their check (their pages as stored), for the error. */
+  async #otherBadBlocks(block: BlockRef, stripes: number[]): Promise<number[]> {
+    const bad = new Set<number>();
+    for (const stripe of stripes) {
+      for (const other of this.blocksInStripe(stripe)) {
+        if (other.logicalOffset === block.logicalOffset || bad.has(other.logicalOffset)) continue;
+        const bytes = await this.readLogical(other.logicalOffset, other.lengthBytes).catch((error: unknown) => {
+          if (isRepairableReadError(error)) return undefined;
+          throw error;
+        });
+        if (bytes === undefined || !this.passes(other, bytes)) bad.add(other.logicalOffset);
+      }
+    }
+    return [...bad].sort((a, b) => a - b);
+  }
+
+  /**
+   * Writes whole pages back in place and makes them durable; false (counted) if
+   * that failed. Never throws for an I/O failure: the caller already has good bytes.
+   */
+  async rewritePages(pages: Array<{ physicalOffset: number; bytes: Uint8Array }>): Promise<boolean> {
+    assert(pages.every((page) => page.bytes.length === this.layout.pageBytes && page.physicalOffset % this.layout.pageBytes === 0), 'rewrites are whole pages');
+    let handle: FileHandle | undefined;
+    try {
+      handle = await this.#fileSystem.open(this.path, 'readWrite');
+      for (const page of pages) await handle.write(page.bytes, page.physicalOffset);
+      await handle.datasync();
+      return true;
+    } catch (error) {
+      if (!(error instanceof Error) || error instanceof AssertionFailedError) throw error;
+      this.counters.rewriteFailures++;
+      return false;
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
+  /** Checksum of `bytes` at the block's address (scrub compares it with the parent's). */
+  checksumOf(block: BlockRef, bytes: Buffer): bigint {
+    return blockChecksum(this.#hash, bytes, this.#address(block));
+  }
+
+  async close(): Promise<void> {
+    await this.#handle.close();
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * XOR parity over the pages of a stripe (docs/FORMAT.md, "Stripes and parity").
+ *
+ * A stripe is `stripeDataPages` data pages followed by one parity page; the parity
+ * page is the XOR of the data pages, so any one page of the stripe (a data page or
+ * the parity page) equals the XOR of all the others.
+ *
+ * The XOR runs over 64-bit words (BigUint64Array views) when both buffers are
+ * 8-byte aligned, else over 32-bit words, else bytes: measured in
+ * test/stripe-parity.test.ts (ANCHORS: Uint8Array 0.27 GB/s, Uint32Array
+ * 1.3-1.7 GB/s, BigUint64Array 1.7-3.9 GB/s).
+ *
+ * Invariants: every buffer is a whole number of pages of the same length; the
+ * functions never allocate per page.
+ */
+import { assert } from '../util/assert.js';
+
+/** Data pages per stripe by default: parity costs 1/8 = 12.5% more bytes written (the issue's budget is 15%). */
+export const STRIPE_DATA_PAGES_DEFAULT = 8;
+/** Bounds of the `stripeDataPages` option. */
+export const STRIPE_DATA_PAGES_MIN = 2;
+export const STRIPE_DATA_PAGES_MAX = 64;
+
+assert(STRIPE_DATA_PAGES_MIN <= STRIPE_DATA_PAGES_DEFAULT && STRIPE_DATA_PAGES_DEFAULT <= STRIPE_DATA_PAGES_MAX, 'stripe width default within its bounds');
+
+function words64(bytes: Uint8Array): BigUint64Array {
+  return new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+}
+
+function words32(bytes: Uint8Array): Uint32Array {
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+
+/** target ^= source, over the widest word both buffers are aligned to. */
+export function xorInto(target: Uint8Array, source: Uint8Array): void {
+  assert(target.byteLength === source.byteLength, 'xor operands have the same length');
+  const length = target.byteLength;
+  if (length % 8 === 0 && target.byteOffset % 8 === 0 && source.byteOffset % 8 === 0) {
+    const into = words64(target);
+    const from = words64(source);
+    for (let index = 0; index < into.length; index++) into[index] = (into[index] as bigint) ^ (from[index] as bigint);
+    return;
+  }
+  if (length % 4 === 0 && target.byteOffset % 4 === 0 && source.byteOffset % 4 === 0) {
+    const into = words32(target);
+    const from = words32(source);
+    for (let index = 0; index < into.length; index++) into[index] = (into[index] as number) ^ (from[index] as number);
+    return;
+  }
+  for (let index = 0; index < length; index++) target[index] = (target[index] as number) ^ (source[index] as number);
+}
+
+/** target ^= source over 32-bit words (for the throughput comparison; same result as xorInto). */
+export function xorInto32(target: Uint8Array, source: Uint8Array): void {
+  assert(target.byteLength === source.byteLength && target.byteLength % 4 === 0, 'xor operands: same length, whole words');
+  assert(target.byteOffset % 4 === 0 && source.byteOffset % 4 === 0, 'xor operands are 4-byte aligned');
+  const into = words32(target);
+  const from = words32(source);
+  for (let index = 0; index < into.length; index++) into[index] = (into[index] as number) ^ (from[index] as number);
+}
+
+/**
+ * Writes into `parity` the XOR of the `pageCount` pages of `pageBytes` each that
+ * `dataPages` holds back to back.
+ */
+export function computeParity(dataPages: Uint8Array, pageBytes: number, parity: Uint8Array): void {
+  assert(parity.byteLength === pageBytes, 'the parity buffer is one page');
+  assert(dataPages.byteLength > 0 && dataPages.byteLength % pageBytes === 0, 'the data is whole pages');
+  parity.set(dataPages.subarray(0, pageBytes));
+  for (let start = pageBytes; start < dataPages.byteLength; start += pageBytes) {
+    xorInto(parity, dataPages.subarray(start, start + pageBytes));
+  }
+}
+
+/**
+ * Rebuilds page `missing` of a stripe given as its pages (data pages then the
+ * parity page): the XOR of every other page. Every other page must be present.
+ */
+export function rebuildPage(stripePages: ReadonlyArray<Uint8Array | undefined>, missing: number, into: Uint8Array): void {
+  assert(missing >= 0 && missing < stripePages.length, 'the missing page is in the stripe');
+  into.fill(0);
+  for (let page = 0; page < stripePages.length; page++) {
+    if (page === missing) continue;
+    const bytes = stripePages[page];
+    assert(bytes !== undefined, 'every other page of the stripe was read');
+    xorInto(into, bytes);
+  }
+}

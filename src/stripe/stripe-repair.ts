@@ -1,0 +1,110 @@
+/**
+ * Rebuilding a damaged block from its stripes (docs/FORMAT.md, "Repair").
+ *
+ * Given a block (logical pages) that failed its check or could not be read, read
+ * every stripe it touches whole (K data pages + parity; page by page where a read
+ * fails, so one unreadable page does not hide the others), then:
+ * - a page that cannot be read must be rebuilt: allowed when it is the only
+ *   unreadable page of its stripe (XOR of the other K pages);
+ * - otherwise the block's bytes as read are tried first (the first failure may
+ *   have been transient), then, for each page of the block in a stripe with no
+ *   unreadable page, the block with that page rebuilt.
+ * A candidate is accepted only if `check` (the parent's checksum) passes, so a
+ * rebuild from a stripe with a second bad page, or with a bad parity page, is
+ * refused rather than returned: never wrong data.
+ *
+ * Limits: one bad page per stripe. A block spanning several stripes with a silent
+ * (checksum-only) bad page in two of them is not rebuilt (that would need every
+ * combination); unreadable pages in different stripes are.
+ */
+import { Buffer } from 'node:buffer';
+import { assert } from '../util/assert.js';
+import { rebuildPage } from './parity.js';
+import type { StripeLayout } from './stripe-layout.js';
+
+/** Reads physical bytes; throws on an I/O error or a short read. */
+export type PhysicalReader = (buffer: Buffer, physicalOffset: number) => Promise<void>;
+
+/** The K + 1 pages of one stripe (data pages in order, then parity); undefined where the read failed. */
+export type StripePages = Array<Buffer | undefined>;
+
+export async function readStripe(layout: StripeLayout, read: PhysicalReader, stripe: number, isFatal: (error: unknown) => boolean): Promise<StripePages> {
+  const whole = Buffer.alloc(layout.stripeBytes);
+  const pageBytes = layout.pageBytes;
+  const split = (bytes: Buffer): StripePages => Array.from({ length: layout.stripePages }, (_, page) => bytes.subarray(page * pageBytes, (page + 1) * pageBytes));
+  try {
+    await read(whole, layout.stripeOffset(stripe));
+    return split(whole);
+  } catch (error) {
+    if (isFatal(error)) throw error;
+  }
+  const pages: StripePages = [];
+  for (let page = 0; page < layout.stripePages; page++) {
+    const bytes = Buffer.alloc(pageBytes);
+    try {
+      await read(bytes, layout.stripeOffset(stripe) + page * pageBytes);
+      pages.push(bytes);
+    } catch (error) {
+      if (isFatal(error)) throw error;
+      pages.push(undefined);
+    }
+  }
+  return pages;
+}
+
+export interface RebuildResult {
+  /** The block's bytes that passed `check`, or undefined if no candidate did. */
+  bytes: Buffer | undefined;
+  /** Logical pages whose bytes were rebuilt from parity (to write back in place). */
+  rebuiltPages: number[];
+  /** The stripes read, by stripe number (for naming other bad blocks). */
+  stripes: Map<number, StripePages>;
+}
+
+export async function rebuildBlock(
+  layout: StripeLayout,
+  read: PhysicalReader,
+  isFatal: (error: unknown) => boolean,
+  block: { logicalOffset: number; lengthBytes: number },
+  check: (bytes: Buffer) => boolean,
+): Promise<RebuildResult> {
+  const pageBytes = layout.pageBytes;
+  const K = layout.stripeDataPages;
+  const firstPage = block.logicalOffset / pageBytes;
+  const pageCount = block.lengthBytes / pageBytes;
+  assert(Number.isInteger(firstPage) && Number.isInteger(pageCount) && pageCount > 0, 'a block is whole pages');
+  const stripes = new Map<number, StripePages>();
+  for (let page = firstPage; page < firstPage + pageCount; page++) {
+    const stripe = layout.stripeOfLogicalPage(page);
+    if (!stripes.has(stripe)) stripes.set(stripe, await readStripe(layout, read, stripe, isFatal));
+  }
+  const pageOf = (logicalPage: number) => (stripes.get(layout.stripeOfLogicalPage(logicalPage)) as StripePages)[logicalPage % K];
+  const unreadable = (stripe: number) => (stripes.get(stripe) as StripePages).filter((page) => page === undefined).length;
+  const bytes = Buffer.alloc(block.lengthBytes);
+  const rebuiltPages: number[] = [];
+  const scratch = Buffer.alloc(pageBytes);
+  const rebuildInto = (logicalPage: number) => {
+    rebuildPage(stripes.get(layout.stripeOfLogicalPage(logicalPage)) as StripePages, logicalPage % K, scratch);
+    scratch.copy(bytes, (logicalPage - firstPage) * pageBytes);
+  };
+  for (let page = firstPage; page < firstPage + pageCount; page++) {
+    const read = pageOf(page);
+    if (read !== undefined) {
+      read.copy(bytes, (page - firstPage) * pageBytes);
+      continue;
+    }
+    if (unreadable(layout.stripeOfLogicalPage(page)) > 1) return { bytes: undefined, rebuiltPages: [], stripes };
+    rebuildInto(page);
+    rebuiltPages.push(page);
+  }
+  if (check(bytes)) return { bytes, rebuiltPages, stripes };
+  if (rebuiltPages.length > 0) return { bytes: undefined, rebuiltPages: [], stripes };
+  for (let page = firstPage; page < firstPage + pageCount; page++) {
+    if (unreadable(layout.stripeOfLogicalPage(page)) > 0) continue;
+    const original = Buffer.from(bytes.subarray((page - firstPage) * pageBytes, (page - firstPage + 1) * pageBytes));
+    rebuildInto(page);
+    if (check(bytes)) return { bytes, rebuiltPages: [page], stripes };
+    original.copy(bytes, (page - firstPage) * pageBytes);
+  }
+  return { bytes: undefined, rebuiltPages: [], stripes };
+}

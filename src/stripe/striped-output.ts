@@ -1,0 +1,106 @@
+/**
+ * StripedOutput: sequential writes of whole pages through one handle, laid out in
+ * stripes of K data pages plus one XOR parity page (src/stripe/stripe-layout.ts).
+ *
+ * Bytes are appended at increasing *logical* offsets. They are copied into a chunk
+ * buffer that holds whole physical stripes; when a stripe's K data pages are full,
+ * its parity page is computed from those very bytes in the chunk, and the chunk is
+ * handed to the file system as it is. Nothing changes the chunk between the parity
+ * computation and the write (appends wait for the write), so the parity on disk is
+ * always the XOR of exactly the data written beside it: seed race 5 (parity
+ * computed after the data lock was released, from bytes that had changed since)
+ * cannot happen. Stripes are written whole and never rewritten by the writer, so
+ * there is no read-modify-write and no write hole.
+ *
+ * finish() pads the last stripe with zero pages, writes it, and returns the
+ * physical end of the striped area (where the footer goes).
+ *
+ * Invariants: memory is one chunk (about `chunkBytes`, at least one stripe); the
+ * logical offset is always page-aligned.
+ */
+import { Buffer } from 'node:buffer';
+import type { FileHandle } from '../fs/file-system.js';
+import { assert } from '../util/assert.js';
+import { computeParity } from './parity.js';
+import type { StripeLayout } from './stripe-layout.js';
+
+export class StripedOutput {
+  readonly #handle: FileHandle;
+  readonly #layout: StripeLayout;
+  readonly #chunk: Buffer;
+  readonly #stripesPerChunk: number;
+  /** Stripe number of the chunk's first stripe. */
+  #chunkFirstStripe = 0;
+  /** Logical bytes appended so far. */
+  #logicalBytes = 0;
+  #finished = false;
+  /** Physical bytes handed to the file system (the striped area's size once finished). */
+  #physicalBytesWritten = 0;
+
+  constructor(handle: FileHandle, layout: StripeLayout, chunkBytes: number) {
+    this.#handle = handle;
+    this.#layout = layout;
+    this.#stripesPerChunk = Math.max(1, Math.floor(chunkBytes / layout.stripeBytes));
+    this.#chunk = Buffer.alloc(this.#stripesPerChunk * layout.stripeBytes);
+  }
+
+  /** Logical offset the next appended page lands at. */
+  get offset(): number {
+    return this.#logicalBytes;
+  }
+
+  /** Appends whole pages (copied; the caller may reuse `bytes` once this resolves). */
+  async append(bytes: Uint8Array): Promise<void> {
+    assert(!this.#finished, 'append after finish');
+    const pageBytes = this.#layout.pageBytes;
+    assert(bytes.length > 0 && bytes.length % pageBytes === 0, 'appends are whole pages');
+    for (let start = 0; start < bytes.length; start += pageBytes) {
+      const logicalPage = this.#logicalBytes / pageBytes;
+      const stripe = this.#layout.stripeOfLogicalPage(logicalPage);
+      if (stripe >= this.#chunkFirstStripe + this.#stripesPerChunk) await this.#flush();
+      const slot = (stripe - this.#chunkFirstStripe) * this.#layout.stripeBytes + (logicalPage % this.#layout.stripeDataPages) * pageBytes;
+      this.#chunk.set(bytes.subarray(start, start + pageBytes), slot);
+      this.#logicalBytes += pageBytes;
+      if ((logicalPage + 1) % this.#layout.stripeDataPages === 0) this.#sealStripe(stripe);
+    }
+  }
+
+  /** Pads the last stripe with zero pages, writes what is left; returns the striped area's size in bytes. */
+  async finish(): Promise<number> {
+    assert(!this.#finished, 'finish once');
+    const pageBytes = this.#layout.pageBytes;
+    const logicalPages = this.#logicalBytes / pageBytes;
+    const stripes = this.#layout.stripeCount(logicalPages);
+    const lastStripe = stripes - 1;
+    const filled = logicalPages - lastStripe * this.#layout.stripeDataPages;
+    if (filled < this.#layout.stripeDataPages) {
+      const stripeStart = (lastStripe - this.#chunkFirstStripe) * this.#layout.stripeBytes;
+      this.#chunk.fill(0, stripeStart + Math.max(0, filled) * pageBytes, stripeStart + this.#layout.stripeDataPages * pageBytes);
+      this.#sealStripe(lastStripe);
+    }
+    await this.#write(lastStripe - this.#chunkFirstStripe + 1);
+    this.#finished = true;
+    assert(this.#physicalBytesWritten === stripes * this.#layout.stripeBytes, 'the striped area is whole stripes');
+    return this.#physicalBytesWritten;
+  }
+
+  /** Computes stripe `stripe`'s parity from the data pages sitting in the chunk, in the same synchronous step. */
+  #sealStripe(stripe: number): void {
+    const start = (stripe - this.#chunkFirstStripe) * this.#layout.stripeBytes;
+    const dataBytes = this.#layout.stripeDataPages * this.#layout.pageBytes;
+    computeParity(this.#chunk.subarray(start, start + dataBytes), this.#layout.pageBytes, this.#chunk.subarray(start + dataBytes, start + this.#layout.stripeBytes));
+  }
+
+  async #flush(): Promise<void> {
+    await this.#write(this.#stripesPerChunk);
+    this.#chunkFirstStripe += this.#stripesPerChunk;
+  }
+
+  async #write(stripes: number): Promise<void> {
+    const bytes = this.#chunk.subarray(0, stripes * this.#layout.stripeBytes);
+    const position = this.#layout.stripeOffset(this.#chunkFirstStripe);
+    assert(position === this.#physicalBytesWritten, 'stripes are written in order, each once');
+    await this.#handle.write(bytes, position);
+    this.#physicalBytesWritten += bytes.length;
+  }
+}
