@@ -8,6 +8,10 @@
  * one consistent set of sources however long it runs. Only the active memtable
  * keeps changing under a view, and only above the versions the reader reads.
  *
+ * Every run a view captures is acquired (RunHandle#acquire) when the view is made
+ * and released when the view is garbage-collected: a compaction deletes a replaced
+ * run's file only once no view can read it any more.
+ *
  * Point reads take the synchronous path when the active memtable answers (the
  * common hot read); they touch runs only when memory does not hold the answer,
  * and skip a run whose filter rules the key out.
@@ -19,6 +23,11 @@ import type { RunEntry } from '../run/run-descriptor.js';
 import type { PointCache } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
 import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
+
+/** Releases a collected view's runs (the held value is the runs array, not the view). */
+const viewRuns = new FinalizationRegistry<readonly RunHandle[]>((runs) => {
+  for (const run of runs) run.release();
+});
 
 export interface ReadRequest {
   version: number;
@@ -49,6 +58,10 @@ export class ReadView {
     this.maxVersionsPerKey = maxVersionsPerKey;
     this.#runSetIdentity = runSetIdentity;
     this.#pointCache = pointCache;
+    if (runs.length > 0) {
+      for (const run of runs) run.acquire();
+      viewRuns.register(this, runs);
+    }
   }
 
   /**

@@ -12,6 +12,11 @@
  *   `install`).
  * - The list is replaced, never mutated in place, so a read view that captured it
  *   keeps reading the same runs.
+ * - `replace` (compaction) swaps adjacent runs for their merge in one synchronous
+ *   step; the outputs cover a version range inside the union of the inputs', so
+ *   the order above still holds. A replaced run's file is deleted only once no
+ *   read view holds it (`viewCount` 0: views acquire the runs they capture and
+ *   release them when collected, see read-view.ts).
  */
 import type { FileSystem } from '../fs/file-system.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -34,6 +39,10 @@ export class RunHandle {
   readonly #config: RunSetConfig;
   #opening: Promise<RunReader> | undefined;
   #reader: RunReader | undefined;
+  /** Read views holding this run (acquire/release); the file outlives every one of them. */
+  #viewCount = 0;
+  /** Set by RunSet#replace: called once the run is replaced and no view holds it. */
+  #onUnused: (() => void) | undefined;
 
   constructor(config: RunSetConfig, descriptor: RunDescriptor, reader?: RunReader) {
     this.#config = config;
@@ -64,6 +73,37 @@ export class RunHandle {
     return this.#reader !== undefined;
   }
 
+  /** Read views currently holding this run. */
+  get viewCount(): number {
+    return this.#viewCount;
+  }
+
+  /** A read view captured this run. */
+  acquire(): void {
+    this.#viewCount++;
+  }
+
+  /** A read view that captured this run is gone. */
+  release(): void {
+    assert(this.#viewCount > 0, `run ${this.descriptor.runId} released more often than acquired`);
+    this.#viewCount--;
+    if (this.#viewCount === 0) this.#fireUnused();
+  }
+
+  /** Marks the run replaced: `onUnused` runs once no view holds it (at once if none does). */
+  retire(onUnused: () => void): void {
+    assert(this.#onUnused === undefined, `run ${this.descriptor.runId} retired twice`);
+    this.#onUnused = onUnused;
+    if (this.#viewCount === 0) this.#fireUnused();
+  }
+
+  #fireUnused(): void {
+    const onUnused = this.#onUnused;
+    if (onUnused === undefined) return;
+    this.#onUnused = () => undefined; // fired once; a retired run is never acquired again
+    onUnused();
+  }
+
   /** The key's entries in this run, newest first (empty when the filter or the key range rules it out). */
   async versionsOf(key: string): Promise<RunEntry[]> {
     const { smallestKey, largestKey } = this.descriptor;
@@ -91,7 +131,12 @@ export class RunSet {
 
   constructor(config: RunSetConfig, descriptors: readonly RunDescriptor[]) {
     this.config = config;
-    this.#runs = descriptors.map((descriptor) => new RunHandle(config, descriptor));
+    // The manifest appends a compaction's outputs after the newer runs: order by version.
+    const ordered = descriptors.slice().sort((left, right) => left.minVersion - right.minVersion);
+    this.#runs = ordered.map((descriptor) => new RunHandle(config, descriptor));
+    for (let index = 1; index < this.#runs.length; index++) {
+      assert(this.#runs[index - 1]!.descriptor.maxVersion < this.#runs[index]!.descriptor.minVersion, 'runs overlap in versions');
+    }
   }
 
   /** Live runs, oldest first. The array is never mutated: capture it freely. */
@@ -111,6 +156,29 @@ export class RunSet {
     const handle = new RunHandle(this.config, descriptor, reader);
     this.#runs = [...this.#runs, handle];
     return handle;
+  }
+
+  /**
+   * Swaps `inputs` (adjacent live runs, oldest first) for `outputs` (their merge,
+   * oldest first, possibly none) in one synchronous step: a new array, so captured
+   * views keep their runs. Returns the output handles. The inputs are not closed or
+   * deleted here: the caller retires them (RunHandle#retire).
+   */
+  replace(inputs: readonly RunHandle[], outputs: readonly RunDescriptor[]): RunHandle[] {
+    assert(inputs.length > 0, 'replace needs at least one input run');
+    const first = this.#runs.indexOf(inputs[0]!);
+    assert(first >= 0, `run ${inputs[0]!.descriptor.runId} replaced but not live`);
+    inputs.forEach((input, offset) => assert(this.#runs[first + offset] === input, `replaced runs are not adjacent at run ${input.descriptor.runId}`));
+    const low = inputs[0]!.descriptor.minVersion;
+    const high = inputs.at(-1)!.descriptor.maxVersion;
+    for (let index = 0; index < outputs.length; index++) {
+      const output = outputs[index]!;
+      assert(output.minVersion >= low && output.maxVersion <= high, `run ${output.runId} covers versions outside its inputs`);
+      assert(index === 0 || outputs[index - 1]!.maxVersion < output.minVersion, `run ${output.runId} overlaps the previous output`);
+    }
+    const handles = outputs.map((descriptor) => new RunHandle(this.config, descriptor));
+    this.#runs = [...this.#runs.slice(0, first), ...handles, ...this.#runs.slice(first + inputs.length)];
+    return handles;
   }
 
   get memoryBytes(): number {

@@ -18,6 +18,7 @@ import type { IndexOperation } from '../memory/memory-index.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { assert } from '../util/assert.js';
+import { type CompactionStats, Compactor } from '../compaction/compactor.js';
 import { Flusher } from './flusher.js';
 import { Memtables } from './memtables.js';
 import { PointCache } from './point-cache.js';
@@ -80,6 +81,8 @@ export interface EngineStats {
   writeStalls: number;
   writeStallMs: number;
   flushedVersion: number;
+  /** Runs per level, bytes on disk, live bytes, write amplification, debt (src/compaction/). */
+  compaction: CompactionStats;
 }
 
 export class StorageEngine {
@@ -89,6 +92,8 @@ export class StorageEngine {
   readonly cache: BlockCache;
   /** Hot keys' entries from the runs (see point-cache.ts); a share of the cache budget. */
   readonly pointCache: PointCache;
+  /** Merges runs in the background once started (startCompaction) and on compact(). */
+  readonly compactor: Compactor;
   readonly #flusher: Flusher;
   readonly #config: StorageEngineConfig;
   #stallWaiters: Array<() => void> = [];
@@ -113,6 +118,10 @@ export class StorageEngine {
       { fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache },
       config.manifest.state.runs,
     );
+    this.compactor = new Compactor({
+      fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, manifest: config.manifest,
+      runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, policy: 'tiered',
+    });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
       maxVersionsPerKey: config.maxVersionsPerKey,
@@ -215,8 +224,14 @@ export class StorageEngine {
     if (failure !== undefined) throw new StoreFailedError(`flushing a memtable to a run failed (${failure.message})`, { cause: failure });
   }
 
+  /** Starts background compaction; `pinFloor` is the store's oldest pinned version. */
+  startCompaction(pinFloor: () => number): void {
+    this.compactor.start(pinFloor);
+  }
+
   #onFlushProgress(): void {
     this.#resizeCache();
+    this.compactor.schedule();
     if (this.stalled && this.#flusher.failure === undefined) return;
     const waiters = this.#stallWaiters;
     this.#stallWaiters = [];
@@ -289,11 +304,13 @@ export class StorageEngine {
       writeStalls: this.#writeStalls,
       writeStallMs: this.#writeStallMs,
       flushedVersion: this.manifest.state.flushedVersion,
+      compaction: this.compactor.stats(flush.flushedBytes),
     };
   }
 
   async close(): Promise<void> {
     await this.#flusher.close();
+    await this.compactor.close();
     await this.runSet.close();
     await this.manifest.close();
   }

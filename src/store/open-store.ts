@@ -126,6 +126,7 @@ async function openLocked(
     const pins = new ReadPins();
     const transactionPins = new ReadPins();
     const pipeline = new CommitPipeline(writer, engine, lastVersion, () => pins.oldest(), () => transactionPins.oldest());
+    engine.startCompaction(() => pins.oldest());
     const recovery = {
       durationMs: performance.now() - started,
       records: recovered.records,

@@ -22,6 +22,7 @@ import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js'
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
+import type { CompactionResult } from '../compaction/compactor.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
@@ -292,6 +293,25 @@ export class Store {
       pipeline, pins, view: () => engine.view(), keyEncoding: resolved.keyEncoding, checkOpen: () => this.#assertOpen('watch'),
     });
     return this.#watchHub.watch(options);
+  }
+
+  /**
+   * Compacts the runs now (src/compaction/): the adjacent runs whose keys meet
+   * [gte, lt), or all runs, merge into one, dropping what retention and the pins
+   * allow. Data still in memtables is not touched (checkpoint() first to include it).
+   */
+  async compact(options?: { gte?: Key; lt?: Key }): Promise<CompactionResult> {
+    this.#assertOpen('compact');
+    const given = optionsObject('compact', options) ?? {};
+    const range = { gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt) };
+    return this.#lifecycleLock.runExclusive(async () => {
+      this.#assertOpen('compact');
+      try {
+        return await this.#parts.engine.compactor.compact(range);
+      } catch (error) {
+        throw asTypedError(error, `compact ${this.#parts.directory}`);
+      }
+    });
   }
 }
 

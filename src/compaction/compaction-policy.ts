@@ -1,0 +1,79 @@
+/**
+ * Which runs to merge next. Runs stay in version order and a merge takes ADJACENT
+ * runs (see docs/ARCHITECTURE.md, "Compaction"), so the read path's rule that
+ * sources never overlap in versions holds without change.
+ *
+ * Policies (measured in bench/compaction-policy.ts, numbers in ARCHITECTURE.md):
+ * - 'tiered' (the default): a run's tier is its descriptor `level` (flushed runs
+ *   are tier 0). When COMPACTION_FANOUT or more adjacent runs share a tier, they
+ *   merge into one run of the next tier. Each entry is rewritten about once per
+ *   tier: write amplification grows with log_fanout(data / flush size).
+ * - 'full': whenever there is more than one run, all of them merge into one.
+ *   Least space and one run per read, but each flush rewrites everything.
+ *
+ * Invariant: a pick is a non-empty slice of adjacent live runs, oldest first.
+ */
+import type { RunHandle } from '../engine/run-set.js';
+import { assert } from '../util/assert.js';
+
+/** Adjacent runs of one tier that trigger a merge. */
+export const COMPACTION_FANOUT = 4;
+/** Deepest tier a merge writes (a u32 in the descriptor; far beyond any real store). */
+export const COMPACTION_TIER_MAX = 64;
+
+assert(COMPACTION_FANOUT >= 2, 'a merge takes at least two runs');
+
+export type CompactionPolicyName = 'tiered' | 'full';
+
+export interface CompactionPick {
+  inputs: RunHandle[];
+  /** Tier (descriptor level) of the merged run. */
+  outputLevel: number;
+}
+
+/** The merge the policy wants now, or undefined when the runs are in shape. */
+export function pickCompaction(runs: readonly RunHandle[], policy: CompactionPolicyName): CompactionPick | undefined {
+  if (runs.length < 2) return undefined;
+  if (policy === 'full') return { inputs: runs.slice(), outputLevel: outputLevelOf(runs) };
+  // The newest qualifying group first: small runs merge before large ones.
+  let end = runs.length;
+  while (end > 0) {
+    const level = runs[end - 1]!.descriptor.level;
+    let start = end - 1;
+    while (start > 0 && runs[start - 1]!.descriptor.level === level) start--;
+    if (end - start >= COMPACTION_FANOUT) {
+      const inputs = runs.slice(start, end);
+      return { inputs, outputLevel: Math.min(level + 1, COMPACTION_TIER_MAX) };
+    }
+    end = start;
+  }
+  return undefined;
+}
+
+/** The runs a `compact({ gte, lt })` call merges: the adjacent span of runs whose keys meet the range. */
+export function pickRange(runs: readonly RunHandle[], gte: string | undefined, lt: string | undefined): CompactionPick | undefined {
+  let first = -1;
+  let last = -1;
+  runs.forEach((run, index) => {
+    const { smallestKey, largestKey } = run.descriptor;
+    const meets = (gte === undefined || largestKey >= gte) && (lt === undefined || smallestKey < lt);
+    if (!meets) return;
+    if (first < 0) first = index;
+    last = index;
+  });
+  if (first < 0) return undefined;
+  const inputs = runs.slice(first, last + 1);
+  return { inputs, outputLevel: outputLevelOf(inputs) };
+}
+
+/** Bytes the policy would rewrite if it ran now to completion of this round (compaction debt). */
+export function compactionDebtBytes(runs: readonly RunHandle[], policy: CompactionPolicyName): number {
+  const pick = pickCompaction(runs, policy);
+  if (pick === undefined) return 0;
+  return pick.inputs.reduce((total, run) => total + run.descriptor.fileBytes, 0);
+}
+
+function outputLevelOf(runs: readonly RunHandle[]): number {
+  const deepest = runs.reduce((level, run) => Math.max(level, run.descriptor.level), 0);
+  return Math.min(deepest + 1, COMPACTION_TIER_MAX);
+}

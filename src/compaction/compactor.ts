@@ -1,0 +1,283 @@
+/**
+ * The compactor: merges adjacent runs into one (merge-runs.ts), dropping versions
+ * no reader can be returned (version-gc.ts), and installs the result.
+ *
+ *   pick (policy, or a compact() range) -> horizon = oldest pin, read in the same
+ *   synchronous step as the pick -> k-way merge of the inputs' cursors -> writeRun
+ *   (temp, datasync, rename, directory fsync) -> horizon re-read synchronously
+ *   right before the manifest edit: a pin taken meanwhile below it aborts the
+ *   compaction (the output is deleted, the inputs stay) -> one manifest edit
+ *   (removeRunIds + addRuns) -> RunSet#replace (synchronous) -> each input is
+ *   retired and its file deleted once no read view holds it.
+ *
+ * Invariants:
+ * - One compaction at a time (`#running`), asserted; it runs detached from the
+ *   commit path and yields to the event loop while merging.
+ * - Inputs are adjacent live runs; only the compactor removes runs, so they are
+ *   still live (and adjacent: flushes only append newer runs) when installed.
+ * - A failure before the manifest edit leaves the old runs installed and the store
+ *   usable (the partial output is removed by writeRun or here); a crash leaves an
+ *   orphan file that open removes. A failed manifest edit fails the manifest (it
+ *   refuses further edits), as for a flush.
+ * - A run file is deleted only after the manifest no longer lists it.
+ */
+import { randomInt } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { FileSystem } from '../fs/file-system.js';
+import { joinPath } from '../fs/file-system.js';
+import type { RunHandle, RunSet } from '../engine/run-set.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { RunCursor } from '../run/run-cursor.js';
+import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
+import { writeRun } from '../run/run-writer.js';
+import { assert } from '../util/assert.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, pickCompaction, pickRange } from './compaction-policy.js';
+import { type MergeCounters, mergeRuns } from './merge-runs.js';
+
+export interface CompactorConfig {
+  fileSystem: FileSystem;
+  runsDirectory: string;
+  hash: Hash64;
+  manifest: Manifest;
+  runSet: RunSet;
+  maxVersionsPerKey: number;
+  policy: CompactionPolicyName;
+}
+
+/**
+ * Test hooks (forced interleavings). `onHorizon` runs after a compaction read its
+ * horizon and before it merges: a test takes a pin there.
+ */
+export const compactionTestHooks: { onHorizon?: (horizon: number) => void | Promise<void> } = {};
+
+export interface CompactionResult {
+  /** 'aborted': a pin below the horizon appeared; nothing changed. */
+  outcome: 'compacted' | 'aborted' | 'nothing';
+  runsIn: number;
+  runsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  entriesIn: number;
+  entriesOut: number;
+  entriesDropped: number;
+  horizon: number;
+  durationMs: number;
+}
+
+export interface CompactionStats {
+  policy: CompactionPolicyName;
+  compactions: number;
+  aborted: number;
+  failures: number;
+  running: boolean;
+  /** Run count per level (tier), index = level. */
+  runsPerLevel: number[];
+  bytesOnDisk: number;
+  /** Bytes of keys and values the last full merge wrote (an estimate of live data), 0 before one. */
+  liveBytesEstimate: number;
+  /** Bytes written by flushes and compactions over bytes flushed (1 when nothing was compacted). */
+  writeAmplification: number;
+  compactedBytesWritten: number;
+  /** Bytes the policy wants rewritten now. */
+  debtBytes: number;
+  /** Retired runs whose files wait for read views to let go. */
+  runsAwaitingDeletion: number;
+  lastError: string | undefined;
+}
+
+export class Compactor {
+  readonly #config: CompactorConfig;
+  #pinFloor: () => number = () => Infinity;
+  #running: Promise<CompactionResult> | undefined;
+  #backgroundEnabled = false;
+  #closed = false;
+  #awaitingDeletion = new Set<RunHandle>();
+  #deletions: Promise<void> = Promise.resolve();
+  #stats = { compactions: 0, aborted: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
+  #lastError: Error | undefined;
+
+  constructor(config: CompactorConfig) {
+    this.#config = config;
+  }
+
+  /** Starts background compaction; `pinFloor` is ReadPins#oldest of the store. */
+  start(pinFloor: () => number): void {
+    this.#pinFloor = pinFloor;
+    this.#backgroundEnabled = true;
+    this.schedule();
+  }
+
+  /** A flush installed a run: compact in the background if the policy asks. */
+  schedule(): void {
+    if (!this.#backgroundEnabled || this.#closed || this.#running !== undefined) return;
+    const pick = pickCompaction(this.#config.runSet.runs, this.#config.policy);
+    if (pick === undefined) return;
+    void this.#run(pick).then(
+      () => this.schedule(),
+      (error: unknown) => {
+        this.#lastError = error instanceof Error ? error : new Error(String(error));
+      },
+    );
+  }
+
+  /**
+   * Compacts now: the runs whose keys meet [gte, lt) (all runs when no bound is
+   * given) merge into one. Waits for a running background compaction first.
+   */
+  async compact(range: { gte?: string; lt?: string } = {}): Promise<CompactionResult> {
+    assert(!this.#closed, 'compact after close');
+    while (this.#running !== undefined) await this.#running.catch(() => undefined);
+    const pick = pickRange(this.#config.runSet.runs, range.gte, range.lt);
+    if (pick === undefined) return emptyResult('nothing', this.#pinFloor());
+    return this.#run(pick);
+  }
+
+  #run(pick: CompactionPick): Promise<CompactionResult> {
+    assert(this.#running === undefined, 'one compaction at a time');
+    const running = this.#compactPick(pick).finally(() => {
+      this.#running = undefined;
+    });
+    this.#running = running;
+    return running;
+  }
+
+  async #compactPick(pick: CompactionPick): Promise<CompactionResult> {
+    const started = performance.now();
+    const { runSet, manifest } = this.#config;
+    // The decision: horizon and "includes the oldest run" read in one synchronous step.
+    const horizon = this.#pinFloor();
+    const includesOldest = runSet.runs[0] === pick.inputs[0];
+    const coversAll = includesOldest && runSet.runs.at(-1) === pick.inputs.at(-1);
+    await compactionTestHooks.onHorizon?.(horizon);
+    const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, payloadBytesWritten: 0 };
+    const runId = manifest.allocateRunId();
+    let output: RunDescriptor | undefined;
+    try {
+      output = await this.#writeOutput(pick, runId, { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest }, counters);
+    } catch (error) {
+      this.#stats.failures++;
+      throw error;
+    }
+    // Re-read the horizon in the step that commits to the edit: a pin taken below it
+    // while merging may read what the merge dropped.
+    if (this.#pinFloor() < horizon) {
+      if (output !== undefined) await this.#unlinkQuietly(output.fileName);
+      this.#stats.aborted++;
+      return { ...emptyResult('aborted', horizon), durationMs: performance.now() - started };
+    }
+    await manifest.apply({
+      removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
+      addRuns: output === undefined ? [] : [output],
+      nextRunId: Math.max(manifest.state.nextRunId, runId + 1),
+    });
+    runSet.replace(pick.inputs, output === undefined ? [] : [output]);
+    for (const input of pick.inputs) this.#retire(input);
+    const bytesOut = output?.fileBytes ?? 0;
+    this.#stats.compactions++;
+    this.#stats.bytesWritten += bytesOut;
+    if (coversAll) this.#stats.liveBytesEstimate = counters.payloadBytesWritten;
+    return {
+      outcome: 'compacted', runsIn: pick.inputs.length, runsOut: output === undefined ? 0 : 1,
+      bytesIn: pick.inputs.reduce((total, run) => total + run.descriptor.fileBytes, 0), bytesOut,
+      entriesIn: counters.entriesRead, entriesOut: counters.entriesWritten, entriesDropped: counters.entriesDropped,
+      horizon, durationMs: performance.now() - started,
+    };
+  }
+
+  /** The merged run of the inputs (undefined when nothing survives). */
+  async #writeOutput(pick: CompactionPick, runId: number, rule: Parameters<typeof mergeRuns>[1], counters: MergeCounters): Promise<RunDescriptor | undefined> {
+    const cursors: RunCursor[] = [];
+    try {
+      for (const input of pick.inputs.slice().reverse()) cursors.push(await input.cursor({}, false));
+    } catch (error) {
+      for (const cursor of cursors) cursor.close();
+      throw error;
+    }
+    const merged = mergeRuns(cursors, rule, counters);
+    try {
+      const first = await merged.next();
+      if (first.done === true) return undefined;
+      const { fileSystem, runsDirectory, hash } = this.#config;
+      return await writeRun({
+        fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: pick.outputLevel, hash,
+        entries: prepend(first.value, merged),
+      });
+    } finally {
+      // Closes the cursors however the write ended (the generator's finally).
+      await merged.return(undefined);
+    }
+  }
+
+  /** Deletes the input's file once no read view holds it (after close: at once). */
+  #retire(input: RunHandle): void {
+    this.#awaitingDeletion.add(input);
+    input.retire(() => {
+      this.#deletions = this.#deletions.then(async () => {
+        this.#awaitingDeletion.delete(input);
+        // A failed close or unlink leaves a file the manifest does not list: open removes it.
+        await input.close().catch(() => undefined);
+        await this.#unlinkQuietly(input.descriptor.fileName);
+      });
+    });
+  }
+
+  async #unlinkQuietly(fileName: string): Promise<void> {
+    // A file left behind (a failed unlink) is not listed by the manifest: open removes it.
+    await this.#config.fileSystem.unlink(joinPath(this.#config.runsDirectory, fileName)).catch(() => undefined);
+  }
+
+  stats(flushedBytes: number): CompactionStats {
+    const runs = this.#config.runSet.runs;
+    const runsPerLevel: number[] = [];
+    for (const run of runs) {
+      const level = run.descriptor.level;
+      while (runsPerLevel.length <= level) runsPerLevel.push(0);
+      runsPerLevel[level] = (runsPerLevel[level] ?? 0) + 1;
+    }
+    return {
+      policy: this.#config.policy,
+      compactions: this.#stats.compactions,
+      aborted: this.#stats.aborted,
+      failures: this.#stats.failures,
+      running: this.#running !== undefined,
+      runsPerLevel,
+      bytesOnDisk: this.#config.runSet.fileBytes,
+      liveBytesEstimate: this.#stats.liveBytesEstimate,
+      writeAmplification: flushedBytes === 0 ? 1 : (flushedBytes + this.#stats.bytesWritten) / flushedBytes,
+      compactedBytesWritten: this.#stats.bytesWritten,
+      debtBytes: compactionDebtBytes(runs, this.#config.policy),
+      runsAwaitingDeletion: this.#awaitingDeletion.size,
+      lastError: this.#lastError?.message,
+    };
+  }
+
+  /**
+   * Stops background work, waits for a running compaction and deletes every retired
+   * run: no view reads after the engine closed. (A file a crash leaves is an orphan
+   * the next open removes.)
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#running?.catch(() => undefined);
+    await this.#deletions.catch(() => undefined);
+    for (const input of this.#awaitingDeletion) {
+      await input.close().catch(() => undefined);
+      await this.#unlinkQuietly(input.descriptor.fileName);
+    }
+    this.#awaitingDeletion.clear();
+  }
+}
+
+async function* prepend(first: RunEntry, rest: AsyncIterator<RunEntry>): AsyncGenerator<RunEntry> {
+  yield first;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done === true) return;
+    yield next.value;
+  }
+}
+
+function emptyResult(outcome: CompactionResult['outcome'], horizon: number): CompactionResult {
+  return { outcome, runsIn: 0, runsOut: 0, bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, entriesDropped: 0, horizon, durationMs: 0 };
+}

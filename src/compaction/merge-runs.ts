@@ -1,0 +1,71 @@
+/**
+ * The k-way merge of compaction: the entries of several adjacent runs in run
+ * order (key ascending, version descending), one key at a time through version GC
+ * (version-gc.ts).
+ *
+ * Inputs are given newest first. Their version ranges do not overlap, so a key's
+ * entries from a newer run are all above its entries from an older one: taking the
+ * cursors in input order for each key yields the key's history newest first.
+ *
+ * Invariants: every cursor is closed when the merge ends (finished, failed or
+ * abandoned by its consumer); values are copied out of the cursors' blocks; the
+ * merge yields to the event loop every MERGE_YIELD_ENTRIES entries, so a large
+ * compaction never holds the loop for long.
+ */
+import type { RunCursor } from '../run/run-cursor.js';
+import type { RunEntry } from '../run/run-descriptor.js';
+import { assert } from '../util/assert.js';
+import { collectKey, type VersionGcRule } from './version-gc.js';
+
+/** Entries merged between two yields to the event loop. */
+export const MERGE_YIELD_ENTRIES = 512;
+
+export interface MergeCounters {
+  entriesRead: number;
+  entriesWritten: number;
+  entriesDropped: number;
+  /** Bytes of the values (and keys) written: live data in the output. */
+  payloadBytesWritten: number;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Merged, collected entries of `cursors` (newest run first); closes them at the end. */
+export async function* mergeRuns(cursors: readonly RunCursor[], rule: VersionGcRule, counters: MergeCounters): AsyncGenerator<RunEntry> {
+  try {
+    let sinceYield = 0;
+    for (;;) {
+      let smallest: string | undefined;
+      for (const cursor of cursors) {
+        const key = cursor.current?.key;
+        if (key !== undefined && (smallest === undefined || key < smallest)) smallest = key;
+      }
+      if (smallest === undefined) return;
+      const history: RunEntry[] = [];
+      for (const cursor of cursors) {
+        while (cursor.current !== undefined && cursor.current.key === smallest) {
+          const entry = cursor.current;
+          history.push({ key: entry.key, version: entry.version, value: entry.value === undefined ? undefined : entry.value.slice() });
+          const pending = cursor.advance();
+          if (pending !== undefined) await pending;
+        }
+      }
+      assert(history.length > 0, 'the smallest key has an entry');
+      counters.entriesRead += history.length;
+      const { kept, droppedCount } = collectKey(history, rule);
+      counters.entriesDropped += droppedCount;
+      for (const entry of kept) {
+        counters.entriesWritten++;
+        counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
+        yield entry;
+      }
+      sinceYield += history.length;
+      if (sinceYield >= MERGE_YIELD_ENTRIES) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
+    }
+  } finally {
+    for (const cursor of cursors) cursor.close();
+  }
+}

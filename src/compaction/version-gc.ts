@@ -1,0 +1,72 @@
+/**
+ * Version garbage collection for one key, as compaction merges it: which of the
+ * key's entries in the merged runs a reader may still get, and what replaces the
+ * rest.
+ *
+ * The rule is resolve.ts's retention rule, applied to the compaction's inputs
+ * alone. An entry is kept when
+ * - fewer than `maxVersionsPerKey` entries of the key lie above it in the inputs, or
+ * - it is newer than the horizon (the oldest pinned version), or it is the entry
+ *   visible at the horizon (the entry above it is newer than the horizon), or
+ * - it is the newest entry of the key in the inputs (a newer source may hold the
+ *   key, but the entry above it there is unknown here: keep it).
+ * Counting only the inputs' entries is conservative: a reader counts the entries
+ * of newer sources too, so an entry dropped here is one no reader is returned.
+ * The kept entries are a prefix of the history (newest first); the rest is dropped.
+ *
+ * When entries are dropped, a NOT_RETAINED marker takes their place at the version
+ * of the oldest dropped one, so a read as of any dropped version answers
+ * VersionNotRetainedError, never an older value or "absent".
+ *
+ * Tombstones: only when the inputs include the oldest run (nothing of the key lies
+ * below them), a tombstone at the bottom of what is kept, with no marker below it,
+ * is dropped (repeatedly): a read below it answered "absent" already, and one at
+ * or above it answers "absent" without it. history() then no longer lists that
+ * delete.
+ */
+import { NOT_RETAINED_BYTE } from '../engine/resolve.js';
+import type { RunEntry } from '../run/run-descriptor.js';
+import { assert } from '../util/assert.js';
+
+const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
+
+export interface VersionGcRule {
+  maxVersionsPerKey: number;
+  /** The oldest pinned version, Infinity when none (read in the deciding step). */
+  horizon: number;
+  /** True when the inputs include the oldest live run (tombstones may go). */
+  includesOldest: boolean;
+}
+
+export interface KeyCollection {
+  kept: RunEntry[];
+  /** Entries dropped (a marker written in their place counts as kept). */
+  droppedCount: number;
+}
+
+/** The entries of one key (newest first, all of it in the inputs) that survive `rule`. */
+export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): KeyCollection {
+  assert(entries.length > 0, 'collectKey needs at least one entry');
+  let keep = 1;
+  for (; keep < entries.length; keep++) {
+    const entry = entries[keep]!;
+    const above = entries[keep - 1]!;
+    assert(above.version > entry.version && above.key === entry.key, `entries of ${entry.key} are not one key newest first`);
+    const retained = keep < rule.maxVersionsPerKey || entry.version > rule.horizon || above.version > rule.horizon;
+    if (!retained) break;
+  }
+  const kept = entries.slice(0, keep);
+  let droppedCount = entries.length - keep;
+  if (droppedCount > 0) {
+    const oldest = entries.at(-1)!;
+    kept.push({ key: oldest.key, version: oldest.version, value: NOT_RETAINED_VALUE });
+  }
+  if (rule.includesOldest) {
+    while (kept.length > 0 && kept.at(-1)!.value === undefined) {
+      kept.pop();
+      droppedCount++;
+    }
+  }
+  assert(kept.length + droppedCount >= entries.length, 'every dropped entry is counted');
+  return { kept, droppedCount };
+}
