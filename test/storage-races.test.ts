@@ -37,11 +37,13 @@ import { MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import { abandonStore } from '../src/store/store.js';
 import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
-import { settle, track } from './transaction-support.js';
+import { settle, settleUntil, track } from './transaction-support.js';
 
 /** One held file-system call: `arrived` resolves with its path once it is waiting. */
 interface Hold {
   readonly arrived: Promise<string>;
+  /** True once the call is waiting. */
+  readonly reached: () => boolean;
   release(): void;
 }
 
@@ -57,14 +59,18 @@ class HoldingFileSystem extends ForwardingFileSystem<FaultFileSystem> {
   hold(operation: HeldOperation, pattern: RegExp): Hold {
     let arrive: (path: string) => void = () => {};
     let release: () => void = () => {};
+    let reached = false;
     const arrived = new Promise<string>((resolve) => {
-      arrive = resolve;
+      arrive = (path) => {
+        reached = true;
+        resolve(path);
+      };
     });
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
     this.#holds.push({ operation, pattern, arrive, released });
-    return { arrived, release };
+    return { arrived, reached: () => reached, release };
   }
 
   async #wait(operation: HeldOperation, path: string): Promise<void> {
@@ -187,7 +193,8 @@ describe('seed race 6: runs are installed in memtable order', () => {
     fill(0);
     const held = fileSystem.hold('datasync', MANIFEST_FILE);
     engine.memtables.seal();
-    await held.arrived;
+    // The seal alone starts the flush (no checkpoint asks for it): it reaches its manifest edit.
+    await settleUntil(held.reached);
     // The first run is durable; its manifest edit is not. Commits go on and seal three more.
     for (let memtable = 1; memtable <= 3; memtable++) {
       fill(memtable);
@@ -244,11 +251,11 @@ describe('seed race 8: a memtable is retired only after its run is durable and i
     await held.arrived;
     // The run file is complete and durable, but not in the manifest: not installed.
     expect(await fault.readdir('/db/runs')).toHaveLength(1);
-    expect(store.stats().storage).toMatchObject({ runs: 0, immutableMemtables: 1 });
     for (let turn = 0; turn < 3; turn++) await settle();
     expect(checkpoint.settled).toBe(false);
-    for (const [name, value] of expected) expect(await store.get(name)).toBe(value);
+    expect(await Promise.all(expected.map(([name]) => store.get(name)))).toEqual(expected.map(([, value]) => value));
     expect(await collect(store)).toEqual(expected);
+    expect(store.stats().storage).toMatchObject({ runs: 0, immutableMemtables: 1 });
     // Nothing the WAL holds is gone before the manifest edit is durable.
     expect((await fault.readdir('/db/wal')).length).toBe(walBefore);
 
@@ -343,34 +350,36 @@ describe('seed race 3: two misses of one block keep one copy', () => {
 });
 
 describe('seed race 9 through the engine: the edit chain bound', () => {
-  it("a second edit arriving while the flusher's edit at the bound is in its datasync makes exactly one rewrite", async () => {
+  it("two edits that arrive while the flusher's edit fills the chain make exactly one rewrite, and none is lost", async () => {
     const fault = new FaultFileSystem(91);
     const fileSystem = new HoldingFileSystem(fault);
     const engine = await openEngine(fileSystem, 2);
     const committer = new Committer(engine);
-    for (let round = 0; round < 2; round++) {
-      committer.put(key(round), `round ${round}`);
-      await engine.checkpoint();
-    }
-    expect(engine.manifest.stats()).toMatchObject({ editsSinceRewrite: 2 });
+    committer.put(key(0), 'round 0');
+    await engine.checkpoint();
+    expect(engine.manifest.stats()).toMatchObject({ editsSinceRewrite: 1 });
     const rewritesBefore = engine.manifest.stats().rewrites;
 
-    committer.put(key(2), 'round 2');
+    committer.put(key(1), 'round 1');
     const held = fileSystem.hold('datasync', MANIFEST_FILE);
     const flush = engine.checkpoint();
     await held.arrived;
-    // Another edit (the kind compaction will make) arrives while the first is at the bound.
-    const other = engine.manifest.apply({ versionHighWater: committer.version + 10 });
+    // The flusher's edit (the second of the chain: now at its bound) is in its datasync,
+    // holding the manifest lock. Two more edits (the kind compaction will make) queue up.
+    const second = engine.manifest.apply({ versionHighWater: committer.version + 10 });
+    const third = engine.manifest.apply({ versionHighWater: committer.version + 20 });
     for (let turn = 0; turn < 3; turn++) await settle();
     held.release();
-    await Promise.all([flush, other]);
+    await Promise.all([flush, second, third]);
+    // The first of them finds the chain full and rewrites; the other appends to the new chain.
     expect(engine.manifest.stats()).toMatchObject({ rewrites: rewritesBefore + 1, editsSinceRewrite: 1 });
     const state = JSON.parse(JSON.stringify(engine.manifest.state)) as unknown;
     await engine.close();
     const reopened = await openEngine(fault.crash('drop-unsynced'), 2);
     expect(JSON.parse(JSON.stringify(reopened.manifest.state))).toEqual(state);
-    expect(reopened.manifest.state).toMatchObject({ flushedVersion: 3, versionHighWater: 13 });
-    expect(await valueAt(reopened.view(), key(2), 3)).toBe('round 2');
+    expect(reopened.manifest.state).toMatchObject({ flushedVersion: 2, versionHighWater: 22 });
+    expect(reopened.runSet.runs).toHaveLength(2);
+    expect(await valueAt(reopened.view(), key(1), 2)).toBe('round 1');
     await reopened.close();
   });
 });
@@ -388,8 +397,11 @@ describe('seed race 7 with flushes: a pinned version survives its memtable', () 
     await store.put('k', 'new-3');
     await store.checkpoint();
     expect(store.stats().storage).toMatchObject({ runs: 2, immutableMemtables: 0 });
+    // The snapshot's own view still holds the retired memtable; a new reader has only the runs.
     expect(await snapshot.get('k')).toBe('old');
     expect(await collect(snapshot)).toEqual([['k', 'old']]);
+    expect(await store.get('k', { asOf: snapshot.version })).toBe('old');
+    expect((await store.history('k')).map((entry) => entry.value)).toEqual(['new-3', 'new-2', 'new-1', 'old']);
     await snapshot.release();
     await store.put('k', 'new-4');
     await store.checkpoint();
