@@ -18,18 +18,21 @@
  *   acknowledgement order.
  *
  * - Race 7, epoch read before the lock, slot drained meanwhile. Ours: a snapshot or
- *   transaction reads the visible version and pins it in one synchronous step.
- *   Forced by overwrites under `maxVersionsPerKey: 1` that land between taking the
+ *   transaction reads the visible version, captures its read view and pins the
+ *   version in one synchronous step (the `readPins` row of LOCK_ORDER.md). Forced by
+ *   overwrites under `maxVersionsPerKey: 1` that land between taking the
  *   snapshot/transaction and its first read; a control shows the hazard is real
  *   when reading the version and pinning it are separated by an await.
  *
- * Races 3-6, 8 and 9 belong to components that are not built yet, so they have no
- * test here: 3 LRU touch across two locks (hot tier / LRU), 4 write-buffer id
- * allocated before insertion (write buffer), 5 parity computed after the data lock
- * is released (stripes with XOR parity), 6 dependency-graph maps updated separately
- * (flush dependency graph), 8 eviction victims picked under a read lock (tier
- * eviction), 9 snapshot chain length check-then-increment (checkpoint delta chain).
- * Their locks are reserved in src/lock/lock-table.ts.
+ * The storage engine's races are forced in test/storage-races.test.ts: 3 LRU touch
+ * across two locks (the block cache), 4 write-buffer id allocated before insertion
+ * (a seal numbers and queues a memtable in one step), 6 dependency-graph maps updated
+ * separately (runs installed in memtable order), 8 eviction victims picked under a
+ * read lock (a memtable retired only after its run is durable and installed), 9 the
+ * seed's snapshot chain length check-then-increment (the manifest's edit chain; also
+ * test/manifest-interleavings.test.ts), and 7 again with flushes. Race 5 (parity
+ * computed after the data lock is released) waits for stripes with XOR parity; its
+ * `stripe.parity` row is reserved in src/lock/lock-table.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommitOutcomeUnknownError, ErrorCode, openStore, StoreFailedError, type Store, type StoreOptions } from '../src/index.js';
