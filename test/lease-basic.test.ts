@@ -41,11 +41,11 @@ describe('leases', () => {
 
   it('a stale token or another owner gets LeaseLostError; an expired holder cannot renew (no revival)', async () => {
     await withStore({}, async (store) => {
-      const first = await store.leases.acquire('a', { owner: 'x', ttlMs: 30 });
+      const first = await store.leases.acquire('a', { owner: 'x', ttlMs: 5_000 });
       const renewed = await store.leases.renew('a', { owner: 'x', token: first.token, ttlMs: 40 });
-      expect(renewed.expiresAt).toBeGreaterThanOrEqual(first.expiresAt);
+      expect(renewed.expiresAt).toBeLessThan(first.expiresAt); // the new TTL counts from now
       await expect(store.leases.renew('a', { owner: 'y', token: first.token })).rejects.toBeInstanceOf(LeaseLostError);
-      await sleep(80);
+      await sleep(200);
       const lost = await store.leases.renew('a', { owner: 'x', token: first.token }).catch((error: unknown) => error);
       expect(lost).toBeInstanceOf(LeaseLostError);
       expect((lost as LeaseLostError).code).toBe(ErrorCode.LeaseLost);
