@@ -9,6 +9,12 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { loadHash64 } from '../src/codec/checksum.js';
+import { Manifest } from '../src/manifest/manifest.js';
+import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
+
+const HARNESS_SEGMENT_BYTES_SMALL = 64 * 1024;
 import { openStore } from '../src/index.js';
 import { abandonStore } from '../src/store/store.js';
 import { allHarnessKeys, type Intent, valueOf } from '../src/harness/crash-protocol.js';
@@ -50,6 +56,26 @@ describe('crash harness with real processes', () => {
     const summary = await runCrashTest({ cycles: 10, seed: 7, mode: 'power-loss', killAfterMsMin: 1, killAfterMsMax: 200, workerPath });
     expectClean(summary);
     expect(summary.cycles).toBe(10);
+  }, 240_000);
+
+  it('kill mode with the smallest memory budget and small segments: flushes, installs and WAL deletions under the kills lose nothing', async () => {
+    const directory = `${temporaryDirectory('ladybug-crash-budget-')}/store`;
+    const cycles = 12;
+    const summary = await runCrashTest({
+      cycles, seed: 20261130, mode: 'kill', killAfterMsMin: 50, killAfterMsMax: 400, workerPath, directory,
+      // 64 KiB segments: the workload writes values of up to 32 KiB, which 16 KiB segments refuse.
+      memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, segmentSizeBytes: HARNESS_SEGMENT_BYTES_SMALL,
+    });
+    expectClean(summary);
+    expect(summary.cycles).toBe(cycles);
+    // The parent's own closes checkpoint at most once per cycle (and once when it adopts the
+    // store); every further run id was handed out by a worker's flush before it was killed.
+    const manifest = await Manifest.open(new NodeFileSystem(), directory, await loadHash64(), { create: false });
+    const runIdsHandedOut = manifest.state.nextRunId - 1;
+    const walStartSegment = manifest.state.walStartSegment;
+    await manifest.close();
+    expect(runIdsHandedOut).toBeGreaterThan(cycles + 1);
+    expect(walStartSegment).toBeGreaterThan(1);
   }, 240_000);
 });
 

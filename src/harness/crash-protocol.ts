@@ -43,6 +43,38 @@ export const BANK_TOTAL = ACCOUNT_COUNT * ACCOUNT_BALANCE_INITIAL;
 /** Small segments, so a few seconds of writes rotate through many of them. */
 export const HARNESS_STORE_OPTIONS: StoreOptions = { segmentSizeBytes: 256 * 1024 };
 
+/**
+ * What the command line may change of HARNESS_STORE_OPTIONS: a small memory budget
+ * makes memtables flush to runs (and checkpoints delete WAL segments) while the
+ * kills land. The parent, every worker and every reopen use the same options.
+ */
+export interface HarnessStoreSettings {
+  memoryBudgetBytes?: number;
+  segmentSizeBytes?: number;
+}
+
+export function harnessStoreOptions(settings: HarnessStoreSettings): StoreOptions {
+  return { ...HARNESS_STORE_OPTIONS, ...settings };
+}
+
+/** The worker's command-line form of the settings (one JSON argument) and its parser. */
+export function encodeStoreSettings(settings: HarnessStoreSettings): string {
+  return JSON.stringify(settings);
+}
+
+export function decodeStoreSettings(text: string | undefined): HarnessStoreSettings {
+  if (text === undefined) return {};
+  const parsed = JSON.parse(text) as Record<string, unknown>;
+  const settings: HarnessStoreSettings = {};
+  for (const name of ['memoryBudgetBytes', 'segmentSizeBytes'] as const) {
+    const value = parsed[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new Error(`store setting ${name} must be an integer, got ${String(value)}`);
+    settings[name] = value;
+  }
+  return settings;
+}
+
 export function dataKey(writer: number, index: number): string {
   return `data/w${writer}/k${String(index).padStart(3, '0')}`;
 }

@@ -2,7 +2,13 @@
  * Command line of the crash-recovery harness:
  *
  *   node dist/src/harness/crash-test-main.js [--cycles N] [--seed S] [--mode kill|power-loss]
- *        [--dir D] [--kill-after-ms-min MS] [--kill-after-ms-max MS] [--verbose]
+ *        [--dir D] [--kill-after-ms-min MS] [--kill-after-ms-max MS]
+ *        [--memory-budget-bytes B] [--segment-size-bytes B] [--verbose]
+ *
+ * --memory-budget-bytes: the store's memory budget; a small one (256 KiB at least)
+ * makes memtables flush to runs and checkpoints delete WAL segments while the
+ * kills land. --segment-size-bytes: the WAL segment size (the workload writes values
+ * of up to 32 KiB, so 64 KiB or more).
  *
  * Prints the one summary line on stdout (and, with --verbose, one line per cycle
  * on stderr). Exit code 0 when the run passed, 1 when anything was lost, torn or
@@ -20,7 +26,7 @@ const CYCLES_DEFAULT = 50;
 
 export const CRASH_TEST_USAGE =
   'usage: crash-test [--cycles N] [--seed S] [--mode kill|power-loss] [--dir D] ' +
-  '[--kill-after-ms-min MS] [--kill-after-ms-max MS] [--verbose]';
+  '[--kill-after-ms-min MS] [--kill-after-ms-max MS] [--memory-budget-bytes B] [--segment-size-bytes B] [--verbose]';
 
 const OPTIONS = {
   cycles: { type: 'string' },
@@ -29,6 +35,8 @@ const OPTIONS = {
   dir: { type: 'string' },
   'kill-after-ms-min': { type: 'string', default: '1' },
   'kill-after-ms-max': { type: 'string', default: '2000' },
+  'memory-budget-bytes': { type: 'string' },
+  'segment-size-bytes': { type: 'string' },
   verbose: { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 } as const;
@@ -67,6 +75,8 @@ function parseCommandLine(argv: readonly string[]): CrashTestOptions | 'help' {
     killAfterMsMin: integerArgument('--kill-after-ms-min', values['kill-after-ms-min'], 1),
     killAfterMsMax: integerArgument('--kill-after-ms-max', values['kill-after-ms-max'], 2000),
     ...(values.verbose ? { onProgress: printCycle } : {}),
+    ...(values['memory-budget-bytes'] === undefined ? {} : { memoryBudgetBytes: integerArgument('--memory-budget-bytes', values['memory-budget-bytes'], 0) }),
+    ...(values['segment-size-bytes'] === undefined ? {} : { segmentSizeBytes: integerArgument('--segment-size-bytes', values['segment-size-bytes'], 0) }),
   };
 }
 

@@ -29,7 +29,7 @@ import { performance } from 'node:perf_hooks';
 import type { CrashMode } from '../fs/fault-file-system.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
-import { allHarnessKeys, type CrashTestMode, HARNESS_STORE_OPTIONS, POWER_LOSS_CRASH_MODES } from './crash-protocol.js';
+import { allHarnessKeys, type CrashTestMode, harnessStoreOptions, type HarnessStoreSettings, POWER_LOSS_CRASH_MODES } from './crash-protocol.js';
 import { CrashModel } from './crash-model.js';
 import { adoptStore, checkVerifyClean, type CycleVerdict, type Problem, verifyRecoveredStore } from './crash-verify.js';
 import { harnessEntryPath } from './harness-entry.js';
@@ -50,6 +50,10 @@ export interface CrashTestOptions {
   /** The compiled worker to fork; default: found (or built) by harnessEntryPath. */
   workerPath?: string;
   onProgress?: (report: CycleReport) => void;
+  /** The store's memory budget (small: memtables flush to runs during the kills); default the store's. */
+  memoryBudgetBytes?: number;
+  /** The store's WAL segment size; default HARNESS_STORE_OPTIONS's. */
+  segmentSizeBytes?: number;
 }
 
 export interface CycleReport {
@@ -101,6 +105,7 @@ interface Settings {
   killAfterMsMax: number;
   workerPath: string;
   onProgress: ((report: CycleReport) => void) | undefined;
+  storeSettings: HarnessStoreSettings;
 }
 
 interface CyclePlan {
@@ -122,7 +127,7 @@ export async function runCrashTest(options: CrashTestOptions): Promise<CrashTest
   const model = new CrashModel(allHarnessKeys());
   const summary = emptySummary(settings);
   const recoveryTimesMs: number[] = [];
-  addProblems(summary, await adoptExistingStore(settings.directory, model));
+  addProblems(summary, await adoptExistingStore(settings, model));
   for (let cycle = 1; cycle <= settings.cycles; cycle++) {
     const report = await runCycle(settings, model, cycle, drawPlan(random, settings));
     addCycle(summary, report, recoveryTimesMs);
@@ -176,6 +181,10 @@ async function resolveSettings(options: CrashTestOptions): Promise<Settings> {
     killAfterMsMax,
     workerPath: options.workerPath ?? (await harnessEntryPath('crash-worker')),
     onProgress: options.onProgress,
+    storeSettings: {
+      ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: options.memoryBudgetBytes }),
+      ...(options.segmentSizeBytes === undefined ? {} : { segmentSizeBytes: options.segmentSizeBytes }),
+    },
   };
 }
 
@@ -202,8 +211,9 @@ function drawPlan(random: SeededRandom, settings: Settings): CyclePlan {
 }
 
 /** Opens (or creates) the store the run starts from and takes its state as the model's. */
-async function adoptExistingStore(directory: string, model: CrashModel): Promise<Problem[]> {
-  const store = await openStore(directory, HARNESS_STORE_OPTIONS);
+async function adoptExistingStore(settings: Settings, model: CrashModel): Promise<Problem[]> {
+  const directory = settings.directory;
+  const store = await openStore(directory, harnessStoreOptions(settings.storeSettings));
   let problems: Problem[];
   try {
     problems = await adoptStore(store, model);
@@ -217,10 +227,10 @@ async function adoptExistingStore(directory: string, model: CrashModel): Promise
 
 async function runCycle(settings: Settings, model: CrashModel, cycle: number, plan: CyclePlan): Promise<CycleReport> {
   model.beginCycle();
-  const launch = { workerPath: settings.workerPath, directory: settings.directory, mode: settings.mode, cycle, ...plan };
+  const launch = { workerPath: settings.workerPath, directory: settings.directory, mode: settings.mode, cycle, storeSettings: settings.storeSettings, ...plan };
   const workerErrors = await runWorkerToCrash(launch, (event) => model.apply(event));
   const report = newCycleReport(settings, cycle, plan, model.acknowledgedCount, workerErrors);
-  const opened = await reopen(settings.directory);
+  const opened = await reopen(settings);
   if ('error' in opened) {
     report.openError = opened.error;
     return report;
@@ -264,10 +274,10 @@ function addCycleProblems(report: CycleReport, problems: readonly Problem[]): vo
   report.problems.push(...problems.map((problem) => ({ ...problem, message: `cycle ${report.cycle}: ${problem.message}` })));
 }
 
-async function reopen(directory: string): Promise<{ store: Store; recoveryMs: number } | { error: string }> {
+async function reopen(settings: Settings): Promise<{ store: Store; recoveryMs: number } | { error: string }> {
   const started = performance.now();
   try {
-    const store = await openStore(directory, HARNESS_STORE_OPTIONS);
+    const store = await openStore(settings.directory, harnessStoreOptions(settings.storeSettings));
     return { store, recoveryMs: performance.now() - started };
   } catch (error) {
     return { error: error instanceof Error ? (error.stack ?? error.message) : String(error) };

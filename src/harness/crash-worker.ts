@@ -35,7 +35,7 @@
 import { resolve } from 'node:path';
 import { FaultFileSystem } from '../fs/fault-file-system.js';
 import { openStore } from '../store/open-store.js';
-import { CRASH_TEST_MODES, type CrashTestMode, HARNESS_STORE_OPTIONS, type ParentMessage } from './crash-protocol.js';
+import { CRASH_TEST_MODES, type CrashTestMode, decodeStoreSettings, harnessStoreOptions, type HarnessStoreSettings, type ParentMessage } from './crash-protocol.js';
 import { CrashWorkload } from './crash-workload.js';
 import { loadDirectoryImage, saveDirectoryImage } from './file-system-image.js';
 import { ParentChannel } from './parent-channel.js';
@@ -52,16 +52,17 @@ interface WorkerArguments {
   seed: number;
   mode: CrashTestMode;
   cycle: number;
+  storeSettings: HarnessStoreSettings;
 }
 
 function parseWorkerArguments(argv: readonly string[]): WorkerArguments {
-  const [directory, seedText, modeText, cycleText = '0'] = argv;
+  const [directory, seedText, modeText, cycleText = '0', storeSettingsText] = argv;
   const seed = Number(seedText);
   const cycle = Number(cycleText);
   if (directory === undefined || !Number.isInteger(seed) || !Number.isInteger(cycle) || !CRASH_TEST_MODES.includes(modeText as CrashTestMode)) {
-    throw new Error(`usage: crash-worker <dir> <seed> <${CRASH_TEST_MODES.join('|')}> [cycle]; got ${argv.join(' ')}`);
+    throw new Error(`usage: crash-worker <dir> <seed> <${CRASH_TEST_MODES.join('|')}> [cycle] [store-settings-json]; got ${argv.join(' ')}`);
   }
-  return { directory: resolve(directory), seed, mode: modeText as CrashTestMode, cycle };
+  return { directory: resolve(directory), seed, mode: modeText as CrashTestMode, cycle, storeSettings: decodeStoreSettings(storeSettingsText) };
 }
 
 async function main(): Promise<void> {
@@ -69,7 +70,8 @@ async function main(): Promise<void> {
   const channel = new ParentChannel();
   const fileSystem = settings.mode === 'power-loss' ? await faultFileSystemFor(settings) : undefined;
   const storeFileSystem = fileSystem === undefined ? undefined : new SlowSyncFileSystem(fileSystem, POWER_LOSS_SYNC_DELAY_MS);
-  const store = await openStore(settings.directory, { ...HARNESS_STORE_OPTIONS, ...(storeFileSystem === undefined ? {} : { fileSystem: storeFileSystem }) });
+  const storeOptions = harnessStoreOptions(settings.storeSettings);
+  const store = await openStore(settings.directory, { ...storeOptions, ...(storeFileSystem === undefined ? {} : { fileSystem: storeFileSystem }) });
   const workload = new CrashWorkload(store, channel, settings.cycle, settings.seed, (error) => {
     void channel.send({ type: 'error', message: describeError(error) });
   });

@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import type { CrashMode } from '../fs/fault-file-system.js';
-import type { CrashTestMode, ParentMessage, WorkerEvent, WorkerMessage } from './crash-protocol.js';
+import { type CrashTestMode, encodeStoreSettings, type HarnessStoreSettings, type ParentMessage, type WorkerEvent, type WorkerMessage } from './crash-protocol.js';
 
 export interface WorkerLaunch {
   workerPath: string;
@@ -23,6 +23,8 @@ export interface WorkerLaunch {
   /** Power-loss mode: what survives the crash, and how many more file-system calls get through first. */
   crashMode: CrashMode;
   operationsBeforeCrash: number;
+  /** Store options the worker opens with (on top of HARNESS_STORE_OPTIONS). */
+  storeSettings: HarnessStoreSettings;
 }
 
 const READY_TIMEOUT_MS = 120_000;
@@ -30,7 +32,7 @@ const CRASH_EXIT_TIMEOUT_MS = 60_000;
 const OUTPUT_TAIL_CHARACTERS = 4000;
 
 export function runWorkerToCrash(launch: WorkerLaunch, onEvent: (event: WorkerEvent) => void): Promise<string[]> {
-  const workerArguments = [launch.directory, String(launch.workerSeed), launch.mode, String(launch.cycle)];
+  const workerArguments = [launch.directory, String(launch.workerSeed), launch.mode, String(launch.cycle), encodeStoreSettings(launch.storeSettings)];
   const child = fork(launch.workerPath, workerArguments, { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   return new WorkerSession(child, launch, onEvent).run();
 }
