@@ -30,6 +30,7 @@ import { openStorage } from '../src/engine/open-engine.js';
 import type { ReadView } from '../src/engine/read-view.js';
 import { Memtables } from '../src/engine/memtables.js';
 import { StorageEngine } from '../src/engine/storage-engine.js';
+import { AssertionFailedError } from '../src/errors.js';
 import { ErrorCode, openStore, type Store } from '../src/index.js';
 import type { FileHandle } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
@@ -266,6 +267,22 @@ describe('seed race 8: a memtable is retired only after its run is durable and i
     expect(await collect(reopened)).toEqual(expected);
     expect(reopened.stats().storage.runs).toBe(0);
     await reopened.close();
+  });
+
+  it('the drop re-checks at that moment that it drops the oldest memtable: a stale victim is refused, the queue untouched', () => {
+    const memtables = new Memtables({ maxVersionsPerKey: 4, memtableBytesMax: Number.MAX_SAFE_INTEGER, currentWalSegment: () => 1, onSealed: () => undefined });
+    memtables.apply(1, [{ key: 'a', slot: 'one' }], Infinity, true);
+    const first = memtables.seal()!;
+    memtables.apply(2, [{ key: 'b', slot: 'two' }], Infinity, true);
+    const second = memtables.seal()!;
+    // A flusher that picked `second` as its victim earlier (a stale choice) may not drop it now.
+    expect(() => memtables.retireOldest(second)).toThrow(AssertionFailedError);
+    expect(memtables.immutables).toEqual([first, second]);
+    memtables.retireOldest(first);
+    // Dropping the same victim twice (two flushers that picked it) drops nothing more.
+    expect(() => memtables.retireOldest(first)).toThrow(AssertionFailedError);
+    expect(memtables.immutables).toEqual([second]);
+    expect(memtables.immutables[0]!.index.slotAsOf('b', 2)).toBe('two');
   });
 
   it('after the install the run answers, the memtable is gone, and the WAL it covered is deleted', async () => {
