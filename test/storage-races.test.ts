@@ -347,7 +347,7 @@ describe('seed race 3: two misses of one block keep one copy', () => {
     await engine.close();
   });
 
-  it('many concurrent gets of cold keys in a tiny cache never hold more than its bound or one copy per block', async () => {
+  it('many concurrent gets of cold keys through a tiny cache answer right, evict, and stay within its bound', async () => {
     const engine = await openEngine(new FaultFileSystem(32));
     const committer = new Committer(engine);
     for (let index = 0; index < 3000; index++) committer.put(key(index), `value ${index} ${'y'.repeat(40)}`);
