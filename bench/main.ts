@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const repositoryRoot = findRepositoryRoot();
   const profile = profileFor(options.profileName, profileOverrides(options));
   const definitions = selectEngines(options, profile);
-  const workloads = applyFilter(allWorkloads(profile), options.workloadFilter, 'workload');
+  const workloads = applyFilter(allWorkloads(profile, options.ladybugStoreOptions), options.workloadFilter, 'workload');
   const engines = await loadEngines(definitions, repositoryRoot);
   const scratchDirectory = prepareScratchDirectory(options, repositoryRoot);
   const startedAt = new Date();

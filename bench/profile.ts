@@ -39,6 +39,14 @@ export interface Profile {
   readonly highContentionAccounts: number;
   /** Records written before the timed reopen (with each engine's bulkLoadBatchSize). */
   readonly reopenRecordCount: number;
+  /** Keys of the large-load workloads (both key orders; workloads/large-data.ts). */
+  readonly largeLoadKeyCount: number;
+  /** Keys of the large-reopen workload (reopen and gets at 1M in both profiles). */
+  readonly largeReopenKeyCount: number;
+  /** Gets of each kind (uniform, skewed) in the large-data workloads. */
+  readonly largeReadCount: number;
+  /** ladybug's memoryBudgetBytes in the large-data workloads. */
+  readonly largeMemoryBudgetBytes: number;
 }
 
 const MEBIBYTE = 1 << 20;
@@ -58,6 +66,10 @@ const FULL: Profile = {
   lowContentionAccounts: 100_000,
   highContentionAccounts: 10,
   reopenRecordCount: 1_000_000,
+  largeLoadKeyCount: 10_000_000,
+  largeReopenKeyCount: 1_000_000,
+  largeReadCount: 200_000,
+  largeMemoryBudgetBytes: 64 * MEBIBYTE,
 };
 
 const QUICK: Profile = {
@@ -70,6 +82,7 @@ const QUICK: Profile = {
   getMeasureMs: 150,
   rawPreallocatedBytes: 8 * MEBIBYTE,
   reopenRecordCount: 50_000,
+  largeLoadKeyCount: 200_000,
 };
 
 export function profileFor(name: ProfileName, overrides: Partial<Profile> = {}): Profile {

@@ -136,7 +136,7 @@ async function measureOnFreshEngine(
   const openOptions: OpenOptions = { keyType: workload.keyType ?? 'binary' };
   let current: EngineHandle | undefined;
   try {
-    current = await target.engine.open(directory, openOptions);
+    if (workload.ownProcess !== true) current = await target.engine.open(directory, openOptions);
   } catch (error) {
     return { round, error: `open failed: ${describeError(error)}` };
   }

@@ -12,7 +12,7 @@ import type { LatencySummary } from '../measure/latency.js';
 import type { Profile } from '../profile.js';
 
 export interface WorkloadContext {
-  /** The open engine (after closeEngine() and before openEngine(): throws). */
+  /** The open engine (after closeEngine() and before openEngine(), or in an ownProcess workload: throws). */
   readonly engine: EngineHandle;
   readonly definition: EngineDefinition;
   readonly profile: Profile;
@@ -79,6 +79,11 @@ export interface Workload {
    * inverse, so ratios keep their meaning (above 1×: the baseline is faster).
    */
   readonly headline?: 'rate' | 'duration';
+  /**
+   * True: the workload runs the engine in child processes of its own (peak RSS and
+   * reopen per engine); the runner opens nothing, and `context.engine` throws.
+   */
+  readonly ownProcess?: boolean;
   /** How the engine is opened (default binary keys). */
   readonly keyType?: KeyType;
   readonly columns?: readonly ExtraColumn[];

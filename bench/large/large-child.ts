@@ -1,0 +1,223 @@
+/**
+ * One phase of the large-data workloads (workloads/large-data.ts), run in a
+ * process of its own so each engine's memory (peak RSS) and reopen are its own:
+ *
+ *   node dist/bench/large/large-child.js <request JSON>
+ *
+ * Phases (see LargeChildRequest):
+ * - load: opens the engine on an empty directory, writes keys 0..keyCount-1 in the
+ *   given key order with awaited batches, closes it cleanly; reports the time of
+ *   the writes and of the close, and the peak RSS of the process.
+ * - read: opens, times open + the first get of a written key, then times
+ *   readCount gets uniform over all keys and readCount skewed gets (80% on the
+ *   first 2% of key indexes, which the key order scatters over the key space);
+ *   closes.
+ * - overwrite-then-wait: opens, overwrites overwriteCount keys with new values,
+ *   prints its report and waits to be SIGKILLed (nothing is closed).
+ * - reopen: opens, times open + the first get, checks that a key overwritten
+ *   before the kill reads back its new value.
+ *
+ * Invariant: exactly one JSON line on stdout, the last thing printed, then exit
+ * (or, for overwrite-then-wait, the line and then waiting for the kill).
+ */
+import { asBytes, type BenchKey, type EngineHandle, type Entry } from '../engines/engine.js';
+import { allEngines } from '../engines/registry.js';
+import { keyAt, makeValue, SMALL_VALUE, type KeyOrder } from '../data.js';
+
+export type LargeChildPhase = 'load' | 'read' | 'overwrite-then-wait' | 'reopen';
+
+export interface LargeChildRequest {
+  readonly phase: LargeChildPhase;
+  readonly engineId: string;
+  readonly directory: string;
+  readonly keyCount: number;
+  readonly keyOrder: KeyOrder;
+  /** Extra openStore options for ladybug (the budget and --ladybug-options). */
+  readonly ladybugStoreOptions: Readonly<Record<string, unknown>>;
+  /** Gets of each kind in the read phase. */
+  readonly readCount: number;
+  /** Keys overwritten before the kill. */
+  readonly overwriteCount: number;
+}
+
+export interface LargeChildReport {
+  readonly phase: LargeChildPhase;
+  readonly figures: Record<string, number>;
+}
+
+/** Skewed reads: this share of reads goes to the hot keys... */
+export const SKEWED_HOT_READ_SHARE = 0.8;
+/** ...the first this share of key indexes. */
+export const SKEWED_HOT_KEY_SHARE = 0.02;
+/** The byte a value is tagged with when overwritten before a kill (values are otherwise random). */
+const OVERWRITE_TAG = 0xa5;
+const KIBIBYTE = 1024;
+
+async function main(): Promise<void> {
+  const request = JSON.parse(process.argv[2] ?? '') as LargeChildRequest;
+  const engines = allEngines({ rawPreallocatedBytes: 0, ladybugStoreOptions: request.ladybugStoreOptions });
+  const definition = engines.find((candidate) => candidate.id === request.engineId);
+  if (definition === undefined) throw new Error(`unknown engine ${request.engineId}`);
+  const open = await definition.load();
+  const openEngine = () => open(request.directory, { keyType: 'binary' });
+  const batchSize = definition.bulkLoadBatchSize ?? 10_000;
+  let figures: Record<string, number>;
+  switch (request.phase) {
+    case 'load':
+      figures = await loadPhase(await openEngine(), request, batchSize);
+      break;
+    case 'read':
+      figures = await readPhase(openEngine, request);
+      break;
+    case 'overwrite-then-wait':
+      figures = await overwritePhase(await openEngine(), request, batchSize);
+      report({ phase: request.phase, figures });
+      await new Promise(() => setInterval(() => undefined, 60_000)); // until SIGKILL
+      return;
+    case 'reopen':
+      figures = await reopenPhase(openEngine, request);
+      break;
+  }
+  report({ phase: request.phase, figures });
+}
+
+function report(result: LargeChildReport): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+async function loadPhase(engine: EngineHandle, request: LargeChildRequest, batchSize: number): Promise<Record<string, number>> {
+  const value = makeValue(SMALL_VALUE.bytes);
+  const startMs = performance.now();
+  await writeBatches(engine, request.keyCount, batchSize, (index) => ({ key: keyAt(index, request.keyOrder), value }));
+  const writeMs = performance.now() - startMs;
+  const stats = engine.stats?.() ?? {};
+  const closeStartMs = performance.now();
+  await engine.close();
+  const closeMs = performance.now() - closeStartMs;
+  return {
+    keys: request.keyCount,
+    writeMs,
+    closeMs,
+    keysPerSecond: (request.keyCount * 1_000) / writeMs,
+    peakRssBytes: process.resourceUsage().maxRSS * KIBIBYTE,
+    ...pick(stats, ['writeStalls', 'writeStallMs', 'runs', 'flushes']),
+  };
+}
+
+async function readPhase(openEngine: () => Promise<EngineHandle>, request: LargeChildRequest): Promise<Record<string, number>> {
+  const { engine, firstReadMs } = await timedOpen(openEngine, keyAt(request.keyCount >>> 1, request.keyOrder));
+  const get = getter(engine);
+  const uniform = uniformIndexes(request.readCount, request.keyCount, 1);
+  const skewed = skewedIndexes(request.readCount, request.keyCount, 2);
+  const uniformKeys = Array.from(uniform, (index) => keyAt(index, request.keyOrder));
+  const skewedKeys = Array.from(skewed, (index) => keyAt(index, request.keyOrder));
+  const uniformMs = await timeGets(get, uniformKeys);
+  const skewedMs = await timeGets(get, skewedKeys);
+  const stats = engine.stats?.() ?? {};
+  await engine.close();
+  return {
+    firstReadMs,
+    uniformGetsPerSecond: (request.readCount * 1_000) / uniformMs,
+    skewedGetsPerSecond: (request.readCount * 1_000) / skewedMs,
+    peakRssBytes: process.resourceUsage().maxRSS * KIBIBYTE,
+    ...pick(stats, ['blockCacheHits', 'blockCacheMisses', 'runs', 'memoryBytes']),
+  };
+}
+
+async function overwritePhase(engine: EngineHandle, request: LargeChildRequest, batchSize: number): Promise<Record<string, number>> {
+  const value = makeValue(SMALL_VALUE.bytes);
+  value[0] = OVERWRITE_TAG;
+  const startMs = performance.now();
+  await writeBatches(engine, request.overwriteCount, batchSize, (index) => ({ key: keyAt(overwrittenIndex(index, request), request.keyOrder), value }));
+  return { overwritten: request.overwriteCount, overwriteMs: performance.now() - startMs };
+}
+
+async function reopenPhase(openEngine: () => Promise<EngineHandle>, request: LargeChildRequest): Promise<Record<string, number>> {
+  const probe = keyAt(overwrittenIndex(request.overwriteCount - 1, request), request.keyOrder);
+  const { engine, firstReadMs, firstValue } = await timedOpen(openEngine, probe);
+  const stats = engine.stats?.() ?? {};
+  await engine.close();
+  return {
+    firstReadMs,
+    lastOverwriteFound: asBytes(firstValue as Uint8Array)[0] === OVERWRITE_TAG ? 1 : 0,
+    ...pick(stats, ['recoveryDurationMs', 'recoveryRecords']),
+  };
+}
+
+/** The overwritten keys: every (keyCount / overwriteCount)-th index. */
+function overwrittenIndex(position: number, request: LargeChildRequest): number {
+  return Math.floor((position * request.keyCount) / request.overwriteCount);
+}
+
+async function timedOpen(openEngine: () => Promise<EngineHandle>, probe: Uint8Array) {
+  const startMs = performance.now();
+  const engine = await openEngine();
+  const firstValue: unknown = await getter(engine)(probe);
+  const firstReadMs = performance.now() - startMs;
+  if (firstValue === undefined) throw new Error('the first get after reopen missed a written key');
+  return { engine, firstReadMs, firstValue };
+}
+
+function getter(engine: EngineHandle): (key: BenchKey) => unknown {
+  const get = engine.get;
+  if (get === undefined) throw new Error('engine has no get');
+  return get;
+}
+
+/** Every get checked for a value, so a miss cannot pass as a fast read. */
+async function timeGets(get: (key: BenchKey) => unknown, keys: readonly Uint8Array[]): Promise<number> {
+  const startMs = performance.now();
+  let missing = 0;
+  for (const key of keys) {
+    let value = get(key);
+    if (value instanceof Promise) value = await value;
+    if (value === undefined) missing += 1;
+  }
+  const durationMs = performance.now() - startMs;
+  if (missing > 0) throw new Error(`${missing} of ${keys.length} gets missed written keys`);
+  return durationMs;
+}
+
+async function writeBatches(engine: EngineHandle, count: number, batchSize: number, entryAt: (index: number) => Entry): Promise<void> {
+  for (let first = 0; first < count; first += batchSize) {
+    const entries: Entry[] = [];
+    const end = Math.min(count, first + batchSize);
+    for (let index = first; index < end; index += 1) entries.push(entryAt(index));
+    await engine.batch(entries);
+  }
+}
+
+/** A seeded xorshift32 stream in [0, 1), so every engine reads the same keys. */
+function seededRandom(seed: number): () => number {
+  let state = (seed * 2654435761) >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 0x1_0000_0000;
+  };
+}
+
+function uniformIndexes(count: number, bound: number, seed: number): Uint32Array {
+  const random = seededRandom(seed);
+  return Uint32Array.from({ length: count }, () => Math.floor(random() * bound));
+}
+
+function skewedIndexes(count: number, bound: number, seed: number): Uint32Array {
+  const random = seededRandom(seed);
+  const hotBound = Math.max(1, Math.floor(bound * SKEWED_HOT_KEY_SHARE));
+  return Uint32Array.from({ length: count }, () => Math.floor(random() * (random() < SKEWED_HOT_READ_SHARE ? hotBound : bound)));
+}
+
+function pick(stats: Record<string, number>, names: readonly string[]): Record<string, number> {
+  const picked: Record<string, number> = {};
+  for (const name of names) if (stats[name] !== undefined) picked[name] = stats[name];
+  return picked;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`large-child: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
