@@ -355,11 +355,22 @@ export class RunReader {
       whole.fill(0);
       await this.#file.readPhysical(whole.subarray(0, dataBytes), layout.stripeOffset(stripe));
     }
+    // Padding pages of the last stripe must be zeros: put back zeros, and the parity over them.
+    const rewrites: Array<{ physicalOffset: number; bytes: Uint8Array }> = [];
+    const logicalPages = (this.footer.filterOffset + this.footer.filterLength) / RUN_PAGE_BYTES;
+    for (let position = 0; position < layout.stripeDataPages; position++) {
+      if (stripe * layout.stripeDataPages + position < logicalPages) continue;
+      const page = whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES);
+      if (page.every((byte) => byte === 0)) continue;
+      page.fill(0);
+      rewrites.push({ physicalOffset: layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES, bytes: page });
+    }
     const expected = Buffer.alloc(RUN_PAGE_BYTES);
     computeParity(whole.subarray(0, dataBytes), RUN_PAGE_BYTES, expected);
-    if (expected.equals(whole.subarray(dataBytes))) return step;
-    if (!repair) return finding('damaged', 'parity page differs from the XOR of the stripe');
-    const rewritten = await this.#file.rewritePages([{ physicalOffset: parityOffset, bytes: expected }]);
+    if (rewrites.length === 0 && expected.equals(whole.subarray(dataBytes))) return step;
+    if (!repair) return finding('damaged', 'parity page differs from the XOR of the stripe, or padding is not zeros');
+    if (!expected.equals(whole.subarray(dataBytes))) rewrites.push({ physicalOffset: parityOffset, bytes: expected });
+    const rewritten = await this.#file.rewritePages(rewrites);
     if (!rewritten) return finding('unrecoverable', 'parity page differs and could not be rewritten');
     this.#file.counters.repairedParityPages++;
     this.#file.onRepair?.({ runId: this.runId, file: this.path, kind: 'parity', logicalOffset: parityOffset, stripes: [stripe], pages: [stripe * (layout.stripeDataPages + 1) + layout.stripeDataPages], rewritten });
