@@ -36,6 +36,7 @@ import { commitBytesLimit, type ResolvedOptions } from './options.js';
 import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
 import { LeaseManager } from '../lease/lease-manager.js';
+import { checkScrubOptions, scrubRuns, type ScrubReport } from '../stripe/scrub.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 
 export interface GetOptions {
@@ -311,6 +312,20 @@ export class Store {
       } catch (error) {
         throw asTypedError(error, `compact ${this.#parts.directory}`);
       }
+    });
+  }
+
+  /**
+   * Reads and checks every block of every live run, rebuilds what parity can and
+   * rewrites it, and reports what was repaired or is unrecoverable, and where
+   * (src/stripe/scrub.ts). Paced by `bytesPerSecond`; `signal` stops it early.
+   */
+  async scrub(options?: { signal?: AbortSignal; bytesPerSecond?: number }): Promise<ScrubReport> {
+    this.#assertOpen('scrub');
+    const checked = checkScrubOptions(options);
+    return this.#lifecycleLock.runExclusive(async () => {
+      this.#assertOpen('scrub');
+      return scrubRuns(this.#parts.engine.runSet.runs, checked);
     });
   }
 }
