@@ -8,6 +8,8 @@ export type { TransactionOptions } from './transaction/run-transaction.js';
 export type { ScanOptions } from './store/read-options.js';
 export type { StoreOptions } from './store/options.js';
 export type { StoreStats, RecoveryReport } from './store/stats.js';
+export type { StoreMetrics, MetricsOptions } from './metrics/store-metrics.js';
+export type { HistogramData } from './metrics/metric-histogram.js';
 export type { CommitResult } from './commit/commit-pipeline.js';
 export type { BatchOperation } from './commit/prepare.js';
 export type { Key, KeyEncoding } from './codec/keys.js';

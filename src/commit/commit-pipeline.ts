@@ -33,7 +33,9 @@
  * waiting, and the event-loop turn would cost a sequential writer about 4 µs a put.
  */
 import { CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
+import { performance } from 'node:perf_hooks';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
+import { CommitMetrics } from '../metrics/recorders.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 
 /** Where acknowledged commits are applied, in version order (the storage engine's memtables). */
@@ -64,6 +66,8 @@ interface PendingCommit extends FramedCommit {
   version: number;
   indexOperations: readonly IndexOperation[];
   validate: Validation | undefined;
+  /** performance.now() at submit (commit latency, store.metrics()). */
+  submittedMs: number;
   resolve: (result: CommitResult) => void;
   reject: (error: unknown) => void;
 }
@@ -113,6 +117,8 @@ export class CommitPipeline {
   #groupSizeMax = 0;
   #rejectedCommits = 0;
   #lastGroupSize = 0;
+  /** Commit latency, group size and lock waits (store.metrics()). */
+  readonly metrics = new CommitMetrics();
   /** Told of each commit once it is durable, applied and acknowledged (the change feed, src/watch/). */
   #visibleListener: CommitVisibleListener | undefined;
 
@@ -189,13 +195,17 @@ export class CommitPipeline {
   ): Promise<CommitResult> {
     let pending!: PendingCommit;
     const promise = new Promise<CommitResult>((resolve, reject) => {
-      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate };
+      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate, submittedMs: performance.now() };
     });
     const ran = this.#commitLock.runExclusiveSync(() => this.#enqueue(pending));
-    if (!ran.ran) {
+    if (ran.ran) this.metrics.uncontendedCommitLock++;
+    else {
       // The commit lock is held across an await (close, later checkpoint): wait our turn,
       // then #enqueue re-checks closed/failed, since either may have changed meanwhile.
-      this.#commitLock.runExclusive(() => this.#enqueue(pending)).catch(pending.reject);
+      this.#commitLock.runExclusive(() => {
+        this.metrics.commitLockWait.recordSince(pending.submittedMs);
+        this.#enqueue(pending);
+      }).catch(pending.reject);
     }
     return promise;
   }
@@ -236,8 +246,12 @@ export class CommitPipeline {
     this.#flushScheduled = false;
     if (this.#queue.length === 0) return this.#notifyIdle();
     this.#flushing = true;
+    const lockRequestedMs = performance.now();
     this.#walLock
-      .runExclusive(() => this.#flushQueue())
+      .runExclusive(() => {
+        this.metrics.walWriterLockWait.recordSince(lockRequestedMs);
+        return this.#flushQueue();
+      })
       .catch((error: unknown) => this.#settleAfterError(error))
       .finally(() => {
         this.#flushing = false;
@@ -290,6 +304,7 @@ export class CommitPipeline {
       this.#visibleListener?.(commit.version, commit.indexOperations);
     }
     this.#groupCommits++;
+    this.metrics.recordGroup(inFlight.commits, end - count, end);
     this.#lastGroupSize = groupSize;
     if (count > this.#groupSizeMax) this.#groupSizeMax = count;
     this.#wakeSettled(false);

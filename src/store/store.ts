@@ -35,6 +35,7 @@ import type { DirectoryLock } from './directory-lock.js';
 import { commitBytesLimit, type ResolvedOptions } from './options.js';
 import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
+import { collectMetrics, metricsFormat, type MetricsOptions, prometheusText, type StoreMetrics } from '../metrics/store-metrics.js';
 import { LeaseManager } from '../lease/lease-manager.js';
 import { checkScrubOptions, scrubRuns, type ScrubReport } from '../stripe/scrub.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
@@ -327,6 +328,19 @@ export class Store {
       this.#assertOpen('scrub');
       return scrubRuns(this.#parts.engine.runSet.runs, checked);
     });
+  }
+  /**
+   * Latency histograms of the commit path (commit, fdatasync, group size, lock
+   * waits) and counters since open, as data or as Prometheus text (src/metrics/).
+   * No I/O; works on a closed store (the last values).
+   */
+  metrics(options?: { format?: 'data' }): StoreMetrics;
+  metrics(options: { format: 'prometheus' }): string;
+  metrics(options?: MetricsOptions): StoreMetrics | string {
+    const format = metricsFormat(options);
+    const { pipeline, writer } = this.#parts;
+    const data = collectMetrics({ commit: pipeline.metrics, wal: writer.metrics, walBytesWritten: writer.stats().bytesWritten, version: this.version });
+    return format === 'prometheus' ? prometheusText(data) : data;
   }
 }
 

@@ -14,11 +14,13 @@
  * getters (one group in flight at a time; see LOCK_ORDER.md).
  */
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { GROUP_COMMIT_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
+import { WalMetrics } from '../metrics/recorders.js';
 import { createSegment, type CreatedSegment, segmentFileName } from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
@@ -55,6 +57,8 @@ export class WalWriter {
   #datasyncs = 0;
   #segmentsCreated = 0;
   #closed = false;
+  /** fdatasync latency (store.metrics()). */
+  readonly metrics = new WalMetrics();
 
   constructor(config: WalWriterConfig, active: WalPosition) {
     this.#config = config;
@@ -111,7 +115,9 @@ export class WalWriter {
     await this.#write(handle, this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
     this.#active.offset += lengthBytes;
     this.#bytesWritten += lengthBytes;
+    const syncStartMs = performance.now();
     await handle.datasync();
+    this.metrics.fdatasync.recordSince(syncStartMs);
     this.#datasyncs++;
     this.#syncedLsn = this.#currentLsn();
     this.#maybePrepareNext();

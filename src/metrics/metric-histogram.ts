@@ -1,0 +1,129 @@
+/**
+ * One histogram metric: an HDR histogram (hdr-histogram-js) for percentiles, plus
+ * fixed cumulative buckets for the Prometheus exposition (hdr-histogram-js has no
+ * public "count at or below" query).
+ *
+ * Values are recorded as integers in a base unit (microseconds for durations,
+ * commits for group sizes) and reported in the metric's unit (seconds, commits) by
+ * dividing by `unitScale`. Values past the HDR histogram's range are clamped to it
+ * (and still counted exactly in the buckets, the sum and the count).
+ *
+ * Invariants: count equals the HDR histogram's total count and the +Inf bucket;
+ * bucket bounds ascend strictly; recording allocates nothing.
+ */
+import { performance } from 'node:perf_hooks';
+import { build, type Histogram } from 'hdr-histogram-js';
+import { assert } from '../util/assert.js';
+
+/** Significant decimal digits the HDR histograms keep (1% resolution). */
+export const HISTOGRAM_SIGNIFICANT_DIGITS = 2;
+/** Largest recorded value in base units (one hour of microseconds, or a group of as many commits). */
+export const HISTOGRAM_VALUE_MAX = 3_600_000_000;
+
+export interface HistogramData {
+  /** Recorded values. */
+  count: number;
+  /** Sum of the recorded values, in the metric's unit. */
+  sum: number;
+  min: number;
+  max: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  /** Cumulative counts: values at or below `le` (in the metric's unit); the last has le = Infinity. */
+  buckets: Array<{ le: number; count: number }>;
+}
+
+export class MetricHistogram {
+  readonly #hdr: Histogram;
+  /** Upper bounds of the buckets, in base units, ascending. */
+  readonly #boundsBase: readonly number[];
+  /** Per-bucket (not cumulative) counts; the last slot is the +Inf bucket. */
+  readonly #bucketCounts: Float64Array;
+  readonly #unitScale: number;
+  #sumBase = 0;
+  #count = 0;
+  #minBase = Infinity;
+  #maxBase = 0;
+
+  /** `bounds` in the metric's unit; `unitScale`: base units per metric unit (1e6 for seconds recorded in µs). */
+  constructor(bounds: readonly number[], unitScale: number) {
+    assert(bounds.length > 0 && bounds.every((bound, index) => index === 0 || bound > bounds[index - 1]!), 'bucket bounds ascend');
+    assert(unitScale >= 1, 'the base unit is no larger than the metric unit');
+    this.#hdr = build({ lowestDiscernibleValue: 1, highestTrackableValue: HISTOGRAM_VALUE_MAX, numberOfSignificantValueDigits: HISTOGRAM_SIGNIFICANT_DIGITS, bitBucketSize: 32 });
+    this.#boundsBase = bounds.map((bound) => bound * unitScale);
+    this.#bucketCounts = new Float64Array(bounds.length + 1);
+    this.#unitScale = unitScale;
+  }
+
+  /** Records one value in base units (a non-negative number; rounded to an integer). */
+  record(valueBase: number): void {
+    this.recordRepeated(valueBase, 1);
+  }
+
+  /** Records `count` occurrences of one value in base units. */
+  recordRepeated(valueBase: number, count: number): void {
+    const value = valueBase <= 0 ? 0 : Math.round(valueBase);
+    this.#hdr.recordValueWithCount(value < HISTOGRAM_VALUE_MAX ? value : HISTOGRAM_VALUE_MAX, count);
+    const bounds = this.#boundsBase;
+    let index = 0;
+    while (index < bounds.length && value > bounds[index]!) index++;
+    this.#bucketCounts[index]! += count;
+    this.#sumBase += value * count;
+    this.#count += count;
+    if (value < this.#minBase) this.#minBase = value;
+    if (value > this.#maxBase) this.#maxBase = value;
+  }
+
+  /** Records the microseconds elapsed since `startMs` (a performance.now() reading). */
+  recordSince(startMs: number): void {
+    this.record((performance.now() - startMs) * 1000);
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  data(): HistogramData {
+    const scale = this.#unitScale;
+    const hdr = this.#hdr;
+    assert(hdr.totalCount === this.#count, 'the HDR histogram and the buckets counted the same values');
+    const buckets: HistogramData['buckets'] = [];
+    let cumulative = 0;
+    for (let index = 0; index < this.#bucketCounts.length; index++) {
+      cumulative += this.#bucketCounts[index]!;
+      const bound = this.#boundsBase[index];
+      buckets.push({ le: bound === undefined ? Infinity : bound / scale, count: cumulative });
+    }
+    const empty = this.#count === 0;
+    return {
+      count: this.#count,
+      sum: this.#sumBase / scale,
+      min: empty ? 0 : this.#minBase / scale,
+      max: this.#maxBase / scale,
+      mean: empty ? 0 : this.#sumBase / this.#count / scale,
+      p50: hdr.getValueAtPercentile(50) / scale,
+      p90: hdr.getValueAtPercentile(90) / scale,
+      p99: hdr.getValueAtPercentile(99) / scale,
+      p999: hdr.getValueAtPercentile(99.9) / scale,
+      buckets,
+    };
+  }
+}
+
+/** Latency buckets in seconds: 10 µs to 10 s, about three per decade (fdatasync is 50 µs to 50 ms). */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = [
+  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
+];
+
+/** Group size buckets, in commits. */
+export const GROUP_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/** Microseconds per second: durations are recorded in µs, reported in seconds. */
+export const MICROSECONDS_PER_SECOND = 1_000_000;
+
+export function latencyHistogram(): MetricHistogram {
+  return new MetricHistogram(LATENCY_BUCKETS_SECONDS, MICROSECONDS_PER_SECOND);
+}
