@@ -3,7 +3,9 @@
  * reported with where, rebuilt and rewritten; every value then reads back exact;
  * bad options are refused.
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
@@ -14,22 +16,38 @@ afterEach(() => removeTemporaryDirectories());
 
 const key = (index: number) => `key-${String(index).padStart(6, '0')}`;
 
+/** The built CLI (npm test builds first; so does test/cli.test.ts). */
+const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+async function ladybug(...args: string[]): Promise<{ code: number; stdout: string }> {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { ...process.env, LADYBUG_DEBUG: '' } });
+    return { code: 0, stdout };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string };
+    return { code: failed.code, stdout: failed.stdout };
+  }
+}
+
+async function storeWithRuns(): Promise<{ directory: string; runFile: string; original: Buffer }> {
+  const directory = temporaryDirectory();
+  const store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
+  for (let index = 0; index < 3000; index++) await store.put(key(index), { index, text: 'x'.repeat(index % 40) });
+  await store.checkpoint();
+  await store.close();
+  const runs = readdirSync(join(directory, 'runs')).filter((name) => name.endsWith('.run'));
+  expect(runs.length).toBeGreaterThan(0);
+  const runFile = join(directory, 'runs', runs[0] as string);
+  return { directory, runFile, original: readFileSync(runFile) };
+}
+
 describe('store.scrub', () => {
   it('repairs a damaged run page, reports where, and the store reads exact', async () => {
-    const directory = temporaryDirectory();
-    let store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
-    for (let index = 0; index < 3000; index++) await store.put(key(index), { index, text: 'x'.repeat(index % 40) });
-    await store.checkpoint();
-    await store.close();
-    const runs = readdirSync(join(directory, 'runs')).filter((name) => name.endsWith('.run'));
-    expect(runs.length).toBeGreaterThan(0);
-    const runFile = join(directory, 'runs', runs[0] as string);
-    const original = readFileSync(runFile);
+    const { directory, runFile, original } = await storeWithRuns();
     const damaged = Buffer.from(original);
     damaged.fill(0x77, RUN_PAGE_BYTES, 2 * RUN_PAGE_BYTES);
     writeFileSync(runFile, damaged);
 
-    store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
+    const store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
     await expect(store.scrub({ bytesPerSecond: -1 })).rejects.toMatchObject({ code: 'LADYBUG_INVALID_OPTION' });
     const report = await store.scrub();
     expect(report.unrecoverable).toEqual([]);
@@ -38,5 +56,27 @@ describe('store.scrub', () => {
     for (let index = 0; index < 3000; index++) expect(await store.get(key(index))).toEqual({ index, text: 'x'.repeat(index % 40) });
     expect((await store.scrub()).repaired).toEqual([]);
     await store.close();
+  });
+
+  it('ladybug scrub: repairs with exit 0, then two bad pages in one stripe exit 1 with the blocks in --json; ladybug verify writes nothing', async () => {
+    const { directory, runFile, original } = await storeWithRuns();
+    const oneBad = Buffer.from(original);
+    oneBad.fill(0x11, 0, RUN_PAGE_BYTES);
+    writeFileSync(runFile, oneBad);
+    const verified = await ladybug('verify', directory, '--json');
+    expect(verified.code).toBe(1);
+    expect(readFileSync(runFile).equals(oneBad)).toBe(true);
+    const repaired = await ladybug('scrub', directory, '--json');
+    expect(repaired.code).toBe(0);
+    expect(JSON.parse(repaired.stdout)).toMatchObject({ repaired: [{ kind: 'data', logicalOffset: 0, stripe: 0 }], unrecoverable: [] });
+    expect(readFileSync(runFile).equals(original)).toBe(true);
+
+    const twoBad = Buffer.from(original);
+    twoBad.fill(0x22, 0, 2 * RUN_PAGE_BYTES);
+    writeFileSync(runFile, twoBad);
+    const failed = await ladybug('scrub', directory, '--json');
+    expect(failed.code).toBe(1);
+    const report = JSON.parse(failed.stdout) as { unrecoverable: Array<{ logicalOffset: number; stripe: number }> };
+    expect(report.unrecoverable.map((finding) => [finding.logicalOffset, finding.stripe])).toEqual([[0, 0], [RUN_PAGE_BYTES, 0]]);
   });
 });

@@ -102,6 +102,17 @@ function buildProgram(): Command {
       emit(options, { title, data: recovery });
     });
 
+  program.command('scrub <dir>').description('read and check every run block, rebuild bad ones from parity and rewrite them; exit 1 if any is unrecoverable')
+    .option('--json', 'print JSON')
+    .option('--bytes-per-second <n>', 'average read rate to stay under', (text: string) => Number(text))
+    .action(async (dir: string, options: JsonOption & { bytesPerSecond?: number }) => {
+      const progress = createProgress('scrub', 'runs');
+      const report = await withStore(dir, (store) => store.scrub({ bytesPerSecond: options.bytesPerSecond, onProgress: progress.update })).finally(progress.stop);
+      const title = report.unrecoverable.length > 0 ? 'scrub: UNRECOVERABLE BLOCKS' : report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length}` : 'scrub: ok';
+      emit(options, { title, data: report });
+      if (report.unrecoverable.length > 0) process.exitCode = EXIT_FAILURE;
+    });
+
   program.command('unlock <dir>').description('remove a lock whose holder is dead or whose heartbeat is stale (refused while it is fresh)')
     .option('--force', 'required: the lock is replaced by a released one')
     .option('--json', 'print JSON')

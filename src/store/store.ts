@@ -37,7 +37,7 @@ import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
 import { collectMetrics, metricsFormat, type MetricsOptions, prometheusText, type StoreMetrics } from '../metrics/store-metrics.js';
 import { LeaseManager } from '../lease/lease-manager.js';
-import { checkScrubOptions, scrubRuns, type ScrubReport } from '../stripe/scrub.js';
+import { checkScrubOptions, scrubRuns, type ScrubOptions, type ScrubReport } from '../stripe/scrub.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 
 export interface GetOptions {
@@ -321,7 +321,7 @@ export class Store {
    * rewrites it, and reports what was repaired or is unrecoverable, and where
    * (src/stripe/scrub.ts). Paced by `bytesPerSecond`; `signal` stops it early.
    */
-  async scrub(options?: { signal?: AbortSignal; bytesPerSecond?: number }): Promise<ScrubReport> {
+  async scrub(options?: ScrubOptions): Promise<ScrubReport> {
     this.#assertOpen('scrub');
     const checked = checkScrubOptions(options);
     return this.#lifecycleLock.runExclusive(async () => {

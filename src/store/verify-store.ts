@@ -39,7 +39,7 @@ async function verifyRuns(fileSystem: FileSystem, runsDirectory: string, runs: r
     report.runs.files++;
     let reader: RunReader | undefined;
     try {
-      reader = await RunReader.open(fileSystem, runsDirectory, descriptor, hash, cache);
+      reader = await RunReader.open(fileSystem, runsDirectory, descriptor, hash, cache, { repair: false }); // verify never writes (scrub repairs)
       const checked = await reader.verify();
       report.runs.blocks += checked.blocks;
       report.runs.bytes += checked.bytes;

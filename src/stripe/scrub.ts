@@ -27,6 +27,8 @@ export interface ScrubOptions {
   signal?: AbortSignal;
   /** Average read rate to stay under; unlimited when absent. */
   bytesPerSecond?: number;
+  /** Called after each run (the CLI's progress bar). */
+  onProgress?: (runsDone: number, runsTotal: number) => void;
 }
 
 export interface ScrubLocation extends RunScrubFinding {
@@ -56,17 +58,22 @@ export interface ScrubbableRun {
 export function checkScrubOptions(options: unknown): ScrubOptions {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('scrub', 'options must be an object');
-  const { signal, bytesPerSecond } = options as Record<string, unknown>;
+  const { signal, bytesPerSecond, onProgress } = options as Record<string, unknown>;
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidOptionError('onProgress', 'must be a function');
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
   if (bytesPerSecond !== undefined && (typeof bytesPerSecond !== 'number' || !(bytesPerSecond > 0) || bytesPerSecond > SCRUB_BYTES_PER_SECOND_MAX)) {
     throw new InvalidOptionError('bytesPerSecond', `must be a number in (0, ${SCRUB_BYTES_PER_SECOND_MAX}]`);
   }
-  return { signal: signal as AbortSignal | undefined, bytesPerSecond: bytesPerSecond as number | undefined };
+  return {
+    signal: signal as AbortSignal | undefined,
+    bytesPerSecond: bytesPerSecond as number | undefined,
+    onProgress: onProgress as ScrubOptions['onProgress'],
+  };
 }
 
 export async function scrubRuns(
   runs: readonly ScrubbableRun[],
-  options: ScrubOptions & { repair?: boolean; onProgress?: (runsDone: number, runsTotal: number) => void } = {},
+  options: ScrubOptions & { repair?: boolean } = {},
 ): Promise<ScrubReport> {
   const repair = options.repair ?? true;
   const started = performance.now();
