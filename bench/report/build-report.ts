@@ -132,6 +132,46 @@ function evaluateTargets(rows: readonly ResultRow[], subjectEngineId: string | u
     rateTarget('concurrent-put-100b', `${profile.concurrency} concurrent durable puts (100 B) > 150,000 commits/s (one put = one commit)`, subjectRate('concurrent-put-100b'), 150_000, 'above'),
     rateTarget('hot-get', `hot get >= 1,000,000 gets/s — data set: ${keys} keys in memory, 16-byte binary keys, 100 B random-byte values`, subjectRate('hot-get'), 1_000_000, 'at-least'),
     rateTarget('hot-get-string', `hot get >= 1,000,000 gets/s — data set: ${keys} keys in memory, 16-char string keys, 100-char string values`, subjectRate('hot-get-string'), 1_000_000, 'at-least'),
+    ...largeDataTargets(rows, subjectEngineId, profile),
+  ];
+}
+
+/**
+ * The targets of the data-larger-than-memory issue (issue 7), on the large-data
+ * workloads: peak RSS, clean reopen, load and get rates against the peers.
+ */
+function largeDataTargets(rows: readonly ResultRow[], subjectEngineId: string | undefined, profile: Profile): TargetReport[] {
+  const extraOf = (workloadId: string, engineId: string | undefined, key: string) =>
+    rows.find((row) => row.workloadId === workloadId && row.engineId === engineId && row.unitsPerSecond !== undefined)?.extra[key];
+  const rateOf = (workloadId: string, engineId: string) => rows.find((row) => row.workloadId === workloadId && row.engineId === engineId)?.unitsPerSecond;
+  const subjectRate = (workloadId: string) => (subjectEngineId === undefined ? undefined : rateOf(workloadId, subjectEngineId));
+  const extraRatio = (workloadId: string, key: string, peer: string) => divide(extraOf(workloadId, subjectEngineId, key), extraOf(workloadId, peer, key));
+  const budgetMebibytes = profile.largeMemoryBudgetBytes / (1 << 20);
+  const loadKeys = profile.largeLoadKeyCount.toLocaleString('en-US');
+  const readKeys = profile.largeReopenKeyCount.toLocaleString('en-US');
+  const rss = extraOf('large-load-random', subjectEngineId, 'loadRssMebibytes');
+  const reopenMs = extraOf('large-load-random', subjectEngineId, 'reopenMs');
+  return [
+    rss === undefined
+      ? { description: 'peak RSS < memoryBudgetBytes + 100 MiB', workloadId: 'large-load-random', measured: '—', status: 'not measured' }
+      : {
+          description: `peak RSS < memoryBudgetBytes + 100 MiB (${budgetMebibytes + 100} MiB), loading ${loadKeys} keys in random order`,
+          workloadId: 'large-load-random',
+          measured: `${rss.toFixed(0)} MiB`,
+          status: rss < budgetMebibytes + 100 ? 'met' : 'missed',
+        },
+    reopenMs === undefined
+      ? { description: 'clean reopen < 50 ms', workloadId: 'large-load-random', measured: '—', status: 'not measured' }
+      : {
+          description: `clean reopen (open + first get) < 50 ms — data set: ${loadKeys} keys (the issue's target is at 10,000,000)`,
+          workloadId: 'large-load-random',
+          measured: `${reopenMs.toFixed(1)} ms`,
+          status: reopenMs < 50 ? 'met' : 'missed',
+        },
+    ratioTarget('large-load-random', `load (${loadKeys} keys, random order) >= 2× classic-level`, divide(subjectRate('large-load-random'), rateOf('large-load-random', 'classic-level')), 2),
+    ratioTarget('large-load-random', `load (${loadKeys} keys, random order) >= 3× lmdb-js`, divide(subjectRate('large-load-random'), rateOf('large-load-random', 'lmdb')), 3),
+    ratioTarget('large-reopen-1m', `uniform gets on ${readKeys} keys >= 3× classic-level`, extraRatio('large-reopen-1m', 'uniformGetsPerSecond', 'classic-level'), 3),
+    ratioTarget('large-reopen-1m', `skewed gets (80% on 2% of the keys) on ${readKeys} keys >= 1× lmdb-js`, extraRatio('large-reopen-1m', 'skewedGetsPerSecond', 'lmdb'), 1),
   ];
 }
 
