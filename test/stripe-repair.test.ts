@@ -135,6 +135,27 @@ describe('repair from parity', () => {
   });
 });
 
+describe('index and filter blocks', () => {
+  it('a damaged index page is rebuilt at open; with repair off the open fails and nothing is written', async () => {
+    const sorted = simpleEntries(400, 1, 40);
+    const { fileSystem, descriptor } = await writeTwoGenerations(sorted);
+    const original = Buffer.from(await fileSystem.readFile(runPath(descriptor)));
+    const probe = await open(fileSystem, descriptor);
+    const indexPhysicalPage = Math.floor(probe.footer.indexOffset / RUN_PAGE_BYTES / 8) * 9 + ((probe.footer.indexOffset / RUN_PAGE_BYTES) % 8);
+    await probe.close();
+    await overwriteDurably(fileSystem, runPath(descriptor), Buffer.alloc(RUN_PAGE_BYTES, 0x42), indexPhysicalPage * RUN_PAGE_BYTES);
+    const damaged = Buffer.from(await fileSystem.readFile(runPath(descriptor)));
+    await expect(RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0), { repair: false })).rejects.toBeInstanceOf(CorruptionError);
+    expect(Buffer.from(await fileSystem.readFile(runPath(descriptor))).equals(damaged)).toBe(true);
+    const events: unknown[] = [];
+    const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0), { onRepair: (event) => events.push(event) });
+    expect(events).toEqual([expect.objectContaining({ runId: 1, kind: 2, logicalOffset: reader.footer.indexOffset, rewritten: true })]);
+    expect(Buffer.from(await fileSystem.readFile(runPath(descriptor))).equals(original)).toBe(true);
+    await expectExact(reader, sorted);
+    await reader.close();
+  });
+});
+
 describe('crash during the in-place rewrite', () => {
   const modes: CrashMode[] = ['drop-unsynced', 'random-subset', 'torn-last-write', 'keep-all'];
   it('after a crash at every operation of a repairing read, in every mode, the run reads exact (repaired again if needed)', async () => {
