@@ -113,6 +113,24 @@ function buildProgram(): Command {
       if (report.unrecoverable.length > 0) process.exitCode = EXIT_FAILURE;
     });
 
+  program.command('compact <dir>').description('merge the runs now, dropping versions retention no longer keeps (checkpoints first)')
+    .option('--json', 'print JSON')
+    .option('--max-versions-per-key <n>', 'retention to compact with (default: keep every version)', parseCount)
+    .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number }) => {
+      const progress = createProgress('compact', 'entries');
+      const store = await openStore(requireStore(dir), options.maxVersionsPerKey === undefined ? {} : { maxVersionsPerKey: options.maxVersionsPerKey });
+      let report;
+      try {
+        await store.checkpoint();
+        const result = await store.compact({ onProgress: progress.update }).finally(progress.stop);
+        const storage = store.stats().storage;
+        report = { ...result, runs: storage.runs, bytesOnDisk: storage.runBytes, runsPerLevel: storage.compaction.runsPerLevel };
+      } finally {
+        await store.close();
+      }
+      emit(options, { title: `compact: ${report.outcome}, ${report.runsIn} runs into ${report.runsOut}, ${report.entriesDropped} entries dropped`, data: report });
+    });
+
   program.command('unlock <dir>').description('remove a lock whose holder is dead or whose heartbeat is stale (refused while it is fresh)')
     .option('--force', 'required: the lock is replaced by a released one')
     .option('--json', 'print JSON')

@@ -25,6 +25,9 @@ assert(COMPACTION_FANOUT >= 2, 'a merge takes at least two runs');
 
 export type CompactionPolicyName = 'tiered' | 'full';
 
+/** The policy engines opened from now on use (internal: benchmarks switch it; not a store option). */
+export const compactionSettings: { policy: CompactionPolicyName } = { policy: 'tiered' };
+
 export interface CompactionPick {
   inputs: RunHandle[];
   /** Tier (descriptor level) of the merged run. */

@@ -32,7 +32,7 @@ import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, pickCompaction, pickRange } from './compaction-policy.js';
+import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
 import { type MergeCounters, mergeRuns } from './merge-runs.js';
 
 export interface CompactorConfig {
@@ -42,7 +42,8 @@ export interface CompactorConfig {
   manifest: Manifest;
   runSet: RunSet;
   maxVersionsPerKey: number;
-  policy: CompactionPolicyName;
+  /** Default: compactionSettings.policy when the compactor is made. */
+  policy?: CompactionPolicyName;
 }
 
 /**
@@ -50,6 +51,9 @@ export interface CompactorConfig {
  * horizon and before it merges: a test takes a pin there.
  */
 export const compactionTestHooks: { onHorizon?: (horizon: number) => void | Promise<void> } = {};
+
+/** Called while merging: entries of the inputs read so far, and in all. */
+export type CompactionProgress = (entriesRead: number, entriesTotal: number) => void;
 
 export interface CompactionResult {
   /** 'aborted': a pin below the horizon appeared; nothing changed. */
@@ -97,8 +101,11 @@ export class Compactor {
   #stats = { compactions: 0, aborted: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
   #lastError: Error | undefined;
 
+  readonly #policy: CompactionPolicyName;
+
   constructor(config: CompactorConfig) {
     this.#config = config;
+    this.#policy = config.policy ?? compactionSettings.policy;
   }
 
   /** Starts background compaction; `pinFloor` is ReadPins#oldest of the store. */
@@ -111,7 +118,7 @@ export class Compactor {
   /** A flush installed a run: compact in the background if the policy asks. */
   schedule(): void {
     if (!this.#backgroundEnabled || this.#closed || this.#running !== undefined) return;
-    const pick = pickCompaction(this.#config.runSet.runs, this.#config.policy);
+    const pick = pickCompaction(this.#config.runSet.runs, this.#policy);
     if (pick === undefined) return;
     void this.#run(pick).then(
       () => this.schedule(),
@@ -125,24 +132,24 @@ export class Compactor {
    * Compacts now: the runs whose keys meet [gte, lt) (all runs when no bound is
    * given) merge into one. Waits for a running background compaction first.
    */
-  async compact(range: { gte?: string; lt?: string } = {}): Promise<CompactionResult> {
+  async compact(range: { gte?: string; lt?: string } = {}, onProgress?: CompactionProgress): Promise<CompactionResult> {
     assert(!this.#closed, 'compact after close');
     while (this.#running !== undefined) await this.#running.catch(() => undefined);
     const pick = pickRange(this.#config.runSet.runs, range.gte, range.lt);
     if (pick === undefined) return emptyResult('nothing', this.#pinFloor());
-    return this.#run(pick);
+    return this.#run(pick, onProgress);
   }
 
-  #run(pick: CompactionPick): Promise<CompactionResult> {
+  #run(pick: CompactionPick, onProgress?: CompactionProgress): Promise<CompactionResult> {
     assert(this.#running === undefined, 'one compaction at a time');
-    const running = this.#compactPick(pick).finally(() => {
+    const running = this.#compactPick(pick, onProgress).finally(() => {
       this.#running = undefined;
     });
     this.#running = running;
     return running;
   }
 
-  async #compactPick(pick: CompactionPick): Promise<CompactionResult> {
+  async #compactPick(pick: CompactionPick, onProgress?: CompactionProgress): Promise<CompactionResult> {
     const started = performance.now();
     const { runSet, manifest } = this.#config;
     // The decision: horizon and "includes the oldest run" read in one synchronous step.
@@ -154,7 +161,11 @@ export class Compactor {
     const runId = manifest.allocateRunId();
     let output: RunDescriptor | undefined;
     try {
-      output = await this.#writeOutput(pick, runId, { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest }, counters);
+      const rule = { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest };
+      const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
+      const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
+      output = await this.#writeOutput(pick, runId, rule, counters, progress);
+      progress?.(entriesTotal);
     } catch (error) {
       this.#stats.failures++;
       throw error;
@@ -186,7 +197,13 @@ export class Compactor {
   }
 
   /** The merged run of the inputs (undefined when nothing survives). */
-  async #writeOutput(pick: CompactionPick, runId: number, rule: Parameters<typeof mergeRuns>[1], counters: MergeCounters): Promise<RunDescriptor | undefined> {
+  async #writeOutput(
+    pick: CompactionPick,
+    runId: number,
+    rule: Parameters<typeof mergeRuns>[1],
+    counters: MergeCounters,
+    onProgress: ((entriesRead: number) => void) | undefined,
+  ): Promise<RunDescriptor | undefined> {
     const cursors: RunCursor[] = [];
     try {
       for (const input of pick.inputs.slice().reverse()) cursors.push(await input.cursor({}, false));
@@ -194,7 +211,7 @@ export class Compactor {
       for (const cursor of cursors) cursor.close();
       throw error;
     }
-    const merged = mergeRuns(cursors, rule, counters);
+    const merged = mergeRuns(cursors, rule, counters, onProgress);
     try {
       const first = await merged.next();
       if (first.done === true) return undefined;
@@ -236,7 +253,7 @@ export class Compactor {
       runsPerLevel[level] = (runsPerLevel[level] ?? 0) + 1;
     }
     return {
-      policy: this.#config.policy,
+      policy: this.#policy,
       compactions: this.#stats.compactions,
       aborted: this.#stats.aborted,
       failures: this.#stats.failures,
@@ -246,7 +263,7 @@ export class Compactor {
       liveBytesEstimate: this.#stats.liveBytesEstimate,
       writeAmplification: flushedBytes === 0 ? 1 : (flushedBytes + this.#stats.bytesWritten) / flushedBytes,
       compactedBytesWritten: this.#stats.bytesWritten,
-      debtBytes: compactionDebtBytes(runs, this.#config.policy),
+      debtBytes: compactionDebtBytes(runs, this.#policy),
       runsAwaitingDeletion: this.#awaitingDeletion.size,
       lastError: this.#lastError?.message,
     };

@@ -31,7 +31,12 @@ export interface MergeCounters {
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Merged, collected entries of `cursors` (newest run first); closes them at the end. */
-export async function* mergeRuns(cursors: readonly RunCursor[], rule: VersionGcRule, counters: MergeCounters): AsyncGenerator<RunEntry> {
+export async function* mergeRuns(
+  cursors: readonly RunCursor[],
+  rule: VersionGcRule,
+  counters: MergeCounters,
+  onProgress?: (entriesRead: number) => void,
+): AsyncGenerator<RunEntry> {
   try {
     let sinceYield = 0;
     for (;;) {
@@ -62,6 +67,7 @@ export async function* mergeRuns(cursors: readonly RunCursor[], rule: VersionGcR
       sinceYield += history.length;
       if (sinceYield >= MERGE_YIELD_ENTRIES) {
         sinceYield = 0;
+        onProgress?.(counters.entriesRead);
         await yieldToEventLoop();
       }
     }

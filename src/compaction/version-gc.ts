@@ -24,7 +24,7 @@
  * or above it answers "absent" without it. history() then no longer lists that
  * delete.
  */
-import { NOT_RETAINED_BYTE } from '../engine/resolve.js';
+import { NOT_RETAINED_BYTE, isNotRetainedMarker } from '../engine/resolve.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 
@@ -40,7 +40,7 @@ export interface VersionGcRule {
 
 export interface KeyCollection {
   kept: RunEntry[];
-  /** Entries dropped (a marker written in their place counts as kept). */
+  /** Versions (values and tombstones) dropped; markers are not versions. */
   droppedCount: number;
 }
 
@@ -56,8 +56,9 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
     if (!retained) break;
   }
   const kept = entries.slice(0, keep);
-  let droppedCount = entries.length - keep;
-  if (droppedCount > 0) {
+  // Versions dropped: a marker dropped (and written again below) is not a version.
+  let droppedCount = entries.slice(keep).filter((entry) => !isNotRetainedMarker(entry.value)).length;
+  if (keep < entries.length) {
     const oldest = entries.at(-1)!;
     kept.push({ key: oldest.key, version: oldest.version, value: NOT_RETAINED_VALUE });
   }
@@ -67,6 +68,6 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
       droppedCount++;
     }
   }
-  assert(kept.length + droppedCount >= entries.length, 'every dropped entry is counted');
+  assert(kept.length <= entries.length + 1 && droppedCount <= entries.length, 'collection only shrinks a history (plus one marker)');
   return { kept, droppedCount };
 }

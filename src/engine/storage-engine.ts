@@ -120,7 +120,7 @@ export class StorageEngine {
     );
     this.compactor = new Compactor({
       fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, manifest: config.manifest,
-      runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, policy: 'tiered',
+      runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey,
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({

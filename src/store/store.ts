@@ -22,7 +22,7 @@ import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js'
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
-import type { CompactionResult } from '../compaction/compactor.js';
+import type { CompactionProgress, CompactionResult } from '../compaction/compactor.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
@@ -302,14 +302,14 @@ export class Store {
    * [gte, lt), or all runs, merge into one, dropping what retention and the pins
    * allow. Data still in memtables is not touched (checkpoint() first to include it).
    */
-  async compact(options?: { gte?: Key; lt?: Key }): Promise<CompactionResult> {
+  async compact(options?: { gte?: Key; lt?: Key; onProgress?: CompactionProgress }): Promise<CompactionResult> {
     this.#assertOpen('compact');
     const given = optionsObject('compact', options) ?? {};
     const range = { gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt) };
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('compact');
       try {
-        return await this.#parts.engine.compactor.compact(range);
+        return await this.#parts.engine.compactor.compact(range, given.onProgress);
       } catch (error) {
         throw asTypedError(error, `compact ${this.#parts.directory}`);
       }
