@@ -1,0 +1,41 @@
+/**
+ * `ladybug compact <dir>` (issue 8): checkpoints, merges the runs, prints what it
+ * did (text or --json), and the store reads the same afterwards.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+afterEach(() => removeTemporaryDirectories());
+
+beforeAll(async () => {
+  // tsc emits even when another engineer's file has a transient type error.
+  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') }).catch(() => undefined);
+}, 120_000);
+
+describe('ladybug compact', () => {
+  it('merges the runs with --json and --max-versions-per-key, and the data reads the same', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
+    for (let round = 0; round < 3; round++) {
+      for (let index = 0; index < 200; index++) await store.put(`k${index}`, { round });
+      await store.checkpoint();
+    }
+    expect(store.stats().storage.runs).toBe(3);
+    await store.close();
+    const { stdout } = await run(process.execPath, [cli, 'compact', directory, '--json', '--max-versions-per-key', '1']);
+    const report = JSON.parse(stdout) as { outcome: string; runsIn: number; runsOut: number; entriesDropped: number; runs: number };
+    expect(report).toMatchObject({ outcome: 'compacted', runsIn: 3, runsOut: 1, entriesDropped: 400, runs: 1 });
+    const text = await run(process.execPath, [cli, 'compact', directory]);
+    expect(text.stdout).toMatch(/compact: compacted, 1 runs into 1/);
+    const reopened = await openStore(directory);
+    for (let index = 0; index < 200; index++) expect(await reopened.get(`k${index}`)).toEqual({ round: 2 });
+    await reopened.close();
+  }, 60_000);
+});
