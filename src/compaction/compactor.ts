@@ -7,8 +7,9 @@
  *   (temp, datasync, rename, directory fsync) -> horizon re-read synchronously
  *   right before the manifest edit: a pin taken meanwhile below it aborts the
  *   compaction (the output is deleted, the inputs stay) -> one manifest edit
- *   (removeRunIds + addRuns) -> RunSet#replace (synchronous) -> each input is
- *   retired and its file deleted once no read view holds it.
+ *   (removeRunIds + addRuns) -> RunSet#replace (synchronous) -> the inputs' files
+ *   are unlinked; their open readers serve the read views that still hold them and
+ *   are closed once none does.
  *
  * Invariants:
  * - One compaction at a time (`#running`), asserted; it runs detached from the
@@ -85,8 +86,8 @@ export interface CompactionStats {
   compactedBytesWritten: number;
   /** Bytes the policy wants rewritten now. */
   debtBytes: number;
-  /** Retired runs whose files wait for read views to let go. */
-  runsAwaitingDeletion: number;
+  /** Replaced runs (files already unlinked) whose readers stay open for read views that hold them. */
+  replacedRunsHeld: number;
   lastError: string | undefined;
 }
 
@@ -108,11 +109,13 @@ export class Compactor {
     this.#policy = config.policy ?? compactionSettings.policy;
   }
 
-  /** Starts background compaction; `pinFloor` is ReadPins#oldest of the store. */
+  /**
+   * Starts background compaction; `pinFloor` is ReadPins#oldest of the store. The
+   * first merge waits for the first flush after open: an open only reads.
+   */
   start(pinFloor: () => number): void {
     this.#pinFloor = pinFloor;
     this.#backgroundEnabled = true;
-    this.schedule();
   }
 
   /** A flush installed a run: compact in the background if the policy asks. */
@@ -184,6 +187,10 @@ export class Compactor {
     });
     runSet.replace(pick.inputs, output === undefined ? [] : [output]);
     for (const input of pick.inputs) this.#retire(input);
+    // The manifest no longer lists the inputs: unlink them now. Views that still hold
+    // them read through the open readers (the merge opened every input), as POSIX
+    // keeps an unlinked file readable through an open descriptor.
+    for (const input of pick.inputs) await this.#unlinkQuietly(input.descriptor.fileName);
     const bytesOut = output?.fileBytes ?? 0;
     this.#stats.compactions++;
     this.#stats.bytesWritten += bytesOut;
@@ -226,15 +233,14 @@ export class Compactor {
     }
   }
 
-  /** Deletes the input's file once no read view holds it (after close: at once). */
+  /** Closes the replaced input's reader once no read view holds it (at close otherwise). */
   #retire(input: RunHandle): void {
+    assert(input.opened, `replaced run ${input.descriptor.runId} is open (its file is unlinked next)`);
     this.#awaitingDeletion.add(input);
     input.retire(() => {
       this.#deletions = this.#deletions.then(async () => {
         this.#awaitingDeletion.delete(input);
-        // A failed close or unlink leaves a file the manifest does not list: open removes it.
         await input.close().catch(() => undefined);
-        await this.#unlinkQuietly(input.descriptor.fileName);
       });
     });
   }
@@ -264,24 +270,21 @@ export class Compactor {
       writeAmplification: flushedBytes === 0 ? 1 : (flushedBytes + this.#stats.bytesWritten) / flushedBytes,
       compactedBytesWritten: this.#stats.bytesWritten,
       debtBytes: compactionDebtBytes(runs, this.#policy),
-      runsAwaitingDeletion: this.#awaitingDeletion.size,
+      replacedRunsHeld: this.#awaitingDeletion.size,
       lastError: this.#lastError?.message,
     };
   }
 
   /**
-   * Stops background work, waits for a running compaction and deletes every retired
-   * run: no view reads after the engine closed. (A file a crash leaves is an orphan
-   * the next open removes.)
+   * Stops background work, waits for a running compaction and closes the readers of
+   * replaced runs: no view reads after the engine closed. (A file a crash leaves is
+   * an orphan the next open removes.)
    */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#running?.catch(() => undefined);
     await this.#deletions.catch(() => undefined);
-    for (const input of this.#awaitingDeletion) {
-      await input.close().catch(() => undefined);
-      await this.#unlinkQuietly(input.descriptor.fileName);
-    }
+    for (const input of this.#awaitingDeletion) await input.close().catch(() => undefined);
     this.#awaitingDeletion.clear();
   }
 }

@@ -9,8 +9,8 @@
  * keeps changing under a view, and only above the versions the reader reads.
  *
  * Every run a view captures is acquired (RunHandle#acquire) when the view is made
- * and released when the view is garbage-collected: a compaction deletes a replaced
- * run's file only once no view can read it any more.
+ * and released when the view is garbage-collected: a compaction closes a replaced
+ * run's reader only once no view can read it any more.
  *
  * Point reads take the synchronous path when the active memtable answers (the
  * common hot read); they touch runs only when memory does not hold the answer,

@@ -14,9 +14,10 @@
  *   keeps reading the same runs.
  * - `replace` (compaction) swaps adjacent runs for their merge in one synchronous
  *   step; the outputs cover a version range inside the union of the inputs', so
- *   the order above still holds. A replaced run's file is deleted only once no
+ *   the order above still holds. A replaced run's reader is closed only once no
  *   read view holds it (`viewCount` 0: views acquire the runs they capture and
- *   release them when collected, see read-view.ts).
+ *   release them when collected, see read-view.ts); its file is unlinked at once
+ *   and stays readable through the open reader.
  */
 import type { FileSystem } from '../fs/file-system.js';
 import type { Hash64 } from '../wal/wal-format.js';
