@@ -56,18 +56,20 @@ describe('version GC of one key', () => {
     expect(collectKey([put(5)], { maxVersionsPerKey: 1, horizon: 0, includesOldest: false }).kept).toEqual([put(5)]);
   });
 
-  it('drops bottom tombstones only when compacting into the oldest run, and never over a marker', () => {
+  it('keeps bottom tombstones (history lists them; a newer version may make them unretained)', () => {
     const entries = [put(9), del(5), del(2)];
     const unbounded = { maxVersionsPerKey: Infinity, horizon: Infinity, includesOldest: true };
-    const inOldest = collectKey(entries, unbounded);
-    expect(inOldest.kept.map((entry) => entry.version)).toEqual([9]);
-    expectSameAnswers(entries, inOldest.kept, unbounded);
-    expect(collectKey(entries, { ...unbounded, includesOldest: false }).kept).toEqual(entries);
+    expect(collectKey(entries, unbounded).kept).toEqual(entries);
+    expect(collectKey([del(4)], { maxVersionsPerKey: 1, horizon: Infinity, includesOldest: true }).kept).toEqual([del(4)]);
     const bounded = { maxVersionsPerKey: 1, horizon: Infinity, includesOldest: true };
     const deleted = collectKey([del(9), put(5)], bounded);
     expect(deleted.kept.map((entry) => [entry.version, entry.value === undefined])).toEqual([[9, true], [5, false]]);
     expect(isNotRetainedMarker(deleted.kept[1]!.value)).toBe(true);
     expectSameAnswers([del(9), put(5)], deleted.kept, bounded);
+    // With the (unused) switch on, bottom tombstones go and answers stay for unbounded retention.
+    const dropped = collectKey(entries, { ...unbounded, dropBottomTombstones: true }).kept;
+    expect(dropped.map((entry) => entry.version)).toEqual([9]);
+    expectSameAnswers(entries, dropped, unbounded);
   });
 
   it('an existing marker at the bottom stays the marker, and GC is idempotent', () => {

@@ -167,6 +167,24 @@ describe('compaction: space and stats', () => {
   });
 });
 
+describe('compaction: bounded retention keeps a lone tombstone', () => {
+  it('a delete pushed out of retention by a newer put in memory still answers "not retained" after compaction', async () => {
+    // model.test.ts counterexample: del b, reopen, put b, compact (maxVersionsPerKey 1).
+    const fileSystem = new FaultFileSystem(9);
+    const store = await openStore(DIRECTORY, { fileSystem, ...TINY, maxVersionsPerKey: 1 });
+    await store.put('a', 1);
+    await store.delete('b');
+    const deletedAt = store.version;
+    await store.checkpoint();
+    await store.put('b', false);
+    await expect(store.get('b', { asOf: deletedAt })).rejects.toBeInstanceOf(VersionNotRetainedError);
+    expect((await store.compact()).outcome).toBe('compacted');
+    await expect(store.get('b', { asOf: deletedAt })).rejects.toBeInstanceOf(VersionNotRetainedError);
+    expect(await store.get('b')).toBe(false);
+    await store.close();
+  });
+});
+
 describe('compaction: faults', () => {
   it('ENOSPC while writing the merged run leaves the old runs in place and the store usable', async () => {
     const fileSystem = new FaultFileSystem(5);

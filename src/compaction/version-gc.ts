@@ -18,11 +18,14 @@
  * of the oldest dropped one, so a read as of any dropped version answers
  * VersionNotRetainedError, never an older value or "absent".
  *
- * Tombstones: only when the inputs include the oldest run (nothing of the key lies
- * below them), a tombstone at the bottom of what is kept, with no marker below it,
- * is dropped (repeatedly): a read below it answered "absent" already, and one at
- * or above it answers "absent" without it. history() then no longer lists that
- * delete.
+ * Tombstones are versions like any other: kept or dropped by the rule above, never
+ * dropped for being at the bottom. Dropping a bottom tombstone would change answers
+ * the rule still gives: history() lists a retained delete, and with a bounded
+ * `maxVersionsPerKey` a newer version (in a newer source, or written later) can push
+ * the tombstone out of retention, after which an as-of read of its version must
+ * answer VersionNotRetainedError, which needs an entry there (test/model.test.ts
+ * found both). `dropBottomTombstones` exists for a retention floor that would make
+ * it safe; nothing sets it today.
  */
 import { NOT_RETAINED_BYTE, isNotRetainedMarker } from '../engine/resolve.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -34,8 +37,10 @@ export interface VersionGcRule {
   maxVersionsPerKey: number;
   /** The oldest pinned version, Infinity when none (read in the deciding step). */
   horizon: number;
-  /** True when the inputs include the oldest live run (tombstones may go). */
+  /** True when the inputs include the oldest live run. */
   includesOldest: boolean;
+  /** Drop tombstones with nothing under them (only with includesOldest); see the header: unsafe today. */
+  dropBottomTombstones?: boolean;
 }
 
 export interface KeyCollection {
@@ -62,7 +67,7 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
     const oldest = entries.at(-1)!;
     kept.push({ key: oldest.key, version: oldest.version, value: NOT_RETAINED_VALUE });
   }
-  if (rule.includesOldest) {
+  if (rule.includesOldest && rule.dropBottomTombstones === true) {
     while (kept.length > 0 && kept.at(-1)!.value === undefined) {
       kept.pop();
       droppedCount++;
