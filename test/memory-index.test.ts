@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { internalKey } from '../src/codec/keys.js';
 import { AssertionFailedError, VersionNotRetainedError } from '../src/errors.js';
-import { MEMORY_BYTES_PER_KEY, MEMORY_BYTES_PER_VERSION } from '../src/limits.js';
+import { MEMORY_BYTES_PER_KEY } from '../src/limits.js';
+import { oneByteStringSizeBytes, storedSizeBytes } from '../src/codec/values.js';
 import { type KeyRange, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE, type VersionSlot } from '../src/memory/version-chain.js';
 
@@ -128,11 +129,12 @@ describe('stats', () => {
     const index = new MemoryIndex(1);
     expect(index.stats()).toEqual({ keys: 0, liveKeys: 0, versions: 0, reclaimedVersions: 0, memoryBytes: 0 });
     applyAll(index, [[['ab', 'xyz']]]);
-    const oneVersion = MEMORY_BYTES_PER_KEY + 2 + MEMORY_BYTES_PER_VERSION + 6;
+    // Per key: the fixed cost and the key string; per version: the value (see src/limits.ts).
+    const oneVersion = MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(2) + storedSizeBytes('xyz');
     expect(index.stats().memoryBytes).toBe(oneVersion);
     applyAll(index, [[['ab', 'q']]]);
-    // 'xyz' was reclaimed: only the key and the version holding 'q' (2 bytes) remain.
-    expect(index.stats().memoryBytes).toBe(MEMORY_BYTES_PER_KEY + 2 + MEMORY_BYTES_PER_VERSION + 2);
+    // 'xyz' was reclaimed: only the key and the version holding 'q' remain (the older-version arrays are gone).
+    expect(index.stats().memoryBytes).toBe(MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(2) + storedSizeBytes('q'));
     applyAll(index, [[['ab', TOMBSTONE]], [['cd', 1]], [['ab', 7]]]);
     expect(index.stats()).toMatchObject({ keys: 2, liveKeys: 2, versions: 2, reclaimedVersions: 3 });
   });

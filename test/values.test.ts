@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EncodedValue, prepareValue, readStored, storedFromEncoded, storedSizeBytes } from '../src/codec/values.js';
 import { ErrorCode, InvalidValueError, ValueTooLargeError } from '../src/errors.js';
+import { MEMORY_BYTES_ENCODED_VALUE, MEMORY_BYTES_HEAP_NUMBER } from '../src/limits.js';
 
 const MAX_BYTES = 1 << 20;
 
@@ -208,12 +209,18 @@ describe('errors', () => {
 });
 
 describe('storedSizeBytes', () => {
-  it('counts encoded bytes, two bytes per string unit, eight for other primitives', () => {
+  it('counts V8 heap bytes as measured: strings by representation, heap numbers, encoded values with their buffers', () => {
     const encoded = prepareValue({ a: 'b' }, MAX_BYTES);
-    expect(storedSizeBytes(encoded.stored)).toBe(encoded.encoded.length);
-    expect(storedSizeBytes('abc')).toBe(6);
-    expect(storedSizeBytes(12)).toBe(8);
-    expect(storedSizeBytes(null)).toBe(8);
-    expect(storedSizeBytes(5n)).toBe(8);
+    // An encoded value costs its object and view plus its bytes' share of a pack buffer.
+    expect(storedSizeBytes(encoded.stored)).toBeGreaterThan(MEMORY_BYTES_ENCODED_VALUE);
+    // Strings: a 16-byte header, then one byte per Latin-1 char or two per other char, 8-byte aligned.
+    expect(storedSizeBytes('abc')).toBe(24);
+    expect(storedSizeBytes('a'.repeat(100))).toBe(120);
+    expect(storedSizeBytes('\u4e16'.repeat(100))).toBe(216);
+    // Small integers, booleans and null live in the pointer; doubles are 16-byte heap numbers.
+    expect(storedSizeBytes(12)).toBe(0);
+    expect(storedSizeBytes(null)).toBe(0);
+    expect(storedSizeBytes(1.5)).toBe(MEMORY_BYTES_HEAP_NUMBER);
+    expect(storedSizeBytes(5n)).toBe(MEMORY_BYTES_HEAP_NUMBER + 8);
   });
 });

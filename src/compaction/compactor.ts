@@ -213,7 +213,7 @@ export class Compactor {
   ): Promise<RunDescriptor | undefined> {
     const cursors: RunCursor[] = [];
     try {
-      for (const input of pick.inputs.slice().reverse()) cursors.push(await input.cursor({}, false));
+      for (const input of pick.inputs.slice().reverse()) cursors.push(await input.cursor({}, false, { fillCache: false }));
     } catch (error) {
       for (const cursor of cursors) cursor.close();
       throw error;

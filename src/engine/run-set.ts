@@ -114,9 +114,10 @@ export class RunHandle {
     return reader.versions(key);
   }
 
-  async cursor(range: KeyRange, reverse: boolean): Promise<RunCursor> {
+  /** A cursor over `range`; `fillCache: false` for whole-run passes (compaction) that must not churn the cache. */
+  async cursor(range: KeyRange, reverse: boolean, options: { fillCache?: boolean } = {}): Promise<RunCursor> {
     const reader = await this.reader();
-    return reader.cursor(range, reverse);
+    return reader.cursor(range, reverse, options);
   }
 
   async close(): Promise<void> {

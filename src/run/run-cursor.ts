@@ -50,9 +50,9 @@ function belowHigh(key: string, high: Bound | undefined): boolean {
   return high === undefined || (high.inclusive ? key <= high.key : key < high.key);
 }
 
-export async function openRunCursor(reader: RunReader, range: KeyRange, reverse: boolean): Promise<RunCursor> {
+export async function openRunCursor(reader: RunReader, range: KeyRange, reverse: boolean, fillCache = true): Promise<RunCursor> {
   const { low, high } = normalize(range);
-  const cursor = reverse ? new ReverseRunCursor(reader, low, high) : new ForwardRunCursor(reader, low, high);
+  const cursor = reverse ? new ReverseRunCursor(reader, low, high, fillCache) : new ForwardRunCursor(reader, low, high, fillCache);
   const { smallestKey, largestKey } = reader.descriptor;
   if (!belowHigh(smallestKey, high) || !aboveLow(largestKey, low) || (low !== undefined && high !== undefined && !belowHigh(low.key, high))) {
     return cursor; // exhausted from the start, no I/O
@@ -71,11 +71,14 @@ abstract class BlockWalker {
   protected position = 0;
   current: RunEntry | undefined;
   protected closed = false;
+  /** False: blocks read by this cursor are not offered to the block cache. */
+  readonly #fillCache: boolean;
 
-  constructor(reader: RunReader, low: Bound | undefined, high: Bound | undefined) {
+  constructor(reader: RunReader, low: Bound | undefined, high: Bound | undefined, fillCache: boolean) {
     this.reader = reader;
     this.low = low;
     this.high = high;
+    this.#fillCache = fillCache;
   }
 
   /** Holds block `blockIndex`; undefined when it was cached, else a promise. */
@@ -85,7 +88,8 @@ abstract class BlockWalker {
       this.hold(blockIndex, cached);
       return undefined;
     }
-    return this.reader.readBlock(blockIndex).then((block) => this.hold(blockIndex, block));
+    const reading = this.#fillCache ? this.reader.readBlock(blockIndex) : this.reader.readBlockWithoutFill(blockIndex);
+    return reading.then((block) => this.hold(blockIndex, block));
   }
 
   private hold(blockIndex: number, block: DecodedBlock): void {
