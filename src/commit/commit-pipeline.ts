@@ -379,6 +379,24 @@ export class CommitPipeline {
     });
   }
 
+  /**
+   * A checkpoint's cut of the WAL: under the wal.writer lock (no group between its
+   * write and its acknowledgement), moves the writer to a new segment and runs
+   * `atCut` (the memtable seal) in the same section, so every record written before
+   * the cut is applied to what `atCut` seals and every later one lands in the new
+   * segment. A full disk skips the rotation (the checkpoint still seals and flushes).
+   */
+  async cutWalForCheckpoint(atCut: () => void): Promise<void> {
+    await this.#walLock.runExclusive(async () => {
+      if (this.#failure === undefined) {
+        await this.#writer.rotateForCheckpoint().catch((error: unknown) => {
+          if (!(error instanceof DiskFullError)) throw error;
+        });
+      }
+      atCut();
+    });
+  }
+
   stats(): CommitPipelineStats {
     return {
       commits: this.#commits,

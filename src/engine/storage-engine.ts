@@ -19,7 +19,7 @@ import { BlockCache } from '../run/block-cache.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { assert } from '../util/assert.js';
 import { type CompactionStats, Compactor } from '../compaction/compactor.js';
-import { Flusher } from './flusher.js';
+import { deleteSegmentsBelow, Flusher } from './flusher.js';
 import { Memtables } from './memtables.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
@@ -257,12 +257,21 @@ export class StorageEngine {
     const before = this.#flusher.stats();
     this.memtables.seal();
     await this.#flusher.flushAll();
+    let walSegmentsDeleted = 0;
+    const current = this.#config.currentWalSegment();
+    if (this.memtables.immutableCount === 0 && this.memtables.active.appliedVersion === 0 && this.manifest.state.walStartSegment < current) {
+      // Everything applied is in runs (no memtable holds anything), and no record of a
+      // segment below the writer's is unapplied (a segment is left only after its last
+      // group was acknowledged): the log may start at the writer's segment.
+      await this.manifest.apply({ walStartSegment: current });
+      walSegmentsDeleted = await deleteSegmentsBelow(this.#config.fileSystem, this.#config.walDirectory, current);
+    }
     const after = this.#flusher.stats();
     return {
       flushedVersion: this.manifest.state.flushedVersion,
       runsWritten: after.flushes - before.flushes,
       bytesWritten: after.flushedBytes - before.flushedBytes,
-      walSegmentsDeleted: after.walSegmentsDeleted - before.walSegmentsDeleted,
+      walSegmentsDeleted: after.walSegmentsDeleted - before.walSegmentsDeleted + walSegmentsDeleted,
       durationMs: performance.now() - started,
     };
   }

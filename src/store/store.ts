@@ -221,7 +221,9 @@ export class Store {
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('checkpoint');
       try {
-        return await this.#parts.engine.checkpoint();
+        const { engine, pipeline } = this.#parts;
+        await pipeline.cutWalForCheckpoint(() => engine.memtables.seal());
+        return await engine.checkpoint();
       } catch (error) {
         throw asTypedError(error, `checkpoint ${this.#parts.directory}`);
       }
@@ -258,7 +260,9 @@ export class Store {
         // A clean close checkpoints, so the next open replays nothing. A store that
         // failed, or a disk that is full, keeps its WAL: the data is safe there.
         if (this.#parts.options.checkpointOnClose && pipeline.failure === undefined && engine.failure === undefined) {
-          await engine.checkpoint().catch((error: unknown) => {
+          await pipeline.cutWalForCheckpoint(() => engine.memtables.seal())
+            .then(() => engine.checkpoint())
+            .catch((error: unknown) => {
             if (!(error instanceof DiskFullError)) throw error;
           });
         }

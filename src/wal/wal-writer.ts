@@ -21,7 +21,7 @@ import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { GROUP_COMMIT_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
-import { createSegment, type CreatedSegment, segmentFileName } from './segment-files.js';
+import { createSegment, type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
 export interface WalPosition {
@@ -172,16 +172,32 @@ export class WalWriter {
    * see SEGMENT_BYTES_INITIAL), at least big enough for a record of
    * `recordBytesMin`, at most `segmentSizeBytes`.
    */
-  #createNext(recordBytesMin = 0): Promise<CreatedSegment> {
+  #createNext(recordBytesMin = 0, preferredSizeBytes = 2 * this.#active.sizeBytes): Promise<CreatedSegment> {
     const { fileSystem, walDir, segmentSizeBytes, hash } = this.#config;
-    const sizeBytes = Math.min(segmentSizeBytes, Math.max(2 * this.#active.sizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
+    const sizeBytes = Math.min(segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
     assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
     this.#segmentsCreated++;
     return createSegment(fileSystem, walDir, this.#active.segmentNumber + 1, sizeBytes, hash);
   }
 
+  /**
+   * A checkpoint's rotation: moves to a new segment now, so that every record written
+   * so far lies in segments the checkpoint's runs cover (and a clean reopen reads no
+   * WAL at all). The new segment is sized to what the active one took (twice its used
+   * bytes, at least the first-segment size), not doubled blindly: a store closed
+   * often keeps small segments. No-op (false) when the active segment holds no record.
+   * REQUIRES: the caller holds the wal.writer lock (no group in flight).
+   */
+  async rotateForCheckpoint(): Promise<boolean> {
+    if (this.#closed || this.#active.offset === SEGMENT_HEADER_BYTES) return false;
+    // A segment already prepared in the background (this one is half full) is used as it is.
+    const usedBytes = this.#active.offset;
+    await this.#rotate(0, this.#next !== undefined ? undefined : Math.max(firstSegmentSizeBytes(this.#config.segmentSizeBytes), 2 * usedBytes));
+    return true;
+  }
+
   /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
-  async #rotate(recordBytesMin: number): Promise<void> {
+  async #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
     const prepared = this.#next;
     this.#next = undefined;
     let created: CreatedSegment;
@@ -190,7 +206,7 @@ export class WalWriter {
       // disk may have room again, and that old failure is not this commit's. Any other
       // failure (a failed fsync above all) is never retried and trusted: it fails the store.
       created = prepared === undefined
-        ? await this.#createNext(recordBytesMin)
+        ? await this.#createNext(recordBytesMin, preferredSizeBytes)
         : await prepared.catch((error: unknown) => {
           if (isFileSystemError(error, 'ENOSPC')) return this.#createNext(recordBytesMin);
           throw error;
