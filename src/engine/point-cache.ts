@@ -19,22 +19,45 @@
  *   are each one synchronous section (seed race 3: no duplicates, no lost entries).
  * - `bytes` never exceeds `maxBytes` after a `set` returns.
  */
-import type { StoredValue } from '../codec/values.js';
+import { encodeStored, oneByteStringSizeBytes, storedSizeBytes, type StoredValue } from '../codec/values.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
-import { slotOfEntry } from './resolve.js';
+import { isNotRetainedMarker, slotOfEntry } from './resolve.js';
 
-/** Estimated heap bytes of one cached key besides its key and value bytes (Map entry, arrays, objects). */
-export const POINT_CACHE_BYTES_PER_KEY = 160;
-export const POINT_CACHE_BYTES_PER_ENTRY = 120;
+/**
+ * Estimated heap bytes of one cached key besides its key and value bytes (Map entry,
+ * arrays, objects), and of each entry besides its value bytes; measured (bench
+ * issue 7 run of 2026-11-30): about 455 B per key and 240 B per entry beyond the
+ * value bytes, which appear twice for the newest entry (copied bytes and decoded).
+ */
+export const POINT_CACHE_BYTES_PER_KEY = 455;
+/**
+ * A key with one entry keeps only its decoded slot: the Map entry and the point
+ * object (estimated from the same measurement, not measured on its own), plus the
+ * key string and the value's heap bytes (storedSizeBytes).
+ */
+export const POINT_CACHE_BYTES_PER_SINGLE_KEY = 160;
+export const POINT_CACHE_BYTES_PER_ENTRY = 240;
+/** Eviction frees down to this share of the bound at once (amortizes the walk over the Map). */
+export const POINT_CACHE_EVICT_TO_SHARE = 7 / 8;
+/**
+ * The doorkeeper: a bitmap of keys seen missing recently (one bit per key hash); a
+ * key is cached on its second miss, so uniform reads over a store much larger than
+ * the cache do not churn it. Cleared once a quarter of its bits are set.
+ */
+export const POINT_CACHE_DOORKEEPER_BITS = 2 ** 22;
 
 export interface CachedPoint {
   /** Set by a hit; cleared when eviction gives the entry its second chance. */
   referenced: boolean;
-  /** The key's entries over all runs, newest first (value bytes copied). */
-  readonly entries: readonly RunEntry[];
-  /** The newest entry's slot, decoded once (undefined when the key is in no run). */
+  /**
+   * The key's entries over all runs, newest first (value bytes copied); undefined when
+   * the key has exactly one entry (the common case), which `newest` holds alone.
+   */
+  readonly entries: readonly RunEntry[] | undefined;
+  /** The newest entry's version and slot, decoded once (undefined when the key is in no run). */
+  readonly newestVersion: number | undefined;
   readonly newest: StoredValue | typeof TOMBSTONE | undefined;
   readonly sizeBytes: number;
 }
@@ -44,6 +67,8 @@ export class PointCache {
   #map = new Map<string, CachedPoint>();
   #runs: readonly unknown[] | undefined;
   #bytes = 0;
+  readonly #seen = new Uint8Array(POINT_CACHE_DOORKEEPER_BITS / 8);
+  #seenCount = 0;
   #hits = 0;
   #misses = 0;
 
@@ -82,23 +107,33 @@ export class PointCache {
 
   /** Caches `entries` (newest first) of `key` as read from `runs`; returns what was cached. */
   set(key: string, runs: readonly unknown[], entries: readonly RunEntry[]): CachedPoint {
-    const copies = entries.map((entry) => ({
-      key, version: entry.version,
-      value: entry.value === undefined ? undefined : Uint8Array.prototype.slice.call(entry.value),
-    }));
-    let sizeBytes = POINT_CACHE_BYTES_PER_KEY + key.length;
-    for (const entry of copies) sizeBytes += POINT_CACHE_BYTES_PER_ENTRY + (entry.value?.length ?? 0);
-    const first = copies[0];
-    const point: CachedPoint = { referenced: false, entries: copies, newest: first === undefined ? undefined : slotOfEntry(first), sizeBytes };
+    const first = entries[0];
+    const newest = first === undefined || isNotRetainedMarker(first.value) ? undefined : slotOfEntry(first);
+    let point: CachedPoint;
+    if (entries.length === 1 && newest !== undefined) {
+      // One entry: the decoded slot is all that is kept (its bytes re-encode exactly).
+      const sizeBytes = POINT_CACHE_BYTES_PER_SINGLE_KEY + oneByteStringSizeBytes(key.length) + (newest === TOMBSTONE ? 0 : storedSizeBytes(newest));
+      point = { referenced: false, entries: undefined, newestVersion: first!.version, newest, sizeBytes };
+    } else {
+      const copies = entries.map((entry) => ({
+        key, version: entry.version,
+        value: entry.value === undefined ? undefined : Uint8Array.prototype.slice.call(entry.value),
+      }));
+      let sizeBytes = POINT_CACHE_BYTES_PER_KEY + key.length;
+      for (const entry of copies) sizeBytes += POINT_CACHE_BYTES_PER_ENTRY + (entry.value?.length ?? 0);
+      sizeBytes += first?.value?.length ?? 0;
+      point = { referenced: false, entries: copies, newestVersion: first?.version, newest, sizeBytes };
+    }
+    if (!this.#admit(key)) return point;
     if (runs !== this.#runs) this.clear(runs);
     const previous = this.#map.get(key);
     if (previous !== undefined) {
       this.#map.delete(key);
       this.#bytes -= previous.sizeBytes;
     }
-    if (sizeBytes > this.#maxBytes) return point;
+    if (point.sizeBytes > this.#maxBytes) return point;
     this.#map.set(key, point);
-    this.#bytes += sizeBytes;
+    this.#bytes += point.sizeBytes;
     this.#evict();
     return point;
   }
@@ -110,11 +145,29 @@ export class PointCache {
     this.#runs = runs;
   }
 
+  /** True when the key was seen missing since the doorkeeper was last cleared (its second miss). */
+  #admit(key: string): boolean {
+    let hash = 0x811c9dc5;
+    for (let index = 0; index < key.length; index++) hash = Math.imul(hash ^ key.charCodeAt(index), 0x01000193);
+    const bit = (hash >>> 0) % POINT_CACHE_DOORKEEPER_BITS;
+    const byte = bit >>> 3;
+    const mask = 1 << (bit & 7);
+    if ((this.#seen[byte]! & mask) !== 0) return true;
+    this.#seen[byte]! |= mask;
+    if (++this.#seenCount > POINT_CACHE_DOORKEEPER_BITS / 4) {
+      this.#seen.fill(0);
+      this.#seenCount = 0;
+    }
+    return false;
+  }
+
   #evict(): void {
+    if (this.#bytes <= this.#maxBytes) return;
+    const target = Math.floor(this.#maxBytes * POINT_CACHE_EVICT_TO_SHARE);
     // Each referenced entry is re-inserted at most once per pass, so this ends.
     let chances = this.#map.size;
     for (const [key, point] of this.#map) {
-      if (this.#bytes <= this.#maxBytes) break;
+      if (this.#bytes <= target) break;
       this.#map.delete(key);
       if (point.referenced && chances-- > 0) {
         point.referenced = false;
@@ -125,4 +178,11 @@ export class PointCache {
     }
     assert(this.#bytes <= this.#maxBytes || this.#map.size === 0, 'point cache within its bound');
   }
+}
+
+/** The cached entries of `key`, newest first (a single entry is rebuilt from its slot). */
+export function pointEntries(key: string, point: CachedPoint): readonly RunEntry[] {
+  if (point.entries !== undefined) return point.entries;
+  if (point.newestVersion === undefined || point.newest === undefined) return [];
+  return [{ key, version: point.newestVersion, value: point.newest === TOMBSTONE ? undefined : encodeStored(point.newest) }];
 }

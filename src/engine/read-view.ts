@@ -20,9 +20,9 @@ import type { MemoryIndex } from '../memory/memory-index.js';
 import type { VersionSlot } from '../memory/version-chain.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
-import type { PointCache } from './point-cache.js';
+import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
-import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
+import { type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
 
 /** Releases a collected view's runs (the held value is the runs array, not the view). */
 const viewRuns = new FinalizationRegistry<readonly RunHandle[]>((runs) => {
@@ -82,22 +82,18 @@ export class ReadView {
     }
     if (this.runs.length === 0) return this.#resolve(histories, request);
     const cached = this.#pointCache.get(key, this.#runSetIdentity);
-    if (cached !== undefined) return this.#fromRunEntries(cached.entries, cached.newest, histories, request);
+    if (cached !== undefined) return this.#fromPoint(key, cached, histories, request);
     return this.#slotFromRuns(key, histories, request);
   }
 
-  #fromRunEntries(
-    entries: readonly RunEntry[],
-    newest: VersionSlot | undefined,
-    histories: SourceHistory[],
-    request: ReadRequest,
-  ): VersionSlot | undefined {
-    const first = entries[0];
-    if (first === undefined) return this.#resolve(histories, request);
-    if (histories.length === 0 && newest !== undefined && first.version <= request.version && first.version <= request.referenceVersion && !isNotRetainedMarker(first.value)) {
-      return newest;
+  /** The answer from a cached point: the newest entry itself when it decides, else resolved from its entries. */
+  #fromPoint(key: string, point: CachedPoint, histories: SourceHistory[], request: ReadRequest): VersionSlot | undefined {
+    const newestVersion = point.newestVersion;
+    if (newestVersion === undefined) return this.#resolve(histories, request);
+    if (histories.length === 0 && point.newest !== undefined && newestVersion <= request.version && newestVersion <= request.referenceVersion) {
+      return point.newest;
     }
-    histories.push({ entries });
+    histories.push({ entries: pointEntries(key, point) });
     return this.#resolve(histories, request);
   }
 
@@ -131,7 +127,7 @@ export class ReadView {
       for (const entry of entries) all.push(entry);
     }
     const point = this.#pointCache.set(key, this.#runSetIdentity, all);
-    return this.#fromRunEntries(point.entries, point.newest, histories, request);
+    return this.#fromPoint(key, point, histories, request);
   }
 
   /** The key's retained versions at or below `upToVersion`, newest first. */
