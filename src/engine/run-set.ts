@@ -26,6 +26,7 @@ import type { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import { RunReader } from '../run/run-reader.js';
+import type { RepairEvent, RunRepairCounters } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
 
 export interface RunSetConfig {
@@ -33,6 +34,8 @@ export interface RunSetConfig {
   runsDirectory: string;
   hash: Hash64;
   cache: BlockCache;
+  /** Told once per block rebuilt from parity (the engine counts and logs it). */
+  onRepair?: (event: RepairEvent) => void;
 }
 
 export class RunHandle {
@@ -54,7 +57,9 @@ export class RunHandle {
   /** The reader, opening the run on first use. A failed open is retried by the next read. */
   reader(): RunReader | Promise<RunReader> {
     if (this.#reader !== undefined) return this.#reader;
-    this.#opening ??= RunReader.open(this.#config.fileSystem, this.#config.runsDirectory, this.descriptor, this.#config.hash, this.#config.cache)
+    this.#opening ??= RunReader.open(this.#config.fileSystem, this.#config.runsDirectory, this.descriptor, this.#config.hash, this.#config.cache, {
+      onRepair: this.#config.onRepair,
+    })
       .then((reader) => {
         this.#reader = reader;
         return reader;
@@ -63,6 +68,11 @@ export class RunHandle {
         this.#opening = undefined;
       });
     return this.#opening;
+  }
+
+  /** The open reader's repair counters (undefined while unopened). */
+  get repairCounters(): Readonly<RunRepairCounters> | undefined {
+    return this.#reader?.repairCounters;
   }
 
   /** Memory the open reader holds (index and filter), 0 while unopened. */

@@ -17,6 +17,7 @@ import type { Manifest } from '../manifest/manifest.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { Hash64 } from '../wal/wal-format.js';
+import type { RepairEvent } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
 import { type CompactionStats, Compactor } from '../compaction/compactor.js';
 import { deleteSegmentsBelow, Flusher } from './flusher.js';
@@ -83,6 +84,10 @@ export interface EngineStats {
   flushedVersion: number;
   /** Runs per level, bytes on disk, live bytes, write amplification, debt (src/compaction/). */
   compaction: CompactionStats;
+  /** Blocks and parity pages rebuilt from parity since open, and reads that found a block they could not rebuild. */
+  repairedBlocks: number;
+  repairedParityPages: number;
+  unrecoverableBlocks: number;
 }
 
 export class StorageEngine {
@@ -101,6 +106,8 @@ export class StorageEngine {
   #writeStallMs = 0;
   readonly #memtableBytesMax: number;
   #sealsSeen = 0;
+  #repairedBlocks = 0;
+  #repairedParityPages = 0;
   #view: ReadView | undefined;
   #viewRuns: readonly unknown[] | undefined;
   #viewImmutables = 0;
@@ -115,7 +122,10 @@ export class StorageEngine {
     this.pointCache = new PointCache(Math.floor(cacheBytes * POINT_CACHE_SHARE));
     this.cache = new BlockCache(cacheBytes - Math.floor(cacheBytes * POINT_CACHE_SHARE));
     this.runSet = new RunSet(
-      { fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache },
+      {
+        fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache,
+        onRepair: (event) => this.#onRepair(event),
+      },
       config.manifest.state.runs,
     );
     this.compactor = new Compactor({
@@ -289,6 +299,16 @@ export class StorageEngine {
     return totals;
   }
 
+  /** A block rebuilt from parity: counted, and logged once (a process warning naming run, block and stripe). */
+  #onRepair(event: RepairEvent): void {
+    if (event.kind === 'parity') this.#repairedParityPages++;
+    else this.#repairedBlocks++;
+    process.emitWarning(
+      `ladybug-store repaired ${event.kind === 'parity' ? 'a parity page' : 'a block'} of run ${event.runId} (${event.file}) at offset ${event.logicalOffset}, stripe ${event.stripes.join(',')}, from parity${event.rewritten ? ', rewritten in place' : ''}`,
+      { code: 'LADYBUG_BLOCK_REPAIRED' },
+    );
+  }
+
   stats(): EngineStats {
     const flush = this.#flusher.stats();
     const cache = this.cache.stats();
@@ -314,6 +334,9 @@ export class StorageEngine {
       writeStallMs: this.#writeStallMs,
       flushedVersion: this.manifest.state.flushedVersion,
       compaction: this.compactor.stats(flush.flushedBytes),
+      repairedBlocks: this.#repairedBlocks,
+      repairedParityPages: this.#repairedParityPages,
+      unrecoverableBlocks: this.runSet.runs.reduce((total, run) => total + (run.repairCounters?.unrecoverableBlocks ?? 0), 0),
     };
   }
 
