@@ -16,8 +16,9 @@
  *   record is live iff it is in #held with the same nonce and its monotonic
  *   deadline is in the future.
  * - Restart rule: every lease held when the store was closed or crashed is expired
- *   at the next open (its holder was in that process); the first lease operation
- *   after open deletes those records and their bound keys.
+ *   at the next open (its holder was in that process); openStore deletes those
+ *   records and their bound keys before it returns (expireLeasesAtOpen), and no
+ *   lease operation of this open runs before that finished.
  * - A lease that ends (release, force release, expiry, replacement of an expired
  *   record) deletes its bound keys in the same commit that deletes the record.
  */
@@ -80,6 +81,8 @@ export class LeaseManager {
   readonly #held = new Map<string, HeldLease>();
   readonly #waiters = new LeaseWaiters();
   #tail: Promise<unknown>;
+  /** The restart rule's deletions, started by the constructor (openStore awaits it). */
+  readonly #restart: Promise<void>;
   readonly #stats: LeaseStats = {
     held: 0, acquisitions: 0, failedAcquires: 0, waitingAcquires: 0, waitTimeMsTotal: 0, waitTimeMsMax: 0, expiries: 0, forceReleases: 0,
   };
@@ -87,8 +90,15 @@ export class LeaseManager {
   constructor(store: LeaseStorePort, config: LeaseConfig) {
     this.#store = store;
     this.#config = config;
-    // The restart rule, applied before any other lease operation.
-    this.#tail = this.#expireEarlierOpens().catch(() => undefined);
+    // The restart rule, applied before any other lease operation; openStore awaits
+    // it (expireLeasesAtOpen), so it is done when the store opens.
+    this.#restart = this.#expireEarlierOpens();
+    this.#tail = this.#restart.catch(() => undefined);
+  }
+
+  /** Settles when the restart rule's deletions are durable; rejects if they failed. */
+  restartApplied(): Promise<void> {
+    return this.#restart;
   }
 
   /** Runs `operation` after every earlier lease operation of this store settled. */

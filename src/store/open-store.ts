@@ -32,6 +32,7 @@ import { createSegment, firstSegmentSizeBytes } from '../wal/segment-files.js';
 import { type DecodedCommit, type Hash64, OPERATION_PUT, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
 import { recoverWal, type WalRecoveryResult } from '../wal/wal-recovery.js';
 import { WalWriter } from '../wal/wal-writer.js';
+import { expireLeasesAtOpen } from '../lease/lease-restart.js';
 import { DirectoryLock } from './directory-lock.js';
 import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { Store } from './store.js';
@@ -51,7 +52,9 @@ export async function openStore(directory: string, options?: StoreOptions): Prom
     await createDirectories(fileSystem, absolute);
     const lock = await DirectoryLock.acquire(fileSystem, absolute);
     try {
-      return await openLocked(absolute, storeOptions, lock, fileSystem);
+      const store = await openLocked(absolute, storeOptions, lock, fileSystem);
+      await expireLeasesAtOpen(store); // issue 10: leases of earlier opens end at open
+      return store;
     } catch (error) {
       await lock.release().catch(() => undefined);
       throw error;
