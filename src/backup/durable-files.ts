@@ -1,0 +1,89 @@
+/**
+ * File steps of backup and restore, each durable when it resolves.
+ *
+ * Invariants
+ * - A file is written under `<name>.tmp`, datasynced, then renamed to its name: a
+ *   crash never leaves a partial file under a final name. The caller syncs the
+ *   directory (once for many files) before relying on the names.
+ * - copyFile checks the bytes it copied against `expectedChecksum` when given, and
+ *   leaves nothing under the final name if they differ.
+ */
+import { BackupError, type BackupFailureReason } from '../errors.js';
+import { isFileSystemError, parentDirectory, type FileSystem } from '../fs/file-system.js';
+import { assert } from '../util/assert.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import { readChunks } from './backup-manifest.js';
+
+export const TEMPORARY_SUFFIX = '.tmp';
+
+/** Writes `bytes` to `path` via a datasynced temporary file and a rename, then syncs the directory. */
+export async function writeFileDurably(fileSystem: FileSystem, path: string, bytes: Uint8Array): Promise<void> {
+  const temporary = path + TEMPORARY_SUFFIX;
+  if (await fileSystem.exists(temporary)) await fileSystem.unlink(temporary);
+  const handle = await fileSystem.open(temporary, 'createExclusive');
+  try {
+    await handle.write(bytes, 0);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fileSystem.rename(temporary, path);
+  await fileSystem.syncDirectory(parentDirectory(path));
+}
+
+export interface CopiedFile {
+  checksum: string;
+  sizeBytes: number;
+  linked: boolean;
+}
+
+/**
+ * Copies `from` to `to` (temporary name, datasync, rename; the caller syncs the
+ * directory). With `mismatch`, a checksum other than `expectedChecksum` is a
+ * BackupError of that reason.
+ */
+export async function copyFile(
+  fileSystem: FileSystem, from: string, to: string, hash: Hash64,
+  expected?: { checksum: string; sizeBytes: number; mismatch: BackupFailureReason },
+): Promise<CopiedFile> {
+  const temporary = to + TEMPORARY_SUFFIX;
+  const output = await fileSystem.open(temporary, 'createExclusive');
+  let copied: { checksum: string; sizeBytes: number };
+  try {
+    copied = await readChunks(fileSystem, from, hash, (chunk, position) => output.write(chunk, position));
+    await output.datasync();
+  } finally {
+    await output.close();
+  }
+  if (expected !== undefined && (copied.checksum !== expected.checksum || copied.sizeBytes !== expected.sizeBytes)) {
+    await fileSystem.unlink(temporary);
+    throw new BackupError(expected.mismatch, from, `checksum or size differs from BACKUP.json (${copied.sizeBytes} bytes)`);
+  }
+  await fileSystem.rename(temporary, to);
+  return { ...copied, linked: false };
+}
+
+/** Error codes of a link that cannot work here (another file system, or none supported): copy instead. */
+const LINK_UNSUPPORTED_CODES = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
+
+/**
+ * Hard-links an immutable file when the file system allows, else copies it. A
+ * missing source (ENOENT: compaction replaced the run) propagates to the caller.
+ */
+export async function linkOrCopyFile(fileSystem: FileSystem, from: string, to: string, hash: Hash64): Promise<CopiedFile> {
+  try {
+    await fileSystem.link(from, to);
+  } catch (error) {
+    if (!isFileSystemError(error) || !LINK_UNSUPPORTED_CODES.has(error.code)) throw error;
+    return copyFile(fileSystem, from, to, hash);
+  }
+  const read = await readChunks(fileSystem, to, hash);
+  assert(read.sizeBytes >= 0, 'a linked file has a size');
+  return { ...read, linked: true };
+}
+
+/** True when `directory` is missing or has no entries. */
+export async function isEmptyOrMissing(fileSystem: FileSystem, directory: string): Promise<boolean> {
+  if (!(await fileSystem.exists(directory))) return true;
+  return (await fileSystem.readdir(directory)).length === 0;
+}

@@ -1,0 +1,179 @@
+/**
+ * Online backup: a consistent copy of a store as of one version, taken while
+ * commits continue.
+ *
+ *   target empty or missing (else BackupError 'target-not-empty')
+ *   -> mkdir target, target/runs, target/wal (each parent fsynced)
+ *   -> checkpoint: every commit acknowledged so far goes into runs
+ *   -> take the manifest state in one synchronous step: its runs hold exactly the
+ *      commits at or below its flushedVersion (the backup version)
+ *   -> hard-link each run file (immutable) into target/runs, or copy it on another
+ *      file system; fsync target/runs
+ *   -> write a fresh manifest in target naming those runs, WAL starting at segment 1
+ *      (the backup's WAL is empty: the runs hold everything up to the version)
+ *   -> BACKUP.json (checksums of every file) last: temporary file, datasync, rename,
+ *      directory fsync. Only then is it a backup.
+ *
+ * Invariants
+ * - REQUIRES: the caller holds the store.lifecycle lock (no checkpoint, compact() or
+ *   close runs meanwhile). Background compaction may still replace runs: a run file
+ *   gone before it was linked (ENOENT) restarts the copy from a newer state, at most
+ *   BACKUP_ATTEMPTS_MAX times (BackupError 'runs-changed' after that).
+ * - A backup that crashed, failed or was aborted has no BACKUP.json, or one whose
+ *   files are not all durable is never written: nothing incomplete looks complete.
+ */
+import { BackupError } from '../errors.js';
+import { isFileSystemError, joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
+import { BACKUP_ATTEMPTS_MAX } from '../limits.js';
+import { Manifest } from '../manifest/manifest.js';
+import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
+import type { ManifestState } from '../manifest/manifest-state.js';
+import { RUNS_DIRECTORY } from '../engine/open-engine.js';
+import { assert } from '../util/assert.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import {
+  BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
+} from './backup-manifest.js';
+import { isEmptyOrMissing, linkOrCopyFile, writeFileDurably } from './durable-files.js';
+
+export const BACKUP_WAL_DIRECTORY = 'wal';
+
+export interface BackupProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+}
+
+export interface BackupOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: BackupProgress) => void;
+}
+
+export interface BackupResult {
+  /** Every commit at or below this version is in the backup, none above. */
+  version: number;
+  directory: string;
+  files: number;
+  bytes: number;
+  linkedFiles: number;
+  copiedFiles: number;
+  durationMs: number;
+}
+
+export interface BackupSource {
+  fileSystem: FileSystem;
+  storeDirectory: string;
+  hash: Hash64;
+  manifest: Manifest;
+  /** Flushes every acknowledged commit into runs (the store's checkpoint, lock held). */
+  checkpoint: () => Promise<void>;
+}
+
+/** Checks the arguments of store.backup(): TypeError for misuse. */
+export function checkBackupArguments(targetDirectory: unknown, options: unknown): BackupOptions {
+  if (typeof targetDirectory !== 'string' || targetDirectory.length === 0) {
+    throw new TypeError('backup: targetDirectory must be a non-empty path string');
+  }
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) throw new TypeError('backup: options must be an object');
+  const { signal, onProgress } = options as BackupOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('backup: signal must be an AbortSignal');
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('backup: onProgress must be a function');
+  return { signal, onProgress };
+}
+
+export async function takeBackup(source: BackupSource, targetDirectory: string, options: BackupOptions): Promise<BackupResult> {
+  const started = performance.now();
+  const { fileSystem } = source;
+  assert(targetDirectory !== source.storeDirectory, 'a backup never targets its own store');
+  if (!(await isEmptyOrMissing(fileSystem, targetDirectory))) {
+    throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
+  }
+  await makeDirectory(fileSystem, targetDirectory);
+  await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY));
+  await makeDirectory(fileSystem, joinPath(targetDirectory, BACKUP_WAL_DIRECTORY));
+  options.signal?.throwIfAborted();
+  await source.checkpoint();
+  const { state, runFiles } = await copyRuns(source, targetDirectory, options);
+  const manifestFiles = await writeBackupStoreManifest(source, targetDirectory, state);
+  const files = [...runFiles, ...manifestFiles];
+  options.signal?.throwIfAborted();
+  await fileSystem.syncDirectory(joinPath(targetDirectory, BACKUP_WAL_DIRECTORY));
+  await fileSystem.syncDirectory(targetDirectory);
+  const body = {
+    format: BACKUP_FORMAT, formatVersion: BACKUP_FORMAT_VERSION, version: state.flushedVersion,
+    createdAt: new Date().toISOString(), files: files.map(({ path, sizeBytes, checksum }) => ({ path, sizeBytes, checksum })),
+  } as const;
+  await writeFileDurably(fileSystem, joinPath(targetDirectory, BACKUP_MANIFEST_NAME), encodeBackupManifest(body, source.hash));
+  const linkedFiles = runFiles.filter((file) => file.linked).length;
+  return {
+    version: state.flushedVersion, directory: targetDirectory, files: files.length,
+    bytes: files.reduce((total, file) => total + file.sizeBytes, 0),
+    linkedFiles, copiedFiles: files.length - linkedFiles, durationMs: performance.now() - started,
+  };
+}
+
+type CopiedBackupFile = BackupFile & { linked: boolean };
+
+/** Links or copies the runs of one manifest state, restarting if compaction removed one first. */
+async function copyRuns(
+  source: BackupSource, targetDirectory: string, options: BackupOptions,
+): Promise<{ state: Readonly<ManifestState>; runFiles: CopiedBackupFile[] }> {
+  const { fileSystem } = source;
+  const sourceRuns = joinPath(source.storeDirectory, RUNS_DIRECTORY);
+  const targetRuns = joinPath(targetDirectory, RUNS_DIRECTORY);
+  for (let attempt = 1; attempt <= BACKUP_ATTEMPTS_MAX; attempt++) {
+    // One synchronous read: this state's runs hold exactly the commits <= flushedVersion.
+    const state = source.manifest.state;
+    const runFiles: CopiedBackupFile[] = [];
+    let bytesDone = 0;
+    try {
+      for (const run of state.runs) {
+        options.signal?.throwIfAborted();
+        const path = `${RUNS_DIRECTORY}/${run.fileName}`;
+        const copied = await linkOrCopyFile(fileSystem, joinPath(sourceRuns, run.fileName), joinPath(targetRuns, run.fileName), source.hash);
+        assert(copied.sizeBytes === run.fileBytes, `run ${run.fileName} has the size its descriptor records`);
+        runFiles.push({ path, sizeBytes: copied.sizeBytes, checksum: copied.checksum, linked: copied.linked });
+        bytesDone += copied.sizeBytes;
+        options.onProgress?.({ filesDone: runFiles.length, filesTotal: state.runs.length, bytesDone });
+      }
+    } catch (error) {
+      if (!isFileSystemError(error, 'ENOENT')) throw error;
+      // Compaction replaced a run of this state: drop what this attempt linked, retry.
+      for (const file of runFiles) await fileSystem.unlink(joinPath(targetDirectory, file.path));
+      continue;
+    }
+    await fileSystem.syncDirectory(targetRuns);
+    return { state, runFiles };
+  }
+  throw new BackupError('runs-changed', targetDirectory, `compaction replaced the runs ${BACKUP_ATTEMPTS_MAX} times during the backup`);
+}
+
+/** A new manifest for the backup: the state's runs, an empty WAL from segment 1. */
+async function writeBackupStoreManifest(source: BackupSource, targetDirectory: string, state: Readonly<ManifestState>): Promise<BackupFile[]> {
+  const { fileSystem, hash } = source;
+  const manifest = await Manifest.open(fileSystem, targetDirectory, hash, {
+    create: true,
+    initial: {
+      runs: state.runs.map((run) => ({ ...run })), nextRunId: state.nextRunId, flushedVersion: state.flushedVersion,
+      walStartSegment: 1, versionHighWater: state.flushedVersion,
+    },
+  });
+  await manifest.close();
+  const directory = joinPath(targetDirectory, MANIFEST_DIRECTORY_NAME);
+  await fileSystem.syncDirectory(directory);
+  const files: BackupFile[] = [];
+  for (const name of (await fileSystem.readdir(directory)).sort()) {
+    const read = await readChunks(fileSystem, joinPath(directory, name), hash);
+    files.push({ path: `${MANIFEST_DIRECTORY_NAME}/${name}`, sizeBytes: read.sizeBytes, checksum: read.checksum });
+  }
+  assert(files.length > 0, 'the backup manifest wrote at least one copy');
+  return files;
+}
+
+/** mkdir, then fsync the parent so the new entry is durable. */
+export async function makeDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
+  if (await fileSystem.exists(directory)) return;
+  await fileSystem.mkdir(directory);
+  await fileSystem.syncDirectory(parentDirectory(directory));
+}
