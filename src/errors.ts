@@ -34,6 +34,7 @@ export const ErrorCode = {
   LeaseBusy: 'LADYBUG_LEASE_BUSY',
   Unauthorized: 'LADYBUG_UNAUTHORIZED',
   WatchOverflow: 'LADYBUG_WATCH_OVERFLOW',
+  Backup: 'LADYBUG_BACKUP',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -368,5 +369,22 @@ export class WatchOverflowError extends LadybugError {
 export class AssertionFailedError extends LadybugError {
   constructor(message: string) {
     super(ErrorCode.AssertionFailed, `assertion failed: ${message}`);
+  }
+}
+
+export type BackupFailureReason = 'target-not-empty' | 'incomplete' | 'corrupt' | 'runs-changed';
+
+/**
+ * A backup or restore was refused: the target directory is not empty, the backup
+ * has no complete BACKUP.json (a backup that crashed or was aborted), a file fails
+ * its checksum, or compaction kept replacing the runs being copied (src/backup/).
+ */
+export class BackupError extends LadybugError {
+  readonly reason: BackupFailureReason;
+  readonly path: string;
+  constructor(reason: BackupFailureReason, path: string, detail: string) {
+    super(ErrorCode.Backup, `backup ${reason} (${path}): ${detail}`);
+    this.reason = reason;
+    this.path = path;
   }
 }

@@ -118,6 +118,12 @@ export const LEASE_WAITERS_MAX = 10_000;
  */
 export const WATCH_BUFFER_CHANGES_MAX = 10_000;
 export const WATCH_CATCH_UP_CHANGES_MAX = 100_000;
+/** Backup: bytes read per step when copying or checksumming a file (src/backup/). */
+export const BACKUP_CHUNK_BYTES = 1024 * 1024;
+/** Backup: attempts before giving up when compaction keeps replacing the runs being linked. */
+export const BACKUP_ATTEMPTS_MAX = 5;
+/** Backup: the BACKUP.json file is refused above this size. */
+export const BACKUP_MANIFEST_BYTES_MAX = 16 * 1024 * 1024;
 
 /*
  * Heap costs behind the memtable estimate in stats() (memory-index.ts, storedSizeBytes

@@ -39,6 +39,8 @@ import { collectMetrics, metricsFormat, type MetricsOptions, prometheusText, typ
 import { LeaseManager } from '../lease/lease-manager.js';
 import { checkScrubOptions, scrubRuns, type ScrubOptions, type ScrubReport } from '../stripe/scrub.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
+import { checkBackupArguments, takeBackup, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
+import { loadHash64 } from '../codec/checksum.js';
 
 export interface GetOptions {
   /** Read as of this version (default: the newest visible version). */
@@ -345,6 +347,31 @@ export class Store {
     const { pipeline, writer } = this.#parts;
     const data = collectMetrics({ commit: pipeline.metrics, wal: writer.metrics, walBytesWritten: writer.stats().bytesWritten, version: this.version });
     return format === 'prometheus' ? prometheusText(data) : data;
+  }
+
+  /**
+   * Online backup into `targetDirectory` (missing or empty): checkpoints, then
+   * links or copies the runs of one manifest state and writes BACKUP.json last
+   * (src/backup/take-backup.ts). Commits continue meanwhile; checkpoint(),
+   * compact() and close() wait. Resolves with the version the backup holds.
+   */
+  async backup(targetDirectory: string, options?: BackupOptions): Promise<BackupResult> {
+    this.#assertOpen('backup');
+    const checked = checkBackupArguments(targetDirectory, options);
+    return this.#lifecycleLock.runExclusive(async () => {
+      this.#assertOpen('backup');
+      const { engine, pipeline, fileSystem, directory } = this.#parts;
+      try {
+        const checkpoint = async (): Promise<void> => {
+          await pipeline.cutWalForCheckpoint(() => engine.memtables.seal());
+          await engine.checkpoint();
+        };
+        const source = { fileSystem, storeDirectory: directory, hash: await loadHash64(), manifest: engine.manifest, checkpoint };
+        return await takeBackup(source, targetDirectory, checked);
+      } catch (error) {
+        throw asTypedError(error, `backup ${directory} to ${targetDirectory}`);
+      }
+    });
   }
 }
 
