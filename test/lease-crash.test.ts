@@ -111,3 +111,22 @@ describe('leases across SIGKILL of a real process', () => {
     }, 120_000);
   }
 });
+
+describe('lease expiry timers under the lease.operations lock (debug mode checks the order)', () => {
+  it('an expired lease is deleted with its bound keys by its timer, with no further lease operation', async () => {
+    const store = await openStore(temporaryDirectory());
+    try {
+      const lease = await store.leases.acquire('short', { owner: 'a', ttlMs: 30 });
+      await store.leases.putBound('short', lease, 'presence/a', 'here');
+      expect(await store.get('presence/a')).toBe('here');
+      // The timer runs its deletion as a lease operation; started under the lock, it
+      // would be a reentrant take (refused in debug mode) unless detached.
+      for (let waitedMs = 0; (await store.get('presence/a')) !== undefined && waitedMs < 10_000; waitedMs += 20) await sleep(20);
+      expect(await store.get('presence/a')).toBeUndefined();
+      expect(await keysUnder(store, LEASE_RECORD_PREFIX)).toEqual([]);
+      expect(store.leases.stats().expiries).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+});

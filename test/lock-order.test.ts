@@ -57,6 +57,16 @@ describe('debug mode: order checks', () => {
     expect(commit.isLocked()).toBe(false);
   });
 
+  it('lease.operations ranks below commit: held across a transaction it nests, taken under commit it is refused', async () => {
+    const leaseOperations = new OrderedMutex('lease.operations');
+    const commit = new OrderedMutex('commit');
+    expect(leaseOperations.rank).toBeLessThan(COMMIT_LOCK.rank);
+    expect(await leaseOperations.runExclusive(() => commit.runExclusive(() => currentHeldLockNames()))).toEqual(['lease.operations', 'commit']);
+    const violation = await violationOf(() => commit.runExclusive(() => leaseOperations.runExclusive(() => 1)));
+    expectKind(violation, 'order');
+    expect(violation.message).toContain("'lease.operations' (rank 12)");
+  });
+
   it('reports a violation from runExclusiveSync synchronously', async () => {
     const lifecycle = new OrderedMutex('store.lifecycle');
     const commit = new OrderedMutex('commit');

@@ -5,9 +5,10 @@
  * Every operation is one serializable transaction over the lease's record: the
  * check (is it held? by this token?) and the write (the new holder, with all its
  * metadata) are in the same commit, so there is no check-then-write window.
- * Operations of one store are also run one at a time (#serial), so the token of an
- * acquisition can be read back (history of the record) before anything else writes
- * the record.
+ * Operations of one store are also run one at a time, under the lease.operations
+ * lock (rank 12, below commit: it is held across the store transaction), so the
+ * token of an acquisition can be read back (history of the record) before anything
+ * else writes the record.
  *
  * Invariants:
  * - token = the version of the commit that wrote the record with the acquisition's
@@ -28,6 +29,7 @@ import type { TransactionHandle } from '../transaction/transaction.js';
 import type { TransactionOptions } from '../transaction/run-transaction.js';
 import type { HistoryEntry } from '../memory/history.js';
 import { LEASE_BOUND_KEYS_MAX } from '../limits.js';
+import { OrderedMutex, runDetached } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
 import {
   auditKey, checkName, checkOwner, checkReason, checkToken, checkTtl, checkWaitMs, type LeaseInfo, type LeaseRecord,
@@ -80,7 +82,8 @@ export class LeaseManager {
   readonly #instanceId = randomUUID();
   readonly #held = new Map<string, HeldLease>();
   readonly #waiters = new LeaseWaiters();
-  #tail: Promise<unknown>;
+  /** Guards the lease records of this store: one lease operation at a time (LOCK_ORDER.md, rank below commit). */
+  readonly #operationLock = new OrderedMutex('lease.operations');
   /** The restart rule's deletions, started by the constructor (openStore awaits it). */
   readonly #restart: Promise<void>;
   readonly #stats: LeaseStats = {
@@ -92,8 +95,8 @@ export class LeaseManager {
     this.#config = config;
     // The restart rule, applied before any other lease operation; openStore awaits
     // it (expireLeasesAtOpen), so it is done when the store opens.
-    this.#restart = this.#expireEarlierOpens();
-    this.#tail = this.#restart.catch(() => undefined);
+    this.#restart = this.#serial(() => this.#expireEarlierOpens());
+    this.#restart.catch(() => undefined); // awaited by openStore; not an unhandled rejection meanwhile
   }
 
   /** Settles when the restart rule's deletions are durable; rejects if they failed. */
@@ -101,11 +104,9 @@ export class LeaseManager {
     return this.#restart;
   }
 
-  /** Runs `operation` after every earlier lease operation of this store settled. */
+  /** Runs `operation` under the lease.operations lock, after every earlier lease operation of this store (FIFO). */
   #serial<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(operation, operation);
-    this.#tail = result.catch(() => undefined);
-    return result;
+    return this.#operationLock.runExclusive(operation);
   }
 
   #live(name: string, record: LeaseRecord | undefined): HeldLease | undefined {
@@ -186,7 +187,8 @@ export class LeaseManager {
 
   #schedule(name: string, held: HeldLease): void {
     clearTimeout(held.timer);
-    held.timer = setTimeout(() => void this.#serial(() => this.#expire(name, held.nonce)).catch(() => undefined),
+    // Detached: the timer is set under lease.operations and would otherwise inherit it (a reentrant take).
+    held.timer = setTimeout(() => void runDetached(() => this.#serial(() => this.#expire(name, held.nonce))).catch(() => undefined),
       Math.max(0, Math.ceil(held.deadlineMs - performance.now())));
     held.timer.unref();
   }

@@ -26,6 +26,7 @@ import { assert } from '../util/assert.js';
 
 export type LockName =
   | 'store.lifecycle'
+  | 'lease.operations'
   | 'flush'
   | 'compaction'
   | 'manifest'
@@ -77,6 +78,21 @@ export const STORE_LIFECYCLE_LOCK = lockEntry({
   rank: 10,
   guards: 'the open/closing/closed state of a store handle; checkpoint; close',
   takenBy: 'close() (waits for in-flight commits, then checkpoints); checkpoint()',
+  reserved: false,
+  protection: 'mutex',
+  seedRaces: [],
+});
+
+export const LEASE_OPERATIONS_LOCK = lockEntry({
+  name: 'lease.operations',
+  rank: 12,
+  guards:
+    "a store's lease records and the lease manager's in-memory holders: one lease operation (acquire, renew, " +
+    'release, force release, expiry, bound-key write, the restart rule at open) at a time, so the token read back ' +
+    'after an acquisition is the version of its own commit',
+  takenBy:
+    'every LeaseManager operation (src/lease/lease-manager.ts), across its whole store transaction (which takes commit); ' +
+    'expiry timers start detached (runDetached), holding nothing else',
   reserved: false,
   protection: 'mutex',
   seedRaces: [],
@@ -192,6 +208,7 @@ export const BLOCK_CACHE_LOCK = lockEntry({
 /** Every lock, in ascending rank. */
 export const LOCK_TABLE: readonly LockTableEntry[] = Object.freeze([
   STORE_LIFECYCLE_LOCK,
+  LEASE_OPERATIONS_LOCK,
   FLUSH_LOCK,
   COMPACTION_LOCK,
   MANIFEST_LOCK,
