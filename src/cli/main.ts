@@ -19,6 +19,8 @@ import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
+import { restoreBackup, verifyBackup } from '../backup/restore-backup.js';
+import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, type Output, printResult } from './output.js';
 
@@ -88,6 +90,14 @@ function buildProgram(): Command {
   program.command('verify <dir>').description('check every WAL checksum without changing any data')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
+      if (existsSync(join(resolve(dir), BACKUP_MANIFEST_NAME))) {
+        // A backup directory (ladybug backup): check BACKUP.json and every file's checksum.
+        const progress = createProgress('verify backup', 'files');
+        const report = await verifyBackup(new NodeFileSystem(), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal)).finally(progress.stop);
+        emit(options, { title: report.ok ? 'verify backup: ok' : 'verify backup: CORRUPTION FOUND', data: report });
+        if (!report.ok) process.exitCode = EXIT_FAILURE;
+        return;
+      }
       const progress = createProgress('verify', 'segments');
       const report = await verifyStore(requireStore(dir), { onProgress: progress.update }).finally(progress.stop);
       emit(options, { title: report.ok ? 'verify: ok' : 'verify: CORRUPTION FOUND', data: report });
@@ -202,6 +212,24 @@ function buildProgram(): Command {
           process.stdout.write(`${line}\n`);
         }
       });
+    });
+
+  program.command('backup <dir> <target>').description('copy the store, as of one version, into an empty or new target directory (writes may continue)')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, target: string, options: JsonOption) => {
+      const progress = createProgress('backup', 'runs');
+      const result = await withStore(dir, (store) => store.backup(resolve(target), { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) }))
+        .finally(progress.stop);
+      emit(options, { title: `backup of version ${result.version} in ${result.directory}`, data: result });
+    });
+
+  program.command('restore <backup> <dir>').description('check a backup and restore it into an empty or new directory')
+    .option('--json', 'print JSON')
+    .action(async (backup: string, dir: string, options: JsonOption) => {
+      const progress = createProgress('restore', 'files');
+      const result = await restoreBackup(new NodeFileSystem(), resolve(backup), resolve(dir), { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) })
+        .finally(progress.stop);
+      emit(options, { title: `restored version ${result.version} into ${result.directory}`, data: result });
     });
 
   program.command('bench').description('run the benchmark against the peers (npm run bench; --help for its options)')

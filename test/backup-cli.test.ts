@@ -1,0 +1,72 @@
+/**
+ * `ladybug backup <dir> <target>`, `ladybug restore <backup> <dir>` and `ladybug
+ * verify <backup>`: --json reports, a non-empty restore target refused (exit 1, one
+ * line with the error code), a damaged backup reported by verify and refused by
+ * restore, and the restored store reads the same.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+afterEach(() => removeTemporaryDirectories());
+
+beforeAll(async () => {
+  // tsc emits even when another engineer's file has a transient type error.
+  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') }).catch(() => undefined);
+}, 120_000);
+
+async function failure(args: string[]): Promise<{ code: number; stderr: string }> {
+  return run(process.execPath, [cli, ...args]).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+  );
+}
+
+describe('ladybug backup and restore', () => {
+  it('backs up, verifies and restores with --json; refuses a non-empty target and a damaged backup', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
+    for (let index = 0; index < 300; index++) await store.put(`k${index}`, { index });
+    const version = store.version;
+    await store.close();
+
+    const backup = join(temporaryDirectory(), 'backup');
+    const backedUp = JSON.parse((await run(process.execPath, [cli, 'backup', directory, backup, '--json'])).stdout) as { version: number; files: number };
+    expect(backedUp.version).toBe(version);
+    const verified = JSON.parse((await run(process.execPath, [cli, 'verify', backup, '--json'])).stdout) as { ok: boolean; version: number };
+    expect(verified).toMatchObject({ ok: true, version });
+
+    const occupied = temporaryDirectory();
+    writeFileSync(join(occupied, 'keep'), 'x');
+    const refused = await failure(['restore', backup, occupied]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/target-not-empty.*\[LADYBUG_BACKUP\]/);
+
+    const target = join(temporaryDirectory(), 'restored');
+    const restored = JSON.parse((await run(process.execPath, [cli, 'restore', backup, target, '--json'])).stdout) as { version: number };
+    expect(restored.version).toBe(version);
+    const reopened = await openStore(target);
+    for (let index = 0; index < 300; index++) expect(await reopened.get(`k${index}`)).toEqual({ index });
+    await reopened.close();
+
+    // Damage a copy of a run in the backup (the original was hard-linked to the store's file).
+    const runName = readdirSync(join(backup, 'runs'))[0]!;
+    const runPath = join(backup, 'runs', runName);
+    const bytes = readFileSync(runPath);
+    rmSync(runPath);
+    bytes[10]! ^= 0x01;
+    writeFileSync(runPath, bytes);
+    const damaged = await failure(['verify', backup, '--json']);
+    expect(damaged.code).toBe(1);
+    const refusedDamaged = await failure(['restore', backup, join(temporaryDirectory(), 'again')]);
+    expect(refusedDamaged.code).toBe(1);
+    expect(refusedDamaged.stderr).toMatch(/backup corrupt.*\[LADYBUG_BACKUP\]/);
+  }, 120_000);
+});
