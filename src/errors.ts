@@ -56,7 +56,8 @@ export function isLadybugError(error: unknown): error is Error & { code: ErrorCo
   return typeof code === 'string' && code.startsWith('LADYBUG_');
 }
 
-export type InvalidKeyReason = 'type' | 'empty' | 'too-long' | 'malformed';
+/** 'reserved': under "\u0000ladybug/", written by the store only (src/lease/reserved-keys.ts). */
+export type InvalidKeyReason = 'type' | 'empty' | 'too-long' | 'malformed' | 'reserved';
 
 /**
  * The key is not a non-empty, well-formed string or Uint8Array within the size limit

@@ -10,6 +10,7 @@ import { BatchTooLargeError, InvalidOptionError } from '../errors.js';
 import { internalKey, keyBytes } from '../codec/keys.js';
 import { prepareValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
+import { checkWritableKey } from '../lease/reserved-keys.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import {
@@ -30,8 +31,15 @@ export type BatchOperation =
   | { type: 'put'; key: string | Uint8Array; value: unknown }
   | { type: 'del'; key: string | Uint8Array };
 
-export function preparePut(key: unknown, value: unknown, maxValueBytes: number): PreparedCommit {
+/** The internal key of a write; keys under the reserved prefix only from the lease module. */
+function writableKey(key: unknown): string {
   const internal = internalKey(key);
+  checkWritableKey(internal);
+  return internal;
+}
+
+export function preparePut(key: unknown, value: unknown, maxValueBytes: number): PreparedCommit {
+  const internal = writableKey(key);
   const prepared = prepareValue(value, maxValueBytes);
   const bytes = keyBytes(internal);
   return {
@@ -42,7 +50,7 @@ export function preparePut(key: unknown, value: unknown, maxValueBytes: number):
 }
 
 export function prepareDelete(key: unknown): PreparedCommit {
-  const internal = internalKey(key);
+  const internal = writableKey(key);
   const bytes = keyBytes(internal);
   return {
     walOperations: [{ type: OPERATION_DELETE, key: bytes }],

@@ -36,6 +36,7 @@ import {
   LEASE_RECORD_PREFIX, parseRecord, recordKey, withDeadline,
 } from './lease-record.js';
 import { LeaseWaiters, type WaitOutcome } from './lease-waiters.js';
+import { writeReservedKeys } from './reserved-keys.js';
 
 export type { LeaseInfo } from './lease-record.js';
 
@@ -161,7 +162,7 @@ export class LeaseManager {
       const live = this.#live(name, current);
       if (current !== undefined && live !== undefined) return { holder: current.owner };
       for (const bound of current?.boundKeys ?? []) tx.delete(bound);
-      tx.put(key, fresh);
+      writeReservedKeys(() => tx.put(key, fresh));
       return { replaced: current !== undefined };
     });
     if (outcome.holder !== undefined) return { holder: outcome.holder };
@@ -202,7 +203,7 @@ export class LeaseManager {
       const current = parseRecord(name, await tx.get(recordKey(name)));
       if (current?.nonce !== nonce) return;
       for (const bound of current.boundKeys) tx.delete(bound);
-      tx.delete(recordKey(name));
+      writeReservedKeys(() => tx.delete(recordKey(name)));
     });
     this.#ended(name, 'expired');
   }
@@ -228,7 +229,7 @@ export class LeaseManager {
         const current = parseRecord(name, await tx.get(recordKey(name)));
         if (current?.nonce !== held.nonce) throw new LeaseLostError(name, token, 'its record was replaced');
         const next = withDeadline(current, ttlOption ?? current.ttlMs);
-        tx.put(recordKey(name), next);
+        writeReservedKeys(() => tx.put(recordKey(name), next));
         return next;
       });
       held.deadlineMs = renewed.deadlineMs;
@@ -254,8 +255,10 @@ export class LeaseManager {
       const current = parseRecord(name, await tx.get(recordKey(name)));
       if (current === undefined || (nonce !== undefined && current.nonce !== nonce)) return undefined;
       for (const bound of current.boundKeys) tx.delete(bound);
-      tx.delete(recordKey(name));
-      if (audit !== undefined) tx.put(auditKey(name), { ...audit, previousOwner: current.owner });
+      writeReservedKeys(() => {
+        tx.delete(recordKey(name));
+        if (audit !== undefined) tx.put(auditKey(name), { ...audit, previousOwner: current.owner });
+      });
       return current;
     });
   }
@@ -360,7 +363,7 @@ export class LeaseManager {
       const record = parseRecord(name, await tx.get(recordKey(name)))!;
       if (!record.boundKeys.includes(key)) {
         if (record.boundKeys.length >= LEASE_BOUND_KEYS_MAX) throw new RangeError(`a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
-        tx.put(recordKey(name), { ...record, boundKeys: [...record.boundKeys, key] });
+        writeReservedKeys(() => tx.put(recordKey(name), { ...record, boundKeys: [...record.boundKeys, key] }));
       }
       tx.put(key, value);
     }));

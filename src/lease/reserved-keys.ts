@@ -1,0 +1,43 @@
+/**
+ * The reserved key space "\u0000ladybug/": only the store's own modules write it.
+ *
+ * Mechanism: every put and delete is validated in src/commit/prepare.ts, which calls
+ * checkWritableKey on the internal key (a string key and a Uint8Array key with the
+ * same bytes have the same internal key, so both are covered). A key under the
+ * prefix is refused with InvalidKeyError (reason 'reserved', code
+ * LADYBUG_INVALID_KEY) unless the write runs inside writeReservedKeys, which the
+ * lease module wraps around its record and audit writes (tx.put / tx.delete).
+ *
+ * Invariant: the scope is synchronous. tx.put, tx.delete and the prepare step are
+ * synchronous, so nothing else can run while the scope is open: a user write that
+ * interleaves with a lease transaction (at one of its awaits) is outside the scope
+ * and is refused. writeReservedKeys asserts its function returned no promise.
+ *
+ * Reads are not restricted: scans and gets may see the prefix (the change feed
+ * hides it unless asked).
+ */
+import { InvalidKeyError } from '../errors.js';
+import { assert } from '../util/assert.js';
+import { RESERVED_KEY_PREFIX } from './lease-record.js';
+
+let reservedScopeDepth = 0;
+
+/** Runs the synchronous `write` with writes under the reserved prefix allowed. */
+export function writeReservedKeys<T>(write: () => T): T {
+  reservedScopeDepth++;
+  try {
+    const result = write();
+    assert(!(result instanceof Promise), 'a reserved-key write scope is synchronous');
+    return result;
+  } finally {
+    reservedScopeDepth--;
+    assert(reservedScopeDepth >= 0, 'reserved-key scopes are balanced');
+  }
+}
+
+/** Throws InvalidKeyError 'reserved' for a key under "\u0000ladybug/" written outside writeReservedKeys. */
+export function checkWritableKey(internal: string): void {
+  if (reservedScopeDepth === 0 && internal.startsWith(RESERVED_KEY_PREFIX)) {
+    throw new InvalidKeyError('reserved', 'keys beginning with "\\u0000ladybug/" are reserved for the store (leases); use another prefix');
+  }
+}
