@@ -112,7 +112,12 @@ export class WalWriter {
     const lengthBytes = this.#encode(group);
     const handle = this.#active.handle;
     beforeWrite?.(count);
-    await this.#write(handle, this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
+    try {
+      await handle.write(this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
+    } catch (error) {
+      if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(handle.path, { cause: error });
+      throw error;
+    }
     this.#active.offset += lengthBytes;
     this.#bytesWritten += lengthBytes;
     const syncStartMs = performance.now();
@@ -122,15 +127,6 @@ export class WalWriter {
     this.#syncedLsn = this.#currentLsn();
     this.#maybePrepareNext();
     return { commitCount: count, endLsn: this.#syncedLsn };
-  }
-
-  async #write(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
-    try {
-      await handle.write(data, position);
-    } catch (error) {
-      if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(handle.path, { cause: error });
-      throw error;
-    }
   }
 
   /**
@@ -183,16 +179,25 @@ export class WalWriter {
   /**
    * A checkpoint's rotation: moves to a new segment now, so that every record written
    * so far lies in segments the checkpoint's runs cover (and a clean reopen reads no
-   * WAL at all). The new segment is sized to what the active one took (twice its used
-   * bytes, at least the first-segment size), not doubled blindly: a store closed
-   * often keeps small segments. No-op (false) when the active segment holds no record.
+   * WAL record, only a small empty segment). No-op (false) when the active segment
+   * holds no record.
    * REQUIRES: the caller holds the wal.writer lock (no group in flight).
    */
   async rotateForCheckpoint(): Promise<boolean> {
     if (this.#closed || this.#active.offset === SEGMENT_HEADER_BYTES) return false;
-    // A segment already prepared in the background (this one is half full) is used as it is.
-    const usedBytes = this.#active.offset;
-    await this.#rotate(0, this.#next !== undefined ? undefined : Math.max(firstSegmentSizeBytes(this.#config.segmentSizeBytes), 2 * usedBytes));
+    // The new segment starts at the first-segment size and grows again by doubling: a
+    // reopen scans the whole segment it resumes in, so a checkpoint (and every close)
+    // leaves a small one. A large segment prepared in the background is removed unused.
+    const prepared = this.#next;
+    this.#next = undefined;
+    if (prepared !== undefined) {
+      const created = await prepared.catch(() => undefined);
+      if (created !== undefined) {
+        await created.handle.close();
+        await this.#config.fileSystem.unlink(joinPath(this.#config.walDir, segmentFileName(created.segmentNumber)));
+      }
+    }
+    await this.#rotate(0, firstSegmentSizeBytes(this.#config.segmentSizeBytes));
     return true;
   }
 
