@@ -8,6 +8,7 @@ import { LARGE_VALUE, SMALL_VALUE } from '../data.js';
 import type { Profile } from '../profile.js';
 import { hotGetWorkload } from './hot-get.js';
 import { largeDataWorkload } from './large-data.js';
+import { leaseWorkload } from './leases.js';
 import { batchPutWorkload, concurrentPutWorkload, sequentialPutWorkload } from './put-workloads.js';
 import { rangeScanWorkload } from './range-scan.js';
 import { reopenWorkload } from './reopen.js';
@@ -32,6 +33,7 @@ export function allWorkloads(profile: Profile, ladybugStoreOptions: Readonly<Rec
     large('large-load-random', profile.largeLoadKeyCount, 'random'),
     large('large-load-sequential', profile.largeLoadKeyCount, 'sequential'),
     large('large-reopen-1m', profile.largeReopenKeyCount, 'random'),
+    leaseWorkload(profile),
   ];
 }
 

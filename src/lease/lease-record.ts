@@ -6,8 +6,9 @@
  * last force release of NAME is recorded under LEASE_AUDIT_PREFIX + NAME. Both
  * prefixes start with U+0000 and "ladybug/", which no lease name can contain (names
  * are [A-Za-z0-9._:/-]), so a name can never reach outside its own record. User
- * keys beginning with "\u0000ladybug/" are reserved: writing them directly is not
- * supported (the lease module treats a record it cannot read as corrupt).
+ * writes to keys beginning with "\u0000ladybug/" are refused (InvalidKeyError
+ * 'reserved', src/lease/reserved-keys.ts); a record that still cannot be read is
+ * reported as corrupt.
  *
  * Invariants of a stored record (checked by `parseRecord` on every read):
  * - `nonce` is unique per acquisition; renew and bound-key writes keep it, so the
