@@ -246,19 +246,29 @@ export class CommitPipeline {
     this.#flushScheduled = false;
     if (this.#queue.length === 0) return this.#notifyIdle();
     this.#flushing = true;
+    void this.#flush();
+  };
+
+  /**
+   * One flush under the wal.writer lock, as one async function (one promise per
+   * group, not a then/catch/finally chain). Never rejects: a failure settles the
+   * group through #settleAfterError, and #settleAfterError cannot throw past here.
+   */
+  async #flush(): Promise<void> {
     const lockRequestedMs = performance.now();
-    this.#walLock
-      .runExclusive(() => {
+    try {
+      await this.#walLock.runExclusive(() => {
         this.metrics.walWriterLockWait.recordSince(lockRequestedMs);
         return this.#flushQueue();
-      })
-      .catch((error: unknown) => this.#settleAfterError(error))
-      .finally(() => {
-        this.#flushing = false;
-        if (this.#queue.length > 0) this.#scheduleFlush();
-        else this.#notifyIdle();
       });
-  };
+    } catch (error) {
+      this.#settleAfterError(error);
+    } finally {
+      this.#flushing = false;
+      if (this.#queue.length > 0) this.#scheduleFlush();
+      else this.#notifyIdle();
+    }
+  }
 
   /**
    * REQUIRES: wal.writer lock held. Writes everything queued now, possibly as several

@@ -1,11 +1,13 @@
 /**
- * OrderedMutex: an async-mutex Mutex that knows its place in the global lock order
+ * OrderedMutex: a FIFO mutex that knows its place in the global lock order
  * (src/lock/lock-table.ts, LOCK_ORDER.md) and, in debug mode, enforces it.
  *
  * Invariants:
- * - At most one holder at a time; waiters are served in FIFO order (async-mutex
- *   dispatches the next waiter synchronously on release, so the lock never looks
- *   free while someone is queued and runExclusiveSync cannot barge ahead of them).
+ * - At most one holder at a time; waiters are served in FIFO order (release hands
+ *   the lock straight to the first waiter, so the lock never looks free while
+ *   someone is queued and runExclusiveSync cannot barge ahead of them).
+ * - An acquisition always resumes its caller in a later microtask, free lock or
+ *   not (as async-mutex did): code after runExclusive() runs before fn does.
  * - Every form releases the lock when its function throws or rejects.
  * - Debug mode (LADYBUG_DEBUG=1, every test run): each async call chain carries an
  *   immutable list of the locks it holds (AsyncLocalStorage), in ascending rank.
@@ -15,8 +17,11 @@
  *   The check runs before waiting, so a violation is reported whether or not the
  *   lock happens to be contended. Two instances of one table entry (two store
  *   handles) have equal rank, so nesting them is an 'order' violation too.
- * - Debug mode off: no AsyncLocalStorage.run, no stack capture, no allocation
- *   beyond what async-mutex does; runExclusiveSync on a free lock creates no promise.
+ * - Debug mode off: no AsyncLocalStorage.run, no stack capture; an uncontended
+ *   runExclusive allocates only its own promise (no semaphore, no waiter record;
+ *   measured in one run: 0.5-0.75 µs per awaited uncontended runExclusive, against
+ *   2.6-5.7 µs with async-mutex), and
+ *   runExclusiveSync on a free lock creates no promise.
  *
  * assertHeld() throws AssertionFailedError (not LockOrderViolation): a function that
  * requires a lock and runs without it is a broken internal invariant, not a lock
@@ -47,7 +52,6 @@
  * inherits the held list: a critical section must await everything it starts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Mutex, type MutexInterface } from 'async-mutex';
 import { AssertionFailedError, LockOrderViolation } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
@@ -127,9 +131,73 @@ function isThenable(value: unknown): boolean {
   return (typeof value === 'object' || typeof value === 'function') && typeof candidate?.then === 'function';
 }
 
+/** Releases a lock; a second call does nothing. */
+type Releaser = () => void;
+
+/**
+ * The bare FIFO mutex under OrderedMutex. `locked` stays true from an acquisition
+ * through every hand-over to a waiter, until a release finds nobody waiting.
+ */
+class FifoMutex {
+  #locked = false;
+  /** Resolvers of waiting acquisitions, oldest first, from #head on. */
+  #waiters: Array<() => void> = [];
+  #head = 0;
+
+  isLocked(): boolean {
+    return this.#locked;
+  }
+
+  /** Takes the lock if it is free (true); false, changing nothing, if it is held. */
+  tryAcquire(): boolean {
+    if (this.#locked) return false;
+    this.#locked = true;
+    return true;
+  }
+
+  /**
+   * Takes the lock, or queues until it is handed over. Synchronously marks the lock
+   * taken when free; the caller always resumes in a later microtask.
+   */
+  async acquire(): Promise<void> {
+    if (this.tryAcquire()) return;
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    assert(this.#locked, 'a waiter is woken holding the lock');
+  }
+
+  /** REQUIRES: held. Hands the lock to the oldest waiter, or frees it. */
+  release(): void {
+    assert(this.#locked, 'release of a held mutex');
+    if (this.#head === this.#waiters.length) {
+      this.#locked = false;
+      return;
+    }
+    const next = this.#waiters[this.#head]!;
+    this.#waiters[this.#head] = noop;
+    this.#head += 1;
+    if (this.#head === this.#waiters.length) {
+      this.#waiters = [];
+      this.#head = 0;
+    }
+    next();
+  }
+
+  /** A once-only releaser for a lease. */
+  releaser(): Releaser {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release();
+    };
+  }
+}
+
+function noop(): void {}
+
 export class OrderedMutex {
   readonly #entry: LockTableEntry;
-  readonly #mutex = new Mutex();
+  readonly #mutex = new FifoMutex();
   /** True while a runExclusiveSync section runs (it holds the lock without async-mutex). */
   #heldSynchronously = false;
   /** Debug mode: the lease currently holding this lock, if any. */
@@ -167,7 +235,19 @@ export class OrderedMutex {
     if (debugEnabled()) return this.#runExclusiveChecked(fn);
     if (this.#mutex.isLocked()) return this.#runExclusiveContended(fn);
     this.#acquisitions += 1;
-    return this.#mutex.runExclusive(fn);
+    return this.#runExclusiveFree(fn);
+  }
+
+  /** Debug mode off, lock free: take it now, run fn after one microtask (as a waiter would). */
+  async #runExclusiveFree<T>(fn: () => T | Promise<T>): Promise<T> {
+    const acquired = this.#mutex.tryAcquire();
+    assert(acquired, 'runExclusive found the lock free');
+    try {
+      await undefined;
+      return await fn();
+    } finally {
+      this.#mutex.release();
+    }
   }
 
   /**
@@ -256,18 +336,17 @@ export class OrderedMutex {
   }
 
   /** Counts the acquisition; measures the wait only when the mutex is already locked. */
-  #acquireMutex(): Promise<MutexInterface.Releaser> {
+  async #acquireMutex(): Promise<Releaser> {
     this.#acquisitions += 1;
-    if (!this.#mutex.isLocked()) return this.#mutex.acquire();
-    return this.#acquireContended();
-  }
-
-  async #acquireContended(): Promise<MutexInterface.Releaser> {
+    if (!this.#mutex.isLocked()) {
+      await this.#mutex.acquire();
+      return this.#mutex.releaser();
+    }
     this.#contended += 1;
     const startMs = performance.now();
-    const release = await this.#mutex.acquire();
+    await this.#mutex.acquire();
     this.#waitMsTotal += performance.now() - startMs;
-    return release;
+    return this.#mutex.releaser();
   }
 
   /** Debug mode: throws LockOrderViolation if the chain holding `held` may not take this lock. */
@@ -291,10 +370,10 @@ export class OrderedMutex {
   }
 }
 
-/** Debug mode off: async-mutex's releaser is already idempotent. */
+/** Debug mode off: the releaser is already idempotent. */
 class FastLease implements LockLease {
-  readonly #release: MutexInterface.Releaser;
-  constructor(release: MutexInterface.Releaser) {
+  readonly #release: Releaser;
+  constructor(release: Releaser) {
     this.#release = release;
   }
   release(): void {
@@ -305,12 +384,12 @@ class FastLease implements LockLease {
 /** Debug mode: a lease that knows its holder and refuses a second or foreign release. */
 class CheckedLease implements LockLease {
   readonly #lock: OrderedMutex;
-  readonly #release: MutexInterface.Releaser;
+  readonly #release: Releaser;
   readonly #site: Error;
   readonly holderLocks: HeldLocks;
   #released = false;
 
-  constructor(lock: OrderedMutex, release: MutexInterface.Releaser, holderLocks: HeldLocks, site: Error) {
+  constructor(lock: OrderedMutex, release: Releaser, holderLocks: HeldLocks, site: Error) {
     this.#lock = lock;
     this.#release = release;
     this.holderLocks = holderLocks;
