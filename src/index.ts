@@ -44,6 +44,12 @@ export {
   LeaseBusyError,
   UnauthorizedError,
   WatchOverflowError,
+  BackupError,
 } from './errors.js';
+export type { BackupFailureReason } from './errors.js';
+export { restoreStoreBackup as restoreBackup, verifyStoreBackup as verifyBackup } from './backup/backup-api.js';
+export type { PublicRestoreOptions as RestoreOptions } from './backup/backup-api.js';
+export type { BackupOptions, BackupProgress, BackupResult } from './backup/take-backup.js';
+export type { BackupVerifyReport, RestoreResult } from './backup/restore-backup.js';
 export type { LeaseManager, LeaseInfo, LeaseStats, AcquireOptions, HolderOptions, ForceReleaseOptions } from './lease/lease-manager.js';
 export type { Change, WatchOptions } from './watch/change-feed.js';

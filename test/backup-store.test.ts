@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackupError, ErrorCode } from '../src/errors.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
-import { openStore } from '../src/index.js';
+import { openStore, restoreBackup as publicRestoreBackup, verifyBackup as publicVerifyBackup } from '../src/index.js';
 import { restoreBackup, verifyBackup } from '../src/backup/restore-backup.js';
 import type { Store } from '../src/store/store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
@@ -111,7 +111,9 @@ describe('store.backup', () => {
     const backupDirectory = join(temporaryDirectory(), 'backup');
     await store.backup(backupDirectory);
     await store.close();
-    const restoreError = await errorOf(restoreBackup(new NodeFileSystem(), backupDirectory, occupied));
+    // The package's public form: directories first, the real file system by default.
+    expect(await publicVerifyBackup(backupDirectory)).toMatchObject({ ok: true, files: 3 });
+    const restoreError = await errorOf(publicRestoreBackup(backupDirectory, occupied));
     expect((restoreError as BackupError).reason).toBe('target-not-empty');
     expect(readdirSync(occupied)).toEqual(['something']);
   });
