@@ -1,9 +1,10 @@
 /**
- * A crash during store.backup() (FaultFileSystem: crash after k operations, for
- * every k up to an uninterrupted backup's count, power loss keeping a random subset
- * of unsynced writes and entries) never leaves a backup that looks complete but is
- * not: either restore refuses it (BackupError), or it verifies and restores to
- * exactly the data written before the backup.
+ * A crash during store.backup() (FaultFileSystem: crash after k operations, at about
+ * 60 values of k spread over an uninterrupted backup's count, power loss keeping a
+ * random subset of unsynced writes and entries) never leaves a backup that looks
+ * complete but is not: an unfinished backup is refused by restore (BackupError) and
+ * writes nothing; a finished one verifies and restores to exactly the data written
+ * before it.
  */
 import { describe, expect, it } from 'vitest';
 import { restoreBackup, verifyBackup } from '../src/backup/restore-backup.js';
