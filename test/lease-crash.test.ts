@@ -130,3 +130,23 @@ describe('lease expiry timers under the lease.operations lock (debug mode checks
     }
   });
 });
+
+describe('leases on a store opened with keyEncoding binary', () => {
+  it('list shows the holder, and the restart rule at the next open deletes its record and bound key', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, { keyEncoding: 'binary' });
+    const lease = await store.leases.acquire('job', { owner: 'a', ttlMs: 60_000 });
+    await store.leases.putBound('job', lease, 'session/a', 'alive');
+    expect(await store.leases.list()).toEqual([lease]);
+    await store.close();
+    const reopened = await openStore(directory, { keyEncoding: 'binary' });
+    try {
+      expect(await reopened.get('session/a')).toBeUndefined();
+      const left: unknown[] = [];
+      for await (const [key] of reopened.scan({ gte: LEASE_RECORD_PREFIX, lt: `${LEASE_RECORD_PREFIX}\uffff` })) left.push(key);
+      expect(left).toEqual([]);
+    } finally {
+      await reopened.close();
+    }
+  });
+});
