@@ -38,8 +38,11 @@ describe('ladybug backup and restore', () => {
     await store.close();
 
     const backup = join(temporaryDirectory(), 'backup');
-    const backedUp = JSON.parse((await run(process.execPath, [cli, 'backup', directory, backup, '--json'])).stdout) as { version: number; files: number };
+    const backedUp = JSON.parse((await run(process.execPath, [cli, 'backup', directory, backup, '--json'])).stdout) as { version: number; files: number; linkedFiles: number };
     expect(backedUp.version).toBe(version);
+    expect(backedUp.linkedFiles).toBeGreaterThan(0);
+    const copied = JSON.parse((await run(process.execPath, [cli, 'backup', directory, join(temporaryDirectory(), 'copied'), '--copy', '--json'])).stdout) as { linkedFiles: number; copiedFiles: number; files: number };
+    expect(copied).toMatchObject({ linkedFiles: 0, copiedFiles: backedUp.files });
     const verified = JSON.parse((await run(process.execPath, [cli, 'verify', backup, '--json'])).stdout) as { ok: boolean; version: number };
     expect(verified).toMatchObject({ ok: true, version });
 

@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackupError, ErrorCode } from '../src/errors.js';
+import { BackupError, ErrorCode, InvalidOptionError } from '../src/errors.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore, restoreBackup as publicRestoreBackup, verifyBackup as publicVerifyBackup } from '../src/index.js';
 import { restoreBackup, verifyBackup } from '../src/backup/restore-backup.js';
@@ -159,6 +159,42 @@ describe('store.backup', () => {
     rmSync(manifestPath);
     const missing = await errorOf(restoreBackup(new NodeFileSystem(), backupDirectory, join(temporaryDirectory(), 'restored')));
     expect((missing as BackupError).reason).toBe('incomplete');
+  });
+
+  it('with link: false copies the runs, so damage to a run file of the store leaves the backup intact', async () => {
+    const directory = temporaryDirectory();
+    const backupDirectory = join(temporaryDirectory(), 'backup');
+    const store = await openStore(directory);
+    for (let index = 0; index < 100; index++) await store.put(`key-${index}`, index);
+    const result = await store.backup(backupDirectory, { link: false });
+    await store.close();
+    expect(result.linkedFiles).toBe(0);
+    expect(result.copiedFiles).toBe(result.files);
+    // Damage the store's run in place: a hard link would carry it into the backup.
+    const runName = readdirSync(join(directory, 'runs'))[0]!;
+    const bytes = readFileSync(join(directory, 'runs', runName));
+    bytes[100]! ^= 0xff;
+    writeFileSync(join(directory, 'runs', runName), bytes);
+    expect((await verifyBackup(new NodeFileSystem(), backupDirectory)).ok).toBe(true);
+  });
+
+  it('refuses misused arguments with InvalidOptionError before doing anything', async () => {
+    const directory = temporaryDirectory();
+    const backupDirectory = join(temporaryDirectory(), 'backup');
+    const store = await openStore(directory);
+    try {
+      for (const call of [
+        () => store.backup(backupDirectory, { lnk: false } as never),
+        () => store.backup(backupDirectory, { link: 'yes' } as never),
+        () => store.backup('' as never),
+      ]) {
+        const error = await errorOf(call());
+        expect(error).toBeInstanceOf(InvalidOptionError);
+      }
+      expect(existsSync(backupDirectory)).toBe(false);
+    } finally {
+      await store.close();
+    }
   });
 
   it('stops when its signal aborts, leaving no BACKUP.json', async () => {

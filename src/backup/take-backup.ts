@@ -22,7 +22,7 @@
  * - A backup that crashed, failed or was aborted has no BACKUP.json, or one whose
  *   files are not all durable is never written: nothing incomplete looks complete.
  */
-import { BackupError } from '../errors.js';
+import { BackupError, InvalidOptionError } from '../errors.js';
 import { isFileSystemError, joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
 import { BACKUP_ATTEMPTS_MAX } from '../limits.js';
 import { Manifest } from '../manifest/manifest.js';
@@ -34,7 +34,7 @@ import type { Hash64 } from '../wal/wal-format.js';
 import {
   BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
 } from './backup-manifest.js';
-import { isEmptyOrMissing, linkOrCopyFile, writeFileDurably } from './durable-files.js';
+import { copyFile, isEmptyOrMissing, linkOrCopyFile, writeFileDurably } from './durable-files.js';
 
 export const BACKUP_WAL_DIRECTORY = 'wal';
 
@@ -47,6 +47,8 @@ export interface BackupProgress {
 export interface BackupOptions {
   signal?: AbortSignal;
   onProgress?: (progress: BackupProgress) => void;
+  /** Hard-link the runs when the file system allows (default true); false copies them, keeping the backup's bytes apart from the store's. */
+  link?: boolean;
 }
 
 export interface BackupResult {
@@ -69,17 +71,22 @@ export interface BackupSource {
   checkpoint: () => Promise<void>;
 }
 
-/** Checks the arguments of store.backup(): TypeError for misuse. */
+const BACKUP_OPTION_NAMES = new Set(['signal', 'onProgress', 'link']);
+
+/** Checks the arguments of store.backup(): InvalidOptionError (a TypeError) for misuse, unknown options included. */
 export function checkBackupArguments(targetDirectory: unknown, options: unknown): BackupOptions {
   if (typeof targetDirectory !== 'string' || targetDirectory.length === 0) {
-    throw new TypeError('backup: targetDirectory must be a non-empty path string');
+    throw new InvalidOptionError('targetDirectory', 'must be a non-empty path string');
   }
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) throw new TypeError('backup: options must be an object');
-  const { signal, onProgress } = options as BackupOptions;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('backup: signal must be an AbortSignal');
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('backup: onProgress must be a function');
-  return { signal, onProgress };
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('backup', 'options must be an object');
+  const unknown = Object.keys(options).find((name) => !BACKUP_OPTION_NAMES.has(name));
+  if (unknown !== undefined) throw new InvalidOptionError(unknown, 'is not a backup option (signal, onProgress, link)');
+  const { signal, onProgress, link } = options as Record<string, unknown>;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidOptionError('onProgress', 'must be a function');
+  if (link !== undefined && typeof link !== 'boolean') throw new InvalidOptionError('link', 'must be a boolean');
+  return { signal: signal as AbortSignal | undefined, onProgress: onProgress as BackupOptions['onProgress'], link: link as boolean | undefined };
 }
 
 export async function takeBackup(source: BackupSource, targetDirectory: string, options: BackupOptions): Promise<BackupResult> {
@@ -131,7 +138,9 @@ async function copyRuns(
       for (const run of state.runs) {
         options.signal?.throwIfAborted();
         const path = `${RUNS_DIRECTORY}/${run.fileName}`;
-        const copied = await linkOrCopyFile(fileSystem, joinPath(sourceRuns, run.fileName), joinPath(targetRuns, run.fileName), source.hash);
+        const from = joinPath(sourceRuns, run.fileName);
+        const to = joinPath(targetRuns, run.fileName);
+        const copied = options.link === false ? await copyFile(fileSystem, from, to, source.hash) : await linkOrCopyFile(fileSystem, from, to, source.hash);
         assert(copied.sizeBytes === run.fileBytes, `run ${run.fileName} has the size its descriptor records`);
         runFiles.push({ path, sizeBytes: copied.sizeBytes, checksum: copied.checksum, linked: copied.linked });
         bytesDone += copied.sizeBytes;

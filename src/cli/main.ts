@@ -216,9 +216,11 @@ function buildProgram(): Command {
 
   program.command('backup <dir> <target>').description('copy the store, as of one version, into an empty or new target directory (writes may continue)')
     .option('--json', 'print JSON')
-    .action(async (dir: string, target: string, options: JsonOption) => {
+    .option('--copy', 'copy the runs even where a hard link would do (the backup then shares no bytes with the store)')
+    .action(async (dir: string, target: string, options: JsonOption & { copy?: boolean }) => {
       const progress = createProgress('backup', 'runs');
-      const result = await withStore(dir, (store) => store.backup(resolve(target), { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) }))
+      const onProgress = (step: { filesDone: number; filesTotal: number }): void => progress.update(step.filesDone, step.filesTotal);
+      const result = await withStore(dir, (store) => store.backup(resolve(target), { onProgress, link: options.copy !== true }))
         .finally(progress.stop);
       emit(options, { title: `backup of version ${result.version} in ${result.directory}`, data: result });
     });
