@@ -24,7 +24,7 @@
  *   record) deletes its bound keys in the same commit that deletes the record.
  */
 import { randomUUID } from 'node:crypto';
-import { LeaseBusyError, LeaseLostError, UnauthorizedError } from '../errors.js';
+import { InvalidKeyError, LeaseBusyError, LeaseLostError, UnauthorizedError } from '../errors.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import type { TransactionOptions } from '../transaction/run-transaction.js';
 import type { HistoryEntry } from '../memory/history.js';
@@ -36,7 +36,7 @@ import {
   LEASE_RECORD_PREFIX, parseRecord, recordKey, withDeadline,
 } from './lease-record.js';
 import { LeaseWaiters, type WaitOutcome } from './lease-waiters.js';
-import { writeReservedKeys } from './reserved-keys.js';
+import { checkWritableKey, writeReservedKeys } from './reserved-keys.js';
 
 export type { LeaseInfo } from './lease-record.js';
 
@@ -357,7 +357,9 @@ export class LeaseManager {
   async putBound(name: string, holder: { token: number }, key: string, value: unknown): Promise<void> {
     checkName(name);
     const token = checkToken(holder?.token);
-    if (typeof key !== 'string' || key.startsWith('\u0000ladybug/')) throw new LeaseLostError(name, token, 'bound keys are strings outside the reserved prefix');
+    // A misuse of the key, not a lost lease: the key's own typed errors.
+    if (typeof key !== 'string') throw new InvalidKeyError('type', `a lease-bound key is a string, got ${typeof key}`);
+    checkWritableKey(key); // the reserved prefix is ASCII: a string starting with it has an internal key that does
     await this.#serial(() => this.#store.transaction(async (tx) => {
       await this.requireLease(tx, name, token);
       const record = parseRecord(name, await tx.get(recordKey(name)))!;
