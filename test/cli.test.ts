@@ -24,9 +24,10 @@ async function ladybug(...args: string[]): Promise<{ code: number; stdout: strin
   }
 }
 
-async function makeStore(): Promise<string> {
+/** A store of 51 commits; with `checkpointOnClose: false` they stay in the WAL, else the close moves them to a run. */
+async function makeStore(checkpointOnClose = true): Promise<string> {
   const dir = temporaryDirectory();
-  const store = await openStore(dir, { segmentSizeBytes: 64 * 1024, maxValueBytes: 8 * 1024 });
+  const store = await openStore(dir, { segmentSizeBytes: 64 * 1024, maxValueBytes: 8 * 1024, checkpointOnClose });
   for (let index = 0; index < 50; index++) await store.put(`key-${String(index).padStart(2, '0')}`, { index });
   await store.put('key-00', { index: 100 });
   await store.close();
@@ -60,8 +61,19 @@ describe('ladybug CLI', () => {
     expect(dump.map((line) => JSON.parse(line))).toEqual([{ key: 'key-10', value: { index: 10 } }, { key: 'key-11', value: { index: 11 } }]);
   });
 
-  it('verify passes a clean store and names the file and offset of a damaged record', async () => {
+  it('verify checks the manifest and every run block of a checkpointed store', async () => {
     const dir = await makeStore();
+    const clean = await ladybug('verify', dir, '--json');
+    expect(clean.code).toBe(0);
+    const report = JSON.parse(clean.stdout);
+    expect(report).toMatchObject({ ok: true, commits: 0, corruption: null, manifest: { runs: 1, flushedVersion: 51 } });
+    expect(report.runs.files).toBe(1);
+    expect(report.runs.blocks).toBeGreaterThan(0);
+    expect(report.runs.problems).toEqual([]);
+  });
+
+  it('verify passes a clean store and names the file and offset of a damaged record', async () => {
+    const dir = await makeStore(false);
     const clean = await ladybug('verify', dir, '--json');
     expect(clean.code).toBe(0);
     expect(JSON.parse(clean.stdout)).toMatchObject({ ok: true, commits: 51, corruption: null });
