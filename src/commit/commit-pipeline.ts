@@ -197,8 +197,7 @@ export class CommitPipeline {
     const promise = new Promise<CommitResult>((resolve, reject) => {
       pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate, submittedMs: performance.now() };
     });
-    const ran = this.#commitLock.runExclusiveSync(() => this.#enqueue(pending));
-    if (ran.ran) this.metrics.uncontendedCommitLock++;
+    if (this.#commitLock.tryRunExclusiveSync(this.#enqueueHeld, pending)) this.metrics.uncontendedCommitLock++;
     else {
       // The commit lock is held across an await (close, later checkpoint): wait our turn,
       // then #enqueue re-checks closed/failed, since either may have changed meanwhile.
@@ -209,6 +208,9 @@ export class CommitPipeline {
     }
     return promise;
   }
+
+  /** #enqueue as a function value made once (the fast path passes it per commit, no closure). */
+  readonly #enqueueHeld = (pending: PendingCommit): void => this.#enqueue(pending);
 
   /**
    * REQUIRES: commit lock held. Validates (a transaction's conflict check, against

@@ -269,6 +269,25 @@ export class OrderedMutex {
   }
 
   /**
+   * runExclusiveSync for the commit path's per-commit call: runs `fn(argument)` if the
+   * lock is free and returns true, else returns false without calling it. Same
+   * checks as runExclusiveSync; debug mode off, it allocates nothing (no closure
+   * from the caller, no result object).
+   */
+  tryRunExclusiveSync<A>(fn: (argument: A) => void, argument: A): boolean {
+    if (debugEnabled()) return this.#runExclusiveSyncChecked(() => fn(argument)).ran;
+    if (this.isLocked()) return false;
+    this.#acquisitions += 1;
+    this.#heldSynchronously = true;
+    try {
+      fn(argument);
+      return true;
+    } finally {
+      this.#heldSynchronously = false;
+    }
+  }
+
+  /**
    * Acquires and returns a lease to release explicitly. Second-class: the lease is
    * invisible to later order checks and to assertHeld in the caller's chain (see
    * the header). Prefer runExclusive.
