@@ -116,12 +116,17 @@ export class RunHandle {
   }
 
   /** The key's entries in this run, newest first (empty when the filter or the key range rules it out). */
-  async versionsOf(key: string): Promise<RunEntry[]> {
+  versionsOf(key: string): RunEntry[] | Promise<RunEntry[]> {
     const { smallestKey, largestKey } = this.descriptor;
     if (key < smallestKey || key > largestKey) return [];
+    // The open reader answers synchronously when its filter rules the key out or the blocks are cached.
+    if (this.#reader !== undefined) return this.#reader.versionsSyncWhenCached(key);
+    return this.#versionsOnceOpen(key);
+  }
+
+  async #versionsOnceOpen(key: string): Promise<RunEntry[]> {
     const reader = await this.reader();
-    if (!reader.mayContain(key)) return [];
-    return reader.versions(key);
+    return reader.versionsSyncWhenCached(key);
   }
 
   /** A cursor over `range`; `fillCache: false` for whole-run passes (compaction) that must not churn the cache. */

@@ -22,11 +22,35 @@ export const RUN_BLOOM_BITS_MAX = 2 ** 32 - 8;
 
 const keyScratch = Buffer.alloc(1024 * 4);
 
-/** The 64-bit hash of an internal key's bytes, as two u32 halves [low, high]. */
+/**
+ * The last key hashed and its hash: a point read asks every run's filter about the
+ * same key one after another, so it hashes once, not once per run (one hash, many
+ * runs). Keyed by the hash function too, since stores may use different ones.
+ */
+let lastHashFunction: Hash64 | undefined;
+let lastHashedKey: string | undefined;
+let lastKeyHash = 0n;
+let lastFirst = 0;
+let lastStep = 1;
+
+/** The 64-bit xxHash of an internal key's bytes (the last key's hash is reused). */
 export function keyHash(hash: Hash64, key: string): bigint {
+  if (key === lastHashedKey && hash === lastHashFunction) return lastKeyHash;
   const length = keyScratch.write(key, 0, 'latin1');
   assert(length === key.length, 'key fits the hashing scratch buffer');
-  return hash(keyScratch.subarray(0, length));
+  const keyHash64 = hash(keyScratch.subarray(0, length));
+  lastHashFunction = hash;
+  lastHashedKey = key;
+  lastKeyHash = keyHash64;
+  lastFirst = Number(keyHash64 & 0xffffffffn);
+  lastStep = (Number(keyHash64 >> 32n) | 1) >>> 0;
+  return keyHash64;
+}
+
+/** False: `key` was never added to the filter `bits`. The key's hash is computed once for all the runs a read asks. */
+export function bloomMayContainKey(bits: Uint8Array, probes: number, hash: Hash64, key: string): boolean {
+  keyHash(hash, key);
+  return bloomMayContainHalves(bits, probes, lastFirst, lastStep);
 }
 
 export function bloomBitCount(keyCount: number): number {
@@ -53,8 +77,15 @@ export function bloomAdd(bits: Uint8Array, probes: number, keyHash64: bigint): v
 
 /** False: the key was never added. True: it may have been. */
 export function bloomMayContain(bits: Uint8Array, probes: number, keyHash64: bigint): boolean {
+  return bloomMayContainHalves(bits, probes, Number(keyHash64 & 0xffffffffn), (Number(keyHash64 >> 32n) | 1) >>> 0);
+}
+
+/**
+ * bloomMayContain with the hash already split (first = low u32, step = high u32
+ * forced odd, as probeStart does): the read path splits once per key, not per run.
+ */
+export function bloomMayContainHalves(bits: Uint8Array, probes: number, first: number, step: number): boolean {
   const bitCount = bits.length * 8;
-  const { first, step } = probeStart(keyHash64);
   for (let probe = 0; probe < probes; probe++) {
     const bit = (first + probe * step) % bitCount;
     if (((bits[bit >>> 3] ?? 0) & (1 << (bit & 7))) === 0) return false;

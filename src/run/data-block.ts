@@ -9,7 +9,8 @@
  * Invariants: entries in a block are ordered by key ascending, then version
  * descending; a decoded block holds offsets into its bytes, never copies of values,
  * so decoding a block costs one pass over the entry headers (values are skipped by
- * length) and a lookup is a binary search over the decoded keys.
+ * length) and a lookup is a binary search comparing the key with the key bytes in
+ * place (key strings are made only for cursors, see DecodedBlock.keys).
  */
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
@@ -28,14 +29,24 @@ import {
 import type { RunEntry } from './run-descriptor.js';
 
 /**
- * Estimated heap bytes a decoded block costs beyond its block bytes and per-entry
- * arrays (the object, four typed arrays and their ArrayBuffers, the keys array),
- * measured with test/run-memory.test.ts.
+ * Estimated heap bytes a decoded block costs beyond its block bytes, per-entry
+ * arrays and key strings (the object, one ArrayBuffer with five views). Measured
+ * with test/run-memory.test.ts (32 entries of 10-byte keys per block): a block read
+ * by point lookups only (no key strings made) grew the heap 5,900 B with the cache
+ * slot. Key strings are counted up front (DECODED_BLOCK_BYTES_PER_KEY, since a
+ * cursor may make them while the block is cached), so this constant is set below
+ * the measured fixed cost: the estimate is ~9% above the heap for point-read blocks
+ * and, by arithmetic (not measured), ~11% below it once a cursor made the strings.
  */
-export const DECODED_BLOCK_OVERHEAD_BYTES = 800;
-/** Per entry: versions f64 + value offset i32 + value length u32 + a keys slot. */
-export const DECODED_BLOCK_BYTES_PER_ENTRY = 8 + 4 + 4 + 8;
-/** Per distinct key string in a block: V8's string header (latin1 strings store one byte per char). */
+export const DECODED_BLOCK_OVERHEAD_BYTES = 400;
+/** Per entry: version f64 + value offset i32 + value length u32 + key start i32 + key length u16, in one shared buffer. */
+export const DECODED_BLOCK_BYTES_PER_ENTRY = 8 + 4 + 4 + 4 + 2;
+/** Bytes per entry of the decoded arrays' shared buffer (the same layout as DECODED_BLOCK_BYTES_PER_ENTRY). */
+const DECODED_BLOCK_ARRAY_BYTES_PER_ENTRY = DECODED_BLOCK_BYTES_PER_ENTRY;
+/**
+ * Per distinct key string in a block: V8's string header (latin1 strings store one
+ * byte per char). Counted whether or not the strings were made (see above).
+ */
 export const DECODED_BLOCK_BYTES_PER_KEY = 24;
 
 /** Bytes `entry` takes in a block. */
@@ -123,36 +134,96 @@ export class DataBlockBuilder {
   }
 }
 
-/** A checked, decoded data block: what the block cache holds. */
+/** Compares internal key `key` with `length` bytes of `bytes` from `start`, as byte strings (latin1: byte order is string order). */
+function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length: number): number {
+  const common = Math.min(key.length, length);
+  for (let index = 0; index < common; index++) {
+    const difference = key.charCodeAt(index) - (bytes[start + index] as number);
+    if (difference !== 0) return difference;
+  }
+  return key.length - length;
+}
+
+/** Compares two byte ranges of `bytes` (the order of the keys they hold). */
+function compareByteRanges(bytes: Uint8Array, leftStart: number, leftLength: number, rightStart: number, rightLength: number): number {
+  const common = Math.min(leftLength, rightLength);
+  for (let index = 0; index < common; index++) {
+    const difference = (bytes[leftStart + index] as number) - (bytes[rightStart + index] as number);
+    if (difference !== 0) return difference;
+  }
+  return leftLength - rightLength;
+}
+
+/**
+ * A checked, decoded data block: what the block cache holds. Keys stay bytes in
+ * `bytes` (start and length per entry; a repeated key points at its first copy):
+ * lookups compare the searched key with those bytes, so a point read makes no key
+ * string; `keys` makes the strings on first use (cursors) and keeps them.
+ */
 export class DecodedBlock {
-  readonly keys: string[];
   readonly versions: Float64Array;
   /** Offset of each value in `bytes`, or -1 for a tombstone. */
   readonly valueOffsets: Int32Array;
   readonly valueLengths: Uint32Array;
+  /** Offset of each entry's key bytes in `bytes`, and their length. */
+  readonly #keyStarts: Int32Array;
+  readonly #keyLengths: Uint16Array;
+  #keys: string[] | undefined;
   readonly bytes: Buffer;
   /** What this block costs in memory, as the cache counts it. */
   readonly sizeBytes: number;
 
-  constructor(keys: string[], versions: Float64Array, valueOffsets: Int32Array, valueLengths: Uint32Array, bytes: Buffer, distinctKeyBytes: number) {
-    this.keys = keys;
+  constructor(keyStarts: Int32Array, keyLengths: Uint16Array, versions: Float64Array, valueOffsets: Int32Array, valueLengths: Uint32Array, bytes: Buffer, distinctKeyBytes: number) {
+    assert(keyStarts.length === versions.length && keyLengths.length === versions.length, 'one key per entry');
+    this.#keyStarts = keyStarts;
+    this.#keyLengths = keyLengths;
     this.versions = versions;
     this.valueOffsets = valueOffsets;
     this.valueLengths = valueLengths;
     this.bytes = bytes;
-    this.sizeBytes = DECODED_BLOCK_OVERHEAD_BYTES + bytes.length + keys.length * DECODED_BLOCK_BYTES_PER_ENTRY + distinctKeyBytes;
+    this.sizeBytes = DECODED_BLOCK_OVERHEAD_BYTES + bytes.length + versions.length * DECODED_BLOCK_BYTES_PER_ENTRY + distinctKeyBytes;
   }
 
   get count(): number {
-    return this.keys.length;
+    return this.versions.length;
+  }
+
+  /** Every entry's key as a string, made on first use (a repeated key shares its string). */
+  get keys(): string[] {
+    if (this.#keys !== undefined) return this.#keys;
+    const keys = new Array<string>(this.count);
+    for (let index = 0; index < this.count; index++) {
+      const start = this.#keyStarts[index] as number;
+      keys[index] = index > 0 && start === this.#keyStarts[index - 1] ? (keys[index - 1] as string) : this.bytes.toString('latin1', start, start + (this.#keyLengths[index] as number));
+    }
+    this.#keys = keys;
+    return keys;
+  }
+
+  /** Entry `index`'s key as a string (one string, not the whole `keys` array). */
+  keyAt(index: number): string {
+    assert(index >= 0 && index < this.count, 'entry index inside the block');
+    const cached = this.#keys?.[index];
+    if (cached !== undefined) return cached;
+    const start = this.#keyStarts[index] as number;
+    return this.bytes.toString('latin1', start, start + (this.#keyLengths[index] as number));
+  }
+
+  /** Compares `key` with entry `index`'s key. */
+  compareKey(key: string, index: number): number {
+    return compareKeyToBytes(key, this.bytes, this.#keyStarts[index] as number, this.#keyLengths[index] as number);
   }
 
   /** The entry at `index`; its value is a view into this block's bytes. */
   entry(index: number): RunEntry {
-    const key = this.keys[index];
+    return this.entryWithKey(index, this.keyAt(index));
+  }
+
+  /** The entry at `index`, whose key the caller has checked equals `key` (no key string made). */
+  entryWithKey(index: number, key: string): RunEntry {
     const version = this.versions[index];
     const valueOffset = this.valueOffsets[index];
-    assert(key !== undefined && version !== undefined && valueOffset !== undefined, 'entry index inside the block');
+    assert(version !== undefined && valueOffset !== undefined, 'entry index inside the block');
     const value = valueOffset < 0 ? undefined : this.bytes.subarray(valueOffset, valueOffset + (this.valueLengths[index] ?? 0));
     return { key, version, value };
   }
@@ -160,10 +231,10 @@ export class DecodedBlock {
   /** First index whose key is >= `key` (count if none). */
   lowerBound(key: string): number {
     let low = 0;
-    let high = this.keys.length;
+    let high = this.count;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if ((this.keys[middle] as string) < key) low = middle + 1;
+      if (this.compareKey(key, middle) > 0) low = middle + 1;
       else high = middle;
     }
     return low;
@@ -172,10 +243,10 @@ export class DecodedBlock {
   /** First index whose key is > `key` (count if none). */
   upperBound(key: string): number {
     let low = 0;
-    let high = this.keys.length;
+    let high = this.count;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if ((this.keys[middle] as string) <= key) low = middle + 1;
+      if (this.compareKey(key, middle) >= 0) low = middle + 1;
       else high = middle;
     }
     return low;
@@ -189,37 +260,43 @@ export class DecodedBlock {
 export function decodeDataBlock(file: string, offset: number, bytes: Buffer, payloadBytes: number, entryCount: number): DecodedBlock {
   const corrupt = (reason: string) => new CorruptionError(file, offset, `data block: ${reason}`);
   if (entryCount === 0) throw corrupt('no entries');
-  const keys = new Array<string>(entryCount);
-  const versions = new Float64Array(entryCount);
-  const valueOffsets = new Int32Array(entryCount);
-  const valueLengths = new Uint32Array(entryCount);
+  // One backing buffer for the five per-entry arrays (one allocation, not five): f64 first, then the 4-byte arrays, then u16.
+  const arrays = new ArrayBuffer(entryCount * DECODED_BLOCK_ARRAY_BYTES_PER_ENTRY);
+  const versions = new Float64Array(arrays, 0, entryCount);
+  const valueOffsets = new Int32Array(arrays, 8 * entryCount, entryCount);
+  const valueLengths = new Uint32Array(arrays, 12 * entryCount, entryCount);
+  const keyStarts = new Int32Array(arrays, 16 * entryCount, entryCount);
+  const keyLengths = new Uint16Array(arrays, 20 * entryCount, entryCount);
   const end = RUN_BLOCK_HEADER_BYTES + payloadBytes;
   let position = RUN_BLOCK_HEADER_BYTES;
-  let previousKey: string | undefined;
+  let previousKeyStart = -1;
+  let previousKeyLength = 0;
   let previousVersion = 0;
   let distinctKeyBytes = 0;
   for (let index = 0; index < entryCount; index++) {
     if (position + RUN_ENTRY_FIXED_BYTES > end) throw corrupt('entry header past the payload');
     const keyLength = bytes.readUInt16LE(position);
     position += 2;
-    let key: string;
+    let keyStart: number;
+    let order: number;
     if (keyLength === 0) {
-      if (previousKey === undefined) throw corrupt('first entry repeats a previous key');
-      key = previousKey;
+      if (previousKeyStart < 0) throw corrupt('first entry repeats a previous key');
+      keyStart = previousKeyStart;
+      order = 0;
     } else {
       if (keyLength > KEY_BYTES_MAX || position + keyLength + RUN_ENTRY_FIXED_BYTES - 2 > end) throw corrupt('bad key length');
-      key = bytes.toString('latin1', position, position + keyLength);
+      keyStart = position;
       position += keyLength;
       distinctKeyBytes += DECODED_BLOCK_BYTES_PER_KEY + keyLength;
+      order = previousKeyStart < 0 ? 1 : compareByteRanges(bytes, keyStart, keyLength, previousKeyStart, previousKeyLength);
+      if (order === 0) throw corrupt('a repeated key is not marked as repeated');
     }
     const kind = bytes[position++];
     const version = readUint64(bytes, position);
     position += 8;
-    if (previousKey !== undefined && (key < previousKey || (key === previousKey && version >= previousVersion))) {
-      throw corrupt('entries out of order');
-    }
-    if (keyLength !== 0 && key === previousKey) throw corrupt('a repeated key is not marked as repeated');
-    keys[index] = key;
+    if (order < 0 || (order === 0 && version >= previousVersion)) throw corrupt('entries out of order');
+    keyStarts[index] = keyStart;
+    keyLengths[index] = keyLength === 0 ? previousKeyLength : keyLength;
     versions[index] = version;
     if (kind === RUN_ENTRY_PUT) {
       if (position + RUN_ENTRY_VALUE_LENGTH_BYTES > end) throw corrupt('value length past the payload');
@@ -234,9 +311,10 @@ export function decodeDataBlock(file: string, offset: number, bytes: Buffer, pay
     } else {
       throw corrupt(`unknown entry kind ${kind}`);
     }
-    previousKey = key;
+    previousKeyStart = keyStart;
+    previousKeyLength = keyLength === 0 ? previousKeyLength : keyLength;
     previousVersion = version;
   }
   if (position !== end) throw corrupt('payload length disagrees with the entries');
-  return new DecodedBlock(keys, versions, valueOffsets, valueLengths, bytes, distinctKeyBytes);
+  return new DecodedBlock(keyStarts, keyLengths, versions, valueOffsets, valueLengths, bytes, distinctKeyBytes);
 }

@@ -25,7 +25,7 @@ import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { BlockCache } from './block-cache.js';
-import { bloomMayContain, keyHash } from './bloom-filter.js';
+import { bloomMayContainKey } from './bloom-filter.js';
 import { decodeDataBlock, type DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
@@ -190,18 +190,34 @@ export class RunReader {
     this.#checkOpen();
     if (key.length === 0 || key.length > KEY_BYTES_MAX) return false;
     if (key < this.descriptor.smallestKey || key > this.descriptor.largestKey) return false;
-    return bloomMayContain(this.#filterBits, this.#filterProbes, keyHash(this.#hash, key));
+    return bloomMayContainKey(this.#filterBits, this.#filterProbes, this.#hash, key);
   }
 
   /** Every version of `key` in this run, newest first (a tombstone has value undefined). */
   async versions(key: string): Promise<RunEntry[]> {
+    return this.versionsSyncWhenCached(key);
+  }
+
+  /**
+   * versions(), synchronous when the filter rules the key out or every block needed
+   * is cached (no promise, no microtask per run on the hot path).
+   */
+  versionsSyncWhenCached(key: string): RunEntry[] | Promise<RunEntry[]> {
     const result: RunEntry[] = [];
     if (!this.mayContain(key)) return result;
     for (let blockIndex = this.#index.firstBlockAtOrAfter(key); blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = await this.block(blockIndex);
-      let position = block.lowerBound(key);
-      while (position < block.count && block.keys[position] === key) result.push(block.entry(position++));
-      if (position < block.count) break;
+      const block = this.blockIfCached(blockIndex);
+      if (block === undefined) return this.#versionsFrom(key, blockIndex, result);
+      if (collectVersions(block, key, result)) break;
+    }
+    return result;
+  }
+
+  /** The rest of versions(): from block `blockIndex` on, reading blocks the cache lacks. */
+  async #versionsFrom(key: string, firstBlockIndex: number, result: RunEntry[]): Promise<RunEntry[]> {
+    for (let blockIndex = firstBlockIndex; blockIndex < this.#index.blockCount; blockIndex++) {
+      const block = this.blockIfCached(blockIndex) ?? (await this.readBlock(blockIndex));
+      if (collectVersions(block, key, result)) break;
     }
     return result;
   }
@@ -212,8 +228,8 @@ export class RunReader {
     for (let blockIndex = this.#index.firstBlockAtOrAfter(key); blockIndex < this.#index.blockCount; blockIndex++) {
       const block = await this.block(blockIndex);
       let position = block.lowerBound(key);
-      for (; position < block.count && block.keys[position] === key; position++) {
-        if ((block.versions[position] as number) <= version) return block.entry(position);
+      for (; position < block.count && block.compareKey(key, position) === 0; position++) {
+        if ((block.versions[position] as number) <= version) return block.entryWithKey(position, key);
       }
       if (position < block.count) break;
     }
@@ -441,7 +457,7 @@ export class RunReader {
       payloadBytes = raw.length;
     }
     const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount);
-    if (this.#index.compareLastKey(decoded.keys[decoded.count - 1] as string, blockIndex) !== 0) {
+    if (this.#index.compareLastKey(decoded.keyAt(decoded.count - 1), blockIndex) !== 0) {
       throw new CorruptionError(this.path, offset, 'data block: last key differs from the index');
     }
     return decoded;
@@ -457,6 +473,13 @@ export class RunReader {
   #checkOpen(): void {
     assert(!this.#closed, `run reader ${this.path} used after close`);
   }
+}
+
+/** Appends `key`'s entries in `block` to `result`; true when the block ends after them (later blocks cannot hold the key). */
+function collectVersions(block: DecodedBlock, key: string, result: RunEntry[]): boolean {
+  let position = block.lowerBound(key);
+  while (position < block.count && block.compareKey(key, position) === 0) result.push(block.entryWithKey(position++, key));
+  return position < block.count;
 }
 
 function checkDescriptorAgrees(path: string, footerOffset: number, footer: RunFooter, descriptor: RunDescriptor): void {
