@@ -31,7 +31,7 @@ export const MEMTABLE_BUDGET_SHARE = 1 / 8;
 export const IMMUTABLE_BUDGET_SHARE = 1 / 4;
 export const BLOCK_CACHE_BYTES_MIN = 1024 * 1024;
 /** Share of the cache budget that holds hot keys' entries rather than whole blocks. */
-export const POINT_CACHE_SHARE = 1 / 4;
+export const POINT_CACHE_SHARE = 1 / 2;
 
 assert(MEMTABLE_BUDGET_SHARE + IMMUTABLE_BUDGET_SHARE < 1, 'memtables leave room for the cache');
 
