@@ -24,7 +24,6 @@
 import { randomInt } from 'node:crypto';
 import { DiskFullError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
 import { encodeStored } from '../codec/values.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { runDetached } from '../lock/ordered-mutex.js';
@@ -34,7 +33,7 @@ import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { listSegments, segmentFileName } from '../wal/segment-files.js';
+import { removeSegmentsBelow } from '../wal/segment-files.js';
 import type { Memtables, SealedMemtable } from './memtables.js';
 import { NOT_RETAINED_BYTE } from './resolve.js';
 import type { RunSet } from './run-set.js';
@@ -184,7 +183,7 @@ export class Flusher {
     this.#stats.flushes++;
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.onProgress();
-    this.#stats.walSegmentsDeleted += await deleteSegmentsBelow(fileSystem, this.#config.walDirectory, sealed.walStartSegment);
+    this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, sealed.walStartSegment)).length;
     return descriptor;
   }
 
@@ -211,12 +210,4 @@ export function* memtableEntries(index: MemoryIndex): IterableIterator<RunEntry>
       yield { key, version: chain.firstVersion, value: NOT_RETAINED_VALUE };
     }
   }
-}
-
-/** Removes WAL segments numbered below `first` and makes that durable; returns how many. */
-export async function deleteSegmentsBelow(fileSystem: FileSystem, walDirectory: string, first: number): Promise<number> {
-  const doomed = (await listSegments(fileSystem, walDirectory)).filter((number) => number < first);
-  for (const number of doomed) await fileSystem.unlink(joinPath(walDirectory, segmentFileName(number)));
-  if (doomed.length > 0) await fileSystem.syncDirectory(walDirectory);
-  return doomed.length;
 }

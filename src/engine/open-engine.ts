@@ -16,7 +16,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { Manifest } from '../manifest/manifest.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { listSegments, segmentFileName } from '../wal/segment-files.js';
+import { removeSegmentsBelow } from '../wal/segment-files.js';
 
 export const RUNS_DIRECTORY = 'runs';
 
@@ -44,7 +44,7 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
   try {
     const removedOrphans = [
       ...(await removeOrphanRuns(fileSystem, runsDirectory, manifest)),
-      ...(await removeCoveredSegments(fileSystem, walDirectory, manifest.state.walStartSegment)),
+      ...(await removeSegmentsBelow(fileSystem, walDirectory, manifest.state.walStartSegment)),
     ];
     return { manifest, runsDirectory, removedOrphans, createdManifest };
   } catch (error) {
@@ -59,12 +59,4 @@ async function removeOrphanRuns(fileSystem: FileSystem, runsDirectory: string, m
   for (const name of orphans) await fileSystem.unlink(joinPath(runsDirectory, name));
   if (orphans.length > 0) await fileSystem.syncDirectory(runsDirectory);
   return orphans.map((name) => joinPath(runsDirectory, name));
-}
-
-async function removeCoveredSegments(fileSystem: FileSystem, walDirectory: string, walStartSegment: number): Promise<string[]> {
-  const covered = (await listSegments(fileSystem, walDirectory)).filter((number) => number < walStartSegment);
-  const paths = covered.map((number) => joinPath(walDirectory, segmentFileName(number)));
-  for (const path of paths) await fileSystem.unlink(path);
-  if (paths.length > 0) await fileSystem.syncDirectory(walDirectory);
-  return paths;
 }

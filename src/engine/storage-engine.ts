@@ -20,7 +20,8 @@ import type { Hash64 } from '../wal/wal-format.js';
 import type { RepairEvent } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
 import { type CompactionStats, Compactor } from '../compaction/compactor.js';
-import { deleteSegmentsBelow, Flusher } from './flusher.js';
+import { Flusher } from './flusher.js';
+import { removeSegmentsBelow } from '../wal/segment-files.js';
 import { Memtables } from './memtables.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
@@ -154,14 +155,15 @@ export class StorageEngine {
   /** The commit pipeline's apply: one acknowledged commit, in version order. */
   apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void {
     this.memtables.apply(version, operations, pinnedVersion, true);
+    const walBytes = this.#config.walBytesWritten();
     if (this.memtables.sealedCount !== this.#sealsSeen) {
       this.#sealsSeen = this.memtables.sealedCount;
-      this.#walBytesAtSeal = this.#config.walBytesWritten();
-    } else if (this.#config.walBytesWritten() - this.#walBytesAtSeal >= this.#config.walCheckpointBytes) {
+      this.#walBytesAtSeal = walBytes;
+    } else if (walBytes - this.#walBytesAtSeal >= this.#config.walCheckpointBytes) {
       // The WAL grew past its bound (overwrites of a few keys keep the memtable small): checkpoint.
       this.memtables.seal();
       this.#sealsSeen = this.memtables.sealedCount;
-      this.#walBytesAtSeal = this.#config.walBytesWritten();
+      this.#walBytesAtSeal = walBytes;
     }
   }
 
@@ -274,7 +276,7 @@ export class StorageEngine {
       // segment below the writer's is unapplied (a segment is left only after its last
       // group was acknowledged): the log may start at the writer's segment.
       await this.manifest.apply({ walStartSegment: current });
-      walSegmentsDeleted = await deleteSegmentsBelow(this.#config.fileSystem, this.#config.walDirectory, current);
+      walSegmentsDeleted = (await removeSegmentsBelow(this.#config.fileSystem, this.#config.walDirectory, current)).length;
     }
     const after = this.#flusher.stats();
     return {

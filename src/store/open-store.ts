@@ -110,7 +110,7 @@ async function openLocked(
       memoryBudgetBytes: options.memoryBudgetBytes, maxVersionsPerKey: options.maxVersionsPerKey,
       walCheckpointBytes: options.walCheckpointBytes,
       currentWalSegment: () => writer?.segmentNumber ?? walSegment,
-      walBytesWritten: () => writer?.stats().bytesWritten ?? 0,
+      walBytesWritten: () => writer?.bytesWritten ?? 0,
     });
     let skipped = 0;
     const recovered = await recoverWal(options.fileSystem, walDir, hash, options.repair, (commits, segmentNumber) => {

@@ -106,14 +106,16 @@ export class Store {
   async put(key: Key, value: unknown): Promise<CommitResult> {
     this.#assertOpen('put');
     const prepared = preparePut(key, value, this.#parts.options.maxValueBytes);
-    await this.#admit();
+    const admission = this.#admit();
+    if (admission !== undefined) await admission;
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
   }
 
   async delete(key: Key): Promise<CommitResult> {
     this.#assertOpen('delete');
     const prepared = prepareDelete(key);
-    await this.#admit();
+    const admission = this.#admit();
+    if (admission !== undefined) await admission;
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
   }
 
@@ -122,7 +124,8 @@ export class Store {
     this.#assertOpen('batch');
     const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
     if (prepared.walOperations.length === 0) return { version: this.version };
-    await this.#admit();
+    const admission = this.#admit();
+    if (admission !== undefined) await admission;
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
   }
 

@@ -95,3 +95,17 @@ async function zeroFill(handle: FileHandle, sizeBytes: number): Promise<void> {
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * Removes the segments numbered below `first` (covered by runs: a checkpoint's WAL
+ * deletion, or what a crash in the middle of one left) and makes that durable.
+ * Returns the removed paths.
+ */
+export async function removeSegmentsBelow(fileSystem: FileSystem, walDir: string, first: number): Promise<string[]> {
+  const paths = (await listSegments(fileSystem, walDir))
+    .filter((number) => number < first)
+    .map((number) => joinPath(walDir, segmentFileName(number)));
+  for (const path of paths) await fileSystem.unlink(path);
+  if (paths.length > 0) await fileSystem.syncDirectory(walDir);
+  return paths;
+}

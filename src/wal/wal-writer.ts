@@ -81,6 +81,11 @@ export class WalWriter {
     return this.#active.segmentNumber;
   }
 
+  /** Bytes appended since open (read on every apply: no object built). */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
   stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentNumber: number } {
     return {
       bytesWritten: this.#bytesWritten,
