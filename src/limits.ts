@@ -167,6 +167,11 @@ export const MEMORY_BYTES_ENCODED_VALUE = 248;
 export const MEMORY_BYTES_PACK_BUFFER = 8192;
 export const MEMORY_BYTES_PACK_BUFFER_TAIL = 2048;
 
+/** Background scrub (src/stripe/background-scrub.ts): off unless scrubIntervalMs is set; the longest interval a timer takes. */
+export const SCRUB_INTERVAL_MS_MAX = 2 ** 31 - 1;
+/** Default read rate of a background scrub pass: a few percent of one disk's bandwidth. */
+export const SCRUB_BYTES_PER_SECOND_DEFAULT = 32 * 1024 * 1024;
+
 assert(MEMORY_BYTES_OLDER_ARRAYS_INITIAL < MEMORY_BYTES_OLDER_ARRAYS_GROWN, 'older-version arrays only grow');
 assert(MEMORY_BYTES_PACK_BUFFER_TAIL < MEMORY_BYTES_PACK_BUFFER, 'a pack buffer holds values before its tail');
 assert(KEY_BYTES_MAX <= 0xffff, 'key length must fit the u16 length field of a WAL operation');

@@ -26,6 +26,7 @@ import { Memtables } from './memtables.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
 import { RunSet } from './run-set.js';
+import { ScrubCounters, type ScrubStats } from '../stripe/scrub.js';
 
 /** Shares of the memory budget (see the module header). */
 export const MEMTABLE_BUDGET_SHARE = 1 / 8;
@@ -89,6 +90,8 @@ export interface EngineStats {
   repairedBlocks: number;
   repairedParityPages: number;
   unrecoverableBlocks: number;
+  /** What store.scrub() calls and background scrub passes checked and found since open. */
+  scrub: ScrubStats;
 }
 
 export class StorageEngine {
@@ -100,6 +103,8 @@ export class StorageEngine {
   readonly pointCache: PointCache;
   /** Merges runs in the background once started (startCompaction) and on compact(). */
   readonly compactor: Compactor;
+  /** Every scrub pass since open records its report here (src/stripe/scrub.ts). */
+  readonly scrubCounters = new ScrubCounters();
   readonly #flusher: Flusher;
   readonly #config: StorageEngineConfig;
   #stallWaiters: Array<() => void> = [];
@@ -339,6 +344,7 @@ export class StorageEngine {
       repairedBlocks: this.#repairedBlocks,
       repairedParityPages: this.#repairedParityPages,
       unrecoverableBlocks: this.runSet.runs.reduce((total, run) => total + (run.repairCounters?.unrecoverableBlocks ?? 0), 0),
+      scrub: this.scrubCounters.snapshot(),
     };
   }
 

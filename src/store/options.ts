@@ -10,6 +10,8 @@ import {
   KEY_BYTES_MAX,
   LEASE_TTL_MS_MAX_DEFAULT,
   LEASE_TTL_MS_MAX_LIMIT,
+  SCRUB_BYTES_PER_SECOND_DEFAULT,
+  SCRUB_INTERVAL_MS_MAX,
   MEMORY_BUDGET_BYTES_DEFAULT,
   MEMORY_BUDGET_BYTES_MAX,
   MEMORY_BUDGET_BYTES_MIN,
@@ -23,6 +25,7 @@ import {
   VALUE_BYTES_DEFAULT_MAX,
   VALUE_BYTES_MAX_MIN,
 } from '../limits.js';
+import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
 import { COMMIT_HEADER_BYTES, PUT_OVERHEAD_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
 
 export interface StoreOptions {
@@ -62,6 +65,13 @@ export interface StoreOptions {
   authorize?: (leaseName: string, authorization: unknown) => boolean | Promise<boolean>;
   /** Longest lease TTL in ms that acquire/renew accept. Default 24 h. */
   leaseTtlMsMax?: number;
+  /**
+   * Runs a background scrub (store.scrub: every run block, the manifest's copies, the
+   * WAL's records) this many ms after open and after each pass ends. Default: off.
+   */
+  scrubIntervalMs?: number;
+  /** Read rate of a background scrub pass, bytes per second. Default 32 MiB/s. */
+  scrubBytesPerSecond?: number;
 }
 
 export interface ResolvedOptions {
@@ -79,12 +89,15 @@ export interface ResolvedOptions {
   checkpointOnClose: boolean;
   authorize: ((leaseName: string, authorization: unknown) => boolean | Promise<boolean>) | undefined;
   leaseTtlMsMax: number;
+  /** undefined: no background scrub. */
+  scrubIntervalMs: number | undefined;
+  scrubBytesPerSecond: number;
 }
 
 const KNOWN_OPTIONS = new Set([
   'maxValueBytes', 'maxVersionsPerKey', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
   'snapshotMaxAgeMs', 'transactionLifetimeMs', 'memoryBudgetBytes', 'walCheckpointBytes', 'checkpointOnClose',
-  'authorize', 'leaseTtlMsMax',
+  'authorize', 'leaseTtlMsMax', 'scrubIntervalMs', 'scrubBytesPerSecond',
 ]);
 
 function integerIn(name: string, value: unknown, fallback: number, minimum: number, maximum: number): number {
@@ -156,6 +169,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     checkpointOnClose: given.checkpointOnClose === undefined ? true : booleanOption('checkpointOnClose', given.checkpointOnClose),
     authorize: authorizeOption(given.authorize),
     leaseTtlMsMax: integerIn('leaseTtlMsMax', given.leaseTtlMsMax, LEASE_TTL_MS_MAX_DEFAULT, 1, LEASE_TTL_MS_MAX_LIMIT),
+    scrubIntervalMs: given.scrubIntervalMs === undefined ? undefined : integerIn('scrubIntervalMs', given.scrubIntervalMs, 0, 1, SCRUB_INTERVAL_MS_MAX),
+    scrubBytesPerSecond: integerIn('scrubBytesPerSecond', given.scrubBytesPerSecond, SCRUB_BYTES_PER_SECOND_DEFAULT, 1, SCRUB_BYTES_PER_SECOND_MAX),
     walCheckpointBytes: integerIn('walCheckpointBytes', given.walCheckpointBytes, WAL_CHECKPOINT_BYTES_DEFAULT, WAL_CHECKPOINT_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }

@@ -38,6 +38,7 @@ import { buildStats } from './stats.js';
 import { collectMetrics, metricsFormat, type MetricsOptions, prometheusText, type StoreMetrics } from '../metrics/store-metrics.js';
 import { LeaseManager } from '../lease/lease-manager.js';
 import { checkScrubOptions, scrubRuns, type ScrubOptions, type ScrubReport } from '../stripe/scrub.js';
+import { BackgroundScrub } from '../stripe/background-scrub.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, takeBackup, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
 import { loadHash64 } from '../codec/checksum.js';
@@ -78,11 +79,26 @@ export class Store {
   readonly #lifecycleLock = new OrderedMutex('store.lifecycle');
   readonly #commitBytesMax: number;
   #state: State = 'open';
+  /** Present when the scrubIntervalMs option is set; stopped first thing in close(). */
+  readonly #backgroundScrub: BackgroundScrub | undefined;
 
   /** @internal Use openStore(). */
   constructor(parts: StoreParts) {
     this.#parts = parts;
     this.#commitBytesMax = commitBytesLimit(parts.options.segmentSizeBytes);
+    const { scrubIntervalMs, scrubBytesPerSecond } = parts.options;
+    if (scrubIntervalMs !== undefined) {
+      this.#backgroundScrub = new BackgroundScrub({
+        intervalMs: scrubIntervalMs,
+        bytesPerSecond: scrubBytesPerSecond,
+        scrub: (options) => this.#scrub(options, true),
+        onFailure: (error) => {
+          parts.engine.scrubCounters.failed();
+          process.emitWarning(`ladybug-store background scrub of ${parts.directory} failed: ${(error as Error).message}`, { code: 'LADYBUG_SCRUB_FAILED' });
+        },
+      });
+      this.#backgroundScrub.start();
+    }
   }
 
   /** The directory this store lives in. */
@@ -238,6 +254,7 @@ export class Store {
   [abandonStore](): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    void this.#backgroundScrub?.stop();
     this.#parts.fileSystem.kill();
     this.#parts.lock.abandon();
   }
@@ -255,6 +272,8 @@ export class Store {
     // Refuse new calls from now on, not from when the lock is granted: a put in the
     // same tick as close() is refused rather than racing the drain.
     if (this.#state === 'open') this.#state = 'closing';
+    // Before the lock: a background pass holds it while it runs; aborted, it lets go.
+    await this.#backgroundScrub?.stop();
     await this.#lifecycleLock.runExclusive(async () => {
       if (this.#state === 'closed') return;
       const { pipeline, writer, lock, engine } = this.#parts;
@@ -332,10 +351,17 @@ export class Store {
    */
   async scrub(options?: ScrubOptions): Promise<ScrubReport> {
     this.#assertOpen('scrub');
-    const checked = checkScrubOptions(options);
+    return this.#scrub(checkScrubOptions(options), false);
+  }
+
+  async #scrub(options: ScrubOptions, background: boolean): Promise<ScrubReport> {
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('scrub');
-      return scrubRuns(this.#parts.engine.runSet.runs, checked);
+      const { engine } = this.#parts;
+      engine.scrubCounters.started();
+      const report = await scrubRuns(engine.runSet.runs, options);
+      engine.scrubCounters.record(report, background);
+      return report;
     });
   }
   /**

@@ -17,11 +17,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptionError, InvalidOptionError } from '../errors.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RunReader, RunScrubFinding } from '../run/run-reader.js';
+import { SCRUB_BYTES_PER_SECOND_DEFAULT } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isRepairableReadError } from './stripe-errors.js';
 
 /** Largest bytesPerSecond accepted (above it, pacing means nothing). */
 export const SCRUB_BYTES_PER_SECOND_MAX = 64 * 1024 * 1024 * 1024;
+
+assert(SCRUB_BYTES_PER_SECOND_DEFAULT <= SCRUB_BYTES_PER_SECOND_MAX, 'the background scrub rate is one scrub accepts');
 
 export interface ScrubOptions {
   signal?: AbortSignal;
@@ -119,4 +122,54 @@ export async function scrubRuns(
   }
   report.durationMs = performance.now() - started;
   return report;
+}
+
+/** What every scrub since open found (stats().storage.scrub): store.scrub() calls and background passes. */
+export interface ScrubStats {
+  /** Passes begun (one under way is begun, not yet finished). */
+  passesStarted: number;
+  /** Passes finished (aborted ones included), and how many of them the background scrub ran. */
+  passes: number;
+  backgroundPasses: number;
+  abortedPasses: number;
+  /** Background passes that failed (an I/O error); each was also reported as a process warning. */
+  failedPasses: number;
+  blocksChecked: number;
+  bytesChecked: number;
+  repaired: number;
+  unrecoverable: number;
+  /** Date.now() when the last pass ended, undefined before the first. */
+  lastPassEndedAtMs: number | undefined;
+}
+
+export class ScrubCounters {
+  readonly #stats: ScrubStats = {
+    passesStarted: 0, passes: 0, backgroundPasses: 0, abortedPasses: 0, failedPasses: 0, blocksChecked: 0, bytesChecked: 0,
+    repaired: 0, unrecoverable: 0, lastPassEndedAtMs: undefined,
+  };
+
+  record(report: ScrubReport, background: boolean): void {
+    assert(report.blocksChecked >= 0 && report.bytesChecked >= 0, 'scrub counts are non-negative');
+    const stats = this.#stats;
+    stats.passes++;
+    if (background) stats.backgroundPasses++;
+    if (report.aborted) stats.abortedPasses++;
+    stats.blocksChecked += report.blocksChecked;
+    stats.bytesChecked += report.bytesChecked;
+    stats.repaired += report.repaired.length;
+    stats.unrecoverable += report.unrecoverable.length;
+    stats.lastPassEndedAtMs = Date.now();
+  }
+
+  started(): void {
+    this.#stats.passesStarted++;
+  }
+
+  failed(): void {
+    this.#stats.failedPasses++;
+  }
+
+  snapshot(): ScrubStats {
+    return { ...this.#stats };
+  }
 }
