@@ -28,6 +28,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import type { RunHandle, RunSet } from '../engine/run-set.js';
 import type { Manifest } from '../manifest/manifest.js';
+import type { StorageMetrics } from '../metrics/recorders.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { writeRun } from '../run/run-writer.js';
@@ -45,6 +46,8 @@ export interface CompactorConfig {
   maxVersionsPerKey: number;
   /** Default: compactionSettings.policy when the compactor is made. */
   policy?: CompactionPolicyName;
+  /** Records each completed compaction's duration and bytes in and out. */
+  metrics: StorageMetrics;
 }
 
 /**
@@ -195,11 +198,14 @@ export class Compactor {
     this.#stats.compactions++;
     this.#stats.bytesWritten += bytesOut;
     if (coversAll) this.#stats.liveBytesEstimate = counters.payloadBytesWritten;
+    const bytesIn = pick.inputs.reduce((total, run) => total + run.descriptor.fileBytes, 0);
+    const durationMs = performance.now() - started;
+    this.#config.metrics.recordCompaction(durationMs, bytesIn, bytesOut);
     return {
       outcome: 'compacted', runsIn: pick.inputs.length, runsOut: output === undefined ? 0 : 1,
-      bytesIn: pick.inputs.reduce((total, run) => total + run.descriptor.fileBytes, 0), bytesOut,
+      bytesIn, bytesOut,
       entriesIn: counters.entriesRead, entriesOut: counters.entriesWritten, entriesDropped: counters.entriesDropped,
-      horizon, durationMs: performance.now() - started,
+      horizon, durationMs,
     };
   }
 

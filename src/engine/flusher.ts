@@ -22,10 +22,12 @@
  *   the store refuses writes (never retried and trusted).
  */
 import { randomInt } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { encodeStored } from '../codec/values.js';
 import type { Manifest } from '../manifest/manifest.js';
+import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/ordered-mutex.js';
 import type { MemoryIndex } from '../memory/memory-index.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
@@ -53,6 +55,8 @@ export interface FlusherConfig {
   manifest: Manifest;
   /** Called after every install (a stalled writer may go on). */
   onProgress: () => void;
+  /** Records each installed flush's duration and run bytes. */
+  metrics: StorageMetrics;
 }
 
 export interface FlushStats {
@@ -164,6 +168,7 @@ export class Flusher {
 
   async #flushOneAlone(sealed: SealedMemtable): Promise<RunDescriptor> {
     const { fileSystem, runsDirectory, hash, manifest, runSet, memtables } = this.#config;
+    const startedMs = performance.now();
     const runId = manifest.allocateRunId();
     const descriptor = await writeRun({
       fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, hash,
@@ -182,6 +187,7 @@ export class Flusher {
     this.#lastDiskFull = undefined;
     this.#stats.flushes++;
     this.#stats.flushedBytes += descriptor.fileBytes;
+    this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
     this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, sealed.walStartSegment)).length;
     return descriptor;

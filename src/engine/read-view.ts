@@ -19,6 +19,7 @@
 import type { MemoryIndex } from '../memory/memory-index.js';
 import type { VersionSlot } from '../memory/version-chain.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
+import type { ReadSample, StorageMetrics } from '../metrics/recorders.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
@@ -45,6 +46,7 @@ export class ReadView {
   /** The run set the runs came from (its identity keys the point cache). */
   readonly #runSetIdentity: readonly unknown[];
   readonly #pointCache: PointCache;
+  readonly #metrics: StorageMetrics;
 
   constructor(
     memtables: readonly MemoryIndex[],
@@ -52,12 +54,14 @@ export class ReadView {
     maxVersionsPerKey: number,
     runSetIdentity: readonly unknown[],
     pointCache: PointCache,
+    metrics: StorageMetrics,
   ) {
     this.memtables = memtables;
     this.runs = runs;
     this.maxVersionsPerKey = maxVersionsPerKey;
     this.#runSetIdentity = runSetIdentity;
     this.#pointCache = pointCache;
+    this.#metrics = metrics;
     if (runs.length > 0) {
       for (const run of runs) run.acquire();
       viewRuns.register(this, runs);
@@ -69,6 +73,21 @@ export class ReadView {
    * synchronously when memory decides (returns the slot itself), else a promise.
    */
   slotAsOf(key: string, request: ReadRequest): VersionSlot | undefined | Promise<VersionSlot | undefined> {
+    const sample = this.#metrics.sampleRead();
+    if (sample === undefined) return this.#slotAsOf(key, request, undefined);
+    const found = this.#slotAsOf(key, request, sample);
+    if (!(found instanceof Promise)) {
+      this.#metrics.recordRead(sample);
+      return found;
+    }
+    return found.then((slot) => {
+      this.#metrics.recordRead(sample);
+      return slot;
+    });
+  }
+
+  /** slotAsOf; a timed read's `sample` learns the deepest source the read reached. */
+  #slotAsOf(key: string, request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
     const histories: SourceHistory[] = [];
     for (const memtable of this.memtables) {
       const chain = memtable.chain(key);
@@ -82,8 +101,11 @@ export class ReadView {
     }
     if (this.runs.length === 0) return this.#resolve(histories, request);
     const cached = this.#pointCache.get(key, this.#runSetIdentity);
-    if (cached !== undefined) return this.#fromPoint(key, cached, histories, request);
-    return this.#slotFromRuns(key, histories, request);
+    if (cached !== undefined) {
+      if (sample !== undefined) sample.source = 'point_cache';
+      return this.#fromPoint(key, cached, histories, request);
+    }
+    return this.#slotFromRuns(key, histories, request, sample);
   }
 
   /** The answer from a cached point: the newest entry itself when it decides, else resolved from its entries. */
@@ -120,10 +142,14 @@ export class ReadView {
   }
 
   /** Reads the key's entries from every run (newest first), caches them, and resolves. */
-  async #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest): Promise<VersionSlot | undefined> {
+  async #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): Promise<VersionSlot | undefined> {
     const all: RunEntry[] = [];
+    if (sample !== undefined) sample.source = 'block_cache';
     for (const run of this.runs) {
-      const entries = await run.versionsOf(key);
+      // versionsOf answers synchronously unless a block (or the reader) must come from the file.
+      const found = run.versionsOf(key);
+      if (sample !== undefined && found instanceof Promise) sample.source = 'disk';
+      const entries = await found;
       for (const entry of entries) all.push(entry);
     }
     const point = this.#pointCache.set(key, this.#runSetIdentity, all);

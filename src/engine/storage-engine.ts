@@ -23,6 +23,7 @@ import { type CompactionStats, Compactor } from '../compaction/compactor.js';
 import { Flusher } from './flusher.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 import { Memtables } from './memtables.js';
+import { StorageMetrics } from '../metrics/recorders.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
 import { RunSet } from './run-set.js';
@@ -101,6 +102,8 @@ export class StorageEngine {
   readonly cache: BlockCache;
   /** Hot keys' entries from the runs (see point-cache.ts); a share of the cache budget. */
   readonly pointCache: PointCache;
+  /** Flush, compaction and point read histograms (store.metrics()). */
+  readonly metrics = new StorageMetrics();
   /** Merges runs in the background once started (startCompaction) and on compact(). */
   readonly compactor: Compactor;
   /** Every scrub pass since open records its report here (src/stripe/scrub.ts). */
@@ -136,7 +139,7 @@ export class StorageEngine {
     );
     this.compactor = new Compactor({
       fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, manifest: config.manifest,
-      runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey,
+      runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, metrics: this.metrics,
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
@@ -154,6 +157,7 @@ export class StorageEngine {
       runSet: this.runSet,
       manifest: config.manifest,
       onProgress: () => this.#onFlushProgress(),
+      metrics: this.metrics,
     });
   }
 
@@ -196,7 +200,7 @@ export class StorageEngine {
       return cached;
     }
     const memtables = [active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
-    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache);
+    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache, this.metrics);
     this.#view = view;
     this.#viewRuns = this.runSet.runs;
     this.#viewImmutables = this.memtables.immutableCount;

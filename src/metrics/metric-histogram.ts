@@ -53,7 +53,8 @@ export class MetricHistogram {
     assert(bounds.length > 0 && bounds.every((bound, index) => index === 0 || bound > bounds[index - 1]!), 'bucket bounds ascend');
     assert(unitScale >= 1, 'the base unit is no larger than the metric unit');
     this.#hdr = build({ lowestDiscernibleValue: 1, highestTrackableValue: HISTOGRAM_VALUE_MAX, numberOfSignificantValueDigits: HISTOGRAM_SIGNIFICANT_DIGITS, bitBucketSize: 32 });
-    this.#boundsBase = bounds.map((bound) => bound * unitScale);
+    // Rounded: base units are integers, and 0.00001 * 1e6 is 10.000000000000002.
+    this.#boundsBase = bounds.map((bound) => Math.round(bound * unitScale));
     this.#bucketCounts = new Float64Array(bounds.length + 1);
     this.#unitScale = unitScale;
   }
@@ -124,6 +125,25 @@ export const GROUP_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 12
 /** Microseconds per second: durations are recorded in µs, reported in seconds. */
 export const MICROSECONDS_PER_SECOND = 1_000_000;
 
+/** Nanoseconds per second: point reads (often under a microsecond) are recorded in ns. */
+export const NANOSECONDS_PER_SECOND = 1_000_000_000;
+
+/** Point read buckets in seconds: 250 ns to 10 s (a memtable hit is about a microsecond, a disk read 10 µs to 10 ms). */
+export const READ_LATENCY_BUCKETS_SECONDS: readonly number[] = [0.00000025, 0.0000005, 0.000001, 0.0000025, 0.000005, ...LATENCY_BUCKETS_SECONDS];
+
+/** Size buckets in bytes, powers of four from 4 KiB to 4 GiB (a flushed or compacted run). */
+export const SIZE_BUCKETS_BYTES: readonly number[] = Array.from({ length: 11 }, (_, index) => 4096 * 4 ** index);
+
 export function latencyHistogram(): MetricHistogram {
   return new MetricHistogram(LATENCY_BUCKETS_SECONDS, MICROSECONDS_PER_SECOND);
+}
+
+/** A histogram of point read durations, recorded in nanoseconds, reported in seconds. */
+export function readLatencyHistogram(): MetricHistogram {
+  return new MetricHistogram(READ_LATENCY_BUCKETS_SECONDS, NANOSECONDS_PER_SECOND);
+}
+
+/** A histogram of sizes in bytes. */
+export function sizeHistogram(): MetricHistogram {
+  return new MetricHistogram(SIZE_BUCKETS_BYTES, 1);
 }

@@ -6,13 +6,21 @@
  * increment, folded into its histogram (as zero waits) when metrics are read.
  * No allocation, no I/O (measured: under 2% of commit throughput, README "Metrics").
  *
+ * The storage engine owns a StorageMetrics: one record per flush and per
+ * compaction (rare, so exact), and point reads timed one in
+ * READ_SAMPLE_INTERVAL (a memtable hit costs about a microsecond, two clock reads
+ * would add a measurable share of it; see README "Metrics").
+ *
  * Invariants: recorders only count; nothing on the commit path waits on them;
- * every commit is recorded once in commitLatency and once in the commit lock wait.
+ * every commit is recorded once in commitLatency and once in the commit lock wait;
+ * a timed read is recorded once, under the one source that answered it.
  */
 import { performance } from 'node:perf_hooks';
-import { GROUP_SIZE_BUCKETS, latencyHistogram, MetricHistogram, MICROSECONDS_PER_SECOND } from './metric-histogram.js';
+import { assert } from '../util/assert.js';
+import { GROUP_SIZE_BUCKETS, latencyHistogram, MetricHistogram, MICROSECONDS_PER_SECOND, readLatencyHistogram, sizeHistogram } from './metric-histogram.js';
 
 const MICROSECONDS_PER_MILLISECOND = MICROSECONDS_PER_SECOND / 1000;
+const NANOSECONDS_PER_MILLISECOND = 1_000_000;
 
 export class CommitMetrics {
   /** Submit to acknowledgement (durable and visible, its caller resumed), per commit. */
@@ -47,4 +55,64 @@ export class CommitMetrics {
 export class WalMetrics {
   /** One fdatasync of the active WAL segment. */
   readonly fdatasync = latencyHistogram();
+}
+
+/** One point read in this many is timed (the others cost one decrement and compare). */
+export const READ_SAMPLE_INTERVAL = 16;
+
+/**
+ * Where a point read was answered: the memtables; the point cache; the runs with
+ * every block it needed cached (or ruled out by the runs' filters); the runs with
+ * at least one block read from a run file.
+ */
+export type ReadSource = 'memtable' | 'point_cache' | 'block_cache' | 'disk';
+
+export const READ_SOURCES: readonly ReadSource[] = ['memtable', 'point_cache', 'block_cache', 'disk'];
+
+/** A timed read in progress: when it started and the deepest source it reached so far. */
+export interface ReadSample {
+  startedMs: number;
+  source: ReadSource;
+}
+
+export class StorageMetrics {
+  /** Each flush: from writing its run to the run installed (the memtable retired), in seconds. */
+  readonly flushSeconds = latencyHistogram();
+  /** Bytes of the run file each flush wrote. */
+  readonly flushBytes = sizeHistogram();
+  /** Each completed compaction (an aborted one is not counted), in seconds. */
+  readonly compactionSeconds = latencyHistogram();
+  /** Bytes of the input run files, and of the output run file, of each completed compaction. */
+  readonly compactionBytesIn = sizeHistogram();
+  readonly compactionBytesOut = sizeHistogram();
+  /** Timed point reads (one in READ_SAMPLE_INTERVAL), by source, in seconds. */
+  readonly readSeconds: Readonly<Record<ReadSource, MetricHistogram>> = {
+    memtable: readLatencyHistogram(), point_cache: readLatencyHistogram(), block_cache: readLatencyHistogram(), disk: readLatencyHistogram(),
+  };
+  /** Point reads left until the next timed one. */
+  #readsUntilSample = READ_SAMPLE_INTERVAL;
+
+  /** A sample to time this read with, or undefined for an untimed read (most of them). */
+  sampleRead(): ReadSample | undefined {
+    if (--this.#readsUntilSample > 0) return undefined;
+    this.#readsUntilSample = READ_SAMPLE_INTERVAL;
+    return { startedMs: performance.now(), source: 'memtable' };
+  }
+
+  recordRead(sample: ReadSample): void {
+    this.readSeconds[sample.source].record((performance.now() - sample.startedMs) * NANOSECONDS_PER_MILLISECOND);
+  }
+
+  recordFlush(startedMs: number, fileBytes: number): void {
+    assert(fileBytes > 0, 'a flushed run has bytes');
+    this.flushSeconds.recordSince(startedMs);
+    this.flushBytes.record(fileBytes);
+  }
+
+  recordCompaction(durationMs: number, bytesIn: number, bytesOut: number): void {
+    assert(bytesIn > 0 && bytesOut >= 0, 'a compaction reads runs');
+    this.compactionSeconds.record(durationMs * MICROSECONDS_PER_MILLISECOND);
+    this.compactionBytesIn.record(bytesIn);
+    this.compactionBytesOut.record(bytesOut);
+  }
 }

@@ -7,12 +7,13 @@
  * All counters count since the store was opened (a process restart resets them,
  * which Prometheus' rate() handles as a counter reset).
  *
- * Not measured yet (named in issue 11): flush and compaction durations and read
- * latency by source (memtable, cache, disk); their hooks live in the storage engine.
+ * Flushes and compactions are recorded each; point reads are timed one in
+ * READ_SAMPLE_INTERVAL (recorders.ts), so each read source's count is the timed
+ * reads, not all reads (a `sampleInterval` gauge says so).
  */
 import { InvalidOptionError } from '../errors.js';
 import type { HistogramData } from './metric-histogram.js';
-import type { CommitMetrics, WalMetrics } from './recorders.js';
+import { type CommitMetrics, READ_SAMPLE_INTERVAL, READ_SOURCES, type ReadSource, type StorageMetrics, type WalMetrics } from './recorders.js';
 
 export interface StoreMetrics {
   /** Submit to acknowledgement of each commit, in seconds. */
@@ -23,6 +24,16 @@ export interface StoreMetrics {
   groupSizeCommits: HistogramData;
   /** Waits for each lock of the commit path, in seconds. */
   lockWaitSeconds: { commit: HistogramData; 'wal.writer': HistogramData };
+  /** Each flush, from writing its run to installing it, in seconds; and the bytes of each flushed run. */
+  flushSeconds: HistogramData;
+  flushBytes: HistogramData;
+  /** Each completed compaction, in seconds; bytes of its input runs and of its output run. */
+  compactionSeconds: HistogramData;
+  compactionBytesIn: HistogramData;
+  compactionBytesOut: HistogramData;
+  /** Timed point reads (store.get) by the source that answered, in seconds: one read in `readSampleInterval`. */
+  readSeconds: Record<ReadSource, HistogramData>;
+  readSampleInterval: number;
   /** Counters since open, and gauges. */
   commitsTotal: number;
   walBytesWrittenTotal: number;
@@ -32,6 +43,7 @@ export interface StoreMetrics {
 export interface MetricsSources {
   commit: CommitMetrics;
   wal: WalMetrics;
+  storage: StorageMetrics;
   walBytesWritten: number;
   version: number;
 }
@@ -53,12 +65,22 @@ export function metricsFormat(options: MetricsOptions | undefined): 'data' | 'pr
 }
 
 export function collectMetrics(sources: MetricsSources): StoreMetrics {
-  const { commit, wal } = sources;
+  const { commit, wal, storage } = sources;
   return {
     commitSeconds: commit.commitLatency.data(),
     fdatasyncSeconds: wal.fdatasync.data(),
     groupSizeCommits: commit.groupSize.data(),
     lockWaitSeconds: { commit: commit.commitLockWait.data(), 'wal.writer': commit.walWriterLockWait.data() },
+    flushSeconds: storage.flushSeconds.data(),
+    flushBytes: storage.flushBytes.data(),
+    compactionSeconds: storage.compactionSeconds.data(),
+    compactionBytesIn: storage.compactionBytesIn.data(),
+    compactionBytesOut: storage.compactionBytesOut.data(),
+    readSeconds: {
+      memtable: storage.readSeconds.memtable.data(), point_cache: storage.readSeconds.point_cache.data(),
+      block_cache: storage.readSeconds.block_cache.data(), disk: storage.readSeconds.disk.data(),
+    },
+    readSampleInterval: READ_SAMPLE_INTERVAL,
     commitsTotal: commit.commitLatency.count,
     walBytesWrittenTotal: sources.walBytesWritten,
     version: sources.version,
@@ -87,6 +109,20 @@ export function prometheusText(metrics: StoreMetrics): string {
     ...histogramLines('ladybug_commit_group_size', 'Commits written by one WAL record and made durable by one fdatasync.', metrics.groupSizeCommits, ''),
     ...histogramLines('ladybug_lock_wait_seconds', 'Time spent waiting for a lock of the commit path.', metrics.lockWaitSeconds.commit, 'lock="commit"'),
     ...histogramLines('ladybug_lock_wait_seconds', '', metrics.lockWaitSeconds['wal.writer'], 'lock="wal.writer"'),
+    ...histogramLines('ladybug_flush_seconds', 'Duration of one flush: a sealed memtable written to a run and installed.', metrics.flushSeconds, ''),
+    ...histogramLines('ladybug_flush_bytes', 'Bytes of the run file one flush wrote.', metrics.flushBytes, ''),
+    ...histogramLines('ladybug_compaction_seconds', 'Duration of one completed compaction (merge, write, install).', metrics.compactionSeconds, ''),
+    ...histogramLines('ladybug_compaction_bytes', 'Bytes of the run files one compaction read (direction="in") and wrote (direction="out").', metrics.compactionBytesIn, 'direction="in"'),
+    ...histogramLines('ladybug_compaction_bytes', '', metrics.compactionBytesOut, 'direction="out"'),
+    ...READ_SOURCES.flatMap((source, index) => histogramLines(
+      'ladybug_read_seconds',
+      index === 0 ? `Duration of a point read by the source that answered it; one read in ${metrics.readSampleInterval} is timed.` : '',
+      metrics.readSeconds[source],
+      `source="${source}"`,
+    )),
+    '# HELP ladybug_read_sample_interval One point read in this many is timed in ladybug_read_seconds.',
+    '# TYPE ladybug_read_sample_interval gauge',
+    `ladybug_read_sample_interval ${metrics.readSampleInterval}`,
     '# HELP ladybug_commits_total Commits acknowledged since the store was opened.',
     '# TYPE ladybug_commits_total counter',
     `ladybug_commits_total ${metrics.commitsTotal}`,

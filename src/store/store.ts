@@ -365,16 +365,17 @@ export class Store {
     });
   }
   /**
-   * Latency histograms of the commit path (commit, fdatasync, group size, lock
-   * waits) and counters since open, as data or as Prometheus text (src/metrics/).
+   * Histograms of the commit path (commit, fdatasync, group size, lock waits), of
+   * flushes and compactions, and of sampled point reads by source, and counters
+   * since open, as data or as Prometheus text (src/metrics/).
    * No I/O; works on a closed store (the last values).
    */
   metrics(options?: { format?: 'data' }): StoreMetrics;
   metrics(options: { format: 'prometheus' }): string;
   metrics(options?: MetricsOptions): StoreMetrics | string {
     const format = metricsFormat(options);
-    const { pipeline, writer } = this.#parts;
-    const data = collectMetrics({ commit: pipeline.metrics, wal: writer.metrics, walBytesWritten: writer.stats().bytesWritten, version: this.version });
+    const { pipeline, writer, engine } = this.#parts;
+    const data = collectMetrics({ commit: pipeline.metrics, wal: writer.metrics, storage: engine.metrics, walBytesWritten: writer.stats().bytesWritten, version: this.version });
     return format === 'prometheus' ? prometheusText(data) : data;
   }
 
