@@ -124,6 +124,14 @@ export const BACKUP_CHUNK_BYTES = 1024 * 1024;
 export const BACKUP_ATTEMPTS_MAX = 5;
 /** Backup: the BACKUP.json file is refused above this size. */
 export const BACKUP_MANIFEST_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * Compaction debt stalls writes (src/compaction/compactor.ts `backlogged`): above this
+ * many live runs, while the policy has a merge to do, writes wait for compaction. A
+ * tiered store in shape holds at most COMPACTION_FANOUT - 1 runs per tier (3 with a
+ * fanout of 4), so 40 leaves room for about 12 tiers (flush size x 4^12) before a
+ * store that is merely large stalls; past it, reads would check ever more runs.
+ */
+export const COMPACTION_STALL_RUNS = 40;
 
 /*
  * Heap costs behind the memtable estimate in stats() (memory-index.ts, storedSizeBytes

@@ -14,6 +14,7 @@
  * Invariant: a pick is a non-empty slice of adjacent live runs, oldest first.
  */
 import type { RunHandle } from '../engine/run-set.js';
+import { COMPACTION_STALL_RUNS } from '../limits.js';
 import { assert } from '../util/assert.js';
 
 /** Adjacent runs of one tier that trigger a merge. */
@@ -22,11 +23,18 @@ export const COMPACTION_FANOUT = 4;
 export const COMPACTION_TIER_MAX = 64;
 
 assert(COMPACTION_FANOUT >= 2, 'a merge takes at least two runs');
+assert(COMPACTION_STALL_RUNS >= (COMPACTION_FANOUT - 1) * 8 + COMPACTION_FANOUT, 'a store in shape with 8 tiers does not stall writes');
 
 export type CompactionPolicyName = 'tiered' | 'full';
 
-/** The policy engines opened from now on use (internal: benchmarks switch it; not a store option). */
-export const compactionSettings: { policy: CompactionPolicyName } = { policy: 'tiered' };
+/**
+ * The policy engines opened from now on use, and the run count above which writes
+ * wait for compaction (internal: benchmarks and tests switch them; not store options).
+ */
+export const compactionSettings: { policy: CompactionPolicyName; stallRunCount: number } = {
+  policy: 'tiered',
+  stallRunCount: COMPACTION_STALL_RUNS,
+};
 
 export interface CompactionPick {
   inputs: RunHandle[];
