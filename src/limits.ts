@@ -29,6 +29,9 @@ export const BATCH_OPERATIONS_MAX = 100_000;
 /** Operations buffered by one transaction (as for a batch). */
 export const TRANSACTION_OPERATIONS_MAX = 100_000;
 
+/** Leases one transaction may require (tx.requireLease, the fence and lease write options). */
+export const TRANSACTION_FENCES_MAX = 64;
+
 /** Default and largest lifetime of one transaction attempt, in milliseconds. */
 export const TRANSACTION_LIFETIME_MS_DEFAULT = 60_000;
 export const TRANSACTION_LIFETIME_MS_MAX = 3_600_000;

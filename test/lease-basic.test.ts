@@ -124,15 +124,15 @@ describe('leases', () => {
   it('lease-bound keys are deleted by the commit that ends the lease (release and expiry)', async () => {
     await withStore({}, async (store) => {
       const lease = await store.leases.acquire('s', { owner: 'o', ttlMs: 60_000 });
-      await store.leases.putBound('s', lease, 'presence/o', { pid: 1 });
+      await store.put('presence/o', { pid: 1 }, { lease });
       expect(await store.get('presence/o')).toEqual({ pid: 1 });
       await store.leases.release('s', { owner: 'o', token: lease.token });
       expect(await store.get('presence/o')).toBeUndefined();
       const short = await store.leases.acquire('s', { owner: 'o', ttlMs: 30 });
-      await store.leases.putBound('s', short, 'presence/o', { pid: 2 });
+      await store.put('presence/o', { pid: 2 }, { lease: short });
       await store.leases.acquire('s', { owner: 'p', ttlMs: 1000, waitMs: 60_000 });
       expect(await store.get('presence/o')).toBeUndefined();
-      await expect(store.leases.putBound('s', short, 'presence/o', 3)).rejects.toBeInstanceOf(LeaseLostError);
+      await expect(store.put('presence/o', 3, { lease: short })).rejects.toBeInstanceOf(LeaseLostError);
     });
   });
 });

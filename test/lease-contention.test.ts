@@ -34,7 +34,7 @@ describe('lease contention', () => {
         await sleep(next() < 0.5 ? ttlMs * 2 : 0); // a pause longer than the TTL, half the time
         try {
           await store.transaction(async (tx) => {
-            await store.leases.requireLease(tx, 'shared', lease.token);
+            await tx.requireLease('shared', lease.token);
             const last = (await tx.get('fenced')) as number | undefined;
             expect(last === undefined || lease.token > last).toBe(true);
             tx.put('fenced', lease.token);
@@ -65,7 +65,7 @@ async function crashDuring(operation: 'acquire' | 'renew' | 'release', operation
   const directory = '/store';
   const store: Store = await openStore(directory, { fileSystem, segmentSizeBytes: 64 * 1024 });
   const first = await store.leases.acquire('job', { owner: 'a', ttlMs: 60_000 });
-  await store.leases.putBound('job', first, 'session/a', 'alive');
+  await store.put('session/a', 'alive', { lease: first });
   const other = await store.leases.acquire('other', { owner: 'b', ttlMs: 60_000 });
   fileSystem.crashAfterOperations(operationsBeforeCrash);
   const attempt = operation === 'acquire'

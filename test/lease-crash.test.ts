@@ -31,7 +31,7 @@ describe('the lease restart rule applies at open', () => {
     const directory = temporaryDirectory();
     const store = await openStore(directory);
     const lease = await store.leases.acquire('job', { owner: 'a', ttlMs: 60_000 });
-    await store.leases.putBound('job', lease, 'session/a', 'alive');
+    await store.put('session/a', 'alive', { lease });
     await store.close();
     const reopened = await openStore(directory);
     try {
@@ -117,7 +117,7 @@ describe('lease expiry timers under the lease.operations lock (debug mode checks
     const store = await openStore(temporaryDirectory());
     try {
       const lease = await store.leases.acquire('short', { owner: 'a', ttlMs: 30 });
-      await store.leases.putBound('short', lease, 'presence/a', 'here');
+      await store.put('presence/a', 'here', { lease });
       expect(await store.get('presence/a')).toBe('here');
       // The timer runs its deletion as a lease operation; started under the lock, it
       // would be a reentrant take (refused in debug mode) unless detached.
@@ -136,7 +136,7 @@ describe('leases on a store opened with keyEncoding binary', () => {
     const directory = temporaryDirectory();
     const store = await openStore(directory, { keyEncoding: 'binary' });
     const lease = await store.leases.acquire('job', { owner: 'a', ttlMs: 60_000 });
-    await store.leases.putBound('job', lease, 'session/a', 'alive');
+    await store.put('session/a', 'alive', { lease });
     expect(await store.leases.list()).toEqual([lease]);
     await store.close();
     const reopened = await openStore(directory, { keyEncoding: 'binary' });

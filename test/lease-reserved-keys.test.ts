@@ -39,8 +39,8 @@ describe('the reserved key prefix', () => {
       await store.leases.renew('job', { owner: 'a', token: lease.token });
       await store.leases.release('job', { owner: 'a', token: lease.token });
       const bound = await store.leases.acquire('bound', { owner: 'a', ttlMs: 60_000 });
-      await refusal(() => store.leases.putBound('bound', bound, '\u0000ladybug/lease/job', 1)); // a misuse of the key, not a lost lease
-      await expect(store.leases.putBound('bound', bound, 7 as unknown as string, 1)).rejects.toMatchObject({ code: ErrorCode.InvalidKey, reason: 'type' });
+      await refusal(() => store.put('\u0000ladybug/lease/job', 1, { lease: bound })); // a misuse of the key, not a lost lease
+      await expect(store.put(7 as unknown as string, 1, { lease: bound })).rejects.toMatchObject({ code: ErrorCode.InvalidKey, reason: 'type' });
       await store.put('\u0000ladybu', 'not reserved');
       expect(await store.get('\u0000ladybu')).toBe('not reserved');
     } finally {

@@ -22,10 +22,17 @@
  *   lease operation of this open runs before that finished.
  * - A lease that ends (release, force release, expiry, replacement of an expired
  *   record) deletes its bound keys in the same commit that deletes the record.
+ * - A fenced commit (tx.requireLease, the fence and lease write options) is accepted
+ *   only if, under the commit lock, the acquisition it names is still this open's
+ *   #held entry with its deadline ahead, and no commit since its read version wrote
+ *   the lease record (the record is in its read set): no check-then-write window.
  */
 import { randomUUID } from 'node:crypto';
 import { InvalidKeyError, LeaseBusyError, LeaseLostError, UnauthorizedError } from '../errors.js';
-import type { TransactionHandle } from '../transaction/transaction.js';
+import type { LeaseFence, TransactionHandle } from '../transaction/transaction.js';
+import type { CommitResult } from '../commit/commit-pipeline.js';
+import type { BatchOperation } from '../commit/prepare.js';
+import type { ResolvedWriteOptions } from './write-options.js';
 import type { TransactionOptions } from '../transaction/run-transaction.js';
 import type { HistoryEntry } from '../memory/history.js';
 import { LEASE_BOUND_KEYS_MAX } from '../limits.js';
@@ -39,6 +46,23 @@ import { LeaseWaiters, type WaitOutcome } from './lease-waiters.js';
 import { checkWritableKey, writeReservedKeys } from './reserved-keys.js';
 
 export type { LeaseInfo } from './lease-record.js';
+
+/** Internal (tests): the failpoint LeaseManager#[afterLeaseCheck]. */
+export const afterLeaseCheck: unique symbol = Symbol('ladybug.afterLeaseCheck');
+
+/** The put keys of a lease-bound write, distinct, as stored in the record: strings only, never reserved. */
+function leaseBoundKeys(operations: readonly BatchOperation[]): string[] {
+  const keys = new Set<string>();
+  for (const operation of operations) {
+    if (operation.type !== 'put') continue;
+    // A misuse of the key, not a lost lease: the key's own typed errors.
+    if (typeof operation.key !== 'string') throw new InvalidKeyError('type', `a lease-bound key is a string, got ${typeof operation.key}`);
+    checkWritableKey(operation.key); // the reserved prefix is ASCII: a string starting with it has an internal key that does
+    keys.add(operation.key);
+  }
+  if (keys.size > LEASE_BOUND_KEYS_MAX) throw new RangeError(`a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
+  return [...keys];
+}
 
 /** The parts of the store the leases use (the Store class implements it). */
 export interface LeaseStorePort {
@@ -337,39 +361,74 @@ export class LeaseManager {
   }
 
   /**
-   * Fenced write check, inside a transaction: throws LeaseLostError unless `token`
-   * holds `name` now. The record is read through `tx`, so a commit that changed the
-   * lease after the transaction's read version makes this transaction conflict at
-   * commit (checked under the commit lock) and re-run, failing then.
+   * The fence behind tx.requireLease (and the fence and lease write options):
+   * LeaseLostError now unless `token` holds `name`; otherwise the check the commit
+   * runs under the commit lock. The record is read through `tx`, so it is in the
+   * read set: a commit that changed the lease after the transaction's read version
+   * (release, force release, expiry's deletion, renew) makes the commit conflict and
+   * re-run, failing then if the lease is gone. The check under the lock closes the
+   * rest: the deadline passed (the expiry timer's commit may not have run yet) or
+   * this open saw the acquisition end.
    */
-  async requireLease(tx: TransactionHandle, name: string, token: number): Promise<void> {
+  async fence(tx: TransactionHandle, name: string, token: number): Promise<LeaseFence> {
     checkName(name);
     checkToken(token);
-    const record = parseRecord(name, await tx.get(recordKey(name)));
-    const held = this.#live(name, record);
+    const key = recordKey(name);
+    const held = this.#live(name, parseRecord(name, await tx.get(key)));
     if (held === undefined || held.token !== token) throw new LeaseLostError(name, token, 'not the current holder at this transaction');
+    const check = (): Error | undefined => (this.#held.get(name) === held && performance.now() < held.deadlineMs
+      ? undefined
+      : new LeaseLostError(name, token, 'lost before the commit (expired, released, or acquired again)'));
+    return { recordKey: key, check };
   }
 
   /**
-   * Puts `key` bound to the lease: the key is deleted by the commit that ends the
-   * lease (release, force release, expiry). Fenced: only the current token may bind.
+   * A put, delete or batch with lease options (write-options.ts), as one store
+   * transaction run by `run`: `fence` requires the lease at commit; `lease` requires
+   * it too, adds the put keys to the record's bound keys (deleted by the commit that
+   * ends the lease) and runs under lease.operations, as every write of a record does.
+   * Answers the commit (undefined when nothing was written).
    */
-  async putBound(name: string, holder: { token: number }, key: string, value: unknown): Promise<void> {
-    checkName(name);
-    const token = checkToken(holder?.token);
-    // A misuse of the key, not a lost lease: the key's own typed errors.
-    if (typeof key !== 'string') throw new InvalidKeyError('type', `a lease-bound key is a string, got ${typeof key}`);
-    checkWritableKey(key); // the reserved prefix is ASCII: a string starting with it has an internal key that does
-    await this.#serial(() => this.#store.transaction(async (tx) => {
-      await this.requireLease(tx, name, token);
-      const record = parseRecord(name, await tx.get(recordKey(name)))!;
-      if (!record.boundKeys.includes(key)) {
-        if (record.boundKeys.length >= LEASE_BOUND_KEYS_MAX) throw new RangeError(`a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
-        writeReservedKeys(() => tx.put(recordKey(name), { ...record, boundKeys: [...record.boundKeys, key] }));
+  async write(
+    options: ResolvedWriteOptions,
+    operations: readonly BatchOperation[],
+    run: (body: (tx: TransactionHandle) => Promise<void>) => Promise<CommitResult | undefined>,
+  ): Promise<CommitResult | undefined> {
+    const { lease, fence } = options;
+    // Early refusals: a token that does not hold the lease (or another owner's) now.
+    if (fence !== undefined) this.#checkHolder(fence.name, fence.token, fence.owner);
+    if (lease !== undefined) this.#checkHolder(lease.name, lease.token, lease.owner);
+    const boundKeys = lease === undefined ? [] : leaseBoundKeys(operations);
+    const body = async (tx: TransactionHandle): Promise<void> => {
+      if (fence !== undefined) await tx.requireLease(fence.name, fence.token);
+      if (lease !== undefined) await this.#bind(tx, lease.name, lease.token, boundKeys);
+      for (const operation of operations) {
+        if (operation.type === 'put') tx.put(operation.key, operation.value);
+        else tx.delete(operation.key);
       }
-      tx.put(key, value);
-    }));
+      const failpoint = this[afterLeaseCheck];
+      if (failpoint !== undefined) await failpoint();
+    };
+    return lease === undefined ? run(body) : this.#serial(() => run(body));
   }
+
+  /** Requires the lease and adds `keys` to its record's bound keys (REQUIRES: lease.operations held). */
+  async #bind(tx: TransactionHandle, name: string, token: number, keys: readonly string[]): Promise<void> {
+    this.#operationLock.assertHeld();
+    await tx.requireLease(name, token);
+    const record = parseRecord(name, await tx.get(recordKey(name)));
+    assert(record !== undefined, 'a lease that requireLease accepted has a record');
+    const added = keys.filter((key) => !record.boundKeys.includes(key));
+    if (added.length === 0) return;
+    if (record.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) throw new RangeError(`a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
+    writeReservedKeys(() => tx.put(recordKey(name), { ...record, boundKeys: [...record.boundKeys, ...added] }));
+  }
+
+  /**
+   * Failpoint for tests: awaited inside a lease write's transaction after its lease
+   * checks and writes, before the commit (the window a paused holder would have).
+   */
+  [afterLeaseCheck]: (() => Promise<void>) | undefined;
 
   stats(): LeaseStats {
     return { ...this.#stats, held: this.#held.size };

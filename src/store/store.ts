@@ -24,8 +24,10 @@ import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
 import type { CompactionProgress, CompactionResult } from '../compaction/compactor.js';
 import { Snapshot } from '../transaction/snapshot.js';
-import type { TransactionHandle } from '../transaction/transaction.js';
-import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
+import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
+import { runTransaction, runTransactionCommit, type TransactionOptions } from '../transaction/run-transaction.js';
+import { writeOptions, type WriteOptions } from '../lease/write-options.js';
+import { assert } from '../util/assert.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { type HistoryEntry, historyEntries } from '../memory/history.js';
@@ -119,16 +121,19 @@ export class Store {
     if (this.#state !== 'open') throw new StoreClosedError(operation);
   }
 
-  async put(key: Key, value: unknown): Promise<CommitResult> {
+  /** `options`: lease-bound or fenced write (src/lease/write-options.ts). */
+  async put(key: Key, value: unknown, options?: WriteOptions): Promise<CommitResult> {
     this.#assertOpen('put');
+    if (options !== undefined) return this.#leaseWrite('put', [{ type: 'put', key, value }], options);
     const prepared = preparePut(key, value, this.#parts.options.maxValueBytes);
     const admission = this.#admit();
     if (admission !== undefined) await admission;
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
   }
 
-  async delete(key: Key): Promise<CommitResult> {
+  async delete(key: Key, options?: WriteOptions): Promise<CommitResult> {
     this.#assertOpen('delete');
+    if (options !== undefined) return this.#leaseWrite('delete', [{ type: 'del', key }], options);
     const prepared = prepareDelete(key);
     const admission = this.#admit();
     if (admission !== undefined) await admission;
@@ -136,13 +141,37 @@ export class Store {
   }
 
   /** Applies every operation atomically, as one commit with one version. */
-  async batch(operations: readonly BatchOperation[]): Promise<CommitResult> {
+  async batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<CommitResult> {
     this.#assertOpen('batch');
     const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
+    if (options !== undefined) return this.#leaseWrite('batch', operations, options);
     if (prepared.walOperations.length === 0) return { version: this.version };
     const admission = this.#admit();
     if (admission !== undefined) await admission;
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
+  }
+
+  /**
+   * A write with lease options, as one store transaction (src/lease/lease-manager.ts
+   * write): the lease checks run under the commit lock with the commit. Options with
+   * neither lease nor fence take the plain path.
+   */
+  async #leaseWrite(operation: 'put' | 'delete' | 'batch', operations: readonly BatchOperation[], options: WriteOptions): Promise<CommitResult> {
+    const resolved = writeOptions(operation, options);
+    if (resolved === undefined) {
+      if (operation === 'batch') return this.batch(operations);
+      const [only] = operations;
+      assert(only !== undefined, 'a put or delete is one operation');
+      return only.type === 'put' ? this.put(only.key, only.value) : this.delete(only.key);
+    }
+    if (operation !== 'batch') {
+      const [only] = operations;
+      if (only?.type === 'put') preparePut(only.key, only.value, this.#parts.options.maxValueBytes); // the key and value's own typed errors first
+      else if (only !== undefined) prepareDelete(only.key);
+    }
+    const committed = await this.leases.write(resolved, operations, async (body) =>
+      (await runTransactionCommit(this.#transactionContext(), body, {}, () => this.#assertOpen(operation))).commit);
+    return committed ?? { version: this.version };
   }
 
   /**
@@ -208,16 +237,20 @@ export class Store {
    */
   async transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
     this.#assertOpen('transaction');
+    return runTransaction(this.#transactionContext(), body, optionsObject('transaction', options) ?? {}, () => this.#assertOpen('transaction'));
+  }
+
+  #transactionContext(): TransactionContext {
     const { engine, pins, transactionPins, pipeline, options: resolved } = this.#parts;
-    const context = {
+    return {
       engine, pins, transactionPins, pipeline,
       admit: () => this.#admit(),
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,
       lifetimeMs: resolved.transactionLifetimeMs,
+      fence: (tx, name, token) => this.leases.fence(tx, name, token),
     };
-    return runTransaction(context, body, optionsObject('transaction', options) ?? {}, () => this.#assertOpen('transaction'));
   }
 
   /** A pinned read-only view as of the current version; release() it (or `await using`). */

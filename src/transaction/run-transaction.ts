@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidOptionError } from '../errors.js';
 import { stringKey } from '../codec/keys.js';
+import type { CommitResult } from '../commit/commit-pipeline.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import {
   RETRY_BACKOFF_MS_BASE,
@@ -72,6 +73,16 @@ export async function runTransaction<T>(
   options: TransactionOptions,
   checkOpen: () => void,
 ): Promise<T> {
+  return (await runTransactionCommit(context, body, options, checkOpen)).result;
+}
+
+/** runTransaction, also answering the commit (undefined for a transaction that wrote nothing): fenced writes return its version. */
+export async function runTransactionCommit<T>(
+  context: TransactionContext,
+  body: (tx: TransactionHandle) => T | Promise<T>,
+  options: TransactionOptions,
+  checkOpen: () => void,
+): Promise<{ result: T; commit: CommitResult | undefined }> {
   if (typeof body !== 'function') throw new InvalidOptionError('body', 'transaction() takes a function (tx) => ...');
   const { isolation, retries, signal } = resolveTransactionOptions(options);
   let winner = 0;
@@ -82,8 +93,8 @@ export async function runTransaction<T>(
     try {
       const result = await body(transaction);
       signal?.throwIfAborted();
-      await transaction[commitTransaction]();
-      return result;
+      const commit = await transaction[commitTransaction]();
+      return { result, commit };
     } catch (error) {
       if (!(error instanceof TransactionConflict)) throw error;
       if (attempt > retries) throw conflictError(error, attempt);

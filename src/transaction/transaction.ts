@@ -23,7 +23,7 @@ import { readOptions, type ScanOptions, scanBounds } from '../store/read-options
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
-import { TRANSACTION_OPERATIONS_MAX } from '../limits.js';
+import { TRANSACTION_FENCES_MAX, TRANSACTION_OPERATIONS_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { StorageEngine } from '../engine/storage-engine.js';
 import type { ReadView } from '../engine/read-view.js';
@@ -49,6 +49,18 @@ export interface TransactionContext {
   commitBytesMax: number;
   keyEncoding: KeyEncoding;
   lifetimeMs: number;
+  /** The lease module's fence (src/lease/lease-manager.ts): reads the lease record through `tx`, returns the check to run under the commit lock. */
+  fence: (tx: TransactionHandle, name: string, token: number) => Promise<LeaseFence>;
+}
+
+/**
+ * What requireLease leaves on a transaction: the lease record's key (part of the
+ * read set in every isolation) and a check run under the commit lock, before the
+ * conflict check: an Error refuses the commit.
+ */
+export interface LeaseFence {
+  recordKey: string;
+  check: () => Error | undefined;
 }
 
 /** A transaction scans with the store's scan options, except asOf (it reads as of its read version). */
@@ -62,6 +74,12 @@ export interface TransactionHandle {
   put(key: Key, value: unknown): void;
   delete(key: Key): void;
   scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]>;
+  /**
+   * Fences this transaction's commit on a lease: LeaseLostError now unless `token`
+   * holds lease `name`, and the commit fails with LeaseLostError unless it still
+   * does when the commit is validated under the commit lock.
+   */
+  requireLease(name: string, token: number): Promise<void>;
 }
 
 /** Internal entry points for store.transaction(); not reachable through TransactionHandle. */
@@ -87,6 +105,8 @@ export class Transaction implements TransactionHandle {
   readonly #writes = new Map<string, PreparedCommit>();
   readonly #readKeys = new Set<string>();
   readonly #readRanges: KeyRange[] = [];
+  /** requireLease's fences, checked under the commit lock (at most TRANSACTION_FENCES_MAX). */
+  readonly #fences: LeaseFence[] = [];
   #writeBytes = 0;
   /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'. */
   #state: 'open' | 'sealed' | 'finished' = 'open';
@@ -161,6 +181,16 @@ export class Transaction implements TransactionHandle {
     this.#writeBytes = bytes;
   }
 
+  async requireLease(name: string, token: number): Promise<void> {
+    this.#check('requireLease');
+    if (this.#fences.length >= TRANSACTION_FENCES_MAX) {
+      throw new TransactionLimitError('operations', `transaction requires more than ${TRANSACTION_FENCES_MAX} leases`);
+    }
+    const fence = await this.#context.fence(this, name, token);
+    this.#check('requireLease'); // re-check after the await: the transaction may have ended meanwhile
+    this.#fences.push({ recordKey: internalKey(fence.recordKey), check: fence.check });
+  }
+
   /** Entries in the range as this transaction sees them (its writes merged in); the range is recorded as read. */
   scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#check('scan');
@@ -231,8 +261,14 @@ export class Transaction implements TransactionHandle {
     }
     const readSet = this.isolation === 'serializable'
       ? { keys: this.#readKeys, ranges: this.#readRanges }
-      : { keys: new Set(this.#writes.keys()), ranges: [] };
+      : { keys: new Set([...this.#writes.keys(), ...this.#fences.map((fence) => fence.recordKey)]), ranges: [] };
+    const fences = this.#fences;
     const validate = (log: ConflictLog) => {
+      // Under the commit lock: a lease lost since requireLease refuses the commit outright.
+      for (const fence of fences) {
+        const refusal = fence.check();
+        if (refusal !== undefined) return refusal;
+      }
       const conflict = log.findConflict(this.readVersion, readSet);
       return conflict === undefined ? undefined : new TransactionConflict(conflict);
     };

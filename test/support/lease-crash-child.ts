@@ -24,7 +24,7 @@ async function main(directory: string, operation: Operation, cycle: string): Pro
   const store = await openStore(directory, { segmentSizeBytes: 64 * 1024 });
   const owner = `child-${cycle}`;
   const job = await store.leases.acquire('job', { owner, ttlMs: 60_000 });
-  await store.leases.putBound('job', job, `session/${cycle}`, 'alive');
+  await store.put(`session/${cycle}`, 'alive', { lease: job });
   await send({ type: 'ready', token: job.token });
   for (let round = 0; ; round++) {
     if (operation === 'renew') {
@@ -36,7 +36,7 @@ async function main(directory: string, operation: Operation, cycle: string): Pro
       const name = operation === 'acquire' ? `spin/${round}` : 'spin';
       const lease = await store.leases.acquire(name, { owner, ttlMs: 60_000 });
       await send({ type: 'token', token: lease.token });
-      await store.leases.putBound(name, lease, `session/${cycle}/${round}`, round);
+      await store.put(`session/${cycle}/${round}`, round, { lease });
       if (operation === 'release') await store.leases.release(name, { owner, token: lease.token });
     }
   }
