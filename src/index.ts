@@ -5,6 +5,7 @@ export { openStore } from './store/open-store.js';
 export type { Store, StoreSnapshot, GetOptions, HistoryEntry } from './store/store.js';
 export type { TransactionHandle as Transaction, Isolation, TransactionScanOptions } from './transaction/transaction.js';
 export type { TransactionOptions } from './transaction/run-transaction.js';
+export type { SerialTransactionHandle as SerialTransaction } from './transaction/serial-transaction.js';
 export type { ScanOptions } from './store/read-options.js';
 export type { StoreOptions } from './store/options.js';
 export type { StoreStats, RecoveryReport } from './store/stats.js';

@@ -47,6 +47,13 @@ export const TRANSACTION_RETRIES_MAX = 1000;
 export const RETRY_BACKOFF_MS_BASE = 1;
 export const RETRY_BACKOFF_MS_MAX = 100;
 
+/**
+ * store.transactionSync: rounds in which a body that needed a disk read is run again
+ * after the read was awaited outside the commit lock (warming the caches). Past this,
+ * the body runs holding the commit lock across its disk reads, which always ends.
+ */
+export const SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX = 3;
+
 /** WAL segment size: default and bounds. Segments are preallocated to this size. */
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const SEGMENT_BYTES_MIN = 16 * 1024;

@@ -21,6 +21,11 @@
  *   if that write threw: part of it may be in the page cache, and recovery would
  *   make it durable) are rejected with CommitOutcomeUnknownError; the rest of the
  *   group, every queued and every later commit, never written, with StoreFailedError.
+ * - A commit computed inside the commit lock from the latest ordered state
+ *   (submitOrdered: store.transactionSync) may have read unapplied commits: it is
+ *   acknowledged only after all of them (group order), and refused whenever any of
+ *   them is (a failed store refuses everything queued; a disk-full group refusal also
+ *   refuses every queued ordered commit). Readers never see it before its fdatasync.
  * - Every commit is settled exactly once, on every path: an exception anywhere in
  *   the flusher (writeGroup, the acknowledgement check, apply) fails the store and
  *   settles the in-flight group and the queue as above; nothing stays pending.
@@ -66,6 +71,12 @@ interface PendingCommit extends FramedCommit {
   version: number;
   indexOperations: readonly IndexOperation[];
   validate: Validation | undefined;
+  /**
+   * Computed inside the commit lock from the latest ordered state (store.transactionSync):
+   * it may have read what earlier unapplied commits wrote, so a disk-full refusal of an
+   * earlier commit refuses it too.
+   */
+  ordered: boolean;
   /** performance.now() at submit (commit latency, store.metrics()). */
   submittedMs: number;
   resolve: (result: CommitResult) => void;
@@ -195,7 +206,7 @@ export class CommitPipeline {
   ): Promise<CommitResult> {
     let pending!: PendingCommit;
     const promise = new Promise<CommitResult>((resolve, reject) => {
-      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate, submittedMs: performance.now() };
+      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate, ordered: false, submittedMs: performance.now() };
     });
     if (this.#commitLock.tryRunExclusiveSync(this.#enqueueHeld, pending)) this.metrics.uncontendedCommitLock++;
     else {
@@ -206,6 +217,48 @@ export class CommitPipeline {
         this.#enqueue(pending);
       }).catch(pending.reject);
     }
+    return promise;
+  }
+
+  /**
+   * Runs `section(argument)` now, holding the commit lock, if the lock is free, and
+   * returns true; else returns false without calling it (then use runOrderedAsync).
+   * The section may call unappliedWrite and submitOrdered (store.transactionSync).
+   */
+  runOrderedSync<A>(section: (argument: A) => void, argument: A): boolean {
+    return this.#commitLock.tryRunExclusiveSync(section, argument);
+  }
+
+  /** Runs `section` holding the commit lock, in FIFO order, across its awaits. */
+  runOrderedAsync(section: () => Promise<void> | void): Promise<void> {
+    return this.#commitLock.runExclusive(section);
+  }
+
+  /**
+   * REQUIRES: commit lock held. The newest write of `key` among the commits ordered
+   * but not yet visible (queued or in flight), or undefined when none writes it.
+   * Together with a read as of the visible version it gives the latest ordered state.
+   */
+  unappliedWrite(key: string): IndexOperation | undefined {
+    this.#commitLock.assertHeld();
+    const found = newestWrite(this.#queue, 0, key);
+    if (found !== undefined) return found;
+    const inFlight = this.#inFlight;
+    return inFlight === undefined ? undefined : newestWrite(inFlight.commits, inFlight.settled, key);
+  }
+
+  /**
+   * REQUIRES: commit lock held. Queues a commit computed in this same section from the
+   * latest ordered state: no validation (nothing can be ordered between its reads and
+   * its version). Resolves once durable and visible, as submit's promise does.
+   */
+  submitOrdered(operations: readonly WalOperation[], operationsSizeBytes: number, indexOperations: readonly IndexOperation[]): Promise<CommitResult> {
+    this.#commitLock.assertHeld();
+    let pending!: PendingCommit;
+    const promise = new Promise<CommitResult>((resolve, reject) => {
+      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate: undefined, ordered: true, submittedMs: performance.now() };
+    });
+    this.#enqueue(pending);
     return promise;
   }
 
@@ -333,8 +386,13 @@ export class CommitPipeline {
     this.#inFlight = undefined;
     const unsettled = inFlight === undefined ? [] : inFlight.commits.slice(inFlight.settled);
     if (error instanceof DiskFullError && inFlight !== undefined) {
+      // A queued ordered commit may have read what the refused ones wrote: refused too.
+      const dependent = this.#queue.filter((commit) => commit.ordered);
+      if (dependent.length > 0) this.#queue = this.#queue.filter((commit) => !commit.ordered);
       for (const commit of unsettled) this.#refusedVersions.push(commit.version);
-      return this.#rejectAll(unsettled, error);
+      for (const commit of dependent) this.#refusedVersions.push(commit.version);
+      this.#rejectAll(unsettled, error);
+      return this.#rejectAll(dependent, error);
     }
     const failure = this.#failure ?? this.#failWith(error);
     const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
@@ -419,4 +477,15 @@ export class CommitPipeline {
       conflictLogEntries: this.#conflictLog.size,
     };
   }
+}
+
+/** The newest operation on `key` in commits[from..], searching from the end. */
+function newestWrite(commits: readonly PendingCommit[], from: number, key: string): IndexOperation | undefined {
+  for (let index = commits.length - 1; index >= from; index--) {
+    const operations = commits[index]!.indexOperations;
+    for (let operation = operations.length - 1; operation >= 0; operation--) {
+      if (operations[operation]!.key === key) return operations[operation];
+    }
+  }
+  return undefined;
 }

@@ -21,6 +21,12 @@
  *   orphan file that open removes. A failed manifest edit fails the manifest (it
  *   refuses further edits), as for a flush.
  * - A run file is deleted only after the manifest no longer lists it.
+ * - Backlog (the write stall's second cause): `backlogged` is true while background
+ *   compaction is on and healthy, more than compactionSettings.stallRunCount runs
+ *   (COMPACTION_STALL_RUNS) are live and the policy has a merge to do. Writes wait
+ *   then (StorageEngine#admit); `onChange` wakes them after each compaction ends.
+ *   A compaction that failed lifts the stall until one succeeds again: the store
+ *   stays writable with more runs (slower reads), never blocked on a full disk.
  */
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -48,6 +54,8 @@ export interface CompactorConfig {
   policy?: CompactionPolicyName;
   /** Records each completed compaction's duration and bytes in and out. */
   metrics: StorageMetrics;
+  /** Called after every compaction ends (installed, aborted or failed): stalled writes re-check. */
+  onChange?: () => void;
 }
 
 /**
@@ -104,6 +112,8 @@ export class Compactor {
   #deletions: Promise<void> = Promise.resolve();
   #stats = { compactions: 0, aborted: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
   #lastError: Error | undefined;
+  /** The last compaction's failure, cleared by the next success (lifts the backlog stall meanwhile). */
+  #failedSinceSuccess = false;
 
   readonly #policy: CompactionPolicyName;
 
@@ -146,10 +156,31 @@ export class Compactor {
     return this.#run(pick, onProgress);
   }
 
+  /**
+   * True while writes should wait for compaction (see the module header). Cheap
+   * when the run count is under the bound: one comparison.
+   */
+  get backlogged(): boolean {
+    const runs = this.#config.runSet.runs;
+    if (runs.length <= compactionSettings.stallRunCount) return false;
+    if (!this.#backgroundEnabled || this.#closed || this.#failedSinceSuccess) return false;
+    return pickCompaction(runs, this.#policy) !== undefined;
+  }
+
   #run(pick: CompactionPick, onProgress?: CompactionProgress): Promise<CompactionResult> {
     assert(this.#running === undefined, 'one compaction at a time');
-    const running = this.#compactPick(pick, onProgress).finally(() => {
+    const running = this.#compactPick(pick, onProgress).then(
+      (result) => {
+        this.#failedSinceSuccess = false;
+        return result;
+      },
+      (error: unknown) => {
+        this.#failedSinceSuccess = true;
+        throw error;
+      },
+    ).finally(() => {
       this.#running = undefined;
+      this.#config.onChange?.();
     });
     this.#running = running;
     return running;

@@ -140,6 +140,7 @@ export class StorageEngine {
     this.compactor = new Compactor({
       fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, manifest: config.manifest,
       runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, metrics: this.metrics,
+      onChange: () => this.#wakeStalledWriters(),
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
@@ -212,8 +213,15 @@ export class StorageEngine {
     return this.#flusher.failure;
   }
 
-  /** True while sealed memtables exceed their share: writes wait (the write stall). */
+  /**
+   * True while sealed memtables exceed their share, or while compaction is behind
+   * (too many runs, Compactor#backlogged; COMPACTION_STALL_RUNS): writes wait (the write stall).
+   */
   get stalled(): boolean {
+    return this.#memoryStalled || this.compactor.backlogged;
+  }
+
+  get #memoryStalled(): boolean {
     return this.memtables.immutableBytes > this.#config.memoryBudgetBytes * IMMUTABLE_BUDGET_SHARE && this.memtables.immutableCount > 1;
   }
 
@@ -231,7 +239,9 @@ export class StorageEngine {
     try {
       while (this.stalled && this.#flusher.failure === undefined) {
         const diskFull = this.#flusher.lastDiskFull;
-        if (diskFull !== undefined) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
+        if (diskFull !== undefined && this.#memoryStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
+        // A backlog with no compaction under way (none was scheduled since the last flush): start one.
+        if (!this.#memoryStalled) this.compactor.schedule();
         await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
       }
     } finally {
@@ -253,6 +263,11 @@ export class StorageEngine {
   #onFlushProgress(): void {
     this.#resizeCache();
     this.compactor.schedule();
+    this.#wakeStalledWriters();
+  }
+
+  /** Wakes the writers waiting in admit() unless they would still wait (each re-checks anyway). */
+  #wakeStalledWriters(): void {
     if (this.stalled && this.#flusher.failure === undefined) return;
     const waiters = this.#stallWaiters;
     this.#stallWaiters = [];

@@ -28,6 +28,7 @@ import type { TransactionContext, TransactionHandle } from '../transaction/trans
 import { runTransaction, runTransactionCommit, type TransactionOptions } from '../transaction/run-transaction.js';
 import { writeOptions, type WriteOptions } from '../lease/write-options.js';
 import { assert } from '../util/assert.js';
+import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { type HistoryEntry, historyEntries } from '../memory/history.js';
@@ -226,6 +227,23 @@ export class Store {
       keyEncoding: this.#parts.options.keyEncoding,
       checkOpen: () => this.#assertOpen('scan'),
     });
+  }
+
+  /**
+   * Runs the synchronous `body` as a serial transaction: inside the commit critical
+   * section, after every commit ordered before it, reading the latest ordered state
+   * (so it never conflicts and is never retried for one). Resolves with the body's
+   * result once its commit is durable and visible. The body may run again when it
+   * read a key memory could not answer (src/transaction/serial-transaction.ts).
+   */
+  async transactionSync<T>(body: (tx: SerialTransactionHandle) => T): Promise<T> {
+    this.#assertOpen('transaction');
+    const { engine, pins, pipeline, options: resolved } = this.#parts;
+    const context = {
+      engine, pins, pipeline, admit: () => this.#admit(),
+      maxValueBytes: resolved.maxValueBytes, commitBytesMax: this.#commitBytesMax,
+    };
+    return runSerialTransaction(context, body, () => this.#assertOpen('transaction'));
   }
 
   /**

@@ -1,0 +1,252 @@
+/**
+ * store.transactionSync(): pipelined serial transactions.
+ *
+ * The body is synchronous. It runs inside the commit critical section (the commit
+ * lock, in one synchronous step), after every commit ordered so far and before
+ * every later one, reading the latest ordered state: its own writes, then the
+ * newest write of the key among commits that are ordered but not yet visible (queued
+ * or in the group being written: CommitPipeline#unappliedWrite), then the store as of
+ * the visible version. Its writes are queued in the same step (submitOrdered), so no
+ * commit can come between its reads and its version: it cannot conflict and is never
+ * retried for a conflict. Its promise resolves once its own group is durable and
+ * visible, which implies every earlier group is; a failure of an earlier commit
+ * fails it too (fail-stop, see commit-pipeline.ts). Other readers (get, scan,
+ * snapshots, optimistic transactions) see it only once visible, as any commit.
+ *
+ * Reads that need the disk. A read that memory (memtables, point cache) cannot answer
+ * would have to await, which a synchronous body cannot do inside the section. The
+ * attempt then records the missed key and gives up (whatever the body did after the
+ * miss, even if it caught the error, is discarded); the read is awaited outside the
+ * lock to warm the caches and the body runs again. After
+ * SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX such rounds it runs holding the commit lock
+ * across its disk reads: each missed key is read once (as of the visible version,
+ * pinned) and remembered for the rest of the section. That is exact: while the lock
+ * is held no version is assigned, and the key had no unapplied write when it was
+ * missed, so its latest ordered value cannot change before the section ends.
+ *
+ * Invariants: a body's writes reach the pipeline only from an attempt that finished
+ * without a miss; the handle throws TransactionClosedError once its attempt ended.
+ * The body may run more than once (after misses): it must not have side effects
+ * outside the transaction, as for store.transaction().
+ */
+import { InvalidOptionError, TransactionClosedError, TransactionLimitError } from '../errors.js';
+import { internalKey, type Key } from '../codec/keys.js';
+import { readStored } from '../codec/values.js';
+import type { CommitResult } from '../commit/commit-pipeline.js';
+import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
+import { SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX, TRANSACTION_OPERATIONS_MAX } from '../limits.js';
+import type { ReadView } from '../engine/read-view.js';
+import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
+import { assert } from '../util/assert.js';
+import type { TransactionContext } from './transaction.js';
+
+/** What a synchronous body may use: reads of the latest ordered state, buffered writes. */
+export interface SerialTransactionHandle {
+  readonly isolation: 'serializable';
+  /** The value of `key` in the latest ordered state (this transaction's own writes included). */
+  get(key: Key): unknown;
+  put(key: Key, value: unknown): void;
+  delete(key: Key): void;
+}
+
+export type SerialTransactionContext = Pick<TransactionContext, 'engine' | 'admit' | 'pins' | 'pipeline' | 'maxValueBytes' | 'commitBytesMax'>;
+
+/** A read memory could not answer: the key and the pending disk read (its version pinned). */
+interface ReadMiss {
+  key: string;
+  version: number;
+  read: Promise<VersionSlot | undefined>;
+}
+
+type Outcome<T> =
+  | { kind: 'committed'; result: T; commit: Promise<CommitResult> | undefined }
+  | { kind: 'failed'; error: unknown }
+  | { kind: 'missed'; miss: ReadMiss };
+
+/** Thrown by get() on a miss; never escapes (the attempt records the miss itself). */
+class SerialReadMiss extends Error {}
+
+class SerialAttempt<T> implements SerialTransactionHandle {
+  readonly isolation = 'serializable' as const;
+  readonly #context: SerialTransactionContext;
+  readonly body: (tx: SerialTransactionHandle) => T;
+  /** Keys read from disk earlier in this commit-lock section (locked mode only). */
+  readonly #remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined;
+  readonly #writes = new Map<string, PreparedCommit>();
+  #writeBytes = 0;
+  #open = true;
+  #view: ReadView | undefined;
+  miss: ReadMiss | undefined;
+  outcome: Outcome<T> | undefined;
+
+  constructor(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined) {
+    this.#context = context;
+    this.body = body;
+    this.#remembered = remembered;
+  }
+
+  #check(operation: string): void {
+    if (!this.#open) throw new TransactionClosedError(operation);
+    if (this.miss !== undefined) throw new SerialReadMiss(`read of a key not in memory; the transaction runs again`);
+  }
+
+  get(key: Key): unknown {
+    this.#check('get');
+    const internal = internalKey(key);
+    const own = this.#writes.get(internal);
+    if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
+    const pipeline = this.#context.pipeline;
+    const unapplied = pipeline.unappliedWrite(internal);
+    if (unapplied !== undefined) return slotValue(unapplied.slot);
+    if (this.#remembered?.has(internal) === true) return slotValue(this.#remembered.get(internal));
+    const version = pipeline.visibleVersion;
+    this.#view ??= this.#context.engine.view();
+    const slot = this.#view.slotAsOf(internal, { version, referenceVersion: version, pinFloor: this.#context.pins.oldest() });
+    if (!(slot instanceof Promise)) return slotValue(slot);
+    // Pinned until the runner has awaited the read (see ReadMiss), so retention keeps its version.
+    this.#context.pins.pin(version);
+    this.miss = { key: internal, version, read: slot };
+    throw new SerialReadMiss(`read of a key not in memory; the transaction runs again`);
+  }
+
+  put(key: Key, value: unknown): void {
+    this.#check('put');
+    this.#buffer(preparePut(key, value, this.#context.maxValueBytes));
+  }
+
+  delete(key: Key): void {
+    this.#check('delete');
+    this.#buffer(prepareDelete(key));
+  }
+
+  #buffer(prepared: PreparedCommit): void {
+    const key = prepared.indexOperations[0]!.key;
+    const previous = this.#writes.get(key);
+    const bytes = this.#writeBytes - (previous?.operationsSizeBytes ?? 0) + prepared.operationsSizeBytes;
+    if (previous === undefined && this.#writes.size >= TRANSACTION_OPERATIONS_MAX) {
+      throw new TransactionLimitError('operations', `transaction writes more than ${TRANSACTION_OPERATIONS_MAX} keys`);
+    }
+    if (bytes > this.#context.commitBytesMax) {
+      throw new TransactionLimitError('bytes', `transaction writes ${bytes} bytes, over the limit of ${this.#context.commitBytesMax} for one commit`);
+    }
+    this.#writes.delete(key);
+    this.#writes.set(key, prepared);
+    this.#writeBytes = bytes;
+  }
+
+  /** REQUIRES: commit lock held. Queues the buffered writes (none: nothing to commit). */
+  submit(): Promise<CommitResult> | undefined {
+    if (this.#writes.size === 0) return undefined;
+    const walOperations = [];
+    const indexOperations = [];
+    for (const prepared of this.#writes.values()) {
+      walOperations.push(prepared.walOperations[0]!);
+      indexOperations.push(prepared.indexOperations[0]!);
+    }
+    return this.#context.pipeline.submitOrdered(walOperations, this.#writeBytes, indexOperations);
+  }
+
+  close(): void {
+    this.#open = false;
+  }
+}
+
+/**
+ * REQUIRES: commit lock held, for this whole synchronous call. Runs the body once and
+ * records the outcome; queues its writes only when it finished without a miss.
+ */
+function runAttempt<T>(attempt: SerialAttempt<T>): void {
+  let result: T;
+  try {
+    result = attempt.body(attempt);
+  } catch (error) {
+    attempt.close();
+    attempt.outcome = attempt.miss !== undefined ? { kind: 'missed', miss: attempt.miss } : { kind: 'failed', error };
+    return;
+  }
+  attempt.close();
+  if (attempt.miss !== undefined) {
+    attempt.outcome = { kind: 'missed', miss: attempt.miss };
+    return;
+  }
+  if (isThenable(result)) {
+    // Its asynchronous part finds the handle closed; that rejection is not the caller's concern.
+    Promise.resolve(result).catch(() => undefined);
+    attempt.outcome = { kind: 'failed', error: new InvalidOptionError('body', 'transactionSync() takes a synchronous function (tx) => result; use transaction() for an async body') };
+    return;
+  }
+  try {
+    attempt.outcome = { kind: 'committed', result, commit: attempt.submit() };
+  } catch (error) {
+    attempt.outcome = { kind: 'failed', error };
+  }
+}
+
+function isThenable(value: unknown): boolean {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** Awaits a missed read and releases its pin; the slot read. */
+async function settleMiss(context: SerialTransactionContext, miss: ReadMiss): Promise<VersionSlot | undefined> {
+  try {
+    return await miss.read;
+  } finally {
+    context.pins.unpin(miss.version);
+  }
+}
+
+async function finish<T>(outcome: Outcome<T> | undefined): Promise<T> {
+  assert(outcome !== undefined && outcome.kind !== 'missed', 'a finished serial attempt committed or failed');
+  if (outcome.kind === 'failed') throw outcome.error;
+  if (outcome.commit !== undefined) await outcome.commit;
+  return outcome.result;
+}
+
+export async function runSerialTransaction<T>(
+  context: SerialTransactionContext,
+  body: (tx: SerialTransactionHandle) => T,
+  checkOpen: () => void,
+): Promise<T> {
+  if (typeof body !== 'function') throw new InvalidOptionError('body', 'transactionSync() takes a function (tx) => result');
+  for (let round = 1; round <= SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX; round++) {
+    checkOpen();
+    const admission = context.admit();
+    if (admission !== undefined) await admission;
+    const attempt = new SerialAttempt(context, body, undefined);
+    if (!context.pipeline.runOrderedSync(runAttempt, attempt)) await context.pipeline.runOrderedAsync(() => runAttempt(attempt));
+    const outcome = attempt.outcome;
+    if (outcome?.kind !== 'missed') return finish(outcome);
+    // Outside the lock: the read warms the caches for the next round.
+    await settleMiss(context, outcome.miss);
+  }
+  return runLocked(context, body, checkOpen);
+}
+
+/** The last resort: one commit-lock section across the body's disk reads (see the header). */
+async function runLocked<T>(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, checkOpen: () => void): Promise<T> {
+  checkOpen();
+  const admission = context.admit();
+  if (admission !== undefined) await admission;
+  const remembered = new Map<string, VersionSlot | undefined>();
+  let outcome: Outcome<T> | undefined;
+  await context.pipeline.runOrderedAsync(async () => {
+    for (;;) {
+      const attempt = new SerialAttempt(context, body, remembered);
+      runAttempt(attempt);
+      outcome = attempt.outcome;
+      if (outcome?.kind !== 'missed') return;
+      const { miss } = outcome;
+      assert(!remembered.has(miss.key), 'a remembered key is not missed again');
+      if (remembered.size >= TRANSACTION_OPERATIONS_MAX) {
+        outcome = { kind: 'failed', error: new TransactionLimitError('operations', `transaction reads more than ${TRANSACTION_OPERATIONS_MAX} keys from disk`) };
+        return;
+      }
+      remembered.set(miss.key, await settleMiss(context, miss));
+    }
+  });
+  return finish(outcome);
+}
+
+function slotValue(slot: VersionSlot | undefined): unknown {
+  return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+}

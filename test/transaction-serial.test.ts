@@ -1,0 +1,251 @@
+/**
+ * store.transactionSync(): serial transactions run inside the commit critical
+ * section against the latest ordered state (src/transaction/serial-transaction.ts).
+ *
+ * The interleavings are forced, not hoped for: a WAL datasync or a WAL write is held
+ * open by the test, so commits are ordered but not durable while later transactions
+ * run. Covered: reads of ordered-but-unsynced commits (the overlay) and that no
+ * other reader sees them early; pipelining many transactions into shared groups
+ * without conflicts; fail-stop when an earlier group's fdatasync fails or its write
+ * hits a full disk; bodies that throw, return a promise, or catch the internal miss;
+ * keys that must come from disk (after a checkpoint and reopen) and the locked
+ * fallback past the prefetch rounds; and serializability against concurrent
+ * optimistic transactions.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  DiskFullError,
+  InvalidOptionError,
+  openStore,
+  StoreFailedError,
+  type Store,
+} from '../src/index.js';
+import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { fileSystemError, type FileHandle } from '../src/fs/file-system.js';
+import { SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX } from '../src/limits.js';
+import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { gatedStore, settle, settleUntil, track } from './transaction-support.js';
+
+const openStores: Store[] = [];
+
+afterEach(async () => {
+  for (const store of openStores.splice(0)) await store.close().catch(() => undefined);
+});
+
+const WAL_SEGMENT = /wal-\d+\.log$/;
+
+/** While armed, a WAL segment's write waits until the test releases it or fails it (then nothing is written). */
+class WriteGatedFileSystem extends ForwardingFileSystem {
+  armed = false;
+  readonly #held: Array<{ release: () => void; fail: (error: Error) => void }> = [];
+
+  heldCount(): number {
+    return this.#held.length;
+  }
+
+  takeHeld(): { release: () => void; fail: (error: Error) => void } {
+    const held = this.#held.shift();
+    if (held === undefined) throw new Error('no WAL write is held');
+    return held;
+  }
+
+  protected wrapHandle(handle: FileHandle, path: string): FileHandle {
+    return replaceMethods(handle, {
+      write: async (data, position) => {
+        if (!this.armed || !WAL_SEGMENT.test(path)) return handle.write(data, position);
+        await new Promise<void>((release, fail) => this.#held.push({ release, fail }));
+        return handle.write(data, position);
+      },
+    });
+  }
+}
+
+async function tracked(options: Parameters<typeof gatedStore>[0] = {}) {
+  const opened = await gatedStore(options);
+  openStores.push(opened.store);
+  return opened;
+}
+
+describe('store.transactionSync', () => {
+  it('reads, writes and resolves with the body result once durable and visible', async () => {
+    const { store } = await tracked();
+    await store.put('a', 10);
+    const result = await store.transactionSync((tx) => {
+      const a = tx.get('a') as number;
+      tx.put('a', a - 3);
+      tx.put('b', 3);
+      expect(tx.get('a')).toBe(7); // its own write
+      return a;
+    });
+    expect(result).toBe(10);
+    expect(await store.get('a')).toBe(7);
+    expect(await store.get('b')).toBe(3);
+    // Read-only: nothing to commit, resolves with the result.
+    expect(await store.transactionSync((tx) => tx.get('missing') ?? 'none')).toBe('none');
+  });
+
+  it('reads commits that are ordered but not yet durable, which no other reader sees', async () => {
+    const { store, gated } = await tracked();
+    await store.put('x', 1);
+    gated.armed = true;
+    const first = track(store.transactionSync((tx) => tx.put('x', (tx.get('x') as number) + 1)));
+    const held = await gated.nextHeld(); // first's group is written, its datasync held
+    const second = track(store.transactionSync((tx) => {
+      const x = tx.get('x') as number;
+      tx.put('x', x + 1);
+      return x;
+    }));
+    await settle();
+    // Ordered behind the held group: its body already ran and saw first's unsynced write.
+    expect(second.settled).toBe(false);
+    expect(await store.get('x')).toBe(1);
+    const snapshot = await store.snapshot();
+    expect(await snapshot.get('x')).toBe(1);
+    await snapshot.release();
+    const optimisticRead = await store.transaction(async (tx) => tx.get('x'));
+    expect(optimisticRead).toBe(1);
+    gated.armed = false;
+    held.release();
+    gated.releaseAll();
+    await first.promise;
+    expect(await second.promise).toBe(2);
+    expect(await store.get('x')).toBe(3);
+  });
+
+  it('pipelines contending transfers into shared groups, with no conflict and the total conserved', async () => {
+    const { store } = await tracked();
+    const accounts = 4;
+    for (let account = 0; account < accounts; account++) await store.put(`acct/${account}`, 1000);
+    const before = store.stats().commits;
+    const beforeGroups = store.stats().groupCommits;
+    const transfers = 64;
+    await Promise.all(Array.from({ length: transfers }, (_unused, index) => store.transactionSync((tx) => {
+      const from = `acct/${index % accounts}`;
+      const to = `acct/${(index + 1) % accounts}`;
+      tx.put(from, (tx.get(from) as number) - index);
+      tx.put(to, (tx.get(to) as number) + index);
+    })));
+    let total = 0;
+    for (let account = 0; account < accounts; account++) total += (await store.get(`acct/${account}`)) as number;
+    expect(total).toBe(accounts * 1000);
+    const stats = store.stats();
+    expect(stats.commits - before).toBe(transfers);
+    // Ordered one after another without waiting for each other's fdatasync: fewer groups than commits.
+    expect(stats.groupCommits - beforeGroups).toBeLessThan(transfers);
+  });
+
+  it('fails every later dependent transaction when an earlier group\'s fdatasync fails (fail-stop)', async () => {
+    const { store, gated } = await tracked();
+    await store.put('x', 1);
+    gated.armed = true;
+    const first = track(store.transactionSync((tx) => tx.put('x', 2)));
+    const held = await gated.nextHeld();
+    const dependent = track(store.transactionSync((tx) => {
+      tx.put('y', tx.get('x'));
+    }));
+    await settle();
+    held.fail(Object.assign(new Error('EIO: fdatasync'), { code: 'EIO' }));
+    await settleUntil(() => first.settled && dependent.settled);
+    expect(first.error).toBeInstanceOf(Error);
+    expect(dependent.error).toBeInstanceOf(StoreFailedError);
+    expect(store.stats().failed).toBe(true);
+    await expect(store.put('z', 1)).rejects.toBeInstanceOf(StoreFailedError);
+  });
+
+  it('refuses a queued transaction that read a commit refused for a full disk', async () => {
+    const fault = new FaultFileSystem(7);
+    const gated = new WriteGatedFileSystem(fault);
+    const store = await openStore('/db', { fileSystem: gated, segmentSizeBytes: 256 * 1024 });
+    openStores.push(store);
+    await store.put('x', 1);
+    gated.armed = true;
+    const first = track(store.transactionSync((tx) => tx.put('x', 2)));
+    await settleUntil(() => gated.heldCount() === 1); // first's group is being written
+    const dependent = track(store.transactionSync((tx) => {
+      const x = tx.get('x') as number;
+      tx.put('y', x * 10);
+      return x;
+    }));
+    await settle();
+    expect(dependent.settled).toBe(false);
+    gated.armed = false;
+    gated.takeHeld().fail(fileSystemError('ENOSPC', 'write', 'wal'));
+    await settleUntil(() => first.settled && dependent.settled);
+    expect(first.error).toBeInstanceOf(DiskFullError);
+    // It read x = 2, which never happened: it must not commit y = 20.
+    expect(dependent.error).toBeInstanceOf(DiskFullError);
+    expect(await store.get('x')).toBe(1);
+    expect(await store.get('y')).toBeUndefined();
+    // The store goes on (disk full is not fatal), and the refused version is no phantom.
+    await store.transactionSync((tx) => tx.put('y', (tx.get('x') as number) * 10));
+    expect(await store.get('y')).toBe(10);
+  });
+
+  it('writes nothing when the body throws, returns a promise, or catches a refused read', async () => {
+    const { store } = await tracked();
+    await store.put('a', 1);
+    await expect(store.transactionSync((tx) => {
+      tx.put('a', 2);
+      throw new RangeError('abort');
+    })).rejects.toThrow(RangeError);
+    await expect(store.transactionSync((async (tx: { put(key: string, value: unknown): void }) => {
+      tx.put('a', 3);
+    }) as never)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(store.transactionSync(42 as never)).rejects.toBeInstanceOf(InvalidOptionError);
+    expect(await store.get('a')).toBe(1);
+    let escaped: { get(key: string): unknown } | undefined;
+    await store.transactionSync((tx) => {
+      escaped = tx;
+    });
+    expect(() => escaped!.get('a')).toThrow(expect.objectContaining({ code: 'LADYBUG_TRANSACTION_CLOSED' }));
+  });
+
+  it('reads keys that only the disk holds: prefetch rounds, then the locked fallback', async () => {
+    const fileSystem = new FaultFileSystem(3);
+    const first = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
+    for (let index = 0; index < 200; index++) await first.put(`k${String(index).padStart(3, '0')}`, index);
+    await first.checkpoint();
+    await first.close();
+    const store = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
+    openStores.push(store);
+    // Cold caches: each read misses once, then the prefetch makes it a memory hit.
+    let runs = 0;
+    const sum = await store.transactionSync((tx) => {
+      runs++;
+      const total = (tx.get('k001') as number) + (tx.get('k150') as number);
+      tx.put('sum', total);
+      return total;
+    });
+    expect(sum).toBe(151);
+    expect(runs).toBeGreaterThan(1);
+    expect(await store.get('sum')).toBe(151);
+    // A body that reads more cold keys than there are prefetch rounds reaches the locked fallback.
+    const keys = Array.from({ length: SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX + 3 }, (_unused, index) => `k${String(10 + index * 17).padStart(3, '0')}`);
+    let attempts = 0;
+    const values = await store.transactionSync((tx) => {
+      attempts++;
+      const read = keys.map((key) => tx.get(key) as number);
+      tx.put('many', read.reduce((left, right) => left + right, 0));
+      return read;
+    });
+    expect(values).toEqual(keys.map((key) => Number(key.slice(1))));
+    expect(attempts).toBeGreaterThan(SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX);
+    expect(await store.get('many')).toBe(values.reduce((left, right) => left + right, 0));
+  });
+
+  it('makes a concurrent optimistic transaction that read a key it writes conflict and retry', async () => {
+    const { store } = await tracked();
+    await store.put('c', 0);
+    let attempts = 0;
+    const optimistic = store.transaction(async (tx) => {
+      attempts++;
+      const value = (await tx.get('c')) as number;
+      // Let the serial transaction order its write after this read.
+      if (attempts === 1) await store.transactionSync((serial) => serial.put('c', (serial.get('c') as number) + 100));
+      tx.put('c', value + 1);
+    });
+    await optimistic;
+    expect(attempts).toBe(2);
+    expect(await store.get('c')).toBe(101);
+  });
+});
