@@ -46,6 +46,13 @@ import type { IndexOperation } from '../memory/memory-index.js';
 /** Where acknowledged commits are applied, in version order (the storage engine's memtables). */
 export interface CommitTarget {
   apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void;
+  /**
+   * Called after the last commit of each WAL record is applied (a memtable is sealed
+   * only there, never between two commits of one record). A seal calls `cutWal`,
+   * which cuts the log (WalWriter#cutAtNextRecord) and returns the segment the next
+   * record goes in. Runs under the wal.writer lock.
+   */
+  recordApplied?(cutWal: () => number): void;
 }
 import { assert } from '../util/assert.js';
 import { VERSION_MAX } from '../limits.js';
@@ -345,6 +352,9 @@ export class CommitPipeline {
       inFlight.handedToWrite = Math.max(inFlight.handedToWrite, settled + written.commitCount);
       this.#acknowledge(inFlight, written.commitCount, written.endLsn);
     }
+    // A seal cut the log: move to the new segment now (not at the next write), so the
+    // flush of the sealed memtable finds its last segment closed and deletes it.
+    if (this.#writer.cutPending) await this.#writer.rotateAtCut();
     this.#inFlight = undefined;
   }
 
@@ -368,6 +378,8 @@ export class CommitPipeline {
       commit.resolve({ version: commit.version });
       this.#visibleListener?.(commit.version, commit.indexOperations);
     }
+    // The end of a record: every record written so far is applied, so a seal may cut the log here.
+    this.#index.recordApplied?.(this.#cutWal);
     this.#groupCommits++;
     this.metrics.recordGroup(inFlight.commits, end - count, end);
     this.#lastGroupSize = groupSize;
@@ -403,6 +415,12 @@ export class CommitPipeline {
     this.#rejectAll(unsettled.slice(unknownCount), failure);
     this.#fail(error);
   }
+
+  /** WalWriter#cutAtNextRecord as a function value made once. REQUIRES: wal.writer lock held. */
+  readonly #cutWal = (): number => {
+    this.#walLock.assertHeld();
+    return this.#writer.cutAtNextRecord();
+  };
 
   #rejectAll(commits: readonly PendingCommit[], error: unknown): void {
     this.#rejectedCommits += commits.length;

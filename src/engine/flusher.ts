@@ -53,6 +53,8 @@ export interface FlusherConfig {
   memtables: Memtables;
   runSet: RunSet;
   manifest: Manifest;
+  /** The segment the WAL writer appends to (a covered segment below it may be deleted; it is never). */
+  currentWalSegment: () => number;
   /** Called after every install (a stalled writer may go on). */
   onProgress: () => void;
   /** Records each installed flush's duration and run bytes. */
@@ -189,7 +191,11 @@ export class Flusher {
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
-    this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, sealed.walStartSegment)).length;
+    // A seal's cut may still wait for its rotation (the disk was full): the writer's
+    // segment is then below the memtable's WAL start, holds no later record, and is
+    // left for a later flush or the next open to delete (never the open segment).
+    const deleteBelow = Math.min(sealed.walStartSegment, this.#config.currentWalSegment());
+    this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, deleteBelow)).length;
     return descriptor;
   }
 

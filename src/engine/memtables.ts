@@ -14,8 +14,10 @@
  * - `immutables` is in sequence (and version) order, oldest first; versions of the
  *   active memtable are above every immutable one's.
  * - A sealed memtable never changes again (its chains are only read).
- * - `walStartSegment` of a sealed memtable is the WAL segment that held its last
- *   record: every record with a higher version lies in that segment or later.
+ * - `walStartSegment` of a sealed memtable: every record with a higher version lies
+ *   in that segment or later. It is the segment that held its last record, or, when
+ *   the commit path cut the log at the seal, the next one (no later record goes into
+ *   the cut-off segment), so the flush deletes every segment of the memtable.
  * - Only the oldest immutable memtable is ever removed (runs are installed in
  *   memtable order: seed race 6), by `retireOldest`, in the same synchronous step
  *   in which its run becomes visible to readers.
@@ -104,15 +106,23 @@ export class Memtables {
   apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number, maySeal: boolean): void {
     if (this.#activeFirstVersion === 0) this.#activeFirstVersion = version;
     this.#active.apply(version, operations, pinnedVersion);
-    if (maySeal && this.#active.memoryBytes >= this.#config.memtableBytesMax) this.seal();
+    if (maySeal && this.full) this.seal();
+  }
+
+  /** True once the active memtable passed its share of the budget. */
+  get full(): boolean {
+    return this.#active.memoryBytes >= this.#config.memtableBytesMax;
   }
 
   /**
    * Seals the active memtable (if it holds anything) into the flush queue and starts
    * a fresh one. Numbering and queueing are one synchronous step (seed race 4).
    * Returns the sealed memtable, or undefined when the active one was empty.
+   * `walStart` gives the sealed memtable's `walStartSegment`: by default the writer's
+   * current segment; the commit path passes a cut of the log (WalWriter#cutAtNextRecord),
+   * called only when something is sealed.
    */
-  seal(): SealedMemtable | undefined {
+  seal(walStart: () => number = this.#config.currentWalSegment): SealedMemtable | undefined {
     const index = this.#active;
     if (index.appliedVersion === 0) return undefined;
     const sealed: SealedMemtable = {
@@ -120,7 +130,7 @@ export class Memtables {
       index,
       firstVersion: this.#activeFirstVersion,
       lastVersion: index.appliedVersion,
-      walStartSegment: this.#config.currentWalSegment(),
+      walStartSegment: walStart(),
       memoryBytes: index.memoryBytes,
     };
     const previous = this.#immutables.at(-1);

@@ -157,24 +157,38 @@ export class StorageEngine {
       memtables: this.memtables,
       runSet: this.runSet,
       manifest: config.manifest,
+      currentWalSegment: config.currentWalSegment,
       onProgress: () => this.#onFlushProgress(),
       metrics: this.metrics,
     });
   }
 
-  /** The commit pipeline's apply: one acknowledged commit, in version order. */
+  /**
+   * The commit pipeline's apply: one acknowledged commit, in version order. Seals
+   * happen in recordApplied, at the end of a WAL record, never between its commits.
+   */
   apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void {
-    this.memtables.apply(version, operations, pinnedVersion, true);
+    this.memtables.apply(version, operations, pinnedVersion, false);
+  }
+
+  /**
+   * The end of a WAL record (the commit pipeline's call, under the wal.writer lock):
+   * seals the active memtable when it is full, or when the WAL grew past
+   * walCheckpointBytes since the last seal (overwrites of a few keys keep the
+   * memtable small). The seal cuts the log (`cutWal`), so the flush of the sealed
+   * memtable deletes every segment holding its records.
+   */
+  recordApplied(cutWal: () => number): void {
     const walBytes = this.#config.walBytesWritten();
     if (this.memtables.sealedCount !== this.#sealsSeen) {
-      this.#sealsSeen = this.memtables.sealedCount;
-      this.#walBytesAtSeal = walBytes;
-    } else if (walBytes - this.#walBytesAtSeal >= this.#config.walCheckpointBytes) {
-      // The WAL grew past its bound (overwrites of a few keys keep the memtable small): checkpoint.
-      this.memtables.seal();
+      // Sealed elsewhere (a checkpoint): the WAL growth counts from there.
       this.#sealsSeen = this.memtables.sealedCount;
       this.#walBytesAtSeal = walBytes;
     }
+    if (!this.memtables.full && walBytes - this.#walBytesAtSeal < this.#config.walCheckpointBytes) return;
+    this.memtables.seal(cutWal);
+    this.#sealsSeen = this.memtables.sealedCount;
+    this.#walBytesAtSeal = walBytes;
   }
 
   /** Recovery's apply: a commit replayed from the WAL at open (nothing is sealed until the replay ends). */

@@ -10,6 +10,12 @@
  * datasync resolves; the commit pipeline asserts, before acknowledging a commit,
  * that `syncedLsn` covers the end of its record (seed race 1 designed out).
  *
+ * Cuts: when a memtable is sealed, the log is cut (cutAtNextRecord): no record is
+ * written into the active segment after that; the next goes into a new, small
+ * segment. So the WAL position a flush covers is a segment boundary, the flush
+ * deletes every segment of its memtable, and a reopen after a kill replays only
+ * the segments of unflushed memtables (not a whole large segment).
+ *
  * REQUIRES: the caller holds the 'wal.writer' lock for every call except the
  * getters (one group in flight at a time; see LOCK_ORDER.md).
  */
@@ -57,6 +63,11 @@ export class WalWriter {
   #datasyncs = 0;
   #segmentsCreated = 0;
   #closed = false;
+  /**
+   * Set by a memtable seal's cut (cutAtNextRecord): the active segment holds records
+   * and the next record must go into a new segment. Cleared by any rotation.
+   */
+  #cutPending = false;
   /** fdatasync latency (store.metrics()). */
   readonly metrics = new WalMetrics();
 
@@ -105,6 +116,8 @@ export class WalWriter {
    */
   async writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
+    if (this.#cutPending) await this.#rotateSmall();
+    assert(!this.#cutPending, 'no record is written into a segment a seal cut off');
     let count = this.#fittingPrefix(commits, this.#active);
     // A pre-created next segment may be too small for the first commit (segments
     // grow from small): it is used (left empty) and one more, big enough, is made.
@@ -190,9 +203,51 @@ export class WalWriter {
    */
   async rotateForCheckpoint(): Promise<boolean> {
     if (this.#closed || this.#active.offset === SEGMENT_HEADER_BYTES) return false;
-    // The new segment starts at the first-segment size and grows again by doubling: a
-    // reopen scans the whole segment it resumes in, so a checkpoint (and every close)
-    // leaves a small one. A large segment prepared in the background is removed unused.
+    await this.#rotateSmall();
+    return true;
+  }
+
+  /** True while a seal's cut waits for its rotation (see cutAtNextRecord). */
+  get cutPending(): boolean {
+    return this.#cutPending;
+  }
+
+  /**
+   * A memtable seal's cut of the log: every record written so far was applied to the
+   * memtable being sealed, and the next record goes into a new segment, so once the
+   * memtable's run is installed every segment below the returned one is covered and
+   * deleted (a reopen after a kill replays only unflushed memtables). Returns the
+   * segment the next record goes in: this one if it holds no record yet, else the
+   * next (created by rotateAtCut, or by the next writeGroup before it writes).
+   * Synchronous: the seal that calls it is one synchronous section (seed race 4).
+   * REQUIRES: the caller holds the wal.writer lock, and every record written so far
+   * is applied to the memtable being sealed.
+   */
+  cutAtNextRecord(): number {
+    if (this.#active.offset === SEGMENT_HEADER_BYTES) return this.#active.segmentNumber;
+    this.#cutPending = true;
+    return this.#active.segmentNumber + 1;
+  }
+
+  /**
+   * Performs a pending cut's rotation now (the commit path calls it right after the
+   * seal, so the flush that follows can delete the cut-off segment). Throws
+   * DiskFullError when the segment cannot be created: the cut stays pending and the
+   * next writeGroup tries again before writing anything.
+   * REQUIRES: the caller holds the wal.writer lock.
+   */
+  async rotateAtCut(): Promise<void> {
+    if (this.#closed || !this.#cutPending) return;
+    await this.#rotateSmall();
+  }
+
+  /**
+   * Rotation for a checkpoint or a seal's cut. The new segment starts at the
+   * first-segment size and grows again by doubling: a reopen scans the whole segment
+   * it resumes in, and the segments of one memtable take on disk about twice its log
+   * bytes. A large segment prepared in the background is removed unused.
+   */
+  async #rotateSmall(): Promise<void> {
     const prepared = this.#next;
     this.#next = undefined;
     if (prepared !== undefined) {
@@ -203,7 +258,6 @@ export class WalWriter {
       }
     }
     await this.#rotate(0, firstSegmentSizeBytes(this.#config.segmentSizeBytes));
-    return true;
   }
 
   /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
@@ -228,6 +282,8 @@ export class WalWriter {
       throw error;
     }
     const previous = this.#active;
+    assert(created.segmentNumber === previous.segmentNumber + 1, 'segments are created in order');
+    this.#cutPending = false;
     this.#lsnBase = this.#currentLsn() - SEGMENT_HEADER_BYTES;
     this.#active = { ...created, offset: SEGMENT_HEADER_BYTES };
     await previous.handle.close();
