@@ -123,11 +123,12 @@ export const LEASE_WAITERS_MAX = 10_000;
 
 /**
  * Watch (src/watch/): changes buffered per watcher before WatchOverflowError, and
- * the most changes one catch-up from sinceVersion gathers (more is refused with the
- * same error: resume from a nearer version).
+ * the changes one catch-up batch from history delivers (default and largest value of
+ * the catchUpBatchChanges option; a pass holds at most twice that many).
  */
 export const WATCH_BUFFER_CHANGES_MAX = 10_000;
-export const WATCH_CATCH_UP_CHANGES_MAX = 100_000;
+export const WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT = 4096;
+export const WATCH_CATCH_UP_BATCH_CHANGES_MAX = 65_536;
 /** Backup: bytes read per step when copying or checksumming a file (src/backup/). */
 export const BACKUP_CHUNK_BYTES = 1024 * 1024;
 /** Backup: attempts before giving up when compaction keeps replacing the runs being linked. */
@@ -202,7 +203,7 @@ assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths
 assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SEGMENT_BYTES_DEFAULT, 'first segment size between the bounds');
 assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');
 assert(LEASE_TTL_MS_MAX_DEFAULT <= LEASE_TTL_MS_MAX_LIMIT, 'the default lease TTL bound fits a timer');
-assert(WATCH_BUFFER_CHANGES_MAX <= WATCH_CATCH_UP_CHANGES_MAX, 'a catch-up holds at least one live buffer');
+assert(WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT <= WATCH_CATCH_UP_BATCH_CHANGES_MAX, 'the default catch-up batch is allowed');
 assert(
   MANIFEST_RECORD_BYTES_MAX + MANIFEST_EDIT_CHAIN_BYTES_MAX <= MANIFEST_BYTES_MAX,
   'a full manifest record plus a full edit chain fits the manifest size bound',

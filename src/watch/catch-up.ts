@@ -1,26 +1,35 @@
 /**
- * Watch catch-up: every change with a version in (afterVersion, upToVersion] inside
- * a key range, read from the store's retained history through one read view: a
+ * Watch catch-up: the changes with a version in (sinceVersion, upToVersion] inside a
+ * key range, read from the store's retained history through one read view: a
  * version-filtered merged scan of the memtables (every chain, deleted keys too) and
- * of the runs (immutable sorted files, read through cursors over the range).
+ * of the runs (immutable sorted files, read through cursors over the range), in
+ * bounded batches.
  *
  * Why this and not the WAL: the WAL is deleted up to each checkpoint (and a clean
  * close checkpoints), so it cannot answer "since version N" after a reopen; the
  * memtables and runs hold every version retention keeps, which is exactly what the
  * store promises to return, so "retained" means the same here as for history().
  *
+ * Batches: the sources are in key order, the feed is in (version, key) order, so one
+ * batch is the `batchChanges` smallest changes after a cursor (the last change of the
+ * previous batch), gathered in one pass over the sources while holding at most
+ * 2 x batchChanges of them (sort and cut in half when full). A catch-up over C
+ * changes makes about C / batchChanges passes: memory is bounded, time grows with
+ * C^2 / batchChanges (a consumer that far behind should resume from a nearer version).
+ *
  * Invariants:
- * - The caller pins upToVersion for the duration (retention then spares every
- *   version the scan must see) and takes the view in the same synchronous step.
- * - The result is in (version, key) order with no duplicates (a version present in
- *   a sealed memtable and in the run it was flushed to is reported once).
- * - A trimmed history that may have held a version above afterVersion is
+ * - The caller pins upToVersion for the whole catch-up (every pass) and takes the
+ *   view in the same synchronous step; every pass reads that one view.
+ * - A batch is in (version, key) order, strictly after the cursor, with no
+ *   duplicates (a version present in a sealed memtable and in the run it was
+ *   flushed to is reported once), so consecutive batches deliver each change once.
+ * - At most 2 x batchChanges changes are held at once (catchUpMemory counts it).
+ * - A trimmed history that may have held a version above sinceVersion is
  *   VersionNotRetainedError, never a silent gap.
  */
 import { storedFromEncoded, type StoredValue } from '../codec/values.js';
-import { VersionNotRetainedError, WatchOverflowError } from '../errors.js';
+import { VersionNotRetainedError } from '../errors.js';
 import type { ReadView } from '../engine/read-view.js';
-import { WATCH_CATCH_UP_CHANGES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { assert } from '../util/assert.js';
@@ -39,31 +48,95 @@ export function compareChanges(left: RawChange, right: RawChange): number {
   return left.key < right.key ? -1 : left.key > right.key ? 1 : 0;
 }
 
-export async function collectChanges(view: ReadView, range: KeyRange, afterVersion: number, upToVersion: number): Promise<RawChange[]> {
-  assert(afterVersion <= upToVersion, 'catch-up runs forward');
-  const found = new Map<string, RawChange>();
+/** Where the next batch starts: strictly after (version, key); key undefined = after every key of `version`. */
+export interface CatchUpCursor {
+  version: number;
+  key: string | undefined;
+}
+
+function afterCursor(change: RawChange, cursor: CatchUpCursor): boolean {
+  if (change.version !== cursor.version) return change.version > cursor.version;
+  return cursor.key !== undefined && change.key > cursor.key;
+}
+
+/** Internal (tests): the most changes one catch-up pass held at once, since the counter was last reset. */
+export const catchUpMemory = { changesHeldMax: 0 };
+
+/** The `limit` smallest distinct changes offered, holding at most 2 x limit at a time. */
+class SmallestChanges {
+  #held: RawChange[] = [];
+  /** Once a cut happened: every change at or above this one is out. */
+  #ceiling: RawChange | undefined;
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    assert(Number.isSafeInteger(limit) && limit >= 1, 'a catch-up batch holds at least one change');
+    this.#limit = limit;
+  }
+
+  offer(change: RawChange): void {
+    if (this.#ceiling !== undefined && compareChanges(change, this.#ceiling) >= 0) return;
+    this.#held.push(change);
+    catchUpMemory.changesHeldMax = Math.max(catchUpMemory.changesHeldMax, this.#held.length);
+    if (this.#held.length >= 2 * this.#limit) this.#cut();
+  }
+
+  #cut(): void {
+    const sorted = this.#held.sort(compareChanges);
+    const distinct: RawChange[] = [];
+    for (const change of sorted) {
+      const previous = distinct.at(-1);
+      if (previous === undefined || compareChanges(previous, change) !== 0) distinct.push(change);
+      if (distinct.length === this.#limit) break;
+    }
+    this.#held = distinct;
+    if (distinct.length === this.#limit) this.#ceiling = distinct.at(-1);
+  }
+
+  take(): RawChange[] {
+    this.#cut();
+    assert(this.#held.length <= this.#limit, 'a batch holds at most its limit');
+    return this.#held;
+  }
+}
+
+/**
+ * The next batch: at most `batchChanges` changes strictly after `cursor`, with a
+ * version at or below upToVersion and a key `accepts` takes, in (version, key) order.
+ * Fewer than batchChanges means the catch-up is complete.
+ */
+export async function nextChanges(
+  view: ReadView,
+  range: KeyRange,
+  sinceVersion: number,
+  cursor: CatchUpCursor,
+  upToVersion: number,
+  batchChanges: number,
+  accepts: (key: string) => boolean,
+): Promise<RawChange[]> {
+  assert(sinceVersion <= cursor.version && cursor.version <= upToVersion, 'catch-up runs forward, inside its bounds');
+  const batch = new SmallestChanges(batchChanges);
   const add = (change: RawChange): void => {
-    if (change.version <= afterVersion || change.version > upToVersion) return;
-    found.set(`${change.version}\u0000${change.key}`, change);
-    if (found.size > WATCH_CATCH_UP_CHANGES_MAX) throw new WatchOverflowError(found.size, afterVersion);
+    if (change.version > upToVersion || !afterCursor(change, cursor) || !accepts(change.key)) return;
+    batch.offer(change);
   };
   for (const memtable of view.memtables) {
-    let cursor: string | undefined;
+    let from: string | undefined;
     for (;;) {
-      const chunk = memtable.chainsChunk(range, cursor, false, CHUNK_KEYS);
+      const chunk = memtable.chainsChunk(range, from, false, CHUNK_KEYS);
       for (const [key, chain] of chunk) {
-        if (chain.trimmedBelow > afterVersion + 1) throw new VersionNotRetainedError(afterVersion, chain.trimmedBelow);
+        if (chain.trimmedBelow > sinceVersion + 1) throw new VersionNotRetainedError(sinceVersion, chain.trimmedBelow);
         for (let index = 0; index < chain.length; index++) add({ version: chain.versionAt(index), key, slot: chain.slotAt(index) });
       }
       if (chunk.length < CHUNK_KEYS) break;
-      cursor = chunk.at(-1)![0];
+      from = chunk.at(-1)![0];
     }
   }
   for (const run of view.runs) {
-    if (run.descriptor.maxVersion <= afterVersion || run.descriptor.minVersion > upToVersion) continue;
-    await collectRun(await run.cursor(range, false), add, view.maxVersionsPerKey, afterVersion);
+    if (run.descriptor.maxVersion < cursor.version || run.descriptor.maxVersion <= sinceVersion || run.descriptor.minVersion > upToVersion) continue;
+    await collectRun(await run.cursor(range, false), add, view.maxVersionsPerKey, sinceVersion);
   }
-  return [...found.values()].sort(compareChanges);
+  return batch.take();
 }
 
 async function collectRun(

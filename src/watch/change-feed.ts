@@ -3,8 +3,8 @@
  * pipeline (a commit is reported only after the fdatasync covering it and after it
  * is applied: durable and visible) and fans each commit out to the watchers.
  *
- * A watcher first catches up from history (catch-up.ts) over (sinceVersion,
- * startVersion], where startVersion is the visible version read in the same
+ * A watcher first catches up from history (catch-up.ts, in bounded batches) over
+ * (sinceVersion, startVersion], where startVersion is the visible version read in the same
  * synchronous step as the subscription: every commit at or below it is in the
  * history, every commit above it reaches the live buffer. So each change is
  * delivered once, in (version, key) order, none skipped.
@@ -21,7 +21,7 @@ import { readStored } from '../codec/values.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { ReadView } from '../engine/read-view.js';
 import { InvalidOptionError, WatchOverflowError } from '../errors.js';
-import { WATCH_BUFFER_CHANGES_MAX } from '../limits.js';
+import { WATCH_BUFFER_CHANGES_MAX, WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
 import type { IndexOperation, KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
@@ -29,7 +29,7 @@ import { keyRange } from '../store/read-options.js';
 import { keyInRange } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
 import { RESERVED_KEY_PREFIX } from '../lease/lease-record.js';
-import { collectChanges, compareChanges, type RawChange } from './catch-up.js';
+import { type CatchUpCursor, compareChanges, nextChanges, type RawChange } from './catch-up.js';
 
 export interface WatchOptions {
   gte?: string | Uint8Array;
@@ -41,6 +41,11 @@ export interface WatchOptions {
   untilVersion?: number;
   /** Also deliver lease records (keys under "\u0000ladybug/"). Default false. */
   includeReserved?: boolean;
+  /**
+   * Changes read from history per catch-up batch (memory: at most twice this many held
+   * at once). Default WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, 1..WATCH_CATCH_UP_BATCH_CHANGES_MAX.
+   */
+  catchUpBatchChanges?: number;
 }
 
 export interface Change {
@@ -106,7 +111,7 @@ export class WatchHub {
   }
 
   async *watch(options: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
-    const { range, sinceVersion, signal, includeReserved, untilVersion } = watchOptions(options);
+    const { range, sinceVersion, signal, includeReserved, untilVersion, catchUpBatchChanges } = watchOptions(options);
     const source = this.#source;
     // One synchronous step: subscribe, read the start version, take the view and pin it.
     const subscriber = new Subscriber(range, includeReserved);
@@ -118,15 +123,20 @@ export class WatchHub {
     let lastVersion = sinceVersion ?? startVersion;
     try {
       if (catchUp) {
-        let changes: RawChange[];
         try {
-          changes = await collectChanges(view!, range, sinceVersion, startVersion);
+          // Batch by batch, each the smallest changes after the last delivered one;
+          // startVersion stays pinned until the last batch is read.
+          const catchUpTo = Math.min(startVersion, untilVersion ?? startVersion);
+          let cursor: CatchUpCursor = { version: sinceVersion, key: undefined };
+          while (catchUpTo > sinceVersion) {
+            const batch = await nextChanges(view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges, (key) => subscriber.accepts(key));
+            for (const change of batch) yield this.#deliver(subscriber, change);
+            const last = batch.at(-1);
+            if (batch.length < catchUpBatchChanges || last === undefined) break;
+            cursor = { version: last.version, key: last.key };
+          }
         } finally {
           source.pins.unpin(startVersion);
-        }
-        for (const change of changes) {
-          if (!subscriber.accepts(change.key)) continue;
-          yield this.#deliver(subscriber, change);
         }
       }
       lastVersion = Math.max(lastVersion, startVersion);
@@ -187,6 +197,7 @@ interface ResolvedWatchOptions {
   untilVersion: number | undefined;
   signal: AbortSignal | undefined;
   includeReserved: boolean;
+  catchUpBatchChanges: number;
 }
 
 function versionOption(name: string, value: unknown): number | undefined {
@@ -199,11 +210,17 @@ function versionOption(name: string, value: unknown): number | undefined {
 function watchOptions(options: WatchOptions): ResolvedWatchOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'watch options must be an object');
   for (const name of Object.keys(options)) {
-    if (!['gte', 'lt', 'sinceVersion', 'untilVersion', 'signal', 'includeReserved'].includes(name)) throw new InvalidOptionError(name, 'is not a watch option');
+    if (!['gte', 'lt', 'sinceVersion', 'untilVersion', 'signal', 'includeReserved', 'catchUpBatchChanges'].includes(name)) throw new InvalidOptionError(name, 'is not a watch option');
   }
   const sinceVersion = versionOption('sinceVersion', options.sinceVersion);
   const untilVersion = versionOption('untilVersion', options.untilVersion);
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
-  return { range: keyRange({ gte: options.gte, lt: options.lt }), sinceVersion, untilVersion, signal, includeReserved: options.includeReserved === true };
+  const catchUpBatchChanges = options.catchUpBatchChanges ?? WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT;
+  if (!Number.isSafeInteger(catchUpBatchChanges) || catchUpBatchChanges < 1 || catchUpBatchChanges > WATCH_CATCH_UP_BATCH_CHANGES_MAX) {
+    throw new InvalidOptionError('catchUpBatchChanges', `must be an integer between 1 and ${WATCH_CATCH_UP_BATCH_CHANGES_MAX}, got ${String(options.catchUpBatchChanges)}`);
+  }
+  return {
+    range: keyRange({ gte: options.gte, lt: options.lt }), sinceVersion, untilVersion, signal, includeReserved: options.includeReserved === true, catchUpBatchChanges,
+  };
 }
