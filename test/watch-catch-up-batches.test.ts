@@ -111,6 +111,18 @@ describe('watch catch-up in bounded batches', () => {
     }
   });
 
+  it('catch-up stops at untilVersion (no change above it is delivered)', async () => {
+    const store = await openStore(temporaryDirectory(), OPTIONS);
+    try {
+      for (const key of ['k/a', 'k/b', 'k/c', 'k/d', 'k/e']) await store.put(key, key);
+      const changes: Change[] = [];
+      for await (const change of store.watch({ sinceVersion: 1, untilVersion: 3, catchUpBatchChanges: 2 })) changes.push(change);
+      expect(changes.map((change) => [change.version, change.key])).toEqual([[2, 'k/b'], [3, 'k/c']]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a batch size out of bounds with InvalidOptionError', async () => {
     const store = await openStore(temporaryDirectory(), OPTIONS);
     try {
