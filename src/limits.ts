@@ -143,6 +143,14 @@ export const BACKUP_MANIFEST_BYTES_MAX = 16 * 1024 * 1024;
  * store that is merely large stalls; past it, reads would check ever more runs.
  */
 export const COMPACTION_STALL_RUNS = 40;
+/**
+ * Retention by age (retainVersionsMs, src/compaction/version-times.ts): the largest
+ * setting (about 100 years), the most (version, commit time) samples kept (halved
+ * when full: the floor only gets lower), and the shortest sampling interval.
+ */
+export const RETAIN_VERSIONS_MS_MAX = 100 * 365 * 24 * 60 * 60 * 1000;
+export const VERSION_TIMES_MAX = 1024;
+export const VERSION_TIMES_SAMPLE_MS_MIN = 1;
 
 /*
  * Heap costs behind the memtable estimate in stats() (memory-index.ts, storedSizeBytes

@@ -42,6 +42,7 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
 import { type MergeCounters, mergeRuns } from './merge-runs.js';
+import type { VersionTimes } from './version-times.js';
 
 export interface CompactorConfig {
   fileSystem: FileSystem;
@@ -56,6 +57,8 @@ export interface CompactorConfig {
   metrics: StorageMetrics;
   /** Called after every compaction ends (installed, aborted or failed): stalled writes re-check. */
   onChange?: () => void;
+  /** Retention by age: its samples are persisted with each compaction's manifest edit. */
+  versionTimes?: VersionTimes | undefined;
 }
 
 /**
@@ -218,6 +221,7 @@ export class Compactor {
       removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
       addRuns: output === undefined ? [] : [output],
       nextRunId: Math.max(manifest.state.nextRunId, runId + 1),
+      ...(this.#config.versionTimes === undefined ? {} : { versionTimes: this.#config.versionTimes.samples() }),
     });
     runSet.replace(pick.inputs, output === undefined ? [] : [output]);
     for (const input of pick.inputs) this.#retire(input);

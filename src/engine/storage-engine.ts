@@ -20,6 +20,7 @@ import type { Hash64 } from '../wal/wal-format.js';
 import type { RepairEvent } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
 import { type CompactionStats, Compactor } from '../compaction/compactor.js';
+import { VersionTimes } from '../compaction/version-times.js';
 import { Flusher } from './flusher.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 import { Memtables } from './memtables.js';
@@ -46,6 +47,8 @@ export interface StorageEngineConfig {
   manifest: Manifest;
   memoryBudgetBytes: number;
   maxVersionsPerKey: number;
+  /** Retention by age in ms (0: off); see src/compaction/version-times.ts. */
+  retainVersionsMs?: number;
   /** A memtable is also sealed (a background checkpoint) once the WAL grew this much since the last seal. */
   walCheckpointBytes: number;
   currentWalSegment: () => number;
@@ -122,10 +125,15 @@ export class StorageEngine {
   #viewImmutables = 0;
   #viewSeals = 0;
   #walBytesAtSeal = 0;
+  /** Retention by age: commit-time samples (undefined when retainVersionsMs is off). */
+  readonly versionTimes: VersionTimes | undefined;
+  #lastAppliedVersion = 0;
 
   constructor(config: StorageEngineConfig) {
     this.#config = config;
     this.manifest = config.manifest;
+    const retainVersionsMs = config.retainVersionsMs ?? 0;
+    this.versionTimes = retainVersionsMs > 0 ? new VersionTimes(retainVersionsMs, config.manifest.state.versionTimes) : undefined;
     const budget = config.memoryBudgetBytes;
     const cacheBytes = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE)));
     this.pointCache = new PointCache(Math.floor(cacheBytes * POINT_CACHE_SHARE));
@@ -141,6 +149,7 @@ export class StorageEngine {
       fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, manifest: config.manifest,
       runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, metrics: this.metrics,
       onChange: () => this.#wakeStalledWriters(),
+      versionTimes: this.versionTimes,
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
@@ -169,6 +178,7 @@ export class StorageEngine {
    */
   apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void {
     this.memtables.apply(version, operations, pinnedVersion, false);
+    this.#lastAppliedVersion = version;
   }
 
   /**
@@ -179,6 +189,7 @@ export class StorageEngine {
    * memtable deletes every segment holding its records.
    */
   recordApplied(cutWal: () => number): void {
+    this.versionTimes?.record(this.#lastAppliedVersion);
     const walBytes = this.#config.walBytesWritten();
     if (this.memtables.sealedCount !== this.#sealsSeen) {
       // Sealed elsewhere (a checkpoint): the WAL growth counts from there.

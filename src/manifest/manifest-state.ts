@@ -23,6 +23,12 @@ export interface ManifestState {
   walStartSegment: number;
   /** No version at or below this is ever assigned again. */
   versionHighWater: number;
+  /**
+   * Retention by age: sparse [version, commit time ms] samples, ordered (see
+   * src/compaction/version-times.ts). Optional (manifest format 1, compatible
+   * addition): absent in stores written before it and in stores without retainVersionsMs.
+   */
+  versionTimes?: Array<[number, number]>;
 }
 
 export interface ManifestEdit {
@@ -32,6 +38,8 @@ export interface ManifestEdit {
   flushedVersion?: number;
   walStartSegment?: number;
   versionHighWater?: number;
+  /** Replaces the state's versionTimes (written by compaction when retainVersionsMs is set). */
+  versionTimes?: Array<[number, number]>;
 }
 
 export const EMPTY_MANIFEST_STATE: Readonly<ManifestState> = Object.freeze({
@@ -97,13 +105,30 @@ export function copyDescriptor(descriptor: RunDescriptor): RunDescriptor {
 }
 
 export function copyState(state: Readonly<ManifestState>): ManifestState {
-  return {
+  const copy: ManifestState = {
     runs: state.runs.map(copyDescriptor),
     nextRunId: state.nextRunId,
     flushedVersion: state.flushedVersion,
     walStartSegment: state.walStartSegment,
     versionHighWater: state.versionHighWater,
   };
+  if (state.versionTimes !== undefined) copy.versionTimes = state.versionTimes.map(([version, timeMs]) => [version, timeMs]);
+  return copy;
+}
+
+/** Why `value` is not a list of [version, time ms] samples ordered by both, or undefined when it is. */
+function versionTimesProblem(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return 'versionTimes is not an array';
+  let previous: [number, number] = [-1, -Infinity];
+  for (const sample of value as unknown[]) {
+    if (!Array.isArray(sample) || sample.length !== 2 || !isCount(sample[0]) || typeof sample[1] !== 'number' || !Number.isFinite(sample[1])) {
+      return 'versionTimes holds a sample that is not [version, time ms]';
+    }
+    if (sample[0] <= previous[0] || sample[1] < previous[1]) return 'versionTimes samples are not ordered';
+    previous = [sample[0], sample[1]];
+  }
+  return undefined;
 }
 
 /** Why `value` is not a valid ManifestState, or undefined when it is. */
@@ -114,6 +139,8 @@ export function stateProblem(value: unknown): string | undefined {
     if (!isCount(state[field])) return `state field ${field} is not a non-negative integer`;
   }
   if (!Array.isArray(state.runs)) return 'state field runs is not an array';
+  const timesProblem = versionTimesProblem(state.versionTimes);
+  if (timesProblem !== undefined) return timesProblem;
   const seen = new Set<number>();
   for (const run of state.runs as unknown[]) {
     const problem = descriptorProblem(run);
@@ -150,7 +177,7 @@ export function editProblem(value: unknown): string | undefined {
     if (!Array.isArray(edit.removeRunIds)) return 'edit field removeRunIds is not an array';
     if (!(edit.removeRunIds as unknown[]).every(isCount)) return 'edit field removeRunIds holds a non-integer';
   }
-  return undefined;
+  return versionTimesProblem(edit.versionTimes);
 }
 
 function monotonicProblem(state: Readonly<ManifestState>, edit: ManifestEdit): string | undefined {
@@ -181,6 +208,8 @@ export function applyEdit(state: Readonly<ManifestState>, edit: ManifestEdit): M
     walStartSegment: edit.walStartSegment ?? state.walStartSegment,
     versionHighWater: edit.versionHighWater ?? state.versionHighWater,
   };
+  const versionTimes = edit.versionTimes ?? state.versionTimes;
+  if (versionTimes !== undefined) next.versionTimes = versionTimes.map(([version, timeMs]) => [version, timeMs]);
   for (const run of edit.addRuns ?? []) {
     if (live.has(run.runId) || removed.has(run.runId)) return `addRuns names run ${run.runId}, which was already used`;
     next.runs.push(copyDescriptor(run));

@@ -25,6 +25,7 @@ import type { IndexOperation } from '../memory/memory-index.js';
 import { openStorage } from '../engine/open-engine.js';
 import { StorageEngine } from '../engine/storage-engine.js';
 import { ReadPins } from '../memory/read-pins.js';
+import { AgeRetainedPins } from '../compaction/version-times.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled, enableDebug } from '../util/debug.js';
@@ -108,6 +109,7 @@ async function openLocked(
     const engine = new StorageEngine({
       fileSystem: options.fileSystem, runsDirectory: storage.runsDirectory, walDirectory: walDir, hash, manifest,
       memoryBudgetBytes: options.memoryBudgetBytes, maxVersionsPerKey: options.maxVersionsPerKey,
+      retainVersionsMs: options.retainVersionsMs,
       walCheckpointBytes: options.walCheckpointBytes,
       currentWalSegment: () => writer?.segmentNumber ?? walSegment,
       walBytesWritten: () => writer?.bytesWritten ?? 0,
@@ -126,7 +128,10 @@ async function openLocked(
     writer = await startWriter(options, walDir, hash, recovered);
     const lastVersion = Math.max(recovered.lastVersion, manifest.state.versionHighWater, flushedVersion);
     engine.finishReplay();
-    const pins = new ReadPins();
+    // Retention by age is a virtual pin at the version newest at (now - retainVersionsMs).
+    const versionTimes = engine.versionTimes;
+    versionTimes?.record(lastVersion);
+    const pins = versionTimes === undefined ? new ReadPins() : new AgeRetainedPins(() => versionTimes.floor());
     const transactionPins = new ReadPins();
     const pipeline = new CommitPipeline(writer, engine, lastVersion, () => pins.oldest(), () => transactionPins.oldest());
     engine.startCompaction(() => pins.oldest());

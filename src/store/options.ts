@@ -24,6 +24,7 @@ import {
   SEGMENT_BYTES_MIN,
   VALUE_BYTES_DEFAULT_MAX,
   VALUE_BYTES_MAX_MIN,
+  RETAIN_VERSIONS_MS_MAX,
 } from '../limits.js';
 import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
 import { COMMIT_HEADER_BYTES, PUT_OVERHEAD_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
@@ -33,6 +34,12 @@ export interface StoreOptions {
   maxValueBytes?: number;
   /** Versions kept per key: a positive integer, or Infinity to keep all (default). */
   maxVersionsPerKey?: number;
+  /**
+   * Retention by age, in ms: every version that was current at some time within the
+   * last retainVersionsMs stays readable as of its version, whatever maxVersionsPerKey
+   * says. Default: off (maxVersionsPerKey alone decides).
+   */
+  retainVersionsMs?: number;
   /** WAL segment size in bytes; segments are preallocated. Default 64 MiB. */
   segmentSizeBytes?: number;
   /** How scan() and history() return keys: 'utf8' strings (default) or 'binary' Uint8Arrays. */
@@ -77,6 +84,8 @@ export interface StoreOptions {
 export interface ResolvedOptions {
   maxValueBytes: number;
   maxVersionsPerKey: number;
+  /** 0: off. */
+  retainVersionsMs: number;
   segmentSizeBytes: number;
   keyEncoding: KeyEncoding;
   repair: boolean;
@@ -95,7 +104,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'maxValueBytes', 'maxVersionsPerKey', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
+  'maxValueBytes', 'maxVersionsPerKey', 'retainVersionsMs', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
   'snapshotMaxAgeMs', 'transactionLifetimeMs', 'memoryBudgetBytes', 'walCheckpointBytes', 'checkpointOnClose',
   'authorize', 'leaseTtlMsMax', 'scrubIntervalMs', 'scrubBytesPerSecond',
 ]);
@@ -156,6 +165,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   return {
     maxValueBytes,
     maxVersionsPerKey: versionsPerKey(given.maxVersionsPerKey),
+    retainVersionsMs: integerIn('retainVersionsMs', given.retainVersionsMs, 0, 0, RETAIN_VERSIONS_MS_MAX),
     segmentSizeBytes,
     keyEncoding: oneOf('keyEncoding', given.keyEncoding, ['utf8', 'binary'] as const, 'utf8'),
     repair: booleanOption('repair', given.repair),
