@@ -84,6 +84,16 @@ export interface ManifestStats {
   repairedCopies: number;
 }
 
+/** What Manifest.scrub() found in the two copies of the current generation. */
+export interface ManifestScrubResult {
+  bytesChecked: number;
+  copiesChecked: number;
+  /** Each finding (a copy missing, damaged, torn, or shorter than what was written), with its file. */
+  damaged: Array<{ file: string; offset: number; reason: string }>;
+  /** True when the damage was repaired: both copies rewritten as a new generation. */
+  repaired: boolean;
+}
+
 export interface ManifestRecovery {
   /** What open found and fixed, one line each (empty for a clean open). */
   repaired: string[];
@@ -279,6 +289,60 @@ export class Manifest {
       fileBytes: this.#fileBytes,
       repairedCopies: this.#repairedCopies,
     };
+  }
+
+  /**
+   * Scrub (src/stripe/scrub.ts): reads both copies of the current generation and merges
+   * them as open would. A copy that is missing, damaged or shorter than what this handle
+   * wrote is repaired (with `repair`) the way open repairs it: the whole state is written
+   * as a new generation, both copies. It is written from the state held here, which is
+   * exactly what the good copy replays to (the class invariant), so even both copies
+   * damaged at one record (which a reopen could not survive) is repaired while the store
+   * is open. Runs under the manifest lock, so no append is in flight. A failed rewrite
+   * is fail-stop, as in apply().
+   */
+  async scrub(repair: boolean): Promise<ManifestScrubResult> {
+    return this.#lock.runExclusive(async () => {
+      if (this.#closed) throw new StoreClosedError('scrub the manifest');
+      assert(this.#generation > 0, 'an open manifest has a generation');
+      const result: ManifestScrubResult = { bytesChecked: 0, copiesChecked: 0, damaged: [], repaired: false };
+      const images: CopyImage[] = [];
+      for (const copy of COPY_NAMES) {
+        const path = joinPath(this.#directory, copyFileName(this.#generation, copy));
+        let bytes: Buffer | undefined;
+        try {
+          bytes = await readBounded(this.#fileSystem, path);
+        } catch (error) {
+          result.damaged.push({ file: path, offset: 0, reason: `unreadable: ${(error as Error).message}` });
+        }
+        result.copiesChecked++;
+        result.bytesChecked += bytes?.length ?? 0;
+        images.push({ copy, path, bytes });
+      }
+      try {
+        if (images.every((image) => image.bytes === undefined)) throw new CorruptionError(this.#directory, 0, 'neither manifest copy could be read');
+        const chain = mergeCopies(images, this.#hash);
+        for (const line of chain.repaired) result.damaged.push({ file: this.#directory, offset: 0, reason: line });
+        for (const image of images) {
+          if (image.bytes !== undefined && image.bytes.length !== this.#fileBytes && !chain.damagedCopies.has(image.copy)) {
+            result.damaged.push({ file: image.path, offset: Math.min(image.bytes.length, this.#fileBytes), reason: `copy is ${image.bytes.length} bytes, ${this.#fileBytes} were written` });
+          }
+        }
+      } catch (error) {
+        if (!(error instanceof CorruptionError)) throw error;
+        result.damaged.push({ file: error.file, offset: error.offset, reason: `${error.message}; a reopen would refuse this manifest` });
+      }
+      if (result.damaged.length === 0 || !repair || this.#failure !== undefined) return result;
+      try {
+        await this.#writeGeneration(this.#lastSequence + 1, this.#state);
+      } catch (error) {
+        this.#failure = new StoreFailedError(`a manifest rewrite by scrub failed (${String(error)})`, { cause: error });
+        throw this.#failure;
+      }
+      this.#repairedCopies += 1;
+      result.repaired = true;
+      return result;
+    });
   }
 
   /** Waits for an apply() in flight, then closes the files. Later apply() calls reject. */

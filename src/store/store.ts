@@ -40,7 +40,7 @@ import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
 import { collectMetrics, metricsFormat, type MetricsOptions, prometheusText, type StoreMetrics } from '../metrics/store-metrics.js';
 import { LeaseManager } from '../lease/lease-manager.js';
-import { checkScrubOptions, scrubRuns, type ScrubOptions, type ScrubReport } from '../stripe/scrub.js';
+import { checkScrubOptions, scrubStore, type ScrubOptions, type ScrubReport } from '../stripe/scrub.js';
 import { BackgroundScrub } from '../stripe/background-scrub.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, takeBackup, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
@@ -397,8 +397,9 @@ export class Store {
 
   /**
    * Reads and checks every block of every live run, rebuilds what parity can and
-   * rewrites it, and reports what was repaired or is unrecoverable, and where
-   * (src/stripe/scrub.ts). Paced by `bytesPerSecond`; `signal` stops it early.
+   * rewrites it, then the manifest's two copies (a damaged one is rewritten) and the
+   * sealed WAL segments' records (damage reported, never dropped), and reports what
+   * was repaired or is unrecoverable, and where (src/stripe/scrub.ts). Paced by `bytesPerSecond`; `signal` stops it early.
    */
   async scrub(options?: ScrubOptions): Promise<ScrubReport> {
     this.#assertOpen('scrub');
@@ -410,7 +411,7 @@ export class Store {
       this.#assertOpen('scrub');
       const { engine } = this.#parts;
       engine.scrubCounters.started();
-      const report = await scrubRuns(engine.runSet.runs, options);
+      const report = await scrubStore(engine.scrubTargets(), options);
       engine.scrubCounters.record(report, background);
       return report;
     });

@@ -8,10 +8,15 @@
  * with `aborted: true`). A run that cannot even be opened (its footer or index is
  * beyond repair) is reported as unrecoverable and the scrub goes on with the next.
  *
- * Invariants: one step is one block or one stripe's parity, so a scrub never holds
- * more than one stripe in memory; with `repair: false` nothing is written.
- * Scope: run files. The manifest (two copies) and the WAL are checked by
- * `ladybug verify` (src/store/verify-store.ts), not here.
+ * Invariants: one step is one block or one stripe's parity (or one WAL segment, or
+ * the manifest's two copies), so a scrub holds at most one stripe, one segment or one
+ * manifest in memory; with `repair: false` nothing is written.
+ * Scope (scrubStore): every live run; then the manifest's two copies (a damaged copy
+ * is rewritten, both copies as a new generation, by Manifest.scrub); then every sealed
+ * WAL segment the manifest still needs (header and record checksums). WAL damage is
+ * reported as unrecoverable with file and offset and never "repaired": dropping a
+ * record would drop acknowledged commits (the active segment is the writer's, and is
+ * checked by recovery at the next open).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptionError, InvalidOptionError } from '../errors.js';
@@ -20,6 +25,10 @@ import type { RunReader, RunScrubFinding } from '../run/run-reader.js';
 import { SCRUB_BYTES_PER_SECOND_DEFAULT } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isRepairableReadError } from './stripe-errors.js';
+import type { FileSystem } from '../fs/file-system.js';
+import type { ManifestScrubResult } from '../manifest/manifest.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import { checkSealedSegment } from '../wal/wal-scan.js';
 
 /** Largest bytesPerSecond accepted (above it, pacing means nothing). */
 export const SCRUB_BYTES_PER_SECOND_MAX = 64 * 1024 * 1024 * 1024;
@@ -34,7 +43,9 @@ export interface ScrubOptions {
   onProgress?: (runsDone: number, runsTotal: number) => void;
 }
 
-export interface ScrubLocation extends RunScrubFinding {
+export interface ScrubLocation extends Omit<RunScrubFinding, 'kind'> {
+  /** A run block kind, or 'manifest' / 'wal' (then runId and stripe are -1 and logicalOffset is the file offset). */
+  kind: RunScrubFinding['kind'] | 'manifest' | 'wal';
   runId: number;
   file: string;
 }
@@ -50,6 +61,30 @@ export interface ScrubReport {
   damaged: ScrubLocation[];
   aborted: boolean;
   durationMs: number;
+  /** The manifest's copies checked (undefined: not scrubbed, e.g. an aborted scrub). */
+  manifest?: { copiesChecked: number; bytesChecked: number; rewritten: boolean };
+  /** Sealed WAL segments and their records checked. */
+  wal?: { segmentsChecked: number; recordsChecked: number; bytesChecked: number };
+}
+
+/** The manifest, as scrub needs it (src/manifest/manifest.ts). */
+export interface ScrubbableManifest {
+  scrub(repair: boolean): Promise<ManifestScrubResult>;
+}
+
+/** The WAL, as scrub needs it: where its segments are, and which are sealed now. */
+export interface ScrubbableWal {
+  fileSystem: FileSystem;
+  directory: string;
+  hash: Hash64;
+  /** Segment numbers every record of which is acknowledged and still needed (from the manifest's WAL start, below the writer's). */
+  sealedSegments(): Promise<number[]>;
+}
+
+export interface ScrubTargets {
+  runs: readonly ScrubbableRun[];
+  manifest?: ScrubbableManifest;
+  wal?: ScrubbableWal;
 }
 
 /** What scrub needs of a live run (src/engine/run-set.ts RunHandle). */
@@ -119,6 +154,67 @@ export async function scrubRuns(
       await pace();
     }
     options.onProgress?.(runIndex + 1, runs.length);
+  }
+  report.durationMs = performance.now() - started;
+  return report;
+}
+
+/**
+ * The whole scrub: the runs (scrubRuns), then the manifest, then the sealed WAL
+ * segments, one step each, paced and abortable like the runs.
+ */
+export async function scrubStore(targets: ScrubTargets, options: ScrubOptions & { repair?: boolean } = {}): Promise<ScrubReport> {
+  const repair = options.repair ?? true;
+  const started = performance.now();
+  const report = await scrubRuns(targets.runs, options);
+  const pace = async () => {
+    if (options.bytesPerSecond === undefined) return;
+    const aheadMs = (report.bytesChecked / options.bytesPerSecond) * 1000 - (performance.now() - started);
+    if (aheadMs > 0) await sleep(aheadMs, undefined, { signal: options.signal }).catch(() => undefined);
+  };
+  const stop = () => {
+    report.aborted ||= options.signal?.aborted === true;
+    return report.aborted;
+  };
+  if (targets.manifest !== undefined && !stop()) {
+    const found = await targets.manifest.scrub(repair);
+    report.manifest = { copiesChecked: found.copiesChecked, bytesChecked: found.bytesChecked, rewritten: found.repaired };
+    report.blocksChecked += found.copiesChecked;
+    report.bytesChecked += found.bytesChecked;
+    for (const damage of found.damaged) {
+      const outcome = found.repaired ? 'repaired' : repair ? 'unrecoverable' : 'damaged';
+      const located: ScrubLocation = { runId: -1, file: damage.file, kind: 'manifest', logicalOffset: damage.offset, stripe: -1, outcome, reason: damage.reason };
+      (outcome === 'repaired' ? report.repaired : outcome === 'unrecoverable' ? report.unrecoverable : report.damaged).push(located);
+    }
+    await pace();
+  }
+  if (targets.wal !== undefined && !stop()) {
+    const wal = targets.wal;
+    report.wal = { segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0 };
+    for (const segmentNumber of await wal.sealedSegments()) {
+      if (stop()) break;
+      let checked;
+      try {
+        checked = await checkSealedSegment(wal.fileSystem, wal.directory, segmentNumber, wal.hash);
+      } catch (error) {
+        // A checkpoint removed it meanwhile (its records are in runs now): nothing to check.
+        if ((error as { code?: unknown }).code === 'ENOENT') continue;
+        throw error;
+      }
+      report.wal.segmentsChecked++;
+      report.wal.recordsChecked += checked.records;
+      report.wal.bytesChecked += checked.bytes;
+      report.blocksChecked += checked.records + 1;
+      report.bytesChecked += checked.bytes;
+      if (checked.problem !== undefined) {
+        const after = checked.problem.validRecordsAfter ? '; valid records follow it' : '';
+        report.unrecoverable.push({
+          runId: -1, file: checked.path, kind: 'wal', logicalOffset: checked.problem.offset, stripe: -1, outcome: 'unrecoverable',
+          reason: `${checked.problem.reason}${after}: acknowledged commits from here are unreadable (never dropped by scrub; a reopen refuses the WAL, and repair: true would keep only the prefix)`,
+        });
+      }
+      await pace();
+    }
   }
   report.durationMs = performance.now() - started;
   return report;

@@ -7,13 +7,16 @@
  * the bytes left in the image. Callers start the search past a failed record's
  * claimed extent when its header is plausible, so bytes inside a torn record's own
  * payload (a value holding an image of a WAL record) are never taken for records.
+ *
+ * checkSealedSegment is scrub's check of a segment the writer has left: it reports
+ * damage and never writes (the records are acknowledged commits: see its comment).
  */
 import { Buffer } from 'node:buffer';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { segmentFileName } from './segment-files.js';
-import { checkRecord, type Hash64, RECORD_MAGIC } from './wal-format.js';
+import { checkRecord, decodeSegmentHeader, type Hash64, RECORD_HEADER_BYTES, RECORD_MAGIC, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
 export interface SegmentImage {
   segmentNumber: number;
@@ -66,4 +69,50 @@ export async function zeroTail(fileSystem: FileSystem, segment: SegmentImage, of
   }
   assert(endOfData(segment.image, offset) === offset, 'the tail reads as zeros');
   return { file: segment.path, offset, zeroedBytes };
+}
+
+/** What scrub found in one sealed segment: every record up to the zero tail checked. */
+export interface SealedSegmentCheck {
+  path: string;
+  bytes: number;
+  records: number;
+  /** The first damage (header or record), with its offset; undefined when every record checks. */
+  problem: { offset: number; reason: string; validRecordsAfter: boolean } | undefined;
+}
+
+/**
+ * Checks a sealed segment (one the writer left: every record in it was acknowledged)
+ * the way recovery would, without decoding values or writing a byte: its header, then
+ * each record's checksum up to the zero tail, and that nothing valid follows the tail.
+ * Never repairs: dropping a damaged record would drop acknowledged commits.
+ */
+export async function checkSealedSegment(fileSystem: FileSystem, walDir: string, segmentNumber: number, hash: Hash64): Promise<SealedSegmentCheck> {
+  const segment = await readSegment(fileSystem, walDir, segmentNumber);
+  const result: SealedSegmentCheck = { path: segment.path, bytes: segment.image.length, records: 0, problem: undefined };
+  const header = decodeSegmentHeader(segment.image, hash);
+  const headerProblem = typeof header === 'string' ? header
+    : header.segmentNumber !== segmentNumber ? `header names segment ${header.segmentNumber}`
+      : header.segmentSizeBytes !== segment.image.length ? `segment is ${segment.image.length} bytes, its header says ${header.segmentSizeBytes}` : undefined;
+  if (headerProblem !== undefined) {
+    result.problem = { offset: 0, reason: headerProblem, validRecordsAfter: findValidRecordFrom(segment.image, SEGMENT_HEADER_BYTES, hash) !== undefined };
+    return result;
+  }
+  let offset = SEGMENT_HEADER_BYTES;
+  // Each step advances by a whole record (at least RECORD_HEADER_BYTES): bounded by the image.
+  for (;;) {
+    const check = checkRecord(segment.image, offset, hash);
+    if (check.kind === 'valid') {
+      assert(check.lengthBytes >= RECORD_HEADER_BYTES, 'a record advances the scan');
+      result.records++;
+      offset += check.lengthBytes;
+      continue;
+    }
+    const validRecordsAfter = findValidRecordFrom(segment.image, offset + 1, hash) !== undefined;
+    if (check.kind === 'end') {
+      if (validRecordsAfter) result.problem = { offset, reason: 'zeroed record header followed by valid records (a lost write)', validRecordsAfter };
+      return result;
+    }
+    result.problem = { offset, reason: check.reason, validRecordsAfter };
+    return result;
+  }
 }
