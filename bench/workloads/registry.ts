@@ -9,6 +9,7 @@ import type { Profile } from '../profile.js';
 import { hotGetWorkload } from './hot-get.js';
 import { largeDataWorkload } from './large-data.js';
 import { leaseWorkload } from './leases.js';
+import { watchersWorkload } from './watchers.js';
 import { batchPutWorkload, concurrentPutWorkload, sequentialPutWorkload } from './put-workloads.js';
 import { rangeScanWorkload } from './range-scan.js';
 import { reopenWorkload } from './reopen.js';
@@ -34,6 +35,7 @@ export function allWorkloads(profile: Profile, ladybugStoreOptions: Readonly<Rec
     large('large-load-sequential', profile.largeLoadKeyCount, 'sequential'),
     large('large-reopen-1m', profile.largeReopenKeyCount, 'random'),
     leaseWorkload(profile),
+    watchersWorkload(profile),
   ];
 }
 
