@@ -143,8 +143,8 @@ async function largePhase(directory: string): Promise<boolean> {
   await store.close();
   const repaired = await repairPhase(directory, options, valueOf);
   store = await openStore(directory, options);
-  const { recovery: _recovery, storage, ...counters } = store.stats();
-  console.log('9. stats:', counters, '\n   storage:', storage);
+  const { sinceOpen, lifetime, storage } = store.stats();
+  console.log('9. stats after a reopen: since this open:', sinceOpen, '\n   lifetime (the store):', lifetime, '\n   storage:', storage);
   await store.close();
   return intact && repaired;
 }

@@ -80,7 +80,7 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
 
-  program.command('stats <dir>').description('counters of a store (opens it, which replays the WAL)')
+  program.command('stats <dir>').description('figures of a store: lifetime, and since open (this command opens the store, which replays the WAL)')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
       const stats = await withStore(dir, async (store) => store.stats());

@@ -136,6 +136,7 @@ async function openLocked(
     const pipeline = new CommitPipeline(writer, engine, lastVersion, () => pins.oldest(), () => transactionPins.oldest());
     engine.startCompaction(() => pins.oldest());
     const recovery = {
+      openedAtMs: Date.now(),
       durationMs: performance.now() - started,
       records: recovered.records,
       commits: recovered.commits - skipped,

@@ -1,5 +1,20 @@
 /**
  * stats(): one plain object of counters, cheap to build (no I/O), safe to log.
+ *
+ * Two scopes, named in the shape (issue 11: `commits: 0` right after a reopen
+ * read as if the store were empty):
+ * - `sinceOpen`: counters of this open of the store, in this process; every open
+ *   starts them at zero (`openedAt` says when).
+ * - `lifetime`: figures of the store itself, the same whichever process reads them:
+ *   derived from what is durable (the version, the runs, the memtables replayed
+ *   from the WAL). No lifetime commit count is kept on disk: a commit takes the
+ *   next version, so `lifetime.version` bounds the commits ever acknowledged from
+ *   above (a commit refused before reaching disk leaves a gap).
+ * The flat counters (commits, fsyncs, walBytes, ...) are kept for compatibility:
+ * each equals its `sinceOpen` twin; `version`, `keys`, ... equal their `lifetime` twins.
+ *
+ * Invariants: every sinceOpen counter is zero on a store opened and not yet
+ * used; lifetime figures after a clean reopen equal those before the close.
  */
 import type { RepairReport, TornTail } from '../wal/wal-recovery.js';
 import type { EngineStats } from '../engine/storage-engine.js';
@@ -7,6 +22,8 @@ import type { ManifestRecovery } from '../manifest/manifest.js';
 import type { StoreParts } from './store.js';
 
 export interface RecoveryReport {
+  /** When the open that made this report finished (epoch ms). */
+  openedAtMs: number;
   durationMs: number;
   /** WAL records read and commits replayed into the memtable (commits the runs already held are skipped). */
   records: number;
@@ -23,10 +40,53 @@ export interface RecoveryReport {
   manifest: ManifestRecovery;
 }
 
-export interface StoreStats {
-  /** Newest durable and visible version. */
+/** Counters of this open of the store (all zero right after an open). */
+export interface SinceOpenStats {
+  /** When this open finished, ISO 8601, and milliseconds since. */
+  openedAt: string;
+  uptimeMs: number;
+  /** Commits acknowledged, group commits (one WAL write + one fdatasync each), mean and largest group. */
+  commits: number;
+  groupCommits: number;
+  meanGroupSize: number;
+  groupSizeMax: number;
+  /** Commits refused before reaching disk (disk full, failed store). */
+  rejectedCommits: number;
+  /** fdatasync calls on WAL segments, and bytes appended to the WAL. */
+  fsyncs: number;
+  walBytes: number;
+  /** Versions reclaimed by the retention policy in memtables. */
+  reclaimedVersions: number;
+  /** Memtables flushed to runs (and their bytes), compactions completed. */
+  flushes: number;
+  flushedBytes: number;
+  compactions: number;
+}
+
+/** Figures of the store itself: the same after a reopen (derived from durable state, not counted). */
+export interface LifetimeStats {
+  /** Newest durable and visible version; every acknowledged commit ever took one, so it bounds their count. */
   version: number;
-  /** Commits acknowledged since open. */
+  /** Every version at or below this is in runs. */
+  flushedVersion: number;
+  /** Live keys (exact only while `keysExact`; see StoreStats.keys), keys with history, versions held. */
+  keys: number;
+  keysExact: boolean;
+  keysWithHistory: number;
+  versions: number;
+  /** Run files, and their bytes on disk (WAL segments not included). */
+  runs: number;
+  runBytes: number;
+}
+
+export interface StoreStats {
+  /** Counters since this open (zero right after an open); see the module header. */
+  sinceOpen: SinceOpenStats;
+  /** Figures of the store across opens. */
+  lifetime: LifetimeStats;
+  /** Newest durable and visible version (= lifetime.version). */
+  version: number;
+  /** Commits acknowledged since open (= sinceOpen.commits; for the store's total see lifetime.version). */
   commits: number;
   /** Group commits (one WAL write + one fdatasync each) since open. */
   groupCommits: number;
@@ -77,20 +137,48 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
   const storage = parts.engine.stats();
   const memory = parts.engine.memtableCounts();
   const oldestPinned = parts.pins.oldest();
+  const keys = memory.liveKeys + storage.runKeys;
+  const keysExact = storage.runs === 0 && storage.immutableMemtables === 0;
+  const keysWithHistory = memory.keys + storage.runKeys;
+  const versions = memory.versions + storage.runEntries;
+  const meanGroupSize = pipeline.groupCommits === 0 ? 0 : pipeline.commits / pipeline.groupCommits;
+  const openedAtMs = parts.recovery.openedAtMs;
   return {
+    sinceOpen: {
+      openedAt: new Date(openedAtMs).toISOString(),
+      uptimeMs: Math.max(0, Date.now() - openedAtMs),
+      commits: pipeline.commits,
+      groupCommits: pipeline.groupCommits,
+      meanGroupSize,
+      groupSizeMax: pipeline.groupSizeMax,
+      rejectedCommits: pipeline.rejectedCommits,
+      fsyncs: wal.datasyncs,
+      walBytes: wal.bytesWritten,
+      reclaimedVersions: memory.reclaimedVersions,
+      flushes: storage.flushes,
+      flushedBytes: storage.flushedBytes,
+      compactions: storage.compaction.compactions,
+    },
+    lifetime: {
+      version: parts.pipeline.visibleVersion,
+      flushedVersion: storage.flushedVersion,
+      keys, keysExact, keysWithHistory, versions,
+      runs: storage.runs,
+      runBytes: storage.runBytes,
+    },
     version: parts.pipeline.visibleVersion,
     commits: pipeline.commits,
     groupCommits: pipeline.groupCommits,
-    meanGroupSize: pipeline.groupCommits === 0 ? 0 : pipeline.commits / pipeline.groupCommits,
+    meanGroupSize,
     groupSizeMax: pipeline.groupSizeMax,
     rejectedCommits: pipeline.rejectedCommits,
     fsyncs: wal.datasyncs,
     walBytes: wal.bytesWritten,
     walSegment: wal.segmentNumber,
-    keys: memory.liveKeys + storage.runKeys,
-    keysExact: storage.runs === 0 && storage.immutableMemtables === 0,
-    keysWithHistory: memory.keys + storage.runKeys,
-    versions: memory.versions + storage.runEntries,
+    keys,
+    keysExact,
+    keysWithHistory,
+    versions,
     reclaimedVersions: memory.reclaimedVersions,
     memoryBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.blockCacheBytes + storage.runIndexBytes,
     pinnedReads: parts.pins.count,
