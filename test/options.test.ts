@@ -71,6 +71,7 @@ describe('defaults', () => {
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary', repair: true, fileSystem, debug: true,
       snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000, memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
       authorize: undefined, leaseTtlMsMax: 24 * 60 * 60 * 1000,
+      retainVersionsMs: 0,
     });
     expect(resolveOptions({ maxVersionsPerKey: Infinity }).maxVersionsPerKey).toBe(Infinity);
     expect(resolveOptions({ maxVersionsPerKey: 1 }).maxVersionsPerKey).toBe(1);
