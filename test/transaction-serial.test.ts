@@ -152,6 +152,39 @@ describe('store.transactionSync', () => {
     await expect(store.put('z', 1)).rejects.toBeInstanceOf(StoreFailedError);
   });
 
+  it('answers a read-only transaction that read an unsynced commit only once that commit is durable', async () => {
+    const { store, gated } = await tracked();
+    await store.put('x', 1);
+    gated.armed = true;
+    const writer = track(store.transactionSync((tx) => tx.put('x', 2)));
+    const held = await gated.nextHeld();
+    const reader = track(store.transactionSync((tx) => tx.get('x')));
+    await settle();
+    await settle();
+    expect(reader.settled).toBe(false);
+    gated.armed = false;
+    held.release();
+    expect(await reader.promise).toBe(2);
+    await writer.promise;
+    // After it answered, every reader sees what it saw (process order).
+    expect(await store.get('x')).toBe(2);
+  });
+
+  it('rejects a read-only transaction that read a commit whose fdatasync failed', async () => {
+    const { store, gated } = await tracked();
+    await store.put('x', 1);
+    gated.armed = true;
+    const writer = track(store.transactionSync((tx) => tx.put('x', 2)));
+    const held = await gated.nextHeld();
+    const reader = track(store.transactionSync((tx) => tx.get('x')));
+    await settle();
+    held.fail(Object.assign(new Error('EIO: fdatasync'), { code: 'EIO' }));
+    await settleUntil(() => writer.settled && reader.settled);
+    expect(writer.error).toBeInstanceOf(Error);
+    expect(reader.error).toBeInstanceOf(Error);
+    expect(reader.value).toBeUndefined();
+  });
+
   it('refuses a queued transaction that read a commit refused for a full disk', async () => {
     const fault = new FaultFileSystem(7);
     const gated = new WriteGatedFileSystem(fault);

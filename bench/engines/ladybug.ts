@@ -35,7 +35,13 @@ interface TransactionOptions {
   readonly retries: number;
 }
 
+interface LadybugSerialTransaction {
+  get(key: StoreKey): unknown;
+  put(key: StoreKey, value: unknown): void;
+}
+
 interface LadybugStore {
+  transactionSync<Result>(body: (tx: LadybugSerialTransaction) => Result): Promise<Result>;
   transaction<Result>(body: (tx: LadybugTransaction) => Promise<Result>, options: TransactionOptions): Promise<Result>;
   put(key: StoreKey, value: unknown): Promise<{ version: number }>;
   get(key: StoreKey, options?: { asOf?: number }): Promise<unknown>;
@@ -71,6 +77,12 @@ const TRANSACTION_VARIANTS: readonly TransactionVariant[] = [
     description: `\`await store.transaction(async (tx) => { await tx.get(a); await tx.get(b); tx.put(a, ..); tx.put(b, ..) }, { isolation: 'serializable', retries: ${LADYBUG_TRANSACTION_RETRIES} })\``,
     isolation: 'isolated',
     concurrency: 'optimistic: the commit is refused if a commit above the read version wrote a key it read; the body then re-runs after a jittered backoff (1 ms doubling to 100 ms), and after the last retry the call rejects with LADYBUG_CONFLICT',
+  },
+  {
+    id: 'serial',
+    description: '`await store.transactionSync((tx) => { tx.get(a); tx.get(b); tx.put(a, ..); tx.put(b, ..) })` — a synchronous body',
+    isolation: 'isolated',
+    concurrency: 'serial: the body runs inside the commit critical section against the latest ordered state (including commits not yet fsynced), one after another, so it never conflicts; its promise resolves after its own group\'s fdatasync, which it shares with the others ordered meanwhile (as lmdb-js batches its write transactions)',
   },
   {
     id: 'snapshot',
@@ -161,6 +173,16 @@ async function transact(store: LadybugStore, variant: string, keys: readonly Uin
     const values = update(keys.map(() => undefined));
     await store.batch(keys.map((key, index) => ({ type: 'put' as const, key, value: values[index] })));
     return { attempts: 1, committed: true };
+  }
+  if (variant === 'serial') {
+    let attempts = 0;
+    await store.transactionSync((tx) => {
+      attempts += 1;
+      const values = keys.map((key) => tx.get(key) as Uint8Array);
+      const updated = update(values);
+      keys.forEach((key, index) => tx.put(key, updated[index]));
+    });
+    return { attempts, committed: true };
   }
   if (variant !== 'serializable' && variant !== 'snapshot') throw new Error(`unknown ladybug transaction variant ${variant}`);
   let attempts = 0;

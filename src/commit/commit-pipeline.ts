@@ -68,6 +68,14 @@ export interface CommitResult {
   version: number;
 }
 
+/** A write of a commit that is ordered but not yet visible (CommitPipeline#unappliedWrite). */
+export interface UnappliedWrite {
+  operation: IndexOperation;
+  version: number;
+  /** Settles when that commit is acknowledged (durable and visible) or refused. */
+  acknowledged: Promise<CommitResult>;
+}
+
 /**
  * A transaction's check, run under the commit lock just before its version is
  * assigned: returns the error to refuse the commit with, or undefined to go ahead.
@@ -84,6 +92,8 @@ interface PendingCommit extends FramedCommit {
    * earlier commit refuses it too.
    */
   ordered: boolean;
+  /** The promise the submitter got (a serial read-only transaction that read this commit waits on it). */
+  acknowledged: Promise<CommitResult> | undefined;
   /** performance.now() at submit (commit latency, store.metrics()). */
   submittedMs: number;
   resolve: (result: CommitResult) => void;
@@ -213,8 +223,9 @@ export class CommitPipeline {
   ): Promise<CommitResult> {
     let pending!: PendingCommit;
     const promise = new Promise<CommitResult>((resolve, reject) => {
-      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate, ordered: false, submittedMs: performance.now() };
+      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate, ordered: false, acknowledged: undefined, submittedMs: performance.now() };
     });
+    pending.acknowledged = promise;
     if (this.#commitLock.tryRunExclusiveSync(this.#enqueueHeld, pending)) this.metrics.uncontendedCommitLock++;
     else {
       // The commit lock is held across an await (close, later checkpoint): wait our turn,
@@ -246,7 +257,7 @@ export class CommitPipeline {
    * but not yet visible (queued or in flight), or undefined when none writes it.
    * Together with a read as of the visible version it gives the latest ordered state.
    */
-  unappliedWrite(key: string): IndexOperation | undefined {
+  unappliedWrite(key: string): UnappliedWrite | undefined {
     this.#commitLock.assertHeld();
     const found = newestWrite(this.#queue, 0, key);
     if (found !== undefined) return found;
@@ -263,8 +274,9 @@ export class CommitPipeline {
     this.#commitLock.assertHeld();
     let pending!: PendingCommit;
     const promise = new Promise<CommitResult>((resolve, reject) => {
-      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate: undefined, ordered: true, submittedMs: performance.now() };
+      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate: undefined, ordered: true, acknowledged: undefined, submittedMs: performance.now() };
     });
+    pending.acknowledged = promise;
     this.#enqueue(pending);
     return promise;
   }
@@ -497,12 +509,16 @@ export class CommitPipeline {
   }
 }
 
-/** The newest operation on `key` in commits[from..], searching from the end. */
-function newestWrite(commits: readonly PendingCommit[], from: number, key: string): IndexOperation | undefined {
+/** The newest write of `key` in commits[from..], searching from the end. */
+function newestWrite(commits: readonly PendingCommit[], from: number, key: string): UnappliedWrite | undefined {
   for (let index = commits.length - 1; index >= from; index--) {
-    const operations = commits[index]!.indexOperations;
+    const commit = commits[index]!;
+    const operations = commit.indexOperations;
     for (let operation = operations.length - 1; operation >= 0; operation--) {
-      if (operations[operation]!.key === key) return operations[operation];
+      if (operations[operation]!.key === key) {
+        assert(commit.acknowledged !== undefined, 'a queued commit has its promise');
+        return { operation: operations[operation]!, version: commit.version, acknowledged: commit.acknowledged };
+      }
     }
   }
   return undefined;

@@ -10,7 +10,10 @@
  * commit can come between its reads and its version: it cannot conflict and is never
  * retried for a conflict. Its promise resolves once its own group is durable and
  * visible, which implies every earlier group is; a failure of an earlier commit
- * fails it too (fail-stop, see commit-pipeline.ts). Other readers (get, scan,
+ * fails it too (fail-stop, see commit-pipeline.ts). A read-only body commits nothing:
+ * its promise waits for every unapplied commit it read (and rejects with that
+ * commit's error if one is refused), so a caller never acts on a state that a failed
+ * fdatasync then never makes real. Other readers (get, scan,
  * snapshots, optimistic transactions) see it only once visible, as any commit.
  *
  * Reads that need the disk. A read that memory (memtables, point cache) cannot answer
@@ -59,7 +62,7 @@ interface ReadMiss {
 }
 
 type Outcome<T> =
-  | { kind: 'committed'; result: T; commit: Promise<CommitResult> | undefined }
+  | { kind: 'committed'; result: T; commit: Promise<unknown> | undefined }
   | { kind: 'failed'; error: unknown }
   | { kind: 'missed'; miss: ReadMiss };
 
@@ -73,6 +76,8 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   /** Keys read from disk earlier in this commit-lock section (locked mode only). */
   readonly #remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined;
   readonly #writes = new Map<string, PreparedCommit>();
+  /** Unapplied commits this attempt read from, by version: a read-only attempt waits for them. */
+  readonly dependencies = new Map<number, Promise<CommitResult>>();
   #writeBytes = 0;
   #open = true;
   #view: ReadView | undefined;
@@ -97,7 +102,10 @@ class SerialAttempt<T> implements SerialTransactionHandle {
     if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
     const pipeline = this.#context.pipeline;
     const unapplied = pipeline.unappliedWrite(internal);
-    if (unapplied !== undefined) return slotValue(unapplied.slot);
+    if (unapplied !== undefined) {
+      this.dependencies.set(unapplied.version, unapplied.acknowledged);
+      return slotValue(unapplied.operation.slot);
+    }
     if (this.#remembered?.has(internal) === true) return slotValue(this.#remembered.get(internal));
     const version = pipeline.visibleVersion;
     this.#view ??= this.#context.engine.view();
@@ -176,7 +184,10 @@ function runAttempt<T>(attempt: SerialAttempt<T>): void {
     return;
   }
   try {
-    attempt.outcome = { kind: 'committed', result, commit: attempt.submit() };
+    // A read-only attempt that read unapplied commits answers only once they are durable:
+    // else it could report a state that a failed fdatasync then never makes real.
+    const commit = attempt.submit() ?? (attempt.dependencies.size === 0 ? undefined : Promise.all(attempt.dependencies.values()));
+    attempt.outcome = { kind: 'committed', result, commit };
   } catch (error) {
     attempt.outcome = { kind: 'failed', error };
   }
