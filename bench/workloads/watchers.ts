@@ -2,8 +2,9 @@
  * Throughput with 10 watchers (issue 10's benchmark), ladybug only: no peer has a
  * change feed.
  *
- * Two phases, each on a fresh store opened by the workload itself in this process
- * (default options), each for the profile's warm-up then measured duration:
+ * Two kinds of phase, run in ABBA order (without, with, with, without), each on a
+ * fresh store opened by the workload itself in this process (default options), each
+ * for the profile's warm-up then half the measured duration:
  * - without watchers: WRITERS concurrent clients each await one put at a time under
  *   "w/" (group commit shares fdatasyncs between them); commits per second;
  * - with WATCHERS watchers following store.watch over "w/" while the same writers
@@ -70,10 +71,17 @@ async function importStore(): Promise<StoreModule> {
 async function measureWatchers(context: WorkloadContext): Promise<Measurement> {
   const module = await importStore();
   const { warmupMs, measureMs } = context.profile;
-  const without = await runPhase(module, `${context.directory}/without`, 0, warmupMs, measureMs);
-  const withWatchers = await runPhase(module, `${context.directory}/with`, WATCHERS, warmupMs, measureMs);
+  // ABBA order (each phase half the measured time): drift of a busy machine or of
+  // warm-up over the run weighs on both figures alike.
+  const halfMs = measureMs / 2;
+  const withoutFirst = await runPhase(module, `${context.directory}/without-1`, 0, warmupMs, halfMs);
+  const withFirst = await runPhase(module, `${context.directory}/with-1`, WATCHERS, warmupMs, halfMs);
+  const withSecond = await runPhase(module, `${context.directory}/with-2`, WATCHERS, warmupMs, halfMs, withFirst.latency);
+  const withoutSecond = await runPhase(module, `${context.directory}/without-2`, 0, warmupMs, halfMs);
   context.beginMeasurement();
-  const delivery = withWatchers.latency.summary('one delivery to one watcher');
+  const without = { commits: withoutFirst.commits + withoutSecond.commits };
+  const withWatchers = { commits: withFirst.commits + withSecond.commits, overflows: withFirst.overflows + withSecond.overflows };
+  const delivery = withFirst.latency.summary('one delivery to one watcher');
   return {
     unitCount: withWatchers.commits,
     callCount: withWatchers.commits,
@@ -92,17 +100,18 @@ async function measureWatchers(context: WorkloadContext): Promise<Measurement> {
   };
 }
 
-async function runPhase(module: StoreModule, directory: string, watcherCount: number, warmupMs: number, measureMs: number): Promise<PhaseResult> {
+async function runPhase(
+  module: StoreModule, directory: string, watcherCount: number, warmupMs: number, measureMs: number, latency = new LatencyRecorder(),
+): Promise<PhaseResult> {
   const store = await module.openStore(directory);
   try {
-    return await writeWhileWatching(store, watcherCount, warmupMs, measureMs);
+    return await writeWhileWatching(store, watcherCount, warmupMs, measureMs, latency);
   } finally {
     await store.close();
   }
 }
 
-async function writeWhileWatching(store: BenchStore, watcherCount: number, warmupMs: number, measureMs: number): Promise<PhaseResult> {
-  const latency = new LatencyRecorder();
+async function writeWhileWatching(store: BenchStore, watcherCount: number, warmupMs: number, measureMs: number, latency: LatencyRecorder): Promise<PhaseResult> {
   /** Measured puts not yet seen by every watcher: value -> [put start, watchers still to see it]. */
   const pending = new Map<number, { startedMs: number; remaining: number }>();
   const controller = new AbortController();
