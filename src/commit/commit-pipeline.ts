@@ -53,6 +53,14 @@ export interface CommitTarget {
    * record goes in. Runs under the wal.writer lock.
    */
   recordApplied?(cutWal: () => number): void;
+  /**
+   * Given once, at construction, the function that reads the bytes of commits queued
+   * or in flight (admitted, not yet applied or refused): the write stall counts them,
+   * so a large batch waiting for its fdatasync holds later writers back.
+   */
+  watchUnapplied?(unappliedBytes: () => number): void;
+  /** Called whenever commits left the unapplied count (applied at a record's end, or refused). */
+  unappliedFell?(): void;
 }
 import { assert } from '../util/assert.js';
 import { VERSION_MAX } from '../limits.js';
@@ -115,6 +123,8 @@ export interface CommitPipelineStats {
   groupSizeMax: number;
   rejectedCommits: number;
   queued: number;
+  /** Bytes of commits queued or in flight (the write stall counts them). */
+  unappliedBytes: number;
   conflictLogEntries: number;
 }
 
@@ -145,6 +155,8 @@ export class CommitPipeline {
   #groupSizeMax = 0;
   #rejectedCommits = 0;
   #lastGroupSize = 0;
+  /** Bytes (framed sizes) of the commits queued or in flight: enqueued, not yet applied or refused. */
+  #unappliedBytes = 0;
   /** Commit latency, group size and lock waits (store.metrics()). */
   readonly metrics = new CommitMetrics();
   /** Told of each commit once it is durable, applied and acknowledged (the change feed, src/watch/). */
@@ -168,6 +180,7 @@ export class CommitPipeline {
     this.#visibleVersion = lastVersion;
     this.#pinnedVersion = pinnedVersion;
     this.#oldestTransactionVersion = oldestTransactionVersion;
+    index.watchUnapplied?.(() => this.#unappliedBytes);
   }
 
   /** The newest version whose effects are durable and visible to reads. */
@@ -306,6 +319,7 @@ export class CommitPipeline {
     pending.version = ++this.#assignedVersion;
     this.#conflictLog.append(pending.version, pending.indexOperations);
     this.#queue.push(pending);
+    this.#unappliedBytes += pending.sizeBytes;
     this.#scheduleFlush();
   }
 
@@ -384,6 +398,7 @@ export class CommitPipeline {
     for (let index = inFlight.settled; index < end; index++) {
       const commit = inFlight.commits[index]!;
       this.#index.apply(commit.version, commit.indexOperations, pinned);
+      this.#unappliedBytes -= commit.sizeBytes;
       this.#visibleVersion = commit.version;
       inFlight.settled = index + 1;
       this.#commits++;
@@ -392,6 +407,8 @@ export class CommitPipeline {
     }
     // The end of a record: every record written so far is applied, so a seal may cut the log here.
     this.#index.recordApplied?.(this.#cutWal);
+    assert(this.#unappliedBytes >= 0, 'unapplied bytes count only enqueued commits');
+    this.#index.unappliedFell?.();
     this.#groupCommits++;
     this.metrics.recordGroup(inFlight.commits, end - count, end);
     this.#lastGroupSize = groupSize;
@@ -422,6 +439,7 @@ export class CommitPipeline {
     const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
     this.#rejectedCommits += Math.min(unknownCount, unsettled.length);
     for (const commit of unsettled.slice(0, unknownCount)) {
+      this.#unappliedBytes -= commit.sizeBytes;
       commit.reject(new CommitOutcomeUnknownError(commit.version, { cause: failure }));
     }
     this.#rejectAll(unsettled.slice(unknownCount), failure);
@@ -434,9 +452,15 @@ export class CommitPipeline {
     return this.#writer.cutAtNextRecord();
   };
 
+  /** Rejects commits that were enqueued (queued or in flight): they leave the unapplied count. */
   #rejectAll(commits: readonly PendingCommit[], error: unknown): void {
     this.#rejectedCommits += commits.length;
-    for (const commit of commits) commit.reject(error);
+    for (const commit of commits) {
+      this.#unappliedBytes -= commit.sizeBytes;
+      commit.reject(error);
+    }
+    assert(this.#unappliedBytes >= 0, 'unapplied bytes count only enqueued commits');
+    if (commits.length > 0) this.#index.unappliedFell?.();
   }
 
   #failWith(cause: unknown): StoreFailedError {
@@ -504,6 +528,7 @@ export class CommitPipeline {
       groupSizeMax: this.#groupSizeMax,
       rejectedCommits: this.#rejectedCommits,
       queued: this.#queue.length,
+      unappliedBytes: this.#unappliedBytes,
       conflictLogEntries: this.#conflictLog.size,
     };
   }

@@ -115,6 +115,10 @@ export class StorageEngine {
   readonly #config: StorageEngineConfig;
   #stallWaiters: Array<() => void> = [];
   #writeStalls = 0;
+  /** Reads the commit pipeline's admitted, unapplied bytes (0 until a pipeline watches: recovery). */
+  #unappliedBytes: () => number = () => 0;
+  /** True for one event-loop turn after a stalled writer was let through (see admit). */
+  #admitting = false;
   #writeStallMs = 0;
   readonly #memtableBytesMax: number;
   #sealsSeen = 0;
@@ -246,8 +250,33 @@ export class StorageEngine {
     return this.#memoryStalled || this.compactor.backlogged;
   }
 
+  /**
+   * Sealed memtables over their share (more than one: the one being flushed alone never
+   * stalls), or sealed memtables plus the commits admitted and not yet applied over it
+   * (a batch larger than the share is admitted alone, whole, and later writers wait until
+   * it is applied: it cannot be split, but nothing else may pile up behind it).
+   */
   get #memoryStalled(): boolean {
+    return this.#immutablesStalled || this.#unappliedStalled;
+  }
+
+  get #immutablesStalled(): boolean {
     return this.memtables.immutableBytes > this.#config.memoryBudgetBytes * IMMUTABLE_BUDGET_SHARE && this.memtables.immutableCount > 1;
+  }
+
+  get #unappliedStalled(): boolean {
+    const unapplied = this.#unappliedBytes();
+    return unapplied > 0 && this.memtables.immutableBytes + unapplied > this.#config.memoryBudgetBytes * IMMUTABLE_BUDGET_SHARE;
+  }
+
+  /** The commit pipeline's count of admitted, unapplied commit bytes (CommitTarget#watchUnapplied). */
+  watchUnapplied(unappliedBytes: () => number): void {
+    this.#unappliedBytes = unappliedBytes;
+  }
+
+  /** Commits left the unapplied count: writers stalled on it may go on. */
+  unappliedFell(): void {
+    if (this.#stallWaiters.length > 0) this.#wakeStalledWriters();
   }
 
   /**
@@ -262,9 +291,11 @@ export class StorageEngine {
     this.#writeStalls++;
     const started = performance.now();
     try {
-      while (this.stalled && this.#flusher.failure === undefined) {
+      // #admitting: one stalled writer is let through per event-loop turn, so it has
+      // enqueued its commit (counted as unapplied) before the next one re-checks.
+      while ((this.stalled || this.#admitting) && this.#flusher.failure === undefined) {
         const diskFull = this.#flusher.lastDiskFull;
-        if (diskFull !== undefined && this.#memoryStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
+        if (diskFull !== undefined && this.#immutablesStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
         // A backlog with no compaction under way (none was scheduled since the last flush): start one.
         if (!this.#memoryStalled) this.compactor.schedule();
         await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
@@ -272,6 +303,11 @@ export class StorageEngine {
     } finally {
       this.#writeStallMs += performance.now() - started;
     }
+    this.#admitting = true;
+    setImmediate(() => {
+      this.#admitting = false;
+      this.#wakeStalledWriters();
+    });
     this.#checkFailure();
   }
 
