@@ -139,7 +139,10 @@ export const COMMIT_LOCK = lockEntry({
   guards:
     'a transaction\'s conflict check, version assignment, the conflict log, and the order in which ' +
     'commit records are handed to the WAL',
-  takenBy: 'every write (put, delete, batch, transaction commit), for a synchronous critical section; close()',
+  takenBy:
+    'every write (put, delete, batch, transaction commit), for a synchronous critical section; ' +
+    'store.transactionSync, whose body runs inside that section (held across disk reads only in its last-resort ' +
+    'fallback, which takes no other lock); close()',
   reserved: false,
   protection: 'mutex',
   seedRaces: [2],
