@@ -8,8 +8,8 @@
  * cursors in input order for each key yields the key's history newest first.
  *
  * Invariants: every cursor is closed when the merge ends (finished, failed or
- * abandoned by its consumer); values are copied out of the cursors' blocks; the
- * merge yields to the event loop every MERGE_YIELD_ENTRIES entries, so a large
+ * abandoned by its consumer); values are views into the cursors' decoded blocks,
+ * which are never mutated or reused (run-cursor.ts), not copies; the merge yields to the event loop every MERGE_YIELD_ENTRIES entries, so a large
  * compaction never holds the loop for long.
  */
 import type { RunCursor } from '../run/run-cursor.js';
@@ -18,7 +18,7 @@ import { assert } from '../util/assert.js';
 import { collectKey, type VersionGcRule } from './version-gc.js';
 
 /** Entries merged between two yields to the event loop. */
-export const MERGE_YIELD_ENTRIES = 512;
+export const MERGE_YIELD_ENTRIES = 256;
 
 export interface MergeCounters {
   entriesRead: number;
@@ -50,7 +50,11 @@ export async function* mergeRuns(
       for (const cursor of cursors) {
         while (cursor.current !== undefined && cursor.current.key === smallest) {
           const entry = cursor.current;
-          history.push({ key: entry.key, version: entry.version, value: entry.value === undefined ? undefined : entry.value.slice() });
+          // The value is a view into the cursor's decoded block (fresh per read, never
+          // mutated), which the view keeps alive until the writer copies it into its
+          // own block: no copy here (a copy per entry was one small off-heap buffer
+          // each, more garbage for the collector while the store serves reads).
+          history.push({ key: entry.key, version: entry.version, value: entry.value });
           const pending = cursor.advance();
           if (pending !== undefined) await pending;
         }
