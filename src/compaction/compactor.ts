@@ -40,7 +40,8 @@ import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
+import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, compressionForTier, pickCompaction, pickRange } from './compaction-policy.js';
+import type { BlockCompressor } from '../run/compression-pool.js';
 import { type MergeCounters, mergeRuns } from './merge-runs.js';
 import type { VersionTimes } from './version-times.js';
 
@@ -59,6 +60,8 @@ export interface CompactorConfig {
   onChange?: () => void;
   /** Retention by age: its samples are persisted with each compaction's manifest edit. */
   versionTimes?: VersionTimes | undefined;
+  /** Compresses the blocks of cold-tier output (compressionForTier); default: on this thread. */
+  compressor?: BlockCompressor;
 }
 
 /**
@@ -267,6 +270,7 @@ export class Compactor {
       return await writeRun({
         fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: pick.outputLevel, hash,
         entries: prepend(first.value, merged),
+        compression: compressionForTier(pick.outputLevel), compressor: this.#config.compressor,
       });
     } finally {
       // Closes the cursors however the write ended (the generator's finally).

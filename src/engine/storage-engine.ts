@@ -28,7 +28,10 @@ import { StorageMetrics } from '../metrics/recorders.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
 import { RunSet } from './run-set.js';
-import { ScrubCounters, type ScrubStats } from '../stripe/scrub.js';
+import { ScrubCounters, type ScrubStats, type ScrubTargets } from '../stripe/scrub.js';
+import { listSegments } from '../wal/segment-files.js';
+import { ColdTierCompressor } from '../run/compression-pool.js';
+import { compressionForTier } from '../compaction/compaction-policy.js';
 
 /** Shares of the memory budget (see the module header). */
 export const MEMTABLE_BUDGET_SHARE = 1 / 8;
@@ -96,6 +99,26 @@ export interface EngineStats {
   unrecoverableBlocks: number;
   /** What store.scrub() calls and background scrub passes checked and found since open. */
   scrub: ScrubStats;
+  /** Bytes per tier: hot in memory, warm and cold on disk (see TierStats). */
+  tiers: TierStats;
+}
+
+/**
+ * Where the data is (docs/ARCHITECTURE.md, "The cold tier"): hot = memtables and the
+ * caches (decompressed blocks and entries); warm = uncompressed runs (tiers below
+ * COLD_TIER_MIN); cold = compressed runs (tier COLD_TIER_MIN and deeper, written by
+ * compaction with compressed blocks).
+ */
+export interface TierStats {
+  hotBytes: number;
+  warmBytes: number;
+  warmRuns: number;
+  coldBytes: number;
+  coldRuns: number;
+  /** Cold data blocks compressed since open: bytes in and out, and in / out (undefined before the first). */
+  compressedInputBytes: number;
+  compressedOutputBytes: number;
+  compressionRatio: number | undefined;
 }
 
 export class StorageEngine {
@@ -111,6 +134,8 @@ export class StorageEngine {
   readonly compactor: Compactor;
   /** Every scrub pass since open records its report here (src/stripe/scrub.ts). */
   readonly scrubCounters = new ScrubCounters();
+  /** Compresses cold-tier runs' blocks in worker threads (started on the first cold block). */
+  readonly coldCompressor = new ColdTierCompressor();
   readonly #flusher: Flusher;
   readonly #config: StorageEngineConfig;
   #stallWaiters: Array<() => void> = [];
@@ -154,6 +179,7 @@ export class StorageEngine {
       runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, metrics: this.metrics,
       onChange: () => this.#wakeStalledWriters(),
       versionTimes: this.versionTimes,
+      compressor: this.coldCompressor,
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
@@ -373,6 +399,21 @@ export class StorageEngine {
     };
   }
 
+  /**
+   * What a scrub reads: the live runs, the manifest, and the sealed WAL segments (from
+   * the manifest's WAL start, below the writer's segment: every record in them was
+   * acknowledged, and none is being written).
+   */
+  scrubTargets(): ScrubTargets {
+    const { fileSystem, walDirectory, hash } = this.#config;
+    const sealedSegments = async (): Promise<number[]> => {
+      const walStart = this.manifest.state.walStartSegment;
+      const writerSegment = this.#config.currentWalSegment();
+      return (await listSegments(fileSystem, walDirectory)).filter((segment) => segment >= walStart && segment < writerSegment);
+    };
+    return { runs: this.runSet.runs, manifest: this.manifest, wal: { fileSystem, directory: walDirectory, hash, sealedSegments } };
+  }
+
   /** Key and version counts over every memtable (the active one and those waiting for flush). */
   memtableCounts(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number } {
     const totals = { keys: 0, liveKeys: 0, versions: 0, reclaimedVersions: this.memtables.reclaimedInRetired };
@@ -425,12 +466,35 @@ export class StorageEngine {
       repairedParityPages: this.#repairedParityPages,
       unrecoverableBlocks: this.runSet.runs.reduce((total, run) => total + (run.repairCounters?.unrecoverableBlocks ?? 0), 0),
       scrub: this.scrubCounters.snapshot(),
+      tiers: this.#tierStats(cache.bytes + this.pointCache.bytes),
     };
+  }
+
+  #tierStats(cacheBytes: number): TierStats {
+    const tiers: TierStats = {
+      hotBytes: this.memtables.active.memoryBytes + this.memtables.immutableBytes + cacheBytes,
+      warmBytes: 0, warmRuns: 0, coldBytes: 0, coldRuns: 0, compressedInputBytes: 0, compressedOutputBytes: 0, compressionRatio: undefined,
+    };
+    for (const run of this.runSet.runs) {
+      if (compressionForTier(run.descriptor.level) === 'none') {
+        tiers.warmRuns++;
+        tiers.warmBytes += run.descriptor.fileBytes;
+      } else {
+        tiers.coldRuns++;
+        tiers.coldBytes += run.descriptor.fileBytes;
+      }
+    }
+    const compressed = this.coldCompressor.counters();
+    tiers.compressedInputBytes = compressed.inputBytes;
+    tiers.compressedOutputBytes = compressed.outputBytes;
+    if (compressed.outputBytes > 0) tiers.compressionRatio = compressed.inputBytes / compressed.outputBytes;
+    return tiers;
   }
 
   async close(): Promise<void> {
     await this.#flusher.close();
     await this.compactor.close();
+    await this.coldCompressor.close();
     await this.runSet.close();
     await this.manifest.close();
   }

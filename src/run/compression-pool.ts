@@ -9,6 +9,12 @@
  * Invariants: at most `threads` workers (bounded by COMPRESSION_THREADS_MAX); a
  * task's payload is copied into the message, so the caller may reuse its buffer
  * at once; after close() every compress() rejects.
+ *
+ * ColdTierCompressor is what a store uses (the compactor's cold-tier output): it
+ * starts its pool on the first compressed block (a store that never writes a cold
+ * run starts no thread), counts bytes in and out (the compression ratio in stats),
+ * and compresses inline only when no built worker exists (tests run from source
+ * without a build).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +34,15 @@ export interface BlockCompressor {
   readonly parallelism: number;
 }
 
-export function compressionWorkerPath(): string {
+/** Where the compiled worker is (it may be missing when running from source before a build). */
+function builtWorkerPath(): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return here.replace(/compression-pool\.js$/, 'compression-worker.js');
-  const built = here.replace(/\/src\/run\/compression-pool\.ts$/, '/dist/src/run/compression-worker.js');
+  return here.replace(/\/src\/run\/compression-pool\.ts$/, '/dist/src/run/compression-worker.js');
+}
+
+export function compressionWorkerPath(): string {
+  const built = builtWorkerPath();
   assert(existsSync(built), `the compression worker is built (${built}): run npm run build`);
   return built;
 }
@@ -66,5 +77,55 @@ export class InlineCompressor implements BlockCompressor {
   readonly parallelism = 1;
   async compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
     return compressPayload(compression, payload);
+  }
+}
+
+/** Bytes through a ColdTierCompressor since it was made (stats().storage.tiers). */
+export interface CompressionCounters {
+  blocks: number;
+  inputBytes: number;
+  outputBytes: number;
+}
+
+/** The store's compressor for cold runs: a lazily started pool, with byte counters (see the header). */
+export class ColdTierCompressor implements BlockCompressor {
+  readonly parallelism: number;
+  readonly #threads: number;
+  #inner: BlockCompressor | undefined;
+  #closed = false;
+  readonly #counters: CompressionCounters = { blocks: 0, inputBytes: 0, outputBytes: 0 };
+
+  constructor(threads = COMPRESSION_THREADS_DEFAULT) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
+      throw new RangeError(`compression threads must be an integer in 1..${COMPRESSION_THREADS_MAX}, got ${threads}`);
+    }
+    this.#threads = threads;
+    this.parallelism = threads * 2;
+  }
+
+  async compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
+    assert(!this.#closed, 'cold-tier compressor used after close');
+    this.#inner ??= existsSync(builtWorkerPath()) ? new CompressionPool(this.#threads) : new InlineCompressor();
+    const inputBytes = payload.length;
+    const compressed = await this.#inner.compress(compression, payload);
+    this.#counters.blocks++;
+    this.#counters.inputBytes += inputBytes;
+    this.#counters.outputBytes += compressed.length;
+    return compressed;
+  }
+
+  /** True once a worker pool runs (not before the first cold block, nor without a built worker). */
+  get pooled(): boolean {
+    return this.#inner instanceof CompressionPool;
+  }
+
+  counters(): CompressionCounters {
+    return { ...this.#counters };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#inner instanceof CompressionPool) await this.#inner.close();
   }
 }
