@@ -102,6 +102,10 @@ class Subscriber {
 export class WatchHub {
   readonly #source: WatchSource;
   readonly #subscribers = new Set<Subscriber>();
+  /** Subscribers waiting for a commit (their wake is set). */
+  readonly #waiting = new Set<Subscriber>();
+  /** While anyone waits: checks every CLOSED_CHECK_INTERVAL_MS that the store is open, and wakes the waiters if not. */
+  #closedCheckTimer: NodeJS.Timeout | undefined;
 
   constructor(source: WatchSource) {
     this.#source = source;
@@ -116,6 +120,8 @@ export class WatchHub {
     // One synchronous step: subscribe, read the start version, take the view and pin it.
     const subscriber = new Subscriber(range, includeReserved);
     this.#subscribers.add(subscriber);
+    const onAbort = (): void => subscriber.wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
     const startVersion = source.pipeline.visibleVersion;
     const catchUp = sinceVersion !== undefined && sinceVersion < startVersion;
     const view = catchUp ? source.view() : undefined;
@@ -145,6 +151,9 @@ export class WatchHub {
         const change = subscriber.buffer.shift();
         if (change === undefined) {
           if (subscriber.failure !== undefined) throw subscriber.failure;
+          // Every commit up to the visible version was offered when it became visible:
+          // nothing at or below untilVersion can still come.
+          if (untilVersion !== undefined && source.pipeline.visibleVersion >= untilVersion) return;
           await this.#waitForCommit(subscriber, signal);
           continue;
         }
@@ -154,6 +163,7 @@ export class WatchHub {
         yield this.#deliver(subscriber, change);
       }
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       this.#subscribers.delete(subscriber);
     }
   }
@@ -166,28 +176,49 @@ export class WatchHub {
       : { version: change.version, key, value: readStored(change.slot), deleted: false };
   }
 
+  /**
+   * Waits until the subscriber is offered a change (or its feed is aborted, or the
+   * store closes). Costs no timer and no listener per wait: one hub-wide interval
+   * checks that the store is open while anyone waits (ref'd only then), and the
+   * abort listener is added once per watch.
+   */
   async #waitForCommit(subscriber: Subscriber, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     this.#source.checkOpen();
     await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearInterval(timer);
-        signal?.removeEventListener('abort', done);
+      subscriber.wake = () => {
         subscriber.wake = undefined;
+        this.#waiting.delete(subscriber);
+        if (this.#waiting.size === 0) this.#closedCheckTimer?.unref();
         resolve();
       };
-      const timer = setInterval(() => {
-        try {
-          this.#source.checkOpen();
-        } catch {
-          done();
-        }
-      }, CLOSED_CHECK_INTERVAL_MS);
-      subscriber.wake = done;
-      signal?.addEventListener('abort', done, { once: true });
+      this.#waiting.add(subscriber);
+      this.#watchClosed();
     });
     signal?.throwIfAborted();
     this.#source.checkOpen();
+  }
+
+  /** REQUIRES: a subscriber waiting. Keeps the closed check running (and the process alive) while one does. */
+  #watchClosed(): void {
+    assert(this.#waiting.size > 0, 'the closed check runs for waiting subscribers');
+    if (this.#closedCheckTimer !== undefined) {
+      this.#closedCheckTimer.ref();
+      return;
+    }
+    this.#closedCheckTimer = setInterval(() => {
+      let open = true;
+      try {
+        this.#source.checkOpen();
+      } catch {
+        open = false;
+      }
+      if (!open) for (const waiting of [...this.#waiting]) waiting.wake?.();
+      if (this.#waiting.size === 0) {
+        clearInterval(this.#closedCheckTimer);
+        this.#closedCheckTimer = undefined;
+      }
+    }, CLOSED_CHECK_INTERVAL_MS);
   }
 }
 
