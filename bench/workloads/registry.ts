@@ -12,6 +12,7 @@ import { leaseWorkload } from './leases.js';
 import { watchersWorkload } from './watchers.js';
 import { batchPutWorkload, concurrentPutWorkload, sequentialPutWorkload } from './put-workloads.js';
 import { rangeScanWorkload } from './range-scan.js';
+import { readMetricsCostWorkload } from './read-metrics-cost.js';
 import { reopenWorkload } from './reopen.js';
 import { transactionWorkload } from './transactions.js';
 import type { Workload } from './workload.js';
@@ -36,6 +37,7 @@ export function allWorkloads(profile: Profile, ladybugStoreOptions: Readonly<Rec
     large('large-reopen-1m', profile.largeReopenKeyCount, 'random'),
     leaseWorkload(profile),
     watchersWorkload(profile),
+    readMetricsCostWorkload(),
   ];
 }
 

@@ -66,6 +66,13 @@ export class WalMetrics {
 export const READ_SAMPLE_INTERVAL = 128;
 
 /**
+ * The interval a new StorageMetrics starts with (the benchmark sets Infinity to
+ * measure gets with no read timed: bench/workloads/read-metrics-cost.ts). Not a
+ * store option: read when a store opens.
+ */
+export const readSampling = { interval: READ_SAMPLE_INTERVAL };
+
+/**
  * Where a point read was answered: the memtables; the point cache; the runs with
  * every block it needed cached (or ruled out by the runs' filters); the runs with
  * at least one block read from a run file.
@@ -94,13 +101,15 @@ export class StorageMetrics {
   readonly readSeconds: Readonly<Record<ReadSource, MetricHistogram>> = {
     memtable: readLatencyHistogram(), point_cache: readLatencyHistogram(), block_cache: readLatencyHistogram(), disk: readLatencyHistogram(),
   };
+  /** One point read in this many is timed (Infinity: none). */
+  readonly readSampleInterval = readSampling.interval;
   /** Point reads left until the next timed one. */
-  #readsUntilSample = READ_SAMPLE_INTERVAL;
+  #readsUntilSample = this.readSampleInterval;
 
   /** A sample to time this read with, or undefined for an untimed read (most of them). */
   sampleRead(): ReadSample | undefined {
     if (--this.#readsUntilSample > 0) return undefined;
-    this.#readsUntilSample = READ_SAMPLE_INTERVAL;
+    this.#readsUntilSample = this.readSampleInterval;
     return { startedMs: performance.now(), source: 'memtable' };
   }
 

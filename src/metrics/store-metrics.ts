@@ -13,7 +13,7 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import type { HistogramData } from './metric-histogram.js';
-import { type CommitMetrics, READ_SAMPLE_INTERVAL, READ_SOURCES, type ReadSource, type StorageMetrics, type WalMetrics } from './recorders.js';
+import { type CommitMetrics, READ_SOURCES, type ReadSource, type StorageMetrics, type WalMetrics } from './recorders.js';
 
 export interface StoreMetrics {
   /** Submit to acknowledgement of each commit, in seconds. */
@@ -80,7 +80,7 @@ export function collectMetrics(sources: MetricsSources): StoreMetrics {
       memtable: storage.readSeconds.memtable.data(), point_cache: storage.readSeconds.point_cache.data(),
       block_cache: storage.readSeconds.block_cache.data(), disk: storage.readSeconds.disk.data(),
     },
-    readSampleInterval: READ_SAMPLE_INTERVAL,
+    readSampleInterval: storage.readSampleInterval,
     commitsTotal: commit.commitLatency.count,
     walBytesWrittenTotal: sources.walBytesWritten,
     version: sources.version,
@@ -122,7 +122,7 @@ export function prometheusText(metrics: StoreMetrics): string {
     )),
     '# HELP ladybug_read_sample_interval One point read in this many is timed in ladybug_read_seconds.',
     '# TYPE ladybug_read_sample_interval gauge',
-    `ladybug_read_sample_interval ${metrics.readSampleInterval}`,
+    `ladybug_read_sample_interval ${sampleValue(metrics.readSampleInterval)}`,
     '# HELP ladybug_commits_total Commits acknowledged since the store was opened.',
     '# TYPE ladybug_commits_total counter',
     `ladybug_commits_total ${metrics.commitsTotal}`,
