@@ -427,6 +427,8 @@ export class LeaseManager {
   /**
    * Failpoint for tests: awaited inside a lease write's transaction after its lease
    * checks and writes, before the commit (the window a paused holder would have).
+   * A `lease` write runs it under lease.operations: there it must not call a lease
+   * operation (it would wait for itself); a `fence`-only write holds no lease lock.
    */
   [afterLeaseCheck]: (() => Promise<void>) | undefined;
 
