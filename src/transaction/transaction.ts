@@ -11,6 +11,9 @@
  * - serializable: refused if any of them wrote a key it read or a key inside a
  *   range it scanned (so phantoms conflict, not just point reads);
  * - snapshot: refused if any of them wrote a key it writes (first committer wins).
+ * Leases it required (requireLease) are checked first, in the same locked section:
+ * LeaseLostError unless each still holds; their records count as read in both
+ * isolations (a lease change after readVersion is a conflict, and the retry fails).
  * A read-only transaction commits without validation: it read one consistent
  * snapshot, which is a serial point in the history.
  *
