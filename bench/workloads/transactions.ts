@@ -11,7 +11,10 @@
  *
  * Counted in the measured period: committed transactions (the unit), body
  * invocations (attempts, for retries per commit) and transactions that gave up
- * (ladybug: ConflictError after its retries). Latency: one committed
+ * (ladybug: ConflictError after its retries). ladybug's `serial` variant
+ * (store.transactionSync: the body runs inside the commit critical section) never
+ * conflicts; its body runs again only after a read that memory could not answer,
+ * and those re-runs count as retries here. Latency: one committed
  * transaction, call to resolve, retries and backoff included.
  *
  * Correctness, checked after the run (warm-up and measurement): every account
