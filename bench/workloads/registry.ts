@@ -14,6 +14,7 @@ import { batchPutWorkload, concurrentPutWorkload, sequentialPutWorkload } from '
 import { rangeScanWorkload } from './range-scan.js';
 import { readMetricsCostWorkload } from './read-metrics-cost.js';
 import { reopenWorkload } from './reopen.js';
+import { selfRepairWorkloads } from './self-repair.js';
 import { transactionWorkload } from './transactions.js';
 import type { Workload } from './workload.js';
 
@@ -38,6 +39,7 @@ export function allWorkloads(profile: Profile, ladybugStoreOptions: Readonly<Rec
     leaseWorkload(profile),
     watchersWorkload(profile),
     readMetricsCostWorkload(),
+    ...selfRepairWorkloads(profile),
   ];
 }
 
