@@ -266,6 +266,39 @@ describe('store.transactionSync', () => {
     expect(await store.get('many')).toBe(values.reduce((left, right) => left + right, 0));
   });
 
+  it('discards an attempt whose body caught the refused disk read and went on', async () => {
+    const fileSystem = new FaultFileSystem(5);
+    const first = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
+    await first.put('cold', 40);
+    await first.checkpoint();
+    await first.close();
+    const store = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
+    openStores.push(store);
+    const seen: unknown[] = [];
+    // A body that swallows every error must not commit, or answer, from a read it never got.
+    const result = await store.transactionSync((tx) => {
+      let value: number;
+      try {
+        value = tx.get('cold') as number;
+      } catch {
+        value = 0;
+      }
+      seen.push(value);
+      try {
+        tx.put('cold', value + 2);
+      } catch {
+        // swallowed too
+      }
+      return value;
+    });
+    expect(result).toBe(40);
+    // Every attempt before the last missed, swallowed the miss, and was discarded.
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.slice(0, -1).every((value) => value === 0)).toBe(true);
+    expect(seen.at(-1)).toBe(40);
+    expect(await store.get('cold')).toBe(42);
+  });
+
   it('makes a concurrent optimistic transaction that read a key it writes conflict and retry', async () => {
     const { store } = await tracked();
     await store.put('c', 0);
