@@ -93,6 +93,9 @@ export async function runTransactionCommit<T>(
     try {
       const result = await body(transaction);
       signal?.throwIfAborted();
+      // A body still running when close() began commits nothing: close() may not
+      // have reached the pipeline yet, so the store's state is the authority.
+      checkOpen();
       const commit = await transaction[commitTransaction]();
       return { result, commit };
     } catch (error) {
