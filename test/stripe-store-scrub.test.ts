@@ -9,10 +9,13 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
-import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { RUN_PAGE_BYTES, RunCompression } from '../src/run/run-format.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 afterEach(() => removeTemporaryDirectories());
+
+/** docs/FORMAT.md, run footer: the compression code is the u32 at byte 52 of the last page. */
+const FOOTER_COMPRESSION_OFFSET = 52;
 
 const key = (index: number) => `key-${String(index).padStart(6, '0')}`;
 
@@ -34,9 +37,16 @@ async function storeWithRuns(): Promise<{ directory: string; runFile: string; or
   for (let index = 0; index < 3000; index++) await store.put(key(index), { index, text: 'x'.repeat(index % 40) });
   await store.checkpoint();
   await store.close();
-  const runs = readdirSync(join(directory, 'runs')).filter((name) => name.endsWith('.run'));
+  // A warm (uncompressed) run: its data blocks are single pages, so a damaged page is a
+  // damaged block at that offset (a cold run's compressed blocks span several pages).
+  const runs = readdirSync(join(directory, 'runs')).filter((name) => name.endsWith('.run'))
+    .map((name) => join(directory, 'runs', name))
+    .filter((path) => {
+      const bytes = readFileSync(path);
+      return bytes.readUInt32LE(bytes.length - RUN_PAGE_BYTES + FOOTER_COMPRESSION_OFFSET) === RunCompression.none;
+    });
   expect(runs.length).toBeGreaterThan(0);
-  const runFile = join(directory, 'runs', runs[0] as string);
+  const runFile = runs[0] as string;
   return { directory, runFile, original: readFileSync(runFile) };
 }
 

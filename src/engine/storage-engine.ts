@@ -27,7 +27,7 @@ import { Memtables } from './memtables.js';
 import { StorageMetrics } from '../metrics/recorders.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
-import { RunSet } from './run-set.js';
+import { type RunHandle, RunSet } from './run-set.js';
 import { ScrubCounters, type ScrubStats, type ScrubTargets } from '../stripe/scrub.js';
 import { listSegments } from '../wal/segment-files.js';
 import { ColdTierCompressor } from '../run/compression-pool.js';
@@ -411,7 +411,8 @@ export class StorageEngine {
       const writerSegment = this.#config.currentWalSegment();
       return (await listSegments(fileSystem, walDirectory)).filter((segment) => segment >= walStart && segment < writerSegment);
     };
-    return { runs: this.runSet.runs, manifest: this.manifest, wal: { fileSystem, directory: walDirectory, hash, sealedSegments } };
+    const isLive = (run: unknown) => this.runSet.runs.includes(run as RunHandle);
+    return { runs: this.runSet.runs, isLive, manifest: this.manifest, wal: { fileSystem, directory: walDirectory, hash, sealedSegments } };
   }
 
   /** Key and version counts over every memtable (the active one and those waiting for flush). */

@@ -19,7 +19,7 @@
  * checked by recovery at the next open).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CorruptionError, InvalidOptionError } from '../errors.js';
+import { CorruptionError, InvalidOptionError, IoError } from '../errors.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RunReader, RunScrubFinding } from '../run/run-reader.js';
 import { SCRUB_BYTES_PER_SECOND_DEFAULT } from '../limits.js';
@@ -83,6 +83,8 @@ export interface ScrubbableWal {
 
 export interface ScrubTargets {
   runs: readonly ScrubbableRun[];
+  /** False once a run was replaced (compaction): its file may be gone, which is then no damage. */
+  isLive?: (run: ScrubbableRun) => boolean;
   manifest?: ScrubbableManifest;
   wal?: ScrubbableWal;
 }
@@ -91,6 +93,14 @@ export interface ScrubTargets {
 export interface ScrubbableRun {
   readonly descriptor: RunDescriptor;
   reader(): RunReader | Promise<RunReader>;
+  /** Held for the whole scrub, so a compaction that replaces the run meanwhile does not close its reader under it. */
+  acquire?(): void;
+  release?(): void;
+}
+
+/** A file that is not there (raw ENOENT, or wrapped in an IoError). */
+function isMissingFile(error: unknown): boolean {
+  return (error instanceof IoError && error.errno === 'ENOENT') || (error as { code?: unknown } | undefined)?.code === 'ENOENT';
 }
 
 export function checkScrubOptions(options: unknown): ScrubOptions {
@@ -111,7 +121,7 @@ export function checkScrubOptions(options: unknown): ScrubOptions {
 
 export async function scrubRuns(
   runs: readonly ScrubbableRun[],
-  options: ScrubOptions & { repair?: boolean } = {},
+  options: ScrubOptions & { repair?: boolean; isLive?: (run: ScrubbableRun) => boolean } = {},
 ): Promise<ScrubReport> {
   const repair = options.repair ?? true;
   const started = performance.now();
@@ -129,6 +139,11 @@ export async function scrubRuns(
     try {
       reader = await run.reader();
     } catch (error) {
+      if (isMissingFile(error) && options.isLive?.(run) === false) {
+        // Compacted away since the scrub began (never opened, its file already unlinked): nothing to check.
+        report.runs--;
+        continue;
+      }
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
       report.unrecoverable.push({ runId: run.descriptor.runId, file, kind: 'index', logicalOffset: (error as CorruptionError).offset ?? 0, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message });
       continue;
@@ -166,7 +181,14 @@ export async function scrubRuns(
 export async function scrubStore(targets: ScrubTargets, options: ScrubOptions & { repair?: boolean } = {}): Promise<ScrubReport> {
   const repair = options.repair ?? true;
   const started = performance.now();
-  const report = await scrubRuns(targets.runs, options);
+  // Acquired in the same synchronous step as the list was taken: none is retired yet.
+  for (const run of targets.runs) run.acquire?.();
+  let report: ScrubReport;
+  try {
+    report = await scrubRuns(targets.runs, { ...options, isLive: targets.isLive });
+  } finally {
+    for (const run of targets.runs) run.release?.();
+  }
   const pace = async () => {
     if (options.bytesPerSecond === undefined) return;
     const aheadMs = (report.bytesChecked / options.bytesPerSecond) * 1000 - (performance.now() - started);
@@ -198,7 +220,7 @@ export async function scrubStore(targets: ScrubTargets, options: ScrubOptions & 
         checked = await checkSealedSegment(wal.fileSystem, wal.directory, segmentNumber, wal.hash);
       } catch (error) {
         // A checkpoint removed it meanwhile (its records are in runs now): nothing to check.
-        if ((error as { code?: unknown }).code === 'ENOENT') continue;
+        if (isMissingFile(error)) continue;
         throw error;
       }
       report.wal.segmentsChecked++;
