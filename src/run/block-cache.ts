@@ -15,8 +15,9 @@
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { DecodedBlock } from './data-block.js';
+import { RUN_PAGE_BYTES } from './run-format.js';
 
-/** The cache's own cost per held block: the Map entry, its string key and the slot object. */
+/** The cache's own cost per held block: the Map entry, its key and the slot object. */
 export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
 
 interface Slot {
@@ -25,7 +26,18 @@ interface Slot {
   sizeBytes: number;
 }
 
-function cacheKey(runId: number, offset: number): string {
+/** Run ids below this get a numeric cache key (runId * 2^32 + page number stays a safe integer). */
+const NUMERIC_KEY_RUN_ID_LIMIT = 2 ** 21;
+const TWO_TO_32 = 2 ** 32;
+
+/**
+ * The cache key of a block: a number (no string built and hashed per lookup) for
+ * page-aligned offsets below 2^32 pages of runs numbered below 2^21, else a string.
+ * The two kinds never collide (a Map tells numbers from strings).
+ */
+function cacheKey(runId: number, offset: number): number | string {
+  const page = offset / RUN_PAGE_BYTES;
+  if (runId < NUMERIC_KEY_RUN_ID_LIMIT && Number.isInteger(page) && page < TWO_TO_32) return runId * TWO_TO_32 + page;
   return `${runId}:${offset}`;
 }
 
@@ -39,7 +51,7 @@ export interface BlockCacheStats {
 }
 
 export class BlockCache {
-  readonly #slots = new Map<string, Slot>();
+  readonly #slots = new Map<number | string, Slot>();
   #maxBytes: number;
   #bytes = 0;
   #hits = 0;

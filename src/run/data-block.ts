@@ -16,7 +16,7 @@ import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { readUint64, writeUint64 } from '../wal/wal-format.js';
+import { writeUint64 } from '../wal/wal-format.js';
 import {
   blockPages,
   RUN_BLOCK_HEADER_BYTES,
@@ -256,10 +256,23 @@ export class DecodedBlock {
 /**
  * Decodes a block whose checksum has been checked. The structure is still checked
  * (a writer bug must not become wrong data): CorruptionError naming file and offset.
+ * The payload lies at `payloadStart` of `bytes` (after the block header in a block as
+ * read; 0 in a decompressed payload, decoded in place without copying it behind a
+ * header). One pass over the entry headers, reading bytes directly (no bounds-checked
+ * Buffer reads: every position is checked against the payload end first).
  */
-export function decodeDataBlock(file: string, offset: number, bytes: Buffer, payloadBytes: number, entryCount: number): DecodedBlock {
+export function decodeDataBlock(
+  file: string,
+  offset: number,
+  bytes: Buffer,
+  payloadBytes: number,
+  entryCount: number,
+  payloadStart: number = RUN_BLOCK_HEADER_BYTES,
+): DecodedBlock {
   const corrupt = (reason: string) => new CorruptionError(file, offset, `data block: ${reason}`);
   if (entryCount === 0) throw corrupt('no entries');
+  const end = payloadStart + payloadBytes;
+  assert(payloadStart >= 0 && end <= bytes.length, 'the payload lies inside the block bytes');
   // One backing buffer for the five per-entry arrays (one allocation, not five): f64 first, then the 4-byte arrays, then u16.
   const arrays = new ArrayBuffer(entryCount * DECODED_BLOCK_ARRAY_BYTES_PER_ENTRY);
   const versions = new Float64Array(arrays, 0, entryCount);
@@ -267,15 +280,14 @@ export function decodeDataBlock(file: string, offset: number, bytes: Buffer, pay
   const valueLengths = new Uint32Array(arrays, 12 * entryCount, entryCount);
   const keyStarts = new Int32Array(arrays, 16 * entryCount, entryCount);
   const keyLengths = new Uint16Array(arrays, 20 * entryCount, entryCount);
-  const end = RUN_BLOCK_HEADER_BYTES + payloadBytes;
-  let position = RUN_BLOCK_HEADER_BYTES;
+  let position = payloadStart;
   let previousKeyStart = -1;
   let previousKeyLength = 0;
   let previousVersion = 0;
   let distinctKeyBytes = 0;
   for (let index = 0; index < entryCount; index++) {
     if (position + RUN_ENTRY_FIXED_BYTES > end) throw corrupt('entry header past the payload');
-    const keyLength = bytes.readUInt16LE(position);
+    const keyLength = (bytes[position] as number) | ((bytes[position + 1] as number) << 8);
     position += 2;
     let keyStart: number;
     let order: number;
@@ -292,7 +304,7 @@ export function decodeDataBlock(file: string, offset: number, bytes: Buffer, pay
       if (order === 0) throw corrupt('a repeated key is not marked as repeated');
     }
     const kind = bytes[position++];
-    const version = readUint64(bytes, position);
+    const version = readUint32At(bytes, position) + readUint32At(bytes, position + 4) * TWO_TO_32;
     position += 8;
     if (order < 0 || (order === 0 && version >= previousVersion)) throw corrupt('entries out of order');
     keyStarts[index] = keyStart;
@@ -300,7 +312,7 @@ export function decodeDataBlock(file: string, offset: number, bytes: Buffer, pay
     versions[index] = version;
     if (kind === RUN_ENTRY_PUT) {
       if (position + RUN_ENTRY_VALUE_LENGTH_BYTES > end) throw corrupt('value length past the payload');
-      const valueLength = bytes.readUInt32LE(position);
+      const valueLength = readUint32At(bytes, position);
       position += RUN_ENTRY_VALUE_LENGTH_BYTES;
       if (position + valueLength > end) throw corrupt('value past the payload');
       valueOffsets[index] = position;
@@ -317,4 +329,11 @@ export function decodeDataBlock(file: string, offset: number, bytes: Buffer, pay
   }
   if (position !== end) throw corrupt('payload length disagrees with the entries');
   return new DecodedBlock(keyStarts, keyLengths, versions, valueOffsets, valueLengths, bytes, distinctKeyBytes);
+}
+
+const TWO_TO_32 = 2 ** 32;
+
+/** Little-endian u32 at `position`. REQUIRES: position + 4 <= bytes.length (checked by the caller). */
+function readUint32At(bytes: Uint8Array, position: number): number {
+  return ((bytes[position] as number) | ((bytes[position + 1] as number) << 8) | ((bytes[position + 2] as number) << 16) | ((bytes[position + 3] as number) << 24)) >>> 0;
 }

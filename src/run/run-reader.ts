@@ -213,10 +213,14 @@ export class RunReader {
     return result;
   }
 
-  /** The rest of versions(): from block `blockIndex` on, reading blocks the cache lacks. */
+  /**
+   * The rest of versions(): from block `blockIndex` on, reading blocks the cache lacks.
+   * The first block was just looked up and missed: it is read without asking the
+   * cache again (one miss counted, not two).
+   */
   async #versionsFrom(key: string, firstBlockIndex: number, result: RunEntry[]): Promise<RunEntry[]> {
     for (let blockIndex = firstBlockIndex; blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = this.blockIfCached(blockIndex) ?? (await this.readBlock(blockIndex));
+      const block = blockIndex === firstBlockIndex ? await this.readBlock(blockIndex) : this.blockIfCached(blockIndex) ?? (await this.readBlock(blockIndex));
       if (collectVersions(block, key, result)) break;
     }
     return result;
@@ -449,14 +453,16 @@ export class RunReader {
     const offset = this.#index.offset(blockIndex);
     const checked = await this.#file.readBlock(this.#dataBlockRef(blockIndex), repair);
     let { bytes, payloadBytes } = checked;
+    let payloadStart = RUN_BLOCK_HEADER_BYTES;
     if (this.footer.compression !== RunCompression.none) {
       const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
-      bytes = Buffer.allocUnsafeSlow(RUN_BLOCK_HEADER_BYTES + raw.length);
-      bytes.fill(0, 0, RUN_BLOCK_HEADER_BYTES);
-      raw.copy(bytes, RUN_BLOCK_HEADER_BYTES);
+      // Decoded in place when the payload owns its memory exactly (the cache counts
+      // bytes.length); a view into a larger allocation is copied to an exact one.
+      bytes = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
       payloadBytes = raw.length;
+      payloadStart = 0;
     }
-    const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount);
+    const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount, payloadStart);
     if (this.#index.compareLastKey(decoded.keyAt(decoded.count - 1), blockIndex) !== 0) {
       throw new CorruptionError(this.path, offset, 'data block: last key differs from the index');
     }
