@@ -9,6 +9,8 @@ export type { SerialTransactionHandle as SerialTransaction } from './transaction
 export type { ScanOptions } from './store/read-options.js';
 export type { StoreOptions } from './store/options.js';
 export type { StoreStats, RecoveryReport } from './store/stats.js';
+export type { ScrubLocation, ScrubOptions, ScrubReport, ScrubStats } from './stripe/scrub.js';
+export type { TierStats } from './engine/storage-engine.js';
 export type { StoreMetrics, MetricsOptions } from './metrics/store-metrics.js';
 export type { HistogramData } from './metrics/metric-histogram.js';
 export type { CommitResult } from './commit/commit-pipeline.js';
