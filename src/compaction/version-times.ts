@@ -22,9 +22,11 @@
  * asserted); at most VERSION_TIMES_MAX samples; the sample at or before the newest
  * cutoff asked for is never pruned.
  *
- * Persistence: the samples are written with each compaction's manifest edit
- * (`versionTimes`, docs/FORMAT.md) and read back at open; a store written before
- * (no field) starts with one sample at open, which is conservative as above.
+ * Persistence: the samples are written with each compaction's manifest edit and at
+ * each checkpoint() (close checkpoints) as `versionTimes` (docs/FORMAT.md), and read
+ * back at open; samples recorded after the last such edit are lost at a crash, and a
+ * store written before (no field) starts with one sample at open: both only keep
+ * more, as above.
  */
 import { VERSION_TIMES_MAX, VERSION_TIMES_SAMPLE_MS_MIN } from '../limits.js';
 import { ReadPins } from '../memory/read-pins.js';

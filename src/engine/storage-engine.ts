@@ -389,6 +389,8 @@ export class StorageEngine {
       await this.manifest.apply({ walStartSegment: current });
       walSegmentsDeleted = (await removeSegmentsBelow(this.#config.fileSystem, this.#config.walDirectory, current)).length;
     }
+    // Retention by age: the commit-time samples survive a reopen (compaction writes them too).
+    if (this.versionTimes !== undefined) await this.manifest.apply({ versionTimes: this.versionTimes.samples() });
     const after = this.#flusher.stats();
     return {
       flushedVersion: this.manifest.state.flushedVersion,
