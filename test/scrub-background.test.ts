@@ -156,3 +156,35 @@ describe('BackgroundScrub schedule (fake timers)', () => {
     expect(scrub.running).toBe(false);
   });
 });
+
+describe('background scrub warnings', () => {
+  it('a pass that finds unrecoverable damage (a damaged sealed WAL record) says so in a process warning, once per pass', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, { segmentSizeBytes: 16 * 1024, checkpointOnClose: false, walCheckpointBytes: 64 * 1024 * 1024 });
+    for (let index = 0; index < 600; index++) await store.put(key(index), value(index));
+    await store.close();
+    const segments = readdirSync(join(directory, 'wal')).filter((name) => name.endsWith('.log')).sort();
+    const warnings: Error[] = [];
+    const listener = (warning: Error) => {
+      if ((warning as { code?: string }).code === 'LADYBUG_SCRUB_UNRECOVERABLE') warnings.push(warning);
+    };
+    process.on('warning', listener);
+    try {
+      const reopened = await openStore(directory, {
+        segmentSizeBytes: 16 * 1024, checkpointOnClose: false, walCheckpointBytes: 64 * 1024 * 1024, scrubIntervalMs: 5,
+      });
+      // Damaged after the open (which would refuse it): only a scrub can find it now.
+      const sealed = join(directory, 'wal', segments[0] as string);
+      const bytes = readFileSync(sealed);
+      bytes.fill(0xee, 100, 104);
+      writeFileSync(sealed, bytes);
+      await vi.waitFor(() => expect(warnings.length).toBeGreaterThanOrEqual(1), { timeout: 20_000, interval: 10 });
+      await reopened.close();
+      expect(warnings[0]?.message).toContain(segments[0] as string);
+      expect(reopened.stats().storage.scrub.unrecoverable).toBeGreaterThanOrEqual(1);
+      expect(warnings.length).toBeLessThanOrEqual(reopened.stats().storage.scrub.backgroundPasses);
+    } finally {
+      process.off('warning', listener);
+    }
+  });
+});

@@ -413,6 +413,14 @@ export class Store {
       engine.scrubCounters.started();
       const report = await scrubStore(engine.scrubTargets(), options);
       engine.scrubCounters.record(report, background);
+      const first = report.unrecoverable[0];
+      if (background && first !== undefined) {
+        // Nobody awaits a background pass: say it once per pass (repairs are logged by the engine).
+        process.emitWarning(
+          `ladybug-store background scrub of ${this.#parts.directory} found ${report.unrecoverable.length} unrecoverable ${first.kind} damage(s), the first in ${first.file} at offset ${first.logicalOffset}: ${first.reason}`,
+          { code: 'LADYBUG_SCRUB_UNRECOVERABLE' },
+        );
+      }
       return report;
     });
   }
