@@ -186,6 +186,9 @@ export class Compactor {
       },
     ).finally(() => {
       this.#running = undefined;
+      // Writers wait while backlogged: keep merging even when this run was a compact()
+      // call (a background run reschedules itself anyway; this is then a no-op).
+      if (this.backlogged) this.schedule();
       this.#config.onChange?.();
     });
     this.#running = running;
