@@ -54,7 +54,8 @@ export async function* mergeRuns(
           // mutated), which the view keeps alive until the writer copies it into its
           // own block: no copy here (a copy per entry was one small off-heap buffer
           // each, more garbage for the collector while the store serves reads).
-          history.push({ key: entry.key, version: entry.version, value: entry.value });
+          // The cursor makes a fresh entry object per position: it is kept as is.
+          history.push(entry);
           const pending = cursor.advance();
           if (pending !== undefined) await pending;
         }

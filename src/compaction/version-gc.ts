@@ -60,14 +60,17 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
     const retained = keep < rule.maxVersionsPerKey || entry.version > rule.horizon || above.version > rule.horizon;
     if (!retained) break;
   }
-  const kept = entries.slice(0, keep);
+  // Nothing dropped (the common case): the history itself, no copy.
+  let kept = keep === entries.length ? (entries as RunEntry[]) : entries.slice(0, keep);
   // Versions dropped: a marker dropped (and written again below) is not a version.
-  let droppedCount = entries.slice(keep).filter((entry) => !isNotRetainedMarker(entry.value)).length;
+  let droppedCount = 0;
+  for (let index = keep; index < entries.length; index++) if (!isNotRetainedMarker(entries[index]!.value)) droppedCount++;
   if (keep < entries.length) {
     const oldest = entries.at(-1)!;
     kept.push({ key: oldest.key, version: oldest.version, value: NOT_RETAINED_VALUE });
   }
   if (rule.includesOldest && rule.dropBottomTombstones === true) {
+    if (kept === entries) kept = entries.slice(); // never change the caller's array
     while (kept.length > 0 && kept.at(-1)!.value === undefined) {
       kept.pop();
       droppedCount++;
