@@ -66,13 +66,15 @@ describe('defaults', () => {
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary',
       repair: true, syncMode: 'inline', fileSystem, debug: true, snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
       memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
+      scrubIntervalMs: 60_000, scrubBytesPerSecond: 1024 * 1024,
     });
     expect(resolved).toEqual({
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary', repair: true, fileSystem, debug: true,
       snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000, memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
       authorize: undefined, leaseTtlMsMax: 24 * 60 * 60 * 1000,
-      retainVersionsMs: 0,
+      retainVersionsMs: 0, scrubIntervalMs: 60_000, scrubBytesPerSecond: 1024 * 1024,
     });
+    expect(resolveOptions({}).scrubIntervalMs).toBeUndefined();
     expect(resolveOptions({ maxVersionsPerKey: Infinity }).maxVersionsPerKey).toBe(Infinity);
     expect(resolveOptions({ maxVersionsPerKey: 1 }).maxVersionsPerKey).toBe(1);
   });
@@ -81,6 +83,11 @@ describe('defaults', () => {
     for (const bad of [0, 1024, -1, 1.5, '1', 2 ** 60]) expectRefused({ memoryBudgetBytes: bad }, 'memoryBudgetBytes');
     for (const bad of [0, 1024, 1.5, null]) expectRefused({ walCheckpointBytes: bad }, 'walCheckpointBytes');
     for (const bad of [1, 'yes', null]) expectRefused({ checkpointOnClose: bad }, 'checkpointOnClose');
+  });
+
+  it('scrubIntervalMs and scrubBytesPerSecond are checked', () => {
+    for (const bad of [0, -1, 1.5, '1000', null, Infinity]) expectRefused({ scrubIntervalMs: bad }, 'scrubIntervalMs');
+    for (const bad of [0, -1, 1.5, '1', null, Infinity]) expectRefused({ scrubBytesPerSecond: bad }, 'scrubBytesPerSecond');
   });
 
   it('commitBytesLimit is what one record in an empty segment holds', () => {
