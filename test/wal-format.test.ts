@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
+import { internalKey } from '../src/codec/keys.js';
 import { AssertionFailedError } from '../src/errors.js';
 import {
   checkRecord,
@@ -17,6 +18,7 @@ import {
   decodeRecord,
   decodeSegmentHeader,
   DELETE_OVERHEAD_BYTES,
+  type EncodableOperation,
   encodeRecord,
   encodeSegmentHeader,
   FORMAT_VERSION,
@@ -49,7 +51,7 @@ function del(key: string): WalOperation {
   return { type: OPERATION_DELETE, key: Buffer.from(key, 'utf8') };
 }
 
-function frame(version: number, operations: WalOperation[]): FramedCommit {
+function frame(version: number, operations: EncodableOperation[]): FramedCommit {
   return { version, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes(operations) };
 }
 
@@ -61,11 +63,12 @@ function recordImage(commits: FramedCommit[], offset = 0, slackBytes = 0): { ima
   return { image, length };
 }
 
-function plain(operations: WalOperation[]): unknown[] {
+function plain(operations: EncodableOperation[]): unknown[] {
+  const bytes = (key: Uint8Array | string): number[] => [...(typeof key === 'string' ? Buffer.from(key, 'latin1') : key)];
   return operations.map((operation) =>
     operation.type === OPERATION_PUT
-      ? { type: 'put', key: [...operation.key], value: [...operation.value] }
-      : { type: 'del', key: [...operation.key] },
+      ? { type: 'put', key: bytes(operation.key), value: [...operation.value] }
+      : { type: 'del', key: bytes(operation.key) },
   );
 }
 
@@ -160,6 +163,27 @@ describe('records', () => {
     expect(image.readUInt32LE(24)).toBe(1);
     expect(image.readUInt32LE(28)).toBe(0);
     expect(image.readBigUInt64LE(0)).toBe(hash(image.subarray(8, length)));
+  });
+
+  it('encodes a key given as an internal key string to the same bytes as the key given as bytes', () => {
+    // Internal keys hold one char per UTF-8 byte (src/codec/keys.ts): chars 128..255 included.
+    const internal = internalKey('clé-\u{1F41E}-k');
+    expect(internal.length).toBeGreaterThan('clé-x-k'.length);
+    const asBytes = [frame(7, [
+      { type: OPERATION_PUT, key: Buffer.from(internal, 'latin1'), value: Uint8Array.from([1, 2]) },
+      { type: OPERATION_DELETE, key: Buffer.from('gone', 'latin1') },
+    ])];
+    const asStrings = [frame(7, [
+      { type: OPERATION_PUT, key: internal, value: Uint8Array.from([1, 2]) },
+      { type: OPERATION_DELETE, key: 'gone' },
+    ])];
+    expect(asStrings[0]!.sizeBytes).toBe(asBytes[0]!.sizeBytes);
+    const fromBytes = recordImage(asBytes, 0, 8);
+    const fromStrings = recordImage(asStrings, 0, 8);
+    expect(fromStrings.length).toBe(fromBytes.length);
+    expect(fromStrings.image.equals(fromBytes.image)).toBe(true);
+    const decoded = decodeRecord(fromStrings.image, 0);
+    expect(Buffer.from(decoded[0]!.operations[0]!.key).toString('utf8')).toBe('clé-\u{1F41E}-k');
   });
 
   it('round trip random commits', () => {

@@ -64,7 +64,7 @@ export interface CommitTarget {
 }
 import { assert } from '../util/assert.js';
 import { VERSION_MAX } from '../limits.js';
-import type { FramedCommit, WalOperation } from '../wal/wal-format.js';
+import type { EncodableOperation, FramedCommit } from '../wal/wal-format.js';
 import { COMMIT_HEADER_BYTES } from '../wal/wal-format.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import { ConflictLog } from '../transaction/conflict-log.js';
@@ -229,7 +229,7 @@ export class CommitPipeline {
    * durable), StoreFailedError (never written) or StoreClosedError.
    */
   submit(
-    operations: readonly WalOperation[],
+    operations: readonly EncodableOperation[],
     operationsSizeBytes: number,
     indexOperations: readonly IndexOperation[],
     validate?: Validation,
@@ -283,7 +283,7 @@ export class CommitPipeline {
    * latest ordered state: no validation (nothing can be ordered between its reads and
    * its version). Resolves once durable and visible, as submit's promise does.
    */
-  submitOrdered(operations: readonly WalOperation[], operationsSizeBytes: number, indexOperations: readonly IndexOperation[]): Promise<CommitResult> {
+  submitOrdered(operations: readonly EncodableOperation[], operationsSizeBytes: number, indexOperations: readonly IndexOperation[]): Promise<CommitResult> {
     this.#commitLock.assertHeld();
     let pending!: PendingCommit;
     const promise = new Promise<CommitResult>((resolve, reject) => {

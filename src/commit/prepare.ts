@@ -7,7 +7,7 @@
  * order); the WAL and the memory index both see one operation per key per commit.
  */
 import { BatchTooLargeError, InvalidOptionError } from '../errors.js';
-import { internalKey, keyBytes } from '../codec/keys.js';
+import { internalKey } from '../codec/keys.js';
 import { prepareValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
 import { checkWritableKey } from '../lease/reserved-keys.js';
@@ -18,11 +18,12 @@ import {
   OPERATION_DELETE,
   OPERATION_PUT,
   PUT_OVERHEAD_BYTES,
-  type WalOperation,
+  type EncodableOperation,
 } from '../wal/wal-format.js';
 
 export interface PreparedCommit {
-  walOperations: WalOperation[];
+  /** Keys as internal key strings: the WAL encoder writes their bytes (no key buffer per commit). */
+  walOperations: EncodableOperation[];
   indexOperations: IndexOperation[];
   operationsSizeBytes: number;
 }
@@ -41,21 +42,19 @@ function writableKey(key: unknown): string {
 export function preparePut(key: unknown, value: unknown, maxValueBytes: number): PreparedCommit {
   const internal = writableKey(key);
   const prepared = prepareValue(value, maxValueBytes);
-  const bytes = keyBytes(internal);
   return {
-    walOperations: [{ type: OPERATION_PUT, key: bytes, value: prepared.encoded }],
+    walOperations: [{ type: OPERATION_PUT, key: internal, value: prepared.encoded }],
     indexOperations: [{ key: internal, slot: prepared.stored }],
-    operationsSizeBytes: PUT_OVERHEAD_BYTES + bytes.length + prepared.encoded.length,
+    operationsSizeBytes: PUT_OVERHEAD_BYTES + internal.length + prepared.encoded.length,
   };
 }
 
 export function prepareDelete(key: unknown): PreparedCommit {
   const internal = writableKey(key);
-  const bytes = keyBytes(internal);
   return {
-    walOperations: [{ type: OPERATION_DELETE, key: bytes }],
+    walOperations: [{ type: OPERATION_DELETE, key: internal }],
     indexOperations: [{ key: internal, slot: TOMBSTONE }],
-    operationsSizeBytes: DELETE_OVERHEAD_BYTES + bytes.length,
+    operationsSizeBytes: DELETE_OVERHEAD_BYTES + internal.length,
   };
 }
 

@@ -76,13 +76,23 @@ export function decodeSegmentHeader(buffer: Buffer, hash: Hash64): SegmentHeader
   };
 }
 
-/** One operation of a commit, in the WAL's form. */
+/** One operation of a commit, in the WAL's form (as decoded: the key as bytes). */
 export type WalOperation =
   | { type: typeof OPERATION_PUT; key: Uint8Array; value: Uint8Array }
   | { type: typeof OPERATION_DELETE; key: Uint8Array };
 
+/**
+ * One operation as the commit path hands it to the encoder: the key as bytes, or as
+ * an internal key string (src/codec/keys.ts: one char per byte, each 0..255), which
+ * the encoder writes as latin1 straight into the record, so a commit allocates no
+ * key buffer. Both give the same bytes on disk (no format change).
+ */
+export type EncodableOperation =
+  | { type: typeof OPERATION_PUT; key: Uint8Array | string; value: Uint8Array }
+  | { type: typeof OPERATION_DELETE; key: Uint8Array | string };
+
 /** Encoded size of one commit's operations, without the commit header. */
-export function operationsSizeBytes(operations: readonly WalOperation[]): number {
+export function operationsSizeBytes(operations: readonly EncodableOperation[]): number {
   let size = 0;
   for (const operation of operations) {
     size += operation.type === OPERATION_PUT
@@ -95,7 +105,7 @@ export function operationsSizeBytes(operations: readonly WalOperation[]): number
 /** A commit ready to frame: its version and encoded operations (sizes precomputed). */
 export interface FramedCommit {
   version: number;
-  operations: readonly WalOperation[];
+  operations: readonly EncodableOperation[];
   /** COMMIT_HEADER_BYTES + operationsSizeBytes(operations). */
   sizeBytes: number;
 }
@@ -126,11 +136,17 @@ function encodeCommit(commit: FramedCommit, firstVersion: number, target: Buffer
   target.writeUInt32LE(commit.operations.length, start + 4);
   let position = start + COMMIT_HEADER_BYTES;
   for (const operation of commit.operations) {
+    const key = operation.key;
     target[position] = operation.type;
-    target.writeUInt16LE(operation.key.length, position + 1);
+    target.writeUInt16LE(key.length, position + 1);
     position += 3;
-    target.set(operation.key, position);
-    position += operation.key.length;
+    if (typeof key === 'string') {
+      const written = target.write(key, position, key.length, 'latin1');
+      assert(written === key.length, 'an internal key string encodes one byte per char');
+    } else {
+      target.set(key, position);
+    }
+    position += key.length;
     if (operation.type === OPERATION_PUT) {
       target.writeUInt32LE(operation.value.length, position);
       target.set(operation.value, position + 4);
