@@ -14,11 +14,18 @@
  * starts its pool on the first compressed block (a store that never writes a cold
  * run starts no thread), counts bytes in and out (the compression ratio in stats),
  * and compresses inline only when no built worker exists (tests run from source
- * without a build).
+ * without a build). A store dropped as a dead process (store[abandonStore]) abandons
+ * it: the threads are destroyed at once and a compression still asked for (a
+ * compaction racing the drop) fails with StoreClosedError instead of starting them
+ * again.
+ *
+ * Every pool not yet closed is listed (livePools), so tests can check that no
+ * handle, closed or abandoned, leaves threads behind (compressionThreadsRunning).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { StoreClosedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { compressPayload } from './block-compression.js';
 import type { RunCompressionValue } from './run-format.js';
@@ -47,10 +54,28 @@ export function compressionWorkerPath(): string {
   return built;
 }
 
+/** Pools whose threads may still run: added when made, removed once destroy() has finished. */
+const livePools = new Set<CompressionPool>();
+/** The destroy() of every pool closing now (compressionPoolsSettled awaits them). */
+const closingPools = new Set<Promise<void>>();
+
+/** Worker threads of every CompressionPool in this process that is not fully closed (tests). */
+export function compressionThreadsRunning(): number {
+  let threads = 0;
+  for (const pool of livePools) threads += pool.threadCount;
+  return threads;
+}
+
+/** Resolves once every pool closing now has destroyed its threads (tests). */
+export async function compressionPoolsSettled(): Promise<void> {
+  await Promise.all(closingPools);
+}
+
 export class CompressionPool implements BlockCompressor {
   readonly #pool: Piscina<CompressionTask, Uint8Array>;
   readonly parallelism: number;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(threads = COMPRESSION_THREADS_DEFAULT) {
     if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
@@ -58,6 +83,12 @@ export class CompressionPool implements BlockCompressor {
     }
     this.#pool = new Piscina<CompressionTask, Uint8Array>({ filename: compressionWorkerPath(), minThreads: 1, maxThreads: threads });
     this.parallelism = threads * 2;
+    livePools.add(this);
+  }
+
+  /** Worker threads running now (0 once close() has finished). */
+  get threadCount(): number {
+    return this.#pool.threads.length;
   }
 
   async compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
@@ -65,10 +96,17 @@ export class CompressionPool implements BlockCompressor {
     return this.#pool.run({ compression, payload });
   }
 
+  /** Destroys the threads (tasks in flight reject). Idempotent: every call awaits the same destroy. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    await this.#pool.destroy();
+    const closing = this.#pool.destroy().finally(() => {
+      livePools.delete(this);
+      closingPools.delete(closing);
+    });
+    this.#closing = closing;
+    closingPools.add(closing);
+    return closing;
   }
 }
 
@@ -93,6 +131,7 @@ export class ColdTierCompressor implements BlockCompressor {
   readonly #threads: number;
   #inner: BlockCompressor | undefined;
   #closed = false;
+  #abandoned = false;
   readonly #counters: CompressionCounters = { blocks: 0, inputBytes: 0, outputBytes: 0 };
 
   constructor(threads = COMPRESSION_THREADS_DEFAULT) {
@@ -104,6 +143,7 @@ export class ColdTierCompressor implements BlockCompressor {
   }
 
   async compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
+    if (this.#abandoned) throw new StoreClosedError('compress a cold-tier block (the store was abandoned)');
     assert(!this.#closed, 'cold-tier compressor used after close');
     this.#inner ??= existsSync(builtWorkerPath()) ? new CompressionPool(this.#threads) : new InlineCompressor();
     const inputBytes = payload.length;
@@ -127,5 +167,14 @@ export class ColdTierCompressor implements BlockCompressor {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#inner instanceof CompressionPool) await this.#inner.close();
+  }
+
+  /**
+   * The store was dropped as a dead process: destroy the threads now (without
+   * waiting for the compactor, which may still be merging) and refuse later blocks.
+   */
+  abandon(): Promise<void> {
+    this.#abandoned = true;
+    return this.close();
   }
 }

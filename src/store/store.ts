@@ -308,6 +308,8 @@ export class Store {
     void this.#backgroundScrub?.stop();
     this.#parts.fileSystem.kill();
     this.#parts.lock.abandon();
+    // A dead process leaves no threads behind: nor may the handle dropped as one.
+    void this.#parts.engine.coldCompressor.abandon().catch(() => undefined);
   }
 
   stats(): StoreStats {
