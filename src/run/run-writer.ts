@@ -69,6 +69,12 @@ export interface WriteRunOptions {
   compression?: RunCompressionName;
   /** Who compresses (a CompressionPool); default compresses on this thread. */
   compressor?: BlockCompressor;
+  /**
+   * Uncompressed entry bytes per data block of a compressed run (whole pages);
+   * default RUN_COMPRESSED_BLOCK_TARGET_BYTES. Tests and benches set it to write the
+   * older 64 KiB layout, which readers still open.
+   */
+  compressedBlockTargetBytes?: number;
 }
 
 /** Suffix of the temporary name a run is written under. */
@@ -166,7 +172,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const index = new IndexBuilder();
   const statistics = new RunStatistics();
   const shipper = new BlockShipper(output, index, { runId, generation, hash, compression, compressor: options.compressor ?? new InlineCompressor() });
-  const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : RUN_COMPRESSED_BLOCK_TARGET_BYTES);
+  const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : (options.compressedBlockTargetBytes ?? RUN_COMPRESSED_BLOCK_TARGET_BYTES));
   const shipBlock = async () => {
     await shipper.ship(builder);
     builder.reset();
