@@ -38,4 +38,21 @@ describe('ladybug compact', () => {
     for (let index = 0; index < 200; index++) expect(await reopened.get(`k${index}`)).toEqual({ round: 2 });
     await reopened.close();
   }, 60_000);
+
+  it('--retain-versions-ms keeps the versions inside the window that --max-versions-per-key alone drops', async () => {
+    const directory = temporaryDirectory();
+    const hourMs = 60 * 60 * 1000;
+    const store = await openStore(directory, { memoryBudgetBytes: 256 * 1024, retainVersionsMs: hourMs });
+    for (let round = 0; round < 3; round++) {
+      for (let index = 0; index < 200; index++) await store.put(`k${index}`, { round });
+      await store.checkpoint();
+    }
+    await store.close();
+    const retained = await run(process.execPath, [cli, 'compact', directory, '--json', '--max-versions-per-key', '1', '--retain-versions-ms', String(hourMs)]);
+    expect(JSON.parse(retained.stdout)).toMatchObject({ outcome: 'compacted', runsIn: 3, runsOut: 1, entriesDropped: 0 });
+    const dropped = await run(process.execPath, [cli, 'compact', directory, '--json', '--max-versions-per-key', '1']);
+    expect(JSON.parse(dropped.stdout)).toMatchObject({ outcome: 'compacted', runsIn: 1, runsOut: 1, entriesDropped: 400 });
+    const refused = run(process.execPath, [cli, 'compact', directory, '--retain-versions-ms', '-5']);
+    await expect(refused).rejects.toMatchObject({ code: 2 });
+  }, 60_000);
 });

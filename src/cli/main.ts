@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
+import { isLadybugError, type KeyEncoding, openStore, type ScrubReport } from '../index.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
@@ -70,6 +70,19 @@ function runScript(relativePath: string, forwarded: readonly string[]): void {
   process.exitCode = result.status ?? EXIT_FAILURE;
 }
 
+/** What was checked and what was found, in one line: runs, manifest copies and sealed WAL segments alike. */
+function scrubTitle(report: ScrubReport): string {
+  const checked = [`${report.runs} runs`];
+  if (report.manifest !== undefined) checked.push(`${report.manifest.copiesChecked} manifest copies`);
+  if (report.wal !== undefined) checked.push(`${report.wal.segmentsChecked} sealed WAL segments`);
+  const scope = `(${checked.join(', ')}${report.aborted ? ', aborted' : ''})`;
+  if (report.unrecoverable.length > 0) {
+    const where = [...new Set(report.unrecoverable.map((location) => location.kind === 'manifest' || location.kind === 'wal' ? location.kind : 'run'))];
+    return `scrub: UNRECOVERABLE DAMAGE in ${where.join(', ')}: ${report.unrecoverable.length} ${scope}`;
+  }
+  return report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length} ${scope}` : `scrub: ok ${scope}`;
+}
+
 function emit(options: JsonOption, output: Output): void {
   printResult(output, options.json === true);
 }
@@ -112,23 +125,28 @@ function buildProgram(): Command {
       emit(options, { title, data: recovery });
     });
 
-  program.command('scrub <dir>').description('read and check every run block, rebuild bad ones from parity and rewrite them; exit 1 if any is unrecoverable')
+  program.command('scrub <dir>')
+    .description('check every run block (bad ones rebuilt from parity and rewritten), the manifest\'s two copies (a damaged one rewritten) '
+      + 'and every sealed WAL segment (damage reported, never dropped); exit 1 if anything is unrecoverable')
     .option('--json', 'print JSON')
     .option('--bytes-per-second <n>', 'average read rate to stay under', (text: string) => Number(text))
     .action(async (dir: string, options: JsonOption & { bytesPerSecond?: number }) => {
       const progress = createProgress('scrub', 'runs');
       const report = await withStore(dir, (store) => store.scrub({ bytesPerSecond: options.bytesPerSecond, onProgress: progress.update })).finally(progress.stop);
-      const title = report.unrecoverable.length > 0 ? 'scrub: UNRECOVERABLE BLOCKS' : report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length}` : 'scrub: ok';
-      emit(options, { title, data: report });
+      emit(options, { title: scrubTitle(report), data: report });
       if (report.unrecoverable.length > 0) process.exitCode = EXIT_FAILURE;
     });
 
   program.command('compact <dir>').description('merge the runs now, dropping versions retention no longer keeps (checkpoints first)')
     .option('--json', 'print JSON')
     .option('--max-versions-per-key <n>', 'retention to compact with (default: keep every version)', parseCount)
-    .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number }) => {
+    .option('--retain-versions-ms <n>', 'also keep every version readable as of any time in the last n ms (default 0: off)', parseCount)
+    .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number; retainVersionsMs?: number }) => {
       const progress = createProgress('compact', 'entries');
-      const store = await openStore(requireStore(dir), options.maxVersionsPerKey === undefined ? {} : { maxVersionsPerKey: options.maxVersionsPerKey });
+      const store = await openStore(requireStore(dir), {
+        ...(options.maxVersionsPerKey === undefined ? {} : { maxVersionsPerKey: options.maxVersionsPerKey }),
+        ...(options.retainVersionsMs === undefined ? {} : { retainVersionsMs: options.retainVersionsMs }),
+      });
       let report;
       try {
         await store.checkpoint();
