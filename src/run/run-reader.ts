@@ -11,6 +11,9 @@
  * StripedRunFile (src/run/run-file.ts), which rebuilds a bad or unreadable block
  * from parity, writes it back and counts it (`repairCounters`).
  *
+ * Split by component: open-time metadata reads in run-metadata.ts, scrub and verify
+ * in run-scrub.ts (RunReader.verify/scrub delegate), cursors in run-cursor.ts.
+ *
  * Invariants: nothing read from the file is used before its checksum matched the
  * parent's copy; every failed check, short read or wrong address that parity cannot
  * fix is a CorruptionError naming the file and the offset, never wrong data. `memoryBytes` is what the reader
@@ -29,37 +32,16 @@ import { bloomMayContainKey } from './bloom-filter.js';
 import { decodeDataBlock, type DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
-import {
-  BlockKind,
-  decodeFooter,
-  parseChecksumHex,
-  RUN_BLOCK_HEADER_BYTES,
-  RUN_FILTER_HEADER_BYTES,
-  RUN_PAGE_BYTES,
-  RunCompression,
-  type BlockKindValue,
-  type RunFooter,
-} from './run-format.js';
+import { BlockKind, decodeFooter, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type RunFooter } from './run-format.js';
 import { decompressPayload } from './block-compression.js';
 import { StripedRunFile, type BlockRef, type RepairEvent, type RunRepairCounters } from './run-file.js';
-import { computeParity, STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
+import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
-import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import { RunIndex } from './run-index.js';
+import { checkDescriptorAgrees, metadataBlocks, overlapsStripe, readFilter, readIndex, readPage } from './run-metadata.js';
+import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
 
-/**
- * Heap bytes of a reader beyond its index and filter contents (the reader, footer,
- * descriptor, handle, filter array). Measured by test/run-memory.test.ts with run
- * format 2: 200 readers of 2,000 keys grew the heap 5,490 B each, 1,350 B of it
- * beyond the index and filter.
- */
-export const RUN_READER_OVERHEAD_BYTES = 1400;
-
-export interface RunVerifyResult {
-  blocks: number;
-  bytes: number;
-  problems: Array<{ offset: number; reason: string }>;
-}
+export type { RunScrubFinding, RunScrubStep, RunVerifyResult } from './run-scrub.js';
 
 export interface RunReaderOptions {
   /** Rebuild bad blocks from parity and write them back (default true); false only detects. */
@@ -68,22 +50,13 @@ export interface RunReaderOptions {
   onRepair?: (event: RepairEvent) => void;
 }
 
-/** One finding of verify() or a scrub step. */
-export interface RunScrubFinding {
-  kind: 'data' | 'index' | 'filter' | 'parity';
-  logicalOffset: number;
-  stripe: number;
-  outcome: 'repaired' | 'unrecoverable' | 'damaged';
-  reason: string;
-}
-
-/** What one scrub step read and found. */
-export interface RunScrubStep {
-  bytes: number;
-  findings: RunScrubFinding[];
-}
-
-const KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'index' };
+/**
+ * Heap bytes of a reader beyond its index and filter contents (the reader, footer,
+ * descriptor, handle, filter array). Measured by test/run-memory.test.ts with run
+ * format 2: 200 readers of 2,000 keys grew the heap 5,490 B each, 1,350 B of it
+ * beyond the index and filter.
+ */
+export const RUN_READER_OVERHEAD_BYTES = 1400;
 
 export class RunReader {
   readonly descriptor: RunDescriptor;
@@ -289,45 +262,9 @@ export class RunReader {
   }
 
   /** Reads and checks every block and every stripe's parity, without repairing; reports problems instead of throwing on the first. */
-  async verify(): Promise<RunVerifyResult> {
+  verify(): Promise<RunVerifyResult> {
     this.#checkOpen();
-    const problems: RunVerifyResult['problems'] = [];
-    for await (const step of this.scrub(false)) {
-      for (const finding of step.findings) problems.push({ offset: finding.logicalOffset, reason: `${finding.kind} (stripe ${finding.stripe}): ${finding.reason}` });
-    }
-    await this.#checkCounts(problems);
-    return { blocks: this.#index.blockCount + 3 + this.stripeCount, bytes: this.descriptor.fileBytes, problems };
-  }
-
-  /** The entry-level checks verify adds: order across blocks, the filter, the footer's counts. */
-  async #checkCounts(problems: RunVerifyResult['problems']): Promise<void> {
-    let entryCount = 0;
-    let keyCount = 0;
-    let previous: RunEntry | undefined;
-    for (let blockIndex = 0; blockIndex < this.#index.blockCount; blockIndex++) {
-      let block: DecodedBlock;
-      try {
-        block = await this.#readDecoded(blockIndex, false);
-      } catch (error) {
-        if (!(error instanceof CorruptionError)) throw error;
-        return; // already reported by the block checks
-      }
-      for (let position = 0; position < block.count; position++) {
-        const entry = block.entry(position);
-        if (previous !== undefined && (entry.key < previous.key || (entry.key === previous.key && entry.version >= previous.version))) {
-          problems.push({ offset: this.#index.offset(blockIndex), reason: 'entries out of order across blocks' });
-        }
-        if (previous?.key !== entry.key) {
-          keyCount++;
-          if (!this.mayContain(entry.key)) problems.push({ offset: this.footer.filterOffset, reason: `filter misses key ${JSON.stringify(entry.key)}` });
-        }
-        previous = entry;
-      }
-      entryCount += block.count;
-    }
-    if (entryCount !== this.footer.entryCount || keyCount !== this.footer.keyCount) {
-      problems.push({ offset: this.descriptor.fileBytes - RUN_PAGE_BYTES, reason: `footer counts ${this.footer.entryCount}/${this.footer.keyCount}, blocks hold ${entryCount}/${keyCount}` });
-    }
+    return this.#scrubber().verify();
   }
 
   /**
@@ -335,88 +272,27 @@ export class RunReader {
    * `repair`, rebuilds bad blocks and rewrites stale parity pages. One step per
    * block or stripe, so a caller can pace it (src/stripe/scrub.ts).
    */
-  async *scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
+  scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
     this.#checkOpen();
-    const blocks = [...this.#dataBlocks(0, this.#index.blockCount), ...metadataBlocks(this.footer)];
-    const unrecoverableStripes = new Set<number>();
-    for (const block of blocks) {
-      yield await this.#scrubBlock(block, repair, unrecoverableStripes);
-    }
-    for (let stripe = 0; stripe < this.stripeCount; stripe++) {
-      yield await this.#scrubParity(stripe, repair, unrecoverableStripes);
-    }
+    return this.#scrubber().scrub(repair);
   }
 
-  async #scrubBlock(block: BlockRef, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
-    const layout = this.#file.layout;
-    const stripe = layout.stripeOfLogicalPage(block.logicalOffset / RUN_PAGE_BYTES);
-    const finding = (outcome: RunScrubFinding['outcome'], reason: string): RunScrubStep => ({
-      bytes: block.lengthBytes,
-      findings: [{ kind: KIND_NAMES[block.kind], logicalOffset: block.logicalOffset, stripe, outcome, reason }],
+  #scrubber(): RunScrubber {
+    const reader = this;
+    return new RunScrubber({
+      path: this.path,
+      runId: this.runId,
+      descriptor: this.descriptor,
+      footer: this.footer,
+      file: this.#file,
+      index: this.#index,
+      get stripeCount() {
+        return reader.stripeCount;
+      },
+      dataBlockRef: (blockIndex) => this.#dataBlockRef(blockIndex),
+      readDecoded: (blockIndex, repair) => this.#readDecoded(blockIndex, repair),
+      mayContain: (key) => this.mayContain(key),
     });
-    const repairedBefore = this.#file.counters.repairedBlocks;
-    try {
-      const checked = await this.#file.readBlock(block, repair);
-      if (block.kind === BlockKind.data && this.footer.compression !== RunCompression.none) {
-        decompressPayload(this.footer.compression, checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes), this.path, block.logicalOffset);
-      }
-      if (this.#file.counters.repairedBlocks > repairedBefore) return finding('repaired', 'rebuilt from parity and rewritten');
-      return { bytes: block.lengthBytes, findings: [] };
-    } catch (error) {
-      if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
-      for (let page = block.logicalOffset / RUN_PAGE_BYTES; page < (block.logicalOffset + block.lengthBytes) / RUN_PAGE_BYTES; page++) {
-        unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
-      }
-      return finding(repair ? 'unrecoverable' : 'damaged', (error as Error).message);
-    }
-  }
-
-  /** A stripe whose blocks are all good must have parity = XOR of its data pages; scrub rewrites a stale parity page. */
-  async #scrubParity(stripe: number, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
-    const layout = this.#file.layout;
-    const step: RunScrubStep = { bytes: RUN_PAGE_BYTES, findings: [] };
-    if (unrecoverableStripes.has(stripe)) return step;
-    const whole = Buffer.alloc(layout.stripeBytes);
-    const dataBytes = layout.stripeDataPages * RUN_PAGE_BYTES;
-    const parityOffset = layout.stripeOffset(stripe) + dataBytes;
-    const finding = (outcome: RunScrubFinding['outcome'], reason: string) => {
-      step.findings.push({ kind: 'parity', logicalOffset: parityOffset, stripe, outcome, reason });
-      return step;
-    };
-    try {
-      await this.#file.readPhysical(whole, layout.stripeOffset(stripe));
-    } catch (error) {
-      if (!isRepairableReadError(error)) throw error;
-      // Data pages read fine block by block (checked above), so the parity page is what fails to read.
-      whole.fill(0);
-      await this.#file.readPhysical(whole.subarray(0, dataBytes), layout.stripeOffset(stripe));
-    }
-    // Padding pages of the last stripe must be zeros: put back zeros, and the parity over them.
-    const rewrites: Array<{ physicalOffset: number; bytes: Uint8Array }> = [];
-    const logicalPages = (this.footer.filterOffset + this.footer.filterLength) / RUN_PAGE_BYTES;
-    for (let position = 0; position < layout.stripeDataPages; position++) {
-      if (stripe * layout.stripeDataPages + position < logicalPages) continue;
-      const page = whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES);
-      if (page.every((byte) => byte === 0)) continue;
-      page.fill(0);
-      rewrites.push({ physicalOffset: layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES, bytes: page });
-    }
-    const expected = Buffer.alloc(RUN_PAGE_BYTES);
-    computeParity(whole.subarray(0, dataBytes), RUN_PAGE_BYTES, expected);
-    if (rewrites.length === 0 && expected.equals(whole.subarray(dataBytes))) return step;
-    if (!repair) return finding('damaged', 'parity page differs from the XOR of the stripe, or padding is not zeros');
-    if (!expected.equals(whole.subarray(dataBytes))) rewrites.push({ physicalOffset: parityOffset, bytes: expected });
-    const rewritten = await this.#file.rewritePages(rewrites);
-    if (!rewritten) return finding('unrecoverable', 'parity page differs and could not be rewritten');
-    this.#file.counters.repairedParityPages++;
-    this.#file.onRepair?.({ runId: this.runId, file: this.path, kind: 'parity', logicalOffset: parityOffset, stripes: [stripe], pages: [stripe * (layout.stripeDataPages + 1) + layout.stripeDataPages], rewritten });
-    return finding('repaired', 'parity page rebuilt from the stripe and rewritten');
-  }
-
-  #dataBlocks(first: number, end: number): BlockRef[] {
-    const blocks: BlockRef[] = [];
-    for (let blockIndex = first; blockIndex < end; blockIndex++) blocks.push(this.#dataBlockRef(blockIndex));
-    return blocks;
   }
 
   #dataBlockRef(blockIndex: number): BlockRef {
@@ -488,63 +364,3 @@ function collectVersions(block: DecodedBlock, key: string, result: RunEntry[]): 
   return position < block.count;
 }
 
-function checkDescriptorAgrees(path: string, footerOffset: number, footer: RunFooter, descriptor: RunDescriptor): void {
-  const agrees =
-    footer.level === descriptor.level &&
-    footer.entryCount === descriptor.entryCount &&
-    footer.keyCount === descriptor.keyCount &&
-    footer.minVersion === descriptor.minVersion &&
-    footer.maxVersion === descriptor.maxVersion &&
-    footer.smallestKey === descriptor.smallestKey &&
-    footer.largestKey === descriptor.largestKey;
-  if (!agrees) throw new CorruptionError(path, footerOffset, 'footer disagrees with the manifest descriptor');
-}
-
-async function readPage(handle: FileHandle, path: string, page: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < page.length) {
-    let count: number;
-    try {
-      count = await handle.read(page, done, page.length - done, position + done);
-    } catch (error) {
-      throw asTypedError(error, `reading ${path} at offset ${position + done}`);
-    }
-    if (count === 0) throw new CorruptionError(path, position + done, `short read: ${page.length - done} bytes missing`);
-    done += count;
-  }
-}
-
-/** The index and the filter block, as the footer describes them. */
-function metadataBlocks(footer: RunFooter): BlockRef[] {
-  return [
-    { logicalOffset: footer.indexOffset, lengthBytes: footer.indexLength, kind: BlockKind.index, checksum: footer.indexChecksum },
-    { logicalOffset: footer.filterOffset, lengthBytes: footer.filterLength, kind: BlockKind.filter, checksum: footer.filterChecksum },
-  ];
-}
-
-function overlapsStripe(layout: StripeLayout, block: BlockRef, stripe: number): boolean {
-  const stripeStart = stripe * layout.stripeDataPages * RUN_PAGE_BYTES;
-  const stripeEnd = stripeStart + layout.stripeDataPages * RUN_PAGE_BYTES;
-  return block.logicalOffset < stripeEnd && block.logicalOffset + block.lengthBytes > stripeStart;
-}
-
-async function readIndex(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<RunIndex> {
-  const path = file.path;
-  const { bytes: block, payloadBytes, entryCount } = await file.readBlock(metadataBlocks(footer)[0] as BlockRef, repair);
-  if (entryCount !== footer.dataBlockCount) throw new CorruptionError(path, footer.indexOffset, 'index block count differs from the footer');
-  const payload = block.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
-  return RunIndex.decode(path, footer.indexOffset, payload, entryCount, footer.indexOffset);
-}
-
-async function readFilter(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<{ bits: Uint8Array; probes: number }> {
-  const path = file.path;
-  const { bytes: block, payloadBytes, entryCount } = await file.readBlock(metadataBlocks(footer)[1] as BlockRef, repair);
-  const bitCount = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES);
-  const probes = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES + 4);
-  if (entryCount !== footer.keyCount || bitCount === 0 || bitCount % 8 !== 0 || payloadBytes !== RUN_FILTER_HEADER_BYTES + bitCount / 8 || probes === 0 || probes > 32) {
-    throw new CorruptionError(path, footer.filterOffset, 'filter block header disagrees with the footer');
-  }
-  const bits = new Uint8Array(bitCount / 8);
-  bits.set(block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes));
-  return { bits, probes };
-}

@@ -1,0 +1,196 @@
+/**
+ * Scrub and verify of one run file (docs/FORMAT.md, "Stripes and parity", "Repair"),
+ * split out of RunReader (src/run/run-reader.ts), which delegates verify() and
+ * scrub() here with a RunScrubTarget view of itself.
+ *
+ * scrub() checks every block (data, index, filter) against its parent's checksum
+ * (decompressing a compressed data block too), then every stripe's parity page
+ * against the XOR of its data pages; with `repair` it rebuilds bad blocks from
+ * parity and rewrites stale parity pages. verify() is scrub without repair plus the
+ * entry-level checks (order across blocks, the filter answers every key, the
+ * footer's counts).
+ *
+ * Invariants: a stripe with an unrecoverable block never has its parity rewritten
+ * (the parity is what could still rebuild it); verify never writes; every finding
+ * names the block's logical offset and its stripe.
+ */
+import { Buffer } from 'node:buffer';
+import { CorruptionError } from '../errors.js';
+import { computeParity } from '../stripe/parity.js';
+import { isRepairableReadError } from '../stripe/stripe-errors.js';
+import { decompressPayload } from './block-compression.js';
+import type { DecodedBlock } from './data-block.js';
+import type { RunDescriptor, RunEntry } from './run-descriptor.js';
+import type { BlockRef, StripedRunFile } from './run-file.js';
+import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
+import type { RunIndex } from './run-index.js';
+import { metadataBlocks } from './run-metadata.js';
+
+export interface RunVerifyResult {
+  blocks: number;
+  bytes: number;
+  problems: Array<{ offset: number; reason: string }>;
+}
+
+/** One finding of verify() or a scrub step. */
+export interface RunScrubFinding {
+  kind: 'data' | 'index' | 'filter' | 'parity';
+  logicalOffset: number;
+  stripe: number;
+  outcome: 'repaired' | 'unrecoverable' | 'damaged';
+  reason: string;
+}
+
+/** What one scrub step read and found. */
+export interface RunScrubStep {
+  bytes: number;
+  findings: RunScrubFinding[];
+}
+
+const KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'index' };
+
+/** What the scrubber needs of an open run reader. */
+export interface RunScrubTarget {
+  readonly path: string;
+  readonly runId: number;
+  readonly descriptor: RunDescriptor;
+  readonly footer: RunFooter;
+  readonly file: StripedRunFile;
+  readonly index: RunIndex;
+  readonly stripeCount: number;
+  dataBlockRef(blockIndex: number): BlockRef;
+  /** Reads, checks and decodes data block `blockIndex` (no cache), repairing only with `repair`. */
+  readDecoded(blockIndex: number, repair: boolean): Promise<DecodedBlock>;
+  mayContain(key: string): boolean;
+}
+
+export class RunScrubber {
+  readonly #target: RunScrubTarget;
+
+  constructor(target: RunScrubTarget) {
+    this.#target = target;
+  }
+
+  /** Reads and checks every block and every stripe's parity, without repairing; reports problems instead of throwing on the first. */
+  async verify(): Promise<RunVerifyResult> {
+    const problems: RunVerifyResult['problems'] = [];
+    for await (const step of this.scrub(false)) {
+      for (const finding of step.findings) problems.push({ offset: finding.logicalOffset, reason: `${finding.kind} (stripe ${finding.stripe}): ${finding.reason}` });
+    }
+    await this.#checkCounts(problems);
+    return { blocks: this.#target.index.blockCount + 3 + this.#target.stripeCount, bytes: this.#target.descriptor.fileBytes, problems };
+  }
+
+  /** The entry-level checks verify adds: order across blocks, the filter, the footer's counts. */
+  async #checkCounts(problems: RunVerifyResult['problems']): Promise<void> {
+    let entryCount = 0;
+    let keyCount = 0;
+    let previous: RunEntry | undefined;
+    for (let blockIndex = 0; blockIndex < this.#target.index.blockCount; blockIndex++) {
+      let block: DecodedBlock;
+      try {
+        block = await this.#target.readDecoded(blockIndex, false);
+      } catch (error) {
+        if (!(error instanceof CorruptionError)) throw error;
+        return; // already reported by the block checks
+      }
+      for (let position = 0; position < block.count; position++) {
+        const entry = block.entry(position);
+        if (previous !== undefined && (entry.key < previous.key || (entry.key === previous.key && entry.version >= previous.version))) {
+          problems.push({ offset: this.#target.index.offset(blockIndex), reason: 'entries out of order across blocks' });
+        }
+        if (previous?.key !== entry.key) {
+          keyCount++;
+          if (!this.#target.mayContain(entry.key)) problems.push({ offset: this.#target.footer.filterOffset, reason: `filter misses key ${JSON.stringify(entry.key)}` });
+        }
+        previous = entry;
+      }
+      entryCount += block.count;
+    }
+    if (entryCount !== this.#target.footer.entryCount || keyCount !== this.#target.footer.keyCount) {
+      problems.push({ offset: this.#target.descriptor.fileBytes - RUN_PAGE_BYTES, reason: `footer counts ${this.#target.footer.entryCount}/${this.#target.footer.keyCount}, blocks hold ${entryCount}/${keyCount}` });
+    }
+  }
+
+  /**
+   * Checks every block (data, index, filter), then every stripe's parity; with
+   * `repair`, rebuilds bad blocks and rewrites stale parity pages. One step per
+   * block or stripe, so a caller can pace it (src/stripe/scrub.ts).
+   */
+  async *scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
+    const blocks = [...Array.from({ length: this.#target.index.blockCount }, (_, blockIndex) => this.#target.dataBlockRef(blockIndex)), ...metadataBlocks(this.#target.footer)];
+    const unrecoverableStripes = new Set<number>();
+    for (const block of blocks) {
+      yield await this.#scrubBlock(block, repair, unrecoverableStripes);
+    }
+    for (let stripe = 0; stripe < this.#target.stripeCount; stripe++) {
+      yield await this.#scrubParity(stripe, repair, unrecoverableStripes);
+    }
+  }
+
+  async #scrubBlock(block: BlockRef, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
+    const layout = this.#target.file.layout;
+    const stripe = layout.stripeOfLogicalPage(block.logicalOffset / RUN_PAGE_BYTES);
+    const finding = (outcome: RunScrubFinding['outcome'], reason: string): RunScrubStep => ({
+      bytes: block.lengthBytes,
+      findings: [{ kind: KIND_NAMES[block.kind], logicalOffset: block.logicalOffset, stripe, outcome, reason }],
+    });
+    const repairedBefore = this.#target.file.counters.repairedBlocks;
+    try {
+      const checked = await this.#target.file.readBlock(block, repair);
+      if (block.kind === BlockKind.data && this.#target.footer.compression !== RunCompression.none) {
+        decompressPayload(this.#target.footer.compression, checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes), this.#target.path, block.logicalOffset);
+      }
+      if (this.#target.file.counters.repairedBlocks > repairedBefore) return finding('repaired', 'rebuilt from parity and rewritten');
+      return { bytes: block.lengthBytes, findings: [] };
+    } catch (error) {
+      if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
+      for (let page = block.logicalOffset / RUN_PAGE_BYTES; page < (block.logicalOffset + block.lengthBytes) / RUN_PAGE_BYTES; page++) {
+        unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
+      }
+      return finding(repair ? 'unrecoverable' : 'damaged', (error as Error).message);
+    }
+  }
+
+  /** A stripe whose blocks are all good must have parity = XOR of its data pages; scrub rewrites a stale parity page. */
+  async #scrubParity(stripe: number, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
+    const layout = this.#target.file.layout;
+    const step: RunScrubStep = { bytes: RUN_PAGE_BYTES, findings: [] };
+    if (unrecoverableStripes.has(stripe)) return step;
+    const whole = Buffer.alloc(layout.stripeBytes);
+    const dataBytes = layout.stripeDataPages * RUN_PAGE_BYTES;
+    const parityOffset = layout.stripeOffset(stripe) + dataBytes;
+    const finding = (outcome: RunScrubFinding['outcome'], reason: string) => {
+      step.findings.push({ kind: 'parity', logicalOffset: parityOffset, stripe, outcome, reason });
+      return step;
+    };
+    try {
+      await this.#target.file.readPhysical(whole, layout.stripeOffset(stripe));
+    } catch (error) {
+      if (!isRepairableReadError(error)) throw error;
+      // Data pages read fine block by block (checked above), so the parity page is what fails to read.
+      whole.fill(0);
+      await this.#target.file.readPhysical(whole.subarray(0, dataBytes), layout.stripeOffset(stripe));
+    }
+    // Padding pages of the last stripe must be zeros: put back zeros, and the parity over them.
+    const rewrites: Array<{ physicalOffset: number; bytes: Uint8Array }> = [];
+    const logicalPages = (this.#target.footer.filterOffset + this.#target.footer.filterLength) / RUN_PAGE_BYTES;
+    for (let position = 0; position < layout.stripeDataPages; position++) {
+      if (stripe * layout.stripeDataPages + position < logicalPages) continue;
+      const page = whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES);
+      if (page.every((byte) => byte === 0)) continue;
+      page.fill(0);
+      rewrites.push({ physicalOffset: layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES, bytes: page });
+    }
+    const expected = Buffer.alloc(RUN_PAGE_BYTES);
+    computeParity(whole.subarray(0, dataBytes), RUN_PAGE_BYTES, expected);
+    if (rewrites.length === 0 && expected.equals(whole.subarray(dataBytes))) return step;
+    if (!repair) return finding('damaged', 'parity page differs from the XOR of the stripe, or padding is not zeros');
+    if (!expected.equals(whole.subarray(dataBytes))) rewrites.push({ physicalOffset: parityOffset, bytes: expected });
+    const rewritten = await this.#target.file.rewritePages(rewrites);
+    if (!rewritten) return finding('unrecoverable', 'parity page differs and could not be rewritten');
+    this.#target.file.counters.repairedParityPages++;
+    this.#target.file.onRepair?.({ runId: this.#target.runId, file: this.#target.path, kind: 'parity', logicalOffset: parityOffset, stripes: [stripe], pages: [stripe * (layout.stripeDataPages + 1) + layout.stripeDataPages], rewritten });
+    return finding('repaired', 'parity page rebuilt from the stripe and rewritten');
+  }
+}
