@@ -52,6 +52,14 @@ export interface GroupWriteResult {
   endLsn: number;
 }
 
+/** The state of one record between its write and its fdatasync (WalWriter#writeRecord). */
+interface RecordInFlight {
+  readonly handle: FileHandle;
+  readonly commitCount: number;
+  readonly lengthBytes: number;
+  syncStartMs: number;
+}
+
 export class WalWriter {
   readonly #config: WalWriterConfig;
   #active: WalPosition;
@@ -68,6 +76,8 @@ export class WalWriter {
    * and the next record must go into a new segment. Cleared by any rotation.
    */
   #cutPending = false;
+  /** The record being written and synced (#writeRecord), if any. */
+  #record: RecordInFlight | undefined;
   /** fdatasync latency (store.metrics()). */
   readonly metrics = new WalMetrics();
 
@@ -114,8 +124,16 @@ export class WalWriter {
    * to write(): from then on a failure leaves those commits' outcome unknown (part
    * or all of the record may be in the page cache); before it, they are not written.
    */
-  async writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void): Promise<GroupWriteResult> {
+  writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
+    assert(this.#record === undefined, 'one record in flight at a time (wal.writer lock)');
+    const count = this.#cutPending ? 0 : this.#fittingPrefix(commits, this.#active);
+    if (count === 0) return this.#writeGroupAfterRotation(commits, beforeWrite);
+    return this.#writeRecord(commits, count, beforeWrite);
+  }
+
+  /** writeGroup's slow path: a seal's cut or a full segment rotates first (awaits segment creation). */
+  async #writeGroupAfterRotation(commits: readonly FramedCommit[], beforeWrite: ((commitCount: number) => void) | undefined): Promise<GroupWriteResult> {
     if (this.#cutPending) await this.#rotateSmall();
     assert(!this.#cutPending, 'no record is written into a segment a seal cut off');
     let count = this.#fittingPrefix(commits, this.#active);
@@ -126,26 +144,68 @@ export class WalWriter {
       await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
       count = this.#fittingPrefix(commits, this.#active);
     }
+    return this.#writeRecord(commits, count, beforeWrite);
+  }
+
+  /**
+   * Encodes the first `count` commits as one record and writes it into the active
+   * segment, then fdatasyncs. A promise chain whose steps are made once per writer
+   * (the record's state is #record: one record in flight, under the wal.writer lock),
+   * not an async function: the commit path calls this once per group.
+   * REQUIRES: the record fits the active segment and no cut is pending.
+   */
+  #writeRecord(commits: readonly FramedCommit[], count: number, beforeWrite: ((commitCount: number) => void) | undefined): Promise<GroupWriteResult> {
+    assert(!this.#cutPending && count > 0, 'a record goes into a segment no seal cut off');
     const group = count === commits.length ? commits : commits.slice(0, count);
     const lengthBytes = this.#encode(group);
     const handle = this.#active.handle;
+    assert(this.#active.offset + lengthBytes <= this.#active.sizeBytes, 'the record fits its segment');
     beforeWrite?.(count);
+    this.#record = { handle, commitCount: count, lengthBytes, syncStartMs: 0 };
+    let written: Promise<void>;
     try {
-      await handle.write(this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
+      written = handle.write(this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
     } catch (error) {
-      if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(handle.path, { cause: error });
-      throw error;
+      written = Promise.reject(error);
     }
-    this.#active.offset += lengthBytes;
-    this.#bytesWritten += lengthBytes;
-    const syncStartMs = performance.now();
-    await handle.datasync();
-    this.metrics.fdatasync.recordSince(syncStartMs);
+    return written.then(this.#afterWrite, this.#writeFailed);
+  }
+
+  /** The record is in the page cache: count it, then fdatasync (#writeRecord's second step). */
+  readonly #afterWrite = (): Promise<GroupWriteResult> => {
+    const record = this.#record;
+    assert(record !== undefined && record.handle === this.#active.handle, 'the written record belongs to the active segment');
+    this.#active.offset += record.lengthBytes;
+    this.#bytesWritten += record.lengthBytes;
+    record.syncStartMs = performance.now();
+    return record.handle.datasync().then(this.#afterSync, this.#syncFailed);
+  };
+
+  /** The record is durable: move syncedLsn (only here, after the fdatasync resolved). */
+  readonly #afterSync = (): GroupWriteResult => {
+    const record = this.#record;
+    assert(record !== undefined, 'a synced record was in flight');
+    this.#record = undefined;
+    this.metrics.fdatasync.recordSince(record.syncStartMs);
     this.#datasyncs++;
     this.#syncedLsn = this.#currentLsn();
     this.#maybePrepareNext();
-    return { commitCount: count, endLsn: this.#syncedLsn };
-  }
+    return { commitCount: record.commitCount, endLsn: this.#syncedLsn };
+  };
+
+  /** A failed write: ENOSPC becomes DiskFullError (nothing acknowledged, the writer stays usable). */
+  readonly #writeFailed = (error: unknown): never => {
+    const record = this.#record;
+    this.#record = undefined;
+    if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(record?.handle.path ?? this.#active.handle.path, { cause: error });
+    throw error;
+  };
+
+  /** A failed fdatasync is passed on as is (never retried: the store fails). */
+  readonly #syncFailed = (error: unknown): never => {
+    this.#record = undefined;
+    throw error;
+  };
 
   /**
    * How many leading commits fit the remaining space of `segment`. Past the first
