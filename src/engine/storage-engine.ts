@@ -32,6 +32,7 @@ import { ScrubCounters, type ScrubStats, type ScrubTargets } from '../stripe/scr
 import { listSegments } from '../wal/segment-files.js';
 import { ColdTierCompressor } from '../run/compression-pool.js';
 import { compressionForTier } from '../compaction/compaction-policy.js';
+import { RunCompression } from '../run/run-format.js';
 
 /** Shares of the memory budget (see the module header). */
 export const MEMTABLE_BUDGET_SHARE = 1 / 8;
@@ -105,9 +106,12 @@ export interface EngineStats {
 
 /**
  * Where the data is (docs/ARCHITECTURE.md, "The cold tier"): hot = memtables and the
- * caches (decompressed blocks and entries); warm = uncompressed runs (tiers below
- * COLD_TIER_MIN); cold = compressed runs (tier COLD_TIER_MIN and deeper, written by
- * compaction with compressed blocks).
+ * caches (decompressed blocks and entries); warm = runs with uncompressed blocks;
+ * cold = runs with compressed blocks (compaction writes them from tier COLD_TIER_MIN
+ * on). A run counts by its footer's compression, not its tier: a deep run written
+ * before the cold tier existed is warm. The ratio covers blocks compressed since open
+ * (run files do not record their blocks' uncompressed size, so it is undefined after
+ * a reopen until compaction compresses again).
  */
 export interface TierStats {
   hotBytes: number;
@@ -479,7 +483,7 @@ export class StorageEngine {
       warmBytes: 0, warmRuns: 0, coldBytes: 0, coldRuns: 0, compressedInputBytes: 0, compressedOutputBytes: 0, compressionRatio: undefined,
     };
     for (const run of this.runSet.runs) {
-      if (compressionForTier(run.descriptor.level) === 'none') {
+      if (!this.#runCompressed(run)) {
         tiers.warmRuns++;
         tiers.warmBytes += run.descriptor.fileBytes;
       } else {
@@ -492,6 +496,19 @@ export class StorageEngine {
     tiers.compressedOutputBytes = compressed.outputBytes;
     if (compressed.outputBytes > 0) tiers.compressionRatio = compressed.inputBytes / compressed.outputBytes;
     return tiers;
+  }
+
+  /**
+   * True when the run's data blocks are compressed, as its footer says. An unopened run
+   * is classed by its tier, which is exact for runs this process wrote (compaction
+   * compresses by tier); runs listed at open are all opened by then (the lease
+   * restart scan in open reads every run), so a deep run written before the cold tier
+   * existed is seen uncompressed (test/cold-tier-stats.test.ts).
+   */
+  #runCompressed(run: RunHandle): boolean {
+    const reader = run.opened ? run.reader() : undefined;
+    if (reader !== undefined && !(reader instanceof Promise)) return reader.footer.compression !== RunCompression.none;
+    return compressionForTier(run.descriptor.level) !== 'none';
   }
 
   async close(): Promise<void> {
