@@ -13,8 +13,17 @@
  * A block that cannot be rebuilt is a StripeCorruptionError naming the run, the
  * stripes and every bad block found in them; other stripes read on.
  *
+ * Read scratch: a caller that only needs a block's bytes until a synchronous step
+ * after the read (a compressed block: decompressed into fresh memory right away)
+ * reads into a scratch buffer taken from a small free list (takeReadScratch) and
+ * gives it back after (releaseReadScratch), instead of allocating a fresh buffer
+ * per block read and leaving it to the collector.
+ *
  * Invariants: bytes are returned only after the parent's checksum matched; two
- * reads of one bad block share one repair; counters only grow.
+ * reads of one bad block share one repair; counters only grow; a scratch buffer is
+ * held by one read at a time (taken off the list, put back only by its taker) and
+ * the list holds at most READ_SCRATCH_BUFFERS_MAX buffers of at most
+ * READ_SCRATCH_BYTES_MAX bytes each.
  */
 import { Buffer } from 'node:buffer';
 import { AssertionFailedError, asTypedError, CorruptionError } from '../errors.js';
@@ -25,6 +34,36 @@ import { StripeCorruptionError, isRepairableReadError } from '../stripe/stripe-e
 import { rebuildBlock, type StripePages } from '../stripe/stripe-repair.js';
 import type { StripeLayout } from '../stripe/stripe-layout.js';
 import { blockChecksum, checkBlock, type BlockAddress, type BlockKindValue } from './run-format.js';
+
+/** Scratch buffers kept for reuse (one per concurrent compressed-block read beyond this is allocated and dropped). */
+export const READ_SCRATCH_BUFFERS_MAX = 8;
+/** Largest scratch buffer kept (a compressed block of 24 KiB of entries is a page or two). */
+export const READ_SCRATCH_BYTES_MAX = 256 * 1024;
+/** Smallest scratch buffer made, so one buffer serves blocks of a few pages. */
+const READ_SCRATCH_BYTES_MIN = 64 * 1024;
+
+const readScratchFree: Buffer[] = [];
+/** Scratch buffers allocated since load (tests check reads reuse them). */
+export const readScratchCounters = { allocated: 0 };
+
+/** A buffer of at least `lengthBytes` for one read; give it back with releaseReadScratch. */
+export function takeReadScratch(lengthBytes: number): Buffer {
+  for (let index = readScratchFree.length - 1; index >= 0; index--) {
+    const buffer = readScratchFree[index] as Buffer;
+    if (buffer.length < lengthBytes) continue;
+    readScratchFree[index] = readScratchFree[readScratchFree.length - 1] as Buffer;
+    readScratchFree.pop();
+    return buffer;
+  }
+  readScratchCounters.allocated++;
+  return Buffer.allocUnsafeSlow(Math.max(lengthBytes, READ_SCRATCH_BYTES_MIN));
+}
+
+/** Gives back a buffer from takeReadScratch; the caller holds no view of it afterwards. */
+export function releaseReadScratch(buffer: Buffer): void {
+  assert(!readScratchFree.includes(buffer), 'a scratch buffer is released once');
+  if (readScratchFree.length < READ_SCRATCH_BUFFERS_MAX && buffer.length <= READ_SCRATCH_BYTES_MAX) readScratchFree.push(buffer);
+}
 
 /** What a run reader counts (the store adds them up for stats()). */
 export interface RunRepairCounters {
@@ -103,9 +142,10 @@ export class StripedRunFile {
     }
   };
 
-  /** The block's bytes as stored (no check). */
-  async readLogical(logicalOffset: number, lengthBytes: number): Promise<Buffer> {
-    const bytes = Buffer.allocUnsafeSlow(lengthBytes);
+  /** The block's bytes as stored (no check), in `scratch` when given (at least `lengthBytes` long). */
+  async readLogical(logicalOffset: number, lengthBytes: number, scratch?: Buffer): Promise<Buffer> {
+    assert(scratch === undefined || scratch.length >= lengthBytes, 'the scratch buffer holds the block');
+    const bytes = scratch === undefined ? Buffer.allocUnsafeSlow(lengthBytes) : scratch.subarray(0, lengthBytes);
     let done = 0;
     for (const extent of this.layout.extents(logicalOffset, lengthBytes)) {
       await this.readPhysical(bytes.subarray(done, done + extent.lengthBytes), extent.physicalOffset);
@@ -131,11 +171,13 @@ export class StripedRunFile {
 
   /**
    * Reads and checks a block; with `repair`, a block that fails is rebuilt from
-   * parity (and written back); without, the first failure is thrown.
+   * parity (and written back); without, the first failure is thrown. With
+   * `scratch` (takeReadScratch), the bytes returned may be a view of it: the caller
+   * uses them before releasing it (a repaired block's bytes are fresh memory).
    */
-  async readBlock(block: BlockRef, repair: boolean): Promise<CheckedBlock> {
+  async readBlock(block: BlockRef, repair: boolean, scratch?: Buffer): Promise<CheckedBlock> {
     try {
-      const bytes = await this.readLogical(block.logicalOffset, block.lengthBytes);
+      const bytes = await this.readLogical(block.logicalOffset, block.lengthBytes, scratch);
       const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, bytes, this.#address(block), block.checksum);
       return { bytes, payloadBytes, entryCount };
     } catch (error) {

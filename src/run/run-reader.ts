@@ -34,7 +34,7 @@ import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
 import { BlockKind, decodeFooter, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type RunFooter } from './run-format.js';
 import { decompressPayload } from './block-compression.js';
-import { StripedRunFile, type BlockRef, type RepairEvent, type RunRepairCounters } from './run-file.js';
+import { releaseReadScratch, StripedRunFile, takeReadScratch, type BlockRef, type CheckedBlock, type RepairEvent, type RunRepairCounters } from './run-file.js';
 import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { RunIndex } from './run-index.js';
@@ -327,16 +327,27 @@ export class RunReader {
     this.#checkOpen();
     assert(blockIndex >= 0 && blockIndex < this.#index.blockCount, 'data block index inside the run');
     const offset = this.#index.offset(blockIndex);
-    const checked = await this.#file.readBlock(this.#dataBlockRef(blockIndex), repair);
-    let { bytes, payloadBytes } = checked;
+    const compressed = this.footer.compression !== RunCompression.none;
+    // A compressed block's bytes are needed only until decompressed (fresh memory): read them into a reused scratch buffer.
+    const scratch = compressed ? takeReadScratch(this.#index.lengthBytes(blockIndex)) : undefined;
+    let checked: CheckedBlock;
+    let bytes: Buffer;
+    let payloadBytes: number;
     let payloadStart = RUN_BLOCK_HEADER_BYTES;
-    if (this.footer.compression !== RunCompression.none) {
-      const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
-      // Decoded in place when the payload owns its memory exactly (the cache counts
-      // bytes.length); a view into a larger allocation is copied to an exact one.
-      bytes = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
-      payloadBytes = raw.length;
-      payloadStart = 0;
+    try {
+      checked = await this.#file.readBlock(this.#dataBlockRef(blockIndex), repair, scratch);
+      ({ bytes, payloadBytes } = checked);
+      if (compressed) {
+        const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
+        // Decoded in place when the payload owns its memory exactly (the cache counts
+        // bytes.length); a view into a larger allocation is copied to an exact one.
+        bytes = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
+        assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
+        payloadBytes = raw.length;
+        payloadStart = 0;
+      }
+    } finally {
+      if (scratch !== undefined) releaseReadScratch(scratch);
     }
     const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount, payloadStart);
     if (this.#index.compareLastKey(decoded.keyAt(decoded.count - 1), blockIndex) !== 0) {
