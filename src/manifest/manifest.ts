@@ -1,7 +1,9 @@
 /**
  * Manifest: the authoritative list of live runs and the WAL position up to which the
  * runs hold the data. Bytes: docs/FORMAT.md, "Manifest" (manifest-format.ts); how open
- * reads and repairs two copies: manifest-reader.ts.
+ * reads and repairs two copies: manifest-reader.ts; writing the copies (appends, new
+ * generations, orphans): manifest-files.ts; scrub's check of the copies:
+ * manifest-scrub.ts. This module decides what is written and when.
  *
  * Invariants
  * - `state` is what a reopen would reconstruct from disk after the last apply() that
@@ -30,29 +32,22 @@
  * (a run file written under such an id, left as an orphan), the store calls
  * raiseNextRunId() at open with one more than the largest run id it finds on disk.
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import {
   asTypedError,
   CorruptionError,
   StoreClosedError,
   StoreFailedError,
 } from '../errors.js';
-import { joinPath, type FileHandle, type FileSystem } from '../fs/file-system.js';
-import { MANIFEST_BYTES_MAX, MANIFEST_EDIT_CHAIN_BYTES_MAX, MANIFEST_EDITS_MAX } from '../limits.js';
+import { joinPath, type FileSystem } from '../fs/file-system.js';
+import { MANIFEST_EDIT_CHAIN_BYTES_MAX, MANIFEST_EDITS_MAX } from '../limits.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import {
-  COPY_NAMES,
-  copyFileName,
-  encodeRecord,
-  MANIFEST_DIRECTORY_NAME,
-  MANIFEST_FORMAT_VERSION,
-  parseManifestFileName,
-  temporaryFileName,
-  type CopyName,
-} from './manifest-format.js';
-import { chooseGeneration, mergeCopies, replayChain, type CopyImage } from './manifest-reader.js';
+import { encodeRecord, MANIFEST_DIRECTORY_NAME } from './manifest-format.js';
+import { ManifestFiles, readCopies } from './manifest-files.js';
+import { chooseGeneration, mergeCopies, replayChain } from './manifest-reader.js';
+import { checkManifestCopies, type ManifestScrubResult } from './manifest-scrub.js';
 import {
   applyEdit,
   copyDescriptor,
@@ -65,6 +60,7 @@ import {
 } from './manifest-state.js';
 
 export type { ManifestEdit, ManifestState } from './manifest-state.js';
+export type { ManifestScrubResult } from './manifest-scrub.js';
 
 export interface ManifestOpenOptions {
   /** Create a new manifest (with `initial`) when none exists; otherwise a missing one is a CorruptionError. */
@@ -84,16 +80,6 @@ export interface ManifestStats {
   repairedCopies: number;
 }
 
-/** What Manifest.scrub() found in the two copies of the current generation. */
-export interface ManifestScrubResult {
-  bytesChecked: number;
-  copiesChecked: number;
-  /** Each finding (a copy missing, damaged, torn, or shorter than what was written), with its file. */
-  damaged: Array<{ file: string; offset: number; reason: string }>;
-  /** True when the damage was repaired: both copies rewritten as a new generation. */
-  repaired: boolean;
-}
-
 export interface ManifestRecovery {
   /** What open found and fixed, one line each (empty for a clean open). */
   repaired: string[];
@@ -108,29 +94,22 @@ interface AppendPlan {
   record: Buffer | undefined;
 }
 
-type CopyHandles = Record<CopyName, FileHandle>;
-
 export class Manifest {
   readonly recovery: ManifestRecovery;
   readonly #fileSystem: FileSystem;
-  readonly #storeDirectory: string;
-  readonly #directory: string;
   readonly #hash: Hash64;
   readonly #editsMax: number;
   readonly #lock = new OrderedMutex('manifest');
+  /** The two copies on disk; written only under #lock. */
+  readonly #files: ManifestFiles;
   /** The durable state as of the last applied edit (nextRunId as written). */
   #state: ManifestState;
   /** The next run id to hand out; never below #state.nextRunId. */
   #nextRunId: number;
   #publicState: Readonly<ManifestState> | undefined;
-  #handles: CopyHandles | undefined;
-  #generation = 0;
-  #highestGeneration: number;
   #lastSequence = 0;
-  #fileBytes = 0;
   #editsSinceRewrite = 0;
   #editBytesSinceRewrite = 0;
-  #rewrites = 0;
   #repairedCopies = 0;
   #failure: StoreFailedError | undefined;
   #closed = false;
@@ -145,13 +124,11 @@ export class Manifest {
     recovery: ManifestRecovery,
   ) {
     this.#fileSystem = fileSystem;
-    this.#storeDirectory = storeDirectory;
-    this.#directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
     this.#hash = hash;
     this.#editsMax = editsMax;
     this.#state = state;
     this.#nextRunId = state.nextRunId;
-    this.#highestGeneration = highestGeneration;
+    this.#files = new ManifestFiles({ fileSystem, storeDirectory, hash, highestGeneration, assertLocked: () => this.#lock.assertHeld() });
     this.recovery = recovery;
   }
 
@@ -222,13 +199,14 @@ export class Manifest {
         const opened = manifest;
         await opened.#lock.runExclusive(() => opened.#writeGeneration(opened.#lastSequence + 1, state));
       } else {
-        const editBytes = chain.endOffset - (chain.records[0]?.sizeBytes ?? 0);
-        await manifest.#adopt(choice.chosen.generation, chain.endOffset, chain.records.length - 1, editBytes);
+        await manifest.#files.adopt(choice.chosen.generation, chain.endOffset);
+        manifest.#editsSinceRewrite = chain.records.length - 1;
+        manifest.#editBytesSinceRewrite = chain.endOffset - (chain.records[0]?.sizeBytes ?? 0);
       }
-      await manifest.#removeOrphans(names);
+      await manifest.#files.removeOrphans(names);
       return manifest;
     } catch (error) {
-      if (manifest !== undefined) await manifest.#closeHandles();
+      if (manifest !== undefined) await manifest.#files.close();
       throw asTypedError(error, `open manifest in ${directory}`);
     }
   }
@@ -271,7 +249,7 @@ export class Manifest {
       const plan = this.#planApply(edit);
       try {
         if (plan.record === undefined) await this.#writeGeneration(plan.sequence, plan.next);
-        else await this.#append(plan.record);
+        else await this.#files.append(plan.record);
       } catch (error) {
         this.#failure = new StoreFailedError(`a manifest write failed (${String(error)})`, { cause: error });
         throw this.#failure;
@@ -285,8 +263,8 @@ export class Manifest {
   stats(): ManifestStats {
     return {
       editsSinceRewrite: this.#editsSinceRewrite,
-      rewrites: this.#rewrites,
-      fileBytes: this.#fileBytes,
+      rewrites: this.#files.rewrites,
+      fileBytes: this.#files.fileBytes,
       repairedCopies: this.#repairedCopies,
     };
   }
@@ -304,34 +282,10 @@ export class Manifest {
   async scrub(repair: boolean): Promise<ManifestScrubResult> {
     return this.#lock.runExclusive(async () => {
       if (this.#closed) throw new StoreClosedError('scrub the manifest');
-      assert(this.#generation > 0, 'an open manifest has a generation');
-      const result: ManifestScrubResult = { bytesChecked: 0, copiesChecked: 0, damaged: [], repaired: false };
-      const images: CopyImage[] = [];
-      for (const copy of COPY_NAMES) {
-        const path = joinPath(this.#directory, copyFileName(this.#generation, copy));
-        let bytes: Buffer | undefined;
-        try {
-          bytes = await readBounded(this.#fileSystem, path);
-        } catch (error) {
-          result.damaged.push({ file: path, offset: 0, reason: `unreadable: ${(error as Error).message}` });
-        }
-        result.copiesChecked++;
-        result.bytesChecked += bytes?.length ?? 0;
-        images.push({ copy, path, bytes });
-      }
-      try {
-        if (images.every((image) => image.bytes === undefined)) throw new CorruptionError(this.#directory, 0, 'neither manifest copy could be read');
-        const chain = mergeCopies(images, this.#hash);
-        for (const line of chain.repaired) result.damaged.push({ file: this.#directory, offset: 0, reason: line });
-        for (const image of images) {
-          if (image.bytes !== undefined && image.bytes.length !== this.#fileBytes && !chain.damagedCopies.has(image.copy)) {
-            result.damaged.push({ file: image.path, offset: Math.min(image.bytes.length, this.#fileBytes), reason: `copy is ${image.bytes.length} bytes, ${this.#fileBytes} were written` });
-          }
-        }
-      } catch (error) {
-        if (!(error instanceof CorruptionError)) throw error;
-        result.damaged.push({ file: error.file, offset: error.offset, reason: `${error.message}; a reopen would refuse this manifest` });
-      }
+      const files = this.#files;
+      const result = await checkManifestCopies({
+        fileSystem: this.#fileSystem, directory: files.directory, hash: this.#hash, generation: files.generation, writtenBytes: files.fileBytes,
+      });
       if (result.damaged.length === 0 || !repair || this.#failure !== undefined) return result;
       try {
         await this.#writeGeneration(this.#lastSequence + 1, this.#state);
@@ -349,7 +303,7 @@ export class Manifest {
   async close(): Promise<void> {
     await this.#lock.runExclusive(async () => {
       this.#closed = true;
-      await this.#closeHandles();
+      await this.#files.close();
     });
   }
 
@@ -388,104 +342,20 @@ export class Manifest {
     return { next, sequence, record: rewrite ? undefined : record };
   }
 
-  /** Appends one record to copy a, datasync, then copy b, datasync. */
-  async #append(record: Buffer): Promise<void> {
-    this.#lock.assertHeld();
-    const handles = this.#handles;
-    assert(handles !== undefined, 'manifest files are open');
-    const position = this.#fileBytes;
-    for (const copy of COPY_NAMES) {
-      await handles[copy].write(record, position);
-      await handles[copy].datasync();
-    }
-    assert(this.#handles === handles && this.#fileBytes === position, 'no other write ran during an append');
-    this.#fileBytes = position + record.length;
-  }
-
-  /**
-   * Writes `state` as a new generation (record `sequence`), makes it durable, switches
-   * to it, then deletes the previous generation (an undeleted one is an orphan the next
-   * open removes: the new generation already wins).
-   */
+  /** A new generation holding `state` (ManifestFiles.writeGeneration); the edit chain starts over at `sequence`. */
   async #writeGeneration(sequence: number, state: ManifestState): Promise<void> {
     this.#lock.assertHeld();
-    const generation = this.#highestGeneration + 1;
-    this.#highestGeneration = generation;
-    const payload = { kind: 'state', formatVersion: MANIFEST_FORMAT_VERSION, generation, state } as const;
-    const record = encodeRecord(sequence, payload, this.#hash);
-    assert(record.length <= MANIFEST_BYTES_MAX, 'a full manifest fits the size bound');
-    const created: Partial<CopyHandles> = {};
-    try {
-      for (const copy of COPY_NAMES) {
-        const temporaryPath = joinPath(this.#directory, temporaryFileName(generation, copy));
-        const handle = await this.#fileSystem.open(temporaryPath, 'createExclusive');
-        created[copy] = handle;
-        await handle.write(record, 0);
-        await handle.datasync();
-        await this.#fileSystem.rename(temporaryPath, joinPath(this.#directory, copyFileName(generation, copy)));
-      }
-      await this.#fileSystem.syncDirectory(this.#directory);
-    } catch (error) {
-      await Promise.allSettled(Object.values(created).map((handle) => handle.close()));
-      throw error;
-    }
-    const previousGeneration = this.#generation;
-    await this.#closeHandles();
-    this.#handles = created as CopyHandles;
-    this.#generation = generation;
-    this.#fileBytes = record.length;
+    await this.#files.writeGeneration(sequence, state);
     this.#lastSequence = sequence;
     this.#editsSinceRewrite = 0;
     this.#editBytesSinceRewrite = 0;
-    this.#rewrites += 1;
-    if (previousGeneration > 0) {
-      for (const copy of COPY_NAMES) await this.#unlinkIfPresent(copyFileName(previousGeneration, copy));
-    }
   }
 
   /** First write of a new manifest: the directory (made durable in the store directory), then generation 1 or above. */
   async #create(names: readonly string[]): Promise<void> {
-    await this.#fileSystem.mkdir(this.#directory);
-    await this.#fileSystem.syncDirectory(this.#storeDirectory);
+    await this.#files.makeDirectory();
     await this.#lock.runExclusive(() => this.#writeGeneration(1, this.#state));
-    await this.#removeOrphans(names);
-  }
-
-  /** Continues appending to an existing, whole generation. */
-  async #adopt(generation: number, fileBytes: number, editCount: number, editBytes: number): Promise<void> {
-    const handles: Partial<CopyHandles> = {};
-    try {
-      for (const copy of COPY_NAMES) {
-        handles[copy] = await this.#fileSystem.open(joinPath(this.#directory, copyFileName(generation, copy)), 'readWrite');
-      }
-    } catch (error) {
-      await Promise.allSettled(Object.values(handles).map((handle) => handle.close()));
-      throw error;
-    }
-    this.#handles = handles as CopyHandles;
-    this.#generation = generation;
-    this.#fileBytes = fileBytes;
-    this.#editsSinceRewrite = editCount;
-    this.#editBytesSinceRewrite = editBytes;
-  }
-
-  /** Removes every manifest-named entry of `names` (the listing taken at open) but the current generation. */
-  async #removeOrphans(names: readonly string[]): Promise<void> {
-    const current = new Set(COPY_NAMES.map((copy) => copyFileName(this.#generation, copy)));
-    const removable = names.filter((name) => !current.has(name) && parseManifestFileName(name) !== undefined);
-    for (const name of removable) await this.#unlinkIfPresent(name);
-    if (removable.length > 0) await this.#fileSystem.syncDirectory(this.#directory);
-  }
-
-  async #unlinkIfPresent(name: string): Promise<void> {
-    const path = joinPath(this.#directory, name);
-    if (await this.#fileSystem.exists(path)) await this.#fileSystem.unlink(path);
-  }
-
-  async #closeHandles(): Promise<void> {
-    const handles = this.#handles;
-    this.#handles = undefined;
-    if (handles !== undefined) await Promise.allSettled(COPY_NAMES.map((copy) => handles[copy].close()));
+    await this.#files.removeOrphans(names);
   }
 }
 
@@ -504,36 +374,6 @@ function initialState(initial: Partial<ManifestState> | undefined): ManifestStat
   const problem = stateProblem(state);
   if (problem !== undefined) throw new RangeError(`manifest initial state: ${problem}`);
   return copyState(state);
-}
-
-/** Both copies of `generation`, each undefined when missing; refuses a copy over MANIFEST_BYTES_MAX. */
-async function readCopies(fileSystem: FileSystem, directory: string, generation: number): Promise<CopyImage[]> {
-  const images: CopyImage[] = [];
-  for (const copy of COPY_NAMES) {
-    const path = joinPath(directory, copyFileName(generation, copy));
-    images.push({ copy, path, bytes: (await fileSystem.exists(path)) ? await readBounded(fileSystem, path) : undefined });
-  }
-  return images;
-}
-
-async function readBounded(fileSystem: FileSystem, path: string): Promise<Buffer> {
-  const handle = await fileSystem.open(path, 'read');
-  try {
-    const sizeBytes = await handle.size();
-    if (sizeBytes > MANIFEST_BYTES_MAX) {
-      throw new CorruptionError(path, MANIFEST_BYTES_MAX, `manifest of ${sizeBytes} bytes is over MANIFEST_BYTES_MAX`);
-    }
-    const bytes = Buffer.alloc(sizeBytes);
-    let filled = 0;
-    while (filled < sizeBytes) {
-      const count = await handle.read(bytes, filled, sizeBytes - filled, filled);
-      if (count === 0) break;
-      filled += count;
-    }
-    return bytes.subarray(0, filled);
-  } finally {
-    await handle.close();
-  }
 }
 
 function deepFreeze(state: ManifestState): Readonly<ManifestState> {
