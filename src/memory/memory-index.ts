@@ -63,6 +63,8 @@ export class MemoryIndex {
   readonly #tree: Tree = new BTree<string, VersionChain>(undefined, compareKeys);
   /** New keys not yet in the tree (see the module header). */
   #unordered: string[] = [];
+  /** True while `unordered` is known to be in ascending order (set by a sort, cleared by a push). */
+  #unorderedSorted = true;
   readonly #maxVersionsPerKey: number;
   #appliedVersion = 0;
   #liveKeys = 0;
@@ -106,6 +108,7 @@ export class MemoryIndex {
       const created = new VersionChain(version, operation.slot);
       this.#map.set(operation.key, created);
       this.#unordered.push(operation.key);
+      this.#unorderedSorted = false;
       this.#memoryBytes += MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(operation.key.length);
       if (!isDelete) this.#liveKeys++;
       return;
@@ -160,7 +163,7 @@ export class MemoryIndex {
   /** Moves every waiting key into the tree: sorted, then inserted in ascending order. */
   #ensureOrdered(): void {
     if (this.#unordered.length === 0) return;
-    const keys = this.#unordered.sort();
+    const keys = this.#sortedUnordered();
     this.#unordered = [];
     for (const key of keys) this.#tree.set(key, this.#map.get(key)!);
   }
@@ -219,10 +222,39 @@ export class MemoryIndex {
     return result;
   }
 
-  /** Every key and chain in ascending key order (a flush reads a sealed memtable this way). */
+  /**
+   * Every key and chain in ascending key order (a flush reads a sealed memtable this
+   * way). When no scan ever built the tree (a write-only memtable), the sorted waiting
+   * keys are the whole order: they are read in place and no tree is built for the
+   * flush (inserting them cost about as much as sorting them). They stay waiting,
+   * sorted, so a later scan only inserts them. REQUIRES: no apply while iterating
+   * (a sealed memtable never changes).
+   */
   *orderedChains(): IterableIterator<[string, VersionChain]> {
-    this.#ensureOrdered();
-    yield* this.#tree.entries();
+    if (this.#tree.size > 0) {
+      this.#ensureOrdered();
+      yield* this.#tree.entries();
+      return;
+    }
+    // A scan during this iteration moves the waiting keys into the tree: this array
+    // (sorted once, here) is left as it was and the iteration goes on over it.
+    const keys = this.#sortedUnordered();
+    const appliedVersion = this.#appliedVersion;
+    for (const key of keys) {
+      assert(this.#appliedVersion === appliedVersion, 'no apply while a flush reads the memtable');
+      const chain = this.#map.get(key);
+      assert(chain !== undefined, 'every waiting key is in the map');
+      yield [key, chain];
+    }
+  }
+
+  /** The waiting keys, sorted in place (once: a sorted list is not sorted again). */
+  #sortedUnordered(): string[] {
+    if (!this.#unorderedSorted) {
+      this.#unordered.sort();
+      this.#unorderedSorted = true;
+    }
+    return this.#unordered;
   }
 
   stats(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number; memoryBytes: number } {
