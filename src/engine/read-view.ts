@@ -141,15 +141,40 @@ export class ReadView {
     return resolveSlot(histories, { ...request, maxVersionsPerKey: this.maxVersionsPerKey });
   }
 
-  /** Reads the key's entries from every run (newest first), caches them, and resolves. */
-  async #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): Promise<VersionSlot | undefined> {
+  /**
+   * Reads the key's entries from every run (newest first), caches them, and resolves.
+   * Synchronous while every run answers synchronously (its filter rules the key out,
+   * or its blocks are cached): no promise and no microtask per run; from the first
+   * run that must read the file on, the rest continues asynchronously.
+   */
+  #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
     const all: RunEntry[] = [];
     if (sample !== undefined) sample.source = 'block_cache';
-    for (const run of this.runs) {
+    const runs = this.runs;
+    for (let index = 0; index < runs.length; index++) {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
-      const found = run.versionsOf(key);
-      if (sample !== undefined && found instanceof Promise) sample.source = 'disk';
-      const entries = await found;
+      const found = (runs[index] as RunHandle).versionsOf(key);
+      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all, index, found);
+      for (const entry of found) all.push(entry);
+    }
+    const point = this.#pointCache.set(key, this.#runSetIdentity, all);
+    return this.#fromPoint(key, point, histories, request);
+  }
+
+  /** The rest of #slotFromRuns from run `index` on, whose answer `pending` is on its way from the file. */
+  async #slotFromRunsAfter(
+    key: string,
+    histories: SourceHistory[],
+    request: ReadRequest,
+    sample: ReadSample | undefined,
+    all: RunEntry[],
+    index: number,
+    pending: Promise<RunEntry[]>,
+  ): Promise<VersionSlot | undefined> {
+    if (sample !== undefined) sample.source = 'disk';
+    for (const entry of await pending) all.push(entry);
+    for (let next = index + 1; next < this.runs.length; next++) {
+      const entries = await (this.runs[next] as RunHandle).versionsOf(key);
       for (const entry of entries) all.push(entry);
     }
     const point = this.#pointCache.set(key, this.#runSetIdentity, all);
