@@ -37,99 +37,33 @@
  * commit (a sequential writer), the group is cut in a microtask: nobody else is
  * waiting, and the event-loop turn would cost a sequential writer about 4 µs a put.
  */
-import { CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
 import { performance } from 'node:perf_hooks';
-import { OrderedMutex } from '../lock/ordered-mutex.js';
-import { CommitMetrics } from '../metrics/recorders.js';
-import type { IndexOperation } from '../memory/memory-index.js';
-
-/** Where acknowledged commits are applied, in version order (the storage engine's memtables). */
-export interface CommitTarget {
-  apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void;
-  /**
-   * Called after the last commit of each WAL record is applied (a memtable is sealed
-   * only there, never between two commits of one record). A seal calls `cutWal`,
-   * which cuts the log (WalWriter#cutAtNextRecord) and returns the segment the next
-   * record goes in. Runs under the wal.writer lock.
-   */
-  recordApplied?(cutWal: () => number): void;
-  /**
-   * Given once, at construction, the function that reads the bytes of commits queued
-   * or in flight (admitted, not yet applied or refused): the write stall counts them,
-   * so a large batch waiting for its fdatasync holds later writers back.
-   */
-  watchUnapplied?(unappliedBytes: () => number): void;
-  /** Called whenever commits left the unapplied count (applied at a record's end, or refused). */
-  unappliedFell?(): void;
-}
-import { assert } from '../util/assert.js';
+import { CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
 import { VERSION_MAX } from '../limits.js';
-import type { EncodableOperation, FramedCommit } from '../wal/wal-format.js';
-import { COMMIT_HEADER_BYTES } from '../wal/wal-format.js';
-import type { GroupWriteResult, WalWriter } from '../wal/wal-writer.js';
+import { OrderedMutex } from '../lock/ordered-mutex.js';
+import type { IndexOperation } from '../memory/memory-index.js';
+import { CommitMetrics } from '../metrics/recorders.js';
 import { ConflictLog } from '../transaction/conflict-log.js';
+import { assert } from '../util/assert.js';
+import type { EncodableOperation } from '../wal/wal-format.js';
+import type { GroupWriteResult, WalWriter } from '../wal/wal-writer.js';
+import type { CommitTarget, CommitVisibleListener } from './commit-target.js';
+import {
+  type CommitResult,
+  InFlightGroup,
+  newestWrite,
+  newPendingCommit,
+  type PendingCommit,
+  type UnappliedWrite,
+  type Validation,
+} from './pending-commit.js';
+import { UnappliedCommits } from './unapplied-commits.js';
+
+export type { CommitTarget, CommitVisibleListener } from './commit-target.js';
+export type { CommitResult, UnappliedWrite, Validation } from './pending-commit.js';
 
 /** One settled promise to schedule a microtask from (#scheduleFlush). */
 const RESOLVED: Promise<void> = Promise.resolve();
-
-/** Called with each acknowledged commit, in ascending version order. */
-export type CommitVisibleListener = (version: number, operations: readonly IndexOperation[]) => void;
-
-export interface CommitResult {
-  version: number;
-}
-
-/** A write of a commit that is ordered but not yet visible (CommitPipeline#unappliedWrite). */
-export interface UnappliedWrite {
-  operation: IndexOperation;
-  version: number;
-  /** Settles when that commit is acknowledged (durable and visible) or refused. */
-  acknowledged: Promise<CommitResult>;
-}
-
-/**
- * A transaction's check, run under the commit lock just before its version is
- * assigned: returns the error to refuse the commit with, or undefined to go ahead.
- */
-export type Validation = (log: ConflictLog) => Error | undefined;
-
-interface PendingCommit extends FramedCommit {
-  version: number;
-  indexOperations: readonly IndexOperation[];
-  validate: Validation | undefined;
-  /**
-   * Computed inside the commit lock from the latest ordered state (store.transactionSync):
-   * it may have read what earlier unapplied commits wrote, so a disk-full refusal of an
-   * earlier commit refuses it too.
-   */
-  ordered: boolean;
-  /** The promise the submitter got (a serial read-only transaction that read this commit waits on it). */
-  acknowledged: Promise<CommitResult> | undefined;
-  /** performance.now() at submit (commit latency, store.metrics()). */
-  submittedMs: number;
-  resolve: (result: CommitResult) => void;
-  reject: (error: unknown) => void;
-}
-
-/** The group being written and how far along it is. GUARDED_BY wal.writer lock. */
-class InFlightGroup {
-  readonly commits: readonly PendingCommit[];
-  /** Commits [0, settled) are acknowledged. */
-  settled = 0;
-  /** Commits [0, handedToWrite) had their record handed to write(): on failure their outcome is unknown. */
-  handedToWrite = 0;
-  /** The first commit of the record being written. */
-  recordStart = 0;
-
-  constructor(commits: readonly PendingCommit[]) {
-    this.commits = commits;
-  }
-
-  /** WalWriter#writeGroup's beforeWrite: the record's first `commitCount` commits are handed to write(). */
-  readonly beforeWrite = (commitCount: number): void => {
-    this.handedToWrite = this.recordStart + commitCount;
-  };
-}
 
 export interface CommitPipelineStats {
   commits: number;
@@ -172,7 +106,7 @@ export class CommitPipeline {
   #rejectedCommits = 0;
   #lastGroupSize = 0;
   /** Bytes (framed sizes) of the commits queued or in flight: enqueued, not yet applied or refused. */
-  #unappliedBytes = 0;
+  readonly #unapplied: UnappliedCommits;
   /** Commit latency, group size and lock waits (store.metrics()). */
   readonly metrics = new CommitMetrics();
   /** Told of each commit once it is durable, applied and acknowledged (the change feed, src/watch/). */
@@ -196,7 +130,7 @@ export class CommitPipeline {
     this.#visibleVersion = lastVersion;
     this.#pinnedVersion = pinnedVersion;
     this.#oldestTransactionVersion = oldestTransactionVersion;
-    index.watchUnapplied?.(() => this.#unappliedBytes);
+    this.#unapplied = new UnappliedCommits(index);
   }
 
   /** The newest version whose effects are durable and visible to reads. */
@@ -250,11 +184,7 @@ export class CommitPipeline {
     indexOperations: readonly IndexOperation[],
     validate?: Validation,
   ): Promise<CommitResult> {
-    let pending!: PendingCommit;
-    const promise = new Promise<CommitResult>((resolve, reject) => {
-      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate, ordered: false, acknowledged: undefined, submittedMs: performance.now() };
-    });
-    pending.acknowledged = promise;
+    const pending = newPendingCommit(operations, operationsSizeBytes, indexOperations, validate, false);
     if (this.#commitLock.tryRunExclusiveSync(this.#enqueueHeld, pending)) this.metrics.uncontendedCommitLock++;
     else {
       // The commit lock is held across an await (close, later checkpoint): wait our turn,
@@ -264,7 +194,7 @@ export class CommitPipeline {
         this.#enqueue(pending);
       }).catch(pending.reject);
     }
-    return promise;
+    return pending.acknowledged;
   }
 
   /**
@@ -301,13 +231,9 @@ export class CommitPipeline {
    */
   submitOrdered(operations: readonly EncodableOperation[], operationsSizeBytes: number, indexOperations: readonly IndexOperation[]): Promise<CommitResult> {
     this.#commitLock.assertHeld();
-    let pending!: PendingCommit;
-    const promise = new Promise<CommitResult>((resolve, reject) => {
-      pending = { version: 0, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes, indexOperations, resolve, reject, validate: undefined, ordered: true, acknowledged: undefined, submittedMs: performance.now() };
-    });
-    pending.acknowledged = promise;
+    const pending = newPendingCommit(operations, operationsSizeBytes, indexOperations, undefined, true);
     this.#enqueue(pending);
-    return promise;
+    return pending.acknowledged;
   }
 
   /** #enqueue as a function value made once (the fast path passes it per commit, no closure). */
@@ -335,7 +261,7 @@ export class CommitPipeline {
     pending.version = ++this.#assignedVersion;
     this.#conflictLog.append(pending.version, pending.indexOperations);
     this.#queue.push(pending);
-    this.#unappliedBytes += pending.sizeBytes;
+    this.#unapplied.admitted(pending.sizeBytes);
     this.#scheduleFlush();
   }
 
@@ -446,7 +372,7 @@ export class CommitPipeline {
     for (let index = inFlight.settled; index < end; index++) {
       const commit = inFlight.commits[index]!;
       this.#index.apply(commit.version, commit.indexOperations, pinned);
-      this.#unappliedBytes -= commit.sizeBytes;
+      this.#unapplied.left(commit.sizeBytes);
       this.#visibleVersion = commit.version;
       inFlight.settled = index + 1;
       this.#commits++;
@@ -455,8 +381,7 @@ export class CommitPipeline {
     }
     // The end of a record: every record written so far is applied, so a seal may cut the log here.
     this.#index.recordApplied?.(this.#cutWal);
-    assert(this.#unappliedBytes >= 0, 'unapplied bytes count only enqueued commits');
-    this.#index.unappliedFell?.();
+    this.#unapplied.fell();
     this.#groupCommits++;
     this.metrics.recordGroup(inFlight.commits, end - count, end);
     this.#lastGroupSize = groupSize;
@@ -487,7 +412,7 @@ export class CommitPipeline {
     const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
     this.#rejectedCommits += Math.min(unknownCount, unsettled.length);
     for (const commit of unsettled.slice(0, unknownCount)) {
-      this.#unappliedBytes -= commit.sizeBytes;
+      this.#unapplied.left(commit.sizeBytes);
       commit.reject(new CommitOutcomeUnknownError(commit.version, { cause: failure }));
     }
     this.#rejectAll(unsettled.slice(unknownCount), failure);
@@ -504,11 +429,10 @@ export class CommitPipeline {
   #rejectAll(commits: readonly PendingCommit[], error: unknown): void {
     this.#rejectedCommits += commits.length;
     for (const commit of commits) {
-      this.#unappliedBytes -= commit.sizeBytes;
+      this.#unapplied.left(commit.sizeBytes);
       commit.reject(error);
     }
-    assert(this.#unappliedBytes >= 0, 'unapplied bytes count only enqueued commits');
-    if (commits.length > 0) this.#index.unappliedFell?.();
+    if (commits.length > 0) this.#unapplied.fell();
   }
 
   #failWith(cause: unknown): StoreFailedError {
@@ -576,23 +500,8 @@ export class CommitPipeline {
       groupSizeMax: this.#groupSizeMax,
       rejectedCommits: this.#rejectedCommits,
       queued: this.#queue.length,
-      unappliedBytes: this.#unappliedBytes,
+      unappliedBytes: this.#unapplied.bytes,
       conflictLogEntries: this.#conflictLog.size,
     };
   }
-}
-
-/** The newest write of `key` in commits[from..], searching from the end. */
-function newestWrite(commits: readonly PendingCommit[], from: number, key: string): UnappliedWrite | undefined {
-  for (let index = commits.length - 1; index >= from; index--) {
-    const commit = commits[index]!;
-    const operations = commit.indexOperations;
-    for (let operation = operations.length - 1; operation >= 0; operation--) {
-      if (operations[operation]!.key === key) {
-        assert(commit.acknowledged !== undefined, 'a queued commit has its promise');
-        return { operation: operations[operation]!, version: commit.version, acknowledged: commit.acknowledged };
-      }
-    }
-  }
-  return undefined;
 }
