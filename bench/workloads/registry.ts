@@ -6,6 +6,7 @@
  */
 import { LARGE_VALUE, SMALL_VALUE } from '../data.js';
 import type { Profile } from '../profile.js';
+import { coldPointGetWorkload } from './cold-point-get.js';
 import { hotGetWorkload } from './hot-get.js';
 import { largeDataWorkload } from './large-data.js';
 import { leaseWorkload } from './leases.js';
@@ -40,6 +41,7 @@ export function allWorkloads(profile: Profile, ladybugStoreOptions: Readonly<Rec
     watchersWorkload(profile),
     readMetricsCostWorkload(),
     ...selfRepairWorkloads(profile),
+    coldPointGetWorkload(profile),
   ];
 }
 
