@@ -112,6 +112,10 @@ export class MergedScan {
     try {
       for (const run of this.#plan.view.runs) {
         if (run.descriptor.minVersion > this.#plan.referenceVersion) continue;
+        // The manifest holds each run's key span: a run outside the range is not opened
+        // (no footer, index or filter read), so a scan of a narrow prefix at open (the
+        // lease restart scan) costs nothing per unrelated run.
+        if (!spanOverlaps(this.#plan.range, run.descriptor.smallestKey, run.descriptor.largestKey)) continue;
         cursors.push(await run.cursor(this.#plan.range, this.#plan.reverse));
       }
     } catch (error) {
@@ -138,4 +142,13 @@ async function takeKey(cursor: RunCursor, key: string): Promise<RunEntry[]> {
     if (pending !== undefined) await pending;
   }
   return entries;
+}
+
+/** True when some key in [smallestKey, largestKey] lies inside `range`. */
+export function spanOverlaps(range: KeyRange, smallestKey: string, largestKey: string): boolean {
+  if (range.gte !== undefined && largestKey < range.gte) return false;
+  if (range.gt !== undefined && largestKey <= range.gt) return false;
+  if (range.lte !== undefined && smallestKey > range.lte) return false;
+  if (range.lt !== undefined && smallestKey >= range.lt) return false;
+  return true;
 }

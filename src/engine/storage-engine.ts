@@ -500,10 +500,10 @@ export class StorageEngine {
 
   /**
    * True when the run's data blocks are compressed, as its footer says. An unopened run
-   * is classed by its tier, which is exact for runs this process wrote (compaction
-   * compresses by tier); runs listed at open are all opened by then (the lease
-   * restart scan in open reads every run), so a deep run written before the cold tier
-   * existed is seen uncompressed (test/cold-tier-stats.test.ts).
+   * is classed by its tier (open reads no run file, and the manifest does not record
+   * compression): exact for every run written since the cold tier exists, as compaction
+   * compresses by tier; a deep run written uncompressed before it is seen as it is once
+   * a read opens it (test/cold-tier-stats.test.ts).
    */
   #runCompressed(run: RunHandle): boolean {
     const reader = run.opened ? run.reader() : undefined;
