@@ -38,7 +38,7 @@
  * waiting, and the event-loop turn would cost a sequential writer about 4 µs a put.
  */
 import { performance } from 'node:perf_hooks';
-import { CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
+import { AssertionFailedError, CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
 import { VERSION_MAX } from '../limits.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { IndexOperation } from '../memory/memory-index.js';
@@ -364,9 +364,10 @@ export class CommitPipeline {
    * exactly the commits before it are acknowledged (durable and visible).
    */
   #acknowledge(inFlight: InFlightGroup, count: number, endLsn: number): void {
-    assert(this.#writer.syncedLsn >= endLsn, `acknowledging LSN ${endLsn} before it is synced (${this.#writer.syncedLsn})`);
+    // Messages built only on failure (once per record).
+    if (!(this.#writer.syncedLsn >= endLsn)) throw new AssertionFailedError(`acknowledging LSN ${endLsn} before it is synced (${this.#writer.syncedLsn})`);
     const end = inFlight.settled + count;
-    assert(count > 0 && end <= inFlight.commits.length, `record of ${count} commits lies within its group`);
+    if (!(count > 0 && end <= inFlight.commits.length)) throw new AssertionFailedError(`record of ${count} commits lies within its group`);
     const groupSize = inFlight.commits.length - inFlight.settled;
     const pinned = this.#pinnedVersion();
     for (let index = inFlight.settled; index < end; index++) {

@@ -31,6 +31,7 @@ import {
   MEMORY_BYTES_PER_KEY,
   MEMORY_BYTES_PER_VERSION,
 } from '../limits.js';
+import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 
@@ -94,7 +95,8 @@ export class MemoryIndex {
    * oldest version a reader still uses; retention trimming spares what it sees.
    */
   apply(version: number, operations: readonly IndexOperation[], pinnedVersion: number): void {
-    assert(version > this.#appliedVersion, `apply ${version} after ${this.#appliedVersion}`);
+    // The message is built only on failure (this runs once per commit).
+    if (!(version > this.#appliedVersion)) throw new AssertionFailedError(`apply ${version} after ${this.#appliedVersion}`);
     for (const operation of operations) this.#applyOne(version, operation, pinnedVersion);
     this.#appliedVersion = version;
   }

@@ -10,7 +10,7 @@
  *   oldest retained version, and reads as of an older version fail with
  *   VersionNotRetainedError instead of guessing.
  */
-import { VersionNotRetainedError } from '../errors.js';
+import { AssertionFailedError, VersionNotRetainedError } from '../errors.js';
 import type { StoredValue } from '../codec/values.js';
 import { assert } from '../util/assert.js';
 
@@ -60,7 +60,8 @@ export class VersionChain {
 
   /** REQUIRES: version > newestVersion (versions are applied in ascending order). */
   append(version: number, value: VersionSlot): void {
-    assert(version > this.newestVersion, `version ${version} applied after ${this.newestVersion}`);
+    // The message is built only on failure (this runs once per write of an existing key).
+    if (!(version > this.newestVersion)) throw new AssertionFailedError(`version ${version} applied after ${this.newestVersion}`);
     if (this.#olderVersions === undefined) {
       this.#olderVersions = [this.newestVersion];
       this.#olderSlots = [this.newest];

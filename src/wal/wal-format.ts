@@ -18,6 +18,7 @@
  *   operation: type u8 (1 put, 2 delete) | key length u16 | key | [value length u32 | value (msgpack)]
  */
 import { Buffer } from 'node:buffer';
+import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 
 export const FORMAT_VERSION = 1;
@@ -34,7 +35,7 @@ export const DELETE_OVERHEAD_BYTES = 1 + 2;
 const TWO_TO_32 = 2 ** 32;
 
 export function writeUint64(buffer: Buffer, value: number, offset: number): void {
-  assert(Number.isSafeInteger(value) && value >= 0, `u64 field holds a safe integer: ${value}`);
+  if (!(Number.isSafeInteger(value) && value >= 0)) throw new AssertionFailedError(`u64 field holds a safe integer: ${value}`);
   buffer.writeUInt32LE(value % TWO_TO_32, offset);
   buffer.writeUInt32LE(Math.floor(value / TWO_TO_32), offset + 4);
 }
