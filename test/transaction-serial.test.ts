@@ -236,28 +236,35 @@ describe('store.transactionSync', () => {
   it('reads keys that only the disk holds: prefetch rounds, then the locked fallback', async () => {
     const fileSystem = new FaultFileSystem(3);
     const first = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
-    for (let index = 0; index < 200; index++) await first.put(`k${String(index).padStart(3, '0')}`, index);
+    // 500-byte values: a 4 KiB block holds a handful of keys, so keys 17 apart never share one.
+    const pad = 'v'.repeat(500);
+    const value = (index: number): string => `${index}:${pad}`;
+    for (let start = 0; start < 200; start += 50) {
+      await first.batch(Array.from({ length: 50 }, (_unused, offset) => ({ type: 'put' as const, key: `k${String(start + offset).padStart(3, '0')}`, value: value(start + offset) })));
+    }
     await first.checkpoint();
     await first.close();
     const store = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
     openStores.push(store);
+    const number = (read: unknown): number => Number(String(read).split(':')[0]);
     // Cold caches: each read misses once, then the prefetch makes it a memory hit.
     let runs = 0;
     const sum = await store.transactionSync((tx) => {
       runs++;
-      const total = (tx.get('k001') as number) + (tx.get('k150') as number);
+      const total = number(tx.get('k001')) + number(tx.get('k150'));
       tx.put('sum', total);
       return total;
     });
     expect(sum).toBe(151);
     expect(runs).toBeGreaterThan(1);
     expect(await store.get('sum')).toBe(151);
-    // A body that reads more cold keys than there are prefetch rounds reaches the locked fallback.
+    // A body that reads more cold keys (each in a block not yet read) than there are
+    // prefetch rounds reaches the locked fallback.
     const keys = Array.from({ length: SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX + 3 }, (_unused, index) => `k${String(10 + index * 17).padStart(3, '0')}`);
     let attempts = 0;
     const values = await store.transactionSync((tx) => {
       attempts++;
-      const read = keys.map((key) => tx.get(key) as number);
+      const read = keys.map((key) => number(tx.get(key)));
       tx.put('many', read.reduce((left, right) => left + right, 0));
       return read;
     });
