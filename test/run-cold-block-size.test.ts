@@ -67,3 +67,18 @@ describe('cold-tier block size', () => {
     });
   }
 });
+
+describe('decompressing a compressed block', () => {
+  it('round-trips payloads around the zlib chunk size, and a usual block comes back in one chunk', async () => {
+    const { compressPayload, decompressPayload, RUN_DECOMPRESS_CHUNK_BYTES } = await import('../src/run/block-compression.js');
+    const { RunCompression } = await import('../src/run/run-format.js');
+    for (const compression of [RunCompression.brotli, RunCompression.gzip]) {
+      for (const sizeBytes of [1, 4096, RUN_COMPRESSED_BLOCK_TARGET_BYTES, RUN_DECOMPRESS_CHUNK_BYTES, RUN_DECOMPRESS_CHUNK_BYTES + 1, OLDER_LAYOUT_BLOCK_BYTES]) {
+        const payload = Buffer.from(Array.from({ length: sizeBytes }, (_, index) => (index * 7 + (index >> 9)) & 0xff));
+        const raw = decompressPayload(compression, compressPayload(compression, payload), 'test', 0);
+        expect(raw.equals(payload)).toBe(true);
+        if (sizeBytes === RUN_COMPRESSED_BLOCK_TARGET_BYTES) expect(raw.buffer.byteLength).toBe(RUN_DECOMPRESS_CHUNK_BYTES);
+      }
+    }
+  });
+});
