@@ -13,7 +13,9 @@
  * fails it too (fail-stop, see commit-pipeline.ts). A read-only body commits nothing:
  * its promise waits for every unapplied commit it read (and rejects with that
  * commit's error if one is refused), so a caller never acts on a state that a failed
- * fdatasync then never makes real. Other readers (get, scan,
+ * fdatasync then never makes real. A body that throws is answered the same way: its
+ * error rests on what it read, so it reaches the caller only once those commits are
+ * durable, and a refusal of one of them replaces it. Other readers (get, scan,
  * snapshots, optimistic transactions) see it only once visible, as any commit.
  *
  * Reads that need the disk. A read that memory (memtables, point cache) cannot answer
@@ -63,7 +65,7 @@ interface ReadMiss {
 
 type Outcome<T> =
   | { kind: 'committed'; result: T; commit: Promise<unknown> | undefined }
-  | { kind: 'failed'; error: unknown }
+  | { kind: 'failed'; error: unknown; readsDurable: Promise<unknown> | undefined }
   | { kind: 'missed'; miss: ReadMiss };
 
 /** Thrown by get() on a miss; never escapes (the attempt records the miss itself). */
@@ -157,6 +159,11 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   close(): void {
     this.#open = false;
   }
+
+  /** Settles once every unapplied commit this attempt read is durable (rejects if one is refused); undefined when it read none. */
+  readsDurable(): Promise<unknown> | undefined {
+    return this.dependencies.size === 0 ? undefined : Promise.all(this.dependencies.values());
+  }
 }
 
 /**
@@ -169,7 +176,8 @@ function runAttempt<T>(attempt: SerialAttempt<T>): void {
     result = attempt.body(attempt);
   } catch (error) {
     attempt.close();
-    attempt.outcome = attempt.miss !== undefined ? { kind: 'missed', miss: attempt.miss } : { kind: 'failed', error };
+    // The error is an answer resting on what the body read: it waits for those reads as a result does.
+    attempt.outcome = attempt.miss !== undefined ? { kind: 'missed', miss: attempt.miss } : { kind: 'failed', error, readsDurable: attempt.readsDurable() };
     return;
   }
   attempt.close();
@@ -180,16 +188,16 @@ function runAttempt<T>(attempt: SerialAttempt<T>): void {
   if (isThenable(result)) {
     // Its asynchronous part finds the handle closed; that rejection is not the caller's concern.
     Promise.resolve(result).catch(() => undefined);
-    attempt.outcome = { kind: 'failed', error: new InvalidOptionError('body', 'transactionSync() takes a synchronous function (tx) => result; use transaction() for an async body') };
+    attempt.outcome = { kind: 'failed', error: new InvalidOptionError('body', 'transactionSync() takes a synchronous function (tx) => result; use transaction() for an async body'), readsDurable: undefined };
     return;
   }
   try {
     // A read-only attempt that read unapplied commits answers only once they are durable:
     // else it could report a state that a failed fdatasync then never makes real.
-    const commit = attempt.submit() ?? (attempt.dependencies.size === 0 ? undefined : Promise.all(attempt.dependencies.values()));
+    const commit = attempt.submit() ?? attempt.readsDurable();
     attempt.outcome = { kind: 'committed', result, commit };
   } catch (error) {
-    attempt.outcome = { kind: 'failed', error };
+    attempt.outcome = { kind: 'failed', error, readsDurable: undefined };
   }
 }
 
@@ -208,7 +216,11 @@ async function settleMiss(context: SerialTransactionContext, miss: ReadMiss): Pr
 
 async function finish<T>(outcome: Outcome<T> | undefined): Promise<T> {
   assert(outcome !== undefined && outcome.kind !== 'missed', 'a finished serial attempt committed or failed');
-  if (outcome.kind === 'failed') throw outcome.error;
+  if (outcome.kind === 'failed') {
+    // A refusal of a commit the body read replaces the body's error (it rested on that commit).
+    if (outcome.readsDurable !== undefined) await outcome.readsDurable;
+    throw outcome.error;
+  }
   if (outcome.commit !== undefined) await outcome.commit;
   return outcome.result;
 }
@@ -249,7 +261,7 @@ async function runLocked<T>(context: SerialTransactionContext, body: (tx: Serial
       const { miss } = outcome;
       assert(!remembered.has(miss.key), 'a remembered key is not missed again');
       if (remembered.size >= TRANSACTION_OPERATIONS_MAX) {
-        outcome = { kind: 'failed', error: new TransactionLimitError('operations', `transaction reads more than ${TRANSACTION_OPERATIONS_MAX} keys from disk`) };
+        outcome = { kind: 'failed', error: new TransactionLimitError('operations', `transaction reads more than ${TRANSACTION_OPERATIONS_MAX} keys from disk`), readsDurable: undefined };
         return;
       }
       remembered.set(miss.key, await settleMiss(context, miss));

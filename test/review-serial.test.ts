@@ -1,0 +1,173 @@
+/**
+ * Adversarial review of store.transactionSync (src/transaction/serial-transaction.ts):
+ * interleavings forced with a held WAL datasync or a held WAL write, looking for a
+ * serial transaction's answer (result or error) that depends on a commit that is not
+ * yet durable, or that a full disk then refuses.
+ *
+ * Covered: a body that throws after reading an unapplied commit (its error is an
+ * answer too: it must not reach the caller before what it read is durable, nor
+ * survive that commit's refusal); reads of keys an unapplied commit deleted, or a
+ * batch wrote twice; that no other reader (get, scan, history, snapshot, watch,
+ * optimistic transaction) sees a serial write before its fdatasync.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { DiskFullError, openStore, type Store } from '../src/index.js';
+import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { fileSystemError, type FileHandle } from '../src/fs/file-system.js';
+import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { gatedStore, scanAll, settle, settleUntil, track } from './transaction-support.js';
+
+const openStores: Store[] = [];
+/** Releases whatever a failed test left held, so close() can finish. */
+const releases: Array<() => void> = [];
+
+afterEach(async () => {
+  for (const release of releases.splice(0)) release();
+  for (const store of openStores.splice(0)) await store.close().catch(() => undefined);
+});
+
+const WAL_SEGMENT = /wal-\d+\.log$/;
+
+/** While armed, a WAL segment's write waits until the test releases or fails it. */
+class WriteGatedFileSystem extends ForwardingFileSystem {
+  armed = false;
+  readonly #held: Array<{ release: () => void; fail: (error: Error) => void }> = [];
+
+  heldCount(): number {
+    return this.#held.length;
+  }
+
+  takeHeld(): { release: () => void; fail: (error: Error) => void } {
+    const held = this.#held.shift();
+    if (held === undefined) throw new Error('no WAL write is held');
+    return held;
+  }
+
+  protected wrapHandle(handle: FileHandle, path: string): FileHandle {
+    return replaceMethods(handle, {
+      write: async (data, position) => {
+        if (!this.armed || !WAL_SEGMENT.test(path)) return handle.write(data, position);
+        await new Promise<void>((release, fail) => this.#held.push({ release, fail }));
+        return handle.write(data, position);
+      },
+    });
+  }
+}
+
+class BodyError extends Error {
+  constructor(readonly seen: unknown) {
+    super(`body saw ${String(seen)}`);
+  }
+}
+
+async function tracked() {
+  const opened = await gatedStore();
+  openStores.push(opened.store);
+  releases.push(() => opened.gated.releaseAll());
+  return opened;
+}
+
+describe('review: serial transaction answers wait for what they read', () => {
+  it('a body that throws after reading an unsynced commit rejects only once that commit is visible (process order)', async () => {
+    const { store, gated } = await tracked();
+    await store.put('x', 1);
+    gated.armed = true;
+    const writer = track(store.put('x', 2));
+    const held = await gated.nextHeld(); // x = 2 is ordered, its datasync held
+    releases.push(() => held.release());
+    const failing = track(store.transactionSync((tx) => {
+      throw new BodyError(tx.get('x'));
+    }));
+    await settle();
+    await settle();
+    // The body saw x = 2, which no reader can see yet: its error must wait like a result would.
+    expect(failing.settled).toBe(false);
+    gated.armed = false;
+    held.release();
+    await settleUntil(() => failing.settled);
+    expect(failing.error).toBeInstanceOf(BodyError);
+    expect((failing.error as BodyError).seen).toBe(2);
+    // After the caller got the error, every reader sees the state the body saw.
+    expect(await store.get('x')).toBe(2);
+    await writer.promise;
+  });
+
+  it('a body that throws after reading a commit refused for a full disk gets the refusal, not its own error', async () => {
+    const fault = new FaultFileSystem(11);
+    const gated = new WriteGatedFileSystem(fault);
+    const store = await openStore('/db', { fileSystem: gated, segmentSizeBytes: 256 * 1024 });
+    openStores.push(store);
+    releases.push(() => {
+      gated.armed = false;
+      while (gated.heldCount() > 0) gated.takeHeld().release();
+    });
+    await store.put('balance', 100);
+    gated.armed = true;
+    const withdrawal = track(store.put('balance', 0));
+    await settleUntil(() => gated.heldCount() === 1);
+    const transfer = track(store.transactionSync((tx) => {
+      const balance = tx.get('balance') as number;
+      if (balance < 50) throw new BodyError(balance); // "insufficient funds", from a write that never happens
+      tx.put('balance', balance - 50);
+    }));
+    await settle();
+    gated.armed = false;
+    gated.takeHeld().fail(fileSystemError('ENOSPC', 'write', 'wal'));
+    await settleUntil(() => withdrawal.settled && transfer.settled);
+    expect(withdrawal.error).toBeInstanceOf(DiskFullError);
+    expect(await store.get('balance')).toBe(100);
+    // The body's answer rested on balance = 0, which never became real.
+    expect(transfer.error).toBeInstanceOf(DiskFullError);
+  });
+});
+
+describe('review: what a serial body reads from unapplied commits', () => {
+  it('reads undefined for a key an unsynced commit deleted, and the last write of a batch that names a key twice', async () => {
+    const { store, gated } = await tracked();
+    await store.batch([{ type: 'put', key: 'gone', value: 1 }, { type: 'put', key: 'twice', value: 1 }]);
+    gated.armed = true;
+    const deleting = track(store.delete('gone'));
+    const held = await gated.nextHeld();
+    const batch = track(store.batch([
+      { type: 'put', key: 'twice', value: 'first' },
+      { type: 'del', key: 'twice' },
+      { type: 'put', key: 'late', value: 'a' },
+      { type: 'put', key: 'late', value: 'b' },
+    ]));
+    await settle();
+    const seen = track(store.transactionSync((tx) => [tx.get('gone'), tx.get('twice'), tx.get('late')]));
+    await settle();
+    gated.releaseAll();
+    held.release();
+    await settleUntil(() => deleting.settled && batch.settled && seen.settled);
+    expect(seen.value).toEqual([undefined, undefined, 'b']);
+    expect([await store.get('gone'), await store.get('twice'), await store.get('late')]).toEqual([undefined, undefined, 'b']);
+  });
+
+  it('no other reader sees a serial write before its fdatasync: get, scan, history, snapshot, watch, optimistic transaction', async () => {
+    const { store, gated } = await tracked();
+    await store.put('k', 'old');
+    const feed = store.watch({ gte: 'k', lt: 'l' });
+    const firstChange = feed.next();
+    gated.armed = true;
+    const serial = track(store.transactionSync((tx) => tx.put('k', 'new')));
+    const held = await gated.nextHeld();
+    await settle();
+    expect(await store.get('k')).toBe('old');
+    expect(await scanAll(store)).toEqual([['k', 'old']]);
+    expect((await store.history('k')).map((entry) => entry.value)).toEqual(['old']);
+    const snapshot = await store.snapshot();
+    expect(await snapshot.get('k')).toBe('old');
+    await snapshot.release();
+    expect(await store.transaction(async (tx) => tx.get('k'))).toBe('old');
+    const watched = track(firstChange);
+    await settle();
+    expect(watched.settled).toBe(false);
+    gated.armed = false;
+    held.release();
+    await serial.promise;
+    const change = await firstChange;
+    expect(change.value).toMatchObject({ key: 'k', value: 'new', deleted: false });
+    await feed.return(undefined);
+  });
+});
