@@ -98,11 +98,14 @@ export class LeaseHolders {
     this.#waiters.wakeOne(name);
   }
 
-  /** (Re)starts the expiry timer of `held` for its current deadline. */
-  schedule(name: string, held: HeldLease): void {
+  /**
+   * (Re)starts the expiry timer of `held` for its current deadline, or `delayMs` from
+   * now (a retry of an expiry whose commit failed).
+   */
+  schedule(name: string, held: HeldLease, delayMs?: number): void {
     clearTimeout(held.timer);
     held.timer = setTimeout(() => void this.#onDeadline(name, held.nonce).catch(() => undefined),
-      Math.max(0, Math.ceil(held.deadlineMs - performance.now())));
+      delayMs ?? Math.max(0, Math.ceil(held.deadlineMs - performance.now())));
     held.timer.unref();
   }
 

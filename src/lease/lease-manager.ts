@@ -32,7 +32,8 @@
  *   the lease record (the record is in its read set): no check-then-write window.
  */
 import { randomUUID } from 'node:crypto';
-import { LeaseBusyError, LeaseLostError, UnauthorizedError } from '../errors.js';
+import { LeaseBusyError, LeaseLostError, StoreClosedError, StoreFailedError, UnauthorizedError } from '../errors.js';
+import { LEASE_EXPIRY_RETRY_DELAY_MS } from '../limits.js';
 import type { LeaseFence, TransactionHandle } from '../transaction/transaction.js';
 import type { CommitResult } from '../commit/commit-pipeline.js';
 import type { BatchOperation } from '../commit/prepare.js';
@@ -157,12 +158,21 @@ export class LeaseManager {
     const held = this.#holders.get(name);
     if (held === undefined || held.nonce !== nonce) return;
     if (performance.now() < held.deadlineMs) return this.#holders.schedule(name, held);
-    await this.#store.transaction(async (tx) => {
-      const current = parseRecord(name, await tx.get(recordKey(name)));
-      if (current?.nonce !== nonce) return;
-      for (const bound of current.boundKeys) tx.delete(bound);
-      writeReservedKeys(() => tx.delete(recordKey(name)));
-    });
+    try {
+      await this.#store.transaction(async (tx) => {
+        const current = parseRecord(name, await tx.get(recordKey(name)));
+        if (current?.nonce !== nonce) return;
+        for (const bound of current.boundKeys) tx.delete(bound);
+        writeReservedKeys(() => tx.delete(recordKey(name)));
+      });
+    } catch (error) {
+      // The lease is over (nothing accepts its token) but its record and bound keys are
+      // still stored: try again later, unless the store will never write again.
+      if (!(error instanceof StoreClosedError || error instanceof StoreFailedError) && this.#holders.get(name) === held) {
+        this.#holders.schedule(name, held, LEASE_EXPIRY_RETRY_DELAY_MS);
+      }
+      throw error;
+    }
     this.#holders.ended(name, 'expired');
   }
 
