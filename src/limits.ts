@@ -120,6 +120,8 @@ export const LEASE_OWNER_BYTES_MAX = 256;
 export const LEASE_REASON_BYTES_MAX = 1024;
 export const LEASE_BOUND_KEYS_MAX = 1024;
 export const LEASE_WAITERS_MAX = 10_000;
+/** An expiry whose commit failed (disk full, a conflict) is tried again after this delay, so bound keys never outlive the lease. */
+export const LEASE_EXPIRY_RETRY_DELAY_MS = 250;
 
 /**
  * Watch (src/watch/): changes buffered per watcher before WatchOverflowError, and
