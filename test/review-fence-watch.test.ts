@@ -66,3 +66,85 @@ describe('review: lease-bound keys never outlive their lease', () => {
     expect(await store.get('k')).toBeUndefined();
   });
 });
+
+interface Seen { version: number; key: string; deleted: boolean; value?: unknown }
+
+describe('review: watch catch-up while the store changes under it', () => {
+  it('exactly once and in order while commits, memtable flushes, checkpoints and compactions run during the catch-up', async () => {
+    const store = await memoryStore(new FaultFileSystem(21), { memoryBudgetBytes: 256 * 1024 });
+    const written: Seen[] = [];
+    const keys = Array.from({ length: 30 }, (_unused, index) => `w/${String(index).padStart(2, '0')}`);
+    const value = (round: number, index: number): string => `${round}:${index}:${'x'.repeat(200)}`;
+    const writeRound = async (round: number): Promise<void> => {
+      for (const [index, key] of keys.entries()) {
+        if ((index + round) % 7 === 0) {
+          written.push({ version: (await store.delete(key)).version, key, deleted: true });
+        } else {
+          written.push({ version: (await store.put(key, value(round, index))).version, key, deleted: false, value: value(round, index) });
+        }
+      }
+    };
+    for (let round = 0; round < 6; round++) {
+      await writeRound(round);
+      if (round % 2 === 1) await store.checkpoint();
+    }
+    const feed = store.watch({ gte: 'w/', lt: 'w0', sinceVersion: 0, catchUpBatchChanges: 7 });
+    const seen: Seen[] = [];
+    let round = 6;
+    for (;;) {
+      const next = await feed.next();
+      expect(next.done).toBe(false);
+      const change = next.value as Seen;
+      seen.push(change.deleted ? { version: change.version, key: change.key, deleted: true } : { ...change });
+      // Suspended inside the catch-up: change the store under it.
+      if (seen.length % 25 === 0 && round < 14) {
+        await writeRound(round++);
+        if (round % 3 === 0) await store.checkpoint();
+        if (round % 4 === 0) await store.compact();
+      }
+      if (round === 14 && seen.length === written.length) break;
+    }
+    await feed.return(undefined);
+    expect(seen).toEqual(written.map((change) => (change.deleted ? { version: change.version, key: change.key, deleted: true } : change)));
+    expect(store.stats().pinnedReads).toBe(0);
+  });
+
+  it('the pinned start version is released on break, on return before the first change, and on an error', async () => {
+    const store = await memoryStore(new FaultFileSystem(22), { maxVersionsPerKey: 2 });
+    for (let index = 0; index < 20; index++) await store.put(`p/${index % 4}`, index);
+    expect(store.stats().pinnedReads).toBe(0);
+    // Break out mid catch-up.
+    for await (const change of store.watch({ sinceVersion: 16, catchUpBatchChanges: 1 })) {
+      expect(store.stats().pinnedReads).toBe(1);
+      if (change.version >= 18) break;
+    }
+    expect(store.stats().pinnedReads).toBe(0);
+    // Returned before the first next(): nothing was pinned.
+    const unused = store.watch({ sinceVersion: 0 });
+    await unused.return(undefined);
+    expect(store.stats().pinnedReads).toBe(0);
+    // Versions 1..12 are trimmed (two per key): VersionNotRetainedError, and the pin goes.
+    await expect((async () => {
+      for await (const _change of store.watch({ sinceVersion: 0, catchUpBatchChanges: 2 })) { /* drain */ }
+    })()).rejects.toMatchObject({ code: 'LADYBUG_VERSION_NOT_RETAINED' });
+    expect(store.stats().pinnedReads).toBe(0);
+  });
+});
+
+describe('review: catch-up and version trimming by later commits', () => {
+  it('versions trimmed after they were delivered do not fail the rest of the catch-up', async () => {
+    const store = await memoryStore(new FaultFileSystem(23), { maxVersionsPerKey: 2 });
+    await store.put('a', 1);
+    await store.put('a', 2);
+    const feed = store.watch({ sinceVersion: 0, catchUpBatchChanges: 1 });
+    expect((await feed.next()).value).toMatchObject({ version: 1, key: 'a', value: 1 });
+    // Two more versions of the key: version 1 (already delivered) leaves the memtable chain.
+    await store.put('a', 3);
+    await store.put('a', 4);
+    const rest: unknown[] = [];
+    for (let index = 0; index < 3; index++) rest.push((await feed.next()).value);
+    await feed.return(undefined);
+    expect(rest).toMatchObject([{ version: 2, value: 2 }, { version: 3, value: 3 }, { version: 4, value: 4 }]);
+    expect(store.stats().pinnedReads).toBe(0);
+  });
+});

@@ -24,8 +24,9 @@
  *   duplicates (a version present in a sealed memtable and in the run it was
  *   flushed to is reported once), so consecutive batches deliver each change once.
  * - At most 2 x batchChanges changes are held at once (catchUpMemory counts it).
- * - A trimmed history that may have held a version above sinceVersion is
- *   VersionNotRetainedError, never a silent gap.
+ * - A trimmed history that may have held a change not yet delivered (after the
+ *   cursor, at or above sinceVersion's successor) is VersionNotRetainedError, never a
+ *   silent gap; versions trimmed after they were delivered fail nothing.
  */
 import { storedFromEncoded, type StoredValue } from '../codec/values.js';
 import { VersionNotRetainedError } from '../errors.js';
@@ -52,6 +53,18 @@ export function compareChanges(left: RawChange, right: RawChange): number {
 export interface CatchUpCursor {
   version: number;
   key: string | undefined;
+}
+
+/**
+ * True when a chain whose versions below `trimmedBelow` were reclaimed may have lost a
+ * change of `key` not yet delivered (strictly after the cursor). The active memtable
+ * is trimmed by commits made during the catch-up: versions already delivered may go.
+ */
+function mayHaveLostUndelivered(trimmedBelow: number, key: string, cursor: CatchUpCursor): boolean {
+  if (trimmedBelow === 0 || trimmedBelow <= cursor.version) return false;
+  if (trimmedBelow > cursor.version + 1) return true;
+  // Only version cursor.version itself may be lost: delivered for keys up to the cursor's.
+  return cursor.key !== undefined && key > cursor.key;
 }
 
 function afterCursor(change: RawChange, cursor: CatchUpCursor): boolean {
@@ -125,7 +138,7 @@ export async function nextChanges(
     for (;;) {
       const chunk = memtable.chainsChunk(range, from, false, CHUNK_KEYS);
       for (const [key, chain] of chunk) {
-        if (chain.trimmedBelow > sinceVersion + 1) throw new VersionNotRetainedError(sinceVersion, chain.trimmedBelow);
+        if (mayHaveLostUndelivered(chain.trimmedBelow, key, cursor)) throw new VersionNotRetainedError(cursor.version, chain.trimmedBelow);
         for (let index = 0; index < chain.length; index++) add({ version: chain.versionAt(index), key, slot: chain.slotAt(index) });
       }
       if (chunk.length < CHUNK_KEYS) break;
