@@ -148,3 +148,30 @@ describe('review: catch-up and version trimming by later commits', () => {
     expect(store.stats().pinnedReads).toBe(0);
   });
 });
+
+describe('review: abort during a catch-up', () => {
+  it('an abort during the catch-up ends the feed at the next change, and releases the pin', async () => {
+    const store = await memoryStore(new FaultFileSystem(24));
+    for (let index = 0; index < 40; index++) await store.put(`c/${index % 5}`, index);
+    const controller = new AbortController();
+    const feed = store.watch({ sinceVersion: 0, catchUpBatchChanges: 4, signal: controller.signal });
+    expect((await feed.next()).value).toMatchObject({ version: 1 });
+    controller.abort();
+    // 39 history changes are still to come: the aborted feed must not deliver them.
+    await expect(feed.next()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(store.stats().pinnedReads).toBe(0);
+  });
+});
+
+describe('review: abort with live changes buffered', () => {
+  it('an abort ends the feed even while live changes are buffered', async () => {
+    const store = await memoryStore(new FaultFileSystem(25));
+    const controller = new AbortController();
+    const feed = store.watch({ signal: controller.signal });
+    const first = feed.next();
+    await store.batch(Array.from({ length: 10 }, (_unused, index) => ({ type: 'put' as const, key: `b/${index}`, value: index })));
+    expect((await first).value).toMatchObject({ key: 'b/0' });
+    controller.abort();
+    await expect(feed.next()).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});

@@ -15,6 +15,8 @@
  *   from there), never unbounded memory.
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
  * - Delivered versions strictly increase across commits (asserted).
+ * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
+ *   changes included): the next step throws the AbortError.
  */
 import { externalKey, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
@@ -136,7 +138,10 @@ export class WatchHub {
           let cursor: CatchUpCursor = { version: sinceVersion, key: undefined };
           while (catchUpTo > sinceVersion) {
             const batch = await nextChanges(view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges, (key) => subscriber.accepts(key));
-            for (const change of batch) yield this.#deliver(subscriber, change);
+            for (const change of batch) {
+              signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
+              yield this.#deliver(subscriber, change);
+            }
             const last = batch.at(-1);
             if (batch.length < catchUpBatchChanges || last === undefined) break;
             cursor = { version: last.version, key: last.key };
@@ -148,6 +153,7 @@ export class WatchHub {
       lastVersion = Math.max(lastVersion, startVersion);
       if (untilVersion !== undefined && untilVersion <= startVersion) return;
       for (;;) {
+        signal?.throwIfAborted();
         const change = subscriber.buffer.shift();
         if (change === undefined) {
           if (subscriber.failure !== undefined) throw subscriber.failure;
