@@ -171,3 +171,62 @@ describe('review: what a serial body reads from unapplied commits', () => {
     await feed.return(undefined);
   });
 });
+
+describe('review: serial transactions against failures, retention and the write stall', () => {
+  it('a serial body that read an optimistic commit whose fdatasync then fails neither commits nor answers', async () => {
+    const { store, gated } = await tracked();
+    await store.put('x', 1);
+    gated.armed = true;
+    const optimistic = track(store.transaction(async (tx) => {
+      tx.put('x', ((await tx.get('x')) as number) + 1);
+    }));
+    const held = await gated.nextHeld();
+    const writer = track(store.transactionSync((tx) => tx.put('y', tx.get('x'))));
+    const reader = track(store.transactionSync((tx) => tx.get('x')));
+    await settle();
+    held.fail(Object.assign(new Error('EIO: fdatasync'), { code: 'EIO' }));
+    await settleUntil(() => optimistic.settled && writer.settled && reader.settled);
+    expect(optimistic.error).toBeInstanceOf(Error);
+    expect(writer.error).toBeInstanceOf(Error);
+    expect(reader.error).toBeInstanceOf(Error);
+    expect(reader.value).toBeUndefined();
+    expect(await store.get('y')).toBeUndefined();
+  });
+
+  it('reads the newest version with maxVersionsPerKey 1 while a snapshot pins an older one', async () => {
+    const fault = new FaultFileSystem(12);
+    const store = await openStore('/db', { fileSystem: fault, segmentSizeBytes: 256 * 1024, maxVersionsPerKey: 1 });
+    openStores.push(store);
+    await store.put('k', 1);
+    const snapshot = await store.snapshot();
+    await store.put('k', 2);
+    await store.put('k', 3);
+    expect(await store.transactionSync((tx) => {
+      tx.put('k', (tx.get('k') as number) * 10);
+      return tx.get('k');
+    })).toBe(30);
+    expect(await snapshot.get('k')).toBe(1);
+    await snapshot.release();
+    expect(await store.get('k')).toBe(30);
+  });
+
+  it('a serial transaction behind the write stall waits for admission outside the commit lock (no deadlock)', async () => {
+    const store = await openStore('/db', { fileSystem: new FaultFileSystem(13), memoryBudgetBytes: 1024 * 1024, checkpointOnClose: false });
+    openStores.push(store);
+    const operations = Array.from({ length: 3000 }, (_unused, index) => ({
+      type: 'put' as const, key: `big/${String(index).padStart(5, '0')}`, value: `${index} `.padEnd(120, 'v'),
+    }));
+    const big = store.batch(operations);
+    const serial = store.transactionSync((tx) => {
+      const seen = tx.get('big/02999');
+      tx.put('after', seen);
+      return seen;
+    });
+    const plain = store.put('plain', 1);
+    const [bigResult, seen] = await Promise.all([big, serial, plain]);
+    expect(bigResult.version).toBeGreaterThan(0);
+    expect(seen).toBe(operations[2999]!.value);
+    expect(await store.get('after')).toBe(operations[2999]!.value);
+    expect(store.stats().storage.writeStalls).toBeGreaterThanOrEqual(1);
+  });
+});
