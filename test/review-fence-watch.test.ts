@@ -175,3 +175,20 @@ describe('review: abort with live changes buffered', () => {
     await expect(feed.next()).rejects.toMatchObject({ name: 'AbortError' });
   });
 });
+
+describe('review: catch-up over more keys than one memtable chunk', () => {
+  it('delivers every change once when a memtable holds more keys than a chunk (256), batches cutting inside it', async () => {
+    const store = await memoryStore(new FaultFileSystem(26));
+    const written: Array<[number, string]> = [];
+    for (let start = 0; start < 700; start += 100) {
+      const operations = Array.from({ length: 100 }, (_unused, offset) => ({ type: 'put' as const, key: `m/${String(699 - start - offset).padStart(4, '0')}`, value: start + offset }));
+      const { version } = await store.batch(operations);
+      for (const operation of [...operations].sort((left, right) => (left.key < right.key ? -1 : 1))) written.push([version, operation.key]);
+    }
+    for (const batchChanges of [1000, 333, 64]) {
+      const seen: Array<[number, string]> = [];
+      for await (const change of store.watch({ sinceVersion: 0, untilVersion: store.version, catchUpBatchChanges: batchChanges })) seen.push([change.version, change.key as string]);
+      expect(seen).toEqual(written);
+    }
+  });
+});
