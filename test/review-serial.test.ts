@@ -11,7 +11,9 @@
  * optimistic transaction) sees a serial write before its fdatasync.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskFullError, openStore, type Store } from '../src/index.js';
+import { ConflictError, DiskFullError, openStore, type Store } from '../src/index.js';
+import { SeededRandom } from '../src/harness/seeded-random.js';
+import { checkHistory, describeAnomalies, type Operation, type Outcome, type Transaction } from './support/elle/checker.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { fileSystemError, type FileHandle } from '../src/fs/file-system.js';
 import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
@@ -229,4 +231,108 @@ describe('review: serial transactions against failures, retention and the write 
     expect(await store.get('after')).toBe(operations[2999]!.value);
     expect(store.stats().storage.writeStalls).toBeGreaterThanOrEqual(1);
   });
+});
+
+
+/** Each WAL write fails with ENOSPC with probability 1/12 (nothing written: the group is refused, the store goes on). */
+class FlakyDiskFileSystem extends ForwardingFileSystem {
+  readonly #random: SeededRandom;
+  refusals = 0;
+  armed = false;
+
+  constructor(inner: FaultFileSystem, seed: number) {
+    super(inner);
+    this.#random = new SeededRandom(seed);
+  }
+
+  protected wrapHandle(handle: FileHandle, path: string): FileHandle {
+    return replaceMethods(handle, {
+      write: async (data, position) => {
+        for (let tick = this.#random.nextIntInclusive(0, 2); tick > 0; tick--) await settle();
+        if (this.armed && WAL_SEGMENT.test(path) && this.#random.chance(1 / 12)) {
+          this.refusals++;
+          throw fileSystemError('ENOSPC', 'write', path);
+        }
+        return handle.write(data, position);
+      },
+    });
+  }
+}
+
+class ChoseToAbort extends Error {}
+
+const ELLE_KEYS = ['k0', 'k1', 'k2', 'k3'];
+
+function list(value: unknown): number[] | null {
+  return value === undefined ? null : [...(value as number[])];
+}
+
+/**
+ * List-append by 6 clients, serial or optimistic at random, with WAL writes refused
+ * for a full disk at random. A body that chose to abort is recorded as a committed
+ * read-only transaction: its error is an answer resting on its reads, so they must
+ * be of durable state in process order (a refused write read by it is G1a). Only
+ * its reads before its first append are kept (later ones may show its own writes).
+ */
+async function flakyDiskHistory(seed: number): Promise<{ history: Transaction[]; refusals: number }> {
+  const fileSystem = new FlakyDiskFileSystem(new FaultFileSystem(seed), seed);
+  const store = await openStore('/db', { fileSystem, segmentSizeBytes: 1 << 20 });
+  openStores.push(store);
+  fileSystem.armed = true;
+  const history: Transaction[] = [];
+  let nextElement = 1;
+  const seeds = new SeededRandom(seed);
+  await Promise.all(Array.from({ length: 6 }, async (_unused, process) => {
+    const random = new SeededRandom(seeds.nextSeed());
+    for (let count = 0; count < 50; count++) {
+      const plan = Array.from({ length: random.nextIntInclusive(1, 3) }, () => ({
+        key: ELLE_KEYS[random.nextIntInclusive(0, ELLE_KEYS.length - 1)]!,
+        element: random.chance(0.5) ? nextElement++ : undefined,
+      }));
+      const abort = random.chance(0.25);
+      let operations: Operation[] = [];
+      const step = (read: unknown, key: string, element: number | undefined, put: (value: number[]) => void): void => {
+        const current = list(read);
+        operations.push(['r', key, current]);
+        if (element !== undefined) {
+          put([...(current ?? []), element]);
+          operations.push(['append', key, element]);
+        }
+      };
+      let outcome: Outcome = 'ok';
+      try {
+        if (random.chance(0.5)) {
+          await store.transactionSync((tx) => {
+            operations = [];
+            for (const { key, element } of plan) step(tx.get(key), key, element, (value) => tx.put(key, value));
+            if (abort) throw new ChoseToAbort();
+          });
+        } else {
+          await store.transaction(async (tx) => {
+            operations = [];
+            for (const { key, element } of plan) step(await tx.get(key), key, element, (value) => tx.put(key, value));
+            if (abort) throw new ChoseToAbort();
+          }, { retries: 20 });
+        }
+      } catch (error) {
+        // Its reads before its first (discarded) append: later ones may show its own writes.
+        if (error instanceof ChoseToAbort) operations = operations.slice(0, ((index) => (index < 0 ? operations.length : index))(operations.findIndex((operation) => operation[0] === 'append')));
+        else if (error instanceof DiskFullError || error instanceof ConflictError) outcome = 'fail';
+        else throw error;
+      }
+      history.push({ id: history.length + 1, process, outcome, operations });
+    }
+  }));
+  return { history, refusals: fileSystem.refusals };
+}
+
+describe('review: elle history with disk-full refusals and bodies that abort', () => {
+  for (const seed of [31, 32]) {
+    it(`no anomaly, aborting bodies' reads included (seed ${seed})`, async () => {
+      const { history, refusals } = await flakyDiskHistory(seed);
+      expect(refusals).toBeGreaterThan(0);
+      const result = checkHistory(history, { isolation: 'serializable', processOrder: true });
+      expect(result.anomalies, describeAnomalies(result.anomalies)).toEqual([]);
+    });
+  }
 });
