@@ -18,6 +18,7 @@ import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { fileSystemError, type FileHandle } from '../src/fs/file-system.js';
 import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
 import { gatedStore, scanAll, settle, settleUntil, track } from './transaction-support.js';
+import { SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX } from '../src/limits.js';
 
 const openStores: Store[] = [];
 /** Releases whatever a failed test left held, so close() can finish. */
@@ -335,4 +336,75 @@ describe('review: elle history with disk-full refusals and bodies that abort', (
       expect(result.anomalies, describeAnomalies(result.anomalies)).toEqual([]);
     });
   }
+});
+
+
+/** WriteGatedFileSystem that can also hold run-file reads while `readsArmed`. */
+class ReadAndWriteGatedFileSystem extends WriteGatedFileSystem {
+  readsArmed = false;
+  readonly heldReads: Array<() => void> = [];
+
+  protected override wrapHandle(handle: FileHandle, path: string): FileHandle {
+    const writeGated = super.wrapHandle(handle, path);
+    return replaceMethods(writeGated, {
+      read: async (buffer, offset, length, position) => {
+        if (this.readsArmed && /runs\//.test(path)) await new Promise<void>((release) => this.heldReads.push(release));
+        return handle.read(buffer, offset, length, position);
+      },
+    });
+  }
+}
+
+describe('review: the locked fallback across a disk-full refusal', () => {
+  it('a locked section whose earlier attempt read a commit refused during its disk read commits from the state without it', async () => {
+    const fault = new FaultFileSystem(41);
+    const first = await openStore('/db', { fileSystem: fault, segmentSizeBytes: 64 * 1024 });
+    const pad = 'v'.repeat(500);
+    for (let start = 0; start < 200; start += 50) {
+      await first.batch(Array.from({ length: 50 }, (_unused, offset) => ({ type: 'put' as const, key: `k${String(start + offset).padStart(3, '0')}`, value: `${start + offset}:${pad}` })));
+    }
+    await first.checkpoint();
+    await first.close();
+    const gated = new ReadAndWriteGatedFileSystem(fault);
+    const store = await openStore('/db', { fileSystem: gated, segmentSizeBytes: 64 * 1024 });
+    openStores.push(store);
+    releases.push(() => {
+      gated.armed = false;
+      gated.readsArmed = false;
+      while (gated.heldCount() > 0) gated.takeHeld().release();
+      for (const release of gated.heldReads.splice(0)) release();
+    });
+    await store.put('x', 1);
+    gated.armed = true;
+    const refused = track(store.put('x', 2));
+    await settleUntil(() => gated.heldCount() === 1); // x = 2 is in flight, its write held
+    const cold = Array.from({ length: SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX + 3 }, (_unused, index) => `k${String(10 + index * 17).padStart(3, '0')}`);
+    let attempts = 0;
+    const seenX: unknown[] = [];
+    const serial = track(store.transactionSync((tx) => {
+      attempts++;
+      const x = tx.get('x');
+      seenX.push(x);
+      // The first locked attempt: hold its disk read, so the refusal lands inside the section.
+      if (attempts === SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX + 1) gated.readsArmed = true;
+      for (const key of cold) tx.get(key);
+      tx.put('y', x);
+      return x;
+    }));
+    await settleUntil(() => gated.heldReads.length > 0);
+    gated.armed = false;
+    gated.takeHeld().fail(fileSystemError('ENOSPC', 'write', 'wal'));
+    await settleUntil(() => refused.settled);
+    expect(refused.error).toBeInstanceOf(DiskFullError);
+    gated.readsArmed = false;
+    for (const release of gated.heldReads.splice(0)) release();
+    await settleUntil(() => serial.settled);
+    expect(serial.error).toBeUndefined();
+    expect(serial.value).toBe(1);
+    // The first locked attempt read the unapplied x = 2; the one after the refusal did not.
+    expect(seenX[SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX]).toBe(2);
+    expect(seenX.at(-1)).toBe(1);
+    expect(await store.get('x')).toBe(1);
+    expect(await store.get('y')).toBe(1);
+  });
 });
