@@ -192,3 +192,29 @@ describe('review: catch-up over more keys than one memtable chunk', () => {
     }
   });
 });
+
+describe('review: a buffer overflow during the catch-up', () => {
+  it('names the last version actually delivered, so resuming from it repeats nothing', async () => {
+    const store = await memoryStore(new FaultFileSystem(27));
+    for (let index = 0; index < 20; index++) await store.put(`h/${String(index).padStart(2, '0')}`, index);
+    const feed = store.watch({ sinceVersion: 0, catchUpBatchChanges: 1 });
+    const delivered: number[] = [(await feed.next()).value!.version];
+    // More changes than a watcher buffers (10,000), committed while the feed is still catching up.
+    for (let batch = 0; batch < 11; batch++) {
+      await store.batch(Array.from({ length: 1000 }, (_unused, index) => ({ type: 'put' as const, key: `l/${batch}/${index}`, value: index })));
+    }
+    let failure: unknown;
+    try {
+      for (;;) {
+        const next = await feed.next();
+        if (next.done === true) break;
+        delivered.push(next.value.version);
+      }
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toMatchObject({ code: 'LADYBUG_WATCH_OVERFLOW' });
+    expect((failure as { lastDeliveredVersion: number }).lastDeliveredVersion).toBe(delivered.at(-1));
+    expect(store.stats().pinnedReads).toBe(0);
+  });
+});

@@ -12,7 +12,8 @@
  * Invariants:
  * - A watcher's live buffer holds at most WATCH_BUFFER_CHANGES_MAX changes; one more
  *   ends the watch with WatchOverflowError naming the last delivered version (resume
- *   from there), never unbounded memory.
+ *   from there), never unbounded memory. Nothing is delivered after the overflow, in
+ *   the catch-up either, so resuming from that version repeats nothing.
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
  * - Delivered versions strictly increase across commits (asserted).
  * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
@@ -140,6 +141,8 @@ export class WatchHub {
             const batch = await nextChanges(view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges, (key) => subscriber.accepts(key));
             for (const change of batch) {
               signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
+              // Overflowed meanwhile: stop here, so the error's lastDeliveredVersion is the last delivered.
+              if (subscriber.failure !== undefined) throw subscriber.failure;
               yield this.#deliver(subscriber, change);
             }
             const last = batch.at(-1);
