@@ -218,3 +218,37 @@ describe('review: a buffer overflow during the catch-up', () => {
     expect(store.stats().pinnedReads).toBe(0);
   });
 });
+
+describe('review: resuming after an overflow in the middle of a commit', () => {
+  it('the version to resume from re-delivers the rest of a commit delivered only in part', async () => {
+    const store = await memoryStore(new FaultFileSystem(28));
+    const feed = store.watch({ gte: 'r/', lt: 'r0' });
+    const first = feed.next();
+    const { version } = await store.batch(['r/a', 'r/b', 'r/c'].map((key) => ({ type: 'put' as const, key, value: key })));
+    expect((await first).value).toMatchObject({ version, key: 'r/a' });
+    for (let batch = 0; batch < 11; batch++) {
+      await store.batch(Array.from({ length: 1000 }, (_unused, index) => ({ type: 'put' as const, key: `r/${batch}/${index}`, value: index })));
+    }
+    const failure = await feed.next().then(() => undefined, (error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'LADYBUG_WATCH_OVERFLOW' });
+    const resumed = store.watch({ gte: 'r/', lt: 'r0', sinceVersion: (failure as { lastDeliveredVersion: number }).lastDeliveredVersion, catchUpBatchChanges: 4 });
+    const keysOfVersion: string[] = [];
+    for await (const change of resumed) {
+      if (change.version > version) break;
+      keysOfVersion.push(change.key as string);
+    }
+    // r/b and r/c were never delivered: resuming must bring them (r/a again is the price).
+    expect(keysOfVersion).toEqual(expect.arrayContaining(['r/b', 'r/c']));
+  });
+
+  it('a feed that overflows before delivering anything names its own start, not version 0', async () => {
+    const store = await memoryStore(new FaultFileSystem(29), { segmentSizeBytes: 4 * 1024 * 1024 });
+    for (let index = 0; index < 5; index++) await store.put(`s/${index}`, index);
+    const start = store.version;
+    const feed = store.watch({ gte: 's/', lt: 's0' });
+    const first = feed.next();
+    // One commit of more changes than a watcher buffers: the overflow comes before any delivery.
+    await store.batch(Array.from({ length: 10_001 }, (_unused, index) => ({ type: 'put' as const, key: `s/${index}`, value: index })));
+    await expect(first).rejects.toMatchObject({ code: 'LADYBUG_WATCH_OVERFLOW', lastDeliveredVersion: start });
+  });
+});

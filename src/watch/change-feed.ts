@@ -11,8 +11,8 @@
  *
  * Invariants:
  * - A watcher's live buffer holds at most WATCH_BUFFER_CHANGES_MAX changes; one more
- *   ends the watch with WatchOverflowError naming the last delivered version (resume
- *   from there), never unbounded memory. Nothing is delivered after the overflow, in
+ *   ends the watch with WatchOverflowError naming the version to resume from (the last
+ *   delivered, or the one before when that commit was delivered only in part), never unbounded memory. Nothing is delivered after the overflow, in
  *   the catch-up either, so resuming from that version repeats nothing.
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
  * - Delivered versions strictly increase across commits (asserted).
@@ -75,11 +75,28 @@ class Subscriber {
   wake: (() => void) | undefined;
   readonly #range: KeyRange;
   readonly #includeReserved: boolean;
+  /** The newest version delivered (at first: where the feed starts, sinceVersion or the start version). */
   lastDeliveredVersion = 0;
+  /** Changes buffered when the buffer overflowed (the WatchOverflowError's count). */
+  #overflowedChanges = 0;
 
   constructor(range: KeyRange, includeReserved: boolean) {
     this.#range = range;
     this.#includeReserved = includeReserved;
+  }
+
+  /**
+   * The version to resume from: the last delivered one, or the one before it when
+   * that commit was delivered only in part (resuming after it would skip the rest).
+   */
+  #resumeVersion(partlyDelivered: boolean): number {
+    return partlyDelivered ? this.lastDeliveredVersion - 1 : this.lastDeliveredVersion;
+  }
+
+  /** REQUIRES: overflowed. The overflow error when `next` (in the catch-up) is the first change not delivered. */
+  overflowBefore(next: RawChange): WatchOverflowError {
+    assert(this.failure !== undefined, 'the buffer overflowed');
+    return new WatchOverflowError(this.#overflowedChanges, this.#resumeVersion(next.version === this.lastDeliveredVersion));
   }
 
   accepts(key: string): boolean {
@@ -92,7 +109,9 @@ class Subscriber {
     for (const { key, slot } of operations) if (this.accepts(key)) this.buffer.push({ version, key, slot });
     if (this.buffer.length === start) return;
     if (this.buffer.length > WATCH_BUFFER_CHANGES_MAX) {
-      this.failure = new WatchOverflowError(this.buffer.length, this.lastDeliveredVersion);
+      this.#overflowedChanges = this.buffer.length;
+      const partial = this.buffer.some((change) => change.version === this.lastDeliveredVersion);
+      this.failure = new WatchOverflowError(this.#overflowedChanges, this.#resumeVersion(partial));
       this.buffer.length = 0;
     } else if (this.buffer.length - start > 1) {
       const added = this.buffer.splice(start).sort(compareChanges);
@@ -130,6 +149,7 @@ export class WatchHub {
     const view = catchUp ? source.view() : undefined;
     if (catchUp) source.pins.pin(startVersion);
     let lastVersion = sinceVersion ?? startVersion;
+    subscriber.lastDeliveredVersion = lastVersion;
     try {
       if (catchUp) {
         try {
@@ -142,7 +162,7 @@ export class WatchHub {
             for (const change of batch) {
               signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
               // Overflowed meanwhile: stop here, so the error's lastDeliveredVersion is the last delivered.
-              if (subscriber.failure !== undefined) throw subscriber.failure;
+              if (subscriber.failure !== undefined) throw subscriber.overflowBefore(change);
               yield this.#deliver(subscriber, change);
             }
             const last = batch.at(-1);
