@@ -412,10 +412,13 @@ export class CommitPipeline {
     const failure = this.#failure ?? this.#failWith(error);
     const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
     this.#rejectedCommits += Math.min(unknownCount, unsettled.length);
-    for (const commit of unsettled.slice(0, unknownCount)) {
+    const unknown = unsettled.slice(0, unknownCount);
+    for (const commit of unknown) {
       this.#unapplied.left(commit.sizeBytes);
       commit.reject(new CommitOutcomeUnknownError(commit.version, { cause: failure }));
     }
+    // Writers stalled on these bytes must hear that they left (nothing else may ever wake them).
+    if (unknown.length > 0) this.#unapplied.fell();
     this.#rejectAll(unsettled.slice(unknownCount), failure);
     this.#fail(error);
   }
