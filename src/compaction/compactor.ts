@@ -217,8 +217,14 @@ export class Compactor {
       throw error;
     }
     // Re-read the horizon in the step that commits to the edit: a pin taken below it
-    // while merging may read what the merge dropped.
-    if (this.#pinFloor() < horizon) {
+    // while merging may read what the merge dropped. Only a pin below the inputs' newest
+    // version can: a reader at or above it sees the newest entry of each key among the
+    // inputs, which the merge keeps whatever the horizon (version-gc.ts). A fresh pin (a
+    // scan or snapshot started during the merge, at the current version) never aborts:
+    // with the horizon at Infinity (no pin at the pick), every such read aborted the
+    // merge, and readers overlapping each merge held backlogged writers forever.
+    const inputsNewestVersion = pick.inputs.reduce((newest, run) => Math.max(newest, run.descriptor.maxVersion), 0);
+    if (this.#pinFloor() < Math.min(horizon, inputsNewestVersion)) {
       if (output !== undefined) await this.#unlinkQuietly(output.fileName);
       this.#stats.aborted++;
       return { ...emptyResult('aborted', horizon), durationMs: performance.now() - started };
