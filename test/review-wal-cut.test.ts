@@ -84,13 +84,34 @@ describe('WAL cut at a seal whose rotation fails (disk full)', () => {
     });
   }
 
+  it('a clean close while the cut waits reopens at the recorded WAL start (the segment is made at open)', async () => {
+    const fileSystem = new FaultFileSystem(44);
+    const store = await openStore(DIRECTORY, { ...OPTIONS, fileSystem });
+    const model: Model = { acknowledged: new Map(), refused: [] };
+    const fault = fileSystem.injectFault({ operation: 'open', error: 'ENOSPC', path: WAL_SEGMENT, persistent: true });
+    await writeUntilFlushed(store, model, 'a');
+    await store.close();
+    fault.remove();
+    const reopened = await openStore(DIRECTORY, { ...OPTIONS, fileSystem });
+    await expectExactly(reopened, model);
+    await reopened.put('after', 1);
+    await reopened.close();
+    const again = await openStore(DIRECTORY, { ...OPTIONS, fileSystem });
+    await expectExactly(again, model);
+    expect(await again.get('after')).toBe(1);
+    await again.close();
+  });
+
   it('once the disk has room the next write makes the segment, and a crash after it reopens exactly', async () => {
     const fileSystem = new FaultFileSystem(42);
     const store = await openStore(DIRECTORY, { ...OPTIONS, fileSystem });
     const model: Model = { acknowledged: new Map(), refused: [] };
     const fault = fileSystem.injectFault({ operation: 'open', error: 'ENOSPC', path: WAL_SEGMENT, persistent: true });
     await writeUntilFlushed(store, model, 'a');
+    // A second seal with no record since the first (a checkpoint, its rotation failing too).
+    await expect(store.checkpoint()).resolves.toMatchObject({ flushedVersion: store.version });
     const segmentsWhileFull = await walSegments(fileSystem);
+    expect(segmentsWhileFull.length, 'the writer keeps its segment').toBeGreaterThan(0);
     fault.remove();
     for (let index = 0; index < 20; index++) {
       await store.put(`b/${index}`, index);
