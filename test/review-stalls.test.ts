@@ -84,6 +84,26 @@ describe('unapplied-bytes stall: every end of a commit wakes the writers behind 
     await store.close().catch(() => undefined);
   });
 
+  it('close during an unapplied-bytes stall: the batch is acknowledged, the stalled writer gets StoreClosedError', async () => {
+    const fileSystem = new GatedFileSystem(new FaultFileSystem(36));
+    const store = await openStore(DIRECTORY, { fileSystem, memoryBudgetBytes: BUDGET_BYTES, checkpointOnClose: false });
+    fileSystem.armed = true;
+    const big = settled(store.batch(largeBatch('big')));
+    const held = await fileSystem.nextHeld();
+    const small = settled(store.put('after', 1));
+    await turns(20);
+    expect(small.done).toBe(false);
+    const closed = store.close();
+    await turns(5);
+    fileSystem.armed = false;
+    held.release();
+    await closed;
+    await turns(20);
+    expect(big.done && big.error === undefined, 'the batch was acknowledged').toBe(true);
+    expect(small.done).toBe(true);
+    expect(small.error).toMatchObject({ code: 'LADYBUG_STORE_CLOSED' });
+  });
+
   it('a transaction that loses its conflict check after admission leaves nothing counted', async () => {
     const store = await openStore(DIRECTORY, { fileSystem: new FaultFileSystem(32), memoryBudgetBytes: BUDGET_BYTES, checkpointOnClose: false });
     await store.put('k', 0);

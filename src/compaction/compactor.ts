@@ -5,8 +5,9 @@
  *   pick (policy, or a compact() range) -> horizon = oldest pin, read in the same
  *   synchronous step as the pick -> k-way merge of the inputs' cursors -> writeRun
  *   (temp, datasync, rename, directory fsync) -> horizon re-read synchronously
- *   right before the manifest edit: a pin taken meanwhile below it aborts the
- *   compaction (the output is deleted, the inputs stay) -> one manifest edit
+ *   right before the manifest edit: a pin taken meanwhile below it and below the
+ *   inputs' newest version aborts the compaction (the output is deleted, the inputs
+ *   stay; a pin at or above that version needs nothing dropped) -> one manifest edit
  *   (removeRunIds + addRuns) -> RunSet#replace (synchronous) -> the inputs' files
  *   are unlinked; their open readers serve the read views that still hold them and
  *   are closed once none does.
