@@ -127,7 +127,12 @@ describe('watch catch-up in bounded batches', () => {
     const store = await openStore(temporaryDirectory(), OPTIONS);
     try {
       for (const catchUpBatchChanges of [0, 1.5, 65_537, '8']) {
-        const error = await store.watch({ catchUpBatchChanges: catchUpBatchChanges as number }).next().then(() => undefined, (caught: unknown) => caught);
+        let error: unknown;
+        try {
+          store.watch({ catchUpBatchChanges: catchUpBatchChanges as number }); // refused at the call
+        } catch (caught) {
+          error = caught;
+        }
         expect(error).toBeInstanceOf(InvalidOptionError);
         expect((error as InvalidOptionError).code).toBe(ErrorCode.InvalidOption);
       }

@@ -136,8 +136,20 @@ export class WatchHub {
     });
   }
 
-  async *watch(options: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
-    const { range, sinceVersion, signal, includeReserved, untilVersion, catchUpBatchChanges } = watchOptions(options);
+  /**
+   * A feed of the changes after `sinceVersion`, by default after the version visible
+   * now, at the call: a generator's body first runs at the first next(), and commits
+   * made in between must not be missed (they are caught up from history). Options are
+   * checked here, at the call.
+   */
+  watch(options: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
+    const resolved = watchOptions(options);
+    resolved.sinceVersion ??= this.#source.pipeline.visibleVersion;
+    return this.#feed(resolved);
+  }
+
+  async *#feed(resolved: ResolvedWatchOptions): AsyncGenerator<Change, void, undefined> {
+    const { range, sinceVersion, signal, includeReserved, untilVersion, catchUpBatchChanges } = resolved;
     const source = this.#source;
     // One synchronous step: subscribe, read the start version, take the view and pin it.
     const subscriber = new Subscriber(range, includeReserved);
