@@ -234,7 +234,10 @@ export async function runSerialTransaction<T>(
   for (let round = 1; round <= SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX; round++) {
     checkOpen();
     const admission = context.admit();
-    if (admission !== undefined) await admission;
+    if (admission !== undefined) {
+      await admission;
+      checkOpen(); // close() may have begun during the stall: nothing runs or commits after it
+    }
     const attempt = new SerialAttempt(context, body, undefined);
     if (!context.pipeline.runOrderedSync(runAttempt, attempt)) await context.pipeline.runOrderedAsync(() => runAttempt(attempt));
     const outcome = attempt.outcome;
@@ -249,7 +252,10 @@ export async function runSerialTransaction<T>(
 async function runLocked<T>(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, checkOpen: () => void): Promise<T> {
   checkOpen();
   const admission = context.admit();
-  if (admission !== undefined) await admission;
+  if (admission !== undefined) {
+    await admission;
+    checkOpen();
+  }
   const remembered = new Map<string, VersionSlot | undefined>();
   let outcome: Outcome<T> | undefined;
   await context.pipeline.runOrderedAsync(async () => {
