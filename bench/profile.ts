@@ -47,6 +47,12 @@ export interface Profile {
   readonly largeReadCount: number;
   /** ladybug's memoryBudgetBytes in the large-data workloads. */
   readonly largeMemoryBudgetBytes: number;
+  /** Keys of the update-heavy and delete-heavy workloads (workloads/compaction-space.ts). */
+  readonly compactionKeyCount: number;
+  /** Overwrites of every key after its first write in the update-heavy workload. */
+  readonly compactionOverwriteCount: number;
+  /** Gets timed idle (and at most as many during compaction) in those workloads. */
+  readonly compactionGetCount: number;
 }
 
 const MEBIBYTE = 1 << 20;
@@ -70,6 +76,9 @@ const FULL: Profile = {
   largeReopenKeyCount: 1_000_000,
   largeReadCount: 200_000,
   largeMemoryBudgetBytes: 64 * MEBIBYTE,
+  compactionKeyCount: 1_000_000,
+  compactionOverwriteCount: 10,
+  compactionGetCount: 100_000,
 };
 
 const QUICK: Profile = {
@@ -83,6 +92,9 @@ const QUICK: Profile = {
   rawPreallocatedBytes: 8 * MEBIBYTE,
   reopenRecordCount: 50_000,
   largeLoadKeyCount: 200_000,
+  compactionKeyCount: 50_000,
+  compactionOverwriteCount: 4,
+  compactionGetCount: 10_000,
 };
 
 export function profileFor(name: ProfileName, overrides: Partial<Profile> = {}): Profile {

@@ -92,6 +92,19 @@ export interface EngineHandle {
   readonly transact?: (variant: string, keys: readonly Uint8Array[], update: ReadModifyWrite) => Promise<TransactResult>;
   /** Counters for the report (ladybug's store.stats()). */
   readonly stats?: () => EngineStats;
+  /** One atomic durable batch of deletes (the delete-heavy workload). */
+  readonly deleteBatch?: (keys: readonly BenchKey[]) => Promise<void>;
+  /**
+   * Makes written data settle before a compaction is measured (ladybug: checkpoint,
+   * then waits until no background compaction runs); absent: nothing to do.
+   */
+  readonly settle?: () => Promise<void>;
+  /**
+   * Compacts everything now (see EngineDefinition.compactionNote); resolves with
+   * engine-specific figures (ladybug: write amplification, runs). Absent: the
+   * engine has no compaction to request.
+   */
+  readonly compact?: () => Promise<EngineStats>;
   close(): Promise<void>;
 }
 
@@ -131,6 +144,8 @@ export interface EngineDefinition {
   readonly stringKeySettings?: readonly string[];
   /** How the engine runs the transaction workloads, one measured row per variant; absent: not run. */
   readonly transactionVariants?: readonly TransactionVariant[];
+  /** What `EngineHandle.compact` does for this engine (or why there is none), stated in the report. */
+  readonly compactionNote?: string;
   /** Loads the engine's code; throws if it is not available. */
   load(): Promise<EngineOpener>;
 }

@@ -48,8 +48,33 @@ interface LadybugStore {
   batch(operations: readonly BatchOperation[]): Promise<{ version: number }>;
   scan(options: ScanOptions): AsyncIterable<readonly [StoreKey, unknown]>;
   stats(): Record<string, unknown>;
+  checkpoint(): Promise<unknown>;
+  compact(): Promise<LadybugCompactionResult>;
   close(): Promise<void>;
 }
+
+interface LadybugCompactionResult {
+  readonly outcome: string;
+  readonly runsIn: number;
+  readonly runsOut: number;
+  readonly entriesDropped: number;
+  readonly durationMs: number;
+}
+
+/** The fields of store.stats().storage the compaction workloads report. */
+interface LadybugStorageStats {
+  readonly runs: number;
+  readonly runBytes: number;
+  readonly flushedBytes: number;
+  readonly compaction: {
+    readonly running: boolean;
+    readonly writeAmplification: number;
+    readonly compactedBytesWritten: number;
+  };
+}
+
+/** How often settle() looks whether a background compaction still runs. */
+const COMPACTION_IDLE_POLL_MS = 10;
 
 interface LadybugModule {
   openStore(directory: string, options?: Record<string, unknown>): Promise<LadybugStore>;
@@ -115,6 +140,8 @@ export function ladybugEngine(extraStoreOptions: Readonly<Record<string, unknown
       `openStore(dir, ${JSON.stringify(stringStoreOptions)}); string keys and string values (kept in memory as strings, msgpack in the WAL)`,
     ],
     bulkLoadBatchSize: bulkLoadBatchSize(storeOptions),
+    compactionNote:
+      '`await store.checkpoint()` (memtables to runs; untimed), wait until no background compaction runs, then `await store.compact()`: merges every run into new runs, dropping versions maxVersionsPerKey and the pins allow and tombstones with nothing below them',
     transactionVariants: TRANSACTION_VARIANTS,
     supportsReads: true,
     concurrentPutMode: 'in-flight-puts',
@@ -164,6 +191,30 @@ function ladybugHandle(store: LadybugStore): EngineHandle {
     },
     transact: (variant, keys, update) => transact(store, variant, keys, update),
     stats: () => numericStats(store.stats()),
+    async deleteBatch(keys) {
+      await store.batch(keys.map((key) => ({ type: 'del' as const, key })));
+    },
+    async settle() {
+      await store.checkpoint();
+      while (storageStats(store).compaction.running) await new Promise((resolve) => setTimeout(resolve, COMPACTION_IDLE_POLL_MS));
+    },
+    async compact() {
+      const runsBefore = storageStats(store).runs;
+      const result = await store.compact();
+      const storage = storageStats(store);
+      return {
+        compacted: result.outcome === 'compacted' ? 1 : 0,
+        runsBefore,
+        runsAfter: storage.runs,
+        runBytes: storage.runBytes,
+        entriesDropped: result.entriesDropped,
+        compactDurationMs: result.durationMs,
+        writeAmplification: storage.compaction.writeAmplification,
+        flushedBytes: storage.flushedBytes,
+        compactedBytesWritten: storage.compaction.compactedBytesWritten,
+        walBytes: numericStats(store.stats())['walBytes'] ?? 0,
+      };
+    },
     close: () => store.close(),
   };
 }
@@ -202,6 +253,10 @@ async function transact(store: LadybugStore, variant: string, keys: readonly Uin
     if ((error as { code?: unknown } | null)?.code === CONFLICT_CODE) return { attempts, committed: false };
     throw error;
   }
+}
+
+function storageStats(store: LadybugStore): LadybugStorageStats {
+  return store.stats()['storage'] as LadybugStorageStats;
 }
 
 /** The numeric fields of store.stats(), plus the recovery report's as recoveryDurationMs, recoveryRecords, ... */

@@ -30,6 +30,8 @@ export const lmdbEngine: EngineDefinition = {
     'open({ path, overlappingSync: false }): default key encoding (ordered-binary, string keys) and default value encoding (msgpack); `db.get(key)` returns the string',
   ],
   bulkLoadBatchSize: 100_000,
+  compactionNote:
+    'none: LMDB is a copy-on-write B+tree that puts freed pages on its free list and reuses them for later writes; the file never shrinks and there is no compaction call (only a compacting copy to another file, not measured)',
   transactionVariants: [
     {
       id: 'transaction',
@@ -77,6 +79,11 @@ function lmdbHandle(database: LmdbDatabase): EngineHandle {
         keys.forEach((key, index) => void database.put(key, updated[index] as Uint8Array));
       });
       return { attempts: 1, committed: true };
+    },
+    async deleteBatch(keys) {
+      await database.batch(() => {
+        for (const key of keys) void database.remove(key);
+      });
     },
     async close() {
       await database.close();

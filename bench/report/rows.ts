@@ -5,7 +5,7 @@
  */
 import type { TransactionVariant } from '../engines/engine.js';
 import type { ExtraColumn } from '../workloads/workload.js';
-import { formatCount, formatMilliseconds, formatRate } from './format.js';
+import { formatCount, formatMicroseconds, formatMilliseconds, formatRate } from './format.js';
 import type { EngineReport, ResultRow, RunReport, WorkloadReport } from './report-model.js';
 
 export function engineById(report: RunReport, engineId: string): EngineReport | undefined {
@@ -60,6 +60,8 @@ export function formatExtraColumn(column: ExtraColumn, value: number | undefined
       return value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2);
     case 'milliseconds':
       return formatMilliseconds(value);
+    case 'microseconds':
+      return formatMicroseconds(value);
     case 'mebibytes':
       return value.toFixed(value >= 100 ? 0 : 1);
   }

@@ -7,6 +7,7 @@
 import { LARGE_VALUE, SMALL_VALUE } from '../data.js';
 import type { Profile } from '../profile.js';
 import { coldPointGetWorkload } from './cold-point-get.js';
+import { compactionSpaceWorkload } from './compaction-space.js';
 import { hotGetWorkload } from './hot-get.js';
 import { largeDataWorkload } from './large-data.js';
 import { leaseWorkload } from './leases.js';
@@ -42,6 +43,8 @@ export function allWorkloads(profile: Profile, ladybugStoreOptions: Readonly<Rec
     readMetricsCostWorkload(),
     ...selfRepairWorkloads(profile),
     coldPointGetWorkload(profile),
+    compactionSpaceWorkload('update-heavy', profile, ladybugStoreOptions),
+    compactionSpaceWorkload('delete-heavy', profile, ladybugStoreOptions),
   ];
 }
 

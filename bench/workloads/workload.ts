@@ -56,7 +56,7 @@ export interface ExtraColumn {
   readonly header: string;
   /** Short label for the console note, e.g. "retries/commit". */
   readonly shortLabel: string;
-  readonly format: 'count' | 'decimal' | 'milliseconds' | 'mebibytes';
+  readonly format: 'count' | 'decimal' | 'milliseconds' | 'microseconds' | 'mebibytes';
 }
 
 export interface Workload {
