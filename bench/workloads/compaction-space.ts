@@ -54,7 +54,7 @@ export function compactionSpaceWorkload(kind: CompactionWorkloadKind, profile: P
     measures:
       `Each engine in a process of its own, once. ${writes} (16 B keys in random order, 100 B incompressible values, awaited batches of the engine's bulkLoadBatchSize): the headline is writes/s of that phase (puts and deletes). ` +
       `Then the engine settles (ladybug: checkpoint, background compactions finish) and compacts (see each engine's note). "disk/live": bytes allocated to the engine's directory (st_blocks × 512, WAL/log included) over live keys × 116 B, before and after the compaction. ` +
-      `Gets of live keys, one awaited at a time with a setImmediate between: ${profile.compactionGetCount.toLocaleString('en-US')} while idle, and while the compaction runs (until it resolves, at most as many; "gets compacting" says how many). ` +
+      `Gets of live keys, one awaited at a time with a setImmediate between: ${profile.compactionGetCount.toLocaleString('en-US')} while idle, and while the compaction runs (until it resolves, at most ten times as many; "gets compacting" says how many). ` +
       `"event loop p99": perf_hooks.monitorEventLoopDelay (1 ms resolution) over exactly the compaction (issue 8's target: under 10 ms). "write amp.": ladybug stats().storage.compaction.writeAmplification, (bytes flushed + bytes compactions wrote) / bytes flushed. ` +
       `ladybug with ${JSON.stringify(storeOptions)} (the peers keep one version per key). Target: disk/live after at most ${SPACE_AMPLIFICATION_TARGET}.`,
     writes: false, // not compared with the raw limit: the phase includes each engine's own flushing and compaction
