@@ -6,6 +6,7 @@ import type { EngineDefinition } from '../engines/engine.js';
 import { medianRound, type CellResult } from '../runner.js';
 import type { Profile } from '../profile.js';
 import type { Workload } from '../workloads/workload.js';
+import { SPACE_AMPLIFICATION_TARGET } from '../workloads/compaction-space.js';
 import type { EngineReport, ResultRow, RunReport, TargetReport, WorkloadReport } from './report-model.js';
 
 export type ReportContext = Omit<RunReport, 'workloads' | 'rows' | 'targets'>;
@@ -133,6 +134,28 @@ function evaluateTargets(rows: readonly ResultRow[], subjectEngineId: string | u
     rateTarget('hot-get', `hot get >= 1,000,000 gets/s — data set: ${keys} keys in memory, 16-byte binary keys, 100 B random-byte values`, subjectRate('hot-get'), 1_000_000, 'at-least'),
     rateTarget('hot-get-string', `hot get >= 1,000,000 gets/s — data set: ${keys} keys in memory, 16-char string keys, 100-char string values`, subjectRate('hot-get-string'), 1_000_000, 'at-least'),
     ...largeDataTargets(rows, subjectEngineId, profile),
+    ...compactionTargets(rows, subjectEngineId, profile),
+  ];
+}
+
+/** Issue 8's event-loop target during compaction: p99 below this (its space target is SPACE_AMPLIFICATION_TARGET). */
+const COMPACTION_EVENT_LOOP_P99_MS_BELOW = 10;
+
+/** The targets of the compaction issue (issue 8), on the update-heavy and delete-heavy workloads. */
+function compactionTargets(rows: readonly ResultRow[], subjectEngineId: string | undefined, profile: Profile): TargetReport[] {
+  const extraOf = (workloadId: string, key: string) =>
+    rows.find((row) => row.workloadId === workloadId && row.engineId === subjectEngineId && row.unitsPerSecond !== undefined)?.extra[key];
+  const keys = profile.compactionKeyCount.toLocaleString('en-US');
+  const bound = (workloadId: string, description: string, key: string, limit: number, unit: string, inclusive: boolean): TargetReport => {
+    const measured = extraOf(workloadId, key);
+    if (measured === undefined) return { description, workloadId, measured: '—', status: 'not measured' };
+    const met = inclusive ? measured <= limit : measured < limit;
+    return { description, workloadId, measured: `${measured.toFixed(2)}${unit}`, status: met ? 'met' : 'missed' };
+  };
+  return [
+    bound('update-heavy', `bytes on disk / live bytes <= ${SPACE_AMPLIFICATION_TARGET} after compact(): ${keys} keys × ${1 + profile.compactionOverwriteCount} writes (100 B values)`, 'spaceAmplificationAfterCompaction', SPACE_AMPLIFICATION_TARGET, '×', true),
+    bound('delete-heavy', `bytes on disk / live bytes <= ${SPACE_AMPLIFICATION_TARGET} after compact(): ${keys} keys, 90% deleted`, 'spaceAmplificationAfterCompaction', SPACE_AMPLIFICATION_TARGET, '×', true),
+    bound('update-heavy', `event-loop p99 delay < ${COMPACTION_EVENT_LOOP_P99_MS_BELOW} ms during compact() (update-heavy)`, 'eventLoopDelayP99MsDuringCompaction', COMPACTION_EVENT_LOOP_P99_MS_BELOW, ' ms', false),
   ];
 }
 
