@@ -9,6 +9,8 @@
  * maxVersionsPerKey 1, background compaction on; then checkpoint() and compact().
  * Delete-heavy: the same keys written once, 90% deleted, compact().
  * Numbers go to stdout as JSON lines; docs/ARCHITECTURE.md quotes them.
+ * The same workloads beside lmdb-js and classic-level, in the main harness:
+ * `npm run bench -- --only update-heavy,delete-heavy` (workloads/compaction-space.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
