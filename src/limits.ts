@@ -81,6 +81,14 @@ export const WAL_CHECKPOINT_BYTES_MIN = 64 * 1024;
 
 /** One group commit writes at most this many bytes (further commits wait for the next group). */
 export const GROUP_COMMIT_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * The WAL writer's record encoding buffer: its first size, and the largest it keeps
+ * after a record is written. A bigger record (a 100,000-operation batch encodes to
+ * about 14 MiB) gets a buffer of its own, dropped once the write resolves, so one
+ * bulk batch does not pin its size in memory for the life of the store.
+ */
+export const WAL_ENCODE_BUFFER_BYTES_INITIAL = 64 * 1024;
+export const WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX = 1024 * 1024;
 
 /** Versions are integers below 2^53; the store refuses to assign one above this. */
 export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
@@ -203,6 +211,7 @@ export const SCRUB_BYTES_PER_SECOND_DEFAULT = 32 * 1024 * 1024;
 
 assert(MEMORY_BYTES_OLDER_ARRAYS_INITIAL < MEMORY_BYTES_OLDER_ARRAYS_GROWN, 'older-version arrays only grow');
 assert(MEMORY_BYTES_PACK_BUFFER_TAIL < MEMORY_BYTES_PACK_BUFFER, 'a pack buffer holds values before its tail');
+assert(WAL_ENCODE_BUFFER_BYTES_INITIAL <= WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX, 'the encode buffer keeps at least its first size');
 assert(KEY_BYTES_MAX <= 0xffff, 'key length must fit the u16 length field of a WAL operation');
 assert(VALUE_BYTES_DEFAULT_MAX < 2 ** 32, 'value length must fit the u32 length field of a WAL operation');
 assert(SEGMENT_BYTES_DEFAULT >= 2 * VALUE_BYTES_DEFAULT_MAX, 'a default segment holds at least two maximal values');

@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
-import { GROUP_COMMIT_BYTES_MAX } from '../limits.js';
+import { GROUP_COMMIT_BYTES_MAX, WAL_ENCODE_BUFFER_BYTES_INITIAL, WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
 import { createSegment, type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './segment-files.js';
@@ -66,7 +66,7 @@ export class WalWriter {
   #lsnBase: number;
   #syncedLsn: number;
   #next: Promise<CreatedSegment> | undefined;
-  #encodeBuffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
   #bytesWritten = 0;
   #datasyncs = 0;
   #segmentsCreated = 0;
@@ -105,6 +105,11 @@ export class WalWriter {
   /** Bytes appended since open (read on every apply: no object built). */
   get bytesWritten(): number {
     return this.#bytesWritten;
+  }
+
+  /** Bytes of the record encoding buffer held now (at most WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX between records). */
+  get encodeBufferBytes(): number {
+    return this.#encodeBuffer.length;
   }
 
   stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentNumber: number } {
@@ -177,6 +182,8 @@ export class WalWriter {
     assert(record !== undefined && record.handle === this.#active.handle, 'the written record belongs to the active segment');
     this.#active.offset += record.lengthBytes;
     this.#bytesWritten += record.lengthBytes;
+    // The record's bytes are written: a buffer grown for an outsized record is dropped.
+    if (this.#encodeBuffer.length > WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX) this.#encodeBuffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
     record.syncStartMs = performance.now();
     return record.handle.datasync().then(this.#afterSync, this.#syncFailed);
   };
