@@ -29,6 +29,11 @@
  * is held no version is assigned, and the key had no unapplied write when it was
  * missed, so its latest ordered value cannot change before the section ends.
  *
+ * The first round runs in the call itself when nothing stalls and the commit lock is
+ * free (runSerialTransaction), and its answer is a plain promise reaction on the
+ * commit: no async frame per transaction. A stall, a busy lock (the attempt then waits
+ * its turn in the lock's FIFO order) or a miss continues in the async rounds.
+ *
  * Invariants: a body's writes reach the pipeline only from an attempt that finished
  * without a miss; the handle throws TransactionClosedError once its attempt ended.
  * The body may run more than once (after misses): it must not have side effects
@@ -78,8 +83,11 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   /** Keys read from disk earlier in this commit-lock section (locked mode only). */
   readonly #remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined;
   readonly #writes = new Map<string, PreparedCommit>();
-  /** Unapplied commits this attempt read from, by version: a read-only attempt waits for them. */
-  readonly dependencies = new Map<number, Promise<CommitResult>>();
+  /**
+   * Unapplied commits this attempt read from, by version: a read-only or failed attempt
+   * waits for them. Made at the first such read (most attempts of a quiet store read none).
+   */
+  #dependencies: Map<number, Promise<CommitResult>> | undefined;
   #writeBytes = 0;
   #open = true;
   #view: ReadView | undefined;
@@ -105,7 +113,7 @@ class SerialAttempt<T> implements SerialTransactionHandle {
     const pipeline = this.#context.pipeline;
     const unapplied = pipeline.unappliedWrite(internal);
     if (unapplied !== undefined) {
-      this.dependencies.set(unapplied.version, unapplied.acknowledged);
+      (this.#dependencies ??= new Map()).set(unapplied.version, unapplied.acknowledged);
       return slotValue(unapplied.operation.slot);
     }
     if (this.#remembered?.has(internal) === true) return slotValue(this.#remembered.get(internal));
@@ -162,7 +170,7 @@ class SerialAttempt<T> implements SerialTransactionHandle {
 
   /** Settles once every unapplied commit this attempt read is durable (rejects if one is refused); undefined when it read none. */
   readsDurable(): Promise<unknown> | undefined {
-    return this.dependencies.size === 0 ? undefined : Promise.all(this.dependencies.values());
+    return this.#dependencies === undefined ? undefined : Promise.all(this.#dependencies.values());
   }
 }
 
@@ -214,34 +222,99 @@ async function settleMiss(context: SerialTransactionContext, miss: ReadMiss): Pr
   }
 }
 
-async function finish<T>(outcome: Outcome<T> | undefined): Promise<T> {
+/**
+ * The caller's promise for a finished attempt: the result once its commit (or, read-only,
+ * every unapplied commit it read) is durable; an error once what it read is durable.
+ * Plain promise reactions, no async frame: this is every transaction's last hop.
+ */
+function answer<T>(outcome: Outcome<T> | undefined): Promise<T> {
   assert(outcome !== undefined && outcome.kind !== 'missed', 'a finished serial attempt committed or failed');
   if (outcome.kind === 'failed') {
+    const { error, readsDurable } = outcome;
     // A refusal of a commit the body read replaces the body's error (it rested on that commit).
-    if (outcome.readsDurable !== undefined) await outcome.readsDurable;
-    throw outcome.error;
+    if (readsDurable === undefined) return Promise.reject(error);
+    return readsDurable.then(() => {
+      throw error;
+    });
   }
-  if (outcome.commit !== undefined) await outcome.commit;
-  return outcome.result;
+  const { result, commit } = outcome;
+  return commit === undefined ? Promise.resolve(result) : commit.then(() => result);
 }
 
-export async function runSerialTransaction<T>(
+/**
+ * The first round, begun synchronously: the attempt, with its outcome when it ran (the
+ * commit lock was free and nothing stalled) or without (the lock was busy); or the
+ * write stall's admission to await before it runs.
+ */
+type FirstRound<T> = SerialAttempt<T> | Promise<void>;
+
+function beginFirstRound<T>(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, checkOpen: () => void): FirstRound<T> {
+  checkOpen();
+  const admission = context.admit();
+  if (admission !== undefined) return admission;
+  const attempt = new SerialAttempt(context, body, undefined);
+  if (context.pipeline.runOrderedSync(runAttempt, attempt)) assert(attempt.outcome !== undefined, 'an attempt that ran has an outcome');
+  return attempt;
+}
+
+/**
+ * The common case takes no async frame: the first attempt runs now, under the commit
+ * lock if it is free, and the caller gets its answer promise directly. A write stall,
+ * a busy lock or a read miss continues in runRounds.
+ */
+export function runSerialTransaction<T>(
   context: SerialTransactionContext,
   body: (tx: SerialTransactionHandle) => T,
   checkOpen: () => void,
 ): Promise<T> {
-  if (typeof body !== 'function') throw new InvalidOptionError('body', 'transactionSync() takes a function (tx) => result');
+  let first: FirstRound<T>;
+  try {
+    if (typeof body !== 'function') throw new InvalidOptionError('body', 'transactionSync() takes a function (tx) => result');
+    first = beginFirstRound(context, body, checkOpen);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (!(first instanceof Promise) && first.outcome !== undefined && first.outcome.kind !== 'missed') return answer(first.outcome);
+  return runRounds(context, body, checkOpen, first);
+}
+
+/**
+ * One round that did not run synchronously: after the admission (round 1: the one
+ * `first` holds) and in the commit lock's FIFO order when it is busy. The outcome.
+ */
+async function runRound<T>(
+  context: SerialTransactionContext,
+  body: (tx: SerialTransactionHandle) => T,
+  checkOpen: () => void,
+  first: FirstRound<T> | undefined,
+): Promise<Outcome<T> | undefined> {
+  let attempt = first instanceof Promise ? undefined : first;
+  if (first === undefined) checkOpen();
+  const admission = first === undefined ? context.admit() : first instanceof Promise ? first : undefined;
+  if (admission !== undefined) {
+    await admission;
+    checkOpen(); // close() may have begun during the stall: nothing runs or commits after it
+  }
+  if (attempt === undefined) {
+    attempt = new SerialAttempt(context, body, undefined);
+    if (context.pipeline.runOrderedSync(runAttempt, attempt)) return attempt.outcome;
+  }
+  const queued = attempt;
+  await context.pipeline.runOrderedAsync(() => runAttempt(queued));
+  return queued.outcome;
+}
+
+/** The rounds after a first one that could not finish synchronously (see the header on misses). */
+async function runRounds<T>(
+  context: SerialTransactionContext,
+  body: (tx: SerialTransactionHandle) => T,
+  checkOpen: () => void,
+  first: FirstRound<T>,
+): Promise<T> {
   for (let round = 1; round <= SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX; round++) {
-    checkOpen();
-    const admission = context.admit();
-    if (admission !== undefined) {
-      await admission;
-      checkOpen(); // close() may have begun during the stall: nothing runs or commits after it
-    }
-    const attempt = new SerialAttempt(context, body, undefined);
-    if (!context.pipeline.runOrderedSync(runAttempt, attempt)) await context.pipeline.runOrderedAsync(() => runAttempt(attempt));
-    const outcome = attempt.outcome;
-    if (outcome?.kind !== 'missed') return finish(outcome);
+    const ran = round === 1 && !(first instanceof Promise) ? first.outcome : undefined;
+    const outcome = ran ?? (await runRound(context, body, checkOpen, round === 1 ? first : undefined));
+    if (outcome?.kind !== 'missed') return answer(outcome);
     // Outside the lock: the read warms the caches for the next round.
     await settleMiss(context, outcome.miss);
   }
@@ -273,7 +346,7 @@ async function runLocked<T>(context: SerialTransactionContext, body: (tx: Serial
       remembered.set(miss.key, await settleMiss(context, miss));
     }
   });
-  return finish(outcome);
+  return answer(outcome);
 }
 
 function slotValue(slot: VersionSlot | undefined): unknown {
