@@ -352,6 +352,10 @@ export class StorageEngine {
   }
 
   #onFlushProgress(): void {
+    // A run was installed and its memtable retired: the cached view must not keep that
+    // memtable reachable until the next read (a write-only load never reads; issue 7,
+    // load RSS). Readers holding the view keep it for as long as they read.
+    this.#view = undefined;
     this.#resizeCache();
     this.compactor.schedule();
     this.#wakeStalledWriters();
