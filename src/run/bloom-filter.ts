@@ -25,6 +25,17 @@ export const RUN_BLOOM_BITS_MIN = 64;
 export const RUN_BLOOM_BITS_MAX = 2 ** 32 - 8;
 
 const keyScratch = Buffer.alloc(1024 * 4);
+/** Views of keyScratch by length, made once each: hashing a key allocates no Buffer object. */
+const keyScratchViews: Buffer[] = [];
+
+function keyScratchView(length: number): Buffer {
+  let view = keyScratchViews[length];
+  if (view === undefined) {
+    view = keyScratch.subarray(0, length);
+    keyScratchViews[length] = view;
+  }
+  return view;
+}
 
 /**
  * The last key hashed and its hash: a point read asks every run's filter about the
@@ -42,13 +53,25 @@ export function keyHash(hash: Hash64, key: string): bigint {
   if (key === lastHashedKey && hash === lastHashFunction) return lastKeyHash;
   const length = keyScratch.write(key, 0, 'latin1');
   assert(length === key.length, 'key fits the hashing scratch buffer');
-  const keyHash64 = hash(keyScratch.subarray(0, length));
+  const keyHash64 = hash(keyScratchView(length));
   lastHashFunction = hash;
   lastHashedKey = key;
   lastKeyHash = keyHash64;
   lastFirst = Number(keyHash64 & 0xffffffffn);
   lastStep = (Number(keyHash64 >> 32n) | 1) >>> 0;
   return keyHash64;
+}
+
+/**
+ * Hashes `key` (as keyHash) and stores its two probe halves, first and step (as
+ * probeStart splits them), at `halves[2 * slot]` and `halves[2 * slot + 1]`: a run
+ * writer keeps every distinct key's hash until it builds the filter, as two u32s
+ * rather than a BigInt each (issue 7, load RSS: a heap BigInt per key and more per probe).
+ */
+export function storeKeyHashHalves(hash: Hash64, key: string, halves: Uint32Array, slot: number): void {
+  keyHash(hash, key);
+  halves[2 * slot] = lastFirst;
+  halves[2 * slot + 1] = lastStep;
 }
 
 /** False: `key` was never added to the filter `bits`. The key's hash is computed once for all the runs a read asks. */
@@ -73,6 +96,18 @@ function probeStart(keyHash64: bigint): { first: number; step: number } {
 export function bloomAdd(bits: Uint8Array, probes: number, keyHash64: bigint): void {
   const bitCount = bits.length * 8;
   const { first, step } = probeStart(keyHash64);
+  const delta = step % bitCount;
+  let bit = first % bitCount;
+  for (let probe = 0; probe < probes; probe++) {
+    bits[bit >>> 3]! |= 1 << (bit & 7);
+    bit += delta;
+    if (bit >= bitCount) bit -= bitCount;
+  }
+}
+
+/** bloomAdd with the hash already split (first = low u32, step = high u32 forced odd): no BigInt. */
+export function bloomAddHalves(bits: Uint8Array, probes: number, first: number, step: number): void {
+  const bitCount = bits.length * 8;
   const delta = step % bitCount;
   let bit = first % bitCount;
   for (let probe = 0; probe < probes; probe++) {

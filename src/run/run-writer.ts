@@ -28,7 +28,7 @@ import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { KEY_BYTES_MAX, VERSION_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { bloomAdd, bloomBitCount, keyHash, RUN_BLOOM_PROBES } from './bloom-filter.js';
+import { bloomAddHalves, bloomBitCount, RUN_BLOOM_PROBES, storeKeyHashHalves } from './bloom-filter.js';
 import { DataBlockBuilder } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import {
@@ -88,26 +88,26 @@ class RunStatistics {
   maxVersion = 0;
   smallestKey = '';
   largestKey = '';
-  keyHashes = new BigUint64Array(1024);
+  /** Each distinct key's filter hash as two u32 halves (first, step): see storeKeyHashHalves. */
+  keyHashHalves = new Uint32Array(2 * 1024);
   lastVersion = 0;
 
   add(entry: RunEntry, hash: Hash64): void {
     checkEntry(entry);
     if (this.entryCount > 0) {
-      assert(
-        entry.key > this.largestKey || (entry.key === this.largestKey && entry.version < this.lastVersion),
-        `run entries in order (key ascending, version descending, no duplicates): ${JSON.stringify(entry.key)}@${entry.version}`,
-      );
+      const inOrder = entry.key > this.largestKey || (entry.key === this.largestKey && entry.version < this.lastVersion);
+      // The message names the entry, so it is built only for a failure (once per entry it was most of a flush's garbage).
+      if (!inOrder) assert(inOrder, `run entries in order (key ascending, version descending, no duplicates): ${JSON.stringify(entry.key)}@${entry.version}`);
     } else {
       this.smallestKey = entry.key;
     }
     if (this.entryCount === 0 || entry.key !== this.largestKey) {
-      if (this.keyCount === this.keyHashes.length) {
-        const grown = new BigUint64Array(this.keyHashes.length * 2);
-        grown.set(this.keyHashes);
-        this.keyHashes = grown;
+      if (2 * this.keyCount === this.keyHashHalves.length) {
+        const grown = new Uint32Array(this.keyHashHalves.length * 2);
+        grown.set(this.keyHashHalves);
+        this.keyHashHalves = grown;
       }
-      this.keyHashes[this.keyCount++] = keyHash(hash, entry.key);
+      storeKeyHashHalves(hash, entry.key, this.keyHashHalves, this.keyCount++);
     }
     this.largestKey = entry.key;
     this.lastVersion = entry.version;
@@ -119,7 +119,8 @@ class RunStatistics {
 
 function checkEntry(entry: RunEntry): void {
   assert(typeof entry.key === 'string' && entry.key.length > 0 && entry.key.length <= KEY_BYTES_MAX, 'run entry key is a non-empty internal key');
-  assert(Number.isSafeInteger(entry.version) && entry.version >= 0 && entry.version <= VERSION_MAX, `run entry version is a safe integer: ${entry.version}`);
+  const versionValid = Number.isSafeInteger(entry.version) && entry.version >= 0 && entry.version <= VERSION_MAX;
+  if (!versionValid) assert(versionValid, `run entry version is a safe integer: ${entry.version}`);
   assert(entry.value === undefined || entry.value instanceof Uint8Array, 'run entry value is bytes or undefined');
   assert(entry.value === undefined || entry.value.length < RUN_BLOCK_BYTES_MAX - RUN_PAGE_BYTES, 'run entry value fits a block');
 }
@@ -337,7 +338,7 @@ async function filterBlockFor(statistics: RunStatistics): Promise<{ block: Buffe
   block.writeUInt32LE(RUN_BLOOM_PROBES, RUN_BLOCK_HEADER_BYTES + 4);
   const bits = block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
   for (let key = 0; key < statistics.keyCount; key++) {
-    bloomAdd(bits, RUN_BLOOM_PROBES, statistics.keyHashes[key] as bigint);
+    bloomAddHalves(bits, RUN_BLOOM_PROBES, statistics.keyHashHalves[2 * key]!, statistics.keyHashHalves[2 * key + 1]!);
     if ((key + 1) % FILTER_BUILD_YIELD_KEYS === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   return { block, payloadBytes };
