@@ -39,6 +39,7 @@ export const SPACE_AMPLIFICATION_TARGET = 1.3;
 const COLUMNS: readonly ExtraColumn[] = [
   { key: 'spaceAmplificationBeforeCompaction', header: 'disk/live before', shortLabel: 'disk/live before', format: 'decimal' },
   { key: 'spaceAmplificationAfterCompaction', header: 'disk/live after', shortLabel: 'disk/live after', format: 'decimal' },
+  { key: 'runBytesOverLiveBytes', header: 'runs/live after (ladybug)', shortLabel: 'runs/live', format: 'decimal' },
   { key: 'diskMebibytesAfterCompaction', header: 'on disk MiB after', shortLabel: 'disk MiB', format: 'mebibytes' },
   { key: 'compactMs', header: 'compact ms', shortLabel: 'compact ms', format: 'milliseconds' },
   { key: 'getP99UsIdle', header: 'get p99 µs idle', shortLabel: 'get p99 idle µs', format: 'microseconds' },
@@ -59,7 +60,7 @@ export function compactionSpaceWorkload(kind: CompactionWorkloadKind, profile: P
     unit: 'writes',
     measures:
       `Each engine in a process of its own, once. ${writes} (16 B keys in random order, 100 B incompressible values, awaited batches of the engine's bulkLoadBatchSize): the headline is writes/s of that phase (puts and deletes). ` +
-      `Then the engine settles (ladybug: checkpoint, background compactions finish) and compacts (see each engine's note). "disk/live": bytes allocated to the engine's directory (st_blocks × 512, WAL/log included) over live keys × 116 B, before and after the compaction. ` +
+      `Then the engine settles (ladybug: checkpoint, background compactions finish) and compacts (see each engine's note). "disk/live": bytes allocated to the engine's directory (st_blocks × 512, WAL/log included) over live keys × 116 B, before and after the compaction; "runs/live after": ladybug's stats().storage.runBytes over the same (its run files alone, WAL segments excluded). ` +
       `Gets of live keys, one awaited at a time with a setImmediate between: ${profile.compactionGetCount.toLocaleString('en-US')} while idle, and while the compaction runs (until it resolves, at most ten times as many; "gets compacting" says how many). ` +
       `"event loop p99": perf_hooks.monitorEventLoopDelay (1 ms resolution) over exactly the compaction (issue 8's target: under 10 ms). "write amp.": ladybug stats().storage.compaction.writeAmplification, (bytes flushed + bytes compactions wrote) / bytes flushed. ` +
       `ladybug with ${JSON.stringify(storeOptions)} (the peers keep one version per key). Target: disk/live after at most ${SPACE_AMPLIFICATION_TARGET}.`,
@@ -107,7 +108,11 @@ async function measureCompactionSpace(
     callCount: 1,
     durationMs: writeMs,
     unitsPerSecond: (writes * 1_000) / writeMs,
-    extra: { ...figures, diskMebibytesAfterCompaction: figure('diskBytesAfterCompaction') / MEBIBYTE },
+    extra: {
+      ...figures,
+      diskMebibytesAfterCompaction: figure('diskBytesAfterCompaction') / MEBIBYTE,
+      ...(figures['runBytes'] === undefined ? {} : { runBytesOverLiveBytes: figures['runBytes'] / figure('liveBytes') }),
+    },
     check: {
       passed: undefined, // a space figure above the target is a result, not a failed measurement
       summary: `every get found its live key; key 0 read its last value after compaction; disk/live after ${after.toFixed(2)} (target ≤ ${SPACE_AMPLIFICATION_TARGET}: ${after <= SPACE_AMPLIFICATION_TARGET ? 'met' : 'not met'})`,
