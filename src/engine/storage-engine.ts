@@ -395,8 +395,14 @@ export class StorageEngine {
       // segment below the writer's is unapplied (a segment is left only after its last
       // group was acknowledged): the log may start at the writer's segment.
       await this.manifest.apply({ walStartSegment: current });
-      walSegmentsDeleted = (await removeSegmentsBelow(this.#config.fileSystem, this.#config.walDirectory, current)).length;
     }
+    // Every segment below the manifest's WAL start is covered by runs; a flush leaves
+    // the one the writer was still in (a cut waiting for its rotation, e.g. after an
+    // outsized record), and once the writer has moved on nothing else would delete it
+    // before the next flush: a 6 MB segment of flushed records outlived checkpoint and
+    // close, and the next open read it again.
+    const deleteBelow = Math.min(this.manifest.state.walStartSegment, current);
+    walSegmentsDeleted = (await removeSegmentsBelow(this.#config.fileSystem, this.#config.walDirectory, deleteBelow)).length;
     // Retention by age: the commit-time samples survive a reopen (compaction writes them too).
     if (this.versionTimes !== undefined) await this.manifest.apply({ versionTimes: this.versionTimes.samples() });
     const after = this.#flusher.stats();
