@@ -2,9 +2,10 @@
  * A crash during store.backup() (FaultFileSystem: crash after k operations, at about
  * 60 values of k spread over an uninterrupted backup's count, power loss keeping a
  * random subset of unsynced writes and entries) never leaves a backup that looks
- * complete but is not: an unfinished backup is refused by restore (BackupError) and
- * writes nothing; a finished one verifies and restores to exactly the data written
- * before it.
+ * complete but is not: a backup that does not verify is refused by restore
+ * (BackupError) and writes nothing; one that verifies (every finished one, and an
+ * unfinished one whose last step, BACKUP.json's directory fsync, was all that was
+ * missing) restores to exactly the data written before it.
  */
 import { describe, expect, it } from 'vitest';
 import { restoreBackup, verifyBackup } from '../src/backup/restore-backup.js';
@@ -80,7 +81,10 @@ describe('a crash during backup', () => {
     for (let k = 0; k <= operations; k += step) {
       const { outcome, finished } = await crashDuringBackup(k, 100 + k);
       // A backup that had not finished never restores; one that finished (durable) always does.
-      expect(outcome).toBe(finished ? 'restored' : 'refused');
+      // A backup that finished (durable) always restores. One that had not finished is
+      // refused, or restores exactly (crashDuringBackup compared every key): a crash
+      // at BACKUP.json's final directory fsync, after its rename, may keep the rename.
+      if (finished) expect({ k, outcome }).toEqual({ k, outcome: 'restored' });
       outcomes.push(outcome);
     }
     expect(outcomes).toContain('refused');
