@@ -44,6 +44,7 @@ import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import type { CommitResult } from '../commit/commit-pipeline.js';
 import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
+import { WriteSet } from './write-set.js';
 import { SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX, TRANSACTION_OPERATIONS_MAX } from '../limits.js';
 import type { ReadView } from '../engine/read-view.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
@@ -82,13 +83,12 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   readonly body: (tx: SerialTransactionHandle) => T;
   /** Keys read from disk earlier in this commit-lock section (locked mode only). */
   readonly #remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined;
-  readonly #writes = new Map<string, PreparedCommit>();
+  readonly #writeSet = new WriteSet();
   /**
    * Unapplied commits this attempt read from, by version: a read-only or failed attempt
    * waits for them. Made at the first such read (most attempts of a quiet store read none).
    */
   #dependencies: Map<number, Promise<CommitResult>> | undefined;
-  #writeBytes = 0;
   #open = true;
   #view: ReadView | undefined;
   miss: ReadMiss | undefined;
@@ -108,7 +108,7 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   get(key: Key): unknown {
     this.#check('get');
     const internal = internalKey(key);
-    const own = this.#writes.get(internal);
+    const own = this.#writeSet.writes.get(internal);
     if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
     const pipeline = this.#context.pipeline;
     const unapplied = pipeline.unappliedWrite(internal);
@@ -138,30 +138,19 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   }
 
   #buffer(prepared: PreparedCommit): void {
-    const key = prepared.indexOperations[0]!.key;
-    const previous = this.#writes.get(key);
-    const bytes = this.#writeBytes - (previous?.operationsSizeBytes ?? 0) + prepared.operationsSizeBytes;
-    if (previous === undefined && this.#writes.size >= TRANSACTION_OPERATIONS_MAX) {
-      throw new TransactionLimitError('operations', `transaction writes more than ${TRANSACTION_OPERATIONS_MAX} keys`);
-    }
-    if (bytes > this.#context.commitBytesMax) {
-      throw new TransactionLimitError('bytes', `transaction writes ${bytes} bytes, over the limit of ${this.#context.commitBytesMax} for one commit`);
-    }
-    this.#writes.delete(key);
-    this.#writes.set(key, prepared);
-    this.#writeBytes = bytes;
+    this.#writeSet.add(prepared, this.#context.commitBytesMax);
   }
 
   /** REQUIRES: commit lock held. Queues the buffered writes (none: nothing to commit). */
   submit(): Promise<CommitResult> | undefined {
-    if (this.#writes.size === 0) return undefined;
+    if (this.#writeSet.writes.size === 0) return undefined;
     const walOperations = [];
     const indexOperations = [];
-    for (const prepared of this.#writes.values()) {
+    for (const prepared of this.#writeSet.writes.values()) {
       walOperations.push(prepared.walOperations[0]!);
       indexOperations.push(prepared.indexOperations[0]!);
     }
-    return this.#context.pipeline.submitOrdered(walOperations, this.#writeBytes, indexOperations);
+    return this.#context.pipeline.submitOrdered(walOperations, this.#writeSet.bytes, indexOperations);
   }
 
   close(): void {

@@ -26,7 +26,8 @@ import { readOptions, type ScanOptions, scanBounds } from '../store/read-options
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
-import { TRANSACTION_FENCES_MAX, TRANSACTION_OPERATIONS_MAX } from '../limits.js';
+import { WriteSet } from './write-set.js';
+import { TRANSACTION_FENCES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { StorageEngine } from '../engine/storage-engine.js';
 import type { ReadView } from '../engine/read-view.js';
@@ -105,12 +106,11 @@ export class Transaction implements TransactionHandle {
   readonly isolation: Isolation;
   readonly #context: TransactionContext;
   readonly #startedAtMs = performance.now();
-  readonly #writes = new Map<string, PreparedCommit>();
+  readonly #writeSet = new WriteSet();
   readonly #readKeys = new Set<string>();
   readonly #readRanges: KeyRange[] = [];
   /** requireLease's fences, checked under the commit lock (at most TRANSACTION_FENCES_MAX). */
   readonly #fences: LeaseFence[] = [];
-  #writeBytes = 0;
   /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'. */
   #state: 'open' | 'sealed' | 'finished' = 'open';
   #pinned = true;
@@ -153,7 +153,7 @@ export class Transaction implements TransactionHandle {
     this.#check('get');
     readOptions('transaction.get', options);
     const internal = internalKey(key);
-    const own = this.#writes.get(internal);
+    const own = this.#writeSet.writes.get(internal);
     if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
     this.#readKeys.add(internal);
     return slotValue(await this.#view.slotAsOf(internal, { version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest() }));
@@ -170,18 +170,7 @@ export class Transaction implements TransactionHandle {
   }
 
   #buffer(prepared: PreparedCommit): void {
-    const key = prepared.indexOperations[0]!.key;
-    const previous = this.#writes.get(key);
-    const bytes = this.#writeBytes - (previous?.operationsSizeBytes ?? 0) + prepared.operationsSizeBytes;
-    if (previous === undefined && this.#writes.size >= TRANSACTION_OPERATIONS_MAX) {
-      throw new TransactionLimitError('operations', `transaction writes more than ${TRANSACTION_OPERATIONS_MAX} keys`);
-    }
-    if (bytes > this.#context.commitBytesMax) {
-      throw new TransactionLimitError('bytes', `transaction writes ${bytes} bytes, over the limit of ${this.#context.commitBytesMax} for one commit`);
-    }
-    this.#writes.delete(key);
-    this.#writes.set(key, prepared);
-    this.#writeBytes = bytes;
+    this.#writeSet.add(prepared, this.#context.commitBytesMax);
   }
 
   async requireLease(name: string, token: number): Promise<void> {
@@ -203,7 +192,7 @@ export class Transaction implements TransactionHandle {
   }
 
   async *#scan(range: KeyRange, reverse: boolean, limit: number): AsyncIterableIterator<[string | Uint8Array, unknown]> {
-    const own = [...this.#writes.entries()]
+    const own = [...this.#writeSet.writes.entries()]
       .filter(([key]) => keyInRange(key, range))
       .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
     if (reverse) own.reverse();
@@ -255,16 +244,16 @@ export class Transaction implements TransactionHandle {
     this.#check('commit');
     // Sealed from here: a put made while the commit is in flight would be lost, so it throws.
     this.#state = 'sealed';
-    if (this.#writes.size === 0) return undefined;
+    if (this.#writeSet.writes.size === 0) return undefined;
     const walOperations = [];
     const indexOperations = [];
-    for (const prepared of this.#writes.values()) {
+    for (const prepared of this.#writeSet.writes.values()) {
       walOperations.push(prepared.walOperations[0]!);
       indexOperations.push(prepared.indexOperations[0]!);
     }
     const readSet = this.isolation === 'serializable'
       ? { keys: this.#readKeys, ranges: this.#readRanges }
-      : { keys: new Set([...this.#writes.keys(), ...this.#fences.map((fence) => fence.recordKey)]), ranges: [] };
+      : { keys: new Set([...this.#writeSet.writes.keys(), ...this.#fences.map((fence) => fence.recordKey)]), ranges: [] };
     const fences = this.#fences;
     const validate = (log: ConflictLog) => {
       // Under the commit lock: a lease lost since requireLease refuses the commit outright.
@@ -277,7 +266,7 @@ export class Transaction implements TransactionHandle {
     };
     const admission = this.#context.admit();
     if (admission !== undefined) await admission;
-    return this.#context.pipeline.submit(walOperations, this.#writeBytes, indexOperations, validate);
+    return this.#context.pipeline.submit(walOperations, this.#writeSet.bytes, indexOperations, validate);
   }
 
   /** Ends the attempt: releases the pin; every later call throws TransactionClosedError. */
