@@ -24,6 +24,7 @@ import type { RunEntry } from '../run/run-descriptor.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
 import { type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
+import type { RetentionFloor } from '../compaction/retention-floor.js';
 
 /** Releases a collected view's runs (the held value is the runs array, not the view). */
 const viewRuns = new FinalizationRegistry<readonly RunHandle[]>((runs) => {
@@ -47,6 +48,13 @@ export class ReadView {
   readonly #runSetIdentity: readonly unknown[];
   readonly #pointCache: PointCache;
   readonly #metrics: StorageMetrics;
+  /** The store-wide retention floor (src/compaction/retention-floor.ts), read at each resolve. */
+  readonly #retentionFloor: RetentionFloor | undefined;
+
+  /** The retention floor now (0: none): the entry visible at it is always retained. */
+  get retentionFloor(): number {
+    return this.#retentionFloor?.version ?? 0;
+  }
 
   constructor(
     memtables: readonly MemoryIndex[],
@@ -55,7 +63,9 @@ export class ReadView {
     runSetIdentity: readonly unknown[],
     pointCache: PointCache,
     metrics: StorageMetrics,
+    retentionFloor?: RetentionFloor,
   ) {
+    this.#retentionFloor = retentionFloor;
     this.memtables = memtables;
     this.runs = runs;
     this.maxVersionsPerKey = maxVersionsPerKey;
@@ -138,13 +148,14 @@ export class ReadView {
   }
 
   #resolve(histories: readonly SourceHistory[], request: ReadRequest): VersionSlot | undefined {
-    return resolveSlot(histories, { ...request, maxVersionsPerKey: this.maxVersionsPerKey });
+    return resolveSlot(histories, { ...request, maxVersionsPerKey: this.maxVersionsPerKey, retentionFloor: this.retentionFloor });
   }
 
   /**
    * Reads the key's entries from every run (newest first), caches them, and resolves.
    * Synchronous while every run answers synchronously (its filter rules the key out,
-   * or its blocks are cached): no promise and no microtask per run; from the first
+   * its blocks are cached, or read with FileHandle.readSync and checked): no promise
+   * and no microtask per run; from the first
    * run that must read the file on, the rest continues asynchronously.
    */
   #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
@@ -192,7 +203,7 @@ export class ReadView {
       const entries = await run.versionsOf(key);
       if (entries.length > 0) histories.push({ entries });
     }
-    return resolveHistory(histories, upToVersion, referenceVersion, pinFloor, this.maxVersionsPerKey, limit);
+    return resolveHistory(histories, upToVersion, referenceVersion, pinFloor, this.maxVersionsPerKey, limit, this.retentionFloor);
   }
 }
 

@@ -51,7 +51,8 @@
  * - No reordering between files or between data and entries beyond what the
  *   crash modes do (see crash-image-builder.ts for the per-name entry choice).
  * - No short writes, free-space accounting, permissions, symlinks, timestamps or
- *   rmdir. Every call completes synchronously inside its promise, so concurrent
+ *   rmdir. Handles offer readSync (counted and faulted as a 'read', like read).
+ *   Every call completes synchronously inside its promise, so concurrent
  *   calls apply in call order.
  */
 import { fileSystemError, isFileSystemError, type FileHandle, type FileSystem, type OpenMode } from './file-system.js';

@@ -29,10 +29,21 @@ export interface FileHandle {
   readonly path: string;
   /** Reads up to `length` bytes at `position` into `buffer` from `offset`; returns the count read (0 at end of file). */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * read(), answered on the calling thread (a positional read of the page cache costs a
+   * syscall, no promise and no microtask): optional; callers fall back to read() where
+   * absent. Same faults as read() in the fault file system (it is counted as a 'read').
+   */
+  readSync?(buffer: Uint8Array, offset: number, length: number, position: number): number;
   /** Writes all of `data` at `position`. */
   write(data: Uint8Array, position: number): Promise<void>;
-  /** Makes the file's data (and the size needed to read it) durable. */
-  datasync(): Promise<void>;
+  /**
+   * Makes the file's data (and the size needed to read it) durable.
+   * `mayBlock`: a hint that the caller has nothing else to do until this resolves (a
+   * lone commit of a sequential writer); an implementation may then sync on the
+   * calling thread instead of handing the call to another. Same durability either way.
+   */
+  datasync(mayBlock?: boolean): Promise<void>;
   /** Makes the file's data and all its metadata durable. */
   sync(): Promise<void>;
   /** Sets the file's size, dropping or zero-filling bytes. */

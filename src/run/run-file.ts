@@ -142,6 +142,23 @@ export class StripedRunFile {
     }
   };
 
+  /** readPhysical on the calling thread. REQUIRES: the handle has readSync. */
+  #readPhysicalSync(buffer: Buffer, position: number): void {
+    const handle = this.#handle;
+    assert(handle.readSync !== undefined, 'synchronous reads need readSync');
+    let done = 0;
+    while (done < buffer.length) {
+      let count: number;
+      try {
+        count = handle.readSync(buffer, done, buffer.length - done, position + done);
+      } catch (error) {
+        throw asTypedError(error, `reading ${this.path} at offset ${position + done}`);
+      }
+      if (count === 0) throw new CorruptionError(this.path, position + done, `short read: ${buffer.length - done} bytes missing`);
+      done += count;
+    }
+  }
+
   /** The block's bytes as stored (no check), in `scratch` when given (at least `lengthBytes` long). */
   async readLogical(logicalOffset: number, lengthBytes: number, scratch?: Buffer): Promise<Buffer> {
     assert(scratch === undefined || scratch.length >= lengthBytes, 'the scratch buffer holds the block');
@@ -151,6 +168,19 @@ export class StripedRunFile {
       await this.readPhysical(bytes.subarray(done, done + extent.lengthBytes), extent.physicalOffset);
       done += extent.lengthBytes;
     }
+    return bytes;
+  }
+
+  /** readLogical on the calling thread. REQUIRES: the handle has readSync. */
+  #readLogicalSync(logicalOffset: number, lengthBytes: number, scratch: Buffer | undefined): Buffer {
+    assert(scratch === undefined || scratch.length >= lengthBytes, 'the scratch buffer holds the block');
+    const bytes = scratch === undefined ? Buffer.allocUnsafeSlow(lengthBytes) : scratch.subarray(0, lengthBytes);
+    let done = 0;
+    for (const extent of this.layout.extents(logicalOffset, lengthBytes)) {
+      this.#readPhysicalSync(bytes.subarray(done, done + extent.lengthBytes), extent.physicalOffset);
+      done += extent.lengthBytes;
+    }
+    assert(done === lengthBytes, 'the extents cover the block');
     return bytes;
   }
 
@@ -183,6 +213,30 @@ export class StripedRunFile {
     } catch (error) {
       if (!repair || !isRepairableReadError(error)) throw error;
     }
+    return this.#sharedRepair(block);
+  }
+
+  /**
+   * readBlock(), answered on the calling thread when the handle reads synchronously
+   * (readSync) and the block passes its check: no promise, no microtask. A block that
+   * fails (checksum, short read, EIO) goes to the same repair as readBlock (a promise),
+   * so every check and every repair rule holds on both paths; without readSync this
+   * is readBlock.
+   */
+  readBlockNow(block: BlockRef, repair: boolean, scratch?: Buffer): CheckedBlock | Promise<CheckedBlock> {
+    if (this.#handle.readSync === undefined) return this.readBlock(block, repair, scratch);
+    try {
+      const bytes = this.#readLogicalSync(block.logicalOffset, block.lengthBytes, scratch);
+      const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, bytes, this.#address(block), block.checksum);
+      return { bytes, payloadBytes, entryCount };
+    } catch (error) {
+      if (!repair || !isRepairableReadError(error)) throw error;
+    }
+    return this.#sharedRepair(block);
+  }
+
+  /** The repair of `block`, shared by every reader that found it bad meanwhile. */
+  #sharedRepair(block: BlockRef): Promise<CheckedBlock> {
     let repairing = this.#repairs.get(block.logicalOffset);
     if (repairing === undefined) {
       repairing = this.#repair(block).finally(() => this.#repairs.delete(block.logicalOffset));

@@ -5,9 +5,10 @@
  * open() reads the footer (checked against the descriptor's footerChecksum, runId and
  * generation), then the index and filter blocks (checked against the footer) and keeps
  * them in memory compactly (typed arrays, see RunIndex); data blocks are read on
- * demand, checked against the index's checksum, decompressed if the run is
- * compressed, and shared through the BlockCache (which holds decoded, decompressed
- * blocks). Blocks live in stripes with parity: every block read goes through
+ * demand (on the calling thread when the file system offers readSync: a point read
+ * that misses the cache then costs one positional read, no promise), checked against
+ * the index's checksum, decompressed if the run is compressed, and shared through
+ * the BlockCache (which holds decoded, decompressed blocks). Blocks live in stripes with parity: every block read goes through
  * StripedRunFile (src/run/run-file.ts), which rebuilds a bad or unreadable block
  * from parity, writes it back and counts it (`repairCounters`).
  *
@@ -172,18 +173,27 @@ export class RunReader {
   }
 
   /**
-   * versions(), synchronous when the filter rules the key out or every block needed
-   * is cached (no promise, no microtask per run on the hot path).
+   * versions(), synchronous when the filter rules the key out, every block needed
+   * is cached, or the file reads synchronously (FileHandle.readSync) and each block
+   * read passes its check: no promise, no microtask per run on the hot path. A
+   * block that needs repair, or a file without readSync, continues as a promise.
    */
   versionsSyncWhenCached(key: string): RunEntry[] | Promise<RunEntry[]> {
     const result: RunEntry[] = [];
     if (!this.mayContain(key)) return result;
     for (let blockIndex = this.#index.firstBlockAtOrAfter(key); blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = this.blockIfCached(blockIndex);
-      if (block === undefined) return this.#versionsFrom(key, blockIndex, result);
+      const block = this.blockIfCached(blockIndex) ?? this.#readBlockNow(blockIndex);
+      if (block instanceof Promise) return this.#versionsFrom(key, blockIndex, result, block);
       if (collectVersions(block, key, result)) break;
     }
     return result;
+  }
+
+  /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
+  #readBlockNow(blockIndex: number): DecodedBlock | Promise<DecodedBlock> {
+    const decoded = this.#readDecodedNow(blockIndex, this.#repair);
+    if (decoded instanceof Promise) return decoded.then((block) => this.#cache.set(this.runId, this.#index.offset(blockIndex), block));
+    return this.#cache.set(this.runId, this.#index.offset(blockIndex), decoded);
   }
 
   /**
@@ -191,9 +201,9 @@ export class RunReader {
    * The first block was just looked up and missed: it is read without asking the
    * cache again (one miss counted, not two).
    */
-  async #versionsFrom(key: string, firstBlockIndex: number, result: RunEntry[]): Promise<RunEntry[]> {
+  async #versionsFrom(key: string, firstBlockIndex: number, result: RunEntry[], first: Promise<DecodedBlock>): Promise<RunEntry[]> {
     for (let blockIndex = firstBlockIndex; blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = blockIndex === firstBlockIndex ? await this.readBlock(blockIndex) : this.blockIfCached(blockIndex) ?? (await this.readBlock(blockIndex));
+      const block = blockIndex === firstBlockIndex ? await first : this.blockIfCached(blockIndex) ?? (await this.#readBlockNow(blockIndex));
       if (collectVersions(block, key, result)) break;
     }
     return result;
@@ -324,30 +334,56 @@ export class RunReader {
   }
 
   async #readDecoded(blockIndex: number, repair: boolean): Promise<DecodedBlock> {
+    return this.#readDecodedNow(blockIndex, repair);
+  }
+
+  /**
+   * Reads, checks (repairing from parity) and decodes data block `blockIndex`: on the
+   * calling thread when the file reads synchronously and the block passes its check,
+   * else a promise (no readSync, or a repair).
+   */
+  #readDecodedNow(blockIndex: number, repair: boolean): DecodedBlock | Promise<DecodedBlock> {
     this.#checkOpen();
     assert(blockIndex >= 0 && blockIndex < this.#index.blockCount, 'data block index inside the run');
-    const offset = this.#index.offset(blockIndex);
     const compressed = this.footer.compression !== RunCompression.none;
     // A compressed block's bytes are needed only until decompressed (fresh memory): read them into a reused scratch buffer.
     const scratch = compressed ? takeReadScratch(this.#index.lengthBytes(blockIndex)) : undefined;
-    let checked: CheckedBlock;
-    let bytes: Buffer;
-    let payloadBytes: number;
-    let payloadStart = RUN_BLOCK_HEADER_BYTES;
+    let checked: CheckedBlock | Promise<CheckedBlock>;
     try {
-      checked = await this.#file.readBlock(this.#dataBlockRef(blockIndex), repair, scratch);
-      ({ bytes, payloadBytes } = checked);
-      if (compressed) {
-        const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
-        // Decoded in place when the payload owns its memory exactly (the cache counts
-        // bytes.length); a view into a larger allocation is copied to an exact one.
-        bytes = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
-        assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
-        payloadBytes = raw.length;
-        payloadStart = 0;
-      }
+      checked = this.#file.readBlockNow(this.#dataBlockRef(blockIndex), repair, scratch);
+    } catch (error) {
+      if (scratch !== undefined) releaseReadScratch(scratch);
+      throw error;
+    }
+    if (checked instanceof Promise) return this.#decodeWhenRead(blockIndex, checked, scratch);
+    try {
+      return this.#decodeChecked(blockIndex, checked, scratch);
     } finally {
       if (scratch !== undefined) releaseReadScratch(scratch);
+    }
+  }
+
+  async #decodeWhenRead(blockIndex: number, pending: Promise<CheckedBlock>, scratch: Buffer | undefined): Promise<DecodedBlock> {
+    try {
+      return this.#decodeChecked(blockIndex, await pending, scratch);
+    } finally {
+      if (scratch !== undefined) releaseReadScratch(scratch);
+    }
+  }
+
+  /** Decompresses (if the run is compressed) and decodes a checked block; `scratch` is not released here. */
+  #decodeChecked(blockIndex: number, checked: CheckedBlock, scratch: Buffer | undefined): DecodedBlock {
+    const offset = this.#index.offset(blockIndex);
+    let { bytes, payloadBytes } = checked;
+    let payloadStart = RUN_BLOCK_HEADER_BYTES;
+    if (this.footer.compression !== RunCompression.none) {
+      const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
+      // Decoded in place when the payload owns its memory exactly (the cache counts
+      // bytes.length); a view into a larger allocation is copied to an exact one.
+      bytes = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
+      assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
+      payloadBytes = raw.length;
+      payloadStart = 0;
     }
     const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount, payloadStart);
     if (this.#index.compareLastKey(decoded.keyAt(decoded.count - 1), blockIndex) !== 0) {

@@ -39,6 +39,11 @@ export class FaultFileHandle implements FileHandle {
   ) {}
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.readSync(buffer, offset, length, position);
+  }
+
+  /** read() on the calling thread: counted and faulted as a 'read' (an injected read fault fails either). */
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     this.begin('read', false);
     requireNonNegativeInteger(offset, 'offset');
     requireNonNegativeInteger(length, 'length');

@@ -1,0 +1,117 @@
+/**
+ * Synchronous block reads (FileHandle.readSync, StripedRunFile.readBlockNow): a point
+ * read that misses the block cache answers without a promise when the file system
+ * reads synchronously, falls back to the promise path where it does not, and keeps
+ * every check: a flipped bit is caught (and repaired from parity, or thrown without
+ * repair), and an injected read fault applies to readSync as it does to read.
+ */
+import { Buffer } from 'node:buffer';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadHash64 } from '../src/codec/checksum.js';
+import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
+import { BlockCache } from '../src/run/block-cache.js';
+import type { RunDescriptor } from '../src/run/run-descriptor.js';
+import { RunReader } from '../src/run/run-reader.js';
+import type { Hash64 } from '../src/wal/wal-format.js';
+import { plain, RUNS_DIRECTORY, simpleEntries, writeAndOpen } from './run-helpers.js';
+
+let hash: Hash64;
+beforeAll(async () => {
+  hash = await loadHash64();
+});
+
+const path = (descriptor: RunDescriptor) => `${RUNS_DIRECTORY}/${descriptor.fileName}`;
+
+/** The same file system with handles that have no readSync (as a FileSystem implementation may). */
+function withoutReadSync(inner: FileSystem): FileSystem {
+  return new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property !== 'open') return Reflect.get(target, property, receiver) as unknown;
+      return async (filePath: string, mode: Parameters<FileSystem['open']>[1]): Promise<FileHandle> => {
+        const handle = await target.open(filePath, mode);
+        return {
+          path: handle.path,
+          read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
+          write: (data, position) => handle.write(data, position),
+          datasync: (mayBlock) => handle.datasync(mayBlock),
+          sync: () => handle.sync(),
+          truncate: (sizeBytes) => handle.truncate(sizeBytes),
+          size: () => handle.size(),
+          close: () => handle.close(),
+        };
+      };
+    },
+  });
+}
+
+/** A key stored in data block 0 and one entry of it. */
+const FIRST_KEY = 'key-000000';
+
+describe('synchronous block reads', () => {
+  it('answers a cache miss without a promise when the file reads synchronously, exact entries', async () => {
+    const entries = simpleEntries(300, 2, 50);
+    const { reader, cache } = await writeAndOpen(hash, entries, { cacheBytes: 0 });
+    expect(reader.blockCount).toBeGreaterThan(2);
+    for (const key of [...new Set(entries.map((entry) => entry.key))]) {
+      const found = reader.versionsSyncWhenCached(key);
+      expect(found).toBeInstanceOf(Array); // a cache of 0 bytes: every read comes from the file
+      expect((found as Awaited<typeof found>).map(plain)).toEqual(entries.filter((entry) => entry.key === key).map(plain));
+    }
+    expect(cache.stats().hits).toBe(0);
+    await reader.close();
+  });
+
+  it('falls back to the promise path on a file system without readSync', async () => {
+    const entries = simpleEntries(200, 1, 50);
+    const { fileSystem, descriptor, reader } = await writeAndOpen(hash, entries);
+    await reader.close();
+    const plainFileSystem = withoutReadSync(fileSystem);
+    const reopened = await RunReader.open(plainFileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0));
+    const found = reopened.versionsSyncWhenCached(FIRST_KEY);
+    expect(found).toBeInstanceOf(Promise);
+    expect((await found).map(plain)).toEqual(entries.filter((entry) => entry.key === FIRST_KEY).map(plain));
+    await reopened.close();
+  });
+
+  it('catches a flipped bit on the synchronous path: repaired from parity, or a CorruptionError without repair', async () => {
+    const entries = simpleEntries(200, 1, 50);
+    const expected = entries.filter((entry) => entry.key === FIRST_KEY).map(plain);
+    const { fileSystem, descriptor, reader } = await writeAndOpen(hash, entries);
+    await reader.close();
+    fileSystem.flipBit(path(descriptor), 200, 3); // inside data block 0's entries
+
+    const detecting = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0), { repair: false });
+    expect(() => detecting.versionsSyncWhenCached(FIRST_KEY)).toThrow(expect.objectContaining({ code: 'LADYBUG_CORRUPTION', file: path(descriptor) }));
+    await detecting.close();
+
+    const repairing = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(1024 * 1024));
+    const found = repairing.versionsSyncWhenCached(FIRST_KEY);
+    expect(found).toBeInstanceOf(Promise); // a repair continues asynchronously
+    expect((await found).map(plain)).toEqual(expected);
+    expect(repairing.repairCounters.repairedBlocks).toBe(1);
+    await repairing.close();
+  });
+
+  it('an injected read fault fails readSync as it fails read, and the reader recovers the block exactly', async () => {
+    const entries = simpleEntries(200, 1, 50);
+    const expected = entries.filter((entry) => entry.key === FIRST_KEY).map(plain);
+    const { fileSystem, descriptor, reader } = await writeAndOpen(hash, entries);
+    await reader.close();
+
+    const handle = await fileSystem.open(path(descriptor), 'read');
+    expect(handle.readSync).toBeDefined();
+    const fault = fileSystem.injectFault({ operation: 'read', error: 'EIO', path: path(descriptor) });
+    expect(() => handle.readSync!(Buffer.alloc(16), 0, 16, 0)).toThrow(expect.objectContaining({ code: 'EIO' }));
+    expect(fault.triggeredCount).toBe(1);
+    expect(handle.readSync!(Buffer.alloc(16), 0, 16, 0)).toBe(16);
+    await handle.close();
+
+    const repairing = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0));
+    const readFault = fileSystem.injectFault({ operation: 'read', error: 'EIO', path: path(descriptor) });
+    const found = repairing.versionsSyncWhenCached(FIRST_KEY);
+    expect(readFault.triggeredCount).toBe(1); // the synchronous read met the fault
+    expect((await found).map(plain)).toEqual(expected);
+    expect(repairing.repairCounters.transientReadErrors + repairing.repairCounters.repairedBlocks).toBe(1);
+    await repairing.close();
+  });
+});
