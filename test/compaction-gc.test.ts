@@ -66,10 +66,6 @@ describe('version GC of one key', () => {
     expect(deleted.kept.map((entry) => [entry.version, entry.value === undefined])).toEqual([[9, true], [5, false]]);
     expect(isNotRetainedMarker(deleted.kept[1]!.value)).toBe(true);
     expectSameAnswers([del(9), put(5)], deleted.kept, bounded);
-    // With the (unused) switch on, bottom tombstones go and answers stay for unbounded retention.
-    const dropped = collectKey(entries, { ...unbounded, dropBottomTombstones: true }).kept;
-    expect(dropped.map((entry) => entry.version)).toEqual([9]);
-    expectSameAnswers(entries, dropped, unbounded);
   });
 
   it('an existing marker at the bottom stays the marker, and GC is idempotent', () => {

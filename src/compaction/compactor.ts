@@ -12,6 +12,12 @@
  *   are unlinked; their open readers serve the read views that still hold them and
  *   are closed once none does.
  *
+ * compact({ retainFrom }) first raises the store-wide retention floor
+ * (retention-floor.ts) in the deciding step, from the horizon it reads there; the
+ * merge then drops what only reads below the floor could see (version-gc.ts), and
+ * the floor goes into the same manifest edit as the output (an edit of its own when
+ * there is nothing to merge).
+ *
  * Invariants:
  * - One compaction at a time (`#running`), asserted; it runs detached from the
  *   commit path and yields to the event loop while merging.
@@ -45,6 +51,7 @@ import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, co
 import type { BlockCompressor } from '../run/compression-pool.js';
 import { type MergeCounters, mergeRuns } from './merge-runs.js';
 import type { VersionTimes } from './version-times.js';
+import { reachableFloor, RetentionFloor } from './retention-floor.js';
 
 export interface CompactorConfig {
   fileSystem: FileSystem;
@@ -85,6 +92,8 @@ export interface CompactionResult {
   entriesOut: number;
   entriesDropped: number;
   horizon: number;
+  /** The store-wide retention floor after this call (raised by `retainFrom`); reads below it are refused. */
+  retentionFloor: number;
   durationMs: number;
 }
 
@@ -123,9 +132,12 @@ export class Compactor {
   #failedSinceSuccess = false;
 
   readonly #policy: CompactionPolicyName;
+  /** The store-wide retention floor; read views read it at each resolve. */
+  readonly retentionFloor: RetentionFloor;
 
   constructor(config: CompactorConfig) {
     this.#config = config;
+    this.retentionFloor = new RetentionFloor(config.manifest.state.retentionFloor ?? 0);
     this.#policy = config.policy ?? compactionSettings.policy;
   }
 
@@ -155,12 +167,25 @@ export class Compactor {
    * Compacts now: the runs whose keys meet [gte, lt) (all runs when no bound is
    * given) merge into one. Waits for a running background compaction first.
    */
-  async compact(range: { gte?: string; lt?: string } = {}, onProgress?: CompactionProgress): Promise<CompactionResult> {
+  async compact(range: { gte?: string; lt?: string; retainFrom?: number } = {}, onProgress?: CompactionProgress): Promise<CompactionResult> {
     assert(!this.#closed, 'compact after close');
     while (this.#running !== undefined) await this.#running.catch(() => undefined);
     const pick = pickRange(this.#config.runSet.runs, range.gte, range.lt);
-    if (pick === undefined) return emptyResult('nothing', this.#pinFloor());
-    return this.#run(pick, onProgress);
+    if (pick === undefined) {
+      const horizon = this.#pinFloor();
+      const floor = range.retainFrom === undefined ? this.retentionFloor.version : this.#raiseFloor(range.retainFrom, horizon);
+      if (floor > (this.#config.manifest.state.retentionFloor ?? 0)) await this.#config.manifest.apply({ retentionFloor: floor });
+      return emptyResult('nothing', horizon, floor);
+    }
+    return this.#run(pick, onProgress, range.retainFrom);
+  }
+
+  /**
+   * Raises the floor toward `requested` as far as `horizon` (the pins, read in the
+   * caller's synchronous step) and the flushed data allow; returns the floor in force.
+   */
+  #raiseFloor(requested: number, horizon: number): number {
+    return this.retentionFloor.raise(reachableFloor(requested, horizon, this.#config.manifest.state.flushedVersion));
   }
 
   /**
@@ -174,9 +199,9 @@ export class Compactor {
     return pickCompaction(runs, this.#policy) !== undefined;
   }
 
-  #run(pick: CompactionPick, onProgress?: CompactionProgress): Promise<CompactionResult> {
+  #run(pick: CompactionPick, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
     assert(this.#running === undefined, 'one compaction at a time');
-    const running = this.#compactPick(pick, onProgress).then(
+    const running = this.#compactPick(pick, onProgress, retainFrom).then(
       (result) => {
         this.#failedSinceSuccess = false;
         return result;
@@ -196,11 +221,14 @@ export class Compactor {
     return running;
   }
 
-  async #compactPick(pick: CompactionPick, onProgress?: CompactionProgress): Promise<CompactionResult> {
+  async #compactPick(pick: CompactionPick, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
     const started = performance.now();
     const { runSet, manifest } = this.#config;
-    // The decision: horizon and "includes the oldest run" read in one synchronous step.
+    // The decision: horizon, the floor it allows and "includes the oldest run" read in
+    // one synchronous step (a pin taken after it is at the current version, above the floor).
     const horizon = this.#pinFloor();
+    const retentionFloor = retainFrom === undefined ? this.retentionFloor.version : this.#raiseFloor(retainFrom, horizon);
+    assert(retentionFloor <= horizon || retentionFloor <= (manifest.state.retentionFloor ?? 0), 'the floor never passes a pin');
     const includesOldest = runSet.runs[0] === pick.inputs[0];
     const coversAll = includesOldest && runSet.runs.at(-1) === pick.inputs.at(-1);
     await compactionTestHooks.onHorizon?.(horizon);
@@ -208,7 +236,7 @@ export class Compactor {
     const runId = manifest.allocateRunId();
     let output: RunDescriptor | undefined;
     try {
-      const rule = { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest };
+      const rule = { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest, retentionFloor };
       const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
       const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
       output = await this.#writeOutput(pick, runId, rule, counters, progress);
@@ -228,9 +256,11 @@ export class Compactor {
     if (this.#pinFloor() < Math.min(horizon, inputsNewestVersion)) {
       if (output !== undefined) await this.#unlinkQuietly(output.fileName);
       this.#stats.aborted++;
-      return { ...emptyResult('aborted', horizon), durationMs: performance.now() - started };
+      if (retentionFloor > (manifest.state.retentionFloor ?? 0)) await manifest.apply({ retentionFloor });
+      return { ...emptyResult('aborted', horizon, retentionFloor), durationMs: performance.now() - started };
     }
     await manifest.apply({
+      ...(retentionFloor > (manifest.state.retentionFloor ?? 0) ? { retentionFloor } : {}),
       removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
       addRuns: output === undefined ? [] : [output],
       nextRunId: Math.max(manifest.state.nextRunId, runId + 1),
@@ -253,7 +283,7 @@ export class Compactor {
       outcome: 'compacted', runsIn: pick.inputs.length, runsOut: output === undefined ? 0 : 1,
       bytesIn, bytesOut,
       entriesIn: counters.entriesRead, entriesOut: counters.entriesWritten, entriesDropped: counters.entriesDropped,
-      horizon, durationMs,
+      horizon, retentionFloor, durationMs,
     };
   }
 
@@ -353,6 +383,6 @@ async function* prepend(first: RunEntry, rest: AsyncIterator<RunEntry>): AsyncGe
   }
 }
 
-function emptyResult(outcome: CompactionResult['outcome'], horizon: number): CompactionResult {
-  return { outcome, runsIn: 0, runsOut: 0, bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, entriesDropped: 0, horizon, durationMs: 0 };
+function emptyResult(outcome: CompactionResult['outcome'], horizon: number, retentionFloor: number): CompactionResult {
+  return { outcome, runsIn: 0, runsOut: 0, bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, entriesDropped: 0, horizon, retentionFloor, durationMs: 0 };
 }

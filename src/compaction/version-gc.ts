@@ -18,14 +18,22 @@
  * of the oldest dropped one, so a read as of any dropped version answers
  * VersionNotRetainedError, never an older value or "absent".
  *
- * Tombstones are versions like any other: kept or dropped by the rule above, never
- * dropped for being at the bottom. Dropping a bottom tombstone would change answers
- * the rule still gives: history() lists a retained delete, and with a bounded
- * `maxVersionsPerKey` a newer version (in a newer source, or written later) can push
- * the tombstone out of retention, after which an as-of read of its version must
- * answer VersionNotRetainedError, which needs an entry there (test/model.test.ts
- * found both). `dropBottomTombstones` exists for a retention floor that would make
- * it safe; nothing sets it today.
+ * Tombstones are versions like any other: kept or dropped by the rule above. Under
+ * per-key retention alone a bottom tombstone must stay (history() lists a retained
+ * delete, and once newer versions push it out of retention an as-of read of its
+ * version must answer VersionNotRetainedError, which needs an entry there;
+ * test/model.test.ts found both).
+ *
+ * The store-wide retention floor F (retention-floor.ts; 0 = none) changes that: reads
+ * below F are refused for every key, and the entry visible at F (the newest at or
+ * below F) is always retained (resolve.ts does the same), so
+ * - every entry older than the one visible at F is dropped, with no marker;
+ * - the entry visible at F is kept, but when it is a tombstone and the inputs
+ *   include the oldest run (nothing older can resurface), it is dropped too: a read
+ *   at or above F then finds nothing at or below its version, "absent", as the
+ *   tombstone answered; history() never lists a tombstone at or below F;
+ * - entries above it that per-key retention drops leave a marker at the version of
+ *   the oldest of them (not below it: the floor entry answers there).
  */
 import { NOT_RETAINED_BYTE, isNotRetainedMarker } from '../engine/resolve.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -39,8 +47,8 @@ export interface VersionGcRule {
   horizon: number;
   /** True when the inputs include the oldest live run. */
   includesOldest: boolean;
-  /** Drop tombstones with nothing under them (only with includesOldest); see the header: unsafe today. */
-  dropBottomTombstones?: boolean;
+  /** The store-wide retention floor (0: none); see the header. */
+  retentionFloor?: number;
 }
 
 export interface KeyCollection {
@@ -52,30 +60,43 @@ export interface KeyCollection {
 /** The entries of one key (newest first, all of it in the inputs) that survive `rule`. */
 export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): KeyCollection {
   assert(entries.length > 0, 'collectKey needs at least one entry');
+  const floor = rule.retentionFloor ?? 0;
+  // The entry visible at the floor, if the inputs hold one: everything older goes.
+  const floorIndex = floor > 0 ? entries.findIndex((entry) => entry.version <= floor) : -1;
+  const candidates = floorIndex === -1 ? entries.length : floorIndex + 1;
   let keep = 1;
-  for (; keep < entries.length; keep++) {
+  for (; keep < candidates; keep++) {
     const entry = entries[keep]!;
     const above = entries[keep - 1]!;
     assert(above.version > entry.version && above.key === entry.key, `entries of ${entry.key} are not one key newest first`);
     const retained = keep < rule.maxVersionsPerKey || entry.version > rule.horizon || above.version > rule.horizon;
     if (!retained) break;
   }
+  const floorTombstoneGoes = floorIndex !== -1 && rule.includesOldest && entries[floorIndex]!.value === undefined;
   // Nothing dropped (the common case): the history itself, no copy.
-  let kept = keep === entries.length ? (entries as RunEntry[]) : entries.slice(0, keep);
-  // Versions dropped: a marker dropped (and written again below) is not a version.
-  let droppedCount = 0;
-  for (let index = keep; index < entries.length; index++) if (!isNotRetainedMarker(entries[index]!.value)) droppedCount++;
-  if (keep < entries.length) {
-    const oldest = entries.at(-1)!;
+  if (keep === entries.length && !floorTombstoneGoes) return { kept: entries as RunEntry[], droppedCount: 0 };
+  const kept = entries.slice(0, keep);
+  // Per-key retention dropped entries above the floor entry (or, with no floor entry
+  // in the inputs, down to the oldest): a marker at the oldest of them.
+  const markerFrom = floorIndex === -1 ? entries.length - 1 : floorIndex - 1;
+  if (keep <= markerFrom) {
+    const oldest = entries[markerFrom]!;
     kept.push({ key: oldest.key, version: oldest.version, value: NOT_RETAINED_VALUE });
   }
-  if (rule.includesOldest && rule.dropBottomTombstones === true) {
-    if (kept === entries) kept = entries.slice(); // never change the caller's array
-    while (kept.length > 0 && kept.at(-1)!.value === undefined) {
-      kept.pop();
-      droppedCount++;
-    }
+  if (floorIndex !== -1 && floorIndex >= keep) kept.push(entries[floorIndex]!);
+  // The floor entry is a tombstone with nothing older left anywhere: nothing to keep.
+  if (floorTombstoneGoes) {
+    assert(kept.at(-1) === entries[floorIndex], 'the floor entry is the bottom of what is kept');
+    kept.pop();
   }
-  assert(kept.length <= entries.length + 1 && droppedCount <= entries.length, 'collection only shrinks a history (plus one marker)');
+  // Versions dropped: markers (read, or written here) are not versions.
+  const droppedCount = versionCount(entries) - versionCount(kept);
+  assert(kept.length <= entries.length + 1 && droppedCount >= 0, 'collection only shrinks a history (plus one marker)');
   return { kept, droppedCount };
+}
+
+function versionCount(entries: readonly RunEntry[]): number {
+  let count = 0;
+  for (const entry of entries) if (!isNotRetainedMarker(entry.value)) count++;
+  return count;
 }

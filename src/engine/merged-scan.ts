@@ -56,7 +56,7 @@ export class MergedScan {
     if (this.#done) return result;
     this.#runCursors ??= await this.#openRunCursors();
     const { reverse, version, referenceVersion, pinFloor, view } = this.#plan;
-    const request = { version, referenceVersion, pinFloor, maxVersionsPerKey: view.maxVersionsPerKey };
+    const request = { version, referenceVersion, pinFloor, maxVersionsPerKey: view.maxVersionsPerKey, retentionFloor: view.retentionFloor };
     while (result.length < maxCount) {
       const key = this.#nextKey();
       if (key === undefined) {

@@ -17,6 +17,12 @@
  * trimming, throws VersionNotRetainedError; a read below the key's first version
  * answers "absent".
  *
+ * The store-wide retention floor F (src/compaction/retention-floor.ts; 0 = none)
+ * adds one rule: the entry visible at F (the newest at or below F) is always
+ * retained, and history stops there (it lists no tombstone at or below F).
+ * Compaction drops everything older, and a tombstone visible at F once nothing older
+ * can resurface; the store refuses reads below F before they get here.
+ *
  * A version dropped by memtable trimming leaves a NOT_RETAINED marker when its
  * memtable is flushed (at the chain's first version), so a run still knows that
  * versions existed below what it holds.
@@ -48,17 +54,21 @@ export interface ResolveRequest {
   /** The oldest version another reader has pinned (Infinity when none): what it sees is retained. */
   pinFloor: number;
   maxVersionsPerKey: number;
+  /** The store-wide retention floor (0 or absent: none); see the module header. */
+  retentionFloor?: number;
 }
 
 /** The key's slot as of `request.version` (undefined: absent then), or throws VersionNotRetainedError. */
 export function resolveSlot(histories: readonly SourceHistory[], request: ResolveRequest): VersionSlot | undefined {
   const { version, referenceVersion, maxVersionsPerKey, pinFloor } = request;
+  const floor = request.retentionFloor ?? 0;
   // Entries above the read version that count against retention, and the version of
   // the entry just above the current one (whatever the reference version).
   let newer = 0;
   let aboveVersion = Infinity;
   let oldestRetained = Infinity;
-  const retained = (entryVersion: number): boolean => newer < maxVersionsPerKey || aboveVersion > pinFloor || entryVersion > pinFloor;
+  const retained = (entryVersion: number): boolean =>
+    newer < maxVersionsPerKey || aboveVersion > pinFloor || entryVersion > pinFloor || (entryVersion <= floor && aboveVersion > floor);
   for (const history of histories) {
     if ('chain' in history) {
       const chain = history.chain;
@@ -113,6 +123,7 @@ export function resolveHistory(
   pinFloor: number,
   maxVersionsPerKey: number,
   limit: number,
+  retentionFloor = 0,
 ): ResolvedVersion[] {
   const result: ResolvedVersion[] = [];
   if (limit <= 0) return result;
@@ -121,7 +132,9 @@ export function resolveHistory(
   // True while the entry at hand is retained; once false it stays false for older ones.
   const take = (entryVersion: number): boolean => {
     const counted = entryVersion <= referenceVersion;
-    const keep = (counted && rank < maxVersionsPerKey) || aboveVersion > pinFloor || entryVersion > pinFloor;
+    // Below the floor entry (the newest at or below the floor): nothing is listed.
+    if (entryVersion <= retentionFloor && aboveVersion <= retentionFloor) return false;
+    const keep = (counted && rank < maxVersionsPerKey) || aboveVersion > pinFloor || entryVersion > pinFloor || (entryVersion <= retentionFloor && aboveVersion > retentionFloor);
     if (counted) rank++;
     aboveVersion = entryVersion;
     return keep;
@@ -136,6 +149,7 @@ export function resolveHistory(
           continue;
         }
         if (!take(entryVersion)) return result;
+        if (entryVersion <= retentionFloor && chain.slotAt(index) === TOMBSTONE) return result;
         if (entryVersion > upToVersion) continue;
         result.push({ version: entryVersion, slot: chain.slotAt(index) });
         if (result.length >= limit) return result;
@@ -149,6 +163,7 @@ export function resolveHistory(
         continue;
       }
       if (isNotRetainedMarker(entry.value) || !take(entry.version)) return result;
+      if (entry.version <= retentionFloor && entry.value === undefined) return result;
       if (entry.version > upToVersion) continue;
       result.push({ version: entry.version, slot: slotOfEntry(entry) });
       if (result.length >= limit) return result;

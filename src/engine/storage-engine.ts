@@ -260,7 +260,7 @@ export class StorageEngine {
       return cached;
     }
     const memtables = [active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
-    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache, this.metrics);
+    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache, this.metrics, this.compactor.retentionFloor);
     this.#view = view;
     this.#viewRuns = this.runSet.runs;
     this.#viewImmutables = this.memtables.immutableCount;

@@ -25,7 +25,7 @@ import {
   copyFileName,
   encodeRecord,
   MANIFEST_DIRECTORY_NAME,
-  MANIFEST_FORMAT_VERSION,
+  stateFormatVersion,
   parseManifestFileName,
   temporaryFileName,
   type CopyName,
@@ -98,7 +98,7 @@ export class ManifestFiles {
     const { fileSystem, hash } = this.#config;
     const generation = this.#highestGeneration + 1;
     this.#highestGeneration = generation;
-    const payload = { kind: 'state', formatVersion: MANIFEST_FORMAT_VERSION, generation, state } as const;
+    const payload = { kind: 'state', formatVersion: stateFormatVersion(state), generation, state } as const;
     const record = encodeRecord(sequence, payload, hash);
     assert(record.length <= MANIFEST_BYTES_MAX, 'a full manifest fits the size bound');
     const created: Partial<CopyHandles> = {};

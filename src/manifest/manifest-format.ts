@@ -24,7 +24,22 @@ import { assert } from '../util/assert.js';
 import { readUint64, writeUint64, type Hash64 } from '../wal/wal-format.js';
 import { editProblem, stateProblem, type ManifestEdit, type ManifestState } from './manifest-state.js';
 
-export const MANIFEST_FORMAT_VERSION = 1;
+/**
+ * The format version of a state record whose state has a retention floor above 0.
+ * Version 2 differs from 1 only in `state.retentionFloor`: a store that never raised
+ * its floor keeps writing version 1, so earlier code still opens it; earlier code
+ * refuses version 2 (it would answer reads below the floor with "absent" for the keys
+ * compaction dropped). The first edit that raises the floor rewrites the manifest
+ * (manifest.ts), so no version 1 chain ever holds a floor.
+ */
+export const MANIFEST_FORMAT_VERSION = 2;
+/** The format version a state without a retention floor is written with. */
+export const MANIFEST_FORMAT_VERSION_NO_FLOOR = 1;
+
+/** The format version of a state record holding `state`. */
+export function stateFormatVersion(state: Readonly<ManifestState>): number {
+  return (state.retentionFloor ?? 0) > 0 ? MANIFEST_FORMAT_VERSION : MANIFEST_FORMAT_VERSION_NO_FLOOR;
+}
 export const MANIFEST_DIRECTORY_NAME = 'manifest';
 export const RECORD_MAGIC = 0x524d424c; // bytes 4c 42 4d 52, "LBMR"
 export const RECORD_FRAME_BYTES = 24;
@@ -97,13 +112,16 @@ function payloadProblem(value: unknown): string | undefined {
   }
   if (payload.kind !== 'state') return 'unknown record kind';
   if (Object.keys(payload).length !== 4) return 'state payload has unexpected fields';
-  if (payload.formatVersion !== MANIFEST_FORMAT_VERSION) {
+  if (payload.formatVersion !== MANIFEST_FORMAT_VERSION && payload.formatVersion !== MANIFEST_FORMAT_VERSION_NO_FLOOR) {
     return `unsupported manifest format version ${String(payload.formatVersion)}`;
   }
   if (typeof payload.generation !== 'number' || !Number.isSafeInteger(payload.generation) || payload.generation < 1) {
     return 'state payload generation is not a positive integer';
   }
-  return stateProblem(payload.state);
+  const problem = stateProblem(payload.state);
+  if (problem !== undefined) return problem;
+  if (payload.formatVersion !== stateFormatVersion(payload.state as ManifestState)) return 'state format version does not match its retention floor';
+  return undefined;
 }
 
 /** Strips undefined fields so the bytes (and the decoded shape) are canonical. */

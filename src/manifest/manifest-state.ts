@@ -8,7 +8,10 @@
  * - run ids are unique, non-negative safe integers, each below nextRunId;
  * - `runs` is in install order: an edit's added runs go after the runs already live;
  * - flushedVersion, walStartSegment and versionHighWater never decrease, and
- *   nextRunId never decreases (run ids are never reused).
+ *   nextRunId never decreases (run ids are never reused);
+ * - retentionFloor (absent = 0) never decreases, and stays at or below flushedVersion
+ *   when it is raised (src/compaction/retention-floor.ts): as-of reads below it are
+ *   refused for every key, and compaction drops what only they could read.
  */
 import type { RunDescriptor } from '../run/run-descriptor.js';
 
@@ -29,6 +32,12 @@ export interface ManifestState {
    * addition): absent in stores written before it and in stores without retainVersionsMs.
    */
   versionTimes?: Array<[number, number]>;
+  /**
+   * The store-wide retention floor (src/compaction/retention-floor.ts): reads as of a
+   * version below it are refused. Optional: absent means 0. A state with a floor
+   * above 0 is written with manifest format version 2 (manifest-format.ts).
+   */
+  retentionFloor?: number;
 }
 
 export interface ManifestEdit {
@@ -40,6 +49,8 @@ export interface ManifestEdit {
   versionHighWater?: number;
   /** Replaces the state's versionTimes (written by compaction when retainVersionsMs is set). */
   versionTimes?: Array<[number, number]>;
+  /** Raises the retention floor (never lowers it). */
+  retentionFloor?: number;
 }
 
 export const EMPTY_MANIFEST_STATE: Readonly<ManifestState> = Object.freeze({
@@ -113,6 +124,7 @@ export function copyState(state: Readonly<ManifestState>): ManifestState {
     versionHighWater: state.versionHighWater,
   };
   if (state.versionTimes !== undefined) copy.versionTimes = state.versionTimes.map(([version, timeMs]) => [version, timeMs]);
+  if (state.retentionFloor !== undefined) copy.retentionFloor = state.retentionFloor;
   return copy;
 }
 
@@ -138,6 +150,7 @@ export function stateProblem(value: unknown): string | undefined {
   for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater'] as const) {
     if (!isCount(state[field])) return `state field ${field} is not a non-negative integer`;
   }
+  if (state.retentionFloor !== undefined && !isCount(state.retentionFloor)) return 'state field retentionFloor is not a non-negative integer';
   if (!Array.isArray(state.runs)) return 'state field runs is not an array';
   const timesProblem = versionTimesProblem(state.versionTimes);
   if (timesProblem !== undefined) return timesProblem;
@@ -162,7 +175,7 @@ function optionalCountProblem(edit: Record<string, unknown>, field: string): str
 export function editProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'edit is not an object';
   const edit = value as Record<string, unknown>;
-  for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater']) {
+  for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater', 'retentionFloor']) {
     const problem = optionalCountProblem(edit, field);
     if (problem !== undefined) return problem;
   }
@@ -185,6 +198,8 @@ function monotonicProblem(state: Readonly<ManifestState>, edit: ManifestEdit): s
     const value = edit[field];
     if (value !== undefined && value < state[field]) return `${field} would decrease from ${state[field]} to ${value}`;
   }
+  const floor = state.retentionFloor ?? 0;
+  if (edit.retentionFloor !== undefined && edit.retentionFloor < floor) return `retentionFloor would decrease from ${floor} to ${edit.retentionFloor}`;
   return undefined;
 }
 
@@ -210,6 +225,8 @@ export function applyEdit(state: Readonly<ManifestState>, edit: ManifestEdit): M
   };
   const versionTimes = edit.versionTimes ?? state.versionTimes;
   if (versionTimes !== undefined) next.versionTimes = versionTimes.map(([version, timeMs]) => [version, timeMs]);
+  const retentionFloor = edit.retentionFloor ?? state.retentionFloor;
+  if (retentionFloor !== undefined) next.retentionFloor = retentionFloor;
   for (const run of edit.addRuns ?? []) {
     if (live.has(run.runId) || removed.has(run.runId)) return `addRuns names run ${run.runId}, which was already used`;
     next.runs.push(copyDescriptor(run));

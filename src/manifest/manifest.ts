@@ -328,7 +328,12 @@ export class Manifest {
     if (typeof next === 'string') throw new RangeError(`manifest edit refused: ${next}`);
     const sequence = this.#lastSequence + 1;
     const record = encodeRecord(sequence, { kind: 'edit', edit: written }, this.#hash);
+    // The first floor above 0 rewrites: the chain's state record must say format 2
+    // (manifest-format.ts, stateFormatVersion), or earlier code would read the floor's
+    // edit and ignore it.
+    const raisesFirstFloor = (edit.retentionFloor ?? 0) > 0 && (this.#state.retentionFloor ?? 0) === 0;
     const rewrite =
+      raisesFirstFloor ||
       this.#editsSinceRewrite >= this.#editsMax ||
       this.#editBytesSinceRewrite + record.length > MANIFEST_EDIT_CHAIN_BYTES_MAX;
     if (rewrite) {

@@ -113,6 +113,15 @@ export function asOfOption(asOf: unknown, newest: number): number {
   return asOf;
 }
 
+/** compact()'s `retainFrom`: undefined, or a non-negative integer version (capped later, never refused for being high). */
+export function retainFromOption(retainFrom: unknown): number | undefined {
+  if (retainFrom === undefined) return undefined;
+  if (typeof retainFrom !== 'number' || !Number.isSafeInteger(retainFrom) || retainFrom < 0) {
+    throw new InvalidOptionError('retainFrom', `must be a non-negative integer version, got ${String(retainFrom)}`);
+  }
+  return retainFrom;
+}
+
 /** Validates scan options, names included, into bounds (asOf is handled by the caller). */
 export function scanBounds(method: 'store.scan' | 'snapshot.scan' | 'transaction.scan', options: ScanOptions | undefined): ScanBounds {
   const given = readOptions(method, options) ?? {};

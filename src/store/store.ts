@@ -12,12 +12,13 @@
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
  */
-import { asTypedError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
+import { asTypedError, DiskFullError, StoreClosedError, StoreFailedError, VersionNotRetainedError } from '../errors.js';
+import type { RetentionFloor } from '../compaction/retention-floor.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
-import { asOfOption, limitOption, optionsObject, readOptions, scanBounds, type ScanOptions } from './read-options.js';
+import { asOfOption, limitOption, optionsObject, readOptions, retainFromOption, scanBounds, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
@@ -195,6 +196,7 @@ export class Store {
     this.#assertOpen('get');
     const internal = internalKey(key);
     const version = options === undefined ? this.version : asOfOption(readOptions('store.get', options)?.asOf, this.version);
+    this.#parts.engine.compactor.retentionFloor.check(version);
     const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: this.version, pinFloor: this.#parts.pins.oldest() });
     const slot = found instanceof Promise ? await found : found;
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
@@ -218,12 +220,15 @@ export class Store {
     this.#assertOpen('scan');
     const bounds = scanBounds('store.scan', options);
     const { engine, pins } = this.#parts;
+    const version = asOfOption(options?.asOf, this.version);
+    // Below the retention floor: refused at the first next(), as a retention miss is, and never pinned.
+    if (version < engine.compactor.retentionFloor.version) return refusedScan(engine.compactor.retentionFloor, version);
     return new ScanIterator({
       view: engine.view(),
       referenceVersion: this.version,
       pins,
       ...bounds,
-      version: asOfOption(options?.asOf, this.version),
+      version,
       keyEncoding: this.#parts.options.keyEncoding,
       checkOpen: () => this.#assertOpen('scan'),
     });
@@ -382,11 +387,19 @@ export class Store {
    * Compacts the runs now (src/compaction/): the adjacent runs whose keys meet
    * [gte, lt), or all runs, merge into one, dropping what retention and the pins
    * allow. Data still in memtables is not touched (checkpoint() first to include it).
+   * `retainFrom`: raise the store-wide retention floor toward this version first
+   * (src/compaction/retention-floor.ts): as-of reads below the floor are refused for
+   * every key from then on, and compaction drops what only they could read. The floor
+   * stops at the oldest pinned reader and at the last checkpoint's version; the result
+   * says where it is (`retentionFloor`).
    */
-  async compact(options?: { gte?: Key; lt?: Key; onProgress?: CompactionProgress }): Promise<CompactionResult> {
+  async compact(options?: { gte?: Key; lt?: Key; retainFrom?: number; onProgress?: CompactionProgress }): Promise<CompactionResult> {
     this.#assertOpen('compact');
     const given = optionsObject('compact', options) ?? {};
-    const range = { gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt) };
+    const range = {
+      gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt),
+      retainFrom: retainFromOption(given.retainFrom),
+    };
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('compact');
       try {
@@ -465,6 +478,13 @@ export class Store {
       }
     });
   }
+}
+
+/** A scan as of a version below the retention floor: its first next() throws VersionNotRetainedError. */
+// eslint-disable-next-line require-yield
+async function* refusedScan(floor: RetentionFloor, version: number): AsyncGenerator<[string | Uint8Array, unknown]> {
+  floor.check(version);
+  throw new VersionNotRetainedError(version, floor.version);
 }
 
 /** A snapshot dropped without release() releases its pin when garbage-collected. */

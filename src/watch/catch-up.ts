@@ -27,6 +27,10 @@
  * - A trimmed history that may have held a change not yet delivered (after the
  *   cursor, at or above sinceVersion's successor) is VersionNotRetainedError, never a
  *   silent gap; versions trimmed after they were delivered fail nothing.
+ * - A catch-up from below the store-wide retention floor (src/compaction/
+ *   retention-floor.ts) is VersionNotRetainedError at its first batch: compaction
+ *   may have dropped changes at or below the floor. The floor rising later does not
+ *   fail it: its view holds the runs it started with.
  */
 import { storedFromEncoded, type StoredValue } from '../codec/values.js';
 import { VersionNotRetainedError } from '../errors.js';
@@ -128,6 +132,8 @@ export async function nextChanges(
   accepts: (key: string) => boolean,
 ): Promise<RawChange[]> {
   assert(sinceVersion <= cursor.version && cursor.version <= upToVersion, 'catch-up runs forward, inside its bounds');
+  const firstBatch = cursor.version === sinceVersion && cursor.key === undefined;
+  if (firstBatch && sinceVersion < view.retentionFloor) throw new VersionNotRetainedError(sinceVersion, view.retentionFloor);
   const batch = new SmallestChanges(batchChanges);
   const add = (change: RawChange): void => {
     if (change.version > upToVersion || !afterCursor(change, cursor) || !accepts(change.key)) return;
