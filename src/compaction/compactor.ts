@@ -90,7 +90,14 @@ export interface CompactionResult {
   bytesOut: number;
   entriesIn: number;
   entriesOut: number;
+  /**
+   * Versions dropped. Markers (NOT_RETAINED, standing for dropped versions) are
+   * entries but not versions, so
+   * entriesIn - markersIn - entriesDropped === entriesOut - markersOut.
+   */
   entriesDropped: number;
+  markersIn: number;
+  markersOut: number;
   horizon: number;
   /** The store-wide retention floor after this call (raised by `retainFrom`); reads below it are refused. */
   retentionFloor: number;
@@ -232,7 +239,7 @@ export class Compactor {
     const includesOldest = runSet.runs[0] === pick.inputs[0];
     const coversAll = includesOldest && runSet.runs.at(-1) === pick.inputs.at(-1);
     await compactionTestHooks.onHorizon?.(horizon);
-    const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, payloadBytesWritten: 0 };
+    const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
     const runId = manifest.allocateRunId();
     let output: RunDescriptor | undefined;
     try {
@@ -283,6 +290,7 @@ export class Compactor {
       outcome: 'compacted', runsIn: pick.inputs.length, runsOut: output === undefined ? 0 : 1,
       bytesIn, bytesOut,
       entriesIn: counters.entriesRead, entriesOut: counters.entriesWritten, entriesDropped: counters.entriesDropped,
+      markersIn: counters.markersRead, markersOut: counters.markersWritten,
       horizon, retentionFloor, durationMs,
     };
   }
@@ -384,5 +392,5 @@ async function* prepend(first: RunEntry, rest: AsyncIterator<RunEntry>): AsyncGe
 }
 
 function emptyResult(outcome: CompactionResult['outcome'], horizon: number, retentionFloor: number): CompactionResult {
-  return { outcome, runsIn: 0, runsOut: 0, bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, entriesDropped: 0, horizon, retentionFloor, durationMs: 0 };
+  return { outcome, runsIn: 0, runsOut: 0, bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, entriesDropped: 0, markersIn: 0, markersOut: 0, horizon, retentionFloor, durationMs: 0 };
 }

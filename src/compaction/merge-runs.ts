@@ -16,6 +16,7 @@ import type { RunCursor } from '../run/run-cursor.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { collectKey, type VersionGcRule } from './version-gc.js';
+import { isNotRetainedMarker } from '../engine/resolve.js';
 
 /** Entries merged between two yields to the event loop. */
 export const MERGE_YIELD_ENTRIES = 256;
@@ -23,7 +24,11 @@ export const MERGE_YIELD_ENTRIES = 256;
 export interface MergeCounters {
   entriesRead: number;
   entriesWritten: number;
+  /** Versions (values and tombstones) dropped: markers are not versions. */
   entriesDropped: number;
+  /** NOT_RETAINED markers among the entries read, and among those written. */
+  markersRead: number;
+  markersWritten: number;
   /** Bytes of the values (and keys) written: live data in the output. */
   payloadBytesWritten: number;
 }
@@ -64,7 +69,9 @@ export async function* mergeRuns(
       counters.entriesRead += history.length;
       const { kept, droppedCount } = collectKey(history, rule);
       counters.entriesDropped += droppedCount;
+      for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
       for (const entry of kept) {
+        if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
         counters.entriesWritten++;
         counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
         yield entry;
