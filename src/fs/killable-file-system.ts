@@ -81,8 +81,8 @@ class KillableHandle implements FileHandle {
   write(data: Uint8Array, position: number): Promise<void> {
     return this.#owner.guard('write', this.path, () => this.#inner.write(data, position));
   }
-  datasync(): Promise<void> {
-    return this.#owner.guard('datasync', this.path, () => this.#inner.datasync());
+  datasync(mayBlock?: boolean): Promise<void> {
+    return this.#owner.guard('datasync', this.path, () => this.#inner.datasync(mayBlock));
   }
   sync(): Promise<void> {
     return this.#owner.guard('sync', this.path, () => this.#inner.sync());

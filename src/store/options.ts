@@ -46,7 +46,11 @@ export interface StoreOptions {
   keyEncoding?: KeyEncoding;
   /** Salvage the valid prefix of a corrupt WAL instead of refusing to open. Default false. */
   repair?: boolean;
-  /** Where fdatasync runs with the default file system: 'threadpool' (default) or 'inline'. */
+  /**
+   * Where fdatasync runs with the default file system: 'adaptive' (default: on the main
+   * thread for a lone commit with nothing queued behind it, else the thread pool),
+   * 'threadpool' (never blocks the event loop) or 'inline' (always the main thread).
+   */
   syncMode?: SyncMode;
   /** The file system to use (tests inject a fault-injecting one). Default: the real one. */
   fileSystem?: FileSystem;
@@ -161,7 +165,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (maxValueBytes > largestValueFitting(segmentSizeBytes)) {
     throw new InvalidOptionError('maxValueBytes', `${maxValueBytes} does not fit a WAL segment of ${segmentSizeBytes} bytes with its framing`);
   }
-  const syncMode = oneOf('syncMode', given.syncMode, ['threadpool', 'inline'] as const, 'threadpool');
+  const syncMode = oneOf('syncMode', given.syncMode, ['adaptive', 'threadpool', 'inline'] as const, 'adaptive');
   return {
     maxValueBytes,
     maxVersionsPerKey: versionsPerKey(given.maxVersionsPerKey),

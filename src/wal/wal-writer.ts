@@ -57,6 +57,8 @@ interface RecordInFlight {
   readonly handle: FileHandle;
   readonly commitCount: number;
   readonly lengthBytes: number;
+  /** datasync's hint: the caller waits on nothing but this record (FileHandle#datasync). */
+  readonly mayBlock: boolean;
   syncStartMs: number;
 }
 
@@ -128,17 +130,23 @@ export class WalWriter {
    * `beforeWrite(commitCount)` is called just before the record's bytes are handed
    * to write(): from then on a failure leaves those commits' outcome unknown (part
    * or all of the record may be in the page cache); before it, they are not written.
+   * `mayBlock`: nothing else waits (a lone commit, nothing queued): the fdatasync may
+   * run on the calling thread (FileHandle#datasync's hint), saving the thread hop.
    */
-  writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void): Promise<GroupWriteResult> {
+  writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void, mayBlock = false): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
     assert(this.#record === undefined, 'one record in flight at a time (wal.writer lock)');
     const count = this.#cutPending ? 0 : this.#fittingPrefix(commits, this.#active);
-    if (count === 0) return this.#writeGroupAfterRotation(commits, beforeWrite);
-    return this.#writeRecord(commits, count, beforeWrite);
+    if (count === 0) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
+    return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
   /** writeGroup's slow path: a seal's cut or a full segment rotates first (awaits segment creation). */
-  async #writeGroupAfterRotation(commits: readonly FramedCommit[], beforeWrite: ((commitCount: number) => void) | undefined): Promise<GroupWriteResult> {
+  async #writeGroupAfterRotation(
+    commits: readonly FramedCommit[],
+    beforeWrite: ((commitCount: number) => void) | undefined,
+    mayBlock: boolean,
+  ): Promise<GroupWriteResult> {
     if (this.#cutPending) await this.#rotateSmall();
     assert(!this.#cutPending, 'no record is written into a segment a seal cut off');
     let count = this.#fittingPrefix(commits, this.#active);
@@ -149,7 +157,7 @@ export class WalWriter {
       await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
       count = this.#fittingPrefix(commits, this.#active);
     }
-    return this.#writeRecord(commits, count, beforeWrite);
+    return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
   /**
@@ -159,14 +167,20 @@ export class WalWriter {
    * not an async function: the commit path calls this once per group.
    * REQUIRES: the record fits the active segment and no cut is pending.
    */
-  #writeRecord(commits: readonly FramedCommit[], count: number, beforeWrite: ((commitCount: number) => void) | undefined): Promise<GroupWriteResult> {
+  #writeRecord(
+    commits: readonly FramedCommit[],
+    count: number,
+    beforeWrite: ((commitCount: number) => void) | undefined,
+    mayBlock: boolean,
+  ): Promise<GroupWriteResult> {
     assert(!this.#cutPending && count > 0, 'a record goes into a segment no seal cut off');
     const group = count === commits.length ? commits : commits.slice(0, count);
     const lengthBytes = this.#encode(group);
     const handle = this.#active.handle;
     assert(this.#active.offset + lengthBytes <= this.#active.sizeBytes, 'the record fits its segment');
     beforeWrite?.(count);
-    this.#record = { handle, commitCount: count, lengthBytes, syncStartMs: 0 };
+    // Only a record holding every commit given may block: a group split over segments never does.
+    this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length, syncStartMs: 0 };
     let written: Promise<void>;
     try {
       written = handle.write(this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
@@ -185,7 +199,13 @@ export class WalWriter {
     // The record's bytes are written: a buffer grown for an outsized record is dropped.
     if (this.#encodeBuffer.length > WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX) this.#encodeBuffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
     record.syncStartMs = performance.now();
-    return record.handle.datasync().then(this.#afterSync, this.#syncFailed);
+    let synced: Promise<void>;
+    try {
+      synced = record.handle.datasync(record.mayBlock);
+    } catch (error) {
+      synced = Promise.reject(error);
+    }
+    return synced.then(this.#afterSync, this.#syncFailed);
   };
 
   /** The record is durable: move syncedLsn (only here, after the fdatasync resolved). */
