@@ -115,3 +115,75 @@ describe('synchronous block reads', () => {
     await repairing.close();
   });
 });
+
+/** Counts, per file name, the reads each handle made through read() and through readSync(). */
+function spyingFileSystem(inner: FileSystem): { fileSystem: FileSystem; reads: { async: number; sync: number }; reset(): void } {
+  const reads = { async: 0, sync: 0 };
+  const fileSystem = new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property !== 'open') {
+        const member = Reflect.get(target, property, receiver) as unknown;
+        return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
+      }
+      return async (filePath: string, mode: Parameters<FileSystem['open']>[1]): Promise<FileHandle> => {
+        const handle = await target.open(filePath, mode);
+        if (!filePath.includes('/runs/')) return handle;
+        return new Proxy(handle, {
+          get(handleTarget, handleProperty) {
+            const member = Reflect.get(handleTarget, handleProperty) as unknown;
+            if (typeof member !== 'function') return member;
+            const bound = (member as (...args: unknown[]) => unknown).bind(handleTarget);
+            if (handleProperty === 'read') return (...args: unknown[]) => ((reads.async += 1), bound(...args));
+            if (handleProperty === 'readSync') return (...args: unknown[]) => ((reads.sync += 1), bound(...args));
+            return bound;
+          },
+        });
+      };
+    },
+  });
+  return { fileSystem, reads, reset: () => ((reads.async = 0), (reads.sync = 0)) };
+}
+
+describe('synchronous block reads through a store', () => {
+  it('a get that misses the block cache reads its block with readSync through the store\'s file-system wrapper', async () => {
+    const { FaultFileSystem } = await import('../src/fs/fault-file-system.js');
+    const { openStore } = await import('../src/index.js');
+    const spy = spyingFileSystem(new FaultFileSystem());
+    const options = { fileSystem: spy.fileSystem, memoryBudgetBytes: 256 * 1024 };
+    // 2,000 values of 1 KiB: several times what the block cache of this budget holds.
+    const valueOf = (key: string) => `${key} `.repeat(170);
+    const keys = Array.from({ length: 2000 }, (_, index) => `key-${String(index).padStart(5, '0')}`);
+    const writing = await openStore('/store', options);
+    for (let start = 0; start < keys.length; start += 200) {
+      await writing.batch(keys.slice(start, start + 200).map((key) => ({ type: 'put' as const, key, value: valueOf(key) })));
+    }
+    await writing.close(); // checkpoints: every key is in a run
+    const store = await openStore('/store', options);
+    // The first pass opens every run (footer, index and filter: asynchronous reads).
+    for (const key of keys) expect(await store.get(key)).toBe(valueOf(key));
+    spy.reset();
+    // The second, in reverse, meets blocks the small cache no longer holds.
+    for (const key of [...keys].reverse()) expect(await store.get(key)).toBe(valueOf(key));
+    expect(spy.reads.sync).toBeGreaterThan(0);
+    expect(spy.reads.async).toBe(0);
+    await store.close();
+  });
+});
+
+describe('KillableFileSystem.readSync', () => {
+  it('is present exactly when the inner handle has it, and fails once the file system is killed', async () => {
+    const { FaultFileSystem } = await import('../src/fs/fault-file-system.js');
+    const { KillableFileSystem, KILLED_CODE } = await import('../src/fs/killable-file-system.js');
+    const inner = new FaultFileSystem();
+    const file = await inner.open('/file', 'createExclusive');
+    await file.write(Buffer.from('abcdef'), 0);
+    const killable = new KillableFileSystem(inner);
+    const handle = await killable.open('/file', 'read');
+    const bytes = Buffer.alloc(3);
+    expect(handle.readSync!(bytes, 0, 3, 2)).toBe(3);
+    expect(bytes.toString()).toBe('cde');
+    expect((await new KillableFileSystem(withoutReadSync(inner)).open('/file', 'read')).readSync).toBeUndefined();
+    killable.kill();
+    expect(() => handle.readSync!(bytes, 0, 3, 0)).toThrow(expect.objectContaining({ code: KILLED_CODE }));
+  });
+});

@@ -24,6 +24,11 @@ export class KillableFileSystem implements FileSystem {
     this.#killed = true;
   }
 
+  /** Fails a synchronous call (nothing can be in flight across a kill) once killed. */
+  throwIfKilled(syscall: string, path: string): void {
+    if (this.#killed) throw fileSystemError(KILLED_CODE, syscall, path);
+  }
+
   /** Runs `call` unless killed, and fails its result if the switch flipped meanwhile. */
   async guard<T>(syscall: string, path: string, call: () => Promise<T>): Promise<T> {
     if (this.#killed) throw fileSystemError(KILLED_CODE, syscall, path);
@@ -67,9 +72,20 @@ class KillableHandle implements FileHandle {
   readonly #owner: KillableFileSystem;
   readonly #inner: FileHandle;
 
+  /** Present exactly when the inner handle reads synchronously (callers test for it). */
+  readonly readSync: ((buffer: Uint8Array, offset: number, length: number, position: number) => number) | undefined;
+
   constructor(owner: KillableFileSystem, inner: FileHandle) {
     this.#owner = owner;
     this.#inner = inner;
+    const innerReadSync = inner.readSync;
+    this.readSync =
+      innerReadSync === undefined
+        ? undefined
+        : (buffer, offset, length, position) => {
+            owner.throwIfKilled('read', inner.path);
+            return innerReadSync.call(inner, buffer, offset, length, position);
+          };
   }
 
   get path(): string {
