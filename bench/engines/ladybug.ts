@@ -156,15 +156,32 @@ export function ladybugEngine(extraStoreOptions: Readonly<Record<string, unknown
   };
 }
 
+/** The active memtable's share of memoryBudgetBytes (MEMTABLE_BUDGET_SHARE of src/engine/storage-engine.ts). */
+const MEMTABLE_BUDGET_SHARE = 1 / 8;
+/** Memtable bytes of one 16 B key with a 100 B value (stats().memoryBytes: ~550 B measured). */
+const MEMTABLE_BYTES_PER_BENCH_KEY = 550;
+/** Fewest puts per bulk-load batch (classic-level's batch). */
+const BULK_LOAD_BATCH_MIN = 10_000;
+
 /**
  * 100,000 puts per batch (the store's most operations per batch) was the
- * fastest bulk load measured; a smaller --ladybug-options segmentSizeBytes
- * shrinks it so one batch of 100 B records (~140 B in the WAL) fits half a segment.
+ * fastest bulk load measured while all data lived in memory; a smaller
+ * --ladybug-options segmentSizeBytes shrinks it so one batch of 100 B records
+ * (~140 B in the WAL) fits half a segment. With a memoryBudgetBytes (the
+ * large-data and compaction workloads) a batch is held to about what fits the
+ * memtable's share (at least BULK_LOAD_BATCH_MIN): one commit is one memtable
+ * whatever its size, and a 100,000-key commit (~52 MiB) beside the next one's
+ * transients drove V8's heap to ~4x that (1M keys, 64 MiB budget, measured with
+ * bench/large/load-memory-profile: peak RSS 485 MiB with 100,000-key batches,
+ * 198 with 10,000, at the same keys/s).
  */
 function bulkLoadBatchSize(storeOptions: Readonly<Record<string, unknown>>): number {
+  let batch = 100_000;
+  const budgetBytes = storeOptions['memoryBudgetBytes'];
+  if (typeof budgetBytes === 'number') batch = Math.max(BULK_LOAD_BATCH_MIN, Math.min(batch, Math.floor((budgetBytes * MEMTABLE_BUDGET_SHARE) / MEMTABLE_BYTES_PER_BENCH_KEY)));
   const segmentBytes = storeOptions['segmentSizeBytes'];
-  if (typeof segmentBytes !== 'number') return 100_000;
-  return Math.max(100, Math.min(100_000, Math.floor(segmentBytes / 2 / 140)));
+  if (typeof segmentBytes !== 'number') return batch;
+  return Math.max(100, Math.min(batch, Math.floor(segmentBytes / 2 / 140)));
 }
 
 async function importStoreModule(): Promise<LadybugModule> {
