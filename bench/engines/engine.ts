@@ -74,6 +74,16 @@ export interface ScanRange {
 /** Cumulative counters an engine exposes (only numeric fields are kept). */
 export type EngineStats = Record<string, number>;
 
+/** What a compaction workload asks of EngineHandle.compact. */
+export interface CompactOptions {
+  /**
+   * Give up as-of reads below the current version first (ladybug: compact({ retainFrom:
+   * store.version }), its store-wide retention floor), as the peers keep no old
+   * versions at all. Engines without versions ignore it.
+   */
+  readonly retainFromCurrentVersion?: boolean;
+}
+
 export interface EngineHandle {
   /** One durable put: resolves only once the write is synced and visible. */
   put(key: BenchKey, value: BenchValue): Promise<void>;
@@ -104,7 +114,7 @@ export interface EngineHandle {
    * engine-specific figures (ladybug: write amplification, runs). Absent: the
    * engine has no compaction to request.
    */
-  readonly compact?: () => Promise<EngineStats>;
+  readonly compact?: (options?: CompactOptions) => Promise<EngineStats>;
   close(): Promise<void>;
 }
 

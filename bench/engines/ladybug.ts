@@ -49,7 +49,8 @@ interface LadybugStore {
   scan(options: ScanOptions): AsyncIterable<readonly [StoreKey, unknown]>;
   stats(): Record<string, unknown>;
   checkpoint(): Promise<unknown>;
-  compact(): Promise<LadybugCompactionResult>;
+  readonly version: number;
+  compact(options?: { retainFrom?: number }): Promise<LadybugCompactionResult>;
   close(): Promise<void>;
 }
 
@@ -141,7 +142,7 @@ export function ladybugEngine(extraStoreOptions: Readonly<Record<string, unknown
     ],
     bulkLoadBatchSize: bulkLoadBatchSize(storeOptions),
     compactionNote:
-      '`await store.checkpoint()` (memtables to runs; untimed), wait until no background compaction runs, then `await store.compact()`: merges every run into new runs, dropping versions maxVersionsPerKey and the pins allow and tombstones with nothing below them',
+      '`await store.checkpoint()` (memtables to runs; untimed), wait until no background compaction runs, then `await store.compact({ retainFrom: store.version })` where the workload asks to give up old versions (update-heavy, delete-heavy: as-of reads below that version are refused from then on, for every key, like etcd after Compact(rev)), else `await store.compact()`: merges every run into new runs, dropping versions maxVersionsPerKey, the retention floor and the pins allow, and the deletes nothing older can resurface under',
     transactionVariants: TRANSACTION_VARIANTS,
     supportsReads: true,
     concurrentPutMode: 'in-flight-puts',
@@ -215,9 +216,9 @@ function ladybugHandle(store: LadybugStore): EngineHandle {
       await store.checkpoint();
       while (storageStats(store).compaction.running) await new Promise((resolve) => setTimeout(resolve, COMPACTION_IDLE_POLL_MS));
     },
-    async compact() {
+    async compact(options) {
       const runsBefore = storageStats(store).runs;
-      const result = await store.compact();
+      const result = await store.compact(options?.retainFromCurrentVersion === true ? { retainFrom: store.version } : {});
       const storage = storageStats(store);
       return {
         compacted: result.outcome === 'compacted' ? 1 : 0,

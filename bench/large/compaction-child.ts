@@ -45,6 +45,8 @@ export interface CompactionChildRequest {
   readonly getCount: number;
   /** openStore options for ladybug (maxVersionsPerKey and --ladybug-options). */
   readonly ladybugStoreOptions: Readonly<Record<string, unknown>>;
+  /** Passed to EngineHandle.compact: give up as-of reads below the current version (ladybug's retention floor). */
+  readonly retainFromCurrentVersion: boolean;
 }
 
 export interface CompactionChildReport {
@@ -108,7 +110,7 @@ async function measure(engine: EngineHandle, request: CompactionChildRequest, ba
 
   const liveIndexes = liveIndexesOf(request);
   const idle = await timedGets(engine, liveIndexes, () => false, request.getCount);
-  const compaction = await compactWithGets(engine, liveIndexes, request.getCount);
+  const compaction = await compactWithGets(engine, liveIndexes, request.getCount, request.retainFromCurrentVersion);
   await checkLastValue(engine, request, rounds);
   const diskBytesAfterCompaction = allocatedBytes(request.directory);
   await engine.close();
@@ -138,14 +140,14 @@ async function measure(engine: EngineHandle, request: CompactionChildRequest, ba
 }
 
 /** Runs the engine's compaction (if any) with gets and the event-loop monitor over exactly its duration. */
-async function compactWithGets(engine: EngineHandle, liveIndexes: Uint32Array, getCount: number): Promise<Record<string, number>> {
+async function compactWithGets(engine: EngineHandle, liveIndexes: Uint32Array, getCount: number, retainFromCurrentVersion: boolean): Promise<Record<string, number>> {
   const compact = engine.compact;
   if (compact === undefined) return {};
   const loop = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
   let running = true;
   loop.enable();
   const startMs = performance.now();
-  const compaction = compact().finally(() => {
+  const compaction = compact({ retainFromCurrentVersion }).finally(() => {
     running = false;
   });
   const busy = await timedGets(engine, liveIndexes, () => !running, getCount * COMPACTING_GETS_PER_IDLE_GET);

@@ -141,7 +141,8 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .option('--max-versions-per-key <n>', 'retention to compact with (default: keep every version)', parseCount)
     .option('--retain-versions-ms <n>', 'also keep every version readable as of any time in the last n ms (default 0: off)', parseCount)
-    .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number; retainVersionsMs?: number }) => {
+    .option('--retain-from <version>', 'raise the retention floor first: as-of reads below it are refused from then on, for every key', parseCount)
+    .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number; retainVersionsMs?: number; retainFrom?: number }) => {
       const progress = createProgress('compact', 'entries');
       const store = await openStore(requireStore(dir), {
         ...(options.maxVersionsPerKey === undefined ? {} : { maxVersionsPerKey: options.maxVersionsPerKey }),
@@ -150,13 +151,15 @@ function buildProgram(): Command {
       let report;
       try {
         await store.checkpoint();
-        const result = await store.compact({ onProgress: progress.update }).finally(progress.stop);
+        const retain = options.retainFrom === undefined ? {} : { retainFrom: options.retainFrom };
+        const result = await store.compact({ ...retain, onProgress: progress.update }).finally(progress.stop);
         const storage = store.stats().storage;
         report = { ...result, runs: storage.runs, bytesOnDisk: storage.runBytes, runsPerLevel: storage.compaction.runsPerLevel };
       } finally {
         await store.close();
       }
-      emit(options, { title: `compact: ${report.outcome}, ${report.runsIn} runs into ${report.runsOut}, ${report.entriesDropped} entries dropped`, data: report });
+      const floor = report.retentionFloor === 0 ? '' : `, retention floor ${report.retentionFloor}`;
+      emit(options, { title: `compact: ${report.outcome}, ${report.runsIn} runs into ${report.runsOut}, ${report.entriesDropped} entries dropped${floor}`, data: report });
     });
 
   program.command('unlock <dir>').description('remove a lock whose holder is dead or whose heartbeat is stale (refused while it is fresh)')
