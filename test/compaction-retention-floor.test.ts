@@ -13,6 +13,10 @@ import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js'
 import { Manifest } from '../src/manifest/manifest.js';
 import { InvalidOptionError, openStore, type Store, VersionNotRetainedError } from '../src/index.js';
 import { abandonStore } from '../src/store/store.js';
+import { collectKey } from '../src/compaction/version-gc.js';
+import { isNotRetainedMarker } from '../src/engine/resolve.js';
+import { encodeStored } from '../src/codec/values.js';
+import type { RunEntry } from '../src/run/run-descriptor.js';
 
 const DIRECTORY = '/db';
 const RUNS = `${DIRECTORY}/runs`;
@@ -37,6 +41,38 @@ async function scanAll(store: Store, asOf: number): Promise<unknown[]> {
   for await (const entry of store.scan({ asOf })) entries.push(entry);
   return entries;
 }
+
+const encoded = (text: string) => encodeStored(text as never);
+const put = (version: number): RunEntry => ({ key: 'k', version, value: encoded(`v${version}`) });
+const del = (version: number): RunEntry => ({ key: 'k', version, value: undefined });
+const shape = (entries: readonly RunEntry[]) =>
+  entries.map((entry) => `${entry.value === undefined ? 'del' : isNotRetainedMarker(entry.value) ? 'marker' : 'put'}@${entry.version}`);
+
+describe('retention floor: version GC of one key', () => {
+  it('drops everything older than the entry visible at the floor, with no marker', () => {
+    const rule = { maxVersionsPerKey: Infinity, horizon: Infinity, includesOldest: false, retentionFloor: 6 };
+    const { kept, droppedCount } = collectKey([put(9), put(5), put(3), del(2), put(1)], rule);
+    expect(shape(kept)).toEqual(['put@9', 'put@5']);
+    expect(droppedCount).toBe(3);
+  });
+
+  it('drops the delete visible at the floor only when the inputs include the oldest run', () => {
+    const entries = [put(9), del(5), put(2)];
+    const rule = { maxVersionsPerKey: Infinity, horizon: Infinity, retentionFloor: 6 };
+    expect(shape(collectKey(entries, { ...rule, includesOldest: true }).kept)).toEqual(['put@9']);
+    expect(shape(collectKey(entries, { ...rule, includesOldest: false }).kept)).toEqual(['put@9', 'del@5']);
+    expect(collectKey([del(5), put(2)], { ...rule, includesOldest: true })).toEqual({ kept: [], droppedCount: 2 });
+  });
+
+  it('per-key retention above the floor marks what it drops there, and keeps the entry visible at the floor', () => {
+    const rule = { maxVersionsPerKey: 1, horizon: Infinity, includesOldest: true, retentionFloor: 6 };
+    const { kept, droppedCount } = collectKey([put(9), put(8), put(7), put(5), put(3)], rule);
+    expect(shape(kept)).toEqual(['put@9', 'marker@7', 'put@5']);
+    expect(droppedCount).toBe(3);
+    // Idempotent: the output collected again is itself.
+    expect(shape(collectKey(kept, rule).kept)).toEqual(shape(kept));
+  });
+});
 
 describe('retention floor: raising it', () => {
   it('caps at a snapshot taken before, and at the last checkpoint; refuses bad values', async () => {
