@@ -304,3 +304,22 @@ describe('retention floor: crash sweep over the compaction that raises it', () =
     expect(raisedSeen, 'some crash points keep the raised floor').toBeGreaterThan(0);
   }, 240_000);
 });
+
+describe('compact() of a store that is already one compacted run', () => {
+  it('skips the rewrite when nothing could change, and rewrites once the floor rises', async () => {
+    const store = await openStore(DIRECTORY, { fileSystem: new FaultFileSystem(21), ...OPTIONS });
+    for (let round = 0; round < 2; round++) {
+      for (let index = 0; index < 50; index++) await store.put(`k${index}`, round);
+      await store.checkpoint();
+    }
+    const first = await store.compact();
+    expect(first.outcome).toBe('compacted');
+    const again = await store.compact();
+    expect(again).toMatchObject({ outcome: 'nothing', runsIn: 0, bytesOut: 0 });
+    expect(store.stats().storage.compaction.compactions).toBe(1);
+    const raised = await store.compact({ retainFrom: store.version });
+    expect(raised.outcome).toBe('compacted');
+    expect(await store.get('k0')).toBe(1);
+    await store.close();
+  });
+});

@@ -135,6 +135,13 @@ export class Compactor {
   #deletions: Promise<void> = Promise.resolve();
   #stats = { compactions: 0, aborted: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
   #lastError: Error | undefined;
+  /**
+   * The run a compaction of every live run wrote, with the floor and horizon it used
+   * (undefined: none, or runs changed since): compacting that run alone again with the
+   * same floor and a horizon no higher drops nothing (version GC is idempotent), so it
+   * is skipped. Not used with retention by age, whose window moves on its own.
+   */
+  #settled: { runId: number; retentionFloor: number; horizon: number } | undefined;
   /** The last compaction's failure, cleared by the next success (lifts the backlog stall meanwhile). */
   #failedSinceSuccess = false;
 
@@ -238,6 +245,11 @@ export class Compactor {
     assert(retentionFloor <= horizon || retentionFloor <= (manifest.state.retentionFloor ?? 0), 'the floor never passes a pin');
     const includesOldest = runSet.runs[0] === pick.inputs[0];
     const coversAll = includesOldest && runSet.runs.at(-1) === pick.inputs.at(-1);
+    const settled = this.#settled;
+    if (coversAll && pick.inputs.length === 1 && settled !== undefined && settled.runId === pick.inputs[0]!.descriptor.runId
+      && settled.retentionFloor === retentionFloor && horizon <= settled.horizon && this.#config.versionTimes === undefined) {
+      return emptyResult('nothing', horizon, retentionFloor);
+    }
     await compactionTestHooks.onHorizon?.(horizon);
     const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
     const runId = manifest.allocateRunId();
@@ -274,6 +286,7 @@ export class Compactor {
       ...(this.#config.versionTimes === undefined ? {} : { versionTimes: this.#config.versionTimes.samples() }),
     });
     runSet.replace(pick.inputs, output === undefined ? [] : [output]);
+    this.#settled = coversAll && output !== undefined ? { runId: output.runId, retentionFloor, horizon } : undefined;
     for (const input of pick.inputs) this.#retire(input);
     // The manifest no longer lists the inputs: unlink them now. Views that still hold
     // them read through the open readers (the merge opened every input), as POSIX
