@@ -8,17 +8,19 @@
  *   keeps running (and keeps queueing the next group) while the disk flushes.
  * - 'inline': fdatasync on the main thread. The event loop is blocked for the
  *   flush, but no thread hop is paid; useful when the process does nothing else.
- * - 'adaptive' (default): inline when the caller says it has nothing else to do
+ * - 'adaptive' (default): when the caller says it has nothing else to do
  *   (`datasync(true)`: the WAL writer's lone commit of a sequential writer, nothing
- *   queued behind it), else on the thread pool. A sequential writer saves the thread
- *   hop and the loop's wake-up (about 60 µs a put on this machine); the price is the
- *   loop blocked for that one fdatasync, as in 'inline'. Groups of several commits
- *   sync on the thread pool.
+ *   queued behind it), inline or on the thread pool, whichever has measured faster
+ *   (src/fs/sync-placement.ts: inline saves the hop on a quiet machine, about 60 µs a
+ *   put; on a CPU-contended one it waited ms for a CPU). Inline, the loop is blocked
+ *   for that one fdatasync, as in 'inline'. Other syncs run on the thread pool.
  * All are equally durable. See docs/ARCHITECTURE.md ("Group commit").
  */
 import fs from 'node:fs';
 import fsPromises from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import type { FileHandle, FileSystem, OpenMode } from './file-system.js';
+import { SyncPlacement } from './sync-placement.js';
 
 export type SyncMode = 'threadpool' | 'inline' | 'adaptive';
 
@@ -39,10 +41,13 @@ class NodeFileHandle implements FileHandle {
   readonly #syncMode: SyncMode;
   #descriptor: number;
 
-  constructor(path: string, descriptor: number, syncMode: SyncMode) {
+  readonly #placement: SyncPlacement;
+
+  constructor(path: string, descriptor: number, syncMode: SyncMode, placement: SyncPlacement) {
     this.path = path;
     this.#descriptor = descriptor;
     this.#syncMode = syncMode;
+    this.#placement = placement;
   }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -61,15 +66,33 @@ class NodeFileHandle implements FileHandle {
   }
 
   datasync(mayBlock = false): Promise<void> {
-    if (this.#syncMode === 'inline' || (mayBlock && this.#syncMode === 'adaptive')) {
-      try {
-        fs.fdatasyncSync(this.#descriptor);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return Promise.resolve();
-    }
+    if (mayBlock && this.#syncMode === 'adaptive') return this.#placedDatasync();
+    if (this.#syncMode === 'inline') return this.#inlineDatasync();
     return callbackToPromise((done) => fs.fdatasync(this.#descriptor, done));
+  }
+
+  #inlineDatasync(): Promise<void> {
+    try {
+      fs.fdatasyncSync(this.#descriptor);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  }
+
+  /** 'adaptive' with the hint: inline or thread pool as SyncPlacement says, timed for it. */
+  #placedDatasync(): Promise<void> {
+    const placement = this.#placement;
+    const startMs = performance.now();
+    if (placement.chooseInline()) {
+      const synced = this.#inlineDatasync();
+      placement.record(true, performance.now() - startMs);
+      return synced;
+    }
+    return callbackToPromise((done) => fs.fdatasync(this.#descriptor, (error) => {
+      placement.record(false, performance.now() - startMs);
+      done(error);
+    }));
   }
 
   sync(): Promise<void> {
@@ -93,6 +116,8 @@ class NodeFileHandle implements FileHandle {
 
 export class NodeFileSystem implements FileSystem {
   readonly #syncMode: SyncMode;
+  /** One placement per file system: every WAL segment's handle shares its measurements. */
+  readonly #placement = new SyncPlacement();
 
   constructor(options: { syncMode?: SyncMode } = {}) {
     this.#syncMode = options.syncMode ?? 'adaptive';
@@ -100,7 +125,7 @@ export class NodeFileSystem implements FileSystem {
 
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
     const descriptor = fs.openSync(path, openFlags[mode]);
-    return new NodeFileHandle(path, descriptor, this.#syncMode);
+    return new NodeFileHandle(path, descriptor, this.#syncMode, this.#placement);
   }
 
   async readFile(path: string): Promise<Uint8Array> {
