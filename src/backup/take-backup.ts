@@ -10,7 +10,8 @@
  *   -> hard-link each run file (immutable) into target/runs, or copy it on another
  *      file system; fsync target/runs
  *   -> write a fresh manifest in target naming those runs, WAL starting at segment 1
- *      (the backup's WAL is empty: the runs hold everything up to the version)
+ *      (the backup's WAL is empty: the runs hold everything up to the version), and
+ *      the state's retention floor (reads below it stay refused after a restore)
  *   -> BACKUP.json (checksums of every file) last: temporary file, datasync, rename,
  *      directory fsync. Only then is it a backup.
  *
@@ -166,6 +167,9 @@ async function writeBackupStoreManifest(source: BackupSource, targetDirectory: s
     initial: {
       runs: state.runs.map((run) => ({ ...run })), nextRunId: state.nextRunId, flushedVersion: state.flushedVersion,
       walStartSegment: 1, versionHighWater: state.flushedVersion,
+      // The floor goes with the runs: compaction dropped what only reads below it could
+      // see (no marker), so a restored store without it answered those reads "absent".
+      ...(state.retentionFloor === undefined ? {} : { retentionFloor: state.retentionFloor }),
     },
   });
   await manifest.close();

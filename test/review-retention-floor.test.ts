@@ -1,0 +1,58 @@
+/**
+ * Adversarial review of the store-wide retention floor (issue 8, commits
+ * 8a96d43..ec33f16): each case tries to get a wrong answer (a wrong value, or a wrong
+ * "absent") from a read at or above the floor F, or a lost floor after a copy of the
+ * store. An error (VersionNotRetainedError) is an acceptable answer; a wrong value is not.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { restoreBackup } from '../src/backup/restore-backup.js';
+import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { openStore, type Store, VersionNotRetainedError } from '../src/index.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+afterEach(removeTemporaryDirectories);
+
+/** The read's answer, or 'refused' for VersionNotRetainedError (any other error fails the test). */
+async function answer(read: Promise<unknown>): Promise<unknown> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof VersionNotRetainedError) return 'refused';
+    throw error;
+  }
+}
+
+async function scanAll(store: Store, asOf: number): Promise<unknown[]> {
+  const entries: unknown[] = [];
+  for await (const entry of store.scan({ asOf })) entries.push(entry);
+  return entries;
+}
+
+describe('retention floor review: backup and restore', () => {
+  it('a restored backup keeps the floor: reads below it are refused, never answered from what compaction dropped', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(join(directory, 'store'), { maxVersionsPerKey: 10 });
+    await store.put('k', 'old');
+    const oldVersion = store.version;
+    await store.put('k', 'new');
+    await store.put('gone', 'x');
+    await store.delete('gone');
+    await store.checkpoint();
+    const result = await store.compact({ retainFrom: store.version });
+    expect(result.retentionFloor).toBe(store.version);
+    expect(await answer(store.get('k', { asOf: oldVersion }))).toBe('refused');
+    await store.backup(join(directory, 'backup'));
+    await store.close();
+
+    await restoreBackup(new NodeFileSystem(), join(directory, 'backup'), join(directory, 'restored'));
+    const restored = await openStore(join(directory, 'restored'), { maxVersionsPerKey: 10 });
+    expect(await restored.get('k')).toBe('new');
+    // Without the floor the restored store answered 'absent' here: compaction dropped
+    // k@old (below the floor, no marker), so an as-of read below the floor must be refused.
+    expect(await answer(restored.get('k', { asOf: oldVersion }))).toBe('refused');
+    expect(await answer(scanAll(restored, oldVersion))).toBe('refused');
+    expect(await answer(restored.compact({})).then((compacted) => (compacted as { retentionFloor: number }).retentionFloor)).toBe(result.retentionFloor);
+    await restored.close();
+  });
+});
