@@ -187,3 +187,36 @@ describe('KillableFileSystem.readSync', () => {
     expect(() => handle.readSync!(bytes, 0, 3, 0)).toThrow(expect.objectContaining({ code: KILLED_CODE }));
   });
 });
+
+describe('block cache admission once full', () => {
+  it('caches every block while there is room; once full, a block on its second miss, and uncached reads return exact, independent values', async () => {
+    const entries = simpleEntries(600, 2, 200);
+    const blockBytes = 4096;
+    // Room for about three blocks.
+    const { reader, cache } = await writeAndOpen(hash, entries, { cacheBytes: 3 * (blockBytes + 2048) });
+    const keys = [...new Set(entries.map((entry) => entry.key))];
+    const expected = (key: string) => entries.filter((entry) => entry.key === key).map(plain);
+    const read = async (key: string) => (await reader.versionsSyncWhenCached(key)).map(plain);
+    // Far apart keys: distinct blocks.
+    const spread = [0, 100, 200, 300, 400, 500].map((index) => keys[index]!);
+    const held: Array<{ key: string; found: Awaited<ReturnType<RunReader['versions']>> }> = [];
+    for (const key of spread) {
+      const found = await reader.versionsSyncWhenCached(key);
+      held.push({ key, found });
+      expect(found.map(plain)).toEqual(expected(key));
+    }
+    const blocksWhenFull = cache.blocks;
+    expect(blocksWhenFull).toBeGreaterThan(0);
+    expect(blocksWhenFull).toBeLessThan(spread.length); // the later blocks were read without being cached
+    // Values read through the scratch buffer stay exact after later reads reused it.
+    for (const { key, found } of held) expect(found.map(plain)).toEqual(expected(key));
+    // A second miss of an uncached block admits it.
+    const last = spread.at(-1)!;
+    const hitsBefore = cache.hits;
+    expect(await read(last)).toEqual(expected(last));
+    expect(cache.hits).toBe(hitsBefore);
+    expect(await read(last)).toEqual(expected(last));
+    expect(cache.hits).toBe(hitsBefore + 1);
+    await reader.close();
+  });
+});

@@ -8,6 +8,14 @@
  * block may both read it, but set() keeps the first copy and hands it back, so the
  * cache never holds two copies of one block.
  *
+ * Admission (`admits`): while the cache has room for a block, every block read is
+ * cached; once it is full, a block is admitted only on its second miss since the
+ * doorkeeper (a bitmap of block hashes) was last cleared. Uniform reads over a store
+ * far larger than the cache then read most blocks once without caching them (no
+ * block-sized allocation per miss, no eviction of a block that would be hit again);
+ * a data set that fits never meets the doorkeeper. The point-read path reads a block
+ * it may not cache into a scratch buffer and copies out only the key's entries.
+ *
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and never exceeds `maxBytes` after a call
  * returns; a block larger than maxBytes is never held.
@@ -19,6 +27,20 @@ import { RUN_PAGE_BYTES } from './run-format.js';
 
 /** The cache's own cost per held block: the Map entry, its key and the slot object. */
 export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
+
+/**
+ * The doorkeeper of a full cache: one bit per block hash (128 KiB), cleared once a
+ * quarter of its bits are set, so a block seen long ago is a first sighting again.
+ */
+export const BLOCK_CACHE_DOORKEEPER_BITS = 2 ** 20;
+
+/**
+ * "Room for a block" means room for this many times its length on disk: set() evicts
+ * down to exactly the room its decoded block needs (bytes plus per-entry arrays), so
+ * a full cache always has a raw block's length free; the margin keeps that slack
+ * from reading as room (a decoded block is rarely above twice its length).
+ */
+export const BLOCK_CACHE_ROOM_PER_BLOCK_BYTE = 4;
 
 interface Slot {
   runId: number;
@@ -56,6 +78,8 @@ export class BlockCache {
   #bytes = 0;
   #hits = 0;
   #misses = 0;
+  readonly #seen = new Uint8Array(BLOCK_CACHE_DOORKEEPER_BITS / 8);
+  #seenCount = 0;
   #evictions = 0;
 
   constructor(maxBytes: number) {
@@ -96,6 +120,29 @@ export class BlockCache {
 
   stats(): BlockCacheStats {
     return { maxBytes: this.#maxBytes, bytes: this.#bytes, blocks: this.#slots.size, hits: this.#hits, misses: this.#misses, evictions: this.#evictions };
+  }
+
+  /**
+   * True when a block of `lengthBytes` just missed should be read into the cache:
+   * always while there is room (BLOCK_CACHE_ROOM_PER_BLOCK_BYTE); once full, only on its second miss (the
+   * doorkeeper remembers the first). REQUIRES: called once per miss of the block.
+   */
+  admits(runId: number, offset: number, lengthBytes: number): boolean {
+    assert(lengthBytes > 0, 'a block has bytes');
+    if (this.#bytes + lengthBytes * BLOCK_CACHE_ROOM_PER_BLOCK_BYTE + BLOCK_CACHE_BYTES_PER_ENTRY <= this.#maxBytes) return true;
+    const key = cacheKey(runId, offset);
+    let hash = typeof key === 'number' ? Math.imul(key % TWO_TO_32, 0x9e3779b1) ^ Math.imul(Math.floor(key / TWO_TO_32), 0x85ebca6b) : 0x811c9dc5;
+    if (typeof key === 'string') for (let index = 0; index < key.length; index++) hash = Math.imul(hash ^ key.charCodeAt(index), 0x01000193);
+    const bit = (hash >>> 0) % BLOCK_CACHE_DOORKEEPER_BITS;
+    const mask = 1 << (bit & 7);
+    const byte = bit >>> 3;
+    if ((this.#seen[byte]! & mask) !== 0) return true;
+    this.#seen[byte]! |= mask;
+    if (++this.#seenCount > BLOCK_CACHE_DOORKEEPER_BITS / 4) {
+      this.#seen.fill(0);
+      this.#seenCount = 0;
+    }
+    return false;
   }
 
   /** The cached block, made most recently used; counts a hit or a miss. */

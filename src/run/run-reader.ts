@@ -182,11 +182,74 @@ export class RunReader {
     const result: RunEntry[] = [];
     if (!this.mayContain(key)) return result;
     for (let blockIndex = this.#index.firstBlockAtOrAfter(key); blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = this.blockIfCached(blockIndex) ?? this.#readBlockNow(blockIndex);
-      if (block instanceof Promise) return this.#versionsFrom(key, blockIndex, result, block);
-      if (collectVersions(block, key, result)) break;
+      const ended = this.#collectBlock(blockIndex, key, result);
+      if (ended instanceof Promise) return this.#versionsFrom(key, blockIndex, result, ended);
+      if (ended) break;
     }
     return result;
+  }
+
+  /**
+   * The rest of versions() once block `blockIndex` went asynchronous (`pending`: its
+   * entries collected, and whether the key ends in it), from the next block on.
+   */
+  async #versionsFrom(key: string, blockIndex: number, result: RunEntry[], pending: Promise<boolean>): Promise<RunEntry[]> {
+    if (await pending) return result;
+    for (let next = blockIndex + 1; next < this.#index.blockCount; next++) {
+      if (await this.#collectBlock(next, key, result)) break;
+    }
+    return result;
+  }
+
+  /**
+   * Appends `key`'s entries in block `blockIndex` to `result`; true when the key ends
+   * in it. From the cache (one hit or miss counted); else read, and cached if the
+   * cache admits it; a block it does not admit (full cache, first miss) is read into
+   * a scratch buffer and only the key's entries are copied out (plain runs only).
+   */
+  #collectBlock(blockIndex: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
+    const cached = this.blockIfCached(blockIndex);
+    if (cached !== undefined) return collectVersions(cached, key, result);
+    const offset = this.#index.offset(blockIndex);
+    if (this.footer.compression === RunCompression.none && !this.#cache.admits(this.runId, offset, this.#index.lengthBytes(blockIndex))) {
+      return this.#collectUncached(blockIndex, key, result);
+    }
+    const block = this.#readBlockNow(blockIndex);
+    return block instanceof Promise ? block.then((decoded) => collectVersions(decoded, key, result)) : collectVersions(block, key, result);
+  }
+
+  /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied. */
+  #collectUncached(blockIndex: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
+    this.#checkOpen();
+    assert(this.footer.compression === RunCompression.none, 'scratch reads of plain blocks only (a compressed block already uses the scratch)');
+    const scratch = takeReadScratch(this.#index.lengthBytes(blockIndex));
+    let checked: CheckedBlock | Promise<CheckedBlock>;
+    try {
+      checked = this.#file.readBlockNow(this.#dataBlockRef(blockIndex), this.#repair, scratch);
+    } catch (error) {
+      releaseReadScratch(scratch);
+      throw error;
+    }
+    if (checked instanceof Promise) {
+      return checked.then((block) => this.#collectCopies(blockIndex, block, key, result)).finally(() => releaseReadScratch(scratch));
+    }
+    try {
+      return this.#collectCopies(blockIndex, checked, key, result);
+    } finally {
+      releaseReadScratch(scratch);
+    }
+  }
+
+  #collectCopies(blockIndex: number, checked: CheckedBlock, key: string, result: RunEntry[]): boolean {
+    const block = this.#decodeChecked(blockIndex, checked, undefined);
+    const before = result.length;
+    const ended = collectVersions(block, key, result);
+    for (let index = before; index < result.length; index++) {
+      const entry = result[index] as RunEntry;
+      // The scratch is reused by the next read: values leave it as copies.
+      if (entry.value !== undefined) result[index] = { key: entry.key, version: entry.version, value: Buffer.from(entry.value) };
+    }
+    return ended;
   }
 
   /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
@@ -194,19 +257,6 @@ export class RunReader {
     const decoded = this.#readDecodedNow(blockIndex, this.#repair);
     if (decoded instanceof Promise) return decoded.then((block) => this.#cache.set(this.runId, this.#index.offset(blockIndex), block));
     return this.#cache.set(this.runId, this.#index.offset(blockIndex), decoded);
-  }
-
-  /**
-   * The rest of versions(): from block `blockIndex` on, reading blocks the cache lacks.
-   * The first block was just looked up and missed: it is read without asking the
-   * cache again (one miss counted, not two).
-   */
-  async #versionsFrom(key: string, firstBlockIndex: number, result: RunEntry[], first: Promise<DecodedBlock>): Promise<RunEntry[]> {
-    for (let blockIndex = firstBlockIndex; blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = blockIndex === firstBlockIndex ? await first : this.blockIfCached(blockIndex) ?? (await this.#readBlockNow(blockIndex));
-      if (collectVersions(block, key, result)) break;
-    }
-    return result;
   }
 
   /** The newest entry of `key` with version <= `version` (a tombstone included), if any. */
