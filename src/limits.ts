@@ -200,6 +200,13 @@ export const MEMORY_BYTES_HEAP_ALIGNMENT = 8;
 export const MEMORY_BYTES_HEAP_NUMBER = 16;
 /** An EncodedValue object with its Buffer view and the DataView msgpackr caches on it, bytes not included. */
 export const MEMORY_BYTES_ENCODED_VALUE = 248;
+/**
+ * A byte value (a Buffer or Uint8Array, encoded without msgpackr: codec/values.ts):
+ * the EncodedValue object and its Buffer view, bytes not included; the bytes are a
+ * slice of Node's 8 KiB allocation pool, 8-byte aligned. Measured by
+ * test/memory-budget.test.ts ("bytes-100": heap grew 406 B/key in all, 100 B values).
+ */
+export const MEMORY_BYTES_BYTES_VALUE = 136;
 /** msgpackr's shared output buffer, and the tail below which it starts a new one. */
 export const MEMORY_BYTES_PACK_BUFFER = 8192;
 export const MEMORY_BYTES_PACK_BUFFER_TAIL = 2048;

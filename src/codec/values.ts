@@ -20,8 +20,10 @@
  */
 import { Packr } from 'msgpackr/pack';
 import { Unpackr } from 'msgpackr/unpack';
+import { Buffer } from 'node:buffer';
 import { InvalidValueError, ValueTooLargeError } from '../errors.js';
 import {
+  MEMORY_BYTES_BYTES_VALUE,
   MEMORY_BYTES_ENCODED_VALUE,
   MEMORY_BYTES_HEAP_ALIGNMENT,
   MEMORY_BYTES_HEAP_NUMBER,
@@ -33,7 +35,91 @@ import { checkValueShape } from './value-shape.js';
 
 const packOptions = { useRecords: false, moreTypes: true } as const;
 const packer = new Packr(packOptions);
-const unpacker = new Unpackr(packOptions);
+// copyBuffers: msgpackr otherwise returns a bin (a Buffer) as a view into the bytes it
+// decodes, so a caller writing into a Buffer it read (top level or nested) wrote into
+// the memtable's encoding or a cached run block.
+const unpacker = new Unpackr({ ...packOptions, copyBuffers: true });
+
+/*
+ * Byte values, the common case of a binary store, skip msgpackr both ways. The bytes
+ * are exactly msgpackr's (test/values-bytes.test.ts compares them across every header
+ * size): a Buffer is a msgpack bin (c4 u8 / c5 u16 / c6 u32 length, big-endian); a
+ * plain Uint8Array is msgpackr's typed-array extension, always an ext 8/16/32
+ * (c7 / c8 / c9; the length counts the subtype byte) of type 0x74, subtype 1.
+ */
+const BIN_8 = 0xc4;
+const BIN_16 = 0xc5;
+const BIN_32 = 0xc6;
+const EXT_8 = 0xc7;
+const EXT_16 = 0xc8;
+const EXT_32 = 0xc9;
+const TYPED_ARRAY_EXTENSION = 0x74;
+const TYPED_ARRAY_UINT8 = 1;
+
+/** msgpackr's encoding of a Buffer or a plain Uint8Array, written directly. */
+function encodeBytes(value: Uint8Array, isBuffer: boolean): Uint8Array {
+  const length = value.length;
+  const dataLength = isBuffer ? length : length + 1;
+  const sizeBytes = dataLength < 0x100 ? 1 : dataLength < 0x10000 ? 2 : 4;
+  const headerBytes = 1 + sizeBytes + (isBuffer ? 0 : 2);
+  const out = Buffer.allocUnsafe(headerBytes + length);
+  if (sizeBytes === 1) {
+    out[0] = isBuffer ? BIN_8 : EXT_8;
+    out[1] = dataLength;
+  } else if (sizeBytes === 2) {
+    out[0] = isBuffer ? BIN_16 : EXT_16;
+    out.writeUInt16BE(dataLength, 1);
+  } else {
+    out[0] = isBuffer ? BIN_32 : EXT_32;
+    out.writeUInt32BE(dataLength, 1);
+  }
+  if (!isBuffer) {
+    out[1 + sizeBytes] = TYPED_ARRAY_EXTENSION;
+    out[2 + sizeBytes] = TYPED_ARRAY_UINT8;
+  }
+  out.set(value, headerBytes);
+  return out;
+}
+
+/**
+ * Where the array's bytes start when `encoded` is exactly a bin or a Uint8Array
+ * extension (the two forms above), else -1.
+ */
+function bytesStart(encoded: Uint8Array): number {
+  const first = encoded[0];
+  let dataLength: number;
+  let start: number;
+  if (first === BIN_8 || first === EXT_8) {
+    if (encoded.length < 2) return -1;
+    dataLength = encoded[1]!;
+    start = 2;
+  } else if (first === BIN_16 || first === EXT_16) {
+    if (encoded.length < 3) return -1;
+    dataLength = (encoded[1]! << 8) | encoded[2]!;
+    start = 3;
+  } else if (first === BIN_32 || first === EXT_32) {
+    if (encoded.length < 5) return -1;
+    dataLength = ((encoded[1]! << 24) | (encoded[2]! << 16) | (encoded[3]! << 8) | encoded[4]!) >>> 0;
+    start = 5;
+  } else {
+    return -1;
+  }
+  if (first === BIN_8 || first === BIN_16 || first === BIN_32) return start + dataLength === encoded.length ? start : -1;
+  // Extension: the type byte, then dataLength bytes (the subtype, then the array's bytes).
+  if (dataLength < 1 || start + 1 + dataLength !== encoded.length) return -1;
+  if (encoded[start] !== TYPED_ARRAY_EXTENSION || encoded[start + 1] !== TYPED_ARRAY_UINT8) return -1;
+  return start + 2;
+}
+
+/** A fresh copy of the bytes `encoded` holds in one of the two byte forms; undefined otherwise. */
+function decodeBytes(encoded: Uint8Array): Uint8Array | undefined {
+  const start = bytesStart(encoded);
+  if (start < 0) return undefined;
+  const first = encoded[0];
+  const isBuffer = first === BIN_8 || first === BIN_16 || first === BIN_32;
+  // Buffer.from and new Uint8Array copy (a slice of a Buffer would be a Buffer: species).
+  return isBuffer ? Buffer.from(encoded.subarray(start)) : new Uint8Array(encoded.subarray(start));
+}
 
 /** What the memory index holds for a live version: the value itself, or its encoding. */
 export type StoredValue = string | number | boolean | bigint | null | EncodedValue;
@@ -68,6 +154,15 @@ function encode(value: unknown): Uint8Array {
 
 /** Validates and encodes a caller's value. Throws InvalidValueError or ValueTooLargeError. */
 export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
+  if (value instanceof Uint8Array) {
+    const isBuffer = Buffer.isBuffer(value);
+    if (isBuffer || value.constructor === Uint8Array) {
+      // No shape to check (bytes hold no strings or children) and nothing to decode back.
+      const encoded = encodeBytes(value, isBuffer);
+      if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
+      return { encoded, stored: new EncodedValue(encoded) };
+    }
+  }
   const type = typeof value;
   if (value === undefined || type === 'function' || type === 'symbol') {
     throw new InvalidValueError(`value of type ${type} cannot be stored (use delete to remove a key)`);
@@ -103,6 +198,8 @@ function checkDecodable(encoded: Uint8Array): void {
  * be a view into a large read buffer: it is copied only when it is kept.
  */
 export function storedFromEncoded(encoded: Uint8Array): StoredValue {
+  // Bytes are mutable: kept encoded, without decoding them here only to learn that.
+  if (bytesStart(encoded) >= 0) return new EncodedValue(Uint8Array.prototype.slice.call(encoded));
   const value: unknown = unpacker.unpack(encoded);
   // Uint8Array#slice copies; Buffer#slice would be a view keeping the whole image alive.
   return isImmutable(value) ? value : new EncodedValue(Uint8Array.prototype.slice.call(encoded));
@@ -110,7 +207,8 @@ export function storedFromEncoded(encoded: Uint8Array): StoredValue {
 
 /** The caller-facing value of a stored one (a fresh copy for mutable values). */
 export function readStored(stored: StoredValue): unknown {
-  return stored instanceof EncodedValue ? unpacker.unpack(stored.bytes) : stored;
+  if (!(stored instanceof EncodedValue)) return stored;
+  return decodeBytes(stored.bytes) ?? unpacker.unpack(stored.bytes);
 }
 
 /**
@@ -119,7 +217,10 @@ export function readStored(stored: StoredValue): unknown {
  * (a string it still holds) is counted all the same.
  */
 export function storedSizeBytes(stored: StoredValue): number {
-  if (stored instanceof EncodedValue) return MEMORY_BYTES_ENCODED_VALUE + packedBytes(stored.bytes.length);
+  if (stored instanceof EncodedValue) {
+    if (bytesStart(stored.bytes) >= 0) return MEMORY_BYTES_BYTES_VALUE + alignToHeap(stored.bytes.length);
+    return MEMORY_BYTES_ENCODED_VALUE + packedBytes(stored.bytes.length);
+  }
   switch (typeof stored) {
     case 'string':
       return stringSizeBytes(stored);
@@ -179,5 +280,5 @@ export function encodeStored(stored: StoredValue): Uint8Array {
 
 /** The caller-facing value of encoded bytes read from a run (a fresh object each call). */
 export function decodeValue(encoded: Uint8Array): unknown {
-  return unpacker.unpack(encoded);
+  return decodeBytes(encoded) ?? unpacker.unpack(encoded);
 }
