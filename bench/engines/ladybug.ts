@@ -84,7 +84,7 @@ interface LadybugModule {
 /**
  * Options always passed to openStore: keys are binary (as for the peers), so
  * scans return Uint8Array keys instead of decoding them as UTF-8. Everything
- * else (syncMode 'threadpool', segment size, ...) is the store's default
+ * else (syncMode 'adaptive', segment size, ...) is the store's default
  * unless overridden with --ladybug-options.
  */
 const BASE_STORE_OPTIONS: Readonly<Record<string, unknown>> = { keyEncoding: 'binary' };
