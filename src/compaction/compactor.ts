@@ -34,6 +34,17 @@
  *   then (StorageEngine#admit); `onChange` wakes them after each compaction ends.
  *   A compaction that failed lifts the stall until one succeeds again: the store
  *   stays writable with more runs (slower reads), never blocked on a full disk.
+ * - Cancellation (close(), as RocksDB's CancelAllBackgroundWork): cancel() stops
+ *   scheduling and aborts the running compaction's signal, background or a
+ *   store.compact() call alike. The merge checks it at its yields (merge-runs.ts),
+ *   the compactor before merging and once more in the synchronous step before the
+ *   manifest edit: a cancelled compaction removes its output (the temporary file,
+ *   through writeRun, or the renamed file) and installs nothing, so the inputs stay
+ *   live, the manifest is unchanged and the debt stays for the next open. Once the
+ *   manifest edit has started the compaction installs fully (close waits for that
+ *   one edit). It is counted in `cancelled`, not `failures`; a compact() call it
+ *   cancelled rejects with StoreClosedError. A crash after the rename and before
+ *   the unlink leaves a complete file the manifest does not list: an orphan open removes.
  */
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -46,6 +57,7 @@ import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
+import { StoreClosedError } from '../errors.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, compressionForTier, pickCompaction, pickRange } from './compaction-policy.js';
 import type { BlockCompressor } from '../run/compression-pool.js';
@@ -108,6 +120,8 @@ export interface CompactionStats {
   policy: CompactionPolicyName;
   compactions: number;
   aborted: number;
+  /** Compactions cancelled by close(): nothing installed, the debt stays. */
+  cancelled: number;
   failures: number;
   running: boolean;
   /** Run count per level (tier), index = level. */
@@ -130,10 +144,13 @@ export class Compactor {
   #pinFloor: () => number = () => Infinity;
   #running: Promise<CompactionResult> | undefined;
   #backgroundEnabled = false;
+  /** Set by cancel() (and close()): no compaction starts from then on. */
   #closed = false;
+  /** Aborts the running compaction (cancel()); undefined when none runs. */
+  #cancelRunning: AbortController | undefined;
   #awaitingDeletion = new Set<RunHandle>();
   #deletions: Promise<void> = Promise.resolve();
-  #stats = { compactions: 0, aborted: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
+  #stats = { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
   #lastError: Error | undefined;
   /**
    * The run a compaction of every live run wrote, with the floor and horizon it used
@@ -172,6 +189,7 @@ export class Compactor {
     void this.#run(pick).then(
       () => this.schedule(),
       (error: unknown) => {
+        if (error instanceof CompactionCancelled) return; // close() stopped it: not a failure
         this.#lastError = error instanceof Error ? error : new Error(String(error));
       },
     );
@@ -180,10 +198,12 @@ export class Compactor {
   /**
    * Compacts now: the runs whose keys meet [gte, lt) (all runs when no bound is
    * given) merge into one. Waits for a running background compaction first.
+   * Rejects with StoreClosedError when close() cancels it (nothing changed).
    */
   async compact(range: { gte?: string; lt?: string; retainFrom?: number } = {}, onProgress?: CompactionProgress): Promise<CompactionResult> {
     assert(!this.#closed, 'compact after close');
     while (this.#running !== undefined) await this.#running.catch(() => undefined);
+    if (this.#closed) throw new StoreClosedError('compact');
     const pick = pickRange(this.#config.runSet.runs, range.gte, range.lt);
     if (pick === undefined) {
       const horizon = this.#pinFloor();
@@ -191,7 +211,11 @@ export class Compactor {
       if (floor > (this.#config.manifest.state.retentionFloor ?? 0)) await this.#config.manifest.apply({ retentionFloor: floor });
       return emptyResult('nothing', horizon, floor);
     }
-    return this.#run(pick, onProgress, range.retainFrom);
+    try {
+      return await this.#run(pick, onProgress, range.retainFrom);
+    } catch (error) {
+      throw error instanceof CompactionCancelled ? new StoreClosedError('compact') : error;
+    }
   }
 
   /**
@@ -214,18 +238,26 @@ export class Compactor {
   }
 
   #run(pick: CompactionPick, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
-    assert(this.#running === undefined, 'one compaction at a time');
-    const running = this.#compactPick(pick, onProgress, retainFrom).then(
+    assert(this.#running === undefined && this.#cancelRunning === undefined, 'one compaction at a time');
+    assert(!this.#closed, 'no compaction starts after cancel()');
+    const cancel = new AbortController();
+    this.#cancelRunning = cancel;
+    const running = this.#compactPick(pick, cancel.signal, onProgress, retainFrom).then(
       (result) => {
         this.#failedSinceSuccess = false;
         return result;
       },
       (error: unknown) => {
+        if (cancel.signal.aborted && (error === cancel.signal.reason || error instanceof CompactionCancelled)) {
+          this.#stats.cancelled++;
+          throw cancel.signal.reason;
+        }
         this.#failedSinceSuccess = true;
         throw error;
       },
     ).finally(() => {
       this.#running = undefined;
+      this.#cancelRunning = undefined;
       // Writers wait while backlogged: keep merging even when this run was a compact()
       // call (a background run reschedules itself anyway; this is then a no-op).
       if (this.backlogged) this.schedule();
@@ -235,7 +267,7 @@ export class Compactor {
     return running;
   }
 
-  async #compactPick(pick: CompactionPick, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
+  async #compactPick(pick: CompactionPick, signal: AbortSignal, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
     const started = performance.now();
     const { runSet, manifest } = this.#config;
     // The decision: horizon, the floor it allows and "includes the oldest run" read in
@@ -251,6 +283,7 @@ export class Compactor {
       return emptyResult('nothing', horizon, retentionFloor);
     }
     await compactionTestHooks.onHorizon?.(horizon);
+    signal.throwIfAborted();
     const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
     const runId = manifest.allocateRunId();
     let output: RunDescriptor | undefined;
@@ -258,11 +291,18 @@ export class Compactor {
       const rule = { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest, retentionFloor };
       const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
       const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
-      output = await this.#writeOutput(pick, runId, rule, counters, progress);
+      output = await this.#writeOutput(pick, runId, rule, counters, progress, signal);
       progress?.(entriesTotal);
     } catch (error) {
-      this.#stats.failures++;
+      if (!signal.aborted) this.#stats.failures++;
       throw error;
+    }
+    // The last point of cancellation: from here to the manifest edit is one synchronous
+    // step, so a cancel either removes the finished output (installing nothing) or
+    // comes after the edit began (then the compaction installs fully).
+    if (signal.aborted) {
+      if (output !== undefined) await this.#unlinkQuietly(output.fileName);
+      throw signal.reason;
     }
     // Re-read the horizon in the step that commits to the edit: a pin taken below it
     // while merging may read what the merge dropped. Only a pin below the inputs' newest
@@ -315,6 +355,7 @@ export class Compactor {
     rule: Parameters<typeof mergeRuns>[1],
     counters: MergeCounters,
     onProgress: ((entriesRead: number) => void) | undefined,
+    signal: AbortSignal,
   ): Promise<RunDescriptor | undefined> {
     const cursors: RunCursor[] = [];
     try {
@@ -323,7 +364,7 @@ export class Compactor {
       for (const cursor of cursors) cursor.close();
       throw error;
     }
-    const merged = mergeRuns(cursors, rule, counters, onProgress);
+    const merged = mergeRuns(cursors, rule, counters, onProgress, signal);
     try {
       const first = await merged.next();
       if (first.done === true) return undefined;
@@ -368,6 +409,7 @@ export class Compactor {
       policy: this.#policy,
       compactions: this.#stats.compactions,
       aborted: this.#stats.aborted,
+      cancelled: this.#stats.cancelled,
       failures: this.#stats.failures,
       running: this.#running !== undefined,
       runsPerLevel,
@@ -382,16 +424,39 @@ export class Compactor {
   }
 
   /**
-   * Stops background work, waits for a running compaction and closes the readers of
-   * replaced runs: no view reads after the engine closed. (A file a crash leaves is
-   * an orphan the next open removes.)
+   * Stops compaction for good (the first step of close, RocksDB's
+   * CancelAllBackgroundWork): no compaction starts from now on and the running one,
+   * background or a compact() call, is cancelled at its next check (see the module
+   * header). Synchronous; close() waits for the cancelled compaction to unwind.
+   * Writers stalled on the backlog re-check (`backlogged` is false from now on).
+   */
+  cancel(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelRunning?.abort(new CompactionCancelled());
+    this.#config.onChange?.();
+  }
+
+  /**
+   * Cancels compaction (cancel()), waits for the running one to unwind (it stops
+   * within one merge yield, or finishes the manifest edit it started) and closes
+   * the readers of replaced runs: no view reads after the engine closed. (A file a
+   * crash leaves is an orphan the next open removes.)
    */
   async close(): Promise<void> {
-    this.#closed = true;
+    this.cancel();
     await this.#running?.catch(() => undefined);
     await this.#deletions.catch(() => undefined);
     for (const input of this.#awaitingDeletion) await input.close().catch(() => undefined);
     this.#awaitingDeletion.clear();
+  }
+}
+
+/** The reason a cancelled compaction's signal carries: close() stopped it. */
+class CompactionCancelled extends Error {
+  constructor() {
+    super('compaction cancelled by close()');
+    this.name = 'CompactionCancelled';
   }
 }
 

@@ -11,6 +11,10 @@
  * abandoned by its consumer); values are views into the cursors' decoded blocks,
  * which are never mutated or reused (run-cursor.ts), not copies; the merge yields to the event loop every MERGE_YIELD_ENTRIES entries, so a large
  * compaction never holds the loop for long.
+ *
+ * Cancellation: after each yield the merge checks its `signal` (the compactor's, aborted
+ * by close()) and throws the signal's reason: the consumer (writeRun) then removes its
+ * temporary output. A cancelled merge stops within MERGE_YIELD_ENTRIES entries.
  */
 import type { RunCursor } from '../run/run-cursor.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -41,6 +45,7 @@ export async function* mergeRuns(
   rule: VersionGcRule,
   counters: MergeCounters,
   onProgress?: (entriesRead: number) => void,
+  signal?: AbortSignal,
 ): AsyncGenerator<RunEntry> {
   try {
     let sinceYield = 0;
@@ -81,6 +86,7 @@ export async function* mergeRuns(
         sinceYield = 0;
         onProgress?.(counters.entriesRead);
         await yieldToEventLoop();
+        signal?.throwIfAborted();
       }
     }
   } finally {

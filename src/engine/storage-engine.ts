@@ -522,6 +522,9 @@ export class StorageEngine {
   }
 
   async close(): Promise<void> {
+    // Cancel a running compaction first (it stops at its next merge yield and installs
+    // nothing), so close never waits for a long merge (Compactor#cancel).
+    this.compactor.cancel();
     await this.#flusher.close();
     await this.compactor.close();
     await this.coldCompressor.close();

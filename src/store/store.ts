@@ -324,12 +324,18 @@ export class Store {
   /**
    * Waits for in-flight commits to become durable and be acknowledged, closes the
    * WAL and releases the directory lock. Idempotent; later calls of any other
-   * method fail with StoreClosedError.
+   * method fail with StoreClosedError. A running compaction (background, or a
+   * compact() call, which then rejects with StoreClosedError) is cancelled, not
+   * waited for: it installs nothing and its debt stays for the next open.
    */
   async close(): Promise<void> {
     // Refuse new calls from now on, not from when the lock is granted: a put in the
     // same tick as close() is refused rather than racing the drain.
     if (this.#state === 'open') this.#state = 'closing';
+    // Before the lock (a compact() call holds it): cancel compaction, background or
+    // called, as RocksDB's CancelAllBackgroundWork; it installs nothing and a
+    // compact() call rejects with StoreClosedError (Compactor#cancel).
+    this.#parts.engine.compactor.cancel();
     // Before the lock: a background pass holds it while it runs; aborted, it lets go.
     await this.#backgroundScrub?.stop();
     await this.#lifecycleLock.runExclusive(async () => {
