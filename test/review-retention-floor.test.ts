@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { restoreBackup } from '../src/backup/restore-backup.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore, type Store, VersionNotRetainedError } from '../src/index.js';
+import { verifyStore } from '../src/store/verify-store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 afterEach(removeTemporaryDirectories);
@@ -54,5 +55,28 @@ describe('retention floor review: backup and restore', () => {
     expect(await answer(scanAll(restored, oldVersion))).toBe('refused');
     expect(await answer(restored.compact({})).then((compacted) => (compacted as { retentionFloor: number }).retentionFloor)).toBe(result.retentionFloor);
     await restored.close();
+  });
+});
+
+describe('retention floor review: verify and repair', () => {
+  it('verify finds nothing wrong with a floor-compacted store; an open with repair keeps the floor', async () => {
+    const directory = join(temporaryDirectory(), 'store');
+    let store = await openStore(directory, { maxVersionsPerKey: 3 });
+    for (let round = 0; round < 3; round++) {
+      for (let index = 0; index < 20; index++) await store.put(`k${index}`, round);
+      for (let index = round; index < 20; index += 4) await store.delete(`k${index}`);
+      await store.checkpoint();
+    }
+    const floor = (await store.compact({ retainFrom: store.version - 5 })).retentionFloor;
+    expect(floor).toBe(store.version - 5);
+    await store.put('after', 1); // in the WAL only
+    await store.close();
+    const report = await verifyStore(directory);
+    expect(report.ok).toBe(true);
+    expect(report.runs.problems).toEqual([]);
+    store = await openStore(directory, { maxVersionsPerKey: 3, repair: true });
+    expect(await answer(store.get('k1', { asOf: floor - 1 }))).toBe('refused');
+    expect(await answer(store.get('after'))).toBe(1);
+    await store.close();
   });
 });
