@@ -7,6 +7,9 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { restoreBackup } from '../src/backup/restore-backup.js';
+import { loadHash64 } from '../src/codec/checksum.js';
+import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { Manifest } from '../src/manifest/manifest.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore, type Store, VersionNotRetainedError } from '../src/index.js';
 import { verifyStore } from '../src/store/verify-store.js';
@@ -78,5 +81,26 @@ describe('retention floor review: verify and repair', () => {
     expect(await answer(store.get('k1', { asOf: floor - 1 }))).toBe('refused');
     expect(await answer(store.get('after'))).toBe(1);
     await store.close();
+  });
+});
+
+describe('retention floor review: the manifest', () => {
+  it('refuses a raise above flushedVersion (the state invariant), and keeps the floor across edit-chain rewrites and reopen', async () => {
+    const fileSystem = new FaultFileSystem(41);
+    const hash = await loadHash64();
+    let manifest = await Manifest.open(fileSystem, '/db', hash, { create: true, editsMax: 2 });
+    await manifest.apply({ flushedVersion: 10 });
+    await expect(manifest.apply({ retentionFloor: 11 })).rejects.toBeInstanceOf(RangeError);
+    expect(manifest.state.retentionFloor ?? 0).toBe(0);
+    await manifest.apply({ retentionFloor: 7 });
+    // Edits past editsMax rewrite the chain from a state record: it must carry the floor.
+    for (let version = 11; version <= 16; version++) await manifest.apply({ flushedVersion: version });
+    await manifest.apply({ retentionFloor: 12 });
+    await manifest.apply({ flushedVersion: 17 });
+    await manifest.close();
+    manifest = await Manifest.open(fileSystem, '/db', hash, { create: false, editsMax: 2 });
+    expect(manifest.state.retentionFloor).toBe(12);
+    expect(manifest.state.flushedVersion).toBe(17);
+    await manifest.close();
   });
 });

@@ -200,6 +200,12 @@ function monotonicProblem(state: Readonly<ManifestState>, edit: ManifestEdit): s
   }
   const floor = state.retentionFloor ?? 0;
   if (edit.retentionFloor !== undefined && edit.retentionFloor < floor) return `retentionFloor would decrease from ${floor} to ${edit.retentionFloor}`;
+  // A raise stays at or below the flushed data (the header's invariant): versions above
+  // flushedVersion are in memtables and the WAL, which know nothing of the floor.
+  const flushedVersion = edit.flushedVersion ?? state.flushedVersion;
+  if (edit.retentionFloor !== undefined && edit.retentionFloor > floor && edit.retentionFloor > flushedVersion) {
+    return `retentionFloor ${edit.retentionFloor} would rise above flushedVersion ${flushedVersion}`;
+  }
   return undefined;
 }
 
