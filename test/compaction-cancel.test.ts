@@ -15,6 +15,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
+import { compactionSettings } from '../src/compaction/compaction-policy.js';
+import { COMPACTION_STALL_RUNS } from '../src/limits.js';
 import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js';
 import type { FileSystem } from '../src/fs/file-system.js';
 import { Manifest } from '../src/manifest/manifest.js';
@@ -29,6 +31,7 @@ const MODES: readonly CrashMode[] = ['drop-unsynced', 'random-subset', 'torn-las
 
 afterEach(() => {
   compactionTestHooks.onHorizon = undefined;
+  compactionSettings.stallRunCount = COMPACTION_STALL_RUNS;
 });
 
 interface Paused {
@@ -178,6 +181,44 @@ describe('close() cancels a running compaction', () => {
     expect(store.stats().storage.compaction).toMatchObject({ cancelled: 1, compactions: 0, failures: 0 });
     expect(await listedRuns(fileSystem)).toEqual(runsBefore);
     await (await expectReopenExact(fileSystem, model)).close();
+  });
+});
+
+describe('close() and the write stall', () => {
+  it('a write stalled on the compaction backlog is let through by close(), before the held compaction moves', async () => {
+    compactionSettings.stallRunCount = 6;
+    const fileSystem = new FaultFileSystem(31);
+    const store = await openStore(DIRECTORY, { fileSystem, ...OPTIONS });
+    let reached = (): void => undefined;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    compactionTestHooks.onHorizon = async () => {
+      compactionTestHooks.onHorizon = undefined;
+      reached();
+      await gate;
+    };
+    for (let run = 0; run < 7; run++) {
+      await store.put(`r${run}`, run);
+      await store.checkpoint(); // the fourth starts the merge, held at its horizon; 7 runs: backlog
+      if (run === 3) await held;
+    }
+    const write = store.put('stalled', 1);
+    const closing = store.close();
+    // close() cancels compaction first: the backlog no longer stalls, the write is
+    // acknowledged while the compaction is still held (before: it waited for the merge).
+    await write;
+    release();
+    await closing;
+    expect(store.stats().storage.compaction).toMatchObject({ cancelled: 1, compactions: 0 });
+    const reopened = await openStore(DIRECTORY, { fileSystem, ...OPTIONS });
+    expect(await reopened.get('stalled')).toBe(1);
+    for (let run = 0; run < 7; run++) expect(await reopened.get(`r${run}`)).toBe(run);
+    await reopened.close();
   });
 });
 
