@@ -104,3 +104,43 @@ describe('retention floor review: the manifest', () => {
     await manifest.close();
   });
 });
+
+describe('retention floor review: watch catch-up while the floor rises', () => {
+  it('a catch-up at or above the floor that sees the floor rise past its start mid-way delivers every change exactly once, or is refused', async () => {
+    const store = await openStore('/db', { fileSystem: new FaultFileSystem(51), memoryBudgetBytes: 256 * 1024, maxVersionsPerKey: 1000 });
+    const written: Array<{ version: number; key: string; value: unknown; deleted: boolean }> = [];
+    for (let round = 0; round < 4; round++) {
+      for (let index = 0; index < 15; index++) {
+        const key = `k${index}`;
+        if ((index + round) % 5 === 0) written.push({ version: (await store.delete(key)).version, key, value: undefined, deleted: true });
+        else written.push({ version: (await store.put(key, round)).version, key, value: round, deleted: false });
+      }
+      await store.checkpoint();
+    }
+    const since = 10;
+    expect((await store.compact({ retainFrom: since })).retentionFloor).toBe(since);
+    const until = store.version;
+    const feed = store.watch({ sinceVersion: since, untilVersion: until, catchUpBatchChanges: 4 });
+    const delivered: Array<{ version: number; key: string; value: unknown; deleted: boolean }> = [];
+    const first = await feed.next();
+    expect(first.done).toBe(false);
+    const toRecord = (change: { version: number; key: string | Uint8Array; value?: unknown; deleted: boolean }) =>
+      ({ version: change.version, key: change.key as string, value: change.value, deleted: change.deleted });
+    delivered.push(toRecord(first.value as never));
+    // The floor rises past the catch-up's start: compaction drops what lies below the
+    // entry visible there; the feed's view keeps the runs it started with.
+    const raised = await store.compact({ retainFrom: until - 5 });
+    expect(raised.retentionFloor).toBe(until - 5);
+    let outcome = 'delivered';
+    try {
+      for await (const change of feed) delivered.push(toRecord(change));
+    } catch (error) {
+      if (!(error instanceof VersionNotRetainedError)) throw error;
+      outcome = 'refused';
+    }
+    const expected = written.filter((change) => change.version > since && change.version <= until);
+    if (outcome === 'delivered') expect(delivered).toEqual(expected);
+    else expect(delivered).toEqual(expected.slice(0, delivered.length));
+    await store.close();
+  });
+});
