@@ -145,6 +145,20 @@ async function runWorkload(seed: number, maxVersionsPerKey: number): Promise<{ f
       expect(result.retentionFloor, context).toBeGreaterThanOrEqual(floor);
       expect(result.retentionFloor, context).toBeLessThanOrEqual(retainFrom);
       floor = result.retentionFloor;
+    } else if (roll < 0.93) {
+      // Reads racing a compaction that raises the floor: each answers exactly or is refused.
+      const retainFrom = floor + pick(Math.ceil((store.version - floor) / 4) + 1);
+      const compaction = store.compact({ retainFrom });
+      const reads = Array.from({ length: 4 }, async () => {
+        const version = readVersion();
+        const readKey = keyName(pick(KEY_COUNT));
+        const shape = randomShape();
+        const [got, scanned] = await Promise.all([refusedOr(store.get(readKey, { asOf: version })), refusedOr(collect(store.scan({ ...shape, asOf: version })))]);
+        if (got !== 'refused') expect(got, `${context}: racing get ${readKey} as of ${version}`).toBe(stateAt(version).get(readKey));
+        if (scanned !== 'refused') expect(scanned, `${context}: racing scan as of ${version}`).toEqual(expectedScan(stateAt(version), shape));
+      });
+      await Promise.all(reads);
+      floor = (await compaction).retentionFloor;
     } else if (roll < 0.96) {
       await store.checkpoint();
     } else if (roll < 0.98) {
