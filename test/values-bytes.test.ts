@@ -58,11 +58,10 @@ describe('byte values: msgpackr bytes, written directly', () => {
     expect((error as ValueTooLargeError).message).toContain('303');
   });
 
-  it('other typed arrays and Uint8Array subclasses still go through msgpackr', () => {
+  it('other typed arrays still go through msgpackr; a Uint8Array subclass is stored as a plain Uint8Array (msgpackr wrote one it cannot decode)', () => {
+    expect(Buffer.from(prepareValue(new Uint16Array([1, 2, 3]), 1 << 20).encoded).equals(Buffer.from(reference.pack(new Uint16Array([1, 2, 3]))))).toBe(true);
     class Tagged extends Uint8Array {}
-    for (const value of [new Uint16Array([1, 2, 3]), new Tagged([4, 5])]) {
-      expect(Buffer.from(prepareValue(value, 1 << 20).encoded).equals(Buffer.from(reference.pack(value)))).toBe(true);
-    }
+    expect(Buffer.from(prepareValue(new Tagged([4, 5]), 1 << 20).encoded).equals(Buffer.from(reference.pack(new Uint8Array([4, 5]))))).toBe(true);
   });
 });
 

@@ -21,6 +21,7 @@
 import { Packr } from 'msgpackr/pack';
 import { Unpackr } from 'msgpackr/unpack';
 import { Buffer } from 'node:buffer';
+import { types } from 'node:util';
 import { InvalidValueError, ValueTooLargeError } from '../errors.js';
 import {
   MEMORY_BYTES_BYTES_VALUE,
@@ -154,14 +155,16 @@ function encode(value: unknown): Uint8Array {
 
 /** Validates and encodes a caller's value. Throws InvalidValueError or ValueTooLargeError. */
 export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
-  if (value instanceof Uint8Array) {
+  // types.isUint8Array, not instanceof: a Uint8Array from another realm (vm, a test
+  // environment's globals) or a subclass is bytes too. msgpackr wrote the first as a map
+  // of indices and the second as a typed array it cannot decode; both are stored as a
+  // plain Uint8Array (read back as one, same bytes).
+  if (types.isUint8Array(value)) {
     const isBuffer = Buffer.isBuffer(value);
-    if (isBuffer || value.constructor === Uint8Array) {
-      // No shape to check (bytes hold no strings or children) and nothing to decode back.
-      const encoded = encodeBytes(value, isBuffer);
-      if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
-      return { encoded, stored: new EncodedValue(encoded) };
-    }
+    // No shape to check (bytes hold no strings or children) and nothing to decode back.
+    const encoded = encodeBytes(value, isBuffer);
+    if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
+    return { encoded, stored: new EncodedValue(encoded) };
   }
   const type = typeof value;
   if (value === undefined || type === 'function' || type === 'symbol') {
@@ -175,8 +178,7 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
     // msgpack writes -0 as the integer 0; keep memory equal to what recovery reads back.
     return { encoded, stored: Object.is(value, -0) ? 0 : value };
   }
-  // A top-level byte array is one msgpack bin (or typed-array extension): always decodable.
-  if (!(value instanceof Uint8Array)) checkDecodable(encoded);
+  checkDecodable(encoded);
   return { encoded, stored: new EncodedValue(encoded) };
 }
 

@@ -1,0 +1,118 @@
+/**
+ * Review of 84a7c56 (byte values written directly, src/codec/values.ts): every
+ * Uint8Array-like value a put accepts reads back with the same bytes, now and after a
+ * reopen (WAL recovery, then a run), and one that cannot is refused at put with
+ * nothing stored. Covers Buffer views with a byteOffset, empty buffers, a
+ * SharedArrayBuffer-backed Uint8Array, a Uint8Array from another realm (vm), a
+ * Uint8Array subclass, values at exactly maxValueBytes, and old msgpackr encodings.
+ */
+import { Buffer } from 'node:buffer';
+import vm from 'node:vm';
+import { Packr } from 'msgpackr/pack';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeValue, prepareValue, readStored, storedFromEncoded } from '../src/codec/values.js';
+import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { InvalidValueError, openStore, ValueTooLargeError, type Store } from '../src/index.js';
+
+const open: Store[] = [];
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.close();
+});
+
+/** The bytes of a Uint8Array-like value, or undefined when it is not one. */
+function bytesOf(value: unknown): number[] | undefined {
+  return value instanceof Uint8Array ? [...value] : undefined;
+}
+
+/** The encoder before 84a7c56 (msgpackr with the store's options), for old data. */
+const oldPacker = new Packr({ useRecords: false, moreTypes: true });
+
+describe('byte values written directly', () => {
+  /** Puts each value, checks it reads back with its bytes, reopens (WAL recovery) and checks again. */
+  async function roundTrip(values: Record<string, Uint8Array>): Promise<Store> {
+    const fileSystem = new FaultFileSystem(84);
+    let store = await openStore('/db', { fileSystem });
+    for (const [key, value] of Object.entries(values)) {
+      // Either refused at put (nothing stored) or stored with its bytes.
+      try {
+        await store.put(key, value);
+      } catch (error) {
+        expect(error).toBeInstanceOf(InvalidValueError);
+        continue;
+      }
+      expect(bytesOf(await store.get(key)), key).toEqual([...value]);
+    }
+    await store.close();
+    // Recovery reads the WAL: a value that cannot be decoded would fail the open or the get.
+    store = await openStore('/db', { fileSystem });
+    open.push(store);
+    for (const [key, value] of Object.entries(values)) {
+      const found = await store.get(key);
+      if (found !== undefined) expect(bytesOf(found), key).toEqual([...value]);
+    }
+    return store;
+  }
+
+  it('a Uint8Array from another realm (vm) is stored as bytes, not as a map of indices', async () => {
+    const foreign = vm.runInContext('new Uint8Array([1, 2, 3])', vm.createContext({})) as Uint8Array;
+    const store = await roundTrip({ foreign });
+    expect(bytesOf(await store.get('foreign'))).toEqual([1, 2, 3]);
+  });
+
+  it('a Uint8Array subclass is accepted only if it reads back: now and after reopen (was accepted, then every read failed)', async () => {
+    class Tagged extends Uint8Array {}
+    await roundTrip({ subclass: new Tagged([4, 5, 6]) });
+  });
+
+  it('a shared-memory Uint8Array, Buffer views with a byteOffset and empty buffers read back exactly', async () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(5));
+    shared.set([9, 8, 7, 6, 5]);
+    const backing = Buffer.alloc(64, 3);
+    backing.set([1, 2, 3, 4], 10);
+    const store = await roundTrip({
+      shared,
+      view: backing.subarray(10, 20),
+      arrayView: new Uint8Array(backing.buffer, backing.byteOffset + 12, 6),
+      emptyBuffer: Buffer.alloc(0),
+      emptyArray: new Uint8Array(0),
+    });
+    // The caller's memory changing after the put changes nothing stored.
+    shared[0] = 0;
+    backing.fill(0);
+    expect(bytesOf(await store.get('shared'))).toEqual([9, 8, 7, 6, 5]);
+    expect(bytesOf(await store.get('view'))).toEqual([1, 2, 3, 4, 3, 3, 3, 3, 3, 3]);
+    expect(bytesOf(await store.get('arrayView'))).toEqual([3, 4, 3, 3, 3, 3]);
+    expect(Buffer.isBuffer(await store.get('emptyBuffer'))).toBe(true);
+    expect(bytesOf(await store.get('emptyArray'))).toEqual([]);
+  });
+
+  it('values written by the old msgpackr path decode identically (every header size, both byte forms)', () => {
+    for (const length of [0, 1, 2, 4, 8, 16, 255, 256, 65535, 65536]) {
+      for (const value of [Buffer.alloc(length, 0xab), new Uint8Array(length).fill(0xcd)]) {
+        const old = oldPacker.pack(value);
+        expect(Buffer.from(prepareValue(value, 1 << 20).encoded).equals(Buffer.from(old))).toBe(true);
+        for (const decoded of [decodeValue(old), readStored(storedFromEncoded(old))]) {
+          expect(Buffer.isBuffer(decoded)).toBe(Buffer.isBuffer(value));
+          expect(bytesOf(decoded)).toEqual([...value]);
+        }
+      }
+    }
+  });
+
+  it('a byte value at exactly maxValueBytes is accepted and one byte more refused, as msgpackr counted it', async () => {
+    const maxValueBytes = 2000;
+    const store = await openStore('/db', { fileSystem: new FaultFileSystem(85), maxValueBytes });
+    open.push(store);
+    // A Buffer of n bytes encodes to n + 3 (bin 16) at this size; a Uint8Array to n + 5 (ext 16).
+    const exactBuffer = Buffer.alloc(maxValueBytes - 3, 1);
+    const exactArray = new Uint8Array(maxValueBytes - 5).fill(2);
+    expect(oldPacker.pack(exactBuffer).length).toBe(maxValueBytes);
+    expect(oldPacker.pack(exactArray).length).toBe(maxValueBytes);
+    await store.put('buffer', exactBuffer);
+    await store.put('array', exactArray);
+    expect(bytesOf(await store.get('buffer'))).toEqual([...exactBuffer]);
+    expect(bytesOf(await store.get('array'))).toEqual([...exactArray]);
+    await expect(store.put('over', Buffer.alloc(maxValueBytes - 2))).rejects.toBeInstanceOf(ValueTooLargeError);
+    await expect(store.put('over', new Uint8Array(maxValueBytes - 4))).rejects.toBeInstanceOf(ValueTooLargeError);
+  });
+});
