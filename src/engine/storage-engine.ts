@@ -9,6 +9,8 @@
  * of it; writes stall while sealed memtables exceed IMMUTABLE_BUDGET_SHARE; the block
  * cache gets what is left after the memtables' shares and the runs' index and
  * filter blocks (never less than BLOCK_CACHE_BYTES_MIN).
+ *
+ * The stats (store.stats().storage) are assembled in engine-stats.ts.
  */
 import { performance } from 'node:perf_hooks';
 import { DiskFullError, StoreFailedError } from '../errors.js';
@@ -19,7 +21,7 @@ import { BlockCache } from '../run/block-cache.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { RepairEvent } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
-import { type CompactionStats, Compactor } from '../compaction/compactor.js';
+import { Compactor } from '../compaction/compactor.js';
 import { VersionTimes } from '../compaction/version-times.js';
 import { Flusher } from './flusher.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
@@ -28,11 +30,10 @@ import { StorageMetrics } from '../metrics/recorders.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
 import { type RunHandle, RunSet } from './run-set.js';
-import { ScrubCounters, type ScrubStats, type ScrubTargets } from '../stripe/scrub.js';
+import { ScrubCounters, type ScrubTargets } from '../stripe/scrub.js';
 import { listSegments } from '../wal/segment-files.js';
 import { ColdTierCompressor } from '../run/compression-pool.js';
-import { compressionForTier } from '../compaction/compaction-policy.js';
-import { RunCompression } from '../run/run-format.js';
+import { type EngineStats, engineStats } from './engine-stats.js';
 
 /** Shares of the memory budget (see the module header). */
 export const MEMTABLE_BUDGET_SHARE = 1 / 8;
@@ -69,61 +70,7 @@ export interface CheckpointResult {
   durationMs: number;
 }
 
-export interface EngineStats {
-  memoryBudgetBytes: number;
-  memtableBytes: number;
-  immutableMemtables: number;
-  immutableMemtableBytes: number;
-  /** Bytes of the block cache and the point cache together, and of the point cache alone. */
-  blockCacheBytes: number;
-  pointCacheBytes: number;
-  blockCacheMaxBytes: number;
-  blockCacheHits: number;
-  blockCacheMisses: number;
-  runIndexBytes: number;
-  runs: number;
-  runBytes: number;
-  /** Distinct keys and entries over all runs (a key in several runs counts in each). */
-  runKeys: number;
-  runEntries: number;
-  flushes: number;
-  flushedBytes: number;
-  walSegmentsDeleted: number;
-  writeStalls: number;
-  writeStallMs: number;
-  flushedVersion: number;
-  /** Runs per level, bytes on disk, live bytes, write amplification, debt (src/compaction/). */
-  compaction: CompactionStats;
-  /** Blocks and parity pages rebuilt from parity since open, and reads that found a block they could not rebuild. */
-  repairedBlocks: number;
-  repairedParityPages: number;
-  unrecoverableBlocks: number;
-  /** What store.scrub() calls and background scrub passes checked and found since open. */
-  scrub: ScrubStats;
-  /** Bytes per tier: hot in memory, warm and cold on disk (see TierStats). */
-  tiers: TierStats;
-}
-
-/**
- * Where the data is (docs/ARCHITECTURE.md, "The cold tier"): hot = memtables and the
- * caches (decompressed blocks and entries); warm = runs with uncompressed blocks;
- * cold = runs with compressed blocks (compaction writes them from tier COLD_TIER_MIN
- * on). A run counts by its footer's compression, not its tier: a deep run written
- * before the cold tier existed is warm. The ratio covers blocks compressed since open
- * (run files do not record their blocks' uncompressed size, so it is undefined after
- * a reopen until compaction compresses again).
- */
-export interface TierStats {
-  hotBytes: number;
-  warmBytes: number;
-  warmRuns: number;
-  coldBytes: number;
-  coldRuns: number;
-  /** Cold data blocks compressed since open: bytes in and out, and in / out (undefined before the first). */
-  compressedInputBytes: number;
-  compressedOutputBytes: number;
-  compressionRatio: number | undefined;
-}
+export type { EngineStats, TierStats } from './engine-stats.js';
 
 export class StorageEngine {
   readonly memtables: Memtables;
@@ -455,70 +402,22 @@ export class StorageEngine {
   }
 
   stats(): EngineStats {
-    const flush = this.#flusher.stats();
-    const cache = this.cache.stats();
-    return {
+    return engineStats({
       memoryBudgetBytes: this.#config.memoryBudgetBytes,
-      memtableBytes: this.memtables.active.memoryBytes,
-      immutableMemtables: this.memtables.immutableCount,
-      immutableMemtableBytes: this.memtables.immutableBytes,
-      blockCacheBytes: cache.bytes + this.pointCache.bytes,
-      pointCacheBytes: this.pointCache.bytes,
-      blockCacheMaxBytes: this.cache.maxBytes,
-      blockCacheHits: cache.hits,
-      blockCacheMisses: cache.misses,
-      runIndexBytes: this.runSet.memoryBytes,
-      runs: this.runSet.runs.length,
-      runBytes: this.runSet.fileBytes,
-      runKeys: this.runSet.runs.reduce((total, run) => total + run.descriptor.keyCount, 0),
-      runEntries: this.runSet.runs.reduce((total, run) => total + run.descriptor.entryCount, 0),
-      flushes: flush.flushes,
-      flushedBytes: flush.flushedBytes,
-      walSegmentsDeleted: flush.walSegmentsDeleted,
+      flush: this.#flusher.stats(),
+      memtables: this.memtables,
+      cache: this.cache,
+      pointCache: this.pointCache,
+      runSet: this.runSet,
+      manifest: this.manifest,
+      compactor: this.compactor,
+      scrubCounters: this.scrubCounters,
+      coldCompressor: this.coldCompressor,
       writeStalls: this.#writeStalls,
       writeStallMs: this.#writeStallMs,
-      flushedVersion: this.manifest.state.flushedVersion,
-      compaction: this.compactor.stats(flush.flushedBytes),
       repairedBlocks: this.#repairedBlocks,
       repairedParityPages: this.#repairedParityPages,
-      unrecoverableBlocks: this.runSet.runs.reduce((total, run) => total + (run.repairCounters?.unrecoverableBlocks ?? 0), 0),
-      scrub: this.scrubCounters.snapshot(),
-      tiers: this.#tierStats(cache.bytes + this.pointCache.bytes),
-    };
-  }
-
-  #tierStats(cacheBytes: number): TierStats {
-    const tiers: TierStats = {
-      hotBytes: this.memtables.active.memoryBytes + this.memtables.immutableBytes + cacheBytes,
-      warmBytes: 0, warmRuns: 0, coldBytes: 0, coldRuns: 0, compressedInputBytes: 0, compressedOutputBytes: 0, compressionRatio: undefined,
-    };
-    for (const run of this.runSet.runs) {
-      if (!this.#runCompressed(run)) {
-        tiers.warmRuns++;
-        tiers.warmBytes += run.descriptor.fileBytes;
-      } else {
-        tiers.coldRuns++;
-        tiers.coldBytes += run.descriptor.fileBytes;
-      }
-    }
-    const compressed = this.coldCompressor.counters();
-    tiers.compressedInputBytes = compressed.inputBytes;
-    tiers.compressedOutputBytes = compressed.outputBytes;
-    if (compressed.outputBytes > 0) tiers.compressionRatio = compressed.inputBytes / compressed.outputBytes;
-    return tiers;
-  }
-
-  /**
-   * True when the run's data blocks are compressed, as its footer says. An unopened run
-   * is classed by its tier (open reads no run file, and the manifest does not record
-   * compression): exact for every run written since the cold tier exists, as compaction
-   * compresses by tier; a deep run written uncompressed before it is seen as it is once
-   * a read opens it (test/cold-tier-stats.test.ts).
-   */
-  #runCompressed(run: RunHandle): boolean {
-    const reader = run.opened ? run.reader() : undefined;
-    if (reader !== undefined && !(reader instanceof Promise)) return reader.footer.compression !== RunCompression.none;
-    return compressionForTier(run.descriptor.level) !== 'none';
+    });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,161 @@
+/**
+ * The storage engine's stats (store.stats().storage): assembled from its parts'
+ * counters on each call, nothing cached.
+ *
+ * Invariants: reading stats changes nothing (no run file is opened, no cache entry
+ * touched: an unopened run is classed by its tier, see runCompressed); every count is
+ * since open except the run and manifest figures, which describe the live state.
+ */
+import type { CompactionStats, Compactor } from '../compaction/compactor.js';
+import { compressionForTier } from '../compaction/compaction-policy.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { BlockCache } from '../run/block-cache.js';
+import type { ColdTierCompressor } from '../run/compression-pool.js';
+import { RunCompression } from '../run/run-format.js';
+import type { ScrubCounters, ScrubStats } from '../stripe/scrub.js';
+import type { FlushStats } from './flusher.js';
+import type { Memtables } from './memtables.js';
+import type { PointCache } from './point-cache.js';
+import type { RunHandle, RunSet } from './run-set.js';
+
+export interface EngineStats {
+  memoryBudgetBytes: number;
+  memtableBytes: number;
+  immutableMemtables: number;
+  immutableMemtableBytes: number;
+  /** Bytes of the block cache and the point cache together, and of the point cache alone. */
+  blockCacheBytes: number;
+  pointCacheBytes: number;
+  blockCacheMaxBytes: number;
+  blockCacheHits: number;
+  blockCacheMisses: number;
+  runIndexBytes: number;
+  runs: number;
+  runBytes: number;
+  /** Distinct keys and entries over all runs (a key in several runs counts in each). */
+  runKeys: number;
+  runEntries: number;
+  flushes: number;
+  flushedBytes: number;
+  walSegmentsDeleted: number;
+  writeStalls: number;
+  writeStallMs: number;
+  flushedVersion: number;
+  /** Runs per level, bytes on disk, live bytes, write amplification, debt (src/compaction/). */
+  compaction: CompactionStats;
+  /** Blocks and parity pages rebuilt from parity since open, and reads that found a block they could not rebuild. */
+  repairedBlocks: number;
+  repairedParityPages: number;
+  unrecoverableBlocks: number;
+  /** What store.scrub() calls and background scrub passes checked and found since open. */
+  scrub: ScrubStats;
+  /** Bytes per tier: hot in memory, warm and cold on disk (see TierStats). */
+  tiers: TierStats;
+}
+
+/**
+ * Where the data is (docs/ARCHITECTURE.md, "The cold tier"): hot = memtables and the
+ * caches (decompressed blocks and entries); warm = runs with uncompressed blocks;
+ * cold = runs with compressed blocks (compaction writes them from tier COLD_TIER_MIN
+ * on). A run counts by its footer's compression, not its tier: a deep run written
+ * before the cold tier existed is warm. The ratio covers blocks compressed since open
+ * (run files do not record their blocks' uncompressed size, so it is undefined after
+ * a reopen until compaction compresses again).
+ */
+export interface TierStats {
+  hotBytes: number;
+  warmBytes: number;
+  warmRuns: number;
+  coldBytes: number;
+  coldRuns: number;
+  /** Cold data blocks compressed since open: bytes in and out, and in / out (undefined before the first). */
+  compressedInputBytes: number;
+  compressedOutputBytes: number;
+  compressionRatio: number | undefined;
+}
+
+/** What the stats are read from: the engine's parts and the counters it keeps itself. */
+export interface EngineStatsSources {
+  memoryBudgetBytes: number;
+  flush: FlushStats;
+  memtables: Memtables;
+  cache: BlockCache;
+  pointCache: PointCache;
+  runSet: RunSet;
+  manifest: Manifest;
+  compactor: Compactor;
+  scrubCounters: ScrubCounters;
+  coldCompressor: ColdTierCompressor;
+  writeStalls: number;
+  writeStallMs: number;
+  repairedBlocks: number;
+  repairedParityPages: number;
+}
+
+export function engineStats(sources: EngineStatsSources): EngineStats {
+  const { flush, memtables, pointCache, runSet } = sources;
+  const cache = sources.cache.stats();
+  return {
+    memoryBudgetBytes: sources.memoryBudgetBytes,
+    memtableBytes: memtables.active.memoryBytes,
+    immutableMemtables: memtables.immutableCount,
+    immutableMemtableBytes: memtables.immutableBytes,
+    blockCacheBytes: cache.bytes + pointCache.bytes,
+    pointCacheBytes: pointCache.bytes,
+    blockCacheMaxBytes: sources.cache.maxBytes,
+    blockCacheHits: cache.hits,
+    blockCacheMisses: cache.misses,
+    runIndexBytes: runSet.memoryBytes,
+    runs: runSet.runs.length,
+    runBytes: runSet.fileBytes,
+    runKeys: runSet.runs.reduce((total, run) => total + run.descriptor.keyCount, 0),
+    runEntries: runSet.runs.reduce((total, run) => total + run.descriptor.entryCount, 0),
+    flushes: flush.flushes,
+    flushedBytes: flush.flushedBytes,
+    walSegmentsDeleted: flush.walSegmentsDeleted,
+    writeStalls: sources.writeStalls,
+    writeStallMs: sources.writeStallMs,
+    flushedVersion: sources.manifest.state.flushedVersion,
+    compaction: sources.compactor.stats(flush.flushedBytes),
+    repairedBlocks: sources.repairedBlocks,
+    repairedParityPages: sources.repairedParityPages,
+    unrecoverableBlocks: runSet.runs.reduce((total, run) => total + (run.repairCounters?.unrecoverableBlocks ?? 0), 0),
+    scrub: sources.scrubCounters.snapshot(),
+    tiers: tierStats(sources, cache.bytes + pointCache.bytes),
+  };
+}
+
+function tierStats(sources: EngineStatsSources, cacheBytes: number): TierStats {
+  const { memtables } = sources;
+  const tiers: TierStats = {
+    hotBytes: memtables.active.memoryBytes + memtables.immutableBytes + cacheBytes,
+    warmBytes: 0, warmRuns: 0, coldBytes: 0, coldRuns: 0, compressedInputBytes: 0, compressedOutputBytes: 0, compressionRatio: undefined,
+  };
+  for (const run of sources.runSet.runs) {
+    if (!runCompressed(run)) {
+      tiers.warmRuns++;
+      tiers.warmBytes += run.descriptor.fileBytes;
+    } else {
+      tiers.coldRuns++;
+      tiers.coldBytes += run.descriptor.fileBytes;
+    }
+  }
+  const compressed = sources.coldCompressor.counters();
+  tiers.compressedInputBytes = compressed.inputBytes;
+  tiers.compressedOutputBytes = compressed.outputBytes;
+  if (compressed.outputBytes > 0) tiers.compressionRatio = compressed.inputBytes / compressed.outputBytes;
+  return tiers;
+}
+
+/**
+ * True when the run's data blocks are compressed, as its footer says. An unopened run
+ * is classed by its tier (open reads no run file, and the manifest does not record
+ * compression): exact for every run written since the cold tier exists, as compaction
+ * compresses by tier; a deep run written uncompressed before it is seen as it is once
+ * a read opens it (test/cold-tier-stats.test.ts).
+ */
+function runCompressed(run: RunHandle): boolean {
+  const reader = run.opened ? run.reader() : undefined;
+  if (reader !== undefined && !(reader instanceof Promise)) return reader.footer.compression !== RunCompression.none;
+  return compressionForTier(run.descriptor.level) !== 'none';
+}
