@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { restoreBackup } from '../src/backup/restore-backup.js';
 import { loadHash64 } from '../src/codec/checksum.js';
+import { versionTimeSettings } from '../src/compaction/version-times.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { Manifest } from '../src/manifest/manifest.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
@@ -141,6 +142,59 @@ describe('retention floor review: watch catch-up while the floor rises', () => {
     const expected = written.filter((change) => change.version > since && change.version <= until);
     if (outcome === 'delivered') expect(delivered).toEqual(expected);
     else expect(delivered).toEqual(expected.slice(0, delivered.length));
+    await store.close();
+  });
+});
+
+describe('retention floor review: with retention by age', () => {
+  afterEach(() => {
+    versionTimeSettings.nowMs = () => Date.now();
+  });
+
+  it('compact({ retainFrom }) never raises the floor into the age window: every version current within it answers exactly', async () => {
+    let nowMs = 1_000_000;
+    versionTimeSettings.nowMs = () => nowMs;
+    const fileSystem = new FaultFileSystem(61);
+    const options = { fileSystem, memoryBudgetBytes: 256 * 1024, maxVersionsPerKey: 1, retainVersionsMs: 10_000 };
+    let store = await openStore('/db', options);
+    const states: Array<Map<string, number>> = [new Map()];
+    const write = async (key: string, value: number | undefined) => {
+      const next = new Map(states.at(-1)!);
+      if (value === undefined) {
+        await store.delete(key);
+        next.delete(key);
+      } else {
+        await store.put(key, value);
+        next.set(key, value);
+      }
+      states.push(next);
+      expect(store.version).toBe(states.length - 1);
+    };
+    for (let index = 0; index < 10; index++) {
+      nowMs += 100; // one commit-time sample each: the age floor lands inside the first round
+      await write(`k${index % 4}`, index);
+    }
+    await store.checkpoint();
+    const lastOld = store.version;
+    nowMs += 20_000; // the first round falls out of the window
+    for (let index = 0; index < 10; index++) await write(`k${index % 4}`, index % 3 === 0 ? undefined : 100 + index);
+    await store.checkpoint();
+    nowMs += 5_000; // the second round is inside it, and so is lastOld (current until the second round began)
+    const result = await store.compact({ retainFrom: store.version });
+    expect(result.retentionFloor).toBeLessThanOrEqual(lastOld);
+    expect(result.retentionFloor).toBeGreaterThan(0);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let version = 0; version <= store.version; version++) {
+        for (let index = 0; index < 4; index++) {
+          const got = await answer(store.get(`k${index}`, { asOf: version }));
+          if (version < result.retentionFloor) expect(got, `k${index} as of ${version}`).toBe('refused');
+          else if (version >= lastOld) expect(got, `k${index} as of ${version} (inside the age window)`).toBe(states[version]!.get(`k${index}`));
+          else if (got !== 'refused') expect(got, `k${index} as of ${version}`).toBe(states[version]!.get(`k${index}`));
+        }
+      }
+      await store.close();
+      store = await openStore('/db', options);
+    }
     await store.close();
   });
 });
