@@ -10,10 +10,10 @@
  * cache gets what is left after the memtables' shares and the runs' index and
  * filter blocks (never less than BLOCK_CACHE_BYTES_MIN).
  *
- * The stats (store.stats().storage) are assembled in engine-stats.ts.
+ * The stats (store.stats().storage) are assembled in engine-stats.ts; the write
+ * stall (admit, backpressure) is write-stall.ts.
  */
 import { performance } from 'node:perf_hooks';
-import { DiskFullError, StoreFailedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { IndexOperation } from '../memory/memory-index.js';
@@ -34,6 +34,7 @@ import { ScrubCounters, type ScrubTargets } from '../stripe/scrub.js';
 import { listSegments } from '../wal/segment-files.js';
 import { ColdTierCompressor } from '../run/compression-pool.js';
 import { type EngineStats, engineStats } from './engine-stats.js';
+import { WriteStall } from './write-stall.js';
 
 /** Shares of the memory budget (see the module header). */
 export const MEMTABLE_BUDGET_SHARE = 1 / 8;
@@ -89,13 +90,7 @@ export class StorageEngine {
   readonly coldCompressor = new ColdTierCompressor();
   readonly #flusher: Flusher;
   readonly #config: StorageEngineConfig;
-  #stallWaiters: Array<() => void> = [];
-  #writeStalls = 0;
-  /** Reads the commit pipeline's admitted, unapplied bytes (0 until a pipeline watches: recovery). */
-  #unappliedBytes: () => number = () => 0;
-  /** True for one event-loop turn after a stalled writer was let through (see admit). */
-  #admitting = false;
-  #writeStallMs = 0;
+  readonly #writeStall: WriteStall;
   readonly #memtableBytesMax: number;
   #sealsSeen = 0;
   #repairedBlocks = 0;
@@ -128,7 +123,7 @@ export class StorageEngine {
     this.compactor = new Compactor({
       fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, manifest: config.manifest,
       runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, metrics: this.metrics,
-      onChange: () => this.#wakeStalledWriters(),
+      onChange: () => this.#writeStall.wake(),
       versionTimes: this.versionTimes,
       compressor: this.coldCompressor,
     });
@@ -150,6 +145,10 @@ export class StorageEngine {
       currentWalSegment: config.currentWalSegment,
       onProgress: () => this.#onFlushProgress(),
       metrics: this.metrics,
+    });
+    this.#writeStall = new WriteStall({
+      memoryBudgetBytes: budget, immutableBudgetShare: IMMUTABLE_BUDGET_SHARE, runsDirectory: config.runsDirectory,
+      memtables: this.memtables, flusher: this.#flusher, compactor: this.compactor,
     });
   }
 
@@ -224,73 +223,22 @@ export class StorageEngine {
    * (too many runs, Compactor#backlogged; COMPACTION_STALL_RUNS): writes wait (the write stall).
    */
   get stalled(): boolean {
-    return this.#memoryStalled || this.compactor.backlogged;
-  }
-
-  /**
-   * Sealed memtables over their share (more than one: the one being flushed alone never
-   * stalls), or sealed memtables plus the commits admitted and not yet applied over it
-   * (a batch larger than the share is admitted alone, whole, and later writers wait until
-   * it is applied: it cannot be split, but nothing else may pile up behind it).
-   */
-  get #memoryStalled(): boolean {
-    return this.#immutablesStalled || this.#unappliedStalled;
-  }
-
-  get #immutablesStalled(): boolean {
-    return this.memtables.immutableBytes > this.#config.memoryBudgetBytes * IMMUTABLE_BUDGET_SHARE && this.memtables.immutableCount > 1;
-  }
-
-  get #unappliedStalled(): boolean {
-    const unapplied = this.#unappliedBytes();
-    return unapplied > 0 && this.memtables.immutableBytes + unapplied > this.#config.memoryBudgetBytes * IMMUTABLE_BUDGET_SHARE;
+    return this.#writeStall.stalled;
   }
 
   /** The commit pipeline's count of admitted, unapplied commit bytes (CommitTarget#watchUnapplied). */
   watchUnapplied(unappliedBytes: () => number): void {
-    this.#unappliedBytes = unappliedBytes;
+    this.#writeStall.watchUnapplied(unappliedBytes);
   }
 
   /** Commits left the unapplied count: writers stalled on it may go on. */
   unappliedFell(): void {
-    if (this.#stallWaiters.length > 0) this.#wakeStalledWriters();
+    this.#writeStall.unappliedFell();
   }
 
-  /**
-   * Resolves when a write may proceed: at once unless the flushes fell behind, in
-   * which case it waits for them. Rejects with DiskFullError when the flushes fall
-   * behind because the disk is full (nothing is lost: the WAL holds every
-   * acknowledged write, and flushing retries), and with StoreFailedError when
-   * flushing failed for good.
-   */
-  async admit(): Promise<void> {
-    if (!this.stalled) return this.#checkFailure();
-    this.#writeStalls++;
-    const started = performance.now();
-    try {
-      // #admitting: one stalled writer is let through per event-loop turn, so it has
-      // enqueued its commit (counted as unapplied) before the next one re-checks.
-      while ((this.stalled || this.#admitting) && this.#flusher.failure === undefined) {
-        const diskFull = this.#flusher.lastDiskFull;
-        if (diskFull !== undefined && this.#immutablesStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
-        // A backlog with no compaction under way (none was scheduled since the last flush): start one.
-        if (!this.#memoryStalled) this.compactor.schedule();
-        await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
-      }
-    } finally {
-      this.#writeStallMs += performance.now() - started;
-    }
-    this.#admitting = true;
-    setImmediate(() => {
-      this.#admitting = false;
-      this.#wakeStalledWriters();
-    });
-    this.#checkFailure();
-  }
-
-  #checkFailure(): void {
-    const failure = this.#flusher.failure;
-    if (failure !== undefined) throw new StoreFailedError(`flushing a memtable to a run failed (${failure.message})`, { cause: failure });
+  /** Resolves when a write may proceed (the write stall, write-stall.ts WriteStall#admit). */
+  admit(): Promise<void> {
+    return this.#writeStall.admit();
   }
 
   /** Starts background compaction; `pinFloor` is the store's oldest pinned version. */
@@ -305,15 +253,7 @@ export class StorageEngine {
     this.#view = undefined;
     this.#resizeCache();
     this.compactor.schedule();
-    this.#wakeStalledWriters();
-  }
-
-  /** Wakes the writers waiting in admit() unless they would still wait (each re-checks anyway). */
-  #wakeStalledWriters(): void {
-    if (this.stalled && this.#flusher.failure === undefined) return;
-    const waiters = this.#stallWaiters;
-    this.#stallWaiters = [];
-    for (const wake of waiters) wake();
+    this.#writeStall.wake();
   }
 
   /** The cache gets what the memtables and the runs' index and filter blocks leave. */
@@ -413,8 +353,8 @@ export class StorageEngine {
       compactor: this.compactor,
       scrubCounters: this.scrubCounters,
       coldCompressor: this.coldCompressor,
-      writeStalls: this.#writeStalls,
-      writeStallMs: this.#writeStallMs,
+      writeStalls: this.#writeStall.writeStalls,
+      writeStallMs: this.#writeStall.writeStallMs,
       repairedBlocks: this.#repairedBlocks,
       repairedParityPages: this.#repairedParityPages,
     });
