@@ -198,3 +198,61 @@ describe('retention floor review: with retention by age', () => {
     await store.close();
   });
 });
+
+describe('retention floor review: background merges that do not include the oldest run', () => {
+  it('raised alone (a compact range no run meets), then applied by tiered merges of newer runs: every read at or above it exact', async () => {
+    const fileSystem = new FaultFileSystem(71);
+    // Per-key retention out of the way: at or above the floor every read must answer, exactly.
+    const options = { fileSystem, memoryBudgetBytes: 256 * 1024, maxVersionsPerKey: 1000 };
+    let store = await openStore('/db', options);
+    const states: Array<Map<string, number>> = [new Map()];
+    const round = async (seed: number) => {
+      for (let index = 0; index < 12; index++) {
+        const next = new Map(states.at(-1)!);
+        if ((index * 7 + seed) % 4 === 0) {
+          await store.delete(`k${index}`);
+          next.delete(`k${index}`);
+        } else {
+          await store.put(`k${index}`, seed * 100 + index);
+          next.set(`k${index}`, seed * 100 + index);
+        }
+        states.push(next);
+      }
+      await store.checkpoint(); // one tier-0 run per round
+    };
+    const check = async (floor: number, label: string) => {
+      for (let version = 0; version <= store.version; version++) {
+        for (let index = 0; index < 12; index++) {
+          const got = await answer(store.get(`k${index}`, { asOf: version }));
+          expect(got, `${label}: k${index} as of ${version} (floor ${floor})`).toBe(version < floor ? 'refused' : states[version]!.get(`k${index}`));
+        }
+        if (version >= floor) {
+          const expected = [...states[version]!.entries()].sort(([left], [right]) => (left < right ? -1 : 1));
+          expect(await scanAll(store, version), `${label}: scan as of ${version}`).toEqual(expected);
+        }
+      }
+    };
+    await round(1);
+    await round(2);
+    expect((await store.compact()).outcome).toBe('compacted'); // the oldest run, tier 1
+    let floor = 0;
+    for (let cycle = 0; cycle < 3; cycle++) {
+      await round(10 * cycle + 3);
+      await round(10 * cycle + 4);
+      await round(10 * cycle + 5);
+      // Raises the floor without merging: no run meets this range.
+      const raised = await store.compact({ gte: 'zzz', retainFrom: store.version - 6 });
+      expect(raised.outcome).toBe('nothing');
+      expect(raised.retentionFloor).toBe(store.version - 6);
+      floor = raised.retentionFloor;
+      await round(10 * cycle + 6); // the fourth tier-0 run: a background merge of the four, not the oldest
+      await store.compact({ gte: 'zzz' }); // waits for the background merge
+      await check(floor, `cycle ${cycle}`);
+    }
+    expect(store.stats().sinceOpen.compactions).toBeGreaterThanOrEqual(4);
+    await store.close();
+    store = await openStore('/db', options);
+    await check(floor, 'after reopen');
+    await store.close();
+  });
+});
