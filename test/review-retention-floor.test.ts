@@ -206,8 +206,11 @@ describe('retention floor review: background merges that do not include the olde
     const options = { fileSystem, memoryBudgetBytes: 256 * 1024, maxVersionsPerKey: 1000 };
     let store = await openStore('/db', options);
     const states: Array<Map<string, number>> = [new Map()];
+    /** The key each version wrote (a delete of an absent key is still a change). */
+    const changesAt: string[] = [''];
     const round = async (seed: number) => {
       for (let index = 0; index < 12; index++) {
+        changesAt.push(`k${index}`);
         const next = new Map(states.at(-1)!);
         if ((index * 7 + seed) % 4 === 0) {
           await store.delete(`k${index}`);
@@ -230,6 +233,24 @@ describe('retention floor review: background merges that do not include the olde
           const expected = [...states[version]!.entries()].sort(([left], [right]) => (left < right ? -1 : 1));
           expect(await scanAll(store, version), `${label}: scan as of ${version}`).toEqual(expected);
         }
+      }
+      // history(): every change above the floor, newest first, then the one visible at the floor when it is a value.
+      for (let index = 0; index < 12; index++) {
+        const key = `k${index}`;
+        const expected: Array<{ version: number; value?: number; deleted: boolean }> = [];
+        for (let version = store.version; version >= 1; version--) {
+          const before = states[version - 1]!;
+          const after = states[version]!;
+          const changed = before.get(key) !== after.get(key) || before.has(key) !== after.has(key) || (version > 0 && changesAt[version] === key);
+          if (!changed) continue;
+          const value = after.get(key);
+          if (version <= floor) {
+            if (value !== undefined) expected.push({ version, value, deleted: false });
+            break;
+          }
+          expected.push(value === undefined ? { version, deleted: true } : { version, value, deleted: false });
+        }
+        expect(await store.history(key), `${label}: history of ${key} (floor ${floor})`).toEqual(expected);
       }
     };
     await round(1);
