@@ -277,3 +277,51 @@ describe('retention floor review: background merges that do not include the olde
     await store.close();
   });
 });
+
+describe('retention floor review: a raise whose merge fails', () => {
+  it('ENOSPC writing the merged run: the store stays usable, reads at or above the floor exact, the next compaction records the floor', async () => {
+    const fileSystem = new FaultFileSystem(81);
+    const options = { fileSystem, memoryBudgetBytes: 256 * 1024, maxVersionsPerKey: 1000 };
+    let store = await openStore('/db', options);
+    const states: Array<Map<string, number>> = [new Map()];
+    for (let round = 0; round < 3; round++) {
+      for (let index = 0; index < 10; index++) {
+        const next = new Map(states.at(-1)!);
+        if ((index + round) % 3 === 0) {
+          await store.delete(`k${index}`);
+          next.delete(`k${index}`);
+        } else {
+          await store.put(`k${index}`, round * 10 + index);
+          next.set(`k${index}`, round * 10 + index);
+        }
+        states.push(next);
+      }
+      await store.checkpoint();
+    }
+    const requested = store.version - 5;
+    const fault = fileSystem.injectFault({ operation: 'write', error: 'ENOSPC', path: /runs\//, persistent: true });
+    await expect(store.compact({ retainFrom: requested })).rejects.toThrow();
+    expect(fault.triggeredCount).toBeGreaterThan(0);
+    fileSystem.clearFaults();
+    const floorInForce = async (): Promise<number> => (await store.compact({ gte: 'zzz' })).retentionFloor;
+    const check = async (floor: number, label: string) => {
+      for (let version = 0; version <= store.version; version++) {
+        for (let index = 0; index < 10; index++) {
+          const got = await answer(store.get(`k${index}`, { asOf: version }));
+          expect(got, `${label}: k${index} as of ${version} (floor ${floor})`).toBe(version < floor ? 'refused' : states[version]!.get(`k${index}`));
+        }
+      }
+    };
+    const afterFailure = await floorInForce();
+    expect([0, requested]).toContain(afterFailure);
+    await check(afterFailure, 'after the failed merge');
+    const retried = await store.compact();
+    expect(retried.outcome).toBe('compacted');
+    await check(retried.retentionFloor, 'after a merge that succeeded');
+    await store.close();
+    store = await openStore('/db', options);
+    expect(await floorInForce()).toBe(retried.retentionFloor);
+    await check(retried.retentionFloor, 'after reopen');
+    await store.close();
+  });
+});
