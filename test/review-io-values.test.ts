@@ -7,16 +7,20 @@
  * Uint8Array subclass, values at exactly maxValueBytes, and old msgpackr encodings.
  */
 import { Buffer } from 'node:buffer';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
 import vm from 'node:vm';
 import { Packr } from 'msgpackr/pack';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeValue, prepareValue, readStored, storedFromEncoded } from '../src/codec/values.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { InvalidValueError, openStore, ValueTooLargeError, type Store } from '../src/index.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 const open: Store[] = [];
 afterEach(async () => {
   for (const store of open.splice(0)) await store.close();
+  removeTemporaryDirectories();
 });
 
 /** The bytes of a Uint8Array-like value, or undefined when it is not one. */
@@ -114,5 +118,65 @@ describe('byte values written directly', () => {
     expect(bytesOf(await store.get('array'))).toEqual([...exactArray]);
     await expect(store.put('over', Buffer.alloc(maxValueBytes - 2))).rejects.toBeInstanceOf(ValueTooLargeError);
     await expect(store.put('over', new Uint8Array(maxValueBytes - 4))).rejects.toBeInstanceOf(ValueTooLargeError);
+  });
+});
+
+/** The byte values of test/fixtures/review-io-bytes-pre-84a7c56 (written before 84a7c56, by msgpackr). */
+function byteFixtureValues(): Record<string, unknown> {
+  const pattern = (length: number, seed: number) => Buffer.from(Array.from({ length }, (_, index) => (index * 31 + seed) % 256));
+  const backing = pattern(64, 9);
+  return {
+    'buffer-0': Buffer.alloc(0),
+    'buffer-1': pattern(1, 1),
+    'buffer-255': pattern(255, 2),
+    'buffer-256': pattern(256, 3),
+    'buffer-3000': pattern(3000, 4),
+    'array-0': new Uint8Array(0),
+    'array-1': new Uint8Array(pattern(1, 5)),
+    'array-253': new Uint8Array(pattern(253, 6)),
+    'array-254': new Uint8Array(pattern(254, 7)),
+    'array-3000': new Uint8Array(pattern(3000, 8)),
+    'view': backing.subarray(10, 30),
+    'nested': { bytes: pattern(40, 10), list: [new Uint8Array(pattern(5, 11)), 'text'] },
+  };
+}
+
+describe('a store written before 84a7c56 (byte values encoded by msgpackr)', () => {
+  /**
+   * test/fixtures/review-io-bytes-pre-84a7c56 was written by the code of 84a7c56^
+   * (generator: test/fixtures/make-review-io-bytes-fixture.test.ts.txt): run/ keys
+   * in a run, wal/ keys in the WAL only, both/ keys with a byte version in the run and
+   * an object wrapping it in the WAL; closed without a checkpoint.
+   */
+  it('reads back every value identically (type and bytes), from the run and the WAL, and after a compaction rewrote them', async () => {
+    const directory = temporaryDirectory('ladybug-review-io-bytes-');
+    cpSync(join(import.meta.dirname, 'fixtures', 'review-io-bytes-pre-84a7c56'), directory, { recursive: true });
+    const values = Object.entries(byteFixtureValues());
+    const half = Math.ceil(values.length / 2);
+    const expectSame = (found: unknown, expected: unknown, what: string) => {
+      if (expected instanceof Uint8Array) {
+        expect(found instanceof Uint8Array, what).toBe(true);
+        expect(Buffer.isBuffer(found), what).toBe(Buffer.isBuffer(expected));
+        expect([...(found as Uint8Array)], what).toEqual([...expected]);
+      } else {
+        expect(found, what).toEqual(expected);
+      }
+    };
+    for (let pass = 0; pass < 2; pass++) {
+      const store = await openStore(directory, { segmentSizeBytes: 16 * 1024 });
+      try {
+        for (const [key, value] of values.slice(0, half)) expectSame(await store.get(`run/${key}`), value, `run/${key}`);
+        for (const [key, value] of values.slice(half)) expectSame(await store.get(`wal/${key}`), value, `wal/${key}`);
+        for (const [key, value] of values) {
+          const history = await store.history(`both/${key}`);
+          expect(history.length).toBe(2);
+          expectSame(history[0]!.value, { again: value }, `both/${key} newest`);
+          expectSame(history[1]!.value, value, `both/${key} oldest`);
+        }
+        if (pass === 0) await store.compact(); // the second pass reads what the new code wrote
+      } finally {
+        await store.close();
+      }
+    }
   });
 });
