@@ -40,14 +40,16 @@
  * fdatasync (FileHandle#datasync's hint; NodeFileSystem's 'adaptive' syncMode): the
  * thread-pool hop and the loop's wake-up cost a sequential writer more than the
  * fdatasync's own time on a fast disk.
+ *
+ * Parts in their own modules: the ordering step under the commit lock (conflict
+ * check, version, conflict log) is version-order.ts; the waiters without a commit of
+ * their own (whenSettled, close's wait for idle) are pipeline-waiters.ts.
  */
 import { performance } from 'node:perf_hooks';
 import { AssertionFailedError, CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
-import { VERSION_MAX } from '../limits.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { CommitMetrics } from '../metrics/recorders.js';
-import { ConflictLog } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
 import type { EncodableOperation } from '../wal/wal-format.js';
 import type { GroupWriteResult, WalWriter } from '../wal/wal-writer.js';
@@ -62,6 +64,8 @@ import {
   type Validation,
 } from './pending-commit.js';
 import { UnappliedCommits } from './unapplied-commits.js';
+import { PipelineWaiters } from './pipeline-waiters.js';
+import { VersionOrder } from './version-order.js';
 
 export type { CommitTarget, CommitVisibleListener } from './commit-target.js';
 export type { CommitResult, UnappliedWrite, Validation } from './pending-commit.js';
@@ -85,14 +89,10 @@ export class CommitPipeline {
   readonly #index: CommitTarget;
   readonly #pinnedVersion: () => number;
   readonly #oldestTransactionVersion: () => number;
-  /** Versions refused before reaching disk, to forget in the conflict log (under the commit lock). */
-  #refusedVersions: number[] = [];
   readonly #commitLock = new OrderedMutex('commit');
   readonly #walLock = new OrderedMutex('wal.writer');
-  /** GUARDED_BY commit lock. */
-  readonly #conflictLog = new ConflictLog();
-  /** GUARDED_BY commit lock: the last version handed out. */
-  #assignedVersion: number;
+  /** GUARDED_BY commit lock: conflict check, version assignment, conflict log. */
+  readonly #versionOrder: VersionOrder;
   #visibleVersion: number;
   #queue: PendingCommit[] = [];
   #inFlight: InFlightGroup | undefined;
@@ -102,8 +102,8 @@ export class CommitPipeline {
   #flushRequestedMs = 0;
   #failure: StoreFailedError | undefined;
   #closed = false;
-  #idleWaiters: Array<() => void> = [];
-  #settleWaiters: Array<{ version: number; resolve: () => void }> = [];
+  /** Transactions waiting for a version to settle, and close() waiting for idle. */
+  readonly #waiters = new PipelineWaiters();
   #commits = 0;
   #groupCommits = 0;
   #groupSizeMax = 0;
@@ -130,7 +130,7 @@ export class CommitPipeline {
   ) {
     this.#writer = writer;
     this.#index = index;
-    this.#assignedVersion = lastVersion;
+    this.#versionOrder = new VersionOrder(lastVersion);
     this.#visibleVersion = lastVersion;
     this.#pinnedVersion = pinnedVersion;
     this.#oldestTransactionVersion = oldestTransactionVersion;
@@ -150,17 +150,7 @@ export class CommitPipeline {
    */
   whenSettled(version: number): Promise<void> {
     if (version <= this.#visibleVersion || this.#failure !== undefined || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#settleWaiters.push({ version, resolve }));
-  }
-
-  #wakeSettled(all: boolean): void {
-    if (this.#settleWaiters.length === 0) return;
-    const waiting: Array<{ version: number; resolve: () => void }> = [];
-    for (const waiter of this.#settleWaiters) {
-      if (all || waiter.version <= this.#visibleVersion) waiter.resolve();
-      else waiting.push(waiter);
-    }
-    this.#settleWaiters = waiting;
+    return this.#waiters.settled(version);
   }
 
   /**
@@ -252,18 +242,8 @@ export class CommitPipeline {
     this.#commitLock.assertHeld();
     if (this.#failure !== undefined) return pending.reject(this.#failure);
     if (this.#closed) return pending.reject(new StoreClosedError('write'));
-    this.#conflictLog.prune(Math.min(this.#oldestTransactionVersion(), this.#visibleVersion));
-    if (this.#refusedVersions.length > 0) {
-      // A commit refused before reaching disk (disk full) never happened: it must not
-      // make transactions conflict with a version that does not exist.
-      for (const version of this.#refusedVersions) this.#conflictLog.forget(version);
-      this.#refusedVersions = [];
-    }
-    const refusal = pending.validate?.(this.#conflictLog);
+    const refusal = this.#versionOrder.order(pending, Math.min(this.#oldestTransactionVersion(), this.#visibleVersion));
     if (refusal !== undefined) return pending.reject(refusal);
-    assert(this.#assignedVersion < VERSION_MAX, 'version space not exhausted');
-    pending.version = ++this.#assignedVersion;
-    this.#conflictLog.append(pending.version, pending.indexOperations);
     this.#queue.push(pending);
     this.#unapplied.admitted(pending.sizeBytes);
     this.#scheduleFlush();
@@ -394,7 +374,7 @@ export class CommitPipeline {
     this.metrics.recordGroup(inFlight.commits, end - count, end);
     this.#lastGroupSize = groupSize;
     if (count > this.#groupSizeMax) this.#groupSizeMax = count;
-    this.#wakeSettled(false);
+    this.#waiters.wakeSettled(this.#visibleVersion, false);
   }
 
   /**
@@ -411,8 +391,8 @@ export class CommitPipeline {
       // A queued ordered commit may have read what the refused ones wrote: refused too.
       const dependent = this.#queue.filter((commit) => commit.ordered);
       if (dependent.length > 0) this.#queue = this.#queue.filter((commit) => !commit.ordered);
-      for (const commit of unsettled) this.#refusedVersions.push(commit.version);
-      for (const commit of dependent) this.#refusedVersions.push(commit.version);
+      for (const commit of unsettled) this.#versionOrder.refused(commit.version);
+      for (const commit of dependent) this.#versionOrder.refused(commit.version);
       this.#rejectAll(unsettled, error);
       return this.#rejectAll(dependent, error);
     }
@@ -467,10 +447,7 @@ export class CommitPipeline {
 
   #notifyIdle(): void {
     // Nothing is queued or in flight: every assigned version is settled one way or another.
-    this.#wakeSettled(true);
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const wake of waiters) wake();
+    this.#waiters.notifyIdle(this.#visibleVersion);
   }
 
   /**
@@ -481,7 +458,7 @@ export class CommitPipeline {
     await this.#commitLock.runExclusive(async () => {
       this.#closed = true;
       while (this.#queue.length > 0 || this.#flushing || this.#flushScheduled) {
-        await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+        await this.#waiters.idle();
       }
     });
   }
@@ -512,7 +489,7 @@ export class CommitPipeline {
       rejectedCommits: this.#rejectedCommits,
       queued: this.#queue.length,
       unappliedBytes: this.#unapplied.bytes,
-      conflictLogEntries: this.#conflictLog.size,
+      conflictLogEntries: this.#versionOrder.conflictLogEntries,
     };
   }
 }

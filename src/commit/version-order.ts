@@ -1,0 +1,63 @@
+/**
+ * The ordering step of the commit path (src/commit/commit-pipeline.ts): under the
+ * commit lock, a commit's conflict check, its version and its entry in the conflict
+ * log, in one synchronous step (seed race 2: no check under one lock and commit
+ * under another).
+ *
+ * Invariants (every method REQUIRES the commit lock; the pipeline asserts it):
+ * - Versions are handed out one at a time, ascending, each above the last one handed
+ *   out and at most VERSION_MAX; a refused validation takes no version.
+ * - The conflict log holds every ordered commit above the prune horizon, except those
+ *   refused before reaching disk (disk full): a version that never happened is
+ *   forgotten before the next check, so no transaction conflicts with it.
+ */
+import { VERSION_MAX } from '../limits.js';
+import { ConflictLog } from '../transaction/conflict-log.js';
+import { assert } from '../util/assert.js';
+import type { PendingCommit } from './pending-commit.js';
+
+export class VersionOrder {
+  /** GUARDED_BY commit lock. */
+  readonly #conflictLog = new ConflictLog();
+  /** GUARDED_BY commit lock: the last version handed out. */
+  #assignedVersion: number;
+  /** Versions refused before reaching disk, to forget in the conflict log (under the commit lock). */
+  #refusedVersions: number[] = [];
+
+  constructor(lastVersion: number) {
+    this.#assignedVersion = lastVersion;
+  }
+
+  /** Entries in the conflict log (stats). */
+  get conflictLogEntries(): number {
+    return this.#conflictLog.size;
+  }
+
+  /**
+   * REQUIRES: commit lock held. Prunes the conflict log at or below `pruneHorizon`,
+   * forgets refused versions, runs the commit's validation (a transaction's conflict
+   * check, against every commit above its read version, durable or still queued),
+   * then assigns the version and logs the written keys. Returns the refusal, or
+   * undefined once `pending.version` is set.
+   */
+  order(pending: PendingCommit, pruneHorizon: number): Error | undefined {
+    this.#conflictLog.prune(pruneHorizon);
+    if (this.#refusedVersions.length > 0) {
+      // A commit refused before reaching disk (disk full) never happened: it must not
+      // make transactions conflict with a version that does not exist.
+      for (const version of this.#refusedVersions) this.#conflictLog.forget(version);
+      this.#refusedVersions = [];
+    }
+    const refusal = pending.validate?.(this.#conflictLog);
+    if (refusal !== undefined) return refusal;
+    assert(this.#assignedVersion < VERSION_MAX, 'version space not exhausted');
+    pending.version = ++this.#assignedVersion;
+    this.#conflictLog.append(pending.version, pending.indexOperations);
+    return undefined;
+  }
+
+  /** A commit with this version was refused before reaching disk: forgotten at the next order(). */
+  refused(version: number): void {
+    this.#refusedVersions.push(version);
+  }
+}
