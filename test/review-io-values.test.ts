@@ -90,6 +90,29 @@ describe('byte values written directly', () => {
     expect(bytesOf(await store.get('emptyArray'))).toEqual([]);
   });
 
+  // Not fixed (pre-dates 84a7c56; the fix belongs in value-shape.ts, outside this review's
+  // files): msgpackr tests `instanceof` against this realm's classes, so a Uint8Array or
+  // a Map from another realm nested in a value is encoded as a plain object: the nested
+  // Uint8Array reads back as { 0: 1, 1: 2 } and the Map as {} (its entries lost), and
+  // the put succeeds. checkValueShape walks every value already: refusing (or
+  // converting) an object whose prototype chain is not this realm's would fix it.
+  it.skip('a Uint8Array or Map from another realm nested in a value is refused or read back equal (fails: read back as a plain object)', () => {
+    const context = vm.createContext({});
+    for (const source of ['({ bytes: new Uint8Array([1, 2]) })', 'new Map([[1, 2]])']) {
+      const value: unknown = vm.runInContext(source, context);
+      let stored: ReturnType<typeof prepareValue>['stored'];
+      try {
+        stored = prepareValue(value, 1 << 20).stored;
+      } catch (error) {
+        expect(error).toBeInstanceOf(InvalidValueError);
+        continue;
+      }
+      const back = readStored(stored);
+      if (source.includes('Map')) expect([...(back as Map<unknown, unknown>)]).toEqual([[1, 2]]);
+      else expect(bytesOf((back as { bytes: unknown }).bytes)).toEqual([1, 2]);
+    }
+  });
+
   it('values written by the old msgpackr path decode identically (every header size, both byte forms)', () => {
     for (const length of [0, 1, 2, 4, 8, 16, 255, 256, 65535, 65536]) {
       for (const value of [Buffer.alloc(length, 0xab), new Uint8Array(length).fill(0xcd)]) {
