@@ -11,7 +11,7 @@ import { CorruptionError } from '../src/errors.js';
 import type { CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { BlockCache } from '../src/run/block-cache.js';
 import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
-import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { BlockKind, RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { RunReader } from '../src/run/run-reader.js';
 import { writeRun } from '../src/run/run-writer.js';
 import { scrubRuns } from '../src/stripe/scrub.js';
@@ -149,7 +149,8 @@ describe('index and filter blocks', () => {
     expect(Buffer.from(await fileSystem.readFile(runPath(descriptor))).equals(damaged)).toBe(true);
     const events: unknown[] = [];
     const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0), { onRepair: (event) => events.push(event) });
-    expect(events).toEqual([expect.objectContaining({ runId: 1, kind: 2, logicalOffset: reader.footer.indexOffset, rewritten: true })]);
+    // Run format 3: the footer's index fields name the top-level index (test/run-partitions.test.ts damages partitions).
+    expect(events).toEqual([expect.objectContaining({ runId: 1, kind: BlockKind.topIndex, logicalOffset: reader.footer.indexOffset, rewritten: true })]);
     expect(Buffer.from(await fileSystem.readFile(runPath(descriptor))).equals(original)).toBe(true);
     await expectExact(reader, sorted);
     await reader.close();
@@ -210,7 +211,8 @@ describe('scrub', () => {
       ['parity', (9 + 8) * RUN_PAGE_BYTES, 1, 1],
     ]);
     expect(report).toMatchObject({ runs: 1, unrecoverable: [], damaged: [], aborted: false });
-    expect(report.blocksChecked).toBe(reader.blockCount + 2 + reader.stripeCount);
+    // Data blocks, the top-level index, an index and a filter partition per partition (run format 3), parity pages.
+    expect(report.blocksChecked).toBe(reader.blockCount + 1 + 2 * reader.partitionCount + reader.stripeCount);
     expect(reader.repairCounters).toMatchObject({ repairedBlocks: 1, repairedParityPages: 1, unrecoverableBlocks: 0 });
     const again = await scrubRuns([{ descriptor, reader: () => reader }]);
     expect([again.repaired, again.unrecoverable]).toEqual([[], []]);

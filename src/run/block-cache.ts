@@ -16,6 +16,12 @@
  * a data set that fits never meets the doorkeeper. The point-read path reads a block
  * it may not cache into a scratch buffer and copies out only the key's entries.
  *
+ * Partitions: a format-3 run's index and filter partitions (run format 3,
+ * src/run/run-top-index.ts) are held here too, by the same (runId, offset) key (their
+ * offsets never meet a data block's), against the same bound and in the same LRU
+ * order, so the budget counts them; they skip the doorkeeper (a point read needs
+ * them every time) and have their own hit and miss counters.
+ *
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and never exceeds `maxBytes` after a call
  * returns; a block larger than maxBytes is never held.
@@ -44,7 +50,10 @@ export const BLOCK_CACHE_ROOM_PER_BLOCK_BYTE = 4;
 
 interface Slot {
   runId: number;
-  block: DecodedBlock;
+  /** A data block, or undefined for a partition slot. */
+  block: DecodedBlock | undefined;
+  /** A decoded index or filter partition (a partition slot). */
+  partition: object | undefined;
   sizeBytes: number;
 }
 
@@ -81,6 +90,8 @@ export class BlockCache {
   readonly #seen = new Uint8Array(BLOCK_CACHE_DOORKEEPER_BITS / 8);
   #seenCount = 0;
   #evictions = 0;
+  #partitionHits = 0;
+  #partitionMisses = 0;
 
   constructor(maxBytes: number) {
     BlockCache.#checkMaxBytes(maxBytes);
@@ -153,10 +164,50 @@ export class BlockCache {
       this.#misses++;
       return undefined;
     }
+    assert(slot.block !== undefined, 'a data block offset never holds a partition');
     this.#hits++;
     this.#slots.delete(key);
     this.#slots.set(key, slot);
     return slot.block;
+  }
+
+  get partitionHits(): number {
+    return this.#partitionHits;
+  }
+  get partitionMisses(): number {
+    return this.#partitionMisses;
+  }
+
+  /** The cached partition at (runId, offset), made most recently used; counts a partition hit or miss. */
+  getPartition<T extends object>(runId: number, offset: number): T | undefined {
+    const key = cacheKey(runId, offset);
+    const slot = this.#slots.get(key);
+    if (slot === undefined) {
+      this.#partitionMisses++;
+      return undefined;
+    }
+    assert(slot.partition !== undefined, 'a partition offset never holds a data block');
+    this.#partitionHits++;
+    this.#slots.delete(key);
+    this.#slots.set(key, slot);
+    return slot.partition as T;
+  }
+
+  /** Offers a partition just read and checked (always admitted); returns the copy to use, as set() does. */
+  setPartition<T extends object>(runId: number, offset: number, partition: T, partitionSizeBytes: number): T {
+    const key = cacheKey(runId, offset);
+    const existing = this.#slots.get(key);
+    if (existing !== undefined) {
+      assert(existing.partition !== undefined, 'a partition offset never holds a data block');
+      return existing.partition as T;
+    }
+    const sizeBytes = partitionSizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    if (sizeBytes > this.#maxBytes) return partition;
+    this.#evictDownTo(this.#maxBytes - sizeBytes);
+    this.#slots.set(key, { runId, block: undefined, partition, sizeBytes });
+    this.#bytes += sizeBytes;
+    assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
+    return partition;
   }
 
   /**
@@ -166,11 +217,14 @@ export class BlockCache {
   set(runId: number, offset: number, block: DecodedBlock): DecodedBlock {
     const key = cacheKey(runId, offset);
     const existing = this.#slots.get(key);
-    if (existing !== undefined) return existing.block;
+    if (existing !== undefined) {
+      assert(existing.block !== undefined, 'a data block offset never holds a partition');
+      return existing.block;
+    }
     const sizeBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
     if (sizeBytes > this.#maxBytes) return block;
     this.#evictDownTo(this.#maxBytes - sizeBytes);
-    this.#slots.set(key, { runId, block, sizeBytes });
+    this.#slots.set(key, { runId, block, partition: undefined, sizeBytes });
     this.#bytes += sizeBytes;
     assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
     return block;

@@ -11,14 +11,18 @@
  * (inside a block already held), else a promise that settles when `current` is valid
  * again. Do not call advance() again before that promise settles.
  *
- * Invariants: the cursor holds a reference to the block it reads (not only the
- * cache), so an eviction never invalidates it; values are views into held blocks.
+ * Blocks are walked through the run's partitions (RunReader.partition: a format-3
+ * run's index partitions in order, a format-2 run's one flat index).
+ *
+ * Invariants: the cursor holds a reference to the block and the partition it reads
+ * (not only the cache), so an eviction never invalidates it; values are views into
+ * held blocks.
  */
 import type { KeyRange } from '../memory/memory-index.js';
 import { assert } from '../util/assert.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunEntry } from './run-descriptor.js';
-import type { RunReader } from './run-reader.js';
+import type { RunPartition, RunReader } from './run-reader.js';
 
 export interface RunCursor {
   readonly current: RunEntry | undefined;
@@ -61,17 +65,19 @@ export async function openRunCursor(reader: RunReader, range: KeyRange, reverse:
   return cursor;
 }
 
-/** Shared: which block is held, and moving to another one (sync when cached). */
+/** Shared: which partition and block are held, and moving to another one (sync when cached). */
 abstract class BlockWalker {
   protected readonly reader: RunReader;
   protected readonly low: Bound | undefined;
   protected readonly high: Bound | undefined;
-  protected blockIndex = -1;
+  protected partition: RunPartition | undefined;
+  /** The held block's number inside `partition`. */
+  protected local = -1;
   protected block: DecodedBlock | undefined;
   protected position = 0;
   current: RunEntry | undefined;
   protected closed = false;
-  /** False: blocks read by this cursor are not offered to the block cache. */
+  /** False: blocks and partitions read by this cursor are not offered to the block cache. */
   readonly #fillCache: boolean;
 
   constructor(reader: RunReader, low: Bound | undefined, high: Bound | undefined, fillCache: boolean) {
@@ -81,19 +87,40 @@ abstract class BlockWalker {
     this.#fillCache = fillCache;
   }
 
-  /** Holds block `blockIndex`; undefined when it was cached, else a promise. */
-  protected moveToBlock(blockIndex: number): Promise<void> | undefined {
-    const cached = this.reader.blockIfCached(blockIndex);
-    if (cached !== undefined) {
-      this.hold(blockIndex, cached);
-      return undefined;
-    }
-    const reading = this.#fillCache ? this.reader.readBlock(blockIndex) : this.reader.readBlockWithoutFill(blockIndex);
-    return reading.then((block) => this.hold(blockIndex, block));
+  protected openPartition(number: number): RunPartition | Promise<RunPartition> {
+    return this.reader.partition(number, this.#fillCache);
   }
 
-  private hold(blockIndex: number, block: DecodedBlock): void {
-    this.blockIndex = blockIndex;
+  /** Holds block `local` of `partition`; undefined when it was cached, else a promise. */
+  protected moveToBlock(partition: RunPartition, local: number): Promise<void> | undefined {
+    const cached = this.reader.blockInPartitionIfCached(partition.index, local);
+    if (cached !== undefined) {
+      this.hold(partition, local, cached);
+      return undefined;
+    }
+    return this.reader.readBlockInPartition(partition.index, local, this.#fillCache).then((block) => this.hold(partition, local, block));
+  }
+
+  /**
+   * Holds the block after (`step` 1) or before (`step` -1) the held one in file order,
+   * crossing into the next or previous partition; false when there is none, undefined
+   * when done synchronously, else a promise.
+   */
+  protected moveBy(step: 1 | -1): false | Promise<void> | undefined {
+    const partition = this.partition as RunPartition;
+    const local = this.local + step;
+    if (local >= 0 && local < partition.index.blockCount) return this.moveToBlock(partition, local);
+    const number = partition.number + step;
+    if (number < 0 || number >= this.reader.partitionCount) return false;
+    const next = this.openPartition(number);
+    const blockIn = (opened: RunPartition) => (step === 1 ? 0 : opened.index.blockCount - 1);
+    if (next instanceof Promise) return next.then((opened) => this.moveToBlock(opened, blockIn(opened)));
+    return this.moveToBlock(next, blockIn(next));
+  }
+
+  private hold(partition: RunPartition, local: number, block: DecodedBlock): void {
+    this.partition = partition;
+    this.local = local;
     this.block = block;
   }
 
@@ -111,11 +138,15 @@ abstract class BlockWalker {
 
 class ForwardRunCursor extends BlockWalker implements RunCursor {
   async start(): Promise<void> {
-    const index = this.reader.index;
+    const reader = this.reader;
     const low = this.low;
+    const number = low === undefined ? 0 : low.inclusive ? reader.partitionAtOrAfter(low.key) : reader.partitionAfter(low.key);
+    if (number >= reader.partitionCount) return;
+    const partition = await this.openPartition(number);
+    const index = partition.index;
     const first = low === undefined ? 0 : low.inclusive ? index.firstBlockAtOrAfter(low.key) : index.firstBlockAfter(low.key);
-    if (first >= index.blockCount) return;
-    await this.moveToBlock(first);
+    assert(first < index.blockCount, 'the partition found for the low bound holds a block at or past it');
+    await this.moveToBlock(partition, first);
     const block = this.block as DecodedBlock;
     this.position = low === undefined ? 0 : low.inclusive ? block.lowerBound(low.key) : block.upperBound(low.key);
     await this.settle();
@@ -137,9 +168,9 @@ class ForwardRunCursor extends BlockWalker implements RunCursor {
         this.current = this.block.entry(this.position);
         return undefined;
       }
-      if (this.blockIndex + 1 >= this.reader.blockCount) return this.exhaust();
       this.position = 0;
-      const pending = this.moveToBlock(this.blockIndex + 1);
+      const pending = this.moveBy(1);
+      if (pending === false) return this.exhaust();
       if (pending !== undefined) return pending.then(() => this.settle());
     }
   }
@@ -152,14 +183,21 @@ class ReverseRunCursor extends BlockWalker implements RunCursor {
   #groupPosition = 0;
 
   async start(): Promise<void> {
-    const index = this.reader.index;
+    const reader = this.reader;
     const high = this.high;
-    const found = high === undefined ? index.blockCount : high.inclusive ? index.firstBlockAfter(high.key) : index.firstBlockAtOrAfter(high.key);
-    const blockIndex = Math.min(found, index.blockCount - 1);
-    await this.moveToBlock(blockIndex);
-    const block = this.block as DecodedBlock;
-    if (found >= index.blockCount || high === undefined) this.position = block.count - 1;
-    else this.position = (high.inclusive ? block.upperBound(high.key) : block.lowerBound(high.key)) - 1;
+    const found = high === undefined ? reader.partitionCount : high.inclusive ? reader.partitionAfter(high.key) : reader.partitionAtOrAfter(high.key);
+    const partition = await this.openPartition(Math.min(found, reader.partitionCount - 1));
+    const index = partition.index;
+    if (found >= reader.partitionCount || high === undefined) {
+      await this.moveToBlock(partition, index.blockCount - 1);
+      this.position = (this.block as DecodedBlock).count - 1;
+    } else {
+      const local = high.inclusive ? index.firstBlockAfter(high.key) : index.firstBlockAtOrAfter(high.key);
+      assert(local < index.blockCount, 'the partition found for the high bound holds a block past it');
+      await this.moveToBlock(partition, local);
+      const block = this.block as DecodedBlock;
+      this.position = (high.inclusive ? block.upperBound(high.key) : block.lowerBound(high.key)) - 1;
+    }
     await this.gather();
   }
 
@@ -180,11 +218,11 @@ class ReverseRunCursor extends BlockWalker implements RunCursor {
       const gathering = this.#gathering;
       const gatheringKey = gathering[0]?.key;
       if (this.position < 0) {
-        const previous = this.blockIndex - 1;
-        const continues = gatheringKey !== undefined && previous >= 0 && this.reader.index.compareLastKey(gatheringKey, previous) === 0;
+        // A key's versions may span blocks, never partitions: it continues only into the previous block of the same partition.
+        const continues = gatheringKey !== undefined && this.local > 0 && (this.partition as RunPartition).index.compareLastKey(gatheringKey, this.local - 1) === 0;
         if (gatheringKey !== undefined && !continues) return this.finishGroup();
-        if (previous < 0) return this.exhaust();
-        const pending = this.moveToBlock(previous);
+        const pending = this.moveBy(-1);
+        if (pending === false) return this.exhaust();
         if (pending !== undefined) {
           return pending.then(() => {
             this.position = (this.block as DecodedBlock).count - 1;

@@ -110,8 +110,12 @@ export class StripedRunFile {
   readonly generation: number;
   readonly layout: StripeLayout;
   readonly counters: RunRepairCounters = { repairedBlocks: 0, repairedParityPages: 0, unrecoverableBlocks: 0, transientReadErrors: 0, rewriteFailures: 0 };
-  /** Lists the blocks lying in a stripe (set by the reader once the index is known; before that only what the footer names). */
-  blocksInStripe: (stripe: number) => BlockRef[] = () => [];
+  /**
+   * Lists the blocks lying in a stripe (set by the reader once the index is known; before
+   * that only what the footer names). Asynchronous: a format-3 reader reads the index
+   * partitions whose data spans the stripe. Used only to name other bad blocks in an error.
+   */
+  blocksInStripe: (stripe: number) => BlockRef[] | Promise<BlockRef[]> = () => [];
   onRepair: ((event: RepairEvent) => void) | undefined;
   readonly #fileSystem: FileSystem;
   readonly #handle: FileHandle;
@@ -277,7 +281,7 @@ export class StripedRunFile {
   async #otherBadBlocks(block: BlockRef, stripes: number[]): Promise<number[]> {
     const bad = new Set<number>();
     for (const stripe of stripes) {
-      for (const other of this.blocksInStripe(stripe)) {
+      for (const other of await this.blocksInStripe(stripe)) {
         if (other.logicalOffset === block.logicalOffset || bad.has(other.logicalOffset)) continue;
         const bytes = await this.readLogical(other.logicalOffset, other.lengthBytes).catch((error: unknown) => {
           if (isRepairableReadError(error)) return undefined;

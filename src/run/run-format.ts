@@ -3,7 +3,9 @@
  * the address-bound checksum and the footer page.
  *
  * A run file is a sequence of RUN_PAGE_BYTES pages. Its blocks are laid out in
- * logical pages:
+ * logical pages (format 3, partitioned; src/run/run-top-index.ts):
+ *   [data block]... [index partition]... [top-level index] [filter partition]...
+ * or (format 2, still read: the flat path):
  *   [data block]... [index block] [filter block]
  * which are stored in stripes of K data pages plus one XOR parity page (the last
  * stripe padded with zero pages; src/stripe/stripe-layout.ts), then the footer page.
@@ -27,8 +29,21 @@ import { readUint64, writeUint64, type Hash64 } from '../wal/wal-format.js';
 
 /** Page size of a run file: every block is page-aligned and a whole number of pages. */
 export const RUN_PAGE_BYTES = 4096;
-/** 2: striped with parity, optional block compression (docs/FORMAT.md changelog). */
-export const RUN_FORMAT_VERSION = 2;
+/**
+ * 3: partitioned index and filter under a top-level index; 2: striped with parity,
+ * optional block compression, one flat index and filter block (docs/FORMAT.md
+ * changelog). The writer writes RUN_FORMAT_VERSION; readers read both.
+ */
+export const RUN_FORMAT_VERSION = 3;
+/** The last format with one flat index block and one filter block (read, never written). */
+export const RUN_FORMAT_VERSION_FLAT = 2;
+/**
+ * Target payload of an index partition: one page. A partition is cut before the
+ * entry that would pass it, but only between two blocks that do not share a key
+ * (a key never spans partitions), so a partition of a key with very many versions
+ * can be larger (more pages).
+ */
+export const RUN_INDEX_PARTITION_TARGET_BYTES = 4096 - 16;
 /** `LBUGRUN\0` */
 export const RUN_FOOTER_MAGIC = Buffer.from('LBUGRUN\0', 'latin1');
 /** Block header: u64 checksum, u32 payload length, u32 entry count. */
@@ -48,7 +63,7 @@ export const RUN_ENTRY_VALUE_LENGTH_BYTES = 4;
 export const RUN_BLOCK_BYTES_MAX = 2 ** 31;
 
 /** Block kinds, mixed into each block's checksum so one kind cannot pass for another. */
-export const BlockKind = { data: 1, index: 2, filter: 3, footer: 4 } as const;
+export const BlockKind = { data: 1, index: 2, filter: 3, footer: 4, topIndex: 5 } as const;
 export type BlockKindValue = (typeof BlockKind)[keyof typeof BlockKind];
 
 /** Data block compression, stored in the footer (the cold tier writes compressed runs). */
@@ -81,6 +96,7 @@ const FOOTER_LARGEST_KEY = FOOTER_SMALLEST_KEY + 2 + KEY_BYTES_MAX;
 const FOOTER_USED_BYTES = FOOTER_LARGEST_KEY + 2 + KEY_BYTES_MAX;
 
 assert(FOOTER_USED_BYTES <= RUN_PAGE_BYTES, 'the footer fits one page');
+assert(RUN_INDEX_PARTITION_TARGET_BYTES + RUN_BLOCK_HEADER_BYTES === RUN_PAGE_BYTES, 'an index partition of the target size is one page');
 assert(RUN_WRITE_CHUNK_BYTES % RUN_PAGE_BYTES === 0, 'write chunks are whole pages');
 assert(RUN_BLOCK_HEADER_BYTES + RUN_ENTRY_FIXED_BYTES + KEY_BYTES_MAX < RUN_PAGE_BYTES, 'a key fits one page');
 
@@ -151,6 +167,8 @@ export function checkBlock(
 }
 
 export interface RunFooter {
+  /** RUN_FORMAT_VERSION (3: index* fields name the top-level index, filter* the filter partitions' area, filterChecksum 0) or RUN_FORMAT_VERSION_FLAT. */
+  formatVersion: number;
   runId: number;
   generation: number;
   level: number;
@@ -182,7 +200,8 @@ function writeKey(page: Buffer, key: string, offset: number): void {
 export function encodeFooter(hash: Hash64, footer: RunFooter, offset: number): { page: Buffer; checksum: bigint } {
   const page = Buffer.alloc(RUN_PAGE_BYTES);
   RUN_FOOTER_MAGIC.copy(page, FOOTER_MAGIC);
-  page.writeUInt32LE(RUN_FORMAT_VERSION, FOOTER_VERSION);
+  assert(footer.formatVersion === RUN_FORMAT_VERSION, 'the writer writes the current run format only');
+  page.writeUInt32LE(footer.formatVersion, FOOTER_VERSION);
   page.writeUInt32LE(footer.generation, FOOTER_GENERATION);
   writeUint64(page, footer.runId, FOOTER_RUN_ID);
   page.writeUInt32LE(footer.level, FOOTER_LEVEL);
@@ -218,11 +237,13 @@ export function decodeFooter(hash: Hash64, file: string, page: Buffer, offset: n
   const corrupt = (reason: string) => new CorruptionError(file, offset, reason);
   const computed = blockChecksum(hash, page, { runId: expected.runId, generation: expected.generation, offset, kind: BlockKind.footer });
   if (!page.subarray(FOOTER_MAGIC, FOOTER_MAGIC + 8).equals(RUN_FOOTER_MAGIC)) throw corrupt('bad run footer magic');
-  if (page.readUInt32LE(FOOTER_VERSION) !== RUN_FORMAT_VERSION) throw corrupt(`unsupported run format version ${page.readUInt32LE(FOOTER_VERSION)}`);
+  const formatVersion = page.readUInt32LE(FOOTER_VERSION);
+  if (formatVersion !== RUN_FORMAT_VERSION && formatVersion !== RUN_FORMAT_VERSION_FLAT) throw corrupt(`unsupported run format version ${formatVersion}`);
   if (readUint64(page, FOOTER_RUN_ID) !== expected.runId) throw corrupt(`footer names run ${readUint64(page, FOOTER_RUN_ID)}, expected ${expected.runId}`);
   if (page.readUInt32LE(FOOTER_GENERATION) !== expected.generation) throw corrupt('footer generation differs from the manifest (an older file?)');
   if (computed !== expected.checksum || page.readBigUInt64LE(0) !== computed) throw corrupt('footer checksum mismatch');
   const footer: RunFooter = {
+    formatVersion,
     runId: expected.runId,
     generation: expected.generation,
     level: page.readUInt32LE(FOOTER_LEVEL),
@@ -265,6 +286,7 @@ function checkFooterLayout(footer: RunFooter, footerOffset: number, fileBytes: n
   if (footerOffset + RUN_PAGE_BYTES !== fileBytes) throw corrupt('footer is not the last page');
   if (footer.stripeDataPages < STRIPE_DATA_PAGES_MIN || footer.stripeDataPages > STRIPE_DATA_PAGES_MAX) throw corrupt(`bad stripe width ${footer.stripeDataPages}`);
   if (!inFile(footer.indexOffset, footer.indexLength)) throw corrupt('index block outside the file');
+  if (footer.formatVersion === RUN_FORMAT_VERSION && footer.filterChecksum !== 0n) throw corrupt('format 3 footer with a filter checksum');
   if (!inFile(footer.filterOffset, footer.filterLength)) throw corrupt('filter block outside the file');
   if (footer.indexOffset + footer.indexLength !== footer.filterOffset) throw corrupt('filter does not follow the index');
   const stripes = Math.max(1, Math.ceil(logicalEnd / RUN_PAGE_BYTES / footer.stripeDataPages));

@@ -33,6 +33,16 @@ export class IndexBuilder {
     return this.#blockCount;
   }
 
+  /** Payload bytes of the entries added so far. */
+  get payloadBytes(): number {
+    return this.#payloadBytes;
+  }
+
+  /** Payload bytes an entry with `lastKey` adds. */
+  static entryBytes(lastKey: string): number {
+    return INDEX_ENTRY_FIXED_BYTES + lastKey.length;
+  }
+
   add(lastKey: string, offset: number, lengthBytes: number, checksum: bigint): void {
     const needed = INDEX_ENTRY_FIXED_BYTES + lastKey.length;
     if (this.#position + needed > this.#current.length) {
@@ -93,8 +103,12 @@ export class RunIndex {
     this.#checksums = checksums;
   }
 
-  /** Decodes a checked index block payload. `dataEnd` is where data blocks must end (the index block's offset). */
-  static decode(file: string, blockOffset: number, payload: Buffer, blockCount: number, dataEnd: number): RunIndex {
+  /**
+   * Decodes a checked index block payload (a format-2 index block or a format-3 index
+   * partition). Its data blocks must be contiguous from `dataStart` to `dataEnd` (format 2:
+   * 0 to the index block's offset; a partition: the span its top-level entry gives).
+   */
+  static decode(file: string, blockOffset: number, payload: Buffer, blockCount: number, dataStart: number, dataEnd: number): RunIndex {
     const corrupt = (reason: string) => new CorruptionError(file, blockOffset, `index block: ${reason}`);
     if (blockCount === 0) throw corrupt('no data blocks');
     const lastKeyStarts = new Uint32Array(blockCount + 1);
@@ -104,7 +118,7 @@ export class RunIndex {
     const keyParts: Buffer[] = [];
     let keyBytes = 0;
     let position = 0;
-    let expectedOffset = 0;
+    let expectedOffset = dataStart;
     let previousKey = '';
     for (let block = 0; block < blockCount; block++) {
       if (position + INDEX_ENTRY_FIXED_BYTES > payload.length) throw corrupt('entry past the payload');
@@ -125,7 +139,7 @@ export class RunIndex {
       previousKey = key;
     }
     if (position !== payload.length) throw corrupt('payload length disagrees with the block count');
-    if (expectedOffset !== dataEnd) throw corrupt('data blocks do not end where the index starts');
+    if (expectedOffset !== dataEnd) throw corrupt('data blocks do not end where the index (or the next partition) starts');
     lastKeyStarts[blockCount] = keyBytes;
     return new RunIndex(Buffer.concat(keyParts, keyBytes), lastKeyStarts, offsets, lengths, checksums);
   }

@@ -1,8 +1,10 @@
 /**
  * What RunReader.open reads before any data block (docs/FORMAT.md, "Run file"): the
- * footer page, the index block and the filter block, each checked against its
- * parent (the descriptor's footer checksum, then the footer's index and filter
- * checksums), and the footer's agreement with the manifest's descriptor.
+ * footer page, then (format 2) the index block and the filter block or (format 3)
+ * the top-level index, each checked against its parent (the descriptor's footer
+ * checksum, then the footer's checksums), and the footer's agreement with the
+ * manifest's descriptor; and the decoding of a format-3 run's index and filter
+ * partitions (checked against the top-level index) when a read needs them.
  *
  * Invariants: nothing is returned before its checksum matched; a disagreement is a
  * CorruptionError naming the file and the block's offset.
@@ -13,8 +15,19 @@ import type { FileHandle } from '../fs/file-system.js';
 import type { StripeLayout } from '../stripe/stripe-layout.js';
 import type { RunDescriptor } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
-import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+import type { CheckedBlock } from './run-file.js';
+import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 import { RunIndex } from './run-index.js';
+import { TopLevelIndex } from './run-top-index.js';
+
+/** A decoded bloom filter (a format-2 filter block or a format-3 filter partition). */
+export interface RunFilter {
+  readonly bits: Uint8Array;
+  readonly probes: number;
+}
+
+/** Heap cost of a cached filter partition beyond its bits (the object, the typed array). */
+export const FILTER_PARTITION_OVERHEAD_BYTES = 240;
 
 export function checkDescriptorAgrees(path: string, footerOffset: number, footer: RunFooter, descriptor: RunDescriptor): void {
   const agrees =
@@ -42,8 +55,11 @@ export async function readPage(handle: FileHandle, path: string, page: Buffer, p
   }
 }
 
-/** The index and the filter block, as the footer describes them. */
+/** Format 2: the index and the filter block, as the footer describes them; format 3: the top-level index. */
 export function metadataBlocks(footer: RunFooter): BlockRef[] {
+  if (footer.formatVersion === RUN_FORMAT_VERSION) {
+    return [{ logicalOffset: footer.indexOffset, lengthBytes: footer.indexLength, kind: BlockKind.topIndex, checksum: footer.indexChecksum }];
+  }
   return [
     { logicalOffset: footer.indexOffset, lengthBytes: footer.indexLength, kind: BlockKind.index, checksum: footer.indexChecksum },
     { logicalOffset: footer.filterOffset, lengthBytes: footer.filterLength, kind: BlockKind.filter, checksum: footer.filterChecksum },
@@ -61,18 +77,56 @@ export async function readIndex(file: StripedRunFile, footer: RunFooter, repair:
   const { bytes: block, payloadBytes, entryCount } = await file.readBlock(metadataBlocks(footer)[0] as BlockRef, repair);
   if (entryCount !== footer.dataBlockCount) throw new CorruptionError(path, footer.indexOffset, 'index block count differs from the footer');
   const payload = block.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
-  return RunIndex.decode(path, footer.indexOffset, payload, entryCount, footer.indexOffset);
+  return RunIndex.decode(path, footer.indexOffset, payload, entryCount, 0, footer.indexOffset);
 }
 
-export async function readFilter(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<{ bits: Uint8Array; probes: number }> {
-  const path = file.path;
-  const { bytes: block, payloadBytes, entryCount } = await file.readBlock(metadataBlocks(footer)[1] as BlockRef, repair);
+export async function readFilter(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<RunFilter> {
+  return decodeFilter(file.path, footer.filterOffset, await file.readBlock(metadataBlocks(footer)[1] as BlockRef, repair), footer.keyCount);
+}
+
+/** Decodes a checked filter block or partition holding `keyCount` distinct keys (the bits are copied out). */
+export function decodeFilter(path: string, offset: number, checked: CheckedBlock, keyCount: number): RunFilter {
+  const { bytes: block, payloadBytes, entryCount } = checked;
   const bitCount = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES);
   const probes = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES + 4);
-  if (entryCount !== footer.keyCount || bitCount === 0 || bitCount % 8 !== 0 || payloadBytes !== RUN_FILTER_HEADER_BYTES + bitCount / 8 || probes === 0 || probes > 32) {
-    throw new CorruptionError(path, footer.filterOffset, 'filter block header disagrees with the footer');
+  if (entryCount !== keyCount || bitCount === 0 || bitCount % 8 !== 0 || payloadBytes !== RUN_FILTER_HEADER_BYTES + bitCount / 8 || probes === 0 || probes > 32) {
+    throw new CorruptionError(path, offset, 'filter block header disagrees with its parent');
   }
   const bits = new Uint8Array(bitCount / 8);
   bits.set(block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes));
   return { bits, probes };
+}
+
+/** Format 3: reads and decodes the top-level index the footer names. */
+export async function readTopIndex(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<TopLevelIndex> {
+  const { bytes: block, payloadBytes, entryCount } = await file.readBlock(metadataBlocks(footer)[0] as BlockRef, repair);
+  return TopLevelIndex.decode(file.path, footer, block.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), entryCount);
+}
+
+/** Format 3: index partition `partition` as its top-level entry describes it. */
+export function indexPartitionRef(top: TopLevelIndex, partition: number): BlockRef {
+  return { logicalOffset: top.indexOffset(partition), lengthBytes: top.indexLength(partition), kind: BlockKind.index, checksum: top.indexChecksum(partition) };
+}
+
+/** Format 3: filter partition `partition` as its top-level entry describes it. */
+export function filterPartitionRef(top: TopLevelIndex, partition: number): BlockRef {
+  return { logicalOffset: top.filterOffset(partition), lengthBytes: top.filterLength(partition), kind: BlockKind.filter, checksum: top.filterChecksum(partition) };
+}
+
+/** Format 3: every index and filter partition (in file order: the index partitions, then the filter partitions). */
+export function partitionBlocks(top: TopLevelIndex): BlockRef[] {
+  const blocks: BlockRef[] = [];
+  for (let partition = 0; partition < top.count; partition++) blocks.push(indexPartitionRef(top, partition));
+  for (let partition = 0; partition < top.count; partition++) blocks.push(filterPartitionRef(top, partition));
+  return blocks;
+}
+
+/** Decodes a checked index partition and checks it against its top-level entry. */
+export function decodeIndexPartition(path: string, top: TopLevelIndex, partition: number, checked: CheckedBlock): RunIndex {
+  const offset = top.indexOffset(partition);
+  if (checked.entryCount !== top.blockCount(partition)) throw new CorruptionError(path, offset, 'index partition block count differs from the top-level index');
+  const payload = checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes);
+  const index = RunIndex.decode(path, offset, payload, checked.entryCount, top.dataOffset(partition), top.dataEnd(partition));
+  if (index.compareLastKey(top.lastKey(partition), index.blockCount - 1) !== 0) throw new CorruptionError(path, offset, 'index partition last key differs from the top-level index');
+  return index;
 }

@@ -3,8 +3,20 @@
  * with a RunDescriptor.
  *
  * open() reads the footer (checked against the descriptor's footerChecksum, runId and
- * generation), then the index and filter blocks (checked against the footer) and keeps
- * them in memory compactly (typed arrays, see RunIndex); data blocks are read on
+ * generation), then what the footer names (checked against it) and keeps it in memory
+ * compactly (typed arrays): for run format 3 the top-level index only (TopLevelIndex);
+ * for format 2 (the flat path) the whole index block (RunIndex) and filter block.
+ *
+ * Partitions: reads address data blocks through a partition, a RunIndex over a span
+ * of data blocks. A format-3 run's index and filter partitions are read on demand
+ * through the BlockCache (checked against the top-level index on every read from the
+ * file); a format-2 run is one partition, its resident flat index. A point read:
+ * the top-level index names the one partition that can hold the key (partitions
+ * never split a key), its filter partition rules the key out or its index partition
+ * names the data blocks. Cursors walk partitions in order. Global block numbers
+ * (readBlock, blockCount) count data blocks across partitions in file order.
+ *
+ * Data blocks are read on
  * demand (on the calling thread when the file system offers readSync: a point read
  * that misses the cache then costs one positional read, no promise), checked against
  * the index's checksum, decompressed if the run is compressed, and shared through
@@ -18,7 +30,8 @@
  * Invariants: nothing read from the file is used before its checksum matched the
  * parent's copy; every failed check, short read or wrong address that parity cannot
  * fix is a CorruptionError naming the file and the offset, never wrong data. `memoryBytes` is what the reader
- * holds for index and filter (test/run-memory.test.ts compares it with the heap).
+ * holds resident (format 3: the top-level index; format 2: index and filter);
+ * cached partitions count in the BlockCache (test/run-memory.test.ts compares both with the heap).
  */
 import { Buffer } from 'node:buffer';
 import { asTypedError, CorruptionError } from '../errors.js';
@@ -33,13 +46,30 @@ import { bloomMayContainKey } from './bloom-filter.js';
 import { decodeDataBlock, type DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
-import { BlockKind, decodeFooter, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type RunFooter } from './run-format.js';
+import { BlockKind, decodeFooter, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, RunCompression, type RunFooter } from './run-format.js';
 import { decompressPayload } from './block-compression.js';
 import { releaseReadScratch, StripedRunFile, takeReadScratch, type BlockRef, type CheckedBlock, type RepairEvent, type RunRepairCounters } from './run-file.js';
 import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
+import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { RunIndex } from './run-index.js';
-import { checkDescriptorAgrees, metadataBlocks, overlapsStripe, readFilter, readIndex, readPage } from './run-metadata.js';
+import {
+  checkDescriptorAgrees,
+  decodeFilter,
+  decodeIndexPartition,
+  FILTER_PARTITION_OVERHEAD_BYTES,
+  filterPartitionRef,
+  indexPartitionRef,
+  metadataBlocks,
+  overlapsStripe,
+  partitionBlocks,
+  readFilter,
+  readIndex,
+  readPage,
+  readTopIndex,
+  type RunFilter,
+} from './run-metadata.js';
+import type { TopLevelIndex } from './run-top-index.js';
 import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
 
 export type { RunScrubFinding, RunScrubStep, RunVerifyResult } from './run-scrub.js';
@@ -52,12 +82,20 @@ export interface RunReaderOptions {
 }
 
 /**
- * Heap bytes of a reader beyond its index and filter contents (the reader, footer,
- * descriptor, handle, filter array). Measured by test/run-memory.test.ts with run
- * format 2: 200 readers of 2,000 keys grew the heap 5,490 B each, 1,350 B of it
- * beyond the index and filter.
+ * Heap bytes of a reader beyond what it keeps resident (the reader, footer,
+ * descriptor, handle, arrays). Measured by test/run-memory.test.ts: format 2, 200
+ * readers of 2,000 keys grew the heap 5,490 B each, 1,350 B of it beyond the index
+ * and filter; format 3 (one partition each, top-level index resident), 2,500-3,550 B
+ * each across runs of the same test, 2,541 B reported.
  */
 export const RUN_READER_OVERHEAD_BYTES = 1400;
+
+/** What a point read or cursor needs of one partition: its index, and where its blocks sit in the global numbering. */
+export interface RunPartition {
+  readonly index: RunIndex;
+  readonly number: number;
+  readonly firstBlock: number;
+}
 
 export class RunReader {
   readonly descriptor: RunDescriptor;
@@ -66,9 +104,11 @@ export class RunReader {
   readonly #file: StripedRunFile;
   readonly #hash: Hash64;
   readonly #cache: BlockCache;
-  readonly #index: RunIndex;
-  readonly #filterBits: Uint8Array;
-  readonly #filterProbes: number;
+  /** Format 2: the flat index as the run's one partition, and the filter block. */
+  readonly #flat: RunPartition | undefined;
+  readonly #flatFilter: RunFilter | undefined;
+  /** Format 3: the resident top-level index. */
+  readonly #top: TopLevelIndex | undefined;
   /** False: reads throw on a bad block instead of rebuilding it (verify, tests of detection). */
   readonly #repair: boolean;
   #closed = false;
@@ -80,8 +120,7 @@ export class RunReader {
     file: StripedRunFile,
     hash: Hash64,
     cache: BlockCache,
-    index: RunIndex,
-    filter: { bits: Uint8Array; probes: number },
+    layout: { flatIndex: RunIndex; flatFilter: RunFilter } | { top: TopLevelIndex },
     repair: boolean,
   ) {
     this.#repair = repair;
@@ -91,9 +130,13 @@ export class RunReader {
     this.#file = file;
     this.#hash = hash;
     this.#cache = cache;
-    this.#index = index;
-    this.#filterBits = filter.bits;
-    this.#filterProbes = filter.probes;
+    if ('top' in layout) {
+      this.#top = layout.top;
+    } else {
+      this.#flat = { index: layout.flatIndex, number: 0, firstBlock: 0 };
+      this.#flatFilter = layout.flatFilter;
+    }
+    assert((this.#top === undefined) !== (this.#flat === undefined), 'a reader is flat (format 2) or partitioned (format 3)');
   }
 
   static async open(
@@ -130,9 +173,11 @@ export class RunReader {
       const file = new StripedRunFile(fileSystem, handle, path, hash, footer, new StripeLayout(footer.stripeDataPages, RUN_PAGE_BYTES));
       file.blocksInStripe = (stripe) => metadataBlocks(footer).filter((block) => overlapsStripe(file.layout, block, stripe));
       file.onRepair = options.onRepair;
-      const index = await readIndex(file, footer, repair);
-      const filter = await readFilter(file, footer, repair);
-      const reader = new RunReader(descriptor, path, footer, file, hash, cache, index, filter, repair);
+      const layout =
+        footer.formatVersion === RUN_FORMAT_VERSION
+          ? { top: await readTopIndex(file, footer, repair) }
+          : { flatIndex: await readIndex(file, footer, repair), flatFilter: await readFilter(file, footer, repair) };
+      const reader = new RunReader(descriptor, path, footer, file, hash, cache, layout, repair);
       file.blocksInStripe = (stripe) => reader.#blocksInStripe(stripe);
       return reader;
     } catch (error) {
@@ -145,26 +190,96 @@ export class RunReader {
     return this.descriptor.runId;
   }
 
-  /** Bytes held for the index and the filter (and the reader's fixed overhead). */
+  /** Bytes held resident: format 3 the top-level index, format 2 the index and filter (and the reader's fixed overhead). */
   get memoryBytes(): number {
-    return RUN_READER_OVERHEAD_BYTES + this.#index.memoryBytes + this.#filterBits.byteLength;
+    if (this.#top !== undefined) return RUN_READER_OVERHEAD_BYTES + this.#top.memoryBytes;
+    return RUN_READER_OVERHEAD_BYTES + this.#flat!.index.memoryBytes + this.#flatFilter!.bits.byteLength;
   }
 
+  /** Data blocks in the run (global block numbers run from 0 to this). */
   get blockCount(): number {
-    return this.#index.blockCount;
+    return this.footer.dataBlockCount;
   }
 
-  /** @internal for RunCursor */
-  get index(): RunIndex {
-    return this.#index;
+  // ---- Partitions (@internal for RunCursor and the scrubber) ----
+
+  get partitionCount(): number {
+    return this.#top?.count ?? 1;
   }
 
-  /** False: the run has no entry for `key`. True: it may have. */
-  mayContain(key: string): boolean {
+  /** The first partition whose last key is >= `key` (partitionCount if none): the only one that can hold `key`. */
+  partitionAtOrAfter(key: string): number {
+    if (this.#top !== undefined) return this.#top.firstPartitionAtOrAfter(key);
+    const index = this.#flat!.index;
+    return index.compareLastKey(key, index.blockCount - 1) <= 0 ? 0 : 1;
+  }
+
+  /** The first partition whose last key is > `key` (partitionCount if none). */
+  partitionAfter(key: string): number {
+    if (this.#top !== undefined) return this.#top.firstPartitionAfter(key);
+    const index = this.#flat!.index;
+    return index.compareLastKey(key, index.blockCount - 1) < 0 ? 0 : 1;
+  }
+
+  /**
+   * Partition `number`: the flat index, or the index partition from the cache, else
+   * read and checked (on the calling thread when the file allows) and, with
+   * `fillCache`, offered to the cache.
+   */
+  partition(number: number, fillCache = true): RunPartition | Promise<RunPartition> {
+    this.#checkOpen();
+    if (this.#flat !== undefined) return this.#flat;
+    const top = this.#top!;
+    assert(number >= 0 && number < top.count, 'partition inside the run');
+    const offset = top.indexOffset(number);
+    const cached = this.#cache.getPartition<RunPartition>(this.runId, offset);
+    if (cached !== undefined) return cached;
+    const decode = (checked: CheckedBlock): RunPartition => {
+      const partition: RunPartition = { index: decodeIndexPartition(this.path, top, number, checked), number, firstBlock: top.firstBlock(number) };
+      return fillCache ? this.#cache.setPartition(this.runId, offset, partition, partition.index.memoryBytes) : partition;
+    };
+    const checked = this.#file.readBlockNow(indexPartitionRef(top, number), this.#repair);
+    return checked instanceof Promise ? checked.then(decode) : decode(checked);
+  }
+
+  /** Filter partition `number` (format 2: the filter block): from the cache, else read, checked and cached. */
+  #filter(number: number): RunFilter | Promise<RunFilter> {
+    if (this.#flatFilter !== undefined) return this.#flatFilter;
+    const top = this.#top!;
+    const offset = top.filterOffset(number);
+    const cached = this.#cache.getPartition<RunFilter>(this.runId, offset);
+    if (cached !== undefined) return cached;
+    const decode = (checked: CheckedBlock): RunFilter => {
+      const filter = decodeFilter(this.path, offset, checked, top.keyCount(number));
+      return this.#cache.setPartition(this.runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
+    };
+    const checked = this.#file.readBlockNow(filterPartitionRef(top, number), this.#repair);
+    return checked instanceof Promise ? checked.then(decode) : decode(checked);
+  }
+
+  /** The partition holding global data block `blockIndex` (with `fillCache`, offered to the cache), and the block's number inside it. */
+  async #locate(blockIndex: number, fillCache: boolean): Promise<{ partition: RunPartition; local: number }> {
+    assert(blockIndex >= 0 && blockIndex < this.blockCount, 'data block index inside the run');
+    const number = this.#top === undefined ? 0 : this.#top.partitionOfBlock(blockIndex);
+    const partition = await this.partition(number, fillCache);
+    return { partition, local: blockIndex - partition.firstBlock };
+  }
+
+  // ---- Point reads ----
+
+  /**
+   * False: the run has no entry for `key`. True: it may have. Format 3 may read the
+   * key's filter partition (a promise when it is not cached and the file reads asynchronously).
+   */
+  mayContain(key: string): boolean | Promise<boolean> {
     this.#checkOpen();
     if (key.length === 0 || key.length > KEY_BYTES_MAX) return false;
     if (key < this.descriptor.smallestKey || key > this.descriptor.largestKey) return false;
-    return bloomMayContainKey(this.#filterBits, this.#filterProbes, this.#hash, key);
+    const number = this.partitionAtOrAfter(key);
+    if (number >= this.partitionCount) return false;
+    const filter = this.#filter(number);
+    if (filter instanceof Promise) return filter.then((loaded) => bloomMayContainKey(loaded.bits, loaded.probes, this.#hash, key));
+    return bloomMayContainKey(filter.bits, filter.probes, this.#hash, key);
   }
 
   /** Every version of `key` in this run, newest first (a tombstone has value undefined). */
@@ -174,96 +289,112 @@ export class RunReader {
 
   /**
    * versions(), synchronous when the filter rules the key out, every block needed
-   * is cached, or the file reads synchronously (FileHandle.readSync) and each block
-   * read passes its check: no promise, no microtask per run on the hot path. A
-   * block that needs repair, or a file without readSync, continues as a promise.
+   * (partitions included) is cached, or the file reads synchronously
+   * (FileHandle.readSync) and each block read passes its check: no promise, no
+   * microtask per run on the hot path. A block that needs repair, or a file without
+   * readSync, continues as a promise.
    */
   versionsSyncWhenCached(key: string): RunEntry[] | Promise<RunEntry[]> {
     const result: RunEntry[] = [];
-    if (!this.mayContain(key)) return result;
-    for (let blockIndex = this.#index.firstBlockAtOrAfter(key); blockIndex < this.#index.blockCount; blockIndex++) {
-      const ended = this.#collectBlock(blockIndex, key, result);
-      if (ended instanceof Promise) return this.#versionsFrom(key, blockIndex, result, ended);
+    const may = this.mayContain(key);
+    if (may instanceof Promise) return may.then((yes) => (yes ? this.#versionsInPartition(key, result) : result));
+    if (!may) return result;
+    return this.#versionsInPartition(key, result);
+  }
+
+  /** The key's versions from its partition (the filter allowed it). */
+  #versionsInPartition(key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
+    const partition = this.partition(this.partitionAtOrAfter(key));
+    if (partition instanceof Promise) return partition.then((loaded) => this.#versionsIn(loaded, key, result));
+    return this.#versionsIn(partition, key, result);
+  }
+
+  #versionsIn(partition: RunPartition, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
+    const index = partition.index;
+    for (let local = index.firstBlockAtOrAfter(key); local < index.blockCount; local++) {
+      const ended = this.#collectBlock(index, local, key, result);
+      if (ended instanceof Promise) return this.#versionsFrom(index, key, local, result, ended);
       if (ended) break;
     }
     return result;
   }
 
   /**
-   * The rest of versions() once block `blockIndex` went asynchronous (`pending`: its
+   * The rest of versions() once block `local` went asynchronous (`pending`: its
    * entries collected, and whether the key ends in it), from the next block on.
    */
-  async #versionsFrom(key: string, blockIndex: number, result: RunEntry[], pending: Promise<boolean>): Promise<RunEntry[]> {
+  async #versionsFrom(index: RunIndex, key: string, local: number, result: RunEntry[], pending: Promise<boolean>): Promise<RunEntry[]> {
     if (await pending) return result;
-    for (let next = blockIndex + 1; next < this.#index.blockCount; next++) {
-      if (await this.#collectBlock(next, key, result)) break;
+    for (let next = local + 1; next < index.blockCount; next++) {
+      if (await this.#collectBlock(index, next, key, result)) break;
     }
     return result;
   }
 
   /**
-   * Appends `key`'s entries in block `blockIndex` to `result`; true when the key ends
+   * Appends `key`'s entries in block `local` of `index` to `result`; true when the key ends
    * in it. From the cache (one hit or miss counted); else read, and cached if the
    * cache admits it; a block it does not admit (full cache, first miss) is read into
    * a scratch buffer and only the key's entries are copied out (plain runs only).
    */
-  #collectBlock(blockIndex: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
-    const cached = this.blockIfCached(blockIndex);
+  #collectBlock(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
+    const cached = this.blockInPartitionIfCached(index, local);
     if (cached !== undefined) return collectVersions(cached, key, result);
-    const offset = this.#index.offset(blockIndex);
-    if (this.footer.compression === RunCompression.none && !this.#cache.admits(this.runId, offset, this.#index.lengthBytes(blockIndex))) {
-      return this.#collectUncached(blockIndex, key, result);
+    const offset = index.offset(local);
+    if (this.footer.compression === RunCompression.none && !this.#cache.admits(this.runId, offset, index.lengthBytes(local))) {
+      return this.#collectUncached(index, local, key, result);
     }
-    const block = this.#readBlockNow(blockIndex);
+    const block = this.#readBlockNow(index, local);
     return block instanceof Promise ? block.then((decoded) => collectVersions(decoded, key, result)) : collectVersions(block, key, result);
   }
 
   /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied. */
-  #collectUncached(blockIndex: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
+  #collectUncached(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
     this.#checkOpen();
     assert(this.footer.compression === RunCompression.none, 'scratch reads of plain blocks only (a compressed block already uses the scratch)');
-    const scratch = takeReadScratch(this.#index.lengthBytes(blockIndex));
+    const scratch = takeReadScratch(index.lengthBytes(local));
     let checked: CheckedBlock | Promise<CheckedBlock>;
     try {
-      checked = this.#file.readBlockNow(this.#dataBlockRef(blockIndex), this.#repair, scratch);
+      checked = this.#file.readBlockNow(dataBlockRef(index, local), this.#repair, scratch);
     } catch (error) {
       releaseReadScratch(scratch);
       throw error;
     }
     if (checked instanceof Promise) {
-      return checked.then((block) => this.#collectCopies(blockIndex, block, key, result)).finally(() => releaseReadScratch(scratch));
+      return checked.then((block) => this.#collectCopies(index, local, block, key, result)).finally(() => releaseReadScratch(scratch));
     }
     try {
-      return this.#collectCopies(blockIndex, checked, key, result);
+      return this.#collectCopies(index, local, checked, key, result);
     } finally {
       releaseReadScratch(scratch);
     }
   }
 
-  #collectCopies(blockIndex: number, checked: CheckedBlock, key: string, result: RunEntry[]): boolean {
-    const block = this.#decodeChecked(blockIndex, checked, undefined);
+  #collectCopies(index: RunIndex, local: number, checked: CheckedBlock, key: string, result: RunEntry[]): boolean {
+    const block = this.#decodeChecked(index, local, checked, undefined);
     const before = result.length;
     const ended = collectVersions(block, key, result);
-    for (let index = before; index < result.length; index++) {
-      const entry = result[index] as RunEntry;
+    for (let position = before; position < result.length; position++) {
+      const entry = result[position] as RunEntry;
       // The scratch is reused by the next read: values leave it as copies.
-      if (entry.value !== undefined) result[index] = { key: entry.key, version: entry.version, value: Buffer.from(entry.value) };
+      if (entry.value !== undefined) result[position] = { key: entry.key, version: entry.version, value: Buffer.from(entry.value) };
     }
     return ended;
   }
 
   /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
-  #readBlockNow(blockIndex: number): DecodedBlock | Promise<DecodedBlock> {
-    const decoded = this.#readDecodedNow(blockIndex, this.#repair);
-    if (decoded instanceof Promise) return decoded.then((block) => this.#cache.set(this.runId, this.#index.offset(blockIndex), block));
-    return this.#cache.set(this.runId, this.#index.offset(blockIndex), decoded);
+  #readBlockNow(index: RunIndex, local: number): DecodedBlock | Promise<DecodedBlock> {
+    const decoded = this.#readDecodedNow(index, local, this.#repair);
+    if (decoded instanceof Promise) return decoded.then((block) => this.#cache.set(this.runId, index.offset(local), block));
+    return this.#cache.set(this.runId, index.offset(local), decoded);
   }
 
   /** The newest entry of `key` with version <= `version` (a tombstone included), if any. */
   async entryAsOf(key: string, version: number): Promise<RunEntry | undefined> {
-    if (!this.mayContain(key) || version < this.descriptor.minVersion) return undefined;
-    for (let blockIndex = this.#index.firstBlockAtOrAfter(key); blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = await this.block(blockIndex);
+    if (version < this.descriptor.minVersion || !(await this.mayContain(key))) return undefined;
+    const { index } = await this.partition(this.partitionAtOrAfter(key));
+    for (let local = index.firstBlockAtOrAfter(key); local < index.blockCount; local++) {
+      const block = await this.blockInPartition(index, local);
       let position = block.lowerBound(key);
       for (; position < block.count && block.compareKey(key, position) === 0; position++) {
         if ((block.versions[position] as number) <= version) return block.entryWithKey(position, key);
@@ -273,10 +404,10 @@ export class RunReader {
     return undefined;
   }
 
-  /** A cursor over `range`: forward key asc / version desc, reverse key desc / version desc. */
   /**
-   * A cursor over `range`. `fillCache: false` (compaction, scrub-like full reads)
-   * uses cached blocks but leaves the blocks it reads out of the cache, so one pass
+   * A cursor over `range`: forward key asc / version desc, reverse key desc / version desc.
+   * `fillCache: false` (compaction, scrub-like full reads) uses cached blocks but
+   * leaves the blocks it reads (partitions included) out of the cache, so one pass
    * over a whole run neither evicts the hot blocks nor churns memory.
    */
   cursor(range: KeyRange, reverse: boolean, options: { fillCache?: boolean } = {}): Promise<RunCursor> {
@@ -284,27 +415,52 @@ export class RunReader {
     return openRunCursor(this, range, reverse, options.fillCache ?? true);
   }
 
-  /** The data block from the cache, counted as a hit or a miss, or undefined. @internal */
+  // ---- Data blocks inside a partition (@internal for RunCursor) ----
+
+  /** Data block `local` of `index` from the cache, counted as a hit or a miss, or undefined. */
+  blockInPartitionIfCached(index: RunIndex, local: number): DecodedBlock | undefined {
+    this.#checkOpen();
+    return this.#cache.get(this.runId, index.offset(local));
+  }
+
+  /** Data block `local` of `index`, from the cache or the file (offered to the cache). */
+  blockInPartition(index: RunIndex, local: number): DecodedBlock | Promise<DecodedBlock> {
+    return this.blockInPartitionIfCached(index, local) ?? this.readBlockInPartition(index, local, true);
+  }
+
+  /** Reads, checks and decodes data block `local` of `index`; with `fillCache`, offers it to the cache. */
+  async readBlockInPartition(index: RunIndex, local: number, fillCache: boolean): Promise<DecodedBlock> {
+    const decoded = await this.#readDecodedNow(index, local, this.#repair);
+    return fillCache ? this.#cache.set(this.runId, index.offset(local), decoded) : decoded;
+  }
+
+  // ---- Data blocks by global number (tests, tools) ----
+
+  /** Data block `blockIndex` from the cache (its partition too, for format 3), counted as a hit or a miss, or undefined. */
   blockIfCached(blockIndex: number): DecodedBlock | undefined {
     this.#checkOpen();
-    return this.#cache.get(this.runId, this.#index.offset(blockIndex));
+    assert(blockIndex >= 0 && blockIndex < this.blockCount, 'data block index inside the run');
+    const partition = this.#flat ?? this.#cache.getPartition<RunPartition>(this.runId, this.#top!.indexOffset(this.#top!.partitionOfBlock(blockIndex)));
+    return partition === undefined ? undefined : this.blockInPartitionIfCached(partition.index, blockIndex - partition.firstBlock);
   }
 
   /** The data block, from the cache or the file. */
-  block(blockIndex: number): Promise<DecodedBlock> | DecodedBlock {
-    return this.blockIfCached(blockIndex) ?? this.readBlock(blockIndex);
+  async block(blockIndex: number): Promise<DecodedBlock> {
+    const { partition, local } = await this.#locate(blockIndex, true);
+    return this.blockInPartition(partition.index, local);
   }
 
   /** Reads, checks and decodes data block `blockIndex` without offering it to the cache. @internal */
-  readBlockWithoutFill(blockIndex: number): Promise<DecodedBlock> {
+  async readBlockWithoutFill(blockIndex: number): Promise<DecodedBlock> {
     this.#checkOpen();
-    return this.readBlockUncached(blockIndex);
+    const { partition, local } = await this.#locate(blockIndex, false);
+    return this.readBlockInPartition(partition.index, local, false);
   }
 
   /** Reads, checks and decodes data block `blockIndex`, and offers it to the cache. @internal */
   async readBlock(blockIndex: number): Promise<DecodedBlock> {
-    const decoded = await this.readBlockUncached(blockIndex);
-    return this.#cache.set(this.runId, this.#index.offset(blockIndex), decoded);
+    const { partition, local } = await this.#locate(blockIndex, true);
+    return this.readBlockInPartition(partition.index, local, true);
   }
 
   /** Repairs and unrecoverable blocks seen by this reader (the store sums them for stats()). */
@@ -328,9 +484,10 @@ export class RunReader {
   }
 
   /**
-   * Checks every block (data, index, filter), then every stripe's parity; with
-   * `repair`, rebuilds bad blocks and rewrites stale parity pages. One step per
-   * block or stripe, so a caller can pace it (src/stripe/scrub.ts).
+   * Checks every block (data, index and filter blocks or partitions, the top-level
+   * index), then every stripe's parity; with `repair`, rebuilds bad blocks and
+   * rewrites stale parity pages. One step per block or stripe, so a caller can pace
+   * it (src/stripe/scrub.ts).
    */
   scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
     this.#checkOpen();
@@ -339,91 +496,107 @@ export class RunReader {
 
   #scrubber(): RunScrubber {
     const reader = this;
+    const top = this.#top;
     return new RunScrubber({
       path: this.path,
       runId: this.runId,
       descriptor: this.descriptor,
       footer: this.footer,
       file: this.#file,
-      index: this.#index,
+      partitionCount: this.partitionCount,
       get stripeCount() {
         return reader.stripeCount;
       },
-      dataBlockRef: (blockIndex) => this.#dataBlockRef(blockIndex),
-      readDecoded: (blockIndex, repair) => this.#readDecoded(blockIndex, repair),
+      metadataBlocks: () => (top === undefined ? metadataBlocks(this.footer) : [...metadataBlocks(this.footer), ...partitionBlocks(top)]),
+      partition: async (number, repair) => {
+        if (top === undefined) return this.#flat!.index;
+        return decodeIndexPartition(this.path, top, number, await this.#file.readBlock(indexPartitionRef(top, number), repair));
+      },
+      dataBlockRef: (index, local) => dataBlockRef(index, local),
+      readDecoded: (index, local, repair) => this.#readDecoded(index, local, repair),
       mayContain: (key) => this.mayContain(key),
     });
   }
 
-  #dataBlockRef(blockIndex: number): BlockRef {
-    return { logicalOffset: this.#index.offset(blockIndex), lengthBytes: this.#index.lengthBytes(blockIndex), kind: BlockKind.data, checksum: this.#index.checksum(blockIndex) };
-  }
-
-  /** Every block with a page in `stripe`. */
-  #blocksInStripe(stripe: number): BlockRef[] {
-    const stripeStart = stripe * this.#file.layout.stripeDataPages * RUN_PAGE_BYTES;
-    let low = 0;
-    let high = this.#index.blockCount;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.#index.offset(middle) + this.#index.lengthBytes(middle) <= stripeStart) low = middle + 1;
-      else high = middle;
-    }
+  /** Every block with a page in `stripe` (format 3: reads the index partitions whose data spans it, uncached; one that fails its check is left out). */
+  async #blocksInStripe(stripe: number): Promise<BlockRef[]> {
     const blocks: BlockRef[] = [];
-    for (let blockIndex = low; blockIndex < this.#index.blockCount; blockIndex++) {
-      const block = this.#dataBlockRef(blockIndex);
-      if (!overlapsStripe(this.#file.layout, block, stripe)) break;
-      blocks.push(block);
+    const layout = this.#file.layout;
+    const stripeStart = stripe * layout.stripeDataPages * RUN_PAGE_BYTES;
+    const stripeEnd = stripeStart + layout.stripeDataPages * RUN_PAGE_BYTES;
+    const indexes: RunIndex[] = [];
+    if (this.#flat !== undefined) {
+      indexes.push(this.#flat.index);
+    } else {
+      const top = this.#top!;
+      for (let number = 0; number < top.count && top.dataOffset(number) < stripeEnd; number++) {
+        if (top.dataEnd(number) <= stripeStart) continue;
+        const checked = await this.#file.readBlock(indexPartitionRef(top, number), false).catch((error: unknown) => {
+          if (error instanceof CorruptionError || isRepairableReadError(error)) return undefined;
+          throw error;
+        });
+        if (checked !== undefined) indexes.push(decodeIndexPartition(this.path, top, number, checked));
+      }
+      blocks.push(...partitionBlocks(top).filter((block) => overlapsStripe(layout, block, stripe)));
     }
-    return [...blocks, ...metadataBlocks(this.footer).filter((block) => overlapsStripe(this.#file.layout, block, stripe))];
+    for (const index of indexes) {
+      let low = 0;
+      let high = index.blockCount;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (index.offset(middle) + index.lengthBytes(middle) <= stripeStart) low = middle + 1;
+        else high = middle;
+      }
+      for (let local = low; local < index.blockCount; local++) {
+        const block = dataBlockRef(index, local);
+        if (!overlapsStripe(layout, block, stripe)) break;
+        blocks.push(block);
+      }
+    }
+    return [...blocks, ...metadataBlocks(this.footer).filter((block) => overlapsStripe(layout, block, stripe))];
   }
 
-  /** Reads, checks (repairing from parity) and decodes a data block without touching the cache. */
-  private async readBlockUncached(blockIndex: number): Promise<DecodedBlock> {
-    return this.#readDecoded(blockIndex, this.#repair);
-  }
-
-  async #readDecoded(blockIndex: number, repair: boolean): Promise<DecodedBlock> {
-    return this.#readDecodedNow(blockIndex, repair);
+  async #readDecoded(index: RunIndex, local: number, repair: boolean): Promise<DecodedBlock> {
+    return this.#readDecodedNow(index, local, repair);
   }
 
   /**
-   * Reads, checks (repairing from parity) and decodes data block `blockIndex`: on the
+   * Reads, checks (repairing from parity) and decodes data block `local` of `index`: on the
    * calling thread when the file reads synchronously and the block passes its check,
    * else a promise (no readSync, or a repair).
    */
-  #readDecodedNow(blockIndex: number, repair: boolean): DecodedBlock | Promise<DecodedBlock> {
+  #readDecodedNow(index: RunIndex, local: number, repair: boolean): DecodedBlock | Promise<DecodedBlock> {
     this.#checkOpen();
-    assert(blockIndex >= 0 && blockIndex < this.#index.blockCount, 'data block index inside the run');
+    assert(local >= 0 && local < index.blockCount, 'data block index inside the partition');
     const compressed = this.footer.compression !== RunCompression.none;
     // A compressed block's bytes are needed only until decompressed (fresh memory): read them into a reused scratch buffer.
-    const scratch = compressed ? takeReadScratch(this.#index.lengthBytes(blockIndex)) : undefined;
+    const scratch = compressed ? takeReadScratch(index.lengthBytes(local)) : undefined;
     let checked: CheckedBlock | Promise<CheckedBlock>;
     try {
-      checked = this.#file.readBlockNow(this.#dataBlockRef(blockIndex), repair, scratch);
+      checked = this.#file.readBlockNow(dataBlockRef(index, local), repair, scratch);
     } catch (error) {
       if (scratch !== undefined) releaseReadScratch(scratch);
       throw error;
     }
-    if (checked instanceof Promise) return this.#decodeWhenRead(blockIndex, checked, scratch);
+    if (checked instanceof Promise) return this.#decodeWhenRead(index, local, checked, scratch);
     try {
-      return this.#decodeChecked(blockIndex, checked, scratch);
+      return this.#decodeChecked(index, local, checked, scratch);
     } finally {
       if (scratch !== undefined) releaseReadScratch(scratch);
     }
   }
 
-  async #decodeWhenRead(blockIndex: number, pending: Promise<CheckedBlock>, scratch: Buffer | undefined): Promise<DecodedBlock> {
+  async #decodeWhenRead(index: RunIndex, local: number, pending: Promise<CheckedBlock>, scratch: Buffer | undefined): Promise<DecodedBlock> {
     try {
-      return this.#decodeChecked(blockIndex, await pending, scratch);
+      return this.#decodeChecked(index, local, await pending, scratch);
     } finally {
       if (scratch !== undefined) releaseReadScratch(scratch);
     }
   }
 
   /** Decompresses (if the run is compressed) and decodes a checked block; `scratch` is not released here. */
-  #decodeChecked(blockIndex: number, checked: CheckedBlock, scratch: Buffer | undefined): DecodedBlock {
-    const offset = this.#index.offset(blockIndex);
+  #decodeChecked(index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined): DecodedBlock {
+    const offset = index.offset(local);
     let { bytes, payloadBytes } = checked;
     let payloadStart = RUN_BLOCK_HEADER_BYTES;
     if (this.footer.compression !== RunCompression.none) {
@@ -436,7 +609,7 @@ export class RunReader {
       payloadStart = 0;
     }
     const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount, payloadStart);
-    if (this.#index.compareLastKey(decoded.keyAt(decoded.count - 1), blockIndex) !== 0) {
+    if (index.compareLastKey(decoded.keyAt(decoded.count - 1), local) !== 0) {
       throw new CorruptionError(this.path, offset, 'data block: last key differs from the index');
     }
     return decoded;
@@ -454,10 +627,13 @@ export class RunReader {
   }
 }
 
+function dataBlockRef(index: RunIndex, local: number): BlockRef {
+  return { logicalOffset: index.offset(local), lengthBytes: index.lengthBytes(local), kind: BlockKind.data, checksum: index.checksum(local) };
+}
+
 /** Appends `key`'s entries in `block` to `result`; true when the block ends after them (later blocks cannot hold the key). */
 function collectVersions(block: DecodedBlock, key: string, result: RunEntry[]): boolean {
   let position = block.lowerBound(key);
   while (position < block.count && block.compareKey(key, position) === 0) result.push(block.entryWithKey(position++, key));
   return position < block.count;
 }
-

@@ -3,7 +3,8 @@
  * split out of RunReader (src/run/run-reader.ts), which delegates verify() and
  * scrub() here with a RunScrubTarget view of itself.
  *
- * scrub() checks every block (data, index, filter) against its parent's checksum
+ * scrub() checks every block (data, index, filter; format 3: the top-level index and
+ * every index and filter partition, before the data blocks) against its parent's checksum
  * (decompressing a compressed data block too), then every stripe's parity page
  * against the XOR of its data pages; with `repair` it rebuilds bad blocks from
  * parity and rewrites stale parity pages. verify() is scrub without repair plus the
@@ -22,9 +23,8 @@ import { decompressPayload } from './block-compression.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
-import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
+import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
 import type { RunIndex } from './run-index.js';
-import { metadataBlocks } from './run-metadata.js';
 
 export interface RunVerifyResult {
   blocks: number;
@@ -47,7 +47,7 @@ export interface RunScrubStep {
   findings: RunScrubFinding[];
 }
 
-const KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'index' };
+const KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'index', 5: 'index' };
 
 /** What the scrubber needs of an open run reader. */
 export interface RunScrubTarget {
@@ -56,12 +56,16 @@ export interface RunScrubTarget {
   readonly descriptor: RunDescriptor;
   readonly footer: RunFooter;
   readonly file: StripedRunFile;
-  readonly index: RunIndex;
+  readonly partitionCount: number;
   readonly stripeCount: number;
-  dataBlockRef(blockIndex: number): BlockRef;
-  /** Reads, checks and decodes data block `blockIndex` (no cache), repairing only with `repair`. */
-  readDecoded(blockIndex: number, repair: boolean): Promise<DecodedBlock>;
-  mayContain(key: string): boolean;
+  /** Every block that is not a data block (format 2: index and filter; format 3: top-level index and partitions). */
+  metadataBlocks(): BlockRef[];
+  /** Reads, checks and decodes partition `number`'s index (no cache), repairing only with `repair`. */
+  partition(number: number, repair: boolean): Promise<RunIndex>;
+  dataBlockRef(index: RunIndex, local: number): BlockRef;
+  /** Reads, checks and decodes data block `local` of `index` (no cache), repairing only with `repair`. */
+  readDecoded(index: RunIndex, local: number, repair: boolean): Promise<DecodedBlock>;
+  mayContain(key: string): boolean | Promise<boolean>;
 }
 
 export class RunScrubber {
@@ -77,8 +81,9 @@ export class RunScrubber {
     for await (const step of this.scrub(false)) {
       for (const finding of step.findings) problems.push({ offset: finding.logicalOffset, reason: `${finding.kind} (stripe ${finding.stripe}): ${finding.reason}` });
     }
-    await this.#checkCounts(problems);
-    return { blocks: this.#target.index.blockCount + 3 + this.#target.stripeCount, bytes: this.#target.descriptor.fileBytes, problems };
+    // Only over blocks that all passed their checks: the counts read through the reader (its filter partitions), which must then repair nothing.
+    if (problems.length === 0) await this.#checkCounts(problems);
+    return { blocks: this.#target.footer.dataBlockCount + this.#target.metadataBlocks().length + 1 + this.#target.stripeCount, bytes: this.#target.descriptor.fileBytes, problems };
   }
 
   /** The entry-level checks verify adds: order across blocks, the filter, the footer's counts. */
@@ -86,26 +91,30 @@ export class RunScrubber {
     let entryCount = 0;
     let keyCount = 0;
     let previous: RunEntry | undefined;
-    for (let blockIndex = 0; blockIndex < this.#target.index.blockCount; blockIndex++) {
-      let block: DecodedBlock;
-      try {
-        block = await this.#target.readDecoded(blockIndex, false);
-      } catch (error) {
-        if (!(error instanceof CorruptionError)) throw error;
-        return; // already reported by the block checks
-      }
-      for (let position = 0; position < block.count; position++) {
-        const entry = block.entry(position);
-        if (previous !== undefined && (entry.key < previous.key || (entry.key === previous.key && entry.version >= previous.version))) {
-          problems.push({ offset: this.#target.index.offset(blockIndex), reason: 'entries out of order across blocks' });
+    for (let number = 0; number < this.#target.partitionCount; number++) {
+      const index = await this.#readPartition(number, false);
+      if (index === undefined) return; // already reported by the block checks
+      for (let local = 0; local < index.blockCount; local++) {
+        let block: DecodedBlock;
+        try {
+          block = await this.#target.readDecoded(index, local, false);
+          for (let position = 0; position < block.count; position++) {
+            const entry = block.entry(position);
+            if (previous !== undefined && (entry.key < previous.key || (entry.key === previous.key && entry.version >= previous.version))) {
+              problems.push({ offset: index.offset(local), reason: 'entries out of order across blocks' });
+            }
+            if (previous?.key !== entry.key) {
+              keyCount++;
+              if (!(await this.#target.mayContain(entry.key))) problems.push({ offset: this.#target.footer.filterOffset, reason: `filter misses key ${JSON.stringify(entry.key)}` });
+            }
+            previous = entry;
+          }
+        } catch (error) {
+          if (!(error instanceof CorruptionError)) throw error;
+          return; // already reported by the block checks
         }
-        if (previous?.key !== entry.key) {
-          keyCount++;
-          if (!this.#target.mayContain(entry.key)) problems.push({ offset: this.#target.footer.filterOffset, reason: `filter misses key ${JSON.stringify(entry.key)}` });
-        }
-        previous = entry;
+        entryCount += block.count;
       }
-      entryCount += block.count;
     }
     if (entryCount !== this.#target.footer.entryCount || keyCount !== this.#target.footer.keyCount) {
       problems.push({ offset: this.#target.descriptor.fileBytes - RUN_PAGE_BYTES, reason: `footer counts ${this.#target.footer.entryCount}/${this.#target.footer.keyCount}, blocks hold ${entryCount}/${keyCount}` });
@@ -118,13 +127,28 @@ export class RunScrubber {
    * block or stripe, so a caller can pace it (src/stripe/scrub.ts).
    */
   async *scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
-    const blocks = [...Array.from({ length: this.#target.index.blockCount }, (_, blockIndex) => this.#target.dataBlockRef(blockIndex)), ...metadataBlocks(this.#target.footer)];
     const unrecoverableStripes = new Set<number>();
-    for (const block of blocks) {
-      yield await this.#scrubBlock(block, repair, unrecoverableStripes);
+    // Format 3 checks (and repairs) the partitions first: the data blocks are found through them.
+    const metadataFirst = this.#target.footer.formatVersion === RUN_FORMAT_VERSION;
+    if (metadataFirst) for (const block of this.#target.metadataBlocks()) yield await this.#scrubBlock(block, repair, unrecoverableStripes);
+    for (let number = 0; number < this.#target.partitionCount; number++) {
+      const index = await this.#readPartition(number, repair);
+      if (index === undefined) continue; // its finding came with the metadata blocks; its data blocks cannot be found
+      for (let local = 0; local < index.blockCount; local++) yield await this.#scrubBlock(this.#target.dataBlockRef(index, local), repair, unrecoverableStripes);
     }
+    if (!metadataFirst) for (const block of this.#target.metadataBlocks()) yield await this.#scrubBlock(block, repair, unrecoverableStripes);
     for (let stripe = 0; stripe < this.#target.stripeCount; stripe++) {
       yield await this.#scrubParity(stripe, repair, unrecoverableStripes);
+    }
+  }
+
+  /** Partition `number`'s index, or undefined when it cannot be read (a damaged partition, reported by its own block check). */
+  async #readPartition(number: number, repair: boolean): Promise<RunIndex | undefined> {
+    try {
+      return await this.#target.partition(number, repair);
+    } catch (error) {
+      if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
+      return undefined;
     }
   }
 

@@ -1,6 +1,10 @@
 /**
  * writeRun: writes one immutable run file from sorted entries (docs/FORMAT.md, "Run file").
  *
+ * Layout (run format 3): the data blocks, then the index partitions (about a page of
+ * index entries each, cut only between blocks that share no key), the top-level
+ * index, then one filter partition per index partition (src/run/run-top-index.ts).
+ *
  * Protocol: create `<name>.tmp` (exclusive), write every block in whole stripes
  * (K data pages + 1 XOR parity page computed from exactly the bytes written in the
  * same step, src/stripe/striped-output.ts) in chunks of about
@@ -36,6 +40,7 @@ import {
   blockPages,
   checksumHex,
   encodeFooter,
+  RUN_FORMAT_VERSION,
   RUN_BLOCK_BYTES_MAX,
   RUN_BLOCK_HEADER_BYTES,
   RUN_FILTER_HEADER_BYTES,
@@ -46,7 +51,7 @@ import {
   type RunCompressionName,
   sealBlock,
 } from './run-format.js';
-import { IndexBuilder } from './run-index.js';
+import { encodeTopIndex, PartitionBuilder, topIndexPayloadBytes, type PartitionEntry } from './run-top-index.js';
 import { STRIPE_DATA_PAGES_DEFAULT } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { StripedOutput } from '../stripe/striped-output.js';
@@ -170,19 +175,31 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const compression = RunCompression[options.compression ?? 'none'];
   assert(compression !== undefined, `known compression: ${options.compression}`);
   const output = new StripedOutput(handle, new StripeLayout(stripeDataPages, RUN_PAGE_BYTES), RUN_WRITE_CHUNK_BYTES);
-  const index = new IndexBuilder();
+  const index = new PartitionBuilder();
   const statistics = new RunStatistics();
   const shipper = new BlockShipper(output, index, { runId, generation, hash, compression, compressor: options.compressor ?? new InlineCompressor() });
   const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : (options.compressedBlockTargetBytes ?? RUN_COMPRESSED_BLOCK_TARGET_BYTES));
+  // The building block's first key and its count of keys no earlier block holds (the partitions' key counts).
+  let blockFirstKey = '';
+  let blockNewKeys = 0;
   const shipBlock = async () => {
-    await shipper.ship(builder);
+    await shipper.ship(builder, blockFirstKey, blockNewKeys);
     builder.reset();
   };
   // Returns a promise only when a block has to be shipped, so a sync iterable costs no microtask per entry.
   const addEntry = (entry: RunEntry): Promise<void> | undefined => {
+    const newKey = statistics.entryCount === 0 || entry.key !== statistics.largestKey;
     statistics.add(entry, hash);
-    if (builder.tryAdd(entry)) return undefined;
-    return shipBlock().then(() => assert(builder.tryAdd(entry), 'an entry always fits an empty block'));
+    if (builder.tryAdd(entry)) {
+      if (builder.entryCount === 1) blockFirstKey = entry.key;
+      if (newKey) blockNewKeys++;
+      return undefined;
+    }
+    return shipBlock().then(() => {
+      assert(builder.tryAdd(entry), 'an entry always fits an empty block');
+      blockFirstKey = entry.key;
+      blockNewKeys = newKey ? 1 : 0;
+    });
   };
   try {
     const entries = options.entries;
@@ -209,29 +226,22 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
     shipper.abandon();
   }
 
-  const indexOffset = output.offset;
-  const { block: indexBlock, payloadBytes: indexPayloadBytes } = index.block();
-  const indexChecksum = sealBlock(hash, indexBlock, indexPayloadBytes, index.blockCount, { runId, generation, offset: indexOffset, kind: BlockKind.index });
-  await output.append(indexBlock);
-
-  const filterOffset = output.offset;
-  const { block: filterBlock, payloadBytes: filterPayloadBytes } = await filterBlockFor(statistics);
-  const filterChecksum = sealBlock(hash, filterBlock, filterPayloadBytes, statistics.keyCount, { runId, generation, offset: filterOffset, kind: BlockKind.filter });
-  await output.append(filterBlock);
+  const { topOffset, topLength, topChecksum, filterOffset, filterLength } = await writeMetadata(output, index, statistics, { runId, generation, hash });
 
   const footerOffset = await output.finish();
   const { page, checksum: footerChecksum } = encodeFooter(
     hash,
     {
+      formatVersion: RUN_FORMAT_VERSION,
       runId,
       generation,
       level,
-      indexOffset,
-      indexLength: indexBlock.length,
-      indexChecksum,
+      indexOffset: topOffset,
+      indexLength: topLength,
+      indexChecksum: topChecksum,
       filterOffset,
-      filterLength: filterBlock.length,
-      filterChecksum,
+      filterLength,
+      filterChecksum: 0n,
       entryCount: statistics.entryCount,
       keyCount: statistics.keyCount,
       minVersion: statistics.minVersion,
@@ -279,28 +289,28 @@ interface ShipperConfig {
  */
 class BlockShipper {
   readonly #output: StripedOutput;
-  readonly #index: IndexBuilder;
+  readonly #index: PartitionBuilder;
   readonly #config: ShipperConfig;
-  readonly #inFlight: Array<{ compressed: Promise<Uint8Array>; lastKey: string; entryCount: number }> = [];
+  readonly #inFlight: Array<{ compressed: Promise<Uint8Array>; firstKey: string; lastKey: string; newKeyCount: number; entryCount: number }> = [];
 
-  constructor(output: StripedOutput, index: IndexBuilder, config: ShipperConfig) {
+  constructor(output: StripedOutput, index: PartitionBuilder, config: ShipperConfig) {
     this.#output = output;
     this.#index = index;
     this.#config = config;
   }
 
-  async ship(builder: DataBlockBuilder): Promise<void> {
+  async ship(builder: DataBlockBuilder, firstKey: string, newKeyCount: number): Promise<void> {
     const lastKey = builder.lastKey;
     assert(lastKey !== undefined, 'a shipped block holds entries');
     const block = builder.block();
     if (this.#config.compression === RunCompression.none) {
-      await this.#append(block, builder.payloadBytes, builder.entryCount, lastKey);
+      await this.#append(block, builder.payloadBytes, builder.entryCount, firstKey, lastKey, newKeyCount);
       return;
     }
     const payload = Buffer.from(block.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + builder.payloadBytes));
     const compressed = this.#config.compressor.compress(this.#config.compression, payload);
     compressed.catch(() => undefined); // awaited in order by #shipOldest; never an unhandled rejection meanwhile
-    this.#inFlight.push({ compressed, lastKey, entryCount: builder.entryCount });
+    this.#inFlight.push({ compressed, firstKey, lastKey, newKeyCount, entryCount: builder.entryCount });
     if (this.#inFlight.length >= this.#config.compressor.parallelism) await this.#shipOldest();
   }
 
@@ -319,14 +329,14 @@ class BlockShipper {
     const compressed = await oldest.compressed;
     const block = Buffer.alloc(blockPages(compressed.length) * RUN_PAGE_BYTES);
     block.set(compressed, RUN_BLOCK_HEADER_BYTES);
-    await this.#append(block, compressed.length, oldest.entryCount, oldest.lastKey);
+    await this.#append(block, compressed.length, oldest.entryCount, oldest.firstKey, oldest.lastKey, oldest.newKeyCount);
   }
 
-  async #append(block: Buffer, payloadBytes: number, entryCount: number, lastKey: string): Promise<void> {
+  async #append(block: Buffer, payloadBytes: number, entryCount: number, firstKey: string, lastKey: string, newKeyCount: number): Promise<void> {
     const { runId, generation, hash } = this.#config;
     const offset = this.#output.offset;
     const checksum = sealBlock(hash, block, payloadBytes, entryCount, { runId, generation, offset, kind: BlockKind.data });
-    this.#index.add(lastKey, offset, block.length, checksum);
+    this.#index.add(firstKey, lastKey, offset, block.length, checksum, newKeyCount);
     await this.#output.append(block);
   }
 }
@@ -341,16 +351,86 @@ export const RUN_WRITE_YIELD_ENTRIES = 2048;
  */
 export const FILTER_BUILD_YIELD_KEYS = 4096;
 
-async function filterBlockFor(statistics: RunStatistics): Promise<{ block: Buffer; payloadBytes: number }> {
-  const bitCount = bloomBitCount(statistics.keyCount);
+interface BlockIdentity {
+  runId: number;
+  generation: number;
+  hash: Hash64;
+}
+
+/**
+ * Writes the index partitions, the top-level index and the filter partitions (in that
+ * order; the filter partitions' offsets follow from the top-level index's size, which
+ * depends only on the partitions' last keys, so the top-level index is sealed with
+ * their checksums before they are written). Returns what the footer names.
+ */
+async function writeMetadata(
+  output: StripedOutput,
+  index: PartitionBuilder,
+  statistics: RunStatistics,
+  identity: BlockIdentity,
+): Promise<{ topOffset: number; topLength: number; topChecksum: bigint; filterOffset: number; filterLength: number }> {
+  const { runId, generation, hash } = identity;
+  const partitions = index.partitions;
+  assert(partitions.length > 0, 'a run has at least one partition');
+  const entries: PartitionEntry[] = [];
+  for (const partition of partitions) {
+    const { block, payloadBytes } = partition.index.block();
+    const offset = output.offset;
+    const checksum = sealBlock(hash, block, payloadBytes, partition.index.blockCount, { runId, generation, offset, kind: BlockKind.index });
+    entries.push({
+      lastKey: partition.lastKey,
+      dataOffset: partition.dataOffset,
+      blockCount: partition.index.blockCount,
+      keyCount: partition.keyCount,
+      indexOffset: offset,
+      indexLength: block.length,
+      indexChecksum: checksum,
+      filterOffset: 0,
+      filterLength: 0,
+      filterChecksum: 0n,
+    });
+    await output.append(block);
+  }
+  const topOffset = output.offset;
+  const topLength = blockPages(topIndexPayloadBytes(entries.map((entry) => entry.lastKey))) * RUN_PAGE_BYTES;
+  const filterOffset = topOffset + topLength;
+  const filters: Buffer[] = [];
+  const yieldState = { keysSinceYield: 0 };
+  let keyStart = 0;
+  let offset = filterOffset;
+  for (const entry of entries) {
+    const { block, payloadBytes } = await filterPartitionFor(statistics.keyHashHalves, keyStart, entry.keyCount, yieldState);
+    entry.filterOffset = offset;
+    entry.filterLength = block.length;
+    entry.filterChecksum = sealBlock(hash, block, payloadBytes, entry.keyCount, { runId, generation, offset, kind: BlockKind.filter });
+    filters.push(block);
+    keyStart += entry.keyCount;
+    offset += block.length;
+  }
+  assert(keyStart === statistics.keyCount, 'the partitions hold every distinct key once');
+  const { block: topBlock, payloadBytes: topPayloadBytes } = encodeTopIndex(entries);
+  assert(topBlock.length === topLength, 'the top-level index has the size its offsets assumed');
+  const topChecksum = sealBlock(hash, topBlock, topPayloadBytes, entries.length, { runId, generation, offset: topOffset, kind: BlockKind.topIndex });
+  await output.append(topBlock);
+  for (const filter of filters) await output.append(filter);
+  assert(output.offset === offset, 'filter partitions end the logical area');
+  return { topOffset, topLength, topChecksum, filterOffset, filterLength: offset - filterOffset };
+}
+
+/** The filter partition over keys [keyStart, keyStart + keyCount) of `halves` (header left for sealBlock). */
+async function filterPartitionFor(halves: Uint32Array, keyStart: number, keyCount: number, yieldState: { keysSinceYield: number }): Promise<{ block: Buffer; payloadBytes: number }> {
+  const bitCount = bloomBitCount(keyCount);
   const payloadBytes = RUN_FILTER_HEADER_BYTES + bitCount / 8;
   const block = Buffer.alloc(blockPages(payloadBytes) * RUN_PAGE_BYTES);
   block.writeUInt32LE(bitCount, RUN_BLOCK_HEADER_BYTES);
   block.writeUInt32LE(RUN_BLOOM_PROBES, RUN_BLOCK_HEADER_BYTES + 4);
   const bits = block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
-  for (let key = 0; key < statistics.keyCount; key++) {
-    bloomAddHalves(bits, RUN_BLOOM_PROBES, statistics.keyHashHalves[2 * key]!, statistics.keyHashHalves[2 * key + 1]!);
-    if ((key + 1) % FILTER_BUILD_YIELD_KEYS === 0) await new Promise((resolve) => setImmediate(resolve));
+  for (let key = keyStart; key < keyStart + keyCount; key++) {
+    bloomAddHalves(bits, RUN_BLOOM_PROBES, halves[2 * key]!, halves[2 * key + 1]!);
+    if (++yieldState.keysSinceYield === FILTER_BUILD_YIELD_KEYS) {
+      yieldState.keysSinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
   return { block, payloadBytes };
 }

@@ -1,0 +1,317 @@
+/**
+ * The partitioned index and filter of run format 3 (docs/FORMAT.md, "Top-level index
+ * block"): the writer's PartitionBuilder, the top-level index block's encoding, and
+ * its compact in-memory form TopLevelIndex (what a format-3 reader keeps resident).
+ *
+ * The index is split into index partitions (each an index block of about one page:
+ * run-index.ts's payload, the entries of consecutive data blocks) and the filter into
+ * filter partitions, one per index partition, each a bloom filter over the distinct
+ * keys of that partition's data blocks. The top-level index lists, per partition in
+ * file order: u16 last key length, last key bytes, u64 data offset (its first data
+ * block), u32 data block count, u32 distinct key count, u64 index partition offset,
+ * u32 its length, u64 its checksum, u64 filter partition offset, u32 its length,
+ * u64 its checksum.
+ *
+ * Invariants: a key's entries never span two partitions (the writer cuts only
+ * between blocks that share no key), so last keys are strictly increasing and the
+ * one partition that can hold a key is the first whose last key is >= it; the
+ * partitions' data spans are contiguous from offset 0 to the first index partition;
+ * index partitions are contiguous and end where the top-level index starts; filter
+ * partitions are contiguous from just after the top-level index to the end of the
+ * logical area; block and key counts add up to the footer's.
+ */
+import { Buffer } from 'node:buffer';
+import { CorruptionError } from '../errors.js';
+import { KEY_BYTES_MAX } from '../limits.js';
+import { assert } from '../util/assert.js';
+import { readUint64, writeUint64 } from '../wal/wal-format.js';
+import { IndexBuilder } from './run-index.js';
+import { blockPages, RUN_BLOCK_HEADER_BYTES, RUN_INDEX_PARTITION_TARGET_BYTES, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+
+/** Fixed bytes of a top-level entry besides the key: 2 + 8 + 4 + 4 + (8 + 4 + 8) * 2. */
+export const TOP_INDEX_ENTRY_FIXED_BYTES = 2 + 8 + 4 + 4 + 2 * (8 + 4 + 8);
+/** Heap cost of a TopLevelIndex beyond its typed arrays' contents (object + 6 typed arrays and buffers, as RunIndex counts them). */
+export const TOP_INDEX_OVERHEAD_BYTES = 6 * 160 + 100;
+
+/** One partition while the writer builds it. */
+export interface PartitionUnderConstruction {
+  index: IndexBuilder;
+  lastKey: string;
+  dataOffset: number;
+  keyCount: number;
+}
+
+/**
+ * Groups the writer's index entries into partitions. add() is called per data block
+ * in file order with the block's first key and its count of keys not seen in an
+ * earlier block (so per-partition key counts are exact).
+ */
+export class PartitionBuilder {
+  readonly partitions: PartitionUnderConstruction[] = [];
+  #blockCount = 0;
+
+  get blockCount(): number {
+    return this.#blockCount;
+  }
+
+  add(firstKey: string, lastKey: string, offset: number, lengthBytes: number, checksum: bigint, newKeyCount: number): void {
+    let current = this.partitions[this.partitions.length - 1];
+    const full = current !== undefined && current.index.payloadBytes + IndexBuilder.entryBytes(lastKey) > RUN_INDEX_PARTITION_TARGET_BYTES;
+    // Cut only where the previous block's last key differs from this block's first: a key never spans partitions.
+    if (current === undefined || (full && current.lastKey !== firstKey)) {
+      current = { index: new IndexBuilder(), lastKey, dataOffset: offset, keyCount: 0 };
+      this.partitions.push(current);
+    }
+    current.index.add(lastKey, offset, lengthBytes, checksum);
+    current.lastKey = lastKey;
+    current.keyCount += newKeyCount;
+    this.#blockCount++;
+  }
+}
+
+/** What the top-level index says of one partition (the writer fills it in). */
+export interface PartitionEntry {
+  lastKey: string;
+  dataOffset: number;
+  blockCount: number;
+  keyCount: number;
+  indexOffset: number;
+  indexLength: number;
+  indexChecksum: bigint;
+  filterOffset: number;
+  filterLength: number;
+  filterChecksum: bigint;
+}
+
+/** Payload bytes of a top-level index over partitions with these last keys. */
+export function topIndexPayloadBytes(lastKeys: readonly string[]): number {
+  let total = 0;
+  for (const key of lastKeys) total += TOP_INDEX_ENTRY_FIXED_BYTES + key.length;
+  return total;
+}
+
+/** The top-level index block (header left for sealBlock), whole pages; and its payload length. */
+export function encodeTopIndex(entries: readonly PartitionEntry[]): { block: Buffer; payloadBytes: number } {
+  const payloadBytes = topIndexPayloadBytes(entries.map((entry) => entry.lastKey));
+  const block = Buffer.alloc(blockPages(payloadBytes) * RUN_PAGE_BYTES);
+  let position = RUN_BLOCK_HEADER_BYTES;
+  for (const entry of entries) {
+    assert(entry.lastKey.length > 0 && entry.lastKey.length <= KEY_BYTES_MAX, 'partition last key is an internal key');
+    block.writeUInt16LE(entry.lastKey.length, position);
+    position += 2;
+    position += block.write(entry.lastKey, position, 'latin1');
+    writeUint64(block, entry.dataOffset, position);
+    block.writeUInt32LE(entry.blockCount, position + 8);
+    block.writeUInt32LE(entry.keyCount, position + 12);
+    writeUint64(block, entry.indexOffset, position + 16);
+    block.writeUInt32LE(entry.indexLength, position + 24);
+    block.writeBigUInt64LE(entry.indexChecksum, position + 28);
+    writeUint64(block, entry.filterOffset, position + 36);
+    block.writeUInt32LE(entry.filterLength, position + 44);
+    block.writeBigUInt64LE(entry.filterChecksum, position + 48);
+    position += TOP_INDEX_ENTRY_FIXED_BYTES - 2;
+  }
+  assert(position === RUN_BLOCK_HEADER_BYTES + payloadBytes, 'top-level index payload assembled');
+  return { block, payloadBytes };
+}
+
+/** Compares an internal key with `length` bytes of `bytes` from `start`, as byte strings. */
+function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length: number): number {
+  const common = Math.min(key.length, length);
+  for (let index = 0; index < common; index++) {
+    const difference = key.charCodeAt(index) - (bytes[start + index] as number);
+    if (difference !== 0) return difference;
+  }
+  return key.length - length;
+}
+
+/** The resident part of a format-3 reader: typed arrays, no object per partition. */
+export class TopLevelIndex {
+  readonly #lastKeys: Buffer;
+  readonly #lastKeyStarts: Uint32Array;
+  /** Per partition: data offset, index offset, filter offset (3 per partition). */
+  readonly #offsets: Float64Array;
+  /** Per partition: index length, filter length, key count. */
+  readonly #sizes: Uint32Array;
+  /** firstBlocks[p]: global number of partition p's first data block; firstBlocks[count] = the run's block count. */
+  readonly #firstBlocks: Uint32Array;
+  /** Per partition: index checksum, filter checksum. */
+  readonly #checksums: BigUint64Array;
+
+  private constructor(lastKeys: Buffer, lastKeyStarts: Uint32Array, offsets: Float64Array, sizes: Uint32Array, firstBlocks: Uint32Array, checksums: BigUint64Array) {
+    this.#lastKeys = lastKeys;
+    this.#lastKeyStarts = lastKeyStarts;
+    this.#offsets = offsets;
+    this.#sizes = sizes;
+    this.#firstBlocks = firstBlocks;
+    this.#checksums = checksums;
+  }
+
+  /** Decodes a checked top-level index payload with `count` partitions and checks it against the footer (see the invariants). */
+  static decode(file: string, footer: RunFooter, payload: Buffer, count: number): TopLevelIndex {
+    const corrupt = (reason: string) => new CorruptionError(file, footer.indexOffset, `top-level index: ${reason}`);
+    if (count === 0) throw corrupt('no partitions');
+    const lastKeyStarts = new Uint32Array(count + 1);
+    const offsets = new Float64Array(3 * count);
+    const sizes = new Uint32Array(3 * count);
+    const firstBlocks = new Uint32Array(count + 1);
+    const checksums = new BigUint64Array(2 * count);
+    const keyParts: Buffer[] = [];
+    let keyBytes = 0;
+    let position = 0;
+    let blocks = 0;
+    let keys = 0;
+    let previousKey: string | undefined;
+    let expectedFilterOffset = footer.filterOffset;
+    for (let partition = 0; partition < count; partition++) {
+      if (position + TOP_INDEX_ENTRY_FIXED_BYTES > payload.length) throw corrupt('entry past the payload');
+      const keyLength = payload.readUInt16LE(position);
+      if (keyLength === 0 || keyLength > KEY_BYTES_MAX || position + TOP_INDEX_ENTRY_FIXED_BYTES + keyLength > payload.length) throw corrupt('bad key length');
+      const key = payload.toString('latin1', position + 2, position + 2 + keyLength);
+      if (previousKey !== undefined && key <= previousKey) throw corrupt('last keys not strictly increasing');
+      keyParts.push(payload.subarray(position + 2, position + 2 + keyLength));
+      lastKeyStarts[partition] = keyBytes;
+      keyBytes += keyLength;
+      position += 2 + keyLength;
+      const dataOffset = readUint64(payload, position);
+      const blockCount = payload.readUInt32LE(position + 8);
+      const keyCount = payload.readUInt32LE(position + 12);
+      const indexOffset = readUint64(payload, position + 16);
+      const indexLength = payload.readUInt32LE(position + 24);
+      const filterOffset = readUint64(payload, position + 36);
+      const filterLength = payload.readUInt32LE(position + 44);
+      checksums[2 * partition] = payload.readBigUInt64LE(position + 28);
+      checksums[2 * partition + 1] = payload.readBigUInt64LE(position + 48);
+      position += TOP_INDEX_ENTRY_FIXED_BYTES - 2;
+      const previousIndexEnd = partition === 0 ? undefined : (offsets[3 * partition - 2] as number) + (sizes[3 * partition - 3] as number);
+      const pageAligned = (value: number) => value % RUN_PAGE_BYTES === 0;
+      if (blockCount === 0 || keyCount === 0) throw corrupt('empty partition');
+      if (partition === 0 ? dataOffset !== 0 : dataOffset <= (offsets[3 * partition - 3] as number)) throw corrupt('data spans out of order');
+      if (!pageAligned(dataOffset) || !pageAligned(indexOffset) || !pageAligned(indexLength) || indexLength === 0) throw corrupt('index partition not whole pages');
+      if (previousIndexEnd !== undefined && indexOffset !== previousIndexEnd) throw corrupt('index partitions not contiguous');
+      if (filterOffset !== expectedFilterOffset || !pageAligned(filterLength) || filterLength === 0) throw corrupt('filter partitions not contiguous');
+      expectedFilterOffset += filterLength;
+      offsets[3 * partition] = dataOffset;
+      offsets[3 * partition + 1] = indexOffset;
+      offsets[3 * partition + 2] = filterOffset;
+      sizes[3 * partition] = indexLength;
+      sizes[3 * partition + 1] = filterLength;
+      sizes[3 * partition + 2] = keyCount;
+      firstBlocks[partition] = blocks;
+      blocks += blockCount;
+      keys += keyCount;
+      previousKey = key;
+    }
+    if (position !== payload.length) throw corrupt('payload length disagrees with the partition count');
+    const firstIndexOffset = offsets[1] as number;
+    const lastIndexEnd = (offsets[3 * count - 2] as number) + (sizes[3 * count - 3] as number);
+    if ((offsets[3 * count - 3] as number) >= firstIndexOffset) throw corrupt('data spans reach the index partitions');
+    if (lastIndexEnd !== footer.indexOffset) throw corrupt('index partitions do not end where the top-level index starts');
+    if (footer.indexOffset + footer.indexLength !== footer.filterOffset || expectedFilterOffset !== footer.filterOffset + footer.filterLength) throw corrupt('filter area disagrees with the footer');
+    if (blocks !== footer.dataBlockCount || keys !== footer.keyCount) throw corrupt('block or key counts disagree with the footer');
+    if (previousKey !== footer.largestKey) throw corrupt('last partition does not end with the largest key');
+    lastKeyStarts[count] = keyBytes;
+    firstBlocks[count] = blocks;
+    return new TopLevelIndex(Buffer.concat(keyParts, keyBytes), lastKeyStarts, offsets, sizes, firstBlocks, checksums);
+  }
+
+  get count(): number {
+    return this.#lastKeyStarts.length - 1;
+  }
+
+  /** Bytes held (typed array contents plus their fixed overhead). */
+  get memoryBytes(): number {
+    return (
+      TOP_INDEX_OVERHEAD_BYTES +
+      this.#lastKeys.length +
+      this.#lastKeyStarts.byteLength +
+      this.#offsets.byteLength +
+      this.#sizes.byteLength +
+      this.#firstBlocks.byteLength +
+      this.#checksums.byteLength
+    );
+  }
+
+  dataOffset(partition: number): number {
+    return this.#offsets[3 * partition] as number;
+  }
+  /** Where partition `partition`'s data blocks end: the next partition's data, or the first index partition. */
+  dataEnd(partition: number): number {
+    return partition + 1 < this.count ? this.dataOffset(partition + 1) : (this.#offsets[1] as number);
+  }
+  indexOffset(partition: number): number {
+    return this.#offsets[3 * partition + 1] as number;
+  }
+  indexLength(partition: number): number {
+    return this.#sizes[3 * partition] as number;
+  }
+  indexChecksum(partition: number): bigint {
+    return this.#checksums[2 * partition] as bigint;
+  }
+  filterOffset(partition: number): number {
+    return this.#offsets[3 * partition + 2] as number;
+  }
+  filterLength(partition: number): number {
+    return this.#sizes[3 * partition + 1] as number;
+  }
+  filterChecksum(partition: number): bigint {
+    return this.#checksums[2 * partition + 1] as bigint;
+  }
+  keyCount(partition: number): number {
+    return this.#sizes[3 * partition + 2] as number;
+  }
+  /** Global number of the partition's first data block. */
+  firstBlock(partition: number): number {
+    return this.#firstBlocks[partition] as number;
+  }
+  blockCount(partition: number): number {
+    return (this.#firstBlocks[partition + 1] as number) - (this.#firstBlocks[partition] as number);
+  }
+
+  /** The partition holding global data block `block`. */
+  partitionOfBlock(block: number): number {
+    assert(block >= 0 && block < (this.#firstBlocks[this.count] as number), 'data block inside the run');
+    let low = 0;
+    let high = this.count - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if ((this.#firstBlocks[middle] as number) <= block) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /** Partition `partition`'s last key as a string. */
+  lastKey(partition: number): string {
+    return this.#lastKeys.toString('latin1', this.#lastKeyStarts[partition] as number, this.#lastKeyStarts[partition + 1] as number);
+  }
+
+  compareLastKey(key: string, partition: number): number {
+    const start = this.#lastKeyStarts[partition] as number;
+    return compareKeyToBytes(key, this.#lastKeys, start, (this.#lastKeyStarts[partition + 1] as number) - start);
+  }
+
+  /** First partition whose last key is >= `key` (count if none): the only one that can hold `key`. */
+  firstPartitionAtOrAfter(key: string): number {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.compareLastKey(key, middle) > 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** First partition whose last key is > `key` (count if none). */
+  firstPartitionAfter(key: string): number {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.compareLastKey(key, middle) >= 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The entries of the format-2 run fixture (test/fixtures/run-v2/): made with run
+ * format 2 (commit a66742a) by writeRun with runId 7, generation 424242, level 1,
+ * stripeDataPages 4. Deterministic: test/run-format-v2-fixture.test.ts reads the
+ * fixture back and compares it with these entries.
+ */
+import { Buffer } from 'node:buffer';
+import type { RunEntry } from '../src/run/run-descriptor.js';
+
+/** 300 keys; every 10th key has 12 versions (spanning blocks), every 7th version a tombstone; one value larger than a page. */
+export function fixtureEntries(): RunEntry[] {
+  const entries: RunEntry[] = [];
+  for (let key = 0; key < 300; key++) {
+    const versionCount = key % 10 === 0 ? 12 : 1;
+    for (let version = versionCount; version >= 1; version--) {
+      const valueBytes = key === 150 && version === 1 ? 9000 : 40;
+      const value = Buffer.alloc(valueBytes, (key * 31 + version) % 251);
+      entries.push({ key: `fixture-${String(key).padStart(5, '0')}`, version: key * 100 + version, value: (key + version) % 7 === 0 ? undefined : value });
+    }
+  }
+  return entries;
+}
