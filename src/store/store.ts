@@ -11,6 +11,9 @@
  * lock, then the pipeline drains under the commit lock (rank order 10 -> 30).
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
+ *
+ * In their own modules: the snapshot handle (StoreSnapshot, store-snapshot.ts) and the
+ * scrub passes, called and background (store-scrub.ts).
  */
 import { asTypedError, DiskFullError, StoreClosedError, StoreFailedError, VersionNotRetainedError } from '../errors.js';
 import type { RetentionFloor } from '../compaction/retention-floor.js';
@@ -41,8 +44,10 @@ import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
 import { collectMetrics, metricsFormat, type MetricsOptions, prometheusText, type StoreMetrics } from '../metrics/store-metrics.js';
 import { LeaseManager } from '../lease/lease-manager.js';
-import { checkScrubOptions, scrubStore, type ScrubOptions, type ScrubReport } from '../stripe/scrub.js';
-import { BackgroundScrub } from '../stripe/background-scrub.js';
+import { checkScrubOptions, type ScrubOptions, type ScrubReport } from '../stripe/scrub.js';
+import type { BackgroundScrub } from '../stripe/background-scrub.js';
+import { scrubPass, startBackgroundScrub } from './store-scrub.js';
+import { StoreSnapshot } from './store-snapshot.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, takeBackup, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
 import { loadHash64 } from '../codec/checksum.js';
@@ -53,6 +58,7 @@ export interface GetOptions {
 }
 
 export type { HistoryEntry } from '../memory/history.js';
+export { StoreSnapshot } from './store-snapshot.js';
 
 export interface StoreParts {
   directory: string;
@@ -90,19 +96,7 @@ export class Store {
   constructor(parts: StoreParts) {
     this.#parts = parts;
     this.#commitBytesMax = commitBytesLimit(parts.options.segmentSizeBytes);
-    const { scrubIntervalMs, scrubBytesPerSecond } = parts.options;
-    if (scrubIntervalMs !== undefined) {
-      this.#backgroundScrub = new BackgroundScrub({
-        intervalMs: scrubIntervalMs,
-        bytesPerSecond: scrubBytesPerSecond,
-        scrub: (options) => this.#scrub(options, true),
-        onFailure: (error) => {
-          parts.engine.scrubCounters.failed();
-          process.emitWarning(`ladybug-store background scrub of ${parts.directory} failed: ${(error as Error).message}`, { code: 'LADYBUG_SCRUB_FAILED' });
-        },
-      });
-      this.#backgroundScrub.start();
-    }
+    this.#backgroundScrub = startBackgroundScrub(parts, (options) => this.#scrub(options, true));
   }
 
   /** The directory this store lives in. */
@@ -430,19 +424,7 @@ export class Store {
   async #scrub(options: ScrubOptions, background: boolean): Promise<ScrubReport> {
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('scrub');
-      const { engine } = this.#parts;
-      engine.scrubCounters.started();
-      const report = await scrubStore(engine.scrubTargets(), options);
-      engine.scrubCounters.record(report, background);
-      const first = report.unrecoverable[0];
-      if (background && first !== undefined) {
-        // Nobody awaits a background pass: say it once per pass (repairs are logged by the engine).
-        process.emitWarning(
-          `ladybug-store background scrub of ${this.#parts.directory} found ${report.unrecoverable.length} unrecoverable ${first.kind} damage(s), the first in ${first.file} at offset ${first.logicalOffset}: ${first.reason}`,
-          { code: 'LADYBUG_SCRUB_UNRECOVERABLE' },
-        );
-      }
-      return report;
+      return await scrubPass(this.#parts.engine, this.#parts.directory, options, background);
     });
   }
   /**
@@ -491,42 +473,4 @@ export class Store {
 async function* refusedScan(floor: RetentionFloor, version: number): AsyncGenerator<[string | Uint8Array, unknown]> {
   floor.check(version);
   throw new VersionNotRetainedError(version, floor.version);
-}
-
-/** A snapshot dropped without release() releases its pin when garbage-collected. */
-const forgottenSnapshots = new FinalizationRegistry<Snapshot>((snapshot) => void snapshot.release());
-
-/** The public face of a Snapshot: the same read methods and options as the store. */
-export class StoreSnapshot {
-  readonly #snapshot: Snapshot;
-
-  constructor(snapshot: Snapshot) {
-    this.#snapshot = snapshot;
-    forgottenSnapshots.register(this, snapshot, this);
-  }
-
-  get version(): number {
-    return this.#snapshot.version;
-  }
-
-  get(key: Key, options?: Record<string, never>): Promise<unknown> {
-    return this.#snapshot.get(key, options);
-  }
-
-  scan(options?: Omit<ScanOptions, 'asOf'>): AsyncIterableIterator<[string | Uint8Array, unknown]> {
-    return this.#snapshot.scanWith(scanBounds('snapshot.scan', options));
-  }
-
-  async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
-    return this.#snapshot.history(key, limitOption(readOptions('snapshot.history', options)?.limit));
-  }
-
-  release(): Promise<void> {
-    forgottenSnapshots.unregister(this);
-    return this.#snapshot.release();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.release();
-  }
 }
