@@ -203,6 +203,11 @@ export class RunReader {
 
   // ---- Partitions (@internal for RunCursor and the scrubber) ----
 
+  /** Format 3: the resident top-level index (undefined for format 2). @internal for tests and tools */
+  get topLevelIndex(): TopLevelIndex | undefined {
+    return this.#top;
+  }
+
   get partitionCount(): number {
     return this.#top?.count ?? 1;
   }
