@@ -90,15 +90,15 @@ describe('byte values written directly', () => {
     expect(bytesOf(await store.get('emptyArray'))).toEqual([]);
   });
 
-  // Not fixed (pre-dates 84a7c56; the fix belongs in value-shape.ts, outside this review's
-  // files): msgpackr tests `instanceof` against this realm's classes, so a Uint8Array or
-  // a Map from another realm nested in a value is encoded as a plain object: the nested
-  // Uint8Array reads back as { 0: 1, 1: 2 } and the Map as {} (its entries lost), and
-  // the put succeeds. checkValueShape walks every value already: refusing (or
-  // converting) an object whose prototype chain is not this realm's would fix it.
-  it.skip('a Uint8Array or Map from another realm nested in a value is refused or read back equal (fails: read back as a plain object)', () => {
+  // msgpackr tests `instanceof` against this realm's classes, so a Uint8Array or a Map
+  // from another realm nested in a value was encoded as a plain object (the Uint8Array
+  // read back as { 0: 1, 1: 2 }, the Map as {}) and the put succeeded. checkValueShape
+  // now refuses a foreign built-in with InvalidValueError (foreign plain objects and
+  // arrays still encode faithfully and are accepted).
+  it('a Uint8Array or Map from another realm nested in a value is refused or read back equal', () => {
     const context = vm.createContext({});
     for (const source of ['({ bytes: new Uint8Array([1, 2]) })', 'new Map([[1, 2]])']) {
+      expect(() => prepareValue(vm.runInContext(source, context), 1 << 20)).toThrow(InvalidValueError);
       const value: unknown = vm.runInContext(source, context);
       let stored: ReturnType<typeof prepareValue>['stored'];
       try {
@@ -201,5 +201,17 @@ describe('a store written before 84a7c56 (byte values encoded by msgpackr)', () 
         await store.close();
       }
     }
+  });
+});
+
+describe('built-ins from another realm', () => {
+  it('a foreign Map, Set, Date, RegExp, Error, typed array or ArrayBuffer is refused, nested or at the top; foreign plain objects and arrays are stored exactly', () => {
+    const context = vm.createContext({});
+    for (const source of ['new Set([1])', 'new Date(5)', '/ab/g', 'new Error("m")', 'new Uint16Array([1])', 'new ArrayBuffer(2)', 'new Map()']) {
+      expect(() => prepareValue(vm.runInContext(source, context), 1 << 20), source).toThrow(InvalidValueError);
+      expect(() => prepareValue(vm.runInContext(`({ inner: [${source}] })`, context), 1 << 20), source).toThrow(InvalidValueError);
+    }
+    const plain: unknown = vm.runInContext('({ a: [1, { b: "c" }], d: null })', context);
+    expect(readStored(prepareValue(plain, 1 << 20).stored)).toEqual({ a: [1, { b: 'c' }], d: null });
   });
 });

@@ -19,6 +19,7 @@
  * It follows msgpackr's own dispatch (plain object, array, Map, extension types,
  * toJSON, other objects by their own enumerable keys), so it sees what is encoded.
  */
+import { types } from 'node:util';
 import { InvalidValueError, ValueTooLargeError } from '../errors.js';
 import { VALUE_NESTING_DEPTH_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
@@ -35,6 +36,28 @@ function checkString(text: string, where: 'key' | 'string'): void {
   if (!wellFormed.call(text)) {
     const what = where === 'key' ? `the object key ${JSON.stringify(text)}` : 'a string in the value';
     throw new InvalidValueError(`${what} contains a lone surrogate: it has no UTF-8 form and would read back changed`);
+  }
+}
+
+/**
+ * A built-in from another realm (a vm context, a test environment's globals): msgpackr
+ * dispatches on this realm's classes, so it would write a foreign Map, Set, RegExp,
+ * Error or typed array as a plain object of its own keys (entries lost) and a foreign
+ * Date through toJSON (a string). Foreign plain objects and arrays encode faithfully.
+ */
+function isForeignBuiltin(value: object): boolean {
+  if (value instanceof Object) return false; // this realm's (or a subclass of one)
+  return (
+    types.isMap(value) || types.isSet(value) || types.isDate(value) || types.isRegExp(value) || types.isNativeError(value) ||
+    ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value) || types.isBoxedPrimitive(value)
+  );
+}
+
+function refuseForeignBuiltin(value: object): void {
+  if (isForeignBuiltin(value)) {
+    throw new InvalidValueError(
+      `a ${Object.prototype.toString.call(value).slice(8, -1)} from another realm (a vm context) cannot be stored faithfully: copy it into this realm first`,
+    );
   }
 }
 
@@ -82,7 +105,9 @@ class ShapeWalk {
       checkString(child, 'string');
       return;
     }
-    if (child === null || typeof child !== 'object' || isLeafObject(child)) return;
+    if (child === null || typeof child !== 'object') return;
+    refuseForeignBuiltin(child);
+    if (isLeafObject(child)) return;
     if (depth >= VALUE_NESTING_DEPTH_MAX) {
       throw new InvalidValueError(`value is nested deeper than ${VALUE_NESTING_DEPTH_MAX} levels (or contains a cycle)`);
     }
@@ -152,6 +177,8 @@ class ShapeWalk {
  */
 export function checkValueShape(value: unknown, maxElements: number): void {
   if (typeof value === 'string') return checkString(value, 'string');
-  if (value === null || typeof value !== 'object' || isLeafObject(value)) return;
+  if (value === null || typeof value !== 'object') return;
+  refuseForeignBuiltin(value);
+  if (isLeafObject(value)) return;
   new ShapeWalk(maxElements).run(value);
 }
