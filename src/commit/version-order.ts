@@ -4,7 +4,9 @@
  * log, in one synchronous step (seed race 2: no check under one lock and commit
  * under another).
  *
- * Invariants (every method REQUIRES the commit lock; the pipeline asserts it):
+ * Invariants (order() REQUIRES the commit lock, which the pipeline asserts; refused()
+ * is called by the flusher after a disk-full refusal, under wal.writer only: it just
+ * queues the version, which the next order() forgets under the commit lock):
  * - Versions are handed out one at a time, ascending, each above the last one handed
  *   out and at most VERSION_MAX; a refused validation takes no version.
  * - The conflict log holds every ordered commit above the prune horizon, except those
@@ -21,7 +23,7 @@ export class VersionOrder {
   readonly #conflictLog = new ConflictLog();
   /** GUARDED_BY commit lock: the last version handed out. */
   #assignedVersion: number;
-  /** Versions refused before reaching disk, to forget in the conflict log (under the commit lock). */
+  /** Versions refused before reaching disk, to forget in the conflict log (at the next order(), under the commit lock). */
   #refusedVersions: number[] = [];
 
   constructor(lastVersion: number) {
@@ -56,7 +58,10 @@ export class VersionOrder {
     return undefined;
   }
 
-  /** A commit with this version was refused before reaching disk: forgotten at the next order(). */
+  /**
+   * A commit with this version was refused before reaching disk: forgotten at the next
+   * order(). Needs no lock (a synchronous push; the flusher calls it under wal.writer).
+   */
   refused(version: number): void {
     this.#refusedVersions.push(version);
   }
