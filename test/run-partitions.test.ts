@@ -81,9 +81,13 @@ describe('partitioned index and filter', () => {
     expect(await reader.versions(`00700-${'p'.repeat(179)}`)).toEqual([]);
     expect(await reader.versions('zzz')).toEqual([]);
     // Bounds at each partition's last key and just around it.
+    const keys = [...new Set(sorted.map((entry) => entry.key))];
     for (let partition = 0; partition < partitions.count; partition++) {
       const last = partitions.lastKey(partition);
-      for (const range of [{ gte: last }, { gt: last }, { lte: last }, { lt: last }, { gt: last, lte: partitions.lastKey(Math.min(partition + 2, partitions.count - 1)) }]) {
+      // The next partition's first key (the key after `last`), so bounds fall on both sides of the boundary.
+      const next = keys[keys.indexOf(last) + 1] ?? last;
+      const boundaries = [{ gte: last }, { gt: last }, { lte: last }, { lt: last }, { gte: next }, { lt: next }, { lte: next }, { gt: last, lt: next }];
+      for (const range of [...boundaries, { gt: last, lte: partitions.lastKey(Math.min(partition + 2, partitions.count - 1)) }]) {
         for (const reverse of [false, true]) {
           const fromRun = await drain(await reader.cursor(range, reverse));
           expect(fromRun.length).toBe(modelScan(sorted, range, reverse).length);
