@@ -21,9 +21,9 @@ import {
   type Store,
 } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { fileSystemError, type FileHandle } from '../src/fs/file-system.js';
+import { fileSystemError, type FileHandle, type FileSystem } from '../src/fs/file-system.js';
 import { SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX } from '../src/limits.js';
-import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { ForwardingFileSystem, NoReadSyncFileSystem, replaceMethods } from './support/file-system-wrappers.js';
 import { gatedStore, settle, settleUntil, track } from './transaction-support.js';
 
 const openStores: Store[] = [];
@@ -233,8 +233,7 @@ describe('store.transactionSync', () => {
     expect(() => escaped!.get('a')).toThrow(expect.objectContaining({ code: 'LADYBUG_TRANSACTION_CLOSED' }));
   });
 
-  it('reads keys that only the disk holds: prefetch rounds, then the locked fallback', async () => {
-    const fileSystem = new FaultFileSystem(3);
+  async function coldStore(fileSystem: FileSystem): Promise<Store> {
     const first = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
     // 500-byte values: a 4 KiB block holds a handful of keys, so keys 17 apart never share one.
     const pad = 'v'.repeat(500);
@@ -246,7 +245,15 @@ describe('store.transactionSync', () => {
     await first.close();
     const store = await openStore('/db', { fileSystem, segmentSizeBytes: 64 * 1024 });
     openStores.push(store);
-    const number = (read: unknown): number => Number(String(read).split(':')[0]);
+    return store;
+  }
+  const number = (read: unknown): number => Number(String(read).split(':')[0]);
+  /** Keys in distinct blocks (500-byte values: keys 17 apart never share a 4 KiB block). */
+  const coldKeys = Array.from({ length: SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX + 3 }, (_unused, index) => `k${String(10 + index * 17).padStart(3, '0')}`);
+
+  it('reads keys that only the disk holds, without synchronous reads: prefetch rounds, then the locked fallback', async () => {
+    // Without readSync a block read is a promise, which a synchronous body cannot wait for.
+    const store = await coldStore(new NoReadSyncFileSystem(new FaultFileSystem(3)));
     // Cold caches: each read misses once, then the prefetch makes it a memory hit.
     let runs = 0;
     const sum = await store.transactionSync((tx) => {
@@ -260,7 +267,7 @@ describe('store.transactionSync', () => {
     expect(await store.get('sum')).toBe(151);
     // A body that reads more cold keys (each in a block not yet read) than there are
     // prefetch rounds reaches the locked fallback.
-    const keys = Array.from({ length: SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX + 3 }, (_unused, index) => `k${String(10 + index * 17).padStart(3, '0')}`);
+    const keys = coldKeys;
     let attempts = 0;
     const values = await store.transactionSync((tx) => {
       attempts++;
@@ -270,6 +277,21 @@ describe('store.transactionSync', () => {
     });
     expect(values).toEqual(keys.map((key) => Number(key.slice(1))));
     expect(attempts).toBeGreaterThan(SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX);
+    expect(await store.get('many')).toBe(values.reduce((left, right) => left + right, 0));
+  });
+
+  it('reads keys that only the disk holds, with synchronous reads: a cold block is read inside the body, no prefetch round', async () => {
+    const store = await coldStore(new FaultFileSystem(3));
+    await store.get('k000'); // opens the run (its footer, index and filter are read by promise)
+    let attempts = 0;
+    const values = await store.transactionSync((tx) => {
+      attempts++;
+      const read = coldKeys.map((key) => number(tx.get(key)));
+      tx.put('many', read.reduce((left, right) => left + right, 0));
+      return read;
+    });
+    expect(values).toEqual(coldKeys.map((key) => Number(key.slice(1))));
+    expect(attempts).toBe(1);
     expect(await store.get('many')).toBe(values.reduce((left, right) => left + right, 0));
   });
 

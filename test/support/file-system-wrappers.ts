@@ -28,7 +28,17 @@ export abstract class ForwardingFileSystem<Inner extends FileSystem = FileSystem
   syncDirectory(dir: string) { return this.inner.syncDirectory(dir); }
 }
 
-/** `handle` with some of its methods replaced. */
+/**
+ * Handles without the optional readSync: every block read takes the promise path (as
+ * a file system that cannot read synchronously would).
+ */
+export class NoReadSyncFileSystem<Inner extends FileSystem = FileSystem> extends ForwardingFileSystem<Inner> {
+  protected wrapHandle(handle: FileHandle): FileHandle {
+    return replaceMethods(handle, {});
+  }
+}
+
+/** `handle` with some of its methods replaced (readSync, optional, is not passed on). */
 export function replaceMethods(handle: FileHandle, replacements: Partial<Omit<FileHandle, 'path'>>): FileHandle {
   return {
     path: handle.path,
