@@ -91,6 +91,7 @@ describe('retention floor: raising it', () => {
     const raised = await store.compact({ retainFrom: store.version });
     expect(raised.retentionFloor).toBe(store.version - 1); // the last checkpoint
     expect(await store.compact({ retainFrom: 1 }).then((result) => result.retentionFloor)).toBe(store.version - 1); // never lowered
+    expect(store.stats().storage.compaction.retentionFloor).toBe(store.version - 1); // stats() shows it too
     await expect(store.compact({ retainFrom: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(store.compact({ retainFrom: 1.5 })).rejects.toBeInstanceOf(InvalidOptionError);
     expect(await store.get('k')).toBe('d');

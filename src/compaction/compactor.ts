@@ -132,6 +132,8 @@ export interface CompactionStats {
   /** Bytes written by flushes and compactions over bytes flushed (1 when nothing was compacted). */
   writeAmplification: number;
   compactedBytesWritten: number;
+  /** The store-wide retention floor (compact({ retainFrom })): as-of reads below it are refused; 0 when never raised. */
+  retentionFloor: number;
   /** Bytes the policy wants rewritten now. */
   debtBytes: number;
   /** Replaced runs (files already unlinked) whose readers stay open for read views that hold them. */
@@ -417,6 +419,7 @@ export class Compactor {
       liveBytesEstimate: this.#stats.liveBytesEstimate,
       writeAmplification: flushedBytes === 0 ? 1 : (flushedBytes + this.#stats.bytesWritten) / flushedBytes,
       compactedBytesWritten: this.#stats.bytesWritten,
+      retentionFloor: this.retentionFloor.version,
       debtBytes: compactionDebtBytes(runs, this.#policy),
       replacedRunsHeld: this.#awaitingDeletion.size,
       lastError: this.#lastError?.message,
