@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { CorruptionError } from '../src/errors.js';
 import type { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { BlockCache } from '../src/run/block-cache.js';
+import { BLOCK_CACHE_BYTES_PER_ENTRY, BlockCache } from '../src/run/block-cache.js';
 import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
 import { BlockKind, RUN_FORMAT_VERSION, RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { RunReader, type RunReaderOptions } from '../src/run/run-reader.js';
@@ -131,6 +131,50 @@ describe('partitioned index and filter', () => {
     // 10 bits per key and 7 probes: about 0.8% expected; a broken partition choice or filter gives far more (or misses present keys).
     expect(passed).toBeGreaterThan(0);
     expect(passed / 20_000).toBeLessThan(0.03);
+    await reader.close();
+  });
+});
+
+describe('partitions in the block cache', () => {
+  it('a touched partition gets a second chance at eviction; an evicted or dropped slot reads held false and lets go of its partition', () => {
+    const cache = new BlockCache(3 * (1000 + BLOCK_CACHE_BYTES_PER_ENTRY));
+    const first = cache.setPartition(1, 0, { name: 'first' }, 1000);
+    const second = cache.setPartition(1, RUN_PAGE_BYTES, { name: 'second' }, 1000);
+    const third = cache.setPartition(1, 2 * RUN_PAGE_BYTES, { name: 'third' }, 1000);
+    expect([first.held, second.held, third.held]).toEqual([true, true, true]);
+    cache.touchPartition(first); // the oldest, but touched
+    cache.setPartition(1, 3 * RUN_PAGE_BYTES, { name: 'fourth' }, 1000);
+    expect(first.held).toBe(true);
+    expect(second.held).toBe(false);
+    expect(second.partition).toBeUndefined();
+    expect(cache.blocks).toBe(3);
+    expect(cache.bytes).toBe(3 * (1000 + BLOCK_CACHE_BYTES_PER_ENTRY));
+    // Moved behind the third, its flag spent: the third goes next, then (untouched since) the first.
+    cache.setPartition(1, 4 * RUN_PAGE_BYTES, { name: 'fifth' }, 1000);
+    expect([first.held, third.held]).toEqual([true, false]);
+    cache.setPartition(1, 5 * RUN_PAGE_BYTES, { name: 'sixth' }, 1000);
+    expect([first.held, first.partition]).toEqual([false, undefined]);
+    expect(cache.getPartition(1, 3 * RUN_PAGE_BYTES)).toEqual({ name: 'fourth' });
+    const fourth = cache.lookupPartition(1, 3 * RUN_PAGE_BYTES)!;
+    cache.dropRun(1);
+    expect([fourth.held, fourth.partition]).toEqual([false, undefined]);
+    expect(cache.bytes).toBe(0);
+    // A partition larger than the cache is handed back in a slot that is not held.
+    const huge = cache.setPartition(2, 0, { name: 'huge' }, 10_000);
+    expect([huge.held, huge.partition]).toEqual([false, { name: 'huge' }]);
+    expect(cache.blocks).toBe(0);
+  });
+
+  it('reads through a cache too small for all partitions stay exact (kept slots of evicted partitions are re-read)', async () => {
+    const sorted = manyPartitionEntries();
+    const { fileSystem, descriptor, reader: first } = await writeAndOpen(hash, sorted);
+    await first.close();
+    const cache = new BlockCache(3 * RUN_PAGE_BYTES);
+    const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, cache);
+    await expectExact(reader, sorted);
+    await expectExact(reader, sorted);
+    expect(cache.evictions).toBeGreaterThan(0);
+    expect(cache.bytes).toBeLessThanOrEqual(3 * RUN_PAGE_BYTES);
     await reader.close();
   });
 });

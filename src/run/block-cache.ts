@@ -18,9 +18,14 @@
  *
  * Partitions: a format-3 run's index and filter partitions (run format 3,
  * src/run/run-top-index.ts) are held here too, by the same (runId, offset) key (their
- * offsets never meet a data block's), against the same bound and in the same LRU
- * order, so the budget counts them; they skip the doorkeeper (a point read needs
- * them every time) and have their own hit and miss counters.
+ * offsets never meet a data block's), against the same bound, so the budget counts
+ * them; they skip the doorkeeper (a point read needs them every time) and have their
+ * own hit and miss counters. A point read asks one filter partition per run, so a
+ * partition hit must be cheap: a reader keeps the PartitionSlot it was given and
+ * touches it (a flag, no Map reordering); eviction gives a touched partition a
+ * second chance (moved to the recent end, flag cleared: CLOCK for partitions, exact
+ * LRU for data blocks). An evicted or dropped slot reads `held` false and lets go
+ * of its partition, so a reader's stale slot holds no partition memory.
  *
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and never exceeds `maxBytes` after a call
@@ -52,9 +57,19 @@ interface Slot {
   runId: number;
   /** A data block, or undefined for a partition slot. */
   block: DecodedBlock | undefined;
-  /** A decoded index or filter partition (a partition slot). */
+  /** A decoded index or filter partition (a partition slot; undefined once evicted). */
   partition: object | undefined;
   sizeBytes: number;
+  /** False once evicted or dropped (or never inserted). */
+  held: boolean;
+  /** A partition touched since it last reached the old end: evicted only on its next turn. */
+  referenced: boolean;
+}
+
+/** A partition held by the cache, as its reader keeps it: check `held` before using `partition`. */
+export interface PartitionSlot<T> {
+  readonly held: boolean;
+  readonly partition: T | undefined;
 }
 
 /** Run ids below this get a numeric cache key (runId * 2^32 + page number stays a safe integer). */
@@ -178,36 +193,52 @@ export class BlockCache {
     return this.#partitionMisses;
   }
 
-  /** The cached partition at (runId, offset), made most recently used; counts a partition hit or miss. */
+  /** The cached partition at (runId, offset), touched; counts a partition hit or miss. */
   getPartition<T extends object>(runId: number, offset: number): T | undefined {
-    const key = cacheKey(runId, offset);
-    const slot = this.#slots.get(key);
+    return this.lookupPartition<T>(runId, offset)?.partition;
+  }
+
+  /** The slot of the cached partition at (runId, offset), touched; counts a partition hit or miss. */
+  lookupPartition<T extends object>(runId: number, offset: number): PartitionSlot<T> | undefined {
+    const slot = this.#slots.get(cacheKey(runId, offset));
     if (slot === undefined) {
       this.#partitionMisses++;
       return undefined;
     }
-    assert(slot.partition !== undefined, 'a partition offset never holds a data block');
+    assert(slot.partition !== undefined && slot.held, 'a partition offset never holds a data block');
     this.#partitionHits++;
-    this.#slots.delete(key);
-    this.#slots.set(key, slot);
-    return slot.partition as T;
+    slot.referenced = true;
+    return slot as PartitionSlot<T>;
   }
 
-  /** Offers a partition just read and checked (always admitted); returns the copy to use, as set() does. */
-  setPartition<T extends object>(runId: number, offset: number, partition: T, partitionSizeBytes: number): T {
+  /** A hit on a slot its reader kept. REQUIRES: slot.held. */
+  touchPartition(slot: PartitionSlot<object>): void {
+    assert(slot.held, 'a touched partition slot is held');
+    this.#partitionHits++;
+    (slot as Slot).referenced = true;
+  }
+
+  /**
+   * Offers a partition just read and checked (always admitted while it fits); returns
+   * the slot to keep: the one already cached if another read got there first, else a
+   * new one (not held if the partition is larger than the whole cache).
+   */
+  setPartition<T extends object>(runId: number, offset: number, partition: T, partitionSizeBytes: number): PartitionSlot<T> {
     const key = cacheKey(runId, offset);
     const existing = this.#slots.get(key);
     if (existing !== undefined) {
-      assert(existing.partition !== undefined, 'a partition offset never holds a data block');
-      return existing.partition as T;
+      assert(existing.partition !== undefined && existing.held, 'a partition offset never holds a data block');
+      return existing as PartitionSlot<T>;
     }
     const sizeBytes = partitionSizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
-    if (sizeBytes > this.#maxBytes) return partition;
+    const slot: Slot = { runId, block: undefined, partition, sizeBytes, held: false, referenced: false };
+    if (sizeBytes > this.#maxBytes) return slot as PartitionSlot<T>;
     this.#evictDownTo(this.#maxBytes - sizeBytes);
-    this.#slots.set(key, { runId, block: undefined, partition, sizeBytes });
+    slot.held = true;
+    this.#slots.set(key, slot);
     this.#bytes += sizeBytes;
     assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
-    return partition;
+    return slot as PartitionSlot<T>;
   }
 
   /**
@@ -224,7 +255,7 @@ export class BlockCache {
     const sizeBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
     if (sizeBytes > this.#maxBytes) return block;
     this.#evictDownTo(this.#maxBytes - sizeBytes);
-    this.#slots.set(key, { runId, block, partition: undefined, sizeBytes });
+    this.#slots.set(key, { runId, block, partition: undefined, sizeBytes, held: true, referenced: false });
     this.#bytes += sizeBytes;
     assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
     return block;
@@ -236,13 +267,21 @@ export class BlockCache {
       if (slot.runId !== runId) continue;
       this.#slots.delete(key);
       this.#bytes -= slot.sizeBytes;
+      BlockCache.#release(slot);
     }
     this.#check();
   }
 
   clear(): void {
+    for (const slot of this.#slots.values()) BlockCache.#release(slot);
     this.#slots.clear();
     this.#bytes = 0;
+  }
+
+  /** A slot leaves the cache: a reader that kept it sees `held` false, and it lets go of its partition. */
+  static #release(slot: Slot): void {
+    slot.held = false;
+    slot.partition = undefined;
   }
 
   #evictDownTo(targetBytes: number): void {
@@ -251,7 +290,14 @@ export class BlockCache {
       assert(oldest.done !== true, 'bytes > 0 means a block is held');
       const [key, slot] = oldest.value;
       this.#slots.delete(key);
+      if (slot.referenced) {
+        // A partition touched since its last turn: second chance at the recent end (each pass clears a flag, so the loop ends).
+        slot.referenced = false;
+        this.#slots.set(key, slot);
+        continue;
+      }
       this.#bytes -= slot.sizeBytes;
+      BlockCache.#release(slot);
       this.#evictions++;
     }
   }

@@ -41,7 +41,7 @@ import type { KeyRange } from '../memory/memory-index.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import type { BlockCache } from './block-cache.js';
+import type { BlockCache, PartitionSlot } from './block-cache.js';
 import { bloomMayContainKey } from './bloom-filter.js';
 import { decodeDataBlock, type DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
@@ -89,6 +89,8 @@ export interface RunReaderOptions {
  * each across runs of the same test, 2,541 B reported.
  */
 export const RUN_READER_OVERHEAD_BYTES = 1400;
+/** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects). */
+export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64);
 
 /** What a point read or cursor needs of one partition: its index, and where its blocks sit in the global numbering. */
 export interface RunPartition {
@@ -109,6 +111,14 @@ export class RunReader {
   readonly #flatFilter: RunFilter | undefined;
   /** Format 3: the resident top-level index. */
   readonly #top: TopLevelIndex | undefined;
+  /**
+   * Format 3: the cache slots of this run's index and filter partitions, by partition
+   * number, as the cache handed them out: a hit is a `held` check and a touch, no
+   * Map lookup (a point read asks every run). A slot the cache let go of holds no
+   * partition; it is replaced on the next read.
+   */
+  readonly #indexSlots: Array<PartitionSlot<RunPartition> | undefined>;
+  readonly #filterSlots: Array<PartitionSlot<RunFilter> | undefined>;
   /** False: reads throw on a bad block instead of rebuilding it (verify, tests of detection). */
   readonly #repair: boolean;
   #closed = false;
@@ -130,6 +140,10 @@ export class RunReader {
     this.#file = file;
     this.#hash = hash;
     this.#cache = cache;
+    // Filled arrays of the final length (packed elements, not a dictionary grown by far indexes).
+    const partitionCount = 'top' in layout ? layout.top.count : 0;
+    this.#indexSlots = new Array<PartitionSlot<RunPartition> | undefined>(partitionCount).fill(undefined);
+    this.#filterSlots = new Array<PartitionSlot<RunFilter> | undefined>(partitionCount).fill(undefined);
     if ('top' in layout) {
       this.#top = layout.top;
     } else {
@@ -192,7 +206,7 @@ export class RunReader {
 
   /** Bytes held resident: format 3 the top-level index, format 2 the index and filter (and the reader's fixed overhead). */
   get memoryBytes(): number {
-    if (this.#top !== undefined) return RUN_READER_OVERHEAD_BYTES + this.#top.memoryBytes;
+    if (this.#top !== undefined) return RUN_READER_OVERHEAD_BYTES + this.#top.memoryBytes + this.#top.count * RUN_READER_BYTES_PER_PARTITION;
     return RUN_READER_OVERHEAD_BYTES + this.#flat!.index.memoryBytes + this.#flatFilter!.bits.byteLength;
   }
 
@@ -236,12 +250,23 @@ export class RunReader {
     if (this.#flat !== undefined) return this.#flat;
     const top = this.#top!;
     assert(number >= 0 && number < top.count, 'partition inside the run');
+    const kept = this.#indexSlots[number];
+    if (kept !== undefined && kept.held) {
+      this.#cache.touchPartition(kept);
+      return kept.partition!;
+    }
     const offset = top.indexOffset(number);
-    const cached = this.#cache.getPartition<RunPartition>(this.runId, offset);
-    if (cached !== undefined) return cached;
+    const cached = this.#cache.lookupPartition<RunPartition>(this.runId, offset);
+    if (cached !== undefined) {
+      this.#indexSlots[number] = cached;
+      return cached.partition!;
+    }
     const decode = (checked: CheckedBlock): RunPartition => {
       const partition: RunPartition = { index: decodeIndexPartition(this.path, top, number, checked), number, firstBlock: top.firstBlock(number) };
-      return fillCache ? this.#cache.setPartition(this.runId, offset, partition, partition.index.memoryBytes) : partition;
+      if (!fillCache) return partition;
+      const slot = this.#cache.setPartition(this.runId, offset, partition, partition.index.memoryBytes);
+      this.#indexSlots[number] = slot.held ? slot : undefined;
+      return slot.partition ?? partition;
     };
     const checked = this.#file.readBlockNow(indexPartitionRef(top, number), this.#repair);
     return checked instanceof Promise ? checked.then(decode) : decode(checked);
@@ -251,12 +276,22 @@ export class RunReader {
   #filter(number: number): RunFilter | Promise<RunFilter> {
     if (this.#flatFilter !== undefined) return this.#flatFilter;
     const top = this.#top!;
+    const kept = this.#filterSlots[number];
+    if (kept !== undefined && kept.held) {
+      this.#cache.touchPartition(kept);
+      return kept.partition!;
+    }
     const offset = top.filterOffset(number);
-    const cached = this.#cache.getPartition<RunFilter>(this.runId, offset);
-    if (cached !== undefined) return cached;
+    const cached = this.#cache.lookupPartition<RunFilter>(this.runId, offset);
+    if (cached !== undefined) {
+      this.#filterSlots[number] = cached;
+      return cached.partition!;
+    }
     const decode = (checked: CheckedBlock): RunFilter => {
       const filter = decodeFilter(this.path, offset, checked, top.keyCount(number));
-      return this.#cache.setPartition(this.runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
+      const slot = this.#cache.setPartition(this.runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
+      this.#filterSlots[number] = slot.held ? slot : undefined;
+      return slot.partition ?? filter;
     };
     const checked = this.#file.readBlockNow(filterPartitionRef(top, number), this.#repair);
     return checked instanceof Promise ? checked.then(decode) : decode(checked);
