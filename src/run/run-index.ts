@@ -1,6 +1,7 @@
 /**
- * The index block of a run file (docs/FORMAT.md, "Index block") and its compact
- * in-memory form.
+ * The index block of a format-2 run file and the index partitions of a format-3 one
+ * (docs/FORMAT.md, "Index block and index partition payload"; the same payload), and
+ * their compact in-memory form.
  *
  * Payload: per data block, in file order: u16 last key length, last key bytes,
  * u64 block offset, u32 block length in bytes, u64 block checksum.
@@ -8,7 +9,9 @@
  * In memory a RunIndex is five typed arrays (no object per block): the last keys
  * concatenated in one buffer with their start offsets, and the offsets, lengths and
  * checksums. Invariants: last keys are non-decreasing (a key's versions may span
- * blocks, so two blocks can share a last key); blocks are contiguous from offset 0.
+ * blocks, so two blocks can share a last key); blocks are contiguous over the span
+ * decode() is given (format 2: from offset 0 to the index block; a partition: its
+ * top-level entry's data span).
  */
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';

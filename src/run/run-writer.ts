@@ -23,7 +23,9 @@
  *
  * Invariants asserted: entries arrive by key ascending then version descending, no
  * (key, version) twice; memory is bounded by one chunk, one block, the index and
- * 8 bytes per distinct key (the filter's hashes), never by the values.
+ * 8 bytes per distinct key (the filter's hashes; the filter partitions, 10 bits per
+ * key, are built before the top-level index that holds their checksums), never by
+ * the values; a partition is cut only between blocks that share no key.
  */
 import { Buffer } from 'node:buffer';
 import { asTypedError } from '../errors.js';
