@@ -280,3 +280,65 @@ describe('run format 3 faults', () => {
     await reader.close();
   });
 });
+
+describe('run format 3 partitions in the block cache', () => {
+  it('concurrent reads on the promise path through a cache of about two partitions: exact, within the bound, bytes recount exactly after dropRun', async () => {
+    const sorted = maxKeyEntries(90);
+    const { fileSystem: inner, descriptor, reader: probe } = await writeAndOpen(hash, sorted);
+    const partitionBytes = top(probe).indexLength(0) + top(probe).filterLength(0);
+    await probe.close();
+    // No readSync on these handles: every miss is a promise, so reads interleave and evict each other's partitions mid-read.
+    const fileSystem = new BadSectorFileSystem(inner);
+    const cache = new BlockCache(3 * partitionBytes + 4 * 1024);
+    const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, cache);
+    const keys = [...new Set(sorted.map((entry) => entry.key))];
+    for (let round = 0; round < 3; round++) {
+      const order = keys.map((key, index) => keys[(index * 37 + round * 11) % keys.length]!);
+      const answers = await Promise.all(order.map((key) => reader.versions(key)));
+      answers.forEach((answer, index) => expect(answer.map(plain)).toEqual(modelVersions(sorted, order[index]!)));
+      const asOf = await Promise.all(order.map((key, index) => reader.entryAsOf(key, (index % 90) * 10 + 2)));
+      asOf.forEach((answer, index) => expect(answer === undefined ? undefined : plain(answer)).toEqual(modelAsOf(sorted, order[index]!, (index % 90) * 10 + 2)));
+      expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+    }
+    expect(cache.evictions).toBeGreaterThan(0);
+    cache.dropRun(descriptor.runId); // recounts the held bytes in debug mode
+    expect(cache.bytes).toBe(0);
+    expect(cache.blocks).toBe(0);
+    // Kept slots of dropped partitions are re-read, not used.
+    await expectPointReadsExact(reader, sorted);
+    await reader.close();
+  });
+
+  it('two readers of one run on one cache hold each partition once; the reader\'s memoryBytes does not grow with cached partitions', async () => {
+    const sorted = maxKeyEntries(90);
+    const { fileSystem, descriptor, reader: first, cache } = await writeAndOpen(hash, sorted, { cacheBytes: 64 * 1024 * 1024 });
+    const residentBefore = first.memoryBytes;
+    const keys = [...new Set(sorted.map((entry) => entry.key))];
+    for (const key of keys) await first.versions(key);
+    const bytes = cache.bytes;
+    const blocks = cache.blocks;
+    expect(first.memoryBytes).toBe(residentBefore);
+    const second = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, cache);
+    for (const key of keys) expect((await second.versions(key)).map(plain)).toEqual(modelVersions(sorted, key));
+    expect(await drain(await second.cursor({}, true))).toEqual(modelScan(sorted, {}, true));
+    expect(cache.bytes).toBe(bytes);
+    expect(cache.blocks).toBe(blocks);
+    // The resident part is the top-level index, far below what the partitions take in the cache.
+    expect(second.memoryBytes).toBe(residentBefore);
+    await first.close();
+    await second.close();
+  });
+
+  it('EIO on the top-level index page at open: rebuilt from parity, the run reads exactly', async () => {
+    const sorted = maxKeyEntries(90);
+    const { fileSystem: inner, descriptor, reader: probe } = await writeAndOpen(hash, sorted);
+    const place = placeOf(probe, probe.footer.indexOffset);
+    await probe.close();
+    const fileSystem = new BadSectorFileSystem(inner);
+    fileSystem.markBad(runPath(descriptor), place.physical, place.physical + RUN_PAGE_BYTES);
+    const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(1024 * 1024));
+    await expectPointReadsExact(reader, sorted);
+    await expectCursorsExactAtBoundaries(reader, sorted);
+    await reader.close();
+  });
+});
