@@ -28,6 +28,8 @@ type Isolation = 'serializable' | 'snapshot';
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'];
 const CLIENTS = 6;
 const TRANSACTIONS_PER_CLIENT = 40;
+/** Compactions that must merge something while the clients run. */
+const COMPACTIONS_MIN = 6;
 /** Runs above which writes wait for compaction in this test (the default is COMPACTION_STALL_RUNS). */
 const STALL_RUNS = 3;
 
@@ -128,7 +130,10 @@ async function runWorkload(isolation: Isolation, seed: number): Promise<void> {
     let finished = 0;
     const clients = Array.from({ length: CLIENTS }, async (_, process) => {
       const random = new SeededRandom(seeds.nextSeed());
-      for (let count = 0; count < TRANSACTIONS_PER_CLIENT; count++) {
+      // The fixed share of transactions, then more while fewer than COMPACTIONS_MIN
+      // compactions have merged anything (a compact() of a store already one compacted
+      // run does nothing), so the overlap holds by construction, not by the machine's speed.
+      for (let count = 0; count < TRANSACTIONS_PER_CLIENT || (maintenance.compactions < COMPACTIONS_MIN && count < TRANSACTIONS_PER_CLIENT * 10); count++) {
         await ticks(random.nextIntInclusive(0, 2));
         await runTransaction(run, isolation, process, random);
         // Some clients also start compactions, so they overlap the others' transactions
@@ -162,7 +167,7 @@ async function runWorkload(isolation: Isolation, seed: number): Promise<void> {
       : result.anomalies.filter((anomaly) => anomaly.type !== 'G2' && anomaly.type !== 'G2-process');
     expect(forbidden, describeAnomalies(forbidden)).toEqual([]);
     expect(result.valid).toBe(true);
-    expect(compactions, 'compactions ran while transactions did').toBeGreaterThan(5);
+    expect(compactions, 'compactions ran while transactions did').toBeGreaterThanOrEqual(COMPACTIONS_MIN);
     expect(dropped, 'version GC dropped versions meanwhile').toBeGreaterThan(0);
     expect(run.committed).toBeGreaterThan(CLIENTS * TRANSACTIONS_PER_CLIENT * 0.3);
     expect(run.conflicted).toBeGreaterThan(0);
