@@ -342,3 +342,41 @@ describe('run format 3 partitions in the block cache', () => {
     await reader.close();
   });
 });
+
+describe('run format 3 partition size under multi-version histories', () => {
+  /**
+   * FOUND, NOT FIXED (skipped; fails on HEAD fc59885): the writer cuts a partition only
+   * at a data-block boundary that is also a key boundary, and a block boundary falls on a
+   * key boundary only when a key's first entry happens not to fit the block's tail. With
+   * many versions per key (400 keys x 400 versions of 20-100 B, each key ~7 blocks) that
+   * is rare: the plain run's index partitions hold 250-640 blocks (8-20 KiB, up to 5
+   * pages, target one), and the gzip run's 487 blocks are ONE partition (16 KiB): a point
+   * read then reads and caches several pages of index for one key, and the partitioning
+   * degrades toward format 2 as versions per key grow (about versionsPerKey / entries per
+   * block times the target). Fix sketch (src/run/run-writer.ts, addEntry): once the open
+   * partition is past RUN_INDEX_PARTITION_TARGET_BYTES, ship the data block early when a
+   * new key begins, so the next block starts on a key boundary and the cut is allowed; a
+   * partition then exceeds the target by at most the blocks of the one key in progress.
+   * Not done here: run-writer.ts holds another engineer's uncommitted work (flush
+   * prepopulation) at the time of this review.
+   */
+  it.skip('index partitions stay within about a page plus one key\'s blocks when keys have hundreds of versions', async () => {
+    const entries: RunEntry[] = [];
+    for (let key = 0; key < 400; key++) {
+      const name = String(key).padStart(4, '0');
+      for (let version = 400; version >= 1; version--) {
+        entries.push({ key: name, version: key * 1000 + version, value: Buffer.alloc(20 + ((key * 7 + version * 13) % 80), (key + version) % 251) });
+      }
+    }
+    const sorted = runOrder(entries);
+    for (const compression of ['none', 'gzip'] as const) {
+      const fileSystem = await freshFileSystem();
+      const descriptor = await writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 4, generation: 9, level: 2, hash, entries: sorted, compression });
+      const reader = await reopen(fileSystem, descriptor);
+      const partitions = top(reader);
+      // Each key spans at most ~8 blocks of 24-B index entries (~200 B): a page of target plus that fits in two pages.
+      for (let partition = 0; partition < partitions.count; partition++) expect(partitions.indexLength(partition)).toBeLessThanOrEqual(2 * RUN_PAGE_BYTES);
+      await reader.close();
+    }
+  });
+});
