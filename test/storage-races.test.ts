@@ -328,6 +328,8 @@ describe('seed race 3: two misses of one block keep one copy', () => {
     await engine.checkpoint();
     const [run] = engine.runSet.runs;
     const reader = await run!.reader();
+    // The flush prepopulated the cache (src/engine/flusher.ts): empty it so both reads miss.
+    engine.cache.dropRun(run!.descriptor.runId);
     expect(engine.cache.stats()).toMatchObject({ blocks: 0, bytes: 0 });
 
     const held = fileSystem.hold('read', /\/runs\//);

@@ -6,7 +6,21 @@
  *   -> manifest edit (add run, flushed version, WAL start) under the manifest lock
  *   -> install: the run becomes visible and the memtable is retired, in one
  *      synchronous step (readers see one or the other, never neither)
+ *   -> prepopulate the block cache with the run's blocks (below)
  *   -> delete WAL segments below the new WAL start, fsync the WAL directory
+ *
+ * Cache prepopulation (RocksDB's prepopulate_block_cache = kFlushOnly; issue 7's
+ * hot gets): what was just written is likely to be read, so the flush keeps a copy
+ * of the bytes of each data block it seals (exactly the bytes checksummed and
+ * written) and decodes it as a read would, up to FLUSH_PREPOPULATE_CACHE_SHARE of
+ * the cache's bound less what it holds when the flush starts (nothing while another
+ * sealed memtable waits: writes outrun flushes, a bulk load, and the flush is the
+ * bottleneck), plus the run's index and filter partitions. Once the run is
+ * installed and its reader open, they go into the block cache under the key a read
+ * uses (run id, offset): partitions first, then data blocks in key order, each only
+ * while it fits in the free room and the cache is below that share. Prepopulation never evicts (hot blocks of other
+ * runs stay) and is best effort: a failure to open the reader leaves the cache as it
+ * was (the first read opens it and reports). A compaction writes no cache entries.
  *
  * Invariants:
  * - One flush at a time, in memtable order: a newer memtable's run is never
@@ -20,28 +34,49 @@
  *   retried after FLUSH_RETRY_DELAY_MS; commits go on until the write stall.
  *   Any other failure (a failed fsync above all) is final: the flusher fails and
  *   the store refuses writes (never retried and trusted).
+ * - Blocks are prepopulated only for a run still live at that moment (checked in
+ *   the same synchronous step as the insertions), so a run replaced meanwhile (its
+ *   blocks dropped by BlockCache.dropRun) never gets entries back.
  */
+import { Buffer } from 'node:buffer';
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
+import { joinPath } from '../fs/file-system.js';
 import { encodeStored } from '../codec/values.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/ordered-mutex.js';
 import type { MemoryIndex } from '../memory/memory-index.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
+import { BLOCK_CACHE_BYTES_PER_ENTRY, type BlockCache } from '../run/block-cache.js';
+import { decodeDataBlock, type DecodedBlock } from '../run/data-block.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
-import { writeRun } from '../run/run-writer.js';
+import { runFileName } from '../run/run-format.js';
+import type { CheckedBlock } from '../run/run-file.js';
+import { decodeFilter, decodeIndexPartition, FILTER_PARTITION_OVERHEAD_BYTES } from '../run/run-metadata.js';
+import type { RunPartition, RunReader } from '../run/run-reader.js';
+import { writeRun, type SealedBlock } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 import type { Memtables, SealedMemtable } from './memtables.js';
 import { NOT_RETAINED_BYTE } from './resolve.js';
-import type { RunSet } from './run-set.js';
+import type { RunHandle, RunSet } from './run-set.js';
 
 /** Wait before retrying a flush that ran out of disk space. */
 export const FLUSH_RETRY_DELAY_MS = 200;
+
+/**
+ * A flush prepopulates the block cache only while the cache is below this share of
+ * its bound: flushed blocks are a guess at what will be read, blocks that reads
+ * brought in are known to be; the rest of the room stays for them. (Filling the
+ * whole cache during a 1M-key load at a 64 MiB budget raised peak RSS by ~45 MiB,
+ * test/memory-budget.test.ts, and half of it still ~12 MiB there; a quarter keeps the flush of the hot-get bench,
+ * ~13 MB at the 256 MiB default, wholly cached.)
+ */
+export const FLUSH_PREPOPULATE_CACHE_SHARE = 0.25;
 
 const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
 
@@ -66,6 +101,8 @@ export interface FlushStats {
   flushedBytes: number;
   flushRetries: number;
   walSegmentsDeleted: number;
+  /** Data blocks and partitions a flush put into the block cache. */
+  prepopulatedBlocks: number;
   failure: Error | undefined;
 }
 
@@ -77,7 +114,7 @@ export class Flusher {
   #retryTimer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
   #lastDiskFull: DiskFullError | undefined;
-  #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0 };
+  #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0, prepopulatedBlocks: 0 };
   #idleWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
   constructor(config: FlusherConfig) {
@@ -172,9 +209,16 @@ export class Flusher {
     const { fileSystem, runsDirectory, hash, manifest, runSet, memtables } = this.#config;
     const startedMs = performance.now();
     const runId = manifest.allocateRunId();
+    const cache = runSet.config.cache;
+    // A backlog (another sealed memtable waits) means writes outrun flushes: a bulk load, not
+    // data about to be read, and the flush is the bottleneck: no prepopulation then.
+    const backlog = memtables.immutableCount > 1;
+    const prepopulateBytes = Math.floor(cache.maxBytes * FLUSH_PREPOPULATE_CACHE_SHARE) - cache.bytes;
+    const prepopulation = !backlog && prepopulateBytes > 0 ? new CachePrepopulation(joinPath(runsDirectory, runFileName(runId)), prepopulateBytes) : undefined;
     const descriptor = await writeRun({
       fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, hash,
       entries: memtableEntries(sealed.index),
+      onBlockSealed: prepopulation?.offer,
     });
     await manifest.apply({
       addRuns: [descriptor],
@@ -184,13 +228,14 @@ export class Flusher {
       versionHighWater: Math.max(manifest.state.versionHighWater, sealed.lastVersion),
     });
     // Install: one synchronous step, re-checking that this is still the oldest memtable.
-    runSet.install(descriptor);
+    const handle = runSet.install(descriptor);
     memtables.retireOldest(sealed);
     this.#lastDiskFull = undefined;
     this.#stats.flushes++;
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
+    if (prepopulation !== undefined) this.#stats.prepopulatedBlocks += await prepopulation.insert(handle, runSet, cache);
     // A seal's cut may still wait for its rotation (the disk was full): the writer's
     // segment is then below the memtable's WAL start, holds no later record, and is
     // left for a later flush or the next open to delete (never the open segment).
@@ -221,5 +266,79 @@ export function* memtableEntries(index: MemoryIndex): IterableIterator<RunEntry>
     if (chain.trimmedBelow !== 0 && chain.firstVersion < chain.versionAt(0)) {
       yield { key, version: chain.firstVersion, value: NOT_RETAINED_VALUE };
     }
+  }
+}
+
+/**
+ * What one flush offers the block cache: copies of the sealed data blocks, decoded
+ * as a read decodes them, while their decoded sizes fit `roomBytes` (the cache's free
+ * room when the flush started), and the index and filter partitions (the run's
+ * metadata, a few percent of it), decoded once the reader is open. Memory: at most
+ * `roomBytes` of data blocks plus the run's partitions, for the length of a flush.
+ */
+class CachePrepopulation {
+  readonly #path: string;
+  readonly #roomBytes: number;
+  #dataBytes = 0;
+  #dataFull = false;
+  readonly #dataBlocks: Array<{ offset: number; block: DecodedBlock }> = [];
+  readonly #indexPartitions: Array<{ offset: number; checked: CheckedBlock }> = [];
+  readonly #filterPartitions: Array<{ offset: number; checked: CheckedBlock }> = [];
+
+  constructor(path: string, roomBytes: number) {
+    assert(roomBytes > 0, 'prepopulation has room');
+    this.#path = path;
+    this.#roomBytes = roomBytes;
+  }
+
+  /** The writer's onBlockSealed: `sealed.bytes` are reused after this returns, so they are copied. */
+  readonly offer = (sealed: SealedBlock): void => {
+    const checked: CheckedBlock = { bytes: Buffer.from(sealed.bytes), payloadBytes: sealed.payloadBytes, entryCount: sealed.entryCount };
+    if (sealed.kind === 'index') return void this.#indexPartitions.push({ offset: sealed.offset, checked });
+    if (sealed.kind === 'filter') return void this.#filterPartitions.push({ offset: sealed.offset, checked });
+    if (this.#dataFull) return;
+    const block = decodeDataBlock(this.#path, sealed.offset, checked.bytes, checked.payloadBytes, checked.entryCount);
+    this.#dataBytes += block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    if (this.#dataBytes > this.#roomBytes) {
+      this.#dataFull = true;
+      return;
+    }
+    this.#dataBlocks.push({ offset: sealed.offset, block });
+  };
+
+  /**
+   * Opens the installed run's reader and, if the run is still live, inserts the
+   * partitions and then the data blocks while each fits the cache's free room (never
+   * evicting). Returns how many were inserted; 0 if the reader could not be opened.
+   */
+  async insert(handle: RunHandle, runSet: RunSet, cache: BlockCache): Promise<number> {
+    let reader: RunReader;
+    try {
+      reader = await handle.reader();
+    } catch {
+      return 0; // best effort: the first read opens the run again and reports what failed
+    }
+    // One synchronous step from here: the run cannot be replaced (and its blocks dropped) in between.
+    if (!runSet.runs.includes(handle)) return 0;
+    const top = reader.topLevelIndex;
+    assert(top !== undefined && top.count === this.#indexPartitions.length && top.count === this.#filterPartitions.length, 'a flushed run is format 3 with every partition offered');
+    const runId = handle.descriptor.runId;
+    let inserted = 0;
+    for (let number = 0; number < top.count; number++) {
+      const { offset: filterOffset, checked: filterChecked } = this.#filterPartitions[number]!;
+      assert(top.filterOffset(number) === filterOffset, 'filter partitions offered in file order');
+      const filter = decodeFilter(reader.path, filterOffset, filterChecked, top.keyCount(number));
+      if (cache.insertPartitionIfRoom(runId, filterOffset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength)) inserted++;
+      const { offset: indexOffset, checked: indexChecked } = this.#indexPartitions[number]!;
+      assert(top.indexOffset(number) === indexOffset, 'index partitions offered in file order');
+      const partition: RunPartition = { index: decodeIndexPartition(reader.path, top, number, indexChecked), number, firstBlock: top.firstBlock(number) };
+      if (cache.insertPartitionIfRoom(runId, indexOffset, partition, partition.index.memoryBytes)) inserted++;
+    }
+    const limitBytes = Math.floor(cache.maxBytes * FLUSH_PREPOPULATE_CACHE_SHARE);
+    for (const { offset, block } of this.#dataBlocks) {
+      if (cache.bytes >= limitBytes || !cache.insertIfRoom(runId, offset, block)) break;
+      inserted++;
+    }
+    return inserted;
   }
 }

@@ -27,6 +27,12 @@
  * LRU for data blocks). An evicted or dropped slot reads `held` false and lets go
  * of its partition, so a reader's stale slot holds no partition memory.
  *
+ * Prepopulation (insertIfRoom, insertPartitionIfRoom): a memtable flush offers the
+ * blocks and partitions it just wrote, decoded as a read would decode them (RocksDB's
+ * prepopulate_block_cache = kFlushOnly). They are held only while there is free room:
+ * an offered block never evicts another (hot blocks of other runs stay), and one
+ * already held is kept. They count against the bound like any held block.
+ *
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and never exceeds `maxBytes` after a call
  * returns; a block larger than maxBytes is never held.
@@ -259,6 +265,37 @@ export class BlockCache {
     this.#bytes += sizeBytes;
     assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
     return block;
+  }
+
+  /** Bytes the cache can take without evicting anything. */
+  get freeBytes(): number {
+    return this.#maxBytes - this.#bytes;
+  }
+
+  /**
+   * Holds a decoded data block written by a flush if it fits in the free room
+   * (never evicts) and (runId, offset) holds nothing yet; true when held. Counts no
+   * hit or miss.
+   */
+  insertIfRoom(runId: number, offset: number, block: DecodedBlock): boolean {
+    const sizeBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    const key = cacheKey(runId, offset);
+    if (sizeBytes > this.freeBytes || this.#slots.has(key)) return false;
+    this.#slots.set(key, { runId, block, partition: undefined, sizeBytes, held: true, referenced: false });
+    this.#bytes += sizeBytes;
+    assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
+    return true;
+  }
+
+  /** As insertIfRoom, for an index or filter partition written by a flush. */
+  insertPartitionIfRoom(runId: number, offset: number, partition: object, partitionSizeBytes: number): boolean {
+    const sizeBytes = partitionSizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    const key = cacheKey(runId, offset);
+    if (sizeBytes > this.freeBytes || this.#slots.has(key)) return false;
+    this.#slots.set(key, { runId, block: undefined, partition, sizeBytes, held: true, referenced: false });
+    this.#bytes += sizeBytes;
+    assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
+    return true;
   }
 
   /** Drops every block of a run (its file is going away). */

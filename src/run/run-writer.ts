@@ -82,6 +82,22 @@ export interface WriteRunOptions {
    * older 64 KiB layout, which readers still open.
    */
   compressedBlockTargetBytes?: number;
+  /**
+   * Told of each data block, index partition and filter partition once it is sealed
+   * and before it is appended: `bytes` are exactly the bytes checksummed and written,
+   * valid only during the call (the writer reuses them: copy to keep). A flush uses it
+   * to prepopulate the block cache (src/engine/flusher.ts).
+   */
+  onBlockSealed?: (block: SealedBlock) => void;
+}
+
+/** A block as sealed by the writer (header and checksum included), at its logical offset. */
+export interface SealedBlock {
+  kind: 'data' | 'index' | 'filter';
+  offset: number;
+  bytes: Buffer;
+  payloadBytes: number;
+  entryCount: number;
 }
 
 /** Suffix of the temporary name a run is written under. */
@@ -179,7 +195,8 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const output = new StripedOutput(handle, new StripeLayout(stripeDataPages, RUN_PAGE_BYTES), RUN_WRITE_CHUNK_BYTES);
   const index = new PartitionBuilder();
   const statistics = new RunStatistics();
-  const shipper = new BlockShipper(output, index, { runId, generation, hash, compression, compressor: options.compressor ?? new InlineCompressor() });
+  const onBlockSealed = options.onBlockSealed;
+  const shipper = new BlockShipper(output, index, { runId, generation, hash, compression, compressor: options.compressor ?? new InlineCompressor(), onBlockSealed });
   const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : (options.compressedBlockTargetBytes ?? RUN_COMPRESSED_BLOCK_TARGET_BYTES));
   // The building block's first key and its count of keys no earlier block holds (the partitions' key counts).
   let blockFirstKey = '';
@@ -228,7 +245,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
     shipper.abandon();
   }
 
-  const { topOffset, topLength, topChecksum, filterOffset, filterLength } = await writeMetadata(output, index, statistics, { runId, generation, hash });
+  const { topOffset, topLength, topChecksum, filterOffset, filterLength } = await writeMetadata(output, index, statistics, { runId, generation, hash, onBlockSealed });
 
   const footerOffset = await output.finish();
   const { page, checksum: footerChecksum } = encodeFooter(
@@ -281,6 +298,7 @@ interface ShipperConfig {
   hash: Hash64;
   compression: (typeof RunCompression)[RunCompressionName];
   compressor: BlockCompressor;
+  onBlockSealed: ((block: SealedBlock) => void) | undefined;
 }
 
 /**
@@ -339,6 +357,7 @@ class BlockShipper {
     const offset = this.#output.offset;
     const checksum = sealBlock(hash, block, payloadBytes, entryCount, { runId, generation, offset, kind: BlockKind.data });
     this.#index.add(firstKey, lastKey, offset, block.length, checksum, newKeyCount);
+    this.#config.onBlockSealed?.({ kind: 'data', offset, bytes: block, payloadBytes, entryCount });
     await this.#output.append(block);
   }
 }
@@ -357,6 +376,7 @@ interface BlockIdentity {
   runId: number;
   generation: number;
   hash: Hash64;
+  onBlockSealed: ((block: SealedBlock) => void) | undefined;
 }
 
 /**
@@ -371,7 +391,7 @@ async function writeMetadata(
   statistics: RunStatistics,
   identity: BlockIdentity,
 ): Promise<{ topOffset: number; topLength: number; topChecksum: bigint; filterOffset: number; filterLength: number }> {
-  const { runId, generation, hash } = identity;
+  const { runId, generation, hash, onBlockSealed } = identity;
   const partitions = index.partitions;
   assert(partitions.length > 0, 'a run has at least one partition');
   const entries: PartitionEntry[] = [];
@@ -391,6 +411,7 @@ async function writeMetadata(
       filterLength: 0,
       filterChecksum: 0n,
     });
+    onBlockSealed?.({ kind: 'index', offset, bytes: block, payloadBytes, entryCount: partition.index.blockCount });
     await output.append(block);
   }
   const topOffset = output.offset;
@@ -405,6 +426,7 @@ async function writeMetadata(
     entry.filterOffset = offset;
     entry.filterLength = block.length;
     entry.filterChecksum = sealBlock(hash, block, payloadBytes, entry.keyCount, { runId, generation, offset, kind: BlockKind.filter });
+    onBlockSealed?.({ kind: 'filter', offset, bytes: block, payloadBytes, entryCount: entry.keyCount });
     filters.push(block);
     keyStart += entry.keyCount;
     offset += block.length;
