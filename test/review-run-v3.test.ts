@@ -23,6 +23,7 @@ import { RUN_FORMAT_VERSION, RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { RunReader, type RunReaderOptions } from '../src/run/run-reader.js';
 import type { TopLevelIndex } from '../src/run/run-top-index.js';
 import { writeRun } from '../src/run/run-writer.js';
+import { RunSet } from '../src/engine/run-set.js';
 import { StripeLayout } from '../src/stripe/stripe-layout.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 import { drain, freshFileSystem, modelAsOf, modelScan, modelVersions, plain, RUNS_DIRECTORY, runOrder, writeAndOpen } from './run-helpers.js';
@@ -378,5 +379,38 @@ describe('run format 3 partition size under multi-version histories', () => {
       for (let partition = 0; partition < partitions.count; partition++) expect(partitions.indexLength(partition)).toBeLessThanOrEqual(2 * RUN_PAGE_BYTES);
       await reader.close();
     }
+  });
+});
+
+describe('run format 3: a retired run in the block cache', () => {
+  /**
+   * FOUND, NOT FIXED (skipped; fails on HEAD): nothing in the engine calls
+   * BlockCache.dropRun for a run a compaction replaced (only verify-store does): when
+   * the replaced run's last view goes and the compactor closes its RunHandle
+   * (Compactor#retire -> RunHandle.close -> RunReader.close), its data blocks and its
+   * index and filter partitions stay in the cache, counted in blockCacheBytes and the
+   * memory budget, until LRU/CLOCK evicts them (a touched partition gets a second pass
+   * first). Dead weight, not wrong data (run ids are never reused in a process). Fix
+   * sketch: drop the run's entries when a retired run closes (Compactor#retire's
+   * deletion step, src/compaction/compactor.ts, or RunHandle), not in RunReader.close
+   * (store close closes every reader, and dropRun walks the whole cache per call).
+   * Outside this review's files (src/run/*): left to the lead.
+   */
+  it.skip('closing a retired run\'s handle leaves none of its blocks or partitions in the cache', async () => {
+    const sorted = maxKeyEntries(30);
+    const fileSystem = await freshFileSystem();
+    const descriptor = await writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 11, generation: 3, level: 0, hash, entries: sorted });
+    const cache = new BlockCache(8 * 1024 * 1024);
+    const runSet = new RunSet({ fileSystem, runsDirectory: RUNS_DIRECTORY, hash, cache }, [descriptor]);
+    const handle = runSet.runs[0]!;
+    for (const key of new Set(sorted.map((entry) => entry.key))) expect((await handle.versionsOf(key)).map(plain)).toEqual(modelVersions(sorted, key));
+    expect(cache.bytes).toBeGreaterThan(0);
+    let unused = false;
+    handle.retire(() => {
+      unused = true;
+    });
+    expect(unused).toBe(true);
+    await handle.close(); // what Compactor#retire's deletion step does
+    expect(cache.bytes).toBe(0);
   });
 });
