@@ -35,8 +35,8 @@
  *   Any other failure (a failed fsync above all) is final: the flusher fails and
  *   the store refuses writes (never retried and trusted).
  * - Blocks are prepopulated only for a run still live at that moment (checked in
- *   the same synchronous step as the insertions), so a run replaced meanwhile (its
- *   blocks dropped by BlockCache.dropRun) never gets entries back.
+ *   the same synchronous step as the insertions), so a run replaced meanwhile by a
+ *   compaction gets no entries.
  */
 import { Buffer } from 'node:buffer';
 import { randomInt } from 'node:crypto';
