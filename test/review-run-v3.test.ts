@@ -414,3 +414,44 @@ describe('run format 3: a retired run in the block cache', () => {
     expect(cache.bytes).toBe(0);
   });
 });
+
+describe('run format 3: scrub meets pages it cannot read', () => {
+  it('a data page that stays unreadable (EIO on every read, also after the rewrite) is reported, and the scrub finishes', async () => {
+    const sorted = maxKeyEntries(90);
+    const { fileSystem: inner, descriptor, reader: probe } = await writeAndOpen(hash, sorted);
+    const partitions = top(probe);
+    const place = placeOf(probe, partitions.dataOffset(Math.floor(partitions.count / 2)));
+    await probe.close();
+    const fileSystem = new BadSectorFileSystem(inner);
+    fileSystem.markBad(runPath(descriptor), place.physical, place.physical + RUN_PAGE_BYTES);
+    const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(1024 * 1024));
+    const findings = [];
+    for await (const step of reader.scrub(true)) findings.push(...step.findings);
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'data', stripe: place.stripe, outcome: 'repaired' }));
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'parity', stripe: place.stripe, outcome: 'unrecoverable', reason: expect.stringContaining('unreadable') }));
+    await expectPointReadsExact(reader, sorted);
+    await reader.close();
+  });
+
+  it('an index partition lost (its page and its stripe\'s parity bad) and an unreadable page in one of its data blocks: the scrub reports and finishes', async () => {
+    const sorted = maxKeyEntries(90);
+    const { fileSystem: inner, descriptor, reader: probe } = await writeAndOpen(hash, sorted);
+    const partitions = top(probe);
+    const partition = Math.floor(partitions.count / 2);
+    const indexPlace = placeOf(probe, partitions.indexOffset(partition));
+    const dataPlace = placeOf(probe, partitions.dataOffset(partition));
+    expect(dataPlace.stripe).not.toBe(indexPlace.stripe);
+    await probe.close();
+    const path = runPath(descriptor);
+    await overwriteDurably(inner, path, Buffer.alloc(RUN_PAGE_BYTES, 0x42), indexPlace.physical);
+    await overwriteDurably(inner, path, Buffer.alloc(RUN_PAGE_BYTES, 0x17), indexPlace.parity);
+    const fileSystem = new BadSectorFileSystem(inner);
+    fileSystem.markBad(path, dataPlace.physical, dataPlace.physical + RUN_PAGE_BYTES);
+    const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(1024 * 1024));
+    const findings = [];
+    for await (const step of reader.scrub(true)) findings.push(...step.findings);
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'index', logicalOffset: partitions.indexOffset(partition), outcome: 'unrecoverable' }));
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'parity', stripe: dataPlace.stripe, outcome: 'unrecoverable', reason: expect.stringContaining('unreadable') }));
+    await reader.close();
+  });
+});

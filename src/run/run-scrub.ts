@@ -192,9 +192,19 @@ export class RunScrubber {
       await this.#target.file.readPhysical(whole, layout.stripeOffset(stripe));
     } catch (error) {
       if (!isRepairableReadError(error)) throw error;
-      // Data pages read fine block by block (checked above), so the parity page is what fails to read.
+      // Page by page: an unreadable parity page is rebuilt below. A data page can fail too (a
+      // bad sector a rewrite did not fix, a block of a lost index partition that was never
+      // checked): then the stripe cannot be checked, which is a finding, not a failed scrub.
       whole.fill(0);
-      await this.#target.file.readPhysical(whole.subarray(0, dataBytes), layout.stripeOffset(stripe));
+      for (let position = 0; position < layout.stripeDataPages; position++) {
+        const pageOffset = layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES;
+        try {
+          await this.#target.file.readPhysical(whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES), pageOffset);
+        } catch (pageError) {
+          if (!isRepairableReadError(pageError)) throw pageError;
+          return finding(repair ? 'unrecoverable' : 'damaged', `data page at physical offset ${pageOffset} unreadable: the stripe's parity is not checked`);
+        }
+      }
     }
     // Padding pages of the last stripe must be zeros: put back zeros, and the parity over them.
     const rewrites: Array<{ physicalOffset: number; bytes: Uint8Array }> = [];
