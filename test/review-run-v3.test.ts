@@ -416,6 +416,30 @@ describe('run format 3: a retired run in the block cache', () => {
 });
 
 describe('run format 3: scrub meets pages it cannot read', () => {
+  it('an index partition lost and a silently damaged page in one of its data blocks: scrub leaves that stripe\'s parity as it is', async () => {
+    const sorted = maxKeyEntries(90);
+    const { fileSystem, descriptor, reader: probe } = await writeAndOpen(hash, sorted);
+    const partitions = top(probe);
+    const partition = Math.floor(partitions.count / 2);
+    const indexPlace = placeOf(probe, partitions.indexOffset(partition));
+    const dataPlace = placeOf(probe, partitions.dataOffset(partition));
+    expect(dataPlace.stripe).not.toBe(indexPlace.stripe);
+    await probe.close();
+    const path = runPath(descriptor);
+    await overwriteDurably(fileSystem, path, Buffer.alloc(RUN_PAGE_BYTES, 0x42), indexPlace.physical);
+    await overwriteDurably(fileSystem, path, Buffer.alloc(RUN_PAGE_BYTES, 0x17), indexPlace.parity);
+    await overwriteDurably(fileSystem, path, Buffer.alloc(RUN_PAGE_BYTES, 0x33), dataPlace.physical);
+    const parityBefore = Buffer.from(await fileSystem.readFile(path)).subarray(dataPlace.parity, dataPlace.parity + RUN_PAGE_BYTES);
+    const reader = await reopen(fileSystem, descriptor);
+    const findings = [];
+    for await (const step of reader.scrub(true)) findings.push(...step.findings);
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'index', logicalOffset: partitions.indexOffset(partition), outcome: 'unrecoverable' }));
+    expect(findings.filter((finding) => finding.kind === 'parity' && finding.stripe === dataPlace.stripe)).toEqual([]);
+    const parityAfter = Buffer.from(await fileSystem.readFile(path)).subarray(dataPlace.parity, dataPlace.parity + RUN_PAGE_BYTES);
+    expect(parityAfter.equals(parityBefore)).toBe(true);
+    await reader.close();
+  });
+
   it('a data page that stays unreadable (EIO on every read, also after the rewrite) is reported, and the scrub finishes', async () => {
     const sorted = maxKeyEntries(90);
     const { fileSystem: inner, descriptor, reader: probe } = await writeAndOpen(hash, sorted);
@@ -451,7 +475,8 @@ describe('run format 3: scrub meets pages it cannot read', () => {
     const findings = [];
     for await (const step of reader.scrub(true)) findings.push(...step.findings);
     expect(findings).toContainEqual(expect.objectContaining({ kind: 'index', logicalOffset: partitions.indexOffset(partition), outcome: 'unrecoverable' }));
-    expect(findings).toContainEqual(expect.objectContaining({ kind: 'parity', stripe: dataPlace.stripe, outcome: 'unrecoverable', reason: expect.stringContaining('unreadable') }));
+    // The lost partition's data stripes are left unchecked (their parity untouched): no finding of theirs.
+    expect(findings.filter((finding) => finding.kind === 'parity' && finding.stripe === dataPlace.stripe)).toEqual([]);
     await reader.close();
   });
 });

@@ -544,6 +544,7 @@ export class RunReader {
       footer: this.footer,
       file: this.#file,
       partitionCount: this.partitionCount,
+      partitionDataSpan: (number) => (top === undefined ? { start: 0, end: this.footer.indexOffset } : { start: top.dataOffset(number), end: top.dataEnd(number) }),
       get stripeCount() {
         return reader.stripeCount;
       },

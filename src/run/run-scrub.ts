@@ -57,6 +57,8 @@ export interface RunScrubTarget {
   readonly footer: RunFooter;
   readonly file: StripedRunFile;
   readonly partitionCount: number;
+  /** Logical byte span [start, end) of partition `number`'s data blocks. */
+  partitionDataSpan(number: number): { start: number; end: number };
   readonly stripeCount: number;
   /** Every block that is not a data block (format 2: index and filter; format 3: top-level index and partitions). */
   metadataBlocks(): BlockRef[];
@@ -133,7 +135,15 @@ export class RunScrubber {
     if (metadataFirst) for (const block of this.#target.metadataBlocks()) yield await this.#scrubBlock(block, repair, unrecoverableStripes);
     for (let number = 0; number < this.#target.partitionCount; number++) {
       const index = await this.#readPartition(number, repair);
-      if (index === undefined) continue; // its finding came with the metadata blocks; its data blocks cannot be found
+      if (index === undefined) {
+        // Its finding came with the metadata blocks; its data blocks cannot be found, so
+        // nothing tells a damaged page of theirs from a stale parity page: the parity of
+        // the stripes they span is left as it is (never rewritten from unchecked data).
+        const span = this.#target.partitionDataSpan(number);
+        const layout = this.#target.file.layout;
+        for (let page = span.start / RUN_PAGE_BYTES; page < span.end / RUN_PAGE_BYTES; page++) unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
+        continue;
+      }
       for (let local = 0; local < index.blockCount; local++) yield await this.#scrubBlock(this.#target.dataBlockRef(index, local), repair, unrecoverableStripes);
     }
     if (!metadataFirst) for (const block of this.#target.metadataBlocks()) yield await this.#scrubBlock(block, repair, unrecoverableStripes);
