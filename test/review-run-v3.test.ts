@@ -384,19 +384,15 @@ describe('run format 3 partition size under multi-version histories', () => {
 
 describe('run format 3: a retired run in the block cache', () => {
   /**
-   * FOUND, NOT FIXED (skipped; fails on HEAD): nothing in the engine calls
-   * BlockCache.dropRun for a run a compaction replaced (only verify-store does): when
-   * the replaced run's last view goes and the compactor closes its RunHandle
-   * (Compactor#retire -> RunHandle.close -> RunReader.close), its data blocks and its
-   * index and filter partitions stay in the cache, counted in blockCacheBytes and the
-   * memory budget, until LRU/CLOCK evicts them (a touched partition gets a second pass
-   * first). Dead weight, not wrong data (run ids are never reused in a process). Fix
-   * sketch: drop the run's entries when a retired run closes (Compactor#retire's
-   * deletion step, src/compaction/compactor.ts, or RunHandle), not in RunReader.close
-   * (store close closes every reader, and dropRun walks the whole cache per call).
-   * Outside this review's files (src/run/*): left to the lead.
+   * Found by the review: nothing in the engine called BlockCache.dropRun for a run a
+   * compaction replaced (only verify-store did): when the replaced run's last view
+   * went and the compactor closed its RunHandle, its data blocks and index and filter
+   * partitions stayed in the cache, counted in the memory budget, until evicted (dead
+   * weight, not wrong data: run ids are never reused). RunHandle.close of a retired
+   * run now drops them (not RunReader.close: store close closes every reader, and
+   * dropRun walks the whole cache per call).
    */
-  it.skip('closing a retired run\'s handle leaves none of its blocks or partitions in the cache', async () => {
+  it('closing a retired run\'s handle leaves none of its blocks or partitions in the cache', async () => {
     const sorted = maxKeyEntries(30);
     const fileSystem = await freshFileSystem();
     const descriptor = await writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 11, generation: 3, level: 0, hash, entries: sorted });

@@ -139,6 +139,9 @@ export class RunHandle {
     const reader = this.#reader ?? (await this.#opening?.catch(() => undefined));
     this.#reader = undefined;
     await reader?.close();
+    // A retired (compacted-away) run is never read again: its cached blocks and
+    // partitions would hold budget until evicted. (At store close the cache goes too.)
+    if (this.#onUnused !== undefined) this.#config.cache.dropRun(this.descriptor.runId);
   }
 }
 
