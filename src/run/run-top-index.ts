@@ -54,6 +54,17 @@ export class PartitionBuilder {
     return this.#blockCount;
   }
 
+  /**
+   * True once the open partition has reached its target size: the writer then ends
+   * its data block where the next key begins, so the next block may start a new
+   * partition (a cut needs a block boundary between two keys; with many versions
+   * per key such boundaries are otherwise rare and a partition grew to many pages).
+   */
+  get wantsKeyBoundary(): boolean {
+    const current = this.partitions[this.partitions.length - 1];
+    return current !== undefined && current.index.payloadBytes >= RUN_INDEX_PARTITION_TARGET_BYTES;
+  }
+
   add(firstKey: string, lastKey: string, offset: number, lengthBytes: number, checksum: bigint, newKeyCount: number): void {
     let current = this.partitions[this.partitions.length - 1];
     const full = current !== undefined && current.index.payloadBytes + IndexBuilder.entryBytes(lastKey) > RUN_INDEX_PARTITION_TARGET_BYTES;

@@ -25,7 +25,8 @@
  * (key, version) twice; memory is bounded by one chunk, one block, the index and
  * 8 bytes per distinct key (the filter's hashes; the filter partitions, 10 bits per
  * key, are built before the top-level index that holds their checksums), never by
- * the values; a partition is cut only between blocks that share no key.
+ * the values; a partition is cut only between blocks that share no key (once a
+ * partition is full, the block in progress ends where the next key begins).
  */
 import { Buffer } from 'node:buffer';
 import { asTypedError } from '../errors.js';
@@ -209,7 +210,9 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const addEntry = (entry: RunEntry): Promise<void> | undefined => {
     const newKey = statistics.entryCount === 0 || entry.key !== statistics.largestKey;
     statistics.add(entry, hash);
-    if (builder.tryAdd(entry)) {
+    // A full partition is cut at the next key boundary: end the block before this key.
+    const endBlockHere = newKey && builder.entryCount > 0 && index.wantsKeyBoundary;
+    if (!endBlockHere && builder.tryAdd(entry)) {
       if (builder.entryCount === 1) blockFirstKey = entry.key;
       if (newKey) blockNewKeys++;
       return undefined;
