@@ -15,6 +15,7 @@ import type { KeyRange } from '../src/memory/memory-index.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { writeRun } from '../src/run/run-writer.js';
+import { STRIPE_DATA_PAGES_DEFAULT } from '../src/stripe/parity.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 import {
   drain,
@@ -145,8 +146,9 @@ describe('run file round trip', () => {
     const { reader, descriptor } = await writeAndOpen(hash, sorted);
     // 20,000 B value: a 5-page block; 5,000 B value: a 2-page block that 'small' also fits; index, filter, footer.
     expect(reader.blockCount).toBe(2);
-    // 9 logical pages (7 data, index, filter) in 2 stripes of 8 + 1 parity pages, then the footer.
-    expect(descriptor.fileBytes).toBe((2 * (8 + 1) + 1) * RUN_PAGE_BYTES);
+    // 9 logical pages (7 data, index, filter) in whole stripes of K + 1 parity pages, then the footer.
+    const stripes = Math.ceil(9 / STRIPE_DATA_PAGES_DEFAULT);
+    expect(descriptor.fileBytes).toBe((stripes * (STRIPE_DATA_PAGES_DEFAULT + 1) + 1) * RUN_PAGE_BYTES);
     expect((await reader.versions('big')).map(plain)).toEqual(modelVersions(sorted, 'big'));
     expect(await drain(await reader.cursor({}, true))).toEqual(modelScan(sorted, {}, true));
   });

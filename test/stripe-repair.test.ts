@@ -25,6 +25,8 @@ beforeAll(async () => {
   hash = await loadHash64();
 });
 
+/** Stripes of 8 data pages (not the default 16): these runs of a few dozen pages then span several stripes. */
+const STRIPE_WIDTH = 8;
 const open = (fileSystem: FaultFileSystem | BadSectorFileSystem, descriptor: RunDescriptor) =>
   RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0));
 
@@ -38,7 +40,7 @@ async function expectExact(reader: RunReader, sorted: RunEntry[]): Promise<void>
 async function writeTwoGenerations(sorted: RunEntry[]): Promise<{ fileSystem: FaultFileSystem; descriptor: RunDescriptor; older: Buffer }> {
   const fileSystem = await freshFileSystem();
   await fileSystem.syncDirectory('/');
-  const write = (generation: number) => writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 1, generation, level: 0, hash, entries: sorted });
+  const write = (generation: number) => writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 1, generation, level: 0, hash, entries: sorted, stripeDataPages: STRIPE_WIDTH });
   const olderDescriptor = await write(111);
   const older = Buffer.from(await fileSystem.readFile(runPath(olderDescriptor)));
   const descriptor = await write(222);
