@@ -12,7 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { EngineDefinition, EngineHandle, Entry, KeyType, ReadModifyWrite, ScanRange } from './engine.js';
+import type { BenchKey, EngineDefinition, EngineHandle, Entry, KeyType, ReadModifyWrite, ScanRange } from './engine.js';
 
 interface SqliteStatement {
   run(...parameters: unknown[]): unknown;
@@ -79,6 +79,10 @@ function sqliteHandle(database: SqliteDatabase): EngineHandle {
   const insert = database.prepare('INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)');
   const select = database.prepare('SELECT value FROM kv WHERE key = ?').pluck();
   const range = database.prepare('SELECT key, value FROM kv WHERE key >= ? ORDER BY key LIMIT ?');
+  const remove = database.prepare('DELETE FROM kv WHERE key = ?');
+  const removeAll = database.transaction((keys: readonly BenchKey[]) => {
+    for (const key of keys) remove.run(key);
+  });
   const insertAll = database.transaction((entries: readonly Entry[]) => {
     for (const entry of entries) insert.run(entry.key, entry.value);
   });
@@ -92,6 +96,9 @@ function sqliteHandle(database: SqliteDatabase): EngineHandle {
     },
     async batch(entries) {
       insertAll(entries);
+    },
+    async deleteBatch(keys) {
+      removeAll(keys);
     },
     get: (key) => select.get(key) ?? undefined,
     getIsSynchronous: true,
