@@ -91,6 +91,31 @@ function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length
   return key.length - length;
 }
 
+/**
+ * Keys packed back to back in `keys`, key i at [starts[i], starts[i + 1]): the last
+ * keys of a RunIndex's blocks and of a TopLevelIndex's partitions.
+ */
+export function comparePackedKey(key: string, keys: Uint8Array, starts: Uint32Array, position: number): number {
+  const start = starts[position] as number;
+  return compareKeyToBytes(key, keys, start, (starts[position + 1] as number) - start);
+}
+
+/**
+ * First position whose packed key is >= `key` (> `key` when `strictlyAfter`), among
+ * `count` non-decreasing keys; `count` if none.
+ */
+export function searchPackedKeys(key: string, keys: Uint8Array, starts: Uint32Array, count: number, strictlyAfter: boolean): number {
+  let low = 0;
+  let high = count;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const comparison = comparePackedKey(key, keys, starts, middle);
+    if (comparison > 0 || (strictlyAfter && comparison === 0)) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 export class RunIndex {
   readonly #lastKeys: Buffer;
   readonly #lastKeyStarts: Uint32Array;
@@ -175,31 +200,16 @@ export class RunIndex {
 
   /** Compares `key` with block `block`'s last key. */
   compareLastKey(key: string, block: number): number {
-    const start = this.#lastKeyStarts[block] as number;
-    return compareKeyToBytes(key, this.#lastKeys, start, (this.#lastKeyStarts[block + 1] as number) - start);
+    return comparePackedKey(key, this.#lastKeys, this.#lastKeyStarts, block);
   }
 
   /** First block whose last key is >= `key` (blockCount if none): the first block that can hold `key`. */
   firstBlockAtOrAfter(key: string): number {
-    let low = 0;
-    let high = this.blockCount;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.compareLastKey(key, middle) > 0) low = middle + 1;
-      else high = middle;
-    }
-    return low;
+    return searchPackedKeys(key, this.#lastKeys, this.#lastKeyStarts, this.blockCount, false);
   }
 
   /** First block whose last key is > `key` (blockCount if none). */
   firstBlockAfter(key: string): number {
-    let low = 0;
-    let high = this.blockCount;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.compareLastKey(key, middle) >= 0) low = middle + 1;
-      else high = middle;
-    }
-    return low;
+    return searchPackedKeys(key, this.#lastKeys, this.#lastKeyStarts, this.blockCount, true);
   }
 }

@@ -25,7 +25,7 @@ import { CorruptionError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { readUint64, writeUint64 } from '../wal/wal-format.js';
-import { IndexBuilder } from './run-index.js';
+import { comparePackedKey, IndexBuilder, searchPackedKeys } from './run-index.js';
 import { blockPages, RUN_BLOCK_HEADER_BYTES, RUN_INDEX_PARTITION_TARGET_BYTES, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 
 /** Fixed bytes of a top-level entry besides the key: 2 + 8 + 4 + 4 + (8 + 4 + 8) * 2. */
@@ -124,16 +124,6 @@ export function encodeTopIndex(entries: readonly PartitionEntry[]): { block: Buf
   }
   assert(position === RUN_BLOCK_HEADER_BYTES + payloadBytes, 'top-level index payload assembled');
   return { block, payloadBytes };
-}
-
-/** Compares an internal key with `length` bytes of `bytes` from `start`, as byte strings. */
-function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length: number): number {
-  const common = Math.min(key.length, length);
-  for (let index = 0; index < common; index++) {
-    const difference = key.charCodeAt(index) - (bytes[start + index] as number);
-    if (difference !== 0) return difference;
-  }
-  return key.length - length;
 }
 
 /** The resident part of a format-3 reader: typed arrays, no object per partition. */
@@ -298,31 +288,16 @@ export class TopLevelIndex {
   }
 
   compareLastKey(key: string, partition: number): number {
-    const start = this.#lastKeyStarts[partition] as number;
-    return compareKeyToBytes(key, this.#lastKeys, start, (this.#lastKeyStarts[partition + 1] as number) - start);
+    return comparePackedKey(key, this.#lastKeys, this.#lastKeyStarts, partition);
   }
 
   /** First partition whose last key is >= `key` (count if none): the only one that can hold `key`. */
   firstPartitionAtOrAfter(key: string): number {
-    let low = 0;
-    let high = this.count;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.compareLastKey(key, middle) > 0) low = middle + 1;
-      else high = middle;
-    }
-    return low;
+    return searchPackedKeys(key, this.#lastKeys, this.#lastKeyStarts, this.count, false);
   }
 
   /** First partition whose last key is > `key` (count if none). */
   firstPartitionAfter(key: string): number {
-    let low = 0;
-    let high = this.count;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.compareLastKey(key, middle) >= 0) low = middle + 1;
-      else high = middle;
-    }
-    return low;
+    return searchPackedKeys(key, this.#lastKeys, this.#lastKeyStarts, this.count, true);
   }
 }
