@@ -9,7 +9,6 @@
 import { Buffer } from 'node:buffer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
-import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/index.js';
 import { BlockCache } from '../src/run/block-cache.js';
@@ -17,36 +16,13 @@ import type { RunEntry } from '../src/run/run-descriptor.js';
 import { RunReader } from '../src/run/run-reader.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 import { modelVersions, plain, runOrder, RUNS_DIRECTORY, simpleEntries, writeAndOpen, type PlainEntry } from './run-helpers.js';
+import { NoReadSyncFileSystem } from './support/file-system-wrappers.js';
 
 let hash: Hash64;
 beforeAll(async () => {
   hash = await loadHash64();
 });
 
-/** Hides readSync: every block read takes the promise path. */
-function withoutReadSync(inner: FileSystem): FileSystem {
-  return new Proxy(inner, {
-    get(target, property, receiver) {
-      if (property !== 'open') {
-        const member = Reflect.get(target, property, receiver) as unknown;
-        return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
-      }
-      return async (filePath: string, mode: Parameters<FileSystem['open']>[1]): Promise<FileHandle> => {
-        const handle = await target.open(filePath, mode);
-        return {
-          path: handle.path,
-          read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
-          write: (data, position) => handle.write(data, position),
-          datasync: (mayBlock) => handle.datasync(mayBlock),
-          sync: () => handle.sync(),
-          truncate: (sizeBytes) => handle.truncate(sizeBytes),
-          size: () => handle.size(),
-          close: () => handle.close(),
-        };
-      };
-    },
-  });
-}
 
 describe('admission: values read through the scratch never alias it', () => {
   for (const synchronous of [true, false]) {
@@ -56,7 +32,7 @@ describe('admission: values read through the scratch never alias it', () => {
       const sorted = runOrder(entries);
       const written = await writeAndOpen(hash, entries);
       await written.reader.close();
-      const fileSystem = synchronous ? written.fileSystem : withoutReadSync(written.fileSystem);
+      const fileSystem = synchronous ? written.fileSystem : new NoReadSyncFileSystem(written.fileSystem);
       // Room for about two blocks: the cache is full after the first reads.
       const cache = new BlockCache(2 * 4096 * 4);
       const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, written.descriptor, hash, cache);

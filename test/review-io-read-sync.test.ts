@@ -12,7 +12,7 @@
 import { Buffer } from 'node:buffer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
-import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
+import type { FileSystem } from '../src/fs/file-system.js';
 import type { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { KillableFileSystem } from '../src/fs/killable-file-system.js';
 import { BlockCache } from '../src/run/block-cache.js';
@@ -20,6 +20,7 @@ import type { RunDescriptor } from '../src/run/run-descriptor.js';
 import { RunReader } from '../src/run/run-reader.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 import { plain, RUNS_DIRECTORY, simpleEntries, writeAndOpen } from './run-helpers.js';
+import { NoReadSyncFileSystem } from './support/file-system-wrappers.js';
 
 let hash: Hash64;
 beforeAll(async () => {
@@ -28,30 +29,6 @@ beforeAll(async () => {
 
 const path = (descriptor: RunDescriptor) => `${RUNS_DIRECTORY}/${descriptor.fileName}`;
 
-/** The same file system with handles that have no readSync: every block read takes the promise path. */
-function withoutReadSync(inner: FileSystem): FileSystem {
-  return new Proxy(inner, {
-    get(target, property, receiver) {
-      if (property !== 'open') {
-        const member = Reflect.get(target, property, receiver) as unknown;
-        return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
-      }
-      return async (filePath: string, mode: Parameters<FileSystem['open']>[1]): Promise<FileHandle> => {
-        const handle = await target.open(filePath, mode);
-        return {
-          path: handle.path,
-          read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
-          write: (data, position) => handle.write(data, position),
-          datasync: (mayBlock) => handle.datasync(mayBlock),
-          sync: () => handle.sync(),
-          truncate: (sizeBytes) => handle.truncate(sizeBytes),
-          size: () => handle.size(),
-          close: () => handle.close(),
-        };
-      };
-    },
-  });
-}
 
 interface Scenario {
   name: string;
@@ -121,7 +98,7 @@ async function run(scenario: Scenario, synchronous: boolean, cacheBytes: number)
   const setup = (await scenario.damage(written.fileSystem, file)) ?? {};
   let fileSystem: FileSystem = written.fileSystem;
   if (setup.wrap !== undefined) fileSystem = setup.wrap(fileSystem);
-  if (!synchronous) fileSystem = withoutReadSync(fileSystem);
+  if (!synchronous) fileSystem = new NoReadSyncFileSystem(fileSystem);
   let reader: RunReader | undefined;
   const opened = await outcomeOf(async () => {
     reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, written.descriptor, hash, new BlockCache(cacheBytes));

@@ -14,6 +14,7 @@ import type { RunDescriptor } from '../src/run/run-descriptor.js';
 import { RunReader } from '../src/run/run-reader.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 import { plain, RUNS_DIRECTORY, simpleEntries, writeAndOpen } from './run-helpers.js';
+import { NoReadSyncFileSystem } from './support/file-system-wrappers.js';
 
 let hash: Hash64;
 beforeAll(async () => {
@@ -22,27 +23,6 @@ beforeAll(async () => {
 
 const path = (descriptor: RunDescriptor) => `${RUNS_DIRECTORY}/${descriptor.fileName}`;
 
-/** The same file system with handles that have no readSync (as a FileSystem implementation may). */
-function withoutReadSync(inner: FileSystem): FileSystem {
-  return new Proxy(inner, {
-    get(target, property, receiver) {
-      if (property !== 'open') return Reflect.get(target, property, receiver) as unknown;
-      return async (filePath: string, mode: Parameters<FileSystem['open']>[1]): Promise<FileHandle> => {
-        const handle = await target.open(filePath, mode);
-        return {
-          path: handle.path,
-          read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
-          write: (data, position) => handle.write(data, position),
-          datasync: (mayBlock) => handle.datasync(mayBlock),
-          sync: () => handle.sync(),
-          truncate: (sizeBytes) => handle.truncate(sizeBytes),
-          size: () => handle.size(),
-          close: () => handle.close(),
-        };
-      };
-    },
-  });
-}
 
 /** A key stored in data block 0 and one entry of it. */
 const FIRST_KEY = 'key-000000';
@@ -65,7 +45,7 @@ describe('synchronous block reads', () => {
     const entries = simpleEntries(200, 1, 50);
     const { fileSystem, descriptor, reader } = await writeAndOpen(hash, entries);
     await reader.close();
-    const plainFileSystem = withoutReadSync(fileSystem);
+    const plainFileSystem = new NoReadSyncFileSystem(fileSystem);
     const reopened = await RunReader.open(plainFileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0));
     const found = reopened.versionsSyncWhenCached(FIRST_KEY);
     expect(found).toBeInstanceOf(Promise);
@@ -182,7 +162,7 @@ describe('KillableFileSystem.readSync', () => {
     const bytes = Buffer.alloc(3);
     expect(handle.readSync!(bytes, 0, 3, 2)).toBe(3);
     expect(bytes.toString()).toBe('cde');
-    expect((await new KillableFileSystem(withoutReadSync(inner)).open('/file', 'read')).readSync).toBeUndefined();
+    expect((await new KillableFileSystem(new NoReadSyncFileSystem(inner)).open('/file', 'read')).readSync).toBeUndefined();
     killable.kill();
     expect(() => handle.readSync!(bytes, 0, 3, 0)).toThrow(expect.objectContaining({ code: KILLED_CODE }));
   });

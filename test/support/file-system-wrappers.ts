@@ -44,7 +44,7 @@ export function replaceMethods(handle: FileHandle, replacements: Partial<Omit<Fi
     path: handle.path,
     read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
     write: (data, position) => handle.write(data, position),
-    datasync: () => handle.datasync(),
+    datasync: (mayBlock) => handle.datasync(mayBlock),
     sync: () => handle.sync(),
     truncate: (sizeBytes) => handle.truncate(sizeBytes),
     size: () => handle.size(),
