@@ -51,9 +51,15 @@ export type CompactionPolicyName = 'tiered' | 'full';
  * The policy engines opened from now on use, and the run count above which writes
  * wait for compaction (internal: benchmarks and tests switch them; not store options).
  */
-export const compactionSettings: { policy: CompactionPolicyName; stallRunCount: number } = {
+/**
+ * `mergeThread` (internal, tests and the bench): 'worker' merges in the store's merge
+ * thread (merge-thread.ts) when the store's file system is the real one and the worker
+ * is built, else in process; 'main' always merges on the main thread.
+ */
+export const compactionSettings: { policy: CompactionPolicyName; stallRunCount: number; mergeThread: 'worker' | 'main' } = {
   policy: 'tiered',
   stallRunCount: COMPACTION_STALL_RUNS,
+  mergeThread: 'worker',
 };
 
 export interface CompactionPick {

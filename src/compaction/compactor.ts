@@ -57,7 +57,13 @@ import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
-import { StoreClosedError } from '../errors.js';
+import { CorruptionError, StoreClosedError } from '../errors.js';
+import { KillableFileSystem } from '../fs/killable-file-system.js';
+import { NodeFileSystem } from '../fs/node-file-system.js';
+import { runFileName } from '../run/run-format.js';
+import { RUN_TEMPORARY_SUFFIX } from '../run/run-writer.js';
+import { InlineCompressor } from '../run/compression-pool.js';
+import { MergeThread, MergeThreadExited, mergeWorkerBuilt } from './merge-thread.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, compressionForTier, pickCompaction, pickRange } from './compaction-policy.js';
 import type { BlockCompressor } from '../run/compression-pool.js';
@@ -152,7 +158,9 @@ export class Compactor {
   #cancelRunning: AbortController | undefined;
   #awaitingDeletion = new Set<RunHandle>();
   #deletions: Promise<void> = Promise.resolve();
-  #stats = { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
+  #stats = { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0, threadMerges: 0, inProcessRetries: 0 };
+  /** The store's merge thread (merge-thread.ts), made at the first merge that uses it. */
+  #mergeThread: MergeThread | undefined;
   #lastError: Error | undefined;
   /**
    * The run a compaction of every live run wrote, with the floor and horizon it used
@@ -175,12 +183,28 @@ export class Compactor {
   }
 
   /**
-   * Starts background compaction; `pinFloor` is ReadPins#oldest of the store. The
-   * first merge waits for the first flush after open: an open only reads.
+   * Starts background compaction; `pinFloor` is ReadPins#oldest of the store. With
+   * the merge thread in use, a merge the policy wants starts now (as LevelDB schedules
+   * at open: it runs on the other core); merging in process, the first merge waits
+   * for the first flush after open, so an open that only reads is not slowed.
    */
   start(pinFloor: () => number): void {
     this.#pinFloor = pinFloor;
     this.#backgroundEnabled = true;
+    if (this.usesMergeThread) this.schedule();
+  }
+
+  /**
+   * True when merges run in the merge thread: compactionSettings.mergeThread is
+   * 'worker', the worker is built, and the file system is the real one (the
+   * fault-injecting and killable-only ones of the tests keep the in-process merge, so
+   * the crash sweeps cover it). Read per compaction.
+   */
+  get usesMergeThread(): boolean {
+    if (compactionSettings.mergeThread !== 'worker') return false;
+    const fileSystem = this.#config.fileSystem;
+    const real = fileSystem instanceof KillableFileSystem ? fileSystem.inner : fileSystem;
+    return real instanceof NodeFileSystem && mergeWorkerBuilt();
   }
 
   /** A flush installed a run: compact in the background if the policy asks. */
@@ -350,10 +374,72 @@ export class Compactor {
     };
   }
 
-  /** The merged run of the inputs (undefined when nothing survives). */
+  /**
+   * The merged run of the inputs (undefined when nothing survives): in the merge
+   * thread when it is in use, else (and to repair a damaged input) in process.
+   */
   async #writeOutput(
     pick: CompactionPick,
     runId: number,
+    rule: Parameters<typeof mergeRuns>[1],
+    counters: MergeCounters,
+    onProgress: ((entriesRead: number) => void) | undefined,
+    signal: AbortSignal,
+  ): Promise<RunDescriptor | undefined> {
+    const generation = randomInt(1, 2 ** 32 - 1);
+    if (!this.usesMergeThread) return this.#mergeInProcess(pick, runId, generation, rule, counters, onProgress, signal);
+    // The main thread's readers are opened first: #retire requires them (read views that
+    // still hold a replaced run read through them after its file is unlinked).
+    for (const input of pick.inputs) await input.reader();
+    signal.throwIfAborted();
+    try {
+      return await this.#mergeInThread(pick, runId, generation, rule, counters, onProgress, signal);
+    } catch (error) {
+      // The thread reads without parity repair (merge-worker.ts): a damaged input is
+      // merged again here, where the store's readers repair it (counted in stats and
+      // logged); damage beyond repair fails here with the same CorruptionError.
+      if (!(error instanceof CorruptionError) || signal.aborted) throw error;
+      this.#stats.inProcessRetries++;
+      Object.assign(counters, { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 });
+      return this.#mergeInProcess(pick, runId, generation, rule, counters, onProgress, signal);
+    }
+  }
+
+  async #mergeInThread(
+    pick: CompactionPick,
+    runId: number,
+    generation: number,
+    rule: Parameters<typeof mergeRuns>[1],
+    counters: MergeCounters,
+    onProgress: ((entriesRead: number) => void) | undefined,
+    signal: AbortSignal,
+  ): Promise<RunDescriptor | undefined> {
+    this.#mergeThread ??= new MergeThread();
+    const { runsDirectory } = this.#config;
+    try {
+      const outcome = await this.#mergeThread.merge({
+        runsDirectory, inputs: pick.inputs.map((input) => input.descriptor).reverse(), rule, runId, generation,
+        level: pick.outputLevel, compression: compressionForTier(pick.outputLevel),
+      }, signal, onProgress, this.#config.compressor ?? new InlineCompressor());
+      Object.assign(counters, outcome.counters);
+      this.#stats.threadMerges++;
+      return outcome.descriptor;
+    } catch (error) {
+      // A thread that ended mid-merge (close() after the grace, a crash) may have left its
+      // temporary file or even the renamed output, neither listed by the manifest.
+      if (error instanceof MergeThreadExited || signal.aborted) {
+        await this.#unlinkQuietly(runFileName(runId) + RUN_TEMPORARY_SUFFIX);
+        if (error instanceof MergeThreadExited) await this.#unlinkQuietly(runFileName(runId));
+      }
+      throw error;
+    }
+  }
+
+  /** The merge on this thread (yielding every MERGE_YIELD_ENTRIES entries). */
+  async #mergeInProcess(
+    pick: CompactionPick,
+    runId: number,
+    generation: number,
     rule: Parameters<typeof mergeRuns>[1],
     counters: MergeCounters,
     onProgress: ((entriesRead: number) => void) | undefined,
@@ -372,7 +458,7 @@ export class Compactor {
       if (first.done === true) return undefined;
       const { fileSystem, runsDirectory, hash } = this.#config;
       return await writeRun({
-        fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: pick.outputLevel, hash,
+        fileSystem, runsDirectory, runId, generation, level: pick.outputLevel, hash,
         entries: prepend(first.value, merged),
         compression: compressionForTier(pick.outputLevel), compressor: this.#config.compressor,
       });
@@ -397,6 +483,11 @@ export class Compactor {
   async #unlinkQuietly(fileName: string): Promise<void> {
     // A file left behind (a failed unlink) is not listed by the manifest: open removes it.
     await this.#config.fileSystem.unlink(joinPath(this.#config.runsDirectory, fileName)).catch(() => undefined);
+  }
+
+  /** Merges done in the merge thread, and merges retried in process after it met a damaged input (tests). */
+  get mergeThreadCounters(): { threadMerges: number; inProcessRetries: number; threadRunning: boolean } {
+    return { threadMerges: this.#stats.threadMerges, inProcessRetries: this.#stats.inProcessRetries, threadRunning: this.#mergeThread?.running ?? false };
   }
 
   stats(flushedBytes: number): CompactionStats {
@@ -441,6 +532,17 @@ export class Compactor {
   }
 
   /**
+   * The store was dropped as a dead process (store[abandonStore]): cancel, and end the
+   * merge thread at once (a dead process has no threads; its writes must stop before a
+   * new handle owns the directory). The merge in flight rejects; its files are orphans
+   * the next open removes.
+   */
+  abandon(): void {
+    this.cancel();
+    this.#mergeThread?.abandon();
+  }
+
+  /**
    * Cancels compaction (cancel()), waits for the running one to unwind (it stops
    * within one merge yield, or finishes the manifest edit it started) and closes
    * the readers of replaced runs: no view reads after the engine closed. (A file a
@@ -448,12 +550,24 @@ export class Compactor {
    */
   async close(): Promise<void> {
     this.cancel();
+    const running = this.#running;
+    if (running !== undefined && this.#mergeThread !== undefined) {
+      // The thread answers a cancel at its next merge yield; one that does not (a hung
+      // disk) is terminated after MERGE_THREAD_CANCEL_GRACE_MS, so close never hangs on it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, MERGE_THREAD_CANCEL_GRACE_MS)))]);
+      clearTimeout(timer);
+    }
+    await this.#mergeThread?.close();
     await this.#running?.catch(() => undefined);
     await this.#deletions.catch(() => undefined);
     for (const input of this.#awaitingDeletion) await input.close().catch(() => undefined);
     this.#awaitingDeletion.clear();
   }
 }
+
+/** How long close() waits for the merge thread to answer a cancel before terminating it. */
+export const MERGE_THREAD_CANCEL_GRACE_MS = 5_000;
 
 /** The reason a cancelled compaction's signal carries: close() stopped it. */
 class CompactionCancelled extends Error {

@@ -14,7 +14,8 @@
  *
  * Cancellation: after each yield the merge checks its `signal` (the compactor's, aborted
  * by close()) and throws the signal's reason: the consumer (writeRun) then removes its
- * temporary output. A cancelled merge stops within MERGE_YIELD_ENTRIES entries.
+ * temporary output. A cancelled merge stops within `yieldEntries` entries (MERGE_YIELD_ENTRIES
+ * on the main thread, MERGE_WORKER_YIELD_ENTRIES in the merge thread).
  */
 import type { RunCursor } from '../run/run-cursor.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -22,8 +23,13 @@ import { assert } from '../util/assert.js';
 import { collectKey, type VersionGcRule } from './version-gc.js';
 import { isNotRetainedMarker } from '../engine/resolve.js';
 
-/** Entries merged between two yields to the event loop. */
+/** Entries merged between two yields to the event loop (the main thread's merge). */
 export const MERGE_YIELD_ENTRIES = 256;
+/**
+ * The same in the merge thread (merge-worker.ts): its loop serves only the cancel
+ * message, so it yields less often; a cancel still stops it within this many entries.
+ */
+export const MERGE_WORKER_YIELD_ENTRIES = 4096;
 
 export interface MergeCounters {
   entriesRead: number;
@@ -46,7 +52,9 @@ export async function* mergeRuns(
   counters: MergeCounters,
   onProgress?: (entriesRead: number) => void,
   signal?: AbortSignal,
+  yieldEntries = MERGE_YIELD_ENTRIES,
 ): AsyncGenerator<RunEntry> {
+  assert(Number.isInteger(yieldEntries) && yieldEntries > 0, `merge yields every ${yieldEntries} entries`);
   try {
     let sinceYield = 0;
     for (;;) {
@@ -82,7 +90,7 @@ export async function* mergeRuns(
         yield entry;
       }
       sinceYield += history.length;
-      if (sinceYield >= MERGE_YIELD_ENTRIES) {
+      if (sinceYield >= yieldEntries) {
         sinceYield = 0;
         onProgress?.(counters.entriesRead);
         await yieldToEventLoop();

@@ -20,6 +20,11 @@ export class KillableFileSystem implements FileSystem {
     this.#inner = inner;
   }
 
+  /** The file system it wraps (the compactor merges in a thread only over the real one). */
+  get inner(): FileSystem {
+    return this.#inner;
+  }
+
   kill(): void {
     this.#killed = true;
   }

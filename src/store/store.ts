@@ -309,6 +309,7 @@ export class Store {
     this.#parts.lock.abandon();
     // A dead process leaves no threads behind: nor may the handle dropped as one.
     void this.#parts.engine.coldCompressor.abandon().catch(() => undefined);
+    this.#parts.engine.compactor.abandon();
   }
 
   stats(): StoreStats {

@@ -1,0 +1,223 @@
+/**
+ * MergeThread: the main side of a store's merge thread (the worker is
+ * merge-worker.ts). The compactor hands it a decided merge (inputs, rule, run id,
+ * generation, level, compression) and gets back the output's descriptor and the
+ * merge counters; everything before and after (the pick, the horizon, the abort
+ * checks, the manifest edit, the install, the unlinks) stays on the main thread.
+ *
+ * - One thread per store, started at the first merge that uses it, referenced only while
+ *   it merges (an idle thread never keeps the process alive), ended by close() (terminate) or abandon().
+ *   A thread that exits (a crash, an out-of-memory) fails the running merge with
+ *   MergeThreadExited; the next merge starts a new one.
+ * - One merge at a time (the compactor runs one compaction at a time), asserted.
+ * - Cancel: the merge's signal posts 'cancel'; the thread stops at its next merge yield,
+ *   removes its temporary output and answers 'cancelled'; merge() then rejects with the
+ *   signal's reason, as the in-process merge does. close() terminates the thread even
+ *   if it never answers, so close cannot hang on it.
+ * - Errors come back as the same classes with the same fields (merge-error.ts).
+ * - Compressed blocks: the thread sends each payload here, `compressor` (the store's
+ *   ColdTierCompressor) compresses it, the result goes back (merge-worker.ts header).
+ *
+ * The worker is the compiled src/compaction/merge-worker.js; running from the
+ * TypeScript source (tests), it is taken from dist/ (build first; `npm test` does).
+ * mergeWorkerBuilt() is false when it is missing: the compactor then merges in process.
+ * Every live thread is listed, so tests can assert that none outlives its store
+ * (mergeThreadsRunning).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { StoreClosedError } from '../errors.js';
+import type { BlockCompressor } from '../run/compression-pool.js';
+import type { RunDescriptor } from '../run/run-descriptor.js';
+import type { RunCompressionName } from '../run/run-format.js';
+import { assert } from '../util/assert.js';
+import { deserializeError, serializeError } from './merge-error.js';
+import type { MergeCounters } from './merge-runs.js';
+import type { MainToWorker, MergeRequest, WorkerToMain } from './merge-worker.js';
+import type { VersionGcRule } from './version-gc.js';
+
+/** Entries read between two progress messages (compact()'s progress bar). */
+export const MERGE_PROGRESS_ENTRIES = 16_384;
+/**
+ * The merge thread's heap bounds (MiB). A merge holds a few decoded blocks per input
+ * and the output's index and filter partitions: a few MiB. The bounds keep a thread's
+ * garbage from growing the process (the load's peak-RSS bound, test/memory-budget.test.ts).
+ */
+export const MERGE_THREAD_OLD_GENERATION_MB = 96;
+export const MERGE_THREAD_YOUNG_GENERATION_MB = 8;
+
+/** Test hooks: hold the thread's merge after its first progress message until cancelled. */
+export const mergeThreadTestHooks: { holdAtFirstProgress: boolean } = { holdAtFirstProgress: false };
+
+/** The merge thread ended (terminated by close/abandon, or crashed) with a merge in flight. */
+export class MergeThreadExited extends Error {
+  constructor(exitCode: number, cause: Error | undefined) {
+    super(`the merge thread exited (code ${exitCode}) during a merge${cause === undefined ? '' : `: ${cause.message}`}`, { cause });
+    this.name = 'MergeThreadExited';
+  }
+}
+
+export interface MergeJob {
+  runsDirectory: string;
+  /** Newest first. */
+  inputs: RunDescriptor[];
+  rule: VersionGcRule;
+  runId: number;
+  generation: number;
+  level: number;
+  compression: RunCompressionName;
+}
+
+export interface MergeOutcome {
+  descriptor: RunDescriptor | undefined;
+  counters: MergeCounters;
+}
+
+function builtWorkerPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return here.replace(/merge-thread\.js$/, 'merge-worker.js');
+  return here.replace(/\/src\/compaction\/merge-thread\.ts$/, '/dist/src/compaction/merge-worker.js');
+}
+
+/** True when the compiled worker exists (false running from source before a build). */
+export function mergeWorkerBuilt(): boolean {
+  return existsSync(builtWorkerPath());
+}
+
+/** Worker threads started by any MergeThread in this process and not yet exited. */
+const liveThreads = new Set<Worker>();
+
+/** Merge threads running in this process (tests: none outlives a closed or abandoned store). */
+export function mergeThreadsRunning(): number {
+  return liveThreads.size;
+}
+
+interface Pending {
+  id: number;
+  resolve: (outcome: MergeOutcome) => void;
+  reject: (error: unknown) => void;
+  signal: AbortSignal;
+  onProgress: ((entriesRead: number) => void) | undefined;
+  compressor: BlockCompressor;
+}
+
+export class MergeThread {
+  #worker: Worker | undefined;
+  #pending: Pending | undefined;
+  #nextId = 1;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  /** The merge of `job` in the thread (see the header for cancel and errors). */
+  merge(job: MergeJob, signal: AbortSignal, onProgress: ((entriesRead: number) => void) | undefined, compressor: BlockCompressor): Promise<MergeOutcome> {
+    if (this.#closed) return Promise.reject(new StoreClosedError('merge runs (the merge thread is closed)'));
+    assert(this.#pending === undefined, 'one merge at a time in the merge thread');
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const worker = this.#start();
+    const id = this.#nextId++;
+    return new Promise<MergeOutcome>((resolve, reject) => {
+      const onAbort = (): void => this.#post(worker, { type: 'cancel', id });
+      signal.addEventListener('abort', onAbort, { once: true });
+      // Referenced while it merges: a process awaiting only compact() must not exit under it.
+      worker.ref();
+      const settle = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        worker.unref();
+      };
+      this.#pending = {
+        id, signal, onProgress, compressor,
+        resolve: (outcome) => { settle(); resolve(outcome); },
+        reject: (error) => { settle(); reject(error); },
+      };
+      const request: MergeRequest = {
+        type: 'merge', id, ...job,
+        compressParallelism: compressor.parallelism,
+        progressEntries: MERGE_PROGRESS_ENTRIES,
+        holdAtFirstProgress: mergeThreadTestHooks.holdAtFirstProgress,
+      };
+      this.#post(worker, request);
+    });
+  }
+
+  /** True while a thread is running (started and not exited). */
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  #start(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    const worker = new Worker(builtWorkerPath(), {
+      // Not the process's flags: `--input-type` (a script run with --eval) fails a worker's
+      // module load, and the worker is plain built JavaScript that needs none.
+      execArgv: [],
+      resourceLimits: { maxOldGenerationSizeMb: MERGE_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: MERGE_THREAD_YOUNG_GENERATION_MB },
+    });
+    worker.unref();
+    liveThreads.add(worker);
+    worker.on('message', (message: WorkerToMain) => this.#onMessage(worker, message));
+    // An uncaught error ends the thread: 'exit' follows and fails the merge in flight with it.
+    let crash: Error | undefined;
+    worker.on('error', (error) => (crash = error));
+    worker.on('exit', (exitCode) => {
+      liveThreads.delete(worker);
+      if (this.#worker === worker) this.#worker = undefined;
+      const pending = this.#pending;
+      this.#pending = undefined;
+      if (pending !== undefined) pending.reject(pending.signal.aborted ? pending.signal.reason : new MergeThreadExited(exitCode, crash));
+    });
+    this.#worker = worker;
+    return worker;
+  }
+
+  #post(worker: Worker, message: MainToWorker): void {
+    if (this.#worker !== worker) return; // exited: the merge in flight has been failed
+    worker.postMessage(message);
+  }
+
+  #onMessage(worker: Worker, message: WorkerToMain): void {
+    const pending = this.#pending;
+    if (pending === undefined || pending.id !== message.id) return;
+    switch (message.type) {
+      case 'progress':
+        pending.onProgress?.(message.entriesRead);
+        return;
+      case 'compress':
+        pending.compressor.compress(message.compression, message.payload).then(
+          (payload) => this.#post(worker, { type: 'compressed', id: message.id, sequence: message.sequence, payload }),
+          (error: unknown) => this.#post(worker, { type: 'compress-failed', id: message.id, sequence: message.sequence, error: serializeError(error) }),
+        );
+        return;
+      case 'done':
+        this.#pending = undefined;
+        pending.resolve({ descriptor: message.descriptor, counters: message.counters });
+        return;
+      case 'cancelled':
+        this.#pending = undefined;
+        assert(pending.signal.aborted, 'the merge thread cancels only when asked');
+        pending.reject(pending.signal.reason);
+        return;
+      case 'failed':
+        this.#pending = undefined;
+        pending.reject(deserializeError(message.error));
+        return;
+    }
+  }
+
+  /** Ends the thread (a merge in flight rejects); no merge starts afterwards. Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      const worker = this.#worker;
+      if (worker === undefined) return;
+      await worker.terminate();
+      liveThreads.delete(worker);
+    })();
+    return this.#closing;
+  }
+
+  /** The store was dropped as a dead process: end the thread now, without waiting for anything. */
+  abandon(): void {
+    void this.close();
+  }
+}
