@@ -9,12 +9,17 @@
  * cache never holds two copies of one block.
  *
  * Admission (`admits`): while the cache has room for a block, every block read is
- * cached; once it is full, a block is admitted only on its second miss since the
- * doorkeeper (a bitmap of block hashes) was last cleared. Uniform reads over a store
- * far larger than the cache then read most blocks once without caching them (no
- * block-sized allocation per miss, no eviction of a block that would be hit again);
- * a data set that fits never meets the doorkeeper. The point-read path reads a block
- * it may not cache into a scratch buffer and copies out only the key's entries.
+ * cached; once it is full, a block is admitted only when it misses again within the
+ * doorkeeper's window: about as many misses as the cache holds entries (two bitmaps
+ * of block hashes, the current window's and the previous one's). A block missed
+ * twice that close together would have been hit had it been cached; one missed again
+ * only after the cache turned over would have been evicted unused. Uniform reads
+ * over a store several times the cache then read most blocks without caching them
+ * (no block-sized allocation, decode and eviction per miss: on 1M keys over 24 runs,
+ * with a window of 2^18 misses every block of the store was "seen" and every miss
+ * was admitted, 9% of them ever hit); a data set that fits never meets the
+ * doorkeeper. The point-read path reads a block it may not cache into a scratch
+ * buffer and copies out only the key's entries.
  *
  * Partitions: a format-3 run's index and filter partitions (run format 3,
  * src/run/run-top-index.ts) are held here too, by the same (runId, offset) key (their
@@ -46,10 +51,15 @@ import { RUN_PAGE_BYTES } from './run-format.js';
 export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
 
 /**
- * The doorkeeper of a full cache: one bit per block hash (128 KiB), cleared once a
- * quarter of its bits are set, so a block seen long ago is a first sighting again.
+ * The doorkeeper of a full cache: one bit per block hash (128 KiB per window). A
+ * window ends after as many first sightings as the cache holds entries, at least
+ * BLOCK_CACHE_DOORKEEPER_WINDOW_MIN and at most a quarter of the bits (false
+ * positives stay rare); a block last seen before the previous window is a first
+ * sighting again.
  */
 export const BLOCK_CACHE_DOORKEEPER_BITS = 2 ** 20;
+/** Fewest first sightings per doorkeeper window (a cache of a few blocks still admits a block read twice in a row). */
+export const BLOCK_CACHE_DOORKEEPER_WINDOW_MIN = 256;
 
 /**
  * "Room for a block" means room for this many times its length on disk: set() evicts
@@ -108,7 +118,9 @@ export class BlockCache {
   #bytes = 0;
   #hits = 0;
   #misses = 0;
-  readonly #seen = new Uint8Array(BLOCK_CACHE_DOORKEEPER_BITS / 8);
+  /** The doorkeeper: blocks first seen in this window, and in the previous one. */
+  #seen = new Uint8Array(BLOCK_CACHE_DOORKEEPER_BITS / 8);
+  #seenBefore = new Uint8Array(BLOCK_CACHE_DOORKEEPER_BITS / 8);
   #seenCount = 0;
   #evictions = 0;
   #partitionHits = 0;
@@ -156,8 +168,9 @@ export class BlockCache {
 
   /**
    * True when a block of `lengthBytes` just missed should be read into the cache:
-   * always while there is room (BLOCK_CACHE_ROOM_PER_BLOCK_BYTE); once full, only on its second miss (the
-   * doorkeeper remembers the first). REQUIRES: called once per miss of the block.
+   * always while there is room (BLOCK_CACHE_ROOM_PER_BLOCK_BYTE); once full, only on
+   * a miss within the doorkeeper's window of its previous one (the doorkeeper
+   * remembers it for this window and the next). REQUIRES: called once per miss of the block.
    */
   admits(runId: number, offset: number, lengthBytes: number): boolean {
     assert(lengthBytes > 0, 'a block has bytes');
@@ -168,13 +181,22 @@ export class BlockCache {
     const bit = (hash >>> 0) % BLOCK_CACHE_DOORKEEPER_BITS;
     const mask = 1 << (bit & 7);
     const byte = bit >>> 3;
-    if ((this.#seen[byte]! & mask) !== 0) return true;
+    if ((this.#seen[byte]! & mask) !== 0 || (this.#seenBefore[byte]! & mask) !== 0) return true;
     this.#seen[byte]! |= mask;
-    if (++this.#seenCount > BLOCK_CACHE_DOORKEEPER_BITS / 4) {
-      this.#seen.fill(0);
+    if (++this.#seenCount > this.doorkeeperWindow) {
+      // The window ends: this one becomes the previous one, the oldest is forgotten.
+      const oldest = this.#seenBefore;
+      this.#seenBefore = this.#seen;
+      oldest.fill(0);
+      this.#seen = oldest;
       this.#seenCount = 0;
     }
     return false;
+  }
+
+  /** First sightings per doorkeeper window: the entries held, within [BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, a quarter of the bits]. */
+  get doorkeeperWindow(): number {
+    return Math.min(BLOCK_CACHE_DOORKEEPER_BITS / 4, Math.max(BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, this.#slots.size));
   }
 
   /** The cached block, made most recently used; counts a hit or a miss. */
