@@ -13,12 +13,16 @@ import { openStore, type Store } from '../src/index.js';
 import { abandonStore } from '../src/store/store.js';
 import { ColdTierCompressor, compressionPoolsSettled, compressionThreadsRunning } from '../src/run/compression-pool.js';
 import { RunCompression } from '../src/run/run-format.js';
+import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 
-afterEach(() => removeTemporaryDirectories());
+afterEach(() => {
+  compactionSettings.mergeThread = 'worker';
+  removeTemporaryDirectories();
+});
 
 beforeAll(async () => {
   // The pool needs the built worker; tsc emits even when another engineer's file has a transient type error.
@@ -37,6 +41,8 @@ describe('abandonStore and the cold-tier compression pool', () => {
     await compressionPoolsSettled();
     expect(compressionThreadsRunning()).toBe(0);
     const directory = temporaryDirectory();
+    // The pool compresses the in-process merge's blocks (the merge thread compresses inline).
+    compactionSettings.mergeThread = 'main';
     const store = await openStore(directory, { memoryBudgetBytes: 32 * 1024 * 1024 });
     for (let round = 0; round < 3; round++) await putRound(store, round);
     await store.compact(); // tier 0 -> tier 1 (warm)

@@ -22,7 +22,6 @@ import { MergeThread, mergeThreadsRunning, mergeThreadTestHooks } from '../src/c
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { CorruptionError, openStore, type Store, StoreClosedError } from '../src/index.js';
 import { Manifest } from '../src/manifest/manifest.js';
-import { InlineCompressor } from '../src/run/compression-pool.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { abandonStore } from '../src/store/store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
@@ -181,7 +180,7 @@ describe('errors and repairs', () => {
     const merging = thread.merge({
       runsDirectory: join(directory, 'runs'), inputs, rule: { maxVersionsPerKey: 2, horizon: Infinity, includesOldest: true, retentionFloor: 0 },
       runId: 999, generation: 7, level: 1, compression: 'none',
-    }, new AbortController().signal, undefined, new InlineCompressor());
+    }, new AbortController().signal, undefined);
     const error = await merging.catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(CorruptionError);
     expect(error).toMatchObject({ code: 'LADYBUG_CORRUPTION', file: join(directory, 'runs', inputs[1]!.fileName), offset: 0, name: 'CorruptionError' });

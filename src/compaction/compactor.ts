@@ -62,11 +62,10 @@ import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { runFileName } from '../run/run-format.js';
 import { RUN_TEMPORARY_SUFFIX } from '../run/run-writer.js';
-import { InlineCompressor } from '../run/compression-pool.js';
 import { MergeThread, MergeThreadExited, mergeWorkerBuilt } from './merge-thread.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, compressionForTier, pickCompaction, pickRange } from './compaction-policy.js';
-import type { BlockCompressor } from '../run/compression-pool.js';
+import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
 import { type MergeCounters, mergeRuns } from './merge-runs.js';
 import type { VersionTimes } from './version-times.js';
 import { reachableFloor, RetentionFloor } from './retention-floor.js';
@@ -86,8 +85,12 @@ export interface CompactorConfig {
   onChange?: () => void;
   /** Retention by age: its samples are persisted with each compaction's manifest edit. */
   versionTimes?: VersionTimes | undefined;
-  /** Compresses the blocks of cold-tier output (compressionForTier); default: on this thread. */
-  compressor?: BlockCompressor;
+  /**
+   * Compresses the blocks of cold-tier output (compressionForTier) merged in process;
+   * default: on this thread. The merge thread compresses inline and reports its bytes
+   * to `recordCompressed` (the store's ColdTierCompressor counts them for stats).
+   */
+  compressor?: BlockCompressor & { recordCompressed?: (counters: CompressionCounters) => void };
 }
 
 /**
@@ -420,8 +423,9 @@ export class Compactor {
       const outcome = await this.#mergeThread.merge({
         runsDirectory, inputs: pick.inputs.map((input) => input.descriptor).reverse(), rule, runId, generation,
         level: pick.outputLevel, compression: compressionForTier(pick.outputLevel),
-      }, signal, onProgress, this.#config.compressor ?? new InlineCompressor());
+      }, signal, onProgress);
       Object.assign(counters, outcome.counters);
+      if (outcome.compressed.blocks > 0) this.#config.compressor?.recordCompressed?.(outcome.compressed);
       this.#stats.threadMerges++;
       return outcome.descriptor;
     } catch (error) {

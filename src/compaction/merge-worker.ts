@@ -14,9 +14,11 @@
  *   the main side merges again in process, where the store's readers repair it, count
  *   it in stats and log it (merge-thread.ts). A repair here would rewrite a page of a
  *   file the main thread reads, and would not be counted.
- * - Compressed (cold-tier) blocks are sent to the main side, which compresses them
- *   with the store's ColdTierCompressor (its pool threads, its byte counters in
- *   stats().storage.tiers, its abandon rule), and sent back: two messages per block.
+ * - Compressed (cold-tier) blocks are compressed here, inline: this thread is already
+ *   off the main thread. (Sending them to the store's pool cost two messages per block
+ *   through a main thread busy with a load, which held a 1M-key load's cold merge for
+ *   5 s instead of 2, and the pool's two threads added ~40 MiB of RSS.) The bytes in and
+ *   out are counted and answered with the run, for stats().storage.tiers.
  * - Cancel: the main side posts 'cancel'; the merge stops at its next yield
  *   (MERGE_WORKER_YIELD_ENTRIES entries), writeRun removes its temporary file, and the
  *   answer is 'cancelled'. Every file this thread opened is closed when it answers.
@@ -25,7 +27,7 @@ import { parentPort } from 'node:worker_threads';
 import { loadHash64 } from '../codec/checksum.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { BlockCache } from '../run/block-cache.js';
-import type { BlockCompressor } from '../run/compression-pool.js';
+import { type BlockCompressor, type CompressionCounters, InlineCompressor } from '../run/compression-pool.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { RunCompressionName, RunCompressionValue } from '../run/run-format.js';
@@ -37,7 +39,7 @@ import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRuns } from './mer
 import type { VersionGcRule } from './version-gc.js';
 
 /** The merge thread's own block cache: index and filter partitions of the inputs (data blocks are not cached). */
-export const MERGE_THREAD_CACHE_BYTES = 4 * 1024 * 1024;
+export const MERGE_THREAD_CACHE_BYTES = 1024 * 1024;
 
 export interface MergeRequest {
   type: 'merge';
@@ -50,8 +52,6 @@ export interface MergeRequest {
   generation: number;
   level: number;
   compression: RunCompressionName;
-  /** Compressions kept in flight (the main side's compressor parallelism). */
-  compressParallelism: number;
   /** Entries read between two progress messages. */
   progressEntries: number;
   /** Test hook: after the first progress message, wait for 'cancel' or 'resume'. */
@@ -61,14 +61,11 @@ export interface MergeRequest {
 export type MainToWorker =
   | MergeRequest
   | { type: 'cancel'; id: number }
-  | { type: 'resume'; id: number }
-  | { type: 'compressed'; id: number; sequence: number; payload: Uint8Array }
-  | { type: 'compress-failed'; id: number; sequence: number; error: SerializedError };
+  | { type: 'resume'; id: number };
 
 export type WorkerToMain =
   | { type: 'progress'; id: number; entriesRead: number }
-  | { type: 'compress'; id: number; sequence: number; compression: RunCompressionValue; payload: Uint8Array }
-  | { type: 'done'; id: number; descriptor: RunDescriptor | undefined; counters: MergeCounters }
+  | { type: 'done'; id: number; descriptor: RunDescriptor | undefined; counters: MergeCounters; compressed: CompressionCounters }
   | { type: 'cancelled'; id: number }
   | { type: 'failed'; id: number; error: SerializedError };
 
@@ -76,7 +73,6 @@ export type WorkerToMain =
 interface Active {
   id: number;
   cancel: AbortController;
-  pendingCompressions: Map<number, { resolve: (payload: Uint8Array) => void; reject: (error: Error) => void }>;
   release: (() => void) | undefined;
 }
 
@@ -100,32 +96,13 @@ port.on('message', (message: MainToWorker) => {
   if (message.type === 'cancel') {
     active.cancel.abort(new Error('merge cancelled'));
     active.release?.();
-    for (const pending of active.pendingCompressions.values()) pending.reject(new Error('merge cancelled'));
-    active.pendingCompressions.clear();
-  } else if (message.type === 'resume') {
-    active.release?.();
-  } else if (message.type === 'compressed') {
-    const pending = active.pendingCompressions.get(message.sequence);
-    active.pendingCompressions.delete(message.sequence);
-    pending?.resolve(message.payload);
   } else {
-    const pending = active.pendingCompressions.get(message.sequence);
-    active.pendingCompressions.delete(message.sequence);
-    pending?.reject(new RelayedError(message.error));
+    active.release?.();
   }
 });
 
-/** A compression that failed on the main side: sent back as it was thrown there if the merge fails with it. */
-class RelayedError extends Error {
-  readonly serialized: SerializedError;
-  constructor(serialized: SerializedError) {
-    super(serialized.message);
-    this.serialized = serialized;
-  }
-}
-
 async function serve(request: MergeRequest): Promise<void> {
-  const current: Active = { id: request.id, cancel: new AbortController(), pendingCompressions: new Map(), release: undefined };
+  const current: Active = { id: request.id, cancel: new AbortController(), release: undefined };
   active = current;
   const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
   const readers: RunReader[] = [];
@@ -148,6 +125,7 @@ async function serve(request: MergeRequest): Promise<void> {
       post({ type: 'progress', id: request.id, entriesRead });
     };
     const signal = current.cancel.signal;
+    const compressor = new CountingCompressor();
     const merged = mergeRuns(cursors, request.rule, counters, onProgress, signal, MERGE_WORKER_YIELD_ENTRIES);
     let descriptor: RunDescriptor | undefined;
     try {
@@ -172,7 +150,7 @@ async function serve(request: MergeRequest): Promise<void> {
         };
         descriptor = await writeRun({
           fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
-          entries: held(), compression: request.compression, compressor: relayCompressor(current, request.compressParallelism),
+          entries: held(), compression: request.compression, compressor,
         });
       }
     } finally {
@@ -181,10 +159,10 @@ async function serve(request: MergeRequest): Promise<void> {
     // Cancelled after the rename: 'done' all the same; the main side removes the finished
     // output, as it does for an in-process merge cancelled there.
     if (signal.aborted && descriptor === undefined) post({ type: 'cancelled', id: request.id });
-    else post({ type: 'done', id: request.id, descriptor, counters });
+    else post({ type: 'done', id: request.id, descriptor, counters, compressed: compressor.counters });
   } catch (error) {
     if (current.cancel.signal.aborted) post({ type: 'cancelled', id: request.id });
-    else post({ type: 'failed', id: request.id, error: error instanceof RelayedError ? error.serialized : serializeError(error) });
+    else post({ type: 'failed', id: request.id, error: serializeError(error) });
   } finally {
     for (const reader of readers) {
       cache.dropRun(reader.descriptor.runId);
@@ -194,19 +172,18 @@ async function serve(request: MergeRequest): Promise<void> {
   }
 }
 
-/** Sends each payload to the main side's compressor (see the header). */
-function relayCompressor(current: Active, parallelism: number): BlockCompressor {
-  let sequence = 0;
-  return {
-    parallelism,
-    compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
-      if (current.cancel.signal.aborted) return Promise.reject(current.cancel.signal.reason as Error);
-      const number = sequence++;
-      const copy = payload.slice(); // the writer reuses its buffer; the copy is transferred
-      return new Promise<Uint8Array>((resolve, reject) => {
-        current.pendingCompressions.set(number, { resolve, reject });
-        post({ type: 'compress', id: current.id, sequence: number, compression, payload: copy }, [copy.buffer as ArrayBuffer]);
-      });
-    },
-  };
+/** Compresses on this thread and counts the bytes (ColdTierCompressor's counters, on the main side). */
+class CountingCompressor implements BlockCompressor {
+  readonly parallelism = 1;
+  readonly counters: CompressionCounters = { blocks: 0, inputBytes: 0, outputBytes: 0 };
+  readonly #inline = new InlineCompressor();
+
+  async compress(compression: RunCompressionValue, payload: Uint8Array): Promise<Uint8Array> {
+    const inputBytes = payload.length;
+    const compressed = await this.#inline.compress(compression, payload);
+    this.counters.blocks++;
+    this.counters.inputBytes += inputBytes;
+    this.counters.outputBytes += compressed.length;
+    return compressed;
+  }
 }

@@ -170,6 +170,13 @@ export class ColdTierCompressor implements BlockCompressor {
     return { ...this.#counters };
   }
 
+  /** Counts blocks compressed elsewhere for this store (the compactor's merge thread compresses inline). */
+  recordCompressed(counters: CompressionCounters): void {
+    this.#counters.blocks += counters.blocks;
+    this.#counters.inputBytes += counters.inputBytes;
+    this.#counters.outputBytes += counters.outputBytes;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
