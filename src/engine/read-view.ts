@@ -166,7 +166,8 @@ export class ReadView {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
       const found = (runs[index] as RunHandle).versionsOf(key);
       if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all, index, found);
-      for (const entry of found) all.push(entry);
+      // An index loop: most runs answer the shared frozen NO_RUN_ENTRIES, and for-of over a frozen array is not the fast path (an iterator per run).
+      for (let position = 0; position < found.length; position++) all.push(found[position] as RunEntry);
     }
     const point = this.#pointCache.set(key, this.#runSetIdentity, all);
     return this.#fromPoint(key, point, histories, request);
@@ -180,7 +181,7 @@ export class ReadView {
     sample: ReadSample | undefined,
     all: RunEntry[],
     index: number,
-    pending: Promise<RunEntry[]>,
+    pending: Promise<readonly RunEntry[]>,
   ): Promise<VersionSlot | undefined> {
     if (sample !== undefined) sample.source = 'disk';
     for (const entry of await pending) all.push(entry);

@@ -25,7 +25,7 @@ import type { KeyRange } from '../memory/memory-index.js';
 import type { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { RunCursor } from '../run/run-cursor.js';
-import { RunReader } from '../run/run-reader.js';
+import { NO_RUN_ENTRIES, RunReader } from '../run/run-reader.js';
 import type { RepairEvent, RunRepairCounters } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
 
@@ -115,18 +115,23 @@ export class RunHandle {
     onUnused();
   }
 
-  /** The key's entries in this run, newest first (empty when the filter or the key range rules it out). */
-  versionsOf(key: string): RunEntry[] | Promise<RunEntry[]> {
+  /**
+   * The key's entries in this run, newest first (NO_RUN_ENTRIES, shared, when the
+   * filter or the key range rules it out: a point read asks every run, and most say no).
+   */
+  versionsOf(key: string): readonly RunEntry[] | Promise<readonly RunEntry[]> {
+    // The open reader checks the key range itself, and answers synchronously when its
+    // filter rules the key out or the blocks are cached.
+    const reader = this.#reader;
+    if (reader !== undefined) return reader.pointVersions(key);
     const { smallestKey, largestKey } = this.descriptor;
-    if (key < smallestKey || key > largestKey) return [];
-    // The open reader answers synchronously when its filter rules the key out or the blocks are cached.
-    if (this.#reader !== undefined) return this.#reader.versionsSyncWhenCached(key);
+    if (key < smallestKey || key > largestKey) return NO_RUN_ENTRIES;
     return this.#versionsOnceOpen(key);
   }
 
-  async #versionsOnceOpen(key: string): Promise<RunEntry[]> {
+  async #versionsOnceOpen(key: string): Promise<readonly RunEntry[]> {
     const reader = await this.reader();
-    return reader.versionsSyncWhenCached(key);
+    return reader.pointVersions(key);
   }
 
   /** A cursor over `range`; `fillCache: false` for whole-run passes (compaction) that must not churn the cache. */

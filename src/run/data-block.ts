@@ -268,13 +268,16 @@ export function decodeDataBlock(
   payloadBytes: number,
   entryCount: number,
   payloadStart: number = RUN_BLOCK_HEADER_BYTES,
+  scratchArrays?: ArrayBuffer,
 ): DecodedBlock {
   const corrupt = (reason: string) => new CorruptionError(file, offset, `data block: ${reason}`);
   if (entryCount === 0) throw corrupt('no entries');
   const end = payloadStart + payloadBytes;
   assert(payloadStart >= 0 && end <= bytes.length, 'the payload lies inside the block bytes');
   // One backing buffer for the five per-entry arrays (one allocation, not five): f64 first, then the 4-byte arrays, then u16.
-  const arrays = new ArrayBuffer(entryCount * DECODED_BLOCK_ARRAY_BYTES_PER_ENTRY);
+  // A block decoded only for the moment (never cached) may use the caller's reused `scratchArrays` if large enough.
+  const arrayBytes = entryCount * DECODED_BLOCK_ARRAY_BYTES_PER_ENTRY;
+  const arrays = scratchArrays !== undefined && scratchArrays.byteLength >= arrayBytes ? scratchArrays : new ArrayBuffer(arrayBytes);
   const versions = new Float64Array(arrays, 0, entryCount);
   const valueOffsets = new Int32Array(arrays, 8 * entryCount, entryCount);
   const valueLengths = new Uint32Array(arrays, 12 * entryCount, entryCount);

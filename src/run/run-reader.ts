@@ -46,13 +46,16 @@ import { bloomMayContainKey } from './bloom-filter.js';
 import { decodeDataBlock, type DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
-import { BlockKind, decodeFooter, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, RunCompression, type RunFooter } from './run-format.js';
+import { decodeFooter, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, RunCompression, type RunFooter } from './run-format.js';
 import { decompressPayload } from './block-compression.js';
 import { releaseReadScratch, StripedRunFile, takeReadScratch, type BlockRef, type CheckedBlock, type RepairEvent, type RunRepairCounters } from './run-file.js';
 import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { RunIndex } from './run-index.js';
+import { collectCopiedVersions, collectVersions, dataBlockRef, decodeScratchFor, NO_RUN_ENTRIES } from './run-point-read.js';
+
+export { NO_RUN_ENTRIES } from './run-point-read.js';
 import {
   checkDescriptorAgrees,
   decodeFilter,
@@ -328,6 +331,12 @@ export class RunReader {
     return this.versionsSyncWhenCached(key);
   }
 
+  /** pointVersions() in an array of the caller's own (tests, tools). */
+  versionsSyncWhenCached(key: string): RunEntry[] | Promise<RunEntry[]> {
+    const found = this.pointVersions(key);
+    return found instanceof Promise ? found.then((entries) => entries.slice()) : found.slice();
+  }
+
   /**
    * versions(), synchronous when the filter rules the key out, every block needed
    * (partitions included) is cached, or the file reads synchronously
@@ -335,12 +344,12 @@ export class RunReader {
    * microtask per run on the hot path. A block that needs repair, or a file without
    * readSync, continues as a promise.
    */
-  versionsSyncWhenCached(key: string): RunEntry[] | Promise<RunEntry[]> {
-    const result: RunEntry[] = [];
+  pointVersions(key: string): readonly RunEntry[] | Promise<readonly RunEntry[]> {
     const may = this.mayContain(key);
-    if (may instanceof Promise) return may.then((yes) => (yes ? this.#versionsInPartition(key, result) : result));
-    if (!may) return result;
-    return this.#versionsInPartition(key, result);
+    if (may instanceof Promise) return may.then((yes) => (yes ? this.#versionsInPartition(key, []) : NO_RUN_ENTRIES));
+    // Most runs a point read asks rule the key out: no array made for them.
+    if (!may) return NO_RUN_ENTRIES;
+    return this.#versionsInPartition(key, []);
   }
 
   /** The key's versions from its partition (the filter allowed it). */
@@ -411,16 +420,9 @@ export class RunReader {
     }
   }
 
+  /** The scratch (bytes and decoded arrays) is reused by the next read: values leave it as copies. */
   #collectCopies(index: RunIndex, local: number, checked: CheckedBlock, key: string, result: RunEntry[]): boolean {
-    const block = this.#decodeChecked(index, local, checked, undefined);
-    const before = result.length;
-    const ended = collectVersions(block, key, result);
-    for (let position = before; position < result.length; position++) {
-      const entry = result[position] as RunEntry;
-      // The scratch is reused by the next read: values leave it as copies.
-      if (entry.value !== undefined) result[position] = { key: entry.key, version: entry.version, value: Buffer.from(entry.value) };
-    }
-    return ended;
+    return collectCopiedVersions(this.#decodeChecked(index, local, checked, undefined, decodeScratchFor(checked.entryCount)), key, result);
   }
 
   /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
@@ -636,8 +638,8 @@ export class RunReader {
     }
   }
 
-  /** Decompresses (if the run is compressed) and decodes a checked block; `scratch` is not released here. */
-  #decodeChecked(index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined): DecodedBlock {
+  /** Decompresses (if the run is compressed) and decodes a checked block (per-entry arrays in `arrays` if given); `scratch` is not released here. */
+  #decodeChecked(index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined, arrays?: ArrayBuffer): DecodedBlock {
     const offset = index.offset(local);
     let { bytes, payloadBytes } = checked;
     let payloadStart = RUN_BLOCK_HEADER_BYTES;
@@ -650,7 +652,7 @@ export class RunReader {
       payloadBytes = raw.length;
       payloadStart = 0;
     }
-    const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount, payloadStart);
+    const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount, payloadStart, arrays);
     if (index.compareLastKey(decoded.keyAt(decoded.count - 1), local) !== 0) {
       throw new CorruptionError(this.path, offset, 'data block: last key differs from the index');
     }
@@ -667,15 +669,4 @@ export class RunReader {
   #checkOpen(): void {
     assert(!this.#closed, `run reader ${this.path} used after close`);
   }
-}
-
-function dataBlockRef(index: RunIndex, local: number): BlockRef {
-  return { logicalOffset: index.offset(local), lengthBytes: index.lengthBytes(local), kind: BlockKind.data, checksum: index.checksum(local) };
-}
-
-/** Appends `key`'s entries in `block` to `result`; true when the block ends after them (later blocks cannot hold the key). */
-function collectVersions(block: DecodedBlock, key: string, result: RunEntry[]): boolean {
-  let position = block.lowerBound(key);
-  while (position < block.count && block.compareKey(key, position) === 0) result.push(block.entryWithKey(position++, key));
-  return position < block.count;
 }

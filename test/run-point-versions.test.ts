@@ -1,0 +1,104 @@
+/**
+ * RunReader.pointVersions (the point read every run answers, src/run/run-point-read.ts):
+ * - a run that rules the key out (filter, key range, partition) answers the shared
+ *   NO_RUN_ENTRIES, nothing made per run; versions()/versionsSyncWhenCached still
+ *   hand out arrays of the caller's own;
+ * - its answers equal the model for present and absent keys, on format 3 runs and
+ *   on the format-2 fixture (flat index and filter);
+ * - blocks the full cache does not admit are decoded into the reused decode scratch
+ *   (per-entry arrays) and read into the read scratch: every value handed out stays
+ *   exact after later reads rewrote both scratches, and none of those blocks is held.
+ */
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadHash64 } from '../src/codec/checksum.js';
+import { BlockCache } from '../src/run/block-cache.js';
+import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
+import { NO_RUN_ENTRIES, decodeScratchFor } from '../src/run/run-point-read.js';
+import { RunReader } from '../src/run/run-reader.js';
+import type { Hash64 } from '../src/wal/wal-format.js';
+import { freshFileSystem, modelVersions, plain, RUNS_DIRECTORY, runOrder, simpleEntries, writeAndOpen, type PlainEntry } from './run-helpers.js';
+import { fixtureEntries } from './run-v2-fixture-entries.js';
+
+let hash: Hash64;
+beforeAll(async () => {
+  hash = await loadHash64();
+});
+
+async function openV2Fixture(): Promise<RunReader> {
+  const descriptor = JSON.parse(readFileSync('test/fixtures/run-v2/descriptor.json', 'utf8')) as RunDescriptor;
+  const fileSystem = await freshFileSystem();
+  const handle = await fileSystem.open(`${RUNS_DIRECTORY}/${descriptor.fileName}`, 'createExclusive');
+  await handle.write(readFileSync(`test/fixtures/run-v2/${descriptor.fileName}`), 0);
+  await handle.datasync();
+  await handle.close();
+  return RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(1024 * 1024));
+}
+
+/** Keys around and between `keys`: before the first, after the last, and between neighbours. */
+function absentKeys(keys: readonly string[]): string[] {
+  const absent = ['', '\u0000', 'a', `${keys.at(-1)!}\u0000`, '\u00ff'.repeat(8)];
+  for (let index = 0; index < keys.length; index += 7) absent.push(`${keys[index]!}-absent`);
+  return absent;
+}
+
+async function checkAgainstModel(reader: RunReader, sorted: RunEntry[]): Promise<void> {
+  const keys = [...new Set(sorted.map((entry) => entry.key))];
+  for (const key of keys) {
+    expect((await reader.pointVersions(key)).map(plain), key).toEqual(modelVersions(sorted, key));
+  }
+  let shared = 0;
+  for (const key of absentKeys(keys)) {
+    const found = await reader.pointVersions(key);
+    expect(found, key).toEqual([]);
+    if (found === NO_RUN_ENTRIES) shared++;
+    // The callers' arrays are their own: never the shared empty answer.
+    const own = await reader.versionsSyncWhenCached(key);
+    expect(own).not.toBe(NO_RUN_ENTRIES);
+    own.push({ key, version: 1, value: undefined });
+    expect(await reader.pointVersions(key)).toEqual([]);
+  }
+  // Every key ruled out before a block is read answers the shared array (a bloom false positive may read a block and find nothing).
+  expect(shared).toBeGreaterThan(absentKeys(keys).length / 2);
+  expect(Object.isFrozen(NO_RUN_ENTRIES)).toBe(true);
+  expect(NO_RUN_ENTRIES).toEqual([]);
+}
+
+describe('RunReader.pointVersions', () => {
+  it('format 3: equal to the model, the shared empty answer for ruled-out keys', async () => {
+    const entries = simpleEntries(400, 3, 60);
+    const { reader } = await writeAndOpen(hash, entries);
+    expect(reader.footer.formatVersion).toBe(3);
+    await checkAgainstModel(reader, runOrder(entries));
+    await reader.close();
+  });
+
+  it('format 2 fixture: equal to the model, the shared empty answer for ruled-out keys', async () => {
+    const reader = await openV2Fixture();
+    expect(reader.footer.formatVersion).toBe(2);
+    await checkAgainstModel(reader, runOrder(fixtureEntries()));
+    await reader.close();
+  });
+
+  it('blocks left out of a full cache: values exact after later reads reused the read and decode scratches', async () => {
+    // 6 versions of 300 B per key: keys span block boundaries.
+    const entries = simpleEntries(120, 6, 300);
+    const sorted = runOrder(entries);
+    const { reader, cache } = await writeAndOpen(hash, entries, { cacheBytes: 3 * 4096 * 4 });
+    const admits = cache.admits.bind(cache);
+    let refused = 0;
+    cache.admits = (runId, offset, lengthBytes) => (admits(runId, offset, lengthBytes) ? true : (refused++, false));
+    const keys = [...new Set(entries.map((entry) => entry.key))];
+    const held: Array<{ key: string; found: readonly RunEntry[]; copy: PlainEntry[] }> = [];
+    for (const key of keys) {
+      const found = await reader.pointVersions(key);
+      expect(found.map(plain), key).toEqual(modelVersions(sorted, key));
+      held.push({ key, found, copy: found.map(plain) });
+    }
+    expect(refused).toBeGreaterThan(10); // many blocks were read through the scratches, not cached
+    for (const { key, found, copy } of held) expect(found.map(plain), key).toEqual(copy);
+    // The decode scratch is one reused buffer; a later request for as many entries gets it back.
+    expect(decodeScratchFor(10)).toBe(decodeScratchFor(10));
+    await reader.close();
+  });
+});
