@@ -7,7 +7,7 @@
  * process killed during a thread merge reopens with exactly what it acknowledged.
  *
  * No timing: the cancel tests hold the thread's merge after its first progress
- * message (mergeThreadTestHooks.holdAtFirstProgress) and act from there.
+ * message (mergeThreadTestHooks.holdNextMerge) and act from there.
  */
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   compactionSettings.mergeThread = 'worker';
-  mergeThreadTestHooks.holdAtFirstProgress = false;
+  mergeThreadTestHooks.holdNextMerge = false;
   compactionTestHooks.onHorizon = undefined;
   removeTemporaryDirectories();
 });
@@ -117,7 +117,7 @@ describe('cancel and close during a thread merge', () => {
     const store = await openStore(directory, OPTIONS);
     for (let round = 0; round < 3; round++) await writeRound(store, round);
     const filesBefore = runFiles(directory);
-    mergeThreadTestHooks.holdAtFirstProgress = true;
+    mergeThreadTestHooks.holdNextMerge = true;
     let reached = (): void => undefined;
     const progressed = new Promise<void>((resolve) => (reached = resolve));
     const compacting = store.compact({ onProgress: () => reached() });
@@ -128,8 +128,7 @@ describe('cancel and close during a thread merge', () => {
     await expect(compacting).rejects.toBeInstanceOf(StoreClosedError);
     expect(mergeThreadsRunning()).toBe(0);
     expect(runFiles(directory)).toEqual(filesBefore); // no temporary, no output
-    mergeThreadTestHooks.holdAtFirstProgress = false;
-    compactionSettings.mergeThread = 'main'; // reopen without a merge at open
+        compactionSettings.mergeThread = 'main'; // reopen without a merge at open
     const reopened = await openStore(directory, OPTIONS);
     expect(reopened.stats().storage.runs).toBe(3);
     expect(await reopened.get(key(1))).toEqual(value(1, 2));
@@ -140,7 +139,7 @@ describe('cancel and close during a thread merge', () => {
     const directory = temporaryDirectory();
     const store = await openStore(directory, OPTIONS);
     for (let round = 0; round < 3; round++) await writeRound(store, round);
-    mergeThreadTestHooks.holdAtFirstProgress = true;
+    mergeThreadTestHooks.holdNextMerge = true;
     let reached = (): void => undefined;
     const progressed = new Promise<void>((resolve) => (reached = resolve));
     const compacting = store.compact({ onProgress: () => reached() });
@@ -150,8 +149,7 @@ describe('cancel and close during a thread merge', () => {
     store[abandonStore]();
     await expect(compacting).rejects.toThrow();
     expect(mergeThreadsRunning()).toBe(0);
-    mergeThreadTestHooks.holdAtFirstProgress = false;
-    const reopened = await openStore(directory, OPTIONS); // removes the orphan temporary
+        const reopened = await openStore(directory, OPTIONS); // removes the orphan temporary
     expect(runFiles(directory).filter((name) => !name.endsWith('.run'))).toEqual([]);
     expect(await reopened.get(key(3))).toEqual(value(3, 2));
     await reopened.close();
@@ -248,6 +246,35 @@ describe('compaction at open', () => {
   }, 60_000);
 });
 
+describe('compact() after open', () => {
+  it('cancels the background merge started at open instead of waiting for it (its output would be merged again)', async () => {
+    const directory = temporaryDirectory();
+    compactionSettings.mergeThread = 'main';
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    compactionTestHooks.onHorizon = () => held;
+    const store = await openStore(directory, OPTIONS);
+    for (let round = 0; round < 4; round++) await writeRound(store, round);
+    const closing = store.close();
+    release();
+    await closing;
+    compactionTestHooks.onHorizon = undefined;
+    compactionSettings.mergeThread = 'worker';
+    mergeThreadTestHooks.holdNextMerge = true; // the merge started at open holds until cancelled
+    const opened = await openStore(directory, OPTIONS);
+    await vi.waitFor(() => expect(mergeThreadsRunning()).toBe(1), { timeout: 30_000, interval: 5 }); // its request is sent
+    expect(mergeThreadTestHooks.holdNextMerge).toBe(false);
+    expect(opened.stats().storage.compaction.running).toBe(true);
+    const result = await opened.compact();
+    expect(result).toMatchObject({ outcome: 'compacted', runsIn: 4, runsOut: 1 });
+    expect(opened.stats().storage.compaction).toMatchObject({ compactions: 1, cancelled: 1, failures: 0 });
+    expect(runFiles(directory)).toHaveLength(1);
+    for (let index = 0; index < KEYS_PER_RUN; index += 13) expect(await opened.get(key(index))).toEqual(index % 7 === 3 ? undefined : value(index, 3));
+    await opened.close();
+    expect(mergeThreadsRunning()).toBe(0);
+  }, 60_000);
+});
+
 const CHILD_SCRIPT = `
 const [indexPath, threadPath, directory, keysPerRun] = process.argv.slice(1);
 const { openStore } = await import(indexPath);
@@ -261,7 +288,7 @@ for (let round = 0; round < 3; round++) {
   }
   await store.checkpoint();
 }
-mergeThreadTestHooks.holdAtFirstProgress = true;
+mergeThreadTestHooks.holdNextMerge = true;
 let announced = false;
 void store.compact({ onProgress: async () => {
   if (announced) return;

@@ -129,7 +129,7 @@ export interface CompactionStats {
   policy: CompactionPolicyName;
   compactions: number;
   aborted: number;
-  /** Compactions cancelled by close(): nothing installed, the debt stays. */
+  /** Compactions cancelled by close() (the debt stays) or, in the background, superseded by a compact() of every run: nothing installed. */
   cancelled: number;
   failures: number;
   running: boolean;
@@ -154,6 +154,8 @@ export class Compactor {
   readonly #config: CompactorConfig;
   #pinFloor: () => number = () => Infinity;
   #running: Promise<CompactionResult> | undefined;
+  /** `#running` when schedule() started it (a compact() call may supersede it). */
+  #runningInBackground: Promise<CompactionResult> | undefined;
   #backgroundEnabled = false;
   /** Set by cancel() (and close()): no compaction starts from then on. */
   #closed = false;
@@ -215,7 +217,9 @@ export class Compactor {
     if (!this.#backgroundEnabled || this.#closed || this.#running !== undefined) return;
     const pick = pickCompaction(this.#config.runSet.runs, this.#policy);
     if (pick === undefined) return;
-    void this.#run(pick).then(
+    const running = this.#run(pick);
+    this.#runningInBackground = running;
+    void running.then(
       () => this.schedule(),
       (error: unknown) => {
         if (error instanceof CompactionCancelled) return; // close() stopped it: not a failure
@@ -226,12 +230,19 @@ export class Compactor {
 
   /**
    * Compacts now: the runs whose keys meet [gte, lt) (all runs when no bound is
-   * given) merge into one. Waits for a running background compaction first.
+   * given) merge into one. Waits for a running compaction first; a background one is
+   * cancelled instead when this call merges every run (its output would be merged again).
    * Rejects with StoreClosedError when close() cancels it (nothing changed).
    */
   async compact(range: { gte?: string; lt?: string; retainFrom?: number } = {}, onProgress?: CompactionProgress): Promise<CompactionResult> {
     assert(!this.#closed, 'compact after close');
-    while (this.#running !== undefined) await this.#running.catch(() => undefined);
+    while (this.#running !== undefined) {
+      // A background merge that a full compact() rewrites anyway is cancelled rather than
+      // awaited (with the merge thread one starts at open: `ladybug compact` merged twice).
+      const superseded = range.gte === undefined && range.lt === undefined && this.#running === this.#runningInBackground;
+      if (superseded) this.#cancelRunning?.abort(new CompactionCancelled('superseded by a compact() of every run'));
+      await this.#running.catch(() => undefined);
+    }
     if (this.#closed) throw new StoreClosedError('compact');
     const pick = pickRange(this.#config.runSet.runs, range.gte, range.lt);
     if (pick === undefined) {
@@ -286,6 +297,7 @@ export class Compactor {
       },
     ).finally(() => {
       this.#running = undefined;
+      this.#runningInBackground = undefined;
       this.#cancelRunning = undefined;
       // Writers wait while backlogged: keep merging even when this run was a compact()
       // call (a background run reschedules itself anyway; this is then a no-op).
@@ -575,8 +587,8 @@ export const MERGE_THREAD_CANCEL_GRACE_MS = 5_000;
 
 /** The reason a cancelled compaction's signal carries: close() stopped it. */
 class CompactionCancelled extends Error {
-  constructor() {
-    super('compaction cancelled by close()');
+  constructor(reason = 'close()') {
+    super(`compaction cancelled by ${reason}`);
     this.name = 'CompactionCancelled';
   }
 }

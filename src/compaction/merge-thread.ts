@@ -49,8 +49,11 @@ export const MERGE_PROGRESS_ENTRIES = 16_384;
 export const MERGE_THREAD_OLD_GENERATION_MB = 32;
 export const MERGE_THREAD_YOUNG_GENERATION_MB = 2;
 
-/** Test hooks: hold the thread's merge after its first progress message until cancelled. */
-export const mergeThreadTestHooks: { holdAtFirstProgress: boolean } = { holdAtFirstProgress: false };
+/**
+ * Test hooks: `holdNextMerge` holds the next merge sent to a thread after its first
+ * progress message until it is cancelled (consumed by that merge; later ones run through).
+ */
+export const mergeThreadTestHooks: { holdNextMerge: boolean } = { holdNextMerge: false };
 
 /** The merge thread ended (terminated by close/abandon, or crashed) with a merge in flight. */
 export class MergeThreadExited extends Error {
@@ -136,8 +139,9 @@ export class MergeThread {
       const request: MergeRequest = {
         type: 'merge', id, ...job,
         progressEntries: MERGE_PROGRESS_ENTRIES,
-        holdAtFirstProgress: mergeThreadTestHooks.holdAtFirstProgress,
+        holdAtFirstProgress: mergeThreadTestHooks.holdNextMerge,
       };
+      mergeThreadTestHooks.holdNextMerge = false;
       this.#post(worker, request);
     });
   }
