@@ -45,6 +45,12 @@
  *   one edit). It is counted in `cancelled`, not `failures`; a compact() call it
  *   cancelled rejects with StoreClosedError. A crash after the rename and before
  *   the unlink leaves a complete file the manifest does not list: an orphan open removes.
+ * - The merge thread (merge-thread.ts; docs/ARCHITECTURE.md "The merge thread"): over
+ *   the real file system the merge and writeRun run in the store's worker thread, the
+ *   rest of the protocol above stays here unchanged. A cancel is posted to it and
+ *   answered at its next yield; close() terminates it (after a grace period if it does
+ *   not answer), abandon() at once. It reads without repair: a damaged input is merged
+ *   again in process, where the store's readers repair and count it.
  */
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
