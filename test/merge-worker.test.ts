@@ -18,7 +18,7 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { MERGE_WORKER_YIELD_ENTRIES } from '../src/compaction/merge-runs.js';
-import { MergeThread, mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
+import { MergeThread, mergeThreadSettings, mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { CorruptionError, openStore, type Store, StoreClosedError } from '../src/index.js';
 import { Manifest } from '../src/manifest/manifest.js';
@@ -43,6 +43,8 @@ beforeAll(async () => {
 afterEach(() => {
   compactionSettings.mergeThread = 'worker';
   mergeThreadTestHooks.holdNextMerge = false;
+  mergeThreadTestHooks.ignoreCancel = false;
+  mergeThreadSettings.cancelGraceMs = 5_000;
   compactionTestHooks.onHorizon = undefined;
   removeTemporaryDirectories();
 });
@@ -133,6 +135,27 @@ describe('cancel and close during a thread merge', () => {
     expect(reopened.stats().storage.runs).toBe(3);
     expect(await reopened.get(key(1))).toEqual(value(1, 2));
     await reopened.close();
+  }, 60_000);
+
+  it('close() with a thread that never answers the cancel: terminated after the grace, no temporary left, no thread', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, OPTIONS);
+    for (let round = 0; round < 3; round++) await writeRound(store, round);
+    const filesBefore = runFiles(directory);
+    mergeThreadTestHooks.holdNextMerge = true;
+    mergeThreadTestHooks.ignoreCancel = true;
+    mergeThreadSettings.cancelGraceMs = 50;
+    let reached = (): void => undefined;
+    const progressed = new Promise<void>((resolve) => (reached = resolve));
+    const compacting = store.compact({ onProgress: () => reached() });
+    compacting.catch(() => undefined);
+    await progressed;
+    expect(runFiles(directory).some((name) => name.endsWith('.tmp'))).toBe(true);
+    await store.close();
+    await expect(compacting).rejects.toBeInstanceOf(StoreClosedError);
+    expect(store.stats().storage.compaction).toMatchObject({ cancelled: 1, failures: 0 });
+    expect(mergeThreadsRunning()).toBe(0);
+    expect(runFiles(directory)).toEqual(filesBefore);
   }, 60_000);
 
   it('a store abandoned as a dead process during a thread merge ends its thread at once', async () => {

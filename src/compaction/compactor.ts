@@ -68,7 +68,7 @@ import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { runFileName } from '../run/run-format.js';
 import { RUN_TEMPORARY_SUFFIX } from '../run/run-writer.js';
-import { MergeThread, MergeThreadExited, mergeWorkerBuilt } from './merge-thread.js';
+import { MergeThread, MergeThreadExited, mergeThreadSettings, mergeWorkerBuilt } from './merge-thread.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, compressionForTier, pickCompaction, pickRange } from './compaction-policy.js';
 import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
@@ -449,11 +449,12 @@ export class Compactor {
     } catch (error) {
       // A thread that ended mid-merge (close() after the grace, a crash) may have left its
       // temporary file or even the renamed output, neither listed by the manifest.
-      if (error instanceof MergeThreadExited || signal.aborted) {
+      if (error instanceof MergeThreadExited) {
         await this.#unlinkQuietly(runFileName(runId) + RUN_TEMPORARY_SUFFIX);
-        if (error instanceof MergeThreadExited) await this.#unlinkQuietly(runFileName(runId));
+        await this.#unlinkQuietly(runFileName(runId));
       }
-      throw error;
+      // Terminated by close() or abandon() after the cancel: a cancelled compaction.
+      throw error instanceof MergeThreadExited && signal.aborted ? signal.reason : error;
     }
   }
 
@@ -550,6 +551,16 @@ export class Compactor {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelRunning?.abort(new CompactionCancelled());
+    const running = this.#running;
+    const thread = this.#mergeThread;
+    if (running !== undefined && thread !== undefined) {
+      // The thread answers a cancel at its next merge yield; one that does not (a hung
+      // disk) is terminated after mergeThreadSettings.cancelGraceMs. Timed from here, not
+      // from close(): Store#close awaits a cancelled compact() call (it holds the store
+      // lock) before it closes the engine.
+      const timer = setTimeout(() => void thread.close(), mergeThreadSettings.cancelGraceMs);
+      void running.catch(() => undefined).finally(() => clearTimeout(timer));
+    }
     this.#config.onChange?.();
   }
 
@@ -572,24 +583,13 @@ export class Compactor {
    */
   async close(): Promise<void> {
     this.cancel();
-    const running = this.#running;
-    if (running !== undefined && this.#mergeThread !== undefined) {
-      // The thread answers a cancel at its next merge yield; one that does not (a hung
-      // disk) is terminated after MERGE_THREAD_CANCEL_GRACE_MS, so close never hangs on it.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([running.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, MERGE_THREAD_CANCEL_GRACE_MS)))]);
-      clearTimeout(timer);
-    }
+    await this.#running?.catch(() => undefined); // a stuck thread is terminated (cancel())
     await this.#mergeThread?.close();
-    await this.#running?.catch(() => undefined);
     await this.#deletions.catch(() => undefined);
     for (const input of this.#awaitingDeletion) await input.close().catch(() => undefined);
     this.#awaitingDeletion.clear();
   }
 }
-
-/** How long close() waits for the merge thread to answer a cancel before terminating it. */
-export const MERGE_THREAD_CANCEL_GRACE_MS = 5_000;
 
 /** The reason a cancelled compaction's signal carries: close() stopped it. */
 class CompactionCancelled extends Error {

@@ -51,9 +51,17 @@ export const MERGE_THREAD_YOUNG_GENERATION_MB = 2;
 
 /**
  * Test hooks: `holdNextMerge` holds the next merge sent to a thread after its first
- * progress message until it is cancelled (consumed by that merge; later ones run through).
+ * progress message until it is cancelled (consumed by that merge; later ones run through);
+ * with `ignoreCancel` that merge never answers the cancel (a stuck thread).
  */
-export const mergeThreadTestHooks: { holdNextMerge: boolean } = { holdNextMerge: false };
+export const mergeThreadTestHooks: { holdNextMerge: boolean; ignoreCancel: boolean } = { holdNextMerge: false, ignoreCancel: false };
+
+/**
+ * `cancelGraceMs`: how long Compactor#close waits for the thread to answer a cancel
+ * before terminating it (a thread stuck in a hung disk's fsync cannot hang close).
+ * Tests shorten it.
+ */
+export const mergeThreadSettings: { cancelGraceMs: number } = { cancelGraceMs: 5_000 };
 
 /** The merge thread ended (terminated by close/abandon, or crashed) with a merge in flight. */
 export class MergeThreadExited extends Error {
@@ -140,6 +148,7 @@ export class MergeThread {
         type: 'merge', id, ...job,
         progressEntries: MERGE_PROGRESS_ENTRIES,
         holdAtFirstProgress: mergeThreadTestHooks.holdNextMerge,
+        ignoreCancel: mergeThreadTestHooks.holdNextMerge && mergeThreadTestHooks.ignoreCancel,
       };
       mergeThreadTestHooks.holdNextMerge = false;
       this.#post(worker, request);
@@ -170,7 +179,7 @@ export class MergeThread {
       if (this.#worker === worker) this.#worker = undefined;
       const pending = this.#pending;
       this.#pending = undefined;
-      if (pending !== undefined) pending.reject(pending.signal.aborted ? pending.signal.reason : new MergeThreadExited(exitCode, crash));
+      if (pending !== undefined) pending.reject(new MergeThreadExited(exitCode, crash));
     });
     this.#worker = worker;
     return worker;

@@ -56,6 +56,8 @@ export interface MergeRequest {
   progressEntries: number;
   /** Test hook: after the first progress message, wait for 'cancel' or 'resume'. */
   holdAtFirstProgress: boolean;
+  /** Test hook: ignore 'cancel' (a stuck thread, which close() terminates). */
+  ignoreCancel: boolean;
 }
 
 export type MainToWorker =
@@ -73,6 +75,7 @@ export type WorkerToMain =
 interface Active {
   id: number;
   cancel: AbortController;
+  ignoreCancel: boolean;
   release: (() => void) | undefined;
 }
 
@@ -94,6 +97,7 @@ port.on('message', (message: MainToWorker) => {
   }
   if (active === undefined || active.id !== message.id) return; // a late message for a request that already answered
   if (message.type === 'cancel') {
+    if (active.ignoreCancel) return;
     active.cancel.abort(new Error('merge cancelled'));
     active.release?.();
   } else {
@@ -102,7 +106,7 @@ port.on('message', (message: MainToWorker) => {
 });
 
 async function serve(request: MergeRequest): Promise<void> {
-  const current: Active = { id: request.id, cancel: new AbortController(), release: undefined };
+  const current: Active = { id: request.id, cancel: new AbortController(), ignoreCancel: request.ignoreCancel, release: undefined };
   active = current;
   const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
   const readers: RunReader[] = [];
