@@ -52,27 +52,20 @@
  *   not answer), abandon() at once. It reads without repair: a damaged input is merged
  *   again in process, where the store's readers repair and count it.
  */
-import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import type { RunHandle, RunSet } from '../engine/run-set.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
-import type { RunCursor } from '../run/run-cursor.js';
-import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
-import { writeRun } from '../run/run-writer.js';
+import type { RunDescriptor } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
-import { CorruptionError, StoreClosedError } from '../errors.js';
-import { KillableFileSystem } from '../fs/killable-file-system.js';
-import { NodeFileSystem } from '../fs/node-file-system.js';
-import { runFileName } from '../run/run-format.js';
-import { RUN_TEMPORARY_SUFFIX } from '../run/run-writer.js';
-import { MergeThread, MergeThreadExited, mergeThreadSettings, mergeWorkerBuilt } from './merge-thread.js';
+import { StoreClosedError } from '../errors.js';
+import { MergeOutput } from './merge-output.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, compressionForTier, pickCompaction, pickRange } from './compaction-policy.js';
+import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
 import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
-import { type MergeCounters, mergeRuns } from './merge-runs.js';
+import type { MergeCounters } from './merge-runs.js';
 import type { VersionTimes } from './version-times.js';
 import { reachableFloor, RetentionFloor } from './retention-floor.js';
 
@@ -169,9 +162,9 @@ export class Compactor {
   #cancelRunning: AbortController | undefined;
   #awaitingDeletion = new Set<RunHandle>();
   #deletions: Promise<void> = Promise.resolve();
-  #stats = { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0, threadMerges: 0, inProcessRetries: 0 };
-  /** The store's merge thread (merge-thread.ts), made at the first merge that uses it. */
-  #mergeThread: MergeThread | undefined;
+  #stats = { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
+  /** Writes a pick's merged run, in the merge thread or in process (merge-output.ts). */
+  readonly #output: MergeOutput;
   #lastError: Error | undefined;
   /**
    * The run a compaction of every live run wrote, with the floor and horizon it used
@@ -191,6 +184,7 @@ export class Compactor {
     this.#config = config;
     this.retentionFloor = new RetentionFloor(config.manifest.state.retentionFloor ?? 0);
     this.#policy = config.policy ?? compactionSettings.policy;
+    this.#output = new MergeOutput(config);
   }
 
   /**
@@ -205,17 +199,9 @@ export class Compactor {
     if (this.usesMergeThread) this.schedule();
   }
 
-  /**
-   * True when merges run in the merge thread: compactionSettings.mergeThread is
-   * 'worker', the worker is built, and the file system is the real one (the
-   * fault-injecting and killable-only ones of the tests keep the in-process merge, so
-   * the crash sweeps cover it). Read per compaction.
-   */
+  /** True when merges run in the merge thread (merge-output.ts). Read per compaction. */
   get usesMergeThread(): boolean {
-    if (compactionSettings.mergeThread !== 'worker') return false;
-    const fileSystem = this.#config.fileSystem;
-    const real = fileSystem instanceof KillableFileSystem ? fileSystem.inner : fileSystem;
-    return real instanceof NodeFileSystem && mergeWorkerBuilt();
+    return this.#output.usesThread;
   }
 
   /** A flush installed a run: compact in the background if the policy asks. */
@@ -338,7 +324,7 @@ export class Compactor {
       const rule = { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest, retentionFloor };
       const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
       const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
-      output = await this.#writeOutput(pick, runId, rule, counters, progress, signal);
+      output = await this.#output.write({ pick, runId, rule, counters, onProgress: progress, signal });
       progress?.(entriesTotal);
     } catch (error) {
       if (!signal.aborted) this.#stats.failures++;
@@ -395,102 +381,6 @@ export class Compactor {
     };
   }
 
-  /**
-   * The merged run of the inputs (undefined when nothing survives): in the merge
-   * thread when it is in use, else (and to repair a damaged input) in process.
-   */
-  async #writeOutput(
-    pick: CompactionPick,
-    runId: number,
-    rule: Parameters<typeof mergeRuns>[1],
-    counters: MergeCounters,
-    onProgress: ((entriesRead: number) => void) | undefined,
-    signal: AbortSignal,
-  ): Promise<RunDescriptor | undefined> {
-    const generation = randomInt(1, 2 ** 32 - 1);
-    if (!this.usesMergeThread) return this.#mergeInProcess(pick, runId, generation, rule, counters, onProgress, signal);
-    // The main thread's readers are opened first: #retire requires them (read views that
-    // still hold a replaced run read through them after its file is unlinked).
-    for (const input of pick.inputs) await input.reader();
-    signal.throwIfAborted();
-    try {
-      return await this.#mergeInThread(pick, runId, generation, rule, counters, onProgress, signal);
-    } catch (error) {
-      // The thread reads without parity repair (merge-worker.ts): a damaged input is
-      // merged again here, where the store's readers repair it (counted in stats and
-      // logged); damage beyond repair fails here with the same CorruptionError.
-      if (!(error instanceof CorruptionError) || signal.aborted) throw error;
-      this.#stats.inProcessRetries++;
-      Object.assign(counters, { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 });
-      return this.#mergeInProcess(pick, runId, generation, rule, counters, onProgress, signal);
-    }
-  }
-
-  async #mergeInThread(
-    pick: CompactionPick,
-    runId: number,
-    generation: number,
-    rule: Parameters<typeof mergeRuns>[1],
-    counters: MergeCounters,
-    onProgress: ((entriesRead: number) => void) | undefined,
-    signal: AbortSignal,
-  ): Promise<RunDescriptor | undefined> {
-    this.#mergeThread ??= new MergeThread();
-    const { runsDirectory } = this.#config;
-    try {
-      const outcome = await this.#mergeThread.merge({
-        runsDirectory, inputs: pick.inputs.map((input) => input.descriptor).reverse(), rule, runId, generation,
-        level: pick.outputLevel, compression: compressionForTier(pick.outputLevel),
-      }, signal, onProgress);
-      Object.assign(counters, outcome.counters);
-      if (outcome.compressed.blocks > 0) this.#config.compressor?.recordCompressed?.(outcome.compressed);
-      this.#stats.threadMerges++;
-      return outcome.descriptor;
-    } catch (error) {
-      // A thread that ended mid-merge (close() after the grace, a crash) may have left its
-      // temporary file or even the renamed output, neither listed by the manifest.
-      if (error instanceof MergeThreadExited) {
-        await this.#unlinkQuietly(runFileName(runId) + RUN_TEMPORARY_SUFFIX);
-        await this.#unlinkQuietly(runFileName(runId));
-      }
-      // Terminated by close() or abandon() after the cancel: a cancelled compaction.
-      throw error instanceof MergeThreadExited && signal.aborted ? signal.reason : error;
-    }
-  }
-
-  /** The merge on this thread (yielding every MERGE_YIELD_ENTRIES entries). */
-  async #mergeInProcess(
-    pick: CompactionPick,
-    runId: number,
-    generation: number,
-    rule: Parameters<typeof mergeRuns>[1],
-    counters: MergeCounters,
-    onProgress: ((entriesRead: number) => void) | undefined,
-    signal: AbortSignal,
-  ): Promise<RunDescriptor | undefined> {
-    const cursors: RunCursor[] = [];
-    try {
-      for (const input of pick.inputs.slice().reverse()) cursors.push(await input.cursor({}, false, { fillCache: false }));
-    } catch (error) {
-      for (const cursor of cursors) cursor.close();
-      throw error;
-    }
-    const merged = mergeRuns(cursors, rule, counters, onProgress, signal);
-    try {
-      const first = await merged.next();
-      if (first.done === true) return undefined;
-      const { fileSystem, runsDirectory, hash } = this.#config;
-      return await writeRun({
-        fileSystem, runsDirectory, runId, generation, level: pick.outputLevel, hash,
-        entries: prepend(first.value, merged),
-        compression: compressionForTier(pick.outputLevel), compressor: this.#config.compressor,
-      });
-    } finally {
-      // Closes the cursors however the write ended (the generator's finally).
-      await merged.return(undefined);
-    }
-  }
-
   /** Closes the replaced input's reader once no read view holds it (at close otherwise). */
   #retire(input: RunHandle): void {
     assert(input.opened, `replaced run ${input.descriptor.runId} is open (its file is unlinked next)`);
@@ -510,7 +400,7 @@ export class Compactor {
 
   /** Merges done in the merge thread, and merges retried in process after it met a damaged input (tests). */
   get mergeThreadCounters(): { threadMerges: number; inProcessRetries: number; threadRunning: boolean } {
-    return { threadMerges: this.#stats.threadMerges, inProcessRetries: this.#stats.inProcessRetries, threadRunning: this.#mergeThread?.running ?? false };
+    return this.#output.counters;
   }
 
   stats(flushedBytes: number): CompactionStats {
@@ -551,16 +441,10 @@ export class Compactor {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelRunning?.abort(new CompactionCancelled());
-    const running = this.#running;
-    const thread = this.#mergeThread;
-    if (running !== undefined && thread !== undefined) {
-      // The thread answers a cancel at its next merge yield; one that does not (a hung
-      // disk) is terminated after mergeThreadSettings.cancelGraceMs. Timed from here, not
-      // from close(): Store#close awaits a cancelled compact() call (it holds the store
-      // lock) before it closes the engine.
-      const timer = setTimeout(() => void thread.close(), mergeThreadSettings.cancelGraceMs);
-      void running.catch(() => undefined).finally(() => clearTimeout(timer));
-    }
+    // A merge thread that does not answer the cancel is terminated after a grace period,
+    // timed from here, not from close(): Store#close awaits a cancelled compact() call
+    // (it holds the store lock) before it closes the engine.
+    if (this.#running !== undefined) this.#output.terminateUnlessSettled(this.#running);
     this.#config.onChange?.();
   }
 
@@ -572,7 +456,7 @@ export class Compactor {
    */
   abandon(): void {
     this.cancel();
-    this.#mergeThread?.abandon();
+    this.#output.abandon();
   }
 
   /**
@@ -584,7 +468,7 @@ export class Compactor {
   async close(): Promise<void> {
     this.cancel();
     await this.#running?.catch(() => undefined); // a stuck thread is terminated (cancel())
-    await this.#mergeThread?.close();
+    await this.#output.close();
     await this.#deletions.catch(() => undefined);
     for (const input of this.#awaitingDeletion) await input.close().catch(() => undefined);
     this.#awaitingDeletion.clear();
@@ -599,14 +483,6 @@ class CompactionCancelled extends Error {
   }
 }
 
-async function* prepend(first: RunEntry, rest: AsyncIterator<RunEntry>): AsyncGenerator<RunEntry> {
-  yield first;
-  for (;;) {
-    const next = await rest.next();
-    if (next.done === true) return;
-    yield next.value;
-  }
-}
 
 function emptyResult(outcome: CompactionResult['outcome'], horizon: number, retentionFloor: number): CompactionResult {
   return { outcome, runsIn: 0, runsOut: 0, bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, entriesDropped: 0, markersIn: 0, markersOut: 0, horizon, retentionFloor, durationMs: 0 };

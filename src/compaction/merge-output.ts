@@ -1,0 +1,184 @@
+/**
+ * MergeOutput: writes the merged run of a decided pick, for the compactor
+ * (compactor.ts runs the protocol around it: pick, horizon, abort checks, manifest
+ * edit, install, unlinks). Two ways, same result (test/merge-worker.test.ts):
+ *
+ * - In the store's merge thread (merge-thread.ts) when compactionSettings.mergeThread
+ *   is 'worker', the worker is built and the file system is the real one (a
+ *   KillableFileSystem over a NodeFileSystem). The fault-injecting file systems of the
+ *   tests keep the in-process path, which every crash sweep covers.
+ * - In process: cursors over the inputs' readers (fillCache false), mergeRuns yielding
+ *   every MERGE_YIELD_ENTRIES entries, writeRun compressing through `compressor`.
+ *
+ * Invariants:
+ * - The inputs' main-thread readers are open before a thread merge (Compactor#retire
+ *   needs them: views that still hold a replaced run read through them after its file
+ *   is unlinked).
+ * - The thread reads without parity repair: a CorruptionError from it is merged again
+ *   in process, where the store's readers repair the block, count and log it; damage
+ *   beyond repair fails there with the same CorruptionError.
+ * - A thread that ended with the merge in flight (terminated by close()/abandon(), or
+ *   crashed) may leave the run id's temporary or renamed output: both are removed (a
+ *   crash of the process leaves orphans that open removes). Terminated after a cancel,
+ *   the merge rejects with the signal's reason, as a cancelled in-process merge does.
+ */
+import { randomInt } from 'node:crypto';
+import { CorruptionError } from '../errors.js';
+import type { FileSystem } from '../fs/file-system.js';
+import { joinPath } from '../fs/file-system.js';
+import { KillableFileSystem } from '../fs/killable-file-system.js';
+import { NodeFileSystem } from '../fs/node-file-system.js';
+import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
+import type { RunCursor } from '../run/run-cursor.js';
+import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
+import { runFileName } from '../run/run-format.js';
+import { RUN_TEMPORARY_SUFFIX, writeRun } from '../run/run-writer.js';
+import type { Hash64 } from '../wal/wal-format.js';
+import { type CompactionPick, compactionSettings, compressionForTier } from './compaction-policy.js';
+import { MergeThread, MergeThreadExited, mergeThreadSettings, mergeWorkerBuilt } from './merge-thread.js';
+import { type MergeCounters, mergeRuns } from './merge-runs.js';
+import type { VersionGcRule } from './version-gc.js';
+
+export interface MergeOutputConfig {
+  fileSystem: FileSystem;
+  runsDirectory: string;
+  hash: Hash64;
+  /**
+   * Compresses cold-tier blocks merged in process; default: on this thread. The merge
+   * thread compresses inline and reports its bytes to `recordCompressed` (the store's
+   * ColdTierCompressor counts them for stats().storage.tiers).
+   */
+  compressor?: (BlockCompressor & { recordCompressed?: (counters: CompressionCounters) => void }) | undefined;
+}
+
+export interface MergeTask {
+  pick: CompactionPick;
+  runId: number;
+  rule: VersionGcRule;
+  /** Filled with the merge's counters. */
+  counters: MergeCounters;
+  onProgress: ((entriesRead: number) => void) | undefined;
+  signal: AbortSignal;
+}
+
+export class MergeOutput {
+  readonly #config: MergeOutputConfig;
+  /** The store's merge thread, made at the first merge that uses it. */
+  #thread: MergeThread | undefined;
+  #threadMerges = 0;
+  #inProcessRetries = 0;
+
+  constructor(config: MergeOutputConfig) {
+    this.#config = config;
+  }
+
+  /** True when merges run in the merge thread (see the header). Read per merge. */
+  get usesThread(): boolean {
+    if (compactionSettings.mergeThread !== 'worker') return false;
+    const fileSystem = this.#config.fileSystem;
+    const real = fileSystem instanceof KillableFileSystem ? fileSystem.inner : fileSystem;
+    return real instanceof NodeFileSystem && mergeWorkerBuilt();
+  }
+
+  /** Merges done in the thread, merges retried in process after it met a damaged input, and whether a thread runs (tests). */
+  get counters(): { threadMerges: number; inProcessRetries: number; threadRunning: boolean } {
+    return { threadMerges: this.#threadMerges, inProcessRetries: this.#inProcessRetries, threadRunning: this.#thread?.running ?? false };
+  }
+
+  /** The merged run of the pick's inputs, durable under its final name (undefined when nothing survives). */
+  async write(task: MergeTask): Promise<RunDescriptor | undefined> {
+    const generation = randomInt(1, 2 ** 32 - 1);
+    if (!this.usesThread) return this.#inProcess(task, generation);
+    for (const input of task.pick.inputs) await input.reader();
+    task.signal.throwIfAborted();
+    try {
+      return await this.#inThread(task, generation);
+    } catch (error) {
+      if (!(error instanceof CorruptionError) || task.signal.aborted) throw error;
+      this.#inProcessRetries++;
+      Object.assign(task.counters, { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 });
+      return this.#inProcess(task, generation);
+    }
+  }
+
+  async #inThread(task: MergeTask, generation: number): Promise<RunDescriptor | undefined> {
+    const { pick, runId, rule, counters, onProgress, signal } = task;
+    this.#thread ??= new MergeThread();
+    try {
+      const outcome = await this.#thread.merge({
+        runsDirectory: this.#config.runsDirectory, inputs: pick.inputs.map((input) => input.descriptor).reverse(), rule, runId, generation,
+        level: pick.outputLevel, compression: compressionForTier(pick.outputLevel),
+      }, signal, onProgress);
+      Object.assign(counters, outcome.counters);
+      if (outcome.compressed.blocks > 0) this.#config.compressor?.recordCompressed?.(outcome.compressed);
+      this.#threadMerges++;
+      return outcome.descriptor;
+    } catch (error) {
+      if (error instanceof MergeThreadExited) {
+        await this.#unlinkQuietly(runFileName(runId) + RUN_TEMPORARY_SUFFIX);
+        await this.#unlinkQuietly(runFileName(runId));
+      }
+      throw error instanceof MergeThreadExited && signal.aborted ? signal.reason : error;
+    }
+  }
+
+  /** The merge on this thread (yielding every MERGE_YIELD_ENTRIES entries). */
+  async #inProcess(task: MergeTask, generation: number): Promise<RunDescriptor | undefined> {
+    const { pick, runId, rule, counters, onProgress, signal } = task;
+    const cursors: RunCursor[] = [];
+    try {
+      for (const input of pick.inputs.slice().reverse()) cursors.push(await input.cursor({}, false, { fillCache: false }));
+    } catch (error) {
+      for (const cursor of cursors) cursor.close();
+      throw error;
+    }
+    const merged = mergeRuns(cursors, rule, counters, onProgress, signal);
+    try {
+      const first = await merged.next();
+      if (first.done === true) return undefined;
+      const { fileSystem, runsDirectory, hash } = this.#config;
+      return await writeRun({
+        fileSystem, runsDirectory, runId, generation, level: pick.outputLevel, hash,
+        entries: prepend(first.value, merged),
+        compression: compressionForTier(pick.outputLevel), compressor: this.#config.compressor,
+      });
+    } finally {
+      // Closes the cursors however the write ended (the generator's finally).
+      await merged.return(undefined);
+    }
+  }
+
+  /**
+   * `running` was cancelled: if the thread has not answered within
+   * mergeThreadSettings.cancelGraceMs (a hung disk), terminate it.
+   */
+  terminateUnlessSettled(running: Promise<unknown>): void {
+    const thread = this.#thread;
+    if (thread === undefined) return;
+    const timer = setTimeout(() => void thread.close(), mergeThreadSettings.cancelGraceMs);
+    void running.catch(() => undefined).finally(() => clearTimeout(timer));
+  }
+
+  /** Ends the merge thread (a merge in flight rejects). */
+  async close(): Promise<void> {
+    await this.#thread?.close();
+  }
+
+  /** The store was dropped as a dead process: end the thread at once. */
+  abandon(): void {
+    this.#thread?.abandon();
+  }
+
+  async #unlinkQuietly(fileName: string): Promise<void> {
+    await this.#config.fileSystem.unlink(joinPath(this.#config.runsDirectory, fileName)).catch(() => undefined);
+  }
+}
+
+async function* prepend(first: RunEntry, rest: AsyncIterator<RunEntry>): AsyncGenerator<RunEntry> {
+  yield first;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done === true) return;
+    yield next.value;
+  }
+}
