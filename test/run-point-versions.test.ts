@@ -7,12 +7,15 @@
  *   on the format-2 fixture (flat index and filter);
  * - blocks the full cache does not admit are decoded into the reused decode scratch
  *   (per-entry arrays) and read into the read scratch: every value handed out stays
- *   exact after later reads rewrote both scratches, and none of those blocks is held.
+ *   exact after later reads rewrote both scratches, and none of those blocks is held;
+ *   in a compressed (cold) run too, whose blocks were all cached before (each miss
+ *   allocated, copied and cached a decompressed block).
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { BlockCache } from '../src/run/block-cache.js';
+import { writeRun } from '../src/run/run-writer.js';
 import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
 import { NO_RUN_ENTRIES, decodeScratchFor } from '../src/run/run-point-read.js';
 import { RunReader } from '../src/run/run-reader.js';
@@ -99,6 +102,33 @@ describe('RunReader.pointVersions', () => {
     for (const { key, found, copy } of held) expect(found.map(plain), key).toEqual(copy);
     // The decode scratch is one reused buffer; a later request for as many entries gets it back.
     expect(decodeScratchFor(10)).toBe(decodeScratchFor(10));
+    await reader.close();
+  });
+
+  it('a compressed run: blocks left out of a full cache are decompressed and read through the scratches, values exact, not held', async () => {
+    const entries = simpleEntries(600, 4, 200);
+    const sorted = runOrder(entries);
+    const fileSystem = await freshFileSystem();
+    const descriptor = await writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 3, generation: 3, level: 3, hash, entries: sorted, compression: 'brotli' });
+    // Room for one decompressed block (24 KiB of entries and its arrays): full after the first read.
+    const cache = new BlockCache(40 * 1024);
+    const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, cache);
+    expect(reader.footer.compression).not.toBe(0);
+    const admits = cache.admits.bind(cache);
+    let refused = 0;
+    cache.admits = (runId, offset, lengthBytes) => (admits(runId, offset, lengthBytes) ? true : (refused++, false));
+    const keys = [...new Set(entries.map((entry) => entry.key))];
+    const held: Array<{ key: string; found: readonly RunEntry[]; copy: PlainEntry[] }> = [];
+    // Far apart keys first (distinct blocks, the cache fills and then refuses), then all of them.
+    for (const key of [...keys.filter((_, index) => index % 50 === 0), ...keys]) {
+      const found = await reader.pointVersions(key);
+      expect(found.map(plain), key).toEqual(modelVersions(sorted, key));
+      held.push({ key, found, copy: found.map(plain) });
+    }
+    // The old reader never asked the doorkeeper about a compressed block (every miss was cached).
+    expect(refused).toBeGreaterThan(0);
+    expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+    for (const { key, found, copy } of held) expect(found.map(plain), key).toEqual(copy);
     await reader.close();
   });
 });

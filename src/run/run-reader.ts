@@ -385,13 +385,14 @@ export class RunReader {
    * Appends `key`'s entries in block `local` of `index` to `result`; true when the key ends
    * in it. From the cache (one hit or miss counted); else read, and cached if the
    * cache admits it; a block it does not admit (full cache, first miss) is read into
-   * a scratch buffer and only the key's entries are copied out (plain runs only).
+   * a scratch buffer (decompressed, for a compressed run) and only the key's entries
+   * are copied out.
    */
   #collectBlock(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
     const cached = this.blockInPartitionIfCached(index, local);
     if (cached !== undefined) return collectVersions(cached, key, result);
     const offset = index.offset(local);
-    if (this.footer.compression === RunCompression.none && !this.#cache.admits(this.runId, offset, index.lengthBytes(local))) {
+    if (!this.#cache.admits(this.runId, offset, index.lengthBytes(local))) {
       return this.#collectUncached(index, local, key, result);
     }
     const block = this.#readBlockNow(index, local);
@@ -401,7 +402,6 @@ export class RunReader {
   /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied. */
   #collectUncached(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
     this.#checkOpen();
-    assert(this.footer.compression === RunCompression.none, 'scratch reads of plain blocks only (a compressed block already uses the scratch)');
     const scratch = takeReadScratch(index.lengthBytes(local));
     let checked: CheckedBlock | Promise<CheckedBlock>;
     try {
@@ -638,7 +638,11 @@ export class RunReader {
     }
   }
 
-  /** Decompresses (if the run is compressed) and decodes a checked block (per-entry arrays in `arrays` if given); `scratch` is not released here. */
+  /**
+   * Decompresses (if the run is compressed) and decodes a checked block; `scratch` is
+   * not released here. With `arrays` the block is decoded for the moment only (never
+   * cached): its per-entry arrays go there and a decompressed payload is used where zlib left it.
+   */
   #decodeChecked(index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined, arrays?: ArrayBuffer): DecodedBlock {
     const offset = index.offset(local);
     let { bytes, payloadBytes } = checked;
@@ -646,8 +650,9 @@ export class RunReader {
     if (this.footer.compression !== RunCompression.none) {
       const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
       // Decoded in place when the payload owns its memory exactly (the cache counts
-      // bytes.length); a view into a larger allocation is copied to an exact one.
-      bytes = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
+      // bytes.length) or the block is not kept; a view into a larger allocation
+      // (zlib's output chunk) is copied to an exact one before the cache may hold it.
+      bytes = arrays !== undefined || (raw.byteOffset === 0 && raw.buffer.byteLength === raw.length) ? raw : Buffer.from(raw);
       assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
       payloadBytes = raw.length;
       payloadStart = 0;
