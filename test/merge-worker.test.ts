@@ -18,7 +18,7 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { MERGE_WORKER_YIELD_ENTRIES } from '../src/compaction/merge-runs.js';
-import { MergeThread, mergeThreadSettings, mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
+import { MERGE_THREAD_NICE, MergeThread, mergeThreadSettings, mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { CorruptionError, openStore, type Store, StoreClosedError } from '../src/index.js';
 import { Manifest } from '../src/manifest/manifest.js';
@@ -111,6 +111,22 @@ describe('the merge thread merges exactly as the main thread', () => {
     // The output files differ only in their generation: same sizes.
     expect(runFiles(threaded)).toEqual(runFiles(inProcess));
   }, 120_000);
+});
+
+describe('the merge thread yields the CPU to the main thread', () => {
+  it.runIf(process.platform === 'linux')('runs at niceness MERGE_THREAD_NICE (the main thread keeps the process priority)', async () => {
+    const niceOf = (task: string): number => Number(readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const before = readdirSync('/proc/self/task').filter((task) => niceOf(task) === MERGE_THREAD_NICE).length;
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, OPTIONS);
+    for (let round = 0; round < 2; round++) await writeRound(store, round, 500);
+    await store.compact();
+    expect(mergeThreadsRunning()).toBe(1);
+    const niced = readdirSync('/proc/self/task').filter((task) => niceOf(task) === MERGE_THREAD_NICE).length;
+    expect(niced - before).toBe(1);
+    expect(niceOf(String(process.pid))).toBe(0);
+    await store.close();
+  }, 60_000);
 });
 
 describe('cancel and close during a thread merge', () => {

@@ -23,6 +23,8 @@
  *   (MERGE_WORKER_YIELD_ENTRIES entries), writeRun removes its temporary file, and the
  *   answer is 'cancelled'. Every file this thread opened is closed when it answers.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { loadHash64 } from '../codec/checksum.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
@@ -36,6 +38,7 @@ import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import { type SerializedError, serializeError } from './merge-error.js';
 import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRuns } from './merge-runs.js';
+import { MERGE_THREAD_NICE } from './merge-thread.js';
 import type { VersionGcRule } from './version-gc.js';
 
 /** The merge thread's own block cache: index and filter partitions of the inputs (data blocks are not cached). */
@@ -79,6 +82,17 @@ interface Active {
   release: (() => void) | undefined;
 }
 
+/** Lowers this thread's priority: on Linux setpriority(PRIO_PROCESS, tid) applies to the one thread. */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0 && tid !== process.pid) setPriority(tid, MERGE_THREAD_NICE);
+  } catch {
+    // No /proc/thread-self (not Linux) or not permitted: the thread keeps the process's priority.
+  }
+}
+
+lowerPriority();
 const port = parentPort;
 assert(port !== null, 'merge-worker.js runs in a worker thread');
 const fileSystem = new NodeFileSystem({ syncMode: 'inline' });
