@@ -233,8 +233,25 @@ export class MergeThread {
     this.#closing ??= (async () => {
       const worker = this.#worker;
       if (worker === undefined) return;
-      await worker.terminate();
-      liveThreads.delete(worker);
+      // terminate() takes effect when the thread's JavaScript runs again: a thread blocked
+      // in a system call (a hung disk; the worker syncs inline) ends only when the call
+      // returns. Wait for that at most cancelGraceMs, then fail the merge in flight without
+      // it (its files are removed by the caller; the thread can write nothing more once
+      // the call returns). test/review-merge-thread-blocked.test.ts hung here.
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        worker.terminate().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), mergeThreadSettings.cancelGraceMs))),
+      ]);
+      clearTimeout(timer);
+      if (ended) {
+        liveThreads.delete(worker);
+        return;
+      }
+      if (this.#worker === worker) this.#worker = undefined; // listed in liveThreads until it exits
+      const pending = this.#pending;
+      this.#pending = undefined;
+      pending?.reject(new MergeThreadExited(-1, new Error(`the thread did not end within ${mergeThreadSettings.cancelGraceMs} ms of terminate (blocked in a system call)`)));
     })();
     return this.#closing;
   }
