@@ -3,7 +3,8 @@
  * system call (a hung disk). Worker#terminate only takes effect when the thread's
  * JavaScript runs again, so a thread inside a blocking open/fsync (the worker syncs
  * inline) never exits while the call blocks; close() awaited that exit, so the grace
- * timer (mergeThreadSettings.cancelGraceMs) did not bound close() at all.
+ * timer (mergeThreadSettings.cancelGraceMs) did not bound close() at all. Now close()
+ * waits for the exit at most mergeThreadSettings.terminateGraceMs.
  *
  * The hung disk: after the main thread opened the inputs' readers (before the merge),
  * one input's path is replaced by a FIFO, so the thread's open() of it blocks until a
@@ -36,6 +37,7 @@ beforeAll(async () => {
 afterEach(() => {
   compactionSettings.mergeThread = 'worker';
   mergeThreadSettings.cancelGraceMs = 5_000;
+  mergeThreadSettings.terminateGraceMs = 5_000;
   compactionTestHooks.onHorizon = undefined;
   removeTemporaryDirectories();
 });
@@ -81,6 +83,7 @@ describe.runIf(process.platform === 'linux')('a merge thread blocked in a system
       execFileSync('mkfifo', [fifo]);
     };
     mergeThreadSettings.cancelGraceMs = 50;
+    mergeThreadSettings.terminateGraceMs = 50;
     const compacting = store.compact();
     compacting.catch(() => undefined);
     await vi.waitFor(() => expect(mergeThreadsRunning()).toBe(1), { timeout: 30_000, interval: 5 });

@@ -73,9 +73,11 @@ export const mergeThreadTestHooks: { holdNextMerge: boolean; ignoreCancel: boole
 /**
  * `cancelGraceMs`: how long Compactor#close waits for the thread to answer a cancel
  * before terminating it (a thread stuck in a hung disk's fsync cannot hang close).
- * Tests shorten it.
+ * `terminateGraceMs`: how long close() then waits for the terminated thread to exit: a
+ * thread blocked in a system call (a hung disk) exits only when the call returns; past
+ * this the merge in flight fails without it and close() returns. Tests shorten both.
  */
-export const mergeThreadSettings: { cancelGraceMs: number } = { cancelGraceMs: 5_000 };
+export const mergeThreadSettings: { cancelGraceMs: number; terminateGraceMs: number } = { cancelGraceMs: 5_000, terminateGraceMs: 5_000 };
 
 /** The merge thread ended (terminated by close/abandon, or crashed) with a merge in flight. */
 export class MergeThreadExited extends Error {
@@ -235,13 +237,13 @@ export class MergeThread {
       if (worker === undefined) return;
       // terminate() takes effect when the thread's JavaScript runs again: a thread blocked
       // in a system call (a hung disk; the worker syncs inline) ends only when the call
-      // returns. Wait for that at most cancelGraceMs, then fail the merge in flight without
+      // returns. Wait for that at most terminateGraceMs, then fail the merge in flight without
       // it (its files are removed by the caller; the thread can write nothing more once
       // the call returns). test/review-merge-thread-blocked.test.ts hung here.
       let timer: NodeJS.Timeout | undefined;
       const ended = await Promise.race([
         worker.terminate().then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), mergeThreadSettings.cancelGraceMs))),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), mergeThreadSettings.terminateGraceMs))),
       ]);
       clearTimeout(timer);
       if (ended) {
@@ -251,7 +253,7 @@ export class MergeThread {
       if (this.#worker === worker) this.#worker = undefined; // listed in liveThreads until it exits
       const pending = this.#pending;
       this.#pending = undefined;
-      pending?.reject(new MergeThreadExited(-1, new Error(`the thread did not end within ${mergeThreadSettings.cancelGraceMs} ms of terminate (blocked in a system call)`)));
+      pending?.reject(new MergeThreadExited(-1, new Error(`the thread did not end within ${mergeThreadSettings.terminateGraceMs} ms of terminate (blocked in a system call)`)));
     })();
     return this.#closing;
   }
