@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
+import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
 import { openStore, type Store } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
@@ -30,6 +31,7 @@ beforeAll(async () => {
 afterEach(() => {
   compactionSettings.mergeThread = 'worker';
   mergeThreadTestHooks.holdNextMerge = false;
+  compactionTestHooks.onHorizon = undefined;
   removeTemporaryDirectories();
 });
 
@@ -102,4 +104,37 @@ describe('retention rules: the thread keeps exactly what the in-process merge ke
     expect(worker.result.entriesDropped).toBeGreaterThan(0);
     expect(observed['worker']).toEqual(observed['main']);
   }, 120_000);
+});
+
+describe('a pin taken while the thread merges (the abort path, real file system)', () => {
+  it('an as-of scan pinned after the horizon was read aborts: the thread\'s output is removed, the pinned versions stay readable', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, { ...OPTIONS, maxVersionsPerKey: 1 });
+    for (let index = 0; index < 500; index++) await store.put(key(index), 'a');
+    const first = store.version;
+    await store.checkpoint();
+    for (let index = 0; index < 500; index++) await store.put(key(index), 'b');
+    await store.checkpoint();
+    const inputs = files(directory).map(([name]) => name);
+    expect(inputs).toHaveLength(2);
+    let scan: AsyncIterableIterator<[string | Uint8Array, unknown]> | undefined;
+    compactionTestHooks.onHorizon = (horizon) => {
+      expect(horizon).toBe(Infinity);
+      scan = store.scan({ asOf: first }); // pins `first` now, after the horizon was read
+    };
+    const aborted = await store.compact();
+    compactionTestHooks.onHorizon = undefined;
+    expect(aborted.outcome).toBe('aborted');
+    expect(mergeThreadsRunning()).toBe(1); // the merge ran in the thread
+    expect(files(directory).map(([name]) => name)).toEqual(inputs); // its output removed, inputs kept
+    // With the pin at `first` the rule retains 'a' (visible at the oldest pin), as in process
+    // (compaction-store.test.ts; the scan itself is only held for its pin, as there).
+    for (let index = 0; index < 500; index += 7) expect(await store.get(key(index), { asOf: first })).toBe('a');
+    await scan!.return!();
+    const compacted = await store.compact();
+    expect(compacted).toMatchObject({ outcome: 'compacted', entriesDropped: 500 });
+    expect(files(directory)).toHaveLength(1);
+    expect(store.stats().storage.compaction).toMatchObject({ aborted: 1, failures: 0 });
+    await store.close();
+  }, 60_000);
 });
