@@ -48,7 +48,7 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
     ];
     return { manifest, runsDirectory, removedOrphans, createdManifest };
   } catch (error) {
-    await manifest.close().catch(() => undefined);
+    await manifest.close({ compactChain: false }).catch(() => undefined);
     throw error;
   }
 }

@@ -21,6 +21,11 @@
  *   the manifest is reopened.
  * - Every loop is bounded: by the directory listing, by the file size (reader), by the
  *   two copies.
+ * - A clean close leaves a short chain: close() rewrites the manifest as one full-state
+ *   record (a new generation, as above) when CLOSE_REWRITE_EDITS_MIN or more edits were
+ *   appended since the last rewrite and nothing failed, so the next open reads and
+ *   replays one record instead of up to MANIFEST_EDITS_MAX (a 10M-key load left 361
+ *   records, 124 KiB per copy: merging and replaying them was 40-80 ms of the reopen).
  *
  * Run ids: allocateRunId() hands out the in-memory counter synchronously. Every record
  * written carries nextRunId = max(counter, edit.nextRunId, every added run id + 1), so
@@ -58,6 +63,9 @@ import {
   type ManifestEdit,
   type ManifestState,
 } from './manifest-state.js';
+
+/** close() rewrites the manifest as one full state when at least this many edits follow the last one. */
+export const CLOSE_REWRITE_EDITS_MIN = 16;
 
 export type { ManifestEdit, ManifestState } from './manifest-state.js';
 export type { ManifestScrubResult } from './manifest-scrub.js';
@@ -299,11 +307,26 @@ export class Manifest {
     });
   }
 
-  /** Waits for an apply() in flight, then closes the files. Later apply() calls reject. */
-  async close(): Promise<void> {
+  /**
+   * Waits for an apply() in flight, rewrites a long edit chain as one full state (see
+   * the module header; not with `compactChain: false`, nor after a failure), then
+   * closes the files. Later apply() calls reject. A failed rewrite is fail-stop (the
+   * files are closed and close rejects with StoreFailedError; the chain on disk is
+   * still whole: the old generation is deleted only after the new one is durable).
+   */
+  async close(options: { compactChain?: boolean } = {}): Promise<void> {
     await this.#lock.runExclusive(async () => {
+      const rewrite = (options.compactChain ?? true) && !this.#closed && this.#failure === undefined
+        && this.#editsSinceRewrite >= CLOSE_REWRITE_EDITS_MIN;
       this.#closed = true;
-      await this.#files.close();
+      try {
+        if (rewrite) await this.#writeGeneration(this.#lastSequence + 1, { ...this.#state, nextRunId: this.#nextRunId });
+      } catch (error) {
+        this.#failure = new StoreFailedError(`the manifest rewrite at close failed (${String(error)})`, { cause: error });
+        throw this.#failure;
+      } finally {
+        await this.#files.close();
+      }
     });
   }
 

@@ -151,7 +151,7 @@ async function openLocked(
     return new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, recovery, fileSystem });
   } catch (error) {
     await writer?.close().catch(() => undefined);
-    await storage.manifest.close().catch(() => undefined);
+    await storage.manifest.close({ compactChain: false }).catch(() => undefined);
     throw error;
   }
 }
