@@ -6,6 +6,19 @@
  * large store reads the manifest and nothing else. Two reads that need a run at
  * once share one open.
  *
+ * Opening ahead: a read asks its runs one after another (newest first), and a point
+ * read asks every run whose key span holds the key, so the first get after a reopen
+ * opened them one by one, each open several file reads waiting on the last (23 runs
+ * of a 1M-key store: the bulk of open + first get). When a read must open a run, the
+ * run set starts opening, in the background, every other unopened live run that
+ * same read will ask (the runs whose span holds the key), so their opens overlap on
+ * the thread pool; a scan's first ask for a cursor starts the cursors of the other
+ * runs whose span meets its range (RunSet#cursorsAhead; the lease restart scan at
+ * open asks every run of a store of random binary keys). It opens no run the read
+ * would not have opened, so laziness is unchanged; a failed open ahead is not
+ * remembered (the read that needs the run opens it again, or shares the failing
+ * open, and gets its CorruptionError).
+ *
  * Invariants:
  * - `runs` is in install order (oldest first); their version ranges ascend and do
  *   not overlap (seed race 6: runs are installed in memtable order, asserted by
@@ -28,6 +41,7 @@ import type { RunCursor } from '../run/run-cursor.js';
 import { NO_RUN_ENTRIES, RunReader } from '../run/run-reader.js';
 import type { RepairEvent, RunRepairCounters } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
+import { spanOverlaps } from './merged-scan.js';
 
 export interface RunSetConfig {
   fileSystem: FileSystem;
@@ -41,15 +55,20 @@ export interface RunSetConfig {
 export class RunHandle {
   readonly descriptor: RunDescriptor;
   readonly #config: RunSetConfig;
+  /** The set that made this handle: told when a read must open it (opening ahead). */
+  readonly #set: RunSet | undefined;
   #opening: Promise<RunReader> | undefined;
   #reader: RunReader | undefined;
+  /** A cursor started ahead for a scan's ask (see cursor()); taken by that ask, dropped by any other. */
+  #ahead: { range: KeyRange; reverse: boolean; cursor: Promise<RunCursor> } | undefined;
   /** Read views holding this run (acquire/release); the file outlives every one of them. */
   #viewCount = 0;
   /** Set by RunSet#replace: called once the run is replaced and no view holds it. */
   #onUnused: (() => void) | undefined;
 
-  constructor(config: RunSetConfig, descriptor: RunDescriptor, reader?: RunReader) {
+  constructor(config: RunSetConfig, descriptor: RunDescriptor, reader?: RunReader, set?: RunSet) {
     this.#config = config;
+    this.#set = set;
     this.descriptor = descriptor;
     this.#reader = reader;
   }
@@ -82,6 +101,11 @@ export class RunHandle {
 
   get opened(): boolean {
     return this.#reader !== undefined;
+  }
+
+  /** True while an open is in flight. */
+  get opening(): boolean {
+    return this.#opening !== undefined;
   }
 
   /** Read views currently holding this run. */
@@ -126,7 +150,9 @@ export class RunHandle {
     if (reader !== undefined) return reader.pointVersions(key);
     const { smallestKey, largestKey } = this.descriptor;
     if (key < smallestKey || key > largestKey) return NO_RUN_ENTRIES;
-    return this.#versionsOnceOpen(key);
+    const opened = this.#versionsOnceOpen(key);
+    this.#set?.openAhead((run) => key >= run.descriptor.smallestKey && key <= run.descriptor.largestKey);
+    return opened;
   }
 
   async #versionsOnceOpen(key: string): Promise<readonly RunEntry[]> {
@@ -134,13 +160,41 @@ export class RunHandle {
     return reader.pointVersions(key);
   }
 
-  /** A cursor over `range`; `fillCache: false` for whole-run passes (compaction) that must not churn the cache. */
-  async cursor(range: KeyRange, reverse: boolean, options: { fillCache?: boolean } = {}): Promise<RunCursor> {
+  /**
+   * A cursor over `range`; `fillCache: false` for whole-run passes (compaction) that
+   * must not churn the cache. A scan (fillCache true) asks its runs for cursors one
+   * after another: the first ask starts the cursors of the other live runs whose span
+   * meets the same range object (RunSet#cursorsAhead), and their asks take them.
+   */
+  cursor(range: KeyRange, reverse: boolean, options: { fillCache?: boolean } = {}): Promise<RunCursor> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead !== undefined) {
+      if (ahead.range === range && ahead.reverse === reverse) return ahead.cursor;
+      dropCursor(ahead.cursor);
+    }
+    // A whole-run pass (compaction) reads only the runs it names.
+    if (options.fillCache !== false) this.#set?.cursorsAhead(this, range, reverse);
+    return this.#openCursor(range, reverse, options);
+  }
+
+  async #openCursor(range: KeyRange, reverse: boolean, options: { fillCache?: boolean }): Promise<RunCursor> {
     const reader = await this.reader();
     return reader.cursor(range, reverse, options);
   }
 
+  /** Starts a cursor over `range` for a scan's coming ask (RunSet#cursorsAhead); false when one is already waiting. */
+  startCursorAhead(range: KeyRange, reverse: boolean): boolean {
+    if (this.#ahead !== undefined) return false;
+    const cursor = this.#openCursor(range, reverse, {});
+    cursor.catch(() => undefined); // the ask that takes it gets the rejection
+    this.#ahead = { range, reverse, cursor };
+    return true;
+  }
+
   async close(): Promise<void> {
+    if (this.#ahead !== undefined) dropCursor(this.#ahead.cursor);
+    this.#ahead = undefined;
     const reader = this.#reader ?? (await this.#opening?.catch(() => undefined));
     this.#reader = undefined;
     await reader?.close();
@@ -153,14 +207,46 @@ export class RunHandle {
 export class RunSet {
   readonly config: RunSetConfig;
   #runs: readonly RunHandle[] = [];
+  #closed = false;
 
   constructor(config: RunSetConfig, descriptors: readonly RunDescriptor[]) {
     this.config = config;
     // The manifest appends a compaction's outputs after the newer runs: order by version.
     const ordered = descriptors.slice().sort((left, right) => left.minVersion - right.minVersion);
-    this.#runs = ordered.map((descriptor) => new RunHandle(config, descriptor));
+    this.#runs = ordered.map((descriptor) => new RunHandle(config, descriptor, undefined, this));
     for (let index = 1; index < this.#runs.length; index++) {
       assert(this.#runs[index - 1]!.descriptor.maxVersion < this.#runs[index]!.descriptor.minVersion, 'runs overlap in versions');
+    }
+  }
+
+  /**
+   * Starts opening, in the background, every live run that is neither open nor
+   * opening and that `wanted` selects (the runs the read that called will ask next;
+   * see the module header). Nothing is awaited; a failed open is dropped here and
+   * met again by the read that needs the run.
+   */
+  openAhead(wanted: (run: RunHandle) => boolean): void {
+    if (this.#closed) return;
+    for (const run of this.#runs) {
+      if (run.opened || run.opening || !wanted(run)) continue;
+      Promise.resolve(run.reader()).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A scan asked `asking` for its cursor over `range` (the scan's own range object):
+   * starts, in the background, the cursor over the same range of every other live run
+   * whose span meets it, so their reads (open, index partition, first data block)
+   * overlap instead of running one after another; the scan's next asks take them
+   * (RunHandle#cursor matches the range object). A run the scan then does not ask
+   * (it skips runs newer than its version) keeps its cursor until its next ask or
+   * close drops it.
+   */
+  cursorsAhead(asking: RunHandle, range: KeyRange, reverse: boolean): void {
+    if (this.#closed) return;
+    for (const run of this.#runs) {
+      if (run === asking || !spanOverlaps(range, run.descriptor.smallestKey, run.descriptor.largestKey)) continue;
+      run.startCursorAhead(range, reverse);
     }
   }
 
@@ -178,7 +264,7 @@ export class RunSet {
   install(descriptor: RunDescriptor, reader?: RunReader): RunHandle {
     const newest = this.#runs.at(-1);
     assert(newest === undefined || newest.descriptor.maxVersion < descriptor.minVersion, `run ${descriptor.runId} installed out of version order`);
-    const handle = new RunHandle(this.config, descriptor, reader);
+    const handle = new RunHandle(this.config, descriptor, reader, this);
     this.#runs = [...this.#runs, handle];
     return handle;
   }
@@ -201,7 +287,7 @@ export class RunSet {
       assert(output.minVersion >= low && output.maxVersion <= high, `run ${output.runId} covers versions outside its inputs`);
       assert(index === 0 || outputs[index - 1]!.maxVersion < output.minVersion, `run ${output.runId} overlaps the previous output`);
     }
-    const handles = outputs.map((descriptor) => new RunHandle(this.config, descriptor));
+    const handles = outputs.map((descriptor) => new RunHandle(this.config, descriptor, undefined, this));
     this.#runs = [...this.#runs.slice(0, first), ...handles, ...this.#runs.slice(first + inputs.length)];
     return handles;
   }
@@ -219,6 +305,12 @@ export class RunSet {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const run of this.#runs) await run.close();
   }
+}
+
+/** Closes a cursor started ahead that no scan took. */
+function dropCursor(cursor: Promise<RunCursor>): void {
+  cursor.then((dropped) => dropped.close(), () => undefined);
 }

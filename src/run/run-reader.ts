@@ -69,10 +69,9 @@ import {
   readFilter,
   readIndex,
   readPage,
-  readTopIndex,
   type RunFilter,
 } from './run-metadata.js';
-import type { TopLevelIndex } from './run-top-index.js';
+import { TopLevelIndex } from './run-top-index.js';
 import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
 
 export type { RunScrubFinding, RunScrubStep, RunVerifyResult } from './run-scrub.js';
@@ -180,7 +179,11 @@ export class RunReader {
       }
       const footerOffset = sizeBytes - RUN_PAGE_BYTES;
       const page = Buffer.alloc(RUN_PAGE_BYTES);
-      await readPage(handle, path, page, footerOffset);
+      // On the calling thread where the handle can (a page-cache read is a syscall; the
+      // first get after a reopen opens every run it asks, so each hop to the thread pool
+      // counted): same checks, same errors.
+      if (handle.readSync !== undefined) readPageSync(handle, path, page, footerOffset);
+      else await readPage(handle, path, page, footerOffset);
       const footer = decodeFooter(hash, path, page, footerOffset, {
         runId: descriptor.runId,
         generation: descriptor.generation,
@@ -193,7 +196,7 @@ export class RunReader {
       file.onRepair = options.onRepair;
       const layout =
         footer.formatVersion === RUN_FORMAT_VERSION
-          ? { top: await readTopIndex(file, footer, repair) }
+          ? { top: await readTopIndexNow(file, footer, repair) }
           : { flatIndex: await readIndex(file, footer, repair), flatFilter: await readFilter(file, footer, repair) };
       const reader = new RunReader(descriptor, path, footer, file, hash, cache, layout, repair);
       file.blocksInStripe = (stripe) => reader.#blocksInStripe(stripe);
@@ -674,4 +677,27 @@ export class RunReader {
   #checkOpen(): void {
     assert(!this.#closed, `run reader ${this.path} used after close`);
   }
+}
+
+/** readPage (run-metadata.ts) on the calling thread. REQUIRES: the handle has readSync. */
+function readPageSync(handle: FileHandle, path: string, page: Buffer, position: number): void {
+  let done = 0;
+  while (done < page.length) {
+    let count: number;
+    try {
+      count = handle.readSync!(page, done, page.length - done, position + done);
+    } catch (error) {
+      throw asTypedError(error, `reading ${path} at offset ${position + done}`);
+    }
+    if (count === 0) throw new CorruptionError(path, position + done, `short read: ${page.length - done} bytes missing`);
+    done += count;
+  }
+}
+
+/** readTopIndex (run-metadata.ts) through readBlockNow: no thread-pool hop when the handle reads synchronously and the block passes. */
+function readTopIndexNow(file: StripedRunFile, footer: RunFooter, repair: boolean): TopLevelIndex | Promise<TopLevelIndex> {
+  const decode = ({ bytes, payloadBytes, entryCount }: CheckedBlock): TopLevelIndex =>
+    TopLevelIndex.decode(file.path, footer, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), entryCount);
+  const checked = file.readBlockNow(metadataBlocks(footer)[0] as BlockRef, repair);
+  return checked instanceof Promise ? checked.then(decode) : decode(checked);
 }
