@@ -19,10 +19,15 @@
  * there is nothing to merge).
  *
  * Invariants:
- * - One compaction at a time (`#running`), asserted; it runs detached from the
- *   commit path and yields to the event loop while merging.
- * - Inputs are adjacent live runs; only the compactor removes runs, so they are
- *   still live (and adjacent: flushes only append newer runs) when installed.
+ * - At most two compactions at a time (`#running`), asserted: a second only beside a
+ *   background merge of a deeper tier, only a tier-0 merge of newer runs, only with the
+ *   merge thread (#shallowPick; docs/ARCHITECTURE.md "Two merges at once"). Their picks
+ *   are disjoint slices of adjacent runs; each runs the protocol above on its own (its
+ *   own horizon, abort checks, manifest edit, replace of its own slice). They run
+ *   detached from the commit path and yield to the event loop while merging.
+ * - Inputs are adjacent live runs; only the compactor removes runs, and a second
+ *   compaction never touches the first's inputs, so they are still live (and adjacent:
+ *   flushes only append newer runs) when installed.
  * - A failure before the manifest edit leaves the old runs installed and the store
  *   usable (the partial output is removed by writeRun or here); a crash leaves an
  *   orphan file that open removes. A failed manifest edit fails the manifest (it
@@ -61,7 +66,7 @@ import type { StorageMetrics } from '../metrics/recorders.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { StoreClosedError } from '../errors.js';
-import { MergeOutput } from './merge-output.js';
+import { MergeOutput, type MergeSlot } from './merge-output.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
 import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
@@ -94,9 +99,9 @@ export interface CompactorConfig {
 
 /**
  * Test hooks (forced interleavings). `onHorizon` runs after a compaction read its
- * horizon and before it merges: a test takes a pin there.
+ * horizon and before it merges (with its pick): a test takes a pin or holds it there.
  */
-export const compactionTestHooks: { onHorizon?: (horizon: number) => void | Promise<void> } = {};
+export const compactionTestHooks: { onHorizon?: (horizon: number, pick: CompactionPick) => void | Promise<void> } = {};
 
 /** Called while merging: entries of the inputs read so far, and in all. */
 export type CompactionProgress = (entriesRead: number, entriesTotal: number) => void;
@@ -132,6 +137,8 @@ export interface CompactionStats {
   cancelled: number;
   failures: number;
   running: boolean;
+  /** Compactions in flight: 0, 1, or 2 (a shallow merge beside a deeper one). */
+  runningCount: number;
   /** Run count per level (tier), index = level. */
   runsPerLevel: number[];
   bytesOnDisk: number;
@@ -149,17 +156,28 @@ export interface CompactionStats {
   lastError: string | undefined;
 }
 
+/** A compaction in flight (at most two: see Compactor#schedule). */
+interface Running {
+  promise: Promise<CompactionResult>;
+  /** Started by schedule() (a compact() call may supersede it), not by a compact() call. */
+  background: boolean;
+  /** Aborts it (cancel(), or a compact() of every run superseding a background one). */
+  cancel: AbortController;
+  pick: CompactionPick;
+  /** Its merge thread: 0, or 1 for the second, shallow merge. */
+  slot: MergeSlot;
+}
+
 export class Compactor {
   readonly #config: CompactorConfig;
   #pinFloor: () => number = () => Infinity;
-  #running: Promise<CompactionResult> | undefined;
-  /** `#running` when schedule() started it (a compact() call may supersede it). */
-  #runningInBackground: Promise<CompactionResult> | undefined;
+  /** The compactions in flight, oldest first: none, one, or a deep background one and a shallow one. */
+  #running: Running[] = [];
   #backgroundEnabled = false;
   /** Set by cancel() (and close()): no compaction starts from then on. */
   #closed = false;
-  /** Aborts the running compaction (cancel()); undefined when none runs. */
-  #cancelRunning: AbortController | undefined;
+  /** compact() calls waiting for the running compactions: no second merge starts meanwhile. */
+  #compactWaiting = 0;
   #awaitingDeletion = new Set<RunHandle>();
   #deletions: Promise<void> = Promise.resolve();
   #stats = { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
@@ -206,11 +224,10 @@ export class Compactor {
 
   /** A flush installed a run: compact in the background if the policy asks. */
   schedule(): void {
-    if (!this.#backgroundEnabled || this.#closed || this.#running !== undefined) return;
-    const pick = pickCompaction(this.#config.runSet.runs, this.#policy);
+    if (!this.#backgroundEnabled || this.#closed) return;
+    const pick = this.#running.length === 0 ? pickCompaction(this.#config.runSet.runs, this.#policy) : this.#shallowPick();
     if (pick === undefined) return;
-    const running = this.#run(pick);
-    this.#runningInBackground = running;
+    const running = this.#run(pick, true);
     void running.then(
       () => this.schedule(),
       (error: unknown) => {
@@ -221,6 +238,26 @@ export class Compactor {
   }
 
   /**
+   * The second merge (slot 1), or undefined: only with the merge thread, only while the
+   * one running is a background merge of a deeper tier (output tier 2 or more), no
+   * compact() call waits, and only a tier-0 -> tier-1 merge of runs newer than the deep
+   * merge's inputs. The two picks are disjoint slices of adjacent runs, each installed
+   * by its own manifest edit and RunSet#replace (flushes only append newer runs, the
+   * only other remover is this compactor), so the read path's rules hold unchanged.
+   */
+  #shallowPick(): CompactionPick | undefined {
+    if (this.#running.length !== 1 || this.#compactWaiting > 0 || !this.usesMergeThread) return undefined;
+    const deep = this.#running[0]!;
+    if (!deep.background || deep.pick.outputLevel < 2) return undefined;
+    const runs = this.#config.runSet.runs;
+    // Its inputs are gone once it installed (it is unlinking them): its end reschedules.
+    const after = runs.indexOf(deep.pick.inputs.at(-1)!) + 1;
+    if (after === 0) return undefined;
+    const pick = pickCompaction(runs.slice(after), this.#policy);
+    return pick !== undefined && pick.outputLevel === 1 ? pick : undefined;
+  }
+
+  /**
    * Compacts now: the runs whose keys meet [gte, lt) (all runs when no bound is
    * given) merge into one. Waits for a running compaction first; a background one is
    * cancelled instead when this call merges every run (its output would be merged again).
@@ -228,12 +265,19 @@ export class Compactor {
    */
   async compact(range: { gte?: string; lt?: string; retainFrom?: number } = {}, onProgress?: CompactionProgress): Promise<CompactionResult> {
     assert(!this.#closed, 'compact after close');
-    while (this.#running !== undefined) {
-      // A background merge that a full compact() rewrites anyway is cancelled rather than
-      // awaited (with the merge thread one starts at open: `ladybug compact` merged twice).
-      const superseded = range.gte === undefined && range.lt === undefined && this.#running === this.#runningInBackground;
-      if (superseded) this.#cancelRunning?.abort(new CompactionCancelled('superseded by a compact() of every run'));
-      await this.#running.catch(() => undefined);
+    this.#compactWaiting++;
+    try {
+      while (this.#running.length > 0) {
+        // A background merge that a full compact() rewrites anyway is cancelled rather than
+        // awaited (with the merge thread one starts at open: `ladybug compact` merged twice).
+        const everyRun = range.gte === undefined && range.lt === undefined;
+        for (const running of this.#running) {
+          if (everyRun && running.background) running.cancel.abort(new CompactionCancelled('superseded by a compact() of every run'));
+        }
+        await Promise.all(this.#running.map((running) => running.promise.catch(() => undefined)));
+      }
+    } finally {
+      this.#compactWaiting--;
     }
     if (this.#closed) throw new StoreClosedError('compact');
     const pick = pickRange(this.#config.runSet.runs, range.gte, range.lt);
@@ -244,7 +288,7 @@ export class Compactor {
       return emptyResult('nothing', horizon, floor);
     }
     try {
-      return await this.#run(pick, onProgress, range.retainFrom);
+      return await this.#run(pick, false, onProgress, range.retainFrom);
     } catch (error) {
       throw error instanceof CompactionCancelled ? new StoreClosedError('compact') : error;
     }
@@ -269,12 +313,13 @@ export class Compactor {
     return pickCompaction(runs, this.#policy) !== undefined;
   }
 
-  #run(pick: CompactionPick, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
-    assert(this.#running === undefined && this.#cancelRunning === undefined, 'one compaction at a time');
+  #run(pick: CompactionPick, background: boolean, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
+    assert(this.#running.length === 0 || (this.#running.length === 1 && background && pick.outputLevel === 1), 'at most a second, shallow compaction');
     assert(!this.#closed, 'no compaction starts after cancel()');
     const cancel = new AbortController();
-    this.#cancelRunning = cancel;
-    const running = this.#compactPick(pick, cancel.signal, onProgress, retainFrom).then(
+    const slot: MergeSlot = this.#running.length === 0 ? 0 : 1;
+    const entry: Running = { promise: undefined as unknown as Promise<CompactionResult>, background, cancel, pick, slot };
+    const running = this.#compactPick(pick, cancel.signal, slot, onProgress, retainFrom).then(
       (result) => {
         this.#failedSinceSuccess = false;
         return result;
@@ -288,19 +333,18 @@ export class Compactor {
         throw error;
       },
     ).finally(() => {
-      this.#running = undefined;
-      this.#runningInBackground = undefined;
-      this.#cancelRunning = undefined;
+      this.#running = this.#running.filter((other) => other !== entry);
       // Writers wait while backlogged: keep merging even when this run was a compact()
       // call (a background run reschedules itself anyway; this is then a no-op).
       if (this.backlogged) this.schedule();
       this.#config.onChange?.();
     });
-    this.#running = running;
+    entry.promise = running;
+    this.#running = [...this.#running, entry];
     return running;
   }
 
-  async #compactPick(pick: CompactionPick, signal: AbortSignal, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
+  async #compactPick(pick: CompactionPick, signal: AbortSignal, slot: MergeSlot, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
     const started = performance.now();
     const { runSet, manifest } = this.#config;
     // The decision: horizon, the floor it allows and "includes the oldest run" read in
@@ -315,7 +359,7 @@ export class Compactor {
       && settled.retentionFloor === retentionFloor && horizon <= settled.horizon && this.#config.versionTimes === undefined) {
       return emptyResult('nothing', horizon, retentionFloor);
     }
-    await compactionTestHooks.onHorizon?.(horizon);
+    await compactionTestHooks.onHorizon?.(horizon, pick);
     signal.throwIfAborted();
     const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
     const runId = manifest.allocateRunId();
@@ -324,7 +368,7 @@ export class Compactor {
       const rule = { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest, retentionFloor };
       const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
       const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
-      output = await this.#output.write({ pick, runId, rule, counters, onProgress: progress, signal });
+      output = await this.#output.write({ pick, runId, rule, counters, onProgress: progress, signal, slot });
       progress?.(entriesTotal);
     } catch (error) {
       if (!signal.aborted) this.#stats.failures++;
@@ -417,7 +461,8 @@ export class Compactor {
       aborted: this.#stats.aborted,
       cancelled: this.#stats.cancelled,
       failures: this.#stats.failures,
-      running: this.#running !== undefined,
+      running: this.#running.length > 0,
+      runningCount: this.#running.length,
       runsPerLevel,
       bytesOnDisk: this.#config.runSet.fileBytes,
       liveBytesEstimate: this.#stats.liveBytesEstimate,
@@ -440,11 +485,13 @@ export class Compactor {
   cancel(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#cancelRunning?.abort(new CompactionCancelled());
     // A merge thread that does not answer the cancel is terminated after a grace period,
     // timed from here, not from close(): Store#close awaits a cancelled compact() call
     // (it holds the store lock) before it closes the engine.
-    if (this.#running !== undefined) this.#output.terminateUnlessSettled(this.#running);
+    for (const running of this.#running) {
+      running.cancel.abort(new CompactionCancelled());
+      this.#output.terminateUnlessSettled(running.promise, running.slot);
+    }
     this.#config.onChange?.();
   }
 
@@ -467,7 +514,8 @@ export class Compactor {
    */
   async close(): Promise<void> {
     this.cancel();
-    await this.#running?.catch(() => undefined); // a stuck thread is terminated (cancel())
+    // A stuck thread is terminated (cancel()). No compaction starts after cancel().
+    await Promise.all(this.#running.map((running) => running.promise.catch(() => undefined)));
     await this.#output.close();
     await this.#deletions.catch(() => undefined);
     for (const input of this.#awaitingDeletion) await input.close().catch(() => undefined);

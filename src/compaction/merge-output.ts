@@ -11,6 +11,8 @@
  *   every MERGE_YIELD_ENTRIES entries, writeRun compressing through `compressor`.
  *
  * Invariants:
+ * - One merge per slot at a time (the compactor runs at most two: Compactor#schedule).
+ *   Slot 1's thread is ended when its merge settles, so no idle second isolate stays.
  * - The inputs' main-thread readers are open before a thread merge (Compactor#retire
  *   needs them: views that still hold a replaced run read through them after its file
  *   is unlinked).
@@ -59,12 +61,20 @@ export interface MergeTask {
   counters: MergeCounters;
   onProgress: ((entriesRead: number) => void) | undefined;
   signal: AbortSignal;
+  /**
+   * 0: the store's merge thread (kept while the store is open). 1: the compactor's
+   * second, shallow merge (a tier-0 merge while a deeper one holds slot 0): a thread of
+   * its own, ended once its merge settles (an idle isolate costs ~17 MiB RSS).
+   */
+  slot: MergeSlot;
 }
+
+export type MergeSlot = 0 | 1;
 
 export class MergeOutput {
   readonly #config: MergeOutputConfig;
-  /** The store's merge thread, made at the first merge that uses it. */
-  #thread: MergeThread | undefined;
+  /** The merge threads per slot: slot 0's made at its first merge, slot 1's per merge. */
+  readonly #threads: [MergeThread | undefined, MergeThread | undefined] = [undefined, undefined];
   #threadMerges = 0;
   #inProcessRetries = 0;
 
@@ -82,7 +92,7 @@ export class MergeOutput {
 
   /** Merges done in the thread, merges retried in process after it met a damaged input, and whether a thread runs (tests). */
   get counters(): { threadMerges: number; inProcessRetries: number; threadRunning: boolean } {
-    return { threadMerges: this.#threadMerges, inProcessRetries: this.#inProcessRetries, threadRunning: this.#thread?.running ?? false };
+    return { threadMerges: this.#threadMerges, inProcessRetries: this.#inProcessRetries, threadRunning: this.#threads.some((thread) => thread?.running === true) };
   }
 
   /** The merged run of the pick's inputs, durable under its final name (undefined when nothing survives). */
@@ -102,10 +112,11 @@ export class MergeOutput {
   }
 
   async #inThread(task: MergeTask, generation: number): Promise<RunDescriptor | undefined> {
-    const { pick, runId, rule, counters, onProgress, signal } = task;
-    this.#thread ??= new MergeThread();
+    const { pick, runId, rule, counters, onProgress, signal, slot } = task;
+    const thread = this.#threads[slot] ?? new MergeThread();
+    this.#threads[slot] = thread;
     try {
-      const outcome = await this.#thread.merge({
+      const outcome = await thread.merge({
         runsDirectory: this.#config.runsDirectory, inputs: pick.inputs.map((input) => input.descriptor).reverse(), rule, runId, generation,
         level: pick.outputLevel, compression: compressionForTier(pick.outputLevel),
       }, signal, onProgress);
@@ -119,6 +130,11 @@ export class MergeOutput {
         await this.#unlinkQuietly(runFileName(runId));
       }
       throw error instanceof MergeThreadExited && signal.aborted ? signal.reason : error;
+    } finally {
+      if (slot === 1 && this.#threads[1] === thread) {
+        this.#threads[1] = undefined;
+        await thread.close();
+      }
     }
   }
 
@@ -152,8 +168,8 @@ export class MergeOutput {
    * `running` was cancelled: if the thread has not answered within
    * mergeThreadSettings.cancelGraceMs (a hung disk), terminate it.
    */
-  terminateUnlessSettled(running: Promise<unknown>): void {
-    const thread = this.#thread;
+  terminateUnlessSettled(running: Promise<unknown>, slot: MergeSlot): void {
+    const thread = this.#threads[slot];
     if (thread === undefined) return;
     const timer = setTimeout(() => void thread.close(), mergeThreadSettings.cancelGraceMs);
     void running.catch(() => undefined).finally(() => clearTimeout(timer));
@@ -161,12 +177,12 @@ export class MergeOutput {
 
   /** Ends the merge thread (a merge in flight rejects). */
   async close(): Promise<void> {
-    await this.#thread?.close();
+    for (const thread of this.#threads) await thread?.close();
   }
 
   /** The store was dropped as a dead process: end the thread at once. */
   abandon(): void {
-    this.#thread?.abandon();
+    for (const thread of this.#threads) thread?.abandon();
   }
 
   async #unlinkQuietly(fileName: string): Promise<void> {

@@ -5,11 +5,12 @@
  * merge counters; everything before and after (the pick, the horizon, the abort
  * checks, the manifest edit, the install, the unlinks) stays on the main thread.
  *
- * - One thread per store, started at the first merge that uses it, referenced only while
+ * - One thread per merge slot of a store (the compactor's second, shallow slot has its
+ *   own, ended when its merge settles), started at the first merge that uses it, referenced only while
  *   it merges (an idle thread never keeps the process alive), ended by close() (terminate) or abandon().
  *   A thread that exits (a crash, an out-of-memory) fails the running merge with
  *   MergeThreadExited; the next merge starts a new one.
- * - One merge at a time (the compactor runs one compaction at a time), asserted.
+ * - One merge at a time per thread, asserted.
  * - Cancel: the merge's signal posts 'cancel'; the thread stops at its next merge yield,
  *   removes its temporary output and answers 'cancelled'; merge() then rejects with the
  *   signal's reason, as the in-process merge does. close() terminates the thread even
@@ -65,10 +66,19 @@ export const MERGE_THREAD_NICE = 5;
 
 /**
  * Test hooks: `holdNextMerge` holds the next merge sent to a thread after its first
- * progress message until it is cancelled (consumed by that merge; later ones run through);
+ * progress message until it is cancelled or resumed (resumeHeldMerges) (consumed by
+ * that merge; later ones run through);
  * with `ignoreCancel` that merge never answers the cancel (a stuck thread).
  */
 export const mergeThreadTestHooks: { holdNextMerge: boolean; ignoreCancel: boolean } = { holdNextMerge: false, ignoreCancel: false };
+
+/** Resumers of the merges held by `holdNextMerge` and not yet settled. */
+const heldMerges = new Set<() => void>();
+
+/** Test hook: lets every merge held by `holdNextMerge` run on (it completes normally). */
+export function resumeHeldMerges(): void {
+  for (const resume of [...heldMerges]) resume();
+}
 
 /**
  * `cancelGraceMs`: how long Compactor#close waits for the thread to answer a cancel
@@ -149,10 +159,14 @@ export class MergeThread {
     return new Promise<MergeOutcome>((resolve, reject) => {
       const onAbort = (): void => this.#post(worker, { type: 'cancel', id });
       signal.addEventListener('abort', onAbort, { once: true });
+      const held = mergeThreadTestHooks.holdNextMerge;
+      const resume = (): void => this.#post(worker, { type: 'resume', id });
+      if (held) heldMerges.add(resume);
       // Referenced while it merges: a process awaiting only compact() must not exit under it.
       worker.ref();
       const settle = (): void => {
         signal.removeEventListener('abort', onAbort);
+        heldMerges.delete(resume);
         worker.unref();
       };
       this.#pending = {
@@ -163,8 +177,8 @@ export class MergeThread {
       const request: MergeRequest = {
         type: 'merge', id, ...job,
         progressEntries: MERGE_PROGRESS_ENTRIES,
-        holdAtFirstProgress: mergeThreadTestHooks.holdNextMerge,
-        ignoreCancel: mergeThreadTestHooks.holdNextMerge && mergeThreadTestHooks.ignoreCancel,
+        holdAtFirstProgress: held,
+        ignoreCancel: held && mergeThreadTestHooks.ignoreCancel,
       };
       mergeThreadTestHooks.holdNextMerge = false;
       this.#post(worker, request);
