@@ -18,6 +18,8 @@
  * the floor goes into the same manifest edit as the output (an edit of its own when
  * there is nothing to merge).
  *
+ * Results, running totals and stats() are in compaction-stats.ts.
+ *
  * Invariants:
  * - At most two compactions at a time (`#running`), asserted: a second only beside a
  *   background merge of a deeper tier, only a tier-0 merge of newer runs, only with the
@@ -68,7 +70,8 @@ import { assert } from '../util/assert.js';
 import { StoreClosedError } from '../errors.js';
 import { MergeOutput, type MergeSlot } from './merge-output.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { type CompactionPick, type CompactionPolicyName, compactionDebtBytes, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
+import { type CompactionPick, type CompactionPolicyName, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
+import { type CompactionProgress, type CompactionResult, type CompactionStats, type CompactionTotals, compactionStats, emptyResult, newCompactionTotals } from './compaction-stats.js';
 import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
 import type { MergeCounters } from './merge-runs.js';
 import type { VersionTimes } from './version-times.js';
@@ -103,59 +106,6 @@ export interface CompactorConfig {
  */
 export const compactionTestHooks: { onHorizon?: (horizon: number, pick: CompactionPick) => void | Promise<void> } = {};
 
-/** Called while merging: entries of the inputs read so far, and in all. */
-export type CompactionProgress = (entriesRead: number, entriesTotal: number) => void;
-
-export interface CompactionResult {
-  /** 'aborted': a pin below the horizon appeared; nothing changed. */
-  outcome: 'compacted' | 'aborted' | 'nothing';
-  runsIn: number;
-  runsOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  entriesIn: number;
-  entriesOut: number;
-  /**
-   * Versions dropped. Markers (NOT_RETAINED, standing for dropped versions) are
-   * entries but not versions, so
-   * entriesIn - markersIn - entriesDropped === entriesOut - markersOut.
-   */
-  entriesDropped: number;
-  markersIn: number;
-  markersOut: number;
-  horizon: number;
-  /** The store-wide retention floor after this call (raised by `retainFrom`); reads below it are refused. */
-  retentionFloor: number;
-  durationMs: number;
-}
-
-export interface CompactionStats {
-  policy: CompactionPolicyName;
-  compactions: number;
-  aborted: number;
-  /** Compactions cancelled by close() (the debt stays) or, in the background, superseded by a compact() of every run: nothing installed. */
-  cancelled: number;
-  failures: number;
-  running: boolean;
-  /** Compactions in flight: 0, 1, or 2 (a shallow merge beside a deeper one). */
-  runningCount: number;
-  /** Run count per level (tier), index = level. */
-  runsPerLevel: number[];
-  bytesOnDisk: number;
-  /** Bytes of keys and values the last full merge wrote (an estimate of live data), 0 before one. */
-  liveBytesEstimate: number;
-  /** Bytes written by flushes and compactions over bytes flushed (1 when nothing was compacted). */
-  writeAmplification: number;
-  compactedBytesWritten: number;
-  /** The store-wide retention floor (compact({ retainFrom })): as-of reads below it are refused; 0 when never raised. */
-  retentionFloor: number;
-  /** Bytes the policy wants rewritten now. */
-  debtBytes: number;
-  /** Replaced runs (files already unlinked) whose readers stay open for read views that hold them. */
-  replacedRunsHeld: number;
-  lastError: string | undefined;
-}
-
 /** A compaction in flight (at most two: see Compactor#schedule). */
 interface Running {
   promise: Promise<CompactionResult>;
@@ -180,7 +130,7 @@ export class Compactor {
   #compactWaiting = 0;
   #awaitingDeletion = new Set<RunHandle>();
   #deletions: Promise<void> = Promise.resolve();
-  #stats = { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
+  readonly #stats: CompactionTotals = newCompactionTotals();
   /** Writes a pick's merged run, in the merge thread or in process (merge-output.ts). */
   readonly #output: MergeOutput;
   #lastError: Error | undefined;
@@ -448,31 +398,15 @@ export class Compactor {
   }
 
   stats(flushedBytes: number): CompactionStats {
-    const runs = this.#config.runSet.runs;
-    const runsPerLevel: number[] = [];
-    for (const run of runs) {
-      const level = run.descriptor.level;
-      while (runsPerLevel.length <= level) runsPerLevel.push(0);
-      runsPerLevel[level] = (runsPerLevel[level] ?? 0) + 1;
-    }
-    return {
+    return compactionStats(this.#stats, {
       policy: this.#policy,
-      compactions: this.#stats.compactions,
-      aborted: this.#stats.aborted,
-      cancelled: this.#stats.cancelled,
-      failures: this.#stats.failures,
-      running: this.#running.length > 0,
-      runningCount: this.#running.length,
-      runsPerLevel,
+      runs: this.#config.runSet.runs,
       bytesOnDisk: this.#config.runSet.fileBytes,
-      liveBytesEstimate: this.#stats.liveBytesEstimate,
-      writeAmplification: flushedBytes === 0 ? 1 : (flushedBytes + this.#stats.bytesWritten) / flushedBytes,
-      compactedBytesWritten: this.#stats.bytesWritten,
+      runningCount: this.#running.length,
       retentionFloor: this.retentionFloor.version,
-      debtBytes: compactionDebtBytes(runs, this.#policy),
       replacedRunsHeld: this.#awaitingDeletion.size,
-      lastError: this.#lastError?.message,
-    };
+      lastError: this.#lastError,
+    }, flushedBytes);
   }
 
   /**
@@ -531,7 +465,3 @@ class CompactionCancelled extends Error {
   }
 }
 
-
-function emptyResult(outcome: CompactionResult['outcome'], horizon: number, retentionFloor: number): CompactionResult {
-  return { outcome, runsIn: 0, runsOut: 0, bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, entriesDropped: 0, markersIn: 0, markersOut: 0, horizon, retentionFloor, durationMs: 0 };
-}

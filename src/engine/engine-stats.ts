@@ -6,7 +6,8 @@
  * touched: an unopened run is classed by its tier, see runCompressed); every count is
  * since open except the run and manifest figures, which describe the live state.
  */
-import type { CompactionStats, Compactor } from '../compaction/compactor.js';
+import type { CompactionStats } from '../compaction/compaction-stats.js';
+import type { Compactor } from '../compaction/compactor.js';
 import { compressionForTier } from '../compaction/compaction-policy.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { BlockCache } from '../run/block-cache.js';

@@ -26,7 +26,7 @@ import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js'
 import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
-import type { CompactionProgress, CompactionResult } from '../compaction/compactor.js';
+import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
 import { runTransaction, runTransactionCommit, type TransactionOptions } from '../transaction/run-transaction.js';
