@@ -19,7 +19,8 @@ import { FLUSH_PREPOPULATE_CACHE_SHARE } from '../src/engine/flusher.js';
 import { BLOCK_CACHE_BYTES_PER_ENTRY, BlockCache } from '../src/run/block-cache.js';
 import { decodeDataBlock } from '../src/run/data-block.js';
 import type { DecodedBlock } from '../src/run/data-block.js';
-import { RunReader, type RunPartition } from '../src/run/run-reader.js';
+import { RunReader } from '../src/run/run-reader.js';
+import type { RunPartition } from '../src/run/run-partitions.js';
 import { ForwardingFileSystem } from './support/file-system-wrappers.js';
 
 const STORE = '/store';

@@ -22,7 +22,8 @@ import type { KeyRange } from '../memory/memory-index.js';
 import { assert } from '../util/assert.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunEntry } from './run-descriptor.js';
-import type { RunPartition, RunReader } from './run-reader.js';
+import type { RunPartition } from './run-partitions.js';
+import type { RunReader } from './run-reader.js';
 
 export interface RunCursor {
   readonly current: RunEntry | undefined;

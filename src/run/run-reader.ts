@@ -24,8 +24,11 @@
  * StripedRunFile (src/run/run-file.ts), which rebuilds a bad or unreadable block
  * from parity, writes it back and counts it (`repairCounters`).
  *
- * Split by component: open-time metadata reads in run-metadata.ts, scrub and verify
- * in run-scrub.ts (RunReader.verify/scrub delegate), cursors in run-cursor.ts.
+ * Split by component: open-time metadata reads in run-metadata.ts, the partitions
+ * (flat or top-level layout, the index/filter partition reads and their kept cache
+ * slots, the blocks of a stripe) in run-partitions.ts, the read and decode of one data
+ * block from the file in run-block-decode.ts, scrub and verify in
+ * run-scrub.ts (RunReader.verify/scrub delegate), cursors in run-cursor.ts.
  *
  * Invariants: nothing read from the file is used before its checksum matched the
  * parent's copy; every failed check, short read or wrong address that parity cannot
@@ -41,36 +44,22 @@ import type { KeyRange } from '../memory/memory-index.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import type { BlockCache, PartitionSlot } from './block-cache.js';
+import type { BlockCache } from './block-cache.js';
 import { bloomMayContainKey } from './bloom-filter.js';
-import { decodeDataBlock, type DecodedBlock } from './data-block.js';
+import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
-import { decodeFooter, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, RunCompression, type RunFooter } from './run-format.js';
-import { decompressPayload } from './block-compression.js';
-import { releaseReadScratch, StripedRunFile, takeReadScratch, type BlockRef, type CheckedBlock, type RepairEvent, type RunRepairCounters } from './run-file.js';
+import { decodeFooter, parseChecksumHex, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+import { collectUncachedVersions, readDecodedNow } from './run-block-decode.js';
+import { StripedRunFile, type RepairEvent, type RunRepairCounters } from './run-file.js';
 import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
-import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { RunIndex } from './run-index.js';
-import { collectCopiedVersions, collectVersions, dataBlockRef, decodeScratchFor, NO_RUN_ENTRIES } from './run-point-read.js';
+import { collectVersions, dataBlockRef, NO_RUN_ENTRIES } from './run-point-read.js';
 
 export { NO_RUN_ENTRIES } from './run-point-read.js';
-import {
-  checkDescriptorAgrees,
-  decodeFilter,
-  decodeIndexPartition,
-  FILTER_PARTITION_OVERHEAD_BYTES,
-  filterPartitionRef,
-  indexPartitionRef,
-  metadataBlocks,
-  overlapsStripe,
-  partitionBlocks,
-  readFilter,
-  readIndex,
-  readPage,
-  type RunFilter,
-} from './run-metadata.js';
+import { checkDescriptorAgrees, metadataBlocks, overlapsStripe, readPage } from './run-metadata.js';
+import { type RunPartition, RunPartitions } from './run-partitions.js';
 import { TopLevelIndex } from './run-top-index.js';
 import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
 
@@ -95,13 +84,6 @@ export const RUN_READER_OVERHEAD_BYTES = 2000;
 /** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects). */
 export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64);
 
-/** What a point read or cursor needs of one partition: its index, and where its blocks sit in the global numbering. */
-export interface RunPartition {
-  readonly index: RunIndex;
-  readonly number: number;
-  readonly firstBlock: number;
-}
-
 export class RunReader {
   readonly descriptor: RunDescriptor;
   readonly path: string;
@@ -109,19 +91,8 @@ export class RunReader {
   readonly #file: StripedRunFile;
   readonly #hash: Hash64;
   readonly #cache: BlockCache;
-  /** Format 2: the flat index as the run's one partition, and the filter block. */
-  readonly #flat: RunPartition | undefined;
-  readonly #flatFilter: RunFilter | undefined;
-  /** Format 3: the resident top-level index. */
-  readonly #top: TopLevelIndex | undefined;
-  /**
-   * Format 3: the cache slots of this run's index and filter partitions, by partition
-   * number, as the cache handed them out: a hit is a `held` check and a touch, no
-   * Map lookup (a point read asks every run). A slot the cache let go of holds no
-   * partition; it is replaced on the next read.
-   */
-  readonly #indexSlots: Array<PartitionSlot<RunPartition> | undefined>;
-  readonly #filterSlots: Array<PartitionSlot<RunFilter> | undefined>;
+  /** The run's partitions: resident layout and the kept cache slots (run-partitions.ts). */
+  readonly #partitions: RunPartitions;
   /** False: reads throw on a bad block instead of rebuilding it (verify, tests of detection). */
   readonly #repair: boolean;
   #closed = false;
@@ -133,7 +104,7 @@ export class RunReader {
     file: StripedRunFile,
     hash: Hash64,
     cache: BlockCache,
-    layout: { flatIndex: RunIndex; flatFilter: RunFilter } | { top: TopLevelIndex },
+    partitions: RunPartitions,
     repair: boolean,
   ) {
     this.#repair = repair;
@@ -143,17 +114,7 @@ export class RunReader {
     this.#file = file;
     this.#hash = hash;
     this.#cache = cache;
-    // Filled arrays of the final length (packed elements, not a dictionary grown by far indexes).
-    const partitionCount = 'top' in layout ? layout.top.count : 0;
-    this.#indexSlots = new Array<PartitionSlot<RunPartition> | undefined>(partitionCount).fill(undefined);
-    this.#filterSlots = new Array<PartitionSlot<RunFilter> | undefined>(partitionCount).fill(undefined);
-    if ('top' in layout) {
-      this.#top = layout.top;
-    } else {
-      this.#flat = { index: layout.flatIndex, number: 0, firstBlock: 0 };
-      this.#flatFilter = layout.flatFilter;
-    }
-    assert((this.#top === undefined) !== (this.#flat === undefined), 'a reader is flat (format 2) or partitioned (format 3)');
+    this.#partitions = partitions;
   }
 
   static async open(
@@ -194,13 +155,9 @@ export class RunReader {
       const file = new StripedRunFile(fileSystem, handle, path, hash, footer, new StripeLayout(footer.stripeDataPages, RUN_PAGE_BYTES));
       file.blocksInStripe = (stripe) => metadataBlocks(footer).filter((block) => overlapsStripe(file.layout, block, stripe));
       file.onRepair = options.onRepair;
-      const layout =
-        footer.formatVersion === RUN_FORMAT_VERSION
-          ? { top: await readTopIndexNow(file, footer, repair) }
-          : { flatIndex: await readIndex(file, footer, repair), flatFilter: await readFilter(file, footer, repair) };
-      const reader = new RunReader(descriptor, path, footer, file, hash, cache, layout, repair);
-      file.blocksInStripe = (stripe) => reader.#blocksInStripe(stripe);
-      return reader;
+      const partitions = await RunPartitions.read(file, footer, cache, descriptor.runId, repair);
+      file.blocksInStripe = (stripe) => partitions.blocksInStripe(stripe);
+      return new RunReader(descriptor, path, footer, file, hash, cache, partitions, repair);
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw error;
@@ -213,8 +170,9 @@ export class RunReader {
 
   /** Bytes held resident: format 3 the top-level index, format 2 the index and filter (and the reader's fixed overhead). */
   get memoryBytes(): number {
-    if (this.#top !== undefined) return RUN_READER_OVERHEAD_BYTES + this.#top.memoryBytes + this.#top.count * RUN_READER_BYTES_PER_PARTITION;
-    return RUN_READER_OVERHEAD_BYTES + this.#flat!.index.memoryBytes + this.#flatFilter!.bits.byteLength;
+    const { top, flat, flatFilter } = this.#partitions;
+    if (top !== undefined) return RUN_READER_OVERHEAD_BYTES + top.memoryBytes + top.count * RUN_READER_BYTES_PER_PARTITION;
+    return RUN_READER_OVERHEAD_BYTES + flat!.index.memoryBytes + flatFilter!.bits.byteLength;
   }
 
   /** Data blocks in the run (global block numbers run from 0 to this). */
@@ -226,90 +184,27 @@ export class RunReader {
 
   /** Format 3: the resident top-level index (undefined for format 2). @internal for tests and tools */
   get topLevelIndex(): TopLevelIndex | undefined {
-    return this.#top;
+    return this.#partitions.top;
   }
 
   get partitionCount(): number {
-    return this.#top?.count ?? 1;
+    return this.#partitions.count;
   }
 
   /** The first partition whose last key is >= `key` (partitionCount if none): the only one that can hold `key`. */
   partitionAtOrAfter(key: string): number {
-    if (this.#top !== undefined) return this.#top.firstPartitionAtOrAfter(key);
-    const index = this.#flat!.index;
-    return index.compareLastKey(key, index.blockCount - 1) <= 0 ? 0 : 1;
+    return this.#partitions.atOrAfter(key);
   }
 
   /** The first partition whose last key is > `key` (partitionCount if none). */
   partitionAfter(key: string): number {
-    if (this.#top !== undefined) return this.#top.firstPartitionAfter(key);
-    const index = this.#flat!.index;
-    return index.compareLastKey(key, index.blockCount - 1) < 0 ? 0 : 1;
+    return this.#partitions.after(key);
   }
 
-  /**
-   * Partition `number`: the flat index, or the index partition from the cache, else
-   * read and checked (on the calling thread when the file allows) and, with
-   * `fillCache`, offered to the cache.
-   */
+  /** Partition `number` (run-partitions.ts): resident, cached, or read and checked; with `fillCache`, offered to the cache. */
   partition(number: number, fillCache = true): RunPartition | Promise<RunPartition> {
     this.#checkOpen();
-    if (this.#flat !== undefined) return this.#flat;
-    const top = this.#top!;
-    assert(number >= 0 && number < top.count, 'partition inside the run');
-    const kept = this.#indexSlots[number];
-    if (kept !== undefined && kept.held) {
-      this.#cache.touchPartition(kept);
-      return kept.partition!;
-    }
-    const offset = top.indexOffset(number);
-    const cached = this.#cache.lookupPartition<RunPartition>(this.runId, offset);
-    if (cached !== undefined) {
-      this.#indexSlots[number] = cached;
-      return cached.partition!;
-    }
-    const decode = (checked: CheckedBlock): RunPartition => {
-      const partition: RunPartition = { index: decodeIndexPartition(this.path, top, number, checked), number, firstBlock: top.firstBlock(number) };
-      if (!fillCache) return partition;
-      const slot = this.#cache.setPartition(this.runId, offset, partition, partition.index.memoryBytes);
-      this.#indexSlots[number] = slot.held ? slot : undefined;
-      return slot.partition ?? partition;
-    };
-    const checked = this.#file.readBlockNow(indexPartitionRef(top, number), this.#repair);
-    return checked instanceof Promise ? checked.then(decode) : decode(checked);
-  }
-
-  /** Filter partition `number` (format 2: the filter block): from the cache, else read, checked and cached. */
-  #filter(number: number): RunFilter | Promise<RunFilter> {
-    if (this.#flatFilter !== undefined) return this.#flatFilter;
-    const top = this.#top!;
-    const kept = this.#filterSlots[number];
-    if (kept !== undefined && kept.held) {
-      this.#cache.touchPartition(kept);
-      return kept.partition!;
-    }
-    const offset = top.filterOffset(number);
-    const cached = this.#cache.lookupPartition<RunFilter>(this.runId, offset);
-    if (cached !== undefined) {
-      this.#filterSlots[number] = cached;
-      return cached.partition!;
-    }
-    const decode = (checked: CheckedBlock): RunFilter => {
-      const filter = decodeFilter(this.path, offset, checked, top.keyCount(number));
-      const slot = this.#cache.setPartition(this.runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
-      this.#filterSlots[number] = slot.held ? slot : undefined;
-      return slot.partition ?? filter;
-    };
-    const checked = this.#file.readBlockNow(filterPartitionRef(top, number), this.#repair);
-    return checked instanceof Promise ? checked.then(decode) : decode(checked);
-  }
-
-  /** The partition holding global data block `blockIndex` (with `fillCache`, offered to the cache), and the block's number inside it. */
-  async #locate(blockIndex: number, fillCache: boolean): Promise<{ partition: RunPartition; local: number }> {
-    assert(blockIndex >= 0 && blockIndex < this.blockCount, 'data block index inside the run');
-    const number = this.#top === undefined ? 0 : this.#top.partitionOfBlock(blockIndex);
-    const partition = await this.partition(number, fillCache);
-    return { partition, local: blockIndex - partition.firstBlock };
+    return this.#partitions.partition(number, fillCache);
   }
 
   // ---- Point reads ----
@@ -324,7 +219,7 @@ export class RunReader {
     if (key < this.descriptor.smallestKey || key > this.descriptor.largestKey) return false;
     const number = this.partitionAtOrAfter(key);
     if (number >= this.partitionCount) return false;
-    const filter = this.#filter(number);
+    const filter = this.#partitions.filter(number);
     if (filter instanceof Promise) return filter.then((loaded) => bloomMayContainKey(loaded.bits, loaded.probes, this.#hash, key));
     return bloomMayContainKey(filter.bits, filter.probes, this.#hash, key);
   }
@@ -402,30 +297,10 @@ export class RunReader {
     return block instanceof Promise ? block.then((decoded) => collectVersions(decoded, key, result)) : collectVersions(block, key, result);
   }
 
-  /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied. */
+  /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied (run-block-decode.ts). */
   #collectUncached(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
     this.#checkOpen();
-    const scratch = takeReadScratch(index.lengthBytes(local));
-    let checked: CheckedBlock | Promise<CheckedBlock>;
-    try {
-      checked = this.#file.readBlockNow(dataBlockRef(index, local), this.#repair, scratch);
-    } catch (error) {
-      releaseReadScratch(scratch);
-      throw error;
-    }
-    if (checked instanceof Promise) {
-      return checked.then((block) => this.#collectCopies(index, local, block, key, result)).finally(() => releaseReadScratch(scratch));
-    }
-    try {
-      return this.#collectCopies(index, local, checked, key, result);
-    } finally {
-      releaseReadScratch(scratch);
-    }
-  }
-
-  /** The scratch (bytes and decoded arrays) is reused by the next read: values leave it as copies. */
-  #collectCopies(index: RunIndex, local: number, checked: CheckedBlock, key: string, result: RunEntry[]): boolean {
-    return collectCopiedVersions(this.#decodeChecked(index, local, checked, undefined, decodeScratchFor(checked.entryCount)), key, result);
+    return collectUncachedVersions(this.#file, this.footer.compression, index, local, key, result, this.#repair);
   }
 
   /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
@@ -486,26 +361,26 @@ export class RunReader {
   blockIfCached(blockIndex: number): DecodedBlock | undefined {
     this.#checkOpen();
     assert(blockIndex >= 0 && blockIndex < this.blockCount, 'data block index inside the run');
-    const partition = this.#flat ?? this.#cache.getPartition<RunPartition>(this.runId, this.#top!.indexOffset(this.#top!.partitionOfBlock(blockIndex)));
+    const partition = this.#partitions.cachedPartitionOfBlock(blockIndex);
     return partition === undefined ? undefined : this.blockInPartitionIfCached(partition.index, blockIndex - partition.firstBlock);
   }
 
   /** The data block, from the cache or the file. */
   async block(blockIndex: number): Promise<DecodedBlock> {
-    const { partition, local } = await this.#locate(blockIndex, true);
+    const { partition, local } = await this.#partitions.locate(blockIndex, true);
     return this.blockInPartition(partition.index, local);
   }
 
   /** Reads, checks and decodes data block `blockIndex` without offering it to the cache. @internal */
   async readBlockWithoutFill(blockIndex: number): Promise<DecodedBlock> {
     this.#checkOpen();
-    const { partition, local } = await this.#locate(blockIndex, false);
+    const { partition, local } = await this.#partitions.locate(blockIndex, false);
     return this.readBlockInPartition(partition.index, local, false);
   }
 
   /** Reads, checks and decodes data block `blockIndex`, and offers it to the cache. @internal */
   async readBlock(blockIndex: number): Promise<DecodedBlock> {
-    const { partition, local } = await this.#locate(blockIndex, true);
+    const { partition, local } = await this.#partitions.locate(blockIndex, true);
     return this.readBlockInPartition(partition.index, local, true);
   }
 
@@ -542,7 +417,7 @@ export class RunReader {
 
   #scrubber(): RunScrubber {
     const reader = this;
-    const top = this.#top;
+    const partitions = this.#partitions;
     return new RunScrubber({
       path: this.path,
       runId: this.runId,
@@ -550,121 +425,26 @@ export class RunReader {
       footer: this.footer,
       file: this.#file,
       partitionCount: this.partitionCount,
-      partitionDataSpan: (number) => (top === undefined ? { start: 0, end: this.footer.indexOffset } : { start: top.dataOffset(number), end: top.dataEnd(number) }),
+      partitionDataSpan: (number) => partitions.dataSpan(number),
       get stripeCount() {
         return reader.stripeCount;
       },
-      metadataBlocks: () => (top === undefined ? metadataBlocks(this.footer) : [...metadataBlocks(this.footer), ...partitionBlocks(top)]),
-      partition: async (number, repair) => {
-        if (top === undefined) return this.#flat!.index;
-        return decodeIndexPartition(this.path, top, number, await this.#file.readBlock(indexPartitionRef(top, number), repair));
-      },
+      metadataBlocks: () => partitions.metadataBlocks(),
+      partition: (number, repair) => partitions.readIndexUncached(number, repair),
       dataBlockRef: (index, local) => dataBlockRef(index, local),
       readDecoded: (index, local, repair) => this.#readDecoded(index, local, repair),
       mayContain: (key) => this.mayContain(key),
     });
   }
 
-  /** Every block with a page in `stripe` (format 3: reads the index partitions whose data spans it, uncached; one that fails its check is left out). */
-  async #blocksInStripe(stripe: number): Promise<BlockRef[]> {
-    const blocks: BlockRef[] = [];
-    const layout = this.#file.layout;
-    const stripeStart = stripe * layout.stripeDataPages * RUN_PAGE_BYTES;
-    const stripeEnd = stripeStart + layout.stripeDataPages * RUN_PAGE_BYTES;
-    const indexes: RunIndex[] = [];
-    if (this.#flat !== undefined) {
-      indexes.push(this.#flat.index);
-    } else {
-      const top = this.#top!;
-      for (let number = 0; number < top.count && top.dataOffset(number) < stripeEnd; number++) {
-        if (top.dataEnd(number) <= stripeStart) continue;
-        const checked = await this.#file.readBlock(indexPartitionRef(top, number), false).catch((error: unknown) => {
-          if (error instanceof CorruptionError || isRepairableReadError(error)) return undefined;
-          throw error;
-        });
-        if (checked !== undefined) indexes.push(decodeIndexPartition(this.path, top, number, checked));
-      }
-      blocks.push(...partitionBlocks(top).filter((block) => overlapsStripe(layout, block, stripe)));
-    }
-    for (const index of indexes) {
-      let low = 0;
-      let high = index.blockCount;
-      while (low < high) {
-        const middle = (low + high) >>> 1;
-        if (index.offset(middle) + index.lengthBytes(middle) <= stripeStart) low = middle + 1;
-        else high = middle;
-      }
-      for (let local = low; local < index.blockCount; local++) {
-        const block = dataBlockRef(index, local);
-        if (!overlapsStripe(layout, block, stripe)) break;
-        blocks.push(block);
-      }
-    }
-    return [...blocks, ...metadataBlocks(this.footer).filter((block) => overlapsStripe(layout, block, stripe))];
-  }
-
   async #readDecoded(index: RunIndex, local: number, repair: boolean): Promise<DecodedBlock> {
     return this.#readDecodedNow(index, local, repair);
   }
 
-  /**
-   * Reads, checks (repairing from parity) and decodes data block `local` of `index`: on the
-   * calling thread when the file reads synchronously and the block passes its check,
-   * else a promise (no readSync, or a repair).
-   */
+  /** Reads, checks (repairing from parity) and decodes data block `local` of `index` (run-block-decode.ts): no promise when the file allows. */
   #readDecodedNow(index: RunIndex, local: number, repair: boolean): DecodedBlock | Promise<DecodedBlock> {
     this.#checkOpen();
-    assert(local >= 0 && local < index.blockCount, 'data block index inside the partition');
-    const compressed = this.footer.compression !== RunCompression.none;
-    // A compressed block's bytes are needed only until decompressed (fresh memory): read them into a reused scratch buffer.
-    const scratch = compressed ? takeReadScratch(index.lengthBytes(local)) : undefined;
-    let checked: CheckedBlock | Promise<CheckedBlock>;
-    try {
-      checked = this.#file.readBlockNow(dataBlockRef(index, local), repair, scratch);
-    } catch (error) {
-      if (scratch !== undefined) releaseReadScratch(scratch);
-      throw error;
-    }
-    if (checked instanceof Promise) return this.#decodeWhenRead(index, local, checked, scratch);
-    try {
-      return this.#decodeChecked(index, local, checked, scratch);
-    } finally {
-      if (scratch !== undefined) releaseReadScratch(scratch);
-    }
-  }
-
-  async #decodeWhenRead(index: RunIndex, local: number, pending: Promise<CheckedBlock>, scratch: Buffer | undefined): Promise<DecodedBlock> {
-    try {
-      return this.#decodeChecked(index, local, await pending, scratch);
-    } finally {
-      if (scratch !== undefined) releaseReadScratch(scratch);
-    }
-  }
-
-  /**
-   * Decompresses (if the run is compressed) and decodes a checked block; `scratch` is
-   * not released here. With `arrays` the block is decoded for the moment only (never
-   * cached): its per-entry arrays go there and a decompressed payload is used where zlib left it.
-   */
-  #decodeChecked(index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined, arrays?: ArrayBuffer): DecodedBlock {
-    const offset = index.offset(local);
-    let { bytes, payloadBytes } = checked;
-    let payloadStart = RUN_BLOCK_HEADER_BYTES;
-    if (this.footer.compression !== RunCompression.none) {
-      const raw = decompressPayload(this.footer.compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), this.path, offset);
-      // Decoded in place when the payload owns its memory exactly (the cache counts
-      // bytes.length) or the block is not kept; a view into a larger allocation
-      // (zlib's output chunk) is copied to an exact one before the cache may hold it.
-      bytes = arrays !== undefined || (raw.byteOffset === 0 && raw.buffer.byteLength === raw.length) ? raw : Buffer.from(raw);
-      assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
-      payloadBytes = raw.length;
-      payloadStart = 0;
-    }
-    const decoded = decodeDataBlock(this.path, offset, bytes, payloadBytes, checked.entryCount, payloadStart, arrays);
-    if (index.compareLastKey(decoded.keyAt(decoded.count - 1), local) !== 0) {
-      throw new CorruptionError(this.path, offset, 'data block: last key differs from the index');
-    }
-    return decoded;
+    return readDecodedNow(this.#file, this.footer.compression, index, local, repair);
   }
 
   /** Closes the file; the caller drops the run's cached blocks if the file goes away (BlockCache.dropRun). */
@@ -692,12 +472,4 @@ function readPageSync(handle: FileHandle, path: string, page: Buffer, position: 
     if (count === 0) throw new CorruptionError(path, position + done, `short read: ${page.length - done} bytes missing`);
     done += count;
   }
-}
-
-/** readTopIndex (run-metadata.ts) through readBlockNow: no thread-pool hop when the handle reads synchronously and the block passes. */
-function readTopIndexNow(file: StripedRunFile, footer: RunFooter, repair: boolean): TopLevelIndex | Promise<TopLevelIndex> {
-  const decode = ({ bytes, payloadBytes, entryCount }: CheckedBlock): TopLevelIndex =>
-    TopLevelIndex.decode(file.path, footer, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), entryCount);
-  const checked = file.readBlockNow(metadataBlocks(footer)[0] as BlockRef, repair);
-  return checked instanceof Promise ? checked.then(decode) : decode(checked);
 }

@@ -1,0 +1,109 @@
+/**
+ * The read of one data block of a run (run-reader.ts) from its file: read through
+ * StripedRunFile (checked against the index's checksum, rebuilt from parity where it
+ * can), decompressed if the run is compressed, decoded (data-block.ts) and checked
+ * against the index once more (its last key). The BlockCache is the reader's business:
+ * nothing here caches.
+ *
+ * On the calling thread when the file reads synchronously (FileHandle.readSync) and
+ * the block passes its check; else a promise (no readSync, or a repair).
+ *
+ * Invariants: a compressed block's bytes, and a block read only to copy one key's
+ * versions out, go through a reused read scratch (run-file.ts) that is given back on
+ * every path, thrown errors included; a decoded block never aliases the scratch
+ * (asserted), except the one `collectUncachedVersions` decodes for the moment, whose
+ * values leave as copies. Every mismatch is a CorruptionError naming the file and offset.
+ */
+import { Buffer } from 'node:buffer';
+import { CorruptionError } from '../errors.js';
+import { assert } from '../util/assert.js';
+import { decompressPayload } from './block-compression.js';
+import { decodeDataBlock, type DecodedBlock } from './data-block.js';
+import type { RunEntry } from './run-descriptor.js';
+import { releaseReadScratch, takeReadScratch, type CheckedBlock, type StripedRunFile } from './run-file.js';
+import { RUN_BLOCK_HEADER_BYTES, RunCompression, type RunFooter } from './run-format.js';
+import type { RunIndex } from './run-index.js';
+import { collectCopiedVersions, dataBlockRef, decodeScratchFor } from './run-point-read.js';
+
+type Compression = RunFooter['compression'];
+
+/** Reads, checks (repairing from parity with `repair`) and decodes data block `local` of `index`. */
+export function readDecodedNow(file: StripedRunFile, compression: Compression, index: RunIndex, local: number, repair: boolean): DecodedBlock | Promise<DecodedBlock> {
+  assert(local >= 0 && local < index.blockCount, 'data block index inside the partition');
+  const compressed = compression !== RunCompression.none;
+  // A compressed block's bytes are needed only until decompressed (fresh memory): read them into a reused scratch buffer.
+  const scratch = compressed ? takeReadScratch(index.lengthBytes(local)) : undefined;
+  let checked: CheckedBlock | Promise<CheckedBlock>;
+  try {
+    checked = file.readBlockNow(dataBlockRef(index, local), repair, scratch);
+  } catch (error) {
+    if (scratch !== undefined) releaseReadScratch(scratch);
+    throw error;
+  }
+  if (checked instanceof Promise) return decodeWhenRead(file.path, compression, index, local, checked, scratch);
+  try {
+    return decodeChecked(file.path, compression, index, local, checked, scratch);
+  } finally {
+    if (scratch !== undefined) releaseReadScratch(scratch);
+  }
+}
+
+async function decodeWhenRead(path: string, compression: Compression, index: RunIndex, local: number, pending: Promise<CheckedBlock>, scratch: Buffer | undefined): Promise<DecodedBlock> {
+  try {
+    return decodeChecked(path, compression, index, local, await pending, scratch);
+  } finally {
+    if (scratch !== undefined) releaseReadScratch(scratch);
+  }
+}
+
+/**
+ * For a block left out of the cache: read into scratch, checked, decoded, and `key`'s
+ * entries appended to `result` as copies (the scratch, bytes and decoded arrays, is
+ * reused by the next read); true when the key ends in the block.
+ */
+export function collectUncachedVersions(
+  file: StripedRunFile, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], repair: boolean,
+): boolean | Promise<boolean> {
+  const scratch = takeReadScratch(index.lengthBytes(local));
+  let checked: CheckedBlock | Promise<CheckedBlock>;
+  try {
+    checked = file.readBlockNow(dataBlockRef(index, local), repair, scratch);
+  } catch (error) {
+    releaseReadScratch(scratch);
+    throw error;
+  }
+  const collect = (block: CheckedBlock): boolean =>
+    collectCopiedVersions(decodeChecked(file.path, compression, index, local, block, undefined, decodeScratchFor(block.entryCount)), key, result);
+  if (checked instanceof Promise) return checked.then(collect).finally(() => releaseReadScratch(scratch));
+  try {
+    return collect(checked);
+  } finally {
+    releaseReadScratch(scratch);
+  }
+}
+
+/**
+ * Decompresses (if the run is compressed) and decodes a checked block; `scratch` is
+ * not released here. With `arrays` the block is decoded for the moment only (never
+ * cached): its per-entry arrays go there and a decompressed payload is used where zlib left it.
+ */
+function decodeChecked(path: string, compression: Compression, index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined, arrays?: ArrayBuffer): DecodedBlock {
+  const offset = index.offset(local);
+  let { bytes, payloadBytes } = checked;
+  let payloadStart = RUN_BLOCK_HEADER_BYTES;
+  if (compression !== RunCompression.none) {
+    const raw = decompressPayload(compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), path, offset);
+    // Decoded in place when the payload owns its memory exactly (the cache counts
+    // bytes.length) or the block is not kept; a view into a larger allocation
+    // (zlib's output chunk) is copied to an exact one before the cache may hold it.
+    bytes = arrays !== undefined || (raw.byteOffset === 0 && raw.buffer.byteLength === raw.length) ? raw : Buffer.from(raw);
+    assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
+    payloadBytes = raw.length;
+    payloadStart = 0;
+  }
+  const decoded = decodeDataBlock(path, offset, bytes, payloadBytes, checked.entryCount, payloadStart, arrays);
+  if (index.compareLastKey(decoded.keyAt(decoded.count - 1), local) !== 0) {
+    throw new CorruptionError(path, offset, 'data block: last key differs from the index');
+  }
+  return decoded;
+}
