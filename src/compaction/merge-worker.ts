@@ -80,6 +80,8 @@ interface Active {
   cancel: AbortController;
   ignoreCancel: boolean;
   release: (() => void) | undefined;
+  /** A 'resume' came (possibly before the merge reached its hold): the hold is skipped or ends. */
+  resumed: boolean;
 }
 
 /** Lowers this thread's priority: on Linux setpriority(PRIO_PROCESS, tid) applies to the one thread. */
@@ -115,12 +117,13 @@ port.on('message', (message: MainToWorker) => {
     active.cancel.abort(new Error('merge cancelled'));
     active.release?.();
   } else {
+    active.resumed = true;
     active.release?.();
   }
 });
 
 async function serve(request: MergeRequest): Promise<void> {
-  const current: Active = { id: request.id, cancel: new AbortController(), ignoreCancel: request.ignoreCancel, release: undefined };
+  const current: Active = { id: request.id, cancel: new AbortController(), ignoreCancel: request.ignoreCancel, release: undefined, resumed: false };
   active = current;
   const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
   const readers: RunReader[] = [];
@@ -156,7 +159,7 @@ async function serve(request: MergeRequest): Promise<void> {
               holding = false;
               await new Promise<void>((resolve) => {
                 current.release = resolve;
-                if (signal.aborted) resolve();
+                if (signal.aborted || current.resumed) resolve();
               });
               current.release = undefined;
               signal.throwIfAborted();
