@@ -32,29 +32,21 @@ import { BlockCache } from '../run/block-cache.js';
 import { type BlockCompressor, type CompressionCounters, InlineCompressor } from '../run/compression-pool.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
-import type { RunCompressionName, RunCompressionValue } from '../run/run-format.js';
+import type { RunCompressionValue } from '../run/run-format.js';
 import { RunReader } from '../run/run-reader.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import { type SerializedError, serializeError } from './merge-error.js';
 import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRuns } from './merge-runs.js';
-import { MERGE_THREAD_NICE } from './merge-thread.js';
-import type { VersionGcRule } from './version-gc.js';
+import { MERGE_THREAD_NICE, type MergeJob } from './merge-thread.js';
 
 /** The merge thread's own block cache: index and filter partitions of the inputs (data blocks are not cached). */
 export const MERGE_THREAD_CACHE_BYTES = 1024 * 1024;
 
-export interface MergeRequest {
+/** A merge job (merge-thread.ts) as the thread receives it, with the protocol's fields. */
+export interface MergeRequest extends MergeJob {
   type: 'merge';
   id: number;
-  runsDirectory: string;
-  /** Newest first, as mergeRuns takes them. */
-  inputs: RunDescriptor[];
-  rule: VersionGcRule;
-  runId: number;
-  generation: number;
-  level: number;
-  compression: RunCompressionName;
   /** Entries read between two progress messages. */
   progressEntries: number;
   /** Test hook: after the first progress message, wait for 'cancel' or 'resume'. */
