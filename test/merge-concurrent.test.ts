@@ -9,27 +9,24 @@
  * No timing: merges are held in their thread (mergeThreadTestHooks.holdNextMerge,
  * resumeHeldMerges) or before it (compactionTestHooks.onHorizon, which sees the pick).
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { mergeThreadsRunning, mergeThreadTestHooks, resumeHeldMerges } from '../src/compaction/merge-thread.js';
 import { openStore, type Store, StoreClosedError } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
-const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const OPTIONS = { memoryBudgetBytes: 32 * 1024 * 1024, maxVersionsPerKey: 2 };
 /** Keys per round: a tier-1 run holds ~2 versions of each, so the deep merge reads past its first progress. */
 const KEYS_PER_ROUND = 2500;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist', 'src', 'compaction', 'merge-worker.js'))) {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
-  }
+  await ensureMergeWorkerBuilt();
 }, 180_000);
 
 /** Stores a test opened: closed after it, so a failed test leaves no thread to the next one. */

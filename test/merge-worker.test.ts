@@ -10,7 +10,7 @@
  * message (mergeThreadTestHooks.holdNextMerge) and act from there.
  */
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -25,6 +25,7 @@ import { Manifest } from '../src/manifest/manifest.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { abandonStore } from '../src/store/store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -33,10 +34,7 @@ const OPTIONS = { memoryBudgetBytes: 32 * 1024 * 1024, maxVersionsPerKey: 2 };
 const KEYS_PER_RUN = 3000;
 
 beforeAll(async () => {
-  // The thread needs the built worker; tsc emits even when another engineer's file has a transient type error.
-  if (!existsSync(join(root, 'dist', 'src', 'compaction', 'merge-worker.js'))) {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
-  }
+  await ensureMergeWorkerBuilt();
   expect(KEYS_PER_RUN * 3).toBeGreaterThan(2 * MERGE_WORKER_YIELD_ENTRIES);
 }, 180_000);
 

@@ -11,27 +11,23 @@
  * writer opens the FIFO. The test opens it only after close() returned (or, on the
  * old code, from a safety timer, which then fails the test instead of hanging it).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { mergeThreadSettings, mergeThreadsRunning } from '../src/compaction/merge-thread.js';
 import { openStore, StoreClosedError } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const OPTIONS = { memoryBudgetBytes: 32 * 1024 * 1024, maxVersionsPerKey: 2 };
 /** Only a safety net against hanging the suite: the test fails when it fires. */
 const SAFETY_UNBLOCK_MS = 30_000;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist', 'src', 'compaction', 'merge-worker.js'))) {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
-  }
+  await ensureMergeWorkerBuilt();
 }, 180_000);
 
 afterEach(() => {

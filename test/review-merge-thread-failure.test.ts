@@ -8,10 +8,8 @@
  * reads go on through that reader) and before the thread opens it by path (ENOENT in
  * the thread only; the in-process merge would not fail).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
@@ -19,16 +17,13 @@ import { mergeThreadsRunning } from '../src/compaction/merge-thread.js';
 import { IoError, openStore, type Store } from '../src/index.js';
 import { COMPACTION_STALL_RUNS } from '../src/limits.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const OPTIONS = { memoryBudgetBytes: 32 * 1024 * 1024, maxVersionsPerKey: 2 };
 const KEYS = 1500;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist', 'src', 'compaction', 'merge-worker.js'))) {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
-  }
+  await ensureMergeWorkerBuilt();
 }, 180_000);
 
 afterEach(() => {

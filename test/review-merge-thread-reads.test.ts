@@ -7,24 +7,19 @@
  * reads while the thread merges (live reads, held snapshots, as-of scans, a
  * transaction). Every answer is compared with a model (a Map per committed version).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { mergeThreadsRunning } from '../src/compaction/merge-thread.js';
 import { openStore, type Store, type StoreSnapshot } from '../src/index.js';
 import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist', 'src', 'compaction', 'merge-worker.js'))) {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
-  }
+  await ensureMergeWorkerBuilt();
 }, 180_000);
 
 afterEach(() => {

@@ -6,26 +6,21 @@
  * key, same as-of reads at the pin, same run file sizes (the files differ only in their
  * random generation). Same inputs: one store directory copied before either merge.
  */
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
 import { openStore, type Store } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const OPTIONS = { memoryBudgetBytes: 32 * 1024 * 1024, maxVersionsPerKey: 2 };
 const KEYS = 1200;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist', 'src', 'compaction', 'merge-worker.js'))) {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
-  }
+  await ensureMergeWorkerBuilt();
 }, 180_000);
 
 afterEach(() => {
