@@ -6,10 +6,16 @@
  * one keeps taking commits, all above the scan's version); each run is read
  * through one cursor that stays open for the whole scan (runs never change).
  * Histories are handed to the resolver newest source first.
+ *
+ * A run is opened only if it may hold a key of the range (runMayHoldRange): its key
+ * span (in the manifest) meets the range, and, for a range inside the reserved prefix
+ * "\u0000ladybug/", its descriptor does not say it holds no reserved entry. Skipping
+ * a run that holds no key of the range changes no answer: it has no history to give.
  */
 import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
 import type { VersionChain, VersionSlot } from '../memory/version-chain.js';
-import type { RunEntry } from '../run/run-descriptor.js';
+import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
+import { rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import { assert } from '../util/assert.js';
 import type { ReadView } from './read-view.js';
@@ -112,10 +118,10 @@ export class MergedScan {
     try {
       for (const run of this.#plan.view.runs) {
         if (run.descriptor.minVersion > this.#plan.referenceVersion) continue;
-        // The manifest holds each run's key span: a run outside the range is not opened
-        // (no footer, index or filter read), so a scan of a narrow prefix at open (the
-        // lease restart scan) costs nothing per unrelated run.
-        if (!spanOverlaps(this.#plan.range, run.descriptor.smallestKey, run.descriptor.largestKey)) continue;
+        // The manifest holds each run's key span and reserved entry count: a run that
+        // cannot hold a key of the range is not opened (no footer, index or filter read),
+        // so the lease restart scan at open costs nothing per run without lease records.
+        if (!runMayHoldRange(this.#plan.range, run.descriptor)) continue;
         cursors.push(await run.cursor(this.#plan.range, this.#plan.reverse));
       }
     } catch (error) {
@@ -142,6 +148,16 @@ async function takeKey(cursor: RunCursor, key: string): Promise<RunEntry[]> {
     if (pending !== undefined) await pending;
   }
   return entries;
+}
+
+/**
+ * False when the run described cannot hold a key of `range`: its key span misses the
+ * range, or the range lies inside the reserved prefix and the run counted 0 entries
+ * there (a descriptor without the count, from before manifest format 3, may hold some).
+ */
+export function runMayHoldRange(range: KeyRange, descriptor: RunDescriptor): boolean {
+  if (!spanOverlaps(range, descriptor.smallestKey, descriptor.largestKey)) return false;
+  return descriptor.reservedEntryCount !== 0 || !rangeInsideReservedPrefix(range);
 }
 
 /** True when some key in [smallestKey, largestKey] lies inside `range`. */

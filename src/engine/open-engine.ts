@@ -39,7 +39,8 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
   // A store without a manifest is new or was written by release 0.1: its log starts at segment 1.
   const manifest = await Manifest.open(fileSystem, directory, hash, {
     create: createdManifest,
-    initial: { walStartSegment: 1, flushedVersion: 0, versionHighWater: 0, nextRunId: 1, runs: [] },
+    // reservedEntryCounts: a new store's runs carry their reserved entry count from the first flush (manifest format 3).
+    initial: { walStartSegment: 1, flushedVersion: 0, versionHighWater: 0, nextRunId: 1, runs: [], reservedEntryCounts: true },
   });
   try {
     const removedOrphans = [

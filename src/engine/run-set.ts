@@ -41,7 +41,7 @@ import type { RunCursor } from '../run/run-cursor.js';
 import { NO_RUN_ENTRIES, RunReader } from '../run/run-reader.js';
 import type { RepairEvent, RunRepairCounters } from '../run/run-file.js';
 import { assert } from '../util/assert.js';
-import { spanOverlaps } from './merged-scan.js';
+import { runMayHoldRange } from './merged-scan.js';
 
 export interface RunSetConfig {
   fileSystem: FileSystem;
@@ -236,8 +236,8 @@ export class RunSet {
   /**
    * A scan asked `asking` for its cursor over `range` (the scan's own range object):
    * starts, in the background, the cursor over the same range of every other live run
-   * whose span meets it, so their reads (open, index partition, first data block)
-   * overlap instead of running one after another; the scan's next asks take them
+   * that may hold a key of it (runMayHoldRange), so their reads (open, index partition,
+   * first data block) overlap instead of running one after another; the scan's next asks take them
    * (RunHandle#cursor matches the range object). A run the scan then does not ask
    * (it skips runs newer than its version) keeps its cursor until its next ask or
    * close drops it.
@@ -245,7 +245,7 @@ export class RunSet {
   cursorsAhead(asking: RunHandle, range: KeyRange, reverse: boolean): void {
     if (this.#closed) return;
     for (const run of this.#runs) {
-      if (run === asking || !spanOverlaps(range, run.descriptor.smallestKey, run.descriptor.largestKey)) continue;
+      if (run === asking || !runMayHoldRange(range, run.descriptor)) continue;
       run.startCursorAhead(range, reverse);
     }
   }

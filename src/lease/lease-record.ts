@@ -22,7 +22,9 @@ import { CorruptionError, InvalidOptionError } from '../errors.js';
 import { LEASE_BOUND_KEYS_MAX, LEASE_NAME_BYTES_MAX, LEASE_OWNER_BYTES_MAX, LEASE_REASON_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 
-export const RESERVED_KEY_PREFIX = '\u0000ladybug/';
+import { RESERVED_KEY_PREFIX } from './reserved-prefix.js';
+
+export { RESERVED_KEY_PREFIX };
 export const LEASE_RECORD_PREFIX = `${RESERVED_KEY_PREFIX}lease/`;
 export const LEASE_AUDIT_PREFIX = `${RESERVED_KEY_PREFIX}lease-audit/`;
 

@@ -32,13 +32,26 @@ import { editProblem, stateProblem, type ManifestEdit, type ManifestState } from
  * compaction dropped). The first edit that raises the floor rewrites the manifest
  * (manifest.ts), so no version 1 chain ever holds a floor.
  */
-export const MANIFEST_FORMAT_VERSION = 2;
+export const MANIFEST_FORMAT_VERSION_FLOOR = 2;
 /** The format version a state without a retention floor is written with. */
 export const MANIFEST_FORMAT_VERSION_NO_FLOOR = 1;
+/**
+ * Version 3: the state's run descriptors may carry reservedEntryCount (the state says
+ * `reservedEntryCounts: true`), with or without a floor. Earlier code must refuse it:
+ * it rejects a descriptor with a field it does not know as a damaged record, which its
+ * repair would drop with the runs it names, so a chain that may hold the field says so
+ * in its state record. A store of an earlier release is rewritten as version 3 by the
+ * first edit that adds such a descriptor (manifest.ts): the format version of the
+ * state after an edit is never below the one before.
+ */
+export const MANIFEST_FORMAT_VERSION_RESERVED_COUNTS = 3;
+/** The newest format version this code writes. */
+export const MANIFEST_FORMAT_VERSION = MANIFEST_FORMAT_VERSION_RESERVED_COUNTS;
 
 /** The format version of a state record holding `state`. */
 export function stateFormatVersion(state: Readonly<ManifestState>): number {
-  return (state.retentionFloor ?? 0) > 0 ? MANIFEST_FORMAT_VERSION : MANIFEST_FORMAT_VERSION_NO_FLOOR;
+  if (state.reservedEntryCounts === true || state.runs.some((run) => run.reservedEntryCount !== undefined)) return MANIFEST_FORMAT_VERSION_RESERVED_COUNTS;
+  return (state.retentionFloor ?? 0) > 0 ? MANIFEST_FORMAT_VERSION_FLOOR : MANIFEST_FORMAT_VERSION_NO_FLOOR;
 }
 export const MANIFEST_DIRECTORY_NAME = 'manifest';
 export const RECORD_MAGIC = 0x524d424c; // bytes 4c 42 4d 52, "LBMR"
@@ -112,7 +125,8 @@ function payloadProblem(value: unknown): string | undefined {
   }
   if (payload.kind !== 'state') return 'unknown record kind';
   if (Object.keys(payload).length !== 4) return 'state payload has unexpected fields';
-  if (payload.formatVersion !== MANIFEST_FORMAT_VERSION && payload.formatVersion !== MANIFEST_FORMAT_VERSION_NO_FLOOR) {
+  const known: unknown[] = [MANIFEST_FORMAT_VERSION_NO_FLOOR, MANIFEST_FORMAT_VERSION_FLOOR, MANIFEST_FORMAT_VERSION_RESERVED_COUNTS];
+  if (!known.includes(payload.formatVersion)) {
     return `unsupported manifest format version ${String(payload.formatVersion)}`;
   }
   if (typeof payload.generation !== 'number' || !Number.isSafeInteger(payload.generation) || payload.generation < 1) {
@@ -120,7 +134,7 @@ function payloadProblem(value: unknown): string | undefined {
   }
   const problem = stateProblem(payload.state);
   if (problem !== undefined) return problem;
-  if (payload.formatVersion !== stateFormatVersion(payload.state as ManifestState)) return 'state format version does not match its retention floor';
+  if (payload.formatVersion !== stateFormatVersion(payload.state as ManifestState)) return 'state format version does not match its retention floor and reserved entry counts';
   return undefined;
 }
 

@@ -12,6 +12,10 @@
  * - retentionFloor (absent = 0) never decreases, and stays at or below flushedVersion
  *   when it is raised (src/compaction/retention-floor.ts): as-of reads below it are
  *   refused for every key, and compaction drops what only they could read.
+ * - reservedEntryCounts (absent = false) never goes back to absent once set; it is set
+ *   whenever a run carries reservedEntryCount (copyState and applyEdit see to it), and
+ *   a state with it is written as manifest format 3 (manifest-format.ts), which earlier
+ *   code refuses: it rejects a descriptor with a field it does not know.
  */
 import type { RunDescriptor } from '../run/run-descriptor.js';
 
@@ -38,6 +42,13 @@ export interface ManifestState {
    * above 0 is written with manifest format version 2 (manifest-format.ts).
    */
   retentionFloor?: number;
+  /**
+   * True once the state may hold descriptors with reservedEntryCount (manifest format
+   * 3). A new store starts with it (src/engine/open-engine.ts); a store of an earlier
+   * release gains it with the first edit that adds such a run, which rewrites the
+   * manifest (manifest.ts), so no format 1 or 2 chain ever holds the field.
+   */
+  reservedEntryCounts?: true;
 }
 
 export interface ManifestEdit {
@@ -73,6 +84,8 @@ const DESCRIPTOR_NUMBER_FIELDS = [
 ] as const;
 const DESCRIPTOR_STRING_FIELDS = ['fileName', 'smallestKey', 'largestKey', 'footerChecksum'] as const;
 const DESCRIPTOR_FIELD_COUNT = DESCRIPTOR_NUMBER_FIELDS.length + DESCRIPTOR_STRING_FIELDS.length;
+/** Optional (manifest format 3): absent in descriptors of runs written by earlier releases. */
+const DESCRIPTOR_OPTIONAL_COUNT_FIELD = 'reservedEntryCount';
 const FOOTER_CHECKSUM_PATTERN = /^[0-9a-f]{16}$/;
 
 function isCount(value: unknown): value is number {
@@ -83,7 +96,10 @@ function isCount(value: unknown): value is number {
 export function descriptorProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'run descriptor is not an object';
   const record = value as Record<string, unknown>;
-  if (Object.keys(record).length !== DESCRIPTOR_FIELD_COUNT) return 'run descriptor has unexpected fields';
+  const optionalCount = record[DESCRIPTOR_OPTIONAL_COUNT_FIELD] === undefined ? 0 : 1;
+  if (Object.keys(record).length !== DESCRIPTOR_FIELD_COUNT + optionalCount) return 'run descriptor has unexpected fields';
+  if (optionalCount === 1 && !isCount(record[DESCRIPTOR_OPTIONAL_COUNT_FIELD])) return 'run descriptor field reservedEntryCount is not a non-negative integer';
+  if (optionalCount === 1 && (record[DESCRIPTOR_OPTIONAL_COUNT_FIELD] as number) > (record.entryCount as number)) return 'run descriptor reservedEntryCount > entryCount';
   for (const field of DESCRIPTOR_NUMBER_FIELDS) {
     if (!isCount(record[field])) return `run descriptor field ${field} is not a non-negative integer`;
   }
@@ -99,7 +115,7 @@ export function descriptorProblem(value: unknown): string | undefined {
 
 /** A copy holding exactly the descriptor's own fields (nothing a caller can mutate later). */
 export function copyDescriptor(descriptor: RunDescriptor): RunDescriptor {
-  return {
+  const copy: RunDescriptor = {
     runId: descriptor.runId,
     generation: descriptor.generation,
     level: descriptor.level,
@@ -113,6 +129,13 @@ export function copyDescriptor(descriptor: RunDescriptor): RunDescriptor {
     largestKey: descriptor.largestKey,
     footerChecksum: descriptor.footerChecksum,
   };
+  if (descriptor.reservedEntryCount !== undefined) copy.reservedEntryCount = descriptor.reservedEntryCount;
+  return copy;
+}
+
+/** True when some run carries reservedEntryCount (the state must then be format 3). */
+function holdsReservedEntryCounts(runs: readonly RunDescriptor[]): boolean {
+  return runs.some((run) => run.reservedEntryCount !== undefined);
 }
 
 export function copyState(state: Readonly<ManifestState>): ManifestState {
@@ -125,6 +148,7 @@ export function copyState(state: Readonly<ManifestState>): ManifestState {
   };
   if (state.versionTimes !== undefined) copy.versionTimes = state.versionTimes.map(([version, timeMs]) => [version, timeMs]);
   if (state.retentionFloor !== undefined) copy.retentionFloor = state.retentionFloor;
+  if (state.reservedEntryCounts === true || holdsReservedEntryCounts(copy.runs)) copy.reservedEntryCounts = true;
   return copy;
 }
 
@@ -151,6 +175,7 @@ export function stateProblem(value: unknown): string | undefined {
     if (!isCount(state[field])) return `state field ${field} is not a non-negative integer`;
   }
   if (state.retentionFloor !== undefined && !isCount(state.retentionFloor)) return 'state field retentionFloor is not a non-negative integer';
+  if (state.reservedEntryCounts !== undefined && state.reservedEntryCounts !== true) return 'state field reservedEntryCounts is not true';
   if (!Array.isArray(state.runs)) return 'state field runs is not an array';
   const timesProblem = versionTimesProblem(state.versionTimes);
   if (timesProblem !== undefined) return timesProblem;
@@ -237,6 +262,7 @@ export function applyEdit(state: Readonly<ManifestState>, edit: ManifestEdit): M
     if (live.has(run.runId) || removed.has(run.runId)) return `addRuns names run ${run.runId}, which was already used`;
     next.runs.push(copyDescriptor(run));
   }
+  if (state.reservedEntryCounts === true || holdsReservedEntryCounts(edit.addRuns ?? [])) next.reservedEntryCounts = true;
   return stateProblem(next) ?? next;
 }
 

@@ -49,7 +49,7 @@ import { MANIFEST_EDIT_CHAIN_BYTES_MAX, MANIFEST_EDITS_MAX } from '../limits.js'
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { encodeRecord, MANIFEST_DIRECTORY_NAME } from './manifest-format.js';
+import { encodeRecord, MANIFEST_DIRECTORY_NAME, stateFormatVersion } from './manifest-format.js';
 import { ManifestFiles, readCopies } from './manifest-files.js';
 import { chooseGeneration, mergeCopies, replayChain } from './manifest-reader.js';
 import { checkManifestCopies, type ManifestScrubResult } from './manifest-scrub.js';
@@ -355,8 +355,12 @@ export class Manifest {
     // (manifest-format.ts, stateFormatVersion), or earlier code would read the floor's
     // edit and ignore it.
     const raisesFirstFloor = (edit.retentionFloor ?? 0) > 0 && (this.#state.retentionFloor ?? 0) === 0;
+    // Likewise the first run with a reserved entry count in a store of an earlier release
+    // (format 1 or 2 chain): the chain must say format 3, which earlier code refuses.
+    const needsNewerFormat = stateFormatVersion(next) > stateFormatVersion(this.#state);
     const rewrite =
       raisesFirstFloor ||
+      needsNewerFormat ||
       this.#editsSinceRewrite >= this.#editsMax ||
       this.#editBytesSinceRewrite + record.length > MANIFEST_EDIT_CHAIN_BYTES_MAX;
     if (rewrite) {

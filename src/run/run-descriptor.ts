@@ -29,6 +29,15 @@ export interface RunDescriptor {
   /** Smallest and largest key in the run (internal byte strings). */
   smallestKey: string;
   largestKey: string;
+  /**
+   * Entries (versions and tombstones) whose key begins with the reserved prefix
+   * "\u0000ladybug/" (src/lease/reserved-prefix.ts), counted by the run writer.
+   * Absent in runs written before manifest format 3: unknown, the run may hold some.
+   * A run that says 0 cannot contribute to a scan of a range inside the prefix (the
+   * lease restart scan at open), so that scan skips it without opening it.
+   * Tombstones count: a deleted record's tombstone must still hide older versions.
+   */
+  reservedEntryCount?: number;
   /** xxHash64 of the footer, 16 lowercase hex digits: the parent's copy of the footer's checksum. */
   footerChecksum: string;
 }

@@ -58,6 +58,7 @@ import { encodeTopIndex, PartitionBuilder, topIndexPayloadBytes, type PartitionE
 import { STRIPE_DATA_PAGES_DEFAULT } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { StripedOutput } from '../stripe/striped-output.js';
+import { isReservedKey } from '../lease/reserved-prefix.js';
 import { RUN_COMPRESSED_BLOCK_TARGET_BYTES } from './block-compression.js';
 import { InlineCompressor, type BlockCompressor } from './compression-pool.js';
 
@@ -108,6 +109,8 @@ export const RUN_TEMPORARY_SUFFIX = '.tmp';
 class RunStatistics {
   entryCount = 0;
   keyCount = 0;
+  /** Entries under the reserved prefix (RunDescriptor.reservedEntryCount). */
+  reservedEntryCount = 0;
   minVersion = VERSION_MAX;
   maxVersion = 0;
   smallestKey = '';
@@ -137,6 +140,7 @@ class RunStatistics {
     this.lastVersion = entry.version;
     this.minVersion = Math.min(this.minVersion, entry.version);
     this.maxVersion = Math.max(this.maxVersion, entry.version);
+    if (isReservedKey(entry.key)) this.reservedEntryCount++;
     this.entryCount++;
   }
 }
@@ -291,6 +295,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
     maxVersion: statistics.maxVersion,
     smallestKey: statistics.smallestKey,
     largestKey: statistics.largestKey,
+    reservedEntryCount: statistics.reservedEntryCount,
     footerChecksum: checksumHex(footerChecksum),
   };
 }
