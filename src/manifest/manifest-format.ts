@@ -38,9 +38,10 @@ export const MANIFEST_FORMAT_VERSION_NO_FLOOR = 1;
 /**
  * Version 3: the state's run descriptors may carry reservedEntryCount (the state says
  * `reservedEntryCounts: true`), with or without a floor. Earlier code must refuse it:
- * it rejects a descriptor with a field it does not know as a damaged record, which its
- * repair would drop with the runs it names, so a chain that may hold the field says so
- * in its state record. A store of an earlier release is rewritten as version 3 by the
+ * it rejects a descriptor with a field it does not know as a damaged record (a
+ * misleading CorruptionError), so a chain that may hold the field says so in its
+ * state record and earlier code reports the version instead ("unsupported manifest
+ * format version 3"). A store of an earlier release is rewritten as version 3 by the
  * first edit that adds such a descriptor (manifest.ts): the format version of the
  * state after an edit is never below the one before.
  */
