@@ -49,6 +49,27 @@ export function keyInRange(key: string, range: KeyRange): boolean {
   return true;
 }
 
+/** True when one of `operations` writes a key in `keys` or inside one of `ranges`. */
+function touches(operations: readonly KeyedOperation[], keys: ReadonlySet<string>, ranges: readonly KeyRange[]): boolean {
+  for (let index = 0; index < operations.length; index++) {
+    const key = operations[index]!.key;
+    if (keys.has(key)) return true;
+    for (let range = 0; range < ranges.length; range++) if (keyInRange(key, ranges[range]!)) return true;
+  }
+  return false;
+}
+
+/** The conflict with `entry`: every read key it wrote and every scanned range it wrote into. */
+function conflictOf(entry: LoggedCommit, keys: ReadonlySet<string>, ranges: readonly KeyRange[]): Conflict {
+  const conflict: Conflict = {
+    version: entry.version,
+    keys: entry.operations.filter((operation) => keys.has(operation.key)).map((operation) => operation.key),
+    ranges: ranges.filter((range) => entry.operations.some((operation) => keyInRange(operation.key, range))),
+  };
+  assert(conflict.keys.length > 0 || conflict.ranges.length > 0, 'a conflict names what it touched');
+  return conflict;
+}
+
 /** Compact the array once this many dropped entries sit at its head. */
 const COMPACT_AFTER_ENTRIES = 4096;
 
@@ -66,13 +87,19 @@ export class ConflictLog {
     this.#entries.push({ version, operations });
   }
 
-  /** The first logged commit above `readVersion` that touched `readSet`, if any. */
+  /**
+   * The first logged commit above `readVersion` that touched `readSet`, if any.
+   * Allocates nothing until it finds one: a transaction is checked against every
+   * commit ordered since it began (about one per concurrent client), and building
+   * two arrays per entry was most of this check's cost (issue 12).
+   */
   findConflict(readVersion: number, readSet: ReadSet): Conflict | undefined {
-    for (let index = this.#firstAbove(readVersion); index < this.#entries.length; index++) {
-      const entry = this.#entries[index]!;
-      const keys = entry.operations.filter((operation) => readSet.keys.has(operation.key)).map((operation) => operation.key);
-      const ranges = readSet.ranges.filter((range) => entry.operations.some((operation) => keyInRange(operation.key, range)));
-      if (keys.length > 0 || ranges.length > 0) return { version: entry.version, keys, ranges };
+    const entries = this.#entries;
+    const keys = readSet.keys;
+    const ranges = readSet.ranges;
+    for (let index = this.#firstAbove(readVersion); index < entries.length; index++) {
+      const entry = entries[index]!;
+      if (touches(entry.operations, keys, ranges)) return conflictOf(entry, keys, ranges);
     }
     return undefined;
   }

@@ -149,14 +149,25 @@ export class Transaction implements TransactionHandle {
 
   /** The value of `key` as this transaction sees it: its own write, else as of readVersion. */
   /** `options` takes no names (asOf does not apply): any given is refused, not ignored. */
-  async get(key: Key, options?: Record<string, never>): Promise<unknown> {
-    this.#check('get');
-    readOptions('transaction.get', options);
-    const internal = internalKey(key);
-    const own = this.#writeSet.writes.get(internal);
-    if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
-    this.#readKeys.add(internal);
-    return slotValue(await this.#view.slotAsOf(internal, { version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest() }));
+  /**
+   * Not an async function: a read that memory or the cached blocks answer settles
+   * its promise at once, with no extra microtask for an await of a plain value; a
+   * refused call still rejects (never throws synchronously), as an async function would.
+   */
+  get(key: Key, options?: Record<string, never>): Promise<unknown> {
+    try {
+      this.#check('get');
+      readOptions('transaction.get', options);
+      const internal = internalKey(key);
+      const own = this.#writeSet.writes.get(internal);
+      if (own !== undefined) return Promise.resolve(slotValue(own.indexOperations[0]!.slot));
+      this.#readKeys.add(internal);
+      const found = this.#view.slotAsOf(internal, { version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest() });
+      if (found instanceof Promise) return found.then(slotValue);
+      return Promise.resolve(slotValue(found));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   put(key: Key, value: unknown): void {
