@@ -20,6 +20,8 @@ function fakeRun(entries: RunEntry[], asynchronous: boolean): { run: RunHandle; 
   const run = {
     acquire: () => undefined,
     release: () => undefined,
+    // The read view asks the newest run for the key's filter probe once per read; a stand-in has no filter.
+    probeOf: () => undefined,
     versionsOf: (key: string) => {
       calls.push(key);
       const found = entries.filter((entry) => entry.key === key);

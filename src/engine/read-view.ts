@@ -20,6 +20,7 @@ import type { MemoryIndex } from '../memory/memory-index.js';
 import type { VersionSlot } from '../memory/version-chain.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import type { ReadSample, StorageMetrics } from '../metrics/recorders.js';
+import type { KeyProbe } from '../run/bloom-filter.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
@@ -148,7 +149,10 @@ export class ReadView {
   }
 
   #resolve(histories: readonly SourceHistory[], request: ReadRequest): VersionSlot | undefined {
-    return resolveSlot(histories, { ...request, maxVersionsPerKey: this.maxVersionsPerKey, retentionFloor: this.retentionFloor });
+    // No source holds the key (a get of an absent key that the runs ruled out): absent, as resolveSlot would say, without its request object.
+    if (histories.length === 0) return undefined;
+    const { version, referenceVersion, pinFloor } = request;
+    return resolveSlot(histories, { version, referenceVersion, pinFloor, maxVersionsPerKey: this.maxVersionsPerKey, retentionFloor: this.retentionFloor });
   }
 
   /**
@@ -162,10 +166,12 @@ export class ReadView {
     const all: RunEntry[] = [];
     if (sample !== undefined) sample.source = 'block_cache';
     const runs = this.runs;
+    // Every run's filter uses the same hash of the same key bytes: hashed once here.
+    const probe = (runs[0] as RunHandle).probeOf(key);
     for (let index = 0; index < runs.length; index++) {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
-      const found = (runs[index] as RunHandle).versionsOf(key);
-      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all, index, found);
+      const found = (runs[index] as RunHandle).versionsOf(key, probe);
+      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all, index, found, probe);
       // An index loop: most runs answer the shared frozen NO_RUN_ENTRIES, and for-of over a frozen array is not the fast path (an iterator per run).
       for (let position = 0; position < found.length; position++) all.push(found[position] as RunEntry);
     }
@@ -182,11 +188,12 @@ export class ReadView {
     all: RunEntry[],
     index: number,
     pending: Promise<readonly RunEntry[]>,
+    probe: KeyProbe,
   ): Promise<VersionSlot | undefined> {
     if (sample !== undefined) sample.source = 'disk';
     for (const entry of await pending) all.push(entry);
     for (let next = index + 1; next < this.runs.length; next++) {
-      const entries = await (this.runs[next] as RunHandle).versionsOf(key);
+      const entries = await (this.runs[next] as RunHandle).versionsOf(key, probe);
       for (const entry of entries) all.push(entry);
     }
     const point = this.#pointCache.set(key, this.#runSetIdentity, all);

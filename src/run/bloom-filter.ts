@@ -7,7 +7,9 @@
  * Computed without a modulo per probe (a floating-point `%` each, 17% of a point
  * read's CPU across many runs): the first bit is h1 mod bitCount, each next one
  * adds h2 mod bitCount and subtracts bitCount once if it passed it, which is the
- * same bit since every term stays below 2^33.
+ * same bit since every term stays below 2^33. The two remainders per filter use
+ * remainderU32 (no floating-point `%`). A point read hashes its key once for all the
+ * runs it asks (KeyProbe).
  *
  * Invariants: bitCount is a multiple of 8 and at least RUN_BLOOM_BITS_MIN; a key
  * that was added always answers true (no false negatives).
@@ -128,14 +130,57 @@ export function bloomMayContain(bits: Uint8Array, probes: number, keyHash64: big
  */
 export function bloomMayContainHalves(bits: Uint8Array, probes: number, first: number, step: number): boolean {
   const bitCount = bits.length * 8;
-  const delta = step % bitCount;
-  let bit = first % bitCount;
+  const delta = remainderU32(step, bitCount);
+  let bit = remainderU32(first, bitCount);
   for (let probe = 0; probe < probes; probe++) {
     if (((bits[bit >>> 3] as number) & (1 << (bit & 7))) === 0) return false;
     bit += delta;
     if (bit >= bitCount) bit -= bitCount;
   }
   return true;
+}
+
+/**
+ * `value % divisor` for u32 `value` and 0 < `divisor` < 2^32 without `%`: a u32 above
+ * 2^31 is no small integer to V8, so `%` is a floating-point modulo (a C fmod call,
+ * two per run a point read asks). Exact: the quotient's rounding error is below
+ * 2^-53 relative while the distance of value / divisor from the next integer above
+ * is at least 1 / divisor, i.e. at least 2^-32 relative, so the floor is the true
+ * quotient, and the product and difference stay below 2^32 (exact in a double).
+ */
+export function remainderU32(value: number, divisor: number): number {
+  return value - Math.floor(value / divisor) * divisor;
+}
+
+/**
+ * A key's probe halves (first, step) for the filters of every run a point read asks:
+ * the read hashes the key once (KeyProbe.of) and passes it to each run, since every
+ * run uses the same hash of the same key bytes (docs/FORMAT.md, "Filter block").
+ */
+export class KeyProbe {
+  /** The hash function and key it was made with (a reader asserts both match its own). */
+  readonly hash: Hash64;
+  readonly key: string;
+  readonly first: number;
+  readonly step: number;
+
+  private constructor(hash: Hash64, key: string, first: number, step: number) {
+    this.hash = hash;
+    this.key = key;
+    this.first = first;
+    this.step = step;
+  }
+
+  /** Hashes `key` (its latin1 bytes, as keyHash) once for all the runs a read asks. */
+  static of(hash: Hash64, key: string): KeyProbe {
+    keyHash(hash, key);
+    return new KeyProbe(hash, key, lastFirst, lastStep);
+  }
+}
+
+/** False: the key `probe` was made for was never added to the filter `bits`. */
+export function bloomMayContainProbe(bits: Uint8Array, probes: number, probe: KeyProbe): boolean {
+  return bloomMayContainHalves(bits, probes, probe.first, probe.step);
 }
 
 /** Bit of probe `probe` by the defining formula (h1 + probe * h2) mod bitCount: what the incremental loops must match (tests). */

@@ -45,7 +45,7 @@ import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { BlockCache } from './block-cache.js';
-import { bloomMayContainKey } from './bloom-filter.js';
+import { bloomMayContainKey, bloomMayContainProbe, type KeyProbe } from './bloom-filter.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
@@ -60,6 +60,7 @@ import { collectVersions, dataBlockRef, NO_RUN_ENTRIES } from './run-point-read.
 export { NO_RUN_ENTRIES } from './run-point-read.js';
 import { checkDescriptorAgrees, metadataBlocks, overlapsStripe, readPage } from './run-metadata.js';
 import { type RunPartition, RunPartitions } from './run-partitions.js';
+import type { RunFilter } from './run-metadata.js';
 import { TopLevelIndex } from './run-top-index.js';
 import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
 
@@ -213,15 +214,22 @@ export class RunReader {
    * False: the run has no entry for `key`. True: it may have. Format 3 may read the
    * key's filter partition (a promise when it is not cached and the file reads asynchronously).
    */
-  mayContain(key: string): boolean | Promise<boolean> {
+  mayContain(key: string, probe?: KeyProbe): boolean | Promise<boolean> {
     this.#checkOpen();
     if (key.length === 0 || key.length > KEY_BYTES_MAX) return false;
     if (key < this.descriptor.smallestKey || key > this.descriptor.largestKey) return false;
     const number = this.partitionAtOrAfter(key);
     if (number >= this.partitionCount) return false;
     const filter = this.#partitions.filter(number);
-    if (filter instanceof Promise) return filter.then((loaded) => bloomMayContainKey(loaded.bits, loaded.probes, this.#hash, key));
-    return bloomMayContainKey(filter.bits, filter.probes, this.#hash, key);
+    if (filter instanceof Promise) return filter.then((loaded) => this.#filterAllows(loaded, key, probe));
+    return this.#filterAllows(filter, key, probe);
+  }
+
+  /** The filter's answer for `key`, with the read's probe (hashed once per read) when it brings one. */
+  #filterAllows(filter: RunFilter, key: string, probe: KeyProbe | undefined): boolean {
+    if (probe === undefined) return bloomMayContainKey(filter.bits, filter.probes, this.#hash, key);
+    assert(probe.key === key && probe.hash === this.#hash, 'a key probe is used for its own key and hash function');
+    return bloomMayContainProbe(filter.bits, filter.probes, probe);
   }
 
   /** Every version of `key` in this run, newest first (a tombstone has value undefined). */
@@ -242,8 +250,8 @@ export class RunReader {
    * microtask per run on the hot path. A block that needs repair, or a file without
    * readSync, continues as a promise.
    */
-  pointVersions(key: string): readonly RunEntry[] | Promise<readonly RunEntry[]> {
-    const may = this.mayContain(key);
+  pointVersions(key: string, probe?: KeyProbe): readonly RunEntry[] | Promise<readonly RunEntry[]> {
+    const may = this.mayContain(key, probe);
     if (may instanceof Promise) return may.then((yes) => (yes ? this.#versionsInPartition(key, []) : NO_RUN_ENTRIES));
     // Most runs a point read asks rule the key out: no array made for them.
     if (!may) return NO_RUN_ENTRIES;
