@@ -15,7 +15,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { MergeThread, mergeThreadsRunning } from '../src/compaction/merge-thread.js';
-import { runMayHoldRange } from '../src/engine/merged-scan.js';
+import { runMayHoldKey, runMayHoldRange } from '../src/engine/merged-scan.js';
 import type { FileHandle, OpenMode } from '../src/fs/file-system.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore, type Store } from '../src/index.js';
@@ -127,6 +127,11 @@ describe('reopen of a store without lease records opens no run for the restart s
     try {
       expect(fileSystem.runOpens).toBe(0);
       expect(reopened.leases.stats().expiries).toBe(0);
+      // The first lease operations read the record by point reads: no run says it may hold one.
+      const lease = await reopened.leases.acquire('job', { owner: 'a', ttlMs: 60_000 });
+      await reopened.put('session/a', 'alive', { lease });
+      await reopened.leases.release('job', { owner: 'a', token: lease.token });
+      expect(fileSystem.runOpens).toBe(0);
       // The reads still work, and the wrapper sees run opens when a read needs one.
       expect(await reopened.get('~')).toBe(RUN_COUNT - 1);
       expect(fileSystem.runOpens).toBeGreaterThan(0);
@@ -285,6 +290,12 @@ describe('the rules, directly', () => {
     expect(runMayHoldRange(inside, spanning)).toBe(true);
     expect(runMayHoldRange({ gte: '\u0000', lt: '\u0001' }, { ...spanning, reservedEntryCount: 0 })).toBe(true);
     expect(runMayHoldRange(inside, { ...spanning, smallestKey: 'a', reservedEntryCount: 5 })).toBe(false);
+    const record = `${LEASE_RECORD_PREFIX}job`;
+    expect(runMayHoldKey(record, { ...spanning, reservedEntryCount: 0 })).toBe(false);
+    expect(runMayHoldKey(record, { ...spanning, reservedEntryCount: 1 })).toBe(true);
+    expect(runMayHoldKey(record, spanning)).toBe(true);
+    expect(runMayHoldKey('\u0000a', { ...spanning, reservedEntryCount: 0 })).toBe(true);
+    expect(runMayHoldKey(record, { ...spanning, smallestKey: 'a', reservedEntryCount: 1 })).toBe(false);
   });
 
   it('a state holding a counted run is format 3, and an edit adding one raises a format 1 state to it', () => {

@@ -15,7 +15,7 @@
 import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
 import type { VersionChain, VersionSlot } from '../memory/version-chain.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
-import { rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
+import { isReservedKey, rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import { assert } from '../util/assert.js';
 import type { ReadView } from './read-view.js';
@@ -158,6 +158,16 @@ async function takeKey(cursor: RunCursor, key: string): Promise<RunEntry[]> {
 export function runMayHoldRange(range: KeyRange, descriptor: RunDescriptor): boolean {
   if (!spanOverlaps(range, descriptor.smallestKey, descriptor.largestKey)) return false;
   return descriptor.reservedEntryCount !== 0 || !rangeInsideReservedPrefix(range);
+}
+
+/**
+ * False when the run described cannot hold `key`: outside its key span, or a reserved
+ * key ("\u0000ladybug/...", a lease record read by acquire or a fence) in a run that
+ * counted 0 reserved entries. A point read does not open such a run.
+ */
+export function runMayHoldKey(key: string, descriptor: RunDescriptor): boolean {
+  if (key < descriptor.smallestKey || key > descriptor.largestKey) return false;
+  return descriptor.reservedEntryCount !== 0 || !isReservedKey(key);
 }
 
 /** True when some key in [smallestKey, largestKey] lies inside `range`. */
