@@ -36,6 +36,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { BlockCache } from '../run/block-cache.js';
+import { KeyProbe } from '../run/bloom-filter.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import { NO_RUN_ENTRIES, RunReader } from '../run/run-reader.js';
@@ -143,20 +144,25 @@ export class RunHandle {
    * The key's entries in this run, newest first (NO_RUN_ENTRIES, shared, when the
    * filter or the key range rules it out: a point read asks every run, and most say no).
    */
-  versionsOf(key: string): readonly RunEntry[] | Promise<readonly RunEntry[]> {
+  versionsOf(key: string, probe?: KeyProbe): readonly RunEntry[] | Promise<readonly RunEntry[]> {
     // The open reader checks the key range itself, and answers synchronously when its
     // filter rules the key out or the blocks are cached.
     const reader = this.#reader;
-    if (reader !== undefined) return reader.pointVersions(key);
+    if (reader !== undefined) return reader.pointVersions(key, probe);
     if (!runMayHoldKey(key, this.descriptor)) return NO_RUN_ENTRIES;
-    const opened = this.#versionsOnceOpen(key);
+    const opened = this.#versionsOnceOpen(key, probe);
     this.#set?.openAhead((run) => runMayHoldKey(key, run.descriptor));
     return opened;
   }
 
-  async #versionsOnceOpen(key: string): Promise<readonly RunEntry[]> {
+  async #versionsOnceOpen(key: string, probe: KeyProbe | undefined): Promise<readonly RunEntry[]> {
     const reader = await this.reader();
-    return reader.pointVersions(key);
+    return reader.pointVersions(key, probe);
+  }
+
+  /** The key's probe for every run's filter (all runs of a set share the hash function): hashed once per point read. */
+  probeOf(key: string): KeyProbe {
+    return KeyProbe.of(this.#config.hash, key);
   }
 
   /**
