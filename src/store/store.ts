@@ -29,6 +29,7 @@ import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.j
 import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
+import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
 import { runTransaction, runTransactionCommit, type TransactionOptions } from '../transaction/run-transaction.js';
 import { writeOptions, type WriteOptions } from '../lease/write-options.js';
 import { assert } from '../util/assert.js';
@@ -257,17 +258,22 @@ export class Store {
     return runTransaction(this.#transactionContext(), body, optionsObject('transaction', options) ?? {}, () => this.#assertOpen('transaction'));
   }
 
+  /** Made once per store (its lifetimes hold the one timer for running transactions), not per transaction() call. */
+  #transactionContextMade: TransactionContext | undefined;
+
   #transactionContext(): TransactionContext {
+    if (this.#transactionContextMade !== undefined) return this.#transactionContextMade;
     const { engine, pins, transactionPins, pipeline, options: resolved } = this.#parts;
-    return {
+    this.#transactionContextMade = {
       engine, pins, transactionPins, pipeline,
       admit: () => this.#admit(),
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,
-      lifetimeMs: resolved.transactionLifetimeMs,
+      lifetimes: new TransactionLifetimes(resolved.transactionLifetimeMs),
       fence: (tx, name, token) => this.leases.fence(tx, name, token),
     };
+    return this.#transactionContextMade;
   }
 
   /** A pinned read-only view as of the current version; release() it (or `await using`). */

@@ -36,6 +36,7 @@ import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import type { KeyEncoding } from '../codec/keys.js';
 import { type Conflict, ConflictLog, keyInRange } from './conflict-log.js';
+import { type ExpirableTransaction, expireTransaction, type TransactionLifetimes } from './transaction-lifetimes.js';
 
 export type Isolation = 'serializable' | 'snapshot';
 
@@ -52,7 +53,8 @@ export interface TransactionContext {
   maxValueBytes: number;
   commitBytesMax: number;
   keyEncoding: KeyEncoding;
-  lifetimeMs: number;
+  /** The store's one lifetime timer for its running transactions (transaction-lifetimes.ts). */
+  lifetimes: TransactionLifetimes;
   /** The lease module's fence (src/lease/lease-manager.ts): reads the lease record through `tx`, returns the check to run under the commit lock. */
   fence: (tx: TransactionHandle, name: string, token: number) => Promise<LeaseFence>;
 }
@@ -101,11 +103,11 @@ export class TransactionConflict extends Error {
 
 const SCAN_CHUNK_KEYS = 256;
 
-export class Transaction implements TransactionHandle {
+export class Transaction implements TransactionHandle, ExpirableTransaction {
   readonly readVersion: number;
   readonly isolation: Isolation;
   readonly #context: TransactionContext;
-  readonly #startedAtMs = performance.now();
+  readonly startedAtMs = performance.now();
   readonly #writeSet = new WriteSet();
   readonly #readKeys = new Set<string>();
   readonly #readRanges: KeyRange[] = [];
@@ -114,7 +116,6 @@ export class Transaction implements TransactionHandle {
   /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'. */
   #state: 'open' | 'sealed' | 'finished' = 'open';
   #pinned = true;
-  readonly #lifetimeTimer: NodeJS.Timeout;
   /** The sources as of readVersion (captured with the pin, in the same synchronous step). */
   readonly #view: ReadView;
 
@@ -128,15 +129,20 @@ export class Transaction implements TransactionHandle {
     context.transactionPins.pin(this.readVersion);
     // A body stuck in an await past its lifetime must not pin old versions (and the
     // conflict log) forever: the pins go when the lifetime ends, used or not.
-    this.#lifetimeTimer = setTimeout(() => this.#unpin(), context.lifetimeMs);
-    this.#lifetimeTimer.unref();
+    context.lifetimes.add(this);
+  }
+
+  /** The lifetime ended (TransactionLifetimes): the pins go; the next use throws TransactionLimitError. */
+  [expireTransaction](): void {
+    this.#unpin();
   }
 
   #check(operation: string): void {
     if (this.#state !== 'open') throw new TransactionClosedError(operation);
-    const ageMs = performance.now() - this.#startedAtMs;
-    if (ageMs > this.#context.lifetimeMs || !this.#pinned) {
-      throw new TransactionLimitError('lifetime', `transaction ran ${Math.round(ageMs)} ms, over its lifetime of ${this.#context.lifetimeMs} ms`);
+    const ageMs = performance.now() - this.startedAtMs;
+    const lifetimeMs = this.#context.lifetimes.lifetimeMs;
+    if (ageMs > lifetimeMs || !this.#pinned) {
+      throw new TransactionLimitError('lifetime', `transaction ran ${Math.round(ageMs)} ms, over its lifetime of ${lifetimeMs} ms`);
     }
   }
 
@@ -283,7 +289,7 @@ export class Transaction implements TransactionHandle {
   /** Ends the attempt: releases the pin; every later call throws TransactionClosedError. */
   [finishTransaction](): void {
     this.#state = 'finished';
-    clearTimeout(this.#lifetimeTimer);
+    this.#context.lifetimes.remove(this);
     this.#unpin();
   }
 }

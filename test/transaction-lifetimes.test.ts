@@ -1,0 +1,75 @@
+/**
+ * Transaction lifetimes with one timer per store (src/transaction/transaction-lifetimes.ts,
+ * issue 12): a body stuck in an await past transactionLifetimeMs loses its pins while
+ * it is still stuck (retention and the conflict log are not held forever), each
+ * transaction is expired once and in start order, a transaction that ended is never
+ * expired, and one that starts after the timer went idle is still expired.
+ */
+import { describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransactionLimitError } from '../src/errors.js';
+import { type ExpirableTransaction, expireTransaction, TransactionLifetimes } from '../src/transaction/transaction-lifetimes.js';
+import { gate, memoryStore } from './transaction-support.js';
+
+/** Waits (in steps of `stepMs`) until `condition` holds; a bound on the wait only, nothing timed is asserted. */
+async function waitUntil(condition: () => boolean, stepMs = 5, steps = 2000): Promise<void> {
+  for (let step = 0; step < steps && !condition(); step++) await sleep(stepMs);
+  if (!condition()) throw new Error('condition never became true');
+}
+
+function recorder(expired: string[], name: string): ExpirableTransaction {
+  return { startedAtMs: performance.now(), [expireTransaction]: () => expired.push(name) };
+}
+
+describe('TransactionLifetimes', () => {
+  it('expires open transactions once, oldest first; an ended one never; a later one after the timer went idle', async () => {
+    const lifetimes = new TransactionLifetimes(20);
+    const expired: string[] = [];
+    const first = recorder(expired, 'first');
+    const ended = recorder(expired, 'ended');
+    lifetimes.add(first);
+    lifetimes.add(ended);
+    await sleep(5);
+    const second = recorder(expired, 'second');
+    lifetimes.add(second);
+    lifetimes.remove(ended);
+    await waitUntil(() => expired.length === 2);
+    expect(expired).toEqual(['first', 'second']);
+    expect(lifetimes.openCount).toBe(0);
+    // The timer is idle now: a new transaction arms it again.
+    const late = recorder(expired, 'late');
+    lifetimes.add(late);
+    await waitUntil(() => expired.length === 3);
+    expect(expired).toEqual(['first', 'second', 'late']);
+    await sleep(30);
+    expect(expired).toHaveLength(3);
+  });
+});
+
+describe('a body stuck past transactionLifetimeMs', () => {
+  it('loses its pins while still stuck, then fails with TransactionLimitError when it resumes', async () => {
+    const store = await memoryStore({ transactionLifetimeMs: 30 });
+    await store.put('k', 1);
+    const resume = gate();
+    let reading = false;
+    const outcome = store.transaction(async (tx) => {
+      await tx.get('k');
+      reading = true;
+      await resume.promise;
+      tx.put('k', 2);
+    }).catch((caught: unknown) => caught);
+    await waitUntil(() => reading);
+    expect(store.stats().pinnedReads).toBe(1);
+    // Still stuck: the lifetime's end alone releases the pin.
+    await waitUntil(() => store.stats().pinnedReads === 0);
+    resume.open();
+    const error = await outcome;
+    expect(error).toBeInstanceOf(TransactionLimitError);
+    expect((error as TransactionLimitError).limit).toBe('lifetime');
+    expect(await store.get('k')).toBe(1);
+    // Transactions after it run as usual.
+    await store.transaction((tx) => { tx.put('k', 3); });
+    expect(await store.get('k')).toBe(3);
+    await store.close();
+  });
+});
