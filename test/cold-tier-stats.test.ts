@@ -79,7 +79,7 @@ describe('tier stats count runs by their compression', () => {
     const directory = temporaryDirectory();
     const store = await openStore(directory, { memoryBudgetBytes: 32 * 1024 * 1024 });
     await compactToTierTwo(store);
-    expect(footerCompressions(directory)).toEqual([RunCompression.brotli]);
+    expect(footerCompressions(directory)).toEqual([RunCompression.deflate]);
     expect(store.stats().storage.tiers.compressionRatio).toBeGreaterThan(1);
     await store.close();
 

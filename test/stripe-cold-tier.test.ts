@@ -1,6 +1,6 @@
 /**
  * The cold tier: compaction output at tier COLD_TIER_MIN or deeper is written with
- * brotli-compressed data blocks (the footer says so), tiers below stay uncompressed;
+ * compressed (deflate, packed: run format 4) data blocks (the footer says so), tiers below stay uncompressed;
  * stats() shows bytes per tier (hot, warm, cold) and the compression ratio; every value
  * reads back exact through the block cache (which holds decompressed blocks), after a
  * reopen too; a damaged page of a cold run is rebuilt from parity (parity covers the
@@ -39,8 +39,8 @@ describe('cold tier', () => {
   it('chooses compression by tier', () => {
     expect(compressionForTier(0)).toBe('none');
     expect(compressionForTier(COLD_TIER_MIN - 1)).toBe('none');
-    expect(compressionForTier(COLD_TIER_MIN)).toBe('brotli');
-    expect(compressionForTier(COLD_TIER_MIN + 5)).toBe('brotli');
+    expect(compressionForTier(COLD_TIER_MIN)).toBe('deflate');
+    expect(compressionForTier(COLD_TIER_MIN + 5)).toBe('deflate');
   });
 
   it('compaction into the cold tier compresses; stats show tiers and the ratio; values read back exact', async () => {
@@ -67,7 +67,7 @@ describe('cold tier', () => {
     expect(tiers.compressionRatio).toBeGreaterThan(3);
     expect(tiers.compressedInputBytes).toBeGreaterThan(tiers.compressedOutputBytes);
     const files = runFiles(directory);
-    expect(files.map(footerCompression)).toEqual([RunCompression.brotli]);
+    expect(files.map(footerCompression)).toEqual([RunCompression.deflate]);
 
     for (let index = 0; index < total; index++) expect(await store.get(key(index))).toEqual(value(index));
     // The cache holds decompressed blocks: after reading every key it holds more than the whole compressed file.

@@ -13,7 +13,7 @@
  *
  * The cold tier (compressionForTier, docs/ARCHITECTURE.md "The cold tier"): a merge
  * whose output tier is COLD_TIER_MIN or deeper writes its data blocks compressed
- * (brotli quality 1). Such a run holds the store's older data (at least
+ * (COLD_TIER_COMPRESSION, run format 4). Such a run holds the store's older data (at least
  * COMPACTION_FANOUT^2 flushes merged twice), is rewritten rarely, and is read less
  * than the recent tiers; tiers 0 and 1 stay uncompressed (warm), since they are
  * rewritten soon after they are written.
@@ -32,8 +32,13 @@ export const COMPACTION_TIER_MAX = 64;
 
 /** Shallowest tier whose runs are written compressed (the cold tier). */
 export const COLD_TIER_MIN = 2;
-/** The cold tier's codec: brotli quality 1 (measured: 350-420 MB/s, ratio 9.8 on JSON records; gzip 1: 115-220 MB/s, 6.7). */
-export const COLD_TIER_COMPRESSION: RunCompressionName = 'brotli';
+/**
+ * The cold tier's codec: raw deflate level 1 over packed 4 KiB blocks (run format 4,
+ * src/run/block-compression.ts): a point read that misses the cache inflates one
+ * small block, 4.5-8.8 us on this machine, where brotli 1 over the 24 KiB blocks of
+ * format 3 took 18-43 us for about the same file size.
+ */
+export const COLD_TIER_COMPRESSION: RunCompressionName = 'deflate';
 
 assert(COMPACTION_FANOUT >= 2, 'a merge takes at least two runs');
 assert(COLD_TIER_MIN >= 1 && COLD_TIER_MIN <= COMPACTION_TIER_MAX, 'flushed runs (tier 0) are never cold');

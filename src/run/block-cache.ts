@@ -45,7 +45,7 @@
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { DecodedBlock } from './data-block.js';
-import { RUN_PAGE_BYTES } from './run-format.js';
+import { RUN_BLOCK_HEADER_BYTES } from './run-format.js';
 
 /** The cache's own cost per held block: the Map entry, its key and the slot object. */
 export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
@@ -88,18 +88,25 @@ export interface PartitionSlot<T> {
   readonly partition: T | undefined;
 }
 
-/** Run ids below this get a numeric cache key (runId * 2^32 + page number stays a safe integer). */
+/** Run ids below this get a numeric cache key (runId * 2^32 + offset / 16 stays a safe integer). */
 const NUMERIC_KEY_RUN_ID_LIMIT = 2 ** 21;
 const TWO_TO_32 = 2 ** 32;
+/**
+ * Offsets are keyed in units of this many bytes. Every block is longer than its
+ * 16-byte header, so two blocks never start in the same unit, also where packed data
+ * blocks (run format 4) start anywhere inside a page.
+ */
+const KEY_UNIT_BYTES = 16;
+assert(KEY_UNIT_BYTES <= RUN_BLOCK_HEADER_BYTES, 'a block is longer than a key unit');
 
 /**
  * The cache key of a block: a number (no string built and hashed per lookup) for
- * page-aligned offsets below 2^32 pages of runs numbered below 2^21, else a string.
+ * offsets below 2^32 units of runs numbered below 2^21, else a string.
  * The two kinds never collide (a Map tells numbers from strings).
  */
 function cacheKey(runId: number, offset: number): number | string {
-  const page = offset / RUN_PAGE_BYTES;
-  if (runId < NUMERIC_KEY_RUN_ID_LIMIT && Number.isInteger(page) && page < TWO_TO_32) return runId * TWO_TO_32 + page;
+  const unit = Math.floor(offset / KEY_UNIT_BYTES);
+  if (runId < NUMERIC_KEY_RUN_ID_LIMIT && unit < TWO_TO_32) return runId * TWO_TO_32 + unit;
   return `${runId}:${offset}`;
 }
 

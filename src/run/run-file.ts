@@ -263,9 +263,9 @@ export class StripedRunFile {
       return { bytes: result.bytes, payloadBytes, entryCount };
     }
     this.counters.repairedBlocks++;
-    const pages = result.rebuiltPages.map((page) => ({
+    const pages = result.rebuiltPages.map((page, position) => ({
       physicalOffset: this.layout.physicalPage(page) * this.layout.pageBytes,
-      bytes: result.bytes!.subarray((page - block.logicalOffset / this.layout.pageBytes) * this.layout.pageBytes, (page + 1 - block.logicalOffset / this.layout.pageBytes) * this.layout.pageBytes),
+      bytes: result.rebuiltPageBytes[position]!,
     }));
     const rewritten = await this.rewritePages(pages);
     this.onRepair?.({ runId: this.runId, file: this.path, kind: block.kind, logicalOffset: block.logicalOffset, stripes, pages: result.rebuiltPages, rewritten });

@@ -11,13 +11,16 @@
  * stripe padded with zero pages; src/stripe/stripe-layout.ts), then the footer page.
  * Offsets in the index, the footer and the checksums are logical offsets, except
  * the footer's own, which is its physical offset (the file's last page).
- * Every block starts at a page boundary and is a whole number of pages. Every block
+ * Every block starts at a page boundary and is a whole number of pages, except the
+ * data blocks of a format-4 run (compressed, packed back to back; the page after the
+ * last one is padded with zeros, so the index partitions start on a page). Every block
  * (footer included) starts with a u64 checksum of the rest of the block, bound to the
  * block's address (runId, byte offset, generation, block kind): a block copied to
  * another offset, another run, or left over from an older write of the same name
  * fails its check even though its bytes are self-consistent.
  *
- * Invariants: offsets and lengths are multiples of RUN_PAGE_BYTES; a parent always
+ * Invariants: offsets and lengths are multiples of RUN_PAGE_BYTES (format 4: but for
+ * its data blocks); a parent always
  * holds its children's checksums (manifest -> footer -> index, filter -> data blocks).
  */
 import { Buffer } from 'node:buffer';
@@ -31,12 +34,33 @@ import { readUint64, writeUint64, type Hash64 } from '../wal/wal-format.js';
 export const RUN_PAGE_BYTES = 4096;
 /**
  * 3: partitioned index and filter under a top-level index; 2: striped with parity,
- * optional block compression, one flat index and filter block (docs/FORMAT.md
- * changelog). The writer writes RUN_FORMAT_VERSION; readers read both.
+ * optional block compression, one flat index and filter block; 4: format 3 whose
+ * compressed data blocks are packed back to back (not padded to pages)
+ * (docs/FORMAT.md changelog). The writer writes RUN_FORMAT_VERSION for uncompressed
+ * runs and RUN_FORMAT_VERSION_PACKED for compressed ones (runFormatVersionFor), so
+ * a store without a cold tier still opens with the release before format 4; readers
+ * read 2, 3 and 4.
  */
 export const RUN_FORMAT_VERSION = 3;
 /** The last format with one flat index block and one filter block (read, never written). */
 export const RUN_FORMAT_VERSION_FLAT = 2;
+/** Format 3 with packed compressed data blocks: a data block is its header and payload, the next starts right after it. */
+export const RUN_FORMAT_VERSION_PACKED = 4;
+
+/** The format version a run of `compression` is written with. */
+export function runFormatVersionFor(compression: RunCompressionValue): number {
+  return compression === RunCompression.none ? RUN_FORMAT_VERSION : RUN_FORMAT_VERSION_PACKED;
+}
+
+/** True for the partitioned formats (3 and 4): a top-level index over index and filter partitions. */
+export function isPartitionedFormat(formatVersion: number): boolean {
+  return formatVersion === RUN_FORMAT_VERSION || formatVersion === RUN_FORMAT_VERSION_PACKED;
+}
+
+/** True when data blocks are packed (format 4): their offsets and lengths are any byte count, not whole pages. */
+export function hasPackedDataBlocks(footer: { formatVersion: number }): boolean {
+  return footer.formatVersion === RUN_FORMAT_VERSION_PACKED;
+}
 /**
  * Target payload of an index partition: one page. A partition is cut before the
  * entry that would pass it, but only between two blocks that do not share a key
@@ -67,10 +91,10 @@ export const BlockKind = { data: 1, index: 2, filter: 3, footer: 4, topIndex: 5 
 export type BlockKindValue = (typeof BlockKind)[keyof typeof BlockKind];
 
 /** Data block compression, stored in the footer (the cold tier writes compressed runs). */
-export const RunCompression = { none: 0, gzip: 1, brotli: 2 } as const;
+export const RunCompression = { none: 0, gzip: 1, brotli: 2, deflate: 3 } as const;
 export type RunCompressionName = keyof typeof RunCompression;
 export type RunCompressionValue = (typeof RunCompression)[RunCompressionName];
-export const RUN_COMPRESSION_NAMES: readonly RunCompressionName[] = ['none', 'gzip', 'brotli'];
+export const RUN_COMPRESSION_NAMES: readonly RunCompressionName[] = ['none', 'gzip', 'brotli', 'deflate'];
 
 // Footer page layout (offsets inside the last page).
 const FOOTER_MAGIC = 8;
@@ -130,8 +154,8 @@ export function blockPages(payloadBytes: number): number {
 }
 
 /** Fills in the header (payload length, entry count, checksum) of a block laid out in `block`. */
-export function sealBlock(hash: Hash64, block: Buffer, payloadBytes: number, entryCount: number, address: BlockAddress): bigint {
-  assert(block.length % RUN_PAGE_BYTES === 0, 'a block is a whole number of pages');
+export function sealBlock(hash: Hash64, block: Buffer, payloadBytes: number, entryCount: number, address: BlockAddress, packed = false): bigint {
+  assert(packed ? block.length === RUN_BLOCK_HEADER_BYTES + payloadBytes : block.length % RUN_PAGE_BYTES === 0, 'a block is a whole number of pages (a packed one: exactly its header and payload)');
   assert(RUN_BLOCK_HEADER_BYTES + payloadBytes <= block.length, 'payload fits the block');
   block.writeUInt32LE(payloadBytes, 8);
   block.writeUInt32LE(entryCount, 12);
@@ -200,7 +224,7 @@ function writeKey(page: Buffer, key: string, offset: number): void {
 export function encodeFooter(hash: Hash64, footer: RunFooter, offset: number): { page: Buffer; checksum: bigint } {
   const page = Buffer.alloc(RUN_PAGE_BYTES);
   RUN_FOOTER_MAGIC.copy(page, FOOTER_MAGIC);
-  assert(footer.formatVersion === RUN_FORMAT_VERSION, 'the writer writes the current run format only');
+  assert(footer.formatVersion === runFormatVersionFor(footer.compression), 'the writer writes the current run format for its compression only');
   page.writeUInt32LE(footer.formatVersion, FOOTER_VERSION);
   page.writeUInt32LE(footer.generation, FOOTER_GENERATION);
   writeUint64(page, footer.runId, FOOTER_RUN_ID);
@@ -238,7 +262,7 @@ export function decodeFooter(hash: Hash64, file: string, page: Buffer, offset: n
   const computed = blockChecksum(hash, page, { runId: expected.runId, generation: expected.generation, offset, kind: BlockKind.footer });
   if (!page.subarray(FOOTER_MAGIC, FOOTER_MAGIC + 8).equals(RUN_FOOTER_MAGIC)) throw corrupt('bad run footer magic');
   const formatVersion = page.readUInt32LE(FOOTER_VERSION);
-  if (formatVersion !== RUN_FORMAT_VERSION && formatVersion !== RUN_FORMAT_VERSION_FLAT) throw corrupt(`unsupported run format version ${formatVersion}`);
+  if (!isPartitionedFormat(formatVersion) && formatVersion !== RUN_FORMAT_VERSION_FLAT) throw corrupt(`unsupported run format version ${formatVersion}`);
   if (readUint64(page, FOOTER_RUN_ID) !== expected.runId) throw corrupt(`footer names run ${readUint64(page, FOOTER_RUN_ID)}, expected ${expected.runId}`);
   if (page.readUInt32LE(FOOTER_GENERATION) !== expected.generation) throw corrupt('footer generation differs from the manifest (an older file?)');
   if (computed !== expected.checksum || page.readBigUInt64LE(0) !== computed) throw corrupt('footer checksum mismatch');
@@ -268,7 +292,7 @@ export function decodeFooter(hash: Hash64, file: string, page: Buffer, offset: n
 }
 
 function readCompression(value: number, corrupt: (reason: string) => CorruptionError): RunCompressionValue {
-  if (value !== RunCompression.none && value !== RunCompression.gzip && value !== RunCompression.brotli) throw corrupt(`unknown compression ${value}`);
+  if (value !== RunCompression.none && value !== RunCompression.gzip && value !== RunCompression.brotli && value !== RunCompression.deflate) throw corrupt(`unknown compression ${value}`);
   return value;
 }
 
@@ -286,7 +310,8 @@ function checkFooterLayout(footer: RunFooter, footerOffset: number, fileBytes: n
   if (footerOffset + RUN_PAGE_BYTES !== fileBytes) throw corrupt('footer is not the last page');
   if (footer.stripeDataPages < STRIPE_DATA_PAGES_MIN || footer.stripeDataPages > STRIPE_DATA_PAGES_MAX) throw corrupt(`bad stripe width ${footer.stripeDataPages}`);
   if (!inFile(footer.indexOffset, footer.indexLength)) throw corrupt('index block outside the file');
-  if (footer.formatVersion === RUN_FORMAT_VERSION && footer.filterChecksum !== 0n) throw corrupt('format 3 footer with a filter checksum');
+  if (isPartitionedFormat(footer.formatVersion) && footer.filterChecksum !== 0n) throw corrupt('format 3 footer with a filter checksum');
+  if (hasPackedDataBlocks(footer) && footer.compression === RunCompression.none) throw corrupt('format 4 footer of an uncompressed run');
   if (!inFile(footer.filterOffset, footer.filterLength)) throw corrupt('filter block outside the file');
   if (footer.indexOffset + footer.indexLength !== footer.filterOffset) throw corrupt('filter does not follow the index');
   const stripes = Math.max(1, Math.ceil(logicalEnd / RUN_PAGE_BYTES / footer.stripeDataPages));

@@ -136,7 +136,11 @@ export class RunIndex {
    * partition). Its data blocks must be contiguous from `dataStart` to `dataEnd` (format 2:
    * 0 to the index block's offset; a partition: the span its top-level entry gives).
    */
-  static decode(file: string, blockOffset: number, payload: Buffer, blockCount: number, dataStart: number, dataEnd: number): RunIndex {
+  /**
+   * With `packed` (format 4) block lengths are any byte count and the last block may
+   * end up to a page before `dataEnd` (the zero padding before the index partitions).
+   */
+  static decode(file: string, blockOffset: number, payload: Buffer, blockCount: number, dataStart: number, dataEnd: number, packed = false): RunIndex {
     const corrupt = (reason: string) => new CorruptionError(file, blockOffset, `index block: ${reason}`);
     if (blockCount === 0) throw corrupt('no data blocks');
     const lastKeyStarts = new Uint32Array(blockCount + 1);
@@ -162,12 +166,14 @@ export class RunIndex {
       lengths[block] = payload.readUInt32LE(position + 8);
       checksums[block] = payload.readBigUInt64LE(position + 12);
       position += 20;
-      if (offsets[block] !== expectedOffset || lengths[block]! === 0 || lengths[block]! % RUN_PAGE_BYTES !== 0) throw corrupt('data blocks not contiguous');
+      const wholeBlock = packed ? lengths[block]! > RUN_BLOCK_HEADER_BYTES : lengths[block]! > 0 && lengths[block]! % RUN_PAGE_BYTES === 0;
+      if (offsets[block] !== expectedOffset || !wholeBlock) throw corrupt('data blocks not contiguous');
       expectedOffset += lengths[block]!;
       previousKey = key;
     }
     if (position !== payload.length) throw corrupt('payload length disagrees with the block count');
-    if (expectedOffset !== dataEnd) throw corrupt('data blocks do not end where the index (or the next partition) starts');
+    const endsAtDataEnd = packed ? expectedOffset <= dataEnd && dataEnd - expectedOffset < RUN_PAGE_BYTES : expectedOffset === dataEnd;
+    if (!endsAtDataEnd) throw corrupt('data blocks do not end where the index (or the next partition) starts');
     lastKeyStarts[blockCount] = keyBytes;
     return new RunIndex(Buffer.concat(keyParts, keyBytes), lastKeyStarts, offsets, lengths, checksums);
   }

@@ -16,7 +16,7 @@ import type { StripeLayout } from '../stripe/stripe-layout.js';
 import type { RunDescriptor } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
 import type { CheckedBlock } from './run-file.js';
-import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, isPartitionedFormat, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 import { RunIndex } from './run-index.js';
 import { TopLevelIndex } from './run-top-index.js';
 
@@ -57,7 +57,7 @@ export async function readPage(handle: FileHandle, path: string, page: Buffer, p
 
 /** Format 2: the index and the filter block, as the footer describes them; format 3: the top-level index. */
 export function metadataBlocks(footer: RunFooter): BlockRef[] {
-  if (footer.formatVersion === RUN_FORMAT_VERSION) {
+  if (isPartitionedFormat(footer.formatVersion)) {
     return [{ logicalOffset: footer.indexOffset, lengthBytes: footer.indexLength, kind: BlockKind.topIndex, checksum: footer.indexChecksum }];
   }
   return [
@@ -126,7 +126,7 @@ export function decodeIndexPartition(path: string, top: TopLevelIndex, partition
   const offset = top.indexOffset(partition);
   if (checked.entryCount !== top.blockCount(partition)) throw new CorruptionError(path, offset, 'index partition block count differs from the top-level index');
   const payload = checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes);
-  const index = RunIndex.decode(path, offset, payload, checked.entryCount, top.dataOffset(partition), top.dataEnd(partition));
+  const index = RunIndex.decode(path, offset, payload, checked.entryCount, top.dataOffset(partition), top.dataEnd(partition), top.packedData);
   if (index.compareLastKey(top.lastKey(partition), index.blockCount - 1) !== 0) throw new CorruptionError(path, offset, 'index partition last key differs from the top-level index');
   return index;
 }

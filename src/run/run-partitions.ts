@@ -22,7 +22,7 @@ import { CorruptionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import type { BlockCache, PartitionSlot } from './block-cache.js';
-import { RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+import { isPartitionedFormat, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 import type { BlockRef, CheckedBlock, StripedRunFile } from './run-file.js';
 import type { RunIndex } from './run-index.js';
 import {
@@ -97,7 +97,7 @@ export class RunPartitions {
    */
   static async read(file: StripedRunFile, footer: RunFooter, cache: BlockCache, runId: number, repair: boolean): Promise<RunPartitions> {
     const layout =
-      footer.formatVersion === RUN_FORMAT_VERSION
+      isPartitionedFormat(footer.formatVersion)
         ? { top: await readTopIndexNow(file, footer, repair) }
         : { flatIndex: await readIndex(file, footer, repair), flatFilter: await readFilter(file, footer, repair) };
     return new RunPartitions(file, footer, cache, runId, layout, repair);

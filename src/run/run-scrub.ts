@@ -23,7 +23,7 @@ import { decompressPayload } from './block-compression.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
-import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
+import { BlockKind, isPartitionedFormat, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
 import type { RunIndex } from './run-index.js';
 
 export interface RunVerifyResult {
@@ -131,7 +131,7 @@ export class RunScrubber {
   async *scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
     const unrecoverableStripes = new Set<number>();
     // Format 3 checks (and repairs) the partitions first: the data blocks are found through them.
-    const metadataFirst = this.#target.footer.formatVersion === RUN_FORMAT_VERSION;
+    const metadataFirst = isPartitionedFormat(this.#target.footer.formatVersion);
     if (metadataFirst) for (const block of this.#target.metadataBlocks()) yield await this.#scrubBlock(block, repair, unrecoverableStripes);
     for (let number = 0; number < this.#target.partitionCount; number++) {
       const index = await this.#readPartition(number, repair);
@@ -141,7 +141,7 @@ export class RunScrubber {
         // the stripes they span is left as it is (never rewritten from unchecked data).
         const span = this.#target.partitionDataSpan(number);
         const layout = this.#target.file.layout;
-        for (let page = span.start / RUN_PAGE_BYTES; page < span.end / RUN_PAGE_BYTES; page++) unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
+        for (let page = Math.floor(span.start / RUN_PAGE_BYTES); page < Math.ceil(span.end / RUN_PAGE_BYTES); page++) unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
         continue;
       }
       for (let local = 0; local < index.blockCount; local++) yield await this.#scrubBlock(this.#target.dataBlockRef(index, local), repair, unrecoverableStripes);
@@ -164,7 +164,7 @@ export class RunScrubber {
 
   async #scrubBlock(block: BlockRef, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
     const layout = this.#target.file.layout;
-    const stripe = layout.stripeOfLogicalPage(block.logicalOffset / RUN_PAGE_BYTES);
+    const stripe = layout.stripeOfLogicalPage(Math.floor(block.logicalOffset / RUN_PAGE_BYTES));
     const finding = (outcome: RunScrubFinding['outcome'], reason: string): RunScrubStep => ({
       bytes: block.lengthBytes,
       findings: [{ kind: KIND_NAMES[block.kind], logicalOffset: block.logicalOffset, stripe, outcome, reason }],
@@ -179,7 +179,8 @@ export class RunScrubber {
       return { bytes: block.lengthBytes, findings: [] };
     } catch (error) {
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
-      for (let page = block.logicalOffset / RUN_PAGE_BYTES; page < (block.logicalOffset + block.lengthBytes) / RUN_PAGE_BYTES; page++) {
+      // Every page the block touches (a packed block of format 4 may start and end inside pages).
+      for (let page = Math.floor(block.logicalOffset / RUN_PAGE_BYTES); page < Math.ceil((block.logicalOffset + block.lengthBytes) / RUN_PAGE_BYTES); page++) {
         unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
       }
       return finding(repair ? 'unrecoverable' : 'damaged', (error as Error).message);

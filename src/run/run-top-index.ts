@@ -26,7 +26,7 @@ import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { readUint64, writeUint64 } from '../wal/wal-format.js';
 import { comparePackedKey, IndexBuilder, searchPackedKeys } from './run-index.js';
-import { blockPages, RUN_BLOCK_HEADER_BYTES, RUN_INDEX_PARTITION_TARGET_BYTES, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+import { blockPages, hasPackedDataBlocks, RUN_BLOCK_HEADER_BYTES, RUN_INDEX_PARTITION_TARGET_BYTES, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 
 /** Fixed bytes of a top-level entry besides the key: 2 + 8 + 4 + 4 + (8 + 4 + 8) * 2. */
 export const TOP_INDEX_ENTRY_FIXED_BYTES = 2 + 8 + 4 + 4 + 2 * (8 + 4 + 8);
@@ -139,7 +139,11 @@ export class TopLevelIndex {
   /** Per partition: index checksum, filter checksum. */
   readonly #checksums: BigUint64Array;
 
-  private constructor(lastKeys: Buffer, lastKeyStarts: Uint32Array, offsets: Float64Array, sizes: Uint32Array, firstBlocks: Uint32Array, checksums: BigUint64Array) {
+  /** Format 4: data blocks are packed (any byte offset and length); the last partition's data may end inside the page before the index partitions. */
+  readonly packedData: boolean;
+
+  private constructor(lastKeys: Buffer, lastKeyStarts: Uint32Array, offsets: Float64Array, sizes: Uint32Array, firstBlocks: Uint32Array, checksums: BigUint64Array, packedData: boolean) {
+    this.packedData = packedData;
     this.#lastKeys = lastKeys;
     this.#lastKeyStarts = lastKeyStarts;
     this.#offsets = offsets;
@@ -151,6 +155,7 @@ export class TopLevelIndex {
   /** Decodes a checked top-level index payload with `count` partitions and checks it against the footer (see the invariants). */
   static decode(file: string, footer: RunFooter, payload: Buffer, count: number): TopLevelIndex {
     const corrupt = (reason: string) => new CorruptionError(file, footer.indexOffset, `top-level index: ${reason}`);
+    const packed = hasPackedDataBlocks(footer);
     if (count === 0) throw corrupt('no partitions');
     const lastKeyStarts = new Uint32Array(count + 1);
     const offsets = new Float64Array(3 * count);
@@ -188,7 +193,7 @@ export class TopLevelIndex {
       const pageAligned = (value: number) => value % RUN_PAGE_BYTES === 0;
       if (blockCount === 0 || keyCount === 0) throw corrupt('empty partition');
       if (partition === 0 ? dataOffset !== 0 : dataOffset <= (offsets[3 * partition - 3] as number)) throw corrupt('data spans out of order');
-      if (!pageAligned(dataOffset) || !pageAligned(indexOffset) || !pageAligned(indexLength) || indexLength === 0) throw corrupt('index partition not whole pages');
+      if ((!packed && !pageAligned(dataOffset)) || !pageAligned(indexOffset) || !pageAligned(indexLength) || indexLength === 0) throw corrupt('index partition not whole pages');
       if (previousIndexEnd !== undefined && indexOffset !== previousIndexEnd) throw corrupt('index partitions not contiguous');
       if (filterOffset !== expectedFilterOffset || !pageAligned(filterLength) || filterLength === 0) throw corrupt('filter partitions not contiguous');
       expectedFilterOffset += filterLength;
@@ -213,7 +218,7 @@ export class TopLevelIndex {
     if (previousKey !== footer.largestKey) throw corrupt('last partition does not end with the largest key');
     lastKeyStarts[count] = keyBytes;
     firstBlocks[count] = blocks;
-    return new TopLevelIndex(Buffer.concat(keyParts, keyBytes), lastKeyStarts, offsets, sizes, firstBlocks, checksums);
+    return new TopLevelIndex(Buffer.concat(keyParts, keyBytes), lastKeyStarts, offsets, sizes, firstBlocks, checksums, packed);
   }
 
   get count(): number {

@@ -17,9 +17,12 @@
  * store removes at open).
  *
  * A run written with `compression` other than 'none' (the cold tier) packs entries
- * into blocks of about RUN_COMPRESSED_BLOCK_TARGET_BYTES and stores each block's
+ * into blocks of about RUN_PACKED_BLOCK_TARGET_BYTES and stores each block's
  * payload compressed (by the `compressor`, piscina workers in production), keeping
  * up to `compressor.parallelism` compressions in flight and shipping them in order.
+ * Such a run is format 4: its data blocks are packed back to back (a block is its
+ * header and compressed payload, not padded to pages), and the page after the last
+ * one is padded with zeros so the index partitions start on a page.
  *
  * Invariants asserted: entries arrive by key ascending then version descending, no
  * (key, version) twice; memory is bounded by one chunk, one block, the index and
@@ -43,7 +46,7 @@ import {
   blockPages,
   checksumHex,
   encodeFooter,
-  RUN_FORMAT_VERSION,
+  runFormatVersionFor,
   RUN_BLOCK_BYTES_MAX,
   RUN_BLOCK_HEADER_BYTES,
   RUN_FILTER_HEADER_BYTES,
@@ -59,7 +62,7 @@ import { STRIPE_DATA_PAGES_DEFAULT } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { StripedOutput } from '../stripe/striped-output.js';
 import { isReservedKey } from '../lease/reserved-prefix.js';
-import { RUN_COMPRESSED_BLOCK_TARGET_BYTES } from './block-compression.js';
+import { RUN_PACKED_BLOCK_TARGET_BYTES } from './block-compression.js';
 import { InlineCompressor, type BlockCompressor } from './compression-pool.js';
 
 export interface WriteRunOptions {
@@ -80,8 +83,8 @@ export interface WriteRunOptions {
   compressor?: BlockCompressor;
   /**
    * Uncompressed entry bytes per data block of a compressed run (whole pages);
-   * default RUN_COMPRESSED_BLOCK_TARGET_BYTES. Tests and benches set it to write the
-   * older 64 KiB layout, which readers still open.
+   * default RUN_PACKED_BLOCK_TARGET_BYTES. Tests and benches set it to compare block
+   * sizes.
    */
   compressedBlockTargetBytes?: number;
   /**
@@ -202,7 +205,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const statistics = new RunStatistics();
   const onBlockSealed = options.onBlockSealed;
   const shipper = new BlockShipper(output, index, { runId, generation, hash, compression, compressor: options.compressor ?? new InlineCompressor(), onBlockSealed });
-  const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : (options.compressedBlockTargetBytes ?? RUN_COMPRESSED_BLOCK_TARGET_BYTES));
+  const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : (options.compressedBlockTargetBytes ?? RUN_PACKED_BLOCK_TARGET_BYTES));
   // The building block's first key and its count of keys no earlier block holds (the partitions' key counts).
   let blockFirstKey = '';
   let blockNewKeys = 0;
@@ -251,6 +254,8 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   } finally {
     shipper.abandon();
   }
+  // Packed data blocks (format 4) may end inside a page: the index partitions start on the next one.
+  await output.padToPage();
 
   const { topOffset, topLength, topChecksum, filterOffset, filterLength } = await writeMetadata(output, index, statistics, { runId, generation, hash, onBlockSealed });
 
@@ -258,7 +263,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const { page, checksum: footerChecksum } = encodeFooter(
     hash,
     {
-      formatVersion: RUN_FORMAT_VERSION,
+      formatVersion: runFormatVersionFor(compression),
       runId,
       generation,
       level,
@@ -355,7 +360,8 @@ class BlockShipper {
     const oldest = this.#inFlight.shift();
     assert(oldest !== undefined, 'a compression in flight');
     const compressed = await oldest.compressed;
-    const block = Buffer.alloc(blockPages(compressed.length) * RUN_PAGE_BYTES);
+    // Packed (format 4): the block is its header and the compressed bytes, not padded to pages.
+    const block = Buffer.alloc(RUN_BLOCK_HEADER_BYTES + compressed.length);
     block.set(compressed, RUN_BLOCK_HEADER_BYTES);
     await this.#append(block, compressed.length, oldest.entryCount, oldest.firstKey, oldest.lastKey, oldest.newKeyCount);
   }
@@ -363,7 +369,8 @@ class BlockShipper {
   async #append(block: Buffer, payloadBytes: number, entryCount: number, firstKey: string, lastKey: string, newKeyCount: number): Promise<void> {
     const { runId, generation, hash } = this.#config;
     const offset = this.#output.offset;
-    const checksum = sealBlock(hash, block, payloadBytes, entryCount, { runId, generation, offset, kind: BlockKind.data });
+    const packed = this.#config.compression !== RunCompression.none;
+    const checksum = sealBlock(hash, block, payloadBytes, entryCount, { runId, generation, offset, kind: BlockKind.data }, packed);
     this.#index.add(firstKey, lastKey, offset, block.length, checksum, newKeyCount);
     this.#config.onBlockSealed?.({ kind: 'data', offset, bytes: block, payloadBytes, entryCount });
     await this.#output.append(block);

@@ -67,17 +67,21 @@ export class StripeLayout {
 
   /**
    * The physical extents holding logical bytes [logicalOffset, logicalOffset + lengthBytes),
-   * in order, each inside one stripe's data pages.
+   * in order, each inside one stripe's data pages (any byte range: the packed data
+   * blocks of run format 4 need not start or end on a page).
    */
   extents(logicalOffset: number, lengthBytes: number): Array<{ physicalOffset: number; lengthBytes: number }> {
-    assert(logicalOffset % this.pageBytes === 0 && lengthBytes % this.pageBytes === 0, 'extents are whole pages');
+    assert(Number.isSafeInteger(logicalOffset) && logicalOffset >= 0 && Number.isSafeInteger(lengthBytes) && lengthBytes >= 0, 'a byte range');
     const result: Array<{ physicalOffset: number; lengthBytes: number }> = [];
-    let page = logicalOffset / this.pageBytes;
-    let remaining = lengthBytes / this.pageBytes;
+    const stripeDataBytes = this.stripeDataPages * this.pageBytes;
+    let offset = logicalOffset;
+    let remaining = lengthBytes;
     while (remaining > 0) {
-      const inStripe = Math.min(remaining, this.stripeDataPages - (page % this.stripeDataPages));
-      result.push({ physicalOffset: this.physicalPage(page) * this.pageBytes, lengthBytes: inStripe * this.pageBytes });
-      page += inStripe;
+      // Bytes left in this stripe's data pages (packed blocks of format 4 start anywhere).
+      const inStripe = Math.min(remaining, stripeDataBytes - (offset % stripeDataBytes));
+      const page = Math.floor(offset / this.pageBytes);
+      result.push({ physicalOffset: this.physicalPage(page) * this.pageBytes + (offset - page * this.pageBytes), lengthBytes: inStripe });
+      offset += inStripe;
       remaining -= inStripe;
     }
     return result;

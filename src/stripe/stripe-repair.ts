@@ -57,6 +57,8 @@ export interface RebuildResult {
   bytes: Buffer | undefined;
   /** Logical pages whose bytes were rebuilt from parity (to write back in place). */
   rebuiltPages: number[];
+  /** The rebuilt bytes of each of rebuiltPages, whole pages (a packed block covers only part of its pages). */
+  rebuiltPageBytes: Buffer[];
   /** The stripes read, by stripe number (for naming other bad blocks). */
   stripes: Map<number, StripePages>;
 }
@@ -70,9 +72,11 @@ export async function rebuildBlock(
 ): Promise<RebuildResult> {
   const pageBytes = layout.pageBytes;
   const K = layout.stripeDataPages;
-  const firstPage = block.logicalOffset / pageBytes;
-  const pageCount = block.lengthBytes / pageBytes;
-  assert(Number.isInteger(firstPage) && Number.isInteger(pageCount) && pageCount > 0, 'a block is whole pages');
+  // The whole pages holding the block: a packed block (run format 4) may start and end inside a page.
+  const firstPage = Math.floor(block.logicalOffset / pageBytes);
+  const pageCount = Math.ceil((block.logicalOffset + block.lengthBytes) / pageBytes) - firstPage;
+  const startInSpan = block.logicalOffset - firstPage * pageBytes;
+  assert(Number.isInteger(firstPage) && block.lengthBytes > 0 && pageCount > 0, 'a block is a non-empty byte range');
   const stripes = new Map<number, StripePages>();
   for (let page = firstPage; page < firstPage + pageCount; page++) {
     const stripe = layout.stripeOfLogicalPage(page);
@@ -80,7 +84,12 @@ export async function rebuildBlock(
   }
   const pageOf = (logicalPage: number) => (stripes.get(layout.stripeOfLogicalPage(logicalPage)) as StripePages)[logicalPage % K];
   const unreadable = (stripe: number) => (stripes.get(stripe) as StripePages).filter((page) => page === undefined).length;
-  const bytes = Buffer.alloc(block.lengthBytes);
+  const bytes = Buffer.alloc(pageCount * pageBytes);
+  const blockBytes = () => bytes.subarray(startInSpan, startInSpan + block.lengthBytes);
+  const passes = () => check(blockBytes());
+  const pageBytesOf = (logicalPage: number) => Buffer.from(bytes.subarray((logicalPage - firstPage) * pageBytes, (logicalPage - firstPage + 1) * pageBytes));
+  const result = (rebuilt: number[]): RebuildResult => ({ bytes: Buffer.from(blockBytes()), rebuiltPages: rebuilt, rebuiltPageBytes: rebuilt.map(pageBytesOf), stripes });
+  const failed: RebuildResult = { bytes: undefined, rebuiltPages: [], rebuiltPageBytes: [], stripes };
   const rebuiltPages: number[] = [];
   const scratch = Buffer.alloc(pageBytes);
   const rebuildInto = (logicalPage: number) => {
@@ -93,18 +102,18 @@ export async function rebuildBlock(
       read.copy(bytes, (page - firstPage) * pageBytes);
       continue;
     }
-    if (unreadable(layout.stripeOfLogicalPage(page)) > 1) return { bytes: undefined, rebuiltPages: [], stripes };
+    if (unreadable(layout.stripeOfLogicalPage(page)) > 1) return failed;
     rebuildInto(page);
     rebuiltPages.push(page);
   }
-  if (check(bytes)) return { bytes, rebuiltPages, stripes };
-  if (rebuiltPages.length > 0) return { bytes: undefined, rebuiltPages: [], stripes };
+  if (passes()) return result(rebuiltPages);
+  if (rebuiltPages.length > 0) return failed;
   for (let page = firstPage; page < firstPage + pageCount; page++) {
     if (unreadable(layout.stripeOfLogicalPage(page)) > 0) continue;
     const original = Buffer.from(bytes.subarray((page - firstPage) * pageBytes, (page - firstPage + 1) * pageBytes));
     rebuildInto(page);
-    if (check(bytes)) return { bytes, rebuiltPages: [page], stripes };
+    if (passes()) return result([page]);
     original.copy(bytes, (page - firstPage) * pageBytes);
   }
-  return { bytes: undefined, rebuiltPages: [], stripes };
+  return failed;
 }

@@ -1,5 +1,5 @@
 /**
- * StripedOutput: sequential writes of whole pages through one handle, laid out in
+ * StripedOutput: sequential writes of pages through one handle, laid out in
  * stripes of K data pages plus one XOR parity page (src/stripe/stripe-layout.ts).
  *
  * Bytes are appended at increasing *logical* offsets. They are copied into a chunk
@@ -16,7 +16,8 @@
  * physical end of the striped area (where the footer goes).
  *
  * Invariants: memory is one chunk (about `chunkBytes`, at least one stripe); the
- * logical offset is always page-aligned.
+ * logical offset is page-aligned except after a packed append (padToPage ends the
+ * page with zeros); bytes of a page not yet appended are zeros in the chunk.
  */
 import { Buffer } from 'node:buffer';
 import type { FileHandle } from '../fs/file-system.js';
@@ -44,30 +45,49 @@ export class StripedOutput {
     this.#chunk = Buffer.alloc(this.#stripesPerChunk * layout.stripeBytes);
   }
 
-  /** Logical offset the next appended page lands at. */
+  /** Logical offset the next appended byte lands at. */
   get offset(): number {
     return this.#logicalBytes;
   }
 
-  /** Appends whole pages (copied; the caller may reuse `bytes` once this resolves). */
+  /**
+   * Appends `bytes` (copied; the caller may reuse `bytes` once this resolves). Blocks
+   * of page-aligned runs are whole pages; the packed data blocks of a compressed run
+   * (run format 4) are any length, so a page may hold the end of one block and the
+   * start of the next. A stripe is sealed (its parity computed) when its last data
+   * page is full.
+   */
   async append(bytes: Uint8Array): Promise<void> {
     assert(!this.#finished, 'append after finish');
+    assert(bytes.length > 0, 'appends are not empty');
     const pageBytes = this.#layout.pageBytes;
-    assert(bytes.length > 0 && bytes.length % pageBytes === 0, 'appends are whole pages');
-    for (let start = 0; start < bytes.length; start += pageBytes) {
-      const logicalPage = this.#logicalBytes / pageBytes;
+    let start = 0;
+    while (start < bytes.length) {
+      const logicalPage = Math.floor(this.#logicalBytes / pageBytes);
+      const inPage = this.#logicalBytes - logicalPage * pageBytes;
+      const count = Math.min(bytes.length - start, pageBytes - inPage);
       const stripe = this.#layout.stripeOfLogicalPage(logicalPage);
       if (stripe >= this.#chunkFirstStripe + this.#stripesPerChunk) await this.#flush();
-      const slot = (stripe - this.#chunkFirstStripe) * this.#layout.stripeBytes + (logicalPage % this.#layout.stripeDataPages) * pageBytes;
-      this.#chunk.set(bytes.subarray(start, start + pageBytes), slot);
-      this.#logicalBytes += pageBytes;
-      if ((logicalPage + 1) % this.#layout.stripeDataPages === 0) this.#sealStripe(stripe);
+      const slot = (stripe - this.#chunkFirstStripe) * this.#layout.stripeBytes + (logicalPage % this.#layout.stripeDataPages) * pageBytes + inPage;
+      if (inPage === 0 && count < pageBytes) this.#chunk.fill(0, slot, slot + pageBytes); // a reused chunk: the page's unwritten rest is zeros
+      this.#chunk.set(bytes.subarray(start, start + count), slot);
+      this.#logicalBytes += count;
+      start += count;
+      if (inPage + count === pageBytes && (logicalPage + 1) % this.#layout.stripeDataPages === 0) this.#sealStripe(stripe);
     }
+  }
+
+  /** Ends a page left partly filled by packed appends with zeros, so the next block starts on a page. */
+  async padToPage(): Promise<void> {
+    const pageBytes = this.#layout.pageBytes;
+    const rest = this.#logicalBytes % pageBytes;
+    if (rest !== 0) await this.append(Buffer.alloc(pageBytes - rest));
   }
 
   /** Pads the last stripe with zero pages, writes what is left; returns the striped area's size in bytes. */
   async finish(): Promise<number> {
     assert(!this.#finished, 'finish once');
+    await this.padToPage();
     const pageBytes = this.#layout.pageBytes;
     const logicalPages = this.#logicalBytes / pageBytes;
     const stripes = this.#layout.stripeCount(logicalPages);
