@@ -43,6 +43,7 @@ import { joinPath } from '../fs/file-system.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
+import { debugEnabled } from '../util/debug.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { BlockCache } from './block-cache.js';
 import { bloomMayContainKey, bloomMayContainProbe, type KeyProbe } from './bloom-filter.js';
@@ -84,6 +85,8 @@ export interface RunReaderOptions {
 export const RUN_READER_OVERHEAD_BYTES = 2000;
 /** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects). */
 export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64);
+/** #partitionIfMayContain's "ruled out": no partition of the run may hold the key. */
+const NO_PARTITION = -1;
 
 export class RunReader {
   readonly descriptor: RunDescriptor;
@@ -215,14 +218,24 @@ export class RunReader {
    * key's filter partition (a promise when it is not cached and the file reads asynchronously).
    */
   mayContain(key: string, probe?: KeyProbe): boolean | Promise<boolean> {
+    const number = this.#partitionIfMayContain(key, probe);
+    return number instanceof Promise ? number.then((found) => found !== NO_PARTITION) : number !== NO_PARTITION;
+  }
+
+  /**
+   * The one partition that may hold `key` (mayContain's answer), NO_PARTITION when the
+   * key range, the top-level index or the partition's filter rules it out: a point
+   * read searches the top-level index once, not again for the index partition.
+   */
+  #partitionIfMayContain(key: string, probe: KeyProbe | undefined): number | Promise<number> {
     this.#checkOpen();
-    if (key.length === 0 || key.length > KEY_BYTES_MAX) return false;
-    if (key < this.descriptor.smallestKey || key > this.descriptor.largestKey) return false;
+    if (key.length === 0 || key.length > KEY_BYTES_MAX) return NO_PARTITION;
+    if (key < this.descriptor.smallestKey || key > this.descriptor.largestKey) return NO_PARTITION;
     const number = this.partitionAtOrAfter(key);
-    if (number >= this.partitionCount) return false;
+    if (number >= this.partitionCount) return NO_PARTITION;
     const filter = this.#partitions.filter(number);
-    if (filter instanceof Promise) return filter.then((loaded) => this.#filterAllows(loaded, key, probe));
-    return this.#filterAllows(filter, key, probe);
+    if (filter instanceof Promise) return filter.then((loaded) => (this.#filterAllows(loaded, key, probe) ? number : NO_PARTITION));
+    return this.#filterAllows(filter, key, probe) ? number : NO_PARTITION;
   }
 
   /** The filter's answer for `key`, with the read's probe (hashed once per read) when it brings one. */
@@ -251,16 +264,17 @@ export class RunReader {
    * readSync, continues as a promise.
    */
   pointVersions(key: string, probe?: KeyProbe): readonly RunEntry[] | Promise<readonly RunEntry[]> {
-    const may = this.mayContain(key, probe);
-    if (may instanceof Promise) return may.then((yes) => (yes ? this.#versionsInPartition(key, []) : NO_RUN_ENTRIES));
+    const number = this.#partitionIfMayContain(key, probe);
+    if (number instanceof Promise) return number.then((found) => (found === NO_PARTITION ? NO_RUN_ENTRIES : this.#versionsInPartition(found, key, [])));
     // Most runs a point read asks rule the key out: no array made for them.
-    if (!may) return NO_RUN_ENTRIES;
-    return this.#versionsInPartition(key, []);
+    if (number === NO_PARTITION) return NO_RUN_ENTRIES;
+    return this.#versionsInPartition(number, key, []);
   }
 
-  /** The key's versions from its partition (the filter allowed it). */
-  #versionsInPartition(key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
-    const partition = this.partition(this.partitionAtOrAfter(key));
+  /** The key's versions from partition `number`, the one that may hold it (its filter allowed it). */
+  #versionsInPartition(number: number, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
+    if (debugEnabled()) assert(number === this.partitionAtOrAfter(key), "the partition searched once is the key's partition");
+    const partition = this.partition(number);
     if (partition instanceof Promise) return partition.then((loaded) => this.#versionsIn(loaded, key, result));
     return this.#versionsIn(partition, key, result);
   }
