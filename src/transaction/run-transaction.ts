@@ -67,13 +67,18 @@ function conflictError(conflict: TransactionConflict, attempts: number): Conflic
   return new ConflictError(keys.map(stringKey), ranges.map(externalRange), version, attempts);
 }
 
-export async function runTransaction<T>(
+/** runTransactionCommit's result alone: a reaction, not a second async frame per transaction. */
+export function runTransaction<T>(
   context: TransactionContext,
   body: (tx: TransactionHandle) => T | Promise<T>,
   options: TransactionOptions,
   checkOpen: () => void,
 ): Promise<T> {
-  return (await runTransactionCommit(context, body, options, checkOpen)).result;
+  return runTransactionCommit(context, body, options, checkOpen).then(resultOf<T>);
+}
+
+function resultOf<T>(outcome: { result: T }): T {
+  return outcome.result;
 }
 
 /** runTransaction, also answering the commit (undefined for a transaction that wrote nothing): fenced writes return its version. */
