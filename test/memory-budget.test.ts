@@ -55,9 +55,12 @@ const BUDGET_BYTES = 64 * MEBIBYTE;
  * the caller's own batch ~29, memtable nodes ~31 (live until their flush), the flush ~6. A full GC after
  * every batch (node --expose-gc) peaks at 150-154 MiB: ~70 MiB of the peak is old-generation garbage
  * V8 collects late. With node --max-old-space-size=256 the 1M-key load peaks at 195 MiB (275-319
- * without). Tried without a gain beyond the noise: a sealed-memtable share of 1/8 instead of 1/4; both
- * memtable shares halved; no second merge thread; piscina loaded only when a pool starts; msgpackr's
- * native extractor off; MALLOC_ARENA_MAX=2; the merge thread's heap caps halved.
+ * without). This test's load with the compactor's second merge thread (slot 1) disabled, 5 alternations
+ * on one build: 215-233 MiB (mean 227) against 233-256 (mean 244), load 7.9-9.8 s against 9.4-10.7: one
+ * isolate less at the peak, no slower (the large-child bench, 3 alternations: 262-298 against 275-319, noise).
+ * Tried without a gain beyond the noise: a sealed-memtable share of 1/8 instead of 1/4; both memtable
+ * shares halved; piscina loaded only when a pool starts; msgpackr's native extractor off;
+ * MALLOC_ARENA_MAX=2; the merge thread's heap caps halved.
  */
 const MERGE_THREAD_RSS_BYTES = 32 * MEBIBYTE;
 const RSS_HEADROOM_BYTES = 160 * MEBIBYTE + MERGE_THREAD_RSS_BYTES;
