@@ -1,9 +1,13 @@
 /**
  * The point cache (src/engine/point-cache.ts): admission on a key's second miss,
  * a bound that holds after every set, entries rebuilt exactly for single-entry keys,
- * and a new run set emptying it.
+ * a new run set emptying it, and a flush keeping the keys it did not write (carryOverFlush),
+ * also through a store: a hot key read from a run stays cached across flushes of other
+ * keys, and a flush of the key itself drops its stale entries.
  */
 import { describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { temporaryDirectory } from './helpers.js';
 import { encodeStored, EncodedValue, prepareValue } from '../src/codec/values.js';
 import { PointCache, pointEntries } from '../src/engine/point-cache.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
@@ -53,5 +57,57 @@ describe('PointCache', () => {
     expect(cache.get('key-1999', otherRuns)).toBeUndefined();
     cache.set('key-1999', otherRuns, [entry('key-1999', 2000, 'y')]);
     expect(cache.bytes).toBeLessThan(1024);
+  });
+
+  it('a flush keeps the entries of keys it did not write and drops those it wrote', () => {
+    const cache = new PointCache(1 << 20);
+    const before: readonly unknown[] = [];
+    for (const key of ['kept', 'flushed', 'absent']) {
+      const entries = key === 'absent' ? [] : [entry(key, 3, key)];
+      cache.set(key, before, entries);
+      cache.set(key, before, entries);
+    }
+    const bytesBefore = cache.bytes;
+    const after: readonly unknown[] = [];
+    cache.carryOverFlush(before, after, (key) => key === 'flushed' || key === 'absent');
+    expect(cache.get('kept', after)?.newest).toBe('kept');
+    expect(cache.get('flushed', after)).toBeUndefined();
+    expect(cache.get('absent', after)).toBeUndefined();
+    expect(cache.bytes).toBeLessThan(bytesBefore);
+    expect(cache.stats().keys).toBe(1);
+    // A cache bound to another run set is not rebound by a flush it did not see.
+    const unrelated: readonly unknown[] = [];
+    cache.carryOverFlush(unrelated, [], () => false);
+    expect(cache.get('kept', after)?.newest).toBe('kept');
+  });
+});
+
+describe('the point cache across flushes (store)', () => {
+  it('serves a hot key from the cache after a flush of other keys, and the new value after a flush of the key', async () => {
+    const store = await openStore(temporaryDirectory(), { memoryBudgetBytes: 8 * 1024 * 1024 });
+    try {
+      await store.put('hot', 'first');
+      for (let index = 0; index < 200; index++) await store.put(`other-${index}`, index);
+      await store.checkpoint();
+      const cacheReads = () => store.stats().storage.blockCacheHits + store.stats().storage.blockCacheMisses;
+      for (let read = 0; read < 2; read++) expect(await store.get('hot')).toBe('first'); // the second miss admits it
+      let before = cacheReads();
+      expect(await store.get('hot')).toBe('first');
+      expect(cacheReads()).toBe(before); // served by the point cache: no block looked up
+
+      await store.put('unrelated', 1);
+      await store.checkpoint(); // a flush installs a run that does not hold 'hot'
+      before = cacheReads();
+      expect(await store.get('hot')).toBe('first');
+      expect(cacheReads()).toBe(before); // still cached (before carryOverFlush the install emptied the cache)
+
+      await store.put('hot', 'second');
+      await store.checkpoint(); // a flush of 'hot' itself: its cached entries are stale
+      expect(await store.get('hot')).toBe('second');
+      expect(await store.get('hot', { asOf: 1 })).toBe('first');
+      expect(store.stats().storage.runs).toBe(3);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -63,6 +63,7 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 import type { Memtables, SealedMemtable } from './memtables.js';
+import type { PointCache } from './point-cache.js';
 import { NOT_RETAINED_BYTE } from './resolve.js';
 import type { RunHandle, RunSet } from './run-set.js';
 
@@ -96,6 +97,8 @@ export interface FlusherConfig {
   onProgress: () => void;
   /** Records each installed flush's duration and run bytes. */
   metrics: StorageMetrics;
+  /** Told of each install, so it keeps the entries of keys the flushed memtable does not hold. */
+  pointCache?: PointCache;
 }
 
 export interface FlushStats {
@@ -230,7 +233,9 @@ export class Flusher {
       versionHighWater: Math.max(manifest.state.versionHighWater, sealed.lastVersion),
     });
     // Install: one synchronous step, re-checking that this is still the oldest memtable.
+    const runsBefore = runSet.runs;
     const handle = runSet.install(descriptor);
+    this.#config.pointCache?.carryOverFlush(runsBefore, runSet.runs, (key) => sealed.index.chain(key) !== undefined);
     memtables.retireOldest(sealed);
     this.#lastDiskFull = undefined;
     this.#stats.flushes++;

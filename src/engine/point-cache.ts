@@ -9,9 +9,11 @@
  * absent keys are cached too (an empty list).
  *
  * Invariants:
- * - Everything cached was read from exactly the run set `runs` (array identity);
- *   a new run set (install, compaction) empties the cache, so a cached list is
- *   never missing a newer run's versions.
+ * - Everything cached is exact for the run set `runs` (array identity): it was read
+ *   from it, or from the set before a flush installed a run holding none of its key
+ *   (carryOverFlush drops the flushed memtable's keys and keeps the rest, so a hot key
+ *   stays cached across flushes of other keys). Any other new run set (compaction)
+ *   empties the cache, so a cached list is never missing a newer run's versions.
  * - One Map holds the entries in insertion order, with a CLOCK-style second chance
  *   instead of strict LRU: `get` only marks an entry referenced (no Map mutation on
  *   the hot path); eviction walks from the oldest, re-inserting referenced entries
@@ -136,6 +138,24 @@ export class PointCache {
     this.#bytes += point.sizeBytes;
     this.#evict();
     return point;
+  }
+
+  /**
+   * A flush installed one run on top of the run set `previous`, making `next`; the new
+   * run holds versions of exactly the keys for which `flushedKey` is true. Every other
+   * key's cached entries are still exact for `next` (no version of it was added), so
+   * they are kept and the cache is bound to `next`; the flushed keys' entries (absent-key
+   * entries included) are dropped. A cache bound to another run set is left alone (the
+   * next `set` empties it). One synchronous section, called in the install's own step.
+   */
+  carryOverFlush(previous: readonly unknown[], next: readonly unknown[], flushedKey: (key: string) => boolean): void {
+    if (this.#runs !== previous) return;
+    for (const [key, point] of this.#map) {
+      if (!flushedKey(key)) continue;
+      this.#map.delete(key);
+      this.#bytes -= point.sizeBytes;
+    }
+    this.#runs = next;
   }
 
   /** Empties the cache and binds it to the run set `runs`. */

@@ -145,6 +145,7 @@ export class StorageEngine {
       currentWalSegment: config.currentWalSegment,
       onProgress: () => this.#onFlushProgress(),
       metrics: this.metrics,
+      pointCache: this.pointCache,
     });
     this.#writeStall = new WriteStall({
       memoryBudgetBytes: budget, immutableBudgetShare: IMMUTABLE_BUDGET_SHARE, runsDirectory: config.runsDirectory,
