@@ -3,14 +3,16 @@
  * (src/run/run-writer.ts) so that only the run read path is in the figure:
  *
  * - `cold-get`: random point reads (versions of one key) from one cold run of JSON
- *   records (brotli quality 1), with a block cache far smaller than the run, so most
- *   reads miss, read one compressed block, check it and decompress it. The run is
- *   written three times: with today's block target (RUN_COMPRESSED_BLOCK_TARGET_BYTES,
- *   24 KiB of entries), with the older 64 KiB layout, and with today's target in gzip
- *   level 1 (the candidate codec: at 24 KiB a block of JSON records fits one page with
- *   either, so the files are the same size); the three alternate in slices. Headline:
- *   gets/s of today's layout; columns: CPU microseconds per get of each (process
- *   CPU time: user + system) and each file's ratio against the uncompressed run.
+ *   records, with a block cache far smaller than the run, so most reads miss, read
+ *   one compressed block, check it and decompress it. The run is written three
+ *   times: as the cold tier writes it (run format 4: raw deflate level 1, packed
+ *   blocks of RUN_PACKED_BLOCK_TARGET_BYTES, 4 KiB of entries), in brotli quality 1
+ *   with 24 KiB blocks (what a miss decompressed in format 3, the layout before
+ *   2026-11-30; the writer now packs those blocks too, so that file is a little
+ *   smaller than format 3's page-padded one), and in brotli 1 with 4 KiB blocks (the
+ *   codec alone); the three alternate in slices. Headline: gets/s of the cold tier's
+ *   layout; columns: CPU microseconds per get of each (process CPU time: user +
+ *   system) and each file's ratio against the uncompressed run.
  *
  * About 5 s in --quick. Figures measured while other work loads the machine are
  * noisy: run on a quiet one.
@@ -22,7 +24,8 @@ import { Buffer } from 'node:buffer';
 import { loadHash64 } from '../../src/codec/checksum.js';
 import { NodeFileSystem } from '../../src/fs/node-file-system.js';
 import { BlockCache } from '../../src/run/block-cache.js';
-import { RUN_COMPRESSED_BLOCK_TARGET_BYTES } from '../../src/run/block-compression.js';
+import { RUN_COMPRESSED_BLOCK_TARGET_BYTES, RUN_PACKED_BLOCK_TARGET_BYTES } from '../../src/run/block-compression.js';
+import { COLD_TIER_COMPRESSION } from '../../src/compaction/compaction-policy.js';
 import type { RunEntry } from '../../src/run/run-descriptor.js';
 import type { RunCompressionName } from '../../src/run/run-format.js';
 import { RunReader } from '../../src/run/run-reader.js';
@@ -32,8 +35,6 @@ import type { Profile } from '../profile.js';
 import type { Workload } from './workload.js';
 
 const ladybugOnly = (definition: EngineDefinition) => definition.id === 'ladybug';
-/** The cold block target before 2026-11-30 (docs/FORMAT.md changelog). */
-const OLDER_BLOCK_TARGET_BYTES = 64 * 1024;
 /** Block cache of the readers: far below either run's decompressed size. */
 const CACHE_BYTES = 2 * 1024 * 1024;
 const SLICES = 10;
@@ -52,20 +53,21 @@ export function coldPointGetWorkload(profile: Profile): Workload {
   const gets = profile.name === 'quick' ? 10_000 : 100_000;
   return {
     id: 'cold-get',
-    title: 'point gets from a cold (compressed) run: 24 KiB blocks against the older 64 KiB',
+    title: 'point gets from a cold (compressed) run: packed 4 KiB deflate blocks (format 4) against 24 KiB brotli blocks (format 3)',
     unit: 'gets',
-    measures: `Headline: random point reads per second from one cold run (${keyCount.toLocaleString('en-US')} JSON records, brotli 1, ${RUN_COMPRESSED_BLOCK_TARGET_BYTES / 1024} KiB blocks of entries) with a ${CACHE_BYTES / 1024 / 1024} MiB block cache. "64 KiB": the same run written in the older 64 KiB blocks; "gzip": today's blocks in gzip level 1; the three alternate in ${SLICES} slices, ${gets.toLocaleString('en-US')} gets each. CPU us/get is process CPU time (user + system).`,
+    measures: `Headline: random point reads per second from one cold run (${keyCount.toLocaleString('en-US')} JSON records, ${COLD_TIER_COMPRESSION} level 1, packed blocks of ${RUN_PACKED_BLOCK_TARGET_BYTES / 1024} KiB of entries: run format 4) with a ${CACHE_BYTES / 1024 / 1024} MiB block cache. "brotli 24 KiB": the same run in brotli 1 with ${RUN_COMPRESSED_BLOCK_TARGET_BYTES / 1024} KiB blocks, what a cache miss decompressed in format 3 (now packed too, so its file is a little smaller than format 3's page-padded one); "brotli 4 KiB": brotli 1 with the packed 4 KiB blocks; the three alternate in ${SLICES} slices, ${gets.toLocaleString('en-US')} gets each. CPU us/get is process CPU time (user + system).`,
     writes: false,
     interleaved: false,
     ownProcess: true,
     columns: [
       { key: 'cpuMicrosPerGet', header: 'CPU us/get', shortLabel: 'CPU us/get', format: 'decimal' },
-      { key: 'olderCpuMicrosPerGet', header: '64 KiB CPU us/get', shortLabel: '64 KiB CPU us/get', format: 'decimal' },
-      { key: 'olderGetsPerSecond', header: '64 KiB gets/s', shortLabel: '64 KiB gets/s', format: 'count' },
-      { key: 'gzipCpuMicrosPerGet', header: 'gzip CPU us/get', shortLabel: 'gzip CPU us/get', format: 'decimal' },
-      { key: 'gzipGetsPerSecond', header: 'gzip gets/s', shortLabel: 'gzip gets/s', format: 'count' },
+      { key: 'brotli24CpuMicrosPerGet', header: 'brotli 24 KiB CPU us/get', shortLabel: 'brotli 24 KiB CPU us/get', format: 'decimal' },
+      { key: 'brotli24GetsPerSecond', header: 'brotli 24 KiB gets/s', shortLabel: 'brotli 24 KiB gets/s', format: 'count' },
+      { key: 'brotli4CpuMicrosPerGet', header: 'brotli 4 KiB CPU us/get', shortLabel: 'brotli 4 KiB CPU us/get', format: 'decimal' },
+      { key: 'brotli4GetsPerSecond', header: 'brotli 4 KiB gets/s', shortLabel: 'brotli 4 KiB gets/s', format: 'count' },
       { key: 'ratio', header: 'ratio', shortLabel: 'ratio', format: 'decimal' },
-      { key: 'olderRatio', header: '64 KiB ratio', shortLabel: '64 KiB ratio', format: 'decimal' },
+      { key: 'brotli24Ratio', header: 'brotli 24 KiB ratio', shortLabel: 'brotli 24 KiB ratio', format: 'decimal' },
+      { key: 'brotli4Ratio', header: 'brotli 4 KiB ratio', shortLabel: 'brotli 4 KiB ratio', format: 'decimal' },
     ],
     appliesTo: ladybugOnly,
     run: async (context) => {
@@ -74,13 +76,13 @@ export function coldPointGetWorkload(profile: Profile): Workload {
       const fileSystem = new NodeFileSystem({ syncMode: 'threadpool' });
       const hash = await loadHash64();
       const list = jsonEntries(keyCount);
-      const write = (runId: number, compressedBlockTargetBytes?: number, compression: RunCompressionName = 'brotli') =>
-        writeRun({ fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 3, hash, entries: list, ...(compressedBlockTargetBytes === undefined ? {} : { compression, compressedBlockTargetBytes }) });
-      const plain = await write(1);
-      const today = await write(2, RUN_COMPRESSED_BLOCK_TARGET_BYTES);
-      const older = await write(3, OLDER_BLOCK_TARGET_BYTES);
-      const gzip = await write(4, RUN_COMPRESSED_BLOCK_TARGET_BYTES, 'gzip');
-      const readers = await Promise.all([today, older, gzip].map((descriptor) => RunReader.open(fileSystem, runsDirectory, descriptor, hash, new BlockCache(CACHE_BYTES))));
+      const write = (runId: number, compression: RunCompressionName, compressedBlockTargetBytes?: number) =>
+        writeRun({ fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 3, hash, entries: list, compression, ...(compressedBlockTargetBytes === undefined ? {} : { compressedBlockTargetBytes }) });
+      const plain = await write(1, 'none');
+      const today = await write(2, COLD_TIER_COMPRESSION);
+      const brotli24 = await write(3, 'brotli', RUN_COMPRESSED_BLOCK_TARGET_BYTES);
+      const brotli4 = await write(4, 'brotli', RUN_PACKED_BLOCK_TARGET_BYTES);
+      const readers = await Promise.all([today, brotli24, brotli4].map((descriptor) => RunReader.open(fileSystem, runsDirectory, descriptor, hash, new BlockCache(CACHE_BYTES))));
       const keys = Array.from({ length: gets }, () => (list[randomInt(0, list.length)] as RunEntry).key);
       const totals = readers.map(() => ({ ms: 0, cpuMicros: 0, gets: 0 }));
       try {
@@ -104,7 +106,7 @@ export function coldPointGetWorkload(profile: Profile): Workload {
           }
         }
         type Total = { ms: number; cpuMicros: number; gets: number };
-        const [mine, theirs, gzipped] = totals as [Total, Total, Total];
+        const [mine, wide, narrow] = totals as [Total, Total, Total];
         return {
           unitCount: mine.gets,
           callCount: mine.gets,
@@ -112,14 +114,15 @@ export function coldPointGetWorkload(profile: Profile): Workload {
           unitsPerSecond: (mine.gets * 1000) / mine.ms,
           extra: {
             cpuMicrosPerGet: mine.cpuMicros / mine.gets,
-            olderCpuMicrosPerGet: theirs.cpuMicros / theirs.gets,
-            olderGetsPerSecond: (theirs.gets * 1000) / theirs.ms,
-            gzipCpuMicrosPerGet: gzipped.cpuMicros / gzipped.gets,
-            gzipGetsPerSecond: (gzipped.gets * 1000) / gzipped.ms,
+            brotli24CpuMicrosPerGet: wide.cpuMicros / wide.gets,
+            brotli24GetsPerSecond: (wide.gets * 1000) / wide.ms,
+            brotli4CpuMicrosPerGet: narrow.cpuMicros / narrow.gets,
+            brotli4GetsPerSecond: (narrow.gets * 1000) / narrow.ms,
             ratio: plain.fileBytes / today.fileBytes,
-            olderRatio: plain.fileBytes / older.fileBytes,
+            brotli24Ratio: plain.fileBytes / brotli24.fileBytes,
+            brotli4Ratio: plain.fileBytes / brotli4.fileBytes,
           },
-          check: { passed: true, summary: `every get found its one version (${mine.gets + theirs.gets + gzipped.gets} gets)` },
+          check: { passed: true, summary: `every get found its one version (${mine.gets + wide.gets + narrow.gets} gets)` },
         };
       } finally {
         for (const reader of readers) await reader.close();

@@ -13,8 +13,8 @@
  * - `parity-load`: run write throughput (MB of entries per second, datasync included)
  *   with parity at the default K against K=64 (the widest stripe: 1.6% parity, the closest the
  *   format comes to "off"; format 2 has no unstriped runs). Target: under 15% cost.
- * - `cold-compress`: the same entries written uncompressed and as a cold run (brotli
- *   quality 1, compressed in the piscina pool): the compression ratio (file bytes), the
+ * - `cold-compress`: the same entries written uncompressed and as a cold run
+ *   (COLD_TIER_COMPRESSION, compressed in the piscina pool): the compression ratio (file bytes), the
  *   cold write's MB/s, and the event-loop delay p99 (monitorEventLoopDelay, 1 ms
  *   resolution) while it runs, with the pool and with compression on the event loop.
  *
@@ -27,6 +27,7 @@ import { Buffer } from 'node:buffer';
 import { loadHash64 } from '../../src/codec/checksum.js';
 import { NodeFileSystem } from '../../src/fs/node-file-system.js';
 import { BlockCache } from '../../src/run/block-cache.js';
+import { COLD_TIER_COMPRESSION } from '../../src/compaction/compaction-policy.js';
 import { CompressionPool, InlineCompressor, type BlockCompressor } from '../../src/run/compression-pool.js';
 import type { RunDescriptor, RunEntry } from '../../src/run/run-descriptor.js';
 import { RUN_PAGE_BYTES, type RunCompressionName } from '../../src/run/run-format.js';
@@ -245,7 +246,7 @@ export function coldCompressWorkload(profile: Profile): Workload {
     id: 'cold-compress',
     title: 'cold-tier run: compression ratio, write rate and event-loop delay while compressing',
     unit: 'bytes',
-    measures: `Headline: bytes of entries per second written as a cold run (brotli quality 1 in the piscina pool; ${count.toLocaleString('en-US')} JSON records). "ratio": uncompressed run file bytes / cold run file bytes. "loop p99 ms": event-loop delay p99 (monitorEventLoopDelay, 1 ms resolution) during the pooled write; "inline p99 ms": the same write compressing on the event loop.`,
+    measures: `Headline: bytes of entries per second written as a cold run (${COLD_TIER_COMPRESSION} level 1 in the piscina pool, as the cold tier writes it; ${count.toLocaleString('en-US')} JSON records). "ratio": uncompressed run file bytes / cold run file bytes. "loop p99 ms": event-loop delay p99 (monitorEventLoopDelay, 1 ms resolution) during the pooled write; "inline p99 ms": the same write compressing on the event loop.`,
     writes: true,
     interleaved: false,
     ownProcess: true,
@@ -262,13 +263,13 @@ export function coldCompressWorkload(profile: Profile): Workload {
       const plain = await write(run, list);
       const pool = new CompressionPool();
       try {
-        await write(run, list.slice(0, 2000), { compression: 'brotli', compressor: pool }); // starts the workers
+        await write(run, list.slice(0, 2000), { compression: COLD_TIER_COMPRESSION, compressor: pool }); // starts the workers
         context.beginMeasurement();
         const delayWhile = async (compressor: BlockCompressor) => {
           const histogram = monitorEventLoopDelay({ resolution: 1 });
           histogram.enable();
           const start = performance.now();
-          const descriptor = await write(run, list, { compression: 'brotli', compressor });
+          const descriptor = await write(run, list, { compression: COLD_TIER_COMPRESSION, compressor });
           const durationMs = performance.now() - start;
           histogram.disable();
           return { descriptor, durationMs, p99Ms: histogram.percentile(99) / 1e6 };
