@@ -8,6 +8,14 @@
  * checked exactly as an open would check it, and every value is decoded once. The report says what an open would do
  * (zero a torn tail, remove an unfinished segment) and names any corruption with its
  * file and offset. Later issues add the block and parity checks here.
+ *
+ * Each run whose blocks all check out also has its manifest descriptor's
+ * reservedEntryCount recounted from the file (the entries under "\u0000ladybug/",
+ * read through a cursor from the prefix on, so only the blocks that hold them): a
+ * wrong count is a finding naming the run, because a descriptor saying 0 makes the
+ * lease restart rule at open skip the run (runMayHoldRange, merged-scan.ts) and its
+ * lease records would never expire. A descriptor without the field (written before
+ * manifest format 3) says "unknown" and has nothing to check.
  */
 import { resolve as resolvePath } from 'node:path';
 import { CorruptionError } from '../errors.js';
@@ -26,6 +34,8 @@ import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { RunReader } from '../run/run-reader.js';
+import { isReservedKey, RESERVED_KEY_PREFIX } from '../lease/reserved-prefix.js';
+import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 
 /** Block cache for verify: it reads every block once, so a small one suffices. */
@@ -44,6 +54,9 @@ async function verifyRuns(fileSystem: FileSystem, runsDirectory: string, runs: r
       report.runs.blocks += checked.blocks;
       report.runs.bytes += checked.bytes;
       for (const problem of checked.problems) report.runs.problems.push({ file, ...problem });
+      if (checked.problems.length === 0 && descriptor.reservedEntryCount !== undefined) {
+        await checkReservedEntryCount(reader, descriptor, file, report);
+      }
     } catch (error) {
       if (!(error instanceof CorruptionError)) throw error;
       report.runs.problems.push({ file: error.file, offset: error.offset, reason: error.message });
@@ -53,6 +66,43 @@ async function verifyRuns(fileSystem: FileSystem, runsDirectory: string, runs: r
     }
   }
 }
+
+/**
+ * Entries (versions and tombstones) of the run under RESERVED_KEY_PREFIX, read from
+ * the file. The prefix's keys are one contiguous interval, so the cursor starts at
+ * the prefix and stops at the first key past it. Bounded by the run's entryCount.
+ */
+export async function countReservedEntries(reader: RunReader, descriptor: RunDescriptor): Promise<number> {
+  const cursor = await reader.cursor({ gte: RESERVED_KEY_PREFIX }, false, { fillCache: false });
+  let count = 0;
+  try {
+    while (cursor.current !== undefined && isReservedKey(cursor.current.key)) {
+      count++;
+      assert(count <= descriptor.entryCount, 'a run holds at most entryCount entries');
+      const pending = cursor.advance();
+      if (pending !== undefined) await pending;
+    }
+  } finally {
+    cursor.close();
+  }
+  return count;
+}
+
+/** Recounts the run's reserved entries; a count that differs from its descriptor's is a finding. */
+async function checkReservedEntryCount(reader: RunReader, descriptor: RunDescriptor, file: string, report: VerifyReport): Promise<void> {
+  const recorded = descriptor.reservedEntryCount;
+  assert(recorded !== undefined, 'only counted descriptors are checked');
+  const counted = await countReservedEntries(reader, descriptor);
+  report.runs.reservedCountsChecked++;
+  if (counted === recorded) return;
+  report.runs.reservedCountMismatches.push({ file, runId: descriptor.runId, recorded, counted });
+  report.runs.problems.push({
+    file, offset: 0,
+    reason: `run ${descriptor.runId}: the manifest says reservedEntryCount ${recorded}, the file holds ${counted} entries under the reserved prefix`
+      + ' (a wrong 0 hides lease records from the lease restart rule at open)',
+  });
+}
+
 import { WAL_DIRECTORY } from './open-store.js';
 
 export interface VerifyReport {
@@ -71,7 +121,13 @@ export interface VerifyReport {
   /** The manifest: where the WAL starts, what it found that an open would repair. */
   manifest: { walStartSegment: number; flushedVersion: number; runs: number; damagedCopies: number; truncatedTail: boolean } | undefined;
   /** Run files checked, their blocks and bytes, and every problem found (file, offset, reason). */
-  runs: { files: number; blocks: number; bytes: number; problems: Array<{ file: string; offset: number; reason: string }> };
+  runs: {
+    files: number; blocks: number; bytes: number; problems: Array<{ file: string; offset: number; reason: string }>;
+    /** Runs whose descriptor carries reservedEntryCount and whose file was recounted (every block checked out). */
+    reservedCountsChecked: number;
+    /** Runs whose recount differs from the manifest's reservedEntryCount (each also listed in `problems`). */
+    reservedCountMismatches: Array<{ file: string; runId: number; recorded: number; counted: number }>;
+  };
 }
 
 export interface VerifyOptions {
@@ -92,7 +148,7 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
     const report: VerifyReport = {
       directory: absolute, ok: true, segments: total, records: 0, commits: 0, operations: 0, lastVersion: 0,
       tornTail: undefined, unfinishedSegments: [], corruption: undefined, manifest: undefined,
-      runs: { files: 0, blocks: 0, bytes: 0, problems: [] },
+      runs: { files: 0, blocks: 0, bytes: 0, problems: [], reservedCountsChecked: 0, reservedCountMismatches: [] },
     };
     const hash = await loadHash64();
     let walStartSegment = 1;
