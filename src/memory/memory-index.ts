@@ -33,6 +33,8 @@ import {
 } from '../limits.js';
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
+import { debugEnabled } from '../util/debug.js';
+import { sortedKeyOrder } from './key-sort.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 
 // sorted-btree is CommonJS with its class on `default`; require() reads it the same
@@ -66,6 +68,11 @@ export class MemoryIndex {
   #unordered: string[] = [];
   /** True while `unordered` is known to be in ascending order (set by a sort, cleared by a push). */
   #unorderedSorted = true;
+  /**
+   * The waiting keys' chains, index for index, once #sortWaitingWithChains sorted
+   * them for a flush (undefined otherwise: a live memtable does not pay for it).
+   */
+  #unorderedChains: VersionChain[] | undefined;
   readonly #maxVersionsPerKey: number;
   #appliedVersion = 0;
   #liveKeys = 0;
@@ -111,6 +118,7 @@ export class MemoryIndex {
       this.#map.set(operation.key, created);
       this.#unordered.push(operation.key);
       this.#unorderedSorted = false;
+      this.#unorderedChains = undefined;
       this.#memoryBytes += MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(operation.key.length);
       if (!isDelete) this.#liveKeys++;
       return;
@@ -165,8 +173,14 @@ export class MemoryIndex {
   /** Moves every waiting key into the tree: sorted, then inserted in ascending order. */
   #ensureOrdered(): void {
     if (this.#unordered.length === 0) return;
+    const chains = this.#unorderedChains;
     const keys = this.#sortedUnordered();
     this.#unordered = [];
+    this.#unorderedChains = undefined;
+    if (chains !== undefined) {
+      for (let index = 0; index < keys.length; index++) this.#tree.set(keys[index]!, chains[index]!);
+      return;
+    }
     for (const key of keys) this.#tree.set(key, this.#map.get(key)!);
   }
 
@@ -226,28 +240,72 @@ export class MemoryIndex {
 
   /**
    * Every key and chain in ascending key order (a flush reads a sealed memtable this
-   * way). When no scan ever built the tree (a write-only memtable), the sorted waiting
-   * keys are the whole order: they are read in place and no tree is built for the
-   * flush (inserting them cost about as much as sorting them). They stay waiting,
-   * sorted, so a later scan only inserts them. REQUIRES: no apply while iterating
-   * (a sealed memtable never changes).
+   * way; memtableEntries walks orderedKeysAndChains). REQUIRES: no apply while
+   * iterating (a sealed memtable never changes), asserted per key.
    */
   *orderedChains(): IterableIterator<[string, VersionChain]> {
+    const { keys, chains } = this.orderedKeysAndChains();
+    const appliedVersion = this.#appliedVersion;
+    for (let index = 0; index < keys.length; index++) {
+      assert(this.#appliedVersion === appliedVersion, 'no apply while a flush reads the memtable');
+      yield [keys[index]!, chains[index]!];
+    }
+  }
+
+  /**
+   * Every key in ascending order and, at the same index, its chain: two arrays the
+   * caller must not change (a flush reads them; a later scan of this memtable leaves
+   * them as they are). When no scan ever built the tree (a write-only memtable), the
+   * waiting keys are the whole order: they are sorted as a permutation that carries
+   * each key's chain along (sortedKeyOrder), so no chain is looked up in the Map, and
+   * no tree is built for the flush (inserting them cost about as much as sorting).
+   * They stay waiting, sorted (with their chains, so a second flush attempt or a later
+   * scan sorts nothing). REQUIRES: the caller reads them before the next apply.
+   */
+  orderedKeysAndChains(): { keys: readonly string[]; chains: readonly VersionChain[] } {
     if (this.#tree.size > 0) {
       this.#ensureOrdered();
-      yield* this.#tree.entries();
+      const keys: string[] = [];
+      const chains: VersionChain[] = [];
+      this.#tree.forEachPair((key, chain) => {
+        keys.push(key);
+        chains.push(chain);
+      });
+      return { keys, chains };
+    }
+    this.#sortWaitingWithChains();
+    return { keys: this.#unordered, chains: this.#unorderedChains! };
+  }
+
+  /**
+   * Sorts the waiting keys of a memtable whose tree is empty and keeps their chains
+   * beside them (#unorderedChains). The Map holds exactly the waiting keys then, in
+   * the order they were pushed (both are added together, never removed), so one pass
+   * over its values gives each key's chain without a lookup.
+   */
+  #sortWaitingWithChains(): void {
+    if (this.#unorderedChains !== undefined) return;
+    assert(this.#tree.size === 0 && this.#map.size === this.#unordered.length, 'the waiting keys are every key of the Map');
+    const chains = Array.from(this.#map.values());
+    if (this.#unorderedSorted) {
+      // Sorted in place by a scan's ensureOrdered that found the tree empty? It empties the list: only 0 or 1 keys here.
+      assert(this.#unordered.length <= 1, 'a sorted waiting list of an empty tree has its chains');
+      this.#unorderedChains = chains;
       return;
     }
-    // A scan during this iteration moves the waiting keys into the tree: this array
-    // (sorted once, here) is left as it was and the iteration goes on over it.
-    const keys = this.#sortedUnordered();
-    const appliedVersion = this.#appliedVersion;
-    for (const key of keys) {
-      assert(this.#appliedVersion === appliedVersion, 'no apply while a flush reads the memtable');
-      const chain = this.#map.get(key);
-      assert(chain !== undefined, 'every waiting key is in the map');
-      yield [key, chain];
+    const keys = this.#unordered;
+    if (debugEnabled()) for (let index = 0; index < keys.length; index++) assert(this.#map.get(keys[index]!) === chains[index], 'the Map is in push order');
+    const order = sortedKeyOrder(keys);
+    const sortedKeys = new Array<string>(keys.length);
+    const sortedChains = new Array<VersionChain>(keys.length);
+    for (let index = 0; index < order.length; index++) {
+      const from = order[index]!;
+      sortedKeys[index] = keys[from]!;
+      sortedChains[index] = chains[from]!;
     }
+    this.#unordered = sortedKeys;
+    this.#unorderedChains = sortedChains;
+    this.#unorderedSorted = true;
   }
 
   /** The waiting keys, sorted in place (once: a sorted list is not sorted again). */
