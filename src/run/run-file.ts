@@ -7,7 +7,9 @@
  * mismatch, a short read or EIO it rebuilds the block from its stripes
  * (src/stripe/stripe-repair.ts), checks the rebuilt block against the same parent
  * checksum, returns it, and writes the rebuilt pages back in place: one page
- * write and a datasync through a separate read-write handle. A crash or a failed
+ * write and a datasync through a separate read-write handle (of a page shared with
+ * other blocks, format 4, only the bytes of blocks whose checks pass are rebuilt
+ * ones; the rest is written as read). A crash or a failed
  * write there leaves the old bad page, a torn mix, or the good page: each is at
  * worst one bad page in its stripe, which the next read repairs again.
  * A block that cannot be rebuilt is a StripeCorruptionError naming the run, the
@@ -263,13 +265,56 @@ export class StripedRunFile {
       return { bytes: result.bytes, payloadBytes, entryCount };
     }
     this.counters.repairedBlocks++;
-    const pages = result.rebuiltPages.map((page, position) => ({
-      physicalOffset: this.layout.physicalPage(page) * this.layout.pageBytes,
-      bytes: result.rebuiltPageBytes[position]!,
-    }));
+    const pages: Array<{ physicalOffset: number; bytes: Uint8Array }> = [];
+    for (const [position, page] of result.rebuiltPages.entries()) {
+      const bytes = await this.#checkedPageBytes(block, page, result.rebuiltPageBytes[position]!, result.readPageBytes[position]);
+      pages.push({ physicalOffset: this.layout.physicalPage(page) * this.layout.pageBytes, bytes });
+    }
     const rewritten = await this.rewritePages(pages);
     this.onRepair?.({ runId: this.runId, file: this.path, kind: block.kind, logicalOffset: block.logicalOffset, stripes, pages: result.rebuiltPages, rewritten });
     return { bytes: result.bytes, payloadBytes, entryCount };
+  }
+
+  /**
+   * What to write back for logical page `page`, rebuilt from parity for `block`: the whole
+   * rebuilt page when it could not be read; else the page as read, with the rebuilt bytes of
+   * every block that passes its check with them (`block` itself passed). A packed run (format
+   * 4) shares a page between blocks; with a second silently bad page in the stripe the
+   * rebuilt bytes of a neighbour are wrong, and writing them would ruin a block that reads fine.
+   */
+  async #checkedPageBytes(block: BlockRef, page: number, rebuilt: Buffer, asRead: Buffer | undefined): Promise<Buffer> {
+    assert(rebuilt.length === this.layout.pageBytes && (asRead === undefined || asRead.length === rebuilt.length), 'whole pages');
+    if (asRead === undefined) return rebuilt;
+    const pageStart = page * this.layout.pageBytes;
+    const pageEnd = pageStart + this.layout.pageBytes;
+    const written = Buffer.from(asRead);
+    const take = (other: BlockRef) => {
+      const from = Math.max(other.logicalOffset, pageStart);
+      const to = Math.min(other.logicalOffset + other.lengthBytes, pageEnd);
+      if (from < to) rebuilt.copy(written, from - pageStart, from - pageStart, to - pageStart);
+    };
+    take(block);
+    if (written.equals(rebuilt)) return written;
+    let neighbours: BlockRef[];
+    try {
+      neighbours = await this.blocksInStripe(this.layout.stripeOfLogicalPage(page));
+    } catch (error) {
+      if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
+      return written;
+    }
+    for (const other of neighbours) {
+      if (other.logicalOffset === block.logicalOffset || other.logicalOffset >= pageEnd || other.logicalOffset + other.lengthBytes <= pageStart) continue;
+      const bytes = await this.readLogical(other.logicalOffset, other.lengthBytes).catch((error: unknown) => {
+        if (isRepairableReadError(error)) return undefined;
+        throw error;
+      });
+      if (bytes === undefined) continue;
+      const from = Math.max(other.logicalOffset, pageStart);
+      const to = Math.min(other.logicalOffset + other.lengthBytes, pageEnd);
+      rebuilt.copy(bytes, from - other.logicalOffset, from - pageStart, to - pageStart);
+      if (this.passes(other, bytes)) take(other);
+    }
+    return written;
   }
 
   #detail(stripes: Map<number, StripePages>): string {

@@ -13,6 +13,11 @@
  * rebuild from a stripe with a second bad page, or with a bad parity page, is
  * refused rather than returned: never wrong data.
  *
+ * Write-back (format 4, where blocks share pages): a readable page rebuilt to pass the
+ * check is handed back with its bytes as read too, since the check covers only the
+ * block's own part of it; the caller writes its neighbours' rebuilt bytes only where
+ * their own checks pass (a second silently bad page in the stripe makes them wrong).
+ *
  * Limits: one bad page per stripe. A block spanning several stripes with a silent
  * (checksum-only) bad page in two of them is not rebuilt (that would need every
  * combination); unreadable pages in different stripes are.
@@ -59,6 +64,12 @@ export interface RebuildResult {
   rebuiltPages: number[];
   /** The rebuilt bytes of each of rebuiltPages, whole pages (a packed block covers only part of its pages). */
   rebuiltPageBytes: Buffer[];
+  /**
+   * Each of rebuiltPages as read (undefined for a page that could not be read). The check
+   * covers only the block's own bytes of a rebuilt page: the rest (neighbour blocks of a packed
+   * run, format 4) is written back only where it is checked too (StripedRunFile#repair).
+   */
+  readPageBytes: Array<Buffer | undefined>;
   /** The stripes read, by stripe number (for naming other bad blocks). */
   stripes: Map<number, StripePages>;
 }
@@ -88,8 +99,8 @@ export async function rebuildBlock(
   const blockBytes = () => bytes.subarray(startInSpan, startInSpan + block.lengthBytes);
   const passes = () => check(blockBytes());
   const pageBytesOf = (logicalPage: number) => Buffer.from(bytes.subarray((logicalPage - firstPage) * pageBytes, (logicalPage - firstPage + 1) * pageBytes));
-  const result = (rebuilt: number[]): RebuildResult => ({ bytes: Buffer.from(blockBytes()), rebuiltPages: rebuilt, rebuiltPageBytes: rebuilt.map(pageBytesOf), stripes });
-  const failed: RebuildResult = { bytes: undefined, rebuiltPages: [], rebuiltPageBytes: [], stripes };
+  const result = (rebuilt: number[]): RebuildResult => ({ bytes: Buffer.from(blockBytes()), rebuiltPages: rebuilt, rebuiltPageBytes: rebuilt.map(pageBytesOf), readPageBytes: rebuilt.map(() => undefined), stripes });
+  const failed: RebuildResult = { bytes: undefined, rebuiltPages: [], rebuiltPageBytes: [], readPageBytes: [], stripes };
   const rebuiltPages: number[] = [];
   const scratch = Buffer.alloc(pageBytes);
   const rebuildInto = (logicalPage: number) => {
@@ -112,7 +123,7 @@ export async function rebuildBlock(
     if (unreadable(layout.stripeOfLogicalPage(page)) > 0) continue;
     const original = Buffer.from(bytes.subarray((page - firstPage) * pageBytes, (page - firstPage + 1) * pageBytes));
     rebuildInto(page);
-    if (passes()) return result([page]);
+    if (passes()) return { ...result([page]), readPageBytes: [original] };
     original.copy(bytes, (page - firstPage) * pageBytes);
   }
   return failed;
