@@ -155,16 +155,27 @@ function encode(value: unknown): Uint8Array {
 
 /** Validates and encodes a caller's value. Throws InvalidValueError or ValueTooLargeError. */
 export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
+  const encoded = encodeValue(value, maxBytes);
+  return { encoded, stored: storedValue(value, encoded) };
+}
+
+/**
+ * The msgpack encoding of a caller's value, with every check of prepareValue
+ * (shape, size, decodable). With storedValue it is prepareValue without the
+ * PreparedValue pair: a batch's put makes no object per value beyond what the
+ * memory index keeps (issue 7, garbage per put). Throws InvalidValueError or
+ * ValueTooLargeError.
+ */
+export function encodeValue(value: unknown, maxBytes: number): Uint8Array {
   // types.isUint8Array, not instanceof: a Uint8Array from another realm (vm, a test
   // environment's globals) or a subclass is bytes too. msgpackr wrote the first as a map
   // of indices and the second as a typed array it cannot decode; both are stored as a
   // plain Uint8Array (read back as one, same bytes).
   if (types.isUint8Array(value)) {
-    const isBuffer = Buffer.isBuffer(value);
     // No shape to check (bytes hold no strings or children) and nothing to decode back.
-    const encoded = encodeBytes(value, isBuffer);
+    const encoded = encodeBytes(value, Buffer.isBuffer(value));
     if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
-    return { encoded, stored: new EncodedValue(encoded) };
+    return encoded;
   }
   const type = typeof value;
   if (value === undefined || type === 'function' || type === 'symbol') {
@@ -174,12 +185,19 @@ export function prepareValue(value: unknown, maxBytes: number): PreparedValue {
   checkValueShape(value, maxBytes);
   const encoded = encode(value);
   if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
-  if (isImmutable(value)) {
-    // msgpack writes -0 as the integer 0; keep memory equal to what recovery reads back.
-    return { encoded, stored: Object.is(value, -0) ? 0 : value };
-  }
-  checkDecodable(encoded);
-  return { encoded, stored: new EncodedValue(encoded) };
+  if (!isImmutable(value)) checkDecodable(encoded);
+  return encoded;
+}
+
+/**
+ * What the memory index keeps for `value`, given encoded = encodeValue(value):
+ * an immutable value as itself (-0 as 0: msgpack writes -0 as the integer 0, and
+ * memory must equal what recovery reads back), anything else (bytes included) as
+ * its encoding.
+ */
+export function storedValue(value: unknown, encoded: Uint8Array): StoredValue {
+  if (isImmutable(value)) return Object.is(value, -0) ? 0 : value;
+  return new EncodedValue(encoded);
 }
 
 /**

@@ -5,14 +5,22 @@
  *
  * A batch that names a key twice keeps the last operation for it (as if applied in
  * order); the WAL and the memory index both see one operation per key per commit.
+ *
+ * Each operation is one PreparedOperation object that is both its WAL form and its
+ * memory-index form, and a commit's walOperations and indexOperations are the same
+ * array: a batch's operations live until the batch is applied (past the WAL write and
+ * its fdatasync), so whatever is made per operation here is promoted to V8's old
+ * generation and drives peak RSS (issue 7). Invariant: a put's value is exactly the
+ * bytes its slot stands for (the slot's own encoding, or the encoding of the
+ * immutable value it is); a delete's slot is TOMBSTONE and its value is empty.
  */
 import { BatchTooLargeError, InvalidOptionError } from '../errors.js';
 import { internalKey } from '../codec/keys.js';
-import { prepareValue } from '../codec/values.js';
+import { encodeValue, storedValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
 import { checkWritableKey } from '../lease/reserved-keys.js';
 import type { IndexOperation } from '../memory/memory-index.js';
-import { TOMBSTONE } from '../memory/version-chain.js';
+import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { assert } from '../util/assert.js';
 import {
   DELETE_OVERHEAD_BYTES,
@@ -22,16 +30,32 @@ import {
   type EncodableOperation,
 } from '../wal/wal-format.js';
 
+/**
+ * One operation in both forms at once: the WAL encoder reads type, key and value
+ * (EncodableOperation), the memory index reads key and slot (IndexOperation). A
+ * delete carries the shared empty value (one object shape for both types; the
+ * encoder writes no value for a delete).
+ */
+export interface PreparedOperation {
+  type: typeof OPERATION_PUT | typeof OPERATION_DELETE;
+  /** The internal key string: the WAL encoder writes its bytes (no key buffer per commit). */
+  key: string;
+  value: Uint8Array;
+  slot: VersionSlot;
+}
+
 export interface PreparedCommit {
-  /** Keys as internal key strings: the WAL encoder writes their bytes (no key buffer per commit). */
-  walOperations: EncodableOperation[];
-  indexOperations: IndexOperation[];
+  /** The same array as indexOperations (see the module header). */
+  walOperations: readonly EncodableOperation[];
+  indexOperations: readonly IndexOperation[];
   operationsSizeBytes: number;
 }
 
 export type BatchOperation =
   | { type: 'put'; key: string | Uint8Array; value: unknown }
   | { type: 'del'; key: string | Uint8Array };
+
+const NO_VALUE = new Uint8Array(0);
 
 /** The internal key of a write; keys under the reserved prefix only from the lease module. */
 function writableKey(key: unknown): string {
@@ -40,80 +64,97 @@ function writableKey(key: unknown): string {
   return internal;
 }
 
+function putOperation(internal: string, value: unknown, maxValueBytes: number): PreparedOperation {
+  const encoded = encodeValue(value, maxValueBytes);
+  return { type: OPERATION_PUT, key: internal, value: encoded, slot: storedValue(value, encoded) };
+}
+
+function deleteOperation(internal: string): PreparedOperation {
+  return { type: OPERATION_DELETE, key: internal, value: NO_VALUE, slot: TOMBSTONE };
+}
+
+function commitOf(operations: readonly PreparedOperation[], operationsSizeBytes: number): PreparedCommit {
+  return { walOperations: operations, indexOperations: operations, operationsSizeBytes };
+}
+
 export function preparePut(key: unknown, value: unknown, maxValueBytes: number): PreparedCommit {
-  const internal = writableKey(key);
-  const prepared = prepareValue(value, maxValueBytes);
-  return {
-    walOperations: [{ type: OPERATION_PUT, key: internal, value: prepared.encoded }],
-    indexOperations: [{ key: internal, slot: prepared.stored }],
-    operationsSizeBytes: PUT_OVERHEAD_BYTES + internal.length + prepared.encoded.length,
-  };
+  const operation = putOperation(writableKey(key), value, maxValueBytes);
+  return commitOf([operation], encodedSizeBytes(operation));
 }
 
 export function prepareDelete(key: unknown): PreparedCommit {
-  const internal = writableKey(key);
-  return {
-    walOperations: [{ type: OPERATION_DELETE, key: internal }],
-    indexOperations: [{ key: internal, slot: TOMBSTONE }],
-    operationsSizeBytes: DELETE_OVERHEAD_BYTES + internal.length,
-  };
+  const operation = deleteOperation(writableKey(key));
+  return commitOf([operation], encodedSizeBytes(operation));
 }
 
 /**
- * One batch's operations, validated and encoded in order. The result holds one WAL
- * operation and one index operation per key, in the order of each key's last
- * operation, built straight into the two arrays: a 100,000-operation bulk batch
+ * One batch's operations, validated and encoded in order. The result holds one
+ * operation per key, in the order of each key's last operation, built straight into
+ * one array sized for the batch (no growth copies): a 100,000-operation bulk batch
  * lives until it is applied, so per-operation wrappers (a PreparedCommit and two
- * one-element arrays each) were promoted to the old generation and grew the heap
- * by about 50 MiB per such batch (issue 7, load RSS).
+ * one-element arrays each, later a WAL and an index object each) were promoted to the
+ * old generation and grew the heap (issue 7, load RSS).
  */
 export function prepareBatch(operations: unknown, maxValueBytes: number, commitBytesMax: number): PreparedCommit {
   if (!Array.isArray(operations)) throw new InvalidOptionError('operations', 'batch() takes an array of operations');
-  if (operations.length > BATCH_OPERATIONS_MAX) {
-    throw new BatchTooLargeError(`batch has ${operations.length} operations, over the limit of ${BATCH_OPERATIONS_MAX}`);
+  const count = operations.length;
+  if (count > BATCH_OPERATIONS_MAX) {
+    throw new BatchTooLargeError(`batch has ${count} operations, over the limit of ${BATCH_OPERATIONS_MAX}`);
   }
-  const walOperations: (EncodableOperation | undefined)[] = [];
-  const indexOperations: (IndexOperation | undefined)[] = [];
-  /** Position of each key's latest operation in the two arrays; an earlier one is left undefined. */
-  const positions = new Map<string, number>();
+  // Preallocated: the loop writes every index before the array is used.
+  const prepared = new Array<PreparedOperation | undefined>(count);
+  // Keys seen so far. A Set, not a Map of positions, while every key is new (the common
+  // case): a Set entry is two slots to a Map's three, and the table's growth copies
+  // are garbage per put (issue 7). The first repeated key switches to `positions`.
+  const seen = new Set<string>();
+  /** Position of each key's latest operation in `prepared` (an earlier one is left undefined), from the first repeated key on. */
+  let positions: Map<string, number> | undefined;
   let operationsSizeBytes = 0;
-  for (const operation of operations) {
+  for (let index = 0; index < count; index++) {
+    const operation: unknown = operations[index];
     const type = operationType(operation);
-    const { key, value } = operation as { key?: unknown; value?: unknown };
-    const internal = writableKey(key);
+    const internal = writableKey((operation as { key?: unknown }).key);
+    const next = type === 'put'
+      ? putOperation(internal, (operation as { value?: unknown }).value, maxValueBytes)
+      : deleteOperation(internal);
+    prepared[index] = next;
+    operationsSizeBytes += encodedSizeBytes(next);
+    if (positions === undefined) {
+      const seenBefore = seen.size;
+      if (seen.add(internal).size > seenBefore) continue; // a new key: one hash lookup
+      positions = positionsBefore(prepared, index);
+    }
     const earlier = positions.get(internal);
-    if (type === 'put') {
-      const prepared = prepareValue(value, maxValueBytes);
-      walOperations.push({ type: OPERATION_PUT, key: internal, value: prepared.encoded });
-      indexOperations.push({ key: internal, slot: prepared.stored });
-      operationsSizeBytes += PUT_OVERHEAD_BYTES + internal.length + prepared.encoded.length;
-    } else {
-      walOperations.push({ type: OPERATION_DELETE, key: internal });
-      indexOperations.push({ key: internal, slot: TOMBSTONE });
-      operationsSizeBytes += DELETE_OVERHEAD_BYTES + internal.length;
-    }
     if (earlier !== undefined) {
-      operationsSizeBytes -= encodedSizeBytes(walOperations[earlier]!);
-      walOperations[earlier] = undefined;
-      indexOperations[earlier] = undefined;
+      operationsSizeBytes -= encodedSizeBytes(prepared[earlier]!);
+      prepared[earlier] = undefined;
     }
-    positions.set(internal, walOperations.length - 1);
+    positions.set(internal, index);
   }
-  const result: PreparedCommit = positions.size === walOperations.length
-    ? { walOperations: walOperations as EncodableOperation[], indexOperations: indexOperations as IndexOperation[], operationsSizeBytes }
-    : { walOperations: walOperations.filter(isDefined), indexOperations: indexOperations.filter(isDefined), operationsSizeBytes };
-  assert(result.walOperations.length === positions.size && result.indexOperations.length === positions.size, 'one operation per key');
-  if (result.operationsSizeBytes > commitBytesMax) {
-    throw new BatchTooLargeError(`batch encodes to ${result.operationsSizeBytes} bytes, over the limit of ${commitBytesMax} bytes for one commit`);
+  const keyCount = positions === undefined ? seen.size : positions.size;
+  const result = keyCount === count
+    ? (prepared as PreparedOperation[])
+    : prepared.filter(isDefined);
+  assert(result.length === keyCount, 'one operation per key');
+  if (operationsSizeBytes > commitBytesMax) {
+    throw new BatchTooLargeError(`batch encodes to ${operationsSizeBytes} bytes, over the limit of ${commitBytesMax} bytes for one commit`);
   }
-  return result;
+  return commitOf(result, operationsSizeBytes);
+}
+
+/** Each key's position among prepared[0, end), all distinct keys (the first repeat is at `end`). */
+function positionsBefore(prepared: readonly (PreparedOperation | undefined)[], end: number): Map<string, number> {
+  const positions = new Map<string, number>();
+  for (let index = 0; index < end; index++) positions.set(prepared[index]!.key, index);
+  assert(positions.size === end, 'keys before the first repeat are distinct');
+  return positions;
 }
 
 function isDefined<Item>(item: Item | undefined): item is Item {
   return item !== undefined;
 }
 
-function encodedSizeBytes(operation: EncodableOperation): number {
+function encodedSizeBytes(operation: PreparedOperation): number {
   return operation.type === OPERATION_PUT
     ? PUT_OVERHEAD_BYTES + operation.key.length + operation.value.length
     : DELETE_OVERHEAD_BYTES + operation.key.length;

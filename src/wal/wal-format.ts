@@ -119,7 +119,7 @@ export function encodeRecord(commits: readonly FramedCommit[], target: Buffer, o
   assert(commits.length > 0, 'a record holds at least one commit');
   const firstVersion = commits[0]!.version;
   let position = offset + RECORD_HEADER_BYTES;
-  for (const commit of commits) position = encodeCommit(commit, firstVersion, target, position);
+  for (let index = 0; index < commits.length; index++) position = encodeCommit(commits[index]!, firstVersion, target, position);
   const payloadLength = position - offset - RECORD_HEADER_BYTES;
   target.writeUInt32LE(RECORD_MAGIC, offset + 8);
   target.writeUInt32LE(payloadLength, offset + 12);
@@ -136,7 +136,11 @@ function encodeCommit(commit: FramedCommit, firstVersion: number, target: Buffer
   target.writeUInt32LE(delta, start);
   target.writeUInt32LE(commit.operations.length, start + 4);
   let position = start + COMMIT_HEADER_BYTES;
-  for (const operation of commit.operations) {
+  // Indexed, not for...of: a batch's commit is encoded once, and this loop ran before V8
+  // optimized it, making an iterator result per operation (16 B of garbage per put, issue 7).
+  const operations = commit.operations;
+  for (let index = 0; index < operations.length; index++) {
+    const operation = operations[index]!;
     const key = operation.key;
     target[position] = operation.type;
     target.writeUInt16LE(key.length, position + 1);
