@@ -24,10 +24,21 @@ export interface EngineStats {
   memtableBytes: number;
   immutableMemtables: number;
   immutableMemtableBytes: number;
-  /** Bytes of the block cache and the point cache together, and of the point cache alone. */
+  /**
+   * The two caches, each against its own bound: the block cache (decoded blocks,
+   * src/run/block-cache.ts) and the point cache (hot keys' run entries,
+   * point-cache.ts). `cacheBytes`/`cacheMaxBytes` are the two together (what the
+   * memory budget gives the caches). Each bytes figure is at or below its max
+   * (each cache evicts before an insert or a resize returns). blockCacheBytes
+   * used to count both caches (so it exceeded blockCacheMaxBytes once the point
+   * cache held anything); it means the block cache alone since 2026-11-30.
+   */
   blockCacheBytes: number;
-  pointCacheBytes: number;
   blockCacheMaxBytes: number;
+  pointCacheBytes: number;
+  pointCacheMaxBytes: number;
+  cacheBytes: number;
+  cacheMaxBytes: number;
   blockCacheHits: number;
   blockCacheMisses: number;
   runIndexBytes: number;
@@ -101,9 +112,12 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     memtableBytes: memtables.active.memoryBytes,
     immutableMemtables: memtables.immutableCount,
     immutableMemtableBytes: memtables.immutableBytes,
-    blockCacheBytes: cache.bytes + pointCache.bytes,
-    pointCacheBytes: pointCache.bytes,
+    blockCacheBytes: cache.bytes,
     blockCacheMaxBytes: sources.cache.maxBytes,
+    pointCacheBytes: pointCache.bytes,
+    pointCacheMaxBytes: pointCache.maxBytes,
+    cacheBytes: cache.bytes + pointCache.bytes,
+    cacheMaxBytes: sources.cache.maxBytes + pointCache.maxBytes,
     blockCacheHits: cache.hits,
     blockCacheMisses: cache.misses,
     runIndexBytes: runSet.memoryBytes,

@@ -82,6 +82,10 @@ export class PointCache {
     return this.#bytes;
   }
 
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
   set maxBytes(value: number) {
     this.#maxBytes = value;
     this.#evict();

@@ -180,7 +180,7 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     keysWithHistory,
     versions,
     reclaimedVersions: memory.reclaimedVersions,
-    memoryBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.blockCacheBytes + storage.runIndexBytes,
+    memoryBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.cacheBytes + storage.runIndexBytes,
     pinnedReads: parts.pins.count,
     oldestPinnedVersion: oldestPinned === Infinity ? undefined : oldestPinned,
     oldestPinAgeMs: parts.pins.oldestAgeMs(),
