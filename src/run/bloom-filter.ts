@@ -27,6 +27,8 @@ export const RUN_BLOOM_BITS_MIN = 64;
 export const RUN_BLOOM_BITS_MAX = 2 ** 32 - 8;
 
 const keyScratch = Buffer.alloc(1024 * 4);
+/** Keys up to this many chars are copied into keyScratch char by char, longer ones by Buffer#write. */
+const SHORT_KEY_CHARS = 64;
 /** Views of keyScratch by length, made once each: hashing a key allocates no Buffer object. */
 const keyScratchViews: Buffer[] = [];
 
@@ -53,8 +55,11 @@ let lastStep = 1;
 /** The 64-bit xxHash of an internal key's bytes (the last key's hash is reused). */
 export function keyHash(hash: Hash64, key: string): bigint {
   if (key === lastHashedKey && hash === lastHashFunction) return lastKeyHash;
-  const length = keyScratch.write(key, 0, 'latin1');
-  assert(length === key.length, 'key fits the hashing scratch buffer');
+  const length = key.length;
+  assert(length <= keyScratch.length, 'key fits the hashing scratch buffer');
+  // A short key char by char (cheaper than a native latin1 write; the same bytes: internal keys hold chars below 256).
+  if (length > SHORT_KEY_CHARS) keyScratch.write(key, 0, 'latin1');
+  else for (let index = 0; index < length; index++) keyScratch[index] = key.charCodeAt(index);
   const keyHash64 = hash(keyScratchView(length));
   lastHashFunction = hash;
   lastHashedKey = key;

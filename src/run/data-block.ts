@@ -16,7 +16,6 @@ import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { writeUint64 } from '../wal/wal-format.js';
 import {
   blockPages,
   RUN_BLOCK_HEADER_BYTES,
@@ -54,6 +53,21 @@ export function encodedEntryBytes(entry: RunEntry, sameKeyAsPrevious: boolean): 
   const keyBytes = sameKeyAsPrevious ? 0 : entry.key.length;
   const valueBytes = entry.value === undefined ? 0 : RUN_ENTRY_VALUE_LENGTH_BYTES + entry.value.length;
   return RUN_ENTRY_FIXED_BYTES + keyBytes + valueBytes;
+}
+
+/**
+ * Keys up to this many chars are copied into a block char by char (a native latin1
+ * write per key costs more than the loop for short keys); longer ones by Buffer#write.
+ * Both write the same bytes: internal keys hold chars below 256.
+ */
+const SHORT_KEY_CHARS = 64;
+
+/** Little-endian u32 `value` at `position`. REQUIRES: 0 <= value < 2^32, position + 4 <= bytes.length. */
+function writeUint32At(bytes: Uint8Array, position: number, value: number): void {
+  bytes[position] = value & 0xff;
+  bytes[position + 1] = (value >>> 8) & 0xff;
+  bytes[position + 2] = (value >>> 16) & 0xff;
+  bytes[position + 3] = value >>> 24;
 }
 
 /** Packs entries into one block of whole pages; the writer seals and ships it, then calls reset(). */
@@ -96,25 +110,44 @@ export class DataBlockBuilder {
     return true;
   }
 
+  /**
+   * Writes the entry's bytes with plain byte stores (no Buffer method call per field:
+   * those were most of this function's cost in a flush), a short key char by char.
+   * REQUIRES: the entry fits (tryAdd checked); its version is a safe integer >= 0.
+   */
   #writeEntry(entry: RunEntry, sameKey: boolean): void {
     const buffer = this.#buffer;
+    const key = entry.key;
+    const version = entry.version;
+    const versionValid = Number.isSafeInteger(version) && version >= 0;
+    if (!versionValid) assert(versionValid, `run entry version is a safe integer: ${version}`);
     let position = this.#position;
-    buffer.writeUInt16LE(sameKey ? 0 : entry.key.length, position);
+    const keyLength = sameKey ? 0 : key.length;
+    buffer[position] = keyLength & 0xff;
+    buffer[position + 1] = keyLength >>> 8;
     position += 2;
-    if (!sameKey) position += buffer.write(entry.key, position, 'latin1');
-    buffer[position++] = entry.value === undefined ? RUN_ENTRY_DELETE : RUN_ENTRY_PUT;
-    writeUint64(buffer, entry.version, position);
+    if (keyLength > SHORT_KEY_CHARS) {
+      position += buffer.write(key, position, 'latin1');
+    } else {
+      for (let index = 0; index < keyLength; index++) buffer[position + index] = key.charCodeAt(index);
+      position += keyLength;
+    }
+    const value = entry.value;
+    buffer[position++] = value === undefined ? RUN_ENTRY_DELETE : RUN_ENTRY_PUT;
+    const low = version % TWO_TO_32;
+    writeUint32At(buffer, position, low);
+    writeUint32At(buffer, position + 4, (version - low) / TWO_TO_32);
     position += 8;
-    if (entry.value !== undefined) {
-      buffer.writeUInt32LE(entry.value.length, position);
+    if (value !== undefined) {
+      writeUint32At(buffer, position, value.length);
       position += RUN_ENTRY_VALUE_LENGTH_BYTES;
-      buffer.set(entry.value, position);
-      position += entry.value.length;
+      buffer.set(value, position);
+      position += value.length;
     }
     assert(position <= this.#capacityBytes, 'entry stays inside its block');
     this.#position = position;
     this.#entryCount++;
-    this.#lastKey = entry.key;
+    this.#lastKey = key;
   }
 
   /** The block (whole pages, padding zeroed) for the writer to seal; valid until reset(). */
