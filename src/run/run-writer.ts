@@ -122,28 +122,35 @@ class RunStatistics {
   keyHashHalves = new Uint32Array(2 * 1024);
   lastVersion = 0;
 
-  add(entry: RunEntry, hash: Hash64): void {
+  /**
+   * Counts `entry`. `newKey`: its key differs from the previous entry's (the caller
+   * compared them already; asserted here through the order check).
+   */
+  add(entry: RunEntry, newKey: boolean, hash: Hash64): void {
     checkEntry(entry);
+    const key = entry.key;
+    const version = entry.version;
     if (this.entryCount > 0) {
-      const inOrder = entry.key > this.largestKey || (entry.key === this.largestKey && entry.version < this.lastVersion);
+      const inOrder = newKey ? key > this.largestKey : key === this.largestKey && version < this.lastVersion;
       // The message names the entry, so it is built only for a failure (once per entry it was most of a flush's garbage).
-      if (!inOrder) assert(inOrder, `run entries in order (key ascending, version descending, no duplicates): ${JSON.stringify(entry.key)}@${entry.version}`);
+      if (!inOrder) assert(inOrder, `run entries in order (key ascending, version descending, no duplicates): ${JSON.stringify(key)}@${version}`);
     } else {
-      this.smallestKey = entry.key;
+      assert(newKey, 'the first entry starts a key');
+      this.smallestKey = key;
     }
-    if (this.entryCount === 0 || entry.key !== this.largestKey) {
+    if (newKey) {
       if (2 * this.keyCount === this.keyHashHalves.length) {
         const grown = new Uint32Array(this.keyHashHalves.length * 2);
         grown.set(this.keyHashHalves);
         this.keyHashHalves = grown;
       }
-      storeKeyHashHalves(hash, entry.key, this.keyHashHalves, this.keyCount++);
+      storeKeyHashHalves(hash, key, this.keyHashHalves, this.keyCount++);
+      this.largestKey = key;
     }
-    this.largestKey = entry.key;
-    this.lastVersion = entry.version;
-    this.minVersion = Math.min(this.minVersion, entry.version);
-    this.maxVersion = Math.max(this.maxVersion, entry.version);
-    if (isReservedKey(entry.key)) this.reservedEntryCount++;
+    this.lastVersion = version;
+    if (version < this.minVersion) this.minVersion = version;
+    if (version > this.maxVersion) this.maxVersion = version;
+    if (isReservedKey(key)) this.reservedEntryCount++;
     this.entryCount++;
   }
 }
@@ -216,7 +223,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   // Returns a promise only when a block has to be shipped, so a sync iterable costs no microtask per entry.
   const addEntry = (entry: RunEntry): Promise<void> | undefined => {
     const newKey = statistics.entryCount === 0 || entry.key !== statistics.largestKey;
-    statistics.add(entry, hash);
+    statistics.add(entry, newKey, hash);
     // A full partition is cut at the next key boundary: end the block before this key.
     const endBlockHere = newKey && builder.entryCount > 0 && index.wantsKeyBoundary;
     if (!endBlockHere && builder.tryAdd(entry)) {
