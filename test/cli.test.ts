@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { claimReservedCount, storeWithLeaseRecordRun } from './support/reserved-count-stores.js';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -94,6 +95,24 @@ describe('ladybug CLI', () => {
     expect(text.stdout).toContain('CORRUPTION');
     expect(text.stdout).toContain(segment);
   });
+
+  it('verify names a run whose reserved entry count is wrong; repair rewrites the runs and expires the hidden lease', async () => {
+    const dir = await storeWithLeaseRecordRun();
+    const original = await claimReservedCount(dir, 0);
+    const found = await ladybug('verify', dir, '--json');
+    expect(found.code).toBe(1);
+    expect(JSON.parse(found.stdout).runs.reservedCountMismatches).toMatchObject([{ runId: original.runId, recorded: 0, counted: original.reservedEntryCount }]);
+    const text = await ladybug('verify', dir);
+    expect(text.stdout).toContain(`run ${original.runId}: the manifest says reservedEntryCount 0`);
+
+    const repaired = await ladybug('repair', dir, '--json');
+    expect(repaired.code).toBe(0);
+    const counts = JSON.parse(repaired.stdout).reservedCounts;
+    expect(counts).toMatchObject({ rewritten: true, expiriesAfterRewrite: 1, remaining: [] });
+    expect(counts.mismatches).toHaveLength(1);
+    expect((await ladybug('verify', dir)).code).toBe(0);
+    expect((await ladybug('repair', dir)).stdout).toMatch(/^repair: nothing to repair\n/);
+  }, 60_000);
 
   it('a store locked by another handle gives one clear line and a non-zero exit', async () => {
     const dir = await makeStore();

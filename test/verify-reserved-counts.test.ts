@@ -6,58 +6,26 @@
  *
  * The wrong count is crafted through the manifest's own code: the run's descriptor is
  * removed and added back with reservedEntryCount 0 (two edits; the run file is untouched).
+ *
+ * repairReservedEntryCounts (ladybug repair) rewrites the runs by a compaction and
+ * reopens, so the hidden record is expired and its bound key deleted; on a clean
+ * store it writes nothing.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadHash64 } from '../src/codec/checksum.js';
-import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
-import { Manifest } from '../src/manifest/manifest.js';
-import type { RunDescriptor } from '../src/run/run-descriptor.js';
+import { repairReservedEntryCounts } from '../src/store/repair-reserved-counts.js';
 import { verifyStore } from '../src/store/verify-store.js';
-import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { removeTemporaryDirectories } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
+import { claimReservedCount, claimReservedCountOf, storeWithLeaseRecordRun } from './support/reserved-count-stores.js';
+
+beforeAll(async () => {
+  await ensureMergeWorkerBuilt(); // repair compacts, in the merge thread by default
+}, 180_000);
 
 afterEach(() => {
   removeTemporaryDirectories();
 });
-
-/** A closed store with plain keys in one run and a lease record (plus its bound key) in a second. */
-async function storeWithLeaseRecordRun(): Promise<string> {
-  const directory = temporaryDirectory();
-  const store = await openStore(directory);
-  try {
-    await store.batch([{ type: 'put', key: '\u0000a', value: 0 }, { type: 'put', key: 'plain', value: 1 }, { type: 'put', key: '~', value: 2 }]);
-    await store.checkpoint();
-    const lease = await store.leases.acquire('job', { owner: 'a', ttlMs: 60_000 });
-    await store.put('session/a', 'alive', { lease });
-    await store.checkpoint();
-  } finally {
-    await store.close();
-  }
-  return directory;
-}
-
-/** Replaces the descriptor of the run holding reserved entries by one claiming `claimed`; returns the original. */
-async function claimReservedCount(directory: string, claimed: number): Promise<RunDescriptor> {
-  const manifest = await Manifest.open(new NodeFileSystem(), directory, await loadHash64(), { create: false });
-  const holder = manifest.state.runs.find((run) => (run.reservedEntryCount ?? 0) > 0);
-  await manifest.close();
-  expect(holder).toBeDefined();
-  const original = { ...holder! };
-  await claimReservedCountOf(directory, original.runId, claimed);
-  return original;
-}
-
-/** Removes run `runId`'s descriptor and adds it back claiming `claimed` reserved entries. */
-async function claimReservedCountOf(directory: string, runId: number, claimed: number): Promise<void> {
-  const manifest = await Manifest.open(new NodeFileSystem(), directory, await loadHash64(), { create: false });
-  try {
-    const run = manifest.state.runs.find((candidate) => candidate.runId === runId)!;
-    await manifest.apply({ removeRunIds: [runId] });
-    await manifest.apply({ addRuns: [{ ...run, reservedEntryCount: claimed }] });
-  } finally {
-    await manifest.close();
-  }
-}
 
 describe('verify recounts reserved entries', () => {
   it('a clean store: every counted run is recounted and no finding', async () => {
@@ -93,5 +61,45 @@ describe('verify recounts reserved entries', () => {
     const report = await verifyStore(directory);
     expect(report.runs.reservedCountMismatches.map((mismatch) => [mismatch.runId, mismatch.recorded, mismatch.counted]))
       .toEqual([[original.runId, original.entryCount, original.reservedEntryCount]]);
+  });
+});
+
+describe('repair of a wrong reserved count', () => {
+  it('a clean store: counts checked, nothing rewritten', async () => {
+    const directory = await storeWithLeaseRecordRun();
+    const repair = await repairReservedEntryCounts(directory);
+    expect(repair).toEqual({ checked: 2, mismatches: [], rewritten: false, runsIn: 0, runsOut: 0, expiriesAfterRewrite: 0, remaining: [] });
+  });
+
+  it('a run saying 0 while it holds a lease record: the open misses the record; repair rewrites the runs and the reopen expires it', async () => {
+    const directory = await storeWithLeaseRecordRun();
+    const original = await claimReservedCount(directory, 0);
+    // The harm: the restart rule skips the run, so the lease of the earlier open survives with its bound key.
+    const missed = await openStore(directory);
+    try {
+      expect(missed.leases.stats().expiries).toBe(0);
+      expect(await missed.get('session/a')).toBe('alive');
+    } finally {
+      await missed.close();
+    }
+
+    const repair = await repairReservedEntryCounts(directory);
+    expect(repair.mismatches.map((mismatch) => [mismatch.runId, mismatch.recorded, mismatch.counted])).toEqual([[original.runId, 0, original.reservedEntryCount]]);
+    expect(repair.rewritten).toBe(true);
+    expect(repair.runsIn).toBe(2);
+    expect(repair.expiriesAfterRewrite).toBe(1);
+    expect(repair.remaining).toEqual([]);
+
+    const report = await verifyStore(directory);
+    expect(report.ok).toBe(true);
+    expect(report.runs.reservedCountMismatches).toEqual([]);
+    const store = await openStore(directory);
+    try {
+      expect(await store.get('session/a')).toBeUndefined();
+      expect(await store.get('plain')).toBe(1);
+      expect(await store.leases.get('job')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -4,6 +4,8 @@
  * the benchmark and the crash-recovery harness.
  *
  * `unlock --force` removes the lock of a dead or stale holder (src/store/directory-lock.ts).
+ * `repair` repairs the WAL (open with repair), then the runs' reserved entry counts
+ * that `verify` reports wrong (src/store/repair-reserved-counts.ts).
  *
  * Every command builds one result object; `--json` prints it as JSON, otherwise it
  * is rendered as text from the same object, so both always report the same facts.
@@ -19,6 +21,7 @@ import { isLadybugError, type KeyEncoding, openStore, type ScrubReport } from '.
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
+import { repairReservedEntryCounts, type ReservedCountRepair } from '../store/repair-reserved-counts.js';
 import { restoreBackup, verifyBackup } from '../backup/restore-backup.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
@@ -83,6 +86,18 @@ function scrubTitle(report: ScrubReport): string {
   return report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length} ${scope}` : `scrub: ok ${scope}`;
 }
 
+/** What repair did: the WAL suffix it dropped, the runs it rewrote for wrong reserved counts, or nothing. */
+function repairTitle(droppedWal: boolean, counts: ReservedCountRepair): string {
+  const done: string[] = [];
+  if (droppedWal) done.push('dropped a corrupt WAL suffix');
+  if (counts.mismatches.length > 0) {
+    done.push(`${counts.mismatches.length} runs had a wrong reserved entry count: rewrote ${counts.runsIn} runs into ${counts.runsOut}, `
+      + `${counts.expiriesAfterRewrite} leases expired at the reopen`);
+  }
+  if (counts.remaining.length > 0) done.push(`STILL WRONG in ${counts.remaining.length} runs`);
+  return done.length === 0 ? 'repair: nothing to repair' : `repair: ${done.join('; ')}`;
+}
+
 function emit(options: JsonOption, output: Output): void {
   printResult(output, options.json === true);
 }
@@ -117,12 +132,15 @@ function buildProgram(): Command {
       if (!report.ok) process.exitCode = EXIT_FAILURE;
     });
 
-  program.command('repair <dir>').description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped')
+  program.command('repair <dir>')
+    .description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped; '
+      + 'then recount each run\'s reserved entries and, if a count is wrong, rewrite the runs (a compaction) and reopen so dead leases expire')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
       const recovery = await withStore(dir, async (store) => ({ version: store.version, ...store.stats().recovery }), true);
-      const title = recovery.repair ? 'repair: dropped a corrupt WAL suffix' : 'repair: nothing to repair';
-      emit(options, { title, data: recovery });
+      const reservedCounts = await repairReservedEntryCounts(requireStore(dir));
+      emit(options, { title: repairTitle(recovery.repair !== undefined, reservedCounts), data: { ...recovery, reservedCounts } });
+      if (reservedCounts.remaining.length > 0) process.exitCode = EXIT_FAILURE;
     });
 
   program.command('scrub <dir>')

@@ -99,8 +99,56 @@ async function checkReservedEntryCount(reader: RunReader, descriptor: RunDescrip
   report.runs.problems.push({
     file, offset: 0,
     reason: `run ${descriptor.runId}: the manifest says reservedEntryCount ${recorded}, the file holds ${counted} entries under the reserved prefix`
-      + ' (a wrong 0 hides lease records from the lease restart rule at open)',
+      + ' (a wrong 0 hides lease records from the lease restart rule at open; ladybug repair rewrites the run)',
   });
+}
+
+/** A run whose descriptor's reservedEntryCount differs from the entries its file holds under the prefix. */
+export interface ReservedCountMismatch {
+  file: string;
+  runId: number;
+  recorded: number;
+  counted: number;
+}
+
+/**
+ * Recounts the reserved entries of every counted run of a closed store (under its
+ * directory lock, reading only: the manifest and the prefix's blocks of each run) and
+ * lists the runs whose descriptor says otherwise. A run that cannot be read (damage:
+ * verify and scrub report it) is left out of `checked`.
+ */
+export async function checkReservedEntryCounts(directory: string, options: { fileSystem?: FileSystem } = {}): Promise<{ checked: number; mismatches: ReservedCountMismatch[] }> {
+  const absolute = resolvePath(directory);
+  const fileSystem = options.fileSystem ?? new NodeFileSystem();
+  const lock = await DirectoryLock.acquire(fileSystem, absolute);
+  try {
+    const view = readOnlyView(fileSystem);
+    const result = { checked: 0, mismatches: [] as ReservedCountMismatch[] };
+    if (!(await Manifest.exists(view, absolute))) return result;
+    const hash = await loadHash64();
+    const runsDirectory = joinPath(absolute, RUNS_DIRECTORY);
+    const cache = new BlockCache(VERIFY_CACHE_BYTES);
+    for (const descriptor of (await Manifest.inspect(view, absolute, hash)).state.runs) {
+      if (descriptor.reservedEntryCount === undefined) continue;
+      let reader: RunReader | undefined;
+      try {
+        reader = await RunReader.open(view, runsDirectory, descriptor, hash, cache, { repair: false });
+        const counted = await countReservedEntries(reader, descriptor);
+        result.checked++;
+        if (counted !== descriptor.reservedEntryCount) {
+          result.mismatches.push({ file: joinPath(runsDirectory, descriptor.fileName), runId: descriptor.runId, recorded: descriptor.reservedEntryCount, counted });
+        }
+      } catch (error) {
+        if (!(error instanceof CorruptionError)) throw error;
+      } finally {
+        await reader?.close();
+        cache.dropRun(descriptor.runId);
+      }
+    }
+    return result;
+  } finally {
+    await lock.release();
+  }
 }
 
 import { WAL_DIRECTORY } from './open-store.js';
@@ -126,7 +174,7 @@ export interface VerifyReport {
     /** Runs whose descriptor carries reservedEntryCount and whose file was recounted (every block checked out). */
     reservedCountsChecked: number;
     /** Runs whose recount differs from the manifest's reservedEntryCount (each also listed in `problems`). */
-    reservedCountMismatches: Array<{ file: string; runId: number; recorded: number; counted: number }>;
+    reservedCountMismatches: ReservedCountMismatch[];
   };
 }
 
