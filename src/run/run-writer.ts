@@ -73,7 +73,11 @@ export interface WriteRunOptions {
   generation: number;
   level: number;
   hash: Hash64;
-  /** Sorted by key ascending then version descending; at least one entry. */
+  /**
+   * Sorted by key ascending then version descending; at least one entry. A source
+   * may reuse one entry object (memtableEntries does): the writer keeps nothing of
+   * an entry but its key string, and copies its value bytes, before the next one.
+   */
   entries: Iterable<RunEntry> | AsyncIterable<RunEntry>;
   /** K, data pages per parity page; default STRIPE_DATA_PAGES_DEFAULT. */
   stripeDataPages?: number;
