@@ -91,10 +91,10 @@ function repairTitle(droppedWal: boolean, counts: ReservedCountRepair): string {
   const done: string[] = [];
   if (droppedWal) done.push('dropped a corrupt WAL suffix');
   if (counts.mismatches.length > 0) {
-    done.push(`${counts.mismatches.length} runs had a wrong reserved entry count: rewrote ${counts.runsIn} runs into ${counts.runsOut}, `
+    done.push(`wrong reserved entry count in ${counts.mismatches.length} of ${counts.checked} runs: rewrote ${counts.runsIn} runs into ${counts.runsOut}, `
       + `${counts.expiriesAfterRewrite} leases expired at the reopen`);
   }
-  if (counts.remaining.length > 0) done.push(`STILL WRONG in ${counts.remaining.length} runs`);
+  if (counts.remaining.length > 0) done.push(`count STILL WRONG in ${counts.remaining.length} runs`);
   return done.length === 0 ? 'repair: nothing to repair' : `repair: ${done.join('; ')}`;
 }
 

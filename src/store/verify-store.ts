@@ -99,7 +99,7 @@ async function checkReservedEntryCount(reader: RunReader, descriptor: RunDescrip
   report.runs.problems.push({
     file, offset: 0,
     reason: `run ${descriptor.runId}: the manifest says reservedEntryCount ${recorded}, the file holds ${counted} entries under the reserved prefix`
-      + ' (a wrong 0 hides lease records from the lease restart rule at open; ladybug repair rewrites the run)',
+      + ' (a wrong 0 hides lease records from the lease restart rule at open; ladybug repair rewrites the runs)',
   });
 }
 
