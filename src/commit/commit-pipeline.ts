@@ -327,8 +327,15 @@ export class CommitPipeline {
     // A lone commit with nothing queued behind it and a lone one before it (a sequential
     // writer): its fdatasync may block the loop rather than pay the thread hop.
     const mayBlock = remaining.length === 1 && this.#queue.length === 0 && this.#lastGroupSize <= 1;
-    return this.#writer.writeGroup(remaining, inFlight.beforeWrite, mayBlock).then(this.#recordWritten);
+    return this.#writer.writeGroup(remaining, this.#beforeWrite, mayBlock).then(this.#recordWritten);
   }
+
+  /** The in-flight group's beforeWrite as a function value made once (no closure per group). */
+  readonly #beforeWrite = (commitCount: number): void => {
+    const inFlight = this.#inFlight;
+    assert(inFlight !== undefined, 'a record is handed to write() while its group is in flight');
+    inFlight.beforeWrite(commitCount);
+  };
 
   /** A record is durable: acknowledge its commits, then write the group's next record. */
   readonly #recordWritten = (written: GroupWriteResult): Promise<void> | undefined => {

@@ -54,6 +54,19 @@ export interface PendingCommit extends FramedCommit {
   reject: (error: unknown) => void;
 }
 
+/*
+ * The settling functions of the newest acknowledged promise. A Promise executor runs
+ * synchronously, so one executor made once per process hands them over through these
+ * two variables: no executor closure and context per commit (issue 12).
+ */
+let capturedResolve: ((result: CommitResult) => void) | undefined;
+let capturedReject: ((error: unknown) => void) | undefined;
+
+function captureSettlers(resolve: (result: CommitResult) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /** A new pending commit (version 0 until assigned) and the promise its submitter gets. */
 export function newPendingCommit(
   operations: readonly EncodableOperation[],
@@ -62,12 +75,12 @@ export function newPendingCommit(
   validate: Validation | undefined,
   ordered: boolean,
 ): PendingCommit {
-  let resolve!: (result: CommitResult) => void;
-  let reject!: (error: unknown) => void;
-  const acknowledged = new Promise<CommitResult>((resolveCommit, rejectCommit) => {
-    resolve = resolveCommit;
-    reject = rejectCommit;
-  });
+  const acknowledged = new Promise<CommitResult>(captureSettlers);
+  const resolve = capturedResolve;
+  const reject = capturedReject;
+  assert(resolve !== undefined && reject !== undefined, 'the executor ran synchronously');
+  capturedResolve = undefined;
+  capturedReject = undefined;
   return {
     version: 0,
     operations,
@@ -96,11 +109,14 @@ export class InFlightGroup {
     this.commits = commits;
   }
 
-  /** WalWriter#writeGroup's beforeWrite: the record's first `commitCount` commits are handed to write(). */
-  readonly beforeWrite = (commitCount: number): void => {
+  /**
+   * The record's first `commitCount` commits are handed to write() (WalWriter#writeGroup's
+   * beforeWrite, through one function per pipeline: no closure per group).
+   */
+  beforeWrite(commitCount: number): void {
     assert(this.recordStart + commitCount <= this.commits.length, 'a record lies within its group');
     this.handedToWrite = this.recordStart + commitCount;
-  };
+  }
 }
 
 /** The newest write of `key` in commits[from..], searching from the end. */

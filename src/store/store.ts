@@ -23,7 +23,7 @@ import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
 import { asOfOption, limitOption, optionsObject, readOptions, retainFromOption, scanBounds, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
-import { type BatchOperation, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
+import { type BatchOperation, type PreparedCommit, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
 import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
@@ -118,33 +118,53 @@ export class Store {
     if (this.#state !== 'open') throw new StoreClosedError(operation);
   }
 
-  /** `options`: lease-bound or fenced write (src/lease/write-options.ts). */
-  async put(key: Key, value: unknown, options?: WriteOptions): Promise<CommitResult> {
-    this.#assertOpen('put');
-    if (options !== undefined) return this.#leaseWrite('put', [{ type: 'put', key, value }], options);
-    const prepared = preparePut(key, value, this.#parts.options.maxValueBytes);
-    const admission = this.#admit();
-    if (admission !== undefined) await admission;
-    return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
+  /**
+   * `options`: lease-bound or fenced write (src/lease/write-options.ts).
+   * put, delete and batch are not async functions: each returns the commit's own
+   * promise (an async function wrapping it cost a promise and a resolve-thenable job,
+   * two microtask hops, per write: issue 12). A refused call still rejects, never throws.
+   */
+  put(key: Key, value: unknown, options?: WriteOptions): Promise<CommitResult> {
+    try {
+      this.#assertOpen('put');
+      if (options !== undefined) return this.#leaseWrite('put', [{ type: 'put', key, value }], options);
+      return this.#submitAdmitted(preparePut(key, value, this.#parts.options.maxValueBytes));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async delete(key: Key, options?: WriteOptions): Promise<CommitResult> {
-    this.#assertOpen('delete');
-    if (options !== undefined) return this.#leaseWrite('delete', [{ type: 'del', key }], options);
-    const prepared = prepareDelete(key);
-    const admission = this.#admit();
-    if (admission !== undefined) await admission;
-    return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
+  delete(key: Key, options?: WriteOptions): Promise<CommitResult> {
+    try {
+      this.#assertOpen('delete');
+      if (options !== undefined) return this.#leaseWrite('delete', [{ type: 'del', key }], options);
+      return this.#submitAdmitted(prepareDelete(key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Applies every operation atomically, as one commit with one version. */
-  async batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<CommitResult> {
-    this.#assertOpen('batch');
-    const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
-    if (options !== undefined) return this.#leaseWrite('batch', operations, options);
-    if (prepared.walOperations.length === 0) return { version: this.version };
+  batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<CommitResult> {
+    try {
+      this.#assertOpen('batch');
+      const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
+      if (options !== undefined) return this.#leaseWrite('batch', operations, options);
+      if (prepared.walOperations.length === 0) return Promise.resolve({ version: this.version });
+      return this.#submitAdmitted(prepared);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Submits a prepared commit once admitted (at once unless writes are stalled or the lock is in doubt). */
+  #submitAdmitted(prepared: PreparedCommit): Promise<CommitResult> {
     const admission = this.#admit();
-    if (admission !== undefined) await admission;
+    if (admission === undefined) return this.#submit(prepared);
+    return admission.then(() => this.#submit(prepared));
+  }
+
+  #submit(prepared: PreparedCommit): Promise<CommitResult> {
     return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
   }
 
