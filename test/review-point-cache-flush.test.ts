@@ -324,6 +324,33 @@ describe('point cache carry-over across flushes (review)', () => {
     }
   });
 
+  it('a snapshot taken before a flush, reading after it, does not empty the cache of the current run set (hot keys stay cached)', async () => {
+    const { fileSystem, store, model } = await gatedStore();
+    try {
+      for (let index = 0; index < 200; index++) await put(store, model, `key-${index}`, index);
+      await store.checkpoint();
+      for (let read = 0; read < 3; read++) await store.get('key-1');
+      const snapshot = await store.snapshot(); // its view holds the run set before the flush below
+      await put(store, model, 'other', 1);
+      await store.checkpoint();
+      const blockLookups = () => store.stats().storage.blockCacheHits + store.stats().storage.blockCacheMisses;
+      await expectRead(store.get('key-1'), model, 'key-1', store.version); // carried over: served by the point cache
+      for (let index = 10; index < 40; index++) {
+        // The snapshot's misses are read from its own (old) run set...
+        await expectRead(snapshot.get(`key-${index}`), model, `key-${index}`, snapshot.version);
+        await expectRead(snapshot.get(`key-${index}`), model, `key-${index}`, snapshot.version);
+        // ...and must not replace the current run set's cache: the hot key looks up no block.
+        const before = blockLookups();
+        await expectRead(store.get('key-1'), model, 'key-1', store.version);
+        expect({ index, lookups: blockLookups() - before }).toEqual({ index, lookups: 0 });
+      }
+      await snapshot.release();
+    } finally {
+      fileSystem.release();
+      await store.close();
+    }
+  });
+
   it('a seeded random mix of puts, deletes, gets in flight, snapshots, flushes and compactions matches the model', async () => {
     const { fileSystem, store, model } = await gatedStore();
     let seed = 12345;

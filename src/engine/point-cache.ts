@@ -14,6 +14,9 @@
  *   (carryOverFlush drops the flushed memtable's keys and keeps the rest, so a hot key
  *   stays cached across flushes of other keys). Any other new run set (compaction)
  *   empties the cache, so a cached list is never missing a newer run's versions.
+ *   Only a read of the store's current run set (`currentRuns`) rebinds it: a snapshot
+ *   or transaction reading an older set caches nothing (before, each of its misses
+ *   emptied the cache, so one reader open across a flush undid the carry-over).
  * - One Map holds the entries in insertion order, with a CLOCK-style second chance
  *   instead of strict LRU: `get` only marks an entry referenced (no Map mutation on
  *   the hot path); eviction walks from the oldest, re-inserting referenced entries
@@ -74,8 +77,16 @@ export class PointCache {
   #hits = 0;
   #misses = 0;
 
-  constructor(maxBytes: number) {
+  /**
+   * The store's current run set (RunSet#runs), when known: only a read of it may rebind the
+   * cache. A reader of an older set (a snapshot or transaction whose view predates an install)
+   * gets its answer but caches nothing, instead of emptying the current set's entries.
+   */
+  readonly #currentRuns: (() => readonly unknown[]) | undefined;
+
+  constructor(maxBytes: number, currentRuns?: () => readonly unknown[]) {
     this.#maxBytes = maxBytes;
+    this.#currentRuns = currentRuns;
   }
 
   get bytes(): number {
@@ -130,6 +141,7 @@ export class PointCache {
       sizeBytes += first?.value?.length ?? 0;
       point = { referenced: false, entries: copies, newestVersion: first?.version, newest, sizeBytes };
     }
+    if (runs !== this.#runs && this.#currentRuns !== undefined && runs !== this.#currentRuns()) return point; // an older run set's read
     if (!this.#admit(key)) return point;
     if (runs !== this.#runs) this.clear(runs);
     const previous = this.#map.get(key);

@@ -111,7 +111,7 @@ export class StorageEngine {
     this.versionTimes = retainVersionsMs > 0 ? new VersionTimes(retainVersionsMs, config.manifest.state.versionTimes) : undefined;
     const budget = config.memoryBudgetBytes;
     const cacheBytes = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE)));
-    this.pointCache = new PointCache(Math.floor(cacheBytes * POINT_CACHE_SHARE));
+    this.pointCache = new PointCache(Math.floor(cacheBytes * POINT_CACHE_SHARE), () => this.runSet.runs);
     this.cache = new BlockCache(cacheBytes - Math.floor(cacheBytes * POINT_CACHE_SHARE));
     this.runSet = new RunSet(
       {
