@@ -221,6 +221,31 @@ describe('format 4 under damage', () => {
     }
   });
 
+  it('silent damage on the first index partition page and on the top-level index: opened and read exact through parity', async () => {
+    const sorted = jsonEntries(20_000);
+    const { fileSystem, descriptor } = await deflateRun(sorted);
+    const probe = await open(fileSystem, descriptor);
+    const blocks = await dataBlocks(probe, sorted);
+    const end = blocks.at(-1)!.offset + blocks.at(-1)!.length;
+    const firstIndexPage = Math.ceil(end / RUN_PAGE_BYTES);
+    const topIndexPage = probe.footer.indexOffset / RUN_PAGE_BYTES;
+    expect(probe.partitionCount).toBeGreaterThan(1);
+    const layout = layoutOf(probe);
+    await probe.close();
+    for (const page of [firstIndexPage, topIndexPage]) {
+      const saved = await overwriteDurably(fileSystem, runPath(descriptor), Buffer.alloc(48, 0x13), layout.physicalPage(page) * RUN_PAGE_BYTES + 24);
+      const reader = await open(fileSystem, descriptor);
+      expect(await drain(await reader.cursor({}, true))).toEqual(modelScan(sorted, {}, true));
+      expect(await readsExactOrCorrupt(reader, sorted, blocks[0]!.keys)).toEqual([]);
+      expect(reader.repairCounters.repairedBlocks).toBe(1);
+      await reader.close();
+      const verifying = await open(fileSystem, descriptor, false);
+      expect((await verifying.verify()).problems).toEqual([]);
+      await verifying.close();
+      expect(saved.length).toBe(48);
+    }
+  });
+
   it('a page shared by three or more tiny blocks: one bad page is rebuilt for each of them', async () => {
     // Tiny entries of distinct keys with one huge-range value compress to a few bytes per block only with
     // many keys; small targets are whole pages, so instead: random bytes (incompressible) of ~1 KiB per block.
