@@ -351,6 +351,44 @@ describe('point cache carry-over across flushes (review)', () => {
     }
   });
 
+  it('a transaction reading across a flush sees its start version, conflicts on a key flushed meanwhile, and current reads stay exact', async () => {
+    const { fileSystem, store, model } = await gatedStore();
+    try {
+      for (let index = 0; index < 100; index++) await put(store, model, `key-${index}`, index);
+      await store.checkpoint();
+      for (const key of ['key-1', 'key-2', 'key-3']) await warm(store, key);
+      let attempts = 0;
+      const result = await store.transaction(async (tx) => {
+        attempts++;
+        const start = store.version;
+        const first = await tx.get('key-1');
+        if (attempts === 1) {
+          // Another writer changes key-2 and key-3, and a flush installs them while this transaction is open.
+          await put(store, model, 'key-2', 'changed');
+          await put(store, model, 'key-3', 'changed');
+          await store.checkpoint();
+        }
+        const second = await tx.get('key-2');
+        const third = await tx.get('key-4');
+        if (attempts === 1) {
+          expect([first, second, third]).toEqual([model.asOf('key-1', start).value, model.asOf('key-2', start).value, model.asOf('key-4', start).value]);
+        }
+        tx.put('key-9', `${String(second)}+`);
+        return second;
+      });
+      // key-2 was read and changed since the start: the first attempt conflicts and the retry sees the change.
+      expect(attempts).toBe(2);
+      expect(result).toBe('changed');
+      model.record('key-9', store.version, 'changed+');
+      for (let read = 0; read < 3; read++) {
+        for (let index = 0; index < 12; index++) await expectRead(store.get(`key-${index}`), model, `key-${index}`, store.version);
+      }
+    } finally {
+      fileSystem.release();
+      await store.close();
+    }
+  });
+
   it('a seeded random mix of puts, deletes, gets in flight, snapshots, flushes and compactions matches the model', async () => {
     const { fileSystem, store, model } = await gatedStore();
     let seed = 12345;
