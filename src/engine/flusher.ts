@@ -326,8 +326,16 @@ class MemtableEntries implements IterableIterator<RunEntry> {
       assert(this.#index.appliedVersion === this.#appliedVersion, 'no apply while a flush reads the memtable');
       const next = this.#chains[keyIndex]!;
       entry.key = this.#keys[keyIndex]!;
+      const length = next.length;
+      if (length === 1 && next.trimmedBelow === 0) {
+        // Most keys of a load: one version, nothing trimmed (read from the chain's own fields).
+        const slot = next.newest;
+        entry.version = next.newestVersion;
+        entry.value = slot === TOMBSTONE ? undefined : encodeStored(slot);
+        return this.#result;
+      }
       this.#chain = next;
-      this.#position = next.length - 1;
+      this.#position = length - 1;
     }
   }
 }
