@@ -195,6 +195,15 @@ describe('format 4 under damage', () => {
     // Every other key reads exact (or, in a block sharing a damaged page, fails the same way).
     const failed = await readsExactOrCorrupt(reader, sorted, sorted.filter((_, position) => position % 7 === 0).map((entry) => entry.key));
     expect(failed.length).toBeLessThan(40);
+    // Scrub reports the block unrecoverable and rewrites the parity of neither stripe it spans
+    // (that would bake the damage in from unchecked data).
+    const findings = [];
+    for await (const step of reader.scrub(true)) findings.push(...step.findings);
+    const stripeOf = (offset: number) => Math.floor(offset / stripeDataBytes);
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'data', logicalOffset: crossing!.offset, outcome: 'unrecoverable' }));
+    const spanned = [stripeOf(crossing!.offset), stripeOf(crossing!.offset) + 1];
+    expect(findings.filter((finding) => finding.kind === 'parity' && spanned.includes(finding.stripe))).toEqual([]);
+    expect(findings.filter((finding) => finding.outcome === 'repaired')).toEqual([]);
     await reader.close();
   });
 
