@@ -6,7 +6,7 @@
  * keys, and a flush of the key itself drops its stale entries.
  */
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../src/index.js';
+import { openStore, VersionNotRetainedError } from '../src/index.js';
 import { temporaryDirectory } from './helpers.js';
 import { encodeStored, EncodedValue, prepareValue } from '../src/codec/values.js';
 import { PointCache, pointEntries } from '../src/engine/point-cache.js';
@@ -106,6 +106,36 @@ describe('the point cache across flushes (store)', () => {
       expect(await store.get('hot')).toBe('second');
       expect(await store.get('hot', { asOf: 1 })).toBe('first');
       expect(store.stats().storage.runs).toBe(3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a compaction keeps keys cached with one entry or none, and reads stay exact with retention dropping versions', async () => {
+    const store = await openStore(temporaryDirectory(), { memoryBudgetBytes: 8 * 1024 * 1024 });
+    try {
+      await store.put('hot', 'only');
+      const many: number[] = [];
+      for (let write = 0; write < 3; write++) {
+        many.push((await store.put('many', write)).version);
+        await store.checkpoint(); // three runs: 'many' has one version in each
+      }
+      const cacheReads = () => store.stats().storage.blockCacheHits + store.stats().storage.blockCacheMisses;
+      for (let read = 0; read < 2; read++) {
+        expect(await store.get('hot')).toBe('only');
+        expect(await store.get('many')).toBe(2);
+        expect(await store.get('absent')).toBeUndefined();
+      }
+      await store.compact({ retainFrom: many[2]! }); // one run; 'many' keeps only its newest version
+      expect(store.stats().storage.runs).toBe(1);
+      const before = cacheReads();
+      expect(await store.get('hot')).toBe('only');
+      expect(await store.get('absent')).toBeUndefined();
+      expect(cacheReads()).toBe(before); // both still cached (before carryOverCompaction the install emptied the cache)
+      expect(await store.get('many')).toBe(2);
+      expect(cacheReads()).toBeGreaterThan(before); // several entries: dropped, read again
+      await expect(store.get('many', { asOf: many[0]! })).rejects.toBeInstanceOf(VersionNotRetainedError);
+      expect(await store.get('hot', { asOf: many[2]! })).toBe('only');
     } finally {
       await store.close();
     }

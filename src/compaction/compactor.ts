@@ -63,6 +63,7 @@ import { performance } from 'node:perf_hooks';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import type { RunHandle, RunSet } from '../engine/run-set.js';
+import type { PointCache } from '../engine/point-cache.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
@@ -98,6 +99,8 @@ export interface CompactorConfig {
    * to `recordCompressed` (the store's ColdTierCompressor counts them for stats).
    */
   compressor?: BlockCompressor & { recordCompressed?: (counters: CompressionCounters) => void };
+  /** Told of each install, so it keeps the keys a merge cannot change (PointCache#carryOverCompaction). */
+  pointCache?: PointCache;
 }
 
 /**
@@ -352,7 +355,9 @@ export class Compactor {
       nextRunId: Math.max(manifest.state.nextRunId, runId + 1),
       ...(this.#config.versionTimes === undefined ? {} : { versionTimes: this.#config.versionTimes.samples() }),
     });
+    const runsBefore = runSet.runs;
     runSet.replace(pick.inputs, output === undefined ? [] : [output]);
+    this.#config.pointCache?.carryOverCompaction(runsBefore, runSet.runs);
     this.#settled = coversAll && output !== undefined ? { runId: output.runId, retentionFloor, horizon } : undefined;
     for (const input of pick.inputs) this.#retire(input);
     // The manifest no longer lists the inputs: unlink them now. Views that still hold

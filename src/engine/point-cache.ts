@@ -12,8 +12,10 @@
  * - Everything cached is exact for the run set `runs` (array identity): it was read
  *   from it, or from the set before a flush installed a run holding none of its key
  *   (carryOverFlush drops the flushed memtable's keys and keeps the rest, so a hot key
- *   stays cached across flushes of other keys). Any other new run set (compaction)
- *   empties the cache, so a cached list is never missing a newer run's versions.
+ *   stays cached across flushes of other keys), or before a compaction replaced runs
+ *   with their merge (carryOverCompaction keeps keys cached with one entry or none,
+ *   which a merge cannot change, and drops the rest). Any other new run set empties
+ *   the cache, so a cached list is never missing a newer run's versions.
  *   Only a read of the store's current run set (`currentRuns`) rebinds it: a snapshot
  *   or transaction reading an older set caches nothing (before, each of its misses
  *   emptied the cache, so one reader open across a flush undid the carry-over).
@@ -168,6 +170,25 @@ export class PointCache {
     if (this.#runs !== previous) return;
     for (const [key, point] of this.#map) {
       if (!flushedKey(key)) continue;
+      this.#map.delete(key);
+      this.#bytes -= point.sizeBytes;
+    }
+    this.#runs = next;
+  }
+
+  /**
+   * A compaction replaced some runs of `previous` with their merge, making `next`. A
+   * merge adds no version and keeps a key's newest version among its inputs (only a
+   * tombstone with nothing older may vanish, which reads the same: absent), so a key
+   * cached with exactly one entry, or with none (absent), reads the same from `next`:
+   * those are kept. A key with several entries may have lost older ones to retention:
+   * dropped. A cache bound to another run set is left alone. One synchronous section,
+   * called in the install's own step.
+   */
+  carryOverCompaction(previous: readonly unknown[], next: readonly unknown[]): void {
+    if (this.#runs !== previous) return;
+    for (const [key, point] of this.#map) {
+      if (point.entries === undefined || point.entries.length === 0) continue;
       this.#map.delete(key);
       this.#bytes -= point.sizeBytes;
     }

@@ -126,6 +126,7 @@ export class StorageEngine {
       onChange: () => this.#writeStall.wake(),
       versionTimes: this.versionTimes,
       compressor: this.coldCompressor,
+      pointCache: this.pointCache,
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
