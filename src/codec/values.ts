@@ -32,6 +32,7 @@ import {
   MEMORY_BYTES_PACK_BUFFER_TAIL,
   MEMORY_BYTES_STRING_HEADER,
 } from '../limits.js';
+import { encodedStringSizeBytes } from './msgpack-string.js';
 import { checkValueShape } from './value-shape.js';
 
 const packOptions = { useRecords: false, moreTypes: true } as const;
@@ -187,6 +188,18 @@ export function encodeValue(value: unknown, maxBytes: number): Uint8Array {
   if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
   if (!isImmutable(value)) checkDecodable(encoded);
   return encoded;
+}
+
+/**
+ * Checks a string value as encodeValue does (no lone surrogate, encoding within
+ * maxBytes) without encoding it: the WAL encoder writes its msgpack bytes straight
+ * into the record (codec/msgpack-string.ts). Returns the encoding's size in bytes.
+ */
+export function checkStringValue(text: string, maxBytes: number): number {
+  checkValueShape(text, maxBytes);
+  const sizeBytes = encodedStringSizeBytes(text);
+  if (sizeBytes > maxBytes) throw new ValueTooLargeError(sizeBytes, maxBytes);
+  return sizeBytes;
 }
 
 /**

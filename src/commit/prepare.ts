@@ -12,11 +12,12 @@
  * its fdatasync), so whatever is made per operation here is promoted to V8's old
  * generation and drives peak RSS (issue 7). Invariant: a put's value is exactly the
  * bytes its slot stands for (the slot's own encoding, or the encoding of the
- * immutable value it is); a delete's slot is TOMBSTONE and its value is empty.
+ * immutable value it is), or, for a string value, the string itself, which the WAL
+ * encoder writes as those bytes; a delete's slot is TOMBSTONE and its value is empty.
  */
 import { BatchTooLargeError, InvalidOptionError } from '../errors.js';
 import { internalKey } from '../codec/keys.js';
-import { encodeValue, storedValue } from '../codec/values.js';
+import { checkStringValue, encodeValue, storedValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
 import { checkWritableKey } from '../lease/reserved-keys.js';
 import type { IndexOperation } from '../memory/memory-index.js';
@@ -27,7 +28,9 @@ import {
   OPERATION_DELETE,
   OPERATION_PUT,
   PUT_OVERHEAD_BYTES,
+  valueSizeBytes,
   type EncodableOperation,
+  type EncodableValue,
 } from '../wal/wal-format.js';
 
 /**
@@ -40,7 +43,8 @@ export interface PreparedOperation {
   type: typeof OPERATION_PUT | typeof OPERATION_DELETE;
   /** The internal key string: the WAL encoder writes its bytes (no key buffer per commit). */
   key: string;
-  value: Uint8Array;
+  /** The msgpack bytes, or a string value itself (the WAL encoder writes its encoding). */
+  value: EncodableValue;
   slot: VersionSlot;
 }
 
@@ -65,6 +69,11 @@ function writableKey(key: unknown): string {
 }
 
 function putOperation(internal: string, value: unknown, maxValueBytes: number): PreparedOperation {
+  if (typeof value === 'string') {
+    // Kept as itself in memory and written by the WAL encoder as its msgpack bytes.
+    checkStringValue(value, maxValueBytes);
+    return { type: OPERATION_PUT, key: internal, value, slot: value };
+  }
   const encoded = encodeValue(value, maxValueBytes);
   return { type: OPERATION_PUT, key: internal, value: encoded, slot: storedValue(value, encoded) };
 }
@@ -156,7 +165,7 @@ function isDefined<Item>(item: Item | undefined): item is Item {
 
 function encodedSizeBytes(operation: PreparedOperation): number {
   return operation.type === OPERATION_PUT
-    ? PUT_OVERHEAD_BYTES + operation.key.length + operation.value.length
+    ? PUT_OVERHEAD_BYTES + operation.key.length + valueSizeBytes(operation.value)
     : DELETE_OVERHEAD_BYTES + operation.key.length;
 }
 

@@ -18,6 +18,7 @@
  *   operation: type u8 (1 put, 2 delete) | key length u16 | key | [value length u32 | value (msgpack)]
  */
 import { Buffer } from 'node:buffer';
+import { encodedStringSizeBytes, writeEncodedString } from '../codec/msgpack-string.js';
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 
@@ -89,15 +90,27 @@ export type WalOperation =
  * key buffer. Both give the same bytes on disk (no format change).
  */
 export type EncodableOperation =
-  | { type: typeof OPERATION_PUT; key: Uint8Array | string; value: Uint8Array }
+  | { type: typeof OPERATION_PUT; key: Uint8Array | string; value: EncodableValue }
   | { type: typeof OPERATION_DELETE; key: Uint8Array | string };
+
+/**
+ * A put's value as the encoder takes it: its msgpack bytes, or a string value itself,
+ * which the encoder writes as its msgpack encoding (src/codec/msgpack-string.ts: the
+ * same bytes msgpackr writes), so a string put packs into no Buffer of its own.
+ */
+export type EncodableValue = Uint8Array | string;
+
+/** Bytes of a value's msgpack encoding in the record (without its u32 length field). */
+export function valueSizeBytes(value: EncodableValue): number {
+  return typeof value === 'string' ? encodedStringSizeBytes(value) : value.length;
+}
 
 /** Encoded size of one commit's operations, without the commit header. */
 export function operationsSizeBytes(operations: readonly EncodableOperation[]): number {
   let size = 0;
   for (const operation of operations) {
     size += operation.type === OPERATION_PUT
-      ? PUT_OVERHEAD_BYTES + operation.key.length + operation.value.length
+      ? PUT_OVERHEAD_BYTES + operation.key.length + valueSizeBytes(operation.value)
       : DELETE_OVERHEAD_BYTES + operation.key.length;
   }
   return size;
@@ -153,9 +166,15 @@ function encodeCommit(commit: FramedCommit, firstVersion: number, target: Buffer
     }
     position += key.length;
     if (operation.type === OPERATION_PUT) {
-      target.writeUInt32LE(operation.value.length, position);
-      target.set(operation.value, position + 4);
-      position += 4 + operation.value.length;
+      const value = operation.value;
+      let valueLength: number;
+      if (typeof value === 'string') valueLength = writeEncodedString(value, target, position + 4);
+      else {
+        target.set(value, position + 4);
+        valueLength = value.length;
+      }
+      target.writeUInt32LE(valueLength, position);
+      position += 4 + valueLength;
     }
   }
   assert(position - start === commit.sizeBytes, 'commit size matches its precomputed size');
