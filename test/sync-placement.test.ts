@@ -77,4 +77,20 @@ describe('SyncPlacement', () => {
     drive(placement, (SYNC_PLACEMENT_SAMPLES + 1) * SYNC_PLACEMENT_PROBE_INTERVAL, 0.12, 0.18);
     expect(drive(placement, SYNC_PLACEMENT_PROBE_INTERVAL, 0.12, 0.18)).toBeGreaterThanOrEqual(SYNC_PLACEMENT_PROBE_INTERVAL - 1);
   });
+
+  it('the median is the lower median of the latest samples, with repeats and evictions (against a sort of the window)', () => {
+    const placement = new SyncPlacement();
+    const window: number[] = [];
+    let seed = 7;
+    for (let index = 0; index < 2000; index++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      // Few distinct values, so repeats leave the window too.
+      const sampleMs = (seed % 13) / 10;
+      placement.record(true, sampleMs);
+      window.push(sampleMs);
+      if (window.length > SYNC_PLACEMENT_SAMPLES) window.shift();
+      const sorted = window.slice().sort((left, right) => left - right);
+      expect(placement.mediansMs.inline).toBe(sorted[(sorted.length - 1) >> 1]);
+    }
+  });
 });

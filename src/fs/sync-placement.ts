@@ -33,23 +33,42 @@ assert(SYNC_PLACEMENT_SAMPLES_FIRST <= SYNC_PLACEMENT_SAMPLES && SYNC_PLACEMENT_
 
 /** The latest latencies of one placement and their median. */
 class LatencyWindow {
-  readonly #samples: number[] = [];
+  /** The ring of the latest samples (the first `#count` slots are filled). */
+  readonly #samples = new Float64Array(SYNC_PLACEMENT_SAMPLES);
+  /** The same samples in ascending order, kept by insertion: no array made per sample (one per fdatasync). */
+  readonly #sorted = new Float64Array(SYNC_PLACEMENT_SAMPLES);
+  #count = 0;
   #next = 0;
   /** Median of the samples held; Infinity until the first. */
   medianMs = Infinity;
 
   add(sampleMs: number): void {
-    if (this.#samples.length < SYNC_PLACEMENT_SAMPLES) this.#samples.push(sampleMs);
-    else this.#samples[this.#next] = sampleMs;
+    const sorted = this.#sorted;
+    let length = this.#count;
+    if (length === SYNC_PLACEMENT_SAMPLES) {
+      // Take the sample leaving the ring out of the sorted copy.
+      const leaving = this.#samples[this.#next]!;
+      let at = 0;
+      while (sorted[at] !== leaving) at++;
+      sorted.copyWithin(at, at + 1, length);
+      length--;
+    }
+    let at = length;
+    while (at > 0 && sorted[at - 1]! > sampleMs) {
+      sorted[at] = sorted[at - 1]!;
+      at--;
+    }
+    sorted[at] = sampleMs;
+    this.#count = length + 1;
+    this.#samples[this.#next] = sampleMs;
     this.#next = (this.#next + 1) % SYNC_PLACEMENT_SAMPLES;
-    const sorted = this.#samples.slice().sort((left, right) => left - right);
     // The lower median: of two samples, the smaller (an outlier is usually the larger).
-    this.medianMs = sorted[(sorted.length - 1) >> 1]!;
-    assert(this.#samples.length <= SYNC_PLACEMENT_SAMPLES, 'the window is bounded');
+    this.medianMs = sorted[(this.#count - 1) >> 1]!;
+    assert(this.#count <= SYNC_PLACEMENT_SAMPLES, 'the window is bounded');
   }
 
   get count(): number {
-    return this.#samples.length;
+    return this.#count;
   }
 }
 
