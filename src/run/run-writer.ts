@@ -63,7 +63,7 @@ import { StripeLayout } from '../stripe/stripe-layout.js';
 import { StripedOutput } from '../stripe/striped-output.js';
 import { isReservedKey } from '../lease/reserved-prefix.js';
 import { RUN_PACKED_BLOCK_TARGET_BYTES } from './block-compression.js';
-import { InlineCompressor, type BlockCompressor } from './compression-pool.js';
+import { COMPRESSION_BATCH_BLOCKS_MAX, COMPRESSION_BATCH_BYTES_MAX, InlineCompressor, type BlockCompressor } from './compression-pool.js';
 
 export interface WriteRunOptions {
   fileSystem: FileSystem;
@@ -325,17 +325,34 @@ interface ShipperConfig {
   onBlockSealed: ((block: SealedBlock) => void) | undefined;
 }
 
+/** A data block waiting for its compressed payload (what #append needs besides the bytes). */
+interface PendingBlock {
+  firstKey: string;
+  lastKey: string;
+  newKeyCount: number;
+  entryCount: number;
+}
+
 /**
  * Seals data blocks and appends them in order. Plain blocks ship at once; a
  * compressed run keeps up to `compressor.parallelism` compressions in flight and
  * ships each block, in builder order, once its compression resolves (the offset
  * and the checksum depend on the compressed size, so sealing waits for it).
+ *
+ * With a compressor that batches (compressBatch: the thread pool), blocks gather
+ * into batches of up to COMPRESSION_BATCH_BLOCKS_MAX blocks or
+ * COMPRESSION_BATCH_BYTES_MAX payload bytes, one task each, and `parallelism`
+ * bounds the batches in flight. Memory: at most parallelism + 1 batches of
+ * payloads (the gathering one included), whatever the compressor.
  */
 class BlockShipper {
   readonly #output: StripedOutput;
   readonly #index: PartitionBuilder;
   readonly #config: ShipperConfig;
-  readonly #inFlight: Array<{ compressed: Promise<Uint8Array>; firstKey: string; lastKey: string; newKeyCount: number; entryCount: number }> = [];
+  /** Compressions in flight, oldest first: each resolves to its blocks' compressed payloads, in order. */
+  readonly #inFlight: Array<{ compressed: Promise<Uint8Array[]>; blocks: PendingBlock[] }> = [];
+  /** The batch being gathered (only with a batching compressor). */
+  #gathering: { payloads: Uint8Array[]; blocks: PendingBlock[]; payloadBytes: number } = { payloads: [], blocks: [], payloadBytes: 0 };
 
   constructor(output: StripedOutput, index: PartitionBuilder, config: ShipperConfig) {
     this.#output = output;
@@ -352,29 +369,63 @@ class BlockShipper {
       return;
     }
     const payload = Buffer.from(block.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + builder.payloadBytes));
-    const compressed = this.#config.compressor.compress(this.#config.compression, payload);
-    compressed.catch(() => undefined); // awaited in order by #shipOldest; never an unhandled rejection meanwhile
-    this.#inFlight.push({ compressed, firstKey, lastKey, newKeyCount, entryCount: builder.entryCount });
-    if (this.#inFlight.length >= this.#config.compressor.parallelism) await this.#shipOldest();
+    const pending: PendingBlock = { firstKey, lastKey, newKeyCount, entryCount: builder.entryCount };
+    const { compressor, compression } = this.#config;
+    if (compressor.compressBatch === undefined) {
+      this.#launch(compressor.compress(compression, payload).then((compressed) => [compressed]), [pending]);
+    } else {
+      const gathering = this.#gathering;
+      gathering.payloads.push(payload);
+      gathering.blocks.push(pending);
+      gathering.payloadBytes += payload.length;
+      if (gathering.blocks.length < COMPRESSION_BATCH_BLOCKS_MAX && gathering.payloadBytes < COMPRESSION_BATCH_BYTES_MAX) return;
+      this.#launchGathered();
+    }
+    if (this.#inFlight.length >= compressor.parallelism) await this.#shipOldest();
   }
 
   async drain(): Promise<void> {
+    if (this.#gathering.blocks.length > 0) this.#launchGathered();
     while (this.#inFlight.length > 0) await this.#shipOldest();
   }
 
-  /** Forgets compressions still in flight (after a failure; their results are unused). */
+  /** Forgets compressions still in flight or gathering (after a failure; their results are unused). */
   abandon(): void {
     this.#inFlight.length = 0;
+    this.#gathering = { payloads: [], blocks: [], payloadBytes: 0 };
+  }
+
+  #launchGathered(): void {
+    const { payloads, blocks } = this.#gathering;
+    const compressBatch = this.#config.compressor.compressBatch;
+    assert(compressBatch !== undefined && blocks.length > 0, 'a gathered batch for a batching compressor');
+    this.#gathering = { payloads: [], blocks: [], payloadBytes: 0 };
+    this.#launch(compressBatch.call(this.#config.compressor, this.#config.compression, payloads), blocks);
+  }
+
+  #launch(compressed: Promise<Uint8Array[]>, blocks: PendingBlock[]): void {
+    compressed.catch(() => undefined); // awaited in order by #shipOldest; never an unhandled rejection meanwhile
+    this.#inFlight.push({ compressed, blocks });
   }
 
   async #shipOldest(): Promise<void> {
     const oldest = this.#inFlight.shift();
     assert(oldest !== undefined, 'a compression in flight');
     const compressed = await oldest.compressed;
-    // Packed (format 4): the block is its header and the compressed bytes, not padded to pages.
-    const block = Buffer.alloc(RUN_BLOCK_HEADER_BYTES + compressed.length);
-    block.set(compressed, RUN_BLOCK_HEADER_BYTES);
-    await this.#append(block, compressed.length, oldest.entryCount, oldest.firstKey, oldest.lastKey, oldest.newKeyCount);
+    assert(compressed.length === oldest.blocks.length, 'one compressed payload per block of the batch');
+    for (let position = 0; position < compressed.length; position++) {
+      const payload = compressed[position]!;
+      const pending = oldest.blocks[position]!;
+      // Packed (format 4): the block is its header and the compressed bytes, not padded to pages.
+      const block = Buffer.alloc(RUN_BLOCK_HEADER_BYTES + payload.length);
+      block.set(payload, RUN_BLOCK_HEADER_BYTES);
+      await this.#append(block, payload.length, pending.entryCount, pending.firstKey, pending.lastKey, pending.newKeyCount);
+    }
+    // A batch's results are often ready when asked for (the threads keep ahead), so the
+    // writer would encode on without ever leaving the microtask queue: give the event
+    // loop a turn per batch (every ~32 KiB of entries; with one task per block, waiting
+    // on each result did this).
+    if (oldest.blocks.length > 1) await new Promise((resolve) => setImmediate(resolve));
   }
 
   async #append(block: Buffer, payloadBytes: number, entryCount: number, firstKey: string, lastKey: string, newKeyCount: number): Promise<void> {
