@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
-import { claimReservedCount, storeWithLeaseRecordRun } from './support/reserved-count-stores.js';
+import { claimReservedCount, claimReservedCountOf, storeWithLeaseRecordRun, storeWithReleasedLeaseRecord } from './support/reserved-count-stores.js';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -107,11 +107,30 @@ describe('ladybug CLI', () => {
 
     const repaired = await ladybug('repair', dir, '--json');
     expect(repaired.code).toBe(0);
+    // The WAL-repair open reads every run whatever the counts say: it expires the hidden lease.
+    expect(JSON.parse(repaired.stdout).leaseExpiries).toBe(1);
     const counts = JSON.parse(repaired.stdout).reservedCounts;
-    expect(counts).toMatchObject({ rewritten: true, expiriesAfterRewrite: 1, remaining: [] });
+    expect(counts).toMatchObject({ rewritten: true, expiries: 0, remaining: [] });
     expect(counts.mismatches).toHaveLength(1);
     expect((await ladybug('verify', dir)).code).toBe(0);
     expect((await ladybug('repair', dir)).stdout).toMatch(/^repair: nothing to repair\n/);
+  }, 60_000);
+
+  it('repair does not expire a released lease again when the run holding its release says 0 reserved entries', async () => {
+    // The record lives on in an older run; the newer run (counted 0 here) holds its tombstone and the key rewritten since.
+    const { directory: dir, tombstoneRunId } = await storeWithReleasedLeaseRecord();
+    await claimReservedCountOf(dir, tombstoneRunId, 0);
+    const repaired = await ladybug('repair', dir, '--json');
+    expect(repaired.code).toBe(0);
+    const store = await openStore(dir);
+    try {
+      expect(await store.get('session/a')).toBe('rewritten');
+    } finally {
+      await store.close();
+    }
+    const report = JSON.parse(repaired.stdout);
+    expect(report.leaseExpiries).toBe(0);
+    expect(report.reservedCounts).toMatchObject({ rewritten: true, expiries: 0, remaining: [] });
   }, 60_000);
 
   it('a store locked by another handle gives one clear line and a non-zero exit', async () => {

@@ -7,9 +7,9 @@
  * The wrong count is crafted through the manifest's own code: the run's descriptor is
  * removed and added back with reservedEntryCount 0 (two edits; the run file is untouched).
  *
- * repairReservedEntryCounts (ladybug repair) rewrites the runs by a compaction and
- * reopens, so the hidden record is expired and its bound key deleted; on a clean
- * store it writes nothing.
+ * repairReservedEntryCounts (ladybug repair) opens without trusting the counts, so the
+ * hidden record is expired and its bound key deleted, then rewrites the runs by a
+ * compaction; on a clean store it writes nothing.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
@@ -68,10 +68,10 @@ describe('repair of a wrong reserved count', () => {
   it('a clean store: counts checked, nothing rewritten', async () => {
     const directory = await storeWithLeaseRecordRun();
     const repair = await repairReservedEntryCounts(directory);
-    expect(repair).toEqual({ checked: 2, mismatches: [], rewritten: false, runsIn: 0, runsOut: 0, expiriesAfterRewrite: 0, remaining: [] });
+    expect(repair).toEqual({ checked: 2, mismatches: [], rewritten: false, runsIn: 0, runsOut: 0, expiries: 0, remaining: [] });
   });
 
-  it('a run saying 0 while it holds a lease record: the open misses the record; repair rewrites the runs and the reopen expires it', async () => {
+  it('a run saying 0 while it holds a lease record: the open misses the record; repair\'s open expires it and the runs are rewritten', async () => {
     const directory = await storeWithLeaseRecordRun();
     const original = await claimReservedCount(directory, 0);
     // The harm: the restart rule skips the run, so the lease of the earlier open survives with its bound key.
@@ -87,7 +87,7 @@ describe('repair of a wrong reserved count', () => {
     expect(repair.mismatches.map((mismatch) => [mismatch.runId, mismatch.recorded, mismatch.counted])).toEqual([[original.runId, 0, original.reservedEntryCount]]);
     expect(repair.rewritten).toBe(true);
     expect(repair.runsIn).toBe(2);
-    expect(repair.expiriesAfterRewrite).toBe(1);
+    expect(repair.expiries).toBe(1);
     expect(repair.remaining).toEqual([]);
 
     const report = await verifyStore(directory);

@@ -21,7 +21,7 @@ import { isLadybugError, type KeyEncoding, openStore, type ScrubReport } from '.
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
-import { repairReservedEntryCounts, type ReservedCountRepair } from '../store/repair-reserved-counts.js';
+import { openWithoutTrustingCounts, repairReservedEntryCounts, type ReservedCountRepair } from '../store/repair-reserved-counts.js';
 import { restoreBackup, verifyBackup } from '../backup/restore-backup.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
@@ -87,12 +87,12 @@ function scrubTitle(report: ScrubReport): string {
 }
 
 /** What repair did: the WAL suffix it dropped, the runs it rewrote for wrong reserved counts, or nothing. */
-function repairTitle(droppedWal: boolean, counts: ReservedCountRepair): string {
+function repairTitle(droppedWal: boolean, counts: ReservedCountRepair, leaseExpiries: number): string {
   const done: string[] = [];
   if (droppedWal) done.push('dropped a corrupt WAL suffix');
   if (counts.mismatches.length > 0) {
     done.push(`wrong reserved entry count in ${counts.mismatches.length} of ${counts.checked} runs: rewrote ${counts.runsIn} runs into ${counts.runsOut}, `
-      + `${counts.expiriesAfterRewrite} leases expired at the reopen`);
+      + `${leaseExpiries + counts.expiries} leases of earlier opens expired`);
   }
   if (counts.remaining.length > 0) done.push(`count STILL WRONG in ${counts.remaining.length} runs`);
   return done.length === 0 ? 'repair: nothing to repair' : `repair: ${done.join('; ')}`;
@@ -137,9 +137,12 @@ function buildProgram(): Command {
       + 'then recount each run\'s reserved entries and, if a count is wrong, rewrite the runs (a compaction) and reopen so dead leases expire')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
-      const recovery = await withStore(dir, async (store) => ({ version: store.version, ...store.stats().recovery }), true);
+      // Reserved entry counts not trusted: a wrong one must not steer this open's lease restart rule (repair-reserved-counts.ts).
+      const store = await openWithoutTrustingCounts(requireStore(dir), { repair: true });
+      const recovery = await Promise.resolve({ version: store.version, ...store.stats().recovery, leaseExpiries: store.leases.stats().expiries })
+        .finally(() => store.close());
       const reservedCounts = await repairReservedEntryCounts(requireStore(dir));
-      emit(options, { title: repairTitle(recovery.repair !== undefined, reservedCounts), data: { ...recovery, reservedCounts } });
+      emit(options, { title: repairTitle(recovery.repair !== undefined, reservedCounts, recovery.leaseExpiries), data: { ...recovery, reservedCounts } });
       if (reservedCounts.remaining.length > 0) process.exitCode = EXIT_FAILURE;
     });
 

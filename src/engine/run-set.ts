@@ -31,6 +31,8 @@
  *   read view holds it (`viewCount` 0: views acquire the runs they capture and
  *   release them when collected, see read-view.ts); its file is unlinked at once
  *   and stays readable through the open reader.
+ * - Built with `trustReservedEntryCounts: false`, no run listed at construction
+ *   carries reservedEntryCount, so no read skips it for the reserved prefix.
  */
 import type { FileSystem } from '../fs/file-system.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -51,6 +53,14 @@ export interface RunSetConfig {
   cache: BlockCache;
   /** Told once per block rebuilt from parity (the engine counts and logs it). */
   onRepair?: (event: RepairEvent) => void;
+  /**
+   * False: the reserved entry counts of the runs the set is built with (the manifest's)
+   * are not trusted: the constructor drops the field from their descriptors, so every
+   * such run may hold reserved keys (runMayHoldRange / runMayHoldKey answer as for a
+   * descriptor from before manifest format 3). Runs installed later were counted by
+   * this process's writer and keep theirs. Absent: trusted. (ladybug repair's opens.)
+   */
+  trustReservedEntryCounts?: boolean;
 }
 
 export class RunHandle {
@@ -217,8 +227,10 @@ export class RunSet {
   constructor(config: RunSetConfig, descriptors: readonly RunDescriptor[]) {
     this.config = config;
     // The manifest appends a compaction's outputs after the newer runs: order by version.
-    const ordered = descriptors.slice().sort((left, right) => left.minVersion - right.minVersion);
+    const ordered = descriptors.map((descriptor) => (config.trustReservedEntryCounts === false ? withoutReservedCount(descriptor) : descriptor))
+      .sort((left, right) => left.minVersion - right.minVersion);
     this.#runs = ordered.map((descriptor) => new RunHandle(config, descriptor, undefined, this));
+    assert(config.trustReservedEntryCounts !== false || this.#runs.every((run) => run.descriptor.reservedEntryCount === undefined), 'an untrusted reserved entry count kept');
     for (let index = 1; index < this.#runs.length; index++) {
       assert(this.#runs[index - 1]!.descriptor.maxVersion < this.#runs[index]!.descriptor.minVersion, 'runs overlap in versions');
     }
@@ -313,6 +325,13 @@ export class RunSet {
     this.#closed = true;
     for (const run of this.#runs) await run.close();
   }
+}
+
+/** A copy of `descriptor` without reservedEntryCount (the manifest's object is left as it is). */
+function withoutReservedCount(descriptor: RunDescriptor): RunDescriptor {
+  const copy = { ...descriptor };
+  delete copy.reservedEntryCount;
+  return copy;
 }
 
 /** Closes a cursor started ahead that no scan took. */

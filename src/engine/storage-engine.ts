@@ -57,6 +57,8 @@ export interface StorageEngineConfig {
   retainVersionsMs?: number;
   /** A memtable is also sealed (a background checkpoint) once the WAL grew this much since the last seal. */
   walCheckpointBytes: number;
+  /** False: reads treat the manifest's reserved entry counts as unknown (RunSetConfig.trustReservedEntryCounts). */
+  trustReservedEntryCounts?: boolean;
   currentWalSegment: () => number;
   /** Bytes the WAL writer appended since open. */
   walBytesWritten: () => number;
@@ -116,7 +118,7 @@ export class StorageEngine {
     this.runSet = new RunSet(
       {
         fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache,
-        onRepair: (event) => this.#onRepair(event),
+        onRepair: (event) => this.#onRepair(event), trustReservedEntryCounts: config.trustReservedEntryCounts,
       },
       config.manifest.state.runs,
     );

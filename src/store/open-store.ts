@@ -40,7 +40,26 @@ import { Store } from './store.js';
 
 export const WAL_DIRECTORY = 'wal';
 
+/**
+ * @internal Options of openStoreInternal that only code inside the package passes
+ * (not StoreOptions: not documented, not exported by src/index.ts).
+ */
+export interface InternalOpenOptions {
+  /**
+   * False: every run the manifest lists is read as if its reservedEntryCount were
+   * unknown (never skipped for reserved keys), so the lease restart rule at open sees
+   * every record and tombstone. For opens that must not trust the counts: ladybug
+   * repair (src/store/repair-reserved-counts.ts). Absent: trusted.
+   */
+  trustReservedEntryCounts?: boolean;
+}
+
 export async function openStore(directory: string, options?: StoreOptions): Promise<Store> {
+  return openStoreInternal(directory, options, {});
+}
+
+/** @internal openStore with options the package keeps to itself (InternalOpenOptions). */
+export async function openStoreInternal(directory: string, options: StoreOptions | undefined, internal: InternalOpenOptions): Promise<Store> {
   if (typeof directory !== 'string' || directory.length === 0) {
     throw new InvalidOptionError('directory', 'must be a non-empty path string');
   }
@@ -53,7 +72,7 @@ export async function openStore(directory: string, options?: StoreOptions): Prom
     await createDirectories(fileSystem, absolute);
     const lock = await DirectoryLock.acquire(fileSystem, absolute);
     try {
-      const store = await openLocked(absolute, storeOptions, lock, fileSystem);
+      const store = await openLocked(absolute, storeOptions, lock, fileSystem, internal);
       await expireLeasesAtOpen(store); // issue 10: leases of earlier opens end at open
       return store;
     } catch (error) {
@@ -95,6 +114,7 @@ async function openLocked(
   options: ResolvedOptions,
   lock: DirectoryLock,
   fileSystem: KillableFileSystem,
+  internal: InternalOpenOptions,
 ): Promise<Store> {
   const started = performance.now();
   const hash = await loadHash64();
@@ -110,7 +130,7 @@ async function openLocked(
       fileSystem: options.fileSystem, runsDirectory: storage.runsDirectory, walDirectory: walDir, hash, manifest,
       memoryBudgetBytes: options.memoryBudgetBytes, maxVersionsPerKey: options.maxVersionsPerKey,
       retainVersionsMs: options.retainVersionsMs,
-      walCheckpointBytes: options.walCheckpointBytes,
+      walCheckpointBytes: options.walCheckpointBytes, trustReservedEntryCounts: internal.trustReservedEntryCounts,
       currentWalSegment: () => writer?.segmentNumber ?? walSegment,
       walBytesWritten: () => writer?.bytesWritten ?? 0,
     });

@@ -50,3 +50,31 @@ export async function claimReservedCountOf(directory: string, runId: number, cla
     await manifest.close();
   }
 }
+
+/**
+ * A closed store where a released lease's record lives on in an older run: run 1 holds
+ * the record of lease "job" (live when written) and its bound key "session/a"; run 2
+ * holds the release (the record's tombstone and the bound key's) and "session/a"
+ * rewritten afterwards without a lease. Both runs counted right; answers their ids.
+ */
+export async function storeWithReleasedLeaseRecord(): Promise<{ directory: string; recordRunId: number; tombstoneRunId: number }> {
+  const directory = temporaryDirectory();
+  const store = await openStore(directory);
+  try {
+    const lease = await store.leases.acquire('job', { owner: 'a', ttlMs: 60_000 });
+    await store.put('session/a', 'bound', { lease });
+    await store.put('plain', 1);
+    await store.checkpoint();
+    await store.leases.release('job', lease);
+    await store.put('session/a', 'rewritten');
+    await store.checkpoint();
+  } finally {
+    await store.close();
+  }
+  const manifest = await Manifest.open(new NodeFileSystem(), directory, await loadHash64(), { create: false });
+  const runs = manifest.state.runs.slice().sort((left, right) => left.minVersion - right.minVersion);
+  await manifest.close();
+  expect(runs).toHaveLength(2);
+  expect(runs.every((run) => (run.reservedEntryCount ?? 0) > 0)).toBe(true);
+  return { directory, recordRunId: runs[0]!.runId, tombstoneRunId: runs[1]!.runId };
+}
