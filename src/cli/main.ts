@@ -133,8 +133,9 @@ function buildProgram(): Command {
     });
 
   program.command('repair <dir>')
-    .description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped; '
-      + 'then recount each run\'s reserved entries and, if a count is wrong, rewrite the runs (a compaction) and reopen so dead leases expire')
+    .description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped; the open reads every run '
+      + 'whatever its reserved entry count says (dead leases expire, released ones stay ended); '
+      + 'then recount each run\'s reserved entries and, if a count is wrong, rewrite the runs (a compaction)')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
       // Reserved entry counts not trusted: a wrong one must not steer this open's lease restart rule (repair-reserved-counts.ts).

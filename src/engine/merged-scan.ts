@@ -153,7 +153,8 @@ async function takeKey(cursor: RunCursor, key: string): Promise<RunEntry[]> {
 /**
  * False when the run described cannot hold a key of `range`: its key span misses the
  * range, or the range lies inside the reserved prefix and the run counted 0 entries
- * there (a descriptor without the count, from before manifest format 3, may hold some).
+ * there (a descriptor without the count, from before manifest format 3, may hold some;
+ * a run set built not trusting the counts drops them: RunSetConfig.trustReservedEntryCounts).
  */
 export function runMayHoldRange(range: KeyRange, descriptor: RunDescriptor): boolean {
   if (!spanOverlaps(range, descriptor.smallestKey, descriptor.largestKey)) return false;
