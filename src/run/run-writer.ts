@@ -18,8 +18,10 @@
  *
  * A run written with `compression` other than 'none' (the cold tier) packs entries
  * into blocks of about RUN_PACKED_BLOCK_TARGET_BYTES and stores each block's
- * payload compressed (by the `compressor`, piscina workers in production), keeping
- * up to `compressor.parallelism` compressions in flight and shipping them in order.
+ * payload compressed (by the `compressor`: piscina workers for in-process merges, in
+ * batches of several blocks per task when it can batch; inline in the merge thread),
+ * keeping up to `compressor.parallelism` compressions (or batches) in flight and
+ * shipping the blocks in order.
  * Such a run is format 4: its data blocks are packed back to back (a block is its
  * header and compressed payload, not padded to pages), and the page after the last
  * one is padded with zeros so the index partitions start on a page.
