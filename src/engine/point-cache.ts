@@ -167,13 +167,7 @@ export class PointCache {
    * next `set` empties it). One synchronous section, called in the install's own step.
    */
   carryOverFlush(previous: readonly unknown[], next: readonly unknown[], flushedKey: (key: string) => boolean): void {
-    if (this.#runs !== previous) return;
-    for (const [key, point] of this.#map) {
-      if (!flushedKey(key)) continue;
-      this.#map.delete(key);
-      this.#bytes -= point.sizeBytes;
-    }
-    this.#runs = next;
+    this.#carryOver(previous, next, (key) => flushedKey(key));
   }
 
   /**
@@ -186,9 +180,14 @@ export class PointCache {
    * called in the install's own step.
    */
   carryOverCompaction(previous: readonly unknown[], next: readonly unknown[]): void {
+    this.#carryOver(previous, next, (_key, point) => point.entries !== undefined && point.entries.length > 0);
+  }
+
+  /** If bound to `previous`: drops the keys `stale` names and binds the rest to `next` (both carry-overs). */
+  #carryOver(previous: readonly unknown[], next: readonly unknown[], stale: (key: string, point: CachedPoint) => boolean): void {
     if (this.#runs !== previous) return;
     for (const [key, point] of this.#map) {
-      if (point.entries === undefined || point.entries.length === 0) continue;
+      if (!stale(key, point)) continue;
       this.#map.delete(key);
       this.#bytes -= point.sizeBytes;
     }
