@@ -288,10 +288,14 @@ export class StripedRunFile {
     const pageStart = page * this.layout.pageBytes;
     const pageEnd = pageStart + this.layout.pageBytes;
     const written = Buffer.from(asRead);
+    // The part of `other` inside this page, as page offsets (empty: from >= to).
+    const overlap = (other: BlockRef) => ({
+      from: Math.max(other.logicalOffset, pageStart) - pageStart,
+      to: Math.min(other.logicalOffset + other.lengthBytes, pageEnd) - pageStart,
+    });
     const take = (other: BlockRef) => {
-      const from = Math.max(other.logicalOffset, pageStart);
-      const to = Math.min(other.logicalOffset + other.lengthBytes, pageEnd);
-      if (from < to) rebuilt.copy(written, from - pageStart, from - pageStart, to - pageStart);
+      const { from, to } = overlap(other);
+      if (from < to) rebuilt.copy(written, from, from, to);
     };
     take(block);
     if (written.equals(rebuilt)) return written;
@@ -303,15 +307,14 @@ export class StripedRunFile {
       return written;
     }
     for (const other of neighbours) {
-      if (other.logicalOffset === block.logicalOffset || other.logicalOffset >= pageEnd || other.logicalOffset + other.lengthBytes <= pageStart) continue;
+      const { from, to } = overlap(other);
+      if (other.logicalOffset === block.logicalOffset || from >= to) continue;
       const bytes = await this.readLogical(other.logicalOffset, other.lengthBytes).catch((error: unknown) => {
         if (isRepairableReadError(error)) return undefined;
         throw error;
       });
       if (bytes === undefined) continue;
-      const from = Math.max(other.logicalOffset, pageStart);
-      const to = Math.min(other.logicalOffset + other.lengthBytes, pageEnd);
-      rebuilt.copy(bytes, from - other.logicalOffset, from - pageStart, to - pageStart);
+      rebuilt.copy(bytes, pageStart + from - other.logicalOffset, from, to);
       if (this.passes(other, bytes)) take(other);
     }
     return written;
