@@ -11,32 +11,21 @@
  *   the values the filter meets (u32 halves, bit counts up to RUN_BLOOM_BITS_MAX);
  * - a probe made for another key, or with another hash function, is refused.
  */
-import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { AssertionFailedError } from '../src/errors.js';
-import { BlockCache } from '../src/run/block-cache.js';
 import { KeyProbe, keyHash, remainderU32, RUN_BLOOM_BITS_MAX, RUN_BLOOM_BITS_MIN } from '../src/run/bloom-filter.js';
-import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
+import type { RunEntry } from '../src/run/run-descriptor.js';
 import { RunReader } from '../src/run/run-reader.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
-import { freshFileSystem, plain, RUNS_DIRECTORY, runOrder, simpleEntries, writeAndOpen } from './run-helpers.js';
-import { fixtureEntries } from './run-v2-fixture-entries.js';
+import { plain, runOrder, simpleEntries, writeAndOpen } from './run-helpers.js';
+import { fixtureEntries, openV2Fixture } from './run-v2-fixture-entries.js';
 
 let hash: Hash64;
 beforeAll(async () => {
   hash = await loadHash64();
 });
 
-async function openV2Fixture(): Promise<RunReader> {
-  const descriptor = JSON.parse(readFileSync('test/fixtures/run-v2/descriptor.json', 'utf8')) as RunDescriptor;
-  const fileSystem = await freshFileSystem();
-  const handle = await fileSystem.open(`${RUNS_DIRECTORY}/${descriptor.fileName}`, 'createExclusive');
-  await handle.write(readFileSync(`test/fixtures/run-v2/${descriptor.fileName}`), 0);
-  await handle.datasync();
-  await handle.close();
-  return RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(1024 * 1024));
-}
 
 /** Present keys, and absent keys inside and around the run's key span. */
 function keysToAsk(sorted: readonly RunEntry[]): { present: string[]; absent: string[] } {
@@ -68,7 +57,7 @@ async function comparePaths(reader: RunReader, sorted: readonly RunEntry[]): Pro
 
 describe('KeyProbe: one hash per point read', () => {
   it('answers as per-run hashing on the format-2 fixture (flat filter)', async () => {
-    const reader = await openV2Fixture();
+    const reader = await openV2Fixture(hash);
     expect(reader.footer.formatVersion).toBe(2);
     const sorted = runOrder(fixtureEntries());
     const passed = await comparePaths(reader, sorted);

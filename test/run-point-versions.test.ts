@@ -11,32 +11,22 @@
  *   in a compressed (cold) run too, whose blocks were all cached before (each miss
  *   allocated, copied and cached a decompressed block).
  */
-import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { BlockCache } from '../src/run/block-cache.js';
 import { writeRun } from '../src/run/run-writer.js';
-import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
+import type { RunEntry } from '../src/run/run-descriptor.js';
 import { NO_RUN_ENTRIES, decodeScratchFor } from '../src/run/run-point-read.js';
 import { RunReader } from '../src/run/run-reader.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 import { freshFileSystem, modelVersions, plain, RUNS_DIRECTORY, runOrder, simpleEntries, writeAndOpen, type PlainEntry } from './run-helpers.js';
-import { fixtureEntries } from './run-v2-fixture-entries.js';
+import { fixtureEntries, openV2Fixture } from './run-v2-fixture-entries.js';
 
 let hash: Hash64;
 beforeAll(async () => {
   hash = await loadHash64();
 });
 
-async function openV2Fixture(): Promise<RunReader> {
-  const descriptor = JSON.parse(readFileSync('test/fixtures/run-v2/descriptor.json', 'utf8')) as RunDescriptor;
-  const fileSystem = await freshFileSystem();
-  const handle = await fileSystem.open(`${RUNS_DIRECTORY}/${descriptor.fileName}`, 'createExclusive');
-  await handle.write(readFileSync(`test/fixtures/run-v2/${descriptor.fileName}`), 0);
-  await handle.datasync();
-  await handle.close();
-  return RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(1024 * 1024));
-}
 
 /** Keys around and between `keys`: before the first, after the last, and between neighbours. */
 function absentKeys(keys: readonly string[]): string[] {
@@ -77,7 +67,7 @@ describe('RunReader.pointVersions', () => {
   });
 
   it('format 2 fixture: equal to the model, the shared empty answer for ruled-out keys', async () => {
-    const reader = await openV2Fixture();
+    const reader = await openV2Fixture(hash);
     expect(reader.footer.formatVersion).toBe(2);
     await checkAgainstModel(reader, runOrder(fixtureEntries()));
     await reader.close();
