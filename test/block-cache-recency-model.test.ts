@@ -1,0 +1,151 @@
+/**
+ * src/run/block-cache.ts, the recency list: a long random sequence of gets, sets,
+ * partition lookups, touches and dropRun is run against the cache and against a
+ * plain array model of the same policy (exact LRU for data blocks, a second chance
+ * for a partition touched since its last turn at the old end). After every step the
+ * held keys, their recency order's effect (which key is evicted next) and the byte
+ * count must agree. The cache's debug check (LADYBUG_DEBUG=1 in vitest) also walks
+ * the list after each dropRun.
+ */
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { BLOCK_CACHE_BYTES_PER_ENTRY, BlockCache } from '../src/run/block-cache.js';
+import { decodeDataBlock, type DecodedBlock } from '../src/run/data-block.js';
+
+function fakeBlock(valueBytes: number): DecodedBlock {
+  const bytes = Buffer.alloc(4096);
+  const payload = 2 + 1 + 1 + 8 + 4 + valueBytes;
+  bytes.writeUInt16LE(1, 16);
+  bytes.write('k', 18, 'latin1');
+  bytes[19] = 1;
+  bytes.writeUInt32LE(valueBytes, 28);
+  return decodeDataBlock('test', 0, bytes, payload, 1);
+}
+
+interface ModelSlot {
+  key: string;
+  runId: number;
+  partition: boolean;
+  sizeBytes: number;
+  referenced: boolean;
+}
+
+/** The policy the cache documents, written the slow and obvious way (index 0 is the oldest). */
+class ModelCache {
+  slots: ModelSlot[] = [];
+  bytes = 0;
+  constructor(readonly maxBytes: number) {}
+
+  find(key: string): number {
+    return this.slots.findIndex((slot) => slot.key === key);
+  }
+  get(key: string): boolean {
+    const index = this.find(key);
+    if (index < 0) return false;
+    const [slot] = this.slots.splice(index, 1);
+    this.slots.push(slot!);
+    return true;
+  }
+  lookupPartition(key: string): boolean {
+    const index = this.find(key);
+    if (index < 0) return false;
+    this.slots[index]!.referenced = true;
+    return true;
+  }
+  insert(slot: ModelSlot): void {
+    if (this.find(slot.key) >= 0 || slot.sizeBytes > this.maxBytes) return;
+    this.evictDownTo(this.maxBytes - slot.sizeBytes);
+    this.slots.push(slot);
+    this.bytes += slot.sizeBytes;
+  }
+  evictDownTo(target: number): void {
+    while (this.bytes > target) {
+      const slot = this.slots.shift()!;
+      if (slot.referenced) {
+        slot.referenced = false;
+        this.slots.push(slot);
+        continue;
+      }
+      this.bytes -= slot.sizeBytes;
+    }
+  }
+  dropRun(runId: number): void {
+    for (const slot of this.slots.filter((candidate) => candidate.runId === runId)) this.bytes -= slot.sizeBytes;
+    this.slots = this.slots.filter((slot) => slot.runId !== runId);
+  }
+}
+
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 0x1_0000_0000;
+  };
+}
+
+describe('BlockCache recency list', () => {
+  it('agrees with an array model of the policy over 20,000 random operations', () => {
+    const block = fakeBlock(10);
+    const blockSlotBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    const partitionBytes = 300;
+    const partitionSlotBytes = partitionBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    const maxBytes = 12 * blockSlotBytes;
+    const cache = new BlockCache(maxBytes);
+    const model = new ModelCache(maxBytes);
+    const random = seededRandom(7);
+    // Data blocks at page offsets, partitions at odd 16-byte units: the two never share a key.
+    const keyOf = (runId: number, offset: number) => `${runId}:${offset}`;
+    let evictionsSeen = 0;
+    for (let step = 0; step < 20_000; step++) {
+      const runId = 1 + Math.floor(random() * 3);
+      const choice = random();
+      if (choice < 0.4) {
+        const offset = Math.floor(random() * 30) * 4096;
+        const hit = cache.get(runId, offset) !== undefined;
+        expect(hit).toBe(model.get(keyOf(runId, offset)));
+        if (!hit) {
+          cache.set(runId, offset, fakeBlock(10));
+          model.insert({ key: keyOf(runId, offset), runId, partition: false, sizeBytes: blockSlotBytes, referenced: false });
+        }
+      } else if (choice < 0.75) {
+        const offset = 16 + Math.floor(random() * 10) * 4096;
+        const hit = cache.lookupPartition(runId, offset) !== undefined;
+        expect(hit).toBe(model.lookupPartition(keyOf(runId, offset)));
+        if (!hit) {
+          cache.setPartition(runId, offset, { runId, offset }, partitionBytes);
+          model.insert({ key: keyOf(runId, offset), runId, partition: true, sizeBytes: partitionSlotBytes, referenced: false });
+        }
+      } else if (choice < 0.97) {
+        const offset = Math.floor(random() * 30) * 4096;
+        cache.insertIfRoom(runId, offset, fakeBlock(10));
+        if (model.find(keyOf(runId, offset)) < 0 && blockSlotBytes <= maxBytes - model.bytes) {
+          model.insert({ key: keyOf(runId, offset), runId, partition: false, sizeBytes: blockSlotBytes, referenced: false });
+        }
+      } else {
+        cache.dropRun(runId);
+        model.dropRun(runId);
+      }
+      expect(cache.bytes).toBe(model.bytes);
+      expect(cache.blocks).toBe(model.slots.length);
+      if (model.bytes + blockSlotBytes > maxBytes) evictionsSeen++;
+    }
+    // The sequence did exercise eviction (the cache was full for most steps).
+    expect(evictionsSeen).toBeGreaterThan(10_000);
+    expect(cache.evictions).toBeGreaterThan(1_000);
+  });
+
+  it('evicts in O(1): 200,000 evictions through a small cache keep the oldest-first order', () => {
+    const block = fakeBlock(10);
+    const slotBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    const cache = new BlockCache(4 * slotBytes);
+    for (let index = 0; index < 200_000; index++) cache.set(1, index * 4096, block);
+    expect(cache.evictions).toBe(200_000 - 4);
+    // The four newest are held, the one before them is not.
+    for (let index = 200_000 - 4; index < 200_000; index++) expect(cache.get(1, index * 4096)).toBe(block);
+    expect(cache.get(1, (200_000 - 5) * 4096)).toBeUndefined();
+  });
+});
