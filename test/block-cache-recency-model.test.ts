@@ -1,8 +1,8 @@
 /**
  * src/run/block-cache.ts, the recency list: a long random sequence of gets, sets,
  * partition lookups, touches and dropRun is run against the cache and against a
- * plain array model of the same policy (exact LRU for data blocks, a second chance
- * for a partition touched since its last turn at the old end). After every step the
+ * plain array model of the same policy (exact LRU for data blocks, which never evict
+ * partitions; a second chance for a partition touched since its last turn). After every step the
  * held keys, their recency order's effect (which key is evicted next) and the byte
  * count must agree. The cache's debug check (LADYBUG_DEBUG=1 in vitest) also walks
  * the list after each dropRun.
@@ -30,48 +30,80 @@ interface ModelSlot {
   referenced: boolean;
 }
 
-/** The policy the cache documents, written the slow and obvious way (index 0 is the oldest). */
+/**
+ * The policy the cache documents, written the slow and obvious way: two arrays
+ * (index 0 the oldest); a data block evicts only data blocks and is not cached when
+ * the partitions leave no room; a partition evicts data blocks, then partitions with
+ * a second chance for a touched one.
+ */
 class ModelCache {
-  slots: ModelSlot[] = [];
+  data: ModelSlot[] = [];
+  partitions: ModelSlot[] = [];
   bytes = 0;
+  /** How often each rule decided (the test checks that the sequence reached each one). */
+  dataRefused = 0;
+  partitionsEvicted = 0;
   constructor(readonly maxBytes: number) {}
 
-  find(key: string): number {
-    return this.slots.findIndex((slot) => slot.key === key);
+  get count(): number {
+    return this.data.length + this.partitions.length;
+  }
+  get partitionBytes(): number {
+    return this.partitions.reduce((sum, slot) => sum + slot.sizeBytes, 0);
+  }
+  has(key: string): boolean {
+    return this.data.some((slot) => slot.key === key) || this.partitions.some((slot) => slot.key === key);
   }
   get(key: string): boolean {
-    const index = this.find(key);
+    const index = this.data.findIndex((slot) => slot.key === key);
     if (index < 0) return false;
-    const [slot] = this.slots.splice(index, 1);
-    this.slots.push(slot!);
+    const [slot] = this.data.splice(index, 1);
+    this.data.push(slot!);
     return true;
   }
   lookupPartition(key: string): boolean {
-    const index = this.find(key);
-    if (index < 0) return false;
-    this.slots[index]!.referenced = true;
+    const slot = this.partitions.find((candidate) => candidate.key === key);
+    if (slot === undefined) return false;
+    slot.referenced = true;
     return true;
   }
   insert(slot: ModelSlot): void {
-    if (this.find(slot.key) >= 0 || slot.sizeBytes > this.maxBytes) return;
-    this.evictDownTo(this.maxBytes - slot.sizeBytes);
-    this.slots.push(slot);
+    if (this.has(slot.key) || slot.sizeBytes > this.maxBytes) return;
+    if (!slot.partition) {
+      if (slot.sizeBytes > this.maxBytes - this.partitionBytes) {
+        this.dataRefused++;
+        return;
+      }
+      this.evictData(this.maxBytes - slot.sizeBytes);
+      this.data.push(slot);
+    } else {
+      this.evictData(this.maxBytes - slot.sizeBytes);
+      while (this.bytes > this.maxBytes - slot.sizeBytes) {
+        const oldest = this.partitions.shift()!;
+        if (oldest.referenced) {
+          oldest.referenced = false;
+          this.partitions.push(oldest);
+          continue;
+        }
+        this.bytes -= oldest.sizeBytes;
+        this.partitionsEvicted++;
+      }
+      this.partitions.push(slot);
+    }
     this.bytes += slot.sizeBytes;
   }
-  evictDownTo(target: number): void {
-    while (this.bytes > target) {
-      const slot = this.slots.shift()!;
-      if (slot.referenced) {
-        slot.referenced = false;
-        this.slots.push(slot);
-        continue;
-      }
-      this.bytes -= slot.sizeBytes;
-    }
+  insertIfRoom(slot: ModelSlot): void {
+    if (this.has(slot.key) || slot.sizeBytes > this.maxBytes - this.bytes) return;
+    (slot.partition ? this.partitions : this.data).push(slot);
+    this.bytes += slot.sizeBytes;
+  }
+  evictData(target: number): void {
+    while (this.bytes > target && this.data.length > 0) this.bytes -= this.data.shift()!.sizeBytes;
   }
   dropRun(runId: number): void {
-    for (const slot of this.slots.filter((candidate) => candidate.runId === runId)) this.bytes -= slot.sizeBytes;
-    this.slots = this.slots.filter((slot) => slot.runId !== runId);
+    for (const slot of [...this.data, ...this.partitions]) if (slot.runId === runId) this.bytes -= slot.sizeBytes;
+    this.data = this.data.filter((slot) => slot.runId !== runId);
+    this.partitions = this.partitions.filter((slot) => slot.runId !== runId);
   }
 }
 
@@ -88,10 +120,11 @@ function seededRandom(seed: number): () => number {
 }
 
 describe('BlockCache recency list', () => {
-  it('agrees with an array model of the policy over 20,000 random operations', () => {
+  it('agrees with an array model of the policy over 20,000 random operations, partitions first', () => {
     const block = fakeBlock(10);
     const blockSlotBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
-    const partitionBytes = 300;
+    // Thirty partitions of this size overflow the cache: partitions evict partitions, and crowd data blocks out.
+    const partitionBytes = 2_500;
     const partitionSlotBytes = partitionBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
     const maxBytes = 12 * blockSlotBytes;
     const cache = new BlockCache(maxBytes);
@@ -122,19 +155,20 @@ describe('BlockCache recency list', () => {
       } else if (choice < 0.97) {
         const offset = Math.floor(random() * 30) * 4096;
         cache.insertIfRoom(runId, offset, fakeBlock(10));
-        if (model.find(keyOf(runId, offset)) < 0 && blockSlotBytes <= maxBytes - model.bytes) {
-          model.insert({ key: keyOf(runId, offset), runId, partition: false, sizeBytes: blockSlotBytes, referenced: false });
-        }
+        model.insertIfRoom({ key: keyOf(runId, offset), runId, partition: false, sizeBytes: blockSlotBytes, referenced: false });
       } else {
         cache.dropRun(runId);
         model.dropRun(runId);
       }
       expect(cache.bytes).toBe(model.bytes);
-      expect(cache.blocks).toBe(model.slots.length);
+      expect(cache.partitionBytes).toBe(model.partitionBytes);
+      expect(cache.blocks).toBe(model.count);
       if (model.bytes + blockSlotBytes > maxBytes) evictionsSeen++;
     }
-    // The sequence did exercise eviction (the cache was full for most steps).
+    // The sequence did exercise eviction (the cache was full for most steps) and each rule.
     expect(evictionsSeen).toBeGreaterThan(10_000);
+    expect(model.dataRefused).toBeGreaterThan(100);
+    expect(model.partitionsEvicted).toBeGreaterThan(100);
     expect(cache.evictions).toBeGreaterThan(1_000);
   });
 

@@ -2,9 +2,9 @@
  * BlockCache: an LRU of decoded data blocks keyed by (runId, block offset), bounded
  * in bytes.
  *
- * A Map finds a block's slot; the slots also form a doubly linked recency list (a
- * hit moves the slot to the recent end, eviction takes from the old end), so a hit
- * and an eviction are O(1). (The Map's own insertion order was the list until
+ * A Map finds a block's slot; the slots also form doubly linked recency lists, one
+ * of data blocks and one of partitions (a hit moves a data block to the recent end,
+ * eviction takes from the old end), so a hit and an eviction are O(1). (The Map's own insertion order was the list until
  * measurement showed why not: V8 leaves a deleted entry as a hole that iteration
  * skips, so taking the oldest entry after many evictions scanned the holes, 14% of a
  * get's CPU on a 10M-key store.) get and set are synchronous, so each is one
@@ -29,7 +29,18 @@
  * src/run/run-top-index.ts) are held here too, by the same (runId, offset) key (their
  * offsets never meet a data block's), against the same bound, so the budget counts
  * them; they skip the doorkeeper (a point read needs them every time) and have their
- * own hit and miss counters. A point read asks one filter partition per run, so a
+ * own hit and miss counters.
+ *
+ * Partitions come first (RocksDB's high-priority pool for index and filter blocks):
+ * a data block only ever evicts data blocks, and is not cached when the partitions
+ * leave it no room; a partition evicts data blocks first, then partitions. Every
+ * point read needs one filter partition per run and one index partition, while a
+ * data block is needed again only by a read of a nearby key: on a 10M-key store
+ * whose partitions overflowed the cache, data blocks evicting partitions made each
+ * get read and decode an index partition (38% of its CPU). The engine sizes the
+ * cache so that the runs' partitions fit (storage-engine.ts #resizeCache).
+ *
+ * A point read asks one filter partition per run, so a
  * partition hit must be cheap: a reader keeps the PartitionSlot it was given and
  * touches it (a flag, no Map reordering); eviction gives a touched partition a
  * second chance (moved to the recent end, flag cleared: CLOCK for partitions, exact
@@ -135,8 +146,11 @@ export interface BlockCacheStats {
 
 export class BlockCache {
   readonly #slots = new Map<number | string, Slot>();
-  /** The recency list's sentinel: `newer` is the oldest slot, `older` the most recent (itself when empty). */
-  readonly #list: Slot = newSlot(-1, -1, undefined, undefined, 0);
+  /** The recency lists' sentinels: `newer` is the oldest slot, `older` the most recent (itself when empty). */
+  readonly #dataList: Slot = BlockCache.#sentinel();
+  readonly #partitionList: Slot = BlockCache.#sentinel();
+  /** Bytes of the held partition slots (part of `bytes`). */
+  #partitionBytes = 0;
   #maxBytes: number;
   #bytes = 0;
   #hits = 0;
@@ -152,18 +166,28 @@ export class BlockCache {
   constructor(maxBytes: number) {
     BlockCache.#checkMaxBytes(maxBytes);
     this.#maxBytes = maxBytes;
-    this.#list.older = this.#list;
-    this.#list.newer = this.#list;
-    this.#list.held = false;
   }
 
-  /** Puts `slot` (not in the list) at the recent end. */
+  static #sentinel(): Slot {
+    const sentinel = newSlot(-1, -1, undefined, undefined, 0);
+    sentinel.held = false;
+    sentinel.older = sentinel;
+    sentinel.newer = sentinel;
+    return sentinel;
+  }
+
+  #listOf(slot: Slot): Slot {
+    return slot.block === undefined ? this.#partitionList : this.#dataList;
+  }
+
+  /** Puts `slot` (not in a list) at the recent end of its list. */
   #linkNewest(slot: Slot): void {
-    const newest = this.#list.older!;
+    const list = this.#listOf(slot);
+    const newest = list.older!;
     slot.older = newest;
-    slot.newer = this.#list;
+    slot.newer = list;
     newest.newer = slot;
-    this.#list.older = slot;
+    list.older = slot;
   }
 
   #unlink(slot: Slot): void {
@@ -178,6 +202,7 @@ export class BlockCache {
     this.#slots.set(slot.key, slot);
     this.#linkNewest(slot);
     this.#bytes += slot.sizeBytes;
+    if (slot.block === undefined) this.#partitionBytes += slot.sizeBytes;
     assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
   }
 
@@ -193,7 +218,13 @@ export class BlockCache {
   set maxBytes(maxBytes: number) {
     BlockCache.#checkMaxBytes(maxBytes);
     this.#maxBytes = maxBytes;
-    this.#evictDownTo(maxBytes);
+    this.#evictDataDownTo(maxBytes);
+    this.#evictPartitionsDownTo(maxBytes);
+  }
+
+  /** Bytes of the held index and filter partitions (part of `bytes`). */
+  get partitionBytes(): number {
+    return this.#partitionBytes;
   }
 
   get bytes(): number {
@@ -259,7 +290,7 @@ export class BlockCache {
     }
     assert(slot.block !== undefined, 'a data block offset never holds a partition');
     this.#hits++;
-    if (this.#list.older !== slot) {
+    if (this.#dataList.older !== slot) {
       this.#unlink(slot);
       this.#linkNewest(slot);
     }
@@ -316,7 +347,8 @@ export class BlockCache {
       slot.held = false;
       return slot as PartitionSlot<T>;
     }
-    this.#evictDownTo(this.#maxBytes - sizeBytes);
+    this.#evictDataDownTo(this.#maxBytes - sizeBytes);
+    this.#evictPartitionsDownTo(this.#maxBytes - sizeBytes);
     this.#insert(slot);
     return slot as PartitionSlot<T>;
   }
@@ -333,8 +365,9 @@ export class BlockCache {
       return existing.block;
     }
     const sizeBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
-    if (sizeBytes > this.#maxBytes) return block;
-    this.#evictDownTo(this.#maxBytes - sizeBytes);
+    // Data blocks never evict partitions: the block is read uncached when they leave no room.
+    if (sizeBytes > this.#maxBytes - this.#partitionBytes) return block;
+    this.#evictDataDownTo(this.#maxBytes - sizeBytes);
     this.#insert(newSlot(key, runId, block, undefined, sizeBytes));
     return block;
   }
@@ -373,6 +406,7 @@ export class BlockCache {
       this.#slots.delete(key);
       this.#unlink(slot);
       this.#bytes -= slot.sizeBytes;
+      if (slot.block === undefined) this.#partitionBytes -= slot.sizeBytes;
       BlockCache.#release(slot);
     }
     this.#check();
@@ -385,9 +419,12 @@ export class BlockCache {
       BlockCache.#release(slot);
     }
     this.#slots.clear();
-    this.#list.older = this.#list;
-    this.#list.newer = this.#list;
+    for (const list of [this.#dataList, this.#partitionList]) {
+      list.older = list;
+      list.newer = list;
+    }
     this.#bytes = 0;
+    this.#partitionBytes = 0;
   }
 
   /** A slot leaves the cache: a reader that kept it sees `held` false, and it lets go of its partition. */
@@ -396,19 +433,34 @@ export class BlockCache {
     slot.partition = undefined;
   }
 
-  #evictDownTo(targetBytes: number): void {
+  /** Evicts data blocks, least recently used first, until `bytes` <= targetBytes or none is left. */
+  #evictDataDownTo(targetBytes: number): void {
     while (this.#bytes > targetBytes) {
-      const slot = this.#list.newer!;
-      assert(slot !== this.#list, 'bytes > 0 means a block is held');
+      const slot = this.#dataList.newer!;
+      if (slot === this.#dataList) return;
+      this.#unlink(slot);
+      this.#slots.delete(slot.key);
+      this.#bytes -= slot.sizeBytes;
+      BlockCache.#release(slot);
+      this.#evictions++;
+    }
+  }
+
+  /** Evicts partitions (CLOCK: a touched one gets a second turn) until `bytes` <= targetBytes. REQUIRES: no data block is held. */
+  #evictPartitionsDownTo(targetBytes: number): void {
+    while (this.#bytes > targetBytes) {
+      const slot = this.#partitionList.newer!;
+      assert(slot !== this.#partitionList, 'bytes > 0 with no data block held means a partition is held');
       this.#unlink(slot);
       if (slot.referenced) {
-        // A partition touched since its last turn: second chance at the recent end (each pass clears a flag, so the loop ends).
+        // Touched since its last turn: second chance at the recent end (each pass clears a flag, so the loop ends).
         slot.referenced = false;
         this.#linkNewest(slot);
         continue;
       }
       this.#slots.delete(slot.key);
       this.#bytes -= slot.sizeBytes;
+      this.#partitionBytes -= slot.sizeBytes;
       BlockCache.#release(slot);
       this.#evictions++;
     }
@@ -422,7 +474,14 @@ export class BlockCache {
     for (const slot of this.#slots.values()) total += slot.sizeBytes;
     assert(total === this.#bytes, 'cache bytes equal the sum of held blocks');
     let listed = 0;
-    for (let slot = this.#list.newer!; slot !== this.#list; slot = slot.newer!) listed++;
-    assert(listed === this.#slots.size, 'the recency list holds exactly the held slots');
+    let partitionTotal = 0;
+    for (const list of [this.#dataList, this.#partitionList]) {
+      for (let slot = list.newer!; slot !== list; slot = slot.newer!) {
+        listed++;
+        if (list === this.#partitionList) partitionTotal += slot.sizeBytes;
+      }
+    }
+    assert(listed === this.#slots.size, 'the recency lists hold exactly the held slots');
+    assert(partitionTotal === this.#partitionBytes, 'partitionBytes is the sum of held partitions');
   }
 }

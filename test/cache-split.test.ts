@@ -1,0 +1,61 @@
+/**
+ * The split of the cache budget between the block cache and the point cache
+ * (src/engine/storage-engine.ts #resizeCache): half each while the runs' index and
+ * filter partitions are small; once their estimate (partitionBytesEstimate) needs
+ * more, the block cache grows to hold them, and the point cache keeps at least
+ * POINT_CACHE_SHARE_MIN. The two always add up to the same cache budget.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { BLOCK_CACHE_DATA_SHARE, INDEX_PARTITION_BYTES_PER_ENTRY, partitionBytesEstimate, POINT_CACHE_SHARE_MIN } from '../src/engine/storage-engine.js';
+import type { RunHandle } from '../src/engine/run-set.js';
+import { openStore } from '../src/index.js';
+import { RUN_BLOOM_BITS_PER_KEY } from '../src/run/bloom-filter.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+afterEach(() => {
+  removeTemporaryDirectories();
+});
+
+describe('cache budget split', () => {
+  it('partitionBytesEstimate counts the filter bits per key and index bytes per entry of every run', () => {
+    const runs = [
+      { descriptor: { keyCount: 1000, entryCount: 1500 } },
+      { descriptor: { keyCount: 80, entryCount: 80 } },
+    ] as unknown as RunHandle[];
+    const expected = (1080 * RUN_BLOOM_BITS_PER_KEY) / 8 + 1580 * INDEX_PARTITION_BYTES_PER_ENTRY;
+    expect(partitionBytesEstimate(runs)).toBe(expected);
+    expect(partitionBytesEstimate([])).toBe(0);
+  });
+
+  it('gives the block cache room for the partitions of many small keys, never below the point cache floor', async () => {
+    // A 1 MiB budget (the 1 MiB cache minimum) over 200,000 keys: ~0.65 MB of partitions by the estimate.
+    const store = await openStore(temporaryDirectory(), { memoryBudgetBytes: 1024 * 1024 });
+    try {
+      const empty = store.stats().storage;
+      expect(empty.blockCacheMaxBytes).toBe(Math.floor(empty.cacheMaxBytes / 2) + (empty.cacheMaxBytes % 2));
+      const cacheMaxBytes = empty.cacheMaxBytes;
+      for (let start = 0; start < 200_000; start += 10_000) {
+        const operations = [];
+        for (let index = start; index < start + 10_000; index++) operations.push({ type: 'put' as const, key: `k${index}`, value: index });
+        await store.batch(operations);
+      }
+      await store.checkpoint();
+      const storage = store.stats().storage;
+      const runs = storage.runs;
+      expect(runs).toBeGreaterThan(0);
+      // The partitions' estimate plus the data share is above half the cache: the block cache took more than half.
+      expect(storage.blockCacheMaxBytes).toBeGreaterThan(cacheMaxBytes / 2);
+      expect(storage.blockCacheMaxBytes).toBeGreaterThanOrEqual(Math.min(cacheMaxBytes - Math.floor(cacheMaxBytes * POINT_CACHE_SHARE_MIN), Math.floor(cacheMaxBytes * BLOCK_CACHE_DATA_SHARE)));
+      expect(storage.pointCacheMaxBytes).toBeGreaterThanOrEqual(Math.floor(cacheMaxBytes * POINT_CACHE_SHARE_MIN) - 1);
+      expect(storage.blockCacheMaxBytes + storage.pointCacheMaxBytes).toBeLessThanOrEqual(cacheMaxBytes);
+      expect(storage.cacheMaxBytes).toBe(storage.blockCacheMaxBytes + storage.pointCacheMaxBytes);
+      // Reads stay exact, and both caches stay within their bounds.
+      for (let index = 0; index < 200_000; index += 97) expect(await store.get(`k${index}`)).toBe(index);
+      const after = store.stats().storage;
+      expect(after.blockCacheBytes).toBeLessThanOrEqual(after.blockCacheMaxBytes);
+      expect(after.pointCacheBytes).toBeLessThanOrEqual(after.pointCacheMaxBytes);
+    } finally {
+      await store.close();
+    }
+  });
+});
