@@ -1,15 +1,17 @@
 /**
- * The blocking-fdatasync hint (issue 12): a lone commit of a sequential writer, with
- * nothing queued behind it, asks FileHandle#datasync(true) so NodeFileSystem's
- * 'adaptive' syncMode can sync on the main thread instead of paying the thread-pool
- * hop; a group of several commits never asks (the loop keeps queueing the next group
- * while the disk flushes).
+ * The blocking-fdatasync hint (issue 12): a record whose writers all wait for it
+ * (nothing queued now, nothing queued during the previous fdatasync: a sequential
+ * writer, or closed-loop writers sharing each group) asks FileHandle#datasync(true) so
+ * NodeFileSystem's 'adaptive' syncMode can sync on the main thread instead of paying
+ * the thread-pool hop; after commits were queued during a fdatasync (writers arriving
+ * on their own) the next record does not ask (the loop keeps queueing during the flush).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import type { FileHandle, FileSystem, OpenMode } from '../src/fs/file-system.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { GatedFileSystem } from './support/file-system-wrappers.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 afterEach(removeTemporaryDirectories);
@@ -65,7 +67,7 @@ describe('the WAL datasync hint', () => {
     await store.close();
   });
 
-  it('groups of several commits never ask for it', async () => {
+  it('groups of closed-loop writers (each waiting for its own commit) ask for it', async () => {
     const fileSystem = new HintRecordingFileSystem(new FaultFileSystem(1));
     const store = await openStore('/db', { fileSystem });
     fileSystem.walHints.length = 0;
@@ -73,11 +75,31 @@ describe('the WAL datasync hint', () => {
       for (let round = 0; round < 5; round++) await store.put(`w${writer}`, round);
     }));
     const { groupCommits, groupSizeMax } = store.stats();
-    expect(groupSizeMax).toBeGreaterThan(1);
+    expect(groupSizeMax).toBe(8);
     expect(fileSystem.walHints).toHaveLength(groupCommits);
-    // Every group of 8 syncs on the thread pool; only a trailing lone commit may block.
-    expect(fileSystem.walHints.filter((hint) => hint === true).length).toBeLessThan(groupCommits);
-    expect(fileSystem.walHints[0]).toBe(false);
+    // Nothing can be queued during a group's fdatasync: every writer waits for it.
+    expect(fileSystem.walHints.every((hint) => hint === true)).toBe(true);
+    await store.close();
+  });
+
+  it('commits queued during a fdatasync turn the hint off for the next record, until one passes with nothing queued', async () => {
+    const gate = new GatedFileSystem(new FaultFileSystem(1));
+    const fileSystem = new HintRecordingFileSystem(gate);
+    const store = await openStore('/db', { fileSystem });
+    fileSystem.walHints.length = 0;
+    gate.armed = true;
+    const first = store.put('first', 1);
+    const held = await gate.nextHeld();
+    // Arrive while the first record's fdatasync runs: they go out in the next group.
+    const arrivals = Array.from({ length: 4 }, (_, index) => store.put(`arrival${index}`, index));
+    gate.armed = false;
+    held.release();
+    await Promise.all([first, ...arrivals]);
+    await store.put('after', 2);
+    expect(store.stats().groupCommits).toBeGreaterThanOrEqual(3);
+    // The first record asks; the arrivals' record does not (they came during a sync);
+    // the next one, after a fdatasync with nothing queued, asks again.
+    expect(fileSystem.walHints).toEqual([true, false, true]);
     await store.close();
   });
 });

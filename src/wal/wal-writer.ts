@@ -130,7 +130,7 @@ export class WalWriter {
    * `beforeWrite(commitCount)` is called just before the record's bytes are handed
    * to write(): from then on a failure leaves those commits' outcome unknown (part
    * or all of the record may be in the page cache); before it, they are not written.
-   * `mayBlock`: nothing else waits (a lone commit, nothing queued): the fdatasync may
+   * `mayBlock`: nothing else waits (every writer waits for a commit of this group): the fdatasync may
    * run on the calling thread (FileHandle#datasync's hint), saving the thread hop.
    */
   writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void, mayBlock = false): Promise<GroupWriteResult> {
