@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RADIX_SMALL_RANGE, sortedKeyOrder } from '../src/memory/key-sort.js';
+import { ascendingPrefixLength, RADIX_SMALL_RANGE, sortedKeyOrder } from '../src/memory/key-sort.js';
 
 function expectSameAsLessThan(keys: readonly string[]): void {
   const order = sortedKeyOrder(keys);
@@ -42,5 +42,21 @@ describe('sortedKeyOrder', () => {
     expectSameAsLessThan(Array.from({ length: 20_000 }, (_, index) => `user/0000000${(index * 7919) % 20_000}`));
     expectSameAsLessThan([]);
     expectSameAsLessThan(['only']);
+  });
+
+  it('gives ascending keys their own order, and one key out of place anywhere still sorts (the ascending check)', () => {
+    const ascending = Array.from({ length: 3_000 }, (_, index) => `\u0000\u0000key${String(index).padStart(6, '0')}`);
+    expect(ascendingPrefixLength(ascending)).toBe(ascending.length);
+    expect(Array.from(sortedKeyOrder(ascending))).toEqual(ascending.map((_, index) => index));
+    fc.assert(fc.property(fc.integer({ min: 0, max: ascending.length - 1 }), fc.integer({ min: 0, max: ascending.length - 1 }), (from, to) => {
+      fc.pre(from !== to);
+      const moved = [...ascending];
+      const [key] = moved.splice(from, 1);
+      moved.splice(to, 0, key!);
+      expect(ascendingPrefixLength(moved)).toBeLessThan(moved.length);
+      expectSameAsLessThan(moved);
+    }), { numRuns: 100 });
+    expect(ascendingPrefixLength(['b', 'a'])).toBe(1);
+    expect(ascendingPrefixLength([])).toBe(0);
   });
 });
