@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ascendingPrefixLength, RADIX_SMALL_RANGE, sortedKeyOrder } from '../src/memory/key-sort.js';
+import { ascendingPrefixLength, PREFIX_SORT_KEYS_MIN, RADIX_SMALL_RANGE, sortedKeyOrder } from '../src/memory/key-sort.js';
 
 function expectSameAsLessThan(keys: readonly string[]): void {
   const order = sortedKeyOrder(keys);
@@ -42,6 +42,18 @@ describe('sortedKeyOrder', () => {
     expectSameAsLessThan(Array.from({ length: 20_000 }, (_, index) => `user/0000000${(index * 7919) % 20_000}`));
     expectSameAsLessThan([]);
     expectSameAsLessThan(['only']);
+  });
+
+  it('orders many keys (the prefix-number path) as < does: random, short, sharing their first chars, and around the prefix length', () => {
+    const short = fc.string({ minLength: 0, maxLength: 5, unit: fc.constantFrom('\u0000', '\u0001', 'a', '\u00ff') });
+    fc.assert(fc.property(fc.uniqueArray(fc.oneof(binaryKey, short), { minLength: PREFIX_SORT_KEYS_MIN, maxLength: PREFIX_SORT_KEYS_MIN + 500 }), (keys) => {
+      expectSameAsLessThan(keys);
+      expectSameAsLessThan(keys.map((key) => `ab${key}`));
+    }), { numRuns: 30 });
+    // A char above 255 read in a run of one prefix number falls back to the comparison sort; one in the prefix too.
+    const many = Array.from({ length: PREFIX_SORT_KEYS_MIN + 10 }, (_, index) => `k${(index * 7919) % 5000}`).filter((key, index, all) => all.indexOf(key) === index);
+    expectSameAsLessThan([...many, 'kkkk\u0100', 'kkkka']);
+    expectSameAsLessThan([...many, 'k\u0100']);
   });
 
   it('gives ascending keys their own order, and one key out of place anywhere still sorts (the ascending check)', () => {

@@ -39,7 +39,7 @@ import {
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
-import { sortedKeyOrder } from './key-sort.js';
+import { ascendingPrefixLength, sortedKeyOrder } from './key-sort.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 
 // sorted-btree is CommonJS with its class on `default`; require() reads it the same
@@ -300,6 +300,12 @@ export class MemoryIndex {
     }
     const keys = this.#unordered;
     if (debugEnabled()) for (let index = 0; index < keys.length; index++) assert(this.#map.get(keys[index]!) === chains[index], 'the Map is in push order');
+    if (ascendingPrefixLength(keys) === keys.length) {
+      // Inserted in key order (sequential keys): already sorted, chains already beside them.
+      this.#unorderedChains = chains;
+      this.#unorderedSorted = true;
+      return;
+    }
     const order = sortedKeyOrder(keys);
     const sortedKeys = new Array<string>(keys.length);
     const sortedChains = new Array<VersionChain>(keys.length);
