@@ -3,8 +3,10 @@
  * answers synchronously (its filter rules the key out, or its blocks are cached)
  * the read view answers without a promise (it awaited every run's answer, one
  * microtask per run per get); when a run in the middle must read its file, the
- * read continues asynchronously and still gathers every run's entries, newest run
- * first, exactly as the all-synchronous path does.
+ * read continues asynchronously and asks the same runs, newest first, as the
+ * all-synchronous path does: all of them when the point cache keeps the entries (a
+ * key's second miss), else down to the first run holding an entry at or below the
+ * read version.
  */
 import { describe, expect, it } from 'vitest';
 import { prepareValue, readStored, type StoredValue } from '../src/codec/values.js';
@@ -48,31 +50,58 @@ function views(asynchronousRun: number | undefined) {
   return { view, runs };
 }
 
+/** The synchronous path's answer (or error code) and the runs it asked, on fresh views. */
+function synchronousAnswer(key: string, version: number, admitted: boolean): { answer: unknown; calls: number[] } {
+  const { view, runs } = views(undefined);
+  // The first miss (the answer may be an error: this view retains no older version): the doorkeeper now admits the key.
+  if (admitted) expect(() => view.slotAsOf(key, request(version))).not.toThrow(TypeError);
+  const before = runs.map((run) => run.calls.length);
+  let answer: unknown;
+  try {
+    const slot = view.slotAsOf(key, request(version));
+    expect(slot).not.toBeInstanceOf(Promise);
+    answer = read(slot);
+  } catch (error) {
+    answer = (error as { code?: string }).code;
+  }
+  return { answer, calls: runs.map((run, index) => run.calls.length - before[index]!) };
+}
+
 describe('read view over runs', () => {
-  it('answers without a promise when every run answers synchronously', () => {
+  it('answers without a promise when every run answers synchronously; a first miss stops at the run that decides', () => {
     const { view, runs } = views(undefined);
     const slot = view.slotAsOf('a', request(100));
     expect(slot).not.toBeInstanceOf(Promise);
     expect(read(slot)).toBe('a30');
-    expect(runs.map((run) => run.calls.length)).toEqual([1, 1, 1]);
+    // The newest run holds a30 at or below the read version: the older runs cannot change the answer.
+    expect(runs.map((run) => run.calls.length)).toEqual([1, 0, 0]);
+    // The second miss is admitted to the point cache: every run is read and the entries cached...
+    expect(read(view.slotAsOf('a', request(100)))).toBe('a30');
+    expect(runs.map((run) => run.calls.length)).toEqual([2, 1, 1]);
+    // ...so the third read asks no run.
+    expect(read(view.slotAsOf('a', request(100)))).toBe('a30');
+    expect(runs.map((run) => run.calls.length)).toEqual([2, 1, 1]);
   });
 
-  it('a run that reads its file in the middle: asynchronous, same answers as the synchronous path at every version', async () => {
-    for (const key of ['a', 'b', 'c']) {
-      for (const version of [5, 10, 11, 20, 21, 29, 30, 100]) {
-        let synchronous: unknown;
-        try {
-          const slot = views(undefined).view.slotAsOf(key, request(version));
-          expect(slot).not.toBeInstanceOf(Promise);
-          synchronous = read(slot);
-        } catch (error) {
-          synchronous = (error as { code?: string }).code;
+  it('a run that reads its file in the middle: asynchronous, same answers and same runs asked as the synchronous path, at every version', async () => {
+    for (const admitted of [false, true]) {
+      for (const key of ['a', 'b', 'c']) {
+        for (const version of [5, 10, 11, 20, 21, 29, 30, 100]) {
+          const expected = synchronousAnswer(key, version, admitted);
+          const { view, runs } = views(1);
+          if (admitted) await Promise.resolve(view.slotAsOf(key, request(version))).catch(() => undefined);
+          const before = runs.map((run) => run.calls.length);
+          const mixed = view.slotAsOf(key, request(version));
+          const answer = await Promise.resolve(mixed).then(read, (error: { code?: string }) => error.code);
+          expect(answer).toEqual(expected.answer);
+          const calls = runs.map((run, index) => run.calls.length - before[index]!);
+          expect(calls).toEqual(expected.calls);
+          // Asynchronous exactly when the read reached the run that reads its file.
+          expect(mixed instanceof Promise).toBe(calls[1] === 1);
+          // Every run is read when the entries are cached; a first miss may stop early, never reading a run twice.
+          if (admitted) expect(calls).toEqual([1, 1, 1]);
+          else expect(calls.every((count) => count <= 1)).toBe(true);
         }
-        const { view, runs } = views(1);
-        const mixed = view.slotAsOf(key, request(version));
-        expect(mixed).toBeInstanceOf(Promise);
-        expect(await Promise.resolve(mixed).then(read, (error: { code?: string }) => error.code)).toEqual(synchronous);
-        expect(runs.map((run) => run.calls.length)).toEqual([1, 1, 1]);
       }
     }
   });

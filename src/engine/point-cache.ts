@@ -124,8 +124,23 @@ export class PointCache {
     return found;
   }
 
-  /** Caches `entries` (newest first) of `key` as read from `runs`; returns what was cached. */
-  set(key: string, runs: readonly unknown[], entries: readonly RunEntry[]): CachedPoint {
+  /**
+   * Before a miss reads the runs: true when what it reads would be cached (the read is
+   * of the current run set and the doorkeeper admits the key: its second miss). A read
+   * told false may stop at the first run that decides its answer, and does not call
+   * set(); one told true reads every run and calls set(..., true). Counts the key's
+   * sighting in the doorkeeper, as set() does.
+   */
+  admitsMiss(key: string, runs: readonly unknown[]): boolean {
+    if (runs !== this.#runs && this.#currentRuns !== undefined && runs !== this.#currentRuns()) return false;
+    return this.#admit(key);
+  }
+
+  /**
+   * Caches `entries` (newest first) of `key` as read from `runs` (every run's entries);
+   * returns what was cached. `admitted`: admitsMiss already said yes for this miss.
+   */
+  set(key: string, runs: readonly unknown[], entries: readonly RunEntry[], admitted = false): CachedPoint {
     const first = entries[0];
     const newest = first === undefined || isNotRetainedMarker(first.value) ? undefined : slotOfEntry(first);
     let point: CachedPoint;
@@ -144,7 +159,7 @@ export class PointCache {
       point = { referenced: false, entries: copies, newestVersion: first?.version, newest, sizeBytes };
     }
     if (runs !== this.#runs && this.#currentRuns !== undefined && runs !== this.#currentRuns()) return point; // an older run set's read
-    if (!this.#admit(key)) return point;
+    if (!admitted && !this.#admit(key)) return point;
     if (runs !== this.#runs) this.clear(runs);
     const previous = this.#map.get(key);
     if (previous !== undefined) {

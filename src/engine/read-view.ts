@@ -24,7 +24,7 @@ import type { KeyProbe } from '../run/bloom-filter.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
-import { type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory } from './resolve.js';
+import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, slotOfEntry, type SourceHistory } from './resolve.js';
 import type { RetentionFloor } from '../compaction/retention-floor.js';
 
 /** Releases a collected view's runs (the held value is the runs array, not the view). */
@@ -156,7 +156,12 @@ export class ReadView {
   }
 
   /**
-   * Reads the key's entries from every run (newest first), caches them, and resolves.
+   * Reads the key's entries from the runs (newest first) and resolves. When the point
+   * cache will keep them (PointCache#admitsMiss: a key's second miss), every run is
+   * read and the entries cached; otherwise the read stops at the first run holding an
+   * entry at or below the read version (older runs hold only older versions, which
+   * cannot change the answer; see #decidedBy), so a uniform read of a key in an old
+   * run of a store with many runs does not probe the runs below it.
    * Synchronous while every run answers synchronously (its filter rules the key out,
    * its blocks are cached, or read with FileHandle.readSync and checked): no promise
    * and no microtask per run; from the first
@@ -165,18 +170,32 @@ export class ReadView {
   #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
     const all: RunEntry[] = [];
     if (sample !== undefined) sample.source = 'block_cache';
+    const caching = this.#pointCache.admitsMiss(key, this.#runSetIdentity);
     const runs = this.runs;
     // Every run's filter uses the same hash of the same key bytes: hashed once here.
     const probe = (runs[0] as RunHandle).probeOf(key);
     for (let index = 0; index < runs.length; index++) {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
       const found = (runs[index] as RunHandle).versionsOf(key, probe);
-      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all, index, found, probe);
+      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all, index, found, probe, caching);
       // An index loop: most runs answer the shared frozen NO_RUN_ENTRIES, and for-of over a frozen array is not the fast path (an iterator per run).
       for (let position = 0; position < found.length; position++) all.push(found[position] as RunEntry);
+      if (!caching && decides(found, request)) break;
     }
-    const point = this.#pointCache.set(key, this.#runSetIdentity, all);
+    if (!caching) return this.#fromEntries(all, histories, request);
+    const point = this.#pointCache.set(key, this.#runSetIdentity, all, true);
     return this.#fromPoint(key, point, histories, request);
+  }
+
+  /** The answer from entries read from the runs (newest first) without caching them: as #fromPoint would give from the same entries. */
+  #fromEntries(all: RunEntry[], histories: SourceHistory[], request: ReadRequest): VersionSlot | undefined {
+    const first = all[0];
+    if (first === undefined) return this.#resolve(histories, request);
+    if (histories.length === 0 && first.version <= request.version && first.version <= request.referenceVersion) {
+      return isNotRetainedMarker(first.value) ? undefined : slotOfEntry(first);
+    }
+    histories.push({ entries: all });
+    return this.#resolve(histories, request);
   }
 
   /** The rest of #slotFromRuns from run `index` on, whose answer `pending` is on its way from the file. */
@@ -189,14 +208,20 @@ export class ReadView {
     index: number,
     pending: Promise<readonly RunEntry[]>,
     probe: KeyProbe,
+    caching: boolean,
   ): Promise<VersionSlot | undefined> {
     if (sample !== undefined) sample.source = 'disk';
-    for (const entry of await pending) all.push(entry);
-    for (let next = index + 1; next < this.runs.length; next++) {
-      const entries = await (this.runs[next] as RunHandle).versionsOf(key, probe);
-      for (const entry of entries) all.push(entry);
+    const first = await pending;
+    for (const entry of first) all.push(entry);
+    if (caching || !decides(first, request)) {
+      for (let next = index + 1; next < this.runs.length; next++) {
+        const entries = await (this.runs[next] as RunHandle).versionsOf(key, probe);
+        for (const entry of entries) all.push(entry);
+        if (!caching && decides(entries, request)) break;
+      }
     }
-    const point = this.#pointCache.set(key, this.#runSetIdentity, all);
+    if (!caching) return this.#fromEntries(all, histories, request);
+    const point = this.#pointCache.set(key, this.#runSetIdentity, all, true);
     return this.#fromPoint(key, point, histories, request);
   }
 
@@ -213,6 +238,20 @@ export class ReadView {
     }
     return resolveHistory(histories, upToVersion, referenceVersion, pinFloor, this.maxVersionsPerKey, limit, this.retentionFloor);
   }
+}
+
+/**
+ * True when one run's entries of a key (newest first) hold one at or below the read
+ * version: runs are newest first and do not overlap in versions, so the runs below
+ * hold only older versions, which cannot change the answer (as #decidedBy argues for
+ * memtables, retention counts included).
+ */
+function decides(entries: readonly RunEntry[], request: ReadRequest): boolean {
+  for (let index = 0; index < entries.length; index++) {
+    const version = (entries[index] as RunEntry).version;
+    if (version <= request.version && version <= request.referenceVersion) return true;
+  }
+  return false;
 }
 
 /** The caller-facing meaning of a slot: undefined for absent or deleted. */
