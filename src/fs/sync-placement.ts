@@ -18,8 +18,15 @@
  */
 import { assert } from '../util/assert.js';
 
-/** Every this many choices the placement currently losing is measured again. */
-export const SYNC_PLACEMENT_PROBE_INTERVAL = 32;
+/**
+ * Every this many choices the placement currently losing is measured again. A probe
+ * of the thread pool costs the hop (about 60 µs on a quiet machine) and the
+ * submission (15-30 µs of the main thread on this VM): at 32 that was about 1 µs of
+ * main-thread CPU per put of one awaited writer (issue 12 profile). The winner's own
+ * window follows a change at once; the probes only notice that the loser got better,
+ * which at 128 takes about 5 probes (half a window) = 640 syncs.
+ */
+export const SYNC_PLACEMENT_PROBE_INTERVAL = 128;
 /**
  * Latest measurements kept per placement; each is judged by their median, since
  * fdatasync latency is heavy-tailed (a busy disk's p99 is 50x its p50) and a mean
