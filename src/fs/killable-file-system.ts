@@ -102,6 +102,10 @@ class KillableHandle implements FileHandle {
   write(data: Uint8Array, position: number): Promise<void> {
     return this.#owner.guard('write', this.path, () => this.#inner.write(data, position));
   }
+  /** Guarded as a write; the inner handle's own writeOffThread, else its write. */
+  writeOffThread(data: Uint8Array, position: number): Promise<void> {
+    return this.#owner.guard('write', this.path, () => (this.#inner.writeOffThread !== undefined ? this.#inner.writeOffThread(data, position) : this.#inner.write(data, position)));
+  }
   datasync(mayBlock?: boolean): Promise<void> {
     return this.#owner.guard('datasync', this.path, () => this.#inner.datasync(mayBlock));
   }

@@ -65,6 +65,16 @@ class NodeFileHandle implements FileHandle {
     }
   }
 
+  async writeOffThread(data: Uint8Array, position: number): Promise<void> {
+    let written = 0;
+    while (written < data.length) {
+      const offset = written;
+      written += await new Promise<number>((resolve, reject) => {
+        fs.write(this.#descriptor, data, offset, data.length - offset, position + offset, (error, count) => (error ? reject(error) : resolve(count)));
+      });
+    }
+  }
+
   datasync(mayBlock = false): Promise<void> {
     if (mayBlock && this.#syncMode === 'adaptive') return this.#placedDatasync();
     if (this.#syncMode === 'inline') return this.#inlineDatasync();

@@ -88,7 +88,9 @@ async function zeroFill(handle: FileHandle, sizeBytes: number): Promise<void> {
   for (let position = 0; position < sizeBytes; position += zeros.length) {
     if (position > 0) await yieldToEventLoop();
     const length = Math.min(zeros.length, sizeBytes - position);
-    await handle.write(length === zeros.length ? zeros : zeros.subarray(0, length), position);
+    const chunk = length === zeros.length ? zeros : zeros.subarray(0, length);
+    // Off the event loop where the file system can: nothing waits on the next segment yet.
+    await (handle.writeOffThread !== undefined ? handle.writeOffThread(chunk, position) : handle.write(chunk, position));
   }
 }
 
