@@ -161,6 +161,14 @@ export class Store {
   #submitAdmitted(prepared: PreparedCommit): Promise<CommitResult> {
     const admission = this.#admit();
     if (admission === undefined) return this.#submit(prepared);
+    return this.#submitAfter(admission, prepared);
+  }
+
+  /**
+   * #submitAdmitted's stalled path, a method of its own: a closure over `prepared` in
+   * #submitAdmitted made V8 allocate its context on every put, stalled or not (issue 12).
+   */
+  #submitAfter(admission: Promise<void>, prepared: PreparedCommit): Promise<CommitResult> {
     return admission.then(() => this.#submit(prepared));
   }
 
