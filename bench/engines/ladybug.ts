@@ -277,11 +277,20 @@ function storageStats(store: LadybugStore): LadybugStorageStats {
   return store.stats()['storage'] as LadybugStorageStats;
 }
 
-/** The numeric fields of store.stats(), plus the recovery report's as recoveryDurationMs, recoveryRecords, ... */
+/**
+ * The numeric fields of store.stats(), plus the recovery report's as recoveryDurationMs,
+ * recoveryRecords, ..., and the storage engine's under their own names (runs, flushes,
+ * writeStalls, writeStallMs, blockCacheHits, ...: what the large-data workloads pick)
+ * where the top level has no field of that name.
+ */
 function numericStats(stats: Record<string, unknown>): EngineStats {
   const numeric = numericFields(stats, '');
   const recovery = stats['recovery'];
   if (typeof recovery === 'object' && recovery !== null) Object.assign(numeric, numericFields(recovery as Record<string, unknown>, 'recovery'));
+  const storage = stats['storage'];
+  if (typeof storage === 'object' && storage !== null) {
+    for (const [name, value] of Object.entries(numericFields(storage as Record<string, unknown>, ''))) if (!(name in numeric)) numeric[name] = value;
+  }
   return numeric;
 }
 
