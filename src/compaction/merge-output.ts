@@ -7,7 +7,7 @@
  *   is 'worker', the worker is built and the file system is the real one (a
  *   KillableFileSystem over a NodeFileSystem). The fault-injecting file systems of the
  *   tests keep the in-process path, which every crash sweep covers.
- * - In process: cursors over the inputs' readers (fillCache false), mergeRuns yielding
+ * - In process: cursors over the inputs' readers (fillCache false), mergeRunBatches yielding
  *   every MERGE_YIELD_ENTRIES entries, writeRun compressing through `compressor`.
  *
  * Invariants:
@@ -38,7 +38,7 @@ import { RUN_TEMPORARY_SUFFIX, writeRun } from '../run/run-writer.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, compactionSettings, compressionForTier } from './compaction-policy.js';
 import { MergeThread, MergeThreadExited, mergeThreadSettings, mergeWorkerBuilt } from './merge-thread.js';
-import { type MergeCounters, mergeRuns } from './merge-runs.js';
+import { type MergeCounters, mergeRunBatches } from './merge-runs.js';
 import type { VersionGcRule } from './version-gc.js';
 
 export interface MergeOutputConfig {
@@ -148,14 +148,14 @@ export class MergeOutput {
       for (const cursor of cursors) cursor.close();
       throw error;
     }
-    const merged = mergeRuns(cursors, rule, counters, onProgress, signal);
+    const merged = mergeRunBatches(cursors, rule, counters, onProgress, signal);
     try {
       const first = await merged.next();
       if (first.done === true) return undefined;
       const { fileSystem, runsDirectory, hash } = this.#config;
       return await writeRun({
         fileSystem, runsDirectory, runId, generation, level: pick.outputLevel, hash,
-        entries: prepend(first.value, merged),
+        entries: { batches: prepend(first.value, merged) },
         compression: compressionForTier(pick.outputLevel), compressor: this.#config.compressor,
       });
     } finally {
@@ -190,7 +190,7 @@ export class MergeOutput {
   }
 }
 
-async function* prepend(first: RunEntry, rest: AsyncIterator<RunEntry>): AsyncGenerator<RunEntry> {
+async function* prepend(first: RunEntry[], rest: AsyncIterator<RunEntry[]>): AsyncGenerator<RunEntry[]> {
   yield first;
   for (;;) {
     const next = await rest.next();

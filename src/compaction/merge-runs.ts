@@ -10,7 +10,8 @@
  * Invariants: every cursor is closed when the merge ends (finished, failed or
  * abandoned by its consumer); values are views into the cursors' decoded blocks,
  * which are never mutated or reused (run-cursor.ts), not copies; the merge yields to the event loop every MERGE_YIELD_ENTRIES entries, so a large
- * compaction never holds the loop for long.
+ * compaction never holds the loop for long. The kept entries go to the writer in
+ * batches (mergeRunBatches, writeRun's EntryBatches), in run order, never empty.
  *
  * Cancellation: after each yield the merge checks its `signal` (the compactor's, aborted
  * by close()) and throws the signal's reason: the consumer (writeRun) then removes its
@@ -45,7 +46,88 @@ export interface MergeCounters {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Merged, collected entries of `cursors` (newest run first); closes them at the end. */
+/**
+ * Kept entries handed to the writer at once (merge yields end a batch too): one
+ * promise and one async-generator step per batch, not per entry. Per entry those were
+ * about a third of a merge thread's CPU (4 tier-1 runs, 0.8M entries: 3.7 -> 2.4 us
+ * per entry without the per-entry steps, busy machine). A batch holds views into at
+ * most a few dozen decoded blocks per input.
+ */
+export const MERGE_BATCH_ENTRIES = 512;
+
+/**
+ * Merged, collected entries of `cursors` (newest run first), in run order, in batches
+ * of at most about MERGE_BATCH_ENTRIES (never empty; a batch array is the consumer's
+ * to keep); closes the cursors at the end.
+ */
+export async function* mergeRunBatches(
+  cursors: readonly RunCursor[],
+  rule: VersionGcRule,
+  counters: MergeCounters,
+  onProgress?: (entriesRead: number) => void,
+  signal?: AbortSignal,
+  yieldEntries = MERGE_YIELD_ENTRIES,
+): AsyncGenerator<RunEntry[]> {
+  assert(Number.isInteger(yieldEntries) && yieldEntries > 0, `merge yields every ${yieldEntries} entries`);
+  try {
+    let sinceYield = 0;
+    let batch: RunEntry[] = [];
+    // One key's entries, reused for every key: collectKey returns it as `kept` when
+    // nothing is dropped, and its entries are copied into the batch before the next key.
+    const history: RunEntry[] = [];
+    for (;;) {
+      let smallest: string | undefined;
+      for (const cursor of cursors) {
+        const key = cursor.current?.key;
+        if (key !== undefined && (smallest === undefined || key < smallest)) smallest = key;
+      }
+      if (smallest === undefined) break;
+      history.length = 0;
+      for (const cursor of cursors) {
+        while (cursor.current !== undefined && cursor.current.key === smallest) {
+          // The value is a view into the cursor's decoded block (fresh per read, never
+          // mutated), which the view keeps alive until the writer copies it into its
+          // own block: no copy here (a copy per entry was one small off-heap buffer
+          // each, more garbage for the collector while the store serves reads).
+          // The cursor makes a fresh entry object per position: it is kept as is.
+          history.push(cursor.current);
+          const pending = cursor.advance();
+          if (pending !== undefined) await pending;
+        }
+      }
+      assert(history.length > 0, 'the smallest key has an entry');
+      counters.entriesRead += history.length;
+      for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
+      const { kept, droppedCount } = collectKey(history, rule);
+      counters.entriesDropped += droppedCount;
+      for (const entry of kept) {
+        if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
+        counters.entriesWritten++;
+        counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
+        batch.push(entry);
+      }
+      sinceYield += history.length;
+      if (sinceYield >= yieldEntries) {
+        sinceYield = 0;
+        onProgress?.(counters.entriesRead);
+        if (batch.length > 0) {
+          yield batch;
+          batch = [];
+        }
+        await yieldToEventLoop();
+        signal?.throwIfAborted();
+      } else if (batch.length >= MERGE_BATCH_ENTRIES) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  } finally {
+    for (const cursor of cursors) cursor.close();
+  }
+}
+
+/** mergeRunBatches one entry at a time (tests; the compactor's merges use the batches). */
 export async function* mergeRuns(
   cursors: readonly RunCursor[],
   rule: VersionGcRule,
@@ -54,50 +136,5 @@ export async function* mergeRuns(
   signal?: AbortSignal,
   yieldEntries = MERGE_YIELD_ENTRIES,
 ): AsyncGenerator<RunEntry> {
-  assert(Number.isInteger(yieldEntries) && yieldEntries > 0, `merge yields every ${yieldEntries} entries`);
-  try {
-    let sinceYield = 0;
-    for (;;) {
-      let smallest: string | undefined;
-      for (const cursor of cursors) {
-        const key = cursor.current?.key;
-        if (key !== undefined && (smallest === undefined || key < smallest)) smallest = key;
-      }
-      if (smallest === undefined) return;
-      const history: RunEntry[] = [];
-      for (const cursor of cursors) {
-        while (cursor.current !== undefined && cursor.current.key === smallest) {
-          const entry = cursor.current;
-          // The value is a view into the cursor's decoded block (fresh per read, never
-          // mutated), which the view keeps alive until the writer copies it into its
-          // own block: no copy here (a copy per entry was one small off-heap buffer
-          // each, more garbage for the collector while the store serves reads).
-          // The cursor makes a fresh entry object per position: it is kept as is.
-          history.push(entry);
-          const pending = cursor.advance();
-          if (pending !== undefined) await pending;
-        }
-      }
-      assert(history.length > 0, 'the smallest key has an entry');
-      counters.entriesRead += history.length;
-      const { kept, droppedCount } = collectKey(history, rule);
-      counters.entriesDropped += droppedCount;
-      for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
-      for (const entry of kept) {
-        if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
-        counters.entriesWritten++;
-        counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
-        yield entry;
-      }
-      sinceYield += history.length;
-      if (sinceYield >= yieldEntries) {
-        sinceYield = 0;
-        onProgress?.(counters.entriesRead);
-        await yieldToEventLoop();
-        signal?.throwIfAborted();
-      }
-    }
-  } finally {
-    for (const cursor of cursors) cursor.close();
-  }
+  for await (const batch of mergeRunBatches(cursors, rule, counters, onProgress, signal, yieldEntries)) yield* batch;
 }

@@ -5,7 +5,7 @@
  *
  * One request at a time: open the input runs read-only with this thread's own
  * NodeFileSystem, BlockCache and hash, cursors (fillCache false) over them newest
- * first, mergeRuns with the rule the main thread decided (plain data), writeRun with
+ * first, mergeRunBatches with the rule the main thread decided (plain data), writeRun with
  * the run id, generation, level and compression it chose (temp, datasync, rename,
  * directory fsync, as on the main thread). Answers the descriptor (undefined when
  * nothing survives) and the counters, or the error (merge-error.ts).
@@ -37,7 +37,7 @@ import { RunReader } from '../run/run-reader.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import { type SerializedError, serializeError } from './merge-error.js';
-import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRuns } from './merge-runs.js';
+import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRunBatches } from './merge-runs.js';
 import { MERGE_THREAD_NICE, type MergeJob } from './merge-thread.js';
 
 /** The merge thread's own block cache: index and filter partitions of the inputs (data blocks are not cached). */
@@ -139,12 +139,13 @@ async function serve(request: MergeRequest): Promise<void> {
     };
     const signal = current.cancel.signal;
     const compressor = new CountingCompressor();
-    const merged = mergeRuns(cursors, request.rule, counters, onProgress, signal, MERGE_WORKER_YIELD_ENTRIES);
+    const merged = mergeRunBatches(cursors, request.rule, counters, onProgress, signal, MERGE_WORKER_YIELD_ENTRIES);
     let descriptor: RunDescriptor | undefined;
     try {
       const first = await merged.next();
       if (first.done !== true) {
-        const held = async function* (): AsyncGenerator<RunEntry> {
+        // Batches (never empty), not entries: one async step per batch (merge-runs.ts).
+        const held = async function* (): AsyncGenerator<RunEntry[]> {
           yield first.value;
           for (;;) {
             if (holding) {
@@ -163,7 +164,7 @@ async function serve(request: MergeRequest): Promise<void> {
         };
         descriptor = await writeRun({
           fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
-          entries: held(), compression: request.compression, compressor,
+          entries: { batches: held() }, compression: request.compression, compressor,
         });
       }
     } finally {

@@ -81,7 +81,7 @@ export interface WriteRunOptions {
    * may reuse one entry object (memtableEntries does): the writer keeps nothing of
    * an entry but its key string, and copies its value bytes, before the next one.
    */
-  entries: Iterable<RunEntry> | AsyncIterable<RunEntry>;
+  entries: Iterable<RunEntry> | AsyncIterable<RunEntry> | EntryBatches;
   /** K, data pages per parity page; default STRIPE_DATA_PAGES_DEFAULT. */
   stripeDataPages?: number;
   /** Data block compression (the cold tier); default 'none'. */
@@ -101,6 +101,15 @@ export interface WriteRunOptions {
    * to prepopulate the block cache (src/engine/flusher.ts).
    */
   onBlockSealed?: (block: SealedBlock) => void;
+}
+
+/**
+ * Entries in batches (the compactor's merge, mergeRunBatches): one async step per
+ * batch, not per entry. Each batch in run order after the previous one; the writer
+ * copies what it keeps of an entry before it asks for the next batch.
+ */
+export interface EntryBatches {
+  batches: AsyncIterable<readonly RunEntry[]>;
 }
 
 /** A block as sealed by the writer (header and checksum included), at its logical offset. */
@@ -246,7 +255,14 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   };
   try {
     const entries = options.entries;
-    if (Symbol.asyncIterator in entries) {
+    if ('batches' in entries) {
+      for await (const batch of entries.batches) {
+        for (const entry of batch) {
+          const shipping = addEntry(entry);
+          if (shipping !== undefined) await shipping;
+        }
+      }
+    } else if (Symbol.asyncIterator in entries) {
       for await (const entry of entries) await addEntry(entry);
     } else {
       let sinceYield = 0;
