@@ -41,6 +41,12 @@ function keyScratchView(length: number): Buffer {
   return view;
 }
 
+/** One u64 seen as its two u32 words: [0] the low half, [1] the high half (asserted below). */
+const hashSplitter = new BigUint64Array(1);
+const hashHalves = new Uint32Array(hashSplitter.buffer);
+hashSplitter[0] = 0x0000000100000002n;
+assert(hashHalves[0] === 2 && hashHalves[1] === 1, 'a u64 splits into its low word then its high word');
+
 /**
  * The last key hashed and its hash: a point read asks every run's filter about the
  * same key one after another, so it hashes once, not once per run (one hash, many
@@ -64,8 +70,11 @@ export function keyHash(hash: Hash64, key: string): bigint {
   lastHashFunction = hash;
   lastHashedKey = key;
   lastKeyHash = keyHash64;
-  lastFirst = Number(keyHash64 & 0xffffffffn);
-  lastStep = (Number(keyHash64 >> 32n) | 1) >>> 0;
+  // The halves through a typed array (little-endian words of the u64, checked at load):
+  // no BigInt made by `&` and `>>` per key (a run writer hashes every distinct key).
+  hashSplitter[0] = keyHash64;
+  lastFirst = hashHalves[0]!;
+  lastStep = (hashHalves[1]! | 1) >>> 0;
   return keyHash64;
 }
 
@@ -115,8 +124,9 @@ export function bloomAdd(bits: Uint8Array, probes: number, keyHash64: bigint): v
 /** bloomAdd with the hash already split (first = low u32, step = high u32 forced odd): no BigInt. */
 export function bloomAddHalves(bits: Uint8Array, probes: number, first: number, step: number): void {
   const bitCount = bits.length * 8;
-  const delta = step % bitCount;
-  let bit = first % bitCount;
+  // remainderU32, not `%`: a u32 above 2^31 makes `%` a floating-point modulo (per key of a run's filter).
+  const delta = remainderU32(step, bitCount);
+  let bit = remainderU32(first, bitCount);
   for (let probe = 0; probe < probes; probe++) {
     bits[bit >>> 3]! |= 1 << (bit & 7);
     bit += delta;
