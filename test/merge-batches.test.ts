@@ -90,6 +90,22 @@ describe('mergeRunBatches', () => {
     }
   });
 
+  it('drops a lone tombstone at or below the retention floor of a merge that includes the oldest run (no single-entry shortcut)', async () => {
+    const hash = await loadHash64();
+    const run: RunEntry[] = [
+      { key: 'a', version: 5, value: undefined },
+      { key: 'b', version: 6, value: Buffer.from('kept') },
+      { key: 'c', version: 7, value: undefined },
+      { key: 'd', version: 200, value: undefined },
+    ];
+    const rule: VersionGcRule = { maxVersionsPerKey: 10, horizon: Infinity, includesOldest: true, retentionFloor: 100 };
+    const merged = (await mergedBatches(hash, [run], rule)).flat();
+    expect(merged.map(plain)).toEqual([run[1]!, run[3]!].map(plain));
+    // Without the floor every lone entry stays, tombstones included.
+    const unfloored = (await mergedBatches(hash, [run], { ...rule, retentionFloor: 0 })).flat();
+    expect(unfloored.map(plain)).toEqual(run.map(plain));
+  });
+
   it('writes the same run file from batches as from the entries one at a time', async () => {
     const hash = await loadHash64();
     const batches = await mergedBatches(hash, threeRuns(), KEEP_ALL);

@@ -75,6 +75,7 @@ export async function* mergeRunBatches(
     // One key's entries, reused for every key: collectKey returns it as `kept` when
     // nothing is dropped, and its entries are copied into the batch before the next key.
     const history: RunEntry[] = [];
+    const floor = rule.retentionFloor ?? 0;
     for (;;) {
       let smallest: string | undefined;
       for (const cursor of cursors) {
@@ -98,8 +99,13 @@ export async function* mergeRunBatches(
       assert(history.length > 0, 'the smallest key has an entry');
       counters.entriesRead += history.length;
       for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
-      const { kept, droppedCount } = collectKey(history, rule);
-      counters.entriesDropped += droppedCount;
+      // A key with one entry and no retention floor keeps it (collectKey's result, without its object per key).
+      let kept: readonly RunEntry[] = history;
+      if (history.length > 1 || floor !== 0) {
+        const collected = collectKey(history, rule);
+        kept = collected.kept;
+        counters.entriesDropped += collected.droppedCount;
+      }
       for (const entry of kept) {
         if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
         counters.entriesWritten++;

@@ -166,7 +166,7 @@ class ForwardRunCursor extends BlockWalker implements RunCursor {
       if (this.position < this.block.count) {
         const key = this.block.keys[this.position] as string;
         if (!belowHigh(key, this.high)) return this.exhaust();
-        this.current = this.block.entry(this.position);
+        this.current = this.block.entryWithKey(this.position, key);
         return undefined;
       }
       this.position = 0;
