@@ -27,7 +27,7 @@ import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { GROUP_COMMIT_BYTES_MAX, WAL_ENCODE_BUFFER_BYTES_INITIAL, WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
-import { createSegment, type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './segment-files.js';
+import { createSegment, type CreatedSegment, firstSegmentSizeBytes, type SegmentCreationAbort, segmentFileName } from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
 export interface WalPosition {
@@ -68,6 +68,8 @@ export class WalWriter {
   #lsnBase: number;
   #syncedLsn: number;
   #next: Promise<CreatedSegment> | undefined;
+  /** Abandons #next's creation while it zero-fills (#rotateSmall: a cut only deletes it). */
+  #nextAbort: SegmentCreationAbort | undefined;
   #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
   #bytesWritten = 0;
   #datasyncs = 0;
@@ -264,7 +266,9 @@ export class WalWriter {
   /** Starts creating the next segment in the background once this one is half full. */
   #maybePrepareNext(): void {
     if (this.#next !== undefined || this.#active.offset < this.#active.sizeBytes / 2) return;
-    this.#next = this.#createNext();
+    const abort: SegmentCreationAbort = { abandoned: false };
+    this.#nextAbort = abort;
+    this.#next = this.#createNext(0, 2 * this.#active.sizeBytes, abort);
     this.#next.catch(() => undefined);
   }
 
@@ -273,12 +277,12 @@ export class WalWriter {
    * see SEGMENT_BYTES_INITIAL), at least big enough for a record of
    * `recordBytesMin`, at most `segmentSizeBytes`.
    */
-  #createNext(recordBytesMin = 0, preferredSizeBytes = 2 * this.#active.sizeBytes): Promise<CreatedSegment> {
+  #createNext(recordBytesMin = 0, preferredSizeBytes = 2 * this.#active.sizeBytes, abort?: SegmentCreationAbort): Promise<CreatedSegment> {
     const { fileSystem, walDir, segmentSizeBytes, hash } = this.#config;
     const sizeBytes = Math.min(segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
     assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
     this.#segmentsCreated++;
-    return createSegment(fileSystem, walDir, this.#active.segmentNumber + 1, sizeBytes, hash);
+    return createSegment(fileSystem, walDir, this.#active.segmentNumber + 1, sizeBytes, hash, abort);
   }
 
   /**
@@ -332,12 +336,18 @@ export class WalWriter {
    * Rotation for a checkpoint or a seal's cut. The new segment starts at the
    * first-segment size and grows again by doubling: a reopen scans the whole segment
    * it resumes in, and the segments of one memtable take on disk about twice its log
-   * bytes. A large segment prepared in the background is removed unused.
+   * bytes. A large segment prepared in the background is removed unused: abandoned
+   * if it is still zero-filling (its creation removes the partial file), else closed
+   * and unlinked here. Its number is the one the new segment takes, so this waits for
+   * either, but no longer for the rest of a zero fill and its fsync (issue 12).
    */
   async #rotateSmall(): Promise<void> {
     const prepared = this.#next;
+    const abort = this.#nextAbort;
     this.#next = undefined;
+    this.#nextAbort = undefined;
     if (prepared !== undefined) {
+      if (abort !== undefined) abort.abandoned = true;
       const created = await prepared.catch(() => undefined);
       if (created !== undefined) {
         await created.handle.close();
@@ -351,6 +361,7 @@ export class WalWriter {
   async #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
     const prepared = this.#next;
     this.#next = undefined;
+    this.#nextAbort = undefined;
     let created: CreatedSegment;
     try {
       // A background creation that ran out of space earlier is retried once now: the
@@ -381,6 +392,7 @@ export class WalWriter {
     if (this.#closed) return;
     const next = this.#next;
     this.#next = undefined;
+    this.#nextAbort = undefined;
     if (next !== undefined) {
       const created = await next.catch(() => undefined);
       await created?.handle.close();
