@@ -9,6 +9,11 @@
  * partitionBytes and the count agree with the model, bytes <= maxBytes, and every
  * slot a reader kept reads `held` exactly while the model holds that partition (and
  * lets go of the partition once it does not).
+ *
+ * Found: once the partitions leave a data block no room, set() does not cache it
+ * (3607759), but admits() still admitted it on its second miss, so every repeated
+ * miss took the cached read's path (a fresh block-sized allocation and decode) for a
+ * block then thrown away, instead of the scratch read the doorkeeper exists for.
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
@@ -208,5 +213,29 @@ describe('review: block cache lists under resize, clear, prepopulation and overs
     expect(reached.oversized).toBeGreaterThan(50);
     expect(reached.clears).toBeGreaterThan(50);
     expect(reached.keptEvicted).toBeGreaterThan(500);
+  });
+});
+
+describe('review: admission when the partitions leave a data block no room', () => {
+  it('admits() refuses a block that set() would not cache, however often it misses', () => {
+    const block = fakeBlock(10);
+    const blockSlotBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+    const maxBytes = 40 * blockSlotBytes;
+    const cache = new BlockCache(maxBytes);
+    // Partitions fill the cache but for half a block's length on disk.
+    const lengthBytes = block.bytes.length;
+    const partitionBytes = maxBytes - BLOCK_CACHE_BYTES_PER_ENTRY - Math.floor(lengthBytes / 2);
+    expect(cache.setPartition(1, 16, { partition: true }, partitionBytes).held).toBe(true);
+    expect(cache.maxBytes - cache.partitionBytes).toBeLessThan(lengthBytes);
+    const answers = [0, 1, 2, 3].map(() => cache.admits(2, 4096, lengthBytes));
+    // set() refuses it: no room beside the partitions, and data blocks never evict partitions.
+    expect(cache.set(2, 4096, block)).toBe(block);
+    expect(cache.get(2, 4096)).toBeUndefined();
+    expect(answers).toEqual([false, false, false, false]);
+    // With the partitions gone the block is admitted again (room), and cached.
+    cache.dropRun(1);
+    expect(cache.admits(2, 4096, lengthBytes)).toBe(true);
+    cache.set(2, 4096, block);
+    expect(cache.get(2, 4096)).toBe(block);
   });
 });

@@ -251,10 +251,13 @@ export class BlockCache {
    * True when a block of `lengthBytes` just missed should be read into the cache:
    * always while there is room (BLOCK_CACHE_ROOM_PER_BLOCK_BYTE); once full, only on
    * a miss within the doorkeeper's window of its previous one (the doorkeeper
-   * remembers it for this window and the next). REQUIRES: called once per miss of the block.
+   * remembers it for this window and the next); never when the partitions leave it
+   * no room (set() would not keep it). REQUIRES: called once per miss of the block.
    */
   admits(runId: number, offset: number, lengthBytes: number): boolean {
     assert(lengthBytes > 0, 'a block has bytes');
+    // set() would not keep it (data blocks never evict partitions; a decoded block is at least its length): read it into scratch.
+    if (lengthBytes + BLOCK_CACHE_BYTES_PER_ENTRY > this.#maxBytes - this.#partitionBytes) return false;
     if (this.#bytes + lengthBytes * BLOCK_CACHE_ROOM_PER_BLOCK_BYTE + BLOCK_CACHE_BYTES_PER_ENTRY <= this.#maxBytes) return true;
     const key = cacheKey(runId, offset);
     let hash = typeof key === 'number' ? Math.imul(key % TWO_TO_32, 0x9e3779b1) ^ Math.imul(Math.floor(key / TWO_TO_32), 0x85ebca6b) : 0x811c9dc5;
