@@ -50,10 +50,13 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  * Kept entries handed to the writer at once (merge yields end a batch too): one
  * promise and one async-generator step per batch, not per entry. Per entry those were
  * about a third of a merge thread's CPU (4 tier-1 runs, 0.8M entries: 3.7 -> 2.4 us
- * per entry without the per-entry steps, busy machine). A batch holds views into at
- * most a few dozen decoded blocks per input.
+ * per entry without the per-entry steps, busy machine). Small, because a batch's
+ * entries (objects, value views, key strings) live until the writer is done with
+ * it: in the merge thread's small young generation (merge-thread.ts) each scavenge
+ * copies what is live, and batches of 512 cost ~25% more CPU than 64 (semi-space
+ * 1 MiB, busy, alternated 3x: 70-78 vs 88-98 MB/s); 16 to 128 measured alike.
  */
-export const MERGE_BATCH_ENTRIES = 512;
+export const MERGE_BATCH_ENTRIES = 64;
 
 /**
  * Merged, collected entries of `cursors` (newest run first), in run order, in batches
