@@ -8,6 +8,11 @@
  * pin floor, maxVersionsPerKey and retention floor; each read three times on one
  * view (a first miss that may stop early, a second one that reads every run and is
  * cached, a hit), with some runs answering through a promise.
+ *
+ * Found: #fromEntries (the early-exit answer) returned "absent" for a newest entry
+ * that is a NOT_RETAINED marker, where #fromPoint (the cached answer from the same
+ * entries) and resolveSlot refuse the read. The writers never leave a marker as a
+ * key's newest entry, so no store reached it; the two paths now agree anyway.
  */
 import { describe, expect, it } from 'vitest';
 import { prepareValue, readStored, type StoredValue } from '../src/codec/values.js';
@@ -115,5 +120,26 @@ describe('review: point reads that stop at the deciding run agree with a read of
       }
     }
     expect(checked).toBe(1500 * 6 * 3);
+  });
+});
+
+describe('review: the first miss and the cached read agree when a NOT_RETAINED marker is the newest entry', () => {
+  it('a run whose newest entry of the key is a marker: every read of it is refused, first miss included', async () => {
+    // The flusher and compaction always write a marker below a newer entry of the key;
+    // a run left with only the marker (its newer entries' block dropped by a repair)
+    // must still read the same on the early-exit path (#fromEntries) as on the cached
+    // path (#fromPoint), which resolves the marker to VersionNotRetainedError.
+    const layers: RunEntry[][] = [
+      [{ key: 'b', version: 20, value: prepareValue('b20', 1024).encoded }],
+      [{ key: 'a', version: 5, value: MARKER }],
+      [{ key: 'a', version: 2, value: prepareValue('a2', 1024).encoded }],
+    ];
+    const view = new ReadView([], layers.map((entries) => fakeRun(entries, false)), 2, [{}], new PointCache(1024 * 1024), new StorageMetrics());
+    const request: ReadRequest = { version: 30, referenceVersion: 30, pinFloor: Infinity };
+    const expected = answerOf(() => resolveSlot(layers.map((entries) => ({ entries: entries.filter((entry) => entry.key === 'a') })), { ...request, maxVersionsPerKey: 2 }));
+    expect(expected).toBe('error:LADYBUG_VERSION_NOT_RETAINED');
+    const answers = [];
+    for (let read = 0; read < 3; read++) answers.push(await answerOf(() => view.slotAsOf('a', request)));
+    expect(answers).toEqual([expected, expected, expected]);
   });
 });

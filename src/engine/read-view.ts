@@ -191,8 +191,9 @@ export class ReadView {
   #fromEntries(all: RunEntry[], histories: SourceHistory[], request: ReadRequest): VersionSlot | undefined {
     const first = all[0];
     if (first === undefined) return this.#resolve(histories, request);
-    if (histories.length === 0 && first.version <= request.version && first.version <= request.referenceVersion) {
-      return isNotRetainedMarker(first.value) ? undefined : slotOfEntry(first);
+    // A marker as the newest entry goes to resolveSlot (VersionNotRetainedError), as #fromPoint's undefined `newest` does.
+    if (histories.length === 0 && first.version <= request.version && first.version <= request.referenceVersion && !isNotRetainedMarker(first.value)) {
+      return slotOfEntry(first);
     }
     histories.push({ entries: all });
     return this.#resolve(histories, request);
