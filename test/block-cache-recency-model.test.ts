@@ -28,6 +28,8 @@ interface ModelSlot {
   partition: boolean;
   sizeBytes: number;
   referenced: boolean;
+  /** When it entered the cache's Map (the order retireRun walks). */
+  sequence?: number;
 }
 
 /**
@@ -40,6 +42,7 @@ class ModelCache {
   data: ModelSlot[] = [];
   partitions: ModelSlot[] = [];
   bytes = 0;
+  #sequence = 0;
   /** How often each rule decided (the test checks that the sequence reached each one). */
   dataRefused = 0;
   partitionsEvicted = 0;
@@ -62,13 +65,14 @@ class ModelCache {
     return true;
   }
   lookupPartition(key: string): boolean {
-    const slot = this.partitions.find((candidate) => candidate.key === key);
+    const slot = this.partitions.find((candidate) => candidate.key === key) ?? this.data.find((candidate) => candidate.key === key && candidate.partition);
     if (slot === undefined) return false;
     slot.referenced = true;
     return true;
   }
   insert(slot: ModelSlot): void {
     if (this.has(slot.key) || slot.sizeBytes > this.maxBytes) return;
+    slot.sequence = this.#sequence++;
     if (!slot.partition) {
       if (slot.sizeBytes > this.maxBytes - this.partitionBytes) {
         this.dataRefused++;
@@ -94,11 +98,24 @@ class ModelCache {
   }
   insertIfRoom(slot: ModelSlot): void {
     if (this.has(slot.key) || slot.sizeBytes > this.maxBytes - this.bytes) return;
+    slot.sequence = this.#sequence++;
     (slot.partition ? this.partitions : this.data).push(slot);
     this.bytes += slot.sizeBytes;
   }
   evictData(target: number): void {
     while (this.bytes > target && this.data.length > 0) this.bytes -= this.data.shift()!.sizeBytes;
+  }
+  /** A retired run's slots go to the old end of the data list (its partitions then evict like data blocks). */
+  retireRun(runId: number): void {
+    const retired = [...this.data, ...this.partitions].filter((slot) => slot.runId === runId);
+    // In the order the cache walks its Map: insertion order of the keys (the test inserts each key once per life).
+    retired.sort((left, right) => left.sequence! - right.sequence!);
+    this.data = this.data.filter((slot) => slot.runId !== runId);
+    this.partitions = this.partitions.filter((slot) => slot.runId !== runId);
+    for (const slot of retired) {
+      slot.referenced = false;
+      this.data.unshift(slot);
+    }
   }
   dropRun(runId: number): void {
     for (const slot of [...this.data, ...this.partitions]) if (slot.runId === runId) this.bytes -= slot.sizeBytes;
@@ -133,6 +150,7 @@ describe('BlockCache recency list', () => {
     // Data blocks at page offsets, partitions at odd 16-byte units: the two never share a key.
     const keyOf = (runId: number, offset: number) => `${runId}:${offset}`;
     let evictionsSeen = 0;
+    let retired = 0;
     for (let step = 0; step < 20_000; step++) {
       const runId = 1 + Math.floor(random() * 3);
       const choice = random();
@@ -156,9 +174,13 @@ describe('BlockCache recency list', () => {
         const offset = Math.floor(random() * 30) * 4096;
         cache.insertIfRoom(runId, offset, fakeBlock(10));
         model.insertIfRoom({ key: keyOf(runId, offset), runId, partition: false, sizeBytes: blockSlotBytes, referenced: false });
-      } else {
+      } else if (choice < 0.985) {
         cache.dropRun(runId);
         model.dropRun(runId);
+      } else {
+        cache.retireRun(runId);
+        model.retireRun(runId);
+        retired++;
       }
       expect(cache.bytes).toBe(model.bytes);
       expect(cache.partitionBytes).toBe(model.partitionBytes);
@@ -169,6 +191,7 @@ describe('BlockCache recency list', () => {
     expect(evictionsSeen).toBeGreaterThan(10_000);
     expect(model.dataRefused).toBeGreaterThan(100);
     expect(model.partitionsEvicted).toBeGreaterThan(100);
+    expect(retired).toBeGreaterThan(100);
     expect(cache.evictions).toBeGreaterThan(1_000);
   });
 

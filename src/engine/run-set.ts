@@ -306,6 +306,8 @@ export class RunSet {
     }
     const handles = outputs.map((descriptor) => new RunHandle(this.config, descriptor, undefined, this));
     this.#runs = [...this.#runs.slice(0, first), ...handles, ...this.#runs.slice(first + inputs.length)];
+    // Older views may still read the inputs until they close; their cached blocks and partitions go first meanwhile.
+    for (const input of inputs) this.config.cache.retireRun(input.descriptor.runId);
     return handles;
   }
 

@@ -97,6 +97,11 @@ interface Slot {
   held: boolean;
   /** A partition touched since it last reached the old end: evicted only on its next turn. */
   referenced: boolean;
+  /**
+   * In the data blocks' list: a data block, or a partition of a retired run
+   * (retireRun), which no longer counts as a partition and goes first.
+   */
+  inDataList: boolean;
   /** Neighbours in the recency list (the sentinel at both ends). */
   older: Slot | undefined;
   newer: Slot | undefined;
@@ -104,7 +109,7 @@ interface Slot {
 
 /** A slot that is not in the list yet. */
 function newSlot(key: number | string, runId: number, block: DecodedBlock | undefined, partition: object | undefined, sizeBytes: number): Slot {
-  return { key, runId, block, partition, sizeBytes, held: true, referenced: false, older: undefined, newer: undefined };
+  return { key, runId, block, partition, sizeBytes, held: true, referenced: false, inDataList: block !== undefined, older: undefined, newer: undefined };
 }
 
 /** A partition held by the cache, as its reader keeps it: check `held` before using `partition`. */
@@ -177,7 +182,7 @@ export class BlockCache {
   }
 
   #listOf(slot: Slot): Slot {
-    return slot.block === undefined ? this.#partitionList : this.#dataList;
+    return slot.inDataList ? this.#dataList : this.#partitionList;
   }
 
   /** Puts `slot` (not in a list) at the recent end of its list. */
@@ -202,7 +207,7 @@ export class BlockCache {
     this.#slots.set(slot.key, slot);
     this.#linkNewest(slot);
     this.#bytes += slot.sizeBytes;
-    if (slot.block === undefined) this.#partitionBytes += slot.sizeBytes;
+    if (!slot.inDataList) this.#partitionBytes += slot.sizeBytes;
     assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
   }
 
@@ -402,6 +407,32 @@ export class BlockCache {
     return true;
   }
 
+  /**
+   * A compaction replaced run `runId`: readers of older views may still ask its blocks
+   * and partitions, so they stay (until dropRun at its close, which waits for those
+   * views), but go to the old end of the data blocks' list, first to be evicted by
+   * anything, and its partitions stop counting as partitions (a data block may evict
+   * them). Without this a replaced run's partitions kept their priority until every
+   * view holding the run was collected. O(slots); once per compaction.
+   */
+  retireRun(runId: number): void {
+    const retired: Slot[] = [];
+    for (const slot of this.#slots.values()) if (slot.runId === runId) retired.push(slot);
+    for (const slot of retired) {
+      this.#unlink(slot);
+      if (!slot.inDataList) this.#partitionBytes -= slot.sizeBytes;
+      slot.inDataList = true;
+      slot.referenced = false;
+      // The old end: before the current oldest.
+      const oldest = this.#dataList.newer!;
+      slot.newer = oldest;
+      slot.older = this.#dataList;
+      oldest.older = slot;
+      this.#dataList.newer = slot;
+    }
+    this.#check();
+  }
+
   /** Drops every block of a run (its file is going away). */
   dropRun(runId: number): void {
     for (const [key, slot] of this.#slots) {
@@ -409,7 +440,7 @@ export class BlockCache {
       this.#slots.delete(key);
       this.#unlink(slot);
       this.#bytes -= slot.sizeBytes;
-      if (slot.block === undefined) this.#partitionBytes -= slot.sizeBytes;
+      if (!slot.inDataList) this.#partitionBytes -= slot.sizeBytes;
       BlockCache.#release(slot);
     }
     this.#check();
