@@ -58,4 +58,31 @@ describe('cache budget split', () => {
       await store.close();
     }
   });
+
+  it('after a reopen, runs opened on demand give their resident index room back: caches + run indexes stay within the share', async () => {
+    const directory = temporaryDirectory();
+    const budget = 8 * 1024 * 1024;
+    const first = await openStore(directory, { memoryBudgetBytes: budget });
+    for (let round = 0; round < 4; round++) {
+      const operations = [];
+      for (let index = 0; index < 20_000; index++) operations.push({ type: 'put' as const, key: `r${round}-${index}`, value: index });
+      await first.batch(operations);
+      await first.checkpoint();
+    }
+    await first.close();
+    const store = await openStore(directory, { memoryBudgetBytes: budget });
+    try {
+      // The caches' share: the budget less the memtables' shares (1/8 + 1/4).
+      const share = Math.floor(budget * (1 - 1 / 8 - 1 / 4));
+      const before = store.stats().storage;
+      expect(before.cacheMaxBytes + before.runIndexBytes).toBe(share);
+      for (let round = 0; round < 4; round++) expect(await store.get(`r${round}-7`)).toBe(7);
+      const after = store.stats().storage;
+      expect(after.runIndexBytes).toBeGreaterThan(before.runIndexBytes);
+      // The caches' bounds shrank by what the opened runs hold resident.
+      expect(after.cacheMaxBytes + after.runIndexBytes).toBe(share);
+    } finally {
+      await store.close();
+    }
+  });
 });

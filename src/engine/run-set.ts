@@ -61,6 +61,8 @@ export interface RunSetConfig {
    * this process's writer and keep theirs. Absent: trusted. (ladybug repair's opens.)
    */
   trustReservedEntryCounts?: boolean;
+  /** Told after a run's reader opened (its resident index now counts in RunSet#memoryBytes: the engine resizes its caches). */
+  onReaderOpened?: () => void;
 }
 
 export class RunHandle {
@@ -92,6 +94,7 @@ export class RunHandle {
     })
       .then((reader) => {
         this.#reader = reader;
+        this.#config.onReaderOpened?.();
         return reader;
       })
       .finally(() => {

@@ -140,6 +140,8 @@ export class StorageEngine {
       {
         fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache,
         onRepair: (event) => this.#onRepair(event), trustReservedEntryCounts: config.trustReservedEntryCounts,
+        // A run opened on demand (after a reopen) adds its resident top-level index: the caches give that room back.
+        onReaderOpened: () => this.#resizeCache(),
       },
       config.manifest.state.runs,
     );
