@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { MERGE_BATCH_ENTRIES, type MergeCounters, mergeRunBatches } from '../src/compaction/merge-runs.js';
 import type { VersionGcRule } from '../src/compaction/version-gc.js';
+import { NOT_RETAINED_BYTE } from '../src/engine/resolve.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
 import { writeRun } from '../src/run/run-writer.js';
@@ -38,7 +39,7 @@ function threeRuns(): RunEntry[][] {
   return runs;
 }
 
-async function mergedBatches(hash: Hash64, runs: RunEntry[][], rule: VersionGcRule, yieldEntries?: number): Promise<RunEntry[][]> {
+async function mergedBatches(hash: Hash64, runs: RunEntry[][], rule: VersionGcRule, yieldEntries?: number, counted = counters()): Promise<RunEntry[][]> {
   const fileSystem = await freshFileSystem();
   const cursors = [];
   for (let run = runs.length - 1; run >= 0; run--) {
@@ -46,7 +47,7 @@ async function mergedBatches(hash: Hash64, runs: RunEntry[][], rule: VersionGcRu
     cursors.push(await reader.cursor({}, false, { fillCache: false }));
   }
   const batches: RunEntry[][] = [];
-  for await (const batch of mergeRunBatches(cursors, rule, counters(), undefined, undefined, yieldEntries)) batches.push(batch);
+  for await (const batch of mergeRunBatches(cursors, rule, counted, undefined, undefined, yieldEntries)) batches.push(batch);
   return batches;
 }
 
@@ -75,9 +76,16 @@ describe('mergeRunBatches', () => {
   it('applies version GC per key across batch ends', async () => {
     const hash = await loadHash64();
     const runs = threeRuns();
-    const merged = (await mergedBatches(hash, runs, { maxVersionsPerKey: 1, horizon: Infinity, includesOldest: false })).flat();
+    const counted = counters();
+    const merged = (await mergedBatches(hash, runs, { maxVersionsPerKey: 1, horizon: Infinity, includesOldest: false }, undefined, counted)).flat();
     const keys = merged.map((entry) => entry.key);
     const model = runOrder(runs.flat());
+    const markers = merged.filter((entry) => entry.value?.length === 1 && entry.value[0] === NOT_RETAINED_BYTE).length;
+    expect(markers).toBeGreaterThan(0);
+    expect(counted).toEqual({
+      entriesRead: model.length, entriesWritten: merged.length, entriesDropped: model.length - (merged.length - markers), markersRead: 0, markersWritten: markers,
+      payloadBytesWritten: merged.reduce((sum, entry) => sum + entry.key.length + (entry.value?.length ?? 0), 0),
+    });
     // Each key: its newest entry, plus a marker at its oldest when more than one existed.
     expect(new Set(keys).size).toBe(new Set(model.map((entry) => entry.key)).size);
     expect(merged.length).toBeGreaterThan(new Set(keys).size); // markers were written
@@ -97,13 +105,16 @@ describe('mergeRunBatches', () => {
       { key: 'b', version: 6, value: Buffer.from('kept') },
       { key: 'c', version: 7, value: undefined },
       { key: 'd', version: 200, value: undefined },
+      { key: 'e', version: 201, value: Uint8Array.of(NOT_RETAINED_BYTE) },
     ];
     const rule: VersionGcRule = { maxVersionsPerKey: 10, horizon: Infinity, includesOldest: true, retentionFloor: 100 };
     const merged = (await mergedBatches(hash, [run], rule)).flat();
-    expect(merged.map(plain)).toEqual([run[1]!, run[3]!].map(plain));
-    // Without the floor every lone entry stays, tombstones included.
-    const unfloored = (await mergedBatches(hash, [run], { ...rule, retentionFloor: 0 })).flat();
+    expect(merged.map(plain)).toEqual([run[1]!, run[3]!, run[4]!].map(plain));
+    // Without the floor every lone entry stays, tombstones and markers included.
+    const counted = counters();
+    const unfloored = (await mergedBatches(hash, [run], { ...rule, retentionFloor: 0 }, undefined, counted)).flat();
     expect(unfloored.map(plain)).toEqual(run.map(plain));
+    expect(counted).toMatchObject({ entriesRead: 5, entriesWritten: 5, entriesDropped: 0, markersRead: 1, markersWritten: 1 });
   });
 
   it('writes the same run file from batches as from the entries one at a time', async () => {

@@ -75,8 +75,10 @@ export async function* mergeRunBatches(
   try {
     let sinceYield = 0;
     let batch: RunEntry[] = [];
-    // One key's entries, reused for every key: collectKey returns it as `kept` when
-    // nothing is dropped, and its entries are copied into the batch before the next key.
+    // One key's entries, reused for every key: its first `count` slots are the key's
+    // (truncated only for collectKey: setting an array's length is a runtime call per
+    // key); collectKey returns it as `kept` when nothing is dropped, and its entries are
+    // copied into the batch before the next key.
     const history: RunEntry[] = [];
     const floor = rule.retentionFloor ?? 0;
     for (;;) {
@@ -86,7 +88,7 @@ export async function* mergeRunBatches(
         if (key !== undefined && (smallest === undefined || key < smallest)) smallest = key;
       }
       if (smallest === undefined) break;
-      history.length = 0;
+      let count = 0;
       for (const cursor of cursors) {
         while (cursor.current !== undefined && cursor.current.key === smallest) {
           // The value is a view into the cursor's decoded block (fresh per read, never
@@ -94,28 +96,36 @@ export async function* mergeRunBatches(
           // own block: no copy here (a copy per entry was one small off-heap buffer
           // each, more garbage for the collector while the store serves reads).
           // The cursor makes a fresh entry object per position: it is kept as is.
-          history.push(cursor.current);
+          history[count++] = cursor.current;
           const pending = cursor.advance();
           if (pending !== undefined) await pending;
         }
       }
-      assert(history.length > 0, 'the smallest key has an entry');
-      counters.entriesRead += history.length;
-      for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
-      // A key with one entry and no retention floor keeps it (collectKey's result, without its object per key).
-      let kept: readonly RunEntry[] = history;
-      if (history.length > 1 || floor !== 0) {
-        const collected = collectKey(history, rule);
-        kept = collected.kept;
-        counters.entriesDropped += collected.droppedCount;
-      }
-      for (const entry of kept) {
-        if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
+      assert(count > 0, 'the smallest key has an entry');
+      counters.entriesRead += count;
+      if (count === 1 && floor === 0) {
+        // A key with one entry and no retention floor keeps it (collectKey's result, without its object per key).
+        const entry = history[0]!;
+        if (isNotRetainedMarker(entry.value)) {
+          counters.markersRead++;
+          counters.markersWritten++;
+        }
         counters.entriesWritten++;
         counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
         batch.push(entry);
+      } else {
+        history.length = count;
+        for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
+        const { kept, droppedCount } = collectKey(history, rule);
+        counters.entriesDropped += droppedCount;
+        for (const entry of kept) {
+          if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
+          counters.entriesWritten++;
+          counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
+          batch.push(entry);
+        }
       }
-      sinceYield += history.length;
+      sinceYield += count;
       if (sinceYield >= yieldEntries) {
         sinceYield = 0;
         onProgress?.(counters.entriesRead);
