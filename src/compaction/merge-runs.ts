@@ -81,6 +81,13 @@ export async function* mergeRunBatches(
     // copied into the batch before the next key.
     const history: RunEntry[] = [];
     const floor = rule.retentionFloor ?? 0;
+    /** Counts a kept entry and adds it to the batch (both paths below). */
+    const keep = (entry: RunEntry): void => {
+      if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
+      counters.entriesWritten++;
+      counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
+      batch.push(entry);
+    };
     for (;;) {
       let smallest: string | undefined;
       for (const cursor of cursors) {
@@ -106,24 +113,14 @@ export async function* mergeRunBatches(
       if (count === 1 && floor === 0) {
         // A key with one entry and no retention floor keeps it (collectKey's result, without its object per key).
         const entry = history[0]!;
-        if (isNotRetainedMarker(entry.value)) {
-          counters.markersRead++;
-          counters.markersWritten++;
-        }
-        counters.entriesWritten++;
-        counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
-        batch.push(entry);
+        if (isNotRetainedMarker(entry.value)) counters.markersRead++;
+        keep(entry);
       } else {
         history.length = count;
         for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
         const { kept, droppedCount } = collectKey(history, rule);
         counters.entriesDropped += droppedCount;
-        for (const entry of kept) {
-          if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
-          counters.entriesWritten++;
-          counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
-          batch.push(entry);
-        }
+        for (const entry of kept) keep(entry);
       }
       sinceYield += count;
       if (sinceYield >= yieldEntries) {
