@@ -8,26 +8,16 @@
  * unused), while a block read again soon is still admitted, also across the end of
  * a window.
  */
-import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_CACHE_BYTES_PER_ENTRY, BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, BlockCache } from '../src/run/block-cache.js';
-import { decodeDataBlock, type DecodedBlock } from '../src/run/data-block.js';
+import { fakeBlock } from './run-helpers.js';
 
 /** A decoded one-entry block (the cache only looks at sizeBytes). */
-function fakeBlock(): DecodedBlock {
-  const bytes = Buffer.alloc(4096);
-  bytes.writeUInt16LE(1, 16);
-  bytes.write('k', 18, 'latin1');
-  bytes[19] = 1;
-  bytes.writeUInt32LE(10, 28);
-  return decodeDataBlock('test', 0, bytes, 2 + 1 + 1 + 8 + 4 + 10, 1);
-}
-
 /** A full cache of `blocks` blocks of run 1 (offsets below 2^30), so admission goes through the doorkeeper. */
 function fullCache(blocks: number): BlockCache {
-  const slotBytes = fakeBlock().sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
+  const slotBytes = fakeBlock(10).sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
   const cache = new BlockCache(blocks * slotBytes);
-  for (let index = 0; index < blocks; index++) cache.set(1, index * 4096, fakeBlock());
+  for (let index = 0; index < blocks; index++) cache.set(1, index * 4096, fakeBlock(10));
   expect(cache.blocks).toBe(blocks);
   expect(cache.admits(1, 0, 4096)).toBe(false); // full: a first sighting is refused
   return cache;

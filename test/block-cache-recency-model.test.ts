@@ -7,20 +7,10 @@
  * count must agree. The cache's debug check (LADYBUG_DEBUG=1 in vitest) also walks
  * the list after each dropRun.
  */
-import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_CACHE_BYTES_PER_ENTRY, BlockCache } from '../src/run/block-cache.js';
-import { decodeDataBlock, type DecodedBlock } from '../src/run/data-block.js';
-
-function fakeBlock(valueBytes: number): DecodedBlock {
-  const bytes = Buffer.alloc(4096);
-  const payload = 2 + 1 + 1 + 8 + 4 + valueBytes;
-  bytes.writeUInt16LE(1, 16);
-  bytes.write('k', 18, 'latin1');
-  bytes[19] = 1;
-  bytes.writeUInt32LE(valueBytes, 28);
-  return decodeDataBlock('test', 0, bytes, payload, 1);
-}
+import { SeededRandom } from '../src/harness/seeded-random.js';
+import { fakeBlock } from './run-helpers.js';
 
 interface ModelSlot {
   key: string;
@@ -124,18 +114,6 @@ class ModelCache {
   }
 }
 
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-}
-
 describe('BlockCache recency list', () => {
   it('agrees with an array model of the policy over 20,000 random operations, partitions first', () => {
     const block = fakeBlock(10);
@@ -146,7 +124,8 @@ describe('BlockCache recency list', () => {
     const maxBytes = 12 * blockSlotBytes;
     const cache = new BlockCache(maxBytes);
     const model = new ModelCache(maxBytes);
-    const random = seededRandom(7);
+    const generator = new SeededRandom(7);
+    const random = () => generator.nextFloat();
     // Data blocks at page offsets, partitions at odd 16-byte units: the two never share a key.
     const keyOf = (runId: number, offset: number) => `${runId}:${offset}`;
     let evictionsSeen = 0;

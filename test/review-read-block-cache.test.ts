@@ -15,20 +15,10 @@
  * miss took the cached read's path (a fresh block-sized allocation and decode) for a
  * block then thrown away, instead of the scratch read the doorkeeper exists for.
  */
-import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_CACHE_BYTES_PER_ENTRY, BlockCache, type PartitionSlot } from '../src/run/block-cache.js';
-import { decodeDataBlock, type DecodedBlock } from '../src/run/data-block.js';
-
-function fakeBlock(valueBytes: number): DecodedBlock {
-  const bytes = Buffer.alloc(4096);
-  const payload = 2 + 1 + 1 + 8 + 4 + valueBytes;
-  bytes.writeUInt16LE(1, 16);
-  bytes.write('k', 18, 'latin1');
-  bytes[19] = 1;
-  bytes.writeUInt32LE(valueBytes, 28);
-  return decodeDataBlock('test', 0, bytes, payload, 1);
-}
+import { SeededRandom } from '../src/harness/seeded-random.js';
+import { fakeBlock } from './run-helpers.js';
 
 interface ModelSlot {
   key: string;
@@ -113,25 +103,14 @@ class Model {
   }
 }
 
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-}
-
 describe('review: block cache lists under resize, clear, prepopulation and oversized partitions', () => {
   it('agrees with the array model, keeps its bounds, and kept slots read held exactly while cached', () => {
     const blockSlotBytes = fakeBlock(10).sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
     const sizes = [4 * blockSlotBytes, 12 * blockSlotBytes, 30 * blockSlotBytes, 2 * blockSlotBytes];
     const cache = new BlockCache(sizes[1]!);
     const model = new Model(sizes[1]!);
-    const random = seededRandom(11);
+    const generator = new SeededRandom(11);
+    const random = () => generator.nextFloat();
     const keyOf = (runId: number, offset: number) => `${runId}:${offset}`;
     const kept = new Map<string, { slot: PartitionSlot<{ key: string }>; object: { key: string } }>();
     const reached = { resizeBelowPartitions: 0, oversized: 0, clears: 0, keptEvicted: 0 };

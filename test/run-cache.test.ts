@@ -3,29 +3,16 @@
  * duplicate copies when two readers miss the same block at once, dropRun, and a
  * change of maxBytes evicting at once.
  */
-import { Buffer } from 'node:buffer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { BLOCK_CACHE_BYTES_PER_ENTRY, BlockCache } from '../src/run/block-cache.js';
-import { decodeDataBlock, type DecodedBlock } from '../src/run/data-block.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
-import { simpleEntries, writeAndOpen } from './run-helpers.js';
+import { fakeBlock, simpleEntries, writeAndOpen } from './run-helpers.js';
 
 let hash: Hash64;
 beforeAll(async () => {
   hash = await loadHash64();
 });
-
-/** A decoded one-entry block of `valueBytes` (the cache only looks at sizeBytes). */
-function fakeBlock(valueBytes: number): DecodedBlock {
-  const bytes = Buffer.alloc(4096);
-  const payload = 2 + 1 + 1 + 8 + 4 + valueBytes;
-  bytes.writeUInt16LE(1, 16);
-  bytes.write('k', 18, 'latin1');
-  bytes[19] = 1;
-  bytes.writeUInt32LE(valueBytes, 28);
-  return decodeDataBlock('test', 0, bytes, payload, 1);
-}
 
 describe('BlockCache', () => {
   it('stays within maxBytes, evicting the least recently used block', () => {

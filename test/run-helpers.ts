@@ -10,6 +10,7 @@ import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
 import type { RunCursor } from '../src/run/run-cursor.js';
 import { RunReader } from '../src/run/run-reader.js';
 import { writeRun } from '../src/run/run-writer.js';
+import { decodeDataBlock, type DecodedBlock } from '../src/run/data-block.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 
 export const RUNS_DIRECTORY = '/store/runs';
@@ -115,4 +116,15 @@ export function simpleEntries(keyCount: number, versionsPerKey = 1, valueBytes =
     }
   }
   return entries;
+}
+
+/** A decoded one-entry data block of `valueBytes` (the block cache tests: the cache only looks at sizeBytes). */
+export function fakeBlock(valueBytes: number): DecodedBlock {
+  const bytes = Buffer.alloc(4096);
+  const payload = 2 + 1 + 1 + 8 + 4 + valueBytes;
+  bytes.writeUInt16LE(1, 16);
+  bytes.write('k', 18, 'latin1');
+  bytes[19] = 1;
+  bytes.writeUInt32LE(valueBytes, 28);
+  return decodeDataBlock('test', 0, bytes, payload, 1);
 }
