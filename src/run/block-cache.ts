@@ -2,12 +2,10 @@
  * BlockCache: an LRU of decoded data blocks keyed by (runId, block offset), bounded
  * in bytes.
  *
- * A Map finds a block's slot; the slots also form doubly linked recency lists, one
- * of data blocks and one of partitions (a hit moves a data block to the recent end,
- * eviction takes from the old end), so a hit and an eviction are O(1). (The Map's own insertion order was the list until
- * measurement showed why not: V8 leaves a deleted entry as a hole that iteration
- * skips, so taking the oldest entry after many evictions scanned the holes, 14% of a
- * get's CPU on a 10M-key store.) get and set are synchronous, so each is one
+ * A Map finds a block's slot; the slots also form two recency lists
+ * (recency-list.ts), one of data blocks and one of partitions (a hit moves a data
+ * block to the recent end, eviction takes from the old end), so a hit and an
+ * eviction are O(1). get and set are synchronous, so each is one
  * critical section on the event loop (seed race 3): two readers that missed the same
  * block may both read it, but set() keeps the first copy and hands it back, so the
  * cache never holds two copies of one block.
@@ -61,20 +59,13 @@ import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { DecodedBlock } from './data-block.js';
 import { RUN_BLOCK_HEADER_BYTES } from './run-format.js';
+import { type RecencyNode, RecencyList } from './recency-list.js';
+import { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, BlockDoorkeeper } from './block-doorkeeper.js';
 
 /** The cache's own cost per held block: the Map entry, its key and the slot object. */
 export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
 
-/**
- * The doorkeeper of a full cache: one bit per block hash (128 KiB per window). A
- * window ends after as many first sightings as the cache holds entries, at least
- * BLOCK_CACHE_DOORKEEPER_WINDOW_MIN and at most a quarter of the bits (false
- * positives stay rare); a block last seen before the previous window is a first
- * sighting again.
- */
-export const BLOCK_CACHE_DOORKEEPER_BITS = 2 ** 20;
-/** Fewest first sightings per doorkeeper window (a cache of a few blocks still admits a block read twice in a row). */
-export const BLOCK_CACHE_DOORKEEPER_WINDOW_MIN = 256;
+export { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN } from './block-doorkeeper.js';
 
 /**
  * "Room for a block" means room for this many times its length on disk: set() evicts
@@ -102,9 +93,9 @@ interface Slot {
    * (retireRun), which no longer counts as a partition and goes first.
    */
   inDataList: boolean;
-  /** Neighbours in the recency list (the sentinel at both ends). */
-  older: Slot | undefined;
-  newer: Slot | undefined;
+  /** Neighbours in its recency list (recency-list.ts). */
+  older: RecencyNode | undefined;
+  newer: RecencyNode | undefined;
 }
 
 /** A slot that is not in the list yet. */
@@ -151,19 +142,16 @@ export interface BlockCacheStats {
 
 export class BlockCache {
   readonly #slots = new Map<number | string, Slot>();
-  /** The recency lists' sentinels: `newer` is the oldest slot, `older` the most recent (itself when empty). */
-  readonly #dataList: Slot = BlockCache.#sentinel();
-  readonly #partitionList: Slot = BlockCache.#sentinel();
+  /** The recency lists: data blocks (and retired runs' partitions), and partitions. */
+  readonly #dataList = new RecencyList<Slot>();
+  readonly #partitionList = new RecencyList<Slot>();
   /** Bytes of the held partition slots (part of `bytes`). */
   #partitionBytes = 0;
   #maxBytes: number;
   #bytes = 0;
   #hits = 0;
   #misses = 0;
-  /** The doorkeeper: blocks first seen in this window, and in the previous one. */
-  #seen = new Uint8Array(BLOCK_CACHE_DOORKEEPER_BITS / 8);
-  #seenBefore = new Uint8Array(BLOCK_CACHE_DOORKEEPER_BITS / 8);
-  #seenCount = 0;
+  readonly #doorkeeper = new BlockDoorkeeper();
   #evictions = 0;
   #partitionHits = 0;
   #partitionMisses = 0;
@@ -173,33 +161,17 @@ export class BlockCache {
     this.#maxBytes = maxBytes;
   }
 
-  static #sentinel(): Slot {
-    const sentinel = newSlot(-1, -1, undefined, undefined, 0);
-    sentinel.held = false;
-    sentinel.older = sentinel;
-    sentinel.newer = sentinel;
-    return sentinel;
-  }
-
-  #listOf(slot: Slot): Slot {
+  #listOf(slot: Slot): RecencyList<Slot> {
     return slot.inDataList ? this.#dataList : this.#partitionList;
   }
 
   /** Puts `slot` (not in a list) at the recent end of its list. */
   #linkNewest(slot: Slot): void {
-    const list = this.#listOf(slot);
-    const newest = list.older!;
-    slot.older = newest;
-    slot.newer = list;
-    newest.newer = slot;
-    list.older = slot;
+    this.#listOf(slot).pushNewest(slot);
   }
 
   #unlink(slot: Slot): void {
-    slot.older!.newer = slot.newer;
-    slot.newer!.older = slot.older;
-    slot.older = undefined;
-    slot.newer = undefined;
+    this.#listOf(slot).remove(slot);
   }
 
   /** Adds a new slot to the Map and the list's recent end, and counts its bytes. */
@@ -267,20 +239,7 @@ export class BlockCache {
     const key = cacheKey(runId, offset);
     let hash = typeof key === 'number' ? Math.imul(key % TWO_TO_32, 0x9e3779b1) ^ Math.imul(Math.floor(key / TWO_TO_32), 0x85ebca6b) : 0x811c9dc5;
     if (typeof key === 'string') for (let index = 0; index < key.length; index++) hash = Math.imul(hash ^ key.charCodeAt(index), 0x01000193);
-    const bit = (hash >>> 0) % BLOCK_CACHE_DOORKEEPER_BITS;
-    const mask = 1 << (bit & 7);
-    const byte = bit >>> 3;
-    if ((this.#seen[byte]! & mask) !== 0 || (this.#seenBefore[byte]! & mask) !== 0) return true;
-    this.#seen[byte]! |= mask;
-    if (++this.#seenCount > this.doorkeeperWindow) {
-      // The window ends: this one becomes the previous one, the oldest is forgotten.
-      const oldest = this.#seenBefore;
-      this.#seenBefore = this.#seen;
-      oldest.fill(0);
-      this.#seen = oldest;
-      this.#seenCount = 0;
-    }
-    return false;
+    return this.#doorkeeper.sightedBefore(hash, this.doorkeeperWindow);
   }
 
   /** First sightings per doorkeeper window: the entries held, within [BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, a quarter of the bits]. */
@@ -298,7 +257,7 @@ export class BlockCache {
     }
     assert(slot.block !== undefined, 'a data block offset never holds a partition');
     this.#hits++;
-    if (this.#dataList.older !== slot) {
+    if (!this.#dataList.isNewest(slot)) {
       this.#unlink(slot);
       this.#linkNewest(slot);
     }
@@ -423,12 +382,7 @@ export class BlockCache {
       if (!slot.inDataList) this.#partitionBytes -= slot.sizeBytes;
       slot.inDataList = true;
       slot.referenced = false;
-      // The old end: before the current oldest.
-      const oldest = this.#dataList.newer!;
-      slot.newer = oldest;
-      slot.older = this.#dataList;
-      oldest.older = slot;
-      this.#dataList.newer = slot;
+      this.#dataList.pushOldest(slot);
     }
     this.#check();
   }
@@ -453,10 +407,8 @@ export class BlockCache {
       BlockCache.#release(slot);
     }
     this.#slots.clear();
-    for (const list of [this.#dataList, this.#partitionList]) {
-      list.older = list;
-      list.newer = list;
-    }
+    this.#dataList.clear();
+    this.#partitionList.clear();
     this.#bytes = 0;
     this.#partitionBytes = 0;
   }
@@ -470,8 +422,8 @@ export class BlockCache {
   /** Evicts data blocks, least recently used first, until `bytes` <= targetBytes or none is left. */
   #evictDataDownTo(targetBytes: number): void {
     while (this.#bytes > targetBytes) {
-      const slot = this.#dataList.newer!;
-      if (slot === this.#dataList) return;
+      const slot = this.#dataList.oldest();
+      if (slot === undefined) return;
       this.#unlink(slot);
       this.#slots.delete(slot.key);
       this.#bytes -= slot.sizeBytes;
@@ -483,8 +435,8 @@ export class BlockCache {
   /** Evicts partitions (CLOCK: a touched one gets a second turn) until `bytes` <= targetBytes. REQUIRES: no data block is held. */
   #evictPartitionsDownTo(targetBytes: number): void {
     while (this.#bytes > targetBytes) {
-      const slot = this.#partitionList.newer!;
-      assert(slot !== this.#partitionList, 'bytes > 0 with no data block held means a partition is held');
+      const slot = this.#partitionList.oldest();
+      assert(slot !== undefined, 'bytes > 0 with no data block held means a partition is held');
       this.#unlink(slot);
       if (slot.referenced) {
         // Touched since its last turn: second chance at the recent end (each pass clears a flag, so the loop ends).
@@ -509,11 +461,10 @@ export class BlockCache {
     assert(total === this.#bytes, 'cache bytes equal the sum of held blocks');
     let listed = 0;
     let partitionTotal = 0;
-    for (const list of [this.#dataList, this.#partitionList]) {
-      for (let slot = list.newer!; slot !== list; slot = slot.newer!) {
-        listed++;
-        if (list === this.#partitionList) partitionTotal += slot.sizeBytes;
-      }
+    for (const _slot of this.#dataList.nodes()) listed++;
+    for (const slot of this.#partitionList.nodes()) {
+      listed++;
+      partitionTotal += slot.sizeBytes;
     }
     assert(listed === this.#slots.size, 'the recency lists hold exactly the held slots');
     assert(partitionTotal === this.#partitionBytes, 'partitionBytes is the sum of held partitions');
