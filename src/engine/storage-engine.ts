@@ -296,14 +296,9 @@ export class StorageEngine {
     const left = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE) - this.runSet.memoryBytes));
     const wanted = Math.ceil(partitionBytesEstimate(this.runSet.runs) * PARTITION_ESTIMATE_SLACK) + Math.floor(left * BLOCK_CACHE_DATA_SHARE);
     const blockBytes = Math.min(Math.floor(left * (1 - POINT_CACHE_SHARE_MIN)), Math.max(left - Math.floor(left * POINT_CACHE_SHARE), wanted));
-    // Shrink first, so the two never hold more than `left` together.
-    if (blockBytes > this.cache.maxBytes) {
-      this.pointCache.maxBytes = left - blockBytes;
-      this.cache.maxBytes = blockBytes;
-    } else {
-      this.cache.maxBytes = blockBytes;
-      this.pointCache.maxBytes = left - blockBytes;
-    }
+    // Each setter evicts at once, in this one synchronous step: no read sees the two in between.
+    this.cache.maxBytes = blockBytes;
+    this.pointCache.maxBytes = left - blockBytes;
   }
 
   /**
