@@ -22,9 +22,9 @@ export interface KeyedOperation {
   readonly key: string;
 }
 
+/** A logged commit as conflictOf reports it (built only for the conflict found). */
 interface LoggedCommit {
   version: number;
-  /** The commit's own operations array (not copied: logging costs no allocation per key). */
   operations: readonly KeyedOperation[];
 }
 
@@ -73,8 +73,18 @@ function conflictOf(entry: LoggedCommit, keys: ReadonlySet<string>, ranges: read
 /** Compact the array once this many dropped entries sit at its head. */
 const COMPACT_AFTER_ENTRIES = 4096;
 
+/** A forgotten commit's operations: it wrote nothing that can conflict. */
+const NO_OPERATIONS: readonly KeyedOperation[] = [];
+
 export class ConflictLog {
-  #entries: LoggedCommit[] = [];
+  /**
+   * The entries as two parallel arrays, index for index: each commit's version and its
+   * own operations array (not copied). No object per commit (issue 12: every commit,
+   * plain puts too, is logged while it is unapplied). Invariant: equal lengths;
+   * versions ascend.
+   */
+  #versions: number[] = [];
+  #operations: (readonly KeyedOperation[])[] = [];
   #head = 0;
   /**
    * The newest version that wrote each key, over entries [#head, #indexedEnd): built
@@ -87,13 +97,15 @@ export class ConflictLog {
   #indexedEnd = 0;
 
   get size(): number {
-    return this.#entries.length - this.#head;
+    return this.#versions.length - this.#head;
   }
 
   append(version: number, operations: readonly KeyedOperation[]): void {
-    const last = this.#entries[this.#entries.length - 1];
-    assert(last === undefined || last.version < version, 'conflict log versions ascend');
-    this.#entries.push({ version, operations });
+    const versions = this.#versions;
+    assert(versions.length === 0 || versions[versions.length - 1]! < version, 'conflict log versions ascend');
+    versions.push(version);
+    this.#operations.push(operations);
+    assert(versions.length === this.#operations.length, 'conflict log arrays match');
   }
 
   /**
@@ -119,10 +131,9 @@ export class ConflictLog {
       }
       if (!newestAbove) return undefined;
     }
-    const entries = this.#entries;
-    for (let index = this.#firstAbove(readVersion); index < entries.length; index++) {
-      const entry = entries[index]!;
-      if (touches(entry.operations, keys, ranges)) return conflictOf(entry, keys, ranges);
+    const operations = this.#operations;
+    for (let index = this.#firstAbove(readVersion); index < operations.length; index++) {
+      if (touches(operations[index]!, keys, ranges)) return conflictOf({ version: this.#versions[index]!, operations: operations[index]! }, keys, ranges);
     }
     assert(ranges.length > 0, 'the key index names a conflict only when an entry above the read version has it');
     return undefined;
@@ -130,21 +141,22 @@ export class ConflictLog {
 
   /** Indexes the entries appended since the last findConflict. */
   #indexToEnd(): void {
-    const entries = this.#entries;
+    const versions = this.#versions;
     const newestWriter = this.#newestWriter;
-    for (let index = Math.max(this.#indexedEnd, this.#head); index < entries.length; index++) {
-      const entry = entries[index]!;
-      const operations = entry.operations;
-      for (let operation = 0; operation < operations.length; operation++) newestWriter.set(operations[operation]!.key, entry.version);
+    for (let index = Math.max(this.#indexedEnd, this.#head); index < versions.length; index++) {
+      const operations = this.#operations[index]!;
+      const version = versions[index]!;
+      for (let operation = 0; operation < operations.length; operation++) newestWriter.set(operations[operation]!.key, version);
     }
-    this.#indexedEnd = entries.length;
+    this.#indexedEnd = versions.length;
   }
 
-  /** Removes `entry`'s keys from the index where it is their newest writer (the entry leaves the index). */
-  #unindex(entry: LoggedCommit, index: number): void {
+  /** Removes entry `index`'s keys from the index where it is their newest writer (the entry leaves the index). */
+  #unindex(index: number): void {
     const newestWriter = this.#newestWriter;
-    for (const operation of entry.operations) {
-      if (newestWriter.get(operation.key) !== entry.version) continue;
+    const version = this.#versions[index]!;
+    for (const operation of this.#operations[index]!) {
+      if (newestWriter.get(operation.key) !== version) continue;
       // An older indexed entry (forget's case; prune drops the oldest first, so none) may still write the key.
       const older = this.#newestOlderWriter(operation.key, index);
       if (older === undefined) newestWriter.delete(operation.key);
@@ -155,8 +167,7 @@ export class ConflictLog {
   /** The newest version among entries [#head, before) that wrote `key`. */
   #newestOlderWriter(key: string, before: number): number | undefined {
     for (let index = before - 1; index >= this.#head; index--) {
-      const entry = this.#entries[index]!;
-      if (entry.operations.some((operation) => operation.key === key)) return entry.version;
+      if (this.#operations[index]!.some((operation) => operation.key === key)) return this.#versions[index]!;
     }
     return undefined;
   }
@@ -164,27 +175,31 @@ export class ConflictLog {
   /** Forgets what `version` wrote (a commit refused before reaching disk). */
   forget(version: number): void {
     const index = this.#firstAbove(version - 1);
-    const entry = this.#entries[index];
-    if (entry === undefined || entry.version !== version) return;
-    if (index < this.#indexedEnd) this.#unindex(entry, index);
-    this.#entries[index] = { version, operations: [] };
+    if (index >= this.#versions.length || this.#versions[index] !== version) return;
+    if (index < this.#indexedEnd) this.#unindex(index);
+    this.#operations[index] = NO_OPERATIONS;
   }
 
   /** Drops entries at or below `horizon`. */
   prune(horizon: number): void {
-    while (this.#head < this.#entries.length && this.#entries[this.#head]!.version <= horizon) {
+    const versions = this.#versions;
+    while (this.#head < versions.length && versions[this.#head]! <= horizon) {
       // The oldest entry: no older one is indexed, so its keys whose newest writer it is leave the index.
-      if (this.#head < this.#indexedEnd) this.#unindex(this.#entries[this.#head]!, this.#head);
+      if (this.#head < this.#indexedEnd) this.#unindex(this.#head);
+      // Not kept alive by the log once dropped (a long transaction keeps the head from moving).
+      this.#operations[this.#head] = NO_OPERATIONS;
       this.#head++;
     }
-    if (this.#head === this.#entries.length) {
-      // The common case with no transaction running: empty the array in place, no allocation.
+    if (this.#head === versions.length) {
+      // The common case with no transaction running: empty the arrays in place, no allocation.
       assert(this.#newestWriter.size === 0, 'an empty log indexes no key');
-      this.#entries.length = 0;
+      versions.length = 0;
+      this.#operations.length = 0;
       this.#head = 0;
       this.#indexedEnd = 0;
     } else if (this.#head >= COMPACT_AFTER_ENTRIES) {
-      this.#entries = this.#entries.slice(this.#head);
+      this.#versions = versions.slice(this.#head);
+      this.#operations = this.#operations.slice(this.#head);
       this.#indexedEnd = Math.max(0, this.#indexedEnd - this.#head);
       this.#head = 0;
     }
@@ -193,10 +208,11 @@ export class ConflictLog {
   /** Index of the first entry with version > `version` (binary search). */
   #firstAbove(version: number): number {
     let low = this.#head;
-    let high = this.#entries.length;
+    const versions = this.#versions;
+    let high = versions.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (this.#entries[middle]!.version <= version) low = middle + 1;
+      if (versions[middle]! <= version) low = middle + 1;
       else high = middle;
     }
     return low;
