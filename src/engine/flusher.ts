@@ -58,7 +58,10 @@ import type { CheckedBlock } from '../run/run-file.js';
 import { decodeFilter, decodeIndexPartition, FILTER_PARTITION_OVERHEAD_BYTES } from '../run/run-metadata.js';
 import type { RunReader } from '../run/run-reader.js';
 import type { RunPartition } from '../run/run-partitions.js';
-import { writeRun, type SealedBlock } from '../run/run-writer.js';
+import { RUN_TEMPORARY_SUFFIX, writeRun, type SealedBlock } from '../run/run-writer.js';
+import { KillableFileSystem } from '../fs/killable-file-system.js';
+import { NodeFileSystem } from '../fs/node-file-system.js';
+import { FlushThread, FlushThreadExited, flushWorkerBuilt } from './flush-thread.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
@@ -82,6 +85,13 @@ export const FLUSH_RETRY_DELAY_MS = 200;
 export const FLUSH_PREPOPULATE_CACHE_SHARE = 0.125;
 
 const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
+
+/**
+ * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
+ * flush thread when the file system is the real one and the worker is built
+ * (Flusher#usesThread); 'main' always writes them on the main thread.
+ */
+export const flushSettings: { flushThread: 'worker' | 'main' } = { flushThread: 'worker' };
 
 export interface FlusherConfig {
   fileSystem: FileSystem;
@@ -108,6 +118,10 @@ export interface FlushStats {
   walSegmentsDeleted: number;
   /** Data blocks and partitions a flush put into the block cache. */
   prepopulatedBlocks: number;
+  /** Runs written by the flush thread (flush-thread.ts). */
+  threadFlushes: number;
+  /** Flushes whose thread exited under them (crash, out of memory): written again in process. */
+  flushThreadExits: number;
   failure: Error | undefined;
 }
 
@@ -119,8 +133,11 @@ export class Flusher {
   #retryTimer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
   #lastDiskFull: DiskFullError | undefined;
-  #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0, prepopulatedBlocks: 0 };
+  #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0, prepopulatedBlocks: 0, threadFlushes: 0, flushThreadExits: 0 };
   #idleWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  /** Made at the first flush that uses it (usesThread), ended by close() or abandon(). */
+  #thread: FlushThread | undefined;
+  #abandoned = false;
 
   constructor(config: FlusherConfig) {
     this.#config = config;
@@ -211,20 +228,35 @@ export class Flusher {
   }
 
   async #flushOneAlone(sealed: SealedMemtable): Promise<RunDescriptor> {
-    const { fileSystem, runsDirectory, hash, manifest, runSet, memtables } = this.#config;
+    const { fileSystem, runsDirectory, manifest, runSet, memtables } = this.#config;
     const startedMs = performance.now();
-    const runId = manifest.allocateRunId();
+    let runId = manifest.allocateRunId();
     const cache = runSet.config.cache;
     // A backlog (another sealed memtable waits) means writes outrun flushes: a bulk load, not
     // data about to be read, and the flush is the bottleneck: no prepopulation then.
     const backlog = memtables.immutableCount > 1;
     const prepopulateBytes = Math.floor(cache.maxBytes * FLUSH_PREPOPULATE_CACHE_SHARE) - cache.bytes;
-    const prepopulation = !backlog && prepopulateBytes > 0 ? new CachePrepopulation(joinPath(runsDirectory, runFileName(runId)), prepopulateBytes) : undefined;
-    const descriptor = await writeRun({
-      fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, hash,
-      entries: memtableEntries(sealed.index),
-      onBlockSealed: prepopulation?.offer,
-    });
+    const prepopulate = !backlog && prepopulateBytes > 0;
+    let prepopulation = prepopulate ? new CachePrepopulation(joinPath(runsDirectory, runFileName(runId)), prepopulateBytes) : undefined;
+    let descriptor: RunDescriptor;
+    if (this.usesThread) {
+      try {
+        descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes);
+      } catch (error) {
+        if (!(error instanceof FlushThreadExited) || this.#abandoned) throw error;
+        // The thread crashed or was ended under the flush: its output (temporary or renamed,
+        // never in the manifest) is removed and the memtable is written in process, under a
+        // new run id (the ended thread's last system call may still be returning).
+        await fileSystem.unlink(joinPath(runsDirectory, runFileName(runId) + RUN_TEMPORARY_SUFFIX)).catch(() => undefined);
+        await fileSystem.unlink(joinPath(runsDirectory, runFileName(runId))).catch(() => undefined);
+        this.#stats.flushThreadExits++;
+        runId = manifest.allocateRunId();
+        prepopulation = prepopulate ? new CachePrepopulation(joinPath(runsDirectory, runFileName(runId)), prepopulateBytes) : undefined;
+        descriptor = await this.#writeInProcess(sealed, runId, prepopulation);
+      }
+    } else {
+      descriptor = await this.#writeInProcess(sealed, runId, prepopulation);
+    }
     await manifest.apply({
       addRuns: [descriptor],
       nextRunId: runId + 1,
@@ -251,11 +283,62 @@ export class Flusher {
     return descriptor;
   }
 
-  /** Stops retry timers; a running flush finishes (close waits for it through flushAll). */
+  /**
+   * True when runs are written in the flush thread (flush-thread.ts): flushSettings
+   * allows it, the worker is built and the file system is the real one (a
+   * KillableFileSystem over a NodeFileSystem). The fault-injecting file systems of the
+   * tests keep the in-process path, which every crash sweep covers. Read per flush.
+   */
+  get usesThread(): boolean {
+    if (flushSettings.flushThread !== 'worker' || this.#abandoned) return false;
+    const fileSystem = this.#config.fileSystem;
+    const real = fileSystem instanceof KillableFileSystem ? fileSystem.inner : fileSystem;
+    return real instanceof NodeFileSystem && flushWorkerBuilt();
+  }
+
+  /** The run of `sealed` written in process (memtableEntries straight into writeRun). */
+  async #writeInProcess(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined): Promise<RunDescriptor> {
+    const { fileSystem, runsDirectory, hash } = this.#config;
+    return await writeRun({
+      fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, hash,
+      entries: memtableEntries(sealed.index),
+      onBlockSealed: prepopulation?.offer,
+    });
+  }
+
+  /**
+   * The run of `sealed` written in the flush thread: this thread walks and packs the
+   * entries, the thread writes the file; the blocks it kept go to `prepopulation` in
+   * the order they were sealed, as an in-process write offers them.
+   */
+  async #writeInThread(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined, prepopulateBytes: number): Promise<RunDescriptor> {
+    this.#thread ??= new FlushThread();
+    const { descriptor, blocks } = await this.#thread.flush(
+      { runsDirectory: this.#config.runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes },
+      memtableEntries(sealed.index),
+    );
+    assert(prepopulation !== undefined || blocks.length === 0, 'the thread keeps blocks only for a prepopulation');
+    for (const block of blocks) prepopulation?.offer(block, true);
+    this.#stats.threadFlushes++;
+    return descriptor;
+  }
+
+  /** Stops retry timers; a running flush finishes (close waits for it through flushAll); then the flush thread ends. */
   async close(): Promise<void> {
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     await this.#running?.catch(() => undefined);
+    await this.#thread?.close();
+  }
+
+  /**
+   * The store was dropped as a dead process: the flush thread ends now (its output
+   * is an orphan the next open removes); a flush in flight fails and is not written
+   * again in process.
+   */
+  abandon(): void {
+    this.#abandoned = true;
+    this.#thread?.abandon();
   }
 }
 
@@ -362,9 +445,12 @@ class CachePrepopulation {
     this.#roomBytes = roomBytes;
   }
 
-  /** The writer's onBlockSealed: `sealed.bytes` are reused after this returns, so they are copied. */
-  readonly offer = (sealed: SealedBlock): void => {
-    const checked: CheckedBlock = { bytes: Buffer.from(sealed.bytes), payloadBytes: sealed.payloadBytes, entryCount: sealed.entryCount };
+  /**
+   * The writer's onBlockSealed: `sealed.bytes` are reused after this returns, so they
+   * are copied, unless `owned` (blocks sent back by the flush thread are this flush's own).
+   */
+  readonly offer = (sealed: SealedBlock, owned = false): void => {
+    const checked: CheckedBlock = { bytes: owned ? sealed.bytes : Buffer.from(sealed.bytes), payloadBytes: sealed.payloadBytes, entryCount: sealed.entryCount };
     if (sealed.kind === 'index') return void this.#indexPartitions.push({ offset: sealed.offset, checked });
     if (sealed.kind === 'filter') return void this.#filterPartitions.push({ offset: sealed.offset, checked });
     if (this.#dataFull) return;

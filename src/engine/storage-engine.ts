@@ -406,6 +406,11 @@ export class StorageEngine {
     await this.runSet.close();
     await this.manifest.close();
   }
+
+  /** The store was dropped as a dead process: the flush thread ends at once (Flusher#abandon). */
+  abandonFlushes(): void {
+    this.#flusher.abandon();
+  }
 }
 
 /** Decoded bytes of the runs' index and filter partitions, estimated from their descriptors (the filter's bits per key; INDEX_PARTITION_BYTES_PER_ENTRY). */

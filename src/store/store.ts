@@ -344,6 +344,7 @@ export class Store {
     // A dead process leaves no threads behind: nor may the handle dropped as one.
     void this.#parts.engine.coldCompressor.abandon().catch(() => undefined);
     this.#parts.engine.compactor.abandon();
+    this.#parts.engine.abandonFlushes();
   }
 
   stats(): StoreStats {

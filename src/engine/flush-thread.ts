@@ -1,0 +1,318 @@
+/**
+ * FlushThread: the main side of a store's flush thread (the worker is
+ * flush-worker.ts). The flusher hands it a sealed memtable's entries and the run's
+ * identity; this side walks the entries in order and packs them into chunks
+ * (flush-chunks.ts) that are transferred to the thread, which runs writeRun (blocks,
+ * filter, checksums, stripes and parity, writes, datasync, rename, directory fsync)
+ * and answers the descriptor and the sealed blocks kept for the block cache.
+ * Everything before and after (run id, manifest edit, install, retire, prepopulation,
+ * WAL deletion) stays on the main thread in flusher.ts.
+ *
+ * - Its own thread, not the merge thread's: a merge may hold that one for seconds and
+ *   it is niced, while a flush is on the write stall's critical path. Started at the
+ *   first flush, referenced only while it flushes (an idle thread never keeps the
+ *   process alive), ended by close() (terminate) or abandon().
+ * - One flush at a time, asserted.
+ * - Flow control: at most FLUSH_CHUNKS_IN_FLIGHT chunks sent and not yet consumed;
+ *   the packing yields to the event loop after every chunk (as writeRun yields every
+ *   RUN_WRITE_YIELD_ENTRIES in process), so a flush never holds the loop for long and
+ *   a memtable's entries cross in bounded memory.
+ * - A thread that exits with a flush in flight (a crash, an out-of-memory, terminate)
+ *   fails that flush with FlushThreadExited; the next flush starts a new thread. The
+ *   flusher then writes that memtable in process (flusher.ts).
+ * - Errors come back as the same classes with the same fields (merge-error.ts): a
+ *   DiskFullError stays one, so the flusher's retry rule holds; writeRun in the thread
+ *   has removed its partial file.
+ *
+ * The worker is the compiled src/engine/flush-worker.js; running from the TypeScript
+ * source (tests), it is taken from dist/ (build first; `npm test` does).
+ * flushWorkerBuilt() is false when it is missing: the flusher then flushes in process.
+ */
+import { Buffer } from 'node:buffer';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { deserializeError, type SerializedError } from '../compaction/merge-error.js';
+import { StoreClosedError } from '../errors.js';
+import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
+import type { SealedBlock } from '../run/run-writer.js';
+import { assert } from '../util/assert.js';
+import { type FlushChunk, FlushChunkPacker } from './flush-chunks.js';
+
+/** Chunks sent to the thread and not yet consumed by its writer (FLUSH_CHUNK_BYTES each): bounds the memory in transit. */
+export const FLUSH_CHUNKS_IN_FLIGHT = 4;
+
+/**
+ * The flush thread's heap bounds (MiB). The thread holds a few chunks' entry objects,
+ * the run's index partitions and 8 bytes per distinct key (the filter's hashes); the
+ * values and the kept blocks are off-heap bytes. An out-of-memory ends the thread and
+ * the flusher writes that memtable in process.
+ */
+export const FLUSH_THREAD_OLD_GENERATION_MB = 64;
+export const FLUSH_THREAD_YOUNG_GENERATION_MB = 4;
+
+/** `terminateGraceMs`: how long close() waits for a terminated thread blocked in a system call (as mergeThreadSettings). */
+export const flushThreadSettings: { terminateGraceMs: number } = { terminateGraceMs: 5_000 };
+
+/**
+ * Test hooks: `holdNextFlush` makes the next flush's thread stop after its writer
+ * consumed the first chunk, call `onHeld` then, and wait until resumeHeldFlushes()
+ * (or until it is terminated).
+ */
+export const flushThreadTestHooks: { holdNextFlush: boolean; onHeld: (() => void) | undefined } = { holdNextFlush: false, onHeld: undefined };
+
+/** Resumers of the flushes held by `holdNextFlush` and not yet settled. */
+const heldFlushes = new Set<() => void>();
+
+/** Test hook: lets every held flush go on (it completes normally). */
+export function resumeHeldFlushes(): void {
+  for (const resume of [...heldFlushes]) resume();
+}
+
+/** Flushes written by a flush thread, and flushes whose thread exited (written again in process by the flusher), in this process. */
+export const flushThreadCounters = { threadFlushes: 0, threadExits: 0 };
+
+/** The flush thread ended (terminated by close/abandon, or crashed) with a flush in flight. */
+export class FlushThreadExited extends Error {
+  constructor(exitCode: number, cause: Error | undefined) {
+    super(`the flush thread exited (code ${exitCode}) during a flush${cause === undefined ? '' : `: ${cause.message}`}`, { cause });
+    this.name = 'FlushThreadExited';
+  }
+}
+
+export interface FlushJob {
+  runsDirectory: string;
+  runId: number;
+  generation: number;
+  level: number;
+  /** Data block bytes to keep and send back (for the block cache); -1: keep no block at all. */
+  keepDataBytes: number;
+}
+
+/** A sealed block sent back by the thread (its bytes in an ArrayBuffer of their own). */
+export interface ReturnedBlock {
+  kind: SealedBlock['kind'];
+  offset: number;
+  bytes: ArrayBuffer;
+  payloadBytes: number;
+  entryCount: number;
+}
+
+export interface FlushOutcome {
+  descriptor: RunDescriptor;
+  /** In the order the writer sealed them: data blocks, index partitions, filter partitions. */
+  blocks: SealedBlock[];
+}
+
+export type FlushMainToWorker =
+  | ({ type: 'begin'; id: number; holdAfterFirstChunk: boolean } & FlushJob)
+  | { type: 'chunk'; id: number; chunk: FlushChunk }
+  | { type: 'end'; id: number }
+  | { type: 'resume'; id: number };
+
+export type FlushWorkerToMain =
+  | { type: 'consumed'; id: number }
+  | { type: 'held'; id: number }
+  | { type: 'done'; id: number; descriptor: RunDescriptor; blocks: ReturnedBlock[] }
+  | { type: 'failed'; id: number; error: SerializedError };
+
+function builtWorkerPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return here.replace(/flush-thread\.js$/, 'flush-worker.js');
+  return here.replace(/\/src\/engine\/flush-thread\.ts$/, '/dist/src/engine/flush-worker.js');
+}
+
+/** True when the compiled worker exists (false running from source before a build). */
+export function flushWorkerBuilt(): boolean {
+  return existsSync(builtWorkerPath());
+}
+
+/** Worker threads started by any FlushThread in this process and not yet exited. */
+const liveThreads = new Set<Worker>();
+
+/** Flush threads running in this process (tests: none outlives a closed or abandoned store). */
+export function flushThreadsRunning(): number {
+  return liveThreads.size;
+}
+
+/** Test hook: terminates every flush thread of the process (a thread killed mid-flush). */
+export async function terminateFlushThreads(): Promise<void> {
+  await Promise.all([...liveThreads].map((worker) => worker.terminate()));
+}
+
+interface Pending {
+  id: number;
+  resolve: (outcome: FlushOutcome) => void;
+  reject: (error: unknown) => void;
+  settled: boolean;
+  /** Chunks sent and not yet consumed. */
+  inFlight: number;
+  /** Woken when a chunk is consumed or the flush settles. */
+  wake: (() => void) | undefined;
+}
+
+export class FlushThread {
+  #worker: Worker | undefined;
+  #pending: Pending | undefined;
+  #nextId = 1;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  /** True while a thread is running (started and not exited). */
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /**
+   * Writes the run of `entries` (run order, at least one; read synchronously between
+   * yields, as memtableEntries requires) in the thread. Rejects with the thread's
+   * error (same class), or FlushThreadExited.
+   */
+  async flush(job: FlushJob, entries: Iterator<RunEntry>): Promise<FlushOutcome> {
+    if (this.#closed) throw new StoreClosedError('flush memtables (the flush thread is closed)');
+    assert(this.#pending === undefined, 'one flush at a time in the flush thread');
+    const worker = this.#start();
+    const id = this.#nextId++;
+    // Referenced while it flushes: a process awaiting only a checkpoint must not exit under it.
+    worker.ref();
+    const outcome = new Promise<FlushOutcome>((resolve, reject) => {
+      const settle = (): void => {
+        pending.settled = true;
+        if (this.#pending === pending) this.#pending = undefined;
+        if (this.#worker === worker) worker.unref();
+        pending.wake?.();
+      };
+      const pending: Pending = {
+        id, settled: false, inFlight: 0, wake: undefined,
+        resolve: (value) => { settle(); resolve(value); },
+        reject: (error) => { settle(); reject(error); },
+      };
+      this.#pending = pending;
+    });
+    const pending = this.#pending as Pending | undefined;
+    assert(pending !== undefined && pending.id === id, 'the flush is pending');
+    outcome.catch(() => undefined); // observed below; the packing may stop early when it fails
+    const held = flushThreadTestHooks.holdNextFlush;
+    flushThreadTestHooks.holdNextFlush = false;
+    const resume = (): void => this.#post(worker, { type: 'resume', id });
+    if (held) heldFlushes.add(resume);
+    try {
+      this.#post(worker, { type: 'begin', id, holdAfterFirstChunk: held, ...job });
+      await this.#sendEntries(worker, pending, entries);
+      if (!pending.settled) this.#post(worker, { type: 'end', id });
+      return await outcome;
+    } finally {
+      heldFlushes.delete(resume);
+    }
+  }
+
+  /** Packs and sends every entry, yielding after each chunk; stops early once the flush settled (failed). */
+  async #sendEntries(worker: Worker, pending: Pending, entries: Iterator<RunEntry>): Promise<void> {
+    const packer = new FlushChunkPacker();
+    let sent = 0;
+    const send = async (): Promise<void> => {
+      const chunk = packer.take();
+      this.#post(worker, { type: 'chunk', id: pending.id, chunk }, [chunk.buffer]);
+      sent++;
+      pending.inFlight++;
+      if (pending.inFlight < FLUSH_CHUNKS_IN_FLIGHT) await new Promise((resolve) => setImmediate(resolve));
+      while (pending.inFlight >= FLUSH_CHUNKS_IN_FLIGHT && !pending.settled) {
+        await new Promise<void>((resolve) => (pending.wake = resolve));
+        pending.wake = undefined;
+      }
+    };
+    for (let next = entries.next(); next.done !== true; next = entries.next()) {
+      const entry = next.value;
+      if (packer.add(entry)) continue;
+      await send();
+      if (pending.settled) return;
+      assert(packer.add(entry), 'an entry always fits an empty chunk');
+    }
+    if (packer.entryCount > 0) await send();
+    assert(sent > 0 || pending.settled, 'a flushed memtable has at least one entry');
+  }
+
+  #start(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    const worker = new Worker(builtWorkerPath(), {
+      // Not the process's flags (a script run with --eval passes --input-type, which fails a worker's module load).
+      execArgv: [],
+      resourceLimits: { maxOldGenerationSizeMb: FLUSH_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: FLUSH_THREAD_YOUNG_GENERATION_MB },
+    });
+    worker.unref();
+    liveThreads.add(worker);
+    worker.on('message', (message: FlushWorkerToMain) => this.#onMessage(message));
+    // An uncaught error ends the thread: 'exit' follows and fails the flush in flight with it.
+    let crash: Error | undefined;
+    worker.on('error', (error) => (crash = error));
+    worker.on('exit', (exitCode) => {
+      liveThreads.delete(worker);
+      if (this.#worker === worker) this.#worker = undefined;
+      const pending = this.#pending;
+      if (pending !== undefined) {
+        flushThreadCounters.threadExits++;
+        pending.reject(new FlushThreadExited(exitCode, crash));
+      }
+    });
+    this.#worker = worker;
+    return worker;
+  }
+
+  #post(worker: Worker, message: FlushMainToWorker, transfer: ArrayBuffer[] = []): void {
+    if (this.#worker !== worker) return; // exited: the flush in flight has been failed
+    worker.postMessage(message, transfer);
+  }
+
+  #onMessage(message: FlushWorkerToMain): void {
+    const pending = this.#pending;
+    if (pending === undefined || pending.id !== message.id) return;
+    switch (message.type) {
+      case 'consumed':
+        pending.inFlight--;
+        assert(pending.inFlight >= 0, 'the thread consumes only chunks it was sent');
+        pending.wake?.();
+        return;
+      case 'held':
+        flushThreadTestHooks.onHeld?.();
+        return;
+      case 'done':
+        flushThreadCounters.threadFlushes++;
+        pending.resolve({
+          descriptor: message.descriptor,
+          blocks: message.blocks.map((block) => ({ ...block, bytes: Buffer.from(block.bytes) })),
+        });
+        return;
+      case 'failed':
+        pending.reject(deserializeError(message.error));
+        return;
+    }
+  }
+
+  /** Ends the thread (a flush in flight rejects); no flush starts afterwards. Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      const worker = this.#worker;
+      if (worker === undefined) return;
+      // As MergeThread#close: a thread blocked in a system call ends only when the call returns.
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        worker.terminate().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), flushThreadSettings.terminateGraceMs))),
+      ]);
+      clearTimeout(timer);
+      if (ended) {
+        liveThreads.delete(worker);
+        return;
+      }
+      if (this.#worker === worker) this.#worker = undefined; // listed in liveThreads until it exits
+      this.#pending?.reject(new FlushThreadExited(-1, new Error(`the thread did not end within ${flushThreadSettings.terminateGraceMs} ms of terminate (blocked in a system call)`)));
+    })();
+    return this.#closing;
+  }
+
+  /** The store was dropped as a dead process: end the thread now, without waiting. */
+  abandon(): void {
+    void this.close();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The flush thread's entry (node:worker_threads; the main side is flush-thread.ts):
+ * writes the run of one sealed memtable off the main thread. Compiled to
+ * dist/src/engine/flush-worker.js.
+ *
+ * One flush at a time: 'begin' names the run (directory, run id, generation, level)
+ * and how many data block bytes to send back for the block cache; 'chunk' messages
+ * bring the entries in run order (flush-chunks.ts, transferred); 'end' says no more
+ * come. The entries go to writeRun as batches, one per chunk, with this thread's own
+ * NodeFileSystem (inline syncs) and hash: temp file, blocks, datasync, close, rename,
+ * directory fsync, exactly as an in-process flush writes them (the file is byte for
+ * byte the same: test/flush-thread.test.ts). Answers 'done' with the descriptor and
+ * the sealed blocks the flusher prepopulates the cache with (copies, transferred),
+ * or 'failed' with the error (serialized as merge-error.ts does; writeRun has removed
+ * its partial file and typed the error, ENOSPC as DiskFullError).
+ *
+ * - Flow control: each chunk is acknowledged ('consumed') once the writer has taken
+ *   what it keeps of it (it asks for the next batch), so the main side keeps at most
+ *   FLUSH_CHUNKS_IN_FLIGHT chunks queued here.
+ * - Kept blocks: every index and filter partition, and data blocks while their bytes
+ *   sum to at most `keepDataBytes` (a block decodes to more than its bytes, so this is
+ *   a superset of what CachePrepopulation keeps); nothing when keepDataBytes < 0.
+ * - Not niced: a flush is on the write stall's critical path (merges are niced).
+ */
+import { parentPort } from 'node:worker_threads';
+import { loadHash64 } from '../codec/checksum.js';
+import { serializeError } from '../compaction/merge-error.js';
+import { NodeFileSystem } from '../fs/node-file-system.js';
+import type { RunEntry } from '../run/run-descriptor.js';
+import { type SealedBlock, writeRun } from '../run/run-writer.js';
+import { assert } from '../util/assert.js';
+import { type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
+import type { FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-thread.js';
+
+interface Active {
+  id: number;
+  chunks: FlushChunk[];
+  ended: boolean;
+  wake: (() => void) | undefined;
+  /** Test hook: after the first chunk is consumed, say 'held' and wait for 'resume'. */
+  holdAfterFirstChunk: boolean;
+  resumed: boolean;
+}
+
+const port = parentPort;
+assert(port !== null, 'flush-worker.js runs in a worker thread');
+const fileSystem = new NodeFileSystem({ syncMode: 'inline' });
+let active: Active | undefined;
+
+function post(message: FlushWorkerToMain, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+port.on('message', (message: FlushMainToWorker) => {
+  if (message.type === 'begin') {
+    assert(active === undefined, 'one flush at a time in the flush thread');
+    active = { id: message.id, chunks: [], ended: false, wake: undefined, holdAfterFirstChunk: message.holdAfterFirstChunk, resumed: false };
+    void serve(active, message);
+    return;
+  }
+  const current = active;
+  if (current === undefined || current.id !== message.id) return; // a late message for a flush that already answered
+  if (message.type === 'chunk') current.chunks.push(message.chunk);
+  else if (message.type === 'resume') current.resumed = true;
+  else current.ended = true;
+  current.wake?.();
+});
+
+async function* batches(current: Active): AsyncGenerator<RunEntry[]> {
+  let consumed = 0;
+  for (;;) {
+    while (current.chunks.length === 0 && !current.ended) await new Promise<void>((resolve) => (current.wake = resolve));
+    current.wake = undefined;
+    const chunk = current.chunks.shift();
+    if (chunk === undefined) return;
+    yield unpackFlushChunk(chunk);
+    // The writer asks for the next batch: it has copied what it keeps of this one.
+    post({ type: 'consumed', id: current.id });
+    if (++consumed === 1 && current.holdAfterFirstChunk) {
+      post({ type: 'held', id: current.id });
+      while (!current.resumed) await new Promise<void>((resolve) => (current.wake = resolve));
+      current.wake = undefined;
+    }
+  }
+}
+
+async function serve(current: Active, request: Extract<FlushMainToWorker, { type: 'begin' }>): Promise<void> {
+  const kept: ReturnedBlock[] = [];
+  let keptDataBytes = 0;
+  let dataFull = request.keepDataBytes < 0;
+  const onBlockSealed = (sealed: SealedBlock): void => {
+    if (request.keepDataBytes < 0) return;
+    if (sealed.kind === 'data') {
+      if (dataFull) return;
+      keptDataBytes += sealed.bytes.length;
+      if (keptDataBytes > request.keepDataBytes) {
+        dataFull = true;
+        return;
+      }
+    }
+    // A copy in its own ArrayBuffer (the writer reuses `bytes`; a pooled Buffer's slab must not be transferred).
+    const bytes = new Uint8Array(sealed.bytes);
+    kept.push({ kind: sealed.kind, offset: sealed.offset, bytes: bytes.buffer, payloadBytes: sealed.payloadBytes, entryCount: sealed.entryCount });
+  };
+  try {
+    const hash = await loadHash64();
+    const descriptor = await writeRun({
+      fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
+      entries: { batches: batches(current) }, onBlockSealed,
+    });
+    post({ type: 'done', id: current.id, descriptor, blocks: kept }, kept.map((block) => block.bytes));
+  } catch (error) {
+    post({ type: 'failed', id: current.id, error: serializeError(error) });
+  } finally {
+    active = undefined;
+  }
+}
