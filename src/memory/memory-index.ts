@@ -14,6 +14,10 @@
  * Invariants:
  * - every key is in `map`; `tree` plus `unordered` hold exactly the map's keys, with
  *   the same chain objects; `ensureOrdered()` empties `unordered`.
+ * - `unorderedReservedKeys` counts the waiting keys under the reserved prefix
+ *   (src/lease/reserved-prefix.ts). A scan whose range lies inside that prefix while
+ *   it is 0 reads the tree alone and sorts nothing: the lease restart scan at open
+ *   (src/lease/lease-manager.ts) no longer sorts a whole replayed memtable (issue 7).
  * - While the tree is empty, `unordered` is in the map's insertion order until it is
  *   sorted; once sorted for a flush, `unorderedChains` holds each waiting key's chain
  *   at the key's index (undefined again at the next new key).
@@ -39,6 +43,7 @@ import {
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
+import { isReservedKey, rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
 import { ascendingPrefixLength, sortedKeyOrder } from './key-sort.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 
@@ -78,6 +83,8 @@ export class MemoryIndex {
    * them for a flush (undefined otherwise: a live memtable does not pay for it).
    */
   #unorderedChains: VersionChain[] | undefined;
+  /** How many waiting keys lie under the reserved prefix (see the module header). */
+  #unorderedReservedKeys = 0;
   readonly #maxVersionsPerKey: number;
   #appliedVersion = 0;
   #liveKeys = 0;
@@ -122,6 +129,7 @@ export class MemoryIndex {
       const created = new VersionChain(version, operation.slot);
       this.#map.set(operation.key, created);
       this.#unordered.push(operation.key);
+      if (isReservedKey(operation.key)) this.#unorderedReservedKeys++;
       this.#unorderedSorted = false;
       this.#unorderedChains = undefined;
       this.#memoryBytes += MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(operation.key.length);
@@ -169,10 +177,20 @@ export class MemoryIndex {
     reverse: boolean,
     maxCount: number,
   ): Array<[string, StoredValue]> {
-    this.#ensureOrdered();
+    this.#ensureOrderedFor(range);
     return reverse
       ? this.#scanBackward(range, cursor, version, maxCount)
       : this.#scanForward(range, cursor, version, maxCount);
+  }
+
+  /**
+   * Makes the tree hold every key `range` can hold: a range inside the reserved prefix
+   * needs no waiting key moved when none of them is reserved (the tree then holds every
+   * key of the range); any other range moves them all (#ensureOrdered).
+   */
+  #ensureOrderedFor(range: KeyRange): void {
+    if (this.#unorderedReservedKeys === 0 && this.#unordered.length > 0 && rangeInsideReservedPrefix(range)) return;
+    this.#ensureOrdered();
   }
 
   /** Moves every waiting key into the tree: sorted, then inserted in ascending order. */
@@ -182,6 +200,7 @@ export class MemoryIndex {
     const keys = this.#sortedUnordered();
     this.#unordered = [];
     this.#unorderedChains = undefined;
+    this.#unorderedReservedKeys = 0;
     if (chains !== undefined) {
       for (let index = 0; index < keys.length; index++) this.#tree.set(keys[index]!, chains[index]!);
       return;
@@ -221,7 +240,7 @@ export class MemoryIndex {
    * strictly after `cursor` (before it, in reverse) when given. Synchronous.
    */
   chainsChunk(range: KeyRange, cursor: string | undefined, reverse: boolean, maxCount: number): Array<[string, VersionChain]> {
-    this.#ensureOrdered();
+    this.#ensureOrderedFor(range);
     const result: Array<[string, VersionChain]> = [];
     if (!reverse) {
       const start = cursor ?? range.gte ?? range.gt;
@@ -340,6 +359,7 @@ export class MemoryIndex {
 
   /** Debug-mode full check: the two structures agree and every chain is sound. */
   verify(): void {
+    assert(this.#unordered.filter(isReservedKey).length === this.#unorderedReservedKeys, 'the waiting reserved keys are counted');
     this.#ensureOrdered();
     assert(this.#map.size === this.#tree.size, 'map and tree hold the same number of keys');
     let versions = 0;
