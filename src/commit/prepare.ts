@@ -87,13 +87,32 @@ function commitOf(operations: readonly PreparedOperation[], operationsSizeBytes:
 }
 
 export function preparePut(key: unknown, value: unknown, maxValueBytes: number): PreparedCommit {
-  const operation = putOperation(writableKey(key), value, maxValueBytes);
+  const operation = preparePutOperation(key, value, maxValueBytes);
   return commitOf([operation], encodedSizeBytes(operation));
 }
 
 export function prepareDelete(key: unknown): PreparedCommit {
-  const operation = deleteOperation(writableKey(key));
+  const operation = prepareDeleteOperation(key);
   return commitOf([operation], encodedSizeBytes(operation));
+}
+
+/**
+ * One put, validated and encoded, without a PreparedCommit and one-element array
+ * around it: a transaction buffers operations by key and builds its commit's one
+ * array at commit (issue 12: objects per write). Its size is operationSizeBytes.
+ */
+export function preparePutOperation(key: unknown, value: unknown, maxValueBytes: number): PreparedOperation {
+  return putOperation(writableKey(key), value, maxValueBytes);
+}
+
+/** One delete, validated, as preparePutOperation. */
+export function prepareDeleteOperation(key: unknown): PreparedOperation {
+  return deleteOperation(writableKey(key));
+}
+
+/** The bytes an operation adds to its commit's WAL record (operationsSizeBytes counts these). */
+export function operationSizeBytes(operation: PreparedOperation): number {
+  return encodedSizeBytes(operation);
 }
 
 /**

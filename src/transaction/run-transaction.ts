@@ -67,18 +67,22 @@ function conflictError(conflict: TransactionConflict, attempts: number): Conflic
   return new ConflictError(keys.map(stringKey), ranges.map(externalRange), version, attempts);
 }
 
-/** runTransactionCommit's result alone: a reaction, not a second async frame per transaction. */
+/** What runTransactionCommit also answers: the commit (undefined for a transaction that wrote nothing). */
+interface Committed {
+  commit: CommitResult | undefined;
+}
+
+/**
+ * The body's result. The retry loop itself: no wrapper promise, reaction and result
+ * object per transaction around it (issue 12).
+ */
 export function runTransaction<T>(
   context: TransactionContext,
   body: (tx: TransactionHandle) => T | Promise<T>,
   options: TransactionOptions,
   checkOpen: () => void,
 ): Promise<T> {
-  return runTransactionCommit(context, body, options, checkOpen).then(resultOf<T>);
-}
-
-function resultOf<T>(outcome: { result: T }): T {
-  return outcome.result;
+  return runAttempts(context, body, options, checkOpen, undefined);
 }
 
 /** runTransaction, also answering the commit (undefined for a transaction that wrote nothing): fenced writes return its version. */
@@ -88,6 +92,19 @@ export async function runTransactionCommit<T>(
   options: TransactionOptions,
   checkOpen: () => void,
 ): Promise<{ result: T; commit: CommitResult | undefined }> {
+  const committed: Committed = { commit: undefined };
+  const result = await runAttempts(context, body, options, checkOpen, committed);
+  return { result, commit: committed.commit };
+}
+
+/** The attempts of one transaction; the commit goes to `committed` when given. */
+async function runAttempts<T>(
+  context: TransactionContext,
+  body: (tx: TransactionHandle) => T | Promise<T>,
+  options: TransactionOptions,
+  checkOpen: () => void,
+  committed: Committed | undefined,
+): Promise<T> {
   if (typeof body !== 'function') throw new InvalidOptionError('body', 'transaction() takes a function (tx) => ...');
   const { isolation, retries, signal } = resolveTransactionOptions(options);
   let winner = 0;
@@ -102,7 +119,8 @@ export async function runTransactionCommit<T>(
       // have reached the pipeline yet, so the store's state is the authority.
       checkOpen();
       const commit = await transaction[commitTransaction]();
-      return { result, commit };
+      if (committed !== undefined) committed.commit = commit;
+      return result;
     } catch (error) {
       if (!(error instanceof TransactionConflict)) throw error;
       if (attempt > retries) throw conflictError(error, attempt);

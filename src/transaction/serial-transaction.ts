@@ -43,7 +43,7 @@ import { InvalidOptionError, TransactionClosedError, TransactionLimitError } fro
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import type { CommitResult } from '../commit/commit-pipeline.js';
-import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
+import { type PreparedOperation, prepareDeleteOperation, preparePutOperation } from '../commit/prepare.js';
 import { WriteSet } from './write-set.js';
 import { SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX, TRANSACTION_OPERATIONS_MAX } from '../limits.js';
 import type { ReadView } from '../engine/read-view.js';
@@ -109,7 +109,7 @@ class SerialAttempt<T> implements SerialTransactionHandle {
     this.#check('get');
     const internal = internalKey(key);
     const own = this.#writeSet.writes.get(internal);
-    if (own !== undefined) return slotValue(own.indexOperations[0]!.slot);
+    if (own !== undefined) return slotValue(own.slot);
     const pipeline = this.#context.pipeline;
     const unapplied = pipeline.unappliedWrite(internal);
     if (unapplied !== undefined) {
@@ -129,28 +129,24 @@ class SerialAttempt<T> implements SerialTransactionHandle {
 
   put(key: Key, value: unknown): void {
     this.#check('put');
-    this.#buffer(preparePut(key, value, this.#context.maxValueBytes));
+    this.#buffer(preparePutOperation(key, value, this.#context.maxValueBytes));
   }
 
   delete(key: Key): void {
     this.#check('delete');
-    this.#buffer(prepareDelete(key));
+    this.#buffer(prepareDeleteOperation(key));
   }
 
-  #buffer(prepared: PreparedCommit): void {
+  #buffer(prepared: PreparedOperation): void {
     this.#writeSet.add(prepared, this.#context.commitBytesMax);
   }
 
   /** REQUIRES: commit lock held. Queues the buffered writes (none: nothing to commit). */
   submit(): Promise<CommitResult> | undefined {
     if (this.#writeSet.writes.size === 0) return undefined;
-    const walOperations = [];
-    const indexOperations = [];
-    for (const prepared of this.#writeSet.writes.values()) {
-      walOperations.push(prepared.walOperations[0]!);
-      indexOperations.push(prepared.indexOperations[0]!);
-    }
-    return this.#context.pipeline.submitOrdered(walOperations, this.#writeSet.bytes, indexOperations);
+    // One array as both forms (prepare.ts): the WAL encoder and the memory index read the same objects.
+    const operations = this.#writeSet.operations();
+    return this.#context.pipeline.submitOrdered(operations, this.#writeSet.bytes, operations);
   }
 
   close(): void {

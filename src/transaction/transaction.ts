@@ -24,8 +24,8 @@ import { TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { externalKey, internalKey, type Key } from '../codec/keys.js';
 import { readOptions, type ScanOptions, scanBounds } from '../store/read-options.js';
 import { readStored, type StoredValue } from '../codec/values.js';
-import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
-import { type PreparedCommit, prepareDelete, preparePut } from '../commit/prepare.js';
+import type { CommitPipeline, CommitResult, Validation } from '../commit/commit-pipeline.js';
+import { type PreparedOperation, prepareDeleteOperation, preparePutOperation } from '../commit/prepare.js';
 import { WriteSet } from './write-set.js';
 import { TRANSACTION_FENCES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
@@ -166,7 +166,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       readOptions('transaction.get', options);
       const internal = internalKey(key);
       const own = this.#writeSet.writes.get(internal);
-      if (own !== undefined) return Promise.resolve(slotValue(own.indexOperations[0]!.slot));
+      if (own !== undefined) return Promise.resolve(slotValue(own.slot));
       this.#readKeys.add(internal);
       const found = this.#view.slotAsOf(internal, { version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest() });
       if (found instanceof Promise) return found.then(slotValue);
@@ -178,15 +178,15 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
 
   put(key: Key, value: unknown): void {
     this.#check('put');
-    this.#buffer(preparePut(key, value, this.#context.maxValueBytes));
+    this.#buffer(preparePutOperation(key, value, this.#context.maxValueBytes));
   }
 
   delete(key: Key): void {
     this.#check('delete');
-    this.#buffer(prepareDelete(key));
+    this.#buffer(prepareDeleteOperation(key));
   }
 
-  #buffer(prepared: PreparedCommit): void {
+  #buffer(prepared: PreparedOperation): void {
     this.#writeSet.add(prepared, this.#context.commitBytesMax);
   }
 
@@ -237,7 +237,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       let slot: VersionSlot;
       if (mine !== undefined && (stored === undefined || !before(stored[0], mine[0]))) {
         key = mine[0];
-        slot = mine[1].indexOperations[0]!.slot;
+        slot = mine[1].slot;
         ownIndex++;
         if (stored !== undefined && stored[0] === key) chunkIndex++;
       } else {
@@ -256,18 +256,19 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   /**
    * Commits the buffered writes (none: a read-only transaction, nothing to do).
    * Rejects with TransactionConflict when validation under the commit lock fails.
+   * Not an async function: it returns the pipeline's own promise (an async function
+   * returning it cost a promise and a resolve-thenable job, two microtask hops, per
+   * transaction: issue 12); a refused call still rejects, never throws.
    */
-  async [commitTransaction](): Promise<CommitResult | undefined> {
-    this.#check('commit');
+  [commitTransaction](): Promise<CommitResult | undefined> {
+    try {
+      this.#check('commit');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     // Sealed from here: a put made while the commit is in flight would be lost, so it throws.
     this.#state = 'sealed';
-    if (this.#writeSet.writes.size === 0) return undefined;
-    const walOperations = [];
-    const indexOperations = [];
-    for (const prepared of this.#writeSet.writes.values()) {
-      walOperations.push(prepared.walOperations[0]!);
-      indexOperations.push(prepared.indexOperations[0]!);
-    }
+    if (this.#writeSet.writes.size === 0) return NO_COMMIT;
     const readSet = this.isolation === 'serializable'
       ? { keys: this.#readKeys, ranges: this.#readRanges }
       : { keys: new Set([...this.#writeSet.writes.keys(), ...this.#fences.map((fence) => fence.recordKey)]), ranges: [] };
@@ -282,8 +283,14 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       return conflict === undefined ? undefined : new TransactionConflict(conflict);
     };
     const admission = this.#context.admit();
-    if (admission !== undefined) await admission;
-    return this.#context.pipeline.submit(walOperations, this.#writeSet.bytes, indexOperations, validate);
+    if (admission === undefined) return this.#submit(validate);
+    return admission.then(() => this.#submit(validate));
+  }
+
+  /** The sealed write set as one commit (one array as both forms, prepare.ts), validated under the commit lock. */
+  #submit(validate: Validation): Promise<CommitResult> {
+    const operations = this.#writeSet.operations();
+    return this.#context.pipeline.submit(operations, this.#writeSet.bytes, operations, validate);
   }
 
   /** Ends the attempt: releases the pin; every later call throws TransactionClosedError. */
@@ -293,6 +300,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#unpin();
   }
 }
+
+/** A read-only transaction's commit: nothing to wait for (one settled promise, shared). */
+const NO_COMMIT: Promise<CommitResult | undefined> = Promise.resolve(undefined);
 
 function slotValue(slot: VersionSlot | undefined): unknown {
   return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
