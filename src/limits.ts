@@ -167,8 +167,8 @@ export const VERSION_TIMES_SAMPLE_MS_MIN = 1;
  * in codec/values.ts). Measured on Node 20, x64, no pointer compression (8-byte
  * fields), as V8 heap plus ArrayBuffer bytes after a forced GC, 200k keys per shape
  * (test/memory-budget.test.ts checks the estimate against the same measurement):
- * - a key with one version and a Smi value: 162 B with a 14-char key, of which the
- *   key string is 32 B: the rest (VersionChain object 72 B, Map entry with the
+ * - a key with one version and a Smi value: 138 B with a 14-char key, of which the
+ *   key string is 32 B: the rest (VersionChain object 48 B, Map entry with the
  *   table's slack about 37 B, the unordered-keys array slot about 10 B, tree and
  *   rounding) is MEMORY_BYTES_PER_KEY;
  * - a sequential string: 16 B header (map, hash, length) + 1 B (one-byte) or 2 B
@@ -183,16 +183,18 @@ export const VERSION_TIMES_SAMPLE_MS_MIN = 1;
  *   more: msgpackr's unpack caches a DataView on its source as a `dataView`
  *   property (unpack.js), so the stored Buffer keeps one for life. The estimate
  *   counts it always (a never-read Uint8Array value is overcounted by that much);
- * - older versions live in two arrays per key: [x] literals (2 x 56 B) at the second
- *   version, grown by V8 to 17 slots (2 x 184 B) at the third, 16 B per slot after.
+ * - older versions live in two arrays per key, in a record (56 B: the creation
+ *   version and trimmedBelow too) made at the second version: [x] literals (2 x 56 B)
+ *   then, grown by V8 to 17 slots (2 x 184 B) at the third, 16 B per slot after. A
+ *   key trimmed back to one version keeps the record (not estimated).
  */
 /** Per key, beyond its key string and its versions (see above). */
-export const MEMORY_BYTES_PER_KEY = 130;
+export const MEMORY_BYTES_PER_KEY = 106;
 /** Per version beyond the first (the slots of the older-version arrays, with growth slack). */
 export const MEMORY_BYTES_PER_VERSION = 24;
 /** The two older-version arrays of a key with two versions, and with three (see above). */
-export const MEMORY_BYTES_OLDER_ARRAYS_INITIAL = 112;
-export const MEMORY_BYTES_OLDER_ARRAYS_GROWN = 368;
+export const MEMORY_BYTES_OLDER_ARRAYS_INITIAL = 168;
+export const MEMORY_BYTES_OLDER_ARRAYS_GROWN = 424;
 /** A V8 sequential string: header bytes, and the alignment of its size. */
 export const MEMORY_BYTES_STRING_HEADER = 16;
 export const MEMORY_BYTES_HEAP_ALIGNMENT = 8;

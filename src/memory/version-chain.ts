@@ -1,7 +1,11 @@
 /**
  * One key's version history: the newest version inline, older ones (if any) in
- * parallel arrays, ascending. Most keys have one version, so they cost one small
- * object and no arrays (this matters at millions of keys: memory and GC time).
+ * parallel arrays, ascending, inside an OlderVersions record made at the second
+ * version. Most keys have one version, so they cost one small object of three fields
+ * (48 B) and no arrays: this matters at millions of keys (memory), and every key of a
+ * live memtable is copied twice by V8's scavenger before it is promoted, so its bytes
+ * are paid again in young-generation pauses (issue 12; 72 B with the creation
+ * version and trimmedBelow inline).
  *
  * Invariants (checked by `verify()` in debug mode):
  * - olderVersions and olderSlots have equal length; all older versions ascend and
@@ -17,57 +21,102 @@ import { assert } from '../util/assert.js';
 export const TOMBSTONE: unique symbol = Symbol('ladybug.tombstone');
 export type VersionSlot = StoredValue | typeof TOMBSTONE;
 
-export class VersionChain {
+/** The arrays of a chain whose older versions were all trimmed: shared, never written (append replaces them). */
+const NO_OLDER_VERSIONS: number[] = Object.freeze([]) as unknown as number[];
+const NO_OLDER_SLOTS: VersionSlot[] = Object.freeze([]) as unknown as VersionSlot[];
+
+/**
+ * A chain's versions below the newest, made at its second version and kept from then
+ * on: after a trim that took them all, firstVersion and trimmedBelow stay here and
+ * the arrays become the shared empty ones (a key rewritten under maxVersionsPerKey 1
+ * keeps no arrays). Invariant: versions and slots have equal length.
+ */
+class OlderVersions {
   /** The version that created the key (kept when trimming: as-of reads before it are simply "absent"). */
   readonly firstVersion: number;
+  /** 0 while nothing was reclaimed; else the oldest retained version. */
+  trimmedBelow = 0;
+  versions: number[];
+  slots: VersionSlot[];
+
+  constructor(version: number, slot: VersionSlot) {
+    this.firstVersion = version;
+    this.versions = [version];
+    this.slots = [slot];
+  }
+}
+
+export class VersionChain {
   newestVersion: number;
   newest: VersionSlot;
-  #olderVersions: number[] | undefined;
-  #olderSlots: VersionSlot[] | undefined;
-  trimmedBelow = 0;
+  /** Undefined while the chain has one version (then firstVersion is newestVersion and nothing was trimmed). */
+  #older: OlderVersions | undefined;
 
   constructor(version: number, value: VersionSlot) {
-    this.firstVersion = version;
     this.newestVersion = version;
     this.newest = value;
+    this.#older = undefined;
+  }
+
+  /** The version that created the key (kept when trimming: as-of reads before it are simply "absent"). */
+  get firstVersion(): number {
+    const older = this.#older;
+    return older === undefined ? this.newestVersion : older.firstVersion;
+  }
+
+  /** 0 while nothing was reclaimed; after trimming, the oldest retained version. */
+  get trimmedBelow(): number {
+    const older = this.#older;
+    return older === undefined ? 0 : older.trimmedBelow;
+  }
+
+  /** For tests of verify() only: a chain with older versions gets a trimmedBelow (trim() sets it otherwise). */
+  set trimmedBelow(version: number) {
+    assert(this.#older !== undefined, 'only a chain that had older versions was trimmed');
+    this.#older.trimmedBelow = version;
   }
 
   get length(): number {
-    return (this.#olderVersions?.length ?? 0) + 1;
+    const older = this.#older;
+    return older === undefined ? 1 : older.versions.length + 1;
   }
 
   /** Version at `index`, 0 = oldest retained, length-1 = newest. */
   versionAt(index: number): number {
-    const older = this.#olderVersions;
-    return older === undefined || index >= older.length ? this.newestVersion : older[index]!;
+    const older = this.#older;
+    return older === undefined || index >= older.versions.length ? this.newestVersion : older.versions[index]!;
   }
 
   /** Slot at `index`, 0 = oldest retained, length-1 = newest. */
   slotAt(index: number): VersionSlot {
-    const older = this.#olderSlots;
-    return older === undefined || index >= older.length ? this.newest : older[index]!;
+    const older = this.#older;
+    return older === undefined || index >= older.slots.length ? this.newest : older.slots[index]!;
   }
 
   /** All retained versions, oldest first (a fresh array: for inspection and tests). */
   get versions(): number[] {
-    return [...(this.#olderVersions ?? []), this.newestVersion];
+    return [...(this.#older?.versions ?? []), this.newestVersion];
   }
 
   /** All retained slots, oldest first (a fresh array: for inspection and tests). */
   get values(): VersionSlot[] {
-    return [...(this.#olderSlots ?? []), this.newest];
+    return [...(this.#older?.slots ?? []), this.newest];
   }
 
   /** REQUIRES: version > newestVersion (versions are applied in ascending order). */
   append(version: number, value: VersionSlot): void {
     // The message is built only on failure (this runs once per write of an existing key).
     if (!(version > this.newestVersion)) throw new AssertionFailedError(`version ${version} applied after ${this.newestVersion}`);
-    if (this.#olderVersions === undefined) {
-      this.#olderVersions = [this.newestVersion];
-      this.#olderSlots = [this.newest];
+    const older = this.#older;
+    if (older === undefined) {
+      this.#older = new OlderVersions(this.newestVersion, this.newest);
+    } else if (older.versions.length === 0) {
+      // Trimmed to the newest alone: fresh arrays, never a push on the shared empty ones.
+      older.versions = [this.newestVersion];
+      older.slots = [this.newest];
     } else {
-      this.#olderVersions.push(this.newestVersion);
-      this.#olderSlots!.push(this.newest);
+      older.versions.push(this.newestVersion);
+      older.slots.push(this.newest);
     }
     this.newestVersion = version;
     this.newest = value;
@@ -85,7 +134,7 @@ export class VersionChain {
       if (this.trimmedBelow !== 0) throw new VersionNotRetainedError(version, this.trimmedBelow);
       return undefined;
     }
-    return this.#olderSlots![index];
+    return this.#older!.slots[index];
   }
 
   /**
@@ -94,19 +143,21 @@ export class VersionChain {
    * newer. Returns the slots dropped, oldest first.
    */
   trim(keepCount: number, pinnedVersion: number): VersionSlot[] {
-    const olderVersions = this.#olderVersions;
+    const older = this.#older;
     const excess = this.length - keepCount;
-    if (olderVersions === undefined || excess <= 0) return [];
+    if (older === undefined || excess <= 0) return [];
     // Entries strictly older than the one visible at the pin may go.
-    const pinnedIndex = pinnedVersion >= this.newestVersion ? olderVersions.length : this.#olderIndexAtOrBelow(pinnedVersion);
+    const pinnedIndex = pinnedVersion >= this.newestVersion ? older.versions.length : this.#olderIndexAtOrBelow(pinnedVersion);
     const dropCount = Math.min(excess, Math.max(0, pinnedIndex));
     if (dropCount === 0) return [];
-    olderVersions.splice(0, dropCount);
-    const dropped = this.#olderSlots!.splice(0, dropCount);
-    this.trimmedBelow = this.versionAt(0);
-    if (olderVersions.length === 0) {
-      this.#olderVersions = undefined;
-      this.#olderSlots = undefined;
+    older.versions.splice(0, dropCount);
+    const dropped = older.slots.splice(0, dropCount);
+    assert(older.versions.length === older.slots.length, 'older arrays match');
+    // The record stays when now empty (firstVersion and trimmedBelow live here); its arrays go.
+    older.trimmedBelow = this.versionAt(0);
+    if (older.versions.length === 0) {
+      older.versions = NO_OLDER_VERSIONS;
+      older.slots = NO_OLDER_SLOTS;
     }
     return dropped;
   }
@@ -122,7 +173,7 @@ export class VersionChain {
 
   /** Index in the older arrays of the newest entry with version <= `version`, or -1. */
   #olderIndexAtOrBelow(version: number): number {
-    const versions = this.#olderVersions;
+    const versions = this.#older?.versions;
     if (versions === undefined) return -1;
     let low = 0;
     let high = versions.length - 1;
