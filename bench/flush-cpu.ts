@@ -1,38 +1,66 @@
 /**
- * CPU of one memtable flush per key (issue 7, load speed): a sealed memtable of
- * `keys` random 16-byte binary keys (as bench/data.ts keyAt 'random') with 100-byte
- * Uint8Array values, one version each, is written by memtableEntries + writeRun to
- * the in-memory fault file system (no disk I/O: what is timed is the main thread's
- * work, the sort, the entry walk, block encoding, the filter). Each round builds a
- * fresh memtable (never scanned, as in a write-only load) and times only the flush.
+ * Main-thread cost of memtable flushes (issues 7 and 12: load speed, commit CPU).
  *
- *   npx tsc -p tsconfig.build.json && node dist/bench/flush-cpu.js [keys] [rounds]
+ *   npx tsc -p tsconfig.build.json
+ *   node dist/bench/flush-cpu.js [keys] [rounds]            # one flush, in process and through the flush thread
+ *   node dist/bench/flush-cpu.js load [keys] [thread|main]  # a store load, flushes in the thread or in process
+ *   node dist/bench/flush-cpu.js writers [commits] [thread|main]  # 64 concurrent writers, one put per commit
  *
- * Prints one JSON line: CPU (user + system, GC included) and wall ns per key of each
- * round. The machine's other load shows in
- * the numbers: compare builds alternately, run it quiet.
+ * Flush mode: a sealed memtable of `keys` random 16-byte binary keys (as bench/data.ts
+ * keyAt 'random') with 100-byte Uint8Array values, one version each, is flushed two
+ * ways, alternately each round: memtableEntries + writeRun to the in-memory fault
+ * file system (no disk I/O: the main thread's whole flush, the sort, the entry walk,
+ * block encoding, the filter), and through a FlushThread to a temporary directory
+ * on the real file system (the main thread only walks and packs; the thread writes).
+ * Each round builds a fresh memtable (never scanned, as in a write-only load) and
+ * times only the flush. Prints one JSON line: main-thread CPU and wall ns per key of
+ * each round, each way.
+ *
+ * Load mode: opens a store (memoryBudgetBytes 64 MiB, as the large-load bench) in a
+ * temporary directory, writes `keys` random keys with 100-byte values in awaited
+ * batches of LOAD_BATCH_KEYS (the ladybug adapter's batch at that budget), closes;
+ * prints keys/s, the main thread's CPU ns per key (the load, and with the close) and
+ * the peak RSS.
+ *
+ * Main-thread CPU comes from /proc/thread-self/schedstat (Linux: ns on the CPU of
+ * this thread alone; process.cpuUsage() would add the flush and merge threads'); on
+ * other systems it falls back to process.cpuUsage(). The machine's other load shows
+ * in the numbers: compare builds alternately, run it quiet.
  */
 import { Buffer } from 'node:buffer';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { internalKey } from '../src/codec/keys.js';
 import { prepareValue } from '../src/codec/values.js';
-import { memtableEntries } from '../src/engine/flusher.js';
+import { FlushThread } from '../src/engine/flush-thread.js';
+import { flushSettings, memtableEntries } from '../src/engine/flusher.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { openStore } from '../src/index.js';
 import { MemoryIndex } from '../src/memory/memory-index.js';
 import { writeRun } from '../src/run/run-writer.js';
 import { keyAt } from './data.js';
 
-const keys = Number(process.argv[2] ?? 100_000);
-const rounds = Number(process.argv[3] ?? 5);
 const VALUE_BYTES = 100;
 const BATCH_KEYS = 100;
+/** The ladybug adapter's bulk-load batch at a 64 MiB budget (bench/engines/ladybug.ts). */
+const LOAD_BATCH_KEYS = 15_252;
+const LOAD_BUDGET_BYTES = 64 * 1024 * 1024;
 
-const hash = await loadHash64();
-const cpuNsPerKey: number[] = [];
-const wallNsPerKey: number[] = [];
-for (let round = 0; round < rounds; round++) {
+/** CPU ns of this thread so far (schedstat), or of the process where that is missing. */
+function threadCpuNs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) * 1_000;
+  }
+}
+
+function memtable(keys: number, round: number): MemoryIndex {
   const index = new MemoryIndex(1);
   for (let start = 0; start < keys; start += BATCH_KEYS) {
     const operations = [];
@@ -42,13 +70,116 @@ for (let round = 0; round < rounds; round++) {
     }
     index.apply(index.appliedVersion + 1, operations, index.appliedVersion + 1);
   }
-  const fileSystem = new FaultFileSystem(round + 1);
-  await fileSystem.mkdir('/runs');
-  const startedMs = performance.now();
-  const cpuBefore = process.cpuUsage();
-  await writeRun({ fileSystem, runsDirectory: '/runs', runId: 1, generation: 1, level: 0, hash, entries: memtableEntries(index) });
-  const cpu = process.cpuUsage(cpuBefore);
-  wallNsPerKey.push(Math.round(((performance.now() - startedMs) * 1e6) / keys));
-  cpuNsPerKey.push(Math.round(((cpu.user + cpu.system) * 1e3) / keys));
+  return index;
 }
-console.log(JSON.stringify({ bench: 'flush-cpu', keys, cpuNsPerKey, wallNsPerKey }));
+
+async function flushMode(keys: number, rounds: number): Promise<void> {
+  const hash = await loadHash64();
+  const thread = new FlushThread();
+  const directory = mkdtempSync(join(tmpdir(), 'ladybug-flush-cpu-'));
+  const figures = { inProcess: { cpuNsPerKey: [] as number[], wallNsPerKey: [] as number[] }, thread: { cpuNsPerKey: [] as number[], wallNsPerKey: [] as number[] } };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const way of round % 2 === 0 ? (['inProcess', 'thread'] as const) : (['thread', 'inProcess'] as const)) {
+        const index = memtable(keys, round);
+        const fileSystem = new FaultFileSystem(round + 1);
+        await fileSystem.mkdir('/runs');
+        const startedMs = performance.now();
+        const cpuBefore = threadCpuNs();
+        if (way === 'inProcess') await writeRun({ fileSystem, runsDirectory: '/runs', runId: 1, generation: 1, level: 0, hash, entries: memtableEntries(index) });
+        else await thread.flush({ runsDirectory: directory, runId: round + 1, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(index));
+        figures[way].cpuNsPerKey.push(Math.round((threadCpuNs() - cpuBefore) / keys));
+        figures[way].wallNsPerKey.push(Math.round(((performance.now() - startedMs) * 1e6) / keys));
+      }
+    }
+  } finally {
+    await thread.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+  console.log(JSON.stringify({ bench: 'flush-cpu', keys, ...figures }));
+}
+
+async function loadMode(keys: number, way: 'thread' | 'main'): Promise<void> {
+  flushSettings.flushThread = way === 'thread' ? 'worker' : 'main';
+  const directory = mkdtempSync(join(tmpdir(), 'ladybug-flush-load-'));
+  const value = Buffer.alloc(VALUE_BYTES, 0x5a);
+  try {
+    const store = await openStore(directory, { memoryBudgetBytes: LOAD_BUDGET_BYTES, keyEncoding: 'binary' });
+    const startedMs = performance.now();
+    const cpuBefore = threadCpuNs();
+    for (let start = 0; start < keys; start += LOAD_BATCH_KEYS) {
+      const operations = [];
+      for (let number = start; number < Math.min(keys, start + LOAD_BATCH_KEYS); number++) operations.push({ type: 'put' as const, key: keyAt(number, 'random'), value });
+      await store.batch(operations);
+    }
+    const writeMs = performance.now() - startedMs;
+    const writeCpuNs = threadCpuNs() - cpuBefore;
+    const flushes = store.stats().storage.flushes;
+    const { flushSeconds, compactionSeconds } = store.metrics();
+    const { writeStalls, writeStallMs } = store.stats().storage;
+    await store.close();
+    const totalCpuNs = threadCpuNs() - cpuBefore;
+    console.log(JSON.stringify({
+      bench: 'flush-cpu-load', way, keys, flushes,
+      keysPerSecond: Math.round((keys * 1_000) / writeMs),
+      mainThreadCpuNsPerKey: Math.round(writeCpuNs / keys),
+      mainThreadCpuNsPerKeyWithClose: Math.round(totalCpuNs / keys),
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      // How long a flush and a merge each hold their thread: a flush queued behind a merge in one shared thread would wait that long.
+      flushMsP50: Math.round(flushSeconds.p50 * 1_000), flushMsMax: Math.round(flushSeconds.max * 1_000),
+      compactions: compactionSeconds.count, compactionMsP50: Math.round(compactionSeconds.p50 * 1_000), compactionMsMax: Math.round(compactionSeconds.max * 1_000),
+      writeStalls, writeStallMs: Math.round(writeStallMs),
+    }));
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writers mode: WRITERS closed-loop writers each awaiting one put (a commit) of a
+ * random key with a 100-byte value until `commits` are done, in a store of
+ * LOAD_BUDGET_BYTES (so memtables seal and flush during the run); commits/s and the
+ * main thread's CPU ns per commit.
+ */
+async function writersMode(commits: number, way: 'thread' | 'main'): Promise<void> {
+  flushSettings.flushThread = way === 'thread' ? 'worker' : 'main';
+  const directory = mkdtempSync(join(tmpdir(), 'ladybug-flush-writers-'));
+  const value = Buffer.alloc(VALUE_BYTES, 0x5a);
+  try {
+    const store = await openStore(directory, { memoryBudgetBytes: LOAD_BUDGET_BYTES, keyEncoding: 'binary' });
+    let next = 0;
+    const startedMs = performance.now();
+    const cpuBefore = threadCpuNs();
+    const writer = async (): Promise<void> => {
+      for (let number = next++; number < commits; number = next++) await store.put(keyAt(number, 'random'), value);
+    };
+    await Promise.all(Array.from({ length: WRITERS }, writer));
+    const writeMs = performance.now() - startedMs;
+    const cpuNs = threadCpuNs() - cpuBefore;
+    const flushes = store.stats().storage.flushes;
+    await store.close();
+    console.log(JSON.stringify({
+      bench: 'flush-cpu-writers', way, commits, writers: WRITERS, flushes,
+      commitsPerSecond: Math.round((commits * 1_000) / writeMs),
+      mainThreadCpuNsPerCommit: Math.round(cpuNs / commits),
+    }));
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+const WRITERS = 64;
+
+function wayArgument(): 'thread' | 'main' {
+  const way = process.argv[4] ?? 'thread';
+  if (way !== 'thread' && way !== 'main') throw new RangeError(`the way is thread or main: ${way}`);
+  return way;
+}
+
+if (process.argv[2] === 'writers') {
+  await writersMode(Number(process.argv[3] ?? 500_000), wayArgument());
+} else if (process.argv[2] === 'load') {
+  await loadMode(Number(process.argv[3] ?? 200_000), wayArgument());
+} else {
+  await flushMode(Number(process.argv[2] ?? 100_000), Number(process.argv[3] ?? 4));
+}
