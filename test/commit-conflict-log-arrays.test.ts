@@ -4,7 +4,8 @@
  * conflict-log-index.test.ts stays under 120 entries; this one drives the log past
  * its head compaction (COMPACT_AFTER_ENTRIES, 4096 dropped entries at the head) with
  * a horizon held back by a long transaction, then checks conflicts, forgets and the
- * size against a plain list after the arrays were sliced.
+ * size against a plain list after the arrays were sliced, and after the emptied log
+ * reuses its arrays (stale slots past the end never count).
  */
 import { describe, expect, it } from 'vitest';
 import { type Conflict, ConflictLog } from '../src/transaction/conflict-log.js';
@@ -74,5 +75,13 @@ describe('ConflictLog parallel arrays', () => {
     check(0, ['k1', 'only9500']);
     append(9501);
     check(9500, [keyOf(9501)]);
+    // The emptied log reuses its arrays: what the stale slots past the end held is gone.
+    check(0, ['only9499', 'only9400', keyOf(9499)]);
+    expect(log.size).toBe(1);
+    for (let version = 9502; version <= 9600; version++) append(version);
+    forget(9550);
+    prune(9520);
+    check(9519, [keyOf(9550), 'only9550', 'only9521']);
+    expect(log.size).toBe(80);
   });
 });

@@ -72,6 +72,8 @@ function conflictOf(entry: LoggedCommit, keys: ReadonlySet<string>, ranges: read
 
 /** Compact the array once this many dropped entries sit at its head. */
 const COMPACT_AFTER_ENTRIES = 4096;
+/** An emptied log keeps arrays of up to this many entries for reuse; longer ones are released. */
+const REUSE_ENTRIES_MAX = 4096;
 
 /** A forgotten commit's operations: it wrote nothing that can conflict. */
 const NO_OPERATIONS: readonly KeyedOperation[] = [];
@@ -80,12 +82,16 @@ export class ConflictLog {
   /**
    * The entries as two parallel arrays, index for index: each commit's version and its
    * own operations array (not copied). No object per commit (issue 12: every commit,
-   * plain puts too, is logged while it is unapplied). Invariant: equal lengths;
-   * versions ascend.
+   * plain puts too, is logged while it is unapplied). The entries are [#head, #end);
+   * the arrays keep their room when the log empties (below REUSE_ENTRIES_MAX), so a
+   * group's appends do not grow them from nothing again. Invariant: versions ascend
+   * over [#head, #end); every slot of #operations outside it is NO_OPERATIONS (a
+   * dropped commit's operations are not kept alive).
    */
   #versions: number[] = [];
   #operations: (readonly KeyedOperation[])[] = [];
   #head = 0;
+  #end = 0;
   /**
    * The newest version that wrote each key, over entries [#head, #indexedEnd): built
    * lazily by findConflict (commits ordered while no transaction validates, plain puts,
@@ -97,15 +103,16 @@ export class ConflictLog {
   #indexedEnd = 0;
 
   get size(): number {
-    return this.#versions.length - this.#head;
+    return this.#end - this.#head;
   }
 
   append(version: number, operations: readonly KeyedOperation[]): void {
-    const versions = this.#versions;
-    assert(versions.length === 0 || versions[versions.length - 1]! < version, 'conflict log versions ascend');
-    versions.push(version);
-    this.#operations.push(operations);
-    assert(versions.length === this.#operations.length, 'conflict log arrays match');
+    const end = this.#end;
+    assert(end === this.#head || this.#versions[end - 1]! < version, 'conflict log versions ascend');
+    // At the arrays' length this appends; below it, it reuses a slot of an earlier, emptied log.
+    this.#versions[end] = version;
+    this.#operations[end] = operations;
+    this.#end = end + 1;
   }
 
   /**
@@ -132,7 +139,7 @@ export class ConflictLog {
       if (!newestAbove) return undefined;
     }
     const operations = this.#operations;
-    for (let index = this.#firstAbove(readVersion); index < operations.length; index++) {
+    for (let index = this.#firstAbove(readVersion); index < this.#end; index++) {
       if (touches(operations[index]!, keys, ranges)) return conflictOf({ version: this.#versions[index]!, operations: operations[index]! }, keys, ranges);
     }
     assert(ranges.length > 0, 'the key index names a conflict only when an entry above the read version has it');
@@ -143,12 +150,12 @@ export class ConflictLog {
   #indexToEnd(): void {
     const versions = this.#versions;
     const newestWriter = this.#newestWriter;
-    for (let index = Math.max(this.#indexedEnd, this.#head); index < versions.length; index++) {
+    for (let index = Math.max(this.#indexedEnd, this.#head); index < this.#end; index++) {
       const operations = this.#operations[index]!;
       const version = versions[index]!;
       for (let operation = 0; operation < operations.length; operation++) newestWriter.set(operations[operation]!.key, version);
     }
-    this.#indexedEnd = versions.length;
+    this.#indexedEnd = this.#end;
   }
 
   /** Removes entry `index`'s keys from the index where it is their newest writer (the entry leaves the index). */
@@ -175,7 +182,7 @@ export class ConflictLog {
   /** Forgets what `version` wrote (a commit refused before reaching disk). */
   forget(version: number): void {
     const index = this.#firstAbove(version - 1);
-    if (index >= this.#versions.length || this.#versions[index] !== version) return;
+    if (index >= this.#end || this.#versions[index] !== version) return;
     if (index < this.#indexedEnd) this.#unindex(index);
     this.#operations[index] = NO_OPERATIONS;
   }
@@ -183,23 +190,28 @@ export class ConflictLog {
   /** Drops entries at or below `horizon`. */
   prune(horizon: number): void {
     const versions = this.#versions;
-    while (this.#head < versions.length && versions[this.#head]! <= horizon) {
+    while (this.#head < this.#end && versions[this.#head]! <= horizon) {
       // The oldest entry: no older one is indexed, so its keys whose newest writer it is leave the index.
       if (this.#head < this.#indexedEnd) this.#unindex(this.#head);
       // Not kept alive by the log once dropped (a long transaction keeps the head from moving).
       this.#operations[this.#head] = NO_OPERATIONS;
       this.#head++;
     }
-    if (this.#head === versions.length) {
-      // The common case with no transaction running: empty the arrays in place, no allocation.
+    if (this.#head === this.#end) {
+      // The common case with no transaction running: the log is empty; its arrays keep
+      // their room (every operations slot is NO_OPERATIONS now) unless it grew large.
       assert(this.#newestWriter.size === 0, 'an empty log indexes no key');
-      versions.length = 0;
-      this.#operations.length = 0;
+      if (versions.length > REUSE_ENTRIES_MAX) {
+        versions.length = 0;
+        this.#operations.length = 0;
+      }
       this.#head = 0;
+      this.#end = 0;
       this.#indexedEnd = 0;
     } else if (this.#head >= COMPACT_AFTER_ENTRIES) {
-      this.#versions = versions.slice(this.#head);
-      this.#operations = this.#operations.slice(this.#head);
+      this.#versions = versions.slice(this.#head, this.#end);
+      this.#operations = this.#operations.slice(this.#head, this.#end);
+      this.#end -= this.#head;
       this.#indexedEnd = Math.max(0, this.#indexedEnd - this.#head);
       this.#head = 0;
     }
@@ -209,7 +221,7 @@ export class ConflictLog {
   #firstAbove(version: number): number {
     let low = this.#head;
     const versions = this.#versions;
-    let high = versions.length;
+    let high = this.#end;
     while (low < high) {
       const middle = (low + high) >>> 1;
       if (versions[middle]! <= version) low = middle + 1;
