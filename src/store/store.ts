@@ -23,7 +23,17 @@ import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
 import { asOfOption, limitOption, optionsObject, readOptions, retainFromOption, scanBounds, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
-import { type BatchOperation, type PreparedCommit, prepareBatch, prepareDelete, preparePut } from '../commit/prepare.js';
+import {
+  type BatchOperation,
+  operationSizeBytes,
+  type PreparedCommit,
+  type PreparedOperation,
+  prepareBatch,
+  prepareDelete,
+  prepareDeleteOperation,
+  preparePut,
+  preparePutOperation,
+} from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
 import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
@@ -128,7 +138,7 @@ export class Store {
     try {
       this.#assertOpen('put');
       if (options !== undefined) return this.#leaseWrite('put', [{ type: 'put', key, value }], options);
-      return this.#submitAdmitted(preparePut(key, value, this.#parts.options.maxValueBytes));
+      return this.#submitOne(preparePutOperation(key, value, this.#parts.options.maxValueBytes));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -138,7 +148,7 @@ export class Store {
     try {
       this.#assertOpen('delete');
       if (options !== undefined) return this.#leaseWrite('delete', [{ type: 'del', key }], options);
-      return this.#submitAdmitted(prepareDelete(key));
+      return this.#submitOne(prepareDeleteOperation(key));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -155,6 +165,18 @@ export class Store {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A put or delete: its one-element array is both the WAL and the index operations
+   * (prepare.ts), with no PreparedCommit around it (an object less per write, issue 12).
+   */
+  #submitOne(operation: PreparedOperation): Promise<CommitResult> {
+    const operations = [operation];
+    const sizeBytes = operationSizeBytes(operation);
+    const admission = this.#admit();
+    if (admission === undefined) return this.#parts.pipeline.submit(operations, sizeBytes, operations);
+    return this.#submitAfter(admission, { walOperations: operations, indexOperations: operations, operationsSizeBytes: sizeBytes });
   }
 
   /** Submits a prepared commit once admitted (at once unless writes are stalled or the lock is in doubt). */
