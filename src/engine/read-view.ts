@@ -24,7 +24,7 @@ import type { KeyProbe } from '../run/bloom-filter.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
-import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, slotOfEntry, type SourceHistory } from './resolve.js';
+import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory, transientSlotOfEntry } from './resolve.js';
 import type { RetentionFloor } from '../compaction/retention-floor.js';
 
 /** Releases a collected view's runs (the held value is the runs array, not the view). */
@@ -193,7 +193,8 @@ export class ReadView {
     if (first === undefined) return this.#resolve(histories, request);
     // A marker as the newest entry goes to resolveSlot (VersionNotRetainedError), as #fromPoint's undefined `newest` does.
     if (histories.length === 0 && first.version <= request.version && first.version <= request.referenceVersion && !isNotRetainedMarker(first.value)) {
-      return slotOfEntry(first);
+      // The read's own answer, not cached: no copy of a byte value before readStored copies it (resolve.ts).
+      return transientSlotOfEntry(first);
     }
     histories.push({ entries: all });
     return this.#resolve(histories, request);

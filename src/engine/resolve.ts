@@ -29,7 +29,7 @@
  */
 import { VersionNotRetainedError } from '../errors.js';
 import type { StoredValue } from '../codec/values.js';
-import { storedFromEncoded } from '../codec/values.js';
+import { EncodedValue, storedFromEncoded } from '../codec/values.js';
 import { TOMBSTONE, type VersionChain, type VersionSlot } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 
@@ -104,6 +104,25 @@ export function resolveSlot(histories: readonly SourceHistory[], request: Resolv
 /** The memory form of a run entry (a tombstone, or the value decoded from a copy of its bytes). */
 export function slotOfEntry(entry: RunEntry): VersionSlot {
   return entry.value === undefined ? TOMBSTONE : storedFromEncoded(entry.value);
+}
+
+/** msgpack's bin 8/16/32 first bytes: a byte-array value (a Buffer when read back). */
+const MSGPACK_BIN_FIRST = 0xc4;
+const MSGPACK_BIN_LAST = 0xc6;
+
+/**
+ * slotOfEntry for a slot the reader uses and drops (a get's answer, not cached):
+ * a byte-array value is wrapped as it lies in the run's block, not copied first,
+ * since reading it (readStored) copies it out anyway. REQUIRES: the caller keeps
+ * the slot no longer than the read (or a transaction) lasts: the slot keeps the
+ * block's memory reachable. Other values as slotOfEntry.
+ */
+export function transientSlotOfEntry(entry: RunEntry): VersionSlot {
+  const value = entry.value;
+  if (value === undefined) return TOMBSTONE;
+  const first = value[0];
+  if (first !== undefined && first >= MSGPACK_BIN_FIRST && first <= MSGPACK_BIN_LAST) return new EncodedValue(value);
+  return storedFromEncoded(value);
 }
 
 export interface ResolvedVersion {
