@@ -1,0 +1,138 @@
+/**
+ * Peak RSS of the large-load workload's phases, part by part (issue 7): runs
+ * bench/large/large-child.ts's load and read phases for each engine, with
+ * bench/large/memory-probe.ts preloaded, engines interleaved within each repeat, and
+ * prints one markdown table per phase:
+ *
+ *   npm run build && node dist/bench/large/memory-breakdown.js [--keys 200000] [--repeats 3]
+ *     [--engines none,ladybug,lmdb,classic-level,better-sqlite3] [--budget-mib 64] [--node-flags "--max-semi-space-size=1"]
+ *
+ * Engine `none` is the harness floor (large-child.ts NOOP_ENGINE_ID). `--node-flags`
+ * passes V8 flags to every child, to show what the embedding process's flags would
+ * change (a library must not set them). RSS is a memory figure, not a timing: on a
+ * busy machine it is usable (±10 MiB between repeats); the keys/s and gets/s columns
+ * are not.
+ *
+ * Invariant: every child gets a fresh store directory, removed afterwards.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { LargeChildPhase, LargeChildReport, LargeChildRequest } from './large-child.js';
+
+const run = promisify(execFile);
+const MEBIBYTE = 1024 * 1024;
+const CHILD_PATH = fileURLToPath(new URL('./large-child.js', import.meta.url));
+const PROBE_URL = new URL('./memory-probe.js', import.meta.url).href;
+const ENGINES_DEFAULT = 'none,ladybug,lmdb,classic-level,better-sqlite3';
+const READ_COUNT = 200_000;
+/** The line memory-probe.ts writes to stderr (not imported from it: importing the probe starts it in this process). */
+const MEMORY_PROBE_PREFIX = 'MEMORY-PROBE ';
+
+interface ProbeReport {
+  maxRssMebibytes: number;
+  atPeak: Record<string, number>;
+  smaps: Record<string, number>;
+}
+
+interface Row {
+  engine: string;
+  repeat: number;
+  probe: ProbeReport;
+  figures: Record<string, number>;
+}
+
+interface Options {
+  keyCount: number;
+  repeats: number;
+  engines: string[];
+  budgetBytes: number;
+  nodeFlags: string[];
+}
+
+async function runPhase(phase: LargeChildPhase, engine: string, directory: string, options: Options): Promise<{ probe: ProbeReport; figures: Record<string, number> }> {
+  const request: LargeChildRequest = {
+    phase, engineId: engine, directory, keyCount: options.keyCount, keyOrder: 'random',
+    ladybugStoreOptions: { memoryBudgetBytes: options.budgetBytes }, readCount: READ_COUNT, overwriteCount: 1,
+  };
+  const argv = [...options.nodeFlags, '--import', PROBE_URL, CHILD_PATH, JSON.stringify(request)];
+  const { stdout, stderr } = await run(process.execPath, argv, { maxBuffer: 16 * MEBIBYTE });
+  const probeLine = stderr.split('\n').find((line) => line.startsWith(MEMORY_PROBE_PREFIX));
+  if (probeLine === undefined) throw new Error(`${engine} ${phase}: no probe line on stderr`);
+  const lines = stdout.trim().split('\n');
+  const report = JSON.parse(lines[lines.length - 1] ?? '{}') as LargeChildReport;
+  return { probe: JSON.parse(probeLine.slice(MEMORY_PROBE_PREFIX.length)) as ProbeReport, figures: report.figures };
+}
+
+const COLUMNS: ReadonlyArray<readonly [string, (row: Row) => number | undefined]> = [
+  ['maxRSS', (row) => row.probe.maxRssMebibytes],
+  ['V8 pages', (row) => row.probe.smaps['v8Pages']],
+  ['new phys', (row) => row.probe.atPeak['newPhysical']],
+  ['old used', (row) => row.probe.atPeak['oldUsed']],
+  ['old phys', (row) => row.probe.atPeak['oldPhysical']],
+  ['LO phys', (row) => row.probe.atPeak['large_objectPhysical']],
+  ['arrayBuffers', (row) => row.probe.atPeak['arrayBuffers']],
+  ['malloc [heap]', (row) => row.probe.smaps['mallocMainArena']],
+  ['other anon', (row) => row.probe.smaps['otherAnonymous']],
+  ['files', (row) => row.probe.smaps['fileBacked']],
+  ['keys/s', (row) => row.figures['keysPerSecond']],
+  ['uniform gets/s', (row) => row.figures['uniformGetsPerSecond']],
+];
+
+function table(title: string, rows: readonly Row[]): string {
+  const lines = [`### ${title} (MiB at the sampled peak)`, '', `| engine | repeat | ${COLUMNS.map(([name]) => name).join(' | ')} |`, `|---|---:|${COLUMNS.map(() => '---:').join('|')}|`];
+  for (const row of rows) {
+    const cells = COLUMNS.map(([, read]) => {
+      const value = read(row);
+      return value === undefined ? '-' : value >= 1000 ? Math.round(value).toLocaleString('en-US') : value.toFixed(0);
+    });
+    lines.push(`| ${row.engine} | ${row.repeat} | ${cells.join(' | ')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function option(argv: readonly string[], name: string, fallback: string): string {
+  const at = argv.indexOf(name);
+  return at < 0 ? fallback : (argv[at + 1] ?? fallback);
+}
+
+function positiveInteger(text: string, name: string): number {
+  const parsed = Number(text);
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new RangeError(`${name} takes a positive integer, got ${text}`);
+  return parsed;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const options: Options = {
+    keyCount: positiveInteger(option(argv, '--keys', '200000'), '--keys'),
+    repeats: positiveInteger(option(argv, '--repeats', '1'), '--repeats'),
+    engines: option(argv, '--engines', ENGINES_DEFAULT).split(','),
+    budgetBytes: positiveInteger(option(argv, '--budget-mib', '64'), '--budget-mib') * MEBIBYTE,
+    nodeFlags: option(argv, '--node-flags', '').split(' ').filter((flag) => flag !== ''),
+  };
+  const loads: Row[] = [];
+  const reads: Row[] = [];
+  for (let repeat = 1; repeat <= options.repeats; repeat++) {
+    for (const engine of options.engines) {
+      const directory = mkdtempSync(join(tmpdir(), 'ladybug-memory-breakdown-'));
+      try {
+        const store = join(directory, 'store');
+        loads.push({ engine, repeat, ...(await runPhase('load', engine, store, options)) });
+        reads.push({ engine, repeat, ...(await runPhase('read', engine, store, options)) });
+      } finally {
+        rmSync(directory, { recursive: true, force: true });
+      }
+    }
+  }
+  const flags = options.nodeFlags.length === 0 ? 'no node flags' : `node ${options.nodeFlags.join(' ')}`;
+  process.stdout.write(`${options.keyCount} keys (random order, 100 B values), ladybug memoryBudgetBytes ${options.budgetBytes / MEBIBYTE} MiB, ${flags}\n\n`);
+  process.stdout.write(`${table('load phase', loads)}\n${table('read phase', reads)}`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`memory-breakdown: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
