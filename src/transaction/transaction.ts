@@ -110,9 +110,10 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   readonly startedAtMs = performance.now();
   readonly #writeSet = new WriteSet();
   readonly #readKeys = new Set<string>();
-  readonly #readRanges: KeyRange[] = [];
+  /** Made at the first scan (most transactions only get); the fences at the first requireLease. */
+  #readRanges: KeyRange[] | undefined;
   /** requireLease's fences, checked under the commit lock (at most TRANSACTION_FENCES_MAX). */
-  readonly #fences: LeaseFence[] = [];
+  #fences: LeaseFence[] | undefined;
   /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'. */
   #state: 'open' | 'sealed' | 'finished' = 'open';
   #pinned = true;
@@ -192,19 +193,19 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
 
   async requireLease(name: string, token: number): Promise<void> {
     this.#check('requireLease');
-    if (this.#fences.length >= TRANSACTION_FENCES_MAX) {
+    if ((this.#fences?.length ?? 0) >= TRANSACTION_FENCES_MAX) {
       throw new TransactionLimitError('operations', `transaction requires more than ${TRANSACTION_FENCES_MAX} leases`);
     }
     const fence = await this.#context.fence(this, name, token);
     this.#check('requireLease'); // re-check after the await: the transaction may have ended meanwhile
-    this.#fences.push({ recordKey: internalKey(fence.recordKey), check: fence.check });
+    (this.#fences ??= []).push({ recordKey: internalKey(fence.recordKey), check: fence.check });
   }
 
   /** Entries in the range as this transaction sees them (its writes merged in); the range is recorded as read. */
   scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
     this.#check('scan');
     const { range, reverse, limit } = scanBounds('transaction.scan', options);
-    this.#readRanges.push(range);
+    (this.#readRanges ??= []).push(range);
     return this.#scan(range, reverse, limit);
   }
 
@@ -270,9 +271,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#state = 'sealed';
     if (this.#writeSet.writes.size === 0) return NO_COMMIT;
     const readSet = this.isolation === 'serializable'
-      ? { keys: this.#readKeys, ranges: this.#readRanges }
-      : { keys: new Set([...this.#writeSet.writes.keys(), ...this.#fences.map((fence) => fence.recordKey)]), ranges: [] };
-    const fences = this.#fences;
+      ? { keys: this.#readKeys, ranges: this.#readRanges ?? NO_RANGES }
+      : { keys: new Set([...this.#writeSet.writes.keys(), ...(this.#fences ?? NO_FENCES).map((fence) => fence.recordKey)]), ranges: NO_RANGES };
+    const fences = this.#fences ?? NO_FENCES;
     const validate = (log: ConflictLog) => {
       // Under the commit lock: a lease lost since requireLease refuses the commit outright.
       for (const fence of fences) {
@@ -300,6 +301,10 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#unpin();
   }
 }
+
+/** The scanned ranges and lease fences of a transaction that has none (most): shared, never written. */
+const NO_RANGES: readonly KeyRange[] = Object.freeze([]);
+const NO_FENCES: readonly LeaseFence[] = Object.freeze([]);
 
 /** A read-only transaction's commit: nothing to wait for (one settled promise, shared). */
 const NO_COMMIT: Promise<CommitResult | undefined> = Promise.resolve(undefined);
