@@ -16,7 +16,7 @@
  * Invariant: every child gets a fresh store directory, removed afterwards.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const directory = mkdtempSync(join(tmpdir(), 'ladybug-memory-breakdown-'));
       try {
         const store = join(directory, 'store');
+        mkdirSync(store); // engines open an existing, empty directory (engine.ts EngineOpener)
         loads.push({ engine, repeat, ...(await runPhase('load', engine, store, options)) });
         reads.push({ engine, repeat, ...(await runPhase('read', engine, store, options)) });
       } finally {
