@@ -209,6 +209,13 @@ export const MEMORY_BYTES_ENCODED_VALUE = 248;
  * test/memory-budget.test.ts ("bytes-100": heap grew 406 B/key in all, 100 B values).
  */
 export const MEMORY_BYTES_BYTES_VALUE = 136;
+/**
+ * Value bytes kept at WAL replay are copied into shared slabs of this size (8-byte
+ * aligned, a value over half a slab gets its own array), as the commit path's byte
+ * values share Node's 8 KiB pool: MEMORY_BYTES_BYTES_VALUE holds for both, and a
+ * replayed value no longer makes an ArrayBuffer of its own (codec/values.ts, ValueSlabs).
+ */
+export const REPLAY_VALUE_SLAB_BYTES = 8 * 1024;
 /** msgpackr's shared output buffer, and the tail below which it starts a new one. */
 export const MEMORY_BYTES_PACK_BUFFER = 8192;
 export const MEMORY_BYTES_PACK_BUFFER_TAIL = 2048;

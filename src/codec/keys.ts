@@ -102,6 +102,15 @@ export function internalKeyFromBytes(bytes: Uint8Array): string {
   return byteString(bytes);
 }
 
+/**
+ * The internal key of bytes start..end of a larger array (a WAL segment image at
+ * replay), without a view of its own (issue 7: replay made two views per operation).
+ */
+export function internalKeyFromRange(bytes: Uint8Array, start: number, end: number): string {
+  assert(start >= 0 && start <= end && end <= bytes.length, 'a key range lies inside its bytes');
+  return latin1Slice.call(bytes, start, end);
+}
+
 /** The key as a read returns it: bytes for 'binary'; for 'utf8' its string, or KeyEncodingError. */
 export function externalKey(internal: string, encoding: KeyEncoding): string | Uint8Array {
   return encoding === 'binary' ? keyBytes(internal) : utf8Key(internal);

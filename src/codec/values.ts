@@ -31,7 +31,9 @@ import {
   MEMORY_BYTES_PACK_BUFFER,
   MEMORY_BYTES_PACK_BUFFER_TAIL,
   MEMORY_BYTES_STRING_HEADER,
+  REPLAY_VALUE_SLAB_BYTES,
 } from '../limits.js';
+import { assert } from '../util/assert.js';
 import { encodedStringSizeBytes } from './msgpack-string.js';
 import { checkValueShape } from './value-shape.js';
 
@@ -88,28 +90,34 @@ function encodeBytes(value: Uint8Array, isBuffer: boolean): Uint8Array {
  * extension (the two forms above), else -1.
  */
 function bytesStart(encoded: Uint8Array): number {
-  const first = encoded[0];
+  return bytesStartIn(encoded, 0, encoded.length);
+}
+
+/** bytesStart of the encoding at from..to of `bytes` (relative to `from`), without a view of it. */
+function bytesStartIn(bytes: Uint8Array, from: number, to: number): number {
+  const first = bytes[from];
+  const length = to - from;
   let dataLength: number;
   let start: number;
   if (first === BIN_8 || first === EXT_8) {
-    if (encoded.length < 2) return -1;
-    dataLength = encoded[1]!;
+    if (length < 2) return -1;
+    dataLength = bytes[from + 1]!;
     start = 2;
   } else if (first === BIN_16 || first === EXT_16) {
-    if (encoded.length < 3) return -1;
-    dataLength = (encoded[1]! << 8) | encoded[2]!;
+    if (length < 3) return -1;
+    dataLength = (bytes[from + 1]! << 8) | bytes[from + 2]!;
     start = 3;
   } else if (first === BIN_32 || first === EXT_32) {
-    if (encoded.length < 5) return -1;
-    dataLength = ((encoded[1]! << 24) | (encoded[2]! << 16) | (encoded[3]! << 8) | encoded[4]!) >>> 0;
+    if (length < 5) return -1;
+    dataLength = ((bytes[from + 1]! << 24) | (bytes[from + 2]! << 16) | (bytes[from + 3]! << 8) | bytes[from + 4]!) >>> 0;
     start = 5;
   } else {
     return -1;
   }
-  if (first === BIN_8 || first === BIN_16 || first === BIN_32) return start + dataLength === encoded.length ? start : -1;
+  if (first === BIN_8 || first === BIN_16 || first === BIN_32) return start + dataLength === length ? start : -1;
   // Extension: the type byte, then dataLength bytes (the subtype, then the array's bytes).
-  if (dataLength < 1 || start + 1 + dataLength !== encoded.length) return -1;
-  if (encoded[start] !== TYPED_ARRAY_EXTENSION || encoded[start + 1] !== TYPED_ARRAY_UINT8) return -1;
+  if (dataLength < 1 || start + 1 + dataLength !== length) return -1;
+  if (bytes[from + start] !== TYPED_ARRAY_EXTENSION || bytes[from + start + 1] !== TYPED_ARRAY_UINT8) return -1;
   return start + 2;
 }
 
@@ -236,6 +244,60 @@ export function storedFromEncoded(encoded: Uint8Array): StoredValue {
   const value: unknown = unpacker.unpack(encoded);
   // Uint8Array#slice copies; Buffer#slice would be a view keeping the whole image alive.
   return isImmutable(value) ? value : new EncodedValue(Uint8Array.prototype.slice.call(encoded));
+}
+
+/**
+ * Copies of value bytes kept at WAL replay, carved from shared slabs of
+ * REPLAY_VALUE_SLAB_BYTES (8-byte aligned; a value over half a slab gets its own
+ * array), as the commit path's byte values share Node's 8 KiB pool: one typed array
+ * per value and no ArrayBuffer of its own (Uint8Array#slice made one per value, issue 7).
+ * A slab lives as long as any value in it: values replayed together live in one
+ * memtable and leave it together.
+ */
+export class ValueSlabs {
+  #slab = new Uint8Array(0);
+  #usedBytes = 0;
+
+  /**
+   * A copy of bytes start..end of `source`, as a plain Uint8Array: for a byte value,
+   * which reads decode through decodeBytes into a fresh array of the right type.
+   */
+  copy(source: Uint8Array, start: number, end: number): Uint8Array {
+    const lengthBytes = end - start;
+    assert(start >= 0 && lengthBytes >= 0 && end <= source.length, 'a value range lies inside its bytes');
+    const from = new Uint8Array(source.buffer, source.byteOffset + start, lengthBytes);
+    if (lengthBytes > REPLAY_VALUE_SLAB_BYTES / 2) return new Uint8Array(from);
+    if (this.#usedBytes + lengthBytes > this.#slab.length) {
+      this.#slab = new Uint8Array(REPLAY_VALUE_SLAB_BYTES);
+      this.#usedBytes = 0;
+    }
+    const offset = this.#usedBytes;
+    this.#slab.set(from, offset);
+    this.#usedBytes = Math.ceil((offset + lengthBytes) / MEMORY_BYTES_HEAP_ALIGNMENT) * MEMORY_BYTES_HEAP_ALIGNMENT;
+    return new Uint8Array(this.#slab.buffer, offset, lengthBytes);
+  }
+
+  /**
+   * The same copy as a Buffer, for an encoding msgpackr decodes: it returns a nested
+   * bin as a slice of its source, so the source must be a Buffer (as the commit path's
+   * encodings are) for a nested Buffer to read back as a Buffer.
+   */
+  copyAsBuffer(source: Uint8Array, start: number, end: number): Buffer {
+    const copied = this.copy(source, start, end);
+    return Buffer.from(copied.buffer, copied.byteOffset, copied.length);
+  }
+}
+
+/**
+ * storedFromEncoded for the encoding at start..end of a larger array (a WAL segment
+ * image at replay): kept bytes are copied through `slabs`, and a byte value makes no
+ * view of its own range. A value that is not bytes is decoded here, as before: a
+ * checksum-valid record with an undecodable value must fail the open (wal-recovery.ts).
+ */
+export function storedFromEncodedRange(bytes: Uint8Array, start: number, end: number, slabs: ValueSlabs): StoredValue {
+  if (bytesStartIn(bytes, start, end) >= 0) return new EncodedValue(slabs.copy(bytes, start, end));
+  const value: unknown = unpacker.unpack(bytes.subarray(start, end));
+  return isImmutable(value) ? value : new EncodedValue(slabs.copyAsBuffer(bytes, start, end));
 }
 
 /** The caller-facing value of a stored one (a fresh copy for mutable values). */

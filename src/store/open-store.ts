@@ -15,8 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { resolve as resolvePath } from 'node:path';
 import { asTypedError, InvalidOptionError } from '../errors.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
-import { internalKeyFromBytes } from '../codec/keys.js';
-import { storedFromEncoded } from '../codec/values.js';
+import { internalKeyFromRange } from '../codec/keys.js';
+import { storedFromEncodedRange, ValueSlabs } from '../codec/values.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { FileSystem } from '../fs/file-system.js';
@@ -30,8 +30,8 @@ import { TOMBSTONE } from '../memory/version-chain.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled, enableDebug } from '../util/debug.js';
 import { createSegment, firstSegmentSizeBytes } from '../wal/segment-files.js';
-import { type DecodedCommit, type Hash64, OPERATION_PUT, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
-import { recoverWal, type WalRecoveryResult } from '../wal/wal-recovery.js';
+import { type Hash64, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
+import { type OperationDecoder, recoverWal, type WalRecoveryResult } from '../wal/wal-recovery.js';
 import { WalWriter } from '../wal/wal-writer.js';
 import { expireLeasesAtOpen } from '../lease/lease-restart.js';
 import { DirectoryLock } from './directory-lock.js';
@@ -135,15 +135,15 @@ async function openLocked(
       walBytesWritten: () => writer?.bytesWritten ?? 0,
     });
     let skipped = 0;
-    const recovered = await recoverWal(options.fileSystem, walDir, hash, options.repair, (commits, segmentNumber) => {
+    // recoverWal decodes the whole record first (replayDecoder): a value that cannot be
+    // decoded leaves nothing of its record applied. Commits the runs already hold are skipped.
+    const recovered = await recoverWal<IndexOperation>(options.fileSystem, walDir, hash, options.repair, (commits, segmentNumber) => {
       walSegment = segmentNumber ?? walSegment;
-      // Decode the whole record first: a value that cannot be decoded must leave
-      // nothing of its record applied. Commits the runs already hold are skipped.
-      const fresh = commits.filter((commit) => commit.version > flushedVersion);
-      skipped += commits.length - fresh.length;
-      const decoded = fresh.map((commit) => indexOperations(commit));
-      fresh.forEach((commit, position) => engine.replay(commit.version, decoded[position]!));
-    }, { expectedFirstSegment: walStartSegment });
+      for (const commit of commits) {
+        if (commit.version > flushedVersion) engine.replay(commit.version, commit.operations);
+        else skipped++;
+      }
+    }, { expectedFirstSegment: walStartSegment, decoder: replayDecoder(flushedVersion) });
     if (debugEnabled()) engine.memtables.active.verify();
     writer = await startWriter(options, walDir, hash, recovered);
     const lastVersion = Math.max(recovered.lastVersion, manifest.state.versionHighWater, flushedVersion);
@@ -176,11 +176,22 @@ async function openLocked(
   }
 }
 
-function indexOperations(commit: DecodedCommit): IndexOperation[] {
-  return commit.operations.map((operation) => ({
-    key: internalKeyFromBytes(operation.key),
-    slot: operation.type === OPERATION_PUT ? storedFromEncoded(operation.value) : TOMBSTONE,
-  }));
+/**
+ * The memtable's form of each replayed operation, built straight from the segment
+ * image: the key string and the stored value (bytes copied into shared slabs), no
+ * view or WAL operation object in between (issue 7). Commits at or below
+ * `flushedVersion` are in runs already: their operations are not built.
+ */
+function replayDecoder(flushedVersion: number): OperationDecoder<IndexOperation> {
+  const slabs = new ValueSlabs();
+  return {
+    keeps: (version) => version > flushedVersion,
+    put: (image, keyStart, keyEnd, valueStart, valueEnd) => ({
+      key: internalKeyFromRange(image, keyStart, keyEnd),
+      slot: storedFromEncodedRange(image, valueStart, valueEnd, slabs),
+    }),
+    delete: (image, keyStart, keyEnd) => ({ key: internalKeyFromRange(image, keyStart, keyEnd), slot: TOMBSTONE }),
+  };
 }
 
 async function startWriter(options: ResolvedOptions, walDir: string, hash: Hash64, recovered: WalRecoveryResult): Promise<WalWriter> {

@@ -25,6 +25,13 @@
  *   plausible, over at most the bytes left in the segment.
  * - `lastVersion` is at least every version of every checksum-valid record repair
  *   dropped (a marker record makes that durable), so versions never repeat.
+ *
+ * Decoding: a record's payload is walked once by decodeRecordWith, which hands each
+ * operation's key and value to the caller's OperationDecoder as offsets into the
+ * segment image (openStore builds its memtable form straight from them: no view per
+ * key or value, issue 7). Without a decoder, the operations are wal-format.ts's
+ * WalOperation views, as decodeRecord makes them (test/replay-decode.test.ts holds the
+ * two to the same answers and the same refusals).
  */
 import { AssertionFailedError, CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
@@ -32,15 +39,21 @@ import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
 import type { WalPosition } from './wal-writer.js';
+import type { Buffer } from 'node:buffer';
 import {
   checkRecord,
+  COMMIT_HEADER_BYTES,
   type DecodedCommit,
-  decodeRecord,
   decodeSegmentHeader,
   type Hash64,
   isZero,
+  OPERATION_DELETE,
+  OPERATION_PUT,
   plausibleRecordEnd,
+  readUint64,
+  RECORD_HEADER_BYTES,
   SEGMENT_HEADER_BYTES,
+  type WalOperation,
 } from './wal-format.js';
 import { findValidRecordFrom, readSegment, type SegmentImage, zeroTail } from './wal-scan.js';
 import { repairFrom, type RepairReport, type RepairTarget } from './wal-repair.js';
@@ -80,19 +93,69 @@ export interface ReplayState {
   commits: number;
 }
 
+/** A checksum-valid record whose payload does not follow the format (replayRecord says so). */
+export class MalformedPayloadError extends Error {}
+
+/** One commit of a replayed record, its operations in the caller's form. */
+export interface ReplayedCommit<Operation> {
+  version: number;
+  operations: Operation[];
+}
+
+/** Receives each checksum-valid record's commits; applies all of them or throws. */
+export type RecordSink<Operation> = (commits: readonly ReplayedCommit<Operation>[], segmentNumber?: number) => void;
+
+/**
+ * Builds the caller's form of one operation from its bytes in a segment image:
+ * the key at keyStart..keyEnd, a put's msgpack value at valueStart..valueEnd. The
+ * image lives only for the replay: what is kept must be copied. May throw (a value
+ * that cannot be decoded): the record is then refused, nothing of it applied.
+ */
+export interface OperationDecoder<Operation> {
+  /** False: the commit's operations are checked for framing but not built (runs already hold it). */
+  keeps(version: number): boolean;
+  put(image: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): Operation;
+  delete(image: Buffer, keyStart: number, keyEnd: number): Operation;
+}
+
+/** wal-format.ts's WalOperation: views into the image (verify, tests). */
+export const WAL_OPERATION_DECODER: OperationDecoder<WalOperation> = {
+  keeps: () => true,
+  put: (image, keyStart, keyEnd, valueStart, valueEnd) => ({ type: OPERATION_PUT, key: image.subarray(keyStart, keyEnd), value: image.subarray(valueStart, valueEnd) }),
+  delete: (image, keyStart, keyEnd) => ({ type: OPERATION_DELETE, key: image.subarray(keyStart, keyEnd) }),
+};
+
 type SegmentOutcome =
   | { kind: 'complete'; endOffset: number }
   | { kind: 'bad-record'; offset: number; reason: string }
   | { kind: 'bad-header'; reason: string };
 
-export async function recoverWal(
+export function recoverWal(
   fileSystem: FileSystem,
   walDir: string,
   hash: Hash64,
   repair: boolean,
-  onRecord: (commits: readonly DecodedCommit[], segmentNumber?: number) => void,
-  options: WalRecoveryOptions = {},
+  onRecord: RecordSink<WalOperation>,
+  options?: WalRecoveryOptions,
+): Promise<WalRecoveryResult>;
+export function recoverWal<Operation>(
+  fileSystem: FileSystem,
+  walDir: string,
+  hash: Hash64,
+  repair: boolean,
+  onRecord: RecordSink<Operation>,
+  options: WalRecoveryOptions & { decoder: OperationDecoder<Operation> },
+): Promise<WalRecoveryResult>;
+export async function recoverWal<Operation>(
+  fileSystem: FileSystem,
+  walDir: string,
+  hash: Hash64,
+  repair: boolean,
+  onRecord: RecordSink<Operation>,
+  options: WalRecoveryOptions & { decoder?: OperationDecoder<Operation> } = {},
 ): Promise<WalRecoveryResult> {
+  // Without a decoder the overloads make Operation WalOperation.
+  const decoder = options.decoder ?? (WAL_OPERATION_DECODER as unknown as OperationDecoder<Operation>);
   const expectedFirstSegment = options.expectedFirstSegment ?? FIRST_SEGMENT_NUMBER;
   assert(Number.isSafeInteger(expectedFirstSegment) && expectedFirstSegment >= 1, 'expectedFirstSegment is a segment number');
   // Segments below the start are covered by runs: a checkpoint that crashed while
@@ -116,7 +179,7 @@ export async function recoverWal(
       break;
     }
     const segment = await readSegment(fileSystem, walDir, numbers[index]!);
-    const outcome = replaySegment(segment, hash, state, onRecord);
+    const outcome = replaySegment(segment, hash, state, decoder, onRecord);
     const endOffset = outcome.kind === 'complete' ? outcome.endOffset : outcome.kind === 'bad-record' ? outcome.offset : 0;
     if (endOffset > SEGMENT_HEADER_BYTES) lastData = { segment, endOffset };
     if (outcome.kind === 'complete') {
@@ -147,7 +210,9 @@ export async function recoverWal(
     break;
   }
   if (repairTarget !== undefined) {
-    const repaired = await repairFrom(fileSystem, walDir, hash, repairTarget, state, onRecord);
+    // Repair replays only the version marker it writes: a commit without operations.
+    const repaired = await repairFrom(fileSystem, walDir, hash, repairTarget, state,
+      (markers, segmentNumber) => onRecord(markers.map((marker) => asMarker<Operation>(marker)), segmentNumber));
     result.repair = repaired.report;
     resumeCandidate = repaired.resume;
   }
@@ -158,6 +223,11 @@ export async function recoverWal(
   if (resumeCandidate !== undefined) result.resume = await openForResume(fileSystem, walDir, resumeCandidate.segment, resumeCandidate.offset);
   if (result.resume !== undefined) result.nextSegmentNumber = result.resume.segmentNumber + 1;
   return result;
+}
+
+function asMarker<Operation>(commit: DecodedCommit): ReplayedCommit<Operation> {
+  assert(commit.operations.length === 0, 'repair replays only version markers');
+  return { version: commit.version, operations: [] };
 }
 
 /** Refuses a log that does not begin at `expectedFirstSegment` (a lost first segment would otherwise go unnoticed). */
@@ -176,11 +246,12 @@ function checkLogStart(walDir: string, numbers: readonly number[], expectedFirst
  * the first record whose checksum or framing fails. A checksum-valid record that
  * cannot be decoded or applied throws CorruptionError (see the module invariants).
  */
-function replaySegment(
+function replaySegment<Operation>(
   segment: SegmentImage,
   hash: Hash64,
   state: ReplayState,
-  onRecord: (commits: readonly DecodedCommit[], segmentNumber?: number) => void,
+  decoder: OperationDecoder<Operation>,
+  onRecord: RecordSink<Operation>,
 ): SegmentOutcome {
   const header = decodeSegmentHeader(segment.image, hash);
   if (typeof header === 'string') return { kind: 'bad-header', reason: header };
@@ -202,26 +273,30 @@ function replaySegment(
       return { kind: 'bad-record', offset, reason: 'zeroed record header followed by valid records (a lost write)' };
     }
     if (check.kind === 'invalid') return { kind: 'bad-record', offset, reason: check.reason };
-    replayRecord(segment, offset, state, onRecord);
+    replayRecord(segment, offset, state, decoder, onRecord);
     state.records++;
     offset += check.lengthBytes;
   }
 }
 
 /** Decodes, checks and applies one checksum-valid record; throws CorruptionError if it cannot. */
-export function replayRecord(
+export function replayRecord<Operation>(
   segment: SegmentImage,
   offset: number,
   state: ReplayState,
-  onRecord: (commits: readonly DecodedCommit[], segmentNumber?: number) => void,
+  decoder: OperationDecoder<Operation>,
+  onRecord: RecordSink<Operation>,
 ): void {
   const refuse = (problem: string): CorruptionError => new CorruptionError(segment.path, offset,
     `checksum-valid record ${problem}; a record whose checksum is valid is never dropped, not even by repair`);
-  let commits: DecodedCommit[];
+  let commits: ReplayedCommit<Operation>[];
   try {
-    commits = decodeRecord(segment.image, offset);
+    commits = decodeRecordWith(segment.image, offset, decoder);
   } catch (error) {
-    throw refuse(`has a malformed payload (${(error as Error).message})`);
+    if (error instanceof AssertionFailedError) throw error;
+    if (error instanceof MalformedPayloadError) throw refuse(`has a malformed payload (${error.message})`);
+    // The decoder's refusal (a value this process cannot decode) is the record's application failing.
+    throw refuse(`cannot be applied (${(error as Error).message})`);
   }
   let previous = state.lastVersion;
   for (const commit of commits) {
@@ -236,6 +311,51 @@ export function replayRecord(
   }
   state.lastVersion = previous;
   state.commits += commits.length;
+}
+
+/**
+ * Decodes a record checkRecord found valid, walking its payload once (format: wal-format.ts
+ * and docs/FORMAT.md) and building each operation with `decoder`. Throws
+ * MalformedPayloadError with decodeRecord's reason on a malformed payload; an error of
+ * the decoder (a value that cannot be decoded) passes through.
+ */
+export function decodeRecordWith<Operation>(image: Buffer, offset: number, decoder: OperationDecoder<Operation>): ReplayedCommit<Operation>[] {
+  const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
+  assert(end <= image.length, 'a checked record lies inside its image');
+  const firstVersion = readUint64(image, offset + 16);
+  const commitCount = image.readUInt32LE(offset + 24);
+  let position = offset + RECORD_HEADER_BYTES;
+  const commits: ReplayedCommit<Operation>[] = [];
+  for (let index = 0; index < commitCount; index++) {
+    if (position + COMMIT_HEADER_BYTES > end) throw new MalformedPayloadError('commit header past the payload');
+    const version = firstVersion + image.readUInt32LE(position);
+    const operationCount = image.readUInt32LE(position + 4);
+    position += COMMIT_HEADER_BYTES;
+    const keep = decoder.keeps(version);
+    const operations: Operation[] = [];
+    // Each operation advances at least 3 bytes and stops at `end`: bounded by the payload.
+    for (let operation = 0; operation < operationCount; operation++) {
+      if (position + 3 > end) throw new MalformedPayloadError('operation header past the payload');
+      const type = image[position]!;
+      const keyStart = position + 3;
+      const keyEnd = keyStart + (image[position + 1]! | (image[position + 2]! << 8));
+      if (keyEnd > end) throw new MalformedPayloadError('key past the payload');
+      if (type === OPERATION_DELETE) {
+        if (keep) operations.push(decoder.delete(image, keyStart, keyEnd));
+        position = keyEnd;
+        continue;
+      }
+      if (type !== OPERATION_PUT || keyEnd + 4 > end) throw new MalformedPayloadError(`bad operation type ${type}`);
+      const valueStart = keyEnd + 4;
+      const valueEnd = valueStart + image.readUInt32LE(keyEnd);
+      if (valueEnd > end) throw new MalformedPayloadError('value past the payload');
+      if (keep) operations.push(decoder.put(image, keyStart, keyEnd, valueStart, valueEnd));
+      position = valueEnd;
+    }
+    commits.push({ version, operations });
+  }
+  if (position !== end) throw new MalformedPayloadError('record payload has trailing bytes');
+  return commits;
 }
 
 async function anySegmentHasRecords(fileSystem: FileSystem, walDir: string, numbers: number[]): Promise<boolean> {
