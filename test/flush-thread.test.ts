@@ -149,6 +149,28 @@ describe('the flush thread writes exactly what the in-process flush writes', () 
   }, 60_000);
 });
 
+describe('a failure on the main side of a thread flush', () => {
+  it('entries that throw mid-flush: the flush rejects with that error, the thread is ended, the next flush runs in a new one', async () => {
+    const thread = new FlushThread();
+    const directory = temporaryDirectory();
+    const failure = new RangeError('the memtable walk failed');
+    let count = 0;
+    const inner = memtableEntries(mixedMemtable());
+    const failing: Iterator<RunEntry> = {
+      next: () => {
+        if (++count === 5000) throw failure;
+        return inner.next();
+      },
+    };
+    await expect(thread.flush({ runsDirectory: directory, runId: 1, generation: 1, level: 0, keepDataBytes: -1 }, failing)).rejects.toBe(failure);
+    const outcome = await thread.flush({ runsDirectory: directory, runId: 2, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(mixedMemtable()));
+    expect(outcome.descriptor.runId).toBe(2);
+    await thread.close();
+    for (let attempt = 0; attempt < 100 && flushThreadsRunning() > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(flushThreadsRunning()).toBe(0);
+  }, 60_000);
+});
+
 async function writeRound(store: Store, round: number): Promise<void> {
   for (let start = 0; start < KEYS; start += 500) {
     const operations = [];

@@ -208,7 +208,15 @@ export class FlushThread {
     if (held) heldFlushes.add(resume);
     try {
       this.#post(worker, { type: 'begin', id, holdAfterFirstChunk: held, ...job });
-      await this.#sendEntries(worker, pending, entries);
+      try {
+        await this.#sendEntries(worker, pending, entries);
+      } catch (error) {
+        // This side failed (an assertion over the memtable): the thread waits for chunks that
+        // never come. End it (its temporary file is an orphan the next open removes).
+        if (!pending.settled) pending.reject(error);
+        if (this.#worker === worker) this.#worker = undefined; // the next flush starts a new thread
+        void worker.terminate();
+      }
       if (!pending.settled) this.#post(worker, { type: 'end', id });
       return await outcome;
     } finally {
@@ -260,7 +268,8 @@ export class FlushThread {
     worker.on('error', (error) => (crash = error));
     worker.on('exit', (exitCode) => {
       liveThreads.delete(worker);
-      if (this.#worker === worker) this.#worker = undefined;
+      if (this.#worker !== worker) return; // ended on purpose and replaced: a flush in flight is another thread's
+      this.#worker = undefined;
       const pending = this.#pending;
       if (pending !== undefined) {
         flushThreadCounters.threadExits++;
