@@ -170,44 +170,63 @@ export async function recoverWal<Operation>(
   let resumeCandidate: { segment: SegmentImage; offset: number } | undefined;
   let lastData: { segment: SegmentImage; endOffset: number } | undefined;
   let repairTarget: RepairTarget | undefined;
-  for (let index = 0; index < numbers.length; index++) {
-    if (index > 0 && numbers[index] !== numbers[index - 1]! + 1) {
-      // A missing segment is never a crash of ours (segments are only ever created in order).
-      const missing = joinPath(walDir, segmentFileName(numbers[index - 1]! + 1));
-      if (!repair) throw new CorruptionError(missing, 0, 'segment missing from the middle of the log');
-      repairTarget = { kind: 'gap', missing, kept: resumeCandidate, later: numbers.slice(index) };
-      break;
-    }
-    const segment = await readSegment(fileSystem, walDir, numbers[index]!);
-    const outcome = replaySegment(segment, hash, state, decoder, onRecord);
-    const endOffset = outcome.kind === 'complete' ? outcome.endOffset : outcome.kind === 'bad-record' ? outcome.offset : 0;
-    if (endOffset > SEGMENT_HEADER_BYTES) lastData = { segment, endOffset };
-    if (outcome.kind === 'complete') {
-      resumeCandidate = { segment, offset: outcome.endOffset };
-      continue;
-    }
-    const later = numbers.slice(index + 1);
-    const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later);
-    if (outcome.kind === 'bad-header') {
-      if (!laterHasData && isZero(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
-        await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], result);
+  // The next segment's read, started before this one replays (the read overlaps the
+  // replay's CPU); awaited before anything else reads or leaves, so no read outlives the loop.
+  let nextRead: Promise<SegmentImage> | undefined;
+  try {
+    for (let index = 0; index < numbers.length; index++) {
+      if (index > 0 && numbers[index] !== numbers[index - 1]! + 1) {
+        // A missing segment is never a crash of ours (segments are only ever created in order).
+        const missing = joinPath(walDir, segmentFileName(numbers[index - 1]! + 1));
+        if (!repair) throw new CorruptionError(missing, 0, 'segment missing from the middle of the log');
+        repairTarget = { kind: 'gap', missing, kept: resumeCandidate, later: numbers.slice(index) };
         break;
       }
-      if (!repair) throw new CorruptionError(segment.path, 0, outcome.reason);
-      repairTarget = { kind: 'segment', segment, reason: outcome.reason, kept: resumeCandidate, later };
+      const read = nextRead ?? readSegment(fileSystem, walDir, numbers[index]!);
+      nextRead = undefined;
+      const segment = await read;
+      if (index + 1 < numbers.length && numbers[index + 1] === numbers[index]! + 1) {
+        nextRead = readSegment(fileSystem, walDir, numbers[index + 1]!);
+        nextRead.catch(() => undefined); // observed when awaited (next turn, or the finally below)
+      }
+      const outcome = replaySegment(segment, hash, state, decoder, onRecord);
+      if (outcome.kind !== 'complete' && nextRead !== undefined) {
+        // What follows reads the later segments itself: settle the read first.
+        await nextRead.catch(() => undefined);
+        nextRead = undefined;
+      }
+      const endOffset = outcome.kind === 'complete' ? outcome.endOffset : outcome.kind === 'bad-record' ? outcome.offset : 0;
+      if (endOffset > SEGMENT_HEADER_BYTES) lastData = { segment, endOffset };
+      if (outcome.kind === 'complete') {
+        resumeCandidate = { segment, offset: outcome.endOffset };
+        continue;
+      }
+      const later = numbers.slice(index + 1);
+      const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later);
+      if (outcome.kind === 'bad-header') {
+        if (!laterHasData && isZero(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
+          await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], result);
+          break;
+        }
+        if (!repair) throw new CorruptionError(segment.path, 0, outcome.reason);
+        repairTarget = { kind: 'segment', segment, reason: outcome.reason, kept: resumeCandidate, later };
+        break;
+      }
+      // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
+      const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset) ?? outcome.offset + 1;
+      if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash) === undefined) {
+        result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
+        resumeCandidate = { segment, offset: outcome.offset };
+        await keepOnlyEmptyLater(fileSystem, walDir, later, hash, result, (image) => { resumeCandidate = image; });
+        break;
+      }
+      if (!repair) throw new CorruptionError(segment.path, outcome.offset, outcome.reason);
+      repairTarget = { kind: 'record', segment, offset: outcome.offset, reason: outcome.reason, later };
       break;
     }
-    // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
-    const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset) ?? outcome.offset + 1;
-    if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash) === undefined) {
-      result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
-      resumeCandidate = { segment, offset: outcome.offset };
-      await keepOnlyEmptyLater(fileSystem, walDir, later, hash, result, (image) => { resumeCandidate = image; });
-      break;
-    }
-    if (!repair) throw new CorruptionError(segment.path, outcome.offset, outcome.reason);
-    repairTarget = { kind: 'record', segment, offset: outcome.offset, reason: outcome.reason, later };
-    break;
+  } finally {
+    // A replay that threw leaves the next read in flight: it ends before the open fails.
+    await nextRead?.catch(() => undefined);
   }
   if (repairTarget !== undefined) {
     // Repair replays only the version marker it writes: a commit without operations.
@@ -219,8 +238,7 @@ export async function recoverWal<Operation>(
   result.lastVersion = state.lastVersion;
   result.records = state.records;
   result.commits = state.commits;
-  if (lastData !== undefined) await rewriteDurably(fileSystem, lastData.segment, lastData.endOffset);
-  if (resumeCandidate !== undefined) result.resume = await openForResume(fileSystem, walDir, resumeCandidate.segment, resumeCandidate.offset);
+  result.resume = await rewriteAndOpenForResume(fileSystem, walDir, lastData, resumeCandidate);
   if (result.resume !== undefined) result.nextSegmentNumber = result.resume.segmentNumber + 1;
   return result;
 }
@@ -228,6 +246,29 @@ export async function recoverWal<Operation>(
 function asMarker<Operation>(commit: DecodedCommit): ReplayedCommit<Operation> {
   assert(commit.operations.length === 0, 'repair replays only version markers');
   return { version: commit.version, operations: [] };
+}
+
+/**
+ * rewriteDurably and openForResume, concurrently (two independent fsyncs, often of the
+ * same file through two handles): both are done before recovery returns, which is all
+ * either needs. If either fails, the open fails, and a handle the other opened is closed.
+ */
+async function rewriteAndOpenForResume(
+  fileSystem: FileSystem,
+  walDir: string,
+  lastData: { segment: SegmentImage; endOffset: number } | undefined,
+  resumeCandidate: { segment: SegmentImage; offset: number } | undefined,
+): Promise<WalPosition | undefined> {
+  const [rewritten, resumed] = await Promise.allSettled([
+    lastData === undefined ? undefined : rewriteDurably(fileSystem, lastData.segment, lastData.endOffset),
+    resumeCandidate === undefined ? undefined : openForResume(fileSystem, walDir, resumeCandidate.segment, resumeCandidate.offset),
+  ]);
+  if (rewritten.status === 'rejected') {
+    if (resumed.status === 'fulfilled') await resumed.value?.handle.close().catch(() => undefined);
+    throw rewritten.reason;
+  }
+  if (resumed.status === 'rejected') throw resumed.reason;
+  return resumed.value;
 }
 
 /** Refuses a log that does not begin at `expectedFirstSegment` (a lost first segment would otherwise go unnoticed). */
