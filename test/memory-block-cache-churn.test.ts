@@ -53,9 +53,10 @@ describe('BlockCache churn when full', () => {
     const counts: Counts = { reads: 0, hits: 0, admittedWhenFull: 0 };
     for (let index = 0; index < 100_000; index++) read(cache, random.nextIntInclusive(0, CACHE_BLOCKS * 1.5 - 1), counts);
     const misses = counts.reads - counts.hits;
-    // Every key equally likely: any set of CACHE_BLOCKS blocks hits 2/3 of reads, so
-    // admitting a block never pays. Before the hit credit: 88% of the misses were admitted.
-    expect(counts.admittedWhenFull).toBeLessThan(misses * 0.4);
+    // Every block equally likely: any CACHE_BLOCKS of them hit 2/3 of reads, so
+    // admitting a block never pays. Measured: before the hit credit 32,925 of 33,525
+    // misses were admitted; one turn per hit 2,298; BLOCK_CACHE_TURNS_PER_HIT 4: 159.
+    expect(counts.admittedWhenFull).toBeLessThan(misses * 0.02);
     expect(counts.hits / counts.reads).toBeGreaterThan(0.6);
     expect(cache.secondChances).toBeGreaterThan(0);
     expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
@@ -72,7 +73,9 @@ describe('BlockCache churn when full', () => {
     const hotFirst = 10 * CACHE_BLOCKS;
     const hotCount = CACHE_BLOCKS / 2;
     const warming: Counts = { reads: 0, hits: 0, admittedWhenFull: 0 };
+    // Hit ratio over these reads, measured: 0.95 with no credit, 0.55 with 4 turns per hit.
     for (let index = 0; index < 20 * CACHE_BLOCKS; index++) read(cache, hotFirst + random.nextIntInclusive(0, hotCount - 1), warming);
+    expect(warming.hits / warming.reads).toBeGreaterThan(0.4);
     const after: Counts = { reads: 0, hits: 0, admittedWhenFull: 0 };
     for (let index = 0; index < 10_000; index++) read(cache, hotFirst + random.nextIntInclusive(0, hotCount - 1), after);
     expect(after.hits / after.reads).toBeGreaterThan(0.99);
