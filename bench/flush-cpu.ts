@@ -36,7 +36,7 @@ import process from 'node:process';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { internalKey } from '../src/codec/keys.js';
 import { prepareValue } from '../src/codec/values.js';
-import { FlushThread } from '../src/engine/flush-thread.js';
+import { FlushThread, flushThreadCounters } from '../src/engine/flush-thread.js';
 import { flushSettings, memtableEntries } from '../src/engine/flusher.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/index.js';
@@ -120,7 +120,7 @@ async function loadMode(keys: number, way: 'thread' | 'main'): Promise<void> {
     await store.close();
     const totalCpuNs = threadCpuNs() - cpuBefore;
     console.log(JSON.stringify({
-      bench: 'flush-cpu-load', way, keys, flushes,
+      bench: 'flush-cpu-load', way, keys, flushes, threadFlushes: flushThreadCounters.threadFlushes,
       keysPerSecond: Math.round((keys * 1_000) / writeMs),
       mainThreadCpuNsPerKey: Math.round(writeCpuNs / keys),
       mainThreadCpuNsPerKeyWithClose: Math.round(totalCpuNs / keys),
@@ -159,7 +159,7 @@ async function writersMode(commits: number, way: 'thread' | 'main'): Promise<voi
     const flushes = store.stats().storage.flushes;
     await store.close();
     console.log(JSON.stringify({
-      bench: 'flush-cpu-writers', way, commits, writers: WRITERS, flushes,
+      bench: 'flush-cpu-writers', way, commits, writers: WRITERS, flushes, threadFlushes: flushThreadCounters.threadFlushes,
       commitsPerSecond: Math.round((commits * 1_000) / writeMs),
       mainThreadCpuNsPerCommit: Math.round(cpuNs / commits),
     }));

@@ -13,7 +13,7 @@
 import { Buffer } from 'node:buffer';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { internalKey } from '../src/codec/keys.js';
 import { prepareValue } from '../src/codec/values.js';
@@ -21,7 +21,7 @@ import { FLUSH_CHUNK_BYTES, FlushChunkPacker, unpackFlushChunk } from '../src/en
 import {
   FlushThread, flushThreadCounters, flushThreadsRunning, flushThreadTestHooks, flushWorkerBuilt, resumeHeldFlushes, terminateFlushThreads,
 } from '../src/engine/flush-thread.js';
-import { flushSettings, memtableEntries } from '../src/engine/flusher.js';
+import { FLUSH_THREAD_MIN_MEMTABLE_BYTES, flushSettings, memtableEntries } from '../src/engine/flusher.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { IoError, openStore, type Store } from '../src/index.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
@@ -41,8 +41,14 @@ beforeAll(async () => {
   expect(flushWorkerBuilt()).toBe(true);
 }, 180_000);
 
+beforeEach(() => {
+  // This file's memtables are small: every flush goes through the thread.
+  flushSettings.threadMinMemtableBytes = 0;
+});
+
 afterEach(() => {
   flushSettings.flushThread = 'worker';
+  flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
   flushThreadTestHooks.holdNextFlush = false;
   flushThreadTestHooks.onHeld = undefined;
   removeTemporaryDirectories();
@@ -206,6 +212,19 @@ async function expectedContents(): Promise<unknown[]> {
 }
 
 describe('a store on the real file system flushes in its flush thread', () => {
+  it('a small memtable is flushed in process until the thread runs (no thread start for a small store)', async () => {
+    flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, OPTIONS);
+    const before = flushThreadCounters.threadFlushes;
+    await writeRound(store, 0);
+    await store.checkpoint();
+    await store.close();
+    expect(flushThreadCounters.threadFlushes - before).toBe(0);
+    expect(store.stats().storage.flushes).toBeGreaterThan(0);
+    expect(flushThreadsRunning()).toBe(0);
+  }, 60_000);
+
   it('checkpoints go through the thread; reads before and after a reopen are exact; no thread outlives the store', async () => {
     const expected = await expectedContents();
     const directory = temporaryDirectory();

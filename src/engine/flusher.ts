@@ -90,8 +90,22 @@ const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
  * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
  * flush thread when the file system is the real one and the worker is built
  * (Flusher#usesThread); 'main' always writes them on the main thread.
+ * `threadMinMemtableBytes`: a memtable smaller than this is flushed in process unless
+ * the thread already runs (FLUSH_THREAD_MIN_MEMTABLE_BYTES; tests lower it).
  */
-export const flushSettings: { flushThread: 'worker' | 'main' } = { flushThread: 'worker' };
+export const flushSettings: { flushThread: 'worker' | 'main'; threadMinMemtableBytes: number } = { flushThread: 'worker', threadMinMemtableBytes: 0 };
+
+/**
+ * Starting the flush thread took 77-88 ms before its first run was written (a 10-key
+ * flush in process: 2-11 ms; on the running thread: 5-6 ms; busy machine): a small
+ * store's first flush (often the checkpoint of its close) would wait for that. Below
+ * this estimated memtable size (~5-7k keys of 100 B: ~10-15 ms of main-thread
+ * flushing) the first flushes stay in process; once a larger one started the thread,
+ * every flush uses it. (4 MiB kept in process the ~3 MiB memtables that 64
+ * concurrent writers seal at the WAL checkpoint bound at a 64 MiB budget.)
+ */
+export const FLUSH_THREAD_MIN_MEMTABLE_BYTES = 1024 * 1024;
+flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
 
 export interface FlusherConfig {
   fileSystem: FileSystem;
@@ -239,7 +253,7 @@ export class Flusher {
     const prepopulate = !backlog && prepopulateBytes > 0;
     let prepopulation = prepopulate ? new CachePrepopulation(joinPath(runsDirectory, runFileName(runId)), prepopulateBytes) : undefined;
     let descriptor: RunDescriptor;
-    if (this.usesThread) {
+    if (this.usesThread && (this.#thread?.running === true || sealed.memoryBytes >= flushSettings.threadMinMemtableBytes)) {
       try {
         descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes);
       } catch (error) {
