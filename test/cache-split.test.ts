@@ -6,7 +6,10 @@
  * POINT_CACHE_SHARE_MIN. The two always add up to the same cache budget.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BLOCK_CACHE_DATA_SHARE, INDEX_PARTITION_BYTES_PER_ENTRY, partitionBytesEstimate, POINT_CACHE_SHARE_MIN } from '../src/engine/storage-engine.js';
+import {
+  BLOCK_CACHE_DATA_SHARE, IMMUTABLE_BUDGET_SHARE, INDEX_PARTITION_BYTES_PER_ENTRY, MEMTABLE_BUDGET_SHARE, MEMTABLE_CHARGE_STEP_SHARE,
+  partitionBytesEstimate, POINT_CACHE_SHARE_MIN,
+} from '../src/engine/storage-engine.js';
 import type { RunHandle } from '../src/engine/run-set.js';
 import { openStore } from '../src/index.js';
 import { RUN_BLOOM_BITS_PER_KEY } from '../src/run/bloom-filter.js';
@@ -72,15 +75,59 @@ describe('cache budget split', () => {
     await first.close();
     const store = await openStore(directory, { memoryBudgetBytes: budget });
     try {
-      // The caches' share: the budget less the memtables' shares (1/8 + 1/4).
-      const share = Math.floor(budget * (1 - 1 / 8 - 1 / 4));
+      // The caches' share: the budget less the memtables' charge (one step while they hold nothing).
       const before = store.stats().storage;
+      expect(before.memtableChargeBytes).toBe(Math.floor(budget * MEMTABLE_CHARGE_STEP_SHARE));
+      const share = budget - before.memtableChargeBytes;
       expect(before.cacheMaxBytes + before.runIndexBytes).toBe(share);
       for (let round = 0; round < 4; round++) expect(await store.get(`r${round}-7`)).toBe(7);
       const after = store.stats().storage;
       expect(after.runIndexBytes).toBeGreaterThan(before.runIndexBytes);
       // The caches' bounds shrank by what the opened runs hold resident.
       expect(after.cacheMaxBytes + after.runIndexBytes).toBe(share);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('charges the memtables what they hold: the caches shrink as writes fill them and take the room back once flushed', async () => {
+    const budget = 8 * 1024 * 1024;
+    const step = Math.floor(budget * MEMTABLE_CHARGE_STEP_SHARE);
+    const chargeMax = Math.floor(budget * (MEMTABLE_BUDGET_SHARE + IMMUTABLE_BUDGET_SHARE));
+    const store = await openStore(temporaryDirectory(), { memoryBudgetBytes: budget });
+    try {
+      const charges: number[] = [];
+      const check = (): void => {
+        const storage = store.stats().storage;
+        const memtableBytes = storage.memtableBytes + storage.immutableMemtableBytes;
+        // The whole budget is accounted for: the memtables' charge, the caches, the runs' resident indexes.
+        expect(storage.memtableChargeBytes + storage.cacheMaxBytes + storage.runIndexBytes).toBe(budget);
+        expect(storage.memtableChargeBytes).toBeLessThanOrEqual(chargeMax);
+        // The charge covers what the memtables hold, up to their two shares (checked at the end of each record).
+        expect(storage.memtableChargeBytes).toBeGreaterThanOrEqual(Math.min(chargeMax, memtableBytes));
+        expect(storage.blockCacheBytes).toBeLessThanOrEqual(storage.blockCacheMaxBytes);
+        charges.push(storage.memtableChargeBytes);
+      };
+      check();
+      expect(charges[0]).toBe(step);
+      const emptyCacheMaxBytes = store.stats().storage.cacheMaxBytes;
+      // More than the memtables' share of the old fixed split: the caches had 5/8 of the budget whatever the memtables held.
+      expect(emptyCacheMaxBytes).toBeGreaterThan(Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE)));
+      for (let round = 0; round < 12; round++) {
+        const operations = [];
+        for (let index = 0; index < 2_000; index++) operations.push({ type: 'put' as const, key: `c${round}-${index}`, value: 'v'.repeat(40) });
+        await store.batch(operations);
+        check();
+      }
+      // The writes grew the charge past one step (the caches gave room back).
+      expect(Math.max(...charges)).toBeGreaterThan(step);
+      await store.checkpoint();
+      check();
+      // Flushed: the memtables hold nothing again, the caches have their room back (less the new runs' indexes).
+      const flushed = store.stats().storage;
+      expect(flushed.memtableChargeBytes).toBe(step);
+      expect(flushed.cacheMaxBytes + flushed.runIndexBytes).toBe(emptyCacheMaxBytes);
+      for (let round = 0; round < 12; round += 5) expect(await store.get(`c${round}-17`)).toBe('v'.repeat(40));
     } finally {
       await store.close();
     }

@@ -39,6 +39,12 @@ export interface EngineStats {
   pointCacheMaxBytes: number;
   cacheBytes: number;
   cacheMaxBytes: number;
+  /**
+   * What the caches leave of the budget for the memtables now: their bytes rounded up
+   * a step, plus a step, at most their two shares (storage-engine.ts). Budget =
+   * memtableChargeBytes + cacheMaxBytes + runIndexBytes (the caches' floor aside).
+   */
+  memtableChargeBytes: number;
   blockCacheHits: number;
   blockCacheMisses: number;
   runIndexBytes: number;
@@ -89,6 +95,7 @@ export interface TierStats {
 /** What the stats are read from: the engine's parts and the counters it keeps itself. */
 export interface EngineStatsSources {
   memoryBudgetBytes: number;
+  memtableChargeBytes: number;
   flush: FlushStats;
   memtables: Memtables;
   cache: BlockCache;
@@ -118,6 +125,7 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     pointCacheMaxBytes: pointCache.maxBytes,
     cacheBytes: cache.bytes + pointCache.bytes,
     cacheMaxBytes: sources.cache.maxBytes + pointCache.maxBytes,
+    memtableChargeBytes: sources.memtableChargeBytes,
     blockCacheHits: cache.hits,
     blockCacheMisses: cache.misses,
     runIndexBytes: runSet.memoryBytes,
