@@ -217,7 +217,7 @@ describe('a store on the real file system flushes in its flush thread', () => {
     const directory = temporaryDirectory();
     const store = await openStore(directory, OPTIONS);
     const before = flushThreadCounters.threadFlushes;
-    await writeRound(store, 0);
+    await store.batch(Array.from({ length: 500 }, (_, index) => ({ type: 'put' as const, key: key(index), value: value(index, 0) })));
     await store.checkpoint();
     await store.close();
     expect(flushThreadCounters.threadFlushes - before).toBe(0);
