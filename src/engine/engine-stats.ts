@@ -47,6 +47,13 @@ export interface EngineStats {
   memtableChargeBytes: number;
   blockCacheHits: number;
   blockCacheMisses: number;
+  /**
+   * Data blocks and partitions the block cache let go to make room, and missed blocks
+   * it read uncached because the oldest block still had hit credit (block-cache.ts
+   * "Churn"): each eviction of a data block frees an allocation a new block made.
+   */
+  blockCacheEvictions: number;
+  blockCacheAdmissionsRefused: number;
   runIndexBytes: number;
   runs: number;
   runBytes: number;
@@ -128,6 +135,8 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     memtableChargeBytes: sources.memtableChargeBytes,
     blockCacheHits: cache.hits,
     blockCacheMisses: cache.misses,
+    blockCacheEvictions: cache.evictions,
+    blockCacheAdmissionsRefused: sources.cache.secondChances,
     runIndexBytes: runSet.memoryBytes,
     runs: runSet.runs.length,
     runBytes: runSet.fileBytes,
