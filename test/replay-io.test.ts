@@ -6,6 +6,8 @@
  * - The rewrite of the last data segment and the resume segment's syncs run
  *   concurrently: if either fails the open fails, no handle is left open, and the
  *   store opens with every commit once the fault is gone.
+ * - The three directory syncs before the lock (WAL, store, parent) run concurrently:
+ *   a failed one fails the open, typed, after every one was attempted.
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +37,13 @@ class CountingFileSystem extends ForwardingFileSystem {
         await handle.close();
       },
     });
+  }
+
+  readonly syncedDirectories: string[] = [];
+
+  override syncDirectory(dir: string): Promise<void> {
+    this.syncedDirectories.push(dir);
+    return this.inner.syncDirectory(dir);
   }
 
   override async readFile(path: string): Promise<Uint8Array> {
@@ -136,4 +145,16 @@ describe('the rewrite and the resume syncs, concurrently', () => {
       await expectAllKeys(fileSystem);
     });
   }
+});
+
+describe('the directory syncs before the lock', () => {
+  it('a failed one fails the open, typed, after all three were attempted; the store opens once the fault is gone', async () => {
+    const fileSystem = await killedStore(6);
+    fileSystem.injectFault({ operation: 'syncDirectory', error: 'EIO', path: STORE_DIR });
+    const counting = new CountingFileSystem(fileSystem);
+    const error = await open(counting).catch((caught: unknown) => caught);
+    expect(isLadybugError(error) && error.code === ErrorCode.Io, `open failed with ${String(error)}`).toBe(true);
+    expect(new Set(counting.syncedDirectories)).toEqual(new Set([WAL_DIR, STORE_DIR, '/']));
+    await expectAllKeys(fileSystem);
+  });
 });

@@ -104,9 +104,10 @@ async function createDirectories(fileSystem: FileSystem, directory: string): Pro
     await fileSystem.mkdir(created);
     await fileSystem.syncDirectory(parentDirectory(created));
   }
-  await fileSystem.syncDirectory(walDir);
-  await fileSystem.syncDirectory(directory);
-  await fileSystem.syncDirectory(parentDirectory(directory));
+  // Three independent syncs, all done before the lock is taken: concurrently (each is
+  // a thread-pool round trip, issue 7's killed reopen), all settled before a failure is thrown.
+  const synced = await Promise.allSettled([walDir, directory, parentDirectory(directory)].map((path) => fileSystem.syncDirectory(path)));
+  for (const outcome of synced) if (outcome.status === 'rejected') throw outcome.reason;
 }
 
 async function openLocked(
