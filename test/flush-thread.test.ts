@@ -11,8 +11,10 @@
  * the thread's writer consumed the first chunk.
  */
 import { Buffer } from 'node:buffer';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { internalKey } from '../src/codec/keys.js';
@@ -175,6 +177,27 @@ describe('a failure on the main side of a thread flush', () => {
     for (let attempt = 0; attempt < 100 && flushThreadsRunning() > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(flushThreadsRunning()).toBe(0);
   }, 60_000);
+});
+
+describe('the flush thread and the process', () => {
+  it('an idle flush thread does not keep the process alive (a store left open after a thread flush)', async () => {
+    const directory = temporaryDirectory();
+    const index = join(import.meta.dirname, '..', 'dist', 'src', 'index.js');
+    const script = `
+      import { openStore } from ${JSON.stringify(index)};
+      import { flushThreadCounters } from ${JSON.stringify(join(import.meta.dirname, '..', 'dist', 'src', 'engine', 'flush-thread.js'))};
+      const store = await openStore(${JSON.stringify(directory)}, { memoryBudgetBytes: 32 * 1024 * 1024 });
+      const text = 'x'.repeat(300);
+      for (let start = 0; start < 12000; start += 1000) {
+        await store.batch(Array.from({ length: 1000 }, (_, i) => ({ type: 'put', key: 'k' + (start + i), value: text })));
+      }
+      await store.checkpoint();
+      console.log(JSON.stringify({ threadFlushes: flushThreadCounters.threadFlushes }));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '--eval', script], { timeout: 60_000 });
+    // The child exited by itself (execFile resolved) after flushing through the thread.
+    expect((JSON.parse(stdout.trim()) as { threadFlushes: number }).threadFlushes).toBeGreaterThan(0);
+  }, 90_000);
 });
 
 async function writeRound(store: Store, round: number): Promise<void> {
