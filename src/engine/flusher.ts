@@ -2,7 +2,9 @@
  * The flusher: writes sealed memtables to run files, oldest first, and installs
  * each one; then the WAL segments the runs cover are deleted.
  *
- *   oldest sealed memtable -> writeRun (temp, datasync, rename, directory fsync)
+ *   oldest sealed memtable -> writeRun (temp, datasync, rename, directory fsync),
+ *      in the store's flush thread on the real file system (flush-thread.ts: this
+ *      thread walks and packs the entries, the thread writes the same bytes)
  *   -> manifest edit (add run, flushed version, WAL start) under the manifest lock
  *   -> install: the run becomes visible and the memtable is retired, in one
  *      synchronous step (readers see one or the other, never neither)
@@ -34,6 +36,10 @@
  *   retried after FLUSH_RETRY_DELAY_MS; commits go on until the write stall.
  *   Any other failure (a failed fsync above all) is final: the flusher fails and
  *   the store refuses writes (never retried and trusted).
+ * - A flush thread that exits under a flush (crash, out of memory, terminated) is not
+ *   a failure of the flush: its run id's files are removed and the memtable is
+ *   written in process under a new run id. An error the thread answers is the
+ *   flush's own (same class, merge-error.ts), under the two rules above.
  * - Blocks are prepopulated only for a run still live at that moment (checked in
  *   the same synchronous step as the insertions), so a run replaced meanwhile by a
  *   compaction gets no entries.
@@ -87,15 +93,6 @@ export const FLUSH_PREPOPULATE_CACHE_SHARE = 0.125;
 const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
 
 /**
- * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
- * flush thread when the file system is the real one and the worker is built
- * (Flusher#usesThread); 'main' always writes them on the main thread.
- * `threadMinMemtableBytes`: a memtable smaller than this is flushed in process unless
- * the thread already runs (FLUSH_THREAD_MIN_MEMTABLE_BYTES; tests lower it).
- */
-export const flushSettings: { flushThread: 'worker' | 'main'; threadMinMemtableBytes: number } = { flushThread: 'worker', threadMinMemtableBytes: 0 };
-
-/**
  * Starting the flush thread took 77-88 ms before its first run was written (a 10-key
  * flush in process: 2-11 ms; on the running thread: 5-6 ms; busy machine): a small
  * store's first flush (often the checkpoint of its close) would wait for that. Below
@@ -105,7 +102,18 @@ export const flushSettings: { flushThread: 'worker' | 'main'; threadMinMemtableB
  * concurrent writers seal at the WAL checkpoint bound at a 64 MiB budget.)
  */
 export const FLUSH_THREAD_MIN_MEMTABLE_BYTES = 1024 * 1024;
-flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
+
+/**
+ * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
+ * flush thread when the file system is the real one and the worker is built
+ * (Flusher#usesThread); 'main' always writes them on the main thread.
+ * `threadMinMemtableBytes`: a memtable smaller than this is flushed in process unless
+ * the thread already runs (FLUSH_THREAD_MIN_MEMTABLE_BYTES; tests lower it).
+ */
+export const flushSettings: { flushThread: 'worker' | 'main'; threadMinMemtableBytes: number } = {
+  flushThread: 'worker',
+  threadMinMemtableBytes: FLUSH_THREAD_MIN_MEMTABLE_BYTES,
+};
 
 export interface FlusherConfig {
   fileSystem: FileSystem;
