@@ -13,6 +13,17 @@
  * busy machine it is usable (±10 MiB between repeats); the keys/s and gets/s columns
  * are not.
  *
+ * Measured 2026-12-01 03:25 UTC (busy machine, 200k keys, 64 MiB budget, build 8b54aa7):
+ * harness floor (`none`) load 69, read 61 MiB; ladybug load 224-232, read 204-212
+ * (280-290 with the block cache before its hit credit); lmdb 212 / 105, classic-level
+ * 168 / 90, better-sqlite3 133 / 82. Ladybug's read peak: young generation 32 (the
+ * peers' read phases allocate so little that theirs stays at 4), old space 36, block
+ * and point cache ArrayBuffers ~40 (malloc arena ~50), other anonymous ~27 (the merge
+ * and flush threads' isolates and arenas), mapped files 49. What node flags would
+ * change (the embedding process's choice; a library must not set them):
+ * --max-old-space-size=192: load 205, read 207; --max-semi-space-size=1: load 253
+ * (more promoted), read 175.
+ *
  * Invariant: every child gets a fresh store directory, removed afterwards.
  */
 import { execFile } from 'node:child_process';
