@@ -158,3 +158,37 @@ describe('the directory syncs before the lock', () => {
     await expectAllKeys(fileSystem);
   });
 });
+
+describe('leftovers removed at open, both directories concurrently', () => {
+  it('an orphan run and a WAL segment below the start are both removed; a failed unlink fails the open typed, and the next open removes them', async () => {
+    const fileSystem = new FaultFileSystem(7);
+    const store = await openStore(STORE_DIR, { fileSystem, ...SMALL_SEGMENTS });
+    for (let index = 0; index < 40; index++) await store.put(`k${index}`, 'v'.repeat(400));
+    await store.checkpoint();
+    await store.close();
+    const segments = fileSystem.listPaths().filter((path) => path.startsWith(`${WAL_DIR}/wal-`)).sort();
+    const first = Number(segments[0]!.slice(`${WAL_DIR}/wal-`.length, -'.log'.length));
+    expect(first, 'the checkpoint moved the WAL start past segment 1').toBeGreaterThan(1);
+    // Leftovers a crash could leave: a segment below the start, a run file no manifest lists.
+    for (const path of [segmentPath(first - 1), `${STORE_DIR}/runs/9999999999.run.tmp`]) {
+      const handle = await fileSystem.open(path, 'createExclusive');
+      await handle.write(Buffer.from('leftover'), 0);
+      await handle.close();
+    }
+    const fault = fileSystem.injectFault({ operation: 'unlink', error: 'EIO', path: `${STORE_DIR}/runs/9999999999.run.tmp` });
+    const error = await open(fileSystem).catch((caught: unknown) => caught);
+    expect(isLadybugError(error) && error.code === ErrorCode.Io, `open failed with ${String(error)}`).toBe(true);
+    fault.remove();
+    const reopened = await open(fileSystem);
+    try {
+      // The failed open may have removed the segment already (the two removals run concurrently).
+      expect(reopened.stats().recovery.removedOrphans).toContain(`${STORE_DIR}/runs/9999999999.run.tmp`);
+      const left = fileSystem.listPaths();
+      expect(left).not.toContain(`${STORE_DIR}/runs/9999999999.run.tmp`);
+      expect(left).not.toContain(segmentPath(first - 1));
+      expect((await scanAll(reopened)).size).toBe(40);
+    } finally {
+      await reopened.close();
+    }
+  });
+});

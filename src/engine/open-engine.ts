@@ -31,11 +31,13 @@ export interface OpenedStorage {
 
 export async function openStorage(fileSystem: FileSystem, directory: string, walDirectory: string, hash: Hash64): Promise<OpenedStorage> {
   const runsDirectory = joinPath(directory, RUNS_DIRECTORY);
-  if (!(await fileSystem.exists(runsDirectory))) {
+  // Independent look-ups, concurrently (each a thread-pool round trip: issue 7's killed reopen).
+  const [runsExist, manifestExists] = await settledAll([fileSystem.exists(runsDirectory), Manifest.exists(fileSystem, directory)]);
+  if (!runsExist) {
     await fileSystem.mkdir(runsDirectory);
     await fileSystem.syncDirectory(directory);
   }
-  const createdManifest = !(await Manifest.exists(fileSystem, directory));
+  const createdManifest = !manifestExists;
   // A store without a manifest is new or was written by release 0.1: its log starts at segment 1.
   const manifest = await Manifest.open(fileSystem, directory, hash, {
     create: createdManifest,
@@ -43,15 +45,25 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
     initial: { walStartSegment: 1, flushedVersion: 0, versionHighWater: 0, nextRunId: 1, runs: [], reservedEntryCounts: true },
   });
   try {
-    const removedOrphans = [
-      ...(await removeOrphanRuns(fileSystem, runsDirectory, manifest)),
-      ...(await removeSegmentsBelow(fileSystem, walDirectory, manifest.state.walStartSegment)),
-    ];
+    // Two directories, nothing in common: concurrently.
+    const [orphanRuns, segmentsBelow] = await settledAll([
+      removeOrphanRuns(fileSystem, runsDirectory, manifest),
+      removeSegmentsBelow(fileSystem, walDirectory, manifest.state.walStartSegment),
+    ]);
+    const removedOrphans = [...orphanRuns, ...segmentsBelow];
     return { manifest, runsDirectory, removedOrphans, createdManifest };
   } catch (error) {
     await manifest.close({ compactChain: false }).catch(() => undefined);
     throw error;
   }
+}
+
+/** Both results once both settled (no operation outlives a failure); the first failure is thrown. */
+async function settledAll<First, Second>(promises: [Promise<First>, Promise<Second>]): Promise<[First, Second]> {
+  const [first, second] = await Promise.allSettled(promises);
+  if (first.status === 'rejected') throw first.reason;
+  if (second.status === 'rejected') throw second.reason;
+  return [first.value, second.value];
 }
 
 async function removeOrphanRuns(fileSystem: FileSystem, runsDirectory: string, manifest: Manifest): Promise<string[]> {
