@@ -25,7 +25,7 @@ import {
 } from '../src/engine/flush-thread.js';
 import { FLUSH_THREAD_MIN_MEMTABLE_BYTES, flushSettings, memtableEntries } from '../src/engine/flusher.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
-import { IoError, openStore, type Store } from '../src/index.js';
+import { DiskFullError, IoError, openStore, type Store } from '../src/index.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
@@ -49,6 +49,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
+  flushThreadTestHooks.failNextFlush = undefined;
   flushSettings.flushThread = 'worker';
   flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
   flushThreadTestHooks.holdNextFlush = false;
@@ -268,6 +269,45 @@ describe('a store on the real file system flushes in its flush thread', () => {
     expect(flushThreadsRunning()).toBe(0);
     const reopened = await openStore(directory, OPTIONS);
     expect(await readEverything(reopened)).toEqual(expected);
+    await reopened.close();
+  }, 120_000);
+
+  it('disk full in the thread: the checkpoint fails DiskFullError, no partial file, writes go on, the flush is retried and succeeds', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, OPTIONS);
+    await writeRound(store, 0);
+    const written = await readEverything(store);
+    const flushesBefore = flushThreadCounters.threadFlushes;
+    flushThreadTestHooks.failNextFlush = { syscall: 'write', code: 'ENOSPC' };
+    await expect(store.checkpoint()).rejects.toBeInstanceOf(DiskFullError);
+    expect(flushThreadCounters.threadFlushes - flushesBefore).toBe(0);
+    expect(readdirSync(join(directory, 'runs'))).toEqual([]);
+    expect(await readEverything(store)).toEqual(written);
+    await store.put('after-full', 1);
+    const afterPut = await readEverything(store);
+    await store.checkpoint();
+    expect(flushThreadCounters.threadFlushes - flushesBefore).toBeGreaterThanOrEqual(1);
+    expect(await readEverything(store)).toEqual(afterPut);
+    await store.close();
+    const reopened = await openStore(directory, OPTIONS);
+    expect(await readEverything(reopened)).toEqual(afterPut);
+    expect(await reopened.get('after-full')).toBe(1);
+    await reopened.close();
+  }, 120_000);
+
+  it('a failed fsync in the thread is final: the checkpoint fails IoError, writes are refused, reopen has every acknowledged write', async () => {
+    const directory = temporaryDirectory();
+    const store = await openStore(directory, OPTIONS);
+    await writeRound(store, 0);
+    const written = await readEverything(store);
+    flushThreadTestHooks.failNextFlush = { syscall: 'datasync', code: 'EIO' };
+    await expect(store.checkpoint()).rejects.toBeInstanceOf(IoError);
+    await expect(store.put('after-fsync', 1)).rejects.toThrow();
+    await expect(store.checkpoint()).rejects.toThrow();
+    expect(readdirSync(join(directory, 'runs'))).toEqual([]);
+    store[abandonStore]();
+    const reopened = await openStore(directory, OPTIONS);
+    expect(await readEverything(reopened)).toEqual(written);
     await reopened.close();
   }, 120_000);
 

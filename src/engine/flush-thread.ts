@@ -69,7 +69,15 @@ export const flushThreadSettings: { terminateGraceMs: number } = { terminateGrac
  * consumed the first chunk, call `onHeld` then, and wait until resumeHeldFlushes()
  * (or until it is terminated).
  */
-export const flushThreadTestHooks: { holdNextFlush: boolean; onHeld: (() => void) | undefined } = { holdNextFlush: false, onHeld: undefined };
+export const flushThreadTestHooks: { holdNextFlush: boolean; onHeld: (() => void) | undefined; failNextFlush: FlushFault | undefined } = {
+  holdNextFlush: false, onHeld: undefined, failNextFlush: undefined,
+};
+
+/** Test hook: every `syscall` of the next thread flush's run file fails with errno `code` (a full disk, a failed fsync). */
+export interface FlushFault {
+  syscall: 'write' | 'datasync';
+  code: string;
+}
 
 /** Resumers of the flushes held by `holdNextFlush` and not yet settled. */
 const heldFlushes = new Set<() => void>();
@@ -115,7 +123,7 @@ export interface FlushOutcome {
 }
 
 export type FlushMainToWorker =
-  | ({ type: 'begin'; id: number; holdAfterFirstChunk: boolean } & FlushJob)
+  | ({ type: 'begin'; id: number; holdAfterFirstChunk: boolean; fault: FlushFault | undefined } & FlushJob)
   | { type: 'chunk'; id: number; chunk: FlushChunk }
   | { type: 'end'; id: number }
   | { type: 'resume'; id: number };
@@ -203,11 +211,13 @@ export class FlushThread {
     assert(pending !== undefined && pending.id === id, 'the flush is pending');
     outcome.catch(() => undefined); // observed below; the packing may stop early when it fails
     const held = flushThreadTestHooks.holdNextFlush;
+    const fault = flushThreadTestHooks.failNextFlush;
     flushThreadTestHooks.holdNextFlush = false;
+    flushThreadTestHooks.failNextFlush = undefined;
     const resume = (): void => this.#post(worker, { type: 'resume', id });
     if (held) heldFlushes.add(resume);
     try {
-      this.#post(worker, { type: 'begin', id, holdAfterFirstChunk: held, ...job });
+      this.#post(worker, { type: 'begin', id, holdAfterFirstChunk: held, fault, ...job });
       try {
         await this.#sendEntries(worker, pending, entries);
       } catch (error) {

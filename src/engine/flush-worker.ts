@@ -25,12 +25,13 @@
 import { parentPort } from 'node:worker_threads';
 import { loadHash64 } from '../codec/checksum.js';
 import { serializeError } from '../compaction/merge-error.js';
+import { type FileHandle, type FileSystem, fileSystemError } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { type SealedBlock, writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import { type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
-import type { FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-thread.js';
+import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-thread.js';
 
 interface Active {
   id: number;
@@ -84,6 +85,31 @@ async function* batches(current: Active): AsyncGenerator<RunEntry[]> {
   }
 }
 
+/** Test hook: `inner` whose opened handles fail every `fault.syscall` with errno `fault.code`. */
+function faultyFileSystem(inner: FileSystem, fault: FlushFault): FileSystem {
+  const failing = new Set<string>(fault.syscall === 'write' ? ['write', 'writeOffThread'] : ['datasync']);
+  const bound = (target: object, property: string | symbol): unknown => {
+    const value: unknown = Reflect.get(target, property, target);
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  };
+  return new Proxy(inner, {
+    get(target, property) {
+      if (property !== 'open') return bound(target, property);
+      return async (path: string, mode: Parameters<FileSystem['open']>[1]): Promise<FileHandle> => {
+        const handle = await target.open(path, mode);
+        return new Proxy(handle, {
+          get(handleTarget, handleProperty) {
+            if (typeof handleProperty === 'string' && failing.has(handleProperty)) {
+              return () => Promise.reject(fileSystemError(fault.code, handleProperty, handleTarget.path));
+            }
+            return bound(handleTarget, handleProperty);
+          },
+        });
+      };
+    },
+  });
+}
+
 async function serve(current: Active, request: Extract<FlushMainToWorker, { type: 'begin' }>): Promise<void> {
   const kept: ReturnedBlock[] = [];
   let keptDataBytes = 0;
@@ -105,7 +131,7 @@ async function serve(current: Active, request: Extract<FlushMainToWorker, { type
   try {
     const hash = await loadHash64();
     const descriptor = await writeRun({
-      fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
+      fileSystem: request.fault === undefined ? fileSystem : faultyFileSystem(fileSystem, request.fault), runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
       entries: { batches: batches(current) }, onBlockSealed,
     });
     post({ type: 'done', id: current.id, descriptor, blocks: kept }, kept.map((block) => block.bytes));
