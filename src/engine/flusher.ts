@@ -160,6 +160,8 @@ export class Flusher {
   /** Made at the first flush that uses it (usesThread), ended by close() or abandon(). */
   #thread: FlushThread | undefined;
   #abandoned = false;
+  /** Set when close() begins: a flush that then fails disk full arms no retry (it would write a run after the directory lock was released). */
+  #closed = false;
 
   constructor(config: FlusherConfig) {
     this.#config = config;
@@ -210,6 +212,8 @@ export class Flusher {
       } catch (error) {
         if (error instanceof DiskFullError) {
           this.#lastDiskFull = error;
+          // Closing: the WAL keeps the memtable for the next open; no retry once close() waits for this flush.
+          if (this.#closed) return this.#wakeIdle(error);
           this.#stats.flushRetries++;
           this.#retryTimer = setTimeout(() => {
             this.#retryTimer = undefined;
@@ -347,6 +351,7 @@ export class Flusher {
 
   /** Stops retry timers; a running flush finishes (close waits for it through flushAll); then the flush thread ends. */
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     await this.#running?.catch(() => undefined);
