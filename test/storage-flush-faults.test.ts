@@ -222,6 +222,41 @@ describe('ENOSPC during a flush', () => {
   });
 });
 
+describe('ENOSPC found by a flush that writers already wait for', () => {
+  it('writers stalled behind a flush that then finds the disk full get DiskFullError, not a hang', async () => {
+    const fault = new FaultFileSystem(74);
+    const fileSystem = new HoldingFileSystem(fault);
+    const store = await openStore(STORE, { ...SMALL, fileSystem });
+    const model = new Model();
+    // The first flush is held at its first write of a run file, before the disk is full.
+    const held = fileSystem.holdNext((operation, path) => operation === 'write' && RUN_FILE.test(path));
+    const writers: Array<Promise<unknown>> = [];
+    let stalled = false;
+    for (let round = 0; round < 200 && !stalled; round++) {
+      for (let index = 0; index < 20; index++) {
+        const value = valueFor(index, round);
+        const put = store.put(key(index), value).then(({ version }) => model.record(key(index), version, value));
+        writers.push(put.then(() => undefined, (error: unknown) => error));
+      }
+      await tick(1);
+      stalled = store.stats().storage.writeStalls > 0;
+    }
+    // Writers wait in the stall for the held flush; now the disk fills and the flush fails.
+    expect(stalled).toBe(true);
+    const hold = await held;
+    fault.injectFault({ operation: 'write', path: RUN_FILE, error: 'ENOSPC', persistent: true });
+    hold.release();
+    const outcomes = await Promise.all(writers);
+    expect(outcomes.some((outcome) => outcome instanceof DiskFullError)).toBe(true);
+    for (const outcome of outcomes) expect(outcome === undefined || outcome instanceof DiskFullError).toBe(true);
+    await expectReads(store, model);
+    store[abandonStore]();
+    const reopened = await openStore(STORE, { ...SMALL, fileSystem: fault.crash('drop-unsynced') });
+    await expectReads(reopened, model);
+    await reopened.close();
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Reads during a flush of the same keys
 

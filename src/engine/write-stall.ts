@@ -134,9 +134,14 @@ export class WriteStall {
     if (failure !== undefined) throw new StoreFailedError(`flushing a memtable to a run failed (${failure.message})`, { cause: failure });
   }
 
-  /** Wakes the writers waiting in admit() unless they would still wait (each re-checks anyway). */
+  /**
+   * Wakes the writers waiting in admit() unless they would still wait (each re-checks
+   * anyway). A flush that found the disk full wakes them too: they leave with
+   * DiskFullError (a writer that waited for a flush which then hit ENOSPC used to wait
+   * for as long as the disk stayed full).
+   */
   wake(): void {
-    if (this.stalled && this.#config.flusher.failure === undefined) return;
+    if (this.stalled && this.#config.flusher.failure === undefined && this.#config.flusher.lastDiskFull === undefined) return;
     const waiters = this.#stallWaiters;
     this.#stallWaiters = [];
     for (const wake of waiters) wake();
