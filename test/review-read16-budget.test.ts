@@ -6,7 +6,8 @@
  * hold at every observable point: a fresh open, the end of a replay at open (no WAL
  * record is applied through the pipeline there), a batch larger than the memtable
  * share, transactions, commits while writes stall, a checkpoint, a compaction, and a
- * reopen after a clean close. The block cache never holds more than its bound.
+ * reopen after a clean close. The block cache never holds more than its bound, and
+ * the charge moves up a step at a time as a memtable fills (no resize per record).
  */
 import { describe, expect, it } from 'vitest';
 import { IMMUTABLE_BUDGET_SHARE, MEMTABLE_BUDGET_SHARE, MEMTABLE_CHARGE_STEP_SHARE } from '../src/engine/storage-engine.js';
@@ -35,8 +36,20 @@ describe('review read16: the memtable charge keeps the budget identity', () => {
     const options = { fileSystem, memoryBudgetBytes: BUDGET_BYTES, checkpointOnClose: false };
     let store = await openStore('/store', options);
     expect(checkBudget(store, 'fresh open')).toBe(STEP_BYTES);
-    for (let index = 0; index < 6_000; index++) await store.put(`a${index}`, valueOf(index));
+    // No resize storm: the charge only moves up a step at a time while the memtable fills (nothing is flushed here).
+    let charge = STEP_BYTES;
+    let chargeChanges = 0;
+    for (let index = 0; index < 6_000; index++) {
+      await store.put(`a${index}`, valueOf(index));
+      const now = store.stats().storage.memtableChargeBytes;
+      if (now !== charge) {
+        expect(now, `charge after put ${index}`).toBeGreaterThan(charge);
+        chargeChanges++;
+        charge = now;
+      }
+    }
     const beforeClose = checkBudget(store, 'after 6k puts');
+    expect(chargeChanges).toBeLessThanOrEqual(Math.ceil(beforeClose / STEP_BYTES));
     expect(beforeClose).toBeGreaterThan(STEP_BYTES);
     await store.close(); // no checkpoint: the reopen replays every record
     store = await openStore('/store', options);
