@@ -5,7 +5,7 @@
  * 0xff, empty values, tombstones, NOT_RETAINED markers, values that exactly fill a
  * chunk or overflow it by one byte, long runs of one key's versions across chunk
  * boundaries), and a run written by the flush thread compared byte for byte with the
- * in-process flush of a memtable of the same shapes.
+ * in-process flush of a memtable of the same shapes (reserved keys included).
  *
  * Deterministic: a fixed seed, no timing.
  */
@@ -21,6 +21,7 @@ import { FlushThread, flushThreadsRunning, flushWorkerBuilt } from '../src/engin
 import { memtableEntries } from '../src/engine/flusher.js';
 import { NOT_RETAINED_BYTE } from '../src/engine/resolve.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { RESERVED_KEY_PREFIX } from '../src/lease/reserved-prefix.js';
 import { KEY_BYTES_MAX } from '../src/limits.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
@@ -160,6 +161,8 @@ function adversarialMemtable(maxVersionsPerKey: number): MemoryIndex {
       operations.push({ key: internalKey('chunk-over'), slot: stored(Buffer.alloc(FLUSH_CHUNK_BYTES + 1, 2)) });
     }
     if (round % 500 === 0) operations.push({ key: internalKey(`trimmed-${round % 3}`), slot: stored({ round }) });
+    // Reserved keys (lease records live there): counted in the descriptor's reservedEntryCount.
+    if (round % 100 === 0) operations.push({ key: `${RESERVED_KEY_PREFIX}lease/name-${round % 300}`, slot: round % 200 === 0 ? TOMBSTONE : stored({ holder: round }) });
     version++;
     index.apply(version, operations, version);
   }
@@ -188,6 +191,7 @@ describe('the flush thread against the in-process flush on adversarial memtables
       });
       const outcome = await thread.flush({ runsDirectory: threaded, runId, generation: 987654321, level: 0, keepDataBytes: 1 << 30 }, memtableEntries(index));
       expect(outcome.descriptor).toEqual(expected);
+      expect(expected.reservedEntryCount).toBeGreaterThan(0);
       expect(readdirSync(threaded)).toEqual([expected.fileName]);
       expect(readFileSync(join(threaded, expected.fileName)).equals(readFileSync(join(inProcess, expected.fileName)))).toBe(true);
       expect(outcome.blocks).toEqual(blocksInProcess);
