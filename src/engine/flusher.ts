@@ -34,6 +34,8 @@
  *   keep it alive through their views.
  * - Disk full while writing a run: the partial file is removed and the flush is
  *   retried after FLUSH_RETRY_DELAY_MS; commits go on until the write stall.
+ *   Never once close() began: the WAL keeps that memtable for the next open
+ *   (a retry after close wrote a run after the directory lock was released).
  *   Any other failure (a failed fsync above all) is final: the flusher fails and
  *   the store refuses writes (never retried and trusted).
  * - A flush thread that exits under a flush (crash, out of memory, terminated) is not
