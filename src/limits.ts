@@ -186,7 +186,7 @@ export const VERSION_TIMES_SAMPLE_MS_MIN = 1;
  * - older versions live in two arrays per key, in a record (56 B: the creation
  *   version and trimmedBelow too) made at the second version: [x] literals (2 x 56 B)
  *   then, grown by V8 to 17 slots (2 x 184 B) at the third, 16 B per slot after. A
- *   key trimmed back to one version keeps the record (not estimated).
+ *   key trimmed back to one version keeps only its creation version (no record).
  */
 /** Per key, beyond its key string and its versions (see above). */
 export const MEMORY_BYTES_PER_KEY = 106;

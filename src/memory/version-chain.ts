@@ -7,6 +7,11 @@
  * are paid again in young-generation pauses (issue 12; 72 B with the creation
  * version and trimmedBelow inline).
  *
+ * A chain trimmed back to its newest version alone (maxVersionsPerKey 1: every rewrite
+ * of a key) keeps only its creation version, in the same field as the record (its
+ * trimmedBelow is then its newest version): keeping the record cost such a key 56 B
+ * that the memtable's estimate (measured on a one-version chain) did not count.
+ *
  * Invariants (checked by `verify()` in debug mode):
  * - olderVersions and olderSlots have equal length; all older versions ascend and
  *   are below newestVersion.
@@ -21,15 +26,10 @@ import { assert } from '../util/assert.js';
 export const TOMBSTONE: unique symbol = Symbol('ladybug.tombstone');
 export type VersionSlot = StoredValue | typeof TOMBSTONE;
 
-/** The arrays of a chain whose older versions were all trimmed: shared, never written (append replaces them). */
-const NO_OLDER_VERSIONS: number[] = Object.freeze([]) as unknown as number[];
-const NO_OLDER_SLOTS: VersionSlot[] = Object.freeze([]) as unknown as VersionSlot[];
-
 /**
- * A chain's versions below the newest, made at its second version and kept from then
- * on: after a trim that took them all, firstVersion and trimmedBelow stay here and
- * the arrays become the shared empty ones (a key rewritten under maxVersionsPerKey 1
- * keeps no arrays). Invariant: versions and slots have equal length.
+ * A chain's versions below the newest, made at its second version; a trim that takes
+ * them all replaces it with the creation version (VersionChain#older). Invariant:
+ * versions and slots have equal length, at least one.
  */
 class OlderVersions {
   /** The version that created the key (kept when trimming: as-of reads before it are simply "absent"). */
@@ -39,8 +39,9 @@ class OlderVersions {
   versions: number[];
   slots: VersionSlot[];
 
-  constructor(version: number, slot: VersionSlot) {
-    this.firstVersion = version;
+  constructor(firstVersion: number, trimmedBelow: number, version: number, slot: VersionSlot) {
+    this.firstVersion = firstVersion;
+    this.trimmedBelow = trimmedBelow;
     this.versions = [version];
     this.slots = [slot];
   }
@@ -49,8 +50,12 @@ class OlderVersions {
 export class VersionChain {
   newestVersion: number;
   newest: VersionSlot;
-  /** Undefined while the chain has one version (then firstVersion is newestVersion and nothing was trimmed). */
-  #older: OlderVersions | undefined;
+  /**
+   * Undefined while the chain has one version and nothing was trimmed (firstVersion is
+   * newestVersion); a number, the creation version, when a trim left the newest version
+   * alone (trimmedBelow is newestVersion); else the record of the older versions.
+   */
+  #older: OlderVersions | number | undefined;
 
   constructor(version: number, value: VersionSlot) {
     this.newestVersion = version;
@@ -61,46 +66,49 @@ export class VersionChain {
   /** The version that created the key (kept when trimming: as-of reads before it are simply "absent"). */
   get firstVersion(): number {
     const older = this.#older;
-    return older === undefined ? this.newestVersion : older.firstVersion;
+    return older === undefined ? this.newestVersion : typeof older === 'number' ? older : older.firstVersion;
   }
 
   /** 0 while nothing was reclaimed; after trimming, the oldest retained version. */
   get trimmedBelow(): number {
     const older = this.#older;
-    return older === undefined ? 0 : older.trimmedBelow;
+    return older === undefined ? 0 : typeof older === 'number' ? this.newestVersion : older.trimmedBelow;
   }
 
   /** For tests of verify() only: a chain with older versions gets a trimmedBelow (trim() sets it otherwise). */
   set trimmedBelow(version: number) {
-    assert(this.#older !== undefined, 'only a chain that had older versions was trimmed');
-    this.#older.trimmedBelow = version;
+    const older = this.#older;
+    assert(older !== undefined && typeof older !== 'number', 'only a chain that has older versions gets one');
+    older.trimmedBelow = version;
   }
 
   get length(): number {
     const older = this.#older;
-    return older === undefined ? 1 : older.versions.length + 1;
+    return older === undefined || typeof older === 'number' ? 1 : older.versions.length + 1;
   }
 
   /** Version at `index`, 0 = oldest retained, length-1 = newest. */
   versionAt(index: number): number {
     const older = this.#older;
-    return older === undefined || index >= older.versions.length ? this.newestVersion : older.versions[index]!;
+    return older === undefined || typeof older === 'number' || index >= older.versions.length ? this.newestVersion : older.versions[index]!;
   }
 
   /** Slot at `index`, 0 = oldest retained, length-1 = newest. */
   slotAt(index: number): VersionSlot {
     const older = this.#older;
-    return older === undefined || index >= older.slots.length ? this.newest : older.slots[index]!;
+    return older === undefined || typeof older === 'number' || index >= older.slots.length ? this.newest : older.slots[index]!;
   }
 
   /** All retained versions, oldest first (a fresh array: for inspection and tests). */
   get versions(): number[] {
-    return [...(this.#older?.versions ?? []), this.newestVersion];
+    const older = this.#older;
+    return [...(older === undefined || typeof older === 'number' ? [] : older.versions), this.newestVersion];
   }
 
   /** All retained slots, oldest first (a fresh array: for inspection and tests). */
   get values(): VersionSlot[] {
-    return [...(this.#older?.slots ?? []), this.newest];
+    const older = this.#older;
+    return [...(older === undefined || typeof older === 'number' ? [] : older.slots), this.newest];
   }
 
   /** REQUIRES: version > newestVersion (versions are applied in ascending order). */
@@ -109,11 +117,10 @@ export class VersionChain {
     if (!(version > this.newestVersion)) throw new AssertionFailedError(`version ${version} applied after ${this.newestVersion}`);
     const older = this.#older;
     if (older === undefined) {
-      this.#older = new OlderVersions(this.newestVersion, this.newest);
-    } else if (older.versions.length === 0) {
-      // Trimmed to the newest alone: fresh arrays, never a push on the shared empty ones.
-      older.versions = [this.newestVersion];
-      older.slots = [this.newest];
+      this.#older = new OlderVersions(this.newestVersion, 0, this.newestVersion, this.newest);
+    } else if (typeof older === 'number') {
+      // Trimmed to the newest alone: a record again, its oldest version the one trimmed to.
+      this.#older = new OlderVersions(older, this.newestVersion, this.newestVersion, this.newest);
     } else {
       older.versions.push(this.newestVersion);
       older.slots.push(this.newest);
@@ -134,7 +141,7 @@ export class VersionChain {
       if (this.trimmedBelow !== 0) throw new VersionNotRetainedError(version, this.trimmedBelow);
       return undefined;
     }
-    return this.#older!.slots[index];
+    return (this.#older as OlderVersions).slots[index];
   }
 
   /**
@@ -145,7 +152,7 @@ export class VersionChain {
   trim(keepCount: number, pinnedVersion: number): VersionSlot[] {
     const older = this.#older;
     const excess = this.length - keepCount;
-    if (older === undefined || excess <= 0) return [];
+    if (older === undefined || typeof older === 'number' || excess <= 0) return [];
     // Entries strictly older than the one visible at the pin may go.
     const pinnedIndex = pinnedVersion >= this.newestVersion ? older.versions.length : this.#olderIndexAtOrBelow(pinnedVersion);
     const dropCount = Math.min(excess, Math.max(0, pinnedIndex));
@@ -153,12 +160,9 @@ export class VersionChain {
     older.versions.splice(0, dropCount);
     const dropped = older.slots.splice(0, dropCount);
     assert(older.versions.length === older.slots.length, 'older arrays match');
-    // The record stays when now empty (firstVersion and trimmedBelow live here); its arrays go.
-    older.trimmedBelow = this.versionAt(0);
-    if (older.versions.length === 0) {
-      older.versions = NO_OLDER_VERSIONS;
-      older.slots = NO_OLDER_SLOTS;
-    }
+    // Every older version gone: only the creation version stays (trimmedBelow is the newest).
+    if (older.versions.length === 0) this.#older = older.firstVersion;
+    else older.trimmedBelow = older.versions[0]!;
     return dropped;
   }
 
@@ -173,8 +177,9 @@ export class VersionChain {
 
   /** Index in the older arrays of the newest entry with version <= `version`, or -1. */
   #olderIndexAtOrBelow(version: number): number {
-    const versions = this.#older?.versions;
-    if (versions === undefined) return -1;
+    const older = this.#older;
+    if (older === undefined || typeof older === 'number') return -1;
+    const versions = older.versions;
     let low = 0;
     let high = versions.length - 1;
     let found = -1;
