@@ -29,11 +29,13 @@ function valueFor(index: number): unknown {
 }
 
 /** A store killed after 60 acknowledged single puts and deletes over several 16 KiB segments, killed (keep-all). */
-async function killedStore(seed: number): Promise<{ fileSystem: FaultFileSystem; expected: Map<string, unknown> }> {
+async function killedStore(seed: number, checkpointAt = -1): Promise<{ fileSystem: FaultFileSystem; expected: Map<string, unknown> }> {
   const first = new FaultFileSystem(seed);
   const store = await openOn(first);
   const expected = new Map<string, unknown>();
   for (let index = 0; index < 60; index++) {
+    // Runs, a manifest whose WAL start is past segment 1, and segments left below it.
+    if (index === checkpointAt) await store.checkpoint();
     const key = `k${index % 23}`;
     if (index % 11 === 10) {
       await store.delete(key);
@@ -109,6 +111,43 @@ describe('review replay16: a crash at any call of a replaying open', () => {
       }
     }
     expect(crashedOpens).toBeGreaterThan(openCalls * 2);
+  }, 120_000);
+
+  it('keeps them through a crash at every call of an open that also removes an orphan run and segments below the WAL start', async () => {
+    const withOrphans = async (): Promise<{ fileSystem: FaultFileSystem; expected: Map<string, unknown> }> => {
+      const killed = await killedStore(11, 40);
+      // A killed flush's temporary run file, and a covered segment a killed checkpoint left.
+      const handle = await killed.fileSystem.open('/db/runs/0000000099.run.tmp', 'createExclusive');
+      await handle.write(Buffer.alloc(100, 7), 0);
+      await handle.close();
+      expect(await killed.fileSystem.exists(segmentPath(1))).toBe(false); // the checkpoint moved the start past it
+      const below = await killed.fileSystem.open(segmentPath(1), 'createExclusive');
+      await below.write(Buffer.alloc(200, 9), 0);
+      await below.close();
+      return killed;
+    };
+    const probe = await withOrphans();
+    const start = probe.fileSystem.operationCount;
+    const opened = await openOn(probe.fileSystem);
+    const openCalls = probe.fileSystem.operationCount - start;
+    opened[abandonStore]();
+    expect(await probe.fileSystem.exists('/db/runs/0000000099.run.tmp')).toBe(false);
+    expect(await probe.fileSystem.exists(segmentPath(1))).toBe(false);
+    for (let calls = 0; calls <= openCalls; calls++) {
+      for (const mode of MODES) {
+        const { fileSystem, expected } = await withOrphans();
+        fileSystem.crashAfterOperations(calls);
+        try {
+          (await openOn(fileSystem))[abandonStore]();
+        } catch (error) {
+          if (!crashed(error)) throw error;
+        }
+        const rebooted = fileSystem.crash(mode);
+        await expectExact(rebooted, expected);
+        expect((await rebooted.readdir('/db/runs')).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+        expect(await rebooted.exists(segmentPath(1))).toBe(false);
+      }
+    }
   }, 120_000);
 
   it('hands a reopened store\'s readers values of their own', async () => {
