@@ -8,6 +8,9 @@
  * land in shuffled order, and the open is crashed at a seeded call under every crash
  * mode: a later open has every acknowledged commit exactly, the crashed open leaves no
  * unhandled rejection, and the open that succeeds holds no call in flight after it resolves.
+ * And a record whose WAL datasync failed in the previous owner (visible, not durable:
+ * fsyncgate) and which the next open serves survives a power loss right after that open,
+ * with the last segment's rewrite and the resume segment's syncs landing in any order.
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
@@ -105,6 +108,33 @@ async function killedStore(seed: number): Promise<{ fileSystem: FaultFileSystem;
 }
 
 describe('review replay16: an open whose concurrent calls complete out of order', () => {
+  it('makes a record whose datasync failed in the previous owner durable before it serves it (fsyncgate), rewrite and resume syncs shuffled', async () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const first = new FaultFileSystem(seed);
+      const store = await openOn(first);
+      for (let index = 0; index < 20 + seed; index++) await store.put(`k${index}`, `v${index}-${'é'.repeat(index)}`);
+      // The WAL datasync of the next commit fails: its pages stay visible but are dropped from the disk's future.
+      first.injectFault({ operation: 'datasync', error: 'EIO', path: /\/wal\// });
+      await expect(store.put('unsure', 'visible after the failure')).rejects.toThrow();
+      store[abandonStore]();
+      // The same file system, not a crash image (crash() makes everything durable): the dropped pages stay visible.
+      const killed = new ShuffledFileSystem(first, seed);
+      const reopened = await openShuffled(killed);
+      const served = await reopened.get('unsure');
+      expect(served).toBe('visible after the failure'); // replayed from the page cache
+      reopened[abandonStore]();
+      // Whatever the open served must survive a power loss right after it.
+      const rebooted = (killed.inner as FaultFileSystem).crash('drop-unsynced');
+      const again = await openOn(rebooted);
+      try {
+        expect(await again.get('unsure')).toEqual(served);
+        for (let index = 0; index < 20 + seed; index++) expect(await again.get(`k${index}`)).toBe(`v${index}-${'é'.repeat(index)}`);
+      } finally {
+        await again.close();
+      }
+    }
+  }, 60_000);
+
   it('keeps every acknowledged commit through opens crashed at seeded calls, every mode', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => { unhandled.push(reason); };
