@@ -16,6 +16,7 @@ import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import type { FileHandle, FileSystem, OpenMode } from '../src/fs/file-system.js';
 import { FaultFileSystem, isSimulatedCrash, type CrashMode } from '../src/fs/fault-file-system.js';
+import { ErrorCode, isLadybugError } from '../src/errors.js';
 import { openStore } from '../src/store/open-store.js';
 import { abandonStore, type Store } from '../src/store/store.js';
 import { openOn, scanAll, SMALL_SEGMENTS, STORE_DIR } from './workload.js';
@@ -108,6 +109,29 @@ async function killedStore(seed: number): Promise<{ fileSystem: FaultFileSystem;
 }
 
 describe('review replay16: an open whose concurrent calls complete out of order', () => {
+  it('two opens of one killed store at once: one replays and serves every commit, the other is refused as locked', async () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const { fileSystem, expected } = await killedStore(seed);
+      const shuffled = new ShuffledFileSystem(fileSystem, seed);
+      const outcomes = await Promise.allSettled([openShuffled(shuffled), openShuffled(shuffled)]);
+      const opened = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+      const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+      expect(opened).toHaveLength(1);
+      expect(refused.map((reason) => (isLadybugError(reason) ? reason.code : String(reason)))).toEqual([ErrorCode.StoreLocked]);
+      try {
+        expect(normalise(await scanAll(opened[0]!))).toEqual(normalise(expected));
+      } finally {
+        await opened[0]!.close();
+      }
+      const again = await openOn(fileSystem.crash('drop-unsynced'));
+      try {
+        expect(normalise(await scanAll(again))).toEqual(normalise(expected));
+      } finally {
+        await again.close();
+      }
+    }
+  }, 60_000);
+
   it('makes a record whose datasync failed in the previous owner durable before it serves it (fsyncgate), rewrite and resume syncs shuffled', async () => {
     for (let seed = 1; seed <= 12; seed++) {
       const first = new FaultFileSystem(seed);
