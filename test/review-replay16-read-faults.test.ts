@@ -94,6 +94,23 @@ describe('review replay16: read faults and flipped bits while segments are read 
     expect(failed).toBeGreaterThanOrEqual(segments);
   });
 
+  it('an EIO on any of the first four calls of each kind the open makes fails it typed with no handle open, and the next open is whole', async () => {
+    const kinds = ['open', 'readFile', 'read', 'write', 'datasync', 'sync', 'truncate', 'syncDirectory', 'unlink', 'readdir', 'mkdir', 'rename', 'link'] as const;
+    let failed = 0;
+    for (const operation of kinds) {
+      for (const nth of [1, 2, 3, 4]) {
+        const { fileSystem, expected } = await killedStore();
+        fileSystem.injectFault({ operation, error: 'EIO', nth });
+        if (!(await expectOpenExactOrTyped(fileSystem, expected, [ErrorCode.Io]))) failed++;
+        fileSystem.clearFaults();
+        expect(await expectOpenExactOrTyped(fileSystem, expected, [])).toBe(true);
+        // And whatever that open made durable survives a power loss.
+        expect(await expectOpenExactOrTyped(fileSystem.crash('drop-unsynced'), expected, [])).toBe(true);
+      }
+    }
+    expect(failed).toBeGreaterThan(20);
+  });
+
   it('a bit flipped in any segment\'s records fails the open as corruption, changes nothing, and flipped back opens whole', async () => {
     const { segments } = await killedStore();
     for (let segment = 1; segment <= segments; segment++) {
