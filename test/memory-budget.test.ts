@@ -104,6 +104,7 @@ function valueOf(shape, index, round) {
     case 'integer': return index;
     case 'bytes-100': { const bytes = new Uint8Array(100); bytes[0] = index & 255; bytes[1] = round; return bytes; }
     case 'overwritten-3x': return flat(String(index + round).padStart(20, 'y'));
+    case 'overwritten-3x-keep-2': return flat(String(index + round).padStart(20, 'y'));
     default: throw new Error('unknown shape ' + shape);
   }
 }
@@ -117,12 +118,14 @@ async function loadBatches(store, count, keyAt, valueAt) {
 if (mode === 'shape') {
   const shape = argument;
   const count = ${SHAPE_KEY_COUNT};
-  const store = await openStore(directory, { memoryBudgetBytes: 8 * 1024 ** 3, walCheckpointBytes: 8 * 1024 ** 3, debug: false });
+  // keep-2: every third write of a key trims its oldest version (the older arrays shrink back to one entry).
+  const maxVersionsPerKey = shape === 'overwritten-3x-keep-2' ? 2 : undefined;
+  const store = await openStore(directory, { memoryBudgetBytes: 8 * 1024 ** 3, walCheckpointBytes: 8 * 1024 ** 3, debug: false, maxVersionsPerKey });
   await store.put('warm-up', valueOf(shape, 0, 0));
   await store.get('warm-up');
   const heapBefore = heapBytes();
   const estimateBefore = store.stats().memoryBytes;
-  const rounds = shape === 'overwritten-3x' ? 3 : 1;
+  const rounds = shape.startsWith('overwritten-3x') ? 3 : 1;
   for (let round = 0; round < rounds; round++) await loadBatches(store, count, keyOf, (index) => valueOf(shape, index, round));
   for (let index = 0; index < count; index++) if (store.get(keyOf(index)) === undefined) throw new Error('lost ' + index);
   const grownBytes = heapBytes() - heapBefore;
@@ -187,7 +190,7 @@ async function runChild(mode: 'shape' | 'bound', argument: string): Promise<Reco
 }
 
 describe('memtable estimate against measured heap growth', () => {
-  const shapes = ['short-string', 'string-100', 'two-byte-string', 'object', 'number', 'integer', 'bytes-100', 'overwritten-3x'];
+  const shapes = ['short-string', 'string-100', 'two-byte-string', 'object', 'number', 'integer', 'bytes-100', 'overwritten-3x', 'overwritten-3x-keep-2'];
   for (const shape of shapes) {
     it(`${shape}: ${SHAPE_KEY_COUNT.toLocaleString('en-US')} keys, estimate within ${MEMTABLE_TOLERANCE * 100}% of heap growth`, async () => {
       const report = await runChild('shape', shape);

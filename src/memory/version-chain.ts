@@ -157,8 +157,19 @@ export class VersionChain {
     const pinnedIndex = pinnedVersion >= this.newestVersion ? older.versions.length : this.#olderIndexAtOrBelow(pinnedVersion);
     const dropCount = Math.min(excess, Math.max(0, pinnedIndex));
     if (dropCount === 0) return [];
-    older.versions.splice(0, dropCount);
-    const dropped = older.slots.splice(0, dropCount);
+    let dropped: VersionSlot[];
+    if (older.versions.length - dropCount === 1) {
+      // One older version left: fresh one-element arrays, as a two-version chain has. A
+      // splice keeps the backing stores grown at the third version (17 slots each), which
+      // the memtable estimate (olderArraysSizeBytes) does not count: under
+      // maxVersionsPerKey 2, keys written 3 times held 676 B/key of heap against 386 estimated.
+      dropped = older.slots.slice(0, dropCount);
+      older.versions = [older.versions[dropCount]!];
+      older.slots = [older.slots[dropCount]!];
+    } else {
+      older.versions.splice(0, dropCount);
+      dropped = older.slots.splice(0, dropCount);
+    }
     assert(older.versions.length === older.slots.length, 'older arrays match');
     // Every older version gone: only the creation version stays (trimmedBelow is the newest).
     if (older.versions.length === 0) this.#older = older.firstVersion;
