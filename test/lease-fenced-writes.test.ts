@@ -11,7 +11,8 @@
  * the commit lock can refuse the write.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ErrorCode, InvalidOptionError, LeaseLostError, openStore, type Store, type StoreOptions } from '../src/index.js';
+import { ErrorCode, InvalidOptionError, LeaseLostError, openStore, type Store, type StoreOptions, TransactionLimitError } from '../src/index.js';
+import { TRANSACTION_FENCES_MAX } from '../src/limits.js';
 import { afterLeaseCheck } from '../src/lease/lease-manager.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
@@ -254,6 +255,23 @@ describe('write option validation', () => {
       expect(await store.get('k')).toBeUndefined();
       await store.put('k', 1, {}); // no lease options: the plain path
       expect(await store.get('k')).toBe(1);
+    });
+  });
+});
+
+describe('tx.requireLease: the fence limit', () => {
+  it('calls made at once cannot pass TRANSACTION_FENCES_MAX together: the ones past it reject with TransactionLimitError', async () => {
+    await withStore(async (store) => {
+      const lease = await store.leases.acquire('job', { owner: 'a', ttlMs: TTL_MS });
+      const outcomes = await store.transaction(async (tx) => {
+        // Every call passes the entry check before any of them has added its fence.
+        const calls = Array.from({ length: TRANSACTION_FENCES_MAX + 3 }, () => tx.requireLease('job', lease.token));
+        return Promise.allSettled(calls);
+      });
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(TRANSACTION_FENCES_MAX);
+      const refused = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      expect(refused).toHaveLength(3);
+      for (const outcome of refused) expect(outcome.reason).toBeInstanceOf(TransactionLimitError);
     });
   });
 });

@@ -198,6 +198,10 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     }
     const fence = await this.#context.fence(this, name, token);
     this.#check('requireLease'); // re-check after the await: the transaction may have ended meanwhile
+    // And the limit again: calls made at once all passed the check above before any added its fence.
+    if ((this.#fences?.length ?? 0) >= TRANSACTION_FENCES_MAX) {
+      throw new TransactionLimitError('operations', `transaction requires more than ${TRANSACTION_FENCES_MAX} leases`);
+    }
     (this.#fences ??= []).push({ recordKey: internalKey(fence.recordKey), check: fence.check });
   }
 
