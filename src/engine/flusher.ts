@@ -46,27 +46,17 @@
  *   the same synchronous step as the insertions), so a run replaced meanwhile by a
  *   compaction gets no entries.
  */
-import { Buffer } from 'node:buffer';
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
-import { encodeStored } from '../codec/values.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/ordered-mutex.js';
-import type { MemoryIndex } from '../memory/memory-index.js';
-import { TOMBSTONE, type VersionChain } from '../memory/version-chain.js';
-import { BLOCK_CACHE_BYTES_PER_ENTRY, type BlockCache } from '../run/block-cache.js';
-import { decodeDataBlock, type DecodedBlock } from '../run/data-block.js';
-import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
+import type { RunDescriptor } from '../run/run-descriptor.js';
 import { runFileName } from '../run/run-format.js';
-import type { CheckedBlock } from '../run/run-file.js';
-import { decodeFilter, decodeIndexPartition, FILTER_PARTITION_OVERHEAD_BYTES } from '../run/run-metadata.js';
-import type { RunReader } from '../run/run-reader.js';
-import type { RunPartition } from '../run/run-partitions.js';
-import { RUN_TEMPORARY_SUFFIX, writeRun, type SealedBlock } from '../run/run-writer.js';
+import { RUN_TEMPORARY_SUFFIX, writeRun } from '../run/run-writer.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { FlushThread, FlushThreadExited, flushWorkerBuilt } from './flush-thread.js';
@@ -75,24 +65,13 @@ import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 import type { Memtables, SealedMemtable } from './memtables.js';
 import type { PointCache } from './point-cache.js';
-import { NOT_RETAINED_BYTE } from './resolve.js';
-import type { RunHandle, RunSet } from './run-set.js';
+import type { RunSet } from './run-set.js';
+import { CachePrepopulation, FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';
+import { memtableEntries } from './memtable-entries.js';
 
 /** Wait before retrying a flush that ran out of disk space. */
 export const FLUSH_RETRY_DELAY_MS = 200;
 
-/**
- * A flush prepopulates the block cache only while the cache is below this share of
- * its bound: flushed blocks are a guess at what will be read, blocks that reads
- * brought in are known to be; the rest of the room stays for them. (Filling the
- * whole cache during a 1M-key load at a 64 MiB budget raised peak RSS by ~45 MiB,
- * test/memory-budget.test.ts, and half of it still ~12 MiB there; a quarter left that
- * test's peak at 212-225 MiB against its 224 MiB bound and failed CI once. An eighth
- * still keeps the flush of the hot-get bench, ~13 MB at the 256 MiB default, cached.)
- */
-export const FLUSH_PREPOPULATE_CACHE_SHARE = 0.125;
-
-const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
 
 /**
  * Starting the flush thread took 77-88 ms before its first run was written (a 10-key
@@ -378,160 +357,5 @@ export class Flusher {
   }
 }
 
-/**
- * A sealed memtable's entries in run order: key ascending, version descending; a
- * chain trimmed by retention ends with a NOT_RETAINED marker at its first version
- * (see resolve.ts), so the run still knows older versions existed.
- *
- * One entry object and one iterator result are reused for every entry (a fresh
- * object per version, a tuple per key and a generator's results were a flush's
- * garbage): each `next()` overwrites what the previous one returned. The run
- * writer copies what it keeps (the key string, the encoded bytes) before asking for
- * the next entry. REQUIRES of a consumer: nothing of an entry but its key string
- * and value bytes is kept past the next `next()`.
- */
-export function memtableEntries(index: MemoryIndex): IterableIterator<RunEntry> {
-  return new MemtableEntries(index);
-}
-
-class MemtableEntries implements IterableIterator<RunEntry> {
-  readonly #index: MemoryIndex;
-  readonly #appliedVersion: number;
-  readonly #keys: readonly string[];
-  readonly #chains: readonly VersionChain[];
-  /** Index of the key being read (-1 before the first). */
-  #keyIndex = -1;
-  /** The chain being read, undefined between keys. */
-  #chain: VersionChain | undefined;
-  /** Next chain position to yield, newest first; -1: the NOT_RETAINED marker is next, if any. */
-  #position = -1;
-  readonly #entry: RunEntry = { key: '', version: 0, value: undefined };
-  readonly #result: IteratorYieldResult<RunEntry> = { done: false, value: this.#entry };
-
-  constructor(index: MemoryIndex) {
-    this.#index = index;
-    this.#appliedVersion = index.appliedVersion;
-    const { keys, chains } = index.orderedKeysAndChains();
-    assert(keys.length === chains.length, 'one chain per key');
-    this.#keys = keys;
-    this.#chains = chains;
-  }
-
-  [Symbol.iterator](): IterableIterator<RunEntry> {
-    return this;
-  }
-
-  next(): IteratorResult<RunEntry> {
-    const entry = this.#entry;
-    for (;;) {
-      const chain = this.#chain;
-      if (chain !== undefined) {
-        const position = this.#position--;
-        if (position >= 0) {
-          const slot = chain.slotAt(position);
-          entry.version = chain.versionAt(position);
-          entry.value = slot === TOMBSTONE ? undefined : encodeStored(slot);
-          return this.#result;
-        }
-        this.#chain = undefined;
-        if (chain.trimmedBelow !== 0 && chain.firstVersion < chain.versionAt(0)) {
-          entry.version = chain.firstVersion;
-          entry.value = NOT_RETAINED_VALUE;
-          return this.#result;
-        }
-      }
-      const keyIndex = ++this.#keyIndex;
-      if (keyIndex >= this.#keys.length) return { done: true, value: undefined };
-      assert(this.#index.appliedVersion === this.#appliedVersion, 'no apply while a flush reads the memtable');
-      const next = this.#chains[keyIndex]!;
-      entry.key = this.#keys[keyIndex]!;
-      const length = next.length;
-      if (length === 1 && next.trimmedBelow === 0) {
-        // Most keys of a load: one version, nothing trimmed (read from the chain's own fields).
-        const slot = next.newest;
-        entry.version = next.newestVersion;
-        entry.value = slot === TOMBSTONE ? undefined : encodeStored(slot);
-        return this.#result;
-      }
-      this.#chain = next;
-      this.#position = length - 1;
-    }
-  }
-}
-
-/**
- * What one flush offers the block cache: copies of the sealed data blocks, decoded
- * as a read decodes them, while their decoded sizes fit `roomBytes` (the cache's free
- * room when the flush started), and the index and filter partitions (the run's
- * metadata, a few percent of it), decoded once the reader is open. Memory: at most
- * `roomBytes` of data blocks plus the run's partitions, for the length of a flush.
- */
-class CachePrepopulation {
-  readonly #path: string;
-  readonly #roomBytes: number;
-  #dataBytes = 0;
-  #dataFull = false;
-  readonly #dataBlocks: Array<{ offset: number; block: DecodedBlock }> = [];
-  readonly #indexPartitions: Array<{ offset: number; checked: CheckedBlock }> = [];
-  readonly #filterPartitions: Array<{ offset: number; checked: CheckedBlock }> = [];
-
-  constructor(path: string, roomBytes: number) {
-    assert(roomBytes > 0, 'prepopulation has room');
-    this.#path = path;
-    this.#roomBytes = roomBytes;
-  }
-
-  /**
-   * The writer's onBlockSealed: `sealed.bytes` are reused after this returns, so they
-   * are copied, unless `owned` (blocks sent back by the flush thread are this flush's own).
-   */
-  readonly offer = (sealed: SealedBlock, owned = false): void => {
-    const checked: CheckedBlock = { bytes: owned ? sealed.bytes : Buffer.from(sealed.bytes), payloadBytes: sealed.payloadBytes, entryCount: sealed.entryCount };
-    if (sealed.kind === 'index') return void this.#indexPartitions.push({ offset: sealed.offset, checked });
-    if (sealed.kind === 'filter') return void this.#filterPartitions.push({ offset: sealed.offset, checked });
-    if (this.#dataFull) return;
-    const block = decodeDataBlock(this.#path, sealed.offset, checked.bytes, checked.payloadBytes, checked.entryCount);
-    this.#dataBytes += block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
-    if (this.#dataBytes > this.#roomBytes) {
-      this.#dataFull = true;
-      return;
-    }
-    this.#dataBlocks.push({ offset: sealed.offset, block });
-  };
-
-  /**
-   * Opens the installed run's reader and, if the run is still live, inserts the
-   * partitions and then the data blocks while each fits the cache's free room (never
-   * evicting). Returns how many were inserted; 0 if the reader could not be opened.
-   */
-  async insert(handle: RunHandle, runSet: RunSet, cache: BlockCache): Promise<number> {
-    let reader: RunReader;
-    try {
-      reader = await handle.reader();
-    } catch {
-      return 0; // best effort: the first read opens the run again and reports what failed
-    }
-    // One synchronous step from here: the run cannot be replaced (and its blocks dropped) in between.
-    if (!runSet.runs.includes(handle)) return 0;
-    const top = reader.topLevelIndex;
-    assert(top !== undefined && top.count === this.#indexPartitions.length && top.count === this.#filterPartitions.length, 'a flushed run is format 3 with every partition offered');
-    const runId = handle.descriptor.runId;
-    let inserted = 0;
-    for (let number = 0; number < top.count; number++) {
-      const { offset: filterOffset, checked: filterChecked } = this.#filterPartitions[number]!;
-      assert(top.filterOffset(number) === filterOffset, 'filter partitions offered in file order');
-      const filter = decodeFilter(reader.path, filterOffset, filterChecked, top.keyCount(number));
-      if (cache.insertPartitionIfRoom(runId, filterOffset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength)) inserted++;
-      const { offset: indexOffset, checked: indexChecked } = this.#indexPartitions[number]!;
-      assert(top.indexOffset(number) === indexOffset, 'index partitions offered in file order');
-      const partition: RunPartition = { index: decodeIndexPartition(reader.path, top, number, indexChecked), number, firstBlock: top.firstBlock(number) };
-      if (cache.insertPartitionIfRoom(runId, indexOffset, partition, partition.index.memoryBytes)) inserted++;
-    }
-    const limitBytes = Math.floor(cache.maxBytes * FLUSH_PREPOPULATE_CACHE_SHARE);
-    for (const { offset, block } of this.#dataBlocks) {
-      if (cache.bytes >= limitBytes || !cache.insertIfRoom(runId, offset, block)) break;
-      inserted++;
-    }
-    return inserted;
-  }
-}
+export { memtableEntries } from './memtable-entries.js';
+export { FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';
