@@ -166,14 +166,7 @@ export class Flusher {
     if (this.#running !== undefined || this.#retryTimer !== undefined || this.#failure !== undefined) return;
     if (this.#config.memtables.oldest() === undefined) return this.#wakeIdle();
     // Detached: the seal that schedules a flush runs inside the commit path's critical section.
-    // Started on the next turn of the event loop, not in the caller's step: the flush's
-    // first synchronous stretch (sorting the memtable's waiting keys, packing or encoding the
-    // first entries: 36-40 ms for a replayed memtable of 39k keys) then delays neither the
-    // commit group whose record sealed nor an open that sealed its replayed memtable.
-    this.#running = runDetached(async () => {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      return this.#drain();
-    }).finally(() => {
+    this.#running = runDetached(() => this.#drain()).finally(() => {
       this.#running = undefined;
     });
   }
