@@ -33,6 +33,7 @@ import type { CompressionCounters } from '../run/compression-pool.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RunCompressionName } from '../run/run-format.js';
 import { assert } from '../util/assert.js';
+import { terminateWithin } from '../util/terminate-worker.js';
 import { deserializeError } from './merge-error.js';
 import type { MergeCounters } from './merge-runs.js';
 import type { MainToWorker, MergeRequest, WorkerToMain } from './merge-worker.js';
@@ -249,17 +250,11 @@ export class MergeThread {
     this.#closing ??= (async () => {
       const worker = this.#worker;
       if (worker === undefined) return;
-      // terminate() takes effect when the thread's JavaScript runs again: a thread blocked
-      // in a system call (a hung disk; the worker syncs inline) ends only when the call
-      // returns. Wait for that at most terminateGraceMs, then fail the merge in flight without
-      // it (its files are removed by the caller; the thread can write nothing more once
-      // the call returns). test/review-merge-thread-blocked.test.ts hung here.
-      let timer: NodeJS.Timeout | undefined;
-      const ended = await Promise.race([
-        worker.terminate().then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), mergeThreadSettings.terminateGraceMs))),
-      ]);
-      clearTimeout(timer);
+      // A thread blocked in a system call ends only when the call returns (terminate-worker.ts):
+      // after terminateGraceMs the merge in flight fails without it (its files are removed by
+      // the caller; the thread can write nothing more once the call returns).
+      // test/review-merge-thread-blocked.test.ts hung here.
+      const ended = await terminateWithin(worker, mergeThreadSettings.terminateGraceMs);
       if (ended) {
         liveThreads.delete(worker);
         return;

@@ -38,6 +38,7 @@ import { StoreClosedError } from '../errors.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { SealedBlock } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
+import { terminateWithin } from '../util/terminate-worker.js';
 import { type FlushChunk, FlushChunkPacker } from './flush-chunks.js';
 
 /** Chunks sent to the thread and not yet consumed by its writer (FLUSH_CHUNK_BYTES each): bounds the memory in transit. */
@@ -326,13 +327,8 @@ export class FlushThread {
     this.#closing ??= (async () => {
       const worker = this.#worker;
       if (worker === undefined) return;
-      // As MergeThread#close: a thread blocked in a system call ends only when the call returns.
-      let timer: NodeJS.Timeout | undefined;
-      const ended = await Promise.race([
-        worker.terminate().then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), flushThreadSettings.terminateGraceMs))),
-      ]);
-      clearTimeout(timer);
+      // A thread blocked in a system call ends only when the call returns (terminate-worker.ts).
+      const ended = await terminateWithin(worker, flushThreadSettings.terminateGraceMs);
       if (ended) {
         liveThreads.delete(worker);
         return;
