@@ -1,11 +1,14 @@
 /**
  * Issue 7 (killed reopen): replay decodes a record in one walk of its payload
- * (src/wal/wal-recovery.ts, decodeRecordWith) and builds the memtable's form straight
+ * (src/wal/wal-format.ts, decodeRecordWith: the one decoder; decodeRecord is it with
+ * WAL_OPERATION_DECODER) and builds the memtable's form straight
  * from the segment image (src/store/open-store.ts, replayDecoder; src/codec/values.ts,
  * ValueSlabs and storedFromEncodedRange).
  *
- * - decodeRecordWith(WAL_OPERATION_DECODER) answers what wal-format.ts's decodeRecord
- *   answers, on random records and on random damage to their payloads (same refusals).
+ * - decodeRecordWith(WAL_OPERATION_DECODER) and decodeRecord answer what a plain
+ *   reference decoder written here (the second implementation wal-format.ts had until
+ *   the two were made one) answers, on random records and on random damage to their
+ *   payloads (same refusals, same messages).
  * - A commit the decoder does not keep is still checked for framing.
  * - Replayed byte values are copies carved from shared slabs, each exactly its bytes.
  * - Every kind of value reads back the same after a crash (keep-all) and replay as
@@ -33,6 +36,43 @@ import {
   RECORD_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
 import { decodeRecordWith, MalformedPayloadError, type OperationDecoder, WAL_OPERATION_DECODER } from '../src/wal/wal-recovery.js';
+
+/** The oracle: a record decoded one commit at a time, views into the image; throws the reason. */
+function referenceDecode(image: Buffer, offset: number): ReturnType<typeof decodeRecord> {
+  const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
+  const firstVersion = image.readUInt32LE(offset + 16) + image.readUInt32LE(offset + 20) * 2 ** 32;
+  const commits: ReturnType<typeof decodeRecord> = [];
+  let position = offset + RECORD_HEADER_BYTES;
+  for (let index = 0; index < image.readUInt32LE(offset + 24); index++) {
+    if (position + COMMIT_HEADER_BYTES > end) throw new Error('commit header past the payload');
+    const version = firstVersion + image.readUInt32LE(position);
+    const operationCount = image.readUInt32LE(position + 4);
+    position += COMMIT_HEADER_BYTES;
+    const operations: ReturnType<typeof decodeRecord>[number]['operations'] = [];
+    for (let operation = 0; operation < operationCount; operation++) {
+      if (position + 3 > end) throw new Error('operation header past the payload');
+      const type = image[position]!;
+      const keyLength = image.readUInt16LE(position + 1);
+      position += 3;
+      if (position + keyLength > end) throw new Error('key past the payload');
+      const key = image.subarray(position, position + keyLength);
+      position += keyLength;
+      if (type === OPERATION_DELETE) {
+        operations.push({ type: OPERATION_DELETE, key });
+        continue;
+      }
+      if (type !== OPERATION_PUT || position + 4 > end) throw new Error(`bad operation type ${type}`);
+      const valueLength = image.readUInt32LE(position);
+      position += 4;
+      if (position + valueLength > end) throw new Error('value past the payload');
+      operations.push({ type: OPERATION_PUT, key, value: image.subarray(position, position + valueLength) });
+      position += valueLength;
+    }
+    commits.push({ version, operations });
+  }
+  if (position !== end) throw new Error('record payload has trailing bytes');
+  return commits;
+}
 
 let hash: Hash64;
 beforeAll(async () => {
@@ -82,12 +122,13 @@ function outcome(decode: () => ReturnType<typeof decodeRecord>): unknown {
 }
 
 describe('decodeRecordWith', () => {
-  it('answers as decodeRecord on random records and on random damage to their payloads', () => {
+  it('answers as the reference decoder on random records and on random damage to their payloads', () => {
     const random = new SeededRandom(2026);
     let refusals = 0;
     for (let round = 0; round < 400; round++) {
       const image = randomRecord(random);
-      expect(shown(decodeRecordWith(image, 0, WAL_OPERATION_DECODER))).toEqual(shown(decodeRecord(image, 0)));
+      expect(shown(decodeRecordWith(image, 0, WAL_OPERATION_DECODER))).toEqual(shown(referenceDecode(image, 0)));
+      expect(shown(decodeRecord(image, 0))).toEqual(shown(referenceDecode(image, 0)));
       // Damage: bytes of the payload overwritten (no checksum is checked by either decoder).
       for (let damage = 0; damage < 4; damage++) {
         const damaged = Buffer.from(image);
@@ -95,11 +136,13 @@ describe('decodeRecordWith', () => {
           const at = RECORD_HEADER_BYTES + below(random, damaged.length - RECORD_HEADER_BYTES);
           damaged[at] = below(random, 4) === 0 ? 0xff : below(random, 256);
         }
-        const expected = outcome(() => decodeRecord(damaged, 0));
+        const expected = outcome(() => referenceDecode(damaged, 0));
         expect(outcome(() => decodeRecordWith(damaged, 0, WAL_OPERATION_DECODER))).toEqual(expected);
+        expect(outcome(() => decodeRecord(damaged, 0))).toEqual(expected);
         if ('refused' in (expected as object)) {
           refusals++;
           expect(() => decodeRecordWith(damaged, 0, WAL_OPERATION_DECODER)).toThrow(MalformedPayloadError);
+          expect(() => decodeRecord(damaged, 0)).toThrow(MalformedPayloadError);
         }
       }
     }
@@ -116,7 +159,7 @@ describe('decodeRecordWith', () => {
       delete: (_image, keyStart) => built.push(keyStart),
     };
     const commits = decodeRecordWith(image, 0, skipAll);
-    expect(commits.map((commit) => commit.version)).toEqual(decodeRecord(image, 0).map((commit) => commit.version));
+    expect(commits.map((commit) => commit.version)).toEqual(referenceDecode(image, 0).map((commit) => commit.version));
     expect(commits.every((commit) => commit.operations.length === 0) && built.length === 0).toBe(true);
     // A payload length one short leaves the last commit's bytes unframed: refused all the same.
     const short = Buffer.from(image);

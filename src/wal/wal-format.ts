@@ -255,49 +255,94 @@ export function plausibleRecordEnd(image: Buffer, offset: number): number | unde
   return end <= image.length ? end : undefined;
 }
 
-/** Decodes a record that checkRecord found valid. Throws a string reason on a malformed payload. */
-export function decodeRecord(image: Buffer, offset: number): DecodedCommit[] {
-  const payloadLength = image.readUInt32LE(offset + 12);
-  const firstVersion = readUint64(image, offset + 16);
-  const commitCount = image.readUInt32LE(offset + 24);
-  const end = offset + RECORD_HEADER_BYTES + payloadLength;
-  let position = offset + RECORD_HEADER_BYTES;
-  const commits: DecodedCommit[] = [];
-  for (let index = 0; index < commitCount; index++) {
-    const [commit, next] = decodeCommit(image, position, end, firstVersion);
-    commits.push(commit);
-    position = next;
-  }
-  if (position !== end) throw new Error('record payload has trailing bytes');
-  return commits;
+/**
+ * A checksum-valid record whose payload does not follow the format. Internal: replay
+ * turns it into CorruptionError naming the file and offset (wal-replay.ts replayRecord)
+ * and repair reads it as "last version unknown" (wal-repair.ts): it never reaches a
+ * caller of the store.
+ */
+export class MalformedPayloadError extends Error {}
+
+/** One commit of a decoded record, its operations in the decoder's form. */
+export interface ReplayedCommit<Operation> {
+  version: number;
+  operations: Operation[];
 }
 
-function decodeCommit(image: Buffer, start: number, end: number, firstVersion: number): [DecodedCommit, number] {
-  if (start + COMMIT_HEADER_BYTES > end) throw new Error('commit header past the payload');
-  const version = firstVersion + image.readUInt32LE(start);
-  const operationCount = image.readUInt32LE(start + 4);
-  const operations: WalOperation[] = [];
-  let position = start + COMMIT_HEADER_BYTES;
-  for (let index = 0; index < operationCount; index++) {
-    if (position + 3 > end) throw new Error('operation header past the payload');
-    const type = image[position]!;
-    const keyLength = image.readUInt16LE(position + 1);
-    position += 3;
-    if (position + keyLength > end) throw new Error('key past the payload');
-    const key = image.subarray(position, position + keyLength);
-    position += keyLength;
-    if (type === OPERATION_DELETE) {
-      operations.push({ type: OPERATION_DELETE, key });
-      continue;
+/**
+ * Builds the caller's form of one operation from its bytes in a segment image:
+ * the key at keyStart..keyEnd, a put's msgpack value at valueStart..valueEnd. The
+ * image lives only for the replay: what is kept must be copied. May throw (a value
+ * that cannot be decoded): the record is then refused, nothing of it applied.
+ */
+export interface OperationDecoder<Operation> {
+  /** False: the commit's operations are checked for framing but not built (runs already hold it). */
+  keeps(version: number): boolean;
+  put(image: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): Operation;
+  delete(image: Buffer, keyStart: number, keyEnd: number): Operation;
+}
+
+/** WalOperation: views into the image (decodeRecord, verify, repair, tests). */
+export const WAL_OPERATION_DECODER: OperationDecoder<WalOperation> = {
+  keeps: () => true,
+  put: (image, keyStart, keyEnd, valueStart, valueEnd) => ({ type: OPERATION_PUT, key: image.subarray(keyStart, keyEnd), value: image.subarray(valueStart, valueEnd) }),
+  delete: (image, keyStart, keyEnd) => ({ type: OPERATION_DELETE, key: image.subarray(keyStart, keyEnd) }),
+};
+
+/**
+ * Decodes a record that checkRecord found valid into WalOperation views (no copy).
+ * Throws MalformedPayloadError on a malformed payload. The one decoder is
+ * decodeRecordWith; this is it with WAL_OPERATION_DECODER.
+ */
+export function decodeRecord(image: Buffer, offset: number): DecodedCommit[] {
+  return decodeRecordWith(image, offset, WAL_OPERATION_DECODER);
+}
+
+/**
+ * Decodes a record checkRecord found valid, walking its payload once (the layout in
+ * this module's header and docs/FORMAT.md) and building each operation with
+ * `decoder`, which gets offsets into the image (openStore builds its memtable form
+ * straight from them: no view per key or value, issue 7). Throws
+ * MalformedPayloadError on a malformed payload; an error of the decoder (a value
+ * that cannot be decoded) passes through.
+ */
+export function decodeRecordWith<Operation>(image: Buffer, offset: number, decoder: OperationDecoder<Operation>): ReplayedCommit<Operation>[] {
+  const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
+  assert(end <= image.length, 'a checked record lies inside its image');
+  const firstVersion = readUint64(image, offset + 16);
+  const commitCount = image.readUInt32LE(offset + 24);
+  let position = offset + RECORD_HEADER_BYTES;
+  const commits: ReplayedCommit<Operation>[] = [];
+  for (let index = 0; index < commitCount; index++) {
+    if (position + COMMIT_HEADER_BYTES > end) throw new MalformedPayloadError('commit header past the payload');
+    const version = firstVersion + image.readUInt32LE(position);
+    const operationCount = image.readUInt32LE(position + 4);
+    position += COMMIT_HEADER_BYTES;
+    const keep = decoder.keeps(version);
+    const operations: Operation[] = [];
+    // Each operation advances at least 3 bytes and stops at `end`: bounded by the payload.
+    for (let operation = 0; operation < operationCount; operation++) {
+      if (position + 3 > end) throw new MalformedPayloadError('operation header past the payload');
+      const type = image[position]!;
+      const keyStart = position + 3;
+      const keyEnd = keyStart + (image[position + 1]! | (image[position + 2]! << 8));
+      if (keyEnd > end) throw new MalformedPayloadError('key past the payload');
+      if (type === OPERATION_DELETE) {
+        if (keep) operations.push(decoder.delete(image, keyStart, keyEnd));
+        position = keyEnd;
+        continue;
+      }
+      if (type !== OPERATION_PUT || keyEnd + 4 > end) throw new MalformedPayloadError(`bad operation type ${type}`);
+      const valueStart = keyEnd + 4;
+      const valueEnd = valueStart + image.readUInt32LE(keyEnd);
+      if (valueEnd > end) throw new MalformedPayloadError('value past the payload');
+      if (keep) operations.push(decoder.put(image, keyStart, keyEnd, valueStart, valueEnd));
+      position = valueEnd;
     }
-    if (type !== OPERATION_PUT || position + 4 > end) throw new Error(`bad operation type ${type}`);
-    const valueLength = image.readUInt32LE(position);
-    position += 4;
-    if (position + valueLength > end) throw new Error('value past the payload');
-    operations.push({ type: OPERATION_PUT, key, value: image.subarray(position, position + valueLength) });
-    position += valueLength;
+    commits.push({ version, operations });
   }
-  return [{ version, operations }, position];
+  if (position !== end) throw new MalformedPayloadError('record payload has trailing bytes');
+  return commits;
 }
 
 export function isZero(buffer: Uint8Array, start: number, end: number): boolean {

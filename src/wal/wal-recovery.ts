@@ -26,38 +26,38 @@
  * - `lastVersion` is at least every version of every checksum-valid record repair
  *   dropped (a marker record makes that durable), so versions never repeat.
  *
- * Decoding: a record's payload is walked once by decodeRecordWith, which hands each
- * operation's key and value to the caller's OperationDecoder as offsets into the
- * segment image (openStore builds its memtable form straight from them: no view per
- * key or value, issue 7). Without a decoder, the operations are wal-format.ts's
- * WalOperation views, as decodeRecord makes them (test/replay-decode.test.ts holds the
- * two to the same answers and the same refusals).
+ * Module layout: this file walks the log (which segments, in order, with the next
+ * segment's read overlapping the current one's replay), decides what a segment that
+ * does not replay to its end means (torn tail, abandoned creation, damage), and
+ * prepares the resume point. One segment's replay is wal-replay.ts; decoding a
+ * record is wal-format.ts decodeRecordWith, the one decoder (openStore hands it an
+ * OperationDecoder that builds its memtable form from offsets into the image).
  */
-import { AssertionFailedError, CorruptionError } from '../errors.js';
+import { CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
 import type { WalPosition } from './wal-writer.js';
-import type { Buffer } from 'node:buffer';
 import {
-  checkRecord,
-  COMMIT_HEADER_BYTES,
   type DecodedCommit,
   decodeSegmentHeader,
   type Hash64,
   isZero,
-  OPERATION_DELETE,
-  OPERATION_PUT,
+  type OperationDecoder,
   plausibleRecordEnd,
-  readUint64,
-  RECORD_HEADER_BYTES,
+  type ReplayedCommit,
   SEGMENT_HEADER_BYTES,
+  WAL_OPERATION_DECODER,
   type WalOperation,
 } from './wal-format.js';
 import { findValidRecordFrom, readSegment, type SegmentImage, zeroTail } from './wal-scan.js';
 import { repairFrom, type RepairReport, type RepairTarget } from './wal-repair.js';
+import { type RecordSink, type ReplayState, replaySegment, type SegmentOutcome } from './wal-replay.js';
 
+// Importers of these names before the decoder and the segment replay moved out.
+export { decodeRecordWith, MalformedPayloadError, type OperationDecoder, type ReplayedCommit, WAL_OPERATION_DECODER } from './wal-format.js';
+export { type RecordSink, type ReplayState, replayRecord } from './wal-replay.js';
 export type { RepairReport } from './wal-repair.js';
 
 export interface TornTail {
@@ -87,49 +87,6 @@ export interface WalRecoveryResult {
   removedSegments: string[];
 }
 
-export interface ReplayState {
-  lastVersion: number;
-  records: number;
-  commits: number;
-}
-
-/** A checksum-valid record whose payload does not follow the format (replayRecord says so). */
-export class MalformedPayloadError extends Error {}
-
-/** One commit of a replayed record, its operations in the caller's form. */
-export interface ReplayedCommit<Operation> {
-  version: number;
-  operations: Operation[];
-}
-
-/** Receives each checksum-valid record's commits; applies all of them or throws. */
-export type RecordSink<Operation> = (commits: readonly ReplayedCommit<Operation>[], segmentNumber?: number) => void;
-
-/**
- * Builds the caller's form of one operation from its bytes in a segment image:
- * the key at keyStart..keyEnd, a put's msgpack value at valueStart..valueEnd. The
- * image lives only for the replay: what is kept must be copied. May throw (a value
- * that cannot be decoded): the record is then refused, nothing of it applied.
- */
-export interface OperationDecoder<Operation> {
-  /** False: the commit's operations are checked for framing but not built (runs already hold it). */
-  keeps(version: number): boolean;
-  put(image: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): Operation;
-  delete(image: Buffer, keyStart: number, keyEnd: number): Operation;
-}
-
-/** wal-format.ts's WalOperation: views into the image (verify, tests). */
-export const WAL_OPERATION_DECODER: OperationDecoder<WalOperation> = {
-  keeps: () => true,
-  put: (image, keyStart, keyEnd, valueStart, valueEnd) => ({ type: OPERATION_PUT, key: image.subarray(keyStart, keyEnd), value: image.subarray(valueStart, valueEnd) }),
-  delete: (image, keyStart, keyEnd) => ({ type: OPERATION_DELETE, key: image.subarray(keyStart, keyEnd) }),
-};
-
-type SegmentOutcome =
-  | { kind: 'complete'; endOffset: number }
-  | { kind: 'bad-record'; offset: number; reason: string }
-  | { kind: 'bad-header'; reason: string };
-
 export function recoverWal(
   fileSystem: FileSystem,
   walDir: string,
@@ -158,29 +115,73 @@ export async function recoverWal<Operation>(
   const decoder = options.decoder ?? (WAL_OPERATION_DECODER as unknown as OperationDecoder<Operation>);
   const expectedFirstSegment = options.expectedFirstSegment ?? FIRST_SEGMENT_NUMBER;
   assert(Number.isSafeInteger(expectedFirstSegment) && expectedFirstSegment >= 1, 'expectedFirstSegment is a segment number');
-  // Segments below the start are covered by runs: a checkpoint that crashed while
-  // deleting them leaves them behind. Open removes them first; verify skips them.
+  const walk: RecoveryWalk<Operation> = {
+    fileSystem, walDir, hash, repair, decoder, onRecord,
+    state: { lastVersion: 0, records: 0, commits: 0 },
+    result: {
+      lastVersion: 0, records: 0, commits: 0, resume: undefined, nextSegmentNumber: expectedFirstSegment,
+      tornTail: undefined, repair: undefined, removedSegments: [],
+    },
+    resumeCandidate: undefined, lastData: undefined, repairTarget: undefined,
+  };
+  const numbers = await segmentsFromStart(fileSystem, walDir, expectedFirstSegment);
+  await replayInOrder(walk, numbers);
+  if (walk.repairTarget !== undefined) await repairDamage(walk, walk.repairTarget);
+  return finishRecovery(walk);
+}
+
+/** A position in a segment image: where its records end, or where writing resumes. */
+interface SegmentPoint {
+  segment: SegmentImage;
+  offset: number;
+}
+
+/** What recovery carries from step to step (recoverWal's parameters, and what the walk found). */
+interface RecoveryWalk<Operation> {
+  readonly fileSystem: FileSystem;
+  readonly walDir: string;
+  readonly hash: Hash64;
+  readonly repair: boolean;
+  readonly decoder: OperationDecoder<Operation>;
+  readonly onRecord: RecordSink<Operation>;
+  readonly state: ReplayState;
+  readonly result: WalRecoveryResult;
+  /** Where writing would resume if the walk ended now. */
+  resumeCandidate: SegmentPoint | undefined;
+  /** The last segment holding records, and where they end: rewritten durably at the end. */
+  lastData: { segment: SegmentImage; endOffset: number } | undefined;
+  /** Set (only with repair) when the walk met damage: repairDamage drops from there. */
+  repairTarget: RepairTarget | undefined;
+}
+
+/**
+ * The segment numbers recovery replays: those at or above the start, which must be
+ * present. Segments below it are covered by runs: a checkpoint that crashed while
+ * deleting them leaves them behind. Open removes them first; verify skips them.
+ */
+async function segmentsFromStart(fileSystem: FileSystem, walDir: string, expectedFirstSegment: number): Promise<number[]> {
   const numbers = (await listSegments(fileSystem, walDir)).filter((number) => number >= expectedFirstSegment);
   checkLogStart(walDir, numbers, expectedFirstSegment);
-  const state: ReplayState = { lastVersion: 0, records: 0, commits: 0 };
-  const result: WalRecoveryResult = {
-    lastVersion: 0, records: 0, commits: 0, resume: undefined, nextSegmentNumber: expectedFirstSegment,
-    tornTail: undefined, repair: undefined, removedSegments: [],
-  };
-  let resumeCandidate: { segment: SegmentImage; offset: number } | undefined;
-  let lastData: { segment: SegmentImage; endOffset: number } | undefined;
-  let repairTarget: RepairTarget | undefined;
-  // The next segment's read, started before this one replays (the read overlaps the
-  // replay's CPU); awaited before anything else reads or leaves, so no read outlives the loop.
+  return numbers;
+}
+
+/**
+ * Replays the segments in order until the log ends or one does not replay to its end
+ * (settleIncompleteSegment decides what that means). The next segment's read starts
+ * before this one replays (the read overlaps the replay's CPU); it is awaited before
+ * anything else reads or this returns, so no read outlives the walk.
+ */
+async function replayInOrder<Operation>(walk: RecoveryWalk<Operation>, numbers: readonly number[]): Promise<void> {
+  const { fileSystem, walDir } = walk;
   let nextRead: Promise<SegmentImage> | undefined;
   try {
     for (let index = 0; index < numbers.length; index++) {
       if (index > 0 && numbers[index] !== numbers[index - 1]! + 1) {
         // A missing segment is never a crash of ours (segments are only ever created in order).
         const missing = joinPath(walDir, segmentFileName(numbers[index - 1]! + 1));
-        if (!repair) throw new CorruptionError(missing, 0, 'segment missing from the middle of the log');
-        repairTarget = { kind: 'gap', missing, kept: resumeCandidate, later: numbers.slice(index) };
-        break;
+        if (!walk.repair) throw new CorruptionError(missing, 0, 'segment missing from the middle of the log');
+        walk.repairTarget = { kind: 'gap', missing, kept: walk.resumeCandidate, later: numbers.slice(index) };
+        return;
       }
       const read = nextRead ?? readSegment(fileSystem, walDir, numbers[index]!);
       nextRead = undefined;
@@ -189,56 +190,79 @@ export async function recoverWal<Operation>(
         nextRead = readSegment(fileSystem, walDir, numbers[index + 1]!);
         nextRead.catch(() => undefined); // observed when awaited (next turn, or the finally below)
       }
-      const outcome = replaySegment(segment, hash, state, decoder, onRecord);
-      if (outcome.kind !== 'complete' && nextRead !== undefined) {
+      const outcome = replaySegment(segment, walk.hash, walk.state, walk.decoder, walk.onRecord);
+      const endOffset = outcome.kind === 'complete' ? outcome.endOffset : outcome.kind === 'bad-record' ? outcome.offset : 0;
+      if (endOffset > SEGMENT_HEADER_BYTES) walk.lastData = { segment, endOffset };
+      if (outcome.kind === 'complete') {
+        walk.resumeCandidate = { segment, offset: outcome.endOffset };
+        continue;
+      }
+      if (nextRead !== undefined) {
         // What follows reads the later segments itself: settle the read first.
         await nextRead.catch(() => undefined);
         nextRead = undefined;
       }
-      const endOffset = outcome.kind === 'complete' ? outcome.endOffset : outcome.kind === 'bad-record' ? outcome.offset : 0;
-      if (endOffset > SEGMENT_HEADER_BYTES) lastData = { segment, endOffset };
-      if (outcome.kind === 'complete') {
-        resumeCandidate = { segment, offset: outcome.endOffset };
-        continue;
-      }
-      const later = numbers.slice(index + 1);
-      const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later);
-      if (outcome.kind === 'bad-header') {
-        if (!laterHasData && isZero(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
-          await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], result);
-          break;
-        }
-        if (!repair) throw new CorruptionError(segment.path, 0, outcome.reason);
-        repairTarget = { kind: 'segment', segment, reason: outcome.reason, kept: resumeCandidate, later };
-        break;
-      }
-      // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
-      const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset) ?? outcome.offset + 1;
-      if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash) === undefined) {
-        result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
-        resumeCandidate = { segment, offset: outcome.offset };
-        await keepOnlyEmptyLater(fileSystem, walDir, later, hash, result, (image) => { resumeCandidate = image; });
-        break;
-      }
-      if (!repair) throw new CorruptionError(segment.path, outcome.offset, outcome.reason);
-      repairTarget = { kind: 'record', segment, offset: outcome.offset, reason: outcome.reason, later };
-      break;
+      await settleIncompleteSegment(walk, segment, outcome, numbers.slice(index + 1));
+      return;
     }
   } finally {
     // A replay that threw leaves the next read in flight: it ends before the open fails.
     await nextRead?.catch(() => undefined);
   }
-  if (repairTarget !== undefined) {
-    // Repair replays only the version marker it writes: a commit without operations.
-    const repaired = await repairFrom(fileSystem, walDir, hash, repairTarget, state,
-      (markers, segmentNumber) => onRecord(markers.map((marker) => asMarker<Operation>(marker)), segmentNumber));
-    result.repair = repaired.report;
-    resumeCandidate = repaired.resume;
+}
+
+/**
+ * A segment that did not replay to its end, with `later` segments after it. No data
+ * after it and nothing valid after the failure is a crash's leftover: an abandoned
+ * creation (removed with the later segments) or a torn tail (zeroed, empty later
+ * segments kept to resume in). Anything else is damage: CorruptionError, or with
+ * repair, the walk's repair target.
+ */
+async function settleIncompleteSegment<Operation>(
+  walk: RecoveryWalk<Operation>,
+  segment: SegmentImage,
+  outcome: Exclude<SegmentOutcome, { kind: 'complete' }>,
+  later: number[],
+): Promise<void> {
+  const { fileSystem, walDir, hash } = walk;
+  const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later);
+  if (outcome.kind === 'bad-header') {
+    if (!laterHasData && isZero(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
+      await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], walk.result);
+      return;
+    }
+    if (!walk.repair) throw new CorruptionError(segment.path, 0, outcome.reason);
+    walk.repairTarget = { kind: 'segment', segment, reason: outcome.reason, kept: walk.resumeCandidate, later };
+    return;
   }
+  // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
+  const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset) ?? outcome.offset + 1;
+  if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash) === undefined) {
+    walk.result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
+    walk.resumeCandidate = { segment, offset: outcome.offset };
+    await keepOnlyEmptyLater(fileSystem, walDir, later, hash, walk.result, (point) => { walk.resumeCandidate = point; });
+    return;
+  }
+  if (!walk.repair) throw new CorruptionError(segment.path, outcome.offset, outcome.reason);
+  walk.repairTarget = { kind: 'record', segment, offset: outcome.offset, reason: outcome.reason, later };
+}
+
+/** Repair (wal-repair.ts) drops from the target on; it replays only the version marker it writes. */
+async function repairDamage<Operation>(walk: RecoveryWalk<Operation>, target: RepairTarget): Promise<void> {
+  assert(walk.repair, 'only repair sets a repair target');
+  const repaired = await repairFrom(walk.fileSystem, walk.walDir, walk.hash, target, walk.state,
+    (markers, segmentNumber) => walk.onRecord(markers.map((marker) => asMarker<Operation>(marker)), segmentNumber));
+  walk.result.repair = repaired.report;
+  walk.resumeCandidate = repaired.resume;
+}
+
+/** Fills in the result, rewrites the last data durably and opens the segment writing resumes in. */
+async function finishRecovery<Operation>(walk: RecoveryWalk<Operation>): Promise<WalRecoveryResult> {
+  const { result, state } = walk;
   result.lastVersion = state.lastVersion;
   result.records = state.records;
   result.commits = state.commits;
-  result.resume = await rewriteAndOpenForResume(fileSystem, walDir, lastData, resumeCandidate);
+  result.resume = await rewriteAndOpenForResume(walk.fileSystem, walk.walDir, walk.lastData, walk.resumeCandidate);
   if (result.resume !== undefined) result.nextSegmentNumber = result.resume.segmentNumber + 1;
   return result;
 }
@@ -257,7 +281,7 @@ async function rewriteAndOpenForResume(
   fileSystem: FileSystem,
   walDir: string,
   lastData: { segment: SegmentImage; endOffset: number } | undefined,
-  resumeCandidate: { segment: SegmentImage; offset: number } | undefined,
+  resumeCandidate: SegmentPoint | undefined,
 ): Promise<WalPosition | undefined> {
   const [rewritten, resumed] = await Promise.allSettled([
     lastData === undefined ? undefined : rewriteDurably(fileSystem, lastData.segment, lastData.endOffset),
@@ -281,124 +305,6 @@ function checkLogStart(walDir: string, numbers: readonly number[], expectedFirst
     `the log's first segment is missing (the log begins at ${segmentFileName(expectedFirstSegment)}; the first present is ${segmentFileName(first)}); repair cannot keep a log without its beginning`);
 }
 
-/**
- * Replays one segment's records through `onRecord`, which applies a whole record or
- * throws without applying any of it. Returns where the segment's records end, or
- * the first record whose checksum or framing fails. A checksum-valid record that
- * cannot be decoded or applied throws CorruptionError (see the module invariants).
- */
-function replaySegment<Operation>(
-  segment: SegmentImage,
-  hash: Hash64,
-  state: ReplayState,
-  decoder: OperationDecoder<Operation>,
-  onRecord: RecordSink<Operation>,
-): SegmentOutcome {
-  const header = decodeSegmentHeader(segment.image, hash);
-  if (typeof header === 'string') return { kind: 'bad-header', reason: header };
-  if (header.segmentNumber !== segment.segmentNumber) {
-    return { kind: 'bad-header', reason: `header names segment ${header.segmentNumber}` };
-  }
-  if (header.segmentSizeBytes !== segment.image.length) {
-    // A segment is preallocated to its header's size before any record is written:
-    // a different size is a truncated (or extended) file, whose loss could be silent.
-    return { kind: 'bad-header', reason: `segment is ${segment.image.length} bytes, its header says ${header.segmentSizeBytes}` };
-  }
-  let offset = SEGMENT_HEADER_BYTES;
-  for (;;) {
-    const check = checkRecord(segment.image, offset, hash);
-    if (check.kind === 'end') {
-      // Zeros end a segment's records only if nothing valid follows them: a record
-      // after zeros means a write in between was lost (never a crash of ours).
-      if (findValidRecordFrom(segment.image, offset + 1, hash) === undefined) return { kind: 'complete', endOffset: offset };
-      return { kind: 'bad-record', offset, reason: 'zeroed record header followed by valid records (a lost write)' };
-    }
-    if (check.kind === 'invalid') return { kind: 'bad-record', offset, reason: check.reason };
-    replayRecord(segment, offset, state, decoder, onRecord);
-    state.records++;
-    offset += check.lengthBytes;
-  }
-}
-
-/** Decodes, checks and applies one checksum-valid record; throws CorruptionError if it cannot. */
-export function replayRecord<Operation>(
-  segment: SegmentImage,
-  offset: number,
-  state: ReplayState,
-  decoder: OperationDecoder<Operation>,
-  onRecord: RecordSink<Operation>,
-): void {
-  const refuse = (problem: string): CorruptionError => new CorruptionError(segment.path, offset,
-    `checksum-valid record ${problem}; a record whose checksum is valid is never dropped, not even by repair`);
-  let commits: ReplayedCommit<Operation>[];
-  try {
-    commits = decodeRecordWith(segment.image, offset, decoder);
-  } catch (error) {
-    if (error instanceof AssertionFailedError) throw error;
-    if (error instanceof MalformedPayloadError) throw refuse(`has a malformed payload (${error.message})`);
-    // The decoder's refusal (a value this process cannot decode) is the record's application failing.
-    throw refuse(`cannot be applied (${(error as Error).message})`);
-  }
-  let previous = state.lastVersion;
-  for (const commit of commits) {
-    if (commit.version <= previous) throw refuse(`has version ${commit.version}, which does not follow ${previous}`);
-    previous = commit.version;
-  }
-  try {
-    onRecord(commits, segment.segmentNumber);
-  } catch (error) {
-    if (error instanceof AssertionFailedError) throw error;
-    throw refuse(`cannot be applied (${(error as Error).message})`);
-  }
-  state.lastVersion = previous;
-  state.commits += commits.length;
-}
-
-/**
- * Decodes a record checkRecord found valid, walking its payload once (format: wal-format.ts
- * and docs/FORMAT.md) and building each operation with `decoder`. Throws
- * MalformedPayloadError with decodeRecord's reason on a malformed payload; an error of
- * the decoder (a value that cannot be decoded) passes through.
- */
-export function decodeRecordWith<Operation>(image: Buffer, offset: number, decoder: OperationDecoder<Operation>): ReplayedCommit<Operation>[] {
-  const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
-  assert(end <= image.length, 'a checked record lies inside its image');
-  const firstVersion = readUint64(image, offset + 16);
-  const commitCount = image.readUInt32LE(offset + 24);
-  let position = offset + RECORD_HEADER_BYTES;
-  const commits: ReplayedCommit<Operation>[] = [];
-  for (let index = 0; index < commitCount; index++) {
-    if (position + COMMIT_HEADER_BYTES > end) throw new MalformedPayloadError('commit header past the payload');
-    const version = firstVersion + image.readUInt32LE(position);
-    const operationCount = image.readUInt32LE(position + 4);
-    position += COMMIT_HEADER_BYTES;
-    const keep = decoder.keeps(version);
-    const operations: Operation[] = [];
-    // Each operation advances at least 3 bytes and stops at `end`: bounded by the payload.
-    for (let operation = 0; operation < operationCount; operation++) {
-      if (position + 3 > end) throw new MalformedPayloadError('operation header past the payload');
-      const type = image[position]!;
-      const keyStart = position + 3;
-      const keyEnd = keyStart + (image[position + 1]! | (image[position + 2]! << 8));
-      if (keyEnd > end) throw new MalformedPayloadError('key past the payload');
-      if (type === OPERATION_DELETE) {
-        if (keep) operations.push(decoder.delete(image, keyStart, keyEnd));
-        position = keyEnd;
-        continue;
-      }
-      if (type !== OPERATION_PUT || keyEnd + 4 > end) throw new MalformedPayloadError(`bad operation type ${type}`);
-      const valueStart = keyEnd + 4;
-      const valueEnd = valueStart + image.readUInt32LE(keyEnd);
-      if (valueEnd > end) throw new MalformedPayloadError('value past the payload');
-      if (keep) operations.push(decoder.put(image, keyStart, keyEnd, valueStart, valueEnd));
-      position = valueEnd;
-    }
-    commits.push({ version, operations });
-  }
-  if (position !== end) throw new MalformedPayloadError('record payload has trailing bytes');
-  return commits;
-}
-
 async function anySegmentHasRecords(fileSystem: FileSystem, walDir: string, numbers: number[]): Promise<boolean> {
   for (const segmentNumber of numbers) {
     const segment = await readSegment(fileSystem, walDir, segmentNumber);
@@ -416,7 +322,7 @@ async function keepOnlyEmptyLater(
   later: number[],
   hash: Hash64,
   result: WalRecoveryResult,
-  setResume: (candidate: { segment: SegmentImage; offset: number }) => void,
+  setResume: (candidate: SegmentPoint) => void,
 ): Promise<void> {
   for (const segmentNumber of later) {
     const segment = await readSegment(fileSystem, walDir, segmentNumber);
