@@ -73,7 +73,7 @@ export const RUN_FOOTER_MAGIC = Buffer.from('LBUGRUN\0', 'latin1');
 /** Block header: u64 checksum, u32 payload length, u32 entry count. */
 export const RUN_BLOCK_HEADER_BYTES = 16;
 export const RUN_CHECKSUM_BYTES = 8;
-/** Filter payload header: u32 bit count, u32 probe count. */
+/** Filter payload header: u32 bit count, u16 probe count, u16 filter kind (src/run/bloom-filter.ts FilterKind; docs/FORMAT.md, "Filter block"). */
 export const RUN_FILTER_HEADER_BYTES = 8;
 /** The writer hands the file system chunks of about this size (bounded memory). */
 export const RUN_WRITE_CHUNK_BYTES = 1024 * 1024;

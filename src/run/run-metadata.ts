@@ -13,6 +13,7 @@ import type { Buffer } from 'node:buffer';
 import { asTypedError, CorruptionError } from '../errors.js';
 import type { FileHandle } from '../fs/file-system.js';
 import type { StripeLayout } from '../stripe/stripe-layout.js';
+import { BLOCKED_BLOOM_BLOCK_BITS, FilterKind, RUN_BLOOM_PROBES_MAX, type FilterKindValue } from './bloom-filter.js';
 import type { RunDescriptor } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
 import type { CheckedBlock } from './run-file.js';
@@ -20,10 +21,11 @@ import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, isPartition
 import { RunIndex } from './run-index.js';
 import { TopLevelIndex } from './run-top-index.js';
 
-/** A decoded bloom filter (a format-2 filter block or a format-3 filter partition). */
+/** A decoded bloom filter (a format-2 filter block or a format-3 filter partition) of the kind its header names. */
 export interface RunFilter {
   readonly bits: Uint8Array;
   readonly probes: number;
+  readonly kind: FilterKindValue;
 }
 
 /** Heap cost of a cached filter partition beyond its bits (the object, the typed array). */
@@ -84,17 +86,25 @@ export async function readFilter(file: StripedRunFile, footer: RunFooter, repair
   return decodeFilter(file.path, footer.filterOffset, await file.readBlock(metadataBlocks(footer)[1] as BlockRef, repair), footer.keyCount);
 }
 
-/** Decodes a checked filter block or partition holding `keyCount` distinct keys (the bits are copied out). */
+/**
+ * Decodes a checked filter block or partition holding `keyCount` distinct keys (the
+ * bits are copied out). Its payload header: u32 bit count, u16 probe count, u16
+ * filter kind (docs/FORMAT.md, "Filter block"; kind 0 in every run written before
+ * the blocked filter, whose u32 probe count was at most 32, so its high half was 0).
+ */
 export function decodeFilter(path: string, offset: number, checked: CheckedBlock, keyCount: number): RunFilter {
   const { bytes: block, payloadBytes, entryCount } = checked;
   const bitCount = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES);
-  const probes = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES + 4);
-  if (entryCount !== keyCount || bitCount === 0 || bitCount % 8 !== 0 || payloadBytes !== RUN_FILTER_HEADER_BYTES + bitCount / 8 || probes === 0 || probes > 32) {
+  const probes = block.readUInt16LE(RUN_BLOCK_HEADER_BYTES + 4);
+  const kind = block.readUInt16LE(RUN_BLOCK_HEADER_BYTES + 6);
+  if (kind !== FilterKind.doubleHashing && kind !== FilterKind.cacheLineBlocked) throw new CorruptionError(path, offset, `unknown filter kind ${kind}`);
+  const wholeUnits = kind === FilterKind.cacheLineBlocked ? bitCount % BLOCKED_BLOOM_BLOCK_BITS === 0 : bitCount % 8 === 0;
+  if (entryCount !== keyCount || bitCount === 0 || !wholeUnits || payloadBytes !== RUN_FILTER_HEADER_BYTES + bitCount / 8 || probes === 0 || probes > RUN_BLOOM_PROBES_MAX) {
     throw new CorruptionError(path, offset, 'filter block header disagrees with its parent');
   }
   const bits = new Uint8Array(bitCount / 8);
   bits.set(block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes));
-  return { bits, probes };
+  return { bits, probes, kind };
 }
 
 /** Format 3: reads and decodes the top-level index the footer names. */

@@ -46,7 +46,7 @@ import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { BlockCache } from './block-cache.js';
-import { bloomMayContainKey, bloomMayContainProbe, type KeyProbe } from './bloom-filter.js';
+import { filterMayContainKey, filterMayContainProbe, type KeyProbe } from './bloom-filter.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
@@ -240,9 +240,9 @@ export class RunReader {
 
   /** The filter's answer for `key`, with the read's probe (hashed once per read) when it brings one. */
   #filterAllows(filter: RunFilter, key: string, probe: KeyProbe | undefined): boolean {
-    if (probe === undefined) return bloomMayContainKey(filter.bits, filter.probes, this.#hash, key);
+    if (probe === undefined) return filterMayContainKey(filter.kind, filter.bits, filter.probes, this.#hash, key);
     assert(probe.key === key && probe.hash === this.#hash, 'a key probe is used for its own key and hash function');
-    return bloomMayContainProbe(filter.bits, filter.probes, probe);
+    return filterMayContainProbe(filter.kind, filter.bits, filter.probes, probe);
   }
 
   /** Every version of `key` in this run, newest first (a tombstone has value undefined). */

@@ -40,7 +40,7 @@ import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { KEY_BYTES_MAX, VERSION_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { bloomAddHalves, bloomBitCount, RUN_BLOOM_PROBES, storeKeyHashHalves } from './bloom-filter.js';
+import { filterAddHalves, filterBitCount, filterProbes, RUN_FILTER_KIND_WRITTEN, storeKeyHashHalves } from './bloom-filter.js';
 import { DataBlockBuilder } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import {
@@ -416,14 +416,18 @@ async function writeMetadata(
 
 /** The filter partition over keys [keyStart, keyStart + keyCount) of `halves` (header left for sealBlock). */
 async function filterPartitionFor(halves: Uint32Array, keyStart: number, keyCount: number, yieldState: { keysSinceYield: number }): Promise<{ block: Buffer; payloadBytes: number }> {
-  const bitCount = bloomBitCount(keyCount);
+  const kind = RUN_FILTER_KIND_WRITTEN;
+  const probes = filterProbes(kind);
+  const bitCount = filterBitCount(kind, keyCount);
   const payloadBytes = RUN_FILTER_HEADER_BYTES + bitCount / 8;
   const block = Buffer.alloc(blockPages(payloadBytes) * RUN_PAGE_BYTES);
+  // Payload header: u32 bit count, u16 probe count, u16 filter kind (docs/FORMAT.md, "Filter block").
   block.writeUInt32LE(bitCount, RUN_BLOCK_HEADER_BYTES);
-  block.writeUInt32LE(RUN_BLOOM_PROBES, RUN_BLOCK_HEADER_BYTES + 4);
+  block.writeUInt16LE(probes, RUN_BLOCK_HEADER_BYTES + 4);
+  block.writeUInt16LE(kind, RUN_BLOCK_HEADER_BYTES + 6);
   const bits = block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
   for (let key = keyStart; key < keyStart + keyCount; key++) {
-    bloomAddHalves(bits, RUN_BLOOM_PROBES, halves[2 * key]!, halves[2 * key + 1]!);
+    filterAddHalves(kind, bits, probes, halves[2 * key]!, halves[2 * key + 1]!);
     if (++yieldState.keysSinceYield === FILTER_BUILD_YIELD_KEYS) {
       yieldState.keysSinceYield = 0;
       await new Promise((resolve) => setImmediate(resolve));
