@@ -1,16 +1,10 @@
 /**
- * The compactor: merges adjacent runs into one (merge-runs.ts), dropping versions
- * no reader can be returned (version-gc.ts), and installs the result.
- *
- *   pick (policy, or a compact() range) -> horizon = oldest pin, read in the same
- *   synchronous step as the pick -> k-way merge of the inputs' cursors -> writeRun
- *   (temp, datasync, rename, directory fsync) -> horizon re-read synchronously
- *   right before the manifest edit: a pin taken meanwhile below it and below the
- *   inputs' newest version aborts the compaction (the output is deleted, the inputs
- *   stay; a pin at or above that version needs nothing dropped) -> one manifest edit
- *   (removeRunIds + addRuns) -> RunSet#replace (synchronous) -> the inputs' files
- *   are unlinked; their open readers serve the read views that still hold them and
- *   are closed once none does.
+ * The compactor: decides when runs merge and which (compaction-policy.ts), and runs
+ * each compaction's protocol (compaction-protocol.ts: horizon, merge through
+ * merge-output.ts, abort checks, one manifest edit, RunSet#replace, the inputs'
+ * readers retired through replaced-runs.ts and their files unlinked). This module owns
+ * the scheduling: the compactions in flight, background merges after flushes,
+ * compact() calls, the backlog stall, cancellation and close.
  *
  * compact({ retainFrom }) first raises the store-wide retention floor
  * (retention-floor.ts) in the deciding step, from the horizon it reads there; the
@@ -29,12 +23,8 @@
  *   detached from the commit path and yield to the event loop while merging.
  * - Inputs are adjacent live runs; only the compactor removes runs, and a second
  *   compaction never touches the first's inputs, so they are still live (and adjacent:
- *   flushes only append newer runs) when installed.
- * - A failure before the manifest edit leaves the old runs installed and the store
- *   usable (the partial output is removed by writeRun or here); a crash leaves an
- *   orphan file that open removes. A failed manifest edit fails the manifest (it
- *   refuses further edits), as for a flush.
- * - A run file is deleted only after the manifest no longer lists it.
+ *   flushes only append newer runs) when installed. The protocol's own invariants
+ *   (failures, the manifest edit, deletion after it) are in compaction-protocol.ts.
  * - Backlog (the write stall's second cause): `backlogged` is true while background
  *   compaction is on and healthy, more than compactionSettings.stallRunCount runs
  *   (COMPACTION_STALL_RUNS) are live and the policy has a merge to do. Writes wait
@@ -54,29 +44,30 @@
  *   the unlink leaves a complete file the manifest does not list: an orphan open removes.
  * - The merge thread (merge-thread.ts; docs/ARCHITECTURE.md "The merge thread"): over
  *   the real file system the merge and writeRun run in the store's worker thread, the
- *   rest of the protocol above stays here unchanged. A cancel is posted to it and
+ *   rest of the protocol stays on this thread unchanged. A cancel is posted to it and
  *   answered at its next yield; close() terminates it (after a grace period if it does
  *   not answer), abandon() at once. It reads without repair: a damaged input is merged
  *   again in process, where the store's readers repair and count it.
  */
-import { performance } from 'node:perf_hooks';
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
-import type { RunHandle, RunSet } from '../engine/run-set.js';
+import type { RunSet } from '../engine/run-set.js';
 import type { PointCache } from '../engine/point-cache.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
-import type { RunDescriptor } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { StoreClosedError } from '../errors.js';
 import { MergeOutput, type MergeSlot } from './merge-output.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, type CompactionPolicyName, compactionSettings, pickCompaction, pickRange } from './compaction-policy.js';
-import { type CompactionProgress, type CompactionResult, type CompactionStats, type CompactionTotals, compactionStats, emptyResult, newCompactionTotals } from './compaction-stats.js';
+import { type CompactionProgress, type CompactionResult, type CompactionStats, compactionStats, emptyResult, newCompactionTotals } from './compaction-stats.js';
 import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
-import type { MergeCounters } from './merge-runs.js';
 import type { VersionTimes } from './version-times.js';
 import { reachableFloor, RetentionFloor } from './retention-floor.js';
+import { type CompactionContext, compactPick } from './compaction-protocol.js';
+import { ReplacedRuns } from './replaced-runs.js';
+
+// Importers of this name before the protocol of one compaction moved out (tests).
+export { compactionTestHooks } from './compaction-protocol.js';
 
 export interface CompactorConfig {
   fileSystem: FileSystem;
@@ -103,12 +94,6 @@ export interface CompactorConfig {
   pointCache?: PointCache;
 }
 
-/**
- * Test hooks (forced interleavings). `onHorizon` runs after a compaction read its
- * horizon and before it merges (with its pick): a test takes a pin or holds it there.
- */
-export const compactionTestHooks: { onHorizon?: (horizon: number, pick: CompactionPick) => void | Promise<void> } = {};
-
 /** A compaction in flight (at most two: see Compactor#schedule). */
 interface Running {
   promise: Promise<CompactionResult>;
@@ -131,19 +116,11 @@ export class Compactor {
   #closed = false;
   /** compact() calls waiting for the running compactions: no second merge starts meanwhile. */
   #compactWaiting = 0;
-  #awaitingDeletion = new Set<RunHandle>();
-  #deletions: Promise<void> = Promise.resolve();
-  readonly #stats: CompactionTotals = newCompactionTotals();
   /** Writes a pick's merged run, in the merge thread or in process (merge-output.ts). */
   readonly #output: MergeOutput;
+  /** What each compaction's protocol reads and updates: totals, replaced runs, the settled run. */
+  readonly #context: CompactionContext;
   #lastError: Error | undefined;
-  /**
-   * The run a compaction of every live run wrote, with the floor and horizon it used
-   * (undefined: none, or runs changed since): compacting that run alone again with the
-   * same floor and a horizon no higher drops nothing (version GC is idempotent), so it
-   * is skipped. Not used with retention by age, whose window moves on its own.
-   */
-  #settled: { runId: number; retentionFloor: number; horizon: number } | undefined;
   /** The last compaction's failure, cleared by the next success (lifts the backlog stall meanwhile). */
   #failedSinceSuccess = false;
 
@@ -156,6 +133,16 @@ export class Compactor {
     this.retentionFloor = new RetentionFloor(config.manifest.state.retentionFloor ?? 0);
     this.#policy = config.policy ?? compactionSettings.policy;
     this.#output = new MergeOutput(config);
+    this.#context = {
+      config,
+      output: this.#output,
+      totals: newCompactionTotals(),
+      replacedRuns: new ReplacedRuns(),
+      retentionFloor: this.retentionFloor,
+      pinFloor: () => this.#pinFloor(),
+      raiseFloor: (requested, horizon) => this.#raiseFloor(requested, horizon),
+      settled: undefined,
+    };
   }
 
   /**
@@ -272,14 +259,14 @@ export class Compactor {
     const cancel = new AbortController();
     const slot: MergeSlot = this.#running.length === 0 ? 0 : 1;
     const entry: Running = { promise: undefined as unknown as Promise<CompactionResult>, background, cancel, pick, slot };
-    const running = this.#compactPick(pick, cancel.signal, slot, onProgress, retainFrom).then(
+    const running = compactPick(this.#context, { pick, signal: cancel.signal, slot, onProgress, retainFrom }).then(
       (result) => {
         this.#failedSinceSuccess = false;
         return result;
       },
       (error: unknown) => {
         if (cancel.signal.aborted && (error === cancel.signal.reason || error instanceof CompactionCancelled)) {
-          this.#stats.cancelled++;
+          this.#context.totals.cancelled++;
           throw cancel.signal.reason;
         }
         this.#failedSinceSuccess = true;
@@ -297,119 +284,19 @@ export class Compactor {
     return running;
   }
 
-  async #compactPick(pick: CompactionPick, signal: AbortSignal, slot: MergeSlot, onProgress?: CompactionProgress, retainFrom?: number): Promise<CompactionResult> {
-    const started = performance.now();
-    const { runSet, manifest } = this.#config;
-    // The decision: horizon, the floor it allows and "includes the oldest run" read in
-    // one synchronous step (a pin taken after it is at the current version, above the floor).
-    const horizon = this.#pinFloor();
-    const retentionFloor = retainFrom === undefined ? this.retentionFloor.version : this.#raiseFloor(retainFrom, horizon);
-    assert(retentionFloor <= horizon || retentionFloor <= (manifest.state.retentionFloor ?? 0), 'the floor never passes a pin');
-    const includesOldest = runSet.runs[0] === pick.inputs[0];
-    const coversAll = includesOldest && runSet.runs.at(-1) === pick.inputs.at(-1);
-    const settled = this.#settled;
-    if (coversAll && pick.inputs.length === 1 && settled !== undefined && settled.runId === pick.inputs[0]!.descriptor.runId
-      && settled.retentionFloor === retentionFloor && horizon <= settled.horizon && this.#config.versionTimes === undefined) {
-      return emptyResult('nothing', horizon, retentionFloor);
-    }
-    await compactionTestHooks.onHorizon?.(horizon, pick);
-    signal.throwIfAborted();
-    const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
-    const runId = manifest.allocateRunId();
-    let output: RunDescriptor | undefined;
-    try {
-      const rule = { maxVersionsPerKey: this.#config.maxVersionsPerKey, horizon, includesOldest, retentionFloor };
-      const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
-      const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
-      output = await this.#output.write({ pick, runId, rule, counters, onProgress: progress, signal, slot });
-      progress?.(entriesTotal);
-    } catch (error) {
-      if (!signal.aborted) this.#stats.failures++;
-      throw error;
-    }
-    // The last point of cancellation: from here to the manifest edit is one synchronous
-    // step, so a cancel either removes the finished output (installing nothing) or
-    // comes after the edit began (then the compaction installs fully).
-    if (signal.aborted) {
-      if (output !== undefined) await this.#unlinkQuietly(output.fileName);
-      throw signal.reason;
-    }
-    // Re-read the horizon in the step that commits to the edit: a pin taken below it
-    // while merging may read what the merge dropped. Only a pin below the inputs' newest
-    // version can: a reader at or above it sees the newest entry of each key among the
-    // inputs, which the merge keeps whatever the horizon (version-gc.ts). A fresh pin (a
-    // scan or snapshot started during the merge, at the current version) never aborts:
-    // with the horizon at Infinity (no pin at the pick), every such read aborted the
-    // merge, and readers overlapping each merge held backlogged writers forever.
-    const inputsNewestVersion = pick.inputs.reduce((newest, run) => Math.max(newest, run.descriptor.maxVersion), 0);
-    if (this.#pinFloor() < Math.min(horizon, inputsNewestVersion)) {
-      if (output !== undefined) await this.#unlinkQuietly(output.fileName);
-      this.#stats.aborted++;
-      if (retentionFloor > (manifest.state.retentionFloor ?? 0)) await manifest.apply({ retentionFloor });
-      return { ...emptyResult('aborted', horizon, retentionFloor), durationMs: performance.now() - started };
-    }
-    await manifest.apply({
-      ...(retentionFloor > (manifest.state.retentionFloor ?? 0) ? { retentionFloor } : {}),
-      removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
-      addRuns: output === undefined ? [] : [output],
-      nextRunId: Math.max(manifest.state.nextRunId, runId + 1),
-      ...(this.#config.versionTimes === undefined ? {} : { versionTimes: this.#config.versionTimes.samples() }),
-    });
-    const runsBefore = runSet.runs;
-    runSet.replace(pick.inputs, output === undefined ? [] : [output]);
-    this.#config.pointCache?.carryOverCompaction(runsBefore, runSet.runs);
-    this.#settled = coversAll && output !== undefined ? { runId: output.runId, retentionFloor, horizon } : undefined;
-    for (const input of pick.inputs) this.#retire(input);
-    // The manifest no longer lists the inputs: unlink them now. Views that still hold
-    // them read through the open readers (the merge opened every input), as POSIX
-    // keeps an unlinked file readable through an open descriptor.
-    for (const input of pick.inputs) await this.#unlinkQuietly(input.descriptor.fileName);
-    const bytesOut = output?.fileBytes ?? 0;
-    this.#stats.compactions++;
-    this.#stats.bytesWritten += bytesOut;
-    if (coversAll) this.#stats.liveBytesEstimate = counters.payloadBytesWritten;
-    const bytesIn = pick.inputs.reduce((total, run) => total + run.descriptor.fileBytes, 0);
-    const durationMs = performance.now() - started;
-    this.#config.metrics.recordCompaction(durationMs, bytesIn, bytesOut);
-    return {
-      outcome: 'compacted', runsIn: pick.inputs.length, runsOut: output === undefined ? 0 : 1,
-      bytesIn, bytesOut,
-      entriesIn: counters.entriesRead, entriesOut: counters.entriesWritten, entriesDropped: counters.entriesDropped,
-      markersIn: counters.markersRead, markersOut: counters.markersWritten,
-      horizon, retentionFloor, durationMs,
-    };
-  }
-
-  /** Closes the replaced input's reader once no read view holds it (at close otherwise). */
-  #retire(input: RunHandle): void {
-    assert(input.opened, `replaced run ${input.descriptor.runId} is open (its file is unlinked next)`);
-    this.#awaitingDeletion.add(input);
-    input.retire(() => {
-      this.#deletions = this.#deletions.then(async () => {
-        this.#awaitingDeletion.delete(input);
-        await input.close().catch(() => undefined);
-      });
-    });
-  }
-
-  async #unlinkQuietly(fileName: string): Promise<void> {
-    // A file left behind (a failed unlink) is not listed by the manifest: open removes it.
-    await this.#config.fileSystem.unlink(joinPath(this.#config.runsDirectory, fileName)).catch(() => undefined);
-  }
-
   /** Merges done in the merge thread, and merges retried in process after it met a damaged input (tests). */
   get mergeThreadCounters(): { threadMerges: number; inProcessRetries: number; threadRunning: boolean } {
     return this.#output.counters;
   }
 
   stats(flushedBytes: number): CompactionStats {
-    return compactionStats(this.#stats, {
+    return compactionStats(this.#context.totals, {
       policy: this.#policy,
       runs: this.#config.runSet.runs,
       bytesOnDisk: this.#config.runSet.fileBytes,
       runningCount: this.#running.length,
       retentionFloor: this.retentionFloor.version,
-      replacedRunsHeld: this.#awaitingDeletion.size,
+      replacedRunsHeld: this.#context.replacedRuns.heldCount,
       lastError: this.#lastError,
     }, flushedBytes);
   }
@@ -456,9 +343,7 @@ export class Compactor {
     // A stuck thread is terminated (cancel()). No compaction starts after cancel().
     await Promise.all(this.#running.map((running) => running.promise.catch(() => undefined)));
     await this.#output.close();
-    await this.#deletions.catch(() => undefined);
-    for (const input of this.#awaitingDeletion) await input.close().catch(() => undefined);
-    this.#awaitingDeletion.clear();
+    await this.#context.replacedRuns.closeAll();
   }
 }
 

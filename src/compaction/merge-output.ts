@@ -1,6 +1,6 @@
 /**
  * MergeOutput: writes the merged run of a decided pick, for the compactor
- * (compactor.ts runs the protocol around it: pick, horizon, abort checks, manifest
+ * (compaction-protocol.ts runs the protocol around it: horizon, abort checks, manifest
  * edit, install, unlinks). Two ways, same result (test/merge-worker.test.ts):
  *
  * - In the store's merge thread (merge-thread.ts) when compactionSettings.mergeThread
@@ -13,7 +13,7 @@
  * Invariants:
  * - One merge per slot at a time (the compactor runs at most two: Compactor#schedule).
  *   Slot 1's thread is ended when its merge settles, so no idle second isolate stays.
- * - The inputs' main-thread readers are open before a thread merge (Compactor#retire
+ * - The inputs' main-thread readers are open before a thread merge (ReplacedRuns#retire
  *   needs them: views that still hold a replaced run read through them after its file
  *   is unlinked).
  * - The thread reads without parity repair: a CorruptionError from it is merged again

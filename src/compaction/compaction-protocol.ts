@@ -1,0 +1,252 @@
+/**
+ * The protocol of one compaction, once the compactor (compactor.ts) has picked its
+ * inputs and given it a merge slot and a cancel signal:
+ *
+ *   decide: horizon = oldest pin, and the retention floor it allows, read in the same
+ *   synchronous step as the pick -> k-way merge of the inputs' cursors -> writeRun
+ *   (temp, datasync, rename, directory fsync; merge-output.ts, in the merge thread or
+ *   in process) -> the last cancellation check and the horizon re-read, synchronously
+ *   right before the manifest edit: a pin taken meanwhile below it and below the
+ *   inputs' newest version aborts the compaction (the output is deleted, the inputs
+ *   stay; a pin at or above that version needs nothing dropped) -> install: one
+ *   manifest edit (removeRunIds + addRuns) -> RunSet#replace (synchronous) -> the
+ *   inputs' readers retired (replaced-runs.ts) and their files unlinked.
+ *
+ * Invariants:
+ * - decide() runs synchronously in the caller's step (compactPick starts it before its
+ *   first await), so the horizon is the one in force when the pick was made; a pin
+ *   taken after it is at the current version, above the floor.
+ * - From the last cancellation check to the start of the manifest edit is one
+ *   synchronous step: a cancel either removes the finished output (installing
+ *   nothing) or comes after the edit began (then the compaction installs fully).
+ * - A failure before the manifest edit leaves the old runs installed and the store
+ *   usable (the partial output is removed by writeRun or here); a crash leaves an
+ *   orphan file that open removes. A failed manifest edit fails the manifest (it
+ *   refuses further edits), as for a flush.
+ * - A run file is deleted only after the manifest no longer lists it.
+ * - Inputs are adjacent live runs that only this compaction removes (compactor.ts):
+ *   still live and adjacent when installed.
+ */
+import { performance } from 'node:perf_hooks';
+import type { PointCache } from '../engine/point-cache.js';
+import type { RunSet } from '../engine/run-set.js';
+import type { FileSystem } from '../fs/file-system.js';
+import { joinPath } from '../fs/file-system.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { StorageMetrics } from '../metrics/recorders.js';
+import type { RunDescriptor } from '../run/run-descriptor.js';
+import { assert } from '../util/assert.js';
+import type { CompactionPick } from './compaction-policy.js';
+import { type CompactionProgress, type CompactionResult, type CompactionTotals, emptyResult } from './compaction-stats.js';
+import type { MergeOutput, MergeSlot } from './merge-output.js';
+import type { MergeCounters } from './merge-runs.js';
+import type { ReplacedRuns } from './replaced-runs.js';
+import type { RetentionFloor } from './retention-floor.js';
+import type { VersionTimes } from './version-times.js';
+
+/**
+ * Test hooks (forced interleavings). `onHorizon` runs after a compaction read its
+ * horizon and before it merges (with its pick): a test takes a pin or holds it there.
+ */
+export const compactionTestHooks: { onHorizon?: (horizon: number, pick: CompactionPick) => void | Promise<void> } = {};
+
+/** What the protocol needs of the compactor's configuration (CompactorConfig has it all). */
+export interface CompactionProtocolConfig {
+  fileSystem: FileSystem;
+  runsDirectory: string;
+  manifest: Manifest;
+  runSet: RunSet;
+  maxVersionsPerKey: number;
+  metrics: StorageMetrics;
+  versionTimes?: VersionTimes | undefined;
+  pointCache?: PointCache | undefined;
+}
+
+/**
+ * The run a compaction of every live run wrote, with the floor and horizon it used:
+ * compacting that run alone again with the same floor and a horizon no higher drops
+ * nothing (version GC is idempotent), so it is skipped. Not used with retention by
+ * age, whose window moves on its own.
+ */
+export interface SettledRun {
+  runId: number;
+  retentionFloor: number;
+  horizon: number;
+}
+
+/** The compactor's state one compaction reads and updates. */
+export interface CompactionContext {
+  readonly config: CompactionProtocolConfig;
+  /** Writes a pick's merged run, in the merge thread or in process. */
+  readonly output: MergeOutput;
+  readonly totals: CompactionTotals;
+  readonly replacedRuns: ReplacedRuns;
+  readonly retentionFloor: RetentionFloor;
+  /** The oldest read pin (ReadPins#oldest), read synchronously. */
+  pinFloor(): number;
+  /** Raises the floor toward `requested` as far as `horizon` and the flushed data allow; returns the floor in force. */
+  raiseFloor(requested: number, horizon: number): number;
+  /** Undefined: none, or the runs changed since (each install sets it). */
+  settled: SettledRun | undefined;
+}
+
+/** One compaction to run: its pick, how it is cancelled, its merge slot. */
+export interface CompactionRequest {
+  pick: CompactionPick;
+  signal: AbortSignal;
+  slot: MergeSlot;
+  onProgress?: CompactionProgress | undefined;
+  /** compact({ retainFrom }): the floor is raised toward it in the deciding step. */
+  retainFrom?: number | undefined;
+}
+
+/** What the deciding step read. */
+interface Decision {
+  horizon: number;
+  retentionFloor: number;
+  /** The pick starts at the oldest live run (tombstones can then be dropped). */
+  includesOldest: boolean;
+  /** The pick is every live run. */
+  coversAll: boolean;
+  /** The pick is the settled run again, with nothing new to drop. */
+  nothingToDrop: boolean;
+}
+
+/**
+ * Runs the protocol of the module header for one pick. Rejects with the signal's
+ * reason when cancelled (nothing installed), or with the failure (counted in
+ * `failures` unless cancelled); resolves 'aborted' when a pin taken during the merge
+ * needs what it dropped.
+ */
+export async function compactPick(context: CompactionContext, request: CompactionRequest): Promise<CompactionResult> {
+  const started = performance.now();
+  const { pick, signal } = request;
+  const decision = decide(context, pick, request.retainFrom);
+  if (decision.nothingToDrop) return emptyResult('nothing', decision.horizon, decision.retentionFloor);
+  await compactionTestHooks.onHorizon?.(decision.horizon, pick);
+  signal.throwIfAborted();
+  const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
+  const runId = context.config.manifest.allocateRunId();
+  const output = await mergeIntoRun(context, request, decision, runId, counters);
+  // The last point of cancellation: from here to the manifest edit is one synchronous
+  // step (see the module invariants).
+  if (signal.aborted) {
+    if (output !== undefined) await unlinkRunQuietly(context.config, output.fileName);
+    throw signal.reason;
+  }
+  // Re-read the horizon in the step that commits to the edit: a pin taken below it
+  // while merging may read what the merge dropped. Only a pin below the inputs' newest
+  // version can: a reader at or above it sees the newest entry of each key among the
+  // inputs, which the merge keeps whatever the horizon (version-gc.ts). A fresh pin (a
+  // scan or snapshot started during the merge, at the current version) never aborts:
+  // with the horizon at Infinity (no pin at the pick), every such read aborted the
+  // merge, and readers overlapping each merge held backlogged writers forever.
+  const inputsNewestVersion = pick.inputs.reduce((newest, run) => Math.max(newest, run.descriptor.maxVersion), 0);
+  if (context.pinFloor() < Math.min(decision.horizon, inputsNewestVersion)) {
+    return abortForPin(context, decision, output, started);
+  }
+  await install(context, pick, decision, output, runId);
+  return accountInstalled(context, pick, decision, output, counters, started);
+}
+
+/** The deciding step: horizon, the floor it allows and "includes the oldest run", in the caller's synchronous step. */
+function decide(context: CompactionContext, pick: CompactionPick, retainFrom: number | undefined): Decision {
+  const { runSet, manifest } = context.config;
+  const horizon = context.pinFloor();
+  const retentionFloor = retainFrom === undefined ? context.retentionFloor.version : context.raiseFloor(retainFrom, horizon);
+  assert(retentionFloor <= horizon || retentionFloor <= (manifest.state.retentionFloor ?? 0), 'the floor never passes a pin');
+  const includesOldest = runSet.runs[0] === pick.inputs[0];
+  const coversAll = includesOldest && runSet.runs.at(-1) === pick.inputs.at(-1);
+  const settled = context.settled;
+  const nothingToDrop = coversAll && pick.inputs.length === 1 && settled !== undefined && settled.runId === pick.inputs[0]!.descriptor.runId
+    && settled.retentionFloor === retentionFloor && horizon <= settled.horizon && context.config.versionTimes === undefined;
+  return { horizon, retentionFloor, includesOldest, coversAll, nothingToDrop };
+}
+
+/** Merges the pick into run `runId` (undefined: every entry dropped, no run written); a failure not from a cancel is counted. */
+async function mergeIntoRun(
+  context: CompactionContext,
+  request: CompactionRequest,
+  decision: Decision,
+  runId: number,
+  counters: MergeCounters,
+): Promise<RunDescriptor | undefined> {
+  const { pick, signal, slot, onProgress } = request;
+  try {
+    const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, retentionFloor: decision.retentionFloor };
+    const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
+    const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
+    const output = await context.output.write({ pick, runId, rule, counters, onProgress: progress, signal, slot });
+    progress?.(entriesTotal);
+    return output;
+  } catch (error) {
+    if (!signal.aborted) context.totals.failures++;
+    throw error;
+  }
+}
+
+/** A pin needs what the merge dropped: the output goes, the inputs stay; a raised floor is still recorded. */
+async function abortForPin(context: CompactionContext, decision: Decision, output: RunDescriptor | undefined, started: number): Promise<CompactionResult> {
+  const { manifest } = context.config;
+  if (output !== undefined) await unlinkRunQuietly(context.config, output.fileName);
+  context.totals.aborted++;
+  const retentionFloor = decision.retentionFloor;
+  if (retentionFloor > (manifest.state.retentionFloor ?? 0)) await manifest.apply({ retentionFloor });
+  return { ...emptyResult('aborted', decision.horizon, retentionFloor), durationMs: performance.now() - started };
+}
+
+/**
+ * Installs the output: the manifest edit (begun synchronously in the caller's step),
+ * then RunSet#replace, then the inputs' readers retired and their files unlinked.
+ */
+async function install(context: CompactionContext, pick: CompactionPick, decision: Decision, output: RunDescriptor | undefined, runId: number): Promise<void> {
+  const { manifest, runSet, versionTimes, pointCache } = context.config;
+  const retentionFloor = decision.retentionFloor;
+  await manifest.apply({
+    ...(retentionFloor > (manifest.state.retentionFloor ?? 0) ? { retentionFloor } : {}),
+    removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
+    addRuns: output === undefined ? [] : [output],
+    nextRunId: Math.max(manifest.state.nextRunId, runId + 1),
+    ...(versionTimes === undefined ? {} : { versionTimes: versionTimes.samples() }),
+  });
+  const runsBefore = runSet.runs;
+  runSet.replace(pick.inputs, output === undefined ? [] : [output]);
+  pointCache?.carryOverCompaction(runsBefore, runSet.runs);
+  context.settled = decision.coversAll && output !== undefined ? { runId: output.runId, retentionFloor, horizon: decision.horizon } : undefined;
+  for (const input of pick.inputs) context.replacedRuns.retire(input);
+  // The manifest no longer lists the inputs: unlink them now. Views that still hold
+  // them read through the open readers (the merge opened every input), as POSIX
+  // keeps an unlinked file readable through an open descriptor.
+  for (const input of pick.inputs) await unlinkRunQuietly(context.config, input.descriptor.fileName);
+}
+
+/** Counts an installed compaction (totals, metrics) and makes its result. */
+function accountInstalled(
+  context: CompactionContext,
+  pick: CompactionPick,
+  decision: Decision,
+  output: RunDescriptor | undefined,
+  counters: MergeCounters,
+  started: number,
+): CompactionResult {
+  const totals = context.totals;
+  const bytesOut = output?.fileBytes ?? 0;
+  totals.compactions++;
+  totals.bytesWritten += bytesOut;
+  if (decision.coversAll) totals.liveBytesEstimate = counters.payloadBytesWritten;
+  const bytesIn = pick.inputs.reduce((total, run) => total + run.descriptor.fileBytes, 0);
+  const durationMs = performance.now() - started;
+  context.config.metrics.recordCompaction(durationMs, bytesIn, bytesOut);
+  return {
+    outcome: 'compacted', runsIn: pick.inputs.length, runsOut: output === undefined ? 0 : 1,
+    bytesIn, bytesOut,
+    entriesIn: counters.entriesRead, entriesOut: counters.entriesWritten, entriesDropped: counters.entriesDropped,
+    markersIn: counters.markersRead, markersOut: counters.markersWritten,
+    horizon: decision.horizon, retentionFloor: decision.retentionFloor, durationMs,
+  };
+}
+
+/** Unlinks a run file; a file left behind (a failed unlink) is not listed by the manifest: open removes it. */
+export async function unlinkRunQuietly(config: Pick<CompactionProtocolConfig, 'fileSystem' | 'runsDirectory'>, fileName: string): Promise<void> {
+  await config.fileSystem.unlink(joinPath(config.runsDirectory, fileName)).catch(() => undefined);
+}
