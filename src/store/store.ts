@@ -93,6 +93,9 @@ type State = 'open' | 'closing' | 'closed';
  * behave like a process that died: no I/O, the in-process lock token is forgotten
  * (the lock file stays, as a dead process leaves it), every later call fails.
  */
+/** transaction() called without options: every option at its default (shared, never written). */
+const NO_TRANSACTION_OPTIONS: TransactionOptions = Object.freeze({});
+
 export const abandonStore: unique symbol = Symbol('ladybug.abandonStore');
 
 export class Store {
@@ -302,11 +305,21 @@ export class Store {
    * then ConflictError names what conflicted. A body that throws aborts: nothing is
    * written and the error propagates. Resolves with the body's result once the
    * commit is durable and visible.
+   * Not an async function: it returns the retry loop's own promise (an async function
+   * returning it cost a promise and a resolve-thenable job, two microtask hops, per
+   * transaction: issue 12). A refused call still rejects, never throws.
    */
-  async transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
-    this.#assertOpen('transaction');
-    return runTransaction(this.#transactionContext(), body, optionsObject('transaction', options) ?? {}, () => this.#assertOpen('transaction'));
+  transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+    try {
+      this.#assertOpen('transaction');
+      return runTransaction(this.#transactionContext(), body, optionsObject('transaction', options) ?? NO_TRANSACTION_OPTIONS, this.#assertTransactionOpen);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
+
+  /** The open check each transaction attempt makes, made once per store (not a closure per transaction() call). */
+  readonly #assertTransactionOpen = (): void => this.#assertOpen('transaction');
 
   /** Made once per store (its lifetimes hold the one timer for running transactions), not per transaction() call. */
   #transactionContextMade: TransactionContext | undefined;

@@ -34,6 +34,20 @@ export interface ReadSet {
   ranges: readonly KeyRange[];
 }
 
+/**
+ * A ReadSet whose keys may also be an array of distinct keys: a transaction that read
+ * few keeps them so (searched linearly: no Set per small transaction, issue 12).
+ */
+export interface TransactionReads {
+  keys: ReadonlySet<string> | readonly string[];
+  ranges: readonly KeyRange[];
+}
+
+/** True when `keys` holds `key`. */
+function hasKey(keys: ReadonlySet<string> | readonly string[], key: string): boolean {
+  return Array.isArray(keys) ? (keys as readonly string[]).includes(key) : (keys as ReadonlySet<string>).has(key);
+}
+
 export interface Conflict {
   /** The committed version that wrote what the transaction depended on. */
   version: number;
@@ -50,20 +64,20 @@ export function keyInRange(key: string, range: KeyRange): boolean {
 }
 
 /** True when one of `operations` writes a key in `keys` or inside one of `ranges`. */
-function touches(operations: readonly KeyedOperation[], keys: ReadonlySet<string>, ranges: readonly KeyRange[]): boolean {
+function touches(operations: readonly KeyedOperation[], keys: ReadonlySet<string> | readonly string[], ranges: readonly KeyRange[]): boolean {
   for (let index = 0; index < operations.length; index++) {
     const key = operations[index]!.key;
-    if (keys.has(key)) return true;
+    if (hasKey(keys, key)) return true;
     for (let range = 0; range < ranges.length; range++) if (keyInRange(key, ranges[range]!)) return true;
   }
   return false;
 }
 
 /** The conflict with `entry`: every read key it wrote and every scanned range it wrote into. */
-function conflictOf(entry: LoggedCommit, keys: ReadonlySet<string>, ranges: readonly KeyRange[]): Conflict {
+function conflictOf(entry: LoggedCommit, keys: ReadonlySet<string> | readonly string[], ranges: readonly KeyRange[]): Conflict {
   const conflict: Conflict = {
     version: entry.version,
-    keys: entry.operations.filter((operation) => keys.has(operation.key)).map((operation) => operation.key),
+    keys: entry.operations.filter((operation) => hasKey(keys, operation.key)).map((operation) => operation.key),
     ranges: ranges.filter((range) => entry.operations.some((operation) => keyInRange(operation.key, range))),
   };
   assert(conflict.keys.length > 0 || conflict.ranges.length > 0, 'a conflict names what it touched');
@@ -123,7 +137,7 @@ export class ConflictLog {
    * cost, issue 12). A possible conflict, or a scanned range, scans the entries,
    * allocating nothing until it finds the first conflicting one.
    */
-  findConflict(readVersion: number, readSet: ReadSet): Conflict | undefined {
+  findConflict(readVersion: number, readSet: ReadSet | TransactionReads): Conflict | undefined {
     const keys = readSet.keys;
     const ranges = readSet.ranges;
     if (ranges.length === 0) {

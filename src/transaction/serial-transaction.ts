@@ -108,7 +108,7 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   get(key: Key): unknown {
     this.#check('get');
     const internal = internalKey(key);
-    const own = this.#writeSet.writes.get(internal);
+    const own = this.#writeSet.get(internal);
     if (own !== undefined) return slotValue(own.slot);
     const pipeline = this.#context.pipeline;
     const unapplied = pipeline.unappliedWrite(internal);
@@ -143,7 +143,7 @@ class SerialAttempt<T> implements SerialTransactionHandle {
 
   /** REQUIRES: commit lock held. Queues the buffered writes (none: nothing to commit). */
   submit(): Promise<CommitResult> | undefined {
-    if (this.#writeSet.writes.size === 0) return undefined;
+    if (this.#writeSet.size === 0) return undefined;
     // One array as both forms (prepare.ts): the WAL encoder and the memory index read the same objects.
     const operations = this.#writeSet.operations();
     return this.#context.pipeline.submitOrdered(operations, this.#writeSet.bytes, operations);

@@ -26,11 +26,11 @@ import { readOptions, type ScanOptions, scanBounds } from '../store/read-options
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { CommitPipeline, CommitResult, Validation } from '../commit/commit-pipeline.js';
 import { type PreparedOperation, prepareDeleteOperation, preparePutOperation } from '../commit/prepare.js';
-import { WriteSet } from './write-set.js';
+import { appendSmall, WriteSet } from './write-set.js';
 import { TRANSACTION_FENCES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { StorageEngine } from '../engine/storage-engine.js';
-import type { ReadView } from '../engine/read-view.js';
+import type { ReadRequest, ReadView } from '../engine/read-view.js';
 import { MergedScan } from '../engine/merged-scan.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
@@ -103,13 +103,26 @@ export class TransactionConflict extends Error {
 
 const SCAN_CHUNK_KEYS = 256;
 
+/** Most read keys kept in an array (searched linearly) before the read set becomes a Set. */
+export const READ_SET_SMALL_KEYS_MAX = 8;
+
 export class Transaction implements TransactionHandle, ExpirableTransaction {
   readonly readVersion: number;
   readonly isolation: Isolation;
   readonly #context: TransactionContext;
   readonly startedAtMs = performance.now();
   readonly #writeSet = new WriteSet();
-  readonly #readKeys = new Set<string>();
+  /**
+   * The keys read (internal form), each once: an array while at most
+   * READ_SET_SMALL_KEYS_MAX (searched linearly), then a Set for good. Made at the
+   * first read (issue 12: a Set per transaction was one of its larger allocations).
+   */
+  #readKeys: string[] | Set<string> | undefined;
+  /**
+   * The request the reads pass to the view, reused while the pin floor stays the same:
+   * a read still in flight keeps the object it was given, so a changed floor gets a new one.
+   */
+  #readRequest: ReadRequest | undefined;
   /** Made at the first scan (most transactions only get); the fences at the first requireLease. */
   #readRanges: KeyRange[] | undefined;
   /** requireLease's fences, checked under the commit lock (at most TRANSACTION_FENCES_MAX). */
@@ -166,15 +179,41 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       this.#check('get');
       readOptions('transaction.get', options);
       const internal = internalKey(key);
-      const own = this.#writeSet.writes.get(internal);
+      const own = this.#writeSet.get(internal);
       if (own !== undefined) return Promise.resolve(slotValue(own.slot));
-      this.#readKeys.add(internal);
-      const found = this.#view.slotAsOf(internal, { version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest() });
+      this.#recordRead(internal);
+      const found = this.#view.slotAsOf(internal, this.#request());
       if (found instanceof Promise) return found.then(slotValue);
       return Promise.resolve(slotValue(found));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Adds `key` to the read set (once). */
+  #recordRead(key: string): void {
+    const keys = this.#readKeys;
+    if (keys === undefined) {
+      this.#readKeys = [key];
+      return;
+    }
+    if (!Array.isArray(keys)) {
+      keys.add(key);
+      return;
+    }
+    if (keys.includes(key)) return;
+    const grown = appendSmall(keys, key);
+    this.#readKeys = grown.length > READ_SET_SMALL_KEYS_MAX ? new Set(grown) : grown;
+  }
+
+  /** The read request as of readVersion with the pin floor now (the last one, when the floor is unchanged). */
+  #request(): ReadRequest {
+    const pinFloor = this.#context.pins.oldest();
+    const last = this.#readRequest;
+    if (last !== undefined && last.pinFloor === pinFloor) return last;
+    const request: ReadRequest = { version: this.readVersion, referenceVersion: this.readVersion, pinFloor };
+    this.#readRequest = request;
+    return request;
   }
 
   put(key: Key, value: unknown): void {
@@ -214,9 +253,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   }
 
   async *#scan(range: KeyRange, reverse: boolean, limit: number): AsyncIterableIterator<[string | Uint8Array, unknown]> {
-    const own = [...this.#writeSet.writes.entries()]
-      .filter(([key]) => keyInRange(key, range))
-      .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
+    const own = this.#writeSet.values()
+      .filter((operation) => keyInRange(operation.key, range))
+      .sort((left, right) => (left.key < right.key ? -1 : left.key > right.key ? 1 : 0));
     if (reverse) own.reverse();
     let ownIndex = 0;
     const merged = new MergedScan({
@@ -240,9 +279,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       if (stored === undefined && mine === undefined) return;
       let key: string;
       let slot: VersionSlot;
-      if (mine !== undefined && (stored === undefined || !before(stored[0], mine[0]))) {
-        key = mine[0];
-        slot = mine[1].slot;
+      if (mine !== undefined && (stored === undefined || !before(stored[0], mine.key))) {
+        key = mine.key;
+        slot = mine.slot;
         ownIndex++;
         if (stored !== undefined && stored[0] === key) chunkIndex++;
       } else {
@@ -273,10 +312,10 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     }
     // Sealed from here: a put made while the commit is in flight would be lost, so it throws.
     this.#state = 'sealed';
-    if (this.#writeSet.writes.size === 0) return NO_COMMIT;
+    if (this.#writeSet.size === 0) return NO_COMMIT;
     const readSet = this.isolation === 'serializable'
-      ? { keys: this.#readKeys, ranges: this.#readRanges ?? NO_RANGES }
-      : { keys: new Set([...this.#writeSet.writes.keys(), ...(this.#fences ?? NO_FENCES).map((fence) => fence.recordKey)]), ranges: NO_RANGES };
+      ? { keys: this.#readKeys ?? NO_KEYS, ranges: this.#readRanges ?? NO_RANGES }
+      : { keys: new Set([...this.#writeSet.values().map((operation) => operation.key), ...(this.#fences ?? NO_FENCES).map((fence) => fence.recordKey)]), ranges: NO_RANGES };
     const fences = this.#fences ?? NO_FENCES;
     const validate = (log: ConflictLog) => {
       // Under the commit lock: a lease lost since requireLease refuses the commit outright.
@@ -309,6 +348,8 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
 /** The scanned ranges and lease fences of a transaction that has none (most): shared, never written. */
 const NO_RANGES: readonly KeyRange[] = Object.freeze([]);
 const NO_FENCES: readonly LeaseFence[] = Object.freeze([]);
+/** The read keys of a transaction that read none (a blind write): shared, never written. */
+const NO_KEYS: readonly string[] = Object.freeze([]);
 
 /** A read-only transaction's commit: nothing to wait for (one settled promise, shared). */
 const NO_COMMIT: Promise<CommitResult | undefined> = Promise.resolve(undefined);
