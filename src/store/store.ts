@@ -88,14 +88,14 @@ export interface StoreParts {
 
 type State = 'open' | 'closing' | 'closed';
 
+/** transaction() called without options: every option at its default (shared, never written). */
+const NO_TRANSACTION_OPTIONS: TransactionOptions = Object.freeze({});
+
 /**
  * Internal (tests and the crash harness): `store[abandonStore]()` makes the handle
  * behave like a process that died: no I/O, the in-process lock token is forgotten
  * (the lock file stays, as a dead process leaves it), every later call fails.
  */
-/** transaction() called without options: every option at its default (shared, never written). */
-const NO_TRANSACTION_OPTIONS: TransactionOptions = Object.freeze({});
-
 export const abandonStore: unique symbol = Symbol('ladybug.abandonStore');
 
 export class Store {
