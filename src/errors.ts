@@ -135,8 +135,8 @@ export class KeyEncodingError extends LadybugError {
 
 /** The store handle was closed (or is closing) and cannot be used. */
 export class StoreClosedError extends LadybugError {
-  constructor(operation: string) {
-    super(ErrorCode.StoreClosed, `store is closed: cannot ${operation}`);
+  constructor(operation: string, options?: { cause?: unknown }) {
+    super(ErrorCode.StoreClosed, `store is closed: cannot ${operation}`, options);
   }
 }
 

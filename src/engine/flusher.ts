@@ -40,15 +40,18 @@
  *   the store refuses writes (never retried and trusted).
  * - A flush thread that exits under a flush (crash, out of memory, terminated) is not
  *   a failure of the flush: its run id's files are removed and the memtable is
- *   written in process under a new run id. An error the thread answers is the
- *   flush's own (same class, merge-error.ts), under the two rules above.
+ *   written in process under a new run id; on a handle abandoned as a dead process
+ *   the flush fails with StoreClosedError instead. FlushThreadExited (no `code`) is
+ *   internal: it never leaves the flusher (test/internal-errors.test.ts). An error the
+ *   thread answers is the flush's own (same class, merge-error.ts), under the two
+ *   rules above.
  * - Blocks are prepopulated only for a run still live at that moment (checked in
  *   the same synchronous step as the insertions), so a run replaced meanwhile by a
  *   compaction gets no entries.
  */
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { DiskFullError } from '../errors.js';
+import { DiskFullError, StoreClosedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
@@ -250,7 +253,11 @@ export class Flusher {
       try {
         descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes);
       } catch (error) {
-        if (!(error instanceof FlushThreadExited) || this.#abandoned) throw error;
+        if (!(error instanceof FlushThreadExited)) throw error;
+        // FlushThreadExited never leaves the flusher: a handle abandoned as a dead process
+        // fails the flush as closed (a checkpoint() waiting for it rejects so), nothing is
+        // written again in process (its output is an orphan the next open removes).
+        if (this.#abandoned) throw new StoreClosedError('flush a memtable (the handle was abandoned)', { cause: error });
         // The thread crashed or was ended under the flush: its output (temporary or renamed,
         // never in the manifest) is removed and the memtable is written in process, under a
         // new run id (the ended thread's last system call may still be returning).
