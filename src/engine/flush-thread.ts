@@ -14,10 +14,13 @@
  *   process alive), ended by close() (terminate) or abandon().
  * - One flush at a time, asserted.
  * - Flow control: at most FLUSH_CHUNKS_IN_FLIGHT chunks sent and not yet consumed;
- *   the packing yields to the event loop every FLUSH_PACK_YIELD_ENTRIES (as writeRun
- *   yields every RUN_WRITE_YIELD_ENTRIES in process) or while it waits for the thread,
- *   so a flush never holds the loop for long and a memtable's entries cross in
- *   bounded memory.
+ *   the packing yields to the event loop while it waits for the thread, and between
+ *   stretches paced by PackingPace: a stretch ends once it has run as long as the
+ *   loop's last turn of other work, at least FLUSH_PACK_STRETCH_MS_MIN, and never
+ *   later than FLUSH_PACK_YIELD_ENTRIES entries. So a flush never holds the loop for
+ *   long, under commits' short turns its stretches stay short (each one delays every
+ *   commit in flight by its length: issue 12's p99), and a memtable's entries cross
+ *   in bounded memory.
  * - A thread that exits with a flush in flight (a crash, an out-of-memory, terminate)
  *   fails that flush with FlushThreadExited; the next flush starts a new thread. The
  *   flusher then writes that memtable in process (flusher.ts).
@@ -32,6 +35,7 @@
 import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { deserializeError, type SerializedError } from '../compaction/merge-error.js';
 import { StoreClosedError } from '../errors.js';
@@ -45,13 +49,77 @@ import { type FlushChunk, FlushChunkPacker } from './flush-chunks.js';
 export const FLUSH_CHUNKS_IN_FLIGHT = 8;
 
 /**
- * Entries packed between two yields to the event loop (checked when a chunk is sent):
- * ~3 ms of packing at ~0.7 µs per entry, what an in-process flush holds the loop for
- * (RUN_WRITE_YIELD_ENTRIES at ~1.8 µs). One chunk per turn starved the thread while
- * large batches made each turn long: 1M-key load, flush p50 0.57 s against 0.21 in
- * process, 26 write stalls against 1 (busy machine).
+ * The most entries packed between two yields to the event loop: ~3 ms of packing at
+ * ~0.7 µs per entry. One chunk per turn starved the thread while large batches made
+ * each turn long: 1M-key load, flush p50 0.57 s against 0.21 in process, 26 write
+ * stalls against 1 (busy machine); a stretch as long as the loop's last turn of other
+ * work (PackingPace) reaches this bound under such turns, as before.
  */
 export const FLUSH_PACK_YIELD_ENTRIES = 4096;
+
+/**
+ * The shortest stretch of packing between two yields (ms). Under 64 concurrent
+ * writers a turn of other work (one group's acknowledgements and next commits) lasts
+ * about as long, so packing keeps about half the loop while every commit in flight
+ * waits at most about this long for it. Whole stretches of FLUSH_PACK_YIELD_ENTRIES
+ * were 0.45% of the 64-writer puts' latencies, 2.9-7.7 ms each (busy), the most of
+ * any main-thread cause after scavenges (issue 12, p99 attribution).
+ */
+export const FLUSH_PACK_STRETCH_MS_MIN = 0.5;
+
+/** Entries packed between two clock reads of the pacing (a read costs ~0.1 µs; 256 entries ~0.2 ms). */
+export const FLUSH_PACK_CLOCK_CHECK_ENTRIES = 256;
+
+assert(FLUSH_PACK_CLOCK_CHECK_ENTRIES > 0 && FLUSH_PACK_CLOCK_CHECK_ENTRIES < FLUSH_PACK_YIELD_ENTRIES, 'the clock is read within a stretch');
+
+/**
+ * When the main thread's packing of a flush yields the event loop. A stretch starts
+ * at `resumed()` (or construction); `packed()` after each entry says whether it is
+ * over: after FLUSH_PACK_YIELD_ENTRIES entries, or, read every
+ * FLUSH_PACK_CLOCK_CHECK_ENTRIES, once it has run its budget: as long as the loop's
+ * last turn away from it (`paused()` to `resumed()` across one setImmediate), at least
+ * FLUSH_PACK_STRETCH_MS_MIN. A wait for the thread (`resumed(false)`) gives no longer
+ * budget: the loop was not busy for that long, the thread was.
+ */
+export class PackingPace {
+  readonly #now: () => number;
+  #stretchStartMs: number;
+  #budgetMs = FLUSH_PACK_STRETCH_MS_MIN;
+  #pausedMs: number;
+  /** Entries packed in this stretch. */
+  #entries = 0;
+
+  constructor(now: () => number) {
+    this.#now = now;
+    this.#stretchStartMs = now();
+    this.#pausedMs = this.#stretchStartMs;
+  }
+
+  /** One entry was packed: true when the stretch is over (yield, then call paused/resumed). */
+  packed(): boolean {
+    const entries = ++this.#entries;
+    if (entries >= FLUSH_PACK_YIELD_ENTRIES) return true;
+    if (entries % FLUSH_PACK_CLOCK_CHECK_ENTRIES !== 0) return false;
+    return this.#now() - this.#stretchStartMs >= this.#budgetMs;
+  }
+
+  /** The loop is handed back now. */
+  paused(): void {
+    this.#pausedMs = this.#now();
+  }
+
+  /** Packing goes on: a new stretch, its budget the loop's turn away when `turnAway` (one yield), else the minimum. */
+  resumed(turnAway: boolean): void {
+    const now = this.#now();
+    assert(now >= this.#pausedMs, 'the pacing clock does not go back');
+    this.#budgetMs = turnAway ? Math.max(FLUSH_PACK_STRETCH_MS_MIN, now - this.#pausedMs) : FLUSH_PACK_STRETCH_MS_MIN;
+    this.#stretchStartMs = now;
+    this.#entries = 0;
+  }
+}
+
+/** The clock of a FlushThread's pacing (tests give their own). */
+const monotonicNowMs = (): number => performance.now();
 
 /**
  * The flush thread's heap bounds (MiB). The thread holds a few chunks' entry objects,
@@ -171,11 +239,17 @@ interface Pending {
 }
 
 export class FlushThread {
+  readonly #now: () => number;
   #worker: Worker | undefined;
   #pending: Pending | undefined;
   #nextId = 1;
   #closed = false;
   #closing: Promise<void> | undefined;
+
+  /** `now`: the pacing clock in ms (PackingPace; tests give a fake one). */
+  constructor(now: () => number = monotonicNowMs) {
+    this.#now = now;
+  }
 
   /** True while a thread is running (started and not exited). */
   get running(): boolean {
@@ -235,30 +309,37 @@ export class FlushThread {
     }
   }
 
-  /** Packs and sends every entry, yielding after each chunk; stops early once the flush settled (failed). */
+  /** Packs and sends every entry, yielding as PackingPace says and while the thread is behind; stops early once the flush settled (failed). */
   async #sendEntries(worker: Worker, pending: Pending, entries: Iterator<RunEntry>): Promise<void> {
     const packer = new FlushChunkPacker();
+    const pace = new PackingPace(this.#now);
     let sent = 0;
-    let sinceYield = 0;
     const send = async (): Promise<void> => {
       const chunk = packer.take();
       this.#post(worker, { type: 'chunk', id: pending.id, chunk }, [chunk.buffer]);
       sent++;
       pending.inFlight++;
-      sinceYield += chunk.entryCount;
-      if (sinceYield >= FLUSH_PACK_YIELD_ENTRIES && pending.inFlight < FLUSH_CHUNKS_IN_FLIGHT) await new Promise((resolve) => setImmediate(resolve));
-      if (sinceYield >= FLUSH_PACK_YIELD_ENTRIES || pending.inFlight >= FLUSH_CHUNKS_IN_FLIGHT) sinceYield = 0;
+      if (pending.inFlight < FLUSH_CHUNKS_IN_FLIGHT || pending.settled) return;
+      pace.paused();
       while (pending.inFlight >= FLUSH_CHUNKS_IN_FLIGHT && !pending.settled) {
         await new Promise<void>((resolve) => (pending.wake = resolve));
         pending.wake = undefined;
       }
+      pace.resumed(false);
     };
     for (let next = entries.next(); next.done !== true; next = entries.next()) {
       const entry = next.value;
-      if (packer.add(entry)) continue;
-      await send();
+      if (!packer.add(entry)) {
+        await send();
+        if (pending.settled) return;
+        assert(packer.add(entry), 'an entry always fits an empty chunk');
+      }
+      if (!pace.packed()) continue;
+      // Between entries: the entry is copied, and the sealed memtable does not change.
+      pace.paused();
+      await new Promise((resolve) => setImmediate(resolve));
+      pace.resumed(true);
       if (pending.settled) return;
-      assert(packer.add(entry), 'an entry always fits an empty chunk');
     }
     if (packer.entryCount > 0) await send();
     assert(sent > 0 || pending.settled, 'a flushed memtable has at least one entry');
