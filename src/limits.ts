@@ -68,6 +68,16 @@ export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024;
 export const SEGMENT_BYTES_INITIAL = 64 * 1024;
 
 /**
+ * WAL zero fill (issue 12): a segment is sized with ftruncate at creation, and only
+ * this much of it (from offset 0) is zero-filled and synced then; the writer keeps
+ * at least this many zero-filled, synced bytes ahead of its write position, filling
+ * WAL_ZERO_FILL_STEP_BYTES at a time in the background, so no record's fdatasync
+ * allocates blocks and a segment cut off early was never zero-filled past its use.
+ */
+export const WAL_ZERO_FILL_AHEAD_BYTES = 1024 * 1024;
+export const WAL_ZERO_FILL_STEP_BYTES = 256 * 1024;
+
+/**
  * Memory budget (memtables, block cache, run index and filter blocks): default and
  * bounds. The minimum is small so tests can force flushes with a few hundred keys.
  */
@@ -236,6 +246,7 @@ assert(TRANSACTION_OPERATIONS_MAX <= BATCH_OPERATIONS_MAX, 'a transaction commit
 assert(RETRY_BACKOFF_MS_BASE <= RETRY_BACKOFF_MS_MAX, 'backoff bounds ordered');
 assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');
 assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SEGMENT_BYTES_DEFAULT, 'first segment size between the bounds');
+assert(WAL_ZERO_FILL_STEP_BYTES <= WAL_ZERO_FILL_AHEAD_BYTES && WAL_ZERO_FILL_AHEAD_BYTES >= SEGMENT_BYTES_INITIAL, 'the zero fill runs ahead by whole steps and fills a first segment at creation');
 assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');
 assert(LEASE_TTL_MS_MAX_DEFAULT <= LEASE_TTL_MS_MAX_LIMIT, 'the default lease TTL bound fits a timer');
 assert(WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT <= WATCH_CATCH_UP_BATCH_CHANGES_MAX, 'the default catch-up batch is allowed');

@@ -10,6 +10,20 @@
  * datasync resolves; the commit pipeline asserts, before acknowledging a commit,
  * that `syncedLsn` covers the end of its record (seed race 1 designed out).
  *
+ * Zero fill (issue 12): a segment is created with only its first
+ * WAL_ZERO_FILL_AHEAD_BYTES zero-filled (segment-files.ts). Invariant: a record is
+ * written only below #filledBytes, the end of the active segment's zero-filled and
+ * synced prefix, so its fdatasync allocates nothing. After each synced record the
+ * writer starts one background fill of WAL_ZERO_FILL_STEP_BYTES when fewer than
+ * WAL_ZERO_FILL_AHEAD_BYTES are left (#maybeFillAhead): zeros written and
+ * datasynced through a second handle of the segment (a writeback error is then
+ * reported to the record's own fdatasync too: Linux reports it to every open file),
+ * never overlapping a record. A record that does not fit below #filledBytes waits
+ * for that fill, or fills in the foreground first (#ensureFilled: after a reopen,
+ * where nothing past the resume offset is known to be filled, or for a large
+ * record). A failed fill (other than a full disk) is final: no record is
+ * acknowledged after it (the store fails, as on a failed fdatasync).
+ *
  * Cuts: when a memtable is sealed, the log is cut (cutAtNextRecord): no record is
  * written into the active segment after that; the next goes into a new, small
  * segment. So the WAL position a flush covers is a segment boundary, the flush
@@ -24,10 +38,23 @@ import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
-import { GROUP_COMMIT_BYTES_MAX, WAL_ENCODE_BUFFER_BYTES_INITIAL, WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX } from '../limits.js';
+import {
+  GROUP_COMMIT_BYTES_MAX,
+  WAL_ENCODE_BUFFER_BYTES_INITIAL,
+  WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX,
+  WAL_ZERO_FILL_AHEAD_BYTES,
+  WAL_ZERO_FILL_STEP_BYTES,
+} from '../limits.js';
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
-import { createSegment, type CreatedSegment, firstSegmentSizeBytes, type SegmentCreationAbort, segmentFileName } from './segment-files.js';
+import {
+  createSegment,
+  type CreatedSegment,
+  firstSegmentSizeBytes,
+  type SegmentCreationAbort,
+  segmentFileName,
+  zeroFillRange,
+} from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
 export interface WalPosition {
@@ -36,6 +63,11 @@ export interface WalPosition {
   sizeBytes: number;
   /** Where the next record goes in this segment. */
   offset: number;
+  /**
+   * End of the zero-filled, synced prefix (CreatedSegment#filledBytes); absent for a
+   * segment resumed after recovery (then only `offset` is known filled).
+   */
+  filledBytes?: number;
 }
 
 export interface WalWriterConfig {
@@ -70,6 +102,14 @@ export class WalWriter {
   #next: Promise<CreatedSegment> | undefined;
   /** Abandons #next's creation while it zero-fills (#rotateSmall: a cut only deletes it). */
   #nextAbort: SegmentCreationAbort | undefined;
+  /** End of the active segment's zero-filled, synced prefix: records are written only below it. */
+  #filledBytes: number;
+  /** The background zero fill in flight (#maybeFillAhead), if any: at most one. */
+  #fill: Promise<void> | undefined;
+  /** A fill's failure (not ENOSPC): final, every later writeGroup and acknowledgment throws it. */
+  #fillFailure: { error: unknown } | undefined;
+  /** Bytes (header included) of the record #fittingPrefix's last answer makes. */
+  #fittingBytes = 0;
   #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
   #bytesWritten = 0;
   #datasyncs = 0;
@@ -88,6 +128,8 @@ export class WalWriter {
   constructor(config: WalWriterConfig, active: WalPosition) {
     this.#config = config;
     this.#active = active;
+    this.#filledBytes = active.filledBytes ?? active.offset;
+    assert(active.offset <= this.#filledBytes && this.#filledBytes <= active.sizeBytes, 'the filled prefix covers the records');
     this.#lsnBase = 0;
     // Everything before the starting offset was recovered from disk: durable.
     this.#syncedLsn = this.#currentLsn();
@@ -138,12 +180,16 @@ export class WalWriter {
   writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void, mayBlock = false): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
     assert(this.#record === undefined, 'one record in flight at a time (wal.writer lock)');
+    if (this.#fillFailure !== undefined) return Promise.reject(this.#fillFailure.error);
     const count = this.#cutPending ? 0 : this.#fittingPrefix(commits, this.#active);
-    if (count === 0) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
+    if (count === 0 || this.#active.offset + this.#fittingBytes > this.#filledBytes) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
     return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
-  /** writeGroup's slow path: a seal's cut or a full segment rotates first (awaits segment creation). */
+  /**
+   * writeGroup's slow path: a seal's cut or a full segment rotates first (awaits segment
+   * creation); a record past the filled prefix waits for its zero fill (#ensureFilled).
+   */
   async #writeGroupAfterRotation(
     commits: readonly FramedCommit[],
     beforeWrite: ((commitCount: number) => void) | undefined,
@@ -159,6 +205,7 @@ export class WalWriter {
       await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
       count = this.#fittingPrefix(commits, this.#active);
     }
+    await this.#ensureFilled(this.#active.offset + this.#fittingBytes);
     return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
@@ -179,7 +226,8 @@ export class WalWriter {
     const group = count === commits.length ? commits : commits.slice(0, count);
     const lengthBytes = this.#encode(group);
     const handle = this.#active.handle;
-    assert(this.#active.offset + lengthBytes <= this.#active.sizeBytes, 'the record fits its segment');
+    assert(this.#active.offset + lengthBytes <= this.#filledBytes, 'the record goes into zero-filled, synced bytes');
+    assert(this.#filledBytes <= this.#active.sizeBytes, 'the filled prefix lies inside the segment');
     beforeWrite?.(count);
     // Only a record holding every commit given may block: a group split over segments never does.
     this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length, syncStartMs: 0 };
@@ -217,8 +265,11 @@ export class WalWriter {
     this.#record = undefined;
     this.metrics.fdatasync.recordSince(record.syncStartMs);
     this.#datasyncs++;
+    // A failed fill's sync may have dropped this record's pages: never acknowledged.
+    if (this.#fillFailure !== undefined) throw this.#fillFailure.error;
     this.#syncedLsn = this.#currentLsn();
     this.#maybePrepareNext();
+    this.#maybeFillAhead();
     return { commitCount: record.commitCount, endLsn: this.#syncedLsn };
   };
 
@@ -251,6 +302,7 @@ export class WalWriter {
       used += commit.sizeBytes;
       count++;
     }
+    this.#fittingBytes = RECORD_HEADER_BYTES + used;
     return count;
   }
 
@@ -261,6 +313,73 @@ export class WalWriter {
     const written = encodeRecord(group, this.#encodeBuffer, 0, this.#config.hash);
     assert(written === needed, 'record length matches the sum of its commits');
     return written;
+  }
+
+  /**
+   * Starts one background zero fill of the next WAL_ZERO_FILL_STEP_BYTES when fewer than
+   * WAL_ZERO_FILL_AHEAD_BYTES filled bytes are left ahead of the write position.
+   */
+  #maybeFillAhead(): void {
+    const segment = this.#active;
+    if (this.#fill !== undefined || this.#closed || this.#filledBytes >= segment.sizeBytes) return;
+    if (this.#filledBytes - segment.offset >= WAL_ZERO_FILL_AHEAD_BYTES) return;
+    const fill: Promise<void> = this.#fillRange(segment, Math.min(segment.sizeBytes, this.#filledBytes + WAL_ZERO_FILL_STEP_BYTES))
+      .catch((error: unknown) => {
+        // A full disk is retried by the record that needs the bytes (#ensureFilled, DiskFullError).
+        if (!isFileSystemError(error, 'ENOSPC')) this.#fillFailure ??= { error };
+      })
+      .finally(() => {
+        if (this.#fill === fill) this.#fill = undefined;
+      });
+    this.#fill = fill;
+  }
+
+  /**
+   * Makes bytes up to `recordEnd` of the active segment zero-filled and synced before a
+   * record goes there: waits for the background fill, then fills in the foreground
+   * what is still missing (at least WAL_ZERO_FILL_AHEAD_BYTES past the write position).
+   * Throws DiskFullError on ENOSPC (the writer stays usable); any other failure is final.
+   * REQUIRES: the caller holds the wal.writer lock.
+   */
+  async #ensureFilled(recordEnd: number): Promise<void> {
+    const segment = this.#active;
+    assert(recordEnd <= segment.sizeBytes, 'the record fits its segment');
+    if (recordEnd <= this.#filledBytes) return;
+    await this.#awaitFill();
+    assert(segment === this.#active, 'no rotation while the wal.writer lock is held');
+    if (recordEnd <= this.#filledBytes) return;
+    try {
+      await this.#fillRange(segment, Math.min(segment.sizeBytes, Math.max(recordEnd, segment.offset + WAL_ZERO_FILL_AHEAD_BYTES)));
+    } catch (error) {
+      if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(segment.handle.path, { cause: error });
+      this.#fillFailure ??= { error };
+      throw error;
+    }
+    assert(recordEnd <= this.#filledBytes, 'the foreground fill covers the record');
+  }
+
+  /**
+   * Zero-fills bytes [#filledBytes, end) of `segment` and datasyncs them through a
+   * handle of its own (no record lies there: records stay below #filledBytes), then
+   * moves #filledBytes if `segment` is still the active one.
+   */
+  async #fillRange(segment: WalPosition, end: number): Promise<void> {
+    const start = this.#filledBytes;
+    assert(segment.offset <= start && start < end && end <= segment.sizeBytes, 'a fill extends the filled prefix inside its segment');
+    const handle = await this.#config.fileSystem.open(segment.handle.path, 'readWrite');
+    try {
+      await zeroFillRange(handle, start, end);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    assert(this.#filledBytes === start, 'one fill at a time');
+    if (segment === this.#active) this.#filledBytes = end;
+  }
+
+  /** Waits for the background fill in flight, if any (its failure is kept in #fillFailure). */
+  async #awaitFill(): Promise<void> {
+    while (this.#fill !== undefined) await this.#fill;
   }
 
   /** Starts creating the next segment in the background once this one is half full. */
@@ -359,6 +478,8 @@ export class WalWriter {
 
   /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
   async #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
+    await this.#awaitFill();
+    if (this.#fillFailure !== undefined) throw this.#fillFailure.error;
     const prepared = this.#next;
     this.#next = undefined;
     this.#nextAbort = undefined;
@@ -383,13 +504,16 @@ export class WalWriter {
     assert(created.segmentNumber === previous.segmentNumber + 1, 'segments are created in order');
     this.#cutPending = false;
     this.#lsnBase = this.#currentLsn() - SEGMENT_HEADER_BYTES;
-    this.#active = { ...created, offset: SEGMENT_HEADER_BYTES };
+    this.#active = { segmentNumber: created.segmentNumber, handle: created.handle, sizeBytes: created.sizeBytes, offset: SEGMENT_HEADER_BYTES };
+    this.#filledBytes = created.filledBytes;
+    assert(SEGMENT_HEADER_BYTES <= this.#filledBytes && this.#filledBytes <= created.sizeBytes, 'a new segment is filled past its header');
     await previous.handle.close();
   }
 
   /** Closes the active segment and any prepared next one (which stays on disk, valid and empty). */
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.#awaitFill();
     const next = this.#next;
     this.#next = undefined;
     this.#nextAbort = undefined;
