@@ -347,7 +347,11 @@ export class Compactor {
   }
 }
 
-/** The reason a cancelled compaction's signal carries: close() stopped it. */
+/**
+ * The reason a cancelled compaction's signal carries: close() stopped it, or a compact()
+ * of every run superseded a background merge. Internal, so it has no `code`: compact()
+ * turns it into StoreClosedError and schedule() ignores it; it never reaches a caller.
+ */
 class CompactionCancelled extends Error {
   constructor(reason = 'close()') {
     super(`compaction cancelled by ${reason}`);
