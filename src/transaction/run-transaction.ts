@@ -30,25 +30,30 @@ export interface TransactionOptions {
   signal?: AbortSignal;
 }
 
-interface ResolvedTransactionOptions {
-  isolation: Isolation;
-  retries: number;
-  signal: AbortSignal | undefined;
-}
-
-function resolveTransactionOptions(options: TransactionOptions): ResolvedTransactionOptions {
+/** The isolation `options` asks for; InvalidOptionError unless a known one. */
+function isolationOption(options: TransactionOptions): Isolation {
   const isolation = options.isolation ?? 'serializable';
   if (isolation !== 'serializable' && isolation !== 'snapshot') {
     throw new InvalidOptionError('isolation', `must be 'serializable' or 'snapshot', got ${String(isolation)}`);
   }
+  return isolation;
+}
+
+/** The retries `options` asks for; InvalidOptionError unless an integer within the limit. */
+function retriesOption(options: TransactionOptions): number {
   const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
   if (!Number.isInteger(retries) || retries < 0 || retries > TRANSACTION_RETRIES_MAX) {
     throw new InvalidOptionError('retries', `must be an integer between 0 and ${TRANSACTION_RETRIES_MAX}, got ${String(retries)}`);
   }
+  return retries;
+}
+
+/** The abort signal `options` gives, if any; InvalidOptionError unless an AbortSignal. */
+function signalOption(options: TransactionOptions): AbortSignal | undefined {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidOptionError('signal', 'must be an AbortSignal');
   }
-  return { isolation, retries, signal: options.signal };
+  return options.signal;
 }
 
 function backoffMs(attempt: number): number {
@@ -106,7 +111,10 @@ async function runAttempts<T>(
   committed: Committed | undefined,
 ): Promise<T> {
   if (typeof body !== 'function') throw new InvalidOptionError('body', 'transaction() takes a function (tx) => ...');
-  const { isolation, retries, signal } = resolveTransactionOptions(options);
+  // Three values, no resolved-options object per transaction (issue 12).
+  const isolation = isolationOption(options);
+  const retries = retriesOption(options);
+  const signal = signalOption(options);
   let winner = 0;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
