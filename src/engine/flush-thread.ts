@@ -159,7 +159,12 @@ export function resumeHeldFlushes(): void {
 /** Flushes written by a flush thread, and flushes whose thread exited (written again in process by the flusher), in this process. */
 export const flushThreadCounters = { threadFlushes: 0, threadExits: 0 };
 
-/** The flush thread ended (terminated by close/abandon, or crashed) with a flush in flight. */
+/**
+ * The flush thread ended (terminated by close/abandon, or crashed) with a flush in flight.
+ * Internal, so it has no `code`: the flusher catches it and writes the memtable in
+ * process, or, on a handle abandoned as a dead process, fails the flush with
+ * StoreClosedError (flusher.ts); it never reaches a caller (test/internal-errors.test.ts).
+ */
 export class FlushThreadExited extends Error {
   constructor(exitCode: number, cause: Error | undefined) {
     super(`the flush thread exited (code ${exitCode}) during a flush${cause === undefined ? '' : `: ${cause.message}`}`, { cause });

@@ -63,7 +63,12 @@ export interface SegmentCreationAbort {
   abandoned: boolean;
 }
 
-/** An abandoned creation's rejection (internal: the WAL writer that abandoned it ignores it). */
+/**
+ * An abandoned creation's rejection. Internal, so it has no `code`: only the WAL
+ * writer's rotation abandons a creation (SegmentCreationAbort), after taking that
+ * creation's promise out of its state, and it ignores the rejection; createSegment
+ * removes the partial file. It never reaches a caller (test/internal-errors.test.ts).
+ */
 export class SegmentCreationAbandoned extends Error {
   constructor(path: string) {
     super(`creation of WAL segment ${path} abandoned`);
