@@ -83,8 +83,8 @@ export interface RunReaderOptions {
  * test's count now): 2,000 B of overhead puts the estimate (3,286 B) inside both.
  */
 export const RUN_READER_OVERHEAD_BYTES = 2000;
-/** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects). */
-export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64);
+/** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects) and its u32 last-key prefix (run-partitions.ts). */
+export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64) + 4;
 /** #partitionIfMayContain's "ruled out": no partition of the run may hold the key. */
 const NO_PARTITION = -1;
 
