@@ -158,17 +158,17 @@ describe('the WAL writer fills ahead of its records', () => {
   it('writes every record into zero-filled, synced bytes, and zeros only a bounded distance past its records', async () => {
     const fileSystem = new ZeroTrackingFileSystem(new FaultFileSystem());
     const hash = await loadHash64();
-    const writer = await newWriter(fileSystem, hash, 64 * KIBIBYTE, 4 * MEBIBYTE);
+    const writer = await newWriter(fileSystem, hash, 64 * KIBIBYTE, 16 * MEBIBYTE);
     const recordBytes = new Map<number, number>();
     let version = 0;
-    // 4 KiB commits through segments of 64 KiB .. 4 MiB, a cut in the middle, ending inside a 4 MiB segment.
-    for (let index = 0; index < 2600; index++) {
+    // 4 KiB commits through segments of 64 KiB .. 8 MiB (filled lazily past its first 4 MiB), then a cut, ending in a small segment.
+    for (let index = 0; index < 3300; index++) {
       const segment = writer.segmentNumber;
       const commit = commitOf(++version, 4 * KIBIBYTE);
       await writer.writeGroup([commit], undefined, true);
       const written = writer.segmentNumber;
       recordBytes.set(written, (recordBytes.get(written) ?? 0) + commit.sizeBytes + 32);
-      if (index === 1800) {
+      if (index === 3000) {
         writer.cutAtNextRecord();
         await writer.rotateAtCut();
       }
@@ -189,7 +189,7 @@ describe('the WAL writer fills ahead of its records', () => {
     const inner = new FaultFileSystem();
     const fileSystem = new ZeroTrackingFileSystem(inner);
     const hash = await loadHash64();
-    const writer = await newWriter(fileSystem, hash, 4 * MEBIBYTE, 4 * MEBIBYTE);
+    const writer = await newWriter(fileSystem, hash, 16 * MEBIBYTE, 16 * MEBIBYTE);
     for (let version = 1; version <= 10; version++) await writer.writeGroup([commitOf(version, 4 * KIBIBYTE)]);
     await writer.close();
     const rebootedInner = inner.crash('keep-all');
@@ -197,7 +197,7 @@ describe('the WAL writer fills ahead of its records', () => {
     expect(recovered.lastVersion).toBe(10);
     // Tracked from here: the resumed writer's own writes (not recovery's rewrite of the replayed records).
     const rebooted = new ZeroTrackingFileSystem(rebootedInner);
-    const resumed = new WalWriter({ fileSystem: rebooted, walDir: WAL_DIR, hash, segmentSizeBytes: 4 * MEBIBYTE }, recovered.resume!);
+    const resumed = new WalWriter({ fileSystem: rebooted, walDir: WAL_DIR, hash, segmentSizeBytes: 16 * MEBIBYTE }, recovered.resume!);
     // A record larger than the fill-ahead: filled in the foreground first.
     await resumed.writeGroup([commitOf(11, WAL_ZERO_FILL_AHEAD_BYTES + 100 * KIBIBYTE)]);
     for (let version = 12; version <= 400; version++) await resumed.writeGroup([commitOf(version, 4 * KIBIBYTE)]);
@@ -215,11 +215,13 @@ describe('a failed zero fill', () => {
   it('a failed fill datasync is final: no commit is acknowledged after it', async () => {
     const fileSystem = new FailingFillFileSystem(new FaultFileSystem());
     const hash = await loadHash64();
-    const writer = await newWriter(fileSystem, hash, 4 * MEBIBYTE, 4 * MEBIBYTE);
+    const writer = await newWriter(fileSystem, hash, 16 * MEBIBYTE, 16 * MEBIBYTE);
     fileSystem.failDatasync = 'EIO';
     let acknowledged = 0;
     let firstFailure: unknown;
     for (let version = 1; version <= 400; version++) {
+      // A turn between commits, as real I/O gives: the fill yields between its zero-fill chunks.
+      await turns(1);
       try {
         await writer.writeGroup([commitOf(version, 4 * KIBIBYTE)]);
         expect(firstFailure).toBeUndefined();
@@ -239,12 +241,12 @@ describe('a failed zero fill', () => {
     const inner = new FaultFileSystem();
     const fileSystem = new FailingFillFileSystem(inner);
     const hash = await loadHash64();
-    const writer = await newWriter(fileSystem, hash, 4 * MEBIBYTE, 4 * MEBIBYTE);
+    const writer = await newWriter(fileSystem, hash, 16 * MEBIBYTE, 16 * MEBIBYTE);
     fileSystem.failWrite = 'ENOSPC';
     let version = 0;
     let refused: unknown;
     const acknowledged: number[] = [];
-    while (refused === undefined && version < 1000) {
+    while (refused === undefined && version < 3000) {
       try {
         await writer.writeGroup([commitOf(++version, 4 * KIBIBYTE)]);
         acknowledged.push(version);
@@ -272,15 +274,15 @@ interface Outcome {
   attempted: number[];
 }
 
-/** 16 KiB commits from a 2 MiB first segment: crosses several background fill steps, then a second segment. */
+/** 64 KiB commits in an 8 MiB segment: past its first 4 MiB (filled at creation), through background fill steps, into a second segment. */
 async function runWorkload(fileSystem: FaultFileSystem, hash: Hash64, crashAfter: number | undefined): Promise<Outcome> {
-  const writer = await newWriter(fileSystem, hash, 2 * MEBIBYTE, 2 * MEBIBYTE);
+  const writer = await newWriter(fileSystem, hash, 8 * MEBIBYTE, 8 * MEBIBYTE);
   if (crashAfter !== undefined) fileSystem.crashAfterOperations(crashAfter);
   const outcome: Outcome = { acknowledged: [], attempted: [] };
   try {
-    for (let version = 1; version <= 150; version++) {
+    for (let version = 1; version <= 140; version++) {
       outcome.attempted.push(version);
-      await writer.writeGroup([commitOf(version, 16 * KIBIBYTE)], undefined, version % 2 === 0);
+      await writer.writeGroup([commitOf(version, 64 * KIBIBYTE)], undefined, version % 2 === 0);
       outcome.acknowledged.push(version);
     }
     await writer.close();
@@ -308,9 +310,9 @@ async function crashAndCheck(hash: Hash64, crashAfter: number, mode: CrashMode, 
   for (const version of outcome.acknowledged) if (!versions.includes(version)) problems.push(`acknowledged version ${version} lost`);
   for (const version of versions) if (!outcome.attempted.includes(version)) problems.push(`version ${version} recovered, never written`);
   if (result.resume === undefined) return [...problems, 'no segment to resume in'];
-  const writer = new WalWriter({ fileSystem: rebooted, walDir: WAL_DIR, hash, segmentSizeBytes: 2 * MEBIBYTE }, result.resume);
+  const writer = new WalWriter({ fileSystem: rebooted, walDir: WAL_DIR, hash, segmentSizeBytes: 8 * MEBIBYTE }, result.resume);
   try {
-    await writer.writeGroup([commitOf(result.lastVersion + 1, 16 * KIBIBYTE)]);
+    await writer.writeGroup([commitOf(result.lastVersion + 1, 64 * KIBIBYTE)]);
     await writer.close();
   } catch (error) {
     problems.push(`writing after recovery failed: ${String(error)}`);

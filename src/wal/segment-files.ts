@@ -9,12 +9,15 @@
  * is a hole, which reads as zeros (end of log) like the written zeros it replaces.
  *
  * Invariant (the WAL writer keeps it): a record is written only into bytes that were
- * zero-filled and synced first (zeroFillRange then datasync), so a record's fdatasync
- * never allocates blocks or changes the file size: fdatasync is much cheaper when it
- * commits no metadata (see the README's benchmark notes). The writer fills ahead of
+ * zero-filled and synced first (zeroFillRange then datasync), so a record's own bytes
+ * never need blocks allocated or the file size changed: fdatasync is much cheaper when
+ * it commits no metadata (see the README's benchmark notes). The writer fills ahead of
  * its write position in the background (issue 12: zero-filling whole segments up
- * front wrote 2.5 bytes of zeros per record byte in a 1.8 s run of 4 KiB puts, as
- * segments grew, in bursts of up to 32 MiB plus their fsync).
+ * front wrote 2 bytes of zeros per record byte in a 33 MB run of 4 KiB commits, as
+ * segments grew, in bursts of up to 32 MiB plus their fsync). A record fdatasync that
+ * overlaps a fill step of the same file writes back (and allocates) that step's zeros
+ * too: about one in WAL_ZERO_FILL_STEP_BYTES of records (WAL_ZERO_FILL_AHEAD_BYTES
+ * and smaller segments are filled whole at creation, in their own file, as before).
  *
  * The zero fill is written in chunks of ZERO_FILL_CHUNK_BYTES with a turn of the
  * event loop between chunks: a file system whose writes block (NodeFileSystem

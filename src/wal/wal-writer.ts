@@ -13,7 +13,7 @@
  * Zero fill (issue 12): a segment is created with only its first
  * WAL_ZERO_FILL_AHEAD_BYTES zero-filled (segment-files.ts). Invariant: a record is
  * written only below #filledBytes, the end of the active segment's zero-filled and
- * synced prefix, so its fdatasync allocates nothing. After each synced record the
+ * synced prefix, so its own bytes need no allocation. After each synced record the
  * writer starts one background fill of WAL_ZERO_FILL_STEP_BYTES when fewer than
  * WAL_ZERO_FILL_AHEAD_BYTES are left (#maybeFillAhead): zeros written and
  * datasynced through a second handle of the segment (a writeback error is then
