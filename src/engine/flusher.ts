@@ -14,13 +14,16 @@
  * Cache prepopulation (RocksDB's prepopulate_block_cache = kFlushOnly; issue 7's
  * hot gets): what was just written is likely to be read, so the flush keeps a copy
  * of the bytes of each data block it seals (exactly the bytes checksummed and
- * written) and decodes it as a read would, up to FLUSH_PREPOPULATE_CACHE_SHARE of
+ * written), up to FLUSH_PREPOPULATE_CACHE_SHARE of
  * the cache's bound less what it holds when the flush starts (nothing while another
  * sealed memtable waits: writes outrun flushes, a bulk load, and the flush is the
  * bottleneck), plus the run's index and filter partitions. Once the run is
- * installed and its reader open, they go into the block cache under the key a read
- * uses (run id, offset): partitions first, then data blocks in key order, each only
- * while it fits in the free room and the cache is below that share. Prepopulation never evicts (hot blocks of other
+ * installed and its reader open, they are decoded as a read would and go into the
+ * block cache under the key a read uses (run id, offset): partitions first, then data
+ * blocks in key order, each only while it fits in the free room and the cache is below
+ * that share, in slices with an event-loop turn between them (cache-prepopulation.ts:
+ * in one step they held every commit in flight 14-195 ms per flush). It stops at the
+ * next slice once close() or abandon() began or another memtable was sealed. Prepopulation never evicts (hot blocks of other
  * runs stay) and is best effort: a failure to open the reader leaves the cache as it
  * was (the first read opens it and reports). A compaction writes no cache entries.
  *
@@ -45,9 +48,10 @@
  *   internal: it never leaves the flusher (test/internal-errors.test.ts). An error the
  *   thread answers is the flush's own (same class, merge-error.ts), under the two
  *   rules above.
- * - Blocks are prepopulated only for a run still live at that moment (checked in
- *   the same synchronous step as the insertions), so a run replaced meanwhile by a
- *   compaction gets no entries.
+ * - Blocks are prepopulated only for a run still live at that moment (checked at
+ *   each slice, in the same synchronous step as its insertions), so a run replaced
+ *   meanwhile by a compaction gets no more entries; none once close() began (close
+ *   waits for the flush, so nothing is inserted after it resolves).
  */
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -247,7 +251,7 @@ export class Flusher {
     const backlog = memtables.immutableCount > 1;
     const prepopulateBytes = Math.floor(cache.maxBytes * FLUSH_PREPOPULATE_CACHE_SHARE) - cache.bytes;
     const prepopulate = !backlog && prepopulateBytes > 0;
-    let prepopulation = prepopulate ? new CachePrepopulation(joinPath(runsDirectory, runFileName(runId)), prepopulateBytes) : undefined;
+    let prepopulation = prepopulate ? new CachePrepopulation(prepopulateBytes) : undefined;
     let descriptor: RunDescriptor;
     if (this.usesThread && (this.#thread?.running === true || sealed.memoryBytes >= flushSettings.threadMinMemtableBytes)) {
       try {
@@ -265,7 +269,7 @@ export class Flusher {
         await fileSystem.unlink(joinPath(runsDirectory, runFileName(runId))).catch(() => undefined);
         this.#stats.flushThreadExits++;
         runId = manifest.allocateRunId();
-        prepopulation = prepopulate ? new CachePrepopulation(joinPath(runsDirectory, runFileName(runId)), prepopulateBytes) : undefined;
+        prepopulation = prepopulate ? new CachePrepopulation(prepopulateBytes) : undefined;
         descriptor = await this.#writeInProcess(sealed, runId, prepopulation);
       }
     } else {
@@ -288,7 +292,13 @@ export class Flusher {
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
-    if (prepopulation !== undefined) this.#stats.prepopulatedBlocks += await prepopulation.insert(handle, runSet, cache);
+    // In slices across event-loop turns (cache-prepopulation.ts); stops once close() or
+    // abandon() began (close waits for this flush: no insert after it resolves) or another
+    // memtable was sealed meanwhile (writes outrun flushes: the next flush matters more).
+    if (prepopulation !== undefined) {
+      const stop = (): boolean => this.#closed || this.#abandoned || memtables.immutableCount > 0;
+      this.#stats.prepopulatedBlocks += await prepopulation.insert(handle, runSet, cache, stop);
+    }
     // A seal's cut may still wait for its rotation (the disk was full): the writer's
     // segment is then below the memtable's WAL start, holds no later record, and is
     // left for a later flush or the next open to delete (never the open segment).
