@@ -176,7 +176,8 @@ async function mergeIntoRun(
     const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, retentionFloor: decision.retentionFloor };
     const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
     const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
-    const output = await context.output.write({ pick, runId, rule, counters, onProgress: progress, signal, slot });
+    const allocateRunId = (): number => context.config.manifest.allocateRunId();
+    const output = await context.output.write({ pick, runId, rule, counters, onProgress: progress, signal, slot, allocateRunId });
     progress?.(entriesTotal);
     return output;
   } catch (error) {
@@ -206,7 +207,8 @@ async function install(context: CompactionContext, pick: CompactionPick, decisio
     ...(retentionFloor > (manifest.state.retentionFloor ?? 0) ? { retentionFloor } : {}),
     removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
     addRuns: output === undefined ? [] : [output],
-    nextRunId: Math.max(manifest.state.nextRunId, runId + 1),
+    // The output's id is above `runId` when its merge was done again after a thread exit (merge-output.ts).
+    nextRunId: Math.max(manifest.state.nextRunId, runId + 1, (output?.runId ?? 0) + 1),
     ...(versionTimes === undefined ? {} : { versionTimes: versionTimes.samples() }),
   });
   const runsBefore = runSet.runs;

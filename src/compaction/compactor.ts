@@ -48,6 +48,8 @@
  *   answered at its next yield; close() terminates it (after a grace period if it does
  *   not answer), abandon() at once. It reads without repair: a damaged input is merged
  *   again in process, where the store's readers repair and count it.
+ *   A thread that dies mid-merge (a crash, its heap exhausted) fails nothing: the merge
+ *   is done again in process under a new run id (merge-output.ts).
  */
 import type { FileSystem } from '../fs/file-system.js';
 import type { RunSet } from '../engine/run-set.js';
@@ -284,8 +286,8 @@ export class Compactor {
     return running;
   }
 
-  /** Merges done in the merge thread, and merges retried in process after it met a damaged input (tests). */
-  get mergeThreadCounters(): { threadMerges: number; inProcessRetries: number; threadRunning: boolean } {
+  /** Merges done in the merge thread, merges retried in process after it met a damaged input or exited under them (tests). */
+  get mergeThreadCounters(): { threadMerges: number; inProcessRetries: number; threadExits: number; threadRunning: boolean } {
     return this.#output.counters;
   }
 

@@ -22,7 +22,14 @@
  * - A thread that ended with the merge in flight (terminated by close()/abandon(), or
  *   crashed) may leave the run id's temporary or renamed output: both are removed (a
  *   crash of the process leaves orphans that open removes). Terminated after a cancel,
- *   the merge rejects with the signal's reason, as a cancelled in-process merge does.
+ *   the merge rejects with the signal's reason, as a cancelled in-process merge does;
+ *   ended by close() without a cancel, with StoreClosedError (merge-thread.ts).
+ * - A thread that exited under a merge nobody cancelled (a crash, its heap exhausted) is
+ *   not a failure of the compaction: the merge is done again in process under a NEW run id
+ *   (task.allocateRunId), so the dead thread's output, whose last system call may still
+ *   be returning, can never be taken for the new one (as the flusher does for its flush
+ *   thread). The next merge starts a fresh thread; past MERGE_THREAD_RESTARTS_MAX exits
+ *   every merge of this store stays in process.
  */
 import { randomInt } from 'node:crypto';
 import { CorruptionError } from '../errors.js';
@@ -35,9 +42,10 @@ import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import { runFileName } from '../run/run-format.js';
 import { RUN_TEMPORARY_SUFFIX, writeRun } from '../run/run-writer.js';
+import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, compactionSettings, compressionForTier } from './compaction-policy.js';
-import { MergeThread, MergeThreadExited, mergeThreadSettings, mergeWorkerBuilt } from './merge-thread.js';
+import { MERGE_THREAD_RESTARTS_MAX, MergeThread, MergeThreadExited, mergeThreadSettings, mergeWorkerBuilt, threadExitOf } from './merge-thread.js';
 import { type MergeCounters, mergeRunBatches } from './merge-runs.js';
 import type { VersionGcRule } from './version-gc.js';
 
@@ -61,6 +69,8 @@ export interface MergeTask {
   counters: MergeCounters;
   onProgress: ((entriesRead: number) => void) | undefined;
   signal: AbortSignal;
+  /** A fresh run id from the manifest (Manifest#allocateRunId): the in-process merge after a thread exit writes under it. */
+  allocateRunId: () => number;
   /**
    * 0: the store's merge thread (kept while the store is open). 1: the compactor's
    * second, shallow merge (a tier-0 merge while a deeper one holds slot 0): a thread of
@@ -77,6 +87,8 @@ export class MergeOutput {
   readonly #threads: [MergeThread | undefined, MergeThread | undefined] = [undefined, undefined];
   #threadMerges = 0;
   #inProcessRetries = 0;
+  /** Merges whose thread exited under them (merged again in process); past MERGE_THREAD_RESTARTS_MAX no thread is used. */
+  #threadExits = 0;
 
   constructor(config: MergeOutputConfig) {
     this.#config = config;
@@ -87,12 +99,18 @@ export class MergeOutput {
     if (compactionSettings.mergeThread !== 'worker') return false;
     const fileSystem = this.#config.fileSystem;
     const real = fileSystem instanceof KillableFileSystem ? fileSystem.inner : fileSystem;
-    return real instanceof NodeFileSystem && mergeWorkerBuilt();
+    return real instanceof NodeFileSystem && mergeWorkerBuilt() && this.#threadExits <= MERGE_THREAD_RESTARTS_MAX;
   }
 
-  /** Merges done in the thread, merges retried in process after it met a damaged input, and whether a thread runs (tests). */
-  get counters(): { threadMerges: number; inProcessRetries: number; threadRunning: boolean } {
-    return { threadMerges: this.#threadMerges, inProcessRetries: this.#inProcessRetries, threadRunning: this.#threads.some((thread) => thread?.running === true) };
+  /**
+   * Merges done in the thread, merges retried in process after it met a damaged input,
+   * merges done again in process after their thread exited, and whether a thread runs (tests).
+   */
+  get counters(): { threadMerges: number; inProcessRetries: number; threadExits: number; threadRunning: boolean } {
+    return {
+      threadMerges: this.#threadMerges, inProcessRetries: this.#inProcessRetries, threadExits: this.#threadExits,
+      threadRunning: this.#threads.some((thread) => thread?.running === true),
+    };
   }
 
   /** The merged run of the pick's inputs, durable under its final name (undefined when nothing survives). */
@@ -104,9 +122,18 @@ export class MergeOutput {
     try {
       return await this.#inThread(task, generation);
     } catch (error) {
-      if (!(error instanceof CorruptionError) || task.signal.aborted) throw error;
+      if (task.signal.aborted) throw error;
+      if (error instanceof MergeThreadExited) {
+        // Its output is removed (#inThread); the run id is not reused (see the header).
+        this.#threadExits++;
+        resetCounters(task.counters);
+        const runId = task.allocateRunId();
+        assert(runId !== task.runId, 'the merge after a thread exit writes under a new run id');
+        return this.#inProcess({ ...task, runId }, randomInt(1, 2 ** 32 - 1));
+      }
+      if (!(error instanceof CorruptionError)) throw error;
       this.#inProcessRetries++;
-      Object.assign(task.counters, { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 });
+      resetCounters(task.counters);
       return this.#inProcess(task, generation);
     }
   }
@@ -125,11 +152,12 @@ export class MergeOutput {
       this.#threadMerges++;
       return outcome.descriptor;
     } catch (error) {
-      if (error instanceof MergeThreadExited) {
+      const exited = threadExitOf(error);
+      if (exited !== undefined) {
         await this.#unlinkQuietly(runFileName(runId) + RUN_TEMPORARY_SUFFIX);
         await this.#unlinkQuietly(runFileName(runId));
       }
-      throw error instanceof MergeThreadExited && signal.aborted ? signal.reason : error;
+      throw exited !== undefined && signal.aborted ? signal.reason : error;
     } finally {
       if (slot === 1 && this.#threads[1] === thread) {
         this.#threads[1] = undefined;
@@ -188,6 +216,10 @@ export class MergeOutput {
   async #unlinkQuietly(fileName: string): Promise<void> {
     await this.#config.fileSystem.unlink(joinPath(this.#config.runsDirectory, fileName)).catch(() => undefined);
   }
+}
+
+function resetCounters(counters: MergeCounters): void {
+  Object.assign(counters, { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 });
 }
 
 async function* prepend(first: RunEntry[], rest: AsyncIterator<RunEntry[]>): AsyncGenerator<RunEntry[]> {

@@ -9,7 +9,10 @@
  *   own, ended when its merge settles), started at the first merge that uses it, referenced only while
  *   it merges (an idle thread never keeps the process alive), ended by close() (terminate) or abandon().
  *   A thread that exits (a crash, an out-of-memory) fails the running merge with
- *   MergeThreadExited; the next merge starts a new one.
+ *   MergeThreadExited, which never leaves MergeOutput#write: it merges again in process
+ *   under a new run id (up to MERGE_THREAD_RESTARTS_MAX times per store, then every merge
+ *   stays in process); the next merge starts a new thread. After close()/abandon() the
+ *   merge in flight rejects with StoreClosedError (the exit as its cause) instead.
  * - One merge at a time per thread, asserted.
  * - Cancel: the merge's signal posts 'cancel'; the thread stops at its next merge yield,
  *   removes its temporary output and answers 'cancelled'; merge() then rejects with the
@@ -66,6 +69,15 @@ export const MERGE_THREAD_YOUNG_GENERATION_MB = 2;
 export const MERGE_THREAD_NICE = 5;
 
 /**
+ * Merge threads that may exit mid-merge (a crash, MERGE_THREAD_OLD_GENERATION_MB
+ * exhausted) and be replaced by a fresh one, per store: each such merge is done again in
+ * process (merge-output.ts); past this many exits the store merges in process for good,
+ * rather than restart a thread that keeps dying (a merge whose inputs need more heap
+ * than the thread has would kill every new one).
+ */
+export const MERGE_THREAD_RESTARTS_MAX = 2;
+
+/**
  * Test hooks: `holdNextMerge` holds the next merge sent to a thread after its first
  * progress message until it is cancelled or resumed (resumeHeldMerges) (consumed by
  * that merge; later ones run through);
@@ -90,7 +102,12 @@ export function resumeHeldMerges(): void {
  */
 export const mergeThreadSettings: { cancelGraceMs: number; terminateGraceMs: number } = { cancelGraceMs: 5_000, terminateGraceMs: 5_000 };
 
-/** The merge thread ended (terminated by close/abandon, or crashed) with a merge in flight. */
+/**
+ * The merge thread ended (terminated, or crashed) with a merge in flight, the thread not
+ * closed. Internal, so it has no `code`: MergeOutput#write merges again in process (or
+ * rethrows the cancel's reason); it never reaches a caller. Once close()/abandon() ran,
+ * the merge rejects with StoreClosedError carrying it as the cause.
+ */
 export class MergeThreadExited extends Error {
   constructor(exitCode: number, cause: Error | undefined) {
     super(`the merge thread exited (code ${exitCode}) during a merge${cause === undefined ? '' : `: ${cause.message}`}`, { cause });
@@ -133,6 +150,11 @@ const liveThreads = new Set<Worker>();
 /** Merge threads running in this process (tests: none outlives a closed or abandoned store). */
 export function mergeThreadsRunning(): number {
   return liveThreads.size;
+}
+
+/** Test hook: terminates every merge thread of the process (a thread that dies mid-merge). */
+export async function terminateMergeThreads(): Promise<void> {
+  await Promise.all([...liveThreads].map((worker) => worker.terminate()));
 }
 
 interface Pending {
@@ -210,10 +232,15 @@ export class MergeThread {
       if (this.#worker === worker) this.#worker = undefined;
       const pending = this.#pending;
       this.#pending = undefined;
-      if (pending !== undefined) pending.reject(new MergeThreadExited(exitCode, crash));
+      if (pending !== undefined) pending.reject(this.#exitError(new MergeThreadExited(exitCode, crash)));
     });
     this.#worker = worker;
     return worker;
+  }
+
+  /** What a merge in flight rejects with when its thread exits: typed once the thread was closed. */
+  #exitError(exited: MergeThreadExited): Error {
+    return this.#closed ? new StoreClosedError('merge runs (the merge thread was closed)', { cause: exited }) : exited;
   }
 
   #post(worker: Worker, message: MainToWorker): void {
@@ -262,7 +289,7 @@ export class MergeThread {
       if (this.#worker === worker) this.#worker = undefined; // listed in liveThreads until it exits
       const pending = this.#pending;
       this.#pending = undefined;
-      pending?.reject(new MergeThreadExited(-1, new Error(`the thread did not end within ${mergeThreadSettings.terminateGraceMs} ms of terminate (blocked in a system call)`)));
+      pending?.reject(this.#exitError(new MergeThreadExited(-1, new Error(`the thread did not end within ${mergeThreadSettings.terminateGraceMs} ms of terminate (blocked in a system call)`))));
     })();
     return this.#closing;
   }
@@ -271,4 +298,11 @@ export class MergeThread {
   abandon(): void {
     void this.close();
   }
+}
+
+/** The thread exit behind `error` (MergeThreadExited, or the StoreClosedError a closed thread's exit became), if any. */
+export function threadExitOf(error: unknown): MergeThreadExited | undefined {
+  if (error instanceof MergeThreadExited) return error;
+  if (error instanceof StoreClosedError && error.cause instanceof MergeThreadExited) return error.cause;
+  return undefined;
 }
