@@ -209,6 +209,23 @@ describe('the WAL writer fills ahead of its records', () => {
     });
     expect(versions).toEqual(Array.from({ length: 400 }, (_, index) => index + 1));
   });
+  it('the first commit after a reopen fills one step in the foreground, not the whole fill-ahead', async () => {
+    const inner = new FaultFileSystem();
+    const hash = await loadHash64();
+    const writer = await newWriter(inner, hash, 16 * MEBIBYTE, 16 * MEBIBYTE);
+    for (let version = 1; version <= 10; version++) await writer.writeGroup([commitOf(version, 4 * KIBIBYTE)]);
+    await writer.close();
+    const rebootedInner = inner.crash('keep-all');
+    const recovered = await recoverWal(rebootedInner, WAL_DIR, hash, false, () => undefined);
+    const rebooted = new ZeroTrackingFileSystem(rebootedInner);
+    const resumed = new WalWriter({ fileSystem: rebooted, walDir: WAL_DIR, hash, segmentSizeBytes: 16 * MEBIBYTE }, recovered.resume!);
+    await resumed.writeGroup([commitOf(11, 4 * KIBIBYTE)]);
+    const zeros = [...rebooted.zeroBytes.values()].reduce((sum, bytes) => sum + bytes, 0);
+    // One foreground step, plus at most the first chunk of the background step started after the record.
+    expect(zeros).toBeLessThanOrEqual(WAL_ZERO_FILL_STEP_BYTES + 256 * KIBIBYTE);
+    expect(rebooted.violations).toEqual([]);
+    await resumed.close();
+  });
 });
 
 describe('a failed zero fill', () => {

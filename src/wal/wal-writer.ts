@@ -337,7 +337,9 @@ export class WalWriter {
   /**
    * Makes bytes up to `recordEnd` of the active segment zero-filled and synced before a
    * record goes there: waits for the background fill, then fills in the foreground
-   * what is still missing (at least WAL_ZERO_FILL_AHEAD_BYTES past the write position).
+   * what is still missing, at least one WAL_ZERO_FILL_STEP_BYTES past the write position
+   * (the background fills resume after the record: a reopened store's first commit
+   * fills one step, not the whole fill-ahead).
    * Throws DiskFullError on ENOSPC (the writer stays usable); any other failure is final.
    * REQUIRES: the caller holds the wal.writer lock.
    */
@@ -349,7 +351,7 @@ export class WalWriter {
     assert(segment === this.#active, 'no rotation while the wal.writer lock is held');
     if (recordEnd <= this.#filledBytes) return;
     try {
-      await this.#fillRange(segment, Math.min(segment.sizeBytes, Math.max(recordEnd, segment.offset + WAL_ZERO_FILL_AHEAD_BYTES)));
+      await this.#fillRange(segment, Math.min(segment.sizeBytes, Math.max(recordEnd, segment.offset + WAL_ZERO_FILL_STEP_BYTES)));
     } catch (error) {
       if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(segment.handle.path, { cause: error });
       this.#fillFailure ??= { error };
