@@ -5,8 +5,8 @@
  * sides of each switch: the write set against a plain Map model (last write wins and
  * moves to the end, bytes follow), the handed-out commit array never changing after,
  * and serializable conflicts found on every read key, however many were read and
- * however often each was read. store.transaction() called on a closed store rejects
- * (never throws), as the async function it replaced did.
+ * however often each was read. store.transaction() and transactionSync() called on a
+ * closed store rejects (never throws), as the async functions they replaced did.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -93,7 +93,23 @@ describe('read set, small and large forms', () => {
   }
 });
 
-describe('store.transaction() entry', () => {
+describe('store.transaction() and transactionSync() entries', () => {
+  it('transactionSync() commits, and rejects, never throws, for a bad body and on a closed store', async () => {
+    const store = await memoryStore();
+    expect(await store.transactionSync((tx) => { tx.put('k', 1); return 'done'; })).toBe('done');
+    expect(await store.get('k')).toBe(1);
+    const badBody = store.transactionSync('not a function' as unknown as () => void);
+    expect(badBody).toBeInstanceOf(Promise);
+    await expect(badBody).rejects.toMatchObject({ code: 'LADYBUG_INVALID_OPTION' });
+    await store.close();
+    let invoked = false;
+    const closed = store.transactionSync(() => { invoked = true; });
+    expect(closed).toBeInstanceOf(Promise);
+    await expect(closed).rejects.toBeInstanceOf(StoreClosedError);
+    expect(invoked).toBe(false);
+  });
+
+
   it('rejects, never throws, on a closed store and for a bad option', async () => {
     const store = await memoryStore();
     let invoked = false;

@@ -288,15 +288,17 @@ export class Store {
    * (so it never conflicts and is never retried for one). Resolves with the body's
    * result once its commit is durable and visible. The body may run again when it
    * read a key memory could not answer (src/transaction/serial-transaction.ts).
+   * Not an async function, and its context is the store's one transaction context:
+   * no promise, context object and two closures per call, and two microtask hops
+   * less (issue 12). A refused call still rejects, never throws.
    */
-  async transactionSync<T>(body: (tx: SerialTransactionHandle) => T): Promise<T> {
-    this.#assertOpen('transaction');
-    const { engine, pins, pipeline, options: resolved } = this.#parts;
-    const context = {
-      engine, pins, pipeline, admit: () => this.#admit(),
-      maxValueBytes: resolved.maxValueBytes, commitBytesMax: this.#commitBytesMax,
-    };
-    return runSerialTransaction(context, body, () => this.#assertOpen('transaction'));
+  transactionSync<T>(body: (tx: SerialTransactionHandle) => T): Promise<T> {
+    try {
+      this.#assertOpen('transaction');
+      return runSerialTransaction(this.#transactionContext(), body, this.#assertTransactionOpen);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
