@@ -13,7 +13,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import {
@@ -37,6 +37,7 @@ afterEach(() => {
   compactionSettings.mergeThread = 'worker';
   mergeThreadTestHooks.holdNextMerge = false;
   mergeThreadTestHooks.ignoreCancel = false;
+  mergeThreadTestHooks.onHeld = undefined;
   removeTemporaryDirectories();
 });
 
@@ -144,6 +145,38 @@ describe('a merge thread that dies mid-merge', () => {
     const reopenedTwin = await openStore(twinDirectory, OPTIONS);
     expect(await readEverything(reopened)).toEqual(await readEverything(reopenedTwin));
     await reopenedTwin.close();
+    await reopened.close();
+  }, 120_000);
+
+  it('a background merge whose thread dies completes in process: no failure, no lastError, exact reads and reopen', async () => {
+    const directory = temporaryDirectory();
+    const model = new Map<string, unknown>();
+    const store = await openStore(directory, OPTIONS);
+    for (let round = 0; round < 3; round++) await writeRound(store, round, model);
+    let threadsAtKill = 0;
+    mergeThreadTestHooks.holdNextMerge = true;
+    mergeThreadTestHooks.onHeld = () => {
+      threadsAtKill = mergeThreadsRunning();
+      void terminateMergeThreads();
+    };
+    await writeRound(store, 3, model); // the 4th run: the policy's background merge starts in the thread
+    // Ended either way: installed, or (before the fallback) failed with the thread's exit.
+    await vi.waitFor(() => {
+      const { compactions, failures } = store.stats().storage.compaction;
+      expect(compactions + failures).toBeGreaterThan(0);
+    }, { timeout: 60_000, interval: 20 });
+    expect(threadsAtKill).toBe(1);
+    const compaction = store.stats().storage.compaction;
+    expect(compaction.failures).toBe(0);
+    expect(compaction.compactions).toBe(1);
+    expect(compaction.lastError).toBeUndefined();
+    expect(runFiles(directory).some((name) => name.endsWith('.tmp'))).toBe(false);
+    await expectModel(store, model);
+    await store.close();
+    compactionSettings.mergeThread = 'main';
+    const reopened = await openStore(directory, OPTIONS);
+    await expectModel(reopened, model);
+    expect(runFiles(directory)).toHaveLength(reopened.stats().storage.runs); // no orphan
     await reopened.close();
   }, 120_000);
 

@@ -81,9 +81,11 @@ export const MERGE_THREAD_RESTARTS_MAX = 2;
  * Test hooks: `holdNextMerge` holds the next merge sent to a thread after its first
  * progress message until it is cancelled or resumed (resumeHeldMerges) (consumed by
  * that merge; later ones run through);
- * with `ignoreCancel` that merge never answers the cancel (a stuck thread).
+ * with `ignoreCancel` that merge never answers the cancel (a stuck thread); `onHeld` is
+ * called when the held merge's first progress message arrives (a background merge has
+ * no progress callback of its own).
  */
-export const mergeThreadTestHooks: { holdNextMerge: boolean; ignoreCancel: boolean } = { holdNextMerge: false, ignoreCancel: false };
+export const mergeThreadTestHooks: { holdNextMerge: boolean; ignoreCancel: boolean; onHeld?: (() => void) | undefined } = { holdNextMerge: false, ignoreCancel: false };
 
 /** Resumers of the merges held by `holdNextMerge` and not yet settled. */
 const heldMerges = new Set<() => void>();
@@ -163,6 +165,8 @@ interface Pending {
   reject: (error: unknown) => void;
   signal: AbortSignal;
   onProgress: ((entriesRead: number) => void) | undefined;
+  /** Held by `holdNextMerge` and its first progress not seen yet (mergeThreadTestHooks.onHeld). */
+  heldUnseen: boolean;
 }
 
 export class MergeThread {
@@ -193,7 +197,7 @@ export class MergeThread {
         worker.unref();
       };
       this.#pending = {
-        id, signal, onProgress,
+        id, signal, onProgress, heldUnseen: held,
         resolve: (outcome) => { settle(); resolve(outcome); },
         reject: (error) => { settle(); reject(error); },
       };
@@ -253,6 +257,10 @@ export class MergeThread {
     if (pending === undefined || pending.id !== message.id) return;
     switch (message.type) {
       case 'progress':
+        if (pending.heldUnseen) {
+          pending.heldUnseen = false;
+          mergeThreadTestHooks.onHeld?.();
+        }
         pending.onProgress?.(message.entriesRead);
         return;
       case 'done':
