@@ -115,11 +115,13 @@ export class CachePrepopulation {
     try {
       reader = await handle.reader();
     } catch {
+      this.#release();
       return 0; // best effort: the first read opens the run again and reports what failed
     }
     const top = reader.topLevelIndex;
     assert(top !== undefined && top.count === this.#indexPartitions.length && top.count === this.#filterPartitions.length, 'a flushed run is format 3 with every partition offered');
     const runId = handle.descriptor.runId;
+    assert(reader.descriptor.runId === runId, 'the reader is the installed run\'s');
     const limitBytes = Math.floor(cache.maxBytes * FLUSH_PREPOPULATE_CACHE_SHARE);
     // Work items in order: partition `number` is item 2*number (filter) and 2*number+1 (index), then the data blocks.
     const partitionItems = 2 * top.count;
