@@ -22,7 +22,7 @@ import {
   RUN_BLOCKED_BLOOM_PROBES,
   RUN_BLOOM_BITS_PER_KEY,
 } from '../src/run/bloom-filter.js';
-import { RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_FORMAT_VERSION_KIND_0, RUN_FORMAT_VERSION_PACKED, RUN_FORMAT_VERSION_PACKED_KIND_0, RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { decodeFilter, type RunFilter } from '../src/run/run-metadata.js';
 import { writeRun, type SealedBlock } from '../src/run/run-writer.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
@@ -114,7 +114,7 @@ describe('cache-line-blocked bloom filter', () => {
       const bytes = Buffer.from(sealed.bytes);
       expect(bytes.readUInt16LE(RUN_BLOCK_HEADER_BYTES + 4)).toBe(RUN_BLOCKED_BLOOM_PROBES);
       expect(bytes.readUInt16LE(RUN_BLOCK_HEADER_BYTES + 6)).toBe(FilterKind.cacheLineBlocked);
-      const filter = decodeFilter('run', sealed.offset, { bytes, payloadBytes: sealed.payloadBytes, entryCount: sealed.entryCount }, sealed.entryCount);
+      const filter = decodeFilter('run', sealed.offset, { bytes, payloadBytes: sealed.payloadBytes, entryCount: sealed.entryCount }, sealed.entryCount, RUN_FORMAT_VERSION);
       expect(filter.kind).toBe(FilterKind.cacheLineBlocked);
       expect(filter.bits.length % BLOCKED_BLOOM_BLOCK_BYTES).toBe(0);
       for (const key of keys.slice(keyStart, keyStart + sealed.entryCount)) expect(filterMayContainKey(filter.kind, filter.bits, filter.probes, hash, key)).toBe(true);
@@ -145,16 +145,24 @@ describe('filter header', () => {
   }
 
   it('decodes both kinds and refuses an unknown kind or a blocked filter of part of a block', () => {
-    const classic: RunFilter = decodeFilter('run', 0, filterBlock(1024, 7, FilterKind.doubleHashing, 100), 100);
+    const classic: RunFilter = decodeFilter('run', 0, filterBlock(1024, 7, FilterKind.doubleHashing, 100), 100, RUN_FORMAT_VERSION);
     expect(classic.kind).toBe(FilterKind.doubleHashing);
     expect(classic.probes).toBe(7);
-    const blocked = decodeFilter('run', 0, filterBlock(1024, 6, FilterKind.cacheLineBlocked, 100), 100);
+    const blocked = decodeFilter('run', 0, filterBlock(1024, 6, FilterKind.cacheLineBlocked, 100), 100, RUN_FORMAT_VERSION);
     expect(blocked.kind).toBe(FilterKind.cacheLineBlocked);
     expect(blocked.bits.length).toBe(128);
-    expect(() => decodeFilter('run', 4096, filterBlock(1024, 6, 2, 100), 100)).toThrow(CorruptionError);
-    expect(() => decodeFilter('run', 4096, filterBlock(1024 - 8, 6, FilterKind.cacheLineBlocked, 100), 100)).toThrow(CorruptionError);
-    expect(decodeFilter('run', 4096, filterBlock(1024 - 8, 7, FilterKind.doubleHashing, 100), 100).kind).toBe(FilterKind.doubleHashing); // whole bytes suffice for kind 0
-    expect(() => decodeFilter('run', 4096, filterBlock(1024, 0, FilterKind.cacheLineBlocked, 100), 100)).toThrow(CorruptionError);
-    expect(() => decodeFilter('run', 4096, filterBlock(1024, 6, FilterKind.cacheLineBlocked, 100), 99)).toThrow(CorruptionError);
+    expect(() => decodeFilter('run', 4096, filterBlock(1024, 6, 2, 100), 100, RUN_FORMAT_VERSION)).toThrow(CorruptionError);
+    expect(() => decodeFilter('run', 4096, filterBlock(1024 - 8, 6, FilterKind.cacheLineBlocked, 100), 100, RUN_FORMAT_VERSION)).toThrow(CorruptionError);
+    expect(decodeFilter('run', 4096, filterBlock(1024 - 8, 7, FilterKind.doubleHashing, 100), 100, RUN_FORMAT_VERSION).kind).toBe(FilterKind.doubleHashing); // whole bytes suffice for kind 0
+    expect(() => decodeFilter('run', 4096, filterBlock(1024, 0, FilterKind.cacheLineBlocked, 100), 100, RUN_FORMAT_VERSION)).toThrow(CorruptionError);
+    expect(() => decodeFilter('run', 4096, filterBlock(1024, 6, FilterKind.cacheLineBlocked, 100), 99, RUN_FORMAT_VERSION)).toThrow(CorruptionError);
+  });
+
+  it('refuses a filter kind other than 0 in a run of a format before filter kinds (3, 4)', () => {
+    for (const formatVersion of [RUN_FORMAT_VERSION_KIND_0, RUN_FORMAT_VERSION_PACKED_KIND_0]) {
+      expect(decodeFilter('run', 0, filterBlock(1024, 7, FilterKind.doubleHashing, 100), 100, formatVersion).kind).toBe(FilterKind.doubleHashing);
+      expect(() => decodeFilter('run', 0, filterBlock(1024, 6, FilterKind.cacheLineBlocked, 100), 100, formatVersion)).toThrow(/filter kind 1 in a run of format/);
+    }
+    expect(decodeFilter('run', 0, filterBlock(1024, 6, FilterKind.cacheLineBlocked, 100), 100, RUN_FORMAT_VERSION_PACKED).kind).toBe(FilterKind.cacheLineBlocked);
   });
 });

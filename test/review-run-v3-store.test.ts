@@ -58,13 +58,13 @@ describe('run format 3 through a store', () => {
     }
     await expectStoreExact(store, model);
     await store.compact();
-    // The merged run is partitioned (format 3, or 4 when the merge wrote it compressed) with several partitions (footer: u32 format version at 16, u32 K at 36, u64 top-level index offset at 40).
+    // The merged run is partitioned (format 5, or 6 when the merge wrote it compressed: formats 3 and 4 with filter kinds) with several partitions (footer: u32 format version at 16, u32 K at 36, u64 top-level index offset at 40).
     const runNames = (await fileSystem.readdir(`${DIRECTORY}/runs`)).filter((name) => name.endsWith('.run'));
     expect(runNames.length).toBeGreaterThan(0);
     for (const name of runNames) {
       const file = Buffer.from(await fileSystem.readFile(`${DIRECTORY}/runs/${name}`));
       const footer = file.subarray(file.length - 4096);
-      expect([3, 4]).toContain(footer.readUInt32LE(16));
+      expect([5, 6]).toContain(footer.readUInt32LE(16));
       // The top-level index's block header (u32 entry count at 12: partitions), at its physical page.
       const stripeDataPages = footer.readUInt32LE(36);
       const topPage = Number(footer.readBigUInt64LE(40)) / 4096;

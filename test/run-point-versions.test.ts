@@ -58,10 +58,10 @@ async function checkAgainstModel(reader: RunReader, sorted: RunEntry[]): Promise
 }
 
 describe('RunReader.pointVersions', () => {
-  it('format 3: equal to the model, the shared empty answer for ruled-out keys', async () => {
+  it('the written format (5): equal to the model, the shared empty answer for ruled-out keys', async () => {
     const entries = simpleEntries(400, 3, 60);
     const { reader } = await writeAndOpen(hash, entries);
-    expect(reader.footer.formatVersion).toBe(3);
+    expect(reader.footer.formatVersion).toBe(5);
     await checkAgainstModel(reader, runOrder(entries));
     await reader.close();
   });

@@ -8,7 +8,7 @@
 import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RUN_FORMAT_VERSION, RUN_FORMAT_VERSION_PACKED, RUN_PAGE_BYTES, RunCompression } from '../src/run/run-format.js';
+import { RUN_FORMAT_VERSION_KIND_0, RUN_FORMAT_VERSION_PACKED, RUN_PAGE_BYTES, RunCompression } from '../src/run/run-format.js';
 import { openStore, type Store } from '../src/index.js';
 import { temporaryDirectory } from './helpers.js';
 
@@ -46,7 +46,7 @@ describe('a store with a format-3 cold run', () => {
   it('opens, reads exact, and compacts into a format-4 run that reads the same after a reopen', async () => {
     const directory = temporaryDirectory();
     cpSync(join(import.meta.dirname, 'fixtures', 'store-cold-format3'), directory, { recursive: true });
-    expect(footers(directory)).toContainEqual({ version: RUN_FORMAT_VERSION, compression: RunCompression.brotli });
+    expect(footers(directory)).toContainEqual({ version: RUN_FORMAT_VERSION_KIND_0, compression: RunCompression.brotli });
 
     let store = await openStore(directory, { memoryBudgetBytes: 32 * 1024 * 1024 });
     await expectAll(store);

@@ -160,7 +160,7 @@ export class CachePrepopulation {
     if ((item & 1) === 0) {
       const { offset, checked } = this.#filterPartitions[number]!;
       assert(top.filterOffset(number) === offset, 'filter partitions offered in file order');
-      const filter = decodeFilter(reader.path, offset, checked, top.keyCount(number));
+      const filter = decodeFilter(reader.path, offset, checked, top.keyCount(number), reader.footer.formatVersion);
       return cache.insertPartitionIfRoom(runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
     }
     const { offset, checked } = this.#indexPartitions[number]!;

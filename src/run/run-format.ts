@@ -33,33 +33,45 @@ import { readUint64, writeUint64, type Hash64 } from '../wal/wal-format.js';
 /** Page size of a run file: every block is page-aligned and a whole number of pages. */
 export const RUN_PAGE_BYTES = 4096;
 /**
- * 3: partitioned index and filter under a top-level index; 2: striped with parity,
- * optional block compression, one flat index and filter block; 4: format 3 whose
- * compressed data blocks are packed back to back (not padded to pages)
- * (docs/FORMAT.md changelog). The writer writes RUN_FORMAT_VERSION for uncompressed
- * runs and RUN_FORMAT_VERSION_PACKED for compressed ones (runFormatVersionFor), so
- * a store without a cold tier still opens with the release before format 4; readers
- * read 2, 3 and 4.
+ * 5: partitioned index and filter under a top-level index, whose filter partitions
+ * name their filter kind (the cache-line-blocked filter, docs/FORMAT.md "Filter
+ * block"); 6: format 5 whose compressed data blocks are packed back to back (not
+ * padded to pages). Read, never written: 3 and 4 (the same layouts, every filter of
+ * kind 0, the header's probe count a u32) and 2 (striped with parity, optional block
+ * compression, one flat index and filter block) (docs/FORMAT.md changelog). The
+ * writer writes RUN_FORMAT_VERSION for uncompressed runs and RUN_FORMAT_VERSION_PACKED
+ * for compressed ones (runFormatVersionFor). A new version and not only a new filter
+ * kind: code from before the blocked filter refuses such a run at open ("unsupported
+ * run format version") instead of calling its filter corrupt at the first read.
  */
-export const RUN_FORMAT_VERSION = 3;
+export const RUN_FORMAT_VERSION = 5;
 /** The last format with one flat index block and one filter block (read, never written). */
 export const RUN_FORMAT_VERSION_FLAT = 2;
-/** Format 3 with packed compressed data blocks: a data block is its header and payload, the next starts right after it. */
-export const RUN_FORMAT_VERSION_PACKED = 4;
+/** Format 5 with packed compressed data blocks: a data block is its header and payload, the next starts right after it. */
+export const RUN_FORMAT_VERSION_PACKED = 6;
+/** Format 5 before filter kinds: every filter is kind 0 (read, never written). */
+export const RUN_FORMAT_VERSION_KIND_0 = 3;
+/** Format 6 before filter kinds: every filter is kind 0 (read, never written). */
+export const RUN_FORMAT_VERSION_PACKED_KIND_0 = 4;
 
 /** The format version a run of `compression` is written with. */
 export function runFormatVersionFor(compression: RunCompressionValue): number {
   return compression === RunCompression.none ? RUN_FORMAT_VERSION : RUN_FORMAT_VERSION_PACKED;
 }
 
-/** True for the partitioned formats (3 and 4): a top-level index over index and filter partitions. */
+/** True for the partitioned formats (3 to 6): a top-level index over index and filter partitions. */
 export function isPartitionedFormat(formatVersion: number): boolean {
-  return formatVersion === RUN_FORMAT_VERSION || formatVersion === RUN_FORMAT_VERSION_PACKED;
+  return formatVersion >= RUN_FORMAT_VERSION_KIND_0 && formatVersion <= RUN_FORMAT_VERSION_PACKED;
 }
 
-/** True when data blocks are packed (format 4): their offsets and lengths are any byte count, not whole pages. */
+/** True when data blocks are packed (formats 4 and 6): their offsets and lengths are any byte count, not whole pages. */
 export function hasPackedDataBlocks(footer: { formatVersion: number }): boolean {
-  return footer.formatVersion === RUN_FORMAT_VERSION_PACKED;
+  return footer.formatVersion === RUN_FORMAT_VERSION_PACKED || footer.formatVersion === RUN_FORMAT_VERSION_PACKED_KIND_0;
+}
+
+/** True when filter partitions may name a filter kind other than 0 (formats 5 and 6). */
+export function hasFilterKinds(formatVersion: number): boolean {
+  return formatVersion === RUN_FORMAT_VERSION || formatVersion === RUN_FORMAT_VERSION_PACKED;
 }
 /**
  * Target payload of an index partition: one page. A partition is cut before the

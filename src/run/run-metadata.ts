@@ -17,7 +17,7 @@ import { BLOCKED_BLOOM_BLOCK_BITS, FilterKind, RUN_BLOOM_PROBES_MAX, type Filter
 import type { RunDescriptor } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
 import type { CheckedBlock } from './run-file.js';
-import { BlockKind, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, isPartitionedFormat, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+import { BlockKind, hasFilterKinds, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, isPartitionedFormat, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 import { RunIndex } from './run-index.js';
 import { TopLevelIndex } from './run-top-index.js';
 
@@ -83,7 +83,7 @@ export async function readIndex(file: StripedRunFile, footer: RunFooter, repair:
 }
 
 export async function readFilter(file: StripedRunFile, footer: RunFooter, repair: boolean): Promise<RunFilter> {
-  return decodeFilter(file.path, footer.filterOffset, await file.readBlock(metadataBlocks(footer)[1] as BlockRef, repair), footer.keyCount);
+  return decodeFilter(file.path, footer.filterOffset, await file.readBlock(metadataBlocks(footer)[1] as BlockRef, repair), footer.keyCount, footer.formatVersion);
 }
 
 /**
@@ -91,13 +91,15 @@ export async function readFilter(file: StripedRunFile, footer: RunFooter, repair
  * bits are copied out). Its payload header: u32 bit count, u16 probe count, u16
  * filter kind (docs/FORMAT.md, "Filter block"; kind 0 in every run written before
  * the blocked filter, whose u32 probe count was at most 32, so its high half was 0).
+ * Only formats 5 and 6 (hasFilterKinds) may name a kind other than 0.
  */
-export function decodeFilter(path: string, offset: number, checked: CheckedBlock, keyCount: number): RunFilter {
+export function decodeFilter(path: string, offset: number, checked: CheckedBlock, keyCount: number, formatVersion: number): RunFilter {
   const { bytes: block, payloadBytes, entryCount } = checked;
   const bitCount = block.readUInt32LE(RUN_BLOCK_HEADER_BYTES);
   const probes = block.readUInt16LE(RUN_BLOCK_HEADER_BYTES + 4);
   const kind = block.readUInt16LE(RUN_BLOCK_HEADER_BYTES + 6);
   if (kind !== FilterKind.doubleHashing && kind !== FilterKind.cacheLineBlocked) throw new CorruptionError(path, offset, `unknown filter kind ${kind}`);
+  if (kind !== FilterKind.doubleHashing && !hasFilterKinds(formatVersion)) throw new CorruptionError(path, offset, `filter kind ${kind} in a run of format ${formatVersion}`);
   const wholeUnits = kind === FilterKind.cacheLineBlocked ? bitCount % BLOCKED_BLOOM_BLOCK_BITS === 0 : bitCount % 8 === 0;
   if (entryCount !== keyCount || bitCount === 0 || !wholeUnits || payloadBytes !== RUN_FILTER_HEADER_BYTES + bitCount / 8 || probes === 0 || probes > RUN_BLOOM_PROBES_MAX) {
     throw new CorruptionError(path, offset, 'filter block header disagrees with its parent');

@@ -194,7 +194,7 @@ export class RunPartitions {
       return cached.partition!;
     }
     const decode = (checked: CheckedBlock): RunFilter => {
-      const filter = decodeFilter(this.#file.path, offset, checked, top.keyCount(number));
+      const filter = decodeFilter(this.#file.path, offset, checked, top.keyCount(number), this.#footer.formatVersion);
       const slot = this.#cache.setPartition(this.#runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
       this.#filterSlots[number] = slot.held ? slot : undefined;
       return slot.partition ?? filter;
