@@ -106,8 +106,19 @@ export class WalWriter {
   #filledBytes: number;
   /** The background zero fill in flight (#maybeFillAhead), if any: at most one. */
   #fill: Promise<void> | undefined;
-  /** A fill's failure (not ENOSPC): final, every later writeGroup and acknowledgment throws it. */
+  /**
+   * A fill's failure: final, every later writeGroup and acknowledgment throws it. Any
+   * failed fill datasync (ENOSPC too) is one: the failed sync may have dropped the pending
+   * pages of a record written beside it (fsyncgate, per file). Only ENOSPC from a fill's
+   * zero writes is not (DiskFullError for the record that needs the bytes).
+   */
   #fillFailure: { error: unknown } | undefined;
+  /**
+   * Settles (never rejects) when the fill datasync in flight settles, with #fillFailure
+   * set first if it failed; undefined when none is in flight. A record whose fdatasync
+   * resolves while this is set waits for it before being acknowledged (#afterSync).
+   */
+  #fillSyncSettled: Promise<void> | undefined;
   /** Bytes (header included) of the record #fittingPrefix's last answer makes. */
   #fittingBytes = 0;
   #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
@@ -258,13 +269,26 @@ export class WalWriter {
     return synced.then(this.#afterSync, this.#syncFailed);
   };
 
-  /** The record is durable: move syncedLsn (only here, after the fdatasync resolved). */
-  readonly #afterSync = (): GroupWriteResult => {
+  /**
+   * The record's fdatasync resolved. A fill datasync of the same file still in flight
+   * may yet fail and drop the record's pages (the fault file system's fsyncgate is per
+   * file, and Linux's report of it to this handle is not relied on): the acknowledgment
+   * waits for it to settle (rare: the record's sync overlapped a fill step's).
+   */
+  readonly #afterSync = (): GroupWriteResult | Promise<GroupWriteResult> => {
+    const record = this.#record;
+    assert(record !== undefined, 'a synced record was in flight');
+    this.metrics.fdatasync.recordSince(record.syncStartMs);
+    this.#datasyncs++;
+    if (this.#fillSyncSettled !== undefined) return this.#fillSyncSettled.then(this.#acknowledge);
+    return this.#acknowledge();
+  };
+
+  /** The record is durable: move syncedLsn (only here, after the fdatasync and any overlapping fill sync resolved). */
+  readonly #acknowledge = (): GroupWriteResult => {
     const record = this.#record;
     assert(record !== undefined, 'a synced record was in flight');
     this.#record = undefined;
-    this.metrics.fdatasync.recordSince(record.syncStartMs);
-    this.#datasyncs++;
     // A failed fill's sync may have dropped this record's pages: never acknowledged.
     if (this.#fillFailure !== undefined) throw this.#fillFailure.error;
     this.#syncedLsn = this.#currentLsn();
@@ -349,11 +373,13 @@ export class WalWriter {
     if (recordEnd <= this.#filledBytes) return;
     await this.#awaitFill();
     assert(segment === this.#active, 'no rotation while the wal.writer lock is held');
+    if (this.#fillFailure !== undefined) throw this.#fillFailure.error;
     if (recordEnd <= this.#filledBytes) return;
     try {
       await this.#fillRange(segment, Math.min(segment.sizeBytes, Math.max(recordEnd, segment.offset + WAL_ZERO_FILL_STEP_BYTES)));
     } catch (error) {
-      if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(segment.handle.path, { cause: error });
+      // ENOSPC from a zero write is retryable; a failed datasync (#fillFailure set) never is.
+      if (this.#fillFailure === undefined && isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(segment.handle.path, { cause: error });
       this.#fillFailure ??= { error };
       throw error;
     }
@@ -371,12 +397,39 @@ export class WalWriter {
     const handle = await this.#config.fileSystem.open(segment.handle.path, 'readWrite');
     try {
       await zeroFillRange(handle, start, end);
-      await handle.datasync();
+      await this.#syncFill(handle);
     } finally {
       await handle.close();
     }
     assert(this.#filledBytes === start, 'one fill at a time');
     if (segment === this.#active) this.#filledBytes = end;
+  }
+
+  /**
+   * Datasyncs a fill's handle. A failure is recorded in #fillFailure before anything
+   * waiting on #fillSyncSettled runs, so no record beside it is acknowledged.
+   */
+  async #syncFill(handle: FileHandle): Promise<void> {
+    assert(this.#fillSyncSettled === undefined, 'one fill datasync at a time');
+    let synced: Promise<void>;
+    try {
+      synced = handle.datasync();
+    } catch (error) {
+      synced = Promise.reject(error);
+    }
+    const settled = synced.then(
+      () => undefined,
+      (error: unknown) => {
+        this.#fillFailure ??= { error };
+      },
+    );
+    this.#fillSyncSettled = settled;
+    try {
+      await synced;
+    } finally {
+      await settled;
+      if (this.#fillSyncSettled === settled) this.#fillSyncSettled = undefined;
+    }
   }
 
   /** Waits for the background fill in flight, if any (its failure is kept in #fillFailure). */
