@@ -21,8 +21,12 @@
  * never overlapping a record. A record that does not fit below #filledBytes waits
  * for that fill, or fills in the foreground first (#ensureFilled: after a reopen,
  * where nothing past the resume offset is known to be filled, or for a large
- * record). A failed fill (other than a full disk) is final: no record is
- * acknowledged after it (the store fails, as on a failed fdatasync).
+ * record). A failed fill is final (other than ENOSPC from its zero writes, which is
+ * DiskFullError for the record that needs the bytes): no record is acknowledged after
+ * it (the store fails, as on a failed fdatasync). A failed fill datasync, ENOSPC
+ * included, is always final: it may have dropped the pending pages of a record written
+ * beside it (fsyncgate is per file), so a record whose fdatasync resolves while a fill
+ * datasync is in flight is acknowledged only once that one succeeded (#afterSync).
  *
  * Cuts: when a memtable is sealed, the log is cut (cutAtNextRecord): no record is
  * written into the active segment after that; the next goes into a new, small
