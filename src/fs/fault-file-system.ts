@@ -21,7 +21,9 @@
  *   a failed write writes no byte, a failed rename renames nothing.
  * - A failed datasync/sync (any injected code) models Linux "fsyncgate": the
  *   file's pending writes are dropped without becoming durable, while reads still
- *   see them (details in fault/fault-file-handle.ts).
+ *   see them (details in fault/fault-file-handle.ts). As on Linux (errseq_t),
+ *   every other handle open on the file at that moment then fails its next
+ *   datasync/sync once with the same code; handles opened later are not told.
  * - A failed syncDirectory leaves the directory's entries pending; a later
  *   successful syncDirectory makes them durable.
  * - crashAfterOperations(n) lets n more FileSystem/FileHandle calls through and

@@ -14,12 +14,22 @@
  *   trusts it loses data here. It is modelled per write, not per page: a lost
  *   write stays lost even if a later synced write touches the same page (Linux
  *   would rewrite the page). datasync and sync are identical.
+ * - Writeback errors reach every open description (Linux errseq_t, since 4.13):
+ *   when a sync of a file fails, every OTHER handle open on that inode at that
+ *   moment records the error code, and its next datasync/sync reports it once
+ *   (then it is cleared for that handle). That sync still writes the file's
+ *   pending changes durable first, as Linux writes back dirty pages before it
+ *   checks the error cursor, then throws. Handles opened after the failure, and
+ *   the handle whose sync failed (it has seen the error), are not told. Several
+ *   failures before the next sync are reported once, with the latest code.
+ *   close() does not report the error and removes the handle from the inode.
  * - Each write takes the next write sequence number from the controller, which
  *   the 'torn-last-write' crash mode uses to find the last write made anywhere.
  */
+import { assert } from '../../util/assert.js';
 import { fileSystemError, type FileHandle } from '../file-system.js';
 import type { FaultController } from './fault-controller.js';
-import type { FileNode } from './inode-tree.js';
+import type { FileNode, WritebackErrorObserver } from './inode-tree.js';
 
 /** Throws a RangeError unless `value` is a safe integer >= 0 (misuse of the API, not an I/O fault). */
 export function requireNonNegativeInteger(value: number, name: string): void {
@@ -28,15 +38,25 @@ export function requireNonNegativeInteger(value: number, name: string): void {
   }
 }
 
-export class FaultFileHandle implements FileHandle {
+export class FaultFileHandle implements FileHandle, WritebackErrorObserver {
   private closed = false;
+  /** The code of a writeback error another handle's sync hit since this handle last synced, unreported. */
+  private unseenWritebackErrorCode: string | undefined;
 
   constructor(
     readonly path: string,
     private readonly file: FileNode,
     private readonly writable: boolean,
     private readonly controller: FaultController,
-  ) {}
+  ) {
+    file.openDescriptions.add(this);
+  }
+
+  /** Called by another handle's failed sync on the same inode; reported by this handle's next sync. */
+  noteWritebackError(code: string): void {
+    assert(!this.closed, `a closed handle of ${this.path} was told of a writeback error`);
+    this.unseenWritebackErrorCode = code;
+  }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return this.readSync(buffer, offset, length, position);
@@ -80,6 +100,7 @@ export class FaultFileHandle implements FileHandle {
   async close(): Promise<void> {
     this.begin('close', false);
     this.closed = true;
+    this.file.openDescriptions.delete(this);
   }
 
   private begin(operation: string, needsWrite: boolean): void {
@@ -97,8 +118,17 @@ export class FaultFileHandle implements FileHandle {
     const fault = this.controller.takeFault(operation, [this.path]);
     if (fault !== undefined) {
       this.file.discardPending();
+      for (const other of this.file.openDescriptions) {
+        if (other !== this) other.noteWritebackError(fault.code);
+      }
+      this.unseenWritebackErrorCode = undefined;
       throw fault;
     }
     this.file.makeDurable();
+    const unseen = this.unseenWritebackErrorCode;
+    if (unseen !== undefined) {
+      this.unseenWritebackErrorCode = undefined;
+      throw fileSystemError(unseen, operation, this.path);
+    }
   }
 }

@@ -9,6 +9,9 @@
  * - Pending writes own their bytes (copied on write) and carry the file system's
  *   write sequence number, increasing across all files (FaultController numbers
  *   them), so the crash builder can find the last write made anywhere.
+ * - A FileNode's `openDescriptions` holds the handles open on it right now (added
+ *   when opened, removed when closed), so a failed fsync can be reported to every
+ *   one of them, as Linux's errseq_t does (see fault-file-handle.ts).
  * - A DirectoryNode's `current` map is what calls see; `durable` is a copy of it as
  *   of the last successful syncDirectory. Both map names to nodes by identity: a
  *   node reached by two names (a hard link, an unsynced rename) is one inode.
@@ -30,11 +33,18 @@ export function applyChange(content: GrowableBytes, change: PendingChange): void
   else content.truncate(change.sizeBytes);
 }
 
+/** An open file description on a FileNode: told of a writeback error some other description's sync hit. */
+export interface WritebackErrorObserver {
+  noteWritebackError(code: string): void;
+}
+
 /** A file's inode. */
 export class FileNode {
   readonly current: GrowableBytes;
   readonly durable: GrowableBytes;
   pending: PendingChange[] = [];
+  /** The handles open on this inode now; a failed sync tells every other one (errseq_t). */
+  readonly openDescriptions = new Set<WritebackErrorObserver>();
 
   /** A file whose `content` is both current and durable. */
   constructor(content: GrowableBytes = new GrowableBytes()) {
