@@ -18,8 +18,9 @@
  *   what it keeps of it (it asks for the next batch), so the main side keeps at most
  *   FLUSH_CHUNKS_IN_FLIGHT chunks queued here.
  * - Kept blocks: every index and filter partition, and data blocks while their bytes
- *   sum to at most `keepDataBytes` (a block decodes to more than its bytes, so this is
- *   a superset of what CachePrepopulation keeps); nothing when keepDataBytes < 0.
+ *   sum to at most `keepDataBytes`, the same byte bound CachePrepopulation applies to
+ *   the blocks it is offered (it keeps them as bytes and decodes at insert, 7f8d6c4), so
+ *   the two keep the same set; nothing when keepDataBytes < 0.
  * - Not niced: a flush is on the write stall's critical path (merges are niced).
  */
 import { parentPort } from 'node:worker_threads';
