@@ -63,6 +63,12 @@ export interface CompactionStats {
   debtBytes: number;
   /** Replaced runs (files already unlinked) whose readers stay open for read views that hold them. */
   replacedRunsHeld: number;
+  /**
+   * Merges whose merge thread died under them (a crash, its heap exhausted): each was
+   * merged again in process, not a failure (merge-output.ts). Above
+   * MERGE_THREAD_RESTARTS_MAX the store merges in process for good.
+   */
+  mergeThreadExits: number;
   lastError: string | undefined;
 }
 
@@ -90,6 +96,7 @@ export interface CompactionState {
   runningCount: number;
   retentionFloor: number;
   replacedRunsHeld: number;
+  mergeThreadExits: number;
   lastError: Error | undefined;
 }
 
@@ -116,6 +123,7 @@ export function compactionStats(totals: Readonly<CompactionTotals>, state: Compa
     retentionFloor: state.retentionFloor,
     debtBytes: compactionDebtBytes(state.runs, state.policy),
     replacedRunsHeld: state.replacedRunsHeld,
+    mergeThreadExits: state.mergeThreadExits,
     lastError: state.lastError?.message,
   };
 }

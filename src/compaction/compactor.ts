@@ -299,6 +299,7 @@ export class Compactor {
       runningCount: this.#running.length,
       retentionFloor: this.retentionFloor.version,
       replacedRunsHeld: this.#context.replacedRuns.heldCount,
+      mergeThreadExits: this.#output.counters.threadExits,
       lastError: this.#lastError,
     }, flushedBytes);
   }

@@ -62,6 +62,12 @@ export interface EngineStats {
   runEntries: number;
   flushes: number;
   flushedBytes: number;
+  /**
+   * Flushes whose flush thread died under them (a crash, its heap exhausted, ended):
+   * each memtable was written again in process, nothing lost (flusher.ts). Growing:
+   * the thread keeps dying (docs/ARCHITECTURE.md, flush thread).
+   */
+  flushThreadExits: number;
   walSegmentsDeleted: number;
   writeStalls: number;
   writeStallMs: number;
@@ -144,6 +150,7 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     runEntries: runSet.runs.reduce((total, run) => total + run.descriptor.entryCount, 0),
     flushes: flush.flushes,
     flushedBytes: flush.flushedBytes,
+    flushThreadExits: flush.flushThreadExits,
     walSegmentsDeleted: flush.walSegmentsDeleted,
     writeStalls: sources.writeStalls,
     writeStallMs: sources.writeStallMs,
