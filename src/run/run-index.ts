@@ -24,10 +24,18 @@ const INDEX_ENTRY_FIXED_BYTES = 2 + 8 + 4 + 8;
 /** Heap cost of a RunIndex beyond its typed arrays' contents (object + 5 typed arrays and buffers). */
 export const RUN_INDEX_OVERHEAD_BYTES = 5 * 160 + 100;
 
+/**
+ * Bytes of each buffer an IndexBuilder fills: one page, what an index partition's
+ * payload targets (RUN_INDEX_PARTITION_TARGET_BYTES), so a partition usually needs one.
+ * A writer holds every partition's builder until the run's end: at 64 KiB each, a
+ * merge of 3-4M keys (~1,000 partitions) held ~64 MiB for ~4 MiB of entries (issue 7).
+ */
+export const INDEX_BUILDER_CHUNK_BYTES = RUN_PAGE_BYTES;
+
 /** Accumulates index entries while the writer ships data blocks. */
 export class IndexBuilder {
   #chunks: Buffer[] = [];
-  #current = Buffer.alloc(64 * 1024);
+  #current = Buffer.alloc(INDEX_BUILDER_CHUNK_BYTES);
   #position = 0;
   #payloadBytes = 0;
   #blockCount = 0;
@@ -48,9 +56,10 @@ export class IndexBuilder {
 
   add(lastKey: string, offset: number, lengthBytes: number, checksum: bigint): void {
     const needed = INDEX_ENTRY_FIXED_BYTES + lastKey.length;
+    assert(needed <= INDEX_BUILDER_CHUNK_BYTES, 'an index entry fits a chunk');
     if (this.#position + needed > this.#current.length) {
       this.#chunks.push(this.#current.subarray(0, this.#position));
-      this.#current = Buffer.alloc(this.#current.length);
+      this.#current = Buffer.alloc(INDEX_BUILDER_CHUNK_BYTES);
       this.#position = 0;
     }
     const buffer = this.#current;

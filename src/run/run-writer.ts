@@ -27,10 +27,10 @@
  * one is padded with zeros so the index partitions start on a page.
  *
  * Invariants asserted: entries arrive by key ascending then version descending, no
- * (key, version) twice; memory is bounded by one chunk, one block, the index and
- * 8 bytes per distinct key (the filter's hashes; the filter partitions, 10 bits per
- * key, are built before the top-level index that holds their checksums), never by
- * the values; a partition is cut only between blocks that share no key (once a
+ * (key, version) twice; memory is bounded by one chunk, one block, the index, the
+ * filter partitions (about 10 bits per key, held until they follow the top-level
+ * index that holds their checksums) and 8 bytes per distinct key of the partition in
+ * progress (the filter's hashes: src/run/filter-partitions.ts), never by the values; a partition is cut only between blocks that share no key (once a
  * partition is full, the block in progress ends where the next key begins).
  */
 import { Buffer } from 'node:buffer';
@@ -40,8 +40,8 @@ import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { KEY_BYTES_MAX, VERSION_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { filterAddHalves, filterBitCount, filterProbes, RUN_FILTER_KIND_WRITTEN, storeKeyHashHalves } from './bloom-filter.js';
 import { DataBlockBuilder } from './data-block.js';
+import { FilterPartitions } from './filter-partitions.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import {
   BlockKind,
@@ -50,8 +50,6 @@ import {
   encodeFooter,
   runFormatVersionFor,
   RUN_BLOCK_BYTES_MAX,
-  RUN_BLOCK_HEADER_BYTES,
-  RUN_FILTER_HEADER_BYTES,
   RUN_PAGE_BYTES,
   RUN_WRITE_CHUNK_BYTES,
   RunCompression,
@@ -124,7 +122,7 @@ export interface SealedBlock {
 /** Suffix of the temporary name a run is written under. */
 export const RUN_TEMPORARY_SUFFIX = '.tmp';
 
-/** Running totals for the footer and the descriptor, and the filter's key hashes. */
+/** Running totals for the footer and the descriptor, and the filter partitions. */
 class RunStatistics {
   entryCount = 0;
   keyCount = 0;
@@ -134,8 +132,8 @@ class RunStatistics {
   maxVersion = 0;
   smallestKey = '';
   largestKey = '';
-  /** Each distinct key's filter hash as two u32 halves (first, step): see storeKeyHashHalves. */
-  keyHashHalves = new Uint32Array(2 * 1024);
+  /** Each distinct key's filter hash, built into a filter partition once its partition is complete. */
+  readonly filters = new FilterPartitions();
   lastVersion = 0;
 
   /**
@@ -155,12 +153,8 @@ class RunStatistics {
       this.smallestKey = key;
     }
     if (newKey) {
-      if (2 * this.keyCount === this.keyHashHalves.length) {
-        const grown = new Uint32Array(this.keyHashHalves.length * 2);
-        grown.set(this.keyHashHalves);
-        this.keyHashHalves = grown;
-      }
-      storeKeyHashHalves(hash, key, this.keyHashHalves, this.keyCount++);
+      this.filters.addKey(hash, key);
+      this.keyCount++;
       this.largestKey = key;
     }
     this.lastVersion = version;
@@ -235,6 +229,8 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const shipBlock = async () => {
     await shipper.ship(builder, blockFirstKey, blockNewKeys);
     builder.reset();
+    // A partition the index has closed gets its filter now, and its keys' hashes go.
+    if (index.partitions.length > 1) await statistics.filters.buildComplete(index.partitions);
   };
   // Returns a promise only when a block has to be shipped, so a sync iterable costs no microtask per entry.
   const addEntry = (entry: RunEntry): Promise<void> | undefined => {
@@ -338,12 +334,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
 /** Entries of a synchronous source (a memtable) encoded between two yields to the event loop: a few ms of work. */
 export const RUN_WRITE_YIELD_ENTRIES = 2048;
 
-/**
- * Keys added to the bloom filter between two yields to the event loop: building the
- * filter of a 100,000-key run took 75-85 ms in one piece (compaction's longest event
- * loop stall); 4096 keys is a few ms.
- */
-export const FILTER_BUILD_YIELD_KEYS = 4096;
+export { FILTER_BUILD_YIELD_KEYS } from './filter-partitions.js';
 
 interface BlockIdentity {
   runId: number;
@@ -391,11 +382,10 @@ async function writeMetadata(
   const topLength = blockPages(topIndexPayloadBytes(entries.map((entry) => entry.lastKey))) * RUN_PAGE_BYTES;
   const filterOffset = topOffset + topLength;
   const filters: Buffer[] = [];
-  const yieldState = { keysSinceYield: 0 };
   let keyStart = 0;
   let offset = filterOffset;
-  for (const entry of entries) {
-    const { block, payloadBytes } = await filterPartitionFor(statistics.keyHashHalves, keyStart, entry.keyCount, yieldState);
+  for (const [number, entry] of entries.entries()) {
+    const { block, payloadBytes } = await statistics.filters.take(number, entry.keyCount);
     entry.filterOffset = offset;
     entry.filterLength = block.length;
     entry.filterChecksum = sealBlock(hash, block, payloadBytes, entry.keyCount, { runId, generation, offset, kind: BlockKind.filter });
@@ -412,26 +402,4 @@ async function writeMetadata(
   for (const filter of filters) await output.append(filter);
   assert(output.offset === offset, 'filter partitions end the logical area');
   return { topOffset, topLength, topChecksum, filterOffset, filterLength: offset - filterOffset };
-}
-
-/** The filter partition over keys [keyStart, keyStart + keyCount) of `halves` (header left for sealBlock). */
-async function filterPartitionFor(halves: Uint32Array, keyStart: number, keyCount: number, yieldState: { keysSinceYield: number }): Promise<{ block: Buffer; payloadBytes: number }> {
-  const kind = RUN_FILTER_KIND_WRITTEN;
-  const probes = filterProbes(kind);
-  const bitCount = filterBitCount(kind, keyCount);
-  const payloadBytes = RUN_FILTER_HEADER_BYTES + bitCount / 8;
-  const block = Buffer.alloc(blockPages(payloadBytes) * RUN_PAGE_BYTES);
-  // Payload header: u32 bit count, u16 probe count, u16 filter kind (docs/FORMAT.md, "Filter block").
-  block.writeUInt32LE(bitCount, RUN_BLOCK_HEADER_BYTES);
-  block.writeUInt16LE(probes, RUN_BLOCK_HEADER_BYTES + 4);
-  block.writeUInt16LE(kind, RUN_BLOCK_HEADER_BYTES + 6);
-  const bits = block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
-  for (let key = keyStart; key < keyStart + keyCount; key++) {
-    filterAddHalves(kind, bits, probes, halves[2 * key]!, halves[2 * key + 1]!);
-    if (++yieldState.keysSinceYield === FILTER_BUILD_YIELD_KEYS) {
-      yieldState.keysSinceYield = 0;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-  return { block, payloadBytes };
 }
