@@ -227,9 +227,10 @@ describe('the in-process merge after a thread death writes what the thread write
       }
       return allocate.call(this);
     });
-    const outputs: Record<string, Buffer[]> = { killed: [], thread: [], inProcess: [] };
-    const histories: Record<string, unknown[]> = {};
-    for (const [name, directory] of Object.entries(stores)) {
+    type Name = keyof typeof stores;
+    const outputs: Record<Name, Buffer[]> = { killed: [], thread: [], inProcess: [] };
+    const histories: Record<Name, unknown[]> = { killed: [], thread: [], inProcess: [] };
+    for (const [name, directory] of Object.entries(stores) as Array<[Name, string]>) {
       compactionSettings.mergeThread = name === 'inProcess' ? 'main' : 'worker';
       const model = new Map<string, unknown>();
       const store = await openStore(directory, OPTIONS);
@@ -251,7 +252,7 @@ describe('the in-process merge after a thread death writes what the thread write
         expect(result.retentionFloor).toBe(retainFrom);
         expect(store.stats().storage.compaction.mergeThreadExits).toBe(name === 'killed' ? level : 0);
         expect(runFiles(directory)).toHaveLength(1);
-        outputs[name]!.push(readFileSync(join(directory, 'runs', runFiles(directory)[0]!)));
+        outputs[name].push(readFileSync(join(directory, 'runs', runFiles(directory)[0]!)));
         await expectModel(store, model);
       }
       expect(store.stats().storage.tiers.coldRuns).toBe(1); // the second output is compressed
