@@ -10,23 +10,11 @@
  * datasync resolves; the commit pipeline asserts, before acknowledging a commit,
  * that `syncedLsn` covers the end of its record (seed race 1 designed out).
  *
- * Zero fill (issue 12): a segment is created with only its first
- * WAL_ZERO_FILL_AHEAD_BYTES zero-filled (segment-files.ts). Invariant: a record is
- * written only below #filledBytes, the end of the active segment's zero-filled and
- * synced prefix, so its own bytes need no allocation. After each synced record the
- * writer starts one background fill of WAL_ZERO_FILL_STEP_BYTES when fewer than
- * WAL_ZERO_FILL_AHEAD_BYTES are left (#maybeFillAhead): zeros written and
- * datasynced through a second handle of the segment (a writeback error is then
- * reported to the record's own fdatasync too: Linux reports it to every open file),
- * never overlapping a record. A record that does not fit below #filledBytes waits
- * for that fill, or fills in the foreground first (#ensureFilled: after a reopen,
- * where nothing past the resume offset is known to be filled, or for a large
- * record). A failed fill is final (other than ENOSPC from its zero writes, which is
- * DiskFullError for the record that needs the bytes): no record is acknowledged after
- * it (the store fails, as on a failed fdatasync). A failed fill datasync, ENOSPC
- * included, is always final: it may have dropped the pending pages of a record written
- * beside it (fsyncgate is per file), so a record whose fdatasync resolves while a fill
- * datasync is in flight is acknowledged only once that one succeeded (#afterSync).
+ * Zero fill (issue 12): records are written only into the active segment's
+ * zero-filled, synced prefix, which ZeroFillAhead (zero-fill-ahead.ts) extends in the
+ * background after each synced record, or in the foreground for a record past it. A
+ * failed fill is final, and a record whose fdatasync overlapped a fill datasync is
+ * acknowledged only once that one succeeded (#afterSync; the rule is in that module).
  *
  * Cuts: when a memtable is sealed, the log is cut (cutAtNextRecord): no record is
  * written into the active segment after that; the next goes into a new, small
@@ -42,13 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
-import {
-  GROUP_COMMIT_BYTES_MAX,
-  WAL_ENCODE_BUFFER_BYTES_INITIAL,
-  WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX,
-  WAL_ZERO_FILL_AHEAD_BYTES,
-  WAL_ZERO_FILL_STEP_BYTES,
-} from '../limits.js';
+import { GROUP_COMMIT_BYTES_MAX, WAL_ENCODE_BUFFER_BYTES_INITIAL, WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
 import {
@@ -57,9 +39,9 @@ import {
   firstSegmentSizeBytes,
   type SegmentCreationAbort,
   segmentFileName,
-  zeroFillRange,
 } from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
+import { ZeroFillAhead } from './zero-fill-ahead.js';
 
 export interface WalPosition {
   segmentNumber: number;
@@ -106,23 +88,8 @@ export class WalWriter {
   #next: Promise<CreatedSegment> | undefined;
   /** Abandons #next's creation while it zero-fills (#rotateSmall: a cut only deletes it). */
   #nextAbort: SegmentCreationAbort | undefined;
-  /** End of the active segment's zero-filled, synced prefix: records are written only below it. */
-  #filledBytes: number;
-  /** The background zero fill in flight (#maybeFillAhead), if any: at most one. */
-  #fill: Promise<void> | undefined;
-  /**
-   * A fill's failure: final, every later writeGroup and acknowledgment throws it. Any
-   * failed fill datasync (ENOSPC too) is one: the failed sync may have dropped the pending
-   * pages of a record written beside it (fsyncgate, per file). Only ENOSPC from a fill's
-   * zero writes is not (DiskFullError for the record that needs the bytes).
-   */
-  #fillFailure: { error: unknown } | undefined;
-  /**
-   * Settles (never rejects) when the fill datasync in flight settles, with #fillFailure
-   * set first if it failed; undefined when none is in flight. A record whose fdatasync
-   * resolves while this is set waits for it before being acknowledged (#afterSync).
-   */
-  #fillSyncSettled: Promise<void> | undefined;
+  /** The active segment's zero-filled, synced prefix and the fill ahead of it. */
+  readonly #zeroFill: ZeroFillAhead;
   /** Bytes (header included) of the record #fittingPrefix's last answer makes. */
   #fittingBytes = 0;
   #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
@@ -143,8 +110,7 @@ export class WalWriter {
   constructor(config: WalWriterConfig, active: WalPosition) {
     this.#config = config;
     this.#active = active;
-    this.#filledBytes = active.filledBytes ?? active.offset;
-    assert(active.offset <= this.#filledBytes && this.#filledBytes <= active.sizeBytes, 'the filled prefix covers the records');
+    this.#zeroFill = new ZeroFillAhead(config.fileSystem, active, active.filledBytes ?? active.offset);
     this.#lsnBase = 0;
     // Everything before the starting offset was recovered from disk: durable.
     this.#syncedLsn = this.#currentLsn();
@@ -195,15 +161,15 @@ export class WalWriter {
   writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void, mayBlock = false): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
     assert(this.#record === undefined, 'one record in flight at a time (wal.writer lock)');
-    if (this.#fillFailure !== undefined) return Promise.reject(this.#fillFailure.error);
+    if (this.#zeroFill.failure !== undefined) return Promise.reject(this.#zeroFill.failure.error);
     const count = this.#cutPending ? 0 : this.#fittingPrefix(commits, this.#active);
-    if (count === 0 || this.#active.offset + this.#fittingBytes > this.#filledBytes) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
+    if (count === 0 || this.#active.offset + this.#fittingBytes > this.#zeroFill.filledBytes) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
     return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
   /**
    * writeGroup's slow path: a seal's cut or a full segment rotates first (awaits segment
-   * creation); a record past the filled prefix waits for its zero fill (#ensureFilled).
+   * creation); a record past the filled prefix waits for its zero fill (ZeroFillAhead#ensureFilled).
    */
   async #writeGroupAfterRotation(
     commits: readonly FramedCommit[],
@@ -220,7 +186,7 @@ export class WalWriter {
       await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
       count = this.#fittingPrefix(commits, this.#active);
     }
-    await this.#ensureFilled(this.#active.offset + this.#fittingBytes);
+    await this.#zeroFill.ensureFilled(this.#active.offset + this.#fittingBytes);
     return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
@@ -241,8 +207,8 @@ export class WalWriter {
     const group = count === commits.length ? commits : commits.slice(0, count);
     const lengthBytes = this.#encode(group);
     const handle = this.#active.handle;
-    assert(this.#active.offset + lengthBytes <= this.#filledBytes, 'the record goes into zero-filled, synced bytes');
-    assert(this.#filledBytes <= this.#active.sizeBytes, 'the filled prefix lies inside the segment');
+    assert(this.#active.offset + lengthBytes <= this.#zeroFill.filledBytes, 'the record goes into zero-filled, synced bytes');
+    assert(this.#zeroFill.filledBytes <= this.#active.sizeBytes, 'the filled prefix lies inside the segment');
     beforeWrite?.(count);
     // Only a record holding every commit given may block: a group split over segments never does.
     this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length, syncStartMs: 0 };
@@ -284,7 +250,7 @@ export class WalWriter {
     assert(record !== undefined, 'a synced record was in flight');
     this.metrics.fdatasync.recordSince(record.syncStartMs);
     this.#datasyncs++;
-    if (this.#fillSyncSettled !== undefined) return this.#fillSyncSettled.then(this.#acknowledge);
+    if (this.#zeroFill.syncSettled !== undefined) return this.#zeroFill.syncSettled.then(this.#acknowledge);
     return this.#acknowledge();
   };
 
@@ -294,10 +260,10 @@ export class WalWriter {
     assert(record !== undefined, 'a synced record was in flight');
     this.#record = undefined;
     // A failed fill's sync may have dropped this record's pages: never acknowledged.
-    if (this.#fillFailure !== undefined) throw this.#fillFailure.error;
+    if (this.#zeroFill.failure !== undefined) throw this.#zeroFill.failure.error;
     this.#syncedLsn = this.#currentLsn();
     this.#maybePrepareNext();
-    this.#maybeFillAhead();
+    if (!this.#closed) this.#zeroFill.maybeFillAhead();
     return { commitCount: record.commitCount, endLsn: this.#syncedLsn };
   };
 
@@ -341,104 +307,6 @@ export class WalWriter {
     const written = encodeRecord(group, this.#encodeBuffer, 0, this.#config.hash);
     assert(written === needed, 'record length matches the sum of its commits');
     return written;
-  }
-
-  /**
-   * Starts one background zero fill of the next WAL_ZERO_FILL_STEP_BYTES when fewer than
-   * WAL_ZERO_FILL_AHEAD_BYTES filled bytes are left ahead of the write position.
-   */
-  #maybeFillAhead(): void {
-    const segment = this.#active;
-    if (this.#fill !== undefined || this.#closed || this.#filledBytes >= segment.sizeBytes) return;
-    if (this.#filledBytes - segment.offset >= WAL_ZERO_FILL_AHEAD_BYTES) return;
-    const fill: Promise<void> = this.#fillRange(segment, Math.min(segment.sizeBytes, this.#filledBytes + WAL_ZERO_FILL_STEP_BYTES))
-      .catch((error: unknown) => {
-        // A full disk is retried by the record that needs the bytes (#ensureFilled, DiskFullError).
-        if (!isFileSystemError(error, 'ENOSPC')) this.#fillFailure ??= { error };
-      })
-      .finally(() => {
-        if (this.#fill === fill) this.#fill = undefined;
-      });
-    this.#fill = fill;
-  }
-
-  /**
-   * Makes bytes up to `recordEnd` of the active segment zero-filled and synced before a
-   * record goes there: waits for the background fill, then fills in the foreground
-   * what is still missing, at least one WAL_ZERO_FILL_STEP_BYTES past the write position
-   * (the background fills resume after the record: a reopened store's first commit
-   * fills one step, not the whole fill-ahead).
-   * Throws DiskFullError on ENOSPC (the writer stays usable); any other failure is final.
-   * REQUIRES: the caller holds the wal.writer lock.
-   */
-  async #ensureFilled(recordEnd: number): Promise<void> {
-    const segment = this.#active;
-    assert(recordEnd <= segment.sizeBytes, 'the record fits its segment');
-    if (recordEnd <= this.#filledBytes) return;
-    await this.#awaitFill();
-    assert(segment === this.#active, 'no rotation while the wal.writer lock is held');
-    if (this.#fillFailure !== undefined) throw this.#fillFailure.error;
-    if (recordEnd <= this.#filledBytes) return;
-    try {
-      await this.#fillRange(segment, Math.min(segment.sizeBytes, Math.max(recordEnd, segment.offset + WAL_ZERO_FILL_STEP_BYTES)));
-    } catch (error) {
-      // ENOSPC from a zero write is retryable; a failed datasync (#fillFailure set) never is.
-      if (this.#fillFailure === undefined && isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(segment.handle.path, { cause: error });
-      this.#fillFailure ??= { error };
-      throw error;
-    }
-    assert(recordEnd <= this.#filledBytes, 'the foreground fill covers the record');
-  }
-
-  /**
-   * Zero-fills bytes [#filledBytes, end) of `segment` and datasyncs them through a
-   * handle of its own (no record lies there: records stay below #filledBytes), then
-   * moves #filledBytes if `segment` is still the active one.
-   */
-  async #fillRange(segment: WalPosition, end: number): Promise<void> {
-    const start = this.#filledBytes;
-    assert(segment.offset <= start && start < end && end <= segment.sizeBytes, 'a fill extends the filled prefix inside its segment');
-    const handle = await this.#config.fileSystem.open(segment.handle.path, 'readWrite');
-    try {
-      await zeroFillRange(handle, start, end);
-      await this.#syncFill(handle);
-    } finally {
-      await handle.close();
-    }
-    assert(this.#filledBytes === start, 'one fill at a time');
-    if (segment === this.#active) this.#filledBytes = end;
-  }
-
-  /**
-   * Datasyncs a fill's handle. A failure is recorded in #fillFailure before anything
-   * waiting on #fillSyncSettled runs, so no record beside it is acknowledged.
-   */
-  async #syncFill(handle: FileHandle): Promise<void> {
-    assert(this.#fillSyncSettled === undefined, 'one fill datasync at a time');
-    let synced: Promise<void>;
-    try {
-      synced = handle.datasync();
-    } catch (error) {
-      synced = Promise.reject(error);
-    }
-    const settled = synced.then(
-      () => undefined,
-      (error: unknown) => {
-        this.#fillFailure ??= { error };
-      },
-    );
-    this.#fillSyncSettled = settled;
-    try {
-      await synced;
-    } finally {
-      await settled;
-      if (this.#fillSyncSettled === settled) this.#fillSyncSettled = undefined;
-    }
-  }
-
-  /** Waits for the background fill in flight, if any (its failure is kept in #fillFailure). */
-  async #awaitFill(): Promise<void> {
-    while (this.#fill !== undefined) await this.#fill;
   }
 
   /** Starts creating the next segment in the background once this one is half full. */
@@ -537,8 +405,8 @@ export class WalWriter {
 
   /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
   async #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
-    await this.#awaitFill();
-    if (this.#fillFailure !== undefined) throw this.#fillFailure.error;
+    await this.#zeroFill.awaitFill();
+    if (this.#zeroFill.failure !== undefined) throw this.#zeroFill.failure.error;
     const prepared = this.#next;
     this.#next = undefined;
     this.#nextAbort = undefined;
@@ -564,15 +432,15 @@ export class WalWriter {
     this.#cutPending = false;
     this.#lsnBase = this.#currentLsn() - SEGMENT_HEADER_BYTES;
     this.#active = { segmentNumber: created.segmentNumber, handle: created.handle, sizeBytes: created.sizeBytes, offset: SEGMENT_HEADER_BYTES };
-    this.#filledBytes = created.filledBytes;
-    assert(SEGMENT_HEADER_BYTES <= this.#filledBytes && this.#filledBytes <= created.sizeBytes, 'a new segment is filled past its header');
+    assert(SEGMENT_HEADER_BYTES <= created.filledBytes && created.filledBytes <= created.sizeBytes, 'a new segment is filled past its header');
+    this.#zeroFill.moveTo(this.#active, created.filledBytes);
     await previous.handle.close();
   }
 
   /** Closes the active segment and any prepared next one (which stays on disk, valid and empty). */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#awaitFill();
+    await this.#zeroFill.awaitFill();
     const next = this.#next;
     this.#next = undefined;
     this.#nextAbort = undefined;
