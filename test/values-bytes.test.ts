@@ -17,7 +17,8 @@ import { openStore } from '../src/index.js';
 const reference = new Packr({ useRecords: false, moreTypes: true });
 const referenceDecoder = new Unpackr({ useRecords: false, moreTypes: true });
 // Every header size and its edges: a Uint8Array's extension length is its length + 1.
-const LENGTHS = [0, 1, 2, 15, 16, 17, 100, 253, 254, 255, 256, 257, 4095, 4096, 65533, 65534, 65535, 65536, 70_000];
+// 64 and 65: the edge of the byte-by-byte copy of a read (BYTES_COPIED_BY_LOOP_MAX).
+const LENGTHS = [0, 1, 2, 15, 16, 17, 63, 64, 65, 100, 253, 254, 255, 256, 257, 4095, 4096, 65533, 65534, 65535, 65536, 70_000];
 
 function patterned(length: number): Buffer {
   const bytes = Buffer.allocUnsafe(length);
@@ -43,6 +44,15 @@ describe('byte values: msgpackr bytes, written directly', () => {
         expect(Buffer.from(read as Uint8Array).equals(Buffer.from(referenceDecoder.unpack(prepared.encoded) as Uint8Array))).toBe(true);
       }
     }
+  });
+
+  it.each(LENGTHS)('two reads of %i stored bytes are two copies: neither shares memory with the store or the other', (length) => {
+    const prepared = prepareValue(patterned(length), 1 << 20);
+    const first = readStored(prepared.stored) as Buffer;
+    const second = readStored(prepared.stored) as Buffer;
+    first.fill(0xee);
+    expect(Buffer.from(second).equals(patterned(length))).toBe(true);
+    expect(Buffer.from(readStored(prepared.stored) as Uint8Array).equals(patterned(length))).toBe(true);
   });
 
   it('a value larger than maxValueBytes is refused with its encoded size', () => {
