@@ -17,6 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import type sortedBtree from 'sorted-btree';
+import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 
 // sorted-btree is CommonJS with its class on `default` (see memory-index.ts).
@@ -38,7 +39,8 @@ export class ReadPins {
   #total = 0;
 
   pin(version: number): void {
-    assert(Number.isInteger(version) && version >= 0, `pinned version ${version} is a non-negative integer`);
+    // The messages are built only on failure: a template argument is built at every call (issue 12).
+    if (!(Number.isInteger(version) && version >= 0)) throw new AssertionFailedError(`pinned version ${version} is a non-negative integer`);
     const entry = this.#pinned.get(version);
     if (entry === undefined) this.#pinned.set(version, { count: 1, pinnedAtMs: performance.now() });
     else entry.count++;
@@ -47,7 +49,7 @@ export class ReadPins {
 
   unpin(version: number): void {
     const entry = this.#pinned.get(version);
-    assert(entry !== undefined && entry.count > 0, `unpin of version ${version} that is not pinned`);
+    if (!(entry !== undefined && entry.count > 0)) throw new AssertionFailedError(`unpin of version ${version} that is not pinned`);
     this.#total--;
     assert(this.#total >= 0, 'pin total never goes negative');
     if (entry.count > 1) {
