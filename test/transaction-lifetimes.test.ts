@@ -3,7 +3,9 @@
  * issue 12): a body stuck in an await past transactionLifetimeMs loses its pins while
  * it is still stuck (retention and the conflict log are not held forever), each
  * transaction is expired once and in start order, a transaction that ended is never
- * expired, and one that starts after the timer went idle is still expired.
+ * expired, and one that starts after the timer went idle is still expired. A body
+ * that outlives its lifetime without yielding (the timer cannot fire) keeps its pin
+ * for its reads and writes, and its commit is refused by the clock.
  */
 import { describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,6 +72,29 @@ describe('a body stuck past transactionLifetimeMs', () => {
     // Transactions after it run as usual.
     await store.transaction((tx) => { tx.put('k', 3); });
     expect(await store.get('k')).toBe(3);
+    await store.close();
+  });
+});
+
+describe('a body that outlives its lifetime without yielding', () => {
+  it('reads and writes while still pinned; the commit is refused (TransactionLimitError lifetime), nothing written', async () => {
+    const store = await memoryStore({ transactionLifetimeMs: 20 });
+    await store.put('k', 1);
+    let read: unknown;
+    const outcome = store.transaction(async (tx) => {
+      const readPromise = tx.get('k');
+      // Past the lifetime in one synchronous step: the lifetime timer has had no turn to fire.
+      const startedMs = performance.now();
+      while (performance.now() - startedMs < 40) { /* busy */ }
+      tx.put('k', 2);
+      read = await readPromise;
+    }).catch((caught: unknown) => caught);
+    const error = await outcome;
+    expect(read).toBe(1);
+    expect(error).toBeInstanceOf(TransactionLimitError);
+    expect((error as TransactionLimitError).limit).toBe('lifetime');
+    expect(await store.get('k')).toBe(1);
+    expect(store.stats().pinnedReads).toBe(0);
     await store.close();
   });
 });
