@@ -68,6 +68,12 @@ export interface EngineStats {
    * the thread keeps dying (docs/ARCHITECTURE.md, flush thread).
    */
   flushThreadExits: number;
+  /**
+   * Cold-tier block batches whose compression pool thread died under them (a crash, its
+   * heap exhausted): compressed again on the main thread, the same bytes
+   * (compression-pool.ts).
+   */
+  compressionThreadExits: number;
   walSegmentsDeleted: number;
   writeStalls: number;
   writeStallMs: number;
@@ -151,6 +157,7 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     flushes: flush.flushes,
     flushedBytes: flush.flushedBytes,
     flushThreadExits: flush.flushThreadExits,
+    compressionThreadExits: sources.coldCompressor.threadExits,
     walSegmentsDeleted: flush.walSegmentsDeleted,
     writeStalls: sources.writeStalls,
     writeStallMs: sources.writeStallMs,

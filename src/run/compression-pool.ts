@@ -24,8 +24,21 @@
  * and compresses inline only when no built worker exists (tests run from source
  * without a build). A store dropped as a dead process (store[abandonStore]) abandons
  * it: the threads are destroyed at once and a compression still asked for (a
- * compaction racing the drop) fails with StoreClosedError instead of starting them
- * again.
+ * compaction racing the drop), or in flight then, fails with StoreClosedError instead
+ * of starting them again.
+ *
+ * Thread deaths: a pool thread that ends with a task on it (a crash, its heap
+ * exhausted, an exit) makes piscina reject the task with a plain Error (no code). A
+ * thread that fails while it starts, with no task on it, makes piscina emit 'error' on
+ * the pool (CompressionPool listens: an 'error' with no listener is the embedding
+ * process's uncaught exception) and start no more threads, so tasks queued for that
+ * thread wait forever (the merge, then close(), would hang). ColdTierCompressor
+ * therefore retires a pool at the first such death (destroyed: whatever it still held
+ * rejects) and compresses every batch it failed on the calling thread (compression is
+ * a pure function of the payload: the same bytes), so the merge goes on as it does
+ * when the merge thread dies; the next batch starts a new pool, and past
+ * COMPRESSION_POOL_RESTARTS_MAX deaths the store compresses inline for good. Deaths
+ * are counted (stats().storage.compressionThreadExits).
  *
  * Every pool not yet closed is listed (livePools), so tests can check that no
  * handle, closed or abandoned, leaves threads behind (compressionThreadsRunning).
@@ -55,6 +68,13 @@ export const COMPRESSION_THREAD_IDLE_MS = 10_000;
  * fixed cost is small beside it, while a batch still keeps both threads busy.
  */
 export const COMPRESSION_BATCH_BLOCKS_MAX = 8;
+/**
+ * Compression pools a ColdTierCompressor replaces after a thread died in them; past
+ * this many deaths it compresses on the calling thread for good (a thread that keeps
+ * dying, a heap too small for it, would cost a new pool per batch).
+ */
+export const COMPRESSION_POOL_RESTARTS_MAX = 2;
+
 /** A batch is sent once it holds this many payload bytes (bounds a batch of large blocks). */
 export const COMPRESSION_BATCH_BYTES_MAX = 64 * 1024;
 
@@ -106,14 +126,27 @@ export class CompressionPool implements BlockCompressor {
   readonly parallelism: number;
   #closed = false;
   #closing: Promise<void> | undefined;
+  #threadErrors = 0;
 
-  constructor(threads = COMPRESSION_THREADS_DEFAULT) {
+  /** `onThreadError`: told when a thread failed with no task on it (see the header). */
+  constructor(threads = COMPRESSION_THREADS_DEFAULT, onThreadError?: (error: Error) => void) {
     if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
       throw new RangeError(`compression threads must be an integer in 1..${COMPRESSION_THREADS_MAX}, got ${threads}`);
     }
     this.#pool = new Piscina<CompressionTask, Uint8Array>({ filename: compressionWorkerPath(), minThreads: 1, maxThreads: threads, idleTimeout: COMPRESSION_THREAD_IDLE_MS });
+    // A thread that failed with no task on it: piscina emits it here, and an 'error' with
+    // no listener would be thrown as the process's uncaught exception.
+    this.#pool.on('error', (error: Error) => {
+      this.#threadErrors++;
+      onThreadError?.(error);
+    });
     this.parallelism = threads * 2;
     livePools.add(this);
+  }
+
+  /** Threads that failed with no task on them (piscina's 'error' event; see the header). */
+  get threadErrors(): number {
+    return this.#threadErrors;
   }
 
   /** Worker threads running now (0 once close() has finished). */
@@ -183,6 +216,9 @@ export class ColdTierCompressor implements BlockCompressor {
   #inner: BlockCompressor | undefined;
   #closed = false;
   #abandoned = false;
+  #threadExits = 0;
+  /** Retired pools whose threads are being destroyed (close() waits for them). */
+  readonly #retiring = new Map<CompressionPool, Promise<void>>();
   readonly #counters: CompressionCounters = { blocks: 0, inputBytes: 0, outputBytes: 0 };
 
   constructor(threads = COMPRESSION_THREADS_DEFAULT) {
@@ -202,17 +238,52 @@ export class ColdTierCompressor implements BlockCompressor {
   async compressBatch(compression: RunCompressionValue, payloads: readonly Uint8Array[]): Promise<Uint8Array[]> {
     if (this.#abandoned) throw new StoreClosedError('compress a cold-tier block (the store was abandoned)');
     assert(!this.#closed, 'cold-tier compressor used after close');
-    this.#inner ??= existsSync(builtWorkerPath()) ? new CompressionPool(this.#threads) : new InlineCompressor();
+    if (this.#inner === undefined) {
+      if (existsSync(builtWorkerPath())) {
+        const pool: CompressionPool = new CompressionPool(this.#threads, () => this.#retire(pool));
+        this.#inner = pool;
+      } else {
+        this.#inner = new InlineCompressor();
+      }
+    }
     let inputBytes = 0;
     for (const payload of payloads) inputBytes += payload.length;
     const inner = this.#inner;
     const compressed = inner instanceof CompressionPool
-      ? await inner.compressBatch(compression, payloads)
+      ? await this.#pooled(inner, compression, payloads)
       : await Promise.all(payloads.map((payload) => inner.compress(compression, payload)));
     this.#counters.blocks += compressed.length;
     this.#counters.inputBytes += inputBytes;
     for (const part of compressed) this.#counters.outputBytes += part.length;
     return compressed;
+  }
+
+  /**
+   * The batch compressed by the pool; when its task fails (its thread died: see the
+   * header), compressed here instead, unless the pool was closed or abandoned under it.
+   */
+  async #pooled(pool: CompressionPool, compression: RunCompressionValue, payloads: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    try {
+      return await pool.compressBatch(compression, payloads);
+    } catch (error) {
+      if (this.#abandoned || this.#closed) throw new StoreClosedError('compress a cold-tier block (the compression pool was closed)', { cause: error });
+      this.#retire(pool);
+      // A failure of the compression itself (not of its thread) throws here the same way.
+      return payloads.map((payload) => compressPayload(compression, payload));
+    }
+  }
+
+  /** A thread of `pool` died: destroy it (the batches it holds fail and are compressed here); the next batch makes a new one, or inline past the bound. */
+  #retire(pool: CompressionPool): void {
+    if (this.#inner !== pool || this.#closed) return; // retired already (another batch of it failed first), or closing
+    this.#threadExits++;
+    this.#inner = this.#threadExits > COMPRESSION_POOL_RESTARTS_MAX ? new InlineCompressor() : undefined;
+    this.#retiring.set(pool, pool.close().finally(() => this.#retiring.delete(pool)));
+  }
+
+  /** Pools retired after a thread died in them, counted once each (see the header). */
+  get threadExits(): number {
+    return this.#threadExits;
   }
 
   /** True once a worker pool runs (not before the first cold block, nor without a built worker). */
@@ -235,6 +306,7 @@ export class ColdTierCompressor implements BlockCompressor {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#inner instanceof CompressionPool) await this.#inner.close();
+    await Promise.all(this.#retiring.values());
   }
 
   /**

@@ -55,26 +55,40 @@ type Swallow = { type: string; onSwallowed: (worker: Worker, message: unknown) =
 
 /**
  * While installed: records every Worker sent a message whose `type` is in `types`
- * (by that type), and swallows the next message of a chosen type from a recorded
- * worker (`swallowNext`).
+ * (by that type; a piscina thread's bootstrap message, which has no type, names the
+ * worker file: it is recorded as 'piscina' when `types` holds that), and swallows the
+ * next message of a chosen type from a recorded worker (`swallowNext`).
  */
 export class WorkerSpy {
   readonly #types: ReadonlySet<string>;
   readonly seen = new Map<string, Worker[]>();
+  /** Resolves when the recorded worker has exited. */
+  readonly #exits = new Map<Worker, Promise<number>>();
   #swallow: Swallow | undefined;
+  #replaceType: string | undefined;
 
   constructor(types: string[]) {
     this.#types = new Set(types);
   }
 
   install(): void {
+    this.seen.clear();
     const spy = this;
     Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
-      const type = (message as { type?: unknown } | null)?.type;
+      const typed = (message as { type?: unknown } | null)?.type;
+      const file = (message as { filename?: unknown } | null)?.filename;
+      const type = typed ?? (typeof file === 'string' && file.endsWith('compression-worker.js') ? 'piscina' : undefined);
       if (typeof type === 'string' && spy.#types.has(type)) {
         const list = spy.seen.get(type) ?? [];
-        if (!list.includes(this)) list.push(this);
+        if (!list.includes(this)) {
+          list.push(this);
+          spy.#exits.set(this, new Promise<number>((resolve) => this.once('exit', resolve)));
+        }
         spy.seen.set(type, list);
+        if (spy.#replaceType === type) {
+          spy.#replaceType = undefined;
+          return (originalPostMessage as (...args: unknown[]) => void).call(this, null);
+        }
       }
       return (originalPostMessage as (...args: unknown[]) => void).call(this, message, ...rest);
     };
@@ -93,11 +107,24 @@ export class WorkerSpy {
     Worker.prototype.postMessage = originalPostMessage;
     Worker.prototype.emit = originalEmit;
     this.#swallow = undefined;
+    this.#replaceType = undefined;
   }
 
   /** The next message of `type` from a recorded worker never reaches the main side; `onSwallowed` is called instead. */
   swallowNext(type: string, onSwallowed: (worker: Worker, message: unknown) => void): void {
     this.#swallow = { type, onSwallowed };
+  }
+
+  /** The next message of `type` is posted as `null` instead: the worker's handler throws on it (a bootstrap that fails). */
+  nullNext(type: string): void {
+    this.#replaceType = type;
+  }
+
+  /** Resolves with the exit code once `worker` (recorded) has exited. */
+  exited(worker: Worker): Promise<number> {
+    const exit = this.#exits.get(worker);
+    if (exit === undefined) throw new Error('not a recorded worker');
+    return exit;
   }
 
   /** The last worker sent a message of `type`. */
