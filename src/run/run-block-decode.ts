@@ -72,14 +72,32 @@ export function collectUncachedVersions(
     releaseReadScratch(scratch);
     throw error;
   }
-  const collect = (block: CheckedBlock): boolean =>
-    collectCopiedVersions(decodeChecked(file.path, compression, index, local, block, undefined, decodeScratchFor(block.entryCount)), key, result);
-  if (checked instanceof Promise) return checked.then(collect).finally(() => releaseReadScratch(scratch));
+  if (checked instanceof Promise) return collectUncachedWhenRead(file.path, compression, index, local, key, result, checked, scratch);
   try {
-    return collect(checked);
+    return collectChecked(file.path, compression, index, local, key, result, checked);
   } finally {
     releaseReadScratch(scratch);
   }
+}
+
+/**
+ * The rest of collectUncachedVersions once a read that went asynchronous arrives. A
+ * function of its own, not a closure: a closure over the parameters made V8 allocate
+ * their context on every call, the synchronous path's included.
+ */
+async function collectUncachedWhenRead(
+  path: string, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], pending: Promise<CheckedBlock>, scratch: Buffer,
+): Promise<boolean> {
+  try {
+    return collectChecked(path, compression, index, local, key, result, await pending);
+  } finally {
+    releaseReadScratch(scratch);
+  }
+}
+
+/** Decodes a checked block for the moment (its arrays in the decode scratch) and appends copies of `key`'s entries to `result`. */
+function collectChecked(path: string, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], block: CheckedBlock): boolean {
+  return collectCopiedVersions(decodeChecked(path, compression, index, local, block, undefined, decodeScratchFor(block.entryCount)), key, result);
 }
 
 /**

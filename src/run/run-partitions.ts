@@ -167,15 +167,27 @@ export class RunPartitions {
       this.#indexSlots[number] = cached;
       return cached.partition!;
     }
-    const decode = (checked: CheckedBlock): RunPartition => {
-      const partition: RunPartition = { index: decodeIndexPartition(this.#file.path, top, number, checked), number, firstBlock: top.firstBlock(number) };
-      if (!fillCache) return partition;
-      const slot = this.#cache.setPartition(this.#runId, offset, partition, partition.index.memoryBytes);
-      this.#indexSlots[number] = slot.held ? slot : undefined;
-      return slot.partition ?? partition;
-    };
     const checked = this.#file.readBlockNow(indexPartitionRef(top, number), this.#repair);
-    return checked instanceof Promise ? checked.then(decode) : decode(checked);
+    return checked instanceof Promise ? this.#partitionOnceRead(checked, number, fillCache) : this.#decodePartition(checked, number, fillCache);
+  }
+
+  /**
+   * The asynchronous and decode steps of partition() and filter() are methods, not
+   * closures: a closure over a hot function's locals makes V8 allocate their context
+   * on every call, the cached path's included (a point read asks every run).
+   */
+  async #partitionOnceRead(pending: Promise<CheckedBlock>, number: number, fillCache: boolean): Promise<RunPartition> {
+    return this.#decodePartition(await pending, number, fillCache);
+  }
+
+  /** Index partition `number` from its checked block; with `fillCache`, offered to the cache and its slot kept. */
+  #decodePartition(checked: CheckedBlock, number: number, fillCache: boolean): RunPartition {
+    const top = this.top!;
+    const partition: RunPartition = { index: decodeIndexPartition(this.#file.path, top, number, checked), number, firstBlock: top.firstBlock(number) };
+    if (!fillCache) return partition;
+    const slot = this.#cache.setPartition(this.#runId, top.indexOffset(number), partition, partition.index.memoryBytes);
+    this.#indexSlots[number] = slot.held ? slot : undefined;
+    return slot.partition ?? partition;
   }
 
   /** Filter partition `number` (format 2: the filter block): from the cache, else read, checked and cached. */
@@ -193,14 +205,22 @@ export class RunPartitions {
       this.#filterSlots[number] = cached;
       return cached.partition!;
     }
-    const decode = (checked: CheckedBlock): RunFilter => {
-      const filter = decodeFilter(this.#file.path, offset, checked, top.keyCount(number), this.#footer.formatVersion);
-      const slot = this.#cache.setPartition(this.#runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
-      this.#filterSlots[number] = slot.held ? slot : undefined;
-      return slot.partition ?? filter;
-    };
     const checked = this.#file.readBlockNow(filterPartitionRef(top, number), this.#repair);
-    return checked instanceof Promise ? checked.then(decode) : decode(checked);
+    return checked instanceof Promise ? this.#filterOnceRead(checked, number) : this.#decodeFilter(checked, number);
+  }
+
+  async #filterOnceRead(pending: Promise<CheckedBlock>, number: number): Promise<RunFilter> {
+    return this.#decodeFilter(await pending, number);
+  }
+
+  /** Filter partition `number` from its checked block, offered to the cache and its slot kept. */
+  #decodeFilter(checked: CheckedBlock, number: number): RunFilter {
+    const top = this.top!;
+    const offset = top.filterOffset(number);
+    const filter = decodeFilter(this.#file.path, offset, checked, top.keyCount(number), this.#footer.formatVersion);
+    const slot = this.#cache.setPartition(this.#runId, offset, filter, FILTER_PARTITION_OVERHEAD_BYTES + filter.bits.byteLength);
+    this.#filterSlots[number] = slot.held ? slot : undefined;
+    return slot.partition ?? filter;
   }
 
   /** The partition holding global data block `blockIndex` (with `fillCache`, offered to the cache), and the block's number inside it. */

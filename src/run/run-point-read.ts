@@ -56,6 +56,11 @@ export function collectVersions(block: DecodedBlock, key: string, result: RunEnt
   return position < block.count;
 }
 
+/** collectVersions once a block read from the file arrives (a function of its own: see RunReader#partitionOnceFilterRead). */
+export async function collectVersionsOnceRead(pending: Promise<DecodedBlock>, key: string, result: RunEntry[]): Promise<boolean> {
+  return collectVersions(await pending, key, result);
+}
+
 /**
  * collectVersions for a block whose bytes (and arrays) live in scratch memory: the
  * values appended are copies, so the scratch may be reused once this returns.

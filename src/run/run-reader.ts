@@ -56,7 +56,7 @@ import { StripedRunFile, type RepairEvent, type RunRepairCounters } from './run-
 import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { RunIndex } from './run-index.js';
-import { collectVersions, dataBlockRef, NO_RUN_ENTRIES } from './run-point-read.js';
+import { collectVersions, collectVersionsOnceRead, dataBlockRef, NO_RUN_ENTRIES } from './run-point-read.js';
 
 export { NO_RUN_ENTRIES } from './run-point-read.js';
 import { checkDescriptorAgrees, metadataBlocks, overlapsStripe, readPage } from './run-metadata.js';
@@ -234,8 +234,17 @@ export class RunReader {
     const number = this.partitionAtOrAfter(key);
     if (number >= this.partitionCount) return NO_PARTITION;
     const filter = this.#partitions.filter(number);
-    if (filter instanceof Promise) return filter.then((loaded) => (this.#filterAllows(loaded, key, probe) ? number : NO_PARTITION));
+    if (filter instanceof Promise) return this.#partitionOnceFilterRead(filter, number, key, probe);
     return this.#filterAllows(filter, key, probe) ? number : NO_PARTITION;
+  }
+
+  /**
+   * #partitionIfMayContain once the filter partition is read. The asynchronous steps of
+   * the point read are methods of their own, not closures: a closure over a hot
+   * function's parameters makes V8 allocate their context on every call, taken or not.
+   */
+  async #partitionOnceFilterRead(pending: Promise<RunFilter>, number: number, key: string, probe: KeyProbe | undefined): Promise<number> {
+    return this.#filterAllows(await pending, key, probe) ? number : NO_PARTITION;
   }
 
   /** The filter's answer for `key`, with the read's probe (hashed once per read) when it brings one. */
@@ -265,18 +274,27 @@ export class RunReader {
    */
   pointVersions(key: string, probe?: KeyProbe): readonly RunEntry[] | Promise<readonly RunEntry[]> {
     const number = this.#partitionIfMayContain(key, probe);
-    if (number instanceof Promise) return number.then((found) => (found === NO_PARTITION ? NO_RUN_ENTRIES : this.#versionsInPartition(found, key, [])));
+    if (number instanceof Promise) return this.#versionsOncePartitionKnown(number, key);
     // Most runs a point read asks rule the key out: no array made for them.
     if (number === NO_PARTITION) return NO_RUN_ENTRIES;
     return this.#versionsInPartition(number, key, []);
+  }
+
+  async #versionsOncePartitionKnown(pending: Promise<number>, key: string): Promise<readonly RunEntry[]> {
+    const number = await pending;
+    return number === NO_PARTITION ? NO_RUN_ENTRIES : this.#versionsInPartition(number, key, []);
   }
 
   /** The key's versions from partition `number`, the one that may hold it (its filter allowed it). */
   #versionsInPartition(number: number, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
     if (debugEnabled()) assert(number === this.partitionAtOrAfter(key), "the partition searched once is the key's partition");
     const partition = this.partition(number);
-    if (partition instanceof Promise) return partition.then((loaded) => this.#versionsIn(loaded, key, result));
+    if (partition instanceof Promise) return this.#versionsOncePartitionRead(partition, key, result);
     return this.#versionsIn(partition, key, result);
+  }
+
+  async #versionsOncePartitionRead(pending: Promise<RunPartition>, key: string, result: RunEntry[]): Promise<RunEntry[]> {
+    return this.#versionsIn(await pending, key, result);
   }
 
   #versionsIn(partition: RunPartition, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
@@ -316,7 +334,7 @@ export class RunReader {
       return this.#collectUncached(index, local, key, result);
     }
     const block = this.#readBlockNow(index, local);
-    return block instanceof Promise ? block.then((decoded) => collectVersions(decoded, key, result)) : collectVersions(block, key, result);
+    return block instanceof Promise ? collectVersionsOnceRead(block, key, result) : collectVersions(block, key, result);
   }
 
   /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied (run-block-decode.ts). */
@@ -328,8 +346,12 @@ export class RunReader {
   /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
   #readBlockNow(index: RunIndex, local: number): DecodedBlock | Promise<DecodedBlock> {
     const decoded = this.#readDecodedNow(index, local, this.#repair);
-    if (decoded instanceof Promise) return decoded.then((block) => this.#cache.set(this.runId, index.offset(local), block));
+    if (decoded instanceof Promise) return this.#cacheOnceRead(decoded, index, local);
     return this.#cache.set(this.runId, index.offset(local), decoded);
+  }
+
+  async #cacheOnceRead(pending: Promise<DecodedBlock>, index: RunIndex, local: number): Promise<DecodedBlock> {
+    return this.#cache.set(this.runId, index.offset(local), await pending);
   }
 
   /** The newest entry of `key` with version <= `version` (a tombstone included), if any. */
