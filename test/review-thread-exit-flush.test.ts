@@ -26,7 +26,7 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import {
   FLUSH_THREAD_OLD_GENERATION_MB, flushThreadCounters, flushThreadsRunning, flushThreadTestHooks, flushWorkerBuilt,
 } from '../src/engine/flush-thread.js';
-import { FLUSH_THREAD_MIN_MEMTABLE_BYTES, flushSettings } from '../src/engine/flusher.js';
+import { FLUSH_THREAD_MIN_MEMTABLE_BYTES, FLUSH_THREAD_RESTARTS_MAX, flushSettings } from '../src/engine/flusher.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore, type Store } from '../src/index.js';
 import { Manifest } from '../src/manifest/manifest.js';
@@ -230,4 +230,38 @@ describe('the flush thread dies while idle', () => {
       await expectRecovered(store, directory, model, thread);
     }, 120_000);
   }
+});
+
+describe('a flush thread that keeps dying', () => {
+  it(`past FLUSH_THREAD_RESTARTS_MAX exits the store flushes in process for good (as merges do), every write kept`, async () => {
+    const { store, directory, model } = await storeWithThread();
+    const deaths = 3;
+    for (let death = 1; death <= deaths; death++) {
+      flushThreadTestHooks.holdNextFlush = true;
+      const held = new Promise<void>((resolve) => (flushThreadTestHooks.onHeld = resolve));
+      const checkpointing = store.checkpoint();
+      await held;
+      const thread = spy.last('begin');
+      await killWorker(thread, 'throw', FLUSH_THREAD_OLD_GENERATION_MB);
+      await checkpointing;
+      expect(store.stats().storage.flushThreadExits).toBe(death);
+      await writeRound(store, 1 + death, model);
+    }
+    // The next flushes start no thread: written in process.
+    const threadsSeen = spy.seen.get('begin')!.length;
+    const flushesBefore = flushThreadCounters.threadFlushes;
+    await store.checkpoint();
+    await writeRound(store, 9, model);
+    await store.checkpoint();
+    expect(spy.seen.get('begin')!.length).toBe(threadsSeen);
+    expect(flushThreadCounters.threadFlushes).toBe(flushesBefore);
+    expect(flushThreadsRunning()).toBe(0);
+    expect(store.stats().storage.flushes).toBe(1 + deaths + 2);
+    expect(FLUSH_THREAD_RESTARTS_MAX).toBe(deaths - 1);
+    await expectModel(store, model);
+    await store.close();
+    const reopened = await openStore(directory, OPTIONS);
+    await expectModel(reopened, model);
+    await reopened.close();
+  }, 120_000);
 });

@@ -43,8 +43,9 @@
  *   the store refuses writes (never retried and trusted).
  * - A flush thread that exits under a flush (crash, out of memory, terminated) is not
  *   a failure of the flush: its run id's files are removed and the memtable is
- *   written in process under a new run id; on a handle abandoned as a dead process
- *   the flush fails with StoreClosedError instead. FlushThreadExited (no `code`) is
+ *   written in process under a new run id (the next flush starts a new thread; past
+ *   FLUSH_THREAD_RESTARTS_MAX exits every flush stays in process); on a handle
+ *   abandoned as a dead process the flush fails with StoreClosedError instead. FlushThreadExited (no `code`) is
  *   internal: it never leaves the flusher (test/internal-errors.test.ts). An error the
  *   thread answers is the flush's own (same class, merge-error.ts), under the two
  *   rules above.
@@ -90,6 +91,15 @@ export const FLUSH_RETRY_DELAY_MS = 200;
  * concurrent writers seal at the WAL checkpoint bound at a 64 MiB budget.)
  */
 export const FLUSH_THREAD_MIN_MEMTABLE_BYTES = 1024 * 1024;
+
+/**
+ * Flush threads that may exit under a flush (a crash, FLUSH_THREAD_OLD_GENERATION_MB
+ * exhausted) and be replaced at the next flush, per store; past this many exits the
+ * store flushes in process for good, as merges do past MERGE_THREAD_RESTARTS_MAX: a
+ * thread that keeps dying (memtables that need more heap than it has) made every flush
+ * pack and send its memtable, lose the thread's work and write it again in process.
+ */
+export const FLUSH_THREAD_RESTARTS_MAX = 2;
 
 /**
  * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
@@ -309,12 +319,13 @@ export class Flusher {
 
   /**
    * True when runs are written in the flush thread (flush-thread.ts): flushSettings
-   * allows it, the worker is built and the file system is the real one (a
-   * KillableFileSystem over a NodeFileSystem). The fault-injecting file systems of the
-   * tests keep the in-process path, which every crash sweep covers. Read per flush.
+   * allows it, at most FLUSH_THREAD_RESTARTS_MAX threads died under a flush, the worker
+   * is built and the file system is the real one (a KillableFileSystem over a
+   * NodeFileSystem). The fault-injecting file systems of the tests keep the in-process
+   * path, which every crash sweep covers. Read per flush.
    */
   get usesThread(): boolean {
-    if (flushSettings.flushThread !== 'worker' || this.#abandoned) return false;
+    if (flushSettings.flushThread !== 'worker' || this.#abandoned || this.#stats.flushThreadExits > FLUSH_THREAD_RESTARTS_MAX) return false;
     const fileSystem = this.#config.fileSystem;
     const real = fileSystem instanceof KillableFileSystem ? fileSystem.inner : fileSystem;
     return real instanceof NodeFileSystem && flushWorkerBuilt();
