@@ -59,6 +59,7 @@ import { checkScrubOptions, type ScrubOptions, type ScrubReport } from '../strip
 import type { BackgroundScrub } from '../stripe/background-scrub.js';
 import { scrubPass, startBackgroundScrub } from './store-scrub.js';
 import { StoreSnapshot } from './store-snapshot.js';
+import { EventLoopTurns, nextEventLoopTurn } from './event-loop-turns.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, takeBackup, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
 import { loadHash64 } from '../codec/checksum.js';
@@ -101,6 +102,8 @@ export const abandonStore: unique symbol = Symbol('ladybug.abandonStore');
 export class Store {
   readonly #parts: StoreParts;
   readonly #lifecycleLock = new OrderedMutex('store.lifecycle');
+  /** A loop of awaited gets lets background installs and timers run (event-loop-turns.ts). */
+  readonly #getTurns = new EventLoopTurns();
   readonly #commitBytesMax: number;
   #state: State = 'open';
   /** Present when the scrubIntervalMs option is set; stopped first thing in close(). */
@@ -247,7 +250,9 @@ export class Store {
     this.#parts.engine.compactor.retentionFloor.check(version);
     const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: this.version, pinFloor: this.#parts.pins.oldest() });
     const slot = found instanceof Promise ? await found : found;
-    return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+    const value = slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+    if (this.#getTurns.due()) await nextEventLoopTurn();
+    return value;
   }
 
   /** Versions of `key`, newest first, as far as retention keeps them. */
