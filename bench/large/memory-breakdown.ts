@@ -7,7 +7,10 @@
  *   npm run build && node dist/bench/large/memory-breakdown.js [--keys 200000] [--repeats 3]
  *     [--engines none,ladybug,lmdb,classic-level,better-sqlite3] [--budget-mib 64] [--node-flags "--max-semi-space-size=1"]
  *
- * Engine `none` is the harness floor (large-child.ts NOOP_ENGINE_ID). `--node-flags`
+ * Engine `none` is the harness floor (large-child.ts NOOP_ENGINE_ID). Columns: the main
+ * isolate's heap spaces and ArrayBuffers, the worker threads at the peak (count, their
+ * isolates' heaps, their ArrayBuffers, which live in their malloc arenas: part of
+ * "other anon"), then /proc/self/smaps parts (memory-probe.ts). `--node-flags`
  * passes V8 flags to every child, to show what the embedding process's flags would
  * change (a library must not set them). RSS is a memory figure, not a timing: on a
  * busy machine it is usable (±10 MiB between repeats); the keys/s and gets/s columns
@@ -47,6 +50,13 @@ interface ProbeReport {
   maxRssMebibytes: number;
   atPeak: Record<string, number>;
   smaps: Record<string, number>;
+  /** Each worker thread's isolate at the peak (memory-probe.ts). */
+  threadsAtPeak: Array<Record<string, number>>;
+}
+
+/** The sum of one figure over the worker threads at the peak. */
+function threadSum(row: Row, name: string): number {
+  return row.probe.threadsAtPeak.reduce((sum, thread) => sum + (thread[name] ?? 0), 0);
 }
 
 interface Row {
@@ -86,6 +96,9 @@ const COLUMNS: ReadonlyArray<readonly [string, (row: Row) => number | undefined]
   ['old phys', (row) => row.probe.atPeak['oldPhysical']],
   ['LO phys', (row) => row.probe.atPeak['large_objectPhysical']],
   ['arrayBuffers', (row) => row.probe.atPeak['arrayBuffers']],
+  ['threads', (row) => row.probe.threadsAtPeak.length],
+  ['thread heaps', (row) => threadSum(row, 'heapTotal')],
+  ['thread arrayBuffers', (row) => threadSum(row, 'arrayBuffers')],
   ['malloc [heap]', (row) => row.probe.smaps['mallocMainArena']],
   ['other anon', (row) => row.probe.smaps['otherAnonymous']],
   ['files', (row) => row.probe.smaps['fileBacked']],

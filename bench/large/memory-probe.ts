@@ -14,14 +14,28 @@
  *   glibc keeps its high-water mark when the top of the arena stays in use;
  * - otherAnonymous: the rest (V8 large-object pages, other threads' malloc arenas, stacks);
  * - fileBacked: mapped files (the node binary's pages, shared libraries).
+ * Worker threads (the flush and merge threads, the compression pool): every Worker the
+ * process starts from a file gets this probe too (`--import` added to an explicit
+ * execArgv; an inherited one already has it), and each thread posts its isolate's
+ * figures (heap total and used, young and old generation, ArrayBuffers) on a
+ * BroadcastChannel every SAMPLE_INTERVAL_MS. At the largest RSS the main thread keeps
+ * the latest figures of every thread taken within THREAD_FRESH_MS (`threadsAtPeak`, with their age),
+ * and each thread's own largest heap and ArrayBuffer figures (`threadMaxima`): a
+ * worker's isolate and its ArrayBuffers (in its own malloc arena) are otherwise one
+ * undivided "other anonymous" figure.
  * At exit it writes one line `MEMORY-PROBE {json}` to stderr (stdout stays the child's).
  * Figures in MiB. The kernel's peak (maxRSS) can fall between two samples, so the
  * parts sum to the sampled peak (`sampledPeakRssMebibytes`), not exactly to maxRSS.
+ * The probe costs memory of its own (a module per thread, the messages): use it to
+ * divide a peak, not to report one.
  *
- * Invariant: nothing is printed to stdout; the probe's timer never keeps the process alive.
+ * Invariant: nothing is printed to stdout; the probe's timers and channel never keep
+ * a process or thread alive; the Workers it starts differ only by the --import.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import v8 from 'node:v8';
+import { BroadcastChannel, isMainThread, threadId, type Worker, type WorkerOptions } from 'node:worker_threads';
 
 const MEBIBYTE = 1024 * 1024;
 const KIBIBYTE = 1024;
@@ -31,6 +45,10 @@ const SMAPS_STEP_BYTES = 2 * MEBIBYTE;
 const V8_PAGE_KIBIBYTES = 256;
 /** memory-breakdown.ts finds the report by this prefix. */
 const MEMORY_PROBE_PREFIX = 'MEMORY-PROBE ';
+/** The threads' channel. */
+const THREAD_CHANNEL = 'ladybug-memory-probe';
+/** A thread's latest figures count at the peak if they were taken at most this long before it (`ageMs` says how long). */
+const THREAD_FRESH_MS = 1_000;
 
 type Figures = Record<string, number>;
 
@@ -38,6 +56,11 @@ let peakRssBytes = 0;
 let peakFigures: Figures = {};
 let smapsRssBytes = 0;
 let smapsParts: Figures = {};
+
+/** A clock every thread of the process shares (performance.now() counts from each thread's own start). */
+function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 function mebibytes(bytes: number): number {
   return Math.round((bytes / MEBIBYTE) * 10) / 10;
@@ -65,6 +88,22 @@ function smapsByPart(): Figures {
   return parts;
 }
 
+/** This thread's isolate: heap, young and old generation (physical), ArrayBuffers. */
+function isolateFigures(): Figures {
+  const usage = process.memoryUsage();
+  const figures: Figures = { heapTotal: mebibytes(usage.heapTotal), heapUsed: mebibytes(usage.heapUsed), arrayBuffers: mebibytes(usage.arrayBuffers) };
+  for (const space of v8.getHeapSpaceStatistics()) {
+    if (space.space_name === 'new_space') figures['newPhysical'] = mebibytes(space.physical_space_size);
+    if (space.space_name === 'old_space') figures['oldPhysical'] = mebibytes(space.physical_space_size);
+  }
+  return figures;
+}
+
+/** Latest figures of each worker thread, with when the thread took them (epoch ms). */
+const threadLatest = new Map<number, { atMs: number; figures: Figures }>();
+const threadMaxima = new Map<number, Figures>();
+let threadsAtPeak: Array<Figures & { threadId: number; ageMs: number }> = [];
+
 function sample(): void {
   const usage = process.memoryUsage();
   if (usage.rss > smapsRssBytes + SMAPS_STEP_BYTES) {
@@ -85,17 +124,51 @@ function sample(): void {
     peakFigures[`${name}Used`] = mebibytes(space.space_used_size);
     peakFigures[`${name}Physical`] = mebibytes(space.physical_space_size);
   }
+  const now = epochMs();
+  threadsAtPeak = [...threadLatest].filter(([, latest]) => now - latest.atMs <= THREAD_FRESH_MS).map(([id, latest]) => ({ threadId: id, ageMs: Math.round(now - latest.atMs), ...latest.figures }));
 }
 
-setInterval(sample, SAMPLE_INTERVAL_MS).unref();
-process.on('exit', () => {
-  sample();
-  const report = {
-    maxRssMebibytes: mebibytes(process.resourceUsage().maxRSS * KIBIBYTE),
-    sampledPeakRssMebibytes: mebibytes(peakRssBytes),
-    atPeak: peakFigures,
-    smapsAtRssMebibytes: mebibytes(smapsRssBytes),
-    smaps: smapsParts,
+/** Every Worker started from a file loads this probe too (see the module header). */
+function probeWorkers(): void {
+  const require = createRequire(import.meta.url);
+  const workerThreads = require('node:worker_threads') as { Worker: typeof Worker };
+  const Original = workerThreads.Worker;
+  workerThreads.Worker = class extends Original {
+    constructor(filename: string | URL, options: WorkerOptions = {}) {
+      const probed = options.eval === true || options.execArgv === undefined ? options : { ...options, execArgv: [...options.execArgv, '--import', import.meta.url] };
+      super(filename, probed);
+    }
   };
-  process.stderr.write(`${MEMORY_PROBE_PREFIX}${JSON.stringify(report)}\n`);
-});
+  syncBuiltinESMExports();
+}
+
+if (isMainThread) {
+  probeWorkers();
+  const channel = new BroadcastChannel(THREAD_CHANNEL);
+  channel.unref();
+  channel.onmessage = (event) => {
+    const { threadId: id, atMs, figures } = (event as { data: { threadId: number; atMs: number; figures: Figures } }).data;
+    threadLatest.set(id, { atMs, figures });
+    const maxima = threadMaxima.get(id) ?? {};
+    for (const name of ['heapTotal', 'arrayBuffers']) maxima[name] = Math.max(maxima[name] ?? 0, figures[name] ?? 0);
+    threadMaxima.set(id, maxima);
+  };
+  setInterval(sample, SAMPLE_INTERVAL_MS).unref();
+  process.on('exit', () => {
+    sample();
+    const report = {
+      maxRssMebibytes: mebibytes(process.resourceUsage().maxRSS * KIBIBYTE),
+      sampledPeakRssMebibytes: mebibytes(peakRssBytes),
+      atPeak: peakFigures,
+      smapsAtRssMebibytes: mebibytes(smapsRssBytes),
+      smaps: smapsParts,
+      threadsAtPeak,
+      threadMaxima: Object.fromEntries(threadMaxima),
+    };
+    process.stderr.write(`${MEMORY_PROBE_PREFIX}${JSON.stringify(report)}\n`);
+  });
+} else {
+  const channel = new BroadcastChannel(THREAD_CHANNEL);
+  channel.unref();
+  setInterval(() => channel.postMessage({ threadId, atMs: epochMs(), figures: isolateFigures() }), SAMPLE_INTERVAL_MS).unref();
+}
