@@ -122,10 +122,12 @@ export class PackingPace {
 const monotonicNowMs = (): number => performance.now();
 
 /**
- * The flush thread's heap bounds (MiB). The thread holds a few chunks' entry objects,
- * the run's index partitions and 8 bytes per distinct key (the filter's hashes); the
- * values and the kept blocks are off-heap bytes. An out-of-memory ends the thread and
- * the flusher writes that memtable in process.
+ * The flush thread's heap bounds (MiB). Its heap holds a few chunks' entry objects and
+ * the writer's per-partition bookkeeping; the values, the kept blocks, the index and
+ * filter partitions and the filter's hashes (of the partition in progress only,
+ * src/run/filter-partitions.ts) are off-heap bytes, in the thread's malloc arena and
+ * outside these bounds (bench/large/memory-probe.ts shows both per thread). An
+ * out-of-memory ends the thread and the flusher writes that memtable in process.
  */
 export const FLUSH_THREAD_OLD_GENERATION_MB = 64;
 export const FLUSH_THREAD_YOUNG_GENERATION_MB = 4;
