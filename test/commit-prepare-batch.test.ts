@@ -6,7 +6,8 @@
  * is kept; the first bad operation is the one refused.
  */
 import { describe, expect, it } from 'vitest';
-import { prepareBatch, preparePut, prepareDelete } from '../src/commit/prepare.js';
+import { EncodedValue } from '../src/codec/values.js';
+import { prepareBatch, preparePut, prepareDelete, type PreparedOperation } from '../src/commit/prepare.js';
 import { BatchTooLargeError, InvalidKeyError, InvalidOptionError, InvalidValueError } from '../src/index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import { OPERATION_DELETE, OPERATION_PUT } from '../src/wal/wal-format.js';
@@ -38,8 +39,13 @@ describe('prepareBatch', () => {
     let size = 0;
     operations.forEach((operation, index) => {
       const single = preparePut(operation.key, operation.value, VALUE_BYTES_MAX);
-      expect(prepared.walOperations[index]).toEqual(single.walOperations[0]);
-      expect(prepared.indexOperations[index]).toEqual(single.indexOperations[0]);
+      // One object in both forms; a byte value's slot lies in a shared slab: equal when its encoding is.
+      expect(prepared.walOperations[index]).toBe(prepared.indexOperations[index]);
+      const { slot, ...rest } = prepared.indexOperations[index] as PreparedOperation;
+      const { slot: singleSlot, ...singleRest } = single.indexOperations[0] as PreparedOperation;
+      expect(rest).toEqual(singleRest);
+      expect(slot).toBeInstanceOf(EncodedValue);
+      expect((slot as EncodedValue).bytes).toEqual((singleSlot as EncodedValue).bytes);
       size += single.operationsSizeBytes;
     });
     expect(prepared.operationsSizeBytes).toBe(size);

@@ -60,28 +60,45 @@ const EXT_32 = 0xc9;
 const TYPED_ARRAY_EXTENSION = 0x74;
 const TYPED_ARRAY_UINT8 = 1;
 
-/** msgpackr's encoding of a Buffer or a plain Uint8Array, written directly. */
-function encodeBytes(value: Uint8Array, isBuffer: boolean): Uint8Array {
+/** Bytes of msgpackr's encoding of a Buffer (`isBuffer`) or a plain Uint8Array of `length` bytes. */
+function bytesEncodingSizeBytes(length: number, isBuffer: boolean): number {
+  const dataLength = isBuffer ? length : length + 1;
+  const sizeBytes = dataLength < 0x100 ? 1 : dataLength < 0x10000 ? 2 : 4;
+  return 1 + sizeBytes + (isBuffer ? 0 : 2) + length;
+}
+
+/** Writes msgpackr's encoding of a Buffer or a plain Uint8Array at `offset` of `out`; returns its size. */
+function writeBytesEncoding(value: Uint8Array, isBuffer: boolean, out: Uint8Array, offset: number): number {
   const length = value.length;
   const dataLength = isBuffer ? length : length + 1;
   const sizeBytes = dataLength < 0x100 ? 1 : dataLength < 0x10000 ? 2 : 4;
   const headerBytes = 1 + sizeBytes + (isBuffer ? 0 : 2);
-  const out = Buffer.allocUnsafe(headerBytes + length);
   if (sizeBytes === 1) {
-    out[0] = isBuffer ? BIN_8 : EXT_8;
-    out[1] = dataLength;
+    out[offset] = isBuffer ? BIN_8 : EXT_8;
+    out[offset + 1] = dataLength;
   } else if (sizeBytes === 2) {
-    out[0] = isBuffer ? BIN_16 : EXT_16;
-    out.writeUInt16BE(dataLength, 1);
+    out[offset] = isBuffer ? BIN_16 : EXT_16;
+    out[offset + 1] = dataLength >>> 8;
+    out[offset + 2] = dataLength & 0xff;
   } else {
-    out[0] = isBuffer ? BIN_32 : EXT_32;
-    out.writeUInt32BE(dataLength, 1);
+    out[offset] = isBuffer ? BIN_32 : EXT_32;
+    out[offset + 1] = dataLength >>> 24;
+    out[offset + 2] = (dataLength >>> 16) & 0xff;
+    out[offset + 3] = (dataLength >>> 8) & 0xff;
+    out[offset + 4] = dataLength & 0xff;
   }
   if (!isBuffer) {
-    out[1 + sizeBytes] = TYPED_ARRAY_EXTENSION;
-    out[2 + sizeBytes] = TYPED_ARRAY_UINT8;
+    out[offset + 1 + sizeBytes] = TYPED_ARRAY_EXTENSION;
+    out[offset + 2 + sizeBytes] = TYPED_ARRAY_UINT8;
   }
-  out.set(value, headerBytes);
+  out.set(value, offset + headerBytes);
+  return headerBytes + length;
+}
+
+/** msgpackr's encoding of a Buffer or a plain Uint8Array, written directly into a Buffer of its own. */
+function encodeBytes(value: Uint8Array, isBuffer: boolean): Uint8Array {
+  const out = Buffer.allocUnsafe(bytesEncodingSizeBytes(value.length, isBuffer));
+  writeBytesEncoding(value, isBuffer, out, 0);
   return out;
 }
 
@@ -131,28 +148,59 @@ const BYTES_COPIED_BY_LOOP_MAX = 64;
 
 /** A fresh copy of the bytes `encoded` holds in one of the two byte forms; undefined otherwise. */
 function decodeBytes(encoded: Uint8Array): Uint8Array | undefined {
-  const start = bytesStart(encoded);
+  return decodeBytesIn(encoded, 0, encoded.length);
+}
+
+/** decodeBytes of the encoding at from..to of `bytes` (an EncodedValue's range of its source). */
+function decodeBytesIn(bytes: Uint8Array, from: number, to: number): Uint8Array | undefined {
+  const start = bytesStartIn(bytes, from, to);
   if (start < 0) return undefined;
-  const first = encoded[0];
+  const first = bytes[from];
   const isBuffer = first === BIN_8 || first === BIN_16 || first === BIN_32;
-  const lengthBytes = encoded.length - start;
+  const dataStart = from + start;
+  const lengthBytes = to - dataStart;
   if (isBuffer && lengthBytes <= BYTES_COPIED_BY_LOOP_MAX) {
     const copy = Buffer.allocUnsafe(lengthBytes);
-    for (let index = 0; index < lengthBytes; index++) copy[index] = encoded[start + index]!;
+    for (let index = 0; index < lengthBytes; index++) copy[index] = bytes[dataStart + index]!;
     return copy;
   }
   // Buffer.from and new Uint8Array copy (a slice of a Buffer would be a Buffer: species).
-  return isBuffer ? Buffer.from(encoded.subarray(start)) : new Uint8Array(encoded.subarray(start));
+  const data = bytes.subarray(dataStart, to);
+  return isBuffer ? Buffer.from(data) : new Uint8Array(data);
 }
 
 /** What the memory index holds for a live version: the value itself, or its encoding. */
 export type StoredValue = string | number | boolean | bigint | null | EncodedValue;
 
-/** Encoded bytes of a mutable value (object, array, Uint8Array, Date, ...). */
+/**
+ * Encoded bytes of a mutable value (object, array, Uint8Array, Date, ...): the range
+ * start..start+length of `source`, which is either the encoding's own array (a
+ * msgpackr encoding, a value read from a run) or, for a byte value written by a
+ * commit or kept at replay, a slab shared with other values (ValueSlabs). A slab
+ * value is one object of three fields (48 B) where a view of its own and this object
+ * took 120 B: it lives in a memtable until the flush, so V8's scavenger copied those
+ * bytes twice per put (issue 12).
+ */
 export class EncodedValue {
-  readonly bytes: Uint8Array;
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
+  readonly source: Uint8Array;
+  readonly start: number;
+  readonly length: number;
+  constructor(source: Uint8Array, start = 0, length = source.length) {
+    this.source = source;
+    this.start = start;
+    this.length = length;
+  }
+
+  /** The encoding: `source` itself when it is exactly that, else a view of it made per call. */
+  get bytes(): Uint8Array {
+    const source = this.source;
+    const start = this.start;
+    return start === 0 && this.length === source.length ? source : source.subarray(start, start + this.length);
+  }
+
+  /** True when the encoding lies in an array shared with other values (a slab). */
+  get inSlab(): boolean {
+    return this.length !== this.source.length;
   }
 }
 
@@ -210,6 +258,23 @@ export function encodeValue(value: unknown, maxBytes: number): Uint8Array {
   if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
   if (!isImmutable(value)) checkDecodable(encoded);
   return encoded;
+}
+
+/**
+ * A byte value (a Uint8Array, of any realm or subclass) as the memory index keeps it:
+ * its encoding (exactly encodeValue's bytes) written into the commit path's shared
+ * slabs, as one EncodedValue and no array of its own; its `bytes` view is what the
+ * WAL encoder writes. Undefined when `value` is not bytes. Throws ValueTooLargeError.
+ */
+export function storedBytesValue(value: unknown, maxBytes: number): EncodedValue | undefined {
+  if (!types.isUint8Array(value)) return undefined;
+  const isBuffer = Buffer.isBuffer(value);
+  const sizeBytes = bytesEncodingSizeBytes(value.length, isBuffer);
+  if (sizeBytes > maxBytes) throw new ValueTooLargeError(sizeBytes, maxBytes);
+  const stored = commitSlabs.reserve(sizeBytes);
+  const written = writeBytesEncoding(value, isBuffer, stored.source, stored.start);
+  assert(written === sizeBytes, 'a byte value fills its reserved range');
+  return stored;
 }
 
 /**
@@ -277,18 +342,32 @@ export class ValueSlabs {
    * which reads decode through decodeBytes into a fresh array of the right type.
    */
   copy(source: Uint8Array, start: number, end: number): Uint8Array {
+    return this.copyValue(source, start, end).bytes;
+  }
+
+  /** The same copy as an EncodedValue over the slab (no view of its own). */
+  copyValue(source: Uint8Array, start: number, end: number): EncodedValue {
     const lengthBytes = end - start;
     assert(start >= 0 && lengthBytes >= 0 && end <= source.length, 'a value range lies inside its bytes');
-    const from = new Uint8Array(source.buffer, source.byteOffset + start, lengthBytes);
-    if (lengthBytes > REPLAY_VALUE_SLAB_BYTES / 2) return new Uint8Array(from);
+    const stored = this.reserve(lengthBytes);
+    stored.source.set(new Uint8Array(source.buffer, source.byteOffset + start, lengthBytes), stored.start);
+    return stored;
+  }
+
+  /**
+   * `lengthBytes` of a slab for the caller to fill, as the EncodedValue over them: in
+   * the current slab (a new one when it has too little left), or in an array of its
+   * own over half a slab.
+   */
+  reserve(lengthBytes: number): EncodedValue {
+    if (lengthBytes > REPLAY_VALUE_SLAB_BYTES / 2) return new EncodedValue(new Uint8Array(lengthBytes));
     if (this.#usedBytes + lengthBytes > this.#slab.length) {
       this.#slab = new Uint8Array(REPLAY_VALUE_SLAB_BYTES);
       this.#usedBytes = 0;
     }
     const offset = this.#usedBytes;
-    this.#slab.set(from, offset);
     this.#usedBytes = Math.ceil((offset + lengthBytes) / MEMORY_BYTES_HEAP_ALIGNMENT) * MEMORY_BYTES_HEAP_ALIGNMENT;
-    return new Uint8Array(this.#slab.buffer, offset, lengthBytes);
+    return new EncodedValue(this.#slab, offset, lengthBytes);
   }
 
   /**
@@ -302,6 +381,16 @@ export class ValueSlabs {
   }
 }
 
+/** The commit path's slabs: the encodings of byte values put (storedBytesValue). */
+const commitSlabs = new ValueSlabs();
+
+/**
+ * A byte value whose encoding lies in a slab (commit path, replay): the EncodedValue
+ * object alone (three fields, 48 B), bytes not included. Measured as limits.ts'
+ * figures are (heap plus ArrayBuffer bytes after a forced GC, 200k values).
+ */
+export const MEMORY_BYTES_SLAB_VALUE = 48;
+
 /**
  * storedFromEncoded for the encoding at start..end of a larger array (a WAL segment
  * image at replay): kept bytes are copied through `slabs`, and a byte value makes no
@@ -309,7 +398,7 @@ export class ValueSlabs {
  * checksum-valid record with an undecodable value must fail the open (wal-recovery.ts).
  */
 export function storedFromEncodedRange(bytes: Uint8Array, start: number, end: number, slabs: ValueSlabs): StoredValue {
-  if (bytesStartIn(bytes, start, end) >= 0) return new EncodedValue(slabs.copy(bytes, start, end));
+  if (bytesStartIn(bytes, start, end) >= 0) return slabs.copyValue(bytes, start, end);
   const value: unknown = unpacker.unpack(bytes.subarray(start, end));
   return isImmutable(value) ? value : new EncodedValue(slabs.copyAsBuffer(bytes, start, end));
 }
@@ -317,7 +406,8 @@ export function storedFromEncodedRange(bytes: Uint8Array, start: number, end: nu
 /** The caller-facing value of a stored one (a fresh copy for mutable values). */
 export function readStored(stored: StoredValue): unknown {
   if (!(stored instanceof EncodedValue)) return stored;
-  return decodeBytes(stored.bytes) ?? unpacker.unpack(stored.bytes);
+  const start = stored.start;
+  return decodeBytesIn(stored.source, start, start + stored.length) ?? unpacker.unpack(stored.bytes);
 }
 
 /**
@@ -327,8 +417,11 @@ export function readStored(stored: StoredValue): unknown {
  */
 export function storedSizeBytes(stored: StoredValue): number {
   if (stored instanceof EncodedValue) {
-    if (bytesStart(stored.bytes) >= 0) return MEMORY_BYTES_BYTES_VALUE + alignToHeap(stored.bytes.length);
-    return MEMORY_BYTES_ENCODED_VALUE + packedBytes(stored.bytes.length);
+    const length = stored.length;
+    if (bytesStartIn(stored.source, stored.start, stored.start + length) >= 0) {
+      return (stored.inSlab ? MEMORY_BYTES_SLAB_VALUE : MEMORY_BYTES_BYTES_VALUE) + alignToHeap(length);
+    }
+    return MEMORY_BYTES_ENCODED_VALUE + packedBytes(length);
   }
   switch (typeof stored) {
     case 'string':

@@ -17,7 +17,7 @@
  */
 import { BatchTooLargeError, InvalidOptionError } from '../errors.js';
 import { internalKey } from '../codec/keys.js';
-import { checkStringValue, encodeValue, storedValue } from '../codec/values.js';
+import { checkStringValue, encodeValue, storedBytesValue, storedValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
 import { checkWritableKey } from '../lease/reserved-keys.js';
 import type { IndexOperation } from '../memory/memory-index.js';
@@ -74,6 +74,9 @@ function putOperation(internal: string, value: unknown, maxValueBytes: number): 
     checkStringValue(value, maxValueBytes);
     return { type: OPERATION_PUT, key: internal, value, slot: value };
   }
+  // A byte value goes straight into a shared slab (one object kept per value, codec/values.ts).
+  const bytes = storedBytesValue(value, maxValueBytes);
+  if (bytes !== undefined) return { type: OPERATION_PUT, key: internal, value: bytes.bytes, slot: bytes };
   const encoded = encodeValue(value, maxValueBytes);
   return { type: OPERATION_PUT, key: internal, value: encoded, slot: storedValue(value, encoded) };
 }

@@ -1,0 +1,69 @@
+/**
+ * Byte values on the commit path (storedBytesValue, src/codec/values.ts): the
+ * encoding is written into a shared slab and kept as one EncodedValue over it. It
+ * must be exactly encodeValue's bytes (what the WAL and a flush write), read back
+ * as a fresh array of the same type and bytes, and never change with the caller's
+ * array, the neighbouring values of its slab, or a read's result.
+ */
+import { describe, expect, it } from 'vitest';
+import { EncodedValue, encodeValue, readStored, storedBytesValue, storedSizeBytes, MEMORY_BYTES_SLAB_VALUE } from '../src/codec/values.js';
+import { preparePut } from '../src/commit/prepare.js';
+import { ValueTooLargeError } from '../src/index.js';
+import { REPLAY_VALUE_SLAB_BYTES } from '../src/limits.js';
+
+const VALUE_BYTES_MAX = 1024 * 1024;
+
+/** Lengths around every header size boundary of both byte forms, and around half a slab. */
+const LENGTHS = [0, 1, 63, 64, 65, 254, 255, 256, 4085, 4086, 4095, 4096, 4097, 65534, 65535, 65536, 70000];
+
+function filled(length: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, index) => (index * 31 + seed) & 0xff);
+}
+
+describe('storedBytesValue', () => {
+  it('keeps exactly encodeValue\'s bytes and reads back the same type and bytes, for every header size', () => {
+    for (const length of LENGTHS) {
+      for (const value of [Buffer.from(filled(length, length)), filled(length, length + 1)]) {
+        const stored = storedBytesValue(value, VALUE_BYTES_MAX)!;
+        expect(stored).toBeInstanceOf(EncodedValue);
+        expect(Buffer.from(stored.bytes).equals(Buffer.from(encodeValue(value, VALUE_BYTES_MAX)))).toBe(true);
+        const read = readStored(stored) as Uint8Array;
+        expect(Buffer.isBuffer(read)).toBe(Buffer.isBuffer(value));
+        expect(Buffer.from(read).equals(Buffer.from(value))).toBe(true);
+        // Small encodings share a slab; one over half a slab has its own array.
+        expect(stored.inSlab).toBe(stored.length <= REPLAY_VALUE_SLAB_BYTES / 2);
+        expect(stored.bytes.byteOffset % 8).toBe(0);
+      }
+    }
+  });
+
+  it('is a copy: the caller\'s array, a read\'s result and the next values of the slab change nothing', () => {
+    const value = Buffer.from(filled(100, 7));
+    const stored = storedBytesValue(value, VALUE_BYTES_MAX)!;
+    const expected = Buffer.from(stored.bytes);
+    value.fill(0);
+    (readStored(stored) as Buffer).fill(1);
+    const neighbours = Array.from({ length: 200 }, (_, index) => storedBytesValue(filled(90, index), VALUE_BYTES_MAX)!);
+    expect(neighbours.some((neighbour) => neighbour.source === stored.source)).toBe(true);
+    expect(Buffer.from(stored.bytes).equals(expected)).toBe(true);
+    expect(Buffer.from(readStored(stored) as Buffer).equals(Buffer.from(filled(100, 7)))).toBe(true);
+    neighbours.forEach((neighbour, index) => expect(Buffer.from(readStored(neighbour) as Uint8Array).equals(Buffer.from(filled(90, index)))).toBe(true));
+  });
+
+  it('refuses an encoding over maxValueBytes with ValueTooLargeError, and is undefined for anything but bytes', () => {
+    // A plain Uint8Array is an ext (4 bytes of header here), a Buffer a bin (2 bytes).
+    expect(() => storedBytesValue(new Uint8Array(100), 103)).toThrow(ValueTooLargeError);
+    expect(storedBytesValue(new Uint8Array(100), 104)!.length).toBe(104);
+    expect(() => storedBytesValue(Buffer.alloc(100), 101)).toThrow(ValueTooLargeError);
+    expect(storedBytesValue(Buffer.alloc(100), 102)!.length).toBe(102);
+    expect(storedBytesValue({ a: 1 }, VALUE_BYTES_MAX)).toBeUndefined();
+    expect(storedBytesValue('text', VALUE_BYTES_MAX)).toBeUndefined();
+  });
+
+  it('a put writes to the WAL the bytes its slot keeps, and counts the slab value in the memory estimate', () => {
+    const operation = preparePut('k', Buffer.from(filled(100, 3)), VALUE_BYTES_MAX).indexOperations[0]! as { slot: EncodedValue; value: Uint8Array };
+    expect(Buffer.from(operation.value).equals(Buffer.from(operation.slot.bytes))).toBe(true);
+    expect(operation.value.buffer).toBe(operation.slot.source.buffer); // the WAL's view of the slab, no second copy
+    expect(storedSizeBytes(operation.slot)).toBe(MEMORY_BYTES_SLAB_VALUE + 104); // 102 B, 8-byte aligned
+  });
+});
