@@ -81,6 +81,17 @@ export const WAL_ZERO_FILL_AHEAD_BYTES = 4 * 1024 * 1024;
 export const WAL_ZERO_FILL_STEP_BYTES = 1024 * 1024;
 
 /**
+ * WAL segment recycling (issue 12, WAL format 2): a segment covered by runs is renamed
+ * into a pool of recycled files instead of being unlinked, and a later segment of the
+ * same size is made from one (header rewritten), so its records overwrite blocks that
+ * are allocated and written: no zero fill, and no second write of each record byte.
+ * The pool keeps the newest covered segments, at most this many files and bytes;
+ * older ones are unlinked. A store keeps no pool until its first checkpoint or flush.
+ */
+export const WAL_RECYCLED_SEGMENTS_MAX = 16;
+export const WAL_RECYCLED_BYTES_MAX = 128 * 1024 * 1024;
+
+/**
  * Memory budget (memtables, block cache, run index and filter blocks): default and
  * bounds. The minimum is small so tests can force flushes with a few hundred keys.
  */
@@ -249,6 +260,7 @@ assert(TRANSACTION_OPERATIONS_MAX <= BATCH_OPERATIONS_MAX, 'a transaction commit
 assert(RETRY_BACKOFF_MS_BASE <= RETRY_BACKOFF_MS_MAX, 'backoff bounds ordered');
 assert(SEGMENT_BYTES_MAX < 2 ** 32, 'segment offsets must fit u32 record lengths');
 assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SEGMENT_BYTES_DEFAULT, 'first segment size between the bounds');
+assert(WAL_RECYCLED_SEGMENTS_MAX >= 1 && WAL_RECYCLED_BYTES_MAX >= SEGMENT_BYTES_INITIAL, 'the recycled pool holds at least one first segment');
 assert(WAL_ZERO_FILL_STEP_BYTES <= WAL_ZERO_FILL_AHEAD_BYTES && WAL_ZERO_FILL_AHEAD_BYTES >= SEGMENT_BYTES_INITIAL, 'the zero fill runs ahead by whole steps and fills a first segment at creation');
 assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');
 assert(LEASE_TTL_MS_MAX_DEFAULT <= LEASE_TTL_MS_MAX_LIMIT, 'the default lease TTL bound fits a timer');

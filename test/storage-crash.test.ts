@@ -141,7 +141,9 @@ async function orphanProblems(fileSystem: FaultFileSystem): Promise<string[]> {
   }
   const generations = new Set(manifestFiles.map((path) => /MANIFEST-(\d+)\./.exec(path)?.[1] ?? path));
   if (generations.size > 1) problems.push(`manifest files of several generations left: ${manifestFiles.join(', ')}`);
-  const segments = paths.filter((path) => path.startsWith(`${WAL_DIR}/`)).map((path) => Number(/wal-(\d+)\.log$/.exec(path)?.[1] ?? NaN));
+  // Recycled files (WAL format 2: recycled-<number>-<size>.log) are not segments and never replayed.
+  const segments = paths.filter((path) => path.startsWith(`${WAL_DIR}/`) && !/\/recycled-\d+-\d+\.log$/.test(path))
+    .map((path) => Number(/wal-(\d+)\.log$/.exec(path)?.[1] ?? NaN));
   const covered = segments.filter((segment) => !(segment >= manifest.walStartSegment));
   if (covered.length > 0) problems.push(`WAL segments ${covered.join(', ')} left below the WAL start ${manifest.walStartSegment}`);
   return problems;

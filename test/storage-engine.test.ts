@@ -99,11 +99,13 @@ describe('storage engine: runs, checkpoints and reopen', () => {
     const directory = temporaryDirectory();
     let store = await openStore(directory, { segmentSizeBytes: 64 * 1024 });
     for (let index = 0; index < 2000; index++) await store.put(key(index), 'x'.repeat(100));
-    const segmentsBefore = readdirSync(join(directory, 'wal')).length;
+    // Segments only: covered ones may stay as recycled files (WAL format 2), which are never replayed.
+    const segmentCount = (): number => readdirSync(join(directory, 'wal')).filter((name) => name.startsWith('wal-')).length;
+    const segmentsBefore = segmentCount();
     const result = await store.checkpoint();
     expect(result.runsWritten).toBe(1);
     expect(result.walSegmentsDeleted).toBeGreaterThan(0);
-    expect(readdirSync(join(directory, 'wal')).length).toBeLessThan(segmentsBefore);
+    expect(segmentCount()).toBeLessThan(segmentsBefore);
     expect(readdirSync(join(directory, 'runs'))).toHaveLength(1);
     await store.close();
     store = await openStore(directory);

@@ -340,13 +340,14 @@ function nthMatch(nth: number, matches: Matcher): Matcher {
   return (operation, path) => matches(operation, path) && ++seen === nth;
 }
 const isWalSegment = (path: string) => /\/wal\/wal-\d+\.log$/.test(path);
+const isRecycledSegment = (path: string) => /\/wal\/recycled-\d{10}-\d+\.log$/.test(path);
 
 type Matcher = (operation: string, path: string) => boolean;
 
 /** Each step's trap, made fresh per test (a trap may count calls). */
-/** The number in a WAL segment's file name. */
+/** The number in a WAL segment's file name (or the number a recycled file had). */
 function segmentNumberOf(path: string): number {
-  return Number(/wal-(\d+)\.log$/.exec(path)?.[1] ?? Number.NaN);
+  return Number(/(?:wal-(\d+)|recycled-(\d{10})-\d+)\.log$/.exec(path)?.slice(1).find((group) => group !== undefined) ?? Number.NaN);
 }
 
 const FLUSH_STEPS: Array<{ name: string; trap: (store: Store) => Matcher }> = [
@@ -361,7 +362,9 @@ const FLUSH_STEPS: Array<{ name: string; trap: (store: Store) => Matcher }> = [
     name: 'the run installed and the memtable retired, the WAL not yet deleted',
     // A covered segment lies below the one being written; the checkpoint's WAL cut may
     // first remove an unused pre-created segment above it, which is not this step.
-    trap: (store) => (operation, path) => operation === 'unlink' && isWalSegment(path) && segmentNumberOf(path) < store.stats().walSegment,
+    // Covered segments are unlinked or (WAL format 2) renamed into the recycled pool (the gate sees a rename's target).
+    trap: (store) => (operation, path) => ((operation === 'unlink' && isWalSegment(path)) || (operation === 'rename' && isRecycledSegment(path)))
+      && segmentNumberOf(path) < store.stats().walSegment,
   },
 ];
 

@@ -53,6 +53,9 @@ describe('a cut while the next segment is being prepared', () => {
     await writer.writeGroup([commitOf(1, 4 * MEBIBYTE + 1024)]);
     const nextPath = `/wal/${segmentFileName(2)}`;
     const chunksPlanned = (16 * MEBIBYTE) / ZERO_FILL_CHUNK_BYTES;
+    // The preparation looks for a recycled file first (none here): let its zero fill begin.
+    const chunksOfNext = (): number => fileSystem.writes.filter((write) => write.path === nextPath && write.lengthBytes === ZERO_FILL_CHUNK_BYTES).length;
+    for (let turn = 0; turn < 100 && chunksOfNext() === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(await writer.rotateForCheckpoint()).toBe(true);
     const largeChunks = fileSystem.writes.filter((write) => write.path === nextPath && write.lengthBytes === ZERO_FILL_CHUNK_BYTES).length;
     // The old writer waited for all 64 chunks (and the fsync) before deleting the file.

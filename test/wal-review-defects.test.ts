@@ -22,7 +22,7 @@ import type { StoreOptions } from '../src/store/options.js';
 const openStore = (directory: string, options: StoreOptions = {}) => openStoreWithCheckpoint(directory, { checkpointOnClose: false, ...options });
 import type { Store } from '../src/store/store.js';
 import { verifyStore } from '../src/store/verify-store.js';
-import { encodeRecord, type Hash64, OPERATION_PUT, RECORD_MAGIC } from '../src/wal/wal-format.js';
+import { encodeRecord, FORMAT_VERSION, type Hash64, OPERATION_PUT, RECORD_MAGIC, recordTagOf } from '../src/wal/wal-format.js';
 import { recoverWal } from '../src/wal/wal-recovery.js';
 import { openOn, scanAll, segmentPath, STORE_DIR, WAL_DIR } from './workload.js';
 
@@ -121,7 +121,8 @@ describe('defect 1: a checksum-valid record that cannot be applied is never zero
     const hash = await loadHash64();
     const record = Buffer.alloc(256);
     const operations = [{ type: OPERATION_PUT, key: Buffer.from('bad'), value: Uint8Array.from([0x92, 0x01]) }] as const;
-    const length = encodeRecord([{ version: 4, operations, sizeBytes: 8 + 7 + 3 + 2 }], record, 0, hash);
+    // With segment 1's use tag: a record of another use would read as the log's end (format 2).
+    const length = encodeRecord([{ version: 4, operations, sizeBytes: 8 + 7 + 3 + 2 }], record, 0, hash, recordTagOf(FORMAT_VERSION, 1));
     overwrite(fileSystem, segmentPath(1), end, record.subarray(0, length));
     const before = durable(fileSystem, segmentPath(1)).slice();
 
@@ -243,7 +244,8 @@ describe('defect 11: bytes of a WAL record inside a torn record do not turn a to
     const hash = await loadHash64();
     const image = Buffer.alloc(512);
     const operations = [{ type: OPERATION_PUT, key: Buffer.from('inner'), value: Uint8Array.from([0x01]) }] as const;
-    const length = encodeRecord([{ version: 1000, operations, sizeBytes: 8 + 7 + 5 + 1 }], image, 0, hash);
+    // With the use tag of segment 1, where the torn record lies: an image the resync would take for a record.
+    const length = encodeRecord([{ version: 1000, operations, sizeBytes: 8 + 7 + 5 + 1 }], image, 0, hash, recordTagOf(FORMAT_VERSION, 1));
     const value = new Uint8Array(2048).fill(0x55);
     value.set(image.subarray(0, length), 100);
     const { fileSystem, torn, path } = await tornValueStore(value);

@@ -30,15 +30,29 @@
  * is removed. A seal's cut abandons the large next segment it would only delete: it
  * waited for its whole zero fill and fsync first, 170-285 ms of stalled commits per
  * seal with 4 KiB values and 32 MiB segments on a busy disk (issue 12).
+ *
+ * Recycling (WAL format 2): removeSegmentsBelow renames covered segments into a pool
+ * (`recycled-<old number>-<size>.log`, names no segment listing matches; power-of-two
+ * sizes only, those the writer makes again) of at most
+ * WAL_RECYCLED_SEGMENTS_MAX files and WAL_RECYCLED_BYTES_MAX bytes, the newest kept;
+ * takeRecycledSegment makes a new segment of the same size from one: the new header
+ * written and fsynced, then the rename to the segment's name, then the directory
+ * fsynced. Its blocks are allocated and written, so it needs no zero fill; the bytes
+ * past its records are its earlier use's, which the new use tag (wal-format.ts) reads
+ * as the end of the log, and the writer follows each record with an all-zero record
+ * header there (WalPosition.recycled). A crash before the rename leaves a pool file
+ * (never replayed: not a segment name); after it, a valid empty segment.
  */
 import { Buffer } from 'node:buffer';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
-import { SEGMENT_BYTES_INITIAL, WAL_ZERO_FILL_AHEAD_BYTES } from '../limits.js';
+import { isFileSystemError } from '../fs/file-system.js';
+import { SEGMENT_BYTES_INITIAL, SEGMENT_BYTES_MIN, WAL_RECYCLED_BYTES_MAX, WAL_RECYCLED_SEGMENTS_MAX, WAL_ZERO_FILL_AHEAD_BYTES } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { encodeSegmentHeader, FORMAT_VERSION, type Hash64, SEGMENT_HEADER_BYTES } from './wal-format.js';
+import { decodeSegmentHeader, encodeSegmentHeader, FORMAT_VERSION, type Hash64, recordTagOf, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
 const SEGMENT_NAME = /^wal-(\d{10})\.log$/;
+const RECYCLED_NAME = /^recycled-(\d{10})-(\d{1,13})\.log$/;
 
 /** The number of a store's first segment (until a manifest records another start). */
 export const FIRST_SEGMENT_NUMBER = 1;
@@ -83,8 +97,12 @@ export interface CreatedSegment {
   segmentNumber: number;
   handle: FileHandle;
   sizeBytes: number;
-  /** Bytes from offset 0 that are zero-filled (or header) and synced: records may go below this. */
+  /** Bytes from offset 0 that are zero-filled (or header) and synced, or written by an earlier use: records may go below this. */
   filledBytes: number;
+  /** The use tag its records carry (recordTagOf). */
+  tag: number;
+  /** Made from a recycled file: the bytes past its records hold an earlier use's, not zeros. */
+  recycled: boolean;
 }
 
 /**
@@ -111,7 +129,7 @@ export async function createSegment(
     await handle.write(header, 0);
     await handle.sync();
     await fileSystem.syncDirectory(walDir);
-    return { segmentNumber, handle, sizeBytes, filledBytes };
+    return { segmentNumber, handle, sizeBytes, filledBytes, tag: recordTagOf(FORMAT_VERSION, segmentNumber), recycled: false };
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fileSystem.unlink(path).catch(() => undefined);
@@ -145,16 +163,158 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+interface RecycledFile {
+  name: string;
+  /** The number of the segment it was (unique: segment numbers are never reused). */
+  previousNumber: number;
+  sizeBytes: number;
+}
+
+function recycledFileName(previousNumber: number, sizeBytes: number): string {
+  return `recycled-${String(previousNumber).padStart(10, '0')}-${sizeBytes}.log`;
+}
+
+/** The recycled pool's files, newest (highest previous number) first. */
+async function listRecycled(fileSystem: FileSystem, walDir: string): Promise<RecycledFile[]> {
+  const files: RecycledFile[] = [];
+  for (const name of await fileSystem.readdir(walDir)) {
+    const match = RECYCLED_NAME.exec(name);
+    if (match) files.push({ name, previousNumber: Number(match[1]), sizeBytes: Number(match[2]) });
+  }
+  return files.sort((left, right) => right.previousNumber - left.previousNumber);
+}
+
+/**
+ * Only sizes the writer makes again are worth keeping: powers of two (the growth from
+ * SEGMENT_BYTES_INITIAL, and a power-of-two segmentSizeBytes). A segment made for an
+ * outsized commit (its own size) or a cap of another size is unlinked as before.
+ */
+function isRecyclableSize(sizeBytes: number): boolean {
+  return sizeBytes >= SEGMENT_BYTES_MIN && Number.isSafeInteger(sizeBytes) && (sizeBytes & (sizeBytes - 1)) === 0;
+}
+
+/** Unlinks a file another remover or the writer may have taken already (ENOENT is fine). */
+async function unlinkIfPresent(fileSystem: FileSystem, path: string): Promise<void> {
+  try {
+    await fileSystem.unlink(path);
+  } catch (error) {
+    if (!isFileSystemError(error, 'ENOENT')) throw error;
+  }
+}
+
+/**
+ * Makes segment `segmentNumber` of `sizeBytes` from a recycled file of that size, if
+ * the pool has one: header written and fsynced, renamed to the segment's name, the
+ * directory fsynced (durable when this resolves, as createSegment's). Undefined when
+ * none fits (or a remover took it meanwhile): the caller creates the segment.
+ */
+export async function takeRecycledSegment(
+  fileSystem: FileSystem,
+  walDir: string,
+  segmentNumber: number,
+  sizeBytes: number,
+  hash: Hash64,
+): Promise<CreatedSegment | undefined> {
+  const path = joinPath(walDir, segmentFileName(segmentNumber));
+  for (const file of await listRecycled(fileSystem, walDir)) {
+    if (file.sizeBytes !== sizeBytes) continue;
+    let handle: FileHandle;
+    try {
+      handle = await fileSystem.open(joinPath(walDir, file.name), 'readWrite');
+    } catch (error) {
+      if (isFileSystemError(error, 'ENOENT')) continue;
+      throw error;
+    }
+    try {
+      if ((await handle.size()) !== sizeBytes || (await fileSystem.exists(path)) || (await aliasesLiveSegment(fileSystem, walDir, handle, hash))) {
+        await handle.close();
+        continue;
+      }
+      const header = encodeSegmentHeader({ formatVersion: FORMAT_VERSION, segmentNumber, segmentSizeBytes: sizeBytes }, hash);
+      await handle.write(header, 0);
+      await handle.sync();
+      await fileSystem.rename(joinPath(walDir, file.name), path);
+      await fileSystem.syncDirectory(walDir);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      if (isFileSystemError(error, 'ENOENT')) continue;
+      throw error;
+    }
+    return { segmentNumber, handle, sizeBytes, filledBytes: sizeBytes, tag: recordTagOf(FORMAT_VERSION, segmentNumber), recycled: true };
+  }
+  return undefined;
+}
+
+/**
+ * True (and the pool name unlinked) when a pool file's header names a segment that
+ * exists: a crash can leave an unsynced rename's file under both names (the fault file
+ * system's 'random-subset' does), and writing a new header into it would overwrite
+ * that live segment. A pool file's header names the segment it was, which is gone
+ * (renamed into the pool), or one a crash left under both names.
+ */
+async function aliasesLiveSegment(fileSystem: FileSystem, walDir: string, handle: FileHandle, hash: Hash64): Promise<boolean> {
+  const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  const read = await handle.read(head, 0, SEGMENT_HEADER_BYTES, 0);
+  const header = decodeSegmentHeader(head.subarray(0, read), hash);
+  if (typeof header === 'string' || !(await fileSystem.exists(joinPath(walDir, segmentFileName(header.segmentNumber))))) return false;
+  await unlinkIfPresent(fileSystem, handle.path);
+  return true;
+}
+
+/**
+ * Puts a segment that was made but never written (a prepared next segment a cut left
+ * unused) back into the recycled pool. Not synced: the caller's next segment creation
+ * syncs the directory, and until then the segment is a valid empty one.
+ * REQUIRES: no record of the segment's own use was written into it.
+ */
+export async function returnToPool(fileSystem: FileSystem, walDir: string, segmentNumber: number, sizeBytes: number): Promise<void> {
+  await fileSystem.rename(joinPath(walDir, segmentFileName(segmentNumber)), joinPath(walDir, recycledFileName(segmentNumber, sizeBytes)));
+}
+
 /**
  * Removes the segments numbered below `first` (covered by runs: a checkpoint's WAL
- * deletion, or what a crash in the middle of one left) and makes that durable.
- * Returns the removed paths.
+ * deletion, or what a crash in the middle of one left) and makes that durable. The
+ * newest of them, with the pool's files, are kept in the recycled pool up to its
+ * bounds (renamed); the rest, and pool files past the bounds, are unlinked.
+ * Returns the removed segments' paths (recycled ones included).
  */
 export async function removeSegmentsBelow(fileSystem: FileSystem, walDir: string, first: number): Promise<string[]> {
-  const paths = (await listSegments(fileSystem, walDir))
-    .filter((number) => number < first)
-    .map((number) => joinPath(walDir, segmentFileName(number)));
-  for (const path of paths) await fileSystem.unlink(path);
-  if (paths.length > 0) await fileSystem.syncDirectory(walDir);
-  return paths;
+  const numbers = (await listSegments(fileSystem, walDir)).filter((number) => number < first);
+  const pool = await listRecycled(fileSystem, walDir);
+  if (numbers.length === 0) return [];
+  const covered: RecycledFile[] = [];
+  for (const number of numbers) {
+    const handle = await fileSystem.open(joinPath(walDir, segmentFileName(number)), 'read');
+    try {
+      covered.push({ name: segmentFileName(number), previousNumber: number, sizeBytes: await handle.size() });
+    } finally {
+      await handle.close();
+    }
+  }
+  // Newest first: the covered segments are newer than every pool file.
+  const candidates = [...covered.reverse(), ...pool];
+  let keptFiles = 0;
+  let keptBytes = 0;
+  const paths: string[] = [];
+  for (const candidate of candidates) {
+    const keep = isRecyclableSize(candidate.sizeBytes) && keptFiles < WAL_RECYCLED_SEGMENTS_MAX && keptBytes + candidate.sizeBytes <= WAL_RECYCLED_BYTES_MAX;
+    const path = joinPath(walDir, candidate.name);
+    const isSegment = SEGMENT_NAME.test(candidate.name);
+    if (keep) {
+      keptFiles++;
+      keptBytes += candidate.sizeBytes;
+      const poolPath = joinPath(walDir, recycledFileName(candidate.previousNumber, candidate.sizeBytes));
+      // A crash during an earlier removal can leave both names (rename then does nothing): the pool has it.
+      if (isSegment && (await fileSystem.exists(poolPath))) await fileSystem.unlink(path);
+      else if (isSegment) await fileSystem.rename(path, poolPath);
+    } else if (isSegment) {
+      await fileSystem.unlink(path);
+    } else {
+      await unlinkIfPresent(fileSystem, path);
+    }
+    if (isSegment) paths.push(path);
+  }
+  assert(keptFiles <= WAL_RECYCLED_SEGMENTS_MAX && keptBytes <= WAL_RECYCLED_BYTES_MAX, 'the recycled pool stays within its bounds');
+  await fileSystem.syncDirectory(walDir);
+  return paths.reverse();
 }

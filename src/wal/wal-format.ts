@@ -12,7 +12,8 @@
  *     56 xxh64 of bytes 0..55
  *   record (at offset 64, then back to back; an all-zero header ends the segment)
  *     0  xxh64 of bytes 8 .. 32+payloadLength          8  magic u32 0x5257424c ("LBWR")
- *     12 payload length u32     16 first version u64    24 commit count u32   28 flags u32 (0)
+ *     12 payload length u32     16 first version u64    24 commit count u32
+ *     28 use tag u32 (format 1: 0; format 2: recordTagOf(segment number), never 0)
  *     32 payload: commitCount commits, back to back
  *   commit:    version delta u32 (from first version) | operation count u32 (may be 0) | operations
  *   operation: type u8 (1 put, 2 delete) | key length u16 | key | [value length u32 | value (msgpack)]
@@ -22,7 +23,17 @@ import { encodedStringSizeBytes, writeEncodedString } from '../codec/msgpack-str
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 
-export const FORMAT_VERSION = 1;
+/**
+ * Format 2 (recyclable segments): a record's use tag (bytes 28..31, covered by the
+ * checksum) names the use of the file it was written in, so a segment file recycled
+ * from an older segment (segment-files.ts) holds records of its earlier use after the
+ * log's end: a checksum-valid record whose tag is not the segment's reads as the end
+ * of the log (checkRecord), never as data and never as damage. Format 1 segments (tag
+ * 0 in every record) still replay, and a writer resuming in one keeps writing tag 0.
+ */
+export const FORMAT_VERSION = 2;
+/** The first format: every record's bytes 28..31 are zero; segments are never recycled. */
+export const FORMAT_VERSION_UNTAGGED = 1;
 export const SEGMENT_MAGIC = Buffer.from('LBUGWAL\0', 'latin1');
 export const SEGMENT_HEADER_BYTES = 64;
 export const RECORD_MAGIC = 0x5257424c;
@@ -76,12 +87,35 @@ export function decodeSegmentHeader(buffer: Buffer, hash: Hash64): SegmentHeader
   if (!buffer.subarray(0, 8).equals(SEGMENT_MAGIC)) return 'bad segment magic';
   if (buffer.readBigUInt64LE(56) !== hash(buffer.subarray(0, 56))) return 'segment header checksum mismatch';
   const formatVersion = buffer.readUInt32LE(8);
-  if (formatVersion !== FORMAT_VERSION) return `unsupported format version ${formatVersion}`;
+  if (formatVersion !== FORMAT_VERSION && formatVersion !== FORMAT_VERSION_UNTAGGED) return `unsupported format version ${formatVersion}`;
   return {
     formatVersion,
     segmentNumber: readUint64(buffer, 16),
     segmentSizeBytes: readUint64(buffer, 24),
   };
+}
+
+/**
+ * The use tag the records of a segment carry: 0 in format 1; in format 2,
+ * 1 + (segmentNumber - 1) mod (2^32 - 1), never 0, so no format-1 record (tag 0) left
+ * in a recycled file is of the file's current use. Two uses of one file share a tag
+ * only if their segment numbers differ by a multiple of 2^32 - 1 (numbers stay below
+ * 10^10, and a file is recycled only into the next few segments).
+ */
+export function recordTagOf(formatVersion: number, segmentNumber: number): number {
+  if (formatVersion !== FORMAT_VERSION) return 0;
+  assert(Number.isSafeInteger(segmentNumber) && segmentNumber >= 1, 'a tagged segment has a number');
+  return 1 + ((segmentNumber - 1) % (TWO_TO_32 - 1));
+}
+
+/**
+ * The use tag of the records of segment `segmentNumber` whose image is `image`, read
+ * from its header's format version without checking the header (replay checks it
+ * before trusting a record): a damaged header leaves a best guess, used only to
+ * report and count what a damaged segment holds.
+ */
+export function recordTagOfImage(image: Buffer, segmentNumber: number): number {
+  return recordTagOf(image.length >= 12 ? image.readUInt32LE(8) : 0, segmentNumber);
 }
 
 /** One operation of a commit, in the WAL's form (as decoded: the key as bytes). */
@@ -131,11 +165,13 @@ export interface FramedCommit {
 }
 
 /**
- * Frames commits (ascending versions) as one record into `target` at `offset`.
- * Returns the record's length. REQUIRES: target has room for it.
+ * Frames commits (ascending versions) as one record into `target` at `offset`, with
+ * the use tag of the segment it goes in (recordTagOf). Returns the record's length.
+ * REQUIRES: target has room for it.
  */
-export function encodeRecord(commits: readonly FramedCommit[], target: Buffer, offset: number, hash: Hash64): number {
+export function encodeRecord(commits: readonly FramedCommit[], target: Buffer, offset: number, hash: Hash64, tag = 0): number {
   assert(commits.length > 0, 'a record holds at least one commit');
+  assert(Number.isInteger(tag) && tag >= 0 && tag < TWO_TO_32, 'a use tag is a u32');
   const firstVersion = commits[0]!.version;
   let position = offset + RECORD_HEADER_BYTES;
   for (let index = 0; index < commits.length; index++) position = encodeCommit(commits[index]!, firstVersion, target, position);
@@ -144,7 +180,7 @@ export function encodeRecord(commits: readonly FramedCommit[], target: Buffer, o
   target.writeUInt32LE(payloadLength, offset + 12);
   writeUint64(target, firstVersion, offset + 16);
   target.writeUInt32LE(commits.length, offset + 24);
-  target.writeUInt32LE(0, offset + 28);
+  target.writeUInt32LE(tag, offset + 28);
   target.writeBigUInt64LE(hash(target.subarray(offset + 8, position)), offset);
   return position - offset;
 }
@@ -213,12 +249,14 @@ export type RecordCheck =
   | { kind: 'invalid'; reason: string };
 
 /**
- * Checks the record at `offset` of a segment image without decoding its payload.
- * The header's fields are checked for plausibility (magic, commit count, flags,
- * bounds) before the payload is hashed, so a candidate costs a hash only when its
- * header could be a real one.
+ * Checks the record at `offset` of a segment image whose records carry use tag `tag`
+ * (recordTagOf; 0 for format 1) without decoding its payload. The header's fields are
+ * checked for plausibility (magic, commit count, tag, bounds) before the payload is
+ * hashed, so a candidate costs a hash only when its header could be a real one.
+ * In a tagged segment (tag != 0), a checksum-valid record with another tag is of the
+ * file's earlier use (a recycled segment): the end of this use's records, like zeros.
  */
-export function checkRecord(image: Buffer, offset: number, hash: Hash64): RecordCheck {
+export function checkRecord(image: Buffer, offset: number, hash: Hash64, tag = 0): RecordCheck {
   if (offset + RECORD_HEADER_BYTES > image.length) {
     return isZero(image, offset, image.length) ? { kind: 'end' } : { kind: 'invalid', reason: 'truncated record header' };
   }
@@ -226,10 +264,13 @@ export function checkRecord(image: Buffer, offset: number, hash: Hash64): Record
   if (image.readUInt32LE(offset + 8) !== RECORD_MAGIC) return { kind: 'invalid', reason: 'bad record magic' };
   const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
   if (end > image.length) return { kind: 'invalid', reason: 'record extends past the end of the segment' };
-  if (plausibleRecordEnd(image, offset) !== end) return { kind: 'invalid', reason: 'implausible record header (commit count, length or flags)' };
+  const recordTag = image.readUInt32LE(offset + 28);
+  if (plausibleRecordEnd(image, offset, recordTag) !== end) return { kind: 'invalid', reason: 'implausible record header (commit count, length or flags)' };
+  if (recordTag !== tag && tag === 0) return { kind: 'invalid', reason: 'implausible record header (commit count, length or flags)' };
   if (image.readBigUInt64LE(offset) !== hash(image.subarray(offset + 8, end))) {
     return { kind: 'invalid', reason: 'record checksum mismatch' };
   }
+  if (recordTag !== tag) return { kind: 'end' };
   return {
     kind: 'valid',
     lengthBytes: end - offset,
@@ -239,18 +280,18 @@ export function checkRecord(image: Buffer, offset: number, hash: Hash64): Record
 }
 
 /**
- * The end offset a record header at `offset` claims, if the header is plausible:
- * right magic, at least one commit, a payload long enough for its commit headers,
- * zero flags, and an extent inside the image. Undefined otherwise (the header may
- * be garbage: nothing it claims can be trusted).
+ * The end offset a record header at `offset` claims, if the header is plausible for a
+ * record of use tag `tag` (0 in format 1): right magic, at least one commit, a payload
+ * long enough for its commit headers, that tag, and an extent inside the image.
+ * Undefined otherwise (the header may be garbage: nothing it claims can be trusted).
  */
-export function plausibleRecordEnd(image: Buffer, offset: number): number | undefined {
+export function plausibleRecordEnd(image: Buffer, offset: number, tag = 0): number | undefined {
   if (offset < 0 || offset + RECORD_HEADER_BYTES > image.length) return undefined;
   if (image.readUInt32LE(offset + 8) !== RECORD_MAGIC) return undefined;
   const payloadLength = image.readUInt32LE(offset + 12);
   const commitCount = image.readUInt32LE(offset + 24);
   if (commitCount < 1 || payloadLength < commitCount * COMMIT_HEADER_BYTES) return undefined;
-  if (image.readUInt32LE(offset + 28) !== 0) return undefined;
+  if (image.readUInt32LE(offset + 28) !== tag) return undefined;
   const end = offset + RECORD_HEADER_BYTES + payloadLength;
   return end <= image.length ? end : undefined;
 }

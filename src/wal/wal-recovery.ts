@@ -4,6 +4,9 @@
  * What a crash can leave, and what recovery does with it:
  * - A torn record at the tail of the last segment that holds data (the one group
  *   write in flight, never acknowledged): zeroed out on disk, replay stops there.
+ *   Only records of the segment's use (format 2's use tag) count as valid after it:
+ *   a recycled segment holds its earlier use's records there (zeroed too: the tail is
+ *   zeroed to its last non-zero byte, the whole rest of a recycled file).
  * - A segment whose creation did not finish (bad header, or a file shorter than
  *   its header says, with nothing after the header but zeros): removed. Records
  *   are only written into fully created segments.
@@ -40,6 +43,7 @@ import { assert } from '../util/assert.js';
 import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
 import type { WalPosition } from './wal-writer.js';
 import {
+  checkRecord,
   type DecodedCommit,
   decodeSegmentHeader,
   type Hash64,
@@ -225,7 +229,7 @@ async function settleIncompleteSegment<Operation>(
   later: number[],
 ): Promise<void> {
   const { fileSystem, walDir, hash } = walk;
-  const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later);
+  const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later, hash);
   if (outcome.kind === 'bad-header') {
     if (!laterHasData && isZero(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
       await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], walk.result);
@@ -236,8 +240,8 @@ async function settleIncompleteSegment<Operation>(
     return;
   }
   // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
-  const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset) ?? outcome.offset + 1;
-  if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash) === undefined) {
+  const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset, segment.tag) ?? outcome.offset + 1;
+  if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash, segment.tag) === undefined) {
     walk.result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
     walk.resumeCandidate = { segment, offset: outcome.offset };
     await keepOnlyEmptyLater(fileSystem, walDir, later, hash, walk.result, (point) => { walk.resumeCandidate = point; });
@@ -305,14 +309,28 @@ function checkLogStart(walDir: string, numbers: readonly number[], expectedFirst
     `the log's first segment is missing (the log begins at ${segmentFileName(expectedFirstSegment)}; the first present is ${segmentFileName(first)}); repair cannot keep a log without its beginning`);
 }
 
-async function anySegmentHasRecords(fileSystem: FileSystem, walDir: string, numbers: number[]): Promise<boolean> {
+async function anySegmentHasRecords(fileSystem: FileSystem, walDir: string, numbers: number[], hash: Hash64): Promise<boolean> {
   for (const segmentNumber of numbers) {
     const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    // Records are written only into fully created segments, so zeros after the header
-    // (whatever the header holds: it may be a creation cut short) mean no data.
-    if (!isZero(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) return true;
+    if (segmentHasRecords(segment, hash)) return true;
   }
   return false;
+}
+
+/**
+ * Records are written only into fully created segments, so zeros after the header
+ * (whatever the header holds: it may be a creation cut short) mean no data. A valid
+ * format-2 header may front a recycled file: it holds data if its first record is not
+ * an end (zeros, or a record of the file's earlier use) or a record of its use follows.
+ */
+function segmentHasRecords(segment: SegmentImage, hash: Hash64): boolean {
+  const { image } = segment;
+  const header = decodeSegmentHeader(image, hash);
+  if (typeof header === 'string' || segment.tag === 0 || header.segmentSizeBytes !== image.length) {
+    return !isZero(image, SEGMENT_HEADER_BYTES, image.length);
+  }
+  return checkRecord(image, SEGMENT_HEADER_BYTES, hash, segment.tag).kind !== 'end'
+    || findValidRecordFrom(image, SEGMENT_HEADER_BYTES, hash, segment.tag) !== undefined;
 }
 
 /** After a torn tail: later segments hold no data; keep the last fully created one to resume in. */
@@ -382,5 +400,6 @@ async function openForResume(fileSystem: FileSystem, walDir: string, segment: Se
     await handle.close().catch(() => undefined);
     throw error;
   }
-  return { segmentNumber: segment.segmentNumber, handle, sizeBytes: segment.image.length, offset };
+  // Only `offset` is known zero-filled (filledBytes absent): the writer fills before writing past it.
+  return { segmentNumber: segment.segmentNumber, handle, sizeBytes: segment.image.length, offset, tag: segment.tag };
 }

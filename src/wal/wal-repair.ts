@@ -135,13 +135,13 @@ async function survey(fileSystem: FileSystem, walDir: string, hash: Hash64, targ
   let removed: number[];
   if (target.kind === 'record') {
     const { image } = target.segment;
-    const resyncFrom = plausibleRecordEnd(image, target.offset) ?? target.offset + 1;
-    countReadableRecords(image, resyncFrom, hash, report, tally);
+    const resyncFrom = plausibleRecordEnd(image, target.offset, target.segment.tag) ?? target.offset + 1;
+    countReadableRecords(image, resyncFrom, hash, target.segment.tag, report, tally);
     report.droppedBytes += endOfData(image, target.offset) - target.offset;
     kept = { segment: target.segment, offset: target.offset };
     removed = target.later;
   } else if (target.kind === 'segment') {
-    countReadableRecords(target.segment.image, SEGMENT_HEADER_BYTES, hash, report, tally);
+    countReadableRecords(target.segment.image, SEGMENT_HEADER_BYTES, hash, target.segment.tag, report, tally);
     report.droppedBytes += target.segment.image.length;
     report.droppedSegments.push(target.segment.path);
     kept = target.kept;
@@ -152,18 +152,19 @@ async function survey(fileSystem: FileSystem, walDir: string, hash: Hash64, targ
   }
   for (const segmentNumber of target.later) {
     const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    countReadableRecords(segment.image, SEGMENT_HEADER_BYTES, hash, report, tally);
+    countReadableRecords(segment.image, SEGMENT_HEADER_BYTES, hash, segment.tag, report, tally);
     report.droppedBytes += segment.image.length;
     report.droppedSegments.push(segment.path);
   }
-  if (target.kind === 'record') countDamagedRecord(target.segment.image, target.offset, keptVersion, tally.firstReadableVersion, report);
+  if (target.kind === 'record') countDamagedRecord(target.segment, target.offset, keptVersion, tally.firstReadableVersion, report);
   return { report, highestVersion: tally.highestVersion, kept, removed };
 }
 
 /** The damaged record (or lost write) at `offset` is one dropped record; its commits count when its header reads consistently. */
-function countDamagedRecord(image: Buffer, offset: number, keptVersion: number, nextReadable: number | undefined, report: RepairReport): void {
+function countDamagedRecord(segment: SegmentImage, offset: number, keptVersion: number, nextReadable: number | undefined, report: RepairReport): void {
+  const { image } = segment;
   report.droppedRecords++;
-  if (plausibleRecordEnd(image, offset) === undefined) return;
+  if (plausibleRecordEnd(image, offset, segment.tag) === undefined) return;
   const firstVersion = readUint64(image, offset + 16);
   const commitCount = image.readUInt32LE(offset + 24);
   const fits = firstVersion > keptVersion && (nextReadable === undefined || firstVersion + commitCount - 1 < nextReadable);
@@ -175,18 +176,19 @@ function countReadableRecords(
   image: Buffer,
   offset: number,
   hash: Hash64,
+  tag: number,
   report: RepairReport,
   tally: { highestVersion: number; firstReadableVersion: number | undefined },
 ): void {
-  let position = findValidRecordFrom(image, offset, hash);
+  let position = findValidRecordFrom(image, offset, hash, tag);
   while (position !== undefined) {
-    const check = checkRecord(image, position, hash);
+    const check = checkRecord(image, position, hash, tag);
     assert(check.kind === 'valid', 'found record is valid');
     report.droppedRecords++;
     report.droppedCommits += check.commitCount;
     tally.firstReadableVersion ??= check.firstVersion;
     tally.highestVersion = Math.max(tally.highestVersion, lastVersionOf(image, position, check.firstVersion));
-    position = findValidRecordFrom(image, position + check.lengthBytes, hash);
+    position = findValidRecordFrom(image, position + check.lengthBytes, hash, tag);
   }
 }
 
@@ -200,11 +202,16 @@ function lastVersionOf(image: Buffer, offset: number, firstVersion: number): num
   }
 }
 
-/** Writes a version marker record at `offset` and makes it durable. */
+/**
+ * Writes a version marker record at `offset` and makes it durable, with an all-zero
+ * record header after it where the segment has room: in a recycled segment the bytes
+ * there may be the middle of an earlier use's record, which must read as the end.
+ */
 async function writeVersionMarker(fileSystem: FileSystem, segment: SegmentImage, offset: number, version: number, hash: Hash64): Promise<void> {
-  const marker = Buffer.alloc(VERSION_MARKER_BYTES);
-  const length = encodeRecord([{ version, operations: [], sizeBytes: COMMIT_HEADER_BYTES }], marker, 0, hash);
-  assert(length === VERSION_MARKER_BYTES && offset + length <= segment.image.length, 'the marker fits where it is written');
+  const terminatorBytes = Math.max(0, Math.min(RECORD_HEADER_BYTES, segment.image.length - offset - VERSION_MARKER_BYTES));
+  const marker = Buffer.alloc(VERSION_MARKER_BYTES + terminatorBytes);
+  const length = encodeRecord([{ version, operations: [], sizeBytes: COMMIT_HEADER_BYTES }], marker, 0, hash, segment.tag);
+  assert(length === VERSION_MARKER_BYTES && offset + marker.length <= segment.image.length, 'the marker fits where it is written');
   const handle = await fileSystem.open(segment.path, 'readWrite');
   try {
     await handle.write(marker, offset);

@@ -11,9 +11,10 @@
  *   of a refused record reaches the sink.
  * - Versions strictly ascend across the whole replay: `ReplayState.lastVersion` is
  *   the last applied version, and each record's commits must follow it.
- * - A segment's records end at the first all-zero record header only if no valid
- *   record follows it (otherwise a write in between was lost: reported as a bad
- *   record, never taken as the end).
+ * - A segment's records end at the first all-zero record header, or (format 2) the
+ *   first checksum-valid record of the file's earlier use (another use tag: a
+ *   recycled segment), only if no valid record of this use follows it (otherwise a
+ *   write in between was lost: reported as a bad record, never taken as the end).
  * - A segment whose header is invalid, names another number, or whose size differs
  *   from its header's replays nothing (bad-header).
  */
@@ -26,6 +27,7 @@ import {
   type Hash64,
   MalformedPayloadError,
   type OperationDecoder,
+  recordTagOf,
   type ReplayedCommit,
   SEGMENT_HEADER_BYTES,
 } from './wal-format.js';
@@ -70,13 +72,15 @@ export function replaySegment<Operation>(
     // a different size is a truncated (or extended) file, whose loss could be silent.
     return { kind: 'bad-header', reason: `segment is ${segment.image.length} bytes, its header says ${header.segmentSizeBytes}` };
   }
+  const tag = recordTagOf(header.formatVersion, header.segmentNumber);
+  assert(tag === segment.tag, 'the image was read with its header\'s use tag');
   let offset = SEGMENT_HEADER_BYTES;
   for (;;) {
-    const check = checkRecord(segment.image, offset, hash);
+    const check = checkRecord(segment.image, offset, hash, tag);
     if (check.kind === 'end') {
-      // Zeros end a segment's records only if nothing valid follows them: a record
-      // after zeros means a write in between was lost (never a crash of ours).
-      if (findValidRecordFrom(segment.image, offset + 1, hash) === undefined) return { kind: 'complete', endOffset: offset };
+      // Zeros (or an earlier use's record) end a segment's records only if nothing valid
+      // of this use follows: a record after them means a write in between was lost.
+      if (findValidRecordFrom(segment.image, offset + 1, hash, tag) === undefined) return { kind: 'complete', endOffset: offset };
       return { kind: 'bad-record', offset, reason: 'zeroed record header followed by valid records (a lost write)' };
     }
     if (check.kind === 'invalid') return { kind: 'bad-record', offset, reason: check.reason };

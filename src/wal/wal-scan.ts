@@ -16,32 +16,38 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { segmentFileName } from './segment-files.js';
-import { checkRecord, decodeSegmentHeader, type Hash64, RECORD_HEADER_BYTES, RECORD_MAGIC, SEGMENT_HEADER_BYTES } from './wal-format.js';
+import { checkRecord, decodeSegmentHeader, type Hash64, RECORD_HEADER_BYTES, RECORD_MAGIC, recordTagOfImage, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
 export interface SegmentImage {
   segmentNumber: number;
   path: string;
   image: Buffer;
+  /** The use tag of this segment's records (recordTagOfImage: from its header's format version). */
+  tag: number;
 }
 
 export async function readSegment(fileSystem: FileSystem, walDir: string, segmentNumber: number): Promise<SegmentImage> {
   const path = joinPath(walDir, segmentFileName(segmentNumber));
   const image = Buffer.from(await fileSystem.readFile(path));
-  return { segmentNumber, path, image };
+  return { segmentNumber, path, image, tag: recordTagOfImage(image, segmentNumber) };
 }
 
 const MAGIC_BYTES = Buffer.alloc(4);
 MAGIC_BYTES.writeUInt32LE(RECORD_MAGIC, 0);
 
-/** Offset of the first checksum-valid record at or after `start`, if any. */
-export function findValidRecordFrom(image: Buffer, start: number, hash: Hash64): number | undefined {
+/**
+ * Offset of the first checksum-valid record of use tag `tag` (the segment's: records
+ * of a recycled file's earlier use are not searched for) at or after `start`, if any.
+ */
+export function findValidRecordFrom(image: Buffer, start: number, hash: Hash64, tag: number): number | undefined {
   assert(start >= 0, 'a search starts inside the image');
   let search = start;
   for (;;) {
     const found = image.indexOf(MAGIC_BYTES, search + 8);
     if (found < 0) return undefined;
     const candidate = found - 8;
-    if (checkRecord(image, candidate, hash).kind === 'valid') return candidate;
+    // The tag is checked before the hash: an earlier use's records cost no hash.
+    if (found + 24 <= image.length && image.readUInt32LE(found + 20) === tag && checkRecord(image, candidate, hash, tag).kind === 'valid') return candidate;
     search = candidate + 1;
   }
 }
@@ -94,20 +100,20 @@ export async function checkSealedSegment(fileSystem: FileSystem, walDir: string,
     : header.segmentNumber !== segmentNumber ? `header names segment ${header.segmentNumber}`
       : header.segmentSizeBytes !== segment.image.length ? `segment is ${segment.image.length} bytes, its header says ${header.segmentSizeBytes}` : undefined;
   if (headerProblem !== undefined) {
-    result.problem = { offset: 0, reason: headerProblem, validRecordsAfter: findValidRecordFrom(segment.image, SEGMENT_HEADER_BYTES, hash) !== undefined };
+    result.problem = { offset: 0, reason: headerProblem, validRecordsAfter: findValidRecordFrom(segment.image, SEGMENT_HEADER_BYTES, hash, segment.tag) !== undefined };
     return result;
   }
   let offset = SEGMENT_HEADER_BYTES;
   // Each step advances by a whole record (at least RECORD_HEADER_BYTES): bounded by the image.
   for (;;) {
-    const check = checkRecord(segment.image, offset, hash);
+    const check = checkRecord(segment.image, offset, hash, segment.tag);
     if (check.kind === 'valid') {
       assert(check.lengthBytes >= RECORD_HEADER_BYTES, 'a record advances the scan');
       result.records++;
       offset += check.lengthBytes;
       continue;
     }
-    const validRecordsAfter = findValidRecordFrom(segment.image, offset + 1, hash) !== undefined;
+    const validRecordsAfter = findValidRecordFrom(segment.image, offset + 1, hash, segment.tag) !== undefined;
     if (check.kind === 'end') {
       if (validRecordsAfter) result.problem = { offset, reason: 'zeroed record header followed by valid records (a lost write)', validRecordsAfter };
       return result;

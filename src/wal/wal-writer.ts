@@ -16,6 +16,12 @@
  * failed fill is final, and a record whose fdatasync overlapped a fill datasync is
  * acknowledged only once that one succeeded (#afterSync; the rule is in that module).
  *
+ * Recycling (WAL format 2): #createNext makes the next segment from a recycled file of
+ * the wanted size when the pool has one (segment-files.ts takeRecycledSegment): no zero
+ * fill, its whole length counts as filled. Every record carries the active segment's use
+ * tag (WalPosition.tag), and in a recycled segment is written with an all-zero record
+ * header after it, so the log's end never reads as the middle of an earlier use's record.
+ *
  * Cuts: when a memtable is sealed, the log is cut (cutAtNextRecord): no record is
  * written into the active segment after that; the next goes into a new, small
  * segment. So the WAL position a flush covers is a segment boundary, the flush
@@ -37,8 +43,10 @@ import {
   createSegment,
   type CreatedSegment,
   firstSegmentSizeBytes,
+  returnToPool,
   type SegmentCreationAbort,
   segmentFileName,
+  takeRecycledSegment,
 } from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
 import { ZeroFillAhead } from './zero-fill-ahead.js';
@@ -54,6 +62,15 @@ export interface WalPosition {
    * segment resumed after recovery (then only `offset` is known filled).
    */
   filledBytes?: number;
+  /** The use tag of this segment's records (wal-format.ts recordTagOf: 0 in a format-1 segment). */
+  tag: number;
+  /**
+   * Made from a recycled file (CreatedSegment#recycled): the bytes past the records are
+   * an earlier use's, so each record is written with an all-zero record header after it
+   * (where the segment has room), which the next record overwrites: the log's end reads
+   * as an end, not as the middle of an old record (a torn tail).
+   */
+  recycled?: boolean;
 }
 
 export interface WalWriterConfig {
@@ -96,6 +113,8 @@ export class WalWriter {
   #bytesWritten = 0;
   #datasyncs = 0;
   #segmentsCreated = 0;
+  /** Of #segmentsCreated, those made from a recycled file. */
+  #segmentsRecycled = 0;
   #closed = false;
   /**
    * Set by a memtable seal's cut (cutAtNextRecord): the active segment holds records
@@ -139,11 +158,12 @@ export class WalWriter {
     return this.#encodeBuffer.length;
   }
 
-  stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentNumber: number } {
+  stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentsRecycled: number; segmentNumber: number } {
     return {
       bytesWritten: this.#bytesWritten,
       datasyncs: this.#datasyncs,
       segmentsCreated: this.#segmentsCreated,
+      segmentsRecycled: this.#segmentsRecycled,
       segmentNumber: this.#active.segmentNumber,
     };
   }
@@ -205,16 +225,20 @@ export class WalWriter {
   ): Promise<GroupWriteResult> {
     assert(!this.#cutPending && count > 0, 'a record goes into a segment no seal cut off');
     const group = count === commits.length ? commits : commits.slice(0, count);
-    const lengthBytes = this.#encode(group);
-    const handle = this.#active.handle;
-    assert(this.#active.offset + lengthBytes <= this.#zeroFill.filledBytes, 'the record goes into zero-filled, synced bytes');
-    assert(this.#zeroFill.filledBytes <= this.#active.sizeBytes, 'the filled prefix lies inside the segment');
+    const active = this.#active;
+    const lengthBytes = this.#encode(group, active.tag);
+    const handle = active.handle;
+    // A recycled segment's record carries an all-zero record header after it (WalPosition.recycled).
+    const terminatorBytes = active.recycled === true ? Math.min(RECORD_HEADER_BYTES, active.sizeBytes - active.offset - lengthBytes) : 0;
+    this.#encodeBuffer.fill(0, lengthBytes, lengthBytes + terminatorBytes);
+    assert(active.offset + lengthBytes + terminatorBytes <= this.#zeroFill.filledBytes, 'the record goes into zero-filled, synced bytes');
+    assert(this.#zeroFill.filledBytes <= active.sizeBytes, 'the filled prefix lies inside the segment');
     beforeWrite?.(count);
     // Only a record holding every commit given may block: a group split over segments never does.
     this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length, syncStartMs: 0 };
     let written: Promise<void>;
     try {
-      written = handle.write(this.#encodeBuffer.subarray(0, lengthBytes), this.#active.offset);
+      written = handle.write(this.#encodeBuffer.subarray(0, lengthBytes + terminatorBytes), active.offset);
     } catch (error) {
       written = Promise.reject(error);
     }
@@ -300,11 +324,13 @@ export class WalWriter {
     return count;
   }
 
-  #encode(group: readonly FramedCommit[]): number {
+  /** Encodes `group` as one record with use tag `tag`, leaving room for a record header after it. */
+  #encode(group: readonly FramedCommit[], tag: number): number {
     let needed = RECORD_HEADER_BYTES;
     for (const commit of group) needed += commit.sizeBytes;
-    if (this.#encodeBuffer.length < needed) this.#encodeBuffer = Buffer.allocUnsafe(Math.max(needed, this.#encodeBuffer.length * 2));
-    const written = encodeRecord(group, this.#encodeBuffer, 0, this.#config.hash);
+    const capacity = needed + RECORD_HEADER_BYTES;
+    if (this.#encodeBuffer.length < capacity) this.#encodeBuffer = Buffer.allocUnsafe(Math.max(capacity, this.#encodeBuffer.length * 2));
+    const written = encodeRecord(group, this.#encodeBuffer, 0, this.#config.hash, tag);
     assert(written === needed, 'record length matches the sum of its commits');
     return written;
   }
@@ -321,14 +347,18 @@ export class WalWriter {
   /**
    * Creates the next segment: twice the active one's size (segments start small,
    * see SEGMENT_BYTES_INITIAL), at least big enough for a record of
-   * `recordBytesMin`, at most `segmentSizeBytes`.
+   * `recordBytesMin`, at most `segmentSizeBytes`. From a recycled file of that size
+   * when the pool has one (no zero fill), else a new file.
    */
-  #createNext(recordBytesMin = 0, preferredSizeBytes = 2 * this.#active.sizeBytes, abort?: SegmentCreationAbort): Promise<CreatedSegment> {
+  async #createNext(recordBytesMin = 0, preferredSizeBytes = 2 * this.#active.sizeBytes, abort?: SegmentCreationAbort): Promise<CreatedSegment> {
     const { fileSystem, walDir, segmentSizeBytes, hash } = this.#config;
     const sizeBytes = Math.min(segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
     assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
     this.#segmentsCreated++;
-    return createSegment(fileSystem, walDir, this.#active.segmentNumber + 1, sizeBytes, hash, abort);
+    const segmentNumber = this.#active.segmentNumber + 1;
+    const recycled = await takeRecycledSegment(fileSystem, walDir, segmentNumber, sizeBytes, hash);
+    if (recycled !== undefined) this.#segmentsRecycled++;
+    return recycled ?? createSegment(fileSystem, walDir, segmentNumber, sizeBytes, hash, abort);
   }
 
   /**
@@ -397,7 +427,9 @@ export class WalWriter {
       const created = await prepared.catch(() => undefined);
       if (created !== undefined) {
         await created.handle.close();
-        await this.#config.fileSystem.unlink(joinPath(this.#config.walDir, segmentFileName(created.segmentNumber)));
+        // A recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
+        if (created.recycled) await returnToPool(this.#config.fileSystem, this.#config.walDir, created.segmentNumber, created.sizeBytes);
+        else await this.#config.fileSystem.unlink(joinPath(this.#config.walDir, segmentFileName(created.segmentNumber)));
       }
     }
     await this.#rotate(0, firstSegmentSizeBytes(this.#config.segmentSizeBytes));
@@ -431,7 +463,10 @@ export class WalWriter {
     assert(created.segmentNumber === previous.segmentNumber + 1, 'segments are created in order');
     this.#cutPending = false;
     this.#lsnBase = this.#currentLsn() - SEGMENT_HEADER_BYTES;
-    this.#active = { segmentNumber: created.segmentNumber, handle: created.handle, sizeBytes: created.sizeBytes, offset: SEGMENT_HEADER_BYTES };
+    this.#active = {
+      segmentNumber: created.segmentNumber, handle: created.handle, sizeBytes: created.sizeBytes, offset: SEGMENT_HEADER_BYTES,
+      tag: created.tag, recycled: created.recycled,
+    };
     assert(SEGMENT_HEADER_BYTES <= created.filledBytes && created.filledBytes <= created.sizeBytes, 'a new segment is filled past its header');
     this.#zeroFill.moveTo(this.#active, created.filledBytes);
     await previous.handle.close();
