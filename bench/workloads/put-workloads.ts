@@ -35,6 +35,50 @@ export function sequentialPutWorkload(valueSize: ValueSize): Workload {
   };
 }
 
+/** Bytes of puts a steady-state variant writes, untimed, before it measures (a few memtables of the default budget). */
+const STEADY_PRELOAD_BYTES = 96 * 1024 * 1024;
+/** Bytes per preload batch: small enough that a batch fits the WAL's usual segment sizes. */
+const STEADY_PRELOAD_BATCH_BYTES = 256 * 1024;
+
+/**
+ * sequentialPutWorkload as a long-running store sees it: measured after an untimed
+ * preload of STEADY_PRELOAD_BYTES of puts (in batches) and the engine's settle
+ * (ladybug: a checkpoint, so every WAL segment written is covered, and new segments
+ * are made from recycled ones, WAL format 2). A fresh store's first seconds, which
+ * sequential-put-* measure, write every WAL segment new. The raw limit's file is
+ * preallocated and overwritten either way.
+ */
+export function steadySequentialPutWorkload(valueSize: ValueSize): Workload {
+  const preloadMebibytes = STEADY_PRELOAD_BYTES / (1024 * 1024);
+  return {
+    id: `steady-sequential-put-${valueSize.idSuffix}`,
+    title: `sequential awaited durable puts, ${valueSize.label} values, after ${preloadMebibytes} MiB written`,
+    unit: 'puts',
+    measures: `As sequential-put-${valueSize.idSuffix} (one client awaiting each durable put of a fresh 16-byte key and a ${valueSize.label} value), measured after an untimed preload of ${preloadMebibytes} MiB of such puts in batches and a settle (ladybug: checkpoint): the state of a long-running store, whose new WAL segments are made from recycled ones. The raw limit: one record write + one fdatasync of a preallocated file per put.`,
+    writes: true,
+    appliesTo: everyEngine,
+    async run(context) {
+      const keys = new KeySequence(context.profile.keyOrder);
+      const value = makeValue(valueSize.bytes);
+      const batchSize = Math.max(1, Math.floor(STEADY_PRELOAD_BATCH_BYTES / (16 + valueSize.bytes)));
+      for (let written = 0; written < STEADY_PRELOAD_BYTES; written += batchSize * (16 + valueSize.bytes)) {
+        await context.engine.batch(makeEntries(keys, batchSize, value));
+      }
+      await context.engine.settle?.();
+      context.beginMeasurement();
+      return measureClosedLoop(context.profile, {
+        workerCount: 1,
+        operation: async () => {
+          await context.engine.put(keys.next(), value);
+          return 1;
+        },
+        latencyPerRecord: true,
+        sampleMeaning: 'one put',
+      });
+    },
+  };
+}
+
 /** `profile.concurrency` puts in flight; the raw limit appends them as one group. */
 export function concurrentPutWorkload(valueSize: ValueSize, concurrency: number): Workload {
   return {

@@ -12,7 +12,7 @@ import { hotGetWorkload } from './hot-get.js';
 import { largeDataWorkload } from './large-data.js';
 import { leaseWorkload } from './leases.js';
 import { watchersWorkload } from './watchers.js';
-import { batchPutWorkload, concurrentPutWorkload, sequentialPutWorkload } from './put-workloads.js';
+import { batchPutWorkload, concurrentPutWorkload, sequentialPutWorkload, steadySequentialPutWorkload } from './put-workloads.js';
 import { rangeScanWorkload } from './range-scan.js';
 import { readMetricsCostWorkload } from './read-metrics-cost.js';
 import { reopenWorkload } from './reopen.js';
@@ -25,6 +25,8 @@ export function allWorkloads(profile: Profile, ladybugStoreOptions: Readonly<Rec
   return [
     sequentialPutWorkload(SMALL_VALUE),
     sequentialPutWorkload(LARGE_VALUE),
+    steadySequentialPutWorkload(SMALL_VALUE),
+    steadySequentialPutWorkload(LARGE_VALUE),
     concurrentPutWorkload(SMALL_VALUE, profile.concurrency),
     concurrentPutWorkload(LARGE_VALUE, profile.concurrency),
     batchPutWorkload(100, SMALL_VALUE),
