@@ -149,10 +149,7 @@ export class PointCache {
       const sizeBytes = POINT_CACHE_BYTES_PER_SINGLE_KEY + oneByteStringSizeBytes(key.length) + (newest === TOMBSTONE ? 0 : storedSizeBytes(newest));
       point = { referenced: false, entries: undefined, newestVersion: first!.version, newest, sizeBytes };
     } else {
-      const copies = entries.map((entry) => ({
-        key, version: entry.version,
-        value: entry.value === undefined ? undefined : Uint8Array.prototype.slice.call(entry.value),
-      }));
+      const copies = copiedEntries(key, entries);
       let sizeBytes = POINT_CACHE_BYTES_PER_KEY + key.length;
       for (const entry of copies) sizeBytes += POINT_CACHE_BYTES_PER_ENTRY + (entry.value?.length ?? 0);
       sizeBytes += first?.value?.length ?? 0;
@@ -249,6 +246,19 @@ export class PointCache {
     }
     assert(this.#bytes <= this.#maxBytes || this.#map.size === 0, 'point cache within its bound');
   }
+}
+
+/**
+ * Copies of `entries` (value bytes copied out of their blocks). A function of its own,
+ * not a closure in set(): a closure over set()'s `key` made V8 allocate its context on
+ * every set, the single-entry path's included.
+ */
+function copiedEntries(key: string, entries: readonly RunEntry[]): RunEntry[] {
+  const copies: RunEntry[] = [];
+  for (const entry of entries) {
+    copies.push({ key, version: entry.version, value: entry.value === undefined ? undefined : Uint8Array.prototype.slice.call(entry.value) });
+  }
+  return copies;
 }
 
 /** The cached entries of `key`, newest first (a single entry is rebuilt from its slot). */

@@ -22,6 +22,7 @@ import { TOMBSTONE } from '../memory/version-chain.js';
 import type { ReadSample, StorageMetrics } from '../metrics/recorders.js';
 import type { KeyProbe } from '../run/bloom-filter.js';
 import type { RunEntry } from '../run/run-descriptor.js';
+import { NO_RUN_ENTRIES } from '../run/run-point-read.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
 import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory, transientSlotOfEntry } from './resolve.js';
@@ -91,15 +92,20 @@ export class ReadView {
       this.#metrics.recordRead(sample);
       return found;
     }
-    return found.then((slot) => {
-      this.#metrics.recordRead(sample);
-      return slot;
-    });
+    return this.#recordWhenRead(found, sample);
+  }
+
+  /** Records a timed read once its answer arrives (a method, not a closure over slotAsOf's locals: see RunReader#partitionOnceFilterRead). */
+  async #recordWhenRead(pending: Promise<VersionSlot | undefined>, sample: ReadSample): Promise<VersionSlot | undefined> {
+    const slot = await pending;
+    this.#metrics.recordRead(sample);
+    return slot;
   }
 
   /** slotAsOf; a timed read's `sample` learns the deepest source the read reached. */
   #slotAsOf(key: string, request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
-    const histories: SourceHistory[] = [];
+    // The shared empty list until a memtable holds the key: a get answered by the runs or the point cache makes no array for it.
+    let histories: readonly SourceHistory[] = NO_HISTORIES;
     for (const memtable of this.memtables) {
       const chain = memtable.chain(key);
       if (chain === undefined) continue;
@@ -107,7 +113,7 @@ export class ReadView {
       // newer counts against retention), so it is the answer.
       const newest = chain.newestVersion;
       if (histories.length === 0 && newest <= request.version && newest <= request.referenceVersion) return chain.newest;
-      histories.push({ chain });
+      histories = withHistory(histories, { chain });
       if (this.#decidedBy(histories, request)) return this.#resolve(histories, request);
     }
     if (this.runs.length === 0) return this.#resolve(histories, request);
@@ -120,14 +126,13 @@ export class ReadView {
   }
 
   /** The answer from a cached point: the newest entry itself when it decides, else resolved from its entries. */
-  #fromPoint(key: string, point: CachedPoint, histories: SourceHistory[], request: ReadRequest): VersionSlot | undefined {
+  #fromPoint(key: string, point: CachedPoint, histories: readonly SourceHistory[], request: ReadRequest): VersionSlot | undefined {
     const newestVersion = point.newestVersion;
     if (newestVersion === undefined) return this.#resolve(histories, request);
     if (histories.length === 0 && point.newest !== undefined && newestVersion <= request.version && newestVersion <= request.referenceVersion) {
       return point.newest;
     }
-    histories.push({ entries: pointEntries(key, point) });
-    return this.#resolve(histories, request);
+    return this.#resolve(withHistory(histories, { entries: pointEntries(key, point) }), request);
   }
 
   /**
@@ -167,8 +172,11 @@ export class ReadView {
    * and no microtask per run; from the first
    * run that must read the file on, the rest continues asynchronously.
    */
-  #slotFromRuns(key: string, histories: SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
-    const all: RunEntry[] = [];
+  #slotFromRuns(key: string, histories: readonly SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
+    // The entries read so far, newest first: the first run holding the key hands over its
+    // own answer (made for this read), copied only when a second run adds entries.
+    let all: readonly RunEntry[] = NO_RUN_ENTRIES;
+    let allOwned = false;
     if (sample !== undefined) sample.source = 'block_cache';
     const caching = this.#pointCache.admitsMiss(key, this.#runSetIdentity);
     const runs = this.runs;
@@ -177,9 +185,17 @@ export class ReadView {
     for (let index = 0; index < runs.length; index++) {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
       const found = (runs[index] as RunHandle).versionsOf(key, probe);
-      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all, index, found, probe, caching);
-      // An index loop: most runs answer the shared frozen NO_RUN_ENTRIES, and for-of over a frozen array is not the fast path (an iterator per run).
-      for (let position = 0; position < found.length; position++) all.push(found[position] as RunEntry);
+      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all.slice(), index, found, probe, caching);
+      if (found.length > 0) {
+        if (all.length === 0) {
+          all = found;
+        } else {
+          if (!allOwned) all = all.slice();
+          allOwned = true;
+          // An index loop, not for-of (an iterator per run).
+          for (let position = 0; position < found.length; position++) (all as RunEntry[]).push(found[position] as RunEntry);
+        }
+      }
       if (!caching && decides(found, request)) break;
     }
     if (!caching) return this.#fromEntries(all, histories, request);
@@ -188,7 +204,7 @@ export class ReadView {
   }
 
   /** The answer from entries read from the runs (newest first) without caching them: as #fromPoint would give from the same entries. */
-  #fromEntries(all: RunEntry[], histories: SourceHistory[], request: ReadRequest): VersionSlot | undefined {
+  #fromEntries(all: readonly RunEntry[], histories: readonly SourceHistory[], request: ReadRequest): VersionSlot | undefined {
     const first = all[0];
     if (first === undefined) return this.#resolve(histories, request);
     // A marker as the newest entry goes to resolveSlot (VersionNotRetainedError), as #fromPoint's undefined `newest` does.
@@ -196,14 +212,13 @@ export class ReadView {
       // The read's own answer, not cached: no copy of a byte value before readStored copies it (resolve.ts).
       return transientSlotOfEntry(first);
     }
-    histories.push({ entries: all });
-    return this.#resolve(histories, request);
+    return this.#resolve(withHistory(histories, { entries: all }), request);
   }
 
   /** The rest of #slotFromRuns from run `index` on, whose answer `pending` is on its way from the file. */
   async #slotFromRunsAfter(
     key: string,
-    histories: SourceHistory[],
+    histories: readonly SourceHistory[],
     request: ReadRequest,
     sample: ReadSample | undefined,
     all: RunEntry[],
@@ -240,6 +255,16 @@ export class ReadView {
     }
     return resolveHistory(histories, upToVersion, referenceVersion, pinFloor, this.maxVersionsPerKey, limit, this.retentionFloor);
   }
+}
+
+/** The histories of a read before any source held its key (frozen: withHistory never appends to it). */
+const NO_HISTORIES: readonly SourceHistory[] = Object.freeze([]);
+
+/** `histories` with `history` appended: a new array for the shared empty one, else the same array. */
+function withHistory(histories: readonly SourceHistory[], history: SourceHistory): readonly SourceHistory[] {
+  if (histories === NO_HISTORIES) return [history];
+  (histories as SourceHistory[]).push(history);
+  return histories;
 }
 
 /**
