@@ -45,7 +45,7 @@ import { writeOptions, type WriteOptions } from '../lease/write-options.js';
 import { assert } from '../util/assert.js';
 import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
-import { TOMBSTONE } from '../memory/version-chain.js';
+import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { type HistoryEntry, historyEntries } from '../memory/history.js';
 import { debugEnabled } from '../util/debug.js';
 import type { WalWriter } from '../wal/wal-writer.js';
@@ -91,6 +91,16 @@ type State = 'open' | 'closing' | 'closed';
 
 /** transaction() called without options: every option at its default (shared, never written). */
 const NO_TRANSACTION_OPTIONS: TransactionOptions = Object.freeze({});
+
+/** What a get answers for a slot: undefined for absent or deleted, else the value (a fresh copy of a mutable one). */
+function valueOfSlot(slot: VersionSlot | undefined): unknown {
+  return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+}
+
+/** A get's answer once the event loop has turned (every GETS_PER_EVENT_LOOP_TURN-th get: event-loop-turns.ts); decoded before the wait. */
+function afterEventLoopTurn(value: unknown): Promise<unknown> {
+  return nextEventLoopTurn().then(() => value);
+}
 
 /**
  * Internal (tests and the crash harness): `store[abandonStore]()` makes the handle
@@ -243,16 +253,23 @@ export class Store {
     return engine.admit();
   }
 
-  async get(key: Key, options?: GetOptions): Promise<unknown> {
-    this.#assertOpen('get');
-    const internal = internalKey(key);
-    const version = options === undefined ? this.version : asOfOption(readOptions('store.get', options)?.asOf, this.version);
-    this.#parts.engine.compactor.retentionFloor.check(version);
-    const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: this.version, pinFloor: this.#parts.pins.oldest() });
-    const slot = found instanceof Promise ? await found : found;
-    const value = slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
-    if (this.#getTurns.due()) await nextEventLoopTurn();
-    return value;
+  /**
+   * Not an async function (issue 7): an answer found without I/O is resolved at once,
+   * one promise per get; an async function also made its generator object and
+   * register file on every call. A refusal still rejects, never throws.
+   */
+  get(key: Key, options?: GetOptions): Promise<unknown> {
+    try {
+      this.#assertOpen('get');
+      const internal = internalKey(key);
+      const version = options === undefined ? this.version : asOfOption(readOptions('store.get', options)?.asOf, this.version);
+      this.#parts.engine.compactor.retentionFloor.check(version);
+      const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: this.version, pinFloor: this.#parts.pins.oldest() });
+      const answer = found instanceof Promise ? found.then(valueOfSlot) : Promise.resolve(valueOfSlot(found));
+      return this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Versions of `key`, newest first, as far as retention keeps them. */
