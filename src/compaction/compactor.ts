@@ -159,6 +159,15 @@ export class Compactor {
     if (this.usesMergeThread) this.schedule();
   }
 
+  /**
+   * True while a compaction is in flight: its merge slices (in process) and its install
+   * need the event loop to turn, so Store#get forces a turn now and then meanwhile
+   * (src/store/event-loop-turns.ts). One comparison: it is read on every get.
+   */
+  get inFlight(): boolean {
+    return this.#running.length > 0;
+  }
+
   /** True when merges run in the merge thread (merge-output.ts). Read per compaction. */
   get usesMergeThread(): boolean {
     return this.#output.usesThread;

@@ -97,7 +97,7 @@ function valueOfSlot(slot: VersionSlot | undefined): unknown {
   return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
 }
 
-/** A get's answer once the event loop has turned (every GETS_PER_EVENT_LOOP_TURN-th get: event-loop-turns.ts); decoded before the wait. */
+/** A get's answer once the event loop has turned (every GETS_PER_EVENT_LOOP_TURN-th get while a compaction is in flight: event-loop-turns.ts); decoded before the wait. */
 function afterEventLoopTurn(value: unknown): Promise<unknown> {
   return nextEventLoopTurn().then(() => value);
 }
@@ -112,7 +112,7 @@ export const abandonStore: unique symbol = Symbol('ladybug.abandonStore');
 export class Store {
   readonly #parts: StoreParts;
   readonly #lifecycleLock = new OrderedMutex('store.lifecycle');
-  /** A loop of awaited gets lets background installs and timers run (event-loop-turns.ts). */
+  /** A loop of awaited gets lets a compaction in flight install (event-loop-turns.ts). */
   readonly #getTurns = new EventLoopTurns();
   readonly #commitBytesMax: number;
   #state: State = 'open';
@@ -266,7 +266,7 @@ export class Store {
       this.#parts.engine.compactor.retentionFloor.check(version);
       const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: this.version, pinFloor: this.#parts.pins.oldest() });
       const answer = found instanceof Promise ? found.then(valueOfSlot) : Promise.resolve(valueOfSlot(found));
-      return this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
+      return this.#parts.engine.compactor.inFlight && this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
     } catch (error) {
       return Promise.reject(error);
     }
