@@ -3,7 +3,7 @@
  *
  * - A store checkpointed often with a few small writes keeps a small wal/ directory:
  *   the pool holds what the writer takes back, not a pile of first-size segments.
- * - Defect (it.fails): a pool file larger than the store's segmentSizeBytes can never
+ * - Defect (fixed since, test now plain): a pool file larger than the store's segmentSizeBytes can never
  *   be made into a segment again (the writer caps every segment at segmentSizeBytes),
  *   yet removeSegmentsBelow keeps it (isRecyclableSize looks at powers of two only)
  *   and newest-first ordering keeps it as long as fewer than 16 newer files arrive.
@@ -59,7 +59,7 @@ describe('the recycled pool on disk', () => {
     await reopened.close();
   });
 
-  it.fails('pool files larger than segmentSizeBytes (never made again) are dropped, not kept for good', async () => {
+  it('pool files larger than segmentSizeBytes (never made again) are dropped, not kept for good', async () => {
     const directory = newDirectory();
     // 3.2 MB of commits with 1 MiB segments: segments grow 64 KiB .. 1 MiB, a checkpoint pools them all.
     const large = await openStore(directory, { segmentSizeBytes: MEBIBYTE });

@@ -206,7 +206,9 @@ async function unlinkIfPresent(fileSystem: FileSystem, path: string): Promise<vo
  * Makes segment `segmentNumber` of `sizeBytes` from a recycled file of that size, if
  * the pool has one: header written and fsynced, renamed to the segment's name, the
  * directory fsynced (durable when this resolves, as createSegment's). Undefined when
- * none fits (or a remover took it meanwhile): the caller creates the segment.
+ * none fits (or a remover took it meanwhile): the caller creates the segment. Pool
+ * files larger than `sizeBytesMax` (the store's segmentSizeBytes: a store reopened with
+ * smaller segments never makes them again) are unlinked on the way.
  */
 export async function takeRecycledSegment(
   fileSystem: FileSystem,
@@ -214,9 +216,13 @@ export async function takeRecycledSegment(
   segmentNumber: number,
   sizeBytes: number,
   hash: Hash64,
+  sizeBytesMax: number = Number.MAX_SAFE_INTEGER,
 ): Promise<CreatedSegment | undefined> {
+  assert(sizeBytes <= sizeBytesMax, 'the segment wanted fits the largest size');
   const path = joinPath(walDir, segmentFileName(segmentNumber));
-  for (const file of await listRecycled(fileSystem, walDir)) {
+  const pool = await listRecycled(fileSystem, walDir);
+  for (const file of pool) if (file.sizeBytes > sizeBytesMax) await unlinkIfPresent(fileSystem, joinPath(walDir, file.name));
+  for (const file of pool) {
     if (file.sizeBytes !== sizeBytes) continue;
     let handle: FileHandle;
     try {

@@ -43,13 +43,14 @@ import { assert } from '../util/assert.js';
 import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
 import type { WalPosition } from './wal-writer.js';
 import {
-  checkRecord,
   type DecodedCommit,
   decodeSegmentHeader,
   type Hash64,
   isZero,
   type OperationDecoder,
   plausibleRecordEnd,
+  RECORD_HEADER_BYTES,
+  RECORD_MAGIC,
   type ReplayedCommit,
   SEGMENT_HEADER_BYTES,
   WAL_OPERATION_DECODER,
@@ -320,8 +321,11 @@ async function anySegmentHasRecords(fileSystem: FileSystem, walDir: string, numb
 /**
  * Records are written only into fully created segments, so zeros after the header
  * (whatever the header holds: it may be a creation cut short) mean no data. A valid
- * format-2 header may front a recycled file: it holds data if its first record is not
- * an end (zeros, or a record of the file's earlier use) or a record of its use follows.
+ * format-2 header may front a recycled file, whose bytes are its earlier use's (intact
+ * or damaged while covered: nothing checks them): it holds data only if a record header
+ * of its own use tag starts it (the first write, torn or whole) or a checksum-valid
+ * record of that tag is anywhere in it. Only one group write is in flight at a time, so
+ * a later segment without either holds no acknowledged commit.
  */
 function segmentHasRecords(segment: SegmentImage, hash: Hash64): boolean {
   const { image } = segment;
@@ -329,8 +333,10 @@ function segmentHasRecords(segment: SegmentImage, hash: Hash64): boolean {
   if (typeof header === 'string' || segment.tag === 0 || header.segmentSizeBytes !== image.length) {
     return !isZero(image, SEGMENT_HEADER_BYTES, image.length);
   }
-  return checkRecord(image, SEGMENT_HEADER_BYTES, hash, segment.tag).kind !== 'end'
-    || findValidRecordFrom(image, SEGMENT_HEADER_BYTES, hash, segment.tag) !== undefined;
+  const first = SEGMENT_HEADER_BYTES;
+  const startsWithOwnRecord = first + RECORD_HEADER_BYTES <= image.length
+    && image.readUInt32LE(first + 8) === RECORD_MAGIC && image.readUInt32LE(first + 28) === segment.tag;
+  return startsWithOwnRecord || findValidRecordFrom(image, first, hash, segment.tag) !== undefined;
 }
 
 /** After a torn tail: later segments hold no data; keep the last fully created one to resume in. */

@@ -356,7 +356,7 @@ export class WalWriter {
     assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
     this.#segmentsCreated++;
     const segmentNumber = this.#active.segmentNumber + 1;
-    const recycled = await takeRecycledSegment(fileSystem, walDir, segmentNumber, sizeBytes, hash);
+    const recycled = await takeRecycledSegment(fileSystem, walDir, segmentNumber, sizeBytes, hash, segmentSizeBytes);
     if (recycled !== undefined) this.#segmentsRecycled++;
     return recycled ?? createSegment(fileSystem, walDir, segmentNumber, sizeBytes, hash, abort);
   }
