@@ -18,16 +18,23 @@
  * index builder's pages, the filter's hashes and partitions):
  * - flush thread: one chunk's entry objects at a time (FLUSH_CHUNK_BYTES: at most
  *   ~29k entries of a tombstone under the previous key), key strings of at most
- *   KEY_BYTES_MAX one-byte chars, one object per index partition (PartitionBuilder,
- *   FilterPartitions), one object per kept block (ReturnedBlock).
+ *   KEY_BYTES_MAX one-byte chars, one object per kept block (ReturnedBlock), and the
+ *   writer's objects and last key per output partition as in the merge thread (below):
+ *   a memtable of enough distinct long keys (a large memoryBudgetBytes) exhausts it
+ *   the same way, gradually (not measured).
  * - merge thread: per input a few decoded blocks (a block's `keys` array is bounded
- *   by its 4 KiB target; a block past it holds one entry), per-partition slot arrays
- *   of the inputs and the output's partition objects; and ALL the versions of the
- *   key being merged (mergeRunBatches' history, collectKey's kept copy, the batch):
- *   an entry object and a value view each, ~150-200 B. That one grows with the input:
- *   a key with ~150k versions (maxVersionsPerKey defaults to keep all) exhausts the
- *   32 MiB heap, gradually, so the thread ends alone and the merge is redone in
- *   process; its one array (8 B a version) never nears the heap's size first.
+ *   by its 4 KiB target; a block past it holds one entry) and per-partition slot
+ *   arrays. Two things grow with the input, both gradually (the thread ends alone and
+ *   the merge is redone in process; no single allocation nears the heap's size):
+ *   - per OUTPUT partition, until the run's end, its objects (PartitionBuilder,
+ *     FilterPartitions, writeMetadata's entries) and its last key's string: with keys
+ *     of KEY_BYTES_MAX a partition holds ~9 keys, and a merge of 150k such distinct
+ *     keys (~150 MB) exhausted the 32 MiB heap, 110k did not (measured, not tested
+ *     here: too large for a unit test);
+ *   - ALL the versions of the key being merged (mergeRunBatches' history, collectKey's
+ *     kept copy, the batch): an entry object and a value view each, ~150-200 B; a key
+ *     with ~150k versions (maxVersionsPerKey defaults to keep all) exhausts the heap;
+ *     its one array (8 B a version) never nears the heap's size first.
  * - compression pool: at most COMPRESSION_BATCH_BLOCKS_MAX lengths and parts per task.
  */
 import { spawn } from 'node:child_process';
