@@ -5,9 +5,10 @@
  * always create a new segment instead (createSegment, as before format 2). Yet
  * takeRecycledSegment reads each candidate's header (aliasesLiveSegment) and lets any
  * error but ENOENT escape, so one unreadable sector at the start of a pool file (a read
- * EIO) fails the rotation, the commit that needed the next segment, and from then on the
- * store (a failed rotation is final for the writer), over a file that is garbage. Before
- * format 2 that file had been unlinked and nothing ever read it.
+ * EIO) fails the rotation and the commit that needed the next segment; the file stays in
+ * the pool, so the next rotation reads it again. All over a file that is garbage: before
+ * format 2 it had been unlinked and nothing ever read it. (Unlinking pool files larger
+ * than segmentSizeBytes on the way, 3a39f06, lets an unlink error escape the same way.)
  */
 import { describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
