@@ -224,22 +224,11 @@ export async function takeRecycledSegment(
   for (const file of pool) if (file.sizeBytes > sizeBytesMax) await unlinkIfPresent(fileSystem, joinPath(walDir, file.name));
   for (const file of pool) {
     if (file.sizeBytes !== sizeBytes) continue;
-    let handle: FileHandle;
+    const poolPath = joinPath(walDir, file.name);
+    const handle = await preparedPoolFile(fileSystem, walDir, poolPath, segmentNumber, sizeBytes, hash);
+    if (handle === undefined) continue;
     try {
-      handle = await fileSystem.open(joinPath(walDir, file.name), 'readWrite');
-    } catch (error) {
-      if (isFileSystemError(error, 'ENOENT')) continue;
-      throw error;
-    }
-    try {
-      if ((await handle.size()) !== sizeBytes || (await fileSystem.exists(path)) || (await aliasesLiveSegment(fileSystem, walDir, handle, hash))) {
-        await handle.close();
-        continue;
-      }
-      const header = encodeSegmentHeader({ formatVersion: FORMAT_VERSION, segmentNumber, segmentSizeBytes: sizeBytes }, hash);
-      await handle.write(header, 0);
-      await handle.sync();
-      await fileSystem.rename(joinPath(walDir, file.name), path);
+      await fileSystem.rename(poolPath, path);
       await fileSystem.syncDirectory(walDir);
     } catch (error) {
       await handle.close().catch(() => undefined);
@@ -249,6 +238,39 @@ export async function takeRecycledSegment(
     return { segmentNumber, handle, sizeBytes, filledBytes: sizeBytes, tag: recordTagOf(FORMAT_VERSION, segmentNumber), recycled: true };
   }
   return undefined;
+}
+
+/**
+ * Opens pool file `poolPath` and writes and fsyncs the header of segment
+ * `segmentNumber` into it; undefined when it cannot serve (gone, another size, an alias
+ * of a live segment, or any I/O error: a pool file holds nothing of the log, so a read
+ * or write error on it only drops it from the pool, best effort, and the caller creates
+ * a new segment instead, as before format 2).
+ */
+async function preparedPoolFile(
+  fileSystem: FileSystem,
+  walDir: string,
+  poolPath: string,
+  segmentNumber: number,
+  sizeBytes: number,
+  hash: Hash64,
+): Promise<FileHandle | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await fileSystem.open(poolPath, 'readWrite');
+    if ((await handle.size()) !== sizeBytes || (await fileSystem.exists(joinPath(walDir, segmentFileName(segmentNumber))))
+      || (await aliasesLiveSegment(fileSystem, walDir, handle, hash))) {
+      await handle.close();
+      return undefined;
+    }
+    await handle.write(encodeSegmentHeader({ formatVersion: FORMAT_VERSION, segmentNumber, segmentSizeBytes: sizeBytes }, hash), 0);
+    await handle.sync();
+    return handle;
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    if (!isFileSystemError(error, 'ENOENT')) await fileSystem.unlink(poolPath).catch(() => undefined);
+    return undefined;
+  }
 }
 
 /**
