@@ -61,7 +61,7 @@ describe('storedBytesValue', () => {
   });
 
   it('a put writes to the WAL the bytes its slot keeps, and counts the slab value in the memory estimate', () => {
-    const operation = preparePut('k', Buffer.from(filled(100, 3)), VALUE_BYTES_MAX).indexOperations[0]! as { slot: EncodedValue; value: Uint8Array };
+    const operation = preparePut('k', Buffer.from(filled(100, 3)), VALUE_BYTES_MAX).indexOperations[0]! as unknown as { slot: EncodedValue; value: Uint8Array };
     expect(Buffer.from(operation.value).equals(Buffer.from(operation.slot.bytes))).toBe(true);
     expect(operation.value.buffer).toBe(operation.slot.source.buffer); // the WAL's view of the slab, no second copy
     expect(storedSizeBytes(operation.slot)).toBe(MEMORY_BYTES_SLAB_VALUE + 104); // 102 B, 8-byte aligned
