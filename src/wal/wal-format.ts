@@ -297,6 +297,37 @@ export function plausibleRecordEnd(image: Buffer, offset: number, tag = 0): numb
 }
 
 /**
+ * Where a record at `offset` ends by the structure of its payload (commit headers and
+ * operations walked from the header's commit count), whatever its length field says;
+ * undefined when the walk leaves the image or meets an unknown operation type. Recovery
+ * uses it after a failed record whose length field may itself be the damaged byte: a
+ * flipped bit there claims an extent over the records that follow, and only the
+ * payload's own structure says where the next one starts (wal-recovery.ts).
+ */
+export function structuralRecordEnd(image: Buffer, offset: number): number | undefined {
+  if (offset < 0 || offset + RECORD_HEADER_BYTES > image.length) return undefined;
+  const commitCount = image.readUInt32LE(offset + 24);
+  let position = offset + RECORD_HEADER_BYTES;
+  for (let commit = 0; commit < commitCount; commit++) {
+    if (position + COMMIT_HEADER_BYTES > image.length) return undefined;
+    const operationCount = image.readUInt32LE(position + 4);
+    position += COMMIT_HEADER_BYTES;
+    for (let operation = 0; operation < operationCount; operation++) {
+      if (position + DELETE_OVERHEAD_BYTES > image.length) return undefined;
+      const type = image[position]!;
+      if (type !== OPERATION_PUT && type !== OPERATION_DELETE) return undefined;
+      position += DELETE_OVERHEAD_BYTES + image.readUInt16LE(position + 1);
+      if (type === OPERATION_PUT) {
+        if (position + 4 > image.length) return undefined;
+        position += 4 + image.readUInt32LE(position);
+      }
+      if (position > image.length) return undefined;
+    }
+  }
+  return position;
+}
+
+/**
  * A checksum-valid record whose payload does not follow the format. Internal: replay
  * turns it into CorruptionError naming the file and offset (wal-replay.ts replayRecord)
  * and repair reads it as "last version unknown" (wal-repair.ts): it never reaches a

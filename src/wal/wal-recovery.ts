@@ -43,6 +43,7 @@ import { assert } from '../util/assert.js';
 import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
 import type { WalPosition } from './wal-writer.js';
 import {
+  checkRecord,
   type DecodedCommit,
   decodeSegmentHeader,
   type Hash64,
@@ -53,6 +54,7 @@ import {
   RECORD_MAGIC,
   type ReplayedCommit,
   SEGMENT_HEADER_BYTES,
+  structuralRecordEnd,
   WAL_OPERATION_DECODER,
   type WalOperation,
 } from './wal-format.js';
@@ -242,7 +244,8 @@ async function settleIncompleteSegment<Operation>(
   }
   // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
   const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset, segment.tag) ?? outcome.offset + 1;
-  if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash, segment.tag) === undefined) {
+  if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash, segment.tag) === undefined
+    && !lengthHidesRecords(segment, outcome.offset, resyncFrom, hash)) {
     walk.result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
     walk.resumeCandidate = { segment, offset: outcome.offset };
     await keepOnlyEmptyLater(fileSystem, walDir, later, hash, walk.result, (point) => { walk.resumeCandidate = point; });
@@ -250,6 +253,20 @@ async function settleIncompleteSegment<Operation>(
   }
   if (!walk.repair) throw new CorruptionError(segment.path, outcome.offset, outcome.reason);
   walk.repairTarget = { kind: 'record', segment, offset: outcome.offset, reason: outcome.reason, later };
+}
+
+/**
+ * Whether the failed record at `offset` is whole but for its length field: its payload's
+ * structure ends before the extent the header claims, and a checksum-valid record of
+ * the segment's use starts exactly there. A torn record never does (nothing was written
+ * after the write in flight, and a fake record inside its value sits where the value's
+ * own length puts it, not at the structural end), so that is damage, not a torn tail:
+ * a flipped bit in a length field must not turn the acknowledged records after it
+ * into a zeroed tail.
+ */
+function lengthHidesRecords(segment: SegmentImage, offset: number, claimedEnd: number, hash: Hash64): boolean {
+  const end = structuralRecordEnd(segment.image, offset);
+  return end !== undefined && end < claimedEnd && checkRecord(segment.image, end, hash, segment.tag).kind === 'valid';
 }
 
 /** Repair (wal-repair.ts) drops from the target on; it replays only the version marker it writes. */
