@@ -124,6 +124,13 @@ describe('SegmentCreationAbandoned never reaches a caller', () => {
       // An 8 MiB record moves the log to segment 2 (sized for it) and fills it past half:
       // the writer starts preparing segment 3 (16 MiB, 64 zero-fill chunks) in the background.
       await store.put('large', large);
+      // The checkpoint comes once segment 3's preparation has zero-filled a chunk (it looks
+      // for a recycled file first, WAL format 2, so it may not have started by the time the put resolves).
+      const segment3Path = `/db/wal/${segmentFileName(3)}`;
+      for (let turn = 0; turn < 100_000; turn++) {
+        if (fileSystem.handles.some((handle) => handle.path === segment3Path && handle.writeLengths.includes(ZERO_FILL_CHUNK_BYTES))) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       await store.checkpoint();
       await store.put('after', 'the checkpoint');
     });

@@ -27,7 +27,8 @@ class SyncTrackingFileSystem extends ForwardingFileSystem {
   #turn = 0;
 
   protected wrapHandle(handle: FileHandle, path: string): FileHandle {
-    if (!/\/wal\/wal-\d+\.log$/.test(path)) return handle;
+    // A segment made from a recycled file (WAL format 2) is opened under its pool name, then renamed.
+    if (!/\/wal\/(wal-\d+|recycled-\d+-\d+)\.log$/.test(path)) return handle;
     let pending: WalWrite[] = [];
     return replaceMethods(handle, {
       write: (data, position) => {
