@@ -91,6 +91,15 @@ export function isFileSystemError(error: unknown, code?: string): error is FileS
   return typeof errorCode === 'string' && (code === undefined || errorCode === code);
 }
 
+/** Unlinks `path`; a file already gone (ENOENT: another remover took it, or a crash never made it) is fine. */
+export async function unlinkIfPresent(fileSystem: FileSystem, path: string): Promise<void> {
+  try {
+    await fileSystem.unlink(path);
+  } catch (error) {
+    if (!isFileSystemError(error, 'ENOENT')) throw error;
+  }
+}
+
 export function fileSystemError(code: string, syscall: string, path: string): FileSystemError {
   const error = new Error(`${code}: ${syscall} '${path}'`) as FileSystemError;
   error.code = code;

@@ -39,7 +39,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { StoreLockedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { isFileSystemError, joinPath } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, unlinkIfPresent } from '../fs/file-system.js';
 import { LOCK_HEARTBEAT_INTERVAL_MS } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { type HolderVerdict, judgeHolder, type LockHolder, ownPidNamespace, ownProcessStartTicks } from './lock-liveness.js';
@@ -118,12 +118,6 @@ async function writeDurably(fileSystem: FileSystem, path: string, body: LockBody
   } finally {
     await handle.close();
   }
-}
-
-async function unlinkIfPresent(fileSystem: FileSystem, path: string): Promise<void> {
-  await fileSystem.unlink(path).catch((error: unknown) => {
-    if (!isFileSystemError(error, 'ENOENT')) throw error;
-  });
 }
 
 /** Replaces `target` with `body`: temporary file (removed first if a crash left it), fsync, rename. */

@@ -45,8 +45,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
-import { isFileSystemError } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, unlinkIfPresent } from '../fs/file-system.js';
 import { SEGMENT_BYTES_INITIAL, SEGMENT_BYTES_MIN, WAL_RECYCLED_BYTES_MAX, WAL_RECYCLED_SEGMENTS_MAX, WAL_ZERO_FILL_AHEAD_BYTES } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { decodeSegmentHeader, encodeSegmentHeader, FORMAT_VERSION, type Hash64, recordTagOf, SEGMENT_HEADER_BYTES } from './wal-format.js';
@@ -191,15 +190,6 @@ async function listRecycled(fileSystem: FileSystem, walDir: string): Promise<Rec
  */
 function isRecyclableSize(sizeBytes: number): boolean {
   return sizeBytes >= SEGMENT_BYTES_MIN && Number.isSafeInteger(sizeBytes) && (sizeBytes & (sizeBytes - 1)) === 0;
-}
-
-/** Unlinks a file another remover or the writer may have taken already (ENOENT is fine). */
-async function unlinkIfPresent(fileSystem: FileSystem, path: string): Promise<void> {
-  try {
-    await fileSystem.unlink(path);
-  } catch (error) {
-    if (!isFileSystemError(error, 'ENOENT')) throw error;
-  }
 }
 
 /**
