@@ -6,7 +6,7 @@
  * is kept; the first bad operation is the one refused.
  */
 import { describe, expect, it } from 'vitest';
-import { EncodedValue } from '../src/codec/values.js';
+import { EncodedValue } from '../src/codec/value-slabs.js';
 import { prepareBatch, preparePut, prepareDelete, type PreparedOperation } from '../src/commit/prepare.js';
 import { BatchTooLargeError, InvalidKeyError, InvalidOptionError, InvalidValueError } from '../src/index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { internalKey } from '../src/codec/keys.js';
 import { AssertionFailedError, VersionNotRetainedError } from '../src/errors.js';
 import { MEMORY_BYTES_PER_KEY } from '../src/limits.js';
-import { oneByteStringSizeBytes, storedSizeBytes } from '../src/codec/values.js';
+import { oneByteStringSizeBytes, storedSizeBytes } from '../src/codec/value-memory-size.js';
 import { type KeyRange, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE, type VersionSlot } from '../src/memory/version-chain.js';
 

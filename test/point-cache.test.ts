@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { openStore, VersionNotRetainedError } from '../src/index.js';
 import { temporaryDirectory } from './helpers.js';
-import { encodeStored, EncodedValue, prepareValue } from '../src/codec/values.js';
+import { encodeStored, prepareValue } from '../src/codec/values.js';
+import { EncodedValue } from '../src/codec/value-slabs.js';
 import { PointCache, pointEntries } from '../src/engine/point-cache.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';

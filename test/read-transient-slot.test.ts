@@ -8,7 +8,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { EncodedValue, prepareValue, readStored } from '../src/codec/values.js';
+import { prepareValue, readStored } from '../src/codec/values.js';
+import { EncodedValue } from '../src/codec/value-slabs.js';
 import { slotOfEntry, transientSlotOfEntry } from '../src/engine/resolve.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/index.js';

@@ -17,7 +17,8 @@
 import { Buffer } from 'node:buffer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
-import { EncodedValue, encodeValue, readStored, storedFromEncodedRange, ValueSlabs } from '../src/codec/values.js';
+import { encodeValue, readStored, storedFromEncodedRange } from '../src/codec/values.js';
+import { EncodedValue, ValueSlabs } from '../src/codec/value-slabs.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { SeededRandom } from '../src/harness/seeded-random.js';
 import { openStore } from '../src/index.js';

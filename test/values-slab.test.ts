@@ -6,7 +6,9 @@
  * array, the neighbouring values of its slab, or a read's result.
  */
 import { describe, expect, it } from 'vitest';
-import { EncodedValue, encodeValue, readStored, storedBytesValue, storedSizeBytes, MEMORY_BYTES_SLAB_VALUE } from '../src/codec/values.js';
+import { encodeValue, readStored, storedBytesValue } from '../src/codec/values.js';
+import { EncodedValue } from '../src/codec/value-slabs.js';
+import { MEMORY_BYTES_SLAB_VALUE, storedSizeBytes } from '../src/codec/value-memory-size.js';
 import { preparePut } from '../src/commit/prepare.js';
 import { ValueTooLargeError } from '../src/index.js';
 import { REPLAY_VALUE_SLAB_BYTES } from '../src/limits.js';

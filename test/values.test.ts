@@ -9,7 +9,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EncodedValue, prepareValue, readStored, storedFromEncoded, storedSizeBytes } from '../src/codec/values.js';
+import { prepareValue, readStored, storedFromEncoded } from '../src/codec/values.js';
+import { EncodedValue } from '../src/codec/value-slabs.js';
+import { storedSizeBytes } from '../src/codec/value-memory-size.js';
 import { ErrorCode, InvalidValueError, ValueTooLargeError } from '../src/errors.js';
 import { MEMORY_BYTES_ENCODED_VALUE, MEMORY_BYTES_HEAP_NUMBER } from '../src/limits.js';
 

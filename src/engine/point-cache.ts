@@ -26,7 +26,8 @@
  *   are each one synchronous section (seed race 3: no duplicates, no lost entries).
  * - `bytes` never exceeds `maxBytes` after a `set` returns.
  */
-import { encodeStored, oneByteStringSizeBytes, storedSizeBytes, type StoredValue } from '../codec/values.js';
+import { encodeStored, type StoredValue } from '../codec/values.js';
+import { oneByteStringSizeBytes, storedSizeBytes } from '../codec/value-memory-size.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';

@@ -29,7 +29,8 @@
  */
 import { VersionNotRetainedError } from '../errors.js';
 import type { StoredValue } from '../codec/values.js';
-import { EncodedValue, storedFromEncoded } from '../codec/values.js';
+import { storedFromEncoded } from '../codec/values.js';
+import { EncodedValue } from '../codec/value-slabs.js';
 import { TOMBSTONE, type VersionChain, type VersionSlot } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 

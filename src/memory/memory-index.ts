@@ -41,7 +41,7 @@
 import { createRequire } from 'node:module';
 import type sortedBtree from 'sorted-btree';
 import type { StoredValue } from '../codec/values.js';
-import { oneByteStringSizeBytes, storedSizeBytes } from '../codec/values.js';
+import { oneByteStringSizeBytes, storedSizeBytes } from '../codec/value-memory-size.js';
 import {
   MEMORY_BYTES_OLDER_ARRAYS_GROWN,
   MEMORY_BYTES_OLDER_ARRAYS_INITIAL,

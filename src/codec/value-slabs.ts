@@ -1,0 +1,109 @@
+/**
+ * Encoded values in memory: EncodedValue, a range of a byte array holding one
+ * value's msgpack encoding, and ValueSlabs, the shared arrays that byte values
+ * written by a commit or kept at WAL replay are carved from (one small object per
+ * value, no typed array or ArrayBuffer of its own).
+ *
+ * Invariants:
+ * - An EncodedValue's range start..start+length lies inside its source and holds
+ *   exactly one encoding; nobody writes into it once it is handed out (its slab
+ *   range is reserved for it alone, 8-byte aligned).
+ * - A slab lives as long as any value in it: values carved together (a commit's, a
+ *   replay's) live in one memtable and leave it together.
+ */
+import { Buffer } from 'node:buffer';
+import { MEMORY_BYTES_HEAP_ALIGNMENT, REPLAY_VALUE_SLAB_BYTES } from '../limits.js';
+import { assert } from '../util/assert.js';
+
+/**
+ * Encoded bytes of a mutable value (object, array, Uint8Array, Date, ...): the range
+ * start..start+length of `source`, which is either the encoding's own array (a
+ * msgpackr encoding, a value read from a run) or, for a byte value written by a
+ * commit or kept at replay, a slab shared with other values (ValueSlabs). A slab
+ * value is one object of three fields (48 B) where a view of its own and this object
+ * took 120 B: it lives in a memtable until the flush, so V8's scavenger copied those
+ * bytes twice per put (issue 12).
+ */
+export class EncodedValue {
+  readonly source: Uint8Array;
+  readonly start: number;
+  readonly length: number;
+  constructor(source: Uint8Array, start = 0, length = source.length) {
+    this.source = source;
+    this.start = start;
+    this.length = length;
+  }
+
+  /**
+   * The encoding: `source` itself when it is exactly that, else a view of it made per
+   * call (a slab is a plain Uint8Array: the constructor, not subarray, whose species
+   * lookup took 2-6 times as long per view, measured; the WAL and a flush take one per value).
+   */
+  get bytes(): Uint8Array {
+    const source = this.source;
+    const start = this.start;
+    const length = this.length;
+    return start === 0 && length === source.length ? source : new Uint8Array(source.buffer, source.byteOffset + start, length);
+  }
+
+  /** True when the encoding lies in an array shared with other values (a slab). */
+  get inSlab(): boolean {
+    return this.length !== this.source.length;
+  }
+}
+
+/**
+ * Copies of value bytes kept at WAL replay, carved from shared slabs of
+ * REPLAY_VALUE_SLAB_BYTES (8-byte aligned; a value over half a slab gets its own
+ * array), as the commit path's byte values share Node's 8 KiB pool: one typed array
+ * per value and no ArrayBuffer of its own (Uint8Array#slice made one per value, issue 7).
+ * A slab lives as long as any value in it: values replayed together live in one
+ * memtable and leave it together.
+ */
+export class ValueSlabs {
+  #slab = new Uint8Array(0);
+  #usedBytes = 0;
+
+  /**
+   * A copy of bytes start..end of `source`, as a plain Uint8Array: for a byte value,
+   * which reads decode through decodeBytes into a fresh array of the right type.
+   */
+  copy(source: Uint8Array, start: number, end: number): Uint8Array {
+    return this.copyValue(source, start, end).bytes;
+  }
+
+  /** The same copy as an EncodedValue over the slab (no view of its own). */
+  copyValue(source: Uint8Array, start: number, end: number): EncodedValue {
+    const lengthBytes = end - start;
+    assert(start >= 0 && lengthBytes >= 0 && end <= source.length, 'a value range lies inside its bytes');
+    const stored = this.reserve(lengthBytes);
+    stored.source.set(new Uint8Array(source.buffer, source.byteOffset + start, lengthBytes), stored.start);
+    return stored;
+  }
+
+  /**
+   * `lengthBytes` of a slab for the caller to fill, as the EncodedValue over them: in
+   * the current slab (a new one when it has too little left), or in an array of its
+   * own over half a slab.
+   */
+  reserve(lengthBytes: number): EncodedValue {
+    if (lengthBytes > REPLAY_VALUE_SLAB_BYTES / 2) return new EncodedValue(new Uint8Array(lengthBytes));
+    if (this.#usedBytes + lengthBytes > this.#slab.length) {
+      this.#slab = new Uint8Array(REPLAY_VALUE_SLAB_BYTES);
+      this.#usedBytes = 0;
+    }
+    const offset = this.#usedBytes;
+    this.#usedBytes = Math.ceil((offset + lengthBytes) / MEMORY_BYTES_HEAP_ALIGNMENT) * MEMORY_BYTES_HEAP_ALIGNMENT;
+    return new EncodedValue(this.#slab, offset, lengthBytes);
+  }
+
+  /**
+   * The same copy as a Buffer, for an encoding msgpackr decodes: it returns a nested
+   * bin as a slice of its source, so the source must be a Buffer (as the commit path's
+   * encodings are) for a nested Buffer to read back as a Buffer.
+   */
+  copyAsBuffer(source: Uint8Array, start: number, end: number): Buffer {
+    const copied = this.copy(source, start, end);
+    return Buffer.from(copied.buffer, copied.byteOffset, copied.length);
+  }
+}
