@@ -59,6 +59,7 @@ import { CommitMetrics } from '../metrics/recorders.js';
 import { assert } from '../util/assert.js';
 import type { EncodableOperation } from '../wal/wal-format.js';
 import type { GroupWriteResult, WalWriter } from '../wal/wal-writer.js';
+import type { ReleasedSpace } from '../wal/next-segment.js';
 import type { CommitTarget, CommitVisibleListener } from './commit-target.js';
 import {
   type CommitResult,
@@ -496,6 +497,15 @@ export class CommitPipeline {
       }
       atCut();
     });
+  }
+
+  /**
+   * compact()'s release of the WAL's spare segments (WalWriter#releaseSpareSegments: the
+   * recycled pool and a prepared next segment) under the wal.writer lock, never beside a
+   * rotation. Nothing when the pipeline failed (the writer's state is not trusted then).
+   */
+  async releaseSpareWalSegments(): Promise<ReleasedSpace> {
+    return this.#walLock.runExclusive(async () => (this.#failure === undefined ? this.#writer.releaseSpareSegments() : { files: 0, bytes: 0 }));
   }
 
   stats(): CommitPipelineStats {

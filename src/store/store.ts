@@ -486,7 +486,8 @@ export class Store {
    * (src/compaction/retention-floor.ts): as-of reads below the floor are refused for
    * every key from then on, and compaction drops what only they could read. The floor
    * stops at the oldest pinned reader and at the last checkpoint's version; the result
-   * says where it is (`retentionFloor`).
+   * says where it is (`retentionFloor`). Then the WAL's spare segments (the recycled
+   * pool, a next segment prepared ahead) are removed: the next ones are made new.
    */
   async compact(options?: { gte?: Key; lt?: Key; retainFrom?: number; onProgress?: CompactionProgress }): Promise<CompactionResult> {
     this.#assertOpen('compact');
@@ -498,7 +499,10 @@ export class Store {
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('compact');
       try {
-        return await this.#parts.engine.compactor.compact(range, given.onProgress);
+        const result = await this.#parts.engine.compactor.compact(range, given.onProgress);
+        // A user asking for space back: the WAL's spare segments (the recycled pool) go too.
+        await this.#parts.pipeline.releaseSpareWalSegments();
+        return result;
       } catch (error) {
         throw asTypedError(error, `compact ${this.#parts.directory}`);
       }

@@ -173,7 +173,14 @@ function recycledFileName(previousNumber: number, sizeBytes: number): string {
   return `recycled-${String(previousNumber).padStart(10, '0')}-${sizeBytes}.log`;
 }
 
-/** The recycled pool's files, newest (highest previous number) first. */
+/**
+ * The recycled pool's files, newest (highest previous number) first: the order both
+ * takeRecycledSegment takes them in and removeSegmentsBelow keeps them in. Which file
+ * of a size is taken does not change the pool's size (one file of that size goes
+ * either way); the newest is the likeliest still in the page cache, so the records'
+ * partial-page writes over it need no read of the page first. An older file that
+ * sits unused is the first the bounds drop, and compact() empties the pool.
+ */
 async function listRecycled(fileSystem: FileSystem, walDir: string): Promise<RecycledFile[]> {
   const files: RecycledFile[] = [];
   for (const name of await fileSystem.readdir(walDir)) {
@@ -277,6 +284,21 @@ async function aliasesLiveSegment(fileSystem: FileSystem, walDir: string, handle
   if (typeof header === 'string' || !(await fileSystem.exists(joinPath(walDir, segmentFileName(header.segmentNumber))))) return false;
   await unlinkIfPresent(fileSystem, handle.path);
   return true;
+}
+
+/**
+ * Unlinks every file of the recycled pool, then fsyncs the directory once (also when
+ * the pool was empty but `sync` says the caller unlinked something of its own).
+ * Returns how many files and bytes (their sizes, as the names say) were removed.
+ * REQUIRES: nothing takes from the pool meanwhile (NextSegment#releaseSpare: the
+ * wal.writer lock, with the background preparation awaited). A remover adding to the
+ * pool meanwhile (a flush's removeSegmentsBelow) is safe: what it adds after the listing stays.
+ */
+export async function emptyRecycledPool(fileSystem: FileSystem, walDir: string, sync = false): Promise<{ files: number; bytes: number }> {
+  const pool = await listRecycled(fileSystem, walDir);
+  for (const file of pool) await unlinkIfPresent(fileSystem, joinPath(walDir, file.name));
+  if (pool.length > 0 || sync) await fileSystem.syncDirectory(walDir);
+  return { files: pool.length, bytes: pool.reduce((sum, file) => sum + file.sizeBytes, 0) };
 }
 
 /**

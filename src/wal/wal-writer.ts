@@ -16,9 +16,10 @@
  * failed fill is final, and a record whose fdatasync overlapped a fill datasync is
  * acknowledged only once that one succeeded (#afterSync; the rule is in that module).
  *
- * Recycling (WAL format 2): #createNext makes the next segment from a recycled file of
- * the wanted size when the pool has one (segment-files.ts takeRecycledSegment): no zero
- * fill, its whole length counts as filled. Every record carries the active segment's use
+ * Recycling (WAL format 2): the next segment is made from a recycled file of the wanted
+ * size when the pool has one (next-segment.ts, segment-files.ts takeRecycledSegment): no
+ * zero fill, its whole length counts as filled; compact() empties the pool
+ * (releaseSpareSegments). Every record carries the active segment's use
  * tag (WalPosition.tag), and in a recycled segment is written with an all-zero record
  * header after it, so the log's end never reads as the middle of an earlier use's record.
  *
@@ -39,15 +40,8 @@ import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { GROUP_COMMIT_BYTES_MAX, WAL_ENCODE_BUFFER_BYTES_INITIAL, WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
-import {
-  createSegment,
-  type CreatedSegment,
-  firstSegmentSizeBytes,
-  returnToPool,
-  type SegmentCreationAbort,
-  segmentFileName,
-  takeRecycledSegment,
-} from './segment-files.js';
+import { NextSegment, type ReleasedSpace } from './next-segment.js';
+import { type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
 import { ZeroFillAhead } from './zero-fill-ahead.js';
 
@@ -102,9 +96,8 @@ export class WalWriter {
   #active: WalPosition;
   #lsnBase: number;
   #syncedLsn: number;
-  #next: Promise<CreatedSegment> | undefined;
-  /** Abandons #next's creation while it zero-fills (#rotateSmall: a cut only deletes it). */
-  #nextAbort: SegmentCreationAbort | undefined;
+  /** The next segment: prepared in the background, made from the pool or new. */
+  readonly #next: NextSegment;
   /** The active segment's zero-filled, synced prefix and the fill ahead of it. */
   readonly #zeroFill: ZeroFillAhead;
   /** Bytes (header included) of the record #fittingPrefix's last answer makes. */
@@ -112,9 +105,6 @@ export class WalWriter {
   #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
   #bytesWritten = 0;
   #datasyncs = 0;
-  #segmentsCreated = 0;
-  /** Of #segmentsCreated, those made from a recycled file. */
-  #segmentsRecycled = 0;
   #closed = false;
   /**
    * Set by a memtable seal's cut (cutAtNextRecord): the active segment holds records
@@ -129,6 +119,7 @@ export class WalWriter {
   constructor(config: WalWriterConfig, active: WalPosition) {
     this.#config = config;
     this.#active = active;
+    this.#next = new NextSegment(config);
     this.#zeroFill = new ZeroFillAhead(config.fileSystem, active, active.filledBytes ?? active.offset);
     this.#lsnBase = 0;
     // Everything before the starting offset was recovered from disk: durable.
@@ -162,8 +153,8 @@ export class WalWriter {
     return {
       bytesWritten: this.#bytesWritten,
       datasyncs: this.#datasyncs,
-      segmentsCreated: this.#segmentsCreated,
-      segmentsRecycled: this.#segmentsRecycled,
+      segmentsCreated: this.#next.created,
+      segmentsRecycled: this.#next.recycled,
       segmentNumber: this.#active.segmentNumber,
     };
   }
@@ -337,28 +328,36 @@ export class WalWriter {
 
   /** Starts creating the next segment in the background once this one is half full. */
   #maybePrepareNext(): void {
-    if (this.#next !== undefined || this.#active.offset < this.#active.sizeBytes / 2) return;
-    const abort: SegmentCreationAbort = { abandoned: false };
-    this.#nextAbort = abort;
-    this.#next = this.#createNext(0, 2 * this.#active.sizeBytes, abort);
-    this.#next.catch(() => undefined);
+    if (this.#next.isPrepared || this.#active.offset < this.#active.sizeBytes / 2) return;
+    this.#next.prepare(this.#active.segmentNumber + 1, this.#nextSizeBytes(0, 2 * this.#active.sizeBytes));
   }
 
   /**
-   * Creates the next segment: twice the active one's size (segments start small,
-   * see SEGMENT_BYTES_INITIAL), at least big enough for a record of
-   * `recordBytesMin`, at most `segmentSizeBytes`. From a recycled file of that size
-   * when the pool has one (no zero fill), else a new file.
+   * The next segment's size: twice the active one's (segments start small, see
+   * SEGMENT_BYTES_INITIAL), at least big enough for a record of `recordBytesMin`, at
+   * most `segmentSizeBytes`.
    */
-  async #createNext(recordBytesMin = 0, preferredSizeBytes = 2 * this.#active.sizeBytes, abort?: SegmentCreationAbort): Promise<CreatedSegment> {
-    const { fileSystem, walDir, segmentSizeBytes, hash } = this.#config;
-    const sizeBytes = Math.min(segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
+  #nextSizeBytes(recordBytesMin: number, preferredSizeBytes = 2 * this.#active.sizeBytes): number {
+    const sizeBytes = Math.min(this.#config.segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
     assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
-    this.#segmentsCreated++;
-    const segmentNumber = this.#active.segmentNumber + 1;
-    const recycled = await takeRecycledSegment(fileSystem, walDir, segmentNumber, sizeBytes, hash, segmentSizeBytes);
-    if (recycled !== undefined) this.#segmentsRecycled++;
-    return recycled ?? createSegment(fileSystem, walDir, segmentNumber, sizeBytes, hash, abort);
+    return sizeBytes;
+  }
+
+  /** Creates the next segment now (NextSegment#create: from the pool when it has one of the size). */
+  #createNext(recordBytesMin = 0, preferredSizeBytes?: number): Promise<CreatedSegment> {
+    return this.#next.create(this.#active.segmentNumber + 1, this.#nextSizeBytes(recordBytesMin, preferredSizeBytes));
+  }
+
+  /**
+   * compact()'s release of the WAL's spare disk space: the prepared next segment removed
+   * unused and the recycled pool emptied, the directory fsynced (NextSegment#releaseSpare).
+   * Run under the wal.writer lock, so never beside a rotation; a background preparation
+   * is awaited first. The next rotation makes its segment new.
+   * REQUIRES: the caller holds the wal.writer lock.
+   */
+  async releaseSpareSegments(): Promise<ReleasedSpace> {
+    if (this.#closed) return { files: 0, bytes: 0 };
+    return this.#next.releaseSpare();
   }
 
   /**
@@ -418,20 +417,8 @@ export class WalWriter {
    * either, but no longer for the rest of a zero fill and its fsync (issue 12).
    */
   async #rotateSmall(): Promise<void> {
-    const prepared = this.#next;
-    const abort = this.#nextAbort;
-    this.#next = undefined;
-    this.#nextAbort = undefined;
-    if (prepared !== undefined) {
-      if (abort !== undefined) abort.abandoned = true;
-      const created = await prepared.catch(() => undefined);
-      if (created !== undefined) {
-        await created.handle.close();
-        // A recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
-        if (created.recycled) await returnToPool(this.#config.fileSystem, this.#config.walDir, created.segmentNumber, created.sizeBytes);
-        else await this.#config.fileSystem.unlink(joinPath(this.#config.walDir, segmentFileName(created.segmentNumber)));
-      }
-    }
+    // A recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
+    await this.#next.discard(true);
     await this.#rotate(0, firstSegmentSizeBytes(this.#config.segmentSizeBytes));
   }
 
@@ -439,9 +426,7 @@ export class WalWriter {
   async #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
     await this.#zeroFill.awaitFill();
     if (this.#zeroFill.failure !== undefined) throw this.#zeroFill.failure.error;
-    const prepared = this.#next;
-    this.#next = undefined;
-    this.#nextAbort = undefined;
+    const prepared = this.#next.takePrepared();
     let created: CreatedSegment;
     try {
       // A background creation that ran out of space earlier is retried once now: the
@@ -476,13 +461,7 @@ export class WalWriter {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#zeroFill.awaitFill();
-    const next = this.#next;
-    this.#next = undefined;
-    this.#nextAbort = undefined;
-    if (next !== undefined) {
-      const created = await next.catch(() => undefined);
-      await created?.handle.close();
-    }
+    await this.#next.close();
     await this.#active.handle.close();
     this.#closed = true;
   }
