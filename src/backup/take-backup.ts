@@ -23,7 +23,10 @@
  * - A backup that crashed, failed or was aborted has no BACKUP.json, or one whose
  *   files are not all durable is never written: nothing incomplete looks complete.
  */
-import { BackupError, InvalidOptionError } from '../errors.js';
+import { BackupError, CorruptionError, InvalidOptionError } from '../errors.js';
+import { BlockCache } from '../run/block-cache.js';
+import type { RunDescriptor } from '../run/run-descriptor.js';
+import { RunReader } from '../run/run-reader.js';
 import { isFileSystemError, joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
 import { BACKUP_ATTEMPTS_MAX } from '../limits.js';
 import { Manifest } from '../manifest/manifest.js';
@@ -143,7 +146,10 @@ async function copyRuns(
         const to = joinPath(targetRuns, run.fileName);
         const copied = options.link === false ? await copyFile(fileSystem, from, to, source.hash) : await linkOrCopyFile(fileSystem, from, to, source.hash);
         assert(copied.sizeBytes === run.fileBytes, `run ${run.fileName} has the size its descriptor records`);
-        runFiles.push({ path, sizeBytes: copied.sizeBytes, checksum: copied.checksum, linked: copied.linked });
+        // The copy's checksum is of the bytes as read: a block damaged in the store would be
+        // certified with them. Check them all; a rebuild changed bytes, so sum them again.
+        const checksum = (await checkRunCopy(fileSystem, targetRuns, run, from, source.hash)) ? (await readChunks(fileSystem, to, source.hash)).checksum : copied.checksum;
+        runFiles.push({ path, sizeBytes: copied.sizeBytes, checksum, linked: copied.linked });
         bytesDone += copied.sizeBytes;
         options.onProgress?.({ filesDone: runFiles.length, filesTotal: state.runs.length, bytesDone });
       }
@@ -157,6 +163,33 @@ async function copyRuns(
     return { state, runFiles };
   }
   throw new BackupError('runs-changed', targetDirectory, `compaction replaced the runs ${BACKUP_ATTEMPTS_MAX} times during the backup`);
+}
+
+/**
+ * Reads and checks every block of the run file linked or copied into `runsDirectory`
+ * (footer, index, filter, data, parity: RunReader's scrub), rebuilding damaged blocks
+ * and stale parity from their stripes in place (in the store's file too when linked).
+ * True if something was rewritten. Damage parity cannot rebuild is a CorruptionError
+ * naming the store's run file `storePath`: a backup never certifies it.
+ */
+async function checkRunCopy(fileSystem: FileSystem, runsDirectory: string, run: RunDescriptor, storePath: string, hash: Hash64): Promise<boolean> {
+  let reader: RunReader | undefined;
+  let rewritten = false;
+  try {
+    reader = await RunReader.open(fileSystem, runsDirectory, run, hash, new BlockCache(0), { repair: true });
+    for await (const step of reader.scrub(true)) {
+      for (const finding of step.findings) {
+        if (finding.outcome !== 'repaired') throw new CorruptionError(storePath, finding.logicalOffset, `backup: ${finding.kind} block (stripe ${finding.stripe}): ${finding.reason}`);
+        rewritten = true;
+      }
+    }
+  } catch (error) {
+    if (error instanceof CorruptionError && error.file !== storePath) throw new CorruptionError(storePath, error.offset, `backup: ${error.message}`);
+    throw error;
+  } finally {
+    await reader?.close();
+  }
+  return rewritten;
 }
 
 /** A new manifest for the backup: the state's runs, an empty WAL from segment 1. */
