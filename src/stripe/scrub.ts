@@ -145,7 +145,9 @@ export async function scrubRuns(
         continue;
       }
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
-      report.unrecoverable.push({ runId: run.descriptor.runId, file, kind: 'index', logicalOffset: (error as CorruptionError).offset ?? 0, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message });
+      // The path, as every other location gives it (a CorruptionError carries it; an I/O error only its message).
+      const path = error instanceof CorruptionError ? error.file : file;
+      report.unrecoverable.push({ runId: run.descriptor.runId, file: path, kind: 'index', logicalOffset: (error as CorruptionError).offset ?? 0, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message });
       continue;
     }
     const steps = reader.scrub(repair);
