@@ -17,6 +17,10 @@
  * - reopen: opens, times open + the first get, checks that a key overwritten
  *   before the kill reads back its new value.
  *
+ * Peak RSS (load and read): bench/measure/peak-rss.ts, VmHWM on Linux (not maxRSS,
+ * which Linux carries over from the bench harness across exec); `peakRssFromHighWater`
+ * is 1 when the figure is VmHWM, 0 when it is maxRSS.
+ *
  * Engine `none` (NOOP_ENGINE_ID, not in the registry; bench/large/memory-breakdown.ts):
  * stores nothing and answers every get with one value, so its peak RSS is the harness
  * floor: Node, the bench modules, the keys and batches the phases build.
@@ -27,6 +31,7 @@
 import { asBytes, type BenchKey, type EngineDefinition, type EngineHandle, type Entry } from '../engines/engine.js';
 import { allEngines } from '../engines/registry.js';
 import { KEY_SIZE_BYTES, keyAt, makeValue, SMALL_VALUE, type KeyOrder } from '../data.js';
+import { peakRss, peakRssFromHighWater } from '../measure/peak-rss.js';
 
 export type LargeChildPhase = 'load' | 'read' | 'overwrite-then-wait' | 'reopen';
 
@@ -55,7 +60,6 @@ export const SKEWED_HOT_READ_SHARE = 0.8;
 export const SKEWED_HOT_KEY_SHARE = 0.02;
 /** The byte a value is tagged with when overwritten before a kill (values are otherwise random). */
 const OVERWRITE_TAG = 0xa5;
-const KIBIBYTE = 1024;
 /** The no-op engine's id: the harness floor (see the module header). */
 export const NOOP_ENGINE_ID = 'none';
 
@@ -122,7 +126,7 @@ async function loadPhase(engine: EngineHandle, request: LargeChildRequest, batch
     writeMs,
     closeMs,
     keysPerSecond: (request.keyCount * 1_000) / writeMs,
-    peakRssBytes: process.resourceUsage().maxRSS * KIBIBYTE,
+    ...peakRssFigures(),
     ...pick(stats, ['writeStalls', 'writeStallMs', 'runs', 'flushes']),
   };
 }
@@ -142,7 +146,7 @@ async function readPhase(openEngine: () => Promise<EngineHandle>, request: Large
     firstReadMs,
     uniformGetsPerSecond: (request.readCount * 1_000) / uniformMs,
     skewedGetsPerSecond: (request.readCount * 1_000) / skewedMs,
-    peakRssBytes: process.resourceUsage().maxRSS * KIBIBYTE,
+    ...peakRssFigures(),
     ...pick(stats, ['blockCacheHits', 'blockCacheMisses', 'runs', 'memoryBytes']),
   };
 }
@@ -247,6 +251,12 @@ function skewedIndexes(count: number, bound: number, seed: number): Uint32Array 
   const random = seededRandom(seed);
   const hotBound = Math.max(1, Math.floor(bound * SKEWED_HOT_KEY_SHARE));
   return Uint32Array.from({ length: count }, () => Math.floor(random() * (random() < SKEWED_HOT_READ_SHARE ? hotBound : bound)));
+}
+
+/** The process's peak RSS and which figure it is (see the module header). */
+function peakRssFigures(): Record<string, number> {
+  const peak = peakRss();
+  return { peakRssBytes: peak.bytes, peakRssFromHighWater: peakRssFromHighWater(peak) };
 }
 
 function pick(stats: Record<string, number>, names: readonly string[]): Record<string, number> {

@@ -18,7 +18,7 @@
  * - batch/10: as-is with batches ten times smaller (commits, and so memtables, stay near their share).
  *
  * Figures per child: RSS once the store is open (Node and the store before any
- * write), peak RSS (the kernel's maxRSS), and the peaks of heapUsed, heapTotal and
+ * write), peak RSS (the kernel's VmHWM on Linux, bench/measure/peak-rss.ts), and the peaks of heapUsed, heapTotal and
  * arrayBuffers sampled every SAMPLE_INTERVAL_MS, the peak of stats().memoryBytes
  * (what the store counts against the budget), keys/s (noisy on a busy machine:
  * the point is memory). RSS is a memory bound, not a timing: figures from a busy
@@ -34,10 +34,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openStore } from '../../src/index.js';
 import { keyAt, makeValue, SMALL_VALUE } from '../data.js';
+import { peakRss } from '../measure/peak-rss.js';
 
 const run = promisify(execFile);
 const MEBIBYTE = 1024 * 1024;
-const KIBIBYTE = 1024;
 const SAMPLE_INTERVAL_MS = 10;
 const KEY_COUNT_DEFAULT = 1_000_000;
 const BATCH_SIZE_DEFAULT = 100_000;
@@ -93,7 +93,7 @@ async function child(request: ChildRequest): Promise<Figures> {
     clearInterval(sampler);
     return {
       openRssMebibytes: openRssBytes / MEBIBYTE,
-      peakRssMebibytes: (process.resourceUsage().maxRSS * KIBIBYTE) / MEBIBYTE,
+      peakRssMebibytes: peakRss().bytes / MEBIBYTE,
       peakHeapUsedMebibytes: peaks.heapUsed / MEBIBYTE,
       peakHeapTotalMebibytes: peaks.heapTotal / MEBIBYTE,
       peakArrayBuffersMebibytes: peaks.arrayBuffers / MEBIBYTE,

@@ -47,7 +47,8 @@ const READ_COUNT = 200_000;
 const MEMORY_PROBE_PREFIX = 'MEMORY-PROBE ';
 
 interface ProbeReport {
-  maxRssMebibytes: number;
+  peakRssMebibytes: number;
+  peakRssSource: string;
   atPeak: Record<string, number>;
   smaps: Record<string, number>;
   /** Each worker thread's isolate at the peak (memory-probe.ts). */
@@ -89,7 +90,7 @@ async function runPhase(phase: LargeChildPhase, engine: string, directory: strin
 }
 
 const COLUMNS: ReadonlyArray<readonly [string, (row: Row) => number | undefined]> = [
-  ['maxRSS', (row) => row.probe.maxRssMebibytes],
+  ['peak RSS', (row) => row.probe.peakRssMebibytes],
   ['V8 pages', (row) => row.probe.smaps['v8Pages']],
   ['new phys', (row) => row.probe.atPeak['newPhysical']],
   ['old used', (row) => row.probe.atPeak['oldUsed']],

@@ -24,8 +24,9 @@
  * worker's isolate and its ArrayBuffers (in its own malloc arena) are otherwise one
  * undivided "other anonymous" figure.
  * At exit it writes one line `MEMORY-PROBE {json}` to stderr (stdout stays the child's).
- * Figures in MiB. The kernel's peak (maxRSS) can fall between two samples, so the
- * parts sum to the sampled peak (`sampledPeakRssMebibytes`), not exactly to maxRSS.
+ * Figures in MiB. The kernel's peak (`peakRssMebibytes`: VmHWM on Linux, maxRSS elsewhere,
+ * `peakRssSource` says which; bench/measure/peak-rss.ts) can fall between two samples, so
+ * the parts sum to the sampled peak (`sampledPeakRssMebibytes`), not exactly to it.
  * The probe costs memory of its own (a module per thread, the messages): use it to
  * divide a peak, not to report one.
  *
@@ -36,6 +37,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import v8 from 'node:v8';
 import { BroadcastChannel, isMainThread, threadId, type Worker, type WorkerOptions } from 'node:worker_threads';
+import { peakRss } from '../measure/peak-rss.js';
 
 const MEBIBYTE = 1024 * 1024;
 const KIBIBYTE = 1024;
@@ -156,8 +158,10 @@ if (isMainThread) {
   setInterval(sample, SAMPLE_INTERVAL_MS).unref();
   process.on('exit', () => {
     sample();
+    const peak = peakRss();
     const report = {
-      maxRssMebibytes: mebibytes(process.resourceUsage().maxRSS * KIBIBYTE),
+      peakRssMebibytes: mebibytes(peak.bytes),
+      peakRssSource: peak.source,
       sampledPeakRssMebibytes: mebibytes(peakRssBytes),
       atPeak: peakFigures,
       smapsAtRssMebibytes: mebibytes(smapsRssBytes),

@@ -6,7 +6,9 @@
  * 1. load: keyCount keys (16 B) with 100 B values in batches of the engine's
  *    bulkLoadBatchSize, ladybug with memoryBudgetBytes = profile.largeMemoryBudgetBytes;
  *    clean close. Headline: keys/s of the writes (the close is reported apart:
- *    ladybug's checkpoints); peak RSS of that process.
+ *    ladybug's checkpoints); peak RSS of that process (bench/measure/peak-rss.ts:
+ *    VmHWM on Linux, since maxRSS there starts at the harness's RSS; the report's
+ *    text names the figure used).
  * 2. clean reopen: a new process opens the store; timed from the open call to the
  *    first get returning a value (process start not included). Then
  *    profile.largeReadCount gets uniform over all keys and as many skewed (80% of
@@ -23,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KeyOrder } from '../data.js';
 import type { LargeChildReport, LargeChildRequest } from '../large/large-child.js';
+import { peakRss } from '../measure/peak-rss.js';
 import type { Profile } from '../profile.js';
 import type { Measurement, Workload, WorkloadContext } from './workload.js';
 
@@ -42,12 +45,16 @@ export function largeDataWorkload(spec: LargeDataSpec, profile: Profile, ladybug
   const budget = `${profile.largeMemoryBudgetBytes / MEBIBYTE} MiB`;
   const reads = profile.largeReadCount.toLocaleString('en-US');
   const storeOptions = { memoryBudgetBytes: profile.largeMemoryBudgetBytes, ...ladybugStoreOptions };
+  // The children run on this machine: the figure they can read is the one this process can.
+  const rssFigure = peakRss().source === 'VmHWM'
+    ? 'VmHWM, the high-water mark of its own address space'
+    : "getrusage's maxRSS, which on Linux would include the harness's RSS";
   return {
     id: spec.id,
     title: `load ${keys} keys (${spec.keyOrder} order, 100 B values), reopen, gets; ladybug budget ${budget}`,
     unit: 'keys',
     measures:
-      `Each engine in processes of its own. Headline: keys/s writing ${keys} 16-byte keys in ${spec.keyOrder} order with 100 B values in awaited batches of the engine's bulkLoadBatchSize (ladybug: memoryBudgetBytes ${budget}; peers at their defaults); "load RSS" is that process's peak RSS. ` +
+      `Each engine in processes of its own. Headline: keys/s writing ${keys} 16-byte keys in ${spec.keyOrder} order with 100 B values in awaited batches of the engine's bulkLoadBatchSize (ladybug: memoryBudgetBytes ${budget}; peers at their defaults); "load RSS" is that process's peak RSS (${rssFigure}). ` +
       `"close ms": the clean close after the load (ladybug checkpoints). "reopen ms": a new process, open call to the first get returning a value. ` +
       `"uniform gets/s" and "skewed gets/s": ${reads} awaited gets each, uniform over all keys, and 80% on 2% of the keys, every value checked. ` +
       `"killed reopen ms": a process overwrote a tenth of the keys (at most ${OVERWRITE_KEYS_MAX.toLocaleString('en-US')}) and was SIGKILLed; a new process's open + first get of the last overwritten key (checked to read the new value). Page cache warm.`,
@@ -112,6 +119,7 @@ async function measureLargeData(
       readRssMebibytes: figure(read, 'peakRssBytes') / MEBIBYTE,
       diskMebibytes: diskBytes / MEBIBYTE,
       keys: spec.keyCount,
+      rssFromHighWater: figure(load, 'peakRssFromHighWater'),
     },
     check: overwriteFound
       ? { passed: true, summary: 'every get found its key; the last write before the SIGKILL read back' }
