@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AssertionFailedError, ErrorCode, LockOrderViolation, type LockViolationKind } from '../src/errors.js';
 import { COMMIT_LOCK, LOCK_TABLE, type LockName } from '../src/lock/lock-table.js';
-import { currentHeldLockNames, OrderedMutex } from '../src/lock/ordered-mutex.js';
+import { currentHeldLockNames } from '../src/lock/held-locks.js';
+import { OrderedMutex } from '../src/lock/ordered-mutex.js';
 import { debugEnabled, setDebugForTesting } from '../src/util/debug.js';
 
 const THIS_FILE = 'lock-order.test.ts';

@@ -61,7 +61,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
-import { runDetached } from '../lock/ordered-mutex.js';
+import { runDetached } from '../lock/held-locks.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { runFileName } from '../run/run-format.js';
 import { RUN_TEMPORARY_SUFFIX, writeRun } from '../run/run-writer.js';

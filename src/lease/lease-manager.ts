@@ -38,7 +38,8 @@ import type { LeaseFence, TransactionHandle } from '../transaction/transaction.j
 import type { CommitResult } from '../commit/commit-pipeline.js';
 import type { BatchOperation } from '../commit/prepare.js';
 import type { ResolvedWriteOptions } from './write-options.js';
-import { OrderedMutex, runDetached } from '../lock/ordered-mutex.js';
+import { runDetached } from '../lock/held-locks.js';
+import { OrderedMutex } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
 import {
   checkName, checkOwner, checkReason, checkToken, checkTtl, checkWaitMs, type LeaseInfo, type LeaseRecord,

@@ -50,21 +50,16 @@
  *
  * Any async work started inside a critical section and left running after it
  * inherits the held list: a critical section must await everything it starts.
+ *
+ * In their own modules: the bare FIFO mutex (fifo-mutex.ts) and the held-lock lists
+ * with the order checks and the checked lease (held-locks.ts).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { AssertionFailedError, LockOrderViolation } from '../errors.js';
+import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
+import { FifoMutex, type Releaser } from './fifo-mutex.js';
+import { CheckedLease, checkCanAcquire, currentHeldLocks, describeLock, extendsHeldLocks, type HeldLock, heldLocksStorage } from './held-locks.js';
 import { findLockTableEntry, type LockName, type LockTableEntry } from './lock-table.js';
-
-/** One lock held by an async call chain (debug mode only). */
-interface HeldLock {
-  readonly lock: OrderedMutex;
-  /** Captured at acquisition; formatted only when a violation is reported. */
-  readonly acquisitionSite: Error;
-}
-
-type HeldLocks = readonly HeldLock[];
 
 export type SyncRunResult<T> = { ran: true; value: T } | { ran: false };
 
@@ -82,118 +77,12 @@ export interface LockStats {
   waitMsTotal: number;
 }
 
-/** Stack lines kept in a violation message, after dropping this module's own frames. */
-const SITE_STACK_LINES_MAX = 6;
 const NOT_RAN: SyncRunResult<never> = Object.freeze({ ran: false });
-const NO_HELD_LOCKS: HeldLocks = Object.freeze([]);
-const heldLocksStorage = new AsyncLocalStorage<HeldLocks>();
-
-function currentHeldLocks(): HeldLocks {
-  return heldLocksStorage.getStore() ?? NO_HELD_LOCKS;
-}
-
-/**
- * Starts background work (a flush, a compaction) as its own call chain, holding no
- * lock, even when it is kicked off from inside a critical section: it must not
- * inherit the caller's held locks, since it outlives them and takes its own.
- */
-export function runDetached<T>(start: () => Promise<T>): Promise<T> {
-  return heldLocksStorage.exit(start);
-}
-
-/** Debug mode: the names of the locks the current async call chain holds (leases excluded). */
-export function currentHeldLockNames(): readonly string[] {
-  if (!debugEnabled()) return [];
-  return currentHeldLocks().map((held) => held.lock.name);
-}
-
-/** A short excerpt of where a lock was taken, without this module's and Node's frames. */
-function formatSite(site: Error): string {
-  const frames = (site.stack ?? '').split('\n').slice(1);
-  const outside = frames.filter(
-    (frame) => !frame.includes('ordered-mutex') && !frame.includes('(node:') && !frame.includes('async-mutex'),
-  );
-  const kept = outside.slice(0, SITE_STACK_LINES_MAX).map((frame) => frame.trim());
-  return kept.length > 0 ? kept.map((frame) => `    ${frame}`).join('\n') : '    (no stack available)';
-}
-
-function describeLock(lock: OrderedMutex): string {
-  return `'${lock.name}' (rank ${lock.rank})`;
-}
-
-function extendsHeldLocks(current: HeldLocks, holder: HeldLocks): boolean {
-  if (current.length < holder.length) return false;
-  return holder.every((held, index) => current[index] === held);
-}
 
 function isThenable(value: unknown): boolean {
   const candidate = value as { then?: unknown } | null;
   return (typeof value === 'object' || typeof value === 'function') && typeof candidate?.then === 'function';
 }
-
-/** Releases a lock; a second call does nothing. */
-type Releaser = () => void;
-
-/**
- * The bare FIFO mutex under OrderedMutex. `locked` stays true from an acquisition
- * through every hand-over to a waiter, until a release finds nobody waiting.
- */
-class FifoMutex {
-  #locked = false;
-  /** Resolvers of waiting acquisitions, oldest first, from #head on. */
-  #waiters: Array<() => void> = [];
-  #head = 0;
-
-  isLocked(): boolean {
-    return this.#locked;
-  }
-
-  /** Takes the lock if it is free (true); false, changing nothing, if it is held. */
-  tryAcquire(): boolean {
-    if (this.#locked) return false;
-    this.#locked = true;
-    return true;
-  }
-
-  /**
-   * Takes the lock, or queues until it is handed over. Synchronously marks the lock
-   * taken when free; the caller always resumes in a later microtask.
-   */
-  async acquire(): Promise<void> {
-    if (this.tryAcquire()) return;
-    await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    assert(this.#locked, 'a waiter is woken holding the lock');
-  }
-
-  /** REQUIRES: held. Hands the lock to the oldest waiter, or frees it. */
-  release(): void {
-    assert(this.#locked, 'release of a held mutex');
-    if (this.#head === this.#waiters.length) {
-      this.#locked = false;
-      return;
-    }
-    const next = this.#waiters[this.#head]!;
-    this.#waiters[this.#head] = noop;
-    this.#head += 1;
-    if (this.#head === this.#waiters.length) {
-      this.#waiters = [];
-      this.#head = 0;
-    }
-    next();
-  }
-
-  /** A once-only releaser for a lease. */
-  releaser(): Releaser {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.release();
-    };
-  }
-}
-
-function noop(): void {}
 
 /** One settled promise to chain a later microtask from (no allocation per use beyond the reaction). */
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -310,7 +199,7 @@ export class OrderedMutex {
   async acquire(): Promise<LockLease> {
     if (!debugEnabled()) return new FastLease(await this.#acquireMutex());
     const holderLocks = currentHeldLocks();
-    this.#checkCanAcquire(holderLocks);
+    checkCanAcquire(this, holderLocks);
     const site = new Error('lease acquired here');
     const releaseMutex = await this.#acquireMutex();
     const release = (): void => {
@@ -334,7 +223,7 @@ export class OrderedMutex {
 
   async #runExclusiveChecked<T>(fn: () => T | Promise<T>): Promise<T> {
     const held = currentHeldLocks();
-    this.#checkCanAcquire(held);
+    checkCanAcquire(this, held);
     const entry: HeldLock = { lock: this, acquisitionSite: new Error('lock taken here') };
     const release = await this.#acquireMutex();
     try {
@@ -355,7 +244,7 @@ export class OrderedMutex {
 
   #runExclusiveSyncChecked<T>(fn: () => T): SyncRunResult<T> {
     const held = currentHeldLocks();
-    this.#checkCanAcquire(held);
+    checkCanAcquire(this, held);
     if (this.isLocked()) return NOT_RAN;
     const entry: HeldLock = { lock: this, acquisitionSite: new Error('lock taken here') };
     this.#acquisitions += 1;
@@ -382,26 +271,6 @@ export class OrderedMutex {
     this.#waitMsTotal += performance.now() - startMs;
     return this.#mutex.releaser();
   }
-
-  /** Debug mode: throws LockOrderViolation if the chain holding `held` may not take this lock. */
-  #checkCanAcquire(held: HeldLocks): void {
-    const again = held.find((entry) => entry.lock === this);
-    if (again !== undefined) {
-      throw new LockOrderViolation(
-        'reentrant',
-        `lock order violation: taking ${describeLock(this)} which this async call chain already holds ` +
-          `(it would deadlock); it was taken at:\n${formatSite(again.acquisitionSite)}`,
-      );
-    }
-    const highest = held[held.length - 1];
-    if (highest === undefined || highest.lock.rank < this.rank) return;
-    throw new LockOrderViolation(
-      'order',
-      `lock order violation: taking ${describeLock(this)} while holding ${describeLock(highest.lock)}; ` +
-        `acquire in ascending rank (LOCK_ORDER.md). ${describeLock(highest.lock)} was taken at:\n` +
-        formatSite(highest.acquisitionSite),
-    );
-  }
 }
 
 /** Debug mode off: the releaser is already idempotent. */
@@ -415,34 +284,3 @@ class FastLease implements LockLease {
   }
 }
 
-/** Debug mode: a lease that knows its holder and refuses a second or foreign release. */
-class CheckedLease implements LockLease {
-  readonly #lock: OrderedMutex;
-  readonly #release: Releaser;
-  readonly #site: Error;
-  readonly holderLocks: HeldLocks;
-  #released = false;
-
-  constructor(lock: OrderedMutex, release: Releaser, holderLocks: HeldLocks, site: Error) {
-    this.#lock = lock;
-    this.#release = release;
-    this.holderLocks = holderLocks;
-    this.#site = site;
-  }
-
-  release(): void {
-    if (this.#released) throw this.#violation('released twice');
-    if (!extendsHeldLocks(currentHeldLocks(), this.holderLocks)) {
-      throw this.#violation('released from an async call chain that is not the holder');
-    }
-    this.#released = true;
-    this.#release();
-  }
-
-  #violation(what: string): LockOrderViolation {
-    return new LockOrderViolation(
-      'release-by-non-holder',
-      `lease on ${describeLock(this.#lock)} ${what}; it was acquired at:\n${formatSite(this.#site)}`,
-    );
-  }
-}
