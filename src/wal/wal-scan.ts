@@ -59,14 +59,23 @@ export function endOfData(image: Buffer, offset: number): number {
   return end;
 }
 
-/** Zeroes a tail (from `offset` to the last non-zero byte) and makes that durable. */
+/** Largest write of zeroTail: a recycled segment's tail (its earlier use's bytes) can be its whole size, up to SEGMENT_BYTES_MAX. */
+export const ZERO_TAIL_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Zeroes a tail (from `offset` to the last non-zero byte) and makes that durable: writes
+ * of at most ZERO_TAIL_CHUNK_BYTES from one buffer, then one datasync.
+ */
 export async function zeroTail(fileSystem: FileSystem, segment: SegmentImage, offset: number): Promise<{ file: string; offset: number; zeroedBytes: number }> {
   const end = endOfData(segment.image, offset);
   const zeroedBytes = end - offset;
   if (zeroedBytes > 0) {
     const handle = await fileSystem.open(segment.path, 'readWrite');
     try {
-      await handle.write(Buffer.alloc(zeroedBytes), offset);
+      const zeros = Buffer.alloc(Math.min(zeroedBytes, ZERO_TAIL_CHUNK_BYTES));
+      for (let position = offset; position < end; position += zeros.length) {
+        await handle.write(end - position >= zeros.length ? zeros : zeros.subarray(0, end - position), position);
+      }
       await handle.datasync();
     } finally {
       await handle.close();
