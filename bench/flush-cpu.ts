@@ -5,6 +5,7 @@
  *   node dist/bench/flush-cpu.js [keys] [rounds]            # one flush, in process and through the flush thread
  *   node dist/bench/flush-cpu.js load [keys] [thread|main]  # a store load, flushes in the thread or in process
  *   node dist/bench/flush-cpu.js writers [commits] [thread|main]  # 64 concurrent writers, one put per commit
+ *   LADYBUG_WRITERS_KEY_ORDER=sequential LADYBUG_WRITERS_BUDGET_MIB=256 node --cpu-prof dist/bench/flush-cpu.js writers 600000
  *
  * Flush mode: a sealed memtable of `keys` random 16-byte binary keys (as bench/data.ts
  * keyAt 'random') with 100-byte Uint8Array values, one version each, is flushed two
@@ -28,10 +29,11 @@
  * in the numbers: compare builds alternately, run it quiet.
  */
 import { Buffer } from 'node:buffer';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { internalKey } from '../src/codec/keys.js';
@@ -137,31 +139,83 @@ async function loadMode(keys: number, way: 'thread' | 'main'): Promise<void> {
 
 /**
  * Writers mode: WRITERS closed-loop writers each awaiting one put (a commit) of a
- * random key with a 100-byte value until `commits` are done, in a store of
- * LOAD_BUDGET_BYTES (so memtables seal and flush during the run); commits/s and the
- * main thread's CPU ns per commit.
+ * fresh key with a VALUE_BYTES value until `commits` are done. Environment:
+ * LADYBUG_WRITERS_KEY_ORDER (random, the default, or sequential, as bench/data.ts
+ * keyAt), LADYBUG_WRITERS_BUDGET_MIB (memoryBudgetBytes; default 64 so memtables seal
+ * and flush during the run; 2048 keeps every flush out of it), LADYBUG_WRITERS_VALUE_BYTES
+ * (default 100), LADYBUG_WRITERS_DIRECTORY (where the store goes; /dev/shm takes the
+ * disk out), LADYBUG_WRITERS_HEAP_PROFILE (a file: the writes' allocations are sampled
+ * into it, every 256 bytes on average, collected objects included). Prints commits/s,
+ * the main thread's and the whole process's CPU ns per commit (the process adds the
+ * flush, merge, GC helper and thread-pool threads), the commit latency's p50/p99/max
+ * (call to resolve, every commit), commits per group (per fdatasync), the WAL
+ * fdatasync's p50/p99 and the share of the run one was under way (near 1: the disk,
+ * not the CPU, paces the groups), the main thread's GC pauses (every commit in flight
+ * waits them out), and the write stalls. Counters are the fresh store's since open.
  */
 async function writersMode(commits: number, way: 'thread' | 'main'): Promise<void> {
   flushSettings.flushThread = way === 'thread' ? 'worker' : 'main';
-  const directory = mkdtempSync(join(tmpdir(), 'ladybug-flush-writers-'));
-  const value = Buffer.alloc(VALUE_BYTES, 0x5a);
+  const keyOrder = process.env['LADYBUG_WRITERS_KEY_ORDER'] ?? 'random';
+  if (keyOrder !== 'random' && keyOrder !== 'sequential') throw new RangeError(`the key order is random or sequential: ${keyOrder}`);
+  const budgetMiB = Number(process.env['LADYBUG_WRITERS_BUDGET_MIB'] ?? LOAD_BUDGET_BYTES / (1 << 20));
+  const valueBytes = Number(process.env['LADYBUG_WRITERS_VALUE_BYTES'] ?? VALUE_BYTES);
+  const directory = mkdtempSync(join(process.env['LADYBUG_WRITERS_DIRECTORY'] ?? tmpdir(), 'ladybug-flush-writers-'));
+  const value = Buffer.alloc(valueBytes, 0x5a);
+  const latenciesMs = new Float64Array(commits);
+  const gcPausesMs: number[] = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPausesMs.push(entry.duration);
+  });
   try {
-    const store = await openStore(directory, { memoryBudgetBytes: LOAD_BUDGET_BYTES, keyEncoding: 'binary' });
+    const store = await openStore(directory, { memoryBudgetBytes: budgetMiB * (1 << 20), keyEncoding: 'binary' });
+    const heapPath = process.env['LADYBUG_WRITERS_HEAP_PROFILE'];
+    const heapSession = heapPath === undefined ? undefined : new Session();
+    if (heapSession !== undefined) {
+      heapSession.connect();
+      await heapSession.post('HeapProfiler.enable');
+      await heapSession.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    }
     let next = 0;
+    gcObserver.observe({ entryTypes: ['gc'] });
     const startedMs = performance.now();
     const cpuBefore = threadCpuNs();
+    const processCpuBefore = process.cpuUsage();
     const writer = async (): Promise<void> => {
-      for (let number = next++; number < commits; number = next++) await store.put(keyAt(number, 'random'), value);
+      for (let number = next++; number < commits; number = next++) {
+        const calledMs = performance.now();
+        await store.put(keyAt(number, keyOrder), value);
+        latenciesMs[number] = performance.now() - calledMs;
+      }
     };
     await Promise.all(Array.from({ length: WRITERS }, writer));
     const writeMs = performance.now() - startedMs;
     const cpuNs = threadCpuNs() - cpuBefore;
-    const flushes = store.stats().storage.flushes;
+    const processCpu = process.cpuUsage(processCpuBefore);
+    gcObserver.disconnect();
+    if (heapSession !== undefined && heapPath !== undefined) {
+      const { profile } = await heapSession.post('HeapProfiler.stopSampling');
+      writeFileSync(heapPath, JSON.stringify(profile));
+      heapSession.disconnect();
+    }
+    const { flushes, writeStalls, writeStallMs } = store.stats().storage;
+    const { groupCommits } = store.stats();
+    const { fdatasyncSeconds } = store.metrics();
     await store.close();
+    latenciesMs.sort();
+    const percentileUs = (share: number): number => Math.round(latenciesMs[Math.min(commits - 1, Math.floor(commits * share))]! * 1_000);
+    gcPausesMs.sort((left, right) => left - right);
     console.log(JSON.stringify({
-      bench: 'flush-cpu-writers', way, commits, writers: WRITERS, flushes, threadFlushes: flushThreadCounters.threadFlushes,
+      bench: 'flush-cpu-writers', way, keyOrder, budgetMiB, valueBytes, commits, writers: WRITERS, flushes, threadFlushes: flushThreadCounters.threadFlushes,
       commitsPerSecond: Math.round((commits * 1_000) / writeMs),
       mainThreadCpuNsPerCommit: Math.round(cpuNs / commits),
+      processCpuNsPerCommit: Math.round(((processCpu.user + processCpu.system) * 1_000) / commits),
+      latencyUs: { p50: percentileUs(0.5), p99: percentileUs(0.99), max: percentileUs(1) },
+      commitsPerGroup: Math.round(commits / Math.max(1, groupCommits)),
+      fdatasyncUsP50: Math.round(fdatasyncSeconds.p50 * 1e6), fdatasyncUsP99: Math.round(fdatasyncSeconds.p99 * 1e6),
+      fdatasyncBusyShare: Number(((fdatasyncSeconds.sum * 1_000) / writeMs).toFixed(2)),
+      gcPauses: gcPausesMs.length, gcPauseMsTotal: Math.round(gcPausesMs.reduce((sum, pause) => sum + pause, 0)),
+      gcPauseMsMedian: Number((gcPausesMs[gcPausesMs.length >> 1] ?? 0).toFixed(2)), gcPauseMsMax: Number((gcPausesMs.at(-1) ?? 0).toFixed(2)),
+      writeStalls, writeStallMs: Math.round(writeStallMs),
     }));
   } finally {
     rmSync(directory, { recursive: true, force: true });
