@@ -1,15 +1,16 @@
 /**
  * The split of the cache budget between the block cache and the point cache
- * (src/engine/storage-engine.ts #resizeCache): half each while the runs' index and
- * filter partitions are small; once their estimate (partitionBytesEstimate) needs
- * more, the block cache grows to hold them, and the point cache keeps at least
- * POINT_CACHE_SHARE_MIN. The two always add up to the same cache budget.
+ * (src/engine/memory-budget.ts cacheBounds, set by storage-engine.ts #resizeCache):
+ * half each while the runs' index and filter partitions are small; once their
+ * estimate (partitionBytesEstimate) needs more, the block cache grows to hold them,
+ * and the point cache keeps at least POINT_CACHE_SHARE_MIN. The two always add up to
+ * the same cache budget.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BLOCK_CACHE_DATA_SHARE, IMMUTABLE_BUDGET_SHARE, INDEX_PARTITION_BYTES_PER_ENTRY, MEMTABLE_BUDGET_SHARE, MEMTABLE_CHARGE_STEP_SHARE,
   partitionBytesEstimate, POINT_CACHE_SHARE_MIN,
-} from '../src/engine/storage-engine.js';
+} from '../src/engine/memory-budget.js';
 import type { RunHandle } from '../src/engine/run-set.js';
 import { openStore } from '../src/index.js';
 import { RUN_BLOOM_BITS_PER_KEY } from '../src/run/bloom-filter.js';

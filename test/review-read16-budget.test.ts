@@ -10,7 +10,7 @@
  * the charge moves up a step at a time as a memtable fills (no resize per record).
  */
 import { describe, expect, it } from 'vitest';
-import { IMMUTABLE_BUDGET_SHARE, MEMTABLE_BUDGET_SHARE, MEMTABLE_CHARGE_STEP_SHARE } from '../src/engine/storage-engine.js';
+import { IMMUTABLE_BUDGET_SHARE, MEMTABLE_BUDGET_SHARE, MEMTABLE_CHARGE_STEP_SHARE } from '../src/engine/memory-budget.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore, type Store } from '../src/index.js';
 

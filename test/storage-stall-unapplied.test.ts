@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { IMMUTABLE_BUDGET_SHARE } from '../src/engine/storage-engine.js';
+import { IMMUTABLE_BUDGET_SHARE } from '../src/engine/memory-budget.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 

@@ -19,7 +19,7 @@ import { isFileSystemError } from '../src/fs/file-system.js';
 import { SEGMENT_BYTES_INITIAL } from '../src/limits.js';
 import { openStore } from '../src/store/open-store.js';
 import { abandonStore, type Store } from '../src/store/store.js';
-import { IMMUTABLE_BUDGET_SHARE, MEMTABLE_BUDGET_SHARE } from '../src/engine/storage-engine.js';
+import { IMMUTABLE_BUDGET_SHARE, MEMTABLE_BUDGET_SHARE } from '../src/engine/memory-budget.js';
 
 const STORE = '/db';
 const WAL = '/db/wal';

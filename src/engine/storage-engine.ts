@@ -5,23 +5,10 @@
  * asks it for room before each write (`admit`: the write stall) and for
  * checkpoints.
  *
- * Memory budget (`memoryBudgetBytes`): a memtable is sealed at MEMTABLE_BUDGET_SHARE
- * of it; writes stall while sealed memtables exceed IMMUTABLE_BUDGET_SHARE; the
- * caches get what is left after the memtables' charge and the runs' resident
- * top-level indexes (never less than BLOCK_CACHE_BYTES_MIN). The memtables are
- * charged what they hold, rounded up to the next MEMTABLE_CHARGE_STEP_SHARE of the
- * budget plus one step of headroom, at most their two shares (RocksDB charges its
- * write buffers to the block cache the same way): a store that is only read gives
- * the caches nearly the whole budget (a 28 MB store read at 64 MiB hit its blocks
- * 46% of the time with the shares held back for memtables that held nothing), and
- * as a write load fills the memtables the caches shrink back, evicting at most a
- * step at a time, at the end of a WAL record. Of that, the block
- * cache takes room for the runs' index and filter partitions (estimated from the run
- * descriptors, see partitionBytesEstimate) plus BLOCK_CACHE_DATA_SHARE for data
- * blocks, at least 1 - POINT_CACHE_SHARE and at most 1 - POINT_CACHE_SHARE_MIN of
- * it; the point cache gets the rest. Every point read needs a filter partition per
- * run and an index partition: on a 10M-key store (29 MB of partitions) a 50/50
- * split left them 21 MiB, and each get read and decoded an index partition.
+ * Memory budget (`memoryBudgetBytes`): its shares, the memtables' charge against the
+ * caches and the split between the block and point caches are memory-budget.ts;
+ * the engine keeps the current charge and sets the caches' bounds (#resizeCache) as
+ * the memtables and the runs change.
  *
  * The stats (store.stats().storage) are assembled in engine-stats.ts; the write
  * stall (admit, backpressure) is write-stall.ts.
@@ -31,10 +18,8 @@ import type { FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { BlockCache } from '../run/block-cache.js';
-import { RUN_BLOOM_BITS_PER_KEY } from '../run/bloom-filter.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { RepairEvent } from '../run/run-file.js';
-import { assert } from '../util/assert.js';
 import { Compactor } from '../compaction/compactor.js';
 import { VersionTimes } from '../compaction/version-times.js';
 import { Flusher } from './flusher.js';
@@ -49,31 +34,15 @@ import { listSegments } from '../wal/segment-files.js';
 import { ColdTierCompressor } from '../run/compression-pool.js';
 import { type EngineStats, engineStats } from './engine-stats.js';
 import { WriteStall } from './write-stall.js';
-
-/** Shares of the memory budget (see the module header). */
-export const MEMTABLE_BUDGET_SHARE = 1 / 8;
-export const IMMUTABLE_BUDGET_SHARE = 1 / 4;
-export const BLOCK_CACHE_BYTES_MIN = 1024 * 1024;
-/** The memtables' charge against the caches moves in steps of this share of the budget (module header). */
-export const MEMTABLE_CHARGE_STEP_SHARE = 1 / 32;
-/** Share of the cache budget that holds hot keys' entries rather than whole blocks, while the runs' partitions leave room for it... */
-export const POINT_CACHE_SHARE = 1 / 2;
-/** ...and the least it keeps when they do not. */
-export const POINT_CACHE_SHARE_MIN = 1 / 8;
-/** Share of the cache budget the block cache keeps for data blocks beside the partitions. */
-export const BLOCK_CACHE_DATA_SHARE = 1 / 8;
-/**
- * Decoded index partition bytes per run entry, for the estimate: an index entry of
- * about 48 B (key, offset, length, checksum) per 4 KiB data block of about 28
- * entries of 100 B values (measured: 16.2 MB of decoded index partitions for 10M
- * entries). Larger values mean fewer entries per block, smaller ones more; the
- * estimate only steers the split between the two caches.
- */
-export const INDEX_PARTITION_BYTES_PER_ENTRY = 2;
-/** Slack over the estimate (the cache's per-slot cost, rounding). */
-const PARTITION_ESTIMATE_SLACK = 1.1;
-
-assert(MEMTABLE_BUDGET_SHARE + IMMUTABLE_BUDGET_SHARE < 1, 'memtables leave room for the cache');
+import {
+  cacheBounds,
+  IMMUTABLE_BUDGET_SHARE,
+  initialCacheBytes,
+  MEMTABLE_BUDGET_SHARE,
+  memtableChargeBytes,
+  memtableChargeMaxBytes,
+  POINT_CACHE_SHARE,
+} from './memory-budget.js';
 
 export interface StorageEngineConfig {
   fileSystem: FileSystem;
@@ -135,7 +104,7 @@ export class StorageEngine {
   /** Retention by age: commit-time samples (undefined when retainVersionsMs is off). */
   readonly versionTimes: VersionTimes | undefined;
   #lastAppliedVersion = 0;
-  /** What the caches leave for the memtables now, and the most they ever leave (the two shares; module header). */
+  /** What the caches leave for the memtables now, and the most they ever leave (the two shares; memory-budget.ts). */
   #memtableChargeBytes = 0;
   readonly #memtableChargeMax: number;
 
@@ -145,8 +114,8 @@ export class StorageEngine {
     const retainVersionsMs = config.retainVersionsMs ?? 0;
     this.versionTimes = retainVersionsMs > 0 ? new VersionTimes(retainVersionsMs, config.manifest.state.versionTimes) : undefined;
     const budget = config.memoryBudgetBytes;
-    this.#memtableChargeMax = Math.floor(budget * (MEMTABLE_BUDGET_SHARE + IMMUTABLE_BUDGET_SHARE));
-    const cacheBytes = Math.max(BLOCK_CACHE_BYTES_MIN, Math.floor(budget * (1 - MEMTABLE_BUDGET_SHARE - IMMUTABLE_BUDGET_SHARE)));
+    this.#memtableChargeMax = memtableChargeMaxBytes(budget);
+    const cacheBytes = initialCacheBytes(budget);
     this.pointCache = new PointCache(Math.floor(cacheBytes * POINT_CACHE_SHARE), () => this.runSet.runs);
     this.cache = new BlockCache(cacheBytes - Math.floor(cacheBytes * POINT_CACHE_SHARE));
     this.runSet = new RunSet(
@@ -214,7 +183,7 @@ export class StorageEngine {
    */
   recordApplied(cutWal: () => number): void {
     this.versionTimes?.record(this.#lastAppliedVersion);
-    // The memtables outgrew their charge: the caches give back a step (module header).
+    // The memtables outgrew their charge: the caches give back a step (memory-budget.ts).
     if (this.memtables.memoryBytes > this.#memtableChargeBytes && this.#memtableChargeBytes < this.#memtableChargeMax) this.#resizeCache();
     const walBytes = this.#config.walBytesWritten();
     if (this.memtables.sealedCount !== this.#sealsSeen) {
@@ -305,18 +274,15 @@ export class StorageEngine {
 
   /**
    * The caches get what the memtables and the runs' resident top-level indexes leave;
-   * the block cache first takes room for the partitions (module header).
+   * the block cache first takes room for the partitions (memory-budget.ts).
    */
   #resizeCache(): void {
     const budget = this.#config.memoryBudgetBytes;
-    const step = Math.max(1, Math.floor(budget * MEMTABLE_CHARGE_STEP_SHARE));
-    this.#memtableChargeBytes = Math.min(this.#memtableChargeMax, (Math.floor(this.memtables.memoryBytes / step) + 1) * step);
-    const left = Math.max(BLOCK_CACHE_BYTES_MIN, budget - this.#memtableChargeBytes - this.runSet.memoryBytes);
-    const wanted = Math.ceil(partitionBytesEstimate(this.runSet.runs) * PARTITION_ESTIMATE_SLACK) + Math.floor(left * BLOCK_CACHE_DATA_SHARE);
-    const blockBytes = Math.min(Math.floor(left * (1 - POINT_CACHE_SHARE_MIN)), Math.max(left - Math.floor(left * POINT_CACHE_SHARE), wanted));
+    this.#memtableChargeBytes = memtableChargeBytes(budget, this.memtables.memoryBytes, this.#memtableChargeMax);
+    const bounds = cacheBounds(budget, this.#memtableChargeBytes, this.runSet.memoryBytes, this.runSet.runs);
     // Each setter evicts at once, in this one synchronous step: no read sees the two in between.
-    this.cache.maxBytes = blockBytes;
-    this.pointCache.maxBytes = left - blockBytes;
+    this.cache.maxBytes = bounds.blockCacheBytes;
+    this.pointCache.maxBytes = bounds.pointCacheBytes;
   }
 
   /**
@@ -432,9 +398,3 @@ export class StorageEngine {
   }
 }
 
-/** Decoded bytes of the runs' index and filter partitions, estimated from their descriptors (the filter's bits per key; INDEX_PARTITION_BYTES_PER_ENTRY). */
-export function partitionBytesEstimate(runs: readonly RunHandle[]): number {
-  let total = 0;
-  for (const run of runs) total += (run.descriptor.keyCount * RUN_BLOOM_BITS_PER_KEY) / 8 + run.descriptor.entryCount * INDEX_PARTITION_BYTES_PER_ENTRY;
-  return total;
-}
