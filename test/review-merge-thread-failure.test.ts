@@ -4,11 +4,13 @@
  * the write stall's backlog (writes go on with more runs than stallRunCount), leaves
  * the store usable, and the next merge after the cause is gone succeeds.
  *
- * The failure: an input's file disappears after the main thread opened its reader (so
- * reads go on through that reader) and before the thread opens it by path (ENOENT in
- * the thread only; the in-process merge would not fail).
+ * The failure: an input's name becomes a symbolic link to itself after the main thread
+ * opened its reader (so reads go on through that reader) and before the thread opens it
+ * by path (ELOOP in the thread only; the in-process merge would not fail). Not a missing
+ * file: a run the manifest lists whose file is gone is a CorruptionError, which the
+ * thread's caller merges again in process, where the open reader succeeds.
  */
-import { readdirSync, renameSync } from 'node:fs';
+import { readdirSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
@@ -54,13 +56,14 @@ describe('a merge that fails in the thread', () => {
       if (hidden) return;
       hidden = true;
       renameSync(join(runsDirectory, oldest), join(runsDirectory, `${oldest}.away`));
+      symlinkSync(oldest, join(runsDirectory, oldest));
     };
     // Writes stall while more than stallRunCount runs are live and the policy has a merge to do.
     compactionSettings.stallRunCount = 2;
     await writeRound(store, 3); // 4 runs: the policy's background merge starts in the thread, and fails
     await vi.waitFor(() => expect(store.stats().storage.compaction.failures).toBe(1), { timeout: 30_000, interval: 5 });
     expect(mergeThreadsRunning()).toBe(1);
-    expect(store.stats().storage.compaction.lastError).toMatch(/ENOENT/);
+    expect(store.stats().storage.compaction.lastError).toMatch(/ELOOP/);
     expect(store.stats().storage.runs).toBe(4);
     // Not backlogged after a failure: these writes are admitted although 4 > 2 runs are live.
     await writeRound(store, 4);
@@ -69,18 +72,19 @@ describe('a merge that fails in the thread', () => {
     // compact() meets the same failure: the thread's IoError, with its code and errno.
     const error = await store.compact().then(() => undefined, (caught: unknown) => caught);
     expect(error).toBeInstanceOf(IoError);
-    expect(error).toMatchObject({ code: 'LADYBUG_IO', errno: 'ENOENT' });
+    expect(error).toMatchObject({ code: 'LADYBUG_IO', errno: 'ELOOP' });
     expect((error as Error).message).toContain(oldest);
     expect(store.stats().storage.compaction.failures).toBeGreaterThanOrEqual(2);
     const files = readdirSync(runsDirectory);
     expect(files.filter((name) => name.endsWith('.tmp'))).toEqual([]);
 
+    unlinkSync(join(runsDirectory, oldest));
     renameSync(join(runsDirectory, `${oldest}.away`), join(runsDirectory, oldest));
     const result = await store.compact();
     expect(result).toMatchObject({ outcome: 'compacted', runsOut: 1 });
     expect(readdirSync(runsDirectory)).toHaveLength(1);
     for (let index = 0; index < KEYS; index += 11) expect(await store.get(`key-${index}`)).toBe(4);
-    expect(store.stats().storage.compaction.lastError).toMatch(/ENOENT/); // kept: the last error seen
+    expect(store.stats().storage.compaction.lastError).toMatch(/ELOOP/); // kept: the last error seen
     await store.close();
     expect(mergeThreadsRunning()).toBe(0);
   }, 120_000);

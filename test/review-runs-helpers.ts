@@ -9,6 +9,7 @@
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../src/errors.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import type { FileSystem } from '../src/fs/file-system.js';
 import { openStore, type Store } from '../src/index.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 
@@ -172,7 +173,7 @@ export type Outcome = { kind: 'exact' } | { kind: 'corruption'; error: Corruptio
  * CorruptionError (from open, a read or close); anything else (a wrong answer, another
  * error type) is `wrong`.
  */
-export async function openAndRead(fileSystem: FaultFileSystem, built: BuiltStore): Promise<Outcome> {
+export async function openAndRead(fileSystem: FileSystem, built: BuiltStore): Promise<Outcome> {
   let store: Store | undefined;
   try {
     store = await openStore(STORE, { fileSystem, memoryBudgetBytes: 32 * 1024 * 1024, checkpointOnClose: false });

@@ -153,6 +153,6 @@ describe('run file corruption', () => {
     await handle.close();
     await expect(open(descriptor)).rejects.toMatchObject({ code: 'LADYBUG_CORRUPTION', file: path(descriptor) });
     await fileSystem.unlink(path(descriptor));
-    await expect(open(descriptor)).rejects.toMatchObject({ code: 'LADYBUG_IO' });
+    await expect(open(descriptor)).rejects.toMatchObject({ code: 'LADYBUG_CORRUPTION', file: path(descriptor) });
   });
 });

@@ -39,7 +39,7 @@
 import { Buffer } from 'node:buffer';
 import { asTypedError, CorruptionError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
+import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
@@ -135,6 +135,8 @@ export class RunReader {
     try {
       handle = await fileSystem.open(path, 'read');
     } catch (error) {
+      // The descriptor comes from a manifest that lists the run: its file gone is damage, not an I/O failure.
+      if (isFileSystemError(error, 'ENOENT')) throw new CorruptionError(path, 0, `run file missing: the manifest lists run ${descriptor.runId}`);
       throw asTypedError(error, `opening run ${path}`);
     }
     try {
