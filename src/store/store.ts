@@ -12,16 +12,18 @@
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
  *
- * In their own modules: the snapshot handle (StoreSnapshot, store-snapshot.ts) and the
- * scrub passes, called and background (store-scrub.ts).
+ * In their own modules: the snapshot handle (StoreSnapshot, store-snapshot.ts), the
+ * scrub passes, called and background (store-scrub.ts), and the work the lifecycle
+ * lock guards: checkpoint, compaction, backup, close's and abandon's steps
+ * (store-maintenance.ts).
  */
-import { asTypedError, DiskFullError, StoreClosedError, StoreFailedError, VersionNotRetainedError } from '../errors.js';
+import { StoreClosedError, StoreFailedError, VersionNotRetainedError } from '../errors.js';
 import type { RetentionFloor } from '../compaction/retention-floor.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
-import { asOfOption, limitOption, optionsObject, readOptions, retainFromOption, scanBounds, type ScanOptions } from './read-options.js';
+import { asOfOption, limitOption, optionsObject, readOptions, scanBounds, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import {
   type BatchOperation,
@@ -36,7 +38,7 @@ import {
 } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
-import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
+import type { CompactionResult } from '../compaction/compaction-stats.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
 import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
@@ -47,7 +49,6 @@ import { runSerialTransaction, type SerialTransactionHandle } from '../transacti
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { type HistoryEntry, historyEntries } from '../memory/history.js';
-import { debugEnabled } from '../util/debug.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import type { DirectoryLock } from './directory-lock.js';
 import { commitBytesLimit, type ResolvedOptions } from './options.js';
@@ -61,8 +62,8 @@ import { scrubPass, startBackgroundScrub } from './store-scrub.js';
 import { StoreSnapshot } from './store-snapshot.js';
 import { EventLoopTurns, nextEventLoopTurn } from './event-loop-turns.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
-import { checkBackupArguments, takeBackup, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
-import { loadHash64 } from '../codec/checksum.js';
+import { checkBackupArguments, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
+import { abandonStoreParts, backupStore, checkpointStore, closeStoreParts, compactRequest, compactStore, type CompactOptions } from './store-maintenance.js';
 
 export interface GetOptions {
   /** Read as of this version (default: the newest visible version). */
@@ -384,13 +385,7 @@ export class Store {
     this.#assertOpen('checkpoint');
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('checkpoint');
-      try {
-        const { engine, pipeline } = this.#parts;
-        await pipeline.cutWalForCheckpoint(() => engine.memtables.seal());
-        return await engine.checkpoint();
-      } catch (error) {
-        throw asTypedError(error, `checkpoint ${this.#parts.directory}`);
-      }
+      return await checkpointStore(this.#parts);
     });
   }
 
@@ -398,12 +393,7 @@ export class Store {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     void this.#backgroundScrub?.stop();
-    this.#parts.fileSystem.kill();
-    this.#parts.lock.abandon();
-    // A dead process leaves no threads behind: nor may the handle dropped as one.
-    void this.#parts.engine.coldCompressor.abandon().catch(() => undefined);
-    this.#parts.engine.compactor.abandon();
-    this.#parts.engine.abandonFlushes();
+    abandonStoreParts(this.#parts);
   }
 
   stats(): StoreStats {
@@ -429,26 +419,7 @@ export class Store {
     await this.#backgroundScrub?.stop();
     await this.#lifecycleLock.runExclusive(async () => {
       if (this.#state === 'closed') return;
-      const { pipeline, writer, lock, engine } = this.#parts;
-      try {
-        // Each step is idempotent, so a close that failed half-way can be called again.
-        await pipeline.close();
-        if (debugEnabled()) engine.memtables.active.verify();
-        // A clean close checkpoints, so the next open replays nothing. A store that
-        // failed, or a disk that is full, keeps its WAL: the data is safe there.
-        if (this.#parts.options.checkpointOnClose && pipeline.failure === undefined && engine.failure === undefined) {
-          await pipeline.cutWalForCheckpoint(() => engine.memtables.seal())
-            .then(() => engine.checkpoint())
-            .catch((error: unknown) => {
-            if (!(error instanceof DiskFullError)) throw error;
-          });
-        }
-        await engine.close();
-        await writer.close();
-        await lock.release();
-      } catch (error) {
-        throw asTypedError(error, `close ${this.#parts.directory}`);
-      }
+      await closeStoreParts(this.#parts);
       this.#state = 'closed';
     });
   }
@@ -489,25 +460,12 @@ export class Store {
    * says where it is (`retentionFloor`). Then the WAL's spare segments (the recycled
    * pool, a next segment prepared ahead) are removed: the next ones are made new.
    */
-  async compact(options?: { gte?: Key; lt?: Key; retainFrom?: number; onProgress?: CompactionProgress }): Promise<CompactionResult> {
+  async compact(options?: CompactOptions): Promise<CompactionResult> {
     this.#assertOpen('compact');
-    const given = optionsObject('compact', options) ?? {};
-    const range = {
-      gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt),
-      retainFrom: retainFromOption(given.retainFrom),
-    };
+    const request = compactRequest(options);
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('compact');
-      try {
-        // A user asking for space back: the WAL's spare segments (the recycled pool) go too,
-        // before the merge (room for its output on a full disk) and after it (what a flush pooled meanwhile).
-        await this.#parts.pipeline.releaseSpareWalSegments();
-        const result = await this.#parts.engine.compactor.compact(range, given.onProgress);
-        await this.#parts.pipeline.releaseSpareWalSegments();
-        return result;
-      } catch (error) {
-        throw asTypedError(error, `compact ${this.#parts.directory}`);
-      }
+      return await compactStore(this.#parts, request);
     });
   }
 
@@ -554,17 +512,7 @@ export class Store {
     const checked = checkBackupArguments(targetDirectory, options);
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('backup');
-      const { engine, pipeline, fileSystem, directory } = this.#parts;
-      try {
-        const checkpoint = async (): Promise<void> => {
-          await pipeline.cutWalForCheckpoint(() => engine.memtables.seal());
-          await engine.checkpoint();
-        };
-        const source = { fileSystem, storeDirectory: directory, hash: await loadHash64(), manifest: engine.manifest, checkpoint };
-        return await takeBackup(source, targetDirectory, checked);
-      } catch (error) {
-        throw asTypedError(error, `backup ${directory} to ${targetDirectory}`);
-      }
+      return await backupStore(this.#parts, targetDirectory, checked);
     });
   }
 }
