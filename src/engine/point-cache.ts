@@ -24,6 +24,12 @@
  *   the hot path); eviction walks from the oldest, re-inserting referenced entries
  *   once (clearing the mark) and evicting the first unreferenced one. `get` and `set`
  *   are each one synchronous section (seed race 3: no duplicates, no lost entries).
+ * - A point is `complete` (its entries are the key's entries in every run) or not:
+ *   an admitted miss that stopped at the first run deciding its read keeps only the
+ *   entries down to that run, of which the newest is exact (runs are newest first and
+ *   do not overlap in versions). An incomplete point answers only a read that its
+ *   newest entry decides; a flush's carry-over keeps it (no run of the key was added),
+ *   a compaction's keeps it only with a single entry (the merge keeps the newest).
  * - `bytes` never exceeds `maxBytes` after a `set` returns.
  */
 import { encodeStored, type StoredValue } from '../codec/values.js';
@@ -67,6 +73,12 @@ export interface CachedPoint {
   /** The newest entry's version and slot, decoded once (undefined when the key is in no run). */
   readonly newestVersion: number | undefined;
   readonly newest: StoredValue | typeof TOMBSTONE | undefined;
+  /**
+   * True: `entries` are the key's entries in every run. False: only those of the runs
+   * down to the first that decided the read that cached it, so only `newest` is exact
+   * (ReadView reads the runs for any read it does not decide).
+   */
+  readonly complete: boolean;
   readonly sizeBytes: number;
 }
 
@@ -138,23 +150,24 @@ export class PointCache {
   }
 
   /**
-   * Caches `entries` (newest first) of `key` as read from `runs` (every run's entries);
+   * Caches `entries` (newest first) of `key` as read from `runs` (every run's entries,
+   * or with `complete` false those of the runs down to the first that decided the read);
    * returns what was cached. `admitted`: admitsMiss already said yes for this miss.
    */
-  set(key: string, runs: readonly unknown[], entries: readonly RunEntry[], admitted = false): CachedPoint {
+  set(key: string, runs: readonly unknown[], entries: readonly RunEntry[], admitted = false, complete = true): CachedPoint {
     const first = entries[0];
     const newest = first === undefined || isNotRetainedMarker(first.value) ? undefined : slotOfEntry(first);
     let point: CachedPoint;
     if (entries.length === 1 && newest !== undefined) {
       // One entry: the decoded slot is all that is kept (its bytes re-encode exactly).
       const sizeBytes = POINT_CACHE_BYTES_PER_SINGLE_KEY + oneByteStringSizeBytes(key.length) + (newest === TOMBSTONE ? 0 : storedSizeBytes(newest));
-      point = { referenced: false, entries: undefined, newestVersion: first!.version, newest, sizeBytes };
+      point = { referenced: false, entries: undefined, newestVersion: first!.version, newest, complete, sizeBytes };
     } else {
       const copies = copiedEntries(key, entries);
       let sizeBytes = POINT_CACHE_BYTES_PER_KEY + key.length;
       for (const entry of copies) sizeBytes += POINT_CACHE_BYTES_PER_ENTRY + (entry.value?.length ?? 0);
       sizeBytes += first?.value?.length ?? 0;
-      point = { referenced: false, entries: copies, newestVersion: first?.version, newest, sizeBytes };
+      point = { referenced: false, entries: copies, newestVersion: first?.version, newest, complete, sizeBytes };
     }
     if (runs !== this.#runs && this.#currentRuns !== undefined && runs !== this.#currentRuns()) return point; // an older run set's read
     if (!admitted && !this.#admit(key)) return point;

@@ -119,19 +119,19 @@ export class ReadView {
     if (this.runs.length === 0) return this.#resolve(histories, request);
     const cached = this.#pointCache.get(key, this.#runSetIdentity);
     if (cached !== undefined) {
+      // An incomplete point answers only what its newest entry decides; any other read
+      // reads every run and caches the key's whole history in its place.
+      if (!cached.complete && !newestAnswers(cached, histories, request)) return this.#slotFromRuns(key, histories, request, sample, true);
       if (sample !== undefined) sample.source = 'point_cache';
       return this.#fromPoint(key, cached, histories, request);
     }
-    return this.#slotFromRuns(key, histories, request, sample);
+    return this.#slotFromRuns(key, histories, request, sample, false);
   }
 
-  /** The answer from a cached point: the newest entry itself when it decides, else resolved from its entries. */
+  /** The answer from a cached point: the newest entry itself when it decides, else resolved from its entries (REQUIRES: complete, or newestAnswers). */
   #fromPoint(key: string, point: CachedPoint, histories: readonly SourceHistory[], request: ReadRequest): VersionSlot | undefined {
-    const newestVersion = point.newestVersion;
-    if (newestVersion === undefined) return this.#resolve(histories, request);
-    if (histories.length === 0 && point.newest !== undefined && newestVersion <= request.version && newestVersion <= request.referenceVersion) {
-      return point.newest;
-    }
+    if (point.newestVersion === undefined) return this.#resolve(histories, request);
+    if (newestAnswers(point, histories, request)) return point.newest;
     return this.#resolve(withHistory(histories, { entries: pointEntries(key, point) }), request);
   }
 
@@ -161,31 +161,36 @@ export class ReadView {
   }
 
   /**
-   * Reads the key's entries from the runs (newest first) and resolves. When the point
-   * cache will keep them (PointCache#admitsMiss: a key's second miss), every run is
-   * read and the entries cached; otherwise the read stops at the first run holding an
-   * entry at or below the read version (older runs hold only older versions, which
-   * cannot change the answer; see #decidedBy), so a uniform read of a key in an old
-   * run of a store with many runs does not probe the runs below it.
+   * Reads the key's entries from the runs (newest first) and resolves. The read stops
+   * at the first run holding an entry at or below the read version (older runs hold
+   * only older versions, which cannot change the answer; see #decidedBy), so a uniform
+   * read of a key in an old run of a store with many runs does not probe the runs
+   * below it. When the point cache will keep the entries (PointCache#admitsMiss: a
+   * key's second miss) they are cached, as an incomplete point when the read stopped
+   * before the last run (its newest entry answers the plain gets that follow; an
+   * admitted miss used to read every run, so a key read twice in an old run of the
+   * 10M store paid the runs below it too). `wholeHistory`: a cached incomplete point
+   * could not answer, so every run is read and the key's complete point replaces it.
    * Synchronous while every run answers synchronously (its filter rules the key out,
    * its blocks are cached, or read with FileHandle.readSync and checked): no promise
    * and no microtask per run; from the first
    * run that must read the file on, the rest continues asynchronously.
    */
-  #slotFromRuns(key: string, histories: readonly SourceHistory[], request: ReadRequest, sample: ReadSample | undefined): VersionSlot | undefined | Promise<VersionSlot | undefined> {
+  #slotFromRuns(key: string, histories: readonly SourceHistory[], request: ReadRequest, sample: ReadSample | undefined, wholeHistory: boolean): VersionSlot | undefined | Promise<VersionSlot | undefined> {
     // The entries read so far, newest first: the first run holding the key hands over its
     // own answer (made for this read), copied only when a second run adds entries.
     let all: readonly RunEntry[] = NO_RUN_ENTRIES;
     let allOwned = false;
     if (sample !== undefined) sample.source = 'block_cache';
-    const caching = this.#pointCache.admitsMiss(key, this.#runSetIdentity);
+    const caching = wholeHistory || this.#pointCache.admitsMiss(key, this.#runSetIdentity);
     const runs = this.runs;
+    let complete = true;
     // Every run's filter uses the same hash of the same key bytes: hashed once here.
     const probe = (runs[0] as RunHandle).probeOf(key);
     for (let index = 0; index < runs.length; index++) {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
       const found = (runs[index] as RunHandle).versionsOf(key, probe);
-      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all.slice(), index, found, probe, caching);
+      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all.slice(), index, found, probe, caching, wholeHistory);
       if (found.length > 0) {
         if (all.length === 0) {
           all = found;
@@ -196,11 +201,14 @@ export class ReadView {
           for (let position = 0; position < found.length; position++) (all as RunEntry[]).push(found[position] as RunEntry);
         }
       }
-      if (!caching && decides(found, request)) break;
+      if (!wholeHistory && decides(found, request)) {
+        complete = index === runs.length - 1;
+        break;
+      }
     }
     if (!caching) return this.#fromEntries(all, histories, request);
-    const point = this.#pointCache.set(key, this.#runSetIdentity, all, true);
-    return this.#fromPoint(key, point, histories, request);
+    const point = this.#pointCache.set(key, this.#runSetIdentity, all, true, complete);
+    return complete ? this.#fromPoint(key, point, histories, request) : this.#fromEntries(all, histories, request);
   }
 
   /** The answer from entries read from the runs (newest first) without caching them: as #fromPoint would give from the same entries. */
@@ -226,20 +234,24 @@ export class ReadView {
     pending: Promise<readonly RunEntry[]>,
     probe: KeyProbe,
     caching: boolean,
+    wholeHistory: boolean,
   ): Promise<VersionSlot | undefined> {
     if (sample !== undefined) sample.source = 'disk';
     const first = await pending;
     for (const entry of first) all.push(entry);
-    if (caching || !decides(first, request)) {
-      for (let next = index + 1; next < this.runs.length; next++) {
-        const entries = await (this.runs[next] as RunHandle).versionsOf(key, probe);
+    // The index of the run that decided the read (the last run when none did).
+    let decidedAt = index;
+    if (wholeHistory || !decides(first, request)) {
+      for (decidedAt = index + 1; decidedAt < this.runs.length; decidedAt++) {
+        const entries = await (this.runs[decidedAt] as RunHandle).versionsOf(key, probe);
         for (const entry of entries) all.push(entry);
-        if (!caching && decides(entries, request)) break;
+        if (!wholeHistory && decides(entries, request)) break;
       }
     }
     if (!caching) return this.#fromEntries(all, histories, request);
-    const point = this.#pointCache.set(key, this.#runSetIdentity, all, true);
-    return this.#fromPoint(key, point, histories, request);
+    const complete = decidedAt >= this.runs.length - 1;
+    const point = this.#pointCache.set(key, this.#runSetIdentity, all, true, complete);
+    return complete ? this.#fromPoint(key, point, histories, request) : this.#fromEntries(all, histories, request);
   }
 
   /** The key's retained versions at or below `upToVersion`, newest first. */
@@ -265,6 +277,16 @@ function withHistory(histories: readonly SourceHistory[], history: SourceHistory
   if (histories === NO_HISTORIES) return [history];
   (histories as SourceHistory[]).push(history);
   return histories;
+}
+
+/**
+ * True when a cached point's newest entry is the read's answer by itself: no memtable
+ * holds the key, and the newest entry (not a retention marker) is at or below the read
+ * and reference versions (the newest entry is always retained).
+ */
+function newestAnswers(point: CachedPoint, histories: readonly SourceHistory[], request: ReadRequest): boolean {
+  const newestVersion = point.newestVersion;
+  return histories.length === 0 && point.newest !== undefined && newestVersion !== undefined && newestVersion <= request.version && newestVersion <= request.referenceVersion;
 }
 
 /**
