@@ -188,7 +188,7 @@ export const VERSION_TIMES_SAMPLE_MS_MIN = 1;
 
 /*
  * Heap costs behind the memtable estimate in stats() (memory-index.ts, storedSizeBytes
- * in codec/values.ts). Measured on Node 20, x64, no pointer compression (8-byte
+ * in codec/value-memory-size.ts). Measured on Node 20, x64, no pointer compression (8-byte
  * fields), as V8 heap plus ArrayBuffer bytes after a forced GC, 200k keys per shape
  * (test/memory-budget.test.ts checks the estimate against the same measurement):
  * - a key with one version and a Smi value: 138 B with a 14-char key, of which the
@@ -227,7 +227,7 @@ export const MEMORY_BYTES_HEAP_NUMBER = 16;
 /** An EncodedValue object with its Buffer view and the DataView msgpackr caches on it, bytes not included. */
 export const MEMORY_BYTES_ENCODED_VALUE = 248;
 /**
- * A byte value (a Buffer or Uint8Array, encoded without msgpackr: codec/values.ts):
+ * A byte value (a Buffer or Uint8Array, encoded without msgpackr: codec/bytes-encoding.ts):
  * the EncodedValue object and its Buffer view, bytes not included; the bytes are a
  * slice of Node's 8 KiB allocation pool, 8-byte aligned. Measured by
  * test/memory-budget.test.ts ("bytes-100": heap grew 406 B/key in all, 100 B values).
@@ -237,7 +237,7 @@ export const MEMORY_BYTES_BYTES_VALUE = 136;
  * Value bytes kept at WAL replay are copied into shared slabs of this size (8-byte
  * aligned, a value over half a slab gets its own array), as the commit path's byte
  * values share Node's 8 KiB pool: MEMORY_BYTES_BYTES_VALUE holds for both, and a
- * replayed value no longer makes an ArrayBuffer of its own (codec/values.ts, ValueSlabs).
+ * replayed value no longer makes an ArrayBuffer of its own (codec/value-slabs.ts, ValueSlabs).
  */
 export const REPLAY_VALUE_SLAB_BYTES = 8 * 1024;
 /** msgpackr's shared output buffer, and the tail below which it starts a new one. */

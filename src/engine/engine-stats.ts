@@ -41,7 +41,7 @@ export interface EngineStats {
   cacheMaxBytes: number;
   /**
    * What the caches leave of the budget for the memtables now: their bytes rounded up
-   * a step, plus a step, at most their two shares (storage-engine.ts). Budget =
+   * a step, plus a step, at most their two shares (memory-budget.ts). Budget =
    * memtableChargeBytes + cacheMaxBytes + runIndexBytes (the caches' floor aside).
    */
   memtableChargeBytes: number;

@@ -51,7 +51,7 @@
  * data block is needed again only by a read of a nearby key: on a 10M-key store
  * whose partitions overflowed the cache, data blocks evicting partitions made each
  * get read and decode an index partition (38% of its CPU). The engine sizes the
- * cache so that the runs' partitions fit (storage-engine.ts #resizeCache).
+ * cache so that the runs' partitions fit (memory-budget.ts cacheBounds).
  *
  * A point read asks one filter partition per run, so a
  * partition hit must be cheap: a reader keeps the PartitionSlot it was given and
