@@ -103,12 +103,14 @@ export function compactRequest(options: CompactOptions | undefined): CompactRequ
 
 /**
  * Under store.lifecycle: the compaction store.compact() asked for (src/compaction/compactor.ts),
- * then the WAL's spare segments are given back.
+ * with the WAL's spare segments given back before and after it.
  */
 export async function compactStore(parts: StoreParts, request: CompactRequest): Promise<CompactionResult> {
   try {
+    // A user asking for space back: the WAL's spare segments (the recycled pool) go too,
+    // before the merge (room for its output on a full disk) and after it (what a flush pooled meanwhile).
+    await parts.pipeline.releaseSpareWalSegments();
     const result = await parts.engine.compactor.compact(request.range, request.onProgress);
-    // A user asking for space back: the WAL's spare segments (the recycled pool) go too.
     await parts.pipeline.releaseSpareWalSegments();
     return result;
   } catch (error) {
