@@ -7,7 +7,9 @@
  *
  * - One thread per merge slot of a store (the compactor's second, shallow slot has its
  *   own, ended when its merge settles), started at the first merge that uses it, referenced only while
- *   it merges (an idle thread never keeps the process alive), ended by close() (terminate) or abandon().
+ *   it merges (an idle thread never keeps the process alive), ended by close() (terminate) or abandon(),
+ *   and once it has had no merge for mergeThreadSettings.idleMs (src/util/idle-end.ts): the next merge
+ *   starts a new one.
  *   A thread that exits (a crash, an out-of-memory) fails the running merge with
  *   MergeThreadExited, which never leaves MergeOutput#write: it merges again in process
  *   under a new run id (up to MERGE_THREAD_RESTARTS_MAX times per store, then every merge
@@ -36,6 +38,7 @@ import type { CompressionCounters } from '../run/compression-pool.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RunCompressionName } from '../run/run-format.js';
 import { assert } from '../util/assert.js';
+import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
 import { deserializeError } from './merge-error.js';
 import type { MergeCounters } from './merge-runs.js';
@@ -100,9 +103,10 @@ export function resumeHeldMerges(): void {
  * before terminating it (a thread stuck in a hung disk's fsync cannot hang close).
  * `terminateGraceMs`: how long close() then waits for the terminated thread to exit: a
  * thread blocked in a system call (a hung disk) exits only when the call returns; past
- * this the merge in flight fails without it and close() returns. Tests shorten both.
+ * this the merge in flight fails without it and close() returns. `idleMs`: how long the
+ * thread lives with no merge (IdleEnd). Tests shorten them.
  */
-export const mergeThreadSettings: { cancelGraceMs: number; terminateGraceMs: number } = { cancelGraceMs: 5_000, terminateGraceMs: 5_000 };
+export const mergeThreadSettings: { cancelGraceMs: number; terminateGraceMs: number; idleMs: number } = { cancelGraceMs: 5_000, terminateGraceMs: 5_000, idleMs: 10_000 };
 
 /**
  * The merge thread ended (terminated, or crashed) with a merge in flight, the thread not
@@ -175,12 +179,14 @@ export class MergeThread {
   #nextId = 1;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #idle = new IdleEnd();
 
   /** The merge of `job` in the thread (see the header for cancel and errors). */
   merge(job: MergeJob, signal: AbortSignal, onProgress: ((entriesRead: number) => void) | undefined): Promise<MergeOutcome> {
     if (this.#closed) return Promise.reject(new StoreClosedError('merge runs (the merge thread is closed)'));
     assert(this.#pending === undefined, 'one merge at a time in the merge thread');
     if (signal.aborted) return Promise.reject(signal.reason);
+    this.#idle.cancel();
     const worker = this.#start();
     const id = this.#nextId++;
     return new Promise<MergeOutcome>((resolve, reject) => {
@@ -195,6 +201,7 @@ export class MergeThread {
         signal.removeEventListener('abort', onAbort);
         heldMerges.delete(resume);
         worker.unref();
+        if (this.#worker === worker && !this.#closed) this.#idle.arm(mergeThreadSettings.idleMs, () => this.#endIdle(worker));
       };
       this.#pending = {
         id, signal, onProgress, heldUnseen: held,
@@ -233,7 +240,9 @@ export class MergeThread {
     worker.on('error', (error) => (crash = error));
     worker.on('exit', (exitCode) => {
       liveThreads.delete(worker);
-      if (this.#worker === worker) this.#worker = undefined;
+      // Ended on purpose (idle, or close gave up on it): a merge in flight is another thread's.
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
       const pending = this.#pending;
       this.#pending = undefined;
       if (pending !== undefined) pending.reject(this.#exitError(new MergeThreadExited(exitCode, crash)));
@@ -279,10 +288,19 @@ export class MergeThread {
     }
   }
 
+  /** Ends `worker` if it is still this side's thread with no merge (IdleEnd); the next merge starts another. */
+  async #endIdle(worker: Worker): Promise<void> {
+    if (this.#worker !== worker || this.#pending !== undefined || this.#closed) return;
+    this.#worker = undefined; // its exit is no merge's failure
+    if (await terminateWithin(worker, mergeThreadSettings.terminateGraceMs)) liveThreads.delete(worker);
+  }
+
   /** Ends the thread (a merge in flight rejects); no merge starts afterwards. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#idle.cancel();
     this.#closing ??= (async () => {
+      await this.#idle.settled(); // an idle end under way: its thread is gone when close returns
       const worker = this.#worker;
       if (worker === undefined) return;
       // A thread blocked in a system call ends only when the call returns (terminate-worker.ts):

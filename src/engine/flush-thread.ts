@@ -11,7 +11,9 @@
  * - Its own thread, not the merge thread's: a merge may hold that one for seconds and
  *   it is niced, while a flush is on the write stall's critical path. Started at the
  *   first flush, referenced only while it flushes (an idle thread never keeps the
- *   process alive), ended by close() (terminate) or abandon().
+ *   process alive), ended by close() (terminate) or abandon(), and once it has had no
+ *   flush for flushThreadSettings.idleMs (src/util/idle-end.ts): the next flush starts
+ *   a new one.
  * - One flush at a time, asserted.
  * - Flow control: at most FLUSH_CHUNKS_IN_FLIGHT chunks sent and not yet consumed;
  *   the packing yields to the event loop while it waits for the thread, and between
@@ -42,6 +44,7 @@ import { StoreClosedError } from '../errors.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { SealedBlock } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
+import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
 import { type FlushChunk, FlushChunkPacker } from './flush-chunks.js';
 
@@ -132,8 +135,12 @@ const monotonicNowMs = (): number => performance.now();
 export const FLUSH_THREAD_OLD_GENERATION_MB = 64;
 export const FLUSH_THREAD_YOUNG_GENERATION_MB = 4;
 
-/** `terminateGraceMs`: how long close() waits for a terminated thread blocked in a system call (as mergeThreadSettings). */
-export const flushThreadSettings: { terminateGraceMs: number } = { terminateGraceMs: 5_000 };
+/**
+ * `terminateGraceMs`: how long close() waits for a terminated thread blocked in a system
+ * call (as mergeThreadSettings). `idleMs`: how long the thread lives with no flush
+ * (IdleEnd); a store flushing more often keeps it. Tests shorten both.
+ */
+export const flushThreadSettings: { terminateGraceMs: number; idleMs: number } = { terminateGraceMs: 5_000, idleMs: 10_000 };
 
 /**
  * Test hooks: `holdNextFlush` makes the next flush's thread stop after its writer
@@ -252,6 +259,7 @@ export class FlushThread {
   #nextId = 1;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #idle = new IdleEnd();
 
   /** `now`: the pacing clock in ms (PackingPace; tests give a fake one). */
   constructor(now: () => number = monotonicNowMs) {
@@ -271,6 +279,7 @@ export class FlushThread {
   async flush(job: FlushJob, entries: Iterator<RunEntry>): Promise<FlushOutcome> {
     if (this.#closed) throw new StoreClosedError('flush memtables (the flush thread is closed)');
     assert(this.#pending === undefined, 'one flush at a time in the flush thread');
+    this.#idle.cancel();
     const worker = this.#start();
     const id = this.#nextId++;
     // Referenced while it flushes: a process awaiting only a checkpoint must not exit under it.
@@ -279,7 +288,10 @@ export class FlushThread {
       const settle = (): void => {
         pending.settled = true;
         if (this.#pending === pending) this.#pending = undefined;
-        if (this.#worker === worker) worker.unref();
+        if (this.#worker === worker) {
+          worker.unref();
+          if (!this.#closed) this.#idle.arm(flushThreadSettings.idleMs, () => this.#endIdle(worker));
+        }
         pending.wake?.();
       };
       const pending: Pending = {
@@ -409,10 +421,19 @@ export class FlushThread {
     }
   }
 
+  /** Ends `worker` if it is still this side's thread with no flush (IdleEnd); the next flush starts another. */
+  async #endIdle(worker: Worker): Promise<void> {
+    if (this.#worker !== worker || this.#pending !== undefined || this.#closed) return;
+    this.#worker = undefined; // its exit is no flush's failure
+    if (await terminateWithin(worker, flushThreadSettings.terminateGraceMs)) liveThreads.delete(worker);
+  }
+
   /** Ends the thread (a flush in flight rejects); no flush starts afterwards. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#idle.cancel();
     this.#closing ??= (async () => {
+      await this.#idle.settled(); // an idle end under way: its thread is gone when close returns
       const worker = this.#worker;
       if (worker === undefined) return;
       // A thread blocked in a system call ends only when the call returns (terminate-worker.ts).
