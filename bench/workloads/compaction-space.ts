@@ -21,6 +21,13 @@
  * every key (etcd's compaction revision), and the compaction may drop every old
  * version and the deletes (without the floor: a tombstone and a not-retained marker
  * stay per deleted key, issue 8's delete-heavy 5.42).
+ *
+ * What ladybug's "disk/live after" counts besides its runs (runs/live): the lock file,
+ * the manifest's two copies, and the WAL's active segment, a first-size segment
+ * (SEGMENT_BYTES_INITIAL, every block allocated) since the settle's checkpoint. compact()
+ * gives the rest of the WAL's space back: the recycled pool and a segment prepared ahead
+ * (src/wal/next-segment.ts). These are fixed bytes: they weigh on the quick profile's
+ * small live set, not on the full one's.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
