@@ -25,7 +25,9 @@
  * and flush threads' isolates and arenas), mapped files 49. What node flags would
  * change (the embedding process's choice; a library must not set them):
  * --max-old-space-size=192: load 205, read 207; --max-semi-space-size=1: load 253
- * (more promoted), read 175.
+ * (more promoted), read 175. Those peaks were maxRSS, which starts at this parent's RSS
+ * (the peak column is VmHWM since: bench/measure/peak-rss.ts); 2026-12-01 12:35 (load
+ * 13-20, build dc0353d's bench files): floor load 58, read 61; ladybug load 239-277.
  *
  * Invariant: every child gets a fresh store directory, removed afterwards.
  */
