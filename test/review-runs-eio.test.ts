@@ -8,12 +8,17 @@
  * in one stripe: CorruptionError naming the run, for reads and compaction. The footer
  * is not in a stripe: a read of it that fails is a typed error (IoError EIO), never an
  * answer, and a one-off failure there is retried by the next read.
+ * The manifest: a bad sector in one copy (EIO on every read of it) is what the other
+ * copy is for: every read exact, verify counts the damaged copy, and the open leaves
+ * both copies whole and readable; both copies unreadable is IoError EIO, never a state.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CorruptionError, IoError } from '../src/errors.js';
 import { openStore } from '../src/index.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { verifyStore } from '../src/store/verify-store.js';
+import { Manifest } from '../src/manifest/manifest.js';
+import { loadHash64 } from '../src/codec/checksum.js';
 import { blockBytePages, buildStore, fileName, fileSystemOf, openAndRead, readEverything, STORE, type BuiltStore } from './review-runs-helpers.js';
 import { BadSectorFileSystem } from './stripe-helpers.js';
 
@@ -102,5 +107,38 @@ describe('compaction reading through EIO', () => {
       expect(result, file).toBeInstanceOf(CorruptionError);
       expect((result as CorruptionError).file, file).toContain(fileName(file));
     }
+  });
+});
+
+describe('EIO on a manifest copy', () => {
+  it('a bad sector in one copy (anywhere, or the whole file): every read exact; verify counts it; the open rewrites both copies whole', async () => {
+    const hash = await loadHash64();
+    for (const copy of built.manifestFiles) {
+      const size = (built.image.get(copy) as Uint8Array).length;
+      for (const [start, end] of [[0, size], [0, 1], [Math.floor(size / 2), Math.floor(size / 2) + 1], [size - 1, size]] as Array<[number, number]>) {
+        const where = `${copy} [${start}, ${end})`;
+        const badSector = async () => {
+          const fileSystem = new BadSectorFileSystem(await fileSystemOf(built.image));
+          fileSystem.markBad(copy, start, end);
+          return fileSystem;
+        };
+        const report = await verifyStore(STORE, { fileSystem: await badSector() });
+        expect(report.manifest?.damagedCopies, where).toBe(1);
+        const fileSystem = await badSector();
+        const outcome = await openAndRead(fileSystem, built);
+        expect(outcome, `${where}: ${outcome.kind === 'wrong' ? outcome.message : outcome.kind === 'corruption' ? outcome.error.message : ''}`).toEqual({ kind: 'exact' });
+        const after = await Manifest.inspect(fileSystem, STORE, hash);
+        expect(after.damagedCopies, where).toBe(0);
+        expect(after.path, where).not.toBe(copy.replace(/\.b$/, '.a'));
+      }
+    }
+  });
+
+  it('both copies unreadable: IoError EIO, never a state', async () => {
+    const fileSystem = new BadSectorFileSystem(await fileSystemOf(built.image));
+    for (const copy of built.manifestFiles) fileSystem.markBad(copy, 0, 1);
+    const outcome = await openAndRead(fileSystem, built);
+    expect(outcome.kind).toBe('wrong');
+    if (outcome.kind === 'wrong') expect(outcome.message).toMatch(/IoError.*EIO/);
   });
 });

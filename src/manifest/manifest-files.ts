@@ -16,7 +16,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
-import { joinPath, type FileHandle, type FileSystem } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, type FileHandle, type FileSystem } from '../fs/file-system.js';
 import { MANIFEST_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -174,10 +174,24 @@ export class ManifestFiles {
 /** Both copies of `generation`, each undefined when missing; refuses a copy over MANIFEST_BYTES_MAX. */
 export async function readCopies(fileSystem: FileSystem, directory: string, generation: number): Promise<CopyImage[]> {
   const images: CopyImage[] = [];
+  let readError: unknown;
   for (const copy of COPY_NAMES) {
     const path = joinPath(directory, copyFileName(generation, copy));
-    images.push({ copy, path, bytes: (await fileSystem.exists(path)) ? await readBounded(fileSystem, path) : undefined });
+    if (!(await fileSystem.exists(path))) {
+      images.push({ copy, path, bytes: undefined });
+      continue;
+    }
+    try {
+      images.push({ copy, path, bytes: await readBounded(fileSystem, path) });
+    } catch (error) {
+      // A bad sector in one copy is what the other copy is for: read it as missing (open
+      // then writes both copies whole again, as for a damaged one). Both unreadable: the error.
+      if (!isFileSystemError(error, 'EIO')) throw error;
+      readError ??= error;
+      images.push({ copy, path, bytes: undefined, unreadable: (error as Error).message });
+    }
   }
+  if (readError !== undefined && images.every((image) => image.bytes === undefined)) throw readError;
   return images;
 }
 

@@ -70,6 +70,8 @@ export interface CopyImage {
   copy: CopyName;
   path: string;
   bytes: Buffer | undefined;
+  /** Why `bytes` is undefined when the copy exists but could not be read (EIO). */
+  unreadable?: string;
 }
 
 export interface MergedChain {
@@ -96,7 +98,7 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
   for (const image of images) {
     if (image.bytes === undefined) {
       merged.damagedCopies.add(image.copy);
-      merged.repaired.push(`copy ${image.path} was missing`);
+      merged.repaired.push(image.unreadable === undefined ? `copy ${image.path} was missing` : `copy ${image.path} was unreadable (${image.unreadable})`);
     }
   }
   const longestBytes = Math.max(...present.map((image) => image.bytes?.length ?? 0));
