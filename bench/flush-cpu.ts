@@ -14,8 +14,8 @@
  * block encoding, the filter), and through a FlushThread to a temporary directory
  * on the real file system (the main thread only walks and packs; the thread writes).
  * Each round builds a fresh memtable (never scanned, as in a write-only load) and
- * times only the flush. Prints one JSON line: main-thread CPU and wall ns per key of
- * each round, each way.
+ * times only the flush. Prints one JSON line: main-thread CPU, process CPU (the flush
+ * thread's and the GC helpers' added) and wall ns per key of each round, each way.
  *
  * Load mode: opens a store (memoryBudgetBytes 64 MiB, as the large-load bench) in a
  * temporary directory, writes `keys` random keys with 100-byte values in awaited
@@ -79,7 +79,8 @@ async function flushMode(keys: number, rounds: number): Promise<void> {
   const hash = await loadHash64();
   const thread = new FlushThread();
   const directory = mkdtempSync(join(tmpdir(), 'ladybug-flush-cpu-'));
-  const figures = { inProcess: { cpuNsPerKey: [] as number[], wallNsPerKey: [] as number[] }, thread: { cpuNsPerKey: [] as number[], wallNsPerKey: [] as number[] } };
+  const emptyFigures = (): { cpuNsPerKey: number[]; processCpuNsPerKey: number[]; wallNsPerKey: number[] } => ({ cpuNsPerKey: [], processCpuNsPerKey: [], wallNsPerKey: [] });
+  const figures = { inProcess: emptyFigures(), thread: emptyFigures() };
   try {
     for (let round = 0; round < rounds; round++) {
       for (const way of round % 2 === 0 ? (['inProcess', 'thread'] as const) : (['thread', 'inProcess'] as const)) {
@@ -88,9 +89,12 @@ async function flushMode(keys: number, rounds: number): Promise<void> {
         await fileSystem.mkdir('/runs');
         const startedMs = performance.now();
         const cpuBefore = threadCpuNs();
+        const processCpuBefore = process.cpuUsage();
         if (way === 'inProcess') await writeRun({ fileSystem, runsDirectory: '/runs', runId: 1, generation: 1, level: 0, hash, entries: memtableEntries(index) });
         else await thread.flush({ runsDirectory: directory, runId: round + 1, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(index));
         figures[way].cpuNsPerKey.push(Math.round((threadCpuNs() - cpuBefore) / keys));
+        const processCpu = process.cpuUsage(processCpuBefore);
+        figures[way].processCpuNsPerKey.push(Math.round(((processCpu.user + processCpu.system) * 1_000) / keys));
         figures[way].wallNsPerKey.push(Math.round(((performance.now() - startedMs) * 1e6) / keys));
       }
     }
