@@ -131,9 +131,20 @@ const monotonicNowMs = (): number => performance.now();
  * src/run/filter-partitions.ts) are off-heap bytes, in the thread's malloc arena and
  * outside these bounds (bench/large/memory-probe.ts shows both per thread). An
  * out-of-memory ends the thread and the flusher writes that memtable in process.
+ *
+ * The young generation is 8 MiB, not 4: the thread makes about 300 B of short-lived
+ * objects per entry (a chunk's entry objects, key strings and value views, the
+ * writer's own), and at 4 MiB it collected every ~1 MB of them, 118 scavenges and 12
+ * full collections for four 100k-key flushes (--trace-gc), promoting entries of the
+ * chunk in hand into the old generation; the thread's CPU per flushed key (process
+ * minus main thread, `node dist/bench/flush-cpu.js 100000 6`, warm rounds, busy, load
+ * 19-27) was 2,120-2,460 ns at 4 MiB against 1,330-1,840 at 8 and 1,010-1,420 at 16
+ * (5, 5 and 2 alternated runs). Peak RSS of a 300k-key load (flush-cpu load, 3
+ * alternations) was 262-273 MiB at 4, 264-265 at 8 and 268-285 at 16: 8 costs no
+ * memory that shows, 16 about 12 MiB. With 64 writers every commit is a flushed key.
  */
 export const FLUSH_THREAD_OLD_GENERATION_MB = 64;
-export const FLUSH_THREAD_YOUNG_GENERATION_MB = 4;
+export const FLUSH_THREAD_YOUNG_GENERATION_MB = 8;
 
 /**
  * `terminateGraceMs`: how long close() waits for a terminated thread blocked in a system
