@@ -93,7 +93,8 @@ async function expectAcknowledged(directory: string, newestByGroup: readonly num
   // The default budget, not the child's: the replay must not seal a memtable here. At the
   // child's budget the replayed log often filled a memtable, sealed at open, whose flush
   // was writing its temporary file while the directory was listed below (2 of 3 runs
-  // failed so, on 1ac2553): the check is of what the kill left, not of this store's work.
+  // failed so on the tree of 2026-12-01 13:15 UTC): the check is of what the kill left,
+  // not of this store's work.
   const store = await openStore(directory, { memoryBudgetBytes: CHECK_BUDGET_BYTES });
   try {
     const problems: string[] = [];
