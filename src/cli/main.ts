@@ -21,7 +21,8 @@ import { isLadybugError, type KeyEncoding, openStore, type ScrubReport } from '.
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
-import { openWithoutTrustingCounts, repairReservedEntryCounts, type ReservedCountRepair } from '../store/repair-reserved-counts.js';
+import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
+import { repairTitle, unrecoverableExplanations } from './repair-report.js';
 import { restoreBackup, verifyBackup } from '../backup/restore-backup.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
@@ -86,18 +87,6 @@ function scrubTitle(report: ScrubReport): string {
   return report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length} ${scope}` : `scrub: ok ${scope}`;
 }
 
-/** What repair did: the WAL suffix it dropped, the runs it rewrote for wrong reserved counts, or nothing. */
-function repairTitle(droppedWal: boolean, counts: ReservedCountRepair, leaseExpiries: number): string {
-  const done: string[] = [];
-  if (droppedWal) done.push('dropped a corrupt WAL suffix');
-  if (counts.mismatches.length > 0) {
-    done.push(`wrong reserved entry count in ${counts.mismatches.length} of ${counts.checked} runs: rewrote ${counts.runsIn} runs into ${counts.runsOut}, `
-      + `${leaseExpiries + counts.expiries} leases of earlier opens expired`);
-  }
-  if (counts.remaining.length > 0) done.push(`count STILL WRONG in ${counts.remaining.length} runs`);
-  return done.length === 0 ? 'repair: nothing to repair' : `repair: ${done.join('; ')}`;
-}
-
 function emit(options: JsonOption, output: Output): void {
   printResult(output, options.json === true);
 }
@@ -135,16 +124,19 @@ function buildProgram(): Command {
   program.command('repair <dir>')
     .description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped; the open reads every run '
       + 'whatever its reserved entry count says (dead leases expire, released ones stay ended); '
+      + 'then scrub: rebuild every damaged run block parity can rebuild, and name (never drop) one it cannot (exit 1); '
       + 'then recount each run\'s reserved entries and, if a count is wrong, rewrite the runs (a compaction)')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
       // Reserved entry counts not trusted: a wrong one must not steer this open's lease restart rule (repair-reserved-counts.ts).
       const store = await openWithoutTrustingCounts(requireStore(dir), { repair: true });
-      const recovery = await Promise.resolve({ version: store.version, ...store.stats().recovery, leaseExpiries: store.leases.stats().expiries })
-        .finally(() => store.close());
+      const opened = { version: store.version, ...store.stats().recovery, leaseExpiries: store.leases.stats().expiries };
+      const scrub = await store.scrub().finally(() => store.close());
       const reservedCounts = await repairReservedEntryCounts(requireStore(dir));
-      emit(options, { title: repairTitle(recovery.repair !== undefined, reservedCounts, recovery.leaseExpiries), data: { ...recovery, reservedCounts } });
-      if (reservedCounts.remaining.length > 0) process.exitCode = EXIT_FAILURE;
+      const title = repairTitle({ droppedWal: opened.repair !== undefined, counts: reservedCounts, leaseExpiries: opened.leaseExpiries, scrub });
+      const unrecoverable = unrecoverableExplanations(scrub);
+      emit(options, { title, data: { ...opened, scrub: { runs: scrub.runs, blocksChecked: scrub.blocksChecked, repaired: scrub.repaired }, unrecoverable, reservedCounts } });
+      if (reservedCounts.remaining.length > 0 || unrecoverable.length > 0) process.exitCode = EXIT_FAILURE;
     });
 
   program.command('scrub <dir>')

@@ -1,0 +1,55 @@
+/**
+ * What `ladybug repair` says it did and what it would not do (issue 7: "repair
+ * explains what it would drop").
+ *
+ * Repair has three parts: the WAL (open with repair keeps the valid prefix of a corrupt
+ * log and reports the dropped suffix), the runs' blocks (a scrub rebuilds every damaged
+ * block parity can rebuild and rewrites it in place) and the runs' reserved entry counts
+ * (repair-reserved-counts.ts). A run block parity cannot rebuild is never dropped: the
+ * entries it held may be the newest versions or tombstones of their keys, and without
+ * them an older version from another run would answer (a deleted or overwritten value
+ * coming back). Repair names such a block and exits 1; reads of the keys it holds fail
+ * with CorruptionError until the store is restored from a backup.
+ */
+import type { ScrubLocation, ScrubReport } from '../stripe/scrub.js';
+import type { ReservedCountRepair } from '../store/repair-reserved-counts.js';
+
+/** Why an unrecoverable run block is kept, in the report beside it. */
+export const UNRECOVERABLE_BLOCK_KEPT =
+  'not rebuildable from parity and not dropped: its entries may be the newest versions or tombstones of their keys, and dropping them '
+  + 'would let older versions from other runs answer; reads of its keys fail with CorruptionError (LADYBUG_CORRUPTION) until the store '
+  + 'is restored from a backup';
+
+export interface RepairFacts {
+  droppedWal: boolean;
+  counts: ReservedCountRepair;
+  leaseExpiries: number;
+  scrub: ScrubReport;
+}
+
+/** One line per unrecoverable location: where, what, and why it is kept. */
+export function unrecoverableExplanations(scrub: ScrubReport): string[] {
+  return scrub.unrecoverable.map((location: ScrubLocation) => {
+    const where = location.kind === 'manifest' || location.kind === 'wal'
+      ? `${location.file} at offset ${location.logicalOffset}`
+      : `run ${location.runId} (${location.file}), ${location.kind} block at logical offset ${location.logicalOffset}`;
+    return location.kind === 'manifest' || location.kind === 'wal'
+      ? `${where}: ${location.reason}`
+      : `${where}: ${location.reason}; ${UNRECOVERABLE_BLOCK_KEPT}`;
+  });
+}
+
+/** The report's first line: every part that changed something or found what it cannot change. */
+export function repairTitle(facts: RepairFacts): string {
+  const { droppedWal, counts, leaseExpiries, scrub } = facts;
+  const done: string[] = [];
+  if (droppedWal) done.push('dropped a corrupt WAL suffix');
+  if (scrub.repaired.length > 0) done.push(`rebuilt ${scrub.repaired.length} damaged blocks from parity`);
+  if (counts.mismatches.length > 0) {
+    done.push(`wrong reserved entry count in ${counts.mismatches.length} of ${counts.checked} runs: rewrote ${counts.runsIn} runs into ${counts.runsOut}, `
+      + `${leaseExpiries + counts.expiries} leases of earlier opens expired`);
+  }
+  if (counts.remaining.length > 0) done.push(`count STILL WRONG in ${counts.remaining.length} runs`);
+  if (scrub.unrecoverable.length > 0) done.push(`UNRECOVERABLE DAMAGE in ${scrub.unrecoverable.length} places, kept as found (see unrecoverable)`);
+  return done.length === 0 ? 'repair: nothing to repair' : `repair: ${done.join('; ')}`;
+}
