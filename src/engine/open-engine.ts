@@ -14,11 +14,15 @@
  */
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
+import { CorruptionError } from '../errors.js';
 import { Manifest } from '../manifest/manifest.js';
+import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 
 export const RUNS_DIRECTORY = 'runs';
+/** A run file's name (runFileName in src/run/run-format.ts), not its temporary. */
+const RUN_FILE_NAME = /^\d{10}\.run$/;
 
 export interface OpenedStorage {
   manifest: Manifest;
@@ -37,6 +41,7 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
     await fileSystem.mkdir(runsDirectory);
     await fileSystem.syncDirectory(directory);
   }
+  if (!manifestExists && runsExist) await refuseRunsWithoutManifest(fileSystem, directory, runsDirectory);
   const createdManifest = !manifestExists;
   // A store without a manifest is new or was written by release 0.1: its log starts at segment 1.
   const manifest = await Manifest.open(fileSystem, directory, hash, {
@@ -56,6 +61,19 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
     await manifest.close({ compactChain: false }).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Run files with no manifest copy: both copies lost (a store never has a run before its
+ * manifest: the manifest is made durable at the open that precedes every flush). Opening
+ * it as a release-0.1 store would start the log at segment 1, which a checkpoint deleted
+ * long ago, and fail naming that segment; the loss is the manifest's, so name it.
+ */
+async function refuseRunsWithoutManifest(fileSystem: FileSystem, directory: string, runsDirectory: string): Promise<void> {
+  const runFiles = (await fileSystem.readdir(runsDirectory)).filter((name) => RUN_FILE_NAME.test(name));
+  if (runFiles.length === 0) return;
+  throw new CorruptionError(joinPath(directory, MANIFEST_DIRECTORY_NAME), 0,
+    `no manifest copy can be read, while runs/ holds ${runFiles.length} run files: the list of live runs and the WAL's start are lost (restore from a backup)`);
 }
 
 /** Both results once both settled (no operation outlives a failure); the first failure is thrown. */
