@@ -14,7 +14,8 @@
  *
  * No timing: the flush is held by flushThreadTestHooks.holdNextFlush; the abandoned
  * creation is seen on its handle (zero-fill writes, no sync). The checkpoint reaches
- * the rotation in microtasks, the fill moves one chunk per event-loop turn.
+ * the rotation in microtasks, the fill moves one chunk per event-loop turn (its writes
+ * off the event loop complete a turn later, as on the thread pool).
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FlushThreadExited, flushThreadTestHooks, flushWorkerBuilt } from '../src/engine/flush-thread.js';
@@ -23,6 +24,7 @@ import { isLadybugError, StoreClosedError } from '../src/errors.js';
 import type { FileHandle } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/index.js';
+import { WAL_ZERO_FILL_STEP_BYTES } from '../src/limits.js';
 import { abandonStore } from '../src/store/store.js';
 import { segmentFileName } from '../src/wal/segment-files.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
@@ -30,8 +32,8 @@ import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrap
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
 const MEBIBYTE = 1024 * 1024;
-/** segment-files.ts's zero-fill chunk (not exported): writes of this size to a segment are zero-fill chunks. */
-const ZERO_FILL_CHUNK_BYTES = 256 * 1024;
+/** segment-files.ts's zero-fill chunk (zeroFillRange): writes of this size to a segment are zero-fill chunks. */
+const ZERO_FILL_CHUNK_BYTES = WAL_ZERO_FILL_STEP_BYTES;
 
 /** Records each handle's writes (their lengths) and syncs, per path in the order the handles were opened. */
 class HandleRecordingFileSystem extends ForwardingFileSystem {
@@ -44,6 +46,12 @@ class HandleRecordingFileSystem extends ForwardingFileSystem {
       write: (data, position) => {
         record.writeLengths.push(data.length);
         return handle.write(data, position);
+      },
+      // Completes a turn of the event loop later, as a write on the thread pool does.
+      writeOffThread: async (data, position) => {
+        record.writeLengths.push(data.length);
+        await handle.write(data, position);
+        await new Promise((resolve) => setImmediate(resolve));
       },
       sync: () => {
         record.syncs++;
@@ -122,7 +130,7 @@ describe('SegmentCreationAbandoned never reaches a caller', () => {
     const large = 'x'.repeat(8 * MEBIBYTE);
     const unhandled = await unhandledRejectionsDuring(async () => {
       // An 8 MiB record moves the log to segment 2 (sized for it) and fills it past half:
-      // the writer starts preparing segment 3 (16 MiB, 64 zero-fill chunks) in the background.
+      // the writer starts preparing segment 3 (16 MiB, 4 zero-fill chunks) in the background.
       await store.put('large', large);
       // The checkpoint comes once segment 3's preparation has zero-filled a chunk (it looks
       // for a recycled file first, WAL format 2, so it may not have started by the time the put resolves).

@@ -12,6 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { WAL_ZERO_FILL_STEP_BYTES } from '../src/limits.js';
 import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
 import { createSegment, listSegments, segmentFileName } from '../src/wal/segment-files.js';
 import { recoverWal } from '../src/wal/wal-recovery.js';
@@ -28,8 +29,8 @@ function commitOf(version: number, valueBytes: number) {
   return { version, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes(operations) };
 }
 
-/** segment-files.ts's zero-fill chunk (not exported). */
-const ZERO_FILL_CHUNK_BYTES = 256 * KIBIBYTE;
+/** segment-files.ts's zero-fill chunk (zeroFillRange): writes of this size to a segment are zero-fill chunks. */
+const ZERO_FILL_CHUNK_BYTES = WAL_ZERO_FILL_STEP_BYTES;
 
 /** Counts zero-fill chunks written per file name (the first preparation of each name only). */
 class ChunkCountingFileSystem extends ForwardingFileSystem {

@@ -51,6 +51,8 @@ export class NextSegment {
   #prepared: Promise<CreatedSegment> | undefined;
   /** Abandons #prepared's creation while it zero-fills (discard: a cut only deletes it). */
   #abort: SegmentCreationAbort | undefined;
+  /** #prepared has settled (resolved or failed): taking it waits for nothing. */
+  #preparedSettled = false;
   #created = 0;
   #recycled = 0;
 
@@ -71,12 +73,22 @@ export class NextSegment {
     return this.#prepared !== undefined;
   }
 
+  /** A segment is prepared and its creation has settled (takePrepared's promise waits for nothing). */
+  get isReady(): boolean {
+    return this.#prepared !== undefined && this.#preparedSettled;
+  }
+
   /** Starts making segment `segmentNumber` of `sizeBytes` in the background. REQUIRES: none is prepared. */
   prepare(segmentNumber: number, sizeBytes: number): void {
     const abort: SegmentCreationAbort = { abandoned: false };
     this.#abort = abort;
-    this.#prepared = this.create(segmentNumber, sizeBytes, abort);
-    this.#prepared.catch(() => undefined);
+    this.#preparedSettled = false;
+    const prepared = this.create(segmentNumber, sizeBytes, abort);
+    this.#prepared = prepared;
+    const settled = (): void => {
+      if (this.#prepared === prepared) this.#preparedSettled = true;
+    };
+    prepared.then(settled, settled);
   }
 
   /** The prepared segment's creation (to await), now the caller's; undefined when none was prepared. */
@@ -84,6 +96,7 @@ export class NextSegment {
     const prepared = this.#prepared;
     this.#prepared = undefined;
     this.#abort = undefined;
+    this.#preparedSettled = false;
     return prepared;
   }
 

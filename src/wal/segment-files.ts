@@ -19,14 +19,21 @@
  * too: about one in WAL_ZERO_FILL_STEP_BYTES of records (WAL_ZERO_FILL_AHEAD_BYTES
  * and smaller segments are filled whole at creation, in their own file, as before).
  *
- * The zero fill is written in chunks of ZERO_FILL_CHUNK_BYTES with a turn of the
- * event loop between chunks: a file system whose writes block (NodeFileSystem
- * writes synchronously) then blocks the loop for one chunk at a time, not for the
- * whole range. Segments start small (SEGMENT_BYTES_INITIAL) and grow; the
- * header records each segment's size, which recovery checks against the file's.
+ * The zero fill is written WAL_ZERO_FILL_STEP_BYTES at a time from one shared zero
+ * buffer, off the event loop where the file system can (writeOffThread), back to back
+ * with no other turn of the event loop between chunks (issue 12): a lone awaited
+ * writer whose fdatasyncs run inline never hands the loop a turn between commits, so
+ * a background creation progresses only by the turns its own I/O completions take
+ * (and those the writer gives while it waits). A yield and a 256 KiB write per chunk
+ * made a new segment's creation about 36 turns, which a segment of a few hundred
+ * records never gave it: the rotation waited for it in the foreground. Now a new
+ * segment takes truncate, at most 4 writes, fsync and directory fsync. Segments
+ * start small (SEGMENT_BYTES_INITIAL) and grow; the header records each segment's
+ * size, which recovery checks against the file's.
  *
  * A background creation can be abandoned (SegmentCreationAbort): the zero fill stops
- * before its next chunk and the partial file (no header yet: never a valid segment)
+ * before its next chunk (each a write completion away on a file system with
+ * writeOffThread) and the partial file (no header yet: never a valid segment)
  * is removed. A seal's cut abandons the large next segment it would only delete: it
  * waited for its whole zero fill and fsync first, 170-285 ms of stalled commits per
  * seal with 4 KiB values and 32 MiB segments on a busy disk (issue 12).
@@ -46,7 +53,14 @@
 import { Buffer } from 'node:buffer';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath, unlinkIfPresent } from '../fs/file-system.js';
-import { SEGMENT_BYTES_INITIAL, SEGMENT_BYTES_MIN, WAL_RECYCLED_BYTES_MAX, WAL_RECYCLED_SEGMENTS_MAX, WAL_ZERO_FILL_AHEAD_BYTES } from '../limits.js';
+import {
+  SEGMENT_BYTES_INITIAL,
+  SEGMENT_BYTES_MIN,
+  WAL_RECYCLED_BYTES_MAX,
+  WAL_RECYCLED_SEGMENTS_MAX,
+  WAL_ZERO_FILL_AHEAD_BYTES,
+  WAL_ZERO_FILL_STEP_BYTES,
+} from '../limits.js';
 import { assert } from '../util/assert.js';
 import { decodeSegmentHeader, encodeSegmentHeader, FORMAT_VERSION, type Hash64, recordTagOf, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
@@ -55,8 +69,11 @@ const RECYCLED_NAME = /^recycled-(\d{10})-(\d{1,13})\.log$/;
 
 /** The number of a store's first segment (until a manifest records another start). */
 export const FIRST_SEGMENT_NUMBER = 1;
-/** Largest single write of the zero fill; the event loop gets a turn between two. */
-const ZERO_FILL_CHUNK_BYTES = 256 * 1024;
+/**
+ * WAL_ZERO_FILL_STEP_BYTES of zeros, shared by every zero fill and never written into
+ * (made once per process, not per creation).
+ */
+let chunkZeros: Buffer | undefined;
 
 export function segmentFileName(segmentNumber: number): string {
   assert(Number.isInteger(segmentNumber) && segmentNumber > 0 && segmentNumber < 1e10, 'segment number in range');
@@ -143,23 +160,20 @@ export function firstSegmentSizeBytes(segmentSizeBytes: number): number {
 
 /**
  * Writes zeros over bytes [start, end) of `handle`'s file (not synced: the caller
- * syncs before any record goes there). REQUIRES: no record lies in that range.
+ * syncs before any record goes there), one write per WAL_ZERO_FILL_STEP_BYTES with no
+ * turn of the event loop between them besides their completions (module header).
+ * `abort` is checked before each write. REQUIRES: no record lies in that range.
  */
 export async function zeroFillRange(handle: FileHandle, start: number, end: number, abort?: SegmentCreationAbort): Promise<void> {
   assert(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end, 'zero fill range ordered');
-  const zeros = Buffer.alloc(Math.min(ZERO_FILL_CHUNK_BYTES, end - start));
-  for (let position = start; position < end; position += zeros.length) {
-    if (position > start) await yieldToEventLoop();
+  chunkZeros ??= Buffer.alloc(WAL_ZERO_FILL_STEP_BYTES);
+  for (let position = start; position < end; position += chunkZeros.length) {
     if (abort?.abandoned === true) throw new SegmentCreationAbandoned(handle.path);
-    const length = Math.min(zeros.length, end - position);
-    const chunk = length === zeros.length ? zeros : zeros.subarray(0, length);
+    const length = Math.min(chunkZeros.length, end - position);
+    const chunk = length === chunkZeros.length ? chunkZeros : chunkZeros.subarray(0, length);
     // Off the event loop where the file system can: nothing waits on the next segment yet.
     await (handle.writeOffThread !== undefined ? handle.writeOffThread(chunk, position) : handle.write(chunk, position));
   }
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 interface RecycledFile {

@@ -105,6 +105,15 @@ export class WalWriter {
   #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
   #bytesWritten = 0;
   #datasyncs = 0;
+  /**
+   * Rotations to the next full-size segment (a full segment or an outsized commit, not a
+   * cut's or checkpoint's) that waited for its creation: none was prepared, or its
+   * background preparation had not settled (issue 12: a lone writer with inline
+   * fdatasyncs gives the preparation few turns of the event loop).
+   */
+  #rotationWaits = 0;
+  /** Milliseconds those rotations waited (for the creation and the rotation's own steps). */
+  #rotationWaitMs = 0;
   #closed = false;
   /**
    * Set by a memtable seal's cut (cutAtNextRecord): the active segment holds records
@@ -149,10 +158,12 @@ export class WalWriter {
     return this.#encodeBuffer.length;
   }
 
-  stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentsRecycled: number; segmentNumber: number } {
+  stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentsRecycled: number; segmentNumber: number; rotationWaits: number; rotationWaitMs: number } {
     return {
       bytesWritten: this.#bytesWritten,
       datasyncs: this.#datasyncs,
+      rotationWaits: this.#rotationWaits,
+      rotationWaitMs: this.#rotationWaitMs,
       segmentsCreated: this.#next.created,
       segmentsRecycled: this.#next.recycled,
       segmentNumber: this.#active.segmentNumber,
@@ -194,7 +205,13 @@ export class WalWriter {
     // grow from small): it is used (left empty) and one more, big enough, is made.
     for (let rotations = 0; count === 0; rotations++) {
       assert(rotations < 2, 'a segment made for the commit holds it (commits are bounded by segmentSizeBytes at validation)');
+      const waits = !this.#next.isReady;
+      const startMs = waits ? performance.now() : 0;
       await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
+      if (waits) {
+        this.#rotationWaits++;
+        this.#rotationWaitMs += performance.now() - startMs;
+      }
       count = this.#fittingPrefix(commits, this.#active);
     }
     await this.#zeroFill.ensureFilled(this.#active.offset + this.#fittingBytes);

@@ -208,9 +208,9 @@ let stepZeros: Buffer | undefined;
 /**
  * Writes zeros over [start, end) of `handle`'s file, at most WAL_ZERO_FILL_STEP_BYTES per
  * write (one write for a background step), back to back, off the event loop where the
- * file system can. No turn of the event loop between the writes (segment-files.ts
- * zeroFillRange yields one per 256 KiB chunk, which a new segment's creation needs to
- * notice its abandonment): a single awaited writer whose fdatasyncs run inline hands the
+ * file system can. No turn of the event loop between the writes (as segment-files.ts
+ * zeroFillRange, which also checks a creation's abandonment between them): a single
+ * awaited writer whose fdatasyncs run inline hands the
  * loop a turn only now and then (a thread-pool probe of the sync placement, every 128th
  * commit), and a fill step that needed a turn per chunk besides its write and datasync
  * completions was overtaken by 4 KiB records, which then waited for it in the foreground
