@@ -243,7 +243,8 @@ export class WalWriter {
     assert(this.#zeroFill.filledBytes <= active.sizeBytes, 'the filled prefix lies inside the segment');
     beforeWrite?.(count);
     // Only a record holding every commit given may block: a group split over segments never does.
-    this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length, syncStartMs: 0 };
+    // Nor one written while the next segment is being prepared (#preparing).
+    this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length && !this.#preparing(), syncStartMs: 0 };
     let written: Promise<void>;
     try {
       written = handle.write(this.#encodeBuffer.subarray(0, lengthBytes + terminatorBytes), active.offset);
@@ -341,6 +342,21 @@ export class WalWriter {
     const written = encodeRecord(group, this.#encodeBuffer, 0, this.#config.hash, tag);
     assert(written === needed, 'record length matches the sum of its commits');
     return written;
+  }
+
+  /**
+   * The next segment's background preparation is under way. A record's fdatasync then
+   * never runs inline (FileHandle#datasync's mayBlock hint withheld): a lone writer whose
+   * syncs run inline never hands the event loop a turn between commits, and the
+   * preparation needs one per I/O completion (5 to 8 for a new segment: the pool's
+   * listing, truncate, 1 to 4 zero writes, fsync, directory fsync; about 6 for a pooled
+   * one, segment-files.ts), so the writer overtook it and waited for it at the rotation
+   * (issue 12: 23 waits in 20,000 4 KiB puts on a fresh store, 26 rotations). On
+   * the thread pool the record's fdatasync runs beside the preparation's I/O, each
+   * commit a turn of the loop, for the few commits the preparation takes.
+   */
+  #preparing(): boolean {
+    return this.#next.isPrepared && !this.#next.isReady;
   }
 
   /** Starts creating the next segment in the background once this one is half full. */
