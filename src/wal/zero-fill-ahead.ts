@@ -24,11 +24,11 @@
  * REQUIRES: the WAL writer calls every method under the 'wal.writer' lock, except that
  * the background fill itself runs on its own between calls.
  */
-import { Buffer } from 'node:buffer';
 import { DiskFullError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError } from '../fs/file-system.js';
 import { WAL_ZERO_FILL_AHEAD_BYTES, WAL_ZERO_FILL_STEP_BYTES } from '../limits.js';
+import { zeroFillRange } from './segment-files.js';
 import { assert } from '../util/assert.js';
 
 /** The part of the writer's active segment the fill reads (WalPosition). */
@@ -162,7 +162,11 @@ export class ZeroFillAhead {
     assert(segment.offset <= start && start < end && end <= segment.sizeBytes, 'a fill extends the filled prefix inside its segment');
     const handle = await this.#fileSystem.open(segment.handle.path, 'readWrite');
     try {
-      await writeZeros(handle, start, end);
+      // One write per WAL_ZERO_FILL_STEP_BYTES (one for a background step), no turn of the
+      // event loop between them: a lone writer whose fdatasyncs run inline hands the loop
+      // a turn only now and then, and a step that needed more turns was overtaken by 4 KiB
+      // records, which then waited for it in the foreground (issue 12).
+      await zeroFillRange(handle, start, end);
       await this.#syncFill(handle);
     } finally {
       await handle.close();
@@ -196,32 +200,5 @@ export class ZeroFillAhead {
       await settled;
       if (this.#syncSettled === settled) this.#syncSettled = undefined;
     }
-  }
-}
-
-/**
- * WAL_ZERO_FILL_STEP_BYTES of zeros, shared by every fill and never written into: a fill
- * step is one write of it (made once per process, not per step).
- */
-let stepZeros: Buffer | undefined;
-
-/**
- * Writes zeros over [start, end) of `handle`'s file, at most WAL_ZERO_FILL_STEP_BYTES per
- * write (one write for a background step), back to back, off the event loop where the
- * file system can. No turn of the event loop between the writes (as segment-files.ts
- * zeroFillRange, which also checks a creation's abandonment between them): a single
- * awaited writer whose fdatasyncs run inline hands the
- * loop a turn only now and then (a thread-pool probe of the sync placement, every 128th
- * commit), and a fill step that needed a turn per chunk besides its write and datasync
- * completions was overtaken by 4 KiB records, which then waited for it in the foreground
- * (ensureFilled; issue 12). REQUIRES: no record lies in [start, end).
- */
-async function writeZeros(handle: FileHandle, start: number, end: number): Promise<void> {
-  assert(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end, 'zero fill range ordered');
-  stepZeros ??= Buffer.alloc(WAL_ZERO_FILL_STEP_BYTES);
-  for (let position = start; position < end; position += WAL_ZERO_FILL_STEP_BYTES) {
-    const length = Math.min(WAL_ZERO_FILL_STEP_BYTES, end - position);
-    const zeros = length === stepZeros.length ? stepZeros : stepZeros.subarray(0, length);
-    await (handle.writeOffThread !== undefined ? handle.writeOffThread(zeros, position) : handle.write(zeros, position));
   }
 }
