@@ -212,10 +212,13 @@ export class Compactor {
    * Compacts now: the runs whose keys meet [gte, lt) (all runs when no bound is
    * given) merge into one. Waits for a running compaction first; a background one is
    * cancelled instead when this call merges every run (its output would be merged again).
-   * Rejects with StoreClosedError when close() cancels it (nothing changed).
+   * Rejects with StoreClosedError when close() cancels it, or cancelled compaction
+   * before it started (nothing changed).
    */
   async compact(range: { gte?: string; lt?: string; retainFrom?: number } = {}, onProgress?: CompactionProgress): Promise<CompactionResult> {
-    assert(!this.#closed, 'compact after close');
+    // Not an assertion: store.compact() awaits the WAL's spare-segment release first, and
+    // close() may cancel compaction meanwhile (it does so before taking the lifecycle lock).
+    if (this.#closed) throw new StoreClosedError('compact');
     this.#compactWaiting++;
     try {
       while (this.#running.length > 0) {
