@@ -12,6 +12,7 @@ import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import type { FileSystem } from '../src/fs/file-system.js';
 import { openStore, type Store } from '../src/index.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { mulberry32 } from './transaction-support.js';
 
 export const STORE = '/store';
 
@@ -190,17 +191,8 @@ export async function openAndRead(fileSystem: FileSystem, built: BuiltStore): Pr
   }
 }
 
-/** A seeded generator (mulberry32) for the offset samples. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator (mulberry32, test/transaction-support.ts) for the offset samples. */
+export const seeded = mulberry32;
 
 /** Physical offsets of non-zero bytes of each data-area page of a run file (parity pages and the footer left out), by physical page. */
 export function blockBytePages(bytes: Uint8Array, stripeDataPages = 16): Map<number, number[]> {
