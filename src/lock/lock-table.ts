@@ -151,8 +151,8 @@ export const COMMIT_LOCK = lockEntry({
 export const WAL_WRITER_LOCK = lockEntry({
   name: 'wal.writer',
   rank: 40,
-  guards: 'the active WAL segment, its write offset, segment rotation',
-  takenBy: 'the group-commit flusher, across one write and one fdatasync, then the apply to the memtables',
+  guards: 'the active WAL segment, its write offset, segment rotation, the next segment and the recycled pool',
+  takenBy: "the group-commit flusher, across one write and one fdatasync, then the apply to the memtables; compact()'s release of the WAL's spare segments (`CommitPipeline#releaseSpareWalSegments`: the pool's unlinks and one directory fsync, never beside a rotation; test/wal-pool-release forces both interleavings)",
   reserved: false,
   protection: 'mutex',
   seedRaces: [1],
