@@ -10,7 +10,7 @@
  * Engine `none` is the harness floor (large-child.ts NOOP_ENGINE_ID). Columns: the main
  * isolate's heap spaces and ArrayBuffers, the worker threads at the peak (count, their
  * isolates' heaps, their ArrayBuffers, which live in their malloc arenas: part of
- * "other anon"), then /proc/self/smaps parts (memory-probe.ts). `--node-flags`
+ * "thread arenas"), then /proc/self/smaps parts (memory-probe.ts). `--node-flags`
  * passes V8 flags to every child, to show what the embedding process's flags would
  * change (a library must not set them). RSS is a memory figure, not a timing: on a
  * busy machine it is usable (±10 MiB between repeats); the keys/s and gets/s columns
@@ -53,7 +53,7 @@ interface ProbeReport {
   peakRssSource: string;
   atPeak: Record<string, number>;
   smaps: Record<string, number>;
-  /** Each worker thread's isolate at the peak (memory-probe.ts). */
+  /** Each worker thread's isolate at the peak (memory-probe.ts; `script` names the thread). */
   threadsAtPeak: Array<Record<string, number>>;
 }
 
@@ -103,6 +103,7 @@ const COLUMNS: ReadonlyArray<readonly [string, (row: Row) => number | undefined]
   ['thread heaps', (row) => threadSum(row, 'heapTotal')],
   ['thread arrayBuffers', (row) => threadSum(row, 'arrayBuffers')],
   ['malloc [heap]', (row) => row.probe.smaps['mallocMainArena']],
+  ['thread arenas', (row) => row.probe.smaps['threadArenas']],
   ['other anon', (row) => row.probe.smaps['otherAnonymous']],
   ['files', (row) => row.probe.smaps['fileBacked']],
   ['keys/s', (row) => row.figures['keysPerSecond']],

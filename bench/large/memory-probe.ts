@@ -12,13 +12,18 @@
  * - mallocMainArena: `[heap]`, the main thread's malloc arena (ArrayBuffer backing
  *   stores of Buffers allocated on the main thread, Node and V8 native data);
  *   glibc keeps its high-water mark when the top of the arena stays in use;
- * - otherAnonymous: the rest (V8 large-object pages, other threads' malloc arenas, stacks);
+ * - threadArenas: other threads' malloc arenas (glibc maps each one as a 64 MiB-aligned
+ *   "heap" of at most 64 MiB; a worker's ArrayBuffers and its isolate's native data live
+ *   in the arena of the thread that allocated them, and glibc gives an arena's freed
+ *   pages back only from its top);
+ * - otherAnonymous: the rest (V8 large-object pages, thread stacks, other mappings);
  * - fileBacked: mapped files (the node binary's pages, shared libraries).
  * Worker threads (the flush and merge threads, the compression pool): every Worker the
  * process starts from a file gets this probe too (`--import` added to an explicit
  * execArgv; an inherited one already has it), and each thread posts its isolate's
  * figures (heap total and used, young and old generation, ArrayBuffers) on a
- * BroadcastChannel every SAMPLE_INTERVAL_MS. At the largest RSS the main thread keeps
+ * BroadcastChannel every SAMPLE_INTERVAL_MS, named by the file the thread runs (`script`:
+ * flush-worker, merge-worker, piscina's worker for the compression pool). At the largest RSS the main thread keeps
  * the latest figures of every thread taken within THREAD_FRESH_MS (`threadsAtPeak`, with their age),
  * and each thread's own largest heap and ArrayBuffer figures (`threadMaxima`): a
  * worker's isolate and its ArrayBuffers (in its own malloc arena) are otherwise one
@@ -35,6 +40,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { basename } from 'node:path';
 import v8 from 'node:v8';
 import { BroadcastChannel, isMainThread, threadId, type Worker, type WorkerOptions } from 'node:worker_threads';
 import { peakRss } from '../measure/peak-rss.js';
@@ -45,6 +51,8 @@ const SAMPLE_INTERVAL_MS = 5;
 const SMAPS_STEP_BYTES = 2 * MEBIBYTE;
 /** V8 allocates its heap (regular pages of every space) in mappings of this size. */
 const V8_PAGE_KIBIBYTES = 256;
+/** glibc's non-main malloc arenas are mapped at multiples of this (HEAP_MAX_SIZE on 64-bit), at most this large. */
+const MALLOC_HEAP_ALIGN_BYTES = 64 * MEBIBYTE;
 /** memory-breakdown.ts finds the report by this prefix. */
 const MEMORY_PROBE_PREFIX = 'MEMORY-PROBE ';
 /** The threads' channel. */
@@ -70,16 +78,18 @@ function mebibytes(bytes: number): number {
 
 /** Resident bytes of /proc/self/smaps by part (see the module header). */
 function smapsByPart(): Figures {
-  const parts: Figures = { v8Pages: 0, mallocMainArena: 0, otherAnonymous: 0, fileBacked: 0 };
+  const parts: Figures = { v8Pages: 0, mallocMainArena: 0, threadArenas: 0, otherAnonymous: 0, fileBacked: 0 };
   let part = 'otherAnonymous';
   for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
     const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (mapping !== null) {
-      const sizeKibibytes = (parseInt(mapping[2]!, 16) - parseInt(mapping[1]!, 16)) / KIBIBYTE;
+      const start = parseInt(mapping[1]!, 16);
+      const size = parseInt(mapping[2]!, 16) - start;
       const name = mapping[3] ?? '';
       if (name.startsWith('/')) part = 'fileBacked';
       else if (name === '[heap]') part = 'mallocMainArena';
-      else if (name === '' && sizeKibibytes === V8_PAGE_KIBIBYTES) part = 'v8Pages';
+      else if (name === '' && size === V8_PAGE_KIBIBYTES * KIBIBYTE) part = 'v8Pages';
+      else if (name === '' && start % MALLOC_HEAP_ALIGN_BYTES === 0 && size <= MALLOC_HEAP_ALIGN_BYTES) part = 'threadArenas';
       else part = 'otherAnonymous';
       continue;
     }
@@ -104,7 +114,9 @@ function isolateFigures(): Figures {
 /** Latest figures of each worker thread, with when the thread took them (epoch ms). */
 const threadLatest = new Map<number, { atMs: number; figures: Figures }>();
 const threadMaxima = new Map<number, Figures>();
-let threadsAtPeak: Array<Figures & { threadId: number; ageMs: number }> = [];
+/** The file each worker thread runs, by thread id (set as it is started). */
+const threadScripts = new Map<number, string>();
+let threadsAtPeak: Array<{ threadId: number; script: string; ageMs: number } & Record<string, number | string>> = [];
 
 function sample(): void {
   const usage = process.memoryUsage();
@@ -127,7 +139,8 @@ function sample(): void {
     peakFigures[`${name}Physical`] = mebibytes(space.physical_space_size);
   }
   const now = epochMs();
-  threadsAtPeak = [...threadLatest].filter(([, latest]) => now - latest.atMs <= THREAD_FRESH_MS).map(([id, latest]) => ({ threadId: id, ageMs: Math.round(now - latest.atMs), ...latest.figures }));
+  threadsAtPeak = [...threadLatest].filter(([, latest]) => now - latest.atMs <= THREAD_FRESH_MS)
+    .map(([id, latest]) => ({ threadId: id, script: threadScripts.get(id) ?? '?', ageMs: Math.round(now - latest.atMs), ...latest.figures }));
 }
 
 /** Every Worker started from a file loads this probe too (see the module header). */
@@ -139,6 +152,7 @@ function probeWorkers(): void {
     constructor(filename: string | URL, options: WorkerOptions = {}) {
       const probed = options.eval === true || options.execArgv === undefined ? options : { ...options, execArgv: [...options.execArgv, '--import', import.meta.url] };
       super(filename, probed);
+      threadScripts.set(this.threadId, basename(String(filename)).replace(/\.[cm]?js$/, ''));
     }
   };
   syncBuiltinESMExports();
@@ -167,7 +181,7 @@ if (isMainThread) {
       smapsAtRssMebibytes: mebibytes(smapsRssBytes),
       smaps: smapsParts,
       threadsAtPeak,
-      threadMaxima: Object.fromEntries(threadMaxima),
+      threadMaxima: Object.fromEntries([...threadMaxima].map(([id, maxima]) => [id, { script: threadScripts.get(id) ?? '?', ...maxima }])),
     };
     process.stderr.write(`${MEMORY_PROBE_PREFIX}${JSON.stringify(report)}\n`);
   });
