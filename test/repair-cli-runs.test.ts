@@ -11,7 +11,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../src/index.js';
+import { Buffer } from 'node:buffer';
+import { CorruptionError, openStore } from '../src/index.js';
 import { verifyStore } from '../src/store/verify-store.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
@@ -28,11 +29,14 @@ beforeAll(async () => {
   await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') }).catch(() => undefined);
 }, 120_000);
 
+/** Binary keys whose bytes are not UTF-8 (a 0xff byte first): the CLI prints them as {"$bytes": "<hex>"}. */
+const binaryKeyOf = (index: number) => new Uint8Array(Buffer.concat([Buffer.from([0xff]), Buffer.from(keyOf(index))]));
+
 /** A store with one flushed run of several data blocks; returns the directory and the run file's path. */
-async function storeWithOneRun(): Promise<{ directory: string; runFile: string }> {
+async function storeWithOneRun(binaryKeys = false): Promise<{ directory: string; runFile: string }> {
   const directory = temporaryDirectory();
   const store = await openStore(directory);
-  for (let index = 0; index < KEYS; index++) await store.put(keyOf(index), { index, text: 'v'.repeat(150) });
+  for (let index = 0; index < KEYS; index++) await store.put(binaryKeys ? binaryKeyOf(index) : keyOf(index), { index, text: 'v'.repeat(150) });
   await store.close();
   const runs = readdirSync(join(directory, 'runs')).filter((name) => name.endsWith('.run'));
   expect(runs).toHaveLength(1);
@@ -93,4 +97,46 @@ describe('ladybug repair: run blocks', () => {
     const text = await run(process.execPath, [cli, 'repair', directory]).catch((error: { stdout: string }) => error);
     expect(text.stdout.split('\n')[0]).toMatch(/^repair: .*UNRECOVERABLE DAMAGE in [1-9]\d* places/);
   }, 60_000);
+
+  /** A key as repair prints it (JSON: a string, or {"$bytes": hex}), as its index among the store's keys. */
+  function keyIndex(form: string, binaryKeys: boolean): number {
+    const parsed = JSON.parse(form) as string | { $bytes: string };
+    const text = typeof parsed === 'string' ? parsed : Buffer.from(parsed.$bytes, 'hex').subarray(1).toString();
+    expect(typeof parsed === 'string').toBe(!binaryKeys);
+    expect(text).toMatch(/^key-\d{5}$/);
+    return Number(text.slice(4));
+  }
+
+  for (const binaryKeys of [false, true]) {
+    it(`each unrecoverable block is named with the keys it holds, printed as the CLI prints keys (${binaryKeys ? 'binary' : 'UTF-8'} keys)`, async () => {
+      const { directory, runFile } = await storeWithOneRun(binaryKeys);
+      flip(runFile, [100, RUN_PAGE_BYTES + 100]);
+      const { code, stdout } = await repair(directory);
+      expect(code).toBe(1);
+      const lines = (JSON.parse(stdout) as { unrecoverable: string[] }).unrecoverable;
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      const ranges = lines.map((line) => {
+        const found = /it holds keys (?:from (\S+) \(the run's first key\)|after (\S+)) through (\S+?)(?:;| \()/.exec(line);
+        expect(found, line).not.toBeNull();
+        const [, first, after, through] = found!;
+        // The run's first block starts at its first key; a later one after the previous block's last key.
+        const low = first === undefined ? keyIndex(after!, binaryKeys) + 1 : keyIndex(first, binaryKeys);
+        return { low, high: keyIndex(through!, binaryKeys) };
+      });
+      // Every key named fails with CorruptionError; the keys just outside the ranges read exact.
+      const store = await openStore(directory);
+      const read = (index: number) => store.get(binaryKeys ? binaryKeyOf(index) : keyOf(index));
+      const inside = (index: number) => ranges.some((range) => range.low <= index && index <= range.high);
+      for (const { low, high } of ranges) {
+        expect(low).toBeLessThanOrEqual(high);
+        for (let index = low; index <= high; index++) await expect(read(index)).rejects.toBeInstanceOf(CorruptionError);
+        for (const outside of [low - 1, high + 1]) {
+          if (outside < 0 || outside >= KEYS || inside(outside)) continue;
+          expect(await read(outside)).toEqual({ index: outside, text: 'v'.repeat(150) });
+        }
+      }
+      expect(ranges.some((range) => range.low === 0)).toBe(true);
+      await store.close();
+    }, 60_000);
+  }
 });

@@ -124,7 +124,7 @@ function buildProgram(): Command {
   program.command('repair <dir>')
     .description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped; the open reads every run '
       + 'whatever its reserved entry count says (dead leases expire, released ones stay ended); '
-      + 'then scrub: rebuild every damaged run block parity can rebuild, and name (never drop) one it cannot (exit 1); '
+      + 'then scrub: rebuild every damaged run block parity can rebuild, and name (never drop) one it cannot, with the keys it holds (exit 1); '
       + 'then recount each run\'s reserved entries and, if a count is wrong, rewrite the runs (a compaction)')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {

@@ -12,7 +12,9 @@
  * with CorruptionError until the store is restored from a backup.
  */
 import type { ScrubLocation, ScrubReport } from '../stripe/scrub.js';
+import type { ScrubKeyRange } from '../stripe/scrub-key-range.js';
 import type { ReservedCountRepair } from '../store/repair-reserved-counts.js';
+import { keyJsonForm } from './output.js';
 
 /** Why an unrecoverable run block is kept, in the report beside it. */
 export const UNRECOVERABLE_BLOCK_KEPT =
@@ -27,15 +29,26 @@ export interface RepairFacts {
   scrub: ScrubReport;
 }
 
-/** One line per unrecoverable location: where, what, and why it is kept. */
+/** A key as the CLI prints keys (ladybug dump --json): its string when its bytes are UTF-8, else {"$bytes": "<hex>"}; quoted as JSON. */
+function keyText(key: Uint8Array): string {
+  return JSON.stringify(keyJsonForm(key));
+}
+
+/** Which keys a damaged run block holds (the keys whose reads fail), from the run's index. */
+export function keyRangeText(keys: ScrubKeyRange): string {
+  if (!keys.known) return `its keys are unknown (${keys.reason}); the run holds keys ${keyText(keys.runFirst)} through ${keyText(keys.runLast)}`;
+  const from = keys.after === undefined ? `from ${keyText(keys.first!)} (the run's first key)` : `after ${keyText(keys.after)}`;
+  const older = keys.mayHoldAfter && keys.after !== undefined ? ` (and perhaps older versions of ${keyText(keys.after)}, whose versions may continue from the block before)` : '';
+  return `it holds keys ${from} through ${keyText(keys.through)}${older}`;
+}
+
+/** One line per unrecoverable location: where, which keys, what, and why it is kept. */
 export function unrecoverableExplanations(scrub: ScrubReport): string[] {
   return scrub.unrecoverable.map((location: ScrubLocation) => {
-    const where = location.kind === 'manifest' || location.kind === 'wal'
-      ? `${location.file} at offset ${location.logicalOffset}`
-      : `run ${location.runId} (${location.file}), ${location.kind} block at logical offset ${location.logicalOffset}`;
-    return location.kind === 'manifest' || location.kind === 'wal'
-      ? `${where}: ${location.reason}`
-      : `${where}: ${location.reason}; ${UNRECOVERABLE_BLOCK_KEPT}`;
+    if (location.kind === 'manifest' || location.kind === 'wal') return `${location.file} at offset ${location.logicalOffset}: ${location.reason}`;
+    const where = `run ${location.runId} (${location.file}), ${location.kind} block at logical offset ${location.logicalOffset}`;
+    const keys = location.keys === undefined ? '' : `; ${keyRangeText(location.keys)}`;
+    return `${where}: ${location.reason}${keys}; ${UNRECOVERABLE_BLOCK_KEPT}`;
   });
 }
 

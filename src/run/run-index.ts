@@ -213,6 +213,11 @@ export class RunIndex {
     return this.#checksums[block] as bigint;
   }
 
+  /** Block `block`'s last key, as an internal byte string (scrub names a damaged block's keys with it). */
+  lastKey(block: number): string {
+    return this.#lastKeys.toString('latin1', this.#lastKeyStarts[block] as number, this.#lastKeyStarts[block + 1] as number);
+  }
+
   /** Compares `key` with block `block`'s last key. */
   compareLastKey(key: string, block: number): number {
     return comparePackedKey(key, this.#lastKeys, this.#lastKeyStarts, block);

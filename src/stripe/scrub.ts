@@ -18,6 +18,7 @@
  * record would drop acknowledged commits (the active segment is the writer's, and is
  * checked by recovery at the next open).
  */
+import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptionError, InvalidOptionError, IoError } from '../errors.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
@@ -29,6 +30,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import type { ManifestScrubResult } from '../manifest/manifest.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { checkSealedSegment } from '../wal/wal-scan.js';
+import { damagedKeyRange, type ScrubKeyRange } from './scrub-key-range.js';
 
 /** Largest bytesPerSecond accepted (above it, pacing means nothing). */
 export const SCRUB_BYTES_PER_SECOND_MAX = 64 * 1024 * 1024 * 1024;
@@ -48,6 +50,8 @@ export interface ScrubLocation extends Omit<RunScrubFinding, 'kind'> {
   kind: RunScrubFinding['kind'] | 'manifest' | 'wal';
   runId: number;
   file: string;
+  /** A damaged or unrecoverable run block: the keys it holds, from the run's index (scrub-key-range.ts). */
+  keys?: ScrubKeyRange;
 }
 
 export interface ScrubReport {
@@ -148,7 +152,11 @@ export async function scrubRuns(
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
       // The path, as every other location gives it (a CorruptionError carries it; an I/O error only its message).
       const path = error instanceof CorruptionError ? error.file : file;
-      report.unrecoverable.push({ runId: run.descriptor.runId, file: path, kind: 'index', logicalOffset: (error as CorruptionError).offset ?? 0, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message });
+      const keys: ScrubKeyRange = {
+        known: false, reason: 'the run cannot be opened, so its index cannot be read',
+        runFirst: new Uint8Array(Buffer.from(run.descriptor.smallestKey, 'latin1')), runLast: new Uint8Array(Buffer.from(run.descriptor.largestKey, 'latin1')),
+      };
+      report.unrecoverable.push({ runId: run.descriptor.runId, file: path, kind: 'index', logicalOffset: (error as CorruptionError).offset ?? 0, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message, keys });
       continue;
     }
     const steps = reader.scrub(repair);
@@ -164,7 +172,9 @@ export async function scrubRuns(
       report.blocksChecked++;
       report.bytesChecked += step.bytes;
       for (const finding of step.findings) {
-        const located = { runId: run.descriptor.runId, file: reader.path, ...finding };
+        const located: ScrubLocation = { runId: run.descriptor.runId, file: reader.path, ...finding };
+        const keys = finding.outcome === 'repaired' ? undefined : await damagedKeyRange(reader, finding.kind, finding.logicalOffset);
+        if (keys !== undefined) located.keys = keys;
         if (finding.outcome === 'repaired') report.repaired.push(located);
         else if (finding.outcome === 'unrecoverable') report.unrecoverable.push(located);
         else report.damaged.push(located);
