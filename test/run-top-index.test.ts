@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { CorruptionError } from '../src/errors.js';
 import { RUN_BLOCK_HEADER_BYTES, RUN_FORMAT_VERSION, RUN_FORMAT_VERSION_PACKED, RUN_PAGE_BYTES, RunCompression, type RunFooter } from '../src/run/run-format.js';
+import { keyPrefix } from '../src/run/run-partitions.js';
 import { encodeTopIndex, TopLevelIndex, type PartitionEntry } from '../src/run/run-top-index.js';
 
 const PAGE = RUN_PAGE_BYTES;
@@ -96,6 +97,13 @@ describe('TopLevelIndex.decode', () => {
     expect(top.firstPartitionAtOrAfter('banan')).toBe(1);
     expect(top.firstPartitionAtOrAfter('cherry\u00ff\u0000')).toBe(3);
     expect(top.partitionOfBlock(2)).toBe(1);
+  });
+
+  it("gives each last key's prefix as keyPrefix does, for keys shorter and longer than four bytes", () => {
+    const keys = ['a', 'ab', 'ab\u0000', 'abc', 'abcd', 'abcde', '\u0080\u00ff', '\u00ff\u00ff\u00ff\u00ff\u00ff'];
+    const { entries, footer } = layout(keys);
+    const top = TopLevelIndex.decode('run.file', footer, payloadOf(entries), entries.length);
+    expect([...top.lastKeyPrefixes()]).toEqual(keys.map((key) => keyPrefix(key)));
   });
 
   it('reads offsets past 4 GiB and checksums with the high bit set', () => {

@@ -90,11 +90,11 @@ export class RunPartitions {
     const partitionCount = 'top' in layout ? layout.top.count : 0;
     this.#indexSlots = new Array<PartitionSlot<RunPartition> | undefined>(partitionCount).fill(undefined);
     this.#filterSlots = new Array<PartitionSlot<RunFilter> | undefined>(partitionCount).fill(undefined);
-    this.#lastKeyPrefixes = new Uint32Array(partitionCount);
     if ('top' in layout) {
       this.top = layout.top;
-      for (let partition = 0; partition < partitionCount; partition++) this.#lastKeyPrefixes[partition] = keyPrefix(layout.top.lastKey(partition));
+      this.#lastKeyPrefixes = layout.top.lastKeyPrefixes();
     } else {
+      this.#lastKeyPrefixes = new Uint32Array(0);
       this.flat = { index: layout.flatIndex, number: 0, firstBlock: 0 };
       this.flatFilter = layout.flatFilter;
     }

@@ -338,6 +338,26 @@ export class TopLevelIndex {
     return this.#lastKeys.toString('latin1', this.#lastKeyStarts[partition] as number, this.#lastKeyStarts[partition + 1] as number);
   }
 
+  /**
+   * Every partition's last key's first four bytes as a big-endian u32, missing bytes as 0
+   * (run-partitions.ts's keyPrefix of lastKey(p), without a string per partition: this
+   * runs once per run at open, in cold code).
+   */
+  lastKeyPrefixes(): Uint32Array {
+    const count = this.count;
+    const prefixes = new Uint32Array(count);
+    const keys = this.#lastKeys;
+    const starts = this.#lastKeyStarts;
+    for (let partition = 0; partition < count; partition++) {
+      const start = starts[partition] as number;
+      const length = (starts[partition + 1] as number) - start;
+      let prefix = 0;
+      for (let index = 0; index < 4; index++) prefix = prefix * 256 + (index < length ? (keys[start + index] as number) : 0);
+      prefixes[partition] = prefix;
+    }
+    return prefixes;
+  }
+
   compareLastKey(key: string, partition: number): number {
     return comparePackedKey(key, this.#lastKeys, this.#lastKeyStarts, partition);
   }
