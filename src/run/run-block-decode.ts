@@ -18,6 +18,7 @@ import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { decompressPayload } from './block-compression.js';
+import { blockInflater } from './block-inflater.js';
 import { decodeDataBlock, type DecodedBlock } from './data-block.js';
 import type { RunEntry } from './run-descriptor.js';
 import { releaseReadScratch, takeReadScratch, type CheckedBlock, type StripedRunFile } from './run-file.js';
@@ -110,13 +111,19 @@ function decodeChecked(path: string, compression: Compression, index: RunIndex, 
   let { bytes, payloadBytes } = checked;
   let payloadStart = RUN_BLOCK_HEADER_BYTES;
   if (compression !== RunCompression.none) {
-    const raw = decompressPayload(compression, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), path, offset);
-    // Decoded in place when the payload owns its memory exactly (the cache counts
-    // bytes.length) or the block is not kept; a view into a larger allocation
-    // (zlib's output chunk) is copied to an exact one before the cache may hold it.
+    const payload = bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
+    // A packed (deflate) block inflates through the reused stream into its scratch
+    // (block-inflater.ts), valid until the next block; anything it declines, and the
+    // older codecs, through zlib's one-shot call.
+    const inflated = compression === RunCompression.deflate ? blockInflater().inflateBlock(payload, path, offset) : undefined;
+    const raw = inflated ?? decompressPayload(compression, payload, path, offset);
+    // Decoded in place when the block is not kept, or when the payload owns its memory
+    // exactly (the cache counts bytes.length); a view into the inflate scratch or a
+    // larger allocation (zlib's output chunk) is copied to an exact one before the cache may hold it.
     // (Not Buffer.from: a copy under 4 KiB, as most packed blocks are, would be a slice of Node's shared pool.)
-    bytes = arrays !== undefined || (raw.byteOffset === 0 && raw.buffer.byteLength === raw.length) ? raw : exactCopy(raw);
+    bytes = arrays !== undefined || (inflated === undefined && raw.byteOffset === 0 && raw.buffer.byteLength === raw.length) ? raw : exactCopy(raw);
     assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
+    assert(arrays !== undefined || inflated === undefined || bytes.buffer !== inflated.buffer, 'a block that may be cached never aliases the inflate scratch');
     payloadBytes = raw.length;
     payloadStart = 0;
   }

@@ -6,11 +6,12 @@
  * A point read asks every live run; most rule the key out (filter or key range)
  * and answer NO_RUN_ENTRIES, made once. The run that holds the key reads one data
  * block; a block the cache does not admit is read into the read scratch
- * (run-file.ts), decompressed if the run is compressed (into zlib's fresh output,
- * not copied again), and decoded into the decode scratch here (its per-entry
- * arrays); only the key's entries leave it, with their values copied.
+ * (run-file.ts), decompressed if the run is compressed (a packed block into the
+ * inflate scratch, block-inflater.ts; other codecs into zlib's fresh output), not
+ * copied again, and decoded into the decode scratch here (its per-entry arrays);
+ * only the key's entries leave it, with their values copied.
  *
- * Invariants: nothing handed out aliases either scratch (collectCopiedVersions
+ * Invariants: nothing handed out aliases any scratch (collectCopiedVersions
  * copies every value before returning); the decode scratch is used by one
  * synchronous decode at a time (a decode never awaits) and holds at most
  * DECODE_SCRATCH_BYTES_MAX bytes.

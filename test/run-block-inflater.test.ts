@@ -1,0 +1,121 @@
+/**
+ * The reused inflate stream of packed cold blocks (src/run/block-inflater.ts): it
+ * answers exactly what inflateRawSync answers, declines what it cannot answer whole
+ * (output at or over its scratch, trailing bytes) so the caller falls back, turns a
+ * zlib error into a CorruptionError and opens a new stream for the next block; and
+ * point reads of a format-4 (deflate) run go through it, making no zlib object per
+ * block read, uncached or cached, with every value exact.
+ */
+import { Buffer } from 'node:buffer';
+import zlib from 'node:zlib';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadHash64 } from '../src/codec/checksum.js';
+import { CorruptionError } from '../src/errors.js';
+import { BlockCache } from '../src/run/block-cache.js';
+import { BlockInflater, blockInflater, INFLATE_SCRATCH_BYTES } from '../src/run/block-inflater.js';
+import type { RunEntry } from '../src/run/run-descriptor.js';
+import { RunCompression } from '../src/run/run-format.js';
+import { RunReader } from '../src/run/run-reader.js';
+import { writeRun } from '../src/run/run-writer.js';
+import type { Hash64 } from '../src/wal/wal-format.js';
+import { freshFileSystem, modelVersions, plain, RUNS_DIRECTORY } from './run-helpers.js';
+
+let hash: Hash64;
+beforeAll(async () => {
+  hash = await loadHash64();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** `length` bytes that compress a little (a seeded mix of text-like and random bytes). */
+function sample(length: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  let state = seed >>> 0 || 1;
+  for (let index = 0; index < length; index++) {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    bytes[index] = index % 3 === 0 ? state & 0xff : 97 + (index % 11);
+  }
+  return bytes;
+}
+
+describe('BlockInflater', () => {
+  it('answers what inflateRawSync answers, block after block on one stream', () => {
+    const inflater = new BlockInflater();
+    expect(inflater.usable).toBe(true);
+    for (const [length, seed] of [[1, 1], [100, 2], [4096, 3], [5000, 4], [INFLATE_SCRATCH_BYTES - 1, 5], [300, 6]] as const) {
+      const raw = sample(length, seed);
+      const inflated = inflater.inflateBlock(zlib.deflateRawSync(raw, { level: 1 }), 'file', 0);
+      expect(inflated).toBeDefined();
+      expect(Buffer.compare(inflated as Buffer, raw)).toBe(0);
+    }
+    expect(inflater.counters.streamsOpened).toBe(1);
+  });
+
+  it('declines a block whose output fills its scratch, and one with bytes after the deflate stream', () => {
+    const inflater = new BlockInflater();
+    expect(inflater.inflateBlock(zlib.deflateRawSync(sample(INFLATE_SCRATCH_BYTES, 7), { level: 1 }), 'file', 0)).toBeUndefined();
+    expect(inflater.inflateBlock(zlib.deflateRawSync(sample(3 * INFLATE_SCRATCH_BYTES, 8), { level: 1 }), 'file', 0)).toBeUndefined();
+    const trailing = Buffer.concat([zlib.deflateRawSync(sample(2000, 9), { level: 1 }), Buffer.from([1, 2, 3])]);
+    expect(inflater.inflateBlock(trailing, 'file', 0)).toBeUndefined();
+    expect(inflater.counters.declined).toBe(3);
+    // The stream was reset after each: the next block reads exact.
+    const raw = sample(4000, 10);
+    expect(Buffer.compare(inflater.inflateBlock(zlib.deflateRawSync(raw, { level: 1 }), 'file', 0) as Buffer, raw)).toBe(0);
+  });
+
+  it('a payload zlib refuses is a CorruptionError naming the file and offset; the next block inflates on a new stream', () => {
+    const inflater = new BlockInflater();
+    const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00, 0x13, 0x37]);
+    expect(() => zlib.inflateRawSync(garbage)).toThrow();
+    let thrown: unknown;
+    try {
+      inflater.inflateBlock(garbage, 'runs/7.run', 8192);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(CorruptionError);
+    expect(thrown).toMatchObject({ code: 'LADYBUG_CORRUPTION' });
+    expect(String((thrown as Error).message)).toContain('runs/7.run');
+    const truncated = zlib.deflateRawSync(sample(4000, 11), { level: 1 }).subarray(0, 100);
+    expect(() => inflater.inflateBlock(truncated, 'file', 0)).toThrow(CorruptionError);
+    const raw = sample(4000, 12);
+    expect(Buffer.compare(inflater.inflateBlock(zlib.deflateRawSync(raw, { level: 1 }), 'file', 0) as Buffer, raw)).toBe(0);
+    expect(inflater.counters.streamsOpened).toBe(3);
+  });
+});
+
+describe('point reads of a deflate run', () => {
+  function entries(count: number): RunEntry[] {
+    return Array.from({ length: count }, (_, index) => ({
+      key: `key-${String(index).padStart(7, '0')}`,
+      version: index + 1,
+      value: index % 40 === 39 ? undefined : Buffer.from(JSON.stringify({ index, name: `name-${index % 97}`, pad: 'x'.repeat(index % 60) })),
+    }));
+  }
+
+  for (const cacheBytes of [64 * 1024, 64 * 1024 * 1024]) {
+    it(`inflate through the reused stream, no zlib call per block (cache ${cacheBytes / 1024} KiB)`, async () => {
+      const sorted = entries(6_000);
+      const fileSystem = await freshFileSystem();
+      const descriptor = await writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 1, generation: 1, level: 3, hash, entries: sorted, compression: 'deflate' });
+      const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, new BlockCache(cacheBytes));
+      expect(reader.footer.compression).toBe(RunCompression.deflate);
+      const oneShot = vi.spyOn(zlib, 'inflateRawSync');
+      const inflatedBefore = blockInflater().counters.inflated;
+      for (let index = 0; index < sorted.length; index += 37) {
+        const key = (sorted[index] as RunEntry).key;
+        let found = reader.pointVersions(key);
+        if (found instanceof Promise) found = await found;
+        expect(found.map(plain)).toEqual(modelVersions(sorted, key));
+      }
+      expect(oneShot).not.toHaveBeenCalled();
+      expect(blockInflater().counters.inflated).toBeGreaterThan(inflatedBefore);
+      await reader.close();
+    });
+  }
+});
