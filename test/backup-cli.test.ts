@@ -1,8 +1,9 @@
 /**
  * `ladybug backup <dir> <target>`, `ladybug restore <backup> <dir>` and `ladybug
  * verify <backup>`: --json reports, a non-empty restore target refused (exit 1, one
- * line with the error code), a damaged backup reported by verify and refused by
- * restore, and the restored store reads the same.
+ * line with the error code), a damaged backup reported by verify, its block rebuilt
+ * from parity by restore (and reported), damage beyond parity refused, and the restored
+ * store reads the same.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,8 +69,15 @@ describe('ladybug backup and restore', () => {
     writeFileSync(runPath, bytes);
     const damaged = await failure(['verify', backup, '--json']);
     expect(damaged.code).toBe(1);
+    // One damaged block: rebuilt from parity in the restored copy, and reported.
+    const rebuilt = await run(process.execPath, [cli, 'restore', backup, join(temporaryDirectory(), 'rebuilt')]);
+    expect(rebuilt.stdout.split('\n')[0]).toMatch(/^restored version \d+ into .*, 1 damaged blocks of the backup rebuilt from parity$/);
+    // Two damaged pages of one stripe: beyond parity, refused.
+    rmSync(runPath);
+    bytes[4096 + 10]! ^= 0x01;
+    writeFileSync(runPath, bytes);
     const refusedDamaged = await failure(['restore', backup, join(temporaryDirectory(), 'again')]);
     expect(refusedDamaged.code).toBe(1);
-    expect(refusedDamaged.stderr).toMatch(/backup corrupt.*\[LADYBUG_BACKUP\]/);
+    expect(refusedDamaged.stderr).toMatch(/not rebuildable from parity.*\[LADYBUG_CORRUPTION\]/);
   }, 120_000);
 });

@@ -11,7 +11,7 @@ export interface PublicRestoreOptions extends RestoreOptions {
   fileSystem?: FileSystem;
 }
 
-/** Checks a backup and copies it into `targetDirectory` (missing or empty); BackupError if refused. */
+/** Checks a backup and copies it into `targetDirectory` (missing or empty), rebuilding what parity can of a damaged run; BackupError if refused, CorruptionError for damage beyond parity. */
 export function restoreStoreBackup(backupDirectory: string, targetDirectory: string, options: PublicRestoreOptions = {}): Promise<RestoreResult> {
   if (typeof backupDirectory !== 'string' || typeof targetDirectory !== 'string' || backupDirectory.length === 0 || targetDirectory.length === 0) {
     throw new TypeError('restoreBackup: backupDirectory and targetDirectory must be non-empty path strings');

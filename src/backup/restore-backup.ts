@@ -4,18 +4,27 @@
  *   verify: BACKUP.json present and intact, then every listed file present with
  *           its size and chunked checksum (report of problems, nothing written)
  *   restore: target missing or empty (else BackupError 'target-not-empty')
- *           -> verify the whole backup first: a damaged backup writes nothing
- *           -> copy runs (checked again while copying), fsync runs/
+ *           -> verify the whole backup first: a damaged backup writes nothing,
+ *              except a run whose damage parity rebuilds (repair-backup-run.ts:
+ *              rebuilt in memory, then the file must match BACKUP.json's checksum)
+ *           -> copy runs (checked again while copying; a rebuilt run with its
+ *              rebuilt pages laid over it), fsync runs/
  *           -> copy the manifest copies last, fsync manifest/, then wal/, the
  *              target and its parent
  *
  * Invariants
  * - Restore writes only inside the target (BACKUP.json paths are checked to be
- *   `manifest/<name>` or `runs/<name>`, backup-manifest.ts).
+ *   `manifest/<name>` or `runs/<name>`, backup-manifest.ts); it never writes the backup,
+ *   a damaged one included.
+ * - Every file restored has the chunked checksum BACKUP.json records for it, a run
+ *   rebuilt from parity too: a rebuild never writes a byte the backup did not certify.
+ *   Damage parity cannot rebuild is a CorruptionError naming the backup's file and the
+ *   (logical) offset, and nothing is written.
  * - Run files are copied before the manifest that names them: a restore that
  *   crashed has no manifest naming a missing run (it is refused as a backup target
  *   again, being non-empty; delete it and restore again).
  */
+import { Buffer } from 'node:buffer';
 import { BackupError } from '../errors.js';
 import { joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
 import { loadHash64 } from '../codec/checksum.js';
@@ -23,8 +32,9 @@ import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { readBackupManifest, readChunks, type BackupBody, type BackupFile } from './backup-manifest.js';
-import { copyFile, isEmptyOrMissing } from './durable-files.js';
+import { ChunkedChecksum, readBackupManifest, readChunks, type BackupBody, type BackupFile } from './backup-manifest.js';
+import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX } from './durable-files.js';
+import { applyPatches, backupRunDescriptors, repairBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
 import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take-backup.js';
 
 export interface BackupVerifyReport {
@@ -47,6 +57,8 @@ export interface RestoreResult {
   directory: string;
   files: number;
   bytes: number;
+  /** Blocks and parity pages of the backup's runs rebuilt from parity in the restored copy (the backup is left as it is). */
+  repaired: RestoreRepair[];
 }
 
 /** Checks a backup directory without writing; a missing or damaged BACKUP.json is a problem, not a throw. */
@@ -93,9 +105,26 @@ export async function restoreBackup(
   }
   // A missing or damaged BACKUP.json throws its own BackupError ('incomplete' / 'corrupt').
   const body = await readBackupManifest(fileSystem, backupDirectory, hash);
+  const damagedRuns: BackupFile[] = [];
   for (const file of body.files) {
     const problem = await checkFile(fileSystem, backupDirectory, file, hash);
-    if (problem !== undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), problem);
+    // A run's checksum mismatch may be damage its parity rebuilds; anything else is refused here.
+    if (problem === 'checksum mismatch' && file.path.startsWith(`${RUNS_DIRECTORY}/`)) damagedRuns.push(file);
+    else if (problem !== undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), problem);
+  }
+  // Rebuilt in memory before anything is written: damage beyond parity throws CorruptionError here.
+  const patchesByPath = new Map<string, FilePatches>();
+  const repaired: RestoreRepair[] = [];
+  if (damagedRuns.length > 0) {
+    const descriptors = await backupRunDescriptors(fileSystem, backupDirectory, hash);
+    for (const file of damagedRuns) {
+      const name = file.path.slice(RUNS_DIRECTORY.length + 1);
+      const descriptor = descriptors.get(name);
+      if (descriptor === undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), 'checksum mismatch, and the backup\'s manifest does not name the run');
+      const rebuilt = await repairBackupRun(fileSystem, joinPath(backupDirectory, RUNS_DIRECTORY), descriptor, hash, file.checksum);
+      patchesByPath.set(file.path, rebuilt.patches);
+      repaired.push(...rebuilt.repaired);
+    }
   }
   await makeDirectory(fileSystem, targetDirectory);
   for (const name of [RUNS_DIRECTORY, MANIFEST_DIRECTORY_NAME, BACKUP_WAL_DIRECTORY]) {
@@ -111,7 +140,9 @@ export async function restoreBackup(
   for (const [index, file] of ordered.entries()) {
     options.signal?.throwIfAborted();
     const to = joinPath(targetDirectory, file.path);
-    await copyFile(fileSystem, joinPath(backupDirectory, file.path), to, hash, { ...file, mismatch: 'corrupt' });
+    const patches = patchesByPath.get(file.path);
+    if (patches === undefined) await copyFile(fileSystem, joinPath(backupDirectory, file.path), to, hash, { ...file, mismatch: 'corrupt' });
+    else await copyPatched(fileSystem, joinPath(backupDirectory, file.path), to, patches, hash, file);
     bytesDone += file.sizeBytes;
     options.onProgress?.({ filesDone: index + 1, filesTotal: ordered.length, bytesDone });
     const next = ordered[index + 1];
@@ -122,5 +153,33 @@ export async function restoreBackup(
   }
   await fileSystem.syncDirectory(targetDirectory);
   await fileSystem.syncDirectory(parentDirectory(targetDirectory));
-  return { version: body.version, directory: targetDirectory, files: ordered.length, bytes: bytesDone };
+  return { version: body.version, directory: targetDirectory, files: ordered.length, bytes: bytesDone, repaired };
+}
+
+/**
+ * copyFile with `patches` laid over the bytes read (a run rebuilt from parity): temporary
+ * name, datasync, rename; the bytes written must have the checksum BACKUP.json records.
+ */
+async function copyPatched(fileSystem: FileSystem, from: string, to: string, patches: FilePatches, hash: Hash64, expected: BackupFile): Promise<void> {
+  const temporary = to + TEMPORARY_SUFFIX;
+  const output = await fileSystem.open(temporary, 'createExclusive');
+  let copied: { checksum: string; sizeBytes: number };
+  try {
+    const checksum = new ChunkedChecksum(hash);
+    copied = await readChunks(fileSystem, from, hash, async (chunk, position) => {
+      const patched = Buffer.from(chunk);
+      applyPatches(patches, patched, 0, patched.length, position);
+      checksum.add(patched);
+      await output.write(patched, position);
+    });
+    copied = { checksum: checksum.digest(), sizeBytes: copied.sizeBytes };
+    await output.datasync();
+  } finally {
+    await output.close();
+  }
+  if (copied.checksum !== expected.checksum || copied.sizeBytes !== expected.sizeBytes) {
+    await fileSystem.unlink(temporary);
+    throw new BackupError('corrupt', from, `rebuilt from parity, but the bytes copied differ from BACKUP.json (${copied.sizeBytes} bytes): the file changed during the restore`);
+  }
+  await fileSystem.rename(temporary, to);
 }

@@ -260,13 +260,15 @@ function buildProgram(): Command {
       emit(options, { title: `backup of version ${result.version} in ${result.directory}`, data: result });
     });
 
-  program.command('restore <backup> <dir>').description('check a backup and restore it into an empty or new directory')
+  program.command('restore <backup> <dir>').description('check a backup and restore it into an empty or new directory; a damaged run block parity '
+    + 'rebuilds is rebuilt in the restored copy and reported (the backup is not changed); damage beyond parity is refused (exit 1), nothing written')
     .option('--json', 'print JSON')
     .action(async (backup: string, dir: string, options: JsonOption) => {
       const progress = createProgress('restore', 'files');
       const result = await restoreBackup(new NodeFileSystem(), resolve(backup), resolve(dir), { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) })
         .finally(progress.stop);
-      emit(options, { title: `restored version ${result.version} into ${result.directory}`, data: result });
+      const rebuilt = result.repaired.length === 0 ? '' : `, ${result.repaired.length} damaged blocks of the backup rebuilt from parity`;
+      emit(options, { title: `restored version ${result.version} into ${result.directory}${rebuilt}`, data: result });
     });
 
   program.command('bench').description('run the benchmark against the peers (npm run bench; --help for its options)')
