@@ -20,9 +20,13 @@
  *
  * ColdTierCompressor is what a store uses (the compactor's cold-tier output): it
  * starts its pool on the first compressed block (a store that never writes a cold
- * run starts no thread), counts bytes in and out (the compression ratio in stats),
- * and compresses inline only when no built worker exists (tests run from source
- * without a build). A store dropped as a dead process (store[abandonStore]) abandons
+ * run starts no thread), ends it once no batch has come for
+ * compressionPoolSettings.idleMs (src/util/idle-end.ts, as the flush and merge
+ * threads end: piscina keeps its first thread for the pool's life, and a store that
+ * wrote one cold run kept an idle isolate and its malloc arena for good), starting a
+ * new one with the next batch, counts bytes in and out (the compression ratio in
+ * stats), and compresses inline only when no built worker exists (tests run from
+ * source without a build). A store dropped as a dead process (store[abandonStore]) abandons
  * it: the threads are destroyed at once and a compression still asked for (a
  * compaction racing the drop), or in flight then, fails with StoreClosedError instead
  * of starting them again.
@@ -48,6 +52,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { StoreClosedError } from '../errors.js';
 import { assert } from '../util/assert.js';
+import { IdleEnd } from '../util/idle-end.js';
 import { compressPayload } from './block-compression.js';
 import type { RunCompressionValue } from './run-format.js';
 import { decodeBatchResult, type CompressionTask } from './compression-worker.js';
@@ -61,6 +66,12 @@ export const COMPRESSION_THREADS_MAX = 16;
  * block: a 1M-key cold merge took 54 s, 6 s with threads kept.
  */
 export const COMPRESSION_THREAD_IDLE_MS = 10_000;
+
+/**
+ * `idleMs`: how long a ColdTierCompressor keeps its pool (all its threads) with no
+ * batch (IdleEnd); the next batch starts a new pool. Tests shorten it.
+ */
+export const compressionPoolSettings: { idleMs: number } = { idleMs: COMPRESSION_THREAD_IDLE_MS };
 
 /**
  * Most blocks in one compressBatch task (the run writer's batches). 8 packed blocks
@@ -77,6 +88,21 @@ export const COMPRESSION_POOL_RESTARTS_MAX = 2;
 
 /** A batch is sent once it holds this many payload bytes (bounds a batch of large blocks). */
 export const COMPRESSION_BATCH_BYTES_MAX = 64 * 1024;
+
+/**
+ * A pool thread's heap bounds (MiB), as the flush and merge threads have theirs. A
+ * task's objects are few (the payloads and results are off-heap), but each
+ * compression's zlib stream holds native memory in the thread's malloc arena until the
+ * stream object is collected, and with V8's default young generation (grown up to
+ * 16 MiB a semi-space) that waited for many tasks. bench/large/compression-pool-memory
+ * (2 threads, 4 batches of 8 deflated 4 KiB blocks in flight, 96,000 blocks; 3
+ * alternated runs, busy, load 15-17): peak RSS 200-209 MiB with V8's defaults, of
+ * which the threads' malloc arenas 76-83, against 150-153 and 45-48 with these bounds;
+ * 3,500-5,400 blocks/s against 5,000-6,800. A thread that exhausts them ends, and
+ * ColdTierCompressor compresses its batch inline (header).
+ */
+export const COMPRESSION_THREAD_OLD_GENERATION_MB = 32;
+export const COMPRESSION_THREAD_YOUNG_GENERATION_MB = 2;
 
 /** What writeRun needs: compress one payload, in order or not (the writer keeps the order). */
 export interface BlockCompressor {
@@ -133,7 +159,10 @@ export class CompressionPool implements BlockCompressor {
     if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
       throw new RangeError(`compression threads must be an integer in 1..${COMPRESSION_THREADS_MAX}, got ${threads}`);
     }
-    this.#pool = new Piscina<CompressionTask, Uint8Array>({ filename: compressionWorkerPath(), minThreads: 1, maxThreads: threads, idleTimeout: COMPRESSION_THREAD_IDLE_MS });
+    this.#pool = new Piscina<CompressionTask, Uint8Array>({
+      filename: compressionWorkerPath(), minThreads: 1, maxThreads: threads, idleTimeout: COMPRESSION_THREAD_IDLE_MS,
+      resourceLimits: { maxOldGenerationSizeMb: COMPRESSION_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: COMPRESSION_THREAD_YOUNG_GENERATION_MB },
+    });
     // A thread that failed with no task on it: piscina emits it here, and an 'error' with
     // no listener would be thrown as the process's uncaught exception.
     this.#pool.on('error', (error: Error) => {
@@ -220,6 +249,10 @@ export class ColdTierCompressor implements BlockCompressor {
   /** Retired pools whose threads are being destroyed (close() waits for them). */
   readonly #retiring = new Map<CompressionPool, Promise<void>>();
   readonly #counters: CompressionCounters = { blocks: 0, inputBytes: 0, outputBytes: 0 };
+  /** Ends the pool once no batch has come for compressionPoolSettings.idleMs (see the header). */
+  readonly #idle = new IdleEnd();
+  /** Batches given to a pool and not yet settled. */
+  #batchesInFlight = 0;
 
   constructor(threads = COMPRESSION_THREADS_DEFAULT) {
     if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
@@ -238,6 +271,7 @@ export class ColdTierCompressor implements BlockCompressor {
   async compressBatch(compression: RunCompressionValue, payloads: readonly Uint8Array[]): Promise<Uint8Array[]> {
     if (this.#abandoned) throw new StoreClosedError('compress a cold-tier block (the store was abandoned)');
     assert(!this.#closed, 'cold-tier compressor used after close');
+    this.#idle.cancel();
     if (this.#inner === undefined) {
       if (existsSync(builtWorkerPath())) {
         const pool: CompressionPool = new CompressionPool(this.#threads, () => this.#retire(pool));
@@ -249,9 +283,19 @@ export class ColdTierCompressor implements BlockCompressor {
     let inputBytes = 0;
     for (const payload of payloads) inputBytes += payload.length;
     const inner = this.#inner;
-    const compressed = inner instanceof CompressionPool
-      ? await this.#pooled(inner, compression, payloads)
-      : await Promise.all(payloads.map((payload) => inner.compress(compression, payload)));
+    let compressed: Uint8Array[];
+    if (inner instanceof CompressionPool) {
+      this.#batchesInFlight++;
+      try {
+        compressed = await this.#pooled(inner, compression, payloads);
+      } finally {
+        // The pool now current (a retired one's replacement, too) ends once no batch is on any.
+        const current = this.#inner;
+        if (--this.#batchesInFlight === 0 && current instanceof CompressionPool && !this.#closed) this.#idle.arm(compressionPoolSettings.idleMs, () => this.#endIdle(current));
+      }
+    } else {
+      compressed = await Promise.all(payloads.map((payload) => inner.compress(compression, payload)));
+    }
     this.#counters.blocks += compressed.length;
     this.#counters.inputBytes += inputBytes;
     for (const part of compressed) this.#counters.outputBytes += part.length;
@@ -281,12 +325,21 @@ export class ColdTierCompressor implements BlockCompressor {
     this.#retiring.set(pool, pool.close().finally(() => this.#retiring.delete(pool)));
   }
 
+  /** Ends `pool` if it is still the current one with no batch on it (IdleEnd); the next batch starts another. */
+  async #endIdle(pool: CompressionPool): Promise<void> {
+    if (this.#inner !== pool || this.#batchesInFlight > 0 || this.#closed) return;
+    this.#inner = undefined;
+    const closing = pool.close().finally(() => this.#retiring.delete(pool));
+    this.#retiring.set(pool, closing);
+    await closing;
+  }
+
   /** Pools retired after a thread died in them, counted once each (see the header). */
   get threadExits(): number {
     return this.#threadExits;
   }
 
-  /** True once a worker pool runs (not before the first cold block, nor without a built worker). */
+  /** True while a worker pool runs (not before the first cold block, after an idle end until the next, nor without a built worker). */
   get pooled(): boolean {
     return this.#inner instanceof CompressionPool;
   }
@@ -305,6 +358,8 @@ export class ColdTierCompressor implements BlockCompressor {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#idle.cancel();
+    await this.#idle.settled(); // an idle end under way: its threads are gone when close returns
     if (this.#inner instanceof CompressionPool) await this.#inner.close();
     await Promise.all(this.#retiring.values());
   }

@@ -1,5 +1,6 @@
 /**
- * IdleEnd: ends a store's worker thread (the flush thread, a merge thread) once it has
+ * IdleEnd: ends a store's worker thread (the flush thread, a merge thread, the cold-tier
+ * compression pool's threads: src/run/compression-pool.ts) once it has
  * had no job for a while, so a store that stopped writing gives back what the thread
  * holds: its isolate (the modules it loaded, its heap) and its malloc arena, ~25 MiB of
  * RSS for the flush thread and ~15 for a merge thread after a 200k-key load
