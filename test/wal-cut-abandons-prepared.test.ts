@@ -10,8 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import type { FileHandle } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { SEGMENT_BYTES_INITIAL, WAL_ZERO_FILL_AHEAD_BYTES, WAL_ZERO_FILL_STEP_BYTES } from '../src/limits.js';
-import { createSegment, segmentFileName } from '../src/wal/segment-files.js';
+import { WAL_ZERO_FILL_AHEAD_BYTES, WAL_ZERO_FILL_STEP_BYTES } from '../src/limits.js';
+import { checkpointSegmentSizeBytes, createSegment, segmentFileName } from '../src/wal/segment-files.js';
 import { COMMIT_HEADER_BYTES, OPERATION_PUT, operationsSizeBytes, SEGMENT_HEADER_BYTES, type EncodableOperation } from '../src/wal/wal-format.js';
 import { WalWriter } from '../src/wal/wal-writer.js';
 import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
@@ -71,9 +71,9 @@ describe('a cut while the next segment is being prepared', () => {
     // The old writer waited for every chunk of the fill (and the fsync) before deleting the file.
     expect(largeChunks).toBeGreaterThan(0);
     expect(largeChunks).toBeLessThan(chunksPlanned);
-    // Segment 2 is the new small one, valid and usable.
+    // Segment 2 is the new small one (a checkpoint's size), valid and usable.
     expect(writer.segmentNumber).toBe(2);
-    expect((await inner.readFile(nextPath)).length).toBe(SEGMENT_BYTES_INITIAL);
+    expect((await inner.readFile(nextPath)).length).toBe(checkpointSegmentSizeBytes(segmentSizeBytes));
     const result = await writer.writeGroup([commitOf(2, 100)]);
     expect(result.commitCount).toBe(1);
     expect(await inner.readdir('/wal')).toEqual([segmentFileName(1), segmentFileName(2)]);
@@ -94,7 +94,7 @@ describe('a cut while the next segment is being prepared', () => {
     expect(fileSystem.writes.filter((write) => write.path === nextPath && write.lengthBytes === ZERO_FILL_CHUNK_BYTES)).toHaveLength(Math.min(2 * MEBIBYTE, WAL_ZERO_FILL_AHEAD_BYTES) / ZERO_FILL_CHUNK_BYTES);
     expect(await writer.rotateForCheckpoint()).toBe(true);
     expect(writer.segmentNumber).toBe(2);
-    expect((await inner.readFile(nextPath)).length).toBe(SEGMENT_BYTES_INITIAL);
+    expect((await inner.readFile(nextPath)).length).toBe(checkpointSegmentSizeBytes(64 * MEBIBYTE));
     expect((await writer.writeGroup([commitOf(2, 100)])).commitCount).toBe(1);
     await writer.close();
   });

@@ -23,8 +23,9 @@
  * stay per deleted key, issue 8's delete-heavy 5.42).
  *
  * What ladybug's "disk/live after" counts besides its runs (runs/live): the lock file,
- * the manifest's two copies, and the WAL's active segment, a first-size segment
- * (SEGMENT_BYTES_INITIAL, every block allocated) since the settle's checkpoint. compact()
+ * the manifest's two copies, and the WAL's active segment: the one the settle's checkpoint
+ * rotated to, of SEGMENT_BYTES_MIN (16 KiB, every block allocated: src/wal/segment-files.ts
+ * checkpointSegmentSizeBytes; a first-size 64 KiB one before). compact()
  * gives the rest of the WAL's space back: the recycled pool and a segment prepared ahead
  * (src/wal/next-segment.ts). These are fixed bytes: they weigh on the quick profile's
  * small live set, not on the full one's.

@@ -159,6 +159,22 @@ export function firstSegmentSizeBytes(segmentSizeBytes: number): number {
 }
 
 /**
+ * Size of the segment an explicit checkpoint rotates to (checkpoint(), close(),
+ * backup(): WalWriter#rotateForCheckpoint): SEGMENT_BYTES_MIN, not a first segment's
+ * SEGMENT_BYTES_INITIAL. A checkpoint is what a store gets before it goes quiet (close,
+ * a backup, a compact() asking for space back), and its segment is allocated whole
+ * (WAL_ZERO_FILL_AHEAD_BYTES covers it): 64 KiB was 0.11x of a 5,000-key store's live
+ * bytes left on disk for records that may never come (issue 7, delete-heavy
+ * compaction-space). Writes that do follow grow it back by doubling, two rotations
+ * more than from a first segment. A seal's cut under load keeps firstSegmentSizeBytes.
+ */
+export function checkpointSegmentSizeBytes(segmentSizeBytes: number): number {
+  const sizeBytes = Math.min(SEGMENT_BYTES_MIN, segmentSizeBytes);
+  assert(sizeBytes > SEGMENT_HEADER_BYTES && sizeBytes <= firstSegmentSizeBytes(segmentSizeBytes), 'a checkpoint segment is no larger than a first one');
+  return sizeBytes;
+}
+
+/**
  * Writes zeros over bytes [start, end) of `handle`'s file (not synced: the caller
  * syncs before any record goes there), one write per WAL_ZERO_FILL_STEP_BYTES with no
  * turn of the event loop between them besides their completions (module header).

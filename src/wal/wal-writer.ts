@@ -41,7 +41,7 @@ import { GROUP_COMMIT_BYTES_MAX, WAL_ENCODE_BUFFER_BYTES_INITIAL, WAL_ENCODE_BUF
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
 import { NextSegment, type ReleasedSpace } from './next-segment.js';
-import { type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './segment-files.js';
+import { checkpointSegmentSizeBytes, type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './segment-files.js';
 import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
 import { ZeroFillAhead } from './zero-fill-ahead.js';
 
@@ -396,13 +396,13 @@ export class WalWriter {
   /**
    * A checkpoint's rotation: moves to a new segment now, so that every record written
    * so far lies in segments the checkpoint's runs cover (and a clean reopen reads no
-   * WAL record, only a small empty segment). No-op (false) when the active segment
-   * holds no record.
+   * WAL record, only a small empty segment: checkpointSegmentSizeBytes). No-op (false)
+   * when the active segment holds no record.
    * REQUIRES: the caller holds the wal.writer lock (no group in flight).
    */
   async rotateForCheckpoint(): Promise<boolean> {
     if (this.#closed || this.#active.offset === SEGMENT_HEADER_BYTES) return false;
-    await this.#rotateSmall();
+    await this.#rotateSmall(checkpointSegmentSizeBytes(this.#config.segmentSizeBytes));
     return true;
   }
 
@@ -441,18 +441,19 @@ export class WalWriter {
   }
 
   /**
-   * Rotation for a checkpoint or a seal's cut. The new segment starts at the
-   * first-segment size and grows again by doubling: a reopen scans the whole segment
+   * Rotation for a checkpoint or a seal's cut. The new segment starts at `sizeBytes`
+   * (a seal's cut: the first-segment size; a checkpoint: checkpointSegmentSizeBytes)
+   * and grows again by doubling: a reopen scans the whole segment
    * it resumes in, and the segments of one memtable take on disk about twice its log
    * bytes. A large segment prepared in the background is removed unused: abandoned
    * if it is still zero-filling (its creation removes the partial file), else closed
    * and unlinked here. Its number is the one the new segment takes, so this waits for
    * either, but no longer for the rest of a zero fill and its fsync (issue 12).
    */
-  async #rotateSmall(): Promise<void> {
+  async #rotateSmall(sizeBytes = firstSegmentSizeBytes(this.#config.segmentSizeBytes)): Promise<void> {
     // A recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
     await this.#next.discard(true);
-    await this.#rotate(0, firstSegmentSizeBytes(this.#config.segmentSizeBytes));
+    await this.#rotate(0, sizeBytes);
   }
 
   /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
