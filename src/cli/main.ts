@@ -151,7 +151,8 @@ function buildProgram(): Command {
       if (report.unrecoverable.length > 0) process.exitCode = EXIT_FAILURE;
     });
 
-  program.command('compact <dir>').description('merge the runs now, dropping versions retention no longer keeps (checkpoints first)')
+  program.command('compact <dir>').description('merge the runs now, dropping versions retention no longer keeps (checkpoints first); '
+    + 'remove the WAL\'s spare segments (walSegmentsReleased, walBytesReleased in the report)')
     .option('--json', 'print JSON')
     .option('--max-versions-per-key <n>', 'retention to compact with (default: keep every version)', parseCount)
     .option('--retain-versions-ms <n>', 'also keep every version readable as of any time in the last n ms (default 0: off)', parseCount)

@@ -33,6 +33,14 @@ export interface CompactOptions {
   onProgress?: CompactionProgress;
 }
 
+/** store.compact()'s result: the compaction's, and the WAL's spare disk space it gave back (both releases). */
+export interface StoreCompactionResult extends CompactionResult {
+  /** Files removed from wal/: recycled pool files, and a next segment prepared ahead, unused. */
+  walSegmentsReleased: number;
+  /** Their bytes (a prepared new segment counts the bytes its zero fill had written). */
+  walBytesReleased: number;
+}
+
 /** store.compact()'s options checked and in internal form, before the lock is taken. */
 export interface CompactRequest {
   range: { gte: string | undefined; lt: string | undefined; retainFrom: number | undefined };
@@ -105,14 +113,14 @@ export function compactRequest(options: CompactOptions | undefined): CompactRequ
  * Under store.lifecycle: the compaction store.compact() asked for (src/compaction/compactor.ts),
  * with the WAL's spare segments given back before and after it.
  */
-export async function compactStore(parts: StoreParts, request: CompactRequest): Promise<CompactionResult> {
+export async function compactStore(parts: StoreParts, request: CompactRequest): Promise<StoreCompactionResult> {
   try {
     // A user asking for space back: the WAL's spare segments (the recycled pool) go too,
     // before the merge (room for its output on a full disk) and after it (what a flush pooled meanwhile).
-    await parts.pipeline.releaseSpareWalSegments();
+    const before = await parts.pipeline.releaseSpareWalSegments();
     const result = await parts.engine.compactor.compact(request.range, request.onProgress);
-    await parts.pipeline.releaseSpareWalSegments();
-    return result;
+    const after = await parts.pipeline.releaseSpareWalSegments();
+    return { ...result, walSegmentsReleased: before.files + after.files, walBytesReleased: before.bytes + after.bytes };
   } catch (error) {
     throw asTypedError(error, `compact ${parts.directory}`);
   }

@@ -38,7 +38,6 @@ import {
 } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
-import type { CompactionResult } from '../compaction/compaction-stats.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
 import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
@@ -63,7 +62,7 @@ import { StoreSnapshot } from './store-snapshot.js';
 import { EventLoopTurns, nextEventLoopTurn } from './event-loop-turns.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
-import { abandonStoreParts, backupStore, checkpointStore, closeStoreParts, compactRequest, compactStore, type CompactOptions } from './store-maintenance.js';
+import { abandonStoreParts, backupStore, checkpointStore, closeStoreParts, compactRequest, compactStore, type CompactOptions, type StoreCompactionResult } from './store-maintenance.js';
 
 export interface GetOptions {
   /** Read as of this version (default: the newest visible version). */
@@ -458,9 +457,10 @@ export class Store {
    * every key from then on, and compaction drops what only they could read. The floor
    * stops at the oldest pinned reader and at the last checkpoint's version; the result
    * says where it is (`retentionFloor`). Then the WAL's spare segments (the recycled
-   * pool, a next segment prepared ahead) are removed: the next ones are made new.
+   * pool, a next segment prepared ahead) are removed: the next ones are made new; the
+   * result counts them (`walSegmentsReleased`, `walBytesReleased`).
    */
-  async compact(options?: CompactOptions): Promise<CompactionResult> {
+  async compact(options?: CompactOptions): Promise<StoreCompactionResult> {
     this.#assertOpen('compact');
     const request = compactRequest(options);
     return this.#lifecycleLock.runExclusive(async () => {
