@@ -28,6 +28,24 @@
  * (more promoted), read 175. Those peaks were maxRSS, which starts at this parent's RSS
  * (the peak column is VmHWM since: bench/measure/peak-rss.ts); 2026-12-01 12:35 (load
  * 13-20, build dc0353d's bench files): floor load 58, read 61; ladybug load 239-277.
+ * 2026-12-01 15:32-15:44 UTC (load 11-14; builds 577febf and b0572cb alternated, which
+ * differ in the compression pool only, and no load starts it: merges compress in their
+ * own thread; figures of both), the load phase alone (memory-probe.ts per thread):
+ * - 200k keys: peak 249-263 MiB (VmHWM). Main isolate: young generation 31-32
+ *   physical, old 57-63, large objects 12, ArrayBuffers 19-23; `[heap]` 26-28. Flush
+ *   thread: heap 17 (young 8, old 8), ArrayBuffers 10-21; one merge thread: heap 10.5-11
+ *   (young 2, old 8), ArrayBuffers 1.5; the threads' arenas 29-42 (their ArrayBuffers
+ *   and each isolate's native data); other anonymous 16-19; files 48.5.
+ * - 1M keys: peak 320-346. Main young 25-32, old 61-86, large objects 3-18,
+ *   ArrayBuffers 25-35, `[heap]` 35-39; flush thread heap 17, ArrayBuffers 13-29; one or
+ *   two merge threads at 10-12 of heap each; thread arenas 46-64.
+ * The flush thread's ArrayBuffers are partly the blocks it returns for cache
+ * prepopulation (allocated in its arena, held by the main thread's cache, or dropped
+ * there and not yet collected): with prepopulation switched off (an experiment, not an
+ * option) the 200k load's flush thread held 1-7 MiB and peaked at 240-241 against
+ * 249-258 in the same runs; at 1M its ArrayBuffers stayed 13-21 and the peak (330-337
+ * against 333-346) did not move: there they are the flush writer's own buffers,
+ * waiting for the thread's next full collection.
  *
  * Invariant: every child gets a fresh store directory, removed afterwards.
  */
