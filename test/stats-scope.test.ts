@@ -11,7 +11,7 @@ afterEach(() => removeTemporaryDirectories());
 
 const SINCE_OPEN_COUNTERS = [
   'commits', 'groupCommits', 'meanGroupSize', 'groupSizeMax', 'rejectedCommits', 'fsyncs', 'walBytes',
-  'reclaimedVersions', 'flushes', 'flushedBytes', 'compactions',
+  'walRotationWaits', 'walRotationWaitMs', 'reclaimedVersions', 'flushes', 'flushedBytes', 'compactions',
 ] as const;
 
 describe('stats() scopes', () => {

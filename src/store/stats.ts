@@ -55,6 +55,13 @@ export interface SinceOpenStats {
   /** fdatasync calls on WAL segments, and bytes appended to the WAL. */
   fsyncs: number;
   walBytes: number;
+  /**
+   * WAL rotations that waited in the foreground for their next segment's creation (none
+   * was prepared in the background, or its preparation had not finished), and the
+   * milliseconds those commits waited for it.
+   */
+  walRotationWaits: number;
+  walRotationWaitMs: number;
   /** Versions reclaimed by the retention policy in memtables. */
   reclaimedVersions: number;
   /** Memtables flushed to runs (and their bytes), compactions completed. */
@@ -154,6 +161,8 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
       rejectedCommits: pipeline.rejectedCommits,
       fsyncs: wal.datasyncs,
       walBytes: wal.bytesWritten,
+      walRotationWaits: wal.rotationWaits,
+      walRotationWaitMs: wal.rotationWaitMs,
       reclaimedVersions: memory.reclaimedVersions,
       flushes: storage.flushes,
       flushedBytes: storage.flushedBytes,
