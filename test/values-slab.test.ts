@@ -7,16 +7,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeValue, readStored, storedBytesValue } from '../src/codec/values.js';
-import { EncodedValue } from '../src/codec/value-slabs.js';
+import { COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, EncodedValue } from '../src/codec/value-slabs.js';
 import { MEMORY_BYTES_SLAB_VALUE, storedSizeBytes } from '../src/codec/value-memory-size.js';
 import { preparePut } from '../src/commit/prepare.js';
 import { ValueTooLargeError } from '../src/index.js';
-import { REPLAY_VALUE_SLAB_BYTES } from '../src/limits.js';
 
 const VALUE_BYTES_MAX = 1024 * 1024;
 
-/** Lengths around every header size boundary of both byte forms, and around half a slab. */
-const LENGTHS = [0, 1, 63, 64, 65, 254, 255, 256, 4085, 4086, 4095, 4096, 4097, 65534, 65535, 65536, 70000];
+/** Lengths around every header size boundary of both byte forms, and around the largest value a slab takes. */
+const LENGTHS = [0, 1, 63, 64, 65, 254, 255, 256, 4085, 4086, 4095, 4096, 4097, 8185, 8186, 8187, 8188, 8189, 65534, 65535, 65536, 70000];
 
 function filled(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, (_, index) => (index * 31 + seed) & 0xff);
@@ -32,8 +31,8 @@ describe('storedBytesValue', () => {
         const read = readStored(stored) as Uint8Array;
         expect(Buffer.isBuffer(read)).toBe(Buffer.isBuffer(value));
         expect(Buffer.from(read).equals(Buffer.from(value))).toBe(true);
-        // Small encodings share a slab; one over half a slab has its own array.
-        expect(stored.inSlab).toBe(stored.length <= REPLAY_VALUE_SLAB_BYTES / 2);
+        // Encodings up to an eighth of a slab share one; a longer one has its own array.
+        expect(stored.inSlab).toBe(stored.length <= COMMIT_VALUE_SLAB_VALUE_BYTES_MAX);
         expect(stored.bytes.byteOffset % 8).toBe(0);
       }
     }
@@ -67,5 +66,26 @@ describe('storedBytesValue', () => {
     expect(Buffer.from(operation.value).equals(Buffer.from(operation.slot.bytes))).toBe(true);
     expect(operation.value.buffer).toBe(operation.slot.source.buffer); // the WAL's view of the slab, no second copy
     expect(storedSizeBytes(operation.slot)).toBe(MEMORY_BYTES_SLAB_VALUE + 104); // 102 B, 8-byte aligned
+  });
+
+  it('carves 4 KiB values from one shared slab, back to back, each counted as a slab value (issue 12)', () => {
+    // A 4 KiB Buffer encodes to 4,099 B: at the replay slab size (8 KiB, over half a slab)
+    // each got an ArrayBuffer of its own.
+    const values = Array.from({ length: 12 }, (_, index) => Buffer.from(filled(4096, index)));
+    const stored = values.map((value) => storedBytesValue(value, VALUE_BYTES_MAX)!);
+    // A new slab may start anywhere in the run: at most one boundary among 12 values of 4,104 B.
+    const slabs = new Set(stored.map((value) => value.source));
+    expect(slabs.size).toBeLessThanOrEqual(2);
+    for (const slab of slabs) expect(slab.length).toBe(COMMIT_VALUE_SLAB_BYTES);
+    for (let index = 1; index < stored.length; index++) {
+      const previous = stored[index - 1]!;
+      const current = stored[index]!;
+      if (current.source === previous.source) expect(current.start).toBe(previous.start + 4104); // 4,099 B, 8-byte aligned
+    }
+    stored.forEach((value, index) => {
+      expect(value.inSlab).toBe(true);
+      expect(storedSizeBytes(value)).toBe(MEMORY_BYTES_SLAB_VALUE + 4104);
+      expect(Buffer.from(readStored(value) as Buffer).equals(values[index]!)).toBe(true);
+    });
   });
 });

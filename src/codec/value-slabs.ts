@@ -53,16 +53,38 @@ export class EncodedValue {
 }
 
 /**
+ * The commit path's slabs (values.ts storedBytesValue): 64 KiB, and values up to an
+ * eighth of that carved from them. At the replay size (8 KiB, over half a slab in an
+ * array of its own) every 4 KiB put made an ArrayBuffer of its own, zeroed, then
+ * tracked and swept by V8 one by one (issue 12: preparing a 4 KiB put took 1.9-3.0 us
+ * of CPU, 1.3-2.0 us with these slabs, measured in a loop keeping 8,192 values). An eighth bounds the tail a slab leaves unused to 1/8 of it (6% for 4 KiB
+ * values: 15 of them fill 61,560 B). A slab lives as long as any value carved from it:
+ * one memtable's values leave together, so at most one slab per seal spans two.
+ */
+export const COMMIT_VALUE_SLAB_BYTES = 64 * 1024;
+export const COMMIT_VALUE_SLAB_VALUE_BYTES_MAX = COMMIT_VALUE_SLAB_BYTES / 8;
+
+/**
  * Copies of value bytes kept at WAL replay, carved from shared slabs of
  * REPLAY_VALUE_SLAB_BYTES (8-byte aligned; a value over half a slab gets its own
- * array), as the commit path's byte values share Node's 8 KiB pool: one typed array
- * per value and no ArrayBuffer of its own (Uint8Array#slice made one per value, issue 7).
- * A slab lives as long as any value in it: values replayed together live in one
- * memtable and leave it together.
+ * array), as the commit path's byte values are from slabs of COMMIT_VALUE_SLAB_BYTES:
+ * one typed array per value and no ArrayBuffer of its own (Uint8Array#slice made one
+ * per value, issue 7). A slab lives as long as any value in it: values replayed
+ * together live in one memtable and leave it together.
  */
 export class ValueSlabs {
+  readonly #slabBytes: number;
+  /** Values longer than this get an array of their own. */
+  readonly #valueBytesMax: number;
   #slab = new Uint8Array(0);
   #usedBytes = 0;
+
+  constructor(slabBytes = REPLAY_VALUE_SLAB_BYTES, valueBytesMax = slabBytes / 2) {
+    assert(Number.isSafeInteger(slabBytes) && slabBytes % MEMORY_BYTES_HEAP_ALIGNMENT === 0, 'a slab is a whole number of heap words');
+    assert(valueBytesMax > 0 && valueBytesMax <= slabBytes, 'a carved value fits one slab');
+    this.#slabBytes = slabBytes;
+    this.#valueBytesMax = valueBytesMax;
+  }
 
   /**
    * A copy of bytes start..end of `source`, as a plain Uint8Array: for a byte value,
@@ -84,12 +106,12 @@ export class ValueSlabs {
   /**
    * `lengthBytes` of a slab for the caller to fill, as the EncodedValue over them: in
    * the current slab (a new one when it has too little left), or in an array of its
-   * own over half a slab.
+   * own when longer than the constructor's `valueBytesMax` (half a slab by default).
    */
   reserve(lengthBytes: number): EncodedValue {
-    if (lengthBytes > REPLAY_VALUE_SLAB_BYTES / 2) return new EncodedValue(new Uint8Array(lengthBytes));
+    if (lengthBytes > this.#valueBytesMax) return new EncodedValue(new Uint8Array(lengthBytes));
     if (this.#usedBytes + lengthBytes > this.#slab.length) {
-      this.#slab = new Uint8Array(REPLAY_VALUE_SLAB_BYTES);
+      this.#slab = new Uint8Array(this.#slabBytes);
       this.#usedBytes = 0;
     }
     const offset = this.#usedBytes;

@@ -30,7 +30,7 @@ import { InvalidValueError, ValueTooLargeError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { bytesEncodingSizeBytes, bytesStart, bytesStartIn, decodeBytes, decodeBytesIn, encodeBytes, writeBytesEncoding } from './bytes-encoding.js';
 import { encodedStringSizeBytes } from './msgpack-string.js';
-import { EncodedValue, ValueSlabs } from './value-slabs.js';
+import { COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, EncodedValue, ValueSlabs } from './value-slabs.js';
 import { checkValueShape } from './value-shape.js';
 
 const packOptions = { useRecords: false, moreTypes: true } as const;
@@ -165,7 +165,7 @@ export function storedFromEncoded(encoded: Uint8Array): StoredValue {
 }
 
 /** The commit path's slabs: the encodings of byte values put (storedBytesValue). */
-const commitSlabs = new ValueSlabs();
+const commitSlabs = new ValueSlabs(COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX);
 
 /**
  * storedFromEncoded for the encoding at start..end of a larger array (a WAL segment
