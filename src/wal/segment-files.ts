@@ -166,7 +166,9 @@ export function firstSegmentSizeBytes(segmentSizeBytes: number): number {
  * (WAL_ZERO_FILL_AHEAD_BYTES covers it): 64 KiB was 0.11x of a 5,000-key store's live
  * bytes left on disk for records that may never come (issue 7, delete-heavy
  * compaction-space). Writes that do follow grow it back by doubling, two rotations
- * more than from a first segment. A seal's cut under load keeps firstSegmentSizeBytes.
+ * more than from a first segment. A seal's cut under load keeps firstSegmentSizeBytes,
+ * and a checkpoint that finds the active segment empty does not rotate: an empty
+ * segment a cut left (64 KiB) then stays (update-heavy compaction-space's case).
  */
 export function checkpointSegmentSizeBytes(segmentSizeBytes: number): number {
   const sizeBytes = Math.min(SEGMENT_BYTES_MIN, segmentSizeBytes);
