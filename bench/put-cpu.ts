@@ -1,0 +1,95 @@
+/**
+ * CPU per put of one awaited writer (issue 12), by thread, counted over a fixed number
+ * of puts rather than a fixed time, so two builds compare by work done.
+ *
+ *   npx tsc -p tsconfig.build.json
+ *   node dist/bench/put-cpu.js [puts] [valueBytes] [random|sequential] [directory]
+ *   node dist/bench/put-cpu.js 30000 4096 sequential /dev/shm   # the disk taken out
+ *
+ * The bench's sequential-put-* workloads (bench/workloads/put-workloads.ts) without the
+ * bench around them: a store opened as the bench's ladybug adapter opens it (keyEncoding
+ * 'binary', every other option at its default; LADYBUG_PUT_CPU_OPTIONS takes more
+ * openStore options as JSON) in a new temporary directory (under `directory` when
+ * given), fresh 16-byte keys (bench/data.ts keyAt) and one shared random value, each
+ * put awaited before the next. A warm-up of a third of `puts` runs first, not counted.
+ *
+ * Prints one JSON line: puts/s, and CPU µs per put of the main thread (where the commit
+ * path runs), of the process, and of every other thread using more than 0.1 µs per put,
+ * read from /proc/self/task/<id>/schedstat (Linux; those threads are unnamed in Node
+ * 20: the flush thread is the one started last, the first four after the main thread
+ * are V8's helpers: compilation, concurrent marking, sweeping). With a store in
+ * /dev/shm the figures are CPU, not the disk; the machine's other load still shows in
+ * them: compare builds alternately.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
+import { openStore } from '../src/index.js';
+import { keyAt, type KeyOrder } from './data.js';
+
+/** CPU ns of each thread of this process (schedstat's first field), by thread id. */
+function threadCpuNs(): Map<string, number> {
+  const threads = new Map<string, number>();
+  for (const id of readdirSync('/proc/self/task')) {
+    try {
+      threads.set(id, Number(readFileSync(`/proc/self/task/${id}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return threads;
+}
+
+function argument(index: number, fallback: string): string {
+  return process.argv[index] ?? fallback;
+}
+
+async function main(): Promise<void> {
+  const count = Number(argument(2, '30000'));
+  const valueBytes = Number(argument(3, '4096'));
+  const order = argument(4, 'sequential');
+  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`puts must be a positive integer, got ${argument(2, '')}`);
+  if (!Number.isSafeInteger(valueBytes) || valueBytes < 0) throw new RangeError(`valueBytes must be a non-negative integer, got ${argument(3, '')}`);
+  if (order !== 'random' && order !== 'sequential') throw new RangeError(`key order must be random or sequential, got ${order}`);
+  const directory = mkdtempSync(join(argument(5, tmpdir()), 'ladybug-put-cpu-'));
+  try {
+    const extra = JSON.parse(process.env['LADYBUG_PUT_CPU_OPTIONS'] ?? '{}') as Record<string, unknown>;
+    const store = await openStore(join(directory, 'store'), { keyEncoding: 'binary', ...extra });
+    const value = randomBytes(valueBytes);
+    const warmup = Math.ceil(count / 3);
+    let index = 0;
+    for (; index < warmup; index++) await store.put(keyAt(index, order as KeyOrder), value);
+    const mainId = String(process.pid);
+    const before = threadCpuNs();
+    const processBefore = process.cpuUsage();
+    const startedMs = performance.now();
+    for (const end = index + count; index < end; index++) await store.put(keyAt(index, order as KeyOrder), value);
+    const wallMs = performance.now() - startedMs;
+    const processUsage = process.cpuUsage(processBefore);
+    const after = threadCpuNs();
+    const perPutUs = (ns: number): number => Number((ns / count / 1_000).toFixed(2));
+    const otherThreads: Record<string, number> = {};
+    for (const [id, ns] of after) {
+      if (id === mainId) continue;
+      const usPerPut = perPutUs(ns - (before.get(id) ?? 0));
+      if (usPerPut > 0.1) otherThreads[`thread ${id}`] = usPerPut;
+    }
+    const stats = store.stats();
+    await store.close();
+    console.log(JSON.stringify({
+      bench: 'put-cpu', puts: count, valueBytes, keyOrder: order,
+      putsPerSecond: Math.round((count * 1_000) / wallMs),
+      mainThreadCpuUsPerPut: perPutUs((after.get(mainId) ?? 0) - (before.get(mainId) ?? 0)),
+      processCpuUsPerPut: Number(((processUsage.user + processUsage.system) / count).toFixed(2)),
+      otherThreadsCpuUsPerPut: otherThreads,
+      flushes: stats.storage.flushes, writeStalls: stats.storage.writeStalls,
+    }));
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+await main();
