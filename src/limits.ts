@@ -236,7 +236,8 @@ export const MEMORY_BYTES_BYTES_VALUE = 136;
 /**
  * Value bytes kept at WAL replay are copied into shared slabs of this size (8-byte
  * aligned, a value over half a slab gets its own array), as the commit path's byte
- * values share Node's 8 KiB pool: MEMORY_BYTES_BYTES_VALUE holds for both, and a
+ * values are carved from 64 KiB slabs (codec/value-slabs.ts, COMMIT_VALUE_SLAB_BYTES):
+ * MEMORY_BYTES_BYTES_VALUE holds for both, and a
  * replayed value no longer makes an ArrayBuffer of its own (codec/value-slabs.ts, ValueSlabs).
  */
 export const REPLAY_VALUE_SLAB_BYTES = 8 * 1024;
