@@ -43,7 +43,10 @@ describe('ladybug backup and restore', () => {
     expect(backedUp.version).toBe(version);
     expect(backedUp.linkedFiles).toBeGreaterThan(0);
     const copied = JSON.parse((await run(process.execPath, [cli, 'backup', directory, join(temporaryDirectory(), 'copied'), '--copy', '--json'])).stdout) as { linkedFiles: number; copiedFiles: number; files: number };
-    expect(copied).toMatchObject({ linkedFiles: 0, copiedFiles: backedUp.files });
+    // Every file of a --copy backup is copied. Not compared with the first backup's count: each CLI run opens
+    // the store, and a 256 KiB budget leaves many runs for the open's background compaction to merge meanwhile.
+    expect(copied.files).toBeGreaterThan(0);
+    expect(copied).toMatchObject({ linkedFiles: 0, copiedFiles: copied.files });
     const verified = JSON.parse((await run(process.execPath, [cli, 'verify', backup, '--json'])).stdout) as { ok: boolean; version: number };
     expect(verified).toMatchObject({ ok: true, version });
 
