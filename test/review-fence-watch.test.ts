@@ -42,7 +42,9 @@ describe('review: lease-bound keys never outlive their lease', () => {
   it('an expiry whose commit is refused for a full disk is retried: the bound key goes once the disk has room', async () => {
     const fileSystem = new FaultFileSystem(9);
     const store = await memoryStore(fileSystem);
-    const lease = await store.leases.acquire('job', { owner: 'worker', ttlMs: 30 });
+    // Long enough that the put below lands inside the lease on a loaded machine (30 ms did not at load 10-16),
+    // short enough that its expiry comes well inside eventually()'s 5 s.
+    const lease = await store.leases.acquire('job', { owner: 'worker', ttlMs: 1_000 });
     await store.put('job/output', 'partial', { lease });
     // The expiry timer's commit is the next WAL write: refuse it once.
     const fault = fileSystem.injectFault({ operation: 'write', error: 'ENOSPC', path: /wal-\d+\.log$/ });
