@@ -8,7 +8,8 @@
  *    that nothing is flushed, reads every key back once (the steady state: a read
  *    leaves a cached DataView on an encoded value, see limits.ts), and reports
  *    the growth of V8 heap plus ArrayBuffer bytes after forced GCs. Agreement
- *    within MEMTABLE_TOLERANCE (25%) for every shape.
+ *    within MEMTABLE_TOLERANCE (25%) for every shape, and within 3% for 4 KiB
+ *    byte values (20,000 keys), where the slabs' unused tails are 6% of the bytes.
  * 2. The budget bounds the process: with memoryBudgetBytes = 64 MiB, a child loads
  *    1,000,000 keys with 100 B values in random order; what stats() counts stays
  *    within the budget, and its peak RSS (VmHWM on Linux, maxRSS elsewhere) stays under the
@@ -34,6 +35,14 @@ afterEach(removeTemporaryDirectories);
 const MEBIBYTE = 1024 * 1024;
 const MEMTABLE_TOLERANCE = 0.25;
 const SHAPE_KEY_COUNT = 200_000;
+/**
+ * 4 KiB byte values (carved from 64 KiB slabs, 15 to a slab, codec/value-slabs.ts): 20,000 keys
+ * hold about 88 MiB. The value bytes are 95% of the growth and are exact sizes, so the tolerance
+ * is tighter than the other shapes': an estimate that leaves out the slabs' unused tails (2.5 KiB
+ * of each 64 KiB) measured ratio 0.931-0.934 (3 runs), with the slab share 0.992 (3 runs).
+ */
+const LARGE_SHAPE_KEY_COUNT = 20_000;
+const LARGE_VALUE_TOLERANCE = 0.03;
 const BUDGET_BYTES = 64 * MEBIBYTE;
 /**
  * The issue's target is 100 MiB over the budget; measured 106-138 MiB over (see the header), bounded at 160,
@@ -103,6 +112,7 @@ function valueOf(shape, index, round) {
     case 'number': return index + 0.5;
     case 'integer': return index;
     case 'bytes-100': { const bytes = new Uint8Array(100); bytes[0] = index & 255; bytes[1] = round; return bytes; }
+    case 'bytes-4096': { const bytes = Buffer.alloc(4096); bytes[0] = index & 255; bytes[1] = round; return bytes; }
     case 'overwritten-3x': return flat(String(index + round).padStart(20, 'y'));
     case 'overwritten-3x-keep-2': return flat(String(index + round).padStart(20, 'y'));
     default: throw new Error('unknown shape ' + shape);
@@ -116,8 +126,8 @@ async function loadBatches(store, count, keyAt, valueAt) {
   }
 }
 if (mode === 'shape') {
-  const shape = argument;
-  const count = ${SHAPE_KEY_COUNT};
+  const [shape, countText] = argument.split(':');
+  const count = Number(countText);
   // keep-2: every third write of a key trims its oldest version (the older arrays shrink back to one entry).
   const maxVersionsPerKey = shape === 'overwritten-3x-keep-2' ? 2 : undefined;
   const store = await openStore(directory, { memoryBudgetBytes: 8 * 1024 ** 3, walCheckpointBytes: 8 * 1024 ** 3, debug: false, maxVersionsPerKey });
@@ -195,21 +205,23 @@ async function runChild(mode: 'shape' | 'bound', argument: string): Promise<Reco
 }
 
 describe('memtable estimate against measured heap growth', () => {
-  const shapes = ['short-string', 'string-100', 'two-byte-string', 'object', 'number', 'integer', 'bytes-100', 'overwritten-3x', 'overwritten-3x-keep-2'];
-  for (const shape of shapes) {
-    it(`${shape}: ${SHAPE_KEY_COUNT.toLocaleString('en-US')} keys, estimate within ${MEMTABLE_TOLERANCE * 100}% of heap growth`, async () => {
-      const report = await runChild('shape', shape);
+  const shapes = ['short-string', 'string-100', 'two-byte-string', 'object', 'number', 'integer', 'bytes-100', 'overwritten-3x', 'overwritten-3x-keep-2']
+    .map((shape) => ({ shape, count: SHAPE_KEY_COUNT, tolerance: MEMTABLE_TOLERANCE }));
+  shapes.push({ shape: 'bytes-4096', count: LARGE_SHAPE_KEY_COUNT, tolerance: LARGE_VALUE_TOLERANCE });
+  for (const { shape, count, tolerance } of shapes) {
+    it(`${shape}: ${count.toLocaleString('en-US')} keys, estimate within ${tolerance * 100}% of heap growth`, async () => {
+      const report = await runChild('shape', `${shape}:${count}`);
       const grownBytes = report['grownBytes'] as number;
       const estimatedBytes = report['estimatedBytes'] as number;
       const ratio = estimatedBytes / grownBytes;
       console.log(
-        `${shape}: heap grew ${(grownBytes / SHAPE_KEY_COUNT).toFixed(1)} B/key, estimate ${(estimatedBytes / SHAPE_KEY_COUNT).toFixed(1)} B/key, ratio ${ratio.toFixed(3)}`,
+        `${shape}: heap grew ${(grownBytes / count).toFixed(1)} B/key, estimate ${(estimatedBytes / count).toFixed(1)} B/key, ratio ${ratio.toFixed(3)}`,
       );
       expect(report['runs']).toBe(0); // everything stayed in the memtable being measured
       expect(report['immutableMemtables']).toBe(0);
       expect(report['memoryBytes']).toBe(report['partsBytes']); // the total is the sum of the parts
-      expect(ratio).toBeGreaterThan(1 - MEMTABLE_TOLERANCE);
-      expect(ratio).toBeLessThan(1 + MEMTABLE_TOLERANCE);
+      expect(ratio).toBeGreaterThan(1 - tolerance);
+      expect(ratio).toBeLessThan(1 + tolerance);
     }, 120_000);
   }
 });
