@@ -70,6 +70,15 @@ function writeUint32At(bytes: Uint8Array, position: number, value: number): void
   bytes[position + 3] = value >>> 24;
 }
 
+/**
+ * The largest block buffer a DataBlockBuilder keeps across reset() once an entry
+ * grew it past the target: a 4 KiB value needs a two-page block, and allocating (and
+ * zeroing) that buffer and then the one-page one again for every such entry was a
+ * tenth of the flush thread's CPU for 4 KiB puts (issue 12). Larger ones go back to
+ * the target size, so a rare huge value does not stay in memory.
+ */
+export const DATA_BLOCK_KEPT_BYTES_MAX = 64 * 1024;
+
 /** Packs entries into one block of whole pages; the writer seals and ships it, then calls reset(). */
 export class DataBlockBuilder {
   /** Usual block size (whole pages): one page for plain runs, more for compressed ones. */
@@ -159,7 +168,8 @@ export class DataBlockBuilder {
   }
 
   reset(): void {
-    if (this.#buffer.length > this.#targetBytes) this.#buffer = Buffer.alloc(this.#targetBytes);
+    // A grown buffer stays (block() zeroes what an entry did not write); a huge one goes.
+    if (this.#buffer.length > Math.max(this.#targetBytes, DATA_BLOCK_KEPT_BYTES_MAX)) this.#buffer = Buffer.alloc(this.#targetBytes);
     this.#capacityBytes = this.#targetBytes;
     this.#position = RUN_BLOCK_HEADER_BYTES;
     this.#entryCount = 0;
