@@ -72,6 +72,17 @@ export function computeParity(dataPages: Uint8Array, pageBytes: number, parity: 
   assert(parity.byteLength === pageBytes, 'the parity buffer is one page');
   assert(dataPages.byteLength > 0 && dataPages.byteLength % pageBytes === 0, 'the data is whole pages');
   parity.set(dataPages.subarray(0, pageBytes));
+  if (pageBytes % 8 === 0 && dataPages.byteOffset % 8 === 0 && parity.byteOffset % 8 === 0) {
+    // One view over all the data pages, not two per page: a flush of 4 KiB values seals a
+    // stripe every 8 entries, and the per-page views were ~450 B of garbage per entry.
+    const into = words64(parity);
+    const from = words64(dataPages);
+    const pageWords = into.length;
+    for (let start = pageWords; start < from.length; start += pageWords) {
+      for (let index = 0; index < pageWords; index++) into[index] = (into[index] as bigint) ^ (from[start + index] as bigint);
+    }
+    return;
+  }
   for (let start = pageBytes; start < dataPages.byteLength; start += pageBytes) {
     xorInto(parity, dataPages.subarray(start, start + pageBytes));
   }
