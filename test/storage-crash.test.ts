@@ -273,6 +273,10 @@ const MODES: Array<{ mode: CrashMode; seed: number; offset: number }> = [
 
 describe('crash during flushes, installs, a manifest rewrite and WAL deletion', () => {
   it('the workload is deterministic and reaches every durability boundary', async () => {
+    // The sweeps below run the workload warm. A process's first run is JIT-cold, and under load its commits group
+    // differently (one group commit's write + datasync more or less: 703 against 705 operations in CI at load 10+;
+    // every later run the same), so the comparison is of two warm runs.
+    await measureWorkload();
     const first = await measureWorkload();
     expect(await measureWorkload()).toEqual(first);
     expect(first.checkpoints).toBeGreaterThanOrEqual(3);
