@@ -23,10 +23,10 @@ beforeAll(async () => {
   await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') }).catch(() => undefined);
 }, 120_000);
 
-async function failure(args: string[]): Promise<{ code: number; stderr: string }> {
+async function failure(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return run(process.execPath, [cli, ...args]).then(
-    () => ({ code: 0, stderr: '' }),
-    (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+    ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
   );
 }
 
@@ -70,8 +70,13 @@ describe('ladybug backup and restore', () => {
     rmSync(runPath);
     bytes[10]! ^= 0x01;
     writeFileSync(runPath, bytes);
+    // Damaged, but restore rebuilds it exactly: exit 3, and the report says so.
     const damaged = await failure(['verify', backup, '--json']);
-    expect(damaged.code).toBe(1);
+    expect(damaged.code).toBe(3);
+    expect(JSON.parse(damaged.stdout)).toMatchObject({ ok: false, restorable: true, problems: [{ path: `runs/${runName}`, rebuildable: true }] });
+    const damagedText = await failure(['verify', backup]);
+    expect(damagedText.code).toBe(3);
+    expect(damagedText.stdout.split('\n')[0]).toMatch(/^verify backup: DAMAGED, RESTORABLE: restore rebuilds 1 damaged blocks from parity and restores the backup exactly; take a new backup/);
     // One damaged block: rebuilt from parity in the restored copy, and reported.
     const rebuilt = await run(process.execPath, [cli, 'restore', backup, join(temporaryDirectory(), 'rebuilt')]);
     expect(rebuilt.stdout.split('\n')[0]).toMatch(/^restored version \d+ into .*, 1 damaged blocks of the backup rebuilt from parity$/);
@@ -79,6 +84,10 @@ describe('ladybug backup and restore', () => {
     rmSync(runPath);
     bytes[4096 + 10]! ^= 0x01;
     writeFileSync(runPath, bytes);
+    const fatal = await failure(['verify', backup]);
+    expect(fatal.code).toBe(1);
+    expect(fatal.stdout.split('\n')[0]).toBe('verify backup: CORRUPTION FOUND, NOT RESTORABLE: restore refuses this backup');
+    expect(fatal.stdout).toMatch(/not rebuildable from parity/);
     const refusedDamaged = await failure(['restore', backup, join(temporaryDirectory(), 'again')]);
     expect(refusedDamaged.code).toBe(1);
     expect(refusedDamaged.stderr).toMatch(/not rebuildable from parity.*\[LADYBUG_CORRUPTION\]/);

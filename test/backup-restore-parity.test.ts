@@ -5,11 +5,12 @@
  * byte for byte the run the backup certified; damage beyond parity is refused with
  * CorruptionError naming the backup's file and the offset, and nothing is written.
  * Before, any checksum mismatch of a run was refused (BackupError 'corrupt').
+ * verifyBackup says which of the two a damaged run is, by the same rebuild, writing nothing.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { restoreBackup, type RestoreResult } from '../src/backup/restore-backup.js';
+import { restoreBackup, verifyBackup, type RestoreResult } from '../src/backup/restore-backup.js';
 import { BackupError, CorruptionError } from '../src/errors.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore } from '../src/index.js';
@@ -111,5 +112,50 @@ describe('restore of a backup with a damaged run', () => {
     expect(error).toBeInstanceOf(BackupError);
     expect((error as BackupError).reason).toBe('corrupt');
     expect(existsSync(target)).toBe(false);
+  }, 60_000);
+
+  it('verify says a run\'s damage is rebuildable (restorable, not ok), lists what restore then rebuilds, and writes nothing', async () => {
+    const { backup, runPath, original } = await backupWithOneRun();
+    const damaged = damage(runPath, original, [RUN_PAGE_BYTES + 100]);
+    const listing = () => ['.', 'runs', 'manifest'].map((name) => readdirSync(join(backup, name)).sort().join(','));
+    const before = listing();
+    const report = await verifyBackup(new NodeFileSystem(), backup);
+    expect(report.ok).toBe(false);
+    expect(report.restorable).toBe(true);
+    const runName = `runs/${runPath.slice(join(backup, 'runs').length + 1)}`;
+    expect(report.problems).toEqual([{ path: runName, reason: expect.stringMatching(/^checksum mismatch; rebuildable from parity: restore rebuilds 1 of its blocks/) as unknown, rebuildable: true }]);
+    expect(report.rebuildable).toEqual([{ file: runPath, kind: 'data', logicalOffset: RUN_PAGE_BYTES, stripe: 0 }]);
+    expect(readFileSync(runPath).equals(damaged)).toBe(true);
+    expect(listing()).toEqual(before);
+    // What verify says restore rebuilds, it does.
+    const result = await restoreBackup(new NodeFileSystem(), backup, join(temporaryDirectory(), 'restored'));
+    expect(result.repaired).toEqual(report.rebuildable);
+  }, 60_000);
+
+  it('verify says damage beyond parity is not restorable, naming the offset, and writes nothing', async () => {
+    const { backup, runPath, original } = await backupWithOneRun();
+    const damaged = damage(runPath, original, [100, RUN_PAGE_BYTES + 100]);
+    const report = await verifyBackup(new NodeFileSystem(), backup);
+    expect(report.ok).toBe(false);
+    expect(report.restorable).toBe(false);
+    expect(report.rebuildable).toEqual([]);
+    expect(report.problems).toHaveLength(1);
+    expect(report.problems[0]!.rebuildable).toBe(false);
+    expect(report.problems[0]!.reason).toMatch(/^checksum mismatch; restore refuses it: corruption in .* at offset (0|4096): .*not rebuildable from parity/);
+    expect(readFileSync(runPath).equals(damaged)).toBe(true);
+  }, 60_000);
+
+  it('verify: a damaged manifest copy is not restorable, a rebuildable run beside it included (restore refuses the backup)', async () => {
+    const { backup, runPath, original } = await backupWithOneRun();
+    damage(runPath, original, [RUN_PAGE_BYTES + 100]);
+    const manifestDirectory = join(backup, 'manifest');
+    const copy = join(manifestDirectory, readdirSync(manifestDirectory)[0]!);
+    damage(copy, readFileSync(copy), [20]);
+    const report = await verifyBackup(new NodeFileSystem(), backup);
+    expect(report.ok).toBe(false);
+    expect(report.restorable).toBe(false);
+    expect(report.problems.find((problem) => problem.path.startsWith('manifest/'))).toEqual({ path: expect.stringMatching(/^manifest\//) as unknown, reason: 'checksum mismatch', rebuildable: false });
+    const error = await errorOf(restoreBackup(new NodeFileSystem(), backup, join(temporaryDirectory(), 'restored')));
+    expect((error as BackupError).reason).toBe('corrupt');
   }, 60_000);
 });

@@ -138,7 +138,8 @@ describe('store.backup', () => {
 
     const report = await verifyBackup(new NodeFileSystem(), backupDirectory);
     expect(report.ok).toBe(false);
-    expect(report.problems).toEqual([{ path: `runs/${runName}`, reason: 'checksum mismatch' }]);
+    expect(report.restorable).toBe(false);
+    expect(report.problems).toEqual([{ path: `runs/${runName}`, reason: expect.stringMatching(/^checksum mismatch; restore refuses it: .*not rebuildable from parity/) as unknown, rebuildable: false }]);
     const target = join(temporaryDirectory(), 'restored');
     const error = await errorOf(restoreBackup(new NodeFileSystem(), backupDirectory, target));
     expect(error).toBeInstanceOf(CorruptionError);

@@ -16,8 +16,9 @@
  * (rewritePages), few (one per rebuilt page and parity page), and held in memory.
  */
 import { Buffer } from 'node:buffer';
-import { CorruptionError } from '../errors.js';
+import { BackupError, CorruptionError } from '../errors.js';
 import { fileSystemError, joinPath, type FileHandle, type FileSystem, type OpenMode } from '../fs/file-system.js';
+import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import { readCopies } from '../manifest/manifest-files.js';
 import { chooseGeneration, mergeCopies, replayChain } from '../manifest/manifest-reader.js';
@@ -27,7 +28,7 @@ import type { RepairEvent } from '../run/run-file.js';
 import type { BlockKindValue } from '../run/run-format.js';
 import { RunReader, type RunScrubFinding } from '../run/run-reader.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { ChunkedChecksum } from './backup-manifest.js';
+import { ChunkedChecksum, type BackupFile } from './backup-manifest.js';
 import { BACKUP_CHUNK_BYTES } from '../limits.js';
 
 /** Bytes laid over a file: position -> bytes written there, in write order. */
@@ -186,4 +187,20 @@ export async function repairBackupRun(
       + `(bytes outside every checked block${parity === undefined ? '' : `, in stripe ${parity.stripe}`}); not restored`);
   }
   return { patches, repaired };
+}
+
+/**
+ * repairBackupRun for the backup's run file `file` (a `runs/` entry of BACKUP.json whose
+ * checksum differs), found in `descriptors` (backupRunDescriptors): what restore lays over
+ * the file, and what verify reports as rebuildable. Nothing is written. A run the backup's
+ * manifest does not name is BackupError 'corrupt'; damage beyond parity, CorruptionError.
+ */
+export function rebuildBackupRun(
+  fileSystem: FileSystem, backupDirectory: string, file: BackupFile, descriptors: Map<string, RunDescriptor>, hash: Hash64,
+): Promise<{ patches: FilePatches; repaired: RestoreRepair[] }> {
+  const descriptor = descriptors.get(file.path.slice(RUNS_DIRECTORY.length + 1));
+  if (descriptor === undefined) {
+    return Promise.reject(new BackupError('corrupt', joinPath(backupDirectory, file.path), 'checksum mismatch, and the backup\'s manifest does not name the run'));
+  }
+  return repairBackupRun(fileSystem, joinPath(backupDirectory, RUNS_DIRECTORY), descriptor, hash, file.checksum);
 }

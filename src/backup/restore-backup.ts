@@ -1,8 +1,7 @@
 /**
- * Verifying and restoring a backup made by take-backup.ts.
+ * Restoring a backup made by take-backup.ts (verifying one: verify-backup.ts, which
+ * this module re-exports).
  *
- *   verify: BACKUP.json present and intact, then every listed file present with
- *           its size and chunked checksum (report of problems, nothing written)
  *   restore: target missing or empty (else BackupError 'target-not-empty')
  *           -> verify the whole backup first: a damaged backup writes nothing,
  *              except a run whose damage parity rebuilds (repair-backup-run.ts:
@@ -32,20 +31,13 @@ import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { ChunkedChecksum, readBackupManifest, readChunks, type BackupBody, type BackupFile } from './backup-manifest.js';
+import { ChunkedChecksum, readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
 import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX } from './durable-files.js';
-import { applyPatches, backupRunDescriptors, repairBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
+import { applyPatches, backupRunDescriptors, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
+import { checkFile, CHECKSUM_MISMATCH } from './verify-backup.js';
 import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take-backup.js';
 
-export interface BackupVerifyReport {
-  ok: boolean;
-  directory: string;
-  /** The backup's version, when BACKUP.json could be read. */
-  version: number | undefined;
-  files: number;
-  bytes: number;
-  problems: { path: string; reason: string }[];
-}
+export { verifyBackup, type BackupVerifyProblem, type BackupVerifyReport } from './verify-backup.js';
 
 export interface RestoreOptions {
   signal?: AbortSignal;
@@ -59,40 +51,6 @@ export interface RestoreResult {
   bytes: number;
   /** Blocks and parity pages of the backup's runs rebuilt from parity in the restored copy (the backup is left as it is). */
   repaired: RestoreRepair[];
-}
-
-/** Checks a backup directory without writing; a missing or damaged BACKUP.json is a problem, not a throw. */
-export async function verifyBackup(
-  fileSystem: FileSystem, backupDirectory: string, onProgress?: (progress: BackupProgress) => void,
-): Promise<BackupVerifyReport> {
-  const hash = await loadHash64();
-  const report: BackupVerifyReport = { ok: true, directory: backupDirectory, version: undefined, files: 0, bytes: 0, problems: [] };
-  let body: BackupBody;
-  try {
-    body = await readBackupManifest(fileSystem, backupDirectory, hash);
-  } catch (error) {
-    if (!(error instanceof BackupError)) throw error;
-    return { ...report, ok: false, problems: [{ path: error.path, reason: error.message }] };
-  }
-  report.version = body.version;
-  report.files = body.files.length;
-  for (const file of body.files) {
-    const problem = await checkFile(fileSystem, backupDirectory, file, hash);
-    if (problem !== undefined) report.problems.push({ path: file.path, reason: problem });
-    report.bytes += file.sizeBytes;
-    onProgress?.({ filesDone: body.files.indexOf(file) + 1, filesTotal: body.files.length, bytesDone: report.bytes });
-  }
-  report.ok = report.problems.length === 0;
-  return report;
-}
-
-async function checkFile(fileSystem: FileSystem, backupDirectory: string, file: BackupFile, hash: Hash64): Promise<string | undefined> {
-  const path = joinPath(backupDirectory, file.path);
-  if (!(await fileSystem.exists(path))) return 'missing';
-  const read = await readChunks(fileSystem, path, hash);
-  if (read.sizeBytes !== file.sizeBytes) return `size ${read.sizeBytes}, BACKUP.json says ${file.sizeBytes}`;
-  if (read.checksum !== file.checksum) return 'checksum mismatch';
-  return undefined;
 }
 
 /** Restores `backupDirectory` into `targetDirectory` (missing or empty); refuses a damaged backup before writing. */
@@ -109,7 +67,7 @@ export async function restoreBackup(
   for (const file of body.files) {
     const problem = await checkFile(fileSystem, backupDirectory, file, hash);
     // A run's checksum mismatch may be damage its parity rebuilds; anything else is refused here.
-    if (problem === 'checksum mismatch' && file.path.startsWith(`${RUNS_DIRECTORY}/`)) damagedRuns.push(file);
+    if (problem === CHECKSUM_MISMATCH && file.path.startsWith(`${RUNS_DIRECTORY}/`)) damagedRuns.push(file);
     else if (problem !== undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), problem);
   }
   // Rebuilt in memory before anything is written: damage beyond parity throws CorruptionError here.
@@ -118,10 +76,7 @@ export async function restoreBackup(
   if (damagedRuns.length > 0) {
     const descriptors = await backupRunDescriptors(fileSystem, backupDirectory, hash);
     for (const file of damagedRuns) {
-      const name = file.path.slice(RUNS_DIRECTORY.length + 1);
-      const descriptor = descriptors.get(name);
-      if (descriptor === undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), 'checksum mismatch, and the backup\'s manifest does not name the run');
-      const rebuilt = await repairBackupRun(fileSystem, joinPath(backupDirectory, RUNS_DIRECTORY), descriptor, hash, file.checksum);
+      const rebuilt = await rebuildBackupRun(fileSystem, backupDirectory, file, descriptors, hash);
       patchesByPath.set(file.path, rebuilt.patches);
       repaired.push(...rebuilt.repaired);
     }

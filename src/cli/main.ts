@@ -23,13 +23,15 @@ import { DirectoryLock } from '../store/directory-lock.js';
 import { verifyStore } from '../store/verify-store.js';
 import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
 import { repairTitle, unrecoverableExplanations } from './repair-report.js';
-import { restoreBackup, verifyBackup } from '../backup/restore-backup.js';
+import { restoreBackup, verifyBackup, type BackupVerifyReport } from '../backup/restore-backup.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, type Output, printResult } from './output.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+/** `verify <backup>`: the backup is damaged, but restore rebuilds the damage from parity and restores it exactly. */
+const EXIT_DAMAGED_RESTORABLE = 3;
 
 interface JsonOption {
   json?: boolean;
@@ -87,6 +89,15 @@ function scrubTitle(report: ScrubReport): string {
   return report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length} ${scope}` : `scrub: ok ${scope}`;
 }
 
+function backupVerifyTitle(report: BackupVerifyReport): string {
+  if (report.ok) return 'verify backup: ok';
+  if (report.restorable) {
+    return `verify backup: DAMAGED, RESTORABLE: restore rebuilds ${report.rebuildable.length} damaged blocks from parity and restores the backup exactly; `
+      + 'take a new backup (the parity of those stripes is used up)';
+  }
+  return 'verify backup: CORRUPTION FOUND, NOT RESTORABLE: restore refuses this backup';
+}
+
 function emit(options: JsonOption, output: Output): void {
   printResult(output, options.json === true);
 }
@@ -104,15 +115,17 @@ function buildProgram(): Command {
       emit(options, { title: `stats of ${resolve(dir)}`, data: stats });
     });
 
-  program.command('verify <dir>').description('check every WAL checksum without changing any data')
+  program.command('verify <dir>').description('check every WAL checksum without changing any data; of a backup directory, every file, '
+    + 'and whether restore rebuilds a damaged run from parity (exit 1 if restore would refuse it, 3 if damaged but restorable exactly)')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
       if (existsSync(join(resolve(dir), BACKUP_MANIFEST_NAME))) {
         // A backup directory (ladybug backup): check BACKUP.json and every file's checksum.
         const progress = createProgress('verify backup', 'files');
         const report = await verifyBackup(new NodeFileSystem(), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal)).finally(progress.stop);
-        emit(options, { title: report.ok ? 'verify backup: ok' : 'verify backup: CORRUPTION FOUND', data: report });
-        if (!report.ok) process.exitCode = EXIT_FAILURE;
+        emit(options, { title: backupVerifyTitle(report), data: report });
+        if (!report.restorable) process.exitCode = EXIT_FAILURE;
+        else if (!report.ok) process.exitCode = EXIT_DAMAGED_RESTORABLE;
         return;
       }
       const progress = createProgress('verify', 'segments');
