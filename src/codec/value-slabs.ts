@@ -58,7 +58,8 @@ export class EncodedValue {
  * array of its own) every 4 KiB put made an ArrayBuffer of its own, zeroed, then
  * tracked and swept by V8 one by one (issue 12: preparing a 4 KiB put took 1.9-3.0 us
  * of CPU, 1.3-2.0 us with these slabs, measured in a loop keeping 8,192 values). An eighth bounds the tail a slab leaves unused to 1/8 of it (6% for 4 KiB
- * values: 15 of them fill 61,560 B). A slab lives as long as any value carved from it:
+ * values: 15 of them fill 61,560 B; the memory estimate charges each its share of the slab,
+ * tail included, value-memory-size.ts). A slab lives as long as any value carved from it:
  * one memtable's values leave together, so at most one slab per seal spans two.
  */
 export const COMMIT_VALUE_SLAB_BYTES = 64 * 1024;
