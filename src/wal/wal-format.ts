@@ -257,25 +257,31 @@ export type RecordCheck =
  * file's earlier use (a recycled segment): the end of this use's records, like zeros.
  */
 export function checkRecord(image: Buffer, offset: number, hash: Hash64, tag = 0): RecordCheck {
+  // Runs once per record at open, in cold code (issue 7): fields are read with byte
+  // arithmetic (u32At), and the header is tested for zeros only when its magic is wrong
+  // (a header with the magic is not all zero).
   if (offset + RECORD_HEADER_BYTES > image.length) {
     return isZero(image, offset, image.length) ? { kind: 'end' } : { kind: 'invalid', reason: 'truncated record header' };
   }
-  if (isZero(image, offset, offset + RECORD_HEADER_BYTES)) return { kind: 'end' };
-  if (image.readUInt32LE(offset + 8) !== RECORD_MAGIC) return { kind: 'invalid', reason: 'bad record magic' };
-  const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
+  if (u32At(image, offset + 8) !== RECORD_MAGIC) {
+    return isZero(image, offset, offset + RECORD_HEADER_BYTES) ? { kind: 'end' } : { kind: 'invalid', reason: 'bad record magic' };
+  }
+  const end = offset + RECORD_HEADER_BYTES + u32At(image, offset + 12);
   if (end > image.length) return { kind: 'invalid', reason: 'record extends past the end of the segment' };
-  const recordTag = image.readUInt32LE(offset + 28);
+  const recordTag = u32At(image, offset + 28);
   if (plausibleRecordEnd(image, offset, recordTag) !== end) return { kind: 'invalid', reason: 'implausible record header (commit count, length or flags)' };
   if (recordTag !== tag && tag === 0) return { kind: 'invalid', reason: 'implausible record header (commit count, length or flags)' };
-  if (image.readBigUInt64LE(offset) !== hash(image.subarray(offset + 8, end))) {
+  // A plain Uint8Array over the payload: Buffer#subarray constructs through the species lookup.
+  const covered = new Uint8Array(image.buffer, image.byteOffset + offset + 8, end - offset - 8);
+  if (image.readBigUInt64LE(offset) !== hash(covered)) {
     return { kind: 'invalid', reason: 'record checksum mismatch' };
   }
   if (recordTag !== tag) return { kind: 'end' };
   return {
     kind: 'valid',
     lengthBytes: end - offset,
-    firstVersion: readUint64(image, offset + 16),
-    commitCount: image.readUInt32LE(offset + 24),
+    firstVersion: u32At(image, offset + 16) + u32At(image, offset + 20) * TWO_TO_32,
+    commitCount: u32At(image, offset + 24),
   };
 }
 
@@ -287,11 +293,11 @@ export function checkRecord(image: Buffer, offset: number, hash: Hash64, tag = 0
  */
 export function plausibleRecordEnd(image: Buffer, offset: number, tag = 0): number | undefined {
   if (offset < 0 || offset + RECORD_HEADER_BYTES > image.length) return undefined;
-  if (image.readUInt32LE(offset + 8) !== RECORD_MAGIC) return undefined;
-  const payloadLength = image.readUInt32LE(offset + 12);
-  const commitCount = image.readUInt32LE(offset + 24);
+  if (u32At(image, offset + 8) !== RECORD_MAGIC) return undefined;
+  const payloadLength = u32At(image, offset + 12);
+  const commitCount = u32At(image, offset + 24);
   if (commitCount < 1 || payloadLength < commitCount * COMMIT_HEADER_BYTES) return undefined;
-  if (image.readUInt32LE(offset + 28) !== tag) return undefined;
+  if (u32At(image, offset + 28) !== tag) return undefined;
   const end = offset + RECORD_HEADER_BYTES + payloadLength;
   return end <= image.length ? end : undefined;
 }
@@ -379,24 +385,27 @@ export function decodeRecord(image: Buffer, offset: number): DecodedCommit[] {
  * that cannot be decoded) passes through.
  */
 export function decodeRecordWith<Operation>(image: Buffer, offset: number, decoder: OperationDecoder<Operation>): ReplayedCommit<Operation>[] {
-  const end = offset + RECORD_HEADER_BYTES + image.readUInt32LE(offset + 12);
+  // Runs once per record at open, in cold code (issue 7): fields are read with byte
+  // arithmetic, not Buffer methods (a call through Node's JS wrapper per field while
+  // interpreted).
+  const end = offset + RECORD_HEADER_BYTES + u32At(image, offset + 12);
   assert(end <= image.length, 'a checked record lies inside its image');
-  const firstVersion = readUint64(image, offset + 16);
-  const commitCount = image.readUInt32LE(offset + 24);
+  const firstVersion = u32At(image, offset + 16) + u32At(image, offset + 20) * TWO_TO_32;
+  const commitCount = u32At(image, offset + 24);
   let position = offset + RECORD_HEADER_BYTES;
   const commits: ReplayedCommit<Operation>[] = [];
   for (let index = 0; index < commitCount; index++) {
     if (position + COMMIT_HEADER_BYTES > end) throw new MalformedPayloadError('commit header past the payload');
-    const version = firstVersion + image.readUInt32LE(position);
-    const operationCount = image.readUInt32LE(position + 4);
+    const version = firstVersion + u32At(image, position);
+    const operationCount = u32At(image, position + 4);
     position += COMMIT_HEADER_BYTES;
     const keep = decoder.keeps(version);
     const operations: Operation[] = [];
     // Each operation advances at least 3 bytes and stops at `end`: bounded by the payload.
     for (let operation = 0; operation < operationCount; operation++) {
-      if (position + 3 > end) throw new MalformedPayloadError('operation header past the payload');
+      if (position + DELETE_OVERHEAD_BYTES > end) throw new MalformedPayloadError('operation header past the payload');
       const type = image[position]!;
-      const keyStart = position + 3;
+      const keyStart = position + DELETE_OVERHEAD_BYTES;
       const keyEnd = keyStart + (image[position + 1]! | (image[position + 2]! << 8));
       if (keyEnd > end) throw new MalformedPayloadError('key past the payload');
       if (type === OPERATION_DELETE) {
@@ -406,7 +415,7 @@ export function decodeRecordWith<Operation>(image: Buffer, offset: number, decod
       }
       if (type !== OPERATION_PUT || keyEnd + 4 > end) throw new MalformedPayloadError(`bad operation type ${type}`);
       const valueStart = keyEnd + 4;
-      const valueEnd = valueStart + image.readUInt32LE(keyEnd);
+      const valueEnd = valueStart + u32At(image, keyEnd);
       if (valueEnd > end) throw new MalformedPayloadError('value past the payload');
       if (keep) operations.push(decoder.put(image, keyStart, keyEnd, valueStart, valueEnd));
       position = valueEnd;
@@ -415,6 +424,11 @@ export function decodeRecordWith<Operation>(image: Buffer, offset: number, decod
   }
   if (position !== end) throw new MalformedPayloadError('record payload has trailing bytes');
   return commits;
+}
+
+/** The little-endian u32 at `offset` (REQUIRES: four bytes there): readUInt32LE without the call into Node's wrapper. */
+function u32At(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16)) + bytes[offset + 3]! * 0x1000000;
 }
 
 export function isZero(buffer: Uint8Array, start: number, end: number): boolean {
