@@ -232,8 +232,12 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
     // A partition the index has closed gets its filter now, and its keys' hashes go.
     if (index.partitions.length > 1) await statistics.filters.buildComplete(index.partitions);
   };
-  // Returns a promise only when a block has to be shipped, so a sync iterable costs no microtask per entry.
-  const addEntry = (entry: RunEntry): Promise<void> | undefined => {
+  // Whether the entry addEntry could not add starts a key (for addShipped).
+  let refusedNewKey = false;
+  // Adds `entry` to the block in progress, or returns false when that block has to be shipped first (then addShipped).
+  // No promise per entry: a sync iterable costs no microtask per entry, and an entry that fills a block (every
+  // entry of a 4 KiB value) costs shipBlock's promise only, not a closure and a second promise too.
+  const addEntry = (entry: RunEntry): boolean => {
     const newKey = statistics.entryCount === 0 || entry.key !== statistics.largestKey;
     statistics.add(entry, newKey, hash);
     // A full partition is cut at the next key boundary: end the block before this key.
@@ -241,30 +245,40 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
     if (!endBlockHere && builder.tryAdd(entry)) {
       if (builder.entryCount === 1) blockFirstKey = entry.key;
       if (newKey) blockNewKeys++;
-      return undefined;
+      return true;
     }
-    return shipBlock().then(() => {
-      assert(builder.tryAdd(entry), 'an entry always fits an empty block');
-      blockFirstKey = entry.key;
-      blockNewKeys = newKey ? 1 : 0;
-    });
+    refusedNewKey = newKey;
+    return false;
+  };
+  // The entry addEntry refused, into the block that follows the one shipped since.
+  const addShipped = (entry: RunEntry): void => {
+    assert(builder.tryAdd(entry), 'an entry always fits an empty block');
+    blockFirstKey = entry.key;
+    blockNewKeys = refusedNewKey ? 1 : 0;
   };
   try {
     const entries = options.entries;
     if ('batches' in entries) {
       for await (const batch of entries.batches) {
         for (const entry of batch) {
-          const shipping = addEntry(entry);
-          if (shipping !== undefined) await shipping;
+          if (addEntry(entry)) continue;
+          await shipBlock();
+          addShipped(entry);
         }
       }
     } else if (Symbol.asyncIterator in entries) {
-      for await (const entry of entries) await addEntry(entry);
+      for await (const entry of entries) {
+        if (addEntry(entry)) continue;
+        await shipBlock();
+        addShipped(entry);
+      }
     } else {
       let sinceYield = 0;
       for (const entry of entries) {
-        const shipping = addEntry(entry);
-        if (shipping !== undefined) await shipping;
+        if (!addEntry(entry)) {
+          await shipBlock();
+          addShipped(entry);
+        }
         // A memtable's entries come synchronously and block writes resolve without a
         // macrotask until real I/O waits, so without this a flush held the event loop
         // for tens of ms (issue 8 and 12's p99): yield every RUN_WRITE_YIELD_ENTRIES.

@@ -51,23 +51,41 @@ export class StripedOutput {
   }
 
   /**
-   * Appends `bytes` (copied; the caller may reuse `bytes` once this resolves). Blocks
-   * of page-aligned runs are whole pages; the packed data blocks of a compressed run
-   * (run format 4) are any length, so a page may hold the end of one block and the
-   * start of the next. A stripe is sealed (its parity computed) when its last data
-   * page is full.
+   * Appends `bytes` (copied; the caller may reuse `bytes` once this returns undefined
+   * or its promise resolves). Blocks of page-aligned runs are whole pages; the packed
+   * data blocks of a compressed run (run format 4) are any length, so a page may hold
+   * the end of one block and the start of the next. A stripe is sealed (its parity
+   * computed) when its last data page is full. Returns a promise only when the chunk
+   * is full and has to be written first: a flush of 4 KiB values appends a block per
+   * entry, and an async call per append was a promise and a frame of garbage each.
    */
-  async append(bytes: Uint8Array): Promise<void> {
+  append(bytes: Uint8Array): Promise<void> | undefined {
     assert(!this.#finished, 'append after finish');
     assert(bytes.length > 0, 'appends are not empty');
+    const copied = this.#copy(bytes, 0);
+    return copied === bytes.length ? undefined : this.#appendAfterWrites(bytes, copied);
+  }
+
+  /** The rest of an append from `start`, writing the chunk whenever it is full. */
+  async #appendAfterWrites(bytes: Uint8Array, start: number): Promise<void> {
+    let copied = start;
+    while (copied < bytes.length) {
+      await this.#flush();
+      const before = copied;
+      copied = this.#copy(bytes, copied);
+      assert(copied > before, 'a written chunk makes room for the next page');
+    }
+  }
+
+  /** Copies `bytes` from `start` into the chunk until they end or the chunk is full; returns where it stopped. */
+  #copy(bytes: Uint8Array, start: number): number {
     const pageBytes = this.#layout.pageBytes;
-    let start = 0;
     while (start < bytes.length) {
       const logicalPage = Math.floor(this.#logicalBytes / pageBytes);
       const inPage = this.#logicalBytes - logicalPage * pageBytes;
       const count = Math.min(bytes.length - start, pageBytes - inPage);
       const stripe = this.#layout.stripeOfLogicalPage(logicalPage);
-      if (stripe >= this.#chunkFirstStripe + this.#stripesPerChunk) await this.#flush();
+      if (stripe >= this.#chunkFirstStripe + this.#stripesPerChunk) return start;
       const slot = (stripe - this.#chunkFirstStripe) * this.#layout.stripeBytes + (logicalPage % this.#layout.stripeDataPages) * pageBytes + inPage;
       if (inPage === 0 && count < pageBytes) this.#chunk.fill(0, slot, slot + pageBytes); // a reused chunk: the page's unwritten rest is zeros
       this.#chunk.set(bytes.subarray(start, start + count), slot);
@@ -75,6 +93,7 @@ export class StripedOutput {
       start += count;
       if (inPage + count === pageBytes && (logicalPage + 1) % this.#layout.stripeDataPages === 0) this.#sealStripe(stripe);
     }
+    return start;
   }
 
   /** Ends a page left partly filled by packed appends with zeros, so the next block starts on a page. */
