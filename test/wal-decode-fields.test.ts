@@ -25,7 +25,7 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
 } from '../src/wal/wal-format.js';
-import { readSegment } from '../src/wal/wal-scan.js';
+import { findValidRecordFrom, readSegment } from '../src/wal/wal-scan.js';
 import { segmentFileName } from '../src/wal/segment-files.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -124,6 +124,25 @@ describe('checkRecord verdicts on a header without the magic', () => {
       damaged[byte]! ^= 0x01;
       expect(checkRecord(damaged, 0, hash)).toEqual({ kind: 'invalid', reason: 'bad record magic' });
     }
+  });
+});
+
+describe('findValidRecordFrom', () => {
+  it('skips records of another use tag (high bit set or not) and finds the first of its own, whose tag has the high bit set', () => {
+    const ownTag = 0x8000_0005;
+    const records: Buffer[] = [];
+    for (const tag of [0x8000_0004, 4, 0x8000_0105, ownTag, 0x8000_0004]) {
+      const record = Buffer.alloc(RECORD_HEADER_BYTES + COMMIT_HEADER_BYTES + 3 + 1 + 4 + 2);
+      encodeRecord([frame(9, [put('k', [tag & 0xff, 1])])], record, 0, hash, tag);
+      records.push(record);
+    }
+    const image = Buffer.concat([Buffer.alloc(64), ...records, Buffer.alloc(40)]);
+    const ownOffset = 64 + records[0]!.length * 3;
+    expect(findValidRecordFrom(image, 0, hash, ownTag)).toBe(ownOffset);
+    expect(findValidRecordFrom(image, ownOffset + 1, hash, ownTag)).toBeUndefined();
+    expect(findValidRecordFrom(image, 0, hash, 4)).toBe(64 + records[0]!.length);
+    expect(findValidRecordFrom(image, 0, hash, 0x8000_0004)).toBe(64);
+    expect(findValidRecordFrom(image, 65, hash, 0x8000_0004)).toBe(64 + records[0]!.length * 4);
   });
 });
 

@@ -427,7 +427,7 @@ export function decodeRecordWith<Operation>(image: Buffer, offset: number, decod
 }
 
 /** The little-endian u32 at `offset` (REQUIRES: four bytes there): readUInt32LE without the call into Node's wrapper. */
-function u32At(bytes: Uint8Array, offset: number): number {
+export function u32At(bytes: Uint8Array, offset: number): number {
   return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16)) + bytes[offset + 3]! * 0x1000000;
 }
 

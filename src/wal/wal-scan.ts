@@ -16,7 +16,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { segmentFileName } from './segment-files.js';
-import { checkRecord, decodeSegmentHeader, type Hash64, RECORD_HEADER_BYTES, RECORD_MAGIC, recordTagOfImage, SEGMENT_HEADER_BYTES } from './wal-format.js';
+import { checkRecord, decodeSegmentHeader, type Hash64, RECORD_HEADER_BYTES, RECORD_MAGIC, recordTagOfImage, SEGMENT_HEADER_BYTES, u32At } from './wal-format.js';
 
 export interface SegmentImage {
   segmentNumber: number;
@@ -56,8 +56,10 @@ export function findValidRecordFrom(image: Buffer, start: number, hash: Hash64, 
     const found = image.indexOf(MAGIC_BYTES, search + 8);
     if (found < 0) return undefined;
     const candidate = found - 8;
-    // The tag is checked before the hash: an earlier use's records cost no hash.
-    if (found + 24 <= image.length && image.readUInt32LE(found + 20) === tag && checkRecord(image, candidate, hash, tag).kind === 'valid') return candidate;
+    // The tag is checked before the hash: an earlier use's records cost no hash. At open
+    // this runs once per earlier-use record a recycled segment holds past the log's end,
+    // in cold code: the tag is read with byte arithmetic (u32At), not a Buffer method.
+    if (found + 24 <= image.length && u32At(image, found + 20) === tag && checkRecord(image, candidate, hash, tag).kind === 'valid') return candidate;
     search = candidate + 1;
   }
 }
