@@ -64,6 +64,11 @@ export interface FileHandle {
 
 export interface FileSystem {
   open(path: string, mode: OpenMode): Promise<FileHandle>;
+  /**
+   * The whole file's bytes in a new array the caller owns: it may keep, view or change
+   * them (WAL replay reads a segment through it without a copy and zeroes a torn tail in
+   * place), and no later call sees those changes.
+   */
   readFile(path: string): Promise<Uint8Array>;
   /** Entry names (not paths) in `dir`, in no particular order. */
   readdir(dir: string): Promise<string[]>;
