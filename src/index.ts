@@ -53,7 +53,7 @@ export type { BackupFailureReason } from './errors.js';
 export { restoreStoreBackup as restoreBackup, verifyStoreBackup as verifyBackup } from './backup/backup-api.js';
 export type { PublicRestoreOptions as RestoreOptions } from './backup/backup-api.js';
 export type { BackupOptions, BackupProgress, BackupResult } from './backup/take-backup.js';
-export type { BackupVerifyReport, RestoreResult } from './backup/restore-backup.js';
+export type { BackupVerifyProblem, BackupVerifyReport, RestoreResult } from './backup/restore-backup.js';
 export type { LeaseManager, LeaseInfo, LeaseStats, AcquireOptions, HolderOptions, ForceReleaseOptions } from './lease/lease-manager.js';
 export type { WriteOptions, LeaseReference } from './lease/write-options.js';
 export type { Change, WatchOptions } from './watch/change-feed.js';

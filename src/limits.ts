@@ -237,8 +237,9 @@ export const MEMORY_BYTES_BYTES_VALUE = 136;
  * Value bytes kept at WAL replay are copied into shared slabs of this size (8-byte
  * aligned, a value over half a slab gets its own array), as the commit path's byte
  * values are carved from 64 KiB slabs (codec/value-slabs.ts, COMMIT_VALUE_SLAB_BYTES):
- * MEMORY_BYTES_BYTES_VALUE holds for both, and a
- * replayed value no longer makes an ArrayBuffer of its own (codec/value-slabs.ts, ValueSlabs).
+ * a value in either kind of slab is charged MEMORY_BYTES_SLAB_VALUE plus its share of
+ * the slab, tail included (codec/value-memory-size.ts), and a replayed value no longer
+ * makes an ArrayBuffer of its own (codec/value-slabs.ts, ValueSlabs).
  */
 export const REPLAY_VALUE_SLAB_BYTES = 8 * 1024;
 /** msgpackr's shared output buffer, and the tail below which it starts a new one. */
