@@ -24,17 +24,12 @@ import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { writeUint64 } from '../wal/wal-format.js';
+import { u32At, writeUint64 } from '../wal/wal-format.js';
 import { comparePackedKey, IndexBuilder, searchPackedKeys } from './run-index.js';
 import { blockPages, hasPackedDataBlocks, RUN_BLOCK_HEADER_BYTES, RUN_INDEX_PARTITION_TARGET_BYTES, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 
 /** 2^32, for u64 fields read as two u32 halves. */
 const TWO_TO_32 = 0x1_0000_0000;
-
-/** The little-endian u32 at `position` (byte arithmetic: no call into Buffer's methods). */
-function u32At(bytes: Uint8Array, position: number): number {
-  return ((bytes[position] as number) | ((bytes[position + 1] as number) << 8) | ((bytes[position + 2] as number) << 16)) + (bytes[position + 3] as number) * 0x100_0000;
-}
 
 /** Byte order of a[aStart, aEnd) against b[bStart, bEnd) (a loop: Buffer#compare's argument checks cost more on short keys in cold code). */
 function compareKeyBytes(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): number {
