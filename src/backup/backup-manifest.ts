@@ -71,9 +71,17 @@ export class ChunkedChecksum {
   }
 }
 
+/** How readChunks treats a chunk before its checksum, and a file shorter than its size. */
+export interface ReadChunksOptions {
+  /** Changes a chunk in place before it is checksummed (restore's parity rebuild laid over a backup's run). */
+  patch?: (chunk: Uint8Array, position: number) => void;
+  /** The error for a file that ends before its size (default: BackupError 'corrupt'). */
+  ended?: (position: number, sizeBytes: number) => Error;
+}
+
 /** Reads `path` in chunks, handing each to `onChunk`; returns its chunked checksum and size. */
 export async function readChunks(
-  fileSystem: FileSystem, path: string, hash: Hash64, onChunk?: (chunk: Uint8Array, position: number) => Promise<void>,
+  fileSystem: FileSystem, path: string, hash: Hash64, onChunk?: (chunk: Uint8Array, position: number) => Promise<void>, options: ReadChunksOptions = {},
 ): Promise<{ checksum: string; sizeBytes: number }> {
   const handle = await fileSystem.open(path, 'read');
   try {
@@ -82,8 +90,9 @@ export async function readChunks(
     const buffer = Buffer.alloc(Math.min(BACKUP_CHUNK_BYTES, Math.max(1, sizeBytes)));
     for (let position = 0; position < sizeBytes;) {
       const read = await handle.read(buffer, 0, Math.min(buffer.length, sizeBytes - position), position);
-      if (read === 0) throw new BackupError('corrupt', path, `file ended at ${position} of ${sizeBytes} bytes`);
+      if (read === 0) throw options.ended?.(position, sizeBytes) ?? new BackupError('corrupt', path, `file ended at ${position} of ${sizeBytes} bytes`);
       const chunk = buffer.subarray(0, read);
+      options.patch?.(chunk, position);
       checksum.add(chunk);
       await onChunk?.(chunk, position);
       position += read;

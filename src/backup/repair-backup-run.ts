@@ -28,8 +28,7 @@ import type { RepairEvent } from '../run/run-file.js';
 import type { BlockKindValue } from '../run/run-format.js';
 import { RunReader, type RunScrubFinding } from '../run/run-reader.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { ChunkedChecksum, type BackupFile } from './backup-manifest.js';
-import { BACKUP_CHUNK_BYTES } from '../limits.js';
+import { readChunks, type BackupFile } from './backup-manifest.js';
 
 /** Bytes laid over a file: position -> bytes written there, in write order. */
 export type FilePatches = Array<{ position: number; bytes: Buffer }>;
@@ -119,22 +118,10 @@ export interface RestoreRepair {
 
 /** The chunked checksum (backup-manifest.ts) of `path` with `patches` laid over it. */
 export async function patchedChecksum(fileSystem: FileSystem, path: string, patches: FilePatches, hash: Hash64): Promise<{ checksum: string; sizeBytes: number }> {
-  const handle = await fileSystem.open(path, 'read');
-  try {
-    const sizeBytes = await handle.size();
-    const checksum = new ChunkedChecksum(hash);
-    const buffer = Buffer.alloc(Math.min(BACKUP_CHUNK_BYTES, Math.max(1, sizeBytes)));
-    for (let position = 0; position < sizeBytes;) {
-      const read = await handle.read(buffer, 0, Math.min(buffer.length, sizeBytes - position), position);
-      if (read === 0) throw new CorruptionError(path, position, `file ended at ${position} of ${sizeBytes} bytes`);
-      applyPatches(patches, buffer, 0, read, position);
-      checksum.add(buffer.subarray(0, read));
-      position += read;
-    }
-    return { checksum: checksum.digest(), sizeBytes };
-  } finally {
-    await handle.close();
-  }
+  return readChunks(fileSystem, path, hash, undefined, {
+    patch: (chunk, position) => applyPatches(patches, chunk, 0, chunk.length, position),
+    ended: (position, sizeBytes) => new CorruptionError(path, position, `file ended at ${position} of ${sizeBytes} bytes`),
+  });
 }
 
 /**
