@@ -231,3 +231,17 @@ describe('TopLevelIndex.decode against the decoder before the rewrite', () => {
     }
   }
 });
+
+describe('TopLevelIndex.decode given a partition count its payload cannot hold', () => {
+  it('refuses counts up to the u32 a block header holds with CorruptionError, before allocating per partition', () => {
+    // The count is the index block's entry count (a u32): a block sealed with a wrong one reached
+    // the typed arrays sized by it first (RangeError for 2^32 - 1; gigabytes for 2^28).
+    const { entries, footer } = layout(KEY_SETS['short and long keys']!, PAGE, false);
+    const payload = payloadOf(entries);
+    for (const count of [2 ** 20, 2 ** 28, 2 ** 31, 2 ** 32 - 1]) {
+      expect(referenceDecode(footer, payload, count)).toBe('entry past the payload');
+      const outcome = decoded(footer, payload, count);
+      expect('error' in outcome && outcome.error, `count ${count}`).toBeInstanceOf(CorruptionError);
+    }
+  });
+});

@@ -183,15 +183,16 @@ export class TopLevelIndex {
   static decode(file: string, footer: RunFooter, payload: Buffer, count: number): TopLevelIndex {
     const packed = hasPackedDataBlocks(footer);
     if (count === 0) throw corruptTopIndex(file, footer, 'no partitions');
+    const end = payload.length;
+    // A well-formed payload is count fixed parts plus the keys: the keys' bytes are known before the loop.
+    // Checked before the arrays sized by `count` (the block's u32 entry count): a wrong one is refused, not allocated.
+    const keyBytesExpected = end - count * TOP_INDEX_ENTRY_FIXED_BYTES;
+    if (keyBytesExpected < count) throw corruptTopIndex(file, footer, 'payload length disagrees with the partition count');
     const lastKeyStarts = new Uint32Array(count + 1);
     const offsets = new Float64Array(3 * count);
     const sizes = new Uint32Array(3 * count);
     const firstBlocks = new Uint32Array(count + 1);
     const checksums = new Uint32Array(4 * count);
-    const end = payload.length;
-    // A well-formed payload is count fixed parts plus the keys: the keys' bytes are known before the loop.
-    const keyBytesExpected = end - count * TOP_INDEX_ENTRY_FIXED_BYTES;
-    if (keyBytesExpected < count) throw corruptTopIndex(file, footer, 'payload length disagrees with the partition count');
     const lastKeys = Buffer.allocUnsafe(keyBytesExpected);
     let keyBytes = 0;
     let position = 0;
