@@ -178,12 +178,18 @@ export class Flusher {
     return { ...this.#stats, failure: this.#failure };
   }
 
-  /** Starts flushing if a sealed memtable waits and no flush runs. */
-  schedule(): void {
+  /**
+   * Starts flushing if a sealed memtable waits and no flush runs. `afterTurn`: the
+   * flush's first step (sorting the memtable, starting the thread) waits one event-loop
+   * turn (setImmediate), so open returns before it (StorageEngine#finishReplay, issue 7);
+   * the flush counts as running from this call (close() and flushAll() wait for it).
+   */
+  schedule(afterTurn = false): void {
     if (this.#running !== undefined || this.#retryTimer !== undefined || this.#failure !== undefined) return;
     if (this.#config.memtables.oldest() === undefined) return this.#wakeIdle();
     // Detached: the seal that schedules a flush runs inside the commit path's critical section.
-    this.#running = runDetached(() => this.#drain()).finally(() => {
+    const drain = afterTurn ? () => nextTurn().then(() => this.#drain()) : () => this.#drain();
+    this.#running = runDetached(drain).finally(() => {
       this.#running = undefined;
     });
   }
@@ -376,6 +382,10 @@ export class Flusher {
     this.#abandoned = true;
     this.#thread?.abandon();
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export { memtableEntries } from './memtable-entries.js';

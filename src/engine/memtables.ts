@@ -120,9 +120,10 @@ export class Memtables {
    * Returns the sealed memtable, or undefined when the active one was empty.
    * `walStart` gives the sealed memtable's `walStartSegment`: by default the writer's
    * current segment; the commit path passes a cut of the log (WalWriter#cutAtNextRecord),
-   * called only when something is sealed.
+   * called only when something is sealed. `onSealed` tells the flusher (by default the
+   * config's; open's seal of the replayed memtable starts its flush a turn later).
    */
-  seal(walStart: () => number = this.#config.currentWalSegment): SealedMemtable | undefined {
+  seal(walStart: () => number = this.#config.currentWalSegment, onSealed: () => void = this.#config.onSealed): SealedMemtable | undefined {
     const index = this.#active;
     if (index.appliedVersion === 0) return undefined;
     const sealed: SealedMemtable = {
@@ -142,7 +143,7 @@ export class Memtables {
     // The end of the synchronous section (seed race 4): numbered, queued, replaced.
     assert(this.#immutables.at(-1) === sealed && this.#active !== index, 'a sealed memtable is queued before the flusher hears of it');
     assert(previous === undefined || previous.sequence + 1 === sealed.sequence, 'queued memtables are numbered consecutively');
-    this.#config.onSealed();
+    onSealed();
     return sealed;
   }
 

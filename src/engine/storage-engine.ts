@@ -202,9 +202,12 @@ export class StorageEngine {
     this.memtables.apply(version, operations, Infinity, false);
   }
 
-  /** Ends the replay: a memtable that grew past its share is sealed and flushed in the background. */
+  /**
+   * Ends the replay: a memtable that grew past its share is sealed and flushed in the
+   * background, its flush starting one event-loop turn later (after open returned).
+   */
   finishReplay(): void {
-    if (this.memtables.active.memoryBytes >= this.#memtableBytesMax) this.memtables.seal();
+    if (this.memtables.active.memoryBytes >= this.#memtableBytesMax) this.memtables.seal(undefined, () => this.#flusher.schedule(true));
     this.#sealsSeen = this.memtables.sealedCount;
     this.#resizeCache();
   }
