@@ -47,7 +47,6 @@ import {
   type DecodedCommit,
   decodeSegmentHeader,
   type Hash64,
-  isZero,
   type OperationDecoder,
   plausibleRecordEnd,
   RECORD_HEADER_BYTES,
@@ -234,7 +233,7 @@ async function settleIncompleteSegment<Operation>(
   const { fileSystem, walDir, hash } = walk;
   const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later, hash);
   if (outcome.kind === 'bad-header') {
-    if (!laterHasData && isZero(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
+    if (!laterHasData && isZeroRange(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
       await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], walk.result);
       return;
     }
@@ -348,12 +347,29 @@ function segmentHasRecords(segment: SegmentImage, hash: Hash64): boolean {
   const { image } = segment;
   const header = decodeSegmentHeader(image, hash);
   if (typeof header === 'string' || segment.tag === 0 || header.segmentSizeBytes !== image.length) {
-    return !isZero(image, SEGMENT_HEADER_BYTES, image.length);
+    return !isZeroRange(image, SEGMENT_HEADER_BYTES, image.length);
   }
   const first = SEGMENT_HEADER_BYTES;
   const startsWithOwnRecord = first + RECORD_HEADER_BYTES <= image.length
     && image.readUInt32LE(first + 8) === RECORD_MAGIC && image.readUInt32LE(first + 28) === segment.tag;
   return startsWithOwnRecord || findValidRecordFrom(image, first, hash, segment.tag) !== undefined;
+}
+
+/** Zeros to compare a segment's bytes with, this many at a time (isZeroRange). */
+const ZEROS = new Uint8Array(64 * 1024);
+
+/**
+ * isZero (wal-format.ts) for a segment's bytes after its header, the same answer: a
+ * segment whose creation a kill cut short is megabytes of zeros checked once at open, in
+ * cold code, where a byte loop took ~5 ms for 3 MB; each 64 KiB is compared with zeros
+ * by Buffer#compare (memcmp) instead, ~0.8 ms (issue 7).
+ */
+export function isZeroRange(image: Buffer, start: number, end: number): boolean {
+  for (let at = start; at < end; at += ZEROS.length) {
+    const stop = Math.min(end, at + ZEROS.length);
+    if (image.compare(ZEROS, 0, stop - at, at, stop) !== 0) return false;
+  }
+  return true;
 }
 
 /** After a torn tail: later segments hold no data; keep the last fully created one to resume in. */
