@@ -19,6 +19,14 @@
  * compares the run files byte for byte); a chunk's first entry always carries its key
  * (chunks are unpacked independently). A chunk is FLUSH_CHUNK_BYTES unless one entry
  * needs more (a value near RUN_BLOCK_BYTES_MAX): then it is that entry's size.
+ *
+ * Chunk buffers are recycled (issue 7): the packer takes each FLUSH_CHUNK_BYTES buffer
+ * from its `newBuffer` source, and the flush thread hands a consumed chunk's buffer back
+ * (flush-worker.ts, transferred with 'consumed') for the main side to pack again
+ * (flush-thread.ts). A chunk's bytes past its byteLength are never read, so a reused
+ * buffer needs no clearing. Without it every chunk was a fresh 256 KiB ArrayBuffer whose
+ * memory the thread freed only at its next garbage collection: 19-24 MiB of the flush
+ * thread's ArrayBuffers at a 200k-key load's peak (bench/large/memory-breakdown.ts).
  */
 import { Buffer } from 'node:buffer';
 import { KEY_BYTES_MAX } from '../limits.js';
@@ -42,17 +50,37 @@ export interface FlushChunk {
   entryCount: number;
 }
 
-/** Packs entries into chunks; `add` copies the key chars and value bytes at once (the entry may be reused). */
+/** The packer's bytes between chunks: no room, so the next add takes a buffer. */
+const NO_CHUNK = new Uint8Array(0);
+const NO_CHUNK_VIEW = new DataView(NO_CHUNK.buffer);
+
+/** A fresh chunk buffer (FlushChunkPacker's default source). */
+export const newFlushChunkBuffer = (): ArrayBuffer => new ArrayBuffer(FLUSH_CHUNK_BYTES);
+
+/**
+ * Packs entries into chunks; `add` copies the key chars and value bytes at once (the
+ * entry may be reused). Each chunk of FLUSH_CHUNK_BYTES is packed into a buffer from
+ * `newBuffer` (a fresh one, or one handed back by the flush thread: its old bytes may
+ * still be there).
+ */
 export class FlushChunkPacker {
+  readonly #newBuffer: () => ArrayBuffer;
   #bytes: Uint8Array;
   #view: DataView;
   #position = 0;
   #entryCount = 0;
   #previousKey = '';
 
-  constructor() {
-    this.#bytes = new Uint8Array(FLUSH_CHUNK_BYTES);
-    this.#view = new DataView(this.#bytes.buffer);
+  constructor(newBuffer: () => ArrayBuffer = newFlushChunkBuffer) {
+    this.#newBuffer = newBuffer;
+    this.#bytes = NO_CHUNK;
+    this.#view = NO_CHUNK_VIEW;
+  }
+
+  #chunkBytes(): Uint8Array {
+    const buffer = this.#newBuffer();
+    assert(buffer.byteLength === FLUSH_CHUNK_BYTES, 'a chunk buffer is FLUSH_CHUNK_BYTES (a detached one is 0)');
+    return new Uint8Array(buffer);
   }
 
   get entryCount(): number {
@@ -67,8 +95,9 @@ export class FlushChunkPacker {
     const needBytes = ENTRY_HEADER_BYTES_MAX + (sameKey ? 0 : key.length) + (value === undefined ? 0 : value.length);
     if (this.#position + needBytes > this.#bytes.length) {
       if (this.#entryCount > 0) return false;
-      // One entry larger than a chunk: a chunk of its own size.
-      this.#bytes = new Uint8Array(needBytes);
+      // A chunk's first entry: its buffer now (a chunk taken last leaves none to drop), of
+      // the entry's own size when one entry is larger than a chunk.
+      this.#bytes = needBytes > FLUSH_CHUNK_BYTES ? new Uint8Array(needBytes) : this.#chunkBytes();
       this.#view = new DataView(this.#bytes.buffer);
     }
     const bytes = this.#bytes;
@@ -101,12 +130,12 @@ export class FlushChunkPacker {
     return true;
   }
 
-  /** The chunk packed so far (at least one entry); the packer starts a fresh one. */
+  /** The chunk packed so far (at least one entry); the next add starts a fresh one. */
   take(): FlushChunk {
     assert(this.#entryCount > 0, 'a flush chunk holds at least one entry');
     const chunk: FlushChunk = { buffer: this.#bytes.buffer as ArrayBuffer, byteLength: this.#position, entryCount: this.#entryCount };
-    this.#bytes = new Uint8Array(FLUSH_CHUNK_BYTES);
-    this.#view = new DataView(this.#bytes.buffer);
+    this.#bytes = NO_CHUNK;
+    this.#view = NO_CHUNK_VIEW;
     this.#position = 0;
     this.#entryCount = 0;
     this.#previousKey = '';

@@ -22,7 +22,10 @@
  *   later than FLUSH_PACK_YIELD_ENTRIES entries. So a flush never holds the loop for
  *   long, under commits' short turns its stretches stay short (each one delays every
  *   commit in flight by its length: issue 12's p99), and a memtable's entries cross
- *   in bounded memory.
+ *   in bounded memory. The thread hands each consumed chunk's buffer back and the
+ *   packing reuses it (flush-chunks.ts): a buffer is allocated only when none is spare,
+ *   so at most FLUSH_CHUNKS_IN_FLIGHT exist (in flight, being packed, spare), allocated
+ *   by a thread's first flush; the next ones allocate none.
  * - A thread that exits with a flush in flight (a crash, an out-of-memory, terminate)
  *   fails that flush with FlushThreadExited; the next flush starts a new thread. The
  *   flusher then writes that memtable in process (flusher.ts).
@@ -46,7 +49,7 @@ import type { SealedBlock } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
-import { type FlushChunk, FlushChunkPacker } from './flush-chunks.js';
+import { FLUSH_CHUNK_BYTES, type FlushChunk, FlushChunkPacker } from './flush-chunks.js';
 
 /** Chunks sent to the thread and not yet consumed by its writer (FLUSH_CHUNK_BYTES each): bounds the memory in transit. */
 export const FLUSH_CHUNKS_IN_FLIGHT = 8;
@@ -176,8 +179,12 @@ export function resumeHeldFlushes(): void {
   for (const resume of [...heldFlushes]) resume();
 }
 
-/** Flushes written by a flush thread, and flushes whose thread exited (written again in process by the flusher), in this process. */
-export const flushThreadCounters = { threadFlushes: 0, threadExits: 0 };
+/**
+ * Flushes written by a flush thread, flushes whose thread exited (written again in
+ * process by the flusher), and chunk buffers allocated by the packing (the rest were
+ * handed back by the thread: flush-chunks.ts), in this process.
+ */
+export const flushThreadCounters = { threadFlushes: 0, threadExits: 0, chunkBuffersAllocated: 0 };
 
 /**
  * The flush thread ended (terminated by close/abandon, or crashed) with a flush in flight.
@@ -223,7 +230,7 @@ export type FlushMainToWorker =
   | { type: 'resume'; id: number };
 
 export type FlushWorkerToMain =
-  | { type: 'consumed'; id: number }
+  | { type: 'consumed'; id: number; spare: ArrayBuffer | undefined }
   | { type: 'held'; id: number }
   | { type: 'done'; id: number; descriptor: RunDescriptor; blocks: ReturnedBlock[] }
   | { type: 'failed'; id: number; error: SerializedError };
@@ -271,6 +278,8 @@ export class FlushThread {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #idle = new IdleEnd();
+  /** Chunk buffers the thread handed back, packed again before a new one is allocated (at most FLUSH_CHUNKS_IN_FLIGHT). */
+  #spareChunks: ArrayBuffer[] = [];
 
   /** `now`: the pacing clock in ms (PackingPace; tests give a fake one). */
   constructor(now: () => number = monotonicNowMs) {
@@ -341,7 +350,7 @@ export class FlushThread {
 
   /** Packs and sends every entry, yielding as PackingPace says and while the thread is behind; stops early once the flush settled (failed). */
   async #sendEntries(worker: Worker, pending: Pending, entries: Iterator<RunEntry>): Promise<void> {
-    const packer = new FlushChunkPacker();
+    const packer = new FlushChunkPacker(() => this.#spareChunks.pop() ?? FlushThread.#newChunkBuffer());
     const pace = new PackingPace(this.#now);
     let sent = 0;
     const send = async (): Promise<void> => {
@@ -373,6 +382,11 @@ export class FlushThread {
     }
     if (packer.entryCount > 0) await send();
     assert(sent > 0 || pending.settled, 'a flushed memtable has at least one entry');
+  }
+
+  static #newChunkBuffer(): ArrayBuffer {
+    flushThreadCounters.chunkBuffersAllocated++;
+    return new ArrayBuffer(FLUSH_CHUNK_BYTES);
   }
 
   #start(): Worker {
@@ -414,6 +428,7 @@ export class FlushThread {
       case 'consumed':
         pending.inFlight--;
         assert(pending.inFlight >= 0, 'the thread consumes only chunks it was sent');
+        if (message.spare !== undefined && this.#spareChunks.length < FLUSH_CHUNKS_IN_FLIGHT) this.#spareChunks.push(message.spare);
         pending.wake?.();
         return;
       case 'held':
@@ -436,6 +451,7 @@ export class FlushThread {
   async #endIdle(worker: Worker): Promise<void> {
     if (this.#worker !== worker || this.#pending !== undefined || this.#closed) return;
     this.#worker = undefined; // its exit is no flush's failure
+    this.#spareChunks = [];
     if (await terminateWithin(worker, flushThreadSettings.terminateGraceMs)) liveThreads.delete(worker);
   }
 
@@ -443,6 +459,7 @@ export class FlushThread {
   close(): Promise<void> {
     this.#closed = true;
     this.#idle.cancel();
+    this.#spareChunks = [];
     this.#closing ??= (async () => {
       await this.#idle.settled(); // an idle end under way: its thread is gone when close returns
       const worker = this.#worker;

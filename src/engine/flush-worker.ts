@@ -16,7 +16,8 @@
  *
  * - Flow control: each chunk is acknowledged ('consumed') once the writer has taken
  *   what it keeps of it (it asks for the next batch), so the main side keeps at most
- *   FLUSH_CHUNKS_IN_FLIGHT chunks queued here.
+ *   FLUSH_CHUNKS_IN_FLIGHT chunks queued here. The acknowledgement transfers the
+ *   chunk's buffer back, to be packed again (no entry of it is referenced any more).
  * - Kept blocks: every index and filter partition, and data blocks while their bytes
  *   sum to at most `keepDataBytes`, the same byte bound CachePrepopulation applies to
  *   the blocks it is offered (it keeps them as bytes and decodes at insert, 7f8d6c4), so
@@ -31,7 +32,7 @@ import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { type SealedBlock, writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
-import { type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
+import { FLUSH_CHUNK_BYTES, type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
 import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-thread.js';
 
 interface Active {
@@ -76,8 +77,10 @@ async function* batches(current: Active): AsyncGenerator<RunEntry[]> {
     const chunk = current.chunks.shift();
     if (chunk === undefined) return;
     yield unpackFlushChunk(chunk);
-    // The writer asks for the next batch: it has copied what it keeps of this one.
-    post({ type: 'consumed', id: current.id });
+    // The writer asks for the next batch: it has copied what it keeps of this one, so the
+    // chunk's buffer goes back to be packed again (flush-chunks.ts; an oversized one does not).
+    const spare = chunk.buffer.byteLength === FLUSH_CHUNK_BYTES ? chunk.buffer : undefined;
+    post({ type: 'consumed', id: current.id, spare }, spare === undefined ? [] : [spare]);
     if (++consumed === 1 && current.holdAfterFirstChunk) {
       post({ type: 'held', id: current.id });
       while (!current.resumed) await new Promise<void>((resolve) => (current.wake = resolve));
