@@ -16,10 +16,14 @@
  * Prints one JSON line: puts/s, and CPU µs per put of the main thread (where the commit
  * path runs), of the process, and of every other thread using more than 0.1 µs per put,
  * read from /proc/self/task/<id>/schedstat (Linux; those threads are unnamed in Node
- * 20: the flush thread is the one started last, the first four after the main thread
- * are V8's helpers: compilation, concurrent marking, sweeping). With a store in
- * /dev/shm the figures are CPU, not the disk; the machine's other load still shows in
- * them: compare builds alternately.
+ * 20). The other threads are also summed by when they started, which names them:
+ * before the store opened (`startupThreadsCpuUsPerPut`: V8's four helpers, which
+ * compile and mark and sweep concurrently, then libuv's thread pool, which runs the
+ * thread-pool fdatasyncs and the WAL's zero fill; both start with the process), and
+ * after (`laterThreadsCpuUsPerPut`: the flush thread, started at the first flush of a
+ * large memtable, and any merge or compression thread). With a store in /dev/shm the figures
+ * are CPU, not the disk; the machine's other load still shows in them: compare builds
+ * alternately.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -55,6 +59,7 @@ async function main(): Promise<void> {
   if (!Number.isSafeInteger(valueBytes) || valueBytes < 0) throw new RangeError(`valueBytes must be a non-negative integer, got ${argument(3, '')}`);
   if (order !== 'random' && order !== 'sequential') throw new RangeError(`key order must be random or sequential, got ${order}`);
   const directory = mkdtempSync(join(argument(5, tmpdir()), 'ladybug-put-cpu-'));
+  const startupThreads = new Set(readdirSync('/proc/self/task'));
   try {
     const extra = JSON.parse(process.env['LADYBUG_PUT_CPU_OPTIONS'] ?? '{}') as Record<string, unknown>;
     const store = await openStore(join(directory, 'store'), { keyEncoding: 'binary', ...extra });
@@ -72,9 +77,12 @@ async function main(): Promise<void> {
     const after = threadCpuNs();
     const perPutUs = (ns: number): number => Number((ns / count / 1_000).toFixed(2));
     const otherThreads: Record<string, number> = {};
+    const byStart = { startup: 0, later: 0 };
     for (const [id, ns] of after) {
       if (id === mainId) continue;
-      const usPerPut = perPutUs(ns - (before.get(id) ?? 0));
+      const threadNs = ns - (before.get(id) ?? 0);
+      byStart[startupThreads.has(id) ? 'startup' : 'later'] += threadNs;
+      const usPerPut = perPutUs(threadNs);
       if (usPerPut > 0.1) otherThreads[`thread ${id}`] = usPerPut;
     }
     const stats = store.stats();
@@ -84,6 +92,8 @@ async function main(): Promise<void> {
       putsPerSecond: Math.round((count * 1_000) / wallMs),
       mainThreadCpuUsPerPut: perPutUs((after.get(mainId) ?? 0) - (before.get(mainId) ?? 0)),
       processCpuUsPerPut: Number(((processUsage.user + processUsage.system) / count).toFixed(2)),
+      startupThreadsCpuUsPerPut: perPutUs(byStart.startup),
+      laterThreadsCpuUsPerPut: perPutUs(byStart.later),
       otherThreadsCpuUsPerPut: otherThreads,
       flushes: stats.storage.flushes, writeStalls: stats.storage.writeStalls,
     }));
