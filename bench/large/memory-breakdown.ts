@@ -46,6 +46,12 @@
  * 249-258 in the same runs; at 1M its ArrayBuffers stayed 13-21 and the peak (330-337
  * against 333-346) did not move: there they are the flush writer's own buffers,
  * waiting for the thread's next full collection.
+ * 2026-12-01 18:20-18:50 UTC (load 16-23; build bb9b2c7 alternated with the same plus
+ * the flush chunks recycled, one load child per run with memory-probe.ts): 200k keys,
+ * the flush thread's ArrayBuffers at the peak 16.8-23.7 -> 8.8-9.9 MiB, thread arenas
+ * 28-41 -> 29-33, peak 230-251 -> 231-246 (4 runs each). 1M keys: peak 307-328 either
+ * way, main old generation 70-82 physical at the peak, thread arenas 53-69, the flush
+ * thread's ArrayBuffers 11-23 with or without recycling (the writer's per-run buffers).
  *
  * Invariant: every child gets a fresh store directory, removed afterwards.
  */
