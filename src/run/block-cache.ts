@@ -66,6 +66,8 @@
  * an offered block never evicts another (hot blocks of other runs stay), and one
  * already held is kept. They count against the bound like any held block.
  *
+ * The slots, their keys and the doorkeeper's hash of a key are in block-cache-slot.ts.
+ *
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and never exceeds `maxBytes` after a call
  * returns; a block larger than maxBytes is never held.
@@ -73,14 +75,15 @@
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { DecodedBlock } from './data-block.js';
-import { RUN_BLOCK_HEADER_BYTES } from './run-format.js';
-import { type RecencyNode, RecencyList } from './recency-list.js';
+import { RecencyList } from './recency-list.js';
+import { cacheKey, doorkeeperHash, newSlot, releaseSlot, type PartitionSlot, type Slot } from './block-cache-slot.js';
 import { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, BlockDoorkeeper } from './block-doorkeeper.js';
 
 /** The cache's own cost per held block: the Map entry, its key and the slot object. */
 export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
 
 export { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN } from './block-doorkeeper.js';
+export type { PartitionSlot } from './block-cache-slot.js';
 
 /**
  * "Room for a block" means room for this many times its length on disk: set() evicts
@@ -104,69 +107,6 @@ export const BLOCK_CACHE_ROOM_PER_BLOCK_BYTE = 4;
  */
 export const BLOCK_CACHE_TURNS_PER_HIT = 4;
 export const BLOCK_CACHE_HIT_CREDIT_MAX = 2 * BLOCK_CACHE_TURNS_PER_HIT;
-
-interface Slot {
-  /** The slot's key in the Map (to delete it when evicted from the list's old end). */
-  key: number | string;
-  runId: number;
-  /** A data block, or undefined for a partition slot. */
-  block: DecodedBlock | undefined;
-  /** A decoded index or filter partition (a partition slot; undefined once evicted). */
-  partition: object | undefined;
-  sizeBytes: number;
-  /** False once evicted or dropped (or never inserted). */
-  held: boolean;
-  /** A partition touched since it last reached the old end: evicted only on its next turn. */
-  referenced: boolean;
-  /**
-   * A data block's turns banked by its hits (BLOCK_CACHE_TURNS_PER_HIT each, at most
-   * BLOCK_CACHE_HIT_CREDIT_MAX): while above zero a new block may not evict it; each
-   * refused admission spends one and gives it another turn at the recent end
-   * (#victimGivesWay).
-   */
-  hitCredit: number;
-  /**
-   * In the data blocks' list: a data block, or a partition of a retired run
-   * (retireRun), which no longer counts as a partition and goes first.
-   */
-  inDataList: boolean;
-  /** Neighbours in its recency list (recency-list.ts). */
-  older: RecencyNode | undefined;
-  newer: RecencyNode | undefined;
-}
-
-/** A slot that is not in the list yet. */
-function newSlot(key: number | string, runId: number, block: DecodedBlock | undefined, partition: object | undefined, sizeBytes: number): Slot {
-  return { key, runId, block, partition, sizeBytes, held: true, referenced: false, hitCredit: 0, inDataList: block !== undefined, older: undefined, newer: undefined };
-}
-
-/** A partition held by the cache, as its reader keeps it: check `held` before using `partition`. */
-export interface PartitionSlot<T> {
-  readonly held: boolean;
-  readonly partition: T | undefined;
-}
-
-/** Run ids below this get a numeric cache key (runId * 2^32 + offset / 16 stays a safe integer). */
-const NUMERIC_KEY_RUN_ID_LIMIT = 2 ** 21;
-const TWO_TO_32 = 2 ** 32;
-/**
- * Offsets are keyed in units of this many bytes. Every block is longer than its
- * 16-byte header, so two blocks never start in the same unit, also where packed data
- * blocks (run format 4) start anywhere inside a page.
- */
-const KEY_UNIT_BYTES = 16;
-assert(KEY_UNIT_BYTES <= RUN_BLOCK_HEADER_BYTES, 'a block is longer than a key unit');
-
-/**
- * The cache key of a block: a number (no string built and hashed per lookup) for
- * offsets below 2^32 units of runs numbered below 2^21, else a string.
- * The two kinds never collide (a Map tells numbers from strings).
- */
-function cacheKey(runId: number, offset: number): number | string {
-  const unit = Math.floor(offset / KEY_UNIT_BYTES);
-  if (runId < NUMERIC_KEY_RUN_ID_LIMIT && unit < TWO_TO_32) return runId * TWO_TO_32 + unit;
-  return `${runId}:${offset}`;
-}
 
 export interface BlockCacheStats {
   maxBytes: number;
@@ -279,10 +219,7 @@ export class BlockCache {
     // set() would not keep it (data blocks never evict partitions; a decoded block is at least its length): read it into scratch.
     if (lengthBytes + BLOCK_CACHE_BYTES_PER_ENTRY > this.#maxBytes - this.#partitionBytes) return false;
     if (this.#bytes + lengthBytes * BLOCK_CACHE_ROOM_PER_BLOCK_BYTE + BLOCK_CACHE_BYTES_PER_ENTRY <= this.#maxBytes) return true;
-    const key = cacheKey(runId, offset);
-    let hash = typeof key === 'number' ? Math.imul(key % TWO_TO_32, 0x9e3779b1) ^ Math.imul(Math.floor(key / TWO_TO_32), 0x85ebca6b) : 0x811c9dc5;
-    if (typeof key === 'string') for (let index = 0; index < key.length; index++) hash = Math.imul(hash ^ key.charCodeAt(index), 0x01000193);
-    if (!this.#doorkeeper.sightedBefore(hash, this.doorkeeperWindow)) return false;
+    if (!this.#doorkeeper.sightedBefore(doorkeeperHash(cacheKey(runId, offset)), this.doorkeeperWindow)) return false;
     return this.#victimGivesWay();
   }
 
@@ -456,7 +393,7 @@ export class BlockCache {
       this.#unlink(slot);
       this.#bytes -= slot.sizeBytes;
       if (!slot.inDataList) this.#partitionBytes -= slot.sizeBytes;
-      BlockCache.#release(slot);
+      releaseSlot(slot);
     }
     this.#check();
   }
@@ -465,19 +402,13 @@ export class BlockCache {
     for (const slot of this.#slots.values()) {
       slot.older = undefined;
       slot.newer = undefined;
-      BlockCache.#release(slot);
+      releaseSlot(slot);
     }
     this.#slots.clear();
     this.#dataList.clear();
     this.#partitionList.clear();
     this.#bytes = 0;
     this.#partitionBytes = 0;
-  }
-
-  /** A slot leaves the cache: a reader that kept it sees `held` false, and it lets go of its partition. */
-  static #release(slot: Slot): void {
-    slot.held = false;
-    slot.partition = undefined;
   }
 
   /** Evicts data blocks, least recently used first, until `bytes` <= targetBytes or none is left. */
@@ -488,7 +419,7 @@ export class BlockCache {
       this.#unlink(slot);
       this.#slots.delete(slot.key);
       this.#bytes -= slot.sizeBytes;
-      BlockCache.#release(slot);
+      releaseSlot(slot);
       this.#evictions++;
     }
   }
@@ -508,7 +439,7 @@ export class BlockCache {
       this.#slots.delete(slot.key);
       this.#bytes -= slot.sizeBytes;
       this.#partitionBytes -= slot.sizeBytes;
-      BlockCache.#release(slot);
+      releaseSlot(slot);
       this.#evictions++;
     }
   }

@@ -24,7 +24,8 @@
  * StripedRunFile (src/run/run-file.ts), which rebuilds a bad or unreadable block
  * from parity, writes it back and counts it (`repairCounters`).
  *
- * Split by component: open-time metadata reads in run-metadata.ts, the partitions
+ * Split by component: open-time metadata reads in run-metadata.ts, the point read
+ * (filter, index partition, data blocks for one key) in run-point-lookup.ts, the partitions
  * (flat or top-level layout, the index/filter partition reads and their kept cache
  * slots, the blocks of a stripe) in run-partitions.ts, the read and decode of one data
  * block from the file in run-block-decode.ts, scrub and verify in
@@ -41,27 +42,25 @@ import { asTypedError, CorruptionError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import type { KeyRange } from '../memory/memory-index.js';
-import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { debugEnabled } from '../util/debug.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { BlockCache } from './block-cache.js';
-import { filterMayContainKey, filterMayContainProbe, type KeyProbe } from './bloom-filter.js';
+import type { KeyProbe } from './bloom-filter.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
 import { decodeFooter, parseChecksumHex, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
-import { collectUncachedVersions, readDecodedNow } from './run-block-decode.js';
+import { readDecodedNow } from './run-block-decode.js';
 import { StripedRunFile, type RepairEvent, type RunRepairCounters } from './run-file.js';
 import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { RunIndex } from './run-index.js';
-import { collectVersions, collectVersionsOnceRead, dataBlockRef, NO_RUN_ENTRIES } from './run-point-read.js';
+import { dataBlockRef } from './run-point-read.js';
+import { RunPointLookup } from './run-point-lookup.js';
 
 export { NO_RUN_ENTRIES } from './run-point-read.js';
 import { checkDescriptorAgrees, metadataBlocks, overlapsStripe, readPage } from './run-metadata.js';
 import { type RunPartition, RunPartitions } from './run-partitions.js';
-import type { RunFilter } from './run-metadata.js';
 import { TopLevelIndex } from './run-top-index.js';
 import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
 
@@ -85,18 +84,17 @@ export interface RunReaderOptions {
 export const RUN_READER_OVERHEAD_BYTES = 2000;
 /** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects) and its u32 last-key prefix (run-partitions.ts). */
 export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64) + 4;
-/** #partitionIfMayContain's "ruled out": no partition of the run may hold the key. */
-const NO_PARTITION = -1;
 
 export class RunReader {
   readonly descriptor: RunDescriptor;
   readonly path: string;
   readonly footer: RunFooter;
   readonly #file: StripedRunFile;
-  readonly #hash: Hash64;
   readonly #cache: BlockCache;
   /** The run's partitions: resident layout and the kept cache slots (run-partitions.ts). */
   readonly #partitions: RunPartitions;
+  /** The point read through the run (run-point-lookup.ts). */
+  readonly #lookup: RunPointLookup;
   /** False: reads throw on a bad block instead of rebuilding it (verify, tests of detection). */
   readonly #repair: boolean;
   #closed = false;
@@ -116,9 +114,9 @@ export class RunReader {
     this.path = path;
     this.footer = footer;
     this.#file = file;
-    this.#hash = hash;
     this.#cache = cache;
     this.#partitions = partitions;
+    this.#lookup = new RunPointLookup(descriptor, hash, cache, partitions, file, footer.compression, repair);
   }
 
   static async open(
@@ -213,47 +211,15 @@ export class RunReader {
     return this.#partitions.partition(number, fillCache);
   }
 
-  // ---- Point reads ----
+  // ---- Point reads (run-point-lookup.ts) ----
 
   /**
    * False: the run has no entry for `key`. True: it may have. Format 3 may read the
    * key's filter partition (a promise when it is not cached and the file reads asynchronously).
    */
   mayContain(key: string, probe?: KeyProbe): boolean | Promise<boolean> {
-    const number = this.#partitionIfMayContain(key, probe);
-    return number instanceof Promise ? number.then((found) => found !== NO_PARTITION) : number !== NO_PARTITION;
-  }
-
-  /**
-   * The one partition that may hold `key` (mayContain's answer), NO_PARTITION when the
-   * key range, the top-level index or the partition's filter rules it out: a point
-   * read searches the top-level index once, not again for the index partition.
-   */
-  #partitionIfMayContain(key: string, probe: KeyProbe | undefined): number | Promise<number> {
     this.#checkOpen();
-    if (key.length === 0 || key.length > KEY_BYTES_MAX) return NO_PARTITION;
-    if (key < this.descriptor.smallestKey || key > this.descriptor.largestKey) return NO_PARTITION;
-    const number = this.partitionAtOrAfter(key);
-    if (number >= this.partitionCount) return NO_PARTITION;
-    const filter = this.#partitions.filter(number);
-    if (filter instanceof Promise) return this.#partitionOnceFilterRead(filter, number, key, probe);
-    return this.#filterAllows(filter, key, probe) ? number : NO_PARTITION;
-  }
-
-  /**
-   * #partitionIfMayContain once the filter partition is read. The asynchronous steps of
-   * the point read are methods of their own, not closures: a closure over a hot
-   * function's parameters makes V8 allocate their context on every call, taken or not.
-   */
-  async #partitionOnceFilterRead(pending: Promise<RunFilter>, number: number, key: string, probe: KeyProbe | undefined): Promise<number> {
-    return this.#filterAllows(await pending, key, probe) ? number : NO_PARTITION;
-  }
-
-  /** The filter's answer for `key`, with the read's probe (hashed once per read) when it brings one. */
-  #filterAllows(filter: RunFilter, key: string, probe: KeyProbe | undefined): boolean {
-    if (probe === undefined) return filterMayContainKey(filter.kind, filter.bits, filter.probes, this.#hash, key);
-    assert(probe.key === key && probe.hash === this.#hash, 'a key probe is used for its own key and hash function');
-    return filterMayContainProbe(filter.kind, filter.bits, filter.probes, probe);
+    return this.#lookup.mayContain(key, probe);
   }
 
   /** Every version of `key` in this run, newest first (a tombstone has value undefined). */
@@ -275,85 +241,8 @@ export class RunReader {
    * readSync, continues as a promise.
    */
   pointVersions(key: string, probe?: KeyProbe): readonly RunEntry[] | Promise<readonly RunEntry[]> {
-    const number = this.#partitionIfMayContain(key, probe);
-    if (number instanceof Promise) return this.#versionsOncePartitionKnown(number, key);
-    // Most runs a point read asks rule the key out: no array made for them.
-    if (number === NO_PARTITION) return NO_RUN_ENTRIES;
-    return this.#versionsInPartition(number, key, []);
-  }
-
-  async #versionsOncePartitionKnown(pending: Promise<number>, key: string): Promise<readonly RunEntry[]> {
-    const number = await pending;
-    return number === NO_PARTITION ? NO_RUN_ENTRIES : this.#versionsInPartition(number, key, []);
-  }
-
-  /** The key's versions from partition `number`, the one that may hold it (its filter allowed it). */
-  #versionsInPartition(number: number, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
-    if (debugEnabled()) assert(number === this.partitionAtOrAfter(key), "the partition searched once is the key's partition");
-    const partition = this.partition(number);
-    if (partition instanceof Promise) return this.#versionsOncePartitionRead(partition, key, result);
-    return this.#versionsIn(partition, key, result);
-  }
-
-  async #versionsOncePartitionRead(pending: Promise<RunPartition>, key: string, result: RunEntry[]): Promise<RunEntry[]> {
-    return this.#versionsIn(await pending, key, result);
-  }
-
-  #versionsIn(partition: RunPartition, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
-    const index = partition.index;
-    for (let local = index.firstBlockAtOrAfter(key); local < index.blockCount; local++) {
-      const ended = this.#collectBlock(index, local, key, result);
-      if (ended instanceof Promise) return this.#versionsFrom(index, key, local, result, ended);
-      if (ended) break;
-    }
-    return result;
-  }
-
-  /**
-   * The rest of versions() once block `local` went asynchronous (`pending`: its
-   * entries collected, and whether the key ends in it), from the next block on.
-   */
-  async #versionsFrom(index: RunIndex, key: string, local: number, result: RunEntry[], pending: Promise<boolean>): Promise<RunEntry[]> {
-    if (await pending) return result;
-    for (let next = local + 1; next < index.blockCount; next++) {
-      if (await this.#collectBlock(index, next, key, result)) break;
-    }
-    return result;
-  }
-
-  /**
-   * Appends `key`'s entries in block `local` of `index` to `result`; true when the key ends
-   * in it. From the cache (one hit or miss counted); else read, and cached if the
-   * cache admits it; a block it does not admit (full cache, first miss) is read into
-   * a scratch buffer (decompressed, for a compressed run) and only the key's entries
-   * are copied out.
-   */
-  #collectBlock(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
-    const cached = this.blockInPartitionIfCached(index, local);
-    if (cached !== undefined) return collectVersions(cached, key, result);
-    const offset = index.offset(local);
-    if (!this.#cache.admits(this.runId, offset, index.lengthBytes(local))) {
-      return this.#collectUncached(index, local, key, result);
-    }
-    const block = this.#readBlockNow(index, local);
-    return block instanceof Promise ? collectVersionsOnceRead(block, key, result) : collectVersions(block, key, result);
-  }
-
-  /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied (run-block-decode.ts). */
-  #collectUncached(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
     this.#checkOpen();
-    return collectUncachedVersions(this.#file, this.footer.compression, index, local, key, result, this.#repair);
-  }
-
-  /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
-  #readBlockNow(index: RunIndex, local: number): DecodedBlock | Promise<DecodedBlock> {
-    const decoded = this.#readDecodedNow(index, local, this.#repair);
-    if (decoded instanceof Promise) return this.#cacheOnceRead(decoded, index, local);
-    return this.#cache.set(this.runId, index.offset(local), decoded);
-  }
-
-  async #cacheOnceRead(pending: Promise<DecodedBlock>, index: RunIndex, local: number): Promise<DecodedBlock> {
-    return this.#cache.set(this.runId, index.offset(local), await pending);
+    return this.#lookup.pointVersions(key, probe);
   }
 
   /** The newest entry of `key` with version <= `version` (a tombstone included), if any. */

@@ -1,0 +1,176 @@
+/**
+ * RunPointLookup: a run's point read (RunReader.mayContain, pointVersions), the path
+ * every get takes through every live run: key range, top-level index, the key's
+ * filter partition, its index partition, then the data blocks that may hold the key,
+ * from the block cache or the file (run-block-decode.ts; a block the cache does not
+ * admit is read into scratch and only the key's entries are copied out).
+ *
+ * Synchronous while the filter rules the key out, every block needed is cached, or
+ * the file reads on the calling thread; the asynchronous steps are methods of their
+ * own, not closures (a closure over a hot function's parameters makes V8 allocate
+ * their context on every call, taken or not).
+ *
+ * Invariants: the reader checks it is open before every call; nothing read from the
+ * file is used before its checksum matched (run-block-decode.ts); a block reaches the
+ * cache only decoded and checked.
+ */
+import type { Hash64 } from '../wal/wal-format.js';
+import { KEY_BYTES_MAX } from '../limits.js';
+import { assert } from '../util/assert.js';
+import { debugEnabled } from '../util/debug.js';
+import type { BlockCache } from './block-cache.js';
+import { filterMayContainKey, filterMayContainProbe, type KeyProbe } from './bloom-filter.js';
+import type { DecodedBlock } from './data-block.js';
+import type { RunDescriptor, RunEntry } from './run-descriptor.js';
+import type { StripedRunFile } from './run-file.js';
+import type { RunFooter } from './run-format.js';
+import { collectUncachedVersions, readDecodedNow } from './run-block-decode.js';
+import type { RunIndex } from './run-index.js';
+import type { RunFilter } from './run-metadata.js';
+import type { RunPartition, RunPartitions } from './run-partitions.js';
+import { collectVersions, collectVersionsOnceRead, NO_RUN_ENTRIES } from './run-point-read.js';
+
+/** #partitionIfMayContain's "ruled out": no partition of the run may hold the key. */
+const NO_PARTITION = -1;
+
+export class RunPointLookup {
+  readonly #runId: number;
+  readonly #descriptor: RunDescriptor;
+  readonly #hash: Hash64;
+  readonly #cache: BlockCache;
+  readonly #partitions: RunPartitions;
+  readonly #file: StripedRunFile;
+  readonly #compression: RunFooter['compression'];
+  /** False: reads throw on a bad block instead of rebuilding it. */
+  readonly #repair: boolean;
+
+  constructor(descriptor: RunDescriptor, hash: Hash64, cache: BlockCache, partitions: RunPartitions, file: StripedRunFile, compression: RunFooter['compression'], repair: boolean) {
+    this.#runId = descriptor.runId;
+    this.#descriptor = descriptor;
+    this.#hash = hash;
+    this.#cache = cache;
+    this.#partitions = partitions;
+    this.#file = file;
+    this.#compression = compression;
+    this.#repair = repair;
+  }
+
+  /** RunReader.mayContain. */
+  mayContain(key: string, probe: KeyProbe | undefined): boolean | Promise<boolean> {
+    const number = this.#partitionIfMayContain(key, probe);
+    return number instanceof Promise ? number.then((found) => found !== NO_PARTITION) : number !== NO_PARTITION;
+  }
+
+  /**
+   * The one partition that may hold `key` (mayContain's answer), NO_PARTITION when the
+   * key range, the top-level index or the partition's filter rules it out: a point
+   * read searches the top-level index once, not again for the index partition.
+   */
+  #partitionIfMayContain(key: string, probe: KeyProbe | undefined): number | Promise<number> {
+    if (key.length === 0 || key.length > KEY_BYTES_MAX) return NO_PARTITION;
+    if (key < this.#descriptor.smallestKey || key > this.#descriptor.largestKey) return NO_PARTITION;
+    const number = this.#partitions.atOrAfter(key);
+    if (number >= this.#partitions.count) return NO_PARTITION;
+    const filter = this.#partitions.filter(number);
+    if (filter instanceof Promise) return this.#partitionOnceFilterRead(filter, number, key, probe);
+    return this.#filterAllows(filter, key, probe) ? number : NO_PARTITION;
+  }
+
+  /**
+   * #partitionIfMayContain once the filter partition is read. The asynchronous steps of
+   * the point read are methods of their own, not closures: a closure over a hot
+   * function's parameters makes V8 allocate their context on every call, taken or not.
+   */
+  async #partitionOnceFilterRead(pending: Promise<RunFilter>, number: number, key: string, probe: KeyProbe | undefined): Promise<number> {
+    return this.#filterAllows(await pending, key, probe) ? number : NO_PARTITION;
+  }
+
+  /** The filter's answer for `key`, with the read's probe (hashed once per read) when it brings one. */
+  #filterAllows(filter: RunFilter, key: string, probe: KeyProbe | undefined): boolean {
+    if (probe === undefined) return filterMayContainKey(filter.kind, filter.bits, filter.probes, this.#hash, key);
+    assert(probe.key === key && probe.hash === this.#hash, 'a key probe is used for its own key and hash function');
+    return filterMayContainProbe(filter.kind, filter.bits, filter.probes, probe);
+  }
+
+  /** RunReader.pointVersions. */
+  pointVersions(key: string, probe: KeyProbe | undefined): readonly RunEntry[] | Promise<readonly RunEntry[]> {
+    const number = this.#partitionIfMayContain(key, probe);
+    if (number instanceof Promise) return this.#versionsOncePartitionKnown(number, key);
+    // Most runs a point read asks rule the key out: no array made for them.
+    if (number === NO_PARTITION) return NO_RUN_ENTRIES;
+    return this.#versionsInPartition(number, key, []);
+  }
+
+  async #versionsOncePartitionKnown(pending: Promise<number>, key: string): Promise<readonly RunEntry[]> {
+    const number = await pending;
+    return number === NO_PARTITION ? NO_RUN_ENTRIES : this.#versionsInPartition(number, key, []);
+  }
+
+  /** The key's versions from partition `number`, the one that may hold it (its filter allowed it). */
+  #versionsInPartition(number: number, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
+    if (debugEnabled()) assert(number === this.#partitions.atOrAfter(key), "the partition searched once is the key's partition");
+    const partition = this.#partitions.partition(number, true);
+    if (partition instanceof Promise) return this.#versionsOncePartitionRead(partition, key, result);
+    return this.#versionsIn(partition, key, result);
+  }
+
+  async #versionsOncePartitionRead(pending: Promise<RunPartition>, key: string, result: RunEntry[]): Promise<RunEntry[]> {
+    return this.#versionsIn(await pending, key, result);
+  }
+
+  #versionsIn(partition: RunPartition, key: string, result: RunEntry[]): RunEntry[] | Promise<RunEntry[]> {
+    const index = partition.index;
+    for (let local = index.firstBlockAtOrAfter(key); local < index.blockCount; local++) {
+      const ended = this.#collectBlock(index, local, key, result);
+      if (ended instanceof Promise) return this.#versionsFrom(index, key, local, result, ended);
+      if (ended) break;
+    }
+    return result;
+  }
+
+  /**
+   * The rest of versions() once block `local` went asynchronous (`pending`: its
+   * entries collected, and whether the key ends in it), from the next block on.
+   */
+  async #versionsFrom(index: RunIndex, key: string, local: number, result: RunEntry[], pending: Promise<boolean>): Promise<RunEntry[]> {
+    if (await pending) return result;
+    for (let next = local + 1; next < index.blockCount; next++) {
+      if (await this.#collectBlock(index, next, key, result)) break;
+    }
+    return result;
+  }
+
+  /**
+   * Appends `key`'s entries in block `local` of `index` to `result`; true when the key ends
+   * in it. From the cache (one hit or miss counted); else read, and cached if the
+   * cache admits it; a block it does not admit (full cache, first miss) is read into
+   * a scratch buffer (decompressed, for a compressed run) and only the key's entries
+   * are copied out.
+   */
+  #collectBlock(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
+    const cached = this.#cache.get(this.#runId, index.offset(local));
+    if (cached !== undefined) return collectVersions(cached, key, result);
+    const offset = index.offset(local);
+    if (!this.#cache.admits(this.#runId, offset, index.lengthBytes(local))) {
+      return this.#collectUncached(index, local, key, result);
+    }
+    const block = this.#readBlockNow(index, local);
+    return block instanceof Promise ? collectVersionsOnceRead(block, key, result) : collectVersions(block, key, result);
+  }
+
+  /** #collectBlock for a block left out of the cache: read into scratch, checked, decoded, the key's values copied (run-block-decode.ts). */
+  #collectUncached(index: RunIndex, local: number, key: string, result: RunEntry[]): boolean | Promise<boolean> {
+    return collectUncachedVersions(this.#file, this.#compression, index, local, key, result, this.#repair);
+  }
+
+  /** A block the cache missed, read and offered to the cache: on the calling thread when the file allows. */
+  #readBlockNow(index: RunIndex, local: number): DecodedBlock | Promise<DecodedBlock> {
+    const decoded = readDecodedNow(this.#file, this.#compression, index, local, this.#repair);
+    if (decoded instanceof Promise) return this.#cacheOnceRead(decoded, index, local);
+    return this.#cache.set(this.#runId, index.offset(local), decoded);
+  }
+
+  async #cacheOnceRead(pending: Promise<DecodedBlock>, index: RunIndex, local: number): Promise<DecodedBlock> {
+    return this.#cache.set(this.#runId, index.offset(local), await pending);
+  }
+}
