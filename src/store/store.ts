@@ -12,12 +12,13 @@
  * Reads keep working while the store is failed (they only see acknowledged data);
  * writes are refused with StoreFailedError until the store is reopened.
  *
- * In their own modules: the snapshot handle (StoreSnapshot, store-snapshot.ts), the
+ * In their own modules: the write path, put, delete and batch with the write stall's
+ * admission and lease writes (store-writes.ts), the snapshot handle (StoreSnapshot, store-snapshot.ts), the
  * scrub passes, called and background (store-scrub.ts), and the work the lifecycle
  * lock guards: checkpoint, compaction, backup, close's and abandon's steps
  * (store-maintenance.ts).
  */
-import { StoreClosedError, StoreFailedError, VersionNotRetainedError } from '../errors.js';
+import { StoreClosedError, VersionNotRetainedError } from '../errors.js';
 import type { RetentionFloor } from '../compaction/retention-floor.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKey, type Key } from '../codec/keys.js';
@@ -25,25 +26,14 @@ import { readStored } from '../codec/values.js';
 import { ScanIterator } from './scan-iterator.js';
 import { asOfOption, limitOption, optionsObject, readOptions, scanBounds, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
-import {
-  type BatchOperation,
-  operationSizeBytes,
-  type PreparedCommit,
-  type PreparedOperation,
-  prepareBatch,
-  prepareDelete,
-  prepareDeleteOperation,
-  preparePut,
-  preparePutOperation,
-} from '../commit/prepare.js';
+import type { BatchOperation } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
 import { Snapshot } from '../transaction/snapshot.js';
 import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
 import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
-import { runTransaction, runTransactionCommit, type TransactionOptions } from '../transaction/run-transaction.js';
-import { writeOptions, type WriteOptions } from '../lease/write-options.js';
-import { assert } from '../util/assert.js';
+import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
+import type { WriteOptions } from '../lease/write-options.js';
 import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
@@ -59,6 +49,7 @@ import { checkScrubOptions, type ScrubOptions, type ScrubReport } from '../strip
 import type { BackgroundScrub } from '../stripe/background-scrub.js';
 import { scrubPass, startBackgroundScrub } from './store-scrub.js';
 import { StoreSnapshot } from './store-snapshot.js';
+import { admitWrite, StoreWrites } from './store-writes.js';
 import { EventLoopTurns, nextEventLoopTurn } from './event-loop-turns.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
@@ -118,11 +109,17 @@ export class Store {
   #state: State = 'open';
   /** Present when the scrubIntervalMs option is set; stopped first thing in close(). */
   readonly #backgroundScrub: BackgroundScrub | undefined;
+  /** put, delete and batch: admission and the commit pipeline, or a lease write (store-writes.ts). */
+  readonly #writes: StoreWrites;
 
   /** @internal Use openStore(). */
   constructor(parts: StoreParts) {
     this.#parts = parts;
     this.#commitBytesMax = commitBytesLimit(parts.options.segmentSizeBytes);
+    this.#writes = new StoreWrites(parts, this.#commitBytesMax, (operation) => this.#assertOpen(operation), {
+      leases: () => this.leases,
+      transactionContext: () => this.#transactionContext(),
+    });
     this.#backgroundScrub = startBackgroundScrub(parts, (options) => this.#scrub(options, true));
   }
 
@@ -147,110 +144,19 @@ export class Store {
   /**
    * `options`: lease-bound or fenced write (src/lease/write-options.ts).
    * put, delete and batch are not async functions: each returns the commit's own
-   * promise (an async function wrapping it cost a promise and a resolve-thenable job,
-   * two microtask hops, per write: issue 12). A refused call still rejects, never throws.
+   * promise (store-writes.ts). A refused call still rejects, never throws.
    */
   put(key: Key, value: unknown, options?: WriteOptions): Promise<CommitResult> {
-    try {
-      this.#assertOpen('put');
-      if (options !== undefined) return this.#leaseWrite('put', [{ type: 'put', key, value }], options);
-      return this.#submitOne(preparePutOperation(key, value, this.#parts.options.maxValueBytes));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#writes.put(key, value, options);
   }
 
   delete(key: Key, options?: WriteOptions): Promise<CommitResult> {
-    try {
-      this.#assertOpen('delete');
-      if (options !== undefined) return this.#leaseWrite('delete', [{ type: 'del', key }], options);
-      return this.#submitOne(prepareDeleteOperation(key));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#writes.delete(key, options);
   }
 
   /** Applies every operation atomically, as one commit with one version. */
   batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<CommitResult> {
-    try {
-      this.#assertOpen('batch');
-      const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
-      if (options !== undefined) return this.#leaseWrite('batch', operations, options);
-      if (prepared.walOperations.length === 0) return Promise.resolve({ version: this.version });
-      return this.#submitAdmitted(prepared);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * A put or delete: its one-element array is both the WAL and the index operations
-   * (prepare.ts), with no PreparedCommit around it (an object less per write, issue 12).
-   */
-  #submitOne(operation: PreparedOperation): Promise<CommitResult> {
-    const operations = [operation];
-    const sizeBytes = operationSizeBytes(operation);
-    const admission = this.#admit();
-    if (admission === undefined) return this.#parts.pipeline.submit(operations, sizeBytes, operations);
-    return this.#submitAfter(admission, { walOperations: operations, indexOperations: operations, operationsSizeBytes: sizeBytes });
-  }
-
-  /** Submits a prepared commit once admitted (at once unless writes are stalled or the lock is in doubt). */
-  #submitAdmitted(prepared: PreparedCommit): Promise<CommitResult> {
-    const admission = this.#admit();
-    if (admission === undefined) return this.#submit(prepared);
-    return this.#submitAfter(admission, prepared);
-  }
-
-  /**
-   * #submitAdmitted's stalled path, a method of its own: a closure over `prepared` in
-   * #submitAdmitted made V8 allocate its context on every put, stalled or not (issue 12).
-   */
-  #submitAfter(admission: Promise<void>, prepared: PreparedCommit): Promise<CommitResult> {
-    return admission.then(() => this.#submit(prepared));
-  }
-
-  #submit(prepared: PreparedCommit): Promise<CommitResult> {
-    return this.#parts.pipeline.submit(prepared.walOperations, prepared.operationsSizeBytes, prepared.indexOperations);
-  }
-
-  /**
-   * A write with lease options, as one store transaction (src/lease/lease-manager.ts
-   * write): the lease checks run under the commit lock with the commit. Options with
-   * neither lease nor fence take the plain path.
-   */
-  async #leaseWrite(operation: 'put' | 'delete' | 'batch', operations: readonly BatchOperation[], options: WriteOptions): Promise<CommitResult> {
-    const resolved = writeOptions(operation, options);
-    if (resolved === undefined) {
-      if (operation === 'batch') return this.batch(operations);
-      const [only] = operations;
-      assert(only !== undefined, 'a put or delete is one operation');
-      return only.type === 'put' ? this.put(only.key, only.value) : this.delete(only.key);
-    }
-    if (operation !== 'batch') {
-      const [only] = operations;
-      if (only?.type === 'put') preparePut(only.key, only.value, this.#parts.options.maxValueBytes); // the key and value's own typed errors first
-      else if (only !== undefined) prepareDelete(only.key);
-    }
-    const committed = await this.leases.write(resolved, operations, async (body) =>
-      (await runTransactionCommit(this.#transactionContext(), body, {}, () => this.#assertOpen(operation))).commit);
-    return committed ?? { version: this.version };
-  }
-
-  /**
-   * The write stall: waits while flushes fall behind (sealed memtables over their
-   * share of the budget), so memory never grows without bound; refuses writes once
-   * flushing failed. Costs nothing on the common path.
-   */
-  #admit(): Promise<void> | undefined {
-    const { engine, lock } = this.#parts;
-    if (!engine.stalled && engine.failure === undefined && !lock.lost) return undefined;
-    if (lock.lost) {
-      // Another process took the directory over (this one stalled past the heartbeat
-      // bound): writing on would make two writers. Fail-stop.
-      return Promise.reject(new StoreFailedError(`the directory lock of ${this.#parts.directory} was taken over by another process`));
-    }
-    return engine.admit();
+    return this.#writes.batch(operations, options);
   }
 
   /**
@@ -353,7 +259,7 @@ export class Store {
     const { engine, pins, transactionPins, pipeline, options: resolved } = this.#parts;
     this.#transactionContextMade = {
       engine, pins, transactionPins, pipeline,
-      admit: () => this.#admit(),
+      admit: () => admitWrite(this.#parts),
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,
