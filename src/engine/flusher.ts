@@ -301,7 +301,7 @@ export class Flusher {
     // Install: one synchronous step, re-checking that this is still the oldest memtable.
     const runsBefore = runSet.runs;
     const handle = runSet.install(descriptor);
-    this.#config.pointCache?.carryOverFlush(runsBefore, runSet.runs, (key) => sealed.index.chain(key) !== undefined);
+    this.#config.pointCache?.carryOverFlush(runsBefore, runSet.runs, (key) => sealed.index.holds(key));
     memtables.retireOldest(sealed);
     this.#lastDiskFull = undefined;
     this.#stats.flushes++;

@@ -17,11 +17,23 @@
  * largest part of an apply, issue 12). While every key arrived that way, the Map's
  * insertion order is key order, so a flush takes the waiting keys as they are.
  *
+ * Such keys do not enter the Map either: they form the ascending tail (ascending-tail.ts).
+ * The Map insert of a fresh key (its bucket walk and the table's growth by rehashing,
+ * about a third of the main thread's CPU per commit of 64 sequential-key writers, issue
+ * 12) is paid only once something needs the Map: a key at or below the greatest (a
+ * rewrite, a lower new key) or the tree (a scan, verify) moves the whole tail into it,
+ * in order, and a point read in the tail's range moves a bounded step of it. A
+ * write-only sequential memtable is flushed without ever building its Map: the tail is
+ * its key order with the chains beside it.
+ *
  * Invariants:
- * - `greatestKey` is the greatest key in `map` ('' while it is empty: every key has a
- *   byte); `mapAscending` is true only while the Map's insertion order is ascending.
- * - every key is in `map`; `tree` plus `unordered` hold exactly the map's keys, with
- *   the same chain objects; `ensureOrdered()` empties `unordered`.
+ * - `greatestKey` is the greatest key held, in `map` or the tail ('' while none: every
+ *   key has a byte); `mapAscending` is true only while the Map's insertion order is ascending.
+ * - every key is in `map` or in the tail, never both; `tree` plus `unordered` hold
+ *   exactly those keys, with the same chain objects; `ensureOrdered()` settles the
+ *   tail and empties `unordered`.
+ * - the tail's keys are the last `tail.length` keys of `unordered`, ascending, above
+ *   every key of the Map, with their chains in the tail in that order (ascending-tail.ts).
  * - `unorderedReservedKeys` counts the waiting keys under the reserved prefix
  *   (src/lease/reserved-prefix.ts). A scan whose range lies inside that prefix while
  *   it is 0 reads the tree alone and sorts nothing: the lease restart scan at open
@@ -52,6 +64,7 @@ import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import { isReservedKey, rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
+import { AscendingTail, TAIL_KEYS_MOVED_PER_READ } from './ascending-tail.js';
 import { ascendingPrefixLength, sortedKeyOrder } from './key-sort.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 
@@ -90,13 +103,15 @@ export class MemoryIndex {
    * The waiting keys' chains, index for index, once #sortWaitingWithChains sorted
    * them for a flush (undefined otherwise: a live memtable does not pay for it).
    */
-  #unorderedChains: VersionChain[] | undefined;
+  #unorderedChains: readonly VersionChain[] | undefined;
   /** How many waiting keys lie under the reserved prefix (see the module header). */
   #unorderedReservedKeys = 0;
   /** The greatest key in the Map ('' while empty): a key above it is new (see the module header). */
   #greatestKey = '';
   /** True while every key entered the Map above all the keys before it (its insertion order is key order). */
   #mapAscending = true;
+  /** The chains of the last keys of `unordered` that are not in the Map yet (see the module header). */
+  readonly #tail = new AscendingTail();
   readonly #maxVersionsPerKey: number;
   #appliedVersion = 0;
   #liveKeys = 0;
@@ -137,14 +152,16 @@ export class MemoryIndex {
     this.#versionCount++;
     this.#memoryBytes += slotSizeBytes(operation.slot);
     if (key > this.#greatestKey) {
-      // Above every key of the Map: new, no lookup needed (see the module header).
+      // Above every key held: new, no lookup needed, and it joins the ascending tail (see the module header).
       this.#greatestKey = key;
-      return this.#insert(version, operation);
+      return this.#insert(version, operation, true);
     }
+    // The key may be in the tail, and a new key below the greatest one would break the tail's order: settle it.
+    if (this.#tail.length > 0) this.#tail.moveInto(this.#map, this.#unordered);
     const chain = this.#map.get(key);
     if (chain === undefined) {
       this.#mapAscending = false;
-      return this.#insert(version, operation);
+      return this.#insert(version, operation, false);
     }
     const isDelete = operation.slot === TOMBSTONE;
     const wasLive = chain.newest !== TOMBSTONE;
@@ -156,10 +173,15 @@ export class MemoryIndex {
     if (chain.length > this.#maxVersionsPerKey) this.#trim(chain, pinnedVersion);
   }
 
-  /** A key not in the Map: its chain enters the Map and waits for the tree. */
-  #insert(version: number, operation: IndexOperation): void {
+  /**
+   * A key held nowhere yet: its chain joins the ascending tail (`ascending`: the key is
+   * above every key held) or enters the Map, and waits for the tree.
+   */
+  #insert(version: number, operation: IndexOperation, ascending: boolean): void {
     const key = operation.key;
-    this.#map.set(key, new VersionChain(version, operation.slot));
+    const chain = new VersionChain(version, operation.slot);
+    if (ascending) this.#tail.push(chain);
+    else this.#map.set(key, chain);
     this.#unordered.push(key);
     if (isReservedKey(key)) this.#unorderedReservedKeys++;
     this.#unorderedSorted = false;
@@ -179,13 +201,42 @@ export class MemoryIndex {
   }
 
   chain(key: string): VersionChain | undefined {
-    return this.#map.get(key);
+    return this.#tail.length === 0 ? this.#map.get(key) : this.#chainBesideTail(key);
   }
 
   /** The slot of `key` as of `version` (undefined: no such key then). */
   slotAsOf(key: string, version: number): VersionSlot | undefined {
-    const chain = this.#map.get(key);
+    const chain = this.chain(key);
     return chain === undefined ? undefined : chain.slotAsOf(version);
+  }
+
+  /**
+   * The chain of `key` while the ascending tail is not empty: above the greatest key,
+   * none; below the tail, the Map; in the tail's range, a step of the tail moves into
+   * the Map (ascending-tail.ts), then the Map or a binary search of what is left.
+   */
+  #chainBesideTail(key: string): VersionChain | undefined {
+    if (key > this.#greatestKey) return undefined;
+    const keys = this.#unordered;
+    if (key < keys[keys.length - this.#tail.length]!) return this.#map.get(key);
+    this.#tail.moveInto(this.#map, keys, TAIL_KEYS_MOVED_PER_READ);
+    if (this.#tail.length === 0 || key < keys[keys.length - this.#tail.length]!) return this.#map.get(key);
+    return this.#tail.find(keys, key);
+  }
+
+  /**
+   * Whether `key` is held, moving nothing into the Map: a flush's point-cache carry-over
+   * asks the memtable it is about to retire (src/engine/flusher.ts).
+   */
+  holds(key: string): boolean {
+    return this.#chainInPlace(key) !== undefined;
+  }
+
+  /** The chain of `key`, moving nothing (holds and the debug checks). */
+  #chainInPlace(key: string): VersionChain | undefined {
+    const keys = this.#unordered;
+    const inTail = this.#tail.length > 0 && key >= keys[keys.length - this.#tail.length]!;
+    return inTail ? this.#tail.find(keys, key) : this.#map.get(key);
   }
 
   /**
@@ -219,6 +270,8 @@ export class MemoryIndex {
   /** Moves every waiting key into the tree: sorted, then inserted in ascending order. */
   #ensureOrdered(): void {
     if (this.#unordered.length === 0) return;
+    // Every key of the tree is in the Map (the tail's keys too, from here on).
+    if (this.#tail.length > 0) this.#tail.moveInto(this.#map, this.#unordered);
     const chains = this.#unorderedChains;
     const keys = this.#sortedUnordered();
     this.#unordered = [];
@@ -326,21 +379,23 @@ export class MemoryIndex {
 
   /**
    * Sorts the waiting keys of a memtable whose tree is empty and keeps their chains
-   * beside them (#unorderedChains). The Map holds exactly the waiting keys then, in
-   * the order they were pushed (both are added together, never removed), so one pass
-   * over its values gives each key's chain without a lookup.
+   * beside them (#unorderedChains). The Map and the tail hold exactly the waiting keys
+   * then, in the order they were pushed (both are added together, never removed), so
+   * one pass over the Map's values and the tail gives each key's chain without a
+   * lookup; a memtable of ascending keys alone has an empty Map and hands its tail over.
    */
   #sortWaitingWithChains(): void {
     if (this.#unorderedChains !== undefined) return;
-    assert(this.#tree.size === 0 && this.#map.size === this.#unordered.length, 'the waiting keys are every key of the Map');
-    const chains = Array.from(this.#map.values());
+    const tail = this.#tail.chainsInOrder();
+    assert(this.#tree.size === 0 && this.#map.size + tail.length === this.#unordered.length, 'the waiting keys are every key of the Map and the tail');
+    const chains = this.#map.size === 0 ? tail : tail.length === 0 ? Array.from(this.#map.values()) : [...this.#map.values(), ...tail];
     if (this.#mapAscending) {
       // Every key arrived above the ones before (sequential keys): the Map's order is key
       // order, and the waiting list is that order (as pushed, or as a sort left it).
       const waiting = this.#unordered;
       if (debugEnabled()) {
         for (let index = 0; index < waiting.length; index++) {
-          assert(this.#map.get(waiting[index]!) === chains[index] && (index === 0 || waiting[index - 1]! < waiting[index]!), 'an ascending Map is the waiting order');
+          assert(this.#chainInPlace(waiting[index]!) === chains[index] && (index === 0 || waiting[index - 1]! < waiting[index]!), 'an ascending Map is the waiting order');
         }
       }
       this.#unorderedChains = chains;
@@ -354,7 +409,7 @@ export class MemoryIndex {
       return;
     }
     const keys = this.#unordered;
-    if (debugEnabled()) for (let index = 0; index < keys.length; index++) assert(this.#map.get(keys[index]!) === chains[index], 'the Map is in push order');
+    if (debugEnabled()) for (let index = 0; index < keys.length; index++) assert(this.#chainInPlace(keys[index]!) === chains[index], 'the Map and the tail are in push order');
     if (ascendingPrefixLength(keys) === keys.length) {
       // Inserted in key order (sequential keys): already sorted, chains already beside them.
       this.#unorderedChains = chains;
@@ -385,7 +440,7 @@ export class MemoryIndex {
 
   stats(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number; memoryBytes: number } {
     return {
-      keys: this.#map.size,
+      keys: this.#map.size + this.#tail.length,
       liveKeys: this.#liveKeys,
       versions: this.#versionCount,
       reclaimedVersions: this.#reclaimedVersions,
@@ -397,12 +452,16 @@ export class MemoryIndex {
   verify(): void {
     assert(this.#unordered.filter(isReservedKey).length === this.#unorderedReservedKeys, 'the waiting reserved keys are counted');
     let previous = '';
+    let mapGreatest = '';
     for (const key of this.#map.keys()) {
       assert(key <= this.#greatestKey, 'no key is above the greatest key');
       assert(!this.#mapAscending || key > previous, 'an ascending Map is in key order');
       previous = key;
+      if (key > mapGreatest) mapGreatest = key;
     }
-    assert(this.#map.size === 0 || this.#map.has(this.#greatestKey), 'the greatest key is in the Map');
+    this.#tail.verify(this.#map, this.#unordered, mapGreatest);
+    const greatestHeld = this.#tail.length > 0 ? this.#unordered.at(-1) === this.#greatestKey : this.#map.has(this.#greatestKey);
+    assert(this.#map.size + this.#tail.length === 0 || greatestHeld, 'the greatest key is held');
     this.#ensureOrdered();
     assert(this.#map.size === this.#tree.size, 'map and tree hold the same number of keys');
     let versions = 0;
