@@ -13,18 +13,16 @@
  * writes are refused with StoreFailedError until the store is reopened.
  *
  * In their own modules: the write path, put, delete and batch with the write stall's
- * admission and lease writes (store-writes.ts), the snapshot handle (StoreSnapshot, store-snapshot.ts), the
+ * admission and lease writes (store-writes.ts), the read methods, get, history and
+ * scan (store-reads.ts), the snapshot handle (StoreSnapshot, store-snapshot.ts), the
  * scrub passes, called and background (store-scrub.ts), and the work the lifecycle
  * lock guards: checkpoint, compaction, backup, close's and abandon's steps
  * (store-maintenance.ts).
  */
-import { StoreClosedError, VersionNotRetainedError } from '../errors.js';
-import type { RetentionFloor } from '../compaction/retention-floor.js';
+import { StoreClosedError } from '../errors.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
-import { internalKey, type Key } from '../codec/keys.js';
-import { readStored } from '../codec/values.js';
-import { ScanIterator } from './scan-iterator.js';
-import { asOfOption, limitOption, optionsObject, readOptions, scanBounds, type ScanOptions } from './read-options.js';
+import type { Key } from '../codec/keys.js';
+import { optionsObject, type ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import type { BatchOperation } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
@@ -36,8 +34,7 @@ import { runTransaction, type TransactionOptions } from '../transaction/run-tran
 import type { WriteOptions } from '../lease/write-options.js';
 import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
-import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
-import { type HistoryEntry, historyEntries } from '../memory/history.js';
+import type { HistoryEntry } from '../memory/history.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import type { DirectoryLock } from './directory-lock.js';
 import { commitBytesLimit, type ResolvedOptions } from './options.js';
@@ -50,7 +47,7 @@ import type { BackgroundScrub } from '../stripe/background-scrub.js';
 import { scrubPass, startBackgroundScrub } from './store-scrub.js';
 import { StoreSnapshot } from './store-snapshot.js';
 import { admitWrite, StoreWrites } from './store-writes.js';
-import { EventLoopTurns, nextEventLoopTurn } from './event-loop-turns.js';
+import { StoreReads } from './store-reads.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
 import { abandonStoreParts, backupStore, checkpointStore, closeStoreParts, compactRequest, compactStore, type CompactOptions, type StoreCompactionResult } from './store-maintenance.js';
@@ -83,16 +80,6 @@ type State = 'open' | 'closing' | 'closed';
 /** transaction() called without options: every option at its default (shared, never written). */
 const NO_TRANSACTION_OPTIONS: TransactionOptions = Object.freeze({});
 
-/** What a get answers for a slot: undefined for absent or deleted, else the value (a fresh copy of a mutable one). */
-function valueOfSlot(slot: VersionSlot | undefined): unknown {
-  return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
-}
-
-/** A get's answer once the event loop has turned (every GETS_PER_EVENT_LOOP_TURN-th get while a compaction is in flight: event-loop-turns.ts); decoded before the wait. */
-function afterEventLoopTurn(value: unknown): Promise<unknown> {
-  return nextEventLoopTurn().then(() => value);
-}
-
 /**
  * Internal (tests and the crash harness): `store[abandonStore]()` makes the handle
  * behave like a process that died: no I/O, the in-process lock token is forgotten
@@ -103,14 +90,14 @@ export const abandonStore: unique symbol = Symbol('ladybug.abandonStore');
 export class Store {
   readonly #parts: StoreParts;
   readonly #lifecycleLock = new OrderedMutex('store.lifecycle');
-  /** A loop of awaited gets lets a compaction in flight install (event-loop-turns.ts). */
-  readonly #getTurns = new EventLoopTurns();
   readonly #commitBytesMax: number;
   #state: State = 'open';
   /** Present when the scrubIntervalMs option is set; stopped first thing in close(). */
   readonly #backgroundScrub: BackgroundScrub | undefined;
   /** put, delete and batch: admission and the commit pipeline, or a lease write (store-writes.ts). */
   readonly #writes: StoreWrites;
+  /** get, history and scan: answered from the engine's read view (store-reads.ts). */
+  readonly #reads: StoreReads;
 
   /** @internal Use openStore(). */
   constructor(parts: StoreParts) {
@@ -120,6 +107,7 @@ export class Store {
       leases: () => this.leases,
       transactionContext: () => this.#transactionContext(),
     });
+    this.#reads = new StoreReads(parts, (operation) => this.#assertOpen(operation));
     this.#backgroundScrub = startBackgroundScrub(parts, (options) => this.#scrub(options, true));
   }
 
@@ -160,30 +148,16 @@ export class Store {
   }
 
   /**
-   * Not an async function (issue 7): an answer found without I/O is resolved at once,
-   * one promise per get; an async function also made its generator object and
-   * register file on every call. A refusal still rejects, never throws.
+   * The value of `key` as of the newest version (or `asOf`); undefined when absent or
+   * deleted. Not an async function (store-reads.ts). A refusal still rejects, never throws.
    */
   get(key: Key, options?: GetOptions): Promise<unknown> {
-    try {
-      this.#assertOpen('get');
-      const internal = internalKey(key);
-      const version = options === undefined ? this.version : asOfOption(readOptions('store.get', options)?.asOf, this.version);
-      this.#parts.engine.compactor.retentionFloor.check(version);
-      const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: this.version, pinFloor: this.#parts.pins.oldest() });
-      const answer = found instanceof Promise ? found.then(valueOfSlot) : Promise.resolve(valueOfSlot(found));
-      return this.#parts.engine.compactor.inFlight && this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#reads.get(key, options);
   }
 
   /** Versions of `key`, newest first, as far as retention keeps them. */
-  async history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
-    this.#assertOpen('history');
-    const limit = limitOption(readOptions('store.history', options)?.limit);
-    const version = this.version;
-    return historyEntries(await this.#parts.engine.view().history(internalKey(key), version, version, this.#parts.pins.oldest(), limit));
+  history(key: Key, options?: { limit?: number }): Promise<HistoryEntry[]> {
+    return this.#reads.history(key, options);
   }
 
   /**
@@ -193,21 +167,7 @@ export class Store {
    * still has to read. Break out of the loop (or call return()) to release it early.
    */
   scan(options?: ScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
-    this.#assertOpen('scan');
-    const bounds = scanBounds('store.scan', options);
-    const { engine, pins } = this.#parts;
-    const version = asOfOption(options?.asOf, this.version);
-    // Below the retention floor: refused at the first next(), as a retention miss is, and never pinned.
-    if (version < engine.compactor.retentionFloor.version) return refusedScan(engine.compactor.retentionFloor, version);
-    return new ScanIterator({
-      view: engine.view(),
-      referenceVersion: this.version,
-      pins,
-      ...bounds,
-      version,
-      keyEncoding: this.#parts.options.keyEncoding,
-      checkOpen: () => this.#assertOpen('scan'),
-    });
+    return this.#reads.scan(options);
   }
 
   /**
@@ -421,11 +381,4 @@ export class Store {
       return await backupStore(this.#parts, targetDirectory, checked);
     });
   }
-}
-
-/** A scan as of a version below the retention floor: its first next() throws VersionNotRetainedError. */
-// eslint-disable-next-line require-yield
-async function* refusedScan(floor: RetentionFloor, version: number): AsyncGenerator<[string | Uint8Array, unknown]> {
-  floor.check(version);
-  throw new VersionNotRetainedError(version, floor.version);
 }
