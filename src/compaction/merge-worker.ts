@@ -35,6 +35,7 @@ import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { RunCompressionValue } from '../run/run-format.js';
 import { RunReader } from '../run/run-reader.js';
 import { writeRun } from '../run/run-writer.js';
+import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
 import { type SerializedError, serializeError } from './merge-error.js';
 import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRunBatches } from './merge-runs.js';
@@ -91,6 +92,8 @@ const port = parentPort;
 assert(port !== null, 'merge-worker.js runs in a worker thread');
 const fileSystem = new NodeFileSystem({ syncMode: 'inline' });
 const cache = new BlockCache(MERGE_THREAD_CACHE_BYTES);
+/** The write chunk kept across this thread's merges (one at a time; striped-output.ts). */
+const writeChunk: StripedChunkHolder = { chunk: undefined };
 let active: Active | undefined;
 
 function post(message: WorkerToMain, transfer: ArrayBuffer[] = []): void {
@@ -164,7 +167,7 @@ async function serve(request: MergeRequest): Promise<void> {
         };
         descriptor = await writeRun({
           fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
-          entries: { batches: held() }, compression: request.compression, compressor,
+          entries: { batches: held() }, compression: request.compression, compressor, writeChunk,
         });
       }
     } finally {

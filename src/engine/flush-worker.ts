@@ -31,6 +31,7 @@ import { type FileHandle, type FileSystem, fileSystemError } from '../fs/file-sy
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { type SealedBlock, writeRun } from '../run/run-writer.js';
+import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
 import { FLUSH_CHUNK_BYTES, type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
 import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-thread.js';
@@ -48,6 +49,8 @@ interface Active {
 const port = parentPort;
 assert(port !== null, 'flush-worker.js runs in a worker thread');
 const fileSystem = new NodeFileSystem({ syncMode: 'inline' });
+/** The write chunk kept across this thread's flushes (one at a time; striped-output.ts). */
+const writeChunk: StripedChunkHolder = { chunk: undefined };
 let active: Active | undefined;
 
 function post(message: FlushWorkerToMain, transfer: ArrayBuffer[] = []): void {
@@ -136,7 +139,7 @@ async function serve(current: Active, request: Extract<FlushMainToWorker, { type
     const hash = await loadHash64();
     const descriptor = await writeRun({
       fileSystem: request.fault === undefined ? fileSystem : faultyFileSystem(fileSystem, request.fault), runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
-      entries: { batches: batches(current) }, onBlockSealed,
+      entries: { batches: batches(current) }, onBlockSealed, writeChunk,
     });
     post({ type: 'done', id: current.id, descriptor, blocks: kept }, kept.map((block) => block.bytes));
   } catch (error) {

@@ -60,7 +60,7 @@ import {
 import { encodeTopIndex, PartitionBuilder, topIndexPayloadBytes, type PartitionEntry } from './run-top-index.js';
 import { STRIPE_DATA_PAGES_DEFAULT } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
-import { StripedOutput } from '../stripe/striped-output.js';
+import { type StripedChunkHolder, StripedOutput } from '../stripe/striped-output.js';
 import { isReservedKey } from '../lease/reserved-prefix.js';
 import { RUN_PACKED_BLOCK_TARGET_BYTES } from './block-compression.js';
 import { InlineCompressor, type BlockCompressor } from './compression-pool.js';
@@ -99,6 +99,11 @@ export interface WriteRunOptions {
    * to prepopulate the block cache (src/engine/flusher.ts).
    */
   onBlockSealed?: (block: SealedBlock) => void;
+  /**
+   * Keeps the write chunk across the caller's runs (src/stripe/striped-output.ts), for a
+   * caller that writes one run at a time (the flush and merge threads); none: a new one.
+   */
+  writeChunk?: StripedChunkHolder;
 }
 
 /**
@@ -217,7 +222,7 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const stripeDataPages = options.stripeDataPages ?? STRIPE_DATA_PAGES_DEFAULT;
   const compression = RunCompression[options.compression ?? 'none'];
   assert(compression !== undefined, `known compression: ${options.compression}`);
-  const output = new StripedOutput(handle, new StripeLayout(stripeDataPages, RUN_PAGE_BYTES), RUN_WRITE_CHUNK_BYTES);
+  const output = new StripedOutput(handle, new StripeLayout(stripeDataPages, RUN_PAGE_BYTES), RUN_WRITE_CHUNK_BYTES, options.writeChunk);
   const index = new PartitionBuilder();
   const statistics = new RunStatistics();
   const onBlockSealed = options.onBlockSealed;

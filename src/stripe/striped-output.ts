@@ -17,13 +17,26 @@
  *
  * Invariants: memory is one chunk (about `chunkBytes`, at least one stripe); the
  * logical offset is page-aligned except after a packed append (padToPage ends the
- * page with zeros); bytes of a page not yet appended are zeros in the chunk.
+ * page with zeros); a page's first append that does not fill it zeroes the rest, and
+ * finish() zeroes the pages never appended, so no earlier bytes of the chunk (its
+ * previous stripes', or a previous run's) reach a written stripe.
+ *
+ * A `StripedChunkHolder` lets one owner that writes one run at a time (the flush and
+ * merge threads) keep the chunk across runs (issue 7): taken from the holder when its
+ * size fits, given back by a finish(); a run that fails keeps it, and the next one
+ * allocates. A new chunk per run was 1 MiB of ArrayBuffer freed only at the thread's
+ * next full collection.
  */
 import { Buffer } from 'node:buffer';
 import type { FileHandle } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { computeParity } from './parity.js';
 import type { StripeLayout } from './stripe-layout.js';
+
+/** Where an owner keeps a StripedOutput chunk between its runs (see the header). */
+export interface StripedChunkHolder {
+  chunk: Buffer | undefined;
+}
 
 export class StripedOutput {
   readonly #handle: FileHandle;
@@ -37,12 +50,21 @@ export class StripedOutput {
   #finished = false;
   /** Physical bytes handed to the file system (the striped area's size once finished). */
   #physicalBytesWritten = 0;
+  readonly #holder: StripedChunkHolder | undefined;
 
-  constructor(handle: FileHandle, layout: StripeLayout, chunkBytes: number) {
+  constructor(handle: FileHandle, layout: StripeLayout, chunkBytes: number, holder?: StripedChunkHolder) {
     this.#handle = handle;
     this.#layout = layout;
     this.#stripesPerChunk = Math.max(1, Math.floor(chunkBytes / layout.stripeBytes));
-    this.#chunk = Buffer.alloc(this.#stripesPerChunk * layout.stripeBytes);
+    const bytes = this.#stripesPerChunk * layout.stripeBytes;
+    const kept = holder?.chunk;
+    if (holder !== undefined && kept !== undefined && kept.length === bytes) {
+      holder.chunk = undefined; // this run's until finish() gives it back
+      this.#chunk = kept;
+    } else {
+      this.#chunk = Buffer.alloc(bytes);
+    }
+    this.#holder = holder;
   }
 
   /** Logical offset the next appended byte lands at. */
@@ -121,6 +143,7 @@ export class StripedOutput {
     await this.#write(lastStripe - this.#chunkFirstStripe + 1);
     this.#finished = true;
     assert(this.#physicalBytesWritten === stripes * this.#layout.stripeBytes, 'the striped area is whole stripes');
+    if (this.#holder !== undefined) this.#holder.chunk = this.#chunk; // every write of it has completed
     return this.#physicalBytesWritten;
   }
 
