@@ -115,7 +115,10 @@ export class WriteStall {
         const diskFull = flusher.lastDiskFull;
         if (diskFull !== undefined && this.#immutablesStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
         // A backlog with no compaction under way (none was scheduled since the last flush): start one.
-        if (!this.#memoryStalled) compactor.schedule();
+        // Only for a backlog: a writer here because another was just let through (#admitting) must
+        // not start merges, whose end wakes it; failing at once, they woke it before the setImmediate
+        // ending #admitting could run, a microtask loop (test/review3-stall-admit-livelock.test.ts).
+        if (!this.#memoryStalled && compactor.backlogged) compactor.schedule();
         await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
       }
     } finally {
