@@ -24,12 +24,21 @@
  * large memtable, and any merge or compression thread). With a store in /dev/shm the figures
  * are CPU, not the disk; the machine's other load still shows in them: compare builds
  * alternately.
+ *
+ * Also counts the main isolate's garbage collections that started during the counted
+ * puts (perf_hooks 'gc' entries), per 10,000 puts: mark-compacts (`markCompactsPer10kPuts`)
+ * and scavenges. A count is far less noisy than CPU on a shared machine. At 4 KiB values
+ * most mark-compacts are not the heap's own growth: V8 (11.3, Node 20) adds the external
+ * memory allocated since the last mark-compact (every ArrayBuffer's bytes, here the
+ * memtable's live value slabs, ~4.4 KB a put) to the old generation's size when it
+ * checks the allocation limit, and starts incremental marking ('Start (task)' in
+ * --trace-incremental-marking) once that leaves less than the new space's capacity.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { constants, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import process from 'node:process';
 import { openStore } from '../src/index.js';
 import { keyAt, type KeyOrder } from './data.js';
@@ -68,13 +77,23 @@ async function main(): Promise<void> {
     let index = 0;
     for (; index < warmup; index++) await store.put(keyAt(index, order as KeyOrder), value);
     const mainId = String(process.pid);
+    const gcEntries: PerformanceEntry[] = [];
+    const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
+    gcObserver.observe({ entryTypes: ['gc'] });
     const before = threadCpuNs();
     const processBefore = process.cpuUsage();
     const startedMs = performance.now();
     for (const end = index + count; index < end; index++) await store.put(keyAt(index, order as KeyOrder), value);
-    const wallMs = performance.now() - startedMs;
+    const endedMs = performance.now();
+    const wallMs = endedMs - startedMs;
     const processUsage = process.cpuUsage(processBefore);
     const after = threadCpuNs();
+    gcEntries.push(...gcObserver.takeRecords());
+    gcObserver.disconnect();
+    const gcsPer10kPuts = (kind: number): number => {
+      const started = gcEntries.filter((entry) => entry.startTime >= startedMs && entry.startTime < endedMs && (entry as unknown as { detail?: { kind?: number } }).detail?.kind === kind);
+      return Number(((started.length * 10_000) / count).toFixed(2));
+    };
     const perPutUs = (ns: number): number => Number((ns / count / 1_000).toFixed(2));
     const otherThreads: Record<string, number> = {};
     const byStart = { startup: 0, later: 0 };
@@ -95,6 +114,8 @@ async function main(): Promise<void> {
       startupThreadsCpuUsPerPut: perPutUs(byStart.startup),
       laterThreadsCpuUsPerPut: perPutUs(byStart.later),
       otherThreadsCpuUsPerPut: otherThreads,
+      markCompactsPer10kPuts: gcsPer10kPuts(constants.NODE_PERFORMANCE_GC_MAJOR),
+      scavengesPer10kPuts: gcsPer10kPuts(constants.NODE_PERFORMANCE_GC_MINOR),
       flushes: stats.storage.flushes, writeStalls: stats.storage.writeStalls,
     }));
   } finally {
