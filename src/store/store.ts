@@ -14,7 +14,8 @@
  *
  * In their own modules: the write path, put, delete and batch with the write stall's
  * admission and lease writes (store-writes.ts), the read methods, get, history and
- * scan (store-reads.ts), the snapshot handle (StoreSnapshot, store-snapshot.ts), the
+ * scan (store-reads.ts), transaction and transactionSync with the store's one
+ * transaction context (store-transactions.ts), the snapshot handle (StoreSnapshot, store-snapshot.ts), the
  * scrub passes, called and background (store-scrub.ts), and the work the lifecycle
  * lock guards: checkpoint, compaction, backup, close's and abandon's steps
  * (store-maintenance.ts).
@@ -22,17 +23,16 @@
 import { StoreClosedError } from '../errors.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import type { Key } from '../codec/keys.js';
-import { optionsObject, type ScanOptions } from './read-options.js';
+import type { ScanOptions } from './read-options.js';
 import type { CommitPipeline, CommitResult } from '../commit/commit-pipeline.js';
 import type { BatchOperation } from '../commit/prepare.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { CheckpointResult, StorageEngine } from '../engine/storage-engine.js';
 import { Snapshot } from '../transaction/snapshot.js';
-import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
-import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
-import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
+import type { TransactionHandle } from '../transaction/transaction.js';
+import type { TransactionOptions } from '../transaction/run-transaction.js';
 import type { WriteOptions } from '../lease/write-options.js';
-import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
+import type { SerialTransactionHandle } from '../transaction/serial-transaction.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import type { HistoryEntry } from '../memory/history.js';
 import type { WalWriter } from '../wal/wal-writer.js';
@@ -46,7 +46,8 @@ import { checkScrubOptions, type ScrubOptions, type ScrubReport } from '../strip
 import type { BackgroundScrub } from '../stripe/background-scrub.js';
 import { scrubPass, startBackgroundScrub } from './store-scrub.js';
 import { StoreSnapshot } from './store-snapshot.js';
-import { admitWrite, StoreWrites } from './store-writes.js';
+import { StoreWrites } from './store-writes.js';
+import { StoreTransactions } from './store-transactions.js';
 import { StoreReads } from './store-reads.js';
 import { type Change, WatchHub, type WatchOptions } from '../watch/change-feed.js';
 import { checkBackupArguments, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
@@ -77,9 +78,6 @@ export interface StoreParts {
 
 type State = 'open' | 'closing' | 'closed';
 
-/** transaction() called without options: every option at its default (shared, never written). */
-const NO_TRANSACTION_OPTIONS: TransactionOptions = Object.freeze({});
-
 /**
  * Internal (tests and the crash harness): `store[abandonStore]()` makes the handle
  * behave like a process that died: no I/O, the in-process lock token is forgotten
@@ -90,7 +88,6 @@ export const abandonStore: unique symbol = Symbol('ladybug.abandonStore');
 export class Store {
   readonly #parts: StoreParts;
   readonly #lifecycleLock = new OrderedMutex('store.lifecycle');
-  readonly #commitBytesMax: number;
   #state: State = 'open';
   /** Present when the scrubIntervalMs option is set; stopped first thing in close(). */
   readonly #backgroundScrub: BackgroundScrub | undefined;
@@ -98,14 +95,17 @@ export class Store {
   readonly #writes: StoreWrites;
   /** get, history and scan: answered from the engine's read view (store-reads.ts). */
   readonly #reads: StoreReads;
+  /** transaction, transactionSync and the one transaction context (store-transactions.ts). */
+  readonly #transactions: StoreTransactions;
 
   /** @internal Use openStore(). */
   constructor(parts: StoreParts) {
     this.#parts = parts;
-    this.#commitBytesMax = commitBytesLimit(parts.options.segmentSizeBytes);
-    this.#writes = new StoreWrites(parts, this.#commitBytesMax, (operation) => this.#assertOpen(operation), {
+    const commitBytesMax = commitBytesLimit(parts.options.segmentSizeBytes);
+    this.#transactions = new StoreTransactions(parts, commitBytesMax, (operation) => this.#assertOpen(operation), () => this.leases);
+    this.#writes = new StoreWrites(parts, commitBytesMax, (operation) => this.#assertOpen(operation), {
       leases: () => this.leases,
-      transactionContext: () => this.#transactionContext(),
+      transactionContext: () => this.#transactions.context(),
     });
     this.#reads = new StoreReads(parts, (operation) => this.#assertOpen(operation));
     this.#backgroundScrub = startBackgroundScrub(parts, (options) => this.#scrub(options, true));
@@ -176,17 +176,10 @@ export class Store {
    * (so it never conflicts and is never retried for one). Resolves with the body's
    * result once its commit is durable and visible. The body may run again when it
    * read a key memory could not answer (src/transaction/serial-transaction.ts).
-   * Not an async function, and its context is the store's one transaction context:
-   * no promise, context object and two closures per call, and two microtask hops
-   * less (issue 12). A refused call still rejects, never throws.
+   * Not an async function (store-transactions.ts). A refused call still rejects, never throws.
    */
   transactionSync<T>(body: (tx: SerialTransactionHandle) => T): Promise<T> {
-    try {
-      this.#assertOpen('transaction');
-      return runSerialTransaction(this.#transactionContext(), body, this.#assertTransactionOpen);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#transactions.transactionSync(body);
   }
 
   /**
@@ -195,38 +188,10 @@ export class Store {
    * then ConflictError names what conflicted. A body that throws aborts: nothing is
    * written and the error propagates. Resolves with the body's result once the
    * commit is durable and visible.
-   * Not an async function: it returns the retry loop's own promise (an async function
-   * returning it cost a promise and a resolve-thenable job, two microtask hops, per
-   * transaction: issue 12). A refused call still rejects, never throws.
+   * Not an async function (store-transactions.ts). A refused call still rejects, never throws.
    */
   transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
-    try {
-      this.#assertOpen('transaction');
-      return runTransaction(this.#transactionContext(), body, optionsObject('transaction', options) ?? NO_TRANSACTION_OPTIONS, this.#assertTransactionOpen);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** The open check each transaction attempt makes, made once per store (not a closure per transaction() call). */
-  readonly #assertTransactionOpen = (): void => this.#assertOpen('transaction');
-
-  /** Made once per store (its lifetimes hold the one timer for running transactions), not per transaction() call. */
-  #transactionContextMade: TransactionContext | undefined;
-
-  #transactionContext(): TransactionContext {
-    if (this.#transactionContextMade !== undefined) return this.#transactionContextMade;
-    const { engine, pins, transactionPins, pipeline, options: resolved } = this.#parts;
-    this.#transactionContextMade = {
-      engine, pins, transactionPins, pipeline,
-      admit: () => admitWrite(this.#parts),
-      maxValueBytes: resolved.maxValueBytes,
-      commitBytesMax: this.#commitBytesMax,
-      keyEncoding: resolved.keyEncoding,
-      lifetimes: new TransactionLifetimes(resolved.transactionLifetimeMs),
-      fence: (tx, name, token) => this.leases.fence(tx, name, token),
-    };
-    return this.#transactionContextMade;
+    return this.#transactions.transaction(body, options);
   }
 
   /** A pinned read-only view as of the current version; release() it (or `await using`). */
