@@ -15,10 +15,11 @@
  * In their own modules: the write path, put, delete and batch with the write stall's
  * admission and lease writes (store-writes.ts), the read methods, get, history and
  * scan (store-reads.ts), transaction and transactionSync with the store's one
- * transaction context (store-transactions.ts), the snapshot handle (StoreSnapshot, store-snapshot.ts), the
- * scrub passes, called and background (store-scrub.ts), and the work the lifecycle
- * lock guards: checkpoint, compaction, backup, close's and abandon's steps
- * (store-maintenance.ts).
+ * transaction context (store-transactions.ts), the snapshot handle (StoreSnapshot,
+ * store-snapshot.ts), the scrub passes, called and background (store-scrub.ts), and
+ * the work the lifecycle lock guards: checkpoint, compaction, backup, close's and
+ * abandon's steps (store-maintenance.ts). This module keeps the handle's state, its
+ * open check and the lifecycle lock.
  */
 import { StoreClosedError } from '../errors.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
