@@ -61,22 +61,30 @@ describe('crash harness with real processes', () => {
   it('kill mode with the smallest memory budget and small segments: flushes, installs and WAL deletions under the kills lose nothing', async () => {
     const directory = `${temporaryDirectory('ladybug-crash-budget-')}/store`;
     const cycles = 12;
-    const summary = await runCrashTest({
-      cycles, seed: 20261130, mode: 'kill', killAfterMsMin: 50, killAfterMsMax: 400, workerPath, directory,
-      // 64 KiB segments: the workload writes values of up to 32 KiB, which 16 KiB segments refuse.
-      memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, segmentSizeBytes: HARNESS_SEGMENT_BYTES_SMALL,
-    });
-    expectClean(summary);
-    expect(summary.cycles).toBe(cycles);
     // The parent's own closes checkpoint at most once per cycle (and once when it adopts the
-    // store); every further run id was handed out by a worker's flush before it was killed.
-    const manifest = await Manifest.open(new NodeFileSystem(), directory, await loadHash64(), { create: false });
-    const runIdsHandedOut = manifest.state.nextRunId - 1;
-    const walStartSegment = manifest.state.walStartSegment;
-    await manifest.close();
-    expect(runIdsHandedOut).toBeGreaterThan(cycles + 1);
+    // store); every further run id was handed out by a worker's flush before it was killed. A
+    // worker on a loaded machine may be killed before its first flush in all 12 cycles: then
+    // another 12 cycles run on the same store (the harness adopts it), up to three rounds, each
+    // checked clean. The assertions below still require flushes and WAL deletions under kills.
+    let workerRunIds = 0;
+    let walStartSegment = 0;
+    for (let round = 1; round <= 3; round += 1) {
+      const summary = await runCrashTest({
+        cycles, seed: 20261130 + round - 1, mode: 'kill', killAfterMsMin: 50, killAfterMsMax: 400, workerPath, directory,
+        // 64 KiB segments: the workload writes values of up to 32 KiB, which 16 KiB segments refuse.
+        memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, segmentSizeBytes: HARNESS_SEGMENT_BYTES_SMALL,
+      });
+      expectClean(summary);
+      expect(summary.cycles).toBe(cycles);
+      const manifest = await Manifest.open(new NodeFileSystem(), directory, await loadHash64(), { create: false });
+      workerRunIds = manifest.state.nextRunId - 1 - round * (cycles + 1);
+      walStartSegment = manifest.state.walStartSegment;
+      await manifest.close();
+      if (workerRunIds > 0 && walStartSegment > 1) break;
+    }
+    expect(workerRunIds).toBeGreaterThan(0);
     expect(walStartSegment).toBeGreaterThan(1);
-  }, 240_000);
+  }, 720_000);
 });
 
 describe('crash harness verifier', () => {
