@@ -67,7 +67,7 @@ describe('reads as of the snapshot version', () => {
   });
 
   it('history() with a bad limit rejects its promise (as store.history does) rather than throwing synchronously', async () => {
-    // BUG (src/store/store.ts, StoreSnapshot.history): it is a plain (non-async) method
+    // BUG (src/store/store-snapshot.ts, StoreSnapshot.history): it is a plain (non-async) method
     // that evaluates `limitOption(optionsObject('history', options)?.limit)` before
     // calling the async Snapshot.history, so a bad limit or options argument throws
     // synchronously out of a Promise-returning method. store.history() is async and

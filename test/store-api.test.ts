@@ -455,7 +455,7 @@ describe('scans and concurrent writes', () => {
   });
 
   it('a scan reads as of the version current when scan() was called, even if writes land before its first next()', async () => {
-    // BUG (src/store/store.ts scan/#scanIterator): the version is chosen in scan(), but
+    // BUG (once in src/store/store.ts; now StoreReads.scan and ScanIterator): the version is chosen in scan(), but
     // pins.pin(version) runs inside the async generator, i.e. only at the first next().
     // Writes in between may reclaim (maxVersionsPerKey 1) what the scan must read, and
     // the scan then throws VersionNotRetainedError instead of returning its version.

@@ -1,5 +1,5 @@
 /**
- * put, delete and batch (src/store/store.ts) return the commit's promise without an
+ * put, delete and batch (StoreWrites, src/store/store-writes.ts) return the commit's promise without an
  * async function around it (issue 12: one promise and two microtask hops fewer per
  * write). The contract that must survive: a refused call rejects with its typed
  * error and never throws synchronously; an accepted one resolves with its version,
