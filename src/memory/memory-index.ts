@@ -49,33 +49,22 @@
  *
  * Synchronous only: nothing here awaits, so each apply and each chunk of a scan is
  * atomic with respect to every other caller (no lock needed; see LOCK_ORDER.md).
+ *
+ * Parts in their own modules: the tree and its range walks (chain-tree.ts), the
+ * estimate of the bytes held (memory-estimate.ts), the order a flush reads waiting
+ * keys in (waiting-order.ts) and the ascending tail (ascending-tail.ts).
  */
-import { createRequire } from 'node:module';
-import type sortedBtree from 'sorted-btree';
 import type { StoredValue } from '../codec/values.js';
-import { oneByteStringSizeBytes, storedSizeBytes } from '../codec/value-memory-size.js';
-import {
-  MEMORY_BYTES_OLDER_ARRAYS_GROWN,
-  MEMORY_BYTES_OLDER_ARRAYS_INITIAL,
-  MEMORY_BYTES_PER_KEY,
-  MEMORY_BYTES_PER_VERSION,
-} from '../limits.js';
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
-import { debugEnabled } from '../util/debug.js';
 import { isReservedKey, rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
 import { AscendingTail, TAIL_KEYS_MOVED_PER_READ } from './ascending-tail.js';
-import { ascendingPrefixLength, sortedKeyOrder } from './key-sort.js';
+import { chainsInRange, type ChainTree, type KeyRange, liveEntriesInRange, newChainTree } from './chain-tree.js';
+import { keySizeBytes, olderArraysSizeBytes, slotSizeBytes } from './memory-estimate.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
+import { waitingOrder } from './waiting-order.js';
 
-// sorted-btree is CommonJS with its class on `default`; require() reads it the same
-// way under Node and under the test runner's module transform.
-const BTree = (createRequire(import.meta.url)('sorted-btree') as typeof sortedBtree).default;
-type Tree = sortedBtree.default<string, VersionChain>;
-
-function compareKeys(left: string, right: string): number {
-  return left < right ? -1 : left > right ? 1 : 0;
-}
+export type { KeyRange } from './chain-tree.js';
 
 /** One operation of a commit, as applied to memory. */
 export interface IndexOperation {
@@ -84,17 +73,9 @@ export interface IndexOperation {
   slot: VersionSlot;
 }
 
-/** Key bounds of a scan, in internal (byte string) form. */
-export interface KeyRange {
-  gt?: string;
-  gte?: string;
-  lt?: string;
-  lte?: string;
-}
-
 export class MemoryIndex {
   readonly #map = new Map<string, VersionChain>();
-  readonly #tree: Tree = new BTree<string, VersionChain>(undefined, compareKeys);
+  readonly #tree: ChainTree = newChainTree();
   /** New keys not yet in the tree (see the module header). */
   #unordered: string[] = [];
   /** True while `unordered` is known to be in ascending order (set by a sort, cleared by a push). */
@@ -127,11 +108,7 @@ export class MemoryIndex {
     return this.#appliedVersion;
   }
 
-  /**
-   * Estimated heap bytes held: per key MEMORY_BYTES_PER_KEY and its key string, per
-   * chain its older-version arrays, per version its value (figures in limits.ts).
-   * test/memory-budget.test.ts holds it to measured heap growth.
-   */
+  /** Estimated heap bytes held (memory-estimate.ts). */
   get memoryBytes(): number {
     return this.#memoryBytes;
   }
@@ -186,7 +163,7 @@ export class MemoryIndex {
     if (isReservedKey(key)) this.#unorderedReservedKeys++;
     this.#unorderedSorted = false;
     this.#unorderedChains = undefined;
-    this.#memoryBytes += MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(key.length);
+    this.#memoryBytes += keySizeBytes(key);
     if (operation.slot !== TOMBSTONE) this.#liveKeys++;
   }
 
@@ -252,9 +229,7 @@ export class MemoryIndex {
     maxCount: number,
   ): Array<[string, StoredValue]> {
     this.#ensureOrderedFor(range);
-    return reverse
-      ? this.#scanBackward(range, cursor, version, maxCount)
-      : this.#scanForward(range, cursor, version, maxCount);
+    return liveEntriesInRange(this.#tree, range, cursor, version, reverse, maxCount);
   }
 
   /**
@@ -284,32 +259,6 @@ export class MemoryIndex {
     for (const key of keys) this.#tree.set(key, this.#map.get(key)!);
   }
 
-  #scanForward(range: KeyRange, cursor: string | undefined, version: number, maxCount: number) {
-    const result: Array<[string, StoredValue]> = [];
-    const start = cursor ?? range.gte ?? range.gt;
-    for (const [key, chain] of this.#tree.entries(start)) {
-      if (cursor !== undefined ? key <= cursor : range.gt !== undefined && key <= range.gt) continue;
-      if ((range.lt !== undefined && key >= range.lt) || (range.lte !== undefined && key > range.lte)) break;
-      const slot = chain.slotAsOf(version);
-      if (slot !== undefined && slot !== TOMBSTONE) result.push([key, slot]);
-      if (result.length >= maxCount) break;
-    }
-    return result;
-  }
-
-  #scanBackward(range: KeyRange, cursor: string | undefined, version: number, maxCount: number) {
-    const result: Array<[string, StoredValue]> = [];
-    const start = cursor ?? range.lte ?? range.lt;
-    for (const [key, chain] of this.#tree.entriesReversed(start)) {
-      if (cursor !== undefined ? key >= cursor : range.lt !== undefined && key >= range.lt) continue;
-      if ((range.gt !== undefined && key <= range.gt) || (range.gte !== undefined && key < range.gte)) break;
-      const slot = chain.slotAsOf(version);
-      if (slot !== undefined && slot !== TOMBSTONE) result.push([key, slot]);
-      if (result.length >= maxCount) break;
-    }
-    return result;
-  }
-
   /**
    * Up to `maxCount` keys with their chains (live or not: the caller resolves
    * versions across memtables and runs), in key order (or reverse), within `range`,
@@ -317,25 +266,7 @@ export class MemoryIndex {
    */
   chainsChunk(range: KeyRange, cursor: string | undefined, reverse: boolean, maxCount: number): Array<[string, VersionChain]> {
     this.#ensureOrderedFor(range);
-    const result: Array<[string, VersionChain]> = [];
-    if (!reverse) {
-      const start = cursor ?? range.gte ?? range.gt;
-      for (const [key, chain] of this.#tree.entries(start)) {
-        if (cursor !== undefined ? key <= cursor : range.gt !== undefined && key <= range.gt) continue;
-        if ((range.lt !== undefined && key >= range.lt) || (range.lte !== undefined && key > range.lte)) break;
-        result.push([key, chain]);
-        if (result.length >= maxCount) break;
-      }
-      return result;
-    }
-    const start = cursor ?? range.lte ?? range.lt;
-    for (const [key, chain] of this.#tree.entriesReversed(start)) {
-      if (cursor !== undefined ? key >= cursor : range.lt !== undefined && key >= range.lt) continue;
-      if ((range.gt !== undefined && key <= range.gt) || (range.gte !== undefined && key < range.gte)) break;
-      result.push([key, chain]);
-      if (result.length >= maxCount) break;
-    }
-    return result;
+    return chainsInRange(this.#tree, range, cursor, reverse, maxCount);
   }
 
   /**
@@ -356,11 +287,10 @@ export class MemoryIndex {
    * Every key in ascending order and, at the same index, its chain: two arrays the
    * caller must not change (a flush reads them; a later scan of this memtable leaves
    * them as they are). When no scan ever built the tree (a write-only memtable), the
-   * waiting keys are the whole order: they are sorted as a permutation that carries
-   * each key's chain along (sortedKeyOrder), so no chain is looked up in the Map, and
-   * no tree is built for the flush (inserting them cost about as much as sorting).
-   * They stay waiting, sorted (with their chains, so a second flush attempt or a later
-   * scan sorts nothing). REQUIRES: the caller reads them before the next apply.
+   * waiting keys are the whole order: they are sorted with each key's chain carried
+   * along (waiting-order.ts), so no chain is looked up in the Map, and no tree is
+   * built for the flush. They stay waiting, sorted (with their chains, so a second
+   * flush attempt or a later scan sorts nothing). REQUIRES: the caller reads them before the next apply.
    */
   orderedKeysAndChains(): { keys: readonly string[]; chains: readonly VersionChain[] } {
     if (this.#tree.size > 0) {
@@ -389,43 +319,9 @@ export class MemoryIndex {
     const tail = this.#tail.chainsInOrder();
     assert(this.#tree.size === 0 && this.#map.size + tail.length === this.#unordered.length, 'the waiting keys are every key of the Map and the tail');
     const chains = this.#map.size === 0 ? tail : tail.length === 0 ? Array.from(this.#map.values()) : [...this.#map.values(), ...tail];
-    if (this.#mapAscending) {
-      // Every key arrived above the ones before (sequential keys): the Map's order is key
-      // order, and the waiting list is that order (as pushed, or as a sort left it).
-      const waiting = this.#unordered;
-      if (debugEnabled()) {
-        for (let index = 0; index < waiting.length; index++) {
-          assert(this.#chainInPlace(waiting[index]!) === chains[index] && (index === 0 || waiting[index - 1]! < waiting[index]!), 'an ascending Map is the waiting order');
-        }
-      }
-      this.#unorderedChains = chains;
-      this.#unorderedSorted = true;
-      return;
-    }
-    if (this.#unorderedSorted) {
-      // Sorted in place by a scan's ensureOrdered that found the tree empty? It empties the list: only 0 or 1 keys here.
-      assert(this.#unordered.length <= 1, 'a sorted waiting list of an empty tree has its chains');
-      this.#unorderedChains = chains;
-      return;
-    }
-    const keys = this.#unordered;
-    if (debugEnabled()) for (let index = 0; index < keys.length; index++) assert(this.#chainInPlace(keys[index]!) === chains[index], 'the Map and the tail are in push order');
-    if (ascendingPrefixLength(keys) === keys.length) {
-      // Inserted in key order (sequential keys): already sorted, chains already beside them.
-      this.#unorderedChains = chains;
-      this.#unorderedSorted = true;
-      return;
-    }
-    const order = sortedKeyOrder(keys);
-    const sortedKeys = new Array<string>(keys.length);
-    const sortedChains = new Array<VersionChain>(keys.length);
-    for (let index = 0; index < order.length; index++) {
-      const from = order[index]!;
-      sortedKeys[index] = keys[from]!;
-      sortedChains[index] = chains[from]!;
-    }
-    this.#unordered = sortedKeys;
-    this.#unorderedChains = sortedChains;
+    const order = waitingOrder(this.#unordered, chains, this.#mapAscending, this.#unorderedSorted, (key) => this.#chainInPlace(key));
+    this.#unordered = order.keys;
+    this.#unorderedChains = order.chains;
     this.#unorderedSorted = true;
   }
 
@@ -475,19 +371,4 @@ export class MemoryIndex {
     assert(versions === this.#versionCount, 'version count matches');
     assert(live === this.#liveKeys, 'live key count matches');
   }
-}
-
-/**
- * Estimated bytes of a chain's two older-version arrays at `length` versions: none
- * for one version, [x] literals for two, grown to 17 slots at three, then a slot each
- * (an estimate after trimming: V8 may keep the larger backing store).
- */
-function olderArraysSizeBytes(length: number): number {
-  if (length <= 1) return 0;
-  if (length === 2) return MEMORY_BYTES_OLDER_ARRAYS_INITIAL;
-  return MEMORY_BYTES_OLDER_ARRAYS_GROWN + (length - 3) * MEMORY_BYTES_PER_VERSION;
-}
-
-function slotSizeBytes(slot: VersionSlot): number {
-  return slot === TOMBSTONE ? 0 : storedSizeBytes(slot);
 }
