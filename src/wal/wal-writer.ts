@@ -1,9 +1,8 @@
 /**
  * The WAL writer: appends one group of commits as one record, with one write and
  * one fdatasync, and rotates to a preallocated next segment when the current one
- * is full. Segments grow: each new one doubles the previous one's size up to
- * `segmentSizeBytes` (a store's first is SEGMENT_BYTES_INITIAL, capped), and one
- * made for a commit that did not fit is at least big enough for that commit.
+ * is full. The record's encoding is wal-record-buffer.ts; when the next segment is
+ * prepared, how big it is and how a rotation gets it, segment-rotation.ts.
  *
  * Positions are log sequence numbers (LSNs): bytes appended since the store's
  * first segment, counted across segments. `syncedLsn` only moves after a
@@ -32,40 +31,21 @@
  * REQUIRES: the caller holds the 'wal.writer' lock for every call except the
  * getters (one group in flight at a time; see LOCK_ORDER.md).
  */
-import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
-import { isFileSystemError, joinPath } from '../fs/file-system.js';
-import { GROUP_COMMIT_BYTES_MAX, WAL_ENCODE_BUFFER_BYTES_INITIAL, WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX } from '../limits.js';
+import { isFileSystemError } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { WalMetrics } from '../metrics/recorders.js';
-import { NextSegment, type ReleasedSpace } from './next-segment.js';
-import { checkpointSegmentSizeBytes, type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './segment-files.js';
-import { encodeRecord, type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
+import type { ReleasedSpace } from './next-segment.js';
+import { checkpointSegmentSizeBytes, firstSegmentSizeBytes } from './segment-files.js';
+import { SegmentRotation } from './segment-rotation.js';
+import { type FramedCommit, type Hash64, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './wal-format.js';
+import type { WalPosition } from './wal-position.js';
+import { WalRecordBuffer } from './wal-record-buffer.js';
 import { ZeroFillAhead } from './zero-fill-ahead.js';
 
-export interface WalPosition {
-  segmentNumber: number;
-  handle: FileHandle;
-  sizeBytes: number;
-  /** Where the next record goes in this segment. */
-  offset: number;
-  /**
-   * End of the zero-filled, synced prefix (CreatedSegment#filledBytes); absent for a
-   * segment resumed after recovery (then only `offset` is known filled).
-   */
-  filledBytes?: number;
-  /** The use tag of this segment's records (wal-format.ts recordTagOf: 0 in a format-1 segment). */
-  tag: number;
-  /**
-   * Made from a recycled file (CreatedSegment#recycled): the bytes past the records are
-   * an earlier use's, so each record is written with an all-zero record header after it
-   * (where the segment has room), which the next record overwrites: the log's end reads
-   * as an end, not as the middle of an old record (a torn tail).
-   */
-  recycled?: boolean;
-}
+export type { WalPosition } from './wal-position.js';
 
 export interface WalWriterConfig {
   fileSystem: FileSystem;
@@ -96,13 +76,12 @@ export class WalWriter {
   #active: WalPosition;
   #lsnBase: number;
   #syncedLsn: number;
-  /** The next segment: prepared in the background, made from the pool or new. */
-  readonly #next: NextSegment;
+  /** The next segment: when it is prepared, its size, taking it at a rotation. */
+  readonly #rotation: SegmentRotation;
   /** The active segment's zero-filled, synced prefix and the fill ahead of it. */
   readonly #zeroFill: ZeroFillAhead;
-  /** Bytes (header included) of the record #fittingPrefix's last answer makes. */
-  #fittingBytes = 0;
-  #encodeBuffer: Buffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
+  /** The record being encoded: the commits that fit, their bytes. */
+  readonly #records: WalRecordBuffer;
   #bytesWritten = 0;
   #datasyncs = 0;
   /**
@@ -128,7 +107,8 @@ export class WalWriter {
   constructor(config: WalWriterConfig, active: WalPosition) {
     this.#config = config;
     this.#active = active;
-    this.#next = new NextSegment(config);
+    this.#rotation = new SegmentRotation(config);
+    this.#records = new WalRecordBuffer(config.hash);
     this.#zeroFill = new ZeroFillAhead(config.fileSystem, active, active.filledBytes ?? active.offset);
     this.#lsnBase = 0;
     // Everything before the starting offset was recovered from disk: durable.
@@ -155,7 +135,7 @@ export class WalWriter {
 
   /** Bytes of the record encoding buffer held now (at most WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX between records). */
   get encodeBufferBytes(): number {
-    return this.#encodeBuffer.length;
+    return this.#records.sizeBytes;
   }
 
   stats(): { bytesWritten: number; datasyncs: number; segmentsCreated: number; segmentsRecycled: number; segmentNumber: number; rotationWaits: number; rotationWaitMs: number } {
@@ -164,8 +144,8 @@ export class WalWriter {
       datasyncs: this.#datasyncs,
       rotationWaits: this.#rotationWaits,
       rotationWaitMs: this.#rotationWaitMs,
-      segmentsCreated: this.#next.created,
-      segmentsRecycled: this.#next.recycled,
+      segmentsCreated: this.#rotation.created,
+      segmentsRecycled: this.#rotation.recycled,
       segmentNumber: this.#active.segmentNumber,
     };
   }
@@ -184,8 +164,8 @@ export class WalWriter {
     assert(commits.length > 0, 'a group holds at least one commit');
     assert(this.#record === undefined, 'one record in flight at a time (wal.writer lock)');
     if (this.#zeroFill.failure !== undefined) return Promise.reject(this.#zeroFill.failure.error);
-    const count = this.#cutPending ? 0 : this.#fittingPrefix(commits, this.#active);
-    if (count === 0 || this.#active.offset + this.#fittingBytes > this.#zeroFill.filledBytes) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
+    const count = this.#cutPending ? 0 : this.#records.fittingPrefix(commits, this.#active);
+    if (count === 0 || this.#active.offset + this.#records.fittingBytes > this.#zeroFill.filledBytes) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
     return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
@@ -200,21 +180,21 @@ export class WalWriter {
   ): Promise<GroupWriteResult> {
     if (this.#cutPending) await this.#rotateSmall();
     assert(!this.#cutPending, 'no record is written into a segment a seal cut off');
-    let count = this.#fittingPrefix(commits, this.#active);
+    let count = this.#records.fittingPrefix(commits, this.#active);
     // A pre-created next segment may be too small for the first commit (segments
     // grow from small): it is used (left empty) and one more, big enough, is made.
     for (let rotations = 0; count === 0; rotations++) {
       assert(rotations < 2, 'a segment made for the commit holds it (commits are bounded by segmentSizeBytes at validation)');
-      const waits = !this.#next.isReady;
+      const waits = !this.#rotation.nextIsReady;
       const startMs = waits ? performance.now() : 0;
       await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
       if (waits) {
         this.#rotationWaits++;
         this.#rotationWaitMs += performance.now() - startMs;
       }
-      count = this.#fittingPrefix(commits, this.#active);
+      count = this.#records.fittingPrefix(commits, this.#active);
     }
-    await this.#zeroFill.ensureFilled(this.#active.offset + this.#fittingBytes);
+    await this.#zeroFill.ensureFilled(this.#active.offset + this.#records.fittingBytes);
     return this.#writeRecord(commits, count, beforeWrite, mayBlock);
   }
 
@@ -234,20 +214,20 @@ export class WalWriter {
     assert(!this.#cutPending && count > 0, 'a record goes into a segment no seal cut off');
     const group = count === commits.length ? commits : commits.slice(0, count);
     const active = this.#active;
-    const lengthBytes = this.#encode(group, active.tag);
+    const lengthBytes = this.#records.encode(group, active.tag);
     const handle = active.handle;
     // A recycled segment's record carries an all-zero record header after it (WalPosition.recycled).
     const terminatorBytes = active.recycled === true ? Math.min(RECORD_HEADER_BYTES, active.sizeBytes - active.offset - lengthBytes) : 0;
-    this.#encodeBuffer.fill(0, lengthBytes, lengthBytes + terminatorBytes);
+    this.#records.zeroAfter(lengthBytes, terminatorBytes);
     assert(active.offset + lengthBytes + terminatorBytes <= this.#zeroFill.filledBytes, 'the record goes into zero-filled, synced bytes');
     assert(this.#zeroFill.filledBytes <= active.sizeBytes, 'the filled prefix lies inside the segment');
     beforeWrite?.(count);
     // Only a record holding every commit given may block: a group split over segments never does.
-    // Nor one written while the next segment is being prepared (#preparing).
-    this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length && !this.#preparing(), syncStartMs: 0 };
+    // Nor one written while the next segment is being prepared (SegmentRotation#preparing).
+    this.#record = { handle, commitCount: count, lengthBytes, mayBlock: mayBlock && count === commits.length && !this.#rotation.preparing(), syncStartMs: 0 };
     let written: Promise<void>;
     try {
-      written = handle.write(this.#encodeBuffer.subarray(0, lengthBytes + terminatorBytes), active.offset);
+      written = handle.write(this.#records.bytes(lengthBytes + terminatorBytes), active.offset);
     } catch (error) {
       written = Promise.reject(error);
     }
@@ -261,7 +241,7 @@ export class WalWriter {
     this.#active.offset += record.lengthBytes;
     this.#bytesWritten += record.lengthBytes;
     // The record's bytes are written: a buffer grown for an outsized record is dropped.
-    if (this.#encodeBuffer.length > WAL_ENCODE_BUFFER_BYTES_RETAINED_MAX) this.#encodeBuffer = Buffer.allocUnsafe(WAL_ENCODE_BUFFER_BYTES_INITIAL);
+    this.#records.releaseOutsized();
     record.syncStartMs = performance.now();
     let synced: Promise<void>;
     try {
@@ -295,7 +275,7 @@ export class WalWriter {
     // A failed fill's sync may have dropped this record's pages: never acknowledged.
     if (this.#zeroFill.failure !== undefined) throw this.#zeroFill.failure.error;
     this.#syncedLsn = this.#currentLsn();
-    this.#maybePrepareNext();
+    this.#rotation.maybePrepareNext(this.#active);
     if (!this.#closed) this.#zeroFill.maybeFillAhead();
     return { commitCount: record.commitCount, endLsn: this.#syncedLsn };
   };
@@ -315,73 +295,6 @@ export class WalWriter {
   };
 
   /**
-   * How many leading commits fit the remaining space of `segment`. Past the first
-   * commit, a group also stops at GROUP_COMMIT_BYTES_MAX (a single large commit may
-   * exceed it; it is bounded by the segment size, checked at validation).
-   */
-  #fittingPrefix(commits: readonly FramedCommit[], segment: WalPosition): number {
-    const room = segment.sizeBytes - segment.offset - RECORD_HEADER_BYTES;
-    let used = 0;
-    let count = 0;
-    for (const commit of commits) {
-      if (used + commit.sizeBytes > room) break;
-      if (count > 0 && used + commit.sizeBytes > GROUP_COMMIT_BYTES_MAX) break;
-      used += commit.sizeBytes;
-      count++;
-    }
-    this.#fittingBytes = RECORD_HEADER_BYTES + used;
-    return count;
-  }
-
-  /** Encodes `group` as one record with use tag `tag`, leaving room for a record header after it. */
-  #encode(group: readonly FramedCommit[], tag: number): number {
-    let needed = RECORD_HEADER_BYTES;
-    for (const commit of group) needed += commit.sizeBytes;
-    const capacity = needed + RECORD_HEADER_BYTES;
-    if (this.#encodeBuffer.length < capacity) this.#encodeBuffer = Buffer.allocUnsafe(Math.max(capacity, this.#encodeBuffer.length * 2));
-    const written = encodeRecord(group, this.#encodeBuffer, 0, this.#config.hash, tag);
-    assert(written === needed, 'record length matches the sum of its commits');
-    return written;
-  }
-
-  /**
-   * The next segment's background preparation is under way. A record's fdatasync then
-   * never runs inline (FileHandle#datasync's mayBlock hint withheld): a lone writer whose
-   * syncs run inline never hands the event loop a turn between commits, and the
-   * preparation needs one per I/O completion (5 to 8 for a new segment: the pool's
-   * listing, truncate, 1 to 4 zero writes, fsync, directory fsync; about 6 for a pooled
-   * one, segment-files.ts), so the writer overtook it and waited for it at the rotation
-   * (issue 12: 23 waits in 20,000 4 KiB puts on a fresh store, 26 rotations). On
-   * the thread pool the record's fdatasync runs beside the preparation's I/O, each
-   * commit a turn of the loop, for the few commits the preparation takes.
-   */
-  #preparing(): boolean {
-    return this.#next.isPrepared && !this.#next.isReady;
-  }
-
-  /** Starts creating the next segment in the background once this one is half full. */
-  #maybePrepareNext(): void {
-    if (this.#next.isPrepared || this.#active.offset < this.#active.sizeBytes / 2) return;
-    this.#next.prepare(this.#active.segmentNumber + 1, this.#nextSizeBytes(0, 2 * this.#active.sizeBytes));
-  }
-
-  /**
-   * The next segment's size: twice the active one's (segments start small, see
-   * SEGMENT_BYTES_INITIAL), at least big enough for a record of `recordBytesMin`, at
-   * most `segmentSizeBytes`.
-   */
-  #nextSizeBytes(recordBytesMin: number, preferredSizeBytes = 2 * this.#active.sizeBytes): number {
-    const sizeBytes = Math.min(this.#config.segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
-    assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
-    return sizeBytes;
-  }
-
-  /** Creates the next segment now (NextSegment#create: from the pool when it has one of the size). */
-  #createNext(recordBytesMin = 0, preferredSizeBytes?: number): Promise<CreatedSegment> {
-    return this.#next.create(this.#active.segmentNumber + 1, this.#nextSizeBytes(recordBytesMin, preferredSizeBytes));
-  }
-
-  /**
    * compact()'s release of the WAL's spare disk space: the prepared next segment removed
    * unused and the recycled pool emptied, the directory fsynced (NextSegment#releaseSpare).
    * Run under the wal.writer lock, so never beside a rotation; a background preparation
@@ -390,7 +303,7 @@ export class WalWriter {
    */
   async releaseSpareSegments(): Promise<ReleasedSpace> {
     if (this.#closed) return { files: 0, bytes: 0 };
-    return this.#next.releaseSpare();
+    return this.#rotation.releaseSpare();
   }
 
   /**
@@ -452,7 +365,7 @@ export class WalWriter {
    */
   async #rotateSmall(sizeBytes = firstSegmentSizeBytes(this.#config.segmentSizeBytes)): Promise<void> {
     // A recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
-    await this.#next.discard(true);
+    await this.#rotation.discardPrepared();
     await this.#rotate(0, sizeBytes);
   }
 
@@ -460,24 +373,8 @@ export class WalWriter {
   async #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
     await this.#zeroFill.awaitFill();
     if (this.#zeroFill.failure !== undefined) throw this.#zeroFill.failure.error;
-    const prepared = this.#next.takePrepared();
-    let created: CreatedSegment;
-    try {
-      // A background creation that ran out of space earlier is retried once now: the
-      // disk may have room again, and that old failure is not this commit's. Any other
-      // failure (a failed fsync above all) is never retried and trusted: it fails the store.
-      created = prepared === undefined
-        ? await this.#createNext(recordBytesMin, preferredSizeBytes)
-        : await prepared.catch((error: unknown) => {
-          if (isFileSystemError(error, 'ENOSPC')) return this.#createNext(recordBytesMin);
-          throw error;
-        });
-    } catch (error) {
-      if (isFileSystemError(error, 'ENOSPC')) {
-        throw new DiskFullError(joinPath(this.#config.walDir, segmentFileName(this.#active.segmentNumber + 1)), { cause: error });
-      }
-      throw error;
-    }
+    // The prepared segment or a new one (SegmentRotation#take: ENOSPC is DiskFullError, any other failure fails the store).
+    const created = await this.#rotation.take(this.#active, recordBytesMin, preferredSizeBytes);
     const previous = this.#active;
     assert(created.segmentNumber === previous.segmentNumber + 1, 'segments are created in order');
     this.#cutPending = false;
@@ -495,7 +392,7 @@ export class WalWriter {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#zeroFill.awaitFill();
-    await this.#next.close();
+    await this.#rotation.close();
     await this.#active.handle.close();
     this.#closed = true;
   }

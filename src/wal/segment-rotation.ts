@@ -1,0 +1,128 @@
+/**
+ * The WAL writer's choice of its next segment (wal-writer.ts): when it is prepared,
+ * how big it is, and how a rotation gets it (the segment itself comes from
+ * next-segment.ts: a recycled file of the pool, else a new one).
+ *
+ * - Prepared in the background once the active segment is half full, unless one is.
+ * - Sizes grow: twice the active segment's (a store's first is SEGMENT_BYTES_INITIAL,
+ *   capped), at least big enough for the record it is made for, at most
+ *   `segmentSizeBytes`; a seal's cut and a checkpoint ask for a small one instead.
+ * - A rotation takes the prepared segment, or creates one now. A background creation
+ *   that ran out of space is retried once (the disk may have room again, and that old
+ *   failure is not this commit's); ENOSPC becomes DiskFullError naming the segment.
+ *   Any other failure (a failed fsync above all) is never retried: it fails the store.
+ *
+ * REQUIRES: the caller holds the 'wal.writer' lock for every call (the writer's own).
+ */
+import { DiskFullError } from '../errors.js';
+import { isFileSystemError, joinPath } from '../fs/file-system.js';
+import { assert } from '../util/assert.js';
+import { NextSegment, type NextSegmentConfig, type ReleasedSpace } from './next-segment.js';
+import { type CreatedSegment, segmentFileName } from './segment-files.js';
+import { SEGMENT_HEADER_BYTES } from './wal-format.js';
+import type { WalPosition } from './wal-position.js';
+
+export class SegmentRotation {
+  readonly #config: NextSegmentConfig;
+  /** The next segment: prepared in the background, made from the pool or new. */
+  readonly #next: NextSegment;
+
+  constructor(config: NextSegmentConfig) {
+    this.#config = config;
+    this.#next = new NextSegment(config);
+  }
+
+  /** Segments made new, and made from recycled files, since open. */
+  get created(): number {
+    return this.#next.created;
+  }
+
+  get recycled(): number {
+    return this.#next.recycled;
+  }
+
+  /** A next segment is prepared and its creation settled: a rotation waits for nothing. */
+  get nextIsReady(): boolean {
+    return this.#next.isReady;
+  }
+
+  /**
+   * The next segment's background preparation is under way. A record's fdatasync then
+   * never runs inline (FileHandle#datasync's mayBlock hint withheld): a lone writer whose
+   * syncs run inline never hands the event loop a turn between commits, and the
+   * preparation needs one per I/O completion (5 to 8 for a new segment: the pool's
+   * listing, truncate, 1 to 4 zero writes, fsync, directory fsync; about 6 for a pooled
+   * one, segment-files.ts), so the writer overtook it and waited for it at the rotation
+   * (issue 12: 23 waits in 20,000 4 KiB puts on a fresh store, 26 rotations). On
+   * the thread pool the record's fdatasync runs beside the preparation's I/O, each
+   * commit a turn of the loop, for the few commits the preparation takes.
+   */
+  preparing(): boolean {
+    return this.#next.isPrepared && !this.#next.isReady;
+  }
+
+  /** Starts creating the segment after `active` in the background once `active` is half full. */
+  maybePrepareNext(active: WalPosition): void {
+    if (this.#next.isPrepared || active.offset < active.sizeBytes / 2) return;
+    this.#next.prepare(active.segmentNumber + 1, this.#nextSizeBytes(active, 0, 2 * active.sizeBytes));
+  }
+
+  /**
+   * The next segment's size: twice the active one's (segments start small, see
+   * SEGMENT_BYTES_INITIAL), at least big enough for a record of `recordBytesMin`, at
+   * most `segmentSizeBytes`.
+   */
+  #nextSizeBytes(active: WalPosition, recordBytesMin: number, preferredSizeBytes = 2 * active.sizeBytes): number {
+    const sizeBytes = Math.min(this.#config.segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
+    assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
+    return sizeBytes;
+  }
+
+  /** Creates the segment after `active` now (NextSegment#create: from the pool when it has one of the size). */
+  #createNext(active: WalPosition, recordBytesMin = 0, preferredSizeBytes?: number): Promise<CreatedSegment> {
+    return this.#next.create(active.segmentNumber + 1, this.#nextSizeBytes(active, recordBytesMin, preferredSizeBytes));
+  }
+
+  /**
+   * The segment a rotation away from `active` moves to: the prepared one, or one big
+   * enough for a record of `recordBytesMin` created now (`preferredSizeBytes`: a small
+   * one for a cut or a checkpoint).
+   */
+  async take(active: WalPosition, recordBytesMin: number, preferredSizeBytes?: number): Promise<CreatedSegment> {
+    const prepared = this.#next.takePrepared();
+    try {
+      // A background creation that ran out of space earlier is retried once now: the
+      // disk may have room again, and that old failure is not this commit's. Any other
+      // failure (a failed fsync above all) is never retried and trusted: it fails the store.
+      return prepared === undefined
+        ? await this.#createNext(active, recordBytesMin, preferredSizeBytes)
+        : await prepared.catch((error: unknown) => {
+          if (isFileSystemError(error, 'ENOSPC')) return this.#createNext(active, recordBytesMin);
+          throw error;
+        });
+    } catch (error) {
+      if (isFileSystemError(error, 'ENOSPC')) {
+        throw new DiskFullError(joinPath(this.#config.walDir, segmentFileName(active.segmentNumber + 1)), { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Removes the prepared next segment before a small rotation: a recycled file goes back
+   * to the pool (nothing was written into it); a new one is unlinked (NextSegment#discard).
+   */
+  discardPrepared(): Promise<number> {
+    return this.#next.discard(true);
+  }
+
+  /** compact()'s release of the WAL's spare disk space (NextSegment#releaseSpare). */
+  releaseSpare(): Promise<ReleasedSpace> {
+    return this.#next.releaseSpare();
+  }
+
+  /** Closes any prepared next segment (it stays on disk, valid and empty). */
+  close(): Promise<void> {
+    return this.#next.close();
+  }
+}
