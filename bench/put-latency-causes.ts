@@ -40,8 +40,9 @@
  * size (64 KiB, smaller than one group of 64 x 4 KiB commits), which doubles back over
  * about 6 rotations the writer waits for (38-50 waits per run, 5.6-6.3 per flush; 5 in
  * a run when a throwaway build kept the cut-off segment's size for the new one, mean
- * group 59.4-59.7 -> 63.3-63.5 commits). A write stall appeared in 2 of about 20 runs,
- * at the first flush (the flush thread starting): a memtable is sealed at
+ * group 59.4-59.7 -> 63.3-63.5 commits). A write stall appeared in 4 of about 25 runs,
+ * 64 or 128 writers each; the one sampled came at the first flush (the flush thread
+ * starting). A memtable is sealed at
  * MEMTABLE_BUDGET_SHARE or just over it, so two sealed memtables exceed
  * IMMUTABLE_BUDGET_SHARE (2 x 33,816,320 B > 64 MiB): a seal while the previous
  * memtable is still being flushed stalls all 64 writers until that flush ends
