@@ -4,8 +4,8 @@
  * identity; this side walks the entries in order and packs them into chunks
  * (flush-chunks.ts) that are transferred to the thread, which runs writeRun (blocks,
  * filter, checksums, stripes and parity, writes, datasync, rename, directory fsync)
- * and answers the descriptor and the sealed blocks kept for the block cache.
- * Everything before and after (run id, manifest edit, install, retire, prepopulation,
+ * and answers the descriptor and the sealed blocks kept for the block cache (the
+ * messages: flush-protocol.ts). Everything before and after (run id, manifest edit, install, retire, prepopulation,
  * WAL deletion) stays on the main thread in flusher.ts.
  *
  * - Its own thread, not the merge thread's: a merge may hold that one for seconds and
@@ -17,7 +17,7 @@
  * - One flush at a time, asserted.
  * - Flow control: at most FLUSH_CHUNKS_IN_FLIGHT chunks sent and not yet consumed;
  *   the packing yields to the event loop while it waits for the thread, and between
- *   stretches paced by PackingPace: a stretch ends once it has run as long as the
+ *   stretches paced by PackingPace (flush-packing-pace.ts): a stretch ends once it has run as long as the
  *   loop's last turn of other work, at least FLUSH_PACK_STRETCH_MS_MIN, and never
  *   later than FLUSH_PACK_YIELD_ENTRIES entries. So a flush never holds the loop for
  *   long, under commits' short turns its stretches stay short (each one delays every
@@ -36,125 +36,34 @@
  * The worker is the compiled src/engine/flush-worker.js; running from the TypeScript
  * source (tests), it is taken from dist/ (build first; `npm test` does).
  * flushWorkerBuilt() is false when it is missing: the flusher then flushes in process.
+ * Starting a thread, its heap bounds and the process's list of live ones:
+ * flush-thread-workers.ts.
  */
 import { Buffer } from 'node:buffer';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
-import { deserializeError, type SerializedError } from '../compaction/merge-error.js';
+import type { Worker } from 'node:worker_threads';
+import { deserializeError } from '../compaction/merge-error.js';
 import { StoreClosedError } from '../errors.js';
-import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
-import type { SealedBlock } from '../run/run-writer.js';
+import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
-import { FLUSH_CHUNK_BYTES, type FlushChunk, FlushChunkPacker } from './flush-chunks.js';
+import { FLUSH_CHUNK_BYTES, FlushChunkPacker } from './flush-chunks.js';
+import { PackingPace } from './flush-packing-pace.js';
+import type { FlushFault, FlushJob, FlushMainToWorker, FlushOutcome, FlushWorkerToMain } from './flush-protocol.js';
+import { flushThreadSettings, forgetFlushWorker, startFlushWorker } from './flush-thread-workers.js';
+
+export { FLUSH_PACK_CLOCK_CHECK_ENTRIES, FLUSH_PACK_STRETCH_MS_MIN, FLUSH_PACK_YIELD_ENTRIES, PackingPace } from './flush-packing-pace.js';
+export type { FlushFault, FlushJob, FlushMainToWorker, FlushOutcome, FlushWorkerToMain, ReturnedBlock } from './flush-protocol.js';
+export {
+  FLUSH_THREAD_OLD_GENERATION_MB, FLUSH_THREAD_YOUNG_GENERATION_MB, flushThreadSettings, flushThreadsRunning, flushWorkerBuilt, terminateFlushThreads,
+} from './flush-thread-workers.js';
 
 /** Chunks sent to the thread and not yet consumed by its writer (FLUSH_CHUNK_BYTES each): bounds the memory in transit. */
 export const FLUSH_CHUNKS_IN_FLIGHT = 8;
 
-/**
- * The most entries packed between two yields to the event loop: ~3 ms of packing at
- * ~0.7 µs per entry. One chunk per turn starved the thread while large batches made
- * each turn long: 1M-key load, flush p50 0.57 s against 0.21 in process, 26 write
- * stalls against 1 (busy machine); a stretch as long as the loop's last turn of other
- * work (PackingPace) reaches this bound under such turns, as before.
- */
-export const FLUSH_PACK_YIELD_ENTRIES = 4096;
-
-/**
- * The shortest stretch of packing between two yields (ms). Under 64 concurrent
- * writers a turn of other work (one group's acknowledgements and next commits) lasts
- * about as long, so packing keeps about half the loop while every commit in flight
- * waits at most about this long for it. Whole stretches of FLUSH_PACK_YIELD_ENTRIES
- * were 0.45% of the 64-writer puts' latencies, 2.9-7.7 ms each (busy), the most of
- * any main-thread cause after scavenges (issue 12, p99 attribution).
- */
-export const FLUSH_PACK_STRETCH_MS_MIN = 0.5;
-
-/** Entries packed between two clock reads of the pacing (a read costs ~0.1 µs; 256 entries ~0.2 ms). */
-export const FLUSH_PACK_CLOCK_CHECK_ENTRIES = 256;
-
-assert(FLUSH_PACK_CLOCK_CHECK_ENTRIES > 0 && FLUSH_PACK_CLOCK_CHECK_ENTRIES < FLUSH_PACK_YIELD_ENTRIES, 'the clock is read within a stretch');
-
-/**
- * When the main thread's packing of a flush yields the event loop. A stretch starts
- * at `resumed()` (or construction); `packed()` after each entry says whether it is
- * over: after FLUSH_PACK_YIELD_ENTRIES entries, or, read every
- * FLUSH_PACK_CLOCK_CHECK_ENTRIES, once it has run its budget: as long as the loop's
- * last turn away from it (`paused()` to `resumed()` across one setImmediate), at least
- * FLUSH_PACK_STRETCH_MS_MIN. A wait for the thread (`resumed(false)`) gives no longer
- * budget: the loop was not busy for that long, the thread was.
- */
-export class PackingPace {
-  readonly #now: () => number;
-  #stretchStartMs: number;
-  #budgetMs = FLUSH_PACK_STRETCH_MS_MIN;
-  #pausedMs: number;
-  /** Entries packed in this stretch. */
-  #entries = 0;
-
-  constructor(now: () => number) {
-    this.#now = now;
-    this.#stretchStartMs = now();
-    this.#pausedMs = this.#stretchStartMs;
-  }
-
-  /** One entry was packed: true when the stretch is over (yield, then call paused/resumed). */
-  packed(): boolean {
-    const entries = ++this.#entries;
-    if (entries >= FLUSH_PACK_YIELD_ENTRIES) return true;
-    if (entries % FLUSH_PACK_CLOCK_CHECK_ENTRIES !== 0) return false;
-    return this.#now() - this.#stretchStartMs >= this.#budgetMs;
-  }
-
-  /** The loop is handed back now. */
-  paused(): void {
-    this.#pausedMs = this.#now();
-  }
-
-  /** Packing goes on: a new stretch, its budget the loop's turn away when `turnAway` (one yield), else the minimum. */
-  resumed(turnAway: boolean): void {
-    const now = this.#now();
-    assert(now >= this.#pausedMs, 'the pacing clock does not go back');
-    this.#budgetMs = turnAway ? Math.max(FLUSH_PACK_STRETCH_MS_MIN, now - this.#pausedMs) : FLUSH_PACK_STRETCH_MS_MIN;
-    this.#stretchStartMs = now;
-    this.#entries = 0;
-  }
-}
-
 /** The clock of a FlushThread's pacing (tests give their own). */
 const monotonicNowMs = (): number => performance.now();
-
-/**
- * The flush thread's heap bounds (MiB). Its heap holds a few chunks' entry objects and
- * the writer's per-partition bookkeeping; the values, the kept blocks, the index and
- * filter partitions and the filter's hashes (of the partition in progress only,
- * src/run/filter-partitions.ts) are off-heap bytes, in the thread's malloc arena and
- * outside these bounds (bench/large/memory-probe.ts shows both per thread). An
- * out-of-memory ends the thread and the flusher writes that memtable in process.
- *
- * The young generation is 8 MiB, not 4: the thread makes about 300 B of short-lived
- * objects per entry (a chunk's entry objects, key strings and value views, the
- * writer's own), and at 4 MiB it collected every ~1 MB of them, 118 scavenges and 12
- * full collections for four 100k-key flushes (--trace-gc), promoting entries of the
- * chunk in hand into the old generation; the thread's CPU per flushed key (process
- * minus main thread, `node dist/bench/flush-cpu.js 100000 6`, warm rounds, busy, load
- * 19-27) was 2,120-2,460 ns at 4 MiB against 1,330-1,840 at 8 and 1,010-1,420 at 16
- * (5, 5 and 2 alternated runs). Peak RSS of a 300k-key load (flush-cpu load, 3
- * alternations) was 262-273 MiB at 4, 264-265 at 8 and 268-285 at 16: 8 costs no
- * memory that shows, 16 about 12 MiB. With 64 writers every commit is a flushed key.
- */
-export const FLUSH_THREAD_OLD_GENERATION_MB = 64;
-export const FLUSH_THREAD_YOUNG_GENERATION_MB = 8;
-
-/**
- * `terminateGraceMs`: how long close() waits for a terminated thread blocked in a system
- * call (as mergeThreadSettings). `idleMs`: how long the thread lives with no flush
- * (IdleEnd); a store flushing more often keeps it. Tests shorten both.
- */
-export const flushThreadSettings: { terminateGraceMs: number; idleMs: number } = { terminateGraceMs: 5_000, idleMs: 10_000 };
 
 /**
  * Test hooks: `holdNextFlush` makes the next flush's thread stop after its writer
@@ -164,12 +73,6 @@ export const flushThreadSettings: { terminateGraceMs: number; idleMs: number } =
 export const flushThreadTestHooks: { holdNextFlush: boolean; onHeld: (() => void) | undefined; failNextFlush: FlushFault | undefined } = {
   holdNextFlush: false, onHeld: undefined, failNextFlush: undefined,
 };
-
-/** Test hook: every `syscall` of the next thread flush's run file fails with errno `code` (a full disk, a failed fsync). */
-export interface FlushFault {
-  syscall: 'write' | 'datasync';
-  code: string;
-}
 
 /** Resumers of the flushes held by `holdNextFlush` and not yet settled. */
 const heldFlushes = new Set<() => void>();
@@ -197,66 +100,6 @@ export class FlushThreadExited extends Error {
     super(`the flush thread exited (code ${exitCode}) during a flush${cause === undefined ? '' : `: ${cause.message}`}`, { cause });
     this.name = 'FlushThreadExited';
   }
-}
-
-export interface FlushJob {
-  runsDirectory: string;
-  runId: number;
-  generation: number;
-  level: number;
-  /** Data block bytes to keep and send back (for the block cache); -1: keep no block at all. */
-  keepDataBytes: number;
-}
-
-/** A sealed block sent back by the thread (its bytes in an ArrayBuffer of their own). */
-export interface ReturnedBlock {
-  kind: SealedBlock['kind'];
-  offset: number;
-  bytes: ArrayBuffer;
-  payloadBytes: number;
-  entryCount: number;
-}
-
-export interface FlushOutcome {
-  descriptor: RunDescriptor;
-  /** In the order the writer sealed them: data blocks, index partitions, filter partitions. */
-  blocks: SealedBlock[];
-}
-
-export type FlushMainToWorker =
-  | ({ type: 'begin'; id: number; holdAfterFirstChunk: boolean; fault: FlushFault | undefined } & FlushJob)
-  | { type: 'chunk'; id: number; chunk: FlushChunk }
-  | { type: 'end'; id: number }
-  | { type: 'resume'; id: number };
-
-export type FlushWorkerToMain =
-  | { type: 'consumed'; id: number; spare: ArrayBuffer | undefined }
-  | { type: 'held'; id: number }
-  | { type: 'done'; id: number; descriptor: RunDescriptor; blocks: ReturnedBlock[] }
-  | { type: 'failed'; id: number; error: SerializedError };
-
-function builtWorkerPath(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return here.replace(/flush-thread\.js$/, 'flush-worker.js');
-  return here.replace(/\/src\/engine\/flush-thread\.ts$/, '/dist/src/engine/flush-worker.js');
-}
-
-/** True when the compiled worker exists (false running from source before a build). */
-export function flushWorkerBuilt(): boolean {
-  return existsSync(builtWorkerPath());
-}
-
-/** Worker threads started by any FlushThread in this process and not yet exited. */
-const liveThreads = new Set<Worker>();
-
-/** Flush threads running in this process (tests: none outlives a closed or abandoned store). */
-export function flushThreadsRunning(): number {
-  return liveThreads.size;
-}
-
-/** Test hook: terminates every flush thread of the process (a thread killed mid-flush). */
-export async function terminateFlushThreads(): Promise<void> {
-  await Promise.all([...liveThreads].map((worker) => worker.terminate()));
 }
 
 interface Pending {
@@ -391,19 +234,12 @@ export class FlushThread {
 
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(builtWorkerPath(), {
-      // Not the process's flags (a script run with --eval passes --input-type, which fails a worker's module load).
-      execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: FLUSH_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: FLUSH_THREAD_YOUNG_GENERATION_MB },
-    });
-    worker.unref();
-    liveThreads.add(worker);
+    const worker = startFlushWorker(); // unlisted on its exit before the listener below runs
     worker.on('message', (message: FlushWorkerToMain) => this.#onMessage(message));
     // An uncaught error ends the thread: 'exit' follows and fails the flush in flight with it.
     let crash: Error | undefined;
     worker.on('error', (error) => (crash = error));
     worker.on('exit', (exitCode) => {
-      liveThreads.delete(worker);
       if (this.#worker !== worker) return; // ended on purpose and replaced: a flush in flight is another thread's
       this.#worker = undefined;
       const pending = this.#pending;
@@ -452,7 +288,7 @@ export class FlushThread {
     if (this.#worker !== worker || this.#pending !== undefined || this.#closed) return;
     this.#worker = undefined; // its exit is no flush's failure
     this.#spareChunks = [];
-    if (await terminateWithin(worker, flushThreadSettings.terminateGraceMs)) liveThreads.delete(worker);
+    if (await terminateWithin(worker, flushThreadSettings.terminateGraceMs)) forgetFlushWorker(worker);
   }
 
   /** Ends the thread (a flush in flight rejects); no flush starts afterwards. Idempotent. */
@@ -467,10 +303,10 @@ export class FlushThread {
       // A thread blocked in a system call ends only when the call returns (terminate-worker.ts).
       const ended = await terminateWithin(worker, flushThreadSettings.terminateGraceMs);
       if (ended) {
-        liveThreads.delete(worker);
+        forgetFlushWorker(worker);
         return;
       }
-      if (this.#worker === worker) this.#worker = undefined; // listed in liveThreads until it exits
+      if (this.#worker === worker) this.#worker = undefined; // listed (flushThreadsRunning) until it exits
       this.#pending?.reject(new FlushThreadExited(-1, new Error(`the thread did not end within ${flushThreadSettings.terminateGraceMs} ms of terminate (blocked in a system call)`)));
     })();
     return this.#closing;

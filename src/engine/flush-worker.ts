@@ -34,7 +34,7 @@ import { type SealedBlock, writeRun } from '../run/run-writer.js';
 import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
 import { FLUSH_CHUNK_BYTES, type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
-import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-thread.js';
+import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-protocol.js';
 
 interface Active {
   id: number;
