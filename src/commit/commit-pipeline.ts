@@ -9,18 +9,15 @@
  *
  * Invariants:
  * - Nothing is applied to memory or acknowledged before the fdatasync covering its
- *   record resolved: asserted at acknowledgement against the writer's synced LSN
- *   (seed race 1, write-behind, designed out).
+ *   record resolved (asserted in commit-acknowledger.ts).
  * - Versions are assigned in queue order under the commit lock, so the queue is in
  *   ascending version order and groups are applied in that order; the visible
  *   version only ever moves forward over fully applied commits.
  * - One group is in flight at a time. A commit rejected before reaching disk (disk
  *   full) leaves a gap in the version sequence, never a reordering.
  * - A failed write or fdatasync is never retried: the pipeline enters the failed
- *   state. Commits of the in-flight group whose record was handed to write() (even
- *   if that write threw: part of it may be in the page cache, and recovery would
- *   make it durable) are rejected with CommitOutcomeUnknownError; the rest of the
- *   group, every queued and every later commit, never written, with StoreFailedError.
+ *   state; written commits get CommitOutcomeUnknownError, the others StoreFailedError
+ *   (commit-refusals.ts).
  * - A commit computed inside the commit lock from the latest ordered state
  *   (submitOrdered: store.transactionSync) may have read unapplied commits: it is
  *   acknowledged only after all of them (group order), and refused whenever any of
@@ -30,29 +27,18 @@
  *   the flusher (writeGroup, the acknowledgement check, apply) fails the store and
  *   settles the in-flight group and the queue as above; nothing stays pending.
  *
- * When the last group held several commits, the next group is started with
- * setImmediate, so every caller whose promise was just resolved gets to queue its
- * next commit (in microtasks) before the group is cut: 64 concurrent writers share
- * one fdatasync instead of alternating 1 and 63. When the last group held a single
- * commit (a sequential writer), the group is cut in a microtask: nobody else is
- * waiting, and the event-loop turn would cost a sequential writer about 4 µs a put.
- * A record holding the rest of its group asks the writer for a blocking fdatasync
- * (FileHandle#datasync's hint; NodeFileSystem's 'adaptive' syncMode then syncs on the
- * main thread when that measured faster) when nothing is queued and nothing was
- * queued while the previous record's fdatasync ran: every writer is waiting for its
- * own commit (a sequential writer, or N closed-loop writers sharing each group), so
- * the loop has nothing to do during the flush, and the thread-pool submission (about
- * 15-25 µs of the main thread measured here) and the loop's wake-up are pure cost. A
- * commit queued during a thread-pool fdatasync (writers arriving on their own) turns
- * the hint off until a fdatasync passes with nothing queued; the placement's periodic
- * probe of the thread pool gives such arrivals the chance to show up.
+ * The next group is cut in a microtask or after an event-loop turn, and a record's
+ * fdatasync may block the loop, by the hints of group-pacing.ts.
  *
  * Parts in their own modules: the ordering step under the commit lock (conflict
- * check, version, conflict log) is version-order.ts; the waiters without a commit of
- * their own (whenSettled, close's wait for idle) are pipeline-waiters.ts.
+ * check, version, conflict log) is version-order.ts; the apply step (apply in version
+ * order, visible version, acknowledgement) is commit-acknowledger.ts; the refusals
+ * (disk full, failed store) are commit-refusals.ts; the other wal.writer sections
+ * (seal and checkpoint cuts, spare segments) are wal-sections.ts; the waiters without
+ * a commit of their own (whenSettled, close's wait for idle) are pipeline-waiters.ts.
  */
 import { performance } from 'node:perf_hooks';
-import { AssertionFailedError, CommitOutcomeUnknownError, DiskFullError, StoreClosedError, StoreFailedError } from '../errors.js';
+import { DiskFullError, StoreClosedError, type StoreFailedError } from '../errors.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { CommitMetrics } from '../metrics/recorders.js';
@@ -60,6 +46,9 @@ import { assert } from '../util/assert.js';
 import type { EncodableOperation } from '../wal/wal-format.js';
 import type { GroupWriteResult, WalWriter } from '../wal/wal-writer.js';
 import type { ReleasedSpace } from '../wal/next-segment.js';
+import { CommitAcknowledger } from './commit-acknowledger.js';
+import { CommitRefusals, storeFailure } from './commit-refusals.js';
+import { GroupPacing, RESOLVED } from './group-pacing.js';
 import type { CommitTarget, CommitVisibleListener } from './commit-target.js';
 import {
   type CommitResult,
@@ -73,12 +62,10 @@ import {
 import { UnappliedCommits } from './unapplied-commits.js';
 import { PipelineWaiters } from './pipeline-waiters.js';
 import { VersionOrder } from './version-order.js';
+import { WalSections } from './wal-sections.js';
 
 export type { CommitTarget, CommitVisibleListener } from './commit-target.js';
 export type { CommitResult, UnappliedWrite, Validation } from './pending-commit.js';
-
-/** One settled promise to schedule a microtask from (#scheduleFlush). */
-const RESOLVED: Promise<void> = Promise.resolve();
 
 export interface CommitPipelineStats {
   commits: number;
@@ -93,14 +80,11 @@ export interface CommitPipelineStats {
 
 export class CommitPipeline {
   readonly #writer: WalWriter;
-  readonly #index: CommitTarget;
-  readonly #pinnedVersion: () => number;
   readonly #oldestTransactionVersion: () => number;
   readonly #commitLock = new OrderedMutex('commit');
   readonly #walLock = new OrderedMutex('wal.writer');
   /** GUARDED_BY commit lock: conflict check, version assignment, conflict log. */
   readonly #versionOrder: VersionOrder;
-  #visibleVersion: number;
   #queue: PendingCommit[] = [];
   #inFlight: InFlightGroup | undefined;
   #flushScheduled = false;
@@ -111,19 +95,18 @@ export class CommitPipeline {
   #closed = false;
   /** Transactions waiting for a version to settle, and close() waiting for idle. */
   readonly #waiters = new PipelineWaiters();
-  #commits = 0;
-  #groupCommits = 0;
-  #groupSizeMax = 0;
-  #rejectedCommits = 0;
-  #lastGroupSize = 0;
-  /** A commit was queued while the last record's fdatasync ran (#recordWritten): the next record does not ask to block. */
-  #queuedDuringLastSync = false;
+  /** When the next group is cut, and whether a record's fdatasync may block. */
+  readonly #pacing = new GroupPacing();
   /** Bytes (framed sizes) of the commits queued or in flight: enqueued, not yet applied or refused. */
   readonly #unapplied: UnappliedCommits;
   /** Commit latency, group size and lock waits (store.metrics()). */
   readonly metrics = new CommitMetrics();
-  /** Told of each commit once it is durable, applied and acknowledged (the change feed, src/watch/). */
-  #visibleListener: CommitVisibleListener | undefined;
+  /** Applies and acknowledges durable records; owns the visible version. */
+  readonly #acknowledger: CommitAcknowledger;
+  /** Rejects the commits refused after they were enqueued. */
+  readonly #refusals: CommitRefusals;
+  /** The wal.writer sections other than group commit (seal and checkpoint cuts, spare segments). */
+  readonly #walSections: WalSections;
 
   /**
    * `pinnedVersion`: the oldest version any reader still reads (retention spares it).
@@ -138,17 +121,19 @@ export class CommitPipeline {
     oldestTransactionVersion: () => number,
   ) {
     this.#writer = writer;
-    this.#index = index;
     this.#versionOrder = new VersionOrder(lastVersion);
-    this.#visibleVersion = lastVersion;
-    this.#pinnedVersion = pinnedVersion;
     this.#oldestTransactionVersion = oldestTransactionVersion;
     this.#unapplied = new UnappliedCommits(index);
+    this.#walSections = new WalSections(this.#walLock, writer, () => this.#failure !== undefined);
+    const cutWal = this.#walSections.cutAtNextRecord;
+    const parts = { writer, index, unapplied: this.#unapplied, waiters: this.#waiters, metrics: this.metrics, pinnedVersion, cutWal };
+    this.#acknowledger = new CommitAcknowledger(parts, lastVersion);
+    this.#refusals = new CommitRefusals(this.#unapplied, this.#versionOrder);
   }
 
   /** The newest version whose effects are durable and visible to reads. */
   get visibleVersion(): number {
-    return this.#visibleVersion;
+    return this.#acknowledger.visibleVersion;
   }
 
   /**
@@ -158,7 +143,7 @@ export class CommitPipeline {
    * the winner and lose again.
    */
   whenSettled(version: number): Promise<void> {
-    if (version <= this.#visibleVersion || this.#failure !== undefined || this.#closed) return Promise.resolve();
+    if (version <= this.#acknowledger.visibleVersion || this.#failure !== undefined || this.#closed) return Promise.resolve();
     return this.#waiters.settled(version);
   }
 
@@ -168,8 +153,7 @@ export class CommitPipeline {
    * not throw and must not block (it only queues).
    */
   setVisibleListener(listener: CommitVisibleListener): void {
-    assert(this.#visibleListener === undefined, 'one visible-commit listener per pipeline');
-    this.#visibleListener = listener;
+    this.#acknowledger.setVisibleListener(listener);
   }
 
   get failure(): StoreFailedError | undefined {
@@ -251,7 +235,7 @@ export class CommitPipeline {
     this.#commitLock.assertHeld();
     if (this.#failure !== undefined) return pending.reject(this.#failure);
     if (this.#closed) return pending.reject(new StoreClosedError('write'));
-    const refusal = this.#versionOrder.order(pending, Math.min(this.#oldestTransactionVersion(), this.#visibleVersion));
+    const refusal = this.#versionOrder.order(pending, Math.min(this.#oldestTransactionVersion(), this.#acknowledger.visibleVersion));
     if (refusal !== undefined) return pending.reject(refusal);
     this.#queue.push(pending);
     this.#unapplied.admitted(pending.sizeBytes);
@@ -261,10 +245,7 @@ export class CommitPipeline {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#flushing) return;
     this.#flushScheduled = true;
-    // A reaction on a settled promise, not queueMicrotask: under Node 20 queueMicrotask
-    // wraps every callback in an AsyncResource (about 1 µs a group for a sequential writer).
-    if (this.#lastGroupSize <= 1) void RESOLVED.then(this.#startFlush);
-    else setImmediate(this.#startFlush);
+    this.#pacing.schedule(this.#startFlush, this.#acknowledger.lastGroupSize);
   }
 
   readonly #startFlush = (): void => {
@@ -333,9 +314,7 @@ export class CommitPipeline {
     const settled = inFlight.settled;
     inFlight.recordStart = settled;
     const remaining = settled === 0 ? inFlight.commits : inFlight.commits.slice(settled);
-    // Nothing queued now nor during the last fdatasync: every writer waits for a commit of
-    // this group, so its fdatasync may block the loop rather than pay the thread hop.
-    const mayBlock = this.#queue.length === 0 && !this.#queuedDuringLastSync;
+    const mayBlock = this.#pacing.mayBlock(this.#queue.length);
     return this.#writer.writeGroup(remaining, this.#beforeWrite, mayBlock).then(this.#recordWritten);
   }
 
@@ -350,11 +329,11 @@ export class CommitPipeline {
   readonly #recordWritten = (written: GroupWriteResult): Promise<void> | undefined => {
     const inFlight = this.#inFlight;
     assert(inFlight !== undefined, 'a written record belongs to the group in flight');
-    // Read before the acknowledgement resolves anyone: only commits that arrived during the fdatasync.
-    this.#queuedDuringLastSync = this.#queue.length > 0;
+    // Before the acknowledgement resolves anyone: only commits that arrived during the fdatasync.
+    this.#pacing.recordSynced(this.#queue.length);
     // A record the writer reports written was handed to write(), announced or not.
     inFlight.handedToWrite = Math.max(inFlight.handedToWrite, inFlight.recordStart + written.commitCount);
-    this.#acknowledge(inFlight, written.commitCount, written.endLsn);
+    this.#acknowledger.acknowledge(inFlight, written.commitCount, written.endLsn);
     return this.#writeNextRecord();
   };
 
@@ -362,38 +341,6 @@ export class CommitPipeline {
     this.#inFlight = undefined;
     return undefined;
   };
-
-  /**
-   * Applies and acknowledges the next `count` commits of the in-flight group, in
-   * version order. Each is resolved right after it is applied, so if an apply throws,
-   * exactly the commits before it are acknowledged (durable and visible).
-   */
-  #acknowledge(inFlight: InFlightGroup, count: number, endLsn: number): void {
-    // Messages built only on failure (once per record).
-    if (!(this.#writer.syncedLsn >= endLsn)) throw new AssertionFailedError(`acknowledging LSN ${endLsn} before it is synced (${this.#writer.syncedLsn})`);
-    const end = inFlight.settled + count;
-    if (!(count > 0 && end <= inFlight.commits.length)) throw new AssertionFailedError(`record of ${count} commits lies within its group`);
-    const groupSize = inFlight.commits.length - inFlight.settled;
-    const pinned = this.#pinnedVersion();
-    for (let index = inFlight.settled; index < end; index++) {
-      const commit = inFlight.commits[index]!;
-      this.#index.apply(commit.version, commit.indexOperations, pinned);
-      this.#unapplied.left(commit.sizeBytes);
-      this.#visibleVersion = commit.version;
-      inFlight.settled = index + 1;
-      this.#commits++;
-      commit.resolve({ version: commit.version });
-      this.#visibleListener?.(commit.version, commit.indexOperations);
-    }
-    // The end of a record: every record written so far is applied, so a seal may cut the log here.
-    this.#index.recordApplied?.(this.#cutWal);
-    this.#unapplied.fell();
-    this.#groupCommits++;
-    this.metrics.recordGroup(inFlight.commits, end - count, end);
-    this.#lastGroupSize = groupSize;
-    if (count > this.#groupSizeMax) this.#groupSizeMax = count;
-    this.#waiters.wakeSettled(this.#visibleVersion, false);
-  }
 
   /**
    * Settles every commit the failed flush left unsettled. Disk full refuses the rest
@@ -409,49 +356,16 @@ export class CommitPipeline {
       // A queued ordered commit may have read what the refused ones wrote: refused too.
       const dependent = this.#queue.filter((commit) => commit.ordered);
       if (dependent.length > 0) this.#queue = this.#queue.filter((commit) => !commit.ordered);
-      for (const commit of unsettled) this.#versionOrder.refused(commit.version);
-      for (const commit of dependent) this.#versionOrder.refused(commit.version);
-      this.#rejectAll(unsettled, error);
-      return this.#rejectAll(dependent, error);
+      return this.#refusals.refuseOnDiskFull(unsettled, dependent, error);
     }
     const failure = this.#failure ?? this.#failWith(error);
     const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
-    this.#rejectedCommits += Math.min(unknownCount, unsettled.length);
-    const unknown = unsettled.slice(0, unknownCount);
-    for (const commit of unknown) {
-      this.#unapplied.left(commit.sizeBytes);
-      commit.reject(new CommitOutcomeUnknownError(commit.version, { cause: failure }));
-    }
-    // Writers stalled on these bytes must hear that they left (nothing else may ever wake them).
-    if (unknown.length > 0) this.#unapplied.fell();
-    this.#rejectAll(unsettled.slice(unknownCount), failure);
+    this.#refusals.refuseFailedGroup(unsettled, unknownCount, failure);
     this.#fail(error);
   }
 
-  /** WalWriter#cutAtNextRecord as a function value made once. REQUIRES: wal.writer lock held. */
-  readonly #cutWal = (): number => {
-    this.#walLock.assertHeld();
-    return this.#writer.cutAtNextRecord();
-  };
-
-  /** Rejects commits that were enqueued (queued or in flight): they leave the unapplied count. */
-  #rejectAll(commits: readonly PendingCommit[], error: unknown): void {
-    this.#rejectedCommits += commits.length;
-    for (const commit of commits) {
-      this.#unapplied.left(commit.sizeBytes);
-      commit.reject(error);
-    }
-    if (commits.length > 0) this.#unapplied.fell();
-  }
-
   #failWith(cause: unknown): StoreFailedError {
-    let reason: string;
-    try {
-      reason = cause instanceof Error ? cause.message : String(cause);
-    } catch {
-      reason = 'an exception that cannot be described';
-    }
-    this.#failure = new StoreFailedError(`WAL write, fdatasync or apply failed (${reason})`, { cause });
+    this.#failure = storeFailure(cause);
     return this.#failure;
   }
 
@@ -460,12 +374,12 @@ export class CommitPipeline {
     const failure = this.#failure ?? this.#failWith(cause);
     const queued = this.#queue;
     this.#queue = [];
-    this.#rejectAll(queued, failure);
+    this.#refusals.rejectAll(queued, failure);
   }
 
   #notifyIdle(): void {
     // Nothing is queued or in flight: every assigned version is settled one way or another.
-    this.#waiters.notifyIdle(this.#visibleVersion);
+    this.#waiters.notifyIdle(this.#acknowledger.visibleVersion);
   }
 
   /**
@@ -481,39 +395,22 @@ export class CommitPipeline {
     });
   }
 
-  /**
-   * A checkpoint's cut of the WAL: under the wal.writer lock (no group between its
-   * write and its acknowledgement), moves the writer to a new segment and runs
-   * `atCut` (the memtable seal) in the same section, so every record written before
-   * the cut is applied to what `atCut` seals and every later one lands in the new
-   * segment. A full disk skips the rotation (the checkpoint still seals and flushes).
-   */
-  async cutWalForCheckpoint(atCut: () => void): Promise<void> {
-    await this.#walLock.runExclusive(async () => {
-      if (this.#failure === undefined) {
-        await this.#writer.rotateForCheckpoint().catch((error: unknown) => {
-          if (!(error instanceof DiskFullError)) throw error;
-        });
-      }
-      atCut();
-    });
+  /** A checkpoint's cut of the WAL, then `atCut` (the memtable seal), in one wal.writer section (WalSections#cutForCheckpoint). */
+  cutWalForCheckpoint(atCut: () => void): Promise<void> {
+    return this.#walSections.cutForCheckpoint(atCut);
   }
 
-  /**
-   * compact()'s release of the WAL's spare segments (WalWriter#releaseSpareSegments: the
-   * recycled pool and a prepared next segment) under the wal.writer lock, never beside a
-   * rotation. Nothing when the pipeline failed (the writer's state is not trusted then).
-   */
-  async releaseSpareWalSegments(): Promise<ReleasedSpace> {
-    return this.#walLock.runExclusive(async () => (this.#failure === undefined ? this.#writer.releaseSpareSegments() : { files: 0, bytes: 0 }));
+  /** compact()'s release of the WAL's spare segments under the wal.writer lock (WalSections#releaseSpareSegments). */
+  releaseSpareWalSegments(): Promise<ReleasedSpace> {
+    return this.#walSections.releaseSpareSegments();
   }
 
   stats(): CommitPipelineStats {
     return {
-      commits: this.#commits,
-      groupCommits: this.#groupCommits,
-      groupSizeMax: this.#groupSizeMax,
-      rejectedCommits: this.#rejectedCommits,
+      commits: this.#acknowledger.commits,
+      groupCommits: this.#acknowledger.groupCommits,
+      groupSizeMax: this.#acknowledger.groupSizeMax,
+      rejectedCommits: this.#refusals.count,
       queued: this.#queue.length,
       unappliedBytes: this.#unapplied.bytes,
       conflictLogEntries: this.#versionOrder.conflictLogEntries,
