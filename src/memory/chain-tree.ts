@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module';
 import type sortedBtree from 'sorted-btree';
 import type { StoredValue } from '../codec/values.js';
+import type { KeyRange } from './key-range.js';
 import { TOMBSTONE, type VersionChain } from './version-chain.js';
 
 // sorted-btree is CommonJS with its class on `default`; require() reads it the same
@@ -21,13 +22,6 @@ const BTree = (createRequire(import.meta.url)('sorted-btree') as typeof sortedBt
 /** The memory index's B+ tree of chains. */
 export type ChainTree = sortedBtree.default<string, VersionChain>;
 
-/** Key bounds of a scan, in internal (byte string) form. */
-export interface KeyRange {
-  gt?: string;
-  gte?: string;
-  lt?: string;
-  lte?: string;
-}
 
 function compareKeys(left: string, right: string): number {
   return left < right ? -1 : left > right ? 1 : 0;

@@ -59,12 +59,13 @@ import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { isReservedKey, rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
 import { AscendingTail, TAIL_KEYS_MOVED_PER_READ } from './ascending-tail.js';
-import { chainsInRange, type ChainTree, type KeyRange, liveEntriesInRange, newChainTree } from './chain-tree.js';
+import { chainsInRange, type ChainTree, liveEntriesInRange, newChainTree } from './chain-tree.js';
+import type { KeyRange } from './key-range.js';
 import { keySizeBytes, olderArraysSizeBytes, slotSizeBytes } from './memory-estimate.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
 import { waitingOrder } from './waiting-order.js';
 
-export type { KeyRange } from './chain-tree.js';
+export type { KeyRange } from './key-range.js';
 
 /** One operation of a commit, as applied to memory. */
 export interface IndexOperation {
