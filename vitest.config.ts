@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     env: { LADYBUG_DEBUG: '1' },
+    // Names a test that holds its worker's event loop for long (see the file).
+    setupFiles: ['test/support/event-loop-watch.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
