@@ -81,8 +81,13 @@ export function isHolderLive(body: LockBody): boolean {
 }
 
 async function listGenerations(fileSystem: FileSystem, dir: string): Promise<number[]> {
+  return generationsIn(await fileSystem.readdir(dir));
+}
+
+/** The lock generations a directory listing names, ascending. */
+function generationsIn(names: readonly string[]): number[] {
   const generations: number[] = [];
-  for (const name of await fileSystem.readdir(dir)) {
+  for (const name of names) {
     const match = LOCK_NAME.exec(name);
     if (match) generations.push(Number(match[1]));
   }
@@ -98,15 +103,37 @@ function isLockBody(value: unknown): value is LockBody {
     (body.heartbeatAt === undefined || typeof body.heartbeatAt === 'string');
 }
 
-/** The body of a lock file; undefined if it is gone or not a lock body (a crash left it empty). */
+/**
+ * The body of a lock file; undefined if it is gone or not a lock body (a crash left it empty).
+ * Read through a handle, not readFile: over the real file system open, size, read and
+ * close are calls on this thread (node-file-system.ts), where readFile is four
+ * thread-pool round trips, each a wait for a CPU on a busy machine (issue 7: reopen).
+ */
 async function readBody(fileSystem: FileSystem, path: string): Promise<LockBody | undefined> {
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(await fileSystem.readFile(path)).toString('utf8'));
+    const parsed: unknown = JSON.parse(Buffer.from(await readWhole(fileSystem, path)).toString('utf8'));
     return isLockBody(parsed) ? { ...parsed, processStart: parsed.processStart ?? 0 } : undefined;
   } catch (error) {
     if (isFileSystemError(error, 'ENOENT')) return undefined;
     if (error instanceof SyntaxError) return undefined;
     throw error;
+  }
+}
+
+/** Every byte of the file at `path` (a lock body: a few hundred bytes), as far as reads return them. */
+async function readWhole(fileSystem: FileSystem, path: string): Promise<Uint8Array> {
+  const handle = await fileSystem.open(path, 'read');
+  try {
+    const bytes = new Uint8Array(await handle.size());
+    let filled = 0;
+    while (filled < bytes.length) {
+      const count = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (count === 0) break;
+      filled += count;
+    }
+    return bytes.subarray(0, filled);
+  } finally {
+    await handle.close();
   }
 }
 
@@ -247,7 +274,10 @@ export class DirectoryLock {
 
   /** After linking: keep the lock only if no higher generation exists; then clear older ones and their leftovers. */
   async #confirmHighest(): Promise<boolean> {
-    const generations = await listGenerations(this.#fileSystem, this.#dir);
+    // One listing for both steps: the temporaries below are told apart by name, and
+    // removing lower generations does not change which exist.
+    const names = await this.#fileSystem.readdir(this.#dir);
+    const generations = generationsIn(names);
     if (generations.some((generation) => generation > this.#generation)) {
       heldInThisProcess.delete(this.#body.token);
       await this.#fileSystem.unlink(this.path);
@@ -260,7 +290,7 @@ export class DirectoryLock {
     }
     // Heartbeat and release temporaries of earlier holders (a crash mid-rewrite). A
     // holder that is still running lost the lock; its next rewrite fails or notices.
-    for (const name of await this.#fileSystem.readdir(this.#dir)) {
+    for (const name of names) {
       const match = REWRITE_TEMPORARY_NAME.exec(name);
       if (match && match[1] !== this.#body.token) await unlinkIfPresent(this.#fileSystem, joinPath(this.#dir, name));
     }
