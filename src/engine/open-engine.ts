@@ -36,7 +36,9 @@ export interface OpenedStorage {
 export async function openStorage(fileSystem: FileSystem, directory: string, walDirectory: string, hash: Hash64): Promise<OpenedStorage> {
   const runsDirectory = joinPath(directory, RUNS_DIRECTORY);
   // Independent look-ups, concurrently (each a thread-pool round trip: issue 7's killed reopen).
-  const [runsExist, manifestExists] = await settledAll([fileSystem.exists(runsDirectory), Manifest.exists(fileSystem, directory)]);
+  // The manifest directory is listed once: Manifest.open reads the copies these names list.
+  const [runsExist, manifestNames] = await settledAll([fileSystem.exists(runsDirectory), Manifest.list(fileSystem, directory)]);
+  const manifestExists = Manifest.listed(manifestNames);
   if (!runsExist) {
     await fileSystem.mkdir(runsDirectory);
     await fileSystem.syncDirectory(directory);
@@ -46,6 +48,7 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
   // A store without a manifest is new or was written by release 0.1: its log starts at segment 1.
   const manifest = await Manifest.open(fileSystem, directory, hash, {
     create: createdManifest,
+    names: manifestNames,
     // reservedEntryCounts: a new store's runs carry their reserved entry count from the first flush (manifest format 3).
     initial: { walStartSegment: 1, flushedVersion: 0, versionHighWater: 0, nextRunId: 1, runs: [], reservedEntryCounts: true },
   });

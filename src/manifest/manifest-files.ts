@@ -171,19 +171,29 @@ export class ManifestFiles {
   }
 }
 
-/** Both copies of `generation`, each undefined when missing; refuses a copy over MANIFEST_BYTES_MAX. */
-export async function readCopies(fileSystem: FileSystem, directory: string, generation: number): Promise<CopyImage[]> {
+/**
+ * Both copies of `generation`, each undefined when missing; refuses a copy over
+ * MANIFEST_BYTES_MAX. `listed`: the copies a listing of the directory just named
+ * (chooseGeneration's choice): the others are missing without a look-up, and a listed
+ * copy is opened at once (a thread-pool round trip saved per copy at open, issue 7);
+ * one gone by then (ENOENT) is missing, as a look-up would have found it.
+ */
+export async function readCopies(fileSystem: FileSystem, directory: string, generation: number, listed?: readonly CopyName[]): Promise<CopyImage[]> {
   const images: CopyImage[] = [];
   let readError: unknown;
   for (const copy of COPY_NAMES) {
     const path = joinPath(directory, copyFileName(generation, copy));
-    if (!(await fileSystem.exists(path))) {
+    if (listed === undefined ? !(await fileSystem.exists(path)) : !listed.includes(copy)) {
       images.push({ copy, path, bytes: undefined });
       continue;
     }
     try {
       images.push({ copy, path, bytes: await readBounded(fileSystem, path) });
     } catch (error) {
+      if (listed !== undefined && isFileSystemError(error, 'ENOENT')) {
+        images.push({ copy, path, bytes: undefined });
+        continue;
+      }
       // A bad sector in one copy is what the other copy is for: read it as missing (open
       // then writes both copies whole again, as for a damaged one). Both unreadable: the error.
       if (!isFileSystemError(error, 'EIO')) throw error;

@@ -44,7 +44,7 @@ import {
   StoreClosedError,
   StoreFailedError,
 } from '../errors.js';
-import { joinPath, type FileSystem } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, type FileSystem } from '../fs/file-system.js';
 import { MANIFEST_EDIT_CHAIN_BYTES_MAX, MANIFEST_EDITS_MAX } from '../limits.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
@@ -76,6 +76,8 @@ export interface ManifestOpenOptions {
   initial?: Partial<ManifestState>;
   /** Edits appended before the next edit rewrites the whole manifest: 1..MANIFEST_EDITS_MAX (default). */
   editsMax?: number;
+  /** The manifest directory's names as Manifest.list() just read them (under the store's lock); absent: listed here. */
+  names?: readonly string[];
 }
 
 export interface ManifestStats {
@@ -142,13 +144,28 @@ export class Manifest {
 
   /** True when `<store>/manifest/` holds a manifest copy (what open({ create: false }) needs). */
   static async exists(fileSystem: FileSystem, storeDirectory: string): Promise<boolean> {
+    return Manifest.listed(await Manifest.list(fileSystem, storeDirectory));
+  }
+
+  /**
+   * The names in `<store>/manifest/` (none when the directory is missing): what exists()
+   * and open() read. A caller that needs both lists once and hands the names to open()
+   * (`ManifestOpenOptions.names`): each listing is a thread-pool round trip, and at a
+   * reopen on a busy machine each such wait was milliseconds (issue 7).
+   */
+  static async list(fileSystem: FileSystem, storeDirectory: string): Promise<string[]> {
     const directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
     try {
-      if (!(await fileSystem.exists(directory))) return false;
-      return chooseGeneration(await fileSystem.readdir(directory)).chosen !== undefined;
+      return await fileSystem.readdir(directory);
     } catch (error) {
+      if (isFileSystemError(error, 'ENOENT')) return [];
       throw asTypedError(error, `list ${directory}`);
     }
+  }
+
+  /** True when a listing of the manifest directory (list()) names a manifest copy. */
+  static listed(names: readonly string[]): boolean {
+    return chooseGeneration(names).chosen !== undefined;
   }
 
   /**
@@ -157,10 +174,10 @@ export class Manifest {
    */
   static async inspect(fileSystem: FileSystem, storeDirectory: string, hash: Hash64): Promise<{ state: ManifestState; recovery: ManifestRecovery; damagedCopies: number; path: string }> {
     const directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
-    const names = (await fileSystem.exists(directory)) ? await fileSystem.readdir(directory) : [];
+    const names = await Manifest.list(fileSystem, storeDirectory);
     const choice = chooseGeneration(names);
     if (choice.chosen === undefined) throw new CorruptionError(directory, 0, 'manifest missing: no MANIFEST-<generation>.a or .b');
-    const images = await readCopies(fileSystem, directory, choice.chosen.generation);
+    const images = await readCopies(fileSystem, directory, choice.chosen.generation, choice.chosen.copies);
     const chain = mergeCopies(images, hash);
     const path = images[0]?.path ?? directory;
     const state = replayChain(chain.records, choice.chosen.generation, path);
@@ -184,7 +201,7 @@ export class Manifest {
     const directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
     let manifest: Manifest | undefined;
     try {
-      const names = (await fileSystem.exists(directory)) ? await fileSystem.readdir(directory) : [];
+      const names = options.names ?? (await Manifest.list(fileSystem, storeDirectory));
       const choice = chooseGeneration(names);
       if (choice.chosen === undefined) {
         if (!options.create) throw new CorruptionError(directory, 0, 'manifest missing: no MANIFEST-<generation>.a or .b');
@@ -194,7 +211,7 @@ export class Manifest {
         await manifest.#create(names);
         return manifest;
       }
-      const images = await readCopies(fileSystem, directory, choice.chosen.generation);
+      const images = await readCopies(fileSystem, directory, choice.chosen.generation, choice.chosen.copies);
       const chain = mergeCopies(images, hash);
       const firstPath = images[0]?.path ?? directory;
       const state = replayChain(chain.records, choice.chosen.generation, firstPath);
