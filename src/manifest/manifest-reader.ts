@@ -31,6 +31,7 @@ import {
   RECORD_FRAME_BYTES,
   type CopyName,
   type DecodedRecord,
+  type RecordRead,
 } from './manifest-format.js';
 import { applyEdit, copyState, type ManifestState } from './manifest-state.js';
 
@@ -105,7 +106,7 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
   const iterationsMax = Math.floor(longestBytes / RECORD_FRAME_BYTES) + 1;
   let offset = 0;
   for (let iteration = 0; iteration <= iterationsMax; iteration += 1) {
-    const reads = present.map((image) => ({ image, read: decodeRecordAt(image.bytes as Buffer, offset, hash) }));
+    const reads = readsAt(present, offset, hash);
     const valid = reads.find((entry) => entry.read.ok);
     if (valid === undefined || !valid.read.ok) {
       finishChain(merged, reads, offset);
@@ -126,6 +127,32 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
     offset += record.sizeBytes;
   }
   throw new CorruptionError(images[0]?.path ?? '', offset, 'manifest merge did not terminate');
+}
+
+/**
+ * Each copy's read of the record at `offset`. A copy whose bytes over the first copy's
+ * valid record are the same bytes reads the same record (decodeRecordAt reads nothing
+ * else), so it shares that read instead of decoding it again: after a clean close the
+ * copies are identical, and the decode (checksum, msgpack, field checks) runs once per
+ * record at reopen, in cold code, not twice (issue 7).
+ */
+function readsAt(present: readonly CopyImage[], offset: number, hash: Hash64): Array<{ image: CopyImage; read: RecordRead }> {
+  const reads: Array<{ image: CopyImage; read: RecordRead }> = [];
+  let first: { image: CopyImage; record: DecodedRecord } | undefined;
+  for (const image of present) {
+    const bytes = image.bytes as Buffer;
+    const read = first !== undefined && sameRecordBytes(bytes, first.image.bytes as Buffer, first.record)
+      ? { ok: true as const, record: first.record }
+      : decodeRecordAt(bytes, offset, hash);
+    if (first === undefined && read.ok) first = { image, record: read.record };
+    reads.push({ image, read });
+  }
+  return reads;
+}
+
+/** True when `image` holds `record`'s whole extent, byte for byte as `other` does. */
+function sameRecordBytes(image: Buffer, other: Buffer, record: DecodedRecord): boolean {
+  return record.offset + record.sizeBytes <= image.length && bytesEqual(image, other, record);
 }
 
 /** No copy has a valid record at `offset`: a clean end, a torn tail, or corruption. */
