@@ -117,6 +117,14 @@ export class MergeOutput {
   async write(task: MergeTask): Promise<RunDescriptor | undefined> {
     const generation = randomInt(1, 2 ** 32 - 1);
     if (!this.usesThread) return this.#inProcess(task, generation);
+    // A thread not yet running starts one event-loop turn later, its inputs opened then
+    // too: the Worker's start costs this thread 2-11 ms of CPU (more on a busy machine)
+    // and its isolate's boot takes the other core, and the merge Compactor#start begins at
+    // open landed inside the microtasks of the first read after open (issue 7: open + first
+    // get of a reopened 10M-key store). Moved, not saved. A loop of awaited gets still lets
+    // it start: the compaction is in flight from here, so every 256th get yields a turn
+    // (src/store/event-loop-turns.ts).
+    if (this.#threads[task.slot]?.running !== true) await new Promise<void>((resolve) => setImmediate(resolve));
     for (const input of task.pick.inputs) await input.reader();
     task.signal.throwIfAborted();
     try {
