@@ -23,8 +23,10 @@
  * header after it, so the log's end never reads as the middle of an earlier use's record.
  *
  * Cuts: when a memtable is sealed, the log is cut (cutAtNextRecord): no record is
- * written into the active segment after that; the next goes into a new, small
- * segment. So the WAL position a flush covers is a segment boundary, the flush
+ * written into the active segment after that; the next goes into a new segment,
+ * sized by the write rate since the previous cut (segment-rotation.ts: a quiet store's
+ * is small, a loaded one's holds about a memtable's log and is prepared ahead). So the
+ * WAL position a flush covers is a segment boundary, the flush
  * deletes every segment of its memtable, and a reopen after a kill replays only
  * the segments of unflushed memtables (not a whole large segment).
  *
@@ -310,11 +312,14 @@ export class WalWriter {
    * A checkpoint's rotation: moves to a new segment now, so that every record written
    * so far lies in segments the checkpoint's runs cover (and a clean reopen reads no
    * WAL record, only a small empty segment: checkpointSegmentSizeBytes). No-op (false)
-   * when the active segment holds no record.
+   * when the active segment holds no record and is no larger than a first segment; an
+   * empty larger one (a loaded store's cut, sized by the write rate, with no write after
+   * it) is left for a small one too, so a quiet store keeps no large segment (issue 7).
    * REQUIRES: the caller holds the wal.writer lock (no group in flight).
    */
   async rotateForCheckpoint(): Promise<boolean> {
-    if (this.#closed || this.#active.offset === SEGMENT_HEADER_BYTES) return false;
+    if (this.#closed) return false;
+    if (this.#active.offset === SEGMENT_HEADER_BYTES && this.#active.sizeBytes <= firstSegmentSizeBytes(this.#config.segmentSizeBytes)) return false;
     await this.#rotateSmall(checkpointSegmentSizeBytes(this.#config.segmentSizeBytes));
     return true;
   }
@@ -354,18 +359,20 @@ export class WalWriter {
   }
 
   /**
-   * Rotation for a checkpoint or a seal's cut. The new segment starts at `sizeBytes`
-   * (a seal's cut: the first-segment size; a checkpoint: checkpointSegmentSizeBytes)
-   * and grows again by doubling: a reopen scans the whole segment
-   * it resumes in, and the segments of one memtable take on disk about twice its log
-   * bytes. A large segment prepared in the background is removed unused: abandoned
-   * if it is still zero-filling (its creation removes the partial file), else closed
-   * and unlinked here. Its number is the one the new segment takes, so this waits for
-   * either, but no longer for the rest of a zero fill and its fsync (issue 12).
+   * Rotation for a checkpoint or a seal's cut. The new segment is at most `sizeBytes`
+   * (a seal's cut: sized by the write rate, SegmentRotation#cutSizeBytes; a checkpoint:
+   * checkpointSegmentSizeBytes) and grows again by doubling: a reopen scans the whole
+   * segment it resumes in, and the segments of one memtable take on disk about twice
+   * its log bytes. A segment prepared in the background no larger than that is taken
+   * (under a steady rate, the cut's own, made off the commit path); a larger one is
+   * removed unused: abandoned if it is still zero-filling (its creation removes the
+   * partial file), else closed and unlinked here. Its number is the one the new segment
+   * takes, so this waits for either, but no longer for the rest of a zero fill and its
+   * fsync (issue 12).
    */
-  async #rotateSmall(sizeBytes = firstSegmentSizeBytes(this.#config.segmentSizeBytes)): Promise<void> {
-    // A recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
-    await this.#rotation.discardPrepared();
+  async #rotateSmall(sizeBytes = this.#rotation.cutSizeBytes(this.#active)): Promise<void> {
+    // A removed recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
+    await this.#rotation.keepPreparedUpTo(sizeBytes);
     await this.#rotate(0, sizeBytes);
   }
 
