@@ -8,7 +8,8 @@
  */
 import { encodeStored } from '../codec/values.js';
 import type { MemoryIndex } from '../memory/memory-index.js';
-import { TOMBSTONE, type VersionChain } from '../memory/version-chain.js';
+import type { TailEntry } from '../memory/ascending-tail.js';
+import { TOMBSTONE, VersionChain } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { NOT_RETAINED_BYTE } from './resolve.js';
@@ -35,7 +36,9 @@ class MemtableEntries implements IterableIterator<RunEntry> {
   readonly #index: MemoryIndex;
   readonly #appliedVersion: number;
   readonly #keys: readonly string[];
-  readonly #chains: readonly VersionChain[];
+  /** Each key's chain, or (a key of the ascending tail with none made) its one slot, written at #versions[i]. */
+  readonly #entries: readonly TailEntry[];
+  readonly #versions: readonly number[];
   /** Index of the key being read (-1 before the first). */
   #keyIndex = -1;
   /** The chain being read, undefined between keys. */
@@ -48,10 +51,11 @@ class MemtableEntries implements IterableIterator<RunEntry> {
   constructor(index: MemoryIndex) {
     this.#index = index;
     this.#appliedVersion = index.appliedVersion;
-    const { keys, chains } = index.orderedKeysAndChains();
-    assert(keys.length === chains.length, 'one chain per key');
+    const { keys, entries, versions } = index.orderedEntries();
+    assert(keys.length === entries.length, 'one entry per key');
     this.#keys = keys;
-    this.#chains = chains;
+    this.#entries = entries;
+    this.#versions = versions;
   }
 
   [Symbol.iterator](): IterableIterator<RunEntry> {
@@ -80,8 +84,14 @@ class MemtableEntries implements IterableIterator<RunEntry> {
       const keyIndex = ++this.#keyIndex;
       if (keyIndex >= this.#keys.length) return { done: true, value: undefined };
       assert(this.#index.appliedVersion === this.#appliedVersion, 'no apply while a flush reads the memtable');
-      const next = this.#chains[keyIndex]!;
+      const next = this.#entries[keyIndex]!;
       entry.key = this.#keys[keyIndex]!;
+      if (!(next instanceof VersionChain)) {
+        // A key of a write-only ascending memtable: one version, no chain made (memory/ascending-tail.ts).
+        entry.version = this.#versions[keyIndex]!;
+        entry.value = next === TOMBSTONE ? undefined : encodeStored(next);
+        return this.#result;
+      }
       const length = next.length;
       if (length === 1 && next.trimmedBelow === 0) {
         // Most keys of a load: one version, nothing trimmed (read from the chain's own fields).

@@ -2,7 +2,15 @@
  * The ascending tail of a memtable (src/memory/memory-index.ts): the keys that arrived
  * above every key before them and are not in its Map yet. They are the last `length`
  * keys of the index's waiting keys (`keys` below, which the index owns), ascending;
- * the tail holds their chains in the same order.
+ * the tail holds, index for index, each key's version and slot, or its VersionChain once
+ * one was made for it.
+ *
+ * No chain is made for a tail key until something needs one: a point read of it, its
+ * move into the Map, or a flush of a memtable that is not all tail. A write-only
+ * memtable of ascending keys is flushed from the versions and slots themselves
+ * (MemoryIndex#orderedEntries): a VersionChain is a 48 B object per key that V8's
+ * scavenger copied twice before promoting it (issue 12: main-thread CPU and garbage
+ * collection of 64 sequential-key writers).
  *
  * A point read of a key in the tail finds it by binary search, and moves up to
  * TAIL_KEYS_MOVED_PER_READ keys from the tail's front into the Map first: a memtable
@@ -13,27 +21,42 @@
  *
  * Invariants: the tail's keys ascend strictly and lie above every key of the Map, none
  * of them in it; keys move into the Map in key order, so its insertion order stays the
- * keys' order; a chains array handed out (chainsInOrder) is never changed in place.
+ * keys' order; a key's entry is its one version and slot until its chain is made, then
+ * that chain, the same object every time (the entry is replaced in place, the only
+ * change ever made to arrays handed out: the chain holds that same version and slot).
  */
 import { assert } from '../util/assert.js';
-import type { VersionChain } from './version-chain.js';
+import { VersionChain, type VersionSlot } from './version-chain.js';
 
 /** Keys a point read in the tail moves into the Map before it looks (see the module header). */
 export const TAIL_KEYS_MOVED_PER_READ = 1024;
 
+/** A tail key's entry: its one slot (its version beside it), or its chain once one was made. */
+export type TailEntry = VersionChain | VersionSlot;
+
+/** Every key of a tail that nothing moved yet: entry and version index for index with the keys. */
+export interface TailEntries {
+  entries: readonly TailEntry[];
+  /** The version of each entry that is a slot (an entry that is a chain holds its own). */
+  versions: readonly number[];
+}
+
 export class AscendingTail {
-  /** The chains, [moved, length) still in the tail; [0, moved) already in the Map. */
-  #chains: VersionChain[] = [];
+  /** The entries, [moved, length) still in the tail; [0, moved) already in the Map. */
+  #entries: TailEntry[] = [];
+  /** The version of each entry that is still a slot, index for index with #entries. */
+  #versions: number[] = [];
   #moved = 0;
 
   /** Keys in the tail. */
   get length(): number {
-    return this.#chains.length - this.#moved;
+    return this.#entries.length - this.#moved;
   }
 
-  /** A key above every key held joined `keys`: its chain joins the tail. */
-  push(chain: VersionChain): void {
-    this.#chains.push(chain);
+  /** A key above every key held joined `keys`, written at `version` with `slot`: it joins the tail, with no chain. */
+  push(version: number, slot: VersionSlot): void {
+    this.#entries.push(slot);
+    this.#versions.push(version);
   }
 
   /** The index of the tail's first key among `keys` (the waiting keys). */
@@ -43,8 +66,19 @@ export class AscendingTail {
     return start;
   }
 
-  /** The chain of `key` in the tail, by binary search, or undefined. REQUIRES: `key` is not below the tail's first key. */
+  /** The chain of `key` in the tail (made now if it had none), by binary search, or undefined. REQUIRES: `key` is not below the tail's first key. */
   find(keys: readonly string[], key: string): VersionChain | undefined {
+    const position = this.#position(keys, key);
+    return position < 0 ? undefined : this.#chainAt(position);
+  }
+
+  /** Whether `key` is in the tail, making no chain. REQUIRES: as find. */
+  has(keys: readonly string[], key: string): boolean {
+    return this.#position(keys, key) >= 0;
+  }
+
+  /** The index in #entries of `key`, by binary search, or -1. */
+  #position(keys: readonly string[], key: string): number {
     const start = keys.length - this.length;
     let low = start;
     let high = keys.length - 1;
@@ -53,37 +87,62 @@ export class AscendingTail {
       const found = keys[middle]!;
       if (found < key) low = middle + 1;
       else if (found > key) high = middle - 1;
-      else return this.#chains[this.#moved + middle - start];
+      else return this.#moved + middle - start;
     }
-    return undefined;
+    return -1;
+  }
+
+  /** The chain of the entry at `position`, made from its version and slot the first time (then kept in its place). */
+  #chainAt(position: number): VersionChain {
+    const entry = this.#entries[position];
+    if (entry instanceof VersionChain) return entry;
+    const chain = new VersionChain(this.#versions[position]!, entry!);
+    this.#entries[position] = chain;
+    return chain;
   }
 
   /** Moves up to `count` keys from the tail's front into `map`, in key order (all of them by default). */
   moveInto(map: Map<string, VersionChain>, keys: readonly string[], count = Infinity): void {
     const start = this.start(keys);
     const moving = Math.min(count, this.length);
-    const chains = this.#chains;
-    for (let index = 0; index < moving; index++) map.set(keys[start + index]!, chains[this.#moved + index]!);
-    this.#moved += moving;
-    if (this.#moved === chains.length) {
-      // Replaced, not emptied in place: a flush may hold the array (chainsInOrder).
-      this.#chains = [];
+    const moved = this.#moved;
+    for (let index = 0; index < moving; index++) map.set(keys[start + index]!, this.#chainAt(moved + index));
+    this.#moved = moved + moving;
+    if (this.#moved === this.#entries.length) {
+      // Replaced, not emptied in place: a flush may hold the arrays (chainsInOrder, entriesInOrder).
+      this.#entries = [];
+      this.#versions = [];
       this.#moved = 0;
     }
   }
 
-  /** The tail's chains in key order; the caller must not change the array. */
-  chainsInOrder(): readonly VersionChain[] {
-    return this.#moved === 0 ? this.#chains : this.#chains.slice(this.#moved);
+  /** The tail's chains in key order (each made now if it had none), in a new array. */
+  chainsInOrder(): VersionChain[] {
+    const chains = new Array<VersionChain>(this.length);
+    for (let index = 0; index < chains.length; index++) chains[index] = this.#chainAt(this.#moved + index);
+    return chains;
+  }
+
+  /**
+   * The tail's entries and versions as they are, when nothing of it moved (else
+   * undefined); the caller must not change the arrays.
+   */
+  entriesInOrder(): TailEntries | undefined {
+    return this.#moved === 0 ? { entries: this.#entries, versions: this.#versions } : undefined;
   }
 
   /** Debug check: the tail ascends above `mapGreatest` (the Map's greatest key, '' if empty), outside the Map. */
   verify(map: ReadonlyMap<string, VersionChain>, keys: readonly string[], mapGreatest: string): void {
+    assert(this.#versions.length === this.#entries.length, 'a version beside every entry');
     let previous = mapGreatest;
     for (let index = this.start(keys); index < keys.length; index++) {
       const key = keys[index]!;
       assert(key > previous && !map.has(key), 'the tail ascends above every key of the Map, outside it');
       previous = key;
+    }
+    for (let index = this.#moved; index < this.#entries.length; index++) {
+      const entry = this.#entries[index];
+      if (entry instanceof VersionChain) assert(entry.newestVersion === this.#versions[index], 'a chain made for a tail key holds its version');
     }
   }
 }

@@ -24,7 +24,8 @@
  * rewrite, a lower new key) or the tree (a scan, verify) moves the whole tail into it,
  * in order, and a point read in the tail's range moves a bounded step of it. A
  * write-only sequential memtable is flushed without ever building its Map: the tail is
- * its key order with the chains beside it.
+ * its key order with the versions and slots beside it, and no chain is made for a tail
+ * key until something needs one (a read, a move into the Map): orderedEntries.
  *
  * Invariants:
  * - `greatestKey` is the greatest key held, in `map` or the tail ('' while none: every
@@ -33,7 +34,8 @@
  *   exactly those keys, with the same chain objects; `ensureOrdered()` settles the
  *   tail and empties `unordered`.
  * - the tail's keys are the last `tail.length` keys of `unordered`, ascending, above
- *   every key of the Map, with their chains in the tail in that order (ascending-tail.ts).
+ *   every key of the Map, with their entries (slot and version, or chain) in the tail
+ *   in that order (ascending-tail.ts).
  * - `unorderedReservedKeys` counts the waiting keys under the reserved prefix
  *   (src/lease/reserved-prefix.ts). A scan whose range lies inside that prefix while
  *   it is 0 reads the tree alone and sorts nothing: the lease restart scan at open
@@ -63,9 +65,10 @@ import { chainsInRange, type ChainTree, liveEntriesInRange, newChainTree } from 
 import type { KeyRange } from './key-range.js';
 import { keySizeBytes, olderArraysSizeBytes, slotSizeBytes } from './memory-estimate.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
-import { waitingOrder } from './waiting-order.js';
+import { NO_VERSIONS, type OrderedEntries, waitingOrder } from './waiting-order.js';
 
 export type { KeyRange } from './key-range.js';
+export type { OrderedEntries } from './waiting-order.js';
 
 /** One operation of a commit, as applied to memory. */
 export interface IndexOperation {
@@ -157,9 +160,9 @@ export class MemoryIndex {
    */
   #insert(version: number, operation: IndexOperation, ascending: boolean): void {
     const key = operation.key;
-    const chain = new VersionChain(version, operation.slot);
-    if (ascending) this.#tail.push(chain);
-    else this.#map.set(key, chain);
+    // A tail key gets no chain until something needs one (ascending-tail.ts).
+    if (ascending) this.#tail.push(version, operation.slot);
+    else this.#map.set(key, new VersionChain(version, operation.slot));
     this.#unordered.push(key);
     if (isReservedKey(key)) this.#unorderedReservedKeys++;
     this.#unorderedSorted = false;
@@ -207,10 +210,12 @@ export class MemoryIndex {
    * asks the memtable it is about to retire (src/engine/flusher.ts).
    */
   holds(key: string): boolean {
-    return this.#chainInPlace(key) !== undefined;
+    const keys = this.#unordered;
+    const inTail = this.#tail.length > 0 && key >= keys[keys.length - this.#tail.length]!;
+    return inTail ? this.#tail.has(keys, key) : this.#map.has(key);
   }
 
-  /** The chain of `key`, moving nothing (holds and the debug checks). */
+  /** The chain of `key`, moving nothing (the debug checks; a tail key's chain is made if it had none). */
   #chainInPlace(key: string): VersionChain | undefined {
     const keys = this.#unordered;
     const inTail = this.#tail.length > 0 && key >= keys[keys.length - this.#tail.length]!;
@@ -306,6 +311,22 @@ export class MemoryIndex {
     }
     this.#sortWaitingWithChains();
     return { keys: this.#unordered, chains: this.#unorderedChains! };
+  }
+
+  /**
+   * orderedKeysAndChains for a flush, without making a chain per key when every key is
+   * in the ascending tail (a write-only memtable of ascending keys): then `entries[i]`
+   * is the chain or the one slot of `keys[i]`, and a slot's version is `versions[i]`
+   * (ascending-tail.ts); otherwise every entry is a chain. The same REQUIRES.
+   */
+  orderedEntries(): OrderedEntries {
+    const tail = this.#tail.entriesInOrder();
+    if (tail !== undefined && this.#tree.size === 0 && this.#map.size === 0 && this.#unorderedChains === undefined) {
+      assert(tail.entries.length === this.#unordered.length, 'a memtable all tail: its waiting keys are the tail');
+      return { keys: this.#unordered, entries: tail.entries, versions: tail.versions };
+    }
+    const { keys, chains } = this.orderedKeysAndChains();
+    return { keys, entries: chains, versions: NO_VERSIONS };
   }
 
   /**

@@ -14,7 +14,22 @@
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import { ascendingPrefixLength, sortedKeyOrder } from './key-sort.js';
+import type { TailEntry } from './ascending-tail.js';
 import type { VersionChain } from './version-chain.js';
+
+/**
+ * A memtable's keys in ascending order and, at the same index, the key's chain or (a
+ * key of the ascending tail with none made) its one slot, written at `versions[i]`
+ * (MemoryIndex#orderedEntries).
+ */
+export interface OrderedEntries {
+  keys: readonly string[];
+  entries: readonly TailEntry[];
+  versions: readonly number[];
+}
+
+/** The versions of an OrderedEntries whose entries are all chains. */
+export const NO_VERSIONS: readonly number[] = Object.freeze([]);
 
 /** Waiting keys in key order with their chains beside them. */
 export interface WaitingOrder {
