@@ -8,13 +8,15 @@
  * runs before the reply is read, and the run fails with "Timeout calling onTaskUpdate"
  * although every test passed, naming no test. This names it (a warning on stderr): a
  * sweep reported here should yield (`await new Promise((r) => setImmediate(r))`) now and
- * then.
+ * then. Each test also starts after a turn (below).
  */
 import { afterAll, afterEach, beforeEach } from 'vitest';
 
 const WARN_AFTER_MS = 15_000;
 const TICK_MS = 1_000;
 const now = performance.now.bind(performance);
+// Taken before any test can install fake timers.
+const turn = setImmediate;
 
 let current = '(between tests)';
 let last = now();
@@ -40,7 +42,10 @@ function sample(turn: boolean): void {
 const ticker = setInterval(() => sample(true), TICK_MS);
 ticker.unref();
 
-beforeEach((context) => {
+// Vitest runs one test after another without a macrotask turn between them, so a file
+// of many microtask-only tests is one stretch: each test starts after a turn.
+beforeEach(async (context) => {
+  await new Promise<void>((resolve) => turn(() => resolve()));
   sample(false);
   current = context.task.name;
   since.push(current);
