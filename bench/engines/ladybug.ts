@@ -158,7 +158,7 @@ export function ladybugEngine(extraStoreOptions: Readonly<Record<string, unknown
 }
 
 /** The active memtable's share of memoryBudgetBytes (MEMTABLE_BUDGET_SHARE of src/engine/memory-budget.ts). */
-const MEMTABLE_BUDGET_SHARE = 1 / 8;
+const MEMTABLE_BUDGET_SHARE = 1 / 12;
 /** Memtable bytes of one 16 B key with a 100 B value (stats().memoryBytes: ~550 B measured). */
 const MEMTABLE_BYTES_PER_BENCH_KEY = 550;
 /** Fewest puts per bulk-load batch (classic-level's batch). */

@@ -3,7 +3,8 @@
  * (storage-engine.ts keeps the current charge and applies the bounds computed here).
  *
  * A memtable is sealed at MEMTABLE_BUDGET_SHARE of the budget; writes stall while
- * sealed memtables exceed IMMUTABLE_BUDGET_SHARE; the caches get what is left after
+ * sealed memtables exceed IMMUTABLE_BUDGET_SHARE (room for two: one flushing, one
+ * waiting); the caches get what is left after
  * the memtables' charge and the runs' resident top-level indexes (never less than
  * BLOCK_CACHE_BYTES_MIN). The memtables are charged what they hold, rounded up to the
  * next MEMTABLE_CHARGE_STEP_SHARE of the budget plus one step of headroom, at most
@@ -28,8 +29,18 @@ import { RUN_BLOOM_BITS_PER_KEY } from '../run/bloom-filter.js';
 import { assert } from '../util/assert.js';
 import type { RunHandle } from './run-set.js';
 
-/** Shares of the memory budget (see the module header). */
-export const MEMTABLE_BUDGET_SHARE = 1 / 8;
+/**
+ * Shares of the memory budget (see the module header). The sealed memtables' share
+ * holds two memtables, each sealed at MEMTABLE_BUDGET_SHARE or one WAL record past it:
+ * one being flushed and one sealed meanwhile, so a seal during a flush does not stall
+ * writes; a third one does (the flushes fell behind). With the active memtable at 1/8,
+ * two sealed memtables exceeded the quarter: every seal during a flush stalled all
+ * writers until that flush was installed (~100-250 ms; issues 7 and 12). The memtables
+ * together still hold about a quarter of the budget at most, as they did at 1/8: three
+ * of 1/12 (two sealed and the active one, or three sealed and writes stalled) where
+ * there were two of 1/8.
+ */
+export const MEMTABLE_BUDGET_SHARE = 1 / 12;
 export const IMMUTABLE_BUDGET_SHARE = 1 / 4;
 export const BLOCK_CACHE_BYTES_MIN = 1024 * 1024;
 /** The memtables' charge against the caches moves in steps of this share of the budget (module header). */
@@ -52,6 +63,7 @@ export const INDEX_PARTITION_BYTES_PER_ENTRY = 2;
 const PARTITION_ESTIMATE_SLACK = 1.1;
 
 assert(MEMTABLE_BUDGET_SHARE + IMMUTABLE_BUDGET_SHARE < 1, 'memtables leave room for the cache');
+assert(2 * MEMTABLE_BUDGET_SHARE < IMMUTABLE_BUDGET_SHARE && 3 * MEMTABLE_BUDGET_SHARE >= IMMUTABLE_BUDGET_SHARE, 'the sealed share holds a flushing and a waiting memtable, not a third');
 
 /** The most the memtables are charged: their two shares of the budget. */
 export function memtableChargeMaxBytes(budgetBytes: number): number {

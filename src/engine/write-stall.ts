@@ -4,7 +4,9 @@
  * behind, so memory and the run count never grow without bound.
  *
  * A write waits while sealed memtables exceed IMMUTABLE_BUDGET_SHARE of the memory
- * budget (more than one: the one being flushed alone never stalls), while sealed
+ * budget (more than one: the one being flushed alone never stalls; the share holds
+ * two, one flushing and one sealed meanwhile, so only a third stalls: memory-budget.ts),
+ * while sealed
  * memtables plus the commits admitted and not yet applied exceed it, or while
  * compaction is behind (Compactor#backlogged, COMPACTION_STALL_RUNS).
  *
