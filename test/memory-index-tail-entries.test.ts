@@ -67,6 +67,30 @@ describe('MemoryIndex: tail keys without chains', () => {
     index.verify();
   });
 
+  it('keeps each key version whether commits write one key each, several (a batch) or skip versions', () => {
+    const commit = fc.record({ keys: fc.integer({ min: 1, max: 3 }), gap: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 2 })) });
+    fc.assert(
+      fc.property(fc.array(commit, { maxLength: 300 }), fc.array(fc.nat({ max: 700 }), { maxLength: 4 }), (commits, reads) => {
+        const index = new MemoryIndex(1000);
+        const written: Array<[string, number]> = [];
+        let version = 0;
+        for (const { keys, gap } of commits) {
+          version += 1 + gap;
+          const operations = Array.from({ length: keys }, (_, offset) => ({ key: keyOf(written.length + offset), slot: `v${version}` }));
+          for (const operation of operations) written.push([operation.key, version]);
+          index.apply(version, operations, 0);
+          // Now and then a read (none in some runs: the flush then reads the tail as it is).
+          const target = reads[written.length % 7];
+          if (target !== undefined && target < written.length) expect(index.chain(written[target]![0])?.versions).toEqual([written[target]![1]]);
+        }
+        expect(flushed(index).map(([key, at]) => [key, at])).toEqual(written);
+        for (const [key, at] of written) expect(index.chain(key)?.versions).toEqual([at]);
+        index.verify();
+      }),
+      { numRuns: 80 },
+    );
+  });
+
   it('a flush holding the entries reads the same whatever reads make chains meanwhile', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 2500 }), fc.array(fc.nat({ max: 2600 }), { maxLength: 40 }), (count, reads) => {

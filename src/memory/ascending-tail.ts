@@ -44,8 +44,14 @@ export interface TailEntries {
 export class AscendingTail {
   /** The entries, [moved, length) still in the tail; [0, moved) already in the Map. */
   #entries: TailEntry[] = [];
-  /** The version of each entry that is still a slot, index for index with #entries. */
-  #versions: number[] = [];
+  /**
+   * The version of each entry that is still a slot, index for index with #entries; undefined
+   * while the versions are #firstVersion + index (one key per commit, the common case of
+   * concurrent sequential writers): no array grown by a push then.
+   */
+  #versions: number[] | undefined;
+  /** The version of #entries[0] while #versions is undefined. */
+  #firstVersion = 0;
   #moved = 0;
 
   /** Keys in the tail. */
@@ -55,8 +61,24 @@ export class AscendingTail {
 
   /** A key above every key held joined `keys`, written at `version` with `slot`: it joins the tail, with no chain. */
   push(version: number, slot: VersionSlot): void {
+    const count = this.#entries.length;
     this.#entries.push(slot);
-    this.#versions.push(version);
+    if (this.#versions !== undefined) this.#versions.push(version);
+    else if (count === 0) this.#firstVersion = version;
+    else if (version !== this.#firstVersion + count) {
+      // Not one key per version any more (a batch, a gap): from here each version is kept.
+      const versions = this.#versionsArray(count);
+      versions.push(version);
+      this.#versions = versions;
+    }
+  }
+
+  /** The versions of the first `count` entries as an array (the one kept, or made from #firstVersion). */
+  #versionsArray(count: number): number[] {
+    if (this.#versions !== undefined) return this.#versions;
+    const versions = new Array<number>(count);
+    for (let index = 0; index < count; index++) versions[index] = this.#firstVersion + index;
+    return versions;
   }
 
   /** The index of the tail's first key among `keys` (the waiting keys). */
@@ -96,7 +118,7 @@ export class AscendingTail {
   #chainAt(position: number): VersionChain {
     const entry = this.#entries[position];
     if (entry instanceof VersionChain) return entry;
-    const chain = new VersionChain(this.#versions[position]!, entry!);
+    const chain = new VersionChain(this.#versions === undefined ? this.#firstVersion + position : this.#versions[position]!, entry!);
     this.#entries[position] = chain;
     return chain;
   }
@@ -111,7 +133,7 @@ export class AscendingTail {
     if (this.#moved === this.#entries.length) {
       // Replaced, not emptied in place: a flush may hold the arrays (chainsInOrder, entriesInOrder).
       this.#entries = [];
-      this.#versions = [];
+      this.#versions = undefined;
       this.#moved = 0;
     }
   }
@@ -128,12 +150,15 @@ export class AscendingTail {
    * undefined); the caller must not change the arrays.
    */
   entriesInOrder(): TailEntries | undefined {
-    return this.#moved === 0 ? { entries: this.#entries, versions: this.#versions } : undefined;
+    if (this.#moved !== 0) return undefined;
+    // Kept from here on: a later push appends to it (a flush reads a sealed memtable, never pushed to).
+    this.#versions = this.#versionsArray(this.#entries.length);
+    return { entries: this.#entries, versions: this.#versions };
   }
 
   /** Debug check: the tail ascends above `mapGreatest` (the Map's greatest key, '' if empty), outside the Map. */
   verify(map: ReadonlyMap<string, VersionChain>, keys: readonly string[], mapGreatest: string): void {
-    assert(this.#versions.length === this.#entries.length, 'a version beside every entry');
+    assert(this.#versions === undefined || this.#versions.length === this.#entries.length, 'a version beside every entry');
     let previous = mapGreatest;
     for (let index = this.start(keys); index < keys.length; index++) {
       const key = keys[index]!;
@@ -142,7 +167,8 @@ export class AscendingTail {
     }
     for (let index = this.#moved; index < this.#entries.length; index++) {
       const entry = this.#entries[index];
-      if (entry instanceof VersionChain) assert(entry.newestVersion === this.#versions[index], 'a chain made for a tail key holds its version');
+      const version = this.#versions === undefined ? this.#firstVersion + index : this.#versions[index];
+      if (entry instanceof VersionChain) assert(entry.newestVersion === version, 'a chain made for a tail key holds its version');
     }
   }
 }
