@@ -7,8 +7,10 @@
  * commit path. Under a steady rate each memtable now takes one rotation, at its cut,
  * into a segment prepared before the cut; a quiet store's cut stays small, and a
  * slower rate's cut shrinks back; a checkpoint after a loaded cut with no write since
- * leaves that empty segment for a small one. No timing: rotations and creations are
- * counted.
+ * leaves that empty segment for a small one. While a fresh store's segments grow, a
+ * segment that a few large records filled has its next begun at the rotation, not after
+ * the first record (segment-rotation.ts OUTRUN_RECORDS_MAX). No timing: rotations and
+ * creations are counted.
  *
  * The workload: groups of 64 commits of 4 KiB (the bench's concurrent-put), a cut
  * (cutAtNextRecord, then rotateAtCut, as the commit path does at a seal) once 1.5 MiB
@@ -17,11 +19,13 @@
 import { describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import type { FileHandle } from '../src/fs/file-system.js';
 import { SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_INITIAL } from '../src/limits.js';
 import { checkpointSegmentSizeBytes, createSegment, firstSegmentSizeBytes, listSegments, segmentFileName } from '../src/wal/segment-files.js';
 import { recoverWal } from '../src/wal/wal-recovery.js';
 import { COMMIT_HEADER_BYTES, type EncodableOperation, type FramedCommit, OPERATION_PUT, operationsSizeBytes, SEGMENT_HEADER_BYTES } from '../src/wal/wal-format.js';
 import { WalWriter } from '../src/wal/wal-writer.js';
+import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
 
 const WAL_DIR = '/wal';
 const KIBIBYTE = 1024;
@@ -82,6 +86,25 @@ async function newWorkload(): Promise<Workload> {
   return new Workload(writer, fileSystem);
 }
 
+/** Notes, at the first record written into each segment, how many segments the writer had begun making (WalWriter#stats().segmentsCreated). */
+class FirstRecordFileSystem extends ForwardingFileSystem<FaultFileSystem> {
+  writer: WalWriter | undefined;
+  readonly createdAtFirstRecord = new Map<number, number>();
+
+  protected wrapHandle(handle: FileHandle, path: string): FileHandle {
+    const segmentNumber = Number(/wal-(\d+)\.log$/.exec(path)?.[1] ?? 0);
+    return replaceMethods(handle, {
+      write: (data, position) => {
+        // A segment's first record starts right after its header (zero fill and header writes start at 0 and at whole steps).
+        if (position === SEGMENT_HEADER_BYTES && this.writer !== undefined && !this.createdAtFirstRecord.has(segmentNumber)) {
+          this.createdAtFirstRecord.set(segmentNumber, this.writer.stats().segmentsCreated);
+        }
+        return handle.write(data, position);
+      },
+    });
+  }
+}
+
 describe('a seal\'s cut sizes the next segment by the write rate', () => {
   it('under a steady rate each memtable after the first takes one rotation, into a segment prepared before its cut', async () => {
     const workload = await newWorkload();
@@ -107,6 +130,27 @@ describe('a seal\'s cut sizes the next segment by the write rate', () => {
       for (const commit of commits) versions.push(commit.version);
     });
     expect(versions).toEqual(Array.from({ length: workload.version }, (_, index) => index + 1));
+  });
+
+  it('while groups outrun the growing segments, the next segment is begun at the rotation, before the first record', async () => {
+    const inner = new FaultFileSystem(5);
+    await inner.mkdir(WAL_DIR);
+    const fileSystem = new FirstRecordFileSystem(inner);
+    const hash = await loadHash64();
+    const first = await createSegment(fileSystem, WAL_DIR, 1, firstSegmentSizeBytes(SEGMENT_BYTES_DEFAULT), hash);
+    const writer = new WalWriter({ fileSystem, walDir: WAL_DIR, hash, segmentSizeBytes: SEGMENT_BYTES_DEFAULT }, { ...first, offset: SEGMENT_HEADER_BYTES });
+    fileSystem.writer = writer;
+    const workload = new Workload(writer, inner);
+    // Segments of 64 KiB, 128 KiB, ... 4 MiB; records of about 265 KiB (a group), split where a segment ends.
+    while (writer.segmentNumber < 8) await workload.group(GROUP_COMMITS, VALUE_BYTES);
+    // Segments 2 to 5 (128 KiB to 1 MiB) follow one that at most 3 records filled: segment n + 1 was begun (n segments
+    // made since the first) before segment n's first record. Before, only after that record (at half full): n - 1.
+    for (let segmentNumber = 2; segmentNumber <= 5; segmentNumber++) {
+      expect(fileSystem.createdAtFirstRecord.get(segmentNumber), `segments begun at segment ${segmentNumber}'s first record`).toBe(segmentNumber);
+    }
+    // Segment 7 (4 MiB) follows one of 8 or more records: its next is prepared at half full, as before.
+    expect(fileSystem.createdAtFirstRecord.get(7)).toBe(6);
+    await writer.close();
   });
 
   it('a quiet store\'s cut stays at the first-segment size, and a slower rate\'s cut shrinks back', async () => {

@@ -4,7 +4,8 @@
  * next-segment.ts: a recycled file of the pool, else a new one).
  *
  * - Prepared in the background once the active segment is half full, unless one is
- *   (a cut's segment sized to the write rate: at once, see below).
+ *   (a cut's segment sized to the write rate: at once, see below; the segment after
+ *   one that a few large records filled: as the rotation to it ends, OUTRUN_RECORDS_MAX).
  * - Sizes grow: twice the active segment's (a store's first is SEGMENT_BYTES_INITIAL,
  *   capped), at least big enough for the record it is made for, at most
  *   `segmentSizeBytes`; a checkpoint asks for a small one instead.
@@ -34,6 +35,15 @@ import { type CreatedSegment, firstSegmentSizeBytes, segmentFileName } from './s
 import { SEGMENT_HEADER_BYTES } from './wal-format.js';
 import type { WalPosition } from './wal-position.js';
 
+/**
+ * A full segment that held at most this many records was outrun by the writer (records
+ * large beside a growing segment: a group of 64 4 KiB commits is 4 first segments): the
+ * next is prepared as the rotation to it ends, not after its first record, when half
+ * full. Before, each segment up to 1 MiB was needed before its preparation ended: 5 of
+ * 5 growth rotations waited after a fresh store's first second (issue 12).
+ */
+const OUTRUN_RECORDS_MAX = 4;
+
 export class SegmentRotation {
   readonly #config: NextSegmentConfig;
   /** The next segment: prepared in the background, made from the pool or new. */
@@ -47,6 +57,8 @@ export class SegmentRotation {
    * a first segment): the next keeps its size and is prepared at once (module header).
    */
   #activeIsRateSized = false;
+  /** Records acknowledged in the active segment (maybePrepareNext's calls since the last rotation). */
+  #recordsInActive = 0;
 
   constructor(config: NextSegmentConfig) {
     this.#config = config;
@@ -87,6 +99,7 @@ export class SegmentRotation {
    * full, or at once when `active` is a cut's rate-sized segment (module header).
    */
   maybePrepareNext(active: WalPosition): void {
+    this.#recordsInActive++;
     if (this.#next.isPrepared || (!this.#activeIsRateSized && active.offset < active.sizeBytes / 2)) return;
     const sizeBytes = this.#nextSizeBytes(active, 0);
     this.#preparedSizeBytes = sizeBytes;
@@ -138,6 +151,8 @@ export class SegmentRotation {
    * checkpointSegmentSizeBytes); it restarts the count of bytes since the cut.
    */
   async take(active: WalPosition, recordBytesMin: number, preferredSizeBytes?: number): Promise<CreatedSegment> {
+    const outrun = preferredSizeBytes === undefined && active.offset >= active.sizeBytes / 2 && this.#recordsInActive <= OUTRUN_RECORDS_MAX;
+    this.#recordsInActive = 0;
     const prepared = this.#next.takePrepared();
     this.#preparedSizeBytes = 0;
     let created: CreatedSegment;
@@ -160,6 +175,11 @@ export class SegmentRotation {
     if (preferredSizeBytes === undefined) {
       this.#bytesSinceCut += active.offset - SEGMENT_HEADER_BYTES;
       this.#activeIsRateSized = false;
+      // The records outran the growth: the segment after this one is made now, not after a record.
+      if (outrun && !this.#next.isPrepared) {
+        this.#preparedSizeBytes = Math.min(this.#config.segmentSizeBytes, 2 * created.sizeBytes);
+        this.#next.prepare(created.segmentNumber + 1, this.#preparedSizeBytes);
+      }
     } else {
       this.#bytesSinceCut = 0;
       this.#activeIsRateSized = preferredSizeBytes > firstSegmentSizeBytes(this.#config.segmentSizeBytes) && created.sizeBytes >= preferredSizeBytes;
