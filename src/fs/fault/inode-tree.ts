@@ -54,7 +54,10 @@ export class FileNode {
 
   write(data: Uint8Array, position: number, sequence: number): void {
     if (data.length === 0) return;
-    const owned = data.slice();
+    // A copy made now (the caller may reuse its buffer once the write resolves): not
+    // data.slice(), which for a Buffer is a view, so the pending write a later sync
+    // made durable showed whatever the caller had put in the buffer since.
+    const owned = new Uint8Array(data);
     this.current.write(owned, position);
     this.pending.push({ kind: 'write', position, data: owned, sequence });
   }
