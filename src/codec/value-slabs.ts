@@ -9,11 +9,14 @@
  *   exactly one encoding; nobody writes into it once it is handed out (its slab
  *   range is reserved for it alone, 8-byte aligned).
  * - A slab lives as long as any value in it: values carved together (a commit's, a
- *   replay's) live in one memtable and leave it together.
+ *   replay's) live in one memtable and leave it together. A commit slab is reused
+ *   (slab-pool.ts) only once every value carved from it was released by the drop of a
+ *   memtable no reader could reach (memory/slab-reuse.ts).
  */
 import { Buffer } from 'node:buffer';
 import { MEMORY_BYTES_HEAP_ALIGNMENT, REPLAY_VALUE_SLAB_BYTES } from '../limits.js';
 import { assert } from '../util/assert.js';
+import { type PooledSlab, SlabPool } from './slab-pool.js';
 
 /**
  * Encoded bytes of a mutable value (object, array, Uint8Array, Date, ...): the range
@@ -66,6 +69,12 @@ export const COMMIT_VALUE_SLAB_BYTES = 64 * 1024;
 export const COMMIT_VALUE_SLAB_VALUE_BYTES_MAX = COMMIT_VALUE_SLAB_BYTES / 8;
 
 /**
+ * The commit path's slabs, counted for reuse (slab-pool.ts): one pool for the process,
+ * as the commit path's ValueSlabs is one (values.ts), shared by every open store.
+ */
+export const commitSlabPool = new SlabPool(COMMIT_VALUE_SLAB_BYTES);
+
+/**
  * Copies of value bytes kept at WAL replay, carved from shared slabs of
  * REPLAY_VALUE_SLAB_BYTES (8-byte aligned; a value over half a slab gets its own
  * array), as the commit path's byte values are from slabs of COMMIT_VALUE_SLAB_BYTES:
@@ -77,14 +86,20 @@ export class ValueSlabs {
   readonly #slabBytes: number;
   /** Values longer than this get an array of their own. */
   readonly #valueBytesMax: number;
+  /** Where slabs come from and go back to once released (undefined: new arrays, left to V8). */
+  readonly #pool: SlabPool | undefined;
   #slab = new Uint8Array(0);
+  /** The current slab as the pool took it (undefined without a pool, or before the first). */
+  #pooled: PooledSlab | undefined;
   #usedBytes = 0;
 
-  constructor(slabBytes = REPLAY_VALUE_SLAB_BYTES, valueBytesMax = slabBytes / 2) {
+  constructor(slabBytes = REPLAY_VALUE_SLAB_BYTES, valueBytesMax = slabBytes / 2, pool?: SlabPool) {
     assert(Number.isSafeInteger(slabBytes) && slabBytes % MEMORY_BYTES_HEAP_ALIGNMENT === 0, 'a slab is a whole number of heap words');
     assert(valueBytesMax > 0 && valueBytesMax <= slabBytes, 'a carved value fits one slab');
+    assert(pool === undefined || (pool.slabBytes === slabBytes && valueBytesMax < slabBytes), 'a pooled slab carves values shorter than itself');
     this.#slabBytes = slabBytes;
     this.#valueBytesMax = valueBytesMax;
+    this.#pool = pool;
   }
 
   /**
@@ -111,13 +126,23 @@ export class ValueSlabs {
    */
   reserve(lengthBytes: number): EncodedValue {
     if (lengthBytes > this.#valueBytesMax) return new EncodedValue(new Uint8Array(lengthBytes));
-    if (this.#usedBytes + lengthBytes > this.#slab.length) {
-      this.#slab = new Uint8Array(this.#slabBytes);
-      this.#usedBytes = 0;
-    }
+    if (this.#usedBytes + lengthBytes > this.#slab.length) this.#nextSlab();
+    if (this.#pooled !== undefined) this.#pooled.record.carved++;
     const offset = this.#usedBytes;
     this.#usedBytes = Math.ceil((offset + lengthBytes) / MEMORY_BYTES_HEAP_ALIGNMENT) * MEMORY_BYTES_HEAP_ALIGNMENT;
     return new EncodedValue(this.#slab, offset, lengthBytes);
+  }
+
+  #nextSlab(): void {
+    const pool = this.#pool;
+    this.#usedBytes = 0;
+    if (pool === undefined) {
+      this.#slab = new Uint8Array(this.#slabBytes);
+      return;
+    }
+    if (this.#pooled !== undefined) pool.retire(this.#pooled);
+    this.#pooled = pool.take();
+    this.#slab = this.#pooled.slab;
   }
 
   /**

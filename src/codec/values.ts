@@ -30,7 +30,7 @@ import { InvalidValueError, ValueTooLargeError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { bytesEncodingSizeBytes, bytesStart, bytesStartIn, decodeBytes, decodeBytesIn, encodeBytes, writeBytesEncoding } from './bytes-encoding.js';
 import { encodedStringSizeBytes } from './msgpack-string.js';
-import { COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, EncodedValue, ValueSlabs } from './value-slabs.js';
+import { COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, commitSlabPool, EncodedValue, ValueSlabs } from './value-slabs.js';
 import { checkValueShape } from './value-shape.js';
 
 const packOptions = { useRecords: false, moreTypes: true } as const;
@@ -164,8 +164,8 @@ export function storedFromEncoded(encoded: Uint8Array): StoredValue {
   return isImmutable(value) ? value : new EncodedValue(Uint8Array.prototype.slice.call(encoded));
 }
 
-/** The commit path's slabs: the encodings of byte values put (storedBytesValue). */
-const commitSlabs = new ValueSlabs(COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX);
+/** The commit path's slabs: the encodings of byte values put (storedBytesValue), reused once released (slab-pool.ts). */
+const commitSlabs = new ValueSlabs(COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, commitSlabPool);
 
 /**
  * storedFromEncoded for the encoding at start..end of a larger array (a WAL segment

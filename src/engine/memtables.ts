@@ -25,6 +25,7 @@
  * Synchronous only: nothing here awaits.
  */
 import { MemoryIndex, type IndexOperation } from '../memory/memory-index.js';
+import { releaseDroppedMemtable } from '../memory/slab-reuse.js';
 import { assert } from '../util/assert.js';
 
 export interface SealedMemtable {
@@ -160,5 +161,9 @@ export class Memtables {
     assert(this.#immutables[0] === sealed, `memtable ${sealed.sequence} retired out of order`);
     this.#immutables.shift();
     this.#reclaimedInRetired += sealed.index.stats().reclaimedVersions;
+    // Dropped: its value slabs may be reused once nothing else holds them (memory/slab-reuse.ts),
+    // up to a memtable's share, strongly only what the active memtable's share has room for.
+    const shareBytes = this.#config.memtableBytesMax;
+    releaseDroppedMemtable(sealed.index, shareBytes, Math.max(0, shareBytes - this.#active.memoryBytes));
   }
 }

@@ -17,6 +17,7 @@
  * and skip a run whose filter rules the key out.
  */
 import type { MemoryIndex } from '../memory/memory-index.js';
+import { markCapturedByReader } from '../memory/slab-reuse.js';
 import type { VersionSlot } from '../memory/version-chain.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import type { ReadSample, StorageMetrics } from '../metrics/recorders.js';
@@ -69,6 +70,8 @@ export class ReadView {
   ) {
     this.#retentionFloor = retentionFloor;
     this.memtables = memtables;
+    // Their values are never reused while this view may read them (memory/slab-reuse.ts).
+    markCapturedByReader(memtables);
     this.runs = runs;
     this.maxVersionsPerKey = maxVersionsPerKey;
     this.#runSetIdentity = runSetIdentity;

@@ -21,6 +21,7 @@
  */
 import { externalKey, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
+import { escapeSlabValue } from '../memory/slab-reuse.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { ReadView } from '../engine/read-view.js';
 import { InvalidOptionError, WatchOverflowError } from '../errors.js';
@@ -106,7 +107,12 @@ class Subscriber {
   offer(version: number, operations: readonly IndexOperation[]): void {
     if (this.failure !== undefined) return;
     const start = this.buffer.length;
-    for (const { key, slot } of operations) if (this.accepts(key)) this.buffer.push({ version, key, slot });
+    for (const { key, slot } of operations) {
+      if (!this.accepts(key)) continue;
+      // Kept past the memtable's drop, maybe: its slab is never reused (memory/slab-reuse.ts).
+      escapeSlabValue(slot);
+      this.buffer.push({ version, key, slot });
+    }
     if (this.buffer.length === start) return;
     if (this.buffer.length > WATCH_BUFFER_CHANGES_MAX) {
       this.#overflowedChanges = this.buffer.length;
