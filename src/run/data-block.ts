@@ -84,6 +84,8 @@ export class DataBlockBuilder {
   /** Usual block size (whole pages): one page for plain runs, more for compressed ones. */
   readonly #targetBytes: number;
   #buffer: Buffer;
+  /** The view block() answered last (its bytes are rewritten for each block: callers copy what they keep). */
+  #blockView: Buffer | undefined;
   #capacityBytes: number;
   #position = RUN_BLOCK_HEADER_BYTES;
   #entryCount = 0;
@@ -162,7 +164,13 @@ export class DataBlockBuilder {
   /** The block (whole pages, padding zeroed) for the writer to seal; valid until reset(). */
   block(): Buffer {
     assert(this.#entryCount > 0, 'a data block holds at least one entry');
-    const block = this.#buffer.subarray(0, this.#capacityBytes);
+    // The last view is answered again while it covers the same bytes: a flush of 4 KiB
+    // values ships a two-page block per entry, and a Buffer view per block was garbage each.
+    let block = this.#blockView;
+    if (block === undefined || block.buffer !== this.#buffer.buffer || block.byteOffset !== this.#buffer.byteOffset || block.length !== this.#capacityBytes) {
+      block = this.#buffer.subarray(0, this.#capacityBytes);
+      this.#blockView = block;
+    }
     block.fill(0, this.#position);
     return block;
   }

@@ -144,6 +144,10 @@ export interface BlockAddress {
 }
 
 const addressScratch = Buffer.alloc(32);
+const addressScratchView = new DataView(addressScratch.buffer, addressScratch.byteOffset, addressScratch.length);
+/** A sealed block's checksum field, little-endian, before it is copied into the block. */
+const checksumScratch = new Uint8Array(RUN_CHECKSUM_BYTES);
+const checksumScratchView = new DataView(checksumScratch.buffer);
 
 /**
  * The checksum of a block (the whole block, pages and padding included, header
@@ -151,8 +155,11 @@ const addressScratch = Buffer.alloc(32);
  * xxHash64( xxHash64(block[8..]) u64 | runId u64 | offset u64 | generation u32 | kind u32 ).
  */
 export function blockChecksum(hash: Hash64, block: Uint8Array, address: BlockAddress): bigint {
-  const inner = hash(block.subarray(RUN_CHECKSUM_BYTES));
-  addressScratch.writeBigUInt64LE(inner, 0);
+  // A plain view (Buffer#subarray goes through the species lookup); the checksum is written
+  // through a DataView: Buffer#writeBigUInt64LE splits it with BigInt `&` and `>>`, two heap
+  // BigInts per write, and a flush of 4 KiB values seals a block per entry.
+  const inner = hash(new Uint8Array(block.buffer, block.byteOffset + RUN_CHECKSUM_BYTES, block.length - RUN_CHECKSUM_BYTES));
+  addressScratchView.setBigUint64(0, inner, true);
   writeUint64(addressScratch, address.runId, 8);
   writeUint64(addressScratch, address.offset, 16);
   addressScratch.writeUInt32LE(address.generation, 24);
@@ -172,7 +179,9 @@ export function sealBlock(hash: Hash64, block: Buffer, payloadBytes: number, ent
   block.writeUInt32LE(payloadBytes, 8);
   block.writeUInt32LE(entryCount, 12);
   const checksum = blockChecksum(hash, block, address);
-  block.writeBigUInt64LE(checksum, 0);
+  // The checksum field through a DataView (no BigInt split), then its 8 bytes copied.
+  checksumScratchView.setBigUint64(0, checksum, true);
+  block.set(checksumScratch, 0);
   return checksum;
 }
 

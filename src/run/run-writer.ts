@@ -231,17 +231,27 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   // The building block's first key and its count of keys no earlier block holds (the partitions' key counts).
   let blockFirstKey = '';
   let blockNewKeys = 0;
-  const shipBlock = async () => {
-    await shipper.ship(builder, blockFirstKey, blockNewKeys);
+  // After a block is shipped: the builder is free again, and a partition the index has
+  // closed gets its filter now (its keys' hashes go). buildComplete builds every closed
+  // partition's, so it is called only when the index has closed one since (not per block).
+  let partitionsFiltered = 1;
+  const afterShip = (): Promise<void> | undefined => {
     builder.reset();
-    // A partition the index has closed gets its filter now, and its keys' hashes go.
-    if (index.partitions.length > 1) await statistics.filters.buildComplete(index.partitions);
+    if (index.partitions.length <= partitionsFiltered) return undefined;
+    partitionsFiltered = index.partitions.length;
+    return statistics.filters.buildComplete(index.partitions);
+  };
+  // Ships the block in progress: a promise only when the output writes a chunk first or a
+  // filter is built (an entry of a 4 KiB value ships a block each: no async frame per entry).
+  const shipBlock = (): Promise<void> | undefined => {
+    const shipped = shipper.ship(builder, blockFirstKey, blockNewKeys);
+    return shipped === undefined ? afterShip() : shipped.then(afterShip);
   };
   // Whether the entry addEntry could not add starts a key (for addShipped).
   let refusedNewKey = false;
   // Adds `entry` to the block in progress, or returns false when that block has to be shipped first (then addShipped).
   // No promise per entry: a sync iterable costs no microtask per entry, and an entry that fills a block (every
-  // entry of a 4 KiB value) costs shipBlock's promise only, not a closure and a second promise too.
+  // entry of a 4 KiB value) costs a promise only when shipBlock's answer is one.
   const addEntry = (entry: RunEntry): boolean => {
     const newKey = statistics.entryCount === 0 || entry.key !== statistics.largestKey;
     statistics.add(entry, newKey, hash);
@@ -267,21 +277,24 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
       for await (const batch of entries.batches) {
         for (const entry of batch) {
           if (addEntry(entry)) continue;
-          await shipBlock();
+          const shipped = shipBlock();
+          if (shipped !== undefined) await shipped;
           addShipped(entry);
         }
       }
     } else if (Symbol.asyncIterator in entries) {
       for await (const entry of entries) {
         if (addEntry(entry)) continue;
-        await shipBlock();
+        const shipped = shipBlock();
+        if (shipped !== undefined) await shipped;
         addShipped(entry);
       }
     } else {
       let sinceYield = 0;
       for (const entry of entries) {
         if (!addEntry(entry)) {
-          await shipBlock();
+          const shipped = shipBlock();
+          if (shipped !== undefined) await shipped;
           addShipped(entry);
         }
         // A memtable's entries come synchronously and block writes resolve without a

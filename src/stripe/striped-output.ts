@@ -110,7 +110,8 @@ export class StripedOutput {
       if (stripe >= this.#chunkFirstStripe + this.#stripesPerChunk) return start;
       const slot = (stripe - this.#chunkFirstStripe) * this.#layout.stripeBytes + (logicalPage % this.#layout.stripeDataPages) * pageBytes + inPage;
       if (inPage === 0 && count < pageBytes) this.#chunk.fill(0, slot, slot + pageBytes); // a reused chunk: the page's unwritten rest is zeros
-      this.#chunk.set(bytes.subarray(start, start + count), slot);
+      // A plain view: Buffer#subarray (species lookup, a Buffer) per page was garbage per appended block.
+      this.#chunk.set(new Uint8Array(bytes.buffer, bytes.byteOffset + start, count), slot);
       this.#logicalBytes += count;
       start += count;
       if (inPage + count === pageBytes && (logicalPage + 1) % this.#layout.stripeDataPages === 0) this.#sealStripe(stripe);
