@@ -68,7 +68,11 @@ describe('leases', () => {
         }));
       const controller = new AbortController();
       const aborted = store.leases.acquire('q', { owner: 'ab', ttlMs: 1000, waitMs: 60_000, signal: controller.signal });
-      await expect(store.leases.acquire('q', { owner: 't', ttlMs: 1000, waitMs: 20 })).rejects.toBeInstanceOf(LeaseBusyError);
+      // The four are waiting before 't' asks: its short wait starts with the acquire, and
+      // behind their tries on a busy machine it could run out before 't' ever waited (CI
+      // saw 4 waiting acquires, not 5).
+      while (store.leases.stats().waitingAcquires < 4) await new Promise((resolve) => setImmediate(resolve));
+      await expect(store.leases.acquire('q', { owner: 't', ttlMs: 1000, waitMs: 200 })).rejects.toBeInstanceOf(LeaseBusyError);
       controller.abort(new Error('stop'));
       await expect(aborted).rejects.toThrow('stop');
       await store.leases.release('q', { owner: 'h', token: held.token });
