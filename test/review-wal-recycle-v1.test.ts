@@ -51,7 +51,10 @@ function valueOf(index: number): string {
 /** True when a file of wal/ with a format-2 header holds format-1 bytes (a fixture file was made a segment). */
 async function fixtureFileReused(fileSystem: FaultFileSystem): Promise<boolean> {
   for (const name of await fileSystem.readdir(`${STORE}/wal`)) {
-    const image = Buffer.from(await fileSystem.readFile(`${STORE}/wal/${name}`));
+    // A listed file may be gone by the read (recycled or deleted meanwhile).
+    const bytes = await fileSystem.readFile(`${STORE}/wal/${name}`).catch(() => undefined);
+    if (bytes === undefined) continue;
+    const image = Buffer.from(bytes);
     if (image.readUInt32LE(8) === 2 && image.indexOf(Buffer.from('batch-a')) >= 0) return true;
   }
   return false;
@@ -71,10 +74,10 @@ async function runWorkload(fileSystem: FaultFileSystem, crashAfter: number | und
     for (let index = 0; index < PUTS; index++) {
       await run.store.put(`after-${String(index).padStart(4, '0')}`, valueOf(index));
       run.acknowledged.push(index);
-      if (index % 40 === 19) {
-        await run.store.checkpoint();
-        if (crashAfter === undefined && (await fixtureFileReused(fileSystem))) run.sawReusedFixtureFile = true;
-      }
+      if (index % 40 === 19) await run.store.checkpoint();
+      // After every put, not only after the checkpoints: when the memtables seal (their share of
+      // the budget) decides which segment is recycled and how long it lives.
+      if (crashAfter === undefined && !run.sawReusedFixtureFile && (await fixtureFileReused(fileSystem))) run.sawReusedFixtureFile = true;
     }
   } catch (error) {
     if (crashAfter === undefined) throw error;
