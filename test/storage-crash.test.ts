@@ -276,9 +276,15 @@ describe('crash during flushes, installs, a manifest rewrite and WAL deletion', 
     // The sweeps below run the workload warm. A process's first run is JIT-cold, and under load its commits group
     // differently (one group commit's write + datasync more or less: 703 against 705 operations in CI at load 10+;
     // every later run the same), so the comparison is of two warm runs.
+    // Even warm, a busy machine (load 18+) regroups a commit now and then: 606 against 604
+    // operations in 3 of 15 runs, on the code before and after the WAL's rate-sized cuts.
+    // The sweeps sample points by stride and check whatever each point reaches, so they
+    // need the same durability boundaries, not the same count to the operation.
     await measureWorkload();
     const first = await measureWorkload();
-    expect(await measureWorkload()).toEqual(first);
+    const second = await measureWorkload();
+    expect({ ...second, operations: 0 }).toEqual({ ...first, operations: 0 });
+    expect(Math.abs(second.operations - first.operations)).toBeLessThanOrEqual(Math.ceil(first.operations / 100));
     expect(first.checkpoints).toBeGreaterThanOrEqual(3);
     // Background flushes too (the memtable's share of the budget, or the WAL's growth), not only checkpoints.
     expect(first.flushes).toBeGreaterThan(first.checkpoints);
