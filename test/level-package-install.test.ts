@@ -5,7 +5,8 @@
  * checked too), and run the `ladybug` command. Needs dist/ (`npm test` builds it)
  * and the npm cache or registry for the dependencies (--prefer-offline); about 10 s.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,8 +17,15 @@ const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 afterAll(() => removeTemporaryDirectories());
 
-function run(command: string, args: string[], cwd: string): string {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+/** Asynchronous: a synchronous child held this worker's event loop for the whole install (42 s on a busy CI machine), near vitest's 60 s RPC timeout. */
+async function run(command: string, args: string[], cwd: string): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)(command, args, { cwd, encoding: 'utf8', timeout: 300_000 });
+    return stdout;
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new Error(`${command} ${args.join(' ')} failed: ${String(error)}\n${stdout}${stderr}`);
+  }
 }
 
 const USAGE = `
@@ -40,13 +48,13 @@ console.log(JSON.stringify({ commits: metrics.commitsTotal, prometheus: promethe
 `;
 
 describe('the packed package', () => {
-  it('installs from its tarball, imports, type-checks under nodenext and bundler, and runs ladybug', () => {
+  it('installs from its tarball, imports, type-checks under nodenext and bundler, and runs ladybug', async () => {
     expect(existsSync(join(root, 'dist', 'src', 'level', 'index.js')), 'build first (npm run build)').toBe(true);
     const packDirectory = temporaryDirectory('ladybug-pack-');
-    const tarball = run('npm', ['pack', '--silent', '--pack-destination', packDirectory], root).trim().split('\n').at(-1)!;
+    const tarball = (await run('npm', ['pack', '--silent', '--pack-destination', packDirectory], root)).trim().split('\n').at(-1)!;
     const project = temporaryDirectory('ladybug-project-');
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'new-user', version: '1.0.0', type: 'module', private: true }));
-    run('npm', ['install', join(packDirectory, tarball), '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], project);
+    await run('npm', ['install', join(packDirectory, tarball), '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], project);
 
     // Every types condition of the exports map names a .d.ts file that was packed.
     const installed = join(project, 'node_modules', 'ladybug-store');
@@ -56,7 +64,7 @@ describe('the packed package', () => {
     for (const path of typesPaths) expect(existsSync(join(installed, path)), path).toBe(true);
 
     writeFileSync(join(project, 'usage.mjs'), USAGE.replace(/: (Store|StoreMetrics|string \| undefined|string)( =)/g, '$2').replace(/, type Store, type StoreMetrics/, '').replace('<string, string>', ''));
-    expect(JSON.parse(run(process.execPath, ['usage.mjs'], project))).toEqual({ commits: 1, prometheus: true, value: 'empty key' });
+    expect(JSON.parse(await run(process.execPath, ['usage.mjs'], project))).toEqual({ commits: 1, prometheus: true, value: 'empty key' });
 
     writeFileSync(join(project, 'usage.ts'), USAGE);
     for (const [module, moduleResolution] of [['nodenext', 'nodenext'], ['esnext', 'bundler']] as const) {
@@ -68,9 +76,9 @@ describe('the packed package', () => {
         files: ['usage.ts'],
       };
       writeFileSync(join(project, `tsconfig.${moduleResolution}.json`), JSON.stringify(config));
-      expect(() => run(process.execPath, [tsc, '-p', `tsconfig.${moduleResolution}.json`], project), moduleResolution).not.toThrow();
+      await expect(run(process.execPath, [tsc, '-p', `tsconfig.${moduleResolution}.json`], project), moduleResolution).resolves.toBeTypeOf('string');
     }
 
-    expect(run(join(project, 'node_modules', '.bin', 'ladybug'), ['--help'], project)).toMatch(/^Usage: ladybug/);
+    expect(await run(join(project, 'node_modules', '.bin', 'ladybug'), ['--help'], project)).toMatch(/^Usage: ladybug/);
   }, 300_000);
 });
