@@ -23,6 +23,7 @@ import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js'
 import type { FileSystem } from '../src/fs/file-system.js';
 import { openStore } from '../src/index.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { turnTaker } from './helpers.js';
 
 const KEYS = 300;
 const BACKUP = '/backup';
@@ -96,7 +97,9 @@ describe('restore of a damaged backup run on the fault-injecting file system', (
     let restored = 0;
     let refused = 0;
     const problems: string[] = [];
+    const takeTurn = turnTaker();
     for (const [count, offset] of offsets.entries()) {
+      await takeTurn();
       const bit = (offset * 5) % 8;
       fileSystem.flipBit(runPath, offset, bit);
       const target = `/restored-${offset}`;
