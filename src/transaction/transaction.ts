@@ -32,6 +32,7 @@ import type { KeyRange } from '../memory/memory-index.js';
 import type { StorageEngine } from '../engine/storage-engine.js';
 import type { ReadRequest, ReadView } from '../engine/read-view.js';
 import { MergedScan } from '../engine/merged-scan.js';
+import { escapeSlabValue } from '../memory/slab-reuse.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import type { KeyEncoding } from '../codec/keys.js';
@@ -282,6 +283,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       .filter((operation) => keyInRange(operation.key, range))
       .sort((left, right) => (left.key < right.key ? -1 : left.key > right.key ? 1 : 0));
     if (reverse) own.reverse();
+    // A step may await the runs past this transaction's commit and the drop of its memtable,
+    // then read an own write: their slabs are never reused (memory/slab-reuse.ts).
+    for (const operation of own) escapeSlabValue(operation.slot);
     let ownIndex = 0;
     const merged = new MergedScan({
       view: this.#view, range, reverse, version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest(),
