@@ -36,12 +36,13 @@ export class SlabRecord {
   escaped = false;
   /** True while the slab waits on the free list. */
   free = false;
-  /** One bit per heap word: the value starting there was released. */
-  readonly releasedUnits: Uint32Array;
-
-  constructor(slabBytes: number) {
-    this.releasedUnits = new Uint32Array(Math.ceil(slabBytes / MEMORY_BYTES_HEAP_ALIGNMENT / 32));
-  }
+  /**
+   * One bit per heap word: the value starting there was released. Made at the slab's
+   * first release (SlabPool#release), kept across reuses: a slab whose values stay in a
+   * live memtable costs no bitmap (1 KiB a 64 KiB slab, memory no estimate counts: the
+   * 4 KiB shape of test/memory-budget.test.ts measured it).
+   */
+  releasedUnits: Uint32Array | undefined;
 
   reset(): void {
     this.carved = 0;
@@ -49,7 +50,7 @@ export class SlabRecord {
     this.current = true;
     this.escaped = false;
     this.free = false;
-    this.releasedUnits.fill(0);
+    this.releasedUnits?.fill(0);
   }
 }
 
@@ -117,7 +118,7 @@ export class SlabPool {
       return { slab, record };
     }
     const slab = new Uint8Array(this.slabBytes);
-    const record = new SlabRecord(this.slabBytes);
+    const record = new SlabRecord();
     this.#records.set(slab, record);
     this.#allocated++;
     return { slab, record };
@@ -168,9 +169,10 @@ export class SlabPool {
     if (record === undefined || !Number.isInteger(unit) || start < 0 || start >= source.length) return;
     const word = unit >>> 5;
     const bit = 1 << (unit & 31);
-    const bits = record.releasedUnits[word]!;
+    const units = (record.releasedUnits ??= new Uint32Array(Math.ceil(this.slabBytes / MEMORY_BYTES_HEAP_ALIGNMENT / 32)));
+    const bits = units[word]!;
     if ((bits & bit) !== 0) return;
-    record.releasedUnits[word] = bits | bit;
+    units[word] = bits | bit;
     record.released++;
     assert(record.released <= record.carved, 'no more values released than carved');
     if (record.released === record.carved) this.#freeIfUnheld({ slab: source as Uint8Array<ArrayBuffer>, record });
