@@ -48,7 +48,7 @@ describe('cache figures in stats().storage', () => {
       expect(storage.cacheBytes).toBe(storage.blockCacheBytes + storage.pointCacheBytes);
       expect(storage.cacheMaxBytes).toBe(storage.blockCacheMaxBytes + storage.pointCacheMaxBytes);
       expect(storage.cacheBytes).toBeLessThanOrEqual(storage.cacheMaxBytes);
-      expect(stats.memoryBytes).toBe(storage.memtableBytes + storage.immutableMemtableBytes + storage.cacheBytes + storage.runIndexBytes);
+      expect(stats.memoryBytes).toBe(storage.memtableBytes + storage.immutableMemtableBytes + storage.valueSlabPoolBytes + storage.cacheBytes + storage.runIndexBytes);
       expect(storage.tiers.hotBytes).toBe(storage.memtableBytes + storage.immutableMemtableBytes + storage.cacheBytes);
     } finally {
       await store.close();

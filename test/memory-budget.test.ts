@@ -142,7 +142,7 @@ if (mode === 'shape') {
   const stats = store.stats();
   const storage = stats.storage;
   console.log(JSON.stringify({ grownBytes, estimatedBytes: stats.memoryBytes - estimateBefore, memoryBytes: stats.memoryBytes,
-    partsBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.cacheBytes + storage.runIndexBytes,
+    partsBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.valueSlabPoolBytes + storage.cacheBytes + storage.runIndexBytes,
     runs: storage.runs, immutableMemtables: storage.immutableMemtables }));
   await store.close();
 } else {

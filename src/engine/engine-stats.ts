@@ -6,6 +6,7 @@
  * touched: an unopened run is classed by its tier, see runCompressed); every count is
  * since open except the run and manifest figures, which describe the live state.
  */
+import { commitSlabPool } from '../codec/value-slabs.js';
 import type { CompactionStats } from '../compaction/compaction-stats.js';
 import type { Compactor } from '../compaction/compactor.js';
 import { compressionForTier } from '../compaction/compaction-policy.js';
@@ -25,6 +26,14 @@ export interface EngineStats {
   immutableMemtables: number;
   immutableMemtableBytes: number;
   /**
+   * Commit value slabs released by dropped memtables and held strongly on the free list
+   * for reuse (src/codec/slab-pool.ts SlabPool#heldBytes): live memory that no memtable
+   * counts, at most the memtable share less the active memtable at the last drop (slabs
+   * past it are only weakly referenced, garbage to V8, and not counted). The pool is one
+   * per process, shared by every open store: each store's stats report all of it.
+   */
+  valueSlabPoolBytes: number;
+  /**
    * The two caches, each against its own bound: the block cache (decoded blocks,
    * src/run/block-cache.ts) and the point cache (hot keys' run entries,
    * point-cache.ts). `cacheBytes`/`cacheMaxBytes` are the two together (what the
@@ -40,8 +49,9 @@ export interface EngineStats {
   cacheBytes: number;
   cacheMaxBytes: number;
   /**
-   * What the caches leave of the budget for the memtables now: their bytes rounded up
-   * a step, plus a step, at most their two shares (memory-budget.ts). Budget =
+   * What the caches leave of the budget for the memtables now: their bytes (with the
+   * value slabs held for reuse, valueSlabPoolBytes) rounded up a step, plus a step, at
+   * most their two shares (memory-budget.ts). Budget =
    * memtableChargeBytes + cacheMaxBytes + runIndexBytes (the caches' floor aside).
    */
   memtableChargeBytes: number;
@@ -138,6 +148,7 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     memtableBytes: memtables.active.memoryBytes,
     immutableMemtables: memtables.immutableCount,
     immutableMemtableBytes: memtables.immutableBytes,
+    valueSlabPoolBytes: commitSlabPool.heldBytes,
     blockCacheBytes: cache.bytes,
     blockCacheMaxBytes: sources.cache.maxBytes,
     pointCacheBytes: pointCache.bytes,

@@ -14,6 +14,7 @@
  * stall (admit, backpressure) is write-stall.ts.
  */
 import { performance } from 'node:perf_hooks';
+import { commitSlabPool } from '../codec/value-slabs.js';
 import type { FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { IndexOperation } from '../memory/memory-index.js';
@@ -184,7 +185,7 @@ export class StorageEngine {
   recordApplied(cutWal: () => number): void {
     this.versionTimes?.record(this.#lastAppliedVersion);
     // The memtables outgrew their charge: the caches give back a step (memory-budget.ts).
-    if (this.memtables.memoryBytes > this.#memtableChargeBytes && this.#memtableChargeBytes < this.#memtableChargeMax) this.#resizeCache();
+    if (this.#memtableHeldBytes() > this.#memtableChargeBytes && this.#memtableChargeBytes < this.#memtableChargeMax) this.#resizeCache();
     const walBytes = this.#config.walBytesWritten();
     if (this.memtables.sealedCount !== this.#sealsSeen) {
       // Sealed elsewhere (a checkpoint): the WAL growth counts from there.
@@ -276,12 +277,21 @@ export class StorageEngine {
   }
 
   /**
+   * What the memtables' charge covers: their estimate and the commit value slabs held
+   * for reuse (live memory no memtable counts, codec/slab-pool.ts; in stats().storage
+   * as valueSlabPoolBytes).
+   */
+  #memtableHeldBytes(): number {
+    return this.memtables.memoryBytes + commitSlabPool.heldBytes;
+  }
+
+  /**
    * The caches get what the memtables and the runs' resident top-level indexes leave;
    * the block cache first takes room for the partitions (memory-budget.ts).
    */
   #resizeCache(): void {
     const budget = this.#config.memoryBudgetBytes;
-    this.#memtableChargeBytes = memtableChargeBytes(budget, this.memtables.memoryBytes, this.#memtableChargeMax);
+    this.#memtableChargeBytes = memtableChargeBytes(budget, this.#memtableHeldBytes(), this.#memtableChargeMax);
     const bounds = cacheBounds(budget, this.#memtableChargeBytes, this.runSet.memoryBytes, this.runSet.runs);
     // Each setter evicts at once, in this one synchronous step: no read sees the two in between.
     this.cache.maxBytes = bounds.blockCacheBytes;
@@ -389,6 +399,9 @@ export class StorageEngine {
     // nothing), so close never waits for a long merge (Compactor#cancel).
     this.compactor.cancel();
     await this.#flusher.close();
+    // The free list's held slabs are reserved by open stores' memtable shares: a closed
+    // store leaves them to V8 (another open store keeps reusing slabs from its next drop).
+    commitSlabPool.bound(0, 0);
     await this.compactor.close();
     await this.coldCompressor.close();
     await this.runSet.close();
