@@ -11,6 +11,7 @@ import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { COMPACTION_STALL_RUNS } from '../src/limits.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { settled } from './helpers.js';
 
 const DIRECTORY = '/db';
 const STALL_RUNS = 6;
@@ -50,15 +51,6 @@ async function makeRuns(store: Store, count: number, tag: string): Promise<void>
   }
 }
 
-function settled(promise: Promise<unknown>): { done: boolean } {
-  const state = { done: false };
-  promise.then(() => {
-    state.done = true;
-  }, () => {
-    state.done = true;
-  });
-  return state;
-}
 
 describe('compaction backlog stalls writes', () => {
   it('a write waits while runs exceed the bound and proceeds once compaction merged them', async () => {

@@ -29,3 +29,15 @@ export function turnTaker(everyMs = 500): () => Promise<void> {
     last = performance.now();
   };
 }
+
+/** Whether `promise` has settled yet, and with what error, read synchronously as the test goes. */
+export function settled(promise: Promise<unknown>): { done: boolean; error: unknown } {
+  const state: { done: boolean; error: unknown } = { done: false, error: undefined };
+  promise.then(() => {
+    state.done = true;
+  }, (error: unknown) => {
+    state.done = true;
+    state.error = error;
+  });
+  return state;
+}

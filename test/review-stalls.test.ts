@@ -17,6 +17,7 @@ import { COMPACTION_STALL_RUNS } from '../src/limits.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { ForwardingFileSystem, GatedFileSystem } from './support/file-system-wrappers.js';
+import { settled } from './helpers.js';
 
 const DIRECTORY = '/db';
 const BUDGET_BYTES = 1024 * 1024;
@@ -34,16 +35,6 @@ const turns = async (count: number): Promise<void> => {
   for (let turn = 0; turn < count; turn++) await new Promise((resolve) => setImmediate(resolve));
 };
 
-function settled(promise: Promise<unknown>): { done: boolean; error: unknown } {
-  const state: { done: boolean; error: unknown } = { done: false, error: undefined };
-  promise.then(() => {
-    state.done = true;
-  }, (error: unknown) => {
-    state.done = true;
-    state.error = error;
-  });
-  return state;
-}
 
 function largeBatch(tag: string): Array<{ type: 'put'; key: string; value: string }> {
   const operations = [];

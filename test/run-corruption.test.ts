@@ -20,6 +20,7 @@ import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { RunReader } from '../src/run/run-reader.js';
 import { writeRun } from '../src/run/run-writer.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
+import { turnTaker } from './helpers.js';
 import { drain, freshFileSystem, modelScan, RUNS_DIRECTORY, simpleEntries, writeAndOpen } from './run-helpers.js';
 
 let hash: Hash64;
@@ -76,15 +77,13 @@ describe('run file corruption', () => {
     expect(reader.blockCount).toBeGreaterThanOrEqual(2);
     await reader.close();
     const undetected: number[] = [];
-    let checked = 0;
+    const takeTurn = turnTaker();
     for (let byte = 0; byte < descriptor.fileBytes; byte++) {
       if (byte % RUN_PAGE_BYTES >= 128 && byte % 5 !== 0) continue;
       // The in-memory file system settles every call as a microtask: without a
       // macrotask turn the worker's timers and IPC wait for the whole sweep (70+ s),
       // and vitest's 60 s RPC timer then fires first ("Timeout calling onTaskUpdate").
-      // A turn every 8 bytes checked (every 64 bytes could still be a minute apart when
-      // busy: the skipped bytes never reached it).
-      if (++checked % 8 === 0) await new Promise((resolve) => setImmediate(resolve));
+      await takeTurn();
       for (let bit = 0; bit < 8; bit++) {
         fileSystem.flipBit(path(descriptor), byte, bit);
         if ((await readAll(fileSystem, descriptor, sorted)) !== 'detected') undetected.push(byte * 8 + bit);

@@ -18,6 +18,7 @@ import { RUN_TEMPORARY_SUFFIX } from '../src/run/run-writer.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { settled } from './helpers.js';
 
 const BUDGET_BYTES = 1024 * 1024;
 const KEYS_PER_WRITE = 10;
@@ -50,16 +51,6 @@ class RunSyncGate extends ForwardingFileSystem {
   }
 }
 
-function settled(promise: Promise<unknown>): { done: boolean; error: unknown } {
-  const state: { done: boolean; error: unknown } = { done: false, error: undefined };
-  promise.then(() => {
-    state.done = true;
-  }, (error: unknown) => {
-    state.done = true;
-    state.error = error;
-  });
-  return state;
-}
 
 async function turnsUntil(condition: () => boolean, count: number): Promise<void> {
   for (let turn = 0; turn < count && !condition(); turn++) await new Promise((resolve) => setImmediate(resolve));
