@@ -133,7 +133,7 @@ export class SegmentRotation {
    * SEGMENT_BYTES_INITIAL; a cut's rate-sized one keeps its size), at least big enough
    * for a record of `recordBytesMin`, at most `segmentSizeBytes`.
    */
-  #nextSizeBytes(active: WalPosition, recordBytesMin: number, preferredSizeBytes = this.#activeIsRateSized ? active.sizeBytes : 2 * active.sizeBytes): number {
+  #nextSizeBytes(active: Pick<WalPosition, 'sizeBytes'>, recordBytesMin: number, preferredSizeBytes = this.#activeIsRateSized ? active.sizeBytes : 2 * active.sizeBytes): number {
     const sizeBytes = Math.min(this.#config.segmentSizeBytes, Math.max(preferredSizeBytes, SEGMENT_HEADER_BYTES + recordBytesMin));
     assert(sizeBytes >= SEGMENT_HEADER_BYTES + recordBytesMin, 'the next segment holds the record it is made for');
     return sizeBytes;
@@ -176,8 +176,11 @@ export class SegmentRotation {
       this.#bytesSinceCut += active.offset - SEGMENT_HEADER_BYTES;
       this.#activeIsRateSized = false;
       // The records outran the growth: the segment after this one is made now, not after a record.
+      // It holds the record this rotation is for: when the segment taken here (prepared before
+      // that record was known) is too small for it, the writer rotates again at once and takes
+      // this one (a prepared segment is taken whatever its size), which then must hold it.
       if (outrun && !this.#next.isPrepared) {
-        this.#preparedSizeBytes = Math.min(this.#config.segmentSizeBytes, 2 * created.sizeBytes);
+        this.#preparedSizeBytes = this.#nextSizeBytes(created, recordBytesMin, 2 * created.sizeBytes);
         this.#next.prepare(created.segmentNumber + 1, this.#preparedSizeBytes);
       }
     } else {
