@@ -56,9 +56,13 @@ export interface SinceOpenStats {
   fsyncs: number;
   walBytes: number;
   /**
-   * WAL rotations that waited in the foreground for their next segment's creation (none
-   * was prepared in the background, or its preparation had not finished), and the
-   * milliseconds those commits waited for it.
+   * WAL rotations of every kind (a full segment, a commit larger than the segment, a
+   * memtable seal's cut, a checkpoint) that waited for their segment's creation: none was
+   * prepared in the background, its preparation had not finished, or a cut or checkpoint
+   * removed a larger prepared one and made its own. Commits arriving meanwhile wait behind
+   * it; a checkpoint's rotation (checkpoint(), close(), backup()) counts also when no
+   * commit was waiting. A rotation that took a prepared segment already made is not
+   * counted. And the milliseconds those rotations took.
    */
   walRotationWaits: number;
   walRotationWaitMs: number;

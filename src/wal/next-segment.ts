@@ -53,6 +53,8 @@ export class NextSegment {
   #abort: SegmentCreationAbort | undefined;
   /** #prepared has settled (resolved or failed): taking it waits for nothing. */
   #preparedSettled = false;
+  /** #prepared has resolved: taking it waits for nothing and creates nothing (a failed one is retried or fails). */
+  #preparedCreated = false;
   #created = 0;
   #recycled = 0;
 
@@ -78,17 +80,26 @@ export class NextSegment {
     return this.#prepared !== undefined && this.#preparedSettled;
   }
 
+  /** A segment is prepared and made: a rotation takes it with no creation of its own. */
+  get isCreated(): boolean {
+    return this.#prepared !== undefined && this.#preparedCreated;
+  }
+
   /** Starts making segment `segmentNumber` of `sizeBytes` in the background. REQUIRES: none is prepared. */
   prepare(segmentNumber: number, sizeBytes: number): void {
     const abort: SegmentCreationAbort = { abandoned: false };
     this.#abort = abort;
     this.#preparedSettled = false;
+    this.#preparedCreated = false;
     const prepared = this.create(segmentNumber, sizeBytes, abort);
     this.#prepared = prepared;
     const settled = (): void => {
       if (this.#prepared === prepared) this.#preparedSettled = true;
     };
-    prepared.then(settled, settled);
+    prepared.then(() => {
+      settled();
+      if (this.#prepared === prepared) this.#preparedCreated = true;
+    }, settled);
   }
 
   /** The prepared segment's creation (to await), now the caller's; undefined when none was prepared. */
@@ -97,6 +108,7 @@ export class NextSegment {
     this.#prepared = undefined;
     this.#abort = undefined;
     this.#preparedSettled = false;
+    this.#preparedCreated = false;
     return prepared;
   }
 

@@ -74,9 +74,14 @@ export class SegmentRotation {
     return this.#next.recycled;
   }
 
-  /** A next segment is prepared and its creation settled: a rotation waits for nothing. */
-  get nextIsReady(): boolean {
-    return this.#next.isReady;
+  /**
+   * A rotation to a segment of at most `sizeBytes` (a cut's or checkpoint's; any size for
+   * a full segment's) takes the prepared one, already made: it waits for no creation. Else
+   * it waits: none prepared, its creation under way or failed (retried now or final), or
+   * one larger than wanted, removed and made again (the writer's rotationWaits).
+   */
+  readyFor(sizeBytes = Number.POSITIVE_INFINITY): boolean {
+    return this.#next.isCreated && this.#preparedSizeBytes <= sizeBytes;
   }
 
   /**

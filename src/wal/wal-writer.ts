@@ -87,13 +87,12 @@ export class WalWriter {
   #bytesWritten = 0;
   #datasyncs = 0;
   /**
-   * Rotations to the next full-size segment (a full segment or an outsized commit, not a
-   * cut's or checkpoint's) that waited for its creation: none was prepared, or its
-   * background preparation had not settled (issue 12: a lone writer with inline
-   * fdatasyncs gives the preparation few turns of the event loop).
+   * Rotations of every kind (full segment, outsized commit, seal's cut, checkpoint) that
+   * waited for a segment's creation, not taking a prepared one made (SegmentRotation#readyFor).
+   * Every commit waits behind one; a checkpoint's counts also when none was waiting (close).
    */
   #rotationWaits = 0;
-  /** Milliseconds those rotations waited (for the creation and the rotation's own steps). */
+  /** Milliseconds those rotations took (the creation and the rotation's own steps). */
   #rotationWaitMs = 0;
   #closed = false;
   /**
@@ -187,13 +186,10 @@ export class WalWriter {
     // grow from small): it is used (left empty) and one more, big enough, is made.
     for (let rotations = 0; count === 0; rotations++) {
       assert(rotations < 2, 'a segment made for the commit holds it (commits are bounded by segmentSizeBytes at validation)');
-      const waits = !this.#rotation.nextIsReady;
-      const startMs = waits ? performance.now() : 0;
+      const waits = !this.#rotation.readyFor();
+      const startMs = performance.now();
       await this.#rotate(RECORD_HEADER_BYTES + commits[0]!.sizeBytes);
-      if (waits) {
-        this.#rotationWaits++;
-        this.#rotationWaitMs += performance.now() - startMs;
-      }
+      if (waits) this.#countRotationWait(startMs);
       count = this.#records.fittingPrefix(commits, this.#active);
     }
     await this.#zeroFill.ensureFilled(this.#active.offset + this.#records.fittingBytes);
@@ -371,9 +367,18 @@ export class WalWriter {
    * fsync (issue 12).
    */
   async #rotateSmall(sizeBytes = this.#rotation.cutSizeBytes(this.#active)): Promise<void> {
+    const waits = !this.#rotation.readyFor(sizeBytes);
+    const startMs = performance.now();
     // A removed recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
     await this.#rotation.keepPreparedUpTo(sizeBytes);
     await this.#rotate(0, sizeBytes);
+    if (waits) this.#countRotationWait(startMs);
+  }
+
+  /** A rotation that started at `startMs` waited for its segment (#rotationWaits). */
+  #countRotationWait(startMs: number): void {
+    this.#rotationWaits++;
+    this.#rotationWaitMs += performance.now() - startMs;
   }
 
   /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
