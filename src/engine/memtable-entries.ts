@@ -8,7 +8,7 @@
  */
 import { encodeStored } from '../codec/values.js';
 import type { MemoryIndex } from '../memory/memory-index.js';
-import type { TailEntry } from '../memory/ascending-tail.js';
+import { spanLength, spanStart, type TailEntry } from '../memory/ascending-tail.js';
 import { TOMBSTONE, VersionChain } from '../memory/version-chain.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
@@ -39,6 +39,8 @@ class MemtableEntries implements IterableIterator<RunEntry> {
   /** Each key's chain, or (a key of the ascending tail with none made) its one slot, written at #versions[i]. */
   readonly #entries: readonly TailEntry[];
   readonly #versions: readonly number[];
+  /** Where an entry is a slab, its value's span (ascending-tail.ts slabSlot). */
+  readonly #spans: readonly number[];
   /** Index of the key being read (-1 before the first). */
   #keyIndex = -1;
   /** The chain being read, undefined between keys. */
@@ -51,11 +53,12 @@ class MemtableEntries implements IterableIterator<RunEntry> {
   constructor(index: MemoryIndex) {
     this.#index = index;
     this.#appliedVersion = index.appliedVersion;
-    const { keys, entries, versions } = index.orderedEntries();
+    const { keys, entries, versions, spans } = index.orderedEntries();
     assert(keys.length === entries.length, 'one entry per key');
     this.#keys = keys;
     this.#entries = entries;
     this.#versions = versions;
+    this.#spans = spans;
   }
 
   [Symbol.iterator](): IterableIterator<RunEntry> {
@@ -87,9 +90,13 @@ class MemtableEntries implements IterableIterator<RunEntry> {
       const next = this.#entries[keyIndex]!;
       entry.key = this.#keys[keyIndex]!;
       if (!(next instanceof VersionChain)) {
-        // A key of a write-only ascending memtable: one version, no chain made (memory/ascending-tail.ts).
+        // A key of a write-only ascending memtable: one version, no chain made (memory/ascending-tail.ts),
+        // its value a slot or the bytes at its span of a slab (a view, as encodeStored gives).
         entry.version = this.#versions[keyIndex]!;
-        entry.value = next === TOMBSTONE ? undefined : encodeStored(next);
+        if (next instanceof Uint8Array) {
+          const span = this.#spans[keyIndex]!;
+          entry.value = new Uint8Array(next.buffer, next.byteOffset + spanStart(span), spanLength(span));
+        } else entry.value = next === TOMBSTONE ? undefined : encodeStored(next);
         return this.#result;
       }
       const length = next.length;

@@ -19,27 +19,64 @@
  * reads are hash lookups again once the tail is gone (a binary search of a 100,000-key tail measured
  * 14-48% more CPU per get than the Map, 3 alternated runs, busy machine).
  *
+ * A byte value carved from a slab (codec/value-slabs.ts) is not kept as its EncodedValue
+ * either: the entry is the slab itself and its place in the slab is a number beside it
+ * (`spans`, start and length in one small integer), and the EncodedValue is made again
+ * when a chain is made or a flush reads the value. The commit's EncodedValue then dies
+ * young: with the key string it was most of what every scavenge copied twice (into the
+ * survivor space, then the old generation) per key of a sequential write load (issue 12:
+ * scavenge pauses are the 64-writer p99).
+ *
  * Invariants: the tail's keys ascend strictly and lie above every key of the Map, none
  * of them in it; keys move into the Map in key order, so its insertion order stays the
- * keys' order; a key's entry is its one version and slot until its chain is made, then
- * that chain, the same object every time (the entry is replaced in place, the only
- * change ever made to arrays handed out: the chain holds that same version and slot).
+ * keys' order; a key's entry is its one version and slot (a slab entry standing for the
+ * slot: the bytes at its span) until its chain is made, then that chain, the same object
+ * every time (the entry is replaced in place, the only change ever made to arrays
+ * handed out: the chain holds that same version and an equal slot).
  */
+import { EncodedValue } from '../codec/value-slabs.js';
 import { assert } from '../util/assert.js';
 import { VersionChain, type VersionSlot } from './version-chain.js';
 
 /** Keys a point read in the tail moves into the Map before it looks (see the module header). */
 export const TAIL_KEYS_MOVED_PER_READ = 1024;
 
-/** A tail key's entry: its one slot (its version beside it), or its chain once one was made. */
-export type TailEntry = VersionChain | VersionSlot;
+/**
+ * A tail key's entry: its one slot (its version beside it), the slab its one slot's bytes
+ * lie in (a Uint8Array, never a slot itself: the bytes at its span, see slabSlot), or its
+ * chain once one was made.
+ */
+export type TailEntry = VersionChain | VersionSlot | Uint8Array;
 
 /** Every key of a tail that nothing moved yet: entry and version index for index with the keys. */
 export interface TailEntries {
   entries: readonly TailEntry[];
-  /** The version of each entry that is a slot (an entry that is a chain holds its own). */
+  /** The version of each entry that is a slot or a slab (an entry that is a chain holds its own). */
   versions: readonly number[];
+  /** The span of each entry that is a slab (spanStart, spanLength); anything at the others. */
+  spans: readonly number[];
 }
+
+/** A span packs a slab value's start and length in one small integer: start * SPAN_LENGTH_LIMIT + length. */
+const SPAN_LENGTH_LIMIT = 1 << 14;
+/** Starts below this keep a span under 2^31, a small integer (no heap number, no double array). */
+const SPAN_START_LIMIT = 1 << 17;
+
+export function spanStart(span: number): number {
+  return Math.floor(span / SPAN_LENGTH_LIMIT);
+}
+
+export function spanLength(span: number): number {
+  return span % SPAN_LENGTH_LIMIT;
+}
+
+/** The slot a slab entry stands for: a new EncodedValue equal to the one applied (same slab, start, length). */
+export function slabSlot(slab: Uint8Array, span: number): EncodedValue {
+  return new EncodedValue(slab, spanStart(span), spanLength(span));
+}
+
+/** The spans of a tail with no slab entry. */
+const NO_SPANS: readonly number[] = Object.freeze([]);
 
 export class AscendingTail {
   /** The entries, [moved, length) still in the tail; [0, moved) already in the Map. */
@@ -52,6 +89,8 @@ export class AscendingTail {
   #versions: number[] | undefined;
   /** The version of #entries[0] while #versions is undefined. */
   #firstVersion = 0;
+  /** The span of each entry that is a slab, index for index with #entries (0 at the others); undefined until the first. */
+  #spans: number[] | undefined;
   #moved = 0;
 
   /** Keys in the tail. */
@@ -62,7 +101,14 @@ export class AscendingTail {
   /** A key above every key held joined `keys`, written at `version` with `slot`: it joins the tail, with no chain. */
   push(version: number, slot: VersionSlot): void {
     const count = this.#entries.length;
-    this.#entries.push(slot);
+    if (slot instanceof EncodedValue && slot.inSlab && slot.start < SPAN_START_LIMIT && slot.length < SPAN_LENGTH_LIMIT) {
+      // Kept as its slab and span: the EncodedValue is left to die young (see the module header).
+      this.#entries.push(slot.source);
+      (this.#spans ?? this.#spansArray(count)).push(slot.start * SPAN_LENGTH_LIMIT + slot.length);
+    } else {
+      this.#entries.push(slot);
+      this.#spans?.push(0);
+    }
     if (this.#versions !== undefined) this.#versions.push(version);
     else if (count === 0) this.#firstVersion = version;
     else if (version !== this.#firstVersion + count) {
@@ -71,6 +117,13 @@ export class AscendingTail {
       versions.push(version);
       this.#versions = versions;
     }
+  }
+
+  /** #spans, made at the first slab entry with a 0 for each of the `count` entries before it. */
+  #spansArray(count: number): number[] {
+    const spans = new Array<number>(count).fill(0);
+    this.#spans = spans;
+    return spans;
   }
 
   /** The versions of the first `count` entries as an array (the one kept, or made from #firstVersion). */
@@ -118,7 +171,8 @@ export class AscendingTail {
   #chainAt(position: number): VersionChain {
     const entry = this.#entries[position];
     if (entry instanceof VersionChain) return entry;
-    const chain = new VersionChain(this.#versions === undefined ? this.#firstVersion + position : this.#versions[position]!, entry!);
+    const slot = entry instanceof Uint8Array ? slabSlot(entry, this.#spans![position]!) : entry!;
+    const chain = new VersionChain(this.#versions === undefined ? this.#firstVersion + position : this.#versions[position]!, slot);
     this.#entries[position] = chain;
     return chain;
   }
@@ -134,6 +188,7 @@ export class AscendingTail {
       // Replaced, not emptied in place: a flush may hold the arrays (chainsInOrder, entriesInOrder).
       this.#entries = [];
       this.#versions = undefined;
+      this.#spans = undefined;
       this.#moved = 0;
     }
   }
@@ -153,12 +208,13 @@ export class AscendingTail {
     if (this.#moved !== 0) return undefined;
     // Kept from here on: a later push appends to it (a flush reads a sealed memtable, never pushed to).
     this.#versions = this.#versionsArray(this.#entries.length);
-    return { entries: this.#entries, versions: this.#versions };
+    return { entries: this.#entries, versions: this.#versions, spans: this.#spans ?? NO_SPANS };
   }
 
   /** Debug check: the tail ascends above `mapGreatest` (the Map's greatest key, '' if empty), outside the Map. */
   verify(map: ReadonlyMap<string, VersionChain>, keys: readonly string[], mapGreatest: string): void {
     assert(this.#versions === undefined || this.#versions.length === this.#entries.length, 'a version beside every entry');
+    assert(this.#spans === undefined || this.#spans.length === this.#entries.length, 'a span beside every entry');
     let previous = mapGreatest;
     for (let index = this.start(keys); index < keys.length; index++) {
       const key = keys[index]!;
@@ -169,6 +225,7 @@ export class AscendingTail {
       const entry = this.#entries[index];
       const version = this.#versions === undefined ? this.#firstVersion + index : this.#versions[index];
       if (entry instanceof VersionChain) assert(entry.newestVersion === version, 'a chain made for a tail key holds its version');
+      if (entry instanceof Uint8Array) assert(spanStart(this.#spans![index]!) + spanLength(this.#spans![index]!) <= entry.length, 'a slab entry spans bytes of its slab');
     }
   }
 }

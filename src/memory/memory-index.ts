@@ -316,17 +316,18 @@ export class MemoryIndex {
   /**
    * orderedKeysAndChains for a flush, without making a chain per key when every key is
    * in the ascending tail (a write-only memtable of ascending keys): then `entries[i]`
-   * is the chain or the one slot of `keys[i]`, and a slot's version is `versions[i]`
-   * (ascending-tail.ts); otherwise every entry is a chain. The same REQUIRES.
+   * is the chain or the one slot of `keys[i]`, or the slab holding that slot's bytes at
+   * `spans[i]` (ascending-tail.ts slabSlot), and a slot's version is `versions[i]`;
+   * otherwise every entry is a chain. The same REQUIRES.
    */
   orderedEntries(): OrderedEntries {
     const tail = this.#tail.entriesInOrder();
     if (tail !== undefined && this.#tree.size === 0 && this.#map.size === 0 && this.#unorderedChains === undefined) {
       assert(tail.entries.length === this.#unordered.length, 'a memtable all tail: its waiting keys are the tail');
-      return { keys: this.#unordered, entries: tail.entries, versions: tail.versions };
+      return { keys: this.#unordered, entries: tail.entries, versions: tail.versions, spans: tail.spans };
     }
     const { keys, chains } = this.orderedKeysAndChains();
-    return { keys, entries: chains, versions: NO_VERSIONS };
+    return { keys, entries: chains, versions: NO_VERSIONS, spans: NO_VERSIONS };
   }
 
   /**

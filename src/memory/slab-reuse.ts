@@ -18,6 +18,7 @@
 import { commitSlabPool, EncodedValue } from '../codec/value-slabs.js';
 import type { SlabPool } from '../codec/slab-pool.js';
 import type { StoredValue } from '../codec/values.js';
+import { spanStart } from './ascending-tail.js';
 import type { MemoryIndex } from './memory-index.js';
 import { VersionChain, type VersionSlot } from './version-chain.js';
 
@@ -52,7 +53,17 @@ export function releaseDroppedMemtable(memtable: MemoryIndex, freeBytesMax: numb
   if (capturedByReader.has(memtable)) return 0;
   let released = 0;
   // The flush's order (already sorted by it): a key of a write-only ascending memtable is its one slot, no chain.
-  for (const entry of memtable.orderedEntries().entries) {
+  const { entries, spans } = memtable.orderedEntries();
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index]!;
+    if (entry instanceof Uint8Array) {
+      // A tail key's value kept as its slab and span (ascending-tail.ts).
+      if (pool.tracks(entry)) {
+        pool.release(entry, spanStart(spans[index]!));
+        released++;
+      }
+      continue;
+    }
     if (!(entry instanceof VersionChain)) {
       released += releaseSlot(entry, pool);
       continue;

@@ -26,6 +26,8 @@ export interface OrderedEntries {
   keys: readonly string[];
   entries: readonly TailEntry[];
   versions: readonly number[];
+  /** Where an entry is a slab: the span of its value's bytes (ascending-tail.ts slabSlot). */
+  spans: readonly number[];
 }
 
 /** The versions of an OrderedEntries whose entries are all chains. */

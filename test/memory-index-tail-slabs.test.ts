@@ -1,0 +1,107 @@
+/**
+ * A byte value carved from a slab is kept in the ascending tail as its slab and span,
+ * not as its EncodedValue (src/memory/ascending-tail.ts): the commit's EncodedValue
+ * dies young instead of being copied by every scavenge. Whatever reads the tail gets
+ * the same bytes: a point read (the chain made then holds an equal EncodedValue, the
+ * same one at every later read), a flush (memtableEntries, byte for byte the flush of
+ * the same memtable with every chain made), and the drop's release of the values'
+ * slabs (memory/slab-reuse.ts), which counts every slab value once.
+ */
+import { describe, expect, it } from 'vitest';
+import { SlabPool } from '../src/codec/slab-pool.js';
+import { COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, EncodedValue, ValueSlabs } from '../src/codec/value-slabs.js';
+import { memtableEntries } from '../src/engine/memtable-entries.js';
+import { MemoryIndex } from '../src/memory/memory-index.js';
+import { releaseDroppedMemtable } from '../src/memory/slab-reuse.js';
+import { TOMBSTONE, VersionChain, type VersionSlot } from '../src/memory/version-chain.js';
+
+const keyOf = (number: number): string => `k${String(number).padStart(6, '0')}`;
+
+/** Value lengths: small, a page, the largest carved value, and over it (an array of its own, kept as its EncodedValue). */
+const lengthOf = (number: number): number => [1, 100, 4096, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX + 1, 20_000][number % 6]!;
+
+interface Written {
+  index: MemoryIndex;
+  slots: VersionSlot[];
+  pool: SlabPool;
+}
+
+/** `count` ascending keys, one per commit: slab values of every length, a string and a delete now and then. */
+function write(count: number): Written {
+  const pool = new SlabPool(COMMIT_VALUE_SLAB_BYTES);
+  const slabs = new ValueSlabs(COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, pool);
+  const index = new MemoryIndex(1000);
+  const slots: VersionSlot[] = [];
+  for (let number = 0; number < count; number++) {
+    let slot: VersionSlot;
+    if (number % 11 === 5) slot = TOMBSTONE;
+    else if (number % 13 === 7) slot = `string ${number}`;
+    else {
+      const value = slabs.reserve(lengthOf(number));
+      value.source.fill(number & 0xff, value.start, value.start + value.length);
+      slot = value;
+    }
+    slots.push(slot);
+    index.apply(number + 1, [{ key: keyOf(number), slot }], 0);
+  }
+  return { index, slots, pool };
+}
+
+/** Key, version and value bytes (hex; undefined for a delete) of every entry a flush reads. */
+function flushed(index: MemoryIndex): Array<[string, number, string | undefined]> {
+  const read: Array<[string, number, string | undefined]> = [];
+  for (const entry of memtableEntries(index)) read.push([entry.key, entry.version, entry.value === undefined ? undefined : Buffer.from(entry.value).toString('hex')]);
+  return read;
+}
+
+const isSlabValue = (slot: VersionSlot): slot is EncodedValue => slot instanceof EncodedValue && slot.inSlab;
+
+describe('MemoryIndex: slab values in the ascending tail', () => {
+  it('keeps a slab value as its slab, not its EncodedValue, and a flush reads the same bytes as with every chain made', () => {
+    const { index, slots } = write(600);
+    const { entries } = index.orderedEntries();
+    entries.forEach((entry, number) => {
+      const slot = slots[number]!;
+      expect(entry instanceof EncodedValue).toBe(slot instanceof EncodedValue && !slot.inSlab);
+      if (isSlabValue(slot)) expect(entry).toBe(slot.source);
+      else expect(entry).toBe(slot);
+    });
+    const read = flushed(index);
+    const chained = write(600).index;
+    chained.orderedKeysAndChains();
+    expect(chained.orderedEntries().entries.every((entry) => entry instanceof VersionChain)).toBe(true);
+    expect(flushed(chained)).toEqual(read);
+    expect(read.map(([key, version]) => [key, version])).toEqual(slots.map((_, number) => [keyOf(number), number + 1]));
+    index.verify();
+  });
+
+  it('a read of a tail key makes its chain once, holding an EncodedValue equal to the one applied', () => {
+    const { index, slots } = write(3000);
+    const held = index.orderedEntries();
+    for (const number of [2999, 2950, 1200, 3, 0]) {
+      const chain = index.chain(keyOf(number))!;
+      const slot = slots[number]!;
+      expect(chain.versions).toEqual([number + 1]);
+      if (slot instanceof EncodedValue) {
+        const stored = chain.newest as EncodedValue;
+        expect([stored.source, stored.start, stored.length]).toEqual([slot.source, slot.start, slot.length]);
+        expect(Buffer.from(stored.bytes).equals(Buffer.from(slot.bytes))).toBe(true);
+      } else expect(chain.newest).toBe(slot);
+      expect(index.chain(keyOf(number))).toBe(chain);
+    }
+    // The entries a flush already holds: the made chain stands in the key's place.
+    expect(held.entries[2950]).toBe(index.chain(keyOf(2950)));
+    index.verify();
+  });
+
+  it('the drop releases every slab value once, and the slabs go to the free list', () => {
+    const { index, slots, pool } = write(2000);
+    const slabValues = slots.filter(isSlabValue).length;
+    const slabBytes = new Set(slots.filter(isSlabValue).map((slot) => slot.source)).size * COMMIT_VALUE_SLAB_BYTES;
+    // Moves the allocator off its last slab, so every slab can be free once released.
+    const next = new ValueSlabs(COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, pool);
+    next.reserve(1);
+    expect(releaseDroppedMemtable(index, 1 << 30, 1 << 30, pool)).toBe(slabValues);
+    expect(pool.freeBytes).toBeGreaterThanOrEqual(slabBytes - COMMIT_VALUE_SLAB_BYTES);
+  });
+});
