@@ -12,6 +12,9 @@ import type { DecodedBlock } from './data-block.js';
 import type { RecencyNode } from './recency-list.js';
 import { RUN_BLOCK_HEADER_BYTES } from './run-format.js';
 
+/** The cache's own cost per held block: the Map entry, its key and the slot object. */
+export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
+
 export interface Slot {
   /** The slot's key in the Map (to delete it when evicted from the list's old end). */
   key: number | string;
@@ -29,7 +32,7 @@ export interface Slot {
    * A data block's turns banked by its hits (BLOCK_CACHE_TURNS_PER_HIT each, at most
    * BLOCK_CACHE_HIT_CREDIT_MAX): while above zero a new block may not evict it; each
    * refused admission spends one and gives it another turn at the recent end
-   * (#victimGivesWay).
+   * (BlockAdmission, block-admission.ts).
    */
   hitCredit: number;
   /**

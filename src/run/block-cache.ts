@@ -10,33 +10,12 @@
  * block may both read it, but set() keeps the first copy and hands it back, so the
  * cache never holds two copies of one block.
  *
- * Admission (`admits`): while the cache has room for a block, every block read is
- * cached; once it is full, a block is admitted only when it misses again within the
- * doorkeeper's window: about as many misses as the cache holds entries (two bitmaps
- * of block hashes, the current window's and the previous one's). A block missed
- * twice that close together would have been hit had it been cached; one missed again
- * only after the cache turned over would have been evicted unused. Uniform reads
- * over a store several times the cache then read most blocks without caching them
- * (no block-sized allocation, decode and eviction per miss: on 1M keys over 24 runs,
- * with a window of 2^18 misses every block of the store was "seen" and every miss
- * was admitted, 9% of them ever hit); a data set that fits never meets the
- * doorkeeper. The point-read path reads a block it may not cache into a scratch
- * buffer and copies out only the key's entries.
- *
- * Churn (issue 7, read RSS): the doorkeeper says a block would be hit if cached, not
- * that it is worth more than the block it evicts. On uniform reads over a store not
- * much larger than the cache (200k keys, 28 MB, a 21 MiB block cache) every block
- * is missed again within the window, so 76k of 122k misses were admitted, each a
- * fresh block-sized allocation evicting an equally useful block: 300 MiB of
- * ArrayBuffer garbage over 400k gets, which V8 collects only ~64 MiB of external
- * memory later, and malloc keeps the high-water mark (read RSS 320 MiB, 240 with no
- * admission once full, at the same hit count). So an admitted block evicts the
- * oldest data block only when that one has no hit credit left (turns banked by its
- * hits, BLOCK_CACHE_TURNS_PER_HIT each); one with credit spends a turn and goes back
- * to the recent end instead (GCLOCK over the LRU order) and the new block is read
- * uncached. A hot set that moves still gets in: each refused admission spends one
- * turn of an old block, so a block no longer read goes after at most
- * BLOCK_CACHE_HIT_CREDIT_MAX turns.
+ * Admission (`admits`, block-admission.ts): while the cache has room every block
+ * read is cached; once it is full, a block is admitted only when it misses again
+ * within the doorkeeper's window, and only in place of an oldest data block with no
+ * hit credit left (one with credit gets another turn instead). The cache keeps the
+ * slots, the recency lists and the charge; admission reads the charge and turns the
+ * data list's oldest slot over when it refuses.
  *
  * Partitions: a format-3 run's index and filter partitions (run format 3,
  * src/run/run-top-index.ts) are held here too, by the same (runId, offset) key (their
@@ -76,37 +55,13 @@ import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { DecodedBlock } from './data-block.js';
 import { RecencyList } from './recency-list.js';
-import { cacheKey, doorkeeperHash, newSlot, releaseSlot, type PartitionSlot, type Slot } from './block-cache-slot.js';
-import { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, BlockDoorkeeper } from './block-doorkeeper.js';
-
-/** The cache's own cost per held block: the Map entry, its key and the slot object. */
-export const BLOCK_CACHE_BYTES_PER_ENTRY = 160;
+import { BLOCK_CACHE_BYTES_PER_ENTRY, cacheKey, newSlot, releaseSlot, type PartitionSlot, type Slot } from './block-cache-slot.js';
+import { BlockAdmission, creditHit } from './block-admission.js';
 
 export { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN } from './block-doorkeeper.js';
+export { BLOCK_CACHE_HIT_CREDIT_MAX, BLOCK_CACHE_ROOM_PER_BLOCK_BYTE, BLOCK_CACHE_TURNS_PER_HIT } from './block-admission.js';
+export { BLOCK_CACHE_BYTES_PER_ENTRY } from './block-cache-slot.js';
 export type { PartitionSlot } from './block-cache-slot.js';
-
-/**
- * "Room for a block" means room for this many times its length on disk: set() evicts
- * down to exactly the room its decoded block needs (bytes plus per-entry arrays), so
- * a full cache always has a raw block's length free; the margin keeps that slack
- * from reading as room (a decoded block is rarely above twice its length).
- */
-export const BLOCK_CACHE_ROOM_PER_BLOCK_BYTE = 4;
-
-/**
- * A data block's hit credit, in turns at the old end (see "Churn"): a hit banks
- * BLOCK_CACHE_TURNS_PER_HIT turns, up to BLOCK_CACHE_HIT_CREDIT_MAX; each refused
- * admission spends one turn of the block it would have evicted. A credit of one turn
- * per hit drains as fast as uniform reads refill it (each miss is a refusal, one turn
- * of the list per cache-full of misses, about one hit per block per turn), so half
- * the victims were free: measured on uniform then skewed reads of a 200k-key store
- * (large-load child), full-cache admissions were 76k with no credit, 30k with one
- * turn per hit (cap 3), 2.9k with 4 (cap 8), 1.9k with 8 (cap 16), at 106.4k, 104.7k
- * and 104.9k hits; read RSS 246 -> 199 MiB. A block that went cold leaves after at
- * most BLOCK_CACHE_HIT_CREDIT_MAX turns, so a hot set that moves still gets in.
- */
-export const BLOCK_CACHE_TURNS_PER_HIT = 4;
-export const BLOCK_CACHE_HIT_CREDIT_MAX = 2 * BLOCK_CACHE_TURNS_PER_HIT;
 
 export interface BlockCacheStats {
   maxBytes: number;
@@ -128,10 +83,9 @@ export class BlockCache {
   #bytes = 0;
   #hits = 0;
   #misses = 0;
-  readonly #doorkeeper = new BlockDoorkeeper();
+  /** Which missed data block is read into the cache (block-admission.ts). */
+  readonly #admission = new BlockAdmission(this, this.#dataList);
   #evictions = 0;
-  /** Admissions refused because the would-be victim was hit since its last turn (#victimGivesWay). */
-  #secondChances = 0;
   #partitionHits = 0;
   #partitionMisses = 0;
 
@@ -200,7 +154,7 @@ export class BlockCache {
   }
   /** Doorkeeper-approved blocks read uncached because the block they would evict was hit since its last turn. */
   get secondChances(): number {
-    return this.#secondChances;
+    return this.#admission.secondChances;
   }
 
   stats(): BlockCacheStats {
@@ -215,32 +169,12 @@ export class BlockCache {
    * no room (set() would not keep it). REQUIRES: called once per miss of the block.
    */
   admits(runId: number, offset: number, lengthBytes: number): boolean {
-    assert(lengthBytes > 0, 'a block has bytes');
-    // set() would not keep it (data blocks never evict partitions; a decoded block is at least its length): read it into scratch.
-    if (lengthBytes + BLOCK_CACHE_BYTES_PER_ENTRY > this.#maxBytes - this.#partitionBytes) return false;
-    if (this.#bytes + lengthBytes * BLOCK_CACHE_ROOM_PER_BLOCK_BYTE + BLOCK_CACHE_BYTES_PER_ENTRY <= this.#maxBytes) return true;
-    if (!this.#doorkeeper.sightedBefore(doorkeeperHash(cacheKey(runId, offset)), this.doorkeeperWindow)) return false;
-    return this.#victimGivesWay();
-  }
-
-  /**
-   * Whether the block a new one would evict (the data list's oldest) may go: yes when
-   * its hit credit is spent; else it spends one, gets another turn at the recent end,
-   * and the new block is read uncached. See "Churn".
-   */
-  #victimGivesWay(): boolean {
-    const victim = this.#dataList.oldest();
-    if (victim === undefined || victim.hitCredit === 0) return true;
-    victim.hitCredit--;
-    this.#unlink(victim);
-    this.#linkNewest(victim);
-    this.#secondChances++;
-    return false;
+    return this.#admission.admits(runId, offset, lengthBytes);
   }
 
   /** First sightings per doorkeeper window: the entries held, within [BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, a quarter of the bits]. */
   get doorkeeperWindow(): number {
-    return Math.min(BLOCK_CACHE_DOORKEEPER_BITS / 4, Math.max(BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, this.#slots.size));
+    return this.#admission.doorkeeperWindow;
   }
 
   /** The cached block, made most recently used; counts a hit or a miss. */
@@ -253,7 +187,7 @@ export class BlockCache {
     }
     assert(slot.block !== undefined, 'a data block offset never holds a partition');
     this.#hits++;
-    slot.hitCredit = Math.min(BLOCK_CACHE_HIT_CREDIT_MAX, slot.hitCredit + BLOCK_CACHE_TURNS_PER_HIT);
+    creditHit(slot);
     if (!this.#dataList.isNewest(slot)) {
       this.#unlink(slot);
       this.#linkNewest(slot);
