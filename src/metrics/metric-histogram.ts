@@ -8,8 +8,18 @@
  * dividing by `unitScale`. Values past the HDR histogram's range are clamped to it
  * (and still counted exactly in the buckets, the sum and the count).
  *
- * Invariants: count equals the HDR histogram's total count and the +Inf bucket;
- * bucket bounds ascend strictly; recording allocates nothing.
+ * A value is not recorded into the HDR histogram at once: hdr-histogram-js finds a
+ * value's slot with Math.log2, Math.pow and Math.floor and updates its own min, max and
+ * total through several calls, 90-400 ns a value measured (busy machine), once per commit
+ * for the commit latency (issue 12). `record` counts the value at that same slot of its
+ * own array (countsIndex: two integer operations, the HDR layout for these settings), and
+ * the counts are folded into the HDR histogram, one call per slot used, when it is read
+ * (data()). A percentile depends only on the counts per slot, so it is the same.
+ *
+ * Invariants: count equals the HDR histogram's total count (once folded) and the +Inf
+ * bucket; bucket bounds ascend strictly; recording allocates nothing; countsIndex(v) is
+ * the slot hdr-histogram-js gives v (test/metric-histogram-slots.test.ts) and
+ * lowestValueAt(countsIndex(v)) lies in that same slot.
  */
 import { performance } from 'node:perf_hooks';
 import { build, type Histogram } from 'hdr-histogram-js';
@@ -19,6 +29,35 @@ import { assert } from '../util/assert.js';
 export const HISTOGRAM_SIGNIFICANT_DIGITS = 2;
 /** Largest recorded value in base units (one hour of microseconds, or a group of as many commits). */
 export const HISTOGRAM_VALUE_MAX = 3_600_000_000;
+
+/**
+ * The HDR layout of these settings (lowest discernible value 1, so unit magnitude 0):
+ * 2 significant digits need 2 * 10^2 = 200 values at unit resolution, so sub-buckets of
+ * 2^8 = 256 slots, of which the upper half, 2^7, is new in every bucket after the first.
+ */
+const SUB_BUCKET_HALF_COUNT_MAGNITUDE = 7;
+const SUB_BUCKET_HALF_COUNT = 1 << SUB_BUCKET_HALF_COUNT_MAGNITUDE;
+assert(HISTOGRAM_SIGNIFICANT_DIGITS === 2 && 2 * 10 ** HISTOGRAM_SIGNIFICANT_DIGITS <= 2 * SUB_BUCKET_HALF_COUNT, 'the sub-bucket layout matches the significant digits');
+assert(HISTOGRAM_VALUE_MAX < 2 ** 32, 'a recorded value is a 32-bit unsigned integer (Math.clz32)');
+
+/**
+ * The HDR counts slot of an integer value 0 <= value <= HISTOGRAM_VALUE_MAX: bucket
+ * max(floor(log2 value) - 7, 0), sub-bucket value >> bucket, slot bucket * 128 +
+ * sub-bucket (hdr-histogram-js countsArrayIndex, with integer operations).
+ */
+export function countsIndex(value: number): number {
+  const bucket = Math.max(31 - Math.clz32(value) - SUB_BUCKET_HALF_COUNT_MAGNITUDE, 0);
+  return bucket * SUB_BUCKET_HALF_COUNT + (value >>> bucket);
+}
+
+/** The lowest value of a counts slot (its bucket's sub-bucket times the bucket's unit). */
+export function lowestValueAt(index: number): number {
+  const bucket = index < 2 * SUB_BUCKET_HALF_COUNT ? 0 : (index >>> SUB_BUCKET_HALF_COUNT_MAGNITUDE) - 1;
+  return (index - bucket * SUB_BUCKET_HALF_COUNT) * 2 ** bucket;
+}
+
+/** Slots in use up to HISTOGRAM_VALUE_MAX (the counts array of every MetricHistogram). */
+const COUNTS_LENGTH = countsIndex(HISTOGRAM_VALUE_MAX) + 1;
 
 export interface HistogramData {
   /** Recorded values. */
@@ -38,6 +77,11 @@ export interface HistogramData {
 
 export class MetricHistogram {
   readonly #hdr: Histogram;
+  /** Counts per HDR slot not yet folded into #hdr (see the module header); made at the first record (26 KiB). */
+  #unfolded: Float64Array | undefined;
+  /** Lowest and highest slot with an unfolded count (#unfoldedLow > #unfoldedHigh: none). */
+  #unfoldedLow = COUNTS_LENGTH;
+  #unfoldedHigh = -1;
   /** Upper bounds of the buckets, in base units, ascending. */
   readonly #boundsBase: readonly number[];
   /** Per-bucket (not cumulative) counts; the last slot is the +Inf bucket. */
@@ -67,7 +111,10 @@ export class MetricHistogram {
   /** Records `count` occurrences of one value in base units. */
   recordRepeated(valueBase: number, count: number): void {
     const value = valueBase <= 0 ? 0 : Math.round(valueBase);
-    this.#hdr.recordValueWithCount(value < HISTOGRAM_VALUE_MAX ? value : HISTOGRAM_VALUE_MAX, count);
+    const slot = countsIndex(value < HISTOGRAM_VALUE_MAX ? value : HISTOGRAM_VALUE_MAX);
+    (this.#unfolded ??= new Float64Array(COUNTS_LENGTH))[slot]! += count;
+    if (slot < this.#unfoldedLow) this.#unfoldedLow = slot;
+    if (slot > this.#unfoldedHigh) this.#unfoldedHigh = slot;
     const bounds = this.#boundsBase;
     let index = 0;
     while (index < bounds.length && value > bounds[index]!) index++;
@@ -87,9 +134,24 @@ export class MetricHistogram {
     return this.#count;
   }
 
+  /** Records the unfolded counts into the HDR histogram, one call per slot, at the slot's lowest value. */
+  #fold(): void {
+    const unfolded = this.#unfolded;
+    if (unfolded === undefined) return;
+    for (let slot = this.#unfoldedLow; slot <= this.#unfoldedHigh; slot++) {
+      const count = unfolded[slot]!;
+      if (count === 0) continue;
+      this.#hdr.recordValueWithCount(lowestValueAt(slot), count);
+      unfolded[slot] = 0;
+    }
+    this.#unfoldedLow = COUNTS_LENGTH;
+    this.#unfoldedHigh = -1;
+  }
+
   data(): HistogramData {
     const scale = this.#unitScale;
     const hdr = this.#hdr;
+    this.#fold();
     assert(hdr.totalCount === this.#count, 'the HDR histogram and the buckets counted the same values');
     const buckets: HistogramData['buckets'] = [];
     let cumulative = 0;
