@@ -5,7 +5,8 @@
  * the same bytes: a point read (the chain made then holds an equal EncodedValue, the
  * same one at every later read), a flush (memtableEntries, byte for byte the flush of
  * the same memtable with every chain made), and the drop's release of the values'
- * slabs (memory/slab-reuse.ts), which counts every slab value once.
+ * slabs (memory/slab-reuse.ts), which counts every slab value once, walking the keys
+ * in the order they arrived (MemoryIndex#forEachEntryInArrivalOrder).
  */
 import { describe, expect, it } from 'vitest';
 import { SlabPool } from '../src/codec/slab-pool.js';
@@ -103,5 +104,35 @@ describe('MemoryIndex: slab values in the ascending tail', () => {
     next.reserve(1);
     expect(releaseDroppedMemtable(index, 1 << 30, 1 << 30, pool)).toBe(slabValues);
     expect(pool.freeBytes).toBeGreaterThanOrEqual(slabBytes - COMMIT_VALUE_SLAB_BYTES);
+  });
+
+  it('the walk in arrival order visits every key once, in the Map, the tree or the tail, and the drop releases every slab value', () => {
+    const pool = new SlabPool(COMMIT_VALUE_SLAB_BYTES);
+    const slabs = new ValueSlabs(COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, pool);
+    const index = new MemoryIndex(1000);
+    let version = 0;
+    let slabValues = 0;
+    const put = (key: string): void => {
+      const value = slabs.reserve(100);
+      slabValues++;
+      index.apply(++version, [{ key, slot: value }], 0);
+    };
+    // Keys out of order (the Map), a scan (the tree), ascending keys (the tail), a read moving a step of it, a rewrite.
+    for (let number = 0; number < 3000; number++) put(keyOf((number * 7919) % 3000));
+    index.scanChunk({}, undefined, version, false, 10);
+    for (let number = 3000; number < 6000; number++) put(keyOf(number));
+    expect(index.chain(keyOf(4000))?.versions).toEqual([4001]);
+    put(keyOf(10));
+    for (let number = 6000; number < 7000; number++) put(keyOf(number));
+    const visited = new Map<unknown, number>();
+    let entries = 0;
+    index.forEachEntryInArrivalOrder((entry) => {
+      entries++;
+      if (entry instanceof VersionChain) visited.set(entry, (visited.get(entry) ?? 0) + 1);
+    });
+    expect(entries).toBe(7000);
+    expect([...visited.values()].every((count) => count === 1)).toBe(true);
+    expect(releaseDroppedMemtable(index, 1 << 30, 1 << 30, pool)).toBe(slabValues);
+    index.verify();
   });
 });

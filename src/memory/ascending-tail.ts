@@ -201,6 +201,14 @@ export class AscendingTail {
   }
 
   /**
+   * The entries still in the tail, [start, entries.length) of `entries`, with their spans
+   * (a slab entry's, at the same index), as they are; the caller must not change the arrays.
+   */
+  unmovedEntries(): { entries: readonly TailEntry[]; spans: readonly number[]; start: number } {
+    return { entries: this.#entries, spans: this.#spans ?? NO_SPANS, start: this.#moved };
+  }
+
+  /**
    * The tail's entries and versions as they are, when nothing of it moved (else
    * undefined); the caller must not change the arrays.
    */

@@ -60,7 +60,7 @@ import type { StoredValue } from '../codec/values.js';
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { isReservedKey, rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
-import { AscendingTail, TAIL_KEYS_MOVED_PER_READ } from './ascending-tail.js';
+import { AscendingTail, TAIL_KEYS_MOVED_PER_READ, type TailEntry } from './ascending-tail.js';
 import { chainsInRange, type ChainTree, liveEntriesInRange, newChainTree } from './chain-tree.js';
 import type { KeyRange } from './key-range.js';
 import { keySizeBytes, olderArraysSizeBytes, slotSizeBytes } from './memory-estimate.js';
@@ -328,6 +328,20 @@ export class MemoryIndex {
     }
     const { keys, chains } = this.orderedKeysAndChains();
     return { keys, entries: chains, versions: NO_VERSIONS, spans: NO_VERSIONS };
+  }
+
+  /**
+   * Calls `visit` with every key's chain, or (a tail key with none made) its entry and
+   * span (ascending-tail.ts), in the order the keys arrived: the Map's insertion order,
+   * then the tail's. Objects are visited in about the order they were allocated, so a
+   * walk over a large memtable reads memory nearly in sequence where key order jumps
+   * across it (the drop's release of its values, slab-reuse.ts: a 100,000-key random
+   * memtable took 70-310 ms in key order on a busy machine). REQUIRES: no apply meanwhile.
+   */
+  forEachEntryInArrivalOrder(visit: (entry: TailEntry, span: number) => void): void {
+    for (const chain of this.#map.values()) visit(chain, 0);
+    const { entries, spans, start } = this.#tail.unmovedEntries();
+    for (let index = start; index < entries.length; index++) visit(entries[index]!, spans[index] ?? 0);
   }
 
   /**

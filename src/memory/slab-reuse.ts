@@ -52,24 +52,17 @@ export function releaseDroppedMemtable(memtable: MemoryIndex, freeBytesMax: numb
   pool.bound(freeBytesMax, heldBytesMax);
   if (capturedByReader.has(memtable)) return 0;
   let released = 0;
-  // The flush's order (already sorted by it): a key of a write-only ascending memtable is its one slot, no chain.
-  const { entries, spans } = memtable.orderedEntries();
-  for (let index = 0; index < entries.length; index++) {
-    const entry = entries[index]!;
+  // In the order the keys arrived, near allocation order (MemoryIndex#forEachEntryInArrivalOrder).
+  memtable.forEachEntryInArrivalOrder((entry, span) => {
     if (entry instanceof Uint8Array) {
       // A tail key's value kept as its slab and span (ascending-tail.ts).
       if (pool.tracks(entry)) {
-        pool.release(entry, spanStart(spans[index]!));
+        pool.release(entry, spanStart(span));
         released++;
       }
-      continue;
-    }
-    if (!(entry instanceof VersionChain)) {
-      released += releaseSlot(entry, pool);
-      continue;
-    }
-    for (let index = entry.length - 1; index >= 0; index--) released += releaseSlot(entry.slotAt(index), pool);
-  }
+    } else if (!(entry instanceof VersionChain)) released += releaseSlot(entry, pool);
+    else for (let index = entry.length - 1; index >= 0; index--) released += releaseSlot(entry.slotAt(index), pool);
+  });
   return released;
 }
 
