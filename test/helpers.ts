@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type FileSystem, parentDirectory } from '../src/fs/file-system.js';
 
 const created: string[] = [];
 
@@ -40,4 +41,20 @@ export function settled(promise: Promise<unknown>): { done: boolean; error: unkn
     state.error = error;
   });
   return state;
+}
+
+/**
+ * Creates `directory` (and any missing ancestor) and makes every entry leading to it
+ * durable, from the directory up to the root: for tests that set up a directory on a
+ * fault file system before a crash sweep. A directory whose own entry was never
+ * synced vanishes in the crash modes that lose unsynced entries ('drop-unsynced',
+ * 'torn-last-write', half of 'random-subset'), and whatever the workload made durable
+ * inside it with it, so a check of what survived could never run in those modes.
+ */
+export async function makeDurableDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
+  await fileSystem.mkdir(directory);
+  for (let current = directory; ; current = parentDirectory(current)) {
+    await fileSystem.syncDirectory(current);
+    if (current === '/') return;
+  }
 }

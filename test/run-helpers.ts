@@ -4,6 +4,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { makeDurableDirectory } from './helpers.js';
 import type { KeyRange } from '../src/memory/memory-index.js';
 import { BlockCache } from '../src/run/block-cache.js';
 import type { RunDescriptor, RunEntry } from '../src/run/run-descriptor.js';
@@ -15,10 +16,14 @@ import type { Hash64 } from '../src/wal/wal-format.js';
 
 export const RUNS_DIRECTORY = '/store/runs';
 
+/**
+ * A FaultFileSystem holding RUNS_DIRECTORY with every entry leading to it durable
+ * (runs/ in /store, store in the root), as a store's open leaves them: a crash image
+ * then keeps whatever the workload made durable under runs/ in every crash mode.
+ */
 export async function freshFileSystem(): Promise<FaultFileSystem> {
   const fileSystem = new FaultFileSystem();
-  await fileSystem.mkdir(RUNS_DIRECTORY);
-  await fileSystem.syncDirectory('/store');
+  await makeDurableDirectory(fileSystem, RUNS_DIRECTORY);
   return fileSystem;
 }
 
