@@ -70,8 +70,9 @@ export async function closeStoreParts(parts: StoreParts): Promise<void> {
     await pipeline.close();
     if (debugEnabled()) engine.memtables.active.verify();
     // A clean close checkpoints, so the next open replays nothing. A store that
-    // failed, or a disk that is full, keeps its WAL: the data is safe there.
-    if (parts.options.checkpointOnClose && pipeline.failure === undefined && engine.failure === undefined) {
+    // failed (a WAL writer that failed with no commit since included), or a disk that
+    // is full, keeps its WAL: the data is safe there.
+    if (parts.options.checkpointOnClose && pipeline.failure === undefined && engine.failure === undefined && writer.failure === undefined) {
       await pipeline.cutWalForCheckpoint(() => engine.memtables.seal())
         .then(() => engine.checkpoint())
         .catch((error: unknown) => {

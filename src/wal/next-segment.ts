@@ -19,13 +19,14 @@
  * bounds, the next compact()).
  */
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
+import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import {
   createSegment,
   type CreatedSegment,
   emptyRecycledPool,
   returnToPool,
   type SegmentCreationAbort,
+  SegmentCreationAbandoned,
   segmentFileName,
   takeRecycledSegment,
 } from './segment-files.js';
@@ -127,13 +128,20 @@ export class NextSegment {
    * the pool when `toPool` (nothing was written into it), otherwise unlinked (not
    * synced: the caller's next directory fsync covers it; until then it is a valid,
    * empty segment). Returns the bytes it had on disk (0 when none or abandoned).
+   * Throws the preparation's own failure unless it was ENOSPC (retryable: nothing was
+   * acknowledged on it) or the abandonment: a failed fsync, directory fsync or write of
+   * the segment is never dropped because the segment is not wanted any more, as a
+   * rotation that took it would not drop it (the writer fails: wal-writer.ts #failure).
    */
   async discard(toPool: boolean): Promise<number> {
     const abort = this.#abort;
     const prepared = this.takePrepared();
     if (prepared === undefined) return 0;
     if (abort !== undefined) abort.abandoned = true;
-    const created = await prepared.catch(() => undefined);
+    const created = await prepared.catch((error: unknown) => {
+      if (error instanceof SegmentCreationAbandoned || isFileSystemError(error, 'ENOSPC')) return undefined;
+      throw error;
+    });
     if (created === undefined) return 0;
     const { fileSystem, walDir } = this.#config;
     await created.handle.close();
@@ -152,7 +160,12 @@ export class NextSegment {
     return { files: pool.files + (preparedBytes > 0 ? 1 : 0), bytes: pool.bytes + preparedBytes };
   }
 
-  /** Closes a prepared segment's handle (it stays on disk, valid and empty). */
+  /**
+   * Closes a prepared segment's handle (it stays on disk, valid and empty). A failed
+   * preparation is not reported here: the store is closing, every acknowledged record is
+   * in earlier segments, and the failed creation removed its partial file (or, a pool
+   * file renamed before a failed directory fsync, left a valid empty segment).
+   */
   async close(): Promise<void> {
     const prepared = this.takePrepared();
     if (prepared === undefined) return;

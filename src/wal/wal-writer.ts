@@ -96,6 +96,12 @@ export class WalWriter {
   #rotationWaitMs = 0;
   #closed = false;
   /**
+   * A rotation's failure other than a full disk (a failed fsync, directory fsync or write of
+   * a segment, prepared ahead or not, DiskFullError aside): final, every later call refuses
+   * with it, so no later creation's directory fsync is trusted in its place.
+   */
+  #failure: { error: unknown } | undefined;
+  /**
    * Set by a memtable seal's cut (cutAtNextRecord): the active segment holds records
    * and the next record must go into a new segment. Cleared by any rotation.
    */
@@ -119,6 +125,11 @@ export class WalWriter {
   /** LSN of the next byte to be written. */
   #currentLsn(): number {
     return this.#lsnBase + this.#active.offset;
+  }
+
+  /** The writer's final failure (a rotation's, #failure, or the zero fill's), if any: it writes nothing more. */
+  get failure(): { error: unknown } | undefined {
+    return this.#failure ?? this.#zeroFill.failure;
   }
 
   get syncedLsn(): number {
@@ -164,7 +175,8 @@ export class WalWriter {
   writeGroup(commits: readonly FramedCommit[], beforeWrite?: (commitCount: number) => void, mayBlock = false): Promise<GroupWriteResult> {
     assert(commits.length > 0, 'a group holds at least one commit');
     assert(this.#record === undefined, 'one record in flight at a time (wal.writer lock)');
-    if (this.#zeroFill.failure !== undefined) return Promise.reject(this.#zeroFill.failure.error);
+    const failure = this.#failure ?? this.#zeroFill.failure;
+    if (failure !== undefined) return Promise.reject(failure.error);
     const count = this.#cutPending ? 0 : this.#records.fittingPrefix(commits, this.#active);
     if (count === 0 || this.#active.offset + this.#records.fittingBytes > this.#zeroFill.filledBytes) return this.#writeGroupAfterRotation(commits, beforeWrite, mayBlock);
     return this.#writeRecord(commits, count, beforeWrite, mayBlock);
@@ -301,7 +313,8 @@ export class WalWriter {
    */
   async releaseSpareSegments(): Promise<ReleasedSpace> {
     if (this.#closed) return { files: 0, bytes: 0 };
-    return this.#rotation.releaseSpare();
+    if (this.#failure !== undefined) throw this.#failure.error;
+    return this.#rotation.releaseSpare().catch(this.#rotationFailed);
   }
 
   /**
@@ -315,6 +328,7 @@ export class WalWriter {
    */
   async rotateForCheckpoint(): Promise<boolean> {
     if (this.#closed) return false;
+    if (this.#failure !== undefined) throw this.#failure.error;
     if (this.#active.offset === SEGMENT_HEADER_BYTES && this.#active.sizeBytes <= firstSegmentSizeBytes(this.#config.segmentSizeBytes)) return false;
     await this.#rotateSmall(checkpointSegmentSizeBytes(this.#config.segmentSizeBytes));
     return true;
@@ -351,6 +365,7 @@ export class WalWriter {
    */
   async rotateAtCut(): Promise<void> {
     if (this.#closed || !this.#cutPending) return;
+    if (this.#failure !== undefined) throw this.#failure.error;
     await this.#rotateSmall();
   }
 
@@ -369,8 +384,9 @@ export class WalWriter {
   async #rotateSmall(sizeBytes = this.#rotation.cutSizeBytes(this.#active)): Promise<void> {
     const waits = !this.#rotation.readyFor(sizeBytes);
     const startMs = performance.now();
-    // A removed recycled file goes back to the pool (nothing was written into it); a new one is unlinked.
-    await this.#rotation.keepPreparedUpTo(sizeBytes);
+    // A removed recycled file goes back to the pool (nothing was written into it); a new one is
+    // unlinked. Its failed preparation (other than ENOSPC) is thrown: final (#failure).
+    await this.#rotation.keepPreparedUpTo(sizeBytes).catch(this.#rotationFailed);
     await this.#rotate(0, sizeBytes);
     if (waits) this.#countRotationWait(startMs);
   }
@@ -381,8 +397,18 @@ export class WalWriter {
     this.#rotationWaitMs += performance.now() - startMs;
   }
 
+  /** A rotation's failure is final unless the disk is full (#failure); rethrown. */
+  readonly #rotationFailed = (error: unknown): never => {
+    if (!(error instanceof DiskFullError)) this.#failure ??= { error };
+    throw error;
+  };
+
   /** Moves to the next segment (the pre-created one, or a new one big enough for `recordBytesMin`). */
-  async #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
+  #rotate(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
+    return this.#rotateUnchecked(recordBytesMin, preferredSizeBytes).catch(this.#rotationFailed);
+  }
+
+  async #rotateUnchecked(recordBytesMin: number, preferredSizeBytes?: number): Promise<void> {
     await this.#zeroFill.awaitFill();
     if (this.#zeroFill.failure !== undefined) throw this.#zeroFill.failure.error;
     // The prepared segment or a new one (SegmentRotation#take: ENOSPC is DiskFullError, any other failure fails the store).
