@@ -19,7 +19,13 @@
  *                                  bytes are in the kernel's pipe buffer), before
  *                                  its commit is submitted; an ack only after the
  *                                  commit's promise resolved
- *   crashed                        power-loss mode: the crash image is on disk
+ *   activity                       the store's background work changed (a flush or
+ *                                  compaction began or ended, or counted one more):
+ *                                  the worker polls stats() every millisecond and
+ *                                  sends each change, so the last one before its
+ *                                  death says what was running when it died
+ *   crashed                        power-loss mode: the crash image is on disk (sent
+ *                                  after the activity as of the crash)
  *   error                          a writer failed where no failure was expected
  * Parent -> worker (power-loss mode only):
  *   power-loss                     crash after n more file-system calls, in this mode
@@ -125,8 +131,27 @@ export interface Acknowledgement {
 
 export type WorkerEvent = { type: 'intent'; intent: Intent } | { type: 'ack'; ack: Acknowledgement };
 
+/**
+ * The store's background work as a worker saw it in stats(): the counts since its
+ * open, and whether a flush (a sealed memtable not yet installed as a run: written,
+ * or being installed through the manifest) or a compaction was in progress.
+ */
+export interface StoreActivity {
+  flushes: number;
+  compactions: number;
+  walSegmentsDeleted: number;
+  flushing: boolean;
+  compacting: boolean;
+}
+
+export function sameActivity(left: StoreActivity, right: StoreActivity): boolean {
+  return left.flushes === right.flushes && left.compactions === right.compactions && left.walSegmentsDeleted === right.walSegmentsDeleted &&
+    left.flushing === right.flushing && left.compacting === right.compacting;
+}
+
 export type WorkerMessage =
   | { type: 'ready'; version: number }
+  | { type: 'activity'; activity: StoreActivity }
   | { type: 'events'; events: WorkerEvent[] }
   | { type: 'crashed'; crashMode: CrashMode }
   | { type: 'error'; message: string };

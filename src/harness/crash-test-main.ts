@@ -93,9 +93,18 @@ function printCycle(report: CycleReport): void {
   const problems = report.problems.length + report.workerErrors.length;
   const tornTail = report.tornTailZeroed ? ', torn WAL tail zeroed' : '';
   process.stderr.write(
-    `cycle ${report.cycle}/${report.cycles}: ${crash} after ${report.killAfterMs}ms, ` +
+    `cycle ${report.cycle}/${report.cycles}: ${crash} after ${report.killAfterMs}ms${describeActivity(report)}, ` +
     `acknowledged ${report.acknowledged}, in flight ${report.inFlightApplied}/${report.inFlight} applied${tornTail}, ${recovery}, problems ${problems}\n`,
   );
+}
+
+/** What the worker's store was doing when it died, and what it had done. */
+function describeActivity(report: CycleReport): string {
+  const activity = report.activity;
+  if (activity === undefined) return '';
+  const running = [activity.flushing ? 'a flush' : '', activity.compacting ? 'a compaction' : ''].filter((part) => part !== '');
+  const during = running.length === 0 ? '' : ` during ${running.join(' and ')}`;
+  return `${during} (worker: ${activity.flushes} flushes, ${activity.compactions} compactions, ${activity.walSegmentsDeleted} WAL segments deleted)`;
 }
 
 /** Run as a script (npm run crash-test, or `ladybug crash-test`, which runs this file in a child process). */

@@ -15,6 +15,12 @@
  *   -> close, and run `verifyStore` (the `verify` command) on it: clean
  *   -> the next cycle's worker continues on the same, growing store.
  *
+ * The worker reports its store's background work as it changes (crash-worker.ts);
+ * the summary adds up the flushes, compactions and WAL deletions the workers made
+ * before they died and counts the crashes that landed while a flush (a sealed
+ * memtable being written or installed) or a compaction was running, so a run with a
+ * small memory budget shows that its kills cut into them.
+ *
  * Everything random (worker seeds, kill delays, crash modes) comes from one
  * generator seeded by `seed`, so `--cycles N --seed S` replays the same plan (the
  * interleavings inside a worker are the operating system's, not ours).
@@ -29,7 +35,14 @@ import { performance } from 'node:perf_hooks';
 import type { CrashMode } from '../fs/fault-file-system.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
-import { allHarnessKeys, type CrashTestMode, harnessStoreOptions, type HarnessStoreSettings, POWER_LOSS_CRASH_MODES } from './crash-protocol.js';
+import {
+  allHarnessKeys,
+  type CrashTestMode,
+  harnessStoreOptions,
+  type HarnessStoreSettings,
+  POWER_LOSS_CRASH_MODES,
+  type StoreActivity,
+} from './crash-protocol.js';
 import { CrashModel } from './crash-model.js';
 import { adoptStore, checkVerifyClean, type CycleVerdict, type Problem, verifyRecoveredStore } from './crash-verify.js';
 import { harnessEntryPath } from './harness-entry.js';
@@ -71,6 +84,8 @@ export interface CycleReport {
   openError: string | undefined;
   problems: Problem[];
   workerErrors: string[];
+  /** The worker's store activity when it died, as it last reported it (undefined: none reported). */
+  activity: StoreActivity | undefined;
 }
 
 export interface CrashTestSummary {
@@ -88,6 +103,13 @@ export interface CrashTestSummary {
   inFlightApplied: number;
   /** Recoveries that zeroed a torn WAL tail: how often a crash cut a record (expected, not a problem). */
   tornTailsZeroed: number;
+  /** Flushes, compactions and WAL segment deletions the workers completed before they died (their stores' counts). */
+  workerFlushes: number;
+  workerCompactions: number;
+  workerWalSegmentsDeleted: number;
+  /** Crashes (kills or power losses) that landed while a flush, or a compaction, was running in the worker. */
+  crashesDuringFlush: number;
+  crashesDuringCompaction: number;
   recoveryMsP50: number;
   recoveryMsP99: number;
   directory: string;
@@ -158,6 +180,11 @@ export function formatSummary(summary: CrashTestSummary): string {
     `workerErrors=${summary.workerErrors}`,
     `inFlightApplied=${summary.inFlightApplied}/${summary.inFlight}`,
     `tornTailsZeroed=${summary.tornTailsZeroed}`,
+    `flushes=${summary.workerFlushes}`,
+    `compactions=${summary.workerCompactions}`,
+    `walSegmentsDeleted=${summary.workerWalSegmentsDeleted}`,
+    `crashesDuringFlush=${summary.crashesDuringFlush}`,
+    `crashesDuringCompaction=${summary.crashesDuringCompaction}`,
     `recovery p50=${summary.recoveryMsP50.toFixed(1)}ms p99=${summary.recoveryMsP99.toFixed(1)}ms`,
   ].join(' ');
 }
@@ -195,7 +222,9 @@ function requireInteger(name: string, value: number, minimum: number): void {
 function emptySummary(settings: Settings): CrashTestSummary {
   return {
     mode: settings.mode, seed: settings.seed, cycles: 0, acknowledged: 0, lost: 0, torn: 0, inconsistent: 0,
-    failedOpens: 0, workerErrors: 0, inFlight: 0, inFlightApplied: 0, tornTailsZeroed: 0, recoveryMsP50: 0, recoveryMsP99: 0,
+    failedOpens: 0, workerErrors: 0, inFlight: 0, inFlightApplied: 0, tornTailsZeroed: 0,
+    workerFlushes: 0, workerCompactions: 0, workerWalSegmentsDeleted: 0, crashesDuringFlush: 0, crashesDuringCompaction: 0,
+    recoveryMsP50: 0, recoveryMsP99: 0,
     directory: settings.directory, problems: [],
   };
 }
@@ -228,8 +257,8 @@ async function adoptExistingStore(settings: Settings, model: CrashModel): Promis
 async function runCycle(settings: Settings, model: CrashModel, cycle: number, plan: CyclePlan): Promise<CycleReport> {
   model.beginCycle();
   const launch = { workerPath: settings.workerPath, directory: settings.directory, mode: settings.mode, cycle, storeSettings: settings.storeSettings, ...plan };
-  const workerErrors = await runWorkerToCrash(launch, (event) => model.apply(event));
-  const report = newCycleReport(settings, cycle, plan, model.acknowledgedCount, workerErrors);
+  const worker = await runWorkerToCrash(launch, (event) => model.apply(event));
+  const report = newCycleReport(settings, cycle, plan, model.acknowledgedCount, worker.errors, worker.lastActivity);
   const opened = await reopen(settings);
   if ('error' in opened) {
     report.openError = opened.error;
@@ -246,7 +275,14 @@ async function runCycle(settings: Settings, model: CrashModel, cycle: number, pl
   return report;
 }
 
-function newCycleReport(settings: Settings, cycle: number, plan: CyclePlan, acknowledged: number, workerErrors: string[]): CycleReport {
+function newCycleReport(
+  settings: Settings,
+  cycle: number,
+  plan: CyclePlan,
+  acknowledged: number,
+  workerErrors: string[],
+  activity: StoreActivity | undefined,
+): CycleReport {
   return {
     cycle,
     cycles: settings.cycles,
@@ -260,6 +296,7 @@ function newCycleReport(settings: Settings, cycle: number, plan: CyclePlan, ackn
     openError: undefined,
     problems: [],
     workerErrors,
+    activity,
   };
 }
 
@@ -291,6 +328,7 @@ function addCycle(summary: CrashTestSummary, report: CycleReport, recoveryTimesM
   summary.inFlight += report.inFlight;
   summary.inFlightApplied += report.inFlightApplied;
   if (report.tornTailZeroed) summary.tornTailsZeroed++;
+  addActivity(summary, report.activity);
   summary.workerErrors += report.workerErrors.length;
   keepProblemMessages(summary, report.workerErrors.map((error) => `cycle ${report.cycle}: ${error}`));
   addProblems(summary, report.problems);
@@ -301,6 +339,15 @@ function addCycle(summary: CrashTestSummary, report: CycleReport, recoveryTimesM
   }
   summary.cycles++;
   if (report.recoveryMs !== undefined) recoveryTimesMs.push(report.recoveryMs);
+}
+
+function addActivity(summary: CrashTestSummary, activity: StoreActivity | undefined): void {
+  if (activity === undefined) return;
+  summary.workerFlushes += activity.flushes;
+  summary.workerCompactions += activity.compactions;
+  summary.workerWalSegmentsDeleted += activity.walSegmentsDeleted;
+  if (activity.flushing) summary.crashesDuringFlush++;
+  if (activity.compacting) summary.crashesDuringCompaction++;
 }
 
 function addProblems(summary: CrashTestSummary, problems: readonly Problem[]): void {

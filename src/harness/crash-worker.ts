@@ -31,11 +31,28 @@
  *   not durable when `crash()` runs is really lost (or torn) before the parent ever
  *   opens the store. Nothing can be acknowledged after the crash: every later
  *   file-system call fails.
+ *
+ * Both modes: every ACTIVITY_POLL_MS the worker reads stats() and sends the parent
+ * any change in the store's background work (flush or compaction running, flushes,
+ * compactions and WAL deletions so far), so the parent can count the kills that
+ * landed during a flush or a compaction (crash-test.ts). A change in the last
+ * millisecond before a SIGKILL may go unreported; power-loss mode sends the
+ * activity as of the crash itself.
  */
 import { resolve } from 'node:path';
 import { FaultFileSystem } from '../fs/fault-file-system.js';
 import { openStore } from '../store/open-store.js';
-import { CRASH_TEST_MODES, type CrashTestMode, decodeStoreSettings, harnessStoreOptions, type HarnessStoreSettings, type ParentMessage } from './crash-protocol.js';
+import type { Store } from '../store/store.js';
+import {
+  CRASH_TEST_MODES,
+  type CrashTestMode,
+  decodeStoreSettings,
+  harnessStoreOptions,
+  type HarnessStoreSettings,
+  type ParentMessage,
+  sameActivity,
+  type StoreActivity,
+} from './crash-protocol.js';
 import { CrashWorkload } from './crash-workload.js';
 import { loadDirectoryImage, saveDirectoryImage } from './file-system-image.js';
 import { ParentChannel } from './parent-channel.js';
@@ -46,6 +63,8 @@ const POWER_LOSS_WAIT_MS = 100;
 /** Power-loss mode: how long each fsync takes (see slow-sync-file-system.ts). */
 const POWER_LOSS_SYNC_DELAY_MS = 1;
 const POLL_INTERVAL_MS = 1;
+/** How often the store's background work is looked at (stats() does no I/O). */
+const ACTIVITY_POLL_MS = 1;
 
 interface WorkerArguments {
   directory: string;
@@ -78,8 +97,10 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => {
     if (!workload.failuresExpected) void channel.send({ type: 'error', message: `unhandled rejection: ${describeError(reason)}` });
   });
-  if (fileSystem !== undefined) listenForPowerLoss(fileSystem, workload, channel, settings.directory);
+  const activity = new ActivityReporter(store, channel);
+  if (fileSystem !== undefined) listenForPowerLoss(fileSystem, workload, channel, settings.directory, activity);
   await channel.send({ type: 'ready', version: store.version });
+  activity.start();
   await workload.run();
 }
 
@@ -89,10 +110,10 @@ async function faultFileSystemFor(settings: WorkerArguments): Promise<FaultFileS
   return fileSystem;
 }
 
-function listenForPowerLoss(fileSystem: FaultFileSystem, workload: CrashWorkload, channel: ParentChannel, directory: string): void {
+function listenForPowerLoss(fileSystem: FaultFileSystem, workload: CrashWorkload, channel: ParentChannel, directory: string, activity: ActivityReporter): void {
   process.on('message', (message: ParentMessage) => {
     if (message.type !== 'power-loss') return;
-    simulatePowerLoss(fileSystem, workload, channel, directory, message).then(
+    simulatePowerLoss(fileSystem, workload, channel, directory, message, activity).then(
       () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`power-loss simulation failed: ${describeError(error)}\n`);
@@ -108,12 +129,15 @@ async function simulatePowerLoss(
   channel: ParentChannel,
   directory: string,
   message: ParentMessage,
+  activity: ActivityReporter,
 ): Promise<void> {
   workload.expectFailures();
   const lastAllowed = fileSystem.operationCount + message.operationsBeforeCrash;
   fileSystem.crashAfterOperations(message.operationsBeforeCrash);
   await waitUntil(() => fileSystem.operationCount > lastAllowed, POWER_LOSS_WAIT_MS);
   const rebooted = fileSystem.crash(message.crashMode);
+  activity.stop();
+  await activity.report();
   await saveDirectoryImage(rebooted, directory);
   await channel.send({ type: 'crashed', crashMode: message.crashMode });
 }
@@ -122,6 +146,43 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<v
   const deadline = Date.now() + timeoutMs;
   while (!condition() && Date.now() < deadline) {
     await new Promise((resolveTimer) => setTimeout(resolveTimer, POLL_INTERVAL_MS));
+  }
+}
+
+/** Sends the parent each change in the store's background work, polled from stats(). */
+class ActivityReporter {
+  readonly #store: Store;
+  readonly #channel: ParentChannel;
+  #last: StoreActivity | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(store: Store, channel: ParentChannel) {
+    this.#store = store;
+    this.#channel = channel;
+  }
+
+  start(): void {
+    void this.report();
+    this.#timer = setInterval(() => void this.report(), ACTIVITY_POLL_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Sends the activity now if it changed since the last one sent. */
+  async report(): Promise<void> {
+    const storage = this.#store.stats().storage;
+    const activity: StoreActivity = {
+      flushes: storage.flushes,
+      compactions: storage.compaction.compactions,
+      walSegmentsDeleted: storage.walSegmentsDeleted,
+      flushing: storage.immutableMemtables > 0,
+      compacting: storage.compaction.runningCount > 0,
+    };
+    if (this.#last !== undefined && sameActivity(this.#last, activity)) return;
+    this.#last = activity;
+    await this.#channel.send({ type: 'activity', activity }).catch(() => process.exit(1)); // the parent is gone
   }
 }
 

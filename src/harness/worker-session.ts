@@ -7,11 +7,20 @@
  * channel is drained and closed: every message the worker wrote before it died
  * has been handed to `onEvent` by then. Resolves with the worker errors seen
  * (an `error` message, an unexpected exit, a timeout), each with the tail of the
- * worker's output where it helps.
+ * worker's output where it helps, and the last store activity the worker reported:
+ * what its store's background work was doing when it died.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import type { CrashMode } from '../fs/fault-file-system.js';
-import { type CrashTestMode, encodeStoreSettings, type HarnessStoreSettings, type ParentMessage, type WorkerEvent, type WorkerMessage } from './crash-protocol.js';
+import {
+  type CrashTestMode,
+  encodeStoreSettings,
+  type HarnessStoreSettings,
+  type ParentMessage,
+  type StoreActivity,
+  type WorkerEvent,
+  type WorkerMessage,
+} from './crash-protocol.js';
 
 export interface WorkerLaunch {
   workerPath: string;
@@ -31,7 +40,13 @@ const READY_TIMEOUT_MS = 120_000;
 const CRASH_EXIT_TIMEOUT_MS = 60_000;
 const OUTPUT_TAIL_CHARACTERS = 4000;
 
-export function runWorkerToCrash(launch: WorkerLaunch, onEvent: (event: WorkerEvent) => void): Promise<string[]> {
+export interface WorkerOutcome {
+  errors: string[];
+  /** Undefined if the worker died before reporting any. */
+  lastActivity: StoreActivity | undefined;
+}
+
+export function runWorkerToCrash(launch: WorkerLaunch, onEvent: (event: WorkerEvent) => void): Promise<WorkerOutcome> {
   const workerArguments = [launch.directory, String(launch.workerSeed), launch.mode, String(launch.cycle), encodeStoreSettings(launch.storeSettings)];
   const child = fork(launch.workerPath, workerArguments, { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   return new WorkerSession(child, launch, onEvent).run();
@@ -44,6 +59,7 @@ class WorkerSession {
   readonly #errors: string[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   #output = '';
+  #lastActivity: StoreActivity | undefined;
   #crashRequested = false;
   #crashed = false;
 
@@ -55,7 +71,7 @@ class WorkerSession {
     child.stderr?.on('data', (chunk: Buffer) => this.#keepOutput(chunk));
   }
 
-  run(): Promise<string[]> {
+  run(): Promise<WorkerOutcome> {
     return new Promise((resolve, reject) => {
       const readyTimer = this.#after(READY_TIMEOUT_MS, () => this.#abort(`no ready within ${READY_TIMEOUT_MS} ms`));
       this.#child.on('error', reject);
@@ -63,7 +79,7 @@ class WorkerSession {
       this.#child.on('close', (code, signal) => {
         for (const timer of this.#timers) clearTimeout(timer);
         this.#checkExit(code, signal);
-        resolve(this.#errors);
+        resolve({ errors: this.#errors, lastActivity: this.#lastActivity });
       });
     });
   }
@@ -76,6 +92,9 @@ class WorkerSession {
         return;
       case 'events':
         for (const event of message.events) this.#onEvent(event);
+        return;
+      case 'activity':
+        this.#lastActivity = message.activity;
         return;
       case 'crashed':
         this.#crashed = true;
