@@ -15,7 +15,10 @@ import { Worker } from 'node:worker_threads';
  * filter partitions and the filter's hashes (of the partition in progress only,
  * src/run/filter-partitions.ts) are off-heap bytes, in the thread's malloc arena and
  * outside these bounds (bench/large/memory-probe.ts shows both per thread). An
- * out-of-memory ends the thread and the flusher writes that memtable in process.
+ * out-of-memory ends the thread and the flusher writes that memtable in process
+ * (test/flush-thread-heap-limit.test.ts). What exhausts it is the writer's
+ * per-partition objects and last keys: one flush of 200k distinct 1 KiB keys fits, 400k
+ * do not (a 24 MiB bound: 80k fit, 100k do not; measured, one flush through a thread).
  *
  * The young generation is 8 MiB, not 4: the thread makes about 300 B of short-lived
  * objects per entry (a chunk's entry objects, key strings and value views, the
@@ -35,8 +38,12 @@ export const FLUSH_THREAD_YOUNG_GENERATION_MB = 8;
  * `terminateGraceMs`: how long close() waits for a terminated thread blocked in a system
  * call (as mergeThreadSettings). `idleMs`: how long the thread lives with no flush
  * (IdleEnd); a store flushing more often keeps it. Tests shorten both.
+ * `oldGenerationMb`: the old generation bound a thread starts with
+ * (FLUSH_THREAD_OLD_GENERATION_MB); tests lower it to make a real flush exhaust it.
  */
-export const flushThreadSettings: { terminateGraceMs: number; idleMs: number } = { terminateGraceMs: 5_000, idleMs: 10_000 };
+export const flushThreadSettings: { terminateGraceMs: number; idleMs: number; oldGenerationMb: number } = {
+  terminateGraceMs: 5_000, idleMs: 10_000, oldGenerationMb: FLUSH_THREAD_OLD_GENERATION_MB,
+};
 
 function builtWorkerPath(): string {
   const here = fileURLToPath(import.meta.url);
@@ -70,7 +77,7 @@ export function startFlushWorker(): Worker {
   const worker = new Worker(builtWorkerPath(), {
     // Not the process's flags (a script run with --eval passes --input-type, which fails a worker's module load).
     execArgv: [],
-    resourceLimits: { maxOldGenerationSizeMb: FLUSH_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: FLUSH_THREAD_YOUNG_GENERATION_MB },
+    resourceLimits: { maxOldGenerationSizeMb: flushThreadSettings.oldGenerationMb, maxYoungGenerationSizeMb: FLUSH_THREAD_YOUNG_GENERATION_MB },
   });
   worker.unref();
   liveThreads.add(worker);
