@@ -10,7 +10,8 @@
  * Engine `none` is the harness floor (large-child.ts NOOP_ENGINE_ID). Columns: the main
  * isolate's heap spaces and ArrayBuffers, the worker threads at the peak (count, their
  * isolates' heaps, their ArrayBuffers, which live in their malloc arenas: part of
- * "thread arenas"), then /proc/self/smaps parts (memory-probe.ts). `--node-flags`
+ * "thread arenas"), then /proc/self/smaps parts (memory-probe.ts; "of which node": the
+ * files' pages that are the node executable). `--node-flags`
  * passes V8 flags to every child, to show what the embedding process's flags would
  * change (a library must not set them). RSS is a memory figure, not a timing: on a
  * busy machine it is usable (±10 MiB between repeats); the keys/s and gets/s columns
@@ -130,6 +131,7 @@ const COLUMNS: ReadonlyArray<readonly [string, (row: Row) => number | undefined]
   ['thread arenas', (row) => row.probe.smaps['threadArenas']],
   ['other anon', (row) => row.probe.smaps['otherAnonymous']],
   ['files', (row) => row.probe.smaps['fileBacked']],
+  ['of which node', (row) => row.probe.smaps['nodeBinary']],
   ['keys/s', (row) => row.figures['keysPerSecond']],
   ['uniform gets/s', (row) => row.figures['uniformGetsPerSecond']],
 ];

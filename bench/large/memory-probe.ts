@@ -17,7 +17,8 @@
  *   in the arena of the thread that allocated them, and glibc gives an arena's freed
  *   pages back only from its top);
  * - otherAnonymous: the rest (V8 large-object pages, thread stacks, other mappings);
- * - fileBacked: mapped files (the node binary's pages, shared libraries).
+ * - fileBacked: mapped files (the node binary's pages, shared libraries); `nodeBinary`
+ *   is the part of it that is the node executable (not a further part of the sum).
  * Worker threads (the flush and merge threads, the compression pool): every Worker the
  * process starts from a file gets this probe too (`--import` added to an explicit
  * execArgv; an inherited one already has it), and each thread posts its isolate's
@@ -38,7 +39,7 @@
  * Invariant: nothing is printed to stdout; the probe's timers and channel never keep
  * a process or thread alive; the Workers it starts differ only by the --import.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { basename } from 'node:path';
 import v8 from 'node:v8';
@@ -76,16 +77,22 @@ function mebibytes(bytes: number): number {
   return Math.round((bytes / MEBIBYTE) * 10) / 10;
 }
 
+/** The node executable's path as /proc/self/smaps names it. */
+const NODE_BINARY = realpathSync(process.execPath);
+
 /** Resident bytes of /proc/self/smaps by part (see the module header). */
 function smapsByPart(): Figures {
   const parts: Figures = { v8Pages: 0, mallocMainArena: 0, threadArenas: 0, otherAnonymous: 0, fileBacked: 0 };
   let part = 'otherAnonymous';
+  let nodeBinaryBytes = 0;
+  let inNodeBinary = false;
   for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
     const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (mapping !== null) {
       const start = parseInt(mapping[1]!, 16);
       const size = parseInt(mapping[2]!, 16) - start;
       const name = mapping[3] ?? '';
+      inNodeBinary = name === NODE_BINARY;
       if (name.startsWith('/')) part = 'fileBacked';
       else if (name === '[heap]') part = 'mallocMainArena';
       else if (name === '' && size === V8_PAGE_KIBIBYTES * KIBIBYTE) part = 'v8Pages';
@@ -94,9 +101,12 @@ function smapsByPart(): Figures {
       continue;
     }
     const resident = /^Rss:\s+(\d+) kB/.exec(line);
-    if (resident !== null) parts[part]! += Number(resident[1]) * KIBIBYTE;
+    if (resident === null) continue;
+    parts[part]! += Number(resident[1]) * KIBIBYTE;
+    if (inNodeBinary) nodeBinaryBytes += Number(resident[1]) * KIBIBYTE;
   }
   for (const name of Object.keys(parts)) parts[name] = mebibytes(parts[name]!);
+  parts['nodeBinary'] = mebibytes(nodeBinaryBytes);
   return parts;
 }
 
