@@ -25,8 +25,10 @@
  * generator seeded by `seed`, so `--cycles N --seed S` replays the same plan (the
  * interleavings inside a worker are the operating system's, not ours).
  *
- * A failed open ends the run: there is no store left to continue with. The
- * directory of a run that found problems is kept for inspection.
+ * A failed open ends the run: there is no store left to continue with; so does a
+ * read of the recovered store that throws (reported as inconsistent, the store kept
+ * as the crash left it). The directory of a run that found problems is kept for
+ * inspection.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,6 +86,8 @@ export interface CycleReport {
   openError: string | undefined;
   problems: Problem[];
   workerErrors: string[];
+  /** Set when the recovered store opened but reading it to verify threw (the run ends there). */
+  readError: string | undefined;
   /** The worker's store activity when it died, as it last reported it (undefined: none reported). */
   activity: StoreActivity | undefined;
 }
@@ -154,7 +158,7 @@ export async function runCrashTest(options: CrashTestOptions): Promise<CrashTest
     const report = await runCycle(settings, model, cycle, drawPlan(random, settings));
     addCycle(summary, report, recoveryTimesMs);
     settings.onProgress?.(report);
-    if (report.openError !== undefined) break;
+    if (report.openError !== undefined || report.readError !== undefined) break;
   }
   summary.recoveryMsP50 = percentile(recoveryTimesMs, 50);
   summary.recoveryMsP99 = percentile(recoveryTimesMs, 99);
@@ -268,11 +272,22 @@ async function runCycle(settings: Settings, model: CrashModel, cycle: number, pl
   report.tornTailZeroed = (opened.store.stats().recovery.tornTail?.zeroedBytes ?? 0) > 0;
   try {
     fillVerdict(report, await verifyRecoveredStore(opened.store, model));
+  } catch (error) {
+    // The store opened but reading it failed (a run or segment the crash damaged): a
+    // problem of this cycle, and the end of the run, with the store kept as it is.
+    report.readError = describeError(error);
+    addCycleProblems(report, [{ kind: 'inconsistent', message: `reading the recovered store failed: ${report.readError}` }]);
   } finally {
-    await opened.store.close();
+    await opened.store.close().catch((error: unknown) => {
+      addCycleProblems(report, [{ kind: 'inconsistent', message: `closing the recovered store failed: ${describeError(error)}` }]);
+    });
   }
   addCycleProblems(report, await checkVerifyClean(settings.directory));
   return report;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
 function newCycleReport(
@@ -294,6 +309,7 @@ function newCycleReport(
     recoveryMs: undefined,
     tornTailZeroed: false,
     openError: undefined,
+    readError: undefined,
     problems: [],
     workerErrors,
     activity,
@@ -317,7 +333,7 @@ async function reopen(settings: Settings): Promise<{ store: Store; recoveryMs: n
     const store = await openStore(settings.directory, harnessStoreOptions(settings.storeSettings));
     return { store, recoveryMs: performance.now() - started };
   } catch (error) {
-    return { error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+    return { error: describeError(error) };
   }
 }
 
