@@ -26,6 +26,11 @@
  * header and compressed payload, not padded to pages), and the page after the last
  * one is padded with zeros so the index partitions start on a page.
  *
+ * Split by component: the data blocks' sealing and shipping in block-shipper.ts, the
+ * filter partitions in filter-partitions.ts, and what follows the data blocks (index
+ * partitions, top-level index, filter partitions) in run-metadata-writer.ts; this
+ * module keeps the file protocol, the entry order and totals, and the footer.
+ *
  * Invariants asserted: entries arrive by key ascending then version descending, no
  * (key, version) twice; memory is bounded by one chunk, one block, the index, the
  * filter partitions (about 10 bits per key, held until they follow the top-level
@@ -33,7 +38,7 @@
  * progress (the filter's hashes: src/run/filter-partitions.ts), never by the values; a partition is cut only between blocks that share no key (once a
  * partition is full, the block in progress ends where the next key begins).
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import { asTypedError } from '../errors.js';
 import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
@@ -44,8 +49,6 @@ import { DataBlockBuilder } from './data-block.js';
 import { FilterPartitions } from './filter-partitions.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import {
-  BlockKind,
-  blockPages,
   checksumHex,
   encodeFooter,
   runFormatVersionFor,
@@ -55,9 +58,9 @@ import {
   RunCompression,
   runFileName,
   type RunCompressionName,
-  sealBlock,
 } from './run-format.js';
-import { encodeTopIndex, PartitionBuilder, topIndexPayloadBytes, type PartitionEntry } from './run-top-index.js';
+import { PartitionBuilder } from './run-top-index.js';
+import { writeMetadata } from './run-metadata-writer.js';
 import { STRIPE_DATA_PAGES_DEFAULT } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
 import { type StripedChunkHolder, StripedOutput } from '../stripe/striped-output.js';
@@ -315,7 +318,12 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   // Packed data blocks (format 4) may end inside a page: the index partitions start on the next one.
   await output.padToPage();
 
-  const { topOffset, topLength, topChecksum, filterOffset, filterLength } = await writeMetadata(output, index, statistics, { runId, generation, hash, onBlockSealed });
+  const { topOffset, topLength, topChecksum, filterOffset, filterLength } = await writeMetadata(output, index, statistics.filters, statistics.keyCount, {
+    runId,
+    generation,
+    hash,
+    onBlockSealed,
+  });
 
   const footerOffset = await output.finish();
   const { page, checksum: footerChecksum } = encodeFooter(
@@ -367,71 +375,3 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
 export const RUN_WRITE_YIELD_ENTRIES = 2048;
 
 export { FILTER_BUILD_YIELD_KEYS } from './filter-partitions.js';
-
-interface BlockIdentity {
-  runId: number;
-  generation: number;
-  hash: Hash64;
-  onBlockSealed: ((block: SealedBlock) => void) | undefined;
-}
-
-/**
- * Writes the index partitions, the top-level index and the filter partitions (in that
- * order; the filter partitions' offsets follow from the top-level index's size, which
- * depends only on the partitions' last keys, so the top-level index is sealed with
- * their checksums before they are written). Returns what the footer names.
- */
-async function writeMetadata(
-  output: StripedOutput,
-  index: PartitionBuilder,
-  statistics: RunStatistics,
-  identity: BlockIdentity,
-): Promise<{ topOffset: number; topLength: number; topChecksum: bigint; filterOffset: number; filterLength: number }> {
-  const { runId, generation, hash, onBlockSealed } = identity;
-  const partitions = index.partitions;
-  assert(partitions.length > 0, 'a run has at least one partition');
-  const entries: PartitionEntry[] = [];
-  for (const partition of partitions) {
-    const { block, payloadBytes } = partition.index.block();
-    const offset = output.offset;
-    const checksum = sealBlock(hash, block, payloadBytes, partition.index.blockCount, { runId, generation, offset, kind: BlockKind.index });
-    entries.push({
-      lastKey: partition.lastKey,
-      dataOffset: partition.dataOffset,
-      blockCount: partition.index.blockCount,
-      keyCount: partition.keyCount,
-      indexOffset: offset,
-      indexLength: block.length,
-      indexChecksum: checksum,
-      filterOffset: 0,
-      filterLength: 0,
-      filterChecksum: 0n,
-    });
-    onBlockSealed?.({ kind: 'index', offset, bytes: block, payloadBytes, entryCount: partition.index.blockCount });
-    await output.append(block);
-  }
-  const topOffset = output.offset;
-  const topLength = blockPages(topIndexPayloadBytes(entries.map((entry) => entry.lastKey))) * RUN_PAGE_BYTES;
-  const filterOffset = topOffset + topLength;
-  const filters: Buffer[] = [];
-  let keyStart = 0;
-  let offset = filterOffset;
-  for (const [number, entry] of entries.entries()) {
-    const { block, payloadBytes } = await statistics.filters.take(number, entry.keyCount);
-    entry.filterOffset = offset;
-    entry.filterLength = block.length;
-    entry.filterChecksum = sealBlock(hash, block, payloadBytes, entry.keyCount, { runId, generation, offset, kind: BlockKind.filter });
-    onBlockSealed?.({ kind: 'filter', offset, bytes: block, payloadBytes, entryCount: entry.keyCount });
-    filters.push(block);
-    keyStart += entry.keyCount;
-    offset += block.length;
-  }
-  assert(keyStart === statistics.keyCount, 'the partitions hold every distinct key once');
-  const { block: topBlock, payloadBytes: topPayloadBytes } = encodeTopIndex(entries);
-  assert(topBlock.length === topLength, 'the top-level index has the size its offsets assumed');
-  const topChecksum = sealBlock(hash, topBlock, topPayloadBytes, entries.length, { runId, generation, offset: topOffset, kind: BlockKind.topIndex });
-  await output.append(topBlock);
-  for (const filter of filters) await output.append(filter);
-  assert(output.offset === offset, 'filter partitions end the logical area');
-  return { topOffset, topLength, topChecksum, filterOffset, filterLength: offset - filterOffset };
-}
