@@ -24,7 +24,9 @@
  * StripedRunFile (src/run/run-file.ts), which rebuilds a bad or unreadable block
  * from parity, writes it back and counts it (`repairCounters`).
  *
- * Split by component: open-time metadata reads in run-metadata.ts, the point read
+ * Split by component: opening the file (size, footer, descriptor agreement, the
+ * striped file, the partitions' resident part) in run-file-open.ts, open-time
+ * metadata reads in run-metadata.ts, the point read
  * (filter, index partition, data blocks for one key) in run-point-lookup.ts, the partitions
  * (flat or top-level layout, the index/filter partition reads and their kept cache
  * slots, the blocks of a stripe) in run-partitions.ts, the read and decode of one data
@@ -37,10 +39,7 @@
  * holds resident (format 3: the top-level index; format 2: index and filter);
  * cached partitions count in the BlockCache (test/run-memory.test.ts compares both with the heap).
  */
-import { Buffer } from 'node:buffer';
-import { asTypedError, CorruptionError } from '../errors.js';
-import type { FileHandle, FileSystem } from '../fs/file-system.js';
-import { isFileSystemError, joinPath } from '../fs/file-system.js';
+import type { FileSystem } from '../fs/file-system.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -49,29 +48,22 @@ import type { KeyProbe } from './bloom-filter.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import { openRunCursor, type RunCursor } from './run-cursor.js';
-import { decodeFooter, parseChecksumHex, RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
+import { RUN_PAGE_BYTES, type RunFooter } from './run-format.js';
 import { readDecodedNow } from './run-block-decode.js';
-import { StripedRunFile, type RepairEvent, type RunRepairCounters } from './run-file.js';
-import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
-import { StripeLayout } from '../stripe/stripe-layout.js';
+import type { StripedRunFile, RepairEvent, RunRepairCounters } from './run-file.js';
+import { openRunFile, type RunReaderOptions } from './run-file-open.js';
 import { RunIndex } from './run-index.js';
 import { dataBlockRef } from './run-point-read.js';
 import { RunPointLookup } from './run-point-lookup.js';
 
 export { NO_RUN_ENTRIES } from './run-point-read.js';
-import { checkDescriptorAgrees, metadataBlocks, overlapsStripe, readPage } from './run-metadata.js';
-import { type RunPartition, RunPartitions } from './run-partitions.js';
+import type { RunPartition, RunPartitions } from './run-partitions.js';
 import { TopLevelIndex } from './run-top-index.js';
 import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
 
 export type { RunScrubFinding, RunScrubStep, RunVerifyResult } from './run-scrub.js';
 
-export interface RunReaderOptions {
-  /** Rebuild bad blocks from parity and write them back (default true); false only detects. */
-  repair?: boolean;
-  /** Called once per repair (a block rebuilt, a parity page rewritten). */
-  onRepair?: (event: RepairEvent) => void;
-}
+export type { RunReaderOptions } from './run-file-open.js';
 
 /**
  * Heap bytes of a reader beyond what it keeps resident (the reader, footer,
@@ -127,45 +119,8 @@ export class RunReader {
     cache: BlockCache,
     options: RunReaderOptions = {},
   ): Promise<RunReader> {
-    const repair = options.repair ?? true;
-    const path = joinPath(runsDirectory, descriptor.fileName);
-    let handle: FileHandle;
-    try {
-      handle = await fileSystem.open(path, 'read');
-    } catch (error) {
-      // The descriptor comes from a manifest that lists the run: its file gone is damage, not an I/O failure.
-      if (isFileSystemError(error, 'ENOENT')) throw new CorruptionError(path, 0, `run file missing: the manifest lists run ${descriptor.runId}`);
-      throw asTypedError(error, `opening run ${path}`);
-    }
-    try {
-      const sizeBytes = await handle.size();
-      if (sizeBytes !== descriptor.fileBytes || sizeBytes % RUN_PAGE_BYTES !== 0 || sizeBytes < (STRIPE_DATA_PAGES_MIN + 2) * RUN_PAGE_BYTES) {
-        throw new CorruptionError(path, Math.min(sizeBytes, descriptor.fileBytes), `file is ${sizeBytes} bytes, the manifest says ${descriptor.fileBytes}`);
-      }
-      const footerOffset = sizeBytes - RUN_PAGE_BYTES;
-      const page = Buffer.alloc(RUN_PAGE_BYTES);
-      // On the calling thread where the handle can (a page-cache read is a syscall; the
-      // first get after a reopen opens every run it asks, so each hop to the thread pool
-      // counted): same checks, same errors.
-      if (handle.readSync !== undefined) readPageSync(handle, path, page, footerOffset);
-      else await readPage(handle, path, page, footerOffset);
-      const footer = decodeFooter(hash, path, page, footerOffset, {
-        runId: descriptor.runId,
-        generation: descriptor.generation,
-        checksum: parseChecksumHex(descriptor.footerChecksum),
-        fileBytes: sizeBytes,
-      });
-      checkDescriptorAgrees(path, footerOffset, footer, descriptor);
-      const file = new StripedRunFile(fileSystem, handle, path, hash, footer, new StripeLayout(footer.stripeDataPages, RUN_PAGE_BYTES));
-      file.blocksInStripe = (stripe) => metadataBlocks(footer).filter((block) => overlapsStripe(file.layout, block, stripe));
-      file.onRepair = options.onRepair;
-      const partitions = await RunPartitions.read(file, footer, cache, descriptor.runId, repair);
-      file.blocksInStripe = (stripe) => partitions.blocksInStripe(stripe);
-      return new RunReader(descriptor, path, footer, file, hash, cache, partitions, repair);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw error;
-    }
+    const { path, footer, file, partitions, repair } = await openRunFile(fileSystem, runsDirectory, descriptor, hash, cache, options);
+    return new RunReader(descriptor, path, footer, file, hash, cache, partitions, repair);
   }
 
   get runId(): number {
@@ -391,20 +346,5 @@ export class RunReader {
 
   #checkOpen(): void {
     assert(!this.#closed, `run reader ${this.path} used after close`);
-  }
-}
-
-/** readPage (run-metadata.ts) on the calling thread. REQUIRES: the handle has readSync. */
-function readPageSync(handle: FileHandle, path: string, page: Buffer, position: number): void {
-  let done = 0;
-  while (done < page.length) {
-    let count: number;
-    try {
-      count = handle.readSync!(page, done, page.length - done, position + done);
-    } catch (error) {
-      throw asTypedError(error, `reading ${path} at offset ${position + done}`);
-    }
-    if (count === 0) throw new CorruptionError(path, position + done, `short read: ${page.length - done} bytes missing`);
-    done += count;
   }
 }
