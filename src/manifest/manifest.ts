@@ -3,15 +3,18 @@
  * runs hold the data. Bytes: docs/FORMAT.md, "Manifest" (manifest-format.ts); how open
  * reads and repairs two copies: manifest-reader.ts; writing the copies (appends, new
  * generations, orphans): manifest-files.ts; scrub's check of the copies:
- * manifest-scrub.ts. This module decides what is written and when.
+ * manifest-scrub.ts; each edit's record, its sequence number and whether it appends
+ * or rewrites: manifest-edit-chain.ts. This module holds the state, the lock and the
+ * failure, and decides when the chain is written.
  *
  * Invariants
  * - `state` is what a reopen would reconstruct from disk after the last apply() that
  *   resolved (plus run ids handed out since, see allocateRunId).
  * - Every apply() runs under the `manifest` lock (rank 20, LOCK_ORDER.md), from its
- *   plan to its last datasync. The plan (#planApply) is one synchronous step: it
- *   checks the edit, checks the edit chain against its bounds and increments it, and
- *   reserves the sequence number (seed race 9: no check-then-increment across an await).
+ *   plan to its last datasync. The plan (ManifestEditChain.plan) is one synchronous
+ *   step: it checks the edit, checks the edit chain against its bounds and increments
+ *   it, and reserves the sequence number (seed race 9: no check-then-increment across
+ *   an await).
  * - An apply() that resolved is durable in both copies. Appends go to copy a, datasync,
  *   then copy b, datasync. A full rewrite writes a new generation (both copies under
  *   temporary names, datasynced, renamed, directory synced) before the old one is
@@ -37,7 +40,6 @@
  * (a run file written under such an id, left as an orphan), the store calls
  * raiseNextRunId() at open with one more than the largest run id it finds on disk.
  */
-import type { Buffer } from 'node:buffer';
 import {
   asTypedError,
   CorruptionError,
@@ -45,27 +47,18 @@ import {
   StoreFailedError,
 } from '../errors.js';
 import { isFileSystemError, joinPath, type FileSystem } from '../fs/file-system.js';
-import { MANIFEST_EDIT_CHAIN_BYTES_MAX, MANIFEST_EDITS_MAX } from '../limits.js';
+import { MANIFEST_EDITS_MAX } from '../limits.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { encodeRecord, MANIFEST_DIRECTORY_NAME, stateFormatVersion } from './manifest-format.js';
+import { MANIFEST_DIRECTORY_NAME } from './manifest-format.js';
+import { ManifestEditChain } from './manifest-edit-chain.js';
 import { ManifestFiles, readCopies } from './manifest-files.js';
 import { chooseGeneration, mergeCopies, replayChain } from './manifest-reader.js';
 import { checkManifestCopies, type ManifestScrubResult } from './manifest-scrub.js';
-import {
-  applyEdit,
-  copyDescriptor,
-  copyState,
-  editProblem,
-  EMPTY_MANIFEST_STATE,
-  stateProblem,
-  type ManifestEdit,
-  type ManifestState,
-} from './manifest-state.js';
+import { copyState, editProblem, EMPTY_MANIFEST_STATE, stateProblem, type ManifestEdit, type ManifestState } from './manifest-state.js';
 
-/** close() rewrites the manifest as one full state when at least this many edits follow the last one. */
-export const CLOSE_REWRITE_EDITS_MIN = 16;
+export { CLOSE_REWRITE_EDITS_MIN } from './manifest-edit-chain.js';
 
 export type { ManifestEdit, ManifestState } from './manifest-state.js';
 export type { ManifestScrubResult } from './manifest-scrub.js';
@@ -97,29 +90,20 @@ export interface ManifestRecovery {
   truncatedTail: boolean;
 }
 
-interface AppendPlan {
-  next: ManifestState;
-  sequence: number;
-  /** The edit record to append, or undefined when this edit rewrites the whole manifest. */
-  record: Buffer | undefined;
-}
-
 export class Manifest {
   readonly recovery: ManifestRecovery;
   readonly #fileSystem: FileSystem;
   readonly #hash: Hash64;
-  readonly #editsMax: number;
   readonly #lock = new OrderedMutex('manifest');
   /** The two copies on disk; written only under #lock. */
   readonly #files: ManifestFiles;
+  /** The records since the last full state, and each edit's plan; planned only under #lock. */
+  readonly #chain: ManifestEditChain;
   /** The durable state as of the last applied edit (nextRunId as written). */
   #state: ManifestState;
   /** The next run id to hand out; never below #state.nextRunId. */
   #nextRunId: number;
   #publicState: Readonly<ManifestState> | undefined;
-  #lastSequence = 0;
-  #editsSinceRewrite = 0;
-  #editBytesSinceRewrite = 0;
   #repairedCopies = 0;
   #failure: StoreFailedError | undefined;
   #closed = false;
@@ -135,10 +119,11 @@ export class Manifest {
   ) {
     this.#fileSystem = fileSystem;
     this.#hash = hash;
-    this.#editsMax = editsMax;
     this.#state = state;
     this.#nextRunId = state.nextRunId;
-    this.#files = new ManifestFiles({ fileSystem, storeDirectory, hash, highestGeneration, assertLocked: () => this.#lock.assertHeld() });
+    const assertLocked = (): void => this.#lock.assertHeld();
+    this.#files = new ManifestFiles({ fileSystem, storeDirectory, hash, highestGeneration, assertLocked });
+    this.#chain = new ManifestEditChain({ hash, editsMax, assertLocked });
     this.recovery = recovery;
   }
 
@@ -217,16 +202,15 @@ export class Manifest {
       const state = replayChain(chain.records, choice.chosen.generation, firstPath);
       const recovery = { repaired: chain.repaired, truncatedTail: chain.truncatedTail };
       manifest = new Manifest(fileSystem, storeDirectory, hash, editsMax, state, choice.highestGeneration, recovery);
-      manifest.#lastSequence = chain.records.at(-1)?.sequence ?? 0;
+      manifest.#chain.resumeAt(chain.records.at(-1)?.sequence ?? 0);
       const wholeAndEqual = images.every((image) => image.bytes?.length === chain.endOffset);
       if (chain.damagedCopies.size > 0 || !wholeAndEqual) {
         manifest.#repairedCopies = Math.max(1, chain.damagedCopies.size);
         const opened = manifest;
-        await opened.#lock.runExclusive(() => opened.#writeGeneration(opened.#lastSequence + 1, state));
+        await opened.#lock.runExclusive(() => opened.#writeGeneration(opened.#chain.nextSequence, state));
       } else {
         await manifest.#files.adopt(choice.chosen.generation, chain.endOffset);
-        manifest.#editsSinceRewrite = chain.records.length - 1;
-        manifest.#editBytesSinceRewrite = chain.endOffset - (chain.records[0]?.sizeBytes ?? 0);
+        manifest.#chain.adoptTail(chain.records.length - 1, chain.endOffset - (chain.records[0]?.sizeBytes ?? 0));
       }
       await manifest.#files.removeOrphans(names);
       return manifest;
@@ -271,7 +255,7 @@ export class Manifest {
     this.#checkUsable();
     await this.#lock.runExclusive(async () => {
       this.#checkUsable();
-      const plan = this.#planApply(edit);
+      const plan = this.#chain.plan(this.#state, this.#nextRunId, edit);
       try {
         if (plan.record === undefined) await this.#writeGeneration(plan.sequence, plan.next);
         else await this.#files.append(plan.record);
@@ -287,7 +271,7 @@ export class Manifest {
 
   stats(): ManifestStats {
     return {
-      editsSinceRewrite: this.#editsSinceRewrite,
+      editsSinceRewrite: this.#chain.editsSinceRewrite,
       rewrites: this.#files.rewrites,
       fileBytes: this.#files.fileBytes,
       repairedCopies: this.#repairedCopies,
@@ -313,7 +297,7 @@ export class Manifest {
       });
       if (result.damaged.length === 0 || !repair || this.#failure !== undefined) return result;
       try {
-        await this.#writeGeneration(this.#lastSequence + 1, this.#state);
+        await this.#writeGeneration(this.#chain.nextSequence, this.#state);
       } catch (error) {
         this.#failure = new StoreFailedError(`a manifest rewrite by scrub failed (${String(error)})`, { cause: error });
         throw this.#failure;
@@ -333,11 +317,10 @@ export class Manifest {
    */
   async close(options: { compactChain?: boolean } = {}): Promise<void> {
     await this.#lock.runExclusive(async () => {
-      const rewrite = (options.compactChain ?? true) && !this.#closed && this.#failure === undefined
-        && this.#editsSinceRewrite >= CLOSE_REWRITE_EDITS_MIN;
+      const rewrite = (options.compactChain ?? true) && !this.#closed && this.#failure === undefined && this.#chain.wantsRewriteAtClose;
       this.#closed = true;
       try {
-        if (rewrite) await this.#writeGeneration(this.#lastSequence + 1, { ...this.#state, nextRunId: this.#nextRunId });
+        if (rewrite) await this.#writeGeneration(this.#chain.nextSequence, { ...this.#state, nextRunId: this.#nextRunId });
       } catch (error) {
         this.#failure = new StoreFailedError(`the manifest rewrite at close failed (${String(error)})`, { cause: error });
         throw this.#failure;
@@ -352,52 +335,11 @@ export class Manifest {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  /**
-   * The one synchronous step of an apply(): the new state, then the chain-length (and
-   * bytes) check and its increment together, then the sequence number. Throws (before
-   * changing anything) when the edit does not apply.
-   */
-  #planApply(edit: ManifestEdit): AppendPlan {
-    this.#lock.assertHeld();
-    const addedIdsMax = Math.max(-1, ...(edit.addRuns ?? []).map((run) => run.runId));
-    const nextRunId = Math.max(this.#nextRunId, edit.nextRunId ?? 0, addedIdsMax + 1);
-    const written: ManifestEdit & { nextRunId: number } = { ...edit, nextRunId };
-    if (edit.addRuns !== undefined) written.addRuns = edit.addRuns.map(copyDescriptor);
-    if (edit.removeRunIds !== undefined) written.removeRunIds = [...edit.removeRunIds];
-    const next = applyEdit(this.#state, written);
-    if (typeof next === 'string') throw new RangeError(`manifest edit refused: ${next}`);
-    const sequence = this.#lastSequence + 1;
-    const record = encodeRecord(sequence, { kind: 'edit', edit: written }, this.#hash);
-    // The first floor above 0 rewrites: the chain's state record must say format 2
-    // (manifest-format.ts, stateFormatVersion), or earlier code would read the floor's
-    // edit and ignore it.
-    const raisesFirstFloor = (edit.retentionFloor ?? 0) > 0 && (this.#state.retentionFloor ?? 0) === 0;
-    // Likewise the first run with a reserved entry count in a store of an earlier release
-    // (format 1 or 2 chain): the chain must say format 3, which earlier code refuses.
-    const needsNewerFormat = stateFormatVersion(next) > stateFormatVersion(this.#state);
-    const rewrite =
-      raisesFirstFloor ||
-      needsNewerFormat ||
-      this.#editsSinceRewrite >= this.#editsMax ||
-      this.#editBytesSinceRewrite + record.length > MANIFEST_EDIT_CHAIN_BYTES_MAX;
-    if (rewrite) {
-      this.#editsSinceRewrite = 0;
-      this.#editBytesSinceRewrite = 0;
-    } else {
-      this.#editsSinceRewrite += 1;
-      this.#editBytesSinceRewrite += record.length;
-    }
-    this.#lastSequence = sequence;
-    return { next, sequence, record: rewrite ? undefined : record };
-  }
-
   /** A new generation holding `state` (ManifestFiles.writeGeneration); the edit chain starts over at `sequence`. */
   async #writeGeneration(sequence: number, state: ManifestState): Promise<void> {
     this.#lock.assertHeld();
     await this.#files.writeGeneration(sequence, state);
-    this.#lastSequence = sequence;
-    this.#editsSinceRewrite = 0;
-    this.#editBytesSinceRewrite = 0;
+    this.#chain.startedOver(sequence);
   }
 
   /** First write of a new manifest: the directory (made durable in the store directory), then generation 1 or above. */
