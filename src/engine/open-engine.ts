@@ -27,13 +27,33 @@ const RUN_FILE_NAME = /^\d{10}\.run$/;
 export interface OpenedStorage {
   manifest: Manifest;
   runsDirectory: string;
-  /** Files removed because no durable state refers to them. */
+  /**
+   * Files removed because no durable state refers to them: WAL segments below the
+   * start, and the orphan runs unless their removal was left running (`runOrphans`).
+   */
   removedOrphans: string[];
+  /**
+   * With `deferRunOrphans`: the removal of the orphan runs, still running (it never
+   * rejects; `failure` is its error); the caller awaits it before anything writes a
+   * run file and before the open returns or fails. Settled otherwise.
+   */
+  runOrphans: Promise<{ removed: string[]; failure: { error: unknown } | undefined }>;
   /** True when the store had no manifest (new, or written by release 0.1). */
   createdManifest: boolean;
 }
 
-export async function openStorage(fileSystem: FileSystem, directory: string, walDirectory: string, hash: Hash64): Promise<OpenedStorage> {
+export interface OpenStorageOptions {
+  /**
+   * Leave the orphan runs' removal running when this returns (the open replays the WAL
+   * meanwhile). The unlinks and the runs/ directory's fsync after a kill (a flush's
+   * temporary file is the usual orphan) took 26-98 ms of a killed 1M-key store's open
+   * on a busy machine, before the replay could start (issue 7). Nothing replay does
+   * touches runs/, and a run is written only after the open returns.
+   */
+  deferRunOrphans?: boolean;
+}
+
+export async function openStorage(fileSystem: FileSystem, directory: string, walDirectory: string, hash: Hash64, options: OpenStorageOptions = {}): Promise<OpenedStorage> {
   const runsDirectory = joinPath(directory, RUNS_DIRECTORY);
   // Independent look-ups, concurrently (each a thread-pool round trip: issue 7's killed reopen).
   // The manifest directory is listed once: Manifest.open reads the copies these names list.
@@ -52,15 +72,19 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
     // reservedEntryCounts: a new store's runs carry their reserved entry count from the first flush (manifest format 3).
     initial: { walStartSegment: 1, flushedVersion: 0, versionHighWater: 0, nextRunId: 1, runs: [], reservedEntryCounts: true },
   });
+  // Two directories, nothing in common: concurrently.
+  const runOrphans = removeOrphanRuns(fileSystem, runsDirectory, manifest).then(
+    (removed) => ({ removed, failure: undefined }),
+    (error: unknown) => ({ removed: [], failure: { error } }),
+  );
   try {
-    // Two directories, nothing in common: concurrently.
-    const [orphanRuns, segmentsBelow] = await settledAll([
-      removeOrphanRuns(fileSystem, runsDirectory, manifest),
-      removeSegmentsBelow(fileSystem, walDirectory, manifest.state.walStartSegment),
-    ]);
-    const removedOrphans = [...orphanRuns, ...segmentsBelow];
-    return { manifest, runsDirectory, removedOrphans, createdManifest };
+    const segmentsBelow = await removeSegmentsBelow(fileSystem, walDirectory, manifest.state.walStartSegment);
+    if (options.deferRunOrphans === true) return { manifest, runsDirectory, removedOrphans: segmentsBelow, runOrphans, createdManifest };
+    const runs = await runOrphans;
+    if (runs.failure !== undefined) throw runs.failure.error;
+    return { manifest, runsDirectory, removedOrphans: [...runs.removed, ...segmentsBelow], runOrphans, createdManifest };
   } catch (error) {
+    await runOrphans; // no removal outlives a failed open
     await manifest.close({ compactChain: false }).catch(() => undefined);
     throw error;
   }

@@ -4,10 +4,12 @@
  * fresh memtable, and start the commit pipeline where the log ends.
  *
  *   mkdir (store dir, wal/) + fsync parents -> DirectoryLock.acquire
- *   -> openStorage (runs/, manifest read or created, orphans removed)
+ *   -> openStorage (runs/, manifest read or created, WAL segments below its start
+ *      removed; the orphan runs' removal left running beside the replay)
  *   -> recoverWal from the manifest's WAL start (torn tail zeroed, corruption refused
  *      or repaired), skipping commits the runs already hold
  *   -> apply the rest to the memtable in version order -> WalWriter at the resume point
+ *   -> the orphan runs' removal awaited (before any run is written)
  *
  * On any failure after the lock is taken, the lock is released before rethrowing.
  */
@@ -121,7 +123,8 @@ async function openLocked(
   const started = performance.now();
   const hash = await loadHash64();
   const walDir = joinPath(directory, WAL_DIRECTORY);
-  const storage = await openStorage(options.fileSystem, directory, walDir, hash);
+  // The orphan runs' removal runs beside the replay; awaited below once the writer exists (its catch closes it).
+  const storage = await openStorage(options.fileSystem, directory, walDir, hash, { deferRunOrphans: true });
   let writer: WalWriter | undefined;
   try {
     const { manifest } = storage;
@@ -148,6 +151,8 @@ async function openLocked(
     }, { expectedFirstSegment: walStartSegment, decoder: replayDecoder(flushedVersion) });
     if (debugEnabled()) engine.memtables.active.verify();
     writer = await startWriter(options, walDir, hash, recovered);
+    const runOrphans = await storage.runOrphans;
+    if (runOrphans.failure !== undefined) throw runOrphans.failure.error;
     const lastVersion = Math.max(recovered.lastVersion, manifest.state.versionHighWater, flushedVersion);
     engine.finishReplay();
     // Retention by age is a virtual pin at the version newest at (now - retainVersionsMs).
@@ -166,12 +171,13 @@ async function openLocked(
       tornTail: recovered.tornTail,
       repair: recovered.repair,
       removedSegments: recovered.removedSegments,
-      removedOrphans: storage.removedOrphans,
+      removedOrphans: [...runOrphans.removed, ...storage.removedOrphans],
       upgradedFromWalOnly: storage.createdManifest && recovered.records > 0,
       manifest: manifest.recovery,
     };
     return new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, recovery, fileSystem });
   } catch (error) {
+    await storage.runOrphans; // never rejects: no removal outlives the failed open
     await writer?.close().catch(() => undefined);
     await storage.manifest.close({ compactChain: false }).catch(() => undefined);
     throw error;
