@@ -96,9 +96,9 @@ export class WalWriter {
   #rotationWaitMs = 0;
   #closed = false;
   /**
-   * A rotation's failure other than a full disk (a failed fsync, directory fsync or write of
-   * a segment, prepared ahead or not, DiskFullError aside): final, every later call refuses
-   * with it, so no later creation's directory fsync is trusted in its place.
+   * A rotation's failure other than DiskFullError (a failed fsync, directory fsync or write
+   * of a segment, prepared ahead or not, compact()'s release included): final, every later
+   * call refuses with it, so no later creation's directory fsync is trusted in its place.
    */
   #failure: { error: unknown } | undefined;
   /**
