@@ -12,15 +12,20 @@
  * scan directions read what was written, from the runs the flushes wrote from the spans;
  * after a reopen, the replayed WAL as well. A release of a value still in a live
  * memtable, a span read or released at the wrong place, or a value left out of the
- * walk shows as another put's bytes, or as no reuse at all.
+ * walk shows as another put's bytes, or as no reuse at all. The flush thread's case
+ * packs the same entries into chunks on this thread (copies) for a real file system.
  */
 import { Buffer } from 'node:buffer';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitSlabPool } from '../src/codec/value-slabs.js';
+import { flushThreadCounters, flushWorkerBuilt } from '../src/engine/flush-thread.js';
+import { FLUSH_THREAD_MIN_MEMTABLE_BYTES, flushSettings } from '../src/engine/flusher.js';
 import type { FileSystem } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
 // A memtable of 256 KiB (a twelfth of the budget); three versions a key at most.
 const OPTIONS = { memoryBudgetBytes: 3 * 1024 * 1024, segmentSizeBytes: 64 * 1024, maxVersionsPerKey: 3 } as const;
@@ -110,6 +115,17 @@ async function checkAll(store: Store, model: Model, where: string): Promise<void
 }
 
 describe('slab reuse with memtables of ascending keys (values kept as slab and span)', () => {
+  beforeAll(async () => {
+    await ensureMergeWorkerBuilt();
+    expect(flushWorkerBuilt()).toBe(true);
+    // 256 KiB memtables: below the thread's default minimum, which only the threaded case lowers (it opens on a real file system).
+    flushSettings.threadMinMemtableBytes = 0;
+  });
+  afterAll(async () => {
+    flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
+    removeTemporaryDirectories();
+  });
+
   it('every value and retained version reads back after its slabs were carved again, before and after a reopen', async () => {
     const fileSystem = slowRunInstalls(new FaultFileSystem(31));
     const model: Model = new Map();
@@ -133,6 +149,28 @@ describe('slab reuse with memtables of ascending keys (values kept as slab and s
       await checkAll(store, model, 'after the churn');
       await store.close();
       store = await openStore('/db', { ...OPTIONS, fileSystem });
+      await checkAll(store, model, 'after a reopen');
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+
+  it('the same with every flush written by the flush thread on a real file system', async () => {
+    const directory = temporaryDirectory();
+    const model: Model = new Map();
+    let store = await openStore(directory, OPTIONS);
+    try {
+      const reused = commitSlabPool.counts.reused;
+      const threadFlushes = flushThreadCounters.threadFlushes;
+      await putAscending(store, model, 0, 4000, 1);
+      await putAscending(store, model, 1000, 1600, 2);
+      await putAscending(store, model, 1000, 1600, 3);
+      await putAscending(store, model, 4000, 7000, 4);
+      expect(flushThreadCounters.threadFlushes - threadFlushes).toBeGreaterThan(5);
+      expect(commitSlabPool.counts.reused - reused).toBeGreaterThan(5);
+      await checkAll(store, model, 'after the threaded churn');
+      await store.close();
+      store = await openStore(directory, OPTIONS);
       await checkAll(store, model, 'after a reopen');
     } finally {
       await store.close();
