@@ -278,13 +278,26 @@ describe('crash during flushes, installs, a manifest rewrite and WAL deletion', 
     // every later run the same), so the comparison is of two warm runs.
     // Even warm, a busy machine (load 18+) regroups a commit now and then: 606 against 604
     // operations in 3 of 15 runs, on the code before and after the WAL's rate-sized cuts.
-    // The sweeps sample points by stride and check whatever each point reaches, so they
-    // need the same durability boundaries, not the same count to the operation.
+    // A regrouped commit can also seal a memtable a commit earlier or later, so one flush
+    // (its run and a WAL segment it covers) more or less: 13 against 14 flushes once in CI
+    // while other processes loaded the machine. The sweeps sample points by stride and
+    // check whatever each point reaches, so they need the same kinds of durability
+    // boundary (checkpoints, background flushes, WAL deletions, the manifest rewrite) at
+    // about the same counts, not the same count to the operation.
     await measureWorkload();
     const first = await measureWorkload();
     const second = await measureWorkload();
-    expect({ ...second, operations: 0 }).toEqual({ ...first, operations: 0 });
+    const counted = ['operations', 'flushes', 'runsWritten', 'walSegmentsDeleted'] as const;
+    const exact = (facts: WorkloadFacts): Partial<WorkloadFacts> => {
+      const rest: Partial<WorkloadFacts> = { ...facts };
+      for (const name of counted) delete rest[name];
+      return rest;
+    };
+    expect(exact(second)).toEqual(exact(first));
     expect(Math.abs(second.operations - first.operations)).toBeLessThanOrEqual(Math.ceil(first.operations / 100));
+    for (const name of ['flushes', 'runsWritten', 'walSegmentsDeleted'] as const) {
+      expect(Math.abs(second[name] - first[name]), name).toBeLessThanOrEqual(Math.max(1, Math.ceil(first[name] / 10)));
+    }
     expect(first.checkpoints).toBeGreaterThanOrEqual(3);
     // Background flushes too (the memtable's share of the budget, or the WAL's growth), not only checkpoints.
     expect(first.flushes).toBeGreaterThan(first.checkpoints);
