@@ -24,6 +24,8 @@ export interface CommitTarget {
   watchUnapplied?(unappliedBytes: () => number): void;
   /** Called whenever commits left the unapplied count (applied at a record's end, or refused). */
   unappliedFell?(): void;
+  /** Called after each commit is counted as unapplied (enqueued, synchronously in submit). */
+  unappliedRose?(): void;
 }
 
 /** Called with each acknowledged commit, in ascending version order. */

@@ -8,7 +8,8 @@
  * - Every commit is counted once when enqueued and leaves once: applied, refused, or
  *   rejected with an unknown outcome. The count never goes negative (asserted).
  * - The target hears `unappliedFell` after commits left, at a record's end or after a
- *   refusal, never in the middle of a record's acknowledgements.
+ *   refusal, never in the middle of a record's acknowledgements, and `unappliedRose`
+ *   after each commit is counted (the write stall lets its next waiter re-check then).
  */
 import { assert } from '../util/assert.js';
 import type { CommitTarget } from './commit-target.js';
@@ -29,10 +30,11 @@ export class UnappliedCommits {
 
   readonly #read = (): number => this.#bytes;
 
-  /** A commit was enqueued. */
+  /** A commit was enqueued: counted, then the target hears it (a writer let through the stall has enqueued). */
   admitted(sizeBytes: number): void {
     assert(sizeBytes > 0, 'a commit has a framed size');
     this.#bytes += sizeBytes;
+    this.#target.unappliedRose?.();
   }
 
   /** A commit left (applied or refused); call `fell` once the batch of departures ends. */

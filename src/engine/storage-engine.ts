@@ -240,7 +240,8 @@ export class StorageEngine {
 
   /**
    * True while sealed memtables exceed their share, or while compaction is behind
-   * (too many runs, Compactor#backlogged; COMPACTION_STALL_RUNS): writes wait (the write stall).
+   * (too many runs, Compactor#backlogged; COMPACTION_STALL_RUNS), or while stalled writers
+   * are still queued or being let through: writes wait (the write stall, FIFO).
    */
   get stalled(): boolean {
     return this.#writeStall.stalled;
@@ -254,6 +255,11 @@ export class StorageEngine {
   /** Commits left the unapplied count: writers stalled on it may go on. */
   unappliedFell(): void {
     this.#writeStall.unappliedFell();
+  }
+
+  /** A commit was counted as unapplied: a writer let through the stall may have enqueued (WriteStall#enqueued). */
+  unappliedRose(): void {
+    this.#writeStall.enqueued();
   }
 
   /** Resolves when a write may proceed (the write stall, write-stall.ts WriteStall#admit). */

@@ -16,8 +16,19 @@
  * - A stalled writer is woken by every change that may end the stall (a flush
  *   installed, a compaction change, commits leaving the unapplied count, a failure)
  *   and re-checks; `wake` wakes nobody while the stall still holds and nothing failed.
- * - One stalled writer is let through per event-loop turn (#admitting), so it has
- *   enqueued its commit (counted as unapplied) before the next one re-checks.
+ * - Stalled writers leave in FIFO order, one at a time: only the head of the queue
+ *   re-checks, and once it is let through (#admitting) the next re-checks only after
+ *   it has enqueued its commit (`enqueued`, from the commit pipeline's unapplied
+ *   count), so every re-check sees the true unapplied bytes and a big batch still
+ *   stalls the writers behind it. A let-through writer that never enqueues (a
+ *   refused transaction, an error before submit, a read-only transactionSync) is
+ *   covered by a setImmediate fallback that ends #admitting a turn later. Each step
+ *   of the wake chain needs an enqueue or a macrotask: no microtask loop
+ *   (test/review3-stall-admit-livelock.test.ts), and a drain of N writers takes
+ *   one turn, not N (test/write-stall-fair-drain.test.ts).
+ * - A new writer does not overtake queued ones: `stalled` holds while writers are
+ *   queued or one is being let through, so the store's fast path (admitWrite) sends
+ *   it to the back of the queue (still no allocation when nothing is queued).
  * - Once flushing failed for good every admit rejects with StoreFailedError; a full
  *   disk behind a memory stall rejects with DiskFullError (nothing is lost: the WAL
  *   holds every acknowledged write, and flushing retries).
@@ -25,6 +36,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Compactor } from '../compaction/compactor.js';
 import { DiskFullError, StoreFailedError } from '../errors.js';
+import { assert } from '../util/assert.js';
 import type { Flusher } from './flusher.js';
 import type { Memtables } from './memtables.js';
 
@@ -39,15 +51,25 @@ export interface WriteStallConfig {
   compactor: Compactor;
 }
 
+/** A writer waiting in admit(): `resume` continues it (a no-op once it ran). */
+interface StallWaiter {
+  resume: () => void;
+}
+
+const NOTHING = (): void => undefined;
+
 export class WriteStall {
   readonly #config: WriteStallConfig;
-  #stallWaiters: Array<() => void> = [];
+  /** The writers waiting in admit(), oldest first; each removes itself when it leaves. */
+  readonly #queue: StallWaiter[] = [];
   #writeStalls = 0;
   #writeStallMs = 0;
   /** Reads the commit pipeline's admitted, unapplied bytes (0 until a pipeline watches: recovery). */
   #unappliedBytes: () => number = () => 0;
-  /** True for one event-loop turn after a stalled writer was let through (see admit). */
+  /** True from a stalled writer's let-through until a commit is enqueued or its fallback turn ran (see admit). */
   #admitting = false;
+  /** Counts let-throughs: the setImmediate fallback of an older one leaves a newer one alone. */
+  #letThroughs = 0;
 
   constructor(config: WriteStallConfig) {
     this.#config = config;
@@ -62,8 +84,16 @@ export class WriteStall {
     return this.#writeStallMs;
   }
 
-  /** True while writes must wait (see the module header). */
+  /**
+   * True while a write must go through admit() (see the module header): a stall holds,
+   * or writers are queued or one is being let through (a new writer must not overtake them).
+   */
   get stalled(): boolean {
+    return this.#queue.length > 0 || this.#admitting || this.#stallHolds;
+  }
+
+  /** The flushes or compaction fell behind (the stall proper, whatever is queued). */
+  get #stallHolds(): boolean {
     return this.#memoryStalled || this.#config.compactor.backlogged;
   }
 
@@ -95,25 +125,40 @@ export class WriteStall {
 
   /** Commits left the unapplied count: writers stalled on it may go on. */
   unappliedFell(): void {
-    if (this.#stallWaiters.length > 0) this.wake();
+    if (this.#queue.length > 0) this.wake();
   }
 
   /**
-   * Resolves when a write may proceed: at once unless the flushes fell behind, in
-   * which case it waits for them. Rejects with DiskFullError when the flushes fall
-   * behind because the disk is full (nothing is lost: the WAL holds every
-   * acknowledged write, and flushing retries), and with StoreFailedError when
-   * flushing failed for good.
+   * A commit was enqueued and counted as unapplied (CommitTarget#unappliedRose): the
+   * writer let through last has enqueued (or another commit went first, counted all the
+   * same), so the next one may re-check now rather than a turn later. Runs on every
+   * commit: one field read while nobody is being let through.
+   */
+  enqueued(): void {
+    if (!this.#admitting) return;
+    this.#admitting = false;
+    this.wake();
+  }
+
+  /**
+   * Resolves when a write may proceed: at once unless the flushes fell behind or
+   * writers are queued, in which case it waits its turn (FIFO). Rejects with
+   * DiskFullError when the flushes fall behind because the disk is full (nothing is
+   * lost: the WAL holds every acknowledged write, and flushing retries), and with
+   * StoreFailedError when flushing failed for good.
    */
   async admit(): Promise<void> {
     if (!this.stalled) return this.#checkFailure();
     const { flusher, compactor } = this.#config;
     this.#writeStalls++;
     const started = performance.now();
+    const queue = this.#queue;
+    const waiter: StallWaiter = { resume: NOTHING };
+    queue.push(waiter);
     try {
-      // #admitting: one stalled writer is let through per event-loop turn, so it has
-      // enqueued its commit (counted as unapplied) before the next one re-checks.
-      while ((this.stalled || this.#admitting) && flusher.failure === undefined) {
+      // Only the head goes on, and only once the writer let through before it has enqueued
+      // its commit (#admitting): FIFO, and each re-check sees the true unapplied bytes.
+      while ((queue[0] !== waiter || this.#admitting || this.#stallHolds) && flusher.failure === undefined) {
         const diskFull = flusher.lastDiskFull;
         if (diskFull !== undefined && this.#immutablesStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
         // A backlog with no compaction under way (none was scheduled since the last flush): start one.
@@ -121,18 +166,38 @@ export class WriteStall {
         // not start merges, whose end wakes it; failing at once, they woke it before the setImmediate
         // ending #admitting could run, a microtask loop (test/review3-stall-admit-livelock.test.ts).
         if (!this.#memoryStalled && compactor.backlogged) compactor.schedule();
-        await new Promise<void>((resolve) => this.#stallWaiters.push(resolve));
+        await new Promise<void>((resolve) => {
+          waiter.resume = resolve;
+        });
+        waiter.resume = NOTHING;
       }
-    } finally {
-      this.#writeStallMs += performance.now() - started;
+    } catch (error) {
+      this.#leave(waiter, started);
+      this.wake(); // the next head re-checks (it goes on, waits, or fails as this one did)
+      throw error;
     }
-    this.#admitting = true;
-    setImmediate(() => {
-      this.#admitting = false;
-      this.wake();
-    });
+    this.#leave(waiter, started);
     this.#checkFailure();
+    this.#admitting = true;
+    setImmediate(this.#fallback, ++this.#letThroughs);
   }
+
+  #leave(waiter: StallWaiter, started: number): void {
+    const index = this.#queue.indexOf(waiter);
+    assert(index >= 0, 'a stalled writer leaves the queue once');
+    this.#queue.splice(index, 1);
+    this.#writeStallMs += performance.now() - started;
+  }
+
+  /**
+   * A turn after a let-through: a writer that never enqueued (a refused transaction, an
+   * error before submit, a read-only transactionSync) must not hold the queue.
+   */
+  readonly #fallback = (letThrough: number): void => {
+    if (!this.#admitting || letThrough !== this.#letThroughs) return;
+    this.#admitting = false;
+    this.wake();
+  };
 
   #checkFailure(): void {
     const failure = this.#config.flusher.failure;
@@ -140,15 +205,21 @@ export class WriteStall {
   }
 
   /**
-   * Wakes the writers waiting in admit() unless they would still wait (each re-checks
-   * anyway). A flush that found the disk full wakes them too: they leave with
-   * DiskFullError (a writer that waited for a flush which then hit ENOSPC used to wait
-   * for as long as the disk stayed full).
+   * Wakes the head of the queue when it may go on (it re-checks anyway); nobody while
+   * the stall holds or a let-through has not enqueued yet. A failure wakes every writer,
+   * and so does a flush that found the disk full behind a memory stall: they leave with
+   * StoreFailedError or DiskFullError (a writer that waited for a flush which then hit
+   * ENOSPC used to wait for as long as the disk stayed full).
    */
   wake(): void {
-    if (this.stalled && this.#config.flusher.failure === undefined && this.#config.flusher.lastDiskFull === undefined) return;
-    const waiters = this.#stallWaiters;
-    this.#stallWaiters = [];
-    for (const wake of waiters) wake();
+    const queue = this.#queue;
+    if (queue.length === 0) return;
+    const { flusher } = this.#config;
+    if (flusher.failure !== undefined || (flusher.lastDiskFull !== undefined && this.#immutablesStalled)) {
+      for (const waiter of queue) waiter.resume();
+      return;
+    }
+    if (this.#admitting || this.#stallHolds) return;
+    queue[0]!.resume();
   }
 }

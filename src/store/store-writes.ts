@@ -38,8 +38,10 @@ import type { StoreParts } from './store.js';
 
 /**
  * The write stall: waits while flushes fall behind (sealed memtables over their
- * share of the budget), so memory never grows without bound; refuses writes once
- * flushing failed. Costs nothing on the common path (undefined: write at once).
+ * share of the budget), so memory never grows without bound, and behind the writers
+ * already stalled (engine.stalled holds while any are queued: a new writer does not
+ * overtake them, write-stall.ts); refuses writes once flushing failed. Costs nothing
+ * on the common path (undefined: write at once).
  */
 export function admitWrite(parts: StoreParts): Promise<void> | undefined {
   const { engine, lock } = parts;
