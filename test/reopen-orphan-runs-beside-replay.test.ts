@@ -16,7 +16,7 @@ import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import { abandonStore } from '../src/store/store.js';
 import { settled } from './helpers.js';
-import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { countedHandle, ForwardingFileSystem } from './support/file-system-wrappers.js';
 import { scanAll, SMALL_SEGMENTS, STORE_DIR, WAL_DIR } from './workload.js';
 
 const RUNS_DIR = `${STORE_DIR}/runs`;
@@ -31,15 +31,7 @@ class HeldRunsSync extends ForwardingFileSystem {
   #release: (() => void) | undefined;
 
   protected wrapHandle(handle: FileHandle): FileHandle {
-    this.openHandles++;
-    let closed = false;
-    return replaceMethods(handle, {
-      close: async () => {
-        if (!closed) this.openHandles--;
-        closed = true;
-        await handle.close();
-      },
-    });
+    return countedHandle(handle, this);
   }
 
   /** Only the first fsync of runs/ (the orphan removal's) is held; the flushes' later ones are not. */

@@ -18,7 +18,7 @@ import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import { abandonStore } from '../src/store/store.js';
 import { encodeRecord, OPERATION_PUT, RECORD_HEADER_BYTES } from '../src/wal/wal-format.js';
-import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { countedHandle, ForwardingFileSystem } from './support/file-system-wrappers.js';
 import { scanAll, segmentPath, SMALL_SEGMENTS, STORE_DIR, WAL_DIR } from './workload.js';
 
 /** Counts segment reads in flight and handles left open. */
@@ -28,15 +28,7 @@ class CountingFileSystem extends ForwardingFileSystem {
   openHandles = 0;
 
   protected wrapHandle(handle: FileHandle): FileHandle {
-    this.openHandles++;
-    let closed = false;
-    return replaceMethods(handle, {
-      close: async () => {
-        if (!closed) this.openHandles--;
-        closed = true;
-        await handle.close();
-      },
-    });
+    return countedHandle(handle, this);
   }
 
   readonly syncedDirectories: string[] = [];

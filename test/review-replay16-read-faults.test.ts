@@ -13,22 +13,14 @@ import type { FileHandle } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import { abandonStore } from '../src/store/store.js';
-import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { countedHandle, ForwardingFileSystem } from './support/file-system-wrappers.js';
 import { openOn, scanAll, segmentPath, SMALL_SEGMENTS, STORE_DIR } from './workload.js';
 
 class HandleCountingFileSystem extends ForwardingFileSystem<FaultFileSystem> {
   openHandles = 0;
 
   protected wrapHandle(handle: FileHandle): FileHandle {
-    this.openHandles++;
-    let closed = false;
-    return replaceMethods(handle, {
-      close: async () => {
-        if (!closed) this.openHandles--;
-        closed = true;
-        await handle.close();
-      },
-    });
+    return countedHandle(handle, this);
   }
 }
 

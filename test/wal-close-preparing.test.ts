@@ -13,7 +13,7 @@ import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import type { FileHandle, OpenMode } from '../src/fs/file-system.js';
 import { openStore } from '../src/index.js';
 import { settled } from './helpers.js';
-import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { countedHandle, ForwardingFileSystem } from './support/file-system-wrappers.js';
 
 const VALUE = 'v'.repeat(10_000);
 
@@ -31,15 +31,7 @@ class HeldPreparation extends ForwardingFileSystem<FaultFileSystem> {
 
   protected wrapHandle(handle: FileHandle, path: string): FileHandle {
     if (!/\/wal\/wal-\d+\.log$/.test(path)) return handle;
-    this.openHandles++;
-    let closed = false;
-    return replaceMethods(handle, {
-      close: async () => {
-        if (!closed) this.openHandles--;
-        closed = true;
-        return handle.close();
-      },
-    });
+    return countedHandle(handle, this);
   }
 
   override async open(path: string, mode: OpenMode): Promise<FileHandle> {

@@ -53,6 +53,22 @@ export function replaceMethods(handle: FileHandle, replacements: Partial<Omit<Fi
   };
 }
 
+/**
+ * `handle`, counted in `counter.openHandles` until its first close: a test's check that
+ * nothing is left holding a descriptor.
+ */
+export function countedHandle(handle: FileHandle, counter: { openHandles: number }): FileHandle {
+  counter.openHandles++;
+  let closed = false;
+  return replaceMethods(handle, {
+    close: async () => {
+      if (!closed) counter.openHandles--;
+      closed = true;
+      await handle.close();
+    },
+  });
+}
+
 export interface HeldDatasync {
   path: string;
   release(): void;
