@@ -22,7 +22,7 @@ import {
   operationsSizeBytes,
   SEGMENT_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
-import { recoverWal } from '../src/wal/wal-recovery.js';
+import { recoveredVersions } from './support/wal-recovered.js';
 import { WalWriter } from '../src/wal/wal-writer.js';
 
 const KIBIBYTE = 1024;
@@ -92,13 +92,8 @@ async function runWorkload(fileSystem: FaultFileSystem, hash: Hash64, crashAfter
   return outcome;
 }
 
-async function recovered(fileSystem: FileSystem, hash: Hash64, walStart: number) {
-  const versions: number[] = [];
-  await removeSegmentsBelow(fileSystem, WAL_DIR, walStart);
-  const result = await recoverWal(fileSystem, WAL_DIR, hash, false, (commits) => {
-    for (const commit of commits) versions.push(commit.version);
-  }, { expectedFirstSegment: walStart });
-  return { versions, result };
+function recovered(fileSystem: FileSystem, hash: Hash64, walStart: number) {
+  return recoveredVersions(fileSystem, WAL_DIR, hash, walStart);
 }
 
 async function crashAndCheck(hash: Hash64, crashAfter: number, mode: CrashMode, seed: number): Promise<string[]> {

@@ -20,7 +20,7 @@ import {
   operationsSizeBytes,
   SEGMENT_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
-import { recoverWal } from '../src/wal/wal-recovery.js';
+import { recoveredVersions } from './support/wal-recovered.js';
 import { WalWriter } from '../src/wal/wal-writer.js';
 
 const KIBIBYTE = 1024;
@@ -181,14 +181,8 @@ export async function runWorkload(fileSystem: FaultFileSystem, hash: Hash64, cra
   return outcome;
 }
 
-async function recovered(fileSystem: FileSystem, hash: Hash64, walStart: number) {
-  const versions: number[] = [];
-  // What open does first: segments below the manifest's WAL start are covered (a removal cut short).
-  await removeSegmentsBelow(fileSystem, WAL_DIR, walStart);
-  const result = await recoverWal(fileSystem, WAL_DIR, hash, false, (commits) => {
-    for (const commit of commits) versions.push(commit.version);
-  }, { expectedFirstSegment: walStart });
-  return { versions, result };
+function recovered(fileSystem: FileSystem, hash: Hash64, walStart: number) {
+  return recoveredVersions(fileSystem, WAL_DIR, hash, walStart);
 }
 
 export async function checkRecovery(rebooted: FaultFileSystem, hash: Hash64, outcome: Outcome): Promise<string[]> {
