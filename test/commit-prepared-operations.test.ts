@@ -19,13 +19,13 @@ import { prepareBatch, prepareDelete, preparePut } from '../src/commit/prepare.j
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import {
   COMMIT_HEADER_BYTES,
-  decodeRecord,
   encodeRecord,
   OPERATION_DELETE,
   OPERATION_PUT,
   RECORD_HEADER_BYTES,
   type Hash64,
 } from '../src/wal/wal-format.js';
+import { decodeRecord } from '../src/wal/wal-record-read.js';
 
 const VALUE_BYTES_MAX = 1024 * 1024;
 const COMMIT_BYTES_MAX = 64 * 1024 * 1024;

@@ -26,7 +26,6 @@ import { abandonStore } from '../src/store/store.js';
 import { REPLAY_VALUE_SLAB_BYTES } from '../src/limits.js';
 import {
   COMMIT_HEADER_BYTES,
-  decodeRecord,
   type EncodableOperation,
   encodeRecord,
   type FramedCommit,
@@ -36,6 +35,7 @@ import {
   operationsSizeBytes,
   RECORD_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
+import { decodeRecord } from '../src/wal/wal-record-read.js';
 import { decodeRecordWith, MalformedPayloadError, type OperationDecoder, WAL_OPERATION_DECODER } from '../src/wal/wal-recovery.js';
 
 /** The oracle: a record decoded one commit at a time, views into the image; throws the reason. */

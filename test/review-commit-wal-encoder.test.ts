@@ -12,7 +12,6 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import { AssertionFailedError } from '../src/errors.js';
 import {
   COMMIT_HEADER_BYTES,
-  decodeRecord,
   type EncodableOperation,
   encodeRecord,
   type FramedCommit,
@@ -21,6 +20,7 @@ import {
   operationsSizeBytes,
   RECORD_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
+import { decodeRecord } from '../src/wal/wal-record-read.js';
 
 function frame(version: number, operations: EncodableOperation[]): FramedCommit {
   return { version, operations, sizeBytes: COMMIT_HEADER_BYTES + operationsSizeBytes(operations) };

@@ -13,7 +13,6 @@ import { CorruptionError } from '../src/errors.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { createSegment, removeSegmentsBelow, segmentFileName } from '../src/wal/segment-files.js';
 import {
-  checkRecord,
   COMMIT_HEADER_BYTES,
   type EncodableOperation,
   FORMAT_VERSION,
@@ -23,6 +22,7 @@ import {
   recordTagOf,
   SEGMENT_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
+import { checkRecord } from '../src/wal/wal-record-read.js';
 import { recoverWal } from '../src/wal/wal-recovery.js';
 import { WalWriter } from '../src/wal/wal-writer.js';
 

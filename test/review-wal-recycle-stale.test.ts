@@ -20,7 +20,6 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { createSegment, listSegments, removeSegmentsBelow, segmentFileName } from '../src/wal/segment-files.js';
 import {
-  checkRecord,
   COMMIT_HEADER_BYTES,
   type EncodableOperation,
   encodeRecord,
@@ -31,6 +30,7 @@ import {
   recordTagOf,
   SEGMENT_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
+import { checkRecord } from '../src/wal/wal-record-read.js';
 import { recoverWal } from '../src/wal/wal-recovery.js';
 import { WalWriter } from '../src/wal/wal-writer.js';
 

@@ -22,7 +22,6 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import { CorruptionError } from '../src/errors.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import {
-  checkRecord,
   COMMIT_HEADER_BYTES,
   decodeSegmentHeader,
   encodeRecord,
@@ -33,13 +32,12 @@ import {
   isZero,
   OPERATION_PUT,
   operationsSizeBytes,
-  plausibleRecordEnd,
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
-  type RecordCheck,
   recordTagOf,
   SEGMENT_HEADER_BYTES,
 } from '../src/wal/wal-format.js';
+import { checkRecord, plausibleRecordEnd, type RecordCheck } from '../src/wal/wal-record-read.js';
 import { recoverWal } from '../src/wal/wal-recovery.js';
 import { findValidRecordFrom } from '../src/wal/wal-scan.js';
 import { segmentFileName } from '../src/wal/segment-files.js';

@@ -12,19 +12,17 @@ import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import type { FileSystem } from '../src/fs/file-system.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import {
-  checkRecord,
   COMMIT_HEADER_BYTES,
-  decodeRecord,
   type EncodableOperation,
   encodeRecord,
   type FramedCommit,
   type Hash64,
   OPERATION_PUT,
   operationsSizeBytes,
-  plausibleRecordEnd,
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
 } from '../src/wal/wal-format.js';
+import { checkRecord, decodeRecord, plausibleRecordEnd } from '../src/wal/wal-record-read.js';
 import { findValidRecordFrom, readSegment } from '../src/wal/wal-scan.js';
 import { segmentFileName } from '../src/wal/segment-files.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

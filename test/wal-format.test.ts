@@ -13,9 +13,7 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import { internalKey } from '../src/codec/keys.js';
 import { AssertionFailedError } from '../src/errors.js';
 import {
-  checkRecord,
   COMMIT_HEADER_BYTES,
-  decodeRecord,
   decodeSegmentHeader,
   DELETE_OVERHEAD_BYTES,
   type EncodableOperation,
@@ -37,6 +35,7 @@ import {
   type WalOperation,
   writeUint64,
 } from '../src/wal/wal-format.js';
+import { checkRecord, decodeRecord } from '../src/wal/wal-record-read.js';
 
 let hash: Hash64;
 beforeAll(async () => {

@@ -33,7 +33,7 @@
  * segment's read overlapping the current one's replay), decides what a segment that
  * does not replay to its end means (torn tail, abandoned creation, damage), and
  * prepares the resume point. One segment's replay is wal-replay.ts; decoding a
- * record is wal-format.ts decodeRecordWith, the one decoder (openStore hands it an
+ * record is wal-record-read.ts decodeRecordWith, the one decoder (openStore hands it an
  * OperationDecoder that builds its memtable form from offsets into the image).
  */
 import { CorruptionError } from '../errors.js';
@@ -43,26 +43,28 @@ import { assert } from '../util/assert.js';
 import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
 import type { WalPosition } from './wal-writer.js';
 import {
-  checkRecord,
-  type DecodedCommit,
   decodeSegmentHeader,
   type Hash64,
-  type OperationDecoder,
-  plausibleRecordEnd,
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
-  type ReplayedCommit,
   SEGMENT_HEADER_BYTES,
-  structuralRecordEnd,
-  WAL_OPERATION_DECODER,
   type WalOperation,
 } from './wal-format.js';
+import {
+  checkRecord,
+  type DecodedCommit,
+  type OperationDecoder,
+  plausibleRecordEnd,
+  type ReplayedCommit,
+  structuralRecordEnd,
+  WAL_OPERATION_DECODER,
+} from './wal-record-read.js';
 import { findValidRecordFrom, readSegment, type SegmentImage, zeroTail } from './wal-scan.js';
 import { repairFrom, type RepairReport, type RepairTarget } from './wal-repair.js';
 import { type RecordSink, type ReplayState, replaySegment, type SegmentOutcome } from './wal-replay.js';
 
 // Importers of these names before the decoder and the segment replay moved out.
-export { decodeRecordWith, MalformedPayloadError, type OperationDecoder, type ReplayedCommit, WAL_OPERATION_DECODER } from './wal-format.js';
+export { decodeRecordWith, MalformedPayloadError, type OperationDecoder, type ReplayedCommit, WAL_OPERATION_DECODER } from './wal-record-read.js';
 export { type RecordSink, type ReplayState, replayRecord } from './wal-replay.js';
 export type { RepairReport } from './wal-repair.js';
 

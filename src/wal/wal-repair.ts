@@ -21,17 +21,19 @@ import { SEGMENT_BYTES_MIN } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { createSegment, segmentFileName } from './segment-files.js';
 import {
-  checkRecord,
   COMMIT_HEADER_BYTES,
-  type DecodedCommit,
-  decodeRecord,
   encodeRecord,
   type Hash64,
-  plausibleRecordEnd,
   readUint64,
   RECORD_HEADER_BYTES,
   SEGMENT_HEADER_BYTES,
 } from './wal-format.js';
+import {
+  checkRecord,
+  type DecodedCommit,
+  decodeRecord,
+  plausibleRecordEnd,
+} from './wal-record-read.js';
 import type { ReplayState } from './wal-recovery.js';
 import { endOfData, findValidRecordFrom, readSegment, type SegmentImage, zeroTail } from './wal-scan.js';
 

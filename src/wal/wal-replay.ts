@@ -1,6 +1,6 @@
 /**
  * Replay of one WAL segment's records: the segment header is checked, then each
- * record in turn (checkRecord), decoded (wal-format.ts decodeRecordWith) and handed
+ * record in turn (checkRecord), decoded (wal-record-read.ts decodeRecordWith) and handed
  * to the caller's sink. Which segments are replayed, and what happens after a
  * segment that does not replay to its end, is wal-recovery.ts's business.
  *
@@ -21,16 +21,18 @@
 import { AssertionFailedError, CorruptionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import {
-  checkRecord,
-  decodeRecordWith,
   decodeSegmentHeader,
   type Hash64,
-  MalformedPayloadError,
-  type OperationDecoder,
   recordTagOf,
-  type ReplayedCommit,
   SEGMENT_HEADER_BYTES,
 } from './wal-format.js';
+import {
+  checkRecord,
+  decodeRecordWith,
+  MalformedPayloadError,
+  type OperationDecoder,
+  type ReplayedCommit,
+} from './wal-record-read.js';
 import { findValidRecordFrom, type SegmentImage } from './wal-scan.js';
 
 /** What the replay has applied so far, across segments. */

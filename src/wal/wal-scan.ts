@@ -16,7 +16,8 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { segmentFileName } from './segment-files.js';
-import { checkRecord, decodeSegmentHeader, type Hash64, RECORD_HEADER_BYTES, RECORD_MAGIC, recordTagOfImage, SEGMENT_HEADER_BYTES, u32At } from './wal-format.js';
+import { decodeSegmentHeader, type Hash64, RECORD_HEADER_BYTES, RECORD_MAGIC, recordTagOfImage, SEGMENT_HEADER_BYTES, u32At } from './wal-format.js';
+import { checkRecord } from './wal-record-read.js';
 
 export interface SegmentImage {
   segmentNumber: number;
