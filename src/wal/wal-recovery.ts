@@ -32,9 +32,10 @@
  * Module layout: this file walks the log (which segments, in order, with the next
  * segment's read overlapping the current one's replay), decides what a segment that
  * does not replay to its end means (torn tail, abandoned creation, damage), and
- * prepares the resume point. One segment's replay is wal-replay.ts; decoding a
- * record is wal-record-read.ts decodeRecordWith, the one decoder (openStore hands it an
- * OperationDecoder that builds its memtable form from offsets into the image).
+ * finds the resume point (made durable by wal-resume.ts). One segment's replay is
+ * wal-replay.ts; decoding a record is wal-record-read.ts decodeRecordWith, the one
+ * decoder (openStore hands it an OperationDecoder that builds its memtable form from
+ * offsets into the image).
  */
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
@@ -61,6 +62,7 @@ import {
 } from './wal-record-read.js';
 import { findValidRecordFrom, readSegment, type SegmentImage, zeroTail } from './wal-scan.js';
 import { repairFrom, type RepairReport, type RepairTarget } from './wal-repair.js';
+import { rewriteAndOpenForResume, type SegmentPoint } from './wal-resume.js';
 import { type RecordSink, type ReplayState, replaySegment, type SegmentOutcome } from './wal-replay.js';
 
 // Importers of these names before the decoder and the segment replay moved out.
@@ -136,12 +138,6 @@ export async function recoverWal<Operation>(
   await replayInOrder(walk, numbers);
   if (walk.repairTarget !== undefined) await repairDamage(walk, walk.repairTarget);
   return finishRecovery(walk);
-}
-
-/** A position in a segment image: where its records end, or where writing resumes. */
-interface SegmentPoint {
-  segment: SegmentImage;
-  offset: number;
 }
 
 /** What recovery carries from step to step (recoverWal's parameters, and what the walk found). */
@@ -295,29 +291,6 @@ function asMarker<Operation>(commit: DecodedCommit): ReplayedCommit<Operation> {
   return { version: commit.version, operations: [] };
 }
 
-/**
- * rewriteDurably and openForResume, concurrently (two independent fsyncs, often of the
- * same file through two handles): both are done before recovery returns, which is all
- * either needs. If either fails, the open fails, and a handle the other opened is closed.
- */
-async function rewriteAndOpenForResume(
-  fileSystem: FileSystem,
-  walDir: string,
-  lastData: { segment: SegmentImage; endOffset: number } | undefined,
-  resumeCandidate: SegmentPoint | undefined,
-): Promise<WalPosition | undefined> {
-  const [rewritten, resumed] = await Promise.allSettled([
-    lastData === undefined ? undefined : rewriteDurably(fileSystem, lastData.segment, lastData.endOffset),
-    resumeCandidate === undefined ? undefined : openForResume(fileSystem, walDir, resumeCandidate.segment, resumeCandidate.offset),
-  ]);
-  if (rewritten.status === 'rejected') {
-    if (resumed.status === 'fulfilled') await resumed.value?.handle.close().catch(() => undefined);
-    throw rewritten.reason;
-  }
-  if (resumed.status === 'rejected') throw resumed.reason;
-  return resumed.value;
-}
-
 /** Refuses a log that does not begin at `expectedFirstSegment` (a lost first segment would otherwise go unnoticed). */
 function checkLogStart(walDir: string, numbers: readonly number[], expectedFirstSegment: number): void {
   const first = numbers[0];
@@ -394,24 +367,6 @@ async function keepOnlyEmptyLater(
   }
 }
 
-/**
- * Rewrites the replayed records of the last segment that holds data, then
- * datasyncs it. What recovery read may have come from the page cache of a process
- * whose fdatasync failed (Linux then marks the pages clean without writing them):
- * replayed, visible, yet not on disk. Rewriting dirties those pages again, so the
- * sync really writes them before anything is served or appended after them.
- * Earlier segments were synced before the writer moved on from them.
- */
-async function rewriteDurably(fileSystem: FileSystem, segment: SegmentImage, endOffset: number): Promise<void> {
-  const handle = await fileSystem.open(segment.path, 'readWrite');
-  try {
-    await handle.write(segment.image.subarray(SEGMENT_HEADER_BYTES, endOffset), SEGMENT_HEADER_BYTES);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function removeSegments(
   fileSystem: FileSystem,
   walDir: string,
@@ -425,22 +380,4 @@ async function removeSegments(
     result.removedSegments.push(path);
   }
   await fileSystem.syncDirectory(walDir);
-}
-
-/**
- * Opens the segment writing resumes in, and makes it and its directory entry
- * durable first: a process killed while creating it may have left it complete in
- * the page cache only, and a power loss would then take every write made into it.
- */
-async function openForResume(fileSystem: FileSystem, walDir: string, segment: SegmentImage, offset: number): Promise<WalPosition> {
-  const handle = await fileSystem.open(segment.path, 'readWrite');
-  try {
-    await handle.sync();
-    await fileSystem.syncDirectory(walDir);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    throw error;
-  }
-  // Only `offset` is known zero-filled (filledBytes absent): the writer fills before writing past it.
-  return { segmentNumber: segment.segmentNumber, handle, sizeBytes: segment.image.length, offset, tag: segment.tag };
 }
