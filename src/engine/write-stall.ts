@@ -70,6 +70,8 @@ export class WriteStall {
   #admitting = false;
   /** Counts let-throughs: the setImmediate fallback of an older one leaves a newer one alone. */
   #letThroughs = 0;
+  /** Queued writers asleep (not yet resumed): a failure's wake of every writer has none to wake once it ran. */
+  #asleep = 0;
 
   constructor(config: WriteStallConfig) {
     this.#config = config;
@@ -167,9 +169,13 @@ export class WriteStall {
         // ending #admitting could run, a microtask loop (test/review3-stall-admit-livelock.test.ts).
         if (!this.#memoryStalled && compactor.backlogged) compactor.schedule();
         await new Promise<void>((resolve) => {
-          waiter.resume = resolve;
+          this.#asleep++;
+          waiter.resume = () => {
+            waiter.resume = NOTHING;
+            this.#asleep--;
+            resolve();
+          };
         });
-        waiter.resume = NOTHING;
       }
     } catch (error) {
       this.#leave(waiter, started);
@@ -216,7 +222,9 @@ export class WriteStall {
     if (queue.length === 0) return;
     const { flusher } = this.#config;
     if (flusher.failure !== undefined || (flusher.lastDiskFull !== undefined && this.#immutablesStalled)) {
-      for (const waiter of queue) waiter.resume();
+      // Each writer leaving with DiskFullError wakes again (admit's catch): once every writer was
+      // resumed there is nobody to wake, and a scan per leaving writer was quadratic in the queue.
+      if (this.#asleep > 0) for (const waiter of queue) waiter.resume();
       return;
     }
     if (this.#admitting || this.#stallHolds) return;
