@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import { abandonStore, type Store } from '../src/store/store.js';
-import { GatedFileSystem } from './support/file-system-wrappers.js';
+import { GatedFileSystem, WAL_SEGMENT_OR_RECYCLED } from './support/file-system-wrappers.js';
 
 const DIRECTORY = '/db';
 const WAL_SEGMENT = /wal\/wal-\d+\.log$/;
@@ -23,6 +23,8 @@ const WAL_SEGMENT = /wal\/wal-\d+\.log$/;
 const OPTIONS = { memoryBudgetBytes: 256 * 1024, checkpointOnClose: false } as const;
 const PUTS_MAX = 5000;
 const VALUE = 'v'.repeat(100);
+/** Every crash mode of the fault file system: torn-last-write keeps all pending data but a strict prefix of the last write. */
+const CRASH_MODES_TRIED: readonly CrashMode[] = ['drop-unsynced', 'keep-all', 'random-subset', 'torn-last-write'];
 
 interface Model {
   acknowledged: Map<string, unknown>;
@@ -62,7 +64,7 @@ async function crashAndReopen(fileSystem: FaultFileSystem, store: Store, mode: C
 }
 
 describe('WAL cut at a seal whose rotation fails (disk full)', () => {
-  for (const mode of ['drop-unsynced', 'keep-all', 'random-subset'] as const) {
+  for (const mode of CRASH_MODES_TRIED) {
     it(`${mode}: a flush records a WAL start not yet created; later writes are refused; a crash reopens exactly`, async () => {
       const fileSystem = new FaultFileSystem(41);
       const store = await openStore(DIRECTORY, { ...OPTIONS, fileSystem });
@@ -128,8 +130,8 @@ describe('WAL cut at a seal whose rotation fails (disk full)', () => {
 });
 
 describe('a checkpoint seal while a later group is being written', () => {
-  for (const release of [false, true]) {
-    it(`${release ? 'acknowledged' : 'in flight'} at the crash: the checkpointed data and every acknowledged write survive`, async () => {
+  for (const [release, mode] of [false, true].flatMap((release) => CRASH_MODES_TRIED.map((mode) => [release, mode] as const))) {
+    it(`${release ? 'acknowledged' : 'in flight'} at the crash, ${mode}: the checkpointed data and every acknowledged write survive`, async () => {
       const faults = new FaultFileSystem(43);
       const fileSystem = new GatedFileSystem(faults);
       const store = await openStore(DIRECTORY, { ...OPTIONS, fileSystem });
@@ -149,7 +151,7 @@ describe('a checkpoint seal while a later group is being written', () => {
         heldSecond.release();
         await second;
       }
-      const rebooted = faults.crash('drop-unsynced');
+      const rebooted = faults.crash(mode);
       store[abandonStore]();
       if (!release) heldSecond.release();
       const reopened = await openStore(DIRECTORY, { ...OPTIONS, fileSystem: rebooted });
@@ -158,6 +160,47 @@ describe('a checkpoint seal while a later group is being written', () => {
       if (release) expect(await reopened.get('second')).toBe(2);
       else expect([undefined, 2]).toContain(await reopened.get('second'));
       await reopened.close();
+    });
+  }
+});
+
+describe('a torn record after a cut (torn-last-write)', () => {
+  // The record in flight at the crash is the last write anywhere: only a strict prefix of it
+  // survives. It is the first record of the segment a checkpoint's cut made, or a later one;
+  // without the checkpoint, after several flushes, the segment a seal's cut made is a
+  // recycled file (an earlier use's records after the torn one).
+  const cases = [[0, true, 0], [0, true, 5], [3, true, 0], [3, true, 5], [8, true, 1], [8, false, 0], [12, false, 3]] as const;
+  for (const [flushes, checkpoint, recordsBefore] of cases) {
+    const cut = checkpoint ? "a checkpoint's cut" : 'no checkpoint';
+    it(`${flushes} flushes, ${cut}, ${recordsBefore} records, then a torn one: reopens with every acknowledged write`, async () => {
+      const faults = new FaultFileSystem(45 + flushes + recordsBefore);
+      const fileSystem = new GatedFileSystem(faults);
+      fileSystem.heldPaths = WAL_SEGMENT_OR_RECYCLED;
+      const store = await openStore(DIRECTORY, { ...OPTIONS, fileSystem });
+      const model: Model = { acknowledged: new Map(), refused: [] };
+      for (let round = 0; round < flushes; round++) await writeUntilFlushed(store, model, `round${round}`);
+      if (checkpoint) await store.checkpoint();
+      for (let index = 0; index < recordsBefore; index++) {
+        await store.put(`after/${index}`, index);
+        model.acknowledged.set(`after/${index}`, index);
+      }
+      fileSystem.armed = true;
+      const torn = store.put('torn', 'x'.repeat(2000));
+      torn.catch(() => undefined); // rejected by the crash
+      const held = await fileSystem.nextHeld();
+      const rebooted = faults.crash('torn-last-write');
+      store[abandonStore]();
+      held.release();
+      const reopened = await openStore(DIRECTORY, { ...OPTIONS, fileSystem: rebooted });
+      await expectExactly(reopened, model);
+      // Its write was the last one: a strict prefix of it never reads as the record.
+      expect(await reopened.get('torn')).toBeUndefined();
+      await reopened.put('after-reopen', 1);
+      await reopened.close();
+      const again = await openStore(DIRECTORY, { ...OPTIONS, fileSystem: rebooted });
+      await expectExactly(again, model);
+      expect(await again.get('after-reopen')).toBe(1);
+      await again.close();
     });
   }
 });

@@ -76,9 +76,16 @@ export interface HeldDatasync {
 }
 
 const WAL_SEGMENT = /wal-\d+\.log$/;
+/**
+ * A WAL segment, or a recycled pool file (segment-files.ts): a segment made from one
+ * keeps the handle opened under its pool name, so WAL_SEGMENT never matches its syncs.
+ */
+export const WAL_SEGMENT_OR_RECYCLED = /(wal-\d+|recycled-\d+-\d+)\.log$/;
 
 export class GatedFileSystem<Inner extends FileSystem = FileSystem> extends ForwardingFileSystem<Inner> {
   armed = false;
+  /** The files whose datasync is held while armed (by the path they were opened under). */
+  heldPaths: RegExp = WAL_SEGMENT;
   readonly events: string[] = [];
   readonly #held: HeldDatasync[] = [];
   #waiters: Array<() => void> = [];
@@ -103,7 +110,7 @@ export class GatedFileSystem<Inner extends FileSystem = FileSystem> extends Forw
   protected wrapHandle(handle: FileHandle, path: string): FileHandle {
     return replaceMethods(handle, {
       datasync: async () => {
-        if (!this.armed || !WAL_SEGMENT.test(path)) return handle.datasync();
+        if (!this.armed || !this.heldPaths.test(path)) return handle.datasync();
         this.events.push('datasync held');
         await new Promise<void>((resolve, reject) => {
           this.#held.push({ path, release: resolve, fail: reject });
