@@ -135,4 +135,31 @@ describe('MemoryIndex: slab values in the ascending tail', () => {
     expect(releaseDroppedMemtable(index, 1 << 30, 1 << 30, pool)).toBe(slabValues);
     index.verify();
   });
+
+  it('a slab value applied after a flush took the entries without spans is never read against the shared empty spans', () => {
+    // The flush's arrays are the tail's own: a later push appends to entries and versions.
+    // Entries handed out while no entry was a slab carry NO_SPANS, so a slab entry after that
+    // would have no span where its value is due; the tail keeps such a value as its slot.
+    const pool = new SlabPool(COMMIT_VALUE_SLAB_BYTES);
+    const slabs = new ValueSlabs(COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, pool);
+    const index = new MemoryIndex(1000);
+    index.apply(1, [{ key: keyOf(0), slot: 'a string' }], 0);
+    const handed = index.orderedEntries();
+    expect(handed.spans).toHaveLength(0);
+    const value = slabs.reserve(100);
+    value.source.fill(7, value.start, value.start + value.length);
+    index.apply(2, [{ key: keyOf(1), slot: value }], 0);
+    expect(handed.entries).toHaveLength(2);
+    const entry = handed.entries[1];
+    const span = handed.spans[1];
+    // A slab entry must come with its span; anything else is the value itself.
+    if (entry instanceof Uint8Array) expect(span, 'the span of a slab entry handed out').toBeDefined();
+    else expect(entry).toBe(value);
+    expect(handed.versions[1]).toBe(2);
+    index.verify();
+    const read = flushed(index);
+    expect(read.map(([key, version]) => [key, version])).toEqual([[keyOf(0), 1], [keyOf(1), 2]]);
+    expect(read[1]![2]).toBe(Buffer.from(value.source.subarray(value.start, value.start + value.length)).toString('hex'));
+    expect(index.chain(keyOf(1))?.slotAt(0)).toBe(value);
+  });
 });

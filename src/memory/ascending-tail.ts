@@ -32,7 +32,9 @@
  * keys' order; a key's entry is its one version and slot (a slab entry standing for the
  * slot: the bytes at its span) until its chain is made, then that chain, the same object
  * every time (the entry is replaced in place, the only change ever made to arrays
- * handed out: the chain holds that same version and an equal slot).
+ * handed out: the chain holds that same version and an equal slot); a slab entry's span
+ * is in the spans handed out with it, never in the shared empty NO_SPANS (a tail handed
+ * out without spans takes no slab entry until it empties: push keeps the slot).
  */
 import { EncodedValue } from '../codec/value-slabs.js';
 import { assert } from '../util/assert.js';
@@ -91,6 +93,13 @@ export class AscendingTail {
   #firstVersion = 0;
   /** The span of each entry that is a slab, index for index with #entries (0 at the others); undefined until the first. */
   #spans: number[] | undefined;
+  /**
+   * True once entriesInOrder handed out the entries with NO_SPANS (no slab entry then):
+   * a slab entry pushed after that would have its span in a new #spans the holder never
+   * sees, so push keeps such a value as its slot (until the tail empties), as it keeps
+   * the versions array handed out.
+   */
+  #handedOutWithoutSpans = false;
   #moved = 0;
 
   /** Keys in the tail. */
@@ -101,7 +110,7 @@ export class AscendingTail {
   /** A key above every key held joined `keys`, written at `version` with `slot`: it joins the tail, with no chain. */
   push(version: number, slot: VersionSlot): void {
     const count = this.#entries.length;
-    if (slot instanceof EncodedValue && slot.inSlab && slot.start < SPAN_START_LIMIT && slot.length < SPAN_LENGTH_LIMIT) {
+    if (slot instanceof EncodedValue && slot.inSlab && slot.start < SPAN_START_LIMIT && slot.length < SPAN_LENGTH_LIMIT && !this.#handedOutWithoutSpans) {
       // Kept as its slab and span: the EncodedValue is left to die young (see the module header).
       this.#entries.push(slot.source);
       (this.#spans ?? this.#spansArray(count)).push(slot.start * SPAN_LENGTH_LIMIT + slot.length);
@@ -121,6 +130,7 @@ export class AscendingTail {
 
   /** #spans, made at the first slab entry with a 0 for each of the `count` entries before it. */
   #spansArray(count: number): number[] {
+    assert(!this.#handedOutWithoutSpans, 'no slab entry joins a tail whose entries were handed out without spans');
     const spans = new Array<number>(count).fill(0);
     this.#spans = spans;
     return spans;
@@ -189,6 +199,7 @@ export class AscendingTail {
       this.#entries = [];
       this.#versions = undefined;
       this.#spans = undefined;
+      this.#handedOutWithoutSpans = false;
       this.#moved = 0;
     }
   }
@@ -216,6 +227,8 @@ export class AscendingTail {
     if (this.#moved !== 0) return undefined;
     // Kept from here on: a later push appends to it (a flush reads a sealed memtable, never pushed to).
     this.#versions = this.#versionsArray(this.#entries.length);
+    // NO_SPANS only while no entry is a slab (#spans is made at the first): none read from it.
+    if (this.#spans === undefined) this.#handedOutWithoutSpans = true;
     return { entries: this.#entries, versions: this.#versions, spans: this.#spans ?? NO_SPANS };
   }
 
@@ -233,7 +246,11 @@ export class AscendingTail {
       const entry = this.#entries[index];
       const version = this.#versions === undefined ? this.#firstVersion + index : this.#versions[index];
       if (entry instanceof VersionChain) assert(entry.newestVersion === version, 'a chain made for a tail key holds its version');
-      if (entry instanceof Uint8Array) assert(spanStart(this.#spans![index]!) + spanLength(this.#spans![index]!) <= entry.length, 'a slab entry spans bytes of its slab');
+      if (entry instanceof Uint8Array) {
+        const span = this.#spans?.[index];
+        assert(span !== undefined, 'a slab entry has its span (never the shared empty NO_SPANS)');
+        assert(spanStart(span) + spanLength(span) <= entry.length, 'a slab entry spans bytes of its slab');
+      }
     }
   }
 }
