@@ -20,6 +20,10 @@
  * - The free list holds at most the bounds the last drop gave (`bound`): the memtable
  *   share of the budget in all, counted in whole slabs, of which at most the share less
  *   the active memtable's estimate referenced strongly (#free).
+ * - One pool serves every store open in the process. A store's close (`forget`) takes
+ *   back only its own bounds: the free list keeps to the last bounds an open store's
+ *   drop gave (its slabs stay for that store to reuse), and is left to V8 once no store
+ *   that dropped a memtable is open.
  */
 import { MEMORY_BYTES_HEAP_ALIGNMENT } from '../limits.js';
 import { assert } from '../util/assert.js';
@@ -77,6 +81,12 @@ export class SlabPool {
    * bound is the share less the active memtable's estimate at the last drop).
    */
   readonly #free: FreeSlab[] = [];
+  /**
+   * The bounds each owner (an open store's memtables) gave at its last drop, the newest
+   * last: a close re-bounds to the newest left (forget). Weak: an abandoned store's entry
+   * does not keep its memtables alive.
+   */
+  readonly #owners: Array<{ owner: WeakRef<object>; freeBytesMax: number; heldBytesMax: number }> = [];
   /** Bounds, as the last `bound` gave them (0 until then: no slab is kept). */
   #freeBytesMax = 0;
   #heldBytesMax = 0;
@@ -138,9 +148,15 @@ export class SlabPool {
   /**
    * Sets the free list's bounds: at most `freeBytesMax` of slabs on it, of which at
    * most `heldBytesMax` (the newest) referenced strongly; past them, slabs are left to
-   * V8 (dropped, or only weakly referenced).
+   * V8 (dropped, or only weakly referenced). `owner` (a store's drop) is remembered
+   * with its bounds until forget(owner).
    */
-  bound(freeBytesMax: number, heldBytesMax: number): void {
+  bound(freeBytesMax: number, heldBytesMax: number, owner?: object): void {
+    assert(freeBytesMax >= 0 && heldBytesMax >= 0, 'a free list bound is a byte count');
+    if (owner !== undefined) {
+      this.#removeOwner(owner);
+      this.#owners.push({ owner: new WeakRef(owner), freeBytesMax, heldBytesMax });
+    }
     this.#freeBytesMax = freeBytesMax;
     this.#heldBytesMax = Math.min(heldBytesMax, freeBytesMax);
     while (this.#free.length > 0 && this.#free.length * this.slabBytes > freeBytesMax) {
@@ -154,6 +170,25 @@ export class SlabPool {
       if (this.#free[index]!.held === undefined) continue;
       this.#free[index]!.held = undefined;
       this.#heldCount--;
+    }
+  }
+
+  /**
+   * `owner` closed: the free list keeps to the bounds the newest drop of another open
+   * owner gave (its slabs stay for it to reuse); with none left it is emptied (left to V8).
+   */
+  forget(owner: object): void {
+    this.#removeOwner(owner);
+    const newest = this.#owners.at(-1);
+    if (newest === undefined) this.bound(0, 0);
+    else this.bound(newest.freeBytesMax, newest.heldBytesMax);
+  }
+
+  /** Removes `owner`'s entry from #owners, and those of owners collected. */
+  #removeOwner(owner: object): void {
+    for (let index = this.#owners.length - 1; index >= 0; index--) {
+      const found = this.#owners[index]!.owner.deref();
+      if (found === undefined || found === owner) this.#owners.splice(index, 1);
     }
   }
 

@@ -164,6 +164,6 @@ export class Memtables {
     // Dropped: its value slabs may be reused once nothing else holds them (memory/slab-reuse.ts),
     // up to a memtable's share, strongly only what the active memtable's share has room for.
     const shareBytes = this.#config.memtableBytesMax;
-    releaseDroppedMemtable(sealed.index, shareBytes, Math.max(0, shareBytes - this.#active.memoryBytes));
+    releaseDroppedMemtable(sealed.index, shareBytes, Math.max(0, shareBytes - this.#active.memoryBytes), undefined, this);
   }
 }

@@ -406,8 +406,8 @@ export class StorageEngine {
     this.compactor.cancel();
     await this.#flusher.close();
     // The free list's held slabs are reserved by open stores' memtable shares: a closed
-    // store leaves them to V8 (another open store keeps reusing slabs from its next drop).
-    commitSlabPool.bound(0, 0);
+    // store takes back its bounds; another open store's stay, with the slabs it reuses.
+    commitSlabPool.forget(this.memtables);
     await this.compactor.close();
     await this.coldCompressor.close();
     await this.runSet.close();

@@ -45,11 +45,12 @@ export function escapeSlabValue(stored: StoredValue | symbol, pool: SlabPool = c
  * value it retains unless a reader captured it; a slab whose values are all released
  * goes to the free list, which keeps at most `freeBytesMax` (the memtable share of the
  * budget), at most `heldBytesMax` of it referenced strongly (slab-pool.ts). Returns the
- * number of values released (0 when a reader captured it).
+ * number of values released (0 when a reader captured it). `owner` (the store's
+ * memtables) keeps those bounds in the pool until its close (SlabPool#forget).
  * REQUIRES: no apply to `memtable` any more (it is sealed).
  */
-export function releaseDroppedMemtable(memtable: MemoryIndex, freeBytesMax: number, heldBytesMax: number, pool: SlabPool = commitSlabPool): number {
-  pool.bound(freeBytesMax, heldBytesMax);
+export function releaseDroppedMemtable(memtable: MemoryIndex, freeBytesMax: number, heldBytesMax: number, pool: SlabPool = commitSlabPool, owner?: object): number {
+  pool.bound(freeBytesMax, heldBytesMax, owner);
   if (capturedByReader.has(memtable)) return 0;
   let released = 0;
   // In the order the keys arrived, near allocation order (MemoryIndex#forEachEntryInArrivalOrder).
