@@ -345,6 +345,28 @@ export class MemoryIndex {
   }
 
   /**
+   * Every key and its chain (each tail key's made now if it had none) in the order the
+   * keys arrived, in two new arrays, or undefined when that order is key order (every
+   * key arrived above the ones before: orderedEntries reads memory in sequence then).
+   * A flush through the flush thread packs a random memtable this way and the thread
+   * sorts (src/engine/flush-key-order.ts): the objects are read about in the order they
+   * were allocated. REQUIRES: no apply while the arrays are read.
+   */
+  chainsInArrivalOrder(): { keys: string[]; chains: VersionChain[] } | undefined {
+    if (this.#mapAscending) return undefined;
+    const keys = Array.from(this.#map.keys());
+    const chains = Array.from(this.#map.values());
+    if (this.#tail.length > 0) {
+      // The tail's keys are the last of the waiting keys, in its order (the module header).
+      const unordered = this.#unordered;
+      for (let index = unordered.length - this.#tail.length; index < unordered.length; index++) keys.push(unordered[index]!);
+      for (const chain of this.#tail.chainsInOrder()) chains.push(chain);
+    }
+    assert(keys.length === chains.length, 'one chain per key');
+    return { keys, chains };
+  }
+
+  /**
    * Sorts the waiting keys of a memtable whose tree is empty and keeps their chains
    * beside them (#unorderedChains). The Map and the tail hold exactly the waiting keys
    * then, in the order they were pushed (both are added together, never removed), so
