@@ -64,6 +64,10 @@ export interface EngineStats {
    */
   blockCacheEvictions: number;
   blockCacheAdmissionsRefused: number;
+  /** The block cache's compressed tier (block-cache.ts "Compressed tier"): bytes held (part of blockCacheBytes), and misses of the decoded blocks it answered or not. */
+  blockCacheCompressedBytes: number;
+  blockCacheCompressedHits: number;
+  blockCacheCompressedMisses: number;
   runIndexBytes: number;
   runs: number;
   runBytes: number;
@@ -160,6 +164,9 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     blockCacheMisses: cache.misses,
     blockCacheEvictions: cache.evictions,
     blockCacheAdmissionsRefused: sources.cache.secondChances,
+    blockCacheCompressedBytes: sources.cache.compressedBytes,
+    blockCacheCompressedHits: sources.cache.compressedHits,
+    blockCacheCompressedMisses: sources.cache.compressedMisses,
     runIndexBytes: runSet.memoryBytes,
     runs: runSet.runs.length,
     runBytes: runSet.fileBytes,

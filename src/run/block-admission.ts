@@ -51,6 +51,16 @@ import type { RecencyList } from './recency-list.js';
 export const BLOCK_CACHE_ROOM_PER_BLOCK_BYTE = 4;
 
 /**
+ * A compressed block is asked about as this many times its length on disk (the
+ * caller scales it: RunPointLookup), so its room reads in decoded bytes: a packed
+ * block of ~625 B decodes to ~4.5 KiB with its arrays (7-12 times), and counted at
+ * four times its length a full cache read as having room after every eviction, so
+ * every miss was admitted and evicted a block (measured with the compressed tier's
+ * smaller decoded room, 1M keys: 91k evictions in 800k gets, CPU per get up).
+ */
+export const BLOCK_CACHE_LENGTH_PER_COMPRESSED_BYTE = 4;
+
+/**
  * A data block's hit credit, in turns at the old end (see "Churn"): a hit banks
  * BLOCK_CACHE_TURNS_PER_HIT turns, up to BLOCK_CACHE_HIT_CREDIT_MAX; each refused
  * admission spends one turn of the block it would have evicted. A credit of one turn
@@ -72,6 +82,10 @@ export interface AdmissionCharge {
   readonly bytes: number;
   /** Bytes of the held index and filter partitions, which a data block never evicts. */
   readonly partitionBytes: number;
+  /** Room for decoded data blocks: what the partitions and the compressed tier's share leave (a data block evicts neither). */
+  readonly dataRoomBytes: number;
+  /** Bytes of the held decoded data blocks. */
+  readonly dataBytes: number;
   /** Entries held (the doorkeeper's window follows it). */
   readonly blocks: number;
 }
@@ -104,14 +118,20 @@ export class BlockAdmission {
     return Math.min(BLOCK_CACHE_DOORKEEPER_BITS / 4, Math.max(BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, this.#charge.blocks));
   }
 
+  /** True when the decoded data blocks have room for a block of `lengthBytes` (admits' first rule: no eviction needed). */
+  hasRoomFor(lengthBytes: number): boolean {
+    const charge = this.#charge;
+    return charge.dataBytes + lengthBytes * BLOCK_CACHE_ROOM_PER_BLOCK_BYTE + BLOCK_CACHE_BYTES_PER_ENTRY <= charge.dataRoomBytes;
+  }
+
   /** BlockCache.admits: see there. REQUIRES: called once per miss of the block. */
   admits(runId: number, offset: number, lengthBytes: number): boolean {
     assert(lengthBytes > 0, 'a block has bytes');
     const charge = this.#charge;
-    const maxBytes = charge.maxBytes;
-    // set() would not keep it (data blocks never evict partitions; a decoded block is at least its length): read it into scratch.
-    if (lengthBytes + BLOCK_CACHE_BYTES_PER_ENTRY > maxBytes - charge.partitionBytes) return false;
-    if (charge.bytes + lengthBytes * BLOCK_CACHE_ROOM_PER_BLOCK_BYTE + BLOCK_CACHE_BYTES_PER_ENTRY <= maxBytes) return true;
+    const room = charge.dataRoomBytes;
+    // set() would not keep it (data blocks never evict partitions or compressed blocks; a decoded block is at least its length): read it into scratch.
+    if (lengthBytes + BLOCK_CACHE_BYTES_PER_ENTRY > room) return false;
+    if (this.hasRoomFor(lengthBytes)) return true;
     if (!this.#doorkeeper.sightedBefore(doorkeeperHash(cacheKey(runId, offset)), this.doorkeeperWindow)) return false;
     return this.#victimGivesWay();
   }

@@ -47,19 +47,37 @@
  *
  * The slots, their keys and the doorkeeper's hash of a key are in block-cache-slot.ts.
  *
+ * Compressed tier (compressed-block-ring.ts): every data block of a compressed run a
+ * point read takes from the file is also held as its checked compressed bytes, up to
+ * BLOCK_CACHE_COMPRESSED_SHARE of the room the partitions leave; a miss in the decoded
+ * blocks that finds them there inflates them instead of reading the file. The tier
+ * ranks between the two others: once it holds anything its share is kept for it
+ * (data blocks get the rest of the room the partitions leave, so the tier's segments
+ * coming and going never reads as room for decoded blocks: that churned, a decoded
+ * block admitted into a freed segment's room and evicted when the segment refilled),
+ * data blocks never evict it, and partitions evict it after data blocks. A block may be held once decoded and
+ * once compressed (two kinds, each held at most once); `bytes` counts both.
+ *
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
- * BLOCK_CACHE_BYTES_PER_ENTRY each) and never exceeds `maxBytes` after a call
- * returns; a block larger than maxBytes is never held.
+ * BLOCK_CACHE_BYTES_PER_ENTRY each) and the compressed tier's bytes, and never
+ * exceeds `maxBytes` after a call returns; a block larger than maxBytes is never held;
+ * the compressed tier grows only within its share (a smaller bound evicts down to it).
  */
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { DecodedBlock } from './data-block.js';
 import { RecencyList } from './recency-list.js';
-import { BLOCK_CACHE_BYTES_PER_ENTRY, cacheKey, newSlot, releaseSlot, type PartitionSlot, type Slot } from './block-cache-slot.js';
+import { BLOCK_CACHE_BYTES_PER_ENTRY, cacheKey, newSlot, releaseSlot, TWO_TO_32, type PartitionSlot, type Slot } from './block-cache-slot.js';
+import { RUN_BLOCK_HEADER_BYTES } from './run-format.js';
 import { BlockAdmission, creditHit } from './block-admission.js';
+import { CompressedBlockRing } from './compressed-block-ring.js';
+import type { CheckedBlock } from './run-file.js';
+
+/** Share of the room the partitions leave that the compressed tier may fill (see "Compressed tier"). */
+export const BLOCK_CACHE_COMPRESSED_SHARE = 3 / 4;
 
 export { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN } from './block-doorkeeper.js';
-export { BLOCK_CACHE_HIT_CREDIT_MAX, BLOCK_CACHE_ROOM_PER_BLOCK_BYTE, BLOCK_CACHE_TURNS_PER_HIT } from './block-admission.js';
+export { BLOCK_CACHE_HIT_CREDIT_MAX, BLOCK_CACHE_LENGTH_PER_COMPRESSED_BYTE, BLOCK_CACHE_ROOM_PER_BLOCK_BYTE, BLOCK_CACHE_TURNS_PER_HIT } from './block-admission.js';
 export { BLOCK_CACHE_BYTES_PER_ENTRY } from './block-cache-slot.js';
 export type { PartitionSlot } from './block-cache-slot.js';
 
@@ -88,6 +106,8 @@ export class BlockCache {
   #evictions = 0;
   #partitionHits = 0;
   #partitionMisses = 0;
+  /** The compressed tier; its bytes are part of #bytes. */
+  readonly #ring = new CompressedBlockRing();
 
   constructor(maxBytes: number) {
     BlockCache.#checkMaxBytes(maxBytes);
@@ -129,7 +149,79 @@ export class BlockCache {
     BlockCache.#checkMaxBytes(maxBytes);
     this.#maxBytes = maxBytes;
     this.#evictDataDownTo(maxBytes);
+    this.#evictCompressedDownTo(this.#ring.bytes - this.compressedMaxBytes);
+    this.#evictCompressedDownTo(this.#bytes - maxBytes);
     this.#evictPartitionsDownTo(maxBytes);
+  }
+
+  /**
+   * Room for decoded data blocks: what the partitions leave, less the compressed tier's
+   * share once it holds anything (kept for it, so that its growing and shrinking do not
+   * flip admission between "room" and "full"; a store with no compressed run keeps it all).
+   */
+  get dataRoomBytes(): number {
+    const ring = this.#ring.bytes;
+    return this.#maxBytes - this.#partitionBytes - (ring === 0 ? 0 : Math.max(ring, this.compressedMaxBytes));
+  }
+  /** Bytes of the held decoded data blocks (and retired runs' partitions). */
+  get dataBytes(): number {
+    return this.#bytes - this.#partitionBytes - this.#ring.bytes;
+  }
+
+  /** The compressed tier's bound: its share of the room the partitions leave. */
+  get compressedMaxBytes(): number {
+    return Math.floor((this.#maxBytes - this.#partitionBytes) * BLOCK_CACHE_COMPRESSED_SHARE);
+  }
+  /** Bytes of the compressed tier (part of `bytes`). */
+  get compressedBytes(): number {
+    return this.#ring.bytes;
+  }
+  get compressedBlocks(): number {
+    return this.#ring.blocks;
+  }
+  get compressedHits(): number {
+    return this.#ring.hits;
+  }
+  get compressedMisses(): number {
+    return this.#ring.misses;
+  }
+
+  /**
+   * The checked compressed bytes of data block (runId, offset) if the compressed tier
+   * holds them, as a CheckedBlock valid until the cache changes (use it synchronously);
+   * counts a compressed hit or miss.
+   */
+  getCompressed(runId: number, offset: number): CheckedBlock | undefined {
+    return this.#ring.lookup(cacheKey(runId, offset));
+  }
+
+  /**
+   * Offers a compressed data block just read from the file and checked: held (copied)
+   * when the tier has or can make room within its share, evicting data blocks first,
+   * then its own oldest segment; kept once.
+   */
+  holdCompressed(runId: number, offset: number, checked: CheckedBlock): void {
+    const key = cacheKey(runId, offset);
+    const ring = this.#ring;
+    if (!CompressedBlockRing.fits(key, checked.payloadBytes) || ring.has(key)) return;
+    const growth = ring.growthFor(checked.payloadBytes);
+    const bound = this.compressedMaxBytes;
+    if (growth > bound) return;
+    this.#evictCompressedDownTo(ring.bytes + growth - bound);
+    this.#evictDataDownTo(this.#maxBytes - growth);
+    this.#evictCompressedDownTo(this.#bytes + growth - this.#maxBytes);
+    if (this.#bytes + ring.growthFor(checked.payloadBytes) > this.#maxBytes) return;
+    const before = ring.bytes;
+    ring.append(key, checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes), checked.entryCount);
+    this.#bytes += ring.bytes - before;
+    assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
+  }
+
+  /** Evicts the compressed tier's oldest segments until it freed `bytes` or holds none. */
+  #evictCompressedDownTo(bytes: number): void {
+    let freed = 0;
+    while (freed < bytes && this.#ring.segments > 0) freed += this.#ring.evictOldest();
+    this.#bytes -= freed;
   }
 
   /** Bytes of the held index and filter partitions (part of `bytes`). */
@@ -170,6 +262,11 @@ export class BlockCache {
    */
   admits(runId: number, offset: number, lengthBytes: number): boolean {
     return this.#admission.admits(runId, offset, lengthBytes);
+  }
+
+  /** True when a decoded block read from `lengthBytes` on disk fits without evicting anything (BlockAdmission.hasRoomFor). */
+  hasRoomFor(lengthBytes: number): boolean {
+    return this.#admission.hasRoomFor(lengthBytes);
   }
 
   /** First sightings per doorkeeper window: the entries held, within [BLOCK_CACHE_DOORKEEPER_WINDOW_MIN, a quarter of the bits]. */
@@ -246,6 +343,7 @@ export class BlockCache {
       return slot as PartitionSlot<T>;
     }
     this.#evictDataDownTo(this.#maxBytes - sizeBytes);
+    this.#evictCompressedDownTo(this.#bytes + sizeBytes - this.#maxBytes);
     this.#evictPartitionsDownTo(this.#maxBytes - sizeBytes);
     this.#insert(slot);
     return slot as PartitionSlot<T>;
@@ -263,9 +361,11 @@ export class BlockCache {
       return existing.block;
     }
     const sizeBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
-    // Data blocks never evict partitions: the block is read uncached when they leave no room.
-    if (sizeBytes > this.#maxBytes - this.#partitionBytes) return block;
+    // Data blocks never evict partitions or the compressed tier: the block is read uncached when they leave no room.
+    const room = this.dataRoomBytes;
+    if (sizeBytes > room) return block;
     this.#evictDataDownTo(this.#maxBytes - sizeBytes);
+    this.#evictDataDownTo(this.#bytes - this.dataBytes + room - sizeBytes);
     this.#insert(newSlot(key, runId, block, undefined, sizeBytes));
     return block;
   }
@@ -283,7 +383,7 @@ export class BlockCache {
   insertIfRoom(runId: number, offset: number, block: DecodedBlock): boolean {
     const sizeBytes = block.sizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
     const key = cacheKey(runId, offset);
-    if (sizeBytes > this.freeBytes || this.#slots.has(key)) return false;
+    if (sizeBytes > this.freeBytes || sizeBytes > this.dataRoomBytes - this.dataBytes || this.#slots.has(key)) return false;
     this.#insert(newSlot(key, runId, block, undefined, sizeBytes));
     return true;
   }
@@ -329,6 +429,7 @@ export class BlockCache {
       if (!slot.inDataList) this.#partitionBytes -= slot.sizeBytes;
       releaseSlot(slot);
     }
+    this.#bytes -= this.#ring.dropKeys((key) => Math.floor(key / TWO_TO_32) === runId);
     this.#check();
   }
 
@@ -341,6 +442,7 @@ export class BlockCache {
     this.#slots.clear();
     this.#dataList.clear();
     this.#partitionList.clear();
+    this.#ring.clear();
     this.#bytes = 0;
     this.#partitionBytes = 0;
   }
@@ -382,7 +484,7 @@ export class BlockCache {
   #check(): void {
     assert(this.#bytes <= this.#maxBytes && this.#bytes >= 0, 'cache bytes within bounds');
     if (!debugEnabled()) return;
-    let total = 0;
+    let total = this.#ring.bytes;
     for (const slot of this.#slots.values()) total += slot.sizeBytes;
     assert(total === this.#bytes, 'cache bytes equal the sum of held blocks');
     let listed = 0;

@@ -13,10 +13,13 @@
  * every path, thrown errors included; a decoded block never aliases the scratch
  * (asserted), except the one `collectUncachedVersions` decodes for the moment, whose
  * values leave as copies. Every mismatch is a CorruptionError naming the file and offset.
+ * Only bytes that passed their check reach the compressed tier (BlockCache.holdCompressed),
+ * and a block held there is decoded without a second check: nothing writes it after.
  */
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { assert } from '../util/assert.js';
+import type { BlockCache } from './block-cache.js';
 import { decompressPayload } from './block-compression.js';
 import { blockInflater } from './block-inflater.js';
 import { decodeDataBlock, type DecodedBlock } from './data-block.js';
@@ -28,8 +31,11 @@ import { collectCopiedVersions, dataBlockRef, decodeScratchFor } from './run-poi
 
 type Compression = RunFooter['compression'];
 
-/** Reads, checks (repairing from parity with `repair`) and decodes data block `local` of `index`. */
-export function readDecodedNow(file: StripedRunFile, compression: Compression, index: RunIndex, local: number, repair: boolean): DecodedBlock | Promise<DecodedBlock> {
+/**
+ * Reads, checks (repairing from parity with `repair`) and decodes data block `local` of
+ * `index`; a compressed block's checked bytes are offered to `keep`'s compressed tier.
+ */
+export function readDecodedNow(file: StripedRunFile, compression: Compression, index: RunIndex, local: number, repair: boolean, keep?: BlockCache): DecodedBlock | Promise<DecodedBlock> {
   assert(local >= 0 && local < index.blockCount, 'data block index inside the partition');
   const compressed = compression !== RunCompression.none;
   // A compressed block's bytes are needed only until decompressed (fresh memory): read them into a reused scratch buffer.
@@ -41,17 +47,22 @@ export function readDecodedNow(file: StripedRunFile, compression: Compression, i
     if (scratch !== undefined) releaseReadScratch(scratch);
     throw error;
   }
-  if (checked instanceof Promise) return decodeWhenRead(file.path, compression, index, local, checked, scratch);
+  if (checked instanceof Promise) return decodeWhenRead(file, compression, index, local, checked, scratch, keep);
   try {
+    if (scratch !== undefined) keep?.holdCompressed(file.runId, index.offset(local), checked);
     return decodeChecked(file.path, compression, index, local, checked, scratch);
   } finally {
     if (scratch !== undefined) releaseReadScratch(scratch);
   }
 }
 
-async function decodeWhenRead(path: string, compression: Compression, index: RunIndex, local: number, pending: Promise<CheckedBlock>, scratch: Buffer | undefined): Promise<DecodedBlock> {
+async function decodeWhenRead(
+  file: StripedRunFile, compression: Compression, index: RunIndex, local: number, pending: Promise<CheckedBlock>, scratch: Buffer | undefined, keep: BlockCache | undefined,
+): Promise<DecodedBlock> {
   try {
-    return decodeChecked(path, compression, index, local, await pending, scratch);
+    const checked = await pending;
+    if (scratch !== undefined) keep?.holdCompressed(file.runId, index.offset(local), checked);
+    return decodeChecked(file.path, compression, index, local, checked, scratch);
   } finally {
     if (scratch !== undefined) releaseReadScratch(scratch);
   }
@@ -60,10 +71,11 @@ async function decodeWhenRead(path: string, compression: Compression, index: Run
 /**
  * For a block left out of the cache: read into scratch, checked, decoded, and `key`'s
  * entries appended to `result` as copies (the scratch, bytes and decoded arrays, is
- * reused by the next read); true when the key ends in the block.
+ * reused by the next read); true when the key ends in the block. A compressed block's
+ * checked bytes are offered to `keep`'s compressed tier.
  */
 export function collectUncachedVersions(
-  file: StripedRunFile, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], repair: boolean,
+  file: StripedRunFile, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], repair: boolean, keep?: BlockCache,
 ): boolean | Promise<boolean> {
   const scratch = takeReadScratch(index.lengthBytes(local));
   let checked: CheckedBlock | Promise<CheckedBlock>;
@@ -73,8 +85,9 @@ export function collectUncachedVersions(
     releaseReadScratch(scratch);
     throw error;
   }
-  if (checked instanceof Promise) return collectUncachedWhenRead(file.path, compression, index, local, key, result, checked, scratch);
+  if (checked instanceof Promise) return collectUncachedWhenRead(file, compression, index, local, key, result, checked, scratch, keep);
   try {
+    if (compression !== RunCompression.none) keep?.holdCompressed(file.runId, index.offset(local), checked);
     return collectChecked(file.path, compression, index, local, key, result, checked);
   } finally {
     releaseReadScratch(scratch);
@@ -87,13 +100,29 @@ export function collectUncachedVersions(
  * their context on every call, the synchronous path's included.
  */
 async function collectUncachedWhenRead(
-  path: string, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], pending: Promise<CheckedBlock>, scratch: Buffer,
+  file: StripedRunFile, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], pending: Promise<CheckedBlock>, scratch: Buffer,
+  keep: BlockCache | undefined,
 ): Promise<boolean> {
   try {
-    return collectChecked(path, compression, index, local, key, result, await pending);
+    const checked = await pending;
+    if (compression !== RunCompression.none) keep?.holdCompressed(file.runId, index.offset(local), checked);
+    return collectChecked(file.path, compression, index, local, key, result, checked);
   } finally {
     releaseReadScratch(scratch);
   }
+}
+
+/**
+ * A block held by the compressed tier (BlockCache.getCompressed: checked when it was
+ * read), decoded into memory of its own for the decoded tier; no file read.
+ */
+export function decodeHeld(path: string, compression: Compression, index: RunIndex, local: number, held: CheckedBlock): DecodedBlock {
+  return decodeChecked(path, compression, index, local, held, undefined);
+}
+
+/** collectUncachedVersions for a block held by the compressed tier: inflated and decoded for the moment, `key`'s entries copied out. */
+export function collectHeldVersions(path: string, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], held: CheckedBlock): boolean {
+  return collectChecked(path, compression, index, local, key, result, held);
 }
 
 /** Decodes a checked block for the moment (its arrays in the decode scratch) and appends copies of `key`'s entries to `result`. */
