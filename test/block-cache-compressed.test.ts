@@ -59,7 +59,7 @@ describe('CompressedBlockRing', () => {
     const count = perSegment * 3 + 5;
     for (let key = 1; key <= count; key++) {
       const block = checkedBlock(1000, key, key);
-      ring.append(key * 1000, payloadOf(block), key);
+      ring.append(key * 1000, block.bytes, RUN_BLOCK_HEADER_BYTES, block.payloadBytes, key);
     }
     expect(ring.segments).toBe(4);
     expect(ring.bytes).toBe(4 * COMPRESSED_SEGMENT_BYTES + count * COMPRESSED_ENTRY_BYTES);
@@ -83,7 +83,7 @@ describe('CompressedBlockRing', () => {
     expect(ring.blocks).toBe(0);
     expect(ring.bytes).toBe(0);
     // Appends after the ring emptied start a new segment and read back.
-    ring.append(77, payloadOf(checkedBlock(10, 77)), 3);
+    ring.append(77, checkedBlock(10, 77).bytes, RUN_BLOCK_HEADER_BYTES, 10, 3);
     expect(payloadOf(ring.lookup(77)!).equals(payloadOf(checkedBlock(10, 77)))).toBe(true);
   });
 
@@ -126,6 +126,16 @@ describe('BlockCache compressed tier', () => {
     expect(cache.bytes).toBe(cache.compressedBytes + cache.dataBytes + cache.partitionBytes);
   });
 
+  it('a tier holding less than its share leaves the rest to decoded blocks', () => {
+    const maxBytes = 8 * COMPRESSED_SEGMENT_BYTES;
+    const cache = new BlockCache(maxBytes);
+    for (let block = 0; block < 20; block++) cache.holdCompressed(1, block * 4096, checkedBlock(600, block));
+    expect(cache.compressedBytes).toBe(COMPRESSED_SEGMENT_BYTES + 20 * COMPRESSED_ENTRY_BYTES);
+    for (let block = 0; block < 400; block++) cache.set(2, block * 4096, fakeBlock(100));
+    expect(cache.bytes).toBeGreaterThan(maxBytes - 2 * fakeBlock(100).sizeBytes - 1024);
+    expect(cache.compressedBlocks).toBe(20);
+  });
+
   it('keeps one copy per block', () => {
     const cache = new BlockCache(8 * COMPRESSED_SEGMENT_BYTES);
     cache.holdCompressed(1, 4096, checkedBlock(600, 1));
@@ -152,7 +162,7 @@ describe('the room rule for compressed blocks', () => {
   /** Blocks evicted by 2,000 misses of distinct blocks asked at `askedLength`, each decoding to a ~4 KiB block, admitted when the room rule says room. */
   function evictionsOfRoomAdmissions(askedLength: number): number {
     const cache = new BlockCache(8 * COMPRESSED_SEGMENT_BYTES);
-    cache.holdCompressed(9, 0, checkedBlock(600, 1)); // the tier's share is kept from here on
+    for (let block = 0; block < 2000; block++) cache.holdCompressed(9, block * 4096, checkedBlock(600, block)); // the tier at its share
     for (let block = 1; block <= 2000; block++) if (cache.hasRoomFor(askedLength)) cache.set(1, block * 4096, fakeBlock(100));
     expect(cache.dataBytes).toBeGreaterThan(cache.dataRoomBytes / 2);
     return cache.evictions;

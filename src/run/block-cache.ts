@@ -51,8 +51,9 @@
  * point read takes from the file is also held as its checked compressed bytes, up to
  * BLOCK_CACHE_COMPRESSED_SHARE of the room the partitions leave; a miss in the decoded
  * blocks that finds them there inflates them instead of reading the file. The tier
- * ranks between the two others: once it holds anything its share is kept for it
- * (data blocks get the rest of the room the partitions leave, so the tier's segments
+ * ranks between the two others: what it has held at most (since a run was dropped,
+ * within its share) is kept for it (data blocks get the rest of the room the
+ * partitions leave, so the tier's segments
  * coming and going never reads as room for decoded blocks: that churned, a decoded
  * block admitted into a freed segment's room and evicted when the segment refilled),
  * data blocks never evict it, and partitions evict it after data blocks. A block may be held once decoded and
@@ -108,6 +109,8 @@ export class BlockCache {
   #partitionMisses = 0;
   /** The compressed tier; its bytes are part of #bytes. */
   readonly #ring = new CompressedBlockRing();
+  /** The most the tier held since the last dropRun or clear (dataRoomBytes). */
+  #ringHighWater = 0;
 
   constructor(maxBytes: number) {
     BlockCache.#checkMaxBytes(maxBytes);
@@ -155,13 +158,14 @@ export class BlockCache {
   }
 
   /**
-   * Room for decoded data blocks: what the partitions leave, less the compressed tier's
-   * share once it holds anything (kept for it, so that its growing and shrinking do not
-   * flip admission between "room" and "full"; a store with no compressed run keeps it all).
+   * Room for decoded data blocks: what the partitions leave, less what the compressed
+   * tier has held at most since a run was dropped (within its share): kept for it, so
+   * that its oldest segment going and the next one filling do not flip admission
+   * between "room" and "full"; a store with no compressed run, or a small one, keeps the rest.
    */
   get dataRoomBytes(): number {
     const ring = this.#ring.bytes;
-    return this.#maxBytes - this.#partitionBytes - (ring === 0 ? 0 : Math.max(ring, this.compressedMaxBytes));
+    return this.#maxBytes - this.#partitionBytes - (ring === 0 ? 0 : Math.max(ring, Math.min(this.#ringHighWater, this.compressedMaxBytes)));
   }
   /** Bytes of the held decoded data blocks (and retired runs' partitions). */
   get dataBytes(): number {
@@ -212,8 +216,9 @@ export class BlockCache {
     this.#evictCompressedDownTo(this.#bytes + growth - this.#maxBytes);
     if (this.#bytes + ring.growthFor(checked.payloadBytes) > this.#maxBytes) return;
     const before = ring.bytes;
-    ring.append(key, checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes), checked.entryCount);
+    ring.append(key, checked.bytes, RUN_BLOCK_HEADER_BYTES, checked.payloadBytes, checked.entryCount);
     this.#bytes += ring.bytes - before;
+    this.#ringHighWater = Math.max(this.#ringHighWater, ring.bytes);
     assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
   }
 
@@ -430,6 +435,7 @@ export class BlockCache {
       releaseSlot(slot);
     }
     this.#bytes -= this.#ring.dropKeys((key) => Math.floor(key / TWO_TO_32) === runId);
+    this.#ringHighWater = this.#ring.bytes;
     this.#check();
   }
 
@@ -443,6 +449,7 @@ export class BlockCache {
     this.#dataList.clear();
     this.#partitionList.clear();
     this.#ring.clear();
+    this.#ringHighWater = 0;
     this.#bytes = 0;
     this.#partitionBytes = 0;
   }

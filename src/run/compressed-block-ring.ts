@@ -103,12 +103,13 @@ export class CompressedBlockRing {
   }
 
   /**
-   * Holds `payload` under `key` (REQUIRES: fits, not held). The caller made room for
-   * growthFor(payload.length) bytes.
+   * Holds the `payloadBytes` bytes of `source` from `start` under `key` (REQUIRES: fits,
+   * not held; copied with Buffer#copy, no view made). The caller made room for
+   * growthFor(payloadBytes) bytes.
    */
-  append(key: number, payload: Uint8Array, entryCount: number): void {
-    assert(CompressedBlockRing.fits(key, payload.length) && !this.#index.has(key), 'a record fits a segment and is held once');
-    const record = COMPRESSED_RECORD_HEADER_BYTES + payload.length;
+  append(key: number, source: Buffer, start: number, payloadBytes: number, entryCount: number): void {
+    assert(CompressedBlockRing.fits(key, payloadBytes) && !this.#index.has(key) && start + payloadBytes <= source.length, 'a record fits a segment and is held once');
+    const record = COMPRESSED_RECORD_HEADER_BYTES + payloadBytes;
     if (this.#tailUsed + record > COMPRESSED_SEGMENT_BYTES) {
       if (this.#segments.length > 0) this.#segmentUsed[this.#segments.length - 1] = this.#tailUsed;
       this.#segments.push(Buffer.allocUnsafeSlow(COMPRESSED_SEGMENT_BYTES));
@@ -116,13 +117,13 @@ export class CompressedBlockRing {
       this.#tailUsed = 0;
     }
     const segment = this.#segments[this.#segments.length - 1] as Buffer;
-    const start = this.#tailUsed;
-    segment.writeDoubleLE(key, start);
-    segment.writeUInt32LE(payload.length, start + 8);
-    segment.writeUInt32LE(entryCount, start + 12);
-    segment.set(payload, start + COMPRESSED_RECORD_HEADER_BYTES);
-    this.#index.set(key, (this.#firstSegment + this.#segments.length - 1) * COMPRESSED_SEGMENT_BYTES + start);
-    this.#tailUsed = start + record;
+    const at = this.#tailUsed;
+    segment.writeDoubleLE(key, at);
+    segment.writeUInt32LE(payloadBytes, at + 8);
+    segment.writeUInt32LE(entryCount, at + 12);
+    source.copy(segment, at + COMPRESSED_RECORD_HEADER_BYTES, start, start + payloadBytes);
+    this.#index.set(key, (this.#firstSegment + this.#segments.length - 1) * COMPRESSED_SEGMENT_BYTES + at);
+    this.#tailUsed = at + record;
   }
 
   /** Evicts the oldest segment and the entries of its records; the bytes freed (0 when none is held). */
