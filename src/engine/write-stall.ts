@@ -51,7 +51,7 @@ export interface WriteStallConfig {
   compactor: Compactor;
 }
 
-/** A writer waiting in admit(): `resume` continues it (a no-op once it ran). */
+/** A writer waiting in admit(): `resume` continues it while it is asleep (NOTHING once resumed: WriteStall#resume). */
 interface StallWaiter {
   resume: () => void;
 }
@@ -169,12 +169,8 @@ export class WriteStall {
         // ending #admitting could run, a microtask loop (test/review3-stall-admit-livelock.test.ts).
         if (!this.#memoryStalled && compactor.backlogged) compactor.schedule();
         await new Promise<void>((resolve) => {
+          waiter.resume = resolve;
           this.#asleep++;
-          waiter.resume = () => {
-            waiter.resume = NOTHING;
-            this.#asleep--;
-            resolve();
-          };
         });
       }
     } catch (error) {
@@ -224,10 +220,19 @@ export class WriteStall {
     if (flusher.failure !== undefined || (flusher.lastDiskFull !== undefined && this.#immutablesStalled)) {
       // Each writer leaving with DiskFullError wakes again (admit's catch): once every writer was
       // resumed there is nobody to wake, and a scan per leaving writer was quadratic in the queue.
-      if (this.#asleep > 0) for (const waiter of queue) waiter.resume();
+      if (this.#asleep > 0) for (const waiter of queue) this.#resume(waiter);
       return;
     }
     if (this.#admitting || this.#stallHolds) return;
-    queue[0]!.resume();
+    this.#resume(queue[0]!);
+  }
+
+  /** Continues a writer asleep in admit() (nothing for one already resumed). */
+  #resume(waiter: StallWaiter): void {
+    const resume = waiter.resume;
+    if (resume === NOTHING) return;
+    waiter.resume = NOTHING;
+    this.#asleep--;
+    resume();
   }
 }
