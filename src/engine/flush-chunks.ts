@@ -8,7 +8,9 @@
  * Entry layout, back to back, no padding (little endian):
  *
  *   u8  flags        bit 0: tombstone (no value follows); bit 1: same key as the
- *                    previous entry of the chunk (no key follows)
+ *                    previous entry of the chunk (no key follows); bit 2: a chunk's
+ *                    first entry, same key as the previous chunk's last (its key
+ *                    follows all the same; flush-key-order.ts reads it)
  *   f64 version      a safe integer (VERSION_MAX fits a double exactly)
  *   u16 keyLength    unless same key; then keyLength bytes, one per key char
  *                    (an internal key's chars are all below 256: src/codec/keys.ts)
@@ -36,8 +38,16 @@ import { assert } from '../util/assert.js';
 /** Bytes of one chunk: ~2,000 entries of a 100-byte value, a few ms of the thread's writing. */
 export const FLUSH_CHUNK_BYTES = 256 * 1024;
 
-const FLAG_TOMBSTONE = 1;
-const FLAG_SAME_KEY = 2;
+/**
+ * Chunks sent to the thread and not yet consumed by its writer (a key-order flush): bounds
+ * the memory in transit; also the most chunk buffers kept for reuse (flush-thread.ts).
+ */
+export const FLUSH_CHUNKS_IN_FLIGHT = 8;
+
+/** Entry flags (the layout above; flush-key-order.ts reads entries too). */
+export const FLAG_TOMBSTONE = 1;
+export const FLAG_SAME_KEY = 2;
+export const FLAG_KEY_CONTINUED = 4;
 /** flags + version + key length + value length. */
 const ENTRY_HEADER_BYTES_MAX = 1 + 8 + 2 + 4;
 
@@ -70,6 +80,8 @@ export class FlushChunkPacker {
   #position = 0;
   #entryCount = 0;
   #previousKey = '';
+  /** The last key of the chunk taken last ('' before the first). */
+  #previousChunkKey = '';
 
   constructor(newBuffer: () => ArrayBuffer = newFlushChunkBuffer) {
     this.#newBuffer = newBuffer;
@@ -102,7 +114,8 @@ export class FlushChunkPacker {
     }
     const bytes = this.#bytes;
     let position = this.#position;
-    bytes[position++] = (value === undefined ? FLAG_TOMBSTONE : 0) | (sameKey ? FLAG_SAME_KEY : 0);
+    const continued = this.#entryCount === 0 && key === this.#previousChunkKey;
+    bytes[position++] = (value === undefined ? FLAG_TOMBSTONE : 0) | (sameKey ? FLAG_SAME_KEY : 0) | (continued ? FLAG_KEY_CONTINUED : 0);
     this.#view.setFloat64(position, entry.version, true);
     position += 8;
     if (!sameKey) {
@@ -138,6 +151,7 @@ export class FlushChunkPacker {
     this.#view = NO_CHUNK_VIEW;
     this.#position = 0;
     this.#entryCount = 0;
+    this.#previousChunkKey = this.#previousKey;
     this.#previousKey = '';
     return chunk;
   }
@@ -147,7 +161,7 @@ export class FlushChunkPacker {
  * Buffer#latin1Slice: one char per byte into a flat one-byte string (as
  * src/codec/keys.ts makes internal keys from bytes).
  */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+export const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
 assert(typeof latin1Slice === 'function', 'Buffer#latin1Slice exists');
 
 /** The entries of `chunk` in order; values are views into the chunk's buffer (not copied). */

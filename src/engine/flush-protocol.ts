@@ -1,7 +1,8 @@
 /**
  * The messages between a FlushThread (flush-thread.ts, main thread) and its worker
  * (flush-worker.ts), and what they carry: the job, the chunks of entries
- * (flush-chunks.ts, transferred), the consumed chunks' buffers handed back, the
+ * (flush-chunks.ts, transferred; in key order, or by key range with each range's keys in
+ * arrival order for the thread to sort: flush-key-order.ts), the consumed chunks' buffers handed back, the
  * descriptor and the sealed blocks kept for the block cache, or the error (same class,
  * merge-error.ts). Every message carries the flush's id: the main side ignores one of a
  * flush no longer pending. Types only: both sides import it, neither imports the other.
@@ -42,8 +43,12 @@ export interface FlushOutcome {
 }
 
 export type FlushMainToWorker =
-  | ({ type: 'begin'; id: number; holdAfterFirstChunk: boolean; fault: FlushFault | undefined } & FlushJob)
-  | { type: 'chunk'; id: number; chunk: FlushChunk }
+  | ({ type: 'begin'; id: number; arrivalOrder: boolean; holdAfterFirstChunk: boolean; fault: FlushFault | undefined } & FlushJob)
+  /**
+   * `rangeOrder`: in arrival order, on the last chunk of a key range, each of the range's
+   * keys' position in the range's key order, in the order packed (flush-key-order.ts).
+   */
+  | { type: 'chunk'; id: number; chunk: FlushChunk; rangeOrder: Uint32Array | undefined }
   | { type: 'end'; id: number }
   | { type: 'resume'; id: number };
 

@@ -48,19 +48,19 @@ import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
-import { FLUSH_CHUNK_BYTES, FlushChunkPacker } from './flush-chunks.js';
+import { FLUSH_CHUNK_BYTES, FLUSH_CHUNKS_IN_FLIGHT, FlushChunkPacker } from './flush-chunks.js';
+import type { ArrivalOrderEntries } from './memtable-entries.js';
 import { PackingPace } from './flush-packing-pace.js';
 import type { FlushFault, FlushJob, FlushMainToWorker, FlushOutcome, FlushWorkerToMain } from './flush-protocol.js';
 import { flushThreadSettings, forgetFlushWorker, startFlushWorker } from './flush-thread-workers.js';
 
+export { FLUSH_CHUNKS_IN_FLIGHT } from './flush-chunks.js';
 export { FLUSH_PACK_CLOCK_CHECK_ENTRIES, FLUSH_PACK_STRETCH_MS_MIN, FLUSH_PACK_YIELD_ENTRIES, PackingPace } from './flush-packing-pace.js';
 export type { FlushFault, FlushJob, FlushMainToWorker, FlushOutcome, FlushWorkerToMain, ReturnedBlock } from './flush-protocol.js';
 export {
   FLUSH_THREAD_OLD_GENERATION_MB, FLUSH_THREAD_YOUNG_GENERATION_MB, flushThreadSettings, flushThreadsRunning, flushWorkerBuilt, terminateFlushThreads,
 } from './flush-thread-workers.js';
 
-/** Chunks sent to the thread and not yet consumed by its writer (FLUSH_CHUNK_BYTES each): bounds the memory in transit. */
-export const FLUSH_CHUNKS_IN_FLIGHT = 8;
 
 /** The clock of a FlushThread's pacing (tests give their own). */
 const monotonicNowMs = (): number => performance.now();
@@ -83,11 +83,12 @@ export function resumeHeldFlushes(): void {
 }
 
 /**
- * Flushes written by a flush thread, flushes whose thread exited (written again in
- * process by the flusher), and chunk buffers allocated by the packing (the rest were
- * handed back by the thread: flush-chunks.ts), in this process.
+ * Flushes written by a flush thread (of them, those sent in arrival order:
+ * flush-key-order.ts), flushes whose thread exited (written again in process by the
+ * flusher), and chunk buffers allocated by the packing (the rest were handed back by
+ * the thread: flush-chunks.ts), in this process.
  */
-export const flushThreadCounters = { threadFlushes: 0, threadExits: 0, chunkBuffersAllocated: 0 };
+export const flushThreadCounters = { threadFlushes: 0, arrivalOrderFlushes: 0, threadExits: 0, chunkBuffersAllocated: 0 };
 
 /**
  * The flush thread ended (terminated by close/abandon, or crashed) with a flush in flight.
@@ -136,10 +137,14 @@ export class FlushThread {
 
   /**
    * Writes the run of `entries` (run order, at least one; read synchronously between
-   * yields, as memtableEntries requires) in the thread. Rejects with the thread's
-   * error (same class), or FlushThreadExited.
+   * yields, as memtableEntries requires) in the thread. `arrivalOrder`: the entries come
+   * by key range, each range's keys in arrival order, each key's entries together in
+   * run order (memtableEntriesInArrivalOrder), and the thread sorts each range's keys
+   * (flush-key-order.ts). Rejects with the thread's error (same class), or FlushThreadExited.
    */
-  async flush(job: FlushJob, entries: Iterator<RunEntry>): Promise<FlushOutcome> {
+  async flush(job: FlushJob, entries: Iterator<RunEntry>): Promise<FlushOutcome>;
+  async flush(job: FlushJob, entries: ArrivalOrderEntries, arrivalOrder: true): Promise<FlushOutcome>;
+  async flush(job: FlushJob, entries: Iterator<RunEntry> | ArrivalOrderEntries, arrivalOrder = false): Promise<FlushOutcome> {
     if (this.#closed) throw new StoreClosedError('flush memtables (the flush thread is closed)');
     assert(this.#pending === undefined, 'one flush at a time in the flush thread');
     this.#idle.cancel();
@@ -174,9 +179,9 @@ export class FlushThread {
     const resume = (): void => this.#post(worker, { type: 'resume', id });
     if (held) heldFlushes.add(resume);
     try {
-      this.#post(worker, { type: 'begin', id, holdAfterFirstChunk: held, fault, ...job });
+      this.#post(worker, { type: 'begin', id, arrivalOrder, holdAfterFirstChunk: held, fault, ...job });
       try {
-        await this.#sendEntries(worker, pending, entries);
+        await this.#sendEntries(worker, pending, entries, arrivalOrder);
       } catch (error) {
         // This side failed (an assertion over the memtable): the thread waits for chunks that
         // never come. End it (its temporary file is an orphan the next open removes).
@@ -185,25 +190,41 @@ export class FlushThread {
         void worker.terminate();
       }
       if (!pending.settled) this.#post(worker, { type: 'end', id });
-      return await outcome;
+      const written = await outcome;
+      if (arrivalOrder) flushThreadCounters.arrivalOrderFlushes++;
+      return written;
     } finally {
       heldFlushes.delete(resume);
     }
   }
 
-  /** Packs and sends every entry, yielding as PackingPace says and while the thread is behind; stops early once the flush settled (failed). */
-  async #sendEntries(worker: Worker, pending: Pending, entries: Iterator<RunEntry>): Promise<void> {
+  /**
+   * Packs and sends every entry, yielding as PackingPace says and (in key order) while
+   * the thread is behind; stops early once the flush settled (failed). In arrival order
+   * a key range's last chunk is marked (and holds no entry of the next range), and the
+   * thread holds a range's chunks until it has written the range: waiting for them
+   * would hold the next range's packing until then (the writer waited for the packing
+   * and the packing for the writer: no overlap), so nothing waits, and the memory in
+   * transit is at most the memtable's packed entries (flusher.ts bounds the memtables
+   * sent so).
+   */
+  async #sendEntries(worker: Worker, pending: Pending, entries: Iterator<RunEntry> | ArrivalOrderEntries, arrivalOrder: boolean): Promise<void> {
     const packer = new FlushChunkPacker(() => this.#spareChunks.pop() ?? FlushThread.#newChunkBuffer());
     const pace = new PackingPace(this.#now);
+    const ranges = arrivalOrder ? (entries as ArrivalOrderEntries) : undefined;
+    let range = 0;
     let sent = 0;
-    const send = async (): Promise<void> => {
+    const behind = (): boolean => ranges === undefined && pending.inFlight >= FLUSH_CHUNKS_IN_FLIGHT && !pending.settled;
+    /** `rangeEnd`: the chunk ends the key range being packed (arrival order), whose key order goes with it. */
+    const send = async (rangeEnd: boolean): Promise<void> => {
       const chunk = packer.take();
-      this.#post(worker, { type: 'chunk', id: pending.id, chunk }, [chunk.buffer]);
+      const rangeOrder = rangeEnd ? ranges!.rangeOrder(range) : undefined;
+      this.#post(worker, { type: 'chunk', id: pending.id, chunk, rangeOrder }, rangeOrder === undefined ? [chunk.buffer] : [chunk.buffer, rangeOrder.buffer as ArrayBuffer]);
       sent++;
       pending.inFlight++;
-      if (pending.inFlight < FLUSH_CHUNKS_IN_FLIGHT || pending.settled) return;
+      if (!behind()) return;
       pace.paused();
-      while (pending.inFlight >= FLUSH_CHUNKS_IN_FLIGHT && !pending.settled) {
+      while (behind()) {
         await new Promise<void>((resolve) => (pending.wake = resolve));
         pending.wake = undefined;
       }
@@ -211,8 +232,15 @@ export class FlushThread {
     };
     for (let next = entries.next(); next.done !== true; next = entries.next()) {
       const entry = next.value;
+      if (ranges !== undefined && ranges.range !== range) {
+        // The first entry of the next key range: the range before ends with the chunk packed so far.
+        assert(ranges.range > range && packer.entryCount > 0, 'key ranges ascend, none empty');
+        await send(true);
+        range = ranges.range;
+        if (pending.settled) return;
+      }
       if (!packer.add(entry)) {
-        await send();
+        await send(false);
         if (pending.settled) return;
         assert(packer.add(entry), 'an entry always fits an empty chunk');
       }
@@ -223,7 +251,7 @@ export class FlushThread {
       pace.resumed(true);
       if (pending.settled) return;
     }
-    if (packer.entryCount > 0) await send();
+    if (packer.entryCount > 0) await send(ranges !== undefined);
     assert(sent > 0 || pending.settled, 'a flushed memtable has at least one entry');
   }
 

@@ -14,6 +14,12 @@
  * or 'failed' with the error (serialized as merge-error.ts does; writeRun has removed
  * its partial file and typed the error, ENOSPC as DiskFullError).
  *
+ * - Arrival order ('begin' arrivalOrder, a random memtable: flush-key-order.ts): the
+ *   chunks bring each key's entries together but the keys of each key range in the
+ *   order they arrived; a range's chunks are kept and indexed as they come, and once
+ *   its last one is in (with the range's key order, 'chunk' rangeOrder) the writer
+ *   gets its entries in run order; its chunks are acknowledged (as below) once the writer has
+ *   taken the range's last batch.
  * - Flow control: each chunk is acknowledged ('consumed') once the writer has taken
  *   what it keeps of it (it asks for the next batch), so the main side keeps at most
  *   FLUSH_CHUNKS_IN_FLIGHT chunks queued here. The acknowledgement transfers the
@@ -34,11 +40,13 @@ import { type SealedBlock, writeRun } from '../run/run-writer.js';
 import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
 import { FLUSH_CHUNK_BYTES, type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
+import { KeyRangeChunks } from './flush-key-order.js';
 import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-protocol.js';
 
 interface Active {
   id: number;
-  chunks: FlushChunk[];
+  /** Chunks received and not yet taken; `rangeOrder` on the last chunk of a key range (arrival order). */
+  chunks: Array<{ chunk: FlushChunk; rangeOrder: Uint32Array | undefined }>;
   ended: boolean;
   wake: (() => void) | undefined;
   /** Test hook: after the first chunk is consumed, say 'held' and wait for 'resume'. */
@@ -66,29 +74,66 @@ port.on('message', (message: FlushMainToWorker) => {
   }
   const current = active;
   if (current === undefined || current.id !== message.id) return; // a late message for a flush that already answered
-  if (message.type === 'chunk') current.chunks.push(message.chunk);
+  if (message.type === 'chunk') current.chunks.push({ chunk: message.chunk, rangeOrder: message.rangeOrder });
   else if (message.type === 'resume') current.resumed = true;
   else current.ended = true;
   current.wake?.();
 });
 
+/** The test hook's hold, after the first chunk (or batch) is consumed. */
+async function holdIfAsked(current: Active): Promise<void> {
+  if (!current.holdAfterFirstChunk) return;
+  current.holdAfterFirstChunk = false;
+  post({ type: 'held', id: current.id });
+  while (!current.resumed) await new Promise<void>((resolve) => (current.wake = resolve));
+  current.wake = undefined;
+}
+
+/** Hands `chunk`'s buffer back to be packed again (flush-chunks.ts; an oversized one is not), acknowledging it. */
+function consumed(current: Active, chunk: FlushChunk): void {
+  const spare = chunk.buffer.byteLength === FLUSH_CHUNK_BYTES ? chunk.buffer : undefined;
+  post({ type: 'consumed', id: current.id, spare }, spare === undefined ? [] : [spare]);
+}
+
+/**
+ * The batches of a flush in arrival order (flush-key-order.ts): a key range's chunks are
+ * kept and indexed as they come; once its last one is in, with the range's key order,
+ * its entries go out in run order, and its chunks are acknowledged when the writer asks
+ * for the batch after its last.
+ */
+async function* arrivalOrderBatches(current: Active): AsyncGenerator<RunEntry[]> {
+  let range = new KeyRangeChunks();
+  for (;;) {
+    const next = current.chunks.shift();
+    if (next === undefined) {
+      if (current.ended) break;
+      await new Promise<void>((resolve) => (current.wake = resolve));
+      current.wake = undefined;
+      continue;
+    }
+    range.add(next.chunk);
+    if (next.rangeOrder === undefined) continue;
+    for (const batch of range.batches(next.rangeOrder)) {
+      yield batch;
+      await holdIfAsked(current);
+    }
+    for (const chunk of range.chunks) consumed(current, chunk);
+    range = new KeyRangeChunks();
+  }
+  assert(range.chunks.length === 0, 'the last chunk of a flush in arrival order ends its range');
+}
+
 async function* batches(current: Active): AsyncGenerator<RunEntry[]> {
-  let consumed = 0;
   for (;;) {
     while (current.chunks.length === 0 && !current.ended) await new Promise<void>((resolve) => (current.wake = resolve));
     current.wake = undefined;
-    const chunk = current.chunks.shift();
+    const chunk = current.chunks.shift()?.chunk;
     if (chunk === undefined) return;
     yield unpackFlushChunk(chunk);
     // The writer asks for the next batch: it has copied what it keeps of this one, so the
-    // chunk's buffer goes back to be packed again (flush-chunks.ts; an oversized one does not).
-    const spare = chunk.buffer.byteLength === FLUSH_CHUNK_BYTES ? chunk.buffer : undefined;
-    post({ type: 'consumed', id: current.id, spare }, spare === undefined ? [] : [spare]);
-    if (++consumed === 1 && current.holdAfterFirstChunk) {
-      post({ type: 'held', id: current.id });
-      while (!current.resumed) await new Promise<void>((resolve) => (current.wake = resolve));
-      current.wake = undefined;
-    }
+    // chunk's buffer goes back to be packed again.
+    consumed(current, chunk);
+    await holdIfAsked(current);
   }
 }
 
@@ -139,7 +184,7 @@ async function serve(current: Active, request: Extract<FlushMainToWorker, { type
     const hash = await loadHash64();
     const descriptor = await writeRun({
       fileSystem: request.fault === undefined ? fileSystem : faultyFileSystem(fileSystem, request.fault), runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
-      entries: { batches: batches(current) }, onBlockSealed, writeChunk,
+      entries: { batches: request.arrivalOrder ? arrivalOrderBatches(current) : batches(current) }, onBlockSealed, writeChunk,
     });
     post({ type: 'done', id: current.id, descriptor, blocks: kept }, kept.map((block) => block.bytes));
   } catch (error) {

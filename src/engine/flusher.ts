@@ -75,7 +75,7 @@ import type { Memtables, SealedMemtable } from './memtables.js';
 import type { PointCache } from './point-cache.js';
 import type { RunSet } from './run-set.js';
 import { CachePrepopulation, FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';
-import { memtableEntries } from './memtable-entries.js';
+import { memtableEntries, memtableEntriesInArrivalOrder } from './memtable-entries.js';
 
 /** Wait before retrying a flush that ran out of disk space. */
 export const FLUSH_RETRY_DELAY_MS = 200;
@@ -102,15 +102,26 @@ export const FLUSH_THREAD_MIN_MEMTABLE_BYTES = 1024 * 1024;
 export const FLUSH_THREAD_RESTARTS_MAX = 2;
 
 /**
+ * The largest sealed memtable (its memoryBytes) the flush thread is sent by key range in
+ * arrival order, to sort each range itself (flush-key-order.ts): the thread then holds a
+ * range's chunks and one key string per key of it until the range is written (an eighth
+ * of the memtable or more: ARRIVAL_ORDER_RANGES_MAX), well within its heap bound
+ * (FLUSH_THREAD_OLD_GENERATION_MB). A larger one is packed in key order, as before.
+ */
+export const FLUSH_ARRIVAL_ORDER_BYTES_MAX = 32 * 1024 * 1024;
+
+/**
  * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
  * flush thread when the file system is the real one and the worker is built
  * (Flusher#usesThread); 'main' always writes them on the main thread.
  * `threadMinMemtableBytes`: a memtable smaller than this is flushed in process unless
  * the thread already runs (FLUSH_THREAD_MIN_MEMTABLE_BYTES; tests lower it).
+ * `arrivalOrderMaxBytes`: FLUSH_ARRIVAL_ORDER_BYTES_MAX (0: every flush in key order).
  */
-export const flushSettings: { flushThread: 'worker' | 'main'; threadMinMemtableBytes: number } = {
+export const flushSettings: { flushThread: 'worker' | 'main'; threadMinMemtableBytes: number; arrivalOrderMaxBytes: number } = {
   flushThread: 'worker',
   threadMinMemtableBytes: FLUSH_THREAD_MIN_MEMTABLE_BYTES,
+  arrivalOrderMaxBytes: FLUSH_ARRIVAL_ORDER_BYTES_MAX,
 };
 
 export interface FlusherConfig {
@@ -271,7 +282,7 @@ export class Flusher {
     let descriptor: RunDescriptor;
     if (this.usesThread && (this.#thread?.running === true || sealed.memoryBytes >= flushSettings.threadMinMemtableBytes)) {
       try {
-        descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes);
+        descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes, backlog);
       } catch (error) {
         if (!(error instanceof FlushThreadExited)) throw error;
         // FlushThreadExited never leaves the flusher: a handle abandoned as a dead process
@@ -350,14 +361,20 @@ export class Flusher {
   /**
    * The run of `sealed` written in the flush thread: this thread walks and packs the
    * entries, the thread writes the file; the blocks it kept go to `prepopulation` in
-   * the order they were sealed, as an in-process write offers them.
+   * the order they were sealed, as an in-process write offers them. A memtable whose
+   * keys did not arrive in key order (random keys), up to arrivalOrderMaxBytes, is
+   * walked by key range in arrival order and the thread puts each range in key order
+   * (flush-key-order.ts): the key-order walk read its chains and values all over
+   * memory (issue 12). That moves work to the thread and the writer waits for the
+   * first range, so such a flush takes longer: with a backlog (writes outrun flushes,
+   * the next seal would stall them) the memtable goes in key order, which the thread
+   * writes as it is packed.
    */
-  async #writeInThread(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined, prepopulateBytes: number): Promise<RunDescriptor> {
+  async #writeInThread(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined, prepopulateBytes: number, backlog: boolean): Promise<RunDescriptor> {
     this.#thread ??= new FlushThread();
-    const { descriptor, blocks } = await this.#thread.flush(
-      { runsDirectory: this.#config.runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes },
-      memtableEntries(sealed.index),
-    );
+    const job = { runsDirectory: this.#config.runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes };
+    const arrival = !backlog && sealed.memoryBytes <= flushSettings.arrivalOrderMaxBytes ? memtableEntriesInArrivalOrder(sealed.index) : undefined;
+    const { descriptor, blocks } = arrival === undefined ? await this.#thread.flush(job, memtableEntries(sealed.index)) : await this.#thread.flush(job, arrival, true);
     assert(prepopulation !== undefined || blocks.length === 0, 'the thread keeps blocks only for a prepopulation');
     for (const block of blocks) prepopulation?.offer(block, true);
     this.#stats.threadFlushes++;
@@ -388,5 +405,5 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export { memtableEntries } from './memtable-entries.js';
+export { memtableEntries, memtableEntriesInArrivalOrder } from './memtable-entries.js';
 export { FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';

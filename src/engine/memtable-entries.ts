@@ -1,15 +1,19 @@
 /**
  * A sealed memtable's entries in run order, as a flush feeds them to the run writer
  * (in process) or packs them for the flush thread (flush-chunks.ts): key ascending,
- * version descending, a NOT_RETAINED marker where retention trimmed a chain.
+ * version descending, a NOT_RETAINED marker where retention trimmed a chain; or the
+ * same entries by key in arrival order, for the flush thread to sort
+ * (memtableEntriesInArrivalOrder).
  *
  * Invariants: the memtable is not applied to while its entries are read (asserted at
  * each key); one entry object is reused for every entry (see memtableEntries).
  */
 import { encodeStored } from '../codec/values.js';
-import type { MemoryIndex } from '../memory/memory-index.js';
+import type { MemoryIndex, OrderedEntries } from '../memory/memory-index.js';
 import { spanLength, spanStart, type TailEntry } from '../memory/ascending-tail.js';
 import { TOMBSTONE, VersionChain } from '../memory/version-chain.js';
+import { NO_VERSIONS } from '../memory/waiting-order.js';
+import { sortedKeyOrder } from '../memory/key-sort.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { NOT_RETAINED_BYTE } from './resolve.js';
@@ -29,10 +33,61 @@ const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
  * and value bytes is kept past the next `next()`.
  */
 export function memtableEntries(index: MemoryIndex): IterableIterator<RunEntry> {
-  return new MemtableEntries(index);
+  return new MemtableEntries(index, index.orderedEntries(), undefined, 0, undefined);
 }
 
-class MemtableEntries implements IterableIterator<RunEntry> {
+/**
+ * Key ranges of a memtable walked in arrival order: at most this many... Each range's
+ * walk passes over the whole memtable's memory, reading only its range's objects: the
+ * packing's main-thread CPU per key of a 100,000-key random memtable (busy, load 8-9;
+ * the key-order walk 800-1,300 ns) was 100-300 ns with one range (no sort: the thread
+ * sorted), 240-470 with two, 860-1,260 with eight. With one range the thread's writer waits for the whole memtable:
+ * 64 random-key writers' flushes took a p50 of 241-346 ms against 113-217 and writes
+ * stalled in 2 of 3 runs (issue 12, 2026-12-02); with two it starts on the first range
+ * while the second is packed.
+ */
+export const ARRIVAL_ORDER_RANGES_MAX = 2;
+/** ...of at least this many keys each (one range for a smaller memtable). */
+export const ARRIVAL_ORDER_RANGE_KEYS_MIN = 4096;
+
+/**
+ * The same entries with the keys cut into key ranges, ascending, and each range's keys
+ * in the order they arrived (each key's versions still newest first, then its
+ * NOT_RETAINED marker; `range` says which range the last entry returned is in), or
+ * undefined when the arrival order is key order (MemoryIndex#chainsInArrivalOrder).
+ * A random memtable's chains and values were allocated in arrival order, so this walk
+ * reads memory about in sequence where the key-order walk jumps all over it (the keys
+ * are sorted once to cut the ranges: a sequential read of each key string); the flush
+ * thread puts each range's keys in order (flush-key-order.ts). The same REQUIRES as
+ * memtableEntries.
+ */
+export function memtableEntriesInArrivalOrder(index: MemoryIndex): ArrivalOrderEntries | undefined {
+  const arrival = index.chainsInArrivalOrder();
+  if (arrival === undefined) return undefined;
+  const keys = arrival.keys;
+  const ranges = Math.max(1, Math.min(ARRIVAL_ORDER_RANGES_MAX, Math.floor(keys.length / ARRIVAL_ORDER_RANGE_KEYS_MIN)));
+  const entries = { keys, entries: arrival.chains, versions: NO_VERSIONS, spans: NO_VERSIONS };
+  const rangeKeys = Math.ceil(keys.length / ranges);
+  const order = sortedKeyOrder(keys); // key position -> arrival index
+  const positionOf = new Uint32Array(keys.length); // arrival index -> key position
+  for (let position = 0; position < order.length; position++) positionOf[order[position]!] = position;
+  if (ranges === 1) return new MemtableEntries(index, entries, undefined, rangeKeys, positionOf);
+  // Each range's slice of the key order back in arrival order, and each walked key's key position.
+  for (let start = 0; start < order.length; start += rangeKeys) order.subarray(start, start + rangeKeys).sort();
+  const positions = new Uint32Array(keys.length);
+  for (let walked = 0; walked < order.length; walked++) positions[walked] = positionOf[order[walked]!]!;
+  return new MemtableEntries(index, entries, order, rangeKeys, positions);
+}
+
+/** Entries by key range, each range's keys in arrival order (memtableEntriesInArrivalOrder). */
+export interface ArrivalOrderEntries extends IterableIterator<RunEntry> {
+  /** The key range (0, 1, ... ascending) of the entry next() returned last; a key's entries are all in one. */
+  readonly range: number;
+  /** Of each key of `range`, in the order walked, its position in the range's key order (a new array). */
+  rangeOrder(range: number): Uint32Array;
+}
+
+class MemtableEntries implements ArrivalOrderEntries {
   readonly #index: MemoryIndex;
   readonly #appliedVersion: number;
   readonly #keys: readonly string[];
@@ -41,8 +96,15 @@ class MemtableEntries implements IterableIterator<RunEntry> {
   readonly #versions: readonly number[];
   /** Where an entry is a slab, its value's span (ascending-tail.ts slabSlot). */
   readonly #spans: readonly number[];
-  /** Index of the key being read (-1 before the first). */
-  #keyIndex = -1;
+  /** The order the keys are read in (indexes of #keys), or undefined: as they are. */
+  readonly #visit: Uint32Array | undefined;
+  /** Keys per range of #visit (0: one range). */
+  readonly #rangeKeys: number;
+  /** Of each key in the order walked, its position in key order (arrival order only). */
+  readonly #positions: Uint32Array | undefined;
+  #range = 0;
+  /** How many keys were begun (the one being read is the last). */
+  #keysBegun = 0;
   /** The chain being read, undefined between keys. */
   #chain: VersionChain | undefined;
   /** Next chain position to yield, newest first; -1: the NOT_RETAINED marker is next, if any. */
@@ -50,11 +112,13 @@ class MemtableEntries implements IterableIterator<RunEntry> {
   readonly #entry: RunEntry = { key: '', version: 0, value: undefined };
   readonly #result: IteratorYieldResult<RunEntry> = { done: false, value: this.#entry };
 
-  constructor(index: MemoryIndex) {
+  constructor(index: MemoryIndex, { keys, entries, versions, spans }: OrderedEntries, visit: Uint32Array | undefined, rangeKeys: number, positions: Uint32Array | undefined) {
     this.#index = index;
     this.#appliedVersion = index.appliedVersion;
-    const { keys, entries, versions, spans } = index.orderedEntries();
-    assert(keys.length === entries.length, 'one entry per key');
+    assert(keys.length === entries.length && (visit === undefined || visit.length === keys.length), 'one entry per key');
+    this.#visit = visit;
+    this.#rangeKeys = rangeKeys;
+    this.#positions = positions;
     this.#keys = keys;
     this.#entries = entries;
     this.#versions = versions;
@@ -63,6 +127,19 @@ class MemtableEntries implements IterableIterator<RunEntry> {
 
   [Symbol.iterator](): IterableIterator<RunEntry> {
     return this;
+  }
+
+  get range(): number {
+    return this.#range;
+  }
+
+  rangeOrder(range: number): Uint32Array {
+    const positions = this.#positions;
+    assert(positions !== undefined && range >= 0 && range * this.#rangeKeys < positions.length, 'a key range of an arrival-order walk');
+    const start = range * this.#rangeKeys;
+    const order = positions.slice(start, Math.min(positions.length, start + this.#rangeKeys));
+    for (let index = 0; index < order.length; index++) order[index] = order[index]! - start;
+    return order;
   }
 
   next(): IteratorResult<RunEntry> {
@@ -84,8 +161,12 @@ class MemtableEntries implements IterableIterator<RunEntry> {
           return this.#result;
         }
       }
-      const keyIndex = ++this.#keyIndex;
-      if (keyIndex >= this.#keys.length) return { done: true, value: undefined };
+      const begun = this.#keysBegun;
+      if (begun >= this.#keys.length) return { done: true, value: undefined };
+      this.#keysBegun = begun + 1;
+      const visit = this.#visit;
+      const keyIndex = visit === undefined ? begun : visit[begun]!;
+      if (this.#rangeKeys > 0) this.#range = Math.floor(begun / this.#rangeKeys);
       assert(this.#index.appliedVersion === this.#appliedVersion, 'no apply while a flush reads the memtable');
       const next = this.#entries[keyIndex]!;
       entry.key = this.#keys[keyIndex]!;
