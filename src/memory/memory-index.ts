@@ -3,13 +3,10 @@
  * a hash map for point reads (O(1) `get`) and an ordered B+ tree (sorted-btree)
  * for scans. Both hold the same chain objects.
  *
- * A new key enters the map at once and the tree lazily: it waits in `unordered`
+ * A new key enters the map at once and the tree lazily: it waits (key-order.ts)
  * until something needs key order (a scan chunk, verify), which sorts the waiting
- * keys and inserts them in ascending order. A flush of a memtable no scan touched
- * reads the sorted waiting keys and their chains without building the tree
- * (orderedKeysAndChains). Inserting random keys one by one cost a
- * fifth of the CPU of 64 concurrent writers; in bulk and sorted it is cheaper, and
- * a write-only workload never pays it on the commit path.
+ * keys and inserts them in ascending order; a flush of a memtable no scan touched
+ * reads the sorted waiting keys and their chains without building the tree.
  *
  * A new key above every key of the memtable (sequential keys) is known to be absent
  * without asking the Map: apply goes straight to the insert, which saves the Map's miss
@@ -30,19 +27,12 @@
  * Invariants:
  * - `greatestKey` is the greatest key held, in `map` or the tail ('' while none: every
  *   key has a byte); `mapAscending` is true only while the Map's insertion order is ascending.
- * - every key is in `map` or in the tail, never both; `tree` plus `unordered` hold
- *   exactly those keys, with the same chain objects; `ensureOrdered()` settles the
- *   tail and empties `unordered`.
- * - the tail's keys are the last `tail.length` keys of `unordered`, ascending, above
+ * - every key is in `map` or in the tail, never both; the key order's tree plus its
+ *   waiting keys hold exactly those keys, with the same chain objects (key-order.ts:
+ *   its invariants, the reserved keys' count and the chains of sorted waiting keys).
+ * - the tail's keys are the last `tail.length` waiting keys, ascending, above
  *   every key of the Map, with their entries (slot and version, or chain) in the tail
  *   in that order (ascending-tail.ts).
- * - `unorderedReservedKeys` counts the waiting keys under the reserved prefix
- *   (src/lease/reserved-prefix.ts). A scan whose range lies inside that prefix while
- *   it is 0 reads the tree alone and sorts nothing: the lease restart scan at open
- *   (src/lease/lease-manager.ts) no longer sorts a whole replayed memtable (issue 7).
- * - While the tree is empty, `unordered` is in the map's insertion order until it is
- *   sorted; once sorted for a flush, `unorderedChains` holds each waiting key's chain
- *   at the key's index (undefined again at the next new key).
  * - Versions are applied in strictly ascending order (the commit pipeline applies
  *   groups in version order); `appliedVersion` is the last applied.
  * - A chain, once created, stays (a delete appends a TOMBSTONE), so a reader's
@@ -52,20 +42,21 @@
  * Synchronous only: nothing here awaits, so each apply and each chunk of a scan is
  * atomic with respect to every other caller (no lock needed; see LOCK_ORDER.md).
  *
- * Parts in their own modules: the tree and its range walks (chain-tree.ts), the
- * estimate of the bytes held (memory-estimate.ts), the order a flush reads waiting
- * keys in (waiting-order.ts) and the ascending tail (ascending-tail.ts).
+ * Parts in their own modules: the tree and the keys waiting for it (key-order.ts),
+ * the tree's range walks (chain-tree.ts), the estimate of the bytes held
+ * (memory-estimate.ts), the order a flush reads waiting keys in (waiting-order.ts) and
+ * the ascending tail (ascending-tail.ts).
  */
 import type { StoredValue } from '../codec/values.js';
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
-import { isReservedKey, rangeInsideReservedPrefix } from '../lease/reserved-prefix.js';
 import { AscendingTail, TAIL_KEYS_MOVED_PER_READ, type TailEntry } from './ascending-tail.js';
-import { chainsInRange, type ChainTree, liveEntriesInRange, newChainTree } from './chain-tree.js';
+import { chainsInRange, liveEntriesInRange } from './chain-tree.js';
+import { KeyOrder } from './key-order.js';
 import type { KeyRange } from './key-range.js';
 import { keySizeBytes, olderArraysSizeBytes, slotSizeBytes } from './memory-estimate.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
-import { NO_VERSIONS, type OrderedEntries, waitingOrder } from './waiting-order.js';
+import { NO_VERSIONS, type OrderedEntries } from './waiting-order.js';
 
 export type { KeyRange } from './key-range.js';
 export type { OrderedEntries } from './waiting-order.js';
@@ -79,24 +70,14 @@ export interface IndexOperation {
 
 export class MemoryIndex {
   readonly #map = new Map<string, VersionChain>();
-  readonly #tree: ChainTree = newChainTree();
-  /** New keys not yet in the tree (see the module header). */
-  #unordered: string[] = [];
-  /** True while `unordered` is known to be in ascending order (set by a sort, cleared by a push). */
-  #unorderedSorted = true;
-  /**
-   * The waiting keys' chains, index for index, once #sortWaitingWithChains sorted
-   * them for a flush (undefined otherwise: a live memtable does not pay for it).
-   */
-  #unorderedChains: readonly VersionChain[] | undefined;
-  /** How many waiting keys lie under the reserved prefix (see the module header). */
-  #unorderedReservedKeys = 0;
   /** The greatest key in the Map ('' while empty): a key above it is new (see the module header). */
   #greatestKey = '';
   /** True while every key entered the Map above all the keys before it (its insertion order is key order). */
   #mapAscending = true;
-  /** The chains of the last keys of `unordered` that are not in the Map yet (see the module header). */
+  /** The chains of the last waiting keys that are not in the Map yet (see the module header). */
   readonly #tail = new AscendingTail();
+  /** The tree and the keys waiting for it (key-order.ts). */
+  readonly #order = new KeyOrder(this.#map, this.#tail);
   readonly #maxVersionsPerKey: number;
   #appliedVersion = 0;
   #liveKeys = 0;
@@ -138,7 +119,7 @@ export class MemoryIndex {
       return this.#insert(version, operation, true);
     }
     // The key may be in the tail, and a new key below the greatest one would break the tail's order: settle it.
-    if (this.#tail.length > 0) this.#tail.moveInto(this.#map, this.#unordered);
+    if (this.#tail.length > 0) this.#tail.moveInto(this.#map, this.#order.waiting);
     const chain = this.#map.get(key);
     if (chain === undefined) {
       this.#mapAscending = false;
@@ -163,10 +144,7 @@ export class MemoryIndex {
     // A tail key gets no chain until something needs one (ascending-tail.ts).
     if (ascending) this.#tail.push(version, operation.slot);
     else this.#map.set(key, new VersionChain(version, operation.slot));
-    this.#unordered.push(key);
-    if (isReservedKey(key)) this.#unorderedReservedKeys++;
-    this.#unorderedSorted = false;
-    this.#unorderedChains = undefined;
+    this.#order.add(key);
     this.#memoryBytes += keySizeBytes(key);
     if (operation.slot !== TOMBSTONE) this.#liveKeys++;
   }
@@ -198,7 +176,7 @@ export class MemoryIndex {
    */
   #chainBesideTail(key: string): VersionChain | undefined {
     if (key > this.#greatestKey) return undefined;
-    const keys = this.#unordered;
+    const keys = this.#order.waiting;
     if (key < keys[keys.length - this.#tail.length]!) return this.#map.get(key);
     this.#tail.moveInto(this.#map, keys, TAIL_KEYS_MOVED_PER_READ);
     if (this.#tail.length === 0 || key < keys[keys.length - this.#tail.length]!) return this.#map.get(key);
@@ -210,16 +188,9 @@ export class MemoryIndex {
    * asks the memtable it is about to retire (src/engine/flusher.ts).
    */
   holds(key: string): boolean {
-    const keys = this.#unordered;
+    const keys = this.#order.waiting;
     const inTail = this.#tail.length > 0 && key >= keys[keys.length - this.#tail.length]!;
     return inTail ? this.#tail.has(keys, key) : this.#map.has(key);
-  }
-
-  /** The chain of `key`, moving nothing (the debug checks; a tail key's chain is made if it had none). */
-  #chainInPlace(key: string): VersionChain | undefined {
-    const keys = this.#unordered;
-    const inTail = this.#tail.length > 0 && key >= keys[keys.length - this.#tail.length]!;
-    return inTail ? this.#tail.find(keys, key) : this.#map.get(key);
   }
 
   /**
@@ -234,35 +205,8 @@ export class MemoryIndex {
     reverse: boolean,
     maxCount: number,
   ): Array<[string, StoredValue]> {
-    this.#ensureOrderedFor(range);
-    return liveEntriesInRange(this.#tree, range, cursor, version, reverse, maxCount);
-  }
-
-  /**
-   * Makes the tree hold every key `range` can hold: a range inside the reserved prefix
-   * needs no waiting key moved when none of them is reserved (the tree then holds every
-   * key of the range); any other range moves them all (#ensureOrdered).
-   */
-  #ensureOrderedFor(range: KeyRange): void {
-    if (this.#unorderedReservedKeys === 0 && this.#unordered.length > 0 && rangeInsideReservedPrefix(range)) return;
-    this.#ensureOrdered();
-  }
-
-  /** Moves every waiting key into the tree: sorted, then inserted in ascending order. */
-  #ensureOrdered(): void {
-    if (this.#unordered.length === 0) return;
-    // Every key of the tree is in the Map (the tail's keys too, from here on).
-    if (this.#tail.length > 0) this.#tail.moveInto(this.#map, this.#unordered);
-    const chains = this.#unorderedChains;
-    const keys = this.#sortedUnordered();
-    this.#unordered = [];
-    this.#unorderedChains = undefined;
-    this.#unorderedReservedKeys = 0;
-    if (chains !== undefined) {
-      for (let index = 0; index < keys.length; index++) this.#tree.set(keys[index]!, chains[index]!);
-      return;
-    }
-    for (const key of keys) this.#tree.set(key, this.#map.get(key)!);
+    this.#order.ensureOrderedFor(range);
+    return liveEntriesInRange(this.#order.tree, range, cursor, version, reverse, maxCount);
   }
 
   /**
@@ -271,8 +215,8 @@ export class MemoryIndex {
    * strictly after `cursor` (before it, in reverse) when given. Synchronous.
    */
   chainsChunk(range: KeyRange, cursor: string | undefined, reverse: boolean, maxCount: number): Array<[string, VersionChain]> {
-    this.#ensureOrderedFor(range);
-    return chainsInRange(this.#tree, range, cursor, reverse, maxCount);
+    this.#order.ensureOrderedFor(range);
+    return chainsInRange(this.#order.tree, range, cursor, reverse, maxCount);
   }
 
   /**
@@ -292,25 +236,12 @@ export class MemoryIndex {
   /**
    * Every key in ascending order and, at the same index, its chain: two arrays the
    * caller must not change (a flush reads them; a later scan of this memtable leaves
-   * them as they are). When no scan ever built the tree (a write-only memtable), the
-   * waiting keys are the whole order: they are sorted with each key's chain carried
-   * along (waiting-order.ts), so no chain is looked up in the Map, and no tree is
-   * built for the flush. They stay waiting, sorted (with their chains, so a second
-   * flush attempt or a later scan sorts nothing). REQUIRES: the caller reads them before the next apply.
+   * them as they are). A write-only memtable's are its waiting keys, sorted with their
+   * chains, no tree built (KeyOrder#keysAndChains). REQUIRES: the caller reads them
+   * before the next apply.
    */
   orderedKeysAndChains(): { keys: readonly string[]; chains: readonly VersionChain[] } {
-    if (this.#tree.size > 0) {
-      this.#ensureOrdered();
-      const keys: string[] = [];
-      const chains: VersionChain[] = [];
-      this.#tree.forEachPair((key, chain) => {
-        keys.push(key);
-        chains.push(chain);
-      });
-      return { keys, chains };
-    }
-    this.#sortWaitingWithChains();
-    return { keys: this.#unordered, chains: this.#unorderedChains! };
+    return this.#order.keysAndChains(this.#mapAscending);
   }
 
   /**
@@ -322,9 +253,10 @@ export class MemoryIndex {
    */
   orderedEntries(): OrderedEntries {
     const tail = this.#tail.entriesInOrder();
-    if (tail !== undefined && this.#tree.size === 0 && this.#map.size === 0 && this.#unorderedChains === undefined) {
-      assert(tail.entries.length === this.#unordered.length, 'a memtable all tail: its waiting keys are the tail');
-      return { keys: this.#unordered, entries: tail.entries, versions: tail.versions, spans: tail.spans };
+    const order = this.#order;
+    if (tail !== undefined && order.tree.size === 0 && this.#map.size === 0 && order.waitingChains === undefined) {
+      assert(tail.entries.length === order.waiting.length, 'a memtable all tail: its waiting keys are the tail');
+      return { keys: order.waiting, entries: tail.entries, versions: tail.versions, spans: tail.spans };
     }
     const { keys, chains } = this.orderedKeysAndChains();
     return { keys, entries: chains, versions: NO_VERSIONS, spans: NO_VERSIONS };
@@ -358,39 +290,12 @@ export class MemoryIndex {
     const chains = Array.from(this.#map.values());
     if (this.#tail.length > 0) {
       // The tail's keys are the last of the waiting keys, in its order (the module header).
-      const unordered = this.#unordered;
-      for (let index = unordered.length - this.#tail.length; index < unordered.length; index++) keys.push(unordered[index]!);
+      const waiting = this.#order.waiting;
+      for (let index = waiting.length - this.#tail.length; index < waiting.length; index++) keys.push(waiting[index]!);
       for (const chain of this.#tail.chainsInOrder()) chains.push(chain);
     }
     assert(keys.length === chains.length, 'one chain per key');
     return { keys, chains };
-  }
-
-  /**
-   * Sorts the waiting keys of a memtable whose tree is empty and keeps their chains
-   * beside them (#unorderedChains). The Map and the tail hold exactly the waiting keys
-   * then, in the order they were pushed (both are added together, never removed), so
-   * one pass over the Map's values and the tail gives each key's chain without a
-   * lookup; a memtable of ascending keys alone has an empty Map and hands its tail over.
-   */
-  #sortWaitingWithChains(): void {
-    if (this.#unorderedChains !== undefined) return;
-    const tail = this.#tail.chainsInOrder();
-    assert(this.#tree.size === 0 && this.#map.size + tail.length === this.#unordered.length, 'the waiting keys are every key of the Map and the tail');
-    const chains = this.#map.size === 0 ? tail : tail.length === 0 ? Array.from(this.#map.values()) : [...this.#map.values(), ...tail];
-    const order = waitingOrder(this.#unordered, chains, this.#mapAscending, this.#unorderedSorted, (key) => this.#chainInPlace(key));
-    this.#unordered = order.keys;
-    this.#unorderedChains = order.chains;
-    this.#unorderedSorted = true;
-  }
-
-  /** The waiting keys, sorted in place (once: a sorted list is not sorted again). */
-  #sortedUnordered(): string[] {
-    if (!this.#unorderedSorted) {
-      this.#unordered.sort();
-      this.#unorderedSorted = true;
-    }
-    return this.#unordered;
   }
 
   stats(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number; memoryBytes: number } {
@@ -405,7 +310,7 @@ export class MemoryIndex {
 
   /** Debug-mode full check: the two structures agree and every chain is sound. */
   verify(): void {
-    assert(this.#unordered.filter(isReservedKey).length === this.#unorderedReservedKeys, 'the waiting reserved keys are counted');
+    this.#order.verify();
     let previous = '';
     let mapGreatest = '';
     for (const key of this.#map.keys()) {
@@ -414,14 +319,15 @@ export class MemoryIndex {
       previous = key;
       if (key > mapGreatest) mapGreatest = key;
     }
-    this.#tail.verify(this.#map, this.#unordered, mapGreatest);
-    const greatestHeld = this.#tail.length > 0 ? this.#unordered.at(-1) === this.#greatestKey : this.#map.has(this.#greatestKey);
+    this.#tail.verify(this.#map, this.#order.waiting, mapGreatest);
+    const greatestHeld = this.#tail.length > 0 ? this.#order.waiting.at(-1) === this.#greatestKey : this.#map.has(this.#greatestKey);
     assert(this.#map.size + this.#tail.length === 0 || greatestHeld, 'the greatest key is held');
-    this.#ensureOrdered();
-    assert(this.#map.size === this.#tree.size, 'map and tree hold the same number of keys');
+    const tree = this.#order.tree;
+    this.#order.ensureOrdered();
+    assert(this.#map.size === tree.size, 'map and tree hold the same number of keys');
     let versions = 0;
     let live = 0;
-    for (const [key, chain] of this.#tree.entries()) {
+    for (const [key, chain] of tree.entries()) {
       assert(this.#map.get(key) === chain, `map and tree agree on ${JSON.stringify(key)}`);
       chain.verify();
       versions += chain.length;
