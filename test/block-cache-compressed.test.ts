@@ -136,6 +136,30 @@ describe('BlockCache compressed tier', () => {
     expect(cache.compressedBlocks).toBe(20);
   });
 
+  it('takes no block while the open compressed runs are over twice its share, and gives its segments back when a dropped run leaves it none', () => {
+    const maxBytes = 8 * COMPRESSED_SEGMENT_BYTES;
+    const cache = new BlockCache(maxBytes);
+    cache.registerCompressedRun(1, 2 * cache.compressedMaxBytes);
+    cache.holdCompressed(1, 0, checkedBlock(600, 1));
+    expect(cache.compressedBlocks).toBe(1);
+    // A second large cold run (a 10M-key store's): the share covers too little of them.
+    cache.registerCompressedRun(2, 10 * maxBytes);
+    expect(cache.holdsCompressed).toBe(false);
+    cache.holdCompressed(2, 0, checkedBlock(600, 2));
+    expect(cache.getCompressed(2, 0)).toBeUndefined();
+    // Run 2 dropped: the tier takes blocks again.
+    cache.dropRun(2);
+    expect(cache.holdsCompressed).toBe(true);
+    cache.holdCompressed(2, 4096, checkedBlock(600, 3));
+    expect(cache.getCompressed(2, 4096)).toBeDefined();
+    // Every held block's run dropped: the segments go too, and the decoded blocks get the whole room back.
+    cache.dropRun(1);
+    cache.dropRun(2);
+    expect(cache.compressedBytes).toBe(0);
+    expect(cache.bytes).toBe(0);
+    expect(cache.dataRoomBytes).toBe(maxBytes);
+  });
+
   it('keeps one copy per block', () => {
     const cache = new BlockCache(8 * COMPRESSED_SEGMENT_BYTES);
     cache.holdCompressed(1, 4096, checkedBlock(600, 1));

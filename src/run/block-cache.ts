@@ -76,6 +76,13 @@ import type { CheckedBlock } from './run-file.js';
 
 /** Share of the room the partitions leave that the compressed tier may fill (see "Compressed tier"). */
 export const BLOCK_CACHE_COMPRESSED_SHARE = 3 / 4;
+/**
+ * The tier takes blocks only while its share is at least this part of the open
+ * compressed runs' file bytes: holding a block costs about 1 us once the tier is full,
+ * and a tier that holds a small part of the cold data answers few misses (see
+ * "Compressed tier").
+ */
+export const BLOCK_CACHE_COMPRESSED_COVER_MIN = 1 / 2;
 
 export { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN } from './block-doorkeeper.js';
 export { BLOCK_CACHE_HIT_CREDIT_MAX, BLOCK_CACHE_LENGTH_PER_COMPRESSED_BYTE, BLOCK_CACHE_ROOM_PER_BLOCK_BYTE, BLOCK_CACHE_TURNS_PER_HIT } from './block-admission.js';
@@ -111,6 +118,9 @@ export class BlockCache {
   readonly #ring = new CompressedBlockRing();
   /** The most the tier held since the last dropRun or clear (dataRoomBytes). */
   #ringHighWater = 0;
+  /** File bytes of the open compressed runs not retired (registerCompressedRun), and their sum. */
+  readonly #compressedRuns = new Map<number, number>();
+  #compressedRunBytes = 0;
 
   constructor(maxBytes: number) {
     BlockCache.#checkMaxBytes(maxBytes);
@@ -199,15 +209,34 @@ export class BlockCache {
     return this.#ring.lookup(cacheKey(runId, offset));
   }
 
+  /** A compressed run was opened for point reads: its file bytes weigh against the tier's share (BLOCK_CACHE_COMPRESSED_COVER_MIN) until retireRun or dropRun. */
+  registerCompressedRun(runId: number, fileBytes: number): void {
+    if (this.#compressedRuns.has(runId)) return;
+    this.#compressedRuns.set(runId, fileBytes);
+    this.#compressedRunBytes += fileBytes;
+  }
+
+  #forgetCompressedRun(runId: number): void {
+    const fileBytes = this.#compressedRuns.get(runId);
+    if (fileBytes === undefined) return;
+    this.#compressedRuns.delete(runId);
+    this.#compressedRunBytes -= fileBytes;
+  }
+
+  /** Whether the tier's share covers enough of the open compressed runs to take blocks. */
+  get holdsCompressed(): boolean {
+    return this.compressedMaxBytes >= this.#compressedRunBytes * BLOCK_CACHE_COMPRESSED_COVER_MIN;
+  }
+
   /**
    * Offers a compressed data block just read from the file and checked: held (copied)
-   * when the tier has or can make room within its share, evicting data blocks first,
-   * then its own oldest segment; kept once.
+   * when the tier takes blocks (holdsCompressed) and has or can make room within its
+   * share, evicting data blocks first, then its own oldest segment; kept once.
    */
   holdCompressed(runId: number, offset: number, checked: CheckedBlock): void {
     const key = cacheKey(runId, offset);
     const ring = this.#ring;
-    if (!CompressedBlockRing.fits(key, checked.payloadBytes) || ring.has(key)) return;
+    if (!CompressedBlockRing.fits(key, checked.payloadBytes) || ring.has(key) || !this.holdsCompressed) return;
     const growth = ring.growthFor(checked.payloadBytes);
     const bound = this.compressedMaxBytes;
     if (growth > bound) return;
@@ -411,6 +440,7 @@ export class BlockCache {
    * view holding the run was collected. O(slots); once per compaction.
    */
   retireRun(runId: number): void {
+    this.#forgetCompressedRun(runId);
     const retired: Slot[] = [];
     for (const slot of this.#slots.values()) if (slot.runId === runId) retired.push(slot);
     for (const slot of retired) {
@@ -435,6 +465,9 @@ export class BlockCache {
       releaseSlot(slot);
     }
     this.#bytes -= this.#ring.dropKeys((key) => Math.floor(key / TWO_TO_32) === runId);
+    this.#forgetCompressedRun(runId);
+    // A tier left with no live block, or one that takes no more, gives its segments back.
+    if (this.#ring.blocks === 0 || !this.holdsCompressed) this.#evictCompressedDownTo(this.#ring.bytes);
     this.#ringHighWater = this.#ring.bytes;
     this.#check();
   }

@@ -56,6 +56,7 @@ export class RunPointLookup {
     this.#compression = compression;
     this.#repair = repair;
     assert(file.runId === descriptor.runId, "a run's lookup reads its own file");
+    if (compression !== RunCompression.none) cache.registerCompressedRun(descriptor.runId, descriptor.fileBytes);
   }
 
   /** RunReader.mayContain. */
