@@ -28,37 +28,29 @@
  *   settles the in-flight group and the queue as above; nothing stays pending.
  *
  * The next group is cut in a microtask or after an event-loop turn, and a record's
- * fdatasync may block the loop, by the hints of group-pacing.ts.
+ * fdatasync may block the loop, by the hints of group-pacing.ts (group-commit.ts).
  *
  * Parts in their own modules: the ordering step under the commit lock (conflict
- * check, version, conflict log) is version-order.ts; the apply step (apply in version
+ * check, version, conflict log) is version-order.ts; the queue and its flush under
+ * the wal.writer lock (group commit, settling a failed group) is group-commit.ts;
+ * the apply step (apply in version
  * order, visible version, acknowledgement) is commit-acknowledger.ts; the refusals
  * (disk full, failed store) are commit-refusals.ts; the other wal.writer sections
  * (seal and checkpoint cuts, spare segments) are wal-sections.ts; the waiters without
  * a commit of their own (whenSettled, close's wait for idle) are pipeline-waiters.ts.
  */
-import { performance } from 'node:perf_hooks';
-import { DiskFullError, StoreClosedError, type StoreFailedError } from '../errors.js';
+import { StoreClosedError, type StoreFailedError } from '../errors.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { CommitMetrics } from '../metrics/recorders.js';
-import { assert } from '../util/assert.js';
 import type { EncodableOperation } from '../wal/wal-format.js';
-import type { GroupWriteResult, WalWriter } from '../wal/wal-writer.js';
+import type { WalWriter } from '../wal/wal-writer.js';
 import type { ReleasedSpace } from '../wal/next-segment.js';
 import { CommitAcknowledger } from './commit-acknowledger.js';
-import { CommitRefusals, storeFailure } from './commit-refusals.js';
-import { GroupPacing, RESOLVED } from './group-pacing.js';
+import { CommitRefusals } from './commit-refusals.js';
 import type { CommitTarget, CommitVisibleListener } from './commit-target.js';
-import {
-  type CommitResult,
-  InFlightGroup,
-  newestWrite,
-  newPendingCommit,
-  type PendingCommit,
-  type UnappliedWrite,
-  type Validation,
-} from './pending-commit.js';
+import { GroupCommit } from './group-commit.js';
+import { type CommitResult, newPendingCommit, type PendingCommit, type UnappliedWrite, type Validation } from './pending-commit.js';
 import { UnappliedCommits } from './unapplied-commits.js';
 import { PipelineWaiters } from './pipeline-waiters.js';
 import { VersionOrder } from './version-order.js';
@@ -79,24 +71,16 @@ export interface CommitPipelineStats {
 }
 
 export class CommitPipeline {
-  readonly #writer: WalWriter;
   readonly #oldestTransactionVersion: () => number;
   readonly #commitLock = new OrderedMutex('commit');
   readonly #walLock = new OrderedMutex('wal.writer');
   /** GUARDED_BY commit lock: conflict check, version assignment, conflict log. */
   readonly #versionOrder: VersionOrder;
-  #queue: PendingCommit[] = [];
-  #inFlight: InFlightGroup | undefined;
-  #flushScheduled = false;
-  #flushing = false;
-  /** performance.now() when the running flush asked for the wal.writer lock (its wait metric). */
-  #flushRequestedMs = 0;
-  #failure: StoreFailedError | undefined;
+  /** The queue and its flush under the wal.writer lock; the store's failure (group-commit.ts). */
+  readonly #groups: GroupCommit;
   #closed = false;
   /** Transactions waiting for a version to settle, and close() waiting for idle. */
   readonly #waiters = new PipelineWaiters();
-  /** When the next group is cut, and whether a record's fdatasync may block. */
-  readonly #pacing = new GroupPacing();
   /** Bytes (framed sizes) of the commits queued or in flight: enqueued, not yet applied or refused. */
   readonly #unapplied: UnappliedCommits;
   /** Commit latency, group size and lock waits (store.metrics()). */
@@ -120,15 +104,18 @@ export class CommitPipeline {
     pinnedVersion: () => number,
     oldestTransactionVersion: () => number,
   ) {
-    this.#writer = writer;
     this.#versionOrder = new VersionOrder(lastVersion);
     this.#oldestTransactionVersion = oldestTransactionVersion;
     this.#unapplied = new UnappliedCommits(index);
-    this.#walSections = new WalSections(this.#walLock, writer, () => this.#failure !== undefined);
+    this.#walSections = new WalSections(this.#walLock, writer, () => this.#groups.failure !== undefined);
     const cutWal = this.#walSections.cutAtNextRecord;
     const parts = { writer, index, unapplied: this.#unapplied, waiters: this.#waiters, metrics: this.metrics, pinnedVersion, cutWal };
     this.#acknowledger = new CommitAcknowledger(parts, lastVersion);
     this.#refusals = new CommitRefusals(this.#unapplied, this.#versionOrder);
+    this.#groups = new GroupCommit({
+      writer, walLock: this.#walLock, acknowledger: this.#acknowledger, refusals: this.#refusals,
+      unapplied: this.#unapplied, waiters: this.#waiters, metrics: this.metrics,
+    });
   }
 
   /** The newest version whose effects are durable and visible to reads. */
@@ -143,7 +130,7 @@ export class CommitPipeline {
    * the winner and lose again.
    */
   whenSettled(version: number): Promise<void> {
-    if (version <= this.#acknowledger.visibleVersion || this.#failure !== undefined || this.#closed) return Promise.resolve();
+    if (version <= this.#acknowledger.visibleVersion || this.#groups.failure !== undefined || this.#closed) return Promise.resolve();
     return this.#waiters.settled(version);
   }
 
@@ -157,7 +144,7 @@ export class CommitPipeline {
   }
 
   get failure(): StoreFailedError | undefined {
-    return this.#failure;
+    return this.#groups.failure;
   }
 
   /**
@@ -205,10 +192,7 @@ export class CommitPipeline {
    */
   unappliedWrite(key: string): UnappliedWrite | undefined {
     this.#commitLock.assertHeld();
-    const found = newestWrite(this.#queue, 0, key);
-    if (found !== undefined) return found;
-    const inFlight = this.#inFlight;
-    return inFlight === undefined ? undefined : newestWrite(inFlight.commits, inFlight.settled, key);
+    return this.#groups.newestUnappliedWrite(key);
   }
 
   /**
@@ -233,153 +217,12 @@ export class CommitPipeline {
    */
   #enqueue(pending: PendingCommit): void {
     this.#commitLock.assertHeld();
-    if (this.#failure !== undefined) return pending.reject(this.#failure);
+    const failure = this.#groups.failure;
+    if (failure !== undefined) return pending.reject(failure);
     if (this.#closed) return pending.reject(new StoreClosedError('write'));
     const refusal = this.#versionOrder.order(pending, Math.min(this.#oldestTransactionVersion(), this.#acknowledger.visibleVersion));
     if (refusal !== undefined) return pending.reject(refusal);
-    this.#queue.push(pending);
-    this.#unapplied.admitted(pending.sizeBytes);
-    this.#scheduleFlush();
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#flushing) return;
-    this.#flushScheduled = true;
-    this.#pacing.schedule(this.#startFlush, this.#acknowledger.lastGroupSize);
-  }
-
-  readonly #startFlush = (): void => {
-    this.#flushScheduled = false;
-    if (this.#queue.length === 0) return this.#notifyIdle();
-    this.#flushing = true;
-    this.#flush();
-  };
-
-  /**
-   * One flush under the wal.writer lock. A promise chain whose steps are function
-   * values made once per pipeline (no async frame or closure per group). Never
-   * rejects: a failure settles the group through #settleAfterError.
-   */
-  #flush(): void {
-    this.#flushRequestedMs = performance.now();
-    void this.#walLock.runExclusive(this.#flushQueueHeld).then(this.#flushEnded, this.#flushFailed);
-  }
-
-  readonly #flushFailed = (error: unknown): void => {
-    try {
-      this.#settleAfterError(error);
-    } finally {
-      this.#flushEnded();
-    }
-  };
-
-  readonly #flushEnded = (): void => {
-    this.#flushing = false;
-    if (this.#queue.length > 0) this.#scheduleFlush();
-    else this.#notifyIdle();
-  };
-
-  /** #flushQueue as a function value made once (no closure per group), with the lock-wait metric. */
-  readonly #flushQueueHeld = (): Promise<void> => {
-    this.metrics.walWriterLockWait.recordSince(this.#flushRequestedMs);
-    return this.#flushQueue();
-  };
-
-  /**
-   * REQUIRES: wal.writer lock held. Writes everything queued now, possibly as several
-   * records (#writeNextRecord, #recordWritten, in turn). Any exception propagates to
-   * #settleAfterError, which settles the group.
-   */
-  #flushQueue(): Promise<void> {
-    this.#walLock.assertHeld();
-    assert(this.#inFlight === undefined, 'one group in flight at a time');
-    this.#inFlight = new InFlightGroup(this.#queue);
-    this.#queue = [];
-    return this.#writeNextRecord() ?? RESOLVED;
-  }
-
-  /**
-   * REQUIRES: wal.writer lock held. Writes the next record of the in-flight group, or
-   * ends the group when all of it is settled (undefined when nothing is left to await).
-   */
-  #writeNextRecord(): Promise<void> | undefined {
-    const inFlight = this.#inFlight;
-    assert(inFlight !== undefined, 'a group is in flight while its records are written');
-    if (inFlight.settled === inFlight.commits.length) {
-      // A seal cut the log: move to the new segment now (not at the next write), so the
-      // flush of the sealed memtable finds its last segment closed and deletes it.
-      if (this.#writer.cutPending) return this.#writer.rotateAtCut().then(this.#groupEnded);
-      return this.#groupEnded();
-    }
-    const settled = inFlight.settled;
-    inFlight.recordStart = settled;
-    const remaining = settled === 0 ? inFlight.commits : inFlight.commits.slice(settled);
-    const mayBlock = this.#pacing.mayBlock(this.#queue.length);
-    return this.#writer.writeGroup(remaining, this.#beforeWrite, mayBlock).then(this.#recordWritten);
-  }
-
-  /** The in-flight group's beforeWrite as a function value made once (no closure per group). */
-  readonly #beforeWrite = (commitCount: number): void => {
-    const inFlight = this.#inFlight;
-    assert(inFlight !== undefined, 'a record is handed to write() while its group is in flight');
-    inFlight.beforeWrite(commitCount);
-  };
-
-  /** A record is durable: acknowledge its commits, then write the group's next record. */
-  readonly #recordWritten = (written: GroupWriteResult): Promise<void> | undefined => {
-    const inFlight = this.#inFlight;
-    assert(inFlight !== undefined, 'a written record belongs to the group in flight');
-    // Before the acknowledgement resolves anyone: only commits that arrived during the fdatasync.
-    this.#pacing.recordSynced(this.#queue.length);
-    // A record the writer reports written was handed to write(), announced or not.
-    inFlight.handedToWrite = Math.max(inFlight.handedToWrite, inFlight.recordStart + written.commitCount);
-    this.#acknowledger.acknowledge(inFlight, written.commitCount, written.endLsn);
-    return this.#writeNextRecord();
-  };
-
-  readonly #groupEnded = (): undefined => {
-    this.#inFlight = undefined;
-    return undefined;
-  };
-
-  /**
-   * Settles every commit the failed flush left unsettled. Disk full refuses the rest
-   * of the group (nothing of it is durable: its record is incomplete and the next one
-   * overwrites it) and the pipeline goes on. Anything else fails the store: commits
-   * handed to write() get CommitOutcomeUnknownError, the others StoreFailedError.
-   */
-  #settleAfterError(error: unknown): void {
-    const inFlight = this.#inFlight;
-    this.#inFlight = undefined;
-    const unsettled = inFlight === undefined ? [] : inFlight.commits.slice(inFlight.settled);
-    if (error instanceof DiskFullError && inFlight !== undefined) {
-      // A queued ordered commit may have read what the refused ones wrote: refused too.
-      const dependent = this.#queue.filter((commit) => commit.ordered);
-      if (dependent.length > 0) this.#queue = this.#queue.filter((commit) => !commit.ordered);
-      return this.#refusals.refuseOnDiskFull(unsettled, dependent, error);
-    }
-    const failure = this.#failure ?? this.#failWith(error);
-    const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
-    this.#refusals.refuseFailedGroup(unsettled, unknownCount, failure);
-    this.#fail(error);
-  }
-
-  #failWith(cause: unknown): StoreFailedError {
-    this.#failure = storeFailure(cause);
-    return this.#failure;
-  }
-
-  /** Enters the failed state (once) and rejects every queued commit: none was written. */
-  #fail(cause: unknown): void {
-    const failure = this.#failure ?? this.#failWith(cause);
-    const queued = this.#queue;
-    this.#queue = [];
-    this.#refusals.rejectAll(queued, failure);
-  }
-
-  #notifyIdle(): void {
-    // Nothing is queued or in flight: every assigned version is settled one way or another.
-    this.#waiters.notifyIdle(this.#acknowledger.visibleVersion);
+    this.#groups.enqueue(pending);
   }
 
   /**
@@ -389,7 +232,7 @@ export class CommitPipeline {
   async close(): Promise<void> {
     await this.#commitLock.runExclusive(async () => {
       this.#closed = true;
-      while (this.#queue.length > 0 || this.#flushing || this.#flushScheduled) {
+      while (this.#groups.busy) {
         await this.#waiters.idle();
       }
     });
@@ -411,7 +254,7 @@ export class CommitPipeline {
       groupCommits: this.#acknowledger.groupCommits,
       groupSizeMax: this.#acknowledger.groupSizeMax,
       rejectedCommits: this.#refusals.count,
-      queued: this.#queue.length,
+      queued: this.#groups.queued,
       unappliedBytes: this.#unapplied.bytes,
       conflictLogEntries: this.#versionOrder.conflictLogEntries,
     };
