@@ -2,8 +2,10 @@
  * Flush chunks: a sealed memtable's run entries packed into ArrayBuffers on the main
  * thread (FlushChunkPacker) and unpacked in the flush thread (unpackFlushChunk), so
  * the entries cross the message port by transfer, not by structured cloning, and a
- * large memtable crosses as a stream of chunks of about FLUSH_CHUNK_BYTES (never one
- * copy of all of it). Used by flush-thread.ts and flush-worker.ts.
+ * large memtable crosses as a stream of chunks of about FLUSH_CHUNK_BYTES (in key
+ * order never one copy of all of it; a memtable sent in arrival order may be, up to
+ * FLUSH_ARRIVAL_ORDER_BYTES_MAX: flush-key-order.ts). Used by flush-thread.ts and
+ * flush-worker.ts.
  *
  * Entry layout, back to back, no padding (little endian):
  *

@@ -15,17 +15,22 @@
  *   flush for flushThreadSettings.idleMs (src/util/idle-end.ts): the next flush starts
  *   a new one.
  * - One flush at a time, asserted.
- * - Flow control: at most FLUSH_CHUNKS_IN_FLIGHT chunks sent and not yet consumed;
- *   the packing yields to the event loop while it waits for the thread, and between
- *   stretches paced by PackingPace (flush-packing-pace.ts): a stretch ends once it has run as long as the
- *   loop's last turn of other work, at least FLUSH_PACK_STRETCH_MS_MIN, and never
- *   later than FLUSH_PACK_YIELD_ENTRIES entries. So a flush never holds the loop for
- *   long, under commits' short turns its stretches stay short (each one delays every
- *   commit in flight by its length: issue 12's p99), and a memtable's entries cross
- *   in bounded memory. The thread hands each consumed chunk's buffer back and the
- *   packing reuses it (flush-chunks.ts): a buffer is allocated only when none is spare,
- *   so at most FLUSH_CHUNKS_IN_FLIGHT exist (in flight, being packed, spare), allocated
- *   by a thread's first flush; the next ones allocate none.
+ * - Flow control: in key order at most FLUSH_CHUNKS_IN_FLIGHT chunks sent and not yet
+ *   consumed (in arrival order the thread holds a key range's chunks until it has
+ *   written the range, and nothing waits: flush-key-order.ts, a memtable of at most
+ *   FLUSH_ARRIVAL_ORDER_BYTES_MAX); the packing yields to the event loop while it
+ *   waits for the thread, and between stretches paced by PackingPace
+ *   (flush-packing-pace.ts): a stretch ends once it has run as long as the loop's last
+ *   turn of other work, at least FLUSH_PACK_STRETCH_MS_MIN, and never later than
+ *   FLUSH_PACK_YIELD_ENTRIES entries. So a flush never holds the loop for long, under
+ *   commits' short turns its stretches stay short (each one delays every commit in
+ *   flight by its length: issue 12's p99), and a memtable's entries cross in bounded
+ *   memory. The thread hands each consumed chunk's buffer back and the packing reuses
+ *   it (flush-chunks.ts): a buffer is allocated only when none is spare, so in key
+ *   order at most FLUSH_CHUNKS_IN_FLIGHT exist (in flight, being packed, spare),
+ *   allocated by a thread's first flush; the next ones allocate none (a flush in
+ *   arrival order allocates what its ranges need beyond the spares, and at most
+ *   FLUSH_CHUNKS_IN_FLIGHT are kept).
  * - A thread that exits with a flush in flight (a crash, an out-of-memory, terminate)
  *   fails that flush with FlushThreadExited; the next flush starts a new thread. The
  *   flusher then writes that memtable in process (flusher.ts).
