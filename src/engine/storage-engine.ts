@@ -11,9 +11,9 @@
  * the memtables and the runs change.
  *
  * The stats (store.stats().storage) are assembled in engine-stats.ts; the write
- * stall (admit, backpressure) is write-stall.ts.
+ * stall (admit, backpressure) is write-stall.ts; a checkpoint (seal, flush, the WAL
+ * start moved and the covered segments deleted) is engine-checkpoint.ts.
  */
-import { performance } from 'node:perf_hooks';
 import { commitSlabPool } from '../codec/value-slabs.js';
 import type { FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
@@ -24,7 +24,6 @@ import type { RepairEvent } from '../run/run-file.js';
 import { Compactor } from '../compaction/compactor.js';
 import { VersionTimes } from '../compaction/version-times.js';
 import { Flusher } from './flusher.js';
-import { removeSegmentsBelow } from '../wal/segment-files.js';
 import { Memtables } from './memtables.js';
 import { StorageMetrics } from '../metrics/recorders.js';
 import { PointCache } from './point-cache.js';
@@ -33,6 +32,7 @@ import { type RunHandle, RunSet } from './run-set.js';
 import { ScrubCounters, type ScrubTargets } from '../stripe/scrub.js';
 import { listSegments } from '../wal/segment-files.js';
 import { ColdTierCompressor } from '../run/compression-pool.js';
+import { type CheckpointResult, checkpointEngine } from './engine-checkpoint.js';
 import { type EngineStats, engineStats } from './engine-stats.js';
 import { WriteStall } from './write-stall.js';
 import {
@@ -64,15 +64,7 @@ export interface StorageEngineConfig {
   walBytesWritten: () => number;
 }
 
-export interface CheckpointResult {
-  /** Every version at or below this is in runs. */
-  flushedVersion: number;
-  runsWritten: number;
-  bytesWritten: number;
-  walSegmentsDeleted: number;
-  durationMs: number;
-}
-
+export type { CheckpointResult } from './engine-checkpoint.js';
 export type { EngineStats, TierStats } from './engine-stats.js';
 
 export class StorageEngine {
@@ -304,41 +296,13 @@ export class StorageEngine {
     this.pointCache.maxBytes = bounds.pointCacheBytes;
   }
 
-  /**
-   * Flushes everything applied so far to runs, records it in the manifest and deletes
-   * the WAL segments the runs cover. REQUIRES: no commit is applied concurrently in a
-   * way that matters (commits may continue; they land in the next memtable).
-   */
-  async checkpoint(): Promise<CheckpointResult> {
-    const started = performance.now();
-    const before = this.#flusher.stats();
-    this.memtables.seal();
-    await this.#flusher.flushAll();
-    let walSegmentsDeleted = 0;
-    const current = this.#config.currentWalSegment();
-    if (this.memtables.immutableCount === 0 && this.memtables.active.appliedVersion === 0 && this.manifest.state.walStartSegment < current) {
-      // Everything applied is in runs (no memtable holds anything), and no record of a
-      // segment below the writer's is unapplied (a segment is left only after its last
-      // group was acknowledged): the log may start at the writer's segment.
-      await this.manifest.apply({ walStartSegment: current });
-    }
-    // Every segment below the manifest's WAL start is covered by runs; a flush leaves
-    // the one the writer was still in (a cut waiting for its rotation, e.g. after an
-    // outsized record), and once the writer has moved on nothing else would delete it
-    // before the next flush: a 6 MB segment of flushed records outlived checkpoint and
-    // close, and the next open read it again.
-    const deleteBelow = Math.min(this.manifest.state.walStartSegment, current);
-    walSegmentsDeleted = (await removeSegmentsBelow(this.#config.fileSystem, this.#config.walDirectory, deleteBelow)).length;
-    // Retention by age: the commit-time samples survive a reopen (compaction writes them too).
-    if (this.versionTimes !== undefined) await this.manifest.apply({ versionTimes: this.versionTimes.samples() });
-    const after = this.#flusher.stats();
-    return {
-      flushedVersion: this.manifest.state.flushedVersion,
-      runsWritten: after.flushes - before.flushes,
-      bytesWritten: after.flushedBytes - before.flushedBytes,
-      walSegmentsDeleted: after.walSegmentsDeleted - before.walSegmentsDeleted + walSegmentsDeleted,
-      durationMs: performance.now() - started,
-    };
+  /** Seals, flushes everything applied so far and deletes the WAL the runs cover (engine-checkpoint.ts). */
+  checkpoint(): Promise<CheckpointResult> {
+    const { fileSystem, walDirectory, currentWalSegment } = this.#config;
+    return checkpointEngine({
+      memtables: this.memtables, flusher: this.#flusher, manifest: this.manifest, versionTimes: this.versionTimes,
+      fileSystem, walDirectory, currentWalSegment,
+    });
   }
 
   /**
