@@ -106,7 +106,7 @@ describe('review of 585cfbb on the real file system: cuts abandoning preparation
       }
     })();
     let writing = true;
-    // Checkpoints while the writers run: each rotates the WAL (#rotateSmall) like a seal's cut.
+    // Checkpoints while the writers run: each rotates the WAL (ActiveSegment#rotateSmall) like a seal's cut.
     const checkpoints = (async () => {
       while (writing) {
         await store.checkpoint();

@@ -1,6 +1,6 @@
 /**
  * Review of 5539b72 (MemoryIndex: a scan inside the reserved key prefix reads the tree
- * alone when no waiting key is reserved; #unorderedReservedKeys counts them). Random
+ * alone when no waiting key is reserved; KeyOrder#waitingReservedKeys counts them). Random
  * applies of keys just inside, at and just outside the prefix's bounds, interleaved
  * with forward and reverse scans and chainsChunk over ranges inside the prefix, ending
  * exactly at its end, crossing either bound, and wholly outside it, with the flush's

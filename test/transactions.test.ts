@@ -391,7 +391,7 @@ describe('commits that never happened', () => {
   it('after a commit refused with DiskFullError, transactions reading its keys commit (no conflict with a version that does not exist)', async () => {
     // BUG (src/commit/commit-pipeline.ts): #enqueue appends every commit's keys to the
     // conflict log when it assigns the version; when the group is then refused with
-    // DiskFullError (#flushQueue -> CommitRefusals#rejectAll, commit-refusals.ts; the store stays usable), the entry
+    // DiskFullError (GroupCommit#flushQueue -> CommitRefusals#rejectAll, commit-refusals.ts; the store stays usable), the entry
     // stays in the log. The visible version stays below the refused version until some
     // other commit is applied, so every transaction that reads one of the refused
     // commit's keys starts at a read version below it and "conflicts" with it on every

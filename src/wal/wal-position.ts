@@ -1,7 +1,7 @@
 /**
  * Where the WAL writer appends: the active segment, its handle, size and next record's
  * offset, how far it is zero-filled, and how its records are tagged. Made by recovery
- * (wal-recovery.ts: the segment a reopen resumes in) and by each rotation (wal-writer.ts);
+ * (wal-recovery.ts: the segment a reopen resumes in) and by each rotation (active-segment.ts);
  * the writer's record buffer and segment rotation read it.
  */
 import type { FileHandle } from '../fs/file-system.js';
