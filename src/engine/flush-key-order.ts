@@ -26,7 +26,7 @@ import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { FLAG_KEY_CONTINUED, FLAG_SAME_KEY, FLAG_TOMBSTONE, type FlushChunk, latin1Slice } from './flush-chunks.js';
 
-/** Entries per batch handed to the writer (about one chunk's worth of 100-byte values). */
+/** Entries per batch handed to the writer (about one chunk's worth of 100-byte values; bounds the thread's entry objects). */
 export const KEY_ORDER_BATCH_ENTRIES = 2048;
 
 /** A growable Int32Array column. */
@@ -86,10 +86,13 @@ export class KeyRangeChunks {
   }
 
   /**
-   * The range's entries in run order, in batches of about KEY_ORDER_BATCH_ENTRIES (a
-   * key's entries are never split); values are views into the chunks (kept until the
-   * writer asks for the batch after the last). `keyOrder[g]`: the position of the g-th
-   * key packed in the range's key order.
+   * The range's entries in run order, in batches of KEY_ORDER_BATCH_ENTRIES (the last
+   * one fewer); a key's entries may go on in the next batch, as a chunk boundary splits
+   * them in key order: a batch of whole keys held all of a key's versions at once, and
+   * the 500,000 versions of one key (a counter) exhausted the thread's heap bound
+   * (test/review-flush-arrival-order.test.ts). Values are views into the chunks (kept
+   * until the writer asks for the batch after the last). `keyOrder[g]`: the position of
+   * the g-th key packed in the range's key order.
    */
   *batches(keyOrder: Uint32Array): Generator<RunEntry[]> {
     const groups = this.#groups;
@@ -133,10 +136,10 @@ export class KeyRangeChunks {
           position += length;
         }
         batch.push({ key: key!, version, value });
-      }
-      if (batch.length >= KEY_ORDER_BATCH_ENTRIES) {
-        yield batch;
-        batch = [];
+        if (batch.length === KEY_ORDER_BATCH_ENTRIES) {
+          yield batch;
+          batch = [];
+        }
       }
     }
     if (batch.length > 0) yield batch;
