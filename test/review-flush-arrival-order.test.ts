@@ -192,6 +192,51 @@ describe('the sealed memtable touched while its arrival-order walk is under way'
   }
 });
 
+describe('random memtables of every shape, sent in arrival order', () => {
+  it('the thread writes each byte for byte as the in-process key-order flush (seeded: a failure repeats)', async () => {
+    const hash = await loadHash64();
+    const thread = new FlushThread();
+    try {
+      for (const seed of [1, 2, 3, 4, 5, 6]) {
+        let state = seed * 2_654_435_761;
+        const random = (below: number): number => {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          return (state >>> 0) % below;
+        };
+        const index = new MemoryIndex(1 + random(6));
+        const keyCount = [300, 4000, 2 * ARRIVAL_ORDER_RANGE_KEYS_MIN, 2 * ARRIVAL_ORDER_RANGE_KEYS_MIN + 1, 9000, 11_000][seed - 1]!;
+        const keys = shuffled(Array.from({ length: keyCount }, (_, number) => internalKey(`s${String(random(1_000_000)).padStart(7, '0')}-${number}`)), seed);
+        let version = 0;
+        let pinned = 0;
+        const write = (key: string): void => {
+          version++;
+          const roll = random(1000);
+          const slot = roll < 80 ? TOMBSTONE
+            : roll < 83 ? prepareValue(Buffer.alloc(100_000 + random(200_000), roll), 1 << 22).stored
+            : prepareValue({ key, version, pad: 'p'.repeat(random(400)) }, 1 << 22).stored;
+          if (random(50) === 0) pinned = version; // retention spares what the pinned version sees
+          index.apply(version, [{ key, slot }], Math.max(pinned, version - random(20)));
+        };
+        for (const key of keys) write(key);
+        for (let rewrite = 0; rewrite < keyCount; rewrite++) write(keys[random(Math.min(keyCount, 1 + random(keyCount)))]!);
+        for (let number = 0; number < random(2000); number++) write(internalKey(`t${String(number).padStart(6, '0')}`)); // the ascending tail
+        const walk = memtableEntriesInArrivalOrder(index);
+        expect(walk).toBeDefined();
+        const expectedDirectory = temporaryDirectory();
+        const expected = await writeRun({ fileSystem: new NodeFileSystem(), runsDirectory: expectedDirectory, runId: 9, generation: seed, level: 0, hash, entries: memtableEntries(index) });
+        const directory = temporaryDirectory();
+        const outcome = await thread.flush({ runsDirectory: directory, runId: 9, generation: seed, level: 0, keepDataBytes: -1 }, walk!, true);
+        expect(outcome.descriptor).toEqual(expected);
+        expect(readFileSync(join(directory, expected.fileName)).equals(readFileSync(join(expectedDirectory, expected.fileName)))).toBe(true);
+      }
+    } finally {
+      await thread.close();
+    }
+  }, 180_000);
+});
+
 describe('a key with many versions in a random memtable', () => {
   it("is written by the thread at its own heap bound, as in key order: its entries are handed to the writer in bounded batches", async () => {
     // 500,000 versions of one counter key (small integers: 24 B each in memoryBytes) beside

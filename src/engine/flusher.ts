@@ -104,9 +104,11 @@ export const FLUSH_THREAD_RESTARTS_MAX = 2;
 /**
  * The largest sealed memtable (its memoryBytes) the flush thread is sent by key range in
  * arrival order, to sort each range itself (flush-key-order.ts): the thread then holds a
- * range's chunks and one key string per key of it until the range is written (an eighth
- * of the memtable or more: ARRIVAL_ORDER_RANGES_MAX), well within its heap bound
- * (FLUSH_THREAD_OLD_GENERATION_MB). A larger one is packed in key order, as before.
+ * range's chunks until the range is written, and the packing does not wait for it, so up
+ * to the whole memtable's packed entries are in transit (off the heaps, about its
+ * memoryBytes); the thread's heap holds one batch of KEY_ORDER_BATCH_ENTRIES
+ * entries at a time, within its bound (FLUSH_THREAD_OLD_GENERATION_MB). A larger one is
+ * packed in key order, as before.
  */
 export const FLUSH_ARRIVAL_ORDER_BYTES_MAX = 32 * 1024 * 1024;
 
