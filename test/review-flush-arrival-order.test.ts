@@ -12,8 +12,10 @@
  * - a key with 500,000 versions (a counter) beside random keys: the thread writes it
  *   within its heap bound, as the key-order flush does (it handed the writer each key's
  *   entries in one batch and ran out of heap: fails before the fix in flush-key-order.ts);
- * - the thread dying mid-range (a range's chunks held, the next range in transit): the
- *   memtable is written in process, nothing acknowledged lost, reopen exact;
+ * - the thread dying mid-range (a range's chunks held, the next range in transit), or
+ *   while the first range is still arriving (the packing, which does not wait for the
+ *   thread, stops at its next turn): the memtable is written in process, nothing
+ *   acknowledged lost, reopen exact;
  * - a full disk in the thread: the flush is retried (in arrival order again) and the
  *   store reads back exactly; a failed fsync is final;
  * - close() while an arrival-order flush is held: close waits for it, reopen exact.
@@ -54,18 +56,23 @@ beforeAll(async () => {
 /** The 'begin' messages posted to any worker while installed (their arrivalOrder flag says which path a flush took). */
 const begins: Array<{ worker: Worker; arrivalOrder: boolean }> = [];
 const originalPostMessage = Worker.prototype.postMessage;
+/** Called after each 'chunk' message is posted to a worker, while set. */
+let onChunkPosted: ((worker: Worker) => void) | undefined;
 
 beforeEach(() => {
   begins.length = 0;
   Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
     const typed = message as { type?: unknown; arrivalOrder?: unknown } | null;
     if (typed?.type === 'begin' && typeof typed.arrivalOrder === 'boolean') begins.push({ worker: this, arrivalOrder: typed.arrivalOrder });
-    return (originalPostMessage as (...args: unknown[]) => void).call(this, message, ...rest);
+    const result = (originalPostMessage as (...args: unknown[]) => void).call(this, message, ...rest);
+    if (typed?.type === 'chunk' && onChunkPosted !== undefined) onChunkPosted(this);
+    return result;
   };
 });
 
 afterEach(() => {
   Worker.prototype.postMessage = originalPostMessage;
+  onChunkPosted = undefined;
   flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
   flushThreadTestHooks.holdNextFlush = false;
   flushThreadTestHooks.onHeld = undefined;
@@ -347,6 +354,31 @@ describe('the flush thread dies mid-range of an arrival-order flush', () => {
       expect(store.stats().storage.flushThreadExits).toBe(1);
       expect(runFiles(directory).filter((name) => !name.endsWith('.run'))).toEqual([]);
       expect(runFiles(directory)).toHaveLength(store.stats().storage.runs);
+      await expectModel(store, model);
+      await store.close();
+      expect(flushThreadsRunning()).toBe(0);
+      await expectReopened(directory, model);
+    }, 120_000);
+  }
+});
+
+describe('the flush thread dies while the first key range is still arriving', () => {
+  for (const death of ['throw', 'exit'] as Death[]) {
+    it(`${death}: the packing stops, the memtable is written in process, nothing lost, reopen exact`, async () => {
+      const { store, directory, model } = await storeWithRound();
+      const exitsBefore = flushThreadCounters.threadExits;
+      let dead: Promise<unknown> | undefined;
+      onChunkPosted = (worker) => {
+        // Right after the flush's first chunk: the thread dies before the first range is complete.
+        onChunkPosted = undefined;
+        dead = killWorker(worker, death, FLUSH_THREAD_OLD_GENERATION_MB);
+      };
+      await store.checkpoint();
+      expect(begins.at(-1)!.arrivalOrder).toBe(true);
+      expect(dead).toBeDefined();
+      await dead;
+      expect(flushThreadCounters.threadExits - exitsBefore).toBe(1);
+      expect(runFiles(directory).filter((name) => !name.endsWith('.run'))).toEqual([]);
       await expectModel(store, model);
       await store.close();
       expect(flushThreadsRunning()).toBe(0);
