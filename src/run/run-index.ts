@@ -30,7 +30,7 @@ import { readUint64, writeUint64 } from '../wal/wal-format.js';
 import { RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES } from './run-format.js';
 
 const INDEX_ENTRY_FIXED_BYTES = 2 + 8 + 4 + 8;
-/** Heap cost of a RunIndex beyond its typed arrays' contents (object + 6 typed arrays and buffers). */
+/** Heap cost of a RunIndex beyond its typed arrays' contents (object + 5 typed arrays and buffers: the prefix table shares the start offsets' array). */
 export const RUN_INDEX_OVERHEAD_BYTES = 5 * 160 + 100;
 
 /**
