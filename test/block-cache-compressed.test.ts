@@ -1,6 +1,6 @@
 /**
- * The block cache's compressed tier (src/run/compressed-block-ring.ts, block-cache.ts
- * "Compressed tier"): a cold block a point read takes from the file is held as its
+ * The block cache's compressed tier (src/run/compressed-block-ring.ts,
+ * compressed-tier.ts): a cold block a point read takes from the file is held as its
  * checked compressed bytes, and a later miss in the decoded blocks inflates it
  * without reading the file.
  * - the ring alone: records read back exact, FIFO eviction of whole segments forgets
@@ -99,74 +99,74 @@ describe('BlockCache compressed tier', () => {
     const maxBytes = 8 * COMPRESSED_SEGMENT_BYTES;
     const cache = new BlockCache(maxBytes);
     const share = Math.floor(maxBytes * BLOCK_CACHE_COMPRESSED_SHARE);
-    expect(cache.compressedMaxBytes).toBe(share);
-    for (let block = 0; block < 2000; block++) cache.holdCompressed(1, block * 4096, checkedBlock(600, block));
-    expect(cache.compressedBytes).toBeLessThanOrEqual(share);
-    expect(cache.compressedBytes).toBeGreaterThan(share - COMPRESSED_SEGMENT_BYTES - 200 * COMPRESSED_ENTRY_BYTES);
-    expect(cache.bytes).toBe(cache.compressedBytes);
+    expect(cache.compressed.maxBytes).toBe(share);
+    for (let block = 0; block < 2000; block++) cache.compressed.hold(1, block * 4096, checkedBlock(600, block));
+    expect(cache.compressed.bytes).toBeLessThanOrEqual(share);
+    expect(cache.compressed.bytes).toBeGreaterThan(share - COMPRESSED_SEGMENT_BYTES - 200 * COMPRESSED_ENTRY_BYTES);
+    expect(cache.bytes).toBe(cache.compressed.bytes);
     // The newest blocks are held, the oldest went with their segments.
-    expect(cache.getCompressed(1, 1999 * 4096)).toBeDefined();
-    expect(cache.getCompressed(1, 0)).toBeUndefined();
+    expect(cache.compressed.lookup(1, 1999 * 4096)).toBeDefined();
+    expect(cache.compressed.lookup(1, 0)).toBeUndefined();
     // Decoded blocks fill only the rest of the room.
-    const held = cache.compressedBytes;
+    const held = cache.compressed.bytes;
     for (let block = 0; block < 200; block++) cache.set(2, block * 4096, fakeBlock(100));
-    expect(cache.compressedBytes).toBe(held);
+    expect(cache.compressed.bytes).toBe(held);
     expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
     expect(cache.dataBytes).toBeLessThanOrEqual(cache.dataRoomBytes);
     // A smaller bound evicts the tier down to its new share.
     cache.maxBytes = 4 * COMPRESSED_SEGMENT_BYTES;
-    expect(cache.compressedBytes).toBeLessThanOrEqual(cache.compressedMaxBytes);
+    expect(cache.compressed.bytes).toBeLessThanOrEqual(cache.compressed.maxBytes);
     expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
     // dropRun forgets a run's compressed blocks.
-    const before = cache.compressedBlocks;
+    const before = cache.compressed.blocks;
     expect(before).toBeGreaterThan(0);
     cache.dropRun(1);
-    expect(cache.compressedBlocks).toBe(0);
-    expect(cache.getCompressed(1, 1999 * 4096)).toBeUndefined();
-    expect(cache.bytes).toBe(cache.compressedBytes + cache.dataBytes + cache.partitionBytes);
+    expect(cache.compressed.blocks).toBe(0);
+    expect(cache.compressed.lookup(1, 1999 * 4096)).toBeUndefined();
+    expect(cache.bytes).toBe(cache.compressed.bytes + cache.dataBytes + cache.partitionBytes);
   });
 
   it('a tier holding less than its share leaves the rest to decoded blocks', () => {
     const maxBytes = 8 * COMPRESSED_SEGMENT_BYTES;
     const cache = new BlockCache(maxBytes);
-    for (let block = 0; block < 20; block++) cache.holdCompressed(1, block * 4096, checkedBlock(600, block));
-    expect(cache.compressedBytes).toBe(COMPRESSED_SEGMENT_BYTES + 20 * COMPRESSED_ENTRY_BYTES);
+    for (let block = 0; block < 20; block++) cache.compressed.hold(1, block * 4096, checkedBlock(600, block));
+    expect(cache.compressed.bytes).toBe(COMPRESSED_SEGMENT_BYTES + 20 * COMPRESSED_ENTRY_BYTES);
     for (let block = 0; block < 400; block++) cache.set(2, block * 4096, fakeBlock(100));
     expect(cache.bytes).toBeGreaterThan(maxBytes - 2 * fakeBlock(100).sizeBytes - 1024);
-    expect(cache.compressedBlocks).toBe(20);
+    expect(cache.compressed.blocks).toBe(20);
   });
 
   it('takes no block while the open compressed runs are over twice its share, and gives its segments back when a dropped run leaves it none', () => {
     const maxBytes = 8 * COMPRESSED_SEGMENT_BYTES;
     const cache = new BlockCache(maxBytes);
-    cache.registerCompressedRun(1, 2 * cache.compressedMaxBytes);
-    cache.holdCompressed(1, 0, checkedBlock(600, 1));
-    expect(cache.compressedBlocks).toBe(1);
+    cache.compressed.registerRun(1, 2 * cache.compressed.maxBytes);
+    cache.compressed.hold(1, 0, checkedBlock(600, 1));
+    expect(cache.compressed.blocks).toBe(1);
     // A second large cold run (a 10M-key store's): the share covers too little of them.
-    cache.registerCompressedRun(2, 10 * maxBytes);
-    expect(cache.holdsCompressed).toBe(false);
-    cache.holdCompressed(2, 0, checkedBlock(600, 2));
-    expect(cache.getCompressed(2, 0)).toBeUndefined();
+    cache.compressed.registerRun(2, 10 * maxBytes);
+    expect(cache.compressed.takesBlocks).toBe(false);
+    cache.compressed.hold(2, 0, checkedBlock(600, 2));
+    expect(cache.compressed.lookup(2, 0)).toBeUndefined();
     // Run 2 dropped: the tier takes blocks again.
     cache.dropRun(2);
-    expect(cache.holdsCompressed).toBe(true);
-    cache.holdCompressed(2, 4096, checkedBlock(600, 3));
-    expect(cache.getCompressed(2, 4096)).toBeDefined();
+    expect(cache.compressed.takesBlocks).toBe(true);
+    cache.compressed.hold(2, 4096, checkedBlock(600, 3));
+    expect(cache.compressed.lookup(2, 4096)).toBeDefined();
     // Every held block's run dropped: the segments go too, and the decoded blocks get the whole room back.
     cache.dropRun(1);
     cache.dropRun(2);
-    expect(cache.compressedBytes).toBe(0);
+    expect(cache.compressed.bytes).toBe(0);
     expect(cache.bytes).toBe(0);
     expect(cache.dataRoomBytes).toBe(maxBytes);
   });
 
   it('keeps one copy per block', () => {
     const cache = new BlockCache(8 * COMPRESSED_SEGMENT_BYTES);
-    cache.holdCompressed(1, 4096, checkedBlock(600, 1));
+    cache.compressed.hold(1, 4096, checkedBlock(600, 1));
     const bytes = cache.bytes;
-    cache.holdCompressed(1, 4096, checkedBlock(600, 2));
+    cache.compressed.hold(1, 4096, checkedBlock(600, 2));
     expect(cache.bytes).toBe(bytes);
-    expect(payloadOf(cache.getCompressed(1, 4096)!).equals(payloadOf(checkedBlock(600, 1)))).toBe(true);
+    expect(payloadOf(cache.compressed.lookup(1, 4096)!).equals(payloadOf(checkedBlock(600, 1)))).toBe(true);
   });
 
   it("its charge matches the heap growth of holding many compressed blocks (within 25%)", () => {
@@ -174,11 +174,11 @@ describe('BlockCache compressed tier', () => {
     const blocks = Array.from({ length: 400 }, (_, index) => checkedBlock(625, index));
     const cache = new BlockCache(maxBytes);
     const before = heapBytes();
-    for (let block = 0; block < 40_000; block++) cache.holdCompressed(3, block * 640, blocks[block % blocks.length]!);
+    for (let block = 0; block < 40_000; block++) cache.compressed.hold(3, block * 640, blocks[block % blocks.length]!);
     const grown = heapBytes() - before;
-    expect(cache.compressedBlocks).toBe(40_000);
-    expect(cache.compressedBytes / grown).toBeGreaterThan(0.75);
-    expect(cache.compressedBytes / grown).toBeLessThan(1.25);
+    expect(cache.compressed.blocks).toBe(40_000);
+    expect(cache.compressed.bytes / grown).toBeGreaterThan(0.75);
+    expect(cache.compressed.bytes / grown).toBeLessThan(1.25);
   });
 });
 
@@ -186,7 +186,7 @@ describe('the room rule for compressed blocks', () => {
   /** Blocks evicted by 2,000 misses of distinct blocks asked at `askedLength`, each decoding to a ~4 KiB block, admitted when the room rule says room. */
   function evictionsOfRoomAdmissions(askedLength: number): number {
     const cache = new BlockCache(8 * COMPRESSED_SEGMENT_BYTES);
-    for (let block = 0; block < 2000; block++) cache.holdCompressed(9, block * 4096, checkedBlock(600, block)); // the tier at its share
+    for (let block = 0; block < 2000; block++) cache.compressed.hold(9, block * 4096, checkedBlock(600, block)); // the tier at its share
     for (let block = 1; block <= 2000; block++) if (cache.hasRoomFor(askedLength)) cache.set(1, block * 4096, fakeBlock(100));
     expect(cache.dataBytes).toBeGreaterThan(cache.dataRoomBytes / 2);
     return cache.evictions;
@@ -214,14 +214,14 @@ describe('a packed run read through the compressed tier', () => {
     const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, cache);
     const step = 7;
     for (let index = 0; index < sorted.length; index += step) expect((await reader.versions(keyOf(index))).map(plain)).toEqual(modelVersions(sorted, keyOf(index)));
-    const held = cache.compressedBlocks;
+    const held = cache.compressed.blocks;
     expect(held).toBeGreaterThan(50);
-    expect(cache.compressedMisses).toBeGreaterThanOrEqual(held);
+    expect(cache.compressed.misses).toBeGreaterThanOrEqual(held);
     const operations = fileSystem.operationCount;
-    const hitsBefore = cache.compressedHits;
+    const hitsBefore = cache.compressed.hits;
     for (let index = 0; index < sorted.length; index += step) expect((await reader.versions(keyOf(index))).map(plain)).toEqual(modelVersions(sorted, keyOf(index)));
     expect(fileSystem.operationCount).toBe(operations);
-    expect(cache.compressedHits - hitsBefore).toBeGreaterThan(50);
+    expect(cache.compressed.hits - hitsBefore).toBeGreaterThan(50);
     // Damage every data page: the held blocks were checked when read and read exact without the file.
     const path = `${RUNS_DIRECTORY}/${descriptor.fileName}`;
     for (let offset = 100; offset < 40_000; offset += 512) fileSystem.flipBit(path, offset, 3);

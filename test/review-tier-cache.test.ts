@@ -70,7 +70,7 @@ describe('BlockCache with its compressed tier: a random walk against a model', (
       const newRun = () => {
         const runId = nextRun++;
         live.push(runId);
-        if (random(2) === 0) cache.registerCompressedRun(runId, random(4 * COMPRESSED_SEGMENT_BYTES));
+        if (random(2) === 0) cache.compressed.registerRun(runId, random(4 * COMPRESSED_SEGMENT_BYTES));
         return runId;
       };
       for (let run = 0; run < 3; run++) newRun();
@@ -83,9 +83,9 @@ describe('BlockCache with its compressed tier: a random walk against a model', (
           const blockSeed = random(1 << 20);
           const count = 1 + random(200);
           const key = `${runId}:${offset}`;
-          const wasHeld = cache.getCompressed(runId, offset) !== undefined;
-          cache.holdCompressed(runId, offset, checkedBlock(length, blockSeed, count));
-          const nowHeld = cache.getCompressed(runId, offset) !== undefined;
+          const wasHeld = cache.compressed.lookup(runId, offset) !== undefined;
+          cache.compressed.hold(runId, offset, checkedBlock(length, blockSeed, count));
+          const nowHeld = cache.compressed.lookup(runId, offset) !== undefined;
           if (!wasHeld && nowHeld) offered.set(key, { seed: blockSeed, length, count });
         } else if (action < 80) {
           cache.set(runId, offset + 16, fakeBlock(50 + random(3000)));
@@ -104,13 +104,13 @@ describe('BlockCache with its compressed tier: a random walk against a model', (
           newRun();
         }
         expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
-        expect(cache.bytes).toBe(cache.compressedBytes + cache.dataBytes + cache.partitionBytes);
+        expect(cache.bytes).toBe(cache.compressed.bytes + cache.dataBytes + cache.partitionBytes);
         expect(cache.dataBytes).toBeGreaterThanOrEqual(0);
         if (step % 251 === 0) {
           cache.retireRun(1_000_000 + step); // no such run: runs the debug recount
           for (const [key, what] of offered) {
             const [run, at] = key.split(':').map(Number) as [number, number];
-            const held = cache.getCompressed(run, at);
+            const held = cache.compressed.lookup(run, at);
             if (held === undefined) {
               offered.delete(key);
               continue;
@@ -138,7 +138,7 @@ describe('a packed run whose blocks the tier holds', () => {
     const cache = new BlockCache(16 * COMPRESSED_SEGMENT_BYTES);
     const reader = await RunReader.open(fileSystem, RUNS_DIRECTORY, descriptor, hash, cache);
     for (let index = 0; index < sorted.length; index += 3) expect((await reader.versions(keyOf(index))).map(plain)).toEqual(modelVersions(sorted, keyOf(index)));
-    expect(cache.compressedBlocks).toBeGreaterThan(20);
+    expect(cache.compressed.blocks).toBeGreaterThan(20);
     expect((await reader.verify()).problems).toEqual([]);
     // Damage one data page under held blocks.
     const path = `${RUNS_DIRECTORY}/${descriptor.fileName}`;
@@ -151,7 +151,7 @@ describe('a packed run whose blocks the tier holds', () => {
     for await (const step of reader.scrub(true)) steps.push(step);
     expect(JSON.stringify(steps)).toMatch(/repaired|rebuilt/);
     cache.dropRun(1);
-    expect(cache.compressedBlocks).toBe(0);
+    expect(cache.compressed.blocks).toBe(0);
     for (let index = 0; index < sorted.length; index++) expect((await reader.versions(keyOf(index))).map(plain)).toEqual(modelVersions(sorted, keyOf(index)));
     await reader.close();
   });

@@ -64,7 +64,7 @@ export interface EngineStats {
    */
   blockCacheEvictions: number;
   blockCacheAdmissionsRefused: number;
-  /** The block cache's compressed tier (block-cache.ts "Compressed tier"): bytes held (part of blockCacheBytes), and misses of the decoded blocks it answered or not. */
+  /** The block cache's compressed tier (compressed-tier.ts): bytes held (part of blockCacheBytes), and misses of the decoded blocks it answered or not. */
   blockCacheCompressedBytes: number;
   blockCacheCompressedHits: number;
   blockCacheCompressedMisses: number;
@@ -164,9 +164,9 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     blockCacheMisses: cache.misses,
     blockCacheEvictions: cache.evictions,
     blockCacheAdmissionsRefused: sources.cache.secondChances,
-    blockCacheCompressedBytes: sources.cache.compressedBytes,
-    blockCacheCompressedHits: sources.cache.compressedHits,
-    blockCacheCompressedMisses: sources.cache.compressedMisses,
+    blockCacheCompressedBytes: sources.cache.compressed.bytes,
+    blockCacheCompressedHits: sources.cache.compressed.hits,
+    blockCacheCompressedMisses: sources.cache.compressed.misses,
     runIndexBytes: runSet.memoryBytes,
     runs: runSet.runs.length,
     runBytes: runSet.fileBytes,

@@ -199,7 +199,7 @@ export const STRIPE_PARITY_LOCK = lockEntry({
 export const BLOCK_CACHE_LOCK = lockEntry({
   name: 'blockCache',
   rank: 120,
-  guards: 'the block cache: one LRU structure; a touch (get) and an insert with its evictions (set) each one section, no duplicates',
+  guards: 'the block cache: one LRU structure; a touch (get) and an insert with its evictions (set) each one section, no duplicates; get and hold of the compressed tier (compressed-tier.ts lookup, hold) are synchronous parts of the same structure',
   takenBy:
     'every run read (get on a hit, set after a miss; two misses of one block keep the first copy), resizes, dropRun; ' +
     'no mutex: synchronous (no await inside)',

@@ -47,17 +47,13 @@
  *
  * The slots, their keys and the doorkeeper's hash of a key are in block-cache-slot.ts.
  *
- * Compressed tier (compressed-block-ring.ts): every data block of a compressed run a
- * point read takes from the file is also held as its checked compressed bytes, up to
- * BLOCK_CACHE_COMPRESSED_SHARE of the room the partitions leave; a miss in the decoded
- * blocks that finds them there inflates them instead of reading the file. The tier
- * ranks between the two others: what it has held at most (since a run was dropped,
- * within its share) is kept for it (data blocks get the rest of the room the
- * partitions leave, so the tier's segments
- * coming and going never reads as room for decoded blocks: that churned, a decoded
- * block admitted into a freed segment's room and evicted when the segment refilled),
- * data blocks never evict it, and partitions evict it after data blocks. A block may be held once decoded and
- * once compressed (two kinds, each held at most once); `bytes` counts both.
+ * Compressed tier (compressed-tier.ts, over compressed-block-ring.ts): the checked
+ * compressed bytes of compressed runs' data blocks, within its share of the room the
+ * partitions leave. It ranks between the two others: what it has held at most is kept
+ * for it (dataRoomBytes), data blocks never evict it, partitions evict it after data
+ * blocks. A block may be held once decoded and once compressed (two kinds, each held
+ * at most once); `bytes` counts both. Its users reach it as `compressed`; the cache
+ * has it evict (resizes, partitions), forget retired runs, drop and clear.
  *
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and the compressed tier's bytes, and never
@@ -68,26 +64,16 @@ import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import type { DecodedBlock } from './data-block.js';
 import { RecencyList } from './recency-list.js';
-import { BLOCK_CACHE_BYTES_PER_ENTRY, cacheKey, newSlot, releaseSlot, TWO_TO_32, type PartitionSlot, type Slot } from './block-cache-slot.js';
-import { RUN_BLOCK_HEADER_BYTES } from './run-format.js';
+import { BLOCK_CACHE_BYTES_PER_ENTRY, cacheKey, newSlot, releaseSlot, type PartitionSlot, type Slot } from './block-cache-slot.js';
 import { BlockAdmission, creditHit } from './block-admission.js';
-import { CompressedBlockRing } from './compressed-block-ring.js';
-import type { CheckedBlock } from './run-file.js';
+import { CompressedTier, type CompressedTierAccess } from './compressed-tier.js';
 
-/** Share of the room the partitions leave that the compressed tier may fill (see "Compressed tier"). */
-export const BLOCK_CACHE_COMPRESSED_SHARE = 3 / 4;
-/**
- * The tier takes blocks only while its share is at least this part of the open
- * compressed runs' file bytes: holding a block costs about 1 us once the tier is full,
- * and a tier that holds a small part of the cold data answers few misses (see
- * "Compressed tier").
- */
-export const BLOCK_CACHE_COMPRESSED_COVER_MIN = 1 / 2;
-
+export { BLOCK_CACHE_COMPRESSED_COVER_MIN, BLOCK_CACHE_COMPRESSED_SHARE } from './compressed-tier.js';
 export { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN } from './block-doorkeeper.js';
 export { BLOCK_CACHE_HIT_CREDIT_MAX, BLOCK_CACHE_LENGTH_PER_COMPRESSED_BYTE, BLOCK_CACHE_ROOM_PER_BLOCK_BYTE, BLOCK_CACHE_TURNS_PER_HIT } from './block-admission.js';
 export { BLOCK_CACHE_BYTES_PER_ENTRY } from './block-cache-slot.js';
 export type { PartitionSlot } from './block-cache-slot.js';
+export type { CompressedTierAccess } from './compressed-tier.js';
 
 export interface BlockCacheStats {
   maxBytes: number;
@@ -114,13 +100,10 @@ export class BlockCache {
   #evictions = 0;
   #partitionHits = 0;
   #partitionMisses = 0;
-  /** The compressed tier; its bytes are part of #bytes. */
-  readonly #ring = new CompressedBlockRing();
-  /** The most the tier held since the last dropRun or clear (dataRoomBytes). */
-  #ringHighWater = 0;
-  /** File bytes of the open compressed runs not retired (registerCompressedRun), and their sum. */
-  readonly #compressedRuns = new Map<number, number>();
-  #compressedRunBytes = 0;
+  /** The compressed tier; its bytes are part of #bytes (it counts each change at once). */
+  readonly #tier = new CompressedTier(this, (targetBytes) => this.#evictDataDownTo(targetBytes), (deltaBytes) => {
+    this.#bytes += deltaBytes;
+  });
 
   constructor(maxBytes: number) {
     BlockCache.#checkMaxBytes(maxBytes);
@@ -162,100 +145,23 @@ export class BlockCache {
     BlockCache.#checkMaxBytes(maxBytes);
     this.#maxBytes = maxBytes;
     this.#evictDataDownTo(maxBytes);
-    this.#evictCompressedDownTo(this.#ring.bytes - this.compressedMaxBytes);
-    this.#evictCompressedDownTo(this.#bytes - maxBytes);
+    this.#tier.evictFreeing(this.#tier.bytes - this.#tier.maxBytes);
+    this.#tier.evictFreeing(this.#bytes - maxBytes);
     this.#evictPartitionsDownTo(maxBytes);
   }
 
-  /**
-   * Room for decoded data blocks: what the partitions leave, less what the compressed
-   * tier has held at most since a run was dropped (within its share): kept for it, so
-   * that its oldest segment going and the next one filling do not flip admission
-   * between "room" and "full"; a store with no compressed run, or a small one, keeps the rest.
-   */
+  /** Room for decoded data blocks: what the partitions leave, less the room kept for the compressed tier (CompressedTier.reservedBytes). */
   get dataRoomBytes(): number {
-    const ring = this.#ring.bytes;
-    return this.#maxBytes - this.#partitionBytes - (ring === 0 ? 0 : Math.max(ring, Math.min(this.#ringHighWater, this.compressedMaxBytes)));
+    return this.#maxBytes - this.#partitionBytes - this.#tier.reservedBytes;
   }
   /** Bytes of the held decoded data blocks (and retired runs' partitions). */
   get dataBytes(): number {
-    return this.#bytes - this.#partitionBytes - this.#ring.bytes;
+    return this.#bytes - this.#partitionBytes - this.#tier.bytes;
   }
 
-  /** The compressed tier's bound: its share of the room the partitions leave. */
-  get compressedMaxBytes(): number {
-    return Math.floor((this.#maxBytes - this.#partitionBytes) * BLOCK_CACHE_COMPRESSED_SHARE);
-  }
-  /** Bytes of the compressed tier (part of `bytes`). */
-  get compressedBytes(): number {
-    return this.#ring.bytes;
-  }
-  get compressedBlocks(): number {
-    return this.#ring.blocks;
-  }
-  get compressedHits(): number {
-    return this.#ring.hits;
-  }
-  get compressedMisses(): number {
-    return this.#ring.misses;
-  }
-
-  /**
-   * The checked compressed bytes of data block (runId, offset) if the compressed tier
-   * holds them, as a CheckedBlock valid until the cache changes (use it synchronously);
-   * counts a compressed hit or miss.
-   */
-  getCompressed(runId: number, offset: number): CheckedBlock | undefined {
-    return this.#ring.lookup(cacheKey(runId, offset));
-  }
-
-  /** A compressed run was opened for point reads: its file bytes weigh against the tier's share (BLOCK_CACHE_COMPRESSED_COVER_MIN) until retireRun or dropRun. */
-  registerCompressedRun(runId: number, fileBytes: number): void {
-    if (this.#compressedRuns.has(runId)) return;
-    this.#compressedRuns.set(runId, fileBytes);
-    this.#compressedRunBytes += fileBytes;
-  }
-
-  #forgetCompressedRun(runId: number): void {
-    const fileBytes = this.#compressedRuns.get(runId);
-    if (fileBytes === undefined) return;
-    this.#compressedRuns.delete(runId);
-    this.#compressedRunBytes -= fileBytes;
-  }
-
-  /** Whether the tier's share covers enough of the open compressed runs to take blocks. */
-  get holdsCompressed(): boolean {
-    return this.compressedMaxBytes >= this.#compressedRunBytes * BLOCK_CACHE_COMPRESSED_COVER_MIN;
-  }
-
-  /**
-   * Offers a compressed data block just read from the file and checked: held (copied)
-   * when the tier takes blocks (holdsCompressed) and has or can make room within its
-   * share, evicting data blocks first, then its own oldest segment; kept once.
-   */
-  holdCompressed(runId: number, offset: number, checked: CheckedBlock): void {
-    const key = cacheKey(runId, offset);
-    const ring = this.#ring;
-    if (!CompressedBlockRing.fits(key, checked.payloadBytes) || ring.has(key) || !this.holdsCompressed) return;
-    const growth = ring.growthFor(checked.payloadBytes);
-    const bound = this.compressedMaxBytes;
-    if (growth > bound) return;
-    this.#evictCompressedDownTo(ring.bytes + growth - bound);
-    this.#evictDataDownTo(this.#maxBytes - growth);
-    this.#evictCompressedDownTo(this.#bytes + growth - this.#maxBytes);
-    if (this.#bytes + ring.growthFor(checked.payloadBytes) > this.#maxBytes) return;
-    const before = ring.bytes;
-    ring.append(key, checked.bytes, RUN_BLOCK_HEADER_BYTES, checked.payloadBytes, checked.entryCount);
-    this.#bytes += ring.bytes - before;
-    this.#ringHighWater = Math.max(this.#ringHighWater, ring.bytes);
-    assert(this.#bytes <= this.#maxBytes, 'cache bytes within maxBytes');
-  }
-
-  /** Evicts the compressed tier's oldest segments until it freed `bytes` or holds none. */
-  #evictCompressedDownTo(bytes: number): void {
-    let freed = 0;
-    while (freed < bytes && this.#ring.segments > 0) freed += this.#ring.evictOldest();
-    this.#bytes -= freed;
+  /** The compressed tier (compressed-tier.ts): its bound, counters, reads, offers and registry of compressed runs. */
+  get compressed(): CompressedTierAccess {
+    return this.#tier;
   }
 
   /** Bytes of the held index and filter partitions (part of `bytes`). */
@@ -377,7 +283,7 @@ export class BlockCache {
       return slot as PartitionSlot<T>;
     }
     this.#evictDataDownTo(this.#maxBytes - sizeBytes);
-    this.#evictCompressedDownTo(this.#bytes + sizeBytes - this.#maxBytes);
+    this.#tier.evictFreeing(this.#bytes + sizeBytes - this.#maxBytes);
     this.#evictPartitionsDownTo(this.#maxBytes - sizeBytes);
     this.#insert(slot);
     return slot as PartitionSlot<T>;
@@ -440,7 +346,7 @@ export class BlockCache {
    * view holding the run was collected. O(slots); once per compaction.
    */
   retireRun(runId: number): void {
-    this.#forgetCompressedRun(runId);
+    this.#tier.forgetRun(runId);
     const retired: Slot[] = [];
     for (const slot of this.#slots.values()) if (slot.runId === runId) retired.push(slot);
     for (const slot of retired) {
@@ -464,11 +370,7 @@ export class BlockCache {
       if (!slot.inDataList) this.#partitionBytes -= slot.sizeBytes;
       releaseSlot(slot);
     }
-    this.#bytes -= this.#ring.dropKeys((key) => Math.floor(key / TWO_TO_32) === runId);
-    this.#forgetCompressedRun(runId);
-    // A tier left with no live block, or one that takes no more, gives its segments back.
-    if (this.#ring.blocks === 0 || !this.holdsCompressed) this.#evictCompressedDownTo(this.#ring.bytes);
-    this.#ringHighWater = this.#ring.bytes;
+    this.#tier.dropRun(runId);
     this.#check();
   }
 
@@ -481,8 +383,7 @@ export class BlockCache {
     this.#slots.clear();
     this.#dataList.clear();
     this.#partitionList.clear();
-    this.#ring.clear();
-    this.#ringHighWater = 0;
+    this.#tier.clear();
     this.#bytes = 0;
     this.#partitionBytes = 0;
   }
@@ -524,7 +425,8 @@ export class BlockCache {
   #check(): void {
     assert(this.#bytes <= this.#maxBytes && this.#bytes >= 0, 'cache bytes within bounds');
     if (!debugEnabled()) return;
-    let total = this.#ring.bytes;
+    this.#tier.check();
+    let total = this.#tier.bytes;
     for (const slot of this.#slots.values()) total += slot.sizeBytes;
     assert(total === this.#bytes, 'cache bytes equal the sum of held blocks');
     let listed = 0;

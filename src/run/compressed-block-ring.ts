@@ -1,5 +1,6 @@
 /**
- * CompressedBlockRing: the block cache's compressed tier (block-cache.ts): the checked,
+ * CompressedBlockRing: the records of the block cache's compressed tier (its policy:
+ * compressed-tier.ts; block-cache.ts holds the tier and its charge): the checked,
  * still compressed bytes of cold data blocks, so that a point read that misses the
  * decoded blocks inflates one held here instead of reading the file (no pread, no
  * stripe extents, no checksum: the bytes were checked against the index's checksum

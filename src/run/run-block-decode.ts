@@ -13,7 +13,7 @@
  * every path, thrown errors included; a decoded block never aliases the scratch
  * (asserted), except the one `collectUncachedVersions` decodes for the moment, whose
  * values leave as copies. Every mismatch is a CorruptionError naming the file and offset.
- * Only bytes that passed their check reach the compressed tier (BlockCache.holdCompressed),
+ * Only bytes that passed their check reach the compressed tier (BlockCache.compressed.hold),
  * and a block held there is decoded without a second check: nothing writes it after.
  */
 import { Buffer } from 'node:buffer';
@@ -49,7 +49,7 @@ export function readDecodedNow(file: StripedRunFile, compression: Compression, i
   }
   if (checked instanceof Promise) return decodeWhenRead(file, compression, index, local, checked, scratch, keep);
   try {
-    if (scratch !== undefined) keep?.holdCompressed(file.runId, index.offset(local), checked);
+    if (scratch !== undefined) keep?.compressed.hold(file.runId, index.offset(local), checked);
     return decodeChecked(file.path, compression, index, local, checked, scratch);
   } finally {
     if (scratch !== undefined) releaseReadScratch(scratch);
@@ -61,7 +61,7 @@ async function decodeWhenRead(
 ): Promise<DecodedBlock> {
   try {
     const checked = await pending;
-    if (scratch !== undefined) keep?.holdCompressed(file.runId, index.offset(local), checked);
+    if (scratch !== undefined) keep?.compressed.hold(file.runId, index.offset(local), checked);
     return decodeChecked(file.path, compression, index, local, checked, scratch);
   } finally {
     if (scratch !== undefined) releaseReadScratch(scratch);
@@ -87,7 +87,7 @@ export function collectUncachedVersions(
   }
   if (checked instanceof Promise) return collectUncachedWhenRead(file, compression, index, local, key, result, checked, scratch, keep);
   try {
-    if (compression !== RunCompression.none) keep?.holdCompressed(file.runId, index.offset(local), checked);
+    if (compression !== RunCompression.none) keep?.compressed.hold(file.runId, index.offset(local), checked);
     return collectChecked(file.path, compression, index, local, key, result, checked);
   } finally {
     releaseReadScratch(scratch);
@@ -105,7 +105,7 @@ async function collectUncachedWhenRead(
 ): Promise<boolean> {
   try {
     const checked = await pending;
-    if (compression !== RunCompression.none) keep?.holdCompressed(file.runId, index.offset(local), checked);
+    if (compression !== RunCompression.none) keep?.compressed.hold(file.runId, index.offset(local), checked);
     return collectChecked(file.path, compression, index, local, key, result, checked);
   } finally {
     releaseReadScratch(scratch);
@@ -113,7 +113,7 @@ async function collectUncachedWhenRead(
 }
 
 /**
- * A block held by the compressed tier (BlockCache.getCompressed: checked when it was
+ * A block held by the compressed tier (BlockCache.compressed.lookup: checked when it was
  * read), decoded into memory of its own for the decoded tier; no file read.
  */
 export function decodeHeld(path: string, compression: Compression, index: RunIndex, local: number, held: CheckedBlock): DecodedBlock {

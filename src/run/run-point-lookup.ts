@@ -56,7 +56,7 @@ export class RunPointLookup {
     this.#compression = compression;
     this.#repair = repair;
     assert(file.runId === descriptor.runId, "a run's lookup reads its own file");
-    if (compression !== RunCompression.none) cache.registerCompressedRun(descriptor.runId, descriptor.fileBytes);
+    if (compression !== RunCompression.none) cache.compressed.registerRun(descriptor.runId, descriptor.fileBytes);
   }
 
   /** RunReader.mayContain. */
@@ -155,7 +155,7 @@ export class RunPointLookup {
     const offset = index.offset(local);
     const cached = this.#cache.get(this.#runId, offset);
     if (cached !== undefined) return collectVersions(cached, key, result);
-    const held = this.#compression === RunCompression.none ? undefined : this.#cache.getCompressed(this.#runId, offset);
+    const held = this.#compression === RunCompression.none ? undefined : this.#cache.compressed.lookup(this.#runId, offset);
     if (held !== undefined) return this.#collectHeld(index, local, key, result, held);
     if (!this.#cache.admits(this.#runId, offset, this.#roomLength(index, local))) {
       return this.#collectUncached(index, local, key, result);
@@ -169,7 +169,7 @@ export class RunPointLookup {
    * into the cache only while it has room (no eviction, no doorkeeper: a decoded block
    * evicted to make room for this one would itself cost only an inflate, and the
    * allocation, decode and collection of that churn cost more than it saves; measured
-   * on uniform gets of 1M keys, block-cache.ts "Compressed tier"), else in scratch.
+   * on uniform gets of 1M keys, compressed-tier.ts), else in scratch.
    */
   #collectHeld(index: RunIndex, local: number, key: string, result: RunEntry[], held: CheckedBlock): boolean {
     const path = this.#file.path;
