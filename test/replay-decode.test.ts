@@ -1,6 +1,6 @@
 /**
  * Issue 7 (killed reopen): replay decodes a record in one walk of its payload
- * (src/wal/wal-format.ts, decodeRecordWith: the one decoder; decodeRecord is it with
+ * (src/wal/wal-record-read.ts, decodeRecordWith: the one decoder; decodeRecord is it with
  * WAL_OPERATION_DECODER) and builds the memtable's form straight
  * from the segment image (src/store/open-store.ts, replayDecoder; src/codec/values.ts,
  * ValueSlabs and storedFromEncodedRange).

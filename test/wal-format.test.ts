@@ -1,5 +1,5 @@
 /**
- * src/wal/wal-format.ts: the WAL's bytes (docs/FORMAT.md).
+ * src/wal/wal-format.ts and src/wal/wal-record-read.ts: the WAL's bytes (docs/FORMAT.md).
  *
  * Round trips of segment headers and records; the checksum catches a single bit
  * flip anywhere in a header or a record (header fields, checksum, payload); an

@@ -29,8 +29,9 @@ import { assert } from '../util/assert.js';
  * checksum) names the use of the file it was written in, so a segment file recycled
  * from an older segment (segment-files.ts) holds records of its earlier use after the
  * log's end: a checksum-valid record whose tag is not the segment's reads as the end
- * of the log (checkRecord), never as data and never as damage. Format 1 segments (tag
- * 0 in every record) still replay, and a writer resuming in one keeps writing tag 0.
+ * of the log (wal-record-read.ts checkRecord), never as data and never as damage.
+ * Format 1 segments (tag 0 in every record) still replay, and a writer resuming in
+ * one keeps writing tag 0.
  */
 export const FORMAT_VERSION = 2;
 /** The first format: every record's bytes 28..31 are zero; segments are never recycled. */
