@@ -273,7 +273,17 @@ export class MemoryIndex {
   forEachEntryInArrivalOrder(visit: (entry: TailEntry, span: number) => void): void {
     for (const chain of this.#map.values()) visit(chain, 0);
     const { entries, spans, start } = this.#tail.unmovedEntries();
-    for (let index = start; index < entries.length; index++) visit(entries[index]!, spans[index] ?? 0);
+    for (let index = start; index < entries.length; index++) {
+      const entry = entries[index]!;
+      let span = spans[index];
+      if (span === undefined) {
+        // Only a tail with no slab entry hands out no spans (NO_SPANS): a slab entry's
+        // span is always beside it (ascending-tail.ts), and the others' is not read.
+        assert(!(entry instanceof Uint8Array), 'a slab entry of the tail has its span');
+        span = 0;
+      }
+      visit(entry, span);
+    }
   }
 
   /**
