@@ -11,6 +11,7 @@ import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { BackgroundScrub } from '../src/stripe/background-scrub.js';
 import type { ScrubReport } from '../src/stripe/scrub.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { storeWithWarmRun } from './store-with-warm-run.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -20,17 +21,8 @@ afterEach(() => {
 const key = (index: number) => `key-${String(index).padStart(6, '0')}`;
 const value = (index: number) => ({ index, text: 'y'.repeat(index % 50) });
 
-async function storeWithRun(): Promise<{ directory: string; runFile: string; original: Buffer }> {
-  const directory = temporaryDirectory();
-  const store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
-  for (let index = 0; index < 2000; index++) await store.put(key(index), value(index));
-  await store.checkpoint();
-  await store.close();
-  const runs = readdirSync(join(directory, 'runs')).filter((name) => name.endsWith('.run'));
-  expect(runs.length).toBeGreaterThan(0);
-  const runFile = join(directory, 'runs', runs[0] as string);
-  return { directory, runFile, original: readFileSync(runFile) };
-}
+/** Every key written, and a warm run of the first 600 again whose pages 0 and 1 are data blocks (test/store-with-warm-run.ts). */
+const storeWithRun = () => storeWithWarmRun(2000, key, value, 600);
 
 const emptyReport = (aborted: boolean): ScrubReport => ({
   runs: 0, blocksChecked: 0, bytesChecked: 0, repaired: [], unrecoverable: [], damaged: [], aborted, durationMs: 0,

@@ -4,20 +4,19 @@
  * bad options are refused.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
-import { RUN_PAGE_BYTES, RunCompression } from '../src/run/run-format.js';
-import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { removeTemporaryDirectories } from './helpers.js';
+import { storeWithWarmRun } from './store-with-warm-run.js';
 
 afterEach(() => removeTemporaryDirectories());
 
-/** docs/FORMAT.md, run footer: the compression code is the u32 at byte 52 of the last page. */
-const FOOTER_COMPRESSION_OFFSET = 52;
-
 const key = (index: number) => `key-${String(index).padStart(6, '0')}`;
+const value = (index: number) => ({ index, text: 'x'.repeat(index % 40) });
 
 /** The built CLI (npm test builds first; so does test/cli.test.ts). */
 const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -31,24 +30,8 @@ async function ladybug(...args: string[]): Promise<{ code: number; stdout: strin
   }
 }
 
-async function storeWithRuns(): Promise<{ directory: string; runFile: string; original: Buffer }> {
-  const directory = temporaryDirectory();
-  const store = await openStore(directory, { memoryBudgetBytes: 256 * 1024 });
-  for (let index = 0; index < 3000; index++) await store.put(key(index), { index, text: 'x'.repeat(index % 40) });
-  await store.checkpoint();
-  await store.close();
-  // A warm (uncompressed) run: its data blocks are single pages, so a damaged page is a
-  // damaged block at that offset (a cold run's compressed blocks span several pages).
-  const runs = readdirSync(join(directory, 'runs')).filter((name) => name.endsWith('.run'))
-    .map((name) => join(directory, 'runs', name))
-    .filter((path) => {
-      const bytes = readFileSync(path);
-      return bytes.readUInt32LE(bytes.length - RUN_PAGE_BYTES + FOOTER_COMPRESSION_OFFSET) === RunCompression.none;
-    });
-  expect(runs.length).toBeGreaterThan(0);
-  const runFile = runs[0] as string;
-  return { directory, runFile, original: readFileSync(runFile) };
-}
+/** Every key written, and a warm run of the first 600 again (test/store-with-warm-run.ts). */
+const storeWithRuns = () => storeWithWarmRun(3000, key, value, 600);
 
 describe('store.scrub', () => {
   it('repairs a damaged run page, reports where, and the store reads exact', async () => {
@@ -63,7 +46,7 @@ describe('store.scrub', () => {
     expect(report.unrecoverable).toEqual([]);
     expect(report.repaired).toEqual([expect.objectContaining({ kind: 'data', logicalOffset: RUN_PAGE_BYTES, stripe: 0, outcome: 'repaired' })]);
     expect(readFileSync(runFile).equals(original)).toBe(true);
-    for (let index = 0; index < 3000; index++) expect(await store.get(key(index))).toEqual({ index, text: 'x'.repeat(index % 40) });
+    for (let index = 0; index < 3000; index++) expect(await store.get(key(index))).toEqual(value(index));
     expect((await store.scrub()).repaired).toEqual([]);
     await store.close();
   });
@@ -86,7 +69,7 @@ describe('store.scrub', () => {
     writeFileSync(runFile, twoBad);
     const failed = await ladybug('scrub', directory, '--json');
     expect(failed.code).toBe(1);
-    const report = JSON.parse(failed.stdout) as { unrecoverable: Array<{ logicalOffset: number; stripe: number }> };
-    expect(report.unrecoverable.map((finding) => [finding.logicalOffset, finding.stripe])).toEqual([[0, 0], [RUN_PAGE_BYTES, 0]]);
+    const report = JSON.parse(failed.stdout) as { unrecoverable: Array<{ kind: string; logicalOffset: number; stripe: number }> };
+    expect(report.unrecoverable.map((finding) => [finding.kind, finding.logicalOffset, finding.stripe])).toEqual([['data', 0, 0], ['data', RUN_PAGE_BYTES, 0]]);
   });
 });
