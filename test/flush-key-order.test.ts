@@ -28,7 +28,7 @@ import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js'
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
 import { type SealedBlock, writeRun } from '../src/run/run-writer.js';
-import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { removeTemporaryDirectories, shuffled, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
 beforeAll(async () => {
@@ -40,19 +40,6 @@ afterEach(() => {
   flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
   removeTemporaryDirectories();
 });
-
-/** A deterministic shuffle (xorshift), so a failure repeats. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  let state = seed;
-  for (let index = items.length - 1; index > 0; index--) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const other = (state >>> 0) % (index + 1);
-    [items[index], items[other]] = [items[other]!, items[index]!];
-  }
-  return items;
-}
 
 const MAX_VERSIONS = 6;
 /** More than two ranges' worth of keys, so the walk is cut into ARRIVAL_ORDER_RANGES_MAX ranges. */

@@ -58,3 +58,16 @@ export async function makeDurableDirectory(fileSystem: FileSystem, directory: st
     if (current === '/') return;
   }
 }
+
+/** A deterministic shuffle (xorshift), so a failure repeats. */
+export function shuffled<T>(items: T[], seed: number): T[] {
+  let state = seed;
+  for (let index = items.length - 1; index > 0; index--) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    const other = (state >>> 0) % (index + 1);
+    [items[index], items[other]] = [items[other]!, items[index]!];
+  }
+  return items;
+}

@@ -44,7 +44,7 @@ import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js'
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import { writeRun } from '../src/run/run-writer.js';
 import { abandonStore } from '../src/store/store.js';
-import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { removeTemporaryDirectories, shuffled, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 import { type Death, killWorker } from './support/worker-death.js';
 
@@ -80,19 +80,6 @@ afterEach(() => {
   resumeHeldFlushes();
   removeTemporaryDirectories();
 });
-
-/** A deterministic shuffle (xorshift), so a failure repeats. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  let state = seed;
-  for (let index = items.length - 1; index > 0; index--) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const other = (state >>> 0) % (index + 1);
-    [items[index], items[other]] = [items[other]!, items[index]!];
-  }
-  return items;
-}
 
 const RANDOM_KEYS = 2 * ARRIVAL_ORDER_RANGE_KEYS_MIN + 700;
 const TAIL_KEYS = 3000;
