@@ -29,6 +29,10 @@
  * - A new writer does not overtake queued ones: `stalled` holds while writers are
  *   queued or one is being let through, so the store's fast path (admitWrite) sends
  *   it to the back of the queue (still no allocation when nothing is queued).
+ * - The queue is a doubly linked list: joining and leaving are O(1) wherever the
+ *   writer stands (it was an array: each leaving writer's indexOf and splice, even at
+ *   the head, moved the whole queue, so 40,000 stalled writers took seconds of one
+ *   event-loop turn to leave; test/write-stall-queue-work.test.ts).
  * - Once flushing failed for good every admit rejects with StoreFailedError; a full
  *   disk behind a memory stall rejects with DiskFullError (nothing is lost: the WAL
  *   holds every acknowledged write, and flushing retries).
@@ -51,17 +55,24 @@ export interface WriteStallConfig {
   compactor: Compactor;
 }
 
-/** A writer waiting in admit(): `resume` continues it while it is asleep (NOTHING once resumed: WriteStall#resume). */
+/**
+ * A writer waiting in admit(), a link of the queue: `resume` continues it while it is
+ * asleep (NOTHING once resumed: WriteStall#resume).
+ */
 interface StallWaiter {
   resume: () => void;
+  /** The writer ahead of it (undefined: the head), and the one behind it (undefined: the tail). */
+  ahead: StallWaiter | undefined;
+  behind: StallWaiter | undefined;
 }
 
 const NOTHING = (): void => undefined;
 
 export class WriteStall {
   readonly #config: WriteStallConfig;
-  /** The writers waiting in admit(), oldest first; each removes itself when it leaves. */
-  readonly #queue: StallWaiter[] = [];
+  /** The writers waiting in admit(), a linked list from #head to #tail; each unlinks itself when it leaves. */
+  #head: StallWaiter | undefined;
+  #tail: StallWaiter | undefined;
   #writeStalls = 0;
   #writeStallMs = 0;
   /** Reads the commit pipeline's admitted, unapplied bytes (0 until a pipeline watches: recovery). */
@@ -91,7 +102,7 @@ export class WriteStall {
    * or writers are queued or one is being let through (a new writer must not overtake them).
    */
   get stalled(): boolean {
-    return this.#queue.length > 0 || this.#admitting || this.#stallHolds;
+    return this.#head !== undefined || this.#admitting || this.#stallHolds;
   }
 
   /** The flushes or compaction fell behind (the stall proper, whatever is queued). */
@@ -127,7 +138,7 @@ export class WriteStall {
 
   /** Commits left the unapplied count: writers stalled on it may go on. */
   unappliedFell(): void {
-    if (this.#queue.length > 0) this.wake();
+    if (this.#head !== undefined) this.wake();
   }
 
   /**
@@ -154,13 +165,11 @@ export class WriteStall {
     const { flusher, compactor } = this.#config;
     this.#writeStalls++;
     const started = performance.now();
-    const queue = this.#queue;
-    const waiter: StallWaiter = { resume: NOTHING };
-    queue.push(waiter);
+    const waiter = this.#join();
     try {
       // Only the head goes on, and only once the writer let through before it has enqueued
       // its commit (#admitting): FIFO, and each re-check sees the true unapplied bytes.
-      while ((queue[0] !== waiter || this.#admitting || this.#stallHolds) && flusher.failure === undefined) {
+      while ((this.#head !== waiter || this.#admitting || this.#stallHolds) && flusher.failure === undefined) {
         const diskFull = flusher.lastDiskFull;
         if (diskFull !== undefined && this.#immutablesStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
         // A backlog with no compaction under way (none was scheduled since the last flush): start one.
@@ -184,10 +193,26 @@ export class WriteStall {
     setImmediate(this.#fallback, ++this.#letThroughs);
   }
 
+  /** Links a new waiter in at the tail. O(1). */
+  #join(): StallWaiter {
+    const ahead = this.#tail;
+    const waiter: StallWaiter = { resume: NOTHING, ahead, behind: undefined };
+    if (ahead === undefined) this.#head = waiter;
+    else ahead.behind = waiter;
+    this.#tail = waiter;
+    return waiter;
+  }
+
+  /** Unlinks a waiter, wherever it stands. O(1). */
   #leave(waiter: StallWaiter, started: number): void {
-    const index = this.#queue.indexOf(waiter);
-    assert(index >= 0, 'a stalled writer leaves the queue once');
-    this.#queue.splice(index, 1);
+    const { ahead, behind } = waiter;
+    assert(ahead !== undefined ? ahead.behind === waiter : this.#head === waiter, 'a stalled writer leaves the queue once');
+    if (ahead === undefined) this.#head = behind;
+    else ahead.behind = behind;
+    if (behind === undefined) this.#tail = ahead;
+    else behind.ahead = ahead;
+    waiter.ahead = undefined;
+    waiter.behind = undefined;
     this.#writeStallMs += performance.now() - started;
   }
 
@@ -214,17 +239,18 @@ export class WriteStall {
    * ENOSPC used to wait for as long as the disk stayed full).
    */
   wake(): void {
-    const queue = this.#queue;
-    if (queue.length === 0) return;
+    const head = this.#head;
+    if (head === undefined) return;
     const { flusher } = this.#config;
     if (flusher.failure !== undefined || (flusher.lastDiskFull !== undefined && this.#immutablesStalled)) {
       // Each writer leaving with DiskFullError wakes again (admit's catch): once every writer was
       // resumed there is nobody to wake, and a scan per leaving writer was quadratic in the queue.
-      if (this.#asleep > 0) for (const waiter of queue) this.#resume(waiter);
+      // Resuming only schedules each writer's continuation: nobody leaves during this walk.
+      if (this.#asleep > 0) for (let waiter: StallWaiter | undefined = head; waiter !== undefined; waiter = waiter.behind) this.#resume(waiter);
       return;
     }
     if (this.#admitting || this.#stallHolds) return;
-    this.#resume(queue[0]!);
+    this.#resume(head);
   }
 
   /** Continues a writer asleep in admit() (nothing for one already resumed). */
