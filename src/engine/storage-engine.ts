@@ -254,9 +254,9 @@ export class StorageEngine {
     this.#writeStall.enqueued();
   }
 
-  /** Resolves when a write may proceed (the write stall, write-stall.ts WriteStall#admit). */
-  admit(): Promise<void> {
-    return this.#writeStall.admit();
+  /** Resolves when a write may proceed (the write stall, write-stall.ts WriteStall#admit; `rejoin` keeps a returning writer's place). */
+  admit(rejoin = false): Promise<void> {
+    return this.#writeStall.admit(rejoin);
   }
 
   /** Starts background compaction; `pinFloor` is the store's oldest pinned version. */

@@ -29,6 +29,11 @@
  * - A new writer does not overtake queued ones: `stalled` holds while writers are
  *   queued or one is being let through, so the store's fast path (admitWrite) sends
  *   it to the back of the queue (still no allocation when nothing is queued).
+ * - A writer that comes back for the same write (`rejoin`: a transactionSync's next
+ *   round after a read miss) queues at the front, behind the writers that rejoined
+ *   before it: every writer queued then called after it (it was let through as the
+ *   head, or found nothing queued), so it keeps its place instead of waiting again
+ *   behind them at each round (test/write-stall-rejoin.test.ts, serial-stall-rejoin).
  * - The queue is a doubly linked list: joining and leaving are O(1) wherever the
  *   writer stands (it was an array: each leaving writer's indexOf and splice, even at
  *   the head, moved the whole queue, so 40,000 stalled writers took seconds of one
@@ -73,6 +78,8 @@ export class WriteStall {
   /** The writers waiting in admit(), a linked list from #head to #tail; each unlinks itself when it leaves. */
   #head: StallWaiter | undefined;
   #tail: StallWaiter | undefined;
+  /** The last of the writers that rejoined (admit's `rejoin`) still queued: they are a prefix of the queue. */
+  #lastRejoined: StallWaiter | undefined;
   #writeStalls = 0;
   #writeStallMs = 0;
   /** Reads the commit pipeline's admitted, unapplied bytes (0 until a pipeline watches: recovery). */
@@ -158,14 +165,16 @@ export class WriteStall {
    * writers are queued, in which case it waits its turn (FIFO). Rejects with
    * DiskFullError when the flushes fall behind because the disk is full (nothing is
    * lost: the WAL holds every acknowledged write, and flushing retries), and with
-   * StoreFailedError when flushing failed for good.
+   * StoreFailedError when flushing failed for good. `rejoin`: the caller comes back
+   * for a write it was admitted for before (see the module header): it queues at the
+   * front, behind the writers that rejoined before it.
    */
-  async admit(): Promise<void> {
+  async admit(rejoin = false): Promise<void> {
     if (!this.stalled) return this.#checkFailure();
     const { flusher, compactor } = this.#config;
     this.#writeStalls++;
     const started = performance.now();
-    const waiter = this.#join();
+    const waiter = this.#join(rejoin);
     try {
       // Only the head goes on, and only once the writer let through before it has enqueued
       // its commit (#admitting): FIFO, and each re-check sees the true unapplied bytes.
@@ -193,13 +202,16 @@ export class WriteStall {
     setImmediate(this.#fallback, ++this.#letThroughs);
   }
 
-  /** Links a new waiter in at the tail. O(1). */
-  #join(): StallWaiter {
-    const ahead = this.#tail;
-    const waiter: StallWaiter = { resume: NOTHING, ahead, behind: undefined };
+  /** Links a new waiter in: at the tail, or (rejoin) after the last rejoined writer still queued, else at the head. O(1). */
+  #join(rejoin: boolean): StallWaiter {
+    const ahead = rejoin ? this.#lastRejoined : this.#tail;
+    const behind = ahead === undefined ? this.#head : ahead.behind;
+    const waiter: StallWaiter = { resume: NOTHING, ahead, behind };
     if (ahead === undefined) this.#head = waiter;
     else ahead.behind = waiter;
-    this.#tail = waiter;
+    if (behind === undefined) this.#tail = waiter;
+    else behind.ahead = waiter;
+    if (rejoin) this.#lastRejoined = waiter;
     return waiter;
   }
 
@@ -211,6 +223,8 @@ export class WriteStall {
     else ahead.behind = behind;
     if (behind === undefined) this.#tail = ahead;
     else behind.ahead = ahead;
+    // The rejoined writers are a prefix of the queue: the one ahead of the last is one of them, or none is left.
+    if (this.#lastRejoined === waiter) this.#lastRejoined = ahead;
     waiter.ahead = undefined;
     waiter.behind = undefined;
     this.#writeStallMs += performance.now() - started;

@@ -77,7 +77,8 @@ export class StoreTransactions {
     const { engine, pins, transactionPins, pipeline, options: resolved } = this.#parts;
     this.#contextMade = {
       engine, pins, transactionPins, pipeline,
-      admit: () => admitWrite(this.#parts),
+      // `rejoin` is passed by transactionSync's later rounds only (SerialTransactionContext#admit).
+      admit: (rejoin?: boolean) => admitWrite(this.#parts, rejoin),
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,

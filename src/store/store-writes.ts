@@ -41,9 +41,11 @@ import type { StoreParts } from './store.js';
  * share of the budget), so memory never grows without bound, and behind the writers
  * already stalled (engine.stalled holds while any are queued: a new writer does not
  * overtake them, write-stall.ts); refuses writes once flushing failed. Costs nothing
- * on the common path (undefined: write at once).
+ * on the common path (undefined: write at once). `rejoin`: the caller was admitted
+ * before for this write and comes back (a transactionSync's next round): it keeps its
+ * place at the front of the queue (WriteStall#admit).
  */
-export function admitWrite(parts: StoreParts): Promise<void> | undefined {
+export function admitWrite(parts: StoreParts, rejoin = false): Promise<void> | undefined {
   const { engine, lock } = parts;
   if (!engine.stalled && engine.failure === undefined && !lock.lost) return undefined;
   if (lock.lost) {
@@ -51,7 +53,7 @@ export function admitWrite(parts: StoreParts): Promise<void> | undefined {
     // bound): writing on would make two writers. Fail-stop.
     return Promise.reject(new StoreFailedError(`the directory lock of ${parts.directory} was taken over by another process`));
   }
-  return engine.admit();
+  return engine.admit(rejoin);
 }
 
 /** What a lease write needs of the store handle: its leases and its one transaction context. */

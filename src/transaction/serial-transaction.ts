@@ -34,6 +34,13 @@
  * commit: no async frame per transaction. A stall, a busy lock (the attempt then waits
  * its turn in the lock's FIFO order) or a miss continues in the async rounds.
  *
+ * Each round is admitted past the write stall, as its commit may be the one that
+ * round makes. A round after a miss rejoins the stall's queue at the front, behind
+ * only other transactions rejoining (WriteStall#admit's rejoin): every writer queued
+ * then called after this transaction, which was let through already or found no
+ * stall. It used to queue at the back again at each round, behind the writers that
+ * came during its disk read (test/serial-stall-rejoin.test.ts).
+ *
  * Invariants: a body's writes reach the pipeline only from an attempt that finished
  * without a miss; the handle throws TransactionClosedError once its attempt ended.
  * The body may run more than once (after misses): it must not have side effects
@@ -60,7 +67,14 @@ export interface SerialTransactionHandle {
   delete(key: Key): void;
 }
 
-export type SerialTransactionContext = Pick<TransactionContext, 'engine' | 'admit' | 'pins' | 'pipeline' | 'maxValueBytes' | 'commitBytesMax'>;
+export type SerialTransactionContext = Pick<TransactionContext, 'engine' | 'pins' | 'pipeline' | 'maxValueBytes' | 'commitBytesMax'> & {
+  /**
+   * The write admission (TransactionContext#admit); `rejoin` for a round after the
+   * first: the transaction keeps its place at the front of the write stall's queue
+   * (WriteStall#admit) instead of queuing again behind writers that came after it.
+   */
+  admit: (rejoin?: boolean) => Promise<void> | undefined;
+};
 
 /** A read memory could not answer: the key and the pending disk read (its version pinned). */
 interface ReadMiss {
@@ -275,7 +289,8 @@ async function runRound<T>(
 ): Promise<Outcome<T> | undefined> {
   let attempt = first instanceof Promise ? undefined : first;
   if (first === undefined) checkOpen();
-  const admission = first === undefined ? context.admit() : first instanceof Promise ? first : undefined;
+  // A later round rejoins the stall's queue at the front (see the header).
+  const admission = first === undefined ? context.admit(true) : first instanceof Promise ? first : undefined;
   if (admission !== undefined) {
     await admission;
     checkOpen(); // close() may have begun during the stall: nothing runs or commits after it
@@ -309,7 +324,7 @@ async function runRounds<T>(
 /** The last resort: one commit-lock section across the body's disk reads (see the header). */
 async function runLocked<T>(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, checkOpen: () => void): Promise<T> {
   checkOpen();
-  const admission = context.admit();
+  const admission = context.admit(true); // it keeps its place in the stall's queue, as a later round (see the header)
   if (admission !== undefined) {
     await admission;
     checkOpen();
