@@ -5,9 +5,9 @@
  * Lock files are generations: `LOCK.<generation>` (generation zero-padded). The
  * holder is the file with the highest generation; its JSON body names the pid,
  * host, PID namespace, process start time, a random token and the time of the
- * holder's last heartbeat. A lock file only appears complete: it is written and
- * fsynced under a temporary name, then hard-linked into place with `link`, which
- * fails if the name exists. That is the whole protocol:
+ * holder's last heartbeat. A lock file only appears complete: it is written under a
+ * temporary name, then hard-linked into place with `link`, which fails if the name
+ * exists. That is the whole protocol:
  *
  *   acquire: read the highest generation G.
  *     - G's holder counts as live (src/store/lock-liveness.ts) -> StoreLockedError
@@ -16,7 +16,7 @@
  *       file as G+1. EEXIST means another opener won G+1: start over.
  *     - after linking, if any generation above ours exists, we lost a race against
  *       a slower opener's view: remove ours and start over.
- *     - won: remove lower generations (they are dead), fsync the directory.
+ *     - won: remove lower generations (they are dead). Nothing is fsynced (below).
  *   heartbeat: every LOCK_HEARTBEAT_INTERVAL_MS (an unref'd timer) the holder
  *     rewrites its own generation with a new `heartbeatAt` (temporary file, fsync,
  *     rename: readers see the old or the new body, never a torn one). It first
@@ -29,6 +29,19 @@
  *   abandon: stop the heartbeat and forget the lock (a simulated crash).
  *   unlock (`ladybug unlock --force`): take over a dead or stale lock with the same
  *     protocol and release it at once, so generations keep growing.
+ *
+ * Acquiring syncs neither the lock file nor the directory (a clean reopen writes
+ * nothing else that must wait for the disk; each fsync was a journal commit or a
+ * device cache flush, 1-20 ms on a busy disk, on the open's critical path). The lock
+ * excludes running processes only, and running processes read the page cache. A power
+ * loss or OS crash ends every holder, and whatever of an acquisition survives it is
+ * read as no live holder: the new generation missing (the older one, released or
+ * dead, is the highest again), present but empty or torn (readBody: unreadable ->
+ * the next generation is taken), or complete (its pid or processStart is not
+ * running after the reboot; another host judges it by its heartbeat, as before).
+ * Generations may then go back down, but only across a crash, when no opener holding
+ * an older view is alive. Heartbeats and release still write temp + fsync + rename
+ * (+ directory fsync for release): a holder's body on disk stays whole.
  *
  * Several processes racing for one stale lock: `link` of G+1 succeeds for exactly
  * one of them (the stale lock-file check-then-delete race designed out). A holder in
@@ -137,11 +150,12 @@ async function readWhole(fileSystem: FileSystem, path: string): Promise<Uint8Arr
   }
 }
 
-async function writeDurably(fileSystem: FileSystem, path: string, body: LockBody): Promise<void> {
+/** Writes `body` as a new file at `path`; fsynced when `durable` (heartbeat and release, not acquire). */
+async function writeBody(fileSystem: FileSystem, path: string, body: LockBody, durable: boolean): Promise<void> {
   const handle = await fileSystem.open(path, 'createExclusive');
   try {
     await handle.write(Buffer.from(JSON.stringify(body), 'utf8'), 0);
-    await handle.sync();
+    if (durable) await handle.sync();
   } finally {
     await handle.close();
   }
@@ -150,7 +164,7 @@ async function writeDurably(fileSystem: FileSystem, path: string, body: LockBody
 /** Replaces `target` with `body`: temporary file (removed first if a crash left it), fsync, rename. */
 async function rewrite(fileSystem: FileSystem, temporary: string, target: string, body: LockBody): Promise<void> {
   await unlinkIfPresent(fileSystem, temporary);
-  await writeDurably(fileSystem, temporary, body);
+  await writeBody(fileSystem, temporary, body, true);
   await fileSystem.rename(temporary, target);
 }
 
@@ -259,7 +273,7 @@ export class DirectoryLock {
 
   static async #tryLink(fileSystem: FileSystem, dir: string, generation: number, body: LockBody): Promise<boolean> {
     const temporary = joinPath(dir, `LOCK.tmp-${body.token}-${generation}`);
-    await writeDurably(fileSystem, temporary, body);
+    await writeBody(fileSystem, temporary, body, false); // not synced: see the module header
     try {
       await fileSystem.link(temporary, joinPath(dir, lockFileName(generation)));
       heldInThisProcess.add(body.token);
@@ -294,8 +308,7 @@ export class DirectoryLock {
       const match = REWRITE_TEMPORARY_NAME.exec(name);
       if (match && match[1] !== this.#body.token) await unlinkIfPresent(this.#fileSystem, joinPath(this.#dir, name));
     }
-    await this.#fileSystem.syncDirectory(this.#dir);
-    return true;
+    return true; // the directory is not fsynced: see the module header
   }
 
   #startHeartbeat(): void {

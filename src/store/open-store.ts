@@ -3,7 +3,8 @@
  * runs it lists (lazily), replay only the WAL after the manifest's position into a
  * fresh memtable, and start the commit pipeline where the log ends.
  *
- *   mkdir (store dir, wal/) + fsync parents -> DirectoryLock.acquire
+ *   mkdir (store dir, wal/) + fsync parents -> DirectoryLock.acquire, with the fsyncs of
+ *      the existing directories running beside the rest of the open (awaited before it returns)
  *   -> openStorage (runs/, manifest read or created, WAL segments below its start
  *      removed; the orphan runs' removal left running beside the replay)
  *   -> recoverWal from the manifest's WAL start (torn tail zeroed, corruption refused
@@ -72,13 +73,20 @@ export async function openStoreInternal(directory: string, options: StoreOptions
   const fileSystem = new KillableFileSystem(resolved.fileSystem);
   const storeOptions = { ...resolved, fileSystem };
   try {
-    await createDirectories(fileSystem, absolute);
-    const lock = await DirectoryLock.acquire(fileSystem, absolute);
+    const { synced: directoriesSynced } = await createDirectories(fileSystem, absolute);
+    let lock: DirectoryLock;
     try {
-      const store = await openLocked(absolute, storeOptions, lock, fileSystem, internal);
+      lock = await DirectoryLock.acquire(fileSystem, absolute);
+    } catch (error) {
+      await directoriesSynced; // no sync outlives a failed open
+      throw error;
+    }
+    try {
+      const store = await openLocked(absolute, storeOptions, lock, fileSystem, internal, directoriesSynced);
       await expireLeasesAtOpen(store); // issue 10: leases of earlier opens end at open
       return store;
     } catch (error) {
+      await directoriesSynced;
       await lock.release().catch(() => undefined);
       throw error;
     }
@@ -87,6 +95,9 @@ export async function openStoreInternal(directory: string, options: StoreOptions
   }
 }
 
+/** The fsyncs of the store's directories, left running: settles (never rejects) with the first failure, if any. */
+type DirectoriesSynced = Promise<{ error: unknown } | undefined>;
+
 /**
  * Creates the store and WAL directories if missing, one level at a time from the
  * nearest existing ancestor, fsyncing each created directory's parent so the new
@@ -94,8 +105,15 @@ export async function openStoreInternal(directory: string, options: StoreOptions
  * unsynced: the whole store could vanish). On every open it also fsyncs the WAL
  * directory, the store directory and its parent: an earlier open may have died
  * after mkdir, leaving those entries only in the page cache.
+ *
+ * Those three fsyncs are returned running, not awaited: openLocked awaits them before
+ * the store is returned (and a failed open before it releases the lock). Nothing the
+ * open does needs them earlier: a store with acknowledged commits was returned by an
+ * open that had finished them, so until this open returns they can only matter to a
+ * directory with nothing acknowledged in it. On a clean reopen each was a device cache
+ * flush (and could wait behind other processes' writes) on the critical path (issue 7).
  */
-async function createDirectories(fileSystem: FileSystem, directory: string): Promise<void> {
+async function createDirectories(fileSystem: FileSystem, directory: string): Promise<{ synced: DirectoriesSynced }> {
   const walDir = joinPath(directory, WAL_DIRECTORY);
   const missing: string[] = [];
   for (let current = walDir; !(await fileSystem.exists(current)); current = parentDirectory(current)) {
@@ -107,10 +125,13 @@ async function createDirectories(fileSystem: FileSystem, directory: string): Pro
     await fileSystem.mkdir(created);
     await fileSystem.syncDirectory(parentDirectory(created));
   }
-  // Three independent syncs, all done before the lock is taken: concurrently (each is
-  // a thread-pool round trip, issue 7's killed reopen), all settled before a failure is thrown.
-  const synced = await Promise.allSettled([walDir, directory, parentDirectory(directory)].map((path) => fileSystem.syncDirectory(path)));
-  for (const outcome of synced) if (outcome.status === 'rejected') throw outcome.reason;
+  // Three independent syncs, concurrently (each is a thread-pool round trip, issue 7's
+  // killed reopen), all settled before a failure is reported.
+  const synced = Promise.allSettled([walDir, directory, parentDirectory(directory)].map((path) => fileSystem.syncDirectory(path))).then((outcomes) => {
+    for (const outcome of outcomes) if (outcome.status === 'rejected') return { error: outcome.reason as unknown };
+    return undefined;
+  });
+  return { synced };
 }
 
 async function openLocked(
@@ -119,6 +140,7 @@ async function openLocked(
   lock: DirectoryLock,
   fileSystem: KillableFileSystem,
   internal: InternalOpenOptions,
+  directoriesSynced: DirectoriesSynced,
 ): Promise<Store> {
   const started = performance.now();
   const hash = await loadHash64();
@@ -153,6 +175,8 @@ async function openLocked(
     writer = await startWriter(options, walDir, hash, recovered);
     const runOrphans = await storage.runOrphans;
     if (runOrphans.failure !== undefined) throw runOrphans.failure.error;
+    const directoriesFailure = await directoriesSynced; // before anything runs that a failed open would have to stop
+    if (directoriesFailure !== undefined) throw directoriesFailure.error;
     const lastVersion = Math.max(recovered.lastVersion, manifest.state.versionHighWater, flushedVersion);
     engine.finishReplay();
     // Retention by age is a virtual pin at the version newest at (now - retainVersionsMs).

@@ -352,8 +352,9 @@ export async function returnToPool(fileSystem: FileSystem, walDir: string, segme
  */
 export async function removeSegmentsBelow(fileSystem: FileSystem, walDir: string, first: number): Promise<string[]> {
   const numbers = (await listSegments(fileSystem, walDir)).filter((number) => number < first);
-  const pool = await listRecycled(fileSystem, walDir);
+  // Nothing below (every clean open): the pool is not listed (a second readdir, a thread-pool round trip).
   if (numbers.length === 0) return [];
+  const pool = await listRecycled(fileSystem, walDir);
   const covered: RecycledFile[] = [];
   for (const number of numbers) {
     const handle = await fileSystem.open(joinPath(walDir, segmentFileName(number)), 'read');
