@@ -8,6 +8,7 @@
  *   npx tsc -p tsconfig.build.json
  *   node dist/bench/put-latency-causes.js [seconds] [valueBytes] [random|sequential] [directory]
  *   LADYBUG_LATENCY_OPTIONS='{"memoryBudgetBytes":4294967296}' node dist/bench/put-latency-causes.js 6 4096
+ *   LADYBUG_LATENCY_WRITERS=1 node dist/bench/put-latency-causes.js 6 4096
  *
  * A store opened as the bench's ladybug adapter opens it (keyEncoding 'binary';
  * LADYBUG_LATENCY_OPTIONS adds openStore options as JSON) in a new temporary directory
@@ -28,7 +29,12 @@
  * way (their run writes share the disk), such a sync with neither, the loop blocked,
  * other. A count of overlaps, not proof of cause: 64 writers share every event.
  *
- * Prints the summary as text (one line each), for runs of two builds alternated.
+ * Prints the summary as text (one line each), for runs of two builds alternated: the
+ * puts' latencies, the counters since open, the main-thread syncs (all, then those
+ * begun after the warm-up split by whether a flush or merge was under way, with their
+ * percentiles and how many took over 5 ms: what the WAL's fdatasync saw beside the run
+ * writes), and the slow puts' first causes. LADYBUG_LATENCY_WRITERS sets the writers
+ * (1: the sequential-put workloads' awaited writer, whose inline syncs are recorded too).
  *
  * What it found (build 8069f08, 6 s runs, 5 counted, 256 MiB budget; busy: load 9-10,
  * so 7-11k puts/s instead of the bench's 32k): of the 4 KiB puts over 10 ms (14-17%),
@@ -46,7 +52,9 @@
  * MEMTABLE_BUDGET_SHARE or just over it, so two sealed memtables exceed
  * IMMUTABLE_BUDGET_SHARE (2 x 33,816,320 B > 64 MiB): a seal while the previous
  * memtable is still being flushed stalls all 64 writers until that flush ends
- * (158-248 ms each here).
+ * (158-248 ms each here). Syncing a run every N bytes as it is written (RocksDB's
+ * bytes_per_sync) against those slow syncs was tried and not kept: docs/ARCHITECTURE.md,
+ * the commit path, "Run writes beside the WAL's fdatasync".
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -57,8 +65,8 @@ import process from 'node:process';
 import { openStore } from '../src/index.js';
 import { keyAt, type KeyOrder } from './data.js';
 
-/** Puts in flight, as the bench's concurrent-put workloads. */
-const WRITERS = 64;
+/** Puts in flight, as the bench's concurrent-put workloads (LADYBUG_LATENCY_WRITERS: 1 is the sequential-put workloads' one awaited writer). */
+const WRITERS = Number(process.env['LADYBUG_LATENCY_WRITERS'] ?? '64');
 /** Not counted: the JIT warms up and the first segments are made. */
 const WARM_UP_MS = 1000;
 /** A put slower than this gets a first cause. */
@@ -123,6 +131,11 @@ function sampleAt(samples: readonly Sample[], atMs: number, after: boolean): Sam
   return samples[low]!;
 }
 
+/** Whether a flush or a compaction was under way between two samples. */
+function isBackground(before: Sample, after: Sample): boolean {
+  return before.sealedMemtables > 0 || after.sealedMemtables > 0 || after.flushes > before.flushes || before.compactionsRunning > 0 || after.compactionsRunning > 0;
+}
+
 function percentile(sorted: readonly number[], fraction: number): string {
   return sorted.length === 0 ? '-' : sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!.toFixed(2);
 }
@@ -133,7 +146,7 @@ async function main(): Promise<void> {
   const keyOrder = (process.argv[4] ?? 'random') as KeyOrder;
   const parent = process.argv[5] ?? tmpdir();
   const extraOptions = JSON.parse(process.env['LADYBUG_LATENCY_OPTIONS'] ?? '{}') as Record<string, unknown>;
-  if (!(seconds * 1000 > WARM_UP_MS) || !(valueBytes > 0)) throw new RangeError('usage: put-latency-causes [seconds > 1] [valueBytes > 0] [random|sequential] [directory]');
+  if (!(seconds * 1000 > WARM_UP_MS) || !(valueBytes > 0) || !(Number.isInteger(WRITERS) && WRITERS > 0)) throw new RangeError('usage: put-latency-causes [seconds > 1] [valueBytes > 0] [random|sequential] [directory]');
 
   const syncs: Interval[] = [];
   recordSyncs(syncs);
@@ -189,6 +202,19 @@ async function main(): Promise<void> {
   const collectionMs = collections.reduce((sum, [start, end]) => sum + end - start, 0);
   console.log(`main-thread syncs ${syncs.length}: p50 ${percentile(syncMs, 0.5)} p99 ${percentile(syncMs, 0.99)} ms; collections ${collections.length} (${collectionMs.toFixed(0)} ms); loop blocked > ${LOOP_GAP_MS} ms ${loopGaps.length} times`);
 
+  // The syncs split by whether a flush or merge was under way (the samples around each, as for a slow put's cause).
+  const besideBackground: number[] = [];
+  const alone: number[] = [];
+  for (const [start, end] of syncs) {
+    if (start < countFromMs) continue;
+    (isBackground(sampleAt(samples, start, false), sampleAt(samples, end, true)) ? besideBackground : alone).push(end - start);
+  }
+  for (const [name, list] of [['beside a flush or merge', besideBackground], ['with neither', alone]] as const) {
+    list.sort((a, b) => a - b);
+    const over5 = list.filter((ms) => ms > 5).length;
+    console.log(`counted syncs ${name} ${list.length}: p50 ${percentile(list, 0.5)} p90 ${percentile(list, 0.9)} p99 ${percentile(list, 0.99)} p99.9 ${percentile(list, 0.999)} max ${percentile(list, 1)} ms, over 5 ms ${over5}`);
+  }
+
   const causes = { rotationWait: 0, writeStall: 0, collection: 0, slowSyncBesideFlushOrMerge: 0, slowSyncAlone: 0, loopBlocked: 0, other: 0 };
   let slow = 0;
   for (const [start, end] of puts) {
@@ -196,7 +222,7 @@ async function main(): Promise<void> {
     slow++;
     const before = sampleAt(samples, start, false);
     const after = sampleAt(samples, end, true);
-    const background = before.sealedMemtables > 0 || after.sealedMemtables > 0 || after.flushes > before.flushes || before.compactionsRunning > 0 || after.compactionsRunning > 0;
+    const background = isBackground(before, after);
     if (after.rotationWaitMs - before.rotationWaitMs > 2) causes.rotationWait++;
     else if (after.writeStalls > before.writeStalls) causes.writeStall++;
     else if (overlaps(collections, start, end, 5)) causes.collection++;
