@@ -161,6 +161,8 @@ export const LEASE_EXPIRY_RETRY_DELAY_MS = 250;
  * the catchUpBatchChanges option; a pass holds at most twice that many).
  */
 export const WATCH_BUFFER_CHANGES_MAX = 10_000;
+/** Watch: value bytes (memory estimate) a watcher buffers beyond its oldest buffered commit before WatchOverflowError. */
+export const WATCH_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
 export const WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT = 4096;
 export const WATCH_CATCH_UP_BATCH_CHANGES_MAX = 65_536;
 /** Backup: bytes read per step when copying or checksumming a file (src/backup/). */

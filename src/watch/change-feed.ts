@@ -10,10 +10,14 @@
  * delivered once, in (version, key) order, none skipped.
  *
  * Invariants:
- * - A watcher's live buffer holds at most WATCH_BUFFER_CHANGES_MAX changes; one more
- *   ends the watch with WatchOverflowError naming the version to resume from (the last
+ * - A watcher's live buffer holds at most WATCH_BUFFER_CHANGES_MAX changes, and at most
+ *   WATCH_BUFFER_BYTES_MAX bytes of values (memory estimate) beyond its oldest buffered
+ *   commit (one commit is bounded by the WAL segment); past either, the watch ends
+ *   with WatchOverflowError naming the version to resume from (the last
  *   delivered, or the one before when that commit was delivered only in part), never unbounded memory. Nothing is delivered after the overflow, in
- *   the catch-up either, so resuming from that version repeats nothing.
+ *   the catch-up either, so resuming from that version repeats nothing. The values of
+ *   buffered changes are outside the store's memory budget: a count alone let a slow
+ *   watcher of 1 MiB values hold 10 GiB.
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
  * - Delivered versions strictly increase across commits (asserted).
  * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
@@ -25,7 +29,8 @@ import { escapeSlabValue } from '../memory/slab-reuse.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { ReadView } from '../engine/read-view.js';
 import { InvalidOptionError, WatchOverflowError } from '../errors.js';
-import { WATCH_BUFFER_CHANGES_MAX, WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
+import { WATCH_BUFFER_BYTES_MAX, WATCH_BUFFER_CHANGES_MAX, WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
+import { storedSizeBytes } from '../codec/value-memory-size.js';
 import type { IndexOperation, KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
@@ -70,8 +75,15 @@ export interface WatchSource {
 /** How often a watcher waiting for commits re-checks that the store is still open. */
 const CLOSED_CHECK_INTERVAL_MS = 1000;
 
+/** A change in a watcher's live buffer, with the bytes it is counted for: its value's memory estimate and its key. */
+interface BufferedChange extends RawChange {
+  bytes: number;
+}
+
 class Subscriber {
-  readonly buffer: RawChange[] = [];
+  readonly buffer: BufferedChange[] = [];
+  /** The bytes of every change in `buffer`. */
+  #bytes = 0;
   failure: Error | undefined;
   wake: (() => void) | undefined;
   readonly #range: KeyRange;
@@ -111,19 +123,49 @@ class Subscriber {
       if (!this.accepts(key)) continue;
       // Kept past the memtable's drop, maybe: its slab is never reused (memory/slab-reuse.ts).
       escapeSlabValue(slot);
-      this.buffer.push({ version, key, slot });
+      const bytes = key.length + (slot === TOMBSTONE ? 0 : storedSizeBytes(slot));
+      this.buffer.push({ version, key, slot, bytes });
+      this.#bytes += bytes;
     }
     if (this.buffer.length === start) return;
-    if (this.buffer.length > WATCH_BUFFER_CHANGES_MAX) {
+    // The bytes bound counts what is buffered beyond the oldest buffered commit: a consumer
+    // one commit behind never overflows by that commit's size (bounded by the WAL segment).
+    if (this.buffer.length > WATCH_BUFFER_CHANGES_MAX || (this.#bytes > WATCH_BUFFER_BYTES_MAX && this.#bytes - this.#oldestCommitBytes() > WATCH_BUFFER_BYTES_MAX)) {
       this.#overflowedChanges = this.buffer.length;
       const partial = this.buffer.some((change) => change.version === this.lastDeliveredVersion);
       this.failure = new WatchOverflowError(this.#overflowedChanges, this.#resumeVersion(partial));
-      this.buffer.length = 0;
+      this.clear();
     } else if (this.buffer.length - start > 1) {
       const added = this.buffer.splice(start).sort(compareChanges);
       this.buffer.push(...added);
     }
     this.wake?.();
+  }
+
+  /** The bytes of the buffered changes of the oldest buffered commit (a walk of at most WATCH_BUFFER_CHANGES_MAX changes, only past the bytes bound). */
+  #oldestCommitBytes(): number {
+    const oldest = this.buffer[0]?.version;
+    let bytes = 0;
+    for (const change of this.buffer) {
+      if (change.version !== oldest) break;
+      bytes += change.bytes;
+    }
+    return bytes;
+  }
+
+  /** The oldest buffered change, taken out of the buffer. */
+  take(): RawChange | undefined {
+    const change = this.buffer.shift();
+    if (change === undefined) return undefined;
+    this.#bytes -= change.bytes;
+    assert(this.#bytes >= 0 && (this.buffer.length > 0 || this.#bytes === 0), 'the buffered bytes are the sum of the buffered changes');
+    return change;
+  }
+
+  /** Drops every buffered change (an overflow, or the feed ended: a finished generator must not keep them). */
+  clear(): void {
+    this.buffer.length = 0;
+    this.#bytes = 0;
   }
 }
 
@@ -195,7 +237,7 @@ export class WatchHub {
       if (untilVersion !== undefined && untilVersion <= startVersion) return;
       for (;;) {
         signal?.throwIfAborted();
-        const change = subscriber.buffer.shift();
+        const change = subscriber.take();
         if (change === undefined) {
           if (subscriber.failure !== undefined) throw subscriber.failure;
           // Every commit up to the visible version was offered when it became visible:
@@ -212,6 +254,7 @@ export class WatchHub {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       this.#subscribers.delete(subscriber);
+      subscriber.clear();
     }
   }
 
