@@ -7,7 +7,8 @@
  *   (src/store/directory-lock.ts, header): the lock excludes running processes, which
  *   read the page cache; whatever a crash leaves of an acquisition reads as no live
  *   holder. Checked: no sync of a LOCK file, and a crash (every mode) right after a
- *   reopen, or at each call of one, leaves a store that opens with every commit.
+ *   reopen, or at each call of one, leaves a store that opens with every commit. The
+ *   temporary name's removal and the listing that confirms the generation overlap.
  * - With no segment below the manifest's WAL start, wal/ is not listed again for the
  *   recycled pool (each listing is a thread-pool round trip, a wait on a busy machine).
  * - The fsyncs of the existing store, WAL and parent directories run beside the rest
@@ -67,7 +68,19 @@ class RecordingFileSystem extends ForwardingFileSystem {
       datasync: (mayBlock) => { this.calls.push(`datasync ${path}`); return handle.datasync(mayBlock); },
     });
   }
+  /** While set, the unlink of a lock's temporary name waits (after the real one) until this is called. */
+  releaseTemporaryUnlink: (() => void) | undefined;
+  holdTemporaryUnlink = false;
+
   override readdir(dir: string) { this.calls.push(`readdir ${dir}`); return super.readdir(dir); }
+  override async unlink(path: string): Promise<void> {
+    await super.unlink(path);
+    if (this.holdTemporaryUnlink && path.includes('/LOCK.tmp-')) {
+      this.calls.push(`unlink held ${path}`);
+      await new Promise<void>((resolve) => { this.releaseTemporaryUnlink = resolve; });
+    }
+    this.calls.push(`unlink ${path}`);
+  }
   override link(existingPath: string, newPath: string) { this.calls.push(`link ${newPath}`); return super.link(existingPath, newPath); }
   override async syncDirectory(dir: string): Promise<void> {
     this.calls.push(`syncDirectory ${dir}`);
@@ -94,6 +107,26 @@ describe('a clean reopen does not wait for the disk on the lock', () => {
       expect(fileSystem.calls.filter((call) => call === `syncDirectory ${STORE_DIR}`)).toHaveLength(1);
       // wal/ is listed twice (segments below the start, then recovery's), not a third time for a recycled pool nothing below joins.
       expect(fileSystem.calls.filter((call) => call === `readdir ${STORE_DIR}/wal`)).toHaveLength(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('lists the generations while the temporary name is being removed', async () => {
+    const { fileSystem: inner, expected } = await closedStore(6, 10);
+    const fileSystem = new RecordingFileSystem(inner);
+    fileSystem.holdTemporaryUnlink = true;
+    const opening = openOn(fileSystem as unknown as FaultFileSystem);
+    const listings = (): number => fileSystem.calls.filter((call) => call === `readdir ${STORE_DIR}`).length;
+    for (let turn = 0; turn < 1000 && listings() < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // The check after linking (the second listing) ran with the temporary's unlink still held.
+    expect(listings()).toBe(2);
+    expect(fileSystem.calls.some((call) => call.startsWith(`unlink ${STORE_DIR}/LOCK.tmp-`))).toBe(false);
+    fileSystem.releaseTemporaryUnlink?.();
+    const store = await opening;
+    try {
+      expect(fileSystem.calls.some((call) => call.startsWith(`unlink ${STORE_DIR}/LOCK.tmp-`))).toBe(true);
+      expect(await scanAll(store)).toEqual(expected);
     } finally {
       await store.close();
     }

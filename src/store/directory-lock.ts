@@ -217,9 +217,15 @@ export class DirectoryLock {
     try {
       for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS_MAX; attempt++) {
         const generation = await DirectoryLock.#nextGeneration(fileSystem, dir, options);
-        if (await DirectoryLock.#tryLink(fileSystem, dir, generation, body)) {
+        const linked = await DirectoryLock.#tryLink(fileSystem, dir, generation, body);
+        if (linked !== undefined) {
           const lock = new DirectoryLock(fileSystem, dir, generation, body);
-          if (await lock.#confirmHighest()) {
+          // The temporary name's removal and the check of the generations, concurrently (two
+          // thread-pool round trips, each a wait on a busy machine); both settle before either failure is thrown.
+          const [removed, confirmed] = await Promise.allSettled([linked.temporaryRemoved, lock.#confirmHighest()]);
+          if (removed.status === 'rejected') throw removed.reason;
+          if (confirmed.status === 'rejected') throw confirmed.reason;
+          if (confirmed.value) {
             if (options.heartbeat ?? true) lock.#startHeartbeat();
             return lock;
           }
@@ -271,19 +277,26 @@ export class DirectoryLock {
     return newest + 1;
   }
 
-  static async #tryLink(fileSystem: FileSystem, dir: string, generation: number, body: LockBody): Promise<boolean> {
+  /**
+   * Writes our body under a temporary name and links it as `generation`. Linked: the
+   * temporary name's removal, still running (the caller awaits it). Not linked (another
+   * opener has the name, EEXIST): undefined, the temporary removed. Any other failure
+   * is thrown once the temporary is removed.
+   */
+  static async #tryLink(fileSystem: FileSystem, dir: string, generation: number, body: LockBody): Promise<{ temporaryRemoved: Promise<void> } | undefined> {
     const temporary = joinPath(dir, `LOCK.tmp-${body.token}-${generation}`);
     await writeBody(fileSystem, temporary, body, false); // not synced: see the module header
     try {
       await fileSystem.link(temporary, joinPath(dir, lockFileName(generation)));
-      heldInThisProcess.add(body.token);
-      return true;
     } catch (error) {
-      if (isFileSystemError(error, 'EEXIST')) return false;
-      throw error;
-    } finally {
       await fileSystem.unlink(temporary);
+      if (isFileSystemError(error, 'EEXIST')) return undefined;
+      throw error;
     }
+    heldInThisProcess.add(body.token);
+    const temporaryRemoved = fileSystem.unlink(temporary);
+    temporaryRemoved.catch(() => undefined); // awaited by acquire, beside #confirmHighest
+    return { temporaryRemoved };
   }
 
   /** After linking: keep the lock only if no higher generation exists; then clear older ones and their leftovers. */
