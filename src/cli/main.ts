@@ -26,7 +26,7 @@ import { repairTitle, unrecoverableExplanations } from './repair-report.js';
 import { restoreBackup, verifyBackup, type BackupVerifyReport } from '../backup/restore-backup.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
-import { dumpLine, jsonForm, type Output, printResult } from './output.js';
+import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './output.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -87,6 +87,24 @@ function scrubTitle(report: ScrubReport): string {
     return `scrub: UNRECOVERABLE DAMAGE in ${where.join(', ')}: ${report.unrecoverable.length} ${scope}`;
   }
   return report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length} ${scope}` : `scrub: ok ${scope}`;
+}
+
+/**
+ * The keys that start with `prefix`, as byte bounds: from the prefix's UTF-8 bytes up to
+ * the next byte string that does not start with them (the last byte below 0xff raised,
+ * the 0xff bytes after it dropped; no upper bound when every byte is 0xff). A string
+ * bound `prefix + "\uffff"` left out the keys whose next character is U+FFFF or beyond
+ * U+FFFF (UTF-8 bytes 0xf0-0xf4) and binary keys whose next byte is 0xf0 or more.
+ */
+function prefixRange(prefix: string | undefined): { gte?: Uint8Array; lt?: Uint8Array } {
+  if (prefix === undefined || prefix === '') return {};
+  const gte = new TextEncoder().encode(prefix);
+  let end = gte.length;
+  while (end > 0 && gte[end - 1] === 0xff) end--;
+  if (end === 0) return { gte };
+  const lt = gte.slice(0, end);
+  lt[end - 1] = gte[end - 1]! + 1;
+  return { gte, lt };
 }
 
 function backupVerifyTitle(report: BackupVerifyReport): string {
@@ -251,16 +269,18 @@ function buildProgram(): Command {
     .option('--follow', 'keep waiting for new commits (only this process can write while it holds the store)')
     .option('--json', 'print one JSON object per line')
     .action(async (dir: string, options: JsonOption & { prefix?: string; since?: number; follow?: boolean }) => {
+      // Binary keys, as dump: every key prints (a UTF-8 one as its string, another as {"$bytes": hex}) instead of
+      // the feed stopping at the first key that is not UTF-8.
       await withStore(dir, async (store) => {
-        const range = options.prefix === undefined ? {} : { gte: options.prefix, lt: `${options.prefix}\uffff` };
-        const feed = store.watch({ ...range, sinceVersion: options.since ?? 0, untilVersion: options.follow === true ? undefined : store.version });
+        const feed = store.watch({ ...prefixRange(options.prefix), sinceVersion: options.since ?? 0, untilVersion: options.follow === true ? undefined : store.version });
         for await (const change of feed) {
+          const key = keyJsonForm(change.key);
           const line = options.json === true
-            ? JSON.stringify({ version: change.version, key: jsonForm(change.key), deleted: change.deleted, value: change.deleted ? null : jsonForm(change.value) })
-            : `${change.version} ${change.deleted ? 'delete' : 'put'} ${String(change.key)}${change.deleted ? '' : ` ${JSON.stringify(jsonForm(change.value))}`}`;
+            ? JSON.stringify({ version: change.version, key, deleted: change.deleted, value: change.deleted ? null : jsonForm(change.value) })
+            : `${change.version} ${change.deleted ? 'delete' : 'put'} ${typeof key === 'string' ? key : JSON.stringify(key)}${change.deleted ? '' : ` ${JSON.stringify(jsonForm(change.value))}`}`;
           process.stdout.write(`${line}\n`);
         }
-      });
+      }, false, 'binary');
     });
 
   program.command('backup <dir> <target>').description('copy the store, as of one version, into an empty or new target directory (writes may continue)')

@@ -1,0 +1,72 @@
+/**
+ * The `ladybug` CLI as a user meets it, run as a real process from the build:
+ * - `watch --prefix p` delivers every key that starts with p: the bound was the string
+ *   `p + "\uffff"`, which left out keys whose next character is U+FFFF or above it
+ *   (4-byte UTF-8) and binary keys whose next byte is 0xf0 or more, silently;
+ * - `watch` prints binary keys as `dump` does ({"$bytes": hex}) instead of stopping
+ *   with LADYBUG_KEY_NOT_UTF8 (exit 1) at the first key that is not UTF-8.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+async function ladybug(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, LADYBUG_DEBUG: '' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+beforeAll(async () => {
+  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') });
+}, 120_000);
+afterEach(removeTemporaryDirectories);
+
+/** Keys at the edges of the prefix "p": U+FFFF and an astral character next, binary bytes 0xf5 and 0xff next, and "q" after it. */
+async function storeWithEdgeKeys(): Promise<string> {
+  const dir = temporaryDirectory();
+  const store = await openStore(dir);
+  await store.put('p/a', 1);
+  await store.put('p\u{1F600}', 2);
+  await store.put('p\uffff', 3);
+  await store.put(new Uint8Array([0x70, 0xf5]), 4);
+  await store.put(new Uint8Array([0x70, 0xff, 0xff]), 5);
+  await store.put('q', 6);
+  await store.put(new Uint8Array([0xff, 0x01]), 7);
+  await store.close();
+  return dir;
+}
+
+describe('ladybug watch', () => {
+  it('--prefix delivers every key starting with the prefix, astral, U+FFFF and binary next characters included', async () => {
+    const dir = await storeWithEdgeKeys();
+    const result = await ladybug('watch', dir, '--prefix', 'p', '--json');
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
+      { version: 1, key: 'p/a', deleted: false, value: 1 },
+      { version: 2, key: 'p\u{1F600}', deleted: false, value: 2 },
+      { version: 3, key: 'p\uffff', deleted: false, value: 3 },
+      { version: 4, key: { $bytes: '70f5' }, deleted: false, value: 4 },
+      { version: 5, key: { $bytes: '70ffff' }, deleted: false, value: 5 },
+    ]);
+    const text = await ladybug('watch', dir, '--prefix', 'p');
+    expect(text.stdout.trim().split('\n')).toEqual(['1 put p/a 1', '2 put p\u{1F600} 2', '3 put p\uffff 3', '4 put {"$bytes":"70f5"} 4', '5 put {"$bytes":"70ffff"} 5']);
+  });
+
+  it('prints keys that are not UTF-8 as dump does instead of stopping at them', async () => {
+    const dir = await storeWithEdgeKeys();
+    const result = await ladybug('watch', dir, '--since', '5');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim().split('\n')).toEqual(['6 put q 6', '7 put {"$bytes":"ff01"} 7']);
+  });
+});
