@@ -15,7 +15,10 @@
  * LeaseLostError unless each still holds; their records count as read in both
  * isolations (a lease change after readVersion is a conflict, and the retry fails).
  * A read-only transaction commits without validation: it read one consistent
- * snapshot, which is a serial point in the history.
+ * snapshot, which is a serial point in the history. A commit is validated only while
+ * the pin is held: the conflict log is pruned up to the oldest pinned read version, so
+ * an attempt whose lifetime ended while its commit waited (write stall, commit lock)
+ * is refused with TransactionLimitError, never checked against a pruned log.
  *
  * Invariants: after finish() every method throws TransactionClosedError and the
  * pin is released exactly once.
@@ -347,6 +350,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       : { keys: new Set([...this.#writeSet.values().map((operation) => operation.key), ...(this.#fences ?? NO_FENCES).map((fence) => fence.recordKey)]), ranges: NO_RANGES };
     const fences = this.#fences ?? NO_FENCES;
     const validate = (log: ConflictLog) => {
+      // The lifetime ended while the commit waited (admission, the commit lock): the pin
+      // is gone, so the log may have pruned commits above readVersion; not checkable.
+      if (!this.#pinned) return this.#lifetimeError();
       // Under the commit lock: a lease lost since requireLease refuses the commit outright.
       for (const fence of fences) {
         const refusal = fence.check();
