@@ -113,6 +113,21 @@ export function prepareDeleteOperation(key: unknown): PreparedOperation {
   return deleteOperation(writableKey(key));
 }
 
+/**
+ * preparePutOperation for a key already in internal form (internalKey's result, as a
+ * transaction keeps the keys it read): checked as writable, not encoded again.
+ */
+export function preparePutInternal(internal: string, value: unknown, maxValueBytes: number): PreparedOperation {
+  checkWritableKey(internal);
+  return putOperation(internal, value, maxValueBytes);
+}
+
+/** prepareDeleteOperation for a key already in internal form, as preparePutInternal. */
+export function prepareDeleteInternal(internal: string): PreparedOperation {
+  checkWritableKey(internal);
+  return deleteOperation(internal);
+}
+
 /** The bytes an operation adds to its commit's WAL record (operationsSizeBytes counts these). */
 export function operationSizeBytes(operation: PreparedOperation): number {
   return encodedSizeBytes(operation);

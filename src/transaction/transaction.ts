@@ -28,8 +28,9 @@ import { externalKey, internalKey, type Key } from '../codec/keys.js';
 import { readOptions, type ScanOptions, scanBounds } from '../store/read-options.js';
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { CommitPipeline, CommitResult, Validation } from '../commit/commit-pipeline.js';
-import { type PreparedOperation, prepareDeleteOperation, preparePutOperation } from '../commit/prepare.js';
+import { type PreparedOperation, prepareDeleteInternal, preparePutInternal } from '../commit/prepare.js';
 import { appendSmall, WriteSet } from './write-set.js';
+import { KeyMemo } from './key-memo.js';
 import { TRANSACTION_FENCES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { StorageEngine } from '../engine/storage-engine.js';
@@ -128,6 +129,8 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   readonly #context: TransactionContext;
   readonly startedAtMs = performance.now();
   readonly #writeSet = new WriteSet();
+  /** The keys lately encoded: a key read and then written is encoded once (key-memo.ts). */
+  readonly #keys = new KeyMemo();
   /**
    * The keys read (internal form), each once: an array while at most
    * READ_SET_SMALL_KEYS_MAX (searched linearly), then a Set for good. Made at the
@@ -207,7 +210,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     try {
       this.#check('get');
       readOptions('transaction.get', options);
-      const internal = internalKey(key);
+      const internal = this.#keys.internal(key);
       const own = this.#writeSet.get(internal);
       if (own !== undefined) return Promise.resolve(slotValue(own.slot));
       this.#recordRead(internal);
@@ -247,12 +250,12 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
 
   put(key: Key, value: unknown): void {
     this.#check('put');
-    this.#buffer(preparePutOperation(key, value, this.#context.maxValueBytes));
+    this.#buffer(preparePutInternal(this.#keys.internal(key), value, this.#context.maxValueBytes));
   }
 
   delete(key: Key): void {
     this.#check('delete');
-    this.#buffer(prepareDeleteOperation(key));
+    this.#buffer(prepareDeleteInternal(this.#keys.internal(key)));
   }
 
   #buffer(prepared: PreparedOperation): void {
