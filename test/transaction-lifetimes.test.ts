@@ -3,7 +3,9 @@
  * issue 12): a body stuck in an await past transactionLifetimeMs loses its pins while
  * it is still stuck (retention and the conflict log are not held forever), each
  * transaction is expired once and in start order, a transaction that ended is never
- * expired, and one that starts after the timer went idle is still expired. A body
+ * expired, and one that starts after the timer went idle is still expired; the queue
+ * of open transactions stays bounded behind a long open one while short ones come and
+ * go, and ended ones among open ones are skipped in start order. A body
  * that outlives its lifetime without yielding (the timer cannot fire) keeps its pin
  * for its reads and writes, and its commit is refused by the clock.
  */
@@ -45,6 +47,43 @@ describe('TransactionLifetimes', () => {
     expect(expired).toEqual(['first', 'second', 'late']);
     await sleep(30);
     expect(expired).toHaveLength(3);
+  });
+});
+
+describe('TransactionLifetimes queue', () => {
+  it('stays bounded behind a long open transaction while short ones come and go, and still expires the long one', async () => {
+    const lifetimes = new TransactionLifetimes(40);
+    const expired: string[] = [];
+    const long = recorder(expired, 'long');
+    lifetimes.add(long);
+    let maxQueued = 0;
+    for (let index = 0; index < 10_000; index++) {
+      const short = recorder(expired, `short-${index}`);
+      lifetimes.add(short);
+      maxQueued = Math.max(maxQueued, lifetimes.queuedCount);
+      lifetimes.remove(short);
+    }
+    expect(lifetimes.openCount).toBe(1);
+    // Ended entries are dropped once they outnumber the open ones (2 * open + 64 after an add).
+    expect(maxQueued).toBeLessThanOrEqual(2 * 2 + 64);
+    await waitUntil(() => expired.length === 1);
+    expect(expired).toEqual(['long']);
+    expect(lifetimes.openCount).toBe(0);
+    // Removing an expired transaction (its attempt ends after the expiry) changes nothing.
+    lifetimes.remove(long);
+    expect(lifetimes.openCount).toBe(0);
+  });
+
+  it('expires many open transactions in start order, skipping ended ones among them', async () => {
+    const lifetimes = new TransactionLifetimes(20);
+    const expired: string[] = [];
+    const all = Array.from({ length: 300 }, (_unused, index) => recorder(expired, `t${index}`));
+    for (const transaction of all) lifetimes.add(transaction);
+    for (let index = 0; index < all.length; index += 3) lifetimes.remove(all[index]!);
+    await waitUntil(() => expired.length === 200);
+    expect(expired).toEqual(all.map((_unused, index) => `t${index}`).filter((_name, index) => index % 3 !== 0));
+    expect(lifetimes.openCount).toBe(0);
+    expect(lifetimes.queuedCount).toBe(0);
   });
 });
 

@@ -6,16 +6,25 @@
  *
  * A timer per transaction (setTimeout + clearTimeout) was about 1-2% of the CPU of
  * 64 clients' short transactions (issue 12): every transaction inserted into and
- * removed from Node's timer list. Here a transaction costs one Set add and delete;
- * the one timer fires at the oldest open transaction's deadline, expires every open
- * transaction past its deadline, and re-arms for the next oldest.
+ * removed from Node's timer list. Here the one timer fires at the oldest open
+ * transaction's deadline, expires every open transaction past its deadline, and
+ * re-arms for the next oldest. The open transactions are a queue in start order, not
+ * a Set (whose add and delete hashed the object and rehashed the table as it grew and
+ * shrank, ~1% of the same CPU): add pushes, remove only marks the transaction ended,
+ * and ended transactions leave the queue from its head (at each add and sweep; they
+ * end in about start order) or, behind a long open one, in a compaction once they
+ * outnumber the open ones.
  *
  * Invariants:
- * - `#open` holds the registered, not yet removed or expired transactions in start
- *   order (Set insertion order; start times only grow, as registration happens at start).
- * - While `#open` is not empty the timer is armed, for a moment no later than the
- *   oldest open transaction's deadline (start + lifetimeMs), so each is expired at
- *   most one timer delay after its deadline.
+ * - `#queue[#head..]` holds every registered, not yet removed or expired transaction,
+ *   in start order (registration happens at start, so start times only grow), each
+ *   once, plus ended ones (marked: `[lifetimeOpen]` false) not yet dropped; slots
+ *   before #head are undefined. After each add: at most 2 * openCount + COMPACT_SLACK
+ *   entries, and #head at most max(HEAD_ROOM, entries).
+ * - `#openCount` is the number of entries marked open.
+ * - While one is open the timer is armed, for a moment no later than the oldest open
+ *   transaction's deadline (start + lifetimeMs), so each is expired at most one timer
+ *   delay after its deadline.
  * - Each transaction is expired at most once, and never after it was removed.
  */
 import { performance } from 'node:perf_hooks';
@@ -23,16 +32,28 @@ import { assert } from '../util/assert.js';
 
 /** The method a lifetime's end calls on its transaction (releases its pins). */
 export const expireTransaction: unique symbol = Symbol('ladybug.expireTransaction');
+/** Set by TransactionLifetimes: true from add until remove or expiry. */
+export const lifetimeOpen: unique symbol = Symbol('ladybug.lifetimeOpen');
 
 export interface ExpirableTransaction {
   /** performance.now() when the transaction started. */
   readonly startedAtMs: number;
+  /** Written by TransactionLifetimes only (a transaction declares it false, for one object shape). */
+  [lifetimeOpen]?: boolean;
   [expireTransaction](): void;
 }
 
+/** Ended entries a queue may hold beyond as many as its open ones before a compaction. */
+const COMPACT_SLACK = 64;
+/** Dropped slots the array may keep before its head (then copied down, when they outnumber the entries). */
+const HEAD_ROOM = 1024;
+
 export class TransactionLifetimes {
   readonly lifetimeMs: number;
-  readonly #open = new Set<ExpirableTransaction>();
+  /** The registered transactions in start order, from #head on (ended ones marked, see the header). */
+  #queue: (ExpirableTransaction | undefined)[] = [];
+  #head = 0;
+  #openCount = 0;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(lifetimeMs: number) {
@@ -42,19 +63,55 @@ export class TransactionLifetimes {
 
   /** Open transactions (tests, diagnostics). */
   get openCount(): number {
-    return this.#open.size;
+    return this.#openCount;
+  }
+
+  /** Entries in the queue, ended ones not yet dropped included (tests: the bound in the header). */
+  get queuedCount(): number {
+    return this.#queue.length - this.#head;
   }
 
   /** Registers a transaction that starts now; it is expired at its deadline unless removed first. */
   add(transaction: ExpirableTransaction): void {
-    assert(!this.#open.has(transaction), 'a transaction is registered once');
-    this.#open.add(transaction);
+    assert(transaction[lifetimeOpen] !== true, 'a transaction is registered once');
+    this.#dropEnded();
+    transaction[lifetimeOpen] = true;
+    this.#queue.push(transaction);
+    this.#openCount++;
+    const queued = this.#queue.length - this.#head;
+    if (queued > 2 * this.#openCount + COMPACT_SLACK || this.#head > Math.max(HEAD_ROOM, queued)) this.#compact();
     if (this.#timer === undefined) this.#arm(transaction.startedAtMs);
   }
 
   /** The transaction ended: it is not expired (the timer stays armed; it re-arms or stops when it fires). */
   remove(transaction: ExpirableTransaction): void {
-    this.#open.delete(transaction);
+    if (transaction[lifetimeOpen] !== true) return;
+    transaction[lifetimeOpen] = false;
+    this.#openCount--;
+  }
+
+  /** Drops the ended transactions at the head of the queue (an emptied queue starts over at index 0). */
+  #dropEnded(): void {
+    const queue = this.#queue;
+    let head = this.#head;
+    while (head < queue.length && queue[head]![lifetimeOpen] !== true) queue[head++] = undefined;
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    }
+    this.#head = head;
+  }
+
+  /** Keeps the open transactions only, in their order, from index 0 (ended ones behind a long open one, the dropped slots). */
+  #compact(): void {
+    const open: ExpirableTransaction[] = [];
+    for (let index = this.#head; index < this.#queue.length; index++) {
+      const transaction = this.#queue[index]!;
+      if (transaction[lifetimeOpen] === true) open.push(transaction);
+    }
+    assert(open.length === this.#openCount, 'the queue holds every open transaction once');
+    this.#queue = open;
+    this.#head = 0;
   }
 
   #arm(startedAtMs: number): void {
@@ -67,13 +124,17 @@ export class TransactionLifetimes {
   readonly #sweep = (): void => {
     this.#timer = undefined;
     const nowMs = performance.now();
-    for (const transaction of this.#open) {
+    for (;;) {
+      this.#dropEnded();
+      const transaction = this.#queue[this.#head];
+      if (transaction === undefined) return;
       if (nowMs - transaction.startedAtMs < this.lifetimeMs) {
         // Start order: every later one is younger still.
         this.#arm(transaction.startedAtMs);
         return;
       }
-      this.#open.delete(transaction);
+      transaction[lifetimeOpen] = false;
+      this.#openCount--;
       transaction[expireTransaction]();
     }
   };

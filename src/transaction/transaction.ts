@@ -41,7 +41,7 @@ import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import type { KeyEncoding } from '../codec/keys.js';
 import { type Conflict, ConflictLog, keyInRange } from './conflict-log.js';
-import { type ExpirableTransaction, expireTransaction, type TransactionLifetimes } from './transaction-lifetimes.js';
+import { type ExpirableTransaction, expireTransaction, lifetimeOpen, type TransactionLifetimes } from './transaction-lifetimes.js';
 
 export type Isolation = 'serializable' | 'snapshot';
 
@@ -128,6 +128,8 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   readonly isolation: Isolation;
   readonly #context: TransactionContext;
   readonly startedAtMs = performance.now();
+  /** TransactionLifetimes' mark (declared here for one object shape). */
+  [lifetimeOpen] = false;
   readonly #writeSet = new WriteSet();
   /** The keys lately encoded: a key read and then written is encoded once (key-memo.ts). */
   readonly #keys = new KeyMemo();
