@@ -117,6 +117,17 @@ export class WriteSet {
     return this.#small === undefined ? [...this.#large!.values()] : this.#small.slice();
   }
 
+  /** The buffered keys in write order, as a fresh array. */
+  keys(): string[] {
+    const small = this.#small;
+    if (small !== undefined) {
+      const keys = new Array<string>(small.length);
+      for (let index = 0; index < small.length; index++) keys[index] = small[index]!.key;
+      return keys;
+    }
+    return [...this.#large!.keys()];
+  }
+
   /**
    * The buffered operations as one commit's array, in write order (the pipeline takes
    * it as both the WAL and the memory-index operations: prepare.ts's PreparedOperation
