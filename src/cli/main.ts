@@ -20,7 +20,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { isLadybugError, type KeyEncoding, openStore, type ScrubReport } from '../index.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
-import { verifyStore } from '../store/verify-store.js';
+import { verifyStore, type VerifyReport } from '../store/verify-store.js';
+import type { RepairReport } from '../wal/wal-recovery.js';
 import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
 import { repairTitle, unrecoverableExplanations } from './repair-report.js';
 import { restoreBackup, verifyBackup, type BackupVerifyReport } from '../backup/restore-backup.js';
@@ -107,6 +108,19 @@ function prefixRange(prefix: string | undefined): { gte?: Uint8Array; lt?: Uint8
   return { gte, lt };
 }
 
+/** What WAL repair drops (or would drop), in words: the commits and versions after the damage, and where. */
+function walDropText(drop: RepairReport): string {
+  const versions = drop.droppedVersions === undefined ? '' : ` (versions ${drop.droppedVersions.first}-${drop.droppedVersions.last})`;
+  const segments = drop.droppedSegments.length === 0 ? '' : ` and ${drop.droppedSegments.length} whole segments`;
+  return `drop ${drop.droppedCommits} commits${versions}, ${drop.droppedRecords} records, ${drop.droppedBytes} bytes${segments}, from ${drop.file} at offset ${drop.offset} on`;
+}
+
+function verifyTitle(report: VerifyReport): string {
+  if (report.ok) return 'verify: ok';
+  const drop = report.walRepairWouldDrop;
+  return drop === undefined ? 'verify: CORRUPTION FOUND' : `verify: CORRUPTION FOUND; ladybug repair would ${walDropText(drop)}`;
+}
+
 function backupVerifyTitle(report: BackupVerifyReport): string {
   if (report.ok) return 'verify backup: ok';
   if (report.restorable) {
@@ -148,17 +162,29 @@ function buildProgram(): Command {
       }
       const progress = createProgress('verify', 'segments');
       const report = await verifyStore(requireStore(dir), { onProgress: progress.update }).finally(progress.stop);
-      emit(options, { title: report.ok ? 'verify: ok' : 'verify: CORRUPTION FOUND', data: report });
+      emit(options, { title: verifyTitle(report), data: report });
       if (!report.ok) process.exitCode = EXIT_FAILURE;
     });
 
   program.command('repair <dir>')
-    .description('open with repair: keep the valid prefix of a corrupt WAL, report what was dropped; the open reads every run '
+    .description('open with repair: keep the valid prefix of a corrupt WAL (every commit after the damage is dropped; --dry-run, '
+      + 'or verify, says which first), report what was dropped; the open reads every run '
       + 'whatever its reserved entry count says (dead leases expire, released ones stay ended); '
       + 'then scrub: rebuild every damaged run block parity can rebuild, and name (never drop) one it cannot, with the keys it holds (exit 1); '
       + 'then recount each run\'s reserved entries and, if a count is wrong, rewrite the runs (a compaction)')
     .option('--json', 'print JSON')
-    .action(async (dir: string, options: JsonOption) => {
+    .option('--dry-run', 'change nothing: report what repair would drop from the WAL and the run blocks verify finds damaged (exit 1 if any)')
+    .action(async (dir: string, options: JsonOption & { dryRun?: boolean }) => {
+      if (options.dryRun === true) {
+        const report = await verifyStore(requireStore(dir));
+        const drop = report.walRepairWouldDrop;
+        const wal = drop !== undefined ? `would ${walDropText(drop)}`
+          : report.corruption !== undefined ? 'WAL damage that repair refuses as well (see corruption)' : 'nothing to drop from the WAL';
+        const runs = report.runs.problems.length === 0 ? '' : `; ${report.runs.problems.length} damaged run blocks or files (scrub rebuilds what parity can)`;
+        emit(options, { title: `repair --dry-run: ${wal}${runs}`, data: { walRepairWouldDrop: drop, corruption: report.corruption, runProblems: report.runs.problems } });
+        if (!report.ok) process.exitCode = EXIT_FAILURE;
+        return;
+      }
       // Reserved entry counts not trusted: a wrong one must not steer this open's lease restart rule (repair-reserved-counts.ts).
       const store = await openWithoutTrustingCounts(requireStore(dir), { repair: true });
       const opened = { version: store.version, ...store.stats().recovery, leaseExpiries: store.leases.stats().expiries };

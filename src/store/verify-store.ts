@@ -9,6 +9,12 @@
  * (zero a torn tail, remove an unfinished segment) and names any corruption with its
  * file and offset. Later issues add the block and parity checks here.
  *
+ * A damaged WAL: the counts are those of the valid prefix repair would keep, and
+ * `walRepairWouldDrop` says what `ladybug repair` (open with repair) would drop there,
+ * the same report the repair gives once done: repair runs over a dry-run view of the
+ * file system (src/fs/dry-run-view.ts), whose changes stay in memory. So an operator
+ * sees, before repairing, that one damaged record costs every later commit.
+ *
  * Each run whose blocks all check out also has its manifest descriptor's
  * reservedEntryCount recounted from the file (the entries under "\u0000ladybug/",
  * read through a cursor from the prefix on, so only the blocks that hold them): a
@@ -26,8 +32,9 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { readOnlyView } from '../fs/read-only-view.js';
+import { dryRunView } from '../fs/dry-run-view.js';
 import { listSegments } from '../wal/segment-files.js';
-import { recoverWal, type TornTail } from '../wal/wal-recovery.js';
+import { type RepairReport, recoverWal, type TornTail } from '../wal/wal-recovery.js';
 import { DirectoryLock } from './directory-lock.js';
 import { Manifest } from '../manifest/manifest.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
@@ -166,6 +173,12 @@ export interface VerifyReport {
   /** Unfinished segments an open would remove (normal after a crash). */
   unfinishedSegments: string[];
   corruption: { file: string; offset: number; reason: string } | undefined;
+  /**
+   * With WAL corruption: what an open with repair (`ladybug repair`) would drop, the
+   * records, commits, versions and segments after the damage, as its report would say.
+   * Undefined when the WAL is intact, or when the damage is where repair refuses too.
+   */
+  walRepairWouldDrop: RepairReport | undefined;
   /** The manifest: where the WAL starts, what it found that an open would repair. */
   manifest: { walStartSegment: number; flushedVersion: number; runs: number; damagedCopies: number; truncatedTail: boolean } | undefined;
   /** Run files checked, their blocks and bytes, and every problem found (file, offset, reason). */
@@ -195,11 +208,13 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
     const view = readOnlyView(fileSystem, () => options.onProgress?.(++done, total));
     const report: VerifyReport = {
       directory: absolute, ok: true, segments: total, records: 0, commits: 0, operations: 0, lastVersion: 0,
-      tornTail: undefined, unfinishedSegments: [], corruption: undefined, manifest: undefined,
+      tornTail: undefined, unfinishedSegments: [], corruption: undefined, walRepairWouldDrop: undefined, manifest: undefined,
       runs: { files: 0, blocks: 0, bytes: 0, problems: [], reservedCountsChecked: 0, reservedCountMismatches: [] },
     };
     const hash = await loadHash64();
     let walStartSegment = 1;
+    /** Set once the manifest and runs are checked: a CorruptionError from then on is the WAL's. */
+    let readingWal = false;
     try {
       if (await Manifest.exists(view, absolute)) {
         const inspected = await Manifest.inspect(view, absolute, hash);
@@ -210,6 +225,7 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
         };
         await verifyRuns(view, joinPath(absolute, RUNS_DIRECTORY), inspected.state.runs, hash, report);
       }
+      readingWal = true;
       const result = await recoverWal(view, walDir, hash, false, (commits) => {
         for (const commit of commits) {
           for (const operation of commit.operations) {
@@ -227,10 +243,36 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
       if (!(error instanceof CorruptionError)) throw error;
       report.ok = false;
       report.corruption = { file: error.file, offset: error.offset, reason: error.message };
+      const preview = readingWal ? await walRepairPreview(fileSystem, walDir, hash, walStartSegment) : undefined;
+      if (preview !== undefined) Object.assign(report, preview);
     }
     if (report.runs.problems.length > 0) report.ok = false;
     return report;
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * What repair would drop from the WAL (recoverWal with repair over a dry-run view: the
+ * disk is not changed), and the records, commits and last version it would keep (the
+ * valid prefix: the version marker repair writes is not one of them). Undefined when
+ * repair refuses as well (a missing first segment, a record that fails to apply).
+ */
+async function walRepairPreview(
+  fileSystem: FileSystem, walDir: string, hash: Hash64, walStartSegment: number,
+): Promise<Pick<VerifyReport, 'records' | 'commits' | 'lastVersion' | 'walRepairWouldDrop'> | undefined> {
+  try {
+    const result = await recoverWal(dryRunView(fileSystem), walDir, hash, true, () => undefined, { expectedFirstSegment: walStartSegment });
+    await result.resume?.handle.close();
+    const dropped = result.repair?.droppedVersions;
+    const marker = dropped === undefined ? 0 : 1;
+    return {
+      records: result.records - marker, commits: result.commits - marker,
+      lastVersion: dropped === undefined ? result.lastVersion : dropped.first - 1, walRepairWouldDrop: result.repair,
+    };
+  } catch (error) {
+    if (error instanceof CorruptionError) return undefined;
+    throw error;
   }
 }
