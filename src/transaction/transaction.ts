@@ -139,11 +139,6 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
    * first read (issue 12: a Set per transaction was one of its larger allocations).
    */
   #readKeys: string[] | Set<string> | undefined;
-  /**
-   * The request the reads pass to the view, reused while the pin floor stays the same:
-   * a read still in flight keeps the object it was given, so a changed floor gets a new one.
-   */
-  #readRequest: ReadRequest | undefined;
   /** Made at the first scan (most transactions only get); the fences at the first requireLease. */
   #readRanges: KeyRange[] | undefined;
   /** requireLease's fences, checked under the commit lock (at most TRANSACTION_FENCES_MAX). */
@@ -240,14 +235,13 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#readKeys = grown.length > READ_SET_SMALL_KEYS_MAX ? new Set(grown) : grown;
   }
 
-  /** The read request as of readVersion with the pin floor now (the last one, when the floor is unchanged). */
+  /** The read request as of readVersion with the pin floor now (the shared one, when it is that: sharedRequest). */
   #request(): ReadRequest {
     const pinFloor = this.#context.pins.oldest();
-    const last = this.#readRequest;
-    if (last !== undefined && last.pinFloor === pinFloor) return last;
-    const request: ReadRequest = { version: this.readVersion, referenceVersion: this.readVersion, pinFloor };
-    this.#readRequest = request;
-    return request;
+    const shared = sharedRequest;
+    if (shared.version === this.readVersion && shared.pinFloor === pinFloor) return shared;
+    sharedRequest = { version: this.readVersion, referenceVersion: this.readVersion, pinFloor };
+    return sharedRequest;
   }
 
   put(key: Key, value: unknown): void {
@@ -395,6 +389,15 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#unpin();
   }
 }
+
+/**
+ * The last read request a transaction made, shared by every transaction that reads as of
+ * the same version with the same pin floor (most of 64 clients' transactions start at one
+ * visible version): no request object per transaction (issue 12). A request is plain data
+ * that no reader writes, so one made by another transaction, or another store, is the same
+ * request; a read in flight keeps the object it was given.
+ */
+let sharedRequest: ReadRequest = { version: -1, referenceVersion: -1, pinFloor: -1 };
 
 /** The scanned ranges and lease fences of a transaction that has none (most): shared, never written. */
 const NO_RANGES: readonly KeyRange[] = Object.freeze([]);
