@@ -24,9 +24,9 @@
  * pin is released exactly once.
  */
 import { TransactionClosedError, TransactionLimitError } from '../errors.js';
-import { externalKey, internalKey, type Key } from '../codec/keys.js';
+import { internalKey, type Key } from '../codec/keys.js';
 import { readOptions, type ScanOptions, scanBounds } from '../store/read-options.js';
-import { readStored, type StoredValue } from '../codec/values.js';
+import { readStored } from '../codec/values.js';
 import type { CommitPipeline, CommitResult, Validation } from '../commit/commit-pipeline.js';
 import { type PreparedOperation, prepareDeleteInternal, preparePutInternal } from '../commit/prepare.js';
 import { appendSmall, WriteSet } from './write-set.js';
@@ -35,12 +35,11 @@ import { TRANSACTION_FENCES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { StorageEngine } from '../engine/storage-engine.js';
 import type { ReadRequest, ReadView } from '../engine/read-view.js';
-import { MergedScan } from '../engine/merged-scan.js';
-import { escapeSlabValue } from '../memory/slab-reuse.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import type { KeyEncoding } from '../codec/keys.js';
-import { type Conflict, ConflictLog, keyInRange } from './conflict-log.js';
+import type { Conflict, ConflictLog } from './conflict-log.js';
+import { scanWithOwnWrites, type TransactionScanSource } from './transaction-scan.js';
 import { type ExpirableTransaction, expireTransaction, lifetimeOpen, type TransactionLifetimes } from './transaction-lifetimes.js';
 
 export type Isolation = 'serializable' | 'snapshot';
@@ -117,8 +116,6 @@ export class TransactionConflict extends Error {
     this.conflict = conflict;
   }
 }
-
-const SCAN_CHUNK_KEYS = 256;
 
 /** Most read keys kept in an array (searched linearly) before the read set becomes a Set. */
 export const READ_SET_SMALL_KEYS_MAX = 8;
@@ -277,55 +274,11 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#checkLifetime('scan');
     const { range, reverse, limit } = scanBounds('transaction.scan', options);
     (this.#readRanges ??= []).push(range);
-    return this.#scan(range, reverse, limit);
-  }
-
-  async *#scan(range: KeyRange, reverse: boolean, limit: number): AsyncIterableIterator<[string | Uint8Array, unknown]> {
-    const own = this.#writeSet.values()
-      .filter((operation) => keyInRange(operation.key, range))
-      .sort((left, right) => (left.key < right.key ? -1 : left.key > right.key ? 1 : 0));
-    if (reverse) own.reverse();
-    // A step may await the runs past this transaction's commit and the drop of its memtable,
-    // then read an own write: their slabs are never reused (memory/slab-reuse.ts).
-    for (const operation of own) escapeSlabValue(operation.slot);
-    let ownIndex = 0;
-    const merged = new MergedScan({
-      view: this.#view, range, reverse, version: this.readVersion, referenceVersion: this.readVersion, pinFloor: this.#context.pins.oldest(),
-    });
-    let produced = 0;
-    let exhausted = false;
-    let chunk: Array<[string, StoredValue]> = [];
-    let chunkIndex = 0;
-    const before = (left: string, right: string) => (reverse ? left > right : left < right);
-    try {
-    while (produced < limit) {
-      this.#check('scan');
-      if (chunkIndex >= chunk.length && !exhausted) {
-        chunk = await merged.nextChunk(SCAN_CHUNK_KEYS);
-        chunkIndex = 0;
-        exhausted = chunk.length < SCAN_CHUNK_KEYS;
-      }
-      const stored = chunk[chunkIndex];
-      const mine = own[ownIndex];
-      if (stored === undefined && mine === undefined) return;
-      let key: string;
-      let slot: VersionSlot;
-      if (mine !== undefined && (stored === undefined || !before(stored[0], mine.key))) {
-        key = mine.key;
-        slot = mine.slot;
-        ownIndex++;
-        if (stored !== undefined && stored[0] === key) chunkIndex++;
-      } else {
-        [key, slot] = stored!;
-        chunkIndex++;
-      }
-      if (slot === TOMBSTONE) continue;
-      produced++;
-      yield [externalKey(key, this.#context.keyEncoding), readStored(slot)];
-    }
-    } finally {
-      merged.close();
-    }
+    const source: TransactionScanSource = {
+      view: this.#view, version: this.readVersion, writeSet: this.#writeSet, pins: this.#context.pins,
+      keyEncoding: this.#context.keyEncoding, check: () => this.#check('scan'),
+    };
+    return scanWithOwnWrites(source, range, reverse, limit);
   }
 
   /**
