@@ -3,6 +3,7 @@
  * and verifyBackup): directories first, the file system an option defaulting to the
  * real one, as openStore takes it. The work is in restore-backup.ts.
  */
+import { asTypedError, InvalidOptionError } from '../errors.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { restoreBackup, verifyBackup, type BackupVerifyReport, type RestoreOptions, type RestoreResult } from './restore-backup.js';
@@ -11,19 +12,42 @@ export interface PublicRestoreOptions extends RestoreOptions {
   fileSystem?: FileSystem;
 }
 
-/** Checks a backup and copies it into `targetDirectory` (missing or empty), rebuilding what parity can of a damaged run; BackupError if refused, CorruptionError for damage beyond parity. */
-export function restoreStoreBackup(backupDirectory: string, targetDirectory: string, options: PublicRestoreOptions = {}): Promise<RestoreResult> {
-  if (typeof backupDirectory !== 'string' || typeof targetDirectory !== 'string' || backupDirectory.length === 0 || targetDirectory.length === 0) {
-    throw new TypeError('restoreBackup: backupDirectory and targetDirectory must be non-empty path strings');
-  }
-  const { fileSystem = new NodeFileSystem(), ...rest } = options;
-  return restoreBackup(fileSystem, backupDirectory, targetDirectory, rest);
+function checkDirectory(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(name, 'must be a non-empty path string');
+  return value;
 }
 
-/** Reports whether a backup is complete and every file matches its checksum; writes nothing. */
-export function verifyStoreBackup(backupDirectory: string, options: { fileSystem?: FileSystem } = {}): Promise<BackupVerifyReport> {
-  if (typeof backupDirectory !== 'string' || backupDirectory.length === 0) {
-    throw new TypeError('verifyBackup: backupDirectory must be a non-empty path string');
+function checkOptions(options: unknown, known: readonly string[]): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'must be an object');
+  const unknown = Object.keys(options).find((name) => !known.includes(name));
+  if (unknown !== undefined) throw new InvalidOptionError(unknown, `is not an option here (${known.join(', ')})`);
+  return options as Record<string, unknown>;
+}
+
+/**
+ * Checks a backup and copies it into `targetDirectory` (missing or empty), rebuilding what parity can of a damaged run;
+ * BackupError if refused, CorruptionError for damage beyond parity, IoError (LADYBUG_IO) for another I/O failure
+ * (a target that is a file, say), InvalidOptionError for bad arguments: every refusal a typed rejection.
+ */
+export async function restoreStoreBackup(backupDirectory: string, targetDirectory: string, options: PublicRestoreOptions = {}): Promise<RestoreResult> {
+  const from = checkDirectory('backupDirectory', backupDirectory);
+  const to = checkDirectory('targetDirectory', targetDirectory);
+  const { fileSystem = new NodeFileSystem(), ...rest } = checkOptions(options, ['fileSystem', 'signal', 'onProgress']) as PublicRestoreOptions;
+  try {
+    return await restoreBackup(fileSystem, from, to, rest);
+  } catch (error) {
+    throw asTypedError(error, `restore ${from} to ${to}`);
   }
-  return verifyBackup(options.fileSystem ?? new NodeFileSystem(), backupDirectory);
+}
+
+/** Reports whether a backup is complete and every file matches its checksum; writes nothing. Refusals are typed rejections, as for restore. */
+export async function verifyStoreBackup(backupDirectory: string, options: { fileSystem?: FileSystem } = {}): Promise<BackupVerifyReport> {
+  const from = checkDirectory('backupDirectory', backupDirectory);
+  const { fileSystem } = checkOptions(options, ['fileSystem']) as { fileSystem?: FileSystem };
+  try {
+    return await verifyBackup(fileSystem ?? new NodeFileSystem(), from);
+  } catch (error) {
+    throw asTypedError(error, `verify backup ${from}`);
+  }
 }

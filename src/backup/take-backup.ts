@@ -96,10 +96,11 @@ export function checkBackupArguments(targetDirectory: unknown, options: unknown)
 export async function takeBackup(source: BackupSource, targetDirectory: string, options: BackupOptions): Promise<BackupResult> {
   const started = performance.now();
   const { fileSystem } = source;
-  assert(targetDirectory !== source.storeDirectory, 'a backup never targets its own store');
+  // The store's own directory is never empty (wal/ at least): refused here, before the assertion, as any other.
   if (!(await isEmptyOrMissing(fileSystem, targetDirectory))) {
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
+  assert(targetDirectory !== source.storeDirectory, 'a backup never targets its own store');
   await makeDirectory(fileSystem, targetDirectory);
   await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY));
   await makeDirectory(fileSystem, joinPath(targetDirectory, BACKUP_WAL_DIRECTORY));

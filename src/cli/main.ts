@@ -24,7 +24,8 @@ import { verifyStore, type VerifyReport } from '../store/verify-store.js';
 import type { RepairReport } from '../wal/wal-recovery.js';
 import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
 import { repairTitle, unrecoverableExplanations } from './repair-report.js';
-import { restoreBackup, verifyBackup, type BackupVerifyReport } from '../backup/restore-backup.js';
+import { verifyBackup, type BackupVerifyReport } from '../backup/restore-backup.js';
+import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './output.js';
@@ -325,7 +326,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (backup: string, dir: string, options: JsonOption) => {
       const progress = createProgress('restore', 'files');
-      const result = await restoreBackup(new NodeFileSystem(), resolve(backup), resolve(dir), { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) })
+      const result = await restoreStoreBackup(resolve(backup), resolve(dir), { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) })
         .finally(progress.stop);
       const rebuilt = result.repaired.length === 0 ? '' : `, ${result.repaired.length} damaged blocks of the backup rebuilt from parity`;
       emit(options, { title: `restored version ${result.version} into ${result.directory}${rebuilt}`, data: result });

@@ -7,7 +7,7 @@
  * record is updated in the writing transaction itself, after requireLease, so the
  * binding and the write commit together or not at all.
  */
-import { InvalidKeyError } from '../errors.js';
+import { InvalidKeyError, InvalidOptionError } from '../errors.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import type { BatchOperation } from '../commit/prepare.js';
 import { LEASE_BOUND_KEYS_MAX } from '../limits.js';
@@ -25,7 +25,7 @@ export function leaseBoundKeys(operations: readonly BatchOperation[]): string[] 
     checkWritableKey(operation.key); // the reserved prefix is ASCII: a string starting with it has an internal key that does
     keys.add(operation.key);
   }
-  if (keys.size > LEASE_BOUND_KEYS_MAX) throw new RangeError(`a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
+  if (keys.size > LEASE_BOUND_KEYS_MAX) throw new InvalidOptionError('lease', `a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
   return [...keys];
 }
 
@@ -36,6 +36,6 @@ export async function bindKeys(tx: TransactionHandle, name: string, token: numbe
   assert(record !== undefined, 'a lease that requireLease accepted has a record');
   const added = keys.filter((key) => !record.boundKeys.includes(key));
   if (added.length === 0) return;
-  if (record.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) throw new RangeError(`a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
+  if (record.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) throw new InvalidOptionError('lease', `a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
   writeReservedKeys(() => tx.put(recordKey(name), { ...record, boundKeys: [...record.boundKeys, ...added] }));
 }

@@ -42,7 +42,7 @@ import { runDetached } from '../lock/held-locks.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
 import {
-  checkName, checkOwner, checkReason, checkToken, checkTtl, checkWaitMs, type LeaseInfo, type LeaseRecord,
+  checkLeaseOptions, checkName, checkOwner, checkReason, checkSignal, checkToken, checkTtl, checkWaitMs, type LeaseInfo, type LeaseRecord,
   parseRecord, recordKey, withDeadline,
 } from './lease-record.js';
 import { LeaseWaiters, type WaitOutcome } from './lease-waiters.js';
@@ -66,6 +66,10 @@ export interface LeaseConfig {
 export interface AcquireOptions { owner: string; ttlMs: number; waitMs?: number; signal?: AbortSignal }
 export interface HolderOptions { owner: string; token: number }
 export interface ForceReleaseOptions { authorization: unknown; reason: string; actor?: string }
+
+const ACQUIRE_OPTION_NAMES = ['owner', 'ttlMs', 'waitMs', 'signal'];
+/** renew and release: the holder's owner and token; the object acquire returned (LeaseInfo) works as is. */
+const HOLDER_OPTION_NAMES = ['owner', 'token', 'name', 'expiresAt'];
 
 export class LeaseManager {
   readonly #store: LeaseStorePort;
@@ -102,10 +106,11 @@ export class LeaseManager {
 
   async acquire(name: string, options: AcquireOptions): Promise<LeaseInfo> {
     checkName(name);
-    const owner = checkOwner(options?.owner);
+    checkLeaseOptions('acquire', options, ACQUIRE_OPTION_NAMES);
+    const owner = checkOwner(options.owner);
     const ttlMs = checkTtl(options.ttlMs, this.#config.ttlMsMax);
     const waitMs = checkWaitMs(options.waitMs);
-    options.signal?.throwIfAborted();
+    checkSignal(options.signal)?.throwIfAborted();
     const startedMs = performance.now();
     let waited = false;
     let front = false;
@@ -180,7 +185,8 @@ export class LeaseManager {
   /** Extends a held lease by `ttlMs` (default: its TTL) from now; an expired lease cannot be renewed. */
   async renew(name: string, options: HolderOptions & { ttlMs?: number }): Promise<{ expiresAt: number }> {
     checkName(name);
-    const owner = checkOwner(options?.owner);
+    checkLeaseOptions('renew', options, [...HOLDER_OPTION_NAMES, 'ttlMs']);
+    const owner = checkOwner(options.owner);
     const token = checkToken(options.token);
     const ttlOption = options.ttlMs === undefined ? undefined : checkTtl(options.ttlMs, this.#config.ttlMsMax);
     return this.#serial(async () => {
@@ -200,7 +206,8 @@ export class LeaseManager {
 
   async release(name: string, options: HolderOptions): Promise<void> {
     checkName(name);
-    const owner = checkOwner(options?.owner);
+    checkLeaseOptions('release', options, HOLDER_OPTION_NAMES);
+    const owner = checkOwner(options.owner);
     const token = checkToken(options.token);
     await this.#serial(async () => {
       const held = this.#holders.check(name, token, owner);
@@ -215,7 +222,8 @@ export class LeaseManager {
    */
   async forceRelease(name: string, options: ForceReleaseOptions): Promise<{ released: boolean }> {
     checkName(name);
-    const reason = checkReason(options?.reason);
+    checkLeaseOptions('forceRelease', options, ['authorization', 'reason', 'actor']);
+    const reason = checkReason(options.reason);
     const actor = options.actor === undefined ? 'unnamed' : checkOwner(options.actor);
     const authorize = this.#config.authorize;
     if (authorize === undefined) throw new UnauthorizedError('forceRelease', 'the store was opened without an authorize callback');
@@ -245,7 +253,7 @@ export class LeaseManager {
 
   /** Live leases whose names start with `prefix`, in name order. */
   async list(options?: { prefix?: string }): Promise<LeaseInfo[]> {
-    const prefix = options?.prefix ?? '';
+    const prefix = (options === undefined ? undefined : checkLeaseOptions('list', options, ['prefix']).prefix) ?? '';
     if (prefix !== '') checkName(prefix);
     return this.#serial(async () => {
       const result: LeaseInfo[] = [];

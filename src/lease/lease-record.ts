@@ -68,6 +68,23 @@ export function checkName(name: unknown): string {
   return name;
 }
 
+/**
+ * The options object of a lease method: an object whose names are all in `known`
+ * (a typo such as `wait` for `waitMs` is refused, never ignored). Returns it.
+ */
+export function checkLeaseOptions<T extends object>(operation: string, options: T | undefined, known: readonly string[]): T {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `${operation} options must be an object, got ${options === null ? 'null' : typeof options}`);
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) throw new InvalidOptionError(name, `is not a ${operation} option (${known.join(', ')})`);
+  }
+  return options;
+}
+
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
+  return signal;
+}
+
 export function checkText(option: string, value: unknown, maxBytes: number): string {
   if (typeof value !== 'string') throw new InvalidOptionError(option, `must be a string, got ${typeof value}`);
   const bytes = Buffer.byteLength(value, 'utf8');
