@@ -16,6 +16,7 @@
  * Reads of the pair slot expand it into 0, 1 or 2 level entries, in key order.
  */
 import { Buffer } from 'node:buffer';
+import { RESERVED_KEY_PREFIX } from '../lease/reserved-prefix.js';
 import { assert } from '../util/assert.js';
 
 /** The store key that holds the level keys '' and 0x00. */
@@ -23,6 +24,20 @@ export const PAIR_SLOT_KEY: Uint8Array = Uint8Array.of(0);
 
 /** [value of the empty key, value of the key 0x00]; null when that key is absent. */
 export type PairValue = [Uint8Array | null, Uint8Array | null];
+
+const RESERVED_PREFIX_BYTES = Uint8Array.from(RESERVED_KEY_PREFIX, (char) => char.charCodeAt(0));
+
+/**
+ * True for a store key under the store's reserved prefix ("\u0000ladybug/": lease
+ * records, written when the store's leases are used through `db.store`). The store
+ * refuses a level write of such a key, so none is a level key: reads and iterators
+ * skip them (an iterator asserted that every ordinary key holds bytes, and failed).
+ */
+export function isReservedStoreKey(key: Uint8Array): boolean {
+  if (key.length < RESERVED_PREFIX_BYTES.length || key[0] !== 0) return false;
+  for (let index = 1; index < RESERVED_PREFIX_BYTES.length; index++) if (key[index] !== RESERVED_PREFIX_BYTES[index]) return false;
+  return true;
+}
 
 /** Which half of the pair slot a level key is, or undefined for an ordinary key. */
 export function pairIndex(key: Uint8Array): 0 | 1 | undefined {

@@ -27,7 +27,7 @@ import type { StoreOptions } from '../store/options.js';
 import type { Store, StoreSnapshot } from '../store/store.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import { assert } from '../util/assert.js';
-import { levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readPair } from './key-slots.js';
+import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readPair } from './key-slots.js';
 import { LevelIterator } from './level-iterator.js';
 
 /** Options of the constructor: abstract-level's, plus the store's (keyEncoding is the adapter's). */
@@ -139,6 +139,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   async _get(key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
+    if (isReservedStoreKey(key)) return undefined; // never a level key (key-slots.ts)
     const asOf = options.snapshot?.version;
     const index = pairIndex(key);
     const stored = await this.store.get(index === undefined ? key : PAIR_SLOT_KEY, asOf === undefined ? undefined : { asOf });

@@ -17,6 +17,7 @@ import { assert } from '../util/assert.js';
 import {
   type Bound,
   inRange,
+  isReservedStoreKey,
   type LevelRange,
   pairIndex,
   pairKey,
@@ -77,6 +78,7 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
       if (step.done === true) return undefined;
       const [storeKey, stored] = step.value;
       assert(storeKey instanceof Uint8Array, 'the adapter opens the store with binary keys');
+      if (isReservedStoreKey(storeKey)) continue;
       if (pairIndex(storeKey) !== 1) {
         assert(stored instanceof Uint8Array, 'an ordinary adapter key holds bytes');
         return [storeKey, stored];
