@@ -3,7 +3,9 @@
  * (README, Errors: "Every error the store throws on purpose has a stable code") and
  * nothing changed:
  * - store.backup(store.directory): BackupError 'target-not-empty', as for any other
- *   non-empty directory (it was AssertionFailedError, "a bug, please report it");
+ *   non-empty directory (it was AssertionFailedError, "a bug, please report it"); a
+ *   backup inside the store directory: InvalidOptionError (one in runs/ succeeded, and
+ *   every later open failed with EISDIR removing it as an orphan run);
  * - restoreBackup into a path that is a file: IoError LADYBUG_IO (a raw ENOTDIR error
  *   without a code); restoreBackup / verifyBackup with a bad argument: a rejected
  *   InvalidOptionError (a TypeError without a code, thrown instead of rejected);
@@ -15,7 +17,7 @@
  * - a lease-bound write past 1,024 keys: InvalidOptionError (a RangeError without a code).
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackupError, ErrorCode, InvalidOptionError, IoError, LeaseBusyError, openStore, restoreBackup, verifyBackup } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
@@ -43,6 +45,22 @@ describe('backup and restore refusals', () => {
     expect(error).toMatchObject({ code: ErrorCode.Backup, reason: 'target-not-empty' });
     expect(await store.get('a')).toBe(1);
     await store.close();
+  });
+
+  it('a backup inside the store directory is refused: one in runs/ made the store unopenable (EISDIR at every open)', async () => {
+    const dir = temporaryDirectory();
+    const store = await openStore(dir);
+    await store.put('a', 1);
+    for (const target of [join(dir, 'runs', 'backup'), join(dir, 'wal', 'backup'), join(dir, 'backup'), join(dir, 'manifest', '..', 'runs', 'b')]) {
+      const error = await rejection(() => store.backup(target));
+      expect(error, target).toBeInstanceOf(InvalidOptionError);
+      expect(error, target).toMatchObject({ code: ErrorCode.InvalidOption, option: 'targetDirectory' });
+    }
+    expect((await store.backup(join(dir, '..', `${basename(dir)}-backup`))).version).toBe(1);
+    await store.close();
+    const reopened = await openStore(dir);
+    expect(await reopened.get('a')).toBe(1);
+    await reopened.close();
   });
 
   it('restore into a file, and bad arguments, are typed rejections', async () => {

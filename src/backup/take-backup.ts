@@ -2,6 +2,7 @@
  * Online backup: a consistent copy of a store as of one version, taken while
  * commits continue.
  *
+ *   target not inside the store directory (else InvalidOptionError 'targetDirectory')
  *   target empty or missing (else BackupError 'target-not-empty')
  *   -> mkdir target, target/runs, target/wal (each parent fsynced)
  *   -> checkpoint: every commit acknowledged so far goes into runs
@@ -23,6 +24,7 @@
  * - A backup that crashed, failed or was aborted has no BACKUP.json, or one whose
  *   files are not all durable is never written: nothing incomplete looks complete.
  */
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { BackupError, CorruptionError, InvalidOptionError } from '../errors.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
@@ -96,6 +98,11 @@ export function checkBackupArguments(targetDirectory: unknown, options: unknown)
 export async function takeBackup(source: BackupSource, targetDirectory: string, options: BackupOptions): Promise<BackupResult> {
   const started = performance.now();
   const { fileSystem } = source;
+  const inside = relative(resolve(source.storeDirectory), resolve(targetDirectory));
+  if (inside !== '' && inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)) {
+    // A backup in runs/ made the store unopenable (open removes what runs/ holds that the manifest does not list: EISDIR).
+    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is inside the store directory ${source.storeDirectory}: the store would take the backup's files for its own`);
+  }
   // The store's own directory is never empty (wal/ at least): refused here, before the assertion, as any other.
   if (!(await isEmptyOrMissing(fileSystem, targetDirectory))) {
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
