@@ -21,7 +21,9 @@
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
  * - Delivered versions strictly increase across commits (asserted).
  * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
- *   changes included): the next step throws the AbortError.
+ *   changes included): the next step throws the AbortError. Once the store is closed,
+ *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
+ *   closed store's history to the end).
  */
 import { externalKey, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
@@ -221,6 +223,7 @@ export class WatchHub {
             const batch = await nextChanges(view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges, (key) => subscriber.accepts(key));
             for (const change of batch) {
               signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
+              source.checkOpen(); // nor does a feed of a closed store, as a scan's next() refuses
               // Overflowed meanwhile: stop here, so the error's lastDeliveredVersion is the last delivered.
               if (subscriber.failure !== undefined) throw subscriber.overflowBefore(change);
               yield this.#deliver(subscriber, change);
@@ -237,6 +240,7 @@ export class WatchHub {
       if (untilVersion !== undefined && untilVersion <= startVersion) return;
       for (;;) {
         signal?.throwIfAborted();
+        source.checkOpen();
         const change = subscriber.take();
         if (change === undefined) {
           if (subscriber.failure !== undefined) throw subscriber.failure;
