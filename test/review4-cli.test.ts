@@ -7,7 +7,9 @@
  *   with LADYBUG_KEY_NOT_UTF8 (exit 1) at the first key that is not UTF-8;
  * - `verify` of a damaged WAL says what `repair` would drop, and `repair --dry-run`
  *   says it without changing a byte (repair keeps the valid prefix: one flipped byte
- *   cost 288 of 300 commits here, with no word of it before they were gone).
+ *   cost 288 of 300 commits here, with no word of it before they were gone);
+ * - `scrub --bytes-per-second abc` is a usage error (exit 2) before the store is
+ *   opened, as the other numeric options are (it opened the store, then exit 1).
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -104,5 +106,17 @@ describe('ladybug verify and repair --dry-run on a damaged WAL', () => {
     expect(repair.code).toBe(0);
     expect((JSON.parse(repair.stdout) as { repair: unknown }).repair).toEqual(predicted);
     expect((await ladybug('repair', dir, '--dry-run')).stdout.split('\n')[0]).toBe('repair --dry-run: nothing to drop from the WAL');
+  });
+});
+
+describe('ladybug scrub --bytes-per-second', () => {
+  it('a rate that is not a positive number is a usage error, exit 2, store not opened', async () => {
+    const dir = await storeWithEdgeKeys();
+    for (const rate of ['abc', '0', '-5', '']) {
+      const result = await ladybug('scrub', dir, '--bytes-per-second', rate);
+      expect(result.code, rate).toBe(2);
+      expect(result.stderr, rate).toBe(`ladybug: not a positive rate: ${rate}\n`);
+    }
+    expect((await ladybug('scrub', dir, '--bytes-per-second', '1e9')).code).toBe(0);
   });
 });

@@ -59,6 +59,13 @@ function parseCount(text: string): number {
   return value;
 }
 
+/** A positive rate; anything else is a usage error (exit 2), as for the other numeric options, before the store is opened. */
+function parseRate(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`not a positive rate: ${text}`);
+  return value;
+}
+
 async function withStore<T>(
   directory: string, run: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>, repair = false, keyEncoding: KeyEncoding = 'utf8',
 ): Promise<T> {
@@ -201,7 +208,7 @@ function buildProgram(): Command {
     .description('check every run block (bad ones rebuilt from parity and rewritten), the manifest\'s two copies (a damaged one rewritten) '
       + 'and every sealed WAL segment (damage reported, never dropped); exit 1 if anything is unrecoverable')
     .option('--json', 'print JSON')
-    .option('--bytes-per-second <n>', 'average read rate to stay under', (text: string) => Number(text))
+    .option('--bytes-per-second <n>', 'average read rate to stay under', parseRate)
     .action(async (dir: string, options: JsonOption & { bytesPerSecond?: number }) => {
       const progress = createProgress('scrub', 'runs');
       const report = await withStore(dir, (store) => store.scrub({ bytesPerSecond: options.bytesPerSecond, onProgress: progress.update })).finally(progress.stop);
