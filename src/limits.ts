@@ -165,6 +165,8 @@ export const WATCH_BUFFER_CHANGES_MAX = 10_000;
 export const WATCH_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
 export const WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT = 4096;
 export const WATCH_CATCH_UP_BATCH_CHANGES_MAX = 65_536;
+/** Watch: value bytes (memory estimate) of one catch-up batch, whatever its count (at least one change); a pass holds about twice that. */
+export const WATCH_CATCH_UP_BATCH_BYTES_MAX = 32 * 1024 * 1024;
 /** Backup: bytes read per step when copying or checksumming a file (src/backup/). */
 export const BACKUP_CHUNK_BYTES = 1024 * 1024;
 /** Backup: attempts before giving up when compaction keeps replacing the runs being linked. */

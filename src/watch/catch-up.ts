@@ -23,7 +23,8 @@
  * - A batch is in (version, key) order, strictly after the cursor, with no
  *   duplicates (a version present in a sealed memtable and in the run it was
  *   flushed to is reported once), so consecutive batches deliver each change once.
- * - At most 2 x batchChanges changes are held at once (catchUpMemory counts it).
+ * - At most 2 x batchChanges changes, and about 2 x WATCH_CATCH_UP_BATCH_BYTES_MAX bytes
+ *   of values, are held at once (catchUpMemory counts both).
  * - A trimmed history that may have held a change not yet delivered (after the
  *   cursor, at or above sinceVersion's successor) is VersionNotRetainedError, never a
  *   silent gap; versions trimmed after they were delivered fail nothing.
@@ -33,6 +34,8 @@
  *   fail it: its view holds the runs it started with.
  */
 import { storedFromEncoded, type StoredValue } from '../codec/values.js';
+import { storedSizeBytes } from '../codec/value-memory-size.js';
+import { WATCH_CATCH_UP_BATCH_BYTES_MAX } from '../limits.js';
 import { VersionNotRetainedError } from '../errors.js';
 import type { ReadView } from '../engine/read-view.js';
 import type { KeyRange } from '../memory/memory-index.js';
@@ -77,50 +80,77 @@ function afterCursor(change: RawChange, cursor: CatchUpCursor): boolean {
 }
 
 /** Internal (tests): the most changes one catch-up pass held at once, since the counter was last reset. */
-export const catchUpMemory = { changesHeldMax: 0 };
+export const catchUpMemory = { changesHeldMax: 0, bytesHeldMax: 0 };
 
-/** The `limit` smallest distinct changes offered, holding at most 2 x limit at a time. */
+/** Bytes a held change is counted for: its value's memory estimate and its key. */
+function changeBytes(change: RawChange): number {
+  return change.key.length + (change.slot === TOMBSTONE ? 0 : storedSizeBytes(change.slot));
+}
+
+/**
+ * The `limit` smallest distinct changes offered whose bytes stay within `bytesLimit`
+ * (at least one change), holding at most 2 x limit changes and about 2 x bytesLimit
+ * bytes at a time. `more`: a change was left out, so the catch-up needs another batch.
+ */
 class SmallestChanges {
   #held: RawChange[] = [];
+  #heldBytes = 0;
   /** Once a cut happened: every change at or above this one is out. */
   #ceiling: RawChange | undefined;
   readonly #limit: number;
+  readonly #bytesLimit: number;
 
-  constructor(limit: number) {
+  constructor(limit: number, bytesLimit: number) {
     assert(Number.isSafeInteger(limit) && limit >= 1, 'a catch-up batch holds at least one change');
     this.#limit = limit;
+    this.#bytesLimit = bytesLimit;
   }
 
   offer(change: RawChange): void {
     if (this.#ceiling !== undefined && compareChanges(change, this.#ceiling) >= 0) return;
     this.#held.push(change);
+    this.#heldBytes += changeBytes(change);
     catchUpMemory.changesHeldMax = Math.max(catchUpMemory.changesHeldMax, this.#held.length);
-    if (this.#held.length >= 2 * this.#limit) this.#cut();
+    catchUpMemory.bytesHeldMax = Math.max(catchUpMemory.bytesHeldMax, this.#heldBytes);
+    if (this.#held.length >= 2 * this.#limit || this.#heldBytes >= 2 * this.#bytesLimit) this.#cut();
   }
 
   #cut(): void {
     const sorted = this.#held.sort(compareChanges);
     const distinct: RawChange[] = [];
+    let bytes = 0;
+    let cutShort = false;
     for (const change of sorted) {
       const previous = distinct.at(-1);
-      if (previous === undefined || compareChanges(previous, change) !== 0) distinct.push(change);
-      if (distinct.length === this.#limit) break;
+      if (previous !== undefined && compareChanges(previous, change) === 0) continue;
+      const size = changeBytes(change);
+      if (distinct.length === this.#limit || (distinct.length > 0 && bytes + size > this.#bytesLimit)) {
+        cutShort = true;
+        break;
+      }
+      distinct.push(change);
+      bytes += size;
     }
     this.#held = distinct;
-    if (distinct.length === this.#limit) this.#ceiling = distinct.at(-1);
+    this.#heldBytes = bytes;
+    // A full batch (by count, as before, or by bytes): every change after its last waits for the next batch.
+    if (cutShort || distinct.length === this.#limit) this.#ceiling = distinct.at(-1);
   }
 
-  take(): RawChange[] {
+  /** The batch, and whether changes may remain after it (another batch is needed). */
+  take(): { changes: RawChange[]; more: boolean } {
     this.#cut();
     assert(this.#held.length <= this.#limit, 'a batch holds at most its limit');
-    return this.#held;
+    return { changes: this.#held, more: this.#ceiling !== undefined };
   }
 }
 
 /**
- * The next batch: at most `batchChanges` changes strictly after `cursor`, with a
- * version at or below upToVersion and a key `accepts` takes, in (version, key) order.
- * Fewer than batchChanges means the catch-up is complete.
+ * The next batch: at most `batchChanges` changes strictly after `cursor`, and values of
+ * at most WATCH_CATCH_UP_BATCH_BYTES_MAX bytes (at least one change), with a version at
+ * or below upToVersion and a key `accepts` takes, in (version, key) order. `more` false
+ * means the catch-up is complete. (The bytes bound: with a count alone, a catch-up of
+ * 300 values of 1 MiB held 311 MiB under a 16 MiB budget, 8 GiB at the default batch.)
  */
 export async function nextChanges(
   view: ReadView,
@@ -130,11 +160,11 @@ export async function nextChanges(
   upToVersion: number,
   batchChanges: number,
   accepts: (key: string) => boolean,
-): Promise<RawChange[]> {
+): Promise<{ changes: RawChange[]; more: boolean }> {
   assert(sinceVersion <= cursor.version && cursor.version <= upToVersion, 'catch-up runs forward, inside its bounds');
   const firstBatch = cursor.version === sinceVersion && cursor.key === undefined;
   if (firstBatch && sinceVersion < view.retentionFloor) throw new VersionNotRetainedError(sinceVersion, view.retentionFloor);
-  const batch = new SmallestChanges(batchChanges);
+  const batch = new SmallestChanges(batchChanges, WATCH_CATCH_UP_BATCH_BYTES_MAX);
   const add = (change: RawChange): void => {
     if (change.version > upToVersion || !afterCursor(change, cursor) || !accepts(change.key)) return;
     batch.offer(change);

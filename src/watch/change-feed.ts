@@ -220,7 +220,7 @@ export class WatchHub {
           const catchUpTo = Math.min(startVersion, untilVersion ?? startVersion);
           let cursor: CatchUpCursor = { version: sinceVersion, key: undefined };
           while (catchUpTo > sinceVersion) {
-            const batch = await nextChanges(view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges, (key) => subscriber.accepts(key));
+            const { changes: batch, more } = await nextChanges(view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges, (key) => subscriber.accepts(key));
             for (const change of batch) {
               signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
               source.checkOpen(); // nor does a feed of a closed store, as a scan's next() refuses
@@ -229,7 +229,7 @@ export class WatchHub {
               yield this.#deliver(subscriber, change);
             }
             const last = batch.at(-1);
-            if (batch.length < catchUpBatchChanges || last === undefined) break;
+            if (!more || last === undefined) break;
             cursor = { version: last.version, key: last.key };
           }
         } finally {
