@@ -16,7 +16,8 @@
  *       file as G+1. EEXIST means another opener won G+1: start over.
  *     - after linking, if any generation above ours exists, we lost a race against
  *       a slower opener's view: remove ours and start over.
- *     - won: remove lower generations (they are dead). Nothing is fsynced (below).
+ *     - won: remove lower generations (they are dead) and the temporaries crashes left
+ *       (acquisitions' only up to our generation: #confirmHighest). Nothing is fsynced (below).
  *   heartbeat: every LOCK_HEARTBEAT_INTERVAL_MS (an unref'd timer) the holder
  *     rewrites its own generation with a new `heartbeatAt` (temporary file, fsync,
  *     rename: readers see the old or the new body, never a torn one). It first
@@ -60,6 +61,8 @@ import { type HolderVerdict, judgeHolder, type LockHolder, ownPidNamespace, ownP
 const LOCK_NAME = /^LOCK\.(\d{12})$/;
 /** Temporary files of heartbeats and releases: left behind only by a crash mid-rewrite. */
 const REWRITE_TEMPORARY_NAME = /^LOCK\.tmp-([0-9a-f]+)-(heartbeat|release)$/;
+/** Temporary files of acquisitions (`LOCK.tmp-<token>-<generation>`): left behind by a crash mid-acquire. */
+const ACQUIRE_TEMPORARY_NAME = /^LOCK\.tmp-([0-9a-f]+)-(\d+)$/;
 const ACQUIRE_ATTEMPTS_MAX = 100;
 export const LOCK_FORMAT_VERSION = 2;
 
@@ -289,12 +292,15 @@ export class DirectoryLock {
     try {
       await fileSystem.link(temporary, joinPath(dir, lockFileName(generation)));
     } catch (error) {
-      await fileSystem.unlink(temporary);
-      if (isFileSystemError(error, 'EEXIST')) return undefined;
+      // The temporary may be gone already: a holder of `generation` or a higher one
+      // removes acquisition temporaries up to its generation (#confirmHighest), so
+      // ENOENT, like EEXIST, means this attempt lost: start over.
+      await unlinkIfPresent(fileSystem, temporary);
+      if (isFileSystemError(error, 'EEXIST') || isFileSystemError(error, 'ENOENT')) return undefined;
       throw error;
     }
     heldInThisProcess.add(body.token);
-    const temporaryRemoved = fileSystem.unlink(temporary);
+    const temporaryRemoved = unlinkIfPresent(fileSystem, temporary);
     temporaryRemoved.catch(() => undefined); // awaited by acquire, beside #confirmHighest
     return { temporaryRemoved };
   }
@@ -307,7 +313,8 @@ export class DirectoryLock {
     const generations = generationsIn(names);
     if (generations.some((generation) => generation > this.#generation)) {
       heldInThisProcess.delete(this.#body.token);
-      await this.#fileSystem.unlink(this.path);
+      // A holder above us may have removed it already (it removes lower generations).
+      await unlinkIfPresent(this.#fileSystem, this.path);
       return false;
     }
     for (const generation of generations) {
@@ -320,6 +327,19 @@ export class DirectoryLock {
     for (const name of names) {
       const match = REWRITE_TEMPORARY_NAME.exec(name);
       if (match && match[1] !== this.#body.token) await unlinkIfPresent(this.#fileSystem, joinPath(this.#dir, name));
+    }
+    // Acquisition temporaries of other openers (a crash between writing one and removing
+    // it), for our generation or a lower one only. A live opener's temporary for such a
+    // generation cannot win: our generation exists, and only a higher holder removes it,
+    // so its link fails with EEXIST, or succeeds below ours and #confirmHighest undoes it;
+    // removed under it, its link fails with ENOENT and it starts over the same way (#tryLink).
+    // A temporary for a higher generation is left alone (a live opener's may be about to
+    // win once we are stale); a leftover one goes once the generations pass it.
+    for (const name of names) {
+      const match = ACQUIRE_TEMPORARY_NAME.exec(name);
+      if (match && match[1] !== this.#body.token && Number(match[2]) <= this.#generation) {
+        await unlinkIfPresent(this.#fileSystem, joinPath(this.#dir, name));
+      }
     }
     return true; // the directory is not fsynced: see the module header
   }
