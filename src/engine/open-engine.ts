@@ -21,8 +21,14 @@ import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 
 export const RUNS_DIRECTORY = 'runs';
-/** A run file's name (runFileName in src/run/run-format.ts), not its temporary. */
-const RUN_FILE_NAME = /^\d{10}\.run$/;
+/** A run file's name (runFileName in src/run/run-format.ts: ten digits or more), not its temporary. */
+const RUN_FILE_NAME = /^\d{10,}\.run$/;
+/**
+ * What the store itself writes into runs/: a run file, or one under its temporary name
+ * (RUN_TEMPORARY_SUFFIX in src/run/run-writer.ts). Only such names can be orphans; any
+ * other name (a user's file, a directory) is not the store's to delete.
+ */
+const STORE_RUN_NAME = /^\d{10,}\.run(?:\.tmp)?$/;
 
 export interface OpenedStorage {
   manifest: Manifest;
@@ -113,7 +119,7 @@ async function settledAll<First, Second>(promises: [Promise<First>, Promise<Seco
 
 async function removeOrphanRuns(fileSystem: FileSystem, runsDirectory: string, manifest: Manifest): Promise<string[]> {
   const live = new Set(manifest.state.runs.map((run) => run.fileName));
-  const orphans = (await fileSystem.readdir(runsDirectory)).filter((name) => !live.has(name));
+  const orphans = (await fileSystem.readdir(runsDirectory)).filter((name) => STORE_RUN_NAME.test(name) && !live.has(name));
   for (const name of orphans) await fileSystem.unlink(joinPath(runsDirectory, name));
   if (orphans.length > 0) await fileSystem.syncDirectory(runsDirectory);
   return orphans.map((name) => joinPath(runsDirectory, name));
