@@ -217,12 +217,15 @@ export class DirectoryLock {
   /** Takes the lock on `dir` or throws StoreLockedError naming the live holder and why it counts as live. */
   static async acquire(fileSystem: FileSystem, dir: string, options: AcquireOptions = {}): Promise<DirectoryLock> {
     const body = newBody();
+    /** Our generation while it is linked and not given up: a failure from then on releases it. */
+    let linkedLock: DirectoryLock | undefined;
     try {
       for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS_MAX; attempt++) {
         const generation = await DirectoryLock.#nextGeneration(fileSystem, dir, options);
         const linked = await DirectoryLock.#tryLink(fileSystem, dir, generation, body);
         if (linked !== undefined) {
           const lock = new DirectoryLock(fileSystem, dir, generation, body);
+          linkedLock = lock;
           // The temporary name's removal and the check of the generations, concurrently (two
           // thread-pool round trips, each a wait on a busy machine); both settle before either failure is thrown.
           const [removed, confirmed] = await Promise.allSettled([linked.temporaryRemoved, lock.#confirmHighest()]);
@@ -232,12 +235,16 @@ export class DirectoryLock {
             if (options.heartbeat ?? true) lock.#startHeartbeat();
             return lock;
           }
+          linkedLock = undefined; // lost to a higher generation: ours is removed
         }
       }
     } catch (error) {
       // An acquisition that failed half-way (I/O error, simulated crash) must not
-      // leave its token counted as a live holder in this process.
+      // leave its token counted as a live holder in this process, nor its generation
+      // linked: another process judges it by our pid, alive, and would be refused until
+      // this process exits. It is released (best effort: the error is the one thrown).
       heldInThisProcess.delete(body.token);
+      await linkedLock?.release().catch(() => undefined);
       throw error;
     }
     throw new Error(`could not take the lock on ${dir} after ${ACQUIRE_ATTEMPTS_MAX} attempts`);
