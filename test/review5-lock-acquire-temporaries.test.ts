@@ -162,3 +162,26 @@ describe('a live opener racing the holder', () => {
     await next.release();
   });
 });
+
+describe('after a power loss at any call of an acquisition', () => {
+  const modes: CrashMode[] = ['drop-unsynced', 'random-subset', 'torn-last-write', 'keep-all'];
+  it('exactly one of the openers that come after holds the lock, at the newest generation', async () => {
+    const calls = await acquireCalls();
+    for (const mode of modes) {
+      for (let crashAfter = 0; crashAfter <= calls; crashAfter++) {
+        const fileSystem = await directoryWithLock(20 + crashAfter);
+        fileSystem.crashAfterOperations(crashAfter);
+        await DirectoryLock.acquire(fileSystem, DIR, { heartbeat: false }).then((lock) => lock.abandon(), (error: unknown) => {
+          if (!isSimulatedCrash(error)) throw error;
+        });
+        const after = fileSystem.crash(mode);
+        const holder = await DirectoryLock.acquire(after, DIR, { heartbeat: false });
+        expect(holder.path, `${mode}, crash after ${crashAfter}`).toBe(`${DIR}/LOCK.${String(await newestGeneration(after)).padStart(12, '0')}`);
+        await expect(DirectoryLock.acquire(after, DIR, { heartbeat: false })).rejects.toBeInstanceOf(StoreLockedError);
+        await holder.release();
+        const next = await DirectoryLock.acquire(after, DIR, { heartbeat: false });
+        await next.release();
+      }
+    }
+  });
+});
