@@ -20,7 +20,9 @@
  *   in start order (registration happens at start, so start times only grow), each
  *   once, plus ended ones (marked: `[lifetimeOpen]` false) not yet dropped; slots
  *   before #head are undefined. After each add: at most 2 * openCount + COMPACT_SLACK
- *   entries, and #head at most max(HEAD_ROOM, entries).
+ *   entries, and #head at most max(HEAD_ROOM, entries). After each remove and sweep
+ *   the head entry is open, or the queue is empty: ended transactions are held only
+ *   behind an open one (none once every transaction ended).
  * - `#openCount` is the number of entries marked open.
  * - While one is open the timer is armed, for a moment no later than the oldest open
  *   transaction's deadline (start + lifetimeMs), so each is expired at most one timer
@@ -83,11 +85,18 @@ export class TransactionLifetimes {
     if (this.#timer === undefined) this.#arm(transaction.startedAtMs);
   }
 
-  /** The transaction ended: it is not expired (the timer stays armed; it re-arms or stops when it fires). */
+  /**
+   * The transaction ended: it is not expired (the timer stays armed; it re-arms or stops
+   * when it fires). Ended ones at the head leave now, not at the next add or sweep: an
+   * entry keeps its transaction's read view (its memtables, and its runs acquired until
+   * the view is collected), and after the last transaction of a burst nothing else comes
+   * to drop them until the timer fires, up to lifetimeMs later.
+   */
   remove(transaction: ExpirableTransaction): void {
     if (transaction[lifetimeOpen] !== true) return;
     transaction[lifetimeOpen] = false;
     this.#openCount--;
+    if (this.#queue[this.#head] === transaction) this.#dropEnded();
   }
 
   /** Drops the ended transactions at the head of the queue (an emptied queue starts over at index 0). */
