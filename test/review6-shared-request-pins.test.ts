@@ -86,7 +86,7 @@ describe('two transactions at one read version, one ending while the other reads
       holding.hold();
       const readStarted = gate();
       let seen: unknown;
-      let readVersions: number[] = [];
+      const readVersions: number[] = [];
       const waiting = settle(store.transaction(async (tx) => {
         readVersions.push(tx.readVersion);
         const pending = tx.get('x');
@@ -101,6 +101,8 @@ describe('two transactions at one read version, one ending while the other reads
       await readStarted.promise;
       expect(await ending).toBe('memory');
       expect(readVersions[0]).toBe(readVersions[1]);
+      // The ending attempt's pin is gone; the waiting one's holds the version alone.
+      expect(store.stats().pinnedReads).toBe(1);
       for (let tick = 0; tick < 20 && holding.heldReads === 0; tick++) await new Promise((resolve) => setImmediate(resolve));
       expect(holding.heldReads, 'the read of x waits on the runs').toBeGreaterThan(0);
       expect(seen).toBeUndefined();
@@ -113,7 +115,6 @@ describe('two transactions at one read version, one ending while the other reads
       expect(outcome.error).toBeInstanceOf(ConflictError);
       expect((await plain).value).toBe(5);
       expect(await store.get('x')).toBe(5);
-      readVersions = [];
     } finally {
       holding.letGo();
       await store.close();
