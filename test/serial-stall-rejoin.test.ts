@@ -8,72 +8,11 @@
  * fdatasync is held, and the transaction's disk read is held until the writers queued.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import type { FileHandle } from '../src/fs/file-system.js';
-import { openStore } from '../src/store/open-store.js';
-import type { Store } from '../src/store/store.js';
 import type { CommitResult } from '../src/commit/commit-pipeline.js';
-import { GatedFileSystem, replaceMethods } from './support/file-system-wrappers.js';
 import { settleUntil, track } from './transaction-support.js';
+import { LATE_WRITERS, closeStallStores, largeBatch, storeWithColdKeys } from './support/serial-stall-store.js';
 
-const BUDGET_BYTES = 1024 * 1024;
-/** Keys of one batch well above the sealed memtables' share of the budget: the writers behind it wait for its apply. */
-const LARGE_BATCH_KEYS = 3000;
-const COLD_KEYS = 200;
-const LATE_WRITERS = 5;
-
-/** GatedFileSystem (WAL datasync held while armed; no readSync), whose reads of `readGatedPaths` wait while readsArmed. */
-class ReadGatedFileSystem extends GatedFileSystem {
-  readsArmed = false;
-  readGatedPaths = new Set<string>();
-  readonly heldReads: Array<() => void> = [];
-
-  protected override wrapHandle(handle: FileHandle, path: string): FileHandle {
-    const gated = super.wrapHandle(handle, path);
-    return replaceMethods(gated, {
-      read: async (buffer, offset, length, position) => {
-        if (this.readsArmed && this.readGatedPaths.has(path)) await new Promise<void>((release) => this.heldReads.push(release));
-        return handle.read(buffer, offset, length, position);
-      },
-    });
-  }
-
-  releaseReads(): void {
-    this.readsArmed = false;
-    for (const release of this.heldReads.splice(0)) release();
-  }
-}
-
-const openStores: Store[] = [];
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  for (const store of openStores.splice(0)) await store.close().catch(() => undefined);
-});
-
-function largeBatch(prefix: string): Array<{ type: 'put'; key: string; value: string }> {
-  return Array.from({ length: LARGE_BATCH_KEYS }, (_, index) => ({ type: 'put' as const, key: `${prefix}/${String(index).padStart(5, '0')}`, value: `${index} `.padEnd(120, 'v') }));
-}
-
-/** A store whose COLD_KEYS keys are in runs only (written, checkpointed, reopened: no cache holds them). */
-async function storeWithColdKeys(): Promise<{ store: Store; fileSystem: ReadGatedFileSystem }> {
-  const fault = new FaultFileSystem(61);
-  const first = await openStore('/db', { fileSystem: fault, memoryBudgetBytes: BUDGET_BYTES });
-  await first.batch(Array.from({ length: COLD_KEYS }, (_, index) => ({ type: 'put' as const, key: `cold/${String(index).padStart(3, '0')}`, value: `cold ${index}` })));
-  await first.checkpoint();
-  await first.close();
-  const fileSystem = new ReadGatedFileSystem(fault);
-  for (const name of await fault.readdir('/db/runs')) fileSystem.readGatedPaths.add(`/db/runs/${name}`);
-  expect(fileSystem.readGatedPaths.size).toBeGreaterThan(0);
-  const store = await openStore('/db', { fileSystem, memoryBudgetBytes: BUDGET_BYTES, checkpointOnClose: false });
-  openStores.push(store);
-  cleanups.push(() => {
-    fileSystem.releaseReads();
-    fileSystem.releaseAll();
-  });
-  return { store, fileSystem };
-}
+afterEach(closeStallStores);
 
 describe('a transactionSync that misses memory keeps its place in the write stall', () => {
   it('its next round runs before the writers that queued during its disk read', async () => {
