@@ -10,60 +10,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConflictError } from '../src/errors.js';
-import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import { gate } from './transaction-support.js';
+import { HoldingFileSystem } from './support/holding-file-system.js';
 
 const OPTIONS = { memoryBudgetBytes: 1024 * 1024, segmentSizeBytes: 64 * 1024, maxVersionsPerKey: 1, checkpointOnClose: false } as const;
-
-/** Passes every call to `inner`; reads of the paths in `held` wait while the hold is on (no readSync: every read is a promise). */
-class HoldingFileSystem {
-  readonly held = new Set<string>();
-  #release: Promise<void> | undefined;
-  #resolve: (() => void) | undefined;
-  heldReads = 0;
-
-  constructor(readonly inner: FileSystem) {}
-
-  hold(): void {
-    this.#release = new Promise((resolve) => (this.#resolve = resolve));
-  }
-
-  letGo(): void {
-    this.#resolve?.();
-    this.#release = undefined;
-  }
-
-  proxy(): FileSystem {
-    return new Proxy(this.inner, {
-      get: (target, name) => {
-        if (name === 'open') return async (path: string, mode: never) => this.#handle(path, await target.open(path, mode));
-        const member = Reflect.get(target, name) as unknown;
-        return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
-      },
-    });
-  }
-
-  #handle(path: string, handle: FileHandle): FileHandle {
-    return new Proxy(handle, {
-      get: (target, name) => {
-        if (name === 'readSync') return undefined;
-        if (name === 'read') {
-          return async (buffer: Uint8Array, offset: number, length: number, position: number) => {
-            if (this.#release !== undefined && this.held.has(path)) {
-              this.heldReads++;
-              await this.#release;
-            }
-            return target.read(buffer, offset, length, position);
-          };
-        }
-        const member = Reflect.get(target, name) as unknown;
-        return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
-      },
-    });
-  }
-}
 
 async function settle<T>(promise: Promise<T>): Promise<{ value?: T; error?: unknown }> {
   return promise.then((value) => ({ value }), (error: unknown) => ({ error }));

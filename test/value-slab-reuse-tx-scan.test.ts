@@ -15,10 +15,10 @@ import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { commitSlabPool } from '../src/codec/value-slabs.js';
 import { TransactionClosedError } from '../src/errors.js';
-import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
+import { HoldingFileSystem } from './support/holding-file-system.js';
 
 const OPTIONS = { memoryBudgetBytes: 3 * 1024 * 1024, segmentSizeBytes: 64 * 1024 } as const;
 const VALUE_BYTES = 4000;
@@ -33,54 +33,6 @@ function valueOf(index: number, round: number): Uint8Array {
 async function writeRound(store: Store, round: number, prefix: string, keys = 120): Promise<void> {
   for (let index = 0; index < keys; index += 8) {
     await Promise.all(Array.from({ length: Math.min(8, keys - index) }, (_, offset) => store.put(`${prefix}${String(index + offset).padStart(4, '0')}`, valueOf(index + offset, round))));
-  }
-}
-
-/** Passes every call to `inner`; reads of the paths in `held` wait while the hold is on (no readSync: every read is a promise). */
-class HoldingFileSystem {
-  readonly held = new Set<string>();
-  #release: Promise<void> | undefined;
-  #resolve: (() => void) | undefined;
-  heldReads = 0;
-
-  constructor(readonly inner: FileSystem) {}
-
-  hold(): void {
-    this.#release = new Promise((resolve) => (this.#resolve = resolve));
-  }
-
-  letGo(): void {
-    this.#resolve?.();
-    this.#release = undefined;
-  }
-
-  proxy(): FileSystem {
-    return new Proxy(this.inner, {
-      get: (target, name) => {
-        if (name === 'open') return async (path: string, mode: never) => this.#handle(path, await target.open(path, mode));
-        const member = Reflect.get(target, name) as unknown;
-        return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
-      },
-    });
-  }
-
-  #handle(path: string, handle: FileHandle): FileHandle {
-    return new Proxy(handle, {
-      get: (target, name) => {
-        if (name === 'readSync') return undefined;
-        if (name === 'read') {
-          return async (buffer: Uint8Array, offset: number, length: number, position: number) => {
-            if (this.#release !== undefined && this.held.has(path)) {
-              this.heldReads++;
-              await this.#release;
-            }
-            return target.read(buffer, offset, length, position);
-          };
-        }
-        const member = Reflect.get(target, name) as unknown;
-        return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
-      },
-    });
   }
 }
 
