@@ -35,6 +35,7 @@ export const ErrorCode = {
   Unauthorized: 'LADYBUG_UNAUTHORIZED',
   WatchOverflow: 'LADYBUG_WATCH_OVERFLOW',
   Backup: 'LADYBUG_BACKUP',
+  LockContended: 'LADYBUG_LOCK_CONTENDED',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -155,6 +156,25 @@ export class StoreLockedError extends LadybugError {
     this.holderPid = holderPid;
     this.lockPath = lockPath;
     this.liveReason = liveReason;
+  }
+}
+
+/**
+ * The directory lock could not be taken because other openers kept winning the race
+ * for each new generation (src/store/directory-lock.ts): `attempts` tries in a row,
+ * each lost, none finding a live holder to name (that is StoreLockedError). Nothing
+ * of this opener is left behind; retrying later is safe.
+ */
+export class LockContendedError extends LadybugError {
+  readonly lockDirectory: string;
+  readonly attempts: number;
+  constructor(lockDirectory: string, attempts: number) {
+    super(
+      ErrorCode.LockContended,
+      `could not take the lock on ${lockDirectory}: other openers won it ${attempts} times in a row; retry once they are done`,
+    );
+    this.lockDirectory = lockDirectory;
+    this.attempts = attempts;
   }
 }
 

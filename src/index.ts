@@ -30,6 +30,7 @@ export {
   KeyEncodingError,
   StoreClosedError,
   StoreLockedError,
+  LockContendedError,
   StoreFailedError,
   CommitOutcomeUnknownError,
   DiskFullError,

@@ -51,7 +51,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { StoreLockedError } from '../errors.js';
+import { LockContendedError, StoreLockedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath, unlinkIfPresent } from '../fs/file-system.js';
 import { LOCK_HEARTBEAT_INTERVAL_MS } from '../limits.js';
@@ -214,7 +214,10 @@ export class DirectoryLock {
     return this.#lost;
   }
 
-  /** Takes the lock on `dir` or throws StoreLockedError naming the live holder and why it counts as live. */
+  /**
+   * Takes the lock on `dir` or throws StoreLockedError naming the live holder and why it counts as live;
+   * LockContendedError when other openers won ACQUIRE_ATTEMPTS_MAX generations in a row.
+   */
   static async acquire(fileSystem: FileSystem, dir: string, options: AcquireOptions = {}): Promise<DirectoryLock> {
     const body = newBody();
     /** Our generation while it is linked and not given up: a failure from then on releases it. */
@@ -247,7 +250,7 @@ export class DirectoryLock {
       await linkedLock?.release().catch(() => undefined);
       throw error;
     }
-    throw new Error(`could not take the lock on ${dir} after ${ACQUIRE_ATTEMPTS_MAX} attempts`);
+    throw new LockContendedError(dir, ACQUIRE_ATTEMPTS_MAX);
   }
 
   /**
