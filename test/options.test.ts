@@ -64,7 +64,7 @@ describe('defaults', () => {
     const fileSystem = new FaultFileSystem(1);
     const resolved = resolveOptions({
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary',
-      repair: true, syncMode: 'inline', fileSystem, debug: true, snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
+      repair: true, fileSystem, debug: true, snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
       memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
       scrubIntervalMs: 60_000, scrubBytesPerSecond: 1024 * 1024,
     });

@@ -50,6 +50,7 @@ export interface StoreOptions {
    * Where fdatasync runs with the default file system: 'adaptive' (default: on the main
    * thread for a lone commit with nothing queued behind it, else the thread pool),
    * 'threadpool' (never blocks the event loop) or 'inline' (always the main thread).
+   * Refused (InvalidOptionError) together with `fileSystem`, which decides its own syncs.
    */
   syncMode?: SyncMode;
   /** The file system to use (tests inject a fault-injecting one). Default: the real one. */
@@ -143,11 +144,19 @@ function versionsPerKey(value: unknown): number {
   return integerIn('maxVersionsPerKey', value, Infinity, 1, Number.MAX_SAFE_INTEGER);
 }
 
-function fileSystemOption(value: unknown, syncMode: SyncMode): FileSystem {
+/**
+ * syncMode configures the default file system (NodeFileSystem) only: a given fileSystem
+ * syncs as it was built to, so syncMode beside it would be silently ignored; refused instead.
+ */
+function fileSystemOption(value: unknown, syncMode: SyncMode, syncModeGiven: boolean): FileSystem {
   if (value === undefined) return new NodeFileSystem({ syncMode });
   const candidate = value as Partial<FileSystem>;
   if (typeof candidate !== 'object' || value === null || typeof candidate.open !== 'function' || typeof candidate.syncDirectory !== 'function') {
     throw new InvalidOptionError('fileSystem', 'must implement the FileSystem interface');
+  }
+  if (syncModeGiven) {
+    throw new InvalidOptionError('syncMode', 'applies to the default file system only: a given fileSystem makes its own datasync calls, '
+      + 'so syncMode would be ignored; leave out one of the two');
   }
   return value as FileSystem;
 }
@@ -173,7 +182,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     segmentSizeBytes,
     keyEncoding: oneOf('keyEncoding', given.keyEncoding, ['utf8', 'binary'] as const, 'utf8'),
     repair: booleanOption('repair', given.repair),
-    fileSystem: fileSystemOption(given.fileSystem, syncMode),
+    fileSystem: fileSystemOption(given.fileSystem, syncMode, given.syncMode !== undefined),
     debug: booleanOption('debug', given.debug),
     snapshotMaxAgeMs: given.snapshotMaxAgeMs === Infinity
       ? Infinity
