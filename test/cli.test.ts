@@ -3,27 +3,13 @@
  * JSON and text report the same facts; damage, a locked store and bad arguments give
  * one clear line and a non-zero exit, never a stack trace.
  */
-import { execFile } from 'node:child_process';
 import { openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { buildCli, ladybug } from './support/cli-runner.js';
 import { claimReservedCount, claimReservedCountOf, storeWithLeaseRecordRun, storeWithReleasedLeaseRecord } from './support/reserved-count-stores.js';
-
-const run = promisify(execFile);
-const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
-
-async function ladybug(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, LADYBUG_DEBUG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 /** A store of 51 commits; with `checkpointOnClose: false` they stay in the WAL, else the close moves them to a run. */
 async function makeStore(checkpointOnClose = true): Promise<string> {
@@ -35,9 +21,7 @@ async function makeStore(checkpointOnClose = true): Promise<string> {
   return dir;
 }
 
-beforeAll(async () => {
-  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') });
-}, 120_000);
+beforeAll(buildCli, 120_000);
 afterEach(removeTemporaryDirectories);
 
 describe('ladybug CLI', () => {

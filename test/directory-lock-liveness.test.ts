@@ -15,11 +15,10 @@
  *     removes a stale one (exit 0), needs --force (exit 2);
  * (f) the /proc/<pid>/stat parser.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openStore, StoreLockedError } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
@@ -30,10 +29,8 @@ import { DirectoryLock, type LockBody } from '../src/store/directory-lock.js';
 import { ownPidNamespace, parseProcessStat } from '../src/store/lock-liveness.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { killAllContenders, LockContender } from './support/lock-contender-process.js';
+import { buildCli, type CliResult, cliPath, ladybug as runLadybug } from './support/cli-runner.js';
 
-const run = promisify(execFile);
-const projectRoot = join(import.meta.dirname, '..');
-const cli = join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 const NEW_PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
 const canUnshare = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
 
@@ -222,20 +219,13 @@ describe('(d) the heartbeat', () => {
 describe('(e) ladybug unlock --force', () => {
   let built = false;
   beforeAll(async () => {
-    // Other files of the project may not type-check mid-edit; tsc still emits.
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: projectRoot }).catch(() => undefined);
-    built = existsSync(cli);
+    await buildCli();
+    built = existsSync(cliPath);
   }, 180_000);
 
-  async function ladybug(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function ladybug(...args: string[]): Promise<CliResult> {
     expect(built).toBe(true);
-    try {
-      const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, LADYBUG_DEBUG: '' } });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
+    return runLadybug(...args);
   }
 
   it('refuses while the heartbeat is fresh, removes a stale lock, and needs --force', async () => {

@@ -11,31 +11,15 @@
  * - `scrub --bytes-per-second abc` is a usage error (exit 2) before the store is
  *   opened, as the other numeric options are (it opened the store, then exit 1).
  */
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { buildCli, ladybug } from './support/cli-runner.js';
 import { flipByte } from './review4-damage.js';
 
-const run = promisify(execFile);
-const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
-
-async function ladybug(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, LADYBUG_DEBUG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
-
-beforeAll(async () => {
-  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..') });
-}, 120_000);
+beforeAll(buildCli, 120_000);
 afterEach(removeTemporaryDirectories);
 
 /** Keys at the edges of the prefix "p": U+FFFF and an astral character next, binary bytes 0xf5 and 0xff next, and "q" after it. */

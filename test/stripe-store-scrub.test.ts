@@ -3,32 +3,19 @@
  * reported with where, rebuilt and rewritten; every value then reads back exact;
  * bad options are refused.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { removeTemporaryDirectories } from './helpers.js';
 import { storeWithWarmRun } from './store-with-warm-run.js';
+import { ladybug } from './support/cli-runner.js'; // the built CLI (npm test builds first; so does test/cli.test.ts)
 
 afterEach(() => removeTemporaryDirectories());
 
 const key = (index: number) => `key-${String(index).padStart(6, '0')}`;
 const value = (index: number) => ({ index, text: 'x'.repeat(index % 40) });
 
-/** The built CLI (npm test builds first; so does test/cli.test.ts). */
-const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
-async function ladybug(...args: string[]): Promise<{ code: number; stdout: string }> {
-  try {
-    const { stdout } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { ...process.env, LADYBUG_DEBUG: '' } });
-    return { code: 0, stdout };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string };
-    return { code: failed.code, stdout: failed.stdout };
-  }
-}
 
 /** Every key written, and a warm run of the first 600 again (test/store-with-warm-run.ts). */
 const storeWithRuns = () => storeWithWarmRun(3000, key, value, 600);
