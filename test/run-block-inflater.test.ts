@@ -12,7 +12,15 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { CorruptionError } from '../src/errors.js';
 import { BlockCache } from '../src/run/block-cache.js';
-import { BlockInflater, blockInflater, INFLATE_SCRATCH_BYTES } from '../src/run/block-inflater.js';
+import {
+  BlockInflater,
+  blockInflater,
+  INFLATE_SCRATCH_BYTES,
+  SELF_TEST_TAIL_DEFLATED,
+  SELF_TEST_TAIL_START,
+  SELF_TEST_WHOLE_DEFLATED,
+  selfTestBytes,
+} from '../src/run/block-inflater.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
 import { RunCompression } from '../src/run/run-format.js';
 import { RunReader } from '../src/run/run-reader.js';
@@ -53,6 +61,18 @@ describe('BlockInflater', () => {
       expect(inflated).toBeDefined();
       expect(Buffer.compare(inflated as Buffer, raw)).toBe(0);
     }
+    expect(inflater.counters.streamsOpened).toBe(1);
+  });
+
+  it('checks its stream at construction with constant deflate streams: no deflate state is made (issue 7: it runs in the first read after a reopen)', () => {
+    // The constants are raw deflate of the self-test bytes and of their tail, as zlib itself inflates them.
+    expect(Buffer.compare(zlib.inflateRawSync(Buffer.from(SELF_TEST_WHOLE_DEFLATED, 'base64')), selfTestBytes())).toBe(0);
+    expect(Buffer.compare(zlib.inflateRawSync(Buffer.from(SELF_TEST_TAIL_DEFLATED, 'base64')), selfTestBytes().subarray(SELF_TEST_TAIL_START))).toBe(0);
+    const deflate = vi.spyOn(zlib, 'deflateRawSync');
+    const inflater = new BlockInflater();
+    expect(inflater.usable).toBe(true);
+    expect(deflate).not.toHaveBeenCalled();
+    expect(inflater.counters.inflated).toBe(0);
     expect(inflater.counters.streamsOpened).toBe(1);
   });
 
