@@ -160,12 +160,24 @@ export class TopLevelIndex {
   readonly #firstBlocks: Uint32Array;
   /** Per partition: index checksum, filter checksum, each as its low and high u32 (made BigInt when asked: decode runs cold at reopen). */
   readonly #checksums: Uint32Array;
+  /** Per partition: its last key's first four bytes, big-endian, zero padded (lastKeyPrefixes; filled by decode's key loop). */
+  readonly #lastKeyPrefixes: Uint32Array;
 
   /** Format 4: data blocks are packed (any byte offset and length); the last partition's data may end inside the page before the index partitions. */
   readonly packedData: boolean;
 
-  private constructor(lastKeys: Buffer, lastKeyStarts: Uint32Array, offsets: Float64Array, sizes: Uint32Array, firstBlocks: Uint32Array, checksums: Uint32Array, packedData: boolean) {
+  private constructor(
+    lastKeys: Buffer,
+    lastKeyStarts: Uint32Array,
+    offsets: Float64Array,
+    sizes: Uint32Array,
+    firstBlocks: Uint32Array,
+    checksums: Uint32Array,
+    lastKeyPrefixes: Uint32Array,
+    packedData: boolean,
+  ) {
     this.packedData = packedData;
+    this.#lastKeyPrefixes = lastKeyPrefixes;
     this.#lastKeys = lastKeys;
     this.#lastKeyStarts = lastKeyStarts;
     this.#offsets = offsets;
@@ -179,6 +191,8 @@ export class TopLevelIndex {
    * This runs for every run a reopened store reads, before its JIT has warmed up: the loop reads fields with byte
    * arithmetic, compares keys as bytes in place, and copies checksums and keys once each (a string, a subarray and
    * two BigInts per partition made it cost ~25 ms of CPU over 3,131 partitions in a fresh process, ~1.3 ms warm).
+   * The same key loop fills the last-key prefixes (lastKeyPrefixes): a second pass over the keys, with a number
+   * outside the small-integer range per byte, was another 2-10 ms of the first get after a reopen (issue 7).
    */
   static decode(file: string, footer: RunFooter, payload: Buffer, count: number): TopLevelIndex {
     const packed = hasPackedDataBlocks(footer);
@@ -193,6 +207,7 @@ export class TopLevelIndex {
     const sizes = new Uint32Array(3 * count);
     const firstBlocks = new Uint32Array(count + 1);
     const checksums = new Uint32Array(4 * count);
+    const prefixes = new Uint32Array(count);
     const lastKeys = Buffer.allocUnsafe(keyBytesExpected);
     let keyBytes = 0;
     let position = 0;
@@ -211,7 +226,14 @@ export class TopLevelIndex {
       if (partition > 0 && compareKeyBytes(lastKeys, lastKeyStarts[partition - 1] as number, keyBytes, payload, keyStart, keyStart + keyLength) >= 0) {
         throw corruptTopIndex(file, footer, 'last keys not strictly increasing');
       }
-      for (let index = 0; index < keyLength; index++) lastKeys[keyBytes + index] = payload[keyStart + index] as number;
+      // The prefix as an int32 (a Uint32Array stores it mod 2^32: the same u32), bytes past the key as 0.
+      let prefix = 0;
+      for (let index = 0; index < keyLength; index++) {
+        const byte = payload[keyStart + index] as number;
+        lastKeys[keyBytes + index] = byte;
+        if (index < 4) prefix |= byte << (24 - 8 * index);
+      }
+      prefixes[partition] = prefix;
       lastKeyStarts[partition] = keyBytes;
       keyBytes += keyLength;
       position = keyStart + keyLength;
@@ -260,7 +282,7 @@ export class TopLevelIndex {
     }
     lastKeyStarts[count] = keyBytes;
     firstBlocks[count] = blocks;
-    return new TopLevelIndex(lastKeys, lastKeyStarts, offsets, sizes, firstBlocks, checksums, packed);
+    return new TopLevelIndex(lastKeys, lastKeyStarts, offsets, sizes, firstBlocks, checksums, prefixes, packed);
   }
 
   get count(): number {
@@ -336,22 +358,12 @@ export class TopLevelIndex {
 
   /**
    * Every partition's last key's first four bytes as a big-endian u32, missing bytes as 0
-   * (run-partitions.ts's keyPrefix of lastKey(p), without a string per partition: this
-   * runs once per run at open, in cold code).
+   * (run-partitions.ts's keyPrefix of lastKey(p)), filled by decode's key loop: the
+   * reader's prefix table, shared, not to be changed. Counted by the reader per
+   * partition (RUN_READER_BYTES_PER_PARTITION), not in memoryBytes.
    */
   lastKeyPrefixes(): Uint32Array {
-    const count = this.count;
-    const prefixes = new Uint32Array(count);
-    const keys = this.#lastKeys;
-    const starts = this.#lastKeyStarts;
-    for (let partition = 0; partition < count; partition++) {
-      const start = starts[partition] as number;
-      const length = (starts[partition + 1] as number) - start;
-      let prefix = 0;
-      for (let index = 0; index < 4; index++) prefix = prefix * 256 + (index < length ? (keys[start + index] as number) : 0);
-      prefixes[partition] = prefix;
-    }
-    return prefixes;
+    return this.#lastKeyPrefixes;
   }
 
   compareLastKey(key: string, partition: number): number {
