@@ -13,7 +13,7 @@
  * print one clear line to stderr and exit non-zero, never a stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -29,41 +29,13 @@ import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './output.js';
-
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
-/** `verify <backup>`: the backup is damaged, but restore rebuilds the damage from parity and restores it exactly. */
-const EXIT_DAMAGED_RESTORABLE = 3;
+import {
+  asOfWithin, EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, isArgumentError, parseCount, parseRate, parseVersion,
+  requireBackupDirectory, requireStore, targetDirectory, UsageError,
+} from './arguments.js';
 
 interface JsonOption {
   json?: boolean;
-}
-
-function requireStore(directory: string): string {
-  const absolute = resolve(directory);
-  if (!existsSync(join(absolute, 'wal'))) throw new UsageError(`no ladybug store at ${absolute}`);
-  return absolute;
-}
-
-class UsageError extends Error {}
-
-function parseVersion(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0) throw new UsageError(`not a version number: ${text}`);
-  return value;
-}
-
-function parseCount(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0) throw new UsageError(`not a count: ${text}`);
-  return value;
-}
-
-/** A positive rate; anything else is a usage error (exit 2), as for the other numeric options, before the store is opened. */
-function parseRate(text: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`not a positive rate: ${text}`);
-  return value;
 }
 
 async function withStore<T>(
@@ -138,6 +110,16 @@ function backupVerifyTitle(report: BackupVerifyReport): string {
   return 'verify backup: CORRUPTION FOUND, NOT RESTORABLE: restore refuses this backup';
 }
 
+/** This package's version, from its package.json (two levels above dist/src/cli/). */
+function packageVersion(): string {
+  try {
+    const path = fileURLToPath(new URL('../../../package.json', import.meta.url));
+    return String((JSON.parse(readFileSync(path, 'utf8')) as { version?: unknown }).version);
+  } catch {
+    return 'unknown (package.json not found beside dist/)';
+  }
+}
+
 function emit(options: JsonOption, output: Output): void {
   printResult(output, options.json === true);
 }
@@ -145,6 +127,7 @@ function emit(options: JsonOption, output: Output): void {
 function buildProgram(): Command {
   const program = new Command('ladybug')
     .description('ladybug-store: inspect, verify and repair a store; benchmark; crash-test')
+    .version(packageVersion(), '-V, --version', 'print the version of ladybug-store')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -257,7 +240,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (dir: string, key: string, options: JsonOption & { asOf?: number }) => {
       const result = await withStore(dir, async (store) => {
-        const version = options.asOf ?? store.version;
+        const version = asOfWithin(options.asOf, store.version) ?? store.version;
         return { key, version, value: await store.get(key, { asOf: version }) ?? null };
       });
       emit(options, { title: `get ${key}`, data: result });
@@ -279,7 +262,7 @@ function buildProgram(): Command {
     .action(async (dir: string, options: JsonOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
       // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
-        const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: options.asOf });
+        const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: asOfWithin(options.asOf, store.version) });
         for await (const [key, value] of scan) process.stdout.write(dumpLine(key, value, options.json === true));
       }, false, 'binary');
     });
@@ -321,9 +304,10 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .option('--copy', 'copy the runs even where a hard link would do (the backup then shares no bytes with the store)')
     .action(async (dir: string, target: string, options: JsonOption & { copy?: boolean }) => {
+      const into = targetDirectory(target);
       const progress = createProgress('backup', 'runs');
       const onProgress = (step: { filesDone: number; filesTotal: number }): void => progress.update(step.filesDone, step.filesTotal);
-      const result = await withStore(dir, (store) => store.backup(resolve(target), { onProgress, link: options.copy !== true }))
+      const result = await withStore(dir, (store) => store.backup(into, { onProgress, link: options.copy !== true }))
         .finally(progress.stop);
       emit(options, { title: `backup of version ${result.version} in ${result.directory}`, data: result });
     });
@@ -332,8 +316,10 @@ function buildProgram(): Command {
     + 'rebuilds is rebuilt in the restored copy and reported (the backup is not changed); damage beyond parity is refused (exit 1), nothing written')
     .option('--json', 'print JSON')
     .action(async (backup: string, dir: string, options: JsonOption) => {
+      const from = requireBackupDirectory(backup);
+      const into = targetDirectory(dir);
       const progress = createProgress('restore', 'files');
-      const result = await restoreStoreBackup(resolve(backup), resolve(dir), { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) })
+      const result = await restoreStoreBackup(from, into, { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) })
         .finally(progress.stop);
       const rebuilt = result.repaired.length === 0 ? '' : `, ${result.repaired.length} damaged blocks of the backup rebuilt from parity`;
       emit(options, { title: `restored version ${result.version} into ${result.directory}${rebuilt}`, data: result });
@@ -366,7 +352,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
     if (isLadybugError(error)) {
       process.stderr.write(`ladybug: ${error.message} [${error.code}]\n`);
-      process.exitCode = EXIT_FAILURE;
+      process.exitCode = isArgumentError(error) ? EXIT_USAGE : EXIT_FAILURE;
       return;
     }
     process.stderr.write(`ladybug: ${error instanceof Error ? error.message : String(error)}\n`);

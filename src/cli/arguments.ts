@@ -1,0 +1,78 @@
+/**
+ * The `ladybug` command's arguments: numbers, directories, and the exit statuses
+ * (README, "The `ladybug` command"). A bad argument or a missing store is a usage
+ * error, exit 2, told in one line before or instead of the work; a failure of the
+ * work (a locked store, corruption, an I/O error) exits 1.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ErrorCode } from '../errors.js';
+
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+/** `verify <backup>`: the backup is damaged, but restore rebuilds the damage from parity and restores it exactly. */
+export const EXIT_DAMAGED_RESTORABLE = 3;
+
+/** A bad argument: one line on stderr, exit 2. */
+export class UsageError extends Error {}
+
+/**
+ * Errors of the store that can only come from what the command line passed it (a key,
+ * an option value such as --max-versions-per-key 0 or a backup target inside the store):
+ * bad arguments, exit 2, as the checks made here before the store is opened.
+ */
+const ARGUMENT_ERROR_CODES: ReadonlySet<string> = new Set([ErrorCode.InvalidKey, ErrorCode.InvalidOption]);
+
+export function isArgumentError(error: unknown): boolean {
+  return error instanceof Error && ARGUMENT_ERROR_CODES.has((error as { code?: unknown }).code as string);
+}
+
+/** A whole number written in decimal digits: '', ' ', '1.5', '-1', '0x3', '1e3' are not (Number('') is 0). */
+function wholeNumber(text: string, what: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new UsageError(`not ${what}: ${JSON.stringify(text)}`);
+  return value;
+}
+
+export function parseVersion(text: string): number {
+  return wholeNumber(text, 'a version number');
+}
+
+export function parseCount(text: string): number {
+  return wholeNumber(text, 'a count');
+}
+
+/** A positive rate; anything else is a usage error (exit 2), as for the other numeric options, before the store is opened. */
+export function parseRate(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`not a positive rate: ${text}`);
+  return value;
+}
+
+/** The absolute path of the store at `directory`, or a usage error when there is none. */
+export function requireStore(directory: string): string {
+  const absolute = resolve(directory);
+  if (!existsSync(join(absolute, 'wal'))) throw new UsageError(`no ladybug store at ${absolute}`);
+  return absolute;
+}
+
+/** The absolute path of an existing backup directory, or a usage error (missing, or a file). */
+export function requireBackupDirectory(directory: string): string {
+  const absolute = resolve(directory);
+  if (!existsSync(absolute)) throw new UsageError(`no backup at ${absolute}`);
+  if (!statSync(absolute).isDirectory()) throw new UsageError(`${absolute} is a file, not a backup directory`);
+  return absolute;
+}
+
+/** The absolute path of a directory to write into: missing (it is created) or a directory, never a file. */
+export function targetDirectory(directory: string): string {
+  const absolute = resolve(directory);
+  if (existsSync(absolute) && !statSync(absolute).isDirectory()) throw new UsageError(`${absolute} is a file, not a directory`);
+  return absolute;
+}
+
+/** An as-of version the store has reached: one past it is a usage error, not an empty answer or an API error. */
+export function asOfWithin(asOf: number | undefined, storeVersion: number): number | undefined {
+  if (asOf !== undefined && asOf > storeVersion) throw new UsageError(`--as-of ${asOf} is past the store's newest version, ${storeVersion}`);
+  return asOf;
+}
