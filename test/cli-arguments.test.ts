@@ -3,14 +3,15 @@
  * bad argument exits 2, a failure of the work (a locked store, corruption) exits 1, each
  * with one line on stderr. Found wrong, as a new user meets them:
  * - `get --as-of v` and `dump --as-of v` with v past the store's version exited 1 with
- *   the API's "option asOf" error;
+ *   the API's "option asOf" error; `compact --retain-from v` raised the retention floor
+ *   to the newest version, dropping every older version (exit 0);
  * - `--as-of ''` read as of version 0 and `--limit ' '` listed nothing, exit 0 (Number('') is 0);
  * - a key the store refuses (empty, over 1,024 bytes) and an option value it refuses
  *   (`compact --max-versions-per-key 0`, a backup target inside the store) exited 1;
  * - `backup` into a file, `restore` from a missing directory or a file, or into a file,
  *   exited 1 (an I/O error, or "backup incomplete" for a directory that does not exist);
  * - `ladybug --version` was an unknown option (exit 2).
- * None of these changes the store.
+ * None of these changes what the store holds.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,11 +53,14 @@ async function contents(dir: string): Promise<string> {
 }
 
 describe('ladybug: bad arguments exit 2', () => {
-  it('--as-of past the store version, for get and dump', async () => {
+  it('a version past the store version: --as-of of get and dump, --retain-from of compact', async () => {
     const dir = await smallStore();
     const before = await contents(dir);
     expectUsage(await ladybug('get', dir, 'a', '--as-of', '4'), "--as-of 4 is past the store's newest version, 3");
     expectUsage(await ladybug('dump', dir, '--as-of', '99', '--json'), "--as-of 99 is past the store's newest version, 3");
+    // Capped at the newest version, it raised the floor to 3 and dropped version 1 of `a` for good.
+    expectUsage(await ladybug('compact', dir, '--retain-from', '99'), "--retain-from 99 is past the store's newest version, 3");
+    expect(JSON.parse((await ladybug('get', dir, 'a', '--as-of', '1', '--json')).stdout)).toEqual({ key: 'a', version: 1, value: 1 });
     expect(JSON.parse((await ladybug('get', dir, 'a', '--as-of', '3', '--json')).stdout)).toEqual({ key: 'a', version: 3, value: 3 });
     expect(await contents(dir)).toBe(before);
   });

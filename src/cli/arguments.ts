@@ -71,8 +71,13 @@ export function targetDirectory(directory: string): string {
   return absolute;
 }
 
-/** An as-of version the store has reached: one past it is a usage error, not an empty answer or an API error. */
-export function asOfWithin(asOf: number | undefined, storeVersion: number): number | undefined {
-  if (asOf !== undefined && asOf > storeVersion) throw new UsageError(`--as-of ${asOf} is past the store's newest version, ${storeVersion}`);
-  return asOf;
+/**
+ * A version given with `flag` that the store has reached. One past it is a usage error: for
+ * --as-of rather than the API's "option asOf" error; for --retain-from rather than a floor
+ * silently capped at the newest version, which drops every older version of every key
+ * (a mistyped 999 for 99 would have cost the store its history).
+ */
+export function versionWithin(flag: string, version: number | undefined, storeVersion: number): number | undefined {
+  if (version !== undefined && version > storeVersion) throw new UsageError(`${flag} ${version} is past the store's newest version, ${storeVersion}`);
+  return version;
 }

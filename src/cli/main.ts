@@ -30,8 +30,8 @@ import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './output.js';
 import {
-  asOfWithin, EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, isArgumentError, parseCount, parseRate, parseVersion,
-  requireBackupDirectory, requireStore, targetDirectory, UsageError,
+  EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, isArgumentError, parseCount, parseRate, parseVersion,
+  requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
 } from './arguments.js';
 
 interface JsonOption {
@@ -213,8 +213,9 @@ function buildProgram(): Command {
       });
       let report;
       try {
+        const retainFrom = versionWithin('--retain-from', options.retainFrom, store.version);
         await store.checkpoint();
-        const retain = options.retainFrom === undefined ? {} : { retainFrom: options.retainFrom };
+        const retain = retainFrom === undefined ? {} : { retainFrom };
         const result = await store.compact({ ...retain, onProgress: progress.update }).finally(progress.stop);
         const storage = store.stats().storage;
         report = { ...result, runs: storage.runs, bytesOnDisk: storage.runBytes, runsPerLevel: storage.compaction.runsPerLevel };
@@ -240,7 +241,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (dir: string, key: string, options: JsonOption & { asOf?: number }) => {
       const result = await withStore(dir, async (store) => {
-        const version = asOfWithin(options.asOf, store.version) ?? store.version;
+        const version = versionWithin('--as-of', options.asOf, store.version) ?? store.version;
         return { key, version, value: await store.get(key, { asOf: version }) ?? null };
       });
       emit(options, { title: `get ${key}`, data: result });
@@ -262,7 +263,7 @@ function buildProgram(): Command {
     .action(async (dir: string, options: JsonOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
       // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
-        const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: asOfWithin(options.asOf, store.version) });
+        const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: versionWithin('--as-of', options.asOf, store.version) });
         for await (const [key, value] of scan) process.stdout.write(dumpLine(key, value, options.json === true));
       }, false, 'binary');
     });
