@@ -254,8 +254,11 @@ export class RunPartitions {
     return this.top === undefined ? metadataBlocks(this.#footer) : [...metadataBlocks(this.#footer), ...partitionBlocks(this.top)];
   }
 
-  /** Every block with a page in `stripe` (format 3: reads the index partitions whose data spans it, uncached; one that fails its check is left out). */
-  async blocksInStripe(stripe: number): Promise<BlockRef[]> {
+  /**
+   * Every block with a page in `stripe` (format 3: reads the index partitions whose data spans
+   * it, uncached; one that fails its check is left out, or with `strict` its error is thrown).
+   */
+  async blocksInStripe(stripe: number, strict = false): Promise<BlockRef[]> {
     const blocks: BlockRef[] = [];
     const layout = this.#file.layout;
     const stripeStart = stripe * layout.stripeDataPages * RUN_PAGE_BYTES;
@@ -268,7 +271,7 @@ export class RunPartitions {
       for (let number = 0; number < top.count && top.dataOffset(number) < stripeEnd; number++) {
         if (top.dataEnd(number) <= stripeStart) continue;
         const checked = await this.#file.readBlock(indexPartitionRef(top, number), false).catch((error: unknown) => {
-          if (error instanceof CorruptionError || isRepairableReadError(error)) return undefined;
+          if (!strict && (error instanceof CorruptionError || isRepairableReadError(error))) return undefined;
           throw error;
         });
         if (checked !== undefined) indexes.push(decodeIndexPartition(this.#file.path, top, number, checked));

@@ -320,6 +320,7 @@ export class RunReader {
         return reader.stripeCount;
       },
       metadataBlocks: () => partitions.metadataBlocks(),
+      blocksInStripe: (stripe) => partitions.blocksInStripe(stripe, true),
       partition: (number, repair) => partitions.readIndexUncached(number, repair),
       dataBlockRef: (index, local) => dataBlockRef(index, local),
       readDecoded: (index, local, repair) => this.#readDecoded(index, local, repair),
