@@ -8,8 +8,10 @@
  *   a recycled segment holds its earlier use's records there (zeroed too: the tail is
  *   zeroed to its last non-zero byte, the whole rest of a recycled file).
  * - A segment whose creation did not finish (bad header, or a file shorter than
- *   its header says, with nothing after the header but zeros): removed. Records
- *   are only written into fully created segments.
+ *   its header says, with nothing after the header but zeros), when nothing shows its
+ *   creation had completed (segment-evidence.ts: it is the last segment, and not a
+ *   file shorter than a header with data in it): removed. Records are only written
+ *   into fully created segments.
  * Anything else that fails validation (a bad record followed by a valid one, a bad
  * record in an earlier segment, a missing segment, a segment whose size differs
  * from its header's) cannot come from a crash: open fails with CorruptionError
@@ -42,6 +44,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import { FIRST_SEGMENT_NUMBER, listSegments, segmentFileName } from './segment-files.js';
+import { completedCreationEvidence, damagedSegmentReason, emptyLaterSegments } from './segment-evidence.js';
 import type { WalPosition } from './wal-writer.js';
 import {
   decodeSegmentHeader,
@@ -231,21 +234,39 @@ async function settleIncompleteSegment<Operation>(
   const { fileSystem, walDir, hash } = walk;
   const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later, hash);
   if (outcome.kind === 'bad-header') {
-    if (!laterHasData && isZeroRange(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
-      await removeSegments(fileSystem, walDir, [segment.segmentNumber, ...later], walk.result);
+    // Whether it can be a creation a crash cut short (segment-evidence.ts). A later segment
+    // is evidence it is not, so an unfinished creation is always the last segment.
+    const evidence = completedCreationEvidence(segment.image, later[0]);
+    if (evidence === undefined && !laterHasData && isZeroRange(segment.image, SEGMENT_HEADER_BYTES, segment.image.length)) {
+      assert(later.length === 0, 'an unfinished creation is the last segment');
+      await removeSegments(fileSystem, walDir, [segment.segmentNumber], walk.result);
       return;
     }
-    if (!walk.repair) throw new CorruptionError(segment.path, 0, outcome.reason);
-    walk.repairTarget = { kind: 'segment', segment, reason: outcome.reason, kept: walk.resumeCandidate, later };
+    const reason = evidence === undefined ? outcome.reason : damagedSegmentReason(outcome.reason, evidence);
+    if (!walk.repair) throw new CorruptionError(segment.path, 0, reason);
+    walk.repairTarget = { kind: 'segment', segment, reason, kept: walk.resumeCandidate, later };
     return;
   }
   // Resync past the failed record's claimed extent: its own payload may hold bytes of records.
   const resyncFrom = plausibleRecordEnd(segment.image, outcome.offset, segment.tag) ?? outcome.offset + 1;
   if (!laterHasData && findValidRecordFrom(segment.image, resyncFrom, hash, segment.tag) === undefined
     && !lengthHidesRecords(segment, outcome.offset, resyncFrom, hash)) {
+    const kept = await emptyLaterSegments(fileSystem, walDir, later, hash);
+    if (kept.damaged !== undefined) {
+      // A later segment damaged after its creation: refused before anything is written. Repair
+      // zeroes the torn tail as an open would, keeps the empty segments before the damaged one
+      // (every one of them complete: segment-evidence.ts) and drops it and the rest.
+      const { damaged, reason } = kept.damaged;
+      if (!walk.repair) throw new CorruptionError(damaged.path, 0, reason);
+      walk.result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
+      const rest = later.filter((number) => number > damaged.segmentNumber);
+      walk.repairTarget = { kind: 'segment', segment: damaged, reason, kept: kept.resume ?? { segment, offset: outcome.offset }, later: rest };
+      return;
+    }
     walk.result.tornTail = await zeroTail(fileSystem, segment, outcome.offset);
     walk.resumeCandidate = { segment, offset: outcome.offset };
-    await keepOnlyEmptyLater(fileSystem, walDir, later, hash, walk.result, (point) => { walk.resumeCandidate = point; });
+    await removeSegments(fileSystem, walDir, kept.unfinished, walk.result);
+    if (kept.resume !== undefined) walk.resumeCandidate = kept.resume;
     return;
   }
   if (!walk.repair) throw new CorruptionError(segment.path, outcome.offset, outcome.reason);
@@ -345,26 +366,6 @@ export function isZeroRange(image: Buffer, start: number, end: number): boolean 
     if (image.compare(ZEROS, 0, stop - at, at, stop) !== 0) return false;
   }
   return true;
-}
-
-/** After a torn tail: later segments hold no data; keep the last fully created one to resume in. */
-async function keepOnlyEmptyLater(
-  fileSystem: FileSystem,
-  walDir: string,
-  later: number[],
-  hash: Hash64,
-  result: WalRecoveryResult,
-  setResume: (candidate: SegmentPoint) => void,
-): Promise<void> {
-  for (const segmentNumber of later) {
-    const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    const header = decodeSegmentHeader(segment.image, hash);
-    if (typeof header === 'string' || header.segmentSizeBytes !== segment.image.length) {
-      await removeSegments(fileSystem, walDir, [segmentNumber], result);
-    } else {
-      setResume({ segment, offset: SEGMENT_HEADER_BYTES });
-    }
-  }
 }
 
 async function removeSegments(
