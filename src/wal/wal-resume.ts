@@ -7,8 +7,9 @@
  *   datasynced (rewriteDurably): what recovery read may be pages a failed fdatasync
  *   left clean but unwritten, and nothing is served or appended after them until they
  *   are on disk.
- * - The segment writing resumes in is synced with its directory entry (openForResume):
- *   a kill during its creation may have left it only in the page cache.
+ * - The segment writing resumes in is synced with its directory entry (openForResume,
+ *   the two fsyncs together): a kill during its creation may have left it only in the
+ *   page cache.
  * - If either step fails the open fails, and no handle is left open.
  */
 import type { FileSystem } from '../fs/file-system.js';
@@ -67,15 +68,18 @@ async function rewriteDurably(fileSystem: FileSystem, segment: SegmentImage, end
  * Opens the segment writing resumes in, and makes it and its directory entry
  * durable first: a process killed while creating it may have left it complete in
  * the page cache only, and a power loss would then take every write made into it.
+ * The two fsyncs are independent (either order leaves the same state on disk once
+ * both are done, and nothing is written before both are), so they run together: on
+ * every clean reopen they were two device cache flushes one after the other (issue 7).
+ * Both settle before a failure is thrown, and the handle is closed on any failure.
  */
 async function openForResume(fileSystem: FileSystem, walDir: string, segment: SegmentImage, offset: number): Promise<WalPosition> {
   const handle = await fileSystem.open(segment.path, 'readWrite');
-  try {
-    await handle.sync();
-    await fileSystem.syncDirectory(walDir);
-  } catch (error) {
+  const [fileSynced, directorySynced] = await Promise.allSettled([handle.sync(), fileSystem.syncDirectory(walDir)]);
+  const failed = fileSynced.status === 'rejected' ? fileSynced : directorySynced.status === 'rejected' ? directorySynced : undefined;
+  if (failed !== undefined) {
     await handle.close().catch(() => undefined);
-    throw error;
+    throw failed.reason;
   }
   // Only `offset` is known zero-filled (filledBytes absent): the writer fills before writing past it.
   return { segmentNumber: segment.segmentNumber, handle, sizeBytes: segment.image.length, offset, tag: segment.tag };
