@@ -72,6 +72,9 @@ export async function openStoreInternal(directory: string, options: StoreOptions
   const absolute = resolvePath(directory);
   const fileSystem = new KillableFileSystem(resolved.fileSystem);
   const storeOptions = { ...resolved, fileSystem };
+  // The hash's WebAssembly compile (once per process) overlaps the directory checks and the
+  // lock: openLocked awaits the same promise (loadHash64 keeps it), which rejects there if it failed.
+  loadHash64().catch(() => undefined);
   try {
     const { synced: directoriesSynced } = await createDirectories(fileSystem, absolute);
     let lock: DirectoryLock;
