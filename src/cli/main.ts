@@ -29,6 +29,7 @@ import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './output.js';
+import { guardStdout, OutputClosedError, stdoutFailure, writeOut } from './stdout.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, isArgumentError, parseCount, parseRate, parseVersion,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
@@ -264,7 +265,7 @@ function buildProgram(): Command {
       // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
         const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: versionWithin('--as-of', options.asOf, store.version) });
-        for await (const [key, value] of scan) process.stdout.write(dumpLine(key, value, options.json === true));
+        for await (const [key, value] of scan) writeOut(dumpLine(key, value, options.json === true));
       }, false, 'binary');
     });
 
@@ -296,7 +297,7 @@ function buildProgram(): Command {
           const line = options.json === true
             ? JSON.stringify({ version: change.version, key, deleted: change.deleted, value: change.deleted ? null : jsonForm(change.value) })
             : `${change.version} ${change.deleted ? 'delete' : 'put'} ${typeof key === 'string' ? key : JSON.stringify(key)}${change.deleted ? '' : ` ${JSON.stringify(jsonForm(change.value))}`}`;
-          process.stdout.write(`${line}\n`);
+          writeOut(`${line}\n`);
         }
       }, false, 'binary');
     });
@@ -339,9 +340,18 @@ function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
+  guardStdout();
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
+    const failed = stdoutFailure();
+    if (failed !== undefined) throw failed;
   } catch (error) {
+    if (error instanceof OutputClosedError) {
+      if (error.readerGone) return; // `| head`: the reader stopped; the status stays what the command set
+      process.stderr.write(`ladybug: ${error.message}\n`);
+      process.exitCode = EXIT_FAILURE;
+      return;
+    }
     if (error instanceof CommanderError) {
       process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
       return;

@@ -7,6 +7,7 @@
  * at jsonForm and in the README), so a dump never aborts on a value.
  */
 import { Buffer, isUtf8 } from 'node:buffer';
+import { writeOut } from './stdout.js';
 
 export interface Output {
   title: string;
@@ -54,12 +55,12 @@ function renderLines(data: unknown, indent: string, lines: string[]): void {
 
 export function printResult(output: Output, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify(output.data, replacer, 2)}\n`);
+    writeOut(`${JSON.stringify(output.data, replacer, 2)}\n`);
     return;
   }
   const lines = [output.title];
   renderLines(output.data, '  ', lines);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  writeOut(`${lines.join('\n')}\n`);
 }
 
 /** One tag object: its single key names the type. */
