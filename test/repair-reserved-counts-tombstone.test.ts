@@ -5,8 +5,9 @@
  * bound key; a newer run holds the release (the record's tombstone) and the key
  * rewritten since without a lease. The newer run's descriptor is made to say 0
  * reserved entries. An open that trusts that 0 skips the newer run for reserved
- * keys, sees the old record, and the lease restart rule expires it again, deleting
- * the rewritten key. Repair's own open treats the counts as unknown
+ * keys, sees the old record, and the lease restart rule expires it again (it used
+ * to delete the rewritten key too; a key written since its binding is now detached
+ * from the lease and kept). Repair's own open treats the counts as unknown
  * (openStoreInternal, trustReservedEntryCounts false): it sees the tombstone and
  * deletes nothing.
  */
@@ -35,12 +36,13 @@ async function storeHidingTheRelease(): Promise<{ directory: string; tombstoneRu
 }
 
 describe('a run saying 0 while it holds the tombstone of a released lease record', () => {
-  it('the harm: an open trusting the count expires the released lease again and deletes the rewritten key', async () => {
+  it('the harm: an open trusting the count expires the released lease again (the rewritten key is detached: kept)', async () => {
     const { directory } = await storeHidingTheRelease();
     const store = await openStore(directory);
     try {
       expect(store.leases.stats().expiries).toBe(1);
-      expect(await store.get('session/a')).toBeUndefined();
+      // Deleted here until the end of a lease spared bound keys written since (review7-lease-bound-overwrite).
+      expect(await store.get('session/a')).toBe('rewritten');
     } finally {
       await store.close();
     }

@@ -1,19 +1,39 @@
 /**
  * Lease-bound keys (the `lease` write option): the put keys of a write are added to
- * its lease's record, and the commit that ends the lease deletes them.
+ * its lease's record, and the commit that ends the lease deletes those the lease
+ * still owns.
+ *
+ * Ownership (etcd's rule: a key belongs to the lease of its latest put): a bound key
+ * is owned while its newest version is the one the lease's last bound write of it
+ * made. Any later write of the key (a plain put or delete, a fenced write, a write
+ * bound to another lease) detaches it, and the lease's end leaves it alone; a later
+ * write bound to the same lease attaches it again. The record keeps, per bound key,
+ * the version of that write (`boundVersions`): the write's commit also writes the
+ * record, with 0 for the keys it binds (its version is not known while the commit is
+ * built), and the record's next write (a bind, a renewal) replaces those zeros with
+ * the version of the record it replaces, read back from the record's history (its
+ * newest version is always retained). Lease operations run one at a time (lease.operations),
+ * so no other commit writes the record in between.
  *
  * Invariants: bound keys are strings, distinct, never reserved keys, and at most
  * LEASE_BOUND_KEYS_MAX per lease (checked per write and for the record's total); the
  * record is updated in the writing transaction itself, after requireLease, so the
- * binding and the write commit together or not at all.
+ * binding and the write commit together or not at all. The ending commit reads each
+ * key it deletes (the key joins its read set), so a write of the key after the
+ * ending transaction's read version makes it conflict and re-run: it never deletes a
+ * value it did not see.
  */
 import { InvalidKeyError, InvalidOptionError } from '../errors.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import type { BatchOperation } from '../commit/prepare.js';
 import { LEASE_BOUND_KEYS_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { parseRecord, recordKey } from './lease-record.js';
+import { type LeaseRecord, parseRecord, recordKey } from './lease-record.js';
+import type { LeaseStorePort } from './lease-records.js';
 import { checkWritableKey, writeReservedKeys } from './reserved-keys.js';
+
+/** A bound key's version in `boundVersions` meaning: bound by the commit that wrote this version of the record. */
+const BOUND_BY_THIS_RECORD = 0;
 
 /** The put keys of a lease-bound write, distinct, as stored in the record: strings only, never reserved. */
 export function leaseBoundKeys(operations: readonly BatchOperation[]): string[] {
@@ -29,13 +49,61 @@ export function leaseBoundKeys(operations: readonly BatchOperation[]): string[] 
   return [...keys];
 }
 
-/** Requires the lease in `tx` and adds `keys` to its record's bound keys (REQUIRES: lease.operations held by the caller). */
-export async function bindKeys(tx: TransactionHandle, name: string, token: number, keys: readonly string[]): Promise<void> {
+/** The version of the newest write of `name`'s record (REQUIRES: lease.operations held, the record exists). */
+async function recordVersion(store: LeaseStorePort, name: string): Promise<number> {
+  const [newest] = await store.history(recordKey(name), { limit: 1 });
+  assert(newest !== undefined && !newest.deleted, `the lease record of ${name} has a newest version`);
+  return newest.version;
+}
+
+/**
+ * `record` (the record's newest version, read under lease.operations) ready to be
+ * written again: the keys its own commit bound get that commit's version. The same
+ * record when nothing is pending (no history read).
+ */
+export async function settleBoundVersions(store: LeaseStorePort, name: string, record: LeaseRecord): Promise<LeaseRecord> {
+  const versions = record.boundVersions;
+  assert(versions !== undefined, 'a record of this open records its bound versions');
+  if (!versions.includes(BOUND_BY_THIS_RECORD)) return record;
+  const version = await recordVersion(store, name);
+  return { ...record, boundVersions: versions.map((bound) => (bound === BOUND_BY_THIS_RECORD ? version : bound)) };
+}
+
+/** Requires the lease in `tx` and binds `keys` to it (REQUIRES: lease.operations held by the caller). */
+export async function bindKeys(store: LeaseStorePort, tx: TransactionHandle, name: string, token: number, keys: readonly string[]): Promise<void> {
   await tx.requireLease(name, token);
-  const record = parseRecord(name, await tx.get(recordKey(name)));
-  assert(record !== undefined, 'a lease that requireLease accepted has a record');
-  const added = keys.filter((key) => !record.boundKeys.includes(key));
-  if (added.length === 0) return;
-  if (record.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) throw new InvalidOptionError('lease', `a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
-  writeReservedKeys(() => tx.put(recordKey(name), { ...record, boundKeys: [...record.boundKeys, ...added] }));
+  if (keys.length === 0) return;
+  const current = parseRecord(name, await tx.get(recordKey(name)));
+  assert(current !== undefined, 'a lease that requireLease accepted has a record');
+  const added = keys.filter((key) => !current.boundKeys.includes(key));
+  if (current.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) throw new InvalidOptionError('lease', `a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
+  // Every key this write puts is bound by its commit, those bound before included (rebinding attaches a detached key again).
+  const record = await settleBoundVersions(store, name, current);
+  const rebound = new Set(keys);
+  const boundKeys = [...record.boundKeys, ...added];
+  const boundVersions = boundKeys.map((key, index) => (rebound.has(key) ? BOUND_BY_THIS_RECORD : record.boundVersions![index]!));
+  writeReservedKeys(() => tx.put(recordKey(name), { ...record, boundKeys, boundVersions }));
+}
+
+/**
+ * Deletes in `tx`, the transaction that ends the lease of `record` (the record's
+ * newest version, read through `tx`), every bound key the lease still owns. A record
+ * written before bound versions were recorded deletes every bound key, as then.
+ */
+export async function deleteOwnedBoundKeys(store: LeaseStorePort, tx: TransactionHandle, name: string, record: LeaseRecord): Promise<void> {
+  if (record.boundKeys.length === 0) return;
+  const versions = record.boundVersions;
+  if (versions === undefined) {
+    for (const key of record.boundKeys) tx.delete(key);
+    return;
+  }
+  const pendingVersion = versions.includes(BOUND_BY_THIS_RECORD) ? await recordVersion(store, name) : 0;
+  for (let index = 0; index < record.boundKeys.length; index++) {
+    const key = record.boundKeys[index]!;
+    const boundVersion = versions[index] === BOUND_BY_THIS_RECORD ? pendingVersion : versions[index]!;
+    const [newest] = await store.history(key, { limit: 1 });
+    if (newest === undefined || newest.deleted || newest.version !== boundVersion) continue; // detached: written since
+    await tx.get(key); // in the read set: a write of it after this transaction's read version makes the commit re-run
+    tx.delete(key);
+  }
 }

@@ -25,7 +25,9 @@
  *   records and their bound keys before it returns (expireLeasesAtOpen), and no
  *   lease operation of this open runs before that finished.
  * - A lease that ends (release, force release, expiry, replacement of an expired
- *   record) deletes its bound keys in the same commit that deletes the record.
+ *   record) deletes the bound keys it still owns in the same commit that deletes the
+ *   record; a key written since by anything but a write bound to this lease is
+ *   detached and kept (etcd's rule; lease-bound-keys.ts).
  * - A fenced commit (tx.requireLease, the fence and lease write options) is accepted
  *   only if, under the commit lock, the acquisition it names is still this open's
  *   #holders entry with its deadline ahead, and no commit since its read version wrote
@@ -49,7 +51,7 @@ import { LeaseWaiters, type WaitOutcome } from './lease-waiters.js';
 import { writeReservedKeys } from './reserved-keys.js';
 import { type HeldLease, LeaseHolders, type LeaseStats } from './lease-holders.js';
 import { deleteRecord, type LeaseStorePort, readRecords } from './lease-records.js';
-import { bindKeys, leaseBoundKeys } from './lease-bound-keys.js';
+import { bindKeys, deleteOwnedBoundKeys, leaseBoundKeys, settleBoundVersions } from './lease-bound-keys.js';
 
 export type { LeaseInfo } from './lease-record.js';
 export type { LeaseStats } from './lease-holders.js';
@@ -139,13 +141,13 @@ export class LeaseManager {
     const key = recordKey(name);
     const nonce = randomUUID();
     const fresh: LeaseRecord = withDeadline(
-      { owner, nonce, instanceId: this.#instanceId, ttlMs, deadlineMs: 0, expiresAtMs: 0, boundKeys: [] }, ttlMs,
+      { owner, nonce, instanceId: this.#instanceId, ttlMs, deadlineMs: 0, expiresAtMs: 0, boundKeys: [], boundVersions: [] }, ttlMs,
     );
     const outcome = await this.#store.transaction(async (tx) => {
       const current = parseRecord(name, await tx.get(key));
       const live = this.#holders.live(name, current);
       if (current !== undefined && live !== undefined) return { holder: current.owner };
-      for (const bound of current?.boundKeys ?? []) tx.delete(bound);
+      if (current !== undefined) await deleteOwnedBoundKeys(this.#store, tx, name, current);
       writeReservedKeys(() => tx.put(key, fresh));
       return { replaced: current !== undefined };
     });
@@ -168,7 +170,7 @@ export class LeaseManager {
       await this.#store.transaction(async (tx) => {
         const current = parseRecord(name, await tx.get(recordKey(name)));
         if (current?.nonce !== nonce) return;
-        for (const bound of current.boundKeys) tx.delete(bound);
+        await deleteOwnedBoundKeys(this.#store, tx, name, current);
         writeReservedKeys(() => tx.delete(recordKey(name)));
       });
     } catch (error) {
@@ -194,7 +196,7 @@ export class LeaseManager {
       const renewed = await this.#store.transaction(async (tx) => {
         const current = parseRecord(name, await tx.get(recordKey(name)));
         if (current?.nonce !== held.nonce) throw new LeaseLostError(name, token, 'its record was replaced');
-        const next = withDeadline(current, ttlOption ?? current.ttlMs);
+        const next = withDeadline(await settleBoundVersions(this.#store, name, current), ttlOption ?? current.ttlMs);
         writeReservedKeys(() => tx.put(recordKey(name), next));
         return next;
       });
@@ -322,7 +324,7 @@ export class LeaseManager {
       if (fence !== undefined) await tx.requireLease(fence.name, fence.token);
       if (lease !== undefined) {
         this.#operationLock.assertHeld();
-        await bindKeys(tx, lease.name, lease.token, boundKeys);
+        await bindKeys(this.#store, tx, lease.name, lease.token, boundKeys);
       }
       for (const operation of operations) {
         if (operation.type === 'put') tx.put(operation.key, operation.value);

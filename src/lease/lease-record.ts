@@ -17,6 +17,9 @@
  * - `instanceId` names the open store that acquired it: a record of another open
  *   is expired (the restart rule, docs/ARCHITECTURE.md "Leases").
  * - `deadlineMs` is on this process's monotonic clock (performance.now()).
+ * - `boundVersions` (when present) has one entry per bound key: the version of the
+ *   write that last bound it, 0 for the commit that wrote this version of the record
+ *   (lease-bound-keys.ts).
  */
 import { CorruptionError, InvalidOptionError } from '../errors.js';
 import { LEASE_BOUND_KEYS_MAX, LEASE_NAME_BYTES_MAX, LEASE_OWNER_BYTES_MAX, LEASE_REASON_BYTES_MAX } from '../limits.js';
@@ -39,6 +42,13 @@ export interface LeaseRecord {
   /** Wall-clock time of the deadline, for display only (never used to decide expiry). */
   expiresAtMs: number;
   boundKeys: string[];
+  /**
+   * Per bound key (same order), the version of the commit that last wrote it bound to
+   * this lease; 0 for a key bound by the commit that wrote this version of the record
+   * (its version is not known while the commit is built). Absent in records of
+   * releases before 2026-12-02 (their keys are deleted at the lease's end as they were).
+   */
+  boundVersions?: number[];
 }
 
 /** What callers see of a live lease. */
@@ -130,7 +140,9 @@ export function parseRecord(name: string, value: unknown): LeaseRecord | undefin
     && typeof record.owner === 'string' && typeof record.nonce === 'string' && typeof record.instanceId === 'string'
     && typeof record.ttlMs === 'number' && typeof record.deadlineMs === 'number' && typeof record.expiresAtMs === 'number'
     && Array.isArray(record.boundKeys) && record.boundKeys.length <= LEASE_BOUND_KEYS_MAX
-    && record.boundKeys.every((key) => typeof key === 'string');
+    && record.boundKeys.every((key) => typeof key === 'string')
+    && (record.boundVersions === undefined || (Array.isArray(record.boundVersions) && record.boundVersions.length === record.boundKeys.length
+      && record.boundVersions.every((version) => Number.isSafeInteger(version) && version >= 0)));
   if (!valid) throw new CorruptionError(`lease record ${JSON.stringify(name)}`, 0, 'not a lease record (reserved key written directly?)');
   return record as LeaseRecord;
 }
