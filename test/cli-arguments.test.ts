@@ -10,6 +10,7 @@
  *   (`compact --max-versions-per-key 0`, a backup target inside the store) exited 1;
  * - `backup` into a file, `restore` from a missing directory or a file, or into a file,
  *   exited 1 (an I/O error, or "backup incomplete" for a directory that does not exist);
+ * - `leases list NAME` and `leases status NAME --prefix p` ignored NAME and p (exit 0);
  * - `ladybug --version` was an unknown option (exit 2).
  * None of these changes what the store holds.
  */
@@ -96,6 +97,13 @@ describe('ladybug: bad arguments exit 2', () => {
     expect((await ladybug('backup', dir, backup)).code).toBe(0);
     expectUsage(await ladybug('restore', backup, file), `${file} is a file, not a directory`);
     expect(readFileSync(file, 'utf8')).toBe('mine');
+  });
+
+  it('leases: a NAME given to list, --prefix given to status', async () => {
+    const dir = await smallStore();
+    expectUsage(await ladybug('leases', dir, 'list', 'job'), 'leases list takes no NAME (got job)');
+    expectUsage(await ladybug('leases', dir, 'status', 'job', '--prefix', 'j'), '--prefix applies to leases list');
+    expect((await ladybug('leases', dir, 'list', '--prefix', 'j')).code).toBe(0);
   });
 
   it('--version prints the package version, exit 0', async () => {

@@ -275,6 +275,8 @@ function buildProgram(): Command {
     .action(async (dir: string, action: string | undefined, name: string | undefined, options: JsonOption & { prefix?: string }) => {
       if (action !== undefined && action !== 'list' && action !== 'status') throw new UsageError(`unknown leases action: ${action} (list or status NAME)`);
       if (action === 'status' && name === undefined) throw new UsageError('leases status needs a NAME');
+      if (action !== 'status' && name !== undefined) throw new UsageError(`leases list takes no NAME (got ${name}): use --prefix, or leases status NAME`);
+      if (action === 'status' && options.prefix !== undefined) throw new UsageError('--prefix applies to leases list, not to leases status NAME');
       // Text and JSON render this one object: the same expiry filter (only live holders) applies to both.
       const result = await withStore(dir, async (store) => action === 'status'
         ? { name, holder: (await store.leases.get(name!)) ?? null }
