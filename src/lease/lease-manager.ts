@@ -184,7 +184,10 @@ export class LeaseManager {
     this.#holders.ended(name, 'expired');
   }
 
-  /** Extends a held lease by `ttlMs` (default: its TTL) from now; an expired lease cannot be renewed. */
+  /**
+   * Extends a held lease by `ttlMs` (default: its TTL) from now; an expired lease cannot
+   * be renewed: its deadline must still be ahead when the renewal's commit is validated.
+   */
   async renew(name: string, options: HolderOptions & { ttlMs?: number }): Promise<{ expiresAt: number }> {
     checkName(name);
     checkLeaseOptions('renew', options, [...HOLDER_OPTION_NAMES, 'ttlMs']);
@@ -194,6 +197,9 @@ export class LeaseManager {
     return this.#serial(async () => {
       const held = this.#holders.check(name, token, owner);
       const renewed = await this.#store.transaction(async (tx) => {
+        // Fenced: a deadline that passes before the commit is validated fails the renewal
+        // (LeaseLostError) instead of bringing the lease back (etcd: no keep-alive of an expired lease).
+        await tx.requireLease(name, token);
         const current = parseRecord(name, await tx.get(recordKey(name)));
         if (current?.nonce !== held.nonce) throw new LeaseLostError(name, token, 'its record was replaced');
         const next = withDeadline(await settleBoundVersions(this.#store, name, current), ttlOption ?? current.ttlMs);
