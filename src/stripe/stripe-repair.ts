@@ -6,9 +6,9 @@
  * fails, so one unreadable page does not hide the others), then:
  * - a page that cannot be read must be rebuilt: allowed when it is the only
  *   unreadable page of its stripe (XOR of the other K pages);
- * - otherwise the block's bytes as read are tried first (the first failure may
- *   have been transient), then, for each page of the block in a stripe with no
- *   unreadable page, the block with that page rebuilt.
+ * - the block's bytes as read (unreadable pages rebuilt) are tried first (the first
+ *   failure may have been transient), then, for each page of the block in a stripe
+ *   with no unreadable page, the block with that page rebuilt too.
  * A candidate is accepted only if `check` (the parent's checksum) passes, so a
  * rebuild from a stripe with a second bad page, or with a bad parity page, is
  * refused rather than returned: never wrong data.
@@ -20,7 +20,8 @@
  *
  * Limits: one bad page per stripe. A block spanning several stripes with a silent
  * (checksum-only) bad page in two of them is not rebuilt (that would need every
- * combination); unreadable pages in different stripes are.
+ * combination); unreadable pages in different stripes are, and so is one silent bad
+ * page beside unreadable ones in other stripes.
  */
 import { Buffer } from 'node:buffer';
 import { assert } from '../util/assert.js';
@@ -118,12 +119,13 @@ export async function rebuildBlock(
     rebuiltPages.push(page);
   }
   if (passes()) return result(rebuiltPages);
-  if (rebuiltPages.length > 0) return failed;
+  // The unreadable pages stay rebuilt: a silently bad page may still lie in another stripe
+  // of the block (one with no unreadable page), one bad page in each.
   for (let page = firstPage; page < firstPage + pageCount; page++) {
     if (unreadable(layout.stripeOfLogicalPage(page)) > 0) continue;
     const original = Buffer.from(bytes.subarray((page - firstPage) * pageBytes, (page - firstPage + 1) * pageBytes));
     rebuildInto(page);
-    if (passes()) return { ...result([page]), readPageBytes: [original] };
+    if (passes()) return { ...result([...rebuiltPages, page]), readPageBytes: [...rebuiltPages.map(() => undefined), original] };
     original.copy(bytes, (page - firstPage) * pageBytes);
   }
   return failed;
