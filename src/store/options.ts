@@ -164,6 +164,10 @@ function fileSystemOption(value: unknown, syncMode: SyncMode, syncModeGiven: boo
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'must be an object');
+  // Their entries are not own properties: every option in them would be silently ignored.
+  if (Array.isArray(options) || options instanceof Map || options instanceof Set) {
+    throw new InvalidOptionError('options', `must be a plain object { name: value }, got ${options.constructor.name}`);
+  }
   const given = options as Record<string, unknown>;
   for (const name of Object.keys(given)) {
     if (!KNOWN_OPTIONS.has(name)) throw new InvalidOptionError(name, 'is not a known option');
