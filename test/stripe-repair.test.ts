@@ -213,8 +213,8 @@ describe('scrub', () => {
       ['parity', (9 + 8) * RUN_PAGE_BYTES, 1, 1],
     ]);
     expect(report).toMatchObject({ runs: 1, unrecoverable: [], damaged: [], aborted: false });
-    // Data blocks, the top-level index, an index and a filter partition per partition (run format 3), parity pages.
-    expect(report.blocksChecked).toBe(reader.blockCount + 1 + 2 * reader.partitionCount + reader.stripeCount);
+    // The footer, data blocks, the top-level index, an index and a filter partition per partition (run format 3), parity pages.
+    expect(report.blocksChecked).toBe(1 + reader.blockCount + 1 + 2 * reader.partitionCount + reader.stripeCount);
     expect(reader.repairCounters).toMatchObject({ repairedBlocks: 1, repairedParityPages: 1, unrecoverableBlocks: 0 });
     const again = await scrubRuns([{ descriptor, reader: () => reader }]);
     expect([again.repaired, again.unrecoverable]).toEqual([[], []]);

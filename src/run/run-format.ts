@@ -243,9 +243,22 @@ function writeKey(page: Buffer, key: string, offset: number): void {
 
 /** Encodes the footer page at file offset `offset`; returns the page and its checksum (the descriptor's footerChecksum). */
 export function encodeFooter(hash: Hash64, footer: RunFooter, offset: number): { page: Buffer; checksum: bigint } {
+  assert(footer.formatVersion === runFormatVersionFor(footer.compression), 'the writer writes the current run format for its compression only');
+  const page = footerFields(footer);
+  const checksum = blockChecksum(hash, page, { runId: footer.runId, generation: footer.generation, offset, kind: BlockKind.footer });
+  page.writeBigUInt64LE(checksum, 0);
+  return { page, checksum };
+}
+
+/**
+ * The footer page of `footer` without its checksum (bytes 0..7 zero): every field, zero
+ * reserved bytes and key padding, for any format version. Scrub rebuilds a damaged footer
+ * from the open reader's decoded copy with it, and writes it only if its checksum is the
+ * manifest's (src/run/run-scrub.ts).
+ */
+export function footerFields(footer: RunFooter): Buffer {
   const page = Buffer.alloc(RUN_PAGE_BYTES);
   RUN_FOOTER_MAGIC.copy(page, FOOTER_MAGIC);
-  assert(footer.formatVersion === runFormatVersionFor(footer.compression), 'the writer writes the current run format for its compression only');
   page.writeUInt32LE(footer.formatVersion, FOOTER_VERSION);
   page.writeUInt32LE(footer.generation, FOOTER_GENERATION);
   writeUint64(page, footer.runId, FOOTER_RUN_ID);
@@ -265,9 +278,7 @@ export function encodeFooter(hash: Hash64, footer: RunFooter, offset: number): {
   page.writeUInt32LE(footer.dataBlockCount, FOOTER_DATA_BLOCK_COUNT);
   writeKey(page, footer.smallestKey, FOOTER_SMALLEST_KEY);
   writeKey(page, footer.largestKey, FOOTER_LARGEST_KEY);
-  const checksum = blockChecksum(hash, page, { runId: footer.runId, generation: footer.generation, offset, kind: BlockKind.footer });
-  page.writeBigUInt64LE(checksum, 0);
-  return { page, checksum };
+  return page;
 }
 
 export interface ExpectedFooter {

@@ -23,7 +23,7 @@ import { decompressPayload } from './block-compression.js';
 import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor, RunEntry } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
-import { BlockKind, isPartitionedFormat, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
+import { BlockKind, footerFields, isPartitionedFormat, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
 import type { RunIndex } from './run-index.js';
 
 export interface RunVerifyResult {
@@ -137,6 +137,7 @@ export class RunScrubber {
    */
   async *scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
     const unrecoverableStripes = new Set<number>();
+    yield await this.#scrubFooter(repair);
     // Format 3 checks (and repairs) the partitions first: the data blocks are found through them.
     const metadataFirst = isPartitionedFormat(this.#target.footer.formatVersion);
     if (metadataFirst) for (const block of this.#target.metadataBlocks()) yield await this.#scrubBlock(block, repair, unrecoverableStripes);
@@ -157,6 +158,42 @@ export class RunScrubber {
     for (let stripe = 0; stripe < this.#target.stripeCount; stripe++) {
       yield await this.#scrubParity(stripe, repair, unrecoverableStripes);
     }
+  }
+
+  /**
+   * The footer page as stored, against the manifest's checksum of it. It is in no stripe; the
+   * reader decoded it at open and reads it no more, so without this step a footer gone bad
+   * under a long-running store was found only by the next open, which then cannot open the
+   * run. With `repair` a bad one is rebuilt from the reader's decoded copy, and written back
+   * only if the rebuilt page's checksum is the manifest's (so it is the page as written).
+   */
+  async #scrubFooter(repair: boolean): Promise<RunScrubStep> {
+    const file = this.#target.file;
+    const footerOffset = this.#target.descriptor.fileBytes - RUN_PAGE_BYTES;
+    const expected = parseChecksumHex(this.#target.descriptor.footerChecksum);
+    const ref: BlockRef = { logicalOffset: footerOffset, lengthBytes: RUN_PAGE_BYTES, kind: BlockKind.footer, checksum: expected };
+    const finding = (outcome: RunScrubFinding['outcome'], reason: string): RunScrubStep => ({
+      bytes: RUN_PAGE_BYTES,
+      findings: [{ kind: KIND_NAMES[BlockKind.footer], logicalOffset: footerOffset, stripe: -1, outcome, reason }],
+    });
+    const page = Buffer.alloc(RUN_PAGE_BYTES);
+    let problem: string;
+    try {
+      await file.readPhysical(page, footerOffset);
+      if (page.readBigUInt64LE(0) === expected && file.checksumOf(ref, page) === expected) return { bytes: RUN_PAGE_BYTES, findings: [] };
+      problem = 'footer checksum mismatch';
+    } catch (error) {
+      if (!isRepairableReadError(error)) throw error;
+      problem = `footer unreadable (${(error as Error).message})`;
+    }
+    if (!repair) return finding('damaged', `${problem} (in no stripe; rebuilt from the open reader's copy by a scrub)`);
+    const rebuilt = footerFields(this.#target.footer);
+    if (file.checksumOf(ref, rebuilt) !== expected) return finding('unrecoverable', `${problem}, and the open reader's copy does not give the manifest's checksum`);
+    rebuilt.writeBigUInt64LE(expected, 0);
+    if (!(await file.rewritePages([{ physicalOffset: footerOffset, bytes: rebuilt }]))) return finding('unrecoverable', `${problem}; rebuilt from the open reader's copy, but writing it back failed`);
+    file.counters.repairedBlocks++;
+    file.onRepair?.({ runId: this.#target.runId, file: this.#target.path, kind: BlockKind.footer, logicalOffset: footerOffset, stripes: [], pages: [], rewritten: true });
+    return finding('repaired', `${problem}; rebuilt from the open reader's copy (its checksum is the manifest's) and rewritten`);
   }
 
   /** Partition `number`'s index, or undefined when it cannot be read (a damaged partition, reported by its own block check). */
