@@ -95,6 +95,7 @@ describe('a run footer damaged under an open store', () => {
     const verified = await reader.verify();
     await reader.close();
     expect(report.damaged.map((location) => location.logicalOffset)).toEqual([footerOf(damaged)]);
+    expect(report.damaged[0]?.keys).toMatchObject({ known: false, reason: expect.stringContaining('footer') });
     expect(verified.problems.map((problem) => problem.offset)).toEqual([footerOf(damaged)]);
     expect(Buffer.from(await fileSystem.readFile(path)).equals(damaged)).toBe(true);
   });

@@ -20,6 +20,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
+import { RUN_PAGE_BYTES } from '../run/run-format.js';
 import type { RunReader } from '../run/run-reader.js';
 import type { RunScrubFinding } from '../run/run-scrub.js';
 import { isRepairableReadError } from './stripe-errors.js';
@@ -61,6 +62,8 @@ export async function damagedKeyRange(reader: RunReader, kind: RunScrubFinding['
     mayHoldAfter,
   });
   if (kind !== 'data') {
+    // The footer (scrub's finding names its physical offset, past every logical one): the run opens through it.
+    if (logicalOffset === reader.descriptor.fileBytes - RUN_PAGE_BYTES) return unknown('the damaged block is the run\'s footer, through which the run is opened (a reopen cannot open the run)');
     if (top !== undefined) {
       for (let number = 0; number < top.count; number++) {
         if (top.indexOffset(number) === logicalOffset || top.filterOffset(number) === logicalOffset) {
