@@ -2,7 +2,8 @@
  * Online backup: a consistent copy of a store as of one version, taken while
  * commits continue.
  *
- *   target not inside the store directory (else InvalidOptionError 'targetDirectory')
+ *   target not inside the store directory, by its path or on disk through a symbolic
+ *   link (else InvalidOptionError 'targetDirectory')
  *   target empty or missing (else BackupError 'target-not-empty')
  *   -> mkdir target, target/runs, target/wal (each parent fsynced)
  *   -> checkpoint: every commit acknowledged so far goes into runs
@@ -24,7 +25,8 @@
  * - A backup that crashed, failed or was aborted has no BACKUP.json, or one whose
  *   files are not all durable is never written: nothing incomplete looks complete.
  */
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { Buffer } from 'node:buffer';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { BackupError, CorruptionError, InvalidOptionError } from '../errors.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
@@ -108,6 +110,9 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
   assert(targetDirectory !== source.storeDirectory, 'a backup never targets its own store');
+  if (await insideStoreOnDisk(fileSystem, source.storeDirectory, targetDirectory)) {
+    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is inside the store directory ${source.storeDirectory} on disk (through a symbolic link): the backup would live in the store it copies`);
+  }
   await makeDirectory(fileSystem, targetDirectory);
   await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY));
   await makeDirectory(fileSystem, joinPath(targetDirectory, BACKUP_WAL_DIRECTORY));
@@ -223,6 +228,47 @@ async function writeBackupStoreManifest(source: BackupSource, targetDirectory: s
   }
   assert(files.length > 0, 'the backup manifest wrote at least one copy');
   return files;
+}
+
+/** How many directories up from the target's deepest existing one insideStoreOnDisk looks. */
+const PHYSICAL_ANCESTORS_MAX = 64;
+
+/**
+ * True when `targetDirectory` lies inside the store's directory as the OS resolves it:
+ * through a symbolic link (`<link to store>/sub`, `<link to the store's parent>/store/sub`)
+ * the lexical check sees two unrelated paths. The store is recognised by its current
+ * lock file (`LOCK.<generation>`, its random per-acquisition token, docs/FORMAT.md) in
+ * one of the physical ancestors of the target's deepest existing directory: `dir/..`,
+ * `dir/../..`, ... (the OS resolves `..` after the links before it). Reads only.
+ */
+async function insideStoreOnDisk(fileSystem: FileSystem, storeDirectory: string, targetDirectory: string): Promise<boolean> {
+  const lockNames = (await fileSystem.readdir(storeDirectory)).filter((name) => /^LOCK\.\d+$/.test(name));
+  const lockName = lockNames.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5))).at(-1);
+  if (lockName === undefined) return false;
+  const token = await lockToken(fileSystem, joinPath(storeDirectory, lockName));
+  if (token === undefined) return false;
+  let existing = targetDirectory;
+  while (!(await fileSystem.exists(existing))) {
+    const parent = dirname(existing);
+    if (parent === existing) return false;
+    existing = parent;
+  }
+  let ancestor = existing;
+  for (let level = 0; level < PHYSICAL_ANCESTORS_MAX; level++) {
+    if ((await lockToken(fileSystem, joinPath(ancestor, lockName))) === token) return true;
+    ancestor = joinPath(ancestor, '..');
+  }
+  return false;
+}
+
+/** The `token` of the lock file at `path`, or undefined when there is none to read. */
+async function lockToken(fileSystem: FileSystem, path: string): Promise<string | undefined> {
+  try {
+    const parsed = JSON.parse(Buffer.from(await fileSystem.readFile(path)).toString('utf8')) as { token?: unknown } | null;
+    return typeof parsed?.token === 'string' ? parsed.token : undefined;
+  } catch {
+    return undefined; // missing, a directory, torn: not the store's lock
+  }
 }
 
 /** mkdir, then fsync the parent so the new entry is durable. */
