@@ -16,6 +16,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { openStore } from '../src/index.js';
+import { abandonStore } from '../src/store/store.js';
 import { Manifest } from '../src/manifest/manifest.js';
 import { BlockCache } from '../src/run/block-cache.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
@@ -98,5 +99,37 @@ describe('a run footer damaged under an open store', () => {
     expect(report.damaged[0]?.keys).toMatchObject({ known: false, reason: expect.stringContaining('footer') });
     expect(verified.problems.map((problem) => problem.offset)).toEqual([footerOf(damaged)]);
     expect(Buffer.from(await fileSystem.readFile(path)).equals(damaged)).toBe(true);
+  });
+
+  it('a crash at every operation of the scrub that rewrites it, in every crash mode: the reopened store is exact, or refuses the run naming it until the rewrite was durable', async () => {
+    const path = built.runFiles.find((candidate) => built.tiers.get(candidate) === 3) ?? built.runFiles[0]!;
+    const modes = ['drop-unsynced', 'random-subset', 'torn-last-write', 'keep-all'] as const;
+    const failures: string[] = [];
+    // Operations from the damage to the end of the scrub (the footer's rewrite is the scrub's only write here).
+    const measure = await fileSystemOf(built.image);
+    const measuring = await openStore(STORE, { fileSystem: measure, memoryBudgetBytes: 32 * 1024 * 1024, checkpointOnClose: false });
+    await readEverything(measuring, built);
+    await DAMAGES['footer page zeroed']!(measure, path, built.image.get(path)!);
+    const before = measure.operationCount;
+    await measuring.scrub();
+    const operations = measure.operationCount - before;
+    await measuring.close();
+    for (const mode of modes) {
+      for (let k = 0; k <= operations; k++) {
+        const fileSystem = await fileSystemOf(built.image);
+        const store = await openStore(STORE, { fileSystem, memoryBudgetBytes: 32 * 1024 * 1024, checkpointOnClose: false });
+        await readEverything(store, built);
+        await DAMAGES['footer page zeroed']!(fileSystem, path, built.image.get(path)!);
+        fileSystem.crashAfterOperations(k);
+        const scrubbed = await store.scrub().then(() => true, () => false);
+        await store.close().catch(() => undefined);
+        store[abandonStore]();
+        const outcome = await openAndRead(fileSystem.crash(mode), built);
+        const label = `${mode}, crash after ${k} of ${operations} operations`;
+        if (outcome.kind === 'wrong') failures.push(`${label}: ${outcome.message}`);
+        else if (outcome.kind === 'corruption' && (scrubbed || !outcome.error.file.endsWith(fileName(path)))) failures.push(`${label}: ${outcome.error.message.slice(0, 100)}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 });
