@@ -61,8 +61,8 @@ describe('ladybug: bad arguments exit 2', () => {
     expectUsage(await ladybug('dump', dir, '--as-of', '99', '--json'), "--as-of 99 is past the store's newest version, 3");
     // Capped at the newest version, it raised the floor to 3 and dropped version 1 of `a` for good.
     expectUsage(await ladybug('compact', dir, '--retain-from', '99'), "--retain-from 99 is past the store's newest version, 3");
-    expect(JSON.parse((await ladybug('get', dir, 'a', '--as-of', '1', '--json')).stdout)).toEqual({ key: 'a', version: 1, value: 1 });
-    expect(JSON.parse((await ladybug('get', dir, 'a', '--as-of', '3', '--json')).stdout)).toEqual({ key: 'a', version: 3, value: 3 });
+    expect(JSON.parse((await ladybug('get', dir, 'a', '--as-of', '1', '--json')).stdout)).toEqual({ key: 'a', version: 1, found: true, value: 1 });
+    expect(JSON.parse((await ladybug('get', dir, 'a', '--as-of', '3', '--json')).stdout)).toEqual({ key: 'a', version: 3, found: true, value: 3 });
     expect(await contents(dir)).toBe(before);
   });
 

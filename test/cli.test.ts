@@ -39,7 +39,7 @@ describe('ladybug CLI', () => {
   it('get, history and dump read the store', async () => {
     const dir = await makeStore();
     const got = JSON.parse((await ladybug('get', dir, 'key-00', '--as-of', '1', '--json')).stdout);
-    expect(got).toEqual({ key: 'key-00', version: 1, value: { index: 0 } });
+    expect(got).toEqual({ key: 'key-00', version: 1, found: true, value: { index: 0 } });
     const history = JSON.parse((await ladybug('history', dir, 'key-00', '--json')).stdout);
     expect(history.versions.map((entry: { version: number }) => entry.version)).toEqual([51, 1]);
     const dump = (await ladybug('dump', dir, '--gte', 'key-10', '--limit', '2', '--json')).stdout.trim().split('\n');

@@ -243,7 +243,9 @@ function buildProgram(): Command {
     .action(async (dir: string, key: string, options: JsonOption & { asOf?: number }) => {
       const result = await withStore(dir, async (store) => {
         const version = versionWithin('--as-of', options.asOf, store.version) ?? store.version;
-        return { key, version, value: await store.get(key, { asOf: version }) ?? null };
+        const value = await store.get(key, { asOf: version });
+        // dump's lossless forms: bytes, bigints, NaN, dates... each tell apart from a string or from null; `found` from a stored null.
+        return { key, version, found: value !== undefined, value: value === undefined ? null : jsonForm(value) };
       });
       emit(options, { title: `get ${key}`, data: result });
     });
@@ -253,7 +255,8 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (dir: string, key: string, options: JsonOption & { limit?: number }) => {
       const history = await withStore(dir, (store) => store.history(key, { limit: options.limit }));
-      emit(options, { title: `history ${key}`, data: { key, versions: history } });
+      const versions = history.map((entry) => ({ version: entry.version, value: entry.deleted ? null : jsonForm(entry.value), deleted: entry.deleted }));
+      emit(options, { title: `history ${key}`, data: { key, versions } });
     });
 
   program.command('dump <dir>').description('every live key and value (one JSON object per line with --json)')
