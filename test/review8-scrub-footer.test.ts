@@ -67,12 +67,18 @@ describe('a run footer damaged under an open store', () => {
         // Every run opened (its footer decoded) before the damage.
         await readEverything(store, built);
         await damage(fileSystem, path, built.image.get(path)!);
+        const warnings: string[] = [];
+        const onWarning = (warning: Error) => warnings.push(warning.message);
+        process.on('warning', onWarning);
         const report = await store.scrub();
+        await new Promise((resolve) => setImmediate(resolve));
+        process.off('warning', onWarning);
         await store.close();
         tried++;
         const label = `${fileName(path)} (tier ${built.tiers.get(path)}), ${name}`;
         const found = report.repaired.filter((location) => location.file.endsWith(fileName(path)) && location.logicalOffset === footerOf(built.image.get(path)!));
         if (found.length !== 1 || report.unrecoverable.length > 0) failures.push(`${label}: scrub repaired ${found.length} footer(s), unrecoverable ${report.unrecoverable.length}`);
+        if (!warnings.some((message) => message.includes(`the footer of run`) && message.includes(fileName(path)) && message.includes('rewritten in place'))) failures.push(`${label}: no LADYBUG_BLOCK_REPAIRED warning naming the footer (${warnings.join('; ').slice(0, 160)})`);
         const now = await fileSystem.readFile(path);
         if (!Buffer.from(now).equals(Buffer.from(built.image.get(path)!))) failures.push(`${label}: the file is not as written after the scrub`);
         const outcome = await openAndRead(fileSystem, built);

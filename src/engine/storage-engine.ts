@@ -21,6 +21,7 @@ import type { IndexOperation } from '../memory/memory-index.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { RepairEvent } from '../run/run-file.js';
+import { BlockKind } from '../run/run-format.js';
 import { Compactor } from '../compaction/compactor.js';
 import { VersionTimes } from '../compaction/version-times.js';
 import { Flusher } from './flusher.js';
@@ -338,10 +339,11 @@ export class StorageEngine {
   #onRepair(event: RepairEvent): void {
     if (event.kind === 'parity') this.#repairedParityPages++;
     else this.#repairedBlocks++;
-    process.emitWarning(
-      `ladybug-store repaired ${event.kind === 'parity' ? 'a parity page' : 'a block'} of run ${event.runId} (${event.file}) at offset ${event.logicalOffset}, stripe ${event.stripes.join(',')}, from parity${event.rewritten ? ', rewritten in place' : ''}`,
-      { code: 'LADYBUG_BLOCK_REPAIRED' },
-    );
+    // The footer (in no stripe) is rebuilt by scrub from the open run's copy (run-scrub.ts), not from parity.
+    const what = event.kind === BlockKind.footer
+      ? `the footer of run ${event.runId} (${event.file}) at offset ${event.logicalOffset}, from the open run's copy`
+      : `${event.kind === 'parity' ? 'a parity page' : 'a block'} of run ${event.runId} (${event.file}) at offset ${event.logicalOffset}, stripe ${event.stripes.join(',')}, from parity`;
+    process.emitWarning(`ladybug-store repaired ${what}${event.rewritten ? ', rewritten in place' : ''}`, { code: 'LADYBUG_BLOCK_REPAIRED' });
   }
 
   stats(): EngineStats {
