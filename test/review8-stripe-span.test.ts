@@ -1,5 +1,11 @@
 /**
- * Review of the rebuild of a block that spans two stripes (src/stripe/stripe-repair.ts):
+ * Review of the rebuild of a block that spans two stripes (src/stripe/stripe-repair.ts).
+ * Two silently damaged pages, one in each stripe, is also one bad page per stripe: every
+ * choice of one rebuilt page per stripe is tried (a packed block across a boundary has 4,
+ * a 9-page block at most 25), where only single-page rebuilds were (before: CorruptionError;
+ * docs/FORMAT.md said so). A bad range of two pages across a stripe boundary does this.
+ *
+ * The first case:
  * one unreadable page (EIO) in one stripe and one silently damaged page (a flipped byte
  * inside the block) in the other is one bad page per stripe, which parity rebuilds: the
  * unreadable page from its stripe, the damaged one from the other. docs/FORMAT.md names
@@ -12,6 +18,7 @@
  * written back as it was written.
  */
 import { Buffer } from 'node:buffer';
+import { strict as assert } from 'node:assert';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { BlockCache } from '../src/run/block-cache.js';
@@ -49,9 +56,9 @@ const RUNS: Record<string, { entries: RunEntry[]; compression: 'none' | 'deflate
   },
 };
 
-describe('a block across two stripes: one unreadable page in one, one silently damaged page in the other', () => {
-  for (const [name, { entries, compression }] of Object.entries(RUNS)) {
-    it(`${name}: every read exact, the damaged page written back`, async () => {
+describe('a block across two stripes: one silently damaged page in one, one unreadable or silently damaged page in the other', () => {
+  for (const [name, { entries, compression }] of Object.entries(RUNS)) for (const both of ['unreadable', 'silent'] as const) {
+    it(`${name}, the other page ${both}: every read exact, the damaged page written back`, async () => {
       const fileSystem = await freshFileSystem();
       const descriptor = await writeRun({ fileSystem, runsDirectory: RUNS_DIRECTORY, runId: 1, generation: 3, level: 3, hash, entries, stripeDataPages: K, compression });
       const path = runPath(descriptor);
@@ -77,21 +84,30 @@ describe('a block across two stripes: one unreadable page in one, one silently d
           for (const silent of pages) {
             if (stripeOf(unreadable * RUN_PAGE_BYTES) === stripeOf(silent * RUN_PAGE_BYTES)) continue;
             pairs++;
-            // A byte of the block inside the silent page, flipped.
+            // A byte of the block inside the silent page, flipped; the other page unreadable, or
+            // silently damaged too (a byte of the block in it flipped).
             const at = Math.max(block.offset, silent * RUN_PAGE_BYTES) + 5;
             await overwriteDurably(fileSystem, path, Buffer.of(original[physical(at)]! ^ 0x40), physical(at));
             const bad = new BadSectorFileSystem(fileSystem);
-            bad.markBad(path, physical(unreadable * RUN_PAGE_BYTES), physical(unreadable * RUN_PAGE_BYTES) + RUN_PAGE_BYTES);
+            if (both === 'silent') {
+              const other = Math.max(block.offset, unreadable * RUN_PAGE_BYTES) + 7;
+              assert(other < block.offset + block.length, 'the byte is the block\'s');
+              await overwriteDurably(fileSystem, path, Buffer.of(original[physical(other)]! ^ 0x08), physical(other));
+            } else {
+              bad.markBad(path, physical(unreadable * RUN_PAGE_BYTES), physical(unreadable * RUN_PAGE_BYTES) + RUN_PAGE_BYTES);
+            }
             const reader = await RunReader.open(bad, RUNS_DIRECTORY, descriptor, hash, new BlockCache(0));
             try {
               const scanned = await drain(await reader.cursor({}, false));
-              if (JSON.stringify(scanned) !== JSON.stringify(modelScan(entries, {}, false))) failures.push(`block ${block.offset}, pages ${unreadable} (EIO) + ${silent}: different entries`);
+              if (JSON.stringify(scanned) !== JSON.stringify(modelScan(entries, {}, false))) failures.push(`block ${block.offset}, pages ${unreadable} (${both}) + ${silent}: different entries`);
             } catch (error) {
-              failures.push(`block ${block.offset}, pages ${unreadable} (EIO) + ${silent}: ${(error as Error).message.slice(0, 120)}`);
+              failures.push(`block ${block.offset}, pages ${unreadable} (${both}) + ${silent}: ${(error as Error).message.slice(0, 120)}`);
             }
             await reader.close();
             const now = Buffer.from(await fileSystem.readFile(path));
-            if (now[physical(at)] !== original[physical(at)]) failures.push(`block ${block.offset}, pages ${unreadable} (EIO) + ${silent}: the damaged page not written back`);
+            const other = Math.max(block.offset, unreadable * RUN_PAGE_BYTES) + 7;
+            if (both === 'silent' && now[physical(other)] !== original[physical(other)]) failures.push(`block ${block.offset}, pages ${unreadable} (${both}) + ${silent}: the other damaged page not written back`);
+            if (now[physical(at)] !== original[physical(at)]) failures.push(`block ${block.offset}, pages ${unreadable} (${both}) + ${silent}: the damaged page not written back`);
             await overwriteDurably(fileSystem, path, original, 0);
           }
         }

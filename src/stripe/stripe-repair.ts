@@ -19,9 +19,10 @@
  * their own checks pass (a second silently bad page in the stripe makes them wrong).
  *
  * Limits: one bad page per stripe. A block spanning several stripes with a silent
- * (checksum-only) bad page in two of them is not rebuilt (that would need every
- * combination); unreadable pages in different stripes are, and so is one silent bad
- * page beside unreadable ones in other stripes.
+ * (checksum-only) bad page in two or more of them is rebuilt by trying every choice of
+ * one page per stripe while there are at most REBUILD_COMBINATIONS_MAX choices (a large
+ * value's block across many stripes is not); unreadable pages in different stripes
+ * are, and so is a silent bad page beside unreadable ones in other stripes.
  */
 import { Buffer } from 'node:buffer';
 import { assert } from '../util/assert.js';
@@ -128,5 +129,39 @@ export async function rebuildBlock(
     if (passes()) return { ...result([...rebuiltPages, page]), readPageBytes: [...rebuiltPages.map(() => undefined), original] };
     original.copy(bytes, (page - firstPage) * pageBytes);
   }
-  return failed;
+  // One silently bad page in each of two or more stripes of the block: try every choice of
+  // at most one rebuilt page per stripe (with no unreadable page), while there are at most
+  // REBUILD_COMBINATIONS_MAX choices (a packed block across two stripes: 4; a 9-page block
+  // across two: at most 25). A check passes for the right choice only.
+  const open = [...stripes.keys()].filter((stripe) => unreadable(stripe) === 0).map((stripe) => {
+    const pages: number[] = [];
+    for (let page = firstPage; page < firstPage + pageCount; page++) if (layout.stripeOfLogicalPage(page) === stripe) pages.push(page);
+    return pages;
+  });
+  const combinations = open.reduce((product, pages) => product * (pages.length + 1), 1);
+  if (open.length < 2 || combinations > REBUILD_COMBINATIONS_MAX) return failed;
+  const chosen: number[] = [];
+  const originals = new Map<number, Buffer>();
+  const search = (stripeIndex: number): boolean => {
+    if (stripeIndex === open.length) return chosen.length >= 2 && passes();
+    if (search(stripeIndex + 1)) return true;
+    for (const page of open[stripeIndex]!) {
+      const at = (page - firstPage) * pageBytes;
+      const original = Buffer.from(bytes.subarray(at, at + pageBytes));
+      rebuildInto(page);
+      chosen.push(page);
+      if (search(stripeIndex + 1)) {
+        originals.set(page, original);
+        return true;
+      }
+      chosen.pop();
+      original.copy(bytes, at);
+    }
+    return false;
+  };
+  if (!search(0)) return failed;
+  return { ...result([...rebuiltPages, ...chosen]), readPageBytes: [...rebuiltPages.map(() => undefined), ...chosen.map((page) => originals.get(page))] };
 }
+
+/** Most choices of rebuilt pages (one per stripe) tried for a block spanning stripes. */
+export const REBUILD_COMBINATIONS_MAX = 256;
