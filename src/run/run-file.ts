@@ -322,7 +322,7 @@ export class StripedRunFile {
 
   #detail(stripes: Map<number, StripePages>): string {
     const unreadable = [...stripes.values()].reduce((total, pages) => total + pages.filter((page) => page === undefined).length, 0);
-    return unreadable > 0 ? `${unreadable} unreadable page(s) in the stripe` : 'no single-page rebuild passes the check';
+    return unreadable > 0 ? `${unreadable} unreadable page(s) in the stripe` : 'no rebuild of at most one page per stripe passes the check';
   }
 
   /** Other blocks of the stripes that fail their check (their pages as stored), for the error. */
