@@ -10,6 +10,10 @@
  * kills land. --segment-size-bytes: the WAL segment size (the workload writes values
  * of up to 32 KiB, so 64 KiB or more).
  *
+ * --dir: the store to run on (kept afterwards); a new or empty directory, or a store an
+ * earlier crash-test made (it holds the CRASH-TEST marker). Any other directory is refused
+ * with exit 2 before anything in it is opened: the harness writes its own keys there.
+ *
  * Prints the one summary line on stdout (and, with --verbose, one line per cycle
  * on stderr). Exit code 0 when the run passed, 1 when anything was lost, torn or
  * inconsistent, an open failed or a worker failed (the problems go to stderr), 2
@@ -18,6 +22,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { InvalidOptionError } from '../errors.js';
 import { parseArgs } from 'node:util';
 import { CRASH_TEST_MODES, type CrashTestMode } from './crash-protocol.js';
 import { type CrashTestOptions, crashTestPassed, type CycleReport, formatSummary, runCrashTest } from './crash-test.js';
@@ -53,7 +58,14 @@ export async function crashTestMain(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${CRASH_TEST_USAGE}\n`);
     return 0;
   }
-  const summary = await runCrashTest(options);
+  let summary: Awaited<ReturnType<typeof runCrashTest>>;
+  try {
+    summary = await runCrashTest(options);
+  } catch (error) {
+    if (!(error instanceof InvalidOptionError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 2;
+  }
   process.stdout.write(`${formatSummary(summary)}\n`);
   if (crashTestPassed(summary)) return 0;
   for (const problem of summary.problems) process.stderr.write(`${problem}\n`);

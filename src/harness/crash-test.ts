@@ -30,10 +30,11 @@
  * as the crash left it). The directory of a run that found problems is kept for
  * inspection.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { InvalidOptionError } from '../errors.js';
 import type { CrashMode } from '../fs/fault-file-system.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
@@ -153,6 +154,7 @@ export async function runCrashTest(options: CrashTestOptions): Promise<CrashTest
   const model = new CrashModel(allHarnessKeys());
   const summary = emptySummary(settings);
   const recoveryTimesMs: number[] = [];
+  claimDirectory(settings.directory);
   addProblems(summary, await adoptExistingStore(settings, model));
   for (let cycle = 1; cycle <= settings.cycles; cycle++) {
     const report = await runCycle(settings, model, cycle, drawPlan(random, settings));
@@ -241,6 +243,45 @@ function drawPlan(random: SeededRandom, settings: Settings): CyclePlan {
     crashMode: random.pick(POWER_LOSS_CRASH_MODES),
     operationsBeforeCrash: random.nextIntInclusive(0, OPERATIONS_BEFORE_CRASH_MAX),
   };
+}
+
+/** The file that marks a directory as a store this harness made (at its top, beside wal/ and runs/). */
+export const CRASH_TEST_MARKER = 'CRASH-TEST';
+
+/**
+ * Makes sure the harness runs only on a store of its own: it writes its keys into the
+ * store, deletes and overwrites them, and reports every other key as a problem. A new
+ * or empty directory is created and marked (CRASH_TEST_MARKER: temporary name, fsync,
+ * rename, directory fsync); a marked one is taken over (a later run on a kept store);
+ * any other (an application's store, a directory of other files) is refused with
+ * InvalidOptionError before anything in it is opened or written.
+ */
+function claimDirectory(directory: string): void {
+  if (existsSync(directory) && !statSync(directory).isDirectory()) {
+    throw new InvalidOptionError('directory', `${directory} is not a directory`);
+  }
+  const entries = existsSync(directory) ? readdirSync(directory) : [];
+  if (entries.includes(CRASH_TEST_MARKER)) return;
+  if (entries.length > 0) {
+    throw new InvalidOptionError('directory', `${directory} is not empty and is not a store an earlier crash-test made (no ${CRASH_TEST_MARKER} file in it): `
+      + 'the harness writes, overwrites and deletes its own keys in the store it runs on, so it runs only on a new or empty directory or on a store it made');
+  }
+  mkdirSync(directory, { recursive: true });
+  const temporary = join(directory, `${CRASH_TEST_MARKER}.tmp`);
+  const descriptor = openSync(temporary, 'w');
+  try {
+    writeSync(descriptor, 'a store made by ladybug crash-test: its keys are the harness\'s own\n');
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+  renameSync(temporary, join(directory, CRASH_TEST_MARKER));
+  const directoryDescriptor = openSync(directory, 'r');
+  try {
+    fsyncSync(directoryDescriptor);
+  } finally {
+    closeSync(directoryDescriptor);
+  }
 }
 
 /** Opens (or creates) the store the run starts from and takes its state as the model's. */
