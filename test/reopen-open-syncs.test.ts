@@ -22,6 +22,7 @@ import { FaultFileSystem, isSimulatedCrash, type CrashMode } from '../src/fs/fau
 import { abandonStore } from '../src/store/store.js';
 import { ErrorCode } from '../src/errors.js';
 import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { closedStore } from './support/closed-store.js';
 import { openOn, scanAll, STORE_DIR } from './workload.js';
 
 const MODES: CrashMode[] = ['drop-unsynced', 'random-subset', 'torn-last-write', 'keep-all'];
@@ -31,19 +32,6 @@ function crashed(error: unknown): boolean {
   return isSimulatedCrash(error) || (error instanceof Error && isSimulatedCrash(error.cause));
 }
 
-/** A closed store on a fault file system with `count` committed keys (and its runs, after a checkpoint). */
-async function closedStore(seed: number, count: number): Promise<{ fileSystem: FaultFileSystem; expected: Map<string, unknown> }> {
-  const fileSystem = new FaultFileSystem(seed);
-  const store = await openOn(fileSystem);
-  const expected = new Map<string, unknown>();
-  for (let index = 0; index < count; index++) {
-    if (index === Math.floor(count / 2)) await store.checkpoint();
-    await store.put(`k${index}`, `v${index}`);
-    expected.set(`k${index}`, `v${index}`);
-  }
-  await store.close();
-  return { fileSystem, expected };
-}
 
 /** Every path-level call and every handle sync, in order; syncDirectory calls can be held until released. */
 class RecordingFileSystem extends ForwardingFileSystem {

@@ -11,23 +11,11 @@ import type { FileHandle } from '../src/fs/file-system.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { ErrorCode } from '../src/errors.js';
 import { countedHandle, ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { closedStore } from './support/closed-store.js';
 import { openOn, scanAll, WAL_DIR } from './workload.js';
 
 const WAL_SEGMENT = /\/wal-\d+\.log$/;
 
-/** A closed store on a fault file system with `count` committed keys, some in runs. */
-async function closedStore(seed: number, count: number): Promise<{ fileSystem: FaultFileSystem; expected: Map<string, unknown> }> {
-  const fileSystem = new FaultFileSystem(seed);
-  const store = await openOn(fileSystem);
-  const expected = new Map<string, unknown>();
-  for (let index = 0; index < count; index++) {
-    if (index === Math.floor(count / 2)) await store.checkpoint();
-    await store.put(`k${index}`, `v${index}`);
-    expected.set(`k${index}`, `v${index}`);
-  }
-  await store.close();
-  return { fileSystem, expected };
-}
 
 /** Records syncs in order; a WAL segment's sync() can be held (after the real one) until released. */
 class ResumeSyncFileSystem extends ForwardingFileSystem {

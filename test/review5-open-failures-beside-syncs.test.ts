@@ -9,22 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import { FaultFileSystem, type CrashMode, type FaultInjection } from '../src/fs/fault-file-system.js';
 import { ErrorCode } from '../src/errors.js';
+import { closedStore } from './support/closed-store.js';
 import { openOn, scanAll, STORE_DIR } from './workload.js';
 
 const MODES: CrashMode[] = ['drop-unsynced', 'random-subset', 'torn-last-write', 'keep-all'];
 
-async function closedStore(seed: number): Promise<{ fileSystem: FaultFileSystem; expected: Map<string, unknown> }> {
-  const fileSystem = new FaultFileSystem(seed);
-  const store = await openOn(fileSystem);
-  const expected = new Map<string, unknown>();
-  for (let index = 0; index < 12; index++) {
-    if (index === 6) await store.checkpoint();
-    await store.put(`k${index}`, `v${index}`);
-    expected.set(`k${index}`, `v${index}`);
-  }
-  await store.close();
-  return { fileSystem, expected };
-}
 
 async function expectOpens(fileSystem: FaultFileSystem, expected: Map<string, unknown>): Promise<void> {
   const store = await openOn(fileSystem);
@@ -37,7 +26,7 @@ async function expectOpens(fileSystem: FaultFileSystem, expected: Map<string, un
 
 describe('an open failing beside its directory fsyncs', () => {
   it('refused by a live holder while a directory fsync fails: StoreLockedError, the holder unharmed', async () => {
-    const { fileSystem, expected } = await closedStore(1);
+    const { fileSystem, expected } = await closedStore(1, 12);
     const holder = await openOn(fileSystem);
     fileSystem.injectFault({ operation: 'syncDirectory', error: 'EIO', path: STORE_DIR });
     await expect(openOn(fileSystem)).rejects.toMatchObject({ code: ErrorCode.StoreLocked });
@@ -56,7 +45,7 @@ describe('an open failing beside its directory fsyncs', () => {
   for (const { name, fault } of failures) {
     for (const syncFails of [false, true]) {
       it(`${name}${syncFails ? ', and the parent directory fsync fails too' : ''}: IoError, no live lock left, every commit kept after a power loss`, async () => {
-        const { fileSystem, expected } = await closedStore(2);
+        const { fileSystem, expected } = await closedStore(2, 12);
         const injected = fileSystem.injectFault(fault);
         if (syncFails) fileSystem.injectFault({ operation: 'syncDirectory', error: 'EIO', path: '/' });
         await expect(openOn(fileSystem)).rejects.toMatchObject({ code: ErrorCode.Io });
@@ -64,7 +53,7 @@ describe('an open failing beside its directory fsyncs', () => {
         await expectOpens(fileSystem, expected);
         // The same failure, then a power loss: whatever the failed open left of its lock never stops an open.
         for (const mode of MODES) {
-          const again = await closedStore(3);
+          const again = await closedStore(3, 12);
           again.fileSystem.injectFault(fault);
           if (syncFails) again.fileSystem.injectFault({ operation: 'syncDirectory', error: 'EIO', path: '/' });
           await expect(openOn(again.fileSystem)).rejects.toMatchObject({ code: ErrorCode.Io });
