@@ -94,6 +94,12 @@ describe('retention floor: raising it', () => {
     expect(store.stats().storage.compaction.retentionFloor).toBe(store.version - 1); // stats() shows it too
     await expect(store.compact({ retainFrom: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(store.compact({ retainFrom: 1.5 })).rejects.toBeInstanceOf(InvalidOptionError);
+    // Past the newest version: refused, not capped there (a mistyped number would drop every
+    // older version of every key, as the CLI's --retain-from already refuses). Nothing changes.
+    const floorBefore = store.stats().storage.compaction.retentionFloor;
+    await expect(store.compact({ retainFrom: store.version + 1 })).rejects.toThrow(InvalidOptionError);
+    await expect(store.compact({ retainFrom: store.version + 1 })).rejects.toThrow(/past the store's newest version/);
+    expect(store.stats().storage.compaction.retentionFloor).toBe(floorBefore);
     expect(await store.get('k')).toBe('d');
     expect(await store.get('k', { asOf: store.version - 1 })).toBe('c');
     expect(await refused(store.get('k', { asOf: store.version - 2 }))).toBe(true);

@@ -21,7 +21,7 @@
  * abandon's steps (store-maintenance.ts). This module keeps the handle's state, its
  * open check and the lifecycle lock.
  */
-import { StoreClosedError } from '../errors.js';
+import { InvalidOptionError, StoreClosedError } from '../errors.js';
 import type { KillableFileSystem } from '../fs/killable-file-system.js';
 import type { Key } from '../codec/keys.js';
 import type { ScanOptions } from './read-options.js';
@@ -288,13 +288,20 @@ export class Store {
    * (src/compaction/retention-floor.ts): as-of reads below the floor are refused for
    * every key from then on, and compaction drops what only they could read. The floor
    * stops at the oldest pinned reader and at the last checkpoint's version; the result
-   * says where it is (`retentionFloor`). Then the WAL's spare segments (the recycled
+   * says where it is (`retentionFloor`); a version past the store's newest is refused
+   * (InvalidOptionError). Then the WAL's spare segments (the recycled
    * pool, a next segment prepared ahead) are removed: the next ones are made new; the
    * result counts them (`walSegmentsReleased`, `walBytesReleased`).
    */
   async compact(options?: CompactOptions): Promise<StoreCompactionResult> {
     this.#assertOpen('compact');
     const request = compactRequest(options);
+    // A floor past the newest version would be capped there and drop every older version of
+    // every key: a mistyped number's cost. Refused, as etcd refuses a future compaction revision.
+    const { retainFrom } = request.range;
+    if (retainFrom !== undefined && retainFrom > this.version) {
+      throw new InvalidOptionError('retainFrom', `${retainFrom} is past the store's newest version ${this.version}`);
+    }
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('compact');
       return await compactStore(this.#parts, request);
