@@ -75,6 +75,15 @@ describe('crash-test on a directory it did not make', () => {
     await expect(runCrashTest({ directory: join(directory, 'notes.txt'), cycles: 1, seed: 1, mode: 'kill', workerPath })).rejects.toThrow(/is not a directory/);
   });
 
+  it('takes a directory holding only a marker temporary a crash left (a marking cut short) as empty', async () => {
+    const directory = temporaryDirectory('ladybug-crash-dir-');
+    writeFileSync(join(directory, `${CRASH_TEST_MARKER}.tmp`), '');
+    const summary = await runCrashTest({ directory, cycles: 1, seed: 5, mode: 'kill', killAfterMsMin: 20, killAfterMsMax: 100, workerPath });
+    expect(crashTestPassed(summary)).toBe(true);
+    expect(readdirSync(directory)).toContain(CRASH_TEST_MARKER);
+    expect(readdirSync(directory)).not.toContain(`${CRASH_TEST_MARKER}.tmp`);
+  }, 60_000);
+
   it('marks a new directory and takes over its own store on a later run', async () => {
     const directory = join(temporaryDirectory('ladybug-crash-dir-'), 'store');
     const first = await runCrashTest({ directory, cycles: 2, seed: 3, mode: 'kill', killAfterMsMin: 20, killAfterMsMax: 200, workerPath });

@@ -260,7 +260,8 @@ function claimDirectory(directory: string): void {
   if (existsSync(directory) && !statSync(directory).isDirectory()) {
     throw new InvalidOptionError('directory', `${directory} is not a directory`);
   }
-  const entries = existsSync(directory) ? readdirSync(directory) : [];
+  // A marker's temporary alone is a marking a crash cut short: the directory is still empty.
+  const entries = existsSync(directory) ? readdirSync(directory).filter((name) => name !== `${CRASH_TEST_MARKER}.tmp`) : [];
   if (entries.includes(CRASH_TEST_MARKER)) return;
   if (entries.length > 0) {
     throw new InvalidOptionError('directory', `${directory} is not empty and is not a store an earlier crash-test made (no ${CRASH_TEST_MARKER} file in it): `
