@@ -205,6 +205,12 @@ async function run(commands: Command[], maxVersionsPerKey: number, seed: number)
           break;
         case 'compact': {
           const retainFrom = command.retainPick === undefined ? undefined : command.retainPick % (model.version + 2);
+          if (retainFrom !== undefined && retainFrom > model.version) {
+            // A floor past the newest version is refused and changes nothing.
+            await expect(store.compact({ retainFrom })).rejects.toMatchObject({ code: 'LADYBUG_INVALID_OPTION' });
+            expect((await store.compact()).retentionFloor).toBe(model.floor);
+            break;
+          }
           const result = await store.compact(retainFrom === undefined ? {} : { retainFrom });
           if (retainFrom !== undefined) model.floor = Math.max(model.floor, Math.min(retainFrom, model.flushedVersion));
           expect(result.retentionFloor).toBe(model.floor);
