@@ -11,6 +11,9 @@
  * toJSON() returns. Byte containers (typed arrays, DataView, ArrayBuffer) and
  * Dates hold no strings or children and are not entered.
  *
+ * A Map whose keys share a property name or include "__proto__", a Map subclass and a
+ * boxed primitive are refused too: each would read back with entries or its value lost.
+ *
  * Invariants: the walk is iterative (an explicit stack), so the check itself cannot
  * overflow; it never goes deeper than VALUE_NESTING_DEPTH_MAX; it visits at most
  * `maxElements` children (every child encodes to at least one byte, so a value with
@@ -58,6 +61,32 @@ function refuseForeignBuiltin(value: object): void {
     throw new InvalidValueError(
       `a ${Object.prototype.toString.call(value).slice(8, -1)} from another realm (a vm context) cannot be stored faithfully: copy it into this realm first`,
     );
+  }
+}
+
+/**
+ * The property name a Map key reads back as (the Map is decoded as a plain object, its
+ * keys turned into strings as msgpackr's decoder does); undefined for an object key,
+ * which the decodability check refuses (values.ts).
+ */
+function propertyName(key: unknown): string | undefined {
+  if (typeof key === 'string') return key;
+  if (typeof key === 'object' && key !== null) return undefined;
+  return String(key);
+}
+
+/**
+ * Containers msgpackr writes as their own enumerable keys, losing what they hold: a
+ * boxed primitive (new Number(5) read back as {}, new String('ab') as { 0: 'a', 1: 'b' })
+ * and a Map subclass without toJSON (its entries dropped: {}). Refused rather than
+ * changed.
+ */
+function refuseLossyContainer(container: object, toJSON: unknown): void {
+  if (types.isBoxedPrimitive(container)) {
+    throw new InvalidValueError(`a boxed ${Object.prototype.toString.call(container).slice(8, -1)} cannot be stored faithfully (it reads back as an object of its own keys): store the primitive`);
+  }
+  if (container instanceof Map && typeof toJSON !== 'function') {
+    throw new InvalidValueError('a Map subclass cannot be stored faithfully (msgpack writes it by its own keys: its entries would be lost): copy it into a Map');
   }
 }
 
@@ -122,6 +151,7 @@ class ShapeWalk {
     if (constructor === Array) return this.#elementsOf(container as unknown[], depth);
     if (constructor === Map) return this.#mapEntries(container as Map<unknown, unknown>, depth);
     const toJSON = (container as { toJSON?: unknown }).toJSON;
+    refuseLossyContainer(container, toJSON);
     if (container instanceof Set && (constructor === Set || typeof toJSON !== 'function')) {
       for (const member of container) this.#child(member, depth);
       return;
@@ -160,9 +190,25 @@ class ShapeWalk {
     for (let index = 0; index < array.length; index++) this.#visit(array[index], depth);
   }
 
-  /** Only an exact Map: msgpackr writes a Map subclass by its own keys (the generic path). */
+  /**
+   * Only an exact Map (a subclass is refused: refuseLossyContainer). It reads back as a
+   * plain object whose property names are the keys as strings (msgpackr's decoding), so
+   * two keys with one name (1 and '1', null and 'null') would keep only the last entry,
+   * and the key "__proto__" would be renamed: both are refused.
+   */
   #mapEntries(map: Map<unknown, unknown>, depth: number): void {
+    const names = new Set<string>();
     for (const [key, entry] of map) {
+      const name = propertyName(key);
+      if (name !== undefined) {
+        if (name === '__proto__') {
+          throw new InvalidValueError('a Map with the key "__proto__" cannot be stored faithfully (it reads back as an object, and msgpack decoding renames that key)');
+        }
+        if (names.has(name)) {
+          throw new InvalidValueError(`a Map with two keys named ${JSON.stringify(name)} cannot be stored faithfully: it reads back as a plain object, which keeps only one of them`);
+        }
+        names.add(name);
+      }
       this.#child(key, depth);
       this.#child(entry, depth);
     }
