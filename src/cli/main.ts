@@ -50,9 +50,14 @@ async function withStore<T>(
   }
 }
 
-/** Runs a built script of this package in a child process with the forwarded arguments; exits with its status. */
-function runScript(relativePath: string, forwarded: readonly string[]): void {
+/**
+ * Runs a built script of this package in a child process with the forwarded arguments;
+ * exits with its status. A script the installed package does not hold (the benchmark:
+ * the package ships dist/src only) is a usage error, one line, not the child's stack trace.
+ */
+function runScript(relativePath: string, forwarded: readonly string[], missing: string): void {
   const script = fileURLToPath(new URL(relativePath, import.meta.url));
+  if (!existsSync(script)) throw new UsageError(`${missing} (${script} does not exist)`);
   const result = spawnSync(process.execPath, [script, ...forwarded], { stdio: 'inherit' });
   if (result.error !== undefined) throw new UsageError(`cannot run ${script}: ${result.error.message}`);
   process.exitCode = result.status ?? EXIT_FAILURE;
@@ -334,11 +339,12 @@ function buildProgram(): Command {
 
   program.command('bench').description('run the benchmark against the peers (npm run bench; --help for its options)')
     .argument('[arguments...]').allowUnknownOption().allowExcessArguments().helpOption(false)
-    .action((forwarded: string[]) => runScript('../../bench/main.js', forwarded));
+    .action((forwarded: string[]) => runScript('../../bench/main.js', forwarded,
+      'the benchmark is not part of the installed package: run it from a clone of the repository (npm ci && npm run bench)'));
 
   program.command('crash-test').description('kill writer processes mid-write and verify recovery (npm run crash-test; --help for its options)')
     .argument('[arguments...]').allowUnknownOption().allowExcessArguments().helpOption(false)
-    .action((forwarded: string[]) => runScript('../harness/crash-test-main.js', forwarded));
+    .action((forwarded: string[]) => runScript('../harness/crash-test-main.js', forwarded, 'the crash-test harness is missing from this build'));
 
   program.addOption(new Option('--debug', 'enable debug mode (lock-order checks)').env('LADYBUG_DEBUG').hideHelp());
   return program;
