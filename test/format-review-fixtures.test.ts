@@ -4,7 +4,10 @@
  * - format-review-manifest-v2 (be4de54): a format-2 manifest (a retention floor, no
  *   reserved entry counts), beside a format-3 brotli cold run and a format-3 warm run;
  * - format-review-run-v4 (29a6941): a format-4 cold run (raw deflate, packed data
- *   blocks, kind-0 filters), beside a format-3 warm run, in a format-3 manifest.
+ *   blocks, kind-0 filters), beside a format-3 warm run, in a format-3 manifest;
+ * - format-review-current and format-review-current-backup (751c476): today's formats
+ *   (WAL 2 with 50 puts to replay and a recycled pool file, runs 6 and 5, manifest 3,
+ *   lock 2, backup 1), so the next format change already has its old store.
  * The current code opens each, reads every key exact (and as of the floor; below it,
  * VersionNotRetainedError), keeps the floor, rewrites the old format at the first edit
  * that needs the new one (docs/FORMAT.md changelogs), and reads the same after a reopen.
@@ -13,7 +16,7 @@ import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { openStore, VersionNotRetainedError, type Store } from '../src/index.js';
+import { openStore, restoreBackup, verifyBackup, VersionNotRetainedError, type Store } from '../src/index.js';
 import { temporaryDirectory } from './helpers.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
@@ -28,6 +31,7 @@ const value = (index: number, round: number) => ({ id: index, round, text: `valu
 
 /** The fixture writer's rounds: 0 every key, 1 every 3rd, 2 every 5th, (floor), 3 every 7th, deletes every 11th, 4 keys 2000..2099. */
 function expectedNow(index: number): unknown {
+  if (index >= 2100) return value(index, 5);
   if (index >= 2000) return value(index, 4);
   if (index % 11 === 0) return undefined;
   if (index % 7 === 0) return value(index, 3);
@@ -61,9 +65,10 @@ function manifestState(directory: string): { formatVersion: number; retentionFlo
   return { formatVersion: payload.formatVersion, retentionFloor: payload.state.retentionFloor };
 }
 
-async function expectExact(store: Store, expected: { version: number; floorAt: number }): Promise<void> {
+/** Checks every key of the fixture's first `keys` (2100; 2150 with the current store's WAL-only round). */
+async function expectExact(store: Store, expected: { version: number; floorAt: number }, keys = 2100): Promise<void> {
   expect(store.version).toBe(expected.version);
-  for (let index = 0; index < 2100; index++) {
+  for (let index = 0; index < keys; index++) {
     expect(await store.get(key(index)), key(index)).toEqual(expectedNow(index));
     expect(await store.get(key(index), { asOf: expected.floorAt }), `${key(index)} as of the floor`).toEqual(expectedAtFloor(index));
   }
@@ -72,14 +77,16 @@ async function expectExact(store: Store, expected: { version: number; floorAt: n
     expect(stored).toEqual(expectedNow(Number(String(name).slice(5))));
     scanned.push(String(name));
   }
-  expect(scanned.length).toBe(2100 - Math.ceil(2000 / 11));
+  expect(scanned.length).toBe(keys - Math.ceil(2000 / 11));
   await expect(store.get(key(1), { asOf: expected.floorAt - 1 })).rejects.toBeInstanceOf(VersionNotRetainedError);
 }
 
-function fixture(name: string): { directory: string; expected: { version: number; floorAt: number; retentionFloor: number } } {
+interface Expected { version: number; floorAt: number; retentionFloor: number; backupVersion?: number }
+
+function fixture(name: string, expectedName = name): { directory: string; expected: Expected } {
   const directory = temporaryDirectory();
   cpSync(join(FIXTURES, name), directory, { recursive: true });
-  const expected = JSON.parse(readFileSync(join(FIXTURES, `${name}.expected.json`), 'utf8')) as { version: number; floorAt: number; retentionFloor: number };
+  const expected = JSON.parse(readFileSync(join(FIXTURES, `${expectedName}.expected.json`), 'utf8')) as Expected;
   expect(expected.retentionFloor).toBe(expected.floorAt);
   return { directory, expected };
 }
@@ -120,5 +127,26 @@ describe('fixtures of earlier formats (outside review of docs/FORMAT.md)', () =>
     store = await openStore(directory);
     await expectExact(store, expected);
     await store.close();
+  });
+
+  it('a store in today\'s formats replays its WAL past a pool file and reads exact; so does its backup, restored', async () => {
+    const { directory, expected } = fixture('format-review-current');
+    expect(manifestState(directory)).toEqual({ formatVersion: 3, retentionFloor: expected.floorAt });
+    expect(footers(directory)).toEqual([{ version: 6, compression: 3 }, { version: 5, compression: 0 }]);
+    const walHeaders = readdirSync(join(directory, 'wal')).sort().map((name) => readFileSync(join(directory, 'wal', name)).readUInt32LE(8));
+    expect(walHeaders).toEqual([2, 2]); // recycled-0000000011-16384.log, wal-0000000012.log
+    const store = await openStore(directory);
+    await expectExact(store, expected, 2150);
+    await store.close();
+
+    const backup = fixture('format-review-current-backup', 'format-review-current');
+    const verified = await verifyBackup(backup.directory);
+    expect([verified.ok, verified.version, verified.problems]).toEqual([true, expected.backupVersion, []]);
+    const restored = temporaryDirectory();
+    await restoreBackup(backup.directory, restored);
+    const fromBackup = await openStore(restored);
+    await expectExact(fromBackup, { ...expected, version: expected.backupVersion! });
+    expect(await fromBackup.get(key(2100))).toBeUndefined();
+    await fromBackup.close();
   });
 });
