@@ -4,8 +4,11 @@
  *
  * Memtables are read in synchronous chunks after the last key consumed (the active
  * one keeps taking commits, all above the scan's version); each run is read
- * through one cursor that stays open for the whole scan (runs never change).
- * Histories are handed to the resolver newest source first.
+ * through one cursor that stays open for the whole scan (runs never change), and
+ * awaited only when it must read a block: a chunk of cached blocks is one synchronous
+ * step. Histories are handed to the resolver newest source first; a run entry's value
+ * stays a view of its block until the chunk's reader decodes it (readOnceSlotOfEntry),
+ * so the chunk's slots are for one read each, never kept.
  *
  * A run is opened only if it may hold a key of the range (runMayHoldRange): its key
  * span (in the manifest) meets the range, and, for a range inside the reserved prefix
@@ -20,10 +23,17 @@ import type { RunCursor } from '../run/run-cursor.js';
 import { assert } from '../util/assert.js';
 import type { ReadView } from './read-view.js';
 import { isLive } from './read-view.js';
-import { resolveSlot, type SourceHistory } from './resolve.js';
+import { readOnceSlotOfEntry, resolveSlot, type SourceHistory } from './resolve.js';
 
-/** Keys fetched from a memtable per synchronous step. */
+/** Most keys fetched from a memtable per synchronous step. */
 const MEMTABLE_CHUNK_KEYS = 256;
+/**
+ * Fewest keys fetched from a memtable per step. A step asks for what the chunk still
+ * lacks, at most MEMTABLE_CHUNK_KEYS: a 100-entry scan took 256 chains from the tree
+ * and used 100. The floor bounds the steps over a range of deleted or not yet
+ * visible keys (each step is one descent of the tree).
+ */
+const MEMTABLE_CHUNK_KEYS_MIN = 32;
 
 export type LiveSlot = Exclude<VersionSlot, symbol>;
 
@@ -64,7 +74,7 @@ export class MergedScan {
     const { reverse, version, referenceVersion, pinFloor, view } = this.#plan;
     const request = { version, referenceVersion, pinFloor, maxVersionsPerKey: view.maxVersionsPerKey, retentionFloor: view.retentionFloor };
     while (result.length < maxCount) {
-      const key = this.#nextKey();
+      const key = this.#nextKey(maxCount - result.length);
       if (key === undefined) {
         this.#done = true;
         this.close();
@@ -79,38 +89,48 @@ export class MergedScan {
         source.after = key;
       }
       for (const cursor of this.#runCursors) {
-        const entries = await takeKey(cursor, key);
+        // A run whose cursor is not at the key holds none of its entries (the cursor is at the key or past it).
+        if (cursor.current?.key !== key) continue;
+        const entries: RunEntry[] = [];
+        // Awaited only when the cursor must read a block: an await per key and run was the largest cost of a scan of cached runs.
+        const pending = takeKey(cursor, key, entries);
+        if (pending !== undefined) await pending;
         if (entries.length > 0) histories.push({ entries });
       }
-      const slot = resolveSlot(histories, request);
+      // A run entry's value is wrapped as it lies in its block: the chunk's reader decodes it once (readOnceSlotOfEntry).
+      const slot = resolveSlot(histories, request, readOnceSlotOfEntry);
       if (isLive(slot)) result.push([key, slot]);
       assert(reverse || result.length < 2 || result.at(-2)![0] < key, 'scan keys ascend');
     }
     return result;
   }
 
-  /** The next key in scan order over every source, refilling memtable buffers as needed. */
-  #nextKey(): string | undefined {
+  /**
+   * The next key in scan order over every source, refilling memtable buffers as needed
+   * (with at least `wanted` keys, within the step bounds). No closure per call: this
+   * runs once per key.
+   */
+  #nextKey(wanted: number): string | undefined {
     const { reverse } = this.#plan;
     let best: string | undefined;
-    const better = (candidate: string) => best === undefined || (reverse ? candidate > best : candidate < best);
     for (const source of this.#memtables) {
-      if (source.position >= source.buffer.length && !source.exhausted) this.#refill(source);
+      if (source.position >= source.buffer.length && !source.exhausted) this.#refill(source, wanted);
       const head = source.buffer[source.position];
-      if (head !== undefined && better(head[0])) best = head[0];
+      if (head !== undefined && (best === undefined || (reverse ? head[0] > best : head[0] < best))) best = head[0];
     }
     for (const cursor of this.#runCursors!) {
       const current = cursor.current;
-      if (current !== undefined && better(current.key)) best = current.key;
+      if (current !== undefined && (best === undefined || (reverse ? current.key > best : current.key < best))) best = current.key;
     }
     return best;
   }
 
-  #refill(source: MemtableSource): void {
+  #refill(source: MemtableSource, wanted: number): void {
     const { range, reverse } = this.#plan;
-    source.buffer = source.memtable.chainsChunk(range, source.after, reverse, MEMTABLE_CHUNK_KEYS);
+    const count = Math.min(MEMTABLE_CHUNK_KEYS, Math.max(MEMTABLE_CHUNK_KEYS_MIN, wanted));
+    source.buffer = source.memtable.chainsChunk(range, source.after, reverse, count);
     source.position = 0;
-    if (source.buffer.length < MEMTABLE_CHUNK_KEYS) source.exhausted = true;
+    if (source.buffer.length < count) source.exhausted = true;
   }
 
   async #openRunCursors(): Promise<RunCursor[]> {
@@ -139,15 +159,18 @@ export class MergedScan {
   }
 }
 
-/** Consumes every entry of `key` at the cursor's position (a key's entries are adjacent). */
-async function takeKey(cursor: RunCursor, key: string): Promise<RunEntry[]> {
-  const entries: RunEntry[] = [];
+/**
+ * Appends every entry of `key` at the cursor's position to `entries` (a key's entries
+ * are adjacent): undefined when done synchronously (the blocks were held or cached),
+ * else a promise that settles when done.
+ */
+function takeKey(cursor: RunCursor, key: string, entries: RunEntry[]): Promise<void> | undefined {
   while (cursor.current !== undefined && cursor.current.key === key) {
     entries.push(cursor.current);
     const pending = cursor.advance();
-    if (pending !== undefined) await pending;
+    if (pending !== undefined) return pending.then(() => takeKey(cursor, key, entries));
   }
-  return entries;
+  return undefined;
 }
 
 /**
