@@ -19,6 +19,7 @@
 import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import fsPromises from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FileHandle, FileSystem, OpenMode } from './file-system.js';
 import { SyncPlacement } from './sync-placement.js';
@@ -27,6 +28,36 @@ import { SyncPlacement } from './sync-placement.js';
 const READ_REQUEST_BYTES_MAX = 1024 * 1024 * 1024;
 
 export type SyncMode = 'threadpool' | 'inline' | 'adaptive';
+
+/**
+ * One mkdir(2): true when `dir` is a directory now (made, or already there), false when
+ * it failed with ENOENT and `parentMissing` is 'report'; any other failure is thrown.
+ */
+async function mkdirOneLevel(dir: string, parentMissing: 'report' | 'throw'): Promise<boolean> {
+  try {
+    await fsPromises.mkdir(dir);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && (await fsPromises.stat(dir)).isDirectory()) return true;
+    if (code === 'ENOENT' && parentMissing === 'report') return false;
+    throw error;
+  }
+}
+
+/**
+ * `dir` and its missing parents, one level at a time, without node's recursive mode:
+ * where mkdir fails with ENOENT although the parent exists (under /proc or /sys),
+ * node's recursive mkdir retries for ever on a thread-pool thread and the open never
+ * settles. Here a level is tried at most twice (before and after its parent), so that
+ * ENOENT is thrown; at most one call per path component.
+ */
+async function mkdirWithParents(dir: string): Promise<void> {
+  if (await mkdirOneLevel(dir, 'report')) return;
+  const parent = dirname(dir);
+  if (parent !== dir) await mkdirWithParents(parent);
+  await mkdirOneLevel(dir, 'throw');
+}
 
 const openFlags: Record<OpenMode, string> = {
   read: 'r',
@@ -181,7 +212,7 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async mkdir(dir: string): Promise<void> {
-    await fsPromises.mkdir(dir, { recursive: true });
+    await mkdirWithParents(dir);
   }
 
   rename(from: string, to: string): Promise<void> {
