@@ -95,14 +95,30 @@ export class RunScrubber {
     return { blocks: this.#target.footer.dataBlockCount + this.#target.metadataBlocks().length + 1 + this.#target.stripeCount, bytes: this.#target.descriptor.fileBytes, problems };
   }
 
-  /** The entry-level checks verify adds: order across blocks, the filter, the footer's counts. */
+  /**
+   * The entry-level checks verify adds: order across blocks, the filter, the footer's
+   * counts. Runs only once every block passed its checks, so a CorruptionError here (a
+   * checked block that does not decode as the footer's format says: a filter kind the
+   * format does not allow, a malformed partition or block) was not reported by them: it
+   * is a problem of its own, as the read that meets it refuses it.
+   */
   async #checkCounts(problems: RunVerifyResult['problems']): Promise<void> {
     let entryCount = 0;
     let keyCount = 0;
     let previous: RunEntry | undefined;
+    const undecodable = (error: unknown): void => {
+      if (!(error instanceof CorruptionError)) throw error;
+      const prefix = `corruption in ${error.file} at offset ${error.offset}: `;
+      problems.push({ offset: error.offset, reason: error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message });
+    };
     for (let number = 0; number < this.#target.partitionCount; number++) {
-      const index = await this.#readPartition(number, false);
-      if (index === undefined) return; // already reported by the block checks
+      let index: RunIndex;
+      try {
+        index = await this.#target.partition(number, false);
+      } catch (error) {
+        if (!isRepairableReadError(error)) undecodable(error); // a failed read: the block checks read it a moment ago
+        return;
+      }
       for (let local = 0; local < index.blockCount; local++) {
         let block: DecodedBlock;
         try {
@@ -119,8 +135,8 @@ export class RunScrubber {
             previous = entry;
           }
         } catch (error) {
-          if (!(error instanceof CorruptionError)) throw error;
-          return; // already reported by the block checks
+          undecodable(error);
+          return;
         }
         entryCount += block.count;
       }
