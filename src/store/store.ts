@@ -131,6 +131,15 @@ export class Store {
   }
 
   /**
+   * For work called while the store was open and granted the lifecycle lock later: a
+   * close() called after it queues behind it on that lock and waits for it (as it waits
+   * for in-flight commits), so only a close that already ran refuses it.
+   */
+  #assertNotClosed(operation: string): void {
+    if (this.#state === 'closed') throw new StoreClosedError(operation);
+  }
+
+  /**
    * `options`: lease-bound or fenced write (src/lease/write-options.ts).
    * put, delete and batch are not async functions: each returns the commit's own
    * promise (store-writes.ts). A refused call still rejects, never throws.
@@ -215,7 +224,7 @@ export class Store {
   async checkpoint(): Promise<CheckpointResult> {
     this.#assertOpen('checkpoint');
     return this.#lifecycleLock.runExclusive(async () => {
-      this.#assertOpen('checkpoint');
+      this.#assertNotClosed('checkpoint');
       return await checkpointStore(this.#parts);
     });
   }
@@ -350,7 +359,7 @@ export class Store {
     this.#assertOpen('backup');
     const checked = checkBackupArguments(targetDirectory, options);
     return this.#lifecycleLock.runExclusive(async () => {
-      this.#assertOpen('backup');
+      this.#assertNotClosed('backup');
       return await backupStore(this.#parts, targetDirectory, checked);
     });
   }
