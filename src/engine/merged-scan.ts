@@ -15,6 +15,7 @@
  * "\u0000ladybug/", its descriptor does not say it holds no reserved entry. Skipping
  * a run that holds no key of the range changes no answer: it has no history to give.
  */
+import { EncodedValue } from '../codec/value-slabs.js';
 import type { KeyRange, MemoryIndex } from '../memory/memory-index.js';
 import type { VersionChain, VersionSlot } from '../memory/version-chain.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
@@ -60,6 +61,8 @@ export class MergedScan {
   readonly #memtables: MemtableSource[];
   #runCursors: RunCursor[] | undefined;
   #done = false;
+  /** What touchChains read: kept so that its loads have a use. */
+  #touched = 0;
 
   constructor(plan: MergedScanPlan) {
     this.#plan = plan;
@@ -130,6 +133,7 @@ export class MergedScan {
     const count = Math.min(MEMTABLE_CHUNK_KEYS, Math.max(MEMTABLE_CHUNK_KEYS_MIN, wanted));
     source.buffer = source.memtable.chainsChunk(range, source.after, reverse, count);
     source.position = 0;
+    this.#touched += touchChains(source.buffer);
     if (source.buffer.length < count) source.exhausted = true;
   }
 
@@ -157,6 +161,26 @@ export class MergedScan {
     for (const cursor of this.#runCursors ?? []) cursor.close();
     this.#runCursors = [];
   }
+}
+
+/**
+ * Reads each chain of a memtable step and the first byte of its newest value in one
+ * pass, before the step is resolved. A memtable's chains and value bytes lie in write
+ * order, so a scan in key order of randomly written keys finds each in a cache line of
+ * its own: every entry missed the cache two or three times, one miss at a time, between
+ * the promise steps of next(). In one tight pass the loads do not depend on each other
+ * and the processor overlaps them; what they brought in is still cached when the step
+ * is resolved and read (a 100-entry step touches about 25 KiB). Returns a sum of what
+ * it read, for the caller to keep, so the loads have a use.
+ */
+function touchChains(buffer: ReadonlyArray<[string, VersionChain]>): number {
+  let sum = 0;
+  for (let index = 0; index < buffer.length; index++) {
+    const chain = (buffer[index] as [string, VersionChain])[1];
+    const newest = chain.newest;
+    sum += newest instanceof EncodedValue ? (newest.source[newest.start] as number) : chain.newestVersion;
+  }
+  return sum;
 }
 
 /**
