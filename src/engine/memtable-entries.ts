@@ -72,8 +72,15 @@ export function memtableEntriesInArrivalOrder(index: MemoryIndex): ArrivalOrderE
   const positionOf = new Uint32Array(keys.length); // arrival index -> key position
   for (let position = 0; position < order.length; position++) positionOf[order[position]!] = position;
   if (ranges === 1) return new MemtableEntries(index, entries, undefined, rangeKeys, positionOf);
-  // Each range's slice of the key order back in arrival order, and each walked key's key position.
-  for (let start = 0; start < order.length; start += rangeKeys) order.subarray(start, start + rangeKeys).sort();
+  // Each range's slice of the key order back in arrival order, and each walked key's key
+  // position: one pass over the arrival indices, each appended to its range's slice (what a
+  // sort of each slice gave, without the sorts). This runs in the seal, inside the commit
+  // that sealed the memtable, holding every writer (issue 12's tail): 100,000 random keys,
+  // CPU 27.1-28.1 -> 24.2-26.4 ms (fastest of 7, 4 alternated pairs); the key sort is the rest.
+  const nextSlot = new Uint32Array(ranges);
+  for (let range = 0; range < ranges; range++) nextSlot[range] = range * rangeKeys;
+  for (let arrival = 0; arrival < positionOf.length; arrival++) order[nextSlot[Math.floor(positionOf[arrival]! / rangeKeys)]!++] = arrival;
+  for (let range = 0; range < ranges; range++) assert(nextSlot[range] === Math.min(order.length, (range + 1) * rangeKeys), 'every key lands in its range once');
   const positions = new Uint32Array(keys.length);
   for (let walked = 0; walked < order.length; walked++) positions[walked] = positionOf[order[walked]!]!;
   return new MemtableEntries(index, entries, order, rangeKeys, positions);
