@@ -14,6 +14,7 @@
  * throws KeyEncodingError for it instead of returning U+FFFD.
  */
 import { Buffer, isUtf8 } from 'node:buffer';
+import { types } from 'node:util';
 import { InvalidKeyError, KeyEncodingError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
@@ -67,7 +68,10 @@ export function internalKey(key: unknown): string {
     checkLength(bytes.length);
     return bytes.toString('latin1');
   }
-  if (key instanceof Uint8Array) {
+  // types.isUint8Array after instanceof (the common case, cheaper): a Uint8Array from
+  // another realm (a vm context, a test environment's globals, where a Buffer of node's
+  // own realm is foreign) is bytes too, as values.ts takes it.
+  if (key instanceof Uint8Array || types.isUint8Array(key)) {
     checkLength(key.length);
     return byteString(key);
   }
