@@ -15,7 +15,7 @@
  *   again; a failed store or a full disk keeps its WAL (the data is safe there).
  * - Errors leave as typed errors naming the operation and directory (asTypedError).
  */
-import { DiskFullError, asTypedError } from '../errors.js';
+import { DiskFullError, InvalidOptionError, asTypedError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
 import type { CheckpointResult } from '../engine/storage-engine.js';
@@ -101,8 +101,17 @@ export function abandonStoreParts(parts: StoreParts): void {
 }
 
 /** Checks store.compact()'s options (typed errors) and puts its bounds in internal form. */
+const COMPACT_OPTION_NAMES: readonly string[] = ['gte', 'lt', 'retainFrom', 'onProgress'];
+
 export function compactRequest(options: CompactOptions | undefined): CompactRequest {
   const given = optionsObject('compact', options) ?? {};
+  // A typo (`retainfrom`) or a range bound compact() does not take (`gt`, `lte`) is refused,
+  // never ignored: ignored, it compacted every run, or kept no floor.
+  for (const name of Object.keys(given)) {
+    if (!COMPACT_OPTION_NAMES.includes(name)) {
+      throw new InvalidOptionError(name, `is not an option of compact() (accepted: ${COMPACT_OPTION_NAMES.join(', ')})`);
+    }
+  }
   const range = {
     gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt),
     retainFrom: retainFromOption(given.retainFrom),

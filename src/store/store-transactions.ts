@@ -13,7 +13,7 @@
 import { optionsObject } from './read-options.js';
 import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
 import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
-import { runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
+import { checkTransactionOptionNames, runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
 import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
 import type { LeaseManager } from '../lease/lease-manager.js';
 import { admitWrite } from './store-writes.js';
@@ -59,7 +59,9 @@ export class StoreTransactions {
   transaction<T>(body: (tx: TransactionHandle) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
     try {
       this.#assertOpen('transaction');
-      return runTransaction(this.context(), body, optionsObject('transaction', options) ?? NO_TRANSACTION_OPTIONS, this.#assertTransactionOpen);
+      const given = optionsObject('transaction', options);
+      if (given !== undefined) checkTransactionOptionNames(given);
+      return runTransaction(this.context(), body, given ?? NO_TRANSACTION_OPTIONS, this.#assertTransactionOpen);
     } catch (error) {
       return Promise.reject(error);
     }
