@@ -17,6 +17,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { MemoryIndex } from '../src/memory/memory-index.js';
+import { NoReadSyncFileSystem } from './support/file-system-wrappers.js';
 
 const KEY_COUNT = 1_200;
 const VALUE = Buffer.alloc(100, 7);
@@ -198,10 +199,12 @@ describe('values a scan reads from runs', () => {
     }
     await store.checkpoint();
     await store.close();
-    for (const round of [0, 1, 75, 149]) {
-      // A fresh open each time: the scan reads the blocks it needs from the file.
+    for (const [round, readSync] of [[0, true], [1, false], [75, true], [149, false]] as const) {
+      // A fresh open each time: the scan reads the blocks it needs from the file, every
+      // read a promise without readSync (a key's versions continue in a block awaited
+      // mid-key).
       fileSystem = fileSystem.crash('keep-all');
-      store = open = await openStore('/db', { fileSystem });
+      store = open = await openStore('/db', { fileSystem: readSync ? fileSystem : new NoReadSyncFileSystem(fileSystem) });
       for (const reverse of [false, true]) {
         const read = await scanAll(store, { asOf: versions[round], reverse });
         expect(read.size).toBe(40);
