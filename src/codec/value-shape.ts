@@ -78,14 +78,17 @@ function propertyName(key: unknown): string | undefined {
 /**
  * Containers msgpackr writes as their own enumerable keys, losing what they hold: a
  * boxed primitive (new Number(5) read back as {}, new String('ab') as { 0: 'a', 1: 'b' })
- * and a Map subclass without toJSON (its entries dropped: {}). Refused rather than
- * changed.
+ * and a Map subclass (its entries dropped: {}). Refused rather than changed, unless
+ * the container has a toJSON: msgpackr then writes what toJSON returns (a class
+ * extending Number with toJSON() { return this.valueOf() } is stored as the number),
+ * and the walk checks that value instead.
  */
 function refuseLossyContainer(container: object, toJSON: unknown): void {
+  if (typeof toJSON === 'function') return;
   if (types.isBoxedPrimitive(container)) {
     throw new InvalidValueError(`a boxed ${Object.prototype.toString.call(container).slice(8, -1)} cannot be stored faithfully (it reads back as an object of its own keys): store the primitive`);
   }
-  if (container instanceof Map && typeof toJSON !== 'function') {
+  if (container instanceof Map) {
     throw new InvalidValueError('a Map subclass cannot be stored faithfully (msgpack writes it by its own keys: its entries would be lost): copy it into a Map');
   }
 }
