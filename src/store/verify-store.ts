@@ -24,7 +24,7 @@
  * manifest format 3) says "unknown" and has nothing to check.
  */
 import { resolve as resolvePath } from 'node:path';
-import { CorruptionError } from '../errors.js';
+import { asTypedError, CorruptionError } from '../errors.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { storedFromEncoded } from '../codec/values.js';
 import { OPERATION_PUT } from '../wal/wal-format.js';
@@ -119,6 +119,19 @@ export interface ReservedCountMismatch {
 }
 
 /**
+ * The store's directory lock, as openStore takes it. A file-system failure (EACCES on a
+ * store this user cannot write: the lock is a file it creates) is an IoError with its
+ * errno, as at open, not the raw error without a code.
+ */
+async function acquireLock(fileSystem: FileSystem, absolute: string): Promise<DirectoryLock> {
+  try {
+    return await DirectoryLock.acquire(fileSystem, absolute);
+  } catch (error) {
+    throw asTypedError(error, `verify ${absolute}`);
+  }
+}
+
+/**
  * Recounts the reserved entries of every counted run of a closed store (under its
  * directory lock, reading only: the manifest and the prefix's blocks of each run) and
  * lists the runs whose descriptor says otherwise. A run that cannot be read (damage:
@@ -127,7 +140,7 @@ export interface ReservedCountMismatch {
 export async function checkReservedEntryCounts(directory: string, options: { fileSystem?: FileSystem } = {}): Promise<{ checked: number; mismatches: ReservedCountMismatch[] }> {
   const absolute = resolvePath(directory);
   const fileSystem = options.fileSystem ?? new NodeFileSystem();
-  const lock = await DirectoryLock.acquire(fileSystem, absolute);
+  const lock = await acquireLock(fileSystem, absolute);
   try {
     const view = readOnlyView(fileSystem);
     const result = { checked: 0, mismatches: [] as ReservedCountMismatch[] };
@@ -201,7 +214,7 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
   const absolute = resolvePath(directory);
   const fileSystem = options.fileSystem ?? new NodeFileSystem();
   const walDir = joinPath(absolute, WAL_DIRECTORY);
-  const lock = await DirectoryLock.acquire(fileSystem, absolute);
+  const lock = await acquireLock(fileSystem, absolute);
   try {
     const total = (await listSegments(fileSystem, walDir)).length;
     let done = 0;
