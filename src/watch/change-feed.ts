@@ -341,6 +341,10 @@ function watchOptions(options: WatchOptions): ResolvedWatchOptions {
   const untilVersion = versionOption('untilVersion', options.untilVersion);
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
+  const { includeReserved } = options as { includeReserved?: unknown };
+  if (includeReserved !== undefined && typeof includeReserved !== 'boolean') {
+    throw new InvalidOptionError('includeReserved', `must be a boolean, got ${String(includeReserved)}`);
+  }
   const catchUpBatchChanges = options.catchUpBatchChanges ?? WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT;
   if (!Number.isSafeInteger(catchUpBatchChanges) || catchUpBatchChanges < 1 || catchUpBatchChanges > WATCH_CATCH_UP_BATCH_CHANGES_MAX) {
     throw new InvalidOptionError('catchUpBatchChanges', `must be an integer between 1 and ${WATCH_CATCH_UP_BATCH_CHANGES_MAX}, got ${String(options.catchUpBatchChanges)}`);
