@@ -93,6 +93,8 @@ describe('crash-test on a directory it did not make', () => {
     const second = await runCrashTest({ directory, cycles: 2, seed: 4, mode: 'kill', killAfterMsMin: 20, killAfterMsMax: 200, workerPath });
     expect(second.problems).toEqual([]);
     expect(crashTestPassed(second)).toBe(true);
-    expect(second.acknowledged).toBeGreaterThan(first.acknowledged);
+    // The later run worked on the store (its counts are its own cycles', so they are not compared with the first run's).
+    expect(second.cycles).toBe(2);
+    expect(second.acknowledged).toBeGreaterThan(0);
   }, 120_000);
 });
