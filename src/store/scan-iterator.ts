@@ -14,6 +14,7 @@ import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { MergedScan } from '../engine/merged-scan.js';
 import type { ReadView } from '../engine/read-view.js';
+import { nextEventLoopTurn } from './event-loop-turns.js';
 
 /** Keys fetched per synchronous step of a scan. */
 const SCAN_CHUNK_KEYS = 256;
@@ -45,6 +46,14 @@ export interface ScanPlan {
   keyEncoding: KeyEncoding;
   /** Throws when the store is closed. */
   checkOpen: () => void;
+  /**
+   * Counts one step (a next() that answers); true when it should wait for one
+   * event-loop turn before answering (src/store/event-loop-turns.ts). The answer is
+   * taken and decoded before the wait, from the view captured at scan(): what
+   * installs during the turn (a flush, a compaction) changes no answer. Absent: the
+   * scan never waits (a snapshot's scans, src/transaction/snapshot.ts).
+   */
+  turnDue?: () => boolean;
 }
 
 export type ScanEntry = [string | Uint8Array, unknown];
@@ -81,6 +90,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
       more = this.#position < this.#chunk.length || (await this.#fill());
       if (!more) {
         this.#finish();
+        if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
         return { done: true, value: undefined };
       }
       let internal: string;
@@ -93,7 +103,9 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
       throw error;
     }
     this.#produced++;
-    return { done: false, value: [key, readStored(stored)] };
+    const value = readStored(stored);
+    if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
+    return { done: false, value: [key, value] };
   }
 
   async return(): Promise<IteratorResult<ScanEntry, undefined>> {

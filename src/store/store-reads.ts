@@ -20,7 +20,7 @@ import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { type HistoryEntry, historyEntries } from '../memory/history.js';
 import { ScanIterator } from './scan-iterator.js';
 import { asOfOption, limitOption, readOptions, scanBounds, type ScanOptions } from './read-options.js';
-import { EventLoopTurns, nextEventLoopTurn } from './event-loop-turns.js';
+import { EventLoopTurns, nextEventLoopTurn, SCAN_STEPS_PER_EVENT_LOOP_TURN } from './event-loop-turns.js';
 import type { GetOptions, StoreParts } from './store.js';
 
 /** What a get answers for a slot: undefined for absent or deleted, else the value (a fresh copy of a mutable one). */
@@ -39,6 +39,10 @@ export class StoreReads {
   readonly #assertOpen: (operation: string) => void;
   /** A loop of awaited gets lets a compaction in flight install (event-loop-turns.ts). */
   readonly #getTurns = new EventLoopTurns();
+  /** A loop of scans does too: every scan of this handle counts its steps here (event-loop-turns.ts). */
+  readonly #scanTurns = new EventLoopTurns(SCAN_STEPS_PER_EVENT_LOOP_TURN);
+  /** One function for every scan (no closure per scan): true when a scan step should wait for a turn. */
+  readonly #scanTurnDue = (): boolean => this.#parts.engine.compactor.inFlight && this.#scanTurns.due();
 
   constructor(parts: StoreParts, assertOpen: (operation: string) => void) {
     this.#parts = parts;
@@ -87,6 +91,7 @@ export class StoreReads {
       version,
       keyEncoding: this.#parts.options.keyEncoding,
       checkOpen: () => this.#assertOpen('scan'),
+      turnDue: this.#scanTurnDue,
     });
   }
 }
