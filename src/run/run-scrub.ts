@@ -116,7 +116,12 @@ export class RunScrubber {
       try {
         index = await this.#target.partition(number, false);
       } catch (error) {
-        if (!isRepairableReadError(error)) undecodable(error); // a failed read: the block checks read it a moment ago
+        // A CorruptionError is a partition whose checksum passed but that does not decode
+        // (isRepairableReadError counts it as a read failure, but the block checks compare
+        // checksums only, and scrub drops a partition it cannot decode): a problem here. An
+        // I/O error is a failed read, which the block checks made a moment ago.
+        if (error instanceof CorruptionError) undecodable(error);
+        else if (!isRepairableReadError(error)) throw error;
         return;
       }
       for (let local = 0; local < index.blockCount; local++) {
