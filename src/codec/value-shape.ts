@@ -93,6 +93,19 @@ function refuseLossyContainer(container: object, toJSON: unknown): void {
   }
 }
 
+/**
+ * msgpackr picks Array and Map by the `constructor` property alone: an object with an
+ * own `constructor` of Array was written as an empty array (its properties lost), one
+ * of Map made the encoder throw a TypeError ('map is not iterable'). Refused with
+ * InvalidValueError instead.
+ */
+function refuseMisnamedContainer(container: object, constructor: unknown): void {
+  const misnamed = (constructor === Array && !Array.isArray(container)) || (constructor === Map && !types.isMap(container));
+  if (misnamed) {
+    throw new InvalidValueError(`an object whose "constructor" is ${(constructor as { name: string }).name} but that is not one cannot be stored faithfully (msgpack would write it as one, its properties lost)`);
+  }
+}
+
 function isLeafObject(value: object): boolean {
   return ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date;
 }
@@ -151,6 +164,7 @@ class ShapeWalk {
     assert(depth <= VALUE_NESTING_DEPTH_MAX, 'containers are queued only within the nesting limit');
     const constructor = (container as { constructor?: unknown }).constructor;
     if (constructor === Object) return this.#ownKeys(container, depth);
+    refuseMisnamedContainer(container, constructor);
     if (constructor === Array) return this.#elementsOf(container as unknown[], depth);
     if (constructor === Map) return this.#mapEntries(container as Map<unknown, unknown>, depth);
     const toJSON = (container as { toJSON?: unknown }).toJSON;
