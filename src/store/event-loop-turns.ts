@@ -48,7 +48,7 @@
  * The flush's install, its cache prepopulation and its thread then run inside the
  * measured scans. A loop that also writes gives turns anyway (a commit waits for the
  * WAL's I/O); a loop that only reads holds the sealed memtable's memory and WAL a while
- * longer, and reads it as fast as a run. Whether reads should yield to all background
+ * longer (not measured here). Whether reads should yield to all background
  * work stays a read-path decision.
  *
  * Invariant: a count, no clock; the turn is taken after the lookup, never between the
