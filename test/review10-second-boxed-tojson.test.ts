@@ -7,21 +7,11 @@
  * such values. Those values are accepted again and read back as toJSON's value; boxed
  * primitives without toJSON (new Number(5), new String('ab')) stay refused.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { InvalidValueError, openStore, type Store } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { InvalidValueError } from '../src/index.js';
+import { useMemoryStores } from './support/memory-stores.js';
 
-const open: Store[] = [];
-
-afterEach(async () => {
-  for (const store of open.splice(0)) await store.close();
-});
-
-async function memoryStore(): Promise<Store> {
-  const store = await openStore('/db', { fileSystem: new FaultFileSystem(10) });
-  open.push(store);
-  return store;
-}
+const memoryStore = useMemoryStores();
 
 class Money extends Number {
   toJSON(): number {

@@ -7,21 +7,11 @@
  * Both are refused with InvalidValueError now, nothing written; real arrays and Maps,
  * and objects whose `constructor` property is anything else, are stored as before.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { ErrorCode, InvalidValueError, openStore, type Store } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, InvalidValueError } from '../src/index.js';
+import { useMemoryStores } from './support/memory-stores.js';
 
-const open: Store[] = [];
-
-afterEach(async () => {
-  for (const store of open.splice(0)) await store.close();
-});
-
-async function memoryStore(): Promise<Store> {
-  const store = await openStore('/db', { fileSystem: new FaultFileSystem(10) });
-  open.push(store);
-  return store;
-}
+const memoryStore = useMemoryStores();
 
 describe('review10 second: objects whose constructor property names Array or Map', () => {
   for (const [name, make] of [

@@ -6,21 +6,11 @@
  * compact({ gt: 'a' }) or ({ lte: 'b' }) merged every run. Both now refuse an unknown
  * name before doing anything; the known names work as before.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { ErrorCode, InvalidOptionError, openStore, type Store } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, InvalidOptionError } from '../src/index.js';
+import { useMemoryStores } from './support/memory-stores.js';
 
-const open: Store[] = [];
-
-afterEach(async () => {
-  for (const store of open.splice(0)) await store.close();
-});
-
-async function memoryStore(): Promise<Store> {
-  const store = await openStore('/db', { fileSystem: new FaultFileSystem(10) });
-  open.push(store);
-  return store;
-}
+const memoryStore = useMemoryStores();
 
 async function refusal(call: () => Promise<unknown>): Promise<InvalidOptionError> {
   const error = await call().then(() => undefined, (caught: unknown) => caught);

@@ -11,21 +11,11 @@
  * Each is now refused with InvalidValueError at put, nested or at the top, with nothing
  * written; Maps whose keys stay distinct still read back as the object they always did.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { ErrorCode, InvalidValueError, openStore, type Store } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, InvalidValueError } from '../src/index.js';
+import { useMemoryStores } from './support/memory-stores.js';
 
-const open: Store[] = [];
-
-afterEach(async () => {
-  for (const store of open.splice(0)) await store.close();
-});
-
-async function memoryStore(): Promise<Store> {
-  const store = await openStore('/db', { fileSystem: new FaultFileSystem(10) });
-  open.push(store);
-  return store;
-}
+const memoryStore = useMemoryStores();
 
 class SubclassedMap<K, V> extends Map<K, V> {}
 
