@@ -5,7 +5,17 @@
  *
  * - Prepared in the background once the active segment is half full, unless one is
  *   (a cut's segment sized to the write rate: at once, see below; the segment after
- *   one that a few large records filled: as the rotation to it ends, OUTRUN_RECORDS_MAX).
+ *   one that a few large records filled: as the rotation to it ends, OUTRUN_RECORDS_MAX),
+ *   or sooner, once a seal's cut now would want a segment no smaller than the next
+ *   and larger than a first one (cutSizeBytes; so not in a quiet store's first
+ *   segment, nor at the first records after a checkpoint's small one). While a fresh
+ *   store's segments grow, that is after the active segment's first 64 KiB of records.
+ *   A fresh store's first cut used to find the active segment less than half full, so
+ *   nothing prepared, and created its rate-sized segment on the commit path: the 4 MiB
+ *   zero fill, its fsync and the directory fsync, 68-121 ms that every writer waited
+ *   (issue 12: 64 writers of 100 B values, at 3-4 s, a 16 MiB segment after an 8 MiB
+ *   one 2 MiB full). The cut now takes the segment the growth prepared: both want
+ *   twice the active one.
  * - Sizes grow: twice the active segment's (a store's first is SEGMENT_BYTES_INITIAL,
  *   capped), at least big enough for the record it is made for, at most
  *   `segmentSizeBytes`; a checkpoint asks for a small one instead.
@@ -101,14 +111,26 @@ export class SegmentRotation {
 
   /**
    * Starts creating the segment after `active` in the background once `active` is half
-   * full, or at once when `active` is a cut's rate-sized segment (module header).
+   * full, or at once when `active` is a cut's rate-sized segment, or as soon as a seal's
+   * cut now would want a segment as large as the next (module header).
    */
   maybePrepareNext(active: WalPosition): void {
     this.#recordsInActive++;
-    if (this.#next.isPrepared || (!this.#activeIsRateSized && active.offset < active.sizeBytes / 2)) return;
+    if (this.#next.isPrepared) return;
     const sizeBytes = this.#nextSizeBytes(active, 0);
+    if (!this.#activeIsRateSized && active.offset < active.sizeBytes / 2 && !this.#cutWants(active, sizeBytes)) return;
     this.#preparedSizeBytes = sizeBytes;
     this.#next.prepare(active.segmentNumber + 1, sizeBytes);
+  }
+
+  /**
+   * A seal's cut now would want a segment of at least `nextSizeBytes`, and larger than a
+   * first segment (a quiet store's cut, and the small segment a checkpoint leaves, keep
+   * the half-full rule): the growth's next segment then serves a cut too.
+   */
+  #cutWants(active: WalPosition, nextSizeBytes: number): boolean {
+    const cutSizeBytes = this.cutSizeBytes(active);
+    return cutSizeBytes >= nextSizeBytes && cutSizeBytes > firstSegmentSizeBytes(this.#config.segmentSizeBytes);
   }
 
   /**
