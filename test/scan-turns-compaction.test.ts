@@ -70,6 +70,35 @@ describe('a loop of scans', () => {
     }
   });
 
+  it('of a snapshot lets a compaction started before it finish and install, with exact scans', async () => {
+    const fileSystem = new FaultFileSystem(4);
+    const store = await openStore(DIRECTORY, { fileSystem, memoryBudgetBytes: 256 * 1024, checkpointOnClose: true });
+    try {
+      await storeWithRuns(store);
+      const hot = Array.from({ length: 20 }, (_, index) => [`hot-${String(index).padStart(2, '0')}`, `memtable-${index}`] as [string, string]);
+      await store.batch(hot.map(([key, value]) => ({ type: 'put' as const, key, value })));
+      const snapshot = await store.snapshot();
+      let settled = false;
+      const compaction = store.compact().finally(() => {
+        settled = true;
+      });
+      let scans = 0;
+      // Before snapshot scans counted their steps with the store's, the loop ran all SCAN_LOOP_MAX scans.
+      while (!settled && scans < SCAN_LOOP_MAX) {
+        const entries: Array<[unknown, unknown]> = [];
+        for await (const entry of snapshot.scan({ gte: 'hot-', lt: 'hot.' })) entries.push(entry);
+        expect(entries).toEqual(hot);
+        scans++;
+      }
+      expect(settled).toBe(true);
+      expect(scans).toBeLessThan(SCAN_LOOP_MAX);
+      expect((await compaction).outcome).toBe('compacted');
+      await snapshot.release();
+    } finally {
+      await store.close();
+    }
+  });
+
   it('returns the entries of its start although writes, a flush and a compaction install during its turns', async () => {
     const fileSystem = new FaultFileSystem(3);
     const store = await openStore(DIRECTORY, { fileSystem, memoryBudgetBytes: 256 * 1024, checkpointOnClose: true });

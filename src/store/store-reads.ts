@@ -44,6 +44,11 @@ export class StoreReads {
   /** One function for every scan (no closure per scan): true when a scan step should wait for a turn. */
   readonly #scanTurnDue = (): boolean => this.#parts.engine.compactor.inFlight && this.#scanTurns.due();
 
+  /** For snapshot scans of this handle: they count their steps with the store's own scans. */
+  get scanTurnDue(): () => boolean {
+    return this.#scanTurnDue;
+  }
+
   constructor(parts: StoreParts, assertOpen: (operation: string) => void) {
     this.#parts = parts;
     this.#assertOpen = assertOpen;

@@ -210,7 +210,7 @@ export class Store {
     const { engine, pins, options } = this.#parts;
     // The view and the version are taken in one synchronous step with the pin.
     const snapshot = new Snapshot(
-      { view: engine.view(), pins, keyEncoding: options.keyEncoding, maxAgeMs: options.snapshotMaxAgeMs, checkOpen: () => this.#assertOpen('snapshot') },
+      { view: engine.view(), pins, keyEncoding: options.keyEncoding, maxAgeMs: options.snapshotMaxAgeMs, checkOpen: () => this.#assertOpen('snapshot'), scanTurnDue: this.#reads.scanTurnDue },
       this.version,
     );
     return new StoreSnapshot(snapshot);

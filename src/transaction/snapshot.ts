@@ -26,6 +26,8 @@ export interface SnapshotContext {
   keyEncoding: KeyEncoding;
   maxAgeMs: number;
   checkOpen: () => void;
+  /** The store handle's scan-step count: a loop of snapshot scans lets a compaction in flight install (event-loop-turns.ts). */
+  scanTurnDue?: () => boolean;
 }
 
 export interface SnapshotScanOptions {
@@ -77,10 +79,11 @@ export class Snapshot {
   /** REQUIRES: options validated by the store (see Store#snapshot). */
   scanWith(options: SnapshotScanOptions): AsyncIterableIterator<ScanEntry> {
     this.#check('scan');
-    const { view, pins, keyEncoding } = this.#context;
+    const { view, pins, keyEncoding, scanTurnDue } = this.#context;
     return new ScanIterator({
       view, pins, keyEncoding, version: this.version, referenceVersion: this.version, ...options,
       checkOpen: () => this.#check('scan'),
+      ...(scanTurnDue === undefined ? {} : { turnDue: scanTurnDue }),
     });
   }
 
