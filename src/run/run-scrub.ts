@@ -7,7 +7,9 @@
  * every index and filter partition, before the data blocks) against its parent's checksum
  * (decompressing a compressed data block too), then every stripe's parity page
  * against the XOR of its data pages; with `repair` it rebuilds bad blocks from
- * parity and rewrites stale parity pages. verify() is scrub without repair plus the
+ * parity and rewrites stale parity pages. An index partition that passes its check
+ * but does not decode is a finding too (unrecoverable: parity rebuilds only bytes that
+ * fail their check), once per pass. verify() is scrub without repair plus the
  * entry-level checks (order across blocks, the filter answers every key, the
  * footer's counts).
  *
@@ -49,6 +51,9 @@ export interface RunScrubStep {
 
 /** A block scrub rebuilt from parity whose rebuilt pages could not be written back. */
 const REBUILT_NOT_REWRITTEN = 'rebuilt from parity (reads answer exact) but writing it back failed: the page stays bad on disk, and the stripe\'s parity is kept to rebuild it';
+
+/** Why a block that passes its checksum but does not decode is beyond repair. */
+export const UNDECODABLE_NOTE = 'the block passes its checksum but does not decode: parity rebuilds only bytes that fail it';
 
 const offsetsOf = (blocks: BlockRef[]) => blocks.map((block) => block.logicalOffset).join(', ');
 
@@ -116,10 +121,9 @@ export class RunScrubber {
       try {
         index = await this.#target.partition(number, false);
       } catch (error) {
-        // A CorruptionError is a partition whose checksum passed but that does not decode
-        // (isRepairableReadError counts it as a read failure, but the block checks compare
-        // checksums only, and scrub drops a partition it cannot decode): a problem here. An
-        // I/O error is a failed read, which the block checks made a moment ago.
+        // A CorruptionError is a partition whose checksum passed but that does not decode (the
+        // scrub pass reports that too, so this is a partition that went bad since it read it):
+        // a problem here. An I/O error is a failed read, which the block checks made a moment ago.
         if (error instanceof CorruptionError) undecodable(error);
         else if (!isRepairableReadError(error)) throw error;
         return;
@@ -161,13 +165,24 @@ export class RunScrubber {
     yield await this.#scrubFooter(repair);
     // Format 3 checks (and repairs) the partitions first: the data blocks are found through them.
     const metadataFirst = isPartitionedFormat(this.#target.footer.formatVersion);
-    if (metadataFirst) for (const block of this.#target.metadataBlocks()) yield await this.#scrubBlock(block, repair, unrecoverableStripes);
+    // Logical offsets of the metadata blocks this pass found bad and did not repair.
+    const reportedBad = new Set<number>();
+    if (metadataFirst) {
+      for (const block of this.#target.metadataBlocks()) {
+        const step = await this.#scrubBlock(block, repair, unrecoverableStripes);
+        if (step.findings.some((finding) => finding.outcome !== 'repaired')) reportedBad.add(block.logicalOffset);
+        yield step;
+      }
+    }
     for (let number = 0; number < this.#target.partitionCount; number++) {
       const index = await this.#readPartition(number, repair);
-      if (index === undefined) {
-        // Its finding came with the metadata blocks; its data blocks cannot be found, so
-        // nothing tells a damaged page of theirs from a stale parity page: the parity of
-        // the stripes they span is left as it is (never rewritten from unchecked data).
+      if (index instanceof Error) {
+        // Reported once: by its block's step when it failed its check there, else here (it went
+        // bad since, or it passes its check but does not decode). Its data blocks cannot be
+        // found, so nothing tells a damaged page of theirs from a stale parity page: the parity
+        // of the stripes they span is left as it is (never rewritten from unchecked data).
+        const unreadable = await this.#unreadablePartition(number, index, repair, reportedBad, unrecoverableStripes);
+        if (unreadable !== undefined) yield unreadable;
         const span = this.#target.partitionDataSpan(number);
         const layout = this.#target.file.layout;
         for (let page = Math.floor(span.start / RUN_PAGE_BYTES); page < Math.ceil(span.end / RUN_PAGE_BYTES); page++) unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
@@ -217,14 +232,34 @@ export class RunScrubber {
     return finding('repaired', `${problem}; rebuilt from the open reader's copy (its checksum is the manifest's) and rewritten`);
   }
 
-  /** Partition `number`'s index, or undefined when it cannot be read (a damaged partition, reported by its own block check). */
-  async #readPartition(number: number, repair: boolean): Promise<RunIndex | undefined> {
+  /** Partition `number`'s index, or why it cannot be read (its block fails its check, or passes it and does not decode). */
+  async #readPartition(number: number, repair: boolean): Promise<RunIndex | Error> {
     try {
       return await this.#target.partition(number, repair);
     } catch (error) {
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
-      return undefined;
+      return error as Error;
     }
+  }
+
+  /**
+   * What partition `number`'s failed read (`error`) adds to the pass: nothing when its block's
+   * step already reported it bad; its block checked again (a finding when the block fails its
+   * check as read now: it went bad since its step); else, for a CorruptionError, a finding that
+   * the block passes its check but does not decode (the block steps compare checksums only),
+   * which no repair fixes. An I/O error of a block that now reads adds nothing.
+   */
+  async #unreadablePartition(number: number, error: Error, repair: boolean, reportedBad: ReadonlySet<number>, unrecoverableStripes: Set<number>): Promise<RunScrubStep | undefined> {
+    // A flat index (format 2) is resident and never read here; format 3 lists the top-level index, then the index partitions.
+    const block = isPartitionedFormat(this.#target.footer.formatVersion) ? this.#target.metadataBlocks()[1 + number] : undefined;
+    if (block === undefined || reportedBad.has(block.logicalOffset)) return undefined;
+    const check = await this.#scrubBlock(block, repair, unrecoverableStripes);
+    if (check.findings.length > 0) return check;
+    if (!(error instanceof CorruptionError)) return undefined;
+    const prefix = `corruption in ${error.file} at offset ${error.offset}: `;
+    const detail = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    const stripe = this.#target.file.layout.stripeOfLogicalPage(Math.floor(block.logicalOffset / RUN_PAGE_BYTES));
+    return { bytes: check.bytes, findings: [{ kind: 'index', logicalOffset: block.logicalOffset, stripe, outcome: 'unrecoverable', reason: `${detail} (${UNDECODABLE_NOTE})` }] };
   }
 
   async #scrubBlock(block: BlockRef, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
@@ -342,7 +377,7 @@ export class RunScrubber {
       if (span.end <= stripe * dataBytes || span.start >= (stripe + 1) * dataBytes) continue;
       const repairedBefore = file.counters.repairedBlocks;
       const rewriteFailuresBefore = file.counters.rewriteFailures;
-      if ((await this.#readPartition(number, true)) === undefined) return false;
+      if ((await this.#readPartition(number, true)) instanceof Error) return false;
       if (file.counters.repairedBlocks === repairedBefore) continue;
       // The partition's block, for the finding (format 3 lists the top-level index, then the index partitions).
       const block = isPartitionedFormat(this.#target.footer.formatVersion) ? metadata[1 + number] : metadata[0];
