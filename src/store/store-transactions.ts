@@ -29,12 +29,15 @@ export class StoreTransactions {
   readonly #assertOpen: (operation: string) => void;
   /** The store's lease manager (store.leases: checks the store is open), for tx.requireLease's fence. */
   readonly #leases: () => LeaseManager;
+  /** The store handle's scan-step count (StoreReads#scanTurnDue), which tx.scan counts with too. */
+  readonly #scanTurnDue: () => boolean;
 
-  constructor(parts: StoreParts, commitBytesMax: number, assertOpen: (operation: string) => void, leases: () => LeaseManager) {
+  constructor(parts: StoreParts, commitBytesMax: number, assertOpen: (operation: string) => void, leases: () => LeaseManager, scanTurnDue: () => boolean) {
     this.#parts = parts;
     this.#commitBytesMax = commitBytesMax;
     this.#assertOpen = assertOpen;
     this.#leases = leases;
+    this.#scanTurnDue = scanTurnDue;
   }
 
   /**
@@ -86,6 +89,7 @@ export class StoreTransactions {
       keyEncoding: resolved.keyEncoding,
       lifetimes: new TransactionLifetimes(resolved.transactionLifetimeMs),
       fence: (tx, name, token) => this.#leases().fence(tx, name, token),
+      scanTurnDue: this.#scanTurnDue,
     };
     return this.#contextMade;
   }

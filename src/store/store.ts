@@ -103,12 +103,13 @@ export class Store {
   constructor(parts: StoreParts) {
     this.#parts = parts;
     const commitBytesMax = commitBytesLimit(parts.options.segmentSizeBytes);
-    this.#transactions = new StoreTransactions(parts, commitBytesMax, (operation) => this.#assertOpen(operation), () => this.leases);
+    this.#reads = new StoreReads(parts, (operation) => this.#assertOpen(operation));
+    // Transaction scans count their steps with the handle's scans (event-loop-turns.ts).
+    this.#transactions = new StoreTransactions(parts, commitBytesMax, (operation) => this.#assertOpen(operation), () => this.leases, this.#reads.scanTurnDue);
     this.#writes = new StoreWrites(parts, commitBytesMax, (operation) => this.#assertOpen(operation), {
       leases: () => this.leases,
       transactionContext: () => this.#transactions.context(),
     });
-    this.#reads = new StoreReads(parts, (operation) => this.#assertOpen(operation));
     this.#backgroundScrub = startBackgroundScrub(parts, (options) => this.#scrub(options, true));
   }
 

@@ -10,6 +10,11 @@
  *   hides the key; neither counts toward `limit`.
  * - Every step first runs `check` (the transaction still open and pinned), and the
  *   merged scan is closed however the iteration ends.
+ * - A step that answers (an entry, or the scan's end) counts with the store handle's
+ *   scan steps (`turnDue`, src/store/event-loop-turns.ts) and, when due, waits for one
+ *   event-loop turn after its entry is read and decoded: the scan reads the view and
+ *   version of the transaction's start and the own writes taken at its first step, so
+ *   nothing that installs during the turn changes its answer.
  */
 import { externalKey, type KeyEncoding } from '../codec/keys.js';
 import { readStored, type StoredValue } from '../codec/values.js';
@@ -18,6 +23,7 @@ import type { ReadView } from '../engine/read-view.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { escapeSlabValue } from '../memory/slab-reuse.js';
+import { nextEventLoopTurn } from '../store/event-loop-turns.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { keyInRange } from './conflict-log.js';
 import type { WriteSet } from './write-set.js';
@@ -33,6 +39,8 @@ export interface TransactionScanSource {
   keyEncoding: KeyEncoding;
   /** Throws unless the transaction may still read (open and pinned). */
   check: () => void;
+  /** Counts one step that answers; true when it should wait for an event-loop turn first (the store handle's scan steps). */
+  turnDue: () => boolean;
 }
 
 export async function* scanWithOwnWrites(
@@ -67,7 +75,7 @@ export async function* scanWithOwnWrites(
       }
       const stored = chunk[chunkIndex];
       const mine = own[ownIndex];
-      if (stored === undefined && mine === undefined) return;
+      if (stored === undefined && mine === undefined) break;
       let key: string;
       let slot: VersionSlot;
       if (mine !== undefined && (stored === undefined || !before(stored[0], mine.key))) {
@@ -81,9 +89,13 @@ export async function* scanWithOwnWrites(
       }
       if (slot === TOMBSTONE) continue;
       produced++;
-      yield [externalKey(key, source.keyEncoding), readStored(slot)];
+      const entry: [string | Uint8Array, unknown] = [externalKey(key, source.keyEncoding), readStored(slot)];
+      if (source.turnDue()) await nextEventLoopTurn();
+      yield entry;
     }
   } finally {
     merged.close();
   }
+  // The scan's end is a step too, so a loop of empty scans also counts (not reached when the caller stops early or a step throws).
+  if (source.turnDue()) await nextEventLoopTurn();
 }

@@ -61,6 +61,8 @@ export interface TransactionContext {
   lifetimes: TransactionLifetimes;
   /** The lease module's fence (src/lease/lease-manager.ts): reads the lease record through `tx`, returns the check to run under the commit lock. */
   fence: (tx: TransactionHandle, name: string, token: number) => Promise<LeaseFence>;
+  /** The store handle's scan-step count: a loop of tx.scan lets a compaction in flight install (src/store/event-loop-turns.ts). */
+  scanTurnDue: () => boolean;
 }
 
 /**
@@ -276,7 +278,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     (this.#readRanges ??= []).push(range);
     const source: TransactionScanSource = {
       view: this.#view, version: this.readVersion, writeSet: this.#writeSet, pins: this.#context.pins,
-      keyEncoding: this.#context.keyEncoding, check: () => this.#check('scan'),
+      keyEncoding: this.#context.keyEncoding, check: () => this.#check('scan'), turnDue: this.#context.scanTurnDue,
     };
     return scanWithOwnWrites(source, range, reverse, limit);
   }
