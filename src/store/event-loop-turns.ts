@@ -37,7 +37,8 @@
  * scan's answer: a scan reads the view captured at scan() (its memtables, its acquired
  * runs, src/engine/read-view.ts) as of its pinned version, so a flush or compaction that
  * installs during the turn, or a write, is not seen (test scan-turns-compaction).
- * Snapshot scans (src/transaction/snapshot.ts) do not count yet: no turn there.
+ * Snapshot scans (src/transaction/snapshot.ts) and transaction scans
+ * (scanWithOwnWrites) count their steps with the same handle's counter.
  *
  * Scans do not yield when only a flush is pending (a sealed memtable), as gets do not:
  * measured with the range-scan bench (quick profile, ladybug, 100-entry scans after a

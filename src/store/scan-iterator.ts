@@ -50,8 +50,8 @@ export interface ScanPlan {
    * Counts one step (a next() that answers); true when it should wait for one
    * event-loop turn before answering (src/store/event-loop-turns.ts). The answer is
    * taken and decoded before the wait, from the view captured at scan(): what
-   * installs during the turn (a flush, a compaction) changes no answer. Absent: the
-   * scan never waits (a snapshot's scans, src/transaction/snapshot.ts).
+   * installs during the turn (a flush, a compaction) changes no answer. The store's
+   * scans and a snapshot's pass the handle's check; absent, the scan never waits.
    */
   turnDue?: () => boolean;
 }
