@@ -12,18 +12,15 @@
  * and the footer's checksum, and the descriptor's copy of it, recomputed: every block
  * and checksum is sound, and the filter partitions hold a kind format 3 does not allow.
  */
-import { Buffer } from 'node:buffer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { CorruptionError } from '../src/errors.js';
-import { joinPath } from '../src/fs/file-system.js';
 import { BlockCache } from '../src/run/block-cache.js';
-import { blockChecksum, BlockKind, checksumHex, RUN_FORMAT_VERSION, RUN_FORMAT_VERSION_KIND_0, RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { RUN_FORMAT_VERSION, RUN_FORMAT_VERSION_KIND_0 } from '../src/run/run-format.js';
 import { RunReader } from '../src/run/run-reader.js';
 import type { Hash64 } from '../src/wal/wal-format.js';
 import { RUNS_DIRECTORY, simpleEntries, writeAndOpen } from './run-helpers.js';
-
-const FOOTER_VERSION_OFFSET = 16;
+import { relabelFooter } from './support/relabelled-run.js';
 
 let hash: Hash64;
 beforeAll(async () => {
@@ -37,17 +34,7 @@ describe('verify of a run whose checked blocks do not decode', () => {
     expect((await reader.verify()).problems).toEqual([]);
     await reader.close();
 
-    const path = joinPath(RUNS_DIRECTORY, descriptor.fileName);
-    const footerOffset = descriptor.fileBytes - RUN_PAGE_BYTES;
-    const handle = await fileSystem.open(path, 'readWrite');
-    const page = Buffer.alloc(RUN_PAGE_BYTES);
-    await handle.read(page, 0, RUN_PAGE_BYTES, footerOffset);
-    page.writeUInt32LE(RUN_FORMAT_VERSION_KIND_0, FOOTER_VERSION_OFFSET);
-    const checksum = blockChecksum(hash, page, { runId: descriptor.runId, generation: descriptor.generation, offset: footerOffset, kind: BlockKind.footer });
-    page.writeBigUInt64LE(checksum, 0);
-    await handle.write(page, footerOffset);
-    await handle.close();
-    const relabelled = { ...descriptor, footerChecksum: checksumHex(checksum) };
+    const relabelled = await relabelFooter(fileSystem, hash, descriptor, RUN_FORMAT_VERSION_KIND_0);
 
     const opened = await RunReader.open(fileSystem, RUNS_DIRECTORY, relabelled, hash, new BlockCache(1024 * 1024), { repair: false });
     expect(opened.footer.formatVersion).toBe(RUN_FORMAT_VERSION_KIND_0);

@@ -36,15 +36,20 @@ export async function writeRelabelledRun(hash: Hash64, entryCount = 3_000): Prom
   expect((await reader.verify()).problems).toEqual([]);
   await reader.close();
 
-  const path = joinPath(RUNS_DIRECTORY, written.fileName);
-  const footerOffset = written.fileBytes - RUN_PAGE_BYTES;
+  return { fileSystem, descriptor: await relabelFooter(fileSystem, hash, written, RUN_FORMAT_VERSION) };
+}
+
+/** Sets the run's footer format version to `formatVersion` with its checksum recomputed; returns the descriptor with that checksum. */
+export async function relabelFooter(fileSystem: FaultFileSystem, hash: Hash64, descriptor: RunDescriptor, formatVersion: number): Promise<RunDescriptor> {
+  const path = joinPath(RUNS_DIRECTORY, descriptor.fileName);
+  const footerOffset = descriptor.fileBytes - RUN_PAGE_BYTES;
   const handle = await fileSystem.open(path, 'readWrite');
   const page = Buffer.alloc(RUN_PAGE_BYTES);
   await handle.read(page, 0, RUN_PAGE_BYTES, footerOffset);
-  page.writeUInt32LE(RUN_FORMAT_VERSION, FOOTER_VERSION_OFFSET);
-  const checksum = blockChecksum(hash, page, { runId: written.runId, generation: written.generation, offset: footerOffset, kind: BlockKind.footer });
+  page.writeUInt32LE(formatVersion, FOOTER_VERSION_OFFSET);
+  const checksum = blockChecksum(hash, page, { runId: descriptor.runId, generation: descriptor.generation, offset: footerOffset, kind: BlockKind.footer });
   page.writeBigUInt64LE(checksum, 0);
   await handle.write(page, footerOffset);
   await handle.close();
-  return { fileSystem, descriptor: { ...written, footerChecksum: checksumHex(checksum) } };
+  return { ...descriptor, footerChecksum: checksumHex(checksum) };
 }
