@@ -70,6 +70,18 @@ export function readOptions<T extends object>(method: ReadMethod, options: T | u
   return given;
 }
 
+/**
+ * InvalidOptionError naming the first own name of `given` that `accepted` does not hold:
+ * a typo (`retry`, `retainfrom`) is refused, never ignored. A for-in: no array per call.
+ */
+export function refuseUnknownOptions(method: string, given: object, accepted: readonly string[]): void {
+  for (const name in given) {
+    if (Object.prototype.hasOwnProperty.call(given, name) && !accepted.includes(name)) {
+      throw new InvalidOptionError(name, `is not an option of ${method}() (accepted: ${accepted.join(', ')})`);
+    }
+  }
+}
+
 /** `options` itself: undefined, or an object (null and primitives are refused). */
 export function optionsObject<T extends object>(method: string, options: T | undefined): T | undefined {
   if (options === undefined) return undefined;

@@ -15,14 +15,14 @@
  *   again; a failed store or a full disk keeps its WAL (the data is safe there).
  * - Errors leave as typed errors naming the operation and directory (asTypedError).
  */
-import { DiskFullError, InvalidOptionError, asTypedError } from '../errors.js';
+import { DiskFullError, asTypedError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
 import type { CheckpointResult } from '../engine/storage-engine.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { debugEnabled } from '../util/debug.js';
 import { takeBackup, type BackupOptions, type BackupResult } from '../backup/take-backup.js';
-import { optionsObject, retainFromOption } from './read-options.js';
+import { optionsObject, refuseUnknownOptions, retainFromOption } from './read-options.js';
 import type { StoreParts } from './store.js';
 
 /** store.compact()'s options, as the caller gives them. */
@@ -100,18 +100,15 @@ export function abandonStoreParts(parts: StoreParts): void {
   parts.engine.abandonFlushes();
 }
 
-/** Checks store.compact()'s options (typed errors) and puts its bounds in internal form. */
+/** The names compact()'s options take. */
 const COMPACT_OPTION_NAMES: readonly string[] = ['gte', 'lt', 'retainFrom', 'onProgress'];
 
+/** Checks store.compact()'s options (typed errors) and puts its bounds in internal form. */
 export function compactRequest(options: CompactOptions | undefined): CompactRequest {
   const given = optionsObject('compact', options) ?? {};
   // A typo (`retainfrom`) or a range bound compact() does not take (`gt`, `lte`) is refused,
   // never ignored: ignored, it compacted every run, or kept no floor.
-  for (const name of Object.keys(given)) {
-    if (!COMPACT_OPTION_NAMES.includes(name)) {
-      throw new InvalidOptionError(name, `is not an option of compact() (accepted: ${COMPACT_OPTION_NAMES.join(', ')})`);
-    }
-  }
+  refuseUnknownOptions('compact', given, COMPACT_OPTION_NAMES);
   const range = {
     gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt),
     retainFrom: retainFromOption(given.retainFrom),

@@ -10,10 +10,10 @@
  * - A transaction's commit is admitted past the write stall as a plain write is
  *   (admitWrite, store-writes.ts).
  */
-import { optionsObject } from './read-options.js';
+import { optionsObject, refuseUnknownOptions } from './read-options.js';
 import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
 import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
-import { checkTransactionOptionNames, runTransaction, type TransactionOptions } from '../transaction/run-transaction.js';
+import { runTransaction, TRANSACTION_OPTION_NAMES, type TransactionOptions } from '../transaction/run-transaction.js';
 import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
 import type { LeaseManager } from '../lease/lease-manager.js';
 import { admitWrite } from './store-writes.js';
@@ -63,7 +63,7 @@ export class StoreTransactions {
     try {
       this.#assertOpen('transaction');
       const given = optionsObject('transaction', options);
-      if (given !== undefined) checkTransactionOptionNames(given);
+      if (given !== undefined) refuseUnknownOptions('transaction', given, TRANSACTION_OPTION_NAMES);
       return runTransaction(this.context(), body, given ?? NO_TRANSACTION_OPTIONS, this.#assertTransactionOpen);
     } catch (error) {
       return Promise.reject(error);

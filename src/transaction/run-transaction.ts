@@ -30,19 +30,8 @@ export interface TransactionOptions {
   signal?: AbortSignal;
 }
 
-const TRANSACTION_OPTION_NAMES: ReadonlySet<string> = new Set(['isolation', 'retries', 'signal']);
-
-/**
- * InvalidOptionError for an own name of `options` that transaction() does not take: a
- * typo (`retry` for `retries`) is refused, never ignored. A for-in, no array per call (issue 12).
- */
-export function checkTransactionOptionNames(options: object): void {
-  for (const name in options) {
-    if (Object.prototype.hasOwnProperty.call(options, name) && !TRANSACTION_OPTION_NAMES.has(name)) {
-      throw new InvalidOptionError(name, 'is not an option of transaction() (accepted: isolation, retries, signal)');
-    }
-  }
-}
+/** The names transaction()'s options take; any other is refused (src/store/read-options.ts refuseUnknownOptions). */
+export const TRANSACTION_OPTION_NAMES: readonly string[] = ['isolation', 'retries', 'signal'];
 
 /** The isolation `options` asks for; InvalidOptionError unless a known one. */
 function isolationOption(options: TransactionOptions): Isolation {
