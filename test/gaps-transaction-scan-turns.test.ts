@@ -8,21 +8,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { openStore, type Store } from '../src/index.js';
+import { openStore } from '../src/index.js';
+import { putHotKeys, storeWithRuns } from './support/runs-and-hot-keys.js';
 
 const DIRECTORY = '/db';
 /** Upper bound on the scans a test loop makes; the compaction needs far fewer turns. */
 const SCAN_LOOP_MAX = 20_000;
-
-/** Six batches, each checkpointed into a run of its own. */
-async function storeWithRuns(store: Store): Promise<void> {
-  for (let round = 0; round < 6; round++) {
-    await store.batch(Array.from({ length: 1_500 }, (_, index) => ({
-      type: 'put' as const, key: `key-${String((index * 7 + round * 311) % 4_000).padStart(5, '0')}`, value: `value-${round}-${index}`,
-    })));
-    await store.checkpoint();
-  }
-}
 
 describe('a loop of transaction scans', () => {
   it('lets a compaction started before it finish and install, with exact scans', async () => {
@@ -31,8 +22,7 @@ describe('a loop of transaction scans', () => {
     try {
       await storeWithRuns(store);
       // Keys only the memtable holds (no run's key span meets the range): no I/O.
-      const hot = Array.from({ length: 20 }, (_, index) => [`hot-${String(index).padStart(2, '0')}`, `memtable-${index}`] as [string, string]);
-      await store.batch(hot.map(([key, value]) => ({ type: 'put' as const, key, value })));
+      const hot = await putHotKeys(store);
       expect(store.stats().storage.runs).toBeGreaterThan(1);
       let settled = false;
       const compaction = store.compact().finally(() => {

@@ -8,26 +8,11 @@
 import { describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { putHotKeys, storeWithRuns } from './support/runs-and-hot-keys.js';
 
 const DIRECTORY = '/db';
 /** Upper bound on the scans a test loop makes; the compaction needs far fewer turns. */
 const SCAN_LOOP_MAX = 20_000;
-
-/** Six batches, each checkpointed into a run of its own; returns the model of what they wrote. */
-async function storeWithRuns(store: Store): Promise<Map<string, string>> {
-  const model = new Map<string, string>();
-  for (let round = 0; round < 6; round++) {
-    const entries = Array.from({ length: 1_500 }, (_, index) => {
-      const key = `key-${String((index * 7 + round * 311) % 4_000).padStart(5, '0')}`;
-      const value = `value-${round}-${index}`;
-      model.set(key, value);
-      return { type: 'put' as const, key, value };
-    });
-    await store.batch(entries);
-    await store.checkpoint();
-  }
-  return model;
-}
 
 async function scanAll(store: Store, options: Parameters<Store['scan']>[0]): Promise<Array<[unknown, unknown]>> {
   const entries: Array<[unknown, unknown]> = [];
@@ -42,8 +27,7 @@ describe('a loop of scans', () => {
     try {
       const model = await storeWithRuns(store);
       // The loop scans keys only the memtable holds (no run's key span meets the range): no I/O.
-      const hot = Array.from({ length: 20 }, (_, index) => [`hot-${String(index).padStart(2, '0')}`, `memtable-${index}`] as [string, string]);
-      await store.batch(hot.map(([key, value]) => ({ type: 'put' as const, key, value })));
+      const hot = await putHotKeys(store);
       expect(store.stats().storage.runs).toBeGreaterThan(1);
       let settled = false;
       const compaction = store.compact().finally(() => {
@@ -75,8 +59,7 @@ describe('a loop of scans', () => {
     const store = await openStore(DIRECTORY, { fileSystem, memoryBudgetBytes: 256 * 1024, checkpointOnClose: true });
     try {
       await storeWithRuns(store);
-      const hot = Array.from({ length: 20 }, (_, index) => [`hot-${String(index).padStart(2, '0')}`, `memtable-${index}`] as [string, string]);
-      await store.batch(hot.map(([key, value]) => ({ type: 'put' as const, key, value })));
+      const hot = await putHotKeys(store);
       const snapshot = await store.snapshot();
       let settled = false;
       const compaction = store.compact().finally(() => {
