@@ -59,9 +59,11 @@ import { RunPointLookup } from './run-point-lookup.js';
 export { NO_RUN_ENTRIES } from './run-point-read.js';
 import type { RunPartition, RunPartitions } from './run-partitions.js';
 import { TopLevelIndex } from './run-top-index.js';
-import { RunScrubber, type RunScrubStep, type RunVerifyResult } from './run-scrub.js';
+import { RunScrubber, type RunScrubStep, type RunScrubTarget } from './run-scrub.js';
+import { verifyRun, type RunVerifyResult } from './run-verify.js';
 
-export type { RunScrubFinding, RunScrubStep, RunVerifyResult } from './run-scrub.js';
+export type { RunScrubFinding, RunScrubStep } from './run-scrub.js';
+export type { RunVerifyResult } from './run-verify.js';
 
 export type { RunReaderOptions } from './run-file-open.js';
 
@@ -291,7 +293,7 @@ export class RunReader {
   /** Reads and checks every block and every stripe's parity, without repairing; reports problems instead of throwing on the first. */
   verify(): Promise<RunVerifyResult> {
     this.#checkOpen();
-    return this.#scrubber().verify();
+    return verifyRun(this.#scrubTarget());
   }
 
   /**
@@ -302,13 +304,13 @@ export class RunReader {
    */
   scrub(repair: boolean): AsyncGenerator<RunScrubStep> {
     this.#checkOpen();
-    return this.#scrubber().scrub(repair);
+    return new RunScrubber(this.#scrubTarget()).scrub(repair);
   }
 
-  #scrubber(): RunScrubber {
+  #scrubTarget(): RunScrubTarget {
     const reader = this;
     const partitions = this.#partitions;
-    return new RunScrubber({
+    return {
       path: this.path,
       runId: this.runId,
       descriptor: this.descriptor,
@@ -325,7 +327,7 @@ export class RunReader {
       dataBlockRef: (index, local) => dataBlockRef(index, local),
       readDecoded: (index, local, repair) => this.#readDecoded(index, local, repair),
       mayContain: (key) => this.mayContain(key),
-    });
+    };
   }
 
   async #readDecoded(index: RunIndex, local: number, repair: boolean): Promise<DecodedBlock> {

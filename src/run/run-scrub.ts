@@ -9,9 +9,8 @@
  * against the XOR of its data pages; with `repair` it rebuilds bad blocks from
  * parity and rewrites stale parity pages. An index partition that passes its check
  * but does not decode is a finding too (unrecoverable: parity rebuilds only bytes that
- * fail their check), once per pass. verify() is scrub without repair plus the
- * entry-level checks (order across blocks, the filter answers every key, the
- * footer's counts).
+ * fail their check), once per pass. verify (src/run/run-verify.ts) is scrub without
+ * repair plus the entry-level checks.
  *
  * Invariants: a stripe with an unrecoverable block never has its parity rewritten
  * (the parity is what could still rebuild it); verify never writes; every finding
@@ -23,16 +22,10 @@ import { computeParity } from '../stripe/parity.js';
 import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import { decompressPayload } from './block-compression.js';
 import type { DecodedBlock } from './data-block.js';
-import type { RunDescriptor, RunEntry } from './run-descriptor.js';
+import type { RunDescriptor } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
 import { BlockKind, footerFields, isPartitionedFormat, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
 import type { RunIndex } from './run-index.js';
-
-export interface RunVerifyResult {
-  blocks: number;
-  bytes: number;
-  problems: Array<{ offset: number; reason: string }>;
-}
 
 /** One finding of verify() or a scrub step. */
 export interface RunScrubFinding {
@@ -87,72 +80,6 @@ export class RunScrubber {
 
   constructor(target: RunScrubTarget) {
     this.#target = target;
-  }
-
-  /** Reads and checks every block and every stripe's parity, without repairing; reports problems instead of throwing on the first. */
-  async verify(): Promise<RunVerifyResult> {
-    const problems: RunVerifyResult['problems'] = [];
-    for await (const step of this.scrub(false)) {
-      for (const finding of step.findings) problems.push({ offset: finding.logicalOffset, reason: `${finding.kind} (stripe ${finding.stripe}): ${finding.reason}` });
-    }
-    // Only over blocks that all passed their checks: the counts read through the reader (its filter partitions), which must then repair nothing.
-    if (problems.length === 0) await this.#checkCounts(problems);
-    return { blocks: this.#target.footer.dataBlockCount + this.#target.metadataBlocks().length + 1 + this.#target.stripeCount, bytes: this.#target.descriptor.fileBytes, problems };
-  }
-
-  /**
-   * The entry-level checks verify adds: order across blocks, the filter, the footer's
-   * counts. Runs only once every block passed its checks, so a CorruptionError here (a
-   * checked block that does not decode as the footer's format says: a filter kind the
-   * format does not allow, a malformed partition or block) was not reported by them: it
-   * is a problem of its own, as the read that meets it refuses it.
-   */
-  async #checkCounts(problems: RunVerifyResult['problems']): Promise<void> {
-    let entryCount = 0;
-    let keyCount = 0;
-    let previous: RunEntry | undefined;
-    const undecodable = (error: unknown): void => {
-      if (!(error instanceof CorruptionError)) throw error;
-      const prefix = `corruption in ${error.file} at offset ${error.offset}: `;
-      problems.push({ offset: error.offset, reason: error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message });
-    };
-    for (let number = 0; number < this.#target.partitionCount; number++) {
-      let index: RunIndex;
-      try {
-        index = await this.#target.partition(number, false);
-      } catch (error) {
-        // A CorruptionError is a partition whose checksum passed but that does not decode (the
-        // scrub pass reports that too, so this is a partition that went bad since it read it):
-        // a problem here. An I/O error is a failed read, which the block checks made a moment ago.
-        if (error instanceof CorruptionError) undecodable(error);
-        else if (!isRepairableReadError(error)) throw error;
-        return;
-      }
-      for (let local = 0; local < index.blockCount; local++) {
-        let block: DecodedBlock;
-        try {
-          block = await this.#target.readDecoded(index, local, false);
-          for (let position = 0; position < block.count; position++) {
-            const entry = block.entry(position);
-            if (previous !== undefined && (entry.key < previous.key || (entry.key === previous.key && entry.version >= previous.version))) {
-              problems.push({ offset: index.offset(local), reason: 'entries out of order across blocks' });
-            }
-            if (previous?.key !== entry.key) {
-              keyCount++;
-              if (!(await this.#target.mayContain(entry.key))) problems.push({ offset: this.#target.footer.filterOffset, reason: `filter misses key ${JSON.stringify(entry.key)}` });
-            }
-            previous = entry;
-          }
-        } catch (error) {
-          undecodable(error);
-          return;
-        }
-        entryCount += block.count;
-      }
-    }
-    if (entryCount !== this.#target.footer.entryCount || keyCount !== this.#target.footer.keyCount) {
-      problems.push({ offset: this.#target.descriptor.fileBytes - RUN_PAGE_BYTES, reason: `footer counts ${this.#target.footer.entryCount}/${this.#target.footer.keyCount}, blocks hold ${entryCount}/${keyCount}` });
-    }
   }
 
   /**
