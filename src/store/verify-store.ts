@@ -41,6 +41,7 @@ import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { RunReader } from '../run/run-reader.js';
+import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import { isReservedKey, RESERVED_KEY_PREFIX } from '../lease/reserved-prefix.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -65,8 +66,15 @@ async function verifyRuns(fileSystem: FileSystem, runsDirectory: string, runs: r
         await checkReservedEntryCount(reader, descriptor, file, report);
       }
     } catch (error) {
-      if (!(error instanceof CorruptionError)) throw error;
-      report.runs.problems.push({ file: error.file, offset: error.offset, reason: error.message });
+      if (error instanceof CorruptionError) {
+        report.runs.problems.push({ file: error.file, offset: error.offset, reason: error.message });
+      } else if (isRepairableReadError(error)) {
+        // A read that failed (EIO) opening the run or recounting its reserved entries: the run,
+        // not the verify, fails; its message names the offset read. The runs after it are checked.
+        report.runs.problems.push({ file, offset: 0, reason: `run ${descriptor.runId}: ${reader === undefined ? 'opening' : 'checking'} the run failed: ${(error as Error).message}` });
+      } else {
+        throw error;
+      }
     } finally {
       await reader?.close();
       cache.dropRun(descriptor.runId);
