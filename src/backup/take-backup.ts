@@ -27,7 +27,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { BackupError, CorruptionError, InvalidOptionError } from '../errors.js';
+import { BackupError, CorruptionError, InvalidOptionError, IoError } from '../errors.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { RunReader } from '../run/run-reader.js';
@@ -183,7 +183,9 @@ async function copyRuns(
  * (footer, index, filter, data, parity: RunReader's scrub), rebuilding damaged blocks
  * and stale parity from their stripes in place (in the store's file too when linked).
  * True if something was rewritten. Damage parity cannot rebuild is a CorruptionError
- * naming the store's run file `storePath`: a backup never certifies it.
+ * naming the store's run file `storePath`: a backup never certifies it. A rebuilt page
+ * whose write-back or its datasync failed is an IoError: the bytes read back then are
+ * not the ones a power loss leaves.
  */
 async function checkRunCopy(fileSystem: FileSystem, runsDirectory: string, run: RunDescriptor, storePath: string, hash: Hash64): Promise<boolean> {
   let reader: RunReader | undefined;
@@ -193,6 +195,13 @@ async function checkRunCopy(fileSystem: FileSystem, runsDirectory: string, run: 
     for await (const step of reader.scrub(true)) {
       for (const finding of step.findings) {
         if (finding.outcome !== 'repaired') throw new CorruptionError(storePath, finding.logicalOffset, `backup: ${finding.kind} block (stripe ${finding.stripe}): ${finding.reason}`);
+        // 'repaired' also when writing the rebuilt page back failed (reads answer from the
+        // rebuilt bytes): after a failed datasync the copy reads right but the page on disk
+        // is still bad, and a checksum of the bytes as read would certify what a power loss
+        // takes away. Such a backup fails instead.
+        if (reader.repairCounters.rewriteFailures > 0) {
+          throw new IoError(`backup: ${finding.kind} block at ${finding.logicalOffset} of ${storePath} (stripe ${finding.stripe}) was rebuilt from parity, but writing it back to ${joinPath(runsDirectory, run.fileName)} failed`);
+        }
         rewritten = true;
       }
     }
