@@ -107,9 +107,17 @@ function isMissingFile(error: unknown): boolean {
   return (error instanceof IoError && error.errno === 'ENOENT') || (error as { code?: unknown } | undefined)?.code === 'ENOENT';
 }
 
+const SCRUB_OPTION_NAMES: readonly string[] = ['signal', 'bytesPerSecond', 'onProgress'];
+
+/** store.scrub()'s options: an unknown name is refused (a typo such as bytesPerSec would run an unpaced scrub). */
 export function checkScrubOptions(options: unknown): ScrubOptions {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('scrub', 'options must be an object');
+  for (const name in options) {
+    if (Object.prototype.hasOwnProperty.call(options, name) && !SCRUB_OPTION_NAMES.includes(name)) {
+      throw new InvalidOptionError(name, `is not an option of store.scrub() (accepted: ${SCRUB_OPTION_NAMES.join(', ')})`);
+    }
+  }
   const { signal, bytesPerSecond, onProgress } = options as Record<string, unknown>;
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidOptionError('onProgress', 'must be a function');
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
