@@ -6,7 +6,8 @@
  *   crash never leaves a partial file under a final name. The caller syncs the
  *   directory (once for many files) before relying on the names.
  * - copyFile checks the bytes it copied against `expectedChecksum` when given, and
- *   leaves nothing under the final name if they differ.
+ *   leaves nothing under the final name if they differ; a copy that fails (its
+ *   source gone, a read, write or datasync failed) removes its temporary file.
  */
 import { BackupError, type BackupFailureReason } from '../errors.js';
 import { isFileSystemError, parentDirectory, type FileSystem } from '../fs/file-system.js';
@@ -52,9 +53,14 @@ export async function copyFile(
   try {
     copied = await readChunks(fileSystem, from, hash, (chunk, position) => output.write(chunk, position));
     await output.datasync();
-  } finally {
-    await output.close();
+  } catch (error) {
+    // A source gone (ENOENT: compaction replaced the run; the backup retries) or a failed
+    // read, write or datasync: the temporary is nobody's, and a retry must be able to create it.
+    await output.close().catch(() => undefined);
+    await fileSystem.unlink(temporary).catch(() => undefined);
+    throw error;
   }
+  await output.close();
   if (expected !== undefined && (copied.checksum !== expected.checksum || copied.sizeBytes !== expected.sizeBytes)) {
     await fileSystem.unlink(temporary);
     throw new BackupError(expected.mismatch, from, `checksum or size differs from BACKUP.json (${copied.sizeBytes} bytes)`);
