@@ -11,7 +11,7 @@
  *   (admitWrite, store-writes.ts).
  */
 import { optionsObject, refuseUnknownOptions } from './read-options.js';
-import type { TransactionContext, TransactionHandle } from '../transaction/transaction.js';
+import { closeTransaction, type Transaction, type TransactionContext, type TransactionHandle } from '../transaction/transaction.js';
 import { TransactionLifetimes } from '../transaction/transaction-lifetimes.js';
 import { runTransaction, TRANSACTION_OPTION_NAMES, type TransactionOptions } from '../transaction/run-transaction.js';
 import { runSerialTransaction, type SerialTransactionHandle } from '../transaction/serial-transaction.js';
@@ -70,6 +70,15 @@ export class StoreTransactions {
     }
   }
 
+  /**
+   * close() began: every transaction() attempt whose body is still running (open, or past
+   * its lifetime) rejects with StoreClosedError now, without waiting for its body, and its tx
+   * throws StoreClosedError from then on. Attempts whose commit is under way are left to it.
+   */
+  closeRunning(): void {
+    for (const transaction of this.#contextMade?.lifetimes.running() ?? []) transaction[closeTransaction]();
+  }
+
   /** The open check each transaction attempt makes, made once per store (not a closure per transaction() call). */
   readonly #assertTransactionOpen = (): void => this.#assertOpen('transaction');
 
@@ -87,7 +96,7 @@ export class StoreTransactions {
       maxValueBytes: resolved.maxValueBytes,
       commitBytesMax: this.#commitBytesMax,
       keyEncoding: resolved.keyEncoding,
-      lifetimes: new TransactionLifetimes(resolved.transactionLifetimeMs),
+      lifetimes: new TransactionLifetimes<Transaction>(resolved.transactionLifetimeMs),
       fence: (tx, name, token) => this.#leases().fence(tx, name, token),
       scanTurnDue: this.#scanTurnDue,
     };

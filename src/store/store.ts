@@ -244,7 +244,9 @@ export class Store {
   /**
    * Waits for in-flight commits to become durable and be acknowledged, closes the
    * WAL and releases the directory lock. Idempotent; later calls of any other
-   * method fail with StoreClosedError. A running compaction (background, or a
+   * method fail with StoreClosedError. A transaction() whose body is still running
+   * rejects with StoreClosedError at once (its tx refuses every later use so), one
+   * whose commit is under way is waited for like any in-flight commit. A running compaction (background, or a
    * compact() call, which then rejects with StoreClosedError) is cancelled, not
    * waited for: it installs nothing and its debt stays for the next open.
    */
@@ -252,6 +254,9 @@ export class Store {
     // Refuse new calls from now on, not from when the lock is granted: a put in the
     // same tick as close() is refused rather than racing the drain.
     if (this.#state === 'open') this.#state = 'closing';
+    // A transaction body still running can never commit now: its transaction() rejects
+    // with StoreClosedError at once, even if the body never settles (store-transactions.ts).
+    this.#transactions.closeRunning();
     // Before the lock (a compact() call holds it): cancel compaction, background or
     // called, as RocksDB's CancelAllBackgroundWork; it installs nothing and a
     // compact() call rejects with StoreClosedError (Compactor#cancel).

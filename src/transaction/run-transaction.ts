@@ -19,7 +19,9 @@ import {
   TRANSACTION_RETRIES_DEFAULT,
   TRANSACTION_RETRIES_MAX,
 } from '../limits.js';
-import { commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle } from './transaction.js';
+import {
+  abortAttempt, commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle,
+} from './transaction.js';
 
 export interface TransactionOptions {
   /** 'serializable' (default) or 'snapshot' (write-write conflicts only). */
@@ -75,6 +77,22 @@ function conflictError(conflict: TransactionConflict, attempts: number): Conflic
   return new ConflictError(keys.map(stringKey), ranges.map(externalRange), version, attempts);
 }
 
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/**
+ * The body's outcome, or StoreClosedError when the store's close() reaches the attempt
+ * first (Transaction[closeTransaction]): a body that never settles must not leave
+ * transaction() pending after close. One promise per asynchronous attempt.
+ */
+function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    transaction[abortAttempt] = reject;
+    outcome.then(resolve, reject);
+  });
+}
+
 /** What runTransactionCommit also answers: the commit (undefined for a transaction that wrote nothing). */
 interface Committed {
   commit: CommitResult | undefined;
@@ -124,7 +142,8 @@ async function runAttempts<T>(
     checkOpen();
     const transaction = new Transaction(context, isolation);
     try {
-      const result = await body(transaction);
+      const outcome = body(transaction);
+      const result = await (isPromiseLike(outcome) ? bodyOrClose(transaction, outcome) : outcome);
       signal?.throwIfAborted();
       // A body still running when close() began commits nothing: close() may not
       // have reached the pipeline yet, so the store's state is the authority.

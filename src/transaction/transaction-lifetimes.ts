@@ -28,6 +28,8 @@
  *   transaction's deadline (start + lifetimeMs), so each is expired at most one timer
  *   delay after its deadline.
  * - Each transaction is expired at most once, and never after it was removed.
+ * - `#expired` holds every transaction expired and not yet removed (its body may still
+ *   be running, stuck): with the open ones, what running() gives close() to settle.
  */
 import { performance } from 'node:perf_hooks';
 import { assert } from '../util/assert.js';
@@ -50,10 +52,12 @@ const COMPACT_SLACK = 64;
 /** Dropped slots the array may keep before its head (then copied down, when they outnumber the entries). */
 const HEAD_ROOM = 1024;
 
-export class TransactionLifetimes {
+export class TransactionLifetimes<T extends ExpirableTransaction = ExpirableTransaction> {
   readonly lifetimeMs: number;
   /** The registered transactions in start order, from #head on (ended ones marked, see the header). */
-  #queue: (ExpirableTransaction | undefined)[] = [];
+  #queue: (T | undefined)[] = [];
+  /** Expired, not yet removed: bodies stuck past their lifetime (rare, so a Set: no cost to the others). */
+  readonly #expired = new Set<T>();
   #head = 0;
   #openCount = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -74,7 +78,7 @@ export class TransactionLifetimes {
   }
 
   /** Registers a transaction that starts now; it is expired at its deadline unless removed first. */
-  add(transaction: ExpirableTransaction): void {
+  add(transaction: T): void {
     assert(transaction[lifetimeOpen] !== true, 'a transaction is registered once');
     this.#dropEnded();
     transaction[lifetimeOpen] = true;
@@ -92,11 +96,27 @@ export class TransactionLifetimes {
    * the view is collected), and after the last transaction of a burst nothing else comes
    * to drop them until the timer fires, up to lifetimeMs later.
    */
-  remove(transaction: ExpirableTransaction): void {
-    if (transaction[lifetimeOpen] !== true) return;
+  remove(transaction: T): void {
+    if (transaction[lifetimeOpen] !== true) {
+      if (this.#expired.size !== 0) this.#expired.delete(transaction);
+      return;
+    }
     transaction[lifetimeOpen] = false;
     this.#openCount--;
     if (this.#queue[this.#head] === transaction) this.#dropEnded();
+  }
+
+  /**
+   * Every transaction added and not yet removed, open or expired (its body may still be
+   * running): close() settles them (src/store/store-transactions.ts closeRunning).
+   */
+  running(): T[] {
+    const running: T[] = [...this.#expired];
+    for (let index = this.#head; index < this.#queue.length; index++) {
+      const transaction = this.#queue[index]!;
+      if (transaction[lifetimeOpen] === true) running.push(transaction);
+    }
+    return running;
   }
 
   /** Drops the ended transactions at the head of the queue (an emptied queue starts over at index 0). */
@@ -113,7 +133,7 @@ export class TransactionLifetimes {
 
   /** Keeps the open transactions only, in their order, from index 0 (ended ones behind a long open one, the dropped slots). */
   #compact(): void {
-    const open: ExpirableTransaction[] = [];
+    const open: T[] = [];
     for (let index = this.#head; index < this.#queue.length; index++) {
       const transaction = this.#queue[index]!;
       if (transaction[lifetimeOpen] === true) open.push(transaction);
@@ -144,6 +164,7 @@ export class TransactionLifetimes {
       }
       transaction[lifetimeOpen] = false;
       this.#openCount--;
+      this.#expired.add(transaction);
       transaction[expireTransaction]();
     }
   };

@@ -20,10 +20,11 @@
  * an attempt whose lifetime ended while its commit waited (write stall, commit lock)
  * is refused with TransactionLimitError, never checked against a pruned log.
  *
- * Invariants: after finish() every method throws TransactionClosedError and the
- * pin is released exactly once.
+ * Invariants: after finish() every method throws TransactionClosedError (StoreClosedError
+ * once the store's close() reached it while its body ran) and the pin is released
+ * exactly once.
  */
-import { TransactionClosedError, TransactionLimitError } from '../errors.js';
+import { StoreClosedError, TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readOptions, type ScanOptions, scanBounds } from '../store/read-options.js';
 import { readStored } from '../codec/values.js';
@@ -57,8 +58,8 @@ export interface TransactionContext {
   maxValueBytes: number;
   commitBytesMax: number;
   keyEncoding: KeyEncoding;
-  /** The store's one lifetime timer for its running transactions (transaction-lifetimes.ts). */
-  lifetimes: TransactionLifetimes;
+  /** The store's one lifetime timer for its running transactions (transaction-lifetimes.ts); close() settles them through it. */
+  lifetimes: TransactionLifetimes<Transaction>;
   /** The lease module's fence (src/lease/lease-manager.ts): reads the lease record through `tx`, returns the check to run under the commit lock. */
   fence: (tx: TransactionHandle, name: string, token: number) => Promise<LeaseFence>;
   /** The store handle's scan-step count: a loop of tx.scan lets a compaction in flight install (src/store/event-loop-turns.ts). */
@@ -97,6 +98,9 @@ export interface TransactionHandle {
 /** Internal entry points for store.transaction(); not reachable through TransactionHandle. */
 export const commitTransaction: unique symbol = Symbol('ladybug.commitTransaction');
 export const finishTransaction: unique symbol = Symbol('ladybug.finishTransaction');
+export const closeTransaction: unique symbol = Symbol('ladybug.closeTransaction');
+/** Set by store.transaction() while it awaits the attempt's body: rejects that wait (run-transaction.ts). */
+export const abortAttempt: unique symbol = Symbol('ladybug.abortAttempt');
 
 /**
  * Thrown inside the commit path when validation finds a conflict; store.transaction()
@@ -142,8 +146,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   #readRanges: KeyRange[] | undefined;
   /** requireLease's fences, checked under the commit lock (at most TRANSACTION_FENCES_MAX). */
   #fences: LeaseFence[] | undefined;
-  /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'. */
-  #state: 'open' | 'sealed' | 'finished' = 'open';
+  /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'; 'open' -> 'storeClosed' (close() reached the body). */
+  #state: 'open' | 'sealed' | 'finished' | 'storeClosed' = 'open';
+  [abortAttempt]: ((error: Error) => void) | undefined = undefined;
   #pinned = true;
   /** The sources as of readVersion (captured with the pin, in the same synchronous step). */
   readonly #view: ReadView;
@@ -167,13 +172,24 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   }
 
   /**
+   * The store's close() began while the body ran: it can never commit (its commit checks the
+   * store is open), so store.transaction() stops waiting for it (StoreClosedError) and every
+   * later use throws StoreClosedError. A sealed one (its commit under way) is left to commit.
+   */
+  [closeTransaction](): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'storeClosed';
+    this[abortAttempt]?.(new StoreClosedError('transaction'));
+  }
+
+  /**
    * Open, and still pinned: what a read or a buffered write needs. No clock here
    * (issue 12: a clock read per get and put): reads are safe while the pin is held,
    * and the lifetime's end takes the pin (TransactionLifetimes, at most a timer delay
    * late); the commit and the start of a scan read the clock (#checkLifetime).
    */
   #check(operation: string): void {
-    if (this.#state !== 'open') throw new TransactionClosedError(operation);
+    if (this.#state !== 'open') throw this.#state === 'storeClosed' ? new StoreClosedError(operation) : new TransactionClosedError(operation);
     if (!this.#pinned) throw this.#lifetimeError();
   }
 
@@ -337,9 +353,10 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     return this.#context.pipeline.submit(operations, this.#writeSet.bytes, operations, validate);
   }
 
-  /** Ends the attempt: releases the pin; every later call throws TransactionClosedError. */
+  /** Ends the attempt: releases the pin; every later call throws TransactionClosedError (StoreClosedError after close). */
   [finishTransaction](): void {
-    this.#state = 'finished';
+    if (this.#state !== 'storeClosed') this.#state = 'finished';
+    this[abortAttempt] = undefined;
     this.#context.lifetimes.remove(this);
     this.#unpin();
   }
