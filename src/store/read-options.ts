@@ -40,6 +40,7 @@ export const READ_OPTION_NAMES = {
   'snapshot.history': ['limit'],
   'transaction.get': [],
   'transaction.scan': SCAN_RANGE_OPTION_NAMES,
+  'transactionSync.get': [],
 } as const satisfies Record<string, readonly string[]>;
 
 export type ReadMethod = keyof typeof READ_OPTION_NAMES;
@@ -49,6 +50,7 @@ function inapplicableReason(method: ReadMethod, name: string): string | undefine
   if (name !== 'asOf') return undefined;
   if (method.startsWith('snapshot.')) return 'a snapshot reads as of its own version (snapshot.version)';
   if (method.startsWith('transaction.')) return 'a transaction reads as of its read version (tx.readVersion)';
+  if (method.startsWith('transactionSync.')) return 'a transactionSync() body reads the latest ordered state';
   return undefined;
 }
 

@@ -48,6 +48,7 @@
  */
 import { InvalidOptionError, TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
+import { readOptions } from '../store/read-options.js';
 import { readStored } from '../codec/values.js';
 import type { CommitResult } from '../commit/commit-pipeline.js';
 import { type PreparedOperation, prepareDeleteOperation, preparePutOperation } from '../commit/prepare.js';
@@ -88,6 +89,11 @@ type Outcome<T> =
   | { kind: 'failed'; error: unknown; readsDurable: Promise<unknown> | undefined }
   | { kind: 'missed'; miss: ReadMiss };
 
+/** A write of a transactionSync() body takes no options: a { lease } or { fence } there would be ignored, so it is refused. */
+function refuseWriteOptions(method: 'put' | 'delete'): never {
+  throw new InvalidOptionError('options', `tx.${method}() of a transactionSync() body takes no options (lease and fence are options of store.put, store.delete and store.batch)`);
+}
+
 /** Thrown by get() on a miss; never escapes (the attempt records the miss itself). */
 class SerialReadMiss extends Error {}
 
@@ -119,8 +125,10 @@ class SerialAttempt<T> implements SerialTransactionHandle {
     if (this.miss !== undefined) throw new SerialReadMiss(`read of a key not in memory; the transaction runs again`);
   }
 
-  get(key: Key): unknown {
+  /** `options`: none are taken; given (e.g. { asOf }), they are refused, never ignored (read-options.ts). */
+  get(key: Key, options?: object): unknown {
     this.#check('get');
+    if (options !== undefined) readOptions('transactionSync.get', options);
     const internal = internalKey(key);
     const own = this.#writeSet.get(internal);
     if (own !== undefined) return slotValue(own.slot);
@@ -141,13 +149,15 @@ class SerialAttempt<T> implements SerialTransactionHandle {
     throw new SerialReadMiss(`read of a key not in memory; the transaction runs again`);
   }
 
-  put(key: Key, value: unknown): void {
+  put(key: Key, value: unknown, options?: unknown): void {
     this.#check('put');
+    if (options !== undefined) refuseWriteOptions('put');
     this.#buffer(preparePutOperation(key, value, this.#context.maxValueBytes));
   }
 
-  delete(key: Key): void {
+  delete(key: Key, options?: unknown): void {
     this.#check('delete');
+    if (options !== undefined) refuseWriteOptions('delete');
     this.#buffer(prepareDeleteOperation(key));
   }
 
