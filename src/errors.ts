@@ -36,6 +36,7 @@ export const ErrorCode = {
   WatchOverflow: 'LADYBUG_WATCH_OVERFLOW',
   Backup: 'LADYBUG_BACKUP',
   LockContended: 'LADYBUG_LOCK_CONTENDED',
+  ForeignValue: 'LADYBUG_FOREIGN_VALUE',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -390,6 +391,20 @@ export class WatchOverflowError extends LadybugError {
 export class AssertionFailedError extends LadybugError {
   constructor(message: string) {
     super(ErrorCode.AssertionFailed, `assertion failed: ${message}`);
+  }
+}
+
+/**
+ * The level adapter (src/level/) met a store value it did not write, under a key it
+ * reads as a level key: the store key 0x00 not holding its [empty, zero] pair, or
+ * another key holding something other than bytes (written through `db.store`, the
+ * Store API). `key` is the store key; the value is left as stored.
+ */
+export class ForeignValueError extends LadybugError {
+  readonly key: Uint8Array;
+  constructor(key: Uint8Array, reason: string) {
+    super(ErrorCode.ForeignValue, `store key ${Buffer.from(key).toString('hex') || '(empty)'} (hex) holds a value the level adapter did not write: ${reason}`);
+    this.key = Uint8Array.from(key);
   }
 }
 

@@ -49,6 +49,7 @@ export {
   UnauthorizedError,
   WatchOverflowError,
   BackupError,
+  ForeignValueError,
 } from './errors.js';
 export type { BackupFailureReason } from './errors.js';
 export { restoreStoreBackup as restoreBackup, verifyStoreBackup as verifyBackup } from './backup/backup-api.js';

@@ -3,3 +3,4 @@
  * point (package.json exports "./level").
  */
 export { LadybugLevel, CLEAR_CHUNK_KEYS, type LadybugLevelOptions } from './ladybug-level.js';
+export { ForeignValueError } from '../errors.js';

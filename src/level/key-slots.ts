@@ -14,10 +14,14 @@
  * zeroKeyValue] with null for an absent one, and never [null, null] (that pair is
  * a delete); every other store key written by the adapter holds a Uint8Array.
  * Reads of the pair slot expand it into 0, 1 or 2 level entries, in key order.
+ * A value the adapter did not write (through `db.store`, the Store API) breaks these
+ * invariants from outside, so it is not an assertion: readPair and readLevelValue
+ * refuse it with ForeignValueError naming the store key, and nothing is changed.
  */
 import { Buffer } from 'node:buffer';
 import { RESERVED_KEY_PREFIX } from '../lease/reserved-prefix.js';
 import { assert } from '../util/assert.js';
+import { ForeignValueError } from '../errors.js';
 
 /** The store key that holds the level keys '' and 0x00. */
 export const PAIR_SLOT_KEY: Uint8Array = Uint8Array.of(0);
@@ -51,14 +55,21 @@ export function pairKey(index: 0 | 1): Uint8Array {
   return index === 0 ? new Uint8Array(0) : Uint8Array.of(0);
 }
 
-/** Reads a stored pair slot value; an absent slot is [null, null]. */
+/** Reads a stored pair slot value; an absent slot is [null, null]; ForeignValueError unless it is one the adapter writes. */
 export function readPair(stored: unknown): PairValue {
   if (stored === undefined) return [null, null];
-  assert(Array.isArray(stored) && stored.length === 2, 'the pair slot holds a [empty, zero] pair');
+  if (!Array.isArray(stored) || stored.length !== 2) throw new ForeignValueError(PAIR_SLOT_KEY, 'the pair slot holds no [empty, zero] pair');
   const [empty, zero] = stored as unknown[];
-  assert(empty === null || empty instanceof Uint8Array, 'pair slot empty-key value is bytes or null');
-  assert(zero === null || zero instanceof Uint8Array, 'pair slot zero-key value is bytes or null');
+  if (!(empty === null || empty instanceof Uint8Array) || !(zero === null || zero instanceof Uint8Array)) {
+    throw new ForeignValueError(PAIR_SLOT_KEY, 'a half of the pair slot is not bytes or null');
+  }
   return [empty, zero];
+}
+
+/** The value of an ordinary level key as stored (undefined: absent); ForeignValueError unless bytes. */
+export function readLevelValue(storeKey: Uint8Array, stored: unknown): Uint8Array | undefined {
+  if (stored === undefined || stored instanceof Uint8Array) return stored;
+  throw new ForeignValueError(storeKey, 'an ordinary level key holds something other than bytes');
 }
 
 export function compareKeys(left: Uint8Array, right: Uint8Array): number {

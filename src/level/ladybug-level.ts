@@ -27,7 +27,7 @@ import type { StoreOptions } from '../store/options.js';
 import type { Store, StoreSnapshot } from '../store/store.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import { assert } from '../util/assert.js';
-import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readPair } from './key-slots.js';
+import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readLevelValue, readPair } from './key-slots.js';
 import { LevelIterator } from './level-iterator.js';
 
 /** Options of the constructor: abstract-level's, plus the store's (keyEncoding is the adapter's). */
@@ -144,8 +144,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     const index = pairIndex(key);
     const stored = await this.store.get(index === undefined ? key : PAIR_SLOT_KEY, asOf === undefined ? undefined : { asOf });
     if (index !== undefined) return readPair(stored)[index] ?? undefined;
-    assert(stored === undefined || stored instanceof Uint8Array, 'an ordinary adapter key holds bytes');
-    return stored;
+    return readLevelValue(key, stored);
   }
 
   async _getMany(keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {

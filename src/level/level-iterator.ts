@@ -21,6 +21,7 @@ import {
   type LevelRange,
   pairIndex,
   pairKey,
+  readLevelValue,
   readPair,
   storeBounds,
   stricterLower,
@@ -80,8 +81,9 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
       assert(storeKey instanceof Uint8Array, 'the adapter opens the store with binary keys');
       if (isReservedStoreKey(storeKey)) continue;
       if (pairIndex(storeKey) !== 1) {
-        assert(stored instanceof Uint8Array, 'an ordinary adapter key holds bytes');
-        return [storeKey, stored];
+        const value = readLevelValue(storeKey, stored);
+        assert(value !== undefined, 'a scan returns present entries only');
+        return [storeKey, value];
       }
       this.#pending = this.#expand(stored);
     }
