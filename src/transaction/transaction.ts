@@ -24,7 +24,7 @@
  * once the store's close() reached it while its body ran) and the pin is released
  * exactly once.
  */
-import { StoreClosedError, TransactionClosedError, TransactionLimitError } from '../errors.js';
+import { InvalidOptionError, StoreClosedError, TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import { readOptions, type ScanOptions, scanBounds } from '../store/read-options.js';
 import { readStored } from '../codec/values.js';
@@ -93,6 +93,11 @@ export interface TransactionHandle {
    * does when the commit is validated under the commit lock.
    */
   requireLease(name: string, token: number): Promise<void>;
+}
+
+/** tx.put and tx.delete take no options: a { lease } or { fence } there would be ignored, so it is refused (fence with tx.requireLease). */
+function refuseWriteOptions(method: 'put' | 'delete'): never {
+  throw new InvalidOptionError('options', `tx.${method}() takes no options: fence a transaction with tx.requireLease(); lease binds keys through store.put and store.batch`);
 }
 
 /** Internal entry points for store.transaction(); not reachable through TransactionHandle. */
@@ -259,13 +264,15 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     return sharedRequest;
   }
 
-  put(key: Key, value: unknown): void {
+  put(key: Key, value: unknown, options?: unknown): void {
     this.#check('put');
+    if (options !== undefined) refuseWriteOptions('put');
     this.#buffer(preparePutInternal(this.#keys.internal(key), value, this.#context.maxValueBytes));
   }
 
-  delete(key: Key): void {
+  delete(key: Key, options?: unknown): void {
     this.#check('delete');
+    if (options !== undefined) refuseWriteOptions('delete');
     this.#buffer(prepareDeleteInternal(this.#keys.internal(key)));
   }
 
