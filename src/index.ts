@@ -8,7 +8,15 @@ export type { TransactionOptions } from './transaction/run-transaction.js';
 export type { SerialTransactionHandle as SerialTransaction } from './transaction/serial-transaction.js';
 export type { ScanOptions } from './store/read-options.js';
 export type { StoreOptions } from './store/options.js';
-export type { StoreStats, RecoveryReport } from './store/stats.js';
+export type { StoreStats, RecoveryReport, SinceOpenStats, LifetimeStats } from './store/stats.js';
+export type { EngineStats } from './engine/engine-stats.js';
+export type { CompactionStats, CompactionResult, CompactionProgress } from './compaction/compaction-stats.js';
+export type { CompactionPolicyName } from './compaction/compaction-policy.js';
+export type { ManifestRecovery } from './manifest/manifest.js';
+export type { CompactOptions, StoreCompactionResult } from './store/store-maintenance.js';
+export type { CheckpointResult } from './engine/engine-checkpoint.js';
+export type { SyncMode } from './fs/node-file-system.js';
+export type { ReadSource } from './metrics/recorders.js';
 export type { ScrubLocation, ScrubOptions, ScrubReport, ScrubStats } from './stripe/scrub.js';
 export type { TierStats } from './engine/storage-engine.js';
 export type { StoreMetrics, MetricsOptions } from './metrics/store-metrics.js';
@@ -51,11 +59,12 @@ export {
   BackupError,
   ForeignValueError,
 } from './errors.js';
-export type { BackupFailureReason } from './errors.js';
+export type { BackupFailureReason, ErrorCodeValue, InvalidKeyReason, ConflictRange, LockViolationKind } from './errors.js';
 export { restoreStoreBackup as restoreBackup, verifyStoreBackup as verifyBackup } from './backup/backup-api.js';
 export type { PublicRestoreOptions as RestoreOptions } from './backup/backup-api.js';
 export type { BackupOptions, BackupProgress, BackupResult } from './backup/take-backup.js';
 export type { BackupVerifyProblem, BackupVerifyReport, RestoreResult } from './backup/restore-backup.js';
+export type { RestoreRepair } from './backup/repair-backup-run.js';
 export type { LeaseManager, LeaseInfo, LeaseStats, AcquireOptions, HolderOptions, ForceReleaseOptions } from './lease/lease-manager.js';
 export type { WriteOptions, LeaseReference } from './lease/write-options.js';
 export type { Change, WatchOptions } from './watch/change-feed.js';
