@@ -61,6 +61,8 @@ export class MergedScan {
   readonly #memtables: MemtableSource[];
   #runCursors: RunCursor[] | undefined;
   #done = false;
+  /** Thrown by the next nextChunk(): a key this chunk reached failed after live entries before it. */
+  #failure: unknown;
   /** What touchChains read: kept so that its loads have a use. */
   #touched = 0;
 
@@ -69,9 +71,15 @@ export class MergedScan {
     this.#memtables = plan.view.memtables.map((memtable) => ({ memtable, buffer: [], position: 0, after: undefined, exhausted: false }));
   }
 
-  /** Up to `maxCount` live entries after the previous chunk; fewer only at the end. */
+  /** True when the last chunk was cut short by a key that failed: the next nextChunk() throws it. */
+  get failurePending(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Up to `maxCount` live entries after the previous chunk; fewer only at the end, or before a failed key (failurePending). */
   async nextChunk(maxCount: number): Promise<Array<[string, LiveSlot]>> {
     const result: Array<[string, LiveSlot]> = [];
+    if (this.#failure !== undefined) throw this.#failure;
     if (this.#done) return result;
     this.#runCursors ??= await this.#openRunCursors();
     const { reverse, version, referenceVersion, pinFloor, view } = this.#plan;
@@ -101,7 +109,16 @@ export class MergedScan {
         if (entries.length > 0) histories.push({ entries });
       }
       // A run entry's value is wrapped as it lies in its block: the chunk's reader decodes it once (readOnceSlotOfEntry).
-      const slot = resolveSlot(histories, request, readOnceSlotOfEntry);
+      let slot: ReturnType<typeof resolveSlot>;
+      try {
+        slot = resolveSlot(histories, request, readOnceSlotOfEntry);
+      } catch (error) {
+        // A key that cannot be answered (VersionNotRetainedError) fails the scan at its place:
+        // the entries before it in this chunk are delivered first, the next chunk throws.
+        if (result.length === 0) throw error;
+        this.#failure = error;
+        break;
+      }
       if (isLive(slot)) result.push([key, slot]);
       assert(reverse || result.length < 2 || result.at(-2)![0] < key, 'scan keys ascend');
     }

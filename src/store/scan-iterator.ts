@@ -129,7 +129,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     const wanted = Math.min(SCAN_CHUNK_KEYS, limit - this.#produced);
     this.#chunk = await this.#merged.nextChunk(wanted);
     this.#position = 0;
-    if (this.#chunk.length < wanted) this.#exhausted = true;
+    if (this.#chunk.length < wanted && !this.#merged.failurePending) this.#exhausted = true;
     return this.#chunk.length > 0;
   }
 

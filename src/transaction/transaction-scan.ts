@@ -71,7 +71,7 @@ export async function* scanWithOwnWrites(
       if (chunkIndex >= chunk.length && !exhausted) {
         chunk = await merged.nextChunk(SCAN_CHUNK_KEYS);
         chunkIndex = 0;
-        exhausted = chunk.length < SCAN_CHUNK_KEYS;
+        exhausted = chunk.length < SCAN_CHUNK_KEYS && !merged.failurePending;
       }
       const stored = chunk[chunkIndex];
       const mine = own[ownIndex];
