@@ -25,7 +25,7 @@ import type { DecodedBlock } from './data-block.js';
 import type { RunDescriptor } from './run-descriptor.js';
 import type { BlockRef, StripedRunFile } from './run-file.js';
 import { BlockKind, footerFields, isPartitionedFormat, parseChecksumHex, RUN_BLOCK_HEADER_BYTES, RUN_PAGE_BYTES, RunCompression, type BlockKindValue, type RunFooter } from './run-format.js';
-import type { RunIndex } from './run-index.js';
+import { RunIndex } from './run-index.js';
 
 /** One finding of verify() or a scrub step. */
 export interface RunScrubFinding {
@@ -102,14 +102,16 @@ export class RunScrubber {
       }
     }
     for (let number = 0; number < this.#target.partitionCount; number++) {
-      const index = await this.#readPartition(number, repair);
-      if (index instanceof Error) {
+      const read = await this.#readPartition(number, repair);
+      // A read that failed once (EIO) and whose block now checks out is read again (#unreadablePartition).
+      const index = read instanceof Error ? await this.#unreadablePartition(number, read, repair, reportedBad, unrecoverableStripes) : read;
+      if (!(index instanceof RunIndex)) {
         // Reported once: by its block's step when it failed its check there, else here (it went
-        // bad since, or it passes its check but does not decode). Its data blocks cannot be
-        // found, so nothing tells a damaged page of theirs from a stale parity page: the parity
-        // of the stripes they span is left as it is (never rewritten from unchecked data).
-        const unreadable = await this.#unreadablePartition(number, index, repair, reportedBad, unrecoverableStripes);
-        if (unreadable !== undefined) yield unreadable;
+        // bad since, it passes its check but does not decode, or it cannot be read). Its data
+        // blocks cannot be found, so nothing tells a damaged page of theirs from a stale parity
+        // page: the parity of the stripes they span is left as it is (never rewritten from
+        // unchecked data).
+        if (index !== undefined) yield index;
         const span = this.#target.partitionDataSpan(number);
         const layout = this.#target.file.layout;
         for (let page = Math.floor(span.start / RUN_PAGE_BYTES); page < Math.ceil(span.end / RUN_PAGE_BYTES); page++) unrecoverableStripes.add(layout.stripeOfLogicalPage(page));
@@ -174,19 +176,31 @@ export class RunScrubber {
    * step already reported it bad; its block checked again (a finding when the block fails its
    * check as read now: it went bad since its step); else, for a CorruptionError, a finding that
    * the block passes its check but does not decode (the block steps compare checksums only),
-   * which no repair fixes. An I/O error of a block that now reads adds nothing.
+   * which no repair fixes. An I/O error of a block that now reads and checks out was a failure
+   * of one read: the partition is read again, and its index returned (its data blocks are then
+   * checked as usual); a second failure is a finding. Before 2026-12-02 that case added nothing
+   * and the pass skipped the partition's data blocks and their stripes' parity in silence.
    */
-  async #unreadablePartition(number: number, error: Error, repair: boolean, reportedBad: ReadonlySet<number>, unrecoverableStripes: Set<number>): Promise<RunScrubStep | undefined> {
+  async #unreadablePartition(
+    number: number, error: Error, repair: boolean, reportedBad: ReadonlySet<number>, unrecoverableStripes: Set<number>,
+  ): Promise<RunIndex | RunScrubStep | undefined> {
     // A flat index (format 2) is resident and never read here; format 3 lists the top-level index, then the index partitions.
     const block = isPartitionedFormat(this.#target.footer.formatVersion) ? this.#target.metadataBlocks()[1 + number] : undefined;
     if (block === undefined || reportedBad.has(block.logicalOffset)) return undefined;
     const check = await this.#scrubBlock(block, repair, unrecoverableStripes);
     if (check.findings.length > 0) return check;
-    if (!(error instanceof CorruptionError)) return undefined;
-    const prefix = `corruption in ${error.file} at offset ${error.offset}: `;
-    const detail = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    let failure = error;
+    if (!(failure instanceof CorruptionError)) {
+      const again = await this.#readPartition(number, repair);
+      if (!(again instanceof Error)) return again;
+      failure = again;
+    }
     const stripe = this.#target.file.layout.stripeOfLogicalPage(Math.floor(block.logicalOffset / RUN_PAGE_BYTES));
-    return { bytes: check.bytes, findings: [{ kind: 'index', logicalOffset: block.logicalOffset, stripe, outcome: 'unrecoverable', reason: `${detail} (${UNDECODABLE_NOTE})` }] };
+    const finding = (outcome: RunScrubFinding['outcome'], reason: string): RunScrubStep => ({ bytes: check.bytes, findings: [{ kind: 'index', logicalOffset: block.logicalOffset, stripe, outcome, reason }] });
+    if (!(failure instanceof CorruptionError)) return finding(repair ? 'unrecoverable' : 'damaged', `partition unreadable twice, its block checked between (${failure.message})`);
+    const prefix = `corruption in ${failure.file} at offset ${failure.offset}: `;
+    const detail = failure.message.startsWith(prefix) ? failure.message.slice(prefix.length) : failure.message;
+    return finding('unrecoverable', `${detail} (${UNDECODABLE_NOTE})`);
   }
 
   async #scrubBlock(block: BlockRef, repair: boolean, unrecoverableStripes: Set<number>): Promise<RunScrubStep> {
