@@ -243,7 +243,7 @@ describe('write option validation', () => {
         [() => store.put('k', 1, { fence: { name: 'bad name!', token: lease.token } }), 'name'],
         [() => store.put('k', 1, { fence: { ...lease, extra: 1 } } as never), 'fence.extra'],
         [() => store.put('k', 1, { fence: { ...lease, owner: '' } }), 'owner'],
-        [() => store.delete('k', { lease }), 'lease'],
+        [() => store.delete('k', { lease } as never), 'lease'],
         [() => store.batch([{ type: 'put', key: 'k', value: 1 }], { fence: null } as never), 'fence'],
       ];
       for (const [write, option] of cases) {

@@ -149,7 +149,8 @@ export class Store {
     return this.#writes.put(key, value, options);
   }
 
-  delete(key: Key, options?: WriteOptions): Promise<CommitResult> {
+  /** `options`: a fence only; a deleted key has nothing to bind, so `lease` is refused (InvalidOptionError) and not in the type. */
+  delete(key: Key, options?: Omit<WriteOptions, 'lease'>): Promise<CommitResult> {
     return this.#writes.delete(key, options);
   }
 
