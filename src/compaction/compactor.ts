@@ -173,9 +173,15 @@ export class Compactor {
     return this.#output.usesThread;
   }
 
-  /** A flush installed a run: compact in the background if the policy asks. */
+  /**
+   * A flush installed a run: compact in the background if the policy asks. Not while a
+   * compact() call waits for the running compactions: it would find the new one running
+   * and wait (or cancel it) again, and a cancelled background merge's end reschedules
+   * while backlogged, so that loop never ended (all in microtasks: the process hung).
+   * The compact() call reschedules when it ends.
+   */
   schedule(): void {
-    if (!this.#backgroundEnabled || this.#closed) return;
+    if (!this.#backgroundEnabled || this.#closed || this.#compactWaiting > 0) return;
     const pick = this.#running.length === 0 ? pickCompaction(this.#config.runSet.runs, this.#policy) : this.#shallowPick();
     if (pick === undefined) return;
     const running = this.#run(pick, true);
@@ -239,6 +245,7 @@ export class Compactor {
       const horizon = this.#pinFloor();
       const floor = range.retainFrom === undefined ? this.retentionFloor.version : this.#raiseFloor(range.retainFrom, horizon);
       if (floor > (this.#config.manifest.state.retentionFloor ?? 0)) await this.#config.manifest.apply({ retentionFloor: floor });
+      this.schedule(); // the background merges skipped while this call waited
       return emptyResult('nothing', horizon, floor);
     }
     try {
