@@ -77,6 +77,8 @@ export interface RunScrubTarget {
 
 export class RunScrubber {
   readonly #target: RunScrubTarget;
+  /** Why the last #readStripe could not read the stripe's parity page (left zeros), if it could not. */
+  #parityUnreadable: string | undefined;
 
   constructor(target: RunScrubTarget) {
     this.#target = target;
@@ -295,14 +297,15 @@ export class RunScrubber {
     }
     const expected = Buffer.alloc(RUN_PAGE_BYTES);
     computeParity(whole.subarray(0, dataBytes), RUN_PAGE_BYTES, expected);
-    if (rewrites.length === 0 && expected.equals(whole.subarray(dataBytes))) return step;
-    if (!repair) return finding('damaged', 'parity page differs from the XOR of the stripe, or padding is not zeros');
-    if (!expected.equals(whole.subarray(dataBytes))) rewrites.push({ physicalOffset: parityOffset, bytes: expected });
+    const unreadable = this.#parityUnreadable;
+    if (unreadable === undefined && rewrites.length === 0 && expected.equals(whole.subarray(dataBytes))) return step;
+    if (!repair) return finding('damaged', unreadable ?? 'parity page differs from the XOR of the stripe, or padding is not zeros');
+    if (unreadable !== undefined || !expected.equals(whole.subarray(dataBytes))) rewrites.push({ physicalOffset: parityOffset, bytes: expected });
     const rewritten = await this.#target.file.rewritePages(rewrites);
     if (!rewritten) return finding('unrecoverable', 'parity page differs and could not be rewritten');
     this.#target.file.counters.repairedParityPages++;
     this.#target.file.onRepair?.({ runId: this.#target.runId, file: this.#target.path, kind: 'parity', logicalOffset: parityOffset, stripes: [stripe], pages: [stripe * (layout.stripeDataPages + 1) + layout.stripeDataPages], rewritten });
-    return finding('repaired', 'parity page rebuilt from the stripe and rewritten');
+    return finding('repaired', `${unreadable === undefined ? '' : `${unreadable}; `}parity page rebuilt from the stripe and rewritten`);
   }
 
   /**
@@ -334,13 +337,14 @@ export class RunScrubber {
   async #readStripe(stripe: number): Promise<Buffer | string> {
     const layout = this.#target.file.layout;
     const whole = Buffer.alloc(layout.stripeBytes);
+    this.#parityUnreadable = undefined;
     try {
       await this.#target.file.readPhysical(whole, layout.stripeOffset(stripe));
       return whole;
     } catch (error) {
       if (!isRepairableReadError(error)) throw error;
     }
-    // Page by page: an unreadable parity page is rebuilt by the caller. A data page can fail too (a
+    // Page by page: an unreadable parity page is left zeros and named (#parityUnreadable), rebuilt by the caller with repair. A data page can fail too (a
     // bad sector a rewrite did not fix, a block of a lost index partition that was never
     // checked): then the stripe cannot be checked, which is a finding, not a failed scrub.
     whole.fill(0);
@@ -353,6 +357,12 @@ export class RunScrubber {
         return `data page at physical offset ${pageOffset} unreadable: the stripe's parity is not checked`;
       }
     }
+    const parity = whole.subarray(layout.stripeDataPages * RUN_PAGE_BYTES);
+    await this.#target.file.readPhysical(parity, layout.stripeOffset(stripe) + layout.stripeDataPages * RUN_PAGE_BYTES).catch((error: unknown) => {
+      if (!isRepairableReadError(error)) throw error;
+      parity.fill(0);
+      this.#parityUnreadable = `parity page unreadable (${(error as Error).message})`;
+    });
     return whole;
   }
 
