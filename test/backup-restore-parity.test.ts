@@ -101,12 +101,13 @@ describe('restore of a backup with a damaged run', () => {
     expect(readFileSync(runPath).equals(damaged)).toBe(true);
   }, 60_000);
 
-  it('a damaged manifest copy is still refused as before (BackupError corrupt): it has no parity', async () => {
+  it('both manifest copies damaged is refused (BackupError corrupt): no parity, no intact twin (one is written from the other: faults-backup-manifest-copy)', async () => {
     const { backup } = await backupWithOneRun();
     const manifestDirectory = join(backup, 'manifest');
-    const copy = join(manifestDirectory, readdirSync(manifestDirectory)[0]!);
-    const bytes = readFileSync(copy);
-    damage(copy, bytes, [20]);
+    for (const name of readdirSync(manifestDirectory)) {
+      const copy = join(manifestDirectory, name);
+      damage(copy, readFileSync(copy), [20]);
+    }
     const target = join(temporaryDirectory(), 'restored');
     const error = await errorOf(restoreBackup(new NodeFileSystem(), backup, target));
     expect(error).toBeInstanceOf(BackupError);
@@ -145,12 +146,14 @@ describe('restore of a backup with a damaged run', () => {
     expect(readFileSync(runPath).equals(damaged)).toBe(true);
   }, 60_000);
 
-  it('verify: a damaged manifest copy is not restorable, a rebuildable run beside it included (restore refuses the backup)', async () => {
+  it('verify: both manifest copies damaged is not restorable, a rebuildable run beside it included (restore refuses the backup)', async () => {
     const { backup, runPath, original } = await backupWithOneRun();
     damage(runPath, original, [RUN_PAGE_BYTES + 100]);
     const manifestDirectory = join(backup, 'manifest');
-    const copy = join(manifestDirectory, readdirSync(manifestDirectory)[0]!);
-    damage(copy, readFileSync(copy), [20]);
+    for (const name of readdirSync(manifestDirectory)) {
+      const copy = join(manifestDirectory, name);
+      damage(copy, readFileSync(copy), [20]);
+    }
     const report = await verifyBackup(new NodeFileSystem(), backup);
     expect(report.ok).toBe(false);
     expect(report.restorable).toBe(false);

@@ -6,6 +6,8 @@
  *           -> verify the whole backup first: a damaged backup writes nothing,
  *              except a run whose damage parity rebuilds (repair-backup-run.ts:
  *              rebuilt in memory, then the file must match BACKUP.json's checksum)
+ *              and a manifest copy whose twin (the other copy, certified with the
+ *              same size and checksum) is intact: it is written from the twin
  *           -> copy runs (checked again while copying; a rebuilt run with its
  *              rebuilt pages laid over it), fsync runs/
  *           -> copy the manifest copies last, fsync manifest/, then wal/, the
@@ -34,7 +36,7 @@ import type { Hash64 } from '../wal/wal-format.js';
 import { ChunkedChecksum, readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
 import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX } from './durable-files.js';
 import { applyPatches, backupRunDescriptors, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
-import { checkFile, CHECKSUM_MISMATCH } from './verify-backup.js';
+import { checkFile, CHECKSUM_MISMATCH, intactTwin } from './verify-backup.js';
 import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take-backup.js';
 
 export { verifyBackup, type BackupVerifyProblem, type BackupVerifyReport } from './verify-backup.js';
@@ -51,6 +53,8 @@ export interface RestoreResult {
   bytes: number;
   /** Blocks and parity pages of the backup's runs rebuilt from parity in the restored copy (the backup is left as it is). */
   repaired: RestoreRepair[];
+  /** Manifest copies of the backup (BACKUP.json paths) that were damaged or missing, written from the other copy: same certified bytes. */
+  manifestCopiesFromTwin: string[];
 }
 
 /** Restores `backupDirectory` into `targetDirectory` (missing or empty); refuses a damaged backup before writing. */
@@ -64,11 +68,19 @@ export async function restoreBackup(
   // A missing or damaged BACKUP.json throws its own BackupError ('incomplete' / 'corrupt').
   const body = await readBackupManifest(fileSystem, backupDirectory, hash);
   const damagedRuns: BackupFile[] = [];
+  /** Damaged or missing manifest copies, each written from an intact copy certified with the same bytes. */
+  const twins = new Map<string, string>();
   for (const file of body.files) {
     const problem = await checkFile(fileSystem, backupDirectory, file, hash);
-    // A run's checksum mismatch may be damage its parity rebuilds; anything else is refused here.
-    if (problem === CHECKSUM_MISMATCH && file.path.startsWith(`${RUNS_DIRECTORY}/`)) damagedRuns.push(file);
-    else if (problem !== undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), problem);
+    if (problem === undefined) continue;
+    // A run's checksum mismatch may be damage its parity rebuilds; a manifest copy's, the other copy's bytes; anything else is refused here.
+    if (problem === CHECKSUM_MISMATCH && file.path.startsWith(`${RUNS_DIRECTORY}/`)) {
+      damagedRuns.push(file);
+      continue;
+    }
+    const twin = await intactTwin(fileSystem, backupDirectory, file, body.files, hash);
+    if (twin === undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), problem);
+    twins.set(file.path, twin);
   }
   // Rebuilt in memory before anything is written: damage beyond parity throws CorruptionError here.
   const patchesByPath = new Map<string, FilePatches>();
@@ -96,7 +108,8 @@ export async function restoreBackup(
     options.signal?.throwIfAborted();
     const to = joinPath(targetDirectory, file.path);
     const patches = patchesByPath.get(file.path);
-    if (patches === undefined) await copyFile(fileSystem, joinPath(backupDirectory, file.path), to, hash, { ...file, mismatch: 'corrupt' });
+    const source = joinPath(backupDirectory, twins.get(file.path) ?? file.path);
+    if (patches === undefined) await copyFile(fileSystem, source, to, hash, { ...file, mismatch: 'corrupt' });
     else await copyPatched(fileSystem, joinPath(backupDirectory, file.path), to, patches, hash, file);
     bytesDone += file.sizeBytes;
     options.onProgress?.({ filesDone: index + 1, filesTotal: ordered.length, bytesDone });
@@ -108,7 +121,7 @@ export async function restoreBackup(
   }
   await fileSystem.syncDirectory(targetDirectory);
   await fileSystem.syncDirectory(parentDirectory(targetDirectory));
-  return { version: body.version, directory: targetDirectory, files: ordered.length, bytes: bytesDone, repaired };
+  return { version: body.version, directory: targetDirectory, files: ordered.length, bytes: bytesDone, repaired, manifestCopiesFromTwin: [...twins.keys()] };
 }
 
 /**

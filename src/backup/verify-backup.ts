@@ -4,7 +4,9 @@
  *   BACKUP.json present and intact, then every listed file present with its size
  *   and chunked checksum; a run file whose checksum differs is then rebuilt from
  *   parity in memory, exactly as restore would (repair-backup-run.ts), to say
- *   whether restore recovers it byte for byte or refuses it.
+ *   whether restore recovers it byte for byte or refuses it; a damaged or missing
+ *   manifest copy is rebuildable when the other copy, certified with the same size
+ *   and checksum, is intact (restore writes it from that one).
  *
  * The report says both facts an operator needs: `ok` (no damage at all) and
  * `restorable` (restore would succeed and restore exactly what the backup certified:
@@ -20,6 +22,7 @@ import { BackupError, CorruptionError } from '../errors.js';
 import { joinPath, type FileSystem } from '../fs/file-system.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
+import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { readBackupManifest, readChunks, type BackupBody, type BackupFile } from './backup-manifest.js';
@@ -72,7 +75,11 @@ export async function verifyBackup(
   for (const [index, file] of body.files.entries()) {
     const problem = await checkFile(fileSystem, backupDirectory, file, hash);
     if (problem === CHECKSUM_MISMATCH && file.path.startsWith(`${RUNS_DIRECTORY}/`)) damagedRuns.push(file);
-    else if (problem !== undefined) report.problems.push({ path: file.path, reason: problem, rebuildable: false });
+    else if (problem !== undefined) {
+      const twin = await intactTwin(fileSystem, backupDirectory, file, body.files, hash);
+      const reason = twin === undefined ? problem : `${problem}; restorable: restore writes it from ${twin}, which has the bytes BACKUP.json certifies for it`;
+      report.problems.push({ path: file.path, reason, rebuildable: twin !== undefined });
+    }
     report.bytes += file.sizeBytes;
     onProgress?.({ filesDone: index + 1, filesTotal: body.files.length, bytesDone: report.bytes });
   }
@@ -115,6 +122,21 @@ async function checkRebuilds(fileSystem: FileSystem, backupDirectory: string, da
       report.problems.push({ path: file.path, reason: `${CHECKSUM_MISMATCH}; restore refuses it: ${error.message}`, rebuildable: false });
     }
   }
+}
+
+/**
+ * For a damaged or missing manifest copy: the path of another copy BACKUP.json certifies
+ * with the same size and checksum that is intact (the two copies of a backup's manifest
+ * are byte for byte the same), from which restore writes it; undefined when none is.
+ */
+export async function intactTwin(fileSystem: FileSystem, backupDirectory: string, file: BackupFile, files: readonly BackupFile[], hash: Hash64): Promise<string | undefined> {
+  if (!file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`)) return undefined;
+  for (const twin of files) {
+    if (twin.path === file.path || !twin.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`)) continue;
+    if (twin.sizeBytes !== file.sizeBytes || twin.checksum !== file.checksum) continue;
+    if ((await checkFile(fileSystem, backupDirectory, twin, hash)) === undefined) return twin.path;
+  }
+  return undefined;
 }
 
 /** Why `file` of the backup is unusable as BACKUP.json describes it, or undefined when it is intact. */
