@@ -28,7 +28,7 @@ export interface TransactionOptions {
   isolation?: Isolation;
   /** Re-runs after a conflict before giving up with ConflictError. Default 10. */
   retries?: number;
-  /** Aborts the transaction (before its commit) when signalled; nothing is written. */
+  /** Aborts the transaction (before its commit) when signalled, also while its body is still running; nothing is written. */
   signal?: AbortSignal;
 }
 
@@ -83,13 +83,21 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 
 /**
  * The body's outcome, or StoreClosedError when the store's close() reaches the attempt
- * first (Transaction[closeTransaction]): a body that never settles must not leave
- * transaction() pending after close. One promise per asynchronous attempt.
+ * first (Transaction[closeTransaction]), or the signal's reason when `signal` aborts
+ * first: a body that never settles must not leave transaction() pending after close or
+ * an abort. One promise per asynchronous attempt (and a listener while a signal is given).
  */
-function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>): Promise<T> {
+function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>, signal: AbortSignal | undefined): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     transaction[abortAttempt] = reject;
-    outcome.then(resolve, reject);
+    if (signal === undefined) {
+      outcome.then(resolve, reject);
+      return;
+    }
+    const aborted = () => reject(signal.reason);
+    signal.addEventListener('abort', aborted, { once: true });
+    const settled = () => signal.removeEventListener('abort', aborted);
+    outcome.then((value) => { settled(); resolve(value); }, (error: unknown) => { settled(); reject(error); });
   });
 }
 
@@ -143,7 +151,7 @@ async function runAttempts<T>(
     const transaction = new Transaction(context, isolation);
     try {
       const outcome = body(transaction);
-      const result = await (isPromiseLike(outcome) ? bodyOrClose(transaction, outcome) : outcome);
+      const result = await (isPromiseLike(outcome) ? bodyOrClose(transaction, outcome, signal) : outcome);
       signal?.throwIfAborted();
       // A body still running when close() began commits nothing: close() may not
       // have reached the pipeline yet, so the store's state is the authority.
