@@ -182,7 +182,8 @@ async function copyRuns(
  * Reads and checks every block of the run file linked or copied into `runsDirectory`
  * (footer, index, filter, data, parity: RunReader's scrub), rebuilding damaged blocks
  * and stale parity from their stripes in place (in the store's file too when linked).
- * True if something was rewritten. Damage parity cannot rebuild is a CorruptionError
+ * True if something was rewritten (by the scrub, or by the open, which reads and may
+ * rebuild blocks before it). Damage parity cannot rebuild is a CorruptionError
  * naming the store's run file `storePath`: a backup never certifies it. A rebuilt page
  * whose write-back or its datasync failed is an IoError: the bytes read back then are
  * not the ones a power loss leaves.
@@ -205,6 +206,14 @@ async function checkRunCopy(fileSystem: FileSystem, runsDirectory: string, run: 
         rewritten = true;
       }
     }
+    // The open itself reads blocks (the top-level index of a packed run, the footer) and
+    // rebuilds a damaged one in place before the scrub begins: no finding reports it, yet
+    // the file changed under the copy's checksum. The file's counters see every repair.
+    const counters = reader.repairCounters;
+    if (counters.rewriteFailures > 0) {
+      throw new IoError(`backup: a block of ${storePath} was rebuilt from parity, but writing it back to ${joinPath(runsDirectory, run.fileName)} failed`);
+    }
+    if (counters.repairedBlocks + counters.repairedParityPages > 0) rewritten = true;
   } catch (error) {
     if (error instanceof CorruptionError && error.file !== storePath) throw new CorruptionError(storePath, error.offset, `backup: ${error.message}`);
     throw error;
