@@ -101,6 +101,14 @@ export class LeaseManager {
     return this.#restart;
   }
 
+  /**
+   * The store is closing (Store#close, after it refuses new calls): wakes every waiting
+   * acquire, whose next attempt then rejects with StoreClosedError.
+   */
+  storeClosing(): void {
+    this.#waiters.wakeAll();
+  }
+
   /** Runs `operation` under the lease.operations lock, after every earlier lease operation of this store (FIFO). */
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     return this.#operationLock.runExclusive(operation);

@@ -2,7 +2,7 @@
  * Acquires waiting for a held lease, per name, in arrival order. A release, a force
  * release or an expiry wakes the first waiter only; a waiter that then loses the
  * race (another acquire got in first) goes back to the front. No polling: a waiter
- * sleeps until woken, its timeout, or its AbortSignal.
+ * sleeps until woken, its timeout, or its AbortSignal; close() wakes every waiter.
  *
  * Invariants: a waiter is settled exactly once and is in the queue only while
  * unsettled; at most LEASE_WAITERS_MAX wait per name.
@@ -44,6 +44,15 @@ export class LeaseWaiters {
       if (front) queue.unshift(waiter);
       else queue.push(waiter);
     });
+  }
+
+  /**
+   * Wakes every waiter of every name: the store is closing, and each woken acquire's
+   * next attempt fails with StoreClosedError instead of sleeping out its waitMs (up to
+   * 24.8 days, with a timer that kept the process alive after close()).
+   */
+  wakeAll(): void {
+    for (const queue of [...this.#queues.values()]) for (const waiter of [...queue]) waiter.wake();
   }
 
   /** Wakes the first waiter of `name`, if any. */

@@ -258,6 +258,8 @@ export class Store {
     // A transaction body still running can never commit now: its transaction() rejects
     // with StoreClosedError at once, even if the body never settles (store-transactions.ts).
     this.#transactions.closeRunning();
+    // Acquires waiting for a held lease (waitMs) end now with StoreClosedError, not when their wait runs out.
+    this.#leases?.storeClosing();
     // Before the lock (a compact() call holds it): cancel compaction, background or
     // called, as RocksDB's CancelAllBackgroundWork; it installs nothing and a
     // compact() call rejects with StoreClosedError (Compactor#cancel).
