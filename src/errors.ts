@@ -250,17 +250,21 @@ export class CorruptionError extends LadybugError {
   }
 }
 
-/** An as-of read asked for a version older than the key's retained history. */
+/**
+ * An as-of read asked for a version older than the key's retained history. `key` names
+ * the key when the read covered many (a scan, dump): a string, or the bytes of a key
+ * with no UTF-8 form; undefined for a get (the caller's own key).
+ */
 export class VersionNotRetainedError extends LadybugError {
   readonly version: number;
   readonly oldestRetained: number;
-  constructor(version: number, oldestRetained: number) {
-    super(
-      ErrorCode.VersionNotRetained,
-      `version ${version} is no longer retained for this key (oldest retained: ${oldestRetained})`,
-    );
+  readonly key: string | Uint8Array | undefined;
+  constructor(version: number, oldestRetained: number, key?: string | Uint8Array) {
+    const which = key === undefined ? 'this key' : typeof key === 'string' ? `key ${JSON.stringify(key)}` : `key 0x${Buffer.from(key).toString('hex')}`;
+    super(ErrorCode.VersionNotRetained, `version ${version} is no longer retained for ${which} (oldest retained: ${oldestRetained})`);
     this.version = version;
     this.oldestRetained = oldestRetained;
+    this.key = key;
   }
 }
 

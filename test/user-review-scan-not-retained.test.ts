@@ -27,7 +27,7 @@ async function storeWithTrimmedKey(inRuns: boolean): Promise<Store> {
   return store;
 }
 
-async function scanUntilFailure(store: Store, options: { reverse?: boolean; limit?: number }): Promise<{ keys: unknown[]; error: unknown }> {
+async function scanUntilFailure(store: Store, options: { reverse?: boolean; limit?: number; asOf?: number }): Promise<{ keys: unknown[]; error: unknown }> {
   const keys: unknown[] = [];
   try {
     for await (const [key] of store.scan({ asOf: 5, ...options })) keys.push(key);
@@ -38,6 +38,21 @@ async function scanUntilFailure(store: Store, options: { reverse?: boolean; limi
 }
 
 describe('user review: an as-of scan fails at the key it cannot answer, not before', () => {
+  it('the error names the key (the message said "this key", which a dump or scan never said)', async () => {
+    const store = await storeWithTrimmedKey(true);
+    const { error } = await scanUntilFailure(store, { reverse: true });
+    expect(error).toMatchObject({ key: 'c', version: 5, code: 'LADYBUG_VERSION_NOT_RETAINED' });
+    expect((error as Error).message).toContain('key "c"');
+    const get = await store.get('c', { asOf: 5 }).catch((caught: unknown) => caught);
+    expect((get as VersionNotRetainedError).key).toBeUndefined();
+    const binary = await memoryStore({ maxVersionsPerKey: 1, keyEncoding: 'binary' });
+    await binary.put(new Uint8Array([0xff]), 1);
+    await binary.put(new Uint8Array([0xff]), 2);
+    const failed = await scanUntilFailure(binary, { asOf: 1 });
+    expect([...((failed.error as VersionNotRetainedError).key as Uint8Array)]).toEqual([0xff]);
+    expect((failed.error as Error).message).toContain('key 0xff');
+  });
+
   for (const inRuns of [false, true]) {
     it(`delivers the retained keys before the failing one (${inRuns ? 'runs' : 'memtable'})`, async () => {
       const store = await storeWithTrimmedKey(inRuns);

@@ -61,6 +61,8 @@ export class MergedScan {
   readonly #memtables: MemtableSource[];
   #runCursors: RunCursor[] | undefined;
   #done = false;
+  /** The key (internal form) whose resolution failed, for the reader to name in its error. */
+  failedKey: string | undefined;
   /** Thrown by the next nextChunk(): a key this chunk reached failed after live entries before it. */
   #failure: unknown;
   /** What touchChains read: kept so that its loads have a use. */
@@ -115,6 +117,7 @@ export class MergedScan {
       } catch (error) {
         // A key that cannot be answered (VersionNotRetainedError) fails the scan at its place:
         // the entries before it in this chunk are delivered first, the next chunk throws.
+        this.failedKey = key;
         if (result.length === 0) throw error;
         this.#failure = error;
         break;

@@ -8,7 +8,8 @@
  * for an iterator dropped without any of those, when it is garbage-collected
  * (a FinalizationRegistry), so an abandoned scan cannot hold back reclamation forever.
  */
-import { externalKey, type KeyEncoding } from '../codec/keys.js';
+import { externalKey, keyBytes, type KeyEncoding } from '../codec/keys.js';
+import { VersionNotRetainedError } from '../errors.js';
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
@@ -58,6 +59,18 @@ export interface ScanPlan {
 
 export type ScanEntry = [string | Uint8Array, unknown];
 
+/** A VersionNotRetainedError of a scan names its key (in the scan's key encoding; bytes for a key with no UTF-8 form). */
+function namedKey(error: unknown, failedKey: string | undefined, encoding: KeyEncoding): unknown {
+  if (!(error instanceof VersionNotRetainedError) || error.key !== undefined || failedKey === undefined) return error;
+  let key: string | Uint8Array;
+  try {
+    key = externalKey(failedKey, encoding);
+  } catch {
+    key = keyBytes(failedKey);
+  }
+  return new VersionNotRetainedError(error.version, error.oldestRetained, key);
+}
+
 export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   readonly #plan: ScanPlan;
   readonly #pin: PinHandle;
@@ -100,7 +113,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     } catch (error) {
       // A scan that fails (closed store, version not retained) ends and lets go of its pin.
       this.#finish();
-      throw error;
+      throw namedKey(error, this.#merged.failedKey, this.#plan.keyEncoding);
     }
     this.#produced++;
     const value = readStored(stored);
