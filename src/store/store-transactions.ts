@@ -71,9 +71,10 @@ export class StoreTransactions {
   }
 
   /**
-   * close() began: every transaction() attempt whose body is still running (open, or past
-   * its lifetime) rejects with StoreClosedError now, without waiting for its body, and its tx
-   * throws StoreClosedError from then on. Attempts whose commit is under way are left to it.
+   * close() began: every transaction() attempt whose body is still running rejects with
+   * StoreClosedError now, without waiting for its body, and its tx throws StoreClosedError
+   * from then on (one past its lifetime was settled when it ended). Attempts whose commit
+   * is under way are left to it.
    */
   closeRunning(): void {
     for (const transaction of this.#contextMade?.lifetimes.running() ?? []) transaction[closeTransaction]();

@@ -28,8 +28,6 @@
  *   transaction's deadline (start + lifetimeMs), so each is expired at most one timer
  *   delay after its deadline.
  * - Each transaction is expired at most once, and never after it was removed.
- * - `#expired` holds every transaction expired and not yet removed (its body may still
- *   be running, stuck): with the open ones, what running() gives close() to settle.
  */
 import { performance } from 'node:perf_hooks';
 import { assert } from '../util/assert.js';
@@ -56,8 +54,6 @@ export class TransactionLifetimes<T extends ExpirableTransaction = ExpirableTran
   readonly lifetimeMs: number;
   /** The registered transactions in start order, from #head on (ended ones marked, see the header). */
   #queue: (T | undefined)[] = [];
-  /** Expired, not yet removed: bodies stuck past their lifetime (rare, so a Set: no cost to the others). */
-  readonly #expired = new Set<T>();
   #head = 0;
   #openCount = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -97,21 +93,19 @@ export class TransactionLifetimes<T extends ExpirableTransaction = ExpirableTran
    * to drop them until the timer fires, up to lifetimeMs later.
    */
   remove(transaction: T): void {
-    if (transaction[lifetimeOpen] !== true) {
-      if (this.#expired.size !== 0) this.#expired.delete(transaction);
-      return;
-    }
+    if (transaction[lifetimeOpen] !== true) return;
     transaction[lifetimeOpen] = false;
     this.#openCount--;
     if (this.#queue[this.#head] === transaction) this.#dropEnded();
   }
 
   /**
-   * Every transaction added and not yet removed, open or expired (its body may still be
-   * running): close() settles them (src/store/store-transactions.ts closeRunning).
+   * The open transactions (added, neither removed nor expired), in start order: close()
+   * settles them (src/store/store-transactions.ts closeRunning). An expired one needs
+   * nothing: its expiry settled a body still running (Transaction[expireTransaction]).
    */
   running(): T[] {
-    const running: T[] = [...this.#expired];
+    const running: T[] = [];
     for (let index = this.#head; index < this.#queue.length; index++) {
       const transaction = this.#queue[index]!;
       if (transaction[lifetimeOpen] === true) running.push(transaction);
@@ -164,7 +158,6 @@ export class TransactionLifetimes<T extends ExpirableTransaction = ExpirableTran
       }
       transaction[lifetimeOpen] = false;
       this.#openCount--;
-      this.#expired.add(transaction);
       transaction[expireTransaction]();
     }
   };

@@ -171,9 +171,14 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     context.lifetimes.add(this);
   }
 
-  /** The lifetime ended (TransactionLifetimes): the pins go; the next use throws TransactionLimitError. */
+  /**
+   * The lifetime ended (TransactionLifetimes): the pins go; the next use throws
+   * TransactionLimitError, and store.transaction() stops waiting for a body still running
+   * (it rejects with that error now, not when, or if, the body resumes).
+   */
   [expireTransaction](): void {
     this.#unpin();
+    if (this.#state === 'open') this[abortAttempt]?.(this.#lifetimeError());
   }
 
   /**
