@@ -250,6 +250,18 @@ export class CorruptionError extends LadybugError {
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A key as a message shows it: a JSON string when it has a UTF-8 form (bytes of a binary-encoded scan too), else 0x and its hex. */
+function keyForMessage(key: string | Uint8Array): string {
+  if (typeof key === 'string') return JSON.stringify(key);
+  try {
+    return JSON.stringify(strictUtf8.decode(key));
+  } catch {
+    return `0x${Buffer.from(key).toString('hex')}`;
+  }
+}
+
 /**
  * An as-of read asked for a version older than the key's retained history. `key` names
  * the key when the read covered many (a scan, dump): a string, or the bytes of a key
@@ -260,8 +272,7 @@ export class VersionNotRetainedError extends LadybugError {
   readonly oldestRetained: number;
   readonly key: string | Uint8Array | undefined;
   constructor(version: number, oldestRetained: number, key?: string | Uint8Array) {
-    const which = key === undefined ? 'this key' : typeof key === 'string' ? `key ${JSON.stringify(key)}` : `key 0x${Buffer.from(key).toString('hex')}`;
-    super(ErrorCode.VersionNotRetained, `version ${version} is no longer retained for ${which} (oldest retained: ${oldestRetained})`);
+    super(ErrorCode.VersionNotRetained, `version ${version} is no longer retained for ${key === undefined ? 'this key' : `key ${keyForMessage(key)}`} (oldest retained: ${oldestRetained})`);
     this.version = version;
     this.oldestRetained = oldestRetained;
     this.key = key;

@@ -27,7 +27,7 @@ async function storeWithTrimmedKey(inRuns: boolean): Promise<Store> {
   return store;
 }
 
-async function scanUntilFailure(store: Store, options: { reverse?: boolean; limit?: number; asOf?: number }): Promise<{ keys: unknown[]; error: unknown }> {
+async function scanUntilFailure(store: Store, options: { reverse?: boolean; limit?: number; asOf?: number; gte?: string }): Promise<{ keys: unknown[]; error: unknown }> {
   const keys: unknown[] = [];
   try {
     for await (const [key] of store.scan({ asOf: 5, ...options })) keys.push(key);
@@ -51,6 +51,12 @@ describe('user review: an as-of scan fails at the key it cannot answer, not befo
     const failed = await scanUntilFailure(binary, { asOf: 1 });
     expect([...((failed.error as VersionNotRetainedError).key as Uint8Array)]).toEqual([0xff]);
     expect((failed.error as Error).message).toContain('key 0xff');
+    // A binary-encoded scan (as ladybug dump reads) names a key that has a UTF-8 form as a string.
+    await binary.put('text', 1);
+    await binary.put('text', 2);
+    const text = await scanUntilFailure(binary, { asOf: 3, gte: 'text' });
+    expect([...((text.error as VersionNotRetainedError).key as Uint8Array)]).toEqual([...Buffer.from('text')]);
+    expect((text.error as Error).message).toContain('key "text"');
   });
 
   for (const inRuns of [false, true]) {
