@@ -20,7 +20,7 @@ import {
   TRANSACTION_RETRIES_MAX,
 } from '../limits.js';
 import {
-  abortAttempt, commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle,
+  abortAttempt, attemptEnded, commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle,
 } from './transaction.js';
 
 export interface TransactionOptions {
@@ -92,12 +92,20 @@ function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>, signa
     transaction[abortAttempt] = reject;
     if (signal === undefined) {
       outcome.then(resolve, reject);
-      return;
+    } else if (signal.aborted) {
+      // Aborted by the body's synchronous part, before this wait began: no event will come.
+      outcome.then(resolve, reject); // the body's own outcome stays handled (no unhandled rejection)
+      reject(signal.reason);
+    } else {
+      const aborted = () => reject(signal.reason);
+      signal.addEventListener('abort', aborted, { once: true });
+      const settled = () => signal.removeEventListener('abort', aborted);
+      outcome.then((value) => { settled(); resolve(value); }, (error: unknown) => { settled(); reject(error); });
     }
-    const aborted = () => reject(signal.reason);
-    signal.addEventListener('abort', aborted, { once: true });
-    const settled = () => signal.removeEventListener('abort', aborted);
-    outcome.then((value) => { settled(); resolve(value); }, (error: unknown) => { settled(); reject(error); });
+    // close() (or the lifetime's end) reached the attempt before this wait began, while the
+    // body's synchronous part ran: it found no wait to reject, so the wait rejects now.
+    const ended = transaction[attemptEnded]();
+    if (ended !== undefined) reject(ended);
   });
 }
 

@@ -106,6 +106,8 @@ export const finishTransaction: unique symbol = Symbol('ladybug.finishTransactio
 export const closeTransaction: unique symbol = Symbol('ladybug.closeTransaction');
 /** Set by store.transaction() while it awaits the attempt's body: rejects that wait (run-transaction.ts). */
 export const abortAttempt: unique symbol = Symbol('ladybug.abortAttempt');
+/** Why the attempt's body wait must reject at once (close or the lifetime's end came first), or undefined (run-transaction.ts). */
+export const attemptEnded: unique symbol = Symbol('ladybug.attemptEnded');
 
 /**
  * Thrown inside the commit path when validation finds a conflict; store.transaction()
@@ -190,6 +192,13 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     if (this.#state !== 'open') return;
     this.#state = 'storeClosed';
     this[abortAttempt]?.(new StoreClosedError('transaction'));
+  }
+
+  /** What close or the lifetime's end rejects a body wait set up only after them (a body that began close() synchronously) with. */
+  [attemptEnded](): Error | undefined {
+    if (this.#state === 'storeClosed') return new StoreClosedError('transaction');
+    if (this.#state === 'open' && !this.#pinned) return this.#lifetimeError();
+    return undefined;
   }
 
   /**
