@@ -2,7 +2,8 @@
  * Acquires waiting for a held lease, per name, in arrival order. A release, a force
  * release or an expiry wakes the first waiter only; a waiter that then loses the
  * race (another acquire got in first) goes back to the front. No polling: a waiter
- * sleeps until woken, its timeout, or its AbortSignal; close() wakes every waiter.
+ * sleeps until woken, its timeout, or its AbortSignal; close() wakes every waiter, and
+ * every later wait at once.
  *
  * Invariants: a waiter is settled exactly once and is in the queue only while
  * unsettled; at most LEASE_WAITERS_MAX wait per name.
@@ -19,10 +20,15 @@ export type WaitOutcome = 'woken' | 'timeout';
 
 export class LeaseWaiters {
   readonly #queues = new Map<string, Waiter[]>();
+  /** Set by wakeAll (the store is closing): a wait asked for later is woken at once. */
+  #closing = false;
 
   /** Sleeps until woken or `timeoutMs` passes; rejects with the signal's reason when aborted. */
   wait(name: string, timeoutMs: number, signal: AbortSignal | undefined, front: boolean): Promise<WaitOutcome> {
     assert(timeoutMs > 0, 'a wait has time left');
+    // An acquire whose attempt found the lease held just before close() woke the waiters:
+    // its next attempt rejects with StoreClosedError rather than sleeping out its waitMs.
+    if (this.#closing) return Promise.resolve('woken');
     const queue = this.#queues.get(name) ?? [];
     if (queue.length >= LEASE_WAITERS_MAX) throw new InvalidOptionError('waitMs', `more than ${LEASE_WAITERS_MAX} acquires already wait for this lease`);
     this.#queues.set(name, queue);
@@ -47,11 +53,13 @@ export class LeaseWaiters {
   }
 
   /**
-   * Wakes every waiter of every name: the store is closing, and each woken acquire's
-   * next attempt fails with StoreClosedError instead of sleeping out its waitMs (up to
-   * 24.8 days, with a timer that kept the process alive after close()).
+   * Wakes every waiter of every name, and from now on every wait at once: the store is
+   * closing, and each woken acquire's next attempt fails with StoreClosedError instead of
+   * sleeping out its waitMs (up to 24.8 days, with a timer that kept the process alive
+   * after close()); one whose attempt was under way at close() is woken as it asks to wait.
    */
   wakeAll(): void {
+    this.#closing = true;
     for (const queue of [...this.#queues.values()]) for (const waiter of [...queue]) waiter.wake();
   }
 
