@@ -82,26 +82,41 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 }
 
 /**
+ * The body waits of the attempts running under each signal, rejected with its reason when
+ * it aborts: one 'abort' listener per signal, added at its first transaction, not one per
+ * attempt (20 transactions at once on a shared signal made Node warn of a listener leak,
+ * and a stuck body ended by close or its lifetime left its listener on the signal).
+ */
+const signalWaits = new WeakMap<AbortSignal, Set<(reason: unknown) => void>>();
+
+function watchSignal(signal: AbortSignal, reject: (reason: unknown) => void): void {
+  let waits = signalWaits.get(signal);
+  if (waits === undefined) {
+    const created = new Set<(reason: unknown) => void>();
+    signalWaits.set(signal, created);
+    signal.addEventListener('abort', () => {
+      signalWaits.delete(signal);
+      for (const waiting of created) waiting(signal.reason);
+    }, { once: true });
+    waits = created;
+  }
+  waits.add(reject);
+}
+
+/**
  * The body's outcome, or StoreClosedError when the store's close() reaches the attempt
  * first (Transaction[closeTransaction]), or the signal's reason when `signal` aborts
  * first: a body that never settles must not leave transaction() pending after close or
- * an abort. One promise per asynchronous attempt (and a listener while a signal is given).
+ * an abort. One promise per asynchronous attempt; the attempt's end (runAttempts) takes
+ * it out of signalWaits. An abort after the body settled rejects nothing (settled).
  */
 function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>, signal: AbortSignal | undefined): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     transaction[abortAttempt] = reject;
-    if (signal === undefined) {
-      outcome.then(resolve, reject);
-    } else if (signal.aborted) {
-      // Aborted by the body's synchronous part, before this wait began: no event will come.
-      outcome.then(resolve, reject); // the body's own outcome stays handled (no unhandled rejection)
-      reject(signal.reason);
-    } else {
-      const aborted = () => reject(signal.reason);
-      signal.addEventListener('abort', aborted, { once: true });
-      const settled = () => signal.removeEventListener('abort', aborted);
-      outcome.then((value) => { settled(); resolve(value); }, (error: unknown) => { settled(); reject(error); });
-    }
+    outcome.then(resolve, reject);
+    // Aborted already (by the body's synchronous part): no event will come.
+    if (signal?.aborted === true) reject(signal.reason);
+    else if (signal !== undefined) watchSignal(signal, reject);
     // close() (or the lifetime's end) reached the attempt before this wait began, while the
     // body's synchronous part ran: it found no wait to reject, so the wait rejects now.
     const ended = transaction[attemptEnded]();
@@ -172,6 +187,7 @@ async function runAttempts<T>(
       if (attempt > retries) throw conflictError(error, attempt);
       winner = error.conflict.version;
     } finally {
+      if (signal !== undefined && transaction[abortAttempt] !== undefined) signalWaits.get(signal)?.delete(transaction[abortAttempt]);
       transaction[finishTransaction]();
     }
     try {

@@ -155,7 +155,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   #fences: LeaseFence[] | undefined;
   /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'; 'open' -> 'storeClosed' (close() reached the body). */
   #state: 'open' | 'sealed' | 'finished' | 'storeClosed' = 'open';
-  [abortAttempt]: ((error: Error) => void) | undefined = undefined;
+  [abortAttempt]: ((reason: unknown) => void) | undefined = undefined;
   #pinned = true;
   /** The sources as of readVersion (captured with the pin, in the same synchronous step). */
   readonly #view: ReadView;
