@@ -300,8 +300,14 @@ function buildProgram(): Command {
     .action(async (dir: string, options: JsonOption & { prefix?: string; since?: number; follow?: boolean }) => {
       // Binary keys, as dump: every key prints (a UTF-8 one as its string, another as {"$bytes": hex}) instead of
       // the feed stopping at the first key that is not UTF-8.
+      // --follow ends on SIGINT or SIGTERM (Ctrl-C) through the feed's signal, so the store is closed and its lock
+      // released; without this the process died holding the lock (a holder in another PID namespace counts as live
+      // until its heartbeat is 60 s old).
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      if (options.follow === true) for (const name of ['SIGINT', 'SIGTERM'] as const) process.once(name, onSignal);
       await withStore(dir, async (store) => {
-        const feed = store.watch({ ...prefixRange(options.prefix), sinceVersion: options.since ?? 0, untilVersion: options.follow === true ? undefined : store.version });
+        const feed = store.watch({ ...prefixRange(options.prefix), sinceVersion: options.since ?? 0, untilVersion: options.follow === true ? undefined : store.version, signal: stop.signal });
         for await (const change of feed) {
           const key = keyJsonForm(change.key);
           const line = options.json === true
@@ -309,7 +315,11 @@ function buildProgram(): Command {
             : `${change.version} ${change.deleted ? 'delete' : 'put'} ${typeof key === 'string' ? key : JSON.stringify(key)}${change.deleted ? '' : ` ${JSON.stringify(jsonForm(change.value))}`}`;
           writeOut(`${line}\n`);
         }
-      }, false, 'binary');
+      }, false, 'binary').catch((error: unknown) => {
+        if (!stop.signal.aborted || error !== stop.signal.reason) throw error;
+      }).finally(() => {
+        for (const name of ['SIGINT', 'SIGTERM'] as const) process.off(name, onSignal);
+      });
     });
 
   program.command('backup <dir> <target>').description('copy the store, as of one version, into an empty or new target directory (writes may continue)')
