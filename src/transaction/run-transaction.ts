@@ -87,20 +87,20 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
  * attempt (20 transactions at once on a shared signal made Node warn of a listener leak,
  * and a stuck body ended by close or its lifetime left its listener on the signal).
  */
-const signalWaits = new WeakMap<AbortSignal, Set<(reason: unknown) => void>>();
+const signalWaits = new WeakMap<AbortSignal, Map<Transaction, (reason: unknown) => void>>();
 
-function watchSignal(signal: AbortSignal, reject: (reason: unknown) => void): void {
+function watchSignal(signal: AbortSignal, transaction: Transaction, aborted: (reason: unknown) => void): void {
   let waits = signalWaits.get(signal);
   if (waits === undefined) {
-    const created = new Set<(reason: unknown) => void>();
+    const created = new Map<Transaction, (reason: unknown) => void>();
     signalWaits.set(signal, created);
     signal.addEventListener('abort', () => {
       signalWaits.delete(signal);
-      for (const waiting of created) waiting(signal.reason);
+      for (const waiting of created.values()) waiting(signal.reason);
     }, { once: true });
     waits = created;
   }
-  waits.add(reject);
+  waits.set(transaction, aborted);
 }
 
 /**
@@ -113,10 +113,21 @@ function watchSignal(signal: AbortSignal, reject: (reason: unknown) => void): vo
 function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>, signal: AbortSignal | undefined): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     transaction[abortAttempt] = reject;
-    outcome.then(resolve, reject);
-    // Aborted already (by the body's synchronous part): no event will come.
-    if (signal?.aborted === true) reject(signal.reason);
-    else if (signal !== undefined) watchSignal(signal, reject);
+    if (signal === undefined) {
+      outcome.then(resolve, reject);
+    } else {
+      let waiting = true;
+      outcome.then((value) => { waiting = false; resolve(value); }, (error: unknown) => { waiting = false; reject(error); });
+      const aborted = (reason: unknown): void => {
+        // The body still runs: its tx ends now, so its next use throws TransactionClosedError,
+        // a step already awaited too (a scan's), not only once runAttempts' finally runs.
+        if (waiting) transaction[finishTransaction]();
+        reject(reason);
+      };
+      // Aborted already (by the body's synchronous part): no event will come.
+      if (signal.aborted) aborted(signal.reason);
+      else watchSignal(signal, transaction, aborted);
+    }
     // close() (or the lifetime's end) reached the attempt before this wait began, while the
     // body's synchronous part ran: it found no wait to reject, so the wait rejects now.
     const ended = transaction[attemptEnded]();
@@ -187,7 +198,7 @@ async function runAttempts<T>(
       if (attempt > retries) throw conflictError(error, attempt);
       winner = error.conflict.version;
     } finally {
-      if (signal !== undefined && transaction[abortAttempt] !== undefined) signalWaits.get(signal)?.delete(transaction[abortAttempt]);
+      if (signal !== undefined) signalWaits.get(signal)?.delete(transaction);
       transaction[finishTransaction]();
     }
     try {

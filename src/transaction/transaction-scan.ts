@@ -70,6 +70,8 @@ export async function* scanWithOwnWrites(
       source.check();
       if (chunkIndex >= chunk.length && !exhausted) {
         chunk = await merged.nextChunk(SCAN_CHUNK_KEYS);
+        // Again after the await: the tx may have ended meanwhile (close, an abort, its lifetime; its pins gone).
+        source.check();
         chunkIndex = 0;
         exhausted = chunk.length < SCAN_CHUNK_KEYS && !merged.failurePending;
       }
@@ -90,7 +92,10 @@ export async function* scanWithOwnWrites(
       if (slot === TOMBSTONE) continue;
       produced++;
       const entry: [string | Uint8Array, unknown] = [externalKey(key, source.keyEncoding), readStored(slot)];
-      if (source.turnDue()) await nextEventLoopTurn();
+      if (source.turnDue()) {
+        await nextEventLoopTurn();
+        source.check();
+      }
       yield entry;
     }
   } finally {
