@@ -190,7 +190,11 @@ export class Store {
    * read a key memory could not answer (src/transaction/serial-transaction.ts).
    * Not an async function (store-transactions.ts). A refused call still rejects, never throws.
    */
-  transactionSync<T>(body: (tx: SerialTransactionHandle) => T): Promise<T> {
+  transactionSync<T>(body: (tx: SerialTransactionHandle) => T, options?: undefined): Promise<T> {
+    // It takes no options: transaction()'s (retries, isolation, signal) would be ignored here, so they are refused.
+    if (options !== undefined) {
+      return Promise.reject(new InvalidOptionError('options', 'transactionSync() takes no options (it never conflicts, so it never retries; use transaction() for isolation, retries or a signal)'));
+    }
     return this.#transactions.transactionSync(body);
   }
 
