@@ -7,17 +7,11 @@
  * name before doing anything; the known names work as before.
  */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, InvalidOptionError } from '../src/index.js';
 import { useMemoryStores } from './support/memory-stores.js';
+import { optionRefusal as refusal } from './support/option-refusal.js';
 
 const memoryStore = useMemoryStores();
 
-async function refusal(call: () => Promise<unknown>): Promise<InvalidOptionError> {
-  const error = await call().then(() => undefined, (caught: unknown) => caught);
-  expect(error).toBeInstanceOf(InvalidOptionError);
-  expect((error as InvalidOptionError).code).toBe(ErrorCode.InvalidOption);
-  return error as InvalidOptionError;
-}
 
 describe('review10: unknown options of transaction() and compact() are refused', () => {
   it('transaction(): a typo is refused and the body never runs', async () => {

@@ -8,17 +8,12 @@
  * options behave as before.
  */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, InvalidOptionError, type SerialTransaction as SerialTransactionHandle } from '../src/index.js';
+import { type SerialTransaction as SerialTransactionHandle } from '../src/index.js';
 import { useMemoryStores } from './support/memory-stores.js';
+import { optionRefusal as refusal } from './support/option-refusal.js';
 
 const memoryStore = useMemoryStores();
 
-async function refusal(call: () => Promise<unknown>): Promise<InvalidOptionError> {
-  const error = await call().then(() => undefined, (caught: unknown) => caught);
-  expect(error).toBeInstanceOf(InvalidOptionError);
-  expect((error as InvalidOptionError).code).toBe(ErrorCode.InvalidOption);
-  return error as InvalidOptionError;
-}
 
 describe('user review: transactionSync() tx refuses options instead of ignoring them', () => {
   it('tx.get with asOf, a typo or null is refused; without options it reads the latest', async () => {
