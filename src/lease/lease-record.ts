@@ -85,7 +85,7 @@ export function checkName(name: unknown): string {
 export function checkLeaseOptions<T extends object>(operation: string, options: T | undefined, known: readonly string[]): T {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `${operation} options must be an object, got ${options === null ? 'null' : typeof options}`);
   for (const name of Object.keys(options)) {
-    if (!known.includes(name)) throw new InvalidOptionError(name, `is not a ${operation} option (${known.join(', ')})`);
+    if (!known.includes(name)) throw new InvalidOptionError(name, `is not an option of ${operation} (${known.join(', ')})`);
   }
   return options;
 }

@@ -71,7 +71,7 @@ export function writeOptions(operation: 'put' | 'delete' | 'batch', options: unk
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `${operation} options must be an object`);
   for (const name of Object.keys(options)) {
-    if (!WRITE_OPTION_NAMES.includes(name)) throw new InvalidOptionError(name, `is not a ${operation} option (lease, fence)`);
+    if (!WRITE_OPTION_NAMES.includes(name)) throw new InvalidOptionError(name, `is not an option of ${operation} (lease, fence)`);
   }
   const given = options as { lease?: unknown; fence?: unknown };
   if (operation === 'delete' && given.lease !== undefined) {
