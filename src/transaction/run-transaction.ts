@@ -20,8 +20,9 @@ import {
   TRANSACTION_RETRIES_MAX,
 } from '../limits.js';
 import {
-  abortAttempt, attemptEnded, commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle,
+  abortAttempt, attemptEnded, attemptSignal, commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle,
 } from './transaction.js';
+import type { TransactionLifetimes } from './transaction-lifetimes.js';
 
 export interface TransactionOptions {
   /** 'serializable' (default) or 'snapshot' (write-write conflicts only). */
@@ -82,51 +83,60 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 }
 
 /**
- * The body waits of the attempts running under each signal, rejected with its reason when
- * it aborts: one 'abort' listener per signal, added at its first transaction, not one per
- * attempt (20 transactions at once on a shared signal made Node warn of a listener leak,
- * and a stuck body ended by close or its lifetime left its listener on the signal).
+ * The stores' lifetimes (their running attempts) a signal has an 'abort' listener for: one
+ * listener per signal and store, added at its first transaction there, none per attempt
+ * (a listener per attempt made Node warn of a leak at 11 transactions sharing a signal, a
+ * stuck body ended by close or its lifetime kept its listener, and adding and removing it
+ * cost about a third of the throughput of transactions given a signal). On abort it ends
+ * every running attempt of those stores given that signal whose body is still running.
  */
-const signalWaits = new WeakMap<AbortSignal, Map<Transaction, (reason: unknown) => void>>();
+const watchedSignals = new WeakMap<AbortSignal, Set<TransactionLifetimes<Transaction>>>();
 
-function watchSignal(signal: AbortSignal, transaction: Transaction, aborted: (reason: unknown) => void): void {
-  let waits = signalWaits.get(signal);
-  if (waits === undefined) {
-    const created = new Map<Transaction, (reason: unknown) => void>();
-    signalWaits.set(signal, created);
+function watchSignal(signal: AbortSignal, lifetimes: TransactionLifetimes<Transaction>): void {
+  let watched = watchedSignals.get(signal);
+  if (watched === undefined) {
+    const created = new Set<TransactionLifetimes<Transaction>>();
+    watchedSignals.set(signal, created);
     signal.addEventListener('abort', () => {
-      signalWaits.delete(signal);
-      for (const waiting of created.values()) waiting(signal.reason);
+      watchedSignals.delete(signal);
+      for (const store of created) {
+        for (const transaction of store.running()) if (transaction[attemptSignal] === signal) abortBody(transaction, signal.reason);
+      }
     }, { once: true });
-    waits = created;
+    watched = created;
   }
-  waits.set(transaction, aborted);
+  if (!watched.has(lifetimes)) watched.add(lifetimes);
+}
+
+/** The signal aborted while the body runs: its tx ends now (its next use, a scan step already awaited too, throws TransactionClosedError) and the wait rejects. */
+function abortBody(transaction: Transaction, reason: unknown): void {
+  const reject = transaction[abortAttempt];
+  if (reject === undefined) return; // the body settled: a commit under way is not interrupted
+  transaction[finishTransaction]();
+  reject(reason);
 }
 
 /**
  * The body's outcome, or StoreClosedError when the store's close() reaches the attempt
  * first (Transaction[closeTransaction]), or the signal's reason when `signal` aborts
  * first: a body that never settles must not leave transaction() pending after close or
- * an abort. One promise per asynchronous attempt; the attempt's end (runAttempts) takes
- * it out of signalWaits. An abort after the body settled rejects nothing (settled).
+ * an abort. One promise per asynchronous attempt. With a signal, abortAttempt is cleared
+ * when the body settles, so an abort after that rejects nothing.
  */
-function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>, signal: AbortSignal | undefined): Promise<T> {
+function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>, signal: AbortSignal | undefined, lifetimes: TransactionLifetimes<Transaction>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     transaction[abortAttempt] = reject;
     if (signal === undefined) {
       outcome.then(resolve, reject);
     } else {
-      let waiting = true;
-      outcome.then((value) => { waiting = false; resolve(value); }, (error: unknown) => { waiting = false; reject(error); });
-      const aborted = (reason: unknown): void => {
-        // The body still runs: its tx ends now, so its next use throws TransactionClosedError,
-        // a step already awaited too (a scan's), not only once runAttempts' finally runs.
-        if (waiting) transaction[finishTransaction]();
-        reject(reason);
-      };
+      outcome.then((value) => { transaction[abortAttempt] = undefined; resolve(value); }, (error: unknown) => { transaction[abortAttempt] = undefined; reject(error); });
       // Aborted already (by the body's synchronous part): no event will come.
-      if (signal.aborted) aborted(signal.reason);
-      else watchSignal(signal, transaction, aborted);
+      if (signal.aborted) {
+        abortBody(transaction, signal.reason);
+      } else {
+        transaction[attemptSignal] = signal;
+        watchSignal(signal, lifetimes);
+      }
     }
     // close() (or the lifetime's end) reached the attempt before this wait began, while the
     // body's synchronous part ran: it found no wait to reject, so the wait rejects now.
@@ -185,7 +195,7 @@ async function runAttempts<T>(
     const transaction = new Transaction(context, isolation);
     try {
       const outcome = body(transaction);
-      const result = await (isPromiseLike(outcome) ? bodyOrClose(transaction, outcome, signal) : outcome);
+      const result = await (isPromiseLike(outcome) ? bodyOrClose(transaction, outcome, signal, context.lifetimes) : outcome);
       signal?.throwIfAborted();
       // A body still running when close() began commits nothing: close() may not
       // have reached the pipeline yet, so the store's state is the authority.
@@ -198,7 +208,6 @@ async function runAttempts<T>(
       if (attempt > retries) throw conflictError(error, attempt);
       winner = error.conflict.version;
     } finally {
-      if (signal !== undefined) signalWaits.get(signal)?.delete(transaction);
       transaction[finishTransaction]();
     }
     try {

@@ -108,6 +108,8 @@ export const closeTransaction: unique symbol = Symbol('ladybug.closeTransaction'
 export const abortAttempt: unique symbol = Symbol('ladybug.abortAttempt');
 /** Why the attempt's body wait must reject at once (close or the lifetime's end came first), or undefined (run-transaction.ts). */
 export const attemptEnded: unique symbol = Symbol('ladybug.attemptEnded');
+/** The signal an attempt's body runs under, for the signal's one listener (run-transaction.ts). */
+export const attemptSignal: unique symbol = Symbol('ladybug.attemptSignal');
 
 /**
  * Thrown inside the commit path when validation finds a conflict; store.transaction()
@@ -156,6 +158,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'; 'open' -> 'storeClosed' (close() reached the body). */
   #state: 'open' | 'sealed' | 'finished' | 'storeClosed' = 'open';
   [abortAttempt]: ((reason: unknown) => void) | undefined = undefined;
+  [attemptSignal]: AbortSignal | undefined = undefined;
   #pinned = true;
   /** The sources as of readVersion (captured with the pin, in the same synchronous step). */
   readonly #view: ReadView;
