@@ -265,14 +265,15 @@ function keyForMessage(key: string | Uint8Array): string {
 /**
  * An as-of read asked for a version older than the key's retained history. `key` names
  * the key when the read covered many (a scan, dump): a string, or the bytes of a key
- * with no UTF-8 form; undefined for a get (the caller's own key).
+ * with no UTF-8 form; undefined for a get (the caller's own key) and for a watch whose
+ * `since` is below the store's retention floor (no one key).
  */
 export class VersionNotRetainedError extends LadybugError {
   readonly version: number;
   readonly oldestRetained: number;
   readonly key: string | Uint8Array | undefined;
   constructor(version: number, oldestRetained: number, key?: string | Uint8Array) {
-    super(ErrorCode.VersionNotRetained, `version ${version} is no longer retained for ${key === undefined ? 'this key' : `key ${keyForMessage(key)}`} (oldest retained: ${oldestRetained})`);
+    super(ErrorCode.VersionNotRetained, `version ${version} is no longer retained${key === undefined ? '' : ` for key ${keyForMessage(key)}`} (oldest retained: ${oldestRetained})`);
     this.version = version;
     this.oldestRetained = oldestRetained;
     this.key = key;

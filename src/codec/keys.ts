@@ -119,3 +119,12 @@ export function internalKeyFromRange(bytes: Uint8Array, start: number, end: numb
 export function externalKey(internal: string, encoding: KeyEncoding): string | Uint8Array {
   return encoding === 'binary' ? keyBytes(internal) : utf8Key(internal);
 }
+
+/** The key as an error names it: as a read returns it, or its bytes when it has no form in `encoding`. */
+export function externalKeyForError(internal: string, encoding: KeyEncoding): string | Uint8Array {
+  try {
+    return externalKey(internal, encoding);
+  } catch {
+    return keyBytes(internal);
+  }
+}

@@ -8,7 +8,7 @@
  * for an iterator dropped without any of those, when it is garbage-collected
  * (a FinalizationRegistry), so an abandoned scan cannot hold back reclamation forever.
  */
-import { externalKey, keyBytes, type KeyEncoding } from '../codec/keys.js';
+import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/keys.js';
 import { VersionNotRetainedError } from '../errors.js';
 import { readStored, type StoredValue } from '../codec/values.js';
 import type { KeyRange } from '../memory/memory-index.js';
@@ -62,13 +62,7 @@ export type ScanEntry = [string | Uint8Array, unknown];
 /** A VersionNotRetainedError of a scan names its key (in the scan's key encoding; bytes for a key with no UTF-8 form). */
 function namedKey(error: unknown, failedKey: string | undefined, encoding: KeyEncoding): unknown {
   if (!(error instanceof VersionNotRetainedError) || error.key !== undefined || failedKey === undefined) return error;
-  let key: string | Uint8Array;
-  try {
-    key = externalKey(failedKey, encoding);
-  } catch {
-    key = keyBytes(failedKey);
-  }
-  return new VersionNotRetainedError(error.version, error.oldestRetained, key);
+  return new VersionNotRetainedError(error.version, error.oldestRetained, externalKeyForError(failedKey, encoding));
 }
 
 export class ScanIterator implements AsyncIterableIterator<ScanEntry> {

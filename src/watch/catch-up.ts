@@ -160,6 +160,7 @@ export async function nextChanges(
   upToVersion: number,
   batchChanges: number,
   accepts: (key: string) => boolean,
+  nameKey: (key: string) => string | Uint8Array,
 ): Promise<{ changes: RawChange[]; more: boolean }> {
   assert(sinceVersion <= cursor.version && cursor.version <= upToVersion, 'catch-up runs forward, inside its bounds');
   const firstBatch = cursor.version === sinceVersion && cursor.key === undefined;
@@ -174,7 +175,7 @@ export async function nextChanges(
     for (;;) {
       const chunk = memtable.chainsChunk(range, from, false, CHUNK_KEYS);
       for (const [key, chain] of chunk) {
-        if (mayHaveLostUndelivered(chain.trimmedBelow, key, cursor)) throw new VersionNotRetainedError(cursor.version, chain.trimmedBelow);
+        if (mayHaveLostUndelivered(chain.trimmedBelow, key, cursor)) throw new VersionNotRetainedError(cursor.version, chain.trimmedBelow, nameKey(key));
         for (let index = 0; index < chain.length; index++) add({ version: chain.versionAt(index), key, slot: chain.slotAt(index) });
       }
       if (chunk.length < CHUNK_KEYS) break;
@@ -183,7 +184,7 @@ export async function nextChanges(
   }
   for (const run of view.runs) {
     if (run.descriptor.maxVersion < cursor.version || run.descriptor.maxVersion <= sinceVersion || run.descriptor.minVersion > upToVersion) continue;
-    await collectRun(await run.cursor(range, false), add, view.maxVersionsPerKey, sinceVersion);
+    await collectRun(await run.cursor(range, false), add, view.maxVersionsPerKey, sinceVersion, nameKey);
   }
   return batch.take();
 }
@@ -193,6 +194,7 @@ async function collectRun(
   add: (change: RawChange) => void,
   maxVersionsPerKey: number,
   afterVersion: number,
+  nameKey: (key: string) => string | Uint8Array,
 ): Promise<void> {
   try {
     let key: string | undefined;
@@ -202,7 +204,7 @@ async function collectRun(
       versionsOfKey = entry.key === key ? versionsOfKey + 1 : 1;
       key = entry.key;
       // With bounded retention a key holding the maximum count may have lost older versions.
-      if (versionsOfKey >= maxVersionsPerKey && entry.version > afterVersion + 1) throw new VersionNotRetainedError(afterVersion, entry.version);
+      if (versionsOfKey >= maxVersionsPerKey && entry.version > afterVersion + 1) throw new VersionNotRetainedError(afterVersion, entry.version, nameKey(entry.key));
       add({ version: entry.version, key: entry.key, slot: entry.value === undefined ? TOMBSTONE : storedFromEncoded(entry.value) });
       const pending = cursor.advance();
       if (pending !== undefined) await pending;

@@ -25,7 +25,7 @@
  *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
  *   closed store's history to the end).
  */
-import { externalKey, type KeyEncoding } from '../codec/keys.js';
+import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
 import { escapeSlabValue } from '../memory/slab-reuse.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
@@ -220,7 +220,11 @@ export class WatchHub {
           const catchUpTo = Math.min(startVersion, untilVersion ?? startVersion);
           let cursor: CatchUpCursor = { version: sinceVersion, key: undefined };
           while (catchUpTo > sinceVersion) {
-            const { changes: batch, more } = await nextChanges(view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges, (key) => subscriber.accepts(key));
+            const { changes: batch, more } = await nextChanges(
+              view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges,
+              (key) => subscriber.accepts(key),
+              (key) => externalKeyForError(key, source.keyEncoding),
+            );
             for (const change of batch) {
               signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
               source.checkOpen(); // nor does a feed of a closed store, as a scan's next() refuses
