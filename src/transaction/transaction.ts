@@ -26,74 +26,22 @@
  */
 import { InvalidOptionError, StoreClosedError, TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
-import { readOptions, type ScanOptions, scanBounds } from '../store/read-options.js';
+import { readOptions, scanBounds } from '../store/read-options.js';
 import { readStored } from '../codec/values.js';
-import type { CommitPipeline, CommitResult, Validation } from '../commit/commit-pipeline.js';
+import type { CommitResult, Validation } from '../commit/commit-pipeline.js';
 import { type PreparedOperation, prepareDeleteInternal, preparePutInternal } from '../commit/prepare.js';
 import { appendSmall, WriteSet } from './write-set.js';
 import { KeyMemo } from './key-memo.js';
 import { TRANSACTION_FENCES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
-import type { StorageEngine } from '../engine/storage-engine.js';
 import type { ReadRequest, ReadView } from '../engine/read-view.js';
-import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
-import type { KeyEncoding } from '../codec/keys.js';
 import type { Conflict, ConflictLog } from './conflict-log.js';
 import { scanWithOwnWrites, type TransactionScanSource } from './transaction-scan.js';
-import { type ExpirableTransaction, expireTransaction, lifetimeOpen, type TransactionLifetimes } from './transaction-lifetimes.js';
+import { type ExpirableTransaction, expireTransaction, lifetimeOpen } from './transaction-lifetimes.js';
 
-export type Isolation = 'serializable' | 'snapshot';
-
-export interface TransactionContext {
-  /** The storage engine: the transaction captures one read view of it when it begins. */
-  engine: StorageEngine;
-  /** The store's write admission (the write stall); undefined when a write may go at once. */
-  admit: () => Promise<void> | undefined;
-  /** Every reader's pins (retention spares what they read). */
-  pins: ReadPins;
-  /** Running transactions' read versions only (the conflict log's horizon). */
-  transactionPins: ReadPins;
-  pipeline: CommitPipeline;
-  maxValueBytes: number;
-  commitBytesMax: number;
-  keyEncoding: KeyEncoding;
-  /** The store's one lifetime timer for its running transactions (transaction-lifetimes.ts); close() settles them through it. */
-  lifetimes: TransactionLifetimes<Transaction>;
-  /** The lease module's fence (src/lease/lease-manager.ts): reads the lease record through `tx`, returns the check to run under the commit lock. */
-  fence: (tx: TransactionHandle, name: string, token: number) => Promise<LeaseFence>;
-  /** The store handle's scan-step count: a loop of tx.scan lets a compaction in flight install (src/store/event-loop-turns.ts). */
-  scanTurnDue: () => boolean;
-}
-
-/**
- * What requireLease leaves on a transaction: the lease record's key (part of the
- * read set in every isolation) and a check run under the commit lock, before the
- * conflict check: an Error refuses the commit.
- */
-export interface LeaseFence {
-  recordKey: string;
-  check: () => Error | undefined;
-}
-
-/** A transaction scans with the store's scan options, except asOf (it reads as of its read version). */
-export type TransactionScanOptions = Omit<ScanOptions, 'asOf'>;
-
-/** What a transaction body may use: reads as of readVersion (plus its own writes), buffered writes. */
-export interface TransactionHandle {
-  readonly readVersion: number;
-  readonly isolation: Isolation;
-  get(key: Key, options?: Record<string, never>): Promise<unknown>;
-  put(key: Key, value: unknown): void;
-  delete(key: Key): void;
-  scan(options?: TransactionScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]>;
-  /**
-   * Fences this transaction's commit on a lease: LeaseLostError now unless `token`
-   * holds lease `name`, and the commit fails with LeaseLostError unless it still
-   * does when the commit is validated under the commit lock.
-   */
-  requireLease(name: string, token: number): Promise<void>;
-}
+export type { Isolation, LeaseFence, TransactionContext, TransactionHandle, TransactionScanOptions } from './transaction-contract.js';
+import type { Isolation, LeaseFence, TransactionContext, TransactionHandle, TransactionScanOptions } from './transaction-contract.js';
 
 /** tx.put and tx.delete take no options: a { lease } or { fence } there would be ignored, so it is refused (fence with tx.requireLease). */
 function refuseWriteOptions(method: 'put' | 'delete'): never {
