@@ -7,7 +7,7 @@
  *   backup inside the store directory: InvalidOptionError (one in runs/ succeeded, and
  *   every later open failed with EISDIR removing it as an orphan run);
  * - restoreBackup into a path that is a file: IoError LADYBUG_IO (a raw ENOTDIR error
- *   without a code); restoreBackup / verifyBackup with a bad argument: a rejected
+ *   without a code), InvalidOptionError 'targetDirectory' since api-backup-not-directory; restoreBackup / verifyBackup with a bad argument: a rejected
  *   InvalidOptionError (a TypeError without a code, thrown instead of rejected);
  * - lease methods: unknown option names are refused (a typo such as `wait` for
  *   `waitMs` was ignored: the acquire gave up at once), options that are not an object
@@ -19,7 +19,7 @@
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackupError, ErrorCode, InvalidOptionError, IoError, LeaseBusyError, openStore, restoreBackup, verifyBackup } from '../src/index.js';
+import { BackupError, ErrorCode, InvalidOptionError, LeaseBusyError, openStore, restoreBackup, verifyBackup } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 afterEach(removeTemporaryDirectories);
@@ -73,9 +73,10 @@ describe('backup and restore refusals', () => {
     const file = join(temporaryDirectory(), 'a-file');
     writeFileSync(file, 'not a directory');
 
+    // Since test/api-backup-not-directory: refused as a bad argument before anything is done.
     const intoFile = await rejection(() => restoreBackup(backup, file));
-    expect(intoFile).toBeInstanceOf(IoError);
-    expect(intoFile).toMatchObject({ code: ErrorCode.Io, errno: 'ENOTDIR' });
+    expect(intoFile).toBeInstanceOf(InvalidOptionError);
+    expect(intoFile).toMatchObject({ code: ErrorCode.InvalidOption, option: 'targetDirectory' });
 
     for (const call of [
       () => restoreBackup('', join(temporaryDirectory(), 'target')),

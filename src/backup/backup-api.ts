@@ -6,6 +6,7 @@
 import { asTypedError, InvalidOptionError } from '../errors.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { FileSystem } from '../fs/file-system.js';
+import { directoryEntries } from './durable-files.js';
 import { restoreBackup, verifyBackup, type BackupVerifyReport, type RestoreOptions, type RestoreResult } from './restore-backup.js';
 
 export interface PublicRestoreOptions extends RestoreOptions {
@@ -27,14 +28,15 @@ function checkOptions(options: unknown, known: readonly string[]): Record<string
 
 /**
  * Checks a backup and copies it into `targetDirectory` (missing or empty), rebuilding what parity can of a damaged run;
- * BackupError if refused, CorruptionError for damage beyond parity, IoError (LADYBUG_IO) for another I/O failure
- * (a target that is a file, say), InvalidOptionError for bad arguments: every refusal a typed rejection.
+ * BackupError if refused, CorruptionError for damage beyond parity, IoError (LADYBUG_IO) for another I/O failure,
+ * InvalidOptionError for bad arguments (a backup or target path that is a file, or lies below one): every refusal a typed rejection.
  */
 export async function restoreStoreBackup(backupDirectory: string, targetDirectory: string, options: PublicRestoreOptions = {}): Promise<RestoreResult> {
   const from = checkDirectory('backupDirectory', backupDirectory);
   const to = checkDirectory('targetDirectory', targetDirectory);
   const { fileSystem = new NodeFileSystem(), ...rest } = checkOptions(options, ['fileSystem', 'signal', 'onProgress']) as PublicRestoreOptions;
   try {
+    await directoryEntries(fileSystem, from, 'backupDirectory');
     return await restoreBackup(fileSystem, from, to, rest);
   } catch (error) {
     throw asTypedError(error, `restore ${from} to ${to}`);
@@ -45,8 +47,11 @@ export async function restoreStoreBackup(backupDirectory: string, targetDirector
 export async function verifyStoreBackup(backupDirectory: string, options: { fileSystem?: FileSystem } = {}): Promise<BackupVerifyReport> {
   const from = checkDirectory('backupDirectory', backupDirectory);
   const { fileSystem } = checkOptions(options, ['fileSystem']) as { fileSystem?: FileSystem };
+  const files = fileSystem ?? new NodeFileSystem();
   try {
-    return await verifyBackup(fileSystem ?? new NodeFileSystem(), from);
+    // A file is refused; a missing directory is a report (no BACKUP.json), as a directory without one.
+    await directoryEntries(files, from, 'backupDirectory');
+    return await verifyBackup(files, from);
   } catch (error) {
     throw asTypedError(error, `verify backup ${from}`);
   }

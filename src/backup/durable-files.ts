@@ -9,7 +9,8 @@
  *   leaves nothing under the final name if they differ; a copy that fails (its
  *   source gone, a read, write or datasync failed) removes its temporary file.
  */
-import { BackupError, type BackupFailureReason } from '../errors.js';
+import { dirname } from 'node:path';
+import { BackupError, InvalidOptionError, type BackupFailureReason } from '../errors.js';
 import { isFileSystemError, parentDirectory, type FileSystem } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -89,7 +90,41 @@ export async function linkOrCopyFile(fileSystem: FileSystem, from: string, to: s
 }
 
 /** True when `directory` is missing or has no entries. */
-export async function isEmptyOrMissing(fileSystem: FileSystem, directory: string): Promise<boolean> {
-  if (!(await fileSystem.exists(directory))) return true;
-  return (await fileSystem.readdir(directory)).length === 0;
+export async function isEmptyOrMissing(fileSystem: FileSystem, directory: string, argument: string): Promise<boolean> {
+  const entries = await directoryEntries(fileSystem, directory, argument);
+  return entries === undefined || entries.length === 0;
+}
+
+/**
+ * The entry names of `directory`, or undefined when nothing is at the path. A file at
+ * the path or at one of its ancestors (readdir's ENOTDIR) is InvalidOptionError
+ * `argument` naming the file: the caller's argument is wrong, and refused before
+ * anything is done (it was an IoError ENOTDIR from a later step).
+ */
+export async function directoryEntries(fileSystem: FileSystem, directory: string, argument: string): Promise<string[] | undefined> {
+  try {
+    return await fileSystem.readdir(directory);
+  } catch (error) {
+    if (isFileSystemError(error, 'ENOENT')) return undefined;
+    if (!isFileSystemError(error, 'ENOTDIR')) throw error;
+  }
+  const file = await fileOnPath(fileSystem, directory);
+  throw new InvalidOptionError(argument, file === directory
+    ? `${directory} is a file, not a directory`
+    : `${directory} is not a directory: ${file} is a file`);
+}
+
+/** The ancestor-or-self of `path` (whose readdir failed with ENOTDIR) that is a file: the last one whose parent reads as a directory. */
+async function fileOnPath(fileSystem: FileSystem, path: string): Promise<string> {
+  for (let current = path; ;) {
+    const parent = dirname(current);
+    if (parent === current) return current;
+    try {
+      await fileSystem.readdir(parent);
+      return current;
+    } catch (error) {
+      if (!isFileSystemError(error, 'ENOTDIR')) return current;
+    }
+    current = parent;
+  }
 }

@@ -62,7 +62,7 @@ export async function restoreBackup(
   fileSystem: FileSystem, backupDirectory: string, targetDirectory: string, options: RestoreOptions = {},
 ): Promise<RestoreResult> {
   const hash = await loadHash64();
-  if (!(await isEmptyOrMissing(fileSystem, targetDirectory))) {
+  if (!(await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory'))) {
     throw new BackupError('target-not-empty', targetDirectory, 'restore needs a missing or empty target directory');
   }
   // A missing or damaged BACKUP.json throws its own BackupError ('incomplete' / 'corrupt').

@@ -106,7 +106,7 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
     throw new InvalidOptionError('targetDirectory', `${targetDirectory} is inside the store directory ${source.storeDirectory}: the store would take the backup's files for its own`);
   }
   // The store's own directory is never empty (wal/ at least): refused here, before the assertion, as any other.
-  if (!(await isEmptyOrMissing(fileSystem, targetDirectory))) {
+  if (!(await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory'))) {
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
   assert(targetDirectory !== source.storeDirectory, 'a backup never targets its own store');
