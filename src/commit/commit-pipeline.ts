@@ -148,6 +148,16 @@ export class CommitPipeline {
   }
 
   /**
+   * Registers `listener`, called once with the failure when the store fails (at once
+   * if it has), after every commit the failure refused was settled: for those waiting
+   * on the store rather than on a commit of their own (lease waiters, watch feeds),
+   * each registered once per store. It must not throw, block or take a lock.
+   */
+  onFailure(listener: (failure: StoreFailedError) => void): void {
+    this.#groups.onFailure(listener);
+  }
+
+  /**
    * Submits one commit (already validated and encoded). Resolves once it is durable
    * and visible; rejects with DiskFullError, CommitOutcomeUnknownError (written, maybe
    * durable), StoreFailedError (never written) or StoreClosedError.

@@ -65,6 +65,8 @@ export class GroupCommit {
   /** performance.now() when the running flush asked for the wal.writer lock (its wait metric). */
   #flushRequestedMs = 0;
   #failure: StoreFailedError | undefined;
+  /** Told once of the failure, after every commit it refused was settled (CommitPipeline#onFailure). */
+  #failureListeners: Array<(failure: StoreFailedError) => void> = [];
 
   constructor(parts: GroupCommitParts) {
     this.#writer = parts.writer;
@@ -79,6 +81,17 @@ export class GroupCommit {
   /** The store's failure, once a flush failed (final). */
   get failure(): StoreFailedError | undefined {
     return this.#failure;
+  }
+
+  /**
+   * `listener` is called once with the failure when the store fails (at once if it has
+   * failed), after the in-flight group and the queue were settled. It runs inside the
+   * flush's error path: it must not throw, and must not block or take a lock (it only
+   * settles promises, so it adds no lock-order edge).
+   */
+  onFailure(listener: (failure: StoreFailedError) => void): void {
+    if (this.#failure !== undefined) listener(this.#failure);
+    else this.#failureListeners.push(listener);
   }
 
   /** Commits queued, not yet taken by a flush. */
@@ -233,6 +246,11 @@ export class GroupCommit {
     const unknownCount = inFlight === undefined ? 0 : Math.max(0, inFlight.handedToWrite - inFlight.settled);
     this.#refusals.refuseFailedGroup(unsettled, unknownCount, failure);
     this.#fail(error);
+    // Last, with every commit settled: those who wait for the store rather than for a
+    // commit (lease waiters, watch feeds) hear that nothing will ever be committed again.
+    const listeners = this.#failureListeners;
+    this.#failureListeners = [];
+    for (const listener of listeners) listener(failure);
   }
 
   #failWith(cause: unknown): StoreFailedError {

@@ -109,6 +109,16 @@ export class LeaseManager {
     this.#waiters.wakeAll();
   }
 
+  /**
+   * The store failed (its commit pipeline's failure listener, registered once by
+   * store.leases): every waiting acquire rejects with `failure`, the error a put gets,
+   * and so does every acquire from now on, at once. Without it they slept out their
+   * waitMs, since a failed store never commits the release that would wake them.
+   */
+  storeFailed(failure: StoreFailedError): void {
+    this.#waiters.failAll(failure);
+  }
+
   /** Runs `operation` under the lease.operations lock, after every earlier lease operation of this store (FIFO). */
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     return this.#operationLock.runExclusive(operation);
@@ -121,6 +131,10 @@ export class LeaseManager {
     const ttlMs = checkTtl(options.ttlMs, this.#config.ttlMsMax);
     const waitMs = checkWaitMs(options.waitMs);
     checkSignal(options.signal)?.throwIfAborted();
+    // Refused at once on a failed store, as a put is: held, it would wait for a release
+    // that can never be committed; free, its commit would be refused anyway.
+    const failure = this.#waiters.failure;
+    if (failure !== undefined) throw failure;
     const startedMs = performance.now();
     let waited = false;
     let front = false;

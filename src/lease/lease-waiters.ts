@@ -3,7 +3,8 @@
  * release or an expiry wakes the first waiter only; a waiter that then loses the
  * race (another acquire got in first) goes back to the front. No polling: a waiter
  * sleeps until woken, its timeout, or its AbortSignal; close() wakes every waiter, and
- * every later wait at once.
+ * every later wait at once; the store's failure rejects every waiter, and every later
+ * wait at once, with that failure (no commit, so no release, can come any more).
  *
  * Invariants: a waiter is settled exactly once and is in the queue only while
  * unsettled; at most LEASE_WAITERS_MAX wait per name.
@@ -14,6 +15,7 @@ import { assert } from '../util/assert.js';
 
 interface Waiter {
   wake: () => void;
+  fail: (error: Error) => void;
 }
 
 export type WaitOutcome = 'woken' | 'timeout';
@@ -22,10 +24,15 @@ export class LeaseWaiters {
   readonly #queues = new Map<string, Waiter[]>();
   /** Set by wakeAll (the store is closing): a wait asked for later is woken at once. */
   #closing = false;
+  /** Set by failAll (the store failed): every wait asked for later rejects with it at once. */
+  #failure: Error | undefined;
 
   /** Sleeps until woken or `timeoutMs` passes; rejects with the signal's reason when aborted. */
   wait(name: string, timeoutMs: number, signal: AbortSignal | undefined, front: boolean): Promise<WaitOutcome> {
     assert(timeoutMs > 0, 'a wait has time left');
+    // An acquire whose attempt was under way when the store failed: it would wait for a
+    // release that can never be committed.
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     // An acquire whose attempt found the lease held just before close() woke the waiters:
     // its next attempt rejects with StoreClosedError rather than sleeping out its waitMs.
     if (this.#closing) return Promise.resolve('woken');
@@ -43,7 +50,7 @@ export class LeaseWaiters {
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
-      const waiter: Waiter = { wake: () => finish('woken') };
+      const waiter: Waiter = { wake: () => finish('woken'), fail: finish };
       const onAbort = (): void => finish(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
       const timer = setTimeout(() => finish('timeout'), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -61,6 +68,22 @@ export class LeaseWaiters {
   wakeAll(): void {
     this.#closing = true;
     for (const queue of [...this.#queues.values()]) for (const waiter of [...queue]) waiter.wake();
+  }
+
+  /**
+   * The store failed: rejects every waiter of every name with `failure`, and from now
+   * on every wait at once (an acquire's attempt that was under way is rejected as it
+   * asks to wait). A failed store commits nothing again, so no release, force release
+   * or expiry could ever wake them; they would sleep out their waitMs.
+   */
+  failAll(failure: Error): void {
+    this.#failure ??= failure;
+    for (const queue of [...this.#queues.values()]) for (const waiter of [...queue]) waiter.fail(this.#failure);
+  }
+
+  /** The failure failAll was given, if the store failed. */
+  get failure(): Error | undefined {
+    return this.#failure;
   }
 
   /** Wakes the first waiter of `name`, if any. */

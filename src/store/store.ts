@@ -288,7 +288,12 @@ export class Store {
   get leases(): LeaseManager {
     this.#assertOpen('leases');
     const { options } = this.#parts;
-    this.#leases ??= new LeaseManager(this, { ttlMsMax: options.leaseTtlMsMax, authorize: options.authorize });
+    if (this.#leases === undefined) {
+      const leases = new LeaseManager(this, { ttlMsMax: options.leaseTtlMsMax, authorize: options.authorize });
+      // A failed store ends its waiting acquires with its failure (called at once if it already failed).
+      this.#parts.pipeline.onFailure((failure) => leases.storeFailed(failure));
+      this.#leases = leases;
+    }
     return this.#leases;
   }
 

@@ -24,6 +24,10 @@
  *   changes included): the next step throws the AbortError. Once the store is closed,
  *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
  *   closed store's history to the end).
+ * - Once the store failed (StoreFailedError: no commit can come any more) a feed
+ *   delivers what it has (catch-up, buffered changes: all of them durable and visible),
+ *   then, where it would wait for a commit, throws the failure; a feed waiting then is
+ *   woken by the pipeline's failure listener. One whose untilVersion was reached ends.
  */
 import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
@@ -184,6 +188,10 @@ export class WatchHub {
     source.pipeline.setVisibleListener((version, operations) => {
       for (const subscriber of this.#subscribers) subscriber.offer(version, operations);
     });
+    // A failed store commits nothing again: the feeds waiting for a commit wake and end with its failure.
+    source.pipeline.onFailure(() => {
+      for (const waiting of [...this.#waiting]) waiting.wake?.();
+    });
   }
 
   /**
@@ -251,6 +259,9 @@ export class WatchHub {
           // Every commit up to the visible version was offered when it became visible:
           // nothing at or below untilVersion can still come.
           if (untilVersion !== undefined && source.pipeline.visibleVersion >= untilVersion) return;
+          // Every commit made before the failure was delivered; none can come after it.
+          const failure = source.pipeline.failure;
+          if (failure !== undefined) throw failure;
           await this.#waitForCommit(subscriber, signal);
           continue;
         }
@@ -276,7 +287,7 @@ export class WatchHub {
 
   /**
    * Waits until the subscriber is offered a change (or its feed is aborted, or the
-   * store closes). Costs no timer and no listener per wait: one hub-wide interval
+   * store closes or fails). Costs no timer and no listener per wait: one hub-wide interval
    * checks that the store is open while anyone waits (ref'd only then), and the
    * abort listener is added once per watch.
    */
