@@ -158,7 +158,7 @@ export function prepareBatch(operations: unknown, maxValueBytes: number, commitB
   let operationsSizeBytes = 0;
   for (let index = 0; index < count; index++) {
     const operation: unknown = operations[index];
-    const type = operationType(operation);
+    const type = operationType(operation, index);
     const internal = writableKey((operation as { key?: unknown }).key);
     const next = type === 'put'
       ? putOperation(internal, (operation as { value?: unknown }).value, maxValueBytes)
@@ -206,12 +206,30 @@ function encodedSizeBytes(operation: PreparedOperation): number {
     : DELETE_OVERHEAD_BYTES + operation.key.length;
 }
 
-/** A batch operation's type, the operation checked to be an object (key and value are checked where they are encoded). */
-function operationType(operation: unknown): 'put' | 'del' {
+/**
+ * A batch operation's type, the operation checked to be an object with only the fields
+ * of its type (key and value are checked where they are encoded). A field it does not
+ * take is refused as an unknown option is: `{ type: 'put', key, value, asof: 3 }` or a
+ * del with a value would otherwise do something other than what its caller believes.
+ */
+function operationType(operation: unknown, index: number): 'put' | 'del' {
   if (typeof operation !== 'object' || operation === null) {
-    throw new InvalidOptionError('operations', 'each batch operation must be an object { type, key, value? }');
+    throw new InvalidOptionError('operations', `operation ${index} must be an object { type, key, value? }, got ${String(operation)}`);
   }
   const type = (operation as { type?: unknown }).type;
-  if (type === 'put' || type === 'del') return type;
-  throw new InvalidOptionError('operations', `operation type must be 'put' or 'del', got ${String(type)}`);
+  if (type !== 'put' && type !== 'del') {
+    throw new InvalidOptionError('operations', `operation ${index}: type must be 'put' or 'del', got ${String(type)}`);
+  }
+  // for-in over a plain object walks V8's enum cache: no array per operation, unlike Object.keys.
+  for (const field in operation) {
+    if (field === 'type' || field === 'key' || field === 'value') continue;
+    if (Object.hasOwn(operation, field)) refuseField(index, type, field);
+  }
+  if (type === 'del' && (operation as { value?: unknown }).value !== undefined) refuseField(index, type, 'value');
+  return type;
+}
+
+function refuseField(index: number, type: 'put' | 'del', field: string): never {
+  throw new InvalidOptionError('operations', `operation ${index} (${type}) has a field ${field} it does not take `
+    + `(a put takes type, key and value; a del, type and key; options such as lease go in batch()'s second argument)`);
 }

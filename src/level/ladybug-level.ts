@@ -169,8 +169,15 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     await this.#write([{ type: 'del', key }]);
   }
 
+  /**
+   * abstract-level hands over its operations with keyEncoding, valueEncoding and the
+   * caller's options in them; the store refuses an operation field it does not take, so
+   * each is passed on as its type, key and value only.
+   */
   async _batch(operations: WriteOperation[]): Promise<void> {
-    await this.#write(operations);
+    await this.#write(operations.map((operation): WriteOperation => (operation.type === 'put'
+      ? { type: 'put', key: operation.key, value: operation.value }
+      : { type: 'del', key: operation.key })));
   }
 
   /** Applies `operations` in order, atomically. */
