@@ -202,6 +202,22 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   };
 }
 
+/**
+ * For a method that takes no options (snapshot, checkpoint, stats): an argument other
+ * than undefined is refused, not ignored, since its caller believes it does something
+ * (snapshot({ asOf }), checkpoint({ force: true })). `instead` says what does.
+ */
+export function refuseOptions(method: string, options: unknown, instead: string): void {
+  if (options !== undefined) throw new InvalidOptionError('options', `${method}() takes no options, got ${describeArgument(options)}: ${instead}`);
+}
+
+function describeArgument(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  if (Array.isArray(value)) return 'an array';
+  const names = Object.keys(value);
+  return names.length === 0 ? 'an object' : `an object with ${names.slice(0, 4).join(', ')}${names.length > 4 ? ', ...' : ''}`;
+}
+
 /** The largest value a single-put commit can carry in one record of an empty segment. */
 function largestValueFitting(segmentSizeBytes: number): number {
   return segmentSizeBytes - SEGMENT_HEADER_BYTES - RECORD_HEADER_BYTES - COMMIT_HEADER_BYTES - PUT_OVERHEAD_BYTES - KEY_BYTES_MAX;

@@ -38,7 +38,7 @@ import type { ReadPins } from '../memory/read-pins.js';
 import type { HistoryEntry } from '../memory/history.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import type { DirectoryLock } from './directory-lock.js';
-import { commitBytesLimit, type ResolvedOptions } from './options.js';
+import { commitBytesLimit, refuseOptions, type ResolvedOptions } from './options.js';
 import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
 import { collectMetrics, metricsFormat, type MetricsOptions, prometheusText, type StoreMetrics } from '../metrics/store-metrics.js';
@@ -210,9 +210,10 @@ export class Store {
     return this.#transactions.transaction(body, options);
   }
 
-  /** A pinned read-only view as of the current version; release() it (or `await using`). */
-  async snapshot(): Promise<StoreSnapshot> {
+  /** A pinned read-only view as of the current version; release() it (or `await using`). No options: an argument is refused. */
+  async snapshot(argument?: undefined): Promise<StoreSnapshot> {
     this.#assertOpen('snapshot');
+    refuseOptions('snapshot', argument, 'a snapshot is of the current version; read older ones with asOf on get, scan or history');
     const { engine, pins, options } = this.#parts;
     // The view and the version are taken in one synchronous step with the pin.
     const snapshot = new Snapshot(
@@ -226,9 +227,11 @@ export class Store {
    * Flushes everything acknowledged so far into a run, records it in the manifest,
    * and deletes the WAL segments the runs cover. A reopen after it replays nothing
    * written before it. Commits may continue meanwhile (they go to the next memtable).
+   * No options: an argument is refused.
    */
-  async checkpoint(): Promise<CheckpointResult> {
+  async checkpoint(argument?: undefined): Promise<CheckpointResult> {
     this.#assertOpen('checkpoint');
+    refuseOptions('checkpoint', argument, 'a checkpoint always flushes everything acknowledged so far');
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertNotClosed('checkpoint');
       return await checkpointStore(this.#parts);
@@ -242,7 +245,9 @@ export class Store {
     abandonStoreParts(this.#parts);
   }
 
-  stats(): StoreStats {
+  /** No options (an argument is refused); works on a closed store. */
+  stats(argument?: undefined): StoreStats {
+    refuseOptions('stats', argument, 'it returns every figure; metrics({ format }) has the histograms and Prometheus text');
     return buildStats(this.#parts, this.#state !== 'open');
   }
 
