@@ -9,11 +9,11 @@
  *   leaves nothing under the final name if they differ; a copy that fails (its
  *   source gone, a read, write or datasync failed) removes its temporary file.
  */
-import { dirname } from 'node:path';
-import { BackupError, InvalidOptionError, type BackupFailureReason } from '../errors.js';
+import { BackupError, type BackupFailureReason } from '../errors.js';
 import { isFileSystemError, parentDirectory, type FileSystem } from '../fs/file-system.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
+import { notADirectoryError } from '../store/directory-argument.js';
 import { readChunks } from './backup-manifest.js';
 
 export const TEMPORARY_SUFFIX = '.tmp';
@@ -108,23 +108,6 @@ export async function directoryEntries(fileSystem: FileSystem, directory: string
     if (isFileSystemError(error, 'ENOENT')) return undefined;
     if (!isFileSystemError(error, 'ENOTDIR')) throw error;
   }
-  const file = await fileOnPath(fileSystem, directory);
-  throw new InvalidOptionError(argument, file === directory
-    ? `${directory} is a file, not a directory`
-    : `${directory} is not a directory: ${file} is a file`);
+  throw await notADirectoryError(fileSystem, argument, directory);
 }
 
-/** The ancestor-or-self of `path` (whose readdir failed with ENOTDIR) that is a file: the last one whose parent reads as a directory. */
-async function fileOnPath(fileSystem: FileSystem, path: string): Promise<string> {
-  for (let current = path; ;) {
-    const parent = dirname(current);
-    if (parent === current) return current;
-    try {
-      await fileSystem.readdir(parent);
-      return current;
-    } catch (error) {
-      if (!isFileSystemError(error, 'ENOTDIR')) return current;
-    }
-    current = parent;
-  }
-}
