@@ -294,7 +294,7 @@ function buildProgram(): Command {
 
   program.command('watch <dir>').description('changes after --since (default 0) in version order, one per line; --follow keeps waiting')
     .option('--prefix <prefix>', 'only keys starting with this')
-    .option('--since <version>', 'changes after this version', parseVersion)
+    .option('--since <version>', 'changes after this version (past the newest: only with --follow)', parseVersion)
     .option('--follow', 'keep waiting for new commits (only this process can write while it holds the store)')
     .option('--json', 'print one JSON object per line')
     .action(async (dir: string, options: JsonOption & { prefix?: string; since?: number; follow?: boolean }) => {
@@ -307,7 +307,9 @@ function buildProgram(): Command {
       const onSignal = (): void => stop.abort();
       if (options.follow === true) for (const name of ['SIGINT', 'SIGTERM'] as const) process.once(name, onSignal);
       await withStore(dir, async (store) => {
-        const feed = store.watch({ ...prefixRange(options.prefix), sinceVersion: options.since ?? 0, untilVersion: options.follow === true ? undefined : store.version, signal: stop.signal });
+        // Past the newest version: nothing can come without --follow (it exited 0, silent); --follow waits, as store.watch does.
+        const since = options.follow === true ? options.since : versionWithin('--since', options.since, store.version);
+        const feed = store.watch({ ...prefixRange(options.prefix), sinceVersion: since ?? 0, untilVersion: options.follow === true ? undefined : store.version, signal: stop.signal });
         for await (const change of feed) {
           const key = keyJsonForm(change.key);
           const line = options.json === true
