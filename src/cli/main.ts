@@ -29,7 +29,8 @@ import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './output.js';
-import { guardStdout, OutputClosedError, stdoutFailure, writeOut } from './stdout.js';
+import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
+import { watchStdoutReader } from './stdout-reader.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, isArgumentError, parseCount, parseRate, parseVersion,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
@@ -303,9 +304,14 @@ function buildProgram(): Command {
       // --follow ends on SIGINT or SIGTERM (Ctrl-C) through the feed's signal, so the store is closed and its lock
       // released; without this the process died holding the lock (a holder in another PID namespace counts as live
       // until its heartbeat is 60 s old).
+      // So does a reader gone while the feed waits (`--follow | head -1`, idle store): found without a write (stdout-reader.ts).
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       if (options.follow === true) for (const name of ['SIGINT', 'SIGTERM'] as const) process.once(name, onSignal);
+      const stopWatchingReader = watchStdoutReader(() => {
+        stdoutReaderGone();
+        stop.abort();
+      });
       await withStore(dir, async (store) => {
         // Past the newest version: nothing can come without --follow (it exited 0, silent); --follow waits, as store.watch does.
         const since = options.follow === true ? options.since : versionWithin('--since', options.since, store.version);
@@ -320,6 +326,7 @@ function buildProgram(): Command {
       }, false, 'binary').catch((error: unknown) => {
         if (!stop.signal.aborted || error !== stop.signal.reason) throw error;
       }).finally(() => {
+        stopWatchingReader();
         for (const name of ['SIGINT', 'SIGTERM'] as const) process.off(name, onSignal);
       });
     });

@@ -32,6 +32,15 @@ export function guardStdout(): void {
   });
 }
 
+/**
+ * Records that stdout's reader went away, found without a write (stdout-reader.ts): from
+ * here on stdout counts as closed by its reader, as after an EPIPE: the next write throws
+ * and main ends the command quietly with the status it had set.
+ */
+export function stdoutReaderGone(): void {
+  reported ??= Object.assign(new Error('the reader closed stdout'), { code: 'EPIPE' });
+}
+
 /** Writes `text` to stdout, or throws OutputClosedError once stdout has failed or been closed. */
 export function writeOut(text: string): void {
   if (reported !== undefined || process.stdout.destroyed) throw new OutputClosedError(reported);
