@@ -173,6 +173,8 @@ export class Flusher {
   #abandoned = false;
   /** Set when close() begins: a flush that then fails disk full arms no retry (it would write a run after the directory lock was released). */
   #closed = false;
+  /** Told once of a final failure (onFailure). */
+  #failureListeners: Array<(failure: Error) => void> = [];
 
   constructor(config: FlusherConfig) {
     this.#config = config;
@@ -180,6 +182,16 @@ export class Flusher {
 
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /**
+   * `listener` is called once with the final failure when flushing fails for good (at
+   * once if it has): the store's failure (src/store/store-failure.ts). Called after the
+   * flush's idle waiters were rejected; it must not throw, block or take a lock.
+   */
+  onFailure(listener: (failure: Error) => void): void {
+    if (this.#failure !== undefined) listener(this.#failure);
+    else this.#failureListeners.push(listener);
   }
 
   /** The disk-full error of the last flush attempt, until a flush succeeds. */
@@ -240,7 +252,11 @@ export class Flusher {
           return this.#wakeIdle(error);
         }
         this.#failure = error instanceof Error ? error : new Error(String(error));
-        return this.#wakeIdle(this.#failure);
+        this.#wakeIdle(this.#failure);
+        const listeners = this.#failureListeners;
+        this.#failureListeners = [];
+        for (const listener of listeners) listener(this.#failure);
+        return;
       }
     }
   }

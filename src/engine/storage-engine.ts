@@ -231,6 +231,11 @@ export class StorageEngine {
     return this.#flusher.failure;
   }
 
+  /** Flusher#onFailure: `listener` hears once of a flush that failed for good. */
+  onFailure(listener: (failure: Error) => void): void {
+    this.#flusher.onFailure(listener);
+  }
+
   /**
    * True while sealed memtables exceed their share, or while compaction is behind
    * (too many runs, Compactor#backlogged; COMPACTION_STALL_RUNS), or while stalled writers

@@ -6,15 +6,25 @@
  * (tests, the crash harness) stops all I/O at once: queued commits can no longer be
  * written, synced or acknowledged, and a background segment creation cannot touch
  * a directory a new handle now owns.
+ *
+ * `refuseWrites()` is the half switch for a store whose directory lock another process
+ * took over (src/store/open-store.ts): from then on every call that could change the
+ * directory (open for writing, write, sync, truncate, rename, link, unlink, mkdir,
+ * directory sync) fails with LOCK_LOST_CODE, reads still answer. The flush and merge
+ * threads write run files through the inner file system; what they write is a
+ * temporary file until the main thread renames and installs it, which this refuses.
  */
 import type { FileHandle, FileSystem, OpenMode } from './file-system.js';
 import { fileSystemError } from './file-system.js';
 
 export const KILLED_CODE = 'ESTOREABANDONED';
+/** The code of a change refused once the directory lock was lost (refuseWrites). */
+export const LOCK_LOST_CODE = 'ESTORELOCKLOST';
 
 export class KillableFileSystem implements FileSystem {
   readonly #inner: FileSystem;
   #killed = false;
+  #writesRefused = false;
 
   constructor(inner: FileSystem) {
     this.#inner = inner;
@@ -27,6 +37,17 @@ export class KillableFileSystem implements FileSystem {
 
   kill(): void {
     this.#killed = true;
+  }
+
+  /** From now on every change to the directory fails (LOCK_LOST_CODE); reads still answer. */
+  refuseWrites(): void {
+    this.#writesRefused = true;
+  }
+
+  /** guard() for a call that changes the directory: refused once writes are (refuseWrites). */
+  guardWrite<T>(syscall: string, path: string, call: () => Promise<T>): Promise<T> {
+    if (this.#writesRefused) return Promise.reject(fileSystemError(LOCK_LOST_CODE, syscall, path));
+    return this.guard(syscall, path, call);
   }
 
   /** Fails a synchronous call (nothing can be in flight across a kill) once killed. */
@@ -43,7 +64,8 @@ export class KillableFileSystem implements FileSystem {
   }
 
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    const inner = await this.guard('open', path, () => this.#inner.open(path, mode));
+    const open = (): Promise<FileHandle> => this.#inner.open(path, mode);
+    const inner = await (mode === 'read' ? this.guard('open', path, open) : this.guardWrite('open', path, open));
     return new KillableHandle(this, inner);
   }
 
@@ -54,22 +76,22 @@ export class KillableFileSystem implements FileSystem {
     return this.guard('readdir', dir, () => this.#inner.readdir(dir));
   }
   mkdir(dir: string): Promise<void> {
-    return this.guard('mkdir', dir, () => this.#inner.mkdir(dir));
+    return this.guardWrite('mkdir', dir, () => this.#inner.mkdir(dir));
   }
   rename(from: string, to: string): Promise<void> {
-    return this.guard('rename', from, () => this.#inner.rename(from, to));
+    return this.guardWrite('rename', from, () => this.#inner.rename(from, to));
   }
   link(existingPath: string, newPath: string): Promise<void> {
-    return this.guard('link', newPath, () => this.#inner.link(existingPath, newPath));
+    return this.guardWrite('link', newPath, () => this.#inner.link(existingPath, newPath));
   }
   unlink(path: string): Promise<void> {
-    return this.guard('unlink', path, () => this.#inner.unlink(path));
+    return this.guardWrite('unlink', path, () => this.#inner.unlink(path));
   }
   exists(path: string): Promise<boolean> {
     return this.guard('exists', path, () => this.#inner.exists(path));
   }
   syncDirectory(dir: string): Promise<void> {
-    return this.guard('syncDirectory', dir, () => this.#inner.syncDirectory(dir));
+    return this.guardWrite('syncDirectory', dir, () => this.#inner.syncDirectory(dir));
   }
 }
 
@@ -100,20 +122,20 @@ class KillableHandle implements FileHandle {
     return this.#owner.guard('read', this.path, () => this.#inner.read(buffer, offset, length, position));
   }
   write(data: Uint8Array, position: number): Promise<void> {
-    return this.#owner.guard('write', this.path, () => this.#inner.write(data, position));
+    return this.#owner.guardWrite('write', this.path, () => this.#inner.write(data, position));
   }
   /** Guarded as a write; the inner handle's own writeOffThread, else its write. */
   writeOffThread(data: Uint8Array, position: number): Promise<void> {
-    return this.#owner.guard('write', this.path, () => (this.#inner.writeOffThread !== undefined ? this.#inner.writeOffThread(data, position) : this.#inner.write(data, position)));
+    return this.#owner.guardWrite('write', this.path, () => (this.#inner.writeOffThread !== undefined ? this.#inner.writeOffThread(data, position) : this.#inner.write(data, position)));
   }
   datasync(mayBlock?: boolean): Promise<void> {
-    return this.#owner.guard('datasync', this.path, () => this.#inner.datasync(mayBlock));
+    return this.#owner.guardWrite('datasync', this.path, () => this.#inner.datasync(mayBlock));
   }
   sync(): Promise<void> {
-    return this.#owner.guard('sync', this.path, () => this.#inner.sync());
+    return this.#owner.guardWrite('sync', this.path, () => this.#inner.sync());
   }
   truncate(sizeBytes: number): Promise<void> {
-    return this.#owner.guard('truncate', this.path, () => this.#inner.truncate(sizeBytes));
+    return this.#owner.guardWrite('truncate', this.path, () => this.#inner.truncate(sizeBytes));
   }
   size(): Promise<number> {
     return this.#owner.guard('size', this.path, () => this.#inner.size());

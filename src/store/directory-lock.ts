@@ -194,6 +194,7 @@ export class DirectoryLock {
   #body: LockBody;
   #released = false;
   #lost = false;
+  #lostListeners: Array<() => void> = [];
   #heartbeatTimer: NodeJS.Timeout | undefined;
   /** The heartbeat or release rewriting our file, if one is running (they never overlap). */
   #rewriting: Promise<void> | undefined;
@@ -212,6 +213,15 @@ export class DirectoryLock {
   /** True once a heartbeat found a higher generation: another process took the lock over. */
   get lost(): boolean {
     return this.#lost;
+  }
+
+  /**
+   * `listener` is called once when a heartbeat finds the lock taken over (at once if it
+   * was): the store's failure (src/store/store-failure.ts). It must not throw or block.
+   */
+  onLost(listener: () => void): void {
+    if (this.#lost) listener();
+    else this.#lostListeners.push(listener);
   }
 
   /**
@@ -389,6 +399,9 @@ export class DirectoryLock {
       this.#stopHeartbeat();
       heldInThisProcess.delete(this.#body.token);
       process.emitWarning(`ladybug: the lock ${this.path} was taken over by another process (heartbeat stalled past the stale bound)`);
+      const listeners = this.#lostListeners;
+      this.#lostListeners = [];
+      for (const listener of listeners) listener();
       return;
     }
     const body = { ...this.#body, heartbeatAt: new Date().toISOString() };

@@ -41,6 +41,7 @@ import { type OperationDecoder, recoverWal, type WalRecoveryResult } from '../wa
 import { WalWriter } from '../wal/wal-writer.js';
 import { expireLeasesAtOpen } from '../lease/lease-restart.js';
 import { DirectoryLock } from './directory-lock.js';
+import { StoreFailure } from './store-failure.js';
 import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { Store } from './store.js';
 
@@ -211,7 +212,12 @@ async function openLocked(
     // A lease record (under the reserved prefix) can be only in a replayed commit or in a
     // run that does not say it holds no reserved entry (none said, for untrusted counts).
     const leaseRecordsPossible = recovery.commits > 0 || engine.runSet.runs.some((run) => run.descriptor.reservedEntryCount !== 0);
-    const store = new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, recovery, fileSystem });
+    // Another process took the directory over: nothing more may change it (flushes,
+    // compactions, WAL segments, close's checkpoint), reads still answer. Registered
+    // before the store's failure hears of it, so its listeners find the fence up.
+    lock.onLost(() => fileSystem.refuseWrites());
+    const failure = new StoreFailure({ directory, pipeline, engine, lock });
+    const store = new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, failure, recovery, fileSystem });
     return { store, leaseRecordsPossible };
   } catch (error) {
     await storage.runOrphans; // never rejects: no removal outlives the failed open

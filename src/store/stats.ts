@@ -135,6 +135,7 @@ export interface StoreStats {
   oldestPinLagVersions: number;
   /** Recent commits kept for transaction conflict checks (bounded by the oldest running transaction). */
   conflictLogEntries: number;
+  /** The store failed (fail-stop: a WAL write or fdatasync, a flush, or the directory lock lost; src/store/store-failure.ts): writes are refused until it is reopened. */
   failed: boolean;
   closed: boolean;
   recovery: RecoveryReport;
@@ -199,7 +200,7 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     oldestPinAgeMs: parts.pins.oldestAgeMs(),
     oldestPinLagVersions: oldestPinned === Infinity ? 0 : parts.pipeline.visibleVersion - oldestPinned,
     conflictLogEntries: pipeline.conflictLogEntries,
-    failed: parts.pipeline.failure !== undefined,
+    failed: parts.failure.current !== undefined,
     closed,
     recovery: parts.recovery,
     storage,

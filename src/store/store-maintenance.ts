@@ -51,6 +51,8 @@ export interface CompactRequest {
 export async function checkpointStore(parts: StoreParts): Promise<CheckpointResult> {
   try {
     const { engine, pipeline } = parts;
+    // A failed store writes no run (its WAL keeps the data); one whose lock was lost must not touch the directory.
+    if (parts.failure.current !== undefined) throw parts.failure.current;
     await pipeline.cutWalForCheckpoint(() => engine.memtables.seal());
     return await engine.checkpoint();
   } catch (error) {
@@ -71,8 +73,9 @@ export async function closeStoreParts(parts: StoreParts): Promise<void> {
     if (debugEnabled()) engine.memtables.active.verify();
     // A clean close checkpoints, so the next open replays nothing. A store that
     // failed (a WAL writer that failed with no commit since included), or a disk that
-    // is full, keeps its WAL: the data is safe there.
-    if (parts.options.checkpointOnClose && pipeline.failure === undefined && engine.failure === undefined && writer.failure === undefined) {
+    // is full, keeps its WAL: the data is safe there. One whose directory lock was
+    // taken over writes nothing more: the directory is another process's now.
+    if (parts.options.checkpointOnClose && parts.failure.current === undefined && pipeline.failure === undefined && engine.failure === undefined && writer.failure === undefined) {
       await pipeline.cutWalForCheckpoint(() => engine.memtables.seal())
         .then(() => engine.checkpoint())
         .catch((error: unknown) => {

@@ -38,6 +38,7 @@ import type { ReadPins } from '../memory/read-pins.js';
 import type { HistoryEntry } from '../memory/history.js';
 import type { WalWriter } from '../wal/wal-writer.js';
 import type { DirectoryLock } from './directory-lock.js';
+import type { StoreFailure } from './store-failure.js';
 import { commitBytesLimit, refuseOptions, type ResolvedOptions } from './options.js';
 import type { RecoveryReport, StoreStats } from './stats.js';
 import { buildStats } from './stats.js';
@@ -72,6 +73,8 @@ export interface StoreParts {
   /** Read versions of running transactions only: the conflict log is pruned below the oldest. */
   transactionPins: ReadPins;
   pipeline: CommitPipeline;
+  /** Whether the store failed, whatever the cause (WAL, flush, directory lock), and who hears of it. */
+  failure: StoreFailure;
   recovery: RecoveryReport;
   /** The store's file system, switched off when the handle is abandoned. */
   fileSystem: KillableFileSystem;
@@ -296,7 +299,7 @@ export class Store {
     if (this.#leases === undefined) {
       const leases = new LeaseManager(this, { ttlMsMax: options.leaseTtlMsMax, authorize: options.authorize });
       // A failed store ends its waiting acquires with its failure (called at once if it already failed).
-      this.#parts.pipeline.onFailure((failure) => leases.storeFailed(failure));
+      this.#parts.failure.onFailure((failure) => leases.storeFailed(failure));
       this.#leases = leases;
     }
     return this.#leases;
@@ -305,9 +308,9 @@ export class Store {
   /** Durable changes in version order: catch up from `sinceVersion`, then follow commits (src/watch/). */
   watch(options?: WatchOptions): AsyncGenerator<Change, void, undefined> {
     this.#assertOpen('watch');
-    const { engine, pins, pipeline, options: resolved } = this.#parts;
+    const { engine, pins, pipeline, failure, options: resolved } = this.#parts;
     this.#watchHub ??= new WatchHub({
-      pipeline, pins, view: () => engine.view(), keyEncoding: resolved.keyEncoding, checkOpen: () => this.#assertOpen('watch'),
+      pipeline, failure, pins, view: () => engine.view(), keyEncoding: resolved.keyEncoding, checkOpen: () => this.#assertOpen('watch'),
     });
     return this.#watchHub.watch(options);
   }

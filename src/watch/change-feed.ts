@@ -24,10 +24,11 @@
  *   changes included): the next step throws the AbortError. Once the store is closed,
  *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
  *   closed store's history to the end).
- * - Once the store failed (StoreFailedError: no commit can come any more) a feed
- *   delivers what it has (catch-up, buffered changes: all of them durable and visible),
- *   then, where it would wait for a commit, throws the failure; a feed waiting then is
- *   woken by the pipeline's failure listener. One whose untilVersion was reached ends.
+ * - Once the store failed (StoreFailedError, whatever the cause: src/store/store-failure.ts;
+ *   no commit can come any more) a feed delivers what it has (catch-up, buffered
+ *   changes: all of them durable and visible), then, where it would wait for a commit,
+ *   throws the failure; a feed waiting then is woken by the store's failure listener.
+ *   One whose untilVersion was reached ends.
  */
 import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
@@ -41,6 +42,7 @@ import type { IndexOperation, KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { keyRange } from '../store/read-options.js';
+import type { StoreFailure } from '../store/store-failure.js';
 import { keyInRange } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
 import { RESERVED_KEY_PREFIX } from '../lease/lease-record.js';
@@ -72,6 +74,8 @@ export interface Change {
 
 export interface WatchSource {
   pipeline: CommitPipeline;
+  /** The store's failure, whatever its cause (src/store/store-failure.ts). */
+  failure: StoreFailure;
   view: () => ReadView;
   pins: ReadPins;
   keyEncoding: KeyEncoding;
@@ -189,7 +193,7 @@ export class WatchHub {
       for (const subscriber of this.#subscribers) subscriber.offer(version, operations);
     });
     // A failed store commits nothing again: the feeds waiting for a commit wake and end with its failure.
-    source.pipeline.onFailure(() => {
+    source.failure.onFailure(() => {
       for (const waiting of [...this.#waiting]) waiting.wake?.();
     });
   }
@@ -260,7 +264,7 @@ export class WatchHub {
           // nothing at or below untilVersion can still come.
           if (untilVersion !== undefined && source.pipeline.visibleVersion >= untilVersion) return;
           // Every commit made before the failure was delivered; none can come after it.
-          const failure = source.pipeline.failure;
+          const failure = source.failure.current;
           if (failure !== undefined) throw failure;
           await this.#waitForCommit(subscriber, signal);
           continue;
