@@ -26,7 +26,7 @@ import { ValueSlabs } from '../codec/value-slabs.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath, parentDirectory } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, parentDirectory } from '../fs/file-system.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { openStorage } from '../engine/open-engine.js';
 import { StorageEngine } from '../engine/storage-engine.js';
@@ -40,6 +40,7 @@ import { type Hash64, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
 import { type OperationDecoder, recoverWal, type WalRecoveryResult } from '../wal/wal-recovery.js';
 import { WalWriter } from '../wal/wal-writer.js';
 import { expireLeasesAtOpen } from '../lease/lease-restart.js';
+import { notADirectoryError } from './directory-argument.js';
 import { DirectoryLock } from './directory-lock.js';
 import { StoreFailure } from './store-failure.js';
 import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
@@ -79,7 +80,10 @@ export async function openStoreInternal(directory: string, options: StoreOptions
   // lock: openLocked awaits the same promise (loadHash64 keeps it), which rejects there if it failed.
   loadHash64().catch(() => undefined);
   try {
-    const { synced: directoriesSynced } = await createDirectories(fileSystem, absolute);
+    const { synced: directoriesSynced } = await createDirectories(fileSystem, absolute).catch(async (error: unknown) => {
+      // A file on the path: the argument is wrong (an IoError ENOTDIR from a stat or mkdir said the disk failed).
+      throw isFileSystemError(error, 'ENOTDIR') ? await notADirectoryError(fileSystem, 'directory', absolute) : error;
+    });
     let lock: DirectoryLock;
     try {
       lock = await DirectoryLock.acquire(fileSystem, absolute);
