@@ -371,7 +371,8 @@ export class StorageEngine {
     });
   }
 
-  async close(): Promise<void> {
+  /** `compactManifestChain`: false for a failed store, which rewrites no manifest at close (Manifest#close). */
+  async close(options: { compactManifestChain?: boolean } = {}): Promise<void> {
     // Cancel a running compaction first (it stops at its next merge yield and installs
     // nothing), so close never waits for a long merge (Compactor#cancel).
     this.compactor.cancel();
@@ -382,7 +383,7 @@ export class StorageEngine {
     await this.compactor.close();
     await this.coldCompressor.close();
     await this.runSet.close();
-    await this.manifest.close();
+    await this.manifest.close({ compactChain: options.compactManifestChain ?? true });
   }
 
   /** The store was dropped as a dead process: the flush thread ends at once (Flusher#abandon). */

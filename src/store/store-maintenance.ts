@@ -13,6 +13,9 @@
  *   then hold every acknowledged write the deleted segments held.
  * - Each step of close is idempotent, so a close that failed half-way can be called
  *   again; a failed store or a full disk keeps its WAL (the data is safe there).
+ * - A failed store (StoreFailure#current, any cause) writes nothing more here: checkpoint,
+ *   compact and backup reject with its failure before any I/O, close skips its
+ *   checkpoint and the manifest's rewrite.
  * - Errors leave as typed errors naming the operation and directory (asTypedError).
  */
 import { DiskFullError, asTypedError } from '../errors.js';
@@ -82,7 +85,10 @@ export async function closeStoreParts(parts: StoreParts): Promise<void> {
         if (!(error instanceof DiskFullError)) throw error;
       });
     }
-    await engine.close();
+    // A failed store's manifest is not rewritten at close either (its one-state rewrite of a
+    // long edit chain): after a takeover the fence refused it, close rejected half-way and
+    // left the WAL open until called again.
+    await engine.close({ compactManifestChain: parts.failure.current === undefined });
     await writer.close();
     await lock.release();
   } catch (error) {
@@ -125,6 +131,8 @@ export function compactRequest(options: CompactOptions | undefined): CompactRequ
  */
 export async function compactStore(parts: StoreParts, request: CompactRequest): Promise<StoreCompactionResult> {
   try {
+    // A failed store merges no runs (fail-stop); one whose lock was lost must not touch the directory.
+    if (parts.failure.current !== undefined) throw parts.failure.current;
     // A user asking for space back: the WAL's spare segments (the recycled pool) go too,
     // before the merge (room for its output on a full disk) and after it (what a flush pooled meanwhile).
     const before = await parts.pipeline.releaseSpareWalSegments();
@@ -140,6 +148,9 @@ export async function compactStore(parts: StoreParts, request: CompactRequest): 
 export async function backupStore(parts: StoreParts, targetDirectory: string, checked: BackupOptions): Promise<BackupResult> {
   const { engine, pipeline, fileSystem, directory } = parts;
   try {
+    // Refused before the target is made: a failed store cannot checkpoint (the backup's
+    // first step), and after a takeover the runs are another process's to replace.
+    if (parts.failure.current !== undefined) throw parts.failure.current;
     const checkpoint = async (): Promise<void> => {
       await pipeline.cutWalForCheckpoint(() => engine.memtables.seal());
       await engine.checkpoint();
