@@ -92,6 +92,29 @@ describe('every fail-stop cause reads as a failed store', () => {
     }
   });
 
+  it('scrub is refused on a failed store, and the background scrub stops', async () => {
+    const fileSystem = new FaultFileSystem(33);
+    const store = await openStore('/db', { fileSystem, scrubIntervalMs: 1 });
+    try {
+      await store.put('k', Buffer.alloc(64, 1));
+      await store.checkpoint();
+      await turns(20);
+      expect(store.stats().storage.scrub.passesStarted, 'the background scrub runs').toBeGreaterThan(0);
+      await store.put('k2', Buffer.alloc(64, 2));
+      fileSystem.injectFault({ operation: 'datasync', error: 'EIO', path: /\/runs\// });
+      await expect(store.checkpoint()).rejects.toThrow();
+      expect(store.stats().failed).toBe(true);
+      // A scrub rewrites what it repairs: a failed store writes nothing more.
+      await expect(store.scrub()).rejects.toBeInstanceOf(StoreFailedError);
+      await turns(5);
+      const started = store.stats().storage.scrub.passesStarted;
+      await turns(20);
+      expect(store.stats().storage.scrub.passesStarted, 'no background pass starts once the store failed').toBe(started);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  });
+
   it('a directory lock taken over by another process', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);

@@ -114,6 +114,11 @@ export class Store {
       transactionContext: () => this.#transactions.context(),
     });
     this.#backgroundScrub = startBackgroundScrub(parts, (options) => this.#scrub(options, true));
+    // A failed store rewrites nothing, a scrub's repairs included: its background passes stop (close() stops it again, a no-op).
+    if (this.#backgroundScrub !== undefined) {
+      const backgroundScrub = this.#backgroundScrub;
+      parts.failure.onFailure(() => void backgroundScrub.stop());
+    }
   }
 
   /** The directory this store lives in. */
@@ -357,6 +362,9 @@ export class Store {
   async #scrub(options: ScrubOptions, background: boolean): Promise<ScrubReport> {
     return this.#lifecycleLock.runExclusive(async () => {
       this.#assertOpen('scrub');
+      // A scrub rewrites what it repairs: refused on a failed store, as compact() is (store-failure.ts).
+      const failure = this.#parts.failure.current;
+      if (failure !== undefined) throw failure;
       return await scrubPass(this.#parts.engine, this.#parts.directory, options, background);
     });
   }
