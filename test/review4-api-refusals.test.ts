@@ -2,8 +2,9 @@
  * Refusals a user meets outside the hot paths, each a typed error with a stable code
  * (README, Errors: "Every error the store throws on purpose has a stable code") and
  * nothing changed:
- * - store.backup(store.directory): BackupError 'target-not-empty', as for any other
- *   non-empty directory (it was AssertionFailedError, "a bug, please report it"); a
+ * - store.backup(store.directory): InvalidOptionError 'targetDirectory' naming it (it was
+ *   AssertionFailedError, "a bug, please report it", then BackupError 'target-not-empty'
+ *   as for any other non-empty directory, until api-backup-nested-paths); a
  *   backup inside the store directory: InvalidOptionError (one in runs/ succeeded, and
  *   every later open failed with EISDIR removing it as an orphan run);
  * - restoreBackup into a path that is a file: IoError LADYBUG_IO (a raw ENOTDIR error
@@ -19,7 +20,7 @@
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackupError, ErrorCode, InvalidOptionError, LeaseBusyError, openStore, restoreBackup, verifyBackup } from '../src/index.js';
+import { ErrorCode, InvalidOptionError, LeaseBusyError, openStore, restoreBackup, verifyBackup } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
 afterEach(removeTemporaryDirectories);
@@ -36,13 +37,13 @@ async function rejection(call: () => Promise<unknown>): Promise<unknown> {
 }
 
 describe('backup and restore refusals', () => {
-  it("a backup into the store's own directory is target-not-empty, and the store is unchanged", async () => {
+  it("a backup into the store's own directory is refused (InvalidOptionError), and the store is unchanged", async () => {
     const dir = temporaryDirectory();
     const store = await openStore(dir);
     await store.put('a', 1);
     const error = await rejection(() => store.backup(dir));
-    expect(error).toBeInstanceOf(BackupError);
-    expect(error).toMatchObject({ code: ErrorCode.Backup, reason: 'target-not-empty' });
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect(error).toMatchObject({ code: ErrorCode.InvalidOption, option: 'targetDirectory' });
     expect(await store.get('a')).toBe(1);
     await store.close();
   });

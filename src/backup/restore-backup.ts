@@ -26,7 +26,7 @@
  *   again, being non-empty; delete it and restore again).
  */
 import { Buffer } from 'node:buffer';
-import { BackupError } from '../errors.js';
+import { BackupError, InvalidOptionError } from '../errors.js';
 import { joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
@@ -35,6 +35,7 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { ChunkedChecksum, readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
 import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX } from './durable-files.js';
+import { insideBackupOnDisk, nestedTargetError } from './nested-paths.js';
 import { applyPatches, backupRunDescriptors, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
 import { checkFile, CHECKSUM_MISMATCH, intactTwin } from './verify-backup.js';
 import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take-backup.js';
@@ -61,9 +62,15 @@ export interface RestoreResult {
 export async function restoreBackup(
   fileSystem: FileSystem, backupDirectory: string, targetDirectory: string, options: RestoreOptions = {},
 ): Promise<RestoreResult> {
+  // A target that is, holds or lies inside the backup: refused before anything is read or made (nested-paths.ts).
+  const nested = nestedTargetError(targetDirectory, backupDirectory, 'the backup directory');
+  if (nested !== undefined) throw nested;
   const hash = await loadHash64();
   if (!(await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory'))) {
     throw new BackupError('target-not-empty', targetDirectory, 'restore needs a missing or empty target directory');
+  }
+  if (await insideBackupOnDisk(fileSystem, backupDirectory, targetDirectory)) {
+    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is inside the backup directory ${backupDirectory} on disk (through a symbolic link): the copy would be written into what it copies`);
   }
   // A missing or damaged BACKUP.json throws its own BackupError ('incomplete' / 'corrupt').
   const body = await readBackupManifest(fileSystem, backupDirectory, hash);

@@ -2,8 +2,9 @@
  * Online backup: a consistent copy of a store as of one version, taken while
  * commits continue.
  *
- *   target not inside the store directory, by its path or on disk through a symbolic
- *   link (else InvalidOptionError 'targetDirectory')
+ *   target not the store directory, not inside it (by its path or on disk through a
+ *   symbolic link), not holding it (else InvalidOptionError 'targetDirectory' naming
+ *   both, nested-paths.ts)
  *   target empty or missing (else BackupError 'target-not-empty')
  *   -> mkdir target, target/runs, target/wal (each parent fsynced)
  *   -> checkpoint: every commit acknowledged so far goes into runs
@@ -26,7 +27,7 @@
  *   files are not all durable is never written: nothing incomplete looks complete.
  */
 import { Buffer } from 'node:buffer';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname } from 'node:path';
 import { BackupError, CorruptionError, InvalidOptionError, IoError } from '../errors.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
@@ -43,6 +44,7 @@ import {
   BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
 } from './backup-manifest.js';
 import { copyFile, isEmptyOrMissing, linkOrCopyFile, writeFileDurably } from './durable-files.js';
+import { nestedTargetError } from './nested-paths.js';
 
 export const BACKUP_WAL_DIRECTORY = 'wal';
 
@@ -100,12 +102,11 @@ export function checkBackupArguments(targetDirectory: unknown, options: unknown)
 export async function takeBackup(source: BackupSource, targetDirectory: string, options: BackupOptions): Promise<BackupResult> {
   const started = performance.now();
   const { fileSystem } = source;
-  const inside = relative(resolve(source.storeDirectory), resolve(targetDirectory));
-  if (inside !== '' && inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)) {
-    // A backup in runs/ made the store unopenable (open removes what runs/ holds that the manifest does not list: EISDIR).
-    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is inside the store directory ${source.storeDirectory}: the store would take the backup's files for its own`);
-  }
-  // The store's own directory is never empty (wal/ at least): refused here, before the assertion, as any other.
+  // The store's directory, one inside it (a backup in runs/ made the store unopenable: open removes what
+  // runs/ holds that the manifest does not list, EISDIR) or one holding it: refused by path (nested-paths.ts).
+  const nested = nestedTargetError(targetDirectory, source.storeDirectory, 'the store directory');
+  if (nested !== undefined) throw nested;
+  // The store's own directory is never empty (wal/ at least): through a link, refused here, before the assertion.
   if (!(await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory'))) {
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
