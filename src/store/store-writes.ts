@@ -11,6 +11,8 @@
  * - A write is submitted only once admitted: at once when no flush is behind, no
  *   flush failed and the directory lock is held; after the stall otherwise; refused
  *   with StoreFailedError when the lock was taken over.
+ * - An empty batch commits nothing and resolves at once with the visible version,
+ *   except on a failed store: it rejects with the store's failure, as a put does.
  * - put, delete and batch are not async functions: each returns the commit's own
  *   promise (an async function wrapping it cost a promise and a resolve-thenable job,
  *   two microtask hops, per write: issue 12). A refused call still rejects, never throws.
@@ -102,11 +104,30 @@ export class StoreWrites {
       this.#assertOpen('batch');
       const prepared = prepareBatch(operations, this.#parts.options.maxValueBytes, this.#commitBytesMax);
       if (options !== undefined) return this.#leaseWrite('batch', operations, options);
-      if (prepared.walOperations.length === 0) return Promise.resolve({ version: this.#parts.pipeline.visibleVersion });
+      if (prepared.walOperations.length === 0) return this.#emptyBatch();
       return this.#submitAdmitted(prepared);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * batch([]): commits nothing and resolves with the visible version, at once (it does
+   * not wait behind a write stall). On a failed store it rejects with the failure a put
+   * gets (the WAL's own error, which the pipeline knows before StoreFailure hears it, or
+   * StoreFailure's for a failed flush or a lost lock: the write stall's and admitWrite's
+   * message), as it rejects with StoreClosedError on a closed store: its caller asked to
+   * write and must hear that the write path is gone.
+   */
+  #emptyBatch(): Promise<CommitResult> {
+    const failed = this.#failed();
+    if (failed !== undefined) return Promise.reject(failed);
+    return Promise.resolve({ version: this.#parts.pipeline.visibleVersion });
+  }
+
+  /** The store's failure, undefined while it is healthy. */
+  #failed(): StoreFailedError | undefined {
+    return this.#parts.pipeline.failure ?? this.#parts.failure.current;
   }
 
   /**
@@ -153,6 +174,9 @@ export class StoreWrites {
       assert(only !== undefined, 'a put or delete is one operation');
       return only.type === 'put' ? this.put(only.key, only.value) : this.delete(only.key);
     }
+    // An empty batch with a lease commits nothing (its lease check is a read, which a failed store still answers): refused as #emptyBatch.
+    const failed = operations.length === 0 ? this.#failed() : undefined;
+    if (failed !== undefined) throw failed;
     if (operation !== 'batch') {
       const [only] = operations;
       if (only?.type === 'put') preparePut(only.key, only.value, this.#parts.options.maxValueBytes); // the key and value's own typed errors first
