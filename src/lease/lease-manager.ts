@@ -42,6 +42,7 @@ import type { BatchOperation } from '../commit/prepare.js';
 import type { ResolvedWriteOptions } from './write-options.js';
 import { runDetached } from '../lock/held-locks.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
+import { refuseOptions } from '../store/options.js';
 import { assert } from '../util/assert.js';
 import {
   checkLeaseOptions, checkName, checkOwner, checkReason, checkSignal, checkToken, checkTtl, checkWaitMs, type LeaseInfo, type LeaseRecord,
@@ -372,7 +373,9 @@ export class LeaseManager {
    */
   [afterLeaseCheck]: (() => Promise<void>) | undefined;
 
-  stats(): LeaseStats {
+  /** No options: an argument is refused (InvalidOptionError 'options'), as store.stats(x) is; thrown, stats being synchronous. */
+  stats(argument?: undefined): LeaseStats {
+    refuseOptions('leases.stats', argument, 'it returns every counter, and none can be reset');
     return this.#holders.stats();
   }
 }
