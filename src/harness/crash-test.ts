@@ -29,12 +29,14 @@
  * read of the recovered store that throws (reported as inconsistent, the store kept
  * as the crash left it). The directory of a run that found problems is kept for
  * inspection.
+ *
+ * This module runs the cycles; what they report and how the summary adds them up is
+ * crash-report.ts, and the claim on the directory (CRASH_TEST_MARKER) crash-directory.ts.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { InvalidOptionError } from '../errors.js';
 import type { CrashMode } from '../fs/fault-file-system.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
@@ -46,13 +48,18 @@ import {
   POWER_LOSS_CRASH_MODES,
   type StoreActivity,
 } from './crash-protocol.js';
+import { claimDirectory } from './crash-directory.js';
 import { CrashModel } from './crash-model.js';
+import { addCycle, addProblems, type CrashTestSummary, crashTestPassed, type CycleReport, emptySummary, percentile } from './crash-report.js';
 import { adoptStore, checkVerifyClean, type CycleVerdict, type Problem, verifyRecoveredStore } from './crash-verify.js';
 import { harnessEntryPath } from './harness-entry.js';
 import { SeededRandom } from './seeded-random.js';
 import { runWorkerToCrash } from './worker-session.js';
 
 export type { CrashTestMode } from './crash-protocol.js';
+export { CRASH_TEST_MARKER } from './crash-directory.js';
+export { crashTestPassed, formatSummary } from './crash-report.js';
+export type { CrashTestSummary, CycleReport } from './crash-report.js';
 
 export interface CrashTestOptions {
   /** The store directory (kept afterwards); default: a fresh temporary one, removed if the run passes. */
@@ -70,56 +77,6 @@ export interface CrashTestOptions {
   memoryBudgetBytes?: number;
   /** The store's WAL segment size; default HARNESS_STORE_OPTIONS's. */
   segmentSizeBytes?: number;
-}
-
-export interface CycleReport {
-  cycle: number;
-  cycles: number;
-  killAfterMs: number;
-  crashMode: CrashMode | undefined;
-  acknowledged: number;
-  inFlight: number;
-  inFlightApplied: number;
-  /** Undefined when the store failed to open. */
-  recoveryMs: number | undefined;
-  /** Whether recovery found a torn record at the WAL's tail (and zeroed it). */
-  tornTailZeroed: boolean;
-  openError: string | undefined;
-  problems: Problem[];
-  workerErrors: string[];
-  /** Set when the recovered store opened but reading it to verify threw (the run ends there). */
-  readError: string | undefined;
-  /** The worker's store activity when it died, as it last reported it (undefined: none reported). */
-  activity: StoreActivity | undefined;
-}
-
-export interface CrashTestSummary {
-  mode: CrashTestMode;
-  seed: number;
-  /** Cycles completed (fewer than asked when an open failed). */
-  cycles: number;
-  acknowledged: number;
-  lost: number;
-  torn: number;
-  inconsistent: number;
-  failedOpens: number;
-  workerErrors: number;
-  inFlight: number;
-  inFlightApplied: number;
-  /** Recoveries that zeroed a torn WAL tail: how often a crash cut a record (expected, not a problem). */
-  tornTailsZeroed: number;
-  /** Flushes, compactions and WAL segment deletions the workers completed before they died (their stores' counts). */
-  workerFlushes: number;
-  workerCompactions: number;
-  workerWalSegmentsDeleted: number;
-  /** Crashes (kills or power losses) that landed while a flush, or a compaction, was running in the worker. */
-  crashesDuringFlush: number;
-  crashesDuringCompaction: number;
-  recoveryMsP50: number;
-  recoveryMsP99: number;
-  directory: string;
-  /** The first problems found, for the report. */
-  problems: string[];
 }
 
 interface Settings {
@@ -146,13 +103,12 @@ const KILL_AFTER_MS_MIN_DEFAULT = 1;
 const KILL_AFTER_MS_MAX_DEFAULT = 2000;
 /** A power loss lets 0 to this many more file-system calls through before the cut. */
 const OPERATIONS_BEFORE_CRASH_MAX = 64;
-const PROBLEMS_KEPT = 50;
 
 export async function runCrashTest(options: CrashTestOptions): Promise<CrashTestSummary> {
   const settings = await resolveSettings(options);
   const random = new SeededRandom(settings.seed);
   const model = new CrashModel(allHarnessKeys());
-  const summary = emptySummary(settings);
+  const summary = emptySummary(settings.mode, settings.seed, settings.directory);
   const recoveryTimesMs: number[] = [];
   claimDirectory(settings.directory);
   addProblems(summary, await adoptExistingStore(settings, model));
@@ -166,33 +122,6 @@ export async function runCrashTest(options: CrashTestOptions): Promise<CrashTest
   summary.recoveryMsP99 = percentile(recoveryTimesMs, 99);
   if (settings.temporaryRoot !== undefined && crashTestPassed(summary)) rmSync(settings.temporaryRoot, { recursive: true, force: true });
   return summary;
-}
-
-/** True when nothing was lost, torn or inconsistent, every open succeeded and no worker failed. */
-export function crashTestPassed(summary: CrashTestSummary): boolean {
-  return summary.lost === 0 && summary.torn === 0 && summary.inconsistent === 0 && summary.failedOpens === 0 && summary.workerErrors === 0;
-}
-
-/** The one summary line. */
-export function formatSummary(summary: CrashTestSummary): string {
-  return [
-    `crash-test mode=${summary.mode} seed=${summary.seed}:`,
-    `cycles=${summary.cycles}`,
-    `acknowledged=${summary.acknowledged}`,
-    `lost=${summary.lost}`,
-    `torn=${summary.torn}`,
-    `inconsistent=${summary.inconsistent}`,
-    `failedOpens=${summary.failedOpens}`,
-    `workerErrors=${summary.workerErrors}`,
-    `inFlightApplied=${summary.inFlightApplied}/${summary.inFlight}`,
-    `tornTailsZeroed=${summary.tornTailsZeroed}`,
-    `flushes=${summary.workerFlushes}`,
-    `compactions=${summary.workerCompactions}`,
-    `walSegmentsDeleted=${summary.workerWalSegmentsDeleted}`,
-    `crashesDuringFlush=${summary.crashesDuringFlush}`,
-    `crashesDuringCompaction=${summary.crashesDuringCompaction}`,
-    `recovery p50=${summary.recoveryMsP50.toFixed(1)}ms p99=${summary.recoveryMsP99.toFixed(1)}ms`,
-  ].join(' ');
 }
 
 async function resolveSettings(options: CrashTestOptions): Promise<Settings> {
@@ -225,15 +154,6 @@ function requireInteger(name: string, value: number, minimum: number): void {
   if (!Number.isSafeInteger(value) || value < minimum) throw new RangeError(`${name} must be an integer >= ${minimum}, got ${value}`);
 }
 
-function emptySummary(settings: Settings): CrashTestSummary {
-  return {
-    mode: settings.mode, seed: settings.seed, cycles: 0, acknowledged: 0, lost: 0, torn: 0, inconsistent: 0,
-    failedOpens: 0, workerErrors: 0, inFlight: 0, inFlightApplied: 0, tornTailsZeroed: 0,
-    workerFlushes: 0, workerCompactions: 0, workerWalSegmentsDeleted: 0, crashesDuringFlush: 0, crashesDuringCompaction: 0,
-    recoveryMsP50: 0, recoveryMsP99: 0,
-    directory: settings.directory, problems: [],
-  };
-}
 
 /** Draws in a fixed order whatever the mode, so a seed means the same plan in both modes. */
 function drawPlan(random: SeededRandom, settings: Settings): CyclePlan {
@@ -245,45 +165,6 @@ function drawPlan(random: SeededRandom, settings: Settings): CyclePlan {
   };
 }
 
-/** The file that marks a directory as a store this harness made (at its top, beside wal/ and runs/). */
-export const CRASH_TEST_MARKER = 'CRASH-TEST';
-
-/**
- * Makes sure the harness runs only on a store of its own: it writes its keys into the
- * store, deletes and overwrites them, and reports every other key as a problem. A new
- * or empty directory is created and marked (CRASH_TEST_MARKER: temporary name, fsync,
- * rename, directory fsync); a marked one is taken over (a later run on a kept store);
- * any other (an application's store, a directory of other files) is refused with
- * InvalidOptionError before anything in it is opened or written.
- */
-function claimDirectory(directory: string): void {
-  if (existsSync(directory) && !statSync(directory).isDirectory()) {
-    throw new InvalidOptionError('directory', `${directory} is not a directory`);
-  }
-  // A marker's temporary alone is a marking a crash cut short: the directory is still empty.
-  const entries = existsSync(directory) ? readdirSync(directory).filter((name) => name !== `${CRASH_TEST_MARKER}.tmp`) : [];
-  if (entries.includes(CRASH_TEST_MARKER)) return;
-  if (entries.length > 0) {
-    throw new InvalidOptionError('directory', `${directory} is not empty and is not a store an earlier crash-test made (no ${CRASH_TEST_MARKER} file in it): `
-      + 'the harness writes, overwrites and deletes its own keys in the store it runs on, so it runs only on a new or empty directory or on a store it made');
-  }
-  mkdirSync(directory, { recursive: true });
-  const temporary = join(directory, `${CRASH_TEST_MARKER}.tmp`);
-  const descriptor = openSync(temporary, 'w');
-  try {
-    writeSync(descriptor, 'a store made by ladybug crash-test: its keys are the harness\'s own\n');
-    fsyncSync(descriptor);
-  } finally {
-    closeSync(descriptor);
-  }
-  renameSync(temporary, join(directory, CRASH_TEST_MARKER));
-  const directoryDescriptor = openSync(directory, 'r');
-  try {
-    fsyncSync(directoryDescriptor);
-  } finally {
-    closeSync(directoryDescriptor);
-  }
-}
 
 /** Opens (or creates) the store the run starts from and takes its state as the model's. */
 async function adoptExistingStore(settings: Settings, model: CrashModel): Promise<Problem[]> {
@@ -377,50 +258,4 @@ async function reopen(settings: Settings): Promise<{ store: Store; recoveryMs: n
   } catch (error) {
     return { error: describeError(error) };
   }
-}
-
-// -- the summary -------------------------------------------------------------------------
-
-function addCycle(summary: CrashTestSummary, report: CycleReport, recoveryTimesMs: number[]): void {
-  summary.acknowledged += report.acknowledged;
-  summary.inFlight += report.inFlight;
-  summary.inFlightApplied += report.inFlightApplied;
-  if (report.tornTailZeroed) summary.tornTailsZeroed++;
-  addActivity(summary, report.activity);
-  summary.workerErrors += report.workerErrors.length;
-  keepProblemMessages(summary, report.workerErrors.map((error) => `cycle ${report.cycle}: ${error}`));
-  addProblems(summary, report.problems);
-  if (report.openError !== undefined) {
-    summary.failedOpens++;
-    keepProblemMessages(summary, [`cycle ${report.cycle}: the store failed to open: ${report.openError}`]);
-    return;
-  }
-  summary.cycles++;
-  if (report.recoveryMs !== undefined) recoveryTimesMs.push(report.recoveryMs);
-}
-
-function addActivity(summary: CrashTestSummary, activity: StoreActivity | undefined): void {
-  if (activity === undefined) return;
-  summary.workerFlushes += activity.flushes;
-  summary.workerCompactions += activity.compactions;
-  summary.workerWalSegmentsDeleted += activity.walSegmentsDeleted;
-  if (activity.flushing) summary.crashesDuringFlush++;
-  if (activity.compacting) summary.crashesDuringCompaction++;
-}
-
-function addProblems(summary: CrashTestSummary, problems: readonly Problem[]): void {
-  for (const problem of problems) summary[problem.kind]++;
-  keepProblemMessages(summary, problems.map((problem) => `${problem.kind}: ${problem.message}`));
-}
-
-function keepProblemMessages(summary: CrashTestSummary, messages: readonly string[]): void {
-  for (const message of messages) if (summary.problems.length < PROBLEMS_KEPT) summary.problems.push(message);
-}
-
-/** Nearest-rank percentile; 0 for no samples. */
-function percentile(samples: readonly number[], rank: number): number {
-  if (samples.length === 0) return 0;
-  const sorted = [...samples].sort((left, right) => left - right);
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((rank / 100) * sorted.length) - 1));
-  return sorted[index]!;
 }
