@@ -9,6 +9,7 @@
  *
  * Every command builds one result object; `--json` prints it as JSON, otherwise it
  * is rendered as text from the same object, so both always report the same facts.
+ * The checking commands' title lines are report-titles.ts (repair's, repair-report.ts).
  * Errors (bad arguments, no store, a store locked by another process, corruption)
  * print one clear line to stderr and exit non-zero, never a stack trace.
  */
@@ -17,14 +18,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { isLadybugError, type KeyEncoding, openStore, type ScrubReport } from '../index.js';
+import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
-import { verifyStore, type VerifyReport } from '../store/verify-store.js';
-import type { RepairReport } from '../wal/wal-recovery.js';
+import { verifyStore } from '../store/verify-store.js';
 import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
 import { repairTitle, unrecoverableExplanations } from './repair-report.js';
-import { verifyBackup, type BackupVerifyReport } from '../backup/restore-backup.js';
+import { backupVerifyTitle, scrubTitle, verifyTitle, walDropText } from './report-titles.js';
+import { verifyBackup } from '../backup/restore-backup.js';
 import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
@@ -64,19 +65,6 @@ function runScript(relativePath: string, forwarded: readonly string[], missing: 
   process.exitCode = result.status ?? EXIT_FAILURE;
 }
 
-/** What was checked and what was found, in one line: runs, manifest copies and sealed WAL segments alike. */
-function scrubTitle(report: ScrubReport): string {
-  const checked = [`${report.runs} runs`];
-  if (report.manifest !== undefined) checked.push(`${report.manifest.copiesChecked} manifest copies`);
-  if (report.wal !== undefined) checked.push(`${report.wal.segmentsChecked} sealed WAL segments`);
-  const scope = `(${checked.join(', ')}${report.aborted ? ', aborted' : ''})`;
-  if (report.unrecoverable.length > 0) {
-    const where = [...new Set(report.unrecoverable.map((location) => location.kind === 'manifest' || location.kind === 'wal' ? location.kind : 'run'))];
-    return `scrub: UNRECOVERABLE DAMAGE in ${where.join(', ')}: ${report.unrecoverable.length} ${scope}`;
-  }
-  return report.repaired.length > 0 ? `scrub: repaired ${report.repaired.length} ${scope}` : `scrub: ok ${scope}`;
-}
-
 /**
  * The keys that start with `prefix`, as byte bounds: from the prefix's UTF-8 bytes up to
  * the next byte string that does not start with them (the last byte below 0xff raised,
@@ -93,28 +81,6 @@ function prefixRange(prefix: string | undefined): { gte?: Uint8Array; lt?: Uint8
   const lt = gte.slice(0, end);
   lt[end - 1] = gte[end - 1]! + 1;
   return { gte, lt };
-}
-
-/** What WAL repair drops (or would drop), in words: the commits and versions after the damage, and where. */
-function walDropText(drop: RepairReport): string {
-  const versions = drop.droppedVersions === undefined ? '' : ` (versions ${drop.droppedVersions.first}-${drop.droppedVersions.last})`;
-  const segments = drop.droppedSegments.length === 0 ? '' : ` and ${drop.droppedSegments.length} whole segments`;
-  return `drop ${drop.droppedCommits} commits${versions}, ${drop.droppedRecords} records, ${drop.droppedBytes} bytes${segments}, from ${drop.file} at offset ${drop.offset} on`;
-}
-
-function verifyTitle(report: VerifyReport): string {
-  if (report.ok) return 'verify: ok';
-  const drop = report.walRepairWouldDrop;
-  return drop === undefined ? 'verify: CORRUPTION FOUND' : `verify: CORRUPTION FOUND; ladybug repair would ${walDropText(drop)}`;
-}
-
-function backupVerifyTitle(report: BackupVerifyReport): string {
-  if (report.ok) return 'verify backup: ok';
-  if (report.restorable) {
-    return `verify backup: DAMAGED, RESTORABLE: restore rebuilds ${report.rebuildable.length} damaged blocks from parity and restores the backup exactly; `
-      + 'take a new backup (the parity of those stripes is used up)';
-  }
-  return 'verify backup: CORRUPTION FOUND, NOT RESTORABLE: restore refuses this backup';
 }
 
 /** This package's version, from its package.json (two levels above dist/src/cli/). */
