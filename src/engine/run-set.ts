@@ -72,6 +72,7 @@ export class RunHandle {
   readonly #set: RunSet | undefined;
   #opening: Promise<RunReader> | undefined;
   #reader: RunReader | undefined;
+  #openRepairs: RepairEvent[] = [];
   /** A cursor started ahead for a scan's ask (see cursor()); taken by that ask, dropped by any other. */
   #ahead: { range: KeyRange; reverse: boolean; cursor: Promise<RunCursor> } | undefined;
   /** Read views holding this run (acquire/release); the file outlives every one of them. */
@@ -86,11 +87,18 @@ export class RunHandle {
     this.#reader = reader;
   }
 
-  /** The reader, opening the run on first use. A failed open is retried by the next read. */
+  /**
+   * The reader, opening the run on first use. A failed open is retried by the next read.
+   * Repairs made by the open (the index and filter it reads and checks) are kept in
+   * openRepairs, for the scrub that opened the run to report (src/stripe/scrub.ts).
+   */
   reader(): RunReader | Promise<RunReader> {
     if (this.#reader !== undefined) return this.#reader;
     this.#opening ??= RunReader.open(this.#config.fileSystem, this.#config.runsDirectory, this.descriptor, this.#config.hash, this.#config.cache, {
-      onRepair: this.#config.onRepair,
+      onRepair: (event) => {
+        if (this.#reader === undefined) this.#openRepairs.push(event);
+        this.#config.onRepair?.(event);
+      },
     })
       .then((reader) => {
         this.#reader = reader;
@@ -101,6 +109,11 @@ export class RunHandle {
         this.#opening = undefined;
       });
     return this.#opening;
+  }
+
+  /** What the open that made the reader repaired (empty while unopened, or when it found nothing). */
+  get openRepairs(): readonly RepairEvent[] {
+    return this.#openRepairs;
   }
 
   /** The open reader's repair counters (undefined while unopened). */

@@ -7,6 +7,9 @@
  * below it) and stopped by `signal` between steps (the report so far is returned
  * with `aborted: true`). A run that cannot even be opened (its footer or index is
  * beyond repair) is reported as unrecoverable and the scrub goes on with the next.
+ * Runs open lazily: a run first opened by the scrub had its index and filter checked
+ * (and repaired) by that open, and those repairs are in the report's `repaired` too;
+ * a repair made by a read before the scrub is not (stats().storage.repairedBlocks).
  *
  * Invariants: one step is one block or one stripe's parity (or one WAL segment, or
  * the manifest's two copies), so a scrub holds at most one stripe, one segment or one
@@ -23,6 +26,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptionError, InvalidOptionError, IoError } from '../errors.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RunReader, RunScrubFinding } from '../run/run-reader.js';
+import type { RepairEvent } from '../run/run-file.js';
+import { KIND_NAMES } from '../run/run-scrub-target.js';
 import { SCRUB_BYTES_PER_SECOND_DEFAULT } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isRepairableReadError } from './stripe-errors.js';
@@ -97,6 +102,10 @@ export interface ScrubTargets {
 export interface ScrubbableRun {
   readonly descriptor: RunDescriptor;
   reader(): RunReader | Promise<RunReader>;
+  /** False while the run was never opened: then the scrub's reader() opens it (absent: taken as open). */
+  readonly opened?: boolean;
+  /** What that open repaired (the index and filter it checks), reported as the scrub's repairs when the scrub opened the run. */
+  readonly openRepairs?: readonly RepairEvent[];
   /** Held for the whole scrub, so a compaction that replaces the run meanwhile does not close its reader under it. */
   acquire?(): void;
   release?(): void;
@@ -147,9 +156,12 @@ export async function scrubRuns(
     const run = runs[runIndex];
     assert(run !== undefined, 'run in range');
     const file = run.descriptor.fileName;
+    // Runs open lazily: a run this scrub opens is checked by the open first (index, filter), and what that repairs is this scrub's repair.
+    const openedByScrub = run.opened === false;
     let reader: RunReader;
     try {
       reader = await run.reader();
+      if (openedByScrub) report.repaired.push(...openRepairLocations(run));
     } catch (error) {
       if (options.isLive?.(run) === false) {
         // Compacted away since the scrub began (never opened, its file already unlinked, a
@@ -158,6 +170,7 @@ export async function scrubRuns(
         continue;
       }
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
+      if (openedByScrub) report.repaired.push(...openRepairLocations(run));
       // The path, as every other location gives it (a CorruptionError carries it; an I/O error only its message).
       const path = error instanceof CorruptionError ? error.file : file;
       const keys: ScrubKeyRange = {
@@ -193,6 +206,19 @@ export async function scrubRuns(
   }
   report.durationMs = performance.now() - started;
   return report;
+}
+
+/**
+ * The repairs the open of `run` made, as scrub locations. Only those written back: a
+ * block rebuilt but not rewritten is still bad on disk, and the scrub's own step finds
+ * and reports it (rebuilt again, or REBUILT_NOT_REWRITTEN).
+ */
+function openRepairLocations(run: ScrubbableRun): ScrubLocation[] {
+  return (run.openRepairs ?? []).filter((event) => event.rewritten).map((event) => ({
+    runId: event.runId, file: event.file, kind: event.kind === 'parity' ? 'parity' : KIND_NAMES[event.kind] ?? 'index',
+    logicalOffset: event.logicalOffset, stripe: event.stripes[0] ?? -1, outcome: 'repaired',
+    reason: 'rebuilt from parity when the scrub opened the run (which checks its index and filter), and rewritten in place',
+  }));
 }
 
 /**
