@@ -6,116 +6,17 @@
  * Misuse of the API (wrong argument type, value out of range, bad option) uses
  * subclasses of TypeError / RangeError, as Node's own APIs do; failures of the
  * store itself (locked, failed, corrupt, disk full) subclass LadybugError.
+ *
+ * The codes, the base class LadybugError and isLadybugError are error-codes.ts; the
+ * misuse errors argument-errors.ts; this module holds the store's own failures and
+ * re-exports the two others, so every error is imported from here.
  */
+import { ErrorCode, isLadybugError, LadybugError } from './error-codes.js';
 
-export const ErrorCode = {
-  InvalidKey: 'LADYBUG_INVALID_KEY',
-  InvalidValue: 'LADYBUG_INVALID_VALUE',
-  ValueTooLarge: 'LADYBUG_VALUE_TOO_LARGE',
-  BatchTooLarge: 'LADYBUG_BATCH_TOO_LARGE',
-  InvalidOption: 'LADYBUG_INVALID_OPTION',
-  KeyNotUtf8: 'LADYBUG_KEY_NOT_UTF8',
-  StoreClosed: 'LADYBUG_STORE_CLOSED',
-  StoreLocked: 'LADYBUG_STORE_LOCKED',
-  StoreFailed: 'LADYBUG_STORE_FAILED',
-  CommitOutcomeUnknown: 'LADYBUG_COMMIT_OUTCOME_UNKNOWN',
-  DiskFull: 'LADYBUG_DISK_FULL',
-  Io: 'LADYBUG_IO',
-  Corruption: 'LADYBUG_CORRUPTION',
-  VersionNotRetained: 'LADYBUG_VERSION_NOT_RETAINED',
-  LockOrder: 'LADYBUG_LOCK_ORDER',
-  Conflict: 'LADYBUG_CONFLICT',
-  TransactionClosed: 'LADYBUG_TRANSACTION_CLOSED',
-  TransactionLimit: 'LADYBUG_TRANSACTION_LIMIT',
-  SnapshotReleased: 'LADYBUG_SNAPSHOT_RELEASED',
-  SnapshotExpired: 'LADYBUG_SNAPSHOT_EXPIRED',
-  AssertionFailed: 'LADYBUG_ASSERTION_FAILED',
-  LeaseLost: 'LADYBUG_LEASE_LOST',
-  LeaseBusy: 'LADYBUG_LEASE_BUSY',
-  Unauthorized: 'LADYBUG_UNAUTHORIZED',
-  WatchOverflow: 'LADYBUG_WATCH_OVERFLOW',
-  Backup: 'LADYBUG_BACKUP',
-  LockContended: 'LADYBUG_LOCK_CONTENDED',
-  ForeignValue: 'LADYBUG_FOREIGN_VALUE',
-} as const;
-
-export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
-
-/** Base class of the store's own failures (not API misuse). */
-export class LadybugError extends Error {
-  readonly code: ErrorCodeValue;
-  constructor(code: ErrorCodeValue, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
-
-/** True for every error this package throws on purpose (all carry a `code`). */
-export function isLadybugError(error: unknown): error is Error & { code: ErrorCodeValue } {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('LADYBUG_');
-}
-
-/** 'reserved': under "\u0000ladybug/", written by the store only (src/lease/reserved-keys.ts). */
-export type InvalidKeyReason = 'type' | 'empty' | 'too-long' | 'malformed' | 'reserved';
-
-/**
- * The key is not a non-empty, well-formed string or Uint8Array within the size limit
- * ('malformed': a string with a lone surrogate, which has no UTF-8 encoding).
- */
-export class InvalidKeyError extends TypeError {
-  readonly code = ErrorCode.InvalidKey;
-  readonly reason: InvalidKeyReason;
-  constructor(reason: InvalidKeyReason, message: string) {
-    super(message);
-    this.name = 'InvalidKeyError';
-    this.reason = reason;
-  }
-}
-
-/** The value cannot be encoded (a function, a symbol, undefined, a cycle...). */
-export class InvalidValueError extends TypeError {
-  readonly code = ErrorCode.InvalidValue;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InvalidValueError';
-  }
-}
-
-/** The encoded value is larger than the store's `maxValueBytes`. */
-export class ValueTooLargeError extends RangeError {
-  readonly code = ErrorCode.ValueTooLarge;
-  readonly sizeBytes: number;
-  readonly maxBytes: number;
-  constructor(sizeBytes: number, maxBytes: number) {
-    super(`value encodes to ${sizeBytes} bytes, over the limit of ${maxBytes} bytes`);
-    this.name = 'ValueTooLargeError';
-    this.sizeBytes = sizeBytes;
-    this.maxBytes = maxBytes;
-  }
-}
-
-/** A batch has too many operations or too many bytes for one commit. */
-export class BatchTooLargeError extends RangeError {
-  readonly code = ErrorCode.BatchTooLarge;
-  constructor(message: string) {
-    super(message);
-    this.name = 'BatchTooLargeError';
-  }
-}
-
-/** An option passed to openStore (or to a method) is of the wrong type or out of range. */
-export class InvalidOptionError extends TypeError {
-  readonly code = ErrorCode.InvalidOption;
-  readonly option: string;
-  constructor(option: string, message: string) {
-    super(`option ${option}: ${message}`);
-    this.name = 'InvalidOptionError';
-    this.option = option;
-  }
-}
+export { ErrorCode, isLadybugError, LadybugError } from './error-codes.js';
+export type { ErrorCodeValue } from './error-codes.js';
+export { BatchTooLargeError, InvalidKeyError, InvalidOptionError, InvalidValueError, ValueTooLargeError } from './argument-errors.js';
+export type { InvalidKeyReason } from './argument-errors.js';
 
 /**
  * A read would return a key whose bytes are not valid UTF-8 as a string, with the

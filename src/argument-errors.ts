@@ -1,0 +1,66 @@
+/**
+ * Misuse of the API: a wrong argument type, a value out of range, a bad option. These
+ * subclass TypeError / RangeError, as Node's own APIs do, and carry a stable `code` as
+ * every error of the package does (error-codes.ts); they are thrown before the store does
+ * anything. Re-exported by src/errors.ts, which holds the store's own failures.
+ */
+import { ErrorCode } from './error-codes.js';
+
+/** 'reserved': under "\u0000ladybug/", written by the store only (src/lease/reserved-keys.ts). */
+export type InvalidKeyReason = 'type' | 'empty' | 'too-long' | 'malformed' | 'reserved';
+
+/**
+ * The key is not a non-empty, well-formed string or Uint8Array within the size limit
+ * ('malformed': a string with a lone surrogate, which has no UTF-8 encoding).
+ */
+export class InvalidKeyError extends TypeError {
+  readonly code = ErrorCode.InvalidKey;
+  readonly reason: InvalidKeyReason;
+  constructor(reason: InvalidKeyReason, message: string) {
+    super(message);
+    this.name = 'InvalidKeyError';
+    this.reason = reason;
+  }
+}
+
+/** The value cannot be encoded (a function, a symbol, undefined, a cycle...). */
+export class InvalidValueError extends TypeError {
+  readonly code = ErrorCode.InvalidValue;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidValueError';
+  }
+}
+
+/** The encoded value is larger than the store's `maxValueBytes`. */
+export class ValueTooLargeError extends RangeError {
+  readonly code = ErrorCode.ValueTooLarge;
+  readonly sizeBytes: number;
+  readonly maxBytes: number;
+  constructor(sizeBytes: number, maxBytes: number) {
+    super(`value encodes to ${sizeBytes} bytes, over the limit of ${maxBytes} bytes`);
+    this.name = 'ValueTooLargeError';
+    this.sizeBytes = sizeBytes;
+    this.maxBytes = maxBytes;
+  }
+}
+
+/** A batch has too many operations or too many bytes for one commit. */
+export class BatchTooLargeError extends RangeError {
+  readonly code = ErrorCode.BatchTooLarge;
+  constructor(message: string) {
+    super(message);
+    this.name = 'BatchTooLargeError';
+  }
+}
+
+/** An option passed to openStore (or to a method) is of the wrong type or out of range. */
+export class InvalidOptionError extends TypeError {
+  readonly code = ErrorCode.InvalidOption;
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`option ${option}: ${message}`);
+    this.name = 'InvalidOptionError';
+    this.option = option;
+  }
+}
