@@ -6,6 +6,7 @@
  * explanations are repair-report.ts.
  */
 import type { BackupVerifyReport } from '../backup/restore-backup.js';
+import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import type { VerifyReport } from '../store/verify-store.js';
 import type { ScrubReport } from '../stripe/scrub.js';
 import type { RepairReport } from '../wal/wal-recovery.js';
@@ -36,11 +37,22 @@ export function verifyTitle(report: VerifyReport): string {
   return drop === undefined ? 'verify: CORRUPTION FOUND' : `verify: CORRUPTION FOUND; ladybug repair would ${walDropText(drop)}`;
 }
 
+/**
+ * A restorable damaged backup names what restore would do: the run blocks it rebuilds
+ * from parity (whose stripes' parity is then spent) and the manifest copies it writes
+ * from their intact twin (no parity involved), whichever there are.
+ */
 export function backupVerifyTitle(report: BackupVerifyReport): string {
   if (report.ok) return 'verify backup: ok';
   if (report.restorable) {
-    return `verify backup: DAMAGED, RESTORABLE: restore rebuilds ${report.rebuildable.length} damaged blocks from parity and restores the backup exactly; `
-      + 'take a new backup (the parity of those stripes is used up)';
+    const blocks = report.rebuildable.length;
+    const copies = report.problems.filter((problem) => problem.rebuildable && problem.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`)).length;
+    const actions = [
+      ...(blocks > 0 ? [`rebuilds ${blocks} damaged blocks from parity`] : []),
+      ...(copies > 0 ? [`writes ${copies} damaged manifest ${copies === 1 ? 'copy from its intact twin' : 'copies from their intact twins'}`] : []),
+    ];
+    return `verify backup: DAMAGED, RESTORABLE: restore ${actions.join(', ')} and restores the backup exactly; take a new backup`
+      + (blocks > 0 ? ' (the parity of those stripes is used up)' : '');
   }
   return 'verify backup: CORRUPTION FOUND, NOT RESTORABLE: restore refuses this backup';
 }
