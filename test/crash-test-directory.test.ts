@@ -1,5 +1,5 @@
 /**
- * The crash harness runs only on a store of its own (src/harness/crash-test.ts,
+ * The crash harness runs only on a store of its own (src/harness/crash-directory.ts,
  * claimDirectory). It writes, overwrites and deletes its own keys in the store it
  * runs on, so `ladybug crash-test --dir <an application's store>` used to write about
  * 880 versions of harness keys into that store and then report the application's keys

@@ -1,5 +1,5 @@
 /**
- * Review of scrub's parity step (src/run/run-scrub.ts #scrubParity): the parity page of a
+ * Review of scrub's parity step (src/run/run-parity-scrub.ts, RunParityScrubber#scrub): the parity page of a
  * stripe may be rewritten only from stripe bytes that every block of the stripe passes its
  * check in. It was computed from the stripe as read in the parity step, checked against
  * nothing, after the block steps had checked each block in an earlier read: so a data page
