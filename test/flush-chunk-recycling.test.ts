@@ -19,6 +19,7 @@ import { memtableEntries } from '../src/engine/flusher.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
 import { writeRun } from '../src/run/run-writer.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
@@ -113,6 +114,7 @@ describe('the flush thread hands consumed chunks back', () => {
         const outcome = await thread.flush({ runsDirectory: threaded, runId: 40 + round, generation: 77, level: 0, keepDataBytes: -1 }, memtableEntries(index));
         allocated.push(flushThreadCounters.chunkBuffersAllocated - before);
         expect(outcome.descriptor).toEqual(expected);
+        await installTemporaryRun(new NodeFileSystem(), threaded, 40 + round); // the main side's half (run-install.ts)
         expect(readFileSync(join(threaded, expected.fileName)).equals(readFileSync(join(inProcess, expected.fileName)))).toBe(true);
       }
     } finally {

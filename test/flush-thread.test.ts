@@ -29,7 +29,8 @@ import { DiskFullError, IoError, openStore, type Store } from '../src/index.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
-import { type SealedBlock, writeRun } from '../src/run/run-writer.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
+import { RUN_TEMPORARY_SUFFIX, type SealedBlock, writeRun } from '../src/run/run-writer.js';
 import { abandonStore } from '../src/store/store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
@@ -131,6 +132,10 @@ describe('the flush thread writes exactly what the in-process flush writes', () 
     expect(outcome.descriptor).toEqual(expected);
     expect(expected.entryCount).toBeGreaterThan(4000);
     const name = expected.fileName;
+    // The thread writes only the temporary file; the main side renames it (run-install.ts).
+    expect(outcome.temporary).toBe(true);
+    expect(readdirSync(threaded)).toEqual([name + RUN_TEMPORARY_SUFFIX]);
+    await installTemporaryRun(fileSystem, threaded, 7);
     expect(readdirSync(threaded)).toEqual([name]);
     expect(readFileSync(join(threaded, name)).equals(readFileSync(join(inProcess, name)))).toBe(true);
     expect(outcome.blocks).toEqual(blocksInProcess);
@@ -153,7 +158,7 @@ describe('the flush thread writes exactly what the in-process flush writes', () 
     expect((error as IoError).code).toBe(new IoError('x').code);
     const directory = temporaryDirectory();
     const outcome = await thread.flush({ runsDirectory: directory, runId: 2, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(mixedMemtable()));
-    expect(readdirSync(directory)).toEqual([outcome.descriptor.fileName]);
+    expect(readdirSync(directory)).toEqual([outcome.descriptor.fileName + RUN_TEMPORARY_SUFFIX]);
     await thread.close();
   }, 60_000);
 });

@@ -19,9 +19,11 @@
  * - The thread reads without parity repair: a CorruptionError from it is merged again
  *   in process, where the store's readers repair the block, count and log it; damage
  *   beyond repair fails there with the same CorruptionError.
- * - A thread that ended with the merge in flight (terminated by close()/abandon(), or
- *   crashed) may leave the run id's temporary or renamed output: both are removed (a
- *   crash of the process leaves orphans that open removes). Terminated after a cancel,
+ * - The thread writes only the output's temporary file; its rename and directory fsync
+ *   (after 'done'), and its removal (after a failure, a cancel or the thread's exit),
+ *   are made here through the store's file system, which refuses them once another
+ *   process took the directory lock over (src/run/run-install.ts). A crash of the
+ *   process leaves orphans that open removes. Terminated after a cancel,
  *   the merge rejects with the signal's reason, as a cancelled in-process merge does;
  *   ended by close() without a cancel, with StoreClosedError (merge-thread.ts).
  * - A thread that exited under a merge nobody cancelled (a crash, its heap exhausted) is
@@ -34,14 +36,13 @@
 import { randomInt } from 'node:crypto';
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
-import { runFileName } from '../run/run-format.js';
-import { RUN_TEMPORARY_SUFFIX, writeRun } from '../run/run-writer.js';
+import { clearTemporaryRun, installTemporaryRun, removeTemporaryRun } from '../run/run-install.js';
+import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { type CompactionPick, compactionSettings, compressionForTier } from './compaction-policy.js';
@@ -150,7 +151,10 @@ export class MergeOutput {
     const { pick, runId, rule, counters, onProgress, signal, slot } = task;
     const thread = this.#threads[slot] ?? new MergeThread();
     this.#threads[slot] = thread;
+    const { fileSystem, runsDirectory } = this.#config;
     try {
+      // The thread writes only `<id>.tmp`; every name in runs/ changes here, through the fence (run-install.ts).
+      await clearTemporaryRun(fileSystem, runsDirectory, runId);
       const outcome = await thread.merge({
         runsDirectory: this.#config.runsDirectory, inputs: pick.inputs.map((input) => input.descriptor).reverse(), rule, runId, generation,
         level: pick.outputLevel, compression: compressionForTier(pick.outputLevel),
@@ -158,13 +162,11 @@ export class MergeOutput {
       Object.assign(counters, outcome.counters);
       if (outcome.compressed.blocks > 0) this.#config.compressor?.recordCompressed?.(outcome.compressed);
       this.#threadMerges++;
+      if (outcome.descriptor !== undefined && outcome.temporary) await installTemporaryRun(fileSystem, runsDirectory, runId);
       return outcome.descriptor;
     } catch (error) {
+      await removeTemporaryRun(fileSystem, runsDirectory, runId);
       const exited = threadExitOf(error);
-      if (exited !== undefined) {
-        await this.#unlinkQuietly(runFileName(runId) + RUN_TEMPORARY_SUFFIX);
-        await this.#unlinkQuietly(runFileName(runId));
-      }
       throw exited !== undefined && signal.aborted ? signal.reason : error;
     } finally {
       if (slot === 1 && this.#threads[1] === thread) {
@@ -219,10 +221,6 @@ export class MergeOutput {
   /** The store was dropped as a dead process: end the thread at once. */
   abandon(): void {
     for (const thread of this.#threads) thread?.abandon();
-  }
-
-  async #unlinkQuietly(fileName: string): Promise<void> {
-    await this.#config.fileSystem.unlink(joinPath(this.#config.runsDirectory, fileName)).catch(() => undefined);
   }
 }
 

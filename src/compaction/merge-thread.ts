@@ -2,8 +2,10 @@
  * MergeThread: the main side of a store's merge thread (the worker is
  * merge-worker.ts). The compactor hands it a decided merge (inputs, rule, run id,
  * generation, level, compression) and gets back the output's descriptor and the
- * merge counters; everything before and after (the pick, the horizon, the abort
- * checks, the manifest edit, the install, the unlinks) stays on the main thread.
+ * merge counters; the thread writes the output's temporary file only, and everything
+ * before and after (the pick, the horizon, the abort checks, the output's rename and
+ * directory fsync through the store's fenced file system: src/run/run-install.ts, the
+ * manifest edit, the install, the unlinks) stays on the main thread.
  *
  * - One thread per merge slot of a store (the compactor's second, shallow slot has its
  *   own, ended when its merge settles), started at the first merge that uses it, referenced only while
@@ -16,8 +18,8 @@
  *   stays in process); the next merge starts a new thread. After close()/abandon() the
  *   merge in flight rejects with StoreClosedError (the exit as its cause) instead.
  * - One merge at a time per thread, asserted.
- * - Cancel: the merge's signal posts 'cancel'; the thread stops at its next merge yield,
- *   removes its temporary output and answers 'cancelled'; merge() then rejects with the
+ * - Cancel: the merge's signal posts 'cancel'; the thread stops at its next merge yield
+ *   and answers 'cancelled' (MergeOutput removes its temporary output); merge() then rejects with the
  *   signal's reason, as the in-process merge does. close() terminates the thread even
  *   if it never answers, so close cannot hang on it.
  * - Errors come back as the same classes with the same fields (merge-error.ts).
@@ -134,6 +136,11 @@ export interface MergeJob {
 
 export interface MergeOutcome {
   descriptor: RunDescriptor | undefined;
+  /**
+   * The output is still `<id>.tmp`, for the main thread to install (src/run/run-install.ts).
+   * False only from a worker built before that protocol, which renamed it itself.
+   */
+  temporary: boolean;
   counters: MergeCounters;
   /** Blocks compressed in the thread (cold-tier output), and their bytes in and out. */
   compressed: CompressionCounters;
@@ -274,7 +281,7 @@ export class MergeThread {
         return;
       case 'done':
         this.#pending = undefined;
-        pending.resolve({ descriptor: message.descriptor, counters: message.counters, compressed: message.compressed });
+        pending.resolve({ descriptor: message.descriptor, temporary: message.temporary === true, counters: message.counters, compressed: message.compressed });
         return;
       case 'cancelled':
         this.#pending = undefined;

@@ -6,9 +6,12 @@
  * One request at a time: open the input runs read-only with this thread's own
  * NodeFileSystem, BlockCache and hash, cursors (fillCache false) over them newest
  * first, mergeRunBatches with the rule the main thread decided (plain data), writeRun with
- * the run id, generation, level and compression it chose (temp, datasync, rename,
- * directory fsync, as on the main thread). Answers the descriptor (undefined when
- * nothing survives) and the counters, or the error (merge-error.ts).
+ * the run id, generation, level and compression it chose into the output's temporary
+ * file only (`temporaryOnly`: created, written, datasynced, closed; never renamed or
+ * removed here: the main thread does that through the store's fenced file system,
+ * src/run/run-install.ts, as this thread's file system is outside the fence a lock
+ * takeover raises). Answers the descriptor (undefined when nothing survives),
+ * `temporary: true` and the counters, or the error (merge-error.ts).
  *
  * - Inputs are read WITHOUT parity repair: a damaged block throws CorruptionError and
  *   the main side merges again in process, where the store's readers repair it, count
@@ -20,8 +23,8 @@
  *   5 s instead of 2, and the pool's two threads added ~40 MiB of RSS.) The bytes in and
  *   out are counted and answered with the run, for stats().storage.tiers.
  * - Cancel: the main side posts 'cancel'; the merge stops at its next yield
- *   (MERGE_WORKER_YIELD_ENTRIES entries), writeRun removes its temporary file, and the
- *   answer is 'cancelled'. Every file this thread opened is closed when it answers.
+ *   (MERGE_WORKER_YIELD_ENTRIES entries) and the answer is 'cancelled' (the main side
+ *   removes the temporary file). Every file this thread opened is closed when it answers.
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -63,7 +66,7 @@ export type MainToWorker =
 
 export type WorkerToMain =
   | { type: 'progress'; id: number; entriesRead: number }
-  | { type: 'done'; id: number; descriptor: RunDescriptor | undefined; counters: MergeCounters; compressed: CompressionCounters }
+  | { type: 'done'; id: number; descriptor: RunDescriptor | undefined; temporary?: boolean; counters: MergeCounters; compressed: CompressionCounters }
   | { type: 'cancelled'; id: number }
   | { type: 'failed'; id: number; error: SerializedError };
 
@@ -167,16 +170,16 @@ async function serve(request: MergeRequest): Promise<void> {
         };
         descriptor = await writeRun({
           fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
-          entries: { batches: held() }, compression: request.compression, compressor, writeChunk,
+          entries: { batches: held() }, compression: request.compression, compressor, writeChunk, temporaryOnly: true,
         });
       }
     } finally {
       await merged.return(undefined);
     }
-    // Cancelled after the rename: 'done' all the same; the main side removes the finished
-    // output, as it does for an in-process merge cancelled there.
+    // Cancelled after the write: 'done' all the same; the main side installs and removes the
+    // finished output, as it does for an in-process merge cancelled there.
     if (signal.aborted && descriptor === undefined) post({ type: 'cancelled', id: request.id });
-    else post({ type: 'done', id: request.id, descriptor, counters, compressed: compressor.counters });
+    else post({ type: 'done', id: request.id, descriptor, temporary: true, counters, compressed: compressor.counters });
   } catch (error) {
     if (current.cancel.signal.aborted) post({ type: 'cancelled', id: request.id });
     else post({ type: 'failed', id: request.id, error: serializeError(error) });

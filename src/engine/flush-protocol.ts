@@ -38,6 +38,11 @@ export interface ReturnedBlock {
 
 export interface FlushOutcome {
   descriptor: RunDescriptor;
+  /**
+   * The file is still `<id>.tmp`, for the main thread to install (src/run/run-install.ts).
+   * False only from a worker built before that protocol, which renamed it itself.
+   */
+  temporary: boolean;
   /** In the order the writer sealed them: data blocks, index partitions, filter partitions. */
   blocks: SealedBlock[];
 }
@@ -55,5 +60,5 @@ export type FlushMainToWorker =
 export type FlushWorkerToMain =
   | { type: 'consumed'; id: number; spare: ArrayBuffer | undefined }
   | { type: 'held'; id: number }
-  | { type: 'done'; id: number; descriptor: RunDescriptor; blocks: ReturnedBlock[] }
+  | { type: 'done'; id: number; descriptor: RunDescriptor; blocks: ReturnedBlock[]; temporary?: boolean }
   | { type: 'failed'; id: number; error: SerializedError };

@@ -3,10 +3,12 @@
  * flush-worker.ts). The flusher hands it a sealed memtable's entries and the run's
  * identity; this side walks the entries in order and packs them into chunks
  * (flush-chunks.ts) that are transferred to the thread, which runs writeRun (blocks,
- * filter, checksums, stripes and parity, writes, datasync, rename, directory fsync)
- * and answers the descriptor and the sealed blocks kept for the block cache (the
- * messages: flush-protocol.ts). Everything before and after (run id, manifest edit, install, retire, prepopulation,
- * WAL deletion) stays on the main thread in flusher.ts.
+ * filter, checksums, stripes and parity, writes, datasync) into the run's temporary
+ * file and answers the descriptor and the sealed blocks kept for the block cache (the
+ * messages: flush-protocol.ts). Everything before and after (run id, the temporary
+ * file's rename and directory fsync through the store's fenced file system:
+ * src/run/run-install.ts, manifest edit, install, retire, prepopulation, WAL deletion)
+ * stays on the main thread in flusher.ts.
  *
  * - Its own thread, not the merge thread's: a merge may hold that one for seconds and
  *   it is niced, while a flush is on the write stall's critical path. Started at the
@@ -35,8 +37,8 @@
  *   fails that flush with FlushThreadExited; the next flush starts a new thread. The
  *   flusher then writes that memtable in process (flusher.ts).
  * - Errors come back as the same classes with the same fields (merge-error.ts): a
- *   DiskFullError stays one, so the flusher's retry rule holds; writeRun in the thread
- *   has removed its partial file.
+ *   DiskFullError stays one, so the flusher's retry rule holds; the flusher removes the
+ *   thread's partial file (src/run/run-install.ts).
  *
  * The worker is the compiled src/engine/flush-worker.js; running from the TypeScript
  * source (tests), it is taken from dist/ (build first; `npm test` does).
@@ -82,9 +84,9 @@ export const flushThreadTestHooks: { holdNextFlush: boolean; onHeld: (() => void
 /** Resumers of the flushes held by `holdNextFlush` and not yet settled. */
 const heldFlushes = new Set<() => void>();
 
-/** Test hook: lets every held flush go on (it completes normally). */
-export function resumeHeldFlushes(): void {
-  for (const resume of [...heldFlushes]) resume();
+/** Test hook: lets the `count` earliest held flushes (default: every one) go on (each completes normally). */
+export function resumeHeldFlushes(count = Infinity): void {
+  for (const resume of [...heldFlushes].slice(0, count)) resume();
 }
 
 /**
@@ -306,7 +308,7 @@ export class FlushThread {
       case 'done':
         flushThreadCounters.threadFlushes++;
         pending.resolve({
-          descriptor: message.descriptor,
+          descriptor: message.descriptor, temporary: message.temporary === true,
           blocks: message.blocks.map((block) => ({ ...block, bytes: Buffer.from(block.bytes) })),
         });
         return;

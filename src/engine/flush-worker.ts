@@ -7,12 +7,16 @@
  * and how many data block bytes to send back for the block cache; 'chunk' messages
  * bring the entries in run order (flush-chunks.ts, transferred); 'end' says no more
  * come. The entries go to writeRun as batches, one per chunk, with this thread's own
- * NodeFileSystem (inline syncs) and hash: temp file, blocks, datasync, close, rename,
- * directory fsync, exactly as an in-process flush writes them (the file is byte for
- * byte the same: test/flush-thread.test.ts). Answers 'done' with the descriptor and
- * the sealed blocks the flusher prepopulates the cache with (copies, transferred),
- * or 'failed' with the error (serialized as merge-error.ts does; writeRun has removed
- * its partial file and typed the error, ENOSPC as DiskFullError).
+ * NodeFileSystem (inline syncs) and hash: temp file, blocks, datasync, close, exactly
+ * as an in-process flush writes them (the file is byte for byte the same:
+ * test/flush-thread.test.ts), but only the temporary file (`temporaryOnly`): the
+ * rename, the directory fsync and any removal are the main thread's, through the
+ * store's fenced file system (src/run/run-install.ts: this thread's file system is
+ * outside the fence a lock takeover raises). Answers 'done' with the descriptor, the
+ * sealed blocks the flusher prepopulates the cache with (copies, transferred) and
+ * `temporary: true`, or 'failed' with the error (serialized as merge-error.ts does;
+ * typed by writeRun, ENOSPC as DiskFullError; its partial file is left for the main
+ * thread to remove).
  *
  * - Arrival order ('begin' arrivalOrder, a random memtable: flush-key-order.ts): the
  *   chunks bring each key's entries together but the keys of each key range in the
@@ -184,9 +188,9 @@ async function serve(current: Active, request: Extract<FlushMainToWorker, { type
     const hash = await loadHash64();
     const descriptor = await writeRun({
       fileSystem: request.fault === undefined ? fileSystem : faultyFileSystem(fileSystem, request.fault), runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
-      entries: { batches: request.arrivalOrder ? arrivalOrderBatches(current) : batches(current) }, onBlockSealed, writeChunk,
+      entries: { batches: request.arrivalOrder ? arrivalOrderBatches(current) : batches(current) }, onBlockSealed, writeChunk, temporaryOnly: true,
     });
-    post({ type: 'done', id: current.id, descriptor, blocks: kept }, kept.map((block) => block.bytes));
+    post({ type: 'done', id: current.id, descriptor, blocks: kept, temporary: true }, kept.map((block) => block.bytes));
   } catch (error) {
     post({ type: 'failed', id: current.id, error: serializeError(error) });
   } finally {

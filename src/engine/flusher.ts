@@ -4,7 +4,9 @@
  *
  *   oldest sealed memtable -> writeRun (temp, datasync, rename, directory fsync),
  *      in the store's flush thread on the real file system (flush-thread.ts: this
- *      thread walks and packs the entries, the thread writes the same bytes)
+ *      thread walks and packs the entries, the thread writes the same bytes into the
+ *      temporary file; the rename and the fsync are this thread's, through the store's
+ *      fenced file system: src/run/run-install.ts)
  *   -> manifest edit (add run, flushed version, WAL start) under the manifest lock
  *   -> install: the run becomes visible and the memtable is retired, in one
  *      synchronous step (readers see one or the other, never neither)
@@ -58,16 +60,15 @@ import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DiskFullError, StoreClosedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/held-locks.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
-import { runFileName } from '../run/run-format.js';
-import { RUN_TEMPORARY_SUFFIX, writeRun } from '../run/run-writer.js';
+import { clearTemporaryRun, installTemporaryRun, removeTemporaryRun } from '../run/run-install.js';
+import { writeRun } from '../run/run-writer.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
-import { FlushThread, FlushThreadExited, flushWorkerBuilt } from './flush-thread.js';
+import { type FlushOutcome, FlushThread, FlushThreadExited, flushWorkerBuilt } from './flush-thread.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
@@ -76,55 +77,12 @@ import type { PointCache } from './point-cache.js';
 import type { RunSet } from './run-set.js';
 import { CachePrepopulation, FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';
 import { memtableEntries, memtableEntriesInArrivalOrder } from './memtable-entries.js';
+import { FLUSH_THREAD_RESTARTS_MAX, flushSettings } from './flush-settings.js';
 
 /** Wait before retrying a flush that ran out of disk space. */
 export const FLUSH_RETRY_DELAY_MS = 200;
 
-
-/**
- * Starting the flush thread took 77-88 ms before its first run was written (a 10-key
- * flush in process: 2-11 ms; on the running thread: 5-6 ms; busy machine): a small
- * store's first flush (often the checkpoint of its close) would wait for that. Below
- * this estimated memtable size (~5-7k keys of 100 B: ~10-15 ms of main-thread
- * flushing) the first flushes stay in process; once a larger one started the thread,
- * every flush uses it. (4 MiB kept in process the ~3 MiB memtables that 64
- * concurrent writers seal at the WAL checkpoint bound at a 64 MiB budget.)
- */
-export const FLUSH_THREAD_MIN_MEMTABLE_BYTES = 1024 * 1024;
-
-/**
- * Flush threads that may exit under a flush (a crash, FLUSH_THREAD_OLD_GENERATION_MB
- * exhausted) and be replaced at the next flush, per store; past this many exits the
- * store flushes in process for good, as merges do past MERGE_THREAD_RESTARTS_MAX: a
- * thread that keeps dying (memtables that need more heap than it has) made every flush
- * pack and send its memtable, lose the thread's work and write it again in process.
- */
-export const FLUSH_THREAD_RESTARTS_MAX = 2;
-
-/**
- * The largest sealed memtable (its memoryBytes) the flush thread is sent by key range in
- * arrival order, to sort each range itself (flush-key-order.ts): the thread then holds a
- * range's chunks until the range is written, and the packing does not wait for it, so up
- * to the whole memtable's packed entries are in transit (off the heaps, about its
- * memoryBytes); the thread's heap holds one batch of KEY_ORDER_BATCH_ENTRIES
- * entries at a time, within its bound (FLUSH_THREAD_OLD_GENERATION_MB). A larger one is
- * packed in key order, as before.
- */
-export const FLUSH_ARRIVAL_ORDER_BYTES_MAX = 32 * 1024 * 1024;
-
-/**
- * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
- * flush thread when the file system is the real one and the worker is built
- * (Flusher#usesThread); 'main' always writes them on the main thread.
- * `threadMinMemtableBytes`: a memtable smaller than this is flushed in process unless
- * the thread already runs (FLUSH_THREAD_MIN_MEMTABLE_BYTES; tests lower it).
- * `arrivalOrderMaxBytes`: FLUSH_ARRIVAL_ORDER_BYTES_MAX (0: every flush in key order).
- */
-export const flushSettings: { flushThread: 'worker' | 'main'; threadMinMemtableBytes: number; arrivalOrderMaxBytes: number } = {
-  flushThread: 'worker',
-  threadMinMemtableBytes: FLUSH_THREAD_MIN_MEMTABLE_BYTES,
-  arrivalOrderMaxBytes: FLUSH_ARRIVAL_ORDER_BYTES_MAX,
-};
+export { FLUSH_ARRIVAL_ORDER_BYTES_MAX, FLUSH_THREAD_MIN_MEMTABLE_BYTES, FLUSH_THREAD_RESTARTS_MAX, flushSettings } from './flush-settings.js';
 
 export interface FlusherConfig {
   fileSystem: FileSystem;
@@ -287,7 +245,7 @@ export class Flusher {
   }
 
   async #flushOneAlone(sealed: SealedMemtable): Promise<RunDescriptor> {
-    const { fileSystem, runsDirectory, manifest, runSet, memtables } = this.#config;
+    const { fileSystem, manifest, runSet, memtables } = this.#config;
     const startedMs = performance.now();
     let runId = manifest.allocateRunId();
     const cache = runSet.config.cache;
@@ -307,11 +265,9 @@ export class Flusher {
         // fails the flush as closed (a checkpoint() waiting for it rejects so), nothing is
         // written again in process (its output is an orphan the next open removes).
         if (this.#abandoned) throw new StoreClosedError('flush a memtable (the handle was abandoned)', { cause: error });
-        // The thread crashed or was ended under the flush: its output (temporary or renamed,
-        // never in the manifest) is removed and the memtable is written in process, under a
-        // new run id (the ended thread's last system call may still be returning).
-        await fileSystem.unlink(joinPath(runsDirectory, runFileName(runId) + RUN_TEMPORARY_SUFFIX)).catch(() => undefined);
-        await fileSystem.unlink(joinPath(runsDirectory, runFileName(runId))).catch(() => undefined);
+        // The thread crashed or was ended under the flush: its temporary file (a thread never
+        // renames) was removed (#writeInThread) and the memtable is written in process, under
+        // a new run id (the ended thread's last system call may still be returning).
         this.#stats.flushThreadExits++;
         runId = manifest.allocateRunId();
         prepopulation = prepopulate ? new CachePrepopulation(prepopulateBytes) : undefined;
@@ -389,10 +345,21 @@ export class Flusher {
    * writes as it is packed.
    */
   async #writeInThread(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined, prepopulateBytes: number, backlog: boolean): Promise<RunDescriptor> {
+    const { fileSystem, runsDirectory } = this.#config;
     this.#thread ??= new FlushThread();
-    const job = { runsDirectory: this.#config.runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes };
+    const job = { runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes };
     const arrival = !backlog && sealed.memoryBytes <= flushSettings.arrivalOrderMaxBytes ? memtableEntriesInArrivalOrder(sealed.index) : undefined;
-    const { descriptor, blocks } = arrival === undefined ? await this.#thread.flush(job, memtableEntries(sealed.index)) : await this.#thread.flush(job, arrival, true);
+    // The thread writes only `<id>.tmp`; every name in runs/ changes here, through the fence (run-install.ts).
+    await clearTemporaryRun(fileSystem, runsDirectory, runId);
+    let outcome: FlushOutcome;
+    try {
+      outcome = arrival === undefined ? await this.#thread.flush(job, memtableEntries(sealed.index)) : await this.#thread.flush(job, arrival, true);
+    } catch (error) {
+      await removeTemporaryRun(fileSystem, runsDirectory, runId);
+      throw error;
+    }
+    const { descriptor, blocks } = outcome;
+    if (outcome.temporary) await installTemporaryRun(fileSystem, runsDirectory, runId);
     assert(prepopulation !== undefined || blocks.length === 0, 'the thread keeps blocks only for a prepopulation');
     for (const block of blocks) prepopulation?.offer(block, true);
     this.#stats.threadFlushes++;

@@ -11,8 +11,9 @@
  * took over (src/store/open-store.ts): from then on every call that could change the
  * directory (open for writing, write, sync, truncate, rename, link, unlink, mkdir,
  * directory sync) fails with LOCK_LOST_CODE, reads still answer. The flush and merge
- * threads write run files through the inner file system; what they write is a
- * temporary file until the main thread renames and installs it, which this refuses.
+ * threads write run files with file systems of their own, outside this one: they write
+ * only a temporary file, and its rename, the directory fsync and its removal are made by
+ * the main thread through this one (src/run/run-install.ts), which refuses them.
  */
 import type { FileHandle, FileSystem, OpenMode } from './file-system.js';
 import { fileSystemError } from './file-system.js';

@@ -14,7 +14,8 @@
  * file (and a renamed but unsynced final name) is removed, best effort, and the
  * error rethrown typed (ENOSPC -> DiskFullError, other I/O -> IoError); a crash
  * leaves at most a `.tmp` file or a complete file nobody references (orphans the
- * store removes at open).
+ * store removes at open). With `temporaryOnly` (the flush and merge threads) the
+ * protocol stops at the close: the main thread renames, syncs and removes (run-install.ts).
  *
  * A run written with `compression` other than 'none' (the cold tier) packs entries
  * into blocks of about RUN_PACKED_BLOCK_TARGET_BYTES and stores each block's
@@ -107,6 +108,13 @@ export interface WriteRunOptions {
    * caller that writes one run at a time (the flush and merge threads); none: a new one.
    */
   writeChunk?: StripedChunkHolder;
+  /**
+   * The flush and merge threads' write (run-install.ts): the file stays `<name>.tmp`,
+   * created exclusively with no leftover removed (EEXIST fails), and is neither renamed
+   * nor removed here, on success or failure: every change to a name in runs/ is the main
+   * thread's, through the store's fenced file system.
+   */
+  temporaryOnly?: boolean;
 }
 
 /**
@@ -191,20 +199,22 @@ export async function writeRun(options: WriteRunOptions): Promise<RunDescriptor>
   const temporaryPath = finalPath + RUN_TEMPORARY_SUFFIX;
   let handle: FileHandle | undefined;
   let renamed = false;
+  const temporaryOnly = options.temporaryOnly === true;
   try {
-    handle = await createTemporary(fileSystem, temporaryPath);
+    handle = temporaryOnly ? await fileSystem.open(temporaryPath, 'createExclusive') : await createTemporary(fileSystem, temporaryPath);
     const descriptor = await writeContent(options, handle, fileName);
     await handle.datasync();
     const closing = handle;
     handle = undefined;
     await closing.close();
+    if (temporaryOnly) return descriptor;
     await fileSystem.rename(temporaryPath, finalPath);
     renamed = true;
     await fileSystem.syncDirectory(runsDirectory);
     return descriptor;
   } catch (error) {
     await handle?.close().catch(() => undefined);
-    await fileSystem.unlink(renamed ? finalPath : temporaryPath).catch(() => undefined);
+    if (!temporaryOnly) await fileSystem.unlink(renamed ? finalPath : temporaryPath).catch(() => undefined);
     throw asTypedError(error, `writing run ${finalPath}`);
   }
 }
