@@ -55,6 +55,7 @@ afterEach(async () => {
   resumeHeldMerges();
   flushThreadTestHooks.holdNextFlush = false;
   flushThreadTestHooks.onHeld = undefined;
+  flushThreadTestHooks.failNextFlush = undefined;
   mergeThreadTestHooks.holdNextMerge = false;
   mergeThreadTestHooks.onHeld = undefined;
   flushSettings.threadMinMemtableBytes = FLUSH_THREAD_MIN_MEMTABLE_BYTES;
@@ -156,6 +157,29 @@ describe('a takeover fences the old holder\'s threads', () => {
     expect(await oldCheckpoint, 'the old holder\'s flush fails').toBeInstanceOf(Error);
     await expectNewHolderIntact(directory, newHolder, newCheckpoint);
     expect(await stores[stores.length - 1]!.get('late')).toEqual(Buffer.alloc(64, 2));
+  });
+
+  it('the old holder\'s flush thread that fails removes nothing once the lock is lost', async () => {
+    vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const directory = temporaryDirectory();
+    const old = await open(directory);
+    await old.put('first', Buffer.alloc(64, 1));
+    await old.checkpoint();
+    await old.put('late', Buffer.alloc(64, 2));
+    // A's flush fails at its datasync, once let go: its clean-up must not remove B's file of that name.
+    let held = false;
+    flushThreadTestHooks.onHeld = () => (held = true);
+    flushThreadTestHooks.holdNextFlush = true;
+    flushThreadTestHooks.failNextFlush = { syscall: 'datasync', code: 'EIO' };
+    const oldCheckpoint = old.checkpoint().then(() => 'resolved', (error: unknown) => error);
+    expect(await eventually(() => held), 'the old holder\'s flush is held in its thread').toBe(true);
+    makeLockStale(directory);
+    const newHolder = await open(directory);
+    const { checkpoint: newCheckpoint } = await newHolderFlushHeld(newHolder);
+    await heartbeatFindsTakeover(old);
+    resumeHeldFlushes(1); // A's flush only
+    expect(await oldCheckpoint, 'the old holder\'s flush fails').toBeInstanceOf(Error);
+    await expectNewHolderIntact(directory, newHolder, newCheckpoint);
   });
 
   it('the old holder\'s merge thread renames nothing into place once the lock is lost', async () => {
