@@ -26,6 +26,7 @@ export class KillableFileSystem implements FileSystem {
   readonly #inner: FileSystem;
   #killed = false;
   #writesRefused = false;
+  #confirmHolder: (() => Promise<boolean>) | undefined;
 
   constructor(inner: FileSystem) {
     this.#inner = inner;
@@ -43,6 +44,24 @@ export class KillableFileSystem implements FileSystem {
   /** From now on every change to the directory fails (LOCK_LOST_CODE); reads still answer. */
   refuseWrites(): void {
     this.#writesRefused = true;
+  }
+
+  /**
+   * From now on every rename, link and unlink first asks `confirm` whether the directory
+   * lock is still this handle's (src/store/lock-holder-check.ts); once it says no, writes
+   * are refused (refuseWrites), that call first. The heartbeat finds a takeover up to
+   * LOCK_HEARTBEAT_INTERVAL_MS late; these are the calls that can replace or remove a
+   * file the new holder has.
+   */
+  confirmBeforeNameChanges(confirm: () => Promise<boolean>): void {
+    this.#confirmHolder = confirm;
+  }
+
+  /** guardWrite() for a rename, link or unlink: the holder is confirmed first (confirmBeforeNameChanges). */
+  async #guardName<T>(syscall: string, path: string, call: () => Promise<T>): Promise<T> {
+    const confirm = this.#confirmHolder;
+    if (confirm !== undefined && !this.#writesRefused && !this.#killed && !(await confirm())) this.refuseWrites();
+    return this.guardWrite(syscall, path, call);
   }
 
   /** guard() for a call that changes the directory: refused once writes are (refuseWrites). */
@@ -80,13 +99,13 @@ export class KillableFileSystem implements FileSystem {
     return this.guardWrite('mkdir', dir, () => this.#inner.mkdir(dir));
   }
   rename(from: string, to: string): Promise<void> {
-    return this.guardWrite('rename', from, () => this.#inner.rename(from, to));
+    return this.#guardName('rename', from, () => this.#inner.rename(from, to));
   }
   link(existingPath: string, newPath: string): Promise<void> {
-    return this.guardWrite('link', newPath, () => this.#inner.link(existingPath, newPath));
+    return this.#guardName('link', newPath, () => this.#inner.link(existingPath, newPath));
   }
   unlink(path: string): Promise<void> {
-    return this.guardWrite('unlink', path, () => this.#inner.unlink(path));
+    return this.#guardName('unlink', path, () => this.#inner.unlink(path));
   }
   exists(path: string): Promise<boolean> {
     return this.guard('exists', path, () => this.#inner.exists(path));

@@ -42,6 +42,7 @@ import { WalWriter } from '../wal/wal-writer.js';
 import { expireLeasesAtOpen } from '../lease/lease-restart.js';
 import { notADirectoryError } from './directory-argument.js';
 import { DirectoryLock } from './directory-lock.js';
+import { lockStillHeld } from './lock-holder-check.js';
 import { StoreFailure } from './store-failure.js';
 import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { Store } from './store.js';
@@ -220,6 +221,8 @@ async function openLocked(
     // compactions, WAL segments, close's checkpoint), reads still answer. Registered
     // before the store's failure hears of it, so its listeners find the fence up.
     lock.onLost(() => fileSystem.refuseWrites());
+    // The heartbeat finds a takeover late: a rename, link or unlink first confirms the lock (lock-holder-check.ts).
+    fileSystem.confirmBeforeNameChanges(() => lockStillHeld(fileSystem, lock));
     const failure = new StoreFailure({ directory, pipeline, engine, lock });
     const store = new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, failure, recovery, fileSystem });
     return { store, leaseRecordsPossible };
