@@ -60,6 +60,7 @@ export {
   ForeignValueError,
 } from './errors.js';
 export type { BackupFailureReason, ErrorCodeValue, InvalidKeyReason, ConflictRange, LockViolationKind } from './errors.js';
+export { StripeCorruptionError } from './stripe/stripe-errors.js';
 export { restoreStoreBackup as restoreBackup, verifyStoreBackup as verifyBackup } from './backup/backup-api.js';
 export type { PublicRestoreOptions as RestoreOptions } from './backup/backup-api.js';
 export type { BackupOptions, BackupProgress, BackupResult } from './backup/take-backup.js';
