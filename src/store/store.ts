@@ -376,6 +376,7 @@ export class Store {
    */
   metrics(options?: { format?: 'data' }): StoreMetrics;
   metrics(options: { format: 'prometheus' }): string;
+  metrics(options?: MetricsOptions): StoreMetrics | string;
   metrics(options?: MetricsOptions): StoreMetrics | string {
     const format = metricsFormat(options);
     const { pipeline, writer, engine } = this.#parts;
