@@ -23,6 +23,7 @@ import { FlushThread, flushThreadCounters, flushWorkerBuilt } from '../src/engin
 import { FLUSH_THREAD_MIN_MEMTABLE_BYTES, flushSettings } from '../src/engine/flusher.js';
 import { ARRIVAL_ORDER_RANGE_KEYS_MIN, ARRIVAL_ORDER_RANGES_MAX, memtableEntries, memtableEntriesInArrivalOrder } from '../src/engine/memtable-entries.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
 import { openStore } from '../src/index.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
@@ -189,6 +190,7 @@ describe('the flush thread writes a memtable sent in arrival order exactly as th
     const thread = new FlushThread();
     const before = flushThreadCounters.arrivalOrderFlushes;
     const outcome = await thread.flush({ runsDirectory: threaded, runId: 7, generation: 987654321, level: 0, keepDataBytes: 1 << 30 }, memtableEntriesInArrivalOrder(index)!, true);
+    await installTemporaryRun(new NodeFileSystem(), threaded, 7); // the main side's half (run-install.ts)
     expect(flushThreadCounters.arrivalOrderFlushes - before).toBe(1);
     expect(outcome.descriptor).toEqual(expected);
     expect(expected.entryCount).toBeGreaterThan(RANDOM_KEYS);

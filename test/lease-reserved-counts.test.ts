@@ -18,6 +18,7 @@ import { MergeThread, mergeThreadsRunning } from '../src/compaction/merge-thread
 import { runMayHoldKey, runMayHoldRange } from '../src/engine/merged-scan.js';
 import type { FileHandle, OpenMode } from '../src/fs/file-system.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
 import { openStore, type Store } from '../src/index.js';
 import { LEASE_RECORD_PREFIX } from '../src/lease/lease-record.js';
 import { isReservedKey, RESERVED_KEY_PREFIX, rangeInsideReservedPrefix } from '../src/lease/reserved-prefix.js';
@@ -220,6 +221,7 @@ describe('the count after a compaction merge', () => {
         runsDirectory: join(directory, 'runs'), inputs, rule: { maxVersionsPerKey: 4, horizon: Infinity, includesOldest: false, retentionFloor: 0 },
         runId: 999, generation: 7, level: 1, compression: 'none',
       }, new AbortController().signal, undefined);
+      await installTemporaryRun(new NodeFileSystem(), join(directory, 'runs'), 999); // the main side's half (run-install.ts)
       const merged = outcome.descriptor!;
       const inFile = await reservedEntriesInFile(directory, merged);
       expect(inFile.tombstones).toBeGreaterThan(0);

@@ -39,6 +39,7 @@ import { FLUSH_ARRIVAL_ORDER_BYTES_MAX, FLUSH_THREAD_MIN_MEMTABLE_BYTES, flushSe
 import { type ArrivalOrderEntries, ARRIVAL_ORDER_RANGE_KEYS_MIN, memtableEntries, memtableEntriesInArrivalOrder } from '../src/engine/memtable-entries.js';
 import { DiskFullError, IoError } from '../src/errors.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
 import { openStore, type Store } from '../src/index.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
@@ -171,6 +172,7 @@ describe('the sealed memtable touched while its arrival-order walk is under way'
           });
           const directory = temporaryDirectory();
           const outcome = await thread.flush({ runsDirectory: directory, runId: 3, generation: 4242, level: 0, keepDataBytes: -1 }, walk, true);
+          await installTemporaryRun(new NodeFileSystem(), directory, 3); // the main side's half (run-install.ts)
           expect(touched).toBe(true);
           expect(outcome.descriptor).toEqual(expected);
           expect(readFileSync(join(directory, expected.fileName)).equals(readFileSync(join(expectedDirectory, expected.fileName)))).toBe(true);
@@ -222,6 +224,7 @@ describe('random memtables of every shape, sent in arrival order', () => {
         const expected = await writeRun({ fileSystem: new NodeFileSystem(), runsDirectory: expectedDirectory, runId: 9, generation: seed, level: 0, hash, entries: memtableEntries(index) });
         const directory = temporaryDirectory();
         const outcome = await thread.flush({ runsDirectory: directory, runId: 9, generation: seed, level: 0, keepDataBytes: -1 }, walk!, true);
+        await installTemporaryRun(new NodeFileSystem(), directory, 9); // the main side's half (run-install.ts)
         expect(outcome.descriptor).toEqual(expected);
         expect(readFileSync(join(directory, expected.fileName)).equals(readFileSync(join(expectedDirectory, expected.fileName)))).toBe(true);
       }
@@ -257,6 +260,7 @@ describe('a key with many versions in a random memtable', () => {
     try {
       const directory = temporaryDirectory();
       const outcome = await thread.flush({ runsDirectory: directory, runId: 5, generation: 77, level: 0, keepDataBytes: -1 }, memtableEntriesInArrivalOrder(index)!, true);
+      await installTemporaryRun(new NodeFileSystem(), directory, 5); // the main side's half (run-install.ts)
       expect(flushThreadCounters.threadExits - exitsBefore).toBe(0);
       expect(outcome.descriptor).toEqual(expected);
       expect(readFileSync(join(directory, expected.fileName)).equals(readFileSync(join(expectedDirectory, expected.fileName)))).toBe(true);

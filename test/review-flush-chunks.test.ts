@@ -21,6 +21,7 @@ import { FlushThread, flushThreadsRunning, flushWorkerBuilt } from '../src/engin
 import { memtableEntries } from '../src/engine/flusher.js';
 import { NOT_RETAINED_BYTE } from '../src/engine/resolve.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
 import { RESERVED_KEY_PREFIX } from '../src/lease/reserved-prefix.js';
 import { KEY_BYTES_MAX } from '../src/limits.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
@@ -190,6 +191,7 @@ describe('the flush thread against the in-process flush on adversarial memtables
         onBlockSealed: (block) => blocksInProcess.push(copyBlock(block)),
       });
       const outcome = await thread.flush({ runsDirectory: threaded, runId, generation: 987654321, level: 0, keepDataBytes: 1 << 30 }, memtableEntries(index));
+      await installTemporaryRun(fileSystem, threaded, runId); // the main side's half (run-install.ts)
       expect(outcome.descriptor).toEqual(expected);
       expect(expected.reservedEntryCount).toBeGreaterThan(0);
       expect(readdirSync(threaded)).toEqual([expected.fileName]);

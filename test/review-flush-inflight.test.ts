@@ -14,10 +14,12 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { internalKey } from '../src/codec/keys.js';
 import { prepareValue } from '../src/codec/values.js';
 import { FLUSH_CHUNK_BYTES } from '../src/engine/flush-chunks.js';
+import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { FLUSH_CHUNKS_IN_FLIGHT, FlushThread, flushThreadTestHooks, flushWorkerBuilt, resumeHeldFlushes } from '../src/engine/flush-thread.js';
 import { memtableEntries } from '../src/engine/flusher.js';
 import { type IndexOperation, MemoryIndex } from '../src/memory/memory-index.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
@@ -66,6 +68,7 @@ describe('chunks in flight to the flush thread', () => {
     const directory = temporaryDirectory();
     const outcome = await thread.flush({ runsDirectory: directory, runId: 1, generation: 1, level: 0, keepDataBytes: -1 }, counting);
     await thread.close();
+    await installTemporaryRun(new NodeFileSystem(), directory, 1); // the main side's half (run-install.ts)
     expect(outcome.descriptor.entryCount).toBe(ENTRIES);
     expect(readdirSync(directory)).toEqual([outcome.descriptor.fileName]);
     const entryBytesMin = VALUE_BYTES + 'key-00000000'.length;
