@@ -90,10 +90,12 @@ export class RunHandle {
   /**
    * The reader, opening the run on first use. A failed open is retried by the next read.
    * Repairs made by the open (the index and filter it reads and checks) are kept in
-   * openRepairs, for the scrub that opened the run to report (src/stripe/scrub.ts).
+   * openRepairs, for the scrub that opened the run to report (src/stripe/scrub.ts): each
+   * open starts with none, so a failed open's repairs are not reported again by the next.
    */
   reader(): RunReader | Promise<RunReader> {
     if (this.#reader !== undefined) return this.#reader;
+    if (this.#opening === undefined) this.#openRepairs = [];
     this.#opening ??= RunReader.open(this.#config.fileSystem, this.#config.runsDirectory, this.descriptor, this.#config.hash, this.#config.cache, {
       onRepair: (event) => {
         if (this.#reader === undefined) this.#openRepairs.push(event);
