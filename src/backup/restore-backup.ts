@@ -66,11 +66,15 @@ export async function restoreBackup(
   const nested = nestedTargetError(targetDirectory, backupDirectory, 'the backup directory');
   if (nested !== undefined) throw nested;
   const hash = await loadHash64();
-  if (!(await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory'))) {
-    throw new BackupError('target-not-empty', targetDirectory, 'restore needs a missing or empty target directory');
-  }
+  // A file on the way is refused first (isEmptyOrMissing), then the target on disk (through a
+  // symbolic link): a link to the directory copied, or to a non-empty directory in it, is the
+  // same wrong argument as its path, not 'target-not-empty'.
+  const empty = await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory');
   if (await insideBackupOnDisk(fileSystem, backupDirectory, targetDirectory)) {
-    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is inside the backup directory ${backupDirectory} on disk (through a symbolic link): the copy would be written into what it copies`);
+    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is or lies inside the backup directory ${backupDirectory} on disk (through a symbolic link): the copy would be written into what it copies`);
+  }
+  if (!empty) {
+    throw new BackupError('target-not-empty', targetDirectory, 'restore needs a missing or empty target directory');
   }
   // A missing or damaged BACKUP.json throws its own BackupError ('incomplete' / 'corrupt').
   const body = await readBackupManifest(fileSystem, backupDirectory, hash);

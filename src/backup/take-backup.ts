@@ -106,13 +106,16 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
   // runs/ holds that the manifest does not list, EISDIR) or one holding it: refused by path (nested-paths.ts).
   const nested = nestedTargetError(targetDirectory, source.storeDirectory, 'the store directory');
   if (nested !== undefined) throw nested;
-  // The store's own directory is never empty (wal/ at least): through a link, refused here, before the assertion.
-  if (!(await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory'))) {
-    throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
-  }
   assert(targetDirectory !== source.storeDirectory, 'a backup never targets its own store');
+  // A file on the way is refused first (isEmptyOrMissing), then the target on disk (through a
+  // symbolic link): a link to the directory copied, or to a non-empty directory in it, is the
+  // same wrong argument as its path, not 'target-not-empty'.
+  const empty = await isEmptyOrMissing(fileSystem, targetDirectory, 'targetDirectory');
   if (await insideStoreOnDisk(fileSystem, source.storeDirectory, targetDirectory)) {
-    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is inside the store directory ${source.storeDirectory} on disk (through a symbolic link): the backup would live in the store it copies`);
+    throw new InvalidOptionError('targetDirectory', `${targetDirectory} is or lies inside the store directory ${source.storeDirectory} on disk (through a symbolic link): the backup would live in the store it copies`);
+  }
+  if (!empty) {
+    throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
   await makeDirectory(fileSystem, targetDirectory);
   await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY));
