@@ -126,6 +126,16 @@ export const VERSION_MAX = Number.MAX_SAFE_INTEGER;
  */
 export const LOCK_HEARTBEAT_INTERVAL_MS = 10_000;
 export const LOCK_STALE_AFTER_MS = 60_000;
+/**
+ * Self-fencing by lease expiry (DirectoryLock#leaseExpired): a holder writes no WAL group
+ * once its last written heartbeat is older than LOCK_STALE_AFTER_MS minus this margin,
+ * until a heartbeat has run (renewing the lease, or finding a takeover). The margin
+ * covers what the holder's clock and a taker's may disagree by, and the time a group's
+ * write takes after the check: the holder stops acting well before any other process may
+ * judge its heartbeat stale. Half the stale bound: a healthy holder renews every
+ * LOCK_HEARTBEAT_INTERVAL_MS, far inside it.
+ */
+export const LOCK_SELF_FENCE_MARGIN_MS = LOCK_STALE_AFTER_MS / 2;
 
 /**
  * Manifest (src/manifest/, docs/FORMAT.md "Manifest"). After MANIFEST_EDITS_MAX
@@ -269,6 +279,10 @@ assert(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_INITIAL && SEGMENT_BYTES_INITIAL <= SE
 assert(WAL_RECYCLED_SEGMENTS_MAX >= 1 && WAL_RECYCLED_BYTES_MAX >= SEGMENT_BYTES_INITIAL, 'the recycled pool holds at least one first segment');
 assert(WAL_ZERO_FILL_STEP_BYTES <= WAL_ZERO_FILL_AHEAD_BYTES && WAL_ZERO_FILL_AHEAD_BYTES >= SEGMENT_BYTES_INITIAL, 'the zero fill runs ahead by whole steps and fills a first segment at creation');
 assert(LOCK_STALE_AFTER_MS >= 3 * LOCK_HEARTBEAT_INTERVAL_MS, 'a lock is stale only after several missed heartbeats');
+assert(
+  LOCK_SELF_FENCE_MARGIN_MS > 0 && LOCK_STALE_AFTER_MS - LOCK_SELF_FENCE_MARGIN_MS >= 2 * LOCK_HEARTBEAT_INTERVAL_MS,
+  'a holder fences itself before it may be judged stale, and a healthy one (a heartbeat per interval) never does',
+);
 assert(LEASE_TTL_MS_MAX_DEFAULT <= LEASE_TTL_MS_MAX_LIMIT, 'the default lease TTL bound fits a timer');
 assert(WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT <= WATCH_CATCH_UP_BATCH_CHANGES_MAX, 'the default catch-up batch is allowed');
 assert(

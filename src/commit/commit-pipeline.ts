@@ -148,6 +148,14 @@ export class CommitPipeline {
   }
 
   /**
+   * Each group commit asks `check` before its WAL write: the directory lock's lease
+   * (src/store/lock-holder-check.ts confirmLease, wired by open-store.ts; GroupCommit#setLeaseCheck).
+   */
+  confirmLeaseBeforeWrites(check: () => Promise<void> | undefined): void {
+    this.#groups.setLeaseCheck(check);
+  }
+
+  /**
    * Registers `listener`, called once with the failure when the store fails (at once
    * if it has), after every commit the failure refused was settled: for those waiting
    * on the store rather than on a commit of their own (lease waiters, watch feeds),

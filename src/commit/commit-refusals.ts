@@ -22,6 +22,7 @@ import type { VersionOrder } from './version-order.js';
 
 /** The error a failed pipeline refuses everything with, describing `cause`. */
 export function storeFailure(cause: unknown): StoreFailedError {
+  if (cause instanceof StoreFailedError) return cause; // the store's failure itself (the lock's lease: lock-holder-check.ts)
   let reason: string;
   try {
     reason = cause instanceof Error ? cause.message : String(cause);

@@ -18,6 +18,11 @@
  *   #failure), and commits handed to write() get CommitOutcomeUnknownError, the
  *   others StoreFailedError (commit-refusals.ts).
  * - A failed write or fdatasync is never retried.
+ * - No group is written while the directory lock's lease is expired (setLeaseCheck,
+ *   src/store/lock-holder-check.ts confirmLease): the check runs once per group, after
+ *   the queue is taken and before its first write; when it must wait (a heartbeat) it
+ *   waits under the wal.writer lock, and a refusal fails the group as a failed write
+ *   would, before anything of it was handed to write().
  *
  * The next group is cut in a microtask or after an event-loop turn, and a record's
  * fdatasync may block the loop, by the hints of group-pacing.ts.
@@ -65,6 +70,8 @@ export class GroupCommit {
   /** performance.now() when the running flush asked for the wal.writer lock (its wait metric). */
   #flushRequestedMs = 0;
   #failure: StoreFailedError | undefined;
+  /** Before each group's write: undefined when it may go ahead, else a wait (a heartbeat) that may refuse it. */
+  #leaseCheck: (() => Promise<void> | undefined) | undefined;
   /** Told once of the failure, after every commit it refused was settled (CommitPipeline#onFailure). */
   #failureListeners: Array<(failure: StoreFailedError) => void> = [];
 
@@ -92,6 +99,16 @@ export class GroupCommit {
   onFailure(listener: (failure: StoreFailedError) => void): void {
     if (this.#failure !== undefined) listener(this.#failure);
     else this.#failureListeners.push(listener);
+  }
+
+  /**
+   * From now on each group asks `check` before its WAL write (the directory lock's lease,
+   * src/store/lock-holder-check.ts): undefined means write now; a promise is waited for
+   * (under the wal.writer lock), and its rejection fails the group and the store.
+   * `check` must take no lock (the heartbeat it may run takes none).
+   */
+  setLeaseCheck(check: () => Promise<void> | undefined): void {
+    this.#leaseCheck = check;
   }
 
   /** Commits queued, not yet taken by a flush. */
@@ -179,8 +196,13 @@ export class GroupCommit {
     assert(this.#inFlight === undefined, 'one group in flight at a time');
     this.#inFlight = new InFlightGroup(this.#queue);
     this.#queue = [];
+    const waiting = this.#leaseCheck?.();
+    if (waiting !== undefined) return waiting.then(this.#writeFirstRecord);
     return this.#writeNextRecord() ?? RESOLVED;
   }
+
+  /** #writeNextRecord as a function value made once, for a group whose lease check waited. */
+  readonly #writeFirstRecord = (): Promise<void> | undefined => this.#writeNextRecord();
 
   /**
    * REQUIRES: wal.writer lock held. Writes the next record of the in-flight group, or

@@ -28,6 +28,10 @@
  *     rename), never delete it, so generations only grow and a slow opener holding
  *     an old view can never create a generation that beats a newer holder.
  *   abandon: stop the heartbeat and forget the lock (a simulated crash).
+ *   lease: the holder fences itself before others may judge it stale (leaseExpired,
+ *     renewLease): from LOCK_STALE_AFTER_MS - LOCK_SELF_FENCE_MARGIN_MS after the
+ *     heartbeatAt it last wrote, its store writes no WAL group before a heartbeat ran
+ *     (src/store/lock-holder-check.ts, confirmLease).
  *   unlock (`ladybug unlock --force`): take over a dead or stale lock with the same
  *     protocol and release it at once, so generations keep growing.
  *
@@ -48,30 +52,27 @@
  * one of them (the stale lock-file check-then-delete race designed out). A holder in
  * this process is known by its token, so a handle left open in-process (or lost to
  * a simulated crash in tests) is told apart from a live one without signals.
+ *
+ * The lock file's body, its names and their reads and writes are in src/store/lock-file.ts.
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { LockContendedError, StoreLockedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath, unlinkIfPresent } from '../fs/file-system.js';
-import { LOCK_HEARTBEAT_INTERVAL_MS } from '../limits.js';
+import { LOCK_HEARTBEAT_INTERVAL_MS, LOCK_SELF_FENCE_MARGIN_MS, LOCK_STALE_AFTER_MS } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { type HolderVerdict, judgeHolder, type LockHolder, ownPidNamespace, ownProcessStartTicks } from './lock-liveness.js';
+import {
+  generationsIn, listGenerations, type LockBody, lockFileName, newBody, readBody, rewrite, writeBody,
+} from './lock-file.js';
+import { type HolderVerdict, judgeHolder } from './lock-liveness.js';
 
-const LOCK_NAME = /^LOCK\.(\d{12})$/;
+export { LOCK_FORMAT_VERSION, type LockBody } from './lock-file.js';
+
 /** Temporary files of heartbeats and releases: left behind only by a crash mid-rewrite. */
 const REWRITE_TEMPORARY_NAME = /^LOCK\.tmp-([0-9a-f]+)-(heartbeat|release)$/;
 /** Temporary files of acquisitions (`LOCK.tmp-<token>-<generation>`): left behind by a crash mid-acquire. */
 const ACQUIRE_TEMPORARY_NAME = /^LOCK\.tmp-([0-9a-f]+)-(\d+)$/;
-const ACQUIRE_ATTEMPTS_MAX = 100;
-export const LOCK_FORMAT_VERSION = 2;
 
-export interface LockBody extends LockHolder {
-  formatVersion: number;
-  /** Process start time from /proc (clock ticks since boot), or 0 where unknown: guards against pid reuse. */
-  processStart: number;
-  acquiredAt: string;
-}
+const ACQUIRE_ATTEMPTS_MAX = 100;
 
 /** What `unlock` found and did. */
 export interface UnlockResult {
@@ -87,97 +88,9 @@ export interface UnlockResult {
 /** Tokens of the locks held by live handles in this process. */
 const heldInThisProcess = new Set<string>();
 
-function lockFileName(generation: number): string {
-  return `LOCK.${String(generation).padStart(12, '0')}`;
-}
-
 /** Whether the holder named by `body` still holds the lock (see src/store/lock-liveness.ts). */
 export function isHolderLive(body: LockBody): boolean {
   return judgeHolder(body, heldInThisProcess).live;
-}
-
-async function listGenerations(fileSystem: FileSystem, dir: string): Promise<number[]> {
-  return generationsIn(await fileSystem.readdir(dir));
-}
-
-/** The lock generations a directory listing names, ascending. */
-function generationsIn(names: readonly string[]): number[] {
-  const generations: number[] = [];
-  for (const name of names) {
-    const match = LOCK_NAME.exec(name);
-    if (match) generations.push(Number(match[1]));
-  }
-  return generations.sort((left, right) => left - right);
-}
-
-function isLockBody(value: unknown): value is LockBody {
-  if (value === null || typeof value !== 'object') return false;
-  const body = value as Record<string, unknown>;
-  return Number.isSafeInteger(body.pid) && typeof body.host === 'string' && typeof body.token === 'string' &&
-    typeof body.released === 'boolean' && (body.processStart === undefined || typeof body.processStart === 'number') &&
-    (body.pidNamespace === undefined || typeof body.pidNamespace === 'string') &&
-    (body.heartbeatAt === undefined || typeof body.heartbeatAt === 'string');
-}
-
-/**
- * The body of a lock file; undefined if it is gone or not a lock body (a crash left it empty).
- * Read through a handle, not readFile: over the real file system open, size, read and
- * close are calls on this thread (node-file-system.ts), where readFile is four
- * thread-pool round trips, each a wait for a CPU on a busy machine (issue 7: reopen).
- */
-async function readBody(fileSystem: FileSystem, path: string): Promise<LockBody | undefined> {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(await readWhole(fileSystem, path)).toString('utf8'));
-    return isLockBody(parsed) ? { ...parsed, processStart: parsed.processStart ?? 0 } : undefined;
-  } catch (error) {
-    if (isFileSystemError(error, 'ENOENT')) return undefined;
-    if (error instanceof SyntaxError) return undefined;
-    throw error;
-  }
-}
-
-/** Every byte of the file at `path` (a lock body: a few hundred bytes), as far as reads return them. */
-async function readWhole(fileSystem: FileSystem, path: string): Promise<Uint8Array> {
-  const handle = await fileSystem.open(path, 'read');
-  try {
-    const bytes = new Uint8Array(await handle.size());
-    let filled = 0;
-    while (filled < bytes.length) {
-      const count = await handle.read(bytes, filled, bytes.length - filled, filled);
-      if (count === 0) break;
-      filled += count;
-    }
-    return bytes.subarray(0, filled);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Writes `body` as a new file at `path`; fsynced when `durable` (heartbeat and release, not acquire). */
-async function writeBody(fileSystem: FileSystem, path: string, body: LockBody, durable: boolean): Promise<void> {
-  const handle = await fileSystem.open(path, 'createExclusive');
-  try {
-    await handle.write(Buffer.from(JSON.stringify(body), 'utf8'), 0);
-    if (durable) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Replaces `target` with `body`: temporary file (removed first if a crash left it), fsync, rename. */
-async function rewrite(fileSystem: FileSystem, temporary: string, target: string, body: LockBody): Promise<void> {
-  await unlinkIfPresent(fileSystem, temporary);
-  await writeBody(fileSystem, temporary, body, true);
-  await fileSystem.rename(temporary, target);
-}
-
-function newBody(): LockBody {
-  const now = new Date().toISOString();
-  return {
-    formatVersion: LOCK_FORMAT_VERSION, pid: process.pid, host: hostname(), pidNamespace: ownPidNamespace(),
-    processStart: ownProcessStartTicks(), token: randomBytes(12).toString('hex'),
-    acquiredAt: now, heartbeatAt: now, released: false,
-  };
 }
 
 interface AcquireOptions {
@@ -198,12 +111,18 @@ export class DirectoryLock {
   #heartbeatTimer: NodeJS.Timeout | undefined;
   /** The heartbeat or release rewriting our file, if one is running (they never overlap). */
   #rewriting: Promise<void> | undefined;
+  /**
+   * Date.now() value of the heartbeatAt we last wrote successfully (at acquire, then each
+   * heartbeat): the wall clock a taker judges our lock by. Our lease runs from it.
+   */
+  #leaseFromMs: number;
 
   private constructor(fileSystem: FileSystem, dir: string, generation: number, body: LockBody) {
     this.#fileSystem = fileSystem;
     this.#dir = dir;
     this.#generation = generation;
     this.#body = body;
+    this.#leaseFromMs = Date.parse(body.heartbeatAt ?? body.acquiredAt);
   }
 
   get path(): string {
@@ -407,6 +326,31 @@ export class DirectoryLock {
     const body = { ...this.#body, heartbeatAt: new Date().toISOString() };
     await rewrite(this.#fileSystem, joinPath(this.#dir, `LOCK.tmp-${body.token}-heartbeat`), this.path, body);
     this.#body = body;
+    this.#leaseFromMs = Date.parse(body.heartbeatAt); // a failed rewrite renews nothing
+  }
+
+  /**
+   * Self-fencing by lease expiry: true once `nowMs` (Date.now(), the clock a taker judges
+   * our heartbeatAt by) is LOCK_STALE_AFTER_MS - LOCK_SELF_FENCE_MARGIN_MS past the
+   * heartbeatAt we last wrote. From then on the holder must not write to the WAL before a
+   * heartbeat ran (renewLease): another process may soon judge the lock stale and take
+   * it over, and we would learn of it only at that heartbeat. A healthy holder renews
+   * every LOCK_HEARTBEAT_INTERVAL_MS and never gets here; one whose event loop was
+   * blocked past the margin (or whose heartbeat writes failed) does.
+   */
+  leaseExpired(nowMs: number): boolean {
+    return nowMs >= this.#leaseFromMs + LOCK_STALE_AFTER_MS - LOCK_SELF_FENCE_MARGIN_MS;
+  }
+
+  /**
+   * Runs a heartbeat now (after the one already running, if any) unless that one renewed
+   * the lease. Never throws: afterwards `lost` says the lock was taken over (the lost
+   * listeners ran) and `leaseExpired` whether the lease is still expired (the heartbeat's
+   * write failed, or the lock was released).
+   */
+  async renewLease(): Promise<void> {
+    while (this.#rewriting !== undefined) await this.#rewriting;
+    if (this.leaseExpired(Date.now())) await this.heartbeat();
   }
 
   /** Stops the heartbeat and marks the lock released on disk (temp file + rename + directory fsync). Idempotent. */

@@ -20,9 +20,27 @@
  * What remains: the stat and the call it guards are two system calls; a takeover between
  * them is not seen (the window shrinks from a heartbeat interval to that gap). Writes into
  * files already open (the WAL segment being appended to) change no name and are not
- * checked: they are fenced from the heartbeat on, as before.
+ * checked here: the WAL's group commits are guarded by the lease instead (confirmLease).
+ *
+ * confirmLease: asked by the commit pipeline before each group's WAL write (GroupCommit,
+ * CommitPipeline#confirmLeaseBeforeWrites, wired by open-store.ts). While the lock's lease
+ * holds (DirectoryLock#leaseExpired: its last written heartbeat is younger than
+ * LOCK_STALE_AFTER_MS - LOCK_SELF_FENCE_MARGIN_MS) it answers undefined at once: one
+ * Date.now() per group, nothing else. Once it expired (the event loop was blocked past
+ * the margin, or heartbeat writes failed) it runs a heartbeat and waits for it:
+ * - renewed (no generation above ours, heartbeatAt rewritten): the group is written;
+ * - taken over (the heartbeat found LOCK.<G+1>: onLost, the fence, the store's failure):
+ *   the group is refused with the store's failure, whose cause has code ESTORELOCKLOST;
+ * - not renewed (the heartbeat's write failed: EIO, ENOSPC, or the lock was released):
+ *   we cannot say the directory is still ours, so the group is refused and the store
+ *   fails (fail-stop, as a failed WAL write; a reopen takes the lock again).
+ * No group is written from a lease that expired, and no commit of a refused group was
+ * handed to write(): they get StoreFailedError, certain to be absent.
  */
+import { StoreFailedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
+import { fileSystemError } from '../fs/file-system.js';
+import { LOCK_LOST_CODE } from '../fs/killable-file-system.js';
 import type { DirectoryLock } from './directory-lock.js';
 
 const LOCK_PATH = /^(.*\/LOCK\.)(\d{12})$/;
@@ -36,4 +54,29 @@ export async function lockStillHeld(fileSystem: FileSystem, lock: DirectoryLock)
   if (!(await fileSystem.exists(next))) return true;
   void lock.heartbeat(); // never throws
   return false;
+}
+
+/**
+ * Undefined while `lock`'s lease holds (no promise: the common case); otherwise a heartbeat
+ * runs, and the promise resolves once it renewed the lease, or rejects with the store's
+ * failure (`failure()`, set by the lost listeners when the lock was taken over) or, when it
+ * was not renewed, a StoreFailedError of its own.
+ */
+export function confirmLease(lock: DirectoryLock, failure: () => StoreFailedError | undefined): Promise<void> | undefined {
+  if (!lock.leaseExpired(Date.now())) return undefined;
+  return renewOrRefuse(lock, failure);
+}
+
+async function renewOrRefuse(lock: DirectoryLock, failure: () => StoreFailedError | undefined): Promise<void> {
+  await lock.renewLease();
+  if (lock.lost) {
+    throw failure() ?? new StoreFailedError(`the directory lock ${lock.path} was taken over by another process`, {
+      cause: fileSystemError(LOCK_LOST_CODE, 'heartbeat', lock.path),
+    });
+  }
+  if (lock.leaseExpired(Date.now())) {
+    throw new StoreFailedError(`the lease of the directory lock ${lock.path} expired and its heartbeat could not renew it`, {
+      cause: fileSystemError(LOCK_LOST_CODE, 'heartbeat', lock.path),
+    });
+  }
 }

@@ -42,7 +42,7 @@ import { WalWriter } from '../wal/wal-writer.js';
 import { expireLeasesAtOpen } from '../lease/lease-restart.js';
 import { notADirectoryError } from './directory-argument.js';
 import { DirectoryLock } from './directory-lock.js';
-import { lockStillHeld } from './lock-holder-check.js';
+import { confirmLease, lockStillHeld } from './lock-holder-check.js';
 import { StoreFailure } from './store-failure.js';
 import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { Store } from './store.js';
@@ -224,6 +224,8 @@ async function openLocked(
     // The heartbeat finds a takeover late: a rename, link or unlink first confirms the lock (lock-holder-check.ts).
     fileSystem.confirmBeforeNameChanges(() => lockStillHeld(fileSystem, lock));
     const failure = new StoreFailure({ directory, pipeline, engine, lock });
+    // ... and the WAL's appends change no name: no group is written from an expired lease (lock-holder-check.ts).
+    pipeline.confirmLeaseBeforeWrites(() => confirmLease(lock, () => failure.current));
     const store = new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, failure, recovery, fileSystem });
     return { store, leaseRecordsPossible };
   } catch (error) {

@@ -20,6 +20,8 @@
  * (no lock taken, no lock-order edge) and must not throw.
  */
 import { StoreFailedError } from '../errors.js';
+import { fileSystemError } from '../fs/file-system.js';
+import { LOCK_LOST_CODE } from '../fs/killable-file-system.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { StorageEngine } from '../engine/storage-engine.js';
 import type { DirectoryLock } from './directory-lock.js';
@@ -39,7 +41,9 @@ export class StoreFailure {
     // The WAL's failure is the error its refused commits got: passed on as it is.
     sources.pipeline.onFailure((failure) => this.#fail(failure));
     sources.engine.onFailure((cause) => this.#fail(new StoreFailedError(`flushing a memtable to a run failed (${cause.message})`, { cause })));
-    sources.lock.onLost(() => this.#fail(new StoreFailedError(`the directory lock of ${sources.directory} was taken over by another process`)));
+    sources.lock.onLost(() => this.#fail(new StoreFailedError(`the directory lock of ${sources.directory} was taken over by another process`, {
+      cause: fileSystemError(LOCK_LOST_CODE, 'heartbeat', sources.directory),
+    })));
   }
 
   /** The store's failure (the first cause heard), undefined while it is healthy. */
