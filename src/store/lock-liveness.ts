@@ -23,11 +23,15 @@
  *    it is gone).
  *
  * Clock assumption of rule 4: heartbeats are written with the holder's wall clock
- * and judged with the reader's, so every machine sharing the directory must keep
- * its wall clock within LOCK_STALE_AFTER_MS - LOCK_HEARTBEAT_INTERVAL_MS of the
- * others (NTP keeps them within milliseconds), and a holder must not stall longer
- * than that between heartbeats (a paused VM or SIGSTOP can break the lease, as
- * with every lease-based lock; the holder then notices it lost the lock).
+ * and judged with the reader's. The holder fences itself before a reader may judge
+ * it stale: once its last written heartbeat is LOCK_STALE_AFTER_MS -
+ * LOCK_SELF_FENCE_MARGIN_MS old it appends no commit before a heartbeat renews the
+ * lock or finds it taken over (DirectoryLock#leaseExpired, lock-holder-check.ts). So
+ * every machine sharing the directory must keep its wall clock within
+ * LOCK_SELF_FENCE_MARGIN_MS of the others (NTP keeps them within milliseconds). What
+ * a stall can still break: a holder paused between that check and its write for
+ * longer than the margin (a paused VM or SIGSTOP, as with every lease-based lock;
+ * the holder notices it lost the lock at its next heartbeat).
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
