@@ -12,7 +12,8 @@
  * ways, alternately each round: memtableEntries + writeRun to the in-memory fault
  * file system (no disk I/O: the main thread's whole flush, the sort, the entry walk,
  * block encoding, the filter), and through a FlushThread to a temporary directory
- * on the real file system (the main thread only walks and packs; the thread writes).
+ * on the real file system (the main thread walks and packs, the thread writes the
+ * temporary file, the main thread renames it and fsyncs the directory: run-install.ts).
  * Each round builds a fresh memtable (never scanned, as in a write-only load) and
  * times only the flush. Prints one JSON line: main-thread CPU, process CPU (the flush
  * thread's and the GC helpers' added) and wall ns per key of each round, each way.
@@ -41,8 +42,10 @@ import { prepareValue } from '../src/codec/values.js';
 import { FlushThread, flushThreadCounters } from '../src/engine/flush-thread.js';
 import { flushSettings, memtableEntries } from '../src/engine/flusher.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore } from '../src/index.js';
 import { MemoryIndex } from '../src/memory/memory-index.js';
+import { installTemporaryRun } from '../src/run/run-install.js';
 import { writeRun } from '../src/run/run-writer.js';
 import { keyAt } from './data.js';
 
@@ -78,6 +81,7 @@ function memtable(keys: number, round: number): MemoryIndex {
 async function flushMode(keys: number, rounds: number): Promise<void> {
   const hash = await loadHash64();
   const thread = new FlushThread();
+  const nodeFileSystem = new NodeFileSystem();
   const directory = mkdtempSync(join(tmpdir(), 'ladybug-flush-cpu-'));
   const emptyFigures = (): { cpuNsPerKey: number[]; processCpuNsPerKey: number[]; wallNsPerKey: number[] } => ({ cpuNsPerKey: [], processCpuNsPerKey: [], wallNsPerKey: [] });
   const figures = { inProcess: emptyFigures(), thread: emptyFigures() };
@@ -91,7 +95,11 @@ async function flushMode(keys: number, rounds: number): Promise<void> {
         const cpuBefore = threadCpuNs();
         const processCpuBefore = process.cpuUsage();
         if (way === 'inProcess') await writeRun({ fileSystem, runsDirectory: '/runs', runId: 1, generation: 1, level: 0, hash, entries: memtableEntries(index) });
-        else await thread.flush({ runsDirectory: directory, runId: round + 1, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(index));
+        else {
+          await thread.flush({ runsDirectory: directory, runId: round + 1, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(index));
+          // The main thread's half of a thread-written run, as the store does it (run-install.ts).
+          await installTemporaryRun(nodeFileSystem, directory, round + 1);
+        }
         figures[way].cpuNsPerKey.push(Math.round((threadCpuNs() - cpuBefore) / keys));
         const processCpu = process.cpuUsage(processCpuBefore);
         figures[way].processCpuNsPerKey.push(Math.round(((processCpu.user + processCpu.system) * 1_000) / keys));
