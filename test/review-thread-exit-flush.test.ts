@@ -4,8 +4,9 @@
  * under FLUSH_THREAD_OLD_GENERATION_MB) or exits, at each moment of a flush:
  *
  * - 'mid-write': held after its writer took the first chunk, its temporary file open;
- * - 'renamed': it wrote, synced and renamed the run, and died before its answer
- *   reached the main thread (the answer is swallowed, then the thread is killed);
+ * - 'written': it wrote and synced the run's temporary file (a thread renames nothing
+ *   since aad72c3: the main thread installs it, run-install.ts), and died before its
+ *   answer reached the main thread (the answer is swallowed, then the thread is killed);
  * - 'installing': its answer arrived and it dies while the main thread records and
  *   installs the run;
  * - 'idle': between two flushes.
@@ -31,6 +32,7 @@ import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore, type Store } from '../src/index.js';
 import { Manifest } from '../src/manifest/manifest.js';
 import type { RunDescriptor } from '../src/run/run-descriptor.js';
+import { RUN_TEMPORARY_SUFFIX } from '../src/run/run-writer.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 import { type Death, killWorker, WorkerSpy } from './support/worker-death.js';
@@ -170,9 +172,9 @@ describe('the flush thread dies mid-write (its temporary file open)', () => {
   }
 });
 
-describe('the flush thread dies after renaming its run, before its answer arrives', () => {
+describe('the flush thread dies after writing its run, before its answer arrives', () => {
   for (const death of DEATHS) {
-    it(`${death}: the renamed file is removed, the memtable written again under a new run id, nothing listed twice`, async () => {
+    it(`${death}: the written temporary file is removed, the memtable written again under a new run id, nothing listed twice`, async () => {
       const { store, directory, model } = await storeWithThread();
       let renamed: string | undefined;
       let filesAtKill: string[] = [];
@@ -187,8 +189,11 @@ describe('the flush thread dies after renaming its run, before its answer arrive
       await store.checkpoint();
       await dead;
       expect(renamed).toBeDefined();
-      expect(filesAtKill).toContain(renamed); // durable under its final name, not yet listed
+      // Durable under its temporary name: a thread renames nothing, the main thread installs (run-install.ts).
+      expect(filesAtKill).toContain(renamed! + RUN_TEMPORARY_SUFFIX);
+      expect(filesAtKill).not.toContain(renamed);
       expect(runFiles(directory)).not.toContain(renamed);
+      expect(runFiles(directory)).not.toContain(renamed! + RUN_TEMPORARY_SUFFIX);
       expect(store.stats().storage.flushThreadExits).toBe(1);
       expect(store.stats().storage.runs).toBe(2);
       await expectRecovered(store, directory, model, thread);

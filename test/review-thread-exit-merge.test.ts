@@ -5,8 +5,9 @@
  * moment of a compaction:
  *
  * - 'mid-merge': held after its first progress, its temporary output open;
- * - 'renamed': its output is durable under its final name and its answer never
- *   reached the main thread (swallowed, then the thread is killed);
+ * - 'written': its output is durable under its temporary name (a thread renames
+ *   nothing since aad72c3: the main thread installs it, run-install.ts) and its answer
+ *   never reached the main thread (swallowed, then the thread is killed);
  * - 'installing': its answer arrived; it dies while the main thread edits the
  *   manifest and installs.
  *
@@ -30,6 +31,7 @@ import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore, type Store } from '../src/index.js';
 import { Manifest } from '../src/manifest/manifest.js';
 import type { RunDescriptor } from '../src/run/run-descriptor.js';
+import { RUN_TEMPORARY_SUFFIX } from '../src/run/run-writer.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 import { type Death, killWorker, WorkerSpy } from './support/worker-death.js';
@@ -155,9 +157,9 @@ describe('the merge thread dies mid-merge (its temporary output open)', () => {
   }
 });
 
-describe('the merge thread dies after renaming its output, before its answer arrives', () => {
+describe('the merge thread dies after writing its output, before its answer arrives', () => {
   for (const death of DEATHS) {
-    it(`${death}: the renamed output is removed, merged again under a new run id, nothing listed twice`, async () => {
+    it(`${death}: the written temporary output is removed, merged again under a new run id, nothing listed twice`, async () => {
       const directory = temporaryDirectory();
       const model = new Map<string, unknown>();
       const store = await openStore(directory, OPTIONS);
@@ -174,8 +176,11 @@ describe('the merge thread dies after renaming its output, before its answer arr
       await dead;
       expect(result.outcome).toBe('compacted');
       expect(renamed).toBeDefined();
-      expect(filesAtKill).toContain(renamed!.fileName);
+      // Durable under its temporary name: a thread renames nothing, the main thread installs (run-install.ts).
+      expect(filesAtKill).toContain(renamed!.fileName + RUN_TEMPORARY_SUFFIX);
+      expect(filesAtKill).not.toContain(renamed!.fileName);
       expect(runFiles(directory)).not.toContain(renamed!.fileName);
+      expect(runFiles(directory)).not.toContain(renamed!.fileName + RUN_TEMPORARY_SUFFIX);
       expect(store.stats().storage.compaction).toMatchObject({ compactions: 1, failures: 0, mergeThreadExits: 1, lastError: undefined });
       expect(store.stats().storage.runs).toBe(1);
       await expectModel(store, model);
