@@ -46,19 +46,18 @@ export function nestedTargetError(target: string, source: string, what: string):
   }
 }
 
-/** How many directories up from the target's deepest existing one insideBackupOnDisk looks. */
+/** How many directories up from the target's deepest existing one a physical check looks. */
 const PHYSICAL_ANCESTORS_MAX = 64;
 
 /**
- * True when `targetDirectory` lies inside (or is) the backup directory as the OS resolves
- * it, through a symbolic link the lexical check cannot see: the backup is recognised by
- * its BACKUP.json bytes (a creation time and the checksum of every file) in one of the
- * physical ancestors of the target's deepest existing directory (`dir`, `dir/..`, ...;
- * the OS resolves `..` after the links before it). Reads only; false without a BACKUP.json.
+ * True when `matches` holds for one of the physical ancestors of `targetDirectory`'s
+ * deepest existing directory (`dir`, `dir/..`, `dir/../..`, ...: the OS resolves `..`
+ * after the symbolic links before it, so this sees through a link the lexical check of
+ * pathNesting cannot). The on-disk halves of the nesting checks (insideBackupOnDisk
+ * below, take-backup.ts insideStoreOnDisk) differ only in how they recognise the
+ * directory they copy. Reads only.
  */
-export async function insideBackupOnDisk(fileSystem: FileSystem, backupDirectory: string, targetDirectory: string): Promise<boolean> {
-  const own = await readOrUndefined(fileSystem, joinPath(backupDirectory, BACKUP_MANIFEST_NAME));
-  if (own === undefined) return false;
+export async function physicalAncestorMatches(fileSystem: FileSystem, targetDirectory: string, matches: (directory: string) => Promise<boolean>): Promise<boolean> {
   let existing = targetDirectory;
   while (!(await fileSystem.exists(existing))) {
     const parent = dirname(existing);
@@ -67,11 +66,26 @@ export async function insideBackupOnDisk(fileSystem: FileSystem, backupDirectory
   }
   let ancestor = existing;
   for (let level = 0; level < PHYSICAL_ANCESTORS_MAX; level++) {
-    const found = await readOrUndefined(fileSystem, joinPath(ancestor, BACKUP_MANIFEST_NAME));
-    if (found !== undefined && own.equals(found)) return true;
+    if (await matches(ancestor)) return true;
     ancestor = joinPath(ancestor, '..');
   }
   return false;
+}
+
+/**
+ * True when `targetDirectory` lies inside (or is) the backup directory as the OS resolves
+ * it, through a symbolic link the lexical check cannot see: the backup is recognised by
+ * its BACKUP.json bytes (a creation time and the checksum of every file) in one of the
+ * physical ancestors of the target's deepest existing directory (physicalAncestorMatches).
+ * Reads only; false without a BACKUP.json.
+ */
+export async function insideBackupOnDisk(fileSystem: FileSystem, backupDirectory: string, targetDirectory: string): Promise<boolean> {
+  const own = await readOrUndefined(fileSystem, joinPath(backupDirectory, BACKUP_MANIFEST_NAME));
+  if (own === undefined) return false;
+  return physicalAncestorMatches(fileSystem, targetDirectory, async (ancestor) => {
+    const found = await readOrUndefined(fileSystem, joinPath(ancestor, BACKUP_MANIFEST_NAME));
+    return found !== undefined && own.equals(found);
+  });
 }
 
 async function readOrUndefined(fileSystem: FileSystem, path: string): Promise<Buffer | undefined> {

@@ -27,7 +27,6 @@
  *   files are not all durable is never written: nothing incomplete looks complete.
  */
 import { Buffer } from 'node:buffer';
-import { dirname } from 'node:path';
 import { BackupError, CorruptionError, InvalidOptionError, IoError } from '../errors.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
@@ -44,7 +43,7 @@ import {
   BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
 } from './backup-manifest.js';
 import { copyFile, isEmptyOrMissing, linkOrCopyFile, writeFileDurably } from './durable-files.js';
-import { nestedTargetError } from './nested-paths.js';
+import { nestedTargetError, physicalAncestorMatches } from './nested-paths.js';
 
 export const BACKUP_WAL_DIRECTORY = 'wal';
 
@@ -252,16 +251,13 @@ async function writeBackupStoreManifest(source: BackupSource, targetDirectory: s
   return files;
 }
 
-/** How many directories up from the target's deepest existing one insideStoreOnDisk looks. */
-const PHYSICAL_ANCESTORS_MAX = 64;
-
 /**
  * True when `targetDirectory` lies inside the store's directory as the OS resolves it:
  * through a symbolic link (`<link to store>/sub`, `<link to the store's parent>/store/sub`)
  * the lexical check sees two unrelated paths. The store is recognised by its current
  * lock file (`LOCK.<generation>`, its random per-acquisition token, docs/FORMAT.md) in
- * one of the physical ancestors of the target's deepest existing directory: `dir/..`,
- * `dir/../..`, ... (the OS resolves `..` after the links before it). Reads only.
+ * one of the physical ancestors of the target's deepest existing directory
+ * (nested-paths.ts physicalAncestorMatches). Reads only.
  */
 async function insideStoreOnDisk(fileSystem: FileSystem, storeDirectory: string, targetDirectory: string): Promise<boolean> {
   const lockNames = (await fileSystem.readdir(storeDirectory)).filter((name) => /^LOCK\.\d+$/.test(name));
@@ -269,18 +265,7 @@ async function insideStoreOnDisk(fileSystem: FileSystem, storeDirectory: string,
   if (lockName === undefined) return false;
   const token = await lockToken(fileSystem, joinPath(storeDirectory, lockName));
   if (token === undefined) return false;
-  let existing = targetDirectory;
-  while (!(await fileSystem.exists(existing))) {
-    const parent = dirname(existing);
-    if (parent === existing) return false;
-    existing = parent;
-  }
-  let ancestor = existing;
-  for (let level = 0; level < PHYSICAL_ANCESTORS_MAX; level++) {
-    if ((await lockToken(fileSystem, joinPath(ancestor, lockName))) === token) return true;
-    ancestor = joinPath(ancestor, '..');
-  }
-  return false;
+  return physicalAncestorMatches(fileSystem, targetDirectory, async (ancestor) => (await lockToken(fileSystem, joinPath(ancestor, lockName))) === token);
 }
 
 /** The `token` of the lock file at `path`, or undefined when there is none to read. */
