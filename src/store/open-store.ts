@@ -225,7 +225,8 @@ async function openLocked(
     fileSystem.confirmBeforeNameChanges(() => lockStillHeld(fileSystem, lock));
     const failure = new StoreFailure({ directory, pipeline, engine, lock });
     // ... and the WAL's appends change no name: no group is written from an expired lease (lock-holder-check.ts).
-    pipeline.confirmLeaseBeforeWrites(() => confirmLease(lock, () => failure.current));
+    const currentFailure = () => failure.current; // made once: the check runs per group
+    pipeline.confirmLeaseBeforeWrites(() => confirmLease(lock, currentFailure));
     const store = new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, failure, recovery, fileSystem });
     return { store, leaseRecordsPossible };
   } catch (error) {
