@@ -17,17 +17,15 @@
  * old holder's heartbeat is called by the test, and the tests poll for states.
  */
 import { Buffer } from 'node:buffer';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { mergeThreadTestHooks, resumeHeldMerges } from '../src/compaction/merge-thread.js';
 import { flushThreadTestHooks, flushWorkerBuilt, resumeHeldFlushes } from '../src/engine/flush-thread.js';
 import { FLUSH_THREAD_MIN_MEMTABLE_BYTES, flushSettings } from '../src/engine/flusher.js';
 import { openStore, type Store } from '../src/index.js';
-import { LOCK_STALE_AFTER_MS } from '../src/limits.js';
 import { DirectoryLock } from '../src/store/directory-lock.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
+import { makeLockStale } from './support/lock-takeover.js';
 
 const stores: Store[] = [];
 /** The directory locks the stores took, in order (the old holder's first). */
@@ -76,17 +74,6 @@ async function open(directory: string): Promise<Store> {
   const store = await openStore(directory);
   stores.push(store);
   return store;
-}
-
-/** Rewrites the holder's lock file as another host's that missed its heartbeats: the next opener takes it over. */
-function makeLockStale(directory: string): void {
-  const names = readdirSync(directory).filter((name) => /^LOCK\.\d{12}$/.test(name)).sort();
-  const path = join(directory, names[names.length - 1]!);
-  const body = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  body.host = 'another-host.invalid';
-  body.token = 'feedfacefeedface';
-  body.heartbeatAt = new Date(Date.now() - 2 * LOCK_STALE_AFTER_MS).toISOString();
-  writeFileSync(path, JSON.stringify(body));
 }
 
 /** A's heartbeat (as its interval timer runs it) finds B's generation and gives the lock up: A's fence is up. */

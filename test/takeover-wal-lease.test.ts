@@ -17,8 +17,6 @@
  * 10 s interval never fires in this test) moves past the stale bound, as for a holder
  * whose event loop was blocked that long.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore, type Store, StoreFailedError } from '../src/index.js';
@@ -26,6 +24,7 @@ import { LOCK_STALE_AFTER_MS } from '../src/limits.js';
 import { DirectoryLock } from '../src/store/directory-lock.js';
 import { abandonStore } from '../src/store/store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { judgeByHeartbeat } from './support/lock-takeover.js';
 
 const stores: Store[] = [];
 
@@ -40,16 +39,6 @@ async function open(directory: string): Promise<Store> {
   const store = await openStore(directory);
   stores.push(store);
   return store;
-}
-
-/** The holder's lock file as another host's (judged by its heartbeat), heartbeatAt as written. */
-function judgeByHeartbeat(directory: string): void {
-  const names = readdirSync(directory).filter((name) => /^LOCK\.\d{12}$/.test(name)).sort();
-  const path = join(directory, names[names.length - 1]!);
-  const body = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  body.host = 'another-host.invalid';
-  body.token = 'feedfacefeedface';
-  writeFileSync(path, JSON.stringify(body));
 }
 
 describe('the old holder after a takeover, before its heartbeat', () => {

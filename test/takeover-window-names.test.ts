@@ -15,14 +15,14 @@
  * is 10 s): the compaction comes before it, in the window.
  */
 import { Buffer } from 'node:buffer';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { openStore, type Store } from '../src/index.js';
-import { LOCK_STALE_AFTER_MS } from '../src/limits.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
+import { makeLockStale } from './support/lock-takeover.js';
 
 const stores: Store[] = [];
 const KEYS = 3000;
@@ -43,17 +43,6 @@ async function open(directory: string): Promise<Store> {
   const store = await openStore(directory);
   stores.push(store);
   return store;
-}
-
-/** Rewrites the holder's lock file as another host's that missed its heartbeats: the next opener takes it over. */
-function makeLockStale(directory: string): void {
-  const names = readdirSync(directory).filter((name) => /^LOCK\.\d{12}$/.test(name)).sort();
-  const path = join(directory, names[names.length - 1]!);
-  const body = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  body.host = 'another-host.invalid';
-  body.token = 'feedfacefeedface';
-  body.heartbeatAt = new Date(Date.now() - 2 * LOCK_STALE_AFTER_MS).toISOString();
-  writeFileSync(path, JSON.stringify(body));
 }
 
 function runFiles(directory: string): Map<string, Buffer> {
