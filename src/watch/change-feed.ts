@@ -19,6 +19,8 @@
  *   buffered changes are outside the store's memory budget: a count alone let a slow
  *   watcher of 1 MiB values hold 10 GiB.
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
+ * - A feed's pin, subscription and abort listener are one FeedHold, released once: by
+ *   its finally, or when a feed dropped unended is collected (dropped-feeds.ts).
  * - Delivered versions strictly increase across commits (asserted).
  * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
  *   changes included): the next step throws the AbortError. Once the store is closed,
@@ -47,6 +49,7 @@ import { keyInRange } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
 import { RESERVED_KEY_PREFIX } from '../lease/lease-record.js';
 import { type CatchUpCursor, compareChanges, nextChanges, type RawChange } from './catch-up.js';
+import { droppedFeeds, FeedHold } from './dropped-feeds.js';
 
 export interface WatchOptions {
   gte?: string | Uint8Array;
@@ -207,21 +210,34 @@ export class WatchHub {
   watch(options: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
     const resolved = watchOptions(options);
     resolved.sinceVersion ??= this.#source.pipeline.visibleVersion;
-    return this.#feed(resolved);
+    // What the feed holds is released by its finally, or when a feed dropped unended is collected (dropped-feeds.ts).
+    const hold = new FeedHold();
+    const feed = this.#feed(resolved, hold);
+    droppedFeeds.register(feed, hold, hold);
+    return feed;
   }
 
-  async *#feed(resolved: ResolvedWatchOptions): AsyncGenerator<Change, void, undefined> {
+  /** Takes `subscriber` out of the hub (no reference to its feed: see dropped-feeds.ts). */
+  #unsubscriber(subscriber: Subscriber): () => void {
+    return () => {
+      this.#subscribers.delete(subscriber);
+      this.#waiting.delete(subscriber);
+      subscriber.clear();
+    };
+  }
+
+  async *#feed(resolved: ResolvedWatchOptions, hold: FeedHold): AsyncGenerator<Change, void, undefined> {
     const { range, sinceVersion, signal, includeReserved, untilVersion, catchUpBatchChanges } = resolved;
     const source = this.#source;
     // One synchronous step: subscribe, read the start version, take the view and pin it.
     const subscriber = new Subscriber(range, includeReserved);
     this.#subscribers.add(subscriber);
-    const onAbort = (): void => subscriber.wake?.();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    hold.subscribed(this.#unsubscriber(subscriber));
+    if (signal !== undefined) hold.listen(signal, () => subscriber.wake?.());
     const startVersion = source.pipeline.visibleVersion;
     const catchUp = sinceVersion !== undefined && sinceVersion < startVersion;
     const view = catchUp ? source.view() : undefined;
-    if (catchUp) source.pins.pin(startVersion);
+    if (catchUp) hold.pin(source.pins, startVersion);
     let lastVersion = sinceVersion ?? startVersion;
     subscriber.lastDeliveredVersion = lastVersion;
     try {
@@ -249,7 +265,7 @@ export class WatchHub {
             cursor = { version: last.version, key: last.key };
           }
         } finally {
-          source.pins.unpin(startVersion);
+          hold.unpin();
         }
       }
       lastVersion = Math.max(lastVersion, startVersion);
@@ -275,9 +291,8 @@ export class WatchHub {
         yield this.#deliver(subscriber, change);
       }
     } finally {
-      signal?.removeEventListener('abort', onAbort);
-      this.#subscribers.delete(subscriber);
-      subscriber.clear();
+      droppedFeeds.unregister(hold);
+      hold.release();
     }
   }
 

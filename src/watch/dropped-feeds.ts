@@ -1,0 +1,62 @@
+/**
+ * What a watch feed holds in the store (its read pin while it catches up, its place
+ * among the hub's subscribers, its abort listener), released once: by the feed's own
+ * `finally` when it ends (done, break, return(), throw), or, for a feed the caller
+ * dropped without ending it, when its generator object is garbage-collected.
+ *
+ * Why: an async generator collected while suspended at a `yield` never runs its
+ * `finally`, so a feed dropped in its catch-up kept its pin for the life of the store
+ * (version GC spared everything above it) and every dropped feed stayed subscribed,
+ * offered each commit. A scan dropped the same way is released by its collector
+ * (src/store/scan-iterator.ts); a feed is too.
+ *
+ * Invariants: each part is let go exactly once (release() and unpin() are
+ * idempotent); the registry holds a FeedHold, never the generator (the hold keeps no
+ * reference to it), so the generator can be collected; a feed that ended unregisters
+ * its hold, so the collector never releases it again.
+ */
+import type { ReadPins } from '../memory/read-pins.js';
+
+export class FeedHold {
+  #pin: { pins: ReadPins; version: number } | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #abort: { signal: AbortSignal; listener: () => void } | undefined;
+
+  /** Pins `version` until unpin() or release(). */
+  pin(pins: ReadPins, version: number): void {
+    pins.pin(version);
+    this.#pin = { pins, version };
+  }
+
+  /** Lets go of the pin, if held (the catch-up's end). */
+  unpin(): void {
+    const pin = this.#pin;
+    this.#pin = undefined;
+    pin?.pins.unpin(pin.version);
+  }
+
+  /** Adds `listener` to `signal`'s abort, until release(). */
+  listen(signal: AbortSignal, listener: () => void): void {
+    signal.addEventListener('abort', listener, { once: true });
+    this.#abort = { signal, listener };
+  }
+
+  /** `unsubscribe` takes the feed out of the hub; called by release(). */
+  subscribed(unsubscribe: () => void): void {
+    this.#unsubscribe = unsubscribe;
+  }
+
+  /** Lets go of everything still held. */
+  release(): void {
+    this.unpin();
+    const abort = this.#abort;
+    this.#abort = undefined;
+    abort?.signal.removeEventListener('abort', abort.listener);
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    unsubscribe?.();
+  }
+}
+
+/** Releases the hold of a feed collected before it ended. */
+export const droppedFeeds = new FinalizationRegistry<FeedHold>((hold) => hold.release());
