@@ -180,9 +180,8 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
       : { type: 'del', key: operation.key })));
   }
 
-  /** Applies `operations` in order, atomically. */
-  async #write(operations: readonly WriteOperation[]): Promise<void> {
-    const store = this.store;
+  /** Applies `operations` in order, atomically, to `store` (the open store, by default). */
+  async #write(operations: readonly WriteOperation[], store: Store = this.store): Promise<void> {
     if (!operations.some((operation) => pairIndex(operation.key) !== undefined)) {
       await store.batch(operations);
       return;
@@ -211,8 +210,14 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   async _clear(options: RangeReadOptions): Promise<void> {
+    // The store the clear began on: closed under it, its next read or write is refused with
+    // StoreClosedError (the level getter would throw an untyped TypeError).
+    const store = this.store;
     // The iterator's internal methods: its keys stay in the adapter's format (view).
     const iterator = this._iterator({ ...options, values: false, keys: true });
+    // Not a resource of the database: db.close() closed it with the others, and the loop took
+    // the closed iterator's end for the range's, resolving with the range only partly cleared.
+    this.detachResource(iterator);
     const limit = options.limit !== undefined && options.limit >= 0 ? options.limit : Infinity;
     let cleared = 0;
     try {
@@ -225,7 +230,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
           chunk.push({ type: 'del', key: entry[0] });
         }
         if (chunk.length === 0) break;
-        await this.#write(chunk);
+        await this.#write(chunk, store);
         cleared += chunk.length;
       }
     } finally {
