@@ -1,10 +1,13 @@
 /**
  * CPU per put of one awaited writer (issue 12), by thread, counted over a fixed number
  * of puts rather than a fixed time, so two builds compare by work done.
+ * LADYBUG_PUT_CPU_WRITERS=64 runs that many writers instead, each awaiting its own put
+ * before the next (the bench's concurrent-put workloads), sharing the same count.
  *
  *   npx tsc -p tsconfig.build.json
  *   node dist/bench/put-cpu.js [puts] [valueBytes] [random|sequential] [directory]
  *   node dist/bench/put-cpu.js 30000 4096 sequential /dev/shm   # the disk taken out
+ *   LADYBUG_PUT_CPU_WRITERS=64 node dist/bench/put-cpu.js 200000 100 random
  *
  * The bench's sequential-put-* workloads (bench/workloads/put-workloads.ts) without the
  * bench around them: a store opened as the bench's ladybug adapter opens it (keyEncoding
@@ -24,6 +27,9 @@
  * large memtable, and any merge or compression thread). With a store in /dev/shm the figures
  * are CPU, not the disk; the machine's other load still shows in them: compare builds
  * alternately.
+ *
+ * With several writers it also prints the puts' latencies (call to resolve: p50, p99,
+ * max in ms), the mean group size and the WAL rotation waits of the counted puts.
  *
  * Also counts the main isolate's garbage collections that started during the counted
  * puts (perf_hooks 'gc' entries), per 10,000 puts: mark-compacts (`markCompactsPer10kPuts`)
@@ -73,9 +79,28 @@ async function main(): Promise<void> {
     const extra = JSON.parse(process.env['LADYBUG_PUT_CPU_OPTIONS'] ?? '{}') as Record<string, unknown>;
     const store = await openStore(join(directory, 'store'), { keyEncoding: 'binary', ...extra });
     const value = randomBytes(valueBytes);
-    const warmup = Math.ceil(count / 3);
+    const writers = Number(process.env['LADYBUG_PUT_CPU_WRITERS'] ?? '1');
+    if (!Number.isSafeInteger(writers) || writers < 1) throw new RangeError(`LADYBUG_PUT_CPU_WRITERS must be a positive integer, got ${writers}`);
+    const latenciesMs: number[] = [];
     let index = 0;
-    for (; index < warmup; index++) await store.put(keyAt(index, order as KeyOrder), value);
+    /** `writers` closed-loop writers putting keys index.. up to `end` (one when writers is 1: the awaited loop as before). */
+    const putUpTo = async (end: number, timed: boolean): Promise<void> => {
+      if (writers === 1) {
+        for (; index < end; index++) await store.put(keyAt(index, order as KeyOrder), value);
+        return;
+      }
+      const writer = async (): Promise<void> => {
+        while (index < end) {
+          const key = keyAt(index++, order as KeyOrder);
+          const calledMs = timed ? performance.now() : 0;
+          await store.put(key, value);
+          if (timed) latenciesMs.push(performance.now() - calledMs);
+        }
+      };
+      await Promise.all(Array.from({ length: writers }, writer));
+    };
+    await putUpTo(Math.ceil(count / 3), false);
+    const statsBefore = store.stats();
     const mainId = String(process.pid);
     const gcEntries: PerformanceEntry[] = [];
     const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
@@ -83,7 +108,7 @@ async function main(): Promise<void> {
     const before = threadCpuNs();
     const processBefore = process.cpuUsage();
     const startedMs = performance.now();
-    for (const end = index + count; index < end; index++) await store.put(keyAt(index, order as KeyOrder), value);
+    await putUpTo(index + count, writers > 1);
     const endedMs = performance.now();
     const wallMs = endedMs - startedMs;
     const processUsage = process.cpuUsage(processBefore);
@@ -106,8 +131,14 @@ async function main(): Promise<void> {
     }
     const stats = store.stats();
     await store.close();
+    latenciesMs.sort((a, b) => a - b);
+    const latencyAt = (fraction: number): number | undefined => {
+      const at = latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(fraction * latenciesMs.length))];
+      return at === undefined ? undefined : Number(at.toFixed(2));
+    };
+    const groups = stats.groupCommits - statsBefore.groupCommits;
     console.log(JSON.stringify({
-      bench: 'put-cpu', puts: count, valueBytes, keyOrder: order,
+      bench: 'put-cpu', puts: count, writers, valueBytes, keyOrder: order,
       putsPerSecond: Math.round((count * 1_000) / wallMs),
       mainThreadCpuUsPerPut: perPutUs((after.get(mainId) ?? 0) - (before.get(mainId) ?? 0)),
       processCpuUsPerPut: Number(((processUsage.user + processUsage.system) / count).toFixed(2)),
@@ -117,6 +148,12 @@ async function main(): Promise<void> {
       markCompactsPer10kPuts: gcsPer10kPuts(constants.NODE_PERFORMANCE_GC_MAJOR),
       scavengesPer10kPuts: gcsPer10kPuts(constants.NODE_PERFORMANCE_GC_MINOR),
       flushes: stats.storage.flushes, writeStalls: stats.storage.writeStalls,
+      ...(writers > 1 ? {
+        latencyMs: { p50: latencyAt(0.5), p99: latencyAt(0.99), max: latencyAt(1) },
+        meanGroupSize: Number(((stats.commits - statsBefore.commits) / groups).toFixed(1)),
+        walRotationWaits: stats.sinceOpen.walRotationWaits - statsBefore.sinceOpen.walRotationWaits,
+        walRotationWaitMs: Number((stats.sinceOpen.walRotationWaitMs - statsBefore.sinceOpen.walRotationWaitMs).toFixed(1)),
+      } : {}),
     }));
   } finally {
     rmSync(directory, { recursive: true, force: true });
