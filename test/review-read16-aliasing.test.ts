@@ -3,8 +3,8 @@
  * holds it, resolve.ts transientSlotOfEntry) beside the block cache's hit credit
  * (d03016e, fed568b) and the memtable charge's cache resizes (865a645).
  *
- * A block read into the read scratch (run-file.ts) or decoded into the decode scratch
- * (run-point-read.ts) is reused by the next read, and a cached block's bytes are
+ * A block read into the read scratch (run-file.ts) or inflated into the inflate scratch
+ * (block-inflater.ts) is reused by the next read, and a cached block's bytes are
  * shared by every reader. Whatever a caller receives must be its own and stay exact:
  * every value returned (get, as-of get, history, scan, snapshot, optimistic and serial
  * transactions) is held, mutated by the caller at once (bytes filled, nested Buffers

@@ -8,11 +8,14 @@
  * On the calling thread when the file reads synchronously (FileHandle.readSync) and
  * the block passes its check; else a promise (no readSync, or a repair).
  *
+ * A block read only to copy one key's versions out (collectUncachedVersions,
+ * collectHeldVersions) is not decoded: its entries are walked in place, with the
+ * decoder's checks (data-block-seek.ts), and only the key's values leave, as copies.
+ *
  * Invariants: a compressed block's bytes, and a block read only to copy one key's
  * versions out, go through a reused read scratch (run-file.ts) that is given back on
  * every path, thrown errors included; a decoded block never aliases the scratch
- * (asserted), except the one `collectUncachedVersions` decodes for the moment, whose
- * values leave as copies. Every mismatch is a CorruptionError naming the file and offset.
+ * (asserted) or the inflate scratch. Every mismatch is a CorruptionError naming the file and offset.
  * Only bytes that passed their check reach the compressed tier (BlockCache.compressed.hold),
  * and a block held there is decoded without a second check: nothing writes it after.
  */
@@ -27,7 +30,8 @@ import type { RunEntry } from './run-descriptor.js';
 import { releaseReadScratch, takeReadScratch, type CheckedBlock, type StripedRunFile } from './run-file.js';
 import { RUN_BLOCK_HEADER_BYTES, RunCompression, type RunFooter } from './run-format.js';
 import type { RunIndex } from './run-index.js';
-import { collectCopiedVersions, dataBlockRef, decodeScratchFor } from './run-point-read.js';
+import { collectKeyEntries } from './data-block-seek.js';
+import { dataBlockRef } from './run-point-read.js';
 
 type Compression = RunFooter['compression'];
 
@@ -69,9 +73,9 @@ async function decodeWhenRead(
 }
 
 /**
- * For a block left out of the cache: read into scratch, checked, decoded, and `key`'s
- * entries appended to `result` as copies (the scratch, bytes and decoded arrays, is
- * reused by the next read); true when the key ends in the block. A compressed block's
+ * For a block left out of the cache: read into scratch, checked, walked in place
+ * (data-block-seek.ts), and `key`'s entries appended to `result` as copies (the scratch
+ * is reused by the next read); true when the key ends in the block. A compressed block's
  * checked bytes are offered to `keep`'s compressed tier.
  */
 export function collectUncachedVersions(
@@ -120,43 +124,57 @@ export function decodeHeld(path: string, compression: Compression, index: RunInd
   return decodeChecked(path, compression, index, local, held, undefined);
 }
 
-/** collectUncachedVersions for a block held by the compressed tier: inflated and decoded for the moment, `key`'s entries copied out. */
+/** collectUncachedVersions for a block held by the compressed tier: inflated and walked for the moment, `key`'s entries copied out. */
 export function collectHeldVersions(path: string, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], held: CheckedBlock): boolean {
   return collectChecked(path, compression, index, local, key, result, held);
 }
 
-/** Decodes a checked block for the moment (its arrays in the decode scratch) and appends copies of `key`'s entries to `result`. */
+/**
+ * Appends copies of `key`'s entries in a checked block used for the moment (in the read
+ * scratch, or inflated into the inflate scratch) to `result`: one checked walk over its
+ * entries (data-block-seek.ts), no decoded block made.
+ */
 function collectChecked(path: string, compression: Compression, index: RunIndex, local: number, key: string, result: RunEntry[], block: CheckedBlock): boolean {
-  return collectCopiedVersions(decodeChecked(path, compression, index, local, block, undefined, decodeScratchFor(block.entryCount)), key, result);
+  const offset = index.offset(local);
+  if (compression === RunCompression.none) {
+    return collectKeyEntries(path, offset, block.bytes, RUN_BLOCK_HEADER_BYTES, block.payloadBytes, block.entryCount, index, local, key, result);
+  }
+  const raw = decompressed(path, compression, offset, block);
+  return collectKeyEntries(path, offset, raw, 0, raw.length, block.entryCount, index, local, key, result);
 }
 
 /**
- * Decompresses (if the run is compressed) and decodes a checked block; `scratch` is
- * not released here. With `arrays` the block is decoded for the moment only (never
- * cached): its per-entry arrays go there and a decompressed payload is used where zlib left it.
+ * The decompressed payload of a checked block of a compressed run: a packed (deflate)
+ * block through the reused stream into its scratch (block-inflater.ts), valid until the
+ * next block; anything it declines, and the older codecs, through zlib's one-shot call.
  */
-function decodeChecked(path: string, compression: Compression, index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined, arrays?: ArrayBuffer): DecodedBlock {
+function decompressed(path: string, compression: Compression, offset: number, checked: CheckedBlock): Buffer {
+  const payload = checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes);
+  const inflated = compression === RunCompression.deflate ? blockInflater().inflateBlock(payload, path, offset) : undefined;
+  return inflated ?? decompressPayload(compression, payload, path, offset);
+}
+
+/**
+ * Decompresses (if the run is compressed) and decodes a checked block into memory of
+ * its own (what the cache may keep); `scratch` is not released here.
+ */
+function decodeChecked(path: string, compression: Compression, index: RunIndex, local: number, checked: CheckedBlock, scratch: Buffer | undefined): DecodedBlock {
   const offset = index.offset(local);
   let { bytes, payloadBytes } = checked;
   let payloadStart = RUN_BLOCK_HEADER_BYTES;
   if (compression !== RunCompression.none) {
-    const payload = bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
-    // A packed (deflate) block inflates through the reused stream into its scratch
-    // (block-inflater.ts), valid until the next block; anything it declines, and the
-    // older codecs, through zlib's one-shot call.
-    const inflated = compression === RunCompression.deflate ? blockInflater().inflateBlock(payload, path, offset) : undefined;
-    const raw = inflated ?? decompressPayload(compression, payload, path, offset);
-    // Decoded in place when the block is not kept, or when the payload owns its memory
-    // exactly (the cache counts bytes.length); a view into the inflate scratch or a
-    // larger allocation (zlib's output chunk) is copied to an exact one before the cache may hold it.
+    const raw = decompressed(path, compression, offset, checked);
+    // Decoded in place when the payload owns its memory exactly (the cache counts
+    // bytes.length); a view into the inflate scratch (never its whole buffer: the
+    // inflater declines a block that fills it) or a larger allocation (zlib's output
+    // chunk) is copied to an exact one before the cache may hold it.
     // (Not Buffer.from: a copy under 4 KiB, as most packed blocks are, would be a slice of Node's shared pool.)
-    bytes = arrays !== undefined || (inflated === undefined && raw.byteOffset === 0 && raw.buffer.byteLength === raw.length) ? raw : exactCopy(raw);
+    bytes = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : exactCopy(raw);
     assert(scratch === undefined || bytes.buffer !== scratch.buffer, 'a decompressed block never aliases the read scratch');
-    assert(arrays !== undefined || inflated === undefined || bytes.buffer !== inflated.buffer, 'a block that may be cached never aliases the inflate scratch');
     payloadBytes = raw.length;
     payloadStart = 0;
   }
-  const decoded = decodeDataBlock(path, offset, bytes, payloadBytes, checked.entryCount, payloadStart, arrays);
+  const decoded = decodeDataBlock(path, offset, bytes, payloadBytes, checked.entryCount, payloadStart);
   if (index.compareLastKey(decoded.keyAt(decoded.count - 1), local) !== 0) {
     throw new CorruptionError(path, offset, 'data block: last key differs from the index');
   }

@@ -271,6 +271,19 @@ export class RunIndex {
     return comparePackedKey(key, this.#lastKeys, this.#lastKeyStarts, block);
   }
 
+  /** Compares the `length` key bytes of `bytes` at `start` with block `block`'s last key (no key string made). */
+  compareLastKeyBytes(bytes: Uint8Array, start: number, length: number, block: number): number {
+    const keys = this.#lastKeys;
+    const keyStart = this.#lastKeyStarts[block] as number;
+    const keyLength = (this.#lastKeyStarts[block + 1] as number) - keyStart;
+    const common = Math.min(length, keyLength);
+    for (let index = 0; index < common; index++) {
+      const difference = (bytes[start + index] as number) - (keys[keyStart + index] as number);
+      if (difference !== 0) return difference;
+    }
+    return length - keyLength;
+  }
+
   /** First block whose last key is >= `key` (blockCount if none): the first block that can hold `key`. */
   firstBlockAtOrAfter(key: string): number {
     return this.#search(key, false);
