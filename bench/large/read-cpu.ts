@@ -15,9 +15,12 @@
  *
  * Prints one JSON line per pass: gets/s, CPU µs per get of the process, of the main
  * thread and of the other threads (/proc/self/task/<id>/schedstat, as bench/put-cpu.ts),
- * the main isolate's scavenges and mark-compacts, runs at the pass's start and end,
- * compactions that ended in it, the point cache's size, the block cache's hits and misses
- * and the compressed tier's hits.
+ * the main isolate's scavenges and mark-compacts and their time, the pass's wall time and
+ * how much of it the main thread waited on a run queue (schedstat's second field: the
+ * machine's other processes had the core), runs at the pass's start and end,
+ * compactions that ended in it, the point cache's size, the block cache's hits and misses,
+ * the compressed tier's hits, and the gets' latency (p50, p90, p99 in us; the gets over
+ * 100 us and their share of the pass's time; each get timed with performance.now()).
  * The machine's other load shows in every figure: compare builds alternately.
  */
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -61,6 +64,11 @@ function skewedKeys(count: number): Buffer {
   return packed(Array.from({ length: count }, () => Math.floor(random() * (random() < HOT_READ_SHARE ? hot : KEY_COUNT))));
 }
 
+/** The main thread's time waiting on a run queue, ns (schedstat's second field): time other processes had the core. */
+function mainRunQueueWaitNs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]);
+}
+
 function threadCpuNs(): Map<string, number> {
   const threads = new Map<string, number>();
   for (const id of readdirSync('/proc/self/task')) {
@@ -80,6 +88,23 @@ interface Storage {
   blockCacheMisses: number;
   blockCacheCompressedHits: number;
   compaction: { running: boolean; compactions: number };
+}
+
+/** Per-get latency quantiles (us) and the gets over 100 us: how many, and their share of the pass's time. */
+function latencyFigures(latencies: Float64Array): Record<string, number> {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (share: number): number => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))] as number) * 10_000) / 10;
+  let slow = 0;
+  let slowMs = 0;
+  let totalMs = 0;
+  for (const latency of latencies) {
+    totalMs += latency;
+    if (latency > 0.1) {
+      slow++;
+      slowMs += latency;
+    }
+  }
+  return { p50Us: at(0.5), p90Us: at(0.9), p99Us: at(0.99), over100Us: slow, over100UsShare: Math.round((slowMs / totalMs) * 1000) / 1000 };
 }
 
 async function main(): Promise<void> {
@@ -110,10 +135,14 @@ async function main(): Promise<void> {
       const threadsBefore = threadCpuNs();
       const cpuBefore = process.cpuUsage();
       const gcBefore = gcs.length;
+      const waitBefore = mainRunQueueWaitNs();
       const startMs = performance.now();
       let windowStart = { at: startMs, cpu: process.cpuUsage(), main: threadCpuNs().get(mainId) ?? 0, gcs: gcs.length };
+      const latencies = new Float64Array(gets);
       for (let position = 0; position < gets; position++) {
+        const getStart = performance.now();
         const value = await store.get(keys.subarray(position * KEY_SIZE_BYTES, (position + 1) * KEY_SIZE_BYTES));
+        latencies[position] = performance.now() - getStart;
         if (value === undefined) throw new Error(`get ${position} of ${name} missed`);
         if (window > 0 && (position + 1) % window === 0) {
           const now = { at: performance.now(), cpu: process.cpuUsage(), main: threadCpuNs().get(mainId) ?? 0, gcs: gcs.length };
@@ -125,6 +154,7 @@ async function main(): Promise<void> {
       }
       const elapsedMs = performance.now() - startMs;
       await new Promise((resolve) => setTimeout(resolve, 20)); // the gc observer's entries of this pass (delivered on a later turn)
+      const waitMs = (mainRunQueueWaitNs() - waitBefore) / 1e6;
       const cpu = process.cpuUsage(cpuBefore);
       const threadsAfter = threadCpuNs();
       let mainNs = 0;
@@ -146,12 +176,15 @@ async function main(): Promise<void> {
         scavenges: passGcs.filter((entry) => (entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR).length,
         markCompacts: passGcs.filter((entry) => (entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR).length,
         gcMs: Math.round(passGcs.reduce((sum, entry) => sum + entry.duration, 0)),
+        passMs: Math.round(elapsedMs),
+        mainRunQueueWaitMs: Math.round(waitMs),
         runs: `${before.runs}->${after.runs}`,
         compactions: after.compaction.compactions - before.compaction.compactions,
         pointCacheMiB: Math.round(after.pointCacheBytes / 104857.6) / 10,
         blockHits: after.blockCacheHits - before.blockCacheHits,
         blockMisses: after.blockCacheMisses - before.blockCacheMisses,
         compressedHits: after.blockCacheCompressedHits - before.blockCacheCompressedHits,
+        ...latencyFigures(latencies),
       })}\n`);
     }
     await store.close();
