@@ -19,7 +19,7 @@
  * close, and closes iterators and snapshots before _close).
  */
 import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, SnapshotExpiredError } from '../errors.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { openStore } from '../store/open-store.js';
@@ -64,17 +64,35 @@ interface RangeReadOptions extends ReadOptions {
 /** abstract-level's typings omit the constructor's options (which carry the owner). */
 const SnapshotBase = AbstractSnapshot as unknown as new (options: object) => AbstractSnapshot;
 
-/** An explicit snapshot: a store snapshot, pinned from the call of db.snapshot(). */
+/**
+ * An explicit snapshot: a store snapshot, pinned from the call of db.snapshot(). Reads
+ * through it are as of its version, and expire with the store snapshot
+ * (`snapshotMaxAgeMs`): the store drops the pin then, and a read as of the version went
+ * on unpinned, answering or failing with VersionNotRetainedError as retention went,
+ * where a store snapshot's next use throws SnapshotExpiredError.
+ */
 class LadybugSnapshot extends SnapshotBase {
   readonly version: number;
   readonly #storeSnapshot: Promise<StoreSnapshot>;
+  readonly #createdAtMs: number;
+  readonly #maxAgeMs: number;
 
-  constructor(options: object, store: Store) {
+  constructor(options: object, store: Store, maxAgeMs: number) {
     super(options);
+    // Timed from before the store snapshot is taken, so this one expires no later than it.
+    this.#createdAtMs = performance.now();
+    this.#maxAgeMs = maxAgeMs;
     // Store.snapshot() pins synchronously, before its first await: the version read
     // here in the same tick is the one it pins.
     this.#storeSnapshot = store.snapshot();
     this.version = store.version;
+  }
+
+  /** The version to read as of; SnapshotExpiredError once the snapshot is older than snapshotMaxAgeMs. */
+  readVersion(): number {
+    const ageMs = performance.now() - this.#createdAtMs;
+    if (ageMs >= this.#maxAgeMs) throw new SnapshotExpiredError(this.version, ageMs, this.#maxAgeMs);
+    return this.version;
   }
 
   async _close(): Promise<void> {
@@ -139,8 +157,12 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   async _get(key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
+    return this.#getAsOf(key, options.snapshot?.readVersion());
+  }
+
+  /** The level value of `key` as of `asOf` (the newest version when undefined). */
+  async #getAsOf(key: Uint8Array, asOf: number | undefined): Promise<Uint8Array | undefined> {
     if (isReservedStoreKey(key)) return undefined; // never a level key (key-slots.ts)
-    const asOf = options.snapshot?.version;
     const index = pairIndex(key);
     const stored = await this.store.get(index === undefined ? key : PAIR_SLOT_KEY, asOf === undefined ? undefined : { asOf });
     if (index !== undefined) return readPair(stored)[index] ?? undefined;
@@ -149,8 +171,8 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
 
   async _getMany(keys: Uint8Array[], options: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     // One version for all keys, as a snapshot would give.
-    const snapshot = options.snapshot ?? { version: this.store.version };
-    return Promise.all(keys.map((key) => this._get(key, { snapshot: snapshot as LadybugSnapshot })));
+    const asOf = options.snapshot?.readVersion() ?? this.store.version;
+    return Promise.all(keys.map((key) => this.#getAsOf(key, asOf)));
   }
 
   async _has(key: Uint8Array, options: ReadOptions): Promise<boolean> {
@@ -199,13 +221,15 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   _iterator(options: RangeReadOptions): LevelIterator {
-    const version = options.snapshot?.version ?? this.store.version;
+    const snapshot = options.snapshot ?? undefined;
     return new LevelIterator(this, this.store, {
       range: levelRange(options),
       reverse: options.reverse === true,
       keys: options.keys !== false,
       values: options.values !== false,
-      version,
+      version: snapshot?.version ?? this.store.version,
+      // An explicit snapshot's expiry is checked at each step, as a store snapshot's scan checks it.
+      ...(snapshot === undefined ? {} : { checkSnapshot: () => void snapshot.readVersion() }),
     }, options);
   }
 
@@ -239,7 +263,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   _snapshot(options: object): LadybugSnapshot {
-    return new LadybugSnapshot(options, this.store);
+    return new LadybugSnapshot(options, this.store, this.#storeOptions.snapshotMaxAgeMs ?? Infinity);
   }
 }
 

@@ -37,6 +37,8 @@ export interface LevelIteratorOptions {
   keys: boolean;
   values: boolean;
   version: number;
+  /** Throws when the explicit snapshot read through has expired (SnapshotExpiredError); absent for an implicit one. */
+  checkSnapshot?: () => void;
 }
 
 const EMPTY_SCAN: StoreScan = (async function* empty() {})();
@@ -65,6 +67,7 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
   }
 
   async _next(): Promise<[Uint8Array | undefined, Uint8Array | undefined] | undefined> {
+    this.#options.checkSnapshot?.();
     const entry = await this.#nextEntry();
     if (entry === undefined) return undefined;
     const [key, value] = entry;
