@@ -2,7 +2,9 @@
  * The reused inflate stream of packed cold blocks (src/run/block-inflater.ts): it
  * answers exactly what inflateRawSync answers, declines what it cannot answer whole
  * (output at or over its scratch, trailing bytes) so the caller falls back, turns a
- * zlib error into a CorruptionError and opens a new stream for the next block; and
+ * zlib error into a CorruptionError and opens a new stream for the next block;
+ * inflateInto does the same for a payload at an offset, answering a length in its
+ * output scratch instead of a view (a point read's walk uses it: no Buffer made); and
  * point reads of a format-4 (deflate) run go through it, making no zlib object per
  * block read, uncached or cached, with every value exact.
  */
@@ -74,6 +76,28 @@ describe('BlockInflater', () => {
     expect(deflate).not.toHaveBeenCalled();
     expect(inflater.counters.inflated).toBe(0);
     expect(inflater.counters.streamsOpened).toBe(1);
+  });
+
+  it('inflateInto reads a payload at an offset inside a larger buffer into the output scratch and answers its length, as inflateBlock answers the payload; -1 where inflateBlock declines', () => {
+    const inflater = new BlockInflater();
+    for (const [length, seed, before, after] of [[1, 21, 16, 0], [4096, 22, 16, 5], [5000, 23, 3, 100], [INFLATE_SCRATCH_BYTES - 1, 24, 16, 16]] as const) {
+      const raw = sample(length, seed);
+      const deflated = zlib.deflateRawSync(raw, { level: 1 });
+      const framed = Buffer.concat([sample(before, seed + 100), deflated, sample(after, seed + 200)]);
+      const answered = inflater.inflateInto(framed, before, deflated.length, 'file', 0);
+      expect(answered).toBe(length);
+      expect(Buffer.compare(inflater.output.subarray(0, answered), raw)).toBe(0);
+      expect(inflater.output).toBe(inflater.output); // the one scratch, no view made
+    }
+    const large = zlib.deflateRawSync(sample(INFLATE_SCRATCH_BYTES, 25), { level: 1 });
+    expect(inflater.inflateInto(Buffer.concat([Buffer.alloc(16), large]), 16, large.length, 'file', 0)).toBe(-1);
+    expect(inflater.inflateBlock(large, 'file', 0)).toBeUndefined();
+    const trailing = Buffer.concat([zlib.deflateRawSync(sample(2000, 26), { level: 1 }), Buffer.from([1, 2, 3])]);
+    expect(inflater.inflateInto(trailing, 0, trailing.length, 'file', 0)).toBe(-1);
+    expect(() => inflater.inflateInto(Buffer.from([9, 9, 0xff, 0xff, 0xff, 0xff, 0x00, 0x13, 0x37]), 2, 7, 'runs/8.run', 4096)).toThrow(CorruptionError);
+    const raw = sample(3000, 27);
+    const deflated = zlib.deflateRawSync(raw, { level: 1 });
+    expect(Buffer.compare(inflater.output.subarray(0, inflater.inflateInto(deflated, 0, deflated.length, 'file', 0)), raw)).toBe(0);
   });
 
   it('declines a block whose output fills its scratch, and one with bytes after the deflate stream', () => {

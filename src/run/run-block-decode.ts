@@ -139,8 +139,19 @@ function collectChecked(path: string, compression: Compression, index: RunIndex,
   if (compression === RunCompression.none) {
     return collectKeyEntries(path, offset, block.bytes, RUN_BLOCK_HEADER_BYTES, block.payloadBytes, block.entryCount, index, local, key, result);
   }
-  const raw = decompressed(path, compression, offset, block);
+  if (compression === RunCompression.deflate) {
+    // Inflated into the inflater's scratch and walked there: no view made of the payload or of the output.
+    const inflater = blockInflater();
+    const length = inflater.inflateInto(block.bytes, RUN_BLOCK_HEADER_BYTES, block.payloadBytes, path, offset);
+    if (length >= 0) return collectKeyEntries(path, offset, inflater.output, 0, length, block.entryCount, index, local, key, result);
+  }
+  const raw = decompressPayload(compression, payloadOf(block), path, offset);
   return collectKeyEntries(path, offset, raw, 0, raw.length, block.entryCount, index, local, key, result);
+}
+
+/** The compressed payload of a checked block (a view of its bytes). */
+function payloadOf(checked: CheckedBlock): Buffer {
+  return checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes);
 }
 
 /**
@@ -149,7 +160,7 @@ function collectChecked(path: string, compression: Compression, index: RunIndex,
  * next block; anything it declines, and the older codecs, through zlib's one-shot call.
  */
 function decompressed(path: string, compression: Compression, offset: number, checked: CheckedBlock): Buffer {
-  const payload = checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes);
+  const payload = payloadOf(checked);
   const inflated = compression === RunCompression.deflate ? blockInflater().inflateBlock(payload, path, offset) : undefined;
   return inflated ?? decompressPayload(compression, payload, path, offset);
 }
