@@ -143,8 +143,8 @@ describe('the arrival-order walk of a memtable', () => {
     }
     expect(rangeKeys.length).toBe(ARRIVAL_ORDER_RANGES_MAX);
     expect(rangeKeys.flatMap((keys) => [...keys].sort())).toEqual([...groups.keys()]);
-    // Each range's key order: every key's position among the range's keys sorted, in the order walked.
-    rangeKeys.forEach((keys, range) => expect([...walk!.rangeOrder(range)]).toEqual(positionsInKeyOrder(keys)));
+    // Ranges as even as the sample makes them (neither holds less than a third of the keys).
+    for (const keys of rangeKeys) expect(keys.length).toBeGreaterThan(groups.size / 3);
   });
 
   it('is not taken for a memtable of ascending keys (its arrival order is key order)', () => {
@@ -172,7 +172,10 @@ describe('KeyRangeChunks', () => {
     }
     range.add(packer.take());
     expect(range.chunks.length).toBeGreaterThan(10);
-    expect(signatures([...range.batches(Uint32Array.from(positionsInKeyOrder(keysPacked)))].flat())).toEqual(inKeyOrder);
+    // The thread sorts the range's keys (the seal does not): every key's position among them sorted, in the order packed.
+    const keyOrder = range.keyOrder();
+    expect([...keyOrder]).toEqual(positionsInKeyOrder(keysPacked));
+    expect(signatures([...range.batches(keyOrder)].flat())).toEqual(inKeyOrder);
   });
 });
 

@@ -119,7 +119,6 @@ function touchedAt(walk: ArrivalOrderEntries, at: number, touch: () => void): Ar
     get range() {
       return walk.range;
     },
-    rangeOrder: (range: number) => walk.rangeOrder(range),
     next: () => {
       if (read++ === at) touch();
       return walk.next();

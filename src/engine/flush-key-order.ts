@@ -23,6 +23,7 @@
  * Memory: the chunks of the ranges not yet written (off the heap).
  */
 import type { RunEntry } from '../run/run-descriptor.js';
+import { sortedKeyOrder } from '../memory/key-sort.js';
 import { assert } from '../util/assert.js';
 import { FLAG_KEY_CONTINUED, FLAG_SAME_KEY, FLAG_TOMBSTONE, type FlushChunk, latin1Slice } from './flush-chunks.js';
 
@@ -83,6 +84,28 @@ export class KeyRangeChunks {
     }
     assert(position === chunk.byteLength, 'a flush chunk holds whole entries and nothing else');
     this.#groups = groups;
+  }
+
+  /**
+   * Of each key packed in the range, in the order packed, its position in the range's key
+   * order: the keys (one string each, read from its group's first entry, which carries it)
+   * sorted here, in the thread (memory/key-sort.ts), not by the main thread in the seal
+   * (memtable-entries.ts memtableEntriesInArrivalOrder). REQUIRES: the range complete.
+   */
+  keyOrder(): Uint32Array {
+    const groups = this.#groups;
+    const keys = new Array<string>(groups);
+    for (let group = 0; group < groups; group++) {
+      const bytes = this.#bytes[this.#groupChunk[group]!]!;
+      const start = this.#groupPosition[group]! + 9; // flags, version
+      assert((bytes[start - 9]! & FLAG_SAME_KEY) === 0, "a key group's first entry carries its key");
+      const length = bytes[start]! | (bytes[start + 1]! << 8);
+      keys[group] = latin1Slice.call(bytes, start + 2, start + 2 + length);
+    }
+    const sorted = sortedKeyOrder(keys); // key position -> group
+    const positions = new Uint32Array(groups);
+    for (let position = 0; position < groups; position++) positions[sorted[position]!] = position;
+    return positions;
   }
 
   /**

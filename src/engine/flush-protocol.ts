@@ -50,10 +50,10 @@ export interface FlushOutcome {
 export type FlushMainToWorker =
   | ({ type: 'begin'; id: number; arrivalOrder: boolean; holdAfterFirstChunk: boolean; fault: FlushFault | undefined } & FlushJob)
   /**
-   * `rangeOrder`: in arrival order, on the last chunk of a key range, each of the range's
-   * keys' position in the range's key order, in the order packed (flush-key-order.ts).
+   * `rangeEnd`: in arrival order, the chunk is the last of a key range (the thread then
+   * sorts the range's keys, flush-key-order.ts); false in key order.
    */
-  | { type: 'chunk'; id: number; chunk: FlushChunk; rangeOrder: Uint32Array | undefined }
+  | { type: 'chunk'; id: number; chunk: FlushChunk; rangeEnd: boolean }
   | { type: 'end'; id: number }
   | { type: 'resume'; id: number };
 

@@ -222,11 +222,10 @@ export class FlushThread {
     let range = 0;
     let sent = 0;
     const behind = (): boolean => ranges === undefined && pending.inFlight >= FLUSH_CHUNKS_IN_FLIGHT && !pending.settled;
-    /** `rangeEnd`: the chunk ends the key range being packed (arrival order), whose key order goes with it. */
+    /** `rangeEnd`: the chunk ends the key range being packed (arrival order; the thread then sorts the range). */
     const send = async (rangeEnd: boolean): Promise<void> => {
       const chunk = packer.take();
-      const rangeOrder = rangeEnd ? ranges!.rangeOrder(range) : undefined;
-      this.#post(worker, { type: 'chunk', id: pending.id, chunk, rangeOrder }, rangeOrder === undefined ? [chunk.buffer] : [chunk.buffer, rangeOrder.buffer as ArrayBuffer]);
+      this.#post(worker, { type: 'chunk', id: pending.id, chunk, rangeEnd }, [chunk.buffer]);
       sent++;
       pending.inFlight++;
       if (!behind()) return;

@@ -21,7 +21,7 @@
  * - Arrival order ('begin' arrivalOrder, a random memtable: flush-key-order.ts): the
  *   chunks bring each key's entries together but the keys of each key range in the
  *   order they arrived; a range's chunks are kept and indexed as they come, and once
- *   its last one is in (with the range's key order, 'chunk' rangeOrder) the writer
+ *   its last one is in ('chunk' rangeEnd) its keys are sorted and the writer
  *   gets its entries in run order; its chunks are acknowledged (as below) once the writer has
  *   taken the range's last batch.
  * - Flow control: each chunk is acknowledged ('consumed') once the writer has taken
@@ -49,8 +49,8 @@ import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } 
 
 interface Active {
   id: number;
-  /** Chunks received and not yet taken; `rangeOrder` on the last chunk of a key range (arrival order). */
-  chunks: Array<{ chunk: FlushChunk; rangeOrder: Uint32Array | undefined }>;
+  /** Chunks received and not yet taken; `rangeEnd` on the last chunk of a key range (arrival order). */
+  chunks: Array<{ chunk: FlushChunk; rangeEnd: boolean }>;
   ended: boolean;
   wake: (() => void) | undefined;
   /** Test hook: after the first chunk is consumed, say 'held' and wait for 'resume'. */
@@ -78,7 +78,7 @@ port.on('message', (message: FlushMainToWorker) => {
   }
   const current = active;
   if (current === undefined || current.id !== message.id) return; // a late message for a flush that already answered
-  if (message.type === 'chunk') current.chunks.push({ chunk: message.chunk, rangeOrder: message.rangeOrder });
+  if (message.type === 'chunk') current.chunks.push({ chunk: message.chunk, rangeEnd: message.rangeEnd });
   else if (message.type === 'resume') current.resumed = true;
   else current.ended = true;
   current.wake?.();
@@ -101,7 +101,7 @@ function consumed(current: Active, chunk: FlushChunk): void {
 
 /**
  * The batches of a flush in arrival order (flush-key-order.ts): a key range's chunks are
- * kept and indexed as they come; once its last one is in, with the range's key order,
+ * kept and indexed as they come; once its last one is in, its keys are sorted and
  * its entries go out in run order, and its chunks are acknowledged when the writer asks
  * for the batch after its last.
  */
@@ -116,8 +116,8 @@ async function* arrivalOrderBatches(current: Active): AsyncGenerator<RunEntry[]>
       continue;
     }
     range.add(next.chunk);
-    if (next.rangeOrder === undefined) continue;
-    for (const batch of range.batches(next.rangeOrder)) {
+    if (!next.rangeEnd) continue;
+    for (const batch of range.batches(range.keyOrder())) {
       yield batch;
       await holdIfAsked(current);
     }

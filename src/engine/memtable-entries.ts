@@ -13,7 +13,6 @@ import type { MemoryIndex, OrderedEntries } from '../memory/memory-index.js';
 import { spanLength, spanStart, type TailEntry } from '../memory/ascending-tail.js';
 import { TOMBSTONE, VersionChain } from '../memory/version-chain.js';
 import { NO_VERSIONS } from '../memory/waiting-order.js';
-import { sortedKeyOrder } from '../memory/key-sort.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { NOT_RETAINED_BYTE } from './resolve.js';
@@ -33,7 +32,7 @@ const NOT_RETAINED_VALUE = Uint8Array.of(NOT_RETAINED_BYTE);
  * and value bytes is kept past the next `next()`.
  */
 export function memtableEntries(index: MemoryIndex): IterableIterator<RunEntry> {
-  return new MemtableEntries(index, index.orderedEntries(), undefined, 0, undefined);
+  return new MemtableEntries(index, index.orderedEntries());
 }
 
 /**
@@ -49,6 +48,8 @@ export function memtableEntries(index: MemoryIndex): IterableIterator<RunEntry> 
 export const ARRIVAL_ORDER_RANGES_MAX = 2;
 /** ...of at least this many keys each (one range for a smaller memtable). */
 export const ARRIVAL_ORDER_RANGE_KEYS_MIN = 4096;
+/** Keys sampled (evenly spaced in arrival order) to cut the key ranges: their quantiles are the ranges' bounds. */
+export const ARRIVAL_ORDER_SAMPLE_KEYS = 1024;
 
 /**
  * The same entries with the keys cut into key ranges, ascending, and each range's keys
@@ -56,10 +57,19 @@ export const ARRIVAL_ORDER_RANGE_KEYS_MIN = 4096;
  * NOT_RETAINED marker; `range` says which range the last entry returned is in), or
  * undefined when the arrival order is key order (MemoryIndex#chainsInArrivalOrder).
  * A random memtable's chains and values were allocated in arrival order, so this walk
- * reads memory about in sequence where the key-order walk jumps all over it (the keys
- * are sorted once to cut the ranges: a sequential read of each key string); the flush
- * thread puts each range's keys in order (flush-key-order.ts). The same REQUIRES as
- * memtableEntries.
+ * reads memory about in sequence where the key-order walk jumps all over it; the flush
+ * thread sorts each range's keys (flush-key-order.ts KeyRangeChunks#keyOrder). The
+ * same REQUIRES as memtableEntries.
+ *
+ * The ranges are cut at quantiles of a sample of the keys (ARRIVAL_ORDER_SAMPLE_KEYS,
+ * evenly spaced in arrival order), not at a sort of them all: this runs in the seal,
+ * inside the commit that sealed the memtable, holding every writer, and sorting every
+ * key here (with the passes that turned the sort into each range's walk and key order)
+ * took 40-140 ms of that section per random-key seal of 77k keys (issue 12, 64-writer
+ * tail; now the thread sorts each range, beside the main thread). The walk makes one
+ * pass over the arrival order per range, taking the keys that fall in it (a comparison
+ * with the range's bounds per key and pass, during the packing, which yields the loop).
+ * Ranges are as even as the sample makes them; each holds at least one sampled key.
  */
 export function memtableEntriesInArrivalOrder(index: MemoryIndex): ArrivalOrderEntries | undefined {
   const arrival = index.chainsInArrivalOrder();
@@ -67,31 +77,37 @@ export function memtableEntriesInArrivalOrder(index: MemoryIndex): ArrivalOrderE
   const keys = arrival.keys;
   const ranges = Math.max(1, Math.min(ARRIVAL_ORDER_RANGES_MAX, Math.floor(keys.length / ARRIVAL_ORDER_RANGE_KEYS_MIN)));
   const entries = { keys, entries: arrival.chains, versions: NO_VERSIONS, spans: NO_VERSIONS };
-  const rangeKeys = Math.ceil(keys.length / ranges);
-  const order = sortedKeyOrder(keys); // key position -> arrival index
-  const positionOf = new Uint32Array(keys.length); // arrival index -> key position
-  for (let position = 0; position < order.length; position++) positionOf[order[position]!] = position;
-  if (ranges === 1) return new MemtableEntries(index, entries, undefined, rangeKeys, positionOf);
-  // Each range's slice of the key order back in arrival order, and each walked key's key
-  // position: one pass over the arrival indices, each appended to its range's slice (what a
-  // sort of each slice gave, without the sorts). This runs in the seal, inside the commit
-  // that sealed the memtable, holding every writer (issue 12's tail): 100,000 random keys,
-  // CPU 27.1-28.1 -> 24.2-26.4 ms (fastest of 7, 4 alternated pairs); the key sort is the rest.
-  const nextSlot = new Uint32Array(ranges);
-  for (let range = 0; range < ranges; range++) nextSlot[range] = range * rangeKeys;
-  for (let arrival = 0; arrival < positionOf.length; arrival++) order[nextSlot[Math.floor(positionOf[arrival]! / rangeKeys)]!++] = arrival;
-  for (let range = 0; range < ranges; range++) assert(nextSlot[range] === Math.min(order.length, (range + 1) * rangeKeys), 'every key lands in its range once');
-  const positions = new Uint32Array(keys.length);
-  for (let walked = 0; walked < order.length; walked++) positions[walked] = positionOf[order[walked]!]!;
-  return new MemtableEntries(index, entries, order, rangeKeys, positions);
+  return new MemtableEntries(index, entries, rangeBounds(keys, ranges));
+}
+
+/**
+ * The lower bounds of key ranges 1..ranges-1 (ascending, distinct): quantiles of a sample
+ * of `keys` (distinct), so each range holds at least one sampled key.
+ */
+function rangeBounds(keys: readonly string[], ranges: number): string[] {
+  if (ranges === 1) return [];
+  const sampleSize = Math.min(keys.length, ARRIVAL_ORDER_SAMPLE_KEYS);
+  assert(sampleSize >= ranges, 'a sampled key for every range');
+  const sample = new Array<string>(sampleSize);
+  for (let taken = 0; taken < sampleSize; taken++) sample[taken] = keys[Math.floor((taken * keys.length) / sampleSize)]!;
+  sample.sort(); // code unit order, as `<`
+  const bounds: string[] = [];
+  for (let range = 1; range < ranges; range++) bounds.push(sample[Math.floor((range * sampleSize) / ranges)]!);
+  for (let bound = 1; bound < bounds.length; bound++) assert(bounds[bound - 1]! < bounds[bound]!, 'range bounds ascend');
+  return bounds;
+}
+
+/** The range of `key` among ranges bounded below by `bounds` (ascending): how many bounds are at or below it. */
+function rangeOf(key: string, bounds: readonly string[]): number {
+  let range = 0;
+  while (range < bounds.length && bounds[range]! <= key) range++;
+  return range;
 }
 
 /** Entries by key range, each range's keys in arrival order (memtableEntriesInArrivalOrder). */
 export interface ArrivalOrderEntries extends IterableIterator<RunEntry> {
   /** The key range (0, 1, ... ascending) of the entry next() returned last; a key's entries are all in one. */
   readonly range: number;
-  /** Of each key of `range`, in the order walked, its position in the range's key order (a new array). */
-  rangeOrder(range: number): Uint32Array;
 }
 
 class MemtableEntries implements ArrivalOrderEntries {
@@ -103,14 +119,10 @@ class MemtableEntries implements ArrivalOrderEntries {
   readonly #versions: readonly number[];
   /** Where an entry is a slab, its value's span (ascending-tail.ts slabSlot). */
   readonly #spans: readonly number[];
-  /** The order the keys are read in (indexes of #keys), or undefined: as they are. */
-  readonly #visit: Uint32Array | undefined;
-  /** Keys per range of #visit (0: one range). */
-  readonly #rangeKeys: number;
-  /** Of each key in the order walked, its position in key order (arrival order only). */
-  readonly #positions: Uint32Array | undefined;
+  /** By key range (arrival order): the lower bounds of ranges 1.. (memtableEntriesInArrivalOrder); undefined: all keys as they are. */
+  readonly #bounds: readonly string[] | undefined;
   #range = 0;
-  /** How many keys were begun (the one being read is the last). */
+  /** How many keys of the pass were looked at (the one being read is the last taken): a pass per range by key range. */
   #keysBegun = 0;
   /** The chain being read, undefined between keys. */
   #chain: VersionChain | undefined;
@@ -119,13 +131,11 @@ class MemtableEntries implements ArrivalOrderEntries {
   readonly #entry: RunEntry = { key: '', version: 0, value: undefined };
   readonly #result: IteratorYieldResult<RunEntry> = { done: false, value: this.#entry };
 
-  constructor(index: MemoryIndex, { keys, entries, versions, spans }: OrderedEntries, visit: Uint32Array | undefined, rangeKeys: number, positions: Uint32Array | undefined) {
+  constructor(index: MemoryIndex, { keys, entries, versions, spans }: OrderedEntries, bounds?: readonly string[]) {
     this.#index = index;
     this.#appliedVersion = index.appliedVersion;
-    assert(keys.length === entries.length && (visit === undefined || visit.length === keys.length), 'one entry per key');
-    this.#visit = visit;
-    this.#rangeKeys = rangeKeys;
-    this.#positions = positions;
+    assert(keys.length === entries.length, 'one entry per key');
+    this.#bounds = bounds;
     this.#keys = keys;
     this.#entries = entries;
     this.#versions = versions;
@@ -140,13 +150,20 @@ class MemtableEntries implements ArrivalOrderEntries {
     return this.#range;
   }
 
-  rangeOrder(range: number): Uint32Array {
-    const positions = this.#positions;
-    assert(positions !== undefined && range >= 0 && range * this.#rangeKeys < positions.length, 'a key range of an arrival-order walk');
-    const start = range * this.#rangeKeys;
-    const order = positions.slice(start, Math.min(positions.length, start + this.#rangeKeys));
-    for (let index = 0; index < order.length; index++) order[index] = order[index]! - start;
-    return order;
+  /** The next key to read (an index of #keys), or -1 once every key was read. */
+  #nextKey(): number {
+    const keys = this.#keys;
+    const bounds = this.#bounds;
+    if (bounds === undefined) return this.#keysBegun < keys.length ? this.#keysBegun++ : -1;
+    for (;;) {
+      if (this.#keysBegun === keys.length) {
+        if (this.#range === bounds.length) return -1;
+        this.#range++;
+        this.#keysBegun = 0;
+      }
+      const keyIndex = this.#keysBegun++;
+      if (rangeOf(keys[keyIndex]!, bounds) === this.#range) return keyIndex;
+    }
   }
 
   next(): IteratorResult<RunEntry> {
@@ -168,12 +185,8 @@ class MemtableEntries implements ArrivalOrderEntries {
           return this.#result;
         }
       }
-      const begun = this.#keysBegun;
-      if (begun >= this.#keys.length) return { done: true, value: undefined };
-      this.#keysBegun = begun + 1;
-      const visit = this.#visit;
-      const keyIndex = visit === undefined ? begun : visit[begun]!;
-      if (this.#rangeKeys > 0) this.#range = Math.floor(begun / this.#rangeKeys);
+      const keyIndex = this.#nextKey();
+      if (keyIndex < 0) return { done: true, value: undefined };
       assert(this.#index.appliedVersion === this.#appliedVersion, 'no apply while a flush reads the memtable');
       const next = this.#entries[keyIndex]!;
       entry.key = this.#keys[keyIndex]!;
