@@ -2,7 +2,8 @@
  * Acquires waiting for a held lease, per name, in arrival order. A release, a force
  * release or an expiry wakes the first waiter only; a waiter that then loses the
  * race (another acquire got in first) goes back to the front. No polling: a waiter
- * sleeps until woken, its timeout, or its AbortSignal; close() wakes every waiter, and
+ * sleeps until woken, its timeout, or its AbortSignal (one already aborted when the wait
+ * is asked for rejects at once); close() wakes every waiter, and
  * every later wait at once; the store's failure rejects every waiter, and every later
  * wait at once, with that failure (no commit, so no release, can come any more).
  *
@@ -20,6 +21,11 @@ interface Waiter {
 
 export type WaitOutcome = 'woken' | 'timeout';
 
+/** What an aborted wait rejects with: the signal's reason (an Error). */
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
+
 export class LeaseWaiters {
   readonly #queues = new Map<string, Waiter[]>();
   /** Set by wakeAll (the store is closing): a wait asked for later is woken at once. */
@@ -30,6 +36,10 @@ export class LeaseWaiters {
   /** Sleeps until woken or `timeoutMs` passes; rejects with the signal's reason when aborted. */
   wait(name: string, timeoutMs: number, signal: AbortSignal | undefined, front: boolean): Promise<WaitOutcome> {
     assert(timeoutMs > 0, 'a wait has time left');
+    // Aborted while the acquire's attempt ran: the signal fired before the listener below
+    // could be added, so that listener would never run (the acquire slept out its waitMs,
+    // or a release woke it to take the lease for a caller that had given up).
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     // An acquire whose attempt was under way when the store failed: it would wait for a
     // release that can never be committed.
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
@@ -51,7 +61,7 @@ export class LeaseWaiters {
         else resolve(outcome);
       };
       const waiter: Waiter = { wake: () => finish('woken'), fail: finish };
-      const onAbort = (): void => finish(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      const onAbort = (): void => finish(abortReason(signal!));
       const timer = setTimeout(() => finish('timeout'), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (front) queue.unshift(waiter);
