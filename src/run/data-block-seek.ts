@@ -29,10 +29,6 @@ import type { RunIndex } from './run-index.js';
 
 const TWO_TO_32 = 2 ** 32;
 
-/** Where the walk over one block found the key's entries: the first and one past the last entry's header position. */
-let foundStart = -1;
-let foundEnd = -1;
-
 /**
  * Appends copies of `key`'s entries in the checked block payload at `payloadStart` of
  * `bytes` (`payloadBytes` long, `entryCount` entries; block `local` of `index`) to
@@ -55,8 +51,9 @@ export function collectKeyEntries(
   // The searched key against the current entry's key: > 0 while the entries are below it.
   let order = 1;
   let after = false;
-  foundStart = -1;
-  foundEnd = -1;
+  // Where the key's entries lie: the first one's header, and one past the last one's value.
+  let foundStart = -1;
+  let foundEnd = -1;
   for (let entry = 0; entry < entryCount; entry++) {
     const entryStart = position;
     if (position + RUN_ENTRY_FIXED_BYTES > end) throw blockCorrupt(file, offset, 'entry header past the payload');
