@@ -140,7 +140,15 @@ export class LeaseManager {
     let waited = false;
     let front = false;
     for (;;) {
-      const outcome = await this.#serial(() => this.#tryAcquire(name, owner, ttlMs));
+      // Checked again as each attempt starts: woken, an attempt may wait its turn behind other
+      // lease operations, and one aborted meanwhile must not take the lease.
+      const outcome = await this.#serial(async () => {
+        options.signal?.throwIfAborted();
+        return this.#tryAcquire(name, owner, ttlMs);
+      }).catch((error: unknown) => {
+        if (options.signal?.aborted === true && error === options.signal.reason) this.#holders.counters.failedAcquires++;
+        throw error;
+      });
       if ('token' in outcome) {
         if (waited) this.#holders.recordWait(performance.now() - startedMs);
         return outcome;
