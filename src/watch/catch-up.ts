@@ -37,6 +37,7 @@ import { storedFromEncoded, type StoredValue } from '../codec/values.js';
 import { storedSizeBytes } from '../codec/value-memory-size.js';
 import { WATCH_CATCH_UP_BATCH_BYTES_MAX } from '../limits.js';
 import { VersionNotRetainedError } from '../errors.js';
+import { isNotRetainedMarker } from '../engine/resolve.js';
 import type { ReadView } from '../engine/read-view.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
@@ -184,28 +185,42 @@ export async function nextChanges(
   }
   for (const run of view.runs) {
     if (run.descriptor.maxVersion < cursor.version || run.descriptor.maxVersion <= sinceVersion || run.descriptor.minVersion > upToVersion) continue;
-    await collectRun(await run.cursor(range, false), add, view.maxVersionsPerKey, sinceVersion, nameKey);
+    await collectRun(await run.cursor(range, false), add, sinceVersion, upToVersion, nameKey);
   }
   return batch.take();
 }
 
+/**
+ * Adds a run's changes in the range. Per-key retention leaves a NOT_RETAINED marker in a
+ * run wherever it dropped versions of a key (at the oldest dropped version, below the
+ * key's oldest kept entry there: resolve.ts, version-gc.ts), so the dropped versions of
+ * a key lie in [marker, entry above it): VersionNotRetainedError when that span reaches
+ * into (afterVersion, upToVersion]. (It refused on the entry count alone: with
+ * maxVersionsPerKey 1, any key written after afterVersion + 1, nothing dropped.) Versions
+ * dropped below the store-wide floor leave no marker; the first batch refuses a catch-up
+ * from below the floor.
+ */
 async function collectRun(
   cursor: Awaited<ReturnType<ReadView['runs'][number]['cursor']>>,
   add: (change: RawChange) => void,
-  maxVersionsPerKey: number,
   afterVersion: number,
+  upToVersion: number,
   nameKey: (key: string) => string | Uint8Array,
 ): Promise<void> {
   try {
     let key: string | undefined;
-    let versionsOfKey = 0;
+    let aboveVersion = Infinity;
     while (cursor.current !== undefined) {
       const entry = cursor.current;
-      versionsOfKey = entry.key === key ? versionsOfKey + 1 : 1;
+      if (entry.key !== key) aboveVersion = Infinity;
       key = entry.key;
-      // With bounded retention a key holding the maximum count may have lost older versions.
-      if (versionsOfKey >= maxVersionsPerKey && entry.version > afterVersion + 1) throw new VersionNotRetainedError(afterVersion, entry.version, nameKey(entry.key));
-      add({ version: entry.version, key: entry.key, slot: entry.value === undefined ? TOMBSTONE : storedFromEncoded(entry.value) });
+      if (isNotRetainedMarker(entry.value)) {
+        // The newest dropped version is at most aboveVersion - 1: one may be undelivered.
+        if (entry.version <= upToVersion && aboveVersion - 1 > afterVersion) throw new VersionNotRetainedError(afterVersion, aboveVersion, nameKey(entry.key));
+      } else {
+        add({ version: entry.version, key: entry.key, slot: entry.value === undefined ? TOMBSTONE : storedFromEncoded(entry.value) });
+      }
+      aboveVersion = entry.version;
       const pending = cursor.advance();
       if (pending !== undefined) await pending;
     }
