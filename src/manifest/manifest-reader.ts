@@ -84,6 +84,15 @@ export interface MergedChain {
   /** Copies that were missing, damaged, shorter or longer than the merged chain. */
   damagedCopies: Set<CopyName>;
   truncatedTail: boolean;
+  /**
+   * Damage no crash explains (a subset of `repaired`): a copy whose read failed (EIO),
+   * or a copy invalid or missing at its full-state record or at a record the chain goes
+   * on past. A crash tears only the last appended edit of one copy (see the module
+   * header; a full-state record is renamed into place whole), so a copy bad elsewhere
+   * was damaged at rest: verify reports it (`ladybug verify` exits 1), as it does a run
+   * block that parity would rebuild, although an open rewrites it from its twin.
+   */
+  unexplained: string[];
 }
 
 function bytesEqual(image: Buffer, other: Buffer, record: DecodedRecord): boolean {
@@ -95,13 +104,16 @@ function bytesEqual(image: Buffer, other: Buffer, record: DecodedRecord): boolea
 export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedChain {
   const present = images.filter((image) => image.bytes !== undefined);
   assert(present.length >= 1, 'at least one manifest copy exists');
-  const merged: MergedChain = { records: [], endOffset: 0, repaired: [], damagedCopies: new Set(), truncatedTail: false };
+  const merged: MergedChain = { records: [], endOffset: 0, repaired: [], damagedCopies: new Set(), truncatedTail: false, unexplained: [] };
   for (const image of images) {
     if (image.bytes === undefined) {
       merged.damagedCopies.add(image.copy);
       merged.repaired.push(image.unreadable === undefined ? `copy ${image.path} was missing` : `copy ${image.path} was unreadable (${image.unreadable})`);
+      if (image.unreadable !== undefined) merged.unexplained.push(`copy ${image.path} was unreadable (${image.unreadable})`);
     }
   }
+  /** Records one copy did not hold validly (taken from the other): index in the chain and what was found. */
+  const badRecords: Array<{ index: number; finding: string }> = [];
   const longestBytes = Math.max(...present.map((image) => image.bytes?.length ?? 0));
   const iterationsMax = Math.floor(longestBytes / RECORD_FRAME_BYTES) + 1;
   let offset = 0;
@@ -111,6 +123,9 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
     if (valid === undefined || !valid.read.ok) {
       finishChain(merged, reads, offset);
       merged.endOffset = offset;
+      // Only the last record, when it is an edit, may be an append a crash cut short in one
+      // copy: the full-state record is written whole under a temporary name and renamed.
+      for (const { index, finding } of badRecords) if (index === 0 || index < merged.records.length - 1) merged.unexplained.push(finding);
       return merged;
     }
     const record = valid.read.record;
@@ -120,7 +135,9 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
       }
       if (!read.ok) {
         merged.damagedCopies.add(image.copy);
-        merged.repaired.push(`copy ${image.path}: record at offset ${offset} repaired from the other copy (${read.reason})`);
+        const finding = `copy ${image.path}: record at offset ${offset} repaired from the other copy (${read.reason})`;
+        merged.repaired.push(finding);
+        badRecords.push({ index: merged.records.length, finding });
       }
     }
     merged.records.push(record);

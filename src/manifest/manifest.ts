@@ -154,10 +154,13 @@ export class Manifest {
   }
 
   /**
-   * Reads the manifest without writing a byte (ladybug verify): the state, and what an
-   * open would repair. Throws CorruptionError as open() does.
+   * Reads the manifest without writing a byte (ladybug verify): the state, what an open
+   * would repair, and which of that no crash explains (damage at rest: see MergedChain).
+   * Throws CorruptionError as open() does.
    */
-  static async inspect(fileSystem: FileSystem, storeDirectory: string, hash: Hash64): Promise<{ state: ManifestState; recovery: ManifestRecovery; damagedCopies: number; path: string }> {
+  static async inspect(fileSystem: FileSystem, storeDirectory: string, hash: Hash64): Promise<{
+    state: ManifestState; recovery: ManifestRecovery; damagedCopies: number; unexplainedDamage: string[]; path: string;
+  }> {
     const directory = joinPath(storeDirectory, MANIFEST_DIRECTORY_NAME);
     const names = await Manifest.list(fileSystem, storeDirectory);
     const choice = chooseGeneration(names);
@@ -166,7 +169,10 @@ export class Manifest {
     const chain = mergeCopies(images, hash);
     const path = images[0]?.path ?? directory;
     const state = replayChain(chain.records, choice.chosen.generation, path);
-    return { state, recovery: { repaired: chain.repaired, truncatedTail: chain.truncatedTail }, damagedCopies: chain.damagedCopies.size, path };
+    return {
+      state, recovery: { repaired: chain.repaired, truncatedTail: chain.truncatedTail }, damagedCopies: chain.damagedCopies.size,
+      unexplainedDamage: chain.unexplained, path,
+    };
   }
 
   /**

@@ -200,8 +200,14 @@ export interface VerifyReport {
    * Undefined when the WAL is intact, or when the damage is where repair refuses too.
    */
   walRepairWouldDrop: RepairReport | undefined;
-  /** The manifest: where the WAL starts, what it found that an open would repair. */
-  manifest: { walStartSegment: number; flushedVersion: number; runs: number; damagedCopies: number; truncatedTail: boolean } | undefined;
+  /**
+   * The manifest: where the WAL starts, what it found that an open would repair
+   * (`damagedCopies`), and `problems`: the part of that no crash explains (a copy
+   * unreadable, or bad at a record the chain goes on past), which makes `ok` false.
+   */
+  manifest: {
+    walStartSegment: number; flushedVersion: number; runs: number; damagedCopies: number; truncatedTail: boolean; problems: string[];
+  } | undefined;
   /** Run files checked, their blocks and bytes, and every problem found (file, offset, reason). */
   runs: {
     files: number; blocks: number; bytes: number; problems: Array<{ file: string; offset: number; reason: string }>;
@@ -242,7 +248,7 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
         walStartSegment = inspected.state.walStartSegment;
         report.manifest = {
           walStartSegment, flushedVersion: inspected.state.flushedVersion, runs: inspected.state.runs.length,
-          damagedCopies: inspected.damagedCopies, truncatedTail: inspected.recovery.truncatedTail,
+          damagedCopies: inspected.damagedCopies, truncatedTail: inspected.recovery.truncatedTail, problems: inspected.unexplainedDamage,
         };
         await verifyRuns(view, joinPath(absolute, RUNS_DIRECTORY), inspected.state.runs, hash, report);
       }
@@ -267,7 +273,7 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
       const preview = readingWal ? await walRepairPreview(fileSystem, walDir, hash, walStartSegment) : undefined;
       if (preview !== undefined) Object.assign(report, preview);
     }
-    if (report.runs.problems.length > 0) report.ok = false;
+    if (report.runs.problems.length > 0 || (report.manifest?.problems.length ?? 0) > 0) report.ok = false;
     return report;
   } finally {
     await lock.release();
