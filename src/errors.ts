@@ -111,10 +111,24 @@ export class CommitOutcomeUnknownError extends LadybugError {
   }
 }
 
-/** The disk is full (ENOSPC). The commit was rejected; the store stays usable. */
+/**
+ * The disk is full (ENOSPC). `failed` says what failed because of it, and the message ends
+ * with it: a commit ('the commit was rejected': never written, retrying it is safe, the
+ * store stays usable), or the operation named ('checkpoint /data failed', 'close /data
+ * failed', 'compact /data failed', 'writing run /data/runs/... failed': asTypedError),
+ * which wrote nothing that replaces what is stored. Every constructor names what failed:
+ * the message once said "the commit was rejected" for a full disk in close(), a
+ * checkpoint, a flush or a compaction too, where no commit was.
+ */
 export class DiskFullError extends LadybugError {
-  constructor(path: string, options?: { cause?: unknown }) {
-    super(ErrorCode.DiskFull, `no space left on device while writing ${path}; the commit was rejected`, options);
+  /** The file (or directory) being written when the disk filled, when known. */
+  readonly path: string | undefined;
+  /** What failed because of it: 'the commit was rejected', 'checkpoint /data failed (...)', ... */
+  readonly failed: string;
+  constructor(path: string | undefined, failed: string, options?: { cause?: unknown }) {
+    super(ErrorCode.DiskFull, `no space left on device${path === undefined ? '' : ` while writing ${path}`}; ${failed}`, options);
+    this.path = path;
+    this.failed = failed;
   }
 }
 
@@ -129,14 +143,23 @@ export class IoError extends LadybugError {
 
 /**
  * Wraps a raw file-system error (a Node-style `code` such as EIO) thrown while
- * doing `what` in an IoError (DiskFullError for ENOSPC), keeping it as `cause`.
- * The package's own errors and programming errors pass through unchanged.
+ * doing `what` in an IoError (DiskFullError for ENOSPC: "`what` failed"), keeping it
+ * as `cause`. A DiskFullError from a step of `what` (a run's write under a checkpoint)
+ * is restated as `what`'s failure, the step's in parentheses (the step's error is the
+ * cause), so the message names the operation the caller called. The package's other
+ * errors and programming errors pass through unchanged.
  */
 export function asTypedError(error: unknown, what: string): unknown {
+  if (error instanceof DiskFullError) {
+    const failed = `${what} failed`;
+    // One rebuilt across a thread's port keeps its fields (merge-error.ts); the message stands in otherwise.
+    const step = typeof error.failed === 'string' ? error.failed : error.message;
+    return step.startsWith(failed) ? error : new DiskFullError(error.path, `${failed} (${step})`, { cause: error });
+  }
   if (!(error instanceof Error) || isLadybugError(error)) return error;
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string') return error;
-  if (code === 'ENOSPC') return new DiskFullError(what, { cause: error });
+  if (code === 'ENOSPC') return new DiskFullError(undefined, `${what} failed`, { cause: error });
   return new IoError(`${what} failed: ${error.message}`, { cause: error, errno: code });
 }
 

@@ -179,7 +179,7 @@ describe('pipeline over a scripted writer', () => {
     const refused = track(submit('a', 1));
     const call = await writer.waitForCalls(1);
     const queuedBehind = track(submit('b', 2));
-    call.reject(new DiskFullError('/db/wal/wal-0000000001.log'));
+    call.reject(new DiskFullError('/db/wal/wal-0000000001.log', 'the commit was rejected'));
     await flushMicrotasks();
     expect(refused.error).toBeInstanceOf(DiskFullError);
     expect((refused.error as DiskFullError).code).toBe(ErrorCode.DiskFull);

@@ -180,7 +180,7 @@ export class WriteStall {
       // its commit (#admitting): FIFO, and each re-check sees the true unapplied bytes.
       while ((this.#head !== waiter || this.#admitting || this.#stallHolds) && flusher.failure === undefined) {
         const diskFull = flusher.lastDiskFull;
-        if (diskFull !== undefined && this.#immutablesStalled) throw new DiskFullError(this.#config.runsDirectory, { cause: diskFull });
+        if (diskFull !== undefined && this.#immutablesStalled) throw new DiskFullError(this.#config.runsDirectory, 'the commit was rejected (it waits for flushes the full disk stops)', { cause: diskFull });
         // A backlog with no compaction under way (none was scheduled since the last flush): start one.
         // Only for a backlog: a writer here because another was just let through (#admitting) must
         // not start merges, whose end wakes it; failing at once, they woke it before the setImmediate

@@ -195,7 +195,9 @@ export class SegmentRotation {
         });
     } catch (error) {
       if (isFileSystemError(error, 'ENOSPC')) {
-        throw new DiskFullError(joinPath(this.#config.walDir, segmentFileName(active.segmentNumber + 1)), { cause: error });
+        // Heard by commits only (refused, GroupCommit): a checkpoint's rotation goes on without the
+        // segment (WalSections#cutForCheckpoint).
+        throw new DiskFullError(joinPath(this.#config.walDir, segmentFileName(active.segmentNumber + 1)), 'the commit was rejected', { cause: error });
       }
       throw error;
     }

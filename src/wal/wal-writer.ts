@@ -250,7 +250,7 @@ export class WalWriter {
   readonly #writeFailed = (error: unknown): never => {
     const record = this.#record;
     this.#record = undefined;
-    if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(record?.handle.path ?? this.#segment.position.handle.path, { cause: error });
+    if (isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(record?.handle.path ?? this.#segment.position.handle.path, 'the commit was rejected', { cause: error });
     throw error;
   };
 

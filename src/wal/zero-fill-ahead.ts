@@ -140,7 +140,7 @@ export class ZeroFillAhead {
       await this.#fillRange(segment, Math.min(segment.sizeBytes, Math.max(recordEnd, segment.offset + WAL_ZERO_FILL_STEP_BYTES)));
     } catch (error) {
       // ENOSPC from a zero write is retryable; a failed datasync (#failure set) never is.
-      if (this.#failure === undefined && isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(segment.handle.path, { cause: error });
+      if (this.#failure === undefined && isFileSystemError(error, 'ENOSPC')) throw new DiskFullError(segment.handle.path, 'the commit was rejected', { cause: error });
       this.#failure ??= { error };
       throw error;
     }
