@@ -19,7 +19,7 @@
  * close, and closes iterators and snapshots before _close).
  */
 import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
-import { InvalidOptionError, SnapshotExpiredError } from '../errors.js';
+import { InvalidOptionError, SnapshotExpiredError, StoreClosedError } from '../errors.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { openStore } from '../store/open-store.js';
@@ -121,9 +121,13 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   readonly #storeOptions: Omit<StoreOptions, 'keyEncoding'>;
   #store: Store | undefined;
 
+  /**
+   * Bad arguments are InvalidOptionError (a TypeError, LADYBUG_INVALID_OPTION), as the store's
+   * are; abstract-level's own checks (the options object, encodings) throw its own errors.
+   */
   constructor(location: string, options?: LadybugLevelOptions) {
     if (typeof location !== 'string' || location.length === 0) {
-      throw new TypeError("The first argument 'location' must be a non-empty string");
+      throw new InvalidOptionError('location', `must be a non-empty string, got ${typeof location === 'string' ? "''" : typeof location}`);
     }
     const { store: storeOptions, ...levelOptions } = options ?? {};
     if (storeOptions !== undefined && 'keyEncoding' in storeOptions) {
@@ -134,10 +138,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     this.#storeOptions = storeOptions ?? {};
   }
 
-  /** The underlying store, while the database is open. */
+  /** The underlying store, while the database is open; StoreClosedError (LADYBUG_STORE_CLOSED) before it opened and once it closes. */
   get store(): Store {
     const store = this.#store;
-    if (store === undefined) throw new TypeError('The level database is not open');
+    if (store === undefined) throw new StoreClosedError(`reach the store of a level database that is not open (status '${this.status}')`);
     return store;
   }
 
@@ -145,8 +149,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     const fileSystem = this.#storeOptions.fileSystem ?? new NodeFileSystem();
     // A store directory always has its wal/ directory (created by openStore).
     const exists = await fileSystem.exists(joinPath(this.location, 'wal'));
-    if (!exists && options.createIfMissing === false) throw new Error(`${this.location} does not exist (createIfMissing is false)`);
-    if (exists && options.errorIfExists === true) throw new Error(`${this.location} exists (errorIfExists is true)`);
+    // abstract-level rejects open() with LEVEL_DATABASE_NOT_OPEN and this as its cause (its suite
+    // matches the cause's message: "does not exist", "exists"); the cause has the store's code.
+    if (!exists && options.createIfMissing === false) throw new InvalidOptionError('createIfMissing', `${this.location} does not exist (createIfMissing is false)`);
+    if (exists && options.errorIfExists === true) throw new InvalidOptionError('errorIfExists', `${this.location} exists (errorIfExists is true)`);
     this.#store = await openStore(this.location, { ...this.#storeOptions, keyEncoding: 'binary' });
   }
 
@@ -235,7 +241,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
 
   async _clear(options: RangeReadOptions): Promise<void> {
     // The store the clear began on: closed under it, its next read or write is refused with
-    // StoreClosedError (the level getter would throw an untyped TypeError).
+    // StoreClosedError naming the store's operation (the level getter refuses, but names none).
     const store = this.store;
     // The iterator's internal methods: its keys stay in the adapter's format (view).
     const iterator = this._iterator({ ...options, values: false, keys: true });
