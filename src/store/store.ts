@@ -249,6 +249,7 @@ export class Store {
   [abandonStore](): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#watchHub?.storeClosing();
     void this.#backgroundScrub?.stop();
     abandonStoreParts(this.#parts);
   }
@@ -277,6 +278,8 @@ export class Store {
     this.#transactions.closeRunning();
     // Acquires waiting for a held lease (waitMs) end now with StoreClosedError, not when their wait runs out.
     this.#leases?.storeClosing();
+    // Watch feeds waiting for a commit end now with StoreClosedError, not at the hub's next closed check.
+    this.#watchHub?.storeClosing();
     // Before the lock (a compact() call holds it): cancel compaction, background or
     // called, as RocksDB's CancelAllBackgroundWork; it installs nothing and a
     // compact() call rejects with StoreClosedError (Compactor#cancel).

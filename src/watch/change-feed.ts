@@ -25,7 +25,8 @@
  * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
  *   changes included): the next step throws the AbortError. Once the store is closed,
  *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
- *   closed store's history to the end).
+ *   closed store's history to the end); a feed waiting for a commit is woken by close()
+ *   itself (storeClosing) and throws it at once.
  * - Once the store failed (StoreFailedError, whatever the cause: src/store/store-failure.ts;
  *   no commit can come any more) a feed delivers what it has (catch-up, buffered
  *   changes: all of them durable and visible), then, where it would wait for a commit,
@@ -85,7 +86,7 @@ export interface WatchSource {
   checkOpen: () => void;
 }
 
-/** How often a watcher waiting for commits re-checks that the store is still open. */
+/** How often a watcher waiting for commits re-checks that the store is open (close() wakes it at once: storeClosing). */
 const CLOSED_CHECK_INTERVAL_MS = 1000;
 
 /** A change in a watcher's live buffer, with the bytes it is counted for: its value's memory estimate and its key. */
@@ -325,6 +326,17 @@ export class WatchHub {
     });
     signal?.throwIfAborted();
     this.#source.checkOpen();
+  }
+
+  /**
+   * The store is closing (Store#close's first step) or was abandoned: every feed waiting for
+   * a commit wakes and throws StoreClosedError now, not at the closed check's next tick (up
+   * to CLOSED_CHECK_INTERVAL_MS later); the check stops, leaving no timer.
+   */
+  storeClosing(): void {
+    for (const waiting of [...this.#waiting]) waiting.wake?.();
+    clearInterval(this.#closedCheckTimer);
+    this.#closedCheckTimer = undefined;
   }
 
   /** REQUIRES: a subscriber waiting. Keeps the closed check running (and the process alive) while one does. */
