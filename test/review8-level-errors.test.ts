@@ -6,9 +6,14 @@
  * LADYBUG_INVALID_OPTION) for the arguments and as that cause (abstract-level's own
  * convention for open() is kept: its code outside, the reason as the cause, whose
  * message its suite matches), StoreClosedError (LADYBUG_STORE_CLOSED) for db.store.
+ * And a db.close() whose store's close() failed left the database 'open' (abstract-level's
+ * rule) without its store: db.store threw, and the next db.close() resolved 'closed' without
+ * calling the store's close() again (its lock file was never marked released). The store is
+ * now let go once its close() resolved.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, InvalidOptionError, StoreClosedError } from '../src/errors.js';
+import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { LadybugLevel } from '../src/level/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
@@ -68,5 +73,31 @@ describe('level adapter: typed errors', () => {
     expect(((again as { cause: Error }).cause).message).toMatch(/exists/);
     await missing.close();
     await db.close();
+  });
+});
+
+describe('level adapter: a close that fails', () => {
+  it('keeps the store: the database is open again, db.store answers, and close() again closes that store again', async () => {
+    const fileSystem = new FaultFileSystem(11);
+    const db = new LadybugLevel<string, string>('/level', { store: { fileSystem } });
+    await db.open();
+    await db.put('a', '1');
+    const store = db.store;
+    // The directory lock's release is the close's last write: refused once, the close fails there.
+    const fault = fileSystem.injectFault({ operation: 'write', error: 'ENOSPC', path: /LOCK/ });
+    const failed = await db.close().then(() => undefined, (error: unknown) => error);
+    expect(fault.triggeredCount).toBe(1);
+    expect(failed).toMatchObject({ code: 'LEVEL_DATABASE_NOT_CLOSED' });
+    expect((failed as { cause?: unknown }).cause).toMatchObject({ code: ErrorCode.DiskFull });
+    expect(db.status).toBe('open');
+    expect(db.store).toBe(store);
+    const closes = vi.spyOn(store, 'close');
+    await db.close();
+    expect(closes).toHaveBeenCalledTimes(1);
+    expect(db.status).toBe('closed');
+    // A new database opens the directory and reads what was written.
+    const reopened = new LadybugLevel<string, string>('/level', { store: { fileSystem } });
+    expect(await reopened.get('a')).toBe('1');
+    await reopened.close();
   });
 });

@@ -16,7 +16,8 @@
  * store snapshot pins until the level snapshot closes; iterators read as of the
  * version current when they were created (implicit snapshots); the store is open
  * exactly while the level database is 'open' (abstract-level sequences open and
- * close, and closes iterators and snapshots before _close).
+ * close, and closes iterators and snapshots before _close), except after a store close()
+ * that failed: the database is 'open' again with that store, and close() retries it.
  */
 import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
 import { InvalidOptionError, SnapshotExpiredError, StoreClosedError } from '../errors.js';
@@ -156,10 +157,16 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     this.#store = await openStore(this.location, { ...this.#storeOptions, keyEncoding: 'binary' });
   }
 
+  /**
+   * The store is let go only once its close() resolved: when it rejects, abstract-level puts
+   * the database back to 'open' (LEVEL_DATABASE_NOT_CLOSED), and db.close() called again
+   * must close this store again, not resolve with it still holding its directory.
+   */
   async _close(): Promise<void> {
     const store = this.#store;
+    if (store === undefined) return;
+    await store.close();
     this.#store = undefined;
-    await store?.close();
   }
 
   async _get(key: Uint8Array, options: ReadOptions): Promise<Uint8Array | undefined> {
