@@ -145,7 +145,9 @@ export class DataBlockBuilder {
     }
     const value = entry.value;
     buffer[position++] = value === undefined ? RUN_ENTRY_DELETE : RUN_ENTRY_PUT;
-    const low = version % TWO_TO_32;
+    // The low word by `>>> 0` (ToUint32 is the value mod 2^32, exact below 2^53), not `%`: 2^32 is
+    // no small integer, so `%` was a floating-point modulo per entry; the high word divides exactly.
+    const low = version >>> 0;
     writeUint32At(buffer, position, low);
     writeUint32At(buffer, position + 4, (version - low) / TWO_TO_32);
     position += 8;
