@@ -18,7 +18,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { resolve as resolvePath } from 'node:path';
-import { asTypedError, InvalidOptionError } from '../errors.js';
+import { asTypedError, CorruptionError, InvalidOptionError } from '../errors.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKeyFromRange } from '../codec/keys.js';
 import { storedFromEncodedRange } from '../codec/values.js';
@@ -29,6 +29,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath, parentDirectory } from '../fs/file-system.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { openStorage } from '../engine/open-engine.js';
+import { Manifest } from '../manifest/manifest.js';
 import { StorageEngine } from '../engine/storage-engine.js';
 import { ReadPins } from '../memory/read-pins.js';
 import { AgeRetainedPins } from '../compaction/version-times.js';
@@ -135,6 +136,7 @@ async function createDirectories(fileSystem: FileSystem, directory: string): Pro
     assert(parentDirectory(current) !== current, `the file-system root ${current} exists`);
     missing.push(current);
   }
+  if (missing.length === 1) await refuseManifestWithoutWal(fileSystem, directory, walDir);
   for (const created of missing.reverse()) {
     // Its parent exists now, so this mkdir creates exactly one level.
     await fileSystem.mkdir(created);
@@ -147,6 +149,21 @@ async function createDirectories(fileSystem: FileSystem, directory: string): Pro
     return undefined;
   });
   return { synced };
+}
+
+/**
+ * A store directory holding a manifest but no wal/: wal/ is created (and synced) before
+ * the manifest is ever written, so no crash leaves this; the directory was removed. The
+ * commits after the manifest's flushedVersion lived only there. Creating a fresh wal/
+ * would open the store without them and hand their versions to new commits, so the open
+ * is refused, as for runs without a manifest (open-engine.ts). A listing that fails
+ * (a file on the path) is left to the mkdir that follows, which reports it.
+ */
+async function refuseManifestWithoutWal(fileSystem: FileSystem, directory: string, walDir: string): Promise<void> {
+  const names = await Manifest.list(fileSystem, directory).catch(() => []);
+  if (!Manifest.listed(names)) return;
+  throw new CorruptionError(walDir, 0,
+    'the WAL directory is missing while manifest/ holds the store\'s manifest: any commit it held after the last flush is lost (restore from a backup)');
 }
 
 async function openLocked(
