@@ -12,6 +12,9 @@
  * every key of the run: a 10M-key merge's thread held ~100 MiB of ArrayBuffers with
  * every hash kept to the end (issue 7, 10M load). The bytes are the same either way.
  *
+ * A key's hash is computed in JavaScript on u32 halves (src/run/xxhash64-halves.ts)
+ * when the store's hash is XXH64, as it is outside tests: the same bits, no BigInt per key.
+ *
  * Invariants: keys are added in run order; partitions' filters are taken in order,
  * each once, with the key count the partition was built with (asserted); building
  * yields to the event loop every FILTER_BUILD_YIELD_KEYS keys.
@@ -21,6 +24,7 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { filterAddHalves, filterBitCount, filterProbes, RUN_FILTER_KIND_WRITTEN, storeKeyHashHalves } from './bloom-filter.js';
 import { blockPages, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, RUN_PAGE_BYTES } from './run-format.js';
+import { isXxHash64, xxhash64OfKey, xxhashHalves } from './xxhash64-halves.js';
 
 /**
  * Keys added to the bloom filter between two yields to the event loop: building the
@@ -54,7 +58,14 @@ export class FilterPartitions {
       grown.set(this.#halves);
       this.#halves = grown;
     }
-    storeKeyHashHalves(hash, key, this.#halves, slot);
+    if (isXxHash64(hash)) {
+      // The same halves storeKeyHashHalves stores (first = low u32, step = high u32 | 1), without a BigInt.
+      xxhash64OfKey(key);
+      this.#halves[2 * slot] = xxhashHalves[0]!;
+      this.#halves[2 * slot + 1] = (xxhashHalves[1]! | 1) >>> 0;
+    } else {
+      storeKeyHashHalves(hash, key, this.#halves, slot);
+    }
     this.#keyCount++;
   }
 
