@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { asTypedError, DiskFullError, ErrorCode } from '../src/errors.js';
+import { deserializeError, serializeError } from '../src/compaction/merge-error.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/index.js';
 import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
@@ -88,5 +89,16 @@ describe('DiskFullError says what failed', () => {
     const wal = new DiskFullError('/db/wal/wal-0000000002.log', 'the commit was rejected');
     expect(wal.message).toBe('no space left on device while writing /db/wal/wal-0000000002.log; the commit was rejected');
     expect((asTypedError(wal, 'backup /db to /b') as DiskFullError).path).toBe('/db/wal/wal-0000000002.log');
+  });
+
+  it('one rebuilt from a thread (merge-error.ts) keeps what failed, and is restated as the operation called', () => {
+    const inThread = asTypedError(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }), 'writing run /db/runs/7.run');
+    const rebuilt = deserializeError(serializeError(inThread)) as DiskFullError;
+    expect(rebuilt).toBeInstanceOf(DiskFullError);
+    expect(rebuilt).toMatchObject({ code: ErrorCode.DiskFull, failed: 'writing run /db/runs/7.run failed', message: 'no space left on device; writing run /db/runs/7.run failed' });
+    expect((asTypedError(rebuilt, 'compact /db') as Error).message).toBe('no space left on device; compact /db failed (writing run /db/runs/7.run failed)');
+    // Without the field (a thread of an older build): its message stands in.
+    const bare = deserializeError({ ...serializeError(inThread), fields: { code: ErrorCode.DiskFull } });
+    expect((asTypedError(bare, 'compact /db') as Error).message).toBe('no space left on device; compact /db failed (no space left on device; writing run /db/runs/7.run failed)');
   });
 });
