@@ -12,7 +12,7 @@
  * now let go once its close() resolved.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ErrorCode, InvalidOptionError, StoreClosedError } from '../src/errors.js';
+import { ErrorCode, InvalidOptionError, IoError, StoreClosedError } from '../src/errors.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { LadybugLevel } from '../src/level/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
@@ -99,5 +99,22 @@ describe('level adapter: a close that fails', () => {
     const reopened = new LadybugLevel<string, string>('/level', { store: { fileSystem } });
     expect(await reopened.get('a')).toBe('1');
     await reopened.close();
+  });
+});
+
+describe('level adapter: open() on a directory it cannot look at', () => {
+  it('rejects with LEVEL_DATABASE_NOT_OPEN whose cause is IoError (LADYBUG_IO), not the raw error', async () => {
+    const raw = Object.assign(new Error("EACCES: permission denied, stat '/level/wal'"), { code: 'EACCES' });
+    const inner = new FaultFileSystem(3);
+    const fileSystem = new Proxy(inner, {
+      get: (target, name) => (name === 'exists' ? () => Promise.reject(raw) : Reflect.get(target, name, target)),
+    });
+    const db = new LadybugLevel('/level', { store: { fileSystem } });
+    const refused = await db.open().then(() => undefined, (error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' });
+    const cause = (refused as { cause?: unknown }).cause;
+    expect(cause).toBeInstanceOf(IoError);
+    expect(cause).toMatchObject({ code: ErrorCode.Io, errno: 'EACCES', cause: raw });
+    await db.close();
   });
 });

@@ -20,7 +20,7 @@
  * that failed: the database is 'open' again with that store, and close() retries it.
  */
 import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
-import { InvalidOptionError, SnapshotExpiredError, StoreClosedError } from '../errors.js';
+import { asTypedError, InvalidOptionError, SnapshotExpiredError, StoreClosedError } from '../errors.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { openStore } from '../store/open-store.js';
@@ -149,7 +149,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   async _open(options: { createIfMissing?: boolean; errorIfExists?: boolean }): Promise<void> {
     const fileSystem = this.#storeOptions.fileSystem ?? new NodeFileSystem();
     // A store directory always has its wal/ directory (created by openStore).
-    const exists = await fileSystem.exists(joinPath(this.location, 'wal'));
+    // A failed look (EACCES, EIO) is typed as openStore's own failures are (IoError, LADYBUG_IO), not a raw error.
+    const exists = await fileSystem.exists(joinPath(this.location, 'wal')).catch((error: unknown) => {
+      throw asTypedError(error, `open ${this.location}`);
+    });
     // abstract-level rejects open() with LEVEL_DATABASE_NOT_OPEN and this as its cause (its suite
     // matches the cause's message: "does not exist", "exists"); the cause has the store's code.
     if (!exists && options.createIfMissing === false) throw new InvalidOptionError('createIfMissing', `${this.location} does not exist (createIfMissing is false)`);
