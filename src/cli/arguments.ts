@@ -4,7 +4,7 @@
  * error, exit 2, told in one line before or instead of the work; a failure of the
  * work (a locked store, corruption, an I/O error) exits 1.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCode } from '../errors.js';
 
@@ -52,8 +52,17 @@ export function parseRate(text: string): number {
 /** The absolute path of the store at `directory`, or a usage error when there is none. */
 export function requireStore(directory: string): string {
   const absolute = resolve(directory);
-  if (!existsSync(join(absolute, 'wal'))) throw new UsageError(`no ladybug store at ${absolute}`);
+  // A manifest copy without wal/ is a damaged store (the commands report it, exit 1), not a missing one.
+  if (!existsSync(join(absolute, 'wal')) && !holdsManifestCopy(absolute)) throw new UsageError(`no ladybug store at ${absolute}`);
   return absolute;
+}
+
+function holdsManifestCopy(directory: string): boolean {
+  try {
+    return readdirSync(join(directory, 'manifest')).some((name) => /^MANIFEST-\d+\.[ab]$/.test(name));
+  } catch {
+    return false;
+  }
 }
 
 /** The absolute path of an existing backup directory, or a usage error (missing, or a file). */

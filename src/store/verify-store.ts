@@ -230,7 +230,9 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
   const walDir = joinPath(absolute, WAL_DIRECTORY);
   const lock = await acquireLock(fileSystem, absolute);
   try {
-    const total = (await listSegments(fileSystem, walDir)).length;
+    // A store whose wal/ was removed (openStore refuses it: refuseManifestWithoutWal) is a finding, not an ENOENT.
+    const walPresent = await fileSystem.exists(walDir);
+    const total = walPresent ? (await listSegments(fileSystem, walDir)).length : 0;
     let done = 0;
     const view = readOnlyView(fileSystem, () => options.onProgress?.(++done, total));
     const report: VerifyReport = {
@@ -252,6 +254,7 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
         };
         await verifyRuns(view, joinPath(absolute, RUNS_DIRECTORY), inspected.state.runs, hash, report);
       }
+      if (!walPresent) throw new CorruptionError(walDir, 0, 'the WAL directory is missing: any commit it held after the last flush is lost (restore from a backup)');
       readingWal = true;
       const result = await recoverWal(view, walDir, hash, false, (commits) => {
         for (const commit of commits) {
