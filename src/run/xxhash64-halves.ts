@@ -24,64 +24,59 @@ import type { Hash64 } from '../wal/wal-format.js';
 /** The last hash computed: [0] its low u32, [1] its high u32. */
 export const xxhashHalves = new Uint32Array(2);
 
-// The five primes, as (high, low) u32 halves.
-const P1_HI = 0x9e3779b1;
-const P1_LO = 0x85ebca87;
-const P2_HI = 0xc2b2ae3d;
-const P2_LO = 0x27d4eb4f;
-const P3_HI = 0x165667b1;
-const P3_LO = 0x9e3779f9;
-const P4_HI = 0x85ebca77;
-const P4_LO = 0xc2b2ae63;
-const P5_HI = 0x27d4eb2f;
-const P5_LO = 0x165667c5;
+// The five primes, as (high, low) halves (int32s: only their bits count).
+const P1_HI = 0x9e3779b1 | 0;
+const P1_LO = 0x85ebca87 | 0;
+const P2_HI = 0xc2b2ae3d | 0;
+const P2_LO = 0x27d4eb4f | 0;
+const P3_HI = 0x165667b1 | 0;
+const P3_LO = 0x9e3779f9 | 0;
+const P4_HI = 0x85ebca77 | 0;
+const P4_LO = 0xc2b2ae63 | 0;
+const P5_HI = 0x27d4eb2f | 0;
+const P5_LO = 0x165667c5 | 0;
 
 /**
- * The result of the last u64 operation below: [0] high, [1] low, as int32s. A typed
- * array, not two module variables: a u32 above 2^30 stored in a variable outside the
- * function is a heap number (an allocation per store; this cost more than the BigInts).
+ * The high 32 bits of the 64-bit product of u32s `a` and `b` (their bits; as an int32),
+ * from 16-bit partial products, exact in doubles. The low 32 bits are Math.imul(a, b),
+ * so (ah, al) * (bh, bl) mod 2^64 is (mulHigh32(al, bl) + imul(ah, bl) + imul(al, bh), imul(al, bl)).
  */
-const result = new Int32Array(2);
-
-/** (ah, al) * (bh, bl) mod 2^64 into result (halves as int32s or u32s: only their bits count). */
-function multiply(ah: number, al: number, bh: number, bl: number): void {
-  const a0 = al & 0xffff;
-  const a1 = al >>> 16;
-  const b0 = bl & 0xffff;
-  const b1 = bl >>> 16;
-  const low = a0 * b0;
+function mulHigh32(a: number, b: number): number {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
   const middle1 = a1 * b0;
   const middle2 = a0 * b1;
-  const carry = ((low >>> 16) + (middle1 & 0xffff) + (middle2 & 0xffff)) >>> 16;
-  const productHi = a1 * b1 + (middle1 >>> 16) + (middle2 >>> 16) + carry;
-  result[0] = (productHi + Math.imul(ah, bl) + Math.imul(al, bh)) | 0;
-  result[1] = Math.imul(al, bl);
+  const carry = (((a0 * b0) >>> 16) + (middle1 & 0xffff) + (middle2 & 0xffff)) >>> 16;
+  return (a1 * b1 + (middle1 >>> 16) + (middle2 >>> 16) + carry) | 0;
 }
 
-/** (ah, al) + (bh, bl) mod 2^64 into result. */
-function add(ah: number, al: number, bh: number, bl: number): void {
-  const low = (al + bl) | 0;
-  result[1] = low;
-  result[0] = (ah + bh + ((low >>> 0) < (al >>> 0) ? 1 : 0)) | 0;
-}
+/**
+ * The four accumulators of the 32-byte stripes (v1-v4 at 0, 2, 4, 6 as high, low) and a
+ * scratch pair at 8 for round(0, x). A typed array, not module variables: a u32 above
+ * 2^30 stored in a variable outside the function is a heap number (an allocation per
+ * store; a first version so made more garbage than the BigInts). The rest of the hash
+ * keeps its u64s in locals, every product written out (a helper per operation writing
+ * its result here cost ~3x the CPU).
+ */
+const lanes = new Int32Array(10);
 
-/** (hi, lo) rotated left by `bits` (1 to 31) into result. */
-function rotateLeft(hi: number, lo: number, bits: number): void {
-  result[0] = (hi << bits) | (lo >>> (32 - bits));
-  result[1] = (lo << bits) | (hi >>> (32 - bits));
-}
-
-/** XXH64's round: rotl(acc + input * P2, 31) * P1, into result[0]!/result[1]!. */
-function round(accHi: number, accLo: number, inputHi: number, inputLo: number): void {
-  multiply(inputHi, inputLo, P2_HI, P2_LO);
-  add(accHi, accLo, result[0]!, result[1]!);
-  rotateLeft(result[0]!, result[1]!, 31);
-  multiply(result[0]!, result[1]!, P1_HI, P1_LO);
+/** XXH64's round on the pair at `at`: v = rotl(v + input * P2, 31) * P1. */
+function laneRound(at: number, inputHi: number, inputLo: number): void {
+  const productHi = (mulHigh32(inputLo, P2_LO) + Math.imul(inputHi, P2_LO) + Math.imul(inputLo, P2_HI)) | 0;
+  const productLo = Math.imul(inputLo, P2_LO);
+  const sumLo = (lanes[at + 1]! + productLo) | 0;
+  const sumHi = (lanes[at]! + productHi + (sumLo >>> 0 < productLo >>> 0 ? 1 : 0)) | 0;
+  const rotatedHi = (sumHi << 31) | (sumLo >>> 1);
+  const rotatedLo = (sumLo << 31) | (sumHi >>> 1);
+  lanes[at] = (mulHigh32(rotatedLo, P1_LO) + Math.imul(rotatedHi, P1_LO) + Math.imul(rotatedLo, P1_HI)) | 0;
+  lanes[at + 1] = Math.imul(rotatedLo, P1_LO);
 }
 
 /** Little-endian u32 (as an int32) of the key's chars from `at` (internal keys: chars below 256). */
 function word(key: string, at: number): number {
-  return (key.charCodeAt(at) | (key.charCodeAt(at + 1) << 8) | (key.charCodeAt(at + 2) << 16) | (key.charCodeAt(at + 3) << 24));
+  return key.charCodeAt(at) | (key.charCodeAt(at + 1) << 8) | (key.charCodeAt(at + 2) << 16) | (key.charCodeAt(at + 3) << 24);
 }
 
 /**
@@ -91,95 +86,116 @@ function word(key: string, at: number): number {
 export function xxhash64OfKey(key: string): void {
   const length = key.length;
   let position = 0;
-  let accHi: number;
-  let accLo: number;
+  // The accumulator (high, low), and scratch for a rotation and a sum.
+  let hi: number;
+  let lo: number;
+  let rotatedHi: number;
+  let rotatedLo: number;
+  let sum: number;
   if (length >= 32) {
     // v1 = P1 + P2, v2 = P2, v3 = 0, v4 = -P1 (mod 2^64).
-    add(P1_HI, P1_LO, P2_HI, P2_LO);
-    let v1Hi = result[0]!;
-    let v1Lo = result[1]!;
-    let v2Hi = P2_HI;
-    let v2Lo = P2_LO;
-    let v3Hi = 0;
-    let v3Lo = 0;
-    add(~P1_HI >>> 0, ~P1_LO >>> 0, 0, 1);
-    let v4Hi = result[0]!;
-    let v4Lo = result[1]!;
+    sum = (P1_LO + P2_LO) | 0;
+    lanes[0] = (P1_HI + P2_HI + (sum >>> 0 < P2_LO >>> 0 ? 1 : 0)) | 0;
+    lanes[1] = sum;
+    lanes[2] = P2_HI;
+    lanes[3] = P2_LO;
+    lanes[4] = 0;
+    lanes[5] = 0;
+    sum = (~P1_LO + 1) | 0;
+    lanes[6] = (~P1_HI + (sum === 0 ? 1 : 0)) | 0;
+    lanes[7] = sum;
     for (; position + 32 <= length; position += 32) {
-      round(v1Hi, v1Lo, word(key, position + 4), word(key, position));
-      v1Hi = result[0]!;
-      v1Lo = result[1]!;
-      round(v2Hi, v2Lo, word(key, position + 12), word(key, position + 8));
-      v2Hi = result[0]!;
-      v2Lo = result[1]!;
-      round(v3Hi, v3Lo, word(key, position + 20), word(key, position + 16));
-      v3Hi = result[0]!;
-      v3Lo = result[1]!;
-      round(v4Hi, v4Lo, word(key, position + 28), word(key, position + 24));
-      v4Hi = result[0]!;
-      v4Lo = result[1]!;
+      laneRound(0, word(key, position + 4), word(key, position));
+      laneRound(2, word(key, position + 12), word(key, position + 8));
+      laneRound(4, word(key, position + 20), word(key, position + 16));
+      laneRound(6, word(key, position + 28), word(key, position + 24));
     }
-    rotateLeft(v1Hi, v1Lo, 1);
-    accHi = result[0]!;
-    accLo = result[1]!;
-    rotateLeft(v2Hi, v2Lo, 7);
-    add(accHi, accLo, result[0]!, result[1]!);
-    accHi = result[0]!;
-    accLo = result[1]!;
-    rotateLeft(v3Hi, v3Lo, 12);
-    add(accHi, accLo, result[0]!, result[1]!);
-    accHi = result[0]!;
-    accLo = result[1]!;
-    rotateLeft(v4Hi, v4Lo, 18);
-    add(accHi, accLo, result[0]!, result[1]!);
-    accHi = result[0]!;
-    accLo = result[1]!;
-    // mergeRound for each lane: acc = (acc ^ round(0, v)) * P1 + P4.
+    // acc = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18).
+    hi = 0;
+    lo = 0;
     for (let lane = 0; lane < 4; lane++) {
-      const vHi = lane === 0 ? v1Hi : lane === 1 ? v2Hi : lane === 2 ? v3Hi : v4Hi;
-      const vLo = lane === 0 ? v1Lo : lane === 1 ? v2Lo : lane === 2 ? v3Lo : v4Lo;
-      round(0, 0, vHi, vLo);
-      multiply((accHi ^ result[0]!) >>> 0, (accLo ^ result[1]!) >>> 0, P1_HI, P1_LO);
-      add(result[0]!, result[1]!, P4_HI, P4_LO);
-      accHi = result[0]!;
-      accLo = result[1]!;
+      const bits = lane === 0 ? 1 : lane === 1 ? 7 : lane === 2 ? 12 : 18;
+      const laneHi = lanes[2 * lane]!;
+      const laneLo = lanes[2 * lane + 1]!;
+      rotatedHi = (laneHi << bits) | (laneLo >>> (32 - bits));
+      rotatedLo = (laneLo << bits) | (laneHi >>> (32 - bits));
+      sum = (lo + rotatedLo) | 0;
+      hi = (hi + rotatedHi + (sum >>> 0 < rotatedLo >>> 0 ? 1 : 0)) | 0;
+      lo = sum;
+    }
+    // mergeRound per lane: acc = (acc ^ round(0, v)) * P1 + P4.
+    for (let lane = 0; lane < 4; lane++) {
+      lanes[8] = 0;
+      lanes[9] = 0;
+      laneRound(8, lanes[2 * lane]!, lanes[2 * lane + 1]!);
+      const xoredHi = hi ^ lanes[8]!;
+      const xoredLo = lo ^ lanes[9]!;
+      hi = (mulHigh32(xoredLo, P1_LO) + Math.imul(xoredHi, P1_LO) + Math.imul(xoredLo, P1_HI)) | 0;
+      lo = Math.imul(xoredLo, P1_LO);
+      sum = (lo + P4_LO) | 0;
+      hi = (hi + P4_HI + (sum >>> 0 < P4_LO >>> 0 ? 1 : 0)) | 0;
+      lo = sum;
     }
   } else {
-    accHi = P5_HI;
-    accLo = P5_LO;
+    hi = P5_HI;
+    lo = P5_LO;
   }
-  add(accHi, accLo, 0, length);
-  accHi = result[0]!;
-  accLo = result[1]!;
+  // acc += length.
+  sum = (lo + length) | 0;
+  hi = (hi + (sum >>> 0 < length ? 1 : 0)) | 0;
+  lo = sum;
   for (; position + 8 <= length; position += 8) {
-    round(0, 0, word(key, position + 4), word(key, position));
-    rotateLeft((accHi ^ result[0]!) >>> 0, (accLo ^ result[1]!) >>> 0, 27);
-    multiply(result[0]!, result[1]!, P1_HI, P1_LO);
-    add(result[0]!, result[1]!, P4_HI, P4_LO);
-    accHi = result[0]!;
-    accLo = result[1]!;
+    // acc ^= round(0, lane); acc = rotl(acc, 27) * P1 + P4.
+    const inputLo = word(key, position);
+    const inputHi = word(key, position + 4);
+    const productHi = (mulHigh32(inputLo, P2_LO) + Math.imul(inputHi, P2_LO) + Math.imul(inputLo, P2_HI)) | 0;
+    const productLo = Math.imul(inputLo, P2_LO);
+    rotatedHi = (productHi << 31) | (productLo >>> 1);
+    rotatedLo = (productLo << 31) | (productHi >>> 1);
+    hi ^= (mulHigh32(rotatedLo, P1_LO) + Math.imul(rotatedHi, P1_LO) + Math.imul(rotatedLo, P1_HI)) | 0;
+    lo ^= Math.imul(rotatedLo, P1_LO);
+    rotatedHi = (hi << 27) | (lo >>> 5);
+    rotatedLo = (lo << 27) | (hi >>> 5);
+    hi = (mulHigh32(rotatedLo, P1_LO) + Math.imul(rotatedHi, P1_LO) + Math.imul(rotatedLo, P1_HI)) | 0;
+    lo = Math.imul(rotatedLo, P1_LO);
+    sum = (lo + P4_LO) | 0;
+    hi = (hi + P4_HI + (sum >>> 0 < P4_LO >>> 0 ? 1 : 0)) | 0;
+    lo = sum;
   }
   if (position + 4 <= length) {
-    multiply(0, word(key, position), P1_HI, P1_LO);
-    rotateLeft((accHi ^ result[0]!) >>> 0, (accLo ^ result[1]!) >>> 0, 23);
-    multiply(result[0]!, result[1]!, P2_HI, P2_LO);
-    add(result[0]!, result[1]!, P3_HI, P3_LO);
-    accHi = result[0]!;
-    accLo = result[1]!;
+    // acc ^= u32 * P1; acc = rotl(acc, 23) * P2 + P3.
+    const input = word(key, position);
+    hi ^= (mulHigh32(input, P1_LO) + Math.imul(input, P1_HI)) | 0;
+    lo ^= Math.imul(input, P1_LO);
+    rotatedHi = (hi << 23) | (lo >>> 9);
+    rotatedLo = (lo << 23) | (hi >>> 9);
+    hi = (mulHigh32(rotatedLo, P2_LO) + Math.imul(rotatedHi, P2_LO) + Math.imul(rotatedLo, P2_HI)) | 0;
+    lo = Math.imul(rotatedLo, P2_LO);
+    sum = (lo + P3_LO) | 0;
+    hi = (hi + P3_HI + (sum >>> 0 < P3_LO >>> 0 ? 1 : 0)) | 0;
+    lo = sum;
     position += 4;
   }
   for (; position < length; position++) {
-    multiply(0, key.charCodeAt(position), P5_HI, P5_LO);
-    rotateLeft((accHi ^ result[0]!) >>> 0, (accLo ^ result[1]!) >>> 0, 11);
-    multiply(result[0]!, result[1]!, P1_HI, P1_LO);
-    accHi = result[0]!;
-    accLo = result[1]!;
+    // acc ^= byte * P5; acc = rotl(acc, 11) * P1.
+    const input = key.charCodeAt(position);
+    hi ^= (mulHigh32(input, P5_LO) + Math.imul(input, P5_HI)) | 0;
+    lo ^= Math.imul(input, P5_LO);
+    rotatedHi = (hi << 11) | (lo >>> 21);
+    rotatedLo = (lo << 11) | (hi >>> 21);
+    hi = (mulHigh32(rotatedLo, P1_LO) + Math.imul(rotatedHi, P1_LO) + Math.imul(rotatedLo, P1_HI)) | 0;
+    lo = Math.imul(rotatedLo, P1_LO);
   }
   // Avalanche: acc ^= acc >> 33; acc *= P2; acc ^= acc >> 29; acc *= P3; acc ^= acc >> 32.
-  multiply(accHi, (accLo ^ (accHi >>> 1)) >>> 0, P2_HI, P2_LO);
-  multiply((result[0]! ^ (result[0]! >>> 29)) >>> 0, (result[1]! ^ ((result[1]! >>> 29) | (result[0]! << 3))) >>> 0, P3_HI, P3_LO);
-  xxhashHalves[0] = (result[1]! ^ result[0]!) >>> 0;
-  xxhashHalves[1] = result[0]!;
+  lo ^= hi >>> 1;
+  let productHi = (mulHigh32(lo, P2_LO) + Math.imul(hi, P2_LO) + Math.imul(lo, P2_HI)) | 0;
+  let productLo = Math.imul(lo, P2_LO);
+  hi = productHi ^ (productHi >>> 29);
+  lo = productLo ^ ((productLo >>> 29) | (productHi << 3));
+  productHi = (mulHigh32(lo, P3_LO) + Math.imul(hi, P3_LO) + Math.imul(lo, P3_HI)) | 0;
+  productLo = Math.imul(lo, P3_LO);
+  xxhashHalves[0] = productLo ^ productHi;
+  xxhashHalves[1] = productHi;
 }
 
 /**
