@@ -88,6 +88,7 @@ export class StorageEngine {
   readonly #writeStall: WriteStall;
   readonly #memtableBytesMax: number;
   #sealsSeen = 0;
+  #closeStarted = false;
   #repairedBlocks = 0;
   #repairedParityPages = 0;
   #view: ReadView | undefined;
@@ -371,8 +372,14 @@ export class StorageEngine {
     });
   }
 
+  /** True once close() began: its steps may be retried, but nothing is flushed or checkpointed any more. */
+  get closeStarted(): boolean {
+    return this.#closeStarted;
+  }
+
   /** `compactManifestChain`: false for a failed store, which rewrites no manifest at close (Manifest#close). */
   async close(options: { compactManifestChain?: boolean } = {}): Promise<void> {
+    this.#closeStarted = true;
     // Cancel a running compaction first (it stops at its next merge yield and installs
     // nothing), so close never waits for a long merge (Compactor#cancel).
     this.compactor.cancel();

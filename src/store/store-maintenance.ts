@@ -77,8 +77,10 @@ export async function closeStoreParts(parts: StoreParts): Promise<void> {
     // A clean close checkpoints, so the next open replays nothing. A store that
     // failed (a WAL writer that failed with no commit since included), or a disk that
     // is full, keeps its WAL: the data is safe there. One whose directory lock was
-    // taken over writes nothing more: the directory is another process's now.
-    if (parts.options.checkpointOnClose && parts.failure.current === undefined && pipeline.failure === undefined && engine.failure === undefined && writer.failure === undefined) {
+    // taken over writes nothing more: the directory is another process's now. A close
+    // called again after it failed past this step does not checkpoint again: the engine
+    // it would flush into is closed (what the first call left unflushed is in the WAL).
+    if (parts.options.checkpointOnClose && !engine.closeStarted && parts.failure.current === undefined && pipeline.failure === undefined && engine.failure === undefined && writer.failure === undefined) {
       await pipeline.cutWalForCheckpoint(() => engine.memtables.seal())
         .then(() => engine.checkpoint())
         .catch((error: unknown) => {
