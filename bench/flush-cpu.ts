@@ -5,6 +5,7 @@
  *   node dist/bench/flush-cpu.js [keys] [rounds]            # one flush, in process and through the flush thread
  *   node dist/bench/flush-cpu.js load [keys] [thread|main]  # a store load, flushes in the thread or in process
  *   node dist/bench/flush-cpu.js writers [commits] [thread|main]  # 64 concurrent writers, one put per commit
+ *   node dist/bench/flush-cpu.js writer [keys] [rounds] [valueBytes]  # writeRun alone, entries in run order
  *   LADYBUG_WRITERS_KEY_ORDER=sequential LADYBUG_WRITERS_BUDGET_MIB=256 node --cpu-prof dist/bench/flush-cpu.js writers 600000
  *
  * Flush mode: a sealed memtable of `keys` random 16-byte binary keys (as bench/data.ts
@@ -15,7 +16,8 @@
  * on the real file system (the main thread walks and packs, the thread writes the
  * temporary file, the main thread renames it and fsyncs the directory: run-install.ts).
  * Each round builds a fresh memtable (never scanned, as in a write-only load) and
- * times only the flush. Prints one JSON line: main-thread CPU, process CPU (the flush
+ * times only the flush; a third way (writeRunOnly) copies the memtable's entries out
+ * first and times writeRun alone on them (the run writer's own CPU per entry). Prints one JSON line: main-thread CPU, process CPU (the flush
  * thread's and the GC helpers' added) and wall ns per key of each round, each way.
  *
  * Load mode: opens a store (memoryBudgetBytes 64 MiB, as the large-load bench) in a
@@ -42,9 +44,11 @@ import { prepareValue } from '../src/codec/values.js';
 import { FlushThread, flushThreadCounters } from '../src/engine/flush-thread.js';
 import { flushSettings, memtableEntries } from '../src/engine/flusher.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore } from '../src/index.js';
 import { MemoryIndex } from '../src/memory/memory-index.js';
+import type { RunEntry } from '../src/run/run-descriptor.js';
 import { installTemporaryRun } from '../src/run/run-install.js';
 import { writeRun } from '../src/run/run-writer.js';
 import { keyAt } from './data.js';
@@ -84,17 +88,21 @@ async function flushMode(keys: number, rounds: number): Promise<void> {
   const nodeFileSystem = new NodeFileSystem();
   const directory = mkdtempSync(join(tmpdir(), 'ladybug-flush-cpu-'));
   const emptyFigures = (): { cpuNsPerKey: number[]; processCpuNsPerKey: number[]; wallNsPerKey: number[] } => ({ cpuNsPerKey: [], processCpuNsPerKey: [], wallNsPerKey: [] });
-  const figures = { inProcess: emptyFigures(), thread: emptyFigures() };
+  const figures = { inProcess: emptyFigures(), writeRunOnly: emptyFigures(), thread: emptyFigures() };
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const way of round % 2 === 0 ? (['inProcess', 'thread'] as const) : (['thread', 'inProcess'] as const)) {
+      for (const way of round % 2 === 0 ? (['inProcess', 'writeRunOnly', 'thread'] as const) : (['thread', 'writeRunOnly', 'inProcess'] as const)) {
         const index = memtable(keys, round);
         const fileSystem = new FaultFileSystem(round + 1);
         await fileSystem.mkdir('/runs');
+        // writeRunOnly: the memtable's entries taken out first (copies), so only writeRun is timed.
+        const entries: RunEntry[] = [];
+        if (way === 'writeRunOnly') for (const entry of memtableEntries(index)) entries.push({ key: entry.key, version: entry.version, value: entry.value?.slice() });
         const startedMs = performance.now();
         const cpuBefore = threadCpuNs();
         const processCpuBefore = process.cpuUsage();
         if (way === 'inProcess') await writeRun({ fileSystem, runsDirectory: '/runs', runId: 1, generation: 1, level: 0, hash, entries: memtableEntries(index) });
+        else if (way === 'writeRunOnly') await writeRun({ fileSystem, runsDirectory: '/runs', runId: 1, generation: 1, level: 0, hash, entries });
         else {
           await thread.flush({ runsDirectory: directory, runId: round + 1, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(index));
           // The main thread's half of a thread-written run, as the store does it (run-install.ts).
@@ -242,7 +250,65 @@ function wayArgument(): 'thread' | 'main' {
   return way;
 }
 
-if (process.argv[2] === 'writers') {
+/**
+ * Writer mode: writeRun alone, on `keys` random 16-byte binary keys with `valueBytes`
+ * values laid out in run order (entry objects, key strings and values made in that
+ * order, values as views of one slab, as the flush thread's unpacked chunks), handed
+ * over in batches of WRITER_BATCH_ENTRIES (as the flush and merge threads hand them),
+ * written through a handle whose writes go nowhere: the run writer's own CPU per entry
+ * (this thread's, schedstat), without the memtable walk, the fault file system's copies
+ * or the cache misses of keys scattered in the heap (which dominate flush mode's
+ * writeRunOnly). Prints one JSON line with each round's ns per entry.
+ */
+async function writerMode(keys: number, rounds: number, valueBytes: number): Promise<void> {
+  const hash = await loadHash64();
+  const raw: Buffer[] = [];
+  for (let number = 0; number < keys; number++) raw.push(keyAt(number, 'random'));
+  raw.sort(Buffer.compare);
+  const slab = new Uint8Array(keys * valueBytes);
+  const entries: RunEntry[] = [];
+  for (let number = 0; number < keys; number++) {
+    slab.fill(number & 0xff, number * valueBytes, (number + 1) * valueBytes);
+    entries.push({ key: internalKey(raw[number]), version: number + 1, value: slab.subarray(number * valueBytes, (number + 1) * valueBytes) });
+  }
+  raw.length = 0;
+  const cpuNsPerEntry: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const inner = new FaultFileSystem(round + 1);
+    await inner.mkdir('/runs');
+    const fileSystem = nullWrites(inner);
+    async function* batches(): AsyncGenerator<RunEntry[]> {
+      for (let start = 0; start < entries.length; start += WRITER_BATCH_ENTRIES) yield entries.slice(start, start + WRITER_BATCH_ENTRIES);
+    }
+    const cpuBefore = threadCpuNs();
+    await writeRun({ fileSystem, runsDirectory: '/runs', runId: 1, generation: 1, level: 0, hash, entries: { batches: batches() } });
+    cpuNsPerEntry.push(Math.round((threadCpuNs() - cpuBefore) / keys));
+  }
+  console.log(JSON.stringify({ bench: 'flush-cpu-writer', keys, valueBytes, cpuNsPerEntry }));
+}
+
+const WRITER_BATCH_ENTRIES = 2_000;
+
+/** `inner` whose opened handles drop every write (the rest goes through). */
+function nullWrites(inner: FileSystem): FileSystem {
+  const bound = (target: object, property: string | symbol): unknown => {
+    const value: unknown = Reflect.get(target, property, target);
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  };
+  return new Proxy(inner, {
+    get(target, property) {
+      if (property !== 'open') return bound(target, property);
+      return async (path: string, mode: Parameters<FileSystem['open']>[1]): Promise<FileHandle> => {
+        const handle = await target.open(path, mode);
+        return new Proxy(handle, { get: (handleTarget, handleProperty) => (handleProperty === 'write' ? async () => undefined : bound(handleTarget, handleProperty)) });
+      };
+    },
+  });
+}
+
+if (process.argv[2] === 'writer') {
+  await writerMode(Number(process.argv[3] ?? 200_000), Number(process.argv[4] ?? 6), Number(process.argv[5] ?? VALUE_BYTES));
+} else if (process.argv[2] === 'writers') {
   await writersMode(Number(process.argv[3] ?? 500_000), wayArgument());
 } else if (process.argv[2] === 'load') {
   await loadMode(Number(process.argv[3] ?? 200_000), wayArgument());
