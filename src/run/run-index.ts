@@ -45,6 +45,8 @@ export const INDEX_BUILDER_CHUNK_BYTES = RUN_PAGE_BYTES;
 export class IndexBuilder {
   #chunks: Buffer[] = [];
   #current = Buffer.alloc(INDEX_BUILDER_CHUNK_BYTES);
+  /** A DataView of #current, for the checksum (Buffer#writeBigUInt64LE splits it with BigInt & and >>: heap BigInts per block). */
+  #currentView = new DataView(this.#current.buffer, this.#current.byteOffset, this.#current.length);
   #position = 0;
   #payloadBytes = 0;
   #blockCount = 0;
@@ -69,6 +71,7 @@ export class IndexBuilder {
     if (this.#position + needed > this.#current.length) {
       this.#chunks.push(this.#current.subarray(0, this.#position));
       this.#current = Buffer.alloc(INDEX_BUILDER_CHUNK_BYTES);
+      this.#currentView = new DataView(this.#current.buffer, this.#current.byteOffset, this.#current.length);
       this.#position = 0;
     }
     const buffer = this.#current;
@@ -78,7 +81,7 @@ export class IndexBuilder {
     position += buffer.write(lastKey, position, 'latin1');
     writeUint64(buffer, offset, position);
     buffer.writeUInt32LE(lengthBytes, position + 8);
-    buffer.writeBigUInt64LE(checksum, position + 12);
+    this.#currentView.setBigUint64(position + 12, checksum, true);
     position += 20;
     this.#payloadBytes += position - this.#position;
     this.#position = position;
