@@ -301,6 +301,30 @@ export function filterAddHalves(kind: FilterKindValue, bits: Uint8Array, probes:
   else bloomAddHalves(bits, probes, first, step);
 }
 
+/**
+ * Adds keys [from, to) of `halves` (key n's first at 2n, its step at 2n + 1, as
+ * storeKeyHashHalves keeps them) to the filter of `kind`: filterAddHalves per key, with
+ * a blocked filter's block count and its check once per range, not once per key (the
+ * run writer builds each partition's filter so, issue 12). The same bits.
+ */
+export function filterAddHalvesRange(kind: FilterKindValue, bits: Uint8Array, probes: number, halves: Uint32Array, from: number, to: number): void {
+  if (kind !== FilterKind.cacheLineBlocked) {
+    for (let key = from; key < to; key++) bloomAddHalves(bits, probes, halves[2 * key]!, halves[2 * key + 1]!);
+    return;
+  }
+  const blockCount = bits.length / BLOCKED_BLOOM_BLOCK_BYTES;
+  assert(Number.isInteger(blockCount) && blockCount > 0, 'a blocked filter is whole blocks');
+  for (let key = from; key < to; key++) {
+    const base = remainderU32(halves[2 * key]!, blockCount) * BLOCKED_BLOOM_BLOCK_BYTES;
+    let mixed = halves[2 * key + 1]!;
+    for (let probe = 0; probe < probes; probe++) {
+      mixed = Math.imul(mixed, BLOCKED_BLOOM_MULTIPLIER);
+      const bit = mixed >>> BLOCKED_BLOOM_BIT_SHIFT;
+      bits[base + (bit >>> 3)]! |= 1 << (bit & 7);
+    }
+  }
+}
+
 /** False: the key (hash halves) was never added to the filter of `kind`. */
 export function filterMayContainHalves(kind: FilterKindValue, bits: Uint8Array, probes: number, first: number, step: number): boolean {
   return kind === FilterKind.cacheLineBlocked ? blockedBloomMayContainHalves(bits, probes, first, step) : bloomMayContainHalves(bits, probes, first, step);

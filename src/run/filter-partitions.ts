@@ -22,7 +22,7 @@
 import { Buffer } from 'node:buffer';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { filterAddHalves, filterBitCount, filterProbes, RUN_FILTER_KIND_WRITTEN, storeKeyHashHalves } from './bloom-filter.js';
+import { filterAddHalvesRange, filterBitCount, filterProbes, RUN_FILTER_KIND_WRITTEN, storeKeyHashHalves } from './bloom-filter.js';
 import { blockPages, RUN_BLOCK_HEADER_BYTES, RUN_FILTER_HEADER_BYTES, RUN_PAGE_BYTES } from './run-format.js';
 import { isXxHash64, xxhash64OfKey, xxhashHalves } from './xxhash64-halves.js';
 
@@ -109,9 +109,15 @@ async function filterPartitionFor(halves: Uint32Array, keyStart: number, keyCoun
   block.writeUInt16LE(probes, RUN_BLOCK_HEADER_BYTES + 4);
   block.writeUInt16LE(kind, RUN_BLOCK_HEADER_BYTES + 6);
   const bits = block.subarray(RUN_BLOCK_HEADER_BYTES + RUN_FILTER_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes);
-  for (let key = keyStart; key < keyStart + keyCount; key++) {
-    filterAddHalves(kind, bits, probes, halves[2 * key]!, halves[2 * key + 1]!);
-    if (++yieldState.keysSinceYield === FILTER_BUILD_YIELD_KEYS) {
+  // In slices up to the next yield (the same yields as a check per key), each slice one
+  // call: a call, a division and a check per key were ~45 ns of a 100 B flush's ~330 per entry.
+  const end = keyStart + keyCount;
+  for (let key = keyStart; key < end; ) {
+    const sliceEnd = Math.min(end, key + FILTER_BUILD_YIELD_KEYS - yieldState.keysSinceYield);
+    filterAddHalvesRange(kind, bits, probes, halves, key, sliceEnd);
+    yieldState.keysSinceYield += sliceEnd - key;
+    key = sliceEnd;
+    if (yieldState.keysSinceYield === FILTER_BUILD_YIELD_KEYS) {
       yieldState.keysSinceYield = 0;
       await new Promise((resolve) => setImmediate(resolve));
     }
