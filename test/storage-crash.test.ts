@@ -72,6 +72,9 @@ const PRELUDE_EDITS = MANIFEST_EDITS_MAX - 3;
 async function writePrelude(fileSystem: FaultFileSystem): Promise<void> {
   await fileSystem.mkdir(STORE_DIR);
   await fileSystem.syncDirectory('/');
+  // wal/ first, as a store makes it before its first manifest (an open refuses a manifest without it).
+  await fileSystem.mkdir(WAL_DIR);
+  await fileSystem.syncDirectory(STORE_DIR);
   const manifest = await Manifest.open(fileSystem, STORE_DIR, await loadHash64(), {
     create: true,
     initial: { walStartSegment: 1, flushedVersion: 0, versionHighWater: 0, nextRunId: 1, runs: [] },
