@@ -23,6 +23,7 @@ import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
+import { compareByteRanges, compareKeyToBytes } from './data-block.js';
 import type { RunEntry } from './run-descriptor.js';
 import { RUN_ENTRY_DELETE, RUN_ENTRY_FIXED_BYTES, RUN_ENTRY_PUT, RUN_ENTRY_VALUE_LENGTH_BYTES } from './run-format.js';
 import type { RunIndex } from './run-index.js';
@@ -65,13 +66,13 @@ export function collectKeyEntries(
       keyOrder = 0;
     } else {
       if (keyLength > KEY_BYTES_MAX || position + keyLength + RUN_ENTRY_FIXED_BYTES - 2 > end) throw blockCorrupt(file, offset, 'bad key length');
-      keyOrder = previousKeyStart < 0 ? 1 : compareRanges(bytes, position, keyLength, previousKeyStart, previousKeyLength);
+      keyOrder = previousKeyStart < 0 ? 1 : compareByteRanges(bytes, position, keyLength, previousKeyStart, previousKeyLength);
       if (keyOrder === 0) throw blockCorrupt(file, offset, 'a repeated key is not marked as repeated');
       previousKeyStart = position;
       previousKeyLength = keyLength;
       position += keyLength;
       // A new key: where the searched key stands against it (only until the walk is past it).
-      if (order >= 0) order = compareKeyWithBytes(key, bytes, previousKeyStart, keyLength);
+      if (order >= 0) order = compareKeyToBytes(key, bytes, previousKeyStart, keyLength);
     }
     const kind = bytes[position++];
     const version = readU32(bytes, position) + readU32(bytes, position + 4) * TWO_TO_32;
@@ -124,26 +125,6 @@ function appendCopies(bytes: Buffer, start: number, end: number, key: string, re
 /** CorruptionError of a data block, worded as decodeDataBlock's and the block read's (run-block-decode.ts). */
 function blockCorrupt(file: string, offset: number, reason: string): CorruptionError {
   return new CorruptionError(file, offset, `data block: ${reason}`);
-}
-
-/** Compares internal key `key` with `length` bytes of `bytes` from `start` (latin1: byte order is string order). */
-function compareKeyWithBytes(key: string, bytes: Uint8Array, start: number, length: number): number {
-  const common = Math.min(key.length, length);
-  for (let index = 0; index < common; index++) {
-    const difference = key.charCodeAt(index) - (bytes[start + index] as number);
-    if (difference !== 0) return difference;
-  }
-  return key.length - length;
-}
-
-/** Compares two byte ranges of `bytes`. */
-function compareRanges(bytes: Uint8Array, leftStart: number, leftLength: number, rightStart: number, rightLength: number): number {
-  const common = Math.min(leftLength, rightLength);
-  for (let index = 0; index < common; index++) {
-    const difference = (bytes[leftStart + index] as number) - (bytes[rightStart + index] as number);
-    if (difference !== 0) return difference;
-  }
-  return leftLength - rightLength;
 }
 
 /** Little-endian u32 at `position` (checked against the payload end by the caller). */

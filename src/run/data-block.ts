@@ -188,7 +188,7 @@ export class DataBlockBuilder {
 }
 
 /** Compares internal key `key` with `length` bytes of `bytes` from `start`, as byte strings (latin1: byte order is string order). */
-function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length: number): number {
+export function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length: number): number {
   const common = Math.min(key.length, length);
   for (let index = 0; index < common; index++) {
     const difference = key.charCodeAt(index) - (bytes[start + index] as number);
@@ -198,7 +198,7 @@ function compareKeyToBytes(key: string, bytes: Uint8Array, start: number, length
 }
 
 /** Compares two byte ranges of `bytes` (the order of the keys they hold). */
-function compareByteRanges(bytes: Uint8Array, leftStart: number, leftLength: number, rightStart: number, rightLength: number): number {
+export function compareByteRanges(bytes: Uint8Array, leftStart: number, leftLength: number, rightStart: number, rightLength: number): number {
   const common = Math.min(leftLength, rightLength);
   for (let index = 0; index < common; index++) {
     const difference = (bytes[leftStart + index] as number) - (bytes[rightStart + index] as number);
