@@ -115,3 +115,34 @@ export function randomIndexes(count: number, bound: number): Uint32Array {
   }
   return indexes;
 }
+
+/** Skewed reads: this share of reads goes to the hot keys... */
+export const SKEWED_HOT_READ_SHARE = 0.8;
+/** ...the first this share of key indexes. */
+export const SKEWED_HOT_KEY_SHARE = 0.02;
+
+/** A seeded xorshift32 stream in [0, 1), so every engine (and every probe) reads the same keys. */
+export function seededRandom(seed: number): () => number {
+  let state = (seed * 2654435761) >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 0x1_0000_0000;
+  };
+}
+
+/** `count` seeded indexes uniform over [0, bound). */
+export function uniformIndexes(count: number, bound: number, seed: number): Uint32Array {
+  const random = seededRandom(seed);
+  return Uint32Array.from({ length: count }, () => Math.floor(random() * bound));
+}
+
+/** `count` seeded indexes, SKEWED_HOT_READ_SHARE of them on the first SKEWED_HOT_KEY_SHARE of [0, bound). */
+export function skewedIndexes(count: number, bound: number, seed: number): Uint32Array {
+  const random = seededRandom(seed);
+  const hotBound = Math.max(1, Math.floor(bound * SKEWED_HOT_KEY_SHARE));
+  return Uint32Array.from({ length: count }, () => Math.floor(random() * (random() < SKEWED_HOT_READ_SHARE ? hotBound : bound)));
+}

@@ -30,7 +30,7 @@
  */
 import { asBytes, type BenchKey, type EngineDefinition, type EngineHandle, type Entry } from '../engines/engine.js';
 import { allEngines } from '../engines/registry.js';
-import { KEY_SIZE_BYTES, keyAt, makeValue, SMALL_VALUE, type KeyOrder } from '../data.js';
+import { KEY_SIZE_BYTES, keyAt, makeValue, skewedIndexes, SMALL_VALUE, uniformIndexes, type KeyOrder } from '../data.js';
 import { peakRss, peakRssFromHighWater } from '../measure/peak-rss.js';
 
 export type LargeChildPhase = 'load' | 'read' | 'overwrite-then-wait' | 'reopen';
@@ -54,10 +54,6 @@ export interface LargeChildReport {
   readonly figures: Record<string, number>;
 }
 
-/** Skewed reads: this share of reads goes to the hot keys... */
-export const SKEWED_HOT_READ_SHARE = 0.8;
-/** ...the first this share of key indexes. */
-export const SKEWED_HOT_KEY_SHARE = 0.02;
 /** The byte a value is tagged with when overwritten before a kill (values are otherwise random). */
 const OVERWRITE_TAG = 0xa5;
 /** The no-op engine's id: the harness floor (see the module header). */
@@ -227,30 +223,6 @@ async function writeBatches(engine: EngineHandle, count: number, batchSize: numb
     for (let index = first; index < end; index += 1) entries.push(entryAt(index));
     await engine.batch(entries);
   }
-}
-
-/** A seeded xorshift32 stream in [0, 1), so every engine reads the same keys. */
-function seededRandom(seed: number): () => number {
-  let state = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-}
-
-function uniformIndexes(count: number, bound: number, seed: number): Uint32Array {
-  const random = seededRandom(seed);
-  return Uint32Array.from({ length: count }, () => Math.floor(random() * bound));
-}
-
-function skewedIndexes(count: number, bound: number, seed: number): Uint32Array {
-  const random = seededRandom(seed);
-  const hotBound = Math.max(1, Math.floor(bound * SKEWED_HOT_KEY_SHARE));
-  return Uint32Array.from({ length: count }, () => Math.floor(random() * (random() < SKEWED_HOT_READ_SHARE ? hotBound : bound)));
 }
 
 /** The process's peak RSS and which figure it is (see the module header). */

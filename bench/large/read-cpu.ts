@@ -28,40 +28,23 @@ import { dirname, join } from 'node:path';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import process from 'node:process';
 import { openStore } from '../../src/index.js';
-import { KEY_SIZE_BYTES, keyAt } from '../data.js';
+import { KEY_SIZE_BYTES, keyAt, skewedIndexes, uniformIndexes } from '../data.js';
 
 const KEY_COUNT = 1_000_000;
-const HOT_READ_SHARE = 0.8;
-const HOT_KEY_SHARE = 0.02;
 
-/** The seeded xorshift32 stream of large-child.ts (the same keys the bench reads). */
-function seededRandom(seed: number): () => number {
-  let state = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-}
-
-function packed(indexes: number[]): Buffer {
+function packed(indexes: Uint32Array): Buffer {
   const keys = Buffer.allocUnsafeSlow(indexes.length * KEY_SIZE_BYTES);
   indexes.forEach((index, position) => keyAt(index, 'random').copy(keys, position * KEY_SIZE_BYTES));
   return keys;
 }
 
+/** The bench's read phase keys (large-child.ts: seeds 1 and 2). */
 function uniformKeys(count: number): Buffer {
-  const random = seededRandom(1);
-  return packed(Array.from({ length: count }, () => Math.floor(random() * KEY_COUNT)));
+  return packed(uniformIndexes(count, KEY_COUNT, 1));
 }
 
 function skewedKeys(count: number): Buffer {
-  const random = seededRandom(2);
-  const hot = Math.floor(KEY_COUNT * HOT_KEY_SHARE);
-  return packed(Array.from({ length: count }, () => Math.floor(random() * (random() < HOT_READ_SHARE ? hot : KEY_COUNT))));
+  return packed(skewedIndexes(count, KEY_COUNT, 2));
 }
 
 /** The main thread's time waiting on a run queue, ns (schedstat's second field): time other processes had the core. */
