@@ -4,9 +4,11 @@
  * error, exit 2, told in one line before or instead of the work; a failure of the
  * work (a locked store, corruption, an I/O error) exits 1.
  */
+import { Buffer } from 'node:buffer';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCode } from '../errors.js';
+import { keyJsonForm } from './output.js';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -32,6 +34,17 @@ function wholeNumber(text: string, what: string): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new UsageError(`not ${what}: ${JSON.stringify(text)}`);
   return value;
+}
+
+/**
+ * A key given as the hex of its bytes (`--hex`), the form dump prints a key whose bytes are
+ * not UTF-8 in ({"$bytes": "<hex>"}), so every key dump shows can be read back by get,
+ * history and dump's bounds. An odd length or a character that is no hex digit is a usage
+ * error: Buffer.from(text, 'hex') would stop at it and address a shorter key.
+ */
+export function hexKey(text: string): Uint8Array {
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(text)) throw new UsageError(`not a key in hex (--hex): ${JSON.stringify(text)}`);
+  return Uint8Array.from(Buffer.from(text, 'hex'));
 }
 
 export function parseVersion(text: string): number {
@@ -89,4 +102,21 @@ export function targetDirectory(directory: string): string {
 export function versionWithin(flag: string, version: number | undefined, storeVersion: number): number | undefined {
   if (version !== undefined && version > storeVersion) throw new UsageError(`${flag} ${version} is past the store's newest version, ${storeVersion}`);
   return version;
+}
+
+export interface HexOption {
+  hex?: boolean;
+}
+
+export const HEX_KEY_HELP = '<key> is the key\'s bytes in hex (the form dump prints a key that is not UTF-8 in: {"$bytes": "<hex>"})';
+
+/** The key a command addresses, and the form it prints it in (as dump does: a string, or {"$bytes": hex}). */
+export function keyArgument(text: string, options: HexOption): { key: string | Uint8Array; keyForm: unknown } {
+  if (options.hex !== true) return { key: text, keyForm: text };
+  const key = hexKey(text);
+  return { key, keyForm: keyJsonForm(key) };
+}
+
+export function keyTitle(keyForm: unknown): string {
+  return typeof keyForm === 'string' ? keyForm : JSON.stringify(keyForm);
 }

@@ -33,7 +33,7 @@ import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './out
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
 import { watchStdoutReader } from './stdout-reader.js';
 import {
-  EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, isArgumentError, parseCount, parseRate, parseVersion,
+  EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, parseCount, parseRate, parseVersion,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
 } from './arguments.js';
 
@@ -220,35 +220,42 @@ function buildProgram(): Command {
 
   program.command('get <dir> <key>').description('the value of a key, now or as of a version')
     .option('--as-of <version>', 'read as of this version', parseVersion)
+    .option('--hex', HEX_KEY_HELP)
     .option('--json', 'print JSON')
-    .action(async (dir: string, key: string, options: JsonOption & { asOf?: number }) => {
+    .action(async (dir: string, keyText: string, options: JsonOption & HexOption & { asOf?: number }) => {
+      const { key, keyForm } = keyArgument(keyText, options);
       const result = await withStore(dir, async (store) => {
         const version = versionWithin('--as-of', options.asOf, store.version) ?? store.version;
         const value = await store.get(key, { asOf: version });
         // dump's lossless forms: bytes, bigints, NaN, dates... each tell apart from a string or from null; `found` from a stored null.
-        return { key, version, found: value !== undefined, value: value === undefined ? null : jsonForm(value) };
+        return { key: keyForm, version, found: value !== undefined, value: value === undefined ? null : jsonForm(value) };
       });
-      emit(options, { title: `get ${key}`, data: result });
+      emit(options, { title: `get ${keyTitle(keyForm)}`, data: result });
     });
 
   program.command('history <dir> <key>').description("a key's retained versions, newest first")
     .option('--limit <count>', 'at most this many versions', parseCount)
+    .option('--hex', HEX_KEY_HELP)
     .option('--json', 'print JSON')
-    .action(async (dir: string, key: string, options: JsonOption & { limit?: number }) => {
+    .action(async (dir: string, keyText: string, options: JsonOption & HexOption & { limit?: number }) => {
+      const { key, keyForm } = keyArgument(keyText, options);
       const history = await withStore(dir, (store) => store.history(key, { limit: options.limit }));
       const versions = history.map((entry) => ({ version: entry.version, value: entry.deleted ? null : jsonForm(entry.value), deleted: entry.deleted }));
-      emit(options, { title: `history ${key}`, data: { key, versions } });
+      emit(options, { title: `history ${keyTitle(keyForm)}`, data: { key: keyForm, versions } });
     });
 
   program.command('dump <dir>').description('every live key and value (one JSON object per line with --json)')
     .option('--gte <key>', 'from this key').option('--lt <key>', 'up to, not including, this key')
     .option('--limit <count>', 'at most this many entries', parseCount)
     .option('--as-of <version>', 'as of this version', parseVersion)
+    .option('--hex', '--gte and --lt are the bounds\' bytes in hex (the form dump prints a key that is not UTF-8 in)')
     .option('--json', 'print JSON lines')
-    .action(async (dir: string, options: JsonOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
+    .action(async (dir: string, options: JsonOption & HexOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
+      const gte = options.gte === undefined ? undefined : keyArgument(options.gte, options).key;
+      const lt = options.lt === undefined ? undefined : keyArgument(options.lt, options).key;
       // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
-        const scan = store.scan({ gte: options.gte, lt: options.lt, limit: options.limit, asOf: versionWithin('--as-of', options.asOf, store.version) });
+        const scan = store.scan({ gte, lt, limit: options.limit, asOf: versionWithin('--as-of', options.asOf, store.version) });
         for await (const [key, value] of scan) writeOut(dumpLine(key, value, options.json === true));
       }, false, 'binary');
     });
