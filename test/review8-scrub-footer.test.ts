@@ -77,6 +77,7 @@ describe('a run footer damaged under an open store', () => {
         tried++;
         const label = `${fileName(path)} (tier ${built.tiers.get(path)}), ${name}`;
         const found = report.repaired.filter((location) => location.file.endsWith(fileName(path)) && location.logicalOffset === footerOf(built.image.get(path)!));
+        if (found.some((location) => location.kind !== 'footer')) failures.push(`${label}: the repaired footer is reported as ${found.map((location) => location.kind).join(', ')}`);
         if (found.length !== 1 || report.unrecoverable.length > 0) failures.push(`${label}: scrub repaired ${found.length} footer(s), unrecoverable ${report.unrecoverable.length}`);
         if (!warnings.some((message) => message.includes(`the footer of run`) && message.includes(fileName(path)) && message.includes('rewritten in place'))) failures.push(`${label}: no LADYBUG_BLOCK_REPAIRED warning naming the footer (${warnings.join('; ').slice(0, 160)})`);
         const now = await fileSystem.readFile(path);
@@ -102,6 +103,8 @@ describe('a run footer damaged under an open store', () => {
     const verified = await reader.verify();
     await reader.close();
     expect(report.damaged.map((location) => location.logicalOffset)).toEqual([footerOf(damaged)]);
+    // Named as the footer, not as an index block (scrub labelled it 'index' before 2026-12-03).
+    expect(report.damaged[0]?.kind).toBe('footer');
     expect(report.damaged[0]?.keys).toMatchObject({ known: false, reason: expect.stringContaining('footer') });
     expect(verified.problems.map((problem) => problem.offset)).toEqual([footerOf(damaged)]);
     expect(Buffer.from(await fileSystem.readFile(path)).equals(damaged)).toBe(true);

@@ -106,7 +106,7 @@ export async function backupRunDescriptors(fileSystem: FileSystem, backupDirecto
 }
 
 /** Block kinds as scrub names them (the top-level index and format 2's index are 'index'). */
-const REPAIRED_KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'index', 5: 'index' };
+const REPAIRED_KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'footer', 5: 'index' };
 
 /** A rebuilt block or parity page of a backup's run file. */
 export interface RestoreRepair {

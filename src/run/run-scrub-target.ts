@@ -14,7 +14,8 @@ import type { RunIndex } from './run-index.js';
 
 /** One finding of verify() or a scrub step. */
 export interface RunScrubFinding {
-  kind: 'data' | 'index' | 'filter' | 'parity';
+  /** The block's kind: 'index' covers the flat index, index partitions and the top-level index; 'footer' the run's last page. */
+  kind: 'data' | 'index' | 'filter' | 'footer' | 'parity';
   logicalOffset: number;
   stripe: number;
   outcome: 'repaired' | 'unrecoverable' | 'damaged';
@@ -30,7 +31,7 @@ export interface RunScrubStep {
 /** A block scrub rebuilt from parity whose rebuilt pages could not be written back. */
 export const REBUILT_NOT_REWRITTEN = 'rebuilt from parity (reads answer exact) but writing it back failed: the page stays bad on disk, and the stripe\'s parity is kept to rebuild it';
 
-export const KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'index', 5: 'index' };
+export const KIND_NAMES: Record<BlockKindValue, RunScrubFinding['kind']> = { 1: 'data', 2: 'index', 3: 'filter', 4: 'footer', 5: 'index' };
 
 /** What the scrubber needs of an open run reader. */
 export interface RunScrubTarget {
