@@ -189,7 +189,9 @@ export function unpackFlushChunk(chunk: FlushChunk): RunEntry[] {
     if ((flags & FLAG_TOMBSTONE) === 0) {
       const length = view.getUint32(position, true);
       position += 4;
-      value = bytes.subarray(position, position + length);
+      // The constructor, not subarray, whose species lookup costs more per view (codec/value-slabs.ts;
+      // flush-key-order.ts unpacks a random-key memtable's values so already).
+      value = new Uint8Array(chunk.buffer, position, length);
       position += length;
     }
     entries[number] = { key, version, value };
