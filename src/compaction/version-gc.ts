@@ -7,7 +7,9 @@
  * alone. An entry is kept when
  * - fewer than `maxVersionsPerKey` entries of the key lie above it in the inputs, or
  * - it is newer than the horizon (the oldest pinned version), or it is the entry
- *   visible at the horizon (the entry above it is newer than the horizon), or
+ *   visible at the horizon or one of the `maxVersionsPerKey - 1` below it (a
+ *   snapshot's history lists the newest maxVersionsPerKey at or below its version,
+ *   resolve.ts; a newer pin's are among these), or
  * - it is the newest entry of the key in the inputs (a newer source may hold the
  *   key, but the entry above it there is unknown here: keep it).
  * Counting only the inputs' entries is conservative: a reader counts the entries
@@ -65,11 +67,14 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
   const floorIndex = floor > 0 ? entries.findIndex((entry) => entry.version <= floor) : -1;
   const candidates = floorIndex === -1 ? entries.length : floorIndex + 1;
   let keep = 1;
+  // The index of the entry visible at the horizon, once reached.
+  let horizonIndex = entries[0]!.version <= rule.horizon ? 0 : -1;
   for (; keep < candidates; keep++) {
     const entry = entries[keep]!;
     const above = entries[keep - 1]!;
     assert(above.version > entry.version && above.key === entry.key, `entries of ${entry.key} are not one key newest first`);
-    const retained = keep < rule.maxVersionsPerKey || entry.version > rule.horizon || above.version > rule.horizon;
+    if (horizonIndex === -1 && entry.version <= rule.horizon) horizonIndex = keep;
+    const retained = keep < rule.maxVersionsPerKey || entry.version > rule.horizon || keep - horizonIndex < rule.maxVersionsPerKey;
     if (!retained) break;
   }
   const floorTombstoneGoes = floorIndex !== -1 && rule.includesOldest && entries[floorIndex]!.value === undefined;

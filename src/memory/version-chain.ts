@@ -146,15 +146,17 @@ export class VersionChain {
 
   /**
    * Drops the oldest versions so at most `keepCount` remain, never dropping the entry
-   * visible at `pinnedVersion` (the oldest version a reader still uses) or anything
-   * newer. Returns the slots dropped, oldest first.
+   * visible at `pinnedVersion` (the oldest version a reader still uses), the
+   * `keepCount - 1` entries below it (a snapshot's history lists the newest keepCount
+   * at or below its version: resolve.ts) or anything newer. Returns the slots
+   * dropped, oldest first.
    */
   trim(keepCount: number, pinnedVersion: number): VersionSlot[] {
     const older = this.#older;
     const excess = this.length - keepCount;
     if (older === undefined || typeof older === 'number' || excess <= 0) return [];
-    // Entries strictly older than the one visible at the pin may go.
-    const pinnedIndex = pinnedVersion >= this.newestVersion ? older.versions.length : this.#olderIndexAtOrBelow(pinnedVersion);
+    // Entries more than keepCount - 1 below the one visible at the pin may go.
+    const pinnedIndex = pinnedVersion >= this.newestVersion ? older.versions.length : this.#olderIndexAtOrBelow(pinnedVersion) - (keepCount - 1);
     const dropCount = Math.min(excess, Math.max(0, pinnedIndex));
     if (dropCount === 0) return [];
     let dropped: VersionSlot[];
