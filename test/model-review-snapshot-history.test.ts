@@ -48,6 +48,29 @@ describe('a snapshot\'s history does not change while it is held', () => {
   }
 });
 
+describe('a snapshot\'s history does not depend on other pins', () => {
+  it('lists the same after an older snapshot is released', async () => {
+    // Before: [4, 3, 2] while the snapshot at 2 was held (what that pin kept), [4] after.
+    const store = await openStore('/db', { fileSystem: new FaultFileSystem(1), maxVersionsPerKey: 1 });
+    try {
+      for (let index = 1; index <= 2; index++) await store.put('k', `v${index}`);
+      const older = await store.snapshot();
+      for (let index = 3; index <= 4; index++) await store.put('k', `v${index}`);
+      const snapshot = await store.snapshot();
+      const before = await snapshot.history('k');
+      await older.release();
+      await store.put('k', 'v5');
+      await store.checkpoint();
+      await store.compact();
+      expect(before.map((entry) => entry.version)).toEqual([4]);
+      expect(await snapshot.history('k')).toEqual(before);
+      expect((await older.history('k').catch((error: Error) => error.name))).toBe('SnapshotReleasedError');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('compaction keeps a pinned snapshot\'s history', () => {
   it('collectKey keeps the maxVersionsPerKey entries at or below the horizon', () => {
     const entries = [10, 9, 8, 7, 6, 5, 4, 3, 2].map((version) => ({ key: 'k', version, value: Uint8Array.of(version) }));

@@ -87,10 +87,15 @@ export class Snapshot {
     });
   }
 
-  /** The key's retained versions at or below this snapshot's version, newest first. */
+  /**
+   * The key's retained versions at or below this snapshot's version, newest first: the
+   * newest maxVersionsPerKey there, which its own pin keeps (version-chain.ts trim,
+   * version-gc.ts). Not what older pins keep too: those go when they are released, and
+   * a snapshot's history must not change while it is held.
+   */
   async history(key: Key, limit = Infinity): Promise<HistoryEntry[]> {
     this.#check('history');
-    return historyEntries(await this.#context.view.history(internalKey(key), this.version, this.version, this.#context.pins.oldest(), limit));
+    return historyEntries(await this.#context.view.history(internalKey(key), this.version, this.version, Infinity, limit));
   }
 
   /** Releases the pin. Idempotent; later use throws SnapshotReleasedError. */
