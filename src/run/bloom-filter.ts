@@ -35,6 +35,7 @@
 import { Buffer } from 'node:buffer';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
+import { signedKeyPrefix } from './key-prefix.js';
 
 /** Bits per distinct key: about 0.8% false positives with RUN_BLOOM_PROBES probes. */
 export const RUN_BLOOM_BITS_PER_KEY = 10;
@@ -215,18 +216,21 @@ export class KeyProbe {
   readonly key: string;
   readonly first: number;
   readonly step: number;
+  /** signedKeyPrefix(key) (key-prefix.ts): each run compares it with its key range's and its top-level index's last keys' prefixes before any key bytes. */
+  readonly prefix: number;
 
-  private constructor(hash: Hash64, key: string, first: number, step: number) {
+  private constructor(hash: Hash64, key: string, first: number, step: number, prefix: number) {
     this.hash = hash;
     this.key = key;
     this.first = first;
     this.step = step;
+    this.prefix = prefix;
   }
 
   /** Hashes `key` (its latin1 bytes, as keyHash) once for all the runs a read asks. */
   static of(hash: Hash64, key: string): KeyProbe {
     keyHash(hash, key);
-    return new KeyProbe(hash, key, lastFirst, lastStep);
+    return new KeyProbe(hash, key, lastFirst, lastStep, signedKeyPrefix(key));
   }
 }
 

@@ -17,7 +17,10 @@
  * runs after a 10M load, the search ~16% of the per-run cost of a get, string-to-bytes
  * comparisons). The search compares u32 prefixes first (each partition's last key's
  * first four bytes, big-endian, zero padded: an order-preserving map, so a smaller
- * prefix means a smaller key) and reads a last key's bytes only on a tie.
+ * prefix means a smaller key) and reads a last key's bytes only on a tie. The table
+ * holds them signed (top bit flipped: the same order as int32s, key-prefix.ts), and a
+ * point read brings its key's prefix in its KeyProbe: as u32s, the ones above 2^31 were
+ * doubles to V8 and the search ran in floating point, its bounds included.
  *
  * Invariants: a run is flat (format 2) or partitioned (format 3), never both, asserted;
  * nothing read from the file is used before its checksum matched the parent's copy
@@ -47,6 +50,9 @@ import {
 } from './run-metadata.js';
 import { dataBlockRef } from './run-point-read.js';
 import { TopLevelIndex } from './run-top-index.js';
+import { signedKeyPrefix, signedPrefix } from './key-prefix.js';
+
+export { keyPrefix } from './key-prefix.js';
 
 /** What a point read or cursor needs of one partition: its index, and where its blocks sit in the global numbering. */
 export interface RunPartition {
@@ -67,8 +73,8 @@ export class RunPartitions {
   readonly flatFilter: RunFilter | undefined;
   /** Format 3: the resident top-level index. */
   readonly top: TopLevelIndex | undefined;
-  /** Format 3: each partition's last key's prefix (keyPrefix; see the module header). */
-  readonly #lastKeyPrefixes: Uint32Array;
+  /** Format 3: each partition's last key's prefix, signed (signedPrefix of keyPrefix; see the module header). */
+  readonly #lastKeyPrefixes: Int32Array;
   /** Format 3: the kept cache slots of the index and filter partitions, by partition number (see the module header). */
   readonly #indexSlots: Array<PartitionSlot<RunPartition> | undefined>;
   readonly #filterSlots: Array<PartitionSlot<RunFilter> | undefined>;
@@ -88,13 +94,15 @@ export class RunPartitions {
     this.#repair = repair;
     // Filled arrays of the final length (packed elements, not a dictionary grown by far indexes).
     const partitionCount = 'top' in layout ? layout.top.count : 0;
+    this.count = 'top' in layout ? layout.top.count : 1;
     this.#indexSlots = new Array<PartitionSlot<RunPartition> | undefined>(partitionCount).fill(undefined);
     this.#filterSlots = new Array<PartitionSlot<RunFilter> | undefined>(partitionCount).fill(undefined);
     if ('top' in layout) {
       this.top = layout.top;
-      this.#lastKeyPrefixes = layout.top.lastKeyPrefixes();
+      // Signed (int32) copies: the search compares small integers (key-prefix.ts, signedPrefix).
+      this.#lastKeyPrefixes = Int32Array.from(layout.top.lastKeyPrefixes(), signedPrefix);
     } else {
-      this.#lastKeyPrefixes = new Uint32Array(0);
+      this.#lastKeyPrefixes = new Int32Array(0);
       this.flat = { index: layout.flatIndex, number: 0, firstBlock: 0 };
       this.flatFilter = layout.flatFilter;
     }
@@ -114,17 +122,20 @@ export class RunPartitions {
     return new RunPartitions(file, footer, cache, runId, layout, repair);
   }
 
-  get count(): number {
-    return this.top?.count ?? 1;
-  }
+  /** Partitions in the run (format 2: its one flat partition). A field, not a getter through the top-level index: a point read reads it for every run it asks. */
+  readonly count: number;
 
   /** The first partition whose last key is >= `key` (count if none): the only one that can hold `key`. */
   atOrAfter(key: string): number {
+    return this.top === undefined ? this.#flatAtOrAfter(key) : this.atOrAfterPrefix(key, signedKeyPrefix(key));
+  }
+
+  /** atOrAfter, with `key`'s signedKeyPrefix already known (a point read's KeyProbe carries it: computed once per read, not per run). */
+  atOrAfterPrefix(key: string, wanted: number): number {
     const top = this.top;
     if (top !== undefined) {
       // The prefix table first; a last key's bytes only on a tie (see the module header).
       const prefixes = this.#lastKeyPrefixes;
-      const wanted = keyPrefix(key);
       let low = 0;
       let high = prefixes.length;
       while (low < high) {
@@ -136,6 +147,10 @@ export class RunPartitions {
       if (debugEnabled()) assert(low === top.firstPartitionAtOrAfter(key), 'the prefix search finds the partition the key search finds');
       return low;
     }
+    return this.#flatAtOrAfter(key);
+  }
+
+  #flatAtOrAfter(key: string): number {
     const index = this.flat!.index;
     return index.compareLastKey(key, index.blockCount - 1) <= 0 ? 0 : 1;
   }
@@ -302,19 +317,4 @@ function readTopIndexNow(file: StripedRunFile, footer: RunFooter, repair: boolea
     TopLevelIndex.decode(file.path, footer, bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + payloadBytes), entryCount);
   const checked = file.readBlockNow(metadataBlocks(footer)[0] as BlockRef, repair);
   return checked instanceof Promise ? checked.then(decode) : decode(checked);
-}
-
-/**
- * The first four chars of an internal key (chars below 256: its bytes) as a big-endian
- * u32, missing chars as 0. Order-preserving: keyPrefix(a) < keyPrefix(b) implies a < b
- * (and > implies >), since a padding 0 sorts like the end of a shorter key.
- */
-export function keyPrefix(key: string): number {
-  const length = key.length;
-  const first = length > 0 ? key.charCodeAt(0) : 0;
-  const second = length > 1 ? key.charCodeAt(1) : 0;
-  const third = length > 2 ? key.charCodeAt(2) : 0;
-  const fourth = length > 3 ? key.charCodeAt(3) : 0;
-  assert((first | second | third | fourth) < 256, 'internal keys hold chars below 256');
-  return ((first << 24) | (second << 16) | (third << 8) | fourth) >>> 0;
 }

@@ -30,6 +30,7 @@ import { RunCompression } from './run-format.js';
 import type { RunIndex } from './run-index.js';
 import type { RunFilter } from './run-metadata.js';
 import type { RunPartition, RunPartitions } from './run-partitions.js';
+import { signedKeyPrefix } from './key-prefix.js';
 import { collectVersions, collectVersionsOnceRead, NO_RUN_ENTRIES } from './run-point-read.js';
 
 /** #partitionIfMayContain's "ruled out": no partition of the run may hold the key. */
@@ -37,7 +38,6 @@ const NO_PARTITION = -1;
 
 export class RunPointLookup {
   readonly #runId: number;
-  readonly #descriptor: RunDescriptor;
   readonly #hash: Hash64;
   readonly #cache: BlockCache;
   readonly #partitions: RunPartitions;
@@ -45,16 +45,24 @@ export class RunPointLookup {
   readonly #compression: RunFooter['compression'];
   /** False: reads throw on a bad block instead of rebuilding it. */
   readonly #repair: boolean;
+  /** The run's key range, and its ends' signedKeyPrefix (key-prefix.ts): a read's probe is compared with these numbers first, the keys only on a tie. */
+  readonly #smallestKey: string;
+  readonly #largestKey: string;
+  readonly #smallestPrefix: number;
+  readonly #largestPrefix: number;
 
   constructor(descriptor: RunDescriptor, hash: Hash64, cache: BlockCache, partitions: RunPartitions, file: StripedRunFile, compression: RunFooter['compression'], repair: boolean) {
     this.#runId = descriptor.runId;
-    this.#descriptor = descriptor;
     this.#hash = hash;
     this.#cache = cache;
     this.#partitions = partitions;
     this.#file = file;
     this.#compression = compression;
     this.#repair = repair;
+    this.#smallestKey = descriptor.smallestKey;
+    this.#largestKey = descriptor.largestKey;
+    this.#smallestPrefix = signedKeyPrefix(descriptor.smallestKey);
+    this.#largestPrefix = signedKeyPrefix(descriptor.largestKey);
     assert(file.runId === descriptor.runId, "a run's lookup reads its own file");
     if (compression !== RunCompression.none) cache.compressed.registerRun(descriptor.runId, descriptor.fileBytes);
   }
@@ -72,8 +80,18 @@ export class RunPointLookup {
    */
   #partitionIfMayContain(key: string, probe: KeyProbe | undefined): number | Promise<number> {
     if (key.length === 0 || key.length > KEY_BYTES_MAX) return NO_PARTITION;
-    if (key < this.#descriptor.smallestKey || key > this.#descriptor.largestKey) return NO_PARTITION;
-    const number = this.#partitions.atOrAfter(key);
+    let number: number;
+    if (probe === undefined) {
+      if (key < this.#smallestKey || key > this.#largestKey) return NO_PARTITION;
+      number = this.#partitions.atOrAfter(key);
+    } else {
+      assert(probe.key === key && probe.hash === this.#hash, 'a key probe is used for its own key and hash function');
+      // The key range by prefixes (order-preserving: a smaller prefix is a smaller key), the keys only on a tie.
+      const prefix = probe.prefix;
+      if (prefix < this.#smallestPrefix || prefix > this.#largestPrefix) return NO_PARTITION;
+      if ((prefix === this.#smallestPrefix && key < this.#smallestKey) || (prefix === this.#largestPrefix && key > this.#largestKey)) return NO_PARTITION;
+      number = this.#partitions.atOrAfterPrefix(key, prefix);
+    }
     if (number >= this.#partitions.count) return NO_PARTITION;
     const filter = this.#partitions.filter(number);
     if (filter instanceof Promise) return this.#partitionOnceFilterRead(filter, number, key, probe);
@@ -89,10 +107,9 @@ export class RunPointLookup {
     return this.#filterAllows(await pending, key, probe) ? number : NO_PARTITION;
   }
 
-  /** The filter's answer for `key`, with the read's probe (hashed once per read) when it brings one. */
+  /** The filter's answer for `key`, with the read's probe (hashed once per read; #partitionIfMayContain checked it is `key`'s) when it brings one. */
   #filterAllows(filter: RunFilter, key: string, probe: KeyProbe | undefined): boolean {
     if (probe === undefined) return filterMayContainKey(filter.kind, filter.bits, filter.probes, this.#hash, key);
-    assert(probe.key === key && probe.hash === this.#hash, 'a key probe is used for its own key and hash function');
     return filterMayContainProbe(filter.kind, filter.bits, filter.probes, probe);
   }
 

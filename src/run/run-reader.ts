@@ -76,8 +76,8 @@ export type { RunReaderOptions } from './run-file-open.js';
  * test's count now): 2,000 B of overhead puts the estimate (3,286 B) inside both.
  */
 export const RUN_READER_OVERHEAD_BYTES = 2000;
-/** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects) and its u32 last-key prefix (run-partitions.ts). */
-export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64) + 4;
+/** Format 3: per partition, the two kept cache slots (array entries and, once evicted, the empty slot objects) and its last-key prefix, u32 in the top-level index and its signed copy in RunPartitions (run-partitions.ts). */
+export const RUN_READER_BYTES_PER_PARTITION = 2 * (8 + 64) + 4 + 4;
 
 export class RunReader {
   readonly descriptor: RunDescriptor;
@@ -348,6 +348,7 @@ export class RunReader {
   }
 
   #checkOpen(): void {
-    assert(!this.#closed, `run reader ${this.path} used after close`);
+    // The message only when it fails: a template literal as assert's argument built a string on every call (every run a point read asks).
+    if (this.#closed) assert(false, `run reader ${this.path} used after close`);
   }
 }
