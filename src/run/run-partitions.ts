@@ -137,7 +137,8 @@ export class RunPartitions {
       // The prefix table first; a last key's bytes only on a tie (see the module header).
       const prefixes = this.#lastKeyPrefixes;
       let low = 0;
-      let high = prefixes.length;
+      // `| 0`: a typed array's length is no small integer to V8's compiler (it may pass 2^31), and the search's bounds were kept as doubles, converted at every step.
+      let high = prefixes.length | 0;
       while (low < high) {
         const middle = (low + high) >>> 1;
         const prefix = prefixes[middle] as number;
