@@ -12,15 +12,18 @@
  * - a damaged filter partition read through the probe path without parity raises
  *   CorruptionError naming the file and the partition's offset, and the repairing
  *   reader rebuilds it and answers exactly;
- * - a probe made for another key is refused before the range check can answer for it.
+ * - a probe made for another key is refused before the range check can answer for it;
+ * - the probe's hash halves (computed in JavaScript for the store's XXH64) are the ones
+ *   the run writer stores for the key (storeKeyHashHalves), for keys of every length
+ *   up to 100 bytes, random and all-0x00/all-0xff, and its prefix is keyPrefix's, signed.
  */
 import { Buffer } from 'node:buffer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { AssertionFailedError, CorruptionError } from '../src/errors.js';
 import { BlockCache } from '../src/run/block-cache.js';
-import { KeyProbe } from '../src/run/bloom-filter.js';
-import { keyPrefix } from '../src/run/key-prefix.js';
+import { KeyProbe, storeKeyHashHalves } from '../src/run/bloom-filter.js';
+import { keyPrefix, signedPrefix } from '../src/run/key-prefix.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { RunReader } from '../src/run/run-reader.js';
@@ -147,5 +150,24 @@ describe('a point read with the probe: key range and partitions by prefix', () =
     expect(() => reader.pointVersions(inside, KeyProbe.of(hash, 'aaaa'))).toThrow(AssertionFailedError);
     expect(() => reader.pointVersions('aaaa', KeyProbe.of(hash, inside))).toThrow(AssertionFailedError);
     await reader.close();
+  });
+
+  it("carries the hash halves the writer stores for the key, and the key's signed prefix", () => {
+    const halves = new Uint32Array(2);
+    const keys: string[] = [];
+    let state = 12345;
+    const nextByte = (): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state >>> 24;
+    };
+    for (let length = 0; length <= 100; length++) {
+      keys.push(String.fromCharCode(...Array.from({ length }, nextByte)), '\u0000'.repeat(length), '\u00ff'.repeat(length));
+    }
+    for (const key of keys) {
+      storeKeyHashHalves(hash, key, halves, 0);
+      const probe = KeyProbe.of(hash, key);
+      expect([probe.first, probe.step], JSON.stringify(key)).toEqual([halves[0], halves[1]]);
+      expect(probe.prefix).toBe(signedPrefix(keyPrefix(key)));
+    }
   });
 });

@@ -36,6 +36,7 @@ import { Buffer } from 'node:buffer';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { signedKeyPrefix } from './key-prefix.js';
+import { isXxHash64, xxhash64OfKey, xxhashHalves } from './xxhash64-halves.js';
 
 /** Bits per distinct key: about 0.8% false positives with RUN_BLOOM_PROBES probes. */
 export const RUN_BLOOM_BITS_PER_KEY = 10;
@@ -227,8 +228,17 @@ export class KeyProbe {
     this.prefix = prefix;
   }
 
-  /** Hashes `key` (its latin1 bytes, as keyHash) once for all the runs a read asks. */
+  /**
+   * Hashes `key` (its latin1 bytes, as keyHash) once for all the runs a read asks: with
+   * the store's XXH64, in JavaScript on u32 halves (xxhash64-halves.ts, as the run writer
+   * hashes the keys it adds: the same halves), not through the wasm hash, whose result
+   * is a BigInt split through a typed array.
+   */
   static of(hash: Hash64, key: string): KeyProbe {
+    if (isXxHash64(hash)) {
+      xxhash64OfKey(key);
+      return new KeyProbe(hash, key, xxhashHalves[0]!, (xxhashHalves[1]! | 1) >>> 0, signedKeyPrefix(key));
+    }
     keyHash(hash, key);
     return new KeyProbe(hash, key, lastFirst, lastStep, signedKeyPrefix(key));
   }
