@@ -107,7 +107,7 @@ export class CommitPipeline {
     this.#versionOrder = new VersionOrder(lastVersion);
     this.#oldestTransactionVersion = oldestTransactionVersion;
     this.#unapplied = new UnappliedCommits(index);
-    this.#walSections = new WalSections(this.#walLock, writer, () => this.#groups.failure !== undefined);
+    this.#walSections = new WalSections(this.#walLock, writer, () => this.#groups.failure !== undefined, (cause) => this.#groups.failBesideGroup(cause));
     const cutWal = this.#walSections.cutAtNextRecord;
     const parts = { writer, index, unapplied: this.#unapplied, waiters: this.#waiters, metrics: this.metrics, pinnedVersion, cutWal };
     this.#acknowledger = new CommitAcknowledger(parts, lastVersion);

@@ -249,6 +249,17 @@ export class GroupCommit {
   };
 
   /**
+   * Fails the store for a WAL failure outside a group (a checkpoint's rotation, which
+   * the writer keeps for good: every later group would fail on it), now rather than at
+   * the next commit. REQUIRES: the wal.writer lock held (no group in flight).
+   */
+  failBesideGroup(cause: unknown): StoreFailedError {
+    assert(this.#inFlight === undefined, 'no group in flight under the wal.writer lock');
+    this.#settleAfterError(cause);
+    return this.#failure!;
+  }
+
+  /**
    * Settles every commit the failed flush left unsettled. Disk full refuses the rest
    * of the group (nothing of it is durable: its record is incomplete and the next one
    * overwrites it) and the pipeline goes on. Anything else fails the store: commits

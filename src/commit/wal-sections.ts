@@ -18,12 +18,17 @@ export class WalSections {
   readonly #walLock: OrderedMutex;
   readonly #writer: WalWriter;
   readonly #failed: () => boolean;
+  readonly #fail: (cause: unknown) => Error;
 
-  /** `failed`: whether the pipeline failed (read inside the lock, after the wait). */
-  constructor(walLock: OrderedMutex, writer: WalWriter, failed: () => boolean) {
+  /**
+   * `failed`: whether the pipeline failed (read inside the lock, after the wait);
+   * `fail`: fails it (GroupCommit#failBesideGroup), returning the store's failure.
+   */
+  constructor(walLock: OrderedMutex, writer: WalWriter, failed: () => boolean, fail: (cause: unknown) => Error) {
     this.#walLock = walLock;
     this.#writer = writer;
     this.#failed = failed;
+    this.#fail = fail;
   }
 
   /** WalWriter#cutAtNextRecord as a function value made once. REQUIRES: wal.writer lock held. */
@@ -38,12 +43,14 @@ export class WalSections {
    * `atCut` (the memtable seal) in the same section, so every record written before
    * the cut is applied to what `atCut` seals and every later one lands in the new
    * segment. A full disk skips the rotation (the checkpoint still seals and flushes).
+   * Any other failure of the rotation is final in the writer, so it fails the store
+   * here and the checkpoint rejects with StoreFailedError.
    */
   async cutForCheckpoint(atCut: () => void): Promise<void> {
     await this.#walLock.runExclusive(async () => {
       if (!this.#failed()) {
         await this.#writer.rotateForCheckpoint().catch((error: unknown) => {
-          if (!(error instanceof DiskFullError)) throw error;
+          if (!(error instanceof DiskFullError)) throw this.#fail(error);
         });
       }
       atCut();
