@@ -126,7 +126,8 @@ class PlainChain {
     if (excess <= 0) return [];
     let pinnedIndex = -1;
     for (let index = 0; index < this.versions.length; index++) if (this.versions[index]! <= pinnedVersion) pinnedIndex = index;
-    const dropCount = Math.min(excess, Math.max(0, pinnedIndex));
+    // The entry visible at the pin and the keepCount - 1 below it stay (a snapshot's history lists them: 5336e39).
+    const dropCount = Math.min(excess, Math.max(0, pinnedIndex - (keepCount - 1)));
     if (dropCount === 0) return [];
     this.versions.splice(0, dropCount);
     const dropped = this.slots.splice(0, dropCount);
