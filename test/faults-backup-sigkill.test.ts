@@ -4,8 +4,8 @@
  * them, backups one after another, hard-linked and copied by turn, on the real disk,
  * with flushes and background compactions running). Killed at seeded random moments,
  * six times on one store:
- * - the store reopens with every put the child reported acknowledged, runs/ holds
- *   exactly the manifest's runs and no temporary file;
+ * - the store reopens with every put the child reported acknowledged; once it is closed,
+ *   runs/ holds exactly the manifest's runs and no temporary file;
  * - every backup the child reported finished verifies and restores to a store at its
  *   version holding every acknowledged put at or below it and nothing above it;
  * - a backup cut by the kill is refused by restore (BackupError, nothing written), or,
@@ -116,13 +116,17 @@ describe('SIGKILL of a process writing and taking backups', () => {
       try {
         const entries = await keysOf(store);
         for (const [key, version] of acked) if (JSON.stringify(entries.get(key)) !== JSON.stringify(valueOfKey(key))) problems.push(`store: ${key}@${version} lost`);
-        const manifest = await Manifest.inspect(new NodeFileSystem(), directory, await loadHash64());
-        const listed = manifest.state.runs.map((run) => run.fileName).sort();
-        const files = readdirSync(join(directory, 'runs')).sort();
-        if (JSON.stringify(files) !== JSON.stringify(listed)) problems.push(`cycle ${cycle}: runs/ holds ${files.join(',')}, the manifest lists ${listed.join(',')}`);
       } finally {
         await store.close();
       }
+      // At rest, after the close: while the store is open, the flush of its replayed memtable and
+      // the merge that starts at open write their runs under temporary names (the CI pre-check of
+      // ae47f7b listed such a .tmp beside an open store). An orphan of the kill that the open failed
+      // to remove would still be here.
+      const manifest = await Manifest.inspect(new NodeFileSystem(), directory, await loadHash64());
+      const listed = manifest.state.runs.map((run) => run.fileName).sort();
+      const files = readdirSync(join(directory, 'runs')).sort();
+      if (JSON.stringify(files) !== JSON.stringify(listed)) problems.push(`cycle ${cycle}: runs/ holds ${files.join(',')}, the manifest lists ${listed.join(',')}`);
       for (const backup of run.started) {
         const doneVersion = run.done.get(backup);
         const report = await verifyBackup(new NodeFileSystem(), backup);
