@@ -19,29 +19,17 @@
  * value); the store as the bench's ladybug adapter opens it (keyEncoding 'binary').
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { openStore } from '../src/index.js';
 import { keyAt, type KeyOrder } from './data.js';
+import { threadCpuNs } from './thread-cpu.js';
 
 const WRITERS = 64;
 const VALUE_BYTES = 100;
-
-/** CPU ns of each thread of this process (schedstat's first field), by thread id. */
-function threadCpuNs(): Map<string, number> {
-  const threads = new Map<string, number>();
-  for (const id of readdirSync('/proc/self/task')) {
-    try {
-      threads.set(id, Number(readFileSync(`/proc/self/task/${id}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return threads;
-}
 
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? '250000');

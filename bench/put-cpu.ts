@@ -41,26 +41,14 @@
  * --trace-incremental-marking) once that leaves less than the new space's capacity.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import process from 'node:process';
 import { openStore } from '../src/index.js';
 import { keyAt, type KeyOrder } from './data.js';
-
-/** CPU ns of each thread of this process (schedstat's first field), by thread id. */
-function threadCpuNs(): Map<string, number> {
-  const threads = new Map<string, number>();
-  for (const id of readdirSync('/proc/self/task')) {
-    try {
-      threads.set(id, Number(readFileSync(`/proc/self/task/${id}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return threads;
-}
+import { threadCpuNs } from './thread-cpu.js';
 
 function argument(index: number, fallback: string): string {
   return process.argv[index] ?? fallback;

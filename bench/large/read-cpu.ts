@@ -23,12 +23,13 @@
  * 100 us and their share of the pass's time; each get timed with performance.now()).
  * The machine's other load shows in every figure: compare builds alternately.
  */
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import process from 'node:process';
 import { openStore } from '../../src/index.js';
 import { KEY_SIZE_BYTES, keyAt, skewedIndexes, uniformIndexes } from '../data.js';
+import { threadCpuNs } from '../thread-cpu.js';
 
 const KEY_COUNT = 1_000_000;
 
@@ -50,18 +51,6 @@ function skewedKeys(count: number): Buffer {
 /** The main thread's time waiting on a run queue, ns (schedstat's second field): time other processes had the core. */
 function mainRunQueueWaitNs(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]);
-}
-
-function threadCpuNs(): Map<string, number> {
-  const threads = new Map<string, number>();
-  for (const id of readdirSync('/proc/self/task')) {
-    try {
-      threads.set(id, Number(readFileSync(`/proc/self/task/${id}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return threads;
 }
 
 interface Storage {
