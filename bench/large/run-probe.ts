@@ -21,38 +21,22 @@
  * Invariant: every present key is found and no absent key is (else it throws).
  */
 import { Buffer } from 'node:buffer';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadHash64 } from '../../src/codec/checksum.js';
 import { NodeFileSystem } from '../../src/fs/node-file-system.js';
 import { KeyProbe } from '../../src/run/bloom-filter.js';
 import { BlockCache } from '../../src/run/block-cache.js';
-import type { RunDescriptor, RunEntry } from '../../src/run/run-descriptor.js';
+import type { RunEntry } from '../../src/run/run-descriptor.js';
 import { RunReader } from '../../src/run/run-reader.js';
-import { writeRun } from '../../src/run/run-writer.js';
 import type { Hash64 } from '../../src/wal/wal-format.js';
+import { loadOrWriteLayout } from './run-layout.js';
 
 const MEBIBYTE = 1024 * 1024;
 const VALUE_BYTES = 100;
 const WARM_UP_LOOKUPS_MAX = 20_000;
-const DESCRIPTORS_FILE = 'descriptors.json';
 
 /** Key `index`: 19 chars, scattered over the key space by a multiplicative hash, unique by its index suffix. */
 function keyOf(index: number): string {
   return `k${String(Math.imul(index, 0x9e3779b1) >>> 0).padStart(10, '0')}${String(index).padStart(8, '0')}`;
-}
-
-async function writeLayout(directory: string, hash: Hash64, runCount: number, keysPerRun: number): Promise<RunDescriptor[]> {
-  const fileSystem = new NodeFileSystem();
-  const value = Buffer.alloc(VALUE_BYTES, 7);
-  const descriptors: RunDescriptor[] = [];
-  for (let run = 0; run < runCount; run++) {
-    const keys: string[] = [];
-    for (let index = run; index < runCount * keysPerRun; index += runCount) keys.push(keyOf(index));
-    keys.sort();
-    const entries: RunEntry[] = keys.map((key) => ({ key, version: run + 1, value }));
-    descriptors.push(await writeRun({ fileSystem, runsDirectory: directory, runId: run + 1, generation: 1, level: 0, hash, entries }));
-  }
-  return descriptors;
 }
 
 /** The first run (newest first) with an entry for `key`: its newest entry, or undefined. */
@@ -88,13 +72,7 @@ async function main(): Promise<void> {
   const keysPerRun = Number(keysPerRunText);
   const lookups = Number(lookupsText);
   const hash = await loadHash64();
-  const descriptorsPath = `${directory}/${DESCRIPTORS_FILE}`;
-  if (!existsSync(descriptorsPath)) {
-    mkdirSync(directory, { recursive: true });
-    writeFileSync(descriptorsPath, JSON.stringify(await writeLayout(directory, hash, runCount, keysPerRun)));
-  }
-  const descriptors = JSON.parse(readFileSync(descriptorsPath, 'utf8')) as RunDescriptor[];
-  if (descriptors.length !== runCount) throw new Error(`${directory} holds ${descriptors.length} runs, not ${runCount}: use another directory`);
+  const descriptors = await loadOrWriteLayout(directory, hash, runCount, keysPerRun, keyOf, Buffer.alloc(VALUE_BYTES, 7));
   const cache = new BlockCache(Number(cacheText) * MEBIBYTE);
   const fileSystem = new NodeFileSystem();
   const readers: RunReader[] = [];

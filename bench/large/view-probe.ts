@@ -41,7 +41,7 @@
  * of the timed passes is written on exit.
  */
 import { Buffer } from 'node:buffer';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import process from 'node:process';
 import { loadHash64 } from '../../src/codec/checksum.js';
 import { NodeFileSystem } from '../../src/fs/node-file-system.js';
@@ -51,18 +51,17 @@ import { RunSet } from '../../src/engine/run-set.js';
 import { StorageMetrics } from '../../src/metrics/recorders.js';
 import { BlockCache } from '../../src/run/block-cache.js';
 import { filterMayContainProbe, KeyProbe, remainderU32 } from '../../src/run/bloom-filter.js';
-import type { RunDescriptor, RunEntry } from '../../src/run/run-descriptor.js';
+import type { RunDescriptor } from '../../src/run/run-descriptor.js';
 import { openRunFile } from '../../src/run/run-file-open.js';
 import type { RunPartitions } from '../../src/run/run-partitions.js';
 import { RunReader } from '../../src/run/run-reader.js';
-import { writeRun } from '../../src/run/run-writer.js';
 import type { Hash64 } from '../../src/wal/wal-format.js';
 import { keyAt, uniformIndexes } from '../data.js';
+import { loadOrWriteLayout } from './run-layout.js';
 
 const MEBIBYTE = 1024 * 1024;
 const VALUE_BYTES = 100;
 const CACHE_BYTES = 24 * MEBIBYTE;
-const DESCRIPTORS_FILE = 'descriptors.json';
 /** Absent keys are the bench's key formula at indexes above every stored one. */
 const ABSENT_INDEX_BASE = 2 ** 31;
 
@@ -77,20 +76,6 @@ function storedValue(): Buffer {
   value[0] = 0xc4;
   value[1] = VALUE_BYTES;
   return value;
-}
-
-async function writeLayout(directory: string, hash: Hash64, runCount: number, keysPerRun: number): Promise<RunDescriptor[]> {
-  const fileSystem = new NodeFileSystem();
-  const value = storedValue();
-  const descriptors: RunDescriptor[] = [];
-  for (let run = 0; run < runCount; run++) {
-    const keys: string[] = [];
-    for (let index = run; index < runCount * keysPerRun; index += runCount) keys.push(internalKeyAt(index));
-    keys.sort();
-    const entries: RunEntry[] = keys.map((key) => ({ key, version: run + 1, value }));
-    descriptors.push(await writeRun({ fileSystem, runsDirectory: directory, runId: run + 1, generation: 1, level: 0, hash, entries }));
-  }
-  return descriptors;
 }
 
 /** Main-thread CPU (ns) from schedstat. */
@@ -285,13 +270,7 @@ async function main(): Promise<void> {
   const gets = Number(getsText);
   const passes = Number(passesText);
   const hash = await loadHash64();
-  const descriptorsPath = `${directory}/${DESCRIPTORS_FILE}`;
-  if (!existsSync(descriptorsPath)) {
-    mkdirSync(directory, { recursive: true });
-    writeFileSync(descriptorsPath, JSON.stringify(await writeLayout(directory, hash, runCount, keysPerRun)));
-  }
-  const descriptors = JSON.parse(readFileSync(descriptorsPath, 'utf8')) as RunDescriptor[];
-  if (descriptors.length !== runCount) throw new Error(`${directory} holds ${descriptors.length} runs, not ${runCount}: use another directory`);
+  const descriptors = await loadOrWriteLayout(directory, hash, runCount, keysPerRun, internalKeyAt, storedValue());
   const cache = new BlockCache(CACHE_BYTES);
   const runSet = new RunSet({ fileSystem: new NodeFileSystem(), runsDirectory: directory, hash, cache }, descriptors);
   const pointCache = new PointCache(CACHE_BYTES, () => runSet.runs);
