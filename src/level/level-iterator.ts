@@ -6,7 +6,8 @@
  * Invariants: every entry comes from `version` (the implicit snapshot taken when
  * the iterator was created, or an explicit snapshot's version), before and after
  * any seek; the store scan that pins `version` is replaced only after the next one
- * is open, so the version is never unpinned while the iterator lives; entries come
+ * is open, so the version is never unpinned while the iterator lives; a seek to a
+ * target outside the range ends the iterator (abstract-level's contract); entries come
  * out in strict key order (reverse order when reversed) and inside the range.
  * abstract-level counts `limit`, refuses calls after close(), and keeps an explicit
  * snapshot referenced while the iterator is open.
@@ -51,6 +52,12 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
   #scan: StoreScan;
   /** Level entries from an expanded pair slot not yet returned. */
   #pending: Entry[] = [];
+  /**
+   * Set by a seek outside the range: the iterator is at its end (abstract-level's seek()
+   * contract, as classic-level does) until a seek back into the range. The scan is kept
+   * open meanwhile, as it pins `version`.
+   */
+  #ended = false;
 
   constructor(db: unknown, store: Store, options: LevelIteratorOptions, abstractOptions: object) {
     super(db, abstractOptions as never);
@@ -75,6 +82,7 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
   }
 
   async #nextEntry(): Promise<Entry | undefined> {
+    if (this.#ended) return undefined;
     for (;;) {
       const queued = this.#pending.shift();
       if (queued !== undefined) return queued;
@@ -109,6 +117,8 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
     assert(target instanceof Uint8Array, 'abstract-level hands the adapter a view-encoded seek target');
     const bound: Bound = { key: target, inclusive: true };
     const { range, reverse } = this.#options;
+    this.#ended = !inRange(target, range);
+    if (this.#ended) return;
     const sought: LevelRange = reverse
       ? { lower: range.lower, upper: stricterUpper(range.upper, bound) }
       : { lower: stricterLower(range.lower, bound), upper: range.upper };
