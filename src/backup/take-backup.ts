@@ -278,9 +278,15 @@ async function lockToken(fileSystem: FileSystem, path: string): Promise<string |
   }
 }
 
-/** mkdir, then fsync the parent so the new entry is durable. */
+/**
+ * mkdir, then fsync the parent so the new entry is durable; a missing parent is made the
+ * same way first (FileSystem#mkdir would make it too, but its entry in its own parent
+ * would not be synced: a power loss then took the whole backup or restored copy along).
+ */
 export async function makeDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
   if (await fileSystem.exists(directory)) return;
+  const parent = parentDirectory(directory);
+  if (parent !== directory) await makeDirectory(fileSystem, parent);
   await fileSystem.mkdir(directory);
-  await fileSystem.syncDirectory(parentDirectory(directory));
+  await fileSystem.syncDirectory(parent);
 }
