@@ -44,6 +44,18 @@ export interface LevelIteratorOptions {
 
 const EMPTY_SCAN: StoreScan = (async function* empty() {})();
 
+/**
+ * A scan whose first step rejects with `error`: what the iterator holds when the store
+ * refused to open its scan (a store closed under the adapter, say). The iterator must
+ * still be built: abstract-level counts it among the database's resources as it is
+ * constructed, and one left without a scan made every later db.close() fail.
+ */
+function refusedScan(error: unknown): StoreScan {
+  return (async function* refused() {
+    throw error;
+  })();
+}
+
 export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Array> {
   readonly #store: Store;
   readonly #options: LevelIteratorOptions;
@@ -70,7 +82,11 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
   #open(range: LevelRange): StoreScan {
     const bounds = storeBounds(range);
     if (bounds === undefined) return EMPTY_SCAN;
-    return this.#store.scan({ ...bounds, reverse: this.#options.reverse, asOf: this.#options.version });
+    try {
+      return this.#store.scan({ ...bounds, reverse: this.#options.reverse, asOf: this.#options.version });
+    } catch (error) {
+      return refusedScan(error);
+    }
   }
 
   async _next(): Promise<[Uint8Array | undefined, Uint8Array | undefined] | undefined> {
