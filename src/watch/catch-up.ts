@@ -27,7 +27,8 @@
  *   of values, are held at once (catchUpMemory counts both).
  * - A trimmed history that may have held a change not yet delivered (after the
  *   cursor, at or above sinceVersion's successor) is VersionNotRetainedError, never a
- *   silent gap; versions trimmed after they were delivered fail nothing.
+ *   silent gap; versions trimmed after they were delivered, or of keys the feed does not
+ *   deliver (lease records it hides), fail nothing.
  * - A catch-up from below the store-wide retention floor (src/compaction/
  *   retention-floor.ts) is VersionNotRetainedError at its first batch: compaction
  *   may have dropped changes at or below the floor. The floor rising later does not
@@ -176,6 +177,8 @@ export async function nextChanges(
     for (;;) {
       const chunk = memtable.chainsChunk(range, from, false, CHUNK_KEYS);
       for (const [key, chain] of chunk) {
+        // A key the feed never delivers (a lease record it hides) fails nothing by its trimmed versions.
+        if (!accepts(key)) continue;
         if (mayHaveLostUndelivered(chain.trimmedBelow, key, cursor)) throw new VersionNotRetainedError(cursor.version, chain.trimmedBelow, nameKey(key));
         for (let index = 0; index < chain.length; index++) add({ version: chain.versionAt(index), key, slot: chain.slotAt(index) });
       }
@@ -185,7 +188,7 @@ export async function nextChanges(
   }
   for (const run of view.runs) {
     if (run.descriptor.maxVersion < cursor.version || run.descriptor.maxVersion <= sinceVersion || run.descriptor.minVersion > upToVersion) continue;
-    await collectRun(await run.cursor(range, false), add, sinceVersion, upToVersion, nameKey);
+    await collectRun(await run.cursor(range, false), add, accepts, sinceVersion, upToVersion, nameKey);
   }
   return batch.take();
 }
@@ -203,6 +206,7 @@ export async function nextChanges(
 async function collectRun(
   cursor: Awaited<ReturnType<ReadView['runs'][number]['cursor']>>,
   add: (change: RawChange) => void,
+  accepts: (key: string) => boolean,
   afterVersion: number,
   upToVersion: number,
   nameKey: (key: string) => string | Uint8Array,
@@ -216,7 +220,7 @@ async function collectRun(
       key = entry.key;
       if (isNotRetainedMarker(entry.value)) {
         // The newest dropped version is at most aboveVersion - 1: one may be undelivered.
-        if (entry.version <= upToVersion && aboveVersion - 1 > afterVersion) throw new VersionNotRetainedError(afterVersion, aboveVersion, nameKey(entry.key));
+        if (entry.version <= upToVersion && aboveVersion - 1 > afterVersion && accepts(entry.key)) throw new VersionNotRetainedError(afterVersion, aboveVersion, nameKey(entry.key));
       } else {
         add({ version: entry.version, key: entry.key, slot: entry.value === undefined ? TOMBSTONE : storedFromEncoded(entry.value) });
       }
