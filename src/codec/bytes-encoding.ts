@@ -13,6 +13,7 @@
  * copy, never a view of the encoding (a memtable's slab, a cached run block).
  */
 import { Buffer } from 'node:buffer';
+import { intrinsicLength } from './intrinsic-length.js';
 
 const BIN_8 = 0xc4;
 const BIN_16 = 0xc5;
@@ -32,7 +33,7 @@ export function bytesEncodingSizeBytes(length: number, isBuffer: boolean): numbe
 
 /** Writes msgpackr's encoding of a Buffer or a plain Uint8Array at `offset` of `out`; returns its size. */
 export function writeBytesEncoding(value: Uint8Array, isBuffer: boolean, out: Uint8Array, offset: number): number {
-  const length = value.length;
+  const length = intrinsicLength(value);
   const dataLength = isBuffer ? length : length + 1;
   const sizeBytes = dataLength < 0x100 ? 1 : dataLength < 0x10000 ? 2 : 4;
   const headerBytes = 1 + sizeBytes + (isBuffer ? 0 : 2);
@@ -60,7 +61,7 @@ export function writeBytesEncoding(value: Uint8Array, isBuffer: boolean, out: Ui
 
 /** msgpackr's encoding of a Buffer or a plain Uint8Array, written directly into a Buffer of its own. */
 export function encodeBytes(value: Uint8Array, isBuffer: boolean): Uint8Array {
-  const out = Buffer.allocUnsafe(bytesEncodingSizeBytes(value.length, isBuffer));
+  const out = Buffer.allocUnsafe(bytesEncodingSizeBytes(intrinsicLength(value), isBuffer));
   writeBytesEncoding(value, isBuffer, out, 0);
   return out;
 }

@@ -18,6 +18,7 @@ import { types } from 'node:util';
 import { InvalidKeyError, KeyEncodingError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
+import { intrinsicLength } from './intrinsic-length.js';
 
 export type Key = string | Uint8Array;
 export type KeyEncoding = 'utf8' | 'binary';
@@ -68,12 +69,14 @@ export function internalKey(key: unknown): string {
     checkLength(bytes.length);
     return bytes.toString('latin1');
   }
-  // types.isUint8Array after instanceof (the common case, cheaper): a Uint8Array from
-  // another realm (a vm context, a test environment's globals, where a Buffer of node's
-  // own realm is foreign) is bytes too, as values.ts takes it.
-  if (key instanceof Uint8Array || types.isUint8Array(key)) {
-    checkLength(key.length);
-    return byteString(key);
+  // types.isUint8Array, a brand check: a Uint8Array from another realm (a vm context, a
+  // test environment's globals, where a Buffer of node's own realm is foreign) is bytes
+  // too, as values.ts takes it; a Proxy of one passes instanceof but is not (its copy
+  // threw a bare TypeError). Measured by its intrinsic length, which no own property hides.
+  if (types.isUint8Array(key)) {
+    const length = intrinsicLength(key);
+    checkLength(length);
+    return latin1Slice.call(key, 0, length);
   }
   const shown = key === null ? 'null' : typeof key;
   throw new InvalidKeyError('type', `key must be a string or Uint8Array, got ${shown}`);

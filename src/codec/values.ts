@@ -32,6 +32,7 @@ import { bytesEncodingSizeBytes, bytesStart, bytesStartIn, decodeBytes, decodeBy
 import { encodedStringSizeBytes } from './msgpack-string.js';
 import { COMMIT_VALUE_SLAB_BYTES, COMMIT_VALUE_SLAB_VALUE_BYTES_MAX, commitSlabPool, EncodedValue, ValueSlabs } from './value-slabs.js';
 import { checkValueShape } from './value-shape.js';
+import { intrinsicLength, isDetached } from './intrinsic-length.js';
 
 const packOptions = { useRecords: false, moreTypes: true } as const;
 const packer = new Packr(packOptions);
@@ -83,6 +84,7 @@ export function encodeValue(value: unknown, maxBytes: number): Uint8Array {
   // plain Uint8Array (read back as one, same bytes).
   if (types.isUint8Array(value)) {
     // No shape to check (bytes hold no strings or children) and nothing to decode back.
+    refuseDetached(value);
     const encoded = encodeBytes(value, Buffer.isBuffer(value));
     if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
     return encoded;
@@ -107,13 +109,21 @@ export function encodeValue(value: unknown, maxBytes: number): Uint8Array {
  */
 export function storedBytesValue(value: unknown, maxBytes: number): EncodedValue | undefined {
   if (!types.isUint8Array(value)) return undefined;
+  refuseDetached(value);
   const isBuffer = Buffer.isBuffer(value);
-  const sizeBytes = bytesEncodingSizeBytes(value.length, isBuffer);
+  const sizeBytes = bytesEncodingSizeBytes(intrinsicLength(value), isBuffer);
   if (sizeBytes > maxBytes) throw new ValueTooLargeError(sizeBytes, maxBytes);
   const stored = commitSlabs.reserve(sizeBytes);
   const written = writeBytesEncoding(value, isBuffer, stored.source, stored.start);
   assert(written === sizeBytes, 'a byte value fills its reserved range');
   return stored;
+}
+
+/** A detached Uint8Array has no bytes to store: refused, as msgpackr refuses one nested in a value. */
+function refuseDetached(value: Uint8Array): void {
+  if (intrinsicLength(value) === 0 && isDetached(value)) {
+    throw new InvalidValueError('value is a Uint8Array whose ArrayBuffer was detached (transferred): its bytes are gone');
+  }
 }
 
 /**
