@@ -28,6 +28,7 @@ import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RunReader, RunScrubFinding } from '../run/run-reader.js';
 import type { RepairEvent } from '../run/run-file.js';
 import { KIND_NAMES } from '../run/run-scrub-target.js';
+import { RUN_PAGE_BYTES } from '../run/run-format.js';
 import { SCRUB_BYTES_PER_SECOND_DEFAULT } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isRepairableReadError } from './stripe-errors.js';
@@ -177,7 +178,10 @@ export async function scrubRuns(
         known: false, reason: 'the run cannot be opened, so its index cannot be read',
         runFirst: new Uint8Array(Buffer.from(run.descriptor.smallestKey, 'latin1')), runLast: new Uint8Array(Buffer.from(run.descriptor.largestKey, 'latin1')),
       };
-      report.unrecoverable.push({ runId: run.descriptor.runId, file: path, kind: 'index', logicalOffset: (error as CorruptionError).offset ?? 0, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message, keys });
+      // The damaged place: the footer page when the open failed there (its offset is the file's last page), else the index.
+      const offset = (error as CorruptionError).offset ?? 0;
+      const kind = error instanceof CorruptionError && offset === run.descriptor.fileBytes - RUN_PAGE_BYTES ? 'footer' : 'index';
+      report.unrecoverable.push({ runId: run.descriptor.runId, file: path, kind, logicalOffset: offset, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message, keys });
       continue;
     }
     const steps = reader.scrub(repair);
