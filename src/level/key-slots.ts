@@ -20,6 +20,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { RESERVED_KEY_PREFIX } from '../lease/reserved-prefix.js';
+import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { ForeignValueError } from '../errors.js';
 
@@ -139,13 +140,17 @@ export interface StoreBounds {
 /**
  * The store bounds covering `range`, or undefined when the range holds no key at
  * all (below the empty key). A bound on '' or 0x00 widens to include the whole
- * pair slot; the pair's halves are then filtered with inRange().
+ * pair slot; the pair's halves are then filtered with inRange(). A bound longer than
+ * KEY_BYTES_MAX (which the store's scan refuses as a key) becomes its prefix P of
+ * KEY_BYTES_MAX bytes, exclusive below and inclusive above: no stored key lies between
+ * P and the bound (it would start with P and be longer), and none is the bound.
  */
 export function storeBounds(range: LevelRange): StoreBounds | undefined {
   const bounds: StoreBounds = {};
   const { lower, upper } = range;
   if (lower !== undefined) {
     if (pairIndex(lower.key) !== undefined) bounds.gte = PAIR_SLOT_KEY;
+    else if (lower.key.length > KEY_BYTES_MAX) bounds.gt = lower.key.subarray(0, KEY_BYTES_MAX);
     else if (lower.inclusive) bounds.gte = lower.key;
     else bounds.gt = lower.key;
   }
@@ -153,6 +158,7 @@ export function storeBounds(range: LevelRange): StoreBounds | undefined {
     const index = pairIndex(upper.key);
     if (index === 0 && !upper.inclusive) return undefined;
     if (index !== undefined) bounds.lte = PAIR_SLOT_KEY;
+    else if (upper.key.length > KEY_BYTES_MAX) bounds.lte = upper.key.subarray(0, KEY_BYTES_MAX);
     else if (upper.inclusive) bounds.lte = upper.key;
     else bounds.lt = upper.key;
   }
