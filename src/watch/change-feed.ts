@@ -230,6 +230,9 @@ export class WatchHub {
   async *#feed(resolved: ResolvedWatchOptions, hold: FeedHold): AsyncGenerator<Change, void, undefined> {
     const { range, sinceVersion, signal, includeReserved, untilVersion, catchUpBatchChanges } = resolved;
     const source = this.#source;
+    // A feed first stepped after close() (or abandonment) reads nothing of the closed store:
+    // with nothing due up to its untilVersion it ended as if caught up.
+    source.checkOpen();
     // One synchronous step: subscribe, read the start version, take the view and pin it.
     const subscriber = new Subscriber(range, includeReserved);
     this.#subscribers.add(subscriber);
