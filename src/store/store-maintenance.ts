@@ -18,7 +18,7 @@
  *   checkpoint and the manifest's rewrite.
  * - Errors leave as typed errors naming the operation and directory (asTypedError).
  */
-import { DiskFullError, asTypedError } from '../errors.js';
+import { DiskFullError, InvalidOptionError, asTypedError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import type { CompactionProgress, CompactionResult } from '../compaction/compaction-stats.js';
 import type { CheckpointResult } from '../engine/storage-engine.js';
@@ -124,6 +124,10 @@ export function compactRequest(options: CompactOptions | undefined): CompactRequ
     gte: given.gte === undefined ? undefined : internalKey(given.gte), lt: given.lt === undefined ? undefined : internalKey(given.lt),
     retainFrom: retainFromOption(given.retainFrom),
   };
+  // Checked here: unchecked, a non-function failed the compaction at its first report, after work was done.
+  if (given.onProgress !== undefined && typeof given.onProgress !== 'function') {
+    throw new InvalidOptionError('onProgress', `must be a function (entriesRead, entriesTotal) => void, got ${given.onProgress === null ? 'null' : typeof given.onProgress}`);
+  }
   return { range, onProgress: given.onProgress };
 }
 

@@ -38,7 +38,8 @@ export const TRANSACTION_OPTION_NAMES: readonly string[] = ['isolation', 'retrie
 
 /** The isolation `options` asks for; InvalidOptionError unless a known one. */
 function isolationOption(options: TransactionOptions): Isolation {
-  const isolation = options.isolation ?? 'serializable';
+  // undefined only: null is a wrong type, refused as every other option refuses it, not taken for the default.
+  const isolation = options.isolation === undefined ? 'serializable' : options.isolation;
   if (isolation !== 'serializable' && isolation !== 'snapshot') {
     throw new InvalidOptionError('isolation', `must be 'serializable' or 'snapshot', got ${String(isolation)}`);
   }
@@ -47,7 +48,7 @@ function isolationOption(options: TransactionOptions): Isolation {
 
 /** The retries `options` asks for; InvalidOptionError unless an integer within the limit. */
 function retriesOption(options: TransactionOptions): number {
-  const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
+  const retries = options.retries === undefined ? TRANSACTION_RETRIES_DEFAULT : options.retries;
   if (!Number.isInteger(retries) || retries < 0 || retries > TRANSACTION_RETRIES_MAX) {
     throw new InvalidOptionError('retries', `must be an integer between 0 and ${TRANSACTION_RETRIES_MAX}, got ${String(retries)}`);
   }
