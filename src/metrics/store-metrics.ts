@@ -59,7 +59,8 @@ export function metricsFormat(options: MetricsOptions | undefined): 'data' | 'pr
   for (const name of Object.keys(options)) {
     if (name !== 'format') throw new InvalidOptionError(name, 'is not an option of metrics() (accepted: format)');
   }
-  const format = options.format ?? 'data';
+  // undefined only: null is a wrong type, refused as every other option refuses it.
+  const format = options.format === undefined ? 'data' : options.format;
   if (format !== 'data' && format !== 'prometheus') throw new InvalidOptionError('format', `must be 'data' or 'prometheus', got ${String(format)}`);
   return format;
 }
