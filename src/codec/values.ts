@@ -97,7 +97,11 @@ export function encodeValue(value: unknown, maxBytes: number): Uint8Array {
   checkValueShape(value, maxBytes);
   const encoded = encode(value);
   if (encoded.length > maxBytes) throw new ValueTooLargeError(encoded.length, maxBytes);
-  if (!isImmutable(value)) checkDecodable(encoded);
+  if (!isImmutable(value) && checkDecodable(encoded) === undefined) {
+    // toJSON returned undefined or a function, which msgpackr writes as undefined: it would
+    // read back as an absent key's answer, so it is refused as undefined itself is.
+    throw new InvalidValueError('value encodes as undefined (its toJSON returned undefined or a function); use delete to remove a key');
+  }
   return encoded;
 }
 
@@ -152,11 +156,11 @@ export function storedValue(value: unknown, encoded: Uint8Array): StoredValue {
 /**
  * Some values encode but cannot be decoded (a Map with object keys, for one).
  * Decoding once here keeps every value in the WAL readable: otherwise one accepted
- * put would make every later read of it, and the next open, fail.
+ * put would make every later read of it, and the next open, fail. Returns the decoded value.
  */
-function checkDecodable(encoded: Uint8Array): void {
+function checkDecodable(encoded: Uint8Array): unknown {
   try {
-    unpacker.unpack(encoded);
+    return unpacker.unpack(encoded);
   } catch (error) {
     throw new InvalidValueError(`value encodes but cannot be decoded back: ${(error as Error).message}`, { cause: error });
   }
