@@ -102,14 +102,17 @@ class Subscriber {
   wake: (() => void) | undefined;
   readonly #range: KeyRange;
   readonly #includeReserved: boolean;
+  /** The feed's untilVersion: once it is visible a waiting feed ends, whatever the commit holds. */
+  readonly #untilVersion: number | undefined;
   /** The newest version delivered (at first: where the feed starts, sinceVersion or the start version). */
   lastDeliveredVersion = 0;
   /** Changes buffered when the buffer overflowed (the WatchOverflowError's count). */
   #overflowedChanges = 0;
 
-  constructor(range: KeyRange, includeReserved: boolean) {
+  constructor(range: KeyRange, includeReserved: boolean, untilVersion: number | undefined) {
     this.#range = range;
     this.#includeReserved = includeReserved;
+    this.#untilVersion = untilVersion;
   }
 
   /**
@@ -141,7 +144,12 @@ class Subscriber {
       this.buffer.push({ version, key, slot, bytes });
       this.#bytes += bytes;
     }
-    if (this.buffer.length === start) return;
+    if (this.buffer.length === start) {
+      // Nothing of this feed's, but nothing at or below its untilVersion can come after it:
+      // a feed waiting for a commit in its range would otherwise wait past its end.
+      if (this.#untilVersion !== undefined && version >= this.#untilVersion) this.wake?.();
+      return;
+    }
     // The bytes bound counts what is buffered beyond the oldest buffered commit: a consumer
     // one commit behind never overflows by that commit's size (bounded by the WAL segment).
     if (this.buffer.length > WATCH_BUFFER_CHANGES_MAX || (this.#bytes > WATCH_BUFFER_BYTES_MAX && this.#bytes - this.#oldestCommitBytes() > WATCH_BUFFER_BYTES_MAX)) {
@@ -234,7 +242,7 @@ export class WatchHub {
     // with nothing due up to its untilVersion it ended as if caught up.
     source.checkOpen();
     // One synchronous step: subscribe, read the start version, take the view and pin it.
-    const subscriber = new Subscriber(range, includeReserved);
+    const subscriber = new Subscriber(range, includeReserved, untilVersion);
     this.#subscribers.add(subscriber);
     hold.subscribed(this.#unsubscriber(subscriber));
     if (signal !== undefined) hold.listen(signal, () => subscriber.wake?.());
