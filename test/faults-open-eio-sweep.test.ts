@@ -151,7 +151,8 @@ describe('one failed call during the open of a killed store with recovery to do'
       }
     }
     expect(problems).toEqual([]);
-    expect(trials).toBeGreaterThan(30);
+    // 30 calls of the open fail in turn (31 while wal/ was listed twice: open-engine.ts lists it once).
+    expect(trials).toBeGreaterThanOrEqual(30);
     // Every kind the open makes was failed at least once (the open reads the WAL and the manifest, writes, syncs, unlinks).
     for (const operation of ['read', 'readdir', 'open', 'write', 'datasync', 'syncDirectory', 'unlink']) expect(perOperation.get(operation), operation).toBeGreaterThan(0);
     expect(typedFailures).toBeGreaterThan(0);

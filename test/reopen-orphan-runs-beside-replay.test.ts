@@ -23,10 +23,12 @@ const RUNS_DIR = `${STORE_DIR}/runs`;
 const ORPHAN = `${RUNS_DIR}/0000000099.run.tmp`;
 const KEYS = 60;
 
-/** Holds the fsync of runs/ until released; counts the WAL segment reads made meanwhile and the handles left open. */
+/** Holds the fsync of runs/ until released; counts the WAL segment reads made before the release and the handles left open. */
 class HeldRunsSync extends ForwardingFileSystem {
   held = false;
-  segmentReadsWhileHeld = 0;
+  /** Segment reads started before the held fsync was released (the first segment's read may start before the removal reaches it). */
+  segmentReadsBeforeRelease = 0;
+  #released = false;
   openHandles = 0;
   #release: (() => void) | undefined;
 
@@ -50,11 +52,12 @@ class HeldRunsSync extends ForwardingFileSystem {
   }
 
   override readFile(path: string): Promise<Uint8Array> {
-    if (this.held && path.startsWith(`${WAL_DIR}/wal-`)) this.segmentReadsWhileHeld++;
+    if (!this.#released && path.startsWith(`${WAL_DIR}/wal-`)) this.segmentReadsBeforeRelease++;
     return this.inner.readFile(path);
   }
 
   release(): void {
+    this.#released = true;
     this.#release?.();
   }
 }
@@ -88,9 +91,9 @@ describe('a killed reopen removes the orphan runs beside the replay', () => {
     const opening = open(fileSystem);
     const state = settled(opening);
     try {
-      await turnsUntil(() => fileSystem.held && fileSystem.segmentReadsWhileHeld > 0);
+      await turnsUntil(() => fileSystem.held && fileSystem.segmentReadsBeforeRelease > 0);
       expect(fileSystem.held, 'the orphan removal reached its directory fsync').toBe(true);
-      expect(fileSystem.segmentReadsWhileHeld, 'WAL segments read while the fsync of runs/ was held').toBeGreaterThan(0);
+      expect(fileSystem.segmentReadsBeforeRelease, 'WAL segments read before the fsync of runs/ was released').toBeGreaterThan(0);
       await turnsUntil(() => state.done, 20);
       expect(state.done, 'the open waits for the removal').toBe(false);
     } finally {

@@ -202,7 +202,10 @@ async function openLocked(
         if (commit.version > flushedVersion) engine.replay(commit.version, commit.operations);
         else skipped++;
       }
-    }, { expectedFirstSegment: walStartSegment, decoder: replayDecoder(flushedVersion) });
+    }, {
+      expectedFirstSegment: walStartSegment, decoder: replayDecoder(flushedVersion),
+      listedSegments: storage.walSegments, firstSegmentRead: storage.firstSegmentRead,
+    });
     if (debugEnabled()) engine.memtables.active.verify();
     writer = await startWriter(options, walDir, hash, recovered);
     const runOrphans = await storage.runOrphans;
@@ -248,6 +251,7 @@ async function openLocked(
     return { store, leaseRecordsPossible };
   } catch (error) {
     await storage.runOrphans; // never rejects: no removal outlives the failed open
+    await storage.firstSegmentRead?.catch(() => undefined); // settled by recovery, unless the open failed before it
     await writer?.close().catch(() => undefined);
     await storage.manifest.close({ compactChain: false }).catch(() => undefined);
     throw error;

@@ -348,10 +348,12 @@ export async function returnToPool(fileSystem: FileSystem, walDir: string, segme
  * deletion, or what a crash in the middle of one left) and makes that durable. The
  * newest of them, with the pool's files, are kept in the recycled pool up to its
  * bounds (renamed); the rest, and pool files past the bounds, are unlinked.
- * Returns the removed segments' paths (recycled ones included).
+ * Returns the removed segments' paths (recycled ones included). `listed`: the segment
+ * numbers listSegments returned, when the caller listed wal/ already and nothing has
+ * created or removed a segment since (open: one listing for this and recovery).
  */
-export async function removeSegmentsBelow(fileSystem: FileSystem, walDir: string, first: number): Promise<string[]> {
-  const numbers = (await listSegments(fileSystem, walDir)).filter((number) => number < first);
+export async function removeSegmentsBelow(fileSystem: FileSystem, walDir: string, first: number, listed?: readonly number[]): Promise<string[]> {
+  const numbers = (listed ?? await listSegments(fileSystem, walDir)).filter((number) => number < first);
   // Nothing below (every clean open): the pool is not listed (a second readdir, a thread-pool round trip).
   if (numbers.length === 0) return [];
   const pool = await listRecycled(fileSystem, walDir);

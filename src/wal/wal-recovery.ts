@@ -85,6 +85,18 @@ export interface WalRecoveryOptions {
    * store without a manifest; a manifest passes the WAL start it recorded.
    */
   expectedFirstSegment?: number;
+  /**
+   * wal/'s segment numbers as listSegments returned them, when the caller listed it
+   * already and nothing created or removed a segment at or above the start since (open
+   * lists it once, open-engine.ts). Absent: recovery lists it.
+   */
+  listedSegments?: readonly number[];
+  /**
+   * The read of segment `expectedFirstSegment`, started by the caller (open starts it
+   * once the manifest names it). Recovery replays it first, and settles it before it
+   * returns or throws whatever happens.
+   */
+  firstSegmentRead?: Promise<SegmentImage>;
 }
 
 export interface WalRecoveryResult {
@@ -137,8 +149,15 @@ export async function recoverWal<Operation>(
     },
     resumeCandidate: undefined, lastData: undefined, repairTarget: undefined,
   };
-  const numbers = await segmentsFromStart(fileSystem, walDir, expectedFirstSegment);
-  await replayInOrder(walk, numbers);
+  const firstRead = options.firstSegmentRead;
+  try {
+    const numbers = segmentsFromStart(walDir, options.listedSegments ?? await listSegments(fileSystem, walDir), expectedFirstSegment);
+    assert(firstRead === undefined || numbers[0] === expectedFirstSegment, 'a first segment read is of the listed first segment');
+    await replayInOrder(walk, numbers, firstRead);
+  } finally {
+    // Taken by the walk (settled there), unless the listing was refused first: no read outlives recovery.
+    await firstRead?.catch(() => undefined);
+  }
   if (walk.repairTarget !== undefined) await repairDamage(walk, walk.repairTarget);
   return finishRecovery(walk);
 }
@@ -162,12 +181,13 @@ interface RecoveryWalk<Operation> {
 }
 
 /**
- * The segment numbers recovery replays: those at or above the start, which must be
- * present. Segments below it are covered by runs: a checkpoint that crashed while
- * deleting them leaves them behind. Open removes them first; verify skips them.
+ * The segment numbers recovery replays, of wal/'s `listed` ones: those at or above the
+ * start, which must be present. Segments below it are covered by runs: a checkpoint
+ * that crashed while deleting them leaves them behind. Open removes them first; verify
+ * skips them.
  */
-async function segmentsFromStart(fileSystem: FileSystem, walDir: string, expectedFirstSegment: number): Promise<number[]> {
-  const numbers = (await listSegments(fileSystem, walDir)).filter((number) => number >= expectedFirstSegment);
+function segmentsFromStart(walDir: string, listed: readonly number[], expectedFirstSegment: number): number[] {
+  const numbers = listed.filter((number) => number >= expectedFirstSegment);
   checkLogStart(walDir, numbers, expectedFirstSegment);
   return numbers;
 }
@@ -176,11 +196,12 @@ async function segmentsFromStart(fileSystem: FileSystem, walDir: string, expecte
  * Replays the segments in order until the log ends or one does not replay to its end
  * (settleIncompleteSegment decides what that means). The next segment's read starts
  * before this one replays (the read overlaps the replay's CPU); it is awaited before
- * anything else reads or this returns, so no read outlives the walk.
+ * anything else reads or this returns, so no read outlives the walk. The first
+ * segment's read may come started (`firstRead`, recoverWal's firstSegmentRead).
  */
-async function replayInOrder<Operation>(walk: RecoveryWalk<Operation>, numbers: readonly number[]): Promise<void> {
+async function replayInOrder<Operation>(walk: RecoveryWalk<Operation>, numbers: readonly number[], firstRead: Promise<SegmentImage> | undefined): Promise<void> {
   const { fileSystem, walDir } = walk;
-  let nextRead: Promise<SegmentImage> | undefined;
+  let nextRead = firstRead;
   try {
     for (let index = 0; index < numbers.length; index++) {
       if (index > 0 && numbers[index] !== numbers[index - 1]! + 1) {
