@@ -27,6 +27,8 @@ export class RunParityScrubber {
   readonly #target: RunScrubTarget;
   /** Why the last #readStripe could not read the stripe's parity page (left zeros), if it could not. */
   #parityUnreadable: string | undefined;
+  /** The blocks the last #blocksFailingIn listed in its stripe (every block with bytes there). */
+  #listed: BlockRef[] = [];
 
   constructor(target: RunScrubTarget) {
     this.#target = target;
@@ -94,6 +96,12 @@ export class RunParityScrubber {
       page.fill(0);
       rewrites.push({ physicalOffset: layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES, bytes: page });
     }
+    // So must the bytes below that no block covers (the rest of a packed run's last data page,
+    // docs/FORMAT.md): a damaged one was folded into the rewritten parity, which alone could have
+    // rebuilt its page as written (a hard-linked backup of the run was then beyond parity).
+    for (const position of this.#zeroUncovered(stripe, whole, logicalPages)) {
+      rewrites.push({ physicalOffset: layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES, bytes: whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES) });
+    }
     const expected = Buffer.alloc(RUN_PAGE_BYTES);
     computeParity(whole.subarray(0, dataBytes), RUN_PAGE_BYTES, expected);
     const unreadable = this.#parityUnreadable;
@@ -130,6 +138,29 @@ export class RunParityScrubber {
       });
     }
     return true;
+  }
+
+  /** Zeroes the non-zero bytes of `stripe`'s logical pages in `whole` that no listed block covers; the data page positions changed. */
+  #zeroUncovered(stripe: number, whole: Buffer, logicalPages: number): number[] {
+    const dataBytes = this.#target.file.layout.stripeDataPages * RUN_PAGE_BYTES;
+    const stripeStart = stripe * dataBytes;
+    const end = Math.min(dataBytes, logicalPages * RUN_PAGE_BYTES - stripeStart);
+    const spans = this.#listed.map((block) => [block.logicalOffset - stripeStart, block.logicalOffset + block.lengthBytes - stripeStart] as const).sort((left, right) => left[0] - right[0]);
+    const changed = new Set<number>();
+    const clear = (from: number, to: number) => {
+      for (let at = Math.max(0, from); at < Math.min(to, end); at++) {
+        if (whole[at] === 0) continue;
+        whole[at] = 0;
+        changed.add(Math.floor(at / RUN_PAGE_BYTES));
+      }
+    };
+    let covered = 0;
+    for (const [from, to] of spans) {
+      clear(covered, from);
+      covered = Math.max(covered, to);
+    }
+    clear(covered, end);
+    return [...changed];
   }
 
   /** The stripe (data pages and parity) as stored, or why it cannot be checked (a data page that cannot be read). */
@@ -176,6 +207,7 @@ export class RunParityScrubber {
     let blocks: BlockRef[];
     try {
       blocks = await this.#target.blocksInStripe(stripe);
+      this.#listed = blocks;
     } catch (error) {
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
       return `the blocks of the stripe cannot be listed (${(error as Error).message}): its parity is not checked`;
