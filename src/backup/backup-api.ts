@@ -23,7 +23,16 @@ function checkOptions(options: unknown, known: readonly string[]): Record<string
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'must be an object');
   const unknown = Object.keys(options).find((name) => !known.includes(name));
   if (unknown !== undefined) throw new InvalidOptionError(unknown, `is not an option here (${known.join(', ')})`);
-  return options as Record<string, unknown>;
+  const given = options as Record<string, unknown>;
+  // Types too, null included (as openStore and store.backup check theirs): a signal or onProgress
+  // that is not one failed the restore with a bare TypeError at its first use, a target half written.
+  const { fileSystem, signal, onProgress } = given as { fileSystem?: Partial<FileSystem> | null; signal?: unknown; onProgress?: unknown };
+  if (fileSystem !== undefined && (typeof fileSystem !== 'object' || fileSystem === null || typeof fileSystem.open !== 'function' || typeof fileSystem.readdir !== 'function')) {
+    throw new InvalidOptionError('fileSystem', 'must implement the FileSystem interface');
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidOptionError('onProgress', 'must be a function');
+  return given;
 }
 
 /**
