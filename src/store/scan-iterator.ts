@@ -73,6 +73,15 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   #merged: MergedScan;
   #produced = 0;
   #exhausted = false;
+  /**
+   * Steps run one at a time, in call order, as an async generator's: a next() called
+   * while a step runs (#stepping) or others wait (#waiting) is chained after #last.
+   * Two steps at once both found the chunk used up and read the next one into it, so
+   * the first one's keys were skipped. A sequential loop allocates nothing for this.
+   */
+  #stepping = false;
+  #waiting = 0;
+  #last: Promise<IteratorResult<ScanEntry, undefined>> | undefined;
 
   constructor(plan: ScanPlan) {
     this.#plan = plan;
@@ -87,32 +96,49 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     abandonedScans.register(this, this.#pin, this.#pin);
   }
 
-  async next(): Promise<IteratorResult<ScanEntry, undefined>> {
-    if (this.#pin.released) return { done: true, value: undefined };
-    let more: boolean;
-    let key: string | Uint8Array;
-    let stored: StoredValue;
-    try {
-      this.#plan.checkOpen();
-      more = this.#position < this.#chunk.length || (await this.#fill());
-      if (!more) {
-        this.#finish();
-        if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
-        return { done: true, value: undefined };
-      }
-      let internal: string;
-      [internal, stored] = this.#chunk[this.#position++]!;
-      // A key with no form in the key encoding (KeyEncodingError) ends the scan too.
-      key = externalKey(internal, this.#plan.keyEncoding);
-    } catch (error) {
-      // A scan that fails (closed store, version not retained) ends and lets go of its pin.
-      this.#finish();
-      throw namedKey(error, this.#merged.failedKey, this.#plan.keyEncoding);
+  next(): Promise<IteratorResult<ScanEntry, undefined>> {
+    if (this.#stepping || this.#waiting > 0) {
+      this.#waiting++;
+      const run = (): Promise<IteratorResult<ScanEntry, undefined>> => {
+        this.#waiting--;
+        return this.#step();
+      };
+      return (this.#last = this.#last!.then(run, run));
     }
-    this.#produced++;
-    const value = readStored(stored);
-    if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
-    return { done: false, value: [key, value] };
+    return (this.#last = this.#step());
+  }
+
+  async #step(): Promise<IteratorResult<ScanEntry, undefined>> {
+    this.#stepping = true;
+    try {
+      if (this.#pin.released) return { done: true, value: undefined };
+      let more: boolean;
+      let key: string | Uint8Array;
+      let stored: StoredValue;
+      try {
+        this.#plan.checkOpen();
+        more = this.#position < this.#chunk.length || (await this.#fill());
+        if (!more) {
+          this.#finish();
+          if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
+          return { done: true, value: undefined };
+        }
+        let internal: string;
+        [internal, stored] = this.#chunk[this.#position++]!;
+        // A key with no form in the key encoding (KeyEncodingError) ends the scan too.
+        key = externalKey(internal, this.#plan.keyEncoding);
+      } catch (error) {
+        // A scan that fails (closed store, version not retained) ends and lets go of its pin.
+        this.#finish();
+        throw namedKey(error, this.#merged.failedKey, this.#plan.keyEncoding);
+      }
+      this.#produced++;
+      const value = readStored(stored);
+      if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
+      return { done: false, value: [key, value] };
+    } finally {
+      this.#stepping = false;
+    }
   }
 
   async return(): Promise<IteratorResult<ScanEntry, undefined>> {
