@@ -292,7 +292,9 @@ export class LeaseManager {
 
   /** Live leases whose names start with `prefix`, in name order. */
   async list(options?: { prefix?: string }): Promise<LeaseInfo[]> {
-    const prefix = (options === undefined ? undefined : checkLeaseOptions('list', options, ['prefix']).prefix) ?? '';
+    // undefined only: null is a wrong type, refused by checkName as a prefix of 5 is (`??` took it for absent).
+    const given = options === undefined ? undefined : checkLeaseOptions('list', options, ['prefix']).prefix;
+    const prefix = given === undefined ? '' : given;
     if (prefix !== '') checkName(prefix);
     return this.#serial(async () => {
       const result: LeaseInfo[] = [];

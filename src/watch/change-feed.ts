@@ -402,7 +402,8 @@ function watchOptions(options: WatchOptions): ResolvedWatchOptions {
   if (includeReserved !== undefined && typeof includeReserved !== 'boolean') {
     throw new InvalidOptionError('includeReserved', `must be a boolean, got ${String(includeReserved)}`);
   }
-  const catchUpBatchChanges = options.catchUpBatchChanges ?? WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT;
+  // undefined only: null is a wrong type, refused below (`??` took it for the default).
+  const catchUpBatchChanges = options.catchUpBatchChanges === undefined ? WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT : options.catchUpBatchChanges;
   if (!Number.isSafeInteger(catchUpBatchChanges) || catchUpBatchChanges < 1 || catchUpBatchChanges > WATCH_CATCH_UP_BATCH_CHANGES_MAX) {
     throw new InvalidOptionError('catchUpBatchChanges', `must be an integer between 1 and ${WATCH_CATCH_UP_BATCH_CHANGES_MAX}, got ${String(options.catchUpBatchChanges)}`);
   }
