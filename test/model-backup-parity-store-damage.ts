@@ -81,8 +81,7 @@ export async function scrubAndCheck(run: Run, label: string, beside?: () => Prom
     const current = await contentOf(run.fileSystem, damage.file);
     if (current === undefined) continue;
     const changed = changedPages(current, damage.original);
-    // A packed (format 6) run has bytes no block check covers: a stale-parity rewrite may keep them.
-    if (damage.layout.formatVersion !== 6) expect(changed, `${label}: ${damage.file} after the scrub differs from what was written (damaged pages ${brief(damage.damages.map((each) => `${each.page}:${each.role}`))})`).toEqual([]);
+    expect(changed, `${label}: ${damage.file} after the scrub differs from what was written (damaged pages ${brief(damage.damages.map((each) => `${each.page}:${each.role}`))})`).toEqual([]);
   }
   run.pending = [];
   const second = await run.store.scrub();
@@ -126,7 +125,7 @@ async function damageBeyondParity(run: Run, rng: Random, footer: boolean, label:
   run.log.push(`  scrub: repaired ${brief(report.repaired.map((found) => `${found.kind}:${found.stripe}`))} unrecoverable ${brief(report.unrecoverable.map((found) => `${found.kind}:${found.stripe}`))}`);
   for (const found of [...report.repaired, ...report.unrecoverable]) expect(found.file, `${label}: scrub names another file: ${brief(found)}`).toBe(file);
   const current = await contentOf(run.fileSystem, file);
-  if (current !== undefined && taken.layout.formatVersion !== 6) {
+  if (current !== undefined) {
     const changed = changedPages(current, taken.original);
     for (const page of changed) expect(pages, `${label}: scrub left page ${page} of ${file} different from what was written`).toContain(page);
     if (changed.length > 0) expect(report.unrecoverable.length, `${label}: ${file} still damaged (pages ${changed}) and the scrub called nothing unrecoverable`).toBeGreaterThan(0);
@@ -135,7 +134,7 @@ async function damageBeyondParity(run: Run, rng: Random, footer: boolean, label:
   }
   await checkCurrent(run.store, run.model, keys, damaged, `${label}: reads after the scrub`);
   if (rng() < 0.4) await backupBeyondParity(run, file, label);
-  // The whole file as written: a scrub may have rewritten a packed run's parity over bytes no block check covers (docs/FORMAT.md).
+  // The whole file as written, whatever the scrub left of the damage.
   if (current !== undefined && (await run.fileSystem.exists(file))) await writeWhole(run, file, taken.original);
   if (reopened) {
     await run.store.close();
