@@ -260,11 +260,18 @@ export class WatchHub {
           const catchUpTo = Math.min(startVersion, untilVersion ?? startVersion);
           let cursor: CatchUpCursor = { version: sinceVersion, key: undefined };
           while (catchUpTo > sinceVersion) {
+            // Closed before or during the read: StoreClosedError, not what reading a closed
+            // store gave (close() closes the readers of replaced runs a view still held: their
+            // files are gone, CorruptionError 'run file missing').
+            source.checkOpen();
             const { changes: batch, more } = await nextChanges(
               view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges,
               (key) => subscriber.accepts(key),
               (key) => externalKeyForError(key, source.keyEncoding),
-            );
+            ).catch((error: unknown) => {
+              source.checkOpen();
+              throw error;
+            });
             for (const change of batch) {
               signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
               source.checkOpen(); // nor does a feed of a closed store, as a scan's next() refuses
