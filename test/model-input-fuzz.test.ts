@@ -3,9 +3,10 @@
  * fuzzing. README's rule: bad input gets a clear, typed error with a stable `code`,
  * and nothing already stored is lost or changed.
  *
- * Each case opens a store (keyEncoding 'utf8' or 'binary', maxValueBytes 1024) with
+ * Each case opens a store (keyEncoding 'utf8' or 'binary', maxValueBytes 1024, WAL
+ * segments of 64 KiB, so that a commit can be over what one holds) with
  * known contents (several versions, a delete, a 1,024-byte key, a key that is not
- * UTF-8), then makes a few calls from model-input-writes.ts and model-input-reads.ts:
+ * UTF-8, 600 keys of one batch that a scan reads in three chunks), then makes a few calls from model-input-writes.ts and model-input-reads.ts:
  * put/delete/batch/transaction/transactionSync with every key and value form (valid,
  * at and one byte over the limits, refused), get/history/scan/snapshot reads with odd
  * options and bounds, checkpoint/compact/stats/snapshot with bad arguments and
@@ -22,13 +23,13 @@ import { Buffer } from 'node:buffer';
 import { describe, it } from 'vitest';
 import { ErrorCode, openStore, type KeyEncoding, type Store } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import { ContentsModel, expectContents } from './model-input-model.js';
+import { ContentsModel, expectContents, SPREAD_PREFIX } from './model-input-model.js';
 import { readCall, runRead, type ReadCall } from './model-input-reads.js';
 import { expectAsync, expectSync, refusalOf, settle } from './model-input-settle.js';
 import { VALUE_BYTES_MAX } from './model-input-values.js';
-import { runWrite, writeCall, type WriteCall } from './model-input-writes.js';
+import { BULK_SEGMENT_BYTES, runWrite, writeCall, type WriteCall } from './model-input-writes.js';
 
-const RUNS = Number(process.env.MODEL_INPUT_RUNS ?? 100);
+const RUNS = Number(process.env.MODEL_INPUT_RUNS ?? 80);
 const SEED = Number(process.env.MODEL_INPUT_SEED ?? 20261203);
 
 type Call = WriteCall | ReadCall;
@@ -42,12 +43,15 @@ const KNOWN: [Uint8Array, unknown[]][] = [
 ];
 
 async function openKnown(fileSystem: FaultFileSystem, encoding: KeyEncoding): Promise<{ store: Store; model: ContentsModel }> {
-  const store = await openStore('/db', { fileSystem, keyEncoding: encoding, maxValueBytes: VALUE_BYTES_MAX });
+  const store = await openStore('/db', { fileSystem, keyEncoding: encoding, maxValueBytes: VALUE_BYTES_MAX, segmentSizeBytes: BULK_SEGMENT_BYTES });
   const model = new ContentsModel();
   for (const [bytes, values] of KNOWN) {
     for (const value of values) model.commit((await store.put(bytes, value)).version, [{ bytes, deleted: false, value }]);
   }
   model.commit((await store.delete(Buffer.from('gone'))).version, [{ bytes: Buffer.from('gone'), deleted: true }]);
+  // 600 keys in one commit: a scan of the whole store spans three chunks of 256 keys.
+  const spread = Array.from({ length: 600 }, (_, index) => ({ type: 'put' as const, key: `${SPREAD_PREFIX}${String(index).padStart(3, '0')}`, value: index }));
+  model.commit((await store.batch(spread)).version, spread.map(({ key, value }) => ({ bytes: Buffer.from(key), deleted: false, value })));
   return { store, model };
 }
 
@@ -115,7 +119,7 @@ async function runCase(encoding: KeyEncoding, calls: Call[]): Promise<void> {
   try {
     for (const [index, call] of calls.entries()) {
       const what = `call ${index} (${call.call})`;
-      if (call.call === 'put' || call.call === 'delete' || call.call === 'batch' || call.call === 'transaction') await runWrite(what, context, call);
+      if (call.call === 'put' || call.call === 'delete' || call.call === 'batch' || call.call === 'bulk' || call.call === 'transaction') await runWrite(what, context, call);
       else await runRead(what, context, call, `/scratch-${index}`);
       await expectContents(`after ${what}`, store, model, encoding, false);
     }
@@ -125,7 +129,7 @@ async function runCase(encoding: KeyEncoding, calls: Call[]): Promise<void> {
   } finally {
     await store.close();
   }
-  const reopened = await openStore('/db', { fileSystem, keyEncoding: encoding, maxValueBytes: VALUE_BYTES_MAX });
+  const reopened = await openStore('/db', { fileSystem, keyEncoding: encoding, maxValueBytes: VALUE_BYTES_MAX, segmentSizeBytes: BULK_SEGMENT_BYTES });
   try {
     await expectContents('after the reopen', reopened, model, encoding, true);
   } finally {
@@ -139,5 +143,5 @@ describe('bad input across the public API: a typed refusal, nothing stored chang
       fc.asyncProperty(fc.constantFrom<KeyEncoding>('utf8', 'binary'), fc.array(fc.oneof(writeCall, readCall), { minLength: 1, maxLength: 6 }), runCase),
       { seed: SEED, numRuns: RUNS, endOnFailure: false },
     );
-  });
+  }, Math.max(60_000, RUNS * 500));
 });

@@ -19,9 +19,9 @@ type Bound = 'gt' | 'gte' | 'lt' | 'lte';
 export type ReadCall =
   | { call: 'get'; key: KeyRecipe; asOf?: NumberRecipe; typo?: boolean }
   | { call: 'history'; key: KeyRecipe; limit?: NumberRecipe; typo?: boolean }
-  | { call: 'scan'; bounds: Partial<Record<Bound, KeyRecipe>>; limit?: NumberRecipe; reverse?: boolean | OddName; asOf?: NumberRecipe; typo?: boolean }
+  | { call: 'scan'; bounds: Partial<Record<Bound, KeyRecipe>>; limit?: NumberRecipe; reverse?: boolean | OddName; asOf?: NumberRecipe; typo?: boolean; stepsAtOnce?: number }
   | { call: 'snapshot'; released: boolean; read: 'get' | 'scan' | 'history'; key: KeyRecipe; asOf: boolean }
-  | { call: 'checkpoint' | 'stats' | 'snapshot-argument'; argument: OddName }
+  | { call: 'checkpoint' | 'stats' | 'snapshot-argument'; argument: OddName | 'none' }
   | { call: 'compact'; gte?: KeyRecipe; lt?: KeyRecipe; retainFrom?: NumberRecipe; onProgress?: NumberRecipe | 'function'; typo?: 'gt' | 'retainfrom' | 'lte' }
   | { call: 'open'; option: string; value: OddName | 'syncMode-with-fileSystem' };
 
@@ -77,6 +77,8 @@ async function runScan(what: string, context: ReadContext, recipe: ReadCall & { 
     if (bounded === undefined) continue;
     const key = keyArgument(bounded);
     options[bound] = key.key;
+    // An option given as undefined is an option not given: no bound.
+    if (key.key === undefined) continue;
     codes.push(...key.codes);
     range[bound] = key.bytes;
   }
@@ -113,7 +115,18 @@ async function runScan(what: string, context: ReadContext, recipe: ReadCall & { 
     expectAsync(`${what}: first step`, step, refusalOf(codes));
     return;
   }
-  await expectScan(what, iterator, model.scan(range), encoding);
+  await expectScan(what, atOnce(iterator, recipe.stepsAtOnce ?? 1), model.scan(range), encoding);
+}
+
+/** The iterator's entries, asked `width` steps at a time (81d6fef: steps asked at once skipped entries). */
+async function* atOnce<T>(iterator: AsyncIterator<T>, width: number): AsyncGenerator<T> {
+  for (;;) {
+    const steps = await Promise.all(Array.from({ length: width }, () => iterator.next()));
+    for (const step of steps) {
+      if (step.done === true) return;
+      yield step.value;
+    }
+  }
 }
 
 async function runSnapshotRead(what: string, context: ReadContext, recipe: ReadCall & { call: 'snapshot' }): Promise<void> {
@@ -156,7 +169,7 @@ async function runCompact(what: string, context: ReadContext, recipe: ReadCall &
     if (bounded === undefined) continue;
     const key = keyArgument(bounded);
     options[bound] = key.key;
-    codes.push(...key.codes);
+    if (key.key !== undefined) codes.push(...key.codes);
   }
   if (recipe.retainFrom !== undefined) {
     options.retainFrom = makeNumber(recipe.retainFrom, model.version);
@@ -220,15 +233,17 @@ export async function runRead(what: string, context: ReadContext, recipe: ReadCa
     case 'compact': return runCompact(what, context, recipe);
     case 'open': return runOpen(what, context, recipe, scratch);
     case 'stats': {
-      const argument = makeNumber({ odd: recipe.argument }, context.model.version);
-      expectSync(what, await settle(what, () => store.stats(argument as never)), refusalOf([ErrorCode.InvalidOption]));
+      const argument = recipe.argument === 'none' ? undefined : makeNumber({ odd: recipe.argument }, context.model.version);
+      expectSync(what, await settle(what, () => store.stats(argument as never)), refusalOf(argument === undefined ? [] : [ErrorCode.InvalidOption]));
       return;
     }
     case 'checkpoint':
     case 'snapshot-argument': {
-      const argument = makeNumber({ odd: recipe.argument }, context.model.version);
+      // No argument: a real checkpoint (later reads go to the runs it writes), or a snapshot released at once.
+      const argument = recipe.argument === 'none' ? undefined : makeNumber({ odd: recipe.argument }, context.model.version);
       const call = recipe.call === 'checkpoint' ? () => store.checkpoint(argument as never) : () => store.snapshot(argument as never);
-      expectAsync(what, await settle(what, call), refusalOf([ErrorCode.InvalidOption]));
+      const answer = expectAsync(what, await settle(what, call), refusalOf(argument === undefined ? [] : [ErrorCode.InvalidOption]));
+      if (recipe.call === 'snapshot-argument' && answer !== undefined) await (answer as { release(): Promise<void> }).release();
       return;
     }
   }
@@ -249,10 +264,28 @@ export const readCall: fc.Arbitrary<ReadCall> = fc.oneof(
     arbitrary: fc.record({
       call: fc.constant('scan' as const), bounds: boundsRecipe, limit: numberRecipe,
       reverse: fc.oneof(fc.boolean(), oddRecipe.map((recipe) => (recipe as { odd: OddName }).odd)), asOf: numberRecipe, typo: fc.boolean(),
+      stepsAtOnce: fc.integer({ min: 2, max: 4 }),
     }, { requiredKeys: ['call', 'bounds'] }),
   },
+  {
+    // Scans whose options are all valid, so that their answers (and steps asked at once) are checked often.
+    weight: 2,
+    arbitrary: fc.record({
+      call: fc.constant('scan' as const),
+      bounds: fc.record({ gte: fc.constantFrom<KeyRecipe>({ key: 'string', text: 'a' }, { key: 'string', text: '~spread/2' }), lt: fc.constant<KeyRecipe>({ key: 'string', text: '~spread/5' }) }, { requiredKeys: [] }),
+      limit: fc.integer({ min: 0, max: 700 }).map((integer): NumberRecipe => ({ integer })),
+      reverse: fc.boolean(),
+      stepsAtOnce: fc.integer({ min: 1, max: 4 }),
+    }, { requiredKeys: ['call', 'bounds', 'stepsAtOnce'] }),
+  },
   { weight: 2, arbitrary: fc.record({ call: fc.constant('snapshot' as const), released: fc.boolean(), read: fc.constantFrom('get' as const, 'scan' as const, 'history' as const), key: keyRecipe, asOf: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ call: fc.constantFrom('checkpoint' as const, 'stats' as const, 'snapshot-argument' as const), argument: oddRecipe.map((recipe) => (recipe as { odd: OddName }).odd) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      call: fc.constantFrom('checkpoint' as const, 'stats' as const, 'snapshot-argument' as const),
+      argument: fc.oneof(oddRecipe.map((recipe) => (recipe as { odd: OddName }).odd), fc.constant('none' as const)),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({

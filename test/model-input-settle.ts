@@ -8,7 +8,7 @@
  */
 import {
   BatchTooLargeError, ErrorCode, InvalidKeyError, InvalidOptionError, InvalidValueError, KeyEncodingError,
-  SnapshotReleasedError, StoreClosedError, TransactionClosedError, ValueTooLargeError,
+  SnapshotReleasedError, StoreClosedError, TransactionClosedError, TransactionLimitError, ValueTooLargeError,
 } from '../src/index.js';
 import { inspect } from 'node:util';
 
@@ -24,6 +24,7 @@ const CLASS_OF_CODE: Record<string, abstract new (...args: never[]) => Error> = 
   [ErrorCode.StoreClosed]: StoreClosedError,
   [ErrorCode.SnapshotReleased]: SnapshotReleasedError,
   [ErrorCode.TransactionClosed]: TransactionClosedError,
+  [ErrorCode.TransactionLimit]: TransactionLimitError,
 };
 
 export type Ending =

@@ -43,6 +43,7 @@ const same = (made: unknown): ValueVerdict => read(made);
 class Plain { q = 1; r = [2]; }
 class WithJson { toJSON(): unknown { return { json: true }; } }
 class Bytes extends Uint8Array {}
+class NoJson { toJSON(): undefined { return undefined; } }
 class MapKind extends Map<string, number> {}
 const thrownByGetter = new Error('getter of the value');
 
@@ -88,6 +89,10 @@ const SPECIAL_VALUES = {
   'depth-513': { make: () => deeplyNested(513), verdict: () => invalid, nestable: true },
   'class-instance': { make: () => new Plain(), verdict: () => read({ q: 1, r: [2] }), nestable: true },
   'class-with-tojson': { make: () => new WithJson(), verdict: () => read({ json: true }), nestable: true },
+  'tojson-undefined': { make: () => new NoJson(), verdict: () => invalid, nestable: false },
+  'tojson-undefined-nested': { make: () => ({ a: new NoJson(), b: 1 }), verdict: () => read({ a: undefined, b: 1 }), nestable: true },
+  'symbol-keyed-property': { make: () => ({ [Symbol('meta')]: 1, a: 1 }), verdict: () => read({ a: 1 }), nestable: true },
+  'array-with-property': { make: () => Object.assign([1, 2], { extra: 3 }), verdict: () => read([1, 2]), nestable: true },
   'null-prototype': { make: () => Object.assign(Object.create(null) as object, { a: 1 }), verdict: () => read({ a: 1 }), nestable: true },
   'frozen': { make: () => Object.freeze({ a: Object.freeze([1, 2]) }), verdict: () => read({ a: [1, 2] }), nestable: true },
   'proxied-object': { make: () => new Proxy({ a: 1 }, {}), verdict: () => read({ a: 1 }), nestable: true },

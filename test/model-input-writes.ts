@@ -31,6 +31,7 @@ export type WriteCall =
   | { call: 'put'; key: KeyRecipe; value: ValueRecipe }
   | { call: 'delete'; key: KeyRecipe }
   | { call: 'batch'; operations: OperationRecipe[] | 'too-many' | { notArray: NumberRecipe } }
+  | { call: 'bulk'; via: 'batch' | 'transaction' | 'transactionSync'; count: 40 | 80 }
   | { call: 'transaction'; sync: boolean; writes: { key: KeyRecipe; value: ValueRecipe | 'delete' }[]; ending: BodyEnding; options?: TransactionOptionsRecipe };
 
 type TransactionOptionsRecipe = { retries: NumberRecipe } | { isolation: string } | { signal: 'not-a-signal' } | { retry: 3 } | { odd: NumberRecipe };
@@ -182,6 +183,28 @@ async function runTransaction(what: string, context: FuzzContext, recipe: WriteC
   if (store.version !== model.version) throw new Error(`${what}: store.version ${store.version} after the commit, expected ${model.version}`);
 }
 
+/**
+ * A commit of `count` values of 1,019 bytes (1,024 encoded) in a WAL of 64 KiB segments
+ * (BULK_SEGMENT_BYTES): 40 fit one commit, 80 do not, which a batch refuses with
+ * BatchTooLargeError and a transaction with TransactionLimitError (README), nothing written.
+ */
+async function runBulk(what: string, context: FuzzContext, recipe: WriteCall & { call: 'bulk' }): Promise<void> {
+  const { store } = context;
+  const writes = Array.from({ length: recipe.count }, (_, index) => ({ key: `bulk/${index}`, value: new Uint8Array(1019).fill(index) }));
+  const planned: Planned[] = recipe.count === 40
+    ? writes.map(({ key, value }) => ({ write: { bytes: new TextEncoder().encode(key), deleted: false, value }, refusal: refusalOf([]) }))
+    : [{ refusal: refusalOf([recipe.via === 'batch' ? ErrorCode.BatchTooLarge : ErrorCode.TransactionLimit]) }];
+  const body = (tx: { put(key: string, value: unknown): void }): void => { for (const { key, value } of writes) tx.put(key, value); };
+  const call = recipe.via === 'batch'
+    ? () => store.batch(writes.map(({ key, value }) => ({ type: 'put' as const, key, value })))
+    : recipe.via === 'transaction' ? () => store.transaction(body) : () => store.transactionSync(body);
+  if (recipe.via === 'batch' || recipe.count === 80) return runPlanned(what, context, call, planned);
+  expectAsync(what, await settle(what, call), refusalOf([]));
+  context.model.commit(context.model.version + 1, planned.map((one) => one.write!));
+}
+
+export const BULK_SEGMENT_BYTES = 64 * 1024;
+
 export async function runWrite(what: string, context: FuzzContext, recipe: WriteCall): Promise<void> {
   const { store } = context;
   if (recipe.call === 'put') {
@@ -194,6 +217,7 @@ export async function runWrite(what: string, context: FuzzContext, recipe: Write
     return runPlanned(what, context, () => store.delete(key as never), [plannedDelete(key)]);
   }
   if (recipe.call === 'batch') return runBatch(what, context, recipe);
+  if (recipe.call === 'bulk') return runBulk(what, context, recipe);
   return runTransaction(what, context, recipe);
 }
 
@@ -218,6 +242,7 @@ export const writeCall: fc.Arbitrary<WriteCall> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ call: fc.constant('put' as const), key: keyRecipe, value: valueRecipe }) },
   { weight: 2, arbitrary: fc.record({ call: fc.constant('delete' as const), key: keyRecipe }) },
   { weight: 3, arbitrary: fc.record({ call: fc.constant('batch' as const), operations: fc.array(operationRecipe, { maxLength: 5 }) }) },
+  { weight: 1, arbitrary: fc.record({ call: fc.constant('bulk' as const), via: fc.constantFrom('batch' as const, 'transaction' as const, 'transactionSync' as const), count: fc.constantFrom(40 as const, 80 as const) }) },
   { weight: 1, arbitrary: fc.record({ call: fc.constant('batch' as const), operations: fc.oneof(fc.constant('too-many' as const), fc.record({ notArray: oddRecipe })) }) },
   {
     weight: 3,
