@@ -106,6 +106,19 @@ function refuseMisnamedContainer(container: object, constructor: unknown): void 
   }
 }
 
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array) as abstract new () => object;
+
+/**
+ * Not a leaf (ArrayBuffer.isView is a brand check) yet a typed array or DataView by its
+ * prototype: a Proxy of one. Its bytes cannot be read through it; a Proxy of a Buffer
+ * failed in Buffer#toJSON with a bare TypeError (no code).
+ */
+function refuseViewLookalike(container: object): void {
+  if (container instanceof TYPED_ARRAY || container instanceof DataView) {
+    throw new InvalidValueError('a Proxy of a typed array or DataView cannot be stored (its bytes cannot be read through it): store the array itself');
+  }
+}
+
 function isLeafObject(value: object): boolean {
   return ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date;
 }
@@ -167,6 +180,7 @@ class ShapeWalk {
     refuseMisnamedContainer(container, constructor);
     if (constructor === Array) return this.#elementsOf(container as unknown[], depth);
     if (constructor === Map) return this.#mapEntries(container as Map<unknown, unknown>, depth);
+    refuseViewLookalike(container);
     const toJSON = (container as { toJSON?: unknown }).toJSON;
     refuseLossyContainer(container, toJSON);
     if (container instanceof Set && (constructor === Set || typeof toJSON !== 'function')) {
