@@ -128,8 +128,9 @@ export async function runSteps(config: Config, steps: readonly Step[]): Promise<
           const until = rng() < 0.2 ? (since ?? model.version) + 1 + Math.floor(rng() * 10) : undefined;
           const includeReserved = rng() < 0.3;
           const batch = flooded ? undefined : pick(rng, [1, 2, 3, undefined]);
-          const feed = store.watch({ gte, lt, sinceVersion: since, untilVersion: until, includeReserved, catchUpBatchChanges: batch });
-          const watch = watches.add(feed, { since: since ?? model.version, until, gte, lt, includeReserved });
+          const controller = rng() < 0.3 ? new AbortController() : undefined;
+          const feed = store.watch({ gte, lt, sinceVersion: since, untilVersion: until, includeReserved, catchUpBatchChanges: batch, signal: controller?.signal });
+          const watch = watches.add(feed, { since: since ?? model.version, until, gte, lt, includeReserved, controller });
           log.push(`  watch ${watch.id} since ${watch.since} until ${until} [${JSON.stringify(gte)}, ${JSON.stringify(lt)}) reserved ${includeReserved} batch ${batch}`);
           if (rng() < 0.5 && watches.due(watch)) await watches.pull(watch, label);
           break;
@@ -147,7 +148,13 @@ export async function runSteps(config: Config, steps: readonly Step[]): Promise<
           break;
         }
         case 'probe': { const watch = someWatch(); if (watch !== undefined) await watches.probe(watch, label); break; }
-        case 'endWatch': { const watch = someWatch(); if (watch !== undefined) await watches.end(watch); break; }
+        case 'endWatch': {
+          // Broken out of (return()), or its signal aborted.
+          const watch = someWatch();
+          if (watch !== undefined && rng() < 0.5) await watches.end(watch);
+          else if (watch !== undefined) watches.abort(watch);
+          break;
+        }
         case 'acquire': await acquireStep(context, label); break;
         case 'renew': await renewStep(context, label); break;
         case 'release': await releaseStep(context, label); break;

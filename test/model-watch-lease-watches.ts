@@ -6,7 +6,8 @@
  * catchUpRule) and always below the floor; WatchOverflowError exactly when more than
  * WATCH_BUFFER_CHANGES_MAX changes are buffered, naming the version to resume from (the
  * last delivered, or the one before when that commit was cut); StoreClosedError once
- * the store closed or was abandoned; nothing more after an error or the end.
+ * the store closed or was abandoned; the signal's reason once it was aborted; nothing
+ * more after an error or the end.
  *
  * The model counts each started feed's buffer as the hub does: every accepted change of
  * a commit after the feed's start version is buffered when it becomes visible, and each
@@ -19,7 +20,7 @@ import { WATCH_BUFFER_CHANGES_MAX } from '../src/limits.js';
 import type { Change } from '../src/index.js';
 import { byBytes, type Commit, count, expectChange, type Model, type ModelChange, RESERVED } from './model-watch-lease-model.js';
 
-type Outcome = { change: { version: number; change: ModelChange } } | { done: true } | { error: 'overflow'; resume: number } | { error: 'closed' };
+type Outcome = { change: { version: number; change: ModelChange } } | { done: true } | { error: 'overflow'; resume: number } | { error: 'closed' } | { error: 'aborted' };
 
 export interface WatchState {
   id: number;
@@ -39,6 +40,9 @@ export interface WatchState {
   buffered: number;
   overflowResume: number | undefined;
   closed: boolean;
+  /** Its signal's controller, when it was given one; aborted once abort() ran. */
+  controller: AbortController | undefined;
+  aborted: boolean;
   pending: Promise<IteratorResult<Change, void>> | undefined;
   /** What the pending step must answer, once a commit decided it. */
   pendingOutcome: Outcome | undefined;
@@ -82,11 +86,11 @@ export class Watches {
     model.onCommit = (commit) => this.#offer(commit);
   }
 
-  add(feed: AsyncGenerator<Change, void, undefined>, options: { since: number; until?: number; gte?: string; lt?: string; includeReserved: boolean }): WatchState {
+  add(feed: AsyncGenerator<Change, void, undefined>, options: { since: number; until?: number; gte?: string; lt?: string; includeReserved: boolean; controller?: AbortController }): WatchState {
     const watch: WatchState = {
       id: this.#ids++, feed, since: options.since, until: options.until, gte: options.gte, lt: options.lt, includeReserved: options.includeReserved,
       started: false, startVersion: 0, rule: 'never', cursor: { commit: options.since, change: 0 }, lastDelivered: options.since, liveDelivered: false,
-      buffered: 0, overflowResume: undefined, closed: false, pending: undefined, pendingOutcome: undefined, dead: false,
+      buffered: 0, overflowResume: undefined, closed: false, controller: options.controller, aborted: false, pending: undefined, pendingOutcome: undefined, dead: false,
     };
     this.open.push(watch);
     return watch;
@@ -95,7 +99,7 @@ export class Watches {
   /** The hub's offer of a visible commit, as the model counts it. */
   #offer(commit: Commit): void {
     for (const watch of this.open) {
-      if (!watch.started || watch.dead || watch.closed || watch.overflowResume !== undefined) continue;
+      if (!watch.started || watch.dead || watch.closed || watch.aborted || watch.overflowResume !== undefined) continue;
       const accepted = commit.changes.filter((change) => accepts(watch, change.key)).length;
       watch.buffered += accepted;
       if (watch.buffered > WATCH_BUFFER_CHANGES_MAX) {
@@ -139,6 +143,8 @@ export class Watches {
 
   /** What the feed's next step must do now (undefined: nothing is due, it would wait). */
   #due(watch: WatchState): Outcome | undefined {
+    // A started feed checks its signal first; one not started yet, the store.
+    if (watch.aborted && (watch.started || !watch.closed)) return { error: 'aborted' };
     if (watch.closed) return { error: 'closed' };
     if (watch.overflowResume !== undefined) return { error: 'overflow', resume: watch.overflowResume };
     const next = nextExpected(this.model, watch, false);
@@ -181,13 +187,13 @@ export class Watches {
       error = caught;
     }
     const code = (error as { code?: string } | undefined)?.code;
-    if (code === 'LADYBUG_VERSION_NOT_RETAINED' && !watch.liveDelivered && watch.rule !== 'never' && !('error' in expected && expected.error === 'closed')) {
+    if (code === 'LADYBUG_VERSION_NOT_RETAINED' && !watch.liveDelivered && watch.rule !== 'never' && !('error' in expected && (expected.error === 'closed' || (expected.error === 'aborted' && watch.closed)))) {
       count(`catch-up VersionNotRetainedError (${watch.rule})`);
       this.log.push(`  watch ${watch.id}: VersionNotRetainedError (${watch.rule})`);
       watch.dead = true;
       return;
     }
-    if (watch.rule === 'must' && !watch.closed) throw new Error(`${where()}: a catch-up from below the floor ${this.model.floor} must fail, got ${error === undefined ? brief(result) : String(error)}`);
+    if (watch.rule === 'must' && !watch.closed && !watch.aborted) throw new Error(`${where()}: a catch-up from below the floor ${this.model.floor} must fail, got ${error === undefined ? brief(result) : String(error)}`);
     if ('change' in expected) {
       if (error !== undefined) throw new Error(`${where()}: expected v${expected.change.version} ${JSON.stringify(expected.change.change.key)}, got ${String(error)}`, { cause: error });
       if (result!.done === true) throw new Error(`${where()}: ended early, expected v${expected.change.version}`);
@@ -207,6 +213,10 @@ export class Watches {
     const ended = watch.started && watch.until !== undefined && this.model.version >= watch.until && nextExpected(this.model, watch, false) === undefined;
     if (expected.error === 'closed' && ended && result?.done === true) return;
     expect(error, `${where()}: expected ${expected.error}, got ${brief(result)}`).toBeDefined();
+    if (expected.error === 'aborted') {
+      expect(error, `${where()}: an aborted feed's next step rejects with the signal's reason`).toBe(watch.controller!.signal.reason);
+      return;
+    }
     if (expected.error === 'closed') {
       // An abandoned store (the crash of a test) may fail a catch-up's read of its closed files instead.
       expect(code === 'LADYBUG_STORE_CLOSED' || (this.abandoned && code === 'LADYBUG_IO'), `${where()}: ${String(error)}`).toBe(true);
@@ -249,6 +259,14 @@ export class Watches {
       await this.pull(watch, `${label} (store closed)`);
     }
     this.open.length = 0;
+  }
+
+  /** Aborts the feed's signal: its next step (a pending one at once) rejects with the reason, nothing more delivered. */
+  abort(watch: WatchState): void {
+    if (watch.controller === undefined || watch.aborted) return;
+    watch.controller.abort();
+    watch.aborted = true;
+    if (watch.pending !== undefined && watch.pendingOutcome === undefined) watch.pendingOutcome = { error: 'aborted' };
   }
 
   /** Breaks out of a feed (return()): it ends. */
