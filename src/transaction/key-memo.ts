@@ -17,13 +17,18 @@
  * no array per transaction.
  */
 import { internalKey } from '../codec/keys.js';
+import { intrinsicLength } from '../codec/intrinsic-length.js';
 
 /** Keys remembered: a transfer reads two and writes both. */
 export const KEY_MEMO_SLOTS = 4;
 
-/** True when `bytes` are the bytes of byte string `internal` (one char per byte). */
+/**
+ * True when `bytes` are the bytes of byte string `internal` (one char per byte). Measured
+ * as internalKey measures it (intrinsicLength): a `length` property may lie, and a key
+ * over a resizable buffer grows under it, so a lying length matched a longer key's prefix.
+ */
 function sameBytes(bytes: Uint8Array, internal: string): boolean {
-  const length = bytes.length;
+  const length = intrinsicLength(bytes);
   if (length !== internal.length) return false;
   for (let index = 0; index < length; index++) {
     if (bytes[index] !== internal.charCodeAt(index)) return false;
