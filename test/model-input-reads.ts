@@ -121,10 +121,12 @@ async function runScan(what: string, context: ReadContext, recipe: ReadCall & { 
 /** The iterator's entries, asked `width` steps at a time (81d6fef: steps asked at once skipped entries). */
 async function* atOnce<T>(iterator: AsyncIterator<T>, width: number): AsyncGenerator<T> {
   for (;;) {
-    const steps = await Promise.all(Array.from({ length: width }, () => iterator.next()));
+    // allSettled: the entries answered before a step that throws (KeyEncodingError) are the scan's too.
+    const steps = await Promise.allSettled(Array.from({ length: width }, () => iterator.next()));
     for (const step of steps) {
-      if (step.done === true) return;
-      yield step.value;
+      if (step.status === 'rejected') throw step.reason;
+      if (step.value.done === true) return;
+      yield step.value.value;
     }
   }
 }
