@@ -130,6 +130,9 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
       } catch (error) {
         // A scan that fails (closed store, version not retained) ends and lets go of its pin.
         this.#finish();
+        // Closed during the read: StoreClosedError, not what the read met (close() closes the
+        // readers of replaced runs a view still held: AssertionFailedError 'used after close').
+        this.#plan.checkOpen();
         throw namedKey(error, this.#merged.failedKey, this.#plan.keyEncoding);
       }
       this.#produced++;
