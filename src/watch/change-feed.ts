@@ -135,6 +135,12 @@ class Subscriber {
 
   offer(version: number, operations: readonly IndexOperation[]): void {
     if (this.failure !== undefined) return;
+    if (this.#untilVersion !== undefined && version > this.#untilVersion) {
+      // Never delivered (the feed ends before them): buffered, they overflowed a feed still
+      // catching up to its untilVersion. A waiting feed wakes to end.
+      this.wake?.();
+      return;
+    }
     const start = this.buffer.length;
     for (const { key, slot } of operations) {
       if (!this.accepts(key)) continue;
@@ -147,7 +153,7 @@ class Subscriber {
     if (this.buffer.length === start) {
       // Nothing of this feed's, but nothing at or below its untilVersion can come after it:
       // a feed waiting for a commit in its range would otherwise wait past its end.
-      if (this.#untilVersion !== undefined && version >= this.#untilVersion) this.wake?.();
+      if (version === this.#untilVersion) this.wake?.();
       return;
     }
     // The bytes bound counts what is buffered beyond the oldest buffered commit: a consumer
