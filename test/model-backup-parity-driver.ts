@@ -45,6 +45,8 @@ export interface Run {
   backups: HeldBackup[];
   /** Store damage parity can rebuild, not yet checked by a scrub. */
   pending: StoreDamage[];
+  /** Names of every run file ever damaged: a linked backup keeps a run's damage when compaction removes it from the store before any repair. */
+  damagedEver: Set<string>;
   log: string[];
   counter: number;
   open(directory?: string): Promise<Store>;
@@ -148,7 +150,7 @@ async function transaction(run: Run, rng: Random): Promise<void> {
 export async function runSteps(config: Config, steps: readonly Step[]): Promise<{ log: string[] }> {
   const run: Run = {
     fileSystem: new FaultFileSystem(config.seed), store: undefined as unknown as Store, model: new Model(config.maxVersionsPerKey), config,
-    keys: KEYS, backups: [], pending: [], log: [], counter: 0,
+    keys: KEYS, backups: [], pending: [], damagedEver: new Set(), log: [], counter: 0,
     open: (directory = STORE) => openStore(directory, storeOptions(run)),
   };
   run.store = await run.open();

@@ -71,7 +71,7 @@ export async function scrubAndCheck(run: Run, label: string, beside?: () => Prom
   const [report] = await Promise.all([run.store.scrub(), beside?.()]);
   const pending = new Map(run.pending.map((damage) => [damage.file, damage]));
   run.log.push(`  scrub: repaired ${brief(report.repaired.map((found) => `${found.kind}@${found.file}:${found.stripe}`))} unrecoverable ${report.unrecoverable.length}`);
-  expect(report.unrecoverable, `${label}: scrub unrecoverable with only repairable damage`).toEqual([]);
+  expect(report.unrecoverable, `${label}: scrub unrecoverable with only repairable damage: ${JSON.stringify(report.unrecoverable.map(({ keys, ...rest }) => rest))}`).toEqual([]);
   for (const found of report.repaired) {
     const damage = pending.get(found.file);
     expect(damage, `${label}: scrub repaired ${found.kind} in ${found.file}, not damaged: ${brief(found)}`).toBeDefined();
@@ -96,6 +96,7 @@ async function damageRuns(run: Run, rng: Random, label: string): Promise<void> {
     if (taken === undefined) continue;
     const damages = repairablePages(rng, taken.layout).map((page) => planPageDamage(rng, file, taken.original, taken.layout, page));
     for (const damage of damages) await applyDamage(run.fileSystem, damage);
+    run.damagedEver.add(file.split('/').pop()!);
     run.log.push(`  damaged ${file} pages ${brief(damages.map((damage) => `${damage.page}:${damage.role}`))}`);
     run.pending.push({ file, ...taken, damages });
   }
@@ -112,6 +113,7 @@ async function damageBeyondParity(run: Run, rng: Random, footer: boolean, label:
   const pages = footer ? [taken.layout.pages - 1] : pickStripePages(rng, taken.layout, 1, 2);
   const damages = pages.map((page) => planPageDamage(rng, file, taken.original, taken.layout, page));
   for (const damage of damages) await applyDamage(run.fileSystem, damage);
+  run.damagedEver.add(file.split('/').pop()!);
   run.log.push(`  damaged ${file} (format ${taken.layout.formatVersion}) beyond parity, pages ${brief(damages.map((damage) => `${damage.page}:${damage.role}@${damage.offset}`))}`);
   const reopened = footer && rng() < 0.4;
   if (reopened) {
