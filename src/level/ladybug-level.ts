@@ -137,6 +137,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
       throw new InvalidOptionError('location', `must be a non-empty string, got ${typeof location === 'string' ? "''" : typeof location}`);
     }
     const { store: storeOptions, ...levelOptions } = options ?? {};
+    // Checked before the `in` below, which threw a bare TypeError (no code) for null or a primitive.
+    if (storeOptions !== undefined && (typeof storeOptions !== 'object' || storeOptions === null)) {
+      throw new InvalidOptionError('store', `must be an object of store options, got ${storeOptions === null ? 'null' : typeof storeOptions}`);
+    }
     if (storeOptions !== undefined && 'keyEncoding' in storeOptions) {
       throw new InvalidOptionError('store.keyEncoding', 'is set by the level adapter (binary)');
     }
