@@ -185,6 +185,7 @@ export async function scrubRuns(
       continue;
     }
     const steps = reader.scrub(repair);
+    const unrecoverableBefore = report.unrecoverable.length;
     for (;;) {
       if (options.signal?.aborted === true) {
         report.aborted = true;
@@ -206,6 +207,10 @@ export async function scrubRuns(
       }
       await pace();
     }
+    // Compacted away while it was scrubbed: a rebuilt block could not be written back (the
+    // file is unlinked; the held reader still reads it) and what its stripe's step then found
+    // is no damage of the store, whose entries the merge read, every block checked.
+    if (options.isLive?.(run) === false) report.unrecoverable.splice(unrecoverableBefore);
     options.onProgress?.(runIndex + 1, runs.length);
   }
   report.durationMs = performance.now() - started;
