@@ -18,6 +18,7 @@ import { brief, pick, random, type Random, value } from './model-review-driver.j
 import { checkCurrent, keyText } from './model-backup-parity-checks.js';
 import { damageStore, scrubAndCheck, type StoreDamage } from './model-backup-parity-store-damage.js';
 import { restoreStep, type HeldBackup } from './model-backup-parity-restore.js';
+import { shrinkSequence } from './model-sequences.js';
 
 export const STORE = '/db';
 export const STEP_KINDS = ['put', 'put', 'del', 'batch', 'bulk', 'bulk', 'tx', 'checkpoint', 'compact', 'backup', 'backup', 'restore', 'restore', 'restore',
@@ -194,32 +195,9 @@ export async function runSteps(config: Config, steps: readonly Step[]): Promise<
   return { log: run.log };
 }
 
-/** Drops steps one at a time while the sequence still fails the same way; returns the smallest found. */
-export async function shrinkSteps(config: Config, steps: Step[]): Promise<{ steps: Step[]; error: unknown }> {
+/** Drops steps one at a time while the sequence still fails the same way (model-sequences.ts); returns the smallest found. */
+export function shrinkSteps(config: Config, steps: Step[]): Promise<{ steps: Step[]; error: unknown }> {
   const signature = (error: unknown) => String((error as Error).message ?? error).split('\n')[0]!.replace(/^step \d+ \w+/, '').replace(/[0-9a-f]{6,}|\d+/g, '#').slice(0, 80);
-  let current = steps;
-  let lastError: unknown;
-  try {
-    await runSteps(config, steps);
-  } catch (error) {
-    lastError = error;
-  }
-  const wanted = signature(lastError);
-  let changed = true;
-  while (changed) {
-    changed = false;
-    for (let index = current.length - 1; index >= 0; index--) {
-      const candidate = current.filter((_, at) => at !== index);
-      try {
-        await runSteps(config, candidate);
-      } catch (error) {
-        if (signature(error) !== wanted) continue;
-        lastError = error;
-        current = candidate;
-        changed = true;
-      }
-    }
-  }
-  return { steps: current, error: lastError };
+  return shrinkSequence((candidate) => runSteps(config, candidate), steps, signature);
 }
 

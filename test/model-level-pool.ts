@@ -10,19 +10,12 @@
  * clears land on and between stored keys.
  */
 import { Buffer } from 'node:buffer';
+import { mulberry32 } from './transaction-support.js';
 
 export type Random = () => number;
 
-export function mulberry32(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator the other model tests use (transaction-support.ts). */
+export { mulberry32 };
 
 export function pick<T>(rng: Random, items: readonly T[]): T {
   return items[Math.floor(rng() * items.length)] as T;

@@ -13,10 +13,10 @@ import { describe, expect, it } from 'vitest';
 import { LadybugLevel } from '../src/level/index.js';
 import { runSeed } from './model-level-driver.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { seedList } from './model-sequences.js';
 
-const [first, last] = (process.env['MODEL_LEVEL_SEEDS'] ?? '1-8').split('-').map(Number) as [number, number];
 const STEPS = Number(process.env['MODEL_LEVEL_STEPS'] ?? 60);
-const seeds = Array.from({ length: last - first + 1 }, (_, index) => first + index);
+const seeds = seedList(process.env['MODEL_LEVEL_SEEDS'] ?? '1-8');
 
 describe('level adapter against classic-level', () => {
   it.each(seeds)('seed %i', async (seed) => {

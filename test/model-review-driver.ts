@@ -14,6 +14,7 @@ import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
 import { type Bounds, checkScan, hexOf, Model, type Operation, type ScanOutcome } from './model-review-model.js';
 import { checkTransaction, TRANSACTION_STEPS, type TransactionStep } from './model-review-transactions.js';
 import { faultStep } from './model-review-faults.js';
+import { shrinkSequence } from './model-sequences.js';
 
 export function random(seed: number): () => number {
   let state = seed >>> 0 || 1;
@@ -345,31 +346,8 @@ async function checkWatch(context: Context): Promise<void> {
   expect(seen.map((change) => change[0]), 'watch order').toEqual(seen.map((change) => change[0]).sort((left, right) => left - right));
 }
 
-/** Drops steps one at a time while the sequence still fails; returns the smallest found. */
-export async function shrinkSteps(config: Config, steps: Step[]): Promise<{ steps: Step[]; error: unknown }> {
-  let current = steps;
-  let lastError: unknown;
+/** Drops steps one at a time while the sequence still fails the same way (model-sequences.ts); returns the smallest found. */
+export function shrinkSteps(config: Config, steps: Step[]): Promise<{ steps: Step[]; error: unknown }> {
   const signature = (error: unknown) => String((error as Error).message ?? error).replace(/^[^:]*: /, '').replace(/[0-9a-f]{6,}|\d+/g, '#').slice(0, 60);
-  try {
-    await runSteps(config, steps);
-  } catch (error) {
-    lastError = error;
-  }
-  const wanted = signature(lastError);
-  let changed = true;
-  while (changed) {
-    changed = false;
-    for (let index = current.length - 1; index >= 0; index--) {
-      const candidate = current.filter((_, at) => at !== index);
-      try {
-        await runSteps(config, candidate);
-      } catch (error) {
-        if (signature(error) !== wanted) continue;
-        lastError = error;
-        current = candidate;
-        changed = true;
-      }
-    }
-  }
-  return { steps: current, error: lastError };
+  return shrinkSequence((candidate) => runSteps(config, candidate), steps, signature);
 }

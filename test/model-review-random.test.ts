@@ -14,21 +14,13 @@
  */
 import { describe, it } from 'vitest';
 import { makeConfig, makeSteps, runSteps, shrinkSteps } from './model-review-driver.js';
+import { runOrShrink, seedList } from './model-sequences.js';
 
-const [first, last] = (process.env['MODEL_REVIEW_SEEDS'] ?? '1-8').split('-').map(Number) as [number, number];
 const STEPS = Number(process.env['MODEL_REVIEW_STEPS'] ?? 40);
-const seeds = Array.from({ length: last - first + 1 }, (_, index) => first + index);
+const seeds = seedList(process.env['MODEL_REVIEW_SEEDS'] ?? '1-8');
 
 describe('model review: the whole read API against a model, under flushes, merges, reopens and crashes', () => {
   it.each(seeds)('seed %i', async (seed) => {
-    const config = makeConfig(seed);
-    const steps = makeSteps(seed, STEPS);
-    try {
-      await runSteps(config, steps);
-    } catch (error) {
-      if (process.env['MODEL_REVIEW_SHRINK'] === '0') throw error;
-      const shrunk = await shrinkSteps(config, steps);
-      throw new Error(`seed ${seed} ${JSON.stringify(config)}: ${String((shrunk.error as Error).message ?? shrunk.error)}\n  steps ${JSON.stringify(shrunk.steps)}`);
-    }
+    await runOrShrink(seed, makeConfig(seed), makeSteps(seed, STEPS), runSteps, shrinkSteps, process.env['MODEL_REVIEW_SHRINK'] !== '0');
   }, 300_000);
 });

@@ -13,6 +13,7 @@ import { abandonStore } from '../src/store/store.js';
 import { MEMORY_BUDGET_BYTES_MIN, WATCH_BUFFER_CHANGES_MAX } from '../src/limits.js';
 import { random, value } from './model-review-driver.js';
 import { byBytes, count, Model, type Operation } from './model-watch-lease-model.js';
+import { shrinkSequence } from './model-sequences.js';
 import { brief, Watches } from './model-watch-lease-watches.js';
 import {
   acquireStep, advanceStep, boundStep, fencedStep, handoffStep, LEASE_NAMES, type LeaseContext, leaseReadStep, releaseStep, renewStep, reservedWriteStep,
@@ -244,32 +245,8 @@ async function checkFromZero(context: LeaseContext, watches: Watches): Promise<v
   expect(watch.dead, 'end: the watch from the floor ended').toBe(true);
 }
 
-/** Drops steps one at a time while the sequence still fails the same way; returns the smallest found. */
-export async function shrinkSteps(config: Config, steps: Step[]): Promise<{ steps: Step[]; error: unknown }> {
-  let current = steps;
-  let lastError: unknown;
+/** Drops steps one at a time while the sequence still fails the same way (model-sequences.ts); returns the smallest found. */
+export function shrinkSteps(config: Config, steps: Step[]): Promise<{ steps: Step[]; error: unknown }> {
   const signature = (error: unknown) => String((error as Error).message ?? error).split('\n')[0]!.replace(/^step \d+ \w+/, '').replace(/\d+/g, '#').slice(0, 80);
-  try {
-    await runSteps(config, steps);
-    return { steps, error: new Error('passed when run again') };
-  } catch (error) {
-    lastError = error;
-  }
-  const wanted = signature(lastError);
-  let changed = true;
-  while (changed) {
-    changed = false;
-    for (let index = current.length - 1; index >= 0; index--) {
-      const candidate = current.filter((_, at) => at !== index);
-      try {
-        await runSteps(config, candidate);
-      } catch (error) {
-        if (signature(error) !== wanted) continue;
-        lastError = error;
-        current = candidate;
-        changed = true;
-      }
-    }
-  }
-  return { steps: current, error: lastError };
+  return shrinkSequence((candidate) => runSteps(config, candidate), steps, signature);
 }

@@ -16,14 +16,12 @@
  */
 import { afterAll, describe, it } from 'vitest';
 import { makeConfig, makeSteps, runSteps, shrinkSteps } from './model-watch-lease-driver.js';
+import { runOrShrink, seedList } from './model-sequences.js';
 import { tally } from './model-watch-lease-model.js';
 
 /** By default, seeds that together meet every case (floods and overflows, crashes, expiries, handoffs; seeds 1 and 146 found defects). */
 const DEFAULT_SEEDS = '1,19,41,49,62,73,79,146';
-const seeds = (process.env['WATCH_LEASE_SEEDS'] ?? DEFAULT_SEEDS).split(',').flatMap((part) => {
-  const [first, last = first] = part.split('-').map(Number) as [number, number?];
-  return Array.from({ length: last - first + 1 }, (_, index) => first + index);
-});
+const seeds = seedList(process.env['WATCH_LEASE_SEEDS'] ?? DEFAULT_SEEDS);
 const STEPS = Number(process.env['WATCH_LEASE_STEPS'] ?? 40);
 
 afterAll(() => {
@@ -32,14 +30,6 @@ afterAll(() => {
 
 describe('model review: watches and leases against a model, under flushes, merges, reopens and crashes', () => {
   it.each(seeds)('seed %i', async (seed) => {
-    const config = makeConfig(seed);
-    const steps = makeSteps(seed, STEPS);
-    try {
-      await runSteps(config, steps);
-    } catch (error) {
-      if (process.env['WATCH_LEASE_SHRINK'] === '0') throw error;
-      const shrunk = await shrinkSteps(config, steps);
-      throw new Error(`seed ${seed} ${JSON.stringify(config)}: ${String((shrunk.error as Error).message ?? shrunk.error)}\n  steps ${JSON.stringify(shrunk.steps)}`);
-    }
+    await runOrShrink(seed, makeConfig(seed), makeSteps(seed, STEPS), runSteps, shrinkSteps, process.env['WATCH_LEASE_SHRINK'] !== '0');
   }, 300_000);
 });
