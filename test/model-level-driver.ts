@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { LadybugLevel } from '../src/level/index.js';
 import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
-import { type ByteRange, chance, type Encoding, makeKeys, mulberry32, normal, normalError, pick, type Random, refusedKey, refusedRead } from './model-level-pool.js';
+import { type ByteRange, chance, type Encoding, makeKeys, mulberry32, normal, normalError, pick, type Random, refusedKey } from './model-level-pool.js';
 import { drawStep, type Step } from './model-level-steps.js';
 
 /* The two databases meet through one loose type: their typings differ only in generics. */
@@ -252,7 +252,7 @@ export async function runSeed(seed: number, steps: number): Promise<void> {
     });
     for (let index = 0; index < steps; index++) {
       const step: Step = drawStep(rng, keys, pair);
-      const reason = step.refusedKeys.map((key) => (step.kind === 'read' ? refusedRead(key) : refusedKey(key))).find((found) => found !== undefined);
+      const reason = step.refusedKeys.map((key) => refusedKey(key)).find((found) => found !== undefined);
       if (step.kind === 'reopen') await pair.reopen();
       else if (reason !== undefined) await pair.refused(step.label, reason, step.call);
       else await pair.both(step.label, step.call);

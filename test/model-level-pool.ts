@@ -39,11 +39,6 @@ export function refusedKey(rootKey: Buffer): string | undefined {
   return undefined;
 }
 
-/** Why ladybug refuses a read of this root-level key where classic-level answers "absent", or undefined. */
-export function refusedRead(rootKey: Buffer): string | undefined {
-  return rootKey.length > STORE_KEY_BYTES_MAX ? 'longer than the store key limit' : undefined;
-}
-
 const ALPHABET = [0x00, 0x01, 0x21, 0x22, 0x23, 0x61, 0x62, 0x7f, 0x80, 0xc3, 0xa9, 0xfe, 0xff];
 
 export function makeKeys(rng: Random): Buffer[] {

@@ -27,6 +27,7 @@ import { openStore } from '../store/open-store.js';
 import type { StoreOptions } from '../store/options.js';
 import type { Store, StoreSnapshot } from '../store/store.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
+import { KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readLevelValue, readPair } from './key-slots.js';
 import { LevelIterator } from './level-iterator.js';
@@ -189,6 +190,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   /** The level value of `key` as of `asOf` (the newest version when undefined). */
   async #getAsOf(key: Uint8Array, asOf: number | undefined): Promise<Uint8Array | undefined> {
     if (isReservedStoreKey(key)) return undefined; // never a level key (key-slots.ts)
+    if (key.length > KEY_BYTES_MAX) return undefined; // never stored (the store's key limit)
     const index = pairIndex(key);
     const stored = await this.store.get(index === undefined ? key : PAIR_SLOT_KEY, asOf === undefined ? undefined : { asOf });
     if (index !== undefined) return readPair(stored)[index] ?? undefined;
@@ -214,7 +216,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   async _del(key: Uint8Array): Promise<void> {
-    await this.#write([{ type: 'del', key }]);
+    await this.#write(withoutUnstorableDeletes([{ type: 'del', key }]));
   }
 
   /**
@@ -223,9 +225,9 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
    * each is passed on as its type, key and value only.
    */
   async _batch(operations: WriteOperation[]): Promise<void> {
-    await this.#write(operations.map((operation): WriteOperation => (operation.type === 'put'
+    await this.#write(withoutUnstorableDeletes(operations.map((operation): WriteOperation => (operation.type === 'put'
       ? { type: 'put', key: operation.key, value: operation.value }
-      : { type: 'del', key: operation.key })));
+      : { type: 'del', key: operation.key }))));
   }
 
   /** Applies `operations` in order, atomically, to `store` (the open store, by default). */
@@ -297,3 +299,18 @@ function writePair(transaction: TransactionHandle, pair: PairValue): void {
   if (pair[0] === null && pair[1] === null) transaction.delete(PAIR_SLOT_KEY);
   else transaction.put(PAIR_SLOT_KEY, pair);
 }
+
+/**
+ * `operations` less the deletes of keys over the store's key limit (KEY_BYTES_MAX): no
+ * such key can be stored, so deleting one changes nothing, as in classic-level (which
+ * has no limit); the store would refuse it as a key. Puts of such keys stay, and the
+ * store refuses them (InvalidKeyError): that limit is real.
+ */
+function withoutUnstorableDeletes(operations: WriteOperation[]): WriteOperation[] {
+  return operations.some(isUnstorableDelete) ? operations.filter((operation) => !isUnstorableDelete(operation)) : operations;
+}
+
+function isUnstorableDelete(operation: WriteOperation): boolean {
+  return operation.type === 'del' && operation.key.length > KEY_BYTES_MAX;
+}
+
