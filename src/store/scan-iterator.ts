@@ -144,9 +144,25 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     }
   }
 
-  async return(): Promise<IteratorResult<ScanEntry, undefined>> {
-    this.#finish();
-    return { done: true, value: undefined };
+  /**
+   * Ends the scan once the steps asked before it have answered (as an async generator
+   * queues return() behind its pending next() calls): they answer their entries, this and
+   * every later step answer done.
+   */
+  return(): Promise<IteratorResult<ScanEntry, undefined>> {
+    const end = (): IteratorResult<ScanEntry, undefined> => {
+      this.#finish();
+      return { done: true, value: undefined };
+    };
+    if (this.#stepping || this.#waiting > 0) {
+      this.#waiting++;
+      const run = (): IteratorResult<ScanEntry, undefined> => {
+        this.#waiting--;
+        return end();
+      };
+      return (this.#last = this.#last!.then(run, run));
+    }
+    return Promise.resolve(end());
   }
 
   async throw(error?: unknown): Promise<IteratorResult<ScanEntry, undefined>> {
