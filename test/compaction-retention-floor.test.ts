@@ -64,11 +64,15 @@ describe('retention floor: version GC of one key', () => {
     expect(collectKey([del(5), put(2)], { ...rule, includesOldest: true })).toEqual({ kept: [], droppedCount: 2 });
   });
 
-  it('per-key retention above the floor marks what it drops there, and keeps the entry visible at the floor', () => {
+  it('per-key retention marks what it drops down to the entry visible at the floor, which it does not keep for the floor', () => {
     const rule = { maxVersionsPerKey: 1, horizon: Infinity, includesOldest: true, retentionFloor: 6 };
+    // 5 (visible at the floor) is beyond the newest 1: refused before the floor rose, so
+    // still refused (a marker there), not kept (retention review, 2026-12-03).
     const { kept, droppedCount } = collectKey([put(9), put(8), put(7), put(5), put(3)], rule);
-    expect(shape(kept)).toEqual(['put@9', 'marker@7', 'put@5']);
-    expect(droppedCount).toBe(3);
+    expect(shape(kept)).toEqual(['put@9', 'marker@5']);
+    expect(droppedCount).toBe(4);
+    // Within the newest 2, the entry visible at the floor stays, and the marker is above it.
+    expect(shape(collectKey([put(9), put(5), put(3)], { ...rule, maxVersionsPerKey: 2 }).kept)).toEqual(['put@9', 'put@5']);
     // Idempotent: the output collected again is itself.
     expect(shape(collectKey(kept, rule).kept)).toEqual(shape(kept));
   });
@@ -101,7 +105,8 @@ describe('retention floor: raising it', () => {
     await expect(store.compact({ retainFrom: store.version + 1 })).rejects.toThrow(/past the store's newest version/);
     expect(store.stats().storage.compaction.retentionFloor).toBe(floorBefore);
     expect(await store.get('k')).toBe('d');
-    expect(await store.get('k', { asOf: store.version - 1 })).toBe('c');
+    // c (at the floor) is beyond the newest 1: refused before the floor rose, and after.
+    expect(await refused(store.get('k', { asOf: store.version - 1 }))).toBe(true);
     expect(await refused(store.get('k', { asOf: store.version - 2 }))).toBe(true);
     expect(await refused(store.get('never-written', { asOf: 0 }))).toBe(true);
     await store.close();

@@ -111,7 +111,7 @@ describe('review: point reads that stop at the deciding run agree with a read of
         const pinFloor = random(2) === 0 ? Infinity : random(highest + 2);
         const request: ReadRequest = { version, referenceVersion, pinFloor };
         const histories = layers.map((entries) => ({ entries: entries.filter((entry) => entry.key === key) }));
-        const expected = answerOf(() => resolveSlot(histories, { version, referenceVersion, pinFloor, maxVersionsPerKey, retentionFloor: floorVersion }));
+        const expected = answerOf(() => resolveSlot(histories, { version, referenceVersion, pinFloor, maxVersionsPerKey }));
         for (let repeat = 0; repeat < 3; repeat++) {
           const context = { seed, read, repeat, key, request, maxVersionsPerKey, floorVersion, layers: JSON.stringify(layers) };
           expect({ answer: await answerOf(() => view.slotAsOf(key, request)), context }).toEqual({ answer: expected, context });

@@ -15,8 +15,10 @@
  *   is only refused early (a crash before the edit brings F back down, and nothing
  *   below it was dropped). Compaction drops what only reads below F could see only in
  *   the same manifest edit that records F.
- * - The entry visible at F (per key, the newest at or below F) is always retained
- *   (src/engine/resolve.ts, version-gc.ts).
+ * - F retains nothing by itself: the entry visible at F (per key, the newest at or
+ *   below F) answers only when per-key retention or a pin keeps it, so a version
+ *   refused before F rose stays refused (src/engine/resolve.ts, version-gc.ts); reads
+ *   never reach below that entry, so compaction drops what is older.
  */
 import { VersionNotRetainedError } from '../errors.js';
 import { assert } from '../util/assert.js';

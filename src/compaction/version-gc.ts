@@ -27,15 +27,17 @@
  * test/model.test.ts found both).
  *
  * The store-wide retention floor F (retention-floor.ts; 0 = none) changes that: reads
- * below F are refused for every key, and the entry visible at F (the newest at or
- * below F) is always retained (resolve.ts does the same), so
+ * below F are refused for every key, and no read reaches below the entry visible at
+ * F (the newest at or below F), so
  * - every entry older than the one visible at F is dropped, with no marker;
- * - the entry visible at F is kept, but when it is a tombstone and the inputs
- *   include the oldest run (nothing older can resurface), it is dropped too: a read
- *   at or above F then finds nothing at or below its version, "absent", as the
- *   tombstone answered; history() never lists a tombstone at or below F;
- * - entries above it that per-key retention drops leave a marker at the version of
- *   the oldest of them (not below it: the floor entry answers there).
+ * - the entry visible at F and those above it are kept or dropped by the rule above
+ *   (F retains nothing by itself: a version refused before F rose stays refused);
+ *   the dropped ones leave a marker at the version of the oldest of them, the entry
+ *   visible at F when it is dropped;
+ * - the entry visible at F, when kept, a tombstone, and the inputs include the oldest
+ *   run (nothing older can resurface), is dropped too: a read at or above F then
+ *   finds nothing at or below its version, "absent", as the tombstone answered;
+ *   history() never lists a tombstone at or below F.
  */
 import { NOT_RETAINED_BYTE, isNotRetainedMarker } from '../engine/resolve.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -77,22 +79,17 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
     const retained = keep < rule.maxVersionsPerKey || entry.version > rule.horizon || keep - horizonIndex < rule.maxVersionsPerKey;
     if (!retained) break;
   }
-  const floorTombstoneGoes = floorIndex !== -1 && rule.includesOldest && entries[floorIndex]!.value === undefined;
+  // The floor entry, kept, is a tombstone with nothing older left anywhere: nothing to keep.
+  const floorTombstoneGoes = floorIndex !== -1 && keep === candidates && rule.includesOldest && entries[floorIndex]!.value === undefined;
   // Nothing dropped (the common case): the history itself, no copy.
   if (keep === entries.length && !floorTombstoneGoes) return { kept: entries as RunEntry[], droppedCount: 0 };
-  const kept = entries.slice(0, keep);
-  // Per-key retention dropped entries above the floor entry (or, with no floor entry
-  // in the inputs, down to the oldest): a marker at the oldest of them.
-  const markerFrom = floorIndex === -1 ? entries.length - 1 : floorIndex - 1;
-  if (keep <= markerFrom) {
-    const oldest = entries[markerFrom]!;
+  const kept = entries.slice(0, floorTombstoneGoes ? keep - 1 : keep);
+  // Retention dropped some of the candidates (the entries down to the floor entry, or
+  // to the oldest when the inputs hold none at or below the floor): a marker at the
+  // oldest of them. What lies below the floor entry goes with no marker.
+  if (keep < candidates) {
+    const oldest = entries[candidates - 1]!;
     kept.push({ key: oldest.key, version: oldest.version, value: NOT_RETAINED_VALUE });
-  }
-  if (floorIndex !== -1 && floorIndex >= keep) kept.push(entries[floorIndex]!);
-  // The floor entry is a tombstone with nothing older left anywhere: nothing to keep.
-  if (floorTombstoneGoes) {
-    assert(kept.at(-1) === entries[floorIndex], 'the floor entry is the bottom of what is kept');
-    kept.pop();
   }
   // Versions dropped: markers (read, or written here) are not versions.
   const droppedCount = versionCount(entries) - versionCount(kept);

@@ -85,7 +85,7 @@ export class MergedScan {
     if (this.#done) return result;
     this.#runCursors ??= await this.#openRunCursors();
     const { reverse, version, referenceVersion, pinFloor, view } = this.#plan;
-    const request = { version, referenceVersion, pinFloor, maxVersionsPerKey: view.maxVersionsPerKey, retentionFloor: view.retentionFloor };
+    const request = { version, referenceVersion, pinFloor, maxVersionsPerKey: view.maxVersionsPerKey };
     while (result.length < maxCount) {
       const key = this.#nextKey(maxCount - result.length);
       if (key === undefined) {

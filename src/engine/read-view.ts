@@ -54,7 +54,7 @@ export class ReadView {
   /** The store-wide retention floor (src/compaction/retention-floor.ts), read at each resolve. */
   readonly #retentionFloor: RetentionFloor | undefined;
 
-  /** The retention floor now (0: none): the entry visible at it is always retained. */
+  /** The retention floor now (0: none): history stops at the entry visible at it. */
   get retentionFloor(): number {
     return this.#retentionFloor?.version ?? 0;
   }
@@ -160,7 +160,7 @@ export class ReadView {
     // No source holds the key (a get of an absent key that the runs ruled out): absent, as resolveSlot would say, without its request object.
     if (histories.length === 0) return undefined;
     const { version, referenceVersion, pinFloor } = request;
-    return resolveSlot(histories, { version, referenceVersion, pinFloor, maxVersionsPerKey: this.maxVersionsPerKey, retentionFloor: this.retentionFloor });
+    return resolveSlot(histories, { version, referenceVersion, pinFloor, maxVersionsPerKey: this.maxVersionsPerKey });
   }
 
   /**

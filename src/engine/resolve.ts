@@ -18,10 +18,13 @@
  * answers "absent".
  *
  * The store-wide retention floor F (src/compaction/retention-floor.ts; 0 = none)
- * adds one rule: the entry visible at F (the newest at or below F) is always
- * retained, and history stops there (it lists no tombstone at or below F).
- * Compaction drops everything older, and a tombstone visible at F once nothing older
- * can resurface; the store refuses reads below F before they get here.
+ * retains nothing by itself: the store refuses reads below F before they get here,
+ * and history stops at the entry visible at F (the newest at or below F; it lists no
+ * tombstone at or below F). Compaction drops everything older than that entry, and
+ * the entry itself when it is a tombstone nothing older can resurface under. That
+ * entry answers only as the rules above say: one they had refused stays refused when
+ * F rises to it (until 2026-12-03 it was "always retained", so a version refused
+ * before, still on disk, answered again once F rose to it).
  *
  * A version dropped by memtable trimming leaves a NOT_RETAINED marker when its
  * memtable is flushed (at the chain's first version), so a run still knows that
@@ -55,8 +58,6 @@ export interface ResolveRequest {
   /** The oldest version another reader has pinned (Infinity when none): what it sees is retained. */
   pinFloor: number;
   maxVersionsPerKey: number;
-  /** The store-wide retention floor (0 or absent: none); see the module header. */
-  retentionFloor?: number;
 }
 
 /**
@@ -65,14 +66,13 @@ export interface ResolveRequest {
  */
 export function resolveSlot(histories: readonly SourceHistory[], request: ResolveRequest, slotOf: (entry: RunEntry) => VersionSlot = slotOfEntry): VersionSlot | undefined {
   const { version, referenceVersion, maxVersionsPerKey, pinFloor } = request;
-  const floor = request.retentionFloor ?? 0;
   // Entries above the read version that count against retention, and the version of
   // the entry just above the current one (whatever the reference version).
   let newer = 0;
   let aboveVersion = Infinity;
   let oldestRetained = Infinity;
   const retained = (entryVersion: number): boolean =>
-    newer < maxVersionsPerKey || aboveVersion > pinFloor || entryVersion > pinFloor || (entryVersion <= floor && aboveVersion > floor);
+    newer < maxVersionsPerKey || aboveVersion > pinFloor || entryVersion > pinFloor;
   for (const history of histories) {
     if ('chain' in history) {
       const chain = history.chain;
@@ -170,7 +170,7 @@ export function resolveHistory(
     const counted = entryVersion <= referenceVersion;
     // Below the floor entry (the newest at or below the floor): nothing is listed.
     if (entryVersion <= retentionFloor && aboveVersion <= retentionFloor) return false;
-    const keep = (counted && rank < maxVersionsPerKey) || aboveVersion > pinFloor || entryVersion > pinFloor || (entryVersion <= retentionFloor && aboveVersion > retentionFloor);
+    const keep = (counted && rank < maxVersionsPerKey) || aboveVersion > pinFloor || entryVersion > pinFloor;
     if (counted) rank++;
     aboveVersion = entryVersion;
     return keep;
