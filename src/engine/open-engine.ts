@@ -126,7 +126,7 @@ export async function openStorage(fileSystem: FileSystem, directory: string, wal
  * it as a release-0.1 store would start the log at segment 1, which a checkpoint deleted
  * long ago, and fail naming that segment; the loss is the manifest's, so name it.
  */
-async function refuseRunsWithoutManifest(fileSystem: FileSystem, directory: string, runsDirectory: string): Promise<void> {
+export async function refuseRunsWithoutManifest(fileSystem: FileSystem, directory: string, runsDirectory: string): Promise<void> {
   const runFiles = (await fileSystem.readdir(runsDirectory)).filter((name) => RUN_FILE_NAME.test(name));
   if (runFiles.length === 0) return;
   throw new CorruptionError(joinPath(directory, MANIFEST_DIRECTORY_NAME), 0,

@@ -37,7 +37,7 @@ import { listSegments } from '../wal/segment-files.js';
 import { type RepairReport, recoverWal, type TornTail } from '../wal/wal-recovery.js';
 import { DirectoryLock } from './directory-lock.js';
 import { Manifest } from '../manifest/manifest.js';
-import { RUNS_DIRECTORY } from '../engine/open-engine.js';
+import { refuseRunsWithoutManifest, RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { RunReader } from '../run/run-reader.js';
@@ -253,6 +253,9 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
           damagedCopies: inspected.damagedCopies, truncatedTail: inspected.recovery.truncatedTail, problems: inspected.unexplainedDamage,
         };
         await verifyRuns(view, joinPath(absolute, RUNS_DIRECTORY), inspected.state.runs, hash, report);
+      } else if (await view.exists(joinPath(absolute, RUNS_DIRECTORY))) {
+        // Run files and no manifest copy: the open refuses the store (its CorruptionError, here a finding), not a store that never flushed.
+        await refuseRunsWithoutManifest(view, absolute, joinPath(absolute, RUNS_DIRECTORY));
       }
       if (!walPresent) throw new CorruptionError(walDir, 0, 'the WAL directory is missing: any commit it held after the last flush is lost (restore from a backup)');
       readingWal = true;
