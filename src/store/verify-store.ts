@@ -281,6 +281,9 @@ export async function verifyStore(directory: string, options: VerifyOptions = {}
     }
     if (report.runs.problems.length > 0 || (report.manifest?.problems.length ?? 0) > 0) report.ok = false;
     return report;
+  } catch (error) {
+    // A file-system failure (wal/ or runs/ a file: ENOTDIR) is an IoError with its errno, as the open's, not the raw error.
+    throw asTypedError(error, `verify ${absolute}`);
   } finally {
     await lock.release();
   }
