@@ -22,7 +22,8 @@
  * - REQUIRES: the caller holds the store.lifecycle lock (no checkpoint, compact() or
  *   close runs meanwhile). Background compaction may still replace runs: a run file
  *   gone before it was linked (ENOENT) restarts the copy from a newer state, at most
- *   BACKUP_ATTEMPTS_MAX times (BackupError 'runs-changed' after that).
+ *   BACKUP_ATTEMPTS_MAX times (BackupError 'runs-changed' after that); one gone while the
+ *   manifest still lists it is CorruptionError 'run file missing', as a read says.
  * - A backup that crashed, failed or was aborted has no BACKUP.json, or one whose
  *   files are not all durable is never written: nothing incomplete looks complete.
  */
@@ -154,9 +155,11 @@ async function copyRuns(
     const state = source.manifest.state;
     const runFiles: CopiedBackupFile[] = [];
     let bytesDone = 0;
+    let current: RunDescriptor | undefined;
     try {
       for (const run of state.runs) {
         options.signal?.throwIfAborted();
+        current = run;
         const path = `${RUNS_DIRECTORY}/${run.fileName}`;
         const from = joinPath(sourceRuns, run.fileName);
         const to = joinPath(targetRuns, run.fileName);
@@ -171,14 +174,25 @@ async function copyRuns(
       }
     } catch (error) {
       if (!isFileSystemError(error, 'ENOENT')) throw error;
-      // Compaction replaced a run of this state: drop what this attempt linked, retry.
       for (const file of runFiles) await fileSystem.unlink(joinPath(targetDirectory, file.path));
+      // Gone while the manifest still lists it: no compaction replaced it (one unlinks a run
+      // only after its manifest edit), the store lost it. Retrying found it missing each time.
+      if (current !== undefined && await runFileMissing(source, current)) {
+        throw new CorruptionError(joinPath(sourceRuns, current.fileName), 0, `run file missing: the manifest lists run ${current.runId}`);
+      }
+      // Compaction replaced a run of this state: what this attempt linked is dropped, retry.
       continue;
     }
     await fileSystem.syncDirectory(targetRuns);
     return { state, runFiles };
   }
   throw new BackupError('runs-changed', targetDirectory, `compaction replaced the runs ${BACKUP_ATTEMPTS_MAX} times during the backup`);
+}
+
+/** True when the manifest's current state still lists `run` and its file is not in the store's runs/. */
+async function runFileMissing(source: BackupSource, run: RunDescriptor): Promise<boolean> {
+  if (!source.manifest.state.runs.some((live) => live.runId === run.runId)) return false;
+  return !(await source.fileSystem.exists(joinPath(joinPath(source.storeDirectory, RUNS_DIRECTORY), run.fileName)));
 }
 
 /**
