@@ -122,8 +122,16 @@ export async function compactPick(context: CompactionContext, request: Compactio
   const started = performance.now();
   const { pick, signal } = request;
   const decision = decide(context, pick, request.retainFrom);
-  if (decision.nothingToDrop) return emptyResult('nothing', decision.horizon, decision.retentionFloor);
+  // The edit recording a floor raised in the deciding step (started there): durable
+  // before the merge, so a cancel, a failure or a crash from here on keeps the floor.
+  const floorRecorded = context.retentionFloor.recorded();
+  floorRecorded.catch(() => undefined); // awaited below; handled here should the hook throw first
+  if (decision.nothingToDrop) {
+    await floorRecorded;
+    return emptyResult('nothing', decision.horizon, decision.retentionFloor);
+  }
   await compactionTestHooks.onHorizon?.(decision.horizon, pick);
+  await floorRecorded;
   signal.throwIfAborted();
   const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
   const runId = context.config.manifest.allocateRunId();

@@ -7,10 +7,9 @@
  * compact() calls, the backlog stall, cancellation and close.
  *
  * compact({ retainFrom }) first raises the store-wide retention floor
- * (retention-floor.ts) in the deciding step, from the horizon it reads there; the
- * merge then drops what only reads below the floor could see (version-gc.ts), and
- * the floor goes into the same manifest edit as the output (an edit of its own when
- * there is nothing to merge).
+ * (retention-floor.ts) in the deciding step, from the horizon it reads there, and
+ * starts the manifest edit recording it in that step; the merge, once that edit is
+ * durable, drops what only reads below the floor could see (version-gc.ts).
  *
  * Results, running totals and stats() are in compaction-stats.ts.
  *
@@ -244,7 +243,7 @@ export class Compactor {
     if (pick === undefined) {
       const horizon = this.#pinFloor();
       const floor = range.retainFrom === undefined ? this.retentionFloor.version : this.#raiseFloor(range.retainFrom, horizon);
-      if (floor > (this.#config.manifest.state.retentionFloor ?? 0)) await this.#config.manifest.apply({ retentionFloor: floor });
+      await this.retentionFloor.recorded();
       this.schedule(); // the background merges skipped while this call waited
       return emptyResult('nothing', horizon, floor);
     }
@@ -258,9 +257,14 @@ export class Compactor {
   /**
    * Raises the floor toward `requested` as far as `horizon` (the pins, read in the
    * caller's synchronous step) and the flushed data allow; returns the floor in force.
+   * A raise starts its manifest edit in the same step (retention-floor.ts): the floor
+   * is kept whatever happens to the merge after it.
    */
   #raiseFloor(requested: number, horizon: number): number {
-    return this.retentionFloor.raise(reachableFloor(requested, horizon, this.#config.manifest.state.flushedVersion));
+    const before = this.retentionFloor.version;
+    const floor = this.retentionFloor.raise(reachableFloor(requested, horizon, this.#config.manifest.state.flushedVersion));
+    if (floor > before) this.retentionFloor.recording(this.#config.manifest.apply({ retentionFloor: floor }));
+    return floor;
   }
 
   /**
@@ -316,7 +320,7 @@ export class Compactor {
       runs: this.#config.runSet.runs,
       bytesOnDisk: this.#config.runSet.fileBytes,
       runningCount: this.#running.length,
-      retentionFloor: this.retentionFloor.version,
+      retentionFloor: this.retentionFloor.durableVersion,
       replacedRunsHeld: this.#context.replacedRuns.heldCount,
       mergeThreadExits: this.#output.counters.threadExits,
       lastError: this.#lastError,

@@ -11,10 +11,14 @@
  *   before is honoured, and every later pin is at the current version, above F.
  *   Capping at flushedVersion keeps every version at or below F in the runs, out of
  *   the memtables' own trimming.
- * - F rises in memory before its manifest edit is durable: a read refused meanwhile
- *   is only refused early (a crash before the edit brings F back down, and nothing
- *   below it was dropped). Compaction drops what only reads below F could see only in
- *   the same manifest edit that records F.
+ * - F rises in memory in that step, and the manifest edit that records it starts in
+ *   the same step (compactor.ts), before the merge: a compaction cancelled by close(),
+ *   one that fails, or a crash during the merge keeps F. A read refused below F is
+ *   refused only once that edit is durable (refusal()): a crash before it brings F
+ *   back down, and a read refused earlier would answer after the reopen. stats()
+ *   shows the durable F, so it never goes down either. (Until 2026-12-03 F was
+ *   written only with the merge's output.) Compaction drops what only reads below F
+ *   could see only in a manifest edit after the one that records F.
  * - F retains nothing by itself: the entry visible at F (per key, the newest at or
  *   below F) answers only when per-key retention or a pin keeps it, so a version
  *   refused before F rose stays refused (src/engine/resolve.ts, version-gc.ts); reads
@@ -25,15 +29,25 @@ import { assert } from '../util/assert.js';
 
 export class RetentionFloor {
   #version: number;
+  /** The floor the manifest holds (what a reopen starts from). */
+  #durable: number;
+  /** The manifest edits recording raises not yet durable (undefined: none). */
+  #recording: Promise<void> | undefined;
 
   constructor(version: number) {
     assert(Number.isSafeInteger(version) && version >= 0, `retention floor ${version} is a non-negative integer`);
     this.#version = version;
+    this.#durable = version;
   }
 
   /** Reads as of a version below this are refused. */
   get version(): number {
     return this.#version;
+  }
+
+  /** The floor the manifest holds: at most `version`, never lower than before (stats() reports it). */
+  get durableVersion(): number {
+    return this.#durable;
   }
 
   /** Raises the floor to `version` (never lowers it); returns the floor now in force. */
@@ -43,9 +57,48 @@ export class RetentionFloor {
     return this.#version;
   }
 
+  /**
+   * `edit` is the manifest edit recording the floor now in force (started in the step
+   * that raised it). Until it and every earlier one settle, refusals wait for them.
+   */
+  recording(edit: Promise<unknown>): void {
+    const version = this.#version;
+    const settled = edit.then(() => {
+      if (version > this.#durable) this.#durable = version;
+    });
+    const previous = this.#recording;
+    const all = previous === undefined ? settled : Promise.all([previous, settled]).then(() => undefined);
+    this.#recording = all;
+    const clear = (): void => {
+      if (this.#recording === all) this.#recording = undefined;
+    };
+    all.then(clear, clear);
+  }
+
+  /** Resolves once every raise so far is recorded; rejects with a failed edit's error. */
+  async recorded(): Promise<void> {
+    await this.#recording;
+  }
+
   /** Throws VersionNotRetainedError when a read as of `version` is below the floor. */
   check(version: number): void {
     if (version < this.#version) throw new VersionNotRetainedError(version, this.#version);
+  }
+
+  /**
+   * A read as of `version`: undefined at or above the floor, else its refusal
+   * (VersionNotRetainedError), which rejects once the edits recording the floor have
+   * settled, so no refusal is seen that a crash could take back.
+   */
+  refusal(version: number): Promise<never> | undefined {
+    if (version >= this.#version) return undefined;
+    const error = new VersionNotRetainedError(version, this.#version);
+    const recording = this.#recording;
+    if (recording === undefined) return Promise.reject(error);
+    const refuse = (): never => {
+      throw error;
+    };
+    return recording.then(refuse, refuse);
   }
 }
 

@@ -59,6 +59,11 @@ export class ReadView {
     return this.#retentionFloor?.version ?? 0;
   }
 
+  /** A read as of `version` below the retention floor: its refusal, once the floor is durable (RetentionFloor#refusal); else undefined. */
+  floorRefusal(version: number): Promise<never> | undefined {
+    return this.#retentionFloor?.refusal(version);
+  }
+
   constructor(
     memtables: readonly MemoryIndex[],
     runs: readonly RunHandle[],

@@ -65,7 +65,9 @@ export class StoreReads {
       const internal = internalKey(key);
       const { pipeline } = this.#parts;
       const version = options === undefined ? pipeline.visibleVersion : asOfOption(readOptions('store.get', options)?.asOf, pipeline.visibleVersion);
-      this.#parts.engine.compactor.retentionFloor.check(version);
+      // Below the retention floor: refused once the floor is durable (retention-floor.ts).
+      const refusal = this.#parts.engine.compactor.retentionFloor.refusal(version);
+      if (refusal !== undefined) return refusal;
       const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: pipeline.visibleVersion, pinFloor: this.#parts.pins.oldest() });
       const answer = found instanceof Promise ? found.then(valueOfSlot) : Promise.resolve(valueOfSlot(found));
       return this.#parts.engine.compactor.inFlight && this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
@@ -104,6 +106,6 @@ export class StoreReads {
 /** A scan as of a version below the retention floor: its first next() throws VersionNotRetainedError. */
 // eslint-disable-next-line require-yield
 async function* refusedScan(floor: RetentionFloor, version: number): AsyncGenerator<[string | Uint8Array, unknown]> {
-  floor.check(version);
+  await floor.refusal(version);
   throw new VersionNotRetainedError(version, floor.version);
 }

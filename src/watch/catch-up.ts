@@ -166,7 +166,8 @@ export async function nextChanges(
 ): Promise<{ changes: RawChange[]; more: boolean }> {
   assert(sinceVersion <= cursor.version && cursor.version <= upToVersion, 'catch-up runs forward, inside its bounds');
   const firstBatch = cursor.version === sinceVersion && cursor.key === undefined;
-  if (firstBatch && sinceVersion < view.retentionFloor) throw new VersionNotRetainedError(sinceVersion, view.retentionFloor);
+  // Below the retention floor: refused once the floor is durable (retention-floor.ts).
+  if (firstBatch && sinceVersion < view.retentionFloor) await view.floorRefusal(sinceVersion);
   const batch = new SmallestChanges(batchChanges, WATCH_CATCH_UP_BATCH_BYTES_MAX);
   const add = (change: RawChange): void => {
     if (change.version > upToVersion || !afterCursor(change, cursor) || !accepts(change.key)) return;
