@@ -227,8 +227,10 @@ describe('compaction: a pin taken while compaction decides (forced interleaving)
     const aborted = await store.compact();
     compactionTestHooks.onHorizon = undefined;
     expect(aborted.outcome).toBe('aborted');
-    // With the pin at `first`, the rule retains 'a' (visible at the oldest pin).
-    expect(await store.get('k', { asOf: first })).toBe('a');
+    // The scan's pin at `first` keeps 'a' on disk, but a pin below what reads retain
+    // only holds (read-pins.ts): 'a' (beyond the newest 1) stays refused, as before the
+    // scan (retention review, 2026-12-03; it answered 'a' while the scan was open).
+    await expect(store.get('k', { asOf: first })).rejects.toBeInstanceOf(VersionNotRetainedError);
     await scan!.return!();
     const compacted = await store.compact();
     expect(compacted.outcome).toBe('compacted');

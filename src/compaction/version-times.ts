@@ -113,8 +113,8 @@ export class VersionTimes {
 }
 
 /**
- * Read pins with retention by age as a virtual pin: oldest() is the lower of the
- * oldest real pin and the age floor. Everything that spares pinned versions
+ * Read pins with retention by age as a virtual pin: oldest() (and readFloor()) is the
+ * lower of the oldest real (protecting) pin and the age floor. Everything that spares pinned versions
  * (memtable trimming, reads' retention rule, compaction's horizon) reads oldest().
  */
 export class AgeRetainedPins extends ReadPins {
@@ -127,5 +127,9 @@ export class AgeRetainedPins extends ReadPins {
 
   override oldest(): number {
     return Math.min(super.oldest(), this.#ageFloor());
+  }
+
+  override readFloor(): number {
+    return Math.min(super.readFloor(), this.#ageFloor());
   }
 }

@@ -9,8 +9,19 @@
  * RangeError past about 125,000 of them, inside a transaction's `finally` after
  * its commit had landed: issue 13, defect 8.)
  *
+ * A pin either protects or only holds. Every pin keeps what is visible at its version
+ * from being reclaimed (`oldest()`: memtable trimming, compaction's horizon). Only a
+ * protecting pin also counts for other readers' retention rule (`readFloor()`): the
+ * entry visible at it is retained for every read. A pin below what reads already
+ * retain (a scan as of an old version, ScanIterator) only holds: as a protecting pin
+ * it made reads answer for versions per-key retention had refused, and refuse them
+ * again once it was released (retention review, 2026-12-03). A pin at or above the
+ * oldest protecting pin, or at the newest version, adds nothing reads did not retain
+ * already, so it protects (`protects()`).
+ *
  * Invariants:
- * - `oldest()` is the smallest pinned version, or Infinity when none.
+ * - `oldest()` is the smallest pinned version, or Infinity when none; `readFloor()`
+ *   the smallest protecting one (at or above `oldest()`).
  * - Every entry's count is at least 1; `count` is the sum of the entries' counts.
  * - `unpin` of a version that is pinned never throws; only an unpin without a
  *   matching pin (a bug in the caller) fails an assertion.
@@ -36,20 +47,30 @@ function compareVersions(left: number, right: number): number {
 
 export class ReadPins {
   readonly #pinned: sortedBtree.default<number, PinEntry> = new BTree<number, PinEntry>(undefined, compareVersions);
+  /** The protecting pins' counts per version (see the module header). */
+  readonly #protecting: sortedBtree.default<number, number> = new BTree<number, number>(undefined, compareVersions);
   #total = 0;
 
-  pin(version: number): void {
+  /** `protects`: false for a pin that only holds (the caller passes the same to unpin). */
+  pin(version: number, protects = true): void {
     // The messages are built only on failure: a template argument is built at every call (issue 12).
     if (!(Number.isInteger(version) && version >= 0)) throw new AssertionFailedError(`pinned version ${version} is a non-negative integer`);
     const entry = this.#pinned.get(version);
     if (entry === undefined) this.#pinned.set(version, { count: 1, pinnedAtMs: performance.now() });
     else entry.count++;
     this.#total++;
+    if (protects) this.#protecting.set(version, (this.#protecting.get(version) ?? 0) + 1);
   }
 
-  unpin(version: number): void {
+  unpin(version: number, protects = true): void {
     const entry = this.#pinned.get(version);
     if (!(entry !== undefined && entry.count > 0)) throw new AssertionFailedError(`unpin of version ${version} that is not pinned`);
+    if (protects) {
+      const count = this.#protecting.get(version);
+      if (count === undefined) throw new AssertionFailedError(`unpin of version ${version} that is not pinned as protecting`);
+      if (count > 1) this.#protecting.set(version, count - 1);
+      else this.#protecting.delete(version);
+    }
     this.#total--;
     assert(this.#total >= 0, 'pin total never goes negative');
     if (entry.count > 1) {
@@ -59,8 +80,19 @@ export class ReadPins {
     this.#pinned.delete(version);
   }
 
+  /** The smallest pinned version (Infinity: none): what reclamation spares. */
   oldest(): number {
     return this.#pinned.minKey() ?? Infinity;
+  }
+
+  /** The smallest protecting pinned version (Infinity: none): the pin floor of reads' retention rule (resolve.ts). */
+  readFloor(): number {
+    return this.#protecting.minKey() ?? Infinity;
+  }
+
+  /** True when a pin at `version` adds nothing to what reads retain now: at or above readFloor(), or at the newest version. */
+  protects(version: number, newestVersion: number): boolean {
+    return version >= Math.min(this.readFloor(), newestVersion);
   }
 
   /** How long the oldest pinned version has been pinned, in ms (0 when none). */

@@ -23,13 +23,15 @@ const SCAN_CHUNK_KEYS = 256;
 interface PinHandle {
   pins: ReadPins;
   version: number;
+  /** The pin protects (ReadPins#protects), or only holds what the scan reads. */
+  protects: boolean;
   released: boolean;
 }
 
 function releasePin(handle: PinHandle): void {
   if (handle.released) return;
   handle.released = true;
-  handle.pins.unpin(handle.version);
+  handle.pins.unpin(handle.version, handle.protects);
 }
 
 const abandonedScans = new FinalizationRegistry<PinHandle>(releasePin);
@@ -85,11 +87,13 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
 
   constructor(plan: ScanPlan) {
     this.#plan = plan;
-    this.#pin = { pins: plan.pins, version: plan.version, released: false };
     // Other readers' pins protect what they read; the scan's own pin only keeps what
     // it reads from being trimmed while it runs (an as-of scan below retention fails).
-    const pinFloor = plan.pins.oldest();
-    plan.pins.pin(plan.version);
+    // A pin below what reads retain now only holds: it re-exposed, to other reads,
+    // versions per-key retention had refused (read-pins.ts).
+    const pinFloor = plan.pins.readFloor();
+    this.#pin = { pins: plan.pins, version: plan.version, protects: plan.pins.protects(plan.version, plan.referenceVersion), released: false };
+    plan.pins.pin(plan.version, this.#pin.protects);
     this.#merged = new MergedScan({
       view: plan.view, range: plan.range, reverse: plan.reverse, version: plan.version, referenceVersion: plan.referenceVersion, pinFloor,
     });

@@ -68,7 +68,7 @@ export class StoreReads {
       // Below the retention floor: refused once the floor is durable (retention-floor.ts).
       const refusal = this.#parts.engine.compactor.retentionFloor.refusal(version);
       if (refusal !== undefined) return refusal;
-      const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: pipeline.visibleVersion, pinFloor: this.#parts.pins.oldest() });
+      const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: pipeline.visibleVersion, pinFloor: this.#parts.pins.readFloor() });
       const answer = found instanceof Promise ? found.then(valueOfSlot) : Promise.resolve(valueOfSlot(found));
       return this.#parts.engine.compactor.inFlight && this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
     } catch (error) {
@@ -80,7 +80,7 @@ export class StoreReads {
     this.#assertOpen('history');
     const limit = limitOption(readOptions('store.history', options)?.limit);
     const version = this.#parts.pipeline.visibleVersion;
-    return historyEntries(await this.#parts.engine.view().history(internalKey(key), version, version, this.#parts.pins.oldest(), limit));
+    return historyEntries(await this.#parts.engine.view().history(internalKey(key), version, version, this.#parts.pins.readFloor(), limit));
   }
 
   scan(options?: ScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
