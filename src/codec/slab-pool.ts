@@ -199,9 +199,34 @@ export class SlabPool {
    */
   release(source: Uint8Array, start: number): void {
     const record = this.#records.get(source);
+    if (record !== undefined) this.#releaseIn(source, record, start);
+  }
+
+  /**
+   * A release function for one drop's walk (memory/slab-reuse.ts): as `release`, but it
+   * remembers the last slab's record, so a run of values from one slab (a drop meets
+   * them in arrival order, hundreds a slab) costs one WeakMap lookup, not one or two
+   * each. Answers whether this pool tracks `source`. Holds the last slab only while the
+   * walk keeps the function.
+   */
+  releaser(): (source: Uint8Array, start: number) => boolean {
+    let lastSource: Uint8Array | undefined;
+    let lastRecord: SlabRecord | undefined;
+    return (source, start) => {
+      if (source !== lastSource) {
+        lastSource = source;
+        lastRecord = this.#records.get(source);
+      }
+      if (lastRecord === undefined) return false;
+      this.#releaseIn(source, lastRecord, start);
+      return true;
+    };
+  }
+
+  #releaseIn(source: Uint8Array, record: SlabRecord, start: number): void {
     const unit = start / MEMORY_BYTES_HEAP_ALIGNMENT;
     // Not counted (held for good) unless it is a carved value's start: counting errs toward keeping.
-    if (record === undefined || !Number.isInteger(unit) || start < 0 || start >= source.length) return;
+    if (!Number.isInteger(unit) || start < 0 || start >= source.length) return;
     const word = unit >>> 5;
     const bit = 1 << (unit & 31);
     const units = (record.releasedUnits ??= new Uint32Array(Math.ceil(this.slabBytes / MEMORY_BYTES_HEAP_ALIGNMENT / 32)));

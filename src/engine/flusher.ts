@@ -287,12 +287,14 @@ export class Flusher {
     const runsBefore = runSet.runs;
     const handle = runSet.install(descriptor);
     this.#config.pointCache?.carryOverFlush(runsBefore, runSet.runs, (key) => sealed.index.holds(key));
-    memtables.retireOldest(sealed);
+    const release = memtables.retireOldest(sealed);
     this.#lastDiskFull = undefined;
     this.#stats.flushes++;
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
+    // The rest of the drop's release of its values, a slice per event-loop turn (slab-reuse.ts).
+    if (release !== undefined) await release.finish();
     // In slices across event-loop turns (cache-prepopulation.ts); stops once close() or
     // abandon() began (close waits for this flush: no insert after it resolves) or another
     // memtable was sealed meanwhile (writes outrun flushes: the next flush matters more).

@@ -25,7 +25,7 @@
  * Synchronous only: nothing here awaits.
  */
 import { MemoryIndex, type IndexOperation } from '../memory/memory-index.js';
-import { releaseDroppedMemtable } from '../memory/slab-reuse.js';
+import { type DroppedMemtableRelease, startMemtableRelease } from '../memory/slab-reuse.js';
 import { assert } from '../util/assert.js';
 
 export interface SealedMemtable {
@@ -154,16 +154,20 @@ export class Memtables {
   }
 
   /**
-   * Removes the oldest sealed memtable once its run is installed. REQUIRES: `sealed`
-   * is the oldest (re-checked here, at the moment of dropping: seed race 8).
+   * Removes the oldest sealed memtable once its run is installed and starts the
+   * release of its values (memory/slab-reuse.ts); answers the rest of that release when
+   * its first slice did not end it, for the caller to finish. REQUIRES: `sealed` is the
+   * oldest (re-checked here, at the moment of dropping: seed race 8).
    */
-  retireOldest(sealed: SealedMemtable): void {
+  retireOldest(sealed: SealedMemtable): DroppedMemtableRelease | undefined {
     assert(this.#immutables[0] === sealed, `memtable ${sealed.sequence} retired out of order`);
     this.#immutables.shift();
     this.#reclaimedInRetired += sealed.index.stats().reclaimedVersions;
     // Dropped: its value slabs may be reused once nothing else holds them (memory/slab-reuse.ts),
     // up to a memtable's share, strongly only what the active memtable's share has room for.
+    // The first slice of the release here; the caller finishes it across event-loop turns.
     const shareBytes = this.#config.memtableBytesMax;
-    releaseDroppedMemtable(sealed.index, shareBytes, Math.max(0, shareBytes - this.#active.memoryBytes), undefined, this);
+    const release = startMemtableRelease(sealed.index, shareBytes, Math.max(0, shareBytes - this.#active.memoryBytes), undefined, this);
+    return release === undefined || release.slice() ? undefined : release;
   }
 }

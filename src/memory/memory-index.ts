@@ -271,19 +271,46 @@ export class MemoryIndex {
    * memtable took 70-310 ms in key order on a busy machine). REQUIRES: no apply meanwhile.
    */
   forEachEntryInArrivalOrder(visit: (entry: TailEntry, span: number) => void): void {
-    for (const chain of this.#map.values()) visit(chain, 0);
-    const { entries, spans, start } = this.#tail.unmovedEntries();
-    for (let index = start; index < entries.length; index++) {
-      const entry = entries[index]!;
-      let span = spans[index];
-      if (span === undefined) {
-        // Only a tail with no slab entry hands out no spans (NO_SPANS): a slab entry's
-        // span is always beside it (ascending-tail.ts), and the others' is not read.
-        assert(!(entry instanceof Uint8Array), 'a slab entry of the tail has its span');
-        span = 0;
+    this.arrivalOrderWalk()(visit, Infinity);
+  }
+
+  /**
+   * forEachEntryInArrivalOrder a slice at a time (the drop's release across event-loop
+   * turns, slab-reuse.ts): each call of the answer visits up to `count` more entries
+   * where the last call stopped, and answers true once every entry was visited.
+   * REQUIRES: nothing changes the memtable from the first call to the last (no apply, no
+   * read moving tail keys into the Map: a dropped memtable no reader captured).
+   */
+  arrivalOrderWalk(): (visit: (entry: TailEntry, span: number) => void, count: number) => boolean {
+    // A Map iterator has no return(): a for-of over it left by return resumes at the next call.
+    const chains = this.#map.values();
+    let tail: { entries: readonly TailEntry[]; spans: readonly number[]; start: number } | undefined;
+    let index = 0;
+    return (visit, count) => {
+      let left = count;
+      if (tail === undefined) {
+        for (const chain of chains) {
+          visit(chain, 0);
+          if (--left <= 0) return false;
+        }
+        tail = this.#tail.unmovedEntries();
+        index = tail.start;
       }
-      visit(entry, span);
-    }
+      const { entries, spans } = tail;
+      const end = Math.min(entries.length, index + left);
+      for (; index < end; index++) {
+        const entry = entries[index]!;
+        let span = spans[index];
+        if (span === undefined) {
+          // Only a tail with no slab entry hands out no spans (NO_SPANS): a slab entry's
+          // span is always beside it (ascending-tail.ts), and the others' is not read.
+          assert(!(entry instanceof Uint8Array), 'a slab entry of the tail has its span');
+          span = 0;
+        }
+        visit(entry, span);
+      }
+      return index >= entries.length;
+    };
   }
 
   /**
