@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCode } from '../errors.js';
+import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
 import { keyJsonForm } from './output.js';
 
 export const EXIT_FAILURE = 1;
@@ -55,10 +56,15 @@ export function parseCount(text: string): number {
   return wholeNumber(text, 'a count');
 }
 
-/** A positive rate; anything else is a usage error (exit 2), as for the other numeric options, before the store is opened. */
+/**
+ * A positive rate up to the scrub's limit; anything else is a usage error (exit 2), as for the
+ * other numeric options, before the store is opened (store.scrub() refused one past the limit
+ * only after the open, whose close had checkpointed the WAL: a refused argument rewrote files).
+ */
 export function parseRate(text: string): number {
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`not a positive rate: ${text}`);
+  if (value > SCRUB_BYTES_PER_SECOND_MAX) throw new UsageError(`--bytes-per-second ${text} is past the scrub's limit, ${SCRUB_BYTES_PER_SECOND_MAX} bytes per second`);
   return value;
 }
 
