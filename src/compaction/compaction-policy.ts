@@ -5,9 +5,12 @@
  *
  * Policies (measured in bench/compaction-policy.ts, numbers in ARCHITECTURE.md):
  * - 'tiered' (the default): a run's tier is its descriptor `level` (flushed runs
- *   are tier 0). When COMPACTION_FANOUT or more adjacent runs share a tier, they
- *   merge into one run of the next tier. Each entry is rewritten about once per
- *   tier: write amplification grows with log_fanout(data / flush size).
+ *   are tier 0) unless a trivial move raised it (RunHandle#tier, trivial-move.ts).
+ *   When COMPACTION_FANOUT or more adjacent runs share a tier (the runs of one move
+ *   counted once), they merge into one run of the next tier, or are moved there
+ *   when the merge would be their concatenation, copied unchanged
+ *   (compaction-protocol.ts). Each entry is rewritten about once per tier: write
+ *   amplification grows with log_fanout(data / flush size).
  * - 'full': whenever there is more than one run, all of them merge into one.
  *   Least space and one run per read, but each flush rewrites everything.
  *
@@ -80,16 +83,26 @@ export function pickCompaction(runs: readonly RunHandle[], policy: CompactionPol
   // The newest qualifying group first: small runs merge before large ones.
   let end = runs.length;
   while (end > 0) {
-    const level = runs[end - 1]!.descriptor.level;
+    const level = runs[end - 1]!.tier;
     let start = end - 1;
-    while (start > 0 && runs[start - 1]!.descriptor.level === level) start--;
-    if (end - start >= COMPACTION_FANOUT) {
+    while (start > 0 && runs[start - 1]!.tier === level) start--;
+    if (unitCount(runs, start, end) >= COMPACTION_FANOUT) {
       const inputs = runs.slice(start, end);
       return { inputs, outputLevel: Math.min(level + 1, COMPACTION_TIER_MAX) };
     }
     end = start;
   }
   return undefined;
+}
+
+/** Runs in runs[start, end), the runs of one trivial move (trivial-move.ts) counted once. */
+function unitCount(runs: readonly RunHandle[], start: number, end: number): number {
+  let count = 0;
+  for (let index = start; index < end; index++) {
+    const unit = runs[index]!.moveUnit;
+    if (unit === undefined || unit !== runs[index - 1]?.moveUnit) count++;
+  }
+  return count;
 }
 
 /** The runs a `compact({ gte, lt })` call merges: the adjacent span of runs whose keys meet the range. */
@@ -116,6 +129,6 @@ export function compactionDebtBytes(runs: readonly RunHandle[], policy: Compacti
 }
 
 function outputLevelOf(runs: readonly RunHandle[]): number {
-  const deepest = runs.reduce((level, run) => Math.max(level, run.descriptor.level), 0);
+  const deepest = runs.reduce((level, run) => Math.max(level, run.tier), 0);
   return Math.min(deepest + 1, COMPACTION_TIER_MAX);
 }

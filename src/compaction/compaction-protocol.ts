@@ -11,6 +11,9 @@
  *   stay; a pin at or above that version needs nothing dropped) -> install: one
  *   manifest edit (removeRunIds + addRuns) -> RunSet#replace (synchronous) -> the
  *   inputs' readers retired (replaced-runs.ts) and their files unlinked.
+ *   A background pick whose merge would be its inputs' concatenation, copied unchanged,
+ *   is moved instead (trivial-move.ts): after the horizon hook and the floor's record,
+ *   nothing written or edited.
  *
  * Invariants:
  * - decide() runs synchronously in the caller's step (compactPick starts it before its
@@ -41,6 +44,7 @@ import { type CompactionProgress, type CompactionResult, type CompactionTotals, 
 import type { MergeOutput, MergeSlot } from './merge-output.js';
 import type { MergeCounters } from './merge-runs.js';
 import type { ReplacedRuns } from './replaced-runs.js';
+import { pickMovable } from './trivial-move.js';
 import type { RetentionFloor } from './retention-floor.js';
 import type { VersionTimes } from './version-times.js';
 
@@ -98,6 +102,8 @@ export interface CompactionRequest {
   onProgress?: CompactionProgress | undefined;
   /** compact({ retainFrom }): the floor is raised toward it in the deciding step. */
   retainFrom?: number | undefined;
+  /** A background pick: moved instead of merged when trivial-move.ts allows (a compact() call always merges). */
+  mayMove?: boolean;
 }
 
 /** What the deciding step read. */
@@ -133,6 +139,9 @@ export async function compactPick(context: CompactionContext, request: Compactio
   await compactionTestHooks.onHorizon?.(decision.horizon, pick);
   await floorRecorded;
   signal.throwIfAborted();
+  if (request.mayMove === true && (await moveIfTrivial(context, pick, decision, signal))) {
+    return { ...emptyResult('nothing', decision.horizon, decision.retentionFloor), durationMs: performance.now() - started };
+  }
   const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
   const runId = context.config.manifest.allocateRunId();
   const output = await mergeIntoRun(context, request, decision, runId, counters);
@@ -169,6 +178,23 @@ function decide(context: CompactionContext, pick: CompactionPick, retainFrom: nu
   const nothingToDrop = coversAll && pick.inputs.length === 1 && settled !== undefined && settled.runId === pick.inputs[0]!.descriptor.runId
     && settled.retentionFloor === retentionFloor && horizon <= settled.horizon && context.config.versionTimes === undefined;
   return { horizon, retentionFloor, includesOldest, coversAll, nothingToDrop };
+}
+
+/**
+ * A trivial move (trivial-move.ts): when the merge would be the inputs' concatenation,
+ * copied unchanged under the deciding step's rule, the inputs rise to the output tier
+ * as they are (RunSet#move, synchronous after the last cancellation check): no file,
+ * no manifest edit. False: merge as usual.
+ */
+async function moveIfTrivial(context: CompactionContext, pick: CompactionPick, decision: Decision, signal: AbortSignal): Promise<boolean> {
+  const { maxVersionsPerKey, runSet } = context.config;
+  const rule = { maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, retentionFloor: decision.retentionFloor };
+  if (!(await pickMovable(pick, rule))) return false;
+  signal.throwIfAborted();
+  runSet.move(pick.inputs, pick.outputLevel);
+  context.totals.moves++;
+  context.totals.runsMoved += pick.inputs.length;
+  return true;
 }
 
 /** Merges the pick into run `runId` (undefined: every entry dropped, no run written); a failure not from a cancel is counted. */

@@ -49,8 +49,12 @@ export interface CompactionStats {
   running: boolean;
   /** Compactions in flight: 0, 1, or 2 (a shallow merge beside a deeper one). */
   runningCount: number;
-  /** Run count per level (tier), index = level. */
+  /** Run count per level (tier, as the policy sees it: a trivial move raises it), index = level. */
   runsPerLevel: number[];
+  /** Trivial moves: background picks of runs with disjoint key ranges kept as they were, at the next tier, instead of merged (nothing written). */
+  trivialMoves: number;
+  /** Runs those moves kept instead of rewriting. */
+  runsMoved: number;
   bytesOnDisk: number;
   /** Bytes of keys and values the last full merge wrote (an estimate of live data), 0 before one. */
   liveBytesEstimate: number;
@@ -82,10 +86,14 @@ export interface CompactionTotals {
   bytesWritten: number;
   /** Payload bytes the last compaction of every live run wrote. */
   liveBytesEstimate: number;
+  /** Trivial moves (trivial-move.ts): background picks whose runs rose a tier as they were, nothing written. */
+  moves: number;
+  /** Runs those moves kept instead of rewriting. */
+  runsMoved: number;
 }
 
 export function newCompactionTotals(): CompactionTotals {
-  return { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0 };
+  return { compactions: 0, aborted: 0, cancelled: 0, failures: 0, bytesWritten: 0, liveBytesEstimate: 0, moves: 0, runsMoved: 0 };
 }
 
 /** What stats() reports beyond the totals, read from the compactor at the call. */
@@ -103,13 +111,15 @@ export interface CompactionState {
 export function compactionStats(totals: Readonly<CompactionTotals>, state: CompactionState, flushedBytes: number): CompactionStats {
   const runsPerLevel: number[] = [];
   for (const run of state.runs) {
-    const level = run.descriptor.level;
+    const level = run.tier;
     while (runsPerLevel.length <= level) runsPerLevel.push(0);
     runsPerLevel[level] = (runsPerLevel[level] ?? 0) + 1;
   }
   return {
     policy: state.policy,
     compactions: totals.compactions,
+    trivialMoves: totals.moves,
+    runsMoved: totals.runsMoved,
     aborted: totals.aborted,
     cancelled: totals.cancelled,
     failures: totals.failures,

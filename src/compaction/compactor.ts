@@ -284,7 +284,7 @@ export class Compactor {
     const cancel = new AbortController();
     const slot: MergeSlot = this.#running.length === 0 ? 0 : 1;
     const entry: Running = { promise: undefined as unknown as Promise<CompactionResult>, background, cancel, pick, slot };
-    const running = compactPick(this.#context, { pick, signal: cancel.signal, slot, onProgress, retainFrom }).then(
+    const running = compactPick(this.#context, { pick, signal: cancel.signal, slot, onProgress, retainFrom, mayMove: background && this.#policy === 'tiered' }).then(
       (result) => {
         this.#failedSinceSuccess = false;
         return result;

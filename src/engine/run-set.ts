@@ -31,6 +31,8 @@
  *   read view holds it (`viewCount` 0: views acquire the runs they capture and
  *   release them when collected, see read-view.ts); its file is unlinked at once
  *   and stays readable through the open reader.
+ * - `move` (a trivial move) changes only the policy's tier of adjacent runs, never
+ *   the array or a run.
  * - Built with `trustReservedEntryCounts: false`, no run listed at construction
  *   carries reservedEntryCount, so no read skips it for the reserved prefix.
  */
@@ -67,6 +69,14 @@ export interface RunSetConfig {
 
 export class RunHandle {
   readonly descriptor: RunDescriptor;
+  /**
+   * The run's tier as the compaction policy sees it: its descriptor level (the tier it
+   * was written at) until a trivial move raises it (RunSet#move; src/compaction/trivial-move.ts).
+   * In memory only: the file, the manifest and every read ignore it.
+   */
+  tier: number;
+  /** The move that last raised the tier (its first input's run id): runs of one unit count once toward the fanout. */
+  moveUnit: number | undefined;
   readonly #config: RunSetConfig;
   /** The set that made this handle: told when a read must open it (opening ahead). */
   readonly #set: RunSet | undefined;
@@ -84,6 +94,8 @@ export class RunHandle {
     this.#config = config;
     this.#set = set;
     this.descriptor = descriptor;
+    this.tier = descriptor.level;
+    this.moveUnit = undefined;
     this.#reader = reader;
   }
 
@@ -327,6 +339,25 @@ export class RunSet {
     // Older views may still read the inputs until they close; their cached blocks and partitions go first meanwhile.
     for (const input of inputs) this.config.cache.retireRun(input.descriptor.runId);
     return handles;
+  }
+
+  /**
+   * A trivial move: `runs` (adjacent live runs, oldest first) stay as they are and rise
+   * to `tier` as one move unit. Synchronous; the run array is not replaced (no read changes).
+   */
+  move(runs: readonly RunHandle[], tier: number): void {
+    assert(runs.length > 0, 'a move needs at least one run');
+    const first = this.#runs.indexOf(runs[0]!);
+    assert(first >= 0, `run ${runs[0]!.descriptor.runId} moved but not live`);
+    runs.forEach((run, offset) => {
+      assert(this.#runs[first + offset] === run, `moved runs are not adjacent at run ${run.descriptor.runId}`);
+      assert(run.tier < tier, `run ${run.descriptor.runId} moved to tier ${tier} from ${run.tier}`);
+    });
+    const unit = runs[0]!.descriptor.runId;
+    for (const run of runs) {
+      run.tier = tier;
+      run.moveUnit = unit;
+    }
   }
 
   get memoryBytes(): number {
