@@ -7,6 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { internalKey } from '../codec/keys.js';
 import { ErrorCode } from '../errors.js';
 import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
 import { keyJsonForm } from './output.js';
@@ -116,11 +117,15 @@ export interface HexOption {
 
 export const HEX_KEY_HELP = '<key> is the key\'s bytes in hex (the form dump prints a key that is not UTF-8 in: {"$bytes": "<hex>"})';
 
-/** The key a command addresses, and the form it prints it in (as dump does: a string, or {"$bytes": hex}). */
+/**
+ * The key a command addresses, and the form it prints it in (as dump does: a string, or {"$bytes": hex}).
+ * A key the store refuses (empty, over its length limit) is its InvalidKeyError here, before the
+ * store is opened: refused by the read, it came after the open and the close's checkpoint.
+ */
 export function keyArgument(text: string, options: HexOption): { key: string | Uint8Array; keyForm: unknown } {
-  if (options.hex !== true) return { key: text, keyForm: text };
-  const key = hexKey(text);
-  return { key, keyForm: keyJsonForm(key) };
+  const key = options.hex === true ? hexKey(text) : text;
+  internalKey(key);
+  return { key, keyForm: typeof key === 'string' ? key : keyJsonForm(key) };
 }
 
 export function keyTitle(keyForm: unknown): string {

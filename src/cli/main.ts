@@ -21,6 +21,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
+import { checkName } from '../lease/lease-record.js';
 import { verifyStore } from '../store/verify-store.js';
 import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
 import { repairTitle, unrecoverableExplanations } from './repair-report.js';
@@ -268,6 +269,7 @@ function buildProgram(): Command {
       if (action === 'status' && name === undefined) throw new UsageError('leases status needs a NAME');
       if (action !== 'status' && name !== undefined) throw new UsageError(`leases list takes no NAME (got ${name}): use --prefix, or leases status NAME`);
       if (action === 'status' && options.prefix !== undefined) throw new UsageError('--prefix applies to leases list, not to leases status NAME');
+      if (action === 'status') checkName(name); // a name the store refuses, before the open (and its close's checkpoint)
       // Text and JSON render this one object: the same expiry filter (only live holders) applies to both.
       const result = await withStore(dir, async (store) => action === 'status'
         ? { name, holder: (await store.leases.get(name!)) ?? null }
