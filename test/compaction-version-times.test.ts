@@ -22,6 +22,8 @@ describe('VersionTimes', () => {
       commits.push({ version, timeMs: nowMs });
       times.record(version, nowMs);
       if (version % 97 === 0) {
+        // As if a manifest edit had just written them: the floor counts recorded samples only.
+        times.recorded(times.samples());
         const floor = times.floor(nowMs);
         const cutoffMs = nowMs - retainMs;
         const exact = commits.filter((commit) => commit.timeMs <= cutoffMs).at(-1)?.version ?? 0;
@@ -32,6 +34,14 @@ describe('VersionTimes', () => {
       }
       expect(times.size).toBeLessThanOrEqual(VERSION_TIMES_MAX);
     }
+  });
+
+  it('counts only samples a manifest edit recorded (a crash loses the others: retention review)', () => {
+    const times = new VersionTimes(1_000, [[10, 5_000]]);
+    times.record(20, 6_000);
+    expect(times.floor(8_000)).toBe(10);
+    times.recorded(times.samples());
+    expect(times.floor(8_000)).toBe(20);
   });
 
   it('is 0 (keep everything) until a sample is older than the window', () => {

@@ -237,14 +237,16 @@ async function abortForPin(context: CompactionContext, decision: Decision, outpu
 async function install(context: CompactionContext, pick: CompactionPick, decision: Decision, output: RunDescriptor | undefined, runId: number): Promise<void> {
   const { manifest, runSet, versionTimes, pointCache } = context.config;
   const retentionFloor = decision.retentionFloor;
+  const samples = versionTimes?.samples();
   await manifest.apply({
     ...(retentionFloor > (manifest.state.retentionFloor ?? 0) ? { retentionFloor } : {}),
     removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
     addRuns: output === undefined ? [] : [output],
     // The output's id is above `runId` when its merge was done again after a thread exit (merge-output.ts).
     nextRunId: Math.max(manifest.state.nextRunId, runId + 1, (output?.runId ?? 0) + 1),
-    ...(versionTimes === undefined ? {} : { versionTimes: versionTimes.samples() }),
+    ...(samples === undefined ? {} : { versionTimes: samples }),
   });
+  if (samples !== undefined) versionTimes?.recorded(samples);
   const runsBefore = runSet.runs;
   runSet.replace(pick.inputs, output === undefined ? [] : [output]);
   pointCache?.carryOverCompaction(runsBefore, runSet.runs);

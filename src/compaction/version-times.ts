@@ -24,9 +24,11 @@
  *
  * Persistence: the samples are written with each compaction's manifest edit and at
  * each checkpoint() (close checkpoints) as `versionTimes` (docs/FORMAT.md), and read
- * back at open; samples recorded after the last such edit are lost at a crash, and a
- * store written before (no field) starts with one sample at open: both only keep
- * more, as above.
+ * back at open; a store written before (no field) starts with one sample at open.
+ * The floor counts only samples such an edit has recorded (`recorded()`): a sample
+ * lost at a crash would bring the floor back down after the reopen, and versions it
+ * had refused would answer again (until 2026-12-03 it counted every sample:
+ * test/retention-review-age-crash.test.ts). Waiting for the next edit only keeps more.
  */
 import { VERSION_TIMES_MAX, VERSION_TIMES_SAMPLE_MS_MIN } from '../limits.js';
 import { ReadPins } from '../memory/read-pins.js';
@@ -43,12 +45,21 @@ export class VersionTimes {
   readonly #sampleIntervalMs: number;
   #versions: number[] = [];
   #timesMs: number[] = [];
+  /** Samples at or below this version are in the manifest (the ones the floor counts). */
+  #recordedVersion = 0;
 
   constructor(retainVersionsMs: number, samples: readonly VersionTimeSample[] = []) {
     assert(Number.isSafeInteger(retainVersionsMs) && retainVersionsMs > 0, 'retainVersionsMs is a positive integer');
     this.retainVersionsMs = retainVersionsMs;
     this.#sampleIntervalMs = Math.max(VERSION_TIMES_SAMPLE_MS_MIN, Math.floor(retainVersionsMs / VERSION_TIMES_MAX));
     for (const [version, timeMs] of samples) this.#append(version, timeMs);
+    this.#recordedVersion = this.#versions.at(-1) ?? 0;
+  }
+
+  /** `samples` (from samples()) are in the manifest now: the floor may count them. */
+  recorded(samples: readonly VersionTimeSample[]): void {
+    const newest = samples.at(-1);
+    if (newest !== undefined && newest[0] > this.#recordedVersion) this.#recordedVersion = newest[0];
   }
 
   get size(): number {
@@ -69,9 +80,12 @@ export class VersionTimes {
   /** The retention floor now: the oldest version a reader by age may still read (0: keep everything). */
   floor(nowMs: number = versionTimeSettings.nowMs()): number {
     const cutoffMs = nowMs - this.retainVersionsMs;
-    // The newest sample at or before the cutoff (binary search over ordered times).
+    // Only recorded samples count (see the header): those at or below #recordedVersion.
+    let recorded = this.#versions.length;
+    while (recorded > 0 && this.#versions[recorded - 1]! > this.#recordedVersion) recorded--;
+    // The newest of them at or before the cutoff (binary search over ordered times).
     let low = 0;
-    let high = this.#timesMs.length;
+    let high = recorded;
     while (low < high) {
       const middle = (low + high) >>> 1;
       if (this.#timesMs[middle]! <= cutoffMs) low = middle + 1;

@@ -69,7 +69,11 @@ export async function checkpointEngine(parts: CheckpointParts): Promise<Checkpoi
   const deleteBelow = Math.min(manifest.state.walStartSegment, current);
   walSegmentsDeleted = (await removeSegmentsBelow(parts.fileSystem, parts.walDirectory, deleteBelow)).length;
   // Retention by age: the commit-time samples survive a reopen (compaction writes them too).
-  if (parts.versionTimes !== undefined) await manifest.apply({ versionTimes: parts.versionTimes.samples() });
+  if (parts.versionTimes !== undefined) {
+    const samples = parts.versionTimes.samples();
+    await manifest.apply({ versionTimes: samples });
+    parts.versionTimes.recorded(samples);
+  }
   const after = flusher.stats();
   return {
     flushedVersion: manifest.state.flushedVersion,
