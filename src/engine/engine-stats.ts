@@ -16,6 +16,7 @@ import type { ColdTierCompressor } from '../run/compression-pool.js';
 import { RunCompression } from '../run/run-format.js';
 import type { ScrubCounters, ScrubStats } from '../stripe/scrub.js';
 import type { FlushStats } from './flusher.js';
+import type { MemtableHolds } from './memtable-holds.js';
 import type { Memtables } from './memtables.js';
 import type { PointCache } from './point-cache.js';
 import type { RunHandle, RunSet } from './run-set.js';
@@ -25,6 +26,14 @@ export interface EngineStats {
   memtableBytes: number;
   immutableMemtables: number;
   immutableMemtableBytes: number;
+  /**
+   * Memtables flushed and installed that long-lived readers (snapshots, scans and
+   * transactions left open, watch feeds catching up) began before and still hold: live
+   * memory until the last such reader lets go (memtable-holds.ts). Counted in
+   * memoryBytes, tiers.hotBytes, the memtables' charge and the write stall's share.
+   */
+  retainedMemtables: number;
+  retainedMemtableBytes: number;
   /**
    * Commit value slabs released by dropped memtables and held strongly on the free list
    * for reuse (src/codec/slab-pool.ts SlabPool#heldBytes): live memory that no memtable
@@ -51,7 +60,7 @@ export interface EngineStats {
   /**
    * What the caches leave of the budget for the memtables now: their bytes (with the
    * value slabs held for reuse, valueSlabPoolBytes) rounded up a step, plus a step, at
-   * most their two shares (memory-budget.ts). Budget =
+   * most their two shares (memory-budget.ts; retained memtables count with them). Budget =
    * memtableChargeBytes + cacheMaxBytes + runIndexBytes (the caches' floor aside).
    */
   memtableChargeBytes: number;
@@ -131,6 +140,7 @@ export interface EngineStatsSources {
   memtableChargeBytes: number;
   flush: FlushStats;
   memtables: Memtables;
+  memtableHolds: MemtableHolds;
   cache: BlockCache;
   pointCache: PointCache;
   runSet: RunSet;
@@ -152,6 +162,8 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     memtableBytes: memtables.active.memoryBytes,
     immutableMemtables: memtables.immutableCount,
     immutableMemtableBytes: memtables.immutableBytes,
+    retainedMemtables: sources.memtableHolds.retainedCount,
+    retainedMemtableBytes: sources.memtableHolds.retainedBytes,
     valueSlabPoolBytes: commitSlabPool.heldBytes,
     blockCacheBytes: cache.bytes,
     blockCacheMaxBytes: sources.cache.maxBytes,
@@ -192,7 +204,7 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
 function tierStats(sources: EngineStatsSources, cacheBytes: number): TierStats {
   const { memtables } = sources;
   const tiers: TierStats = {
-    hotBytes: memtables.active.memoryBytes + memtables.immutableBytes + cacheBytes,
+    hotBytes: memtables.active.memoryBytes + memtables.immutableBytes + sources.memtableHolds.retainedBytes + cacheBytes,
     warmBytes: 0, warmRuns: 0, coldBytes: 0, coldRuns: 0, compressedInputBytes: 0, compressedOutputBytes: 0, compressionRatio: undefined,
   };
   for (const run of sources.runSet.runs) {

@@ -12,6 +12,10 @@
  * and released when the view is garbage-collected: a compaction closes a replaced
  * run's reader only once no view can read it any more.
  *
+ * A memtable a view holds stays in memory after its flush: a long-lived reader
+ * holds its view (hold/unhold), and the memtables of a held view stay counted in
+ * the store's memory (memtable-holds.ts) until the last holder lets go.
+ *
  * Point reads take the synchronous path when the active memtable answers (the
  * common hot read); they touch runs only when memory does not hold the answer,
  * and skip a run whose filter rules the key out.
@@ -24,10 +28,12 @@ import type { ReadSample, StorageMetrics } from '../metrics/recorders.js';
 import type { KeyProbe } from '../run/bloom-filter.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { NO_RUN_ENTRIES } from '../run/run-point-read.js';
+import { assert } from '../util/assert.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
 import { isNotRetainedMarker, type ResolvedVersion, resolveHistory, resolveSlot, type SourceHistory, transientSlotOfEntry } from './resolve.js';
 import type { RetentionFloor } from '../compaction/retention-floor.js';
+import type { MemtableHolds } from './memtable-holds.js';
 
 /** Releases a collected view's runs (the held value is the runs array, not the view). */
 const viewRuns = new FinalizationRegistry<readonly RunHandle[]>((runs) => {
@@ -53,6 +59,12 @@ export class ReadView {
   readonly #metrics: StorageMetrics;
   /** The store-wide retention floor (src/compaction/retention-floor.ts), read at each resolve. */
   readonly #retentionFloor: RetentionFloor | undefined;
+  /** The store's count of memtables held past their flush (memtable-holds.ts), and this view's holders. */
+  readonly #holds: MemtableHolds | undefined;
+  #holders = 0;
+  /** MemtableHolds' marks (HeldView): listed there, and holding a retired memtable. */
+  listed = false;
+  retaining = false;
 
   /** The retention floor now (0: none): history stops at the entry visible at it. */
   get retentionFloor(): number {
@@ -72,8 +84,10 @@ export class ReadView {
     pointCache: PointCache,
     metrics: StorageMetrics,
     retentionFloor?: RetentionFloor,
+    holds?: MemtableHolds,
   ) {
     this.#retentionFloor = retentionFloor;
+    this.#holds = holds;
     this.memtables = memtables;
     // Their values are never reused while this view may read them (memory/slab-reuse.ts).
     markCapturedByReader(memtables);
@@ -86,6 +100,27 @@ export class ReadView {
       for (const run of runs) run.acquire();
       viewRuns.register(this, runs);
     }
+  }
+
+  /**
+   * A long-lived reader (snapshot, scan, transaction, a watch feed's catch-up) reads
+   * through this view until unhold(): its memtables count as retained once flushed
+   * (memtable-holds.ts). Each hold() is matched by exactly one unhold() (the reader's
+   * pin and unpin).
+   */
+  hold(): void {
+    this.#holders++;
+    if (!this.listed) this.#holds?.list(this);
+  }
+
+  unhold(): void {
+    assert(this.#holders > 0, 'a read view is let go only once per hold');
+    if (--this.#holders === 0 && this.retaining) this.#holds?.viewLetGo();
+  }
+
+  /** True while a long-lived reader holds this view (MemtableHolds' HeldView). */
+  get held(): boolean {
+    return this.#holders > 0;
   }
 
   /**

@@ -25,6 +25,7 @@ import { BlockKind } from '../run/run-format.js';
 import { Compactor } from '../compaction/compactor.js';
 import { VersionTimes } from '../compaction/version-times.js';
 import { Flusher } from './flusher.js';
+import { MemtableHolds } from './memtable-holds.js';
 import { Memtables } from './memtables.js';
 import { StorageMetrics } from '../metrics/recorders.js';
 import { PointCache } from './point-cache.js';
@@ -70,6 +71,8 @@ export type { EngineStats, TierStats } from './engine-stats.js';
 
 export class StorageEngine {
   readonly memtables: Memtables;
+  /** Retired memtables that long-lived readers still hold, counted until they let go (memtable-holds.ts). */
+  readonly memtableHolds = new MemtableHolds();
   readonly runSet: RunSet;
   readonly manifest: Manifest;
   readonly cache: BlockCache;
@@ -140,6 +143,11 @@ export class StorageEngine {
       currentWalSegment: config.currentWalSegment,
       onSealed: () => this.#flusher.schedule(),
     });
+    // The last reader of a retired memtable let go: the caches get its charge back, stalled writers re-check.
+    this.memtableHolds.onReleased = () => {
+      this.#resizeCache();
+      this.#writeStall.wake();
+    };
     this.#resizeCache();
     this.#flusher = new Flusher({
       fileSystem: config.fileSystem,
@@ -157,6 +165,7 @@ export class StorageEngine {
     this.#writeStall = new WriteStall({
       memoryBudgetBytes: budget, immutableBudgetShare: IMMUTABLE_BUDGET_SHARE, runsDirectory: config.runsDirectory,
       memtables: this.memtables, flusher: this.#flusher, compactor: this.compactor,
+      retainedMemtableBytes: () => this.memtableHolds.retainedBytes,
     });
   }
 
@@ -220,7 +229,7 @@ export class StorageEngine {
       return cached;
     }
     const memtables = [active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
-    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache, this.metrics, this.compactor.retentionFloor);
+    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache, this.metrics, this.compactor.retentionFloor, this.memtableHolds);
     this.#view = view;
     this.#viewRuns = this.runSet.runs;
     this.#viewImmutables = this.memtables.immutableCount;
@@ -276,18 +285,22 @@ export class StorageEngine {
     // memtable reachable until the next read (a write-only load never reads; issue 7,
     // load RSS). Readers holding the view keep it for as long as they read.
     this.#view = undefined;
+    // The retired memtable stays counted while a reader's view holds it (memtable-holds.ts).
+    const live = new Set([this.memtables.active, ...this.memtables.immutables.map((sealed) => sealed.index)]);
+    this.memtableHolds.retireMissing((memtable) => live.has(memtable));
     this.#resizeCache();
     this.compactor.schedule();
     this.#writeStall.wake();
   }
 
   /**
-   * What the memtables' charge covers: their estimate and the commit value slabs held
-   * for reuse (live memory no memtable counts, codec/slab-pool.ts; in stats().storage
-   * as valueSlabPoolBytes).
+   * What the memtables' charge covers: their estimate, the retired memtables readers
+   * still hold (memtable-holds.ts; retainedMemtableBytes) and the commit value slabs
+   * held for reuse (live memory no memtable counts, codec/slab-pool.ts; in
+   * stats().storage as valueSlabPoolBytes).
    */
   #memtableHeldBytes(): number {
-    return this.memtables.memoryBytes + commitSlabPool.heldBytes;
+    return this.memtables.memoryBytes + this.memtableHolds.retainedBytes + commitSlabPool.heldBytes;
   }
 
   /**
@@ -358,6 +371,7 @@ export class StorageEngine {
       memtableChargeBytes: this.#memtableChargeBytes,
       flush: this.#flusher.stats(),
       memtables: this.memtables,
+      memtableHolds: this.memtableHolds,
       cache: this.cache,
       pointCache: this.pointCache,
       runSet: this.runSet,

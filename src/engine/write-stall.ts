@@ -56,6 +56,8 @@ export interface WriteStallConfig {
   /** Named in DiskFullError. */
   runsDirectory: string;
   memtables: Memtables;
+  /** Retired memtables that readers still hold (memtable-holds.ts): they fill the sealed memtables' share too. */
+  retainedMemtableBytes?: () => number;
   flusher: Flusher;
   compactor: Compactor;
 }
@@ -127,9 +129,15 @@ export class WriteStall {
     return this.#immutablesStalled || this.#unappliedStalled;
   }
 
+  /**
+   * Retired memtables that readers still hold fill the share too, so while readers
+   * hold memory the writers get less far ahead of the flusher; but only a second sealed
+   * memtable stalls (the count), which the flusher removes whatever the readers do: a
+   * writer never waits for a reader to let go (a reader awaiting its own writes never would).
+   */
   get #immutablesStalled(): boolean {
     const { memtables, memoryBudgetBytes, immutableBudgetShare } = this.#config;
-    return memtables.immutableBytes > memoryBudgetBytes * immutableBudgetShare && memtables.immutableCount > 1;
+    return memtables.immutableCount > 1 && memtables.immutableBytes + (this.#config.retainedMemtableBytes?.() ?? 0) > memoryBudgetBytes * immutableBudgetShare;
   }
 
   get #unappliedStalled(): boolean {

@@ -20,11 +20,13 @@ import { nextEventLoopTurn } from './event-loop-turns.js';
 /** Keys fetched per synchronous step of a scan. */
 const SCAN_CHUNK_KEYS = 256;
 
+/** The scan's pin and its hold on its view (engine/memtable-holds.ts), let go together, once. */
 interface PinHandle {
   pins: ReadPins;
   version: number;
   /** The pin protects (ReadPins#protects), or only holds what the scan reads. */
   protects: boolean;
+  view: ReadView;
   released: boolean;
 }
 
@@ -32,6 +34,7 @@ function releasePin(handle: PinHandle): void {
   if (handle.released) return;
   handle.released = true;
   handle.pins.unpin(handle.version, handle.protects);
+  handle.view.unhold();
 }
 
 const abandonedScans = new FinalizationRegistry<PinHandle>(releasePin);
@@ -92,8 +95,9 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     // A pin below what reads retain now only holds: it re-exposed, to other reads,
     // versions per-key retention had refused (read-pins.ts).
     const pinFloor = plan.pins.readFloor();
-    this.#pin = { pins: plan.pins, version: plan.version, protects: plan.pins.protects(plan.version, plan.referenceVersion), released: false };
+    this.#pin = { pins: plan.pins, version: plan.version, protects: plan.pins.protects(plan.version, plan.referenceVersion), view: plan.view, released: false };
     plan.pins.pin(plan.version, this.#pin.protects);
+    plan.view.hold();
     this.#merged = new MergedScan({
       view: plan.view, range: plan.range, reverse: plan.reverse, version: plan.version, referenceVersion: plan.referenceVersion, pinFloor,
     });

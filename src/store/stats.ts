@@ -125,7 +125,7 @@ export interface StoreStats {
   versions: number;
   /** Versions reclaimed by the retention policy in memtables since open. */
   reclaimedVersions: number;
-  /** Bytes of memory held against the budget: memtables, value slabs held for reuse, block cache, run index and filter blocks. */
+  /** Bytes of memory held against the budget: memtables (with flushed ones readers still hold: storage.retainedMemtableBytes), value slabs held for reuse, block cache, run index and filter blocks. */
   memoryBytes: number;
   /** Pins held by running scans, snapshots and transactions, and the oldest pinned version. */
   pinnedReads: number;
@@ -194,7 +194,7 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     keysWithHistory,
     versions,
     reclaimedVersions: memory.reclaimedVersions,
-    memoryBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.valueSlabPoolBytes + storage.cacheBytes + storage.runIndexBytes,
+    memoryBytes: storage.memtableBytes + storage.immutableMemtableBytes + storage.retainedMemtableBytes + storage.valueSlabPoolBytes + storage.cacheBytes + storage.runIndexBytes,
     pinnedReads: parts.pins.count,
     oldestPinnedVersion: oldestPinned === Infinity ? undefined : oldestPinned,
     oldestPinAgeMs: parts.pins.oldestAgeMs(),

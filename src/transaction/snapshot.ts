@@ -38,15 +38,26 @@ export interface SnapshotScanOptions {
 
 export class Snapshot {
   readonly version: number;
-  readonly #context: SnapshotContext;
+  /** The context but its view (held in #view only while pinned). */
+  readonly #context: Omit<SnapshotContext, 'view'>;
   readonly #createdAtMs = performance.now();
   readonly #expiry: NodeJS.Timeout | undefined;
   #state: 'pinned' | 'released' | 'expired' = 'pinned';
+  /**
+   * The context's view while pinned, held (engine/memtable-holds.ts: its memtables stay
+   * counted after their flush); let go with the pin, so a released or expired snapshot
+   * the application still references keeps no memtable alive.
+   */
+  #view: ReadView | undefined;
 
   constructor(context: SnapshotContext, version: number) {
-    this.#context = context;
+    // The context but its view, field by field (a rest spread was a generic copy per snapshot).
+    const { pins, keyEncoding, maxAgeMs, checkOpen, scanTurnDue } = context;
+    this.#context = scanTurnDue === undefined ? { pins, keyEncoding, maxAgeMs, checkOpen } : { pins, keyEncoding, maxAgeMs, checkOpen, scanTurnDue };
     this.version = version;
-    context.pins.pin(version);
+    pins.pin(version);
+    this.#view = context.view;
+    this.#view.hold();
     if (Number.isFinite(context.maxAgeMs)) {
       this.#expiry = setTimeout(() => this.#expire(), context.maxAgeMs);
       this.#expiry.unref();
@@ -57,8 +68,15 @@ export class Snapshot {
     if (this.#state !== 'pinned') return;
     this.#state = 'expired';
     this.#context.pins.unpin(this.version);
+    this.#letGoOfView();
   }
 
+  #letGoOfView(): void {
+    this.#view?.unhold();
+    this.#view = undefined;
+  }
+
+  /** Throws unless the snapshot is pinned (then its view is held). */
   #check(operation: string): void {
     this.#context.checkOpen();
     if (this.#state === 'pinned' && performance.now() - this.#createdAtMs > this.#context.maxAgeMs) this.#expire();
@@ -72,16 +90,16 @@ export class Snapshot {
   async get(key: Key, options?: Record<string, never>): Promise<unknown> {
     this.#check('get');
     readOptions('snapshot.get', options);
-    const slot = await this.#context.view.slotAsOf(internalKey(key), { version: this.version, referenceVersion: this.version, pinFloor: this.#context.pins.oldest() });
+    const slot = await this.#view!.slotAsOf(internalKey(key), { version: this.version, referenceVersion: this.version, pinFloor: this.#context.pins.oldest() });
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
   }
 
   /** REQUIRES: options validated by the store (see Store#snapshot). */
   scanWith(options: SnapshotScanOptions): AsyncIterableIterator<ScanEntry> {
     this.#check('scan');
-    const { view, pins, keyEncoding, scanTurnDue } = this.#context;
+    const { pins, keyEncoding, scanTurnDue } = this.#context;
     return new ScanIterator({
-      view, pins, keyEncoding, version: this.version, referenceVersion: this.version, ...options,
+      view: this.#view!, pins, keyEncoding, version: this.version, referenceVersion: this.version, ...options,
       checkOpen: () => this.#check('scan'),
       ...(scanTurnDue === undefined ? {} : { turnDue: scanTurnDue }),
     });
@@ -95,13 +113,16 @@ export class Snapshot {
    */
   async history(key: Key, limit = Infinity): Promise<HistoryEntry[]> {
     this.#check('history');
-    return historyEntries(await this.#context.view.history(internalKey(key), this.version, this.version, Infinity, limit));
+    return historyEntries(await this.#view!.history(internalKey(key), this.version, this.version, Infinity, limit));
   }
 
   /** Releases the pin. Idempotent; later use throws SnapshotReleasedError. */
   async release(): Promise<void> {
     if (this.#expiry !== undefined) clearTimeout(this.#expiry);
-    if (this.#state === 'pinned') this.#context.pins.unpin(this.version);
+    if (this.#state === 'pinned') {
+      this.#context.pins.unpin(this.version);
+      this.#letGoOfView();
+    }
     this.#state = 'released';
   }
 

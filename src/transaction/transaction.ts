@@ -119,6 +119,8 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#view = context.engine.view();
     context.pins.pin(this.readVersion);
     context.transactionPins.pin(this.readVersion);
+    // Its memtables stay counted after their flush while it holds them (engine/memtable-holds.ts).
+    this.#view.hold();
     // A body stuck in an await past its lifetime must not pin old versions (and the
     // conflict log) forever: the pins go when the lifetime ends, used or not.
     context.lifetimes.add(this);
@@ -179,6 +181,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#pinned = false;
     this.#context.pins.unpin(this.readVersion);
     this.#context.transactionPins.unpin(this.readVersion);
+    this.#view.unhold();
   }
 
   /** The value of `key` as this transaction sees it: its own write, else as of readVersion. */

@@ -255,7 +255,7 @@ export class WatchHub {
     const startVersion = source.pipeline.visibleVersion;
     const catchUp = sinceVersion !== undefined && sinceVersion < startVersion;
     const view = catchUp ? source.view() : undefined;
-    if (catchUp) hold.pin(source.pins, startVersion);
+    if (catchUp) hold.pin(source.pins, startVersion, view!);
     let lastVersion = sinceVersion ?? startVersion;
     subscriber.lastDeliveredVersion = lastVersion;
     try {

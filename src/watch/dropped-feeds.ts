@@ -1,5 +1,5 @@
 /**
- * What a watch feed holds in the store (its read pin while it catches up, its place
+ * What a watch feed holds in the store (its read pin and read view while it catches up, its place
  * among the hub's subscribers, its abort listener), released once: by the feed's own
  * `finally` when it ends (done, break, return(), throw), or, for a feed the caller
  * dropped without ending it, when its generator object is garbage-collected.
@@ -15,24 +15,28 @@
  * reference to it), so the generator can be collected; a feed that ended unregisters
  * its hold, so the collector never releases it again.
  */
+import type { ReadView } from '../engine/read-view.js';
 import type { ReadPins } from '../memory/read-pins.js';
 
 export class FeedHold {
-  #pin: { pins: ReadPins; version: number } | undefined;
+  #pin: { pins: ReadPins; version: number; view: ReadView } | undefined;
   #unsubscribe: (() => void) | undefined;
   #abort: { signal: AbortSignal; listener: () => void } | undefined;
 
-  /** Pins `version` until unpin() or release(). */
-  pin(pins: ReadPins, version: number): void {
+  /** Pins `version`, and holds the catch-up's `view` (engine/memtable-holds.ts), until unpin() or release(). */
+  pin(pins: ReadPins, version: number, view: ReadView): void {
     pins.pin(version);
-    this.#pin = { pins, version };
+    view.hold();
+    this.#pin = { pins, version, view };
   }
 
-  /** Lets go of the pin, if held (the catch-up's end). */
+  /** Lets go of the pin and the view, if held (the catch-up's end). */
   unpin(): void {
     const pin = this.#pin;
+    if (pin === undefined) return;
     this.#pin = undefined;
-    pin?.pins.unpin(pin.version);
+    pin.pins.unpin(pin.version);
+    pin.view.unhold();
   }
 
   /** Adds `listener` to `signal`'s abort, until release(). */

@@ -1,0 +1,124 @@
+/**
+ * Memtables that long-lived readers keep after their flush (retained memtables).
+ *
+ * A read view holds its memtables for as long as a reader holds the view
+ * (read-view.ts): a snapshot, a scan, a transaction or a watch feed's catch-up that
+ * began before a memtable was flushed still reads it after its run is installed
+ * and it left the flush queue (Memtables#retireOldest). Its memory stays live, so it
+ * is counted here until the last such reader lets go: `retainedBytes` is in
+ * stats().storage.retainedMemtableBytes, in memoryBytes, in the memtables' charge
+ * against the caches and in what the write stall weighs (storage-engine.ts,
+ * write-stall.ts). Before, a retired memtable left every count at once, and a store
+ * with readers left open under-reported its memory by a memtable per reader.
+ *
+ * A reader holds its view (ReadView#hold) where it pins its version and lets go
+ * where it unpins (release, end, expiry, or the collector of a dropped reader), so a
+ * count ends when the pin does. A view counts once however many readers hold it. A
+ * get holds no view: its read is over within the call or its disk reads.
+ *
+ * The hold itself is a counter on the view (a transaction or a scan per call must not
+ * pay a hash table's work: a Map of held memtables cost 100-300 ns per hold and
+ * release): a view's first hold lists it here (`list`), once. At each install
+ * (`retireMissing`, from StorageEngine's flush progress, in the synchronous step of
+ * Memtables#retireOldest) the listed views no longer held are dropped from the list,
+ * and a held view's memtables that are neither the active one nor queued any more are
+ * marked retired and the view retaining; the retained bytes are counted again then,
+ * and when a retaining view's last holder lets go (`viewLetGo`). A view is first held
+ * in the step it is taken from StorageEngine#view (whose cached view is dropped at each
+ * install), or while a reader already holds it, so its memtables are live then: none
+ * is held for the first time after its retirement.
+ *
+ * Invariants:
+ * - `#views` holds each listed view once; a view not held any more leaves it at the
+ *   next count, so the list keeps no retired memtable alive past its readers.
+ * - `#retained` is exactly the retired memtables of the held views, each with its
+ *   estimate (MemoryIndex#memoryBytes: it no longer changes), `retainedBytes` their sum
+ *   (as of the last count: an install or a retaining view let go).
+ * - Synchronous only; `onReleased` is called after the retained bytes fell.
+ */
+import type { MemoryIndex } from '../memory/memory-index.js';
+
+/** What MemtableHolds needs of a read view (read-view.ts). */
+export interface HeldView {
+  readonly memtables: readonly MemoryIndex[];
+  /** True while a reader holds the view. */
+  readonly held: boolean;
+  /** True once one of its memtables retired while it was held (then its last let-go recounts). */
+  retaining: boolean;
+  /** True while listed here. */
+  listed: boolean;
+}
+
+export class MemtableHolds {
+  readonly #views: HeldView[] = [];
+  readonly #retired = new WeakSet<MemoryIndex>();
+  readonly #retained = new Map<MemoryIndex, number>();
+  #retainedBytes = 0;
+  /** Told (synchronously) when retained bytes were let go: the caches and the write stall may take them back. */
+  onReleased: () => void = () => undefined;
+
+  /** Bytes of the retired memtables a held view still includes. */
+  get retainedBytes(): number {
+    return this.#retainedBytes;
+  }
+
+  get retainedCount(): number {
+    return this.#retained.size;
+  }
+
+  /** `view` got its first holder and is not listed yet. */
+  list(view: HeldView): void {
+    view.listed = true;
+    this.#views.push(view);
+  }
+
+  /** A retaining view lost its last holder: its retired memtables are counted no more unless another held view has them. */
+  viewLetGo(): void {
+    const before = this.#retainedBytes;
+    this.#count();
+    if (this.#retainedBytes < before) this.onReleased();
+  }
+
+  /** A flush was installed: every memtable of a held view that `isLive` no longer names was retired. */
+  retireMissing(isLive: (memtable: MemoryIndex) => boolean): void {
+    this.#prune();
+    for (const view of this.#views) {
+      for (const memtable of view.memtables) {
+        if (isLive(memtable)) continue;
+        this.#retired.add(memtable);
+        view.retaining = true;
+      }
+    }
+    this.#count();
+  }
+
+  /** Drops the views no longer held from the list. */
+  #prune(): void {
+    let kept = 0;
+    for (const view of this.#views) {
+      if (view.held) {
+        this.#views[kept++] = view;
+      } else {
+        view.listed = false;
+        view.retaining = false;
+      }
+    }
+    this.#views.length = kept;
+  }
+
+  #count(): void {
+    this.#prune();
+    this.#retained.clear();
+    let bytes = 0;
+    for (const view of this.#views) {
+      if (!view.retaining) continue;
+      for (const memtable of view.memtables) {
+        if (!this.#retired.has(memtable) || this.#retained.has(memtable)) continue;
+        const estimate = memtable.memoryBytes;
+        this.#retained.set(memtable, estimate);
+        bytes += estimate;
+      }
+    }
+    this.#retainedBytes = bytes;
+  }
+}
