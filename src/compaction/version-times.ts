@@ -20,7 +20,7 @@
  *
  * Invariants: samples are ordered by version and by time (both non-decreasing,
  * asserted); at most VERSION_TIMES_MAX samples; the sample at or before the newest
- * cutoff asked for is never pruned.
+ * cutoff asked for is never pruned; floor() never returns less than it returned before.
  *
  * Persistence: the samples are written with each compaction's manifest edit and at
  * each checkpoint() (close checkpoints) as `versionTimes` (docs/FORMAT.md), and read
@@ -47,6 +47,12 @@ export class VersionTimes {
   #timesMs: number[] = [];
   /** Samples at or below this version are in the manifest (the ones the floor counts). */
   #recordedVersion = 0;
+  /**
+   * The highest floor returned: the floor never goes down. A wall clock that stepped
+   * back (Date.now() is not monotonic) found no sample old enough and gave 0, and the
+   * versions it had refused answered again (retention review, 2026-12-03).
+   */
+  #highestFloor = 0;
 
   constructor(retainVersionsMs: number, samples: readonly VersionTimeSample[] = []) {
     assert(Number.isSafeInteger(retainVersionsMs) && retainVersionsMs > 0, 'retainVersionsMs is a positive integer');
@@ -91,13 +97,14 @@ export class VersionTimes {
       if (this.#timesMs[middle]! <= cutoffMs) low = middle + 1;
       else high = middle;
     }
-    if (low === 0) return 0;
-    // Samples before the one in force are no longer needed (cutoffs only move forward).
+    if (low === 0) return this.#highestFloor;
+    // Samples before the one in force are no longer needed (the floor only rises).
     if (low > 1) {
       this.#versions.splice(0, low - 1);
       this.#timesMs.splice(0, low - 1);
     }
-    return this.#versions[0]!;
+    if (this.#versions[0]! > this.#highestFloor) this.#highestFloor = this.#versions[0]!;
+    return this.#highestFloor;
   }
 
   /** The samples, for the manifest (a copy). */
