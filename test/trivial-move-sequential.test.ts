@@ -3,13 +3,15 @@
  * overlap (ascending keys, one checkpoint per run) are kept as they are at the next
  * tier instead of merged into their concatenation. Observable: the run files keep their
  * names, compaction writes no byte, stats count the moves; every read stays exact, runs
- * that overlap still merge, the cold tier (compressed) is still written by a merge, and a
- * reopen or a crash after the moves (nothing on disk changed) finds the same runs.
+ * that overlap still merge, the cold tier (compressed) is still written by a merge, so is
+ * every pick above trivialMoveRunsMax live runs, and a reopen or a crash after the moves
+ * (nothing on disk changed) finds the same runs.
  */
 import { describe, expect, it } from 'vitest';
 import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore, type Store } from '../src/index.js';
 import { TRIVIAL_MOVE_MIN_RUN_BYTES } from '../src/compaction/trivial-move.js';
+import { compactionSettings, TRIVIAL_MOVE_RUNS_MAX } from '../src/compaction/compaction-policy.js';
 import { abandonStore } from '../src/store/store.js';
 
 const DIRECTORY = '/db';
@@ -120,6 +122,25 @@ describe('trivial moves of disjoint runs', () => {
       expect(reopened.stats().storage.compaction, mode).toMatchObject({ trivialMoves: 1, runsMoved: 5, compactedBytesWritten: 0, runsPerLevel: [0, 5] });
       await expectExact(reopened, model);
       await reopened.close();
+    }
+  });
+
+  it('above trivialMoveRunsMax live runs a pick is merged, not moved', async () => {
+    compactionSettings.trivialMoveRunsMax = 6;
+    try {
+      const fileSystem = new FaultFileSystem(41);
+      const store = await openStore(DIRECTORY, { fileSystem, ...OPTIONS });
+      const model: Model = new Map();
+      for (let run = 0; run < 8; run++) await writeRun(store, model, run);
+      await settle(store);
+      const { compaction } = store.stats().storage;
+      // The first four moved (4 live runs), the next four merged (8 live runs): one tier-1 run beside the moved unit.
+      expect(compaction).toMatchObject({ trivialMoves: 1, runsMoved: 4, runsPerLevel: [0, 5] });
+      expect(compaction.compactedBytesWritten).toBeGreaterThan(0);
+      await expectExact(store, model);
+      await store.close();
+    } finally {
+      compactionSettings.trivialMoveRunsMax = TRIVIAL_MOVE_RUNS_MAX;
     }
   });
 

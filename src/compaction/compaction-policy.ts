@@ -28,6 +28,14 @@ import type { RunCompressionName } from '../run/run-format.js';
 import { COMPACTION_STALL_RUNS } from '../limits.js';
 import { assert } from '../util/assert.js';
 
+/**
+ * Live runs above which a pick is merged rather than moved (trivial-move.ts): moved runs
+ * stay, one per ~16 flushes once the cold tiers fill, and each is one more key-span
+ * check for a get that passes it; a merge then brings the count down. Well under
+ * COMPACTION_STALL_RUNS; a store of 23 runs cost ~0.2 us per run per uniform get
+ * (docs/ARCHITECTURE.md, "Runs a get asks after a load").
+ */
+export const TRIVIAL_MOVE_RUNS_MAX = 24;
 /** Adjacent runs of one tier that trigger a merge. */
 export const COMPACTION_FANOUT = 4;
 /** Deepest tier a merge writes (a u32 in the descriptor; far beyond any real store). */
@@ -63,11 +71,14 @@ export type CompactionPolicyName = 'tiered' | 'full';
  * `mergeThread` (internal, tests and the bench): 'worker' merges in the store's merge
  * thread (merge-thread.ts) when the store's file system is the real one and the worker
  * is built, else in process; 'main' always merges on the main thread.
+ * `trivialMoveRunsMax` (internal, tests): above this many live runs a pick is merged,
+ * never moved (trivial-move.ts).
  */
-export const compactionSettings: { policy: CompactionPolicyName; stallRunCount: number; mergeThread: 'worker' | 'main' } = {
+export const compactionSettings: { policy: CompactionPolicyName; stallRunCount: number; mergeThread: 'worker' | 'main'; trivialMoveRunsMax: number } = {
   policy: 'tiered',
   stallRunCount: COMPACTION_STALL_RUNS,
   mergeThread: 'worker',
+  trivialMoveRunsMax: TRIVIAL_MOVE_RUNS_MAX,
 };
 
 export interface CompactionPick {

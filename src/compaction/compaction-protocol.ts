@@ -189,7 +189,7 @@ function decide(context: CompactionContext, pick: CompactionPick, retainFrom: nu
 async function moveIfTrivial(context: CompactionContext, pick: CompactionPick, decision: Decision, signal: AbortSignal): Promise<boolean> {
   const { maxVersionsPerKey, runSet } = context.config;
   const rule = { maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, retentionFloor: decision.retentionFloor };
-  if (!(await pickMovable(pick, rule))) return false;
+  if (!(await pickMovable(pick, rule, runSet.runs.length))) return false;
   signal.throwIfAborted();
   runSet.move(pick.inputs, pick.outputLevel);
   context.totals.moves++;

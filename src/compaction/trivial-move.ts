@@ -19,7 +19,8 @@
  *   (compressionForTier; the writer's runFormatVersionFor): the input's footer must say
  *   the same, so a move into the cold tier (compressed) is a merge, as is a run of an
  *   older format.
- * Runs under TRIVIAL_MOVE_MIN_RUN_BYTES are merged as before.
+ * Runs under TRIVIAL_MOVE_MIN_RUN_BYTES are merged as before, and so is every pick
+ * while more than TRIVIAL_MOVE_RUNS_MAX runs are live (the kept runs would pile up).
  * Markers (NOT_RETAINED) are entries like any other here: a key's entries that
  * collectKey keeps whole are kept whole, markers included.
  *
@@ -34,7 +35,7 @@ import type { RunHandle } from '../engine/run-set.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { RunCompression, runFormatVersionFor } from '../run/run-format.js';
 import type { CompactionPick } from './compaction-policy.js';
-import { compressionForTier } from './compaction-policy.js';
+import { compactionSettings, compressionForTier } from './compaction-policy.js';
 import type { VersionGcRule } from './version-gc.js';
 
 /**
@@ -64,12 +65,14 @@ export function gcKeepsRun(descriptor: RunDescriptor, rule: Readonly<VersionGcRu
 }
 
 /**
- * True when the background pick may be moved instead of merged: its output tier is
+ * True when the background pick may be moved instead of merged: at most
+ * trivialMoveRunsMax runs are live (`liveRunCount`), its output tier is
  * above every input's, their key ranges are disjoint, and the merge would copy each
  * input unchanged under `rule` (its footer included: the readers are opened, as the
  * merge would). Inputs stay live meanwhile (only this compaction removes them).
  */
-export async function pickMovable(pick: CompactionPick, rule: Readonly<VersionGcRule>): Promise<boolean> {
+export async function pickMovable(pick: CompactionPick, rule: Readonly<VersionGcRule>, liveRunCount: number): Promise<boolean> {
+  if (liveRunCount > compactionSettings.trivialMoveRunsMax) return false;
   if (pick.inputs.length < 2 || !pick.inputs.every((run) => run.tier < pick.outputLevel && run.descriptor.fileBytes >= TRIVIAL_MOVE_MIN_RUN_BYTES)) return false;
   if (!keyRangesDisjoint(pick.inputs) || !pick.inputs.every((run) => gcKeepsRun(run.descriptor, rule))) return false;
   const compression = RunCompression[compressionForTier(pick.outputLevel)];
