@@ -98,7 +98,7 @@ describe('mergeRunBatches', () => {
     }
   });
 
-  it('drops a lone tombstone at or below the retention floor of a merge that includes the oldest run (no single-entry shortcut)', async () => {
+  it('drops a lone tombstone at or below the retention floor of a merge of every run (no single-entry shortcut)', async () => {
     const hash = await loadHash64();
     const run: RunEntry[] = [
       { key: 'a', version: 5, value: undefined },
@@ -107,7 +107,7 @@ describe('mergeRunBatches', () => {
       { key: 'd', version: 200, value: undefined },
       { key: 'e', version: 201, value: Uint8Array.of(NOT_RETAINED_BYTE) },
     ];
-    const rule: VersionGcRule = { maxVersionsPerKey: 10, horizon: Infinity, includesOldest: true, retentionFloor: 100 };
+    const rule: VersionGcRule = { maxVersionsPerKey: 10, horizon: Infinity, includesOldest: true, coversAll: true, retentionFloor: 100 };
     const merged = (await mergedBatches(hash, [run], rule)).flat();
     expect(merged.map(plain)).toEqual([run[1]!, run[3]!, run[4]!].map(plain));
     // Without the floor every lone entry stays, tombstones and markers included.

@@ -207,7 +207,7 @@ async function mergeIntoRun(
 ): Promise<RunDescriptor | undefined> {
   const { pick, signal, slot, onProgress } = request;
   try {
-    const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, retentionFloor: decision.retentionFloor };
+    const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, coversAll: decision.coversAll, retentionFloor: decision.retentionFloor };
     const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
     const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
     const allocateRunId = (): number => context.config.manifest.allocateRunId();

@@ -37,7 +37,12 @@
  * - the entry visible at F, when kept, a tombstone, and the inputs include the oldest
  *   run (nothing older can resurface), is dropped too: a read at or above F then
  *   finds nothing at or below its version, "absent", as the tombstone answered;
- *   history() never lists a tombstone at or below F.
+ *   history() never lists a tombstone at or below F. Only when every reader keeps it:
+ *   with a bounded maxVersionsPerKey, only when it is the key's newest entry and the
+ *   inputs are every run. A delete kept here only as the inputs' newest entry may lie
+ *   below newer versions in newer runs, and readers refuse it: dropped, it answered
+ *   "absent" (test/retention-review-floor-tombstone.test.ts). A write of the key still
+ *   in a memtable during the merge is the one case this cannot see.
  */
 import { NOT_RETAINED_BYTE, isNotRetainedMarker } from '../engine/resolve.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -51,6 +56,8 @@ export interface VersionGcRule {
   horizon: number;
   /** True when the inputs include the oldest live run. */
   includesOldest: boolean;
+  /** True when the inputs are every live run (absent: false). */
+  coversAll?: boolean;
   /** The store-wide retention floor (0: none); see the header. */
   retentionFloor?: number;
 }
@@ -80,7 +87,8 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
     if (!retained) break;
   }
   // The floor entry, kept, is a tombstone with nothing older left anywhere: nothing to keep.
-  const floorTombstoneGoes = floorIndex !== -1 && keep === candidates && rule.includesOldest && entries[floorIndex]!.value === undefined;
+  const floorTombstoneGoes = floorIndex !== -1 && keep === candidates && rule.includesOldest && entries[floorIndex]!.value === undefined
+    && (rule.maxVersionsPerKey === Infinity || (floorIndex === 0 && rule.coversAll === true));
   // Nothing dropped (the common case): the history itself, no copy.
   if (keep === entries.length && !floorTombstoneGoes) return { kept: entries as RunEntry[], droppedCount: 0 };
   const kept = entries.slice(0, floorTombstoneGoes ? keep - 1 : keep);
