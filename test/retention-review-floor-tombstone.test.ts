@@ -46,4 +46,28 @@ describe('retention review: a refused delete at the floor', () => {
       await store.close();
     }
   });
+
+  it('stays refused after a merge of every run while a memtable holds the key\'s newer versions', async () => {
+    // Found by the retention review model test (seed 4 of 220 steps): c's newer versions were in memory, unflushed.
+    const store = await openStore('/db', { fileSystem: new FaultFileSystem(82), maxVersionsPerKey: 1 });
+    try {
+      await store.put('c', 'c1');
+      await store.delete('c');
+      await store.checkpoint();
+      await store.put('c', 'c3'); // in the memtable only
+      expect(await readAsOf(store, 'c', 2)).toBe('LADYBUG_VERSION_NOT_RETAINED');
+      expect((await store.compact({ retainFrom: 2 })).retentionFloor).toBe(2);
+      expect(await readAsOf(store, 'c', 2), 'c as of 2 after a merge of every run').toBe('LADYBUG_VERSION_NOT_RETAINED');
+      expect(await readAsOf(store, 'c', 3)).toBe('c3');
+      // With nothing newer in memory the merge drops the delete at the floor, which every reader kept.
+      await store.delete('c');
+      await store.checkpoint();
+      expect(await readAsOf(store, 'c', 4)).toBeUndefined();
+      const dropped = await store.compact({ retainFrom: 4 });
+      expect(dropped.entriesOut, 'nothing of c is left').toBe(0);
+      expect(await readAsOf(store, 'c', 4)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -64,6 +64,8 @@ export interface CompactionProtocolConfig {
   metrics: StorageMetrics;
   versionTimes?: VersionTimes | undefined;
   pointCache?: PointCache | undefined;
+  /** True while a memtable holds a version newer than the runs (storage-engine.ts); absent: taken as true. */
+  memoryHoldsNewer?: (() => boolean) | undefined;
 }
 
 /**
@@ -114,6 +116,8 @@ interface Decision {
   includesOldest: boolean;
   /** The pick is every live run. */
   coversAll: boolean;
+  /** The pick is every live run and no memtable holds a newer version: the inputs hold every version of every key. */
+  holdsEveryVersion: boolean;
   /** The pick is the settled run again, with nothing new to drop. */
   nothingToDrop: boolean;
 }
@@ -177,7 +181,8 @@ function decide(context: CompactionContext, pick: CompactionPick, retainFrom: nu
   const settled = context.settled;
   const nothingToDrop = coversAll && pick.inputs.length === 1 && settled !== undefined && settled.runId === pick.inputs[0]!.descriptor.runId
     && settled.retentionFloor === retentionFloor && horizon <= settled.horizon && context.config.versionTimes === undefined;
-  return { horizon, retentionFloor, includesOldest, coversAll, nothingToDrop };
+  const holdsEveryVersion = coversAll && context.config.memoryHoldsNewer?.() === false;
+  return { horizon, retentionFloor, includesOldest, coversAll, holdsEveryVersion, nothingToDrop };
 }
 
 /**
@@ -207,7 +212,7 @@ async function mergeIntoRun(
 ): Promise<RunDescriptor | undefined> {
   const { pick, signal, slot, onProgress } = request;
   try {
-    const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, coversAll: decision.coversAll, retentionFloor: decision.retentionFloor };
+    const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, coversAll: decision.holdsEveryVersion, retentionFloor: decision.retentionFloor };
     const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
     const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
     const allocateRunId = (): number => context.config.manifest.allocateRunId();

@@ -93,6 +93,8 @@ export interface CompactorConfig {
   compressor?: BlockCompressor & { recordCompressed?: (counters: CompressionCounters) => void };
   /** Told of each install, so it keeps the keys a merge cannot change (PointCache#carryOverCompaction). */
   pointCache?: PointCache;
+  /** True while a memtable holds a version newer than the runs (read in a compaction's deciding step). */
+  memoryHoldsNewer?: () => boolean;
 }
 
 /** A compaction in flight (at most two: see Compactor#schedule). */

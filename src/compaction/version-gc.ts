@@ -39,10 +39,11 @@
  *   finds nothing at or below its version, "absent", as the tombstone answered;
  *   history() never lists a tombstone at or below F. Only when every reader keeps it:
  *   with a bounded maxVersionsPerKey, only when it is the key's newest entry and the
- *   inputs are every run. A delete kept here only as the inputs' newest entry may lie
- *   below newer versions in newer runs, and readers refuse it: dropped, it answered
- *   "absent" (test/retention-review-floor-tombstone.test.ts). A write of the key still
- *   in a memtable during the merge is the one case this cannot see.
+ *   inputs hold every version (`coversAll`: every run, nothing newer in memory). A
+ *   delete kept here only as the inputs' newest entry may lie below newer versions in
+ *   newer runs or in a memtable, and readers refuse it: dropped, it answered "absent"
+ *   (test/retention-review-floor-tombstone.test.ts). A write of the key committed
+ *   while the merge runs is the one case this cannot see.
  */
 import { NOT_RETAINED_BYTE, isNotRetainedMarker } from '../engine/resolve.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -56,7 +57,10 @@ export interface VersionGcRule {
   horizon: number;
   /** True when the inputs include the oldest live run. */
   includesOldest: boolean;
-  /** True when the inputs are every live run (absent: false). */
+  /**
+   * True when the inputs hold every version of every key: every live run, and no
+   * memtable held a newer version in the deciding step (absent: false).
+   */
   coversAll?: boolean;
   /** The store-wide retention floor (0: none); see the header. */
   retentionFloor?: number;

@@ -135,6 +135,8 @@ export class StorageEngine {
       versionTimes: this.versionTimes,
       compressor: this.coldCompressor,
       pointCache: this.pointCache,
+      // Version GC drops a delete visible at the retention floor only when nothing newer is in memory (version-gc.ts).
+      memoryHoldsNewer: () => this.memtables.appliedVersion > config.manifest.state.flushedVersion,
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
