@@ -94,6 +94,14 @@ function packageVersion(): string {
   }
 }
 
+/**
+ * An argument error commander found ("error: unknown option '--jsn'", then on a second line
+ * "(Did you mean --json?)"), as every other refusal prints: one line, "ladybug: ...".
+ */
+function commanderErrorLine(text: string): string {
+  return `ladybug: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`;
+}
+
 function emit(options: JsonOption, output: Output): void {
   printResult(output, options.json === true);
 }
@@ -103,7 +111,7 @@ function buildProgram(): Command {
     .description('ladybug-store: inspect, verify and repair a store; benchmark; crash-test')
     .version(packageVersion(), '-V, --version', 'print the version of ladybug-store')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .configureOutput({ outputError: (text, write) => write(commanderErrorLine(text)) });
 
   program.command('stats <dir>').description('figures of a store: lifetime, and since open (this command opens the store, which replays the WAL)')
     .option('--json', 'print JSON')
