@@ -212,6 +212,7 @@ function checkCommon(args: string[], result: CliResult, json: boolean): void {
   if (result.code === 0) expect(lines, what).toEqual([]);
   if (result.code !== 0 && result.stdout === '') {
     expect(lines, what).toHaveLength(1);
+    expect(lines[0], what).toMatch(/^ladybug: /);
     if (result.code === 1) expect(lines[0], what).toMatch(/^ladybug: .+ \[LADYBUG_[A-Z_]+\]$/);
   }
   if (result.code === 2) expect(result.stdout, what).toBe('');
