@@ -8,9 +8,9 @@
  * - as of a version below F: VersionNotRetainedError, for every key;
  * - as of v >= F: the change visible at v answers when it is among the key's newest
  *   N changes; above F otherwise it is refused; at or below F (the change visible at
- *   F, retained by the floor) it answers, or is refused when per-key retention had
- *   already dropped it (memtable trimming, a marker) before F rose: the model allows
- *   both there, never a wrong value;
+ *   F) the model allows both, never a wrong value: the floor retains nothing by itself
+ *   (since 2026-12-03), so it is refused there, except a delete that a merge dropped
+ *   while every reader kept it, which answers "absent" from then on (exact);
  * - history: the newest N changes, nothing older than the change visible at F, and
  *   that change not when it is a delete (beyond the newest N: listed or not, as above).
  * F is min(requested, the last checkpoint's version) (no pins are held here).
