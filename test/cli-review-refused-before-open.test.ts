@@ -3,7 +3,7 @@
  * "none of them changes what the store holds") was refused only by the store's read,
  * after the command had opened the store: the open replayed the WAL and the close
  * checkpointed it into a run and a new manifest, so `ladybug get DIR ''`, a 1,100-byte
- * key to history, `dump --gte ''` and `leases DIR status ''` rewrote the store's files
+ * key to history, `dump --gte ''`, `leases DIR status ''` and `leases DIR --prefix <300 bytes>` rewrote the store's files
  * on the way to their usage error. They are now checked before the store is opened
  * (the store's own key and lease-name checks, the same messages and codes).
  */
@@ -32,6 +32,7 @@ describe('ladybug: keys and lease names the store refuses', () => {
       [['dump', directory, '--lt', long, '--json'], /over the limit of 1024 bytes \[LADYBUG_INVALID_KEY\]/],
       [['leases', directory, 'status', ''], /lease name must be 1\.\.256 bytes, got 0 \[LADYBUG_INVALID_OPTION\]/],
       [['leases', directory, 'status', 'n'.repeat(300)], /lease name must be 1\.\.256 bytes.*\[LADYBUG_INVALID_OPTION\]/],
+      [['leases', directory, '--prefix', 'p'.repeat(300), '--json'], /lease name must be 1\.\.256 bytes.*\[LADYBUG_INVALID_OPTION\]/],
     ];
     for (const [args, message] of cases) {
       const what = args.map((arg) => arg.slice(0, 20)).join(' ');

@@ -277,7 +277,9 @@ function buildProgram(): Command {
       if (action === 'status' && name === undefined) throw new UsageError('leases status needs a NAME');
       if (action !== 'status' && name !== undefined) throw new UsageError(`leases list takes no NAME (got ${name}): use --prefix, or leases status NAME`);
       if (action === 'status' && options.prefix !== undefined) throw new UsageError('--prefix applies to leases list, not to leases status NAME');
-      if (action === 'status') checkName(name); // a name the store refuses, before the open (and its close's checkpoint)
+      // A name or prefix the store refuses, before the open (and its close's checkpoint): leases.list checks a prefix as a name.
+      if (action === 'status') checkName(name);
+      else if (options.prefix !== undefined && options.prefix !== '') checkName(options.prefix);
       // Text and JSON render this one object: the same expiry filter (only live holders) applies to both.
       const result = await withStore(dir, async (store) => action === 'status'
         ? { name, holder: (await store.leases.get(name!)) ?? null }
