@@ -26,6 +26,7 @@ import { type CrashMode, FaultFileSystem } from '../src/fs/fault-file-system.js'
 import { openStore, type Store, VersionNotRetainedError } from '../src/index.js';
 import { abandonStore } from '../src/store/store.js';
 import { seedList } from './model-sequences.js';
+import { mulberry32 } from './transaction-support.js';
 
 const KEYS = ['a', 'b', 'c', 'd'];
 // Seeds 1-30 of 220 steps before this review's fixes: 5, 12, 13 and 20 failed on a floor raised to a version
@@ -37,17 +38,6 @@ const MODES: readonly CrashMode[] = ['drop-unsynced', 'torn-last-write', 'random
 
 type Snapshot = Awaited<ReturnType<Store['snapshot']>>;
 type Row = [string, unknown];
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The value, or 'refused' for VersionNotRetainedError (any other error fails the test). */
 async function refusedOr<T>(read: () => Promise<T>): Promise<T | 'refused'> {
