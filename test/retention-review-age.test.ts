@@ -1,5 +1,7 @@
 /**
- * Retention review: a version retention by age refused stays refused after a crash.
+ * Retention review: a version retention by age (retainVersionsMs) refused stays refused.
+ *
+ * After a crash:
  * README: retainVersionsMs keeps every version current within the window, "older ones
  * get VersionNotRetainedError". With maxVersionsPerKey 1 and retainVersionsMs 1000, k
  * written at 1 and 2 two seconds apart (each flushed to a run of its own by the small
@@ -9,9 +11,16 @@
  * reopened store, knowing no old sample, kept (and answered) everything. The floor
  * now counts only samples the manifest holds (VersionTimes#recorded), so a crash
  * cannot bring it down; what it keeps meanwhile is only kept longer.
+ *
+ * When the clock steps back:
+ * (an NTP correction: Date.now() is not monotonic). The age floor was
+ * the newest commit-time sample at or before now - retainVersionsMs, computed at each
+ * ask from the clock: with the clock 3 s back, no sample was old enough, the floor
+ * fell to 0 and every version still in runs answered again. The floor now never goes
+ * down (VersionTimes#floor keeps the highest it returned).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { versionTimeSettings } from '../src/compaction/version-times.js';
+import { VersionTimes, versionTimeSettings } from '../src/compaction/version-times.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore, type Store } from '../src/index.js';
 import { abandonStore } from '../src/store/store.js';
@@ -66,6 +75,36 @@ describe('retention review: retention by age across a crash', () => {
       fileSystem = fileSystem.crash('drop-unsynced');
       store = await openStore('/db', { ...options, fileSystem });
       expect(await readAsOf(store, 1), 'k as of 1 after a second crash').toBe(refusedNow);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('retention review: retention by age when the clock steps back', () => {
+  it('the age floor never goes down', () => {
+    const times = new VersionTimes(1_000, [[10, 5_000], [20, 7_000]]);
+    expect(times.floor(8_500)).toBe(20);
+    expect(times.floor(6_500)).toBe(20);
+    expect(times.floor(5_000)).toBe(20);
+  });
+
+  it('a version refused by age stays refused', async () => {
+    let clock = 1_000_000;
+    versionTimeSettings.nowMs = () => clock;
+    const store = await openStore('/db', { fileSystem: new FaultFileSystem(71), maxVersionsPerKey: 1, retainVersionsMs: 1000, memoryBudgetBytes: 256 * 1024 });
+    try {
+      await store.put('k', `v1${PAD}`);
+      clock += 2000;
+      await store.put('k', `v2${PAD}`);
+      clock += 2000;
+      await store.put('x', `x3${PAD}`);
+      await store.checkpoint(); // records the samples
+      clock += 2000;
+      expect(await readAsOf(store, 1)).toBe('LADYBUG_VERSION_NOT_RETAINED');
+      clock -= 3000;
+      expect(await readAsOf(store, 1), 'k as of 1 with the clock 3 s back').toBe('LADYBUG_VERSION_NOT_RETAINED');
+      expect(await readAsOf(store, 2)).toBe('v2');
     } finally {
       await store.close();
     }
