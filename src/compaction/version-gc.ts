@@ -38,8 +38,9 @@
  *   run (nothing older can resurface), is dropped too: a read at or above F then
  *   finds nothing at or below its version, "absent", as the tombstone answered;
  *   history() never lists a tombstone at or below F. Only when every reader keeps it:
- *   with a bounded maxVersionsPerKey, only when it is the key's newest entry and the
- *   inputs hold every version (`coversAll`: every run, nothing newer in memory). A
+ *   with a bounded maxVersionsPerKey, only when the inputs hold every version
+ *   (`coversAll`: every run, nothing newer in memory), so the per-key count made here
+ *   is the one every reader makes (newer versions of the key in the inputs too). A
  *   delete kept here only as the inputs' newest entry may lie below newer versions in
  *   newer runs or in a memtable, and readers refuse it: dropped, it answered "absent"
  *   (test/retention-review-floor-tombstone.test.ts). A write of the key committed
@@ -92,7 +93,7 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
   }
   // The floor entry, kept, is a tombstone with nothing older left anywhere: nothing to keep.
   const floorTombstoneGoes = floorIndex !== -1 && keep === candidates && rule.includesOldest && entries[floorIndex]!.value === undefined
-    && (rule.maxVersionsPerKey === Infinity || (floorIndex === 0 && rule.coversAll === true));
+    && (rule.maxVersionsPerKey === Infinity || rule.coversAll === true);
   // Nothing dropped (the common case): the history itself, no copy.
   if (keep === entries.length && !floorTombstoneGoes) return { kept: entries as RunEntry[], droppedCount: 0 };
   const kept = entries.slice(0, floorTombstoneGoes ? keep - 1 : keep);
