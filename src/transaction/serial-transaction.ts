@@ -41,8 +41,17 @@
  * stall. It used to queue at the back again at each round, behind the writers that
  * came during its disk read (test/serial-stall-rejoin.test.ts).
  *
+ * Lifetime (transactionLifetimeMs, as for transaction()): measured from the moment the
+ * body first runs to the end of the run whose writes would be queued, re-runs after
+ * misses and the disk reads between them included; the wait before the first run
+ * (write stall, a busy commit lock) is not. A run that ends past it queues nothing and
+ * the transaction rejects with TransactionLimitError ('lifetime'); no run starts past
+ * it. Two clock reads per transaction (its first run's start and end): the body runs
+ * inside the commit section, so it cannot be cut short, only refused after.
+ *
  * Invariants: a body's writes reach the pipeline only from an attempt that finished
- * without a miss; the handle throws TransactionClosedError once its attempt ended.
+ * without a miss, within the lifetime; the handle throws TransactionClosedError once its
+ * attempt ended.
  * The body may run more than once (after misses): it must not have side effects
  * outside the transaction, as for store.transaction().
  */
@@ -69,6 +78,8 @@ export interface SerialTransactionHandle {
 }
 
 export type SerialTransactionContext = Pick<TransactionContext, 'engine' | 'pins' | 'pipeline' | 'maxValueBytes' | 'commitBytesMax'> & {
+  /** The store's transaction lifetimes: only their lifetimeMs is read here (see the header). */
+  lifetimes: Pick<TransactionContext['lifetimes'], 'lifetimeMs'>;
   /**
    * The write admission (TransactionContext#admit); `rejoin` for a round after the
    * first: the transaction keeps its place at the front of the write stall's queue
@@ -87,7 +98,7 @@ interface ReadMiss {
 type Outcome<T> =
   | { kind: 'committed'; result: T; commit: Promise<unknown> | undefined }
   | { kind: 'failed'; error: unknown; readsDurable: Promise<unknown> | undefined }
-  | { kind: 'missed'; miss: ReadMiss };
+  | { kind: 'missed'; miss: ReadMiss; startedAtMs: number };
 
 /** A write of a transactionSync() body takes no options: a { lease } or { fence } there would be ignored, so it is refused. */
 function refuseWriteOptions(method: 'put' | 'delete'): never {
@@ -113,11 +124,19 @@ class SerialAttempt<T> implements SerialTransactionHandle {
   #view: ReadView | undefined;
   miss: ReadMiss | undefined;
   outcome: Outcome<T> | undefined;
+  /** performance.now() when the transaction's first run began (NaN: this is the first, not begun yet). */
+  startedAtMs: number;
 
-  constructor(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined) {
+  constructor(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined, startedAtMs: number) {
     this.#context = context;
     this.body = body;
     this.#remembered = remembered;
+    this.startedAtMs = startedAtMs;
+  }
+
+  /** TransactionLimitError when the transaction has run past its lifetime by now, else undefined. */
+  lifetimeRefusal(): TransactionLimitError | undefined {
+    return lifetimeRefusal(this.startedAtMs, this.#context.lifetimes.lifetimeMs);
   }
 
   #check(operation: string): void {
@@ -188,24 +207,31 @@ class SerialAttempt<T> implements SerialTransactionHandle {
  * records the outcome; queues its writes only when it finished without a miss.
  */
 function runAttempt<T>(attempt: SerialAttempt<T>): void {
+  if (Number.isNaN(attempt.startedAtMs)) attempt.startedAtMs = performance.now();
   let result: T;
   try {
     result = attempt.body(attempt);
   } catch (error) {
     attempt.close();
     // The error is an answer resting on what the body read: it waits for those reads as a result does.
-    attempt.outcome = attempt.miss !== undefined ? { kind: 'missed', miss: attempt.miss } : { kind: 'failed', error, readsDurable: attempt.readsDurable() };
+    attempt.outcome = attempt.miss !== undefined ? { kind: 'missed', miss: attempt.miss, startedAtMs: attempt.startedAtMs } : { kind: 'failed', error, readsDurable: attempt.readsDurable() };
     return;
   }
   attempt.close();
   if (attempt.miss !== undefined) {
-    attempt.outcome = { kind: 'missed', miss: attempt.miss };
+    attempt.outcome = { kind: 'missed', miss: attempt.miss, startedAtMs: attempt.startedAtMs };
     return;
   }
   if (isThenable(result)) {
     // Its asynchronous part finds the handle closed; that rejection is not the caller's concern.
     Promise.resolve(result).catch(() => undefined);
     attempt.outcome = { kind: 'failed', error: new InvalidOptionError('body', 'transactionSync() takes a synchronous function (tx) => result; use transaction() for an async body'), readsDurable: undefined };
+    return;
+  }
+  // Past its lifetime the run's writes are not queued (see the header).
+  const overLifetime = attempt.lifetimeRefusal();
+  if (overLifetime !== undefined) {
+    attempt.outcome = { kind: 'failed', error: overLifetime, readsDurable: undefined };
     return;
   }
   try {
@@ -216,6 +242,12 @@ function runAttempt<T>(attempt: SerialAttempt<T>): void {
   } catch (error) {
     attempt.outcome = { kind: 'failed', error, readsDurable: undefined };
   }
+}
+
+function lifetimeRefusal(startedAtMs: number, lifetimeMs: number): TransactionLimitError | undefined {
+  const ageMs = performance.now() - startedAtMs;
+  if (!(ageMs > lifetimeMs)) return undefined;
+  return new TransactionLimitError('lifetime', `transactionSync() body ran ${Math.round(ageMs)} ms (re-runs included), over its lifetime of ${lifetimeMs} ms`);
 }
 
 function isThenable(value: unknown): boolean {
@@ -261,7 +293,7 @@ function beginFirstRound<T>(context: SerialTransactionContext, body: (tx: Serial
   checkOpen();
   const admission = context.admit();
   if (admission !== undefined) return admission;
-  const attempt = new SerialAttempt(context, body, undefined);
+  const attempt = new SerialAttempt(context, body, undefined, Number.NaN);
   if (context.pipeline.runOrderedSync(runAttempt, attempt)) assert(attempt.outcome !== undefined, 'an attempt that ran has an outcome');
   return attempt;
 }
@@ -296,6 +328,7 @@ async function runRound<T>(
   body: (tx: SerialTransactionHandle) => T,
   checkOpen: () => void,
   first: FirstRound<T> | undefined,
+  startedAtMs: number,
 ): Promise<Outcome<T> | undefined> {
   let attempt = first instanceof Promise ? undefined : first;
   if (first === undefined) checkOpen();
@@ -306,7 +339,7 @@ async function runRound<T>(
     checkOpen(); // close() may have begun during the stall: nothing runs or commits after it
   }
   if (attempt === undefined) {
-    attempt = new SerialAttempt(context, body, undefined);
+    attempt = new SerialAttempt(context, body, undefined, startedAtMs);
     if (context.pipeline.runOrderedSync(runAttempt, attempt)) return attempt.outcome;
   }
   const queued = attempt;
@@ -321,18 +354,23 @@ async function runRounds<T>(
   checkOpen: () => void,
   first: FirstRound<T>,
 ): Promise<T> {
+  let startedAtMs = Number.NaN;
   for (let round = 1; round <= SERIAL_TRANSACTION_PREFETCH_ROUNDS_MAX; round++) {
     const ran = round === 1 && !(first instanceof Promise) ? first.outcome : undefined;
-    const outcome = ran ?? (await runRound(context, body, checkOpen, round === 1 ? first : undefined));
+    const outcome = ran ?? (await runRound(context, body, checkOpen, round === 1 ? first : undefined, startedAtMs));
     if (outcome?.kind !== 'missed') return answer(outcome);
+    startedAtMs = outcome.startedAtMs;
     // Outside the lock: the read warms the caches for the next round.
     await settleMiss(context, outcome.miss);
+    // No run starts past the lifetime (see the header).
+    const overLifetime = lifetimeRefusal(startedAtMs, context.lifetimes.lifetimeMs);
+    if (overLifetime !== undefined) throw overLifetime;
   }
-  return runLocked(context, body, checkOpen);
+  return runLocked(context, body, checkOpen, startedAtMs);
 }
 
 /** The last resort: one commit-lock section across the body's disk reads (see the header). */
-async function runLocked<T>(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, checkOpen: () => void): Promise<T> {
+async function runLocked<T>(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, checkOpen: () => void, startedAtMs: number): Promise<T> {
   checkOpen();
   const admission = context.admit(true); // it keeps its place in the stall's queue, as a later round (see the header)
   if (admission !== undefined) {
@@ -343,7 +381,7 @@ async function runLocked<T>(context: SerialTransactionContext, body: (tx: Serial
   let outcome: Outcome<T> | undefined;
   await context.pipeline.runOrderedAsync(async () => {
     for (;;) {
-      const attempt = new SerialAttempt(context, body, remembered);
+      const attempt = new SerialAttempt(context, body, remembered, startedAtMs);
       runAttempt(attempt);
       outcome = attempt.outcome;
       if (outcome?.kind !== 'missed') return;
@@ -354,6 +392,11 @@ async function runLocked<T>(context: SerialTransactionContext, body: (tx: Serial
         return;
       }
       remembered.set(miss.key, await settleMiss(context, miss));
+      const overLifetime = lifetimeRefusal(startedAtMs, context.lifetimes.lifetimeMs);
+      if (overLifetime !== undefined) {
+        outcome = { kind: 'failed', error: overLifetime, readsDurable: undefined };
+        return;
+      }
     }
   });
   return answer(outcome);
