@@ -26,7 +26,9 @@
  *   changes included): the next step throws the AbortError. Once the store is closed,
  *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
  *   closed store's history to the end); a feed waiting for a commit is woken by close()
- *   itself (storeClosing) and throws it at once.
+ *   itself (storeClosing) and throws it at once. A feed with an untilVersion is no
+ *   exception, whether or not it delivered its last change: every step after close()
+ *   that does not find the generator finished throws StoreClosedError (return() ends it).
  * - Once the store failed (StoreFailedError, whatever the cause: src/store/store-failure.ts;
  *   no commit can come any more) a feed delivers what it has (catch-up, buffered
  *   changes: all of them durable and visible), then, where it would wait for a commit,
@@ -294,6 +296,9 @@ export class WatchHub {
         }
       }
       lastVersion = Math.max(lastVersion, startVersion);
+      // Closed: StoreClosedError here too, not the end of a feed whose catch-up reached its
+      // untilVersion (or read an empty last batch while close() ran), as everywhere else.
+      source.checkOpen();
       if (untilVersion !== undefined && untilVersion <= startVersion) return;
       for (;;) {
         signal?.throwIfAborted();
