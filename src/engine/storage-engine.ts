@@ -136,7 +136,10 @@ export class StorageEngine {
       compressor: this.coldCompressor,
       pointCache: this.pointCache,
       // Version GC drops a delete visible at the retention floor only when nothing newer is in memory (version-gc.ts).
-      memoryHoldsNewer: () => this.memtables.appliedVersion > config.manifest.state.flushedVersion,
+      // Any memtable holding a version holds one no live run holds: a flushed memtable leaves
+      // the memtables in the step its run is installed, while the manifest's flushedVersion
+      // rises at the edit before that (a compaction deciding in between saw nothing newer).
+      memoryHoldsNewer: () => this.memtables.appliedVersion !== 0,
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
