@@ -176,8 +176,8 @@ function invocation(world: World, command: CommandName, json: boolean, bad: Bad 
   if (bad === 'extraArgument') args.push('extra-argument');
   if (bad === 'missingArgument') args = [name];
   if (bad === 'badNumber') {
-    // A rate is any positive number up to the limit (1e3 and 0x10 are rates: 16 B/s would scrub for hours).
-    const refused = numeric === '--bytes-per-second' ? ['-1', 'abc', '', ' ', '0', '99999999999999999999'] : ['-1', 'abc', '1.5', '', ' ', '1e3', '0x10', '99999999999999999999'];
+    // Every numeric option takes decimal digits only (a rate too: 0x10 and 1e3 are refused); a rate is also at least 1.
+    const refused = ['-1', 'abc', '1.5', '', ' ', '1e3', '0x10', '99999999999999999999', ...(numeric === '--bytes-per-second' ? ['0'] : [])];
     if (numeric === undefined) args.push('--no-such-option');
     else args.push(numeric, choose(refused, r[5]!));
   }

@@ -99,8 +99,8 @@ describe('ladybug scrub --bytes-per-second', () => {
     for (const rate of ['abc', '0', '-5', '']) {
       const result = await ladybug('scrub', dir, '--bytes-per-second', rate);
       expect(result.code, rate).toBe(2);
-      expect(result.stderr, rate).toBe(`ladybug: not a positive rate: ${rate}\n`);
+      expect(result.stderr, rate).toMatch(/^ladybug: option --bytes-per-second: not a positive rate.*\[LADYBUG_INVALID_OPTION\]\n$/);
     }
-    expect((await ladybug('scrub', dir, '--bytes-per-second', '1e9')).code).toBe(0);
+    expect((await ladybug('scrub', dir, '--bytes-per-second', '1000000000')).code).toBe(0);
   });
 });

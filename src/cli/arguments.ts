@@ -8,7 +8,7 @@ import { Buffer } from 'node:buffer';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { internalKey } from '../codec/keys.js';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, InvalidOptionError } from '../errors.js';
 import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
 import { keyJsonForm } from './output.js';
 
@@ -31,10 +31,17 @@ export function isArgumentError(error: unknown): boolean {
   return error instanceof Error && ARGUMENT_ERROR_CODES.has((error as { code?: unknown }).code as string);
 }
 
-/** A whole number written in decimal digits: '', ' ', '1.5', '-1', '0x3', '1e3' are not (Number('') is 0). */
-function wholeNumber(text: string, what: string): number {
+/**
+ * The one grammar of the integer options: decimal digits only (no sign, blank, fraction,
+ * exponent, hex, '_' or trailing text: '', ' 16', '1.5', '-1', '0x10', '1e3', '16abc' are
+ * refused; Number('') is 0 and Number('0x10') 16), a safe integer, at least `min`. A refusal
+ * is InvalidOptionError naming the flag (exit 2, LADYBUG_INVALID_OPTION), thrown while the
+ * arguments are parsed, before any store is opened.
+ */
+function integerOption(flag: string, text: string, what: string, min = 0): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new UsageError(`not ${what}: ${JSON.stringify(text)}`);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidOptionError(flag, `not ${what}: ${JSON.stringify(text)} (decimal digits only)`);
+  if (value < min) throw new InvalidOptionError(flag, `not ${what}: ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -49,24 +56,27 @@ export function hexKey(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(text, 'hex'));
 }
 
-export function parseVersion(text: string): number {
-  return wholeNumber(text, 'a version number');
+/** A commander parser of a version number given with `flag`. */
+export function versionOption(flag: string): (text: string) => number {
+  return (text) => integerOption(flag, text, 'a version number');
 }
 
-export function parseCount(text: string): number {
-  return wholeNumber(text, 'a count');
+/** A commander parser of a count given with `flag`. */
+export function countOption(flag: string): (text: string) => number {
+  return (text) => integerOption(flag, text, 'a count');
 }
 
 /**
- * A positive rate up to the scrub's limit; anything else is a usage error (exit 2), as for the
- * other numeric options, before the store is opened (store.scrub() refused one past the limit
- * only after the open, whose close had checkpointed the WAL: a refused argument rewrote files).
+ * A commander parser of a positive rate up to the scrub's limit, in the same grammar (store.scrub()
+ * refused one past the limit only after the open, whose close had checkpointed the WAL: a refused
+ * argument rewrote files).
  */
-export function parseRate(text: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`not a positive rate: ${text}`);
-  if (value > SCRUB_BYTES_PER_SECOND_MAX) throw new UsageError(`--bytes-per-second ${text} is past the scrub's limit, ${SCRUB_BYTES_PER_SECOND_MAX} bytes per second`);
-  return value;
+export function rateOption(flag: string): (text: string) => number {
+  return (text) => {
+    const value = integerOption(flag, text, 'a positive rate', 1);
+    if (value > SCRUB_BYTES_PER_SECOND_MAX) throw new InvalidOptionError(flag, `${text} is past the scrub's limit, ${SCRUB_BYTES_PER_SECOND_MAX} bytes per second`);
+    return value;
+  };
 }
 
 /** The absolute path of the store at `directory`, or a usage error when there is none. */

@@ -34,7 +34,7 @@ import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './out
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
 import { watchStdoutReader } from './stdout-reader.js';
 import {
-  EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, parseCount, parseRate, parseVersion,
+  EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, countOption, rateOption, versionOption,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
 } from './arguments.js';
 
@@ -173,7 +173,7 @@ function buildProgram(): Command {
     .description('check every run block (bad ones rebuilt from parity and rewritten), the manifest\'s two copies (a damaged one rewritten) '
       + 'and every sealed WAL segment (damage reported, never dropped); exit 1 if anything is unrecoverable')
     .option('--json', 'print JSON')
-    .option('--bytes-per-second <n>', 'average read rate to stay under', parseRate)
+    .option('--bytes-per-second <n>', 'average read rate to stay under', rateOption('--bytes-per-second'))
     .action(async (dir: string, options: JsonOption & { bytesPerSecond?: number }) => {
       const progress = createProgress('scrub', 'runs');
       const report = await withStore(dir, async (store) => {
@@ -193,9 +193,9 @@ function buildProgram(): Command {
   program.command('compact <dir>').description('merge the runs now, dropping versions retention no longer keeps (checkpoints first); '
     + 'remove the WAL\'s spare segments (walSegmentsReleased, walBytesReleased in the report)')
     .option('--json', 'print JSON')
-    .option('--max-versions-per-key <n>', 'retention to compact with (default: keep every version)', parseCount)
-    .option('--retain-versions-ms <n>', 'also keep every version readable as of any time in the last n ms (default 0: off)', parseCount)
-    .option('--retain-from <version>', 'raise the retention floor first: as-of reads below it are refused from then on, for every key', parseCount)
+    .option('--max-versions-per-key <n>', 'retention to compact with (default: keep every version)', countOption('--max-versions-per-key'))
+    .option('--retain-versions-ms <n>', 'also keep every version readable as of any time in the last n ms (default 0: off)', countOption('--retain-versions-ms'))
+    .option('--retain-from <version>', 'raise the retention floor first: as-of reads below it are refused from then on, for every key', countOption('--retain-from'))
     .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number; retainVersionsMs?: number; retainFrom?: number }) => {
       const progress = createProgress('compact', 'entries');
       const store = await openStore(requireStore(dir), {
@@ -228,7 +228,7 @@ function buildProgram(): Command {
     });
 
   program.command('get <dir> <key>').description('the value of a key, now or as of a version')
-    .option('--as-of <version>', 'read as of this version', parseVersion)
+    .option('--as-of <version>', 'read as of this version', versionOption('--as-of'))
     .option('--hex', HEX_KEY_HELP)
     .option('--json', 'print JSON')
     .action(async (dir: string, keyText: string, options: JsonOption & HexOption & { asOf?: number }) => {
@@ -243,7 +243,7 @@ function buildProgram(): Command {
     });
 
   program.command('history <dir> <key>').description("a key's retained versions, newest first")
-    .option('--limit <count>', 'at most this many versions', parseCount)
+    .option('--limit <count>', 'at most this many versions', countOption('--limit'))
     .option('--hex', HEX_KEY_HELP)
     .option('--json', 'print JSON')
     .action(async (dir: string, keyText: string, options: JsonOption & HexOption & { limit?: number }) => {
@@ -255,8 +255,8 @@ function buildProgram(): Command {
 
   program.command('dump <dir>').description('every live key and value (one JSON object per line with --json)')
     .option('--gte <key>', 'from this key').option('--lt <key>', 'up to, not including, this key')
-    .option('--limit <count>', 'at most this many entries', parseCount)
-    .option('--as-of <version>', 'as of this version', parseVersion)
+    .option('--limit <count>', 'at most this many entries', countOption('--limit'))
+    .option('--as-of <version>', 'as of this version', versionOption('--as-of'))
     .option('--hex', '--gte and --lt are the bounds\' bytes in hex (the form dump prints a key that is not UTF-8 in)')
     .option('--json', 'print JSON lines')
     .action(async (dir: string, options: JsonOption & HexOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
@@ -289,7 +289,7 @@ function buildProgram(): Command {
 
   program.command('watch <dir>').description('changes after --since (default 0) in version order, one per line; --follow keeps waiting')
     .option('--prefix <prefix>', 'only keys starting with this')
-    .option('--since <version>', 'changes after this version (past the newest: only with --follow)', parseVersion)
+    .option('--since <version>', 'changes after this version (past the newest: only with --follow)', versionOption('--since'))
     .option('--follow', 'keep waiting for new commits (only this process can write while it holds the store)')
     .option('--json', 'print one JSON object per line')
     .action(async (dir: string, options: JsonOption & { prefix?: string; since?: number; follow?: boolean }) => {
