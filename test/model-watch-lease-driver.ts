@@ -174,6 +174,7 @@ export async function runSteps(config: Config, steps: readonly Step[]): Promise<
           expect(retentionFloor, `${label}: floor above retainFrom ${retainFrom}`).toBeLessThanOrEqual(Math.max(retainFrom, model.floor));
           log.push(`  retainFrom ${retainFrom} -> floor ${retentionFloor}`);
           model.floor = retentionFloor;
+          watches.floorRaised(retentionFloor);
           break;
         }
         case 'reopen': {

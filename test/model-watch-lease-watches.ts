@@ -128,6 +128,22 @@ export class Watches {
     }
   }
 
+  /**
+   * compact({ retainFrom }) raised the floor: a feed still catching up (its next change is
+   * at or below its start version) whose position (resumeVersion) is now below it must fail
+   * at its next step, as a watch from that position would (change-feed.ts).
+   */
+  floorRaised(floor: number): void {
+    for (const watch of this.open) {
+      if (!watch.started || watch.dead || watch.closed || watch.aborted || watch.overflowResume !== undefined || watch.pending !== undefined) continue;
+      const next = nextExpected(this.model, watch, false);
+      if (next === undefined || next.version > watch.startVersion || resumeVersion(this.model, watch) >= floor) continue;
+      watch.rule = 'must';
+      count('catch-up passed by the floor');
+      this.log.push(`  watch ${watch.id}: the floor ${floor} passed its catch-up at v${watch.lastDelivered}`);
+    }
+  }
+
   #delivered(watch: WatchState, version: number): void {
     watch.lastDelivered = version;
     if (version > watch.startVersion) {

@@ -31,8 +31,9 @@
  *   deliver (lease records it hides), fail nothing.
  * - A catch-up from below the store-wide retention floor (src/compaction/
  *   retention-floor.ts) is VersionNotRetainedError at its first batch: compaction
- *   may have dropped changes at or below the floor. The floor rising later does not
- *   fail it: its view holds the runs it started with.
+ *   may have dropped changes at or below the floor. The floor rising later past the
+ *   feed's position fails it too, at its next change (change-feed.ts), though its view
+ *   still holds the runs it started with: it delivers nothing get({ asOf }) refuses.
  */
 import { storedFromEncoded, type StoredValue } from '../codec/values.js';
 import { storedSizeBytes } from '../codec/value-memory-size.js';

@@ -22,6 +22,13 @@
  * - A feed's pin, subscription and abort listener are one FeedHold, released once: by
  *   its finally, or when a feed dropped unended is collected (dropped-feeds.ts).
  * - Delivered versions strictly increase across commits (asserted).
+ * - A catch-up delivers no change while its position (the version a new watch would
+ *   resume from: the last delivered, or the one before when that commit was delivered
+ *   in part) is below the store-wide retention floor: compact({ retainFrom }) may raise
+ *   the floor past a feed still catching up (its pin is at its start version), and the
+ *   feed then fails with VersionNotRetainedError at its next change, as a watch from its
+ *   position would (etcd cancels a watcher whose revision was compacted). Live changes,
+ *   held in the feed's buffer, are delivered whatever the floor.
  * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
  *   changes included): the next step throws the AbortError. Once the store is closed,
  *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
@@ -285,6 +292,10 @@ export class WatchHub {
               source.checkOpen(); // nor does a feed of a closed store, as a scan's next() refuses
               // Overflowed meanwhile: stop here, so the error's lastDeliveredVersion is the last delivered.
               if (subscriber.failure !== undefined) throw subscriber.overflowBefore(change);
+              // The retention floor rose past the feed's position (see the header): refused
+              // as a watch from there is, not a delivery of versions get({ asOf }) refuses.
+              const position = change.version === subscriber.lastDeliveredVersion ? change.version - 1 : subscriber.lastDeliveredVersion;
+              if (position < view!.retentionFloor) await view!.floorRefusal(position);
               yield this.#deliver(subscriber, change);
             }
             const last = batch.at(-1);
