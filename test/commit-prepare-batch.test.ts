@@ -41,10 +41,13 @@ describe('prepareBatch', () => {
       const single = preparePut(operation.key, operation.value, VALUE_BYTES_MAX);
       // One object in both forms; a byte value's slot lies in a shared slab: equal when its encoding is.
       expect(prepared.walOperations[index]).toBe(prepared.indexOperations[index]);
-      const { slot, ...rest } = prepared.indexOperations[index] as PreparedOperation;
-      const { slot: singleSlot, ...singleRest } = single.indexOperations[0] as PreparedOperation;
+      const { slot, value, ...rest } = prepared.indexOperations[index] as PreparedOperation;
+      const { slot: singleSlot, value: singleValue, ...singleRest } = single.indexOperations[0] as PreparedOperation;
       expect(rest).toEqual(singleRest);
       expect(slot).toBeInstanceOf(EncodedValue);
+      // The WAL form of a byte value is its slot itself (no view of the slab per operation).
+      expect(value).toBe(slot);
+      expect(singleValue).toBe(singleSlot);
       expect((slot as EncodedValue).bytes).toEqual((singleSlot as EncodedValue).bytes);
       size += single.operationsSizeBytes;
     });

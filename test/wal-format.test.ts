@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { internalKey } from '../src/codec/keys.js';
+import { EncodedValue } from '../src/codec/value-slabs.js';
 import { AssertionFailedError } from '../src/errors.js';
 import {
   COMMIT_HEADER_BYTES,
@@ -66,7 +67,7 @@ function plain(operations: EncodableOperation[]): unknown[] {
   const bytes = (key: Uint8Array | string): number[] => [...(typeof key === 'string' ? Buffer.from(key, 'latin1') : key)];
   return operations.map((operation) =>
     operation.type === OPERATION_PUT
-      ? { type: 'put', key: bytes(operation.key), value: [...operation.value] }
+      ? { type: 'put', key: bytes(operation.key), value: [...(operation.value instanceof EncodedValue ? operation.value.bytes : operation.value)] }
       : { type: 'del', key: bytes(operation.key) },
   );
 }

@@ -43,7 +43,7 @@ export interface PreparedOperation {
   type: typeof OPERATION_PUT | typeof OPERATION_DELETE;
   /** The internal key string: the WAL encoder writes its bytes (no key buffer per commit). */
   key: string;
-  /** The msgpack bytes, or a string value itself (the WAL encoder writes its encoding). */
+  /** The msgpack bytes, a byte value's EncodedValue (its slot), or a string value itself (the WAL encoder writes its encoding). */
   value: EncodableValue;
   slot: VersionSlot;
 }
@@ -74,9 +74,10 @@ function putOperation(internal: string, value: unknown, maxValueBytes: number): 
     checkStringValue(value, maxValueBytes);
     return { type: OPERATION_PUT, key: internal, value, slot: value };
   }
-  // A byte value goes straight into a shared slab (one object kept per value, codec/values.ts).
+  // A byte value goes straight into a shared slab (one object kept per value, codec/values.ts),
+  // and the WAL encoder takes that object too: no view of the slab lives with the commit.
   const bytes = storedBytesValue(value, maxValueBytes);
-  if (bytes !== undefined) return { type: OPERATION_PUT, key: internal, value: bytes.bytes, slot: bytes };
+  if (bytes !== undefined) return { type: OPERATION_PUT, key: internal, value: bytes, slot: bytes };
   const encoded = encodeValue(value, maxValueBytes);
   return { type: OPERATION_PUT, key: internal, value: encoded, slot: storedValue(value, encoded) };
 }

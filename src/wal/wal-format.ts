@@ -21,6 +21,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { encodedStringSizeBytes, writeEncodedString } from '../codec/msgpack-string.js';
+import { EncodedValue } from '../codec/value-slabs.js';
 import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 
@@ -136,11 +137,15 @@ export type EncodableOperation =
   | { type: typeof OPERATION_DELETE; key: Uint8Array | string };
 
 /**
- * A put's value as the encoder takes it: its msgpack bytes, or a string value itself,
+ * A put's value as the encoder takes it: its msgpack bytes, a string value itself,
  * which the encoder writes as its msgpack encoding (src/codec/msgpack-string.ts: the
- * same bytes msgpackr writes), so a string put packs into no Buffer of its own.
+ * same bytes msgpackr writes), so a string put packs into no Buffer of its own, or a
+ * byte value's EncodedValue (its range of a commit slab), whose view the encoder makes
+ * as it copies the bytes: a view made at prepare lived as long as the commit, past
+ * the WAL write and its fdatasync, so every byte put's view survived scavenges and
+ * was promoted (a bulk load's batch, issue 7).
  */
-export type EncodableValue = Uint8Array | string;
+export type EncodableValue = Uint8Array | string | EncodedValue;
 
 /** Bytes of a value's msgpack encoding in the record (without its u32 length field). */
 export function valueSizeBytes(value: EncodableValue): number {
@@ -225,7 +230,8 @@ function encodeCommit(commit: FramedCommit, firstVersion: number, target: Buffer
       let valueLength: number;
       if (typeof value === 'string') valueLength = writeEncodedString(value, target, position + 4);
       else {
-        target.set(value, position + 4);
+        // An EncodedValue's view is made here and dies at once (see EncodableValue).
+        target.set(value instanceof EncodedValue ? value.bytes : value, position + 4);
         valueLength = value.length;
       }
       target.writeUInt32LE(valueLength, position);
