@@ -36,6 +36,13 @@ import { assert } from '../util/assert.js';
  * (docs/ARCHITECTURE.md, "Runs a get asks after a load").
  */
 export const TRIVIAL_MOVE_RUNS_MAX = 24;
+/**
+ * Smallest run a move keeps (file bytes, every input; trivial-move.ts): rewriting small
+ * runs costs little and merging them keeps the run count (a get's range checks, open
+ * files, opens after a reopen) down; the moves pay off on flush-sized runs (a 64 MiB
+ * budget flushes ~4.8 MB runs).
+ */
+export const TRIVIAL_MOVE_MIN_RUN_BYTES = 1024 * 1024;
 /** Adjacent runs of one tier that trigger a merge. */
 export const COMPACTION_FANOUT = 4;
 /** Deepest tier a merge writes (a u32 in the descriptor; far beyond any real store). */
@@ -72,13 +79,17 @@ export type CompactionPolicyName = 'tiered' | 'full';
  * thread (merge-thread.ts) when the store's file system is the real one and the worker
  * is built, else in process; 'main' always merges on the main thread.
  * `trivialMoveRunsMax` (internal, tests): above this many live runs a pick is merged,
- * never moved (trivial-move.ts).
+ * never moved (trivial-move.ts). `trivialMoveMinRunBytes` (internal, tests: crash sweeps
+ * over moves of small runs): a run under it is merged, never moved.
  */
-export const compactionSettings: { policy: CompactionPolicyName; stallRunCount: number; mergeThread: 'worker' | 'main'; trivialMoveRunsMax: number } = {
+export const compactionSettings: {
+  policy: CompactionPolicyName; stallRunCount: number; mergeThread: 'worker' | 'main'; trivialMoveRunsMax: number; trivialMoveMinRunBytes: number;
+} = {
   policy: 'tiered',
   stallRunCount: COMPACTION_STALL_RUNS,
   mergeThread: 'worker',
   trivialMoveRunsMax: TRIVIAL_MOVE_RUNS_MAX,
+  trivialMoveMinRunBytes: TRIVIAL_MOVE_MIN_RUN_BYTES,
 };
 
 export interface CompactionPick {

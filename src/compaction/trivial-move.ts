@@ -19,8 +19,9 @@
  *   (compressionForTier; the writer's runFormatVersionFor): the input's footer must say
  *   the same, so a move into the cold tier (compressed) is a merge, as is a run of an
  *   older format.
- * Runs under TRIVIAL_MOVE_MIN_RUN_BYTES are merged as before, and so is every pick
- * while more than TRIVIAL_MOVE_RUNS_MAX runs are live (the kept runs would pile up).
+ * Runs under TRIVIAL_MOVE_MIN_RUN_BYTES (compactionSettings.trivialMoveMinRunBytes) are
+ * merged as before, and so is every pick while more than TRIVIAL_MOVE_RUNS_MAX runs are
+ * live (the kept runs would pile up).
  * Markers (NOT_RETAINED) are entries like any other here: a key's entries that
  * collectKey keeps whole are kept whole, markers included.
  *
@@ -38,13 +39,7 @@ import type { CompactionPick } from './compaction-policy.js';
 import { compactionSettings, compressionForTier } from './compaction-policy.js';
 import type { VersionGcRule } from './version-gc.js';
 
-/**
- * Smallest run a move keeps (file bytes, every input): rewriting small runs costs
- * little and merging them keeps the run count (a get's range checks, open files,
- * opens after a reopen) down; the moves pay off on flush-sized runs (a 64 MiB budget
- * flushes ~4.8 MB runs).
- */
-export const TRIVIAL_MOVE_MIN_RUN_BYTES = 1024 * 1024;
+export { TRIVIAL_MOVE_MIN_RUN_BYTES } from './compaction-policy.js';
 
 /** True when no two of `runs` share a key: sorted by smallest key, each ends below the next's start. */
 export function keyRangesDisjoint(runs: readonly RunHandle[]): boolean {
@@ -73,7 +68,7 @@ export function gcKeepsRun(descriptor: RunDescriptor, rule: Readonly<VersionGcRu
  */
 export async function pickMovable(pick: CompactionPick, rule: Readonly<VersionGcRule>, liveRunCount: number): Promise<boolean> {
   if (liveRunCount > compactionSettings.trivialMoveRunsMax) return false;
-  if (pick.inputs.length < 2 || !pick.inputs.every((run) => run.tier < pick.outputLevel && run.descriptor.fileBytes >= TRIVIAL_MOVE_MIN_RUN_BYTES)) return false;
+  if (pick.inputs.length < 2 || !pick.inputs.every((run) => run.tier < pick.outputLevel && run.descriptor.fileBytes >= compactionSettings.trivialMoveMinRunBytes)) return false;
   if (!keyRangesDisjoint(pick.inputs) || !pick.inputs.every((run) => gcKeepsRun(run.descriptor, rule))) return false;
   const compression = RunCompression[compressionForTier(pick.outputLevel)];
   const formatVersion = runFormatVersionFor(compression);
