@@ -30,7 +30,7 @@ import { verifyBackup } from '../backup/restore-backup.js';
 import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
-import { dumpLine, jsonForm, keyJsonForm, type Output, printResult } from './output.js';
+import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, printResult, valueText } from './output.js';
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
 import { watchStdoutReader } from './stdout-reader.js';
 import {
@@ -99,7 +99,7 @@ function packageVersion(): string {
  * "(Did you mean --json?)"), as every other refusal prints: one line, "ladybug: ...".
  */
 function commanderErrorLine(text: string): string {
-  return `ladybug: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`;
+  return `ladybug: ${printableJson(text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' '))}\n`;
 }
 
 function emit(options: JsonOption, output: Output): void {
@@ -231,8 +231,8 @@ function buildProgram(): Command {
     .option('--as-of <version>', 'read as of this version', versionOption('--as-of'))
     .option('--hex', HEX_KEY_HELP)
     .option('--json', 'print JSON')
-    .action(async (dir: string, keyText: string, options: JsonOption & HexOption & { asOf?: number }) => {
-      const { key, keyForm } = keyArgument(keyText, options);
+    .action(async (dir: string, keyGiven: string, options: JsonOption & HexOption & { asOf?: number }) => {
+      const { key, keyForm } = keyArgument(keyGiven, options);
       const result = await withStore(dir, async (store) => {
         const version = versionWithin('--as-of', options.asOf, store.version) ?? store.version;
         const value = await store.get(key, { asOf: version });
@@ -246,8 +246,8 @@ function buildProgram(): Command {
     .option('--limit <count>', 'at most this many versions', countOption('--limit'))
     .option('--hex', HEX_KEY_HELP)
     .option('--json', 'print JSON')
-    .action(async (dir: string, keyText: string, options: JsonOption & HexOption & { limit?: number }) => {
-      const { key, keyForm } = keyArgument(keyText, options);
+    .action(async (dir: string, keyGiven: string, options: JsonOption & HexOption & { limit?: number }) => {
+      const { key, keyForm } = keyArgument(keyGiven, options);
       const history = await withStore(dir, (store) => store.history(key, { limit: options.limit }));
       const versions = history.map((entry) => ({ version: entry.version, value: entry.deleted ? null : jsonForm(entry.value), deleted: entry.deleted }));
       emit(options, { title: `history ${keyTitle(keyForm)}`, data: { key: keyForm, versions } });
@@ -314,7 +314,7 @@ function buildProgram(): Command {
           const key = keyJsonForm(change.key);
           const line = options.json === true
             ? JSON.stringify({ version: change.version, key, deleted: change.deleted, value: change.deleted ? null : jsonForm(change.value) })
-            : `${change.version} ${change.deleted ? 'delete' : 'put'} ${typeof key === 'string' ? key : JSON.stringify(key)}${change.deleted ? '' : ` ${JSON.stringify(jsonForm(change.value))}`}`;
+            : `${change.version} ${change.deleted ? 'delete' : 'put'} ${keyText(key)}${change.deleted ? '' : ` ${valueText(change.value)}`}`;
           writeOut(`${line}\n`);
         }
       }, false, 'binary').catch((error: unknown) => {
@@ -372,7 +372,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   } catch (error) {
     if (error instanceof OutputClosedError) {
       if (error.readerGone) return; // `| head`: the reader stopped; the status stays what the command set
-      process.stderr.write(`ladybug: ${error.message}\n`);
+      process.stderr.write(`ladybug: ${printableJson(error.message)}\n`);
       process.exitCode = EXIT_FAILURE;
       return;
     }
@@ -381,16 +381,16 @@ export async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     if (error instanceof UsageError) {
-      process.stderr.write(`ladybug: ${error.message}\n`);
+      process.stderr.write(`ladybug: ${printableJson(error.message)}\n`);
       process.exitCode = EXIT_USAGE;
       return;
     }
     if (isLadybugError(error)) {
-      process.stderr.write(`ladybug: ${error.message} [${error.code}]\n`);
+      process.stderr.write(`ladybug: ${printableJson(error.message)} [${error.code}]\n`);
       process.exitCode = isArgumentError(error) ? EXIT_USAGE : EXIT_FAILURE;
       return;
     }
-    process.stderr.write(`ladybug: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`ladybug: ${printableJson(error instanceof Error ? error.message : String(error))}\n`);
     process.exitCode = EXIT_FAILURE;
   }
 }

@@ -22,11 +22,48 @@ function replacer(_key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * What text output never prints as it is: controls (C0, DEL, C1: a newline forges a line, ESC
+ * drives the terminal), format characters (bidi overrides, zero-width ones), line and paragraph
+ * separators, lone surrogates.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const UNPRINTABLE_OR_BACKSLASH = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/** JSON's escape of one character: \\, \n, \r, \t, else \uXXXX per UTF-16 unit. */
+function escapeCharacter(character: string): string {
+  if (character === '\\') return '\\\\';
+  if (character === '\n') return '\\n';
+  if (character === '\r') return '\\r';
+  if (character === '\t') return '\\t';
+  let escaped = '';
+  for (let index = 0; index < character.length; index++) escaped += `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`;
+  return escaped;
+}
+
+/**
+ * A key, a string value or a title as text output prints it: a backslash as \\, every unprintable
+ * character as JSON escapes it (\n, \r, \t, \uXXXX), so a key prints on one line and reads back
+ * exactly (JSON.parse of it in double quotes, a '"' escaped).
+ */
+export function printableText(text: string): string {
+  return text.replace(UNPRINTABLE_OR_BACKSLASH, escapeCharacter);
+}
+
+/**
+ * JSON text (or a message) with the unprintable characters JSON.stringify leaves as they are
+ * (DEL, C1 controls, format characters, U+2028, U+2029) escaped as \uXXXX: in JSON they are only
+ * inside strings, where the escape reads back as the same character.
+ */
+export function printableJson(json: string): string {
+  return json.replace(UNPRINTABLE, escapeCharacter);
+}
+
 function renderValue(value: unknown): string {
   if (value === undefined || value === null) return '-';
   if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(2);
-  if (typeof value === 'string') return value;
-  return JSON.stringify(value, replacer);
+  if (typeof value === 'string') return printableText(value);
+  return printableJson(JSON.stringify(value, replacer));
 }
 
 function renderLines(data: unknown, indent: string, lines: string[]): void {
@@ -41,7 +78,7 @@ function renderLines(data: unknown, indent: string, lines: string[]): void {
     lines.push(`${indent}${renderValue(data)}`);
     return;
   }
-  const entries = Object.entries(data as Record<string, unknown>);
+  const entries = Object.entries(data as Record<string, unknown>).map(([key, value]) => [printableText(key), value] as const);
   const width = Math.max(0, ...entries.map(([key]) => key.length));
   for (const [key, value] of entries) {
     if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
@@ -58,7 +95,7 @@ export function printResult(output: Output, json: boolean): void {
     writeOut(`${JSON.stringify(output.data, replacer, 2)}\n`);
     return;
   }
-  const lines = [output.title];
+  const lines = [printableText(output.title)];
   renderLines(output.data, '  ', lines);
   writeOut(`${lines.join('\n')}\n`);
 }
@@ -134,10 +171,19 @@ export function keyJsonForm(key: string | Uint8Array): unknown {
   return isUtf8(key) ? Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8') : tagged('bytes', hex(key));
 }
 
-/** One line of `ladybug dump`: a JSON object {key, value}, or the key, a tab and the value's JSON form. */
+/** A key as text output prints it: a UTF-8 key as its string, unprintable characters escaped (printableText); another as {"$bytes":"<hex>"}. */
+export function keyText(keyForm: unknown): string {
+  return typeof keyForm === 'string' ? printableText(keyForm) : JSON.stringify(keyForm);
+}
+
+/** A value as text output prints it: its JSON form, unprintable characters escaped (printableJson). */
+export function valueText(value: unknown): string {
+  return printableJson(JSON.stringify(jsonForm(value)));
+}
+
+/** One line of `ladybug dump`: a JSON object {key, value}, or the key, a tab and the value's JSON form, escaped. */
 export function dumpLine(key: string | Uint8Array, value: unknown, json: boolean): string {
   const keyForm = keyJsonForm(key);
   if (json) return `${JSON.stringify({ key: keyForm, value: jsonForm(value) })}\n`;
-  const keyText = typeof keyForm === 'string' ? keyForm : JSON.stringify(keyForm);
-  return `${keyText}\t${JSON.stringify(jsonForm(value))}\n`;
+  return `${keyText(keyForm)}\t${valueText(value)}\n`;
 }
