@@ -3,7 +3,7 @@
  *
  *   node dist/src/harness/crash-test-main.js [--cycles N] [--seed S] [--mode kill|power-loss]
  *        [--dir D] [--kill-after-ms-min MS] [--kill-after-ms-max MS]
- *        [--memory-budget-bytes B] [--segment-size-bytes B] [--verbose]
+ *        [--memory-budget-bytes B] [--segment-size-bytes B] [--verbose] [--json]
  *
  * --memory-budget-bytes: the store's memory budget; a small one (256 KiB at least)
  * makes memtables flush to runs and checkpoints delete WAL segments while the
@@ -14,8 +14,9 @@
  * earlier crash-test made (it holds the CRASH-TEST marker). Any other directory is refused
  * with exit 2 before anything in it is opened: the harness writes its own keys there.
  *
- * Prints the one summary line on stdout (and, with --verbose, one line per cycle
- * on stderr). Exit code 0 when the run passed, 1 when anything was lost, torn or
+ * Prints the one summary line on stdout, or with --json one JSON object with the same
+ * figures (the summary's fields and `passed`), as the ladybug commands' --json do (and,
+ * with --verbose, one line per cycle on stderr). Exit code 0 when the run passed, 1 when anything was lost, torn or
  * inconsistent, an open failed or a worker failed (the problems go to stderr), 2
  * for bad arguments or when the harness itself could not run.
  * `crashTestMain` is what `ladybug crash-test` calls.
@@ -31,7 +32,7 @@ const CYCLES_DEFAULT = 50;
 
 export const CRASH_TEST_USAGE =
   'usage: crash-test [--cycles N] [--seed S] [--mode kill|power-loss] [--dir D] ' +
-  '[--kill-after-ms-min MS] [--kill-after-ms-max MS] [--memory-budget-bytes B] [--segment-size-bytes B] [--verbose]';
+  '[--kill-after-ms-min MS] [--kill-after-ms-max MS] [--memory-budget-bytes B] [--segment-size-bytes B] [--verbose] [--json]';
 
 const OPTIONS = {
   cycles: { type: 'string' },
@@ -43,11 +44,12 @@ const OPTIONS = {
   'memory-budget-bytes': { type: 'string' },
   'segment-size-bytes': { type: 'string' },
   verbose: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 } as const;
 
 export async function crashTestMain(argv: readonly string[]): Promise<number> {
-  let options: CrashTestOptions | 'help';
+  let options: (CrashTestOptions & { json: boolean }) | 'help';
   try {
     options = parseCommandLine(argv);
   } catch (error) {
@@ -60,21 +62,23 @@ export async function crashTestMain(argv: readonly string[]): Promise<number> {
   }
   let summary: Awaited<ReturnType<typeof runCrashTest>>;
   try {
-    summary = await runCrashTest(options);
+    const { json: _json, ...run } = options;
+    summary = await runCrashTest(run);
   } catch (error) {
     if (!(error instanceof InvalidOptionError)) throw error;
     process.stderr.write(`${error.message}\n`);
     return 2;
   }
-  process.stdout.write(`${formatSummary(summary)}\n`);
-  if (crashTestPassed(summary)) return 0;
+  const passed = crashTestPassed(summary);
+  process.stdout.write(options.json ? `${JSON.stringify({ ...summary, passed })}\n` : `${formatSummary(summary)}\n`);
+  if (passed) return 0;
   for (const problem of summary.problems) process.stderr.write(`${problem}\n`);
   process.stderr.write(`store kept at ${summary.directory}\n`);
   return 1;
 }
 
 /** The run's options, or 'help'; throws on a bad argument. */
-function parseCommandLine(argv: readonly string[]): CrashTestOptions | 'help' {
+function parseCommandLine(argv: readonly string[]): (CrashTestOptions & { json: boolean }) | 'help' {
   const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false });
   if (values.help) return 'help';
   const mode = values.mode as CrashTestMode;
@@ -87,6 +91,7 @@ function parseCommandLine(argv: readonly string[]): CrashTestOptions | 'help' {
     killAfterMsMin: integerArgument('--kill-after-ms-min', values['kill-after-ms-min'], 1),
     killAfterMsMax: integerArgument('--kill-after-ms-max', values['kill-after-ms-max'], 2000),
     ...(values.verbose ? { onProgress: printCycle } : {}),
+    json: values.json,
     ...(values['memory-budget-bytes'] === undefined ? {} : { memoryBudgetBytes: integerArgument('--memory-budget-bytes', values['memory-budget-bytes'], 0) }),
     ...(values['segment-size-bytes'] === undefined ? {} : { segmentSizeBytes: integerArgument('--segment-size-bytes', values['segment-size-bytes'], 0) }),
   };
