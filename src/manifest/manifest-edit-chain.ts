@@ -14,6 +14,9 @@
  *   check-then-increment across an await). It throws before changing anything.
  * - Sequence numbers only grow: every record planned or generation started gets one
  *   above the last.
+ * - withdraw() undoes the last plan, whose edit nothing of is durable (ENOSPC before
+ *   its first byte: manifest.ts), so the next plan takes its sequence number again:
+ *   a chain's sequence numbers are consecutive (manifest-reader.ts).
  * - A plan that finds `editsMax` or more edits in the chain, or no room for its
  *   record under MANIFEST_EDIT_CHAIN_BYTES_MAX, rewrites: the chain a handle appends
  *   to stays within both bounds (one adopted at open may be longer until then).
@@ -51,6 +54,8 @@ export class ManifestEditChain {
   #lastSequence = 0;
   #editsSinceRewrite = 0;
   #editBytesSinceRewrite = 0;
+  /** The counters before the last plan (withdraw), until the next plan or start over. */
+  #beforePlan: { sequence: number; edits: number; editBytes: number } | undefined;
 
   constructor(options: ManifestEditChainOptions) {
     assert(Number.isSafeInteger(options.editsMax) && options.editsMax >= 1, 'editsMax is a positive integer');
@@ -99,6 +104,18 @@ export class ManifestEditChain {
     this.#lastSequence = sequence;
     this.#editsSinceRewrite = 0;
     this.#editBytesSinceRewrite = 0;
+    this.#beforePlan = undefined;
+  }
+
+  /** Undoes the last plan (sequence `sequence`): nothing of its edit was written (see the header). */
+  withdraw(sequence: number): void {
+    this.#assertLocked();
+    const before = this.#beforePlan;
+    assert(before !== undefined && this.#lastSequence === sequence && before.sequence === sequence - 1, 'only the last plan is withdrawn');
+    this.#lastSequence = before.sequence;
+    this.#editsSinceRewrite = before.edits;
+    this.#editBytesSinceRewrite = before.editBytes;
+    this.#beforePlan = undefined;
   }
 
   /**
@@ -130,6 +147,7 @@ export class ManifestEditChain {
       needsNewerFormat ||
       this.#editsSinceRewrite >= this.#editsMax ||
       this.#editBytesSinceRewrite + record.length > MANIFEST_EDIT_CHAIN_BYTES_MAX;
+    this.#beforePlan = { sequence: this.#lastSequence, edits: this.#editsSinceRewrite, editBytes: this.#editBytesSinceRewrite };
     if (rewrite) {
       this.#editsSinceRewrite = 0;
       this.#editBytesSinceRewrite = 0;

@@ -13,6 +13,14 @@
  *   directory sync) before it replaces the current one and the previous one is
  *   deleted; an undeleted previous generation is an orphan the next open removes.
  * - Reads are bounded by MANIFEST_BYTES_MAX; loops by the two copies and the listing.
+ * - ENOSPC before any byte of the edit can be durable (an append's write to copy a; a new
+ *   generation's open, write or rename of copy a's temporary file) throws
+ *   ManifestEditNotWritten: nothing of the edit can be read back after a crash, so the
+ *   owner may plan it again (manifest.ts). An append leaves `fileBytes` as it was (the
+ *   next write starts at the same offset, over any torn bytes); a new generation's
+ *   temporary file is removed. ENOSPC later (copy b, once copy a holds the edit durably
+ *   or under its final name) and every failed sync are thrown as they are: the edit may
+ *   be durable, so the owner fails (fail-stop).
  */
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
@@ -34,6 +42,23 @@ import type { CopyImage } from './manifest-reader.js';
 import type { ManifestState } from './manifest-state.js';
 
 type CopyHandles = Record<CopyName, FileHandle>;
+
+/**
+ * The disk was full before any byte of a manifest edit could be durable (see the module
+ * header). Internal: manifest.ts answers DiskFullError (or ENOSPC's typed error at open).
+ */
+export class ManifestEditNotWritten extends Error {
+  readonly path: string;
+  constructor(path: string, cause: unknown) {
+    super(`no space left on device while writing ${path}; nothing of the manifest edit is durable`, { cause });
+    this.path = path;
+  }
+}
+
+/** `error`, or ManifestEditNotWritten when it is ENOSPC (the caller knows nothing of the edit is durable yet). */
+function notWrittenIfFull(error: unknown, path: string): unknown {
+  return isFileSystemError(error, 'ENOSPC') ? new ManifestEditNotWritten(path, error) : error;
+}
 
 export interface ManifestFilesConfig {
   fileSystem: FileSystem;
@@ -82,7 +107,13 @@ export class ManifestFiles {
     assert(handles !== undefined, 'manifest files are open');
     const position = this.#fileBytes;
     for (const copy of COPY_NAMES) {
-      await handles[copy].write(record, position);
+      try {
+        await handles[copy].write(record, position);
+      } catch (error) {
+        // Copy a: nothing of the edit is durable anywhere (see the module header).
+        // (Named by its copy: a handle opened under a temporary name keeps that path.)
+        throw copy === COPY_NAMES[0] ? notWrittenIfFull(error, joinPath(this.directory, copyFileName(this.#generation, copy))) : error;
+      }
       await handles[copy].datasync();
     }
     assert(this.#handles === handles && this.#fileBytes === position, 'no other write ran during an append');
@@ -102,18 +133,31 @@ export class ManifestFiles {
     const record = encodeRecord(sequence, payload, hash);
     assert(record.length <= MANIFEST_BYTES_MAX, 'a full manifest fits the size bound');
     const created: Partial<CopyHandles> = {};
+    const firstTemporaryPath = joinPath(this.directory, temporaryFileName(generation, COPY_NAMES[0]!));
     try {
       for (const copy of COPY_NAMES) {
         const temporaryPath = joinPath(this.directory, temporaryFileName(generation, copy));
-        const handle = await fileSystem.open(temporaryPath, 'createExclusive');
-        created[copy] = handle;
-        await handle.write(record, 0);
-        await handle.datasync();
-        await fileSystem.rename(temporaryPath, joinPath(this.directory, copyFileName(generation, copy)));
+        // Until copy a has its final name nothing of this generation is read at open.
+        const beforeAnyDurable = copy === COPY_NAMES[0];
+        try {
+          const handle = await fileSystem.open(temporaryPath, 'createExclusive');
+          created[copy] = handle;
+          await handle.write(record, 0);
+        } catch (error) {
+          throw beforeAnyDurable ? notWrittenIfFull(error, temporaryPath) : error;
+        }
+        await created[copy]!.datasync();
+        try {
+          await fileSystem.rename(temporaryPath, joinPath(this.directory, copyFileName(generation, copy)));
+        } catch (error) {
+          throw beforeAnyDurable ? notWrittenIfFull(error, temporaryPath) : error;
+        }
       }
       await fileSystem.syncDirectory(this.directory);
     } catch (error) {
       await Promise.allSettled(Object.values(created).map((handle) => handle.close()));
+      // The space it took is what the disk lacks (else an orphan the next open removes).
+      if (error instanceof ManifestEditNotWritten) await fileSystem.unlink(firstTemporaryPath).catch(() => undefined);
       throw error;
     }
     const previousGeneration = this.#generation;

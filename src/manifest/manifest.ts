@@ -21,7 +21,15 @@
  *   deleted.
  * - Fail-stop: after any I/O failure in apply() (a failed datasync above all: it is
  *   never retried and trusted) every later apply() rejects with StoreFailedError until
- *   the manifest is reopened.
+ *   the manifest is reopened. Except ENOSPC before any byte of the edit can be durable
+ *   (manifest-files.ts, ManifestEditNotWritten): nothing of it can be read back, so the
+ *   edit is withdrawn (state, run ids and the chain's sequence as before it) and apply()
+ *   rejects with DiskFullError; the manifest stays usable and the caller may retry (a
+ *   flush does, as after ENOSPC in its run). ENOSPC once the edit may be durable (copy
+ *   b after copy a's datasync, or after copy a's rename in a new generation) stays
+ *   fail-stop: a reopen may or may not replay it, so the caller could not know whether
+ *   the runs it names are listed. A close() rewrite that finds the disk full is skipped
+ *   (the chain on disk is whole); a scrub repair rejects with DiskFullError.
  * - Every loop is bounded: by the directory listing, by the file size (reader), by the
  *   two copies.
  * - A clean close leaves a short chain: close() rewrites the manifest as one full-state
@@ -43,6 +51,7 @@
 import {
   asTypedError,
   CorruptionError,
+  DiskFullError,
   StoreClosedError,
   StoreFailedError,
 } from '../errors.js';
@@ -53,7 +62,7 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { MANIFEST_DIRECTORY_NAME } from './manifest-format.js';
 import { ManifestEditChain } from './manifest-edit-chain.js';
-import { ManifestFiles, readCopies } from './manifest-files.js';
+import { ManifestEditNotWritten, ManifestFiles, readCopies } from './manifest-files.js';
 import { chooseGeneration, mergeCopies, replayChain } from './manifest-reader.js';
 import { checkManifestCopies, type ManifestScrubResult } from './manifest-scrub.js';
 import { copyState, editProblem, EMPTY_MANIFEST_STATE, stateProblem, type ManifestEdit, type ManifestState } from './manifest-state.js';
@@ -222,7 +231,8 @@ export class Manifest {
       return manifest;
     } catch (error) {
       if (manifest !== undefined) await manifest.#files.close();
-      throw asTypedError(error, `open manifest in ${directory}`);
+      // ENOSPC at open is DiskFullError (asTypedError), whatever step it struck.
+      throw asTypedError(error instanceof ManifestEditNotWritten ? error.cause : error, `open manifest in ${directory}`);
     }
   }
 
@@ -266,6 +276,10 @@ export class Manifest {
         if (plan.record === undefined) await this.#writeGeneration(plan.sequence, plan.next);
         else await this.#files.append(plan.record);
       } catch (error) {
+        if (error instanceof ManifestEditNotWritten) {
+          this.#chain.withdraw(plan.sequence);
+          throw new DiskFullError(error.path, 'the manifest edit was not written (nothing of it is durable; the manifest stays usable)', { cause: error.cause });
+        }
         this.#failure = new StoreFailedError(`a manifest write failed (${String(error)})`, { cause: error });
         throw this.#failure;
       }
@@ -305,6 +319,7 @@ export class Manifest {
       try {
         await this.#writeGeneration(this.#chain.nextSequence, this.#state);
       } catch (error) {
+        if (error instanceof ManifestEditNotWritten) throw new DiskFullError(error.path, 'the manifest repair was not written (the damaged copy stays as it was)', { cause: error.cause });
         this.#failure = new StoreFailedError(`a manifest rewrite by scrub failed (${String(error)})`, { cause: error });
         throw this.#failure;
       }
@@ -328,6 +343,8 @@ export class Manifest {
       try {
         if (rewrite) await this.#writeGeneration(this.#chain.nextSequence, { ...this.#state, nextRunId: this.#nextRunId });
       } catch (error) {
+        // Only a shorter chain for the next open: the chain on disk is whole, nothing of the rewrite durable.
+        if (error instanceof ManifestEditNotWritten) return;
         this.#failure = new StoreFailedError(`the manifest rewrite at close failed (${String(error)})`, { cause: error });
         throw this.#failure;
       } finally {
