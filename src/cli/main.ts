@@ -34,6 +34,7 @@ import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, printResult, valueText } from './output.js';
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
 import { watchStdoutReader } from './stdout-reader.js';
+import { printWarningsAsLines } from './warnings.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, countOption, rateOption, versionOption,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
@@ -375,6 +376,7 @@ function buildProgram(): Command {
 
 export async function main(argv: readonly string[]): Promise<void> {
   guardStdout();
+  printWarningsAsLines();
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     const failed = stdoutFailure();
