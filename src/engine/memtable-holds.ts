@@ -29,8 +29,11 @@
  * is held for the first time after its retirement.
  *
  * Invariants:
- * - `#views` holds each listed view once; a view not held any more leaves it at the
- *   next count, so the list keeps no retired memtable alive past its readers.
+ * - `#views` holds each listed view once, at its `listIndex`; a view not held any more
+ *   leaves it when its last holder lets go (unlist; a retaining one at that count), so
+ *   the list keeps no view alive past its readers: no retired memtable, and no run a
+ *   compaction replaced (until 2026-12-03 a view let go stayed listed until the next
+ *   flush's install, and the replaced runs it had captured stayed open until then).
  * - `#retained` is exactly the retired memtables of the held views, each with its
  *   estimate (MemoryIndex#memoryBytes: it no longer changes), `retainedBytes` their sum
  *   (as of the last count: an install or a retaining view let go).
@@ -47,6 +50,8 @@ export interface HeldView {
   retaining: boolean;
   /** True while listed here. */
   listed: boolean;
+  /** Its place in the list while listed (-1 when not): a view let go leaves it at once (unlist). */
+  listIndex: number;
 }
 
 export class MemtableHolds {
@@ -69,7 +74,26 @@ export class MemtableHolds {
   /** `view` got its first holder and is not listed yet. */
   list(view: HeldView): void {
     view.listed = true;
+    view.listIndex = this.#views.length;
     this.#views.push(view);
+  }
+
+  /**
+   * `view` (listed, not retaining) lost its last holder: it leaves the list now, not at the
+   * next count, so the list keeps no view alive past its readers (a view's runs are released,
+   * and a compaction's replaced runs closed, only once it is collected: read-view.ts).
+   * O(1): the last listed view takes its place.
+   */
+  unlist(view: HeldView): void {
+    const index = view.listIndex;
+    if (!view.listed || index < 0 || this.#views[index] !== view) return;
+    const last = this.#views.pop()!;
+    if (last !== view) {
+      this.#views[index] = last;
+      last.listIndex = index;
+    }
+    view.listed = false;
+    view.listIndex = -1;
   }
 
   /** A retaining view lost its last holder: its retired memtables are counted no more unless another held view has them. */
@@ -97,9 +121,11 @@ export class MemtableHolds {
     let kept = 0;
     for (const view of this.#views) {
       if (view.held) {
+        view.listIndex = kept;
         this.#views[kept++] = view;
       } else {
         view.listed = false;
+        view.listIndex = -1;
         view.retaining = false;
       }
     }

@@ -64,6 +64,7 @@ export class ReadView {
   #holders = 0;
   /** MemtableHolds' marks (HeldView): listed there, and holding a retired memtable. */
   listed = false;
+  listIndex = -1;
   retaining = false;
 
   /** The retention floor now (0: none): history stops at the entry visible at it. */
@@ -115,7 +116,10 @@ export class ReadView {
 
   unhold(): void {
     assert(this.#holders > 0, 'a read view is let go only once per hold');
-    if (--this.#holders === 0 && this.retaining) this.#holds?.viewLetGo();
+    if (--this.#holders !== 0) return;
+    // Let go: out of the holds' list now (a retaining view at the recount), so nothing keeps the view alive.
+    if (this.retaining) this.#holds?.viewLetGo();
+    else this.#holds?.unlist(this);
   }
 
   /** True while a long-lived reader holds this view (MemtableHolds' HeldView). */
