@@ -19,6 +19,7 @@ import { BatchTooLargeError, InvalidOptionError } from '../errors.js';
 import { internalKey } from '../codec/keys.js';
 import { checkStringValue, encodeValue, storedBytesValue, storedValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
+import { TABLE_GAVE_UP, takeKeyTable } from './batch-keys.js';
 import { checkWritableKey } from '../lease/reserved-keys.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
@@ -150,36 +151,39 @@ export function prepareBatch(operations: unknown, maxValueBytes: number, commitB
   }
   // Preallocated: the loop writes every index before the array is used.
   const prepared = new Array<PreparedOperation | undefined>(count);
-  // Keys seen so far. A Set, not a Map of positions, while every key is new (the common
-  // case): a Set entry is two slots to a Map's three, and the table's growth copies
-  // are garbage per put (issue 7). The first repeated key switches to `positions`.
-  const seen = new Set<string>();
-  /** Position of each key's latest operation in `prepared` (an earlier one is left undefined), from the first repeated key on. */
+  // Each key's earlier operation, through a table of positions kept across batches
+  // (batch-keys.ts; a Set of the keys was half of this function's CPU, issue 7); a Map of
+  // positions only if the table gives up (keys made to collide).
+  const table = takeKeyTable(count);
   let positions: Map<string, number> | undefined;
   let operationsSizeBytes = 0;
-  for (let index = 0; index < count; index++) {
-    const operation: unknown = operations[index];
-    const type = operationType(operation, index);
-    const internal = writableKey((operation as { key?: unknown }).key);
-    const next = type === 'put'
-      ? putOperation(internal, (operation as { value?: unknown }).value, maxValueBytes)
-      : deleteOperation(internal);
-    prepared[index] = next;
-    operationsSizeBytes += encodedSizeBytes(next);
-    if (positions === undefined) {
-      const seenBefore = seen.size;
-      if (seen.add(internal).size > seenBefore) continue; // a new key: one hash lookup
-      positions = positionsBefore(prepared, index);
-    }
-    const earlier = positions.get(internal);
-    if (earlier !== undefined) {
+  let repeats = 0;
+  try {
+    for (let index = 0; index < count; index++) {
+      const operation: unknown = operations[index];
+      const type = operationType(operation, index);
+      const internal = writableKey((operation as { key?: unknown }).key);
+      const next = type === 'put'
+        ? putOperation(internal, (operation as { value?: unknown }).value, maxValueBytes)
+        : deleteOperation(internal);
+      let earlier = positions === undefined ? table.earlierPosition(internal, index, prepared) : positions.get(internal) ?? -1;
+      if (earlier === TABLE_GAVE_UP) {
+        positions = positionsBefore(prepared, index);
+        earlier = positions.get(internal) ?? -1;
+      }
+      positions?.set(internal, index);
+      prepared[index] = next;
+      operationsSizeBytes += encodedSizeBytes(next);
+      if (earlier < 0) continue;
       operationsSizeBytes -= encodedSizeBytes(prepared[earlier]!);
       prepared[earlier] = undefined;
+      repeats++;
     }
-    positions.set(internal, index);
+  } finally {
+    table.giveBack();
   }
-  const keyCount = positions === undefined ? seen.size : positions.size;
-  const result = keyCount === count
+  const keyCount = count - repeats;
+  const result = repeats === 0
     ? (prepared as PreparedOperation[])
     : prepared.filter(isDefined);
   assert(result.length === keyCount, 'one operation per key');
@@ -189,11 +193,15 @@ export function prepareBatch(operations: unknown, maxValueBytes: number, commitB
   return commitOf(result, operationsSizeBytes);
 }
 
-/** Each key's position among prepared[0, end), all distinct keys (the first repeat is at `end`). */
+/** The position of each key's latest operation among prepared[0, end) (an earlier one is left undefined). */
 function positionsBefore(prepared: readonly (PreparedOperation | undefined)[], end: number): Map<string, number> {
   const positions = new Map<string, number>();
-  for (let index = 0; index < end; index++) positions.set(prepared[index]!.key, index);
-  assert(positions.size === end, 'keys before the first repeat are distinct');
+  for (let index = 0; index < end; index++) {
+    const operation = prepared[index];
+    if (operation === undefined) continue;
+    assert(!positions.has(operation.key), 'one defined operation per key before the table gave up');
+    positions.set(operation.key, index);
+  }
   return positions;
 }
 
