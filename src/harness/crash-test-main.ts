@@ -14,6 +14,8 @@
  * earlier crash-test made (it holds the CRASH-TEST marker). Any other directory is refused
  * with exit 2 before anything in it is opened: the harness writes its own keys there.
  *
+ * A bad argument is one line on stderr, `ladybug: option --cycles: ... [LADYBUG_INVALID_OPTION]`
+ * (an unknown option: `ladybug: crash-test: ...` with the usage), exit 2.
  * Prints the one summary line on stdout, or with --json one JSON object with the same
  * figures (the summary's fields and `passed`), as the ladybug commands' --json do (and,
  * with --verbose, one line per cycle on stderr). Exit code 0 when the run passed, 1 when anything was lost, torn or
@@ -53,7 +55,10 @@ export async function crashTestMain(argv: readonly string[]): Promise<number> {
   try {
     options = parseCommandLine(argv);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${CRASH_TEST_USAGE}\n`);
+    // One line, as every ladybug refusal: a bad value with its option and code, parseArgs' own errors with the usage.
+    process.stderr.write(error instanceof InvalidOptionError
+      ? `ladybug: ${error.message} [${error.code}]\n`
+      : `ladybug: crash-test: ${(error as Error).message} (${CRASH_TEST_USAGE})\n`);
     return 2;
   }
   if (options === 'help') {
@@ -66,7 +71,7 @@ export async function crashTestMain(argv: readonly string[]): Promise<number> {
     summary = await runCrashTest(run);
   } catch (error) {
     if (!(error instanceof InvalidOptionError)) throw error;
-    process.stderr.write(`${error.message}\n`);
+    process.stderr.write(`ladybug: ${error.message} [${error.code}]\n`);
     return 2;
   }
   const passed = crashTestPassed(summary);
@@ -82,7 +87,7 @@ function parseCommandLine(argv: readonly string[]): (CrashTestOptions & { json: 
   const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false });
   if (values.help) return 'help';
   const mode = values.mode as CrashTestMode;
-  if (!CRASH_TEST_MODES.includes(mode)) throw new RangeError(`--mode must be one of ${CRASH_TEST_MODES.join(', ')}`);
+  if (!CRASH_TEST_MODES.includes(mode)) throw new InvalidOptionError('--mode', `must be one of ${CRASH_TEST_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
   return {
     cycles: integerArgument('--cycles', values.cycles, CYCLES_DEFAULT),
     seed: integerArgument('--seed', values.seed, Math.floor(Math.random() * 2 ** 31)),
@@ -100,7 +105,8 @@ function parseCommandLine(argv: readonly string[]): (CrashTestOptions & { json: 
 function integerArgument(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new RangeError(`${name} must be a non-negative integer, got ${text}`);
+  // The ladybug commands' grammar (src/cli/arguments.ts): decimal digits only, a safe integer.
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidOptionError(name, `not a whole number: ${JSON.stringify(text)} (decimal digits only)`);
   return value;
 }
 
