@@ -141,3 +141,21 @@ export function keyArgument(text: string, options: HexOption): { key: string | U
 export function keyTitle(keyForm: unknown): string {
   return typeof keyForm === 'string' ? keyForm : JSON.stringify(keyForm);
 }
+
+/**
+ * The keys that start with `prefix`, as byte bounds: from the prefix's UTF-8 bytes up to
+ * the next byte string that does not start with them (the last byte below 0xff raised,
+ * the 0xff bytes after it dropped; no upper bound when every byte is 0xff). A string
+ * bound `prefix + "\uffff"` left out the keys whose next character is U+FFFF or beyond
+ * U+FFFF (UTF-8 bytes 0xf0-0xf4) and binary keys whose next byte is 0xf0 or more.
+ */
+export function prefixRange(prefix: string | undefined): { gte?: Uint8Array; lt?: Uint8Array } {
+  if (prefix === undefined || prefix === '') return {};
+  const gte = new TextEncoder().encode(prefix);
+  let end = gte.length;
+  while (end > 0 && gte[end - 1] === 0xff) end--;
+  if (end === 0) return { gte };
+  const lt = gte.slice(0, end);
+  lt[end - 1] = gte[end - 1]! + 1;
+  return { gte, lt };
+}

@@ -36,7 +36,7 @@ import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeO
 import { watchStdoutReader } from './stdout-reader.js';
 import { printWarningsAsLines } from './warnings.js';
 import {
-  EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, countOption, rateOption, versionOption,
+  EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, prefixRange, countOption, rateOption, versionOption,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
 } from './arguments.js';
 
@@ -66,24 +66,6 @@ function runScript(relativePath: string, forwarded: readonly string[], missing: 
   const result = spawnSync(process.execPath, [script, ...forwarded], { stdio: 'inherit' });
   if (result.error !== undefined) throw new UsageError(`cannot run ${script}: ${result.error.message}`);
   process.exitCode = result.status ?? EXIT_FAILURE;
-}
-
-/**
- * The keys that start with `prefix`, as byte bounds: from the prefix's UTF-8 bytes up to
- * the next byte string that does not start with them (the last byte below 0xff raised,
- * the 0xff bytes after it dropped; no upper bound when every byte is 0xff). A string
- * bound `prefix + "\uffff"` left out the keys whose next character is U+FFFF or beyond
- * U+FFFF (UTF-8 bytes 0xf0-0xf4) and binary keys whose next byte is 0xf0 or more.
- */
-function prefixRange(prefix: string | undefined): { gte?: Uint8Array; lt?: Uint8Array } {
-  if (prefix === undefined || prefix === '') return {};
-  const gte = new TextEncoder().encode(prefix);
-  let end = gte.length;
-  while (end > 0 && gte[end - 1] === 0xff) end--;
-  if (end === 0) return { gte };
-  const lt = gte.slice(0, end);
-  lt[end - 1] = gte[end - 1]! + 1;
-  return { gte, lt };
 }
 
 /** This package's version, from its package.json (two levels above dist/src/cli/). */
