@@ -242,10 +242,10 @@ export class TransactionClosedError extends LadybugError {
   }
 }
 
-/** A transaction went over a limit: operations, bytes or lifetime (see limits.ts). */
+/** A transaction went over a limit: operations, bytes, lifetime, or the conflict log's bound while it ran (see limits.ts). */
 export class TransactionLimitError extends LadybugError {
-  readonly limit: 'operations' | 'bytes' | 'lifetime';
-  constructor(limit: 'operations' | 'bytes' | 'lifetime', message: string) {
+  readonly limit: 'operations' | 'bytes' | 'lifetime' | 'conflictLog';
+  constructor(limit: 'operations' | 'bytes' | 'lifetime' | 'conflictLog', message: string) {
     super(ErrorCode.TransactionLimit, message);
     this.limit = limit;
   }

@@ -32,6 +32,13 @@ export const TRANSACTION_OPERATIONS_MAX = 100_000;
 /** Leases one transaction may require (tx.requireLease, the fence and lease write options). */
 export const TRANSACTION_FENCES_MAX = 64;
 
+/**
+ * Estimated bytes the conflict log may hold for open transactions before it forgets its
+ * oldest visible commits; a transaction that read below them is refused at commit
+ * (TransactionLimitError 'conflictLog'; src/transaction/conflict-log.ts).
+ */
+export const CONFLICT_LOG_BYTES_MAX = 64 * 1024 * 1024;
+
 /** Default and largest lifetime of one transaction attempt, in milliseconds. */
 export const TRANSACTION_LIFETIME_MS_DEFAULT = 60_000;
 export const TRANSACTION_LIFETIME_MS_MAX = 3_600_000;

@@ -68,6 +68,8 @@ export interface CommitPipelineStats {
   /** Bytes of commits queued or in flight (the write stall counts them). */
   unappliedBytes: number;
   conflictLogEntries: number;
+  /** The conflict log's estimated bytes (src/transaction/conflict-log.ts). */
+  conflictLogBytes: number;
 }
 
 export class CommitPipeline {
@@ -238,7 +240,8 @@ export class CommitPipeline {
     const failure = this.#groups.failure;
     if (failure !== undefined) return pending.reject(failure);
     if (this.#closed) return pending.reject(new StoreClosedError('write'));
-    const refusal = this.#versionOrder.order(pending, Math.min(this.#oldestTransactionVersion(), this.#acknowledger.visibleVersion));
+    const visibleVersion = this.#acknowledger.visibleVersion;
+    const refusal = this.#versionOrder.order(pending, Math.min(this.#oldestTransactionVersion(), visibleVersion), visibleVersion);
     if (refusal !== undefined) return pending.reject(refusal);
     this.#groups.enqueue(pending);
   }
@@ -275,6 +278,7 @@ export class CommitPipeline {
       queued: this.#groups.queued,
       unappliedBytes: this.#unapplied.bytes,
       conflictLogEntries: this.#versionOrder.conflictLogEntries,
+      conflictLogBytes: this.#versionOrder.conflictLogBytes,
     };
   }
 }

@@ -35,15 +35,22 @@ export class VersionOrder {
     return this.#conflictLog.size;
   }
 
+  /** The conflict log's estimated bytes (stats). */
+  get conflictLogBytes(): number {
+    return this.#conflictLog.bytes;
+  }
+
   /**
-   * REQUIRES: commit lock held. Prunes the conflict log at or below `pruneHorizon`,
+   * REQUIRES: commit lock held. Prunes the conflict log at or below `pruneHorizon` (and
+   * at or below `visibleVersion` while over its bytes bound),
    * forgets refused versions, runs the commit's validation (a transaction's conflict
    * check, against every commit above its read version, durable or still queued),
    * then assigns the version and logs the written keys. Returns the refusal, or
    * undefined once `pending.version` is set.
    */
-  order(pending: PendingCommit, pruneHorizon: number): Error | undefined {
-    this.#conflictLog.prune(pruneHorizon);
+  order(pending: PendingCommit, pruneHorizon: number, visibleVersion: number): Error | undefined {
+    // Over its bytes bound the log also drops visible entries above the horizon (conflict-log.ts).
+    this.#conflictLog.prune(pruneHorizon, visibleVersion);
     if (this.#refusedVersions.length > 0) {
       // A commit refused before reaching disk (disk full) never happened: it must not
       // make transactions conflict with a version that does not exist.

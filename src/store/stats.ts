@@ -135,6 +135,8 @@ export interface StoreStats {
   oldestPinLagVersions: number;
   /** Recent commits kept for transaction conflict checks (bounded by the oldest running transaction). */
   conflictLogEntries: number;
+  /** Their estimated heap (outside memoryBytes and the budget), at most CONFLICT_LOG_BYTES_MAX (64 MiB) past a commit: src/transaction/conflict-log.ts. */
+  conflictLogBytes: number;
   /** The store failed (fail-stop: a WAL write or fdatasync, a flush, or the directory lock lost; src/store/store-failure.ts): writes are refused until it is reopened. */
   failed: boolean;
   closed: boolean;
@@ -200,6 +202,7 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
     oldestPinAgeMs: parts.pins.oldestAgeMs(),
     oldestPinLagVersions: oldestPinned === Infinity ? 0 : parts.pipeline.visibleVersion - oldestPinned,
     conflictLogEntries: pipeline.conflictLogEntries,
+    conflictLogBytes: pipeline.conflictLogBytes,
     failed: parts.failure.current !== undefined,
     closed,
     recovery: parts.recovery,

@@ -10,12 +10,30 @@
  *
  * Bounded: an entry at or below the horizon (the oldest read version of any running
  * transaction, and never above the visible version) cannot conflict with any
- * running or future transaction and is dropped.
+ * running or future transaction and is dropped. And by bytes: an open transaction
+ * whose body waits keeps every later entry (about 170-200 B of heap per one-put commit,
+ * measured; the values are not kept) up to its lifetime. The log counts an estimate
+ * (`bytes`: ENTRY_BYTES per commit, OPERATION_BYTES plus the key per operation); past
+ * conflictLogSettings.bytesMax it drops its oldest entries at or below the visible
+ * version down to half of it (a visible commit: every new transaction reads above it),
+ * as FoundationDB's resolvers forget history past their window. A read version below
+ * a dropped entry can no longer be checked (`covers` false): the transaction's commit
+ * is refused (TransactionLimitError 'conflictLog', transaction.ts), never checked
+ * against a log with a gap.
  *
  * REQUIRES: the commit lock for append, findConflict and prune.
  */
 import type { KeyRange } from '../memory/memory-index.js';
+import { CONFLICT_LOG_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
+
+/** The log's bound (tests lower it): see the header. */
+export const conflictLogSettings = { bytesMax: CONFLICT_LOG_BYTES_MAX };
+
+/** Estimated heap of one logged commit beyond its operations (its slots in the arrays, its operations array). */
+const ENTRY_BYTES = 48;
+/** Estimated heap of one logged operation beyond its key's characters (measured about 170-200 B per one-put commit with 9-character keys). */
+const OPERATION_BYTES = 128;
 
 /** What the log needs of a commit's operations: the key each one writes. */
 export interface KeyedOperation {
@@ -104,6 +122,12 @@ export class ConflictLog {
    */
   #versions: number[] = [];
   #operations: (readonly KeyedOperation[])[] = [];
+  /** Each entry's estimated bytes (parallel to #versions; 0 outside [#head, #end) and for a forgotten one). */
+  #entryBytes: number[] = [];
+  /** The sum of #entryBytes over [#head, #end). */
+  #bytes = 0;
+  /** Read versions below this cannot be checked: an entry above them was dropped at the bytes bound. */
+  #checkableFrom = 0;
   #head = 0;
   #end = 0;
   /**
@@ -120,12 +144,26 @@ export class ConflictLog {
     return this.#end - this.#head;
   }
 
+  /** The estimated heap the entries hold (see the header; stats().conflictLogBytes). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** False when a transaction that read at `readVersion` can no longer be checked (entries above it were dropped at the bound). */
+  covers(readVersion: number): boolean {
+    return readVersion >= this.#checkableFrom;
+  }
+
   append(version: number, operations: readonly KeyedOperation[]): void {
     const end = this.#end;
     assert(end === this.#head || this.#versions[end - 1]! < version, 'conflict log versions ascend');
+    let bytes = ENTRY_BYTES;
+    for (let index = 0; index < operations.length; index++) bytes += OPERATION_BYTES + operations[index]!.key.length;
     // At the arrays' length this appends; below it, it reuses a slot of an earlier, emptied log.
     this.#versions[end] = version;
     this.#operations[end] = operations;
+    this.#entryBytes[end] = bytes;
+    this.#bytes += bytes;
     this.#end = end + 1;
   }
 
@@ -199,25 +237,33 @@ export class ConflictLog {
     if (index >= this.#end || this.#versions[index] !== version) return;
     if (index < this.#indexedEnd) this.#unindex(index);
     this.#operations[index] = NO_OPERATIONS;
+    this.#bytes -= this.#entryBytes[index]!;
+    this.#entryBytes[index] = 0;
   }
 
-  /** Drops entries at or below `horizon`. */
-  prune(horizon: number): void {
+  /**
+   * Drops entries at or below `horizon`; then, while over the bytes bound, the oldest at
+   * or below `visibleVersion` down to half the bound (see the header).
+   */
+  prune(horizon: number, visibleVersion: number = horizon): void {
     const versions = this.#versions;
-    while (this.#head < this.#end && versions[this.#head]! <= horizon) {
-      // The oldest entry: no older one is indexed, so its keys whose newest writer it is leave the index.
-      if (this.#head < this.#indexedEnd) this.#unindex(this.#head);
-      // Not kept alive by the log once dropped (a long transaction keeps the head from moving).
-      this.#operations[this.#head] = NO_OPERATIONS;
-      this.#head++;
+    while (this.#head < this.#end && versions[this.#head]! <= horizon) this.#dropHead();
+    if (this.#bytes > conflictLogSettings.bytesMax) {
+      const target = conflictLogSettings.bytesMax / 2;
+      while (this.#head < this.#end && this.#bytes > target && versions[this.#head]! <= visibleVersion) {
+        // A transaction that read below this version could conflict with it: no longer checkable.
+        this.#checkableFrom = Math.max(this.#checkableFrom, versions[this.#head]!);
+        this.#dropHead();
+      }
     }
     if (this.#head === this.#end) {
       // The common case with no transaction running: the log is empty; its arrays keep
       // their room (every operations slot is NO_OPERATIONS now) unless it grew large.
-      assert(this.#newestWriter.size === 0, 'an empty log indexes no key');
+      assert(this.#newestWriter.size === 0 && this.#bytes === 0, 'an empty log indexes no key and counts no bytes');
       if (versions.length > REUSE_ENTRIES_MAX) {
         versions.length = 0;
         this.#operations.length = 0;
+        this.#entryBytes.length = 0;
       }
       this.#head = 0;
       this.#end = 0;
@@ -225,10 +271,23 @@ export class ConflictLog {
     } else if (this.#head >= COMPACT_AFTER_ENTRIES) {
       this.#versions = versions.slice(this.#head, this.#end);
       this.#operations = this.#operations.slice(this.#head, this.#end);
+      this.#entryBytes = this.#entryBytes.slice(this.#head, this.#end);
       this.#end -= this.#head;
       this.#indexedEnd = Math.max(0, this.#indexedEnd - this.#head);
       this.#head = 0;
     }
+  }
+
+  /** Drops the oldest entry. */
+  #dropHead(): void {
+    const head = this.#head;
+    // The oldest entry: no older one is indexed, so its keys whose newest writer it is leave the index.
+    if (head < this.#indexedEnd) this.#unindex(head);
+    // Not kept alive by the log once dropped (a long transaction keeps the head from moving).
+    this.#operations[head] = NO_OPERATIONS;
+    this.#bytes -= this.#entryBytes[head]!;
+    this.#entryBytes[head] = 0;
+    this.#head = head + 1;
   }
 
   /** Index of the first entry with version > `version` (binary search). */

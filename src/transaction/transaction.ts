@@ -36,7 +36,7 @@ import { TRANSACTION_FENCES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadRequest, ReadView } from '../engine/read-view.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
-import type { Conflict, ConflictLog } from './conflict-log.js';
+import { type Conflict, type ConflictLog, conflictLogSettings } from './conflict-log.js';
 import { scanWithOwnWrites, type TransactionScanSource } from './transaction-scan.js';
 import { type ExpirableTransaction, expireTransaction, lifetimeOpen } from './transaction-lifetimes.js';
 
@@ -298,6 +298,10 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       // The lifetime ended while the commit waited (admission, the commit lock): the pin
       // is gone, so the log may have pruned commits above readVersion; not checkable.
       if (!this.#pinned) return this.#lifetimeError();
+      // The log dropped commits above readVersion at its bytes bound (conflict-log.ts): not checkable.
+      if (!log.covers(this.readVersion)) {
+        return new TransactionLimitError('conflictLog', `the commits since this transaction's read version ${this.readVersion} went over the conflict log's bound (${conflictLogSettings.bytesMax} bytes) while it ran; run it again`);
+      }
       // Under the commit lock: a lease lost since requireLease refuses the commit outright.
       for (const fence of fences) {
         const refusal = fence.check();
