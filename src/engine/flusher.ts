@@ -38,7 +38,9 @@
  *   it is dropping the memtable whose run it installed). Readers that captured it
  *   keep it alive through their views.
  * - Disk full while writing a run: the partial file is removed and the flush is
- *   retried after FLUSH_RETRY_DELAY_MS; commits go on until the write stall.
+ *   retried after FLUSH_RETRY_DELAY_MS; commits go on until the write stall. Likewise
+ *   disk full on its manifest edit before any byte of it is durable (DiskFullError from
+ *   manifest.apply): the run file, listed nowhere, is removed, and the flush retried.
  *   Never once close() began: the WAL keeps that memtable for the next open
  *   (a retry after close wrote a run after the directory lock was released).
  *   Any other failure (a failed fsync above all) is final: the flusher fails and
@@ -59,7 +61,7 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DiskFullError, StoreClosedError } from '../errors.js';
-import type { FileSystem } from '../fs/file-system.js';
+import { joinPath, type FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/held-locks.js';
@@ -276,13 +278,20 @@ export class Flusher {
     } else {
       descriptor = await this.#writeInProcess(sealed, runId, prepopulation);
     }
-    await manifest.apply({
-      addRuns: [descriptor],
-      nextRunId: runId + 1,
-      flushedVersion: sealed.lastVersion,
-      walStartSegment: sealed.walStartSegment,
-      versionHighWater: Math.max(manifest.state.versionHighWater, sealed.lastVersion),
-    });
+    try {
+      await manifest.apply({
+        addRuns: [descriptor],
+        nextRunId: runId + 1,
+        flushedVersion: sealed.lastVersion,
+        walStartSegment: sealed.walStartSegment,
+        versionHighWater: Math.max(manifest.state.versionHighWater, sealed.lastVersion),
+      });
+    } catch (error) {
+      // DiskFullError: nothing of the edit is durable (manifest.ts), so the run is listed
+      // nowhere; its file goes now, giving back space the retry needs.
+      if (error instanceof DiskFullError) await fileSystem.unlink(joinPath(this.#config.runsDirectory, descriptor.fileName)).catch(() => undefined);
+      throw error;
+    }
     // Install: one synchronous step, re-checking that this is still the oldest memtable.
     const runsBefore = runSet.runs;
     const handle = runSet.install(descriptor);
