@@ -14,6 +14,7 @@
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
+import { BackupError, InvalidOptionError } from '../errors.js';
 import { TEMPORARY_SUFFIX } from '../backup/durable-files.js';
 import { BACKUP_WAL_DIRECTORY } from '../backup/take-backup.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
@@ -23,11 +24,31 @@ import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 const BACKUP_ENTRIES = [RUNS_DIRECTORY, BACKUP_WAL_DIRECTORY, MANIFEST_DIRECTORY_NAME, BACKUP_MANIFEST_NAME, BACKUP_MANIFEST_NAME + TEMPORARY_SUFFIX];
 
 /**
- * Notes, before the backup, what a failure of it should remove from the absolute path `target`;
- * the returned function removes it (best effort: a removal that fails leaves a directory without
- * BACKUP.json, which is no backup either).
+ * Runs `backup` (store.backup() into the absolute path `target`, the store open) and, when it
+ * fails, removes what it created, then rethrows. What to remove is noted just before it starts.
+ * A refusal before it made anything (a target not empty, inside the store, below a file) removes
+ * nothing: that directory may be another backup's. Best effort: a removal that fails leaves a
+ * directory without BACKUP.json, which is no backup either.
  */
-export function backupCleanup(target: string): () => void {
+export async function withBackupCleanup<T>(target: string, backup: () => Promise<T>): Promise<T> {
+  const undo = backupCleanup(target);
+  try {
+    return await backup();
+  } catch (error) {
+    const refusedFirst = error instanceof InvalidOptionError || (error instanceof BackupError && error.reason === 'target-not-empty');
+    if (!refusedFirst) {
+      try {
+        undo();
+      } catch {
+        // left as it is: no BACKUP.json, verify calls it incomplete
+      }
+    }
+    throw error;
+  }
+}
+
+/** What a failure of a backup into `target` should remove, noted now; the returned function removes it. */
+function backupCleanup(target: string): () => void {
   if (!present(target)) {
     let created = target;
     while (!present(dirname(created)) && dirname(created) !== created) created = dirname(created);

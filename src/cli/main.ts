@@ -29,7 +29,7 @@ import { backupVerifyTitle, scrubTitle, verifyTitle, walDropText } from './repor
 import { verifyBackup } from '../backup/restore-backup.js';
 import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
-import { backupCleanup } from './backup-target.js';
+import { withBackupCleanup } from './backup-target.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, printResult, valueText } from './output.js';
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
@@ -314,18 +314,10 @@ function buildProgram(): Command {
     .option('--copy', 'copy the runs even where a hard link would do (the backup then shares no bytes with the store)')
     .action(async (dir: string, target: string, options: JsonOption & { copy?: boolean }) => {
       const into = targetDirectory(target);
-      const undo = backupCleanup(into); // what a failed backup created goes (backup-target.ts)
       const progress = createProgress('backup', 'runs');
       const onProgress = (step: { filesDone: number; filesTotal: number }): void => progress.update(step.filesDone, step.filesTotal);
-      const result = await withStore(dir, (store) => store.backup(into, { onProgress, link: options.copy !== true }))
-        .catch((error: unknown) => {
-          try {
-            undo();
-          } catch {
-            // best effort: what stays has no BACKUP.json, no backup (verify: incomplete)
-          }
-          throw error;
-        })
+      // What a failed backup created goes (backup-target.ts).
+      const result = await withStore(dir, (store) => withBackupCleanup(into, () => store.backup(into, { onProgress, link: options.copy !== true })))
         .finally(progress.stop);
       emit(options, { title: `backup of version ${result.version} in ${result.directory}`, data: result });
     });
