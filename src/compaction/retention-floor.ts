@@ -15,7 +15,8 @@
  *   the same step (compactor.ts), before the merge: a compaction cancelled by close(),
  *   one that fails, or a crash during the merge keeps F. A read refused below F is
  *   refused only once that edit is durable (refusal()): a crash before it brings F
- *   back down, and a read refused earlier would answer after the reopen. stats()
+ *   back down, and a read refused earlier would answer after the reopen. An edit that
+ *   fails (DiskFullError: withdrawn, the store usable) brings F back to the manifest's. stats()
  *   shows the durable F, so it never goes down either. (Until 2026-12-03 F was
  *   written only with the merge's output.) Compaction drops what only reads below F
  *   could see only in a manifest edit after the one that records F.
@@ -63,9 +64,18 @@ export class RetentionFloor {
    */
   recording(edit: Promise<unknown>): void {
     const version = this.#version;
-    const settled = edit.then(() => {
-      if (version > this.#durable) this.#durable = version;
-    });
+    const settled = edit.then(
+      () => {
+        if (version > this.#durable) this.#durable = version;
+      },
+      (error: unknown) => {
+        // Not recorded (a DiskFullError leaves the manifest usable and the edit withdrawn):
+        // the floor goes back to what the manifest holds, unless a later raise's edit is
+        // still to settle. Reads below it answer again, as they would after a reopen.
+        if (this.#version === version) this.#version = this.#durable;
+        throw error;
+      },
+    );
     const previous = this.#recording;
     const all = previous === undefined ? settled : Promise.all([previous, settled]).then(() => undefined);
     this.#recording = all;
@@ -88,15 +98,16 @@ export class RetentionFloor {
   /**
    * A read as of `version`: undefined at or above the floor, else its refusal
    * (VersionNotRetainedError), which rejects once the edits recording the floor have
-   * settled, so no refusal is seen that a crash could take back.
+   * settled, so no refusal is seen that a crash could take back. When an edit failed
+   * and the floor went back below `version`, it resolves instead: the read goes on.
    */
-  refusal(version: number): Promise<never> | undefined {
+  refusal(version: number): Promise<void> | undefined {
     if (version >= this.#version) return undefined;
     const error = new VersionNotRetainedError(version, this.#version);
     const recording = this.#recording;
     if (recording === undefined) return Promise.reject(error);
-    const refuse = (): never => {
-      throw error;
+    const refuse = (): void => {
+      if (version < this.#version) throw error;
     };
     return recording.then(refuse, refuse);
   }

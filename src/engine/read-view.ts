@@ -72,8 +72,8 @@ export class ReadView {
     return this.#retentionFloor?.version ?? 0;
   }
 
-  /** A read as of `version` below the retention floor: its refusal, once the floor is durable (RetentionFloor#refusal); else undefined. */
-  floorRefusal(version: number): Promise<never> | undefined {
+  /** A read as of `version` below the retention floor: its refusal, once the floor is durable (RetentionFloor#refusal; resolves if the floor went back); else undefined. */
+  floorRefusal(version: number): Promise<void> | undefined {
     return this.#retentionFloor?.refusal(version);
   }
 

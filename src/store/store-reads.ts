@@ -67,7 +67,8 @@ export class StoreReads {
       const version = options === undefined ? pipeline.visibleVersion : asOfOption(readOptions('store.get', options)?.asOf, pipeline.visibleVersion);
       // Below the retention floor: refused once the floor is durable (retention-floor.ts).
       const refusal = this.#parts.engine.compactor.retentionFloor.refusal(version);
-      if (refusal !== undefined) return refusal;
+      // Resolved: the floor's edit failed and the floor went back, the read goes on.
+      if (refusal !== undefined) return refusal.then(() => this.get(key, options));
       const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: pipeline.visibleVersion, pinFloor: this.#parts.pins.readFloor() });
       const answer = found instanceof Promise ? found.then(valueOfSlot) : Promise.resolve(valueOfSlot(found));
       return this.#parts.engine.compactor.inFlight && this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
@@ -89,7 +90,7 @@ export class StoreReads {
     const { engine, pins, pipeline } = this.#parts;
     const version = asOfOption(options?.asOf, pipeline.visibleVersion);
     // Below the retention floor: refused at the first next(), as a retention miss is, and never pinned.
-    if (version < engine.compactor.retentionFloor.version) return refusedScan(engine.compactor.retentionFloor, version);
+    if (version < engine.compactor.retentionFloor.version) return refusedScan(engine.compactor.retentionFloor, version, () => this.scan(options));
     return new ScanIterator({
       view: engine.view(),
       referenceVersion: pipeline.visibleVersion,
@@ -103,9 +104,13 @@ export class StoreReads {
   }
 }
 
-/** A scan as of a version below the retention floor: its first next() throws VersionNotRetainedError. */
-// eslint-disable-next-line require-yield
-async function* refusedScan(floor: RetentionFloor, version: number): AsyncGenerator<[string | Uint8Array, unknown]> {
+/**
+ * A scan as of a version below the retention floor: its first next() throws
+ * VersionNotRetainedError, or, when the floor's edit failed and the floor went back
+ * below `version` meanwhile (RetentionFloor#refusal resolved), it is the scan `scan()` makes then.
+ */
+async function* refusedScan(floor: RetentionFloor, version: number, scan: () => AsyncIterableIterator<[string | Uint8Array, unknown]>): AsyncGenerator<[string | Uint8Array, unknown]> {
   await floor.refusal(version);
-  throw new VersionNotRetainedError(version, floor.version);
+  if (version < floor.version) throw new VersionNotRetainedError(version, floor.version);
+  yield* scan();
 }
