@@ -260,7 +260,7 @@ export class Flusher {
     let descriptor: RunDescriptor;
     if (this.usesThread && (this.#thread?.running === true || sealed.memoryBytes >= flushSettings.threadMinMemtableBytes)) {
       try {
-        descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes);
+        descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes, backlog);
       } catch (error) {
         if (!(error instanceof FlushThreadExited)) throw error;
         // FlushThreadExited never leaves the flusher: a handle abandoned as a dead process
@@ -351,18 +351,17 @@ export class Flusher {
    * walked by key range in arrival order and the thread puts each range in key order
    * (flush-key-order.ts): the key-order walk read its chains and values all over
    * memory (issue 12). That moves work to the thread and the writer waits for the
-   * first range, and so it goes with a backlog too (writes outrun flushes, a bulk
-   * load): a backlog once sent the memtable in key order, which the thread writes as it
-   * is packed, but on 2 cores the key-order walk's main-thread CPU (cache misses on
-   * every key, chain and value) slowed the flush the writers waited for more than the
-   * wait for the first range did (1M-key load: main-thread CPU 2.25 -> 1.8 s, keys/s
-   * higher in 6 of 6 alternated pairs; ARCHITECTURE, "Flush thread").
+   * first range, so such a flush takes longer: with a backlog (writes outrun flushes,
+   * the next seal would stall them) the memtable goes in key order, which the thread
+   * writes as it is packed. (Arrival order with a backlog too was tried, f6d3f88,
+   * reverted: the bulk load's main-thread CPU fell but the work moved to the flush
+   * thread, total CPU and peak RSS rose, keys/s no better; docs/PERFORMANCE.md.)
    */
-  async #writeInThread(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined, prepopulateBytes: number): Promise<RunDescriptor> {
+  async #writeInThread(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined, prepopulateBytes: number, backlog: boolean): Promise<RunDescriptor> {
     const { fileSystem, runsDirectory } = this.#config;
     this.#thread ??= new FlushThread();
     const job = { runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes };
-    const arrival = sealed.memoryBytes <= flushSettings.arrivalOrderMaxBytes ? memtableEntriesInArrivalOrder(sealed.index) : undefined;
+    const arrival = !backlog && sealed.memoryBytes <= flushSettings.arrivalOrderMaxBytes ? memtableEntriesInArrivalOrder(sealed.index) : undefined;
     // The thread writes only `<id>.tmp`; every name in runs/ changes here, through the fence (run-install.ts).
     await clearTemporaryRun(fileSystem, runsDirectory, runId);
     let outcome: FlushOutcome;
