@@ -92,8 +92,9 @@ function parseKeyOrder(value: string | undefined): KeyOrder | undefined {
 
 function parseRounds(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const rounds = Number(value);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${value}`);
+  // Decimal digits only, as the ladybug CLI's numeric options: Number() took '0x10', '1e1' and ' 3'.
+  const rounds = /^[1-9][0-9]{0,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(rounds)) throw new Error(`--rounds must be a positive integer, got ${value}`);
   return rounds;
 }
 
