@@ -13,22 +13,12 @@
  * memtable in both). Then the store is closed with a reader still holding a retired
  * memtable, and the reader let go after the close: no error.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { collectAfterTurns } from './support/collect-garbage.js';
 
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 afterEach(() => removeTemporaryDirectories());
-
-async function collectAfterTurns(): Promise<void> {
-  for (let turn = 0; turn < 4; turn++) {
-    await new Promise((resolve) => setTimeout(resolve, 2));
-    collectGarbage();
-  }
-}
 
 let round = 0;
 /** A round of 400 keys of 500 B values, checkpointed: the memtable a reader took is retired. */

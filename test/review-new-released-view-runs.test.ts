@@ -9,22 +9,12 @@
  * space held) for as long as no flush came: on a store that is only read, until close.
  * The list now refers to its views weakly.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { collectAfterTurns } from './support/collect-garbage.js';
 
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 afterEach(() => removeTemporaryDirectories());
-
-async function collectAfterTurns(): Promise<void> {
-  for (let turn = 0; turn < 4; turn++) {
-    await new Promise((resolve) => setTimeout(resolve, 2));
-    collectGarbage();
-  }
-}
 
 async function twoRuns(store: Store): Promise<void> {
   for (let round = 0; round < 2; round++) {

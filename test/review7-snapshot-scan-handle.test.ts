@@ -8,25 +8,15 @@
  * The iterator now keeps its handle reachable; once both are dropped the pin is
  * still released by the collector.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { collectAfterTurns } from './support/collect-garbage.js';
 
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 afterEach(() => removeTemporaryDirectories());
 
 const KEYS = 3_000;
-
-async function collectAfterTurns(): Promise<void> {
-  for (let turn = 0; turn < 3; turn++) {
-    await new Promise((resolve) => setTimeout(resolve, 1));
-    collectGarbage();
-  }
-}
 
 describe('review7: a snapshot scan whose handle was dropped', () => {
   it('reads every key as of the snapshot, with collections mid-scan', async () => {
@@ -39,7 +29,7 @@ describe('review7: a snapshot scan whose handle was dropped', () => {
       for await (const [, value] of iterator) {
         expect(value).toBe(read);
         read++;
-        if (read % 500 === 0) await collectAfterTurns();
+        if (read % 500 === 0) await collectAfterTurns(3, 1);
       }
       expect(read).toBe(KEYS);
     } finally {
@@ -55,7 +45,7 @@ describe('review7: a snapshot scan whose handle was dropped', () => {
         const iterator = (await store.snapshot()).scan();
         await iterator.next();
       })();
-      for (let round = 0; round < 20 && store.stats().oldestPinnedVersion !== undefined; round++) await collectAfterTurns();
+      for (let round = 0; round < 20 && store.stats().oldestPinnedVersion !== undefined; round++) await collectAfterTurns(3, 1);
       expect(store.stats().oldestPinnedVersion).toBeUndefined();
     } finally {
       await store.close();

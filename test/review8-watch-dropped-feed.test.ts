@@ -11,27 +11,17 @@
  * (src/store/scan-iterator.ts); a feed now does too.
  */
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { collectAfterTurns } from './support/collect-garbage.js';
 
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 afterEach(() => removeTemporaryDirectories());
 
-async function collectAfterTurns(): Promise<void> {
-  for (let turn = 0; turn < 3; turn++) {
-    await new Promise((resolve) => setTimeout(resolve, 1));
-    collectGarbage();
-  }
-}
-
 /** Collects until `done` holds (at most 20 rounds); answers whether it did. */
 async function collectUntil(done: () => boolean): Promise<boolean> {
-  for (let round = 0; round < 20 && !done(); round++) await collectAfterTurns();
+  for (let round = 0; round < 20 && !done(); round++) await collectAfterTurns(3, 1);
   return done();
 }
 
