@@ -99,5 +99,6 @@ export function takeKeyTable(count: number): KeyTable {
     return new KeyTable(table, size);
   }
   assert(Number.isSafeInteger(size), 'a batch table size is a safe integer');
-  return new KeyTable(new Int32Array(Math.max(size, size <= KEY_TABLE_KEPT_SLOTS ? KEY_TABLE_KEPT_SLOTS : size)), size);
+  // A new table is at least the kept size, so the next batch can keep it.
+  return new KeyTable(new Int32Array(Math.max(size, KEY_TABLE_KEPT_SLOTS)), size);
 }
