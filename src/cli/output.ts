@@ -171,9 +171,15 @@ export function keyJsonForm(key: string | Uint8Array): unknown {
   return isUtf8(key) ? Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8') : tagged('bytes', hex(key));
 }
 
-/** A key as text output prints it: a UTF-8 key as its string, unprintable characters escaped (printableText); another as {"$bytes":"<hex>"}. */
+/**
+ * A key as text output prints it: a UTF-8 key as its string, unprintable characters escaped
+ * (printableText), and a leading '{' as \u007b, so only another key's form, {"$bytes":"<hex>"},
+ * starts with a raw brace (a UTF-8 key spelled that way printed the same line).
+ */
 export function keyText(keyForm: unknown): string {
-  return typeof keyForm === 'string' ? printableText(keyForm) : JSON.stringify(keyForm);
+  if (typeof keyForm !== 'string') return JSON.stringify(keyForm);
+  const text = printableText(keyForm);
+  return text.startsWith('{') ? `\\u007b${text.slice(1)}` : text;
 }
 
 /** A value as text output prints it: its JSON form, unprintable characters escaped (printableJson). */
