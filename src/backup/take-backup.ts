@@ -6,7 +6,8 @@
  *   symbolic link), not holding it (else InvalidOptionError 'targetDirectory' naming
  *   both, nested-paths.ts)
  *   target empty or missing (else BackupError 'target-not-empty')
- *   -> mkdir target, target/runs, target/wal (each parent fsynced)
+ *   -> mkdir target, target/runs, target/wal, target/manifest (each parent fsynced);
+ *      from here a failure removes what the backup made (backup-undo.ts) and rethrows
  *   -> checkpoint: every commit acknowledged so far goes into runs
  *   -> take the manifest state in one synchronous step: its runs hold exactly the
  *      commits at or below its flushedVersion (the backup version)
@@ -26,6 +27,7 @@
  *   manifest still lists it is CorruptionError 'run file missing', as a read says.
  * - A backup that crashed, failed or was aborted has no BACKUP.json, or one whose
  *   files are not all durable is never written: nothing incomplete looks complete.
+ *   One that failed or was aborted also leaves no directory it made (backup-undo.ts).
  */
 import { Buffer } from 'node:buffer';
 import { BackupError, CorruptionError, InvalidOptionError, IoError } from '../errors.js';
@@ -43,6 +45,7 @@ import type { Hash64 } from '../wal/wal-format.js';
 import {
   BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
 } from './backup-manifest.js';
+import { BackupUndo } from './backup-undo.js';
 import { copyFile, isEmptyOrMissing, linkOrCopyFile, writeFileDurably } from './durable-files.js';
 import { nestedTargetError, physicalAncestorMatches } from './nested-paths.js';
 
@@ -117,22 +120,32 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
   if (!empty) {
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
-  await makeDirectory(fileSystem, targetDirectory);
-  await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY));
-  await makeDirectory(fileSystem, joinPath(targetDirectory, BACKUP_WAL_DIRECTORY));
-  options.signal?.throwIfAborted();
-  await source.checkpoint();
-  const { state, runFiles } = await copyRuns(source, targetDirectory, options);
-  const manifestFiles = await writeBackupStoreManifest(source, targetDirectory, state);
-  const files = [...runFiles, ...manifestFiles];
-  options.signal?.throwIfAborted();
-  await fileSystem.syncDirectory(joinPath(targetDirectory, BACKUP_WAL_DIRECTORY));
-  await fileSystem.syncDirectory(targetDirectory);
-  const body = {
-    format: BACKUP_FORMAT, formatVersion: BACKUP_FORMAT_VERSION, version: state.flushedVersion,
-    createdAt: new Date().toISOString(), files: files.map(({ path, sizeBytes, checksum }) => ({ path, sizeBytes, checksum })),
-  } as const;
-  await writeFileDurably(fileSystem, joinPath(targetDirectory, BACKUP_MANIFEST_NAME), encodeBackupManifest(body, source.hash));
+  // From here on a failure removes what was made (backup-undo.ts), so the retry finds the target as it was.
+  const undo = new BackupUndo(fileSystem, targetDirectory);
+  let state: Readonly<ManifestState>;
+  let runFiles: CopiedBackupFile[];
+  let files: BackupFile[];
+  try {
+    await makeDirectory(fileSystem, targetDirectory, undo.made);
+    await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY), undo.made);
+    await makeDirectory(fileSystem, joinPath(targetDirectory, BACKUP_WAL_DIRECTORY), undo.made);
+    await makeDirectory(fileSystem, joinPath(targetDirectory, MANIFEST_DIRECTORY_NAME), undo.made);
+    options.signal?.throwIfAborted();
+    await source.checkpoint();
+    ({ state, runFiles } = await copyRuns(source, targetDirectory, options));
+    files = [...runFiles, ...await writeBackupStoreManifest(source, targetDirectory, state)];
+    options.signal?.throwIfAborted();
+    await fileSystem.syncDirectory(joinPath(targetDirectory, BACKUP_WAL_DIRECTORY));
+    await fileSystem.syncDirectory(targetDirectory);
+    const body = {
+      format: BACKUP_FORMAT, formatVersion: BACKUP_FORMAT_VERSION, version: state.flushedVersion,
+      createdAt: new Date().toISOString(), files: files.map(({ path, sizeBytes, checksum }) => ({ path, sizeBytes, checksum })),
+    } as const;
+    await writeFileDurably(fileSystem, joinPath(targetDirectory, BACKUP_MANIFEST_NAME), encodeBackupManifest(body, source.hash));
+  } catch (error) {
+    await undo.undo();
+    throw error;
+  }
   const linkedFiles = runFiles.filter((file) => file.linked).length;
   return {
     version: state.flushedVersion, directory: targetDirectory, files: files.length,
@@ -296,11 +309,13 @@ async function lockToken(fileSystem: FileSystem, path: string): Promise<string |
  * mkdir, then fsync the parent so the new entry is durable; a missing parent is made the
  * same way first (FileSystem#mkdir would make it too, but its entry in its own parent
  * would not be synced: a power loss then took the whole backup or restored copy along).
+ * Each directory it creates is appended to `made` (parents first).
  */
-export async function makeDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
+export async function makeDirectory(fileSystem: FileSystem, directory: string, made?: string[]): Promise<void> {
   if (await fileSystem.exists(directory)) return;
   const parent = parentDirectory(directory);
-  if (parent !== directory) await makeDirectory(fileSystem, parent);
+  if (parent !== directory) await makeDirectory(fileSystem, parent, made);
   await fileSystem.mkdir(directory);
+  made?.push(directory);
   await fileSystem.syncDirectory(parent);
 }

@@ -29,7 +29,6 @@ import { backupVerifyTitle, scrubTitle, verifyTitle, walDropText } from './repor
 import { verifyBackup } from '../backup/restore-backup.js';
 import { restoreStoreBackup } from '../backup/backup-api.js';
 import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
-import { withBackupCleanup } from './backup-target.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, printResult, valueText } from './output.js';
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
@@ -316,8 +315,8 @@ function buildProgram(): Command {
       const into = targetDirectory(target);
       const progress = createProgress('backup', 'runs');
       const onProgress = (step: { filesDone: number; filesTotal: number }): void => progress.update(step.filesDone, step.filesTotal);
-      // What a failed backup created goes (backup-target.ts).
-      const result = await withStore(dir, (store) => withBackupCleanup(into, () => store.backup(into, { onProgress, link: options.copy !== true })))
+      // A failed backup removes what it created itself (src/backup/backup-undo.ts).
+      const result = await withStore(dir, (store) => store.backup(into, { onProgress, link: options.copy !== true }))
         .finally(progress.stop);
       emit(options, { title: `backup of version ${result.version} in ${result.directory}`, data: result });
     });

@@ -63,6 +63,11 @@ export function dryRunView(inner: FileSystem): FileSystem {
     if (removed.has(path)) throw fileSystemError('ENOENT', 'open', path);
     return readOnly.readFile(path);
   };
+  const readdir = async (dir: string): Promise<string[]> => {
+    const names = (await inner.readdir(dir)).filter((name) => !removed.has(`${dir}/${name}`) && !created.has(`${dir}/${name}`));
+    for (const path of created.keys()) if (parentDirectory(path) === dir) names.push(path.slice(dir.length + 1));
+    return names;
+  };
   return {
     async open(path: string, mode: OpenMode): Promise<FileHandle> {
       const file = created.get(path);
@@ -77,11 +82,7 @@ export function dryRunView(inner: FileSystem): FileSystem {
       return readOnly.open(path, mode);
     },
     readFile,
-    async readdir(dir: string): Promise<string[]> {
-      const names = (await inner.readdir(dir)).filter((name) => !removed.has(`${dir}/${name}`) && !created.has(`${dir}/${name}`));
-      for (const path of created.keys()) if (parentDirectory(path) === dir) names.push(path.slice(dir.length + 1));
-      return names;
-    },
+    readdir,
     exists,
     async mkdir() {},
     async rename(from: string, to: string): Promise<void> {
@@ -101,6 +102,13 @@ export function dryRunView(inner: FileSystem): FileSystem {
       if (!(await exists(path))) throw fileSystemError('ENOENT', 'unlink', path);
       created.delete(path);
       removed.add(path);
+    },
+    /** A directory of `inner` the view shows empty leaves the view (as removed files do); the disk keeps it. */
+    async removeDirectory(dir: string): Promise<void> {
+      if (!(await exists(dir))) throw fileSystemError('ENOENT', 'rmdir', dir);
+      if (created.has(dir)) throw fileSystemError('ENOTDIR', 'rmdir', dir);
+      if ((await readdir(dir)).length > 0) throw fileSystemError('ENOTEMPTY', 'rmdir', dir);
+      removed.add(dir);
     },
     async syncDirectory() {},
   };

@@ -7,7 +7,7 @@
  *   ordered list of writes and truncates made since then (pending). A successful
  *   datasync or sync (treated the same) applies the pending list to `durable`.
  * - A directory has a `current` and a `durable` map of entries (name -> file or
- *   subdirectory). Creating, renaming, linking, unlinking or mkdir-ing an entry
+ *   subdirectory). Creating, renaming, linking, unlinking, mkdir-ing or removing an entry
  *   changes `current` only; syncDirectory(parent) copies `current` to `durable`.
  *   The root '/' always exists. Paths must be absolute; repeated and trailing
  *   slashes, '.' and '..' are normalised lexically.
@@ -52,8 +52,7 @@
  * Limits
  * - No reordering between files or between data and entries beyond what the
  *   crash modes do (see crash-image-builder.ts for the per-name entry choice).
- * - No short writes, free-space accounting, permissions, symlinks, timestamps or
- *   rmdir. Handles offer readSync (counted and faulted as a 'read', like read).
+ * - No short writes, free-space accounting, permissions, symlinks or timestamps. Handles offer readSync (counted and faulted as a 'read', like read).
  *   Every call completes synchronously inside its promise, so concurrent
  *   calls apply in call order.
  */
@@ -212,6 +211,14 @@ export class FaultFileSystem implements FileSystem {
     const target = this.begin('unlink', path);
     this.existingFile(target, 'unlink');
     this.parentOf(target, 'unlink').current.delete(this.lastName(target, 'unlink'));
+  }
+
+  /** rmdir(2): the entry leaves the parent's current map only (durable after syncDirectory(parent)). */
+  async removeDirectory(dir: string): Promise<void> {
+    const target = this.begin('removeDirectory', dir);
+    const directory = this.existingDirectory(target, 'rmdir');
+    if (directory.current.size > 0) throw fileSystemError('ENOTEMPTY', 'rmdir', target.path);
+    this.parentOf(target, 'rmdir').current.delete(this.lastName(target, 'rmdir'));
   }
 
   async exists(path: string): Promise<boolean> {

@@ -9,7 +9,7 @@
  * Durability contract (what the store may rely on, and all it may rely on):
  * - Bytes written through a handle are durable only after `datasync()`/`sync()` on
  *   that handle resolves.
- * - A created, renamed, linked or unlinked directory entry is durable only after
+ * - A created, renamed, linked, unlinked or removed directory entry is durable only after
  *   `syncDirectory()` on its parent directory resolves.
  * - A failed sync is final: the caller must not retry it and trust the data.
  * - Errors are Node-style: an Error with `code` ('ENOENT', 'EEXIST', 'ENOSPC', 'EIO', ...).
@@ -79,6 +79,13 @@ export interface FileSystem {
   /** Creates `newPath` as another name for `existingPath`; fails with EEXIST if it exists. Atomic. */
   link(existingPath: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
+  /**
+   * Removes the empty directory `dir` (rmdir(2)): ENOTEMPTY if it holds anything, ENOENT if
+   * missing, ENOTDIR if a file. Durable only after `syncDirectory()` on its parent. Optional,
+   * so a file system written before it still satisfies the interface: without it a failed
+   * backup removes the files it made and leaves its empty directories (src/backup/backup-undo.ts).
+   */
+  removeDirectory?(dir: string): Promise<void>;
   /** True if `path` names an existing file or directory. */
   exists(path: string): Promise<boolean>;
   /** Makes the directory's entries (creations, renames, links, unlinks) durable. */

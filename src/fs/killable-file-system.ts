@@ -10,7 +10,7 @@
  * `refuseWrites()` is the half switch for a store whose directory lock another process
  * took over (src/store/open-store.ts): from then on every call that could change the
  * directory (open for writing, write, sync, truncate, rename, link, unlink, mkdir,
- * directory sync) fails with LOCK_LOST_CODE, reads still answer. The flush and merge
+ * rmdir, directory sync) fails with LOCK_LOST_CODE, reads still answer. The flush and merge
  * threads write run files with file systems of their own, outside this one: they write
  * only a temporary file, and its rename, the directory fsync and its removal are made by
  * the main thread through this one (src/run/run-install.ts), which refuses them.
@@ -106,6 +106,10 @@ export class KillableFileSystem implements FileSystem {
   }
   unlink(path: string): Promise<void> {
     return this.#guardName('unlink', path, () => this.#inner.unlink(path));
+  }
+  /** The inner file system's; ENOTSUP where it has none (the interface makes it optional). */
+  removeDirectory(dir: string): Promise<void> {
+    return this.#guardName('rmdir', dir, () => (this.#inner.removeDirectory !== undefined ? this.#inner.removeDirectory(dir) : Promise.reject(fileSystemError('ENOTSUP', 'rmdir', dir))));
   }
   exists(path: string): Promise<boolean> {
     return this.guard('exists', path, () => this.#inner.exists(path));

@@ -227,6 +227,10 @@ export class NodeFileSystem implements FileSystem {
     return fsPromises.unlink(path);
   }
 
+  removeDirectory(dir: string): Promise<void> {
+    return fsPromises.rmdir(dir);
+  }
+
   async exists(path: string): Promise<boolean> {
     try {
       await fsPromises.stat(path);

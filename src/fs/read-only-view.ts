@@ -49,6 +49,7 @@ export function readOnlyView(inner: FileSystem, onReadFile?: (path: string) => v
     async rename() {},
     async link() {},
     async unlink() {},
+    async removeDirectory() {},
     async syncDirectory() {},
   };
 }

@@ -34,6 +34,7 @@ export type FaultOperation =
   | 'rename'
   | 'link'
   | 'unlink'
+  | 'removeDirectory'
   | 'syncDirectory'
   | 'mkdir'
   | 'readFile'
