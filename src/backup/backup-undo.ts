@@ -1,47 +1,57 @@
 /**
- * What a failed backup made, and its removal: store.backup() leaves its target as it found
- * it when it fails (as pg_basebackup removes what it created), so that the retry into the
- * same path is not refused as 'target-not-empty' and no half backup stays behind.
+ * What a failed backup or restore made, and its removal: store.backup() and restoreBackup
+ * leave their target as they found it when they fail (as pg_basebackup removes what it
+ * created), so that the retry into the same path is not refused as 'target-not-empty' and
+ * no half backup or half restored store stays behind.
  *
  * Invariants
- * - Only what this backup made is removed: the directories its makeDirectory calls created
- *   (`made`, the first missing ancestor of the target down, each with everything under it)
- *   and, in a target that was an empty directory, BACKUP.json and its temporary file.
+ * - Only what this backup or restore made is removed: the directories its makeDirectory calls
+ *   created (`made`, the first missing ancestor of the target down, each with everything under
+ *   it) and, for a backup into a target that was an empty directory, BACKUP.json and its
+ *   temporary file.
  *   A target that held anything was refused before anything was made and is never touched.
- * - BACKUP.json goes first (and its directory is synced): a crash during the removal leaves
- *   a directory without one, which verify calls incomplete and restore refuses, never a
- *   BACKUP.json naming files that are gone.
+ * - A backup's BACKUP.json goes first (and its directory is synced): a crash during the
+ *   removal leaves a directory without one, which verify calls incomplete and restore
+ *   refuses, never a BACKUP.json naming files that are gone. A restore's manifest/ goes
+ *   first: never a manifest naming runs that are gone.
  * - Best effort: a removal that fails (a fault, a store abandoned meanwhile) stops it, and
- *   the backup's own error is the one the caller sees. Without FileSystem#removeDirectory
- *   (optional in the interface) the files go and the empty directories stay.
+ *   the backup's (restore's) own error is the one the caller sees. A crash or kill skips it:
+ *   a backup then has no BACKUP.json, a restore may be partial (delete it). Without
+ *   FileSystem#removeDirectory (optional in the interface) the files go and the empty
+ *   directories stay.
  */
 import { isFileSystemError, joinPath, parentDirectory, unlinkIfPresent, type FileSystem } from '../fs/file-system.js';
-import { BACKUP_MANIFEST_NAME } from './backup-manifest.js';
-import { TEMPORARY_SUFFIX } from './durable-files.js';
 
 export class BackupUndo {
-  /** Directories this backup created, parents before children. */
+  /** Directories this backup or restore created, parents before children. */
   readonly made: string[] = [];
 
+  /**
+   * `first`: the names in the target that make it look usable, removed before the rest (a
+   * backup's BACKUP.json and its temporary file, a restore's manifest/), so that a crash
+   * midway leaves no BACKUP.json naming removed files and no manifest naming removed runs.
+   */
   constructor(
     private readonly fileSystem: FileSystem,
     private readonly targetDirectory: string,
+    private readonly first: readonly string[],
   ) {}
 
-  /** Removes what the backup made; never throws. */
+  /** Removes what the backup or restore made; never throws. */
   async undo(): Promise<void> {
     try {
       const { fileSystem, targetDirectory } = this;
-      await unlinkIfPresent(fileSystem, joinPath(targetDirectory, BACKUP_MANIFEST_NAME));
-      await unlinkIfPresent(fileSystem, joinPath(targetDirectory, BACKUP_MANIFEST_NAME + TEMPORARY_SUFFIX));
-      if (await fileSystem.exists(targetDirectory)) await fileSystem.syncDirectory(targetDirectory);
+      if (await fileSystem.exists(targetDirectory)) {
+        for (const name of this.first) await removeTree(fileSystem, joinPath(targetDirectory, name));
+        await fileSystem.syncDirectory(targetDirectory);
+      }
       const tops = this.made.filter((directory) => !this.made.includes(parentDirectory(directory)));
       for (const top of tops.reverse()) {
         await removeTree(fileSystem, top);
         await fileSystem.syncDirectory(parentDirectory(top));
       }
     } catch {
-      // left as it is: no BACKUP.json (removed first), which verify calls incomplete
+      // left as it is: a backup without BACKUP.json (removed first), which verify calls incomplete
     }
   }
 }

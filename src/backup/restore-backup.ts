@@ -23,7 +23,8 @@
  *   (logical) offset, and nothing is written.
  * - Run files are copied before the manifest that names them: a restore that
  *   crashed has no manifest naming a missing run (it is refused as a backup target
- *   again, being non-empty; delete it and restore again).
+ *   again, being non-empty; delete it and restore again). A restore that failed or
+ *   was aborted removes what it made (backup-undo.ts, the manifest first).
  */
 import { Buffer } from 'node:buffer';
 import { BackupError, InvalidOptionError } from '../errors.js';
@@ -39,6 +40,7 @@ import { insideBackupOnDisk, nestedTargetError } from './nested-paths.js';
 import { applyPatches, backupRunDescriptors, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
 import { checkFile, CHECKSUM_MISMATCH, intactTwin } from './verify-backup.js';
 import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take-backup.js';
+import { BackupUndo } from './backup-undo.js';
 
 export { verifyBackup, type BackupVerifyProblem, type BackupVerifyReport } from './verify-backup.js';
 
@@ -104,16 +106,32 @@ export async function restoreBackup(
       repaired.push(...rebuilt.repaired);
     }
   }
-  await makeDirectory(fileSystem, targetDirectory);
-  for (const name of [RUNS_DIRECTORY, MANIFEST_DIRECTORY_NAME, BACKUP_WAL_DIRECTORY]) {
-    await makeDirectory(fileSystem, joinPath(targetDirectory, name));
+  // From here on a failure removes what this restore made (backup-undo.ts), so the retry finds the target as it was.
+  const undo = new BackupUndo(fileSystem, targetDirectory, [MANIFEST_DIRECTORY_NAME]);
+  try {
+    await makeDirectory(fileSystem, targetDirectory, undo.made);
+    for (const name of [RUNS_DIRECTORY, MANIFEST_DIRECTORY_NAME, BACKUP_WAL_DIRECTORY]) {
+      await makeDirectory(fileSystem, joinPath(targetDirectory, name), undo.made);
+    }
+    await copyBackupFiles(fileSystem, backupDirectory, targetDirectory, body.files, twins, patchesByPath, hash, options);
+  } catch (error) {
+    await undo.undo();
+    throw error;
   }
+  return { version: body.version, directory: targetDirectory, files: body.files.length, bytes: body.files.reduce((total, file) => total + file.sizeBytes, 0), repaired, manifestCopiesFromTwin: [...twins.keys()] };
+}
+
+/** Copies the runs, then the manifest copies, each durable, then syncs the target's directories. */
+async function copyBackupFiles(
+  fileSystem: FileSystem, backupDirectory: string, targetDirectory: string, files: readonly BackupFile[],
+  twins: ReadonlyMap<string, string>, patchesByPath: ReadonlyMap<string, FilePatches>, hash: Hash64, options: RestoreOptions,
+): Promise<void> {
   // Runs first, the manifest that names them last.
   const ordered = [
-    ...body.files.filter((file) => file.path.startsWith(`${RUNS_DIRECTORY}/`)),
-    ...body.files.filter((file) => file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`)),
+    ...files.filter((file) => file.path.startsWith(`${RUNS_DIRECTORY}/`)),
+    ...files.filter((file) => file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`)),
   ];
-  assert(ordered.length === body.files.length, 'every backup file is a run or a manifest copy');
+  assert(ordered.length === files.length, 'every backup file is a run or a manifest copy');
   let bytesDone = 0;
   for (const [index, file] of ordered.entries()) {
     options.signal?.throwIfAborted();
@@ -132,7 +150,6 @@ export async function restoreBackup(
   }
   await fileSystem.syncDirectory(targetDirectory);
   await fileSystem.syncDirectory(parentDirectory(targetDirectory));
-  return { version: body.version, directory: targetDirectory, files: ordered.length, bytes: bytesDone, repaired, manifestCopiesFromTwin: [...twins.keys()] };
 }
 
 /**

@@ -46,7 +46,7 @@ import {
   BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
 } from './backup-manifest.js';
 import { BackupUndo } from './backup-undo.js';
-import { copyFile, isEmptyOrMissing, linkOrCopyFile, writeFileDurably } from './durable-files.js';
+import { copyFile, isEmptyOrMissing, linkOrCopyFile, TEMPORARY_SUFFIX, writeFileDurably } from './durable-files.js';
 import { nestedTargetError, physicalAncestorMatches } from './nested-paths.js';
 
 export const BACKUP_WAL_DIRECTORY = 'wal';
@@ -121,7 +121,7 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
   // From here on a failure removes what was made (backup-undo.ts), so the retry finds the target as it was.
-  const undo = new BackupUndo(fileSystem, targetDirectory);
+  const undo = new BackupUndo(fileSystem, targetDirectory, [BACKUP_MANIFEST_NAME, BACKUP_MANIFEST_NAME + TEMPORARY_SUFFIX]);
   let state: Readonly<ManifestState>;
   let runFiles: CopiedBackupFile[];
   let files: BackupFile[];
