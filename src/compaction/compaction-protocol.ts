@@ -26,6 +26,9 @@
  *   usable (the partial output is removed by writeRun or here); a crash leaves an
  *   orphan file that open removes. A failed manifest edit fails the manifest (it
  *   refuses further edits), as for a flush.
+ * - A merge that dropped deletes at the retention floor by the per-key count is shown
+ *   to readers before its manifest edit, or merged again keeping them when one of
+ *   their keys was written since the deciding step (floor-delete-install.ts).
  * - A run file is deleted only after the manifest no longer lists it.
  * - Inputs are adjacent live runs that only this compaction removes (compactor.ts):
  *   still live and adjacent when installed.
@@ -39,6 +42,7 @@ import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
+import { floorDeletesMayHaveGained, hideOutput, showOutput } from './floor-delete-install.js';
 import type { CompactionPick } from './compaction-policy.js';
 import { type CompactionProgress, type CompactionResult, type CompactionTotals, emptyResult } from './compaction-stats.js';
 import type { MergeOutput, MergeSlot } from './merge-output.js';
@@ -66,6 +70,8 @@ export interface CompactionProtocolConfig {
   pointCache?: PointCache | undefined;
   /** True while a memtable holds a version newer than the runs (storage-engine.ts); absent: taken as true. */
   memoryHoldsNewer?: (() => boolean) | undefined;
+  /** True while a memtable holds one of `keys` (floor-delete-install.ts); absent: memoryHoldsNewer decides. */
+  memoryHoldsAnyKey?: ((keys: readonly string[]) => boolean) | undefined;
 }
 
 /**
@@ -146,15 +152,38 @@ export async function compactPick(context: CompactionContext, request: Compactio
   if (request.mayMove === true && (await moveIfTrivial(context, pick, decision, signal))) {
     return { ...emptyResult('nothing', decision.horizon, decision.retentionFloor), durationMs: performance.now() - started };
   }
-  const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
-  const runId = context.config.manifest.allocateRunId();
-  const output = await mergeIntoRun(context, request, decision, runId, counters);
-  // The last point of cancellation: from here to the manifest edit is one synchronous
-  // step (see the module invariants).
-  if (signal.aborted) {
-    if (output !== undefined) await unlinkRunQuietly(context.config, output.fileName);
-    throw signal.reason;
+  let merging = decision;
+  for (;;) {
+    const counters: MergeCounters = { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 };
+    const runId = context.config.manifest.allocateRunId();
+    const output = await mergeIntoRun(context, request, merging, runId, counters);
+    // The last point of cancellation: from here to the manifest edit is one synchronous
+    // step (see the module invariants).
+    if (signal.aborted) {
+      if (output !== undefined) await unlinkRunQuietly(context.config, output.fileName);
+      throw signal.reason;
+    }
+    if (floorDeletesMayHaveGained(context.config, pick, counters)) {
+      // A key whose delete at the floor the merge dropped by the count was written since
+      // the deciding step (floor-delete-install.ts): merge again, keeping such deletes.
+      if (output !== undefined) await unlinkRunQuietly(context.config, output.fileName);
+      merging = { ...merging, holdsEveryVersion: false };
+      continue;
+    }
+    return installUnlessPinned(context, pick, merging, output, runId, counters, started);
   }
+}
+
+/** The horizon re-read, then the install (both begun in the caller's synchronous step). */
+async function installUnlessPinned(
+  context: CompactionContext,
+  pick: CompactionPick,
+  decision: Decision,
+  output: RunDescriptor | undefined,
+  runId: number,
+  counters: MergeCounters,
+  started: number,
+): Promise<CompactionResult> {
   // Re-read the horizon in the step that commits to the edit: a pin taken below it
   // while merging may read what the merge dropped. Only a pin below the inputs' newest
   // version can: a reader at or above it sees the newest entry of each key among the
@@ -166,7 +195,7 @@ export async function compactPick(context: CompactionContext, request: Compactio
   if (context.pinFloor() < Math.min(decision.horizon, inputsNewestVersion)) {
     return abortForPin(context, decision, output, started);
   }
-  await install(context, pick, decision, output, runId);
+  await install(context, pick, decision, output, runId, (counters.floorDeletesDropped ?? 0) > 0);
   return accountInstalled(context, pick, decision, output, counters, started);
 }
 
@@ -237,24 +266,34 @@ async function abortForPin(context: CompactionContext, decision: Decision, outpu
 
 /**
  * Installs the output: the manifest edit (begun synchronously in the caller's step),
- * then RunSet#replace, then the inputs' readers retired and their files unlinked.
+ * then RunSet#replace, then the inputs' readers retired and their files unlinked. A
+ * merge that dropped deletes at the floor by the count is shown first, in the caller's
+ * step, then edited (`showFirst`, floor-delete-install.ts).
  */
-async function install(context: CompactionContext, pick: CompactionPick, decision: Decision, output: RunDescriptor | undefined, runId: number): Promise<void> {
+async function install(context: CompactionContext, pick: CompactionPick, decision: Decision, output: RunDescriptor | undefined, runId: number, showFirst: boolean): Promise<void> {
   const { manifest, runSet, versionTimes, pointCache } = context.config;
   const retentionFloor = decision.retentionFloor;
   const samples = versionTimes?.samples();
-  await manifest.apply({
-    ...(retentionFloor > (manifest.state.retentionFloor ?? 0) ? { retentionFloor } : {}),
-    removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
-    addRuns: output === undefined ? [] : [output],
-    // The output's id is above `runId` when its merge was done again after a thread exit (merge-output.ts).
-    nextRunId: Math.max(manifest.state.nextRunId, runId + 1, (output?.runId ?? 0) + 1),
-    ...(samples === undefined ? {} : { versionTimes: samples }),
-  });
+  const shown = showFirst ? showOutput(context.config, pick, output) : undefined;
+  try {
+    await manifest.apply({
+      ...(retentionFloor > (manifest.state.retentionFloor ?? 0) ? { retentionFloor } : {}),
+      removeRunIds: pick.inputs.map((run) => run.descriptor.runId),
+      addRuns: output === undefined ? [] : [output],
+      // The output's id is above `runId` when its merge was done again after a thread exit (merge-output.ts).
+      nextRunId: Math.max(manifest.state.nextRunId, runId + 1, (output?.runId ?? 0) + 1),
+      ...(samples === undefined ? {} : { versionTimes: samples }),
+    });
+  } catch (error) {
+    if (shown !== undefined) await hideOutput(context.config, pick, shown, error);
+    throw error;
+  }
   if (samples !== undefined) versionTimes?.recorded(samples);
-  const runsBefore = runSet.runs;
-  runSet.replace(pick.inputs, output === undefined ? [] : [output]);
-  pointCache?.carryOverCompaction(runsBefore, runSet.runs);
+  if (shown === undefined) {
+    const runsBefore = runSet.runs;
+    runSet.replace(pick.inputs, output === undefined ? [] : [output]);
+    pointCache?.carryOverCompaction(runsBefore, runSet.runs);
+  }
   context.settled = decision.coversAll && output !== undefined ? { runId: output.runId, retentionFloor, horizon: decision.horizon } : undefined;
   for (const input of pick.inputs) context.replacedRuns.retire(input);
   // The manifest no longer lists the inputs: unlink them now. Views that still hold

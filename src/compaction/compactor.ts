@@ -95,6 +95,8 @@ export interface CompactorConfig {
   pointCache?: PointCache;
   /** True while a memtable holds a version newer than the runs (read in a compaction's deciding step). */
   memoryHoldsNewer?: () => boolean;
+  /** True while a memtable holds one of `keys` (read in the install's synchronous step). */
+  memoryHoldsAnyKey?: (keys: readonly string[]) => boolean;
 }
 
 /** A compaction in flight (at most two: see Compactor#schedule). */

@@ -226,6 +226,8 @@ export class MergeOutput {
 
 function resetCounters(counters: MergeCounters): void {
   Object.assign(counters, { entriesRead: 0, entriesWritten: 0, entriesDropped: 0, markersRead: 0, markersWritten: 0, payloadBytesWritten: 0 });
+  delete counters.floorDeletesDropped;
+  delete counters.floorDeleteKeys;
 }
 
 async function* prepend(first: RunEntry[], rest: AsyncIterator<RunEntry[]>): AsyncGenerator<RunEntry[]> {

@@ -42,6 +42,23 @@ export interface MergeCounters {
   markersWritten: number;
   /** Bytes of the values (and keys) written: live data in the output. */
   payloadBytesWritten: number;
+  /**
+   * Deletes at the retention floor dropped by the per-key count (version-gc.ts
+   * `countedFloorDelete`), and the first FLOOR_DELETE_KEYS_MAX of their keys: the install
+   * re-checks them against what was written since the deciding step (compaction-protocol.ts).
+   * Absent: none.
+   */
+  floorDeletesDropped?: number;
+  floorDeleteKeys?: string[];
+}
+
+/** Keys of counted floor deletes a merge lists for the install's check; past it, any write since counts. */
+export const FLOOR_DELETE_KEYS_MAX = 65_536;
+
+function noteFloorDelete(counters: MergeCounters, key: string): void {
+  counters.floorDeletesDropped = (counters.floorDeletesDropped ?? 0) + 1;
+  const keys = (counters.floorDeleteKeys ??= []);
+  if (keys.length < FLOOR_DELETE_KEYS_MAX) keys.push(key);
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -118,8 +135,9 @@ export async function* mergeRunBatches(
       } else {
         history.length = count;
         for (const entry of history) if (isNotRetainedMarker(entry.value)) counters.markersRead++;
-        const { kept, droppedCount } = collectKey(history, rule);
+        const { kept, droppedCount, countedFloorDelete } = collectKey(history, rule);
         counters.entriesDropped += droppedCount;
+        if (countedFloorDelete === true) noteFloorDelete(counters, smallest);
         for (const entry of kept) keep(entry);
       }
       sinceYield += count;

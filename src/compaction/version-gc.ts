@@ -44,7 +44,9 @@
  *   delete kept here only as the inputs' newest entry may lie below newer versions in
  *   newer runs or in a memtable, and readers refuse it: dropped, it answered "absent"
  *   (test/retention-review-floor-tombstone.test.ts). A write of the key committed
- *   while the merge runs is the one case this cannot see.
+ *   while the merge runs is the one case this cannot see: such a drop is reported
+ *   (`countedFloorDelete`), and the install checks the keys in its synchronous step
+ *   (compaction-protocol.ts; test/floor-merge-write-during-merge.test.ts).
  */
 import { NOT_RETAINED_BYTE, isNotRetainedMarker } from '../engine/resolve.js';
 import type { RunEntry } from '../run/run-descriptor.js';
@@ -71,6 +73,12 @@ export interface KeyCollection {
   kept: RunEntry[];
   /** Versions (values and tombstones) dropped; markers are not versions. */
   droppedCount: number;
+  /**
+   * True when the delete visible at the floor was dropped by the count made here
+   * (a finite maxVersionsPerKey, `coversAll`): a write of the key committed since the
+   * deciding step makes readers refuse it, so the install checks (compaction-protocol.ts).
+   */
+  countedFloorDelete?: true;
 }
 
 /** The entries of one key (newest first, all of it in the inputs) that survive `rule`. */
@@ -107,7 +115,7 @@ export function collectKey(entries: readonly RunEntry[], rule: VersionGcRule): K
   // Versions dropped: markers (read, or written here) are not versions.
   const droppedCount = versionCount(entries) - versionCount(kept);
   assert(kept.length <= entries.length + 1 && droppedCount >= 0, 'collection only shrinks a history (plus one marker)');
-  return { kept, droppedCount };
+  return floorTombstoneGoes && rule.maxVersionsPerKey !== Infinity ? { kept, droppedCount, countedFloorDelete: true } : { kept, droppedCount };
 }
 
 function versionCount(entries: readonly RunEntry[]): number {

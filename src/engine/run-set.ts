@@ -342,6 +342,16 @@ export class RunSet {
   }
 
   /**
+   * Undoes a replace whose manifest edit failed (a merge shown before its edit,
+   * compaction-protocol.ts): `outputs` (what replace returned, still live at `first`)
+   * give way to `inputs` again, the same handles (neither closed nor retired). Synchronous.
+   */
+  restore(first: number, outputs: readonly RunHandle[], inputs: readonly RunHandle[]): void {
+    outputs.forEach((output, offset) => assert(this.#runs[first + offset] === output, `run ${output.descriptor.runId} restored but not live at ${first + offset}`));
+    this.#runs = [...this.#runs.slice(0, first), ...inputs, ...this.#runs.slice(first + outputs.length)];
+  }
+
+  /**
    * A trivial move: `runs` (adjacent live runs, oldest first) stay as they are and rise
    * to `tier` as one move unit. Synchronous; the run array is not replaced (no read changes).
    */

@@ -140,6 +140,11 @@ export class StorageEngine {
       // the memtables in the step its run is installed, while the manifest's flushedVersion
       // rises at the edit before that (a compaction deciding in between saw nothing newer).
       memoryHoldsNewer: () => this.memtables.appliedVersion !== 0,
+      // A key whose delete at the floor such a merge dropped, written since (compaction-protocol.ts checks before installing).
+      memoryHoldsAnyKey: (keys) => {
+        const indexes = [this.memtables.active, ...this.memtables.immutables.map((sealed) => sealed.index)];
+        return keys.some((key) => indexes.some((index) => index.holds(key)));
+      },
     });
     this.#memtableBytesMax = Math.floor(budget * MEMTABLE_BUDGET_SHARE);
     this.memtables = new Memtables({
