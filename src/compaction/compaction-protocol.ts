@@ -25,7 +25,9 @@
  * - A failure before the manifest edit leaves the old runs installed and the store
  *   usable (the partial output is removed by writeRun or here); a crash leaves an
  *   orphan file that open removes. A failed manifest edit fails the manifest (it
- *   refuses further edits), as for a flush.
+ *   refuses further edits), as for a flush; one withdrawn for a full disk
+ *   (DiskFullError, nothing of it durable) leaves the manifest usable, and the output,
+ *   listed nowhere, is removed at once.
  * - A merge that dropped deletes at the retention floor by the per-key count is shown
  *   to readers before its manifest edit, or merged again keeping them when one of
  *   their keys was written since the deciding step (floor-delete-install.ts).
@@ -42,6 +44,7 @@ import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
+import { DiskFullError } from '../errors.js';
 import { floorDeletesMayHaveGained, hideOutput, showOutput } from './floor-delete-install.js';
 import type { CompactionPick } from './compaction-policy.js';
 import { type CompactionProgress, type CompactionResult, type CompactionTotals, emptyResult } from './compaction-stats.js';
@@ -268,7 +271,8 @@ async function abortForPin(context: CompactionContext, decision: Decision, outpu
  * Installs the output: the manifest edit (begun synchronously in the caller's step),
  * then RunSet#replace, then the inputs' readers retired and their files unlinked. A
  * merge that dropped deletes at the floor by the count is shown first, in the caller's
- * step, then edited (`showFirst`, floor-delete-install.ts).
+ * step, then edited (`showFirst`, floor-delete-install.ts). An edit withdrawn for a full
+ * disk (DiskFullError: nothing of it durable) removes the output, which no manifest lists.
  */
 async function install(context: CompactionContext, pick: CompactionPick, decision: Decision, output: RunDescriptor | undefined, runId: number, showFirst: boolean): Promise<void> {
   const { manifest, runSet, versionTimes, pointCache } = context.config;
@@ -286,6 +290,7 @@ async function install(context: CompactionContext, pick: CompactionPick, decisio
     });
   } catch (error) {
     if (shown !== undefined) await hideOutput(context.config, pick, shown, error);
+    else if (error instanceof DiskFullError && output !== undefined) await unlinkRunQuietly(context.config, output.fileName);
     throw error;
   }
   if (samples !== undefined) versionTimes?.recorded(samples);
