@@ -19,7 +19,7 @@
  * is a problem in the report, not a throw.
  */
 import { BackupError, CorruptionError } from '../errors.js';
-import { joinPath, type FileSystem } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, type FileSystem } from '../fs/file-system.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
@@ -139,11 +139,21 @@ export async function intactTwin(fileSystem: FileSystem, backupDirectory: string
   return undefined;
 }
 
-/** Why `file` of the backup is unusable as BACKUP.json describes it, or undefined when it is intact. */
+/**
+ * Why `file` of the backup is unusable as BACKUP.json describes it, or undefined when it is intact.
+ * A manifest copy that cannot be read (EIO: a bad sector) is damaged like one with a flipped bit:
+ * its twin covers it (intactTwin). A run's read error is thrown (IoError): its bytes are not certified.
+ */
 export async function checkFile(fileSystem: FileSystem, backupDirectory: string, file: BackupFile, hash: Hash64): Promise<string | undefined> {
   const path = joinPath(backupDirectory, file.path);
   if (!(await fileSystem.exists(path))) return 'missing';
-  const read = await readChunks(fileSystem, path, hash);
+  let read: { checksum: string; sizeBytes: number };
+  try {
+    read = await readChunks(fileSystem, path, hash);
+  } catch (error) {
+    if (!file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`) || !isFileSystemError(error) || error.code === 'ENOENT') throw error;
+    return `unreadable (${error.code}: ${error.message})`;
+  }
   if (read.sizeBytes !== file.sizeBytes) return `size ${read.sizeBytes}, BACKUP.json says ${file.sizeBytes}`;
   if (read.checksum !== file.checksum) return CHECKSUM_MISMATCH;
   return undefined;
