@@ -162,8 +162,8 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
     memtableBytes: memtables.active.memoryBytes,
     immutableMemtables: memtables.immutableCount,
     immutableMemtableBytes: memtables.immutableBytes,
-    retainedMemtables: sources.memtableHolds.retainedCount,
-    retainedMemtableBytes: sources.memtableHolds.retainedBytes,
+    retainedMemtables: sources.memtableHolds.inMemoryCount,
+    retainedMemtableBytes: sources.memtableHolds.inMemoryBytes,
     valueSlabPoolBytes: commitSlabPool.heldBytes,
     blockCacheBytes: cache.bytes,
     blockCacheMaxBytes: sources.cache.maxBytes,
@@ -204,7 +204,7 @@ export function engineStats(sources: EngineStatsSources): EngineStats {
 function tierStats(sources: EngineStatsSources, cacheBytes: number): TierStats {
   const { memtables } = sources;
   const tiers: TierStats = {
-    hotBytes: memtables.active.memoryBytes + memtables.immutableBytes + sources.memtableHolds.retainedBytes + cacheBytes,
+    hotBytes: memtables.active.memoryBytes + memtables.immutableBytes + sources.memtableHolds.inMemoryBytes + cacheBytes,
     warmBytes: 0, warmRuns: 0, coldBytes: 0, coldRuns: 0, compressedInputBytes: 0, compressedOutputBytes: 0, compressionRatio: undefined,
   };
   for (const run of sources.runSet.runs) {

@@ -75,6 +75,7 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
 import type { Memtables, SealedMemtable } from './memtables.js';
+import type { MemoryIndex } from '../memory/memory-index.js';
 import type { PointCache } from './point-cache.js';
 import type { RunSet } from './run-set.js';
 import { CachePrepopulation, FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';
@@ -98,6 +99,8 @@ export interface FlusherConfig {
   currentWalSegment: () => number;
   /** Called after every install (a stalled writer may go on). */
   onProgress: () => void;
+  /** A retired memtable's release continues in slices until `ended` settles (MemtableHolds#releasing). */
+  onReleasing?: (memtable: MemoryIndex, ended: Promise<unknown>) => void;
   /** Records each installed flush's duration and run bytes. */
   metrics: StorageMetrics;
   /** Told of each install, so it keeps the entries of keys the flushed memtable does not hold. */
@@ -302,8 +305,17 @@ export class Flusher {
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
-    // The rest of the drop's release of its values, a slice per event-loop turn (slab-reuse.ts).
-    if (release !== undefined) await release.finish();
+    // The rest of the drop's release of its values, a slice per event-loop turn (slab-reuse.ts);
+    // the memtable is counted in stats() until it ends (memtable-holds.ts).
+    if (release !== undefined) {
+      let end!: () => void;
+      this.#config.onReleasing?.(sealed.index, new Promise<void>((resolve) => (end = resolve)));
+      try {
+        await release.finish();
+      } finally {
+        end();
+      }
+    }
     // In slices across event-loop turns (cache-prepopulation.ts); stops once close() or
     // abandon() began (close waits for this flush: no insert after it resolves) or another
     // memtable was sealed meanwhile (writes outrun flushes: the next flush matters more).

@@ -37,7 +37,10 @@
  * - `#retained` is exactly the retired memtables of the held views, each with its
  *   estimate (MemoryIndex#memoryBytes: it no longer changes), `retainedBytes` their sum
  *   (as of the last count: an install or a retaining view let go).
- * - Synchronous only; `onReleased` is called after the retained bytes fell.
+ * - `#releasing` holds the retired memtables whose release is under way (`releasing`),
+ *   each until its release settles; `inMemoryBytes` adds them to the retained ones for
+ *   stats() (2026-12-04: between the release's slices memoryBytes missed them).
+ * - Synchronous only (but the end of a release); `onReleased` is called after the retained bytes fell.
  */
 import type { MemoryIndex } from '../memory/memory-index.js';
 
@@ -59,6 +62,9 @@ export class MemtableHolds {
   readonly #retired = new WeakSet<MemoryIndex>();
   readonly #retained = new Map<MemoryIndex, number>();
   #retainedBytes = 0;
+  /** Retired memtables whose values are being released in slices, with their estimates. */
+  readonly #releasing = new Map<MemoryIndex, number>();
+  #releasingBytes = 0;
   /** Told (synchronously) when retained bytes were let go: the caches and the write stall may take them back. */
   onReleased: () => void = () => undefined;
 
@@ -69,6 +75,38 @@ export class MemtableHolds {
 
   get retainedCount(): number {
     return this.#retained.size;
+  }
+
+  /**
+   * The retained memtables and those whose release is under way (stats().storage
+   * retainedMemtables / retainedMemtableBytes, so memoryBytes): still in memory. A
+   * memtable whose release runs was captured by no reader (slab-reuse.ts), so the two
+   * never overlap.
+   */
+  get inMemoryCount(): number {
+    return this.#retained.size + this.#releasing.size;
+  }
+
+  get inMemoryBytes(): number {
+    return this.#retainedBytes + this.#releasingBytes;
+  }
+
+  /**
+   * `memtable` was retired and its values are released in slices until `ended` settles
+   * (Flusher, slab-reuse.ts): its keys, chains and unreleased slabs stay live until then,
+   * so it counts in the stats till then (not in the memtables' charge or the write stall:
+   * a few ms, and resizing the caches for them would evict and refill blocks).
+   */
+  releasing(memtable: MemoryIndex, ended: Promise<unknown>): void {
+    if (this.#releasing.has(memtable)) return;
+    const estimate = memtable.memoryBytes;
+    this.#releasing.set(memtable, estimate);
+    this.#releasingBytes += estimate;
+    const end = (): void => {
+      this.#releasing.delete(memtable);
+      this.#releasingBytes -= estimate;
+    };
+    ended.then(end, end);
   }
 
   /** `view` got its first holder and is not listed yet. */
