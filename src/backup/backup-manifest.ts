@@ -23,6 +23,13 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 
 export const BACKUP_MANIFEST_NAME = 'BACKUP.json';
+/**
+ * The mark of a backup under way (take-backup.ts): written durably into the target before
+ * anything else, removed once BACKUP.json is durable. A directory a killed backup left has it
+ * and no BACKUP.json: `ladybug verify` takes it for a backup (incomplete), not for a store,
+ * which its runs, manifest and empty wal/ would otherwise look like.
+ */
+export const BACKUP_INCOMPLETE_NAME = 'BACKUP-INCOMPLETE';
 export const BACKUP_FORMAT = 'ladybug-backup';
 export const BACKUP_FORMAT_VERSION = 1;
 

@@ -35,6 +35,8 @@ export class BackupUndo {
     private readonly fileSystem: FileSystem,
     private readonly targetDirectory: string,
     private readonly first: readonly string[],
+    /** Names in the target removed after everything else (a backup's BACKUP-INCOMPLETE: it marks the directory until then). */
+    private readonly last: readonly string[] = [],
   ) {}
 
   /** Removes what the backup or restore made; never throws. */
@@ -49,6 +51,10 @@ export class BackupUndo {
       for (const top of tops.reverse()) {
         await removeTree(fileSystem, top);
         await fileSystem.syncDirectory(parentDirectory(top));
+      }
+      if (this.last.length > 0 && await fileSystem.exists(targetDirectory)) {
+        for (const name of this.last) await unlinkIfPresent(fileSystem, joinPath(targetDirectory, name));
+        await fileSystem.syncDirectory(targetDirectory);
       }
     } catch {
       // left as it is: a backup without BACKUP.json (removed first), which verify calls incomplete

@@ -6,7 +6,8 @@
  *   symbolic link), not holding it (else InvalidOptionError 'targetDirectory' naming
  *   both, nested-paths.ts)
  *   target empty or missing (else BackupError 'target-not-empty')
- *   -> mkdir target, target/runs, target/wal, target/manifest (each parent fsynced);
+ *   -> mkdir target, then BACKUP-INCOMPLETE in it (durably: a kill leaves a directory that
+ *      says so), target/runs, target/wal, target/manifest (each parent fsynced);
  *      from here a failure removes what the backup made (backup-undo.ts) and rethrows
  *   -> checkpoint: every commit acknowledged so far goes into runs
  *   -> take the manifest state in one synchronous step: its runs hold exactly the
@@ -17,7 +18,7 @@
  *      (the backup's WAL is empty: the runs hold everything up to the version), and
  *      the state's retention floor (reads below it stay refused after a restore)
  *   -> BACKUP.json (checksums of every file) last: temporary file, datasync, rename,
- *      directory fsync. Only then is it a backup.
+ *      directory fsync. Only then is it a backup; BACKUP-INCOMPLETE is then removed.
  *
  * Invariants
  * - REQUIRES: the caller holds the store.lifecycle lock (no checkpoint, compact() or
@@ -34,7 +35,7 @@ import { BackupError, CorruptionError, InvalidOptionError, IoError } from '../er
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { RunReader } from '../run/run-reader.js';
-import { isFileSystemError, joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, parentDirectory, unlinkIfPresent, type FileSystem } from '../fs/file-system.js';
 import { BACKUP_ATTEMPTS_MAX } from '../limits.js';
 import { Manifest } from '../manifest/manifest.js';
 import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
@@ -43,13 +44,14 @@ import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import {
-  BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
+  BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_INCOMPLETE_NAME, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
 } from './backup-manifest.js';
 import { BackupUndo } from './backup-undo.js';
 import { copyFile, isEmptyOrMissing, linkOrCopyFile, TEMPORARY_SUFFIX, writeFileDurably } from './durable-files.js';
 import { nestedTargetError, physicalAncestorMatches } from './nested-paths.js';
 
 export const BACKUP_WAL_DIRECTORY = 'wal';
+const INCOMPLETE_MARK = new TextEncoder().encode('A backup is being written here, or was cut short (no BACKUP.json): not a backup until BACKUP.json is there; delete a cut one.\n');
 
 export interface BackupProgress {
   filesDone: number;
@@ -121,12 +123,14 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
     throw new BackupError('target-not-empty', targetDirectory, 'the backup target must be missing or empty');
   }
   // From here on a failure removes what was made (backup-undo.ts), so the retry finds the target as it was.
-  const undo = new BackupUndo(fileSystem, targetDirectory, [BACKUP_MANIFEST_NAME, BACKUP_MANIFEST_NAME + TEMPORARY_SUFFIX]);
+  const undo = new BackupUndo(fileSystem, targetDirectory, [BACKUP_MANIFEST_NAME, BACKUP_MANIFEST_NAME + TEMPORARY_SUFFIX], [BACKUP_INCOMPLETE_NAME, BACKUP_INCOMPLETE_NAME + TEMPORARY_SUFFIX]);
   let state: Readonly<ManifestState>;
   let runFiles: CopiedBackupFile[];
   let files: BackupFile[];
   try {
     await makeDirectory(fileSystem, targetDirectory, undo.made);
+    // Until BACKUP.json is durable the target says what it is: a kill leaves an incomplete backup, not a store.
+    await writeFileDurably(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME), INCOMPLETE_MARK);
     await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY), undo.made);
     await makeDirectory(fileSystem, joinPath(targetDirectory, BACKUP_WAL_DIRECTORY), undo.made);
     await makeDirectory(fileSystem, joinPath(targetDirectory, MANIFEST_DIRECTORY_NAME), undo.made);
@@ -146,6 +150,10 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
     await undo.undo();
     throw error;
   }
+  // The backup is complete (BACKUP.json durable); a mark left behind by a failure here is harmless:
+  // BACKUP.json decides, so the backup does not fail for it.
+  await unlinkIfPresent(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME))
+    .then(() => fileSystem.syncDirectory(targetDirectory)).catch(() => undefined);
   const linkedFiles = runFiles.filter((file) => file.linked).length;
   return {
     version: state.flushedVersion, directory: targetDirectory, files: files.length,

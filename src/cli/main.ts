@@ -28,7 +28,7 @@ import { repairTitle, unrecoverableExplanations } from './repair-report.js';
 import { backupVerifyTitle, scrubTitle, verifyTitle, walDropText } from './report-titles.js';
 import { verifyBackup } from '../backup/restore-backup.js';
 import { restoreStoreBackup } from '../backup/backup-api.js';
-import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
+import { BACKUP_INCOMPLETE_NAME, BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, printResult, valueText } from './output.js';
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
@@ -107,8 +107,8 @@ function buildProgram(): Command {
     + 'and whether restore rebuilds a damaged run from parity (exit 1 if restore would refuse it, 3 if damaged but restorable exactly)')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
-      if (existsSync(join(resolve(dir), BACKUP_MANIFEST_NAME))) {
-        // A backup directory (ladybug backup): check BACKUP.json and every file's checksum.
+      if (existsSync(join(resolve(dir), BACKUP_MANIFEST_NAME)) || existsSync(join(resolve(dir), BACKUP_INCOMPLETE_NAME))) {
+        // A backup directory (ladybug backup; one cut short is marked, take-backup.ts): check BACKUP.json and every file's checksum.
         const progress = createProgress('verify backup', 'files');
         const report = await verifyBackup(new NodeFileSystem(), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal)).finally(progress.stop);
         emit(options, { title: backupVerifyTitle(report), data: report });
