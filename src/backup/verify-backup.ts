@@ -152,7 +152,7 @@ export async function checkFile(fileSystem: FileSystem, backupDirectory: string,
     read = await readChunks(fileSystem, path, hash);
   } catch (error) {
     if (!file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`) || !isFileSystemError(error) || error.code === 'ENOENT') throw error;
-    return `unreadable (${error.code}: ${error.message})`;
+    return `unreadable (${error.message})`;
   }
   if (read.sizeBytes !== file.sizeBytes) return `size ${read.sizeBytes}, BACKUP.json says ${file.sizeBytes}`;
   if (read.checksum !== file.checksum) return CHECKSUM_MISMATCH;
