@@ -99,8 +99,8 @@ export interface FlusherConfig {
   currentWalSegment: () => number;
   /** Called after every install (a stalled writer may go on). */
   onProgress: () => void;
-  /** A retired memtable's release continues in slices until `ended` settles (MemtableHolds#releasing). */
-  onReleasing?: (memtable: MemoryIndex, ended: Promise<unknown>) => void;
+  /** Runs `finish`, the rest of a retired memtable's release (MemtableHolds#releasing). */
+  releasing?: (memtable: MemoryIndex, finish: () => Promise<number>) => Promise<number>;
   /** Records each installed flush's duration and run bytes. */
   metrics: StorageMetrics;
   /** Told of each install, so it keeps the entries of keys the flushed memtable does not hold. */
@@ -305,17 +305,9 @@ export class Flusher {
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
-    // The rest of the drop's release of its values, a slice per event-loop turn (slab-reuse.ts);
-    // the memtable is counted in stats() until it ends (memtable-holds.ts).
-    if (release !== undefined) {
-      let end!: () => void;
-      this.#config.onReleasing?.(sealed.index, new Promise<void>((resolve) => (end = resolve)));
-      try {
-        await release.finish();
-      } finally {
-        end();
-      }
-    }
+    // The rest of the drop's release of its values, a slice per event-loop turn (slab-reuse.ts),
+    // the memtable counted in stats() meanwhile (MemtableHolds#releasing).
+    if (release !== undefined) await (this.#config.releasing?.(sealed.index, () => release.finish()) ?? release.finish());
     // In slices across event-loop turns (cache-prepopulation.ts); stops once close() or
     // abandon() began (close waits for this flush: no insert after it resolves) or another
     // memtable was sealed meanwhile (writes outrun flushes: the next flush matters more).

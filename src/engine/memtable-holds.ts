@@ -92,21 +92,22 @@ export class MemtableHolds {
   }
 
   /**
-   * `memtable` was retired and its values are released in slices until `ended` settles
-   * (Flusher, slab-reuse.ts): its keys, chains and unreleased slabs stay live until then,
-   * so it counts in the stats till then (not in the memtables' charge or the write stall:
-   * a few ms, and resizing the caches for them would evict and refill blocks).
+   * Runs `finish`, the rest of the release of retired `memtable`'s values in slices
+   * (Flusher, slab-reuse.ts; its first step is synchronous, as before): its keys, chains
+   * and unreleased slabs stay live until it settles, so it counts in the stats till then
+   * (not in the memtables' charge or the write stall: a few ms, and resizing the caches
+   * for them would evict and refill blocks).
    */
-  releasing(memtable: MemoryIndex, ended: Promise<unknown>): void {
-    if (this.#releasing.has(memtable)) return;
+  async releasing<T>(memtable: MemoryIndex, finish: () => Promise<T>): Promise<T> {
     const estimate = memtable.memoryBytes;
     this.#releasing.set(memtable, estimate);
     this.#releasingBytes += estimate;
-    const end = (): void => {
+    try {
+      return await finish();
+    } finally {
       this.#releasing.delete(memtable);
       this.#releasingBytes -= estimate;
-    };
-    ended.then(end, end);
+    }
   }
 
   /** `view` got its first holder and is not listed yet. */

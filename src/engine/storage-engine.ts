@@ -169,7 +169,7 @@ export class StorageEngine {
       manifest: config.manifest,
       currentWalSegment: config.currentWalSegment,
       onProgress: () => this.#onFlushProgress(),
-      onReleasing: (memtable, ended) => this.memtableHolds.releasing(memtable, ended),
+      releasing: (memtable, finish) => this.memtableHolds.releasing(memtable, finish),
       metrics: this.metrics,
       pointCache: this.pointCache,
     });
