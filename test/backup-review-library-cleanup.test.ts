@@ -140,6 +140,19 @@ describe('a failed store.backup()', () => {
     await store.close();
   });
 
+  it('a parent it made that another process wrote into meanwhile keeps that; the target goes', async () => {
+    const fileSystem = new FaultFileSystem(10);
+    const store = await filledStore(fileSystem);
+    const onProgress = (): void => {
+      void fileSystem.mkdir('/backups/new/theirs');
+      throw new Error('stop here');
+    };
+    // onProgress runs after the first run is linked: /backups/new and the target are this backup's by then.
+    await expect(store.backup('/backups/new/target', { onProgress })).rejects.toThrow(/stop here/);
+    expect(await tree(fileSystem, '/backups')).toEqual(['/backups/new', '/backups/new/theirs']);
+    await store.close();
+  });
+
   it('on the real file system: a missing run leaves neither the new target nor an empty target holding anything', async () => {
     const directory = temporaryDirectory();
     const store = await openStore(directory);

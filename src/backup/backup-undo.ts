@@ -6,9 +6,10 @@
  *
  * Invariants
  * - Only what this backup or restore made is removed: the directories its makeDirectory calls
- *   created (`made`, the first missing ancestor of the target down, each with everything under
- *   it) and, for a backup into a target that was an empty directory, BACKUP.json and its
- *   temporary file.
+ *   created (`made`): the target (when it made it) and the directories in it with everything
+ *   under them, and the parents it made above the target only while they are empty (another
+ *   process may have put files there meanwhile); in a target that was an empty directory,
+ *   the names a backup writes there (BACKUP.json, BACKUP-INCOMPLETE, their temporary files).
  *   A target that held anything was refused before anything was made and is never touched.
  * - A backup's BACKUP.json goes first (and its directory is synced): a crash during the
  *   removal leaves a directory without one, which verify calls incomplete and restore
@@ -43,18 +44,26 @@ export class BackupUndo {
   async undo(): Promise<void> {
     try {
       const { fileSystem, targetDirectory } = this;
+      const inside = (directory: string): boolean => directory === targetDirectory || directory.startsWith(`${targetDirectory}/`);
       if (await fileSystem.exists(targetDirectory)) {
         for (const name of this.first) await removeTree(fileSystem, joinPath(targetDirectory, name));
         await fileSystem.syncDirectory(targetDirectory);
-      }
-      const tops = this.made.filter((directory) => !this.made.includes(parentDirectory(directory)));
-      for (const top of tops.reverse()) {
-        await removeTree(fileSystem, top);
-        await fileSystem.syncDirectory(parentDirectory(top));
-      }
-      if (this.last.length > 0 && await fileSystem.exists(targetDirectory)) {
+        // The directories made in the target (runs/, wal/, manifest/), then the last names, then the target if made.
+        for (const directory of this.made.filter((made) => made !== targetDirectory && inside(made)).reverse()) {
+          await removeTree(fileSystem, directory);
+          await fileSystem.syncDirectory(parentDirectory(directory));
+        }
         for (const name of this.last) await unlinkIfPresent(fileSystem, joinPath(targetDirectory, name));
         await fileSystem.syncDirectory(targetDirectory);
+        if (this.made.includes(targetDirectory)) {
+          await removeTree(fileSystem, targetDirectory);
+          await fileSystem.syncDirectory(parentDirectory(targetDirectory));
+        }
+      }
+      // Parents made above the target only while empty: another process may have put its own files there meanwhile.
+      for (const directory of this.made.filter((made) => !inside(made)).reverse()) {
+        await fileSystem.removeDirectory?.(directory);
+        await fileSystem.syncDirectory(parentDirectory(directory));
       }
     } catch {
       // left as it is: a backup without BACKUP.json (removed first), which verify calls incomplete
