@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
+import { asTypedError } from '../errors.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { checkName } from '../lease/lease-record.js';
@@ -110,7 +111,9 @@ function buildProgram(): Command {
       if (existsSync(join(resolve(dir), BACKUP_MANIFEST_NAME)) || existsSync(join(resolve(dir), BACKUP_INCOMPLETE_NAME))) {
         // A backup directory (ladybug backup; one cut short is marked, take-backup.ts): check BACKUP.json and every file's checksum.
         const progress = createProgress('verify backup', 'files');
-        const report = await verifyBackup(new NodeFileSystem(), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal)).finally(progress.stop);
+        // Typed as the public verifyBackup's and restore's failures are: an I/O error is LADYBUG_IO, not the raw Node error.
+        const report = await verifyBackup(new NodeFileSystem(), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal))
+          .catch((error: unknown) => { throw asTypedError(error, `verify backup ${resolve(dir)}`); }).finally(progress.stop);
         emit(options, { title: backupVerifyTitle(report), data: report });
         if (!report.restorable) process.exitCode = EXIT_FAILURE;
         else if (!report.ok) process.exitCode = EXIT_DAMAGED_RESTORABLE;
