@@ -12,6 +12,7 @@ import { internalKey } from '../src/codec/keys.js';
 import { AssertionFailedError, VersionNotRetainedError } from '../src/errors.js';
 import { MEMORY_BYTES_PER_KEY } from '../src/limits.js';
 import { oneByteStringSizeBytes, storedSizeBytes } from '../src/codec/value-memory-size.js';
+import { MEMORY_BYTES_KEY_COLUMNS } from '../src/memory/memory-estimate.js';
 import { type KeyRange, MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE, type VersionSlot } from '../src/memory/version-chain.js';
 
@@ -133,8 +134,9 @@ describe('stats', () => {
     const oneVersion = MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(2) + storedSizeBytes('xyz');
     expect(index.stats().memoryBytes).toBe(oneVersion);
     applyAll(index, [[['ab', 'q']]]);
-    // 'xyz' was reclaimed: only the key and the version holding 'q' remain (the older-version arrays are gone).
-    expect(index.stats().memoryBytes).toBe(MEMORY_BYTES_PER_KEY + oneByteStringSizeBytes(2) + storedSizeBytes('q'));
+    // 'xyz' was reclaimed: only the key and the version holding 'q' remain (the older-version arrays are gone),
+    // the key now in the Map: its column slots too (src/memory/key-entries.ts).
+    expect(index.stats().memoryBytes).toBe(MEMORY_BYTES_PER_KEY + MEMORY_BYTES_KEY_COLUMNS + oneByteStringSizeBytes(2) + storedSizeBytes('q'));
     applyAll(index, [[['ab', TOMBSTONE]], [['cd', 1]], [['ab', 7]]]);
     expect(index.stats()).toMatchObject({ keys: 2, liveKeys: 2, versions: 2, reclaimedVersions: 3 });
   });

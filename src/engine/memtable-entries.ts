@@ -12,7 +12,6 @@ import { encodeStored } from '../codec/values.js';
 import type { MemoryIndex, OrderedEntries } from '../memory/memory-index.js';
 import { spanLength, spanStart, type TailEntry } from '../memory/ascending-tail.js';
 import { TOMBSTONE, VersionChain } from '../memory/version-chain.js';
-import { NO_VERSIONS } from '../memory/waiting-order.js';
 import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { NOT_RETAINED_BYTE } from './resolve.js';
@@ -55,7 +54,7 @@ export const ARRIVAL_ORDER_SAMPLE_KEYS = 1024;
  * The same entries with the keys cut into key ranges, ascending, and each range's keys
  * in the order they arrived (each key's versions still newest first, then its
  * NOT_RETAINED marker; `range` says which range the last entry returned is in), or
- * undefined when the arrival order is key order (MemoryIndex#chainsInArrivalOrder).
+ * undefined when the arrival order is key order (MemoryIndex#entriesInArrivalOrder).
  * A random memtable's chains and values were allocated in arrival order, so this walk
  * reads memory about in sequence where the key-order walk jumps all over it; the flush
  * thread sorts each range's keys (flush-key-order.ts KeyRangeChunks#keyOrder). The
@@ -72,12 +71,11 @@ export const ARRIVAL_ORDER_SAMPLE_KEYS = 1024;
  * Ranges are as even as the sample makes them; each holds at least one sampled key.
  */
 export function memtableEntriesInArrivalOrder(index: MemoryIndex): ArrivalOrderEntries | undefined {
-  const arrival = index.chainsInArrivalOrder();
+  const arrival = index.entriesInArrivalOrder();
   if (arrival === undefined) return undefined;
   const keys = arrival.keys;
   const ranges = Math.max(1, Math.min(ARRIVAL_ORDER_RANGES_MAX, Math.floor(keys.length / ARRIVAL_ORDER_RANGE_KEYS_MIN)));
-  const entries = { keys, entries: arrival.chains, versions: NO_VERSIONS, spans: NO_VERSIONS };
-  return new MemtableEntries(index, entries, rangeBounds(keys, ranges));
+  return new MemtableEntries(index, arrival, rangeBounds(keys, ranges));
 }
 
 /**
@@ -114,7 +112,7 @@ class MemtableEntries implements ArrivalOrderEntries {
   readonly #index: MemoryIndex;
   readonly #appliedVersion: number;
   readonly #keys: readonly string[];
-  /** Each key's chain, or (a key of the ascending tail with none made) its one slot, written at #versions[i]. */
+  /** Each key's chain, or (a key with none made) its one slot or slab, written at #versions[i]. */
   readonly #entries: readonly TailEntry[];
   readonly #versions: readonly number[];
   /** Where an entry is a slab, its value's span (ascending-tail.ts slabSlot). */
@@ -191,7 +189,7 @@ class MemtableEntries implements ArrivalOrderEntries {
       const next = this.#entries[keyIndex]!;
       entry.key = this.#keys[keyIndex]!;
       if (!(next instanceof VersionChain)) {
-        // A key of a write-only ascending memtable: one version, no chain made (memory/ascending-tail.ts),
+        // A key with one version and no chain made (memory/key-entries.ts, memory/ascending-tail.ts),
         // its value a slot or the bytes at its span of a slab (a view, as encodeStored gives).
         entry.version = this.#versions[keyIndex]!;
         if (next instanceof Uint8Array) {

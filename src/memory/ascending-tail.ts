@@ -5,8 +5,9 @@
  * the tail holds, index for index, each key's version and slot, or its VersionChain once
  * one was made for it.
  *
- * No chain is made for a tail key until something needs one: a point read of it, its
- * move into the Map, or a flush of a memtable that is not all tail. A write-only
+ * No chain is made for a tail key until something needs one: a point read of it, or a
+ * flush asking for chains (orderedKeysAndChains); its move into the Map takes its entry
+ * as it is into the Map's columns (key-entries.ts). A write-only
  * memtable of ascending keys is flushed from the versions and slots themselves
  * (MemoryIndex#orderedEntries): a VersionChain is a 48 B object per key that V8's
  * scavenger copied twice before promoting it (issue 12: main-thread CPU and garbage
@@ -32,12 +33,14 @@
  * keys' order; a key's entry is its one version and slot (a slab entry standing for the
  * slot: the bytes at its span) until its chain is made, then that chain, the same object
  * every time (the entry is replaced in place, the only change ever made to arrays
- * handed out: the chain holds that same version and an equal slot); a slab entry's span
+ * handed out: the chain holds that same version and an equal slot; a key moved into the
+ * Map keeps its entry here as it was, and a chain made there later is the columns'); a slab entry's span
  * is in the spans handed out with it, never in the shared empty NO_SPANS (a tail handed
  * out without spans takes no slab entry until it empties: push keeps the slot).
  */
 import { EncodedValue } from '../codec/value-slabs.js';
 import { assert } from '../util/assert.js';
+import type { KeyEntries } from './key-entries.js';
 import { VersionChain, type VersionSlot } from './version-chain.js';
 
 /** Keys a point read in the tail moves into the Map before it looks (see the module header). */
@@ -77,6 +80,14 @@ export function slabSlot(slab: Uint8Array, span: number): EncodedValue {
   return new EncodedValue(slab, spanStart(span), spanLength(span));
 }
 
+/**
+ * The span a slab value is kept at instead of its EncodedValue (its slab the entry), or
+ * -1 when it is kept as its slot (not in a slab, or too far or too long for a span).
+ */
+export function slabSpanOf(slot: VersionSlot): number {
+  return slot instanceof EncodedValue && slot.inSlab && slot.start < SPAN_START_LIMIT && slot.length < SPAN_LENGTH_LIMIT ? slot.start * SPAN_LENGTH_LIMIT + slot.length : -1;
+}
+
 /** The spans of a tail with no slab entry. */
 const NO_SPANS: readonly number[] = Object.freeze([]);
 
@@ -110,10 +121,11 @@ export class AscendingTail {
   /** A key above every key held joined `keys`, written at `version` with `slot`: it joins the tail, with no chain. */
   push(version: number, slot: VersionSlot): void {
     const count = this.#entries.length;
-    if (slot instanceof EncodedValue && slot.inSlab && slot.start < SPAN_START_LIMIT && slot.length < SPAN_LENGTH_LIMIT && !this.#handedOutWithoutSpans) {
+    const span = this.#handedOutWithoutSpans ? -1 : slabSpanOf(slot);
+    if (span >= 0) {
       // Kept as its slab and span: the EncodedValue is left to die young (see the module header).
-      this.#entries.push(slot.source);
-      (this.#spans ?? this.#spansArray(count)).push(slot.start * SPAN_LENGTH_LIMIT + slot.length);
+      this.#entries.push((slot as EncodedValue).source);
+      (this.#spans ?? this.#spansArray(count)).push(span);
     } else {
       this.#entries.push(slot);
       this.#spans?.push(0);
@@ -187,12 +199,24 @@ export class AscendingTail {
     return chain;
   }
 
-  /** Moves up to `count` keys from the tail's front into `map`, in key order (all of them by default). */
-  moveInto(map: Map<string, VersionChain>, keys: readonly string[], count = Infinity): void {
+  /**
+   * Moves up to `count` keys from the tail's front into `map`, in key order (all of them
+   * by default), each with its entry as it is (no chain made) pushed to `entries`, the
+   * Map's columns (key-entries.ts), whose position the Map then holds.
+   */
+  moveInto(map: Map<string, number>, entries: KeyEntries, keys: readonly string[], count = Infinity): void {
     const start = this.start(keys);
     const moving = Math.min(count, this.length);
     const moved = this.#moved;
-    for (let index = 0; index < moving; index++) map.set(keys[start + index]!, this.#chainAt(moved + index));
+    const versions = this.#versions;
+    const spans = this.#spans;
+    for (let index = 0; index < moving; index++) {
+      const position = moved + index;
+      const entry = this.#entries[position]!;
+      const version = entry instanceof VersionChain ? entry.firstVersion : versions === undefined ? this.#firstVersion + position : versions[position]!;
+      const span = entry instanceof Uint8Array ? spans![position]! : 0;
+      map.set(keys[start + index]!, entries.pushEntry(entry, version, span));
+    }
     this.#moved = moved + moving;
     if (this.#moved === this.#entries.length) {
       // Replaced, not emptied in place: a flush may hold the arrays (chainsInOrder, entriesInOrder).
@@ -202,6 +226,23 @@ export class AscendingTail {
       this.#handedOutWithoutSpans = false;
       this.#moved = 0;
     }
+  }
+
+  /** The entry, version and span of the unmoved key `index` (0: the tail's first key): as they are, no chain made. */
+  entryAt(index: number): TailEntry {
+    return this.#entries[this.#moved + index]!;
+  }
+
+  versionAt(index: number): number {
+    const position = this.#moved + index;
+    const entry = this.#entries[position];
+    if (entry instanceof VersionChain) return entry.firstVersion;
+    return this.#versions === undefined ? this.#firstVersion + position : this.#versions[position]!;
+  }
+
+  spanAt(index: number): number {
+    const position = this.#moved + index;
+    return this.#entries[position] instanceof Uint8Array ? this.#spans![position]! : 0;
   }
 
   /** The tail's chains in key order (each made now if it had none), in a new array. */
@@ -233,7 +274,7 @@ export class AscendingTail {
   }
 
   /** Debug check: the tail ascends above `mapGreatest` (the Map's greatest key, '' if empty), outside the Map. */
-  verify(map: ReadonlyMap<string, VersionChain>, keys: readonly string[], mapGreatest: string): void {
+  verify(map: ReadonlyMap<string, number>, keys: readonly string[], mapGreatest: string): void {
     assert(this.#versions === undefined || this.#versions.length === this.#entries.length, 'a version beside every entry');
     assert(this.#spans === undefined || this.#spans.length === this.#entries.length, 'a span beside every entry');
     let previous = mapGreatest;

@@ -1,7 +1,10 @@
 /**
- * The versioned memory index: every key's VersionChain, reachable two ways:
- * a hash map for point reads (O(1) `get`) and an ordered B+ tree (sorted-btree)
- * for scans. Both hold the same chain objects.
+ * The versioned memory index: every key's versions, reachable two ways: a hash map for
+ * point reads (O(1) `get`) and an ordered B+ tree (sorted-btree) for scans. The Map
+ * maps a key to its place in flat columns (key-entries.ts) holding its one version and
+ * slot, or its VersionChain once one is made (its second version, a read, the tree):
+ * a key of a random load written once has no object of its own but its key string
+ * (docs/PERFORMANCE.md, 2026-12-04). The tree holds the same chain objects.
  *
  * A new key enters the map at once and the tree lazily: it waits (key-order.ts)
  * until something needs key order (a scan chunk, verify), which sorts the waiting
@@ -28,13 +31,16 @@
  * - `greatestKey` is the greatest key held, in `map` or the tail ('' while none: every
  *   key has a byte); `mapAscending` is true only while the Map's insertion order is ascending.
  * - every key is in `map` or in the tail, never both; the key order's tree plus its
- *   waiting keys hold exactly those keys, with the same chain objects (key-order.ts:
- *   its invariants, the reserved keys' count and the chains of sorted waiting keys).
+ *   waiting keys hold exactly those keys, the tree with the chain objects the columns
+ *   hold (key-order.ts: its invariants, the reserved keys' count and the entries of
+ *   sorted waiting keys); `map`'s values are the columns' positions, in insertion order.
  * - the tail's keys are the last `tail.length` waiting keys, ascending, above
  *   every key of the Map, with their entries (slot and version, or chain) in the tail
  *   in that order (ascending-tail.ts).
  * - Versions are applied in strictly ascending order (the commit pipeline applies
  *   groups in version order); `appliedVersion` is the last applied.
+ * - memoryBytes counts a key as if its chain were made, less what a Map key without one
+ *   does not hold (memory-estimate.ts chainMadeSizeBytes), added back when it is made.
  * - A chain, once created, stays (a delete appends a TOMBSTONE), so a reader's
  *   as-of answer never changes underneath it except by retention trimming,
  *   which spares the oldest pinned version.
@@ -52,11 +58,12 @@ import { AssertionFailedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { AscendingTail, TAIL_KEYS_MOVED_PER_READ, type TailEntry } from './ascending-tail.js';
 import { chainsInRange, liveEntriesInRange } from './chain-tree.js';
+import { arrivalOrderWalk, entriesWithTail, KeyEntries } from './key-entries.js';
 import { KeyOrder } from './key-order.js';
 import type { KeyRange } from './key-range.js';
-import { keySizeBytes, olderArraysSizeBytes, slotSizeBytes } from './memory-estimate.js';
+import { chainMadeSizeBytes, keySizeBytes, MEMORY_BYTES_KEY_COLUMNS, olderArraysSizeBytes, slotSizeBytes } from './memory-estimate.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from './version-chain.js';
-import { NO_VERSIONS, type OrderedEntries } from './waiting-order.js';
+import type { OrderedEntries } from './waiting-order.js';
 
 export type { KeyRange } from './key-range.js';
 export type { OrderedEntries } from './waiting-order.js';
@@ -69,7 +76,9 @@ export interface IndexOperation {
 }
 
 export class MemoryIndex {
-  readonly #map = new Map<string, VersionChain>();
+  /** Each key of the Map to its position in #columns (key-entries.ts: its one version, or its chain). */
+  readonly #map = new Map<string, number>();
+  readonly #columns = new KeyEntries();
   /** The greatest key in the Map ('' while empty): a key above it is new (see the module header). */
   #greatestKey = '';
   /** True while every key entered the Map above all the keys before it (its insertion order is key order). */
@@ -77,7 +86,7 @@ export class MemoryIndex {
   /** The chains of the last waiting keys that are not in the Map yet (see the module header). */
   readonly #tail = new AscendingTail();
   /** The tree and the keys waiting for it (key-order.ts). */
-  readonly #order = new KeyOrder(this.#map, this.#tail);
+  readonly #order = new KeyOrder(this.#map, this.#columns, this.#tail, (key) => this.#chainInPlace(key));
   readonly #maxVersionsPerKey: number;
   #appliedVersion = 0;
   #liveKeys = 0;
@@ -119,11 +128,17 @@ export class MemoryIndex {
       return this.#insert(version, operation, true);
     }
     // The key may be in the tail, and a new key below the greatest one would break the tail's order: settle it.
-    if (this.#tail.length > 0) this.#tail.moveInto(this.#map, this.#order.waiting);
-    const chain = this.#map.get(key);
-    if (chain === undefined) {
+    if (this.#tail.length > 0) this.#moveTail(Infinity);
+    const position = this.#map.get(key);
+    if (position === undefined) {
       this.#mapAscending = false;
       return this.#insert(version, operation, false);
+    }
+    let chain = this.#columns.entryAt(position);
+    if (!(chain instanceof VersionChain)) {
+      // Its second version: its chain is made now (key-entries.ts); sorted entries kept for a flush are stale.
+      chain = this.#chainAt(position);
+      this.#order.entryChanged();
     }
     const isDelete = operation.slot === TOMBSTONE;
     const wasLive = chain.newest !== TOMBSTONE;
@@ -141,11 +156,15 @@ export class MemoryIndex {
    */
   #insert(version: number, operation: IndexOperation, ascending: boolean): void {
     const key = operation.key;
-    // A tail key gets no chain until something needs one (ascending-tail.ts).
-    if (ascending) this.#tail.push(version, operation.slot);
-    else this.#map.set(key, new VersionChain(version, operation.slot));
+    // A tail key gets no chain until something needs one (ascending-tail.ts), nor does a Map key (key-entries.ts).
     this.#order.add(key);
     this.#memoryBytes += keySizeBytes(key);
+    if (ascending) this.#tail.push(version, operation.slot);
+    else {
+      const position = this.#columns.push(version, operation.slot);
+      this.#map.set(key, position);
+      this.#memoryBytes += MEMORY_BYTES_KEY_COLUMNS - chainMadeSizeBytes(this.#columns.entryAt(position));
+    }
     if (operation.slot !== TOMBSTONE) this.#liveKeys++;
   }
 
@@ -160,7 +179,46 @@ export class MemoryIndex {
   }
 
   chain(key: string): VersionChain | undefined {
-    return this.#tail.length === 0 ? this.#map.get(key) : this.#chainBesideTail(key);
+    return this.#tail.length === 0 ? this.#mapChain(key) : this.#chainBesideTail(key);
+  }
+
+  /** The chain of a key of the Map (made now if it had none), or undefined. */
+  #mapChain(key: string): VersionChain | undefined {
+    const position = this.#map.get(key);
+    return position === undefined ? undefined : this.#chainAt(position);
+  }
+
+  /**
+   * The chain at `position` of the Map's columns, made now if the key had one version
+   * and none (key-entries.ts), which the estimate counts from here on.
+   */
+  #chainAt(position: number): VersionChain {
+    const columns = this.#columns;
+    const entry = columns.entryAt(position);
+    if (entry instanceof VersionChain) return entry;
+    this.#memoryBytes += chainMadeSizeBytes(entry);
+    return columns.chainAt(position);
+  }
+
+  /**
+   * Moves up to `count` keys of the ascending tail into the Map, each with its entry as
+   * it is: a tail key is counted as having its chain (memory-estimate.ts), a Map key as
+   * having its column slots, and its chain only once one is made.
+   */
+  #moveTail(count: number): void {
+    const columns = this.#columns;
+    const from = columns.length;
+    this.#tail.moveInto(this.#map, columns, this.#order.waiting, count);
+    for (let position = from; position < columns.length; position++) this.#memoryBytes += MEMORY_BYTES_KEY_COLUMNS - chainMadeSizeBytes(columns.entryAt(position));
+  }
+
+  /** The chain of a key held (made now if it had none), moving nothing into the Map (KeyOrder's lookups). */
+  #chainInPlace(key: string): VersionChain {
+    const keys = this.#order.waiting;
+    const inTail = this.#tail.length > 0 && key >= keys[keys.length - this.#tail.length]!;
+    const chain = inTail ? this.#tail.find(keys, key) : this.#mapChain(key);
+    assert(chain !== undefined, 'a key held has a chain');
+    return chain;
   }
 
   /** The slot of `key` as of `version` (undefined: no such key then). */
@@ -177,9 +235,9 @@ export class MemoryIndex {
   #chainBesideTail(key: string): VersionChain | undefined {
     if (key > this.#greatestKey) return undefined;
     const keys = this.#order.waiting;
-    if (key < keys[keys.length - this.#tail.length]!) return this.#map.get(key);
-    this.#tail.moveInto(this.#map, keys, TAIL_KEYS_MOVED_PER_READ);
-    if (this.#tail.length === 0 || key < keys[keys.length - this.#tail.length]!) return this.#map.get(key);
+    if (key < keys[keys.length - this.#tail.length]!) return this.#mapChain(key);
+    this.#moveTail(TAIL_KEYS_MOVED_PER_READ);
+    if (this.#tail.length === 0 || key < keys[keys.length - this.#tail.length]!) return this.#mapChain(key);
     return this.#tail.find(keys, key);
   }
 
@@ -252,14 +310,15 @@ export class MemoryIndex {
    * otherwise every entry is a chain. The same REQUIRES.
    */
   orderedEntries(): OrderedEntries {
-    const tail = this.#tail.entriesInOrder();
     const order = this.#order;
-    if (tail !== undefined && order.tree.size === 0 && this.#map.size === 0 && order.waitingChains === undefined) {
-      assert(tail.entries.length === order.waiting.length, 'a memtable all tail: its waiting keys are the tail');
-      return { keys: order.waiting, entries: tail.entries, versions: tail.versions, spans: tail.spans };
+    if (order.tree.size === 0 && this.#map.size === 0) {
+      const tail = this.#tail.entriesInOrder();
+      if (tail !== undefined) {
+        assert(tail.entries.length === order.waiting.length, 'a memtable all tail: its waiting keys are the tail');
+        return { keys: order.waiting, entries: tail.entries, versions: tail.versions, spans: tail.spans };
+      }
     }
-    const { keys, chains } = this.orderedKeysAndChains();
-    return { keys, entries: chains, versions: NO_VERSIONS, spans: NO_VERSIONS };
+    return order.keysAndEntries(this.#mapAscending);
   }
 
   /**
@@ -282,57 +341,26 @@ export class MemoryIndex {
    * read moving tail keys into the Map: a dropped memtable no reader captured).
    */
   arrivalOrderWalk(): (visit: (entry: TailEntry, span: number) => void, count: number) => boolean {
-    // A Map iterator has no return(): a for-of over it left by return resumes at the next call.
-    const chains = this.#map.values();
-    let tail: { entries: readonly TailEntry[]; spans: readonly number[]; start: number } | undefined;
-    let index = 0;
-    return (visit, count) => {
-      let left = count;
-      if (tail === undefined) {
-        for (const chain of chains) {
-          visit(chain, 0);
-          if (--left <= 0) return false;
-        }
-        tail = this.#tail.unmovedEntries();
-        index = tail.start;
-      }
-      const { entries, spans } = tail;
-      const end = Math.min(entries.length, index + left);
-      for (; index < end; index++) {
-        const entry = entries[index]!;
-        let span = spans[index];
-        if (span === undefined) {
-          // Only a tail with no slab entry hands out no spans (NO_SPANS): a slab entry's
-          // span is always beside it (ascending-tail.ts), and the others' is not read.
-          assert(!(entry instanceof Uint8Array), 'a slab entry of the tail has its span');
-          span = 0;
-        }
-        visit(entry, span);
-      }
-      return index >= entries.length;
-    };
+    return arrivalOrderWalk(this.#columns, this.#tail);
   }
 
   /**
-   * Every key and its chain (each tail key's made now if it had none) in the order the
-   * keys arrived, in two new arrays, or undefined when that order is key order (every
-   * key arrived above the ones before: orderedEntries reads memory in sequence then).
-   * A flush through the flush thread packs a random memtable this way and the thread
-   * sorts (src/engine/flush-key-order.ts): the objects are read about in the order they
-   * were allocated. REQUIRES: no apply while the arrays are read.
+   * Every key and its entry as it is held (a chain, or one version's slot or slab with
+   * its version and span: key-entries.ts; no chain made) in the order the keys arrived,
+   * or undefined when that order is key order (every key arrived above the ones before:
+   * orderedEntries reads memory in sequence then). A flush through the flush thread
+   * packs a random memtable this way and the thread sorts (src/engine/flush-key-order.ts):
+   * the objects are read about in the order they were allocated. The Map's columns
+   * themselves when the tail is empty. REQUIRES: no apply while the arrays are read.
    */
-  chainsInArrivalOrder(): { keys: string[]; chains: VersionChain[] } | undefined {
+  entriesInArrivalOrder(): OrderedEntries | undefined {
     if (this.#mapAscending) return undefined;
     const keys = Array.from(this.#map.keys());
-    const chains = Array.from(this.#map.values());
-    if (this.#tail.length > 0) {
-      // The tail's keys are the last of the waiting keys, in its order (the module header).
-      const waiting = this.#order.waiting;
-      for (let index = waiting.length - this.#tail.length; index < waiting.length; index++) keys.push(waiting[index]!);
-      for (const chain of this.#tail.chainsInOrder()) chains.push(chain);
-    }
-    assert(keys.length === chains.length, 'one chain per key');
-    return { keys, chains };
+    assert(keys.length === this.#columns.length, 'one entry per key of the Map');
+    // The tail's keys are the last of the waiting keys, in its order (the module header).
+    const waiting = this.#order.waiting;
+    for (let index = waiting.length - this.#tail.length; index < waiting.length; index++) keys.push(waiting[index]!);
+    return { keys, ...entriesWithTail(this.#columns, this.#tail) };
   }
 
   stats(): { keys: number; liveKeys: number; versions: number; reclaimedVersions: number; memoryBytes: number } {
@@ -364,8 +392,9 @@ export class MemoryIndex {
     assert(this.#map.size === tree.size, 'map and tree hold the same number of keys');
     let versions = 0;
     let live = 0;
+    this.#columns.verify();
     for (const [key, chain] of tree.entries()) {
-      assert(this.#map.get(key) === chain, `map and tree agree on ${JSON.stringify(key)}`);
+      assert(this.#columns.entryAt(this.#map.get(key)!) === chain, `map and tree agree on ${JSON.stringify(key)}`);
       chain.verify();
       versions += chain.length;
       if (chain.newest !== TOMBSTONE) live++;

@@ -15,7 +15,6 @@ import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
 import { ascendingPrefixLength, sortedKeyOrder } from './key-sort.js';
 import type { TailEntry } from './ascending-tail.js';
-import type { VersionChain } from './version-chain.js';
 
 /**
  * A memtable's keys in ascending order and, at the same index, the key's chain or (a
@@ -33,49 +32,32 @@ export interface OrderedEntries {
 /** The versions of an OrderedEntries whose entries are all chains. */
 export const NO_VERSIONS: readonly number[] = Object.freeze([]);
 
-/** Waiting keys in key order with their chains beside them. */
-export interface WaitingOrder {
-  keys: string[];
-  chains: readonly VersionChain[];
-}
-
 /**
- * The waiting keys `keys` (with `chains`, their chains in push order) in key order.
- * `mapAscending`: every key arrived above the ones before it. `sorted`: `keys` is known
- * to ascend already. `chainOf` finds a key's chain, moving nothing (debug checks only).
+ * The waiting keys `keys` (with their entries, versions and spans in push order: the
+ * Map's columns, then the tail's) in key order, as waitingOrder orders chains: the
+ * arrays handed in when they already ascend, else permuted copies. `mapAscending` and
+ * `sorted` as there.
  */
-export function waitingOrder(
-  keys: string[],
-  chains: readonly VersionChain[],
-  mapAscending: boolean,
-  sorted: boolean,
-  chainOf: (key: string) => VersionChain | undefined,
-): WaitingOrder {
-  if (mapAscending) {
-    // Every key arrived above the ones before (sequential keys): the Map's order is key
-    // order, and the waiting list is that order (as pushed, or as a sort left it).
-    if (debugEnabled()) {
-      for (let index = 0; index < keys.length; index++) {
-        assert(chainOf(keys[index]!) === chains[index] && (index === 0 || keys[index - 1]! < keys[index]!), 'an ascending Map is the waiting order');
-      }
-    }
-    return { keys, chains };
+export function waitingEntriesOrder(keys: string[], { entries, versions, spans }: Omit<OrderedEntries, 'keys'>, mapAscending: boolean, sorted: boolean): OrderedEntries {
+  assert(entries.length === keys.length && versions.length === keys.length && spans.length === keys.length, 'an entry, version and span per waiting key');
+  if (mapAscending || sorted || ascendingPrefixLength(keys) === keys.length) {
+    // Every key arrived above the ones before (sequential keys), or a sort of an empty
+    // tree's list left at most one key (ensureOrdered empties it): already in key order.
+    if (debugEnabled()) for (let index = 1; index < keys.length; index++) assert(keys[index - 1]! < keys[index]!, 'an ascending Map is the waiting order');
+    return { keys, entries, versions, spans };
   }
-  if (sorted) {
-    // Sorted in place by a scan's ensureOrdered that found the tree empty? It empties the list: only 0 or 1 keys here.
-    assert(keys.length <= 1, 'a sorted waiting list of an empty tree has its chains');
-    return { keys, chains };
-  }
-  if (debugEnabled()) for (let index = 0; index < keys.length; index++) assert(chainOf(keys[index]!) === chains[index], 'the Map and the tail are in push order');
-  // Inserted in key order (sequential keys): already sorted, chains already beside them.
-  if (ascendingPrefixLength(keys) === keys.length) return { keys, chains };
   const order = sortedKeyOrder(keys);
-  const sortedKeys = new Array<string>(keys.length);
-  const sortedChains = new Array<VersionChain>(keys.length);
-  for (let index = 0; index < order.length; index++) {
+  const count = order.length;
+  const sortedKeys = new Array<string>(count);
+  const sortedEntries = new Array<TailEntry>(count);
+  const sortedVersions = new Array<number>(count);
+  const sortedSpans = new Array<number>(count);
+  for (let index = 0; index < count; index++) {
     const from = order[index]!;
     sortedKeys[index] = keys[from]!;
-    sortedChains[index] = chains[from]!;
+    sortedEntries[index] = entries[from]!;
+    sortedVersions[index] = versions[from]!;
+    sortedSpans[index] = spans[from]!;
   }
-  return { keys: sortedKeys, chains: sortedChains };
+  return { keys: sortedKeys, entries: sortedEntries, versions: sortedVersions, spans: sortedSpans };
 }
