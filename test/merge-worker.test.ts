@@ -18,12 +18,13 @@ import { loadHash64 } from '../src/codec/checksum.js';
 import { compactionSettings } from '../src/compaction/compaction-policy.js';
 import { compactionTestHooks } from '../src/compaction/compactor.js';
 import { MERGE_WORKER_YIELD_ENTRIES } from '../src/compaction/merge-runs.js';
-import { MERGE_THREAD_NICE, MergeThread, mergeThreadSettings, mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
+import { MergeThread, mergeThreadSettings, mergeThreadsRunning, mergeThreadTestHooks } from '../src/compaction/merge-thread.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { CorruptionError, openStore, type Store, StoreClosedError } from '../src/index.js';
 import { Manifest } from '../src/manifest/manifest.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { abandonStore } from '../src/store/store.js';
+import { BACKGROUND_THREAD_NICE_DEFAULT as MERGE_THREAD_NICE } from '../src/util/thread-priority.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
 
@@ -112,7 +113,7 @@ describe('the merge thread merges exactly as the main thread', () => {
 });
 
 describe('the merge thread yields the CPU to the main thread', () => {
-  it.runIf(process.platform === 'linux')('runs at niceness MERGE_THREAD_NICE (the main thread keeps the process priority)', async () => {
+  it.runIf(process.platform === 'linux')('runs at niceness backgroundThreadNice\'s default (the main thread keeps the process priority)', async () => {
     const niceOf = (task: string): number => Number(readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
     const before = readdirSync('/proc/self/task').filter((task) => niceOf(task) === MERGE_THREAD_NICE).length;
     const directory = temporaryDirectory();

@@ -66,13 +66,13 @@ describe('defaults', () => {
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary',
       repair: true, fileSystem, debug: true, snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000,
       memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
-      scrubIntervalMs: 60_000, scrubBytesPerSecond: 1024 * 1024,
+      scrubIntervalMs: 60_000, scrubBytesPerSecond: 1024 * 1024, backgroundThreadNice: 12,
     });
     expect(resolved).toEqual({
       maxValueBytes: 4096, maxVersionsPerKey: 3, segmentSizeBytes: 32 * 1024, keyEncoding: 'binary', repair: true, fileSystem, debug: true,
       snapshotMaxAgeMs: 5000, transactionLifetimeMs: 2000, memoryBudgetBytes: 1024 * 1024, walCheckpointBytes: 128 * 1024, checkpointOnClose: false,
       authorize: undefined, leaseTtlMsMax: 24 * 60 * 60 * 1000,
-      retainVersionsMs: 0, scrubIntervalMs: 60_000, scrubBytesPerSecond: 1024 * 1024,
+      retainVersionsMs: 0, scrubIntervalMs: 60_000, scrubBytesPerSecond: 1024 * 1024, backgroundThreadNice: 12,
     });
     expect(resolveOptions({}).scrubIntervalMs).toBeUndefined();
     expect(resolveOptions({ maxVersionsPerKey: Infinity }).maxVersionsPerKey).toBe(Infinity);

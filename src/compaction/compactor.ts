@@ -91,6 +91,8 @@ export interface CompactorConfig {
    * to `recordCompressed` (the store's ColdTierCompressor counts them for stats).
    */
   compressor?: BlockCompressor & { recordCompressed?: (counters: CompressionCounters) => void };
+  /** How far the merge thread lowers its CPU priority (MergeOutputConfig). */
+  backgroundThreadNice?: number | undefined;
   /** Told of each install, so it keeps the keys a merge cannot change (PointCache#carryOverCompaction). */
   pointCache?: PointCache;
   /** True while a memtable holds a version newer than the runs (read in a compaction's deciding step). */

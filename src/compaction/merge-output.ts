@@ -60,6 +60,8 @@ export interface MergeOutputConfig {
    * ColdTierCompressor counts them for stats().storage.tiers).
    */
   compressor?: (BlockCompressor & { recordCompressed?: (counters: CompressionCounters) => void }) | undefined;
+  /** How far the merge threads lower their CPU priority (the store's backgroundThreadNice); default 5. */
+  backgroundThreadNice?: number | undefined;
 }
 
 export interface MergeTask {
@@ -149,7 +151,7 @@ export class MergeOutput {
 
   async #inThread(task: MergeTask, generation: number): Promise<RunDescriptor | undefined> {
     const { pick, runId, rule, counters, onProgress, signal, slot } = task;
-    const thread = this.#threads[slot] ?? new MergeThread();
+    const thread = this.#threads[slot] ?? new MergeThread(this.#config.backgroundThreadNice);
     this.#threads[slot] = thread;
     const { fileSystem, runsDirectory } = this.#config;
     try {

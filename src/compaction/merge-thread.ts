@@ -25,6 +25,8 @@
  * - Errors come back as the same classes with the same fields (merge-error.ts).
  * - Compressed blocks are compressed in the thread; the bytes in and out come back
  *   with the run (MergeOutcome.compressed) for the store's tier stats.
+ * - Priority: the thread lowers its own CPU priority by the store's backgroundThreadNice
+ *   (workerData; src/util/thread-priority.ts), so commits and reads run first on contended cores.
  *
  * The worker is the compiled src/compaction/merge-worker.js; running from the
  * TypeScript source (tests), it is taken from dist/ (build first; `npm test` does).
@@ -42,9 +44,10 @@ import type { RunCompressionName } from '../run/run-format.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
+import { BACKGROUND_THREAD_NICE_DEFAULT } from '../util/thread-priority.js';
 import { deserializeError } from './merge-error.js';
 import type { MergeCounters } from './merge-runs.js';
-import type { MainToWorker, MergeRequest, WorkerToMain } from './merge-worker.js';
+import type { MainToWorker, MergeRequest, MergeWorkerData, WorkerToMain } from './merge-worker.js';
 import type { VersionGcRule } from './version-gc.js';
 
 /** Entries read between two progress messages (compact()'s progress bar). */
@@ -58,20 +61,6 @@ export const MERGE_PROGRESS_ENTRIES = 16_384;
  */
 export const MERGE_THREAD_OLD_GENERATION_MB = 32;
 export const MERGE_THREAD_YOUNG_GENERATION_MB = 2;
-
-/**
- * The thread's niceness (Linux; elsewhere unchanged; set by the thread itself), as
- * RocksDB can lower its background threads' CPU priority: when the cores are contended
- * the main thread (commits, reads) runs first; on an idle second core it changes
- * nothing. At nice 0, update-heavy --quick (busy 2-core machine) saw get p99 while
- * compacting 3.6-3.9 ms and event-loop p99 15.5-16.3 ms (in process 0.25-1.4 ms and
- * 7.4-13.3); at nice 10, 77-111 us and 10.1-11.8 ms, but the 1M-key load of
- * test/memory-budget.test.ts ended with 16-29 runs (6-11 at nice 0): under other
- * processes' load a nice-10 thread gets ~10% of a contended core and merges fall
- * behind again. 5 (~25%) is the middle: 150-678 us, 9.3-14.2 ms, 22-23 runs. The
- * machine's noise (load average 4-5) is larger than these differences: re-measure quiet.
- */
-export const MERGE_THREAD_NICE = 5;
 
 /**
  * Merge threads that may exit mid-merge (a crash, MERGE_THREAD_OLD_GENERATION_MB
@@ -187,6 +176,12 @@ export class MergeThread {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #idle = new IdleEnd();
+  /** How far the thread lowers its own CPU priority (the store's backgroundThreadNice; src/util/thread-priority.ts). */
+  readonly #nice: number;
+
+  constructor(nice = BACKGROUND_THREAD_NICE_DEFAULT) {
+    this.#nice = nice;
+  }
 
   /** The merge of `job` in the thread (see the header for cancel and errors). */
   merge(job: MergeJob, signal: AbortSignal, onProgress: ((entriesRead: number) => void) | undefined): Promise<MergeOutcome> {
@@ -237,6 +232,7 @@ export class MergeThread {
       // Not the process's flags: `--input-type` (a script run with --eval) fails a worker's
       // module load, and the worker is plain built JavaScript that needs none.
       execArgv: [],
+      workerData: { nice: this.#nice } satisfies MergeWorkerData,
       resourceLimits: { maxOldGenerationSizeMb: MERGE_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: MERGE_THREAD_YOUNG_GENERATION_MB },
     });
     worker.unref();

@@ -26,9 +26,7 @@
  *   (MERGE_WORKER_YIELD_ENTRIES entries) and the answer is 'cancelled' (the main side
  *   removes the temporary file). Every file this thread opened is closed when it answers.
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { loadHash64 } from '../codec/checksum.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { BlockCache } from '../run/block-cache.js';
@@ -42,7 +40,8 @@ import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
 import { type SerializedError, serializeError } from './merge-error.js';
 import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRunBatches } from './merge-runs.js';
-import { MERGE_THREAD_NICE, type MergeJob } from './merge-thread.js';
+import type { MergeJob } from './merge-thread.js';
+import { BACKGROUND_THREAD_NICE_DEFAULT, lowerThisThreadPriority } from '../util/thread-priority.js';
 
 /** The merge thread's own block cache: index and filter partitions of the inputs (data blocks are not cached). */
 export const MERGE_THREAD_CACHE_BYTES = 1024 * 1024;
@@ -80,17 +79,13 @@ interface Active {
   resumed: boolean;
 }
 
-/** Lowers this thread's priority: on Linux setpriority(PRIO_PROCESS, tid) applies to the one thread. */
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0 && tid !== process.pid) setPriority(tid, MERGE_THREAD_NICE);
-  } catch {
-    // No /proc/thread-self (not Linux) or not permitted: the thread keeps the process's priority.
-  }
+/** The Worker's workerData (merge-thread.ts): how far this thread lowers its CPU priority (0: not at all). */
+export interface MergeWorkerData {
+  nice: number;
 }
 
-lowerPriority();
+// Before any merge (src/util/thread-priority.ts; where the platform refuses, at the process's priority).
+lowerThisThreadPriority((workerData as Partial<MergeWorkerData> | undefined)?.nice ?? BACKGROUND_THREAD_NICE_DEFAULT);
 const port = parentPort;
 assert(port !== null, 'merge-worker.js runs in a worker thread');
 const fileSystem = new NodeFileSystem({ syncMode: 'inline' });

@@ -61,6 +61,8 @@ export interface StorageEngineConfig {
   walCheckpointBytes: number;
   /** False: reads treat the manifest's reserved entry counts as unknown (RunSetConfig.trustReservedEntryCounts). */
   trustReservedEntryCounts?: boolean;
+  /** How far the merge and compression threads lower their CPU priority (src/util/thread-priority.ts). Default 5. */
+  backgroundThreadNice?: number;
   currentWalSegment: () => number;
   /** Bytes the WAL writer appended since open. */
   walBytesWritten: () => number;
@@ -85,7 +87,7 @@ export class StorageEngine {
   /** Every scrub pass since open records its report here (src/stripe/scrub.ts). */
   readonly scrubCounters = new ScrubCounters();
   /** Compresses cold-tier runs' blocks in worker threads (started on the first cold block). */
-  readonly coldCompressor = new ColdTierCompressor();
+  readonly coldCompressor: ColdTierCompressor;
   readonly #flusher: Flusher;
   readonly #config: StorageEngineConfig;
   readonly #writeStall: WriteStall;
@@ -109,6 +111,7 @@ export class StorageEngine {
   constructor(config: StorageEngineConfig) {
     this.#config = config;
     this.manifest = config.manifest;
+    this.coldCompressor = new ColdTierCompressor(undefined, config.backgroundThreadNice);
     const retainVersionsMs = config.retainVersionsMs ?? 0;
     this.versionTimes = retainVersionsMs > 0 ? new VersionTimes(retainVersionsMs, config.manifest.state.versionTimes) : undefined;
     const budget = config.memoryBudgetBytes;
@@ -134,6 +137,7 @@ export class StorageEngine {
       },
       versionTimes: this.versionTimes,
       compressor: this.coldCompressor,
+      backgroundThreadNice: config.backgroundThreadNice,
       pointCache: this.pointCache,
       // Version GC drops a delete visible at the retention floor only when nothing newer is in memory (version-gc.ts).
       // Any memtable holding a version holds one no live run holds: a flushed memtable leaves

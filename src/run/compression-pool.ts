@@ -53,9 +53,10 @@ import { Piscina } from 'piscina';
 import { StoreClosedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
+import { BACKGROUND_THREAD_NICE_DEFAULT } from '../util/thread-priority.js';
 import { compressPayload } from './block-compression.js';
 import type { RunCompressionValue } from './run-format.js';
-import { decodeBatchResult, type CompressionTask } from './compression-worker.js';
+import { decodeBatchResult, type CompressionTask, type CompressionWorkerData } from './compression-worker.js';
 
 export const COMPRESSION_THREADS_DEFAULT = 2;
 export const COMPRESSION_THREADS_MAX = 16;
@@ -154,13 +155,17 @@ export class CompressionPool implements BlockCompressor {
   #closing: Promise<void> | undefined;
   #threadErrors = 0;
 
-  /** `onThreadError`: told when a thread failed with no task on it (see the header). */
-  constructor(threads = COMPRESSION_THREADS_DEFAULT, onThreadError?: (error: Error) => void) {
+  /**
+   * `onThreadError`: told when a thread failed with no task on it (see the header).
+   * `nice`: how far each thread lowers its CPU priority (the store's backgroundThreadNice).
+   */
+  constructor(threads = COMPRESSION_THREADS_DEFAULT, onThreadError?: (error: Error) => void, nice = BACKGROUND_THREAD_NICE_DEFAULT) {
     if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
       throw new RangeError(`compression threads must be an integer in 1..${COMPRESSION_THREADS_MAX}, got ${threads}`);
     }
     this.#pool = new Piscina<CompressionTask, Uint8Array>({
       filename: compressionWorkerPath(), minThreads: 1, maxThreads: threads, idleTimeout: COMPRESSION_THREAD_IDLE_MS,
+      workerData: { nice } satisfies CompressionWorkerData,
       resourceLimits: { maxOldGenerationSizeMb: COMPRESSION_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: COMPRESSION_THREAD_YOUNG_GENERATION_MB },
     });
     // A thread that failed with no task on it: piscina emits it here, and an 'error' with
@@ -242,6 +247,7 @@ export interface CompressionCounters {
 export class ColdTierCompressor implements BlockCompressor {
   readonly parallelism: number;
   readonly #threads: number;
+  readonly #nice: number;
   #inner: BlockCompressor | undefined;
   #closed = false;
   #abandoned = false;
@@ -254,11 +260,13 @@ export class ColdTierCompressor implements BlockCompressor {
   /** Batches given to a pool and not yet settled. */
   #batchesInFlight = 0;
 
-  constructor(threads = COMPRESSION_THREADS_DEFAULT) {
+  /** `nice`: how far the pool's threads lower their CPU priority (the store's backgroundThreadNice). */
+  constructor(threads = COMPRESSION_THREADS_DEFAULT, nice = BACKGROUND_THREAD_NICE_DEFAULT) {
     if (!Number.isInteger(threads) || threads < 1 || threads > COMPRESSION_THREADS_MAX) {
       throw new RangeError(`compression threads must be an integer in 1..${COMPRESSION_THREADS_MAX}, got ${threads}`);
     }
     this.#threads = threads;
+    this.#nice = nice;
     this.parallelism = threads * 2;
   }
 
@@ -274,7 +282,7 @@ export class ColdTierCompressor implements BlockCompressor {
     this.#idle.cancel();
     if (this.#inner === undefined) {
       if (existsSync(builtWorkerPath())) {
-        const pool: CompressionPool = new CompressionPool(this.#threads, () => this.#retire(pool));
+        const pool: CompressionPool = new CompressionPool(this.#threads, () => this.#retire(pool), this.#nice);
         this.#inner = pool;
       } else {
         this.#inner = new InlineCompressor();

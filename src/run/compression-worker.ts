@@ -8,8 +8,14 @@
  * task's order (encodeBatchResult / decodeBatchResult). One task per batch, not per
  * block: a 4 KiB packed block deflates in a few microseconds, less than a task's
  * round trip through piscina.
+ *
+ * Priority: a pool thread lowers its own CPU priority by the pool's `nice` (piscina's
+ * workerData, CompressionWorkerData) at its first task (src/util/thread-priority.ts), not
+ * at import: the main thread and the merge thread import this module too.
  */
+import { workerData } from 'node:worker_threads';
 import { move } from 'piscina';
+import { lowerThisThreadPriority } from '../util/thread-priority.js';
 import { compressPayload } from './block-compression.js';
 import type { RunCompressionValue } from './run-format.js';
 
@@ -63,6 +69,18 @@ export function decodeBatchResult(output: Uint8Array, count: number): Uint8Array
   return parts;
 }
 
+/** The pool's workerData (compression-pool.ts): how far its threads lower their CPU priority (0: not at all). */
+export interface CompressionWorkerData {
+  nice: number;
+}
+
+/** This pool thread has set its priority (once, at its first task). */
+let prioritySet = false;
+
 export default function compress(task: CompressionTask): Uint8Array {
+  if (!prioritySet) {
+    prioritySet = true;
+    lowerThisThreadPriority((workerData as Partial<CompressionWorkerData> | undefined)?.nice ?? 0);
+  }
   return move(compressBatch(task)) as Uint8Array;
 }

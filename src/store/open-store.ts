@@ -190,6 +190,7 @@ async function openLocked(
       memoryBudgetBytes: options.memoryBudgetBytes, maxVersionsPerKey: options.maxVersionsPerKey,
       retainVersionsMs: options.retainVersionsMs,
       walCheckpointBytes: options.walCheckpointBytes, trustReservedEntryCounts: internal.trustReservedEntryCounts,
+      backgroundThreadNice: options.backgroundThreadNice,
       currentWalSegment: () => writer?.segmentNumber ?? walSegment,
       walBytesWritten: () => writer?.bytesWritten ?? 0,
     });

@@ -27,6 +27,7 @@ import {
   RETAIN_VERSIONS_MS_MAX,
 } from '../limits.js';
 import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
+import { BACKGROUND_THREAD_NICE_DEFAULT, BACKGROUND_THREAD_NICE_MAX } from '../util/thread-priority.js';
 import { COMMIT_HEADER_BYTES, PUT_OVERHEAD_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../wal/wal-format.js';
 
 export interface StoreOptions {
@@ -84,6 +85,13 @@ export interface StoreOptions {
   scrubIntervalMs?: number;
   /** Read rate of a background scrub pass, bytes per second. Default 32 MiB/s. */
   scrubBytesPerSecond?: number;
+  /**
+   * How far the merge and compression threads lower their CPU priority (added to the
+   * process's niceness, capped at 19), so commits and reads run first on contended
+   * cores; not the flush thread. 0 to 19, default 5; 0: off. Linux only (elsewhere, or
+   * where the system refuses, they run at the process's priority).
+   */
+  backgroundThreadNice?: number;
 }
 
 export interface ResolvedOptions {
@@ -106,12 +114,13 @@ export interface ResolvedOptions {
   /** undefined: no background scrub. */
   scrubIntervalMs: number | undefined;
   scrubBytesPerSecond: number;
+  backgroundThreadNice: number;
 }
 
 const KNOWN_OPTIONS = new Set([
   'maxValueBytes', 'maxVersionsPerKey', 'retainVersionsMs', 'segmentSizeBytes', 'keyEncoding', 'repair', 'syncMode', 'fileSystem', 'debug',
   'snapshotMaxAgeMs', 'transactionLifetimeMs', 'memoryBudgetBytes', 'walCheckpointBytes', 'checkpointOnClose',
-  'authorize', 'leaseTtlMsMax', 'scrubIntervalMs', 'scrubBytesPerSecond',
+  'authorize', 'leaseTtlMsMax', 'scrubIntervalMs', 'scrubBytesPerSecond', 'backgroundThreadNice',
 ]);
 
 function integerIn(name: string, value: unknown, fallback: number, minimum: number, maximum: number): number {
@@ -199,6 +208,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     scrubIntervalMs: given.scrubIntervalMs === undefined ? undefined : integerIn('scrubIntervalMs', given.scrubIntervalMs, 0, 1, SCRUB_INTERVAL_MS_MAX),
     scrubBytesPerSecond: integerIn('scrubBytesPerSecond', given.scrubBytesPerSecond, SCRUB_BYTES_PER_SECOND_DEFAULT, 1, SCRUB_BYTES_PER_SECOND_MAX),
     walCheckpointBytes: integerIn('walCheckpointBytes', given.walCheckpointBytes, WAL_CHECKPOINT_BYTES_DEFAULT, WAL_CHECKPOINT_BYTES_MIN, Number.MAX_SAFE_INTEGER),
+    backgroundThreadNice: integerIn('backgroundThreadNice', given.backgroundThreadNice, BACKGROUND_THREAD_NICE_DEFAULT, 0, BACKGROUND_THREAD_NICE_MAX),
   };
 }
 
