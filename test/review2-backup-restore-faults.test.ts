@@ -153,7 +153,7 @@ describe('restore of a damaged backup run on the fault-injecting file system', (
 
   it('EIO reading the damaged run during the restore: a typed error and no run restored, or the run restored byte for byte', async () => {
     const { fileSystem, runPath, original } = fixture;
-    let failed = 0;
+    let fired = 0;
     for (let nth = 1; nth <= 12; nth++) {
       fileSystem.flipBit(runPath, RUN_PAGE_BYTES + 100, 3);
       const fault = fileSystem.injectFault({ operation: 'read', error: 'EIO', path: runPath, nth });
@@ -162,8 +162,8 @@ describe('restore of a damaged backup run on the fault-injecting file system', (
       fault.remove();
       fileSystem.flipBit(runPath, RUN_PAGE_BYTES + 100, 3);
       if (fault.triggeredCount === 0) continue;
+      fired++;
       if (outcome instanceof Error) {
-        failed++;
         expect(typeof (outcome as { code?: unknown }).code, `nth ${nth}: ${String(outcome)}`).toBe('string');
         const runs = (await fileSystem.exists(`${target}/runs`)) ? await fileSystem.readdir(`${target}/runs`) : [];
         expect(runs.filter((name) => !name.includes('.tmp')), `nth ${nth}`).toEqual([]);
@@ -173,7 +173,9 @@ describe('restore of a damaged backup run on the fault-injecting file system', (
         expect(Buffer.from(await fileSystem.readFile(`${target}/runs/${names[0]}`)).equals(original), `nth ${nth}`).toBe(true);
       }
     }
-    expect(failed).toBeGreaterThan(0);
+    // Since a run's EIO is damage parity rebuilds (backup-review-run-bad-sector), a read failing once is
+    // absorbed (the page read again, or rebuilt): every outcome here may be a restore, which must be exact.
+    expect(fired).toBeGreaterThan(0);
   }, 60_000);
 });
 

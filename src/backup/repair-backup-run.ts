@@ -3,7 +3,7 @@
  * (restore-backup.ts), without writing to the backup or the target.
  *
  * A backup is the last copy of its data: a run file whose checksum differs from
- * BACKUP.json's is scrubbed with repair (src/run/run-scrub.ts, the rebuild scrub and
+ * BACKUP.json's, or a page of which cannot be read (EIO: a bad sector), is scrubbed with repair (src/run/run-scrub.ts, the rebuild scrub and
  * reads use) over a patched view of the backup's file: reads see the file with the
  * pages written so far laid over it, writes only add pages to the view. What parity
  * rebuilt is then checked twice: every rebuilt block passed its parent's checksum
@@ -25,8 +25,9 @@ import { chooseGeneration, mergeCopies, replayChain } from '../manifest/manifest
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RepairEvent } from '../run/run-file.js';
-import type { BlockKindValue } from '../run/run-format.js';
+import { RUN_PAGE_BYTES, type BlockKindValue } from '../run/run-format.js';
 import { RunReader, type RunScrubFinding } from '../run/run-reader.js';
+import { isRepairableReadError } from '../stripe/stripe-errors.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { readChunks, type BackupFile } from './backup-manifest.js';
 
@@ -54,9 +55,35 @@ class PatchedHandle implements FileHandle {
     return this.#inner.path;
   }
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    const count = await this.#inner.read(buffer, offset, length, position);
+    let count: number;
+    try {
+      count = await this.#inner.read(buffer, offset, length, position);
+    } catch (error) {
+      if (error instanceof CorruptionError || !isRepairableReadError(error)) throw error;
+      count = await this.#readByPage(buffer, offset, length, position);
+    }
     applyPatches(this.#patches, buffer, offset, count, position);
     return count;
+  }
+  /**
+   * A read that failed with EIO (a bad sector), again page by page: a page that still fails is
+   * served from the patches when they cover it (parity rebuilt it), else its error is thrown,
+   * which the scrub takes for damage to rebuild. The caller lays the patches over the bytes.
+   */
+  async #readByPage(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const end = Math.min(position + length, await this.#inner.size());
+    let at = position;
+    while (at < end) {
+      const pageEnd = Math.min(end, (Math.floor(at / RUN_PAGE_BYTES) + 1) * RUN_PAGE_BYTES);
+      try {
+        const read = await this.#inner.read(buffer, offset + at - position, pageEnd - at, at);
+        if (read < pageEnd - at) return at + read - position;
+      } catch (error) {
+        if (!patchesCover(this.#patches, at, pageEnd)) throw error;
+      }
+      at = pageEnd;
+    }
+    return at - position;
   }
   async write(data: Uint8Array, position: number): Promise<void> {
     this.#patches.push({ position, bytes: Buffer.from(data) });
@@ -74,8 +101,22 @@ class PatchedHandle implements FileHandle {
   }
 }
 
-/** `inner` with `path`'s writes kept in `patches` (and read back from them); nothing else can be written. */
-function patchedView(inner: FileSystem, path: string, patches: FilePatches): FileSystem {
+/** True when the patches together hold every byte of [start, end). */
+function patchesCover(patches: FilePatches, start: number, end: number): boolean {
+  let covered = start;
+  for (const patch of [...patches].sort((a, b) => a.position - b.position)) {
+    if (patch.position > covered) break;
+    covered = Math.max(covered, patch.position + patch.bytes.length);
+    if (covered >= end) return true;
+  }
+  return covered >= end;
+}
+
+/**
+ * `inner` with `path`'s writes kept in `patches` (and read back from them, also where `path`'s
+ * own reads fail with EIO); nothing else can be written. Restore copies a rebuilt run through it.
+ */
+export function patchedView(inner: FileSystem, path: string, patches: FilePatches): FileSystem {
   const refuse = (operation: string, target: string) => Promise.reject(fileSystemError('EROFS', operation, target));
   return {
     async open(target: string, mode: OpenMode): Promise<FileHandle> {
@@ -118,8 +159,7 @@ export interface RestoreRepair {
 
 /** The chunked checksum (backup-manifest.ts) of `path` with `patches` laid over it. */
 export async function patchedChecksum(fileSystem: FileSystem, path: string, patches: FilePatches, hash: Hash64): Promise<{ checksum: string; sizeBytes: number }> {
-  return readChunks(fileSystem, path, hash, undefined, {
-    patch: (chunk, position) => applyPatches(patches, chunk, 0, chunk.length, position),
+  return readChunks(patchedView(fileSystem, path, patches), path, hash, undefined, {
     ended: (position, sizeBytes) => new CorruptionError(path, position, `file ended at ${position} of ${sizeBytes} bytes`),
   });
 }

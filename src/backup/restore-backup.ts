@@ -26,7 +26,6 @@
  *   again, being non-empty; delete it and restore again). A restore that failed or
  *   was aborted removes what it made (backup-undo.ts, the manifest first).
  */
-import { Buffer } from 'node:buffer';
 import { BackupError, InvalidOptionError } from '../errors.js';
 import { joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
 import { loadHash64 } from '../codec/checksum.js';
@@ -34,11 +33,11 @@ import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { ChunkedChecksum, readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
+import { readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
 import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX } from './durable-files.js';
 import { insideBackupOnDisk, nestedTargetError } from './nested-paths.js';
-import { applyPatches, backupRunDescriptors, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
-import { checkFile, CHECKSUM_MISMATCH, intactTwin } from './verify-backup.js';
+import { backupRunDescriptors, patchedView, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
+import { checkFile, intactTwin, runDamage } from './verify-backup.js';
 import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take-backup.js';
 import { BackupUndo } from './backup-undo.js';
 
@@ -87,7 +86,7 @@ export async function restoreBackup(
     const problem = await checkFile(fileSystem, backupDirectory, file, hash);
     if (problem === undefined) continue;
     // A run's checksum mismatch may be damage its parity rebuilds; a manifest copy's, the other copy's bytes; anything else is refused here.
-    if (problem === CHECKSUM_MISMATCH && file.path.startsWith(`${RUNS_DIRECTORY}/`)) {
+    if (runDamage(file, problem)) {
       damagedRuns.push(file);
       continue;
     }
@@ -161,14 +160,9 @@ async function copyPatched(fileSystem: FileSystem, from: string, to: string, pat
   const output = await fileSystem.open(temporary, 'createExclusive');
   let copied: { checksum: string; sizeBytes: number };
   try {
-    const checksum = new ChunkedChecksum(hash);
-    copied = await readChunks(fileSystem, from, hash, async (chunk, position) => {
-      const patched = Buffer.from(chunk);
-      applyPatches(patches, patched, 0, patched.length, position);
-      checksum.add(patched);
-      await output.write(patched, position);
-    });
-    copied = { checksum: checksum.digest(), sizeBytes: copied.sizeBytes };
+    // Read through the patched view: the rebuilt pages laid over the file, also where its reads fail (EIO);
+    // the checksum is of the bytes written.
+    copied = await readChunks(patchedView(fileSystem, from, patches), from, hash, (chunk, position) => output.write(chunk, position));
     await output.datasync();
   } finally {
     await output.close();

@@ -31,6 +31,13 @@ import type { BackupProgress } from './take-backup.js';
 
 /** The reason checkFile gives a file whose bytes differ from BACKUP.json's checksum (size right). */
 export const CHECKSUM_MISMATCH = 'checksum mismatch';
+/** How checkFile's reason for a file whose read failed (EIO; any error for a manifest copy) begins. */
+const UNREADABLE = 'unreadable';
+
+/** True for a problem checkFile found with a run that its parity may rebuild: wrong bytes, or a read that failed with EIO. */
+export function runDamage(file: BackupFile, problem: string | undefined): boolean {
+  return problem !== undefined && file.path.startsWith(`${RUNS_DIRECTORY}/`) && (problem === CHECKSUM_MISMATCH || problem.startsWith(UNREADABLE));
+}
 
 export interface BackupVerifyProblem {
   path: string;
@@ -74,7 +81,7 @@ export async function verifyBackup(
   const damagedRuns: BackupFile[] = [];
   for (const [index, file] of body.files.entries()) {
     const problem = await checkFile(fileSystem, backupDirectory, file, hash);
-    if (problem === CHECKSUM_MISMATCH && file.path.startsWith(`${RUNS_DIRECTORY}/`)) damagedRuns.push(file);
+    if (runDamage(file, problem)) damagedRuns.push(file);
     else if (problem !== undefined) {
       const twin = await intactTwin(fileSystem, backupDirectory, file, body.files, hash);
       const reason = twin === undefined ? problem : `${problem}; restorable: restore writes it from ${twin}, which has the bytes BACKUP.json certifies for it`;
@@ -141,8 +148,9 @@ export async function intactTwin(fileSystem: FileSystem, backupDirectory: string
 
 /**
  * Why `file` of the backup is unusable as BACKUP.json describes it, or undefined when it is intact.
- * A manifest copy that cannot be read (EIO: a bad sector) is damaged like one with a flipped bit:
- * its twin covers it (intactTwin). A run's read error is thrown (IoError): its bytes are not certified.
+ * A file that cannot be read (EIO: a bad sector) is damaged like one with a flipped bit: a manifest
+ * copy's twin covers it (intactTwin), a run's parity (runDamage, repair-backup-run.ts). A run's other
+ * read errors are thrown (IoError).
  */
 export async function checkFile(fileSystem: FileSystem, backupDirectory: string, file: BackupFile, hash: Hash64): Promise<string | undefined> {
   const path = joinPath(backupDirectory, file.path);
@@ -151,8 +159,9 @@ export async function checkFile(fileSystem: FileSystem, backupDirectory: string,
   try {
     read = await readChunks(fileSystem, path, hash);
   } catch (error) {
-    if (!file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`) || !isFileSystemError(error) || error.code === 'ENOENT') throw error;
-    return `unreadable (${error.message})`;
+    const manifestCopy = file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`);
+    if (!isFileSystemError(error) || error.code === 'ENOENT' || (!manifestCopy && error.code !== 'EIO')) throw error;
+    return `${UNREADABLE} (${error.message})`;
   }
   if (read.sizeBytes !== file.sizeBytes) return `size ${read.sizeBytes}, BACKUP.json says ${file.sizeBytes}`;
   if (read.checksum !== file.checksum) return CHECKSUM_MISMATCH;
