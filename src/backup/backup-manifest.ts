@@ -17,8 +17,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { BackupError } from '../errors.js';
-import { joinPath, type FileSystem } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, type FileHandle, type FileSystem } from '../fs/file-system.js';
 import { BACKUP_CHUNK_BYTES, BACKUP_MANIFEST_BYTES_MAX } from '../limits.js';
+import { RUN_PAGE_BYTES } from '../run/run-format.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 
@@ -78,12 +79,33 @@ export class ChunkedChecksum {
   }
 }
 
-/** How readChunks treats a chunk before its checksum, and a file shorter than its size. */
+/** How readChunks treats a page it cannot read, and a file shorter than its size. */
 export interface ReadChunksOptions {
-  /** Changes a chunk in place before it is checksummed (restore's parity rebuild laid over a backup's run). */
-  patch?: (chunk: Uint8Array, position: number) => void;
+  /**
+   * 'zero': a page (RUN_PAGE_BYTES) whose read fails with EIO reads as zeros instead of failing
+   * (a backup's copy of a store run with a bad sector: the run scrub of the copy then rebuilds
+   * the page from parity, take-backup.ts). Without it the read error is thrown.
+   */
+  unreadablePages?: 'zero';
   /** The error for a file that ends before its size (default: BackupError 'corrupt'). */
   ended?: (position: number, sizeBytes: number) => Error;
+}
+
+/** handle.read of [position, position + length) page by page, a page whose read fails with EIO as zeros. */
+async function readZeroingUnreadablePages(handle: FileHandle, buffer: Uint8Array, length: number, position: number): Promise<number> {
+  let at = position;
+  while (at < position + length) {
+    const pageEnd = Math.min(position + length, (Math.floor(at / RUN_PAGE_BYTES) + 1) * RUN_PAGE_BYTES);
+    try {
+      const read = await handle.read(buffer, at - position, pageEnd - at, at);
+      if (read < pageEnd - at) return at + read - position;
+    } catch (error) {
+      if (!isFileSystemError(error, 'EIO')) throw error;
+      buffer.fill(0, at - position, pageEnd - position);
+    }
+    at = pageEnd;
+  }
+  return length;
 }
 
 /** Reads `path` in chunks, handing each to `onChunk`; returns its chunked checksum and size. */
@@ -96,10 +118,16 @@ export async function readChunks(
     const checksum = new ChunkedChecksum(hash);
     const buffer = Buffer.alloc(Math.min(BACKUP_CHUNK_BYTES, Math.max(1, sizeBytes)));
     for (let position = 0; position < sizeBytes;) {
-      const read = await handle.read(buffer, 0, Math.min(buffer.length, sizeBytes - position), position);
+      const length = Math.min(buffer.length, sizeBytes - position);
+      let read: number;
+      try {
+        read = await handle.read(buffer, 0, length, position);
+      } catch (error) {
+        if (options.unreadablePages !== 'zero' || !isFileSystemError(error, 'EIO')) throw error;
+        read = await readZeroingUnreadablePages(handle, buffer, length, position);
+      }
       if (read === 0) throw options.ended?.(position, sizeBytes) ?? new BackupError('corrupt', path, `file ended at ${position} of ${sizeBytes} bytes`);
       const chunk = buffer.subarray(0, read);
-      options.patch?.(chunk, position);
       checksum.add(chunk);
       await onChunk?.(chunk, position);
       position += read;

@@ -62,7 +62,7 @@ export class BackupUndo {
       }
       // Parents made above the target only while empty: another process may have put its own files there meanwhile.
       for (const directory of this.made.filter((made) => !inside(made)).reverse()) {
-        await fileSystem.removeDirectory?.(directory);
+        await removeEmptyDirectory(fileSystem, directory);
         await fileSystem.syncDirectory(parentDirectory(directory));
       }
     } catch {
@@ -83,5 +83,14 @@ async function removeTree(fileSystem: FileSystem, path: string): Promise<void> {
     return;
   }
   for (const name of names) await removeTree(fileSystem, joinPath(path, name));
-  await fileSystem.removeDirectory?.(path);
+  await removeEmptyDirectory(fileSystem, path);
+}
+
+/** FileSystem#removeDirectory; a file system without it (absent, or ENOTSUP through a wrapper) leaves the directory. */
+async function removeEmptyDirectory(fileSystem: FileSystem, path: string): Promise<void> {
+  try {
+    await fileSystem.removeDirectory?.(path);
+  } catch (error) {
+    if (!isFileSystemError(error, 'ENOTSUP')) throw error;
+  }
 }

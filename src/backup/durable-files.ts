@@ -42,17 +42,19 @@ export interface CopiedFile {
 /**
  * Copies `from` to `to` (temporary name, datasync, rename; the caller syncs the
  * directory). With `mismatch`, a checksum other than `expectedChecksum` is a
- * BackupError of that reason.
+ * BackupError of that reason. With `unreadablePages` 'zero', a page whose read fails
+ * with EIO is copied as zeros (readChunks): the caller must check and rebuild the copy.
  */
 export async function copyFile(
   fileSystem: FileSystem, from: string, to: string, hash: Hash64,
   expected?: { checksum: string; sizeBytes: number; mismatch: BackupFailureReason },
+  unreadablePages?: 'zero',
 ): Promise<CopiedFile> {
   const temporary = to + TEMPORARY_SUFFIX;
   const output = await fileSystem.open(temporary, 'createExclusive');
   let copied: { checksum: string; sizeBytes: number };
   try {
-    copied = await readChunks(fileSystem, from, hash, (chunk, position) => output.write(chunk, position));
+    copied = await readChunks(fileSystem, from, hash, (chunk, position) => output.write(chunk, position), { unreadablePages });
     await output.datasync();
   } catch (error) {
     // A source gone (ENOENT: compaction replaced the run; the backup retries) or a failed
@@ -77,12 +79,12 @@ const LINK_UNSUPPORTED_CODES = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP
  * Hard-links an immutable file when the file system allows, else copies it. A
  * missing source (ENOENT: compaction replaced the run) propagates to the caller.
  */
-export async function linkOrCopyFile(fileSystem: FileSystem, from: string, to: string, hash: Hash64): Promise<CopiedFile> {
+export async function linkOrCopyFile(fileSystem: FileSystem, from: string, to: string, hash: Hash64, unreadablePages?: 'zero'): Promise<CopiedFile> {
   try {
     await fileSystem.link(from, to);
   } catch (error) {
     if (!isFileSystemError(error) || !LINK_UNSUPPORTED_CODES.has(error.code)) throw error;
-    return copyFile(fileSystem, from, to, hash);
+    return copyFile(fileSystem, from, to, hash, undefined, unreadablePages);
   }
   const read = await readChunks(fileSystem, to, hash);
   assert(read.sizeBytes >= 0, 'a linked file has a size');

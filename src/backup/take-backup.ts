@@ -184,7 +184,8 @@ async function copyRuns(
         const path = `${RUNS_DIRECTORY}/${run.fileName}`;
         const from = joinPath(sourceRuns, run.fileName);
         const to = joinPath(targetRuns, run.fileName);
-        const copied = options.link === false ? await copyFile(fileSystem, from, to, source.hash) : await linkOrCopyFile(fileSystem, from, to, source.hash);
+        // A copy reads a page it cannot read (EIO: a bad sector) as zeros; checkRunCopy rebuilds it from parity.
+        const copied = options.link === false ? await copyFile(fileSystem, from, to, source.hash, undefined, 'zero') : await linkOrCopyFile(fileSystem, from, to, source.hash, 'zero');
         assert(copied.sizeBytes === run.fileBytes, `run ${run.fileName} has the size its descriptor records`);
         // The copy's checksum is of the bytes as read: a block damaged in the store would be
         // certified with them. Check them all; a rebuild changed bytes, so sum them again.
