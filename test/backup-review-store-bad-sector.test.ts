@@ -6,12 +6,15 @@
  * copy reads an unreadable page as zeros and the run scrub of the copy (which every backup
  * runs) rebuilds it from parity, so the backup holds the run byte for byte as written;
  * damage beyond parity (two bad pages of one stripe) fails the backup with CorruptionError
- * naming the store's run, and nothing is left at the target.
+ * naming the store's run, and nothing is left at the target. A hard-linked backup reads the
+ * page as zeros for its checksum, its run check rebuilds the page and writes it back (a disk
+ * remaps the sector), and the checksum is taken again.
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { CorruptionError } from '../src/errors.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import type { FileHandle, OpenMode } from '../src/fs/file-system.js';
 import { openStore, restoreBackup, verifyBackup } from '../src/index.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
 import { BadSectorFileSystem } from './stripe-helpers.js';
@@ -34,6 +37,21 @@ async function storeWithRun(seed: number): Promise<{ inner: FaultFileSystem; fil
   return { inner, fileSystem, run, name: name!, bytes };
 }
 
+/** Bad sectors of one inode under two names (a run and its hard link in the backup); a write over one remaps it (reads pass again), as a disk does. */
+class RemappingBadSectors extends BadSectorFileSystem {
+  override async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const handle = await super.open(path, mode);
+    return {
+      ...handle,
+      path: handle.path,
+      write: async (data, position) => {
+        await handle.write(data, position);
+        for (const [name, ranges] of this.bad) this.bad.set(name, ranges.filter(([start, end]) => !(position <= start && end <= position + data.length)));
+      },
+    };
+  }
+}
+
 describe('a copied backup of a store run with an unreadable page', () => {
   for (const page of [1, 2, 3]) {
     it(`page ${page}: the backup rebuilds it from parity and holds the run as written; verify ok, restore exact`, async () => {
@@ -51,6 +69,23 @@ describe('a copied backup of a store run with an unreadable page', () => {
       await restored.close();
     });
   }
+
+  it('hard-linked: the backup reads the page as zeros, its run check rebuilds it and writes it back (the sector remapped), and the backup holds the run as written', async () => {
+    const inner = new FaultFileSystem(90);
+    const fileSystem = new RemappingBadSectors(inner);
+    const store = await openStore('/db', { fileSystem });
+    for (let index = 0; index < KEYS; index++) await store.put(keyOf(index), valueOf(index));
+    await store.checkpoint();
+    const [name] = (await inner.readdir('/db/runs')).filter((entry) => entry.endsWith('.run'));
+    const bytes = Buffer.from(await inner.readFile(`/db/runs/${name}`));
+    for (const path of [`/db/runs/${name}`, `/backup/runs/${name}`]) fileSystem.markBad(path, 2 * RUN_PAGE_BYTES + 50, 2 * RUN_PAGE_BYTES + 60);
+    const result = await store.backup('/backup');
+    expect(result.linkedFiles).toBe(1);
+    expect([...fileSystem.bad.values()].flat()).toEqual([]);
+    expect(Buffer.from(await inner.readFile(`/backup/runs/${name}`))).toEqual(bytes);
+    expect((await verifyBackup('/backup', { fileSystem: inner })).ok).toBe(true);
+    await store.close();
+  });
 
   it('two bad pages in one stripe: CorruptionError naming the store run, no target left', async () => {
     const { inner, fileSystem, run } = await storeWithRun(80);

@@ -86,7 +86,9 @@ export async function linkOrCopyFile(fileSystem: FileSystem, from: string, to: s
     if (!isFileSystemError(error) || !LINK_UNSUPPORTED_CODES.has(error.code)) throw error;
     return copyFile(fileSystem, from, to, hash, undefined, unreadablePages);
   }
-  const read = await readChunks(fileSystem, to, hash);
+  // An unreadable page (EIO) is summed as zeros too: the caller's run check reads it, rebuilds it
+  // and writes it back (a rewritten file is summed again), or fails the backup.
+  const read = await readChunks(fileSystem, to, hash, undefined, { unreadablePages });
   assert(read.sizeBytes >= 0, 'a linked file has a size');
   return { ...read, linked: true };
 }
