@@ -87,6 +87,21 @@ describe('a copied backup of a store run with an unreadable page', () => {
     await store.close();
   });
 
+  it('a read of the linked run that fails twice, then passes: the checksum is of the bytes, never of the zeros read for the page', async () => {
+    const fileSystem = new FaultFileSystem(91);
+    const store = await openStore('/db', { fileSystem });
+    for (let index = 0; index < KEYS; index++) await store.put(keyOf(index), valueOf(index));
+    await store.checkpoint();
+    const [name] = (await fileSystem.readdir('/db/runs')).filter((entry) => entry.endsWith('.run'));
+    // The first read of the link (its whole chunk) and the next (its first page, read again) fail; the run check's reads pass.
+    const faults = [1, 2].map(() => fileSystem.injectFault({ operation: 'read', error: 'EIO', path: `/backup/runs/${name}` }));
+    await store.backup('/backup');
+    expect(faults.map((fault) => fault.triggeredCount)).toEqual([1, 1]);
+    const report = await verifyBackup('/backup', { fileSystem });
+    expect(report.ok, JSON.stringify(report.problems)).toBe(true);
+    await store.close();
+  });
+
   it('two bad pages in one stripe: CorruptionError naming the store run, no target left', async () => {
     const { inner, fileSystem, run } = await storeWithRun(80);
     fileSystem.markBad(run, RUN_PAGE_BYTES + 10, RUN_PAGE_BYTES + 20);

@@ -91,8 +91,8 @@ export interface ReadChunksOptions {
   ended?: (position: number, sizeBytes: number) => Error;
 }
 
-/** handle.read of [position, position + length) page by page, a page whose read fails with EIO as zeros. */
-async function readZeroingUnreadablePages(handle: FileHandle, buffer: Uint8Array, length: number, position: number): Promise<number> {
+/** handle.read of [position, position + length) page by page, a page whose read fails with EIO as zeros (counted in `zeroed`). */
+async function readZeroingUnreadablePages(handle: FileHandle, buffer: Uint8Array, length: number, position: number, zeroed: { pages: number }): Promise<number> {
   let at = position;
   while (at < position + length) {
     const pageEnd = Math.min(position + length, (Math.floor(at / RUN_PAGE_BYTES) + 1) * RUN_PAGE_BYTES);
@@ -102,17 +102,22 @@ async function readZeroingUnreadablePages(handle: FileHandle, buffer: Uint8Array
     } catch (error) {
       if (!isFileSystemError(error, 'EIO')) throw error;
       buffer.fill(0, at - position, pageEnd - position);
+      zeroed.pages++;
     }
     at = pageEnd;
   }
   return length;
 }
 
-/** Reads `path` in chunks, handing each to `onChunk`; returns its chunked checksum and size. */
+/**
+ * Reads `path` in chunks, handing each to `onChunk`; returns its chunked checksum and size, and
+ * how many pages it read as zeros (unreadablePages 'zero': the checksum is then not the file's).
+ */
 export async function readChunks(
   fileSystem: FileSystem, path: string, hash: Hash64, onChunk?: (chunk: Uint8Array, position: number) => Promise<void>, options: ReadChunksOptions = {},
-): Promise<{ checksum: string; sizeBytes: number }> {
+): Promise<{ checksum: string; sizeBytes: number; zeroedPages: number }> {
   const handle = await fileSystem.open(path, 'read');
+  const zeroed = { pages: 0 };
   try {
     const sizeBytes = await handle.size();
     const checksum = new ChunkedChecksum(hash);
@@ -124,7 +129,7 @@ export async function readChunks(
         read = await handle.read(buffer, 0, length, position);
       } catch (error) {
         if (options.unreadablePages !== 'zero' || !isFileSystemError(error, 'EIO')) throw error;
-        read = await readZeroingUnreadablePages(handle, buffer, length, position);
+        read = await readZeroingUnreadablePages(handle, buffer, length, position, zeroed);
       }
       if (read === 0) throw options.ended?.(position, sizeBytes) ?? new BackupError('corrupt', path, `file ended at ${position} of ${sizeBytes} bytes`);
       const chunk = buffer.subarray(0, read);
@@ -133,7 +138,7 @@ export async function readChunks(
       position += read;
     }
     assert(checksum.sizeBytes === sizeBytes, 'read the whole file');
-    return { checksum: checksum.digest(), sizeBytes };
+    return { checksum: checksum.digest(), sizeBytes, zeroedPages: zeroed.pages };
   } finally {
     await handle.close();
   }

@@ -37,6 +37,8 @@ export interface CopiedFile {
   checksum: string;
   sizeBytes: number;
   linked: boolean;
+  /** Pages read as zeros (unreadablePages 'zero'): a copy holds the zeros, a link's checksum is not the file's. */
+  zeroedPages: number;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function copyFile(
 ): Promise<CopiedFile> {
   const temporary = to + TEMPORARY_SUFFIX;
   const output = await fileSystem.open(temporary, 'createExclusive');
-  let copied: { checksum: string; sizeBytes: number };
+  let copied: { checksum: string; sizeBytes: number; zeroedPages: number };
   try {
     copied = await readChunks(fileSystem, from, hash, (chunk, position) => output.write(chunk, position), { unreadablePages });
     await output.datasync();

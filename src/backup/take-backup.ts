@@ -189,7 +189,9 @@ async function copyRuns(
         assert(copied.sizeBytes === run.fileBytes, `run ${run.fileName} has the size its descriptor records`);
         // The copy's checksum is of the bytes as read: a block damaged in the store would be
         // certified with them. Check them all; a rebuild changed bytes, so sum them again.
-        const checksum = (await checkRunCopy(fileSystem, targetRuns, run, from, source.hash)) ? (await readChunks(fileSystem, to, source.hash)).checksum : copied.checksum;
+        // A page read as zeros (EIO) is in a link's checksum, not its file: summed again after the check too.
+        const rewritten = await checkRunCopy(fileSystem, targetRuns, run, from, source.hash);
+        const checksum = rewritten || (copied.linked && copied.zeroedPages > 0) ? (await readChunks(fileSystem, to, source.hash)).checksum : copied.checksum;
         runFiles.push({ path, sizeBytes: copied.sizeBytes, checksum, linked: copied.linked });
         bytesDone += copied.sizeBytes;
         options.onProgress?.({ filesDone: runFiles.length, filesTotal: state.runs.length, bytesDone });
