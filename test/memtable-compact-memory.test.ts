@@ -15,10 +15,11 @@
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EncodedValue, ValueSlabs } from '../src/codec/value-slabs.js';
 import { harnessEntryPath } from '../src/harness/harness-entry.js';
 import { SeededRandom } from '../src/harness/seeded-random.js';
+import { KeyEntries } from '../src/memory/key-entries.js';
 import { MemoryIndex } from '../src/memory/memory-index.js';
 import { TOMBSTONE, VersionChain, type VersionSlot } from '../src/memory/version-chain.js';
 import { memtableEntries } from '../src/engine/memtable-entries.js';
@@ -101,6 +102,27 @@ describe('a random memtable without a chain per key', () => {
     expect(scanned.length).toBe(3000 - [...Array(3000).keys()].filter((number) => number % 11 === 0 && number % 7 !== 0 && number !== order[0]).length);
     expect(runEntries(index)).toEqual(after);
     expect(index.orderedEntries().entries.every((entry) => entry instanceof VersionChain)).toBe(true);
+    index.verify();
+  });
+
+  it('a read of a key whose chain is made is one Map lookup: the Map holds the chain, not the column position', () => {
+    const { index, order } = write(3000);
+    const entryAt = vi.spyOn(KeyEntries.prototype, 'entryAt');
+    const chainAt = vi.spyOn(KeyEntries.prototype, 'chainAt');
+    try {
+      const chain = index.chain(keyOf(order[10]!))!; // made now, from the columns
+      expect(chainAt).toHaveBeenCalledTimes(1);
+      entryAt.mockClear();
+      for (let round = 0; round < 3; round++) expect(index.chain(keyOf(order[10]!))).toBe(chain);
+      expect(index.slotAsOf(keyOf(order[10]!), 3000)).toBe(chain.newest);
+      expect(entryAt).not.toHaveBeenCalled();
+      expect(chainAt).toHaveBeenCalledTimes(1);
+    } finally {
+      entryAt.mockRestore();
+      chainAt.mockRestore();
+    }
+    // The flush still reads the chain at the key's place in the columns.
+    expect(index.entriesInArrivalOrder()!.entries.filter((entry) => entry instanceof VersionChain).length).toBe(1);
     index.verify();
   });
 });

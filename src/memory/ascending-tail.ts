@@ -202,9 +202,10 @@ export class AscendingTail {
   /**
    * Moves up to `count` keys from the tail's front into `map`, in key order (all of them
    * by default), each with its entry as it is (no chain made) pushed to `entries`, the
-   * Map's columns (key-entries.ts), whose position the Map then holds.
+   * Map's columns (key-entries.ts), whose position the Map then holds (or the chain, when
+   * one was made here).
    */
-  moveInto(map: Map<string, number>, entries: KeyEntries, keys: readonly string[], count = Infinity): void {
+  moveInto(map: Map<string, number | VersionChain>, entries: KeyEntries, keys: readonly string[], count = Infinity): void {
     const start = this.start(keys);
     const moving = Math.min(count, this.length);
     const moved = this.#moved;
@@ -215,7 +216,8 @@ export class AscendingTail {
       const entry = this.#entries[position]!;
       const version = entry instanceof VersionChain ? entry.firstVersion : versions === undefined ? this.#firstVersion + position : versions[position]!;
       const span = entry instanceof Uint8Array ? spans![position]! : 0;
-      map.set(keys[start + index]!, entries.pushEntry(entry, version, span));
+      const pushed = entries.pushEntry(entry, version, span);
+      map.set(keys[start + index]!, entry instanceof VersionChain ? entry : pushed);
     }
     this.#moved = moved + moving;
     if (this.#moved === this.#entries.length) {
@@ -274,7 +276,7 @@ export class AscendingTail {
   }
 
   /** Debug check: the tail ascends above `mapGreatest` (the Map's greatest key, '' if empty), outside the Map. */
-  verify(map: ReadonlyMap<string, number>, keys: readonly string[], mapGreatest: string): void {
+  verify(map: ReadonlyMap<string, number | VersionChain>, keys: readonly string[], mapGreatest: string): void {
     assert(this.#versions === undefined || this.#versions.length === this.#entries.length, 'a version beside every entry');
     assert(this.#spans === undefined || this.#spans.length === this.#entries.length, 'a span beside every entry');
     let previous = mapGreatest;

@@ -14,6 +14,9 @@
  * that grow by doubling and, once large, live outside the young generation) and no
  * object of its own.
  *
+ * The Map holds a key's position until its chain is made, then the chain itself (a read
+ * of a key with a chain is one lookup, as before).
+ *
  * Invariants: the three columns have equal length; positions are handed out in push
  * order, which is the Map's insertion order (a key is pushed when it enters the Map,
  * and no key ever leaves either); an entry is its one version's slot (or a slab, its

@@ -38,8 +38,8 @@ import { NO_VERSIONS, type OrderedEntries, waitingEntriesOrder } from './waiting
 export class KeyOrder {
   /** The keys that left the waiting list, with their chains, in key order. */
   readonly tree: ChainTree = newChainTree();
-  /** The index's Map (key to position in its columns), its columns and its ascending tail (the same objects for the index's life). */
-  readonly #map: Map<string, number>;
+  /** The index's Map (key to position in its columns, or chain), its columns and its ascending tail (the same objects for the index's life). */
+  readonly #map: Map<string, number | VersionChain>;
   readonly #columns: KeyEntries;
   readonly #tail: AscendingTail;
   /** The chain of a key held (made and counted by the index if it had none). */
@@ -61,7 +61,7 @@ export class KeyOrder {
   /** How many waiting keys lie under the reserved prefix (see the module header). */
   #waitingReservedKeys = 0;
 
-  constructor(map: Map<string, number>, columns: KeyEntries, tail: AscendingTail, chainOf: (key: string) => VersionChain) {
+  constructor(map: Map<string, number | VersionChain>, columns: KeyEntries, tail: AscendingTail, chainOf: (key: string) => VersionChain) {
     this.#map = map;
     this.#columns = columns;
     this.#tail = tail;
@@ -199,10 +199,16 @@ export class KeyOrder {
     const versions = new Array<number>(keys.length);
     const spans = new Array<number>(keys.length);
     for (let index = 0; index < keys.length; index++) {
-      const position = this.#map.get(keys[index]!)!;
-      entries[index] = columns.entryAt(position);
-      versions[index] = columns.versions[position]!;
-      spans[index] = columns.spans[position]!;
+      const held = this.#map.get(keys[index]!)!;
+      if (typeof held !== 'number') {
+        entries[index] = held;
+        versions[index] = held.firstVersion;
+        spans[index] = 0;
+        continue;
+      }
+      entries[index] = columns.entryAt(held);
+      versions[index] = columns.versions[held]!;
+      spans[index] = columns.spans[held]!;
     }
     return { entries, versions, spans };
   }

@@ -33,7 +33,8 @@
  * - every key is in `map` or in the tail, never both; the key order's tree plus its
  *   waiting keys hold exactly those keys, the tree with the chain objects the columns
  *   hold (key-order.ts: its invariants, the reserved keys' count and the entries of
- *   sorted waiting keys); `map`'s values are the columns' positions, in insertion order.
+ *   sorted waiting keys); `map`'s values are the columns' positions, in insertion order,
+ *   or, once a key's chain is made, that chain, which the columns hold at its position.
  * - the tail's keys are the last `tail.length` waiting keys, ascending, above
  *   every key of the Map, with their entries (slot and version, or chain) in the tail
  *   in that order (ascending-tail.ts).
@@ -76,8 +77,12 @@ export interface IndexOperation {
 }
 
 export class MemoryIndex {
-  /** Each key of the Map to its position in #columns (key-entries.ts: its one version, or its chain). */
-  readonly #map = new Map<string, number>();
+  /**
+   * Each key of the Map to its position in #columns (key-entries.ts: its one version and
+   * slot), or to its chain once one is made (the columns hold it too): a read of a key
+   * with a chain is one lookup.
+   */
+  readonly #map = new Map<string, number | VersionChain>();
   readonly #columns = new KeyEntries();
   /** The greatest key in the Map ('' while empty): a key above it is new (see the module header). */
   #greatestKey = '';
@@ -129,17 +134,17 @@ export class MemoryIndex {
     }
     // The key may be in the tail, and a new key below the greatest one would break the tail's order: settle it.
     if (this.#tail.length > 0) this.#moveTail(Infinity);
-    const position = this.#map.get(key);
-    if (position === undefined) {
+    const held = this.#map.get(key);
+    if (held === undefined) {
       this.#mapAscending = false;
       return this.#insert(version, operation, false);
     }
-    let chain = this.#columns.entryAt(position);
-    if (!(chain instanceof VersionChain)) {
+    let chain: VersionChain;
+    if (typeof held === 'number') {
       // Its second version: its chain is made now (key-entries.ts); sorted entries kept for a flush are stale.
-      chain = this.#chainAt(position);
+      chain = this.#chainAt(key, held);
       this.#order.entryChanged();
-    }
+    } else chain = held;
     const isDelete = operation.slot === TOMBSTONE;
     const wasLive = chain.newest !== TOMBSTONE;
     const lengthBefore = chain.length;
@@ -184,20 +189,21 @@ export class MemoryIndex {
 
   /** The chain of a key of the Map (made now if it had none), or undefined. */
   #mapChain(key: string): VersionChain | undefined {
-    const position = this.#map.get(key);
-    return position === undefined ? undefined : this.#chainAt(position);
+    const held = this.#map.get(key);
+    return held === undefined || typeof held !== 'number' ? held : this.#chainAt(key, held);
   }
 
   /**
-   * The chain at `position` of the Map's columns, made now if the key had one version
-   * and none (key-entries.ts), which the estimate counts from here on.
+   * The chain of the Map's `key` at `position` of its columns, made now (the key had one
+   * version and none, key-entries.ts), which the estimate counts from here on; the Map
+   * then holds it in the position's place.
    */
-  #chainAt(position: number): VersionChain {
+  #chainAt(key: string, position: number): VersionChain {
     const columns = this.#columns;
-    const entry = columns.entryAt(position);
-    if (entry instanceof VersionChain) return entry;
-    this.#memoryBytes += chainMadeSizeBytes(entry);
-    return columns.chainAt(position);
+    this.#memoryBytes += chainMadeSizeBytes(columns.entryAt(position));
+    const chain = columns.chainAt(position);
+    this.#map.set(key, chain);
+    return chain;
   }
 
   /**
@@ -394,7 +400,7 @@ export class MemoryIndex {
     let live = 0;
     this.#columns.verify();
     for (const [key, chain] of tree.entries()) {
-      assert(this.#columns.entryAt(this.#map.get(key)!) === chain, `map and tree agree on ${JSON.stringify(key)}`);
+      assert(this.#map.get(key) === chain, `map and tree agree on ${JSON.stringify(key)}`);
       chain.verify();
       versions += chain.length;
       if (chain.newest !== TOMBSTONE) live++;
