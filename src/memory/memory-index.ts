@@ -25,7 +25,8 @@
  * in order, and a point read in the tail's range moves a bounded step of it. A
  * write-only sequential memtable is flushed without ever building its Map: the tail is
  * its key order with the versions and slots beside it, and no chain is made for a tail
- * key until something needs one (a read, a move into the Map): orderedEntries.
+ * key until something needs one (a read, its second version): orderedEntries. A key
+ * moved into the Map takes its entry as it is into the Map's columns (key-entries.ts).
  *
  * Invariants:
  * - `greatestKey` is the greatest key held, in `map` or the tail ('' while none: every
