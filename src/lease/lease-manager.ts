@@ -147,6 +147,9 @@ export class LeaseManager {
         return this.#tryAcquire(name, owner, ttlMs);
       }).catch((error: unknown) => {
         if (options.signal?.aborted === true && error === options.signal.reason) this.#holders.counters.failedAcquires++;
+        // Woken (a release wakes the first waiter only) and leaving without the lease: the
+        // next waiter gets the wake, or it slept on with the lease free until its waitMs ran out.
+        if (front) this.#waiters.wakeOne(name);
         throw error;
       });
       if ('token' in outcome) {
