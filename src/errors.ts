@@ -348,12 +348,13 @@ export class ForeignValueError extends LadybugError {
   }
 }
 
-export type BackupFailureReason = 'target-not-empty' | 'incomplete' | 'corrupt' | 'runs-changed';
+export type BackupFailureReason = 'target-not-empty' | 'incomplete' | 'corrupt' | 'runs-changed' | 'not-a-store';
 
 /**
  * A backup or restore was refused: the target directory is not empty, the backup
  * has no complete BACKUP.json (a backup that crashed or was aborted), a file fails
- * its checksum, or compaction kept replacing the runs being copied (src/backup/).
+ * its checksum, or compaction kept replacing the runs being copied (src/backup/); or
+ * openStore was given a backup directory, which only restore reads ('not-a-store').
  */
 export class BackupError extends LadybugError {
   readonly reason: BackupFailureReason;

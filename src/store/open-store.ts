@@ -3,7 +3,8 @@
  * runs it lists (lazily), replay only the WAL after the manifest's position into a
  * fresh memtable, and start the commit pipeline where the log ends.
  *
- *   mkdir (store dir, wal/) + fsync parents -> DirectoryLock.acquire, with the fsyncs of
+ *   a backup directory refused (BACKUP.json or BACKUP-INCOMPLETE: nothing written)
+ *   -> mkdir (store dir, wal/) + fsync parents -> DirectoryLock.acquire, with the fsyncs of
  *      the existing directories running beside the rest of the open (awaited before it returns)
  *   -> openStorage (runs/, manifest read or created, WAL segments below its start
  *      removed; the orphan runs' removal left running beside the replay)
@@ -18,7 +19,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { resolve as resolvePath } from 'node:path';
-import { asTypedError, CorruptionError, InvalidOptionError } from '../errors.js';
+import { asTypedError, BackupError, CorruptionError, InvalidOptionError } from '../errors.js';
+import { BACKUP_INCOMPLETE_NAME, BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKeyFromRange } from '../codec/keys.js';
 import { storedFromEncodedRange } from '../codec/values.js';
@@ -82,7 +84,7 @@ export async function openStoreInternal(directory: string, options: StoreOptions
   // lock: openLocked awaits the same promise (loadHash64 keeps it), which rejects there if it failed.
   loadHash64().catch(() => undefined);
   try {
-    const { synced: directoriesSynced } = await createDirectories(fileSystem, absolute).catch(async (error: unknown) => {
+    const { synced: directoriesSynced } = await refuseBackupDirectory(fileSystem, absolute).then(() => createDirectories(fileSystem, absolute)).catch(async (error: unknown) => {
       // A file on the path: the argument is wrong (an IoError ENOTDIR from a stat or mkdir said the disk failed).
       throw isFileSystemError(error, 'ENOTDIR') ? await notADirectoryError(fileSystem, 'directory', absolute) : error;
     });
@@ -109,6 +111,19 @@ export async function openStoreInternal(directory: string, options: StoreOptions
   } catch (error) {
     throw asTypedError(error, `open ${absolute}`);
   }
+}
+
+/**
+ * A backup directory (BACKUP.json, or BACKUP-INCOMPLETE of one cut short: docs/FORMAT.md
+ * "Backup directory") is refused before anything is written: opened as a store it got a
+ * LOCK file and a WAL segment (and wal/ where a killed backup had none), so it was no
+ * longer the backup it was. Restore reads it; `ladybug verify` checks it.
+ */
+async function refuseBackupDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
+  const marks = await Promise.all([BACKUP_MANIFEST_NAME, BACKUP_INCOMPLETE_NAME].map((name) => fileSystem.exists(joinPath(directory, name))));
+  if (!marks.includes(true)) return;
+  throw new BackupError('not-a-store', directory, `a backup directory (it holds ${marks[0] ? BACKUP_MANIFEST_NAME : BACKUP_INCOMPLETE_NAME}), not a store: `
+    + 'opening it would write into it; restore it into a new directory with restoreBackup(backup, target) or `ladybug restore <backup> <target>` and open that');
 }
 
 /** The fsyncs of the store's directories, left running: settles (never rejects) with the first failure, if any. */
