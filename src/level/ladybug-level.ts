@@ -256,6 +256,8 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
       keys: options.keys !== false,
       values: options.values !== false,
       version: snapshot?.version ?? this.store.version,
+      // An explicit snapshot pins its version itself (until it closes, which abstract-level defers past the iterator's).
+      pinVersion: snapshot === undefined,
       // An explicit snapshot's expiry is checked at each step, as a store snapshot's scan checks it.
       ...(snapshot === undefined ? {} : { checkSnapshot: () => void snapshot.readVersion() }),
     }, options);

@@ -5,8 +5,10 @@
  *
  * Invariants: every entry comes from `version` (the implicit snapshot taken when
  * the iterator was created, or an explicit snapshot's version), before and after
- * any seek; the store scan that pins `version` is replaced only after the next one
- * is open, so the version is never unpinned while the iterator lives; a seek to a
+ * any seek; an implicit snapshot's version is pinned by a store scan of its own
+ * (never stepped) until close(), since the scan that reads lets go of its pin at its
+ * end or first error, and a seek back after that read a version retention had
+ * trimmed (VersionNotRetainedError); an explicit snapshot pins its own; a seek to a
  * target outside the range ends the iterator (abstract-level's contract); entries come
  * out in strict key order (reverse order when reversed) and inside the range.
  * abstract-level counts `limit`, refuses calls after close(), and keeps an explicit
@@ -20,6 +22,7 @@ import {
   inRange,
   isReservedStoreKey,
   type LevelRange,
+  PAIR_SLOT_KEY,
   pairIndex,
   pairKey,
   readLevelValue,
@@ -40,6 +43,8 @@ export interface LevelIteratorOptions {
   version: number;
   /** Throws when the explicit snapshot read through has expired (SnapshotExpiredError); absent for an implicit one. */
   checkSnapshot?: () => void;
+  /** True for an implicit snapshot: the iterator pins `version` itself until it closes. */
+  pinVersion: boolean;
 }
 
 const EMPTY_SCAN: StoreScan = (async function* empty() {})();
@@ -62,6 +67,8 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
   /** The range after the last seek (the original range at first). */
   #range: LevelRange;
   #scan: StoreScan;
+  /** The implicit snapshot's pin: a scan of the pair slot as of `version`, never stepped, ended at close(). */
+  readonly #versionPin: StoreScan | undefined;
   /** Level entries from an expanded pair slot not yet returned. */
   #pending: Entry[] = [];
   /**
@@ -77,6 +84,15 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
     this.#options = options;
     this.#range = options.range;
     this.#scan = this.#open(options.range);
+    this.#versionPin = options.pinVersion ? this.#pin() : undefined;
+  }
+
+  #pin(): StoreScan | undefined {
+    try {
+      return this.#store.scan({ gte: PAIR_SLOT_KEY, lte: PAIR_SLOT_KEY, asOf: this.#options.version });
+    } catch {
+      return undefined; // refused (the store closed): #scan is refused too and says so at the first step
+    }
   }
 
   #open(range: LevelRange): StoreScan {
@@ -146,6 +162,6 @@ export class LevelIterator extends AbstractIterator<unknown, Uint8Array, Uint8Ar
   }
 
   async _close(): Promise<void> {
-    await this.#scan.return?.();
+    await Promise.all([this.#scan.return?.(), this.#versionPin?.return?.()]);
   }
 }
