@@ -308,7 +308,9 @@ export class WatchHub {
       }
       lastVersion = Math.max(lastVersion, startVersion);
       // Closed: StoreClosedError here too, not the end of a feed whose catch-up reached its
-      // untilVersion (or read an empty last batch while close() ran), as everywhere else.
+      // untilVersion (or read an empty last batch while close() ran), as everywhere else;
+      // aborted: the signal's reason, likewise.
+      signal?.throwIfAborted();
       source.checkOpen();
       if (untilVersion !== undefined && untilVersion <= startVersion) return;
       for (;;) {
