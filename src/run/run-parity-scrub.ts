@@ -12,6 +12,12 @@
  *
  * Invariant: a stripe with an unrecoverable block never has its parity rewritten (the
  * parity is what could still rebuild it).
+ *
+ * A data page that cannot be read (EIO) is taken as zeros: a block with bytes there then
+ * fails its check and is rebuilt from parity (rewriting its pages, which a disk remaps);
+ * a page no block needs (zero padding of the last stripe, bytes no block covers) must be
+ * zeros, so with `repair` it is rewritten so, with the parity. Before 2026-12-04 the step
+ * gave up at such a page and called the stripe unrecoverable, though nothing was lost.
  */
 import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
@@ -27,6 +33,9 @@ export class RunParityScrubber {
   readonly #target: RunScrubTarget;
   /** Why the last #readStripe could not read the stripe's parity page (left zeros), if it could not. */
   #parityUnreadable: string | undefined;
+  /** Data page positions the last #readStripe could not read (left zeros in its answer), and the first read error. */
+  #dataUnreadable: number[] = [];
+  #dataUnreadableError = '';
   /** The blocks the last #blocksFailingIn listed in its stripe (every block with bytes there). */
   #listed: BlockRef[] = [];
 
@@ -88,9 +97,16 @@ export class RunParityScrubber {
     }
     // Padding pages of the last stripe must be zeros: put back zeros, and the parity over them.
     const rewrites: Array<{ physicalOffset: number; bytes: Uint8Array }> = [];
+    // A data page still unreadable: every block of the stripe passes its check with it as zeros
+    // (#readStripe left it so), and bytes no block covers must be zeros: write it back so.
+    const unreadableData = this.#dataUnreadable.map((position) => layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES);
+    for (const position of this.#dataUnreadable) {
+      rewrites.push({ physicalOffset: layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES, bytes: whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES) });
+    }
+    const dataNote = unreadableData.length === 0 ? undefined : `data page(s) at physical offset ${unreadableData.join(', ')} unreadable (${this.#dataUnreadableError}), every block of the stripe checking out with zeros there`;
     const logicalPages = (this.#target.footer.filterOffset + this.#target.footer.filterLength) / RUN_PAGE_BYTES;
     for (let position = 0; position < layout.stripeDataPages; position++) {
-      if (stripe * layout.stripeDataPages + position < logicalPages) continue;
+      if (stripe * layout.stripeDataPages + position < logicalPages || this.#dataUnreadable.includes(position)) continue;
       const page = whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES);
       if (page.every((byte) => byte === 0)) continue;
       page.fill(0);
@@ -100,18 +116,22 @@ export class RunParityScrubber {
     // docs/FORMAT.md): a damaged one was folded into the rewritten parity, which alone could have
     // rebuilt its page as written (a hard-linked backup of the run was then beyond parity).
     for (const position of this.#zeroUncovered(stripe, whole, logicalPages)) {
+      if (this.#dataUnreadable.includes(position)) continue;
       rewrites.push({ physicalOffset: layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES, bytes: whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES) });
     }
     const expected = Buffer.alloc(RUN_PAGE_BYTES);
     computeParity(whole.subarray(0, dataBytes), RUN_PAGE_BYTES, expected);
     const unreadable = this.#parityUnreadable;
     if (unreadable === undefined && rewrites.length === 0 && expected.equals(whole.subarray(dataBytes))) return step;
-    if (!repair) return finding('damaged', unreadable ?? 'parity page differs from the XOR of the stripe, or padding is not zeros');
-    if (unreadable !== undefined || !expected.equals(whole.subarray(dataBytes))) rewrites.push({ physicalOffset: parityOffset, bytes: expected });
+    const notes = [dataNote, unreadable].filter((note) => note !== undefined);
+    if (!repair) return finding('damaged', notes.length > 0 ? notes.join('; ') : 'parity page differs from the XOR of the stripe, or padding is not zeros');
+    const parityRewritten = unreadable !== undefined || !expected.equals(whole.subarray(dataBytes));
+    if (parityRewritten) rewrites.push({ physicalOffset: parityOffset, bytes: expected });
     const rewritten = await this.#target.file.rewritePages(rewrites);
-    if (!rewritten) return finding('unrecoverable', 'parity page differs and could not be rewritten');
+    if (!rewritten) return finding('unrecoverable', `${dataNote === undefined ? '' : `${dataNote}; `}parity page or padding differs and could not be rewritten`);
     this.#target.file.counters.repairedParityPages++;
     this.#target.file.onRepair?.({ runId: this.#target.runId, file: this.#target.path, kind: 'parity', logicalOffset: parityOffset, stripes: [stripe], pages: [stripe * (layout.stripeDataPages + 1) + layout.stripeDataPages], rewritten });
+    if (dataNote !== undefined) return finding('repaired', `${notes.join('; ')}: rewritten as zeros${parityRewritten ? ', and the parity page rebuilt from the stripe and rewritten' : ' (the parity page agrees)'}`);
     return finding('repaired', `${unreadable === undefined ? '' : `${unreadable}; `}parity page rebuilt from the stripe and rewritten`);
   }
 
@@ -168,23 +188,29 @@ export class RunParityScrubber {
     const layout = this.#target.file.layout;
     const whole = Buffer.alloc(layout.stripeBytes);
     this.#parityUnreadable = undefined;
+    this.#dataUnreadable = [];
     try {
       await this.#target.file.readPhysical(whole, layout.stripeOffset(stripe));
       return whole;
     } catch (error) {
       if (!isRepairableReadError(error)) throw error;
     }
-    // Page by page: an unreadable parity page is left zeros and named (#parityUnreadable), rebuilt by the caller with repair. A data page can fail too (a
-    // bad sector a rewrite did not fix, a block of a lost index partition that was never
-    // checked): then the stripe cannot be checked, which is a finding, not a failed scrub.
+    // Page by page: an unreadable parity page is left zeros and named (#parityUnreadable), rebuilt by the caller with repair.
+    // An unreadable data page is left zeros and listed (#dataUnreadable, see the header): a block
+    // with bytes there fails its check with them, and one that cannot be rebuilt is a finding.
+    // More than one unreadable page: the stripe cannot be checked, which is a finding, not a failed scrub.
     whole.fill(0);
+    let firstUnreadable: string | undefined;
     for (let position = 0; position < layout.stripeDataPages; position++) {
       const pageOffset = layout.stripeOffset(stripe) + position * RUN_PAGE_BYTES;
       try {
         await this.#target.file.readPhysical(whole.subarray(position * RUN_PAGE_BYTES, (position + 1) * RUN_PAGE_BYTES), pageOffset);
       } catch (pageError) {
         if (!isRepairableReadError(pageError)) throw pageError;
-        return `data page at physical offset ${pageOffset} unreadable: the stripe's parity is not checked`;
+        if (firstUnreadable !== undefined) return `data pages at physical offset ${firstUnreadable} and ${pageOffset} unreadable: the stripe's parity is not checked`;
+        firstUnreadable = String(pageOffset);
+        this.#dataUnreadable.push(position);
+        this.#dataUnreadableError = (pageError as Error).message;
       }
     }
     const parity = whole.subarray(layout.stripeDataPages * RUN_PAGE_BYTES);
