@@ -46,9 +46,6 @@ class HoldsBackupManifest extends ForwardingFileSystem<NodeFileSystem> {
     }
     return super.open(path, mode);
   }
-  removeDirectory(dir: string): Promise<void> {
-    return this.inner.removeDirectory(dir);
-  }
 }
 
 describe('ladybug verify of a backup cut short', () => {

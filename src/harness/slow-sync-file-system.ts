@@ -60,6 +60,10 @@ export class SlowSyncFileSystem implements FileSystem {
     return this.#inner.unlink(path);
   }
 
+  removeDirectory(dir: string): Promise<void> {
+    return this.#inner.removeDirectory(dir);
+  }
+
   exists(path: string): Promise<boolean> {
     return this.#inner.exists(path);
   }

@@ -10,7 +10,12 @@
 import type { FileHandle, FileSystem, OpenMode } from '../../src/fs/file-system.js';
 
 export abstract class ForwardingFileSystem<Inner extends FileSystem = FileSystem> implements FileSystem {
-  constructor(readonly inner: Inner) {}
+  /** The inner file system's removeDirectory (optional in FileSystem): none where it has none. */
+  readonly removeDirectory?: (dir: string) => Promise<void>;
+
+  constructor(readonly inner: Inner) {
+    if (inner.removeDirectory !== undefined) this.removeDirectory = (dir) => inner.removeDirectory!(dir);
+  }
 
   /** The handle given to callers for `handle` (opened on `path` of the inner file system). */
   protected abstract wrapHandle(handle: FileHandle, path: string): FileHandle;
