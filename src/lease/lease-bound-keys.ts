@@ -16,7 +16,9 @@
  * so no other commit writes the record in between.
  *
  * Invariants: bound keys are strings, distinct, never reserved keys, and at most
- * LEASE_BOUND_KEYS_MAX per lease (checked per write and for the record's total); the
+ * LEASE_BOUND_KEYS_MAX per lease (checked per write and for the record's total, after
+ * dropping the detached keys when the total would pass it: a long-lived lease binding
+ * and detaching a key per job was refused after its 1,024th job while owning none); the
  * record is updated in the writing transaction itself, after requireLease, so the
  * binding and the write commit together or not at all. The ending commit reads each
  * key it deletes (the key joins its read set), so a write of the key after the
@@ -75,14 +77,45 @@ export async function bindKeys(store: LeaseStorePort, tx: TransactionHandle, nam
   if (keys.length === 0) return;
   const current = parseRecord(name, await tx.get(recordKey(name)));
   assert(current !== undefined, 'a lease that requireLease accepted has a record');
-  const added = keys.filter((key) => !current.boundKeys.includes(key));
-  if (current.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) throw new InvalidOptionError('lease', `a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
-  // Every key this write puts is bound by its commit, those bound before included (rebinding attaches a detached key again).
-  const record = await settleBoundVersions(store, name, current);
   const rebound = new Set(keys);
+  let record = current;
+  let added = keys.filter((key) => !record.boundKeys.includes(key));
+  if (record.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) {
+    // The limit is on the keys the lease owns: detached ones (written since by others) go first.
+    record = await withoutDetachedKeys(store, await settleBoundVersions(store, name, record), rebound);
+    added = keys.filter((key) => !record.boundKeys.includes(key));
+    if (record.boundKeys.length + added.length > LEASE_BOUND_KEYS_MAX) throw new InvalidOptionError('lease', `a lease binds at most ${LEASE_BOUND_KEYS_MAX} keys`);
+  }
+  // Every key this write puts is bound by its commit, those bound before included (rebinding attaches a detached key again).
+  record = await settleBoundVersions(store, name, record);
   const boundKeys = [...record.boundKeys, ...added];
   const boundVersions = boundKeys.map((key, index) => (rebound.has(key) ? BOUND_BY_THIS_RECORD : record.boundVersions![index]!));
   writeReservedKeys(() => tx.put(recordKey(name), { ...record, boundKeys, boundVersions }));
+}
+
+/**
+ * `record` (bound versions settled) without the keys detached since their binding (their
+ * newest version is not the bound one: written or deleted since by another write), except
+ * those in `keep` (bound again by the write at hand). A detached key never becomes owned
+ * again but by a write bound to this lease, and those run one at a time under
+ * lease.operations: dropping it changes nothing the lease's end would delete.
+ */
+async function withoutDetachedKeys(store: LeaseStorePort, record: LeaseRecord, keep: ReadonlySet<string>): Promise<LeaseRecord> {
+  const versions = record.boundVersions!;
+  const boundKeys: string[] = [];
+  const boundVersions: number[] = [];
+  for (let index = 0; index < record.boundKeys.length; index++) {
+    const key = record.boundKeys[index]!;
+    const version = versions[index]!;
+    assert(version !== BOUND_BY_THIS_RECORD, 'bound versions are settled before detached keys are dropped');
+    if (!keep.has(key)) {
+      const [newest] = await store.history(key, { limit: 1 });
+      if (newest === undefined || newest.deleted || newest.version !== version) continue;
+    }
+    boundKeys.push(key);
+    boundVersions.push(version);
+  }
+  return { ...record, boundKeys, boundVersions };
 }
 
 /**
