@@ -128,6 +128,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   readonly location: string;
   readonly #storeOptions: Omit<StoreOptions, 'keyEncoding'>;
   #store: Store | undefined;
+  /** Settles when the last write touching the pair slot called so far has settled; undefined once it has (#write). */
+  #pairTail: Promise<void> | undefined;
+  /** The writes of other keys called since that one, which wait for it (#write). */
+  #behindPair: Array<Promise<void>> = [];
 
   /**
    * Bad arguments are InvalidOptionError (a TypeError, LADYBUG_INVALID_OPTION), as the store's
@@ -230,12 +234,38 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
       : { type: 'del', key: operation.key }))));
   }
 
-  /** Applies `operations` in order, atomically, to `store` (the open store, by default). */
-  async #write(operations: readonly WriteOperation[], store: Store = this.store): Promise<void> {
+  /**
+   * Applies `operations` in order, atomically, to `store` (the open store, by default).
+   * A write touching the pair slot is a transaction (read, modify, write); run side by side,
+   * the adapter's own ones conflicted on that one key, retried, landed out of call order and
+   * ran out of retries (ConflictError, which no level write documents). So one runs only
+   * once the writes called before it have settled, and a write called while one is pending
+   * waits for it; the others are one store batch at once, as before (the store commits
+   * batches in the order they arrive, so they keep their group commit and call order).
+   */
+  #write(operations: readonly WriteOperation[], store: Store = this.store): Promise<void> {
     if (!operations.some((operation) => pairIndex(operation.key) !== undefined)) {
-      await store.batch(operations);
-      return;
+      if (this.#pairTail === undefined) return batchOf(store, operations);
+      const run = this.#pairTail.then(() => batchOf(store, operations));
+      this.#behindPair.push(settled(run));
+      return run;
     }
+    const before = this.#pairTail === undefined ? [] : [this.#pairTail, ...this.#behindPair];
+    const run = Promise.all(before).then(() => this.#writePair(operations, store));
+    const tail = settled(run);
+    this.#pairTail = tail;
+    this.#behindPair = [];
+    // Registered before any write behind it: it runs first, and those then go out in call order.
+    void tail.then(() => {
+      if (this.#pairTail !== tail) return;
+      this.#pairTail = undefined;
+      this.#behindPair = [];
+    });
+    return run;
+  }
+
+  /** `operations`, at least one of them on the pair slot, as one store transaction. */
+  async #writePair(operations: readonly WriteOperation[], store: Store): Promise<void> {
     await store.transaction(async (transaction) => {
       const pair = readPair(await transaction.get(PAIR_SLOT_KEY));
       for (const operation of operations) {
@@ -295,6 +325,15 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   _snapshot(options: object): LadybugSnapshot {
     return new LadybugSnapshot(options, this.store, this.#storeOptions.snapshotMaxAgeMs ?? Infinity);
   }
+}
+
+async function batchOf(store: Store, operations: readonly WriteOperation[]): Promise<void> {
+  await store.batch(operations);
+}
+
+/** Resolves when `promise` settles, either way. */
+function settled(promise: Promise<unknown>): Promise<void> {
+  return promise.then(() => undefined, () => undefined);
 }
 
 function writePair(transaction: TransactionHandle, pair: PairValue): void {
