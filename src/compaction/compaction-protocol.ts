@@ -136,8 +136,23 @@ interface Decision {
  * reason when cancelled (nothing installed), or with the failure (counted in
  * `failures` unless cancelled); resolves 'aborted' when a pin taken during the merge
  * needs what it dropped.
+ *
+ * Counted once, here: a failure while the signal is not aborted (the floor's edit, the
+ * merge), and any failure past the last cancellation check (the install's or an abort's
+ * manifest edit), which a cancel cannot stop. A merge that fails once the signal is
+ * aborted is the cancel's doing (merge-output.ts): not counted.
  */
 export async function compactPick(context: CompactionContext, request: CompactionRequest): Promise<CompactionResult> {
+  const step = { committed: false };
+  try {
+    return await compactPickSteps(context, request, step);
+  } catch (error) {
+    if (step.committed || !request.signal.aborted) context.totals.failures++;
+    throw error;
+  }
+}
+
+async function compactPickSteps(context: CompactionContext, request: CompactionRequest, step: { committed: boolean }): Promise<CompactionResult> {
   const started = performance.now();
   const { pick, signal } = request;
   const decision = decide(context, pick, request.retainFrom);
@@ -173,6 +188,7 @@ export async function compactPick(context: CompactionContext, request: Compactio
       merging = { ...merging, holdsEveryVersion: false };
       continue;
     }
+    step.committed = true;
     return installUnlessPinned(context, pick, merging, output, runId, counters, started);
   }
 }
@@ -234,7 +250,7 @@ async function moveIfTrivial(context: CompactionContext, pick: CompactionPick, d
   return true;
 }
 
-/** Merges the pick into run `runId` (undefined: every entry dropped, no run written); a failure not from a cancel is counted. */
+/** Merges the pick into run `runId` (undefined: every entry dropped, no run written). */
 async function mergeIntoRun(
   context: CompactionContext,
   request: CompactionRequest,
@@ -243,27 +259,22 @@ async function mergeIntoRun(
   counters: MergeCounters,
 ): Promise<RunDescriptor | undefined> {
   const { pick, signal, slot, onProgress } = request;
-  try {
-    const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, coversAll: decision.holdsEveryVersion, retentionFloor: decision.retentionFloor };
-    const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
-    const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
-    const allocateRunId = (): number => context.config.manifest.allocateRunId();
-    const output = await context.output.write({ pick, runId, rule, counters, onProgress: progress, signal, slot, allocateRunId });
-    progress?.(entriesTotal);
-    return output;
-  } catch (error) {
-    if (!signal.aborted) context.totals.failures++;
-    throw error;
-  }
+  const rule = { maxVersionsPerKey: context.config.maxVersionsPerKey, horizon: decision.horizon, includesOldest: decision.includesOldest, coversAll: decision.holdsEveryVersion, retentionFloor: decision.retentionFloor };
+  const entriesTotal = pick.inputs.reduce((total, run) => total + run.descriptor.entryCount, 0);
+  const progress = onProgress === undefined ? undefined : (entriesRead: number) => onProgress(entriesRead, entriesTotal);
+  const allocateRunId = (): number => context.config.manifest.allocateRunId();
+  const output = await context.output.write({ pick, runId, rule, counters, onProgress: progress, signal, slot, allocateRunId });
+  progress?.(entriesTotal);
+  return output;
 }
 
 /** A pin needs what the merge dropped: the output goes, the inputs stay; a raised floor is still recorded. */
 async function abortForPin(context: CompactionContext, decision: Decision, output: RunDescriptor | undefined, started: number): Promise<CompactionResult> {
   const { manifest } = context.config;
   if (output !== undefined) await unlinkRunQuietly(context.config, output.fileName);
-  context.totals.aborted++;
   const retentionFloor = decision.retentionFloor;
   if (retentionFloor > (manifest.state.retentionFloor ?? 0)) await manifest.apply({ retentionFloor });
+  context.totals.aborted++; // after the edit: one that fails makes the compaction a failure, counted as one only
   return { ...emptyResult('aborted', decision.horizon, retentionFloor), durationMs: performance.now() - started };
 }
 

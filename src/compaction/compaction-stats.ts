@@ -45,6 +45,7 @@ export interface CompactionStats {
   aborted: number;
   /** Compactions cancelled by close() (the debt stays) or, in the background, superseded by a compact() of every run: nothing installed. */
   cancelled: number;
+  /** Compactions that failed (the floor's edit, the merge, the install's manifest edit), not cancelled ones: each once. */
   failures: number;
   running: boolean;
   /** Compactions in flight: 0, 1, or 2 (a shallow merge beside a deeper one). */
