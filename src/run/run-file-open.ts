@@ -19,6 +19,7 @@ import type { FileHandle, FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, joinPath } from '../fs/file-system.js';
 import { STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { StripeLayout } from '../stripe/stripe-layout.js';
+import { markFooterReadFailure } from '../stripe/stripe-errors.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { BlockCache } from './block-cache.js';
 import type { RunDescriptor } from './run-descriptor.js';
@@ -72,8 +73,13 @@ export async function openRunFile(
     // On the calling thread where the handle can (a page-cache read is a syscall; the
     // first get after a reopen opens every run it asks, so each hop to the thread pool
     // counted): same checks, same errors.
-    if (handle.readSync !== undefined) readPageSync(handle, path, page, footerOffset);
-    else await readPage(handle, path, page, footerOffset);
+    try {
+      if (handle.readSync !== undefined) readPageSync(handle, path, page, footerOffset);
+      else await readPage(handle, path, page, footerOffset);
+    } catch (error) {
+      markFooterReadFailure(error, path, footerOffset); // a scrub names the footer as the damaged place (src/stripe/scrub.ts)
+      throw error;
+    }
     const footer = decodeFooter(hash, path, page, footerOffset, {
       runId: descriptor.runId,
       generation: descriptor.generation,

@@ -31,7 +31,7 @@ import { KIND_NAMES } from '../run/run-scrub-target.js';
 import { RUN_PAGE_BYTES } from '../run/run-format.js';
 import { SCRUB_BYTES_PER_SECOND_DEFAULT } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { isRepairableReadError } from './stripe-errors.js';
+import { footerReadFailure, isRepairableReadError } from './stripe-errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import type { ManifestScrubResult } from '../manifest/manifest.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -161,7 +161,7 @@ export async function scrubRuns(
     const openedByScrub = run.opened === false;
     let reader: RunReader;
     try {
-      reader = await run.reader();
+      reader = await openOnce(run);
       if (openedByScrub) report.repaired.push(...openRepairLocations(run));
     } catch (error) {
       if (options.isLive?.(run) === false) {
@@ -172,15 +172,17 @@ export async function scrubRuns(
       }
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
       if (openedByScrub) report.repaired.push(...openRepairLocations(run));
-      // The path, as every other location gives it (a CorruptionError carries it; an I/O error only its message).
-      const path = error instanceof CorruptionError ? error.file : file;
+      // The path, as every other location gives it (a CorruptionError carries it; an I/O error of the footer's read is marked with it).
+      const footerRead = footerReadFailure(error);
+      const path = footerRead?.file ?? (error instanceof CorruptionError ? error.file : file);
       const keys: ScrubKeyRange = {
         known: false, reason: 'the run cannot be opened, so its index cannot be read',
         runFirst: new Uint8Array(Buffer.from(run.descriptor.smallestKey, 'latin1')), runLast: new Uint8Array(Buffer.from(run.descriptor.largestKey, 'latin1')),
       };
-      // The damaged place: the footer page when the open failed there (its offset is the file's last page), else the index.
-      const offset = (error as CorruptionError).offset ?? 0;
-      const kind = error instanceof CorruptionError && offset === run.descriptor.fileBytes - RUN_PAGE_BYTES ? 'footer' : 'index';
+      // The damaged place: the footer page when the open failed there (its offset is the file's last page; an I/O
+      // error of its read, which has no offset, is marked), else the index.
+      const offset = footerRead?.offset ?? (error as CorruptionError).offset ?? 0;
+      const kind = (error instanceof CorruptionError || footerRead !== undefined) && offset === run.descriptor.fileBytes - RUN_PAGE_BYTES ? 'footer' : 'index';
       report.unrecoverable.push({ runId: run.descriptor.runId, file: path, kind, logicalOffset: offset, stripe: -1, outcome: 'unrecoverable', reason: (error as Error).message, keys });
       continue;
     }
@@ -215,6 +217,20 @@ export async function scrubRuns(
   }
   report.durationMs = performance.now() - started;
   return report;
+}
+
+/**
+ * The run's reader; an open that failed reading the footer with an I/O error (no parity
+ * covers it) is tried once more, as a read tries it again: a one-off EIO is no damage,
+ * and the scrub reported it unrecoverable. A second failure stands.
+ */
+async function openOnce(run: ScrubbableRun): Promise<RunReader> {
+  try {
+    return await run.reader();
+  } catch (error) {
+    if (error instanceof CorruptionError || footerReadFailure(error) === undefined) throw error;
+    return await run.reader();
+  }
 }
 
 /**

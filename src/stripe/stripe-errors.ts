@@ -30,3 +30,20 @@ export function isRepairableReadError(error: unknown): boolean {
   const code = (error as { errno?: unknown; code?: unknown }).errno ?? (error as { code?: unknown }).code;
   return code === 'EIO';
 }
+
+/** Errors of a run footer page's read (no stripe covers it), marked where the open reads it (run-file-open.ts), with the page. */
+const footerReadFailures = new WeakMap<object, { file: string; offset: number }>();
+
+/**
+ * Marks `error` as the failure of the read of run file `file`'s footer page at `offset`, so
+ * that a scrub that could not open the run names the footer as the damaged place, by the
+ * file's path (an I/O error carries neither).
+ */
+export function markFooterReadFailure(error: unknown, file: string, offset: number): void {
+  if (typeof error === 'object' && error !== null) footerReadFailures.set(error, { file, offset });
+}
+
+/** Where the footer read that failed with `error` was (markFooterReadFailure), or undefined. */
+export function footerReadFailure(error: unknown): { file: string; offset: number } | undefined {
+  return typeof error === 'object' && error !== null ? footerReadFailures.get(error) : undefined;
+}
