@@ -183,6 +183,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   async _close(): Promise<void> {
     const store = this.#store;
     if (store === undefined) return;
+    // abstract-level does not wait for writes already called; store.close() waits for its
+    // batches in flight, but a pair-slot transaction still reading, or a write queued behind
+    // one (#write), met the closed store (StoreClosedError). They land first.
+    while (this.#pairTail !== undefined) await Promise.all([this.#pairTail, ...this.#behindPair]);
     await store.close();
     this.#store = undefined;
   }
