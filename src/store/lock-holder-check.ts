@@ -57,6 +57,17 @@ export async function lockStillHeld(fileSystem: FileSystem, lock: DirectoryLock)
 }
 
 /**
+ * Whether `lock`'s lease holds now (not lost, not expired): one Date.now(). The WAL's
+ * background writes after a synced record (the zero fill ahead, the next segment's
+ * preparation) start only then (WalWriter#fenceBackgroundWrites): a record's fdatasync
+ * can return long after its group's confirmLease, and a fill then wrote zeros ahead in
+ * the segment a new holder was writing its records into.
+ */
+export function leaseHolds(lock: DirectoryLock): boolean {
+  return !lock.lost && !lock.leaseExpired(Date.now());
+}
+
+/**
  * Undefined while `lock`'s lease holds (no promise: the common case); otherwise a heartbeat
  * runs, and the promise resolves once it renewed the lease, or rejects with the store's
  * failure (`failure()`, set by the lost listeners when the lock was taken over) or, when it

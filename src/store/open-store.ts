@@ -45,7 +45,7 @@ import { WalWriter } from '../wal/wal-writer.js';
 import { expireLeasesAtOpen } from '../lease/lease-restart.js';
 import { notADirectoryError } from './directory-argument.js';
 import { DirectoryLock } from './directory-lock.js';
-import { confirmLease, lockStillHeld } from './lock-holder-check.js';
+import { confirmLease, leaseHolds, lockStillHeld } from './lock-holder-check.js';
 import { StoreFailure } from './store-failure.js';
 import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { Store } from './store.js';
@@ -263,6 +263,7 @@ async function openLocked(
     // ... and the WAL's appends change no name: no group is written from an expired lease (lock-holder-check.ts).
     const currentFailure = () => failure.current; // made once: the check runs per group
     pipeline.confirmLeaseBeforeWrites(() => confirmLease(lock, currentFailure));
+    writer.fenceBackgroundWrites(() => leaseHolds(lock)); // nor a zero fill or segment after a record's late fdatasync
     const store = new Store({ directory, options, lock, writer, engine, pins, transactionPins, pipeline, failure, recovery, fileSystem });
     return { store, leaseRecordsPossible };
   } catch (error) {

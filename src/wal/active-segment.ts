@@ -73,6 +73,12 @@ export class ActiveSegment {
    * and the next record must go into a new segment. Cleared by any rotation.
    */
   #cutPending = false;
+  /**
+   * Whether the writes a synced record starts in the background (the zero fill ahead, the
+   * next segment's preparation) may run: false once the directory lock's lease expired
+   * (fenceBackgroundWrites). Every other write into wal/ follows a group's lease check.
+   */
+  #backgroundWritesAllowed: () => boolean = () => true;
 
   constructor(config: ActiveSegmentConfig, active: WalPosition) {
     this.#config = config;
@@ -122,10 +128,23 @@ export class ActiveSegment {
     this.#active.offset += lengthBytes;
   }
 
-  /** A record is durable: the next segment may be prepared, and the zero fill may go ahead. */
+  /**
+   * A record is durable: the next segment may be prepared, and the zero fill may go ahead,
+   * unless the lease has expired (fenceBackgroundWrites): a record's fdatasync may return
+   * long after its group's lease check, and another process may have taken the directory
+   * over meanwhile and be writing records past ours in this very segment, where a fill
+   * writes zeros. What is skipped is done later, after a group's lease check (a record
+   * past the filled prefix fills in the foreground; a rotation creates its segment).
+   */
   afterRecordSynced(): void {
+    if (!this.#backgroundWritesAllowed()) return;
     this.#rotation.maybePrepareNext(this.#active);
     if (!this.#closed) this.zeroFill.maybeFillAhead();
+  }
+
+  /** `allowed` answers, after each synced record, whether background writes may start (the lease holds). */
+  fenceBackgroundWrites(allowed: () => boolean): void {
+    this.#backgroundWritesAllowed = allowed;
   }
 
   /**

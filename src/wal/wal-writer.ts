@@ -93,6 +93,14 @@ export class WalWriter {
     return this.#segment.failure;
   }
 
+  /**
+   * The zero fill ahead and the next segment's preparation a synced record starts run only
+   * while `allowed()` (the directory lock's lease holds: ActiveSegment#afterRecordSynced).
+   */
+  fenceBackgroundWrites(allowed: () => boolean): void {
+    this.#segment.fenceBackgroundWrites(allowed);
+  }
+
   get syncedLsn(): number {
     return this.#syncedLsn;
   }
