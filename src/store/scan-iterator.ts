@@ -113,7 +113,33 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
       };
       return (this.#last = this.#last!.then(run, run));
     }
+    // An entry of the chunk in hand is answered without an async function: most steps
+    // are these, and #step's frame, try/finally and promise cost as much as the entry.
+    if (this.#position < this.#chunk.length && !this.#pin.released) return (this.#last = this.#nextInChunk());
     return (this.#last = this.#step());
+  }
+
+  /** next() for an entry of the chunk in hand: #step's answer, with no wait unless a turn is due. */
+  #nextInChunk(): Promise<IteratorResult<ScanEntry, undefined>> {
+    let entry: ScanEntry;
+    try {
+      entry = this.#take();
+    } catch (error) {
+      // #take has ended the scan for a failure of its own (readStored's errors, as #step's, pass as they are).
+      return Promise.reject(error);
+    }
+    if (this.#plan.turnDue?.() === true) return this.#afterTurn(entry);
+    return Promise.resolve({ done: false, value: entry });
+  }
+
+  async #afterTurn(entry: ScanEntry): Promise<IteratorResult<ScanEntry, undefined>> {
+    this.#stepping = true;
+    try {
+      await nextEventLoopTurn();
+      return { done: false, value: entry };
+    } finally {
+      this.#stepping = false;
+    }
   }
 
   async #step(): Promise<IteratorResult<ScanEntry, undefined>> {
@@ -121,8 +147,6 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     try {
       if (this.#pin.released) return { done: true, value: undefined };
       let more: boolean;
-      let key: string | Uint8Array;
-      let stored: StoredValue;
       try {
         this.#plan.checkOpen();
         more = this.#position < this.#chunk.length || (await this.#fill());
@@ -131,25 +155,48 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
           if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
           return { done: true, value: undefined };
         }
-        let internal: string;
-        [internal, stored] = this.#chunk[this.#position++]!;
-        // A key with no form in the key encoding (KeyEncodingError) ends the scan too.
-        key = externalKey(internal, this.#plan.keyEncoding);
       } catch (error) {
-        // A scan that fails (closed store, version not retained) ends and lets go of its pin.
-        this.#finish();
-        // Closed during the read: StoreClosedError, not what the read met (close() closes the
-        // readers of replaced runs a view still held: AssertionFailedError 'used after close').
-        this.#plan.checkOpen();
-        throw namedKey(error, this.#merged.failedKey, this.#plan.keyEncoding);
+        throw this.#failed(error);
       }
-      this.#produced++;
-      const value = readStored(stored);
+      const entry = this.#take();
       if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
-      return { done: false, value: [key, value] };
+      return { done: false, value: entry };
     } finally {
       this.#stepping = false;
     }
+  }
+
+  /** The chunk's next entry, decoded; REQUIRES: one is left. Throws what #failed makes of a failure. */
+  #take(): ScanEntry {
+    let key: string | Uint8Array;
+    let stored: StoredValue;
+    try {
+      this.#plan.checkOpen();
+      let internal: string;
+      [internal, stored] = this.#chunk[this.#position++]!;
+      // A key with no form in the key encoding (KeyEncodingError) ends the scan too.
+      key = externalKey(internal, this.#plan.keyEncoding);
+    } catch (error) {
+      throw this.#failed(error);
+    }
+    this.#produced++;
+    return [key, readStored(stored)];
+  }
+
+  /**
+   * A scan that fails (closed store, version not retained) ends and lets go of its pin;
+   * returns what the step throws. Closed during the read: StoreClosedError, not what the
+   * read met (close() closes the readers of replaced runs a view still held:
+   * AssertionFailedError 'used after close').
+   */
+  #failed(error: unknown): unknown {
+    this.#finish();
+    try {
+      this.#plan.checkOpen();
+    } catch (closed) {
+      return closed;
+    }
+    return namedKey(error, this.#merged.failedKey, this.#plan.keyEncoding);
   }
 
   /**
