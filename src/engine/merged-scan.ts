@@ -93,11 +93,20 @@ export class MergedScan {
         this.close();
         break;
       }
-      const histories: SourceHistory[] = [];
+      // The key's chain while a memtable's is its one source (the common case), else its
+      // histories, newest source first (made only then: a record and an array per key cost
+      // a scan of one memtable as much as resolving it).
+      let only: VersionChain | undefined;
+      let histories: SourceHistory[] | undefined;
       for (const source of this.#memtables) {
         const head = source.buffer[source.position];
         if (head === undefined || head[0] !== key) continue;
-        histories.push({ chain: head[1] });
+        if (only === undefined && histories === undefined) only = head[1];
+        else {
+          histories ??= [{ chain: only! }];
+          only = undefined;
+          histories.push({ chain: head[1] });
+        }
         source.position++;
         source.after = key;
       }
@@ -108,12 +117,18 @@ export class MergedScan {
         // Awaited only when the cursor must read a block: an await per key and run was the largest cost of a scan of cached runs.
         const pending = takeKey(cursor, key, entries);
         if (pending !== undefined) await pending;
-        if (entries.length > 0) histories.push({ entries });
+        if (entries.length === 0) continue;
+        histories ??= only === undefined ? [] : [{ chain: only }];
+        only = undefined;
+        histories.push({ entries });
       }
       // A run entry's value is wrapped as it lies in its block: the chunk's reader decodes it once (readOnceSlotOfEntry).
       let slot: ReturnType<typeof resolveSlot>;
       try {
-        slot = resolveSlot(histories, request, readOnceSlotOfEntry);
+        // A chain of one version at or below the read version answers as resolveSlot would
+        // (nothing newer counts against retention, and maxVersionsPerKey is at least 1).
+        if (only !== undefined && only.length === 1 && only.newestVersion <= version && request.maxVersionsPerKey >= 1) slot = only.newest;
+        else slot = resolveSlot(only !== undefined ? [{ chain: only }] : (histories ?? []), request, readOnceSlotOfEntry);
       } catch (error) {
         // A key that cannot be answered (VersionNotRetainedError) fails the scan at its place:
         // the entries before it in this chunk are delivered first, the next chunk throws.
@@ -184,21 +199,36 @@ export class MergedScan {
 }
 
 /**
- * Reads each chain of a memtable step and the first byte of its newest value in one
- * pass, before the step is resolved. A memtable's chains and value bytes lie in write
+ * Reads each key, chain, value record and the first and last bytes of its newest value,
+ * before the step is resolved. A memtable's keys, chains and value bytes lie in write
  * order, so a scan in key order of randomly written keys finds each in a cache line of
- * its own: every entry missed the cache two or three times, one miss at a time, between
- * the promise steps of next(). In one tight pass the loads do not depend on each other
- * and the processor overlaps them; what they brought in is still cached when the step
- * is resolved and read (a 100-entry step touches about 25 KiB). Returns a sum of what
- * it read, for the caller to keep, so the loads have a use.
+ * its own: every entry missed the cache several times, one miss at a time, between the
+ * promise steps of next(). In tight passes the loads do not depend on each other and
+ * the processor overlaps them; what they brought in is still cached when the step is
+ * resolved and read (a 100-entry step touches about 25 KiB). One pass per level of the
+ * chain -> EncodedValue -> bytes path, not one pass following it per entry: each load of
+ * one pass waited for the one before it, so the processor overlapped few entries
+ * (range-scan bench: 75 -> 60 us per 100-entry scan, docs/PERFORMANCE.md 2026-12-04).
+ * Returns a sum of what it read, for the caller to keep, so the loads have a use.
  */
 function touchChains(buffer: ReadonlyArray<[string, VersionChain]>): number {
+  const count = buffer.length;
   let sum = 0;
-  for (let index = 0; index < buffer.length; index++) {
-    const chain = (buffer[index] as [string, VersionChain])[1];
-    const newest = chain.newest;
-    sum += newest instanceof EncodedValue ? (newest.source[newest.start] as number) : chain.newestVersion;
+  // Three passes, each of loads that do not depend on each other: the chains (and the
+  // keys' characters), then the values' records, then their first and last bytes.
+  const newest: VersionSlot[] = new Array<VersionSlot>(count);
+  for (let index = 0; index < count; index++) {
+    const entry = buffer[index] as [string, VersionChain];
+    sum += entry[0].charCodeAt(0);
+    newest[index] = entry[1].newest;
+  }
+  for (let index = 0; index < count; index++) {
+    const slot = newest[index];
+    if (slot instanceof EncodedValue) sum += slot.start + slot.length;
+  }
+  for (let index = 0; index < count; index++) {
+    const slot = newest[index];
+    if (slot instanceof EncodedValue) sum += (slot.source[slot.start] as number) + (slot.source[slot.start + slot.length - 1] as number);
   }
   return sum;
 }
