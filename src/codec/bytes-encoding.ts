@@ -128,7 +128,11 @@ export function decodeBytesIn(bytes: Uint8Array, from: number, to: number): Uint
     for (let index = 0; index < lengthBytes; index++) copy[index] = bytes[dataStart + index]!;
     return copy;
   }
-  // Buffer.from and new Uint8Array copy (a slice of a Buffer would be a Buffer: species).
-  const data = bytes.subarray(dataStart, to);
-  return isBuffer ? Buffer.from(data) : new Uint8Array(data);
+  // A view made by the constructor (subarray's species lookup costs more), copied into
+  // a Buffer from Node's pool: Buffer.from(view) dispatched on the argument's kind first.
+  const data = new Uint8Array(bytes.buffer, bytes.byteOffset + dataStart, lengthBytes);
+  if (!isBuffer) return new Uint8Array(data);
+  const copy = Buffer.allocUnsafe(lengthBytes);
+  copy.set(data);
+  return copy;
 }

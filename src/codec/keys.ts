@@ -99,9 +99,20 @@ function utf8Key(internal: string): string {
   return bytes.toString('utf8');
 }
 
+/**
+ * Keys up to this long are copied one char at a time into a Buffer from Node's pool:
+ * Buffer.from(internal, 'latin1') dispatched on the encoding and called into C++ to
+ * write 16 bytes (a scan returns one per entry).
+ */
+const KEY_BYTES_COPIED_BY_LOOP_MAX = 64;
+
 /** The key's bytes, as stored in the WAL. */
 export function keyBytes(internal: string): Buffer {
-  return Buffer.from(internal, 'latin1');
+  const length = internal.length;
+  if (length > KEY_BYTES_COPIED_BY_LOOP_MAX) return Buffer.from(internal, 'latin1');
+  const bytes = Buffer.allocUnsafe(length);
+  for (let index = 0; index < length; index++) bytes[index] = internal.charCodeAt(index);
+  return bytes;
 }
 
 /** An internal key from bytes read back from disk. */
