@@ -95,6 +95,8 @@ export class Store {
   #state: State = 'open';
   /** Present when the scrubIntervalMs option is set; stopped first thing in close(). */
   readonly #backgroundScrub: BackgroundScrub | undefined;
+  /** Aborts the store.scrub() calls under way or waiting: close() aborts them as it stops a background pass. */
+  readonly #scrubCalls = new AbortController();
   /** put, delete and batch: admission and the commit pipeline, or a lease write (store-writes.ts). */
   readonly #writes: StoreWrites;
   /** get, history and scan: answered from the engine's read view (store-reads.ts). */
@@ -284,7 +286,8 @@ export class Store {
     // called, as RocksDB's CancelAllBackgroundWork; it installs nothing and a
     // compact() call rejects with StoreClosedError (Compactor#cancel).
     this.#parts.engine.compactor.cancel();
-    // Before the lock: a background pass holds it while it runs; aborted, it lets go.
+    // Before the lock: a background pass holds it while it runs; aborted, it lets go. So does a called one.
+    this.#scrubCalls.abort();
     await this.#backgroundScrub?.stop();
     await this.#lifecycleLock.runExclusive(async () => {
       if (this.#state === 'closed') return;
@@ -359,7 +362,10 @@ export class Store {
    */
   async scrub(options?: ScrubOptions): Promise<ScrubReport> {
     this.#assertOpen('scrub');
-    return this.#scrub(checkScrubOptions(options), false);
+    const checked = checkScrubOptions(options);
+    // close() aborts it (resolving with aborted: true), as it stops a background pass, instead of waiting for a paced pass.
+    const signal = checked.signal === undefined ? this.#scrubCalls.signal : AbortSignal.any([checked.signal, this.#scrubCalls.signal]);
+    return this.#scrub({ ...checked, signal }, false);
   }
 
   async #scrub(options: ScrubOptions, background: boolean): Promise<ScrubReport> {
