@@ -19,6 +19,9 @@
  *   buffered changes are outside the store's memory budget: a count alone let a slow
  *   watcher of 1 MiB values hold 10 GiB.
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
+ * - A feed without sinceVersion starts at the version visible at watch() and pins it from
+ *   the call (FeedHold#pinStart) until its catch-up ends: per-key retention trimmed the
+ *   commits made before its first step (VersionNotRetainedError) while nothing was pinned.
  * - A feed's pin, subscription and abort listener are one FeedHold, released once: by
  *   its finally, or when a feed dropped unended is collected (dropped-feeds.ts).
  * - Delivered versions strictly increase across commits (asserted).
@@ -59,7 +62,7 @@ import { keyInRange } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
 import { RESERVED_KEY_PREFIX } from '../lease/lease-record.js';
 import { type CatchUpCursor, compareChanges, nextChanges, type RawChange } from './catch-up.js';
-import { droppedFeeds, FeedHold } from './dropped-feeds.js';
+import { droppedFeeds, FeedHold, unstartedEndsRelease } from './dropped-feeds.js';
 
 export interface WatchOptions {
   gte?: string | Uint8Array;
@@ -233,12 +236,17 @@ export class WatchHub {
    */
   watch(options: WatchOptions = {}): AsyncGenerator<Change, void, undefined> {
     const resolved = watchOptions(options);
-    resolved.sinceVersion ??= this.#source.pipeline.visibleVersion;
     // What the feed holds is released by its finally, or when a feed dropped unended is collected (dropped-feeds.ts).
     const hold = new FeedHold();
+    if (resolved.sinceVersion === undefined) {
+      // Pinned from the call: under per-key retention the commits made before the first
+      // next() were trimmed before the catch-up pinned anything (VersionNotRetainedError).
+      resolved.sinceVersion = this.#source.pipeline.visibleVersion;
+      hold.pinStart(this.#source.pins, resolved.sinceVersion);
+    }
     const feed = this.#feed(resolved, hold);
     droppedFeeds.register(feed, hold, hold);
-    return feed;
+    return unstartedEndsRelease(feed, hold);
   }
 
   /** Takes `subscriber` out of the hub (no reference to its feed: see dropped-feeds.ts). */
@@ -253,9 +261,16 @@ export class WatchHub {
   async *#feed(resolved: ResolvedWatchOptions, hold: FeedHold): AsyncGenerator<Change, void, undefined> {
     const { range, sinceVersion, signal, includeReserved, untilVersion, catchUpBatchChanges } = resolved;
     const source = this.#source;
+    hold.started = true;
     // A feed first stepped after close() (or abandonment) reads nothing of the closed store:
     // with nothing due up to its untilVersion it ended as if caught up.
-    source.checkOpen();
+    try {
+      source.checkOpen();
+    } catch (error) {
+      droppedFeeds.unregister(hold);
+      hold.release();
+      throw error;
+    }
     // One synchronous step: subscribe, read the start version, take the view and pin it.
     const subscriber = new Subscriber(range, includeReserved, untilVersion);
     this.#subscribers.add(subscriber);
@@ -265,6 +280,7 @@ export class WatchHub {
     const catchUp = sinceVersion !== undefined && sinceVersion < startVersion;
     const view = catchUp ? source.view() : undefined;
     if (catchUp) hold.pin(source.pins, startVersion, view!);
+    else hold.unpin(); // the start pin, if any: nothing to catch up
     let lastVersion = sinceVersion ?? startVersion;
     subscriber.lastDeliveredVersion = lastVersion;
     try {

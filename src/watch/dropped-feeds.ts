@@ -10,6 +10,11 @@
  * offered each commit. A scan dropped the same way is released by its collector
  * (src/store/scan-iterator.ts); a feed is too.
  *
+ * A feed that starts at the version visible at watch() (no sinceVersion) also pins that
+ * version from the call (pinStart), so the commits made before its first step are still
+ * there to catch up from; return() or throw() on a feed never stepped (whose body, and so
+ * its finally, never runs) lets go of it too (change-feed.ts).
+ *
  * Invariants: each part is let go exactly once (release() and unpin() are
  * idempotent); the registry holds a FeedHold, never the generator (the hold keeps no
  * reference to it), so the generator can be collected; a feed that ended unregisters
@@ -20,6 +25,10 @@ import type { ReadPins } from '../memory/read-pins.js';
 
 export class FeedHold {
   #pin: { pins: ReadPins; version: number; view: ReadView } | undefined;
+  /** True once the feed's body ran (its first next()): its own finally releases the hold from then on. */
+  started = false;
+  /** A feed's default start (the version visible at watch()), pinned from the call until its catch-up ends. */
+  #startPin: { pins: ReadPins; version: number } | undefined;
   #unsubscribe: (() => void) | undefined;
   #abort: { signal: AbortSignal; listener: () => void } | undefined;
 
@@ -30,8 +39,21 @@ export class FeedHold {
     this.#pin = { pins, version, view };
   }
 
-  /** Lets go of the pin and the view, if held (the catch-up's end). */
+  /**
+   * Pins `version` from watch() itself, when the feed starts at the version visible then:
+   * the commits made before its first step are caught up from history, which retention
+   * (maxVersionsPerKey) would otherwise trim before the catch-up pins anything.
+   */
+  pinStart(pins: ReadPins, version: number): void {
+    pins.pin(version);
+    this.#startPin = { pins, version };
+  }
+
+  /** Lets go of the pins and the view, if held (the catch-up's end). */
   unpin(): void {
+    const start = this.#startPin;
+    this.#startPin = undefined;
+    start?.pins.unpin(start.version);
     const pin = this.#pin;
     if (pin === undefined) return;
     this.#pin = undefined;
@@ -64,3 +86,22 @@ export class FeedHold {
 
 /** Releases the hold of a feed collected before it ended. */
 export const droppedFeeds = new FinalizationRegistry<FeedHold>((hold) => hold.release());
+
+/**
+ * `feed` whose return() and throw() also let go of `hold` when the feed was never stepped:
+ * a generator ended before its first next() never runs its body, so its finally (which
+ * releases the hold) never runs, and its start pin stayed until the feed was collected.
+ */
+export function unstartedEndsRelease<T>(feed: AsyncGenerator<T, void, undefined>, hold: FeedHold): AsyncGenerator<T, void, undefined> {
+  const end = (finish: () => Promise<IteratorResult<T, void>>): Promise<IteratorResult<T, void>> => {
+    if (!hold.started) {
+      droppedFeeds.unregister(hold);
+      hold.release();
+    }
+    return finish();
+  };
+  const { return: returnFeed, throw: throwIntoFeed } = feed;
+  feed.return = (value) => end(() => returnFeed.call(feed, value));
+  feed.throw = (error: unknown) => end(() => throwIntoFeed.call(feed, error));
+  return feed;
+}
