@@ -37,7 +37,7 @@ export const FLUSH_ARRIVAL_ORDER_BYTES_MAX = 32 * 1024 * 1024;
 /**
  * `flushThread` (internal, tests and the bench): 'worker' writes runs in the store's
  * flush thread when the file system is the real one and the worker is built
- * (Flusher#usesThread); 'main' always writes them on the main thread.
+ * (FlushRunWriter#usesThread, flush-run-writer.ts); 'main' always writes them on the main thread.
  * `threadMinMemtableBytes`: a memtable smaller than this is flushed in process unless
  * the thread already runs (FLUSH_THREAD_MIN_MEMTABLE_BYTES; tests lower it).
  * `arrivalOrderMaxBytes`: FLUSH_ARRIVAL_ORDER_BYTES_MAX (0: every flush in key order).

@@ -3,10 +3,8 @@
  * each one; then the WAL segments the runs cover are deleted.
  *
  *   oldest sealed memtable -> writeRun (temp, datasync, rename, directory fsync),
- *      in the store's flush thread on the real file system (flush-thread.ts: this
- *      thread walks and packs the entries, the thread writes the same bytes into the
- *      temporary file; the rename and the fsync are this thread's, through the store's
- *      fenced file system: src/run/run-install.ts)
+ *      in the store's flush thread on the real file system, else in process
+ *      (flush-run-writer.ts, which owns the thread)
  *   -> manifest edit (add run, flushed version, WAL start) under the manifest lock
  *   -> install: the run becomes visible and the memtable is retired, in one
  *      synchronous step (readers see one or the other, never neither)
@@ -45,32 +43,23 @@
  *   (a retry after close wrote a run after the directory lock was released).
  *   Any other failure (a failed fsync above all) is final: the flusher fails and
  *   the store refuses writes (never retried and trusted).
- * - A flush thread that exits under a flush (crash, out of memory, terminated) is not
- *   a failure of the flush: its run id's files are removed and the memtable is
- *   written in process under a new run id (the next flush starts a new thread; past
- *   FLUSH_THREAD_RESTARTS_MAX exits every flush stays in process); on a handle
- *   abandoned as a dead process the flush fails with StoreClosedError instead. FlushThreadExited (no `code`) is
- *   internal: it never leaves the flusher (test/internal-errors.test.ts). An error the
- *   thread answers is the flush's own (same class, merge-error.ts), under the two
+ * - A flush thread that exits under a flush is not a failure of the flush: the memtable
+ *   is written again in process (flush-run-writer.ts, where that rule lives; on a handle
+ *   abandoned as a dead process the flush fails with StoreClosedError instead). An error
+ *   the thread answers is the flush's own (same class, merge-error.ts), under the two
  *   rules above.
  * - Blocks are prepopulated only for a run still live at that moment (checked at
  *   each slice, in the same synchronous step as its insertions), so a run replaced
  *   meanwhile by a compaction gets no more entries; none once close() began (close
  *   waits for the flush, so nothing is inserted after it resolves).
  */
-import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { DiskFullError, StoreClosedError } from '../errors.js';
+import { DiskFullError } from '../errors.js';
 import { joinPath, type FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/held-locks.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
-import { clearTemporaryRun, installTemporaryRun, removeTemporaryRun } from '../run/run-install.js';
-import { writeRun } from '../run/run-writer.js';
-import { KillableFileSystem } from '../fs/killable-file-system.js';
-import { NodeFileSystem } from '../fs/node-file-system.js';
-import { type FlushOutcome, FlushThread, FlushThreadExited, flushWorkerBuilt } from './flush-thread.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { removeSegmentsBelow } from '../wal/segment-files.js';
@@ -79,8 +68,7 @@ import type { MemoryIndex } from '../memory/memory-index.js';
 import type { PointCache } from './point-cache.js';
 import type { RunSet } from './run-set.js';
 import { CachePrepopulation, FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';
-import { memtableEntries, memtableEntriesInArrivalOrder } from './memtable-entries.js';
-import { FLUSH_THREAD_RESTARTS_MAX, flushSettings } from './flush-settings.js';
+import { FlushRunWriter } from './flush-run-writer.js';
 
 /** Wait before retrying a flush that ran out of disk space. */
 export const FLUSH_RETRY_DELAY_MS = 200;
@@ -129,10 +117,10 @@ export class Flusher {
   #retryTimer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
   #lastDiskFull: DiskFullError | undefined;
-  #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0, prepopulatedBlocks: 0, threadFlushes: 0, flushThreadExits: 0 };
+  #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0, prepopulatedBlocks: 0 };
   #idleWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
-  /** Made at the first flush that uses it (usesThread), ended by close() or abandon(). */
-  #thread: FlushThread | undefined;
+  /** Writes each run, in the flush thread or in process (flush-run-writer.ts). */
+  readonly #runWriter: FlushRunWriter;
   #abandoned = false;
   /** Set when close() begins: a flush that then fails disk full arms no retry (it would write a run after the directory lock was released). */
   #closed = false;
@@ -141,6 +129,7 @@ export class Flusher {
 
   constructor(config: FlusherConfig) {
     this.#config = config;
+    this.#runWriter = new FlushRunWriter({ fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash });
   }
 
   get failure(): Error | undefined {
@@ -163,7 +152,8 @@ export class Flusher {
   }
 
   stats(): FlushStats {
-    return { ...this.#stats, failure: this.#failure };
+    const writer = this.#runWriter;
+    return { ...this.#stats, threadFlushes: writer.threadFlushes, flushThreadExits: writer.threadExits, failure: this.#failure };
   }
 
   /**
@@ -252,35 +242,18 @@ export class Flusher {
   async #flushOneAlone(sealed: SealedMemtable): Promise<RunDescriptor> {
     const { fileSystem, manifest, runSet, memtables } = this.#config;
     const startedMs = performance.now();
-    let runId = manifest.allocateRunId();
     const cache = runSet.config.cache;
     // A backlog (another sealed memtable waits) means writes outrun flushes: a bulk load, not
     // data about to be read, and the flush is the bottleneck: no prepopulation then.
     const backlog = memtables.immutableCount > 1;
     const prepopulateBytes = Math.floor(cache.maxBytes * FLUSH_PREPOPULATE_CACHE_SHARE) - cache.bytes;
     const prepopulate = !backlog && prepopulateBytes > 0;
-    let prepopulation = prepopulate ? new CachePrepopulation(prepopulateBytes) : undefined;
-    let descriptor: RunDescriptor;
-    if (this.usesThread && (this.#thread?.running === true || sealed.memoryBytes >= flushSettings.threadMinMemtableBytes)) {
-      try {
-        descriptor = await this.#writeInThread(sealed, runId, prepopulation, prepopulateBytes, backlog);
-      } catch (error) {
-        if (!(error instanceof FlushThreadExited)) throw error;
-        // FlushThreadExited never leaves the flusher: a handle abandoned as a dead process
-        // fails the flush as closed (a checkpoint() waiting for it rejects so), nothing is
-        // written again in process (its output is an orphan the next open removes).
-        if (this.#abandoned) throw new StoreClosedError('flush a memtable (the handle was abandoned)', { cause: error });
-        // The thread crashed or was ended under the flush: its temporary file (a thread never
-        // renames) was removed (#writeInThread) and the memtable is written in process, under
-        // a new run id (the ended thread's last system call may still be returning).
-        this.#stats.flushThreadExits++;
-        runId = manifest.allocateRunId();
-        prepopulation = prepopulate ? new CachePrepopulation(prepopulateBytes) : undefined;
-        descriptor = await this.#writeInProcess(sealed, runId, prepopulation);
-      }
-    } else {
-      descriptor = await this.#writeInProcess(sealed, runId, prepopulation);
-    }
+    const newPrepopulation = (): CachePrepopulation | undefined => (prepopulate ? new CachePrepopulation(prepopulateBytes) : undefined);
+    // In the flush thread or in process; written again in process under a new run id if the thread exits under it.
+    const { descriptor, runId, prepopulation } = await this.#runWriter.write({
+      sealed, runId: manifest.allocateRunId(), allocateRunId: () => manifest.allocateRunId(),
+      prepopulation: newPrepopulation(), newPrepopulation, prepopulateBytes, backlog,
+    });
     try {
       await manifest.apply({
         addRuns: [descriptor],
@@ -323,73 +296,13 @@ export class Flusher {
     return descriptor;
   }
 
-  /**
-   * True when runs are written in the flush thread (flush-thread.ts): flushSettings
-   * allows it, at most FLUSH_THREAD_RESTARTS_MAX threads died under a flush, the worker
-   * is built and the file system is the real one (a KillableFileSystem over a
-   * NodeFileSystem). The fault-injecting file systems of the tests keep the in-process
-   * path, which every crash sweep covers. Read per flush.
-   */
-  get usesThread(): boolean {
-    if (flushSettings.flushThread !== 'worker' || this.#abandoned || this.#stats.flushThreadExits > FLUSH_THREAD_RESTARTS_MAX) return false;
-    const fileSystem = this.#config.fileSystem;
-    const real = fileSystem instanceof KillableFileSystem ? fileSystem.inner : fileSystem;
-    return real instanceof NodeFileSystem && flushWorkerBuilt();
-  }
-
-  /** The run of `sealed` written in process (memtableEntries straight into writeRun). */
-  async #writeInProcess(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined): Promise<RunDescriptor> {
-    const { fileSystem, runsDirectory, hash } = this.#config;
-    return await writeRun({
-      fileSystem, runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, hash,
-      entries: memtableEntries(sealed.index),
-      onBlockSealed: prepopulation?.offer,
-    });
-  }
-
-  /**
-   * The run of `sealed` written in the flush thread: this thread walks and packs the
-   * entries, the thread writes the file; the blocks it kept go to `prepopulation` in
-   * the order they were sealed, as an in-process write offers them. A memtable whose
-   * keys did not arrive in key order (random keys), up to arrivalOrderMaxBytes, is
-   * walked by key range in arrival order and the thread puts each range in key order
-   * (flush-key-order.ts): the key-order walk read its chains and values all over
-   * memory (issue 12). That moves work to the thread and the writer waits for the
-   * first range, so such a flush takes longer: with a backlog (writes outrun flushes,
-   * the next seal would stall them) the memtable goes in key order, which the thread
-   * writes as it is packed. (Arrival order with a backlog too was tried, f6d3f88,
-   * reverted: the bulk load's main-thread CPU fell but the work moved to the flush
-   * thread, total CPU and peak RSS rose, keys/s no better; docs/PERFORMANCE.md.)
-   */
-  async #writeInThread(sealed: SealedMemtable, runId: number, prepopulation: CachePrepopulation | undefined, prepopulateBytes: number, backlog: boolean): Promise<RunDescriptor> {
-    const { fileSystem, runsDirectory } = this.#config;
-    this.#thread ??= new FlushThread();
-    const job = { runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes };
-    const arrival = !backlog && sealed.memoryBytes <= flushSettings.arrivalOrderMaxBytes ? memtableEntriesInArrivalOrder(sealed.index) : undefined;
-    // The thread writes only `<id>.tmp`; every name in runs/ changes here, through the fence (run-install.ts).
-    await clearTemporaryRun(fileSystem, runsDirectory, runId);
-    let outcome: FlushOutcome;
-    try {
-      outcome = arrival === undefined ? await this.#thread.flush(job, memtableEntries(sealed.index)) : await this.#thread.flush(job, arrival, true);
-    } catch (error) {
-      await removeTemporaryRun(fileSystem, runsDirectory, runId);
-      throw error;
-    }
-    const { descriptor, blocks } = outcome;
-    if (outcome.temporary) await installTemporaryRun(fileSystem, runsDirectory, runId);
-    assert(prepopulation !== undefined || blocks.length === 0, 'the thread keeps blocks only for a prepopulation');
-    for (const block of blocks) prepopulation?.offer(block, true);
-    this.#stats.threadFlushes++;
-    return descriptor;
-  }
-
   /** Stops retry timers; a running flush finishes (close waits for it through flushAll); then the flush thread ends. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     await this.#running?.catch(() => undefined);
-    await this.#thread?.close();
+    await this.#runWriter.close();
   }
 
   /**
@@ -399,7 +312,7 @@ export class Flusher {
    */
   abandon(): void {
     this.#abandoned = true;
-    this.#thread?.abandon();
+    this.#runWriter.abandon();
   }
 }
 
