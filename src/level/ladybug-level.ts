@@ -346,16 +346,17 @@ function writePair(transaction: TransactionHandle, pair: PairValue): void {
 }
 
 /**
- * `operations` less the deletes of keys over the store's key limit (KEY_BYTES_MAX): no
- * such key can be stored, so deleting one changes nothing, as in classic-level (which
- * has no limit); the store would refuse it as a key. Puts of such keys stay, and the
- * store refuses them (InvalidKeyError): that limit is real.
+ * `operations` less the deletes of keys over the store's key limit (KEY_BYTES_MAX) or under
+ * its reserved prefix (isReservedStoreKey: lease records): no such level key can be stored
+ * (reads answer it absent), so deleting one changes nothing, as in classic-level (which has
+ * no limit); the store would refuse it as a key, and a reserved one's lease record must stay.
+ * Puts of such keys stay, and the store refuses them (InvalidKeyError): those limits are real.
  */
 function withoutUnstorableDeletes(operations: WriteOperation[]): WriteOperation[] {
   return operations.some(isUnstorableDelete) ? operations.filter((operation) => !isUnstorableDelete(operation)) : operations;
 }
 
 function isUnstorableDelete(operation: WriteOperation): boolean {
-  return operation.type === 'del' && operation.key.length > KEY_BYTES_MAX;
+  return operation.type === 'del' && (operation.key.length > KEY_BYTES_MAX || isReservedStoreKey(operation.key));
 }
 
