@@ -123,6 +123,8 @@ export class StripedRunFile {
   readonly #handle: FileHandle;
   readonly #hash: Hash64;
   readonly #repairs = new Map<number, Promise<CheckedBlock>>();
+  /** The blocks #repair answered with bytes rebuilt from parity, and whether those were written back (repairOf). */
+  readonly #repaired = new WeakMap<CheckedBlock, { rewritten: boolean }>();
 
   constructor(fileSystem: FileSystem, handle: FileHandle, path: string, hash: Hash64, identity: { runId: number; generation: number }, layout: StripeLayout) {
     this.#fileSystem = fileSystem;
@@ -272,7 +274,19 @@ export class StripedRunFile {
     }
     const rewritten = await this.rewritePages(pages);
     this.onRepair?.({ runId: this.runId, file: this.path, kind: block.kind, logicalOffset: block.logicalOffset, stripes, pages: result.rebuiltPages, rewritten });
-    return { bytes: result.bytes, payloadBytes, entryCount };
+    const checked: CheckedBlock = { bytes: result.bytes, payloadBytes, entryCount };
+    this.#repaired.set(checked, { rewritten });
+    return checked;
+  }
+
+  /**
+   * Whether the read that answered `checked` (readBlock, readBlockNow) rebuilt it from parity,
+   * and whether the rebuilt pages were written back; undefined when it read as stored. Per
+   * read, unlike `counters`, which every reader of the run shares: a scrub step asks this, so
+   * that a repair a concurrent read made elsewhere in the run is not taken for its own.
+   */
+  repairOf(checked: CheckedBlock): { rewritten: boolean } | undefined {
+    return this.#repaired.get(checked);
   }
 
   /**

@@ -71,19 +71,18 @@ export class RunParityScrubber {
       const file = this.#target.file;
       if (!repair) return finding('damaged', `block(s) at ${offsetsOf(failing)} fail their check as read: the stripe's parity is not checked`);
       for (const block of failing) {
-        const repairedBefore = file.counters.repairedBlocks;
-        const rewriteFailuresBefore = file.counters.rewriteFailures;
+        let repaired: { rewritten: boolean } | undefined;
         try {
-          await file.readBlock(block, true);
+          // This read's own repair (the run's counters also count what concurrent reads repair elsewhere in it).
+          repaired = file.repairOf(await file.readBlock(block, true));
         } catch (error) {
           if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
           return finding('unrecoverable', `block at ${block.logicalOffset} fails its check and cannot be rebuilt (${(error as Error).message}): the parity page is left as it is`);
         }
-        if (file.counters.repairedBlocks > repairedBefore) {
-          const rewritten = file.counters.rewriteFailures === rewriteFailuresBefore;
+        if (repaired !== undefined) {
           step.findings.push({
             kind: KIND_NAMES[block.kind], logicalOffset: block.logicalOffset, stripe, outcome: 'repaired',
-            reason: rewritten ? 'found damaged when the stripe was checked; rebuilt from parity and rewritten' : REBUILT_NOT_REWRITTEN,
+            reason: repaired.rewritten ? 'found damaged when the stripe was checked; rebuilt from parity and rewritten' : REBUILT_NOT_REWRITTEN,
           });
         }
       }

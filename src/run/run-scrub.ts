@@ -159,16 +159,14 @@ export class RunScrubber {
       bytes: block.lengthBytes,
       findings: [{ kind: KIND_NAMES[block.kind], logicalOffset: block.logicalOffset, stripe, outcome, reason }],
     });
-    const repairedBefore = this.#target.file.counters.repairedBlocks;
-    const rewriteFailuresBefore = this.#target.file.counters.rewriteFailures;
     try {
       const checked = await this.#target.file.readBlock(block, repair);
       if (block.kind === BlockKind.data && this.#target.footer.compression !== RunCompression.none) {
         decompressPayload(this.#target.footer.compression, checked.bytes.subarray(RUN_BLOCK_HEADER_BYTES, RUN_BLOCK_HEADER_BYTES + checked.payloadBytes), this.#target.path, block.logicalOffset);
       }
-      if (this.#target.file.counters.repairedBlocks > repairedBefore) {
-        return finding('repaired', this.#target.file.counters.rewriteFailures === rewriteFailuresBefore ? 'rebuilt from parity and rewritten' : REBUILT_NOT_REWRITTEN);
-      }
+      // This read's own repair (the run's counters also count what concurrent reads repair elsewhere in it).
+      const repaired = this.#target.file.repairOf(checked);
+      if (repaired !== undefined) return finding('repaired', repaired.rewritten ? 'rebuilt from parity and rewritten' : REBUILT_NOT_REWRITTEN);
       return { bytes: block.lengthBytes, findings: [] };
     } catch (error) {
       if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
