@@ -37,7 +37,7 @@ import { watchStdoutReader } from './stdout-reader.js';
 import { printWarningsAsLines } from './warnings.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, prefixRange, countOption, rateOption, versionOption,
-  requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
+  refuseBackupDirectory, requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
 } from './arguments.js';
 
 interface JsonOption {
@@ -135,7 +135,8 @@ function buildProgram(): Command {
     .option('--dry-run', 'change nothing: report what repair would drop from the WAL and the run blocks verify finds damaged (exit 1 if any)')
     .action(async (dir: string, options: JsonOption & { dryRun?: boolean }) => {
       if (options.dryRun === true) {
-        const report = await verifyStore(requireStore(dir));
+        // A backup: refused as repair's open refuses it, before verifyStore writes a lock file into it.
+        const report = await verifyStore(refuseBackupDirectory(requireStore(dir)));
         const drop = report.walRepairWouldDrop;
         const wal = drop !== undefined ? `would ${walDropText(drop)}`
           : report.corruption !== undefined ? 'WAL damage that repair refuses as well (see corruption)' : 'nothing to drop from the WAL';
