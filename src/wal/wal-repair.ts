@@ -23,9 +23,11 @@ import { createSegment, segmentFileName } from './segment-files.js';
 import {
   COMMIT_HEADER_BYTES,
   encodeRecord,
+  FORMAT_VERSION,
   type Hash64,
   readUint64,
   RECORD_HEADER_BYTES,
+  recordTagOf,
   SEGMENT_HEADER_BYTES,
 } from './wal-format.js';
 import {
@@ -143,7 +145,7 @@ async function survey(fileSystem: FileSystem, walDir: string, hash: Hash64, targ
     kept = { segment: target.segment, offset: target.offset };
     removed = target.later;
   } else if (target.kind === 'segment') {
-    countReadableRecords(target.segment.image, SEGMENT_HEADER_BYTES, hash, target.segment.tag, report, tally);
+    countReadableRecords(target.segment.image, SEGMENT_HEADER_BYTES, hash, countingTag(target.segment, hash), report, tally);
     report.droppedBytes += target.segment.image.length;
     report.droppedSegments.push(target.segment.path);
     kept = target.kept;
@@ -154,12 +156,28 @@ async function survey(fileSystem: FileSystem, walDir: string, hash: Hash64, targ
   }
   for (const segmentNumber of target.later) {
     const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    countReadableRecords(segment.image, SEGMENT_HEADER_BYTES, hash, segment.tag, report, tally);
+    countReadableRecords(segment.image, SEGMENT_HEADER_BYTES, hash, countingTag(segment, hash), report, tally);
     report.droppedBytes += segment.image.length;
     report.droppedSegments.push(segment.path);
   }
   if (target.kind === 'record') countDamagedRecord(target.segment, target.offset, keptVersion, tally.firstReadableVersion, report);
   return { report, highestVersion: tally.highestVersion, kept, removed };
+}
+
+/**
+ * The use tag a dropped segment's records are counted by. SegmentImage#tag is read from
+ * the header's format-version field (recordTagOfImage), which may be the damage itself: a
+ * flipped bit or a lost sector made a format-2 header read as format 1 (tag 0), none of
+ * its records was found, and with none the version marker was not written, so the next
+ * commit took a version a dropped commit had. So the format-2 tag of the segment's number
+ * is tried first (a recycled file's earlier use never carries it), then format 1's 0.
+ */
+function countingTag(segment: SegmentImage, hash: Hash64): number {
+  const { image, segmentNumber } = segment;
+  const tagged = recordTagOf(FORMAT_VERSION, segmentNumber);
+  if (findValidRecordFrom(image, SEGMENT_HEADER_BYTES, hash, tagged) !== undefined) return tagged;
+  if (findValidRecordFrom(image, SEGMENT_HEADER_BYTES, hash, 0) !== undefined) return 0;
+  return segment.tag;
 }
 
 /** The damaged record (or lost write) at `offset` is one dropped record; its commits count when its header reads consistently. */
