@@ -7,7 +7,8 @@
  *   record is live iff it is held here with the same nonce and its deadline
  *   (performance.now(), monotonic) is in the future.
  * - Every held lease has one expiry timer, unref'd (a lease never keeps the process
- *   alive); ending a lease clears its timer and wakes its first waiter.
+ *   alive), until the store closes (stopTimers: none after); ending a lease clears its
+ *   timer and wakes its first waiter.
  * - Deadlines are checked against the clock at each use, not trusted from the timer:
  *   a timer that has not fired yet does not keep an expired lease live.
  */
@@ -41,6 +42,8 @@ export class LeaseHolders {
   readonly #waiters: LeaseWaiters;
   /** Called when a held lease's deadline passes (the manager's expiry, run detached). */
   readonly #onDeadline: (name: string, nonce: string) => Promise<void>;
+  /** Set by stopTimers (the store is closing): no expiry timer is set any more. */
+  #timersStopped = false;
   readonly #stats: LeaseStats = {
     held: 0, acquisitions: 0, failedAcquires: 0, waitingAcquires: 0, waitTimeMsTotal: 0, waitTimeMsMax: 0, expiries: 0, forceReleases: 0,
   };
@@ -104,9 +107,26 @@ export class LeaseHolders {
    */
   schedule(name: string, held: HeldLease, delayMs?: number): void {
     clearTimeout(held.timer);
+    held.timer = undefined;
+    if (this.#timersStopped) return;
     held.timer = setTimeout(() => void this.#onDeadline(name, held.nonce).catch(() => undefined),
       delayMs ?? Math.max(0, Math.ceil(held.deadlineMs - performance.now())));
     held.timer.unref();
+  }
+
+  /**
+   * The store is closing: clears every expiry timer, and sets none from now on (an
+   * acquire or renewal committing meanwhile). No expiry can commit any more (the next
+   * open's restart rule ends these leases), and each timer held the manager and through
+   * it the closed store, its memtables and caches, until the lease's deadline (up to
+   * leaseTtlMsMax, 24 h by default).
+   */
+  stopTimers(): void {
+    this.#timersStopped = true;
+    for (const held of this.#held.values()) {
+      clearTimeout(held.timer);
+      held.timer = undefined;
+    }
   }
 
   recordWait(waitedMs: number): void {

@@ -104,10 +104,12 @@ export class LeaseManager {
 
   /**
    * The store is closing (Store#close, after it refuses new calls): wakes every waiting
-   * acquire, whose next attempt then rejects with StoreClosedError.
+   * acquire, whose next attempt then rejects with StoreClosedError, and clears the expiry
+   * timers (no expiry can commit now; they kept the closed store reachable until their deadlines).
    */
   storeClosing(): void {
     this.#waiters.wakeAll();
+    this.#holders.stopTimers();
   }
 
   /**
