@@ -12,7 +12,9 @@
  *
  * The stats (store.stats().storage) are assembled in engine-stats.ts; the write
  * stall (admit, backpressure) is write-stall.ts; a checkpoint (seal, flush, the WAL
- * start moved and the covered segments deleted) is engine-checkpoint.ts.
+ * start moved and the covered segments deleted) is engine-checkpoint.ts; the shared
+ * read view is read-view-cache.ts; blocks rebuilt from parity are counted and logged
+ * by block-repairs.ts; what a scrub reads is engine-scrub-targets.ts.
  */
 import { commitSlabPool } from '../codec/value-slabs.js';
 import type { FileSystem } from '../fs/file-system.js';
@@ -20,8 +22,6 @@ import type { Manifest } from '../manifest/manifest.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import type { RepairEvent } from '../run/run-file.js';
-import { BlockKind } from '../run/run-format.js';
 import { Compactor } from '../compaction/compactor.js';
 import { VersionTimes } from '../compaction/version-times.js';
 import { Flusher } from './flusher.js';
@@ -30,9 +30,11 @@ import { Memtables } from './memtables.js';
 import { StorageMetrics } from '../metrics/recorders.js';
 import { PointCache } from './point-cache.js';
 import { ReadView } from './read-view.js';
-import { type RunHandle, RunSet } from './run-set.js';
+import { ReadViewCache } from './read-view-cache.js';
+import { BlockRepairs } from './block-repairs.js';
+import { RunSet } from './run-set.js';
+import { engineScrubTargets } from './engine-scrub-targets.js';
 import { ScrubCounters, type ScrubTargets } from '../stripe/scrub.js';
-import { listSegments } from '../wal/segment-files.js';
 import { ColdTierCompressor } from '../run/compression-pool.js';
 import { type CheckpointResult, checkpointEngine } from './engine-checkpoint.js';
 import { type EngineStats, engineStats } from './engine-stats.js';
@@ -94,12 +96,8 @@ export class StorageEngine {
   readonly #memtableBytesMax: number;
   #sealsSeen = 0;
   #closeStarted = false;
-  #repairedBlocks = 0;
-  #repairedParityPages = 0;
-  #view: ReadView | undefined;
-  #viewRuns: readonly unknown[] | undefined;
-  #viewImmutables = 0;
-  #viewSeals = 0;
+  readonly #repairs = new BlockRepairs();
+  readonly #views: ReadViewCache;
   #walBytesAtSeal = 0;
   /** Retention by age: commit-time samples (undefined when retainVersionsMs is off). */
   readonly versionTimes: VersionTimes | undefined;
@@ -122,7 +120,7 @@ export class StorageEngine {
     this.runSet = new RunSet(
       {
         fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, cache: this.cache,
-        onRepair: (event) => this.#onRepair(event), trustReservedEntryCounts: config.trustReservedEntryCounts,
+        onRepair: (event) => this.#repairs.record(event), trustReservedEntryCounts: config.trustReservedEntryCounts,
         // A run opened on demand (after a reopen) adds its resident top-level index: the caches give that room back.
         onReaderOpened: () => this.#resizeCache(),
       },
@@ -156,6 +154,10 @@ export class StorageEngine {
       memtableBytesMax: this.#memtableBytesMax,
       currentWalSegment: config.currentWalSegment,
       onSealed: () => this.#flusher.schedule(),
+    });
+    this.#views = new ReadViewCache(this.memtables, this.runSet, () => {
+      const memtables = [this.memtables.active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
+      return new ReadView(memtables, this.runSet.newestFirst(), config.maxVersionsPerKey, this.runSet.runs, this.pointCache, this.metrics, this.compactor.retentionFloor, this.memtableHolds);
     });
     // The last reader of a retired memtable let go: the caches get its charge back, stalled writers re-check.
     this.memtableHolds.onReleased = () => {
@@ -234,22 +236,10 @@ export class StorageEngine {
   /**
    * The sources a reader reads from now on (see read-view.ts). A view is immutable,
    * so one is shared by every reader until the sources change (a seal, an install):
-   * a hot get allocates nothing.
+   * a hot get allocates nothing (read-view-cache.ts).
    */
   view(): ReadView {
-    const active = this.memtables.active;
-    const cached = this.#view;
-    if (cached !== undefined && cached.memtables[0] === active && this.#viewRuns === this.runSet.runs
-      && this.#viewImmutables === this.memtables.immutableCount && this.#viewSeals === this.memtables.sealedCount) {
-      return cached;
-    }
-    const memtables = [active, ...this.memtables.immutables.map((sealed) => sealed.index).reverse()];
-    const view = new ReadView(memtables, this.runSet.newestFirst(), this.#config.maxVersionsPerKey, this.runSet.runs, this.pointCache, this.metrics, this.compactor.retentionFloor, this.memtableHolds);
-    this.#view = view;
-    this.#viewRuns = this.runSet.runs;
-    this.#viewImmutables = this.memtables.immutableCount;
-    this.#viewSeals = this.memtables.sealedCount;
-    return view;
+    return this.#views.current();
   }
 
   get failure(): Error | undefined {
@@ -297,9 +287,8 @@ export class StorageEngine {
 
   #onFlushProgress(): void {
     // A run was installed and its memtable retired: the cached view must not keep that
-    // memtable reachable until the next read (a write-only load never reads; issue 7,
-    // load RSS). Readers holding the view keep it for as long as they read.
-    this.#view = undefined;
+    // memtable reachable until the next read (read-view-cache.ts).
+    this.#views.clear();
     // The retired memtable stays counted while a reader's view holds it (memtable-holds.ts).
     const live = new Set([this.memtables.active, ...this.memtables.immutables.map((sealed) => sealed.index)]);
     this.memtableHolds.retireMissing((memtable) => live.has(memtable));
@@ -343,17 +332,11 @@ export class StorageEngine {
   /**
    * What a scrub reads: the live runs, the manifest, and the sealed WAL segments (from
    * the manifest's WAL start, below the writer's segment: every record in them was
-   * acknowledged, and none is being written).
+   * acknowledged, and none is being written; engine-scrub-targets.ts).
    */
   scrubTargets(): ScrubTargets {
-    const { fileSystem, walDirectory, hash } = this.#config;
-    const sealedSegments = async (): Promise<number[]> => {
-      const walStart = this.manifest.state.walStartSegment;
-      const writerSegment = this.#config.currentWalSegment();
-      return (await listSegments(fileSystem, walDirectory)).filter((segment) => segment >= walStart && segment < writerSegment);
-    };
-    const isLive = (run: unknown) => this.runSet.runs.includes(run as RunHandle);
-    return { runs: this.runSet.runs, isLive, manifest: this.manifest, wal: { fileSystem, directory: walDirectory, hash, sealedSegments } };
+    const { fileSystem, walDirectory, hash, currentWalSegment } = this.#config;
+    return engineScrubTargets({ fileSystem, walDirectory, hash, manifest: this.manifest, runSet: this.runSet, currentWalSegment });
   }
 
   /** Key and version counts over every memtable (the active one and those waiting for flush). */
@@ -367,17 +350,6 @@ export class StorageEngine {
       totals.reclaimedVersions += counts.reclaimedVersions;
     }
     return totals;
-  }
-
-  /** A block rebuilt from parity: counted, and logged once (a process warning naming run, block and stripe). */
-  #onRepair(event: RepairEvent): void {
-    if (event.kind === 'parity') this.#repairedParityPages++;
-    else this.#repairedBlocks++;
-    // The footer (in no stripe) is rebuilt by scrub from the open run's copy (run-scrub.ts), not from parity.
-    const what = event.kind === BlockKind.footer
-      ? `the footer of run ${event.runId} (${event.file}) at offset ${event.logicalOffset}, from the open run's copy`
-      : `${event.kind === 'parity' ? 'a parity page' : 'a block'} of run ${event.runId} (${event.file}) at offset ${event.logicalOffset}, stripe ${event.stripes.join(',')}, from parity`;
-    process.emitWarning(`ladybug-store repaired ${what}${event.rewritten ? ', rewritten in place' : ''}`, { code: 'LADYBUG_BLOCK_REPAIRED' });
   }
 
   stats(): EngineStats {
@@ -396,8 +368,8 @@ export class StorageEngine {
       coldCompressor: this.coldCompressor,
       writeStalls: this.#writeStall.writeStalls,
       writeStallMs: this.#writeStall.writeStallMs,
-      repairedBlocks: this.#repairedBlocks,
-      repairedParityPages: this.#repairedParityPages,
+      repairedBlocks: this.#repairs.blocks,
+      repairedParityPages: this.#repairs.parityPages,
     });
   }
 
