@@ -91,7 +91,11 @@ export class RunParityScrubber {
       failing = await this.#blocksFailingIn(stripe, whole);
       if (typeof failing === 'string') return finding('unrecoverable', failing);
       if (failing.length > 0) {
-        return finding('unrecoverable', `block(s) at ${offsetsOf(failing)} still fail their check as stored (writing back their rebuilt pages failed): the parity page is left as it is, which still rebuilds them`);
+        // A page still unreadable after its rebuilt bytes were written back (a sector the disk did not remap), or a rewrite that failed.
+        const why = this.#dataUnreadable.length > 0
+          ? `data page at physical offset ${layout.stripeOffset(stripe) + (this.#dataUnreadable[0] as number) * RUN_PAGE_BYTES} still unreadable after its rebuilt bytes were written back (${this.#dataUnreadableError})`
+          : 'writing back their rebuilt pages failed';
+        return finding('unrecoverable', `block(s) at ${offsetsOf(failing)} still fail their check as stored (${why}): the parity page is left as it is, which still rebuilds them`);
       }
     }
     // Padding pages of the last stripe must be zeros: put back zeros, and the parity over them.
