@@ -246,16 +246,21 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
    * once the writes called before it have settled, and a write called while one is pending
    * waits for it; the others are one store batch at once, as before (the store commits
    * batches in the order they arrive, so they keep their group commit and call order).
+   * A write that does not go to the store at once copies its keys and values first: the
+   * caller may reuse its buffers once the call returned (the store's batch copies them at
+   * the call, and so does classic-level), and a transaction reads its operations only later.
    */
   #write(operations: readonly WriteOperation[], store: Store = this.store): Promise<void> {
     if (!operations.some((operation) => pairIndex(operation.key) !== undefined)) {
       if (this.#pairTail === undefined) return batchOf(store, operations);
-      const run = this.#pairTail.then(() => batchOf(store, operations));
+      const taken = operations.map(copiedOperation);
+      const run = this.#pairTail.then(() => batchOf(store, taken));
       this.#behindPair.push(settled(run));
       return run;
     }
     const before = this.#pairTail === undefined ? [] : [this.#pairTail, ...this.#behindPair];
-    const run = Promise.all(before).then(() => this.#writePair(operations, store));
+    const taken = operations.map(copiedOperation);
+    const run = Promise.all(before).then(() => this.#writePair(taken, store));
     const tail = settled(run);
     this.#pairTail = tail;
     this.#behindPair = [];
@@ -329,6 +334,13 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   _snapshot(options: object): LadybugSnapshot {
     return new LadybugSnapshot(options, this.store, this.#storeOptions.snapshotMaxAgeMs ?? Infinity);
   }
+}
+
+/** `operation` with copies of its key and value (new Uint8Array copies; a Buffer's slice() would not). */
+function copiedOperation(operation: WriteOperation): WriteOperation {
+  return operation.type === 'put'
+    ? { type: 'put', key: new Uint8Array(operation.key), value: new Uint8Array(operation.value) }
+    : { type: 'del', key: new Uint8Array(operation.key) };
 }
 
 async function batchOf(store: Store, operations: readonly WriteOperation[]): Promise<void> {
