@@ -34,7 +34,7 @@
  *   the lease record (the record is in its read set): no check-then-write window.
  */
 import { randomUUID } from 'node:crypto';
-import { LeaseBusyError, LeaseLostError, StoreClosedError, StoreFailedError, UnauthorizedError } from '../errors.js';
+import { AssertionFailedError, LeaseBusyError, LeaseLostError, StoreClosedError, StoreFailedError, UnauthorizedError } from '../errors.js';
 import { LEASE_EXPIRY_RETRY_DELAY_MS } from '../limits.js';
 import type { LeaseFence, TransactionHandle } from '../transaction/transaction.js';
 import type { CommitResult } from '../commit/commit-pipeline.js';
@@ -146,7 +146,15 @@ export class LeaseManager {
       // lease operations, and one aborted meanwhile must not take the lease.
       const outcome = await this.#serial(async () => {
         options.signal?.throwIfAborted();
-        return this.#tryAcquire(name, owner, ttlMs);
+        const attempt = await this.#tryAcquire(name, owner, ttlMs);
+        // Aborted while this attempt took the lease (its commit under way): the caller gave up,
+        // so the lease goes back now, in the same turn of lease.operations, not at its TTL.
+        if ('token' in attempt && options.signal?.aborted === true) await this.#giveBack(name, attempt.token, options.signal);
+        return attempt;
+      }).then(async (attempt) => {
+        // Aborted after that turn ended, before the acquire returned: the same.
+        if ('token' in attempt && options.signal?.aborted === true) await this.#serial(() => this.#giveBack(name, attempt.token, options.signal!));
+        return attempt;
       }).catch((error: unknown) => {
         if (options.signal?.aborted === true && error === options.signal.reason) this.#holders.counters.failedAcquires++;
         // Woken (a release wakes the first waiter only) and leaving without the lease: the
@@ -195,6 +203,21 @@ export class LeaseManager {
     this.#holders.add(name, held);
     this.#holders.counters.acquisitions++;
     return { name, owner, token: held.token, expiresAt: fresh.expiresAtMs };
+  }
+
+  /**
+   * Releases the acquisition `token` of `name` just taken for an acquire whose `signal`
+   * aborted meanwhile, then throws the signal's reason. If the release cannot commit (the
+   * store closing or failed), the lease ends at its deadline or the next open, as any.
+   */
+  async #giveBack(name: string, token: number, signal: AbortSignal): Promise<never> {
+    const held = this.#holders.get(name);
+    if (held?.token === token) {
+      const released = await deleteRecord(this.#store, name, held.nonce, undefined).then(() => true, () => false);
+      if (released) this.#holders.ended(name, 'released');
+    }
+    signal.throwIfAborted();
+    throw new AssertionFailedError('an aborted signal throws its reason');
   }
 
   /** The expiry timer: deletes the record and its bound keys once the deadline passed. */
