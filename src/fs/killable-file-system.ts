@@ -47,7 +47,7 @@ export class KillableFileSystem implements FileSystem {
   }
 
   /**
-   * From now on every rename, link and unlink first asks `confirm` whether the directory
+   * From now on every rename, link, unlink and exclusive create first asks `confirm` whether the directory
    * lock is still this handle's (src/store/lock-holder-check.ts); once it says no, writes
    * are refused (refuseWrites), that call first. The heartbeat finds a takeover up to
    * LOCK_HEARTBEAT_INTERVAL_MS late; these are the calls that can replace or remove a
@@ -57,7 +57,7 @@ export class KillableFileSystem implements FileSystem {
     this.#confirmHolder = confirm;
   }
 
-  /** guardWrite() for a rename, link or unlink: the holder is confirmed first (confirmBeforeNameChanges). */
+  /** guardWrite() for a rename, link, unlink or exclusive create: the holder is confirmed first (confirmBeforeNameChanges). */
   async #guardName<T>(syscall: string, path: string, call: () => Promise<T>): Promise<T> {
     const confirm = this.#confirmHolder;
     if (confirm !== undefined && !this.#writesRefused && !this.#killed && !(await confirm())) this.refuseWrites();
@@ -85,7 +85,8 @@ export class KillableFileSystem implements FileSystem {
 
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
     const open = (): Promise<FileHandle> => this.#inner.open(path, mode);
-    const inner = await (mode === 'read' ? this.guard('open', path, open) : this.guardWrite('open', path, open));
+    // A new name too is confirmed: an old holder's new WAL segment took the number the new holder's next one needed.
+    const inner = await (mode === 'read' ? this.guard('open', path, open) : mode === 'createExclusive' ? this.#guardName('open', path, open) : this.guardWrite('open', path, open));
     return new KillableHandle(this, inner);
   }
 
