@@ -9,10 +9,13 @@
  *   (their history reads still find the newest versions), and release deletes both keys.
  * - With keyEncoding 'binary' (scans answer Uint8Array keys), the restart rule still finds
  *   the earlier open's records by name and deletes them with their bound keys.
+ * - A commit held at its WAL fdatasync is delivered to no feed, live or catching up
+ *   ("durable commits only"), and to both once durable.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
+import { GatedFileSystem } from './support/file-system-wrappers.js';
 
 const stores: Store[] = [];
 afterEach(async () => {
@@ -69,5 +72,33 @@ describe('lease-watch review probes', () => {
     const reserved: unknown[] = [];
     for await (const [key] of reopened.scan({ lt: '\u0001' })) reserved.push(key);
     expect(reserved).toEqual([]);
+  });
+
+  it('a commit held at its fdatasync reaches no feed, live or catching up, until durable', async () => {
+    const gated = new GatedFileSystem(new FaultFileSystem(67));
+    const store = await openStore('/db', { fileSystem: gated });
+    stores.push(store);
+    await store.put('a', 1);
+    const live = store.watch();
+    const liveNext = live.next();
+    gated.armed = true;
+    const putting = store.put('x', 1);
+    const held = await gated.nextHeld();
+    gated.armed = false;
+    const catchingUp = store.watch({ sinceVersion: 0 });
+    expect((await catchingUp.next()).value).toMatchObject({ version: 1, key: 'a' });
+    const settledEarly: string[] = [];
+    const second = catchingUp.next();
+    void second.then(() => settledEarly.push('catch-up'));
+    void liveNext.then(() => settledEarly.push('live'));
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(settledEarly, 'nothing delivered before the commit is durable').toEqual([]);
+    expect(store.version).toBe(1);
+    held.release();
+    await putting;
+    expect((await second).value).toMatchObject({ version: 2, key: 'x' });
+    expect((await liveNext).value).toMatchObject({ version: 2, key: 'x' });
+    await live.return(undefined);
+    await catchingUp.return(undefined);
   });
 });
