@@ -23,6 +23,7 @@ import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
 import { asTypedError, InvalidOptionError, SnapshotExpiredError, StoreClosedError } from '../errors.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
+import { Manifest } from '../manifest/manifest.js';
 import { openStore } from '../store/open-store.js';
 import type { StoreOptions } from '../store/options.js';
 import type { Store, StoreSnapshot } from '../store/store.js';
@@ -163,9 +164,12 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
 
   async _open(options: { createIfMissing?: boolean; errorIfExists?: boolean }): Promise<void> {
     const fileSystem = this.#storeOptions.fileSystem ?? new NodeFileSystem();
-    // A store directory always has its wal/ directory (created by openStore).
+    // A store directory always has its wal/ directory (created by openStore), or, when wal/ was
+    // removed, its manifest: that store exists, damaged, and openStore refuses it (CorruptionError);
+    // taken for missing, createIfMissing: false called it 'does not exist'.
     // A failed look (EACCES, EIO) is typed as openStore's own failures are (IoError, LADYBUG_IO), not a raw error.
-    const exists = await fileSystem.exists(joinPath(this.location, 'wal')).catch((error: unknown) => {
+    const exists = await fileSystem.exists(joinPath(this.location, 'wal')).then(async (walExists) => walExists
+      || Manifest.listed(await Manifest.list(fileSystem, this.location).catch(() => []))).catch((error: unknown) => {
       throw asTypedError(error, `open ${this.location}`);
     });
     // abstract-level rejects open() with LEVEL_DATABASE_NOT_OPEN and this as its cause (its suite
