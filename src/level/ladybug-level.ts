@@ -20,7 +20,7 @@
  * that failed: the database is 'open' again with that store, and close() retries it.
  */
 import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
-import { asTypedError, InvalidOptionError, SnapshotExpiredError, StoreClosedError } from '../errors.js';
+import { asTypedError, BatchTooLargeError, InvalidOptionError, SnapshotExpiredError, StoreClosedError, TransactionLimitError } from '../errors.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { Manifest } from '../manifest/manifest.js';
@@ -28,7 +28,7 @@ import { openStore } from '../store/open-store.js';
 import type { StoreOptions } from '../store/options.js';
 import type { Store, StoreSnapshot } from '../store/store.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
-import { KEY_BYTES_MAX } from '../limits.js';
+import { BATCH_OPERATIONS_MAX, KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readLevelValue, readPair } from './key-slots.js';
 import { LevelIterator } from './level-iterator.js';
@@ -279,6 +279,9 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
 
   /** `operations`, at least one of them on the pair slot, as one store transaction. */
   async #writePair(operations: readonly WriteOperation[], store: Store): Promise<void> {
+    // A level batch over one commit's limits is BatchTooLargeError, as store.batch() refuses one; the
+    // transaction counted distinct keys (its write set) and refused with TransactionLimitError.
+    if (operations.length > BATCH_OPERATIONS_MAX) throw new BatchTooLargeError(`batch has ${operations.length} operations, over the limit of ${BATCH_OPERATIONS_MAX}`);
     await store.transaction(async (transaction) => {
       const pair = readPair(await transaction.get(PAIR_SLOT_KEY));
       for (const operation of operations) {
@@ -288,6 +291,9 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
         else transaction.delete(operation.key);
       }
       writePair(transaction, pair);
+    }).catch((error: unknown) => {
+      if (error instanceof TransactionLimitError && (error.limit === 'operations' || error.limit === 'bytes')) throw new BatchTooLargeError(`batch: ${error.message}`);
+      throw error;
     });
   }
 
