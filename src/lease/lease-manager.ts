@@ -83,6 +83,8 @@ export class LeaseManager {
   readonly #holders: LeaseHolders;
   /** Guards the lease records of this store: one lease operation at a time (LOCK_ORDER.md, rank below commit). */
   readonly #operationLock = new OrderedMutex('lease.operations');
+  /** Renewals being committed: their transaction, the lease and the new deadline, applied once the commit is validated. */
+  readonly #renewals = new WeakMap<TransactionHandle, { held: HeldLease; deadlineMs: number }>();
   /** The restart rule's deletions, started by the constructor (openStore awaits it). */
   readonly #restart: Promise<void>;
 
@@ -263,6 +265,9 @@ export class LeaseManager {
         if (current?.nonce !== held.nonce) throw new LeaseLostError(name, token, 'its record was replaced');
         const next = withDeadline(await settleBoundVersions(this.#store, name, current), ttlOption ?? current.ttlMs);
         writeReservedKeys(() => tx.put(recordKey(name), next));
+        // Applied when the commit is validated (the fence's accepted hook), not once it is durable:
+        // a fenced write ordered after this renewal, past the old deadline, was refused as expired.
+        this.#renewals.set(tx, { held, deadlineMs: next.deadlineMs });
         return next;
       });
       held.deadlineMs = renewed.deadlineMs;
@@ -367,7 +372,11 @@ export class LeaseManager {
     const check = (): Error | undefined => (this.#holders.stillHeld(name, held)
       ? undefined
       : new LeaseLostError(name, token, 'lost before the commit (expired, released, or acquired again)'));
-    return { recordKey: key, check };
+    const accepted = (): void => {
+      const renewal = this.#renewals.get(tx);
+      if (renewal?.held === held) held.deadlineMs = Math.max(held.deadlineMs, renewal.deadlineMs);
+    };
+    return { recordKey: key, check, accepted };
   }
 
   /**

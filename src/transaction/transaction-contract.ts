@@ -42,6 +42,8 @@ export interface TransactionContext {
 export interface LeaseFence {
   recordKey: string;
   check: () => Error | undefined;
+  /** Called under the commit lock once the commit passed validation (its fences and the conflict check): a renewal moves its lease's deadline then. */
+  accepted?: () => void;
 }
 
 /** A transaction scans with the store's scan options, except asOf (it reads as of its read version). */

@@ -259,7 +259,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     if ((this.#fences?.length ?? 0) >= TRANSACTION_FENCES_MAX) {
       throw new TransactionLimitError('operations', `transaction requires more than ${TRANSACTION_FENCES_MAX} leases`);
     }
-    (this.#fences ??= []).push({ recordKey: internalKey(fence.recordKey), check: fence.check });
+    (this.#fences ??= []).push({ recordKey: internalKey(fence.recordKey), check: fence.check, accepted: fence.accepted });
   }
 
   /** Entries in the range as this transaction sees them (its writes merged in); the range is recorded as read. */
@@ -308,7 +308,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
         if (refusal !== undefined) return refusal;
       }
       const conflict = log.findConflict(this.readVersion, readSet);
-      return conflict === undefined ? undefined : new TransactionConflict(conflict);
+      if (conflict !== undefined) return new TransactionConflict(conflict);
+      for (const fence of fences) fence.accepted?.(); // ordered now: a renewal's deadline holds for every later commit
+      return undefined;
     };
     const admission = this.#context.admit();
     if (admission === undefined) return this.#submit(validate);
