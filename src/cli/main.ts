@@ -252,7 +252,7 @@ function buildProgram(): Command {
       // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
         const scan = store.scan({ gte, lt, limit: options.limit, asOf: versionWithin('--as-of', options.asOf, store.version) });
-        for await (const [key, value] of scan) writeOut(dumpLine(key, value, options.json === true));
+        for await (const [key, value] of scan) await writeOut(dumpLine(key, value, options.json === true)); // paced by the reader
       }, false, 'binary');
     });
 
@@ -302,7 +302,7 @@ function buildProgram(): Command {
           const line = options.json === true
             ? JSON.stringify({ version: change.version, key, deleted: change.deleted, value: change.deleted ? null : jsonForm(change.value) })
             : `${change.version} ${change.deleted ? 'delete' : 'put'} ${keyText(key)}${change.deleted ? '' : ` ${valueText(change.value)}`}`;
-          writeOut(`${line}\n`);
+          await writeOut(`${line}\n`, stop.signal);
         }
       }, false, 'binary').catch((error: unknown) => {
         if (!stop.signal.aborted || error !== stop.signal.reason) throw error;

@@ -41,10 +41,34 @@ export function stdoutReaderGone(): void {
   reported ??= Object.assign(new Error('the reader closed stdout'), { code: 'EPIPE' });
 }
 
-/** Writes `text` to stdout, or throws OutputClosedError once stdout has failed or been closed. */
-export function writeOut(text: string): void {
+/** The output a command queues for a slow reader before it waits for the reader (writeOut). */
+export const STDOUT_QUEUED_BYTES_MAX = 1024 * 1024;
+
+/**
+ * Writes `text` to stdout, or throws OutputClosedError once stdout has failed or been closed.
+ * Returns a promise once STDOUT_QUEUED_BYTES_MAX is queued: a loop of lines (dump, watch) awaits it, so
+ * a slow reader paces the command. Stdout to a pipe is asynchronous in Node, and a dump that
+ * wrote on regardless queued the whole store's output in memory. The promise resolves once the
+ * buffer drained, or when `signal` aborts (the command is ending; its loop sees the abort);
+ * it rejects with OutputClosedError when stdout fails or closes meanwhile.
+ */
+export function writeOut(text: string, signal?: AbortSignal): Promise<void> | undefined {
   if (reported !== undefined || process.stdout.destroyed) throw new OutputClosedError(reported);
+  // Waiting at every full 16 KiB buffer (write() returning false) made a dump into a fast
+  // reader (| cat) 30% slower; past 1 MiB queued, a write has returned false, so 'drain' comes.
   process.stdout.write(text);
+  if (process.stdout.writableLength < STDOUT_QUEUED_BYTES_MAX) return undefined;
+  return new Promise((resolve, reject) => {
+    const settle = (): void => {
+      process.stdout.off('drain', settle).off('error', settle).off('close', settle);
+      signal?.removeEventListener('abort', settle);
+      if (reported !== undefined || process.stdout.destroyed) reject(new OutputClosedError(reported));
+      else resolve();
+    };
+    // After guardStdout's listener, so an error is recorded before this settles.
+    process.stdout.on('drain', settle).on('error', settle).on('close', settle);
+    signal?.addEventListener('abort', settle);
+  });
 }
 
 /** The error stdout reported after the last write, if any (checked once the command ends). */
