@@ -247,9 +247,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
    * A write touching the pair slot is a transaction (read, modify, write); run side by side,
    * the adapter's own ones conflicted on that one key, retried, landed out of call order and
    * ran out of retries (ConflictError, which no level write documents). So one runs only
-   * once the writes called before it have settled, and a write called while one is pending
-   * waits for it; the others are one store batch at once, as before (the store commits
-   * batches in the order they arrive, so they keep their group commit and call order).
+   * once the pair-slot write before it and the writes queued behind that one have settled,
+   * and a write called while one is pending waits for it; the others are one store batch at
+   * once, as before (the store commits in the order writes arrive, so they keep their group
+   * commit, and a transaction begun after them commits after them).
    * A write that does not go to the store at once copies its keys and values first: the
    * caller may reuse its buffers once the call returned (the store's batch copies them at
    * the call, and so does classic-level), and a transaction reads its operations only later.
