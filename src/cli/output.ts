@@ -90,14 +90,20 @@ function renderLines(data: unknown, indent: string, lines: string[]): void {
   }
 }
 
+/**
+ * Prints a command's one result. Its output, over STDOUT_QUEUED_BYTES_MAX, makes writeOut return a
+ * promise that rejects if the reader leaves (`| head -c 100`): nothing waits on it (the command
+ * has ended), and stdout's error is recorded where main looks (stdoutFailure), so it is caught
+ * here, not left to end the process as an unhandled rejection with a stack trace.
+ */
 export function printResult(output: Output, json: boolean): void {
   if (json) {
-    writeOut(`${JSON.stringify(output.data, replacer, 2)}\n`);
+    writeOut(`${JSON.stringify(output.data, replacer, 2)}\n`)?.catch(() => undefined);
     return;
   }
   const lines = [printableText(output.title)];
   renderLines(output.data, '  ', lines);
-  writeOut(`${lines.join('\n')}\n`);
+  writeOut(`${lines.join('\n')}\n`)?.catch(() => undefined);
 }
 
 /** One tag object: its single key names the type. */
