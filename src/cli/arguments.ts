@@ -8,8 +8,7 @@ import { Buffer } from 'node:buffer';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { internalKey } from '../codec/keys.js';
-import { BackupError, ErrorCode, InvalidOptionError } from '../errors.js';
-import { BACKUP_INCOMPLETE_NAME, BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
+import { ErrorCode, InvalidOptionError } from '../errors.js';
 import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
 import { keyJsonForm } from './output.js';
 
@@ -94,19 +93,6 @@ function holdsManifestCopy(directory: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Refuses a backup directory (BACKUP.json, or BACKUP-INCOMPLETE of one cut short) where a
- * command would take a store's lock without opening it (repair --dry-run), as openStore
- * refuses one (BackupError 'not-a-store', exit 1) for every command that opens it.
- * Returns `directory`.
- */
-export function refuseBackupDirectory(directory: string): string {
-  const mark = [BACKUP_MANIFEST_NAME, BACKUP_INCOMPLETE_NAME].find((name) => existsSync(join(directory, name)));
-  if (mark === undefined) return directory;
-  throw new BackupError('not-a-store', directory, `a backup directory (it holds ${mark}), not a store: `
-    + 'restore it into a new directory with `ladybug restore <backup> <target>` and repair that; `ladybug verify` checks a backup');
 }
 
 /** The absolute path of an existing backup directory, or a usage error (missing, or a file). */

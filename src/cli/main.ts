@@ -24,6 +24,7 @@ import { NodeFileSystem } from '../fs/node-file-system.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { checkName } from '../lease/lease-record.js';
 import { verifyStore } from '../store/verify-store.js';
+import { refuseBackupDirectory } from '../store/open-store.js';
 import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
 import { repairTitle, unrecoverableExplanations } from './repair-report.js';
 import { backupVerifyTitle, scrubTitle, verifyTitle, walDropText } from './report-titles.js';
@@ -37,7 +38,7 @@ import { watchStdoutReader } from './stdout-reader.js';
 import { printWarningsAsLines } from './warnings.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, prefixRange, countOption, rateOption, versionOption,
-  refuseBackupDirectory, requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
+  requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
 } from './arguments.js';
 
 interface JsonOption {
@@ -135,8 +136,10 @@ function buildProgram(): Command {
     .option('--dry-run', 'change nothing: report what repair would drop from the WAL and the run blocks verify finds damaged (exit 1 if any)')
     .action(async (dir: string, options: JsonOption & { dryRun?: boolean }) => {
       if (options.dryRun === true) {
-        // A backup: refused as repair's open refuses it, before verifyStore writes a lock file into it.
-        const report = await verifyStore(refuseBackupDirectory(requireStore(dir)));
+        // A backup: refused as repair's open refuses it (openStore's own check), before verifyStore writes a lock file into it.
+        const store = requireStore(dir);
+        await refuseBackupDirectory(new NodeFileSystem(), store);
+        const report = await verifyStore(store);
         const drop = report.walRepairWouldDrop;
         const wal = drop !== undefined ? `would ${walDropText(drop)}`
           : report.corruption !== undefined ? 'WAL damage that repair refuses as well (see corruption)' : 'nothing to drop from the WAL';

@@ -117,9 +117,10 @@ export async function openStoreInternal(directory: string, options: StoreOptions
  * A backup directory (BACKUP.json, or BACKUP-INCOMPLETE of one cut short: docs/FORMAT.md
  * "Backup directory") is refused before anything is written: opened as a store it got a
  * LOCK file and a WAL segment (and wal/ where a killed backup had none), so it was no
- * longer the backup it was. Restore reads it; `ladybug verify` checks it.
+ * longer the backup it was. Restore reads it; `ladybug verify` checks it. The CLI's
+ * repair --dry-run, which takes the lock without opening, asks this too.
  */
-async function refuseBackupDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
+export async function refuseBackupDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
   const marks = await Promise.all([BACKUP_MANIFEST_NAME, BACKUP_INCOMPLETE_NAME].map((name) => fileSystem.exists(joinPath(directory, name))));
   if (!marks.includes(true)) return;
   throw new BackupError('not-a-store', directory, `a backup directory (it holds ${marks[0] ? BACKUP_MANIFEST_NAME : BACKUP_INCOMPLETE_NAME}), not a store: `
