@@ -47,22 +47,19 @@
  */
 import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/keys.js';
 import { readStored } from '../codec/values.js';
-import { escapeSlabValue } from '../memory/slab-reuse.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { ReadView } from '../engine/read-view.js';
-import { InvalidOptionError, WatchOverflowError } from '../errors.js';
-import { WATCH_BUFFER_BYTES_MAX, WATCH_BUFFER_CHANGES_MAX, WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
-import { storedSizeBytes } from '../codec/value-memory-size.js';
-import type { IndexOperation, KeyRange } from '../memory/memory-index.js';
+import { InvalidOptionError } from '../errors.js';
+import { WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
+import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE } from '../memory/version-chain.js';
 import { keyRange } from '../store/read-options.js';
 import type { StoreFailure } from '../store/store-failure.js';
-import { keyInRange } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
-import { RESERVED_KEY_PREFIX } from '../lease/lease-record.js';
-import { type CatchUpCursor, compareChanges, nextChanges, type RawChange } from './catch-up.js';
+import { type CatchUpCursor, nextChanges, type RawChange } from './catch-up.js';
 import { droppedFeeds, FeedHold, unstartedEndsRelease } from './dropped-feeds.js';
+import { Subscriber } from './subscriber.js';
 
 export interface WatchOptions {
   gte?: string | Uint8Array;
@@ -100,114 +97,6 @@ export interface WatchSource {
 
 /** How often a watcher waiting for commits re-checks that the store is open (close() wakes it at once: storeClosing). */
 const CLOSED_CHECK_INTERVAL_MS = 1000;
-
-/** A change in a watcher's live buffer, with the bytes it is counted for: its value's memory estimate and its key. */
-interface BufferedChange extends RawChange {
-  bytes: number;
-}
-
-class Subscriber {
-  readonly buffer: BufferedChange[] = [];
-  /** The bytes of every change in `buffer`. */
-  #bytes = 0;
-  failure: Error | undefined;
-  wake: (() => void) | undefined;
-  readonly #range: KeyRange;
-  readonly #includeReserved: boolean;
-  /** The feed's untilVersion: once it is visible a waiting feed ends, whatever the commit holds. */
-  readonly #untilVersion: number | undefined;
-  /** The newest version delivered (at first: where the feed starts, sinceVersion or the start version). */
-  lastDeliveredVersion = 0;
-  /** Changes buffered when the buffer overflowed (the WatchOverflowError's count). */
-  #overflowedChanges = 0;
-
-  constructor(range: KeyRange, includeReserved: boolean, untilVersion: number | undefined) {
-    this.#range = range;
-    this.#includeReserved = includeReserved;
-    this.#untilVersion = untilVersion;
-  }
-
-  /**
-   * The version to resume from: the last delivered one, or the one before it when
-   * that commit was delivered only in part (resuming after it would skip the rest).
-   */
-  #resumeVersion(partlyDelivered: boolean): number {
-    return partlyDelivered ? this.lastDeliveredVersion - 1 : this.lastDeliveredVersion;
-  }
-
-  /** REQUIRES: overflowed. The overflow error when `next` (in the catch-up) is the first change not delivered. */
-  overflowBefore(next: RawChange): WatchOverflowError {
-    assert(this.failure !== undefined, 'the buffer overflowed');
-    return new WatchOverflowError(this.#overflowedChanges, this.#resumeVersion(next.version === this.lastDeliveredVersion));
-  }
-
-  accepts(key: string): boolean {
-    return keyInRange(key, this.#range) && (this.#includeReserved || !key.startsWith(RESERVED_KEY_PREFIX));
-  }
-
-  offer(version: number, operations: readonly IndexOperation[]): void {
-    if (this.failure !== undefined) return;
-    if (this.#untilVersion !== undefined && version > this.#untilVersion) {
-      // Never delivered (the feed ends before them): buffered, they overflowed a feed still
-      // catching up to its untilVersion. A waiting feed wakes to end.
-      this.wake?.();
-      return;
-    }
-    const start = this.buffer.length;
-    for (const { key, slot } of operations) {
-      if (!this.accepts(key)) continue;
-      // Kept past the memtable's drop, maybe: its slab is never reused (memory/slab-reuse.ts).
-      escapeSlabValue(slot);
-      const bytes = key.length + (slot === TOMBSTONE ? 0 : storedSizeBytes(slot));
-      this.buffer.push({ version, key, slot, bytes });
-      this.#bytes += bytes;
-    }
-    if (this.buffer.length === start) {
-      // Nothing of this feed's, but nothing at or below its untilVersion can come after it:
-      // a feed waiting for a commit in its range would otherwise wait past its end.
-      if (version === this.#untilVersion) this.wake?.();
-      return;
-    }
-    // The bytes bound counts what is buffered beyond the oldest buffered commit: a consumer
-    // one commit behind never overflows by that commit's size (bounded by the WAL segment).
-    if (this.buffer.length > WATCH_BUFFER_CHANGES_MAX || (this.#bytes > WATCH_BUFFER_BYTES_MAX && this.#bytes - this.#oldestCommitBytes() > WATCH_BUFFER_BYTES_MAX)) {
-      this.#overflowedChanges = this.buffer.length;
-      const partial = this.buffer.some((change) => change.version === this.lastDeliveredVersion);
-      this.failure = new WatchOverflowError(this.#overflowedChanges, this.#resumeVersion(partial));
-      this.clear();
-    } else if (this.buffer.length - start > 1) {
-      const added = this.buffer.splice(start).sort(compareChanges);
-      this.buffer.push(...added);
-    }
-    this.wake?.();
-  }
-
-  /** The bytes of the buffered changes of the oldest buffered commit (a walk of at most WATCH_BUFFER_CHANGES_MAX changes, only past the bytes bound). */
-  #oldestCommitBytes(): number {
-    const oldest = this.buffer[0]?.version;
-    let bytes = 0;
-    for (const change of this.buffer) {
-      if (change.version !== oldest) break;
-      bytes += change.bytes;
-    }
-    return bytes;
-  }
-
-  /** The oldest buffered change, taken out of the buffer. */
-  take(): RawChange | undefined {
-    const change = this.buffer.shift();
-    if (change === undefined) return undefined;
-    this.#bytes -= change.bytes;
-    assert(this.#bytes >= 0 && (this.buffer.length > 0 || this.#bytes === 0), 'the buffered bytes are the sum of the buffered changes');
-    return change;
-  }
-
-  /** Drops every buffered change (an overflow, or the feed ended: a finished generator must not keep them). */
-  clear(): void {
-    this.buffer.length = 0;
-    this.#bytes = 0;
-  }
-}
 
 export class WatchHub {
   readonly #source: WatchSource;
