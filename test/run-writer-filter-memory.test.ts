@@ -77,8 +77,12 @@ describe('run writer memory', () => {
     const large = await heldByLastEntry(hash, LARGE_RUN_KEYS);
     const perKey = (large - small) / (LARGE_RUN_KEYS - SMALL_RUN_KEYS);
     console.log(`writer held ${small} B by the last of ${SMALL_RUN_KEYS} keys, ${large} B of ${LARGE_RUN_KEYS}: ${perKey.toFixed(2)} B per key`);
+    // Both runs hold the writer's fixed buffers, so each measurement is positive. The slope
+    // itself is ~0.8 B per key, 320 KB over the 400,000 extra keys, which is the size of this
+    // measurement's noise (one CI run measured -0.03): its sign is not asserted, its bound is.
+    // With every hash kept (8 B per key) or 64 KiB index builders the slope is 4-20 B.
     expect(small).toBeGreaterThan(0);
-    expect(perKey).toBeGreaterThan(0);
+    expect(large).toBeGreaterThan(0);
     expect(perKey).toBeLessThan(HELD_BYTES_PER_KEY_MAX);
   }, 120_000);
 });
