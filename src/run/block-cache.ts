@@ -58,7 +58,8 @@
  * Invariants: `bytes` is the sum of the held blocks' sizeBytes (plus
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and the compressed tier's bytes, and never
  * exceeds `maxBytes` after a call returns; a block larger than maxBytes is never held;
- * the compressed tier grows only within its share (a smaller bound evicts down to it).
+ * the compressed tier is within its share after a call returns (a smaller bound, or a
+ * partition held, which shrinks the room the partitions leave, evicts it down to it).
  */
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
@@ -286,6 +287,7 @@ export class BlockCache {
     this.#tier.evictFreeing(this.#bytes + sizeBytes - this.#maxBytes);
     this.#evictPartitionsDownTo(this.#maxBytes - sizeBytes);
     this.#insert(slot);
+    this.#tierWithinShare();
     return slot as PartitionSlot<T>;
   }
 
@@ -334,7 +336,17 @@ export class BlockCache {
     const key = cacheKey(runId, offset);
     if (sizeBytes > this.freeBytes || this.#slots.has(key)) return false;
     this.#insert(newSlot(key, runId, undefined, partition, sizeBytes));
+    this.#tierWithinShare();
     return true;
+  }
+
+  /**
+   * A partition held shrinks the room the partitions leave, and with it the compressed
+   * tier's share: the tier's oldest segments go at once (it ranks below partitions), not
+   * at its next hold, so the tier is within its share after every call.
+   */
+  #tierWithinShare(): void {
+    this.#tier.evictFreeing(this.#tier.bytes - this.#tier.maxBytes);
   }
 
   /**
