@@ -29,7 +29,7 @@ export interface TransactionOptions {
   isolation?: Isolation;
   /** Re-runs after a conflict before giving up with ConflictError. Default 10. */
   retries?: number;
-  /** Aborts the transaction (before its commit) when signalled, also while its body is still running; nothing is written. */
+  /** Aborts the transaction (before its commit) when signalled, also while its body is still running or a retry waits; nothing is written. */
   signal?: AbortSignal;
 }
 
@@ -83,30 +83,74 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/**
- * The stores' lifetimes (their running attempts) a signal has an 'abort' listener for: one
- * listener per signal and store, added at its first transaction there, none per attempt
- * (a listener per attempt made Node warn of a leak at 11 transactions sharing a signal, a
- * stuck body ended by close or its lifetime kept its listener, and adding and removing it
- * cost about a third of the throughput of transactions given a signal). On abort it ends
- * every running attempt of those stores given that signal whose body is still running.
- */
-const watchedSignals = new WeakMap<AbortSignal, Set<TransactionLifetimes<Transaction>>>();
+/** What a signal's one 'abort' listener ends (watchedSignals). */
+interface SignalWatch {
+  /** The stores whose running attempts given the signal it ends (their bodies still running). */
+  stores: Set<TransactionLifetimes<Transaction>>;
+  /** The waits between two attempts under the signal (retryWait): each rejects with the reason. */
+  retryWaits: Set<() => void>;
+}
 
-function watchSignal(signal: AbortSignal, lifetimes: TransactionLifetimes<Transaction>): void {
+/**
+ * The stores' lifetimes (their running attempts) and the retry waits a signal has an
+ * 'abort' listener for: one listener per signal, added at its first transaction that
+ * awaits a body or a retry, none per attempt (a listener per attempt made Node warn of a
+ * leak at 11 transactions sharing a signal, a stuck body ended by close or its lifetime
+ * kept its listener, and adding and removing it cost about a third of the throughput of
+ * transactions given a signal). On abort it ends every running attempt of those stores
+ * given that signal whose body is still running, and every retry wait under it.
+ */
+const watchedSignals = new WeakMap<AbortSignal, SignalWatch>();
+
+function signalWatch(signal: AbortSignal): SignalWatch {
   let watched = watchedSignals.get(signal);
   if (watched === undefined) {
-    const created = new Set<TransactionLifetimes<Transaction>>();
+    const created: SignalWatch = { stores: new Set(), retryWaits: new Set() };
     watchedSignals.set(signal, created);
     signal.addEventListener('abort', () => {
       watchedSignals.delete(signal);
-      for (const store of created) {
+      for (const store of created.stores) {
         for (const transaction of store.running()) if (transaction[attemptSignal] === signal) abortBody(transaction, signal.reason);
       }
+      for (const wait of created.retryWaits) wait();
     }, { once: true });
     watched = created;
   }
-  if (!watched.has(lifetimes)) watched.add(lifetimes);
+  return watched;
+}
+
+function watchSignal(signal: AbortSignal, lifetimes: TransactionLifetimes<Transaction>): void {
+  const stores = signalWatch(signal).stores;
+  if (!stores.has(lifetimes)) stores.add(lifetimes);
+}
+
+/**
+ * The wait between two attempts under a signal: until `settled` (the winner visible,
+ * which waits for its fdatasync), then `delayMs`. Rejects with the signal's reason as soon
+ * as it aborts in either part, as at any other moment before a commit (the winner's
+ * fdatasync may be slow or stuck: an AbortSignal.timeout must still end the transaction).
+ */
+function retryWait(signal: AbortSignal, settled: Promise<void>, delayMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const waits = signalWatch(signal).retryWaits;
+    let timer: NodeJS.Timeout | undefined;
+    const aborted = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    waits.add(aborted);
+    const waited = (): void => {
+      waits.delete(aborted);
+      resolve();
+    };
+    settled.then(() => {
+      if (!signal.aborted) timer = setTimeout(waited, delayMs);
+    }, (error: unknown) => {
+      waits.delete(aborted);
+      reject(error);
+    });
+  });
 }
 
 /** The signal aborted while the body runs: its tx ends now (its next use, a scan step already awaited too, throws TransactionClosedError) and the wait rejects. */
@@ -211,14 +255,12 @@ async function runAttempts<T>(
     } finally {
       transaction[finishTransaction]();
     }
-    try {
-      // Retrying before the winner is visible would read below it and lose again.
+    // Retrying before the winner is visible would read below it and lose again.
+    if (signal === undefined) {
       await context.pipeline.whenSettled(winner);
-      await sleep(backoffMs(attempt), undefined, signal === undefined ? undefined : { signal });
-    } catch (error) {
-      // An abort during the backoff rejects with signal.reason, as at any other moment.
-      signal?.throwIfAborted();
-      throw error;
+      await sleep(backoffMs(attempt));
+    } else {
+      await retryWait(signal, context.pipeline.whenSettled(winner), backoffMs(attempt));
     }
   }
 }
