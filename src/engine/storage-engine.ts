@@ -392,6 +392,9 @@ export class StorageEngine {
     await this.coldCompressor.close();
     await this.runSet.close();
     await this.manifest.close({ compactChain: options.compactManifestChain ?? true });
+    // The cached view's runs are the FinalizationRegistry's held value (read-view.ts), which
+    // reaches this engine and so the view: kept, it kept the closed store and its caches alive for good.
+    this.#views.clear();
   }
 
   /** The store was dropped as a dead process: the flush thread ends at once (Flusher#abandon). */
