@@ -74,12 +74,16 @@ export const MERGE_THREAD_RESTARTS_MAX = 2;
 /**
  * Test hooks: `holdNextMerge` holds the next merge sent to a thread after its first
  * progress message until it is cancelled or resumed (resumeHeldMerges) (consumed by
- * that merge; later ones run through);
+ * that merge; later ones run through); `holdNextMergeBeforeCreate` the same, once the
+ * thread merged its first batch and before it checks the lock and creates its output
+ * (a thread stalled across a takeover), its hold said by a progress message;
  * with `ignoreCancel` that merge never answers the cancel (a stuck thread); `onHeld` is
  * called when the held merge's first progress message arrives (a background merge has
  * no progress callback of its own).
  */
-export const mergeThreadTestHooks: { holdNextMerge: boolean; ignoreCancel: boolean; onHeld?: (() => void) | undefined } = { holdNextMerge: false, ignoreCancel: false };
+export const mergeThreadTestHooks: { holdNextMerge: boolean; holdNextMergeBeforeCreate: boolean; ignoreCancel: boolean; onHeld?: (() => void) | undefined } = {
+  holdNextMerge: false, holdNextMergeBeforeCreate: false, ignoreCancel: false,
+};
 
 /** Resumers of the merges held by `holdNextMerge` and not yet settled. */
 const heldMerges = new Set<() => void>();
@@ -121,6 +125,8 @@ export interface MergeJob {
   generation: number;
   level: number;
   compression: RunCompressionName;
+  /** The store's takeover lock name: the thread stats it before creating its output (src/run/run-install.ts confirmThreadCreate). */
+  takeoverPath?: string | undefined;
 }
 
 export interface MergeOutcome {
@@ -194,7 +200,8 @@ export class MergeThread {
     return new Promise<MergeOutcome>((resolve, reject) => {
       const onAbort = (): void => this.#post(worker, { type: 'cancel', id });
       signal.addEventListener('abort', onAbort, { once: true });
-      const held = mergeThreadTestHooks.holdNextMerge;
+      const holdBeforeCreate = mergeThreadTestHooks.holdNextMergeBeforeCreate;
+      const held = mergeThreadTestHooks.holdNextMerge || holdBeforeCreate;
       const resume = (): void => this.#post(worker, { type: 'resume', id });
       if (held) heldMerges.add(resume);
       // Referenced while it merges: a process awaiting only compact() must not exit under it.
@@ -213,10 +220,12 @@ export class MergeThread {
       const request: MergeRequest = {
         type: 'merge', id, ...job,
         progressEntries: MERGE_PROGRESS_ENTRIES,
-        holdAtFirstProgress: held,
+        holdAtFirstProgress: held && !holdBeforeCreate,
+        holdBeforeCreate,
         ignoreCancel: held && mergeThreadTestHooks.ignoreCancel,
       };
       mergeThreadTestHooks.holdNextMerge = false;
+      mergeThreadTestHooks.holdNextMergeBeforeCreate = false;
       this.#post(worker, request);
     });
   }

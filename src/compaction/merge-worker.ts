@@ -35,6 +35,7 @@ import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
 import type { RunCompressionValue } from '../run/run-format.js';
 import { RunReader } from '../run/run-reader.js';
+import { confirmThreadCreate } from '../run/run-install.js';
 import { writeRun } from '../run/run-writer.js';
 import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
@@ -54,6 +55,8 @@ export interface MergeRequest extends MergeJob {
   progressEntries: number;
   /** Test hook: after the first progress message, wait for 'cancel' or 'resume'. */
   holdAtFirstProgress: boolean;
+  /** Test hook: once the inputs are read, before checking the lock and creating the output, say 'progress' and wait for 'cancel' or 'resume'. */
+  holdBeforeCreate: boolean;
   /** Test hook: ignore 'cancel' (a stuck thread, which close() terminates). */
   ignoreCancel: boolean;
 }
@@ -163,6 +166,17 @@ async function serve(request: MergeRequest): Promise<void> {
             yield next.value;
           }
         };
+        if (request.holdBeforeCreate) {
+          post({ type: 'progress', id: request.id, entriesRead: counters.entriesRead });
+          await new Promise<void>((resolve) => {
+            current.release = resolve;
+            if (signal.aborted || current.resumed) resolve();
+          });
+          current.release = undefined;
+          signal.throwIfAborted();
+        }
+        // Not after a takeover: the new holder's flush or merge creates this name (run-install.ts).
+        await confirmThreadCreate(fileSystem, request.takeoverPath, request.runsDirectory, request.runId);
         descriptor = await writeRun({
           fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
           entries: { batches: held() }, compression: request.compression, compressor, writeChunk, temporaryOnly: true,

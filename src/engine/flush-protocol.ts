@@ -25,6 +25,8 @@ export interface FlushJob {
   level: number;
   /** Data block bytes to keep and send back (for the block cache); -1: keep no block at all. */
   keepDataBytes: number;
+  /** The store's takeover lock name: the thread stats it before creating its file (src/run/run-install.ts confirmThreadCreate). */
+  takeoverPath?: string | undefined;
 }
 
 /** A sealed block sent back by the thread (its bytes in an ArrayBuffer of their own). */
@@ -48,7 +50,7 @@ export interface FlushOutcome {
 }
 
 export type FlushMainToWorker =
-  | ({ type: 'begin'; id: number; arrivalOrder: boolean; holdAfterFirstChunk: boolean; fault: FlushFault | undefined } & FlushJob)
+  | ({ type: 'begin'; id: number; arrivalOrder: boolean; holdAfterFirstChunk: boolean; holdBeforeCreate: boolean; fault: FlushFault | undefined } & FlushJob)
   /**
    * `rangeEnd`: in arrival order, the chunk is the last of a key range (the thread then
    * sorts the range's keys, flush-key-order.ts); false in key order.

@@ -75,10 +75,11 @@ const monotonicNowMs = (): number => performance.now();
 /**
  * Test hooks: `holdNextFlush` makes the next flush's thread stop after its writer
  * consumed the first chunk, call `onHeld` then, and wait until resumeHeldFlushes()
- * (or until it is terminated).
+ * (or until it is terminated); `holdNextFlushBeforeCreate` the same, before the thread
+ * checks the lock and creates its temporary file (a thread stalled across a takeover).
  */
-export const flushThreadTestHooks: { holdNextFlush: boolean; onHeld: (() => void) | undefined; failNextFlush: FlushFault | undefined } = {
-  holdNextFlush: false, onHeld: undefined, failNextFlush: undefined,
+export const flushThreadTestHooks: { holdNextFlush: boolean; holdNextFlushBeforeCreate: boolean; onHeld: (() => void) | undefined; failNextFlush: FlushFault | undefined } = {
+  holdNextFlush: false, holdNextFlushBeforeCreate: false, onHeld: undefined, failNextFlush: undefined,
 };
 
 /** Resumers of the flushes held by `holdNextFlush` and not yet settled. */
@@ -179,14 +180,16 @@ export class FlushThread {
     const pending = this.#pending as Pending | undefined;
     assert(pending !== undefined && pending.id === id, 'the flush is pending');
     outcome.catch(() => undefined); // observed below; the packing may stop early when it fails
-    const held = flushThreadTestHooks.holdNextFlush;
+    const holdAfterFirstChunk = flushThreadTestHooks.holdNextFlush;
+    const holdBeforeCreate = flushThreadTestHooks.holdNextFlushBeforeCreate;
     const fault = flushThreadTestHooks.failNextFlush;
     flushThreadTestHooks.holdNextFlush = false;
+    flushThreadTestHooks.holdNextFlushBeforeCreate = false;
     flushThreadTestHooks.failNextFlush = undefined;
     const resume = (): void => this.#post(worker, { type: 'resume', id });
-    if (held) heldFlushes.add(resume);
+    if (holdAfterFirstChunk || holdBeforeCreate) heldFlushes.add(resume);
     try {
-      this.#post(worker, { type: 'begin', id, arrivalOrder, holdAfterFirstChunk: held, fault, ...job });
+      this.#post(worker, { type: 'begin', id, arrivalOrder, holdAfterFirstChunk, holdBeforeCreate, fault, ...job });
       try {
         await this.#sendEntries(worker, pending, entries, arrivalOrder);
       } catch (error) {

@@ -40,6 +40,7 @@ import { serializeError } from '../compaction/merge-error.js';
 import { type FileHandle, type FileSystem, fileSystemError } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { RunEntry } from '../run/run-descriptor.js';
+import { confirmThreadCreate } from '../run/run-install.js';
 import { type SealedBlock, writeRun } from '../run/run-writer.js';
 import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
@@ -186,6 +187,12 @@ async function serve(current: Active, request: Extract<FlushMainToWorker, { type
   };
   try {
     const hash = await loadHash64();
+    if (request.holdBeforeCreate) {
+      current.holdAfterFirstChunk = true;
+      await holdIfAsked(current);
+    }
+    // Not after a takeover: the new holder's thread creates this name (run-install.ts).
+    await confirmThreadCreate(fileSystem, request.takeoverPath, request.runsDirectory, request.runId);
     const descriptor = await writeRun({
       fileSystem: request.fault === undefined ? fileSystem : faultyFileSystem(fileSystem, request.fault), runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
       entries: { batches: request.arrivalOrder ? arrivalOrderBatches(current) : batches(current) }, onBlockSealed, writeChunk, temporaryOnly: true,

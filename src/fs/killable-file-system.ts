@@ -27,6 +27,7 @@ export class KillableFileSystem implements FileSystem {
   #killed = false;
   #writesRefused = false;
   #confirmHolder: (() => Promise<boolean>) | undefined;
+  #takeoverPath: string | undefined;
 
   constructor(inner: FileSystem) {
     this.#inner = inner;
@@ -51,10 +52,18 @@ export class KillableFileSystem implements FileSystem {
    * lock is still this handle's (src/store/lock-holder-check.ts); once it says no, writes
    * are refused (refuseWrites), that call first. The heartbeat finds a takeover up to
    * LOCK_HEARTBEAT_INTERVAL_MS late; these are the calls that can replace or remove a
-   * file the new holder has.
+   * file the new holder has. `takeoverPath` is the name whose existence means the lock
+   * was taken over: the flush and merge threads, outside this file system, stat it before
+   * their exclusive create (src/run/run-install.ts).
    */
-  confirmBeforeNameChanges(confirm: () => Promise<boolean>): void {
+  confirmBeforeNameChanges(confirm: () => Promise<boolean>, takeoverPath?: string): void {
     this.#confirmHolder = confirm;
+    this.#takeoverPath = takeoverPath;
+  }
+
+  /** See confirmBeforeNameChanges (undefined until open wires it). */
+  get takeoverPath(): string | undefined {
+    return this.#takeoverPath;
   }
 
   /** guardWrite() for a rename, link, unlink or exclusive create: the holder is confirmed first (confirmBeforeNameChanges). */

@@ -22,6 +22,12 @@
  *                       left, best effort, and rethrows typed);
  *   removeTemporaryRun  after the thread failed, was cancelled or exited: best effort.
  *
+ * The thread's own exclusive create of `<id>.tmp` is outside that file system too: a
+ * thread stalled across a takeover created the name the new holder had just cleared for
+ * its own thread, whose create then failed (EEXIST, a final flush failure of the new
+ * holder). So a thread first stats the takeover's lock name (confirmThreadCreate, as
+ * KillableFileSystem confirms an exclusive create), and refuses once it exists.
+ *
  * What remains: a thread's writes into its own open temporary file go on until it
  * answers (they change no name and no file the new holder has: after the takeover that
  * name is at most an orphan the new holder's open, or its own exclusive create of that
@@ -31,7 +37,8 @@
  */
 import { asTypedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath, unlinkIfPresent } from '../fs/file-system.js';
+import { fileSystemError, joinPath, unlinkIfPresent } from '../fs/file-system.js';
+import { KillableFileSystem, LOCK_LOST_CODE } from '../fs/killable-file-system.js';
 import { runFileName } from './run-format.js';
 import { RUN_TEMPORARY_SUFFIX } from './run-writer.js';
 
@@ -65,4 +72,23 @@ export async function installTemporaryRun(fileSystem: FileSystem, runsDirectory:
 /** Removes the thread's `<id>.tmp` after it failed, was cancelled or exited (best effort). */
 export async function removeTemporaryRun(fileSystem: FileSystem, runsDirectory: string, runId: number): Promise<void> {
   await fileSystem.unlink(temporaryPathOf(runsDirectory, runId)).catch(() => undefined);
+}
+
+/**
+ * The name a thread job carries for confirmThreadCreate: the store's takeover lock name
+ * (KillableFileSystem#takeoverPath), undefined for a file system without one.
+ */
+export function takeoverPathFor(fileSystem: FileSystem): string | undefined {
+  return fileSystem instanceof KillableFileSystem ? fileSystem.takeoverPath : undefined;
+}
+
+/**
+ * In the thread, right before its exclusive create of `<id>.tmp`: refuses (LOCK_LOST_CODE,
+ * typed as the run's write failure) once `takeoverPath` exists, i.e. another process took
+ * the directory lock over. One stat; a takeover between it and the create is not seen.
+ */
+export async function confirmThreadCreate(fileSystem: FileSystem, takeoverPath: string | undefined, runsDirectory: string, runId: number): Promise<void> {
+  if (takeoverPath === undefined || !(await fileSystem.exists(takeoverPath))) return;
+  const error = fileSystemError(LOCK_LOST_CODE, 'open', temporaryPathOf(runsDirectory, runId));
+  throw asTypedError(error, `writing run ${joinPath(runsDirectory, runFileName(runId))}`);
 }

@@ -45,12 +45,21 @@ import type { DirectoryLock } from './directory-lock.js';
 
 const LOCK_PATH = /^(.*\/LOCK\.)(\d{12})$/;
 
+/**
+ * The name a takeover of `lock` links first (`LOCK.<G+1>`): it exists once the lock was
+ * taken over. Undefined when the lock's name is not a generation's (nothing to confirm against).
+ * The flush and merge threads stat it before their exclusive create (src/run/run-install.ts).
+ */
+export function takeoverPathOf(lock: DirectoryLock): string | undefined {
+  const match = LOCK_PATH.exec(lock.path);
+  return match === null ? undefined : `${match[1]}${String(Number(match[2]) + 1).padStart(12, '0')}`;
+}
+
 /** False once a generation above `lock`'s exists (the heartbeat is then asked to run). */
 export async function lockStillHeld(fileSystem: FileSystem, lock: DirectoryLock): Promise<boolean> {
   if (lock.lost) return false;
-  const match = LOCK_PATH.exec(lock.path);
-  if (match === null) return true; // not a generation name: nothing to confirm against
-  const next = `${match[1]}${String(Number(match[2]) + 1).padStart(12, '0')}`;
+  const next = takeoverPathOf(lock);
+  if (next === undefined) return true;
   if (!(await fileSystem.exists(next))) return true;
   void lock.heartbeat(); // never throws
   return false;
