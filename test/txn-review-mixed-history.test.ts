@@ -186,6 +186,7 @@ class Workload {
         }
       } else if (kind === 'get') {
         const step = steps[0]!;
+        if (step.kind !== 'read') throw new Error('a get step reads');
         operations.push(['r', step.key, asList(step.key, await this.store.get(step.key))]);
       } else {
         await this.store.transaction(async (tx) => {
