@@ -55,7 +55,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
-import { joinPath, type FileSystem } from '../fs/file-system.js';
+import { isFileSystemError, joinPath, type FileSystem } from '../fs/file-system.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/held-locks.js';
@@ -292,7 +292,13 @@ export class Flusher {
     // segment is then below the memtable's WAL start, holds no later record, and is
     // left for a later flush or the next open to delete (never the open segment).
     const deleteBelow = Math.min(sealed.walStartSegment, this.#config.currentWalSegment());
-    this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, deleteBelow)).length;
+    try {
+      this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, deleteBelow)).length;
+    } catch (error) {
+      // The run is installed: a full disk here (a rename into the pool) leaves covered segments
+      // for a later flush, checkpoint or open to remove, not a failed flush (that was final).
+      if (!isFileSystemError(error, 'ENOSPC')) throw error;
+    }
     return descriptor;
   }
 
