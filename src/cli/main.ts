@@ -36,6 +36,7 @@ import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, p
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
 import { watchStdoutReader } from './stdout-reader.js';
 import { printWarningsAsLines } from './warnings.js';
+import { interruptible, interruptState, onInterrupt, reportInterruption, stopReads } from './interrupt.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, prefixRange, countOption, rateOption, versionOption,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
@@ -109,19 +110,23 @@ function buildProgram(): Command {
     + 'and whether restore rebuilds a damaged run from parity (exit 1 if restore would refuse it, 3 if damaged but restorable exactly)')
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
+      const signal = interruptible(() => 'verify stopped before it finished: nothing changed, nothing left locked');
       if (existsSync(join(resolve(dir), BACKUP_MANIFEST_NAME)) || existsSync(join(resolve(dir), BACKUP_INCOMPLETE_NAME))) {
         // A backup directory (ladybug backup; one cut short is marked, take-backup.ts): check BACKUP.json and every file's checksum.
         const progress = createProgress('verify backup', 'files');
         // Typed as the public verifyBackup's and restore's failures are: an I/O error is LADYBUG_IO, not the raw Node error.
-        const report = await verifyBackup(new NodeFileSystem(), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal))
+        const report = await verifyBackup(stopReads(new NodeFileSystem(), signal), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal))
           .catch((error: unknown) => { throw asTypedError(error, `verify backup ${resolve(dir)}`); }).finally(progress.stop);
+        signal.throwIfAborted();
         emit(options, { title: backupVerifyTitle(report), data: report });
         if (!report.restorable) process.exitCode = EXIT_FAILURE;
         else if (!report.ok) process.exitCode = EXIT_DAMAGED_RESTORABLE;
         return;
       }
       const progress = createProgress('verify', 'segments');
-      const report = await verifyStore(requireStore(dir), { onProgress: progress.update }).finally(progress.stop);
+      const report = await verifyStore(requireStore(dir), { fileSystem: stopReads(new NodeFileSystem(), signal), onProgress: progress.update })
+        .finally(progress.stop);
+      signal.throwIfAborted();
       emit(options, { title: verifyTitle(report), data: report });
       if (!report.ok) process.exitCode = EXIT_FAILURE;
     });
@@ -149,9 +154,14 @@ function buildProgram(): Command {
         return;
       }
       // Reserved entry counts not trusted: a wrong one must not steer this open's lease restart rule (repair-reserved-counts.ts).
+      const signal = interruptible(() => 'repair stopped before it opened the store: nothing changed');
       const store = await openWithoutTrustingCounts(requireStore(dir), { repair: true });
       const opened = { version: store.version, ...store.stats().recovery, leaseExpiries: store.leases.stats().expiries };
-      const scrub = await store.scrub().finally(() => store.close());
+      interruptState(() => `repair stopped after its open (${opened.repair === undefined ? 'the WAL needed no repair' : 'the WAL was repaired'}), `
+        + 'its scrub cut short (blocks it rebuilt stay rewritten), reserved entry counts not checked: run repair again to finish; the store is closed, its lock released');
+      const scrub = await store.scrub({ signal }).finally(() => store.close());
+      signal.throwIfAborted();
+      interruptState(() => 'repair stopped after its WAL repair and scrub, while it rechecked reserved entry counts (that step finished); the store is closed, its lock released');
       const reservedCounts = await repairReservedEntryCounts(requireStore(dir));
       const title = repairTitle({ droppedWal: opened.repair !== undefined, counts: reservedCounts, leaseExpiries: opened.leaseExpiries, scrub });
       const unrecoverable = unrecoverableExplanations(scrub);
@@ -166,8 +176,11 @@ function buildProgram(): Command {
     .option('--bytes-per-second <n>', 'average read rate to stay under', rateOption('--bytes-per-second'))
     .action(async (dir: string, options: JsonOption & { bytesPerSecond?: number }) => {
       const progress = createProgress('scrub', 'runs');
+      const signal = interruptible(() => 'scrub stopped before it began: nothing changed; the store is closed, its lock released');
       const report = await withStore(dir, async (store) => {
-        const scrubbed = await store.scrub({ bytesPerSecond: options.bytesPerSecond, onProgress: progress.update });
+        const scrubbed = await store.scrub({ bytesPerSecond: options.bytesPerSecond, onProgress: progress.update, signal });
+        interruptState(() => `scrub stopped after checking ${scrubbed.blocksChecked} blocks (${scrubbed.repaired.length} rebuilt stay rewritten); `
+          + `the rest of its ${scrubbed.runs} runs are unchecked; the store is closed, its lock released`);
         // This command's open rewrote a damaged manifest copy from its twin before the scrub
         // ran (Manifest.open), so the scrub found both whole: the open's repair is reported here.
         const manifestDirectory = join(resolve(dir), 'manifest');
@@ -176,6 +189,7 @@ function buildProgram(): Command {
         }
         return scrubbed;
       }).finally(progress.stop);
+      signal.throwIfAborted();
       emit(options, { title: scrubTitle(report), data: report });
       if (report.unrecoverable.length > 0) process.exitCode = EXIT_FAILURE;
     });
@@ -188,21 +202,27 @@ function buildProgram(): Command {
     .option('--retain-from <version>', 'raise the retention floor first: as-of reads below it are refused from then on, for every key', countOption('--retain-from'))
     .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number; retainVersionsMs?: number; retainFrom?: number }) => {
       const progress = createProgress('compact', 'entries');
+      const signal = interruptible(() => 'compact stopped before it opened the store: nothing changed');
       const store = await openStore(requireStore(dir), {
         ...(options.maxVersionsPerKey === undefined ? {} : { maxVersionsPerKey: options.maxVersionsPerKey }),
         ...(options.retainVersionsMs === undefined ? {} : { retainVersionsMs: options.retainVersionsMs }),
       });
       let report;
+      interruptState(() => 'compact stopped: the compaction was cancelled and installed nothing (every run and version is as it was); '
+        + 'the store is closed, its lock released');
+      onInterrupt(signal, () => void store.close().catch(() => undefined)); // close() cancels a running compaction
       try {
         const retainFrom = versionWithin('--retain-from', options.retainFrom, store.version);
         await store.checkpoint();
         const retain = retainFrom === undefined ? {} : { retainFrom };
         const result = await store.compact({ ...retain, onProgress: progress.update }).finally(progress.stop);
+        interruptState(() => `compact stopped after its compaction finished (${result.outcome}); the store is closed, its lock released`);
         const storage = store.stats().storage;
         report = { ...result, runs: storage.runs, bytesOnDisk: storage.runBytes, runsPerLevel: storage.compaction.runsPerLevel };
       } finally {
         await store.close();
       }
+      signal.throwIfAborted();
       const floor = report.retentionFloor === 0 ? '' : `, retention floor ${report.retentionFloor}`;
       emit(options, { title: `compact: ${report.outcome}, ${report.runsIn} runs into ${report.runsOut}, ${report.entriesDropped} entries dropped${floor}`, data: report });
     });
@@ -252,10 +272,16 @@ function buildProgram(): Command {
     .action(async (dir: string, options: JsonOption & HexOption & { gte?: string; lt?: string; limit?: number; asOf?: number }) => {
       const gte = options.gte === undefined ? undefined : keyArgument(options.gte, options).key;
       const lt = options.lt === undefined ? undefined : keyArgument(options.lt, options).key;
+      let entries = 0;
+      const signal = interruptible(() => `dump stopped after ${entries} entries (its output is incomplete); the store, only read, is closed, its lock released`);
       // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
         const scan = store.scan({ gte, lt, limit: options.limit, asOf: versionWithin('--as-of', options.asOf, store.version) });
-        for await (const [key, value] of scan) await writeOut(dumpLine(key, value, options.json === true)); // paced by the reader
+        for await (const [key, value] of scan) {
+          if (signal.aborted) break;
+          await writeOut(dumpLine(key, value, options.json === true), signal); // paced by the reader
+          entries++;
+        }
       }, false, 'binary');
     });
 
@@ -321,10 +347,15 @@ function buildProgram(): Command {
     .action(async (dir: string, target: string, options: JsonOption & { copy?: boolean }) => {
       const into = targetDirectory(target);
       const progress = createProgress('backup', 'runs');
+      const signal = interruptible(() => `backup stopped: what it had made in ${into} was removed; the store is closed, its lock released`);
       const onProgress = (step: { filesDone: number; filesTotal: number }): void => progress.update(step.filesDone, step.filesTotal);
       // A failed backup removes what it created itself (src/backup/backup-undo.ts).
-      const result = await withStore(dir, (store) => store.backup(into, { onProgress, link: options.copy !== true }))
-        .finally(progress.stop);
+      const result = await withStore(dir, async (store) => {
+        const taken = await store.backup(into, { onProgress, link: options.copy !== true, signal });
+        interruptState(() => `backup stopped after it finished: version ${taken.version} in ${taken.directory}; the store is closed, its lock released`);
+        return taken;
+      }).finally(progress.stop);
+      signal.throwIfAborted();
       emit(options, { title: `backup of version ${result.version} in ${result.directory}`, data: result });
     });
 
@@ -335,8 +366,11 @@ function buildProgram(): Command {
       const from = requireBackupDirectory(backup);
       const into = targetDirectory(dir);
       const progress = createProgress('restore', 'files');
-      const result = await restoreStoreBackup(from, into, { onProgress: (step) => progress.update(step.filesDone, step.filesTotal) })
+      const signal = interruptible(() => `restore stopped: what it had written into ${into} was removed; the backup is unchanged`);
+      const result = await restoreStoreBackup(from, into, { onProgress: (step) => progress.update(step.filesDone, step.filesTotal), signal })
         .finally(progress.stop);
+      interruptState(() => `restore stopped after it finished: version ${result.version} in ${result.directory}; the backup is unchanged`);
+      signal.throwIfAborted();
       const rebuilt = result.repaired.length === 0 ? '' : `, ${result.repaired.length} damaged blocks of the backup rebuilt from parity`;
       emit(options, { title: `restored version ${result.version} into ${result.directory}${rebuilt}`, data: result });
     });
@@ -359,9 +393,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   printWarningsAsLines();
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
+    if (reportInterruption(printableJson)) return;
     const failed = stdoutFailure();
     if (failed !== undefined) throw failed;
   } catch (error) {
+    // The work stopped for a signal (interrupt.ts): whatever error it ended with, the line says what state it left.
+    if (reportInterruption(printableJson)) return;
     if (error instanceof OutputClosedError) {
       if (error.readerGone) return; // `| head`: the reader stopped; the status stays what the command set
       process.stderr.write(`ladybug: ${printableJson(error.message)}\n`);
