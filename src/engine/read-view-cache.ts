@@ -7,7 +7,10 @@
  *
  * Invariant: clear() after a flush's install drops the cached view, so it does not keep
  * the retired memtable reachable until the next read (a write-only load never reads;
- * issue 7, load RSS). Readers holding the view keep it for as long as they read.
+ * issue 7, load RSS); clear() after each compaction ends drops it too, so it does not
+ * keep the runs the compaction replaced acquired (their readers open, their unlinked
+ * files' space held) while the store is not read. Readers holding the view keep it
+ * for as long as they read.
  */
 import type { Memtables } from './memtables.js';
 import type { ReadView } from './read-view.js';

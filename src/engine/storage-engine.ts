@@ -130,6 +130,8 @@ export class StorageEngine {
       fileSystem: config.fileSystem, runsDirectory: config.runsDirectory, hash: config.hash, manifest: config.manifest,
       runSet: this.runSet, maxVersionsPerKey: config.maxVersionsPerKey, metrics: this.metrics,
       onChange: () => {
+        // A compaction ended: the cached view must not keep the runs it replaced acquired (read-view-cache.ts).
+        this.#views.clear();
         this.#resizeCache();
         this.#writeStall.wake();
       },
