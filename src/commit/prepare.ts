@@ -20,7 +20,7 @@ import { internalKey } from '../codec/keys.js';
 import { checkStringValue, encodeValue, storedBytesValue, storedValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
 import { TABLE_GAVE_UP, takeKeyTable } from './batch-keys.js';
-import { checkWritableKey } from '../lease/reserved-keys.js';
+import { checkWritableKey, valueBytesMaxFor } from '../lease/reserved-keys.js';
 import type { IndexOperation } from '../memory/memory-index.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { assert } from '../util/assert.js';
@@ -121,7 +121,8 @@ export function prepareDeleteOperation(key: unknown): PreparedOperation {
  */
 export function preparePutInternal(internal: string, value: unknown, maxValueBytes: number): PreparedOperation {
   checkWritableKey(internal);
-  return putOperation(internal, value, maxValueBytes);
+  // A lease record or audit entry is held to its fields' limits, not to the user's maxValueBytes (reserved-keys.ts).
+  return putOperation(internal, value, valueBytesMaxFor(internal, maxValueBytes));
 }
 
 /** prepareDeleteOperation for a key already in internal form, as preparePutInternal. */

@@ -13,10 +13,17 @@
  * interleaves with a lease transaction (at one of its awaits) is outside the scope
  * and is refused. writeReservedKeys asserts its function returned no promise.
  *
+ * The store's own values here (lease records, force-release audit entries) are held to
+ * their fields' own limits (lease-record.ts: name, owner, actor, reason, bound keys),
+ * checked at the call with InvalidOptionError naming the field, not to the user's
+ * `maxValueBytes` (as small as 1 KiB): valueBytesMaxFor. The largest such record (1024
+ * bound keys of 1 KiB) is far below VALUE_BYTES_DEFAULT_MAX, their cap here.
+ *
  * Reads are not restricted: scans and gets may see the prefix (the change feed
  * hides it unless asked).
  */
 import { InvalidKeyError } from '../errors.js';
+import { VALUE_BYTES_DEFAULT_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { RESERVED_KEY_PREFIX } from './lease-record.js';
 
@@ -40,4 +47,12 @@ export function checkWritableKey(internal: string): void {
   if (reservedScopeDepth === 0 && internal.startsWith(RESERVED_KEY_PREFIX)) {
     throw new InvalidKeyError('reserved', 'keys beginning with "\\u0000ladybug/" are reserved for the store (leases); use another prefix');
   }
+}
+
+/**
+ * The value limit of a put of `internal`: the user's `maxValueBytes`, or for the store's own
+ * record written inside writeReservedKeys, VALUE_BYTES_DEFAULT_MAX (its fields are bounded).
+ */
+export function valueBytesMaxFor(internal: string, maxValueBytes: number): number {
+  return reservedScopeDepth > 0 && internal.startsWith(RESERVED_KEY_PREFIX) ? Math.max(maxValueBytes, VALUE_BYTES_DEFAULT_MAX) : maxValueBytes;
 }
