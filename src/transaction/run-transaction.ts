@@ -23,6 +23,7 @@ import {
   abortAttempt, attemptEnded, attemptSignal, commitTransaction, finishTransaction, type Isolation, Transaction, TransactionConflict, type TransactionContext, type TransactionHandle,
 } from './transaction.js';
 import type { TransactionLifetimes } from './transaction-lifetimes.js';
+import { untilAborted, watchSignal } from './signal-waits.js';
 
 export interface TransactionOptions {
   /** 'serializable' (default) or 'snapshot' (write-write conflicts only). */
@@ -83,74 +84,9 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/** What a signal's one 'abort' listener ends (watchedSignals). */
-interface SignalWatch {
-  /** The stores whose running attempts given the signal it ends (their bodies still running). */
-  stores: Set<TransactionLifetimes<Transaction>>;
-  /** The waits between two attempts under the signal (retryWait): each rejects with the reason. */
-  retryWaits: Set<() => void>;
-}
-
-/**
- * The stores' lifetimes (their running attempts) and the retry waits a signal has an
- * 'abort' listener for: one listener per signal, added at its first transaction that
- * awaits a body or a retry, none per attempt (a listener per attempt made Node warn of a
- * leak at 11 transactions sharing a signal, a stuck body ended by close or its lifetime
- * kept its listener, and adding and removing it cost about a third of the throughput of
- * transactions given a signal). On abort it ends every running attempt of those stores
- * given that signal whose body is still running, and every retry wait under it.
- */
-const watchedSignals = new WeakMap<AbortSignal, SignalWatch>();
-
-function signalWatch(signal: AbortSignal): SignalWatch {
-  let watched = watchedSignals.get(signal);
-  if (watched === undefined) {
-    const created: SignalWatch = { stores: new Set(), retryWaits: new Set() };
-    watchedSignals.set(signal, created);
-    signal.addEventListener('abort', () => {
-      watchedSignals.delete(signal);
-      for (const store of created.stores) {
-        for (const transaction of store.running()) if (transaction[attemptSignal] === signal) abortBody(transaction, signal.reason);
-      }
-      for (const wait of created.retryWaits) wait();
-    }, { once: true });
-    watched = created;
-  }
-  return watched;
-}
-
-function watchSignal(signal: AbortSignal, lifetimes: TransactionLifetimes<Transaction>): void {
-  const stores = signalWatch(signal).stores;
-  if (!stores.has(lifetimes)) stores.add(lifetimes);
-}
-
-/**
- * The wait between two attempts under a signal: until `settled` (the winner visible,
- * which waits for its fdatasync), then `delayMs`. Rejects with the signal's reason as soon
- * as it aborts in either part, as at any other moment before a commit (the winner's
- * fdatasync may be slow or stuck: an AbortSignal.timeout must still end the transaction).
- */
-function retryWait(signal: AbortSignal, settled: Promise<void>, delayMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const waits = signalWatch(signal).retryWaits;
-    let timer: NodeJS.Timeout | undefined;
-    const aborted = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    waits.add(aborted);
-    const waited = (): void => {
-      waits.delete(aborted);
-      resolve();
-    };
-    settled.then(() => {
-      if (!signal.aborted) timer = setTimeout(waited, delayMs);
-    }, (error: unknown) => {
-      waits.delete(aborted);
-      reject(error);
-    });
-  });
+/** The signal aborted: ends every running attempt of `lifetimes`' store given it whose body is still running (signal-waits.ts). */
+function abortRunning(lifetimes: TransactionLifetimes<Transaction>, signal: AbortSignal): void {
+  for (const transaction of lifetimes.running()) if (transaction[attemptSignal] === signal) abortBody(transaction, signal.reason);
 }
 
 /** The signal aborted while the body runs: its tx ends now (its next use, a scan step already awaited too, throws TransactionClosedError) and the wait rejects. */
@@ -180,7 +116,7 @@ function bodyOrClose<T>(transaction: Transaction, outcome: PromiseLike<T>, signa
         abortBody(transaction, signal.reason);
       } else {
         transaction[attemptSignal] = signal;
-        watchSignal(signal, lifetimes);
+        watchSignal(signal, lifetimes, abortRunning);
       }
     }
     // close() (or the lifetime's end) reached the attempt before this wait began, while the
@@ -245,7 +181,7 @@ async function runAttempts<T>(
       // A body still running when close() began commits nothing: close() may not
       // have reached the pipeline yet, so the store's state is the authority.
       checkOpen();
-      const commit = await transaction[commitTransaction]();
+      const commit = await transaction[commitTransaction](signal);
       if (committed !== undefined) committed.commit = commit;
       return result;
     } catch (error) {
@@ -255,12 +191,13 @@ async function runAttempts<T>(
     } finally {
       transaction[finishTransaction]();
     }
-    // Retrying before the winner is visible would read below it and lose again.
+    // Retrying before the winner is visible would read below it and lose again. Under a
+    // signal the wait (the winner's fdatasync, then the backoff) ends at once on abort.
     if (signal === undefined) {
       await context.pipeline.whenSettled(winner);
       await sleep(backoffMs(attempt));
     } else {
-      await retryWait(signal, context.pipeline.whenSettled(winner), backoffMs(attempt));
+      await untilAborted(signal, context.pipeline.whenSettled(winner), backoffMs(attempt));
     }
   }
 }

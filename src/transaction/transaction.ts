@@ -39,6 +39,7 @@ import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { type Conflict, type ConflictLog, conflictLogSettings } from './conflict-log.js';
 import { scanWithOwnWrites, type TransactionScanSource } from './transaction-scan.js';
 import { type ExpirableTransaction, expireTransaction, lifetimeOpen } from './transaction-lifetimes.js';
+import { untilAborted } from './signal-waits.js';
 
 export type { Isolation, LeaseFence, TransactionContext, TransactionHandle, TransactionScanOptions } from './transaction-contract.js';
 import type { Isolation, LeaseFence, TransactionContext, TransactionHandle, TransactionScanOptions } from './transaction-contract.js';
@@ -276,12 +277,14 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
 
   /**
    * Commits the buffered writes (none: a read-only transaction, nothing to do).
-   * Rejects with TransactionConflict when validation under the commit lock fails.
+   * Rejects with TransactionConflict when validation under the commit lock fails, and
+   * with `signal`'s reason when it aborts while the commit waits in the write stall
+   * (nothing submitted yet; once submitted, a commit is not interrupted).
    * Not an async function: it returns the pipeline's own promise (an async function
    * returning it cost a promise and a resolve-thenable job, two microtask hops, per
    * transaction: issue 12); a refused call still rejects, never throws.
    */
-  [commitTransaction](): Promise<CommitResult | undefined> {
+  [commitTransaction](signal?: AbortSignal): Promise<CommitResult | undefined> {
     try {
       this.#checkLifetime('commit');
     } catch (error) {
@@ -314,7 +317,8 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     };
     const admission = this.#context.admit();
     if (admission === undefined) return this.#submit(validate);
-    return admission.then(() => this.#submit(validate));
+    // Nothing is submitted while it waits in the write stall: an abort of `signal` there rejects at once, as before the commit.
+    return (signal === undefined ? admission : untilAborted(signal, admission)).then(() => this.#submit(validate));
   }
 
   /**
