@@ -55,7 +55,8 @@ import {
   StoreClosedError,
   StoreFailedError,
 } from '../errors.js';
-import { isFileSystemError, joinPath, type FileSystem } from '../fs/file-system.js';
+import { fileSystemError, isFileSystemError, joinPath, type FileSystem } from '../fs/file-system.js';
+import { LOCK_LOST_CODE } from '../fs/killable-file-system.js';
 import { MANIFEST_EDITS_MAX } from '../limits.js';
 import { OrderedMutex } from '../lock/ordered-mutex.js';
 import { assert } from '../util/assert.js';
@@ -116,6 +117,8 @@ export class Manifest {
   #repairedCopies = 0;
   #failure: StoreFailedError | undefined;
   #closed = false;
+  /** Asked before each append (confirmBeforeAppends). */
+  #confirmHolder: (() => Promise<boolean>) | undefined;
 
   private constructor(
     fileSystem: FileSystem,
@@ -274,7 +277,10 @@ export class Manifest {
       const plan = this.#chain.plan(this.#state, this.#nextRunId, edit);
       try {
         if (plan.record === undefined) await this.#writeGeneration(plan.sequence, plan.next);
-        else await this.#files.append(plan.record);
+        else {
+          await this.#refuseIfTakenOver();
+          await this.#files.append(plan.record);
+        }
       } catch (error) {
         if (error instanceof ManifestEditNotWritten) {
           this.#chain.withdraw(plan.sequence);
@@ -351,6 +357,22 @@ export class Manifest {
         await this.#files.close();
       }
     });
+  }
+
+  /**
+   * Every append first asks `confirm` whether the directory lock is still ours (lockStillHeld):
+   * a new holder adopts this generation and appends at the end it read, so our append after
+   * a takeover overwrote its edit in both copies (docs/ARCHITECTURE.md, the takeover window).
+   * A new generation's creates and renames are confirmed by the file system.
+   */
+  confirmBeforeAppends(confirm: () => Promise<boolean>): void {
+    this.#confirmHolder = confirm;
+  }
+
+  /** Throws (LOCK_LOST_CODE; apply() then fails the manifest) when the holder is not confirmed. */
+  async #refuseIfTakenOver(): Promise<void> {
+    const confirm = this.#confirmHolder;
+    if (confirm !== undefined && !(await confirm())) throw fileSystemError(LOCK_LOST_CODE, 'write', this.#files.directory);
   }
 
   #checkUsable(): void {

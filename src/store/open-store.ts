@@ -260,6 +260,7 @@ async function openLocked(
     lock.onLost(() => fileSystem.refuseWrites());
     // The heartbeat finds a takeover late: a rename, link or unlink first confirms the lock (lock-holder-check.ts).
     fileSystem.confirmBeforeNameChanges(() => lockStillHeld(fileSystem, lock), takeoverPathOf(lock));
+    manifest.confirmBeforeAppends(() => lockStillHeld(fileSystem, lock)); // an append changes no name: the manifest asks itself
     const failure = new StoreFailure({ directory, pipeline, engine, lock });
     // ... and the WAL's appends change no name: no group is written from an expired lease (lock-holder-check.ts).
     const currentFailure = () => failure.current; // made once: the check runs per group
