@@ -62,6 +62,28 @@ describe('transaction() with a signal, waiting to retry', () => {
     expect(store.stats().pinnedReads).toBe(0);
   });
 
+  it('an abort while its own commit is held at its fdatasync does not interrupt it: it resolves, written', async () => {
+    const { store, gated } = await gatedStore();
+    stores.push(store);
+    gates.push(gated);
+    const controller = new AbortController();
+    gated.armed = true;
+    const outcome = track(store.transaction(async (tx) => {
+      tx.put('c', 1);
+      return 'committed';
+    }, { signal: controller.signal }));
+    const held = await gated.nextHeld();
+    controller.abort(new Error('too late'));
+    for (let turn = 0; turn < 5; turn++) await settle();
+    expect(outcome.settled).toBe(false);
+    gated.armed = false;
+    held.release();
+    await settleUntil(() => outcome.settled);
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.value).toBe('committed');
+    expect(await store.get('c')).toBe(1);
+  });
+
   it('a retried transaction that commits leaves no listener of its waits on the signal', async () => {
     const { store } = await gatedStore();
     stores.push(store);
