@@ -17,10 +17,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
 import { asTypedError } from '../errors.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
+import { enableDebug } from '../util/debug.js';
 import { DirectoryLock } from '../store/directory-lock.js';
 import { checkName } from '../lease/lease-record.js';
 import { verifyStore } from '../store/verify-store.js';
@@ -384,7 +385,9 @@ function buildProgram(): Command {
     .argument('[arguments...]').allowUnknownOption().allowExcessArguments().helpOption(false)
     .action((forwarded: string[]) => runScript('../harness/crash-test-main.js', forwarded, 'the crash-test harness is missing from this build'));
 
-  program.addOption(new Option('--debug', 'enable debug mode (lock-order checks)').env('LADYBUG_DEBUG').hideHelp());
+  // Before the command's store opens: debug mode is read as the store works (src/util/debug.ts reads LADYBUG_DEBUG itself).
+  program.option('--debug', 'debug mode: lock-order and full consistency checks, slower (as LADYBUG_DEBUG=1)')
+    .hook('preAction', () => { if (program.opts<{ debug?: boolean }>().debug === true) enableDebug(); });
   return program;
 }
 
