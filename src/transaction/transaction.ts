@@ -201,11 +201,29 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       if (own !== undefined) return Promise.resolve(slotValue(own.slot));
       this.#recordRead(internal);
       const found = this.#view.slotAsOf(internal, this.#request());
-      if (found instanceof Promise) return found.then(slotValue);
+      // From disk: checked again once read, as a scan step is (close, an abort or the lifetime's end meanwhile).
+      if (found instanceof Promise) return found.then((slot) => this.#readEnded(slot), (error: unknown) => this.#readFailed(error));
       return Promise.resolve(slotValue(found));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A get's disk read ended: its value while the transaction may still read; else what any
+   * use throws now (StoreClosedError after close, TransactionClosedError after an abort or
+   * the end, TransactionLimitError after the lifetime), not a value read through a view
+   * whose pins are gone.
+   */
+  #readEnded(slot: VersionSlot | undefined): unknown {
+    this.#check('get');
+    return slotValue(slot);
+  }
+
+  /** A get's disk read failed: that error while the transaction may still read; else what any use throws now (close() closes the run files under the read: EBADF). */
+  #readFailed(error: unknown): never {
+    this.#check('get');
+    throw error;
   }
 
   /** Adds `key` to the read set (once). */
