@@ -15,7 +15,7 @@ import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadView } from '../engine/read-view.js';
 import { type HistoryEntry, historyEntries } from '../memory/history.js';
 import type { ReadPins } from '../memory/read-pins.js';
-import { TOMBSTONE } from '../memory/version-chain.js';
+import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { readOptions } from '../store/read-options.js';
 import { ScanIterator, type ScanEntry } from '../store/scan-iterator.js';
 
@@ -90,8 +90,27 @@ export class Snapshot {
   async get(key: Key, options?: Record<string, never>): Promise<unknown> {
     this.#check('get');
     readOptions('snapshot.get', options);
-    const slot = await this.#view!.slotAsOf(internalKey(key), { version: this.version, referenceVersion: this.version, pinFloor: this.#context.pins.oldest() });
+    let slot: VersionSlot | undefined;
+    try {
+      slot = await this.#view!.slotAsOf(internalKey(key), { version: this.version, referenceVersion: this.version, pinFloor: this.#context.pins.oldest() });
+    } catch (error) {
+      throw this.#readFailure(error, 'get');
+    }
     return slot === undefined || slot === TOMBSTONE ? undefined : readStored(slot);
+  }
+
+  /**
+   * A disk read failed: if the store closed or the snapshot was released or expired
+   * meanwhile, that is the error (close() closes the run files under a read: EBADF, not a
+   * failing disk); else the read's own.
+   */
+  #readFailure(error: unknown, operation: string): unknown {
+    try {
+      this.#check(operation);
+    } catch (ended) {
+      return ended;
+    }
+    return error;
   }
 
   /** REQUIRES: options validated by the store (see Store#snapshot). */
@@ -113,7 +132,11 @@ export class Snapshot {
    */
   async history(key: Key, limit = Infinity): Promise<HistoryEntry[]> {
     this.#check('history');
-    return historyEntries(await this.#view!.history(internalKey(key), this.version, this.version, Infinity, limit));
+    try {
+      return historyEntries(await this.#view!.history(internalKey(key), this.version, this.version, Infinity, limit));
+    } catch (error) {
+      throw this.#readFailure(error, 'history');
+    }
   }
 
   /** Releases the pin. Idempotent; later use throws SnapshotReleasedError. */
