@@ -254,10 +254,13 @@ function isThenable(value: unknown): boolean {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
-/** Awaits a missed read and releases its pin; the slot read. */
-async function settleMiss(context: SerialTransactionContext, miss: ReadMiss): Promise<VersionSlot | undefined> {
+/** Awaits a missed read and releases its pin; the slot read. Failed once close() began (which closes the run files under it: EBADF): StoreClosedError. */
+async function settleMiss(context: SerialTransactionContext, miss: ReadMiss, checkOpen: () => void): Promise<VersionSlot | undefined> {
   try {
     return await miss.read;
+  } catch (error) {
+    checkOpen();
+    throw error;
   } finally {
     context.pins.unpin(miss.version);
   }
@@ -361,7 +364,7 @@ async function runRounds<T>(
     if (outcome?.kind !== 'missed') return answer(outcome);
     startedAtMs = outcome.startedAtMs;
     // Outside the lock: the read warms the caches for the next round.
-    await settleMiss(context, outcome.miss);
+    await settleMiss(context, outcome.miss, checkOpen);
     // No run starts past the lifetime (see the header).
     const overLifetime = lifetimeRefusal(startedAtMs, context.lifetimes.lifetimeMs);
     if (overLifetime !== undefined) throw overLifetime;
@@ -391,7 +394,7 @@ async function runLocked<T>(context: SerialTransactionContext, body: (tx: Serial
         outcome = { kind: 'failed', error: new TransactionLimitError('operations', `transaction reads more than ${TRANSACTION_OPERATIONS_MAX} keys from disk`), readsDurable: undefined };
         return;
       }
-      remembered.set(miss.key, await settleMiss(context, miss));
+      remembered.set(miss.key, await settleMiss(context, miss, checkOpen));
       const overLifetime = lifetimeRefusal(startedAtMs, context.lifetimes.lifetimeMs);
       if (overLifetime !== undefined) {
         outcome = { kind: 'failed', error: overLifetime, readsDurable: undefined };
