@@ -7,6 +7,8 @@
  * The pin is released when the iteration ends, breaks (`return()`), throws, or,
  * for an iterator dropped without any of those, when it is garbage-collected
  * (a FinalizationRegistry), so an abandoned scan cannot hold back reclamation forever.
+ * With the pin the scan lets go of its read view (and the merged scan over it): an
+ * ended iterator the application keeps holds no memtable or run the view held.
  */
 import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/keys.js';
 import { VersionNotRetainedError } from '../errors.js';
@@ -26,7 +28,8 @@ interface PinHandle {
   version: number;
   /** The pin protects (ReadPins#protects), or only holds what the scan reads. */
   protects: boolean;
-  view: ReadView;
+  /** Undefined once released: the handle is kept by the iterator, the view must not be. */
+  view: ReadView | undefined;
   released: boolean;
 }
 
@@ -34,7 +37,8 @@ function releasePin(handle: PinHandle): void {
   if (handle.released) return;
   handle.released = true;
   handle.pins.unpin(handle.version, handle.protects);
-  handle.view.unhold();
+  handle.view!.unhold();
+  handle.view = undefined;
 }
 
 const abandonedScans = new FinalizationRegistry<PinHandle>(releasePin);
@@ -71,11 +75,16 @@ function namedKey(error: unknown, failedKey: string | undefined, encoding: KeyEn
 }
 
 export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
-  readonly #plan: ScanPlan;
+  /** The plan's fields a step reads (not the plan itself: it holds the view, let go at the end). */
+  readonly #checkOpen: () => void;
+  readonly #turnDue: (() => boolean) | undefined;
+  readonly #keyEncoding: KeyEncoding;
+  readonly #limit: number;
   readonly #pin: PinHandle;
   #chunk: Array<[string, StoredValue]> = [];
   #position = 0;
-  #merged: MergedScan;
+  /** Undefined once the scan ended (#finish): it holds the view. */
+  #merged: MergedScan | undefined;
   #produced = 0;
   #exhausted = false;
   /**
@@ -89,7 +98,10 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   #last: Promise<IteratorResult<ScanEntry, undefined>> | undefined;
 
   constructor(plan: ScanPlan) {
-    this.#plan = plan;
+    this.#checkOpen = plan.checkOpen;
+    this.#turnDue = plan.turnDue;
+    this.#keyEncoding = plan.keyEncoding;
+    this.#limit = plan.limit;
     // Other readers' pins protect what they read; the scan's own pin only keeps what
     // it reads from being trimmed while it runs (an as-of scan below retention fails).
     // A pin below what reads retain now only holds: it re-exposed, to other reads,
@@ -128,7 +140,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
       // #take has ended the scan for a failure of its own (readStored's errors, as #step's, pass as they are).
       return Promise.reject(error);
     }
-    if (this.#plan.turnDue?.() === true) return this.#afterTurn(entry);
+    if (this.#turnDue?.() === true) return this.#afterTurn(entry);
     return Promise.resolve({ done: false, value: entry });
   }
 
@@ -148,18 +160,18 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
       if (this.#pin.released) return { done: true, value: undefined };
       let more: boolean;
       try {
-        this.#plan.checkOpen();
+        this.#checkOpen();
         more = this.#position < this.#chunk.length || (await this.#fill());
         if (!more) {
           this.#finish();
-          if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
+          if (this.#turnDue?.() === true) await nextEventLoopTurn();
           return { done: true, value: undefined };
         }
       } catch (error) {
         throw this.#failed(error);
       }
       const entry = this.#take();
-      if (this.#plan.turnDue?.() === true) await nextEventLoopTurn();
+      if (this.#turnDue?.() === true) await nextEventLoopTurn();
       return { done: false, value: entry };
     } finally {
       this.#stepping = false;
@@ -171,11 +183,11 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     let key: string | Uint8Array;
     let stored: StoredValue;
     try {
-      this.#plan.checkOpen();
+      this.#checkOpen();
       let internal: string;
       [internal, stored] = this.#chunk[this.#position++]!;
       // A key with no form in the key encoding (KeyEncodingError) ends the scan too.
-      key = externalKey(internal, this.#plan.keyEncoding);
+      key = externalKey(internal, this.#keyEncoding);
     } catch (error) {
       throw this.#failed(error);
     }
@@ -190,13 +202,14 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
    * AssertionFailedError 'used after close').
    */
   #failed(error: unknown): unknown {
+    const failedKey = this.#merged?.failedKey;
     this.#finish();
     try {
-      this.#plan.checkOpen();
+      this.#checkOpen();
     } catch (closed) {
       return closed;
     }
-    return namedKey(error, this.#merged.failedKey, this.#plan.keyEncoding);
+    return namedKey(error, failedKey, this.#keyEncoding);
   }
 
   /**
@@ -231,19 +244,24 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
 
   /** Loads the next chunk; false when the scan has nothing more. */
   async #fill(): Promise<boolean> {
-    const { limit } = this.#plan;
-    if (this.#exhausted || this.#produced >= limit) return false;
-    const wanted = Math.min(SCAN_CHUNK_KEYS, limit - this.#produced);
-    this.#chunk = await this.#merged.nextChunk(wanted);
+    const merged = this.#merged;
+    if (merged === undefined || this.#exhausted || this.#produced >= this.#limit) return false;
+    const wanted = Math.min(SCAN_CHUNK_KEYS, this.#limit - this.#produced);
+    const chunk = await merged.nextChunk(wanted);
+    // Ended meanwhile (throw(), which does not wait for the step in flight): nothing more.
+    if (this.#merged !== merged) return false;
+    this.#chunk = chunk;
     this.#position = 0;
-    if (this.#chunk.length < wanted && !this.#merged.failurePending) this.#exhausted = true;
-    return this.#chunk.length > 0;
+    if (chunk.length < wanted && !merged.failurePending) this.#exhausted = true;
+    return chunk.length > 0;
   }
 
+  /** Ends the scan: the pin and the view's hold let go, the merged scan closed and dropped with the chunk. */
   #finish(): void {
     abandonedScans.unregister(this.#pin);
     releasePin(this.#pin);
-    this.#merged.close();
+    this.#merged?.close();
+    this.#merged = undefined;
     this.#chunk = [];
   }
 }
