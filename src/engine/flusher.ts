@@ -87,8 +87,8 @@ export interface FlusherConfig {
   currentWalSegment: () => number;
   /** Called after every install (a stalled writer may go on). */
   onProgress: () => void;
-  /** Runs `finish`, the rest of a retired memtable's release (MemtableHolds#releasing). */
-  releasing?: (memtable: MemoryIndex, finish: () => Promise<number>) => Promise<number>;
+  /** Runs `finish`, the rest of a retired memtable's flush after its install: it counts in stats() meanwhile (MemtableHolds#releasing). */
+  releasing?: (memtable: MemoryIndex, finish: () => Promise<void>) => Promise<void>;
   /** Records each installed flush's duration and run bytes. */
   metrics: StorageMetrics;
   /** Told of each install, so it keeps the entries of keys the flushed memtable does not hold. */
@@ -278,27 +278,31 @@ export class Flusher {
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);
     this.#config.onProgress();
-    // The rest of the drop's release of its values, a slice per event-loop turn (slab-reuse.ts),
-    // the memtable counted in stats() meanwhile (MemtableHolds#releasing).
-    if (release !== undefined) await (this.#config.releasing?.(sealed.index, () => release.finish()) ?? release.finish());
-    // In slices across event-loop turns (cache-prepopulation.ts); stops once close() or
-    // abandon() began (close waits for this flush: no insert after it resolves) or another
-    // memtable was sealed meanwhile (writes outrun flushes: the next flush matters more).
-    if (prepopulation !== undefined) {
-      const stop = (): boolean => this.#closed || this.#abandoned || memtables.immutableCount > 0;
-      this.#stats.prepopulatedBlocks += await prepopulation.insert(handle, runSet, cache, stop);
-    }
-    // A seal's cut may still wait for its rotation (the disk was full): the writer's
-    // segment is then below the memtable's WAL start, holds no later record, and is
-    // left for a later flush or the next open to delete (never the open segment).
-    const deleteBelow = Math.min(sealed.walStartSegment, this.#config.currentWalSegment());
-    try {
-      this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, deleteBelow)).length;
-    } catch (error) {
-      // The run is installed: a full disk here (a rename into the pool) leaves covered segments
-      // for a later flush, checkpoint or open to remove, not a failed flush (that was final).
-      if (!isFileSystemError(error, 'ENOSPC')) throw error;
-    }
+    // The rest of this flush holds the retired memtable (its keys and chains stay live until it
+    // ends): it counts in stats() meanwhile (MemtableHolds#releasing), not only while the release
+    // of its values runs (a slice per event-loop turn, slab-reuse.ts).
+    const rest = async (): Promise<void> => {
+      if (release !== undefined) await release.finish();
+      // In slices across event-loop turns (cache-prepopulation.ts); stops once close() or
+      // abandon() began (close waits for this flush: no insert after it resolves) or another
+      // memtable was sealed meanwhile (writes outrun flushes: the next flush matters more).
+      if (prepopulation !== undefined) {
+        const stop = (): boolean => this.#closed || this.#abandoned || memtables.immutableCount > 0;
+        this.#stats.prepopulatedBlocks += await prepopulation.insert(handle, runSet, cache, stop);
+      }
+      // A seal's cut may still wait for its rotation (the disk was full): the writer's
+      // segment is then below the memtable's WAL start, holds no later record, and is
+      // left for a later flush or the next open to delete (never the open segment).
+      const deleteBelow = Math.min(sealed.walStartSegment, this.#config.currentWalSegment());
+      try {
+        this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, deleteBelow)).length;
+      } catch (error) {
+        // The run is installed: a full disk here (a rename into the pool) leaves covered segments
+        // for a later flush, checkpoint or open to remove, not a failed flush (that was final).
+        if (!isFileSystemError(error, 'ENOSPC')) throw error;
+      }
+    };
+    await (this.#config.releasing?.(sealed.index, rest) ?? rest());
     return descriptor;
   }
 

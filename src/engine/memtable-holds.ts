@@ -37,9 +37,10 @@
  * - `#retained` is exactly the retired memtables of the held views, each with its
  *   estimate (MemoryIndex#memoryBytes: it no longer changes), `retainedBytes` their sum
  *   (as of the last count: an install or a retaining view let go).
- * - `#releasing` holds the retired memtables whose release is under way (`releasing`),
- *   each until its release settles; `inMemoryBytes` adds them to the retained ones for
- *   stats() (2026-12-04: between the release's slices memoryBytes missed them).
+ * - `#releasing` holds the retired memtables whose flush is still ending (`releasing`),
+ *   each until it settles; `inMemoryBytes` adds those no reader retains to the retained
+ *   ones for stats() (2026-12-04: between the release's slices memoryBytes missed them;
+ *   and until the flush ended, during its cache prepopulation and WAL removal).
  * - Synchronous only (but the end of a release); `onReleased` is called after the retained bytes fell.
  */
 import type { MemoryIndex } from '../memory/memory-index.js';
@@ -64,7 +65,6 @@ export class MemtableHolds {
   #retainedBytes = 0;
   /** Retired memtables whose values are being released in slices, with their estimates. */
   readonly #releasing = new Map<MemoryIndex, number>();
-  #releasingBytes = 0;
   /** Told (synchronously) when retained bytes were let go: the caches and the write stall may take them back. */
   onReleased: () => void = () => undefined;
 
@@ -78,35 +78,38 @@ export class MemtableHolds {
   }
 
   /**
-   * The retained memtables and those whose release is under way (stats().storage
+   * The retained memtables and those whose flush is still ending (stats().storage
    * retainedMemtables / retainedMemtableBytes, so memoryBytes): still in memory. A
-   * memtable whose release runs was captured by no reader (slab-reuse.ts), so the two
-   * never overlap.
+   * memtable a reader retains counts once, as retained, also while its flush ends.
+   * O(memtables whose flush is ending): none or one.
    */
   get inMemoryCount(): number {
-    return this.#retained.size + this.#releasing.size;
+    let count = this.#retained.size;
+    for (const memtable of this.#releasing.keys()) if (!this.#retained.has(memtable)) count++;
+    return count;
   }
 
   get inMemoryBytes(): number {
-    return this.#retainedBytes + this.#releasingBytes;
+    let bytes = this.#retainedBytes;
+    for (const [memtable, estimate] of this.#releasing) if (!this.#retained.has(memtable)) bytes += estimate;
+    return bytes;
   }
 
   /**
-   * Runs `finish`, the rest of the release of retired `memtable`'s values in slices
-   * (Flusher, slab-reuse.ts; its first step is synchronous, as before): its keys, chains
-   * and unreleased slabs stay live until it settles, so it counts in the stats till then
+   * Runs `finish`, the rest of retired `memtable`'s flush after its install (Flusher: the
+   * release of its values in slices, slab-reuse.ts, whose first step is synchronous; cache
+   * prepopulation; WAL removal): its keys, chains and unreleased slabs stay live until it
+   * settles, so it counts in the stats till then
    * (not in the memtables' charge or the write stall: a few ms, and resizing the caches
    * for them would evict and refill blocks).
    */
   async releasing<T>(memtable: MemoryIndex, finish: () => Promise<T>): Promise<T> {
     const estimate = memtable.memoryBytes;
     this.#releasing.set(memtable, estimate);
-    this.#releasingBytes += estimate;
     try {
       return await finish();
     } finally {
       this.#releasing.delete(memtable);
-      this.#releasingBytes -= estimate;
     }
   }
 
