@@ -8,7 +8,8 @@
  *   starts there), so writes made between tx.scan() and the first next() are seen.
  * - On the same key an own write wins over the stored entry; an own delete (TOMBSTONE)
  *   hides the key; neither counts toward `limit`.
- * - Every step first runs `check` (the transaction still open and pinned), and the
+ * - Every step first runs `check` (the transaction still open and pinned), again after
+ *   its read (a read that failed too: close() closes the run files under it), and the
  *   merged scan is closed however the iteration ends.
  * - A step that answers (an entry, or the scan's end) counts with the store handle's
  *   scan steps (`turnDue`, src/store/event-loop-turns.ts) and, when due, waits for one
@@ -69,7 +70,13 @@ export async function* scanWithOwnWrites(
     while (produced < limit) {
       source.check();
       if (chunkIndex >= chunk.length && !exhausted) {
-        chunk = await merged.nextChunk(SCAN_CHUNK_KEYS);
+        try {
+          chunk = await merged.nextChunk(SCAN_CHUNK_KEYS);
+        } catch (error) {
+          // A read failed because the tx ended meanwhile (close() closes the run files under it: EBADF): that end's error.
+          source.check();
+          throw error;
+        }
         // Again after the await: the tx may have ended meanwhile (close, an abort, its lifetime; its pins gone).
         source.check();
         chunkIndex = 0;
