@@ -68,8 +68,10 @@ describe('lease-watch review: a default-start watch keeps the commits made befor
     const bounded = store.watch({ untilVersion: 1 });
     expect(await bounded.next()).toEqual({ done: true, value: undefined });
     expect(store.stats().pinnedReads).toBe(0);
-    // An explicit sinceVersion takes no pin at the call, as before.
-    store.watch({ sinceVersion: 0 });
+    // An explicit sinceVersion is pinned from the call too (tidy-watch-explicit-since-pin).
+    const explicit = store.watch({ sinceVersion: 0 });
+    expect(store.stats().pinnedReads).toBe(1);
+    await explicit.return(undefined);
     expect(store.stats().pinnedReads).toBe(0);
   });
 });

@@ -19,9 +19,12 @@
  *   buffered changes are outside the store's memory budget: a count alone let a slow
  *   watcher of 1 MiB values hold 10 GiB.
  * - Keys under the reserved prefix (lease records) are not delivered unless asked.
- * - A feed without sinceVersion starts at the version visible at watch() and pins it from
- *   the call (FeedHold#pinStart) until its catch-up ends: per-key retention trimmed the
- *   commits made before its first step (VersionNotRetainedError) while nothing was pinned.
+ * - A feed without sinceVersion starts at the version visible at watch(); every feed pins its
+ *   start (sinceVersion, at most that visible version) from the call (FeedHold#pinStart): per-key
+ *   retention trimmed the commits made before its first step (VersionNotRetainedError) while
+ *   nothing was pinned. The default start's pin lasts until the catch-up ends, an explicit
+ *   start's until the first step has pinned the catch-up. A start trimmed before the call is
+ *   refused at the first step (telling needs the per-key history the catch-up reads).
  * - A feed's pin, subscription and abort listener are one FeedHold, released once: by
  *   its finally, or when a feed dropped unended is collected (dropped-feeds.ts).
  * - Delivered versions strictly increase across commits (asserted).
@@ -127,12 +130,16 @@ export class WatchHub {
     const resolved = watchOptions(options);
     // What the feed holds is released by its finally, or when a feed dropped unended is collected (dropped-feeds.ts).
     const hold = new FeedHold();
-    if (resolved.sinceVersion === undefined) {
-      // Pinned from the call: under per-key retention the commits made before the first
-      // next() were trimmed before the catch-up pinned anything (VersionNotRetainedError).
-      resolved.sinceVersion = this.#source.pipeline.visibleVersion;
-      hold.pinStart(this.#source.pins, resolved.sinceVersion);
-    }
+    // The start is pinned from the call, given or not: under per-key retention the commits made
+    // before the first next() were trimmed before the catch-up pinned anything (VersionNotRetainedError).
+    // A start below what reads retain only holds (read-pins.ts); one already trimmed is refused at the first next().
+    // The default start keeps its pin through the catch-up (b45b8aa); an explicit one, as before the
+    // call pinned it, has the catch-up's own pin from the first step on.
+    const visible = this.#source.pipeline.visibleVersion;
+    const throughCatchUp = resolved.sinceVersion === undefined;
+    resolved.sinceVersion ??= visible;
+    const start = Math.min(resolved.sinceVersion, visible);
+    hold.pinStart(this.#source.pins, start, this.#source.pins.protects(start, visible), throughCatchUp);
     const feed = this.#feed(resolved, hold);
     droppedFeeds.register(feed, hold, hold);
     return unstartedEndsRelease(feed, hold);
@@ -170,6 +177,7 @@ export class WatchHub {
     const view = catchUp ? source.view() : undefined;
     if (catchUp) hold.pin(source.pins, startVersion, view!);
     else hold.unpin(); // the start pin, if any: nothing to catch up
+    hold.catchUpPinned(); // an explicit start's pin has bridged the call and the first step
     let lastVersion = sinceVersion ?? startVersion;
     subscriber.lastDeliveredVersion = lastVersion;
     try {

@@ -10,9 +10,10 @@
  * offered each commit. A scan dropped the same way is released by its collector
  * (src/store/scan-iterator.ts); a feed is too.
  *
- * A feed that starts at the version visible at watch() (no sinceVersion) also pins that
- * version from the call (pinStart), so the commits made before its first step are still
- * there to catch up from; return() or throw() on a feed never stepped (whose body, and so
+ * A feed pins its start (sinceVersion, or the version visible at watch() when it is later
+ * or not given) from the call (pinStart), so the commits made before its first step are still
+ * there to catch up from (the default start until its catch-up ends, an explicit one until
+ * its first step pinned the catch-up: catchUpPinned); return() or throw() on a feed never stepped (whose body, and so
  * its finally, never runs) lets go of it too (change-feed.ts).
  *
  * Invariants: each part is let go exactly once (release() and unpin() are
@@ -27,8 +28,8 @@ export class FeedHold {
   #pin: { pins: ReadPins; version: number; view: ReadView } | undefined;
   /** True once the feed's body ran (its first next()): its own finally releases the hold from then on. */
   started = false;
-  /** A feed's default start (the version visible at watch()), pinned from the call until its catch-up ends. */
-  #startPin: { pins: ReadPins; version: number } | undefined;
+  /** A feed's start (at most the version visible at watch()), pinned from the call (`protects` as read-pins.ts). */
+  #startPin: { pins: ReadPins; version: number; protects: boolean; throughCatchUp: boolean } | undefined;
   #unsubscribe: (() => void) | undefined;
   #abort: { signal: AbortSignal; listener: () => void } | undefined;
 
@@ -40,20 +41,28 @@ export class FeedHold {
   }
 
   /**
-   * Pins `version` from watch() itself, when the feed starts at the version visible then:
+   * Pins `version` from watch() itself (the feed's start, at most the version visible then):
    * the commits made before its first step are caught up from history, which retention
    * (maxVersionsPerKey) would otherwise trim before the catch-up pins anything.
    */
-  pinStart(pins: ReadPins, version: number): void {
-    pins.pin(version);
-    this.#startPin = { pins, version };
+  pinStart(pins: ReadPins, version: number, protects: boolean, throughCatchUp: boolean): void {
+    pins.pin(version, protects);
+    this.#startPin = { pins, version, protects, throughCatchUp };
+  }
+
+  /** The feed's first step pinned its catch-up (or had none): a start pin not kept through the catch-up is let go. */
+  catchUpPinned(): void {
+    const start = this.#startPin;
+    if (start === undefined || start.throughCatchUp) return;
+    this.#startPin = undefined;
+    start.pins.unpin(start.version, start.protects);
   }
 
   /** Lets go of the pins and the view, if held (the catch-up's end). */
   unpin(): void {
     const start = this.#startPin;
     this.#startPin = undefined;
-    start?.pins.unpin(start.version);
+    start?.pins.unpin(start.version, start.protects);
     const pin = this.#pin;
     if (pin === undefined) return;
     this.#pin = undefined;
