@@ -12,6 +12,7 @@
  *
  * Parts: the leases this open holds and their timers and counters (lease-holders.ts),
  * reading and deleting records (lease-records.ts), bound keys (lease-bound-keys.ts),
+ * fences and the writes with lease options (lease-fences.ts),
  * waiting acquires (lease-waiters.ts), the record's shape (lease-record.ts).
  *
  * Invariants:
@@ -31,7 +32,8 @@
  * - A fenced commit (tx.requireLease, the fence and lease write options) is accepted
  *   only if, under the commit lock, the acquisition it names is still this open's
  *   #holders entry with its deadline ahead, and no commit since its read version wrote
- *   the lease record (the record is in its read set): no check-then-write window.
+ *   the lease record (the record is in its read set): no check-then-write window
+ *   (lease-fences.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { AssertionFailedError, LeaseBusyError, LeaseLostError, StoreClosedError, StoreFailedError, UnauthorizedError } from '../errors.js';
@@ -51,8 +53,9 @@ import {
 import { LeaseWaiters, type WaitOutcome } from './lease-waiters.js';
 import { writeReservedKeys } from './reserved-keys.js';
 import { type HeldLease, LeaseHolders, type LeaseStats } from './lease-holders.js';
+import { LeaseFences } from './lease-fences.js';
 import { deleteRecord, type LeaseStorePort, readRecords } from './lease-records.js';
-import { bindKeys, deleteOwnedBoundKeys, leaseBoundKeys, settleBoundVersions } from './lease-bound-keys.js';
+import { deleteOwnedBoundKeys, settleBoundVersions } from './lease-bound-keys.js';
 
 export type { LeaseInfo } from './lease-record.js';
 export type { LeaseStats } from './lease-holders.js';
@@ -83,8 +86,8 @@ export class LeaseManager {
   readonly #holders: LeaseHolders;
   /** Guards the lease records of this store: one lease operation at a time (LOCK_ORDER.md, rank below commit). */
   readonly #operationLock = new OrderedMutex('lease.operations');
-  /** Renewals being committed: their transaction, the lease and the new deadline, applied once the commit is validated. */
-  readonly #renewals = new WeakMap<TransactionHandle, { held: HeldLease; deadlineMs: number }>();
+  /** Fences and writes with lease options (lease-fences.ts). */
+  readonly #fences: LeaseFences;
   /** The restart rule's deletions, started by the constructor (openStore awaits it). */
   readonly #restart: Promise<void>;
 
@@ -93,6 +96,7 @@ export class LeaseManager {
     this.#config = config;
     // Detached: the timer is set under lease.operations and would otherwise inherit it (a reentrant take).
     this.#holders = new LeaseHolders(this.#waiters, (name, nonce) => runDetached(() => this.#serial(() => this.#expire(name, nonce))));
+    this.#fences = new LeaseFences(store, this.#holders, this.#operationLock, (operation) => this.#serial(operation));
     // The restart rule, applied before any other lease operation; openStore awaits
     // it (expireLeasesAtOpen), so it is done when the store opens.
     this.#restart = this.#serial(() => this.#expireEarlierOpens());
@@ -267,7 +271,7 @@ export class LeaseManager {
         writeReservedKeys(() => tx.put(recordKey(name), next));
         // Applied when the commit is validated (the fence's accepted hook), not once it is durable:
         // a fenced write ordered after this renewal, past the old deadline, was refused as expired.
-        this.#renewals.set(tx, { held, deadlineMs: next.deadlineMs });
+        this.#fences.renewing(tx, held, next.deadlineMs);
         return next;
       });
       held.deadlineMs = renewed.deadlineMs;
@@ -353,63 +357,18 @@ export class LeaseManager {
     }
   }
 
-  /**
-   * The fence behind tx.requireLease (and the fence and lease write options):
-   * LeaseLostError now unless `token` holds `name`; otherwise the check the commit
-   * runs under the commit lock. The record is read through `tx`, so it is in the
-   * read set: a commit that changed the lease after the transaction's read version
-   * (release, force release, expiry's deletion, renew) makes the commit conflict and
-   * re-run, failing then if the lease is gone. The check under the lock closes the
-   * rest: the deadline passed (the expiry timer's commit may not have run yet) or
-   * this open saw the acquisition end.
-   */
-  async fence(tx: TransactionHandle, name: string, token: number): Promise<LeaseFence> {
-    checkName(name);
-    checkToken(token);
-    const key = recordKey(name);
-    const held = this.#holders.live(name, parseRecord(name, await tx.get(key)));
-    if (held === undefined || held.token !== token) throw new LeaseLostError(name, token, 'not the current holder at this transaction');
-    const check = (): Error | undefined => (this.#holders.stillHeld(name, held)
-      ? undefined
-      : new LeaseLostError(name, token, 'lost before the commit (expired, released, or acquired again)'));
-    const accepted = (): void => {
-      const renewal = this.#renewals.get(tx);
-      if (renewal?.held === held) held.deadlineMs = Math.max(held.deadlineMs, renewal.deadlineMs);
-    };
-    return { recordKey: key, check, accepted };
+  /** The fence behind tx.requireLease and the fence and lease write options (lease-fences.ts). */
+  fence(tx: TransactionHandle, name: string, token: number): Promise<LeaseFence> {
+    return this.#fences.fence(tx, name, token);
   }
 
-  /**
-   * A put, delete or batch with lease options (write-options.ts), as one store
-   * transaction run by `run`: `fence` requires the lease at commit; `lease` requires
-   * it too, adds the put keys to the record's bound keys (deleted by the commit that
-   * ends the lease) and runs under lease.operations, as every write of a record does.
-   * Answers the commit (undefined when nothing was written).
-   */
-  async write(
+  /** A put, delete or batch with lease options, as one store transaction run by `run` (lease-fences.ts). */
+  write(
     options: ResolvedWriteOptions,
     operations: readonly BatchOperation[],
     run: (body: (tx: TransactionHandle) => Promise<void>) => Promise<CommitResult | undefined>,
   ): Promise<CommitResult | undefined> {
-    const { lease, fence } = options;
-    // Early refusals: a token that does not hold the lease (or another owner's) now.
-    if (fence !== undefined) this.#holders.check(fence.name, fence.token, fence.owner);
-    if (lease !== undefined) this.#holders.check(lease.name, lease.token, lease.owner);
-    const boundKeys = lease === undefined ? [] : leaseBoundKeys(operations);
-    const body = async (tx: TransactionHandle): Promise<void> => {
-      if (fence !== undefined) await tx.requireLease(fence.name, fence.token);
-      if (lease !== undefined) {
-        this.#operationLock.assertHeld();
-        await bindKeys(this.#store, tx, lease.name, lease.token, boundKeys);
-      }
-      for (const operation of operations) {
-        if (operation.type === 'put') tx.put(operation.key, operation.value);
-        else tx.delete(operation.key);
-      }
-      const failpoint = this[afterLeaseCheck];
-      if (failpoint !== undefined) await failpoint();
-    };
-    return lease === undefined ? run(body) : this.#serial(() => run(body));
+    return this.#fences.write(options, operations, run, () => this[afterLeaseCheck]);
   }
 
   /**
