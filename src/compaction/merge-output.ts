@@ -41,7 +41,7 @@ import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { BlockCompressor, CompressionCounters } from '../run/compression-pool.js';
 import type { RunCursor } from '../run/run-cursor.js';
 import type { RunDescriptor, RunEntry } from '../run/run-descriptor.js';
-import { clearTemporaryRun, installTemporaryRun, removeTemporaryRun, takeoverPathFor } from '../run/run-install.js';
+import { clearTemporaryRun, installTemporaryRun, removeTemporaryRun, lockPathFor } from '../run/run-install.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -159,7 +159,7 @@ export class MergeOutput {
       await clearTemporaryRun(fileSystem, runsDirectory, runId);
       const outcome = await thread.merge({
         runsDirectory: this.#config.runsDirectory, inputs: pick.inputs.map((input) => input.descriptor).reverse(), rule, runId, generation,
-        level: pick.outputLevel, compression: compressionForTier(pick.outputLevel), takeoverPath: takeoverPathFor(fileSystem),
+        level: pick.outputLevel, compression: compressionForTier(pick.outputLevel), lockPath: lockPathFor(fileSystem),
       }, signal, onProgress);
       Object.assign(counters, outcome.counters);
       if (outcome.compressed.blocks > 0) this.#config.compressor?.recordCompressed?.(outcome.compressed);

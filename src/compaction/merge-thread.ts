@@ -125,8 +125,8 @@ export interface MergeJob {
   generation: number;
   level: number;
   compression: RunCompressionName;
-  /** The store's takeover lock name: the thread stats it before creating its output (src/run/run-install.ts confirmThreadCreate). */
-  takeoverPath?: string | undefined;
+  /** The store's lock file: the thread confirms the lock against it before creating its output (src/run/run-install.ts confirmThreadCreate). */
+  lockPath?: string | undefined;
 }
 
 export interface MergeOutcome {

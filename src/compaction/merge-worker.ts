@@ -176,7 +176,7 @@ async function serve(request: MergeRequest): Promise<void> {
           signal.throwIfAborted();
         }
         // Not after a takeover: the new holder's flush or merge creates this name (run-install.ts).
-        await confirmThreadCreate(fileSystem, request.takeoverPath, request.runsDirectory, request.runId);
+        await confirmThreadCreate(fileSystem, request.lockPath, request.runsDirectory, request.runId);
         descriptor = await writeRun({
           fileSystem, runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
           entries: { batches: held() }, compression: request.compression, compressor, writeChunk, temporaryOnly: true,

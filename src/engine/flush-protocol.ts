@@ -25,8 +25,8 @@ export interface FlushJob {
   level: number;
   /** Data block bytes to keep and send back (for the block cache); -1: keep no block at all. */
   keepDataBytes: number;
-  /** The store's takeover lock name: the thread stats it before creating its file (src/run/run-install.ts confirmThreadCreate). */
-  takeoverPath?: string | undefined;
+  /** The store's lock file: the thread confirms the lock against it before creating its file (src/run/run-install.ts confirmThreadCreate). */
+  lockPath?: string | undefined;
 }
 
 /** A sealed block sent back by the thread (its bytes in an ArrayBuffer of their own). */

@@ -23,7 +23,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
-import { clearTemporaryRun, installTemporaryRun, removeTemporaryRun, takeoverPathFor } from '../run/run-install.js';
+import { clearTemporaryRun, installTemporaryRun, removeTemporaryRun, lockPathFor } from '../run/run-install.js';
 import { writeRun } from '../run/run-writer.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
@@ -148,7 +148,7 @@ export class FlushRunWriter {
     this.#thread ??= new FlushThread();
     const job = {
       runsDirectory, runId, generation: randomInt(1, 2 ** 32 - 1), level: 0, keepDataBytes: prepopulation === undefined ? -1 : prepopulateBytes,
-      takeoverPath: takeoverPathFor(fileSystem),
+      lockPath: lockPathFor(fileSystem),
     };
     const arrival = !backlog && sealed.memoryBytes <= flushSettings.arrivalOrderMaxBytes ? memtableEntriesInArrivalOrder(sealed.index) : undefined;
     // The thread writes only `<id>.tmp`; every name in runs/ changes here, through the fence (run-install.ts).

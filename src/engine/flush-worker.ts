@@ -192,7 +192,7 @@ async function serve(current: Active, request: Extract<FlushMainToWorker, { type
       await holdIfAsked(current);
     }
     // Not after a takeover: the new holder's thread creates this name (run-install.ts).
-    await confirmThreadCreate(fileSystem, request.takeoverPath, request.runsDirectory, request.runId);
+    await confirmThreadCreate(fileSystem, request.lockPath, request.runsDirectory, request.runId);
     const descriptor = await writeRun({
       fileSystem: request.fault === undefined ? fileSystem : faultyFileSystem(fileSystem, request.fault), runsDirectory: request.runsDirectory, runId: request.runId, generation: request.generation, level: request.level, hash,
       entries: { batches: request.arrivalOrder ? arrivalOrderBatches(current) : batches(current) }, onBlockSealed, writeChunk, temporaryOnly: true,

@@ -27,7 +27,7 @@ export class KillableFileSystem implements FileSystem {
   #killed = false;
   #writesRefused = false;
   #confirmHolder: (() => Promise<boolean>) | undefined;
-  #takeoverPath: string | undefined;
+  #lockPath: string | undefined;
 
   constructor(inner: FileSystem) {
     this.#inner = inner;
@@ -52,18 +52,18 @@ export class KillableFileSystem implements FileSystem {
    * lock is still this handle's (src/store/lock-holder-check.ts); once it says no, writes
    * are refused (refuseWrites), that call first. The heartbeat finds a takeover up to
    * LOCK_HEARTBEAT_INTERVAL_MS late; these are the calls that can replace or remove a
-   * file the new holder has. `takeoverPath` is the name whose existence means the lock
-   * was taken over: the flush and merge threads, outside this file system, stat it before
-   * their exclusive create (src/run/run-install.ts).
+   * file the new holder has. `lockPath` is the holder's lock file: the flush and merge
+   * threads, outside this file system, confirm against it before their exclusive create
+   * (src/run/run-install.ts).
    */
-  confirmBeforeNameChanges(confirm: () => Promise<boolean>, takeoverPath?: string): void {
+  confirmBeforeNameChanges(confirm: () => Promise<boolean>, lockPath?: string): void {
     this.#confirmHolder = confirm;
-    this.#takeoverPath = takeoverPath;
+    this.#lockPath = lockPath;
   }
 
   /** See confirmBeforeNameChanges (undefined until open wires it). */
-  get takeoverPath(): string | undefined {
-    return this.#takeoverPath;
+  get lockPath(): string | undefined {
+    return this.#lockPath;
   }
 
   /** guardWrite() for a rename, link, unlink or exclusive create: the holder is confirmed first (confirmBeforeNameChanges). */

@@ -25,8 +25,9 @@
  * The thread's own exclusive create of `<id>.tmp` is outside that file system too: a
  * thread stalled across a takeover created the name the new holder had just cleared for
  * its own thread, whose create then failed (EEXIST, a final flush failure of the new
- * holder). So a thread first stats the takeover's lock name (confirmThreadCreate, as
- * KillableFileSystem confirms an exclusive create), and refuses once it exists.
+ * holder). So a thread first confirms the lock against its file (confirmThreadCreate:
+ * lockTakenOver, as KillableFileSystem confirms an exclusive create) and refuses once
+ * it was taken over.
  *
  * What remains: a thread's writes into its own open temporary file go on until it
  * answers (they change no name and no file the new holder has: after the takeover that
@@ -39,6 +40,7 @@ import { asTypedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { fileSystemError, joinPath, unlinkIfPresent } from '../fs/file-system.js';
 import { KillableFileSystem, LOCK_LOST_CODE } from '../fs/killable-file-system.js';
+import { lockTakenOver } from '../store/lock-holder-check.js';
 import { runFileName } from './run-format.js';
 import { RUN_TEMPORARY_SUFFIX } from './run-writer.js';
 
@@ -75,20 +77,20 @@ export async function removeTemporaryRun(fileSystem: FileSystem, runsDirectory: 
 }
 
 /**
- * The name a thread job carries for confirmThreadCreate: the store's takeover lock name
- * (KillableFileSystem#takeoverPath), undefined for a file system without one.
+ * The lock file a thread job carries for confirmThreadCreate: the store's
+ * (KillableFileSystem#lockPath), undefined for a file system without one.
  */
-export function takeoverPathFor(fileSystem: FileSystem): string | undefined {
-  return fileSystem instanceof KillableFileSystem ? fileSystem.takeoverPath : undefined;
+export function lockPathFor(fileSystem: FileSystem): string | undefined {
+  return fileSystem instanceof KillableFileSystem ? fileSystem.lockPath : undefined;
 }
 
 /**
  * In the thread, right before its exclusive create of `<id>.tmp`: refuses (LOCK_LOST_CODE,
- * typed as the run's write failure) once `takeoverPath` exists, i.e. another process took
- * the directory lock over. One stat; a takeover between it and the create is not seen.
+ * typed as the run's write failure) once the lock of `lockPath` was taken over
+ * (lockTakenOver). Two stats; a takeover between them and the create is not seen.
  */
-export async function confirmThreadCreate(fileSystem: FileSystem, takeoverPath: string | undefined, runsDirectory: string, runId: number): Promise<void> {
-  if (takeoverPath === undefined || !(await fileSystem.exists(takeoverPath))) return;
+export async function confirmThreadCreate(fileSystem: FileSystem, lockPath: string | undefined, runsDirectory: string, runId: number): Promise<void> {
+  if (lockPath === undefined || !(await lockTakenOver(fileSystem, lockPath))) return;
   const error = fileSystemError(LOCK_LOST_CODE, 'open', temporaryPathOf(runsDirectory, runId));
   throw asTypedError(error, `writing run ${joinPath(runsDirectory, runFileName(runId))}`);
 }

@@ -13,7 +13,8 @@
  * inputs, which the new holder lists as live (test/takeover-window-names.test.ts).
  *
  * A takeover links generation G+1 first (the holder's is G; generations grow by one, and
- * nobody links above a live holder), so one stat of `LOCK.<G+1>` answers. When it exists
+ * nobody links above a live holder), so a stat of `LOCK.<G+1>` answers, and one of our own
+ * `LOCK.<G>` after two takeovers, which removed both (lockTakenOver). When so,
  * the holder's heartbeat is asked to run now (it finds the takeover: onLost, the store's
  * failure and the fence) and the answer is no: the caller refuses the call at once.
  *
@@ -46,21 +47,25 @@ import type { DirectoryLock } from './directory-lock.js';
 const LOCK_PATH = /^(.*\/LOCK\.)(\d{12})$/;
 
 /**
- * The name a takeover of `lock` links first (`LOCK.<G+1>`): it exists once the lock was
- * taken over. Undefined when the lock's name is not a generation's (nothing to confirm against).
- * The flush and merge threads stat it before their exclusive create (src/run/run-install.ts).
+ * True when the holder of the lock file `lockPath` (`LOCK.<G>`) was taken over: the next
+ * generation `LOCK.<G+1>` exists (a takeover links it first), or `LOCK.<G>` itself is gone
+ * (a holder's own file is only ever rewritten by rename, never removed by it: a later
+ * acquisition removes every lower generation, so after two takeovers, say the new holder
+ * closed and a third opener took the released lock, G+1 is gone too and only this shows it).
+ * Two stats; false for a name that is not a generation's (nothing to confirm against).
+ * Pure: the flush and merge threads ask it before their exclusive create (src/run/run-install.ts).
  */
-export function takeoverPathOf(lock: DirectoryLock): string | undefined {
-  const match = LOCK_PATH.exec(lock.path);
-  return match === null ? undefined : `${match[1]}${String(Number(match[2]) + 1).padStart(12, '0')}`;
+export async function lockTakenOver(fileSystem: Pick<FileSystem, 'exists'>, lockPath: string): Promise<boolean> {
+  const match = LOCK_PATH.exec(lockPath);
+  if (match === null) return false;
+  const next = `${match[1]}${String(Number(match[2]) + 1).padStart(12, '0')}`;
+  return (await fileSystem.exists(next)) || !(await fileSystem.exists(lockPath));
 }
 
-/** False once a generation above `lock`'s exists (the heartbeat is then asked to run). */
+/** False once the lock was taken over (lockTakenOver; the heartbeat is then asked to run). */
 export async function lockStillHeld(fileSystem: FileSystem, lock: DirectoryLock): Promise<boolean> {
   if (lock.lost) return false;
-  const next = takeoverPathOf(lock);
-  if (next === undefined) return true;
-  if (!(await fileSystem.exists(next))) return true;
+  if (!(await lockTakenOver(fileSystem, lock.path))) return true;
   void lock.heartbeat(); // never throws
   return false;
 }

@@ -45,7 +45,7 @@ import { WalWriter } from '../wal/wal-writer.js';
 import { expireLeasesAtOpen } from '../lease/lease-restart.js';
 import { notADirectoryError } from './directory-argument.js';
 import { DirectoryLock } from './directory-lock.js';
-import { confirmLease, leaseHolds, lockStillHeld, takeoverPathOf } from './lock-holder-check.js';
+import { confirmLease, leaseHolds, lockStillHeld } from './lock-holder-check.js';
 import { StoreFailure } from './store-failure.js';
 import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { Store } from './store.js';
@@ -259,7 +259,7 @@ async function openLocked(
     // before the store's failure hears of it, so its listeners find the fence up.
     lock.onLost(() => fileSystem.refuseWrites());
     // The heartbeat finds a takeover late: a rename, link or unlink first confirms the lock (lock-holder-check.ts).
-    fileSystem.confirmBeforeNameChanges(() => lockStillHeld(fileSystem, lock), takeoverPathOf(lock));
+    fileSystem.confirmBeforeNameChanges(() => lockStillHeld(fileSystem, lock), lock.path);
     manifest.confirmBeforeAppends(() => lockStillHeld(fileSystem, lock)); // an append changes no name: the manifest asks itself
     const failure = new StoreFailure({ directory, pipeline, engine, lock });
     // ... and the WAL's appends change no name: no group is written from an expired lease (lock-holder-check.ts).
