@@ -44,9 +44,10 @@
  * handed out before it was planned. After a crash the counter restarts at the durable
  * nextRunId: no id the manifest ever named, and no id handed out before the last durable
  * edit, is handed out again; ids handed out after it are skipped if a later edit was
- * durable, and otherwise were never recorded anywhere durable. To rule out even those
- * (a run file written under such an id, left as an orphan), the store calls
- * raiseNextRunId() at open with one more than the largest run id it finds on disk.
+ * durable, and otherwise were never recorded anywhere durable: a run file written under
+ * such an id is an orphan, which the store's open removes before any run is written
+ * (src/engine/open-engine.ts), so the id is handed out again over nothing. (The open does
+ * not call raiseNextRunId(); it stays for callers that keep such files.)
  */
 import {
   asTypedError,
