@@ -7,6 +7,7 @@
  * final), and the segments left are removed by a later flush, checkpoint or open.
  */
 import { describe, expect, it } from 'vitest';
+import { DiskFullError } from '../src/errors.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore, type StoreOptions } from '../src/index.js';
 import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
@@ -38,6 +39,25 @@ describe('ENOSPC while a flush removes the WAL it covers', () => {
     await store.close();
     const reopened = await openStore('/db', { ...OPTIONS, fileSystem });
     for (const [key, value] of model) expect(await reopened.get(key)).toBe(value);
+    await reopened.close();
+  });
+
+  it('a checkpoint that meets it rejects with DiskFullError and leaves the store usable', async () => {
+    const fileSystem = new FaultFileSystem(4);
+    const store = await openStore('/db', { ...OPTIONS, fileSystem });
+    for (let index = 0; index < 200; index++) await store.put(`k${index % 50}`, `${index}`.padEnd(1000, 'v'));
+    const full = fileSystem.injectFault({ operation: 'rename', path: /\/db\/wal\//, error: 'ENOSPC', persistent: true });
+    const outcome = await store.checkpoint().then(() => undefined, (error: unknown) => error);
+    expect(full.triggeredCount).toBeGreaterThan(0);
+    expect(outcome).toBeInstanceOf(DiskFullError);
+    expect(store.stats().failed).toBe(false);
+    full.remove();
+    await store.put('after', 'space');
+    await store.checkpoint();
+    await store.close();
+    const reopened = await openStore('/db', { ...OPTIONS, fileSystem });
+    expect(await reopened.get('after')).toBe('space');
+    expect(await reopened.get('k49')).toBe('199'.padEnd(1000, 'v'));
     await reopened.close();
   });
 });
