@@ -1,6 +1,6 @@
 /**
  * Ctrl-C (SIGINT) or SIGTERM during a long-running `ladybug` command (dump, scrub, compact,
- * backup, verify, restore) ends its work through the work's own stop (an AbortSignal, or
+ * backup, verify, repair --dry-run, restore) ends its work through the work's own stop (an AbortSignal, or
  * close() for a compaction), closes the store so its lock is released, prints one line
  * saying what state things are in, and exits 130 (SIGINT) or 143 (SIGTERM).
  *
@@ -161,6 +161,14 @@ describe('ladybug commands end cleanly on SIGINT and SIGTERM', () => {
     await until(() => lockStates(directory).includes(false), ended);
     signalAtStart(child, 'SIGINT');
     expectInterrupted(await ended, 'SIGINT', /verify.*nothing changed/);
+    await expectIntact(directory);
+  }, 30_000);
+
+  it('repair --dry-run: SIGTERM stops it, exit 143, the lock released', async () => {
+    const { child, ended } = start(['repair', directory, '--dry-run']);
+    await until(() => lockStates(directory).includes(false), ended);
+    signalAtStart(child, 'SIGTERM');
+    expectInterrupted(await ended, 'SIGTERM', /repair --dry-run.*nothing changed/);
     await expectIntact(directory);
   }, 30_000);
 

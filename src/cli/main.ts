@@ -144,8 +144,10 @@ function buildProgram(): Command {
       if (options.dryRun === true) {
         // A backup: refused as repair's open refuses it (openStore's own check), before verifyStore writes a lock file into it.
         const store = requireStore(dir);
+        const signal = interruptible(() => 'repair --dry-run stopped before it finished: nothing changed, nothing left locked');
         await refuseBackupDirectory(new NodeFileSystem(), store);
-        const report = await verifyStore(store);
+        const report = await verifyStore(store, { fileSystem: stopReads(new NodeFileSystem(), signal) });
+        signal.throwIfAborted();
         const drop = report.walRepairWouldDrop;
         const wal = drop !== undefined ? `would ${walDropText(drop)}`
           : report.corruption !== undefined ? 'WAL damage that repair refuses as well (see corruption)' : 'nothing to drop from the WAL';
