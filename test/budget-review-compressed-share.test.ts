@@ -1,10 +1,9 @@
 /**
  * The block cache's compressed tier stays within its share of the room the partitions
  * leave (src/run/compressed-tier.ts) after every call, not only after its next hold:
- * a partition admitted by a read (setPartition) or offered by a flush
- * (insertPartitionIfRoom) shrinks that room, and the tier is evicted down to its new
- * share at once, so a cache holding partitions and compressed blocks never reports
- * its tier over its share.
+ * a partition admitted by a read (setPartition) shrinks that room, and the tier is
+ * evicted down to its new share at once; one offered by a flush (insertPartitionIfRoom,
+ * which never evicts) is not held when it would leave the tier over its share.
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
@@ -38,9 +37,14 @@ describe('the compressed tier within its share', () => {
     expect(cache.compressed.blocks).toBeGreaterThan(0);
   });
 
-  it('is evicted down to its share when a flush offers a partition that shrinks it', () => {
+  it('is not pushed over its share by a partition a flush offers: prepopulation never evicts, so the partition is not held', () => {
     const cache = filledCache();
-    expect(cache.insertPartitionIfRoom(2, 1 << 20, { filter: true }, COMPRESSED_SEGMENT_BYTES)).toBe(true);
+    const blocks = cache.compressed.blocks;
+    expect(cache.insertPartitionIfRoom(2, 1 << 20, { filter: true }, COMPRESSED_SEGMENT_BYTES)).toBe(false);
+    expect(cache.compressed.blocks).toBe(blocks);
+    expect(cache.compressed.bytes).toBeLessThanOrEqual(cache.compressed.maxBytes);
+    // A small one that leaves the tier within its share is held.
+    expect(cache.insertPartitionIfRoom(2, 2 << 20, { filter: true }, 1000)).toBe(true);
     expect(cache.compressed.bytes).toBeLessThanOrEqual(cache.compressed.maxBytes);
     expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
   });

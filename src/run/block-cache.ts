@@ -59,7 +59,8 @@
  * BLOCK_CACHE_BYTES_PER_ENTRY each) and the compressed tier's bytes, and never
  * exceeds `maxBytes` after a call returns; a block larger than maxBytes is never held;
  * the compressed tier is within its share after a call returns (a smaller bound, or a
- * partition held, which shrinks the room the partitions leave, evicts it down to it).
+ * partition a read holds, which shrinks the room the partitions leave, evicts it down to
+ * it; a flush's offered partition that would is not held).
  */
 import { assert } from '../util/assert.js';
 import { debugEnabled } from '../util/debug.js';
@@ -67,7 +68,7 @@ import type { DecodedBlock } from './data-block.js';
 import { RecencyList } from './recency-list.js';
 import { BLOCK_CACHE_BYTES_PER_ENTRY, cacheKey, newSlot, releaseSlot, type PartitionSlot, type Slot } from './block-cache-slot.js';
 import { BlockAdmission, creditHit } from './block-admission.js';
-import { CompressedTier, type CompressedTierAccess } from './compressed-tier.js';
+import { BLOCK_CACHE_COMPRESSED_SHARE, CompressedTier, type CompressedTierAccess } from './compressed-tier.js';
 
 export { BLOCK_CACHE_COMPRESSED_COVER_MIN, BLOCK_CACHE_COMPRESSED_SHARE } from './compressed-tier.js';
 export { BLOCK_CACHE_DOORKEEPER_BITS, BLOCK_CACHE_DOORKEEPER_WINDOW_MIN } from './block-doorkeeper.js';
@@ -335,15 +336,16 @@ export class BlockCache {
     const sizeBytes = partitionSizeBytes + BLOCK_CACHE_BYTES_PER_ENTRY;
     const key = cacheKey(runId, offset);
     if (sizeBytes > this.freeBytes || this.#slots.has(key)) return false;
+    // Never evicts: not held when it would leave the compressed tier over its (smaller) share.
+    if (this.#tier.bytes > Math.floor((this.#maxBytes - this.#partitionBytes - sizeBytes) * BLOCK_CACHE_COMPRESSED_SHARE)) return false;
     this.#insert(newSlot(key, runId, undefined, partition, sizeBytes));
-    this.#tierWithinShare();
     return true;
   }
 
   /**
-   * A partition held shrinks the room the partitions leave, and with it the compressed
-   * tier's share: the tier's oldest segments go at once (it ranks below partitions), not
-   * at its next hold, so the tier is within its share after every call.
+   * A partition a read holds shrinks the room the partitions leave, and with it the
+   * compressed tier's share: the tier's oldest segments go at once (it ranks below
+   * partitions), not at its next hold, so the tier is within its share after every call.
    */
   #tierWithinShare(): void {
     this.#tier.evictFreeing(this.#tier.bytes - this.#tier.maxBytes);
