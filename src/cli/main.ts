@@ -13,9 +13,7 @@
  * Errors (bad arguments, no store, a store locked by another process, corruption)
  * print one clear line to stderr and exit non-zero, never a stack trace.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
@@ -37,6 +35,7 @@ import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, p
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
 import { watchStdoutReader } from './stdout-reader.js';
 import { printWarningsAsLines } from './warnings.js';
+import { commanderErrorLine, packageVersion, runScript } from './program-support.js';
 import { interruptible, interruptState, onInterrupt, reportInterruption, stopReads } from './interrupt.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, prefixRange, countOption, rateOption, versionOption,
@@ -56,37 +55,6 @@ async function withStore<T>(
   } finally {
     await store.close();
   }
-}
-
-/**
- * Runs a built script of this package in a child process with the forwarded arguments;
- * exits with its status. A script the installed package does not hold (the benchmark:
- * the package ships dist/src only) is a usage error, one line, not the child's stack trace.
- */
-function runScript(relativePath: string, forwarded: readonly string[], missing: string): void {
-  const script = fileURLToPath(new URL(relativePath, import.meta.url));
-  if (!existsSync(script)) throw new UsageError(`${missing} (${script} does not exist)`);
-  const result = spawnSync(process.execPath, [script, ...forwarded], { stdio: 'inherit' });
-  if (result.error !== undefined) throw new UsageError(`cannot run ${script}: ${result.error.message}`);
-  process.exitCode = result.status ?? EXIT_FAILURE;
-}
-
-/** This package's version, from its package.json (two levels above dist/src/cli/). */
-function packageVersion(): string {
-  try {
-    const path = fileURLToPath(new URL('../../../package.json', import.meta.url));
-    return String((JSON.parse(readFileSync(path, 'utf8')) as { version?: unknown }).version);
-  } catch {
-    return 'unknown (package.json not found beside dist/)';
-  }
-}
-
-/**
- * An argument error commander found ("error: unknown option '--jsn'", then on a second line
- * "(Did you mean --json?)"), as every other refusal prints: one line, "ladybug: ...".
- */
-function commanderErrorLine(text: string): string {
-  return `ladybug: ${printableJson(text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' '))}\n`;
 }
 
 function emit(options: JsonOption, output: Output): void {
