@@ -1,11 +1,12 @@
 /**
- * Ctrl-C (SIGINT) or SIGTERM during a long-running `ladybug` command (dump, scrub, compact,
- * backup, verify, repair --dry-run, restore) ends its work through the work's own stop (an AbortSignal, or
- * close() for a compaction), closes the store so its lock is released, prints one line
+ * Ctrl-C (SIGINT) or SIGTERM during a long-running `ladybug` command (dump, watch without
+ * --follow, scrub, compact, backup, verify, repair --dry-run, restore) ends its work through
+ * the work's own stop (an AbortSignal, or close() for a compaction), closes the store so its lock is released, prints one line
  * saying what state things are in, and exits 130 (SIGINT) or 143 (SIGTERM).
  *
- * The signal is sent once the command holds the store's lock (or, for dump, printed its
- * first line): dump is held by its reader (stdout paused), scrub by --bytes-per-second 1;
+ * The signal is sent once the command holds the store's lock (and, for dump and watch,
+ * printed its first line): dump and watch are held by their reader (stdout paused), scrub
+ * by --bytes-per-second 1;
  * compact, backup, verify and restore are stopped (SIGSTOP) as soon as the lock (or the
  * restore's target) appears, given the signal, and continued, so it lands as their work starts.
  *
@@ -123,6 +124,19 @@ describe('ladybug commands end cleanly on SIGINT and SIGTERM', () => {
     child.stdout.resume();
     const result = await ended;
     expectInterrupted(result, 'SIGINT', /dump stopped after \d+ entries.*lock released/);
+    expect(result.stdout.split('\n').length).toBeLessThan(KEYS);
+    await expectIntact(directory);
+  }, 30_000);
+
+  it('watch without --follow: stopped while its reader is slow, exit 130, the lock released', async () => {
+    const { child, ended, firstOut } = start(['watch', directory]);
+    await firstOut;
+    child.stdout.pause();
+    await until(() => lockStates(directory).includes(false), ended);
+    child.kill('SIGINT');
+    child.stdout.resume();
+    const result = await ended;
+    expectInterrupted(result, 'SIGINT', /watch stopped after \d+ changes.*lock released/);
     expect(result.stdout.split('\n').length).toBeLessThan(KEYS);
     await expectIntact(directory);
   }, 30_000);

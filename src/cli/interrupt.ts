@@ -1,6 +1,6 @@
 /**
- * Ctrl-C (SIGINT) and SIGTERM during a long-running command (dump, scrub, compact, repair and
- * repair --dry-run, backup, verify, restore). Ended by the signal's default action, the process died holding
+ * Ctrl-C (SIGINT) and SIGTERM during a long-running command (dump, watch without --follow,
+ * scrub, compact, repair and repair --dry-run, backup, verify, restore). Ended by the signal's default action, the process died holding
  * the store's lock (the next opener had to take over a dead holder's lock, and one in another
  * PID namespace counts it live until its heartbeat is 60 s old) and left its work half-done
  * without a word. Instead, the first signal aborts the command's `signal`: the command stops

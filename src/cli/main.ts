@@ -288,7 +288,10 @@ function buildProgram(): Command {
       // So does a reader gone while the feed waits (`--follow | head -1`, idle store): found without a write (stdout-reader.ts).
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
+      let changes = 0;
+      // Without --follow a signal cuts the output short: reported as the other commands' (interrupt.ts), exit 130/143.
       if (options.follow === true) for (const name of ['SIGINT', 'SIGTERM'] as const) process.once(name, onSignal);
+      else onInterrupt(interruptible(() => `watch stopped after ${changes} changes (its output is incomplete); the store, only read, is closed, its lock released`), onSignal);
       const stopWatchingReader = watchStdoutReader(() => {
         stdoutReaderGone();
         stop.abort();
@@ -303,6 +306,7 @@ function buildProgram(): Command {
             ? JSON.stringify({ version: change.version, key, deleted: change.deleted, value: change.deleted ? null : jsonForm(change.value) })
             : `${change.version} ${change.deleted ? 'delete' : 'put'} ${keyText(key)}${change.deleted ? '' : ` ${valueText(change.value)}`}`;
           await writeOut(`${line}\n`, stop.signal);
+          changes++;
         }
       }, false, 'binary').catch((error: unknown) => {
         if (!stop.signal.aborted || error !== stop.signal.reason) throw error;
