@@ -6,6 +6,8 @@
  * Invariants:
  * - A read is refused with StoreClosedError unless the store is open, checked first
  *   (the handle's open check, src/store/store.ts); a scan checks again at each batch.
+ *   A disk read that fails is checked again: closed meanwhile, StoreClosedError replaces
+ *   the read's error (close() closes the run files under it: EBADF).
  * - A read sees every write acknowledged before it started: its reference version is
  *   the visible version when it is called.
  * - A version below the retention floor is refused with VersionNotRetainedError
@@ -70,7 +72,8 @@ export class StoreReads {
       // Resolved: the floor's edit failed and the floor went back, the read goes on.
       if (refusal !== undefined) return refusal.then(() => this.get(key, options));
       const found = this.#parts.engine.view().slotAsOf(internal, { version, referenceVersion: pipeline.visibleVersion, pinFloor: this.#parts.pins.readFloor() });
-      const answer = found instanceof Promise ? found.then(valueOfSlot) : Promise.resolve(valueOfSlot(found));
+      // From disk: a failure is checked against the store's state once it settles (#readFailure).
+      const answer = found instanceof Promise ? found.then(valueOfSlot, (error: unknown) => this.#readFailure(error, 'get')) : Promise.resolve(valueOfSlot(found));
       return this.#parts.engine.compactor.inFlight && this.#getTurns.due() ? answer.then(afterEventLoopTurn) : answer;
     } catch (error) {
       return Promise.reject(error);
@@ -81,7 +84,21 @@ export class StoreReads {
     this.#assertOpen('history');
     const limit = limitOption(readOptions('store.history', options)?.limit);
     const version = this.#parts.pipeline.visibleVersion;
-    return historyEntries(await this.#parts.engine.view().history(internalKey(key), version, version, this.#parts.pins.readFloor(), limit));
+    try {
+      return historyEntries(await this.#parts.engine.view().history(internalKey(key), version, version, this.#parts.pins.readFloor(), limit));
+    } catch (error) {
+      throw this.#readFailure(error, 'history');
+    }
+  }
+
+  /**
+   * A disk read failed: if the store closed meanwhile, StoreClosedError (close() closes the
+   * run files under a read: EBADF, not a failing disk); else the read's own error. A read
+   * that succeeded answers whatever happened meanwhile, as before.
+   */
+  #readFailure(error: unknown, operation: string): never {
+    this.#assertOpen(operation);
+    throw error;
   }
 
   scan(options?: ScanOptions): AsyncIterableIterator<[string | Uint8Array, unknown]> {
