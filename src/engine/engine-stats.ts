@@ -103,9 +103,10 @@ export interface EngineStats {
   flushedVersion: number;
   /** Runs per level, bytes on disk, live bytes, write amplification, debt (src/compaction/). */
   compaction: CompactionStats;
-  /** Blocks and parity pages rebuilt from parity since open, and reads that found a block they could not rebuild. */
+  /** Blocks and parity pages rebuilt from parity since open. */
   repairedBlocks: number;
   repairedParityPages: number;
+  /** A gauge: blocks of the live runs whose last read could not rebuild them (a later good read takes a block out). */
   unrecoverableBlocks: number;
   /** What store.scrub() calls and background scrub passes checked and found since open. */
   scrub: ScrubStats;

@@ -22,7 +22,9 @@
  * per block read and leaving it to the collector.
  *
  * Invariants: bytes are returned only after the parent's checksum matched; two
- * reads of one bad block share one repair; counters only grow; a scratch buffer is
+ * reads of one bad block share one repair; counters only grow, but for
+ * unrecoverableBlocks, a gauge: the blocks whose last read could not rebuild them (a
+ * later read that answers takes the block out of it); a scratch buffer is
  * held by one read at a time (taken off the list, put back only by its taker) and
  * the list holds at most READ_SCRATCH_BUFFERS_MAX buffers of at most
  * READ_SCRATCH_BYTES_MAX bytes each.
@@ -73,7 +75,11 @@ export interface RunRepairCounters {
   repairedBlocks: number;
   /** Parity pages found stale by scrub and rewritten. */
   repairedParityPages: number;
-  /** Blocks that failed their check and could not be rebuilt (each failed read counts). */
+  /**
+   * Blocks whose last read failed its check and could not be rebuilt: a gauge, not a count
+   * of failed reads. A block read fine later (the fault was transient, or a scrub or a read
+   * repaired it) leaves it, so it agrees with what a scrub now finds.
+   */
   unrecoverableBlocks: number;
   /** Reads that failed once and then read back good bytes, nothing rebuilt. */
   transientReadErrors: number;
@@ -123,6 +129,8 @@ export class StripedRunFile {
   readonly #handle: FileHandle;
   readonly #hash: Hash64;
   readonly #repairs = new Map<number, Promise<CheckedBlock>>();
+  /** Logical offsets of the blocks whose last read could not rebuild them (counters.unrecoverableBlocks is its size). */
+  readonly #unrecoverable = new Set<number>();
   /** The blocks #repair answered with bytes rebuilt from parity, and whether those were written back (repairOf). */
   readonly #repaired = new WeakMap<CheckedBlock, { rewritten: boolean }>();
 
@@ -217,6 +225,7 @@ export class StripedRunFile {
     try {
       const bytes = await this.readLogical(block.logicalOffset, block.lengthBytes, scratch);
       const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, bytes, this.#address(block), block.checksum);
+      if (this.#unrecoverable.size > 0) this.#readable(block);
       return { bytes, payloadBytes, entryCount };
     } catch (error) {
       if (!repair || !isRepairableReadError(error)) throw error;
@@ -236,6 +245,7 @@ export class StripedRunFile {
     try {
       const bytes = this.#readLogicalSync(block.logicalOffset, block.lengthBytes, scratch);
       const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, bytes, this.#address(block), block.checksum);
+      if (this.#unrecoverable.size > 0) this.#readable(block);
       return { bytes, payloadBytes, entryCount };
     } catch (error) {
       if (!repair || !isRepairableReadError(error)) throw error;
@@ -257,11 +267,13 @@ export class StripedRunFile {
     const result = await rebuildBlock(this.layout, this.readPhysical, (error) => !isRepairableReadError(error), block, (bytes) => this.passes(block, bytes));
     const stripes = [...result.stripes.keys()];
     if (result.bytes === undefined) {
-      this.counters.unrecoverableBlocks++;
+      this.#unrecoverable.add(block.logicalOffset);
+      this.counters.unrecoverableBlocks = this.#unrecoverable.size;
       const bad = [block.logicalOffset, ...(await this.#otherBadBlocks(block, stripes))];
       throw new StripeCorruptionError(this.path, this.runId, block.logicalOffset, stripes, bad, this.#detail(result.stripes));
     }
     const { payloadBytes, entryCount } = checkBlock(this.#hash, this.path, result.bytes, this.#address(block), block.checksum);
+    this.#readable(block);
     if (result.rebuiltPages.length === 0) {
       this.counters.transientReadErrors++;
       return { bytes: result.bytes, payloadBytes, entryCount };
@@ -277,6 +289,11 @@ export class StripedRunFile {
     const checked: CheckedBlock = { bytes: result.bytes, payloadBytes, entryCount };
     this.#repaired.set(checked, { rewritten });
     return checked;
+  }
+
+  /** `block` read and passed its check: no longer unrecoverable. */
+  #readable(block: BlockRef): void {
+    if (this.#unrecoverable.delete(block.logicalOffset)) this.counters.unrecoverableBlocks = this.#unrecoverable.size;
   }
 
   /**
