@@ -192,8 +192,10 @@ class SerialAttempt<T> implements SerialTransactionHandle {
     return this.#context.pipeline.submitOrdered(operations, this.#writeSet.bytes, operations);
   }
 
+  /** Ends the run: later calls throw; the view goes (a handle the body kept must not hold its memtables and runs). */
   close(): void {
     this.#open = false;
+    this.#view = undefined;
   }
 
   /** Settles once every unapplied commit this attempt read is durable (rejects if one is refused); undefined when it read none. */

@@ -10,7 +10,9 @@
  *   hides the key; neither counts toward `limit`.
  * - Every step first runs `check` (the transaction still open and pinned), again after
  *   its read (a read that failed too: close() closes the run files under it), and the
- *   merged scan is closed however the iteration ends.
+ *   merged scan is closed however the iteration ends, and dropped with the chunk: an
+ *   ended scan's iterator the application keeps holds nothing of the view (the view is
+ *   taken from the transaction at the first step, never kept by the iterator itself).
  * - A step that answers (an entry, or the scan's end) counts with the store handle's
  *   scan steps (`turnDue`, src/store/event-loop-turns.ts) and, when due, waits for one
  *   event-loop turn after its entry is read and decoded: the scan reads the view and
@@ -33,7 +35,8 @@ const SCAN_CHUNK_KEYS = 256;
 
 /** What a transaction's scan reads: its view and read version, its own writes, and its open check. */
 export interface TransactionScanSource {
-  view: ReadView;
+  /** The transaction's view; REQUIRES check() passed (the transaction lets go of it when it ends). */
+  view: () => ReadView;
   version: number;
   writeSet: WriteSet;
   pins: ReadPins;
@@ -58,8 +61,9 @@ export async function* scanWithOwnWrites(
   // then read an own write: their slabs are never reused (memory/slab-reuse.ts).
   for (const operation of own) escapeSlabValue(operation.slot);
   let ownIndex = 0;
-  const merged = new MergedScan({
-    view: source.view, range, reverse, version: source.version, referenceVersion: source.version, pinFloor: source.pins.oldest(),
+  source.check();
+  let merged: MergedScan | undefined = new MergedScan({
+    view: source.view(), range, reverse, version: source.version, referenceVersion: source.version, pinFloor: source.pins.oldest(),
   });
   let produced = 0;
   let exhausted = false;
@@ -107,6 +111,9 @@ export async function* scanWithOwnWrites(
     }
   } finally {
     merged.close();
+    // The generator's frame outlives its end while the iterator is kept: it must not hold the view or the values read.
+    merged = undefined;
+    chunk = [];
   }
   // The scan's end is a step too, so a loop of empty scans also counts (not reached when the caller stops early or a step throws).
   if (source.turnDue()) await nextEventLoopTurn();

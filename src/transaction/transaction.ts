@@ -109,19 +109,25 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   [abortAttempt]: ((reason: unknown) => void) | undefined = undefined;
   [attemptSignal]: AbortSignal | undefined = undefined;
   #pinned = true;
-  /** The sources as of readVersion (captured with the pin, in the same synchronous step). */
-  readonly #view: ReadView;
+  /**
+   * The sources as of readVersion (captured with the pin, in the same synchronous step).
+   * Undefined once unpinned: a tx object the application keeps after its transaction
+   * ended must not keep the memtables and runs the view holds (every read checks the
+   * pin first).
+   */
+  #view: ReadView | undefined;
 
   constructor(context: TransactionContext, isolation: Isolation) {
     this.#context = context;
     this.isolation = isolation;
     // Read and pin in one synchronous step: no commit can trim this version in between.
     this.readVersion = context.pipeline.visibleVersion;
-    this.#view = context.engine.view();
+    const view = context.engine.view();
+    this.#view = view;
     context.pins.pin(this.readVersion);
     context.transactionPins.pin(this.readVersion);
     // Its memtables stay counted after their flush while it holds them (engine/memtable-holds.ts).
-    this.#view.hold();
+    view.hold();
     // A body stuck in an await past its lifetime must not pin old versions (and the
     // conflict log) forever: the pins go when the lifetime ends, used or not.
     context.lifetimes.add(this);
@@ -182,7 +188,8 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     this.#pinned = false;
     this.#context.pins.unpin(this.readVersion);
     this.#context.transactionPins.unpin(this.readVersion);
-    this.#view.unhold();
+    this.#view!.unhold();
+    this.#view = undefined;
   }
 
   /** The value of `key` as this transaction sees it: its own write, else as of readVersion. */
@@ -200,7 +207,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
       const own = this.#writeSet.get(internal);
       if (own !== undefined) return Promise.resolve(slotValue(own.slot));
       this.#recordRead(internal);
-      const found = this.#view.slotAsOf(internal, this.#request());
+      const found = this.#view!.slotAsOf(internal, this.#request());
       // From disk: checked again once read, as a scan step is (close, an abort or the lifetime's end meanwhile).
       if (found instanceof Promise) return found.then((slot) => this.#readEnded(slot), (error: unknown) => this.#readFailed(error));
       return Promise.resolve(slotValue(found));
@@ -287,7 +294,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
     const { range, reverse, limit } = scanBounds('transaction.scan', options);
     (this.#readRanges ??= []).push(range);
     const source: TransactionScanSource = {
-      view: this.#view, version: this.readVersion, writeSet: this.#writeSet, pins: this.#context.pins,
+      view: () => this.#view!, version: this.readVersion, writeSet: this.#writeSet, pins: this.#context.pins,
       keyEncoding: this.#context.keyEncoding, check: () => this.#check('scan'), turnDue: this.#context.scanTurnDue,
     };
     return scanWithOwnWrites(source, range, reverse, limit);
