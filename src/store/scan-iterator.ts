@@ -137,7 +137,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     try {
       entry = this.#take();
     } catch (error) {
-      // #take has ended the scan for a failure of its own (readStored's errors, as #step's, pass as they are).
+      // #take has ended the scan for a failure of its own (a closed store, a key with no form in the key encoding, a value that fails to decode: passed as they are, as #step's).
       return Promise.reject(error);
     }
     if (this.#turnDue?.() === true) return this.#afterTurn(entry);
@@ -180,19 +180,17 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
 
   /** The chunk's next entry, decoded; REQUIRES: one is left. Throws what #failed makes of a failure. */
   #take(): ScanEntry {
-    let key: string | Uint8Array;
-    let stored: StoredValue;
+    let entry: ScanEntry;
     try {
       this.#checkOpen();
-      let internal: string;
-      [internal, stored] = this.#chunk[this.#position++]!;
-      // A key with no form in the key encoding (KeyEncodingError) ends the scan too.
-      key = externalKey(internal, this.#keyEncoding);
+      const [internal, stored] = this.#chunk[this.#position++]!;
+      // A key with no form in the key encoding (KeyEncodingError), or a value that fails to decode, ends the scan too.
+      entry = [externalKey(internal, this.#keyEncoding), readStored(stored)];
     } catch (error) {
       throw this.#failed(error);
     }
     this.#produced++;
-    return [key, readStored(stored)];
+    return entry;
   }
 
   /**
