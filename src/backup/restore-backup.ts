@@ -10,8 +10,9 @@
  *              same size and checksum) is intact: it is written from the twin
  *           -> copy runs (checked again while copying; a rebuilt run with its
  *              rebuilt pages laid over it), fsync runs/
+ *           -> mkdir target, then BACKUP-INCOMPLETE in it (durably), runs/, manifest/, wal/
  *           -> copy the manifest copies last, fsync manifest/, then wal/, the
- *              target and its parent
+ *              target and its parent; remove BACKUP-INCOMPLETE, fsync the target
  *
  * Invariants
  * - Restore writes only inside the target (BACKUP.json paths are checked to be
@@ -25,16 +26,19 @@
  *   crashed has no manifest naming a missing run (it is refused as a backup target
  *   again, being non-empty; delete it and restore again). A restore that failed or
  *   was aborted removes what it made (backup-undo.ts, the manifest first).
+ * - Until the restore is durable the target holds BACKUP-INCOMPLETE, so a restore cut
+ *   short (kill, power loss) is refused by openStore ('not-a-store'): one cut before its
+ *   first run was in place opened as a new, empty store, every key missing.
  */
 import { BackupError, InvalidOptionError } from '../errors.js';
-import { joinPath, parentDirectory, type FileSystem } from '../fs/file-system.js';
+import { joinPath, parentDirectory, unlinkIfPresent, type FileSystem } from '../fs/file-system.js';
 import { loadHash64 } from '../codec/checksum.js';
 import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
 import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
-import { readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
-import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX } from './durable-files.js';
+import { BACKUP_INCOMPLETE_NAME, readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
+import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX, writeFileDurably } from './durable-files.js';
 import { insideBackupOnDisk, nestedTargetError } from './nested-paths.js';
 import { backupRunDescriptors, patchedView, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
 import { checkFile, intactTwin, runDamage } from './verify-backup.js';
@@ -42,6 +46,8 @@ import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take
 import { BackupUndo } from './backup-undo.js';
 
 export { verifyBackup, type BackupVerifyProblem, type BackupVerifyReport } from './verify-backup.js';
+
+const RESTORE_INCOMPLETE_MARK = new TextEncoder().encode('A restore is being written here, or was cut short: not a store until the restore ends; delete a cut one and restore again.\n');
 
 export interface RestoreOptions {
   signal?: AbortSignal;
@@ -106,13 +112,18 @@ export async function restoreBackup(
     }
   }
   // From here on a failure removes what this restore made (backup-undo.ts), so the retry finds the target as it was.
-  const undo = new BackupUndo(fileSystem, targetDirectory, [MANIFEST_DIRECTORY_NAME]);
+  const undo = new BackupUndo(fileSystem, targetDirectory, [MANIFEST_DIRECTORY_NAME], [BACKUP_INCOMPLETE_NAME, BACKUP_INCOMPLETE_NAME + TEMPORARY_SUFFIX]);
   try {
     await makeDirectory(fileSystem, targetDirectory, undo.made);
+    // Until the restore is durable the target says it is cut short: openStore refuses it (not an empty new store).
+    await writeFileDurably(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME), RESTORE_INCOMPLETE_MARK);
     for (const name of [RUNS_DIRECTORY, MANIFEST_DIRECTORY_NAME, BACKUP_WAL_DIRECTORY]) {
       await makeDirectory(fileSystem, joinPath(targetDirectory, name), undo.made);
     }
     await copyBackupFiles(fileSystem, backupDirectory, targetDirectory, body.files, twins, patchesByPath, hash, options);
+    // Everything is durable: the mark goes, durably, before the restore resolves.
+    await unlinkIfPresent(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME));
+    await fileSystem.syncDirectory(targetDirectory);
   } catch (error) {
     await undo.undo();
     throw error;
