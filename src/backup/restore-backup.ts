@@ -41,7 +41,7 @@ import { BACKUP_INCOMPLETE_NAME, readBackupManifest, readChunks, type BackupFile
 import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX, writeFileDurably } from './durable-files.js';
 import { insideBackupOnDisk, nestedTargetError } from './nested-paths.js';
 import { backupRunDescriptors, patchedView, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
-import { checkFile, intactTwin, runDamage } from './verify-backup.js';
+import { checkFile, intactTwin, runDamage, withDamageOffset } from './verify-backup.js';
 import { BACKUP_WAL_DIRECTORY, makeDirectory, type BackupProgress } from './take-backup.js';
 import { BackupUndo } from './backup-undo.js';
 
@@ -97,7 +97,7 @@ export async function restoreBackup(
       continue;
     }
     const twin = await intactTwin(fileSystem, backupDirectory, file, body.files, hash);
-    if (twin === undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), problem);
+    if (twin === undefined) throw new BackupError('corrupt', joinPath(backupDirectory, file.path), await withDamageOffset(fileSystem, backupDirectory, file, body.files, problem));
     twins.set(file.path, twin);
   }
   // Rebuilt in memory before anything is written: damage beyond parity throws CorruptionError here.

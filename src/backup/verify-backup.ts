@@ -84,7 +84,8 @@ export async function verifyBackup(
     if (runDamage(file, problem)) damagedRuns.push(file);
     else if (problem !== undefined) {
       const twin = await intactTwin(fileSystem, backupDirectory, file, body.files, hash);
-      const reason = twin === undefined ? problem : `${problem}; restorable: restore writes it from ${twin}, which has the bytes BACKUP.json certifies for it`;
+      const located = await withDamageOffset(fileSystem, backupDirectory, file, body.files, problem);
+      const reason = twin === undefined ? located : `${located}; restorable: restore writes it from ${twin}, which has the bytes BACKUP.json certifies for it`;
       report.problems.push({ path: file.path, reason, rebuildable: twin !== undefined });
     }
     report.bytes += file.sizeBytes;
@@ -144,6 +145,29 @@ export async function intactTwin(fileSystem: FileSystem, backupDirectory: string
     if ((await checkFile(fileSystem, backupDirectory, twin, hash)) === undefined) return twin.path;
   }
   return undefined;
+}
+
+/**
+ * `problem` with the offset of the damage when a manifest copy's bytes are wrong (its size
+ * right): the first byte at which it differs from another copy BACKUP.json certifies with
+ * the same size and checksum (the copies are the same bytes; when both are damaged, where
+ * they differ). BACKUP.json holds one checksum per file, so nothing else can locate it.
+ */
+export async function withDamageOffset(fileSystem: FileSystem, backupDirectory: string, file: BackupFile, files: readonly BackupFile[], problem: string): Promise<string> {
+  if (problem !== CHECKSUM_MISMATCH || !file.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`)) return problem;
+  for (const twin of files) {
+    if (twin.path === file.path || !twin.path.startsWith(`${MANIFEST_DIRECTORY_NAME}/`)) continue;
+    if (twin.sizeBytes !== file.sizeBytes || twin.checksum !== file.checksum) continue;
+    let offset: number;
+    try {
+      const [bytes, twinBytes] = await Promise.all([file, twin].map((copy) => fileSystem.readFile(joinPath(backupDirectory, copy.path))));
+      offset = bytes!.findIndex((byte, index) => byte !== twinBytes![index]);
+    } catch {
+      continue; // the twin unreadable (reported on its own): nothing to compare with
+    }
+    if (offset >= 0) return `${problem} (first differs from ${twin.path} at offset ${offset})`;
+  }
+  return problem;
 }
 
 /**
