@@ -272,6 +272,8 @@ async function writeBackupStoreManifest(source: BackupSource, targetDirectory: s
     initial: {
       runs: state.runs.map((run) => ({ ...run })), nextRunId: state.nextRunId, flushedVersion: state.flushedVersion,
       walStartSegment: 1, versionHighWater: state.flushedVersion,
+      // As at a store's creation (open-engine.ts), whatever runs it names: manifest format 3 (docs/FORMAT.md).
+      reservedEntryCounts: true,
       // The floor goes with the runs: compaction dropped what only reads below it could
       // see (no marker), so a restored store without it answered those reads "absent".
       ...(state.retentionFloor === undefined ? {} : { retentionFloor: state.retentionFloor }),
