@@ -9,7 +9,8 @@
  * checksum, returns it, and writes the rebuilt pages back in place: one page
  * write and a datasync through a separate read-write handle (of a page shared with
  * other blocks, format 4, only the bytes of blocks whose checks pass are rebuilt
- * ones; the rest is written as read). A crash or a failed
+ * ones; the rest is written as read; an unreadable page only when every byte of it is
+ * vouched for, run-file-page-check.ts). A crash or a failed
  * write there leaves the old bad page, a torn mix, or the good page: each is at
  * worst one bad page in its stripe, which the next read repairs again.
  * A block that cannot be rebuilt is a StripeCorruptionError naming the run, the
@@ -36,6 +37,7 @@ import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { StripeCorruptionError, isRepairableReadError } from '../stripe/stripe-errors.js';
 import { rebuildBlock, type StripePages } from '../stripe/stripe-repair.js';
+import { checkedPageBytes } from './run-file-page-check.js';
 import type { StripeLayout } from '../stripe/stripe-layout.js';
 import { blockChecksum, checkBlock, type BlockAddress, type BlockKindValue } from './run-format.js';
 
@@ -281,10 +283,10 @@ export class StripedRunFile {
     this.counters.repairedBlocks++;
     const pages: Array<{ physicalOffset: number; bytes: Uint8Array }> = [];
     for (const [position, page] of result.rebuiltPages.entries()) {
-      const bytes = await this.#checkedPageBytes(block, page, result.rebuiltPageBytes[position]!, result.readPageBytes[position]);
-      pages.push({ physicalOffset: this.layout.physicalPage(page) * this.layout.pageBytes, bytes });
+      const bytes = await checkedPageBytes(this, block, page, result.rebuiltPageBytes[position]!, result.readPageBytes[position]);
+      if (bytes !== undefined) pages.push({ physicalOffset: this.layout.physicalPage(page) * this.layout.pageBytes, bytes });
     }
-    const rewritten = await this.rewritePages(pages);
+    const rewritten = pages.length > 0 && await this.rewritePages(pages);
     this.onRepair?.({ runId: this.runId, file: this.path, kind: block.kind, logicalOffset: block.logicalOffset, stripes, pages: result.rebuiltPages, rewritten });
     const checked: CheckedBlock = { bytes: result.bytes, payloadBytes, entryCount };
     this.#repaired.set(checked, { rewritten });
@@ -304,51 +306,6 @@ export class StripedRunFile {
    */
   repairOf(checked: CheckedBlock): { rewritten: boolean } | undefined {
     return this.#repaired.get(checked);
-  }
-
-  /**
-   * What to write back for logical page `page`, rebuilt from parity for `block`: the whole
-   * rebuilt page when it could not be read; else the page as read, with the rebuilt bytes of
-   * every block that passes its check with them (`block` itself passed). A packed run (format
-   * 4) shares a page between blocks; with a second silently bad page in the stripe the
-   * rebuilt bytes of a neighbour are wrong, and writing them would ruin a block that reads fine.
-   */
-  async #checkedPageBytes(block: BlockRef, page: number, rebuilt: Buffer, asRead: Buffer | undefined): Promise<Buffer> {
-    assert(rebuilt.length === this.layout.pageBytes && (asRead === undefined || asRead.length === rebuilt.length), 'whole pages');
-    if (asRead === undefined) return rebuilt;
-    const pageStart = page * this.layout.pageBytes;
-    const pageEnd = pageStart + this.layout.pageBytes;
-    const written = Buffer.from(asRead);
-    // The part of `other` inside this page, as page offsets (empty: from >= to).
-    const overlap = (other: BlockRef) => ({
-      from: Math.max(other.logicalOffset, pageStart) - pageStart,
-      to: Math.min(other.logicalOffset + other.lengthBytes, pageEnd) - pageStart,
-    });
-    const take = (other: BlockRef) => {
-      const { from, to } = overlap(other);
-      if (from < to) rebuilt.copy(written, from, from, to);
-    };
-    take(block);
-    if (written.equals(rebuilt)) return written;
-    let neighbours: BlockRef[];
-    try {
-      neighbours = await this.blocksInStripe(this.layout.stripeOfLogicalPage(page));
-    } catch (error) {
-      if (!(error instanceof CorruptionError) && !isRepairableReadError(error)) throw error;
-      return written;
-    }
-    for (const other of neighbours) {
-      const { from, to } = overlap(other);
-      if (other.logicalOffset === block.logicalOffset || from >= to) continue;
-      const bytes = await this.readLogical(other.logicalOffset, other.lengthBytes).catch((error: unknown) => {
-        if (isRepairableReadError(error)) return undefined;
-        throw error;
-      });
-      if (bytes === undefined) continue;
-      rebuilt.copy(bytes, pageStart + from - other.logicalOffset, from, to);
-      if (this.passes(other, bytes)) take(other);
-    }
-    return written;
   }
 
   #detail(stripes: Map<number, StripePages>): string {
