@@ -1,0 +1,152 @@
+/**
+ * store.scrub() while a data page of a stripe fails its reads for a while (EIO), alone and
+ * beside silent damage on another page of the same stripe, on the flushed (warm) run and the
+ * packed (cold) run: the scrub's parity step takes an unreadable page as zeros, and must never
+ * rewrite a parity page from bytes no check vouches for. Once the fault clears every read is
+ * exact (one page truly bad is always repairable), and a later scrub finds nothing unrecoverable.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fileSystemError, type FileHandle, type FileSystem, type OpenMode } from '../src/fs/file-system.js';
+import { openStore } from '../src/index.js';
+import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
+import { buildStore, fileSystemOf, readEverything, STORE, type BuiltStore } from './review-runs-helpers.js';
+
+/** Reads overlapping a flaky range fail with EIO while the range has failures left (each failed read uses one). */
+class FlakySectorFileSystem implements FileSystem {
+  readonly flaky: Array<{ path: string; start: number; end: number; failures: number }> = [];
+  constructor(readonly inner: FileSystem) {}
+
+  markFlaky(path: string, start: number, end: number, failures: number): void {
+    this.flaky.push({ path, start, end, failures });
+  }
+
+  clear(): void {
+    this.flaky.length = 0;
+  }
+
+  #fail(path: string, position: number, length: number): void {
+    const range = this.flaky.find((r) => r.path === path && r.failures > 0 && position < r.end && position + length > r.start);
+    if (range === undefined) return;
+    range.failures--;
+    throw fileSystemError('EIO', 'read', path);
+  }
+
+  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const handle = await this.inner.open(path, mode);
+    const readSync = handle.readSync;
+    return {
+      path: handle.path,
+      read: async (buffer, offset, length, position) => {
+        this.#fail(path, position, length);
+        return handle.read(buffer, offset, length, position);
+      },
+      ...(readSync === undefined ? {} : {
+        readSync: (buffer: Uint8Array, offset: number, length: number, position: number) => {
+          this.#fail(path, position, length);
+          return readSync.call(handle, buffer, offset, length, position);
+        },
+      }),
+      write: (data, position) => handle.write(data, position),
+      datasync: () => handle.datasync(),
+      sync: () => handle.sync(),
+      truncate: (sizeBytes) => handle.truncate(sizeBytes),
+      size: () => handle.size(),
+      close: () => handle.close(),
+    };
+  }
+  readFile = (path: string) => this.inner.readFile(path);
+  readdir = (dir: string) => this.inner.readdir(dir);
+  mkdir = (dir: string) => this.inner.mkdir(dir);
+  rename = (from: string, to: string) => this.inner.rename(from, to);
+  link = (existingPath: string, newPath: string) => this.inner.link(existingPath, newPath);
+  unlink = (path: string) => this.inner.unlink(path);
+  exists = (path: string) => this.inner.exists(path);
+  syncDirectory = (dir: string) => this.inner.syncDirectory(dir);
+}
+
+let built: BuiltStore;
+beforeAll(async () => {
+  built = await buildStore();
+}, 60_000);
+
+const options = (fileSystem: FileSystem) => ({ fileSystem, memoryBudgetBytes: 32 * 1024 * 1024, checkpointOnClose: false });
+
+describe('scrub while a data page of a stripe fails its reads for a while', () => {
+  it('alone or beside silent damage on another page of the stripe: after the clear every read is exact and a scrub finds nothing unrecoverable', async () => {
+    const warm = built.runFiles.find((path) => built.tiers.get(path) === 0) as string;
+    const cold = built.runFiles.find((path) => built.tiers.get(path) !== 0) as string;
+    const wrong: string[] = [];
+    const found: string[] = [];
+    for (const file of [warm, cold]) {
+      for (const [damaged, flaky] of [[undefined, 0], [undefined, 1], [0, 1], [1, 0], [2, 5]] as const) {
+        for (const [from, to] of damaged === undefined ? [[0, 0]] as const : [[0, 1024], [3072, 4096], [1024, 2048]] as const) {
+          for (const failures of [1, 2, 1_000_000]) {
+            const image = new Map(built.image);
+            const bytes = Uint8Array.from(image.get(file) as Uint8Array);
+            if (damaged !== undefined) for (let at = damaged * RUN_PAGE_BYTES + from; at < damaged * RUN_PAGE_BYTES + to; at++) bytes[at] = (bytes[at] as number) ^ 0x5a;
+            image.set(file, bytes);
+            const fileSystem = new FlakySectorFileSystem(await fileSystemOf(image));
+            const store = await openStore(STORE, options(fileSystem));
+            fileSystem.markFlaky(file, flaky * RUN_PAGE_BYTES, (flaky + 1) * RUN_PAGE_BYTES, failures);
+            const label = `${file === cold ? 'cold' : 'warm'}: damage on page ${String(damaged)} [${from}, ${to}), EIO x${failures} on page ${flaky}`;
+            const first = await store.scrub().catch((error: unknown) => wrong.push(`${label}: scrub rejected: ${(error as Error).message.slice(0, 160)}`));
+            if (typeof first === 'object') found.push(`${label}: ${first.repaired.length} repaired, ${first.unrecoverable.length} unrecoverable`);
+            fileSystem.clear();
+            try {
+              await readEverything(store, built);
+              expect(store.stats().storage.unrecoverableBlocks).toBe(0);
+              expect((await store.scrub()).unrecoverable).toEqual([]);
+              await readEverything(store, built);
+            } catch (error) {
+              wrong.push(`${label}: ${(error as Error).message.slice(0, 200)}`);
+            }
+            await store.close();
+          }
+        }
+      }
+    }
+    // The probes reached the scrub's repairs and its unrecoverable findings while the fault lasted.
+    expect(found.some((line) => !line.includes(': 0 repaired'))).toBe(true);
+    expect(found.some((line) => !line.endsWith(' 0 unrecoverable'))).toBe(true);
+    expect(wrong).toEqual([]);
+  }, 60_000);
+
+  it('each page of the stripe in turn failing until cleared, alone or beside damage on the next page: after the clear every read is exact', async () => {
+    const warm = built.runFiles.find((path) => built.tiers.get(path) === 0) as string;
+    const cold = built.runFiles.find((path) => built.tiers.get(path) !== 0) as string;
+    const wrong: string[] = [];
+    for (const file of [warm, cold]) {
+      for (let flaky = 0; flaky <= 16; flaky++) {
+        const damaged = (flaky + 1) % 16;
+        for (const [from, to] of [[0, 0], [0, 1024], [3072, 4096]] as const) {
+          const image = new Map(built.image);
+          const bytes = Uint8Array.from(image.get(file) as Uint8Array);
+          for (let at = damaged * RUN_PAGE_BYTES + from; at < damaged * RUN_PAGE_BYTES + to; at++) bytes[at] = (bytes[at] as number) ^ 0x5a;
+          image.set(file, bytes);
+          const fileSystem = new FlakySectorFileSystem(await fileSystemOf(image));
+          const store = await openStore(STORE, options(fileSystem));
+          fileSystem.markFlaky(file, flaky * RUN_PAGE_BYTES, (flaky + 1) * RUN_PAGE_BYTES, 1_000_000);
+          const label = `${file === cold ? 'cold' : 'warm'}: damage on page ${damaged} [${from}, ${to}), EIO on page ${flaky}`;
+          // Two scrubs while the fault lasts: the second works on what the first wrote.
+          for (let scrub = 0; scrub < 2; scrub++) {
+            await store.scrub().catch((error: unknown) => wrong.push(`${label}: scrub rejected: ${(error as Error).message.slice(0, 160)}`));
+          }
+          fileSystem.clear();
+          try {
+            await readEverything(store, built);
+            expect(store.stats().storage.unrecoverableBlocks).toBe(0);
+            expect((await store.scrub()).unrecoverable).toEqual([]);
+          } catch (error) {
+            wrong.push(`${label}: ${(error as Error).message.slice(0, 200)}`);
+          }
+          await store.close();
+          // The files as the scrubs left them: a fresh open reads exactly.
+          const again = await openStore(STORE, options(fileSystem));
+          await readEverything(again, built).catch((error: unknown) => wrong.push(`${label}: reopened: ${(error as Error).message.slice(0, 200)}`));
+          await again.close();
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  }, 60_000);
+});
