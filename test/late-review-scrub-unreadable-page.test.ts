@@ -3,13 +3,17 @@
  * beside silent damage on another page of the same stripe, on the flushed (warm) run and the
  * packed (cold) run: the scrub's parity step takes an unreadable page as zeros, and must never
  * rewrite a parity page from bytes no check vouches for. Once the fault clears every read is
- * exact (one page truly bad is always repairable), and a later scrub finds nothing unrecoverable.
+ * exact (one page truly bad is always repairable), and a later scrub finds nothing unrecoverable;
+ * with two pages truly bad, a key read exactly before the scrub still is, the rest fail with
+ * StripeCorruptionError (the scrub made nothing repairable unrepairable).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fileSystemError, type FileHandle, type FileSystem, type OpenMode } from '../src/fs/file-system.js';
 import { openStore } from '../src/index.js';
 import { RUN_PAGE_BYTES } from '../src/run/run-format.js';
-import { buildStore, fileSystemOf, readEverything, STORE, type BuiltStore } from './review-runs-helpers.js';
+import { StripeCorruptionError } from '../src/stripe/stripe-errors.js';
+import type { Store } from '../src/store/store.js';
+import { buildStore, fileSystemOf, modelGet, readEverything, STORE, type BuiltStore } from './review-runs-helpers.js';
 
 /** Reads overlapping a flaky range fail with EIO while the range has failures left (each failed read uses one). */
 class FlakySectorFileSystem implements FileSystem {
@@ -118,7 +122,7 @@ describe('scrub while a data page of a stripe fails its reads for a while', () =
     for (const file of [warm, cold]) {
       for (let flaky = 0; flaky <= 16; flaky++) {
         const damaged = (flaky + 1) % 16;
-        for (const [from, to] of [[0, 0], [0, 1024], [3072, 4096]] as const) {
+        for (const [from, to] of [[0, 0], [0, 1024]] as const) {
           const image = new Map(built.image);
           const bytes = Uint8Array.from(image.get(file) as Uint8Array);
           for (let at = damaged * RUN_PAGE_BYTES + from; at < damaged * RUN_PAGE_BYTES + to; at++) bytes[at] = (bytes[at] as number) ^ 0x5a;
@@ -148,5 +152,49 @@ describe('scrub while a data page of a stripe fails its reads for a while', () =
       }
     }
     expect(wrong).toEqual([]);
+  }, 60_000);
+
+  it('two pages of the stripe truly damaged, a third failing during the scrub: afterwards a key read exactly before still is, the others fail with StripeCorruptionError', async () => {
+    const outcomes = async (store: Store) => {
+      const result: string[] = [];
+      for (const k of [...built.model.keys()].sort()) {
+        try {
+          const value = await store.get(k);
+          result.push(JSON.stringify(value) === JSON.stringify(modelGet(built.model, k)) ? 'exact' : `${k} wrong`);
+        } catch (error) {
+          result.push(error instanceof StripeCorruptionError ? 'corrupt' : `${k} ${(error as Error).name}`);
+        }
+      }
+      return result;
+    };
+    const wrong: string[] = [];
+    let corrupt = 0;
+    for (const file of built.runFiles) {
+      for (const [first, second, flaky] of [[0, 1, 5], [1, 2, 0], [3, 7, 2]] as const) {
+        const image = new Map(built.image);
+        const bytes = Uint8Array.from(image.get(file) as Uint8Array);
+        for (const page of [first, second]) for (let at = page * RUN_PAGE_BYTES + 1024; at < page * RUN_PAGE_BYTES + 2048; at++) bytes[at] = (bytes[at] as number) ^ 0x5a;
+        image.set(file, bytes);
+        const label = `${file}: damage on pages ${first} and ${second}, EIO on page ${flaky}`;
+        const before = await openStore(STORE, options(await fileSystemOf(image)));
+        const expected = await outcomes(before);
+        await before.close();
+        const fileSystem = new FlakySectorFileSystem(await fileSystemOf(image));
+        const store = await openStore(STORE, options(fileSystem));
+        fileSystem.markFlaky(file, flaky * RUN_PAGE_BYTES, (flaky + 1) * RUN_PAGE_BYTES, 1_000_000);
+        await store.scrub().catch((error: unknown) => wrong.push(`${label}: scrub rejected: ${(error as Error).message.slice(0, 160)}`));
+        fileSystem.clear();
+        await store.scrub();
+        const after = await outcomes(store);
+        corrupt += after.filter((outcome) => outcome === 'corrupt').length;
+        for (const [index, outcome] of after.entries()) {
+          if (outcome !== 'corrupt' && outcome !== 'exact') wrong.push(`${label}: ${outcome}`);
+          if (expected[index] === 'exact' && outcome !== 'exact') wrong.push(`${label}: key ${index} read exactly before the scrub, ${outcome} after`);
+        }
+        await store.close();
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(corrupt).toBeGreaterThan(0);
   }, 60_000);
 });
