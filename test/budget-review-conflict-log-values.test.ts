@@ -56,7 +56,10 @@ describe('the conflict log and large values', () => {
     const counted = stats.memoryBytes + stats.conflictLogBytes - countedBefore;
     console.log(`heap grew ${(grown / MEBIBYTE).toFixed(1)} MiB; stats() counted ${(counted / MEBIBYTE).toFixed(1)} MiB (conflict log ${stats.conflictLogEntries} entries, ${stats.conflictLogBytes} B)`);
     expect(stats.conflictLogEntries).toBeGreaterThanOrEqual(40); // the held transaction keeps them logged
-    expect(grown).toBeLessThan(counted + 8 * MEBIBYTE);
+    // 40 MiB of values pass through; kept by the log, the heap grew 44.2 MiB here against 2.1
+    // counted. Without it 7.2 MiB in one run and 10.5 in a full-suite run (the in-process heap
+    // also holds what other work left), so the slack is half the values, not a tight bound.
+    expect(grown).toBeLessThan(counted + 20 * MEBIBYTE);
     release();
     expect(await outcome).toBe('committed');
     await store.close();
