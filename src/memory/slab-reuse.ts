@@ -14,8 +14,8 @@
  *
  * The other holders of a memtable's values are covered elsewhere: a commit's values
  * are carved before it is applied (carved, not yet released: their slab stays held);
- * a watcher's buffer marks their slab escaped (watch/change-feed.ts), and so does a
- * transaction's scan for the transaction's own writes (a step awaiting the runs may
+ * a watcher's buffer copies them out of their slab (watch/subscriber.ts); a
+ * transaction's scan marks their slab escaped for the transaction's own writes (a step awaiting the runs may
  * read one after the commit and the drop: transaction/transaction.ts); a flush copies
  * them into its chunks or blocks and is done before the drop; every read answer is a
  * copy (codec/values.ts readStored).

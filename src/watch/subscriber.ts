@@ -6,19 +6,38 @@
  * sum of the buffered changes' (their values' memory estimate and key); past
  * WATCH_BUFFER_CHANGES_MAX changes, or WATCH_BUFFER_BYTES_MAX bytes beyond the oldest
  * buffered commit's, the buffer is dropped and `failure` holds the WatchOverflowError
- * (with the version to resume from); nothing past the feed's untilVersion is buffered.
- * Moved out of change-feed.ts unchanged.
+ * (with the version to resume from); nothing past the feed's untilVersion is buffered;
+ * a buffered value holds its own bytes, never a value slab shared with other values
+ * (ownedSlots), so the bytes counted are what the buffer keeps alive.
  */
 import { WatchOverflowError } from '../errors.js';
 import { WATCH_BUFFER_BYTES_MAX, WATCH_BUFFER_CHANGES_MAX } from '../limits.js';
 import { storedSizeBytes } from '../codec/value-memory-size.js';
-import { escapeSlabValue } from '../memory/slab-reuse.js';
+import { EncodedValue } from '../codec/value-slabs.js';
 import type { IndexOperation, KeyRange } from '../memory/memory-index.js';
-import { TOMBSTONE } from '../memory/version-chain.js';
+import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { keyInRange } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
 import { RESERVED_KEY_PREFIX } from '../lease/lease-record.js';
 import { compareChanges, type RawChange } from './catch-up.js';
+
+/**
+ * The slots of a commit's operations as a watcher's buffer keeps them (`operations[index]`'s
+ * slot): a byte value carved from a 64 KiB value slab (codec/value-slabs.ts) is copied out,
+ * once per commit for every watcher. Buffered as it was, it kept its whole slab alive after
+ * its memtable was dropped (a watcher that stopped reading a narrow range held one slab per
+ * change: 640 MiB at the 10,000-change bound for values counted at a few bytes each), and
+ * the slab could never be reused.
+ */
+export function ownedSlots(operations: readonly IndexOperation[]): (index: number) => VersionSlot {
+  let copies: Array<VersionSlot | undefined> | undefined;
+  return (index) => {
+    const slot = operations[index]!.slot;
+    if (!(slot instanceof EncodedValue) || !slot.inSlab) return slot;
+    copies ??= [];
+    return (copies[index] ??= new EncodedValue(slot.bytes.slice()));
+  };
+}
 
 /** A change in a watcher's live buffer, with the bytes it is counted for: its value's memory estimate and its key. */
 interface BufferedChange extends RawChange {
@@ -64,7 +83,8 @@ export class Subscriber {
     return keyInRange(key, this.#range) && (this.#includeReserved || !key.startsWith(RESERVED_KEY_PREFIX));
   }
 
-  offer(version: number, operations: readonly IndexOperation[]): void {
+  /** `slotAt` answers operation i's slot as the buffer keeps it (ownedSlots). */
+  offer(version: number, operations: readonly IndexOperation[], slotAt: (index: number) => VersionSlot): void {
     if (this.failure !== undefined) return;
     if (this.#untilVersion !== undefined && version > this.#untilVersion) {
       // Never delivered (the feed ends before them): buffered, they overflowed a feed still
@@ -73,10 +93,11 @@ export class Subscriber {
       return;
     }
     const start = this.buffer.length;
-    for (const { key, slot } of operations) {
+    for (let index = 0; index < operations.length; index++) {
+      const { key } = operations[index]!;
       if (!this.accepts(key)) continue;
-      // Kept past the memtable's drop, maybe: its slab is never reused (memory/slab-reuse.ts).
-      escapeSlabValue(slot);
+      // Kept past the memtable's drop, maybe: its own bytes, not the commit's value slab.
+      const slot = slotAt(index);
       const bytes = key.length + (slot === TOMBSTONE ? 0 : storedSizeBytes(slot));
       this.buffer.push({ version, key, slot, bytes });
       this.#bytes += bytes;
