@@ -4,7 +4,48 @@
  * every error of the package does (error-codes.ts); they are thrown before the store does
  * anything. Re-exported by src/errors.ts, which holds the store's own failures.
  */
+import { types } from 'node:util';
 import { ErrorCode } from './error-codes.js';
+
+/**
+ * A refused argument as a message shows it, without converting it: String() of an object
+ * with no prototype throws a bare TypeError, and String() of any other object runs its
+ * toPrimitive / toString (the caller's code, a Proxy's traps), either of which replaced the
+ * typed refusal being built. Primitives print as String() prints them (a string cut after
+ * 200 characters; -0 as -0; a bigint with its n); an object as its kind. Never throws.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return value.length > 200 ? `${value.slice(0, 200)}...` : value;
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'symbol':
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    case 'function':
+      return 'a function';
+    default:
+      return value === null ? 'null' : describeObject(value as object);
+  }
+}
+
+function describeObject(value: object): string {
+  if (types.isProxy(value)) return 'a Proxy';
+  try {
+    if (Array.isArray(value)) return 'an array';
+    const prototype: unknown = Object.getPrototypeOf(value);
+    if (prototype === null) return 'an object with no prototype';
+    const constructor: unknown = Object.getOwnPropertyDescriptor(prototype, 'constructor')?.value;
+    const name: unknown = typeof constructor === 'function' ? Object.getOwnPropertyDescriptor(constructor, 'name')?.value : undefined;
+    return typeof name === 'string' && name !== '' && name !== 'Object' ? `an object (${name})` : 'an object';
+  } catch {
+    return 'an object';
+  }
+}
 
 /** 'reserved': under "\u0000ladybug/", written by the store only (src/lease/reserved-keys.ts). */
 export type InvalidKeyReason = 'type' | 'empty' | 'too-long' | 'malformed' | 'reserved';

@@ -15,7 +15,7 @@
  * immutable value it is), or, for a string value, the string itself, which the WAL
  * encoder writes as those bytes; a delete's slot is TOMBSTONE and its value is empty.
  */
-import { BatchTooLargeError, InvalidOptionError } from '../errors.js';
+import { BatchTooLargeError, describeValue, InvalidOptionError } from '../errors.js';
 import { internalKey } from '../codec/keys.js';
 import { checkStringValue, encodeValue, storedBytesValue, storedValue } from '../codec/values.js';
 import { BATCH_OPERATIONS_MAX } from '../limits.js';
@@ -224,11 +224,11 @@ function encodedSizeBytes(operation: PreparedOperation): number {
  */
 function operationType(operation: unknown, index: number): 'put' | 'del' {
   if (typeof operation !== 'object' || operation === null) {
-    throw new InvalidOptionError('operations', `operation ${index} must be an object { type, key, value? }, got ${String(operation)}`);
+    throw new InvalidOptionError('operations', `operation ${index} must be an object { type, key, value? }, got ${describeValue(operation)}`);
   }
   const type = (operation as { type?: unknown }).type;
   if (type !== 'put' && type !== 'del') {
-    throw new InvalidOptionError('operations', `operation ${index}: type must be 'put' or 'del', got ${String(type)}`);
+    throw new InvalidOptionError('operations', `operation ${index}: type must be 'put' or 'del', got ${describeValue(type)}`);
   }
   // for-in over a plain object walks V8's enum cache: no array per operation, unlike Object.keys.
   for (const field in operation) {

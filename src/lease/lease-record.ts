@@ -21,7 +21,7 @@
  *   write that last bound it, 0 for the commit that wrote this version of the record
  *   (lease-bound-keys.ts).
  */
-import { CorruptionError, InvalidOptionError } from '../errors.js';
+import { CorruptionError, describeValue, InvalidOptionError } from '../errors.js';
 import { LEASE_BOUND_KEYS_MAX, LEASE_NAME_BYTES_MAX, LEASE_OWNER_BYTES_MAX, LEASE_REASON_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 
@@ -112,14 +112,14 @@ export function checkReason(reason: unknown): string {
 
 export function checkTtl(ttlMs: unknown, ttlMsMax: number): number {
   if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > ttlMsMax) {
-    throw new InvalidOptionError('ttlMs', `must be an integer between 1 and ${ttlMsMax} (leaseTtlMsMax), got ${String(ttlMs)}`);
+    throw new InvalidOptionError('ttlMs', `must be an integer between 1 and ${ttlMsMax} (leaseTtlMsMax), got ${describeValue(ttlMs)}`);
   }
   return ttlMs;
 }
 
 export function checkToken(token: unknown): number {
   if (typeof token !== 'number' || !Number.isSafeInteger(token) || token < 1) {
-    throw new InvalidOptionError('token', `must be a positive integer (the token acquire returned), got ${String(token)}`);
+    throw new InvalidOptionError('token', `must be a positive integer (the token acquire returned), got ${describeValue(token)}`);
   }
   return token;
 }
@@ -127,7 +127,7 @@ export function checkToken(token: unknown): number {
 export function checkWaitMs(waitMs: unknown): number {
   if (waitMs === undefined) return 0;
   if (typeof waitMs !== 'number' || !Number.isInteger(waitMs) || waitMs < 0 || waitMs > 2 ** 31 - 1) {
-    throw new InvalidOptionError('waitMs', `must be an integer between 0 and ${2 ** 31 - 1}, got ${String(waitMs)}`);
+    throw new InvalidOptionError('waitMs', `must be an integer between 0 and ${2 ** 31 - 1}, got ${describeValue(waitMs)}`);
   }
   return waitMs;
 }

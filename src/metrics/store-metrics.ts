@@ -11,7 +11,7 @@
  * READ_SAMPLE_INTERVAL (recorders.ts), so each read source's count is the timed
  * reads, not all reads (a `sampleInterval` gauge says so).
  */
-import { InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError } from '../errors.js';
 import type { HistogramData } from './metric-histogram.js';
 import { type CommitMetrics, READ_SOURCES, type ReadSource, type StorageMetrics, type WalMetrics } from './recorders.js';
 
@@ -61,7 +61,7 @@ export function metricsFormat(options: MetricsOptions | undefined): 'data' | 'pr
   }
   // undefined only: null is a wrong type, refused as every other option refuses it.
   const format = options.format === undefined ? 'data' : options.format;
-  if (format !== 'data' && format !== 'prometheus') throw new InvalidOptionError('format', `must be 'data' or 'prometheus', got ${String(format)}`);
+  if (format !== 'data' && format !== 'prometheus') throw new InvalidOptionError('format', `must be 'data' or 'prometheus', got ${describeValue(format)}`);
   return format;
 }
 

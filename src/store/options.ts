@@ -2,7 +2,7 @@
  * openStore options: the public shape, defaults, and validation. Every option is
  * checked here, once, at open; a bad one is an InvalidOptionError naming it.
  */
-import { InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { NodeFileSystem, type SyncMode } from '../fs/node-file-system.js';
 import type { KeyEncoding } from '../codec/keys.js';
@@ -125,20 +125,20 @@ const KNOWN_OPTIONS = new Set([
 
 function integerIn(name: string, value: unknown, fallback: number, minimum: number, maximum: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new InvalidOptionError(name, `must be an integer, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new InvalidOptionError(name, `must be an integer, got ${describeValue(value)}`);
   if (value < minimum || value > maximum) throw new InvalidOptionError(name, `must be between ${minimum} and ${maximum}, got ${value}`);
   return value;
 }
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new InvalidOptionError(name, `must be one of ${allowed.join(', ')}, got ${String(value)}`);
+  if (!allowed.includes(value as T)) throw new InvalidOptionError(name, `must be one of ${allowed.join(', ')}, got ${describeValue(value)}`);
   return value as T;
 }
 
 function booleanOption(name: string, value: unknown): boolean {
   if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${describeValue(value)}`);
   return value;
 }
 

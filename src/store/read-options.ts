@@ -7,7 +7,7 @@
  * one that does not apply there (`asOf` on a snapshot or a transaction, which read
  * as of their own version), is refused with InvalidOptionError, as open options are.
  */
-import { InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import type { KeyRange } from '../memory/memory-index.js';
 
@@ -88,7 +88,7 @@ export function refuseUnknownOptions(method: string, given: object, accepted: re
 export function optionsObject<T extends object>(method: string, options: T | undefined): T | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError('options', `${method}() options must be an object, got ${String(options)}`);
+    throw new InvalidOptionError('options', `${method}() options must be an object, got ${describeValue(options)}`);
   }
   return options;
 }
@@ -107,14 +107,14 @@ export function keyRange(options: ScanOptions): KeyRange {
 export function limitOption(limit: unknown): number {
   if (limit === undefined || limit === Infinity) return Infinity;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) {
-    throw new InvalidOptionError('limit', `must be a non-negative integer, got ${String(limit)}`);
+    throw new InvalidOptionError('limit', `must be a non-negative integer, got ${describeValue(limit)}`);
   }
   return limit;
 }
 
 export function booleanOption(name: string, value: unknown): boolean {
   if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${describeValue(value)}`);
   return value;
 }
 
@@ -122,7 +122,7 @@ export function booleanOption(name: string, value: unknown): boolean {
 export function asOfOption(asOf: unknown, newest: number): number {
   if (asOf === undefined) return newest;
   if (typeof asOf !== 'number' || !Number.isInteger(asOf) || asOf < 0 || asOf > newest) {
-    throw new InvalidOptionError('asOf', `must be an integer version between 0 and ${newest}, got ${String(asOf)}`);
+    throw new InvalidOptionError('asOf', `must be an integer version between 0 and ${newest}, got ${describeValue(asOf)}`);
   }
   return asOf;
 }
@@ -131,7 +131,7 @@ export function asOfOption(asOf: unknown, newest: number): number {
 export function retainFromOption(retainFrom: unknown): number | undefined {
   if (retainFrom === undefined) return undefined;
   if (typeof retainFrom !== 'number' || !Number.isSafeInteger(retainFrom) || retainFrom < 0) {
-    throw new InvalidOptionError('retainFrom', `must be a non-negative integer version, got ${String(retainFrom)}`);
+    throw new InvalidOptionError('retainFrom', `must be a non-negative integer version, got ${describeValue(retainFrom)}`);
   }
   return retainFrom;
 }

@@ -9,7 +9,7 @@
  * committed, conflicted, threw, or was aborted through `signal`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConflictError, InvalidOptionError } from '../errors.js';
+import { ConflictError, describeValue, InvalidOptionError } from '../errors.js';
 import { stringKey } from '../codec/keys.js';
 import type { CommitResult } from '../commit/commit-pipeline.js';
 import type { KeyRange } from '../memory/memory-index.js';
@@ -42,7 +42,7 @@ function isolationOption(options: TransactionOptions): Isolation {
   // undefined only: null is a wrong type, refused as every other option refuses it, not taken for the default.
   const isolation = options.isolation === undefined ? 'serializable' : options.isolation;
   if (isolation !== 'serializable' && isolation !== 'snapshot') {
-    throw new InvalidOptionError('isolation', `must be 'serializable' or 'snapshot', got ${String(isolation)}`);
+    throw new InvalidOptionError('isolation', `must be 'serializable' or 'snapshot', got ${describeValue(isolation)}`);
   }
   return isolation;
 }
@@ -51,7 +51,7 @@ function isolationOption(options: TransactionOptions): Isolation {
 function retriesOption(options: TransactionOptions): number {
   const retries = options.retries === undefined ? TRANSACTION_RETRIES_DEFAULT : options.retries;
   if (!Number.isInteger(retries) || retries < 0 || retries > TRANSACTION_RETRIES_MAX) {
-    throw new InvalidOptionError('retries', `must be an integer between 0 and ${TRANSACTION_RETRIES_MAX}, got ${String(retries)}`);
+    throw new InvalidOptionError('retries', `must be an integer between 0 and ${TRANSACTION_RETRIES_MAX}, got ${describeValue(retries)}`);
   }
   return retries;
 }

@@ -52,7 +52,7 @@ import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/key
 import { readStored } from '../codec/values.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { ReadView } from '../engine/read-view.js';
-import { InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError } from '../errors.js';
 import { WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
@@ -330,7 +330,7 @@ interface ResolvedWatchOptions {
 
 function versionOption(name: string, value: unknown): number | undefined {
   if (value !== undefined && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)) {
-    throw new InvalidOptionError(name, `must be a non-negative integer, got ${String(value)}`);
+    throw new InvalidOptionError(name, `must be a non-negative integer, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -346,12 +346,12 @@ function watchOptions(options: WatchOptions): ResolvedWatchOptions {
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'must be an AbortSignal');
   const { includeReserved } = options as { includeReserved?: unknown };
   if (includeReserved !== undefined && typeof includeReserved !== 'boolean') {
-    throw new InvalidOptionError('includeReserved', `must be a boolean, got ${String(includeReserved)}`);
+    throw new InvalidOptionError('includeReserved', `must be a boolean, got ${describeValue(includeReserved)}`);
   }
   // undefined only: null is a wrong type, refused below (`??` took it for the default).
   const catchUpBatchChanges = options.catchUpBatchChanges === undefined ? WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT : options.catchUpBatchChanges;
   if (!Number.isSafeInteger(catchUpBatchChanges) || catchUpBatchChanges < 1 || catchUpBatchChanges > WATCH_CATCH_UP_BATCH_CHANGES_MAX) {
-    throw new InvalidOptionError('catchUpBatchChanges', `must be an integer between 1 and ${WATCH_CATCH_UP_BATCH_CHANGES_MAX}, got ${String(options.catchUpBatchChanges)}`);
+    throw new InvalidOptionError('catchUpBatchChanges', `must be an integer between 1 and ${WATCH_CATCH_UP_BATCH_CHANGES_MAX}, got ${describeValue(options.catchUpBatchChanges)}`);
   }
   return {
     range: keyRange({ gte: options.gte, lt: options.lt }), sinceVersion, untilVersion, signal, includeReserved: options.includeReserved === true, catchUpBatchChanges,
