@@ -133,6 +133,8 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   #pairTail: Promise<void> | undefined;
   /** The writes of other keys called since that one, which wait for it (#write). */
   #behindPair: Array<Promise<void>> = [];
+  /** The clear() calls in flight, each settled when it has (#_close waits for them). */
+  readonly #clears = new Set<Promise<void>>();
 
   /**
    * Bad arguments are InvalidOptionError (a TypeError, LADYBUG_INVALID_OPTION), as the store's
@@ -188,9 +190,12 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     const store = this.#store;
     if (store === undefined) return;
     // abstract-level does not wait for writes already called; store.close() waits for its
-    // batches in flight, but a pair-slot transaction still reading, or a write queued behind
-    // one (#write), met the closed store (StoreClosedError). They land first.
-    while (this.#pairTail !== undefined) await Promise.all([this.#pairTail, ...this.#behindPair]);
+    // batches in flight, but a pair-slot transaction still reading, a write queued behind
+    // one (#write), or a clear() between its chunks met the closed store (StoreClosedError).
+    // They land first, as classic-level's close() lets the operations called before it finish.
+    while (this.#pairTail !== undefined || this.#clears.size > 0) {
+      await Promise.all([this.#pairTail, ...this.#behindPair, ...this.#clears]);
+    }
     await store.close();
     this.#store = undefined;
   }
@@ -313,9 +318,21 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     }, options);
   }
 
-  async _clear(options: RangeReadOptions): Promise<void> {
-    // The store the clear began on: closed under it, its next read or write is refused with
-    // StoreClosedError naming the store's operation (the level getter refuses, but names none).
+  /**
+   * Not one write: the range's keys as of the call, deleted CLEAR_CHUNK_KEYS per store batch.
+   * db.close() waits for it (#clears), so a clear called before the close clears its range.
+   */
+  _clear(options: RangeReadOptions): Promise<void> {
+    const clearing = this.#clearRange(options);
+    const done = settled(clearing);
+    this.#clears.add(done);
+    void done.then(() => this.#clears.delete(done));
+    return clearing;
+  }
+
+  async #clearRange(options: RangeReadOptions): Promise<void> {
+    // The store the clear began on: closed under it (db.store.close(), say), its next read or
+    // write is refused with StoreClosedError naming the store's operation.
     const store = this.store;
     // The iterator's internal methods: its keys stay in the adapter's format (view).
     const iterator = this._iterator({ ...options, values: false, keys: true });
