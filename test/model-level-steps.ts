@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import type { Config, Db, Pair, Side } from './model-level-driver.js';
 import { SPACE_PREFIXES } from './model-level-driver.js';
-import { type ByteRange, chance, encodeAs, type Encoding, inByteRange, KEY_ENCODINGS, makeValue, pick, type Random, STORE_KEY_BYTES_MAX, VALUE_ENCODINGS } from './model-level-pool.js';
+import { type ByteRange, chance, encodeAs, type Encoding, inByteRange, KEY_ENCODINGS, makeValue, pick, type Random, VALUE_ENCODINGS } from './model-level-pool.js';
 
 export interface Step {
   kind: 'call' | 'read' | 'reopen';
@@ -228,10 +228,11 @@ function writeStep(rng: Random, keys: readonly Buffer[], config: Config, form: '
 
 /**
  * The root key of a write ladybug may refuse where classic-level takes it (refusedKey): a
- * put's; a delete of a key over the store limit is a no-op in both (no such key is stored).
+ * put's; a delete of a key over the store limit or under its reserved prefix is a no-op in
+ * both (no such level key is stored; README "Keys").
  */
 function refusable(type: 'put' | 'del', root: Buffer): Buffer[] {
-  return type === 'del' && root.length > STORE_KEY_BYTES_MAX ? [] : [root];
+  return type === 'del' ? [] : [root];
 }
 
 function readStep(rng: Random, keys: readonly Buffer[], pair: Pair, form: 'get' | 'getMany' | 'has' | 'hasMany'): Step {
