@@ -128,6 +128,15 @@ export class LeaseManager {
     this.#waiters.failAll(failure);
   }
 
+  /**
+   * Throws the store's failure, if it failed: nothing commits under this open's leases again, and
+   * after a directory-lock takeover another process may hold them, so get and list refuse as acquire does.
+   */
+  #refuseIfFailed(): void {
+    const failure = this.#waiters.failure;
+    if (failure !== undefined) throw failure;
+  }
+
   /** Runs `operation` under the lease.operations lock, after every earlier lease operation of this store (FIFO). */
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     return this.#operationLock.runExclusive(operation);
@@ -142,8 +151,7 @@ export class LeaseManager {
     checkSignal(options.signal)?.throwIfAborted();
     // Refused at once on a failed store, as a put is: held, it would wait for a release
     // that can never be committed; free, its commit would be refused anyway.
-    const failure = this.#waiters.failure;
-    if (failure !== undefined) throw failure;
+    this.#refuseIfFailed();
     const startedMs = performance.now();
     let waited = false;
     let front = false;
@@ -312,10 +320,12 @@ export class LeaseManager {
     });
   }
 
-  /** The live holder of `name`, or undefined (expired holders are absent). */
+  /** The live holder of `name`, or undefined (expired holders are absent); the failure on a failed store. */
   async get(name: string): Promise<LeaseInfo | undefined> {
     checkName(name);
+    this.#refuseIfFailed();
     return this.#serial(async () => {
+      this.#refuseIfFailed();
       const [entry] = await this.#store.transaction(async (tx) => [await tx.get(recordKey(name))]);
       return this.#info(name, parseRecord(name, entry));
     });
@@ -327,13 +337,15 @@ export class LeaseManager {
     return { name, owner: record.owner, token: held.token, expiresAt: record.expiresAtMs };
   }
 
-  /** Live leases whose names start with `prefix`, in name order. */
+  /** Live leases whose names start with `prefix`, in name order; the failure on a failed store. */
   async list(options?: { prefix?: string }): Promise<LeaseInfo[]> {
     // undefined only: null is a wrong type, refused by checkName as a prefix of 5 is (`??` took it for absent).
     const given = options === undefined ? undefined : checkLeaseOptions('list', options, ['prefix']).prefix;
     const prefix = given === undefined ? '' : given;
     if (prefix !== '') checkName(prefix);
+    this.#refuseIfFailed();
     return this.#serial(async () => {
+      this.#refuseIfFailed();
       const result: LeaseInfo[] = [];
       for (const [name, record] of await readRecords(this.#store, prefix)) {
         const info = this.#info(name, record);
