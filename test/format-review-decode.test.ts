@@ -109,7 +109,9 @@ describe('docs/FORMAT.md read alone decodes every file of a store', () => {
     // the last writes stay in the WAL
     store = await openStore(directory, { ...options, checkpointOnClose: false });
     for (let cut = 0; cut < 4; cut++) { await round(5, 1600 + cut * 20, 1620 + cut * 20, 1); await store.checkpoint(); } // segments of earlier uses in the pool
-    await round(6, 1700, 1708, 1); // fewer bytes than the earlier use of its segment wrote
+    await round(6, 1700, 1704, 1); // fewer bytes than the earlier use of its segment wrote
+    const group = await Promise.all([1704, 1705, 1706, 1707].map((index) => store.put(key(index), value(index, 6)).then(({ version }) => [index, version] as const)));
+    for (const [index, version] of group) record(key(index), version, value(index, 6));
     const lastVersion = store.version;
     await store.close();
     expect(lastVersion).toBeGreaterThan(finalVersion);
@@ -117,9 +119,13 @@ describe('docs/FORMAT.md read alone decodes every file of a store', () => {
     const problems: string[] = [];
     const decoded = decodeStoreDirectory(directory, problems)!;
     expect(decoded).toBeDefined();
-    const formats = decoded.runs.map((run) => `${run.format}/${run.compression}`).sort();
-    expect(formats).toContain('6/3');
-    expect(formats).toContain('5/0');
+    // format/compression/level: cold runs are merges' output at tier 2 or deeper, warm ones flushes (tier 0) or tier 1
+    const formats = decoded.runs.map((run) => `${run.format}/${run.compression}/${run.level >= 2 ? 'tier 2+' : 'tier 0-1'}`);
+    expect(formats).toContain('6/3/tier 2+');
+    expect(formats).toContain('5/0/tier 0-1');
+    expect(formats.every((format) => format === '6/3/tier 2+' || format === '5/0/tier 0-1')).toBe(true);
+    expect(decoded.segments.some((segment) => segment.recordCommits.some((count) => count > 1))).toBe(true); // a group commit
+    expect(decoded.manifest.records).toBeLessThanOrEqual(16); // a clean close leaves fewer than 16 edits since the last rewrite
     expect(decoded.manifest.formatVersion).toBe(3);
     expect(decoded.manifest.state.reservedEntryCounts).toBe(true);
     expect(decoded.segments.some((segment) => segment.commits.length > 0)).toBe(true);
@@ -151,6 +157,7 @@ describe('docs/FORMAT.md read alone decodes every file of a store', () => {
       'manifest/MANIFEST-0000000001.a', 'manifest/MANIFEST-0000000001.b', ...fromBackup.runs.map((_, i) => `runs/${fromBackup.manifest.state.runs[i]!.fileName}`),
     ].sort());
     const state = fromBackup.manifest.state;
+    expect(fromBackup.manifest.firstSequence).toBe(1); // a new manifest's first record
     expect([fromBackup.manifest.generation, fromBackup.manifest.formatVersion, state.walStartSegment, state.flushedVersion, state.versionHighWater, state.reservedEntryCounts, state.versionTimes])
       .toEqual([1, 3, 1, backup.version, backup.version, true, undefined]);
     expect(fromBackup.segments).toEqual([]);
@@ -202,6 +209,10 @@ describe('docs/FORMAT.md read alone decodes every file of a store', () => {
       if ((newest.get(name)?.version ?? -1) < entry.version) newest.set(name, entry);
     }
     expect(markers).toBeGreaterThan(0);
+    // a Buffer value is a msgpack bin, a plain Uint8Array msgpackr's typed-array extension (ext type 0x74, subtype 1)
+    const stored = (index: number) => [...newest.get(key(index).toString('latin1'))!.value!.subarray(0, 4)];
+    expect(stored(5)).toEqual([0xc4, 2, 5, 0]);
+    expect(stored(1)).toEqual([0xc7, 4, 0x74, 1]);
     const decodedLatest = new Map([...newest].map(([name, entry]) => [name, entry.kind === 'put' ? { version: entry.version, value: unpackr.unpack(entry.value!) } : { version: entry.version }] as const));
     // a delete visible at the floor is dropped with everything older once the oldest run is merged
     const expected = [...latest].filter(([, written]) => 'value' in written || written.version > floor);

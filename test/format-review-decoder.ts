@@ -15,7 +15,7 @@ export const unpackr = new Unpackr({ useRecords: false, moreTypes: true });
 const allZero = (bytes: Buffer) => bytes.every((byte) => byte === 0);
 
 export interface WalCommit { version: number; operations: DecodedEntry[] }
-export interface DecodedSegment { number: number; format: number; size: number; commits: WalCommit[]; recycledTail: boolean }
+export interface DecodedSegment { number: number; format: number; size: number; commits: WalCommit[]; recycledTail: boolean; recordCommits: number[] }
 
 function useTag(format: number, segment: number): number {
   return format === 1 ? 0 : 1 + ((segment - 1) % (2 ** 32 - 1));
@@ -48,6 +48,7 @@ export function decodeWalSegment(name: string, bytes: Buffer, problems: Problems
   if (xxh64(bytes.subarray(0, 56)) !== bytes.readBigUInt64LE(56)) problems.push(`${where}: header checksum`);
   const tag = useTag(format, number);
   const commits: WalCommit[] = [];
+  const recordCommits: number[] = [];
   let at = 64;
   let recycledTail = false;
   for (;;) {
@@ -60,11 +61,12 @@ export function decodeWalSegment(name: string, bytes: Buffer, problems: Problems
       break;
     }
     if (pool) { recycledTail = true; break; } // a pool file's records are never replayed
-    if (!record.valid) { problems.push(`${where}: record at ${at} fails its checksum (a clean store has no torn tail)`); return { number, format, size, commits, recycledTail }; }
+    if (!record.valid) { problems.push(`${where}: record at ${at} fails its checksum (a clean store has no torn tail)`); return { number, format, size, commits, recycledTail, recordCommits }; }
     if (record.magic !== 0x5257424c) problems.push(`${where}: record magic at ${at}`);
     if (record.tag !== tag) problems.push(`${where}: record use tag ${record.tag}, expected ${tag}`);
     if (record.commits < 1) problems.push(`${where}: record at ${at} with no commit`);
     const payload = bytes.subarray(at + 32, at + 32 + record.length);
+    recordCommits.push(record.commits);
     let p = 0;
     for (let c = 0; c < record.commits; c++) {
       const version = record.first + payload.readUInt32LE(p);
@@ -84,7 +86,7 @@ export function decodeWalSegment(name: string, bytes: Buffer, problems: Problems
           const valueLength = payload.readUInt32LE(p); p += 4;
           operations.push({ key, version, kind: 'put', value: Buffer.from(payload.subarray(p, p + valueLength)) }); p += valueLength;
         } else if (type === 2) operations.push({ key, version, kind: 'delete' });
-        else { problems.push(`${where}: operation type ${type}`); return { number, format, size, commits, recycledTail }; }
+        else { problems.push(`${where}: operation type ${type}`); return { number, format, size, commits, recycledTail, recordCommits }; }
       }
       commits.push({ version, operations });
     }
@@ -93,7 +95,7 @@ export function decodeWalSegment(name: string, bytes: Buffer, problems: Problems
   }
   if (!recycledTail && !allZero(bytes.subarray(at))) recycledTail = true;
   if (recycledTail && format !== 2) problems.push(`${where}: non-zero bytes after the records of a format-${format} segment`);
-  return { number, format, size, commits, recycledTail };
+  return { number, format, size, commits, recycledTail, recordCommits };
 }
 
 const LOCK_FIELDS = ['formatVersion', 'pid', 'host', 'pidNamespace', 'processStart', 'token', 'acquiredAt', 'heartbeatAt', 'released'];
@@ -113,7 +115,7 @@ export interface ManifestState {
   runs: RunDescriptorShape[]; nextRunId: number; flushedVersion: number; walStartSegment: number; versionHighWater: number;
   versionTimes?: Array<[number, number]>; retentionFloor?: number; reservedEntryCounts?: boolean;
 }
-export interface DecodedManifest { generation: number; formatVersion: number; state: ManifestState; records: number }
+export interface DecodedManifest { generation: number; formatVersion: number; state: ManifestState; records: number; firstSequence: number }
 
 const STATE_KEYS = ['runs', 'nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater'];
 const STATE_OPTIONAL = ['versionTimes', 'retentionFloor', 'reservedEntryCounts'];
@@ -141,7 +143,7 @@ export function decodeManifest(directory: string, problems: Problems): DecodedMa
   const a = readFileSync(join(directory, 'manifest', `MANIFEST-${generations.at(-1)}.a`));
   const b = readFileSync(join(directory, 'manifest', `MANIFEST-${generations.at(-1)}.b`));
   if (!a.equals(b)) problems.push('manifest: copies a and b differ');
-  let at = 0, sequence = -1, records = 0, formatVersion = 0;
+  let at = 0, sequence = -1, records = 0, formatVersion = 0, firstSequence = -1;
   let state: ManifestState | undefined;
   while (at < a.length) {
     const where = `manifest copy a record at ${at}`;
@@ -152,6 +154,7 @@ export function decodeManifest(directory: string, problems: Problems): DecodedMa
     if (xxh64(Buffer.concat([a.subarray(at, at + 16), payload])) !== a.readBigUInt64LE(at + 16)) problems.push(`${where}: checksum`);
     if (sequence >= 0 && seq !== sequence + 1) problems.push(`${where}: sequence ${seq} after ${sequence}`);
     sequence = seq;
+    if (firstSequence === -1) firstSequence = seq;
     const record = unpackr.unpack(payload) as Record<string, unknown>;
     if (records === 0) {
       checkKeys(record, ['kind', 'formatVersion', 'generation', 'state'], [], where, problems);
@@ -186,7 +189,7 @@ export function decodeManifest(directory: string, problems: Problems): DecodedMa
   }
   if (state === undefined) { problems.push('manifest: no full-state record'); return undefined; }
   for (const run of state.runs) if (run.runId >= state.nextRunId) problems.push(`manifest: run id ${run.runId} not below nextRunId`);
-  return { generation, formatVersion, state, records };
+  return { generation, formatVersion, state, records, firstSequence };
 }
 
 export interface DecodedStore { manifest: DecodedManifest; runs: DecodedRun[]; segments: DecodedSegment[]; lock?: Record<string, unknown> }

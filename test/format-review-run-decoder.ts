@@ -16,7 +16,7 @@ export interface RunDescriptorShape {
   keyCount: number; minVersion: number; maxVersion: number; smallestKey: string; largestKey: string;
   footerChecksum: string; reservedEntryCount?: number;
 }
-export interface DecodedRun { format: number; compression: number; stripeDataPages: number; entries: DecodedEntry[]; filterKinds: Set<number>; partitions: number }
+export interface DecodedRun { format: number; compression: number; stripeDataPages: number; level: number; entries: DecodedEntry[]; filterKinds: Set<number>; partitions: number }
 
 /** A u64 as FORMAT.md's conventions say: two u32 halves, low first, below 2^53. */
 export function u64(bytes: Buffer, offset: number, problems: Problems, what: string): number {
@@ -137,7 +137,7 @@ function keyAt(bytes: Buffer, at: number): [Buffer, number] {
 
 export function decodeRun(file: Buffer, descriptor: RunDescriptorShape, problems: Problems): DecodedRun {
   const name = descriptor.fileName;
-  const empty: DecodedRun = { format: 0, compression: 0, stripeDataPages: 0, entries: [], filterKinds: new Set(), partitions: 0 };
+  const empty: DecodedRun = { format: 0, compression: 0, stripeDataPages: 0, level: 0, entries: [], filterKinds: new Set(), partitions: 0 };
   if (file.length !== descriptor.fileBytes) problems.push(`${name}: size ${file.length}, descriptor says ${descriptor.fileBytes}`);
   if (file.length % PAGE !== 0 || file.length < 4 * PAGE) { problems.push(`${name}: size ${file.length} not whole pages >= 4`); return empty; }
   const footerOffset = file.length - PAGE;
@@ -280,5 +280,5 @@ export function decodeRun(file: Buffer, descriptor: RunDescriptorShape, problems
   if (entries.length > 0 && (Math.min(...versions) !== minVersion || Math.max(...versions) !== maxVersion)) problems.push(`${name}: version range differs from the entries'`);
   const reserved = entries.filter((entry) => entry.key.toString('latin1').startsWith('\u0000ladybug/')).length;
   if (descriptor.reservedEntryCount !== undefined && descriptor.reservedEntryCount !== reserved) problems.push(`${name}: reservedEntryCount ${descriptor.reservedEntryCount}, the run holds ${reserved}`);
-  return { format, compression, stripeDataPages: K, entries, filterKinds, partitions: partitionCount };
+  return { format, compression, stripeDataPages: K, level: footer.readUInt32LE(32), entries, filterKinds, partitions: partitionCount };
 }
