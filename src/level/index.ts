@@ -4,3 +4,4 @@
  */
 export { LadybugLevel, CLEAR_CHUNK_KEYS, type LadybugLevelOptions } from './ladybug-level.js';
 export { ForeignValueError } from '../errors.js';
+export { LevelLockedError } from './level-locked-error.js';

@@ -20,7 +20,7 @@
  * that failed: the database is 'open' again with that store, and close() retries it.
  */
 import { AbstractLevel, AbstractSnapshot } from 'abstract-level';
-import { asTypedError, BatchTooLargeError, InvalidOptionError, SnapshotExpiredError, StoreClosedError, TransactionLimitError } from '../errors.js';
+import { asTypedError, BatchTooLargeError, InvalidOptionError, SnapshotExpiredError, StoreClosedError, StoreLockedError, TransactionLimitError } from '../errors.js';
 import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { Manifest } from '../manifest/manifest.js';
@@ -32,6 +32,7 @@ import { BATCH_OPERATIONS_MAX, KEY_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readLevelValue, readPair } from './key-slots.js';
 import { LevelIterator } from './level-iterator.js';
+import { LevelLockedError } from './level-locked-error.js';
 
 /** Options of the constructor: abstract-level's, plus the store's (keyEncoding is the adapter's). */
 export interface LadybugLevelOptions {
@@ -178,7 +179,10 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     // matches the cause's message: "does not exist", "exists"); the cause has the store's code.
     if (!exists && options.createIfMissing === false) throw new InvalidOptionError('createIfMissing', `${this.location} does not exist (createIfMissing is false)`);
     if (exists && options.errorIfExists === true) throw new InvalidOptionError('errorIfExists', `${this.location} exists (errorIfExists is true)`);
-    this.#store = await openStore(this.location, { ...this.#storeOptions, keyEncoding: 'binary' });
+    this.#store = await openStore(this.location, { ...this.#storeOptions, keyEncoding: 'binary' }).catch((error: unknown) => {
+      // abstract-level's code for a database another handle holds (classic-level's too).
+      throw error instanceof StoreLockedError ? new LevelLockedError(error) : error;
+    });
   }
 
   /**
