@@ -11,18 +11,29 @@
  *   damaged segment's tail is cut. A crash in between leaves the damaged record in
  *   place, which an open refuses (or treats as the torn tail it then is, after the
  *   marker), never a log that skips from the kept prefix to later segments.
+ * - A marker that needs a segment of its own (no room where the kept log ends, or
+ *   nothing kept) is durable in the log before anything is dropped too: the segment is
+ *   made under a temporary name with the marker and no header, renamed over the number
+ *   it takes (a dropped segment's, or a missing one's) and the directory fsynced; only
+ *   then are the other dropped segments removed, and its header is written last. Until
+ *   then it is a segment with a bad header and a record in it: an open refuses it, a
+ *   repair drops it again and counts its marker (countingTag), so the floor survives a
+ *   crash at any point. Removing first left, after a crash, a log without the dropped
+ *   segments and without the marker: an open then numbered commits from the kept
+ *   prefix's last version again.
  * - Only the records after the damage are dropped; a checksum-valid record that
  *   fails to apply never reaches here (recovery refuses the open).
  */
 import { Buffer } from 'node:buffer';
 import type { FileSystem } from '../fs/file-system.js';
-import { joinPath } from '../fs/file-system.js';
+import { joinPath, unlinkIfPresent } from '../fs/file-system.js';
 import { SEGMENT_BYTES_MIN } from '../limits.js';
 import { assert } from '../util/assert.js';
-import { createSegment, segmentFileName } from './segment-files.js';
+import { segmentFileName, zeroFillRange } from './segment-files.js';
 import {
   COMMIT_HEADER_BYTES,
   encodeRecord,
+  encodeSegmentHeader,
   FORMAT_VERSION,
   type Hash64,
   readUint64,
@@ -92,22 +103,22 @@ export async function repairFrom(
   const floor = highestVersion > state.lastVersion ? highestVersion : undefined;
   report.droppedVersions = floor === undefined ? undefined : { first: state.lastVersion + 1, last: floor };
   let resume = kept;
-  let markerWritten = false;
+  /** The number of the segment a marker with no room where the kept log ends opens (its header still to write). */
+  let markerSegment: number | undefined;
   if (floor !== undefined && kept !== undefined && kept.offset + VERSION_MARKER_BYTES <= kept.segment.image.length) {
     await writeVersionMarker(fileSystem, kept.segment, kept.offset, floor, hash);
     resume = { segment: kept.segment, offset: kept.offset + VERSION_MARKER_BYTES };
-    markerWritten = true;
-  }
-  await removeSegmentsDurably(fileSystem, walDir, removed);
-  if (target.kind === 'record') await zeroTail(fileSystem, target.segment, resume!.offset);
-  if (floor !== undefined && !markerWritten) {
+  } else if (floor !== undefined) {
     // No room where the kept log ends (or nothing kept): the marker opens a new segment,
-    // numbered right after the kept ones (the dropped segments are gone by now).
-    const segmentNumber = kept === undefined ? removed[0]! : kept.segment.segmentNumber + 1;
-    const created = await createSegment(fileSystem, walDir, segmentNumber, SEGMENT_BYTES_MIN, hash);
-    await created.handle.close();
-    const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    await writeVersionMarker(fileSystem, segment, SEGMENT_HEADER_BYTES, floor, hash);
+    // numbered right after the kept ones, in the log before anything is dropped (module header).
+    markerSegment = kept === undefined ? removed[0]! : kept.segment.segmentNumber + 1;
+    await placeMarkerSegment(fileSystem, walDir, markerSegment, floor, hash);
+  }
+  await removeSegmentsDurably(fileSystem, walDir, removed.filter((number) => number !== markerSegment));
+  if (target.kind === 'record') await zeroTail(fileSystem, target.segment, resume!.offset);
+  if (markerSegment !== undefined) {
+    await completeMarkerSegment(fileSystem, walDir, markerSegment, hash);
+    const segment = await readSegment(fileSystem, walDir, markerSegment);
     resume = { segment, offset: SEGMENT_HEADER_BYTES + VERSION_MARKER_BYTES };
   }
   if (floor !== undefined) {
@@ -240,6 +251,48 @@ async function writeVersionMarker(fileSystem: FileSystem, segment: SegmentImage,
     await handle.close();
   }
   marker.copy(segment.image, offset);
+}
+
+/** The name a marker segment is made under before it takes its number (placeMarkerSegment): no segment or pool name. */
+export const MARKER_SEGMENT_TEMPORARY_NAME = 'repair-marker.tmp';
+
+/**
+ * Puts segment `segmentNumber` in the log holding a version marker of `version` at its
+ * first record and no header yet: made under MARKER_SEGMENT_TEMPORARY_NAME (sized to
+ * SEGMENT_BYTES_MIN, zero-filled, the marker written, fsynced), renamed over the
+ * segment's name (a dropped segment's file, or none), the directory fsynced. A crash
+ * before the rename leaves the log as it was (and the temporary file, which the next
+ * repair replaces); after it, a segment an open refuses (a bad header with a record in
+ * it) and a repair drops again, counting the marker. completeMarkerSegment writes the header.
+ */
+async function placeMarkerSegment(fileSystem: FileSystem, walDir: string, segmentNumber: number, version: number, hash: Hash64): Promise<void> {
+  const temporary = joinPath(walDir, MARKER_SEGMENT_TEMPORARY_NAME);
+  await unlinkIfPresent(fileSystem, temporary);
+  const marker = Buffer.alloc(VERSION_MARKER_BYTES);
+  encodeRecord([{ version, operations: [], sizeBytes: COMMIT_HEADER_BYTES }], marker, 0, hash, recordTagOf(FORMAT_VERSION, segmentNumber));
+  const handle = await fileSystem.open(temporary, 'createExclusive');
+  try {
+    await handle.truncate(SEGMENT_BYTES_MIN);
+    await zeroFillRange(handle, 0, SEGMENT_BYTES_MIN);
+    await handle.write(marker, SEGMENT_HEADER_BYTES);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fileSystem.rename(temporary, joinPath(walDir, segmentFileName(segmentNumber)));
+  await fileSystem.syncDirectory(walDir);
+}
+
+/** Writes the header of a segment placeMarkerSegment made, and fsyncs it: from then on it is a valid segment. */
+async function completeMarkerSegment(fileSystem: FileSystem, walDir: string, segmentNumber: number, hash: Hash64): Promise<void> {
+  const handle = await fileSystem.open(joinPath(walDir, segmentFileName(segmentNumber)), 'readWrite');
+  try {
+    assert((await handle.size()) === SEGMENT_BYTES_MIN, 'the marker segment has the size it was made with');
+    await handle.write(encodeSegmentHeader({ formatVersion: FORMAT_VERSION, segmentNumber, segmentSizeBytes: SEGMENT_BYTES_MIN }, hash), 0);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Unlinks whole segments, newest first, then fsyncs the directory. */
