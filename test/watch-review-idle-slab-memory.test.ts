@@ -1,11 +1,14 @@
 /**
  * A watcher that stopped reading holds, in its live buffer, only about what it is
- * counted for (WATCH_BUFFER_BYTES_MAX bounds that), not the 64 KiB value slab each
- * small byte value was carved from: the buffer kept the slab itself alive (marked
- * escaped), so 2,000 buffered 8-byte values of a narrow prefix, each carved next to
- * 7 KB values of other keys, held one slab each after those keys' memtables were
- * flushed and dropped (114 MiB here; at the 10,000-change bound about 640 MiB, for a
- * buffer counted at under 1 MiB). Measured in a child process (node --expose-gc).
+ * counted for (WATCH_BUFFER_BYTES_MAX bounds that), not the shared array each small
+ * value's encoding lies in: the buffer kept the array itself alive, so after the memtables
+ * were flushed and dropped
+ * - 2,000 buffered 8-byte values of a narrow prefix, each carved next to 7 KB values of
+ *   other keys, held one 64 KiB value slab each (114 MiB here; about 640 MiB at the
+ *   10,000-change bound, for a buffer counted at under 1 MiB);
+ * - 4,000 buffered small objects, each encoded next to 1.5 KB objects of other keys,
+ *   held one of msgpackr's 8 KiB output buffers each (31 MiB here).
+ * Measured in a child process (node --expose-gc).
  */
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -18,30 +21,34 @@ const run = promisify(execFile);
 afterEach(removeTemporaryDirectories);
 
 const MEBIBYTE = 1024 * 1024;
-const ROUNDS = 2000;
+/** Per kind: rounds, the bound on the growth of array buffers, the value of the watched key, another key's value. */
+const KINDS = {
+  bytes: { rounds: 2000, boundBytes: 24 * MEBIBYTE, watched: 'new Uint8Array(8).fill(round & 255)', other: 'new Uint8Array(7000).fill(7)', others: 8 },
+  objects: { rounds: 4000, boundBytes: 12 * MEBIBYTE, watched: '({ round, tag: "small" })', other: '({ text: "x".repeat(1500), index })', others: 4 },
+} as const;
 
 let openStorePath = '';
 beforeAll(async () => {
   openStorePath = join(dirname(dirname(await harnessEntryPath('crash-worker'))), 'store', 'open-store.js');
 }, 180_000);
 
-/** argv = [open-store.js path, store directory, rounds]. Prints one JSON line. */
-const CHILD_SCRIPT = `
-const [openStorePath, directory, roundsText] = process.argv.slice(1);
-const rounds = Number(roundsText);
+/** argv = [open-store.js path, store directory]; the kind's expressions are spliced in. Prints one JSON line. */
+function childScript(kind: (typeof KINDS)[keyof typeof KINDS]): string {
+  return `
+const [openStorePath, directory] = process.argv.slice(1);
+const rounds = ${kind.rounds};
 const { openStore } = await import(openStorePath);
 const arrayBufferBytes = () => { for (let round = 0; round < 4; round++) globalThis.gc(); return process.memoryUsage().arrayBuffers; };
 const store = await openStore(directory, { memoryBudgetBytes: 16 * 1024 * 1024 });
 const feed = store.watch({ gte: 'w/', lt: 'w0' });
 const first = feed.next();
-await store.put('w/start', new Uint8Array(8));
+await store.put('w/start', 'start');
 const started = await first;
-const large = new Uint8Array(7000).fill(7);
 const before = arrayBufferBytes();
 for (let round = 0; round < rounds; round++) {
   const operations = [];
-  for (let index = 0; index < 8; index++) operations.push({ type: 'put', key: 'k' + String(round * 8 + index).padStart(8, '0'), value: large });
-  operations.push({ type: 'put', key: 'w/' + String(round).padStart(6, '0'), value: new Uint8Array(8).fill(round & 255) });
+  for (let index = 0; index < ${kind.others}; index++) operations.push({ type: 'put', key: 'k' + String(round * 8 + index).padStart(8, '0'), value: ${kind.other} });
+  operations.push({ type: 'put', key: 'w/' + String(round).padStart(6, '0'), value: ${kind.watched} });
   await store.batch(operations);
 }
 await store.checkpoint();
@@ -51,28 +58,30 @@ let wrong = 0;
 for (let round = 0; round < rounds; round++) {
   const { value: change } = await feed.next();
   delivered++;
-  const bytes = change.value;
-  if (change.key !== 'w/' + String(round).padStart(6, '0') || bytes.length !== 8 || bytes.some((byte) => byte !== (round & 255))) wrong++;
+  const expected = JSON.stringify(${kind.watched}, (key, value) => value instanceof Uint8Array ? [...value] : value);
+  const got = JSON.stringify(change.value, (key, value) => value instanceof Uint8Array ? [...value] : value);
+  if (change.key !== 'w/' + String(round).padStart(6, '0') || got !== expected) wrong++;
 }
 await feed.return();
 await store.close();
 console.log(JSON.stringify({ started: started.value.key, grownBytes, delivered, wrong }));
 `;
+}
 
 describe('a watcher that stops reading', () => {
-  it(`holds about its buffered values, not their slabs (${ROUNDS.toLocaleString('en-US')} changes of 8 B among 7 KB values)`, async () => {
+  it.each(Object.entries(KINDS))('holds about its buffered values, not the arrays they lie in (%s)', async (_name, kind) => {
     const environment = { ...process.env };
     delete environment['LADYBUG_DEBUG'];
-    const { stdout } = await run(process.execPath, ['--expose-gc', '--input-type=module', '--eval', CHILD_SCRIPT, openStorePath, temporaryDirectory(), String(ROUNDS)], {
+    const { stdout } = await run(process.execPath, ['--expose-gc', '--input-type=module', '--eval', childScript(kind), openStorePath, temporaryDirectory()], {
       env: environment,
       maxBuffer: 16 * MEBIBYTE,
     });
     const lines = stdout.trim().split('\n');
     const result = JSON.parse(lines[lines.length - 1]!) as { started: string; grownBytes: number; delivered: number; wrong: number };
-    console.log(`idle watcher: array buffers grew ${(result.grownBytes / MEBIBYTE).toFixed(1)} MiB over ${ROUNDS} buffered changes`);
+    console.log(`idle watcher (${_name}): array buffers grew ${(result.grownBytes / MEBIBYTE).toFixed(1)} MiB over ${kind.rounds} buffered changes`);
     expect(result.started).toBe('w/start');
-    expect(result.delivered).toBe(ROUNDS);
+    expect(result.delivered).toBe(kind.rounds);
     expect(result.wrong, 'every buffered value delivered as written').toBe(0);
-    expect(result.grownBytes).toBeLessThan(24 * MEBIBYTE);
+    expect(result.grownBytes).toBeLessThan(kind.boundBytes);
   }, 120_000);
 });

@@ -23,19 +23,21 @@ import { compareChanges, type RawChange } from './catch-up.js';
 
 /**
  * The slots of a commit's operations as a watcher's buffer keeps them (`operations[index]`'s
- * slot): a byte value carved from a 64 KiB value slab (codec/value-slabs.ts) is copied out,
- * once per commit for every watcher. Buffered as it was, it kept its whole slab alive after
- * its memtable was dropped (a watcher that stopped reading a narrow range held one slab per
- * change: 640 MiB at the 10,000-change bound for values counted at a few bytes each), and
- * the slab could never be reused.
+ * slot): an encoding that lies in a larger shared array is copied out, once per commit for
+ * every watcher: a byte value carved from a 64 KiB value slab (codec/value-slabs.ts), an
+ * encoded object in msgpackr's 8 KiB output buffer. Buffered as it was, it kept that whole
+ * array alive after its memtable was dropped (a watcher that stopped reading a narrow range
+ * held one slab per change: 640 MiB at the 10,000-change bound, or 80 MiB of output buffers,
+ * for values counted at a few bytes each), and the slab could never be reused.
  */
 export function ownedSlots(operations: readonly IndexOperation[]): (index: number) => VersionSlot {
   let copies: Array<VersionSlot | undefined> | undefined;
   return (index) => {
     const slot = operations[index]!.slot;
-    if (!(slot instanceof EncodedValue) || !slot.inSlab) return slot;
+    if (!(slot instanceof EncodedValue) || slot.source.buffer.byteLength === slot.length) return slot;
     copies ??= [];
-    return (copies[index] ??= new EncodedValue(slot.bytes.slice()));
+    // Uint8Array#slice copies (Buffer#slice would be another view of the shared array).
+    return (copies[index] ??= new EncodedValue(Uint8Array.prototype.slice.call(slot.bytes)));
   };
 }
 
