@@ -33,6 +33,24 @@ export function describeValue(value: unknown): string {
   }
 }
 
+/**
+ * Refuses an options argument that is a built-in object of another kind: an AbortSignal
+ * (given where `{ signal }` was meant), an array, a Map or Set, a Date, a RegExp, a
+ * Promise, an Error, a typed array or ArrayBuffer, a boxed primitive. None has own
+ * enumerable names, so the unknown-name check found nothing and the method ran as with
+ * no options: `transaction(body, signal)` committed with the signal aborted. A Proxy is
+ * left to the checks that follow (no trap is run here).
+ */
+export function refuseOtherObjectKind(method: string, options: object): void {
+  if (types.isProxy(options)) return;
+  const other = Array.isArray(options) || options instanceof AbortSignal || types.isMap(options) || types.isSet(options)
+    || types.isWeakMap(options) || types.isWeakSet(options) || types.isDate(options) || types.isRegExp(options) || types.isPromise(options)
+    || types.isNativeError(options) || types.isArrayBufferView(options) || types.isAnyArrayBuffer(options) || types.isBoxedPrimitive(options);
+  if (!other) return;
+  const hint = options instanceof AbortSignal ? ' (a signal is given as { signal })' : '';
+  throw new InvalidOptionError('options', `${method} options must be an object of named options, got ${describeObject(options)}${hint}`);
+}
+
 function describeObject(value: object): string {
   if (types.isProxy(value)) return 'a Proxy';
   try {

@@ -15,7 +15,7 @@ import { ErrorCode, isLadybugError, LadybugError } from './error-codes.js';
 
 export { ErrorCode, isLadybugError, LadybugError } from './error-codes.js';
 export type { ErrorCodeValue } from './error-codes.js';
-export { BatchTooLargeError, describeValue, InvalidKeyError, InvalidOptionError, InvalidValueError, ValueTooLargeError } from './argument-errors.js';
+export { BatchTooLargeError, describeValue, InvalidKeyError, InvalidOptionError, InvalidValueError, refuseOtherObjectKind, ValueTooLargeError } from './argument-errors.js';
 export type { InvalidKeyReason } from './argument-errors.js';
 
 /**

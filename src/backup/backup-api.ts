@@ -3,7 +3,7 @@
  * and verifyBackup): directories first, the file system an option defaulting to the
  * real one, as openStore takes it. The work is in restore-backup.ts.
  */
-import { asTypedError, InvalidOptionError } from '../errors.js';
+import { asTypedError, InvalidOptionError, refuseOtherObjectKind } from '../errors.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { directoryEntries } from './durable-files.js';
@@ -21,6 +21,7 @@ function checkDirectory(name: string, value: unknown): string {
 function checkOptions(options: unknown, known: readonly string[]): Record<string, unknown> {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'must be an object');
+  refuseOtherObjectKind('restoreBackup/verifyBackup', options);
   const unknown = Object.keys(options).find((name) => !known.includes(name));
   if (unknown !== undefined) throw new InvalidOptionError(unknown, `is not an option here (${known.join(', ')})`);
   const given = options as Record<string, unknown>;

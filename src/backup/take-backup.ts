@@ -31,7 +31,7 @@
  *   One that failed or was aborted also leaves no directory it made (backup-undo.ts).
  */
 import { Buffer } from 'node:buffer';
-import { BackupError, CorruptionError, InvalidOptionError, IoError } from '../errors.js';
+import { BackupError, CorruptionError, InvalidOptionError, IoError, refuseOtherObjectKind } from '../errors.js';
 import { BlockCache } from '../run/block-cache.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import { RunReader } from '../run/run-reader.js';
@@ -95,6 +95,7 @@ export function checkBackupArguments(targetDirectory: unknown, options: unknown)
   }
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('backup', 'options must be an object');
+  refuseOtherObjectKind('store.backup()', options);
   const unknown = Object.keys(options).find((name) => !BACKUP_OPTION_NAMES.has(name));
   if (unknown !== undefined) throw new InvalidOptionError(unknown, 'is not a backup option (signal, onProgress, link)');
   const { signal, onProgress, link } = options as Record<string, unknown>;

@@ -21,7 +21,7 @@
  *   write that last bound it, 0 for the commit that wrote this version of the record
  *   (lease-bound-keys.ts).
  */
-import { CorruptionError, describeValue, InvalidOptionError } from '../errors.js';
+import { CorruptionError, describeValue, InvalidOptionError, refuseOtherObjectKind } from '../errors.js';
 import { LEASE_BOUND_KEYS_MAX, LEASE_NAME_BYTES_MAX, LEASE_OWNER_BYTES_MAX, LEASE_REASON_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 
@@ -84,6 +84,7 @@ export function checkName(name: unknown): string {
  */
 export function checkLeaseOptions<T extends object>(operation: string, options: T | undefined, known: readonly string[]): T {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `${operation} options must be an object, got ${options === null ? 'null' : typeof options}`);
+  refuseOtherObjectKind(operation, options);
   for (const name of Object.keys(options)) {
     if (!known.includes(name)) throw new InvalidOptionError(name, `is not an option of ${operation} (${known.join(', ')})`);
   }

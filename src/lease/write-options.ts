@@ -13,7 +13,7 @@
  * reference always carries a token (binding or fencing without one would let a
  * holder that lost the lease act on its successor's).
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, refuseOtherObjectKind } from '../errors.js';
 import { checkName, checkOwner, checkToken } from './lease-record.js';
 
 /** Which acquisition of a lease a write is tied to. */
@@ -70,6 +70,7 @@ function leaseReference(option: string, value: unknown): ResolvedLeaseReference 
 export function writeOptions(operation: 'put' | 'delete' | 'batch', options: unknown): ResolvedWriteOptions | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `${operation} options must be an object`);
+  refuseOtherObjectKind(operation, options);
   for (const name of Object.keys(options)) {
     if (!WRITE_OPTION_NAMES.includes(name)) throw new InvalidOptionError(name, `is not an option of ${operation} (lease, fence)`);
   }

@@ -11,7 +11,7 @@
  * READ_SAMPLE_INTERVAL (recorders.ts), so each read source's count is the timed
  * reads, not all reads (a `sampleInterval` gauge says so).
  */
-import { describeValue, InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError, refuseOtherObjectKind } from '../errors.js';
 import type { HistogramData } from './metric-histogram.js';
 import { type CommitMetrics, READ_SOURCES, type ReadSource, type StorageMetrics, type WalMetrics } from './recorders.js';
 
@@ -56,6 +56,7 @@ export interface MetricsOptions {
 export function metricsFormat(options: MetricsOptions | undefined): 'data' | 'prometheus' {
   if (options === undefined) return 'data';
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'metrics() options must be an object');
+  refuseOtherObjectKind('metrics()', options);
   for (const name of Object.keys(options)) {
     if (name !== 'format') throw new InvalidOptionError(name, 'is not an option of metrics() (accepted: format)');
   }

@@ -2,7 +2,7 @@
  * openStore options: the public shape, defaults, and validation. Every option is
  * checked here, once, at open; a bad one is an InvalidOptionError naming it.
  */
-import { describeValue, InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError, refuseOtherObjectKind } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { NodeFileSystem, type SyncMode } from '../fs/node-file-system.js';
 import type { KeyEncoding } from '../codec/keys.js';
@@ -177,6 +177,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (Array.isArray(options) || options instanceof Map || options instanceof Set) {
     throw new InvalidOptionError('options', `must be a plain object { name: value }, got ${options.constructor.name}`);
   }
+  refuseOtherObjectKind('openStore', options);
   const given = options as Record<string, unknown>;
   for (const name of Object.keys(given)) {
     if (!KNOWN_OPTIONS.has(name)) throw new InvalidOptionError(name, 'is not a known option');

@@ -7,7 +7,7 @@
  * one that does not apply there (`asOf` on a snapshot or a transaction, which read
  * as of their own version), is refused with InvalidOptionError, as open options are.
  */
-import { describeValue, InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError, refuseOtherObjectKind } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
 import type { KeyRange } from '../memory/memory-index.js';
 
@@ -90,6 +90,7 @@ export function optionsObject<T extends object>(method: string, options: T | und
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', `${method}() options must be an object, got ${describeValue(options)}`);
   }
+  refuseOtherObjectKind(`${method}()`, options);
   return options;
 }
 

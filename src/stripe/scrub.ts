@@ -23,7 +23,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CorruptionError, InvalidOptionError, IoError } from '../errors.js';
+import { CorruptionError, InvalidOptionError, IoError, refuseOtherObjectKind } from '../errors.js';
 import type { RunDescriptor } from '../run/run-descriptor.js';
 import type { RunReader, RunScrubFinding } from '../run/run-reader.js';
 import type { RepairEvent } from '../run/run-file.js';
@@ -123,6 +123,7 @@ const SCRUB_OPTION_NAMES: readonly string[] = ['signal', 'bytesPerSecond', 'onPr
 export function checkScrubOptions(options: unknown): ScrubOptions {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('scrub', 'options must be an object');
+  refuseOtherObjectKind('store.scrub()', options);
   for (const name in options) {
     if (Object.prototype.hasOwnProperty.call(options, name) && !SCRUB_OPTION_NAMES.includes(name)) {
       throw new InvalidOptionError(name, `is not an option of store.scrub() (accepted: ${SCRUB_OPTION_NAMES.join(', ')})`);

@@ -52,7 +52,7 @@ import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/key
 import { readStored } from '../codec/values.js';
 import type { CommitPipeline } from '../commit/commit-pipeline.js';
 import type { ReadView } from '../engine/read-view.js';
-import { describeValue, InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError, refuseOtherObjectKind } from '../errors.js';
 import { WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
 import type { KeyRange } from '../memory/memory-index.js';
 import type { ReadPins } from '../memory/read-pins.js';
@@ -337,6 +337,7 @@ function versionOption(name: string, value: unknown): number | undefined {
 
 function watchOptions(options: WatchOptions): ResolvedWatchOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'watch options must be an object');
+  refuseOtherObjectKind('watch()', options);
   for (const name of Object.keys(options)) {
     if (!['gte', 'lt', 'sinceVersion', 'untilVersion', 'signal', 'includeReserved', 'catchUpBatchChanges'].includes(name)) throw new InvalidOptionError(name, 'is not a watch option');
   }
