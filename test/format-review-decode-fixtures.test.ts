@@ -17,7 +17,7 @@ describe('docs/FORMAT.md read alone decodes the fixtures of earlier formats', ()
   it('the stores and runs of earlier formats in test/fixtures decode as the document describes them', () => {
     const fixtures = join(import.meta.dirname, 'fixtures');
     const seen: string[] = [];
-    for (const name of ['format-review-current', 'format-review-manifest-v2', 'format-review-run-v4', 'store-cold-format3', 'store-wal-v1', 'store-lease-pre-counts', 'review-io-bytes-pre-84a7c56']) {
+    for (const name of ['format-review-current', 'format-review-manifest-v2', 'format-review-run-v4', 'format-review-run-v2-cold', 'format-review-run-v3-k8', 'store-cold-format3', 'store-wal-v1', 'store-lease-pre-counts', 'review-io-bytes-pre-84a7c56']) {
       const problems: string[] = [];
       const decoded = decodeStoreDirectory(join(fixtures, name), problems)!;
       expect(problems, name).toEqual([]);
@@ -35,7 +35,7 @@ describe('docs/FORMAT.md read alone decodes the fixtures of earlier formats', ()
       seen.push(`run ${run.format}/${run.compression}/K${run.stripeDataPages}/filter ${[...run.filterKinds].join()}`);
     }
     expect([...new Set(seen)].sort()).toEqual([
-      'manifest 1', 'manifest 2', 'manifest 3', 'run 2/0/K4/filter 0', 'run 2/0/K8/filter 0', 'run 3/0/K16/filter 0', 'run 3/2/K16/filter 0',
+      'manifest 1', 'manifest 2', 'manifest 3', 'run 2/0/K4/filter 0', 'run 2/0/K8/filter 0', 'run 2/2/K8/filter 0', 'run 3/0/K16/filter 0', 'run 3/0/K8/filter 0', 'run 3/2/K16/filter 0', 'run 3/2/K8/filter 0',
       'run 4/3/K16/filter 0', 'run 5/0/K16/filter 1', 'run 6/3/K16/filter 1', 'wal 1', 'wal 2',
     ]);
   });
