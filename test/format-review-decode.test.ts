@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
+import { LadybugLevel } from '../src/level/index.js';
 import { decodeBackupJson, decodeStoreDirectory, type DecodedStore, unpackr } from './format-review-decoder.js';
 import { loadHash } from './format-review-hash.js';
 import type { DecodedEntry } from './format-review-run-decoder.js';
@@ -217,5 +218,29 @@ describe('docs/FORMAT.md read alone decodes every file of a store', () => {
     // a delete visible at the floor is dropped with everything older once the oldest run is merged
     const expected = [...latest].filter(([, written]) => 'value' in written || written.version > floor);
     expect(Object.fromEntries(decodedLatest)).toEqual(Object.fromEntries(expected));
+  });
+
+  it('the level adapter stores level keys as themselves and values as bytes, the empty key and 0x00 in the pair slot', async () => {
+    const directory = temporaryDirectory();
+    const db = new LadybugLevel<Uint8Array, Uint8Array>(directory, { keyEncoding: 'view', valueEncoding: 'view' });
+    await db.open();
+    await db.put(new Uint8Array([]), new Uint8Array([1, 2]));
+    await db.put(new Uint8Array([0]), new Uint8Array([3]));
+    await db.put(new Uint8Array([0x61, 0xff]), new Uint8Array([4, 5, 6]));
+    await db.put(new Uint8Array([0x62]), Buffer.from([7]), { valueEncoding: 'buffer' });
+    await db.close();
+    const problems: string[] = [];
+    const decoded = decodeStoreDirectory(directory, problems)!;
+    expect(problems).toEqual([]);
+    const raw = [...decoded.runs.flatMap((run) => run.entries), ...decoded.segments.flatMap((segment) => segment.commits.flatMap((commit) => commit.operations))]
+      .filter((operation) => !operation.key.toString('latin1').startsWith(RESERVED));
+    const byKey = new Map(raw.sort((a, b) => a.version - b.version).map((operation) => [operation.key.toString('hex'), operation.value!] as const)); // newest last
+    expect([...byKey.keys()].sort()).toEqual(['00', '61ff', '62']);
+    expect([...byKey.get('62')!]).toEqual([0xc4, 1, 7]); // a Buffer handed over as it is: a msgpack bin
+    // a Uint8Array (the view encoding's form), stored as msgpackr's typed-array extension: ext 8, type 0x74, subtype 1
+    expect([...byKey.get('61ff')!]).toEqual([0xc7, 4, 0x74, 1, 4, 5, 6]);
+    // the pair slot: a msgpack array (fixarray 2) of [value of the empty key, value of 0x00], each such a byte value
+    expect([...byKey.get('00')!]).toEqual([0x92, 0xc7, 3, 0x74, 1, 1, 2, 0xc7, 2, 0x74, 1, 3]);
+    expect(unpackr.unpack(byKey.get('00')!)).toEqual([new Uint8Array([1, 2]), new Uint8Array([3])]);
   });
 });
