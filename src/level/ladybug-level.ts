@@ -25,12 +25,13 @@ import { joinPath } from '../fs/file-system.js';
 import { NodeFileSystem } from '../fs/node-file-system.js';
 import { Manifest } from '../manifest/manifest.js';
 import { openStore } from '../store/open-store.js';
-import type { StoreOptions } from '../store/options.js';
+import { commitBytesLimit, type StoreOptions } from '../store/options.js';
 import type { Store, StoreSnapshot } from '../store/store.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
-import { BATCH_OPERATIONS_MAX, KEY_BYTES_MAX } from '../limits.js';
+import { BATCH_OPERATIONS_MAX, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readLevelValue, readPair } from './key-slots.js';
+import { clearChunks } from './clear-chunks.js';
 import { LevelIterator } from './level-iterator.js';
 import { LevelLockedError } from './level-locked-error.js';
 
@@ -44,9 +45,6 @@ export interface LadybugLevelOptions {
   /** openStore options for the underlying store (its keyEncoding is always 'binary'). */
   store?: Omit<StoreOptions, 'keyEncoding'>;
 }
-
-/** Keys deleted per store batch by clear(). */
-export const CLEAR_CHUNK_KEYS = 1000;
 
 type WriteOperation = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
@@ -129,6 +127,8 @@ const MANIFEST = {
 export class LadybugLevel<KDefault = string, VDefault = string> extends AbstractLevel<Uint8Array, KDefault, VDefault> {
   readonly location: string;
   readonly #storeOptions: Omit<StoreOptions, 'keyEncoding'>;
+  /** The most bytes of operations one store commit takes (clear-chunks.ts keeps each chunk within it). */
+  readonly #commitBytesMax: number;
   #store: Store | undefined;
   /** Settles when the last write touching the pair slot called so far has settled; undefined once it has (#write). */
   #pairTail: Promise<void> | undefined;
@@ -156,6 +156,8 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     super(MANIFEST, levelOptions as never);
     this.location = location;
     this.#storeOptions = storeOptions ?? {};
+    // The store's own bound on one commit (openStore refuses a segmentSizeBytes out of its range).
+    this.#commitBytesMax = commitBytesLimit(this.#storeOptions.segmentSizeBytes ?? SEGMENT_BYTES_DEFAULT);
   }
 
   /** The underlying store, while the database is open; StoreClosedError (LADYBUG_STORE_CLOSED) before it opened and once it closes. */
@@ -323,7 +325,7 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   /**
-   * Not one write: the range's keys as of the call, deleted CLEAR_CHUNK_KEYS per store batch.
+   * Not one write: the range's keys as of the call, deleted in store batches that each fit a commit (clear-chunks.ts).
    * db.close() waits for it (#clears), so a clear called before the close clears its range.
    */
   _clear(options: RangeReadOptions): Promise<void> {
@@ -344,19 +346,9 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     // the closed iterator's end for the range's, resolving with the range only partly cleared.
     this.detachResource(iterator);
     const limit = options.limit !== undefined && options.limit >= 0 ? options.limit : Infinity;
-    let cleared = 0;
     try {
-      while (cleared < limit) {
-        const chunk: WriteOperation[] = [];
-        while (chunk.length < CLEAR_CHUNK_KEYS && cleared + chunk.length < limit) {
-          const entry = await iterator._next();
-          if (entry === undefined) break;
-          assert(entry[0] !== undefined, 'a keys iterator returns keys');
-          chunk.push({ type: 'del', key: entry[0] });
-        }
-        if (chunk.length === 0) break;
-        await this.#write(chunk, store);
-        cleared += chunk.length;
+      for await (const keys of clearChunks(iterator, limit, this.#commitBytesMax)) {
+        await this.#write(keys.map((key) => ({ type: 'del', key })), store);
       }
     } finally {
       await iterator._close();
