@@ -124,12 +124,19 @@ export async function readChunks(
     const buffer = Buffer.alloc(Math.min(BACKUP_CHUNK_BYTES, Math.max(1, sizeBytes)));
     for (let position = 0; position < sizeBytes;) {
       const length = Math.min(buffer.length, sizeBytes - position);
-      let read: number;
-      try {
-        read = await handle.read(buffer, 0, length, position);
-      } catch (error) {
-        if (options.unreadablePages !== 'zero' || !isFileSystemError(error, 'EIO')) throw error;
-        read = await readZeroingUnreadablePages(handle, buffer, length, position, zeroed);
+      // The chunk is filled whole (a read may return fewer bytes than asked): the checksum is
+      // over the file's 1 MiB chunks (docs/FORMAT.md), never over the sizes reads returned.
+      let read = 0;
+      while (read < length) {
+        let got: number;
+        try {
+          got = await handle.read(buffer, read, length - read, position + read);
+        } catch (error) {
+          if (options.unreadablePages !== 'zero' || !isFileSystemError(error, 'EIO')) throw error;
+          got = await readZeroingUnreadablePages(handle, buffer.subarray(read), length - read, position + read, zeroed);
+        }
+        if (got === 0) break;
+        read += got;
       }
       if (read === 0) throw options.ended?.(position, sizeBytes) ?? new BackupError('corrupt', path, `file ended at ${position} of ${sizeBytes} bytes`);
       const chunk = buffer.subarray(0, read);
