@@ -157,9 +157,8 @@ describe('debug mode: order checks', () => {
     expect(commit.isLocked()).toBe(false);
   });
 
-  it('refuses names that are not in the table or are reserved', () => {
+  it('refuses names that are not in the table', () => {
     expect(() => new OrderedMutex('no.such.lock' as LockName)).toThrow(AssertionFailedError);
-    expect(() => new OrderedMutex('compaction')).toThrow(/reserved/);
     expect(new OrderedMutex('commit').rank).toBe(COMMIT_LOCK.rank);
   });
 });
@@ -376,11 +375,10 @@ describe('tidy: LOCK_ORDER.md mirrors src/lock/lock-table.ts', () => {
     for (const retired of ['transactions.active', 'index', 'tier.hot', 'tier.warm', 'tier.cold', 'writeBuffer', 'dependencyGraph', 'lru']) {
       expect(names).not.toContain(retired);
     }
-    // Each seed race whose component is built is ruled out by an implemented row; 5 waits for the parity issue.
+    // Every component is built: each seed race is ruled out by an implemented row, and no rank is held for a later issue.
     const implementedRaces = LOCK_TABLE.filter((entry) => !entry.reserved).flatMap((entry) => entry.seedRaces);
-    expect([...implementedRaces].sort()).toEqual([1, 2, 3, 4, 6, 7, 8, 9]);
-    expect(LOCK_TABLE.find((entry) => entry.name === 'stripe.parity')?.reserved).toBe(true);
-    expect(LOCK_TABLE.find((entry) => entry.name === 'compaction')?.reserved).toBe(true);
+    expect([...implementedRaces].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(LOCK_TABLE.filter((entry) => entry.reserved).map((entry) => entry.name)).toEqual([]);
   });
 
   it('says in the taken-by text when a row is protected without a mutex', () => {

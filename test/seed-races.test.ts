@@ -31,8 +31,9 @@
  * read lock (a memtable retired only after its run is durable and installed), 9 the
  * seed's snapshot chain length check-then-increment (the manifest's edit chain; also
  * test/manifest-interleavings.test.ts), and 7 again with flushes. Race 5 (parity
- * computed after the data lock is released) waits for stripes with XOR parity; its
- * `stripe.parity` row is reserved in src/lock/lock-table.ts.
+ * computed after the data lock is released) is forced in test/stripe-parity.test.ts
+ * and test/race-review-parity-write.test.ts (a run of several chunks whose writes
+ * complete late: the writer's appends wait for the chunk's write).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommitOutcomeUnknownError, ErrorCode, openStore, StoreFailedError, type Store, type StoreOptions } from '../src/index.js';

@@ -116,10 +116,15 @@ export const FLUSH_LOCK = lockEntry({
 export const COMPACTION_LOCK = lockEntry({
   name: 'compaction',
   rank: 16,
-  guards: 'the choice of input runs, the merge into output runs and their manifest edit; inputs stay until unpinned',
-  takenBy: 'the compactor (issue 8), across one compaction',
-  reserved: true,
-  protection: 'mutex',
+  guards:
+    'the choice of input runs (no run is an input of two compactions), the merge into output runs and their manifest ' +
+    'edit (taken under manifest); inputs stay readable until no view holds them',
+  takenBy:
+    'the compactor (src/compaction/compactor.ts): each compaction is one task from its pick to its install, at most ' +
+    'two at a time with disjoint inputs (a second only a shallow merge beside a deeper one, asserted in Compactor#run); ' +
+    'compact() runs under store.lifecycle and waits for the running ones; no mutex: single task per compaction',
+  reserved: false,
+  protection: 'single task',
   seedRaces: [],
 });
 
@@ -127,7 +132,9 @@ export const MANIFEST_LOCK = lockEntry({
   name: 'manifest',
   rank: 20,
   guards: "the manifest: edit append, the edit chain's length check and increment, the full rewrite",
-  takenBy: 'the flusher installing a run (under flush), open',
+  takenBy:
+    'the flusher installing a run (under flush), a compaction installing its output (under compaction), checkpoint ' +
+    "(the WAL start and version times), the retention floor, scrub's check of the two copies, open, close",
   reserved: false,
   protection: 'mutex',
   seedRaces: [9],
@@ -166,7 +173,7 @@ export const READ_PINS_LOCK = lockEntry({
     'the read view captured and the pin taken in one step',
   takenBy:
     'scan(), snapshot() and transaction begin (pin), their end (unpin), retention trimming on apply (oldest pin); ' +
-    'no mutex: synchronous (no await inside). Compaction (issue 8) re-reads its version horizon under it',
+    'no mutex: synchronous (no await inside). Compaction re-reads its version horizon under it (installUnlessPinned)',
   reserved: false,
   protection: 'synchronous',
   seedRaces: [7],
@@ -189,10 +196,14 @@ export const MEMTABLES_LOCK = lockEntry({
 export const STRIPE_PARITY_LOCK = lockEntry({
   name: 'stripe.parity',
   rank: 85,
-  guards: 'a stripe: its data blocks and its parity block, written in one section (whole stripes, no read-modify-write)',
-  takenBy: 'run writers (flush, compaction) and repair, in the parity issue',
-  reserved: true,
-  protection: 'mutex',
+  guards:
+    "a stripe: its data pages and its parity page, computed from the pages in the writer's chunk and written with " +
+    'them (whole stripes, no read-modify-write); a repair writes back only pages rebuilt from that parity',
+  takenBy:
+    "each run writer's StripedOutput (src/stripe/striped-output.ts: the flush's and the merges' runs, compressed or not), whose appends " +
+    "wait for the chunk's write; no mutex: single task, a stripe has one writer",
+  reserved: false,
+  protection: 'single task',
   seedRaces: [5],
 });
 
