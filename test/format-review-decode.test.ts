@@ -7,6 +7,7 @@
  * order, padding and manifest record agrees with the text, no byte is left unexplained,
  * and the decoded keys, versions and values are exactly what was written.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
@@ -128,6 +129,11 @@ describe('docs/FORMAT.md read alone decodes every file of a store', () => {
     expect(decoded.segments.some((segment) => segment.recordCommits.some((count) => count > 1))).toBe(true); // a group commit
     expect(decoded.manifest.records).toBeLessThanOrEqual(16); // a clean close leaves fewer than 16 edits since the last rewrite
     expect(decoded.manifest.formatVersion).toBe(3);
+    // descriptor key strings: one char per key byte, in a msgpack str (UTF-8): ключ's byte d0 is c3 90 there
+    const largest = decoded.manifest.state.runs.map((run) => run.largestKey).find((name) => name.startsWith('\u00d0'))!;
+    const manifestBytes = readFileSync(join(directory, 'manifest', readdirSync(join(directory, 'manifest')).find((name) => name.endsWith('.a'))!));
+    expect(manifestBytes.includes(Buffer.from(largest, 'utf8'))).toBe(true);
+    expect(Buffer.from(largest, 'latin1').toString('utf8').startsWith('ключ-')).toBe(true);
     expect(decoded.manifest.state.reservedEntryCounts).toBe(true);
     expect(decoded.segments.some((segment) => segment.commits.length > 0)).toBe(true);
     expect(decoded.lock?.released).toBe(true);
