@@ -58,7 +58,7 @@ export async function crashTestMain(argv: readonly string[]): Promise<number> {
     // One line, as every ladybug refusal: a bad value with its option and code, parseArgs' own errors with the usage.
     process.stderr.write(error instanceof InvalidOptionError
       ? `ladybug: ${error.message} [${error.code}]\n`
-      : `ladybug: crash-test: ${(error as Error).message} (${CRASH_TEST_USAGE})\n`);
+      : `ladybug: crash-test: ${(error as Error).message.replace(/\s*\n\s*/g, ' ')} (${CRASH_TEST_USAGE})\n`);
     return 2;
   }
   if (options === 'help') {
