@@ -11,8 +11,9 @@
  * toJSON() returns. Byte containers (typed arrays, DataView, ArrayBuffer) and
  * Dates hold no strings or children and are not entered.
  *
- * A Map whose keys share a property name or include "__proto__", a Map subclass and a
- * boxed primitive are refused too: each would read back with entries or its value lost.
+ * A Map whose keys share a property name or include "__proto__", a Map subclass, a
+ * boxed primitive, a Promise, a SharedArrayBuffer, a WeakMap and a WeakSet are refused
+ * too: each would read back with entries or its value lost.
  *
  * Invariants: the walk is iterative (an explicit stack), so the check itself cannot
  * overflow; it never goes deeper than VALUE_NESTING_DEPTH_MAX; it visits at most
@@ -90,6 +91,11 @@ function refuseLossyContainer(container: object, toJSON: unknown): void {
   }
   if (container instanceof Map) {
     throw new InvalidValueError('a Map subclass cannot be stored faithfully (msgpack writes it by its own keys: its entries would be lost): copy it into a Map');
+  }
+  // No own keys either: each read back as {}, a Promise most often a missing await.
+  if (types.isPromise(container) || types.isSharedArrayBuffer(container) || types.isWeakMap(container) || types.isWeakSet(container)) {
+    const kind = Object.prototype.toString.call(container).slice(8, -1);
+    throw new InvalidValueError(`a ${kind} cannot be stored (it would read back as {}, what it holds lost)${kind === 'Promise' ? ': await it and store its result' : ''}`);
   }
 }
 
