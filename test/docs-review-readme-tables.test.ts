@@ -9,9 +9,11 @@
  *   them (InvalidOptionError naming the option);
  * - error codes: every ErrorCode has a row and every row a code; the class a row names is
  *   exported by the package, its instances carry that code, and it extends what the row
- *   says (TypeError, RangeError, otherwise LadybugError).
+ *   says (TypeError, RangeError, otherwise LadybugError);
+ * - dependencies (Dependencies, and why): a row for every runtime dependency of
+ *   package.json and no other, each imported under src/.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as api from '../src/index.js';
@@ -184,5 +186,18 @@ describe("the README's error-code tables are the code's", () => {
       else if (kind === 'RangeError') expect(error).toBeInstanceOf(RangeError);
       else expect(error).toBeInstanceOf(LadybugError);
     }
+  });
+});
+
+describe("the README's dependency table is package.json's", () => {
+  it('has a row for every runtime dependency, and each is imported by the package', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const documented = tableRows('| package | why |').map((cells) => cells[0] as string).sort();
+    expect(documented).toEqual(Object.keys(manifest.dependencies).sort());
+    const sources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' })
+      .filter((path) => path.endsWith('.ts'))
+      .map((path) => readFileSync(join(root, 'src', path), 'utf8'))
+      .join('\n');
+    for (const name of documented) expect(sources, `${name} is imported under src/`).toMatch(new RegExp(`from '${name}(/[^']*)?'`));
   });
 });
