@@ -5,7 +5,7 @@
  * transactionSync with the tx methods, checkpoint, compact, scrub, stats, metrics, backup,
  * restoreBackup, verifyBackup, the lease methods, watch) is called with wrong input from a
  * pool: null, undefined, NaN, -0, Infinity, out-of-range and unsafe integers, a bigint, a
- * symbol, a function, lone-surrogate and over-long strings, empty/frozen/null-prototype
+ * symbol, a function, a Promise, lone-surrogate and over-long strings, empty/frozen/null-prototype
  * objects, an own __proto__ key, Proxies and getters that throw, an aborted AbortSignal,
  * Dates, Maps, typed arrays, unknown option names. A batch mixes a valid operation with the
  * bad one (all or nothing).
@@ -68,7 +68,7 @@ export const POOL: Record<string, { make: () => unknown; read?: (made: unknown) 
   date: { make: () => new Date(86_400_000) }, map: { make: () => new Map([['m', 1]]), read: () => ({ m: 1 }) }, emptyBytes: { make: () => new Uint8Array(0) },
   floats: { make: () => new Float64Array([1.5, -2]) }, unknownName: { make: () => ({ bogus: 1 }) },
   throwingGetter: { make: () => Object.defineProperty({}, 'x', { get() { throw ownThrow; }, enumerable: true }) },
-  classInstance: { make: () => new Plain(), read: () => ({ q: 1 }) },
+  classInstance: { make: () => new Plain(), read: () => ({ q: 1 }) }, promise: { make: () => Promise.resolve(1) },
 };
 const CALLERS_OWN = new Set(['proxy', 'throwingGetter']);
 
