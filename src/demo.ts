@@ -121,8 +121,8 @@ async function largePhase(directory: string): Promise<boolean> {
   const seconds = (performance.now() - started) / 1000;
   const written = store.stats();
   const dataBytes = LARGE_KEYS * LARGE_VALUE_BYTES;
-  console.log(`6. ${LARGE_KEYS} keys (${(dataBytes / 2 ** 20).toFixed(1)} MiB of values) in random order into a store with a ` +
-    `${LARGE_BUDGET_BYTES / 2 ** 20} MiB memory budget in ${seconds.toFixed(1)} s: ${written.storage.flushes} memtables flushed to ` +
+  console.log(`6. ${LARGE_KEYS} keys (${(dataBytes / 2 ** 20).toFixed(1)} MiB of values) in random order into a store with ` +
+    `a memory budget of ${LARGE_BUDGET_BYTES / 2 ** 20} MiB in ${seconds.toFixed(1)} s: ${written.storage.flushes} memtables flushed to ` +
     `${written.storage.runs} run files (${(written.storage.runBytes / 2 ** 20).toFixed(1)} MiB on disk); memory held ` +
     `${(written.memoryBytes / 2 ** 20).toFixed(1)} MiB of the budget, ${written.storage.writeStalls} write stalls`);
   await store.close();
