@@ -29,6 +29,7 @@ import { ErrorCode, isLadybugError, openStore, verifyBackup, type Store } from '
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { verifyStore } from '../src/store/verify-store.js';
 import { fuzzSites, type Site } from './input-review-fuzz-sites.js';
+import { mulberry32 as random } from './support/seeded-random.js';
 
 const SEED = Number(process.env.INPUT_REVIEW_SEED ?? 20261204);
 const SAMPLE = Number(process.env.INPUT_REVIEW_SAMPLE ?? 14);
@@ -94,18 +95,6 @@ async function settle(call: () => unknown): Promise<Ending> {
 
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.constructor.name}${isLadybugError(error) ? ` ${error.code}` : ''}: ${error.message.slice(0, 160)}` : String(error);
-}
-
-/** Seeded (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sample<T>(items: readonly T[], count: number, next: () => number): T[] {

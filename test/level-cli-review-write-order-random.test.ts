@@ -9,20 +9,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LadybugLevel } from '../src/level/index.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { mulberry32 as random } from './support/seeded-random.js';
 
 afterEach(() => removeTemporaryDirectories());
-
-/** A small seeded generator (mulberry32), so every run draws the same operations. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Operation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 

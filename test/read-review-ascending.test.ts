@@ -10,17 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import type { Store, StoreSnapshot } from '../src/store/store.js';
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as seeded } from './support/seeded-random.js';
 
 /** A value's canonical form: bytes as hex, anything else as JSON. */
 function shown(value: unknown): string | undefined {

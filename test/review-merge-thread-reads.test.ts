@@ -16,7 +16,7 @@ import { openStore, type Store, type StoreSnapshot } from '../src/index.js';
 import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 import { ensureMergeWorkerBuilt } from './support/merge-worker-build.js';
-
+import { mulberry32 as random } from './support/seeded-random.js';
 
 beforeAll(async () => {
   await ensureMergeWorkerBuilt();
@@ -26,17 +26,6 @@ afterEach(() => {
   compactionSettings.mergeThread = 'worker';
   removeTemporaryDirectories();
 });
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEY_COUNT = 400;
 const key = (index: number): string => `key-${String(index).padStart(4, '0')}`;

@@ -13,21 +13,11 @@
 import { describe, expect, it } from 'vitest';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore, type Store, VersionNotRetainedError } from '../src/index.js';
+import { mulberry32 } from './support/seeded-random.js';
 
 const KEY_COUNT = 24;
 const STEPS = 700;
 const VALUE_PAD = 'x'.repeat(900);
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const keyName = (index: number) => `key-${String(index).padStart(2, '0')}`;
 

@@ -71,6 +71,7 @@ export async function settleUntil(condition: () => boolean, rounds = 1000): Prom
 // A file system whose WAL datasync can be held open (shared with other suites).
 export { GatedFileSystem, type HeldDatasync } from './support/file-system-wrappers.js';
 import { GatedFileSystem } from './support/file-system-wrappers.js';
+import { mulberry32 } from './support/seeded-random.js';
 
 export const SMALL_SEGMENTS = { segmentSizeBytes: 16 * 1024, maxValueBytes: 4096 } as const;
 
@@ -163,16 +164,7 @@ export function planTransfers(count: number, accounts: number, seed: number, pre
   return transfers;
 }
 
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export interface BankState {
   balances: number[];
