@@ -9,15 +9,14 @@
 import { describe, expect, it, vi } from 'vitest';
 import { loadHash64 } from '../src/codec/checksum.js';
 import { CachePrepopulation, PREPOPULATE_BLOCKS_PER_SLICE } from '../src/engine/cache-prepopulation.js';
-import { openStorage } from '../src/engine/open-engine.js';
 import type { RunHandle, RunSet } from '../src/engine/run-set.js';
 import { StorageEngine } from '../src/engine/storage-engine.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import type { FileSystem } from '../src/fs/file-system.js';
 import { BlockCache } from '../src/run/block-cache.js';
 import type { RunEntry } from '../src/run/run-descriptor.js';
 import { RunReader } from '../src/run/run-reader.js';
 import { writeRun } from '../src/run/run-writer.js';
+import { openBareEngine as openEngine } from './support/bare-engine.js';
 
 const RUNS = '/runs';
 const KEY_COUNT = 3000;
@@ -111,20 +110,6 @@ describe('prepopulation in slices', () => {
     expect(inserted).toBe(cache.blocks);
   });
 });
-
-async function openEngine(fileSystem: FileSystem): Promise<StorageEngine> {
-  await fileSystem.mkdir('/store');
-  await fileSystem.mkdir('/store/wal');
-  await fileSystem.syncDirectory('/');
-  await fileSystem.syncDirectory('/store');
-  const hash = await loadHash64();
-  const storage = await openStorage(fileSystem, '/store', '/store/wal', hash);
-  return new StorageEngine({
-    fileSystem, runsDirectory: storage.runsDirectory, walDirectory: '/store/wal', hash, manifest: storage.manifest,
-    memoryBudgetBytes: 64 * 1024 * 1024, maxVersionsPerKey: Number.MAX_SAFE_INTEGER,
-    walCheckpointBytes: Number.MAX_SAFE_INTEGER, currentWalSegment: () => 1, walBytesWritten: () => 0,
-  });
-}
 
 function putKeys(engine: StorageEngine, from: number, to: number, version: number): number {
   for (let index = from; index < to; index++) engine.apply(++version, [{ key: key(index), slot: valueOf(index) }], Infinity);

@@ -8,16 +8,14 @@
  * still find every key, and no view may lack the flushed versions.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadHash64 } from '../src/codec/checksum.js';
 import { readStored } from '../src/codec/values.js';
-import { openStorage } from '../src/engine/open-engine.js';
 import type { ReadView } from '../src/engine/read-view.js';
 import { Memtables } from '../src/engine/memtables.js';
-import { StorageEngine } from '../src/engine/storage-engine.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { openStore } from '../src/index.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import { settle } from './transaction-support.js';
+import { openBareEngine as openEngine } from './support/bare-engine.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -34,24 +32,8 @@ function onRetirement(atRetirement: () => void): void {
   });
 }
 
-const STORE = '/store';
-const WAL = '/store/wal';
 const KEYS = 40;
 const key = (index: number) => `key-${String(index).padStart(3, '0')}`;
-
-async function openEngine(fileSystem: FaultFileSystem): Promise<StorageEngine> {
-  await fileSystem.mkdir(STORE);
-  await fileSystem.mkdir(WAL);
-  await fileSystem.syncDirectory('/');
-  await fileSystem.syncDirectory(STORE);
-  const hash = await loadHash64();
-  const storage = await openStorage(fileSystem, STORE, WAL, hash);
-  return new StorageEngine({
-    fileSystem, runsDirectory: storage.runsDirectory, walDirectory: WAL, hash, manifest: storage.manifest,
-    memoryBudgetBytes: 64 * 1024 * 1024, maxVersionsPerKey: Number.MAX_SAFE_INTEGER,
-    walCheckpointBytes: Number.MAX_SAFE_INTEGER, currentWalSegment: () => 1, walBytesWritten: () => 0,
-  });
-}
 
 /** Versions 1..n a view can answer: from a memtable holding them or a run covering them. */
 function coveredVersions(view: ReadView, lastVersion: number): number[] {

@@ -7,13 +7,11 @@
  */
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { loadHash64 } from '../src/codec/checksum.js';
 import { readStored } from '../src/codec/values.js';
-import { openStorage } from '../src/engine/open-engine.js';
 import type { ReadView } from '../src/engine/read-view.js';
 import { StorageEngine } from '../src/engine/storage-engine.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
-import type { FileHandle, FileSystem } from '../src/fs/file-system.js';
+import type { FileHandle } from '../src/fs/file-system.js';
 import { TOMBSTONE } from '../src/memory/version-chain.js';
 import { FLUSH_PREPOPULATE_CACHE_SHARE } from '../src/engine/flusher.js';
 import { BLOCK_CACHE_BYTES_PER_ENTRY, BlockCache } from '../src/run/block-cache.js';
@@ -22,9 +20,7 @@ import type { DecodedBlock } from '../src/run/data-block.js';
 import { RunReader } from '../src/run/run-reader.js';
 import type { RunPartition } from '../src/run/run-partitions.js';
 import { ForwardingFileSystem } from './support/file-system-wrappers.js';
-
-const STORE = '/store';
-const WAL = '/store/wal';
+import { openBareEngine as openEngine } from './support/bare-engine.js';
 
 /** Counts reads (read and readSync) of run files. */
 class ReadCountingFileSystem extends ForwardingFileSystem {
@@ -54,20 +50,6 @@ class ReadCountingFileSystem extends ForwardingFileSystem {
     }
     return counted;
   }
-}
-
-async function openEngine(fileSystem: FileSystem): Promise<StorageEngine> {
-  await fileSystem.mkdir(STORE);
-  await fileSystem.mkdir(WAL);
-  await fileSystem.syncDirectory('/');
-  await fileSystem.syncDirectory(STORE);
-  const hash = await loadHash64();
-  const storage = await openStorage(fileSystem, STORE, WAL, hash);
-  return new StorageEngine({
-    fileSystem, runsDirectory: storage.runsDirectory, walDirectory: WAL, hash, manifest: storage.manifest,
-    memoryBudgetBytes: 64 * 1024 * 1024, maxVersionsPerKey: Number.MAX_SAFE_INTEGER,
-    walCheckpointBytes: Number.MAX_SAFE_INTEGER, currentWalSegment: () => 1, walBytesWritten: () => 0,
-  });
 }
 
 /** Keys of about 100 bytes: index entries are large, so a few thousand keys make several index partitions. */
