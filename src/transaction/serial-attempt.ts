@@ -13,6 +13,13 @@
  * - Writes are queued (submit) only by a run that finished without a miss, within the
  *   lifetime, with a synchronous result; the handle throws TransactionClosedError once
  *   its run ended, and lets go of its read view then.
+ * - Debug mode: the body runs with the held-lock list of the chain that entered the
+ *   section, without the commit lock (runBody). The section holds it, the body's own
+ *   code does not: a store call the body makes (a put, a checkpoint, close) waits for
+ *   the section and runs after it, as in production, and a callback the body schedules
+ *   runs long after; with the commit lock in their list each was refused with
+ *   LockOrderViolation (a close() so refused had already begun, and never ended). The
+ *   handle's read of unapplied commits runs with the section's list (it asserts the lock).
  */
 import { InvalidOptionError, TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
@@ -24,6 +31,8 @@ import { WriteSet } from './write-set.js';
 import type { ReadView } from '../engine/read-view.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import type { SerialTransactionContext, SerialTransactionHandle } from './serial-transaction.js';
+import { currentHeldLocks, type HeldLocks, heldLocksStorage } from '../lock/held-locks.js';
+import { debugEnabled } from '../util/debug.js';
 
 /** A read memory could not answer: the key and the pending disk read (its version pinned). */
 export interface ReadMiss {
@@ -63,6 +72,8 @@ export class SerialAttempt<T> implements SerialTransactionHandle {
   outcome: Outcome<T> | undefined;
   /** performance.now() when the transaction's first run began (NaN: this is the first, not begun yet). */
   startedAtMs: number;
+  /** Debug mode, while the body runs: the commit section's held locks, for the reads that assert the lock (runBody). */
+  sectionLocks: HeldLocks | undefined;
 
   constructor(context: SerialTransactionContext, body: (tx: SerialTransactionHandle) => T, remembered: ReadonlyMap<string, VersionSlot | undefined> | undefined, startedAtMs: number) {
     this.#context = context;
@@ -89,7 +100,8 @@ export class SerialAttempt<T> implements SerialTransactionHandle {
     const own = this.#writeSet.get(internal);
     if (own !== undefined) return slotValue(own.slot);
     const pipeline = this.#context.pipeline;
-    const unapplied = pipeline.unappliedWrite(internal);
+    const sectionLocks = this.sectionLocks;
+    const unapplied = sectionLocks === undefined ? pipeline.unappliedWrite(internal) : heldLocksStorage.run(sectionLocks, () => pipeline.unappliedWrite(internal));
     if (unapplied !== undefined) {
       (this.#dependencies ??= new Map()).set(unapplied.version, unapplied.acknowledged);
       return slotValue(unapplied.operation.slot);
@@ -149,7 +161,7 @@ export function runAttempt<T>(attempt: SerialAttempt<T>): void {
   if (Number.isNaN(attempt.startedAtMs)) attempt.startedAtMs = performance.now();
   let result: T;
   try {
-    result = attempt.body(attempt);
+    result = debugEnabled() ? runBody(attempt) : attempt.body(attempt);
   } catch (error) {
     attempt.close();
     // The error is an answer resting on what the body read: it waits for those reads as a result does.
@@ -180,6 +192,21 @@ export function runAttempt<T>(attempt: SerialAttempt<T>): void {
     attempt.outcome = { kind: 'committed', result, commit };
   } catch (error) {
     attempt.outcome = { kind: 'failed', error, readsDurable: undefined };
+  }
+}
+
+/**
+ * Debug mode: runs the body with the held locks of the chain that entered the commit
+ * section, not the section's own (see the header); the handle keeps the section's for
+ * its reads of unapplied commits while the body runs.
+ */
+function runBody<T>(attempt: SerialAttempt<T>): T {
+  const sectionLocks = currentHeldLocks();
+  attempt.sectionLocks = sectionLocks;
+  try {
+    return heldLocksStorage.run(sectionLocks.filter((held) => held.lock.name !== 'commit'), attempt.body, attempt);
+  } finally {
+    attempt.sectionLocks = undefined;
   }
 }
 
