@@ -171,7 +171,7 @@ describe('pipeline over a scripted writer', () => {
     expect(pipeline.visibleVersion).toBe(0);
     expect(pipeline.failure).toBeInstanceOf(StoreFailedError);
     await expect(submit('c', 3)).rejects.toBeInstanceOf(StoreFailedError);
-    expect(pipeline.stats()).toMatchObject({ commits: 0, rejectedCommits: 2 });
+    expect(pipeline.stats()).toMatchObject({ commits: 0, rejectedCommits: 0, outcomeUnknownCommits: 2 });
   });
 
   it('disk full rejects that group only; the version is skipped, never reused, and the pipeline goes on', async () => {
@@ -195,7 +195,7 @@ describe('pipeline over a scripted writer', () => {
     const after = submit('c', 3);
     (await writer.waitForCalls(3)).resolve();
     expect(await after).toEqual({ version: 3 });
-    expect(pipeline.stats()).toMatchObject({ commits: 2, rejectedCommits: 1 });
+    expect(pipeline.stats()).toMatchObject({ commits: 2, rejectedCommits: 1, outcomeUnknownCommits: 0 });
   });
 
   it('an I/O failure fails the pipeline: the written group is unknown, commits queued behind it and every later commit are rejected', async () => {
@@ -216,7 +216,7 @@ describe('pipeline over a scripted writer', () => {
     expect(writer.calls).toHaveLength(1);
     expect(index.appliedVersion).toBe(0);
     await expect(submit('d', 4)).rejects.toBe(pipeline.failure);
-    expect(pipeline.stats()).toMatchObject({ commits: 0, rejectedCommits: 3 });
+    expect(pipeline.stats()).toMatchObject({ commits: 0, rejectedCommits: 2, outcomeUnknownCommits: 1 });
     await pipeline.close();
   });
 
@@ -238,7 +238,7 @@ describe('pipeline over a scripted writer', () => {
       expect(commit.error).toBe(pipeline.failure);
     }
     expect(pipeline.visibleVersion).toBe(2);
-    expect(pipeline.stats()).toMatchObject({ commits: 2, rejectedCommits: 4 });
+    expect(pipeline.stats()).toMatchObject({ commits: 2, rejectedCommits: 2, outcomeUnknownCommits: 2 });
   });
 
   it('a failure before any byte was handed to write() (creating the next segment) leaves the group failed, not unknown', async () => {

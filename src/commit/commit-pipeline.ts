@@ -63,7 +63,10 @@ export interface CommitPipelineStats {
   commits: number;
   groupCommits: number;
   groupSizeMax: number;
+  /** Commits refused once queued, none of them written (disk full, the store failing). */
   rejectedCommits: number;
+  /** Commits rejected with CommitOutcomeUnknownError (written when the store failed: they may be durable). */
+  outcomeUnknownCommits: number;
   queued: number;
   /** Bytes of commits queued or in flight (the write stall counts them). */
   unappliedBytes: number;
@@ -275,6 +278,7 @@ export class CommitPipeline {
       groupCommits: this.#acknowledger.groupCommits,
       groupSizeMax: this.#acknowledger.groupSizeMax,
       rejectedCommits: this.#refusals.count,
+      outcomeUnknownCommits: this.#refusals.unknownCount,
       queued: this.#groups.queued,
       unappliedBytes: this.#unapplied.bytes,
       conflictLogEntries: this.#versionOrder.conflictLogEntries,

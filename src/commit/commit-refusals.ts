@@ -1,7 +1,9 @@
 /**
  * How the commit pipeline (src/commit/commit-pipeline.ts) refuses the commits it
  * will never apply, once they were enqueued (queued or in flight): each leaves the
- * unapplied count, is rejected once, and is counted in `count` (stats().rejectedCommits).
+ * unapplied count, is rejected once, and is counted once: in `count` when none of it was
+ * written (stats().rejectedCommits), in `unknownCount` when its record was handed to
+ * write() (stats().sinceOpen.outcomeUnknownCommits: it may be durable).
  *
  * Invariants:
  * - A failed write or fdatasync is never retried: the pipeline enters the failed
@@ -36,15 +38,21 @@ export class CommitRefusals {
   readonly #unapplied: UnappliedCommits;
   readonly #versionOrder: VersionOrder;
   #count = 0;
+  #unknownCount = 0;
 
   constructor(unapplied: UnappliedCommits, versionOrder: VersionOrder) {
     this.#unapplied = unapplied;
     this.#versionOrder = versionOrder;
   }
 
-  /** Commits refused so far. */
+  /** Commits refused so far, none of their bytes written. */
   get count(): number {
     return this.#count;
+  }
+
+  /** Commits rejected with CommitOutcomeUnknownError so far (their record was handed to write()). */
+  get unknownCount(): number {
+    return this.#unknownCount;
   }
 
   /** Rejects commits that were enqueued (queued or in flight): they leave the unapplied count. */
@@ -75,8 +83,8 @@ export class CommitRefusals {
    * the others `failure`.
    */
   refuseFailedGroup(unsettled: readonly PendingCommit[], unknownCount: number, failure: StoreFailedError): void {
-    this.#count += Math.min(unknownCount, unsettled.length);
     const unknown = unsettled.slice(0, unknownCount);
+    this.#unknownCount += unknown.length;
     for (const commit of unknown) {
       this.#unapplied.left(commit.sizeBytes);
       commit.reject(new CommitOutcomeUnknownError(commit.version, { cause: failure }));

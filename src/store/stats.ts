@@ -50,8 +50,17 @@ export interface SinceOpenStats {
   groupCommits: number;
   meanGroupSize: number;
   groupSizeMax: number;
-  /** Commits refused before reaching disk (disk full, failed store). */
+  /**
+   * Commits refused once queued, none of their bytes written: disk full, or the store
+   * failing while they waited (StoreFailedError). Safe to retry. A write made once the
+   * store has failed is refused at once and not counted (`failed` says so).
+   */
   rejectedCommits: number;
+  /**
+   * Commits rejected with CommitOutcomeUnknownError: their record was handed to write()
+   * when the store failed, so they may be durable (a reopen replays what reached the disk).
+   */
+  outcomeUnknownCommits: number;
   /** fdatasync calls on WAL segments, and bytes appended to the WAL. */
   fsyncs: number;
   walBytes: number;
@@ -104,7 +113,7 @@ export interface StoreStats {
   /** Mean and largest number of commits that shared one fdatasync. */
   meanGroupSize: number;
   groupSizeMax: number;
-  /** Commits rejected before reaching disk (disk full, failed store). */
+  /** Commits refused once queued, none written (= sinceOpen.rejectedCommits; outcome-unknown ones: sinceOpen.outcomeUnknownCommits). */
   rejectedCommits: number;
   /** fdatasync calls on WAL segments since open. */
   fsyncs: number;
@@ -166,6 +175,7 @@ export function buildStats(parts: StoreParts, closed: boolean): StoreStats {
       meanGroupSize,
       groupSizeMax: pipeline.groupSizeMax,
       rejectedCommits: pipeline.rejectedCommits,
+      outcomeUnknownCommits: pipeline.outcomeUnknownCommits,
       fsyncs: wal.datasyncs,
       walBytes: wal.bytesWritten,
       walRotationWaits: wal.rotationWaits,
