@@ -31,11 +31,14 @@
  *   read view holds it (`viewCount` 0: views acquire the runs they capture and
  *   release them when collected, see read-view.ts); its file is unlinked at once
  *   and stays readable through the open reader.
+ * - A closed handle never opens its file again: a read that was waiting on another
+ *   run when the store closed gets StoreClosedError instead of a descriptor nothing closes.
  * - `move` (a trivial move) changes only the policy's tier of adjacent runs, never
  *   the array or a run.
  * - Built with `trustReservedEntryCounts: false`, no run listed at construction
  *   carries reservedEntryCount, so no read skips it for the reserved prefix.
  */
+import { StoreClosedError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import type { KeyRange } from '../memory/memory-index.js';
@@ -89,6 +92,8 @@ export class RunHandle {
   #viewCount = 0;
   /** Set by RunSet#replace: called once the run is replaced and no view holds it. */
   #onUnused: (() => void) | undefined;
+  /** Set by close(): the file is never opened again. */
+  #closed = false;
 
   constructor(config: RunSetConfig, descriptor: RunDescriptor, reader?: RunReader, set?: RunSet) {
     this.#config = config;
@@ -107,6 +112,7 @@ export class RunHandle {
    */
   reader(): RunReader | Promise<RunReader> {
     if (this.#reader !== undefined) return this.#reader;
+    if (this.#closed) return Promise.reject(new StoreClosedError(`read run ${this.descriptor.runId}`));
     if (this.#opening === undefined) this.#openRepairs = [];
     this.#opening ??= RunReader.open(this.#config.fileSystem, this.#config.runsDirectory, this.descriptor, this.#config.hash, this.#config.cache, {
       onRepair: (event) => {
@@ -238,6 +244,7 @@ export class RunHandle {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#ahead !== undefined) dropCursor(this.#ahead.cursor);
     this.#ahead = undefined;
     const reader = this.#reader ?? (await this.#opening?.catch(() => undefined));
