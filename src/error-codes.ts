@@ -20,6 +20,7 @@ export const ErrorCode = {
   DiskFull: 'LADYBUG_DISK_FULL',
   Io: 'LADYBUG_IO',
   Corruption: 'LADYBUG_CORRUPTION',
+  UnsupportedFormat: 'LADYBUG_UNSUPPORTED_FORMAT',
   VersionNotRetained: 'LADYBUG_VERSION_NOT_RETAINED',
   LockOrder: 'LADYBUG_LOCK_ORDER',
   Conflict: 'LADYBUG_CONFLICT',

@@ -174,6 +174,26 @@ export class CorruptionError extends LadybugError {
   }
 }
 
+/**
+ * A file of the store in a format this release does not read: a format version (or a
+ * record kind, a codec) it does not know, in bytes whose checksum is valid, so not
+ * damage but a file a newer release wrote (a rollback after an upgrade). Nothing was
+ * changed: open, repair, verify and scrub refuse the file as it is, never drop or
+ * rewrite it. `found` is what the file holds, `supported` what this release reads. A
+ * CorruptionError subclass (the store cannot be read as it is) with a code of its own.
+ */
+export class UnsupportedFormatError extends CorruptionError {
+  readonly found: string;
+  readonly supported: string;
+  constructor(file: string, offset: number, found: string, supported: string) {
+    super(file, offset, `${found}, which this release does not read (it reads ${supported}): written by a newer release; nothing was changed, open it with that release`);
+    (this as { code: string }).code = ErrorCode.UnsupportedFormat;
+    this.message = `unsupported format in ${file} at offset ${offset}: ${found}, which this release does not read (it reads ${supported}): written by a newer release; nothing was changed, open it with that release`;
+    this.found = found;
+    this.supported = supported;
+  }
+}
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A key as a message shows it: a JSON string when it has a UTF-8 form (bytes of a binary-encoded scan too), else 0x and its hex. */

@@ -44,6 +44,7 @@ export {
   DiskFullError,
   IoError,
   CorruptionError,
+  UnsupportedFormatError,
   VersionNotRetainedError,
   LockOrderViolation,
   ConflictError,

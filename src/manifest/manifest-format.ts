@@ -178,8 +178,29 @@ export interface DecodedRecord {
 
 export type RecordRead =
   | { ok: true; record: DecodedRecord }
-  /** `absent`: no byte of a record at `offset` (the copy ends there). */
-  | { ok: false; absent: boolean; reason: string };
+  /**
+   * `absent`: no byte of a record at `offset` (the copy ends there). `newer`: the record is
+   * whole (checksum valid) but of a kind or format version this code does not read, what it
+   * holds (a newer release wrote it: never a torn tail or damage, manifest-reader.ts).
+   */
+  | { ok: false; absent: boolean; reason: string; newer?: string };
+
+/** What this code reads, as an UnsupportedFormatError names it. */
+export const SUPPORTED_MANIFEST_FORMATS = `manifest format versions ${MANIFEST_FORMAT_VERSION_NO_FLOOR}, ${MANIFEST_FORMAT_VERSION_FLOOR} and ${MANIFEST_FORMAT_VERSION_RESERVED_COUNTS}, record kinds "state" and "edit"`;
+
+/** The kind or format version of a decoded payload this code does not read, if it is one. */
+function newerPayload(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const payload = value as Record<string, unknown>;
+  if (payload.kind !== 'state' && payload.kind !== 'edit') return `manifest record kind ${describeField(payload.kind)}`;
+  const known: unknown[] = [MANIFEST_FORMAT_VERSION_NO_FLOOR, MANIFEST_FORMAT_VERSION_FLOOR, MANIFEST_FORMAT_VERSION_RESERVED_COUNTS];
+  if (payload.kind === 'state' && !known.includes(payload.formatVersion)) return `manifest format version ${describeField(payload.formatVersion)}`;
+  return undefined;
+}
+
+function describeField(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : typeof value === 'number' ? String(value) : typeof value;
+}
 
 /** Reads the record at `offset` of `image`; never throws on bad bytes. */
 export function decodeRecordAt(image: Buffer, offset: number, hash: Hash64): RecordRead {
@@ -201,7 +222,7 @@ export function decodeRecordAt(image: Buffer, offset: number, hash: Hash64): Rec
     return { ok: false, absent: false, reason: 'record payload does not decode' };
   }
   const problem = payloadProblem(payload);
-  if (problem !== undefined) return { ok: false, absent: false, reason: problem };
+  if (problem !== undefined) return { ok: false, absent: false, reason: problem, newer: newerPayload(payload) };
   const sequence = readUint64(record, 8);
   return { ok: true, record: { offset, sizeBytes: end - offset, sequence, payload: payload as RecordPayload } };
 }

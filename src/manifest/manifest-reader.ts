@@ -15,12 +15,15 @@
  *   under temporary names, renamed, directory synced) before anything is appended to
  *   it or generation g is deleted. So the highest generation with both copies present
  *   is authoritative; a higher generation with one copy is an unfinished rewrite.
+ * - A record whose checksum is valid but whose kind or format version this code does not
+ *   read was written whole by a newer release: in either copy, the manifest is refused
+ *   (UnsupportedFormatError), never merged, dropped as a torn tail or rewritten.
  *
  * Invariants: the merge loop advances by at least one frame per iteration and is
  * bounded by the longer copy's size; nothing here writes.
  */
 import type { Buffer } from 'node:buffer';
-import { CorruptionError } from '../errors.js';
+import { CorruptionError, UnsupportedFormatError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import {
@@ -29,6 +32,7 @@ import {
   decodeRecordAt,
   parseManifestFileName,
   RECORD_FRAME_BYTES,
+  SUPPORTED_MANIFEST_FORMATS,
   type CopyName,
   type DecodedRecord,
   type RecordRead,
@@ -119,6 +123,7 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
   let offset = 0;
   for (let iteration = 0; iteration <= iterationsMax; iteration += 1) {
     const reads = readsAt(present, offset, hash);
+    refuseNewerRecord(reads, offset);
     const valid = reads.find((entry) => entry.read.ok);
     if (valid === undefined || !valid.read.ok) {
       finishChain(merged, reads, offset);
@@ -144,6 +149,18 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
     offset += record.sizeBytes;
   }
   throw new CorruptionError(images[0]?.path ?? '', offset, 'manifest merge did not terminate');
+}
+
+/**
+ * A record whole in a copy (checksum valid) but of a kind or format version this code does
+ * not read was written by a newer release: neither a torn tail to drop nor damage to repair
+ * from the other copy. The manifest is refused as it is (UnsupportedFormatError), whatever
+ * the other copy holds there, before anything is written.
+ */
+function refuseNewerRecord(reads: ReadonlyArray<{ image: CopyImage; read: RecordRead }>, offset: number): void {
+  for (const { image, read } of reads) {
+    if (!read.ok && read.newer !== undefined) throw new UnsupportedFormatError(image.path, offset, read.newer, SUPPORTED_MANIFEST_FORMATS);
+  }
 }
 
 /**

@@ -24,7 +24,7 @@
  * holds its children's checksums (manifest -> footer -> index, filter -> data blocks).
  */
 import { Buffer } from 'node:buffer';
-import { CorruptionError } from '../errors.js';
+import { CorruptionError, UnsupportedFormatError } from '../errors.js';
 import { KEY_BYTES_MAX, VERSION_MAX } from '../limits.js';
 import { STRIPE_DATA_PAGES_MAX, STRIPE_DATA_PAGES_MIN } from '../stripe/parity.js';
 import { assert } from '../util/assert.js';
@@ -53,6 +53,9 @@ export const RUN_FORMAT_VERSION_PACKED = 6;
 export const RUN_FORMAT_VERSION_KIND_0 = 3;
 /** Format 6 before filter kinds: every filter is kind 0 (read, never written). */
 export const RUN_FORMAT_VERSION_PACKED_KIND_0 = 4;
+
+/** The highest run format version this code reads; a whole footer of a higher one is a newer release's run (UnsupportedFormatError). */
+const RUN_FORMAT_VERSION_NEWEST = Math.max(RUN_FORMAT_VERSION, RUN_FORMAT_VERSION_PACKED);
 
 /** The format version a run of `compression` is written with. */
 export function runFormatVersionFor(compression: RunCompressionValue): number {
@@ -294,7 +297,13 @@ export function decodeFooter(hash: Hash64, file: string, page: Buffer, offset: n
   const computed = blockChecksum(hash, page, { runId: expected.runId, generation: expected.generation, offset, kind: BlockKind.footer });
   if (!page.subarray(FOOTER_MAGIC, FOOTER_MAGIC + 8).equals(RUN_FOOTER_MAGIC)) throw corrupt('bad run footer magic');
   const formatVersion = page.readUInt32LE(FOOTER_VERSION);
-  if (!isPartitionedFormat(formatVersion) && formatVersion !== RUN_FORMAT_VERSION_FLAT) throw corrupt(`unsupported run format version ${formatVersion}`);
+  if (!isPartitionedFormat(formatVersion) && formatVersion !== RUN_FORMAT_VERSION_FLAT) {
+    // A later version in a footer whose checksum is the manifest's: a newer release's run, not damage.
+    if (formatVersion > RUN_FORMAT_VERSION_NEWEST && computed === expected.checksum && page.readBigUInt64LE(0) === computed) {
+      throw new UnsupportedFormatError(file, offset, `run format version ${formatVersion}`, `run format versions ${RUN_FORMAT_VERSION_FLAT} to ${RUN_FORMAT_VERSION_NEWEST}`);
+    }
+    throw corrupt(`unsupported run format version ${formatVersion}`);
+  }
   if (readUint64(page, FOOTER_RUN_ID) !== expected.runId) throw corrupt(`footer names run ${readUint64(page, FOOTER_RUN_ID)}, expected ${expected.runId}`);
   if (page.readUInt32LE(FOOTER_GENERATION) !== expected.generation) throw corrupt('footer generation differs from the manifest (an older file?)');
   if (computed !== expected.checksum || page.readBigUInt64LE(0) !== computed) throw corrupt('footer checksum mismatch');

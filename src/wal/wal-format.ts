@@ -22,7 +22,7 @@
 import { Buffer } from 'node:buffer';
 import { encodedStringSizeBytes, writeEncodedString } from '../codec/msgpack-string.js';
 import { EncodedValue } from '../codec/value-slabs.js';
-import { AssertionFailedError } from '../errors.js';
+import { AssertionFailedError, UnsupportedFormatError } from '../errors.js';
 import { assert } from '../util/assert.js';
 
 /**
@@ -96,6 +96,23 @@ export function decodeSegmentHeader(buffer: Buffer, hash: Hash64): SegmentHeader
     segmentNumber: readUint64(buffer, 16),
     segmentSizeBytes: readUint64(buffer, 24),
   };
+}
+
+/**
+ * Throws UnsupportedFormatError when `buffer` starts with a whole segment header (magic
+ * and checksum valid) of a format version this code does not read. A crash or damage
+ * fails the checksum; such a header was written by a newer release, so its segment is
+ * neither an unfinished creation to remove nor damage for repair to drop: recovery and
+ * repair refuse the log as it is (wal-recovery.ts).
+ */
+export function refuseNewerSegmentFormat(buffer: Uint8Array, hash: Hash64, path: string): void {
+  if (buffer.length < SEGMENT_HEADER_BYTES) return;
+  const header = Buffer.from(buffer.buffer, buffer.byteOffset, SEGMENT_HEADER_BYTES);
+  if (!header.subarray(0, 8).equals(SEGMENT_MAGIC) || header.readBigUInt64LE(56) !== hash(header.subarray(0, 56))) return;
+  const formatVersion = header.readUInt32LE(8);
+  if (formatVersion === FORMAT_VERSION || formatVersion === FORMAT_VERSION_UNTAGGED) return;
+  throw new UnsupportedFormatError(path, 8, `WAL segment format version ${formatVersion}`,
+    `WAL segment format versions ${FORMAT_VERSION_UNTAGGED} and ${FORMAT_VERSION}`);
 }
 
 /**

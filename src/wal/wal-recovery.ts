@@ -12,6 +12,9 @@
  *   creation had completed (segment-evidence.ts: it is the last segment, and not a
  *   file shorter than a header with data in it): removed. Records are only written
  *   into fully created segments.
+ * A segment whose header is whole (checksum valid) but of a format version this code
+ * does not read was written by a newer release: UnsupportedFormatError, with or without
+ * repair, nothing removed, zeroed or dropped (wal-format.ts refuseNewerSegmentFormat).
  * Anything else that fails validation (a bad record followed by a valid one, a bad
  * record in an earlier segment, a missing segment, a segment whose size differs
  * from its header's) cannot come from a crash: open fails with CorruptionError
@@ -50,6 +53,7 @@ import {
   decodeSegmentHeader,
   type Hash64,
   RECORD_HEADER_BYTES,
+  refuseNewerSegmentFormat,
   RECORD_MAGIC,
   SEGMENT_HEADER_BYTES,
   type WalOperation,
@@ -208,6 +212,7 @@ async function replayInOrder<Operation>(walk: RecoveryWalk<Operation>, numbers: 
         // A missing segment is never a crash of ours (segments are only ever created in order).
         const missing = joinPath(walDir, segmentFileName(numbers[index - 1]! + 1));
         if (!walk.repair) throw new CorruptionError(missing, 0, 'segment missing from the middle of the log');
+        await anySegmentHasRecords(fileSystem, walDir, numbers.slice(index), walk.hash); // refuses a newer release's segment among those dropped
         walk.repairTarget = { kind: 'gap', missing, kept: walk.resumeCandidate, later: numbers.slice(index) };
         return;
       }
@@ -253,6 +258,9 @@ async function settleIncompleteSegment<Operation>(
   later: number[],
 ): Promise<void> {
   const { fileSystem, walDir, hash } = walk;
+  // A newer release's segment (its header whole, its version unknown) is neither a creation
+  // a crash cut short nor damage: refused, with or without repair, before anything is written.
+  if (outcome.kind === 'bad-header') refuseNewerSegmentFormat(segment.image, hash, segment.path);
   const laterHasData = await anySegmentHasRecords(fileSystem, walDir, later, hash);
   if (outcome.kind === 'bad-header') {
     // Whether it can be a creation a crash cut short (segment-evidence.ts). A later segment
@@ -344,11 +352,14 @@ function checkLogStart(walDir: string, numbers: readonly number[], expectedFirst
 }
 
 async function anySegmentHasRecords(fileSystem: FileSystem, walDir: string, numbers: number[], hash: Hash64): Promise<boolean> {
+  let hasRecords = false;
   for (const segmentNumber of numbers) {
     const segment = await readSegment(fileSystem, walDir, segmentNumber);
-    if (segmentHasRecords(segment, hash)) return true;
+    // Every later segment is looked at (the damage path only): a newer release's is refused before anything is dropped.
+    refuseNewerSegmentFormat(segment.image, hash, segment.path);
+    hasRecords ||= segmentHasRecords(segment, hash);
   }
-  return false;
+  return hasRecords;
 }
 
 /**
