@@ -147,6 +147,14 @@ export class SerialAttempt<T> implements SerialTransactionHandle {
     this.#view = undefined;
   }
 
+  /** The run was refused with its disk read in flight (an async body's): nobody awaits the read, so its pin goes once it settles, a failure of it handled. */
+  abandonMiss(): void {
+    const miss = this.miss;
+    if (miss === undefined) return;
+    const unpin = (): void => this.#context.pins.unpin(miss.version);
+    miss.read.then(unpin, unpin);
+  }
+
   /** Settles once every unapplied commit this attempt read is durable (rejects if one is refused); undefined when it read none. */
   readsDurable(): Promise<unknown> | undefined {
     return this.#dependencies === undefined ? undefined : Promise.all(this.#dependencies.values());
@@ -169,14 +177,17 @@ export function runAttempt<T>(attempt: SerialAttempt<T>): void {
     return;
   }
   attempt.close();
-  if (attempt.miss !== undefined) {
-    attempt.outcome = { kind: 'missed', miss: attempt.miss, startedAtMs: attempt.startedAtMs };
+  // Before the miss: an async body is refused on its first run, not run again after its
+  // read from disk, and its promise's rejection (the miss signal) is handled here, which
+  // nothing did for a missed run: unhandled, it ended the process.
+  const refusal = asyncResultRefusal(result);
+  if (refusal !== undefined) {
+    attempt.abandonMiss();
+    attempt.outcome = { kind: 'failed', error: refusal.error, readsDurable: undefined };
     return;
   }
-  if (isThenable(result)) {
-    // Its asynchronous part finds the handle closed; that rejection is not the caller's concern.
-    Promise.resolve(result).catch(() => undefined);
-    attempt.outcome = { kind: 'failed', error: new InvalidOptionError('body', 'transactionSync() takes a synchronous function (tx) => result; use transaction() for an async body'), readsDurable: undefined };
+  if (attempt.miss !== undefined) {
+    attempt.outcome = { kind: 'missed', miss: attempt.miss, startedAtMs: attempt.startedAtMs };
     return;
   }
   // Past its lifetime the run's writes are not queued (see the header).
@@ -216,8 +227,22 @@ export function lifetimeRefusal(startedAtMs: number, lifetimeMs: number): Transa
   return new TransactionLimitError('lifetime', `transactionSync() body ran ${Math.round(ageMs)} ms (re-runs included), over its lifetime of ${lifetimeMs} ms`);
 }
 
-function isThenable(value: unknown): boolean {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+/**
+ * A body's result that is a promise or thenable: its refusal (InvalidOptionError), its
+ * rejection handled (its asynchronous part finds the handle closed: not the caller's
+ * concern). A result whose `then` throws when read: that error. Else undefined.
+ */
+function asyncResultRefusal(result: unknown): { error: unknown } | undefined {
+  if ((typeof result !== 'object' && typeof result !== 'function') || result === null) return undefined;
+  let then: unknown;
+  try {
+    then = (result as { then?: unknown }).then;
+  } catch (error) {
+    return { error };
+  }
+  if (typeof then !== 'function') return undefined;
+  Promise.resolve(result).catch(() => undefined);
+  return { error: new InvalidOptionError('body', 'transactionSync() takes a synchronous function (tx) => result; use transaction() for an async body') };
 }
 
 function slotValue(slot: VersionSlot | undefined): unknown {
