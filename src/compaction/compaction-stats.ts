@@ -56,6 +56,10 @@ export interface CompactionStats {
   trivialMoves: number;
   /** Runs those moves kept instead of rewriting. */
   runsMoved: number;
+  /**
+   * Bytes of the live run files (what runs/ lists; = lifetime.runBytes). Not the WAL or
+   * the manifest, nor replaced runs a reader still holds (replacedRunBytesHeld).
+   */
   bytesOnDisk: number;
   /** Bytes of keys and values the last full merge wrote (an estimate of live data), 0 before one. */
   liveBytesEstimate: number;
@@ -68,6 +72,8 @@ export interface CompactionStats {
   debtBytes: number;
   /** Replaced runs (files already unlinked) whose readers stay open for read views that hold them. */
   replacedRunsHeld: number;
+  /** Their files' bytes: unlinked, not in runs/ nor in bytesOnDisk, but still taking disk space until released. */
+  replacedRunBytesHeld: number;
   /**
    * Merges whose merge thread died under them (a crash, its heap exhausted): each was
    * merged again in process, not a failure (merge-output.ts). Above
@@ -105,6 +111,7 @@ export interface CompactionState {
   runningCount: number;
   retentionFloor: number;
   replacedRunsHeld: number;
+  replacedRunBytesHeld: number;
   mergeThreadExits: number;
   lastError: Error | undefined;
 }
@@ -134,6 +141,7 @@ export function compactionStats(totals: Readonly<CompactionTotals>, state: Compa
     retentionFloor: state.retentionFloor,
     debtBytes: compactionDebtBytes(state.runs, state.policy),
     replacedRunsHeld: state.replacedRunsHeld,
+    replacedRunBytesHeld: state.replacedRunBytesHeld,
     mergeThreadExits: state.mergeThreadExits,
     lastError: state.lastError?.message,
   };

@@ -328,6 +328,7 @@ export class Compactor {
       runningCount: this.#running.length,
       retentionFloor: this.retentionFloor.durableVersion,
       replacedRunsHeld: this.#context.replacedRuns.heldCount,
+      replacedRunBytesHeld: this.#context.replacedRuns.heldBytes,
       mergeThreadExits: this.#output.counters.threadExits,
       lastError: this.#lastError,
     }, flushedBytes);

@@ -37,6 +37,13 @@ export class ReplacedRuns {
     return this.#held.size;
   }
 
+  /** Their files' bytes: unlinked, still on disk while open (stats: replacedRunBytesHeld). */
+  get heldBytes(): number {
+    let total = 0;
+    for (const run of this.#held) total += run.descriptor.fileBytes;
+    return total;
+  }
+
   /** Waits for the closes under way, then closes every reader still held. */
   async closeAll(): Promise<void> {
     await this.#closes.catch(() => undefined);
