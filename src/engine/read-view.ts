@@ -27,7 +27,7 @@ import { TOMBSTONE } from '../memory/version-chain.js';
 import type { ReadSample, StorageMetrics } from '../metrics/recorders.js';
 import type { KeyProbe } from '../run/bloom-filter.js';
 import type { RunEntry } from '../run/run-descriptor.js';
-import { NO_RUN_ENTRIES } from '../run/run-point-read.js';
+import { isCutShort, NO_RUN_ENTRIES } from '../run/run-point-read.js';
 import { assert } from '../util/assert.js';
 import { type CachedPoint, type PointCache, pointEntries } from './point-cache.js';
 import type { RunHandle } from './run-set.js';
@@ -234,9 +234,11 @@ export class ReadView {
     let complete = true;
     // Every run's filter uses the same hash of the same key bytes: hashed once here.
     const probe = (runs[0] as RunHandle).probeOf(key);
+    // A run's entries below the first that decides are not read (isCutShort), unless the whole history is.
+    const until = untilVersionOf(request, wholeHistory);
     for (let index = 0; index < runs.length; index++) {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
-      const found = (runs[index] as RunHandle).versionsOf(key, probe);
+      const found = (runs[index] as RunHandle).versionsOf(key, probe, until);
       if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all.slice(), index, found, probe, caching, wholeHistory);
       if (found.length > 0) {
         if (all.length === 0) {
@@ -249,7 +251,7 @@ export class ReadView {
         }
       }
       if (!wholeHistory && decides(found, request)) {
-        complete = index === runs.length - 1;
+        complete = index === runs.length - 1 && !isCutShort(found);
         break;
       }
     }
@@ -286,17 +288,19 @@ export class ReadView {
     if (sample !== undefined) sample.source = 'disk';
     const first = await pending;
     for (const entry of first) all.push(entry);
-    // The index of the run that decided the read (the last run when none did).
+    // The index of the run that decided the read (the last run when none did), and its entries.
     let decidedAt = index;
+    let last = first;
     if (wholeHistory || !decides(first, request)) {
       for (decidedAt = index + 1; decidedAt < this.runs.length; decidedAt++) {
-        const entries = await (this.runs[decidedAt] as RunHandle).versionsOf(key, probe);
+        const entries = await (this.runs[decidedAt] as RunHandle).versionsOf(key, probe, untilVersionOf(request, wholeHistory));
         for (const entry of entries) all.push(entry);
+        last = entries;
         if (!wholeHistory && decides(entries, request)) break;
       }
     }
     if (!caching) return this.#fromEntries(all, histories, request);
-    const complete = decidedAt >= this.runs.length - 1;
+    const complete = decidedAt >= this.runs.length - 1 && !isCutShort(last);
     const point = this.#pointCache.set(key, this.#runSetIdentity, all, true, complete);
     return complete ? this.#fromPoint(key, point, histories, request) : this.#fromEntries(all, histories, request);
   }
@@ -308,9 +312,15 @@ export class ReadView {
       const chain = memtable.chain(key);
       if (chain !== undefined) histories.push({ chain });
     }
+    // resolveHistory lists or stops at every entry at or below both versions: once the
+    // runs gave `limit` of them, nothing older is read (a run's older blocks neither).
+    const until = Number.isFinite(limit) ? Math.min(upToVersion, referenceVersion) : -1;
+    let listable = 0;
     for (const run of this.runs) {
-      const entries = await run.versionsOf(key);
+      if (until >= 0 && listable >= limit) break;
+      const entries = await run.versionsOf(key, undefined, until, limit - listable);
       if (entries.length > 0) histories.push({ entries });
+      for (let index = 0; index < entries.length; index++) if ((entries[index] as RunEntry).version <= until) listable++;
     }
     return resolveHistory(histories, upToVersion, referenceVersion, pinFloor, this.maxVersionsPerKey, limit, this.retentionFloor);
   }
@@ -342,6 +352,11 @@ function newestAnswers(point: CachedPoint, histories: readonly SourceHistory[], 
  * hold only older versions, which cannot change the answer (as #decidedBy argues for
  * memtables, retention counts included).
  */
+/** The version below which a point read needs no run entry once it has one at or below it (-1: it needs every entry). */
+function untilVersionOf(request: ReadRequest, wholeHistory: boolean): number {
+  return wholeHistory ? -1 : Math.min(request.version, request.referenceVersion);
+}
+
 function decides(entries: readonly RunEntry[], request: ReadRequest): boolean {
   for (let index = 0; index < entries.length; index++) {
     const version = (entries[index] as RunEntry).version;

@@ -20,6 +20,30 @@ import type { RunIndex } from './run-index.js';
 /** The answer of a run that holds no entry for a key (shared and frozen: nothing is made per run). */
 export const NO_RUN_ENTRIES: readonly RunEntry[] = Object.freeze([]);
 
+/** Answers of pointVersions cut short by their stop (RunPointLookup.pointVersions): older entries of the key were not read. */
+const CUT_SHORT = new WeakSet<readonly RunEntry[]>();
+
+/** Marks `entries` as a key's newest entries only (the key has older ones in the run); returns them. */
+export function markCutShort<T extends readonly RunEntry[]>(entries: T): T {
+  CUT_SHORT.add(entries);
+  return entries;
+}
+
+/** True when `entries` are not the key's every entry in their run (the read stopped before its older ones). */
+export function isCutShort(entries: readonly RunEntry[]): boolean {
+  return CUT_SHORT.has(entries);
+}
+
+/**
+ * True once `entries` (one key's, newest first) hold `count` entries at or below
+ * `version`: they are a suffix, so the one `count` from the end decides. Never for a
+ * negative `version` (no stop: every entry is read).
+ */
+export function reachedStop(entries: readonly RunEntry[], version: number, count: number): boolean {
+  if (version < 0 || count < 1 || entries.length < count) return false;
+  return (entries[entries.length - count] as RunEntry).version <= version;
+}
+
 /** The address and check of data block `local` of `index`. */
 export function dataBlockRef(index: RunIndex, local: number): BlockRef {
   return { logicalOffset: index.offset(local), lengthBytes: index.lengthBytes(local), kind: BlockKind.data, checksum: index.checksum(local) };
