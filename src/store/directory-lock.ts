@@ -51,7 +51,9 @@
  * Several processes racing for one stale lock: `link` of G+1 succeeds for exactly
  * one of them (the stale lock-file check-then-delete race designed out). A holder in
  * this process is known by its token, so a handle left open in-process (or lost to
- * a simulated crash in tests) is told apart from a live one without signals.
+ * a simulated crash in tests) is told apart from a live one without signals. The token
+ * counts from before the link of its generation to after the rename of its release, so
+ * no other open in this process reads that generation without a live holder in it.
  *
  * The lock file's body, its names and their reads and writes are in src/store/lock-file.ts.
  */
@@ -228,9 +230,15 @@ export class DirectoryLock {
   static async #tryLink(fileSystem: FileSystem, dir: string, generation: number, body: LockBody): Promise<{ temporaryRemoved: Promise<void> } | undefined> {
     const temporary = joinPath(dir, `LOCK.tmp-${body.token}-${generation}`);
     await writeBody(fileSystem, temporary, body, false); // not synced: see the module header
+    // Counted as held before the name exists: another opener in this process that reads
+    // the new generation must find a live holder. Counted only after the link, an opener
+    // reading it in between judged this process's pid without a known token "abandoned
+    // by a handle in this process", took the next generation, and both opens could win.
+    heldInThisProcess.add(body.token);
     try {
       await fileSystem.link(temporary, joinPath(dir, lockFileName(generation)));
     } catch (error) {
+      heldInThisProcess.delete(body.token);
       // The temporary may be gone already: a holder of `generation` or a higher one
       // removes acquisition temporaries up to its generation (#confirmHighest), so
       // ENOENT, like EEXIST, means this attempt lost: start over.
@@ -238,7 +246,6 @@ export class DirectoryLock {
       if (isFileSystemError(error, 'EEXIST') || isFileSystemError(error, 'ENOENT')) return undefined;
       throw error;
     }
-    heldInThisProcess.add(body.token);
     const temporaryRemoved = unlinkIfPresent(fileSystem, temporary);
     temporaryRemoved.catch(() => undefined); // awaited by acquire, beside #confirmHighest
     return { temporaryRemoved };
@@ -358,14 +365,21 @@ export class DirectoryLock {
     if (this.#released) return;
     this.#stopHeartbeat();
     await this.#rewriting;
-    heldInThisProcess.delete(this.#body.token);
     if (this.#lost) {
       // A newer generation holds the store: rewriting ours would only resurrect a removed file.
+      heldInThisProcess.delete(this.#body.token);
       this.#released = true;
       return;
     }
     const temporary = joinPath(this.#dir, `LOCK.tmp-${this.#body.token}-release`);
-    await rewrite(this.#fileSystem, temporary, this.path, { ...this.#body, released: true });
+    try {
+      await rewrite(this.#fileSystem, temporary, this.path, { ...this.#body, released: true });
+    } finally {
+      // Live until the file says released: an open in this process reading it before then
+      // is refused (StoreLockedError), not handed the lock of a handle still closing.
+      // Forgotten also when the rewrite failed, as the token of a dead handle.
+      heldInThisProcess.delete(this.#body.token);
+    }
     await this.#fileSystem.syncDirectory(this.#dir);
     this.#released = true;
   }
