@@ -17,6 +17,7 @@
  */
 import type { FileSystem } from '../fs/file-system.js';
 import { joinPath } from '../fs/file-system.js';
+import { unlinkUnlessDirectory } from '../fs/remove-own-file.js';
 import { CorruptionError } from '../errors.js';
 import { Manifest } from '../manifest/manifest.js';
 import { MANIFEST_DIRECTORY_NAME } from '../manifest/manifest-format.js';
@@ -29,10 +30,12 @@ export const RUNS_DIRECTORY = 'runs';
 const RUN_FILE_NAME = /^\d{10,}\.run$/;
 /**
  * What the store itself writes into runs/: a run file, or one under its temporary name
- * (RUN_TEMPORARY_SUFFIX in src/run/run-writer.ts). Only such names can be orphans; any
- * other name (a user's file, a directory) is not the store's to delete.
+ * (RUN_TEMPORARY_SUFFIX in src/run/run-writer.ts), named by runFileName (src/run/run-format.ts):
+ * the run id padded to ten digits, so more digits only from 10^10 on, never with a leading
+ * zero. Only such names can be orphans; any other name (a user's file, `00000000017.run`, a
+ * directory under a run's name: unlinkUnlessDirectory) is not the store's to delete.
  */
-const STORE_RUN_NAME = /^\d{10,}\.run(?:\.tmp)?$/;
+const STORE_RUN_NAME = /^(?:\d{10}|[1-9]\d{10,})\.run(?:\.tmp)?$/;
 
 export interface OpenedStorage {
   manifest: Manifest;
@@ -142,8 +145,9 @@ async function settledAll<const Promises extends readonly Promise<unknown>[]>(pr
 
 async function removeOrphanRuns(fileSystem: FileSystem, runsDirectory: string, manifest: Manifest): Promise<string[]> {
   const live = new Set(manifest.state.runs.map((run) => run.fileName));
-  const orphans = (await fileSystem.readdir(runsDirectory)).filter((name) => STORE_RUN_NAME.test(name) && !live.has(name));
-  for (const name of orphans) await fileSystem.unlink(joinPath(runsDirectory, name));
+  const candidates = (await fileSystem.readdir(runsDirectory)).filter((name) => STORE_RUN_NAME.test(name) && !live.has(name));
+  const orphans: string[] = [];
+  for (const name of candidates) if (await unlinkUnlessDirectory(fileSystem, joinPath(runsDirectory, name))) orphans.push(name);
   if (orphans.length > 0) await fileSystem.syncDirectory(runsDirectory);
   return orphans.map((name) => joinPath(runsDirectory, name));
 }

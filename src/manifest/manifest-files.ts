@@ -26,6 +26,7 @@ import { Buffer } from 'node:buffer';
 import { CorruptionError } from '../errors.js';
 import { isFileSystemError, joinPath, type FileHandle, type FileSystem } from '../fs/file-system.js';
 import { MANIFEST_BYTES_MAX } from '../limits.js';
+import { unlinkUnlessDirectory } from '../fs/remove-own-file.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import {
@@ -194,12 +195,19 @@ export class ManifestFiles {
     this.#fileBytes = fileBytes;
   }
 
-  /** Removes every manifest-named entry of `names` (the listing taken at open) but the current generation. */
+  /**
+   * Removes every manifest-named file of `names` (the listing taken at open) but the current
+   * generation; a directory under such a name is not the store's and is left alone.
+   */
   async removeOrphans(names: readonly string[]): Promise<void> {
     const current = new Set(COPY_NAMES.map((copy) => copyFileName(this.#generation, copy)));
     const removable = names.filter((name) => !current.has(name) && parseManifestFileName(name) !== undefined);
-    for (const name of removable) await this.#unlinkIfPresent(name);
-    if (removable.length > 0) await this.#config.fileSystem.syncDirectory(this.directory);
+    let removed = 0;
+    for (const name of removable) {
+      const path = joinPath(this.directory, name);
+      if ((await this.#config.fileSystem.exists(path)) && (await unlinkUnlessDirectory(this.#config.fileSystem, path))) removed++;
+    }
+    if (removed > 0) await this.#config.fileSystem.syncDirectory(this.directory);
   }
 
   /** Closes the copies' handles (idempotent); a later write needs a new generation or adopt(). */
