@@ -61,10 +61,11 @@ export interface CompactionStats {
    * the manifest, nor replaced runs a reader still holds (replacedRunBytesHeld).
    */
   bytesOnDisk: number;
-  /** Bytes of keys and values the last full merge wrote (an estimate of live data), 0 before one. */
+  /** Bytes of keys and values the last full merge of this open wrote (an estimate of live data), 0 before one (so after a reopen). */
   liveBytesEstimate: number;
-  /** Bytes written by flushes and compactions over bytes flushed (1 when nothing was compacted). */
+  /** Bytes written by flushes and compactions since open over bytes flushed since open (1 when nothing was compacted or flushed: so after a reopen). */
   writeAmplification: number;
+  /** Bytes of run files compactions wrote since open. */
   compactedBytesWritten: number;
   /** The store-wide retention floor (compact({ retainFrom })): as-of reads below it are refused; 0 when never raised. */
   retentionFloor: number;
