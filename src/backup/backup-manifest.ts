@@ -16,7 +16,7 @@
  *   version the backup holds exactly (every commit at or below it, none above).
  */
 import { Buffer } from 'node:buffer';
-import { BackupError } from '../errors.js';
+import { BackupError, UnsupportedFormatError } from '../errors.js';
 import { isFileSystemError, joinPath, type FileHandle, type FileSystem } from '../fs/file-system.js';
 import { BACKUP_CHUNK_BYTES, BACKUP_MANIFEST_BYTES_MAX } from '../limits.js';
 import { RUN_PAGE_BYTES } from '../run/run-format.js';
@@ -157,7 +157,10 @@ export function encodeBackupManifest(body: BackupBody, hash: Hash64): Buffer {
   return Buffer.from(JSON.stringify({ body, checksum: hashHex(hash, Buffer.from(bodyText, 'utf8')) }), 'utf8');
 }
 
-/** Reads and checks BACKUP.json; a missing or damaged one is a BackupError ('incomplete' / 'corrupt'). */
+/**
+ * Reads and checks BACKUP.json; a missing or damaged one is a BackupError ('incomplete' /
+ * 'corrupt'), one of a later format version (checksum valid) an UnsupportedFormatError.
+ */
 export async function readBackupManifest(fileSystem: FileSystem, backupDirectory: string, hash: Hash64): Promise<BackupBody> {
   const path = joinPath(backupDirectory, BACKUP_MANIFEST_NAME);
   if (!(await fileSystem.exists(path))) throw new BackupError('incomplete', path, 'no BACKUP.json: not a finished backup');
@@ -182,6 +185,10 @@ function checkBody(body: unknown, path: string): asserts body is BackupBody {
     throw new BackupError('corrupt', path, detail);
   };
   if (value.format !== BACKUP_FORMAT) problem('not a ladybug backup');
+  // A later version under a valid checksum: a newer release's backup, not damage (checkBody runs after the checksum).
+  if (typeof value.formatVersion === 'number' && value.formatVersion > BACKUP_FORMAT_VERSION) {
+    throw new UnsupportedFormatError(path, 0, `backup format version ${value.formatVersion}`, `backup format version ${BACKUP_FORMAT_VERSION}`);
+  }
   if (value.formatVersion !== BACKUP_FORMAT_VERSION) problem(`unknown format version ${String(value.formatVersion)}`);
   if (!Number.isSafeInteger(value.version) || (value.version as number) < 0) problem('bad version');
   if (!Array.isArray(value.files)) problem('no file list');
