@@ -128,7 +128,7 @@ export function prometheusText(metrics: StoreMetrics): string {
     '# HELP ladybug_commits_total Commits acknowledged since the store was opened.',
     '# TYPE ladybug_commits_total counter',
     `ladybug_commits_total ${metrics.commitsTotal}`,
-    '# HELP ladybug_wal_written_bytes_total Bytes appended to the WAL since the store was opened.',
+    '# HELP ladybug_wal_written_bytes_total Bytes of WAL records written since the store was opened (not segment headers or zero fill).',
     '# TYPE ladybug_wal_written_bytes_total counter',
     `ladybug_wal_written_bytes_total ${metrics.walBytesWrittenTotal}`,
     '# HELP ladybug_version Newest durable and visible version.',

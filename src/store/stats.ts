@@ -61,7 +61,11 @@ export interface SinceOpenStats {
    * when the store failed, so they may be durable (a reopen replays what reached the disk).
    */
   outcomeUnknownCommits: number;
-  /** fdatasync calls on WAL segments, and bytes appended to the WAL. */
+  /**
+   * fdatasyncs of WAL records (one per group commit; a new segment's creation sync is not
+   * counted), and the records' bytes: how much the log grew (the segment headers, the zero
+   * fill and a recycled segment's end marker after each record are written, not counted).
+   */
   fsyncs: number;
   walBytes: number;
   /**
@@ -115,9 +119,9 @@ export interface StoreStats {
   groupSizeMax: number;
   /** Commits refused once queued, none written (= sinceOpen.rejectedCommits; outcome-unknown ones: sinceOpen.outcomeUnknownCommits). */
   rejectedCommits: number;
-  /** fdatasync calls on WAL segments since open. */
+  /** fdatasyncs of WAL records since open (= sinceOpen.fsyncs). */
   fsyncs: number;
-  /** Bytes appended to the WAL since open. */
+  /** Bytes of WAL records written since open (= sinceOpen.walBytes). */
   walBytes: number;
   /** Segment currently appended to. */
   walSegment: number;
