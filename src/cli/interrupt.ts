@@ -48,6 +48,26 @@ export function interruptible(initialState: () => string): AbortSignal {
   return controller.signal;
 }
 
+/** Lines a loop writes between two turns of the event loop (signalTurns). */
+export const LINES_PER_SIGNAL_TURN = 256;
+
+/**
+ * For a loop that may never wait on I/O: a scan reads its blocks synchronously (a cold
+ * block is inflated on the spot), and Node writes stdout to a file or a terminal
+ * synchronously, so `ladybug dump ./data > dump.txt` never let the event loop deliver a
+ * signal: Ctrl-C, and a second one, waited until the whole store was written (68 s for
+ * 1M keys). The returned function, called once per line, gives the event loop a turn
+ * (setImmediate: its poll phase, where a signal reaches its handler, comes first) every
+ * LINES_PER_SIGNAL_TURN calls and returns undefined otherwise.
+ */
+export function signalTurns(): () => Promise<void> | undefined {
+  let lines = 0;
+  return () => {
+    if (++lines % LINES_PER_SIGNAL_TURN !== 0) return undefined;
+    return new Promise((resolve) => setImmediate(resolve));
+  };
+}
+
 /** What an interruption leaves, from now on (said in the line main prints). */
 export function interruptState(describe: () => string): void {
   state = describe;

@@ -36,7 +36,7 @@ import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeO
 import { watchStdoutReader } from './stdout-reader.js';
 import { printWarningsAsLines } from './warnings.js';
 import { commanderErrorLine, packageVersion, runScript } from './program-support.js';
-import { interruptible, interruptState, onInterrupt, reportInterruption, stopReads } from './interrupt.js';
+import { interruptible, interruptState, onInterrupt, reportInterruption, signalTurns, stopReads } from './interrupt.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, prefixRange, countOption, rateOption, versionOption,
   requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
@@ -248,10 +248,12 @@ function buildProgram(): Command {
       // Binary keys: every key dumps (dumpLine prints UTF-8 ones as strings, others as {"$bytes": hex}).
       await withStore(dir, async (store) => {
         const scan = store.scan({ gte, lt, limit: options.limit, asOf: versionWithin('--as-of', options.asOf, store.version) });
+        const turn = signalTurns(); // Ctrl-C reaches its handler while stdout is a file or a terminal
         for await (const [key, value] of scan) {
           if (signal.aborted) break;
           await writeOut(dumpLine(key, value, options.json === true), signal); // paced by the reader
           entries++;
+          await turn();
         }
       }, false, 'binary');
     });
@@ -300,6 +302,7 @@ function buildProgram(): Command {
         // Past the newest version: nothing can come without --follow (it exited 0, silent); --follow waits, as store.watch does.
         const since = options.follow === true ? options.since : versionWithin('--since', options.since, store.version);
         const feed = store.watch({ ...prefixRange(options.prefix), sinceVersion: since ?? 0, untilVersion: options.follow === true ? undefined : store.version, signal: stop.signal });
+        const turn = signalTurns(); // as dump's
         for await (const change of feed) {
           const key = keyJsonForm(change.key);
           const line = options.json === true
@@ -307,6 +310,7 @@ function buildProgram(): Command {
             : `${change.version} ${change.deleted ? 'delete' : 'put'} ${keyText(key)}${change.deleted ? '' : ` ${valueText(change.value)}`}`;
           await writeOut(`${line}\n`, stop.signal);
           changes++;
+          await turn();
         }
       }, false, 'binary').catch((error: unknown) => {
         if (!stop.signal.aborted || error !== stop.signal.reason) throw error;
