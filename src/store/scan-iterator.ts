@@ -9,6 +9,9 @@
  * (a FinalizationRegistry), so an abandoned scan cannot hold back reclamation forever.
  * With the pin the scan lets go of its read view (and the merged scan over it): an
  * ended iterator the application keeps holds no memtable or run the view held.
+ * A snapshot's scans are stopped by the snapshot's release or expiry (stopScans): the
+ * pin, the view and the merged scan go at once, not at the scan's next step, and that
+ * step throws the snapshot's error (SnapshotReleasedError, SnapshotExpiredError).
  */
 import { externalKey, externalKeyForError, type KeyEncoding } from '../codec/keys.js';
 import { VersionNotRetainedError } from '../errors.js';
@@ -22,23 +25,44 @@ import { nextEventLoopTurn } from './event-loop-turns.js';
 /** Keys fetched per synchronous step of a scan. */
 const SCAN_CHUNK_KEYS = 256;
 
-/** The scan's pin and its hold on its view (engine/memtable-holds.ts), let go together, once. */
-interface PinHandle {
+/** The scan's pin, its hold on its view (engine/memtable-holds.ts) and its merged scan, let go together, once. */
+export interface PinHandle {
   pins: ReadPins;
   version: number;
   /** The pin protects (ReadPins#protects), or only holds what the scan reads. */
   protects: boolean;
   /** Undefined once released: the handle is kept by the iterator, the view must not be. */
   view: ReadView | undefined;
+  /** Undefined once released: it holds the view too. */
+  merged: MergedScan | undefined;
   released: boolean;
+  /** Released by stopScans, not by the scan: its next step throws what checkOpen throws (once). */
+  stopped: boolean;
+  /** The set of open scans the handle is listed in (ScanPlan#openScans), left at release. */
+  openScans: Set<PinHandle> | undefined;
 }
 
 function releasePin(handle: PinHandle): void {
   if (handle.released) return;
   handle.released = true;
+  handle.openScans?.delete(handle);
   handle.pins.unpin(handle.version, handle.protects);
   handle.view!.unhold();
   handle.view = undefined;
+  handle.merged?.close();
+  handle.merged = undefined;
+}
+
+/**
+ * Ends every scan listed in `openScans` now (a snapshot released or expired): a paused
+ * scan of it held the version pinned, and its view's memtables and replaced runs, until
+ * its next step. Each one's next step throws what its checkOpen throws.
+ */
+export function stopScans(openScans: Set<PinHandle>): void {
+  for (const handle of [...openScans]) {
+    handle.stopped = true;
+    releasePin(handle);
+  }
 }
 
 const abandonedScans = new FinalizationRegistry<PinHandle>(releasePin);
@@ -54,8 +78,10 @@ export interface ScanPlan {
   reverse: boolean;
   version: number;
   keyEncoding: KeyEncoding;
-  /** Throws when the store is closed. */
+  /** Throws when the store is closed (a snapshot's scan: also when the snapshot was released or expired). */
   checkOpen: () => void;
+  /** Where the scan is listed while open, for its owner to stop it (stopScans: a snapshot's release or expiry). */
+  openScans?: Set<PinHandle>;
   /**
    * Counts one step (a next() that answers); true when it should wait for one
    * event-loop turn before answering (src/store/event-loop-turns.ts). The answer is
@@ -83,8 +109,6 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   readonly #pin: PinHandle;
   #chunk: Array<[string, StoredValue]> = [];
   #position = 0;
-  /** Undefined once the scan ended (#finish): it holds the view. */
-  #merged: MergedScan | undefined;
   #produced = 0;
   #exhausted = false;
   /**
@@ -107,12 +131,16 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     // A pin below what reads retain now only holds: it re-exposed, to other reads,
     // versions per-key retention had refused (read-pins.ts).
     const pinFloor = plan.pins.readFloor();
-    this.#pin = { pins: plan.pins, version: plan.version, protects: plan.pins.protects(plan.version, plan.referenceVersion), view: plan.view, released: false };
-    plan.pins.pin(plan.version, this.#pin.protects);
-    plan.view.hold();
-    this.#merged = new MergedScan({
+    const merged = new MergedScan({
       view: plan.view, range: plan.range, reverse: plan.reverse, version: plan.version, referenceVersion: plan.referenceVersion, pinFloor,
     });
+    this.#pin = {
+      pins: plan.pins, version: plan.version, protects: plan.pins.protects(plan.version, plan.referenceVersion), view: plan.view, merged,
+      released: false, stopped: false, openScans: plan.openScans,
+    };
+    plan.pins.pin(plan.version, this.#pin.protects);
+    plan.view.hold();
+    plan.openScans?.add(this.#pin);
     abandonedScans.register(this, this.#pin, this.#pin);
   }
 
@@ -157,7 +185,15 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   async #step(): Promise<IteratorResult<ScanEntry, undefined>> {
     this.#stepping = true;
     try {
-      if (this.#pin.released) return { done: true, value: undefined };
+      if (this.#pin.released) {
+        // Stopped by its owner (a snapshot released or expired): that is the answer, once; then done, as after any failure.
+        if (this.#pin.stopped) {
+          this.#pin.stopped = false;
+          this.#chunk = [];
+          this.#checkOpen();
+        }
+        return { done: true, value: undefined };
+      }
       let more: boolean;
       try {
         this.#checkOpen();
@@ -200,7 +236,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
    * AssertionFailedError 'used after close').
    */
   #failed(error: unknown): unknown {
-    const failedKey = this.#merged?.failedKey;
+    const failedKey = this.#pin.merged?.failedKey;
     this.#finish();
     try {
       this.#checkOpen();
@@ -242,12 +278,16 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
 
   /** Loads the next chunk; false when the scan has nothing more. */
   async #fill(): Promise<boolean> {
-    const merged = this.#merged;
+    const merged = this.#pin.merged;
     if (merged === undefined || this.#exhausted || this.#produced >= this.#limit) return false;
     const wanted = Math.min(SCAN_CHUNK_KEYS, this.#limit - this.#produced);
     const chunk = await merged.nextChunk(wanted);
-    // Ended meanwhile (throw(), which does not wait for the step in flight): nothing more.
-    if (this.#merged !== merged) return false;
+    if (this.#pin.merged !== merged) {
+      // Stopped meanwhile by its owner: its error (a scan cut short must not look complete).
+      if (this.#pin.stopped) this.#checkOpen();
+      // Ended meanwhile (throw(), which does not wait for the step in flight): nothing more.
+      return false;
+    }
     this.#chunk = chunk;
     this.#position = 0;
     if (chunk.length < wanted && !merged.failurePending) this.#exhausted = true;
@@ -258,8 +298,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   #finish(): void {
     abandonedScans.unregister(this.#pin);
     releasePin(this.#pin);
-    this.#merged?.close();
-    this.#merged = undefined;
+    this.#pin.stopped = false;
     this.#chunk = [];
   }
 }

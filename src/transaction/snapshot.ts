@@ -17,7 +17,7 @@ import { type HistoryEntry, historyEntries } from '../memory/history.js';
 import type { ReadPins } from '../memory/read-pins.js';
 import { TOMBSTONE, type VersionSlot } from '../memory/version-chain.js';
 import { readOptions } from '../store/read-options.js';
-import { ScanIterator, type ScanEntry } from '../store/scan-iterator.js';
+import { type PinHandle, ScanIterator, type ScanEntry, stopScans } from '../store/scan-iterator.js';
 
 export interface SnapshotContext {
   /** The sources as of the snapshot's creation. */
@@ -49,6 +49,8 @@ export class Snapshot {
    * the application still references keeps no memtable alive.
    */
   #view: ReadView | undefined;
+  /** Its open scans: stopped when it is released or expires, so none keeps its version pinned past that. */
+  readonly #scans = new Set<PinHandle>();
 
   constructor(context: SnapshotContext, version: number) {
     // The context but its view, field by field (a rest spread was a generic copy per snapshot).
@@ -72,6 +74,7 @@ export class Snapshot {
   }
 
   #letGoOfView(): void {
+    stopScans(this.#scans);
     this.#view?.unhold();
     this.#view = undefined;
   }
@@ -120,6 +123,7 @@ export class Snapshot {
     return new ScanIterator({
       view: this.#view!, pins, keyEncoding, version: this.version, referenceVersion: this.version, ...options,
       checkOpen: () => this.#check('scan'),
+      openScans: this.#scans,
       ...(scanTurnDue === undefined ? {} : { turnDue: scanTurnDue }),
     });
   }
