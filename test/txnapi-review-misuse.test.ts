@@ -7,7 +7,7 @@
  * - a body awaiting close(): transaction() rejects with StoreClosedError at once,
  *   close() ends, nothing of the body is written;
  * - a body that never settles: its lifetime ends it (TransactionLimitError), its pins
- *   go, its tx is closed, the store commits and closes;
+ *   go, its tx throws TransactionLimitError, the store commits and closes;
  * - a body throwing a non-Error (a string, undefined, null, a Proxy that throws on
  *   every access): the call rejects with exactly that value, nothing written;
  * - a tx kept past its body (returned in the result, kept by a body that threw):
@@ -107,7 +107,7 @@ describe('a body that never settles, or throws what is not an Error', () => {
     expect(error).toBeInstanceOf(TransactionLimitError);
     expect((error as TransactionLimitError).limit).toBe('lifetime');
     expect(store.stats().pinnedReads).toBe(0);
-    expect(() => kept!.put('k', 3)).toThrow(TransactionClosedError); // ended, as after an abort
+    expect(() => kept!.put('k', 3)).toThrow(TransactionLimitError); // it says why it ended
     expect(await store.get('k')).toBe(1);
     await within(store.put('k', 4), 'a put after');
     await within(store.close(), 'close');

@@ -21,8 +21,8 @@
  * is refused with TransactionLimitError, never checked against a pruned log.
  *
  * Invariants: after finish() every method throws TransactionClosedError (StoreClosedError
- * once the store's close() reached it while its body ran) and the pin is released
- * exactly once.
+ * once the store's close() reached it while its body ran, TransactionLimitError once its
+ * lifetime ended while its body ran) and the pin is released exactly once.
  */
 import { InvalidOptionError, StoreClosedError, TransactionClosedError, TransactionLimitError } from '../errors.js';
 import { internalKey, type Key } from '../codec/keys.js';
@@ -104,8 +104,8 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   #readRanges: KeyRange[] | undefined;
   /** requireLease's fences, checked under the commit lock (at most TRANSACTION_FENCES_MAX). */
   #fences: LeaseFence[] | undefined;
-  /** 'open' -> 'sealed' (commit started: no more reads or writes) -> 'finished'; 'open' -> 'storeClosed' (close() reached the body). */
-  #state: 'open' | 'sealed' | 'finished' | 'storeClosed' = 'open';
+  /** 'open' -> 'sealed' (commit started) -> 'finished'; 'open' -> 'storeClosed' (close() reached the body) or 'expired' (its lifetime ended while the body ran): both kept at finish, so a body that resumes learns why. */
+  #state: 'open' | 'sealed' | 'finished' | 'storeClosed' | 'expired' = 'open';
   [abortAttempt]: ((reason: unknown) => void) | undefined = undefined;
   [attemptSignal]: AbortSignal | undefined = undefined;
   #pinned = true;
@@ -140,7 +140,9 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
    */
   [expireTransaction](): void {
     this.#unpin();
-    if (this.#state === 'open') this[abortAttempt]?.(this.#lifetimeError());
+    if (this.#state !== 'open') return;
+    this.#state = 'expired';
+    this[abortAttempt]?.(this.#lifetimeError());
   }
 
   /**
@@ -157,7 +159,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
   /** What close or the lifetime's end rejects a body wait set up only after them (a body that began close() synchronously) with. */
   [attemptEnded](): Error | undefined {
     if (this.#state === 'storeClosed') return new StoreClosedError('transaction');
-    if (this.#state === 'open' && !this.#pinned) return this.#lifetimeError();
+    if (this.#state === 'expired') return this.#lifetimeError();
     return undefined;
   }
 
@@ -168,8 +170,15 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
    * late); the commit and the start of a scan read the clock (#checkLifetime).
    */
   #check(operation: string): void {
-    if (this.#state !== 'open') throw this.#state === 'storeClosed' ? new StoreClosedError(operation) : new TransactionClosedError(operation);
+    if (this.#state !== 'open') throw this.#endedError(operation);
     if (!this.#pinned) throw this.#lifetimeError();
+  }
+
+  /** What a use of an ended transaction throws: why it ended while its body ran (close, the lifetime), else TransactionClosedError. */
+  #endedError(operation: string): Error {
+    if (this.#state === 'storeClosed') return new StoreClosedError(operation);
+    if (this.#state === 'expired') return this.#lifetimeError();
+    return new TransactionClosedError(operation);
   }
 
   /** #check, and the attempt has not outlived its lifetime by the clock. */
@@ -365,7 +374,7 @@ export class Transaction implements TransactionHandle, ExpirableTransaction {
 
   /** Ends the attempt: releases the pin; every later call throws TransactionClosedError (StoreClosedError after close). */
   [finishTransaction](): void {
-    if (this.#state !== 'storeClosed') this.#state = 'finished';
+    if (this.#state !== 'storeClosed' && this.#state !== 'expired') this.#state = 'finished';
     this[abortAttempt] = undefined;
     this.#context.lifetimes.remove(this);
     this.#unpin();
