@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { UnsupportedFormatError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, unlinkIfPresent } from '../fs/file-system.js';
 import { type LockHolder, ownPidNamespace, ownProcessStartTicks } from './lock-liveness.js';
@@ -55,6 +56,11 @@ function isLockBody(value: unknown): value is LockBody {
 export async function readBody(fileSystem: FileSystem, path: string): Promise<LockBody | undefined> {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(await readWhole(fileSystem, path)).toString('utf8'));
+    // A newer release's lock (whatever its fields): its holder cannot be judged here, so it is never taken over.
+    const formatVersion = (parsed as { formatVersion?: unknown } | null)?.formatVersion;
+    if (typeof formatVersion === 'number' && formatVersion > LOCK_FORMAT_VERSION) {
+      throw new UnsupportedFormatError(path, 0, `lock format version ${formatVersion}`, `lock format versions 1 and ${LOCK_FORMAT_VERSION}`);
+    }
     return isLockBody(parsed) ? { ...parsed, processStart: parsed.processStart ?? 0 } : undefined;
   } catch (error) {
     if (isFileSystemError(error, 'ENOENT')) return undefined;
