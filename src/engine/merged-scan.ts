@@ -65,6 +65,8 @@ export class MergedScan {
   readonly #memtables: MemtableSource[];
   #runCursors: RunCursor[] | undefined;
   #done = false;
+  /** Set by close(): a step in flight stops at its next await (nobody takes its answer). */
+  #closed = false;
   /** The key (internal form) whose resolution failed, for the reader to name in its error. */
   failedKey: string | undefined;
   /** Thrown by the next nextChunk(): a key this chunk reached failed after live entries before it. */
@@ -87,7 +89,15 @@ export class MergedScan {
     const result: Array<[string, LiveSlot]> = [];
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#done) return result;
-    this.#runCursors ??= await this.#openRunCursors();
+    if (this.#runCursors === undefined) {
+      const cursors = await this.#openRunCursors();
+      // Closed while they opened: not kept (assigned, they read the whole chunk after close()).
+      if (this.#closed) {
+        for (const cursor of cursors) cursor.close();
+        return result;
+      }
+      this.#runCursors = cursors;
+    }
     const { reverse, version, referenceVersion, pinFloor, view } = this.#plan;
     const request = { version, referenceVersion, pinFloor, maxVersionsPerKey: view.maxVersionsPerKey };
     while (result.length < maxCount) {
@@ -121,6 +131,7 @@ export class MergedScan {
         // Awaited only when the cursor must read a block: an await per key and run was the largest cost of a scan of cached runs.
         const pending = takeKey(cursor, key, entries);
         if (pending !== undefined) await pending;
+        if (this.#closed) return result;
         if (entries.length === 0) continue;
         histories ??= only === undefined ? [] : [{ chain: only }];
         only = undefined;
@@ -180,6 +191,7 @@ export class MergedScan {
     const cursors: RunCursor[] = [];
     try {
       for (const run of this.#plan.view.runs) {
+        if (this.#closed) break;
         if (run.descriptor.minVersion > this.#plan.referenceVersion) continue;
         // The manifest holds each run's key span and reserved entry count: a run that
         // cannot hold a key of the range is not opened (no footer, index or filter read),
@@ -197,6 +209,7 @@ export class MergedScan {
   /** Releases the run cursors; idempotent. */
   close(): void {
     this.#done = true;
+    this.#closed = true;
     for (const cursor of this.#runCursors ?? []) cursor.close();
     this.#runCursors = [];
   }
