@@ -186,6 +186,27 @@ describe('a manifest of a newer format (checksum valid)', () => {
   }
 });
 
+describe('a manifest record with a field this release does not know (checksum valid)', () => {
+  for (const [name, payload] of [
+    ['an edit', (state: Record<string, unknown>, _generation: number) => ({ kind: 'edit', edit: { nextRunId: state.nextRunId, pinnedVersions: [3] } })],
+    ['a full-state record', (state: Record<string, unknown>, generation: number) => ({ kind: 'state', formatVersion: 3, generation, state: { ...state, pinnedVersions: [3] } })],
+  ] as const) {
+    it(`${name}: refused, not read without the field (and the field lost at the next rewrite)`, async () => {
+      const directory = await storeWithRunsAndWal();
+      const [copyA, copyB] = manifestCopies(directory);
+      const { bytes, records } = manifestRecords(copyA);
+      const generation = Number(/MANIFEST-(\d{10})/.exec(copyA)![1]);
+      const state = replayChain(records as never, generation, copyA) as unknown as Record<string, unknown>;
+      const written = name === 'an edit'
+        ? Buffer.concat([bytes, manifestRecord(records.at(-1)!.sequence + 1, payload(state, generation))])
+        : manifestRecord(records.at(-1)!.sequence, payload(state, generation));
+      writeFileSync(copyA, written);
+      writeFileSync(copyB, written);
+      await expectRefusedUnchanged(directory, copyA, /manifest (edit|state) field "pinnedVersions"/);
+    });
+  }
+});
+
 describe('a run of a newer format version (footer checksum valid, listed by the manifest)', () => {
   it('reads refuse with UnsupportedFormatError, verify reports it, nothing is rewritten', async () => {
     const directory = await storeWithRunsAndWal();

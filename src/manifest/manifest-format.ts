@@ -22,7 +22,7 @@ import { Buffer } from 'node:buffer';
 import { MANIFEST_RECORD_BYTES_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { readUint64, writeUint64, type Hash64 } from '../wal/wal-format.js';
-import { editProblem, stateProblem, type ManifestEdit, type ManifestState } from './manifest-state.js';
+import { editProblem, stateProblem, unknownField, type ManifestEdit, type ManifestState } from './manifest-state.js';
 
 /**
  * The format version of a state record whose state has a retention floor above 0.
@@ -186,16 +186,17 @@ export type RecordRead =
   | { ok: false; absent: boolean; reason: string; newer?: string };
 
 /** What this code reads, as an UnsupportedFormatError names it. */
-export const SUPPORTED_MANIFEST_FORMATS = `manifest format versions ${MANIFEST_FORMAT_VERSION_NO_FLOOR}, ${MANIFEST_FORMAT_VERSION_FLOOR} and ${MANIFEST_FORMAT_VERSION_RESERVED_COUNTS}, record kinds "state" and "edit"`;
+export const SUPPORTED_MANIFEST_FORMATS = `manifest format versions ${MANIFEST_FORMAT_VERSION_NO_FLOOR}, ${MANIFEST_FORMAT_VERSION_FLOOR} and ${MANIFEST_FORMAT_VERSION_RESERVED_COUNTS}, record kinds "state" and "edit" with the fields docs/FORMAT.md lists`;
 
-/** The kind or format version of a decoded payload this code does not read, if it is one. */
+/** The kind, format version or state/edit field of a decoded payload this code does not read, if it holds one. */
 function newerPayload(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const payload = value as Record<string, unknown>;
   if (payload.kind !== 'state' && payload.kind !== 'edit') return `manifest record kind ${describeField(payload.kind)}`;
   const known: unknown[] = [MANIFEST_FORMAT_VERSION_NO_FLOOR, MANIFEST_FORMAT_VERSION_FLOOR, MANIFEST_FORMAT_VERSION_RESERVED_COUNTS];
   if (payload.kind === 'state' && !known.includes(payload.formatVersion)) return `manifest format version ${describeField(payload.formatVersion)}`;
-  return undefined;
+  const field = unknownField(payload.kind === 'state' ? payload.state : payload.edit, payload.kind);
+  return field === undefined ? undefined : `manifest ${payload.kind} field ${describeField(field)}`;
 }
 
 function describeField(value: unknown): string {

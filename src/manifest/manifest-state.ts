@@ -171,6 +171,8 @@ function versionTimesProblem(value: unknown): string | undefined {
 export function stateProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'state is not an object';
   const state = value as Record<string, unknown>;
+  const unknown = unknownField(state, 'state');
+  if (unknown !== undefined) return `state has unknown field ${unknown}`;
   for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater'] as const) {
     if (!isCount(state[field])) return `state field ${field} is not a non-negative integer`;
   }
@@ -191,6 +193,23 @@ export function stateProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+const STATE_FIELDS: ReadonlySet<string> = new Set(['runs', 'nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater', 'versionTimes', 'retentionFloor', 'reservedEntryCounts']);
+const EDIT_FIELDS: ReadonlySet<string> = new Set(['addRuns', 'removeRunIds', 'nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater', 'versionTimes', 'retentionFloor']);
+
+/**
+ * The first field of a state (`kind` 'state') or edit map this code does not know (one
+ * holding undefined is absent), or undefined. A later release that adds a field raises
+ * the manifest's format version, so a record holding one whose checksum is valid was
+ * written by a newer release: read without it, its meaning would be lost, and with it
+ * at the next rewrite (manifest-format.ts refuses it as unsupported).
+ */
+export function unknownField(value: unknown, kind: 'state' | 'edit'): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const known = kind === 'state' ? STATE_FIELDS : EDIT_FIELDS;
+  for (const [field, fieldValue] of Object.entries(value)) if (fieldValue !== undefined && !known.has(field)) return field;
+  return undefined;
+}
+
 function optionalCountProblem(edit: Record<string, unknown>, field: string): string | undefined {
   const value = edit[field];
   return value === undefined || isCount(value) ? undefined : `edit field ${field} is not a non-negative integer`;
@@ -200,6 +219,8 @@ function optionalCountProblem(edit: Record<string, unknown>, field: string): str
 export function editProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'edit is not an object';
   const edit = value as Record<string, unknown>;
+  const unknown = unknownField(edit, 'edit');
+  if (unknown !== undefined) return `edit has unknown field ${unknown}`;
   for (const field of ['nextRunId', 'flushedVersion', 'walStartSegment', 'versionHighWater', 'retentionFloor']) {
     const problem = optionalCountProblem(edit, field);
     if (problem !== undefined) return problem;
