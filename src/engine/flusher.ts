@@ -229,14 +229,43 @@ export class Flusher {
    * REQUIRES: no other flush runs (the `flush` row of LOCK_ORDER.md: one task, no
    * mutex), asserted here.
    */
-  async flushOne(sealed: SealedMemtable): Promise<RunDescriptor> {
+  async flushOne(sealed: SealedMemtable): Promise<RunDescriptor | undefined> {
     assert(!this.#flushing, `memtable ${sealed.sequence} flushed while another flush runs`);
     this.#flushing = true;
     try {
+      if (sealed.index.stats().keys === 0) return await this.#recordVersionsOnly(sealed);
       return await this.#flushOneAlone(sealed);
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /**
+   * A memtable with versions but no key: what a WAL repair that kept no commit leaves (its
+   * version marker, wal-repair.ts, replayed at this open or the next). No run is written (a
+   * run holds one entry at least): the manifest records the versions as flushed and the WAL
+   * start past them, so no later open replays the marker or reuses its versions, then the
+   * memtable is retired in the same order as any flushed one (seed race 6) and the WAL it
+   * covers deleted.
+   */
+  async #recordVersionsOnly(sealed: SealedMemtable): Promise<undefined> {
+    const { fileSystem, manifest, memtables } = this.#config;
+    await manifest.apply({
+      flushedVersion: sealed.lastVersion,
+      walStartSegment: sealed.walStartSegment,
+      versionHighWater: Math.max(manifest.state.versionHighWater, sealed.lastVersion),
+    });
+    const release = memtables.retireOldest(sealed);
+    if (release !== undefined) await release.finish();
+    this.#lastDiskFull = undefined;
+    this.#config.onProgress();
+    const deleteBelow = Math.min(sealed.walStartSegment, this.#config.currentWalSegment());
+    try {
+      this.#stats.walSegmentsDeleted += (await removeSegmentsBelow(fileSystem, this.#config.walDirectory, deleteBelow)).length;
+    } catch (error) {
+      if (!isFileSystemError(error, 'ENOSPC')) throw error;
+    }
+    return undefined;
   }
 
   async #flushOneAlone(sealed: SealedMemtable): Promise<RunDescriptor> {
