@@ -6,7 +6,8 @@
  * catchUpRule) and always below the floor; WatchOverflowError exactly when more than
  * WATCH_BUFFER_CHANGES_MAX changes are buffered, naming the version to resume from (the
  * last delivered, or the one before when that commit was cut); StoreClosedError once
- * the store closed or was abandoned; the signal's reason once it was aborted; nothing
+ * the store closed or was abandoned (after the rest of a live commit delivered in part);
+ * the signal's reason once it was aborted; nothing
  * more after an error or the end.
  *
  * The model counts each started feed's buffer as the hub does: every accepted change of
@@ -166,7 +167,12 @@ export class Watches {
   #due(watch: WatchState): Outcome | undefined {
     // A started feed checks its signal first; one not started yet, the store.
     if (watch.aborted && (watch.started || !watch.closed)) return { error: 'aborted' };
-    if (watch.closed) return { error: 'closed' };
+    if (watch.closed) {
+      // A live commit delivered in part when the store closed: the rest of it first (buffered whole).
+      const next = watch.overflowResume === undefined ? nextExpected(this.model, watch, false) : undefined;
+      if (next !== undefined && next.version === watch.lastDelivered && next.version > watch.startVersion) return { change: next };
+      return { error: 'closed' };
+    }
     if (watch.overflowResume !== undefined) return { error: 'overflow', resume: watch.overflowResume };
     const next = nextExpected(this.model, watch, false);
     if (next !== undefined) return { change: next };
@@ -279,6 +285,9 @@ export class Watches {
       if (watch.pending !== undefined && watch.pendingOutcome !== undefined) await this.pull(watch, `${label} (store closed)`);
       if (watch.dead) continue;
       if (watch.pending !== undefined) watch.pendingOutcome = { error: 'closed' };
+      // The rest of a live commit delivered in part, then StoreClosedError.
+      while (watch.pending === undefined && !watch.dead && 'change' in (this.#due(watch) ?? {})) await this.pull(watch, `${label} (store closed, the rest of a commit)`);
+      if (watch.dead) continue;
       await this.pull(watch, `${label} (store closed)`);
     }
     this.open.length = 0;

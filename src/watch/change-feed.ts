@@ -38,7 +38,11 @@
  * - Once its signal is aborted a feed delivers nothing more (catch-up or buffered
  *   changes included): the next step throws the AbortError. Once the store is closed,
  *   likewise: the next step throws StoreClosedError (the catch-up went on reading the
- *   closed store's history to the end); a feed waiting for a commit is woken by close()
+ *   closed store's history to the end), except that a feed delivering live commits
+ *   part-way through one delivers the rest of it first (buffered whole at its commit), so
+ *   a consumer tailing the store that resumes from the last version it saw misses nothing.
+ *   A catch-up is cut where it is (its batches may split a commit; resume from the
+ *   version before the last delivered, as after an overflow). A feed waiting for a commit is woken by close()
  *   itself (storeClosing) and throws it at once. A feed with an untilVersion is no
  *   exception, whether or not it delivered its last change: every step after close()
  *   that does not find the generator finished throws StoreClosedError (return() ends it).
@@ -230,7 +234,8 @@ export class WatchHub {
       if (untilVersion !== undefined && untilVersion <= startVersion) return;
       for (;;) {
         signal?.throwIfAborted();
-        source.checkOpen();
+        // Closed: the rest of the commit part-way through (buffered whole) first, then StoreClosedError.
+        if (subscriber.nextVersion() !== subscriber.lastDeliveredVersion || subscriber.lastDeliveredVersion <= lastVersion) source.checkOpen();
         const change = subscriber.take();
         if (change === undefined) {
           if (subscriber.failure !== undefined) throw subscriber.failure;

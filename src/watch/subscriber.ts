@@ -135,6 +135,11 @@ export class Subscriber {
     return bytes;
   }
 
+  /** The version of the oldest buffered change (undefined when none is buffered). */
+  nextVersion(): number | undefined {
+    return this.buffer[0]?.version;
+  }
+
   /** The oldest buffered change, taken out of the buffer. */
   take(): RawChange | undefined {
     const change = this.buffer.shift();
