@@ -32,15 +32,21 @@ function named(path: string): boolean {
   return new RegExp(`\`[^\`\\n]*\\b${name}\\b[^\`\\n]*\`|//[^\\n]*\\b${name}\\b`).test(readme);
 }
 
+/** A store with three flushed runs of the same 50 keys, compacted; left open. */
+async function compactedStore(directory: string): Promise<Awaited<ReturnType<typeof openStore>>> {
+  const store = await openStore(directory);
+  for (let round = 0; round < 3; round++) {
+    await store.batch(Array.from({ length: 50 }, (_, index) => ({ type: 'put' as const, key: `key/${index}`, value: round })));
+    await store.checkpoint();
+  }
+  await store.compact();
+  return store;
+}
+
 describe('the README names every figure of stats() and metrics()', () => {
   it('stats(), after flushes, a compaction and a reopen; metrics()', async () => {
     const directory = temporaryDirectory();
-    const first = await openStore(directory);
-    for (let round = 0; round < 3; round++) {
-      await first.batch(Array.from({ length: 50 }, (_, index) => ({ type: 'put' as const, key: `key/${index}`, value: round })));
-      await first.checkpoint();
-    }
-    await first.compact();
+    const first = await compactedStore(directory);
     await first.close();
     const store = await openStore(directory);
     try {
@@ -55,12 +61,7 @@ describe('the README names every figure of stats() and metrics()', () => {
 
   it('a reopen keeps the live runs\' figures of storage and starts its counts and the figures made of them afresh', async () => {
     const directory = temporaryDirectory();
-    const first = await openStore(directory);
-    for (let round = 0; round < 3; round++) {
-      await first.batch(Array.from({ length: 50 }, (_, index) => ({ type: 'put' as const, key: `key/${index}`, value: round })));
-      await first.checkpoint();
-    }
-    await first.compact();
+    const first = await compactedStore(directory);
     const before = first.stats().storage;
     expect(before.compaction.liveBytesEstimate).toBeGreaterThan(0);
     expect(before.compaction.writeAmplification).toBeGreaterThan(1);
