@@ -17,6 +17,12 @@ import { settled } from './helpers.js';
 import { gate } from './transaction-support.js';
 
 const BUDGET_BYTES = 1024 * 1024;
+/**
+ * Long enough for the setup before the commit waits (a 3,000-put batch prepared, its
+ * fdatasync held) on a loaded machine: at 200 ms the lifetime sometimes ended before it,
+ * while the body still ran, and the transaction was refused for that instead.
+ */
+const LIFETIME_MS = 1500;
 
 function largeBatch(): Array<{ type: 'put'; key: string; value: string }> {
   return Array.from({ length: 3000 }, (_unused, index) => ({ type: 'put' as const, key: `big/${String(index).padStart(5, '0')}`, value: `${index} `.padEnd(120, 'v') }));
@@ -30,7 +36,7 @@ async function waitUntil(condition: () => boolean): Promise<void> {
 describe('a transaction whose lifetime ends while its commit waits for admission', () => {
   it('is refused at validation (TransactionLimitError lifetime), not committed over a write it did not see', async () => {
     const fileSystem = new GatedFileSystem(new FaultFileSystem(41));
-    const store = await openStore('/db', { fileSystem, memoryBudgetBytes: BUDGET_BYTES, checkpointOnClose: false, transactionLifetimeMs: 200 });
+    const store = await openStore('/db', { fileSystem, memoryBudgetBytes: BUDGET_BYTES, checkpointOnClose: false, transactionLifetimeMs: LIFETIME_MS });
     await store.put('k', 0);
     const read = gate();
     const write = gate();
