@@ -292,8 +292,9 @@ export class ReadView {
     let decidedAt = index;
     let last = first;
     if (wholeHistory || !decides(first, request)) {
+      const until = untilVersionOf(request, wholeHistory);
       for (decidedAt = index + 1; decidedAt < this.runs.length; decidedAt++) {
-        const entries = await (this.runs[decidedAt] as RunHandle).versionsOf(key, probe, untilVersionOf(request, wholeHistory));
+        const entries = await (this.runs[decidedAt] as RunHandle).versionsOf(key, probe, until);
         for (const entry of entries) all.push(entry);
         last = entries;
         if (!wholeHistory && decides(entries, request)) break;
@@ -346,17 +347,17 @@ function newestAnswers(point: CachedPoint, histories: readonly SourceHistory[], 
   return histories.length === 0 && point.newest !== undefined && newestVersion !== undefined && newestVersion <= request.version && newestVersion <= request.referenceVersion;
 }
 
+/** The version below which a point read needs no run entry once it has one at or below it (-1: it needs every entry). */
+function untilVersionOf(request: ReadRequest, wholeHistory: boolean): number {
+  return wholeHistory ? -1 : Math.min(request.version, request.referenceVersion);
+}
+
 /**
  * True when one run's entries of a key (newest first) hold one at or below the read
  * version: runs are newest first and do not overlap in versions, so the runs below
  * hold only older versions, which cannot change the answer (as #decidedBy argues for
  * memtables, retention counts included).
  */
-/** The version below which a point read needs no run entry once it has one at or below it (-1: it needs every entry). */
-function untilVersionOf(request: ReadRequest, wholeHistory: boolean): number {
-  return wholeHistory ? -1 : Math.min(request.version, request.referenceVersion);
-}
-
 function decides(entries: readonly RunEntry[], request: ReadRequest): boolean {
   for (let index = 0; index < entries.length; index++) {
     const version = (entries[index] as RunEntry).version;

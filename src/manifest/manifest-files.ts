@@ -204,8 +204,7 @@ export class ManifestFiles {
     const removable = names.filter((name) => !current.has(name) && parseManifestFileName(name) !== undefined);
     let removed = 0;
     for (const name of removable) {
-      const path = joinPath(this.directory, name);
-      if ((await this.#config.fileSystem.exists(path)) && (await unlinkUnlessDirectory(this.#config.fileSystem, path))) removed++;
+      if (await unlinkUnlessDirectory(this.#config.fileSystem, joinPath(this.directory, name))) removed++;
     }
     if (removed > 0) await this.#config.fileSystem.syncDirectory(this.directory);
   }
