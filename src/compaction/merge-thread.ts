@@ -18,6 +18,12 @@
  *   stays in process); the next merge starts a new thread. After close()/abandon() the
  *   merge in flight rejects with StoreClosedError (the exit as its cause) instead.
  * - One merge at a time per thread, asserted.
+ * - Process-wide bound (merge-thread-slots.ts): a thread takes one of the process's
+ *   merge thread slots before it starts and gives it back at its exit, so the live merge
+ *   threads of all stores stay within mergeThreadSlotSettings.max. A merge that finds
+ *   none free waits its turn (FIFO across stores) with no thread; its abort signal or
+ *   close() ends the wait at once. While merges wait, an idle thread ends at once
+ *   (reclaim; its merge settling) instead of after idleMs, giving its slot to the first.
  * - Cancel: the merge's signal posts 'cancel'; the thread stops at its next merge yield
  *   and answers 'cancelled' (MergeOutput removes its temporary output); merge() then rejects with the
  *   signal's reason, as the in-process merge does. close() terminates the thread even
@@ -44,8 +50,10 @@ import type { RunCompressionName } from '../run/run-format.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
+import { newZlibGate, registerZlibGate, terminateSafely } from '../util/zlib-gate.js';
 import { BACKGROUND_THREAD_NICE_DEFAULT } from '../util/thread-priority.js';
 import { deserializeError } from './merge-error.js';
+import { mergeThreadSlots, type SlotLease, type SlotWait, slotWaitClosed } from './merge-thread-slots.js';
 import type { MergeCounters } from './merge-runs.js';
 import type { MainToWorker, MergeRequest, MergeWorkerData, WorkerToMain } from './merge-worker.js';
 import type { VersionGcRule } from './version-gc.js';
@@ -154,6 +162,8 @@ export function mergeWorkerBuilt(): boolean {
 
 /** Worker threads started by any MergeThread in this process and not yet exited. */
 const liveThreads = new Set<Worker>();
+/** The slot each thread holds (merge-thread-slots.ts). */
+const leases = new WeakMap<Worker, SlotLease>();
 
 /** Merge threads running in this process (tests: none outlives a closed or abandoned store). */
 export function mergeThreadsRunning(): number {
@@ -162,7 +172,7 @@ export function mergeThreadsRunning(): number {
 
 /** Test hook: terminates every merge thread of the process (a thread that dies mid-merge). */
 export async function terminateMergeThreads(): Promise<void> {
-  await Promise.all([...liveThreads].map((worker) => worker.terminate()));
+  await Promise.all([...liveThreads].map((worker) => terminateSafely(worker)));
 }
 
 interface Pending {
@@ -182,6 +192,12 @@ export class MergeThread {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #idle = new IdleEnd();
+  /** The slot the running thread holds (merge-thread-slots.ts), given back at its exit. */
+  #lease: SlotLease | undefined;
+  /** A merge's wait for a slot (no thread runs meanwhile). */
+  #slotWait: SlotWait | undefined;
+  /** An end of the idle thread asked by a waiting merge of another store (reclaim), under way. */
+  #reclaiming: Promise<void> | undefined;
   /** How far the thread lowers its own CPU priority (the store's backgroundThreadNice; src/util/thread-priority.ts). */
   readonly #nice: number;
 
@@ -190,11 +206,12 @@ export class MergeThread {
   }
 
   /** The merge of `job` in the thread (see the header for cancel and errors). */
-  merge(job: MergeJob, signal: AbortSignal, onProgress: ((entriesRead: number) => void) | undefined): Promise<MergeOutcome> {
-    if (this.#closed) return Promise.reject(new StoreClosedError('merge runs (the merge thread is closed)'));
-    assert(this.#pending === undefined, 'one merge at a time in the merge thread');
-    if (signal.aborted) return Promise.reject(signal.reason);
+  async merge(job: MergeJob, signal: AbortSignal, onProgress: ((entriesRead: number) => void) | undefined): Promise<MergeOutcome> {
+    if (this.#closed) throw new StoreClosedError('merge runs (the merge thread is closed)');
+    assert(this.#pending === undefined && this.#slotWait === undefined, 'one merge at a time in the merge thread');
+    signal.throwIfAborted();
     this.#idle.cancel();
+    if (this.#worker === undefined) await this.#takeSlot(signal);
     const worker = this.#start();
     const id = this.#nextId++;
     return new Promise<MergeOutcome>((resolve, reject) => {
@@ -210,7 +227,10 @@ export class MergeThread {
         signal.removeEventListener('abort', onAbort);
         heldMerges.delete(resume);
         worker.unref();
-        if (this.#worker === worker && !this.#closed) this.#idle.arm(mergeThreadSettings.idleMs, () => this.#endIdle(worker));
+        if (this.#worker !== worker || this.#closed) return;
+        // Other stores' merges wait for a slot: give this one up now (fair turns), not after idleMs.
+        if (mergeThreadSlots.contended) this.reclaim();
+        else this.#idle.arm(mergeThreadSettings.idleMs, () => this.#endIdle(worker));
       };
       this.#pending = {
         id, signal, onProgress, heldUnseen: held,
@@ -235,15 +255,59 @@ export class MergeThread {
     return this.#worker !== undefined;
   }
 
+  /** Waits for a slot (merge-thread-slots.ts); rejects with the signal's reason or, closed meanwhile, StoreClosedError. */
+  async #takeSlot(signal: AbortSignal): Promise<void> {
+    // A reclaim under way ends the old thread first: its slot is given back at its exit.
+    await this.#reclaiming;
+    const wait = mergeThreadSlots.acquire(this, signal);
+    this.#slotWait = wait;
+    let lease: SlotLease;
+    try {
+      lease = await wait.lease;
+    } finally {
+      if (this.#slotWait === wait) this.#slotWait = undefined;
+    }
+    if (this.#closed) {
+      lease.release();
+      throw slotWaitClosed();
+    }
+    if (signal.aborted) {
+      lease.release();
+      throw signal.reason;
+    }
+    assert(this.#lease === undefined && this.#worker === undefined, 'a slot is taken only for a thread not running');
+    this.#lease = lease;
+  }
+
+  /**
+   * A merge of another store waits for a slot (merge-thread-slots.ts SlotHolder): ends
+   * this thread now if it has no merge; its slot is given back at its exit.
+   */
+  reclaim(): boolean {
+    const worker = this.#worker;
+    if (worker === undefined || this.#pending !== undefined || this.#closed || this.#reclaiming !== undefined) return false;
+    this.#idle.cancel();
+    const ending = this.#endIdle(worker).catch(() => undefined).finally(() => {
+      if (this.#reclaiming === ending) this.#reclaiming = undefined;
+    });
+    this.#reclaiming = ending;
+    return true;
+  }
+
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
+    const lease = this.#lease;
+    assert(lease !== undefined, 'a merge thread starts only with a slot');
+    this.#lease = undefined;
+    const zlibGate = newZlibGate();
     const worker = new Worker(builtWorkerPath(), {
       // Not the process's flags: `--input-type` (a script run with --eval) fails a worker's
       // module load, and the worker is plain built JavaScript that needs none.
       execArgv: [],
-      workerData: { nice: this.#nice } satisfies MergeWorkerData,
+      workerData: { nice: this.#nice, zlibGate } satisfies MergeWorkerData,
       resourceLimits: { maxOldGenerationSizeMb: MERGE_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: MERGE_THREAD_YOUNG_GENERATION_MB },
     });
+    registerZlibGate(worker, zlibGate);
     worker.unref();
     liveThreads.add(worker);
     worker.on('message', (message: WorkerToMain) => this.#onMessage(worker, message));
@@ -252,6 +316,7 @@ export class MergeThread {
     worker.on('error', (error) => (crash = error));
     worker.on('exit', (exitCode) => {
       liveThreads.delete(worker);
+      lease.release();
       // Ended on purpose (idle, or close gave up on it): a merge in flight is another thread's.
       if (this.#worker !== worker) return;
       this.#worker = undefined;
@@ -260,6 +325,7 @@ export class MergeThread {
       if (pending !== undefined) pending.reject(this.#exitError(new MergeThreadExited(exitCode, crash)));
     });
     this.#worker = worker;
+    leases.set(worker, lease);
     return worker;
   }
 
@@ -304,15 +370,19 @@ export class MergeThread {
   async #endIdle(worker: Worker): Promise<void> {
     if (this.#worker !== worker || this.#pending !== undefined || this.#closed) return;
     this.#worker = undefined; // its exit is no merge's failure
+    // Ended or given up on (blocked in a system call; listed until it exits): its slot is given back either way.
     if (await terminateWithin(worker, mergeThreadSettings.terminateGraceMs)) liveThreads.delete(worker);
+    leases.get(worker)?.release();
   }
 
   /** Ends the thread (a merge in flight rejects); no merge starts afterwards. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
     this.#idle.cancel();
+    this.#slotWait?.cancel(slotWaitClosed()); // a merge waiting for a slot: it never started a thread
     this.#closing ??= (async () => {
       await this.#idle.settled(); // an idle end under way: its thread is gone when close returns
+      await this.#reclaiming;
       const worker = this.#worker;
       if (worker === undefined) return;
       // A thread blocked in a system call ends only when the call returns (terminate-worker.ts):
@@ -320,6 +390,7 @@ export class MergeThread {
       // the caller; the thread can write nothing more once the call returns).
       // test/review-merge-thread-blocked.test.ts hung here.
       const ended = await terminateWithin(worker, mergeThreadSettings.terminateGraceMs);
+      leases.get(worker)?.release(); // a thread close gave up on is not waited for by other stores' merges either
       if (ended) {
         liveThreads.delete(worker);
         return;

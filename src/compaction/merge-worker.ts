@@ -43,6 +43,7 @@ import { type SerializedError, serializeError } from './merge-error.js';
 import { MERGE_WORKER_YIELD_ENTRIES, type MergeCounters, mergeRunBatches } from './merge-runs.js';
 import type { MergeJob } from './merge-thread.js';
 import { BACKGROUND_THREAD_NICE_DEFAULT, lowerThisThreadPriority } from '../util/thread-priority.js';
+import { installZlibGate } from '../util/zlib-gate.js';
 
 /** The merge thread's own block cache: index and filter partitions of the inputs (data blocks are not cached). */
 export const MERGE_THREAD_CACHE_BYTES = 1024 * 1024;
@@ -85,10 +86,13 @@ interface Active {
 /** The Worker's workerData (merge-thread.ts): how far this thread lowers its CPU priority (0: not at all). */
 export interface MergeWorkerData {
   nice: number;
+  /** This thread's zlib gate (src/util/zlib-gate.ts): it is terminated only outside a zlib call. */
+  zlibGate?: SharedArrayBuffer;
 }
 
 // Before any merge (src/util/thread-priority.ts; where the platform refuses, at the process's priority).
 lowerThisThreadPriority((workerData as Partial<MergeWorkerData> | undefined)?.nice ?? BACKGROUND_THREAD_NICE_DEFAULT);
+installZlibGate((workerData as Partial<MergeWorkerData> | undefined)?.zlibGate);
 const port = parentPort;
 assert(port !== null, 'merge-worker.js runs in a worker thread');
 const fileSystem = new NodeFileSystem({ syncMode: 'inline' });

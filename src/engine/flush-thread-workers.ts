@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { newZlibGate, registerZlibGate, terminateSafely } from '../util/zlib-gate.js';
 
 /**
  * The flush thread's heap bounds (MiB). Its heap holds a few chunks' entry objects and
@@ -66,7 +67,7 @@ export function flushThreadsRunning(): number {
 
 /** Test hook: terminates every flush thread of the process (a thread killed mid-flush). */
 export async function terminateFlushThreads(): Promise<void> {
-  await Promise.all([...liveThreads].map((worker) => worker.terminate()));
+  await Promise.all([...liveThreads].map((worker) => terminateSafely(worker)));
 }
 
 /**
@@ -74,11 +75,14 @@ export async function terminateFlushThreads(): Promise<void> {
  * listed until it exits.
  */
 export function startFlushWorker(): Worker {
+  const zlibGate = newZlibGate();
   const worker = new Worker(builtWorkerPath(), {
     // Not the process's flags (a script run with --eval passes --input-type, which fails a worker's module load).
     execArgv: [],
+    workerData: { zlibGate },
     resourceLimits: { maxOldGenerationSizeMb: flushThreadSettings.oldGenerationMb, maxYoungGenerationSizeMb: FLUSH_THREAD_YOUNG_GENERATION_MB },
   });
+  registerZlibGate(worker, zlibGate);
   worker.unref();
   liveThreads.add(worker);
   // Registered before the FlushThread's own 'exit' listener: the thread is unlisted first.

@@ -55,6 +55,7 @@ import type { RunEntry } from '../run/run-descriptor.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
 import { terminateWithin } from '../util/terminate-worker.js';
+import { terminateSafely } from '../util/zlib-gate.js';
 import { FLUSH_CHUNK_BYTES, FLUSH_CHUNKS_IN_FLIGHT, FlushChunkPacker } from './flush-chunks.js';
 import type { ArrivalOrderEntries } from './memtable-entries.js';
 import { PackingPace } from './flush-packing-pace.js';
@@ -197,7 +198,7 @@ export class FlushThread {
         // never come. End it (its temporary file is an orphan the next open removes).
         if (!pending.settled) pending.reject(error);
         if (this.#worker === worker) this.#worker = undefined; // the next flush starts a new thread
-        void worker.terminate();
+        void terminateSafely(worker);
       }
       if (!pending.settled) this.#post(worker, { type: 'end', id });
       const written = await outcome;

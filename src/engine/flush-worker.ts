@@ -34,7 +34,7 @@
  *   the two keep the same set; nothing when keepDataBytes < 0.
  * - Not niced: a flush is on the write stall's critical path (merges are niced).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { loadHash64 } from '../codec/checksum.js';
 import { serializeError } from '../compaction/merge-error.js';
 import { type FileHandle, type FileSystem, fileSystemError } from '../fs/file-system.js';
@@ -44,6 +44,7 @@ import { confirmThreadCreate } from '../run/run-install.js';
 import { type SealedBlock, writeRun } from '../run/run-writer.js';
 import type { StripedChunkHolder } from '../stripe/striped-output.js';
 import { assert } from '../util/assert.js';
+import { installZlibGate } from '../util/zlib-gate.js';
 import { FLUSH_CHUNK_BYTES, type FlushChunk, unpackFlushChunk } from './flush-chunks.js';
 import { KeyRangeChunks } from './flush-key-order.js';
 import type { FlushFault, FlushMainToWorker, FlushWorkerToMain, ReturnedBlock } from './flush-protocol.js';
@@ -61,6 +62,8 @@ interface Active {
 
 const port = parentPort;
 assert(port !== null, 'flush-worker.js runs in a worker thread');
+// A flush writes uncompressed runs today; the gate makes any zlib call it may make safe to terminate (src/util/zlib-gate.ts).
+installZlibGate((workerData as { zlibGate?: SharedArrayBuffer } | null)?.zlibGate);
 const fileSystem = new NodeFileSystem({ syncMode: 'inline' });
 /** The write chunk kept across this thread's flushes (one at a time; striped-output.ts). */
 const writeChunk: StripedChunkHolder = { chunk: undefined };

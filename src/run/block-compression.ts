@@ -25,6 +25,7 @@ import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
 import { CorruptionError } from '../errors.js';
 import { assert } from '../util/assert.js';
+import { enterZlib, leaveZlib } from '../util/zlib-gate.js';
 import { RUN_BLOCK_BYTES_MAX, RunCompression, type RunCompressionValue } from './run-format.js';
 
 /**
@@ -68,21 +69,28 @@ assert(RUN_DECOMPRESS_CHUNK_BYTES >= RUN_COMPRESSED_BLOCK_TARGET_BYTES, 'a usual
 /** Compresses synchronously (what a worker runs; also the fallback without a pool). */
 export function compressPayload(compression: RunCompressionValue, payload: Uint8Array): Buffer {
   assert(compression !== RunCompression.none, 'compressing needs a codec');
-  if (compression === RunCompression.brotli) {
-    return zlib.brotliCompressSync(payload, {
-      params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
-        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: payload.length,
-      },
-    });
+  // Each call makes a zlib stream: a worker thread is not terminated meanwhile (src/util/zlib-gate.ts).
+  enterZlib();
+  try {
+    if (compression === RunCompression.brotli) {
+      return zlib.brotliCompressSync(payload, {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: payload.length,
+        },
+      });
+    }
+    if (compression === RunCompression.deflate) return zlib.deflateRawSync(payload, { level: DEFLATE_LEVEL });
+    return zlib.gzipSync(payload, { level: GZIP_LEVEL });
+  } finally {
+    leaveZlib();
   }
-  if (compression === RunCompression.deflate) return zlib.deflateRawSync(payload, { level: DEFLATE_LEVEL });
-  return zlib.gzipSync(payload, { level: GZIP_LEVEL });
 }
 
 /** Decompresses a checked payload; a zlib failure (a writer bug, the checksum passed) is a CorruptionError. */
 export function decompressPayload(compression: RunCompressionValue, payload: Uint8Array, file: string, offset: number): Buffer {
   assert(compression !== RunCompression.none, 'decompressing needs a codec');
+  enterZlib(); // outside the try: a thread being terminated throws ThreadStoppingError, not CorruptionError
   try {
     const chunkSize = compression === RunCompression.deflate ? RUN_PACKED_DECOMPRESS_CHUNK_BYTES : RUN_DECOMPRESS_CHUNK_BYTES;
     const options = { maxOutputLength: RUN_COMPRESSED_BLOCK_RAW_BYTES_MAX, chunkSize };
@@ -91,5 +99,7 @@ export function decompressPayload(compression: RunCompressionValue, payload: Uin
     return zlib.gunzipSync(payload, options);
   } catch (error) {
     throw new CorruptionError(file, offset, `data block does not decompress: ${(error as Error).message}`);
+  } finally {
+    leaveZlib();
   }
 }

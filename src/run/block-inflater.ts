@@ -34,6 +34,7 @@
 import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
 import { CorruptionError } from '../errors.js';
+import { enterZlib, leaveZlib } from '../util/zlib-gate.js';
 
 /** Output scratch: 16 times a packed block's target, so any usual block (and most with a large value) inflates here. */
 export const INFLATE_SCRATCH_BYTES = 64 * 1024;
@@ -54,7 +55,14 @@ interface ReusedStream {
 
 /** A raw-inflate stream whose handle this can drive, or undefined when the internals are not there. */
 function openStream(onError: (message: string) => void): ReusedStream | undefined {
-  const stream = new zlib.InflateRaw() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown };
+  // Making the stream makes its native handle: a worker thread is not terminated meanwhile (src/util/zlib-gate.ts).
+  enterZlib();
+  let stream: { _handle?: Partial<ZlibHandle>; _writeState?: unknown };
+  try {
+    stream = new zlib.InflateRaw() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown };
+  } finally {
+    leaveZlib();
+  }
   const handle = stream._handle;
   const state = stream._writeState;
   if (handle === undefined || handle === null || !(state instanceof Uint32Array) || state.length < 2) return undefined;

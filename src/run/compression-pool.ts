@@ -53,6 +53,7 @@ import { Piscina } from 'piscina';
 import { StoreClosedError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { IdleEnd } from '../util/idle-end.js';
+import { newZlibGate, stopZlibGate } from '../util/zlib-gate.js';
 import { BACKGROUND_THREAD_NICE_DEFAULT } from '../util/thread-priority.js';
 import { compressPayload } from './block-compression.js';
 import type { RunCompressionValue } from './run-format.js';
@@ -133,7 +134,7 @@ export function compressionWorkerPath(): string {
 
 /** Pools whose threads may still run: added when made, removed once destroy() has finished. */
 const livePools = new Set<CompressionPool>();
-/** The destroy() of every pool closing now (compressionPoolsSettled awaits them). */
+/** The close of every pool and cold-tier compressor closing now (compressionPoolsSettled awaits them). */
 const closingPools = new Set<Promise<void>>();
 
 /** Worker threads of every CompressionPool in this process that is not fully closed (tests). */
@@ -150,6 +151,8 @@ export async function compressionPoolsSettled(): Promise<void> {
 
 export class CompressionPool implements BlockCompressor {
   readonly #pool: Piscina<CompressionTask, Uint8Array>;
+  /** Shared by the pool's threads: destroy() (which terminates them) waits until none is inside a zlib call (src/util/zlib-gate.ts). */
+  readonly #zlibGate = newZlibGate();
   readonly parallelism: number;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -165,7 +168,7 @@ export class CompressionPool implements BlockCompressor {
     }
     this.#pool = new Piscina<CompressionTask, Uint8Array>({
       filename: compressionWorkerPath(), minThreads: 1, maxThreads: threads, idleTimeout: COMPRESSION_THREAD_IDLE_MS,
-      workerData: { nice } satisfies CompressionWorkerData,
+      workerData: { nice, zlibGate: this.#zlibGate } satisfies CompressionWorkerData,
       resourceLimits: { maxOldGenerationSizeMb: COMPRESSION_THREAD_OLD_GENERATION_MB, maxYoungGenerationSizeMb: COMPRESSION_THREAD_YOUNG_GENERATION_MB },
     });
     // A thread that failed with no task on it: piscina emits it here, and an 'error' with
@@ -214,11 +217,16 @@ export class CompressionPool implements BlockCompressor {
     return parts;
   }
 
-  /** Destroys the threads (tasks in flight reject). Idempotent: every call awaits the same destroy. */
+  /**
+   * Destroys the threads (tasks in flight reject) once none is inside a zlib call (a
+   * compression in flight finishes first; later ones in the same task throw).
+   * Idempotent: every call awaits the same destroy.
+   */
   async close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    const closing = this.#pool.destroy().finally(() => {
+    const pool = this.#pool;
+    const closing = stopZlibGate(this.#zlibGate).then(() => pool.destroy()).finally(() => {
       livePools.delete(this);
       closingPools.delete(closing);
     });
@@ -250,6 +258,7 @@ export class ColdTierCompressor implements BlockCompressor {
   readonly #nice: number;
   #inner: BlockCompressor | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #abandoned = false;
   #threadExits = 0;
   /** Retired pools whose threads are being destroyed (close() waits for them). */
@@ -363,10 +372,18 @@ export class ColdTierCompressor implements BlockCompressor {
     this.#counters.outputBytes += counters.outputBytes;
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Ends the pool and every retired one; listed at once among the closings compressionPoolsSettled awaits. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     this.#idle.cancel();
+    const closing = this.#closeThreads().finally(() => closingPools.delete(closing));
+    closingPools.add(closing);
+    this.#closing = closing;
+    return closing;
+  }
+
+  async #closeThreads(): Promise<void> {
     await this.#idle.settled(); // an idle end under way: its threads are gone when close returns
     if (this.#inner instanceof CompressionPool) await this.#inner.close();
     await Promise.all(this.#retiring.values());

@@ -11,11 +11,13 @@
  *
  * Priority: a pool thread lowers its own CPU priority by the pool's `nice` (piscina's
  * workerData, CompressionWorkerData) at its first task (src/util/thread-priority.ts), not
- * at import: the main thread and the merge thread import this module too.
+ * at import: the main thread and the merge thread import this module too. Its zlib gate
+ * (src/util/zlib-gate.ts) is installed at the same moment, before its first zlib call.
  */
 import { workerData } from 'node:worker_threads';
 import { move } from 'piscina';
 import { lowerThisThreadPriority } from '../util/thread-priority.js';
+import { installZlibGate } from '../util/zlib-gate.js';
 import { compressPayload } from './block-compression.js';
 import type { RunCompressionValue } from './run-format.js';
 
@@ -72,15 +74,19 @@ export function decodeBatchResult(output: Uint8Array, count: number): Uint8Array
 /** The pool's workerData (compression-pool.ts): how far its threads lower their CPU priority (0: not at all). */
 export interface CompressionWorkerData {
   nice: number;
+  /** The pool's zlib gate (src/util/zlib-gate.ts): the pool is destroyed only when no thread is inside a zlib call. */
+  zlibGate?: SharedArrayBuffer;
 }
 
-/** This pool thread has set its priority (once, at its first task). */
+/** This pool thread has set its priority and installed its zlib gate (once, at its first task). */
 let prioritySet = false;
 
 export default function compress(task: CompressionTask): Uint8Array {
   if (!prioritySet) {
     prioritySet = true;
-    lowerThisThreadPriority((workerData as Partial<CompressionWorkerData> | undefined)?.nice ?? 0);
+    const data = workerData as Partial<CompressionWorkerData> | undefined;
+    lowerThisThreadPriority(data?.nice ?? 0);
+    installZlibGate(data?.zlibGate);
   }
   return move(compressBatch(task)) as Uint8Array;
 }

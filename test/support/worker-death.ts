@@ -19,6 +19,7 @@
  * worker "died before it answered", after everything it did for that reply).
  */
 import { Worker } from 'node:worker_threads';
+import { terminateSafely } from '../../src/util/zlib-gate.js';
 
 export type Death = 'throw' | 'oom' | 'exit';
 
@@ -37,7 +38,8 @@ export function killWorker(worker: Worker, death: Death, heapLimitMb: number): P
     worker.on('error', (caught: Error) => (error = caught));
     worker.once('exit', (exitCode: number) => resolve({ exitCode, error }));
   });
-  if (death === 'exit') void worker.terminate();
+  // Through the thread's zlib gate when it has one (merge, flush): a thread that exits on its own never does so inside a zlib call.
+  if (death === 'exit') void terminateSafely(worker);
   else if (death === 'throw') originalPostMessage.call(worker, null);
   else {
     const count = heapLimitMb * OBJECTS_PER_MB;
