@@ -5,62 +5,23 @@
  * system; answers compared with the versions written.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FileHandle } from '../src/fs/file-system.js';
 import { NodeFileSystem } from '../src/fs/node-file-system.js';
 import { openStore } from '../src/index.js';
 import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
-import { ForwardingFileSystem, replaceMethods } from './support/file-system-wrappers.js';
+import { RunReadCounter } from './support/file-system-wrappers.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
+import { MANY_VERSIONS as VERSIONS, manyVersionsValueOf as valueOf, writeManyVersionsStore } from './support/many-versions.js';
 
 afterEach(() => removeTemporaryDirectories());
 
-/** Counts the bytes read from run files, by either read path. */
-class RunReadCounter extends ForwardingFileSystem {
-  bytes = 0;
-  protected wrapHandle(handle: FileHandle, path: string): FileHandle {
-    if (!path.endsWith('.run')) return handle;
-    const wrapped = replaceMethods(handle, {
-      read: async (buffer, offset, length, position) => {
-        const read = await handle.read(buffer, offset, length, position);
-        this.bytes += read;
-        return read;
-      },
-    });
-    if (handle.readSync !== undefined) {
-      const readSync = handle.readSync.bind(handle);
-      wrapped.readSync = (buffer, offset, length, position) => {
-        const read = readSync(buffer, offset, length, position);
-        this.bytes += read;
-        return read;
-      };
-    }
-    return wrapped;
-  }
-}
-
-const VERSIONS = 20_000;
-/** ~120-byte values: 20,000 versions take about 600 one-page blocks of the run. */
-const valueOf = (index: number): string => `${'v'.repeat(110)}${index}`;
 
 describe('a key with 20,000 versions in one run', () => {
   it('a get reads the blocks down to the version it answers; history with a limit down to its last entry', async () => {
     const directory = temporaryDirectory();
-    const versions: number[] = [];
-    let store = await openStore(directory, { memoryBudgetBytes: 64 * 1024 * 1024 });
-    for (let start = 0; start < VERSIONS; start += 1000) {
-      const pending = [];
-      for (let index = start; index < start + 1000; index++) pending.push(store.put('k', valueOf(index)));
-      for (const { version } of await Promise.all(pending)) versions.push(version);
-    }
-    await store.put('j', 'before');
-    await store.put('l', 'after');
-    await store.checkpoint();
-    await store.close();
-    // Versions were assigned in put order within each group of concurrent puts.
-    versions.sort((a, b) => a - b);
+    const versions = await writeManyVersionsStore(directory);
 
     const counter = new RunReadCounter(new NodeFileSystem());
-    store = await openStore(directory, { memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, fileSystem: counter });
+    const store = await openStore(directory, { memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, fileSystem: counter });
     try {
       // Warm the run's index and filter, then count what gets of one key read.
       expect(await store.get('j')).toBe('before');

@@ -44,7 +44,10 @@ const value = (index: number, round: number) => ({ i: index, r: round, s: `value
 export async function fileSystemOf(image: Map<string, Uint8Array>): Promise<FaultFileSystem> {
   const fileSystem = new FaultFileSystem();
   const directories = new Set<string>();
-  for (const path of image.keys()) directories.add(path.slice(0, path.lastIndexOf('/')));
+  // Every ancestor directory of every file, so nested ones are made (and synced) too.
+  for (const path of image.keys()) {
+    for (let cut = path.indexOf('/', 1); cut > 0; cut = path.indexOf('/', cut + 1)) directories.add(path.slice(0, cut));
+  }
   for (const directory of [...directories].sort()) await fileSystem.mkdir(directory);
   for (const [path, bytes] of image) {
     const handle = await fileSystem.open(path, 'createExclusive');

@@ -22,8 +22,13 @@
  * the compressed tier's hits, and the gets' latency (p50, p90, p99 in us; the gets over
  * 100 us and their share of the pass's time; each get timed with performance.now()).
  * The machine's other load shows in every figure: compare builds alternately.
+ *
+ * READ_CPU_PROFILE=<directory>: also a V8 CPU profile of each pass's gets alone (not the
+ * open, the copy or the settling), `<pass>.cpuprofile` there (node:inspector, sampling
+ * every READ_CPU_PROFILE_INTERVAL_US, default 100 us).
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { dirname, join } from 'node:path';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import process from 'node:process';
@@ -79,7 +84,18 @@ function latencyFigures(latencies: Float64Array): Record<string, number> {
   return { p50Us: at(0.5), p90Us: at(0.9), p99Us: at(0.99), over100Us: slow, over100UsShare: Math.round((slowMs / totalMs) * 1000) / 1000 };
 }
 
+/** Posts to an inspector session (node:inspector/promises' typings take one overload per method). */
+type Post = (method: string, params?: object) => Promise<unknown>;
+
 async function main(): Promise<void> {
+  const profileDirectory = process.env['READ_CPU_PROFILE'];
+  const session = profileDirectory === undefined ? undefined : new Session();
+  const post = session === undefined ? undefined : (session.post.bind(session) as unknown as Post);
+  if (session !== undefined && post !== undefined) {
+    session.connect();
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: Number(process.env['READ_CPU_PROFILE_INTERVAL_US'] ?? '100') });
+  }
   const source = process.argv[2];
   if (source === undefined) throw new Error('usage: read-cpu.js <loaded store directory> [fresh|settled] [gets] [passes]');
   const mode = process.argv[3] ?? 'fresh';
@@ -111,6 +127,7 @@ async function main(): Promise<void> {
       const startMs = performance.now();
       let windowStart = { at: startMs, cpu: process.cpuUsage(), main: threadCpuNs().get(mainId) ?? 0, gcs: gcs.length };
       const latencies = new Float64Array(gets);
+      if (post !== undefined) await post('Profiler.start');
       for (let position = 0; position < gets; position++) {
         const getStart = performance.now();
         const value = await store.get(keys.subarray(position * KEY_SIZE_BYTES, (position + 1) * KEY_SIZE_BYTES));
@@ -125,6 +142,10 @@ async function main(): Promise<void> {
         }
       }
       const elapsedMs = performance.now() - startMs;
+      if (post !== undefined && profileDirectory !== undefined) {
+        const { profile } = (await post('Profiler.stop')) as { profile: object };
+        writeFileSync(join(profileDirectory, `${name}.cpuprofile`), JSON.stringify(profile));
+      }
       await new Promise((resolve) => setTimeout(resolve, 20)); // the gc observer's entries of this pass (delivered on a later turn)
       const waitMs = (mainRunQueueWaitNs() - waitBefore) / 1e6;
       const cpu = process.cpuUsage(cpuBefore);
@@ -161,6 +182,7 @@ async function main(): Promise<void> {
     }
     await store.close();
   } finally {
+    session?.disconnect();
     observer.disconnect();
     rmSync(copy, { recursive: true, force: true });
   }

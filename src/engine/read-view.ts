@@ -234,12 +234,15 @@ export class ReadView {
     let complete = true;
     // Every run's filter uses the same hash of the same key bytes: hashed once here.
     const probe = (runs[0] as RunHandle).probeOf(key);
-    // A run's entries below the first that decides are not read (isCutShort), unless the whole history is.
-    const until = untilVersionOf(request, wholeHistory);
+    // A run's entries below the first that decides are not read (isCutShort), unless the whole history is;
+    // nor its blocks above the read version when they cannot change the answer (seekVersionOf).
+    const until = untilVersionOf(request, false);
+    const seek = seekVersionOf(request.version, this.maxVersionsPerKey);
+    let whole = wholeHistory;
     for (let index = 0; index < runs.length; index++) {
       // versionsOf answers synchronously unless a block (or the reader) must come from the file.
-      const found = (runs[index] as RunHandle).versionsOf(key, probe, until);
-      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all.slice(), index, found, probe, caching, wholeHistory);
+      const found = (runs[index] as RunHandle).versionsOf(key, probe, whole ? -1 : until, 1, seek);
+      if (found instanceof Promise) return this.#slotFromRunsAfter(key, histories, request, sample, all.slice(), index, found, probe, caching, wholeHistory, whole, complete);
       if (found.length > 0) {
         if (all.length === 0) {
           all = found;
@@ -250,12 +253,15 @@ export class ReadView {
           for (let position = 0; position < found.length; position++) (all as RunEntry[]).push(found[position] as RunEntry);
         }
       }
-      if (!wholeHistory && decides(found, request)) {
-        complete = index === runs.length - 1 && !isCutShort(found);
+      // A seek left blocks out: not the whole history, so the read stops where it decides.
+      if (isCutShort(found)) complete = whole = false;
+      if (!whole && decides(found, request)) {
+        if (index < runs.length - 1) complete = false;
         break;
       }
     }
-    if (!caching) return this.#fromEntries(all, histories, request);
+    // A read that could not cache the whole history keeps the incomplete point it found (the same newest entry).
+    if (!caching || (wholeHistory && !complete)) return this.#fromEntries(all, histories, request);
     const point = this.#pointCache.set(key, this.#runSetIdentity, all, true, complete);
     return complete ? this.#fromPoint(key, point, histories, request) : this.#fromEntries(all, histories, request);
   }
@@ -284,24 +290,27 @@ export class ReadView {
     probe: KeyProbe,
     caching: boolean,
     wholeHistory: boolean,
+    whole: boolean,
+    complete: boolean,
   ): Promise<VersionSlot | undefined> {
     if (sample !== undefined) sample.source = 'disk';
     const first = await pending;
     for (const entry of first) all.push(entry);
-    // The index of the run that decided the read (the last run when none did), and its entries.
+    // The index of the run that decided the read (the last run when none did).
     let decidedAt = index;
-    let last = first;
-    if (wholeHistory || !decides(first, request)) {
-      const until = untilVersionOf(request, wholeHistory);
+    if (isCutShort(first)) complete = whole = false;
+    if (whole || !decides(first, request)) {
+      const until = untilVersionOf(request, false);
+      const seek = seekVersionOf(request.version, this.maxVersionsPerKey);
       for (decidedAt = index + 1; decidedAt < this.runs.length; decidedAt++) {
-        const entries = await (this.runs[decidedAt] as RunHandle).versionsOf(key, probe, until);
+        const entries = await (this.runs[decidedAt] as RunHandle).versionsOf(key, probe, whole ? -1 : until, 1, seek);
         for (const entry of entries) all.push(entry);
-        last = entries;
-        if (!wholeHistory && decides(entries, request)) break;
+        if (isCutShort(entries)) complete = whole = false;
+        if (!whole && decides(entries, request)) break;
       }
     }
-    if (!caching) return this.#fromEntries(all, histories, request);
-    const complete = decidedAt >= this.runs.length - 1 && !isCutShort(last);
+    if (decidedAt < this.runs.length - 1) complete = false;
+    if (!caching || (wholeHistory && !complete)) return this.#fromEntries(all, histories, request);
     const point = this.#pointCache.set(key, this.#runSetIdentity, all, true, complete);
     return complete ? this.#fromPoint(key, point, histories, request) : this.#fromEntries(all, histories, request);
   }
@@ -315,6 +324,7 @@ export class ReadView {
     }
     // resolveHistory lists or stops at every entry at or below both versions: once the
     // runs gave `limit` of them, nothing older is read (a run's older blocks neither).
+    // No seek past the entries above them: a retention marker among those ends the list.
     const until = Number.isFinite(limit) ? Math.min(upToVersion, referenceVersion) : -1;
     let listable = 0;
     for (const run of this.runs) {
@@ -350,6 +360,16 @@ function newestAnswers(point: CachedPoint, histories: readonly SourceHistory[], 
 /** The version below which a point read needs no run entry once it has one at or below it (-1: it needs every entry). */
 function untilVersionOf(request: ReadRequest, wholeHistory: boolean): number {
   return wholeHistory ? -1 : Math.min(request.version, request.referenceVersion);
+}
+
+/**
+ * The version a run's point read may seek to, skipping its blocks above (-1: none,
+ * RunPointLookup.pointVersions): with maxVersionsPerKey unbounded every entry is
+ * retained, so entries above the read version change no answer (resolve.ts) but the one
+ * just above the answer (the retention floor's and a marker's), which the seek keeps.
+ */
+function seekVersionOf(version: number, maxVersionsPerKey: number): number {
+  return maxVersionsPerKey === Infinity ? version : -1;
 }
 
 /**

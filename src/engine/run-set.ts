@@ -189,22 +189,22 @@ export class RunHandle {
   /**
    * The key's entries in this run, newest first (NO_RUN_ENTRIES, shared, when the
    * filter or the key range rules it out: a point read asks every run, and most say no).
-   * `untilVersion`, `untilCount`: stop early (RunPointLookup.pointVersions).
+   * `untilVersion`, `untilCount`: stop early; `seekVersion`: skip blocks above it (RunPointLookup.pointVersions).
    */
-  versionsOf(key: string, probe?: KeyProbe, untilVersion = -1, untilCount = 1): readonly RunEntry[] | Promise<readonly RunEntry[]> {
+  versionsOf(key: string, probe?: KeyProbe, untilVersion = -1, untilCount = 1, seekVersion = -1): readonly RunEntry[] | Promise<readonly RunEntry[]> {
     // The open reader checks the key range itself, and answers synchronously when its
     // filter rules the key out or the blocks are cached.
     const reader = this.#reader;
-    if (reader !== undefined) return reader.pointVersions(key, probe, untilVersion, untilCount);
+    if (reader !== undefined) return reader.pointVersions(key, probe, untilVersion, untilCount, seekVersion);
     if (!runMayHoldKey(key, this.descriptor)) return NO_RUN_ENTRIES;
-    const opened = this.#versionsOnceOpen(key, probe, untilVersion, untilCount);
+    const opened = this.#versionsOnceOpen(key, probe, untilVersion, untilCount, seekVersion);
     this.#set?.openAhead((run) => runMayHoldKey(key, run.descriptor));
     return opened;
   }
 
-  async #versionsOnceOpen(key: string, probe: KeyProbe | undefined, untilVersion: number, untilCount: number): Promise<readonly RunEntry[]> {
+  async #versionsOnceOpen(key: string, probe: KeyProbe | undefined, untilVersion: number, untilCount: number, seekVersion: number): Promise<readonly RunEntry[]> {
     const reader = await this.reader();
-    return reader.pointVersions(key, probe, untilVersion, untilCount);
+    return reader.pointVersions(key, probe, untilVersion, untilCount, seekVersion);
   }
 
   /** The key's probe for every run's filter (all runs of a set share the hash function): hashed once per point read. */

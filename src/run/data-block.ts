@@ -91,9 +91,18 @@ export class DataBlockBuilder {
   #entryCount = 0;
   #lastKey: string | undefined;
 
-  constructor(targetBytes = RUN_PAGE_BYTES) {
+  /** The largest grown buffer reset() keeps (DATA_BLOCK_KEPT_BYTES_MAX unless the owner says). */
+  readonly #keptBytesMax: number;
+
+  /**
+   * `keptBytesMax`: the run writer keeps any grown buffer for its run (a run of large
+   * values then allocates one buffer, not one per value: each was garbage until the
+   * thread's next collection, tens of MiB of RSS in a merge of 1-16 MiB values).
+   */
+  constructor(targetBytes = RUN_PAGE_BYTES, keptBytesMax = DATA_BLOCK_KEPT_BYTES_MAX) {
     assert(targetBytes >= RUN_PAGE_BYTES && targetBytes % RUN_PAGE_BYTES === 0, 'block target is whole pages');
     this.#targetBytes = targetBytes;
+    this.#keptBytesMax = keptBytesMax;
     this.#buffer = Buffer.alloc(targetBytes);
     this.#capacityBytes = targetBytes;
   }
@@ -179,7 +188,7 @@ export class DataBlockBuilder {
 
   reset(): void {
     // A grown buffer stays (block() zeroes what an entry did not write); a huge one goes.
-    if (this.#buffer.length > Math.max(this.#targetBytes, DATA_BLOCK_KEPT_BYTES_MAX)) this.#buffer = Buffer.alloc(this.#targetBytes);
+    if (this.#buffer.length > Math.max(this.#targetBytes, this.#keptBytesMax)) this.#buffer = Buffer.alloc(this.#targetBytes);
     this.#capacityBytes = this.#targetBytes;
     this.#position = RUN_BLOCK_HEADER_BYTES;
     this.#entryCount = 0;

@@ -32,6 +32,7 @@ import type { RunFilter } from './run-metadata.js';
 import type { RunPartition, RunPartitions } from './run-partitions.js';
 import { signedKeyPrefix } from './key-prefix.js';
 import { collectVersions, collectVersionsOnceRead, markCutShort, NO_RUN_ENTRIES, reachedStop } from './run-point-read.js';
+import { SEEK_DONE, VersionSeek } from './run-point-seek.js';
 
 /** #partitionIfMayContain's "ruled out": no partition of the run may hold the key. */
 const NO_PARTITION = -1;
@@ -119,55 +120,111 @@ export class RunPointLookup {
    * change the caller's answer): a key with 20,000 versions in this run read every block
    * of them (about 600 pages) for its newest. An answer so cut short is marked
    * (isCutShort, run-point-read.ts), so that nobody takes it for the key's whole history.
+   * With `seekVersion` >= 0 the caller needs no entry above `seekVersion` but the one
+   * just above the first at or below it: a key whose blocks above that entry are many
+   * is read from there (VersionSeek, run-point-seek.ts), the blocks between left
+   * unread; such an answer is marked cut short too, and stops at its first entry at or
+   * below `seekVersion` when `untilVersion` sets no stop.
    */
-  pointVersions(key: string, probe: KeyProbe | undefined, untilVersion = -1, untilCount = 1): readonly RunEntry[] | Promise<readonly RunEntry[]> {
+  pointVersions(key: string, probe: KeyProbe | undefined, untilVersion = -1, untilCount = 1, seekVersion = -1): readonly RunEntry[] | Promise<readonly RunEntry[]> {
     const number = this.#partitionIfMayContain(key, probe);
-    if (number instanceof Promise) return this.#versionsOncePartitionKnown(number, key, untilVersion, untilCount);
+    if (number instanceof Promise) return this.#versionsOncePartitionKnown(number, key, untilVersion, untilCount, seekVersion);
     // Most runs a point read asks rule the key out: no array made for them.
     if (number === NO_PARTITION) return NO_RUN_ENTRIES;
-    return this.#versionsInPartition(number, key, [], untilVersion, untilCount);
+    return this.#versionsInPartition(number, key, [], untilVersion, untilCount, seekVersion);
   }
 
-  async #versionsOncePartitionKnown(pending: Promise<number>, key: string, untilVersion: number, untilCount: number): Promise<readonly RunEntry[]> {
+  async #versionsOncePartitionKnown(pending: Promise<number>, key: string, untilVersion: number, untilCount: number, seekVersion: number): Promise<readonly RunEntry[]> {
     const number = await pending;
-    return number === NO_PARTITION ? NO_RUN_ENTRIES : this.#versionsInPartition(number, key, [], untilVersion, untilCount);
+    return number === NO_PARTITION ? NO_RUN_ENTRIES : this.#versionsInPartition(number, key, [], untilVersion, untilCount, seekVersion);
   }
 
   /** The key's versions from partition `number`, the one that may hold it (its filter allowed it). */
-  #versionsInPartition(number: number, key: string, result: RunEntry[], untilVersion: number, untilCount: number): RunEntry[] | Promise<RunEntry[]> {
+  #versionsInPartition(number: number, key: string, result: RunEntry[], untilVersion: number, untilCount: number, seekVersion: number): RunEntry[] | Promise<RunEntry[]> {
     if (debugEnabled()) assert(number === this.#partitions.atOrAfter(key), "the partition searched once is the key's partition");
     const partition = this.#partitions.partition(number, true);
-    if (partition instanceof Promise) return this.#versionsOncePartitionRead(partition, key, result, untilVersion, untilCount);
-    return this.#versionsIn(partition, key, result, untilVersion, untilCount);
+    if (partition instanceof Promise) return this.#versionsOncePartitionRead(partition, key, result, untilVersion, untilCount, seekVersion);
+    return this.#versionsIn(partition, key, result, untilVersion, untilCount, seekVersion);
   }
 
-  async #versionsOncePartitionRead(pending: Promise<RunPartition>, key: string, result: RunEntry[], untilVersion: number, untilCount: number): Promise<RunEntry[]> {
-    return this.#versionsIn(await pending, key, result, untilVersion, untilCount);
+  async #versionsOncePartitionRead(pending: Promise<RunPartition>, key: string, result: RunEntry[], untilVersion: number, untilCount: number, seekVersion: number): Promise<RunEntry[]> {
+    return this.#versionsIn(await pending, key, result, untilVersion, untilCount, seekVersion);
   }
 
-  #versionsIn(partition: RunPartition, key: string, result: RunEntry[], untilVersion: number, untilCount: number): RunEntry[] | Promise<RunEntry[]> {
+  #versionsIn(partition: RunPartition, key: string, result: RunEntry[], untilVersion: number, untilCount: number, seekVersion: number): RunEntry[] | Promise<RunEntry[]> {
     const index = partition.index;
-    for (let local = index.firstBlockAtOrAfter(key); local < index.blockCount; local++) {
+    const first = index.firstBlockAtOrAfter(key);
+    // A seek only for a key that fills two blocks or more (a partition never splits a key); one compare for the rest.
+    if (seekVersion >= 0 && first < index.blockCount && index.compareLastKey(key, first) === 0) {
+      const fullEnd = index.firstBlockAfter(key);
+      if (fullEnd - first >= 2) return this.#seek(index, key, new VersionSeek(first, fullEnd, seekVersion), result, untilVersion, untilCount);
+    }
+    return this.#collectFrom(index, key, first, result, untilVersion, untilCount, false);
+  }
+
+  /**
+   * The key's entries from block `from` on, appended to `result`, down to the stop;
+   * `gapped`: `result` already lacks entries of the key (a seek skipped blocks), so it is
+   * marked cut short wherever it ends.
+   */
+  #collectFrom(index: RunIndex, key: string, from: number, result: RunEntry[], untilVersion: number, untilCount: number, gapped: boolean): RunEntry[] | Promise<RunEntry[]> {
+    for (let local = from; local < index.blockCount; local++) {
       const ended = this.#collectBlock(index, local, key, result);
-      if (ended instanceof Promise) return this.#versionsFrom(index, key, local, result, ended, untilVersion, untilCount);
+      if (ended instanceof Promise) return this.#versionsFrom(index, key, local, result, ended, untilVersion, untilCount, gapped);
       if (ended) break;
       if (reachedStop(result, untilVersion, untilCount)) return markCutShort(result);
     }
-    return result;
+    return gapped ? markCutShort(result) : result;
   }
 
   /**
    * The rest of versions() once block `local` went asynchronous (`pending`: its
    * entries collected, and whether the key ends in it), from the next block on.
    */
-  async #versionsFrom(index: RunIndex, key: string, local: number, result: RunEntry[], pending: Promise<boolean>, untilVersion: number, untilCount: number): Promise<RunEntry[]> {
-    if (await pending) return result;
-    if (reachedStop(result, untilVersion, untilCount)) return markCutShort(result);
-    for (let next = local + 1; next < index.blockCount; next++) {
+  async #versionsFrom(index: RunIndex, key: string, local: number, result: RunEntry[], pending: Promise<boolean>, untilVersion: number, untilCount: number, gapped: boolean): Promise<RunEntry[]> {
+    const ended = await pending;
+    if (!ended && reachedStop(result, untilVersion, untilCount)) return markCutShort(result);
+    for (let next = local + 1; !ended && next < index.blockCount; next++) {
       if (await this.#collectBlock(index, next, key, result)) break;
       if (reachedStop(result, untilVersion, untilCount)) return markCutShort(result);
     }
-    return result;
+    return gapped ? markCutShort(result) : result;
+  }
+
+  /**
+   * The read as of `search.version` of a key with two blocks or more: the search reads
+   * the blocks it needs (synchronously while they are cached or read on the calling
+   * thread), then the read goes on from its landing block (run-point-seek.ts).
+   */
+  #seek(index: RunIndex, key: string, search: VersionSeek, result: RunEntry[], untilVersion: number, untilCount: number): RunEntry[] | Promise<RunEntry[]> {
+    for (let block = search.next(); block !== SEEK_DONE; block = search.next()) {
+      // A cached block the search only passes through: its last entry alone (no entry made for the others).
+      const cached = block === search.first ? undefined : this.#cache.get(this.#runId, index.offset(block));
+      if (cached !== undefined) {
+        if (debugEnabled()) assert(cached.compareKey(key, cached.count - 1) === 0, 'a block the search reads ends with the key');
+        search.took(block, [cached.entryWithKey(cached.count - 1, key)], false);
+        continue;
+      }
+      const entries: RunEntry[] = [];
+      const ended = this.#collectBlock(index, block, key, entries);
+      if (ended instanceof Promise) return this.#seekOnceRead(index, key, search, block, entries, ended, result, untilVersion, untilCount);
+      search.took(block, entries, true);
+    }
+    search.appendTo(result);
+    const skipped = search.skipped;
+    // Past a gap the answer is not the key's whole history anyway: without a stop of the caller's, it ends at its first entry at or below the version.
+    const stopVersion = untilVersion >= 0 || !skipped ? untilVersion : search.version;
+    const stopCount = untilVersion >= 0 ? untilCount : 1;
+    if (!search.landingRead) return this.#collectFrom(index, key, search.landing, result, stopVersion, stopCount, skipped);
+    // The landing block ends with the key (it is one of its full blocks): the read goes on after it, unless stopped.
+    if (reachedStop(result, stopVersion, stopCount)) return markCutShort(result);
+    return this.#collectFrom(index, key, search.landing + 1, result, stopVersion, stopCount, skipped);
+  }
+
+  async #seekOnceRead(index: RunIndex, key: string, search: VersionSeek, block: number, entries: RunEntry[], pending: Promise<boolean>, result: RunEntry[], untilVersion: number, untilCount: number): Promise<RunEntry[]> {
+    await pending;
+    search.took(block, entries, true);
+    return this.#seek(index, key, search, result, untilVersion, untilCount);
   }
 
   /**

@@ -195,12 +195,13 @@ export class RunReader {
    * (partitions included) is cached, or the file reads synchronously
    * (FileHandle.readSync) and each block read passes its check: no promise, no
    * microtask per run on the hot path. A block that needs repair, or a file without
-   * readSync, continues as a promise. `untilVersion`, `untilCount`: stop early
-   * (RunPointLookup.pointVersions); by default every entry of the key.
+   * readSync, continues as a promise. `untilVersion`, `untilCount`: stop early;
+   * `seekVersion`: skip the blocks above it (RunPointLookup.pointVersions); by default
+   * every entry of the key.
    */
-  pointVersions(key: string, probe?: KeyProbe, untilVersion = -1, untilCount = 1): readonly RunEntry[] | Promise<readonly RunEntry[]> {
+  pointVersions(key: string, probe?: KeyProbe, untilVersion = -1, untilCount = 1, seekVersion = -1): readonly RunEntry[] | Promise<readonly RunEntry[]> {
     this.#checkOpen();
-    return this.#lookup.pointVersions(key, probe, untilVersion, untilCount);
+    return this.#lookup.pointVersions(key, probe, untilVersion, untilCount, seekVersion);
   }
 
   /** The newest entry of `key` with version <= `version` (a tombstone included), if any. */
