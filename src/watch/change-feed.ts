@@ -64,7 +64,7 @@ import { TOMBSTONE } from '../memory/version-chain.js';
 import { keyRange } from '../store/read-options.js';
 import type { StoreFailure } from '../store/store-failure.js';
 import { assert } from '../util/assert.js';
-import { type CatchUpCursor, nextChanges, type RawChange } from './catch-up.js';
+import { CatchUp, type RawChange } from './catch-up.js';
 import { droppedFeeds, FeedHold, unstartedEndsRelease } from './dropped-feeds.js';
 import { ownedSlots, Subscriber } from './subscriber.js';
 
@@ -79,8 +79,8 @@ export interface WatchOptions {
   /** Also deliver lease records (keys under "\u0000ladybug/"). Default false. */
   includeReserved?: boolean;
   /**
-   * Changes read from history per catch-up batch (memory: at most twice this many held
-   * at once). Default WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, 1..WATCH_CATCH_UP_BATCH_CHANGES_MAX.
+   * Changes read from history per catch-up batch (memory: at most this many held with
+   * their values at once, beside the catch-up's index: catch-up.ts). Default WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT, 1..WATCH_CATCH_UP_BATCH_CHANGES_MAX.
    */
   catchUpBatchChanges?: number;
 }
@@ -178,6 +178,14 @@ export class WatchHub {
     this.#subscribers.add(subscriber);
     hold.subscribed(this.#unsubscriber(subscriber));
     if (signal !== undefined) hold.listen(signal, () => subscriber.wake?.());
+    hold.onReturn(() => subscriber.wake?.());
+    // Before each catch-up batch, at each turn a pass gives the event loop, and after each wait:
+    // return() asked for during the step ends the feed (done), else aborted or closed throws.
+    const stop = (): void => {
+      if (hold.returnRequested) throw new FeedReturned();
+      signal?.throwIfAborted();
+      source.checkOpen();
+    };
     const startVersion = source.pipeline.visibleVersion;
     const catchUp = sinceVersion !== undefined && sinceVersion < startVersion;
     const view = catchUp ? source.view() : undefined;
@@ -192,23 +200,25 @@ export class WatchHub {
           // Batch by batch, each the smallest changes after the last delivered one;
           // startVersion stays pinned until the last batch is read.
           const catchUpTo = Math.min(startVersion, untilVersion ?? startVersion);
-          let cursor: CatchUpCursor = { version: sinceVersion, key: undefined };
-          while (catchUpTo > sinceVersion) {
+          const history = catchUpTo > sinceVersion ? new CatchUp({
+            view: view!, range, sinceVersion, upToVersion: catchUpTo, batchChanges: catchUpBatchChanges,
+            accepts: (key) => subscriber.accepts(key),
+            nameKey: (key) => externalKeyForError(key, source.keyEncoding),
+            stop,
+          }) : undefined;
+          while (history !== undefined) {
             // Closed before or during the read: StoreClosedError, not what reading a closed
             // store gave (close() closes the readers of replaced runs a view still held: their
             // files are gone, CorruptionError 'run file missing').
             source.checkOpen();
-            const { changes: batch, more } = await nextChanges(
-              view!, range, sinceVersion, cursor, catchUpTo, catchUpBatchChanges,
-              (key) => subscriber.accepts(key),
-              (key) => externalKeyForError(key, source.keyEncoding),
-            ).catch((error: unknown) => {
-              source.checkOpen();
+            const { changes: batch, more } = await history.next().catch((error: unknown) => {
+              if (!(error instanceof FeedReturned)) source.checkOpen();
               throw error;
             });
             for (const change of batch) {
-              signal?.throwIfAborted(); // an aborted feed delivers nothing more, history included
-              source.checkOpen(); // nor does a feed of a closed store, as a scan's next() refuses
+              // An aborted feed delivers nothing more, history included; nor does a feed of a
+              // closed store, as a scan's next() refuses, or one returned during the step.
+              stop();
               // Overflowed meanwhile: stop here, so the error's lastDeliveredVersion is the last delivered.
               if (subscriber.failure !== undefined) throw subscriber.overflowBefore(change);
               // The retention floor rose past the feed's position (see the header): refused
@@ -217,9 +227,7 @@ export class WatchHub {
               if (position < view!.retentionFloor) await view!.floorRefusal(position);
               yield this.#deliver(subscriber, change);
             }
-            const last = batch.at(-1);
-            if (!more || last === undefined) break;
-            cursor = { version: last.version, key: last.key };
+            if (!more || batch.length === 0) break;
           }
         } finally {
           hold.unpin();
@@ -245,7 +253,7 @@ export class WatchHub {
           // Every commit made before the failure was delivered; none can come after it.
           const failure = source.failure.current;
           if (failure !== undefined) throw failure;
-          await this.#waitForCommit(subscriber, signal);
+          await this.#waitForCommit(subscriber, stop);
           continue;
         }
         if (change.version <= lastVersion) continue;
@@ -253,6 +261,9 @@ export class WatchHub {
         assert(change.version >= subscriber.lastDeliveredVersion, 'changes delivered in version order');
         yield this.#deliver(subscriber, change);
       }
+    } catch (error) {
+      // return() called during the step: the step ends done, and so does the return() queued behind it.
+      if (!(error instanceof FeedReturned)) throw error;
     } finally {
       droppedFeeds.unregister(hold);
       hold.release();
@@ -268,14 +279,13 @@ export class WatchHub {
   }
 
   /**
-   * Waits until the subscriber is offered a change (or its feed is aborted, or the
-   * store closes or fails). Costs no timer and no listener per wait: one hub-wide interval
+   * Waits until the subscriber is offered a change (or its feed is aborted or returned, or the
+   * store closes or fails); `stop` throws for the feed's end, before and after. Costs no timer and no listener per wait: one hub-wide interval
    * checks that the store is open while anyone waits (ref'd only then), and the
    * abort listener is added once per watch.
    */
-  async #waitForCommit(subscriber: Subscriber, signal: AbortSignal | undefined): Promise<void> {
-    signal?.throwIfAborted();
-    this.#source.checkOpen();
+  async #waitForCommit(subscriber: Subscriber, stop: () => void): Promise<void> {
+    stop();
     await new Promise<void>((resolve) => {
       subscriber.wake = () => {
         subscriber.wake = undefined;
@@ -286,8 +296,7 @@ export class WatchHub {
       this.#waiting.add(subscriber);
       this.#watchClosed();
     });
-    signal?.throwIfAborted();
-    this.#source.checkOpen();
+    stop();
   }
 
   /**
@@ -323,6 +332,9 @@ export class WatchHub {
     }, CLOSED_CHECK_INTERVAL_MS);
   }
 }
+
+/** Thrown by a feed's stop check when return() was called during its step: the feed ends, done. */
+class FeedReturned extends Error {}
 
 interface ResolvedWatchOptions {
   range: KeyRange;

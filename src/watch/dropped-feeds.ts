@@ -32,6 +32,13 @@ export class FeedHold {
   #startPin: { pins: ReadPins; version: number; protects: boolean; throughCatchUp: boolean } | undefined;
   #unsubscribe: (() => void) | undefined;
   #abort: { signal: AbortSignal; listener: () => void } | undefined;
+  /**
+   * True once return() was called on the started feed. A generator queues return() behind a
+   * step in flight, so the step (a catch-up pass, a wait for a commit) ends itself, done, at its
+   * next stop check; `#onReturn` wakes a wait.
+   */
+  returnRequested = false;
+  #onReturn: (() => void) | undefined;
 
   /** Pins `version`, and holds the catch-up's `view` (engine/memtable-holds.ts), until unpin() or release(). */
   pin(pins: ReadPins, version: number, view: ReadView): void {
@@ -76,6 +83,17 @@ export class FeedHold {
     this.#abort = { signal, listener };
   }
 
+  /** `wake` ends the feed's wait for a commit when return() is called (until release()). */
+  onReturn(wake: () => void): void {
+    this.#onReturn = wake;
+  }
+
+  /** return() was called on the started feed: its step in flight ends at its next stop check. */
+  requestReturn(): void {
+    this.returnRequested = true;
+    this.#onReturn?.();
+  }
+
   /** `unsubscribe` takes the feed out of the hub; called by release(). */
   subscribed(unsubscribe: () => void): void {
     this.#unsubscribe = unsubscribe;
@@ -89,6 +107,7 @@ export class FeedHold {
     abort?.signal.removeEventListener('abort', abort.listener);
     const unsubscribe = this.#unsubscribe;
     this.#unsubscribe = undefined;
+    this.#onReturn = undefined;
     unsubscribe?.();
   }
 }
@@ -100,6 +119,8 @@ export const droppedFeeds = new FinalizationRegistry<FeedHold>((hold) => hold.re
  * `feed` whose return() and throw() also let go of `hold` when the feed was never stepped:
  * a generator ended before its first next() never runs its body, so its finally (which
  * releases the hold) never runs, and its start pin stayed until the feed was collected.
+ * return() on a started feed also ends a step in flight (FeedHold#requestReturn): queued
+ * behind it, return() waited for a whole catch-up pass, or for the next commit in range.
  */
 export function unstartedEndsRelease<T>(feed: AsyncGenerator<T, void, undefined>, hold: FeedHold): AsyncGenerator<T, void, undefined> {
   const end = (finish: () => Promise<IteratorResult<T, void>>): Promise<IteratorResult<T, void>> => {
@@ -110,7 +131,10 @@ export function unstartedEndsRelease<T>(feed: AsyncGenerator<T, void, undefined>
     return finish();
   };
   const { return: returnFeed, throw: throwIntoFeed } = feed;
-  feed.return = (value) => end(() => returnFeed.call(feed, value));
+  feed.return = (value) => {
+    if (hold.started) hold.requestReturn();
+    return end(() => returnFeed.call(feed, value));
+  };
   feed.throw = (error: unknown) => end(() => throwIntoFeed.call(feed, error));
   return feed;
 }
