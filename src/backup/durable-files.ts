@@ -4,7 +4,8 @@
  * Invariants
  * - A file is written under `<name>.tmp`, datasynced, then renamed to its name: a
  *   crash never leaves a partial file under a final name. The caller syncs the
- *   directory (once for many files) before relying on the names.
+ *   directory (once for many files) before relying on the names. The one exception
+ *   is a mark (writeMarkDurably), whose name is what counts, not its bytes.
  * - copyFile checks the bytes it copied against `expectedChecksum` when given, and
  *   leaves nothing under the final name if they differ; a copy that fails (its
  *   source gone, a read, write or datasync failed) removes its temporary file.
@@ -22,14 +23,31 @@ export const TEMPORARY_SUFFIX = '.tmp';
 export async function writeFileDurably(fileSystem: FileSystem, path: string, bytes: Uint8Array): Promise<void> {
   const temporary = path + TEMPORARY_SUFFIX;
   if (await fileSystem.exists(temporary)) await fileSystem.unlink(temporary);
-  const handle = await fileSystem.open(temporary, 'createExclusive');
+  await writeNewFile(fileSystem, temporary, bytes);
+  await fileSystem.rename(temporary, path);
+  await fileSystem.syncDirectory(parentDirectory(path));
+}
+
+/** Creates `path` (it must not exist), writes `bytes` and datasyncs it; the caller syncs the directory. */
+async function writeNewFile(fileSystem: FileSystem, path: string, bytes: Uint8Array): Promise<void> {
+  const handle = await fileSystem.open(path, 'createExclusive');
   try {
     await handle.write(bytes, 0);
     await handle.datasync();
   } finally {
     await handle.close();
   }
-  await fileSystem.rename(temporary, path);
+}
+
+/**
+ * Creates the mark `path` (BACKUP-INCOMPLETE) under its own name at once, then writes,
+ * datasyncs and syncs the directory: its name is what openStore refuses, so a kill at
+ * any step leaves either no mark in a still empty directory or the mark (its bytes
+ * perhaps partial), never a directory holding only `<mark>.tmp`, which opened as a
+ * new, empty store.
+ */
+export async function writeMarkDurably(fileSystem: FileSystem, path: string, bytes: Uint8Array): Promise<void> {
+  await writeNewFile(fileSystem, path, bytes);
   await fileSystem.syncDirectory(parentDirectory(path));
 }
 

@@ -38,7 +38,7 @@ import { RUNS_DIRECTORY } from '../engine/open-engine.js';
 import { assert } from '../util/assert.js';
 import type { Hash64 } from '../wal/wal-format.js';
 import { BACKUP_INCOMPLETE_NAME, readBackupManifest, readChunks, type BackupFile } from './backup-manifest.js';
-import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX, writeFileDurably } from './durable-files.js';
+import { copyFile, isEmptyOrMissing, TEMPORARY_SUFFIX, writeMarkDurably } from './durable-files.js';
 import { insideBackupOnDisk, nestedTargetError } from './nested-paths.js';
 import { backupRunDescriptors, patchedView, rebuildBackupRun, type FilePatches, type RestoreRepair } from './repair-backup-run.js';
 import { checkFile, intactTwin, runDamage, withDamageOffset } from './verify-backup.js';
@@ -116,7 +116,7 @@ export async function restoreBackup(
   try {
     await makeDirectory(fileSystem, targetDirectory, undo.made);
     // Until the restore is durable the target says it is cut short: openStore refuses it (not an empty new store).
-    await writeFileDurably(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME), RESTORE_INCOMPLETE_MARK);
+    await writeMarkDurably(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME), RESTORE_INCOMPLETE_MARK);
     for (const name of [RUNS_DIRECTORY, MANIFEST_DIRECTORY_NAME, BACKUP_WAL_DIRECTORY]) {
       await makeDirectory(fileSystem, joinPath(targetDirectory, name), undo.made);
     }

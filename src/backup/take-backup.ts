@@ -47,7 +47,7 @@ import {
   BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BACKUP_INCOMPLETE_NAME, BACKUP_MANIFEST_NAME, encodeBackupManifest, readChunks, type BackupFile,
 } from './backup-manifest.js';
 import { BackupUndo } from './backup-undo.js';
-import { copyFile, isEmptyOrMissing, linkOrCopyFile, TEMPORARY_SUFFIX, writeFileDurably } from './durable-files.js';
+import { copyFile, isEmptyOrMissing, linkOrCopyFile, TEMPORARY_SUFFIX, writeFileDurably, writeMarkDurably } from './durable-files.js';
 import { nestedTargetError, physicalAncestorMatches } from './nested-paths.js';
 
 export const BACKUP_WAL_DIRECTORY = 'wal';
@@ -131,7 +131,7 @@ export async function takeBackup(source: BackupSource, targetDirectory: string, 
   try {
     await makeDirectory(fileSystem, targetDirectory, undo.made);
     // Until BACKUP.json is durable the target says what it is: a kill leaves an incomplete backup, not a store.
-    await writeFileDurably(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME), INCOMPLETE_MARK);
+    await writeMarkDurably(fileSystem, joinPath(targetDirectory, BACKUP_INCOMPLETE_NAME), INCOMPLETE_MARK);
     await makeDirectory(fileSystem, joinPath(targetDirectory, RUNS_DIRECTORY), undo.made);
     await makeDirectory(fileSystem, joinPath(targetDirectory, BACKUP_WAL_DIRECTORY), undo.made);
     await makeDirectory(fileSystem, joinPath(targetDirectory, MANIFEST_DIRECTORY_NAME), undo.made);
@@ -187,7 +187,9 @@ async function copyRuns(
         const to = joinPath(targetRuns, run.fileName);
         // A copy reads a page it cannot read (EIO: a bad sector) as zeros; checkRunCopy rebuilds it from parity.
         const copied = options.link === false ? await copyFile(fileSystem, from, to, source.hash, undefined, 'zero') : await linkOrCopyFile(fileSystem, from, to, source.hash, 'zero');
-        assert(copied.sizeBytes === run.fileBytes, `run ${run.fileName} has the size its descriptor records`);
+        if (copied.sizeBytes !== run.fileBytes) { // cut short or grown on disk: damage, as the run's open reports it, not a bug
+          throw new CorruptionError(from, Math.min(copied.sizeBytes, run.fileBytes), `file is ${copied.sizeBytes} bytes, the manifest says ${run.fileBytes}`);
+        }
         // The copy's checksum is of the bytes as read: a block damaged in the store would be
         // certified with them. Check them all; a rebuild changed bytes, so sum them again.
         // A page read as zeros (EIO) is in a link's checksum, not its file: summed again after the check too.

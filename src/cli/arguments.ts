@@ -8,8 +8,12 @@ import { Buffer } from 'node:buffer';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { internalKey } from '../codec/keys.js';
-import { ErrorCode, InvalidOptionError } from '../errors.js';
+import { BackupError, ErrorCode, InvalidOptionError } from '../errors.js';
 import { SCRUB_BYTES_PER_SECOND_MAX } from '../stripe/scrub.js';
+import { NodeFileSystem } from '../fs/node-file-system.js';
+import { refuseBackupDirectory } from '../store/open-store.js';
+import { backupMarkIn } from '../backup/backup-marks.js';
+import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { keyJsonForm } from './output.js';
 
 export const EXIT_FAILURE = 1;
@@ -79,12 +83,45 @@ export function rateOption(flag: string): (text: string) => number {
   };
 }
 
-/** The absolute path of the store at `directory`, or a usage error when there is none. */
+/** What to give instead of a path that holds no store. */
+const STORE_DIRECTORY_HINT = 'give the directory the store was created in (the path given to openStore), which holds wal/ and manifest/';
+
+/**
+ * The absolute path of the store at `directory`, or a usage error when there is none, saying
+ * which of missing, a file, or a directory without a store's files the path is.
+ */
 export function requireStore(directory: string): string {
   const absolute = resolve(directory);
-  // A manifest copy without wal/ is a damaged store (the commands report it, exit 1), not a missing one.
-  if (!existsSync(join(absolute, 'wal')) && !holdsManifestCopy(absolute)) throw new UsageError(`no ladybug store at ${absolute}`);
-  return absolute;
+  if (holdsStore(absolute)) return absolute;
+  const found = !existsSync(absolute) ? 'no such file or directory' : isDirectory(absolute) ? 'the directory holds no wal/ or manifest/' : 'it is a file';
+  throw new UsageError(`no ladybug store at ${absolute}: ${found}; ${STORE_DIRECTORY_HINT}`);
+}
+
+/**
+ * The absolute path of the store at `directory`, refused first, as the store's open refuses it,
+ * when it is a backup directory (LADYBUG_BACKUP 'not-a-store', exit 1): one with BACKUP.json, or
+ * only a mark of a backup or restore cut short (BACKUP-INCOMPLETE, or an earlier release's
+ * BACKUP-INCOMPLETE.tmp beside no store: src/backup/backup-marks.ts decides), which has no wal/
+ * and was told "no ladybug store" (exit 2) while the open, README and verify took it for a backup.
+ */
+export async function storeDirectory(directory: string): Promise<string> {
+  const absolute = resolve(directory);
+  if (isDirectory(absolute)) await refuseBackupDirectory(new NodeFileSystem(), absolute);
+  return requireStore(absolute);
+}
+
+/** Whether `path` is a directory (false when it is missing or a file). */
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // missing, or a file on the way (ENOTDIR)
+  }
+}
+
+/** Whether `directory` holds a store: wal/, or a manifest copy without it (a damaged store the commands report, exit 1, not a missing one). */
+function holdsStore(directory: string): boolean {
+  return existsSync(join(directory, 'wal')) || holdsManifestCopy(directory);
 }
 
 function holdsManifestCopy(directory: string): boolean {
@@ -95,19 +132,41 @@ function holdsManifestCopy(directory: string): boolean {
   }
 }
 
-/** The absolute path of an existing backup directory, or a usage error (missing, or a file). */
-export function requireBackupDirectory(directory: string): string {
+/**
+ * The absolute path of an existing backup directory, or a usage error (missing, or a file). A
+ * directory with no backup's mark (backup-marks.ts) is refused as restore refuses it, "backup
+ * incomplete" (LADYBUG_BACKUP, exit 1), but saying what it is: a store given for its backup, or
+ * an empty directory (the arguments swapped), not a backup that crashed there.
+ */
+export async function requireBackupDirectory(directory: string): Promise<string> {
   const absolute = resolve(directory);
   if (!existsSync(absolute)) throw new UsageError(`no backup at ${absolute}`);
   if (!statSync(absolute).isDirectory()) throw new UsageError(`${absolute} is a file, not a backup directory`);
-  return absolute;
+  if (await backupMarkIn(new NodeFileSystem(), absolute) !== undefined) return absolute;
+  if (holdsStore(absolute)) {
+    throw new BackupError('incomplete', absolute, 'no BACKUP.json: this is a ladybug store, not a backup of one: '
+      + `take a backup of it with \`ladybug backup ${absolute} <target>\` and restore that`);
+  }
+  if (readdirSync(absolute).length === 0) {
+    throw new BackupError('incomplete', absolute, 'no BACKUP.json: an empty directory, not a backup: give the directory `ladybug backup` wrote first');
+  }
+  return absolute; // anything else: restore says what it finds (a directory of other files, no BACKUP.json)
 }
 
-/** The absolute path of a directory to write into: missing (it is created) or a directory, never a file. */
-export function targetDirectory(directory: string): string {
+/**
+ * The absolute path of a directory to write into: missing (it is created) or a directory, never a
+ * file. One holding the mark a killed backup or restore left (backup-marks.ts) is refused as
+ * any other non-empty target is (LADYBUG_BACKUP target-not-empty, exit 1), saying it is that
+ * leftover and that deleting it is the way on, before the store is opened.
+ */
+export async function targetDirectory(directory: string, command: 'backup' | 'restore'): Promise<string> {
   const absolute = resolve(directory);
   if (existsSync(absolute) && !statSync(absolute).isDirectory()) throw new UsageError(`${absolute} is a file, not a directory`);
-  return absolute;
+  if (!isDirectory(absolute)) return absolute;
+  const mark = await backupMarkIn(new NodeFileSystem(), absolute);
+  if (mark === undefined || mark === BACKUP_MANIFEST_NAME) return absolute;
+  throw new BackupError('target-not-empty', absolute, `the ${command} target must be missing or empty; `
+    + `it holds ${mark}, left by a backup or restore cut short: delete ${absolute} and run the ${command} again`);
 }
 
 /**

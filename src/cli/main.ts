@@ -13,7 +13,6 @@
  * Errors (bad arguments, no store, a store locked by another process, corruption)
  * print one clear line to stderr and exit non-zero, never a stack trace.
  */
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isLadybugError, type KeyEncoding, openStore } from '../index.js';
@@ -24,13 +23,12 @@ import { DirectoryLock } from '../store/directory-lock.js';
 import { checkName } from '../lease/lease-record.js';
 import { verifyStore } from '../store/verify-store.js';
 import { WATCH_CATCH_UP_BATCH_CHANGES_MAX } from '../limits.js';
-import { refuseBackupDirectory } from '../store/open-store.js';
+import { backupMarkIn } from '../backup/backup-marks.js';
 import { openWithoutTrustingCounts, repairReservedEntryCounts } from '../store/repair-reserved-counts.js';
-import { repairTitle, unrecoverableExplanations } from './repair-report.js';
-import { backupVerifyTitle, scrubTitle, verifyTitle, walDropText } from './report-titles.js';
+import { repairDryRunOutput, repairTitle, unrecoverableExplanations } from './repair-report.js';
+import { backupVerifyTitle, scrubTitle, verifyTitle } from './report-titles.js';
 import { verifyBackup } from '../backup/restore-backup.js';
 import { restoreStoreBackup } from '../backup/backup-api.js';
-import { BACKUP_INCOMPLETE_NAME, BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { createProgress } from './progress.js';
 import { dumpLine, jsonForm, keyJsonForm, keyText, type Output, printableJson, printResult, valueText } from './output.js';
 import { guardStdout, OutputClosedError, stdoutFailure, stdoutReaderGone, writeOut } from './stdout.js';
@@ -40,7 +38,7 @@ import { commanderErrorLine, packageVersion, runScript } from './program-support
 import { interruptible, interruptState, onInterrupt, reportInterruption, signalTurns, stopReads } from './interrupt.js';
 import {
   EXIT_DAMAGED_RESTORABLE, EXIT_FAILURE, EXIT_USAGE, HEX_KEY_HELP, type HexOption, isArgumentError, keyArgument, keyTitle, prefixRange, countOption, rateOption, versionOption,
-  requireBackupDirectory, requireStore, targetDirectory, UsageError, versionWithin,
+  requireBackupDirectory, requireStore, storeDirectory, isDirectory, targetDirectory, UsageError, versionWithin,
 } from './arguments.js';
 
 interface JsonOption {
@@ -50,7 +48,7 @@ interface JsonOption {
 async function withStore<T>(
   directory: string, run: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>, repair = false, keyEncoding: KeyEncoding = 'utf8',
 ): Promise<T> {
-  const store = await openStore(requireStore(directory), { repair, keyEncoding });
+  const store = await openStore(await storeDirectory(directory), { repair, keyEncoding });
   try {
     return await run(store);
   } finally {
@@ -81,8 +79,9 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption) => {
       const signal = interruptible(() => 'verify stopped before it finished: nothing changed, nothing left locked');
-      if (existsSync(join(resolve(dir), BACKUP_MANIFEST_NAME)) || existsSync(join(resolve(dir), BACKUP_INCOMPLETE_NAME))) {
-        // A backup directory (ladybug backup; one cut short is marked, take-backup.ts): check BACKUP.json and every file's checksum.
+      if (isDirectory(resolve(dir)) && await backupMarkIn(new NodeFileSystem(), resolve(dir)) !== undefined) {
+        // A backup directory (ladybug backup; one cut short is marked, take-backup.ts; backup-marks.ts decides, as for the
+        // store's open, which refuses it): check BACKUP.json and every file's checksum.
         const progress = createProgress('verify backup', 'files');
         // Typed as the public verifyBackup's and restore's failures are: an I/O error is LADYBUG_IO, not the raw Node error.
         const report = await verifyBackup(stopReads(new NodeFileSystem(), signal), resolve(dir), (step) => progress.update(step.filesDone, step.filesTotal))
@@ -112,30 +111,28 @@ function buildProgram(): Command {
     .action(async (dir: string, options: JsonOption & { dryRun?: boolean }) => {
       if (options.dryRun === true) {
         // A backup: refused as repair's open refuses it (openStore's own check), before verifyStore writes a lock file into it.
-        const store = requireStore(dir);
+        const store = await storeDirectory(dir);
         const signal = interruptible(() => 'repair --dry-run stopped before it finished: nothing changed, nothing left locked');
-        await refuseBackupDirectory(new NodeFileSystem(), store);
         const report = await verifyStore(store, { fileSystem: stopReads(new NodeFileSystem(), signal) });
         signal.throwIfAborted();
-        const drop = report.walRepairWouldDrop;
-        const wal = drop !== undefined ? `would ${walDropText(drop)}`
-          : report.corruption !== undefined ? 'WAL damage that repair refuses as well (see corruption)' : 'nothing to drop from the WAL';
-        const runs = report.runs.problems.length === 0 ? '' : `; ${report.runs.problems.length} damaged run blocks or files (scrub rebuilds what parity can)`;
-        emit(options, { title: `repair --dry-run: ${wal}${runs}`, data: { walRepairWouldDrop: drop, corruption: report.corruption, runProblems: report.runs.problems } });
+        emit(options, repairDryRunOutput(report));
         if (!report.ok) process.exitCode = EXIT_FAILURE;
         return;
       }
       // Reserved entry counts not trusted: a wrong one must not steer this open's lease restart rule (repair-reserved-counts.ts).
       const signal = interruptible(() => 'repair stopped before it opened the store: nothing changed');
-      const store = await openWithoutTrustingCounts(requireStore(dir), { repair: true });
+      const directory = await storeDirectory(dir);
+      const store = await openWithoutTrustingCounts(directory, { repair: true });
       const opened = { version: store.version, ...store.stats().recovery, leaseExpiries: store.leases.stats().expiries };
       interruptState(() => `repair stopped after its open (${opened.repair === undefined ? 'the WAL needed no repair' : 'the WAL was repaired'}), `
         + 'its scrub cut short (blocks it rebuilt stay rewritten), reserved entry counts not checked: run repair again to finish; the store is closed, its lock released');
       const scrub = await store.scrub({ signal }).finally(() => store.close());
       signal.throwIfAborted();
       interruptState(() => 'repair stopped after its WAL repair and scrub, while it rechecked reserved entry counts (that step finished); the store is closed, its lock released');
-      const reservedCounts = await repairReservedEntryCounts(requireStore(dir));
-      const title = repairTitle({ droppedWal: opened.repair !== undefined, counts: reservedCounts, leaseExpiries: opened.leaseExpiries, scrub });
+      const reservedCounts = await repairReservedEntryCounts(directory);
+      const title = repairTitle({
+        droppedWal: opened.repair !== undefined, manifestRepaired: opened.manifest.repaired.length, counts: reservedCounts, leaseExpiries: opened.leaseExpiries, scrub,
+      });
       const unrecoverable = unrecoverableExplanations(scrub);
       emit(options, { title, data: { ...opened, scrub: { runs: scrub.runs, blocksChecked: scrub.blocksChecked, repaired: scrub.repaired }, unrecoverable, reservedCounts } });
       if (reservedCounts.remaining.length > 0 || unrecoverable.length > 0) process.exitCode = EXIT_FAILURE;
@@ -175,7 +172,7 @@ function buildProgram(): Command {
     .action(async (dir: string, options: JsonOption & { maxVersionsPerKey?: number; retainVersionsMs?: number; retainFrom?: number }) => {
       const progress = createProgress('compact', 'entries');
       const signal = interruptible(() => 'compact stopped before it opened the store: nothing changed');
-      const store = await openStore(requireStore(dir), {
+      const store = await openStore(await storeDirectory(dir), {
         ...(options.maxVersionsPerKey === undefined ? {} : { maxVersionsPerKey: options.maxVersionsPerKey }),
         ...(options.retainVersionsMs === undefined ? {} : { retainVersionsMs: options.retainVersionsMs }),
       });
@@ -204,7 +201,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (dir: string, options: JsonOption & { force?: boolean }) => {
       if (options.force !== true) throw new UsageError('unlock removes the directory lock: pass --force (a live holder is refused anyway)');
-      const result = await DirectoryLock.unlock(new NodeFileSystem(), requireStore(dir));
+      const result = await DirectoryLock.unlock(new NodeFileSystem(), await storeDirectory(dir));
       const title = result.releasedGeneration === undefined ? `unlock: not locked (${result.reason})` : `unlock: removed the lock (${result.reason})`;
       emit(options, { title, data: result });
     });
@@ -329,7 +326,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .option('--copy', 'copy the runs even where a hard link would do (the backup then shares no bytes with the store)')
     .action(async (dir: string, target: string, options: JsonOption & { copy?: boolean }) => {
-      const into = targetDirectory(target);
+      const into = await targetDirectory(target, 'backup');
       const progress = createProgress('backup', 'runs');
       const signal = interruptible(() => `backup stopped: what it had made in ${into} was removed; the store is closed, its lock released`);
       const onProgress = (step: { filesDone: number; filesTotal: number }): void => progress.update(step.filesDone, step.filesTotal);
@@ -347,8 +344,8 @@ function buildProgram(): Command {
     + 'rebuilds is rebuilt in the restored copy and reported (the backup is not changed); damage beyond parity is refused (exit 1), nothing written')
     .option('--json', 'print JSON')
     .action(async (backup: string, dir: string, options: JsonOption) => {
-      const from = requireBackupDirectory(backup);
-      const into = targetDirectory(dir);
+      const from = await requireBackupDirectory(backup);
+      const into = await targetDirectory(dir, 'restore');
       const progress = createProgress('restore', 'files');
       const signal = interruptible(() => `restore stopped: what it had written into ${into} was removed; the backup is unchanged`);
       const result = await restoreStoreBackup(from, into, { onProgress: (step) => progress.update(step.filesDone, step.filesTotal), signal })

@@ -14,7 +14,9 @@
 import type { ScrubLocation, ScrubReport } from '../stripe/scrub.js';
 import type { ScrubKeyRange } from '../stripe/scrub-key-range.js';
 import type { ReservedCountRepair } from '../store/repair-reserved-counts.js';
-import { keyJsonForm } from './output.js';
+import type { VerifyReport } from '../store/verify-store.js';
+import { keyJsonForm, type Output } from './output.js';
+import { walDropText } from './report-titles.js';
 
 /** Why an unrecoverable run block is kept, in the report beside it. */
 export const UNRECOVERABLE_BLOCK_KEPT =
@@ -24,6 +26,8 @@ export const UNRECOVERABLE_BLOCK_KEPT =
 
 export interface RepairFacts {
   droppedWal: boolean;
+  /** Manifest records the open rewrote from the other copy (its recovery's manifest.repaired). */
+  manifestRepaired: number;
   counts: ReservedCountRepair;
   leaseExpiries: number;
   scrub: ScrubReport;
@@ -54,9 +58,10 @@ export function unrecoverableExplanations(scrub: ScrubReport): string[] {
 
 /** The report's first line: every part that changed something or found what it cannot change. */
 export function repairTitle(facts: RepairFacts): string {
-  const { droppedWal, counts, leaseExpiries, scrub } = facts;
+  const { droppedWal, manifestRepaired, counts, leaseExpiries, scrub } = facts;
   const done: string[] = [];
   if (droppedWal) done.push('dropped a corrupt WAL suffix');
+  if (manifestRepaired > 0) done.push(`repaired ${manifestRepaired} damaged manifest ${manifestRepaired === 1 ? 'record' : 'records'} from the other copy`);
   if (scrub.repaired.length > 0) done.push(`rebuilt ${scrub.repaired.length} damaged blocks from parity`);
   if (counts.mismatches.length > 0) {
     done.push(`wrong reserved entry count in ${counts.mismatches.length} of ${counts.checked} runs: rewrote ${counts.runsIn} runs into ${counts.runsOut}, `
@@ -65,4 +70,24 @@ export function repairTitle(facts: RepairFacts): string {
   if (counts.remaining.length > 0) done.push(`count STILL WRONG in ${counts.remaining.length} runs`);
   if (scrub.unrecoverable.length > 0) done.push(`UNRECOVERABLE DAMAGE in ${scrub.unrecoverable.length} places, kept as found (see unrecoverable)`);
   return done.length === 0 ? 'repair: nothing to repair' : `repair: ${done.join('; ')}`;
+}
+
+/**
+ * `repair --dry-run`'s report, from verify's: what repair would drop from the WAL, and every
+ * finding that makes verify's report not ok (a damaged run block or file; damage no crash explains
+ * in a manifest copy), so a dry run that exits 1 says why.
+ */
+export function repairDryRunOutput(report: VerifyReport): Output {
+  const drop = report.walRepairWouldDrop;
+  const wal = drop !== undefined ? `would ${walDropText(drop)}`
+    // Damage repair's open refuses too, in the WAL or in both manifest copies: as found (file, offset, why), not called the WAL's.
+    : report.corruption !== undefined ? `repair refuses this damage: ${report.corruption.reason}; restore the store from a backup` : 'nothing to drop from the WAL';
+  const runs = report.runs.problems.length === 0 ? '' : `; ${report.runs.problems.length} damaged run blocks or files (scrub rebuilds what parity can)`;
+  const manifestProblems = report.manifest?.problems ?? [];
+  const manifest = manifestProblems.length === 0 ? ''
+    : `; ${manifestProblems.length} damaged manifest ${manifestProblems.length === 1 ? 'record' : 'records'} (repair's open rewrites a damaged copy from the other)`;
+  return {
+    title: `repair --dry-run: ${wal}${runs}${manifest}`,
+    data: { walRepairWouldDrop: drop, corruption: report.corruption, runProblems: report.runs.problems, manifestProblems },
+  };
 }
