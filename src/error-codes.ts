@@ -36,6 +36,7 @@ export const ErrorCode = {
   Backup: 'LADYBUG_BACKUP',
   LockContended: 'LADYBUG_LOCK_CONTENDED',
   ForeignValue: 'LADYBUG_FOREIGN_VALUE',
+  VersionSpaceExhausted: 'LADYBUG_VERSION_SPACE_EXHAUSTED',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -12,6 +12,7 @@
  * re-exports the two others, so every error is imported from here.
  */
 import { ErrorCode, isLadybugError, LadybugError } from './error-codes.js';
+import { isDescriptorCode, OUT_OF_DESCRIPTORS_ADVICE } from './fs/out-of-descriptors.js';
 
 export { ErrorCode, isLadybugError, LadybugError } from './error-codes.js';
 export type { ErrorCodeValue } from './error-codes.js';
@@ -160,7 +161,27 @@ export function asTypedError(error: unknown, what: string): unknown {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string') return error;
   if (code === 'ENOSPC') return new DiskFullError(undefined, `${what} failed`, { cause: error });
+  if (isDescriptorCode(code)) return new IoError(`${what} failed: ${error.message}: ${OUT_OF_DESCRIPTORS_ADVICE}`, { cause: error, errno: code });
   return new IoError(`${what} failed: ${error.message}`, { cause: error, errno: code });
+}
+
+/**
+ * The store has handed out its last version, VERSION_MAX (2^53-1): every write is refused
+ * with this error, taking no version and writing nothing; the store is not failed (reads,
+ * backups, close and reopen work). A restored backup keeps the versions: copy the current
+ * values into a new store to write again (README).
+ */
+export class VersionSpaceExhaustedError extends LadybugError {
+  /** The store's last version (VERSION_MAX). */
+  readonly lastVersion: number;
+  constructor(lastVersion: number) {
+    super(
+      ErrorCode.VersionSpaceExhausted,
+      `the store's version space is used up: version ${lastVersion} is the last one a commit can have, so nothing more can be committed to this store; ` +
+        'it can still be read and backed up: copy its current values (a scan) into a new store to write again (a restored backup keeps the same versions)',
+    );
+    this.lastVersion = lastVersion;
+  }
 }
 
 /** On-disk data failed validation somewhere a crash cannot explain. */

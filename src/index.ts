@@ -59,6 +59,7 @@ export {
   WatchOverflowError,
   BackupError,
   ForeignValueError,
+  VersionSpaceExhaustedError,
 } from './errors.js';
 export type { BackupFailureReason, ErrorCodeValue, InvalidKeyReason, ConflictRange, LockViolationKind } from './errors.js';
 export { StripeCorruptionError } from './stripe/stripe-errors.js';

@@ -175,15 +175,22 @@ export const LEASE_EXPIRY_RETRY_DELAY_MS = 250;
 /**
  * Watch (src/watch/): changes buffered per watcher before WatchOverflowError, and
  * the changes one catch-up batch from history delivers (default and largest value of
- * the catchUpBatchChanges option; a pass holds at most twice that many).
+ * the catchUpBatchChanges option; a batch holds at most that many values, its index pass
+ * the changes without values: WATCH_CATCH_UP_INDEX_BYTES_MAX).
  */
 export const WATCH_BUFFER_CHANGES_MAX = 10_000;
 /** Watch: value bytes (memory estimate) a watcher buffers beyond its oldest buffered commit before WatchOverflowError. */
 export const WATCH_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
 export const WATCH_CATCH_UP_BATCH_CHANGES_DEFAULT = 4096;
 export const WATCH_CATCH_UP_BATCH_CHANGES_MAX = 65_536;
-/** Watch: value bytes (memory estimate) of one catch-up batch, whatever its count (at least one change); a pass holds about twice that. */
+/** Watch: value bytes (memory estimate) of one catch-up batch, whatever its count (at least one change). */
 export const WATCH_CATCH_UP_BATCH_BYTES_MAX = 32 * 1024 * 1024;
+/**
+ * Watch: bytes (estimate: CATCH_UP_INDEX_ENTRY_BYTES and the key's length each, catch-up.ts)
+ * of the changes one catch-up index pass keeps without their values, which the batches
+ * then deliver with a read of their values; a pass holds about twice that before it cuts.
+ */
+export const WATCH_CATCH_UP_INDEX_BYTES_MAX = 32 * 1024 * 1024;
 /** Backup: bytes read per step when copying or checksumming a file (src/backup/). */
 export const BACKUP_CHUNK_BYTES = 1024 * 1024;
 /** Backup: attempts before giving up when compaction keeps replacing the runs being linked. */

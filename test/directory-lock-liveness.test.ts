@@ -153,7 +153,9 @@ describe('(c) a holder on another host', () => {
   });
 
   it('a format 1 lock on this host whose pid runs is refused by unlock too', async () => {
-    const directory = await storeLockedElsewhere({ host: hostname(), pid: process.ppid, processStart: 0, pidNamespace: undefined, heartbeatAt: undefined, formatVersion: 1 });
+    const directory = await storeLockedElsewhere({
+      host: hostname(), pid: process.ppid, processStart: 0, pidNamespace: undefined, heartbeatAt: undefined, formatVersion: 1, threadId: undefined, threadStart: undefined,
+    });
     const refused: unknown = await DirectoryLock.unlock(new NodeFileSystem(), directory).catch((error: unknown) => error);
     expect(refused).toMatchObject({ holderPid: process.ppid, liveReason: expect.stringContaining('lock format 1 records no PID namespace') });
     expect(readLock(directory).released).toBe(false);

@@ -99,12 +99,15 @@ export function decodeWalSegment(name: string, bytes: Buffer, problems: Problems
 }
 
 const LOCK_FIELDS = ['formatVersion', 'pid', 'host', 'pidNamespace', 'processStart', 'token', 'acquiredAt', 'heartbeatAt', 'released'];
+/** Recorded where the holder's thread is known (/proc/thread-self). */
+const LOCK_OPTIONAL = ['threadId', 'threadStart'];
 
 export function decodeLock(name: string, text: string, problems: Problems): Record<string, unknown> {
   if (!/^LOCK\.\d{12}$/.test(name)) problems.push(`${name}: not a documented lock name`);
   const body = JSON.parse(text) as Record<string, unknown>;
   const keys = Object.keys(body);
-  if (keys.some((key) => !LOCK_FIELDS.includes(key)) || LOCK_FIELDS.some((key) => !keys.includes(key))) problems.push(`${name}: fields ${keys.join(',')}`);
+  if (keys.some((key) => !LOCK_FIELDS.includes(key) && !LOCK_OPTIONAL.includes(key)) || LOCK_FIELDS.some((key) => !keys.includes(key))) problems.push(`${name}: fields ${keys.join(',')}`);
+  if (LOCK_OPTIONAL.some((key) => body[key] !== undefined && !Number.isSafeInteger(body[key]))) problems.push(`${name}: thread fields ${text}`);
   if (body.formatVersion !== 2 || typeof body.pid !== 'number' || typeof body.host !== 'string' || typeof body.pidNamespace !== 'string'
     || typeof body.processStart !== 'number' || !/^[0-9a-f]{24}$/.test(String(body.token)) || typeof body.released !== 'boolean'
     || Number.isNaN(Date.parse(String(body.acquiredAt))) || Number.isNaN(Date.parse(String(body.heartbeatAt)))) problems.push(`${name}: field types ${text}`);

@@ -18,6 +18,7 @@
  *   refusals that held a commit (nothing else may ever wake a writer stalled on them).
  */
 import { CommitOutcomeUnknownError, type DiskFullError, StoreFailedError } from '../errors.js';
+import { isOutOfFileDescriptors, OUT_OF_DESCRIPTORS_ADVICE } from '../fs/out-of-descriptors.js';
 import type { PendingCommit } from './pending-commit.js';
 import type { UnappliedCommits } from './unapplied-commits.js';
 import type { VersionOrder } from './version-order.js';
@@ -31,6 +32,9 @@ export function storeFailure(cause: unknown): StoreFailedError {
   } catch {
     reason = 'an exception that cannot be described';
   }
+  // The next segment's open (rotation) found no descriptor: the store still fails (a WAL
+  // step is never retried), but the message says what to do before reopening.
+  if (isOutOfFileDescriptors(cause)) reason = `${reason}: ${OUT_OF_DESCRIPTORS_ADVICE}`;
   return new StoreFailedError(`WAL write, fdatasync or apply failed (${reason})`, { cause });
 }
 

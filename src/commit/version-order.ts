@@ -8,11 +8,13 @@
  * is called by the flusher after a disk-full refusal, under wal.writer only: it just
  * queues the version, which the next order() forgets under the commit lock):
  * - Versions are handed out one at a time, ascending, each above the last one handed
- *   out and at most VERSION_MAX; a refused validation takes no version.
+ *   out and at most VERSION_MAX; a refused validation takes no version, nor does a
+ *   commit once VERSION_MAX is handed out (VersionSpaceExhaustedError, not a failure).
  * - The conflict log holds every ordered commit above the prune horizon, except those
  *   refused before reaching disk (disk full): a version that never happened is
  *   forgotten before the next check, so no transaction conflicts with it.
  */
+import { VersionSpaceExhaustedError } from '../errors.js';
 import { VERSION_MAX } from '../limits.js';
 import { ConflictLog } from '../transaction/conflict-log.js';
 import { assert } from '../util/assert.js';
@@ -59,8 +61,11 @@ export class VersionOrder {
     }
     const refusal = pending.validate?.(this.#conflictLog);
     if (refusal !== undefined) return refusal;
-    assert(this.#assignedVersion < VERSION_MAX, 'version space not exhausted');
+    // The last version is handed out: refused before the commit takes one or reaches the
+    // WAL, so the store stays usable for reads and every later commit is refused the same way.
+    if (this.#assignedVersion >= VERSION_MAX) return new VersionSpaceExhaustedError(this.#assignedVersion);
     pending.version = ++this.#assignedVersion;
+    assert(pending.version <= VERSION_MAX, 'versions stay within VERSION_MAX');
     this.#conflictLog.append(pending.version, pending.indexOperations);
     return undefined;
   }

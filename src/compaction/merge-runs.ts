@@ -76,8 +76,18 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 export const MERGE_BATCH_ENTRIES = 64;
 
 /**
+ * A batch also ends once its values and keys reach this many bytes: a batch's values are
+ * views that keep their cursors' decoded blocks alive until the writer has copied them,
+ * so a batch of 64 entries of 16 MiB values held 1 GiB of blocks (three runs of eight
+ * 16 MiB values compacted at +479 MiB RSS in the merge thread, +400 MiB of array buffers
+ * in process). With this, a merge holds about one decoded block per input run, one large
+ * value in the batch and the writer's block (test/mergerss-large-value-merge-memory.test.ts).
+ */
+export const MERGE_BATCH_BYTES = 1024 * 1024;
+
+/**
  * Merged, collected entries of `cursors` (newest run first), in run order, in batches
- * of at most about MERGE_BATCH_ENTRIES (never empty; a batch array is the consumer's
+ * of at most about MERGE_BATCH_ENTRIES entries or MERGE_BATCH_BYTES bytes (never empty; a batch array is the consumer's
  * to keep); closes the cursors at the end.
  */
 export async function* mergeRunBatches(
@@ -92,6 +102,7 @@ export async function* mergeRunBatches(
   try {
     let sinceYield = 0;
     let batch: RunEntry[] = [];
+    let batchBytes = 0;
     // One key's entries, reused for every key: its first `count` slots are the key's
     // (truncated only for collectKey: setting an array's length is a runtime call per
     // key); collectKey returns it as `kept` when nothing is dropped, and its entries are
@@ -102,7 +113,9 @@ export async function* mergeRunBatches(
     const keep = (entry: RunEntry): void => {
       if (isNotRetainedMarker(entry.value)) counters.markersWritten++;
       counters.entriesWritten++;
-      counters.payloadBytesWritten += entry.key.length + (entry.value?.length ?? 0);
+      const bytes = entry.key.length + (entry.value?.length ?? 0);
+      counters.payloadBytesWritten += bytes;
+      batchBytes += bytes;
       batch.push(entry);
     };
     for (;;) {
@@ -139,6 +152,8 @@ export async function* mergeRunBatches(
         counters.entriesDropped += droppedCount;
         if (countedFloorDelete === true) noteFloorDelete(counters, smallest);
         for (const entry of kept) keep(entry);
+        // Emptied: a slot left set past the next key's count would keep a value (and its decoded block) alive.
+        history.length = 0;
       }
       sinceYield += count;
       if (sinceYield >= yieldEntries) {
@@ -147,12 +162,14 @@ export async function* mergeRunBatches(
         if (batch.length > 0) {
           yield batch;
           batch = [];
+          batchBytes = 0;
         }
         await yieldToEventLoop();
         signal?.throwIfAborted();
-      } else if (batch.length >= MERGE_BATCH_ENTRIES) {
+      } else if (batch.length >= MERGE_BATCH_ENTRIES || batchBytes >= MERGE_BATCH_BYTES) {
         yield batch;
         batch = [];
+        batchBytes = 0;
       }
     }
     if (batch.length > 0) yield batch;

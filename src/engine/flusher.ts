@@ -41,6 +41,8 @@
  *   manifest.apply): the run file, listed nowhere, is removed, and the flush retried.
  *   Never once close() began: the WAL keeps that memtable for the next open
  *   (a retry after close wrote a run after the directory lock was released).
+ *   No file descriptor free (EMFILE, ENFILE: an open that failed wrote nothing) is
+ *   retried the same way, FLUSH_DESCRIPTOR_RETRIES_MAX times in a row, then final.
  *   Any other failure (a failed fsync above all) is final: the flusher fails and
  *   the store refuses writes (never retried and trusted).
  * - A flush thread that exits under a flush is not a failure of the flush: the memtable
@@ -56,6 +58,7 @@
 import { performance } from 'node:perf_hooks';
 import { DiskFullError } from '../errors.js';
 import { isFileSystemError, joinPath, type FileSystem } from '../fs/file-system.js';
+import { isOutOfFileDescriptors } from '../fs/out-of-descriptors.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { StorageMetrics } from '../metrics/recorders.js';
 import { runDetached } from '../lock/held-locks.js';
@@ -70,8 +73,14 @@ import type { RunSet } from './run-set.js';
 import { CachePrepopulation, FLUSH_PREPOPULATE_CACHE_SHARE } from './cache-prepopulation.js';
 import { FlushRunWriter } from './flush-run-writer.js';
 
-/** Wait before retrying a flush that ran out of disk space. */
+/** Wait before retrying a flush that ran out of disk space (or of file descriptors). */
 export const FLUSH_RETRY_DELAY_MS = 200;
+
+/**
+ * Flushes in a row that may fail for want of a file descriptor (EMFILE, ENFILE) and be
+ * retried: 50 at FLUSH_RETRY_DELAY_MS is 10 s. The next such failure is final, as any other.
+ */
+export const FLUSH_DESCRIPTOR_RETRIES_MAX = 50;
 
 export { FLUSH_ARRIVAL_ORDER_BYTES_MAX, FLUSH_THREAD_MIN_MEMTABLE_BYTES, FLUSH_THREAD_RESTARTS_MAX, flushSettings } from './flush-settings.js';
 
@@ -117,6 +126,8 @@ export class Flusher {
   #retryTimer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
   #lastDiskFull: DiskFullError | undefined;
+  /** Flushes in a row that failed for want of a file descriptor (FLUSH_DESCRIPTOR_RETRIES_MAX); 0 after one that succeeds. */
+  #descriptorFailures = 0;
   #stats = { flushes: 0, flushedBytes: 0, flushRetries: 0, walSegmentsDeleted: 0, prepopulatedBlocks: 0 };
   #idleWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   /** Writes each run, in the flush thread or in process (flush-run-writer.ts). */
@@ -192,8 +203,11 @@ export class Flusher {
       try {
         await this.flushOne(sealed);
       } catch (error) {
-        if (error instanceof DiskFullError) {
-          this.#lastDiskFull = error;
+        // Out of file descriptors: the open that failed wrote nothing (writeRun removes what it
+        // made), so the flush is retried as after a full disk, a bounded number of times in a row.
+        const descriptors = isOutOfFileDescriptors(error) && ++this.#descriptorFailures <= FLUSH_DESCRIPTOR_RETRIES_MAX;
+        if (error instanceof DiskFullError || descriptors) {
+          if (error instanceof DiskFullError) this.#lastDiskFull = error;
           // Closing: the WAL keeps the memtable for the next open; no retry once close() waits for this flush.
           if (this.#closed) return this.#wakeIdle(error);
           this.#stats.flushRetries++;
@@ -258,6 +272,7 @@ export class Flusher {
     const release = memtables.retireOldest(sealed);
     if (release !== undefined) await release.finish();
     this.#lastDiskFull = undefined;
+    this.#descriptorFailures = 0;
     this.#config.onProgress();
     const deleteBelow = Math.min(sealed.walStartSegment, this.#config.currentWalSegment());
     try {
@@ -303,6 +318,7 @@ export class Flusher {
     this.#config.pointCache?.carryOverFlush(runsBefore, runSet.runs, (key) => sealed.index.holds(key));
     const release = memtables.retireOldest(sealed);
     this.#lastDiskFull = undefined;
+    this.#descriptorFailures = 0;
     this.#stats.flushes++;
     this.#stats.flushedBytes += descriptor.fileBytes;
     this.#config.metrics.recordFlush(startedMs, descriptor.fileBytes);

@@ -143,11 +143,20 @@ async function settledAll<const Promises extends readonly Promise<unknown>[]>(pr
   return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as { -readonly [Index in keyof Promises]: Awaited<Promises[Index]> };
 }
 
+/** Moves the run-id counter past the id `name` (a run's name or its temporary's) holds. */
+function raiseRunIdPast(manifest: Manifest, name: string): void {
+  const runId = Number(name.slice(0, name.indexOf('.')));
+  if (Number.isSafeInteger(runId + 1)) manifest.raiseNextRunId(runId + 1);
+}
+
 async function removeOrphanRuns(fileSystem: FileSystem, runsDirectory: string, manifest: Manifest): Promise<string[]> {
   const live = new Set(manifest.state.runs.map((run) => run.fileName));
   const candidates = (await fileSystem.readdir(runsDirectory)).filter((name) => STORE_RUN_NAME.test(name) && !live.has(name));
   const orphans: string[] = [];
-  for (const name of candidates) if (await unlinkUnlessDirectory(fileSystem, joinPath(runsDirectory, name))) orphans.push(name);
+  for (const name of candidates) {
+    if (await unlinkUnlessDirectory(fileSystem, joinPath(runsDirectory, name))) orphans.push(name);
+    else raiseRunIdPast(manifest, name); // a directory or fifo left there: no flush may take its name
+  }
   if (orphans.length > 0) await fileSystem.syncDirectory(runsDirectory);
   return orphans.map((name) => joinPath(runsDirectory, name));
 }

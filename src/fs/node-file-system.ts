@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import fsPromises from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 import type { FileHandle, FileSystem, OpenMode } from './file-system.js';
 import { SyncPlacement } from './sync-placement.js';
 
@@ -59,11 +60,39 @@ async function mkdirWithParents(dir: string): Promise<void> {
   await mkdirOneLevel(dir, 'throw');
 }
 
-const openFlags: Record<OpenMode, string> = {
-  read: 'r',
-  readWrite: 'r+',
+/**
+ * Opening an existing file on the main thread never blocks: O_NONBLOCK (no effect on a
+ * regular file), because open(2) of a fifo with no writer waits for one, and openSync
+ * there held the event loop (timers, signals, every store of the process) until then.
+ * A worker thread (a merge thread) opens as before: a thread stuck in a call is what its
+ * close grace periods bound. Either way a name of the store's own held by a fifo, socket
+ * or device (a user's or another tool's) is refused ('EINVAL: not a regular file'), never
+ * read; a directory passes (its read fails with EISDIR, as before).
+ */
+const NO_BLOCK = isMainThread ? (fs.constants.O_NONBLOCK ?? 0) : 0;
+const openFlags: Record<OpenMode, string | number> = {
+  read: fs.constants.O_RDONLY | NO_BLOCK,
+  readWrite: fs.constants.O_RDWR | NO_BLOCK,
   createExclusive: 'wx+',
 };
+
+/** `path` opened with `flags` and its fstat; closed and refused unless a regular file or a directory. */
+function openWithoutBlocking(path: string, flags: string | number): { descriptor: number; stats: fs.Stats } {
+  const descriptor = fs.openSync(path, flags);
+  try {
+    const stats = fs.fstatSync(descriptor);
+    if (stats.isFile() || stats.isDirectory()) return { descriptor, stats };
+    const kind = stats.isFIFO() ? 'a fifo' : stats.isSocket() ? 'a socket' : 'a device';
+    const error = new Error(`EINVAL: not a regular file (${kind}), open '${path}'`) as NodeJS.ErrnoException;
+    error.code = 'EINVAL';
+    error.syscall = 'open';
+    error.path = path;
+    throw error;
+  } catch (error) {
+    fs.closeSync(descriptor);
+    throw error;
+  }
+}
 
 /** One positional read of up to `length` bytes into `buffer` at `offset` (= the file position), on the thread pool. */
 function readAt(descriptor: number, buffer: Uint8Array, offset: number, length: number): Promise<number> {
@@ -176,7 +205,7 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    const descriptor = fs.openSync(path, openFlags[mode]);
+    const { descriptor } = openWithoutBlocking(path, openFlags[mode]);
     return new NodeFileHandle(path, descriptor, this.#syncMode, this.#placement);
   }
 
@@ -191,9 +220,9 @@ export class NodeFileSystem implements FileSystem {
    * a killed 1M-key store replays). Now the whole read runs beside the replay.
    */
   async readFile(path: string): Promise<Uint8Array> {
-    const descriptor = fs.openSync(path, 'r');
+    const { descriptor, stats } = openWithoutBlocking(path, openFlags.read);
     try {
-      const sizeBytes = fs.fstatSync(descriptor).size;
+      const sizeBytes = stats.size;
       const bytes = Buffer.allocUnsafeSlow(sizeBytes);
       let readBytes = 0;
       while (readBytes < sizeBytes) {
@@ -242,7 +271,7 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async syncDirectory(dir: string): Promise<void> {
-    const descriptor = fs.openSync(dir, 'r');
+    const descriptor = fs.openSync(dir, openFlags.read);
     try {
       await callbackToPromise((done) => fs.fsync(descriptor, done));
     } finally {

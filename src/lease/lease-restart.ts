@@ -9,7 +9,9 @@
  *
  * Invariant: when this resolves, no record of an earlier open is left. If the
  * deletions fail, the store is closed and the open fails (a store whose dead
- * leases could still be seen is not handed out).
+ * leases could still be seen is not handed out). Except in a store whose last version
+ * is handed out (VersionSpaceExhaustedError): nothing can commit there, so the records
+ * stay, and the store opens to be read and copied (README, LADYBUG_VERSION_SPACE_EXHAUSTED).
  */
 import type { Store } from '../store/store.js';
 

@@ -27,32 +27,51 @@ import { VALUE_BYTES_DEFAULT_MAX } from '../limits.js';
 import { assert } from '../util/assert.js';
 import { RESERVED_KEY_PREFIX } from './lease-record.js';
 
-let reservedScopeDepth = 0;
+/** How deep the synchronous write scopes below are entered (each is a depth: scopes nest). */
+const reservedScope = { depth: 0, name: 'reserved-key' };
+const shrinkingScope = { depth: 0, name: 'shrinking-value' };
+
+/** Runs the synchronous `write` inside `scope` (its depth is above 0 while it runs). */
+function inScope<T>(scope: { depth: number; name: string }, write: () => T): T {
+  scope.depth++;
+  try {
+    const result = write();
+    assert(!(result instanceof Promise), `a ${scope.name} write scope is synchronous`);
+    return result;
+  } finally {
+    scope.depth--;
+    assert(scope.depth >= 0, `${scope.name} scopes are balanced`);
+  }
+}
 
 /** Runs the synchronous `write` with writes under the reserved prefix allowed. */
 export function writeReservedKeys<T>(write: () => T): T {
-  reservedScopeDepth++;
-  try {
-    const result = write();
-    assert(!(result instanceof Promise), 'a reserved-key write scope is synchronous');
-    return result;
-  } finally {
-    reservedScopeDepth--;
-    assert(reservedScopeDepth >= 0, 'reserved-key scopes are balanced');
-  }
+  return inScope(reservedScope, write);
 }
 
 /** Throws InvalidKeyError 'reserved' for a key under "\u0000ladybug/" written outside writeReservedKeys. */
 export function checkWritableKey(internal: string): void {
-  if (reservedScopeDepth === 0 && internal.startsWith(RESERVED_KEY_PREFIX)) {
+  if (reservedScope.depth === 0 && internal.startsWith(RESERVED_KEY_PREFIX)) {
     throw new InvalidKeyError('reserved', 'keys beginning with "\\u0000ladybug/" are reserved for the store (leases); use another prefix');
   }
 }
 
 /**
+ * Runs the synchronous `write`, whose puts each write a value no larger than the one
+ * already stored under its key (the level adapter's pair slot less a deleted half), with
+ * the value limit VALUE_BYTES_DEFAULT_MAX: a store reopened with a lower `maxValueBytes`
+ * holds values over it, and a write that only shrinks one is not refused for its size.
+ */
+export function writeShrinkingValues<T>(write: () => T): T {
+  return inScope(shrinkingScope, write);
+}
+
+/**
  * The value limit of a put of `internal`: the user's `maxValueBytes`, or for the store's own
- * record written inside writeReservedKeys, VALUE_BYTES_DEFAULT_MAX (its fields are bounded).
+ * record written inside writeReservedKeys, VALUE_BYTES_DEFAULT_MAX (its fields are bounded),
+ * as for a value written inside writeShrinkingValues.
  */
 export function valueBytesMaxFor(internal: string, maxValueBytes: number): number {
-  return reservedScopeDepth > 0 && internal.startsWith(RESERVED_KEY_PREFIX) ? Math.max(maxValueBytes, VALUE_BYTES_DEFAULT_MAX) : maxValueBytes;
+  const raised = shrinkingScope.depth > 0 || (reservedScope.depth > 0 && internal.startsWith(RESERVED_KEY_PREFIX));
+  return raised ? Math.max(maxValueBytes, VALUE_BYTES_DEFAULT_MAX) : maxValueBytes;
 }

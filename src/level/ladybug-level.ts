@@ -30,6 +30,7 @@ import type { Store, StoreSnapshot } from '../store/store.js';
 import type { TransactionHandle } from '../transaction/transaction.js';
 import { BATCH_OPERATIONS_MAX, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT } from '../limits.js';
 import { assert } from '../util/assert.js';
+import { writeShrinkingValues } from '../lease/reserved-keys.js';
 import { isReservedStoreKey, levelRange, PAIR_SLOT_KEY, pairIndex, type PairValue, readLevelValue, readPair } from './key-slots.js';
 import { clearChunks } from './clear-chunks.js';
 import { LevelIterator } from './level-iterator.js';
@@ -295,14 +296,19 @@ export class LadybugLevel<KDefault = string, VDefault = string> extends Abstract
     // transaction counted distinct keys (its write set) and refused with TransactionLimitError.
     if (operations.length > BATCH_OPERATIONS_MAX) throw new BatchTooLargeError(`batch has ${operations.length} operations, over the limit of ${BATCH_OPERATIONS_MAX}`);
     await store.transaction(async (transaction) => {
-      const pair = readPair(await transaction.get(PAIR_SLOT_KEY));
+      const stored = readPair(await transaction.get(PAIR_SLOT_KEY));
+      const pair: PairValue = [stored[0], stored[1]];
       for (const operation of operations) {
         const index = pairIndex(operation.key);
         if (index !== undefined) pair[index] = operation.type === 'put' ? operation.value : null;
         else if (operation.type === 'put') transaction.put(operation.key, operation.value);
         else transaction.delete(operation.key);
       }
-      writePair(transaction, pair);
+      // Deleting a half shrinks the pair: not refused for the size of the half kept, which a
+      // store reopened with a lower maxValueBytes may hold over it (a put is held to the limit).
+      const onlyDeletes = pair.every((half, index) => half === null || half === stored[index]);
+      if (onlyDeletes) writeShrinkingValues(() => writePair(transaction, pair));
+      else writePair(transaction, pair);
     }).catch((error: unknown) => {
       if (error instanceof TransactionLimitError && (error.limit === 'operations' || error.limit === 'bytes')) throw new BatchTooLargeError(`batch: ${error.message}`);
       throw error;

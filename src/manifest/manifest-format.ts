@@ -70,9 +70,9 @@ const unpacker = new Unpackr(packOptions);
 // ---------------------------------------------------------------------------
 // Names
 
-/** `MANIFEST-0000000007.a`: generation (10 decimal digits) and copy. */
+/** `MANIFEST-0000000007.a`: generation (10 decimal digits, more from 10,000,000,000 on) and copy. */
 export function copyFileName(generation: number, copy: CopyName): string {
-  assert(Number.isSafeInteger(generation) && generation >= 1 && generation < 10 ** GENERATION_DIGITS, `generation ${generation}`);
+  assert(Number.isSafeInteger(generation) && generation >= 1, `generation ${generation}`);
   return `MANIFEST-${String(generation).padStart(GENERATION_DIGITS, '0')}.${copy}`;
 }
 
@@ -86,7 +86,8 @@ export interface ParsedManifestName {
   temporary: boolean;
 }
 
-const NAME_PATTERN = /^MANIFEST-(\d{10})\.([ab])(\.tmp)?$/;
+/** Ten digits, or more without a leading zero (as run ids): MANIFEST-10000000000 follows MANIFEST-9999999999. */
+const NAME_PATTERN = /^MANIFEST-(\d{10}|[1-9]\d{10,})\.([ab])(\.tmp)?$/;
 
 /** The parts of a manifest file name, or undefined for any other name. */
 export function parseManifestFileName(name: string): ParsedManifestName | undefined {

@@ -46,8 +46,8 @@
  * edit, is handed out again; ids handed out after it are skipped if a later edit was
  * durable, and otherwise were never recorded anywhere durable: a run file written under
  * such an id is an orphan, which the store's open removes before any run is written
- * (src/engine/open-engine.ts), so the id is handed out again over nothing. (The open does
- * not call raiseNextRunId(); it stays for callers that keep such files.)
+ * (src/engine/open-engine.ts), so the id is handed out again over nothing. The open calls
+ * raiseNextRunId() only past a name it leaves alone (a directory or fifo under a run's name).
  */
 import {
   asTypedError,

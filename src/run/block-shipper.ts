@@ -7,7 +7,7 @@
  *
  * Invariants: blocks reach the output and the partition index in builder order; at
  * most `compressor.parallelism` compressions (or batches) in flight plus the batch
- * being gathered; a rejected compression is never unhandled (it is awaited in order).
+ * being gathered, and past COMPRESSION_IN_FLIGHT_BYTES_MAX payload bytes only one; a rejected compression is never unhandled (it is awaited in order).
  */
 import { Buffer } from 'node:buffer';
 import { assert } from '../util/assert.js';
@@ -18,6 +18,17 @@ import type { DataBlockBuilder } from './data-block.js';
 import { BlockKind, RUN_BLOCK_HEADER_BYTES, RunCompression, type RunCompressionName, sealBlock } from './run-format.js';
 import type { PartitionBuilder } from './run-top-index.js';
 import type { SealedBlock } from './run-writer.js';
+
+/**
+ * Payload bytes a compressed run keeps in flight at most, beyond the oldest compression:
+ * past it the writer waits for the oldest before going on. Blocks of a few KiB never
+ * reach it (parallelism x COMPRESSION_BATCH_BYTES_MAX is 256 KiB with two threads); a
+ * block holding a large value does, so one such block is compressed at a time. Before,
+ * `parallelism` 16 MiB blocks were in flight, each with its payload copy, its compressed
+ * copy and the pool threads' share: an in-process cold merge of three runs of eight
+ * 16 MiB values reached +533 MiB of RSS.
+ */
+export const COMPRESSION_IN_FLIGHT_BYTES_MAX = 2 * 1024 * 1024;
 
 export interface ShipperConfig {
   runId: number;
@@ -53,7 +64,9 @@ export class BlockShipper {
   readonly #index: PartitionBuilder;
   readonly #config: ShipperConfig;
   /** Compressions in flight, oldest first: each resolves to its blocks' compressed payloads, in order. */
-  readonly #inFlight: Array<{ compressed: Promise<Uint8Array[]>; blocks: PendingBlock[] }> = [];
+  readonly #inFlight: Array<{ compressed: Promise<Uint8Array[]>; blocks: PendingBlock[]; payloadBytes: number }> = [];
+  /** Payload bytes of the compressions in flight. */
+  #inFlightBytes = 0;
   /** The batch being gathered (only with a batching compressor). */
   #gathering: { payloads: Uint8Array[]; blocks: PendingBlock[]; payloadBytes: number } = { payloads: [], blocks: [], payloadBytes: 0 };
 
@@ -83,7 +96,7 @@ export class BlockShipper {
     const pending: PendingBlock = { firstKey, lastKey, newKeyCount, entryCount: builder.entryCount };
     const { compressor, compression } = this.#config;
     if (compressor.compressBatch === undefined) {
-      this.#launch(compressor.compress(compression, payload).then((compressed) => [compressed]), [pending]);
+      this.#launch(compressor.compress(compression, payload).then((compressed) => [compressed]), [pending], payload.length);
     } else {
       const gathering = this.#gathering;
       gathering.payloads.push(payload);
@@ -93,6 +106,7 @@ export class BlockShipper {
       this.#launchGathered();
     }
     if (this.#inFlight.length >= compressor.parallelism) await this.#shipOldest();
+    while (this.#inFlightBytes > COMPRESSION_IN_FLIGHT_BYTES_MAX && this.#inFlight.length > 0) await this.#shipOldest();
   }
 
   async drain(): Promise<void> {
@@ -103,25 +117,28 @@ export class BlockShipper {
   /** Forgets compressions still in flight or gathering (after a failure; their results are unused). */
   abandon(): void {
     this.#inFlight.length = 0;
+    this.#inFlightBytes = 0;
     this.#gathering = { payloads: [], blocks: [], payloadBytes: 0 };
   }
 
   #launchGathered(): void {
-    const { payloads, blocks } = this.#gathering;
+    const { payloads, blocks, payloadBytes } = this.#gathering;
     const compressBatch = this.#config.compressor.compressBatch;
     assert(compressBatch !== undefined && blocks.length > 0, 'a gathered batch for a batching compressor');
     this.#gathering = { payloads: [], blocks: [], payloadBytes: 0 };
-    this.#launch(compressBatch.call(this.#config.compressor, this.#config.compression, payloads), blocks);
+    this.#launch(compressBatch.call(this.#config.compressor, this.#config.compression, payloads), blocks, payloadBytes);
   }
 
-  #launch(compressed: Promise<Uint8Array[]>, blocks: PendingBlock[]): void {
+  #launch(compressed: Promise<Uint8Array[]>, blocks: PendingBlock[], payloadBytes: number): void {
     compressed.catch(() => undefined); // awaited in order by #shipOldest; never an unhandled rejection meanwhile
-    this.#inFlight.push({ compressed, blocks });
+    this.#inFlight.push({ compressed, blocks, payloadBytes });
+    this.#inFlightBytes += payloadBytes;
   }
 
   async #shipOldest(): Promise<void> {
     const oldest = this.#inFlight.shift();
     assert(oldest !== undefined, 'a compression in flight');
+    this.#inFlightBytes -= oldest.payloadBytes;
     const compressed = await oldest.compressed;
     assert(compressed.length === oldest.blocks.length, 'one compressed payload per block of the batch');
     for (let position = 0; position < compressed.length; position++) {

@@ -240,7 +240,8 @@ async function writeContent(options: WriteRunOptions, handle: FileHandle, fileNa
   const statistics = new RunStatistics();
   const onBlockSealed = options.onBlockSealed;
   const shipper = new BlockShipper(output, index, { runId, generation, hash, compression, compressor: options.compressor ?? new InlineCompressor(), onBlockSealed });
-  const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : (options.compressedBlockTargetBytes ?? RUN_PACKED_BLOCK_TARGET_BYTES));
+  // One builder per run, keeping a buffer grown for a large value until the run ends (data-block.ts).
+  const builder = new DataBlockBuilder(compression === RunCompression.none ? RUN_PAGE_BYTES : (options.compressedBlockTargetBytes ?? RUN_PACKED_BLOCK_TARGET_BYTES), Infinity);
   // The building block's first key and its count of keys no earlier block holds (the partitions' key counts).
   let blockFirstKey = '';
   let blockNewKeys = 0;

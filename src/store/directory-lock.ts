@@ -50,10 +50,12 @@
  *
  * Several processes racing for one stale lock: `link` of G+1 succeeds for exactly
  * one of them (the stale lock-file check-then-delete race designed out). A holder in
- * this process is known by its token, so a handle left open in-process (or lost to
+ * this thread is known by its token, so a handle left open in-process (or lost to
  * a simulated crash in tests) is told apart from a live one without signals. The token
  * counts from before the link of its generation to after the rename of its release, so
- * no other open in this process reads that generation without a live holder in it.
+ * no other open in this thread reads that generation without a live holder in it. A
+ * holder in another thread of this process (a worker thread: module state is per
+ * thread) is judged by its thread, recorded in the body: live while that thread runs.
  *
  * The lock file's body, its names and their reads and writes are in src/store/lock-file.ts.
  */
@@ -75,6 +77,8 @@ const REWRITE_TEMPORARY_NAME = /^LOCK\.tmp-([0-9a-f]+)-(heartbeat|release)$/;
 const ACQUIRE_TEMPORARY_NAME = /^LOCK\.tmp-([0-9a-f]+)-(\d+)$/;
 
 const ACQUIRE_ATTEMPTS_MAX = 100;
+/** The global key of heldInThisThread. */
+const HELD_TOKENS = Symbol.for('ladybug-store.directory-lock.held-tokens');
 
 /** What `unlock` found and did. */
 export interface UnlockResult {
@@ -87,12 +91,24 @@ export interface UnlockResult {
   releasedGeneration: number | undefined;
 }
 
-/** Tokens of the locks held by live handles in this process. */
-const heldInThisProcess = new Set<string>();
+/**
+ * Tokens of the locks held by live handles in this thread. Module state is per thread (a
+ * worker thread loads its own copy of this module): other threads' holders are judged by
+ * their thread (lock-liveness.ts, rule 3). Shared by every copy of this module the thread
+ * loaded (the package installed or bundled twice), through a global registered symbol,
+ * so no copy judges another copy's live lock abandoned.
+ */
+const heldInThisThread: Set<string> = heldTokensOfThisThread();
+
+function heldTokensOfThisThread(): Set<string> {
+  const registry = globalThis as { [HELD_TOKENS]?: Set<string> };
+  registry[HELD_TOKENS] ??= new Set<string>();
+  return registry[HELD_TOKENS];
+}
 
 /** Whether the holder named by `body` still holds the lock (see src/store/lock-liveness.ts). */
 export function isHolderLive(body: LockBody): boolean {
-  return judgeHolder(body, heldInThisProcess).live;
+  return judgeHolder(body, heldInThisThread).live;
 }
 
 interface AcquireOptions {
@@ -174,10 +190,10 @@ export class DirectoryLock {
       }
     } catch (error) {
       // An acquisition that failed half-way (I/O error, simulated crash) must not
-      // leave its token counted as a live holder in this process, nor its generation
+      // leave its token counted as a live holder in this thread, nor its generation
       // linked: another process judges it by our pid, alive, and would be refused until
       // this process exits. It is released (best effort: the error is the one thrown).
-      heldInThisProcess.delete(body.token);
+      heldInThisThread.delete(body.token);
       await linkedLock?.release().catch(() => undefined);
       throw error;
     }
@@ -195,7 +211,7 @@ export class DirectoryLock {
     const holder = newest === undefined ? undefined : await readBody(fileSystem, joinPath(dir, lockFileName(newest)));
     const verdict: HolderVerdict = holder === undefined
       ? { live: false, reason: newest === undefined ? 'no lock file' : 'unreadable lock file' }
-      : judgeHolder(holder, heldInThisProcess, { assumeDeadWithoutHeartbeat: true });
+      : judgeHolder(holder, heldInThisThread, { assumeDeadWithoutHeartbeat: true });
     const previousHolder = holder && {
       pid: holder.pid, host: holder.host, pidNamespace: holder.pidNamespace, heartbeatAt: holder.heartbeatAt,
     };
@@ -215,7 +231,7 @@ export class DirectoryLock {
     const path = joinPath(dir, lockFileName(newest));
     const holder = await readBody(fileSystem, path);
     if (holder !== undefined) {
-      const verdict = judgeHolder(holder, heldInThisProcess, { assumeDeadWithoutHeartbeat: options.assumeDeadWithoutHeartbeat ?? false });
+      const verdict = judgeHolder(holder, heldInThisThread, { assumeDeadWithoutHeartbeat: options.assumeDeadWithoutHeartbeat ?? false });
       if (verdict.live) throw new StoreLockedError(path, holder.pid, holder.host, verdict.reason);
     }
     return newest + 1;
@@ -230,15 +246,15 @@ export class DirectoryLock {
   static async #tryLink(fileSystem: FileSystem, dir: string, generation: number, body: LockBody): Promise<{ temporaryRemoved: Promise<void> } | undefined> {
     const temporary = joinPath(dir, `LOCK.tmp-${body.token}-${generation}`);
     await writeBody(fileSystem, temporary, body, false); // not synced: see the module header
-    // Counted as held before the name exists: another opener in this process that reads
+    // Counted as held before the name exists: another opener in this thread that reads
     // the new generation must find a live holder. Counted only after the link, an opener
-    // reading it in between judged this process's pid without a known token "abandoned
-    // by a handle in this process", took the next generation, and both opens could win.
-    heldInThisProcess.add(body.token);
+    // reading it in between judged this thread's lock without a known token "abandoned
+    // by a handle in this thread", took the next generation, and both opens could win.
+    heldInThisThread.add(body.token);
     try {
       await fileSystem.link(temporary, joinPath(dir, lockFileName(generation)));
     } catch (error) {
-      heldInThisProcess.delete(body.token);
+      heldInThisThread.delete(body.token);
       // The temporary may be gone already: a holder of `generation` or a higher one
       // removes acquisition temporaries up to its generation (#confirmHighest), so
       // ENOENT, like EEXIST, means this attempt lost: start over.
@@ -258,7 +274,7 @@ export class DirectoryLock {
     const names = await this.#fileSystem.readdir(this.#dir);
     const generations = generationsIn(names);
     if (generations.some((generation) => generation > this.#generation)) {
-      heldInThisProcess.delete(this.#body.token);
+      heldInThisThread.delete(this.#body.token);
       // A holder above us may have removed it already (it removes lower generations).
       await unlinkIfPresent(this.#fileSystem, this.path);
       return false;
@@ -323,7 +339,7 @@ export class DirectoryLock {
     if (generations.some((generation) => generation > this.#generation)) {
       this.#lost = true;
       this.#stopHeartbeat();
-      heldInThisProcess.delete(this.#body.token);
+      heldInThisThread.delete(this.#body.token);
       process.emitWarning(`ladybug: the lock ${this.path} was taken over by another process (heartbeat stalled past the stale bound)`);
       const listeners = this.#lostListeners;
       this.#lostListeners = [];
@@ -367,7 +383,7 @@ export class DirectoryLock {
     await this.#rewriting;
     if (this.#lost) {
       // A newer generation holds the store: rewriting ours would only resurrect a removed file.
-      heldInThisProcess.delete(this.#body.token);
+      heldInThisThread.delete(this.#body.token);
       this.#released = true;
       return;
     }
@@ -375,10 +391,10 @@ export class DirectoryLock {
     try {
       await rewrite(this.#fileSystem, temporary, this.path, { ...this.#body, released: true });
     } finally {
-      // Live until the file says released: an open in this process reading it before then
+      // Live until the file says released: an open in this thread reading it before then
       // is refused (StoreLockedError), not handed the lock of a handle still closing.
       // Forgotten also when the rewrite failed, as the token of a dead handle.
-      heldInThisProcess.delete(this.#body.token);
+      heldInThisThread.delete(this.#body.token);
     }
     await this.#fileSystem.syncDirectory(this.#dir);
     this.#released = true;
@@ -389,6 +405,6 @@ export class DirectoryLock {
     assert(!this.#released, 'abandon a held lock');
     this.#stopHeartbeat();
     this.#released = true;
-    heldInThisProcess.delete(this.#body.token);
+    heldInThisThread.delete(this.#body.token);
   }
 }

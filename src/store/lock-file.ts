@@ -8,9 +8,10 @@ import { hostname } from 'node:os';
 import { UnsupportedFormatError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { isFileSystemError, unlinkIfPresent } from '../fs/file-system.js';
-import { type LockHolder, ownPidNamespace, ownProcessStartTicks } from './lock-liveness.js';
+import { type LockHolder, ownPidNamespace, ownProcessStartTicks, ownThread } from './lock-liveness.js';
 
-const LOCK_NAME = /^LOCK\.(\d{12})$/;
+/** `LOCK.<generation>`: twelve digits, zero padded; more (without a leading zero) once generations pass 999,999,999,999. */
+export const LOCK_NAME = /^LOCK\.(\d{12}|[1-9]\d{12,})$/;
 export const LOCK_FORMAT_VERSION = 2;
 
 export interface LockBody extends LockHolder {
@@ -44,7 +45,9 @@ function isLockBody(value: unknown): value is LockBody {
   return Number.isSafeInteger(body.pid) && typeof body.host === 'string' && typeof body.token === 'string' &&
     typeof body.released === 'boolean' && (body.processStart === undefined || typeof body.processStart === 'number') &&
     (body.pidNamespace === undefined || typeof body.pidNamespace === 'string') &&
-    (body.heartbeatAt === undefined || typeof body.heartbeatAt === 'string');
+    (body.heartbeatAt === undefined || typeof body.heartbeatAt === 'string') &&
+    (body.threadId === undefined || Number.isSafeInteger(body.threadId)) &&
+    (body.threadStart === undefined || Number.isSafeInteger(body.threadStart));
 }
 
 /**
@@ -110,5 +113,6 @@ export function newBody(): LockBody {
     formatVersion: LOCK_FORMAT_VERSION, pid: process.pid, host: hostname(), pidNamespace: ownPidNamespace(),
     processStart: ownProcessStartTicks(), token: randomBytes(12).toString('hex'),
     acquiredAt: now, heartbeatAt: now, released: false,
+    ...ownThread(), // threadId, threadStart: which thread of this process holds it (lock-liveness.ts, rule 3)
   };
 }

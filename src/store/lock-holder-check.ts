@@ -43,8 +43,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { fileSystemError } from '../fs/file-system.js';
 import { LOCK_LOST_CODE } from '../fs/killable-file-system.js';
 import type { DirectoryLock } from './directory-lock.js';
-
-const LOCK_PATH = /^(.*\/LOCK\.)(\d{12})$/;
+import { LOCK_NAME, lockFileName } from './lock-file.js';
 
 /**
  * True when the holder of the lock file `lockPath` (`LOCK.<G>`) was taken over: the next
@@ -56,9 +55,10 @@ const LOCK_PATH = /^(.*\/LOCK\.)(\d{12})$/;
  * Pure: the flush and merge threads ask it before their exclusive create (src/run/run-install.ts).
  */
 export async function lockTakenOver(fileSystem: Pick<FileSystem, 'exists'>, lockPath: string): Promise<boolean> {
-  const match = LOCK_PATH.exec(lockPath);
+  const directoryEnd = lockPath.lastIndexOf('/') + 1;
+  const match = directoryEnd === 0 ? null : LOCK_NAME.exec(lockPath.slice(directoryEnd));
   if (match === null) return false;
-  const next = `${match[1]}${String(Number(match[2]) + 1).padStart(12, '0')}`;
+  const next = `${lockPath.slice(0, directoryEnd)}${lockFileName(Number(match[1]) + 1)}`;
   return (await fileSystem.exists(next)) || !(await fileSystem.exists(lockPath));
 }
 

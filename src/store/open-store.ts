@@ -20,7 +20,8 @@
 import { performance } from 'node:perf_hooks';
 import { resolve as resolvePath } from 'node:path';
 import { asTypedError, BackupError, CorruptionError, InvalidOptionError } from '../errors.js';
-import { BACKUP_INCOMPLETE_NAME, BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
+import { backupMarkIn } from '../backup/backup-marks.js';
+import { BACKUP_MANIFEST_NAME } from '../backup/backup-manifest.js';
 import { KillableFileSystem } from '../fs/killable-file-system.js';
 import { internalKeyFromRange } from '../codec/keys.js';
 import { storedFromEncodedRange } from '../codec/values.js';
@@ -121,9 +122,15 @@ export async function openStoreInternal(directory: string, options: StoreOptions
  * repair --dry-run, which takes the lock without opening, asks this too.
  */
 export async function refuseBackupDirectory(fileSystem: FileSystem, directory: string): Promise<void> {
-  const marks = await Promise.all([BACKUP_MANIFEST_NAME, BACKUP_INCOMPLETE_NAME].map((name) => fileSystem.exists(joinPath(directory, name))));
-  if (!marks.includes(true)) return;
-  throw new BackupError('not-a-store', directory, `a backup directory (it holds ${marks[0] ? BACKUP_MANIFEST_NAME : BACKUP_INCOMPLETE_NAME}), not a store: `
+  const mark = await backupMarkIn(fileSystem, directory); // BACKUP-INCOMPLETE.tmp too where no store was made (backup-marks.ts)
+  if (mark === undefined) return;
+  if (mark !== BACKUP_MANIFEST_NAME) {
+    // No BACKUP.json: restore refuses it too, so the only way on is to make it again.
+    throw new BackupError('not-a-store', directory, `a backup or restore cut short (it holds ${mark}, no BACKUP.json), not a store, `
+      + 'and restore refuses it: delete it, then take the backup again, or restore again from the backup with '
+      + 'restoreBackup(backup, target) or `ladybug restore <backup> <target>`');
+  }
+  throw new BackupError('not-a-store', directory, `a backup directory (it holds ${mark}), not a store: `
     + 'opening it would write into it; restore it into a new directory with restoreBackup(backup, target) or `ladybug restore <backup> <target>` and open that');
 }
 

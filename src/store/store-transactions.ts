@@ -80,6 +80,11 @@ export class StoreTransactions {
     for (const transaction of this.#contextMade?.lifetimes.running() ?? []) transaction[closeTransaction]();
   }
 
+  /** close() ended: the lifetimes' timer is cleared (TransactionLifetimes#stop), so nothing of the store's outlives it. */
+  closed(): void {
+    this.#contextMade?.lifetimes.stop();
+  }
+
   /** The open check each transaction attempt makes, made once per store (not a closure per transaction() call). */
   readonly #assertTransactionOpen = (): void => this.#assertOpen('transaction');
 

@@ -293,6 +293,7 @@ export class Store {
       if (this.#state === 'closed') return;
       await closeStoreParts(this.#parts);
       this.#state = 'closed';
+      this.#transactions.closed();
     });
   }
 

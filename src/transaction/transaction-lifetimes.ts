@@ -28,6 +28,7 @@
  *   transaction's deadline (start + lifetimeMs), so each is expired at most one timer
  *   delay after its deadline.
  * - Each transaction is expired at most once, and never after it was removed.
+ * - After stop() (the store closed) no timer is armed.
  */
 import { performance } from 'node:perf_hooks';
 import { assert } from '../util/assert.js';
@@ -57,6 +58,8 @@ export class TransactionLifetimes<T extends ExpirableTransaction = ExpirableTran
   #head = 0;
   #openCount = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Set by stop() (the store closed): no timer is armed from then on. */
+  #stopped = false;
 
   constructor(lifetimeMs: number) {
     assert(Number.isFinite(lifetimeMs) && lifetimeMs > 0, 'a transaction lifetime is a positive number of ms');
@@ -137,7 +140,20 @@ export class TransactionLifetimes<T extends ExpirableTransaction = ExpirableTran
     this.#head = 0;
   }
 
+  /**
+   * The store closed: the timer is cleared and never armed again. Left armed it kept the
+   * closed store reachable until it fired (up to lifetimeMs): in debug mode its async
+   * context holds the lock records of the section that armed it (a lease operation's),
+   * whose stacks reach the store.
+   */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
   #arm(startedAtMs: number): void {
+    if (this.#stopped) return;
     const delayMs = Math.max(0, startedAtMs + this.lifetimeMs - performance.now());
     // +1: a timer may fire up to a ms early by performance.now(); firing early only re-arms.
     this.#timer = setTimeout(this.#sweep, Math.ceil(delayMs) + 1);

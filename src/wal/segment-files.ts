@@ -64,8 +64,9 @@ import {
 import { assert } from '../util/assert.js';
 import { decodeSegmentHeader, encodeSegmentHeader, FORMAT_VERSION, type Hash64, recordTagOf, SEGMENT_HEADER_BYTES } from './wal-format.js';
 
-const SEGMENT_NAME = /^wal-(\d{10})\.log$/;
-const RECYCLED_NAME = /^recycled-(\d{10})-(\d{1,13})\.log$/;
+/** Segment numbers: ten digits, zero padded; more (without a leading zero) from 10,000,000,000 on, as run ids. */
+const SEGMENT_NAME = /^wal-(\d{10}|[1-9]\d{10,})\.log$/;
+const RECYCLED_NAME = /^recycled-(\d{10}|[1-9]\d{10,})-(\d{1,13})\.log$/;
 
 /** The number of a store's first segment (until a manifest records another start). */
 export const FIRST_SEGMENT_NUMBER = 1;
@@ -76,7 +77,7 @@ export const FIRST_SEGMENT_NUMBER = 1;
 let chunkZeros: Buffer | undefined;
 
 export function segmentFileName(segmentNumber: number): string {
-  assert(Number.isInteger(segmentNumber) && segmentNumber > 0 && segmentNumber < 1e10, 'segment number in range');
+  assert(Number.isSafeInteger(segmentNumber) && segmentNumber > 0, 'segment number in range');
   return `wal-${String(segmentNumber).padStart(10, '0')}.log`;
 }
 

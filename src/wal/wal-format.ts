@@ -119,8 +119,8 @@ export function refuseNewerSegmentFormat(buffer: Uint8Array, hash: Hash64, path:
  * The use tag the records of a segment carry: 0 in format 1; in format 2,
  * 1 + (segmentNumber - 1) mod (2^32 - 1), never 0, so no format-1 record (tag 0) left
  * in a recycled file is of the file's current use. Two uses of one file share a tag
- * only if their segment numbers differ by a multiple of 2^32 - 1 (numbers stay below
- * 10^10, and a file is recycled only into the next few segments).
+ * only if their segment numbers differ by a multiple of 2^32 - 1 (a file is recycled
+ * only into the next few segments).
  */
 export function recordTagOf(formatVersion: number, segmentNumber: number): number {
   if (formatVersion !== FORMAT_VERSION) return 0;

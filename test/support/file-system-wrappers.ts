@@ -4,6 +4,7 @@
  * - GatedFileSystem: while armed, a WAL segment's datasync waits until the test
  *   releases it (then the real datasync runs) or fails it (the real one never runs:
  *   the write stays unsynced, as after a failed fsync).
+ * - RunReadCounter: counts the bytes read from run files.
  * - HangingSyncFileSystem: once `hang` is set, datasync and sync never complete (a
  *   process killed while its fdatasync is in flight, its write in the page cache).
  */
@@ -40,6 +41,30 @@ export abstract class ForwardingFileSystem<Inner extends FileSystem = FileSystem
 export class NoReadSyncFileSystem<Inner extends FileSystem = FileSystem> extends ForwardingFileSystem<Inner> {
   protected wrapHandle(handle: FileHandle): FileHandle {
     return replaceMethods(handle, {});
+  }
+}
+
+/** Counts the bytes read from run files (`*.run`), by either read path (read, readSync). */
+export class RunReadCounter<Inner extends FileSystem = FileSystem> extends ForwardingFileSystem<Inner> {
+  bytes = 0;
+  protected wrapHandle(handle: FileHandle, path: string): FileHandle {
+    if (!path.endsWith('.run')) return handle;
+    const wrapped = replaceMethods(handle, {
+      read: async (buffer, offset, length, position) => {
+        const read = await handle.read(buffer, offset, length, position);
+        this.bytes += read;
+        return read;
+      },
+    });
+    if (handle.readSync !== undefined) {
+      const readSync = handle.readSync.bind(handle);
+      wrapped.readSync = (buffer, offset, length, position) => {
+        const read = readSync(buffer, offset, length, position);
+        this.bytes += read;
+        return read;
+      };
+    }
+    return wrapped;
   }
 }
 
