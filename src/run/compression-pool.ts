@@ -2,9 +2,11 @@
  * CompressionPool: compresses block payloads in piscina worker threads, so writing
  * a cold (compressed) run does not stall the event loop.
  *
- * The worker is the compiled src/run/compression-worker.js. When this module runs
- * from its TypeScript source (the test runner), the worker is taken from the
- * build (dist/src/run/compression-worker.js): build first (`npm test` does).
+ * The worker is the compiled src/run/compression-worker.js, which each thread loads
+ * through the CommonJS entry compression-worker-entry.cjs (why: that file's header; a
+ * pool closed while a thread booted aborted the process). When this module runs from
+ * its TypeScript source (the test runner), the worker is taken from the build
+ * (dist/src/run/): build first (`npm test` does).
  *
  * Invariants: at most `threads` workers (bounded by COMPRESSION_THREADS_MAX); a
  * task's payloads are copied into a buffer of the task's own (moved to the worker,
@@ -122,8 +124,8 @@ export interface BlockCompressor {
 /** Where the compiled worker is (it may be missing when running from source before a build). */
 function builtWorkerPath(): string {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return here.replace(/compression-pool\.js$/, 'compression-worker.js');
-  return here.replace(/\/src\/run\/compression-pool\.ts$/, '/dist/src/run/compression-worker.js');
+  if (here.endsWith('.js')) return here.replace(/compression-pool\.js$/, 'compression-worker-entry.cjs');
+  return here.replace(/\/src\/run\/compression-pool\.ts$/, '/dist/src/run/compression-worker-entry.cjs');
 }
 
 export function compressionWorkerPath(): string {

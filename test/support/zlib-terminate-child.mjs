@@ -6,7 +6,7 @@
 // Prints "survived <cycles>" when every thread was terminated without an abort.
 import { Worker } from 'node:worker_threads';
 
-const [mode = 'gated', cyclesText = '200', seedText = '1'] = process.argv.slice(2);
+const [mode = 'gated', cyclesText = '200', seedText = '1', closeSpreadText = '5'] = process.argv.slice(2);
 const dist = new URL('../../dist/src/', import.meta.url);
 const gateModule = await import(new URL('util/zlib-gate.js', dist).href);
 
@@ -37,6 +37,12 @@ function next() {
 }
 
 const cycles = Number(cyclesText);
+// `pool` mode: a pool is closed 0..closeSpreadMs after its first batch. Its second
+// thread boots then (it is ready some 90 ms after the pool is made, the first batch
+// some 80 ms): 40 ms puts many closes inside the boot, where a thread loading its task
+// module with a synchronous require() of an ES module aborted the process
+// (src/run/compression-worker-entry.cts): 2 of 3 runs of 100 cycles before the fix.
+const CLOSE_DELAY_MS_SPREAD = Number(closeSpreadText);
 if (mode === 'pool') {
   // The cold tier's CompressionPool, closed while its threads compress batch after batch.
   const { CompressionPool } = await import(new URL('run/compression-pool.js', dist).href);
@@ -49,8 +55,8 @@ if (mode === 'pool') {
       while (!closed) await pool.compressBatch(compression, Array.from({ length: 16 }, () => payload)).catch(() => undefined);
     };
     const feeding = [feed(), feed(), feed()];
-    await pool.compressBatch(compression, [payload]); // its threads are up and compressing
-    await new Promise((resolve) => setTimeout(resolve, next() * 5));
+    await pool.compressBatch(compression, [payload]); // its first thread is up and compressing
+    await new Promise((resolve) => setTimeout(resolve, next() * CLOSE_DELAY_MS_SPREAD));
     closed = true;
     await pool.close();
     await Promise.all(feeding);
