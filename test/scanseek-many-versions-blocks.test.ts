@@ -8,12 +8,8 @@
  * (hits + misses: every data block a cursor looked at, cached or not).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { NodeFileSystem } from '../src/fs/node-file-system.js';
-import { openStore } from '../src/index.js';
-import { MEMORY_BUDGET_BYTES_MIN } from '../src/limits.js';
-import { RunReadCounter } from './support/file-system-wrappers.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
-import { MANY_VERSIONS as VERSIONS, manyVersionsValueOf as valueOf, writeManyVersionsStore } from './support/many-versions.js';
+import { MANY_VERSIONS as VERSIONS, manyVersionsValueOf as valueOf, openCountedManyVersionsStore, writeManyVersionsStore } from './support/many-versions.js';
 
 afterEach(() => removeTemporaryDirectories());
 
@@ -36,11 +32,8 @@ describe('a scan over a key with 20,000 versions in one run', () => {
     const directory = temporaryDirectory();
     await writeManyVersionsStore(directory);
 
-    const counter = new RunReadCounter(new NodeFileSystem());
-    const store = await openStore(directory, { memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, fileSystem: counter });
+    const { store, counter } = await openCountedManyVersionsStore(directory);
     try {
-      // Warm the run's index and filter.
-      expect(await store.get('j')).toBe('before');
       const bytes: Record<string, number> = {};
       const lookups: Record<string, number> = {};
       const counted = async (name: string, options: Parameters<typeof store.scan>[0], expected: Array<[string, unknown]>): Promise<void> => {
@@ -77,10 +70,8 @@ describe('a scan over a key with 20,000 versions in one run', () => {
     const directory = temporaryDirectory();
     const versions = await writeManyVersionsStore(directory);
 
-    const counter = new RunReadCounter(new NodeFileSystem());
-    const store = await openStore(directory, { memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, fileSystem: counter });
+    const { store, counter } = await openCountedManyVersionsStore(directory);
     try {
-      expect(await store.get('j')).toBe('before');
       const bytes: Record<string, number> = {};
       for (const index of [0, 1, 12_345, VERSIONS - 2, VERSIONS - 1]) {
         const asOf = versions[index]!;

@@ -3,7 +3,10 @@
  * one-page blocks, ~120-byte values), 'j' before it and 'l' after it, checkpointed and
  * closed: the run the point-read tests of a many-version key count block reads on.
  */
-import { openStore } from '../../src/index.js';
+import { NodeFileSystem } from '../../src/fs/node-file-system.js';
+import { openStore, type Store } from '../../src/index.js';
+import { MEMORY_BUDGET_BYTES_MIN } from '../../src/limits.js';
+import { RunReadCounter } from './file-system-wrappers.js';
 
 export const MANY_VERSIONS = 20_000;
 
@@ -25,4 +28,22 @@ export async function writeManyVersionsStore(directory: string): Promise<number[
   await store.close();
   // Versions were assigned in put order within each group of concurrent puts.
   return versions.sort((a, b) => a - b);
+}
+
+/**
+ * Opens the store written by writeManyVersionsStore at the smallest budget, its run reads
+ * counted, and reads 'j' once so that the run's index and filter are loaded before the
+ * caller counts. The caller closes the store.
+ */
+export async function openCountedManyVersionsStore(directory: string): Promise<{ store: Store; counter: RunReadCounter }> {
+  const counter = new RunReadCounter(new NodeFileSystem());
+  const store = await openStore(directory, { memoryBudgetBytes: MEMORY_BUDGET_BYTES_MIN, fileSystem: counter });
+  try {
+    const warm = await store.get('j');
+    if (warm !== 'before') throw new Error(`'j' reads ${String(warm)}, not 'before'`);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return { store, counter };
 }
