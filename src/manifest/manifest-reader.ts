@@ -83,7 +83,11 @@ export interface MergedChain {
   records: DecodedRecord[];
   /** Where the merged chain ends (where the next record goes once both copies are whole). */
   endOffset: number;
-  /** Human-readable findings that need a rewrite to restore redundancy. */
+  /**
+   * Human-readable findings that need a rewrite to restore redundancy, one line each,
+   * saying what the copies hold (verify and scrub list them without writing; an open
+   * lists them under recovery.manifest.repaired once it has rewritten the copies).
+   */
   repaired: string[];
   /** Copies that were missing, damaged, shorter or longer than the merged chain. */
   damagedCopies: Set<CopyName>;
@@ -140,7 +144,7 @@ export function mergeCopies(images: readonly CopyImage[], hash: Hash64): MergedC
       }
       if (!read.ok) {
         merged.damagedCopies.add(image.copy);
-        const finding = `copy ${image.path}: record at offset ${offset} repaired from the other copy (${read.reason})`;
+        const finding = `copy ${image.path}: record at offset ${offset} damaged (${read.reason}), whole in the other copy`;
         merged.repaired.push(finding);
         badRecords.push({ index: merged.records.length, finding });
       }
@@ -204,7 +208,7 @@ function finishChain(
     for (const { image, read } of withBytes) {
       merged.damagedCopies.add(image.copy);
       merged.truncatedTail = true;
-      merged.repaired.push(`copy ${image.path}: torn record at offset ${offset} dropped (${read.ok ? '' : read.reason})`);
+      merged.repaired.push(`copy ${image.path}: torn record at offset ${offset} (${read.ok ? '' : read.reason}), an append a crash cut short: not read`);
     }
     return;
   }
