@@ -343,6 +343,9 @@ interface ChildRun {
 }
 
 /** Runs the child until it acknowledged `killAfterAcks` transfers, then SIGKILLs it. */
+/** How long a child may take to reach its acknowledgements before it counts as hung (a guard: the kill comes at an ack count). */
+const CHILD_ACKS_WAIT_MS = 60_000;
+
 function runAndKill(openStoreUrl: string, directory: string, prefix: string, seed: number, killAfterAcks: number): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD_SOURCE, openStoreUrl, directory, prefix, String(seed), String(ACCOUNTS)], {
@@ -353,7 +356,9 @@ function runAndKill(openStoreUrl: string, directory: string, prefix: string, see
     let buffered = '';
     let stderr = '';
     let killed = false;
-    const timeout = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child never reached ${killAfterAcks} acks: ${stderr}`)); }, 20_000);
+    // A guard against a child that hangs, not a measure: at load 16 on 2 cores a debug-mode
+    // child took most of 20 s to start and reach its acknowledgements.
+    const timeout = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child never reached ${killAfterAcks} acks: ${stderr}`)); }, CHILD_ACKS_WAIT_MS);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       buffered += chunk;
@@ -408,5 +413,5 @@ describe('kill -9 of a real process running transfer transactions on the real di
       expect({ cycle, problems }).toEqual({ cycle, problems: [] });
     }
     expect(acknowledged.size).toBeGreaterThanOrEqual(60);
-  }, 60_000);
+  }, 4 * CHILD_ACKS_WAIT_MS + 60_000);
 });
