@@ -132,8 +132,13 @@ describe('leases', () => {
       expect(await store.get('presence/o')).toEqual({ pid: 1 });
       await store.leases.release('s', { owner: 'o', token: lease.token });
       expect(await store.get('presence/o')).toBeUndefined();
-      const short = await store.leases.acquire('s', { owner: 'o', ttlMs: 30 });
+      // Bound while the lease surely holds, then renewed to a TTL that ends while 'p' waits.
+      // Acquired with the 30 ms TTL itself, the lease could end before the put: its deadline
+      // counts from before the acquire's commit and fdatasync, which took longer than that
+      // with the disk loaded (LeaseLostError at the put).
+      const short = await store.leases.acquire('s', { owner: 'o', ttlMs: 60_000 });
       await store.put('presence/o', { pid: 2 }, { lease: short });
+      await store.leases.renew('s', { owner: 'o', token: short.token, ttlMs: 30 });
       await store.leases.acquire('s', { owner: 'p', ttlMs: 1000, waitMs: 60_000 });
       expect(await store.get('presence/o')).toBeUndefined();
       await expect(store.put('presence/o', 3, { lease: short })).rejects.toBeInstanceOf(LeaseLostError);
