@@ -1,25 +1,46 @@
 /**
  * Contention and restarts: 50 contenders with random pauses longer than the TTL
  * never produce two accepted fenced writes out of token order (fenced inside a
- * transaction, and through the fence option of put); a crash during
+ * transaction, and through the fence option of put). The pauses move the monotonic
+ * clock (performance.now) past the TTL instead of sleeping past a 15 ms one: on a
+ * loaded machine an acquire's commit alone took longer than 15 ms, every lease had
+ * ended before its write and none was accepted, and so few leases were taken in the
+ * contenders' short waits that none paused (the seeded pauses began at the eighth):
+ * nothing refused either. Now the seeded pauses begin with the first acquisition and
+ * the second does not pause, so both outcomes occur in any run. (races-leases-history
+ * races real expiry timers against writes, asserting nothing on time.) A crash during
  * acquire, renew or release (FaultFileSystem crash) followed by a reopen expires
  * every earlier lease (the restart rule), deletes its bound keys, and tokens keep
  * increasing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaseBusyError, LeaseLostError, openStore, ConflictError, type Store } from '../src/index.js';
+import { TRANSACTION_LIFETIME_MS_MAX } from '../src/limits.js';
 import { FaultFileSystem } from '../src/fs/fault-file-system.js';
 import { abandonStore } from '../src/store/store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from './helpers.js';
 
-afterEach(removeTemporaryDirectories);
+afterEach(() => {
+  vi.restoreAllMocks();
+  removeTemporaryDirectories();
+});
+
+/** performance.now() runs `offsetMs` ahead of the real clock; a pausing holder moves it. */
+let offsetMs = 0;
+function movableClock(): void {
+  offsetMs = 0;
+  const real = performance.now.bind(performance);
+  vi.spyOn(performance, 'now').mockImplementation(() => real() + offsetMs);
+}
 
 describe('lease contention', () => {
   it.each(['tx.requireLease', 'the put fence option'])('50 contenders pausing past the TTL, fenced by %s: each accepted write has a token above the last accepted', async (mode) => {
-    const store = await openStore(temporaryDirectory(), { segmentSizeBytes: 1024 * 1024 });
-    const ttlMs = 15;
-    let random = 42;
+    // Transactions in flight across the pauses' clock moves (a minute of clock each) must not outlive their lifetime.
+    const store = await openStore(temporaryDirectory(), { segmentSizeBytes: 1024 * 1024, transactionLifetimeMs: TRANSACTION_LIFETIME_MS_MAX });
+    movableClock();
+    const ttlMs = 30_000; // far longer than an acquire and a write take, however loaded the machine
+    let random = 2; // the first acquisition pauses, the second does not: a refused and an accepted write in any run
     const next = () => (random = (random * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let accepted = 0;
     let refused = 0;
@@ -32,7 +53,8 @@ describe('lease contention', () => {
           if (error instanceof LeaseBusyError) continue;
           throw error;
         }
-        await sleep(next() < 0.5 ? ttlMs * 2 : 0); // a pause longer than the TTL, half the time
+        if (next() < 0.5) offsetMs += ttlMs * 2; // a pause longer than the TTL, half the time
+        await sleep(0);
         try {
           if (mode === 'tx.requireLease') {
             await store.transaction(async (tx) => {
