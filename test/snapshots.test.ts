@@ -12,7 +12,7 @@
  * - retention with maxVersionsPerKey never reclaims what a snapshot reads.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ErrorCode,
   InvalidOptionError,
@@ -24,6 +24,36 @@ import { gatedStore, memoryStore, scanAll, settle, track } from './transaction-s
 import type { StoreSnapshot } from '../src/store/store.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The snapshotMaxAgeMs tests step a snapshot's age instead of waiting for it: setTimeout
+ * is faked (the expiry timer fires when advance() passes it) and performance.now() (the
+ * age a use checks) runs `offsetMs` ahead of the real clock, moved by the same step. The
+ * age is a minute, so the real milliseconds between two steps (a loaded machine can
+ * pause the process for tens of them) never end a snapshot the test still reads: with a
+ * 30-100 ms age waited for in real time, a read meant to come before the age could come
+ * after it.
+ */
+const MAX_AGE_MS = 60_000;
+let offsetMs = 0;
+
+function steppedClock(): void {
+  const real = performance.now.bind(performance);
+  vi.spyOn(performance, 'now').mockImplementation(() => real() + offsetMs);
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+}
+
+/** The age moves `ms` on: the clock first, then the timers due by then fire. */
+function advance(ms: number): void {
+  offsetMs += ms;
+  vi.advanceTimersByTime(ms);
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+  offsetMs = 0;
+});
 
 describe('reads as of the snapshot version', () => {
   it('get, scan and history ignore later puts, deletes and batches', async () => {
@@ -224,12 +254,13 @@ describe('release and `await using`', () => {
 
 describe('snapshotMaxAgeMs', () => {
   it('an old snapshot expires: its pin is dropped at the age, even unused, and its next use throws SnapshotExpiredError', async () => {
-    const store = await memoryStore({ snapshotMaxAgeMs: 40 });
+    const store = await memoryStore({ snapshotMaxAgeMs: MAX_AGE_MS });
     await store.put('k', 1);
+    steppedClock();
     const snapshot = await store.snapshot();
     expect(await snapshot.get('k')).toBe(1);
     expect(store.stats().pinnedReads).toBe(1);
-    await sleep(80);
+    advance(2 * MAX_AGE_MS);
     await settle();
     // Dropped by the timer, before any use.
     expect(store.stats()).toMatchObject({ pinnedReads: 0, oldestPinnedVersion: undefined });
@@ -237,7 +268,7 @@ describe('snapshotMaxAgeMs', () => {
     expect(error).toBeInstanceOf(SnapshotExpiredError);
     expect(error.code).toBe(ErrorCode.SnapshotExpired);
     expect(error.version).toBe(1);
-    expect(error.ageMs).toBeGreaterThanOrEqual(40);
+    expect(error.ageMs).toBeGreaterThanOrEqual(MAX_AGE_MS);
     expect(() => snapshot.scan()).toThrow(SnapshotExpiredError);
     await expect(snapshot.history('k')).rejects.toBeInstanceOf(SnapshotExpiredError);
     // Releasing an expired snapshot is fine and does not unpin twice.
@@ -249,27 +280,29 @@ describe('snapshotMaxAgeMs', () => {
   });
 
   it('a scan iterator of an expired snapshot stops with SnapshotExpiredError and releases its own pin', async () => {
-    const store = await memoryStore({ snapshotMaxAgeMs: 30 });
+    const store = await memoryStore({ snapshotMaxAgeMs: MAX_AGE_MS });
     await store.batch([{ type: 'put', key: 'a', value: 1 }, { type: 'put', key: 'b', value: 2 }]);
+    steppedClock();
     const snapshot = await store.snapshot();
     const iterator = snapshot.scan();
     expect(await iterator.next()).toEqual({ done: false, value: ['a', 1] });
-    await sleep(60);
+    advance(2 * MAX_AGE_MS);
     await expect(iterator.next()).rejects.toBeInstanceOf(SnapshotExpiredError);
     expect(store.stats().pinnedReads).toBe(0);
     await store.close();
   });
 
   it('after expiry old versions are reclaimable again with maxVersionsPerKey; before it they are kept', async () => {
-    const store = await memoryStore({ snapshotMaxAgeMs: 100, maxVersionsPerKey: 1 });
+    const store = await memoryStore({ snapshotMaxAgeMs: MAX_AGE_MS, maxVersionsPerKey: 1 });
     await store.put('k', 'v1');
+    steppedClock();
     const snapshot = await store.snapshot();
     for (let index = 2; index <= 5; index++) await store.put('k', `v${index}`);
     // Pinned: the version the snapshot reads is kept.
     expect(await snapshot.get('k')).toBe('v1');
     expect((await store.history('k')).map((entry) => entry.value)).toContain('v1');
     const reclaimedBefore = store.stats().reclaimedVersions;
-    await sleep(140);
+    advance(MAX_AGE_MS + 40);
     await store.put('k', 'v6');
     expect((await store.history('k')).map((entry) => entry.value)).toEqual(['v6']);
     expect(store.stats().reclaimedVersions).toBeGreaterThan(reclaimedBefore);
@@ -280,16 +313,18 @@ describe('snapshotMaxAgeMs', () => {
   });
 
   it('a snapshot released before its age never expires later (no stray timer effects)', async () => {
-    const store = await memoryStore({ snapshotMaxAgeMs: 100 });
+    const store = await memoryStore({ snapshotMaxAgeMs: MAX_AGE_MS });
     await store.put('k', 1);
+    steppedClock();
     const early = await store.snapshot();
     await early.release();
     const late = await store.snapshot();
-    await sleep(5);
+    advance(5);
     expect(await late.get('k')).toBe(1);
     expect(store.stats().pinnedReads).toBe(1);
     await late.release();
-    await sleep(130);
+    advance(MAX_AGE_MS + 30);
+    await settle();
     expect(store.stats().pinnedReads).toBe(0);
     await expect(early.get('k')).rejects.toBeInstanceOf(SnapshotReleasedError);
     await store.close();
