@@ -89,7 +89,10 @@ describe('TransactionLifetimes queue', () => {
 
 describe('a body stuck past transactionLifetimeMs', () => {
   it('loses its pins while still stuck, then fails with TransactionLimitError when it resumes', async () => {
-    const store = await memoryStore({ transactionLifetimeMs: 30 });
+    // 1.5 s, not 30 ms: the pin is checked held once the body read (polled in 5 ms steps),
+    // which on a loaded machine came after a 30 ms lifetime had already ended. The end is
+    // awaited by its effect (the pin released), so the length is not what is tested.
+    const store = await memoryStore({ transactionLifetimeMs: 1_500 });
     await store.put('k', 1);
     const resume = gate();
     let reading = false;
