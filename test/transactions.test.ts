@@ -554,12 +554,15 @@ describe('limits', () => {
   });
 
   it('an attempt over transactionLifetimeMs: TransactionLimitError(\'lifetime\') at the next use and at commit, not retried', async () => {
-    const store = await memoryStore({ transactionLifetimeMs: 30 });
+    // A second, not 30 ms: the quick transaction at the end must commit inside the lifetime,
+    // which a loaded machine's pause of tens of ms could outlast. The bodies wait past it.
+    const lifetimeMs = 1_000;
+    const store = await memoryStore({ transactionLifetimeMs: lifetimeMs });
     let calls = 0;
     const atGet = await store.transaction(async (tx) => {
       calls++;
       tx.put('k', 1);
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      await new Promise((resolve) => setTimeout(resolve, lifetimeMs + 50));
       await tx.get('k');
     }).catch((caught: unknown) => caught) as TransactionLimitError;
     expect(atGet).toBeInstanceOf(TransactionLimitError);
@@ -567,7 +570,7 @@ describe('limits', () => {
     const atCommit = await store.transaction(async (tx) => {
       calls++;
       tx.put('k', 2);
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      await new Promise((resolve) => setTimeout(resolve, lifetimeMs + 50));
     }).catch((caught: unknown) => caught) as TransactionLimitError;
     expect(atCommit).toBeInstanceOf(TransactionLimitError);
     expect(atCommit.limit).toBe('lifetime');
