@@ -180,7 +180,10 @@ describe('a failure on the main side of a thread flush', () => {
     const outcome = await thread.flush({ runsDirectory: directory, runId: 2, generation: 1, level: 0, keepDataBytes: -1 }, memtableEntries(mixedMemtable()));
     expect(outcome.descriptor.runId).toBe(2);
     await thread.close();
-    for (let attempt = 0; attempt < 100 && flushThreadsRunning() > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Until the failed flush's thread has exited too (its end is not awaited by the rejection):
+    // not 1 s of polls, which a loaded machine's slow thread exit could outlast. A thread
+    // that never ends fails the test by its timeout.
+    while (flushThreadsRunning() > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(flushThreadsRunning()).toBe(0);
   }, 60_000);
 });
