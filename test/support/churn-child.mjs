@@ -34,6 +34,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { xorshift32 } from './xorshift-child.mjs';
 
 const [mode = 'mix', cyclesText = '40', seedText = '1', spreadText = '60', distText] = process.argv.slice(2);
 const dist = distText === undefined ? new URL('../../dist/src/', import.meta.url) : new URL(`file://${distText.replace(/\/?$/, '/')}`);
@@ -51,13 +52,7 @@ const cycles = Number(cyclesText);
 const spreadMs = Number(spreadText);
 const HANG_MS = 30_000;
 
-let seed = Number(seedText) >>> 0 || 1;
-function next() {
-  seed ^= seed << 13; seed >>>= 0;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5; seed >>>= 0;
-  return seed / 2 ** 32;
-}
+const next = xorshift32(seedText);
 
 const summary = { mode, seed: Number(seedText), cycles: 0, byMode: {}, unhandled: 0, leaked: 0, liveAtEnd: { flush: 0, merge: 0, pool: 0 }, coldRuns: 0, errors: [] };
 process.on('unhandledRejection', (reason) => {

@@ -5,6 +5,7 @@
 // (Node then aborts the process now and then: "close before init").
 // Prints "survived <cycles>" when every thread was terminated without an abort.
 import { Worker } from 'node:worker_threads';
+import { xorshift32 } from './xorshift-child.mjs';
 
 const [mode = 'gated', cyclesText = '200', seedText = '1', closeSpreadText = '5'] = process.argv.slice(2);
 const dist = new URL('../../dist/src/', import.meta.url);
@@ -28,13 +29,7 @@ for (;;) {
 }
 `;
 
-let seed = Number(seedText) >>> 0 || 1;
-function next() {
-  seed ^= seed << 13; seed >>>= 0;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5; seed >>>= 0;
-  return seed / 2 ** 32;
-}
+const next = xorshift32(seedText);
 
 const cycles = Number(cyclesText);
 // `pool` mode: a pool is closed 0..closeSpreadMs after its first batch. Its second
