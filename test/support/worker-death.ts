@@ -58,7 +58,8 @@ type Swallow = { type: string; onSwallowed: (worker: Worker, message: unknown) =
 /**
  * While installed: records every Worker sent a message whose `type` is in `types`
  * (by that type; a piscina thread's bootstrap message, which has no type, names the
- * worker file: it is recorded as 'piscina' when `types` holds that), and swallows the
+ * worker file, the pool's CommonJS entry compression-worker-entry.cjs: it is recorded
+ * as 'piscina' when `types` holds that), and swallows the
  * next message of a chosen type from a recorded worker (`swallowNext`).
  */
 export class WorkerSpy {
@@ -79,7 +80,7 @@ export class WorkerSpy {
     Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
       const typed = (message as { type?: unknown } | null)?.type;
       const file = (message as { filename?: unknown } | null)?.filename;
-      const type = typed ?? (typeof file === 'string' && file.endsWith('compression-worker.js') ? 'piscina' : undefined);
+      const type = typed ?? (typeof file === 'string' && file.endsWith('compression-worker-entry.cjs') ? 'piscina' : undefined);
       if (typeof type === 'string' && spy.#types.has(type)) {
         const list = spy.seen.get(type) ?? [];
         if (!list.includes(this)) {
