@@ -3,8 +3,13 @@
  * the harness build of src/, as test/pinned-memtable-retained.test.ts does): the same
  * 60,000 puts (16 B values, 50 at a time) run once with a serializable transaction held
  * open across them (its read version keeps every entry in the conflict log) and once
- * without. The difference of the two heap growths (after forced GCs) is what the log
- * held; stats().conflictLogBytes must be within TOLERANCE of it. Before, nothing in
+ * without. What the heap gives back (after forced GCs) once the held transaction has
+ * ended and the next commit pruned the log, in the same process, is what the log held;
+ * stats().conflictLogBytes must be within TOLERANCE of it. (The difference of the two
+ * processes' heap growths, used before, moved by a 1.2 MiB object present in one run
+ * and not the other: ratio 1.12-1.48, and a CI pre-check failed at 1.466; the same-process
+ * figure read 1.08-1.22 in 5 runs.) The run without a transaction keeps a log under
+ * 1 MiB. Before, nothing in
  * stats() counted it (measured 16.8 MiB of heap for 100,000 such puts, about 170 B each,
  * with no stats() figure for it); the estimate measured 17.6 MiB there.
  */
@@ -51,10 +56,17 @@ async function puts(from, count) {
 await puts(0, 2000); // buffers grow to their size first
 const before = heapBytes();
 await puts(2000, ${PUTS});
-const grownBytes = heapBytes() - before;
+const heldHeap = heapBytes();
+const grownBytes = heldHeap - before;
 const stats = store.stats();
 release();
-console.log(JSON.stringify({ grownBytes, conflictLogBytes: stats.conflictLogBytes, conflictLogEntries: stats.conflictLogEntries, outcome: await outcome }));
+const settled = await outcome;
+// The transaction ended: the next commit prunes the log to the horizon; what the heap gives
+// back then is what the log held, measured in this process, on this memtable and caches.
+await store.put('c', 1);
+await store.checkpoint();
+const releasedBytes = heldHeap - heapBytes();
+console.log(JSON.stringify({ grownBytes, releasedBytes, conflictLogBytes: stats.conflictLogBytes, conflictLogEntries: stats.conflictLogEntries, conflictLogBytesAfter: store.stats().conflictLogBytes, outcome: settled }));
 await store.close();
 `;
 
@@ -73,10 +85,11 @@ describe('the conflict log of a transaction held open, against the heap', () => 
   it(`${PUTS.toLocaleString('en-US')} puts: stats().conflictLogBytes is what the heap held for it, within ${TOLERANCE * 100}%`, async () => {
     const held = await runChild('held');
     const none = await runChild('none');
-    const logHeap = (held['grownBytes'] as number) - (none['grownBytes'] as number);
+    const logHeap = held['releasedBytes'] as number;
     const estimate = held['conflictLogBytes'] as number;
     const mib = (bytes: number) => (bytes / MEBIBYTE).toFixed(1);
-    console.log(`conflict log: heap ${mib(logHeap)} MiB (held ${mib(held['grownBytes'] as number)}, none ${mib(none['grownBytes'] as number)}), stats() ${mib(estimate)} MiB, ratio ${(estimate / logHeap).toFixed(3)}`);
+    console.log(`conflict log: heap ${mib(logHeap)} MiB given back when the transaction ended (grown with it ${mib(held['grownBytes'] as number)}, without it ${mib(none['grownBytes'] as number)}), stats() ${mib(estimate)} MiB, ratio ${(estimate / logHeap).toFixed(3)}`);
+    expect(held['conflictLogBytesAfter']).toBeLessThan(1024 * 1024);
     expect(held['outcome']).toBe('committed');
     expect(held['conflictLogEntries']).toBeGreaterThanOrEqual(PUTS);
     expect(none['conflictLogBytes']).toBeLessThan(1024 * 1024);
